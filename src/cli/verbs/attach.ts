@@ -1,0 +1,38 @@
+import type { Command } from "@commander-js/extra-typings";
+import { attachContainer } from "../../container/attach.js";
+import { commandArgs, lxcpathOption, nameOption, parseIntArg, targetPaths } from "../common.js";
+
+export function register(program: Command): void {
+  program
+    .command("attach")
+    .description("run a command in a running container and exit with its exit code")
+    .addOption(nameOption())
+    .addOption(lxcpathOption())
+    .option("--clear-env", "start from a clean environment (the default)")
+    .option("--keep-env", "pass this environment through")
+    .option("-v, --set-var <VAR=val...>", "set a variable (VAR alone copies it from here)")
+    .option("-u, --uid <uid>", "user id to run as", parseIntArg("uid"))
+    .option("-g, --gid <gid>", "group id to run as", parseIntArg("gid"))
+    .option("--cwd <dir>", "working directory inside the container")
+    .passThroughOptions()
+    .argument("[command...]", "after --: the command (default: /bin/sh)")
+    .action(async (args, opts) => {
+      let rest = args;
+      let name = opts.name;
+      if (!name && rest.length > 0 && rest[0] !== "--") {
+        name = rest[0];
+        rest = rest.slice(1);
+      }
+      const argv = commandArgs(rest);
+      const paths = targetPaths({ ...opts, name });
+      process.exitCode = await attachContainer(paths, {
+        argv: argv.length > 0 ? argv : ["/bin/sh"],
+        keepEnv: !!opts.keepEnv && !opts.clearEnv,
+        setEnv: opts.setVar,
+        uid: opts.uid,
+        gid: opts.gid,
+        cwd: opts.cwd,
+        pty: process.stdin.isTTY === true,
+      });
+    });
+}

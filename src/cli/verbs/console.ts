@@ -1,0 +1,62 @@
+import type { Command } from "@commander-js/extra-typings";
+import { LxtError } from "../../core/errors.js";
+import { openConsole } from "../../container/console.js";
+import { lxcpathOption, nameOption, parseIntArg, targetPaths } from "../common.js";
+
+/** Parses `-e`: a letter meaning Ctrl+letter, or `^X`. */
+export function escapeByte(spec: string): number {
+  const letter = spec.startsWith("^") ? spec.slice(1) : spec;
+  if (!/^[a-zA-Z]$/.test(letter)) throw new LxtError("usage", `console: bad escape "${spec}" (a letter, e.g. a for Ctrl+a)`);
+  return letter.toLowerCase().charCodeAt(0) - 96;
+}
+
+export function register(program: Command): void {
+  program
+    .command("console")
+    .description("attach this terminal to a container's console or tty (detach: Ctrl+a q)")
+    .addOption(nameOption())
+    .addOption(lxcpathOption())
+    .option("-t, --tty <n>", "tty number (0: the console)", parseIntArg("tty"), 0)
+    .option("-e, --escape <char>", "escape character, as Ctrl+char", "a")
+    .argument("[name]")
+    .action(async (name, opts) => {
+      const esc = escapeByte(opts.escape);
+      const paths = targetPaths(opts, name);
+      const sock = await openConsole(paths, opts.tty);
+      const letter = String.fromCharCode(esc + 96);
+      process.stderr.write(
+        `\nConnected to tty ${opts.tty}\nType <Ctrl+${letter} q> to exit the console, <Ctrl+${letter} Ctrl+${letter}> to enter Ctrl+${letter} itself\n\n`,
+      );
+      const stdin = process.stdin;
+      const raw = stdin.isTTY === true;
+      if (raw) stdin.setRawMode(true);
+      let pendingEscape = false;
+      const done = new Promise<void>((resolve) => {
+        const finish = () => {
+          if (raw) stdin.setRawMode(false);
+          stdin.pause();
+          sock.destroy();
+          resolve();
+        };
+        stdin.on("data", (chunk: Buffer) => {
+          const out: number[] = [];
+          for (const b of chunk) {
+            if (pendingEscape) {
+              pendingEscape = false;
+              if (b === 0x71 /* q */) return finish();
+              out.push(b);
+            } else if (b === esc) {
+              pendingEscape = true;
+            } else {
+              out.push(b);
+            }
+          }
+          if (out.length > 0) sock.write(Buffer.from(out));
+        });
+        stdin.on("end", finish);
+        sock.on("data", (chunk) => process.stdout.write(chunk));
+        sock.on("close", finish);
+      });
+      await done;
+    });
+}

@@ -1,0 +1,20 @@
+import type { Command } from "@commander-js/extra-typings";
+import { createContainer } from "../../container/create.js";
+import { lxcpathOption, nameOption, targetPaths } from "../common.js";
+
+export function register(program: Command): void {
+  program
+    .command("create")
+    .description("create a container from a template or an existing root filesystem")
+    .addOption(nameOption())
+    .addOption(lxcpathOption())
+    .option("-t, --template <template>", "template to build the rootfs with (busybox)")
+    .option("--rootfs <dir>", "use this existing directory as the rootfs (kept on destroy)")
+    .option("-f, --config <file>", "config file to include in the new container's config")
+    .argument("[name]")
+    .argument("[template-args...]", "after --: arguments for the template (none are used yet)")
+    .action(async (name, _targs, opts) => {
+      const paths = targetPaths(opts, name);
+      await createContainer(paths, { template: opts.template, rootfs: opts.rootfs, configFile: opts.config });
+    });
+}

@@ -1,0 +1,16 @@
+import type { Command } from "@commander-js/extra-typings";
+import { destroyContainer } from "../../container/destroy.js";
+import { lxcpathOption, nameOption, targetPaths } from "../common.js";
+
+export function register(program: Command): void {
+  program
+    .command("destroy")
+    .description("destroy a container (refuses a running one unless -f)")
+    .addOption(nameOption())
+    .addOption(lxcpathOption())
+    .option("-f, --force", "kill a running container first")
+    .argument("[name]")
+    .action(async (name, opts) => {
+      await destroyContainer(targetPaths(opts, name), { force: opts.force });
+    });
+}

@@ -1,0 +1,29 @@
+import type { Command } from "@commander-js/extra-typings";
+import { executeContainer } from "../../container/execute.js";
+import { commandArgs, lxcpathOption, nameOption, parseIntArg, targetPaths } from "../common.js";
+
+export function register(program: Command): void {
+  program
+    .command("execute")
+    .description("run one command as PID 1's only child in a fresh container, then tear it down")
+    .addOption(nameOption())
+    .addOption(lxcpathOption())
+    .option("-u, --uid <uid>", "user id to run as", parseIntArg("uid"))
+    .option("-g, --gid <gid>", "group id to run as", parseIntArg("gid"))
+    .option("-s, --define <key=value...>", "set a config key for this run only")
+    .passThroughOptions()
+    .argument("[command...]", "after --: the command")
+    .action(async (args, opts) => {
+      let rest = args;
+      let name = opts.name;
+      if (!name && rest.length > 0 && rest[0] !== "--") {
+        name = rest[0];
+        rest = rest.slice(1);
+      }
+      const argv = commandArgs(rest);
+      const paths = targetPaths({ ...opts, name });
+      const run = await executeContainer(paths, { argv, uid: opts.uid, gid: opts.gid, defines: opts.define ?? [] });
+      for (const w of run.warnings) process.stderr.write(`lxt: warning: ${w}\n`);
+      process.exitCode = await (run.exited ?? 0);
+    });
+}

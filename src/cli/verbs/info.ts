@@ -1,0 +1,62 @@
+import { Option, type Command } from "@commander-js/extra-typings";
+import { existsSync } from "node:fs";
+import { LxtError } from "../../core/errors.js";
+import { containerInfo } from "../../container/list.js";
+import { lxcpathOption, nameOption, targetPaths } from "../common.js";
+import { humanBytes, printJson } from "../output.js";
+
+export function register(program: Command): void {
+  program
+    .command("info")
+    .description("show a container's state, pid, addresses and resource use")
+    .addOption(nameOption())
+    .addOption(lxcpathOption())
+    .option("-s, --state", "only the state")
+    .option("-p, --pid", "only the pid")
+    .option("-i, --ips", "only the addresses")
+    .option("-S, --stats", "only the resource use")
+    .option("-H, --no-humanize", "raw numbers")
+    .addOption(new Option("--format <format>", "output format").choices(["text", "json"] as const))
+    .argument("[name]")
+    .action(async (name, opts) => {
+      const paths = targetPaths(opts, name);
+      if (!existsSync(paths.config)) {
+        throw new LxtError("not-found", `info ${paths.name}: no such container in ${paths.lxcpath}`);
+      }
+      const info = await containerInfo(paths);
+      if (opts.format === "json") {
+        printJson({
+          name: info.name,
+          state: info.state,
+          pid: info.pid ?? null,
+          ipv4: info.ipv4,
+          ipv6: info.ipv6,
+          cpu_seconds: info.cpuSeconds ?? null,
+          memory_bytes: info.memoryBytes ?? null,
+          memory_peak_bytes: info.memoryPeakBytes ?? null,
+          pids: info.pids ?? null,
+          last_exit: info.lastExit ?? null,
+          cgroups: info.cgroups,
+        });
+        return;
+      }
+      const only = opts.state || opts.pid || opts.ips || opts.stats;
+      const bytes = (n: number | undefined) => (opts.humanize ? humanBytes(n) : String(n ?? "-"));
+      const lines: [string, string][] = [];
+      if (!only) lines.push(["Name", info.name]);
+      if (!only || opts.state) lines.push(["State", info.state]);
+      if ((!only || opts.pid) && info.pid) lines.push(["PID", String(info.pid)]);
+      if (!only || opts.ips) for (const ip of [...info.ipv4, ...info.ipv6]) lines.push(["IP", ip]);
+      if ((!only || opts.stats) && info.state !== "STOPPED") {
+        if (info.cpuSeconds !== undefined) lines.push(["CPU use", `${info.cpuSeconds.toFixed(2)} seconds`]);
+        if (info.memoryBytes !== undefined) lines.push(["Memory use", bytes(info.memoryBytes)]);
+        if (info.memoryPeakBytes !== undefined) lines.push(["Memory peak", bytes(info.memoryPeakBytes)]);
+        if (info.pids !== undefined) lines.push(["Processes", String(info.pids)]);
+      }
+      if (!only && info.state === "STOPPED" && info.lastExit) {
+        const e = info.lastExit;
+        lines.push(["Last exit", e.signal !== undefined ? `killed by signal ${e.signal}` : `code ${e.code}`]);
+      }
+      process.stdout.write(lines.map(([k, v]) => `${`${k}:`.padEnd(15)} ${v}`).join("\n") + "\n");
+    });
+}

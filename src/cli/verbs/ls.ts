@@ -1,0 +1,45 @@
+import { Option, type Command } from "@commander-js/extra-typings";
+import { listContainers, listNames } from "../../container/list.js";
+import { resolveLxcpath } from "../../container/paths.js";
+import { lxcpathOption, } from "../common.js";
+import { printJson, printTable } from "../output.js";
+
+export function register(program: Command): void {
+  program
+    .command("ls")
+    .alias("list")
+    .description("list containers")
+    .addOption(lxcpathOption())
+    .option("-f, --fancy", "a table with state, pid and addresses")
+    .option("-1, --line", "one name per line")
+    .option("--running", "only running containers")
+    .option("--stopped", "only stopped containers")
+    .addOption(new Option("--format <format>", "output format").choices(["table", "json"] as const))
+    .argument("[filter]", "regular expression the names must match")
+    .action(async (filter, opts) => {
+      const lxcpath = resolveLxcpath(opts.lxcpath);
+      const re = filter ? new RegExp(filter) : undefined;
+      const wantState = opts.running || opts.stopped;
+      if (!opts.fancy && !opts.format && !wantState) {
+        const names = listNames(lxcpath).filter((n) => !re || re.test(n));
+        if (names.length === 0) return;
+        const sep = opts.line || !process.stdout.isTTY ? "\n" : "  ";
+        process.stdout.write(`${names.join(sep)}\n`);
+        return;
+      }
+      let rows = (await listContainers(lxcpath)).filter((c) => !re || re.test(c.name));
+      if (opts.running) rows = rows.filter((c) => c.state !== "STOPPED");
+      if (opts.stopped) rows = rows.filter((c) => c.state === "STOPPED");
+      if (opts.format === "json") {
+        printJson(rows.map((c) => ({ name: c.name, state: c.state, pid: c.pid ?? null, ipv4: c.ipv4, ipv6: c.ipv6 })));
+      } else if (opts.fancy || opts.format === "table") {
+        printTable(
+          ["NAME", "STATE", "PID", "IPV4", "IPV6"],
+          rows.map((c) => [c.name, c.state, c.pid ? String(c.pid) : "-", c.ipv4.join(", ") || "-", c.ipv6.join(", ") || "-"]),
+        );
+      } else {
+        const sep = opts.line || !process.stdout.isTTY ? "\n" : "  ";
+        if (rows.length > 0) process.stdout.write(`${rows.map((c) => c.name).join(sep)}\n`);
+      }
+    });
+}

@@ -1,0 +1,24 @@
+import type { Command } from "@commander-js/extra-typings";
+import { loadContainerConfig } from "../../container/launch-input.js";
+import { stopContainer } from "../../container/stop.js";
+import { lxcpathOption, nameOption, parseIntArg, targetPaths } from "../common.js";
+
+export function register(program: Command): void {
+  program
+    .command("stop")
+    .description("stop a container: lxc.signal.halt, then SIGKILL after the timeout")
+    .addOption(nameOption())
+    .addOption(lxcpathOption())
+    .option("-k, --kill", "kill at once (SIGKILL) instead of a clean shutdown")
+    .option("-t, --timeout <seconds>", "seconds to wait for a clean shutdown (-1: forever)", parseIntArg("timeout"), 60)
+    .argument("[name]")
+    .action(async (name, opts) => {
+      const paths = targetPaths(opts, name);
+      const cfg = await loadContainerConfig(paths);
+      await stopContainer(paths, { kill: opts.kill, timeout: opts.timeout, haltSignal: cfg.signals.halt });
+      if (cfg.ephemeral) {
+        const { destroyContainer } = await import("../../container/destroy.js");
+        await destroyContainer(paths, {});
+      }
+    });
+}

@@ -1,0 +1,82 @@
+import { mkdirSync, rmSync, statSync } from "node:fs";
+import { resolve } from "node:path";
+import { LxtError, wrapError } from "../core/errors.js";
+import { Reverter } from "../core/reverter.js";
+import { writeFileAtomic } from "../host/atomic.js";
+import { createBusyboxRootfs } from "../templates/busybox.js";
+import type { ContainerPaths } from "./paths.js";
+import { loadConfigFile } from "./launch-input.js";
+import { withLock } from "./runtime.js";
+
+export interface CreateOptions {
+  /** Template name (`busybox`). */
+  template?: string;
+  /** An existing root filesystem tree to use as is (outside the container directory, so destroy keeps it). */
+  rootfs?: string;
+  /** A config file whose entries go first into the new config (`-f`). */
+  configFile?: string;
+}
+
+export const TEMPLATES = ["busybox"] as const;
+
+/**
+ * Creates a container: its directory, rootfs (from a template or an existing
+ * tree) and config. All or nothing: a failure removes the directory.
+ */
+export async function createContainer(paths: ContainerPaths, opts: CreateOptions): Promise<void> {
+  if (!opts.template && !opts.rootfs) {
+    throw new LxtError("usage", `create ${paths.name}: give a template (-t busybox) or an existing tree (--rootfs DIR)`);
+  }
+  if (opts.template && !(TEMPLATES as readonly string[]).includes(opts.template)) {
+    throw new LxtError("usage", `create ${paths.name}: unknown template "${opts.template}" (known: ${TEMPLATES.join(", ")})`);
+  }
+  let baseText = "";
+  if (opts.configFile) {
+    // Parsed now, so a bad file fails before anything is made.
+    await loadConfigFile(resolve(opts.configFile));
+    baseText = `lxc.include = ${resolve(opts.configFile)}\n`;
+  }
+  mkdirSync(paths.lxcpath, { recursive: true, mode: 0o755 });
+  await withLock(paths, async () => {
+    try {
+      statSync(paths.dir);
+      throw new LxtError("exists", `create ${paths.name}: container already exists in ${paths.lxcpath}`);
+    } catch (err) {
+      if (err instanceof LxtError) throw err;
+    }
+    const revert = new Reverter();
+    try {
+      mkdirSync(paths.dir, { mode: 0o700 });
+      revert.add("container directory", () => rmSync(paths.dir, { recursive: true, force: true }));
+      const lines: string[] = [
+        "# lxt container config (LXC format, see lxc.container.conf(5))",
+        baseText.trimEnd(),
+      ].filter(Boolean);
+      if (opts.rootfs) {
+        const tree = resolve(opts.rootfs);
+        if (!statSync(tree, { throwIfNoEntry: false })?.isDirectory()) {
+          throw new LxtError("not-found", `create ${paths.name}: rootfs ${tree}: no such directory`);
+        }
+        lines.push(`lxc.rootfs.path = dir:${tree}`, `lxc.uts.name = ${paths.name}`);
+      }
+      if (opts.template === "busybox") {
+        mkdirSync(paths.rootfs, { mode: 0o755 });
+        let made: Awaited<ReturnType<typeof createBusyboxRootfs>>;
+        try {
+          made = await createBusyboxRootfs(paths.rootfs, { name: paths.name });
+        } catch (err) {
+          throw wrapError(`create ${paths.name}: template busybox`, err);
+        }
+        if (!opts.rootfs) lines.push(`lxc.rootfs.path = dir:${paths.rootfs}`);
+        for (const [k, v] of made.configLines) lines.push(`${k} = ${v}`);
+      }
+      writeFileAtomic(paths.config, `${lines.join("\n")}\n`, 0o644);
+      // Validate what we wrote: a template that writes a bad config is a bug caught here.
+      await loadConfigFile(paths.config);
+      revert.success();
+    } catch (err) {
+      await revert.revert();
+      throw err;
+    }
+  });
+}

@@ -1,0 +1,177 @@
+import { readFileSync } from "node:fs";
+import { dirname, isAbsolute, resolve } from "node:path";
+import type { CgroupLayout } from "../cgroups/layout.js";
+import { type ContainerConfig, resolveConfig } from "../config/model.js";
+import { type ConfigEntry, parseConfigFile, parseConfigText } from "../config/parse.js";
+import { LxtError } from "../core/errors.js";
+import { MS } from "./mount-flags.js";
+import type { ContainerPaths } from "./paths.js";
+import type { LaunchInput, PlanMount, VisibleHierarchy } from "./plan.js";
+
+/** How a start was asked for. */
+export interface LaunchOptions {
+  foreground?: boolean;
+  /** `-s KEY=VALUE` overrides, applied after the config file. */
+  defines?: string[];
+  /** `lxt execute`: run this command under a small init instead of the config's init. */
+  execute?: { argv: string[]; uid?: number; gid?: number };
+}
+
+const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/** Flags a read-only (or nosuid, ...) bind mount needs a second remount for. */
+const REMOUNT_MASK = MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC | MS.NOATIME | MS.NODIRATIME | MS.RELATIME | MS.STRICTATIME;
+
+function layoutKind(layout: CgroupLayout | undefined): "v1" | "hybrid" | "v2" {
+  return layout && layout.kind !== "none" ? layout.kind : "v2";
+}
+
+/** Parses `-s KEY=VALUE` overrides as config lines. */
+export function defineEntries(defines: readonly string[]): ConfigEntry[] {
+  return defines.flatMap((d, i) => {
+    if (!d.includes("=")) throw new LxtError("usage", `-s ${d}: expected KEY=VALUE`);
+    return parseConfigText(d, `-s #${i + 1}`);
+  });
+}
+
+/** Reads a config file (includes expanded) and resolves it; throws config errors naming file and line. */
+export async function loadConfigFile(
+  file: string,
+  layout?: CgroupLayout,
+  extra: ConfigEntry[] = [],
+): Promise<ContainerConfig> {
+  const entries = [...(await parseConfigFile(file)), ...extra];
+  const fstab = entries.filter((e) => e.key === "lxc.mount.fstab").at(-1);
+  let fstabText: string | undefined;
+  if (fstab?.value) {
+    const p = isAbsolute(fstab.value) ? fstab.value : resolve(dirname(fstab.file), fstab.value);
+    try {
+      fstabText = readFileSync(p, "utf8");
+    } catch (err) {
+      throw new LxtError("config", `${fstab.file}:${fstab.line}: lxc.mount.fstab ${p}: ${(err as Error).message}`);
+    }
+  }
+  return resolveConfig(entries, { cgroupLayout: layoutKind(layout), env: process.env, fstabText });
+}
+
+/** The container's config, resolved for this host. */
+export async function loadContainerConfig(paths: ContainerPaths, layout?: CgroupLayout): Promise<ContainerConfig> {
+  try {
+    return await loadConfigFile(paths.config, layout);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT" || /ENOENT|no such file/i.test(String(err))) {
+      throw new LxtError("not-found", `${paths.name}: no such container in ${paths.lxcpath}`);
+    }
+    throw err;
+  }
+}
+
+/** Refuses keys whose features are not implemented yet, naming each with its place. */
+export function refusePending(cfg: ContainerConfig): void {
+  if (cfg.pending.length === 0) return;
+  const lines = cfg.pending.map((p) => `${p.file}:${p.line}: ${p.key}: ${p.feature} is not implemented yet`);
+  throw new LxtError("unsupported", lines.join("\n"));
+}
+
+/** What `lxc.mount.auto = cgroup` would show, per hierarchy. */
+export function visibleHierarchies(layout: CgroupLayout): VisibleHierarchy[] {
+  return layout.hierarchies.map((h) => {
+    if (h.version === 2) return { version: 2, data: "", dirName: layout.kind === "v2" ? "" : "unified" };
+    const named = h.controllers.find((c) => c.startsWith("name="));
+    return named
+      ? { version: 1, data: `none,${named}`, dirName: named.slice(5) }
+      : { version: 1, data: h.controllers.join(","), dirName: h.controllers.join(",") };
+  });
+}
+
+function planMount(m: ContainerConfig["mountEntries"][number]): PlanMount[] {
+  const out: PlanMount[] = [
+    {
+      source: m.source,
+      target: m.target,
+      fstype: m.fstype === "none" ? "" : m.fstype,
+      flags: m.flags,
+      data: m.data,
+      remountFlags: m.needsRemount ? m.flags & REMOUNT_MASK : 0,
+      optional: m.optional,
+      createDir: m.createDir,
+      createFile: m.createFile,
+      sourceInRoot: m.relative,
+    },
+  ];
+  if (m.propagation) {
+    out.push({ source: "", target: m.target, fstype: "", flags: m.propagation, data: "", remountFlags: 0, optional: m.optional });
+  }
+  return out;
+}
+
+/** A prepared start: the resolved config and a builder for the plan input once cgroups are chosen. */
+export interface PreparedLaunch {
+  rootfs: string;
+  warnings: string[];
+  config: ContainerConfig;
+  build(cgroups: { v2?: string; v1: string[] }): LaunchInput;
+}
+
+/**
+ * Turns a container's config into everything a start needs, refusing what
+ * lxt cannot do yet. Pure except for reading the config files.
+ */
+export async function prepareLaunch(
+  paths: ContainerPaths,
+  layout: CgroupLayout,
+  opts: LaunchOptions,
+): Promise<PreparedLaunch> {
+  const cfg = await loadConfigFile(paths.config, layout, defineEntries(opts.defines ?? []));
+  refusePending(cfg);
+  if (!cfg.rootfs.path || cfg.rootfs.path === "/") {
+    throw new LxtError("config", `${paths.config}: lxc.rootfs.path is not set: a container needs its own root filesystem`);
+  }
+  const rootfs = cfg.rootfs.path;
+  const exec = opts.execute;
+  const env = [...cfg.environment];
+  if (!env.some((e) => e.startsWith("container="))) env.unshift("container=lxc");
+  if (!env.some((e) => e.startsWith("PATH="))) env.push(`PATH=${DEFAULT_PATH}`);
+  if (cfg.ttyMax > 0 && !exec) env.push(`container_ttys=${Array.from({ length: cfg.ttyMax }, (_, i) => `tty${i + 1}`).join(" ")}`);
+  const noConsole = cfg.console.path === "none";
+  return {
+    rootfs,
+    warnings: cfg.warnings,
+    config: cfg,
+    build: (cgroups) => ({
+      name: paths.name,
+      hostname: cfg.utsName ?? paths.name,
+      rootfs,
+      runtimeDir: paths.runtimeDir,
+      exitFile: paths.exitFile,
+      consoleLog: exec ? undefined : (cfg.console.logFile ?? paths.consoleLog),
+      cgroups,
+      namespaces: ["pid", "mnt", "uts", "ipc", "net", "cgroup"],
+      hierarchies: visibleHierarchies(layout),
+      mountAuto: {
+        proc: cfg.mountAuto.proc,
+        sys: cfg.mountAuto.sys,
+        cgroup: cfg.mountAuto.cgroup
+          ? { mode: cfg.mountAuto.cgroup.mode === "unspecified" ? "mixed" : cfg.mountAuto.cgroup.mode, force: cfg.mountAuto.cgroup.force }
+          : undefined,
+      },
+      autodev: cfg.autodev,
+      autodevTmpfsSize: cfg.autodevTmpfsSize,
+      ttyMax: exec ? 0 : cfg.ttyMax,
+      ttyDir: cfg.ttyDir,
+      ptyMax: cfg.ptyMax,
+      mountEntries: cfg.mountEntries.flatMap(planMount),
+      sysctls: cfg.sysctls,
+      rlimits: cfg.prlimits.map((p) => ({ resource: p.resource, soft: p.soft, hard: p.hard })),
+      init: {
+        argv: exec ? exec.argv : cfg.init.cmd,
+        cwd: cfg.init.cwd,
+        uid: exec?.uid ?? cfg.init.uid,
+        gid: exec?.gid ?? cfg.init.gid,
+      },
+      env,
+      stdio: exec ? "inherit" : noConsole ? "null" : "console",
+      foreground: exec ? true : (opts.foreground ?? false),
+      initShim: !!exec,
+    }),
+  };
+}

@@ -1,0 +1,79 @@
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { allDirs } from "../cgroups/container.js";
+import { readCgroupStats } from "../cgroups/stats.js";
+import { nodeCgroupFs } from "../cgroups/fs.js";
+import { readCgroupLayout } from "../cgroups/layout.js";
+import { type Addresses, readAddresses } from "../host/netinfo.js";
+import { containerPaths, type ContainerPaths } from "./paths.js";
+import { repairStale, runtimeCgroups, withLock } from "./runtime.js";
+import { type ContainerState, observe } from "./state.js";
+import { parseExitLine, type ExitRecord } from "./stop.js";
+
+/** Names of the containers under a state root (directories holding a `config`). */
+export function listNames(lxcpath: string): string[] {
+  let entries: string[];
+  try {
+    entries = readdirSync(lxcpath);
+  } catch {
+    return [];
+  }
+  return entries.filter((n) => existsSync(join(lxcpath, n, "config"))).sort();
+}
+
+/** One container as `ls -f` and `info` show it. */
+export interface ContainerSummary {
+  name: string;
+  state: ContainerState;
+  pid?: number;
+  ipv4: string[];
+  ipv6: string[];
+}
+
+export interface ContainerInfo extends ContainerSummary {
+  cpuSeconds?: number;
+  memoryBytes?: number;
+  memoryPeakBytes?: number;
+  pids?: number;
+  lastExit?: ExitRecord;
+  cgroups: string[];
+}
+
+/**
+ * The truthful state of one container. Stale runtime files (a monitor killed
+ * with SIGKILL) are repaired on the way, under the container's lock.
+ */
+export async function summarize(paths: ContainerPaths): Promise<ContainerSummary> {
+  let seen = observe(paths);
+  if (seen.stale) seen = await withLock(paths, () => repairStale(paths));
+  const addrs: Addresses = seen.init ? readAddresses(seen.init.pid) : { ipv4: [], ipv6: [] };
+  return { name: paths.name, state: seen.state, pid: seen.init?.pid, ...addrs };
+}
+
+export async function listContainers(lxcpath: string): Promise<ContainerSummary[]> {
+  return Promise.all(listNames(lxcpath).map((n) => summarize(containerPaths(lxcpath, n))));
+}
+
+function readExit(paths: ContainerPaths): ExitRecord | undefined {
+  try {
+    return parseExitLine(readFileSync(paths.exitFile, "utf8"));
+  } catch {
+    return undefined;
+  }
+}
+
+/** State, pid, addresses and resource use from the container's cgroup. */
+export async function containerInfo(paths: ContainerPaths): Promise<ContainerInfo> {
+  const summary = await summarize(paths);
+  const dirs = summary.state === "STOPPED" ? { v1: [] } : runtimeCgroups(paths);
+  const cgroups = allDirs(dirs);
+  const info: ContainerInfo = { ...summary, cgroups, lastExit: readExit(paths) };
+  if (cgroups.length > 0) {
+    const stats = readCgroupStats(dirs, readCgroupLayout(nodeCgroupFs), nodeCgroupFs);
+    if (stats.cpuUsageNs !== undefined) info.cpuSeconds = Number(stats.cpuUsageNs) / 1e9;
+    info.memoryBytes = stats.memoryBytes;
+    info.memoryPeakBytes = stats.memoryPeakBytes;
+    info.pids = stats.pids;
+  }
+  return info;
+}

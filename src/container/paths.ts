@@ -1,0 +1,59 @@
+import { createHash } from "node:crypto";
+import { join, resolve } from "node:path";
+
+/** Default state root, as `/var/lib/lxc` for LXC. */
+export const DEFAULT_LXCPATH = "/var/lib/lxt";
+/** Runtime files (locks, monitor sockets, pids) live under here. */
+export const DEFAULT_RUNDIR = "/run/lxt";
+
+/** The state root from `-P`, else `$LXT_PATH`, else the default. */
+export function resolveLxcpath(flag: string | undefined): string {
+  return resolve(flag || process.env.LXT_PATH || DEFAULT_LXCPATH);
+}
+
+/** Every path that belongs to one container. */
+export interface ContainerPaths {
+  name: string;
+  lxcpath: string;
+  /** `<lxcpath>/<name>` */
+  dir: string;
+  config: string;
+  /** Default rootfs location (a config may point elsewhere). */
+  rootfs: string;
+  /** Last exit record written by the monitor. */
+  exitFile: string;
+  consoleLog: string;
+  /** `/run/lxt/<root-id>/<name>`: exists only while a monitor owns the container. */
+  runtimeDir: string;
+  /** Held (flock) by every command that changes the container. */
+  lockFile: string;
+}
+
+/**
+ * Runtime files are keyed by a short hash of the state root so that two
+ * roots (e.g. parallel test runs) with the same container name never share
+ * a lock or a socket, while socket paths stay short.
+ */
+export function rootId(lxcpath: string): string {
+  return createHash("sha256").update(lxcpath).digest("hex").slice(0, 12);
+}
+
+export function runtimeRoot(lxcpath: string): string {
+  return join(process.env.LXT_RUNDIR || DEFAULT_RUNDIR, rootId(lxcpath));
+}
+
+export function containerPaths(lxcpath: string, name: string): ContainerPaths {
+  const dir = join(lxcpath, name);
+  const run = runtimeRoot(lxcpath);
+  return {
+    name,
+    lxcpath,
+    dir,
+    config: join(dir, "config"),
+    rootfs: join(dir, "rootfs"),
+    exitFile: join(dir, "last-exit"),
+    consoleLog: join(dir, "console.log"),
+    runtimeDir: join(run, name),
+    lockFile: join(run, "locks", name),
+  };
+}

@@ -1,0 +1,263 @@
+import { encodeRecord } from "../core/encode.js";
+import { MS } from "./mount-flags.js";
+
+/** Version of the plan format understood by the helper (docs/helper-protocol.md). */
+export const PLAN_VERSION = 1;
+
+/** One mount, fully resolved: what `lxc.mount.entry` and `lxc.mount.auto` become. */
+export interface PlanMount {
+  source: string;
+  /** Inside the container, relative to its root. */
+  target: string;
+  fstype: string;
+  flags: number;
+  data: string;
+  /** Non-zero: remount with MS_REMOUNT|MS_BIND|remountFlags afterwards (read-only binds). */
+  remountFlags: number;
+  optional?: boolean;
+  createDir?: boolean;
+  createFile?: boolean;
+  /** The source is a path inside the container, not on the host. */
+  sourceInRoot?: boolean;
+}
+
+export type ProcMode = "rw" | "mixed";
+export type SysMode = "ro" | "rw" | "mixed";
+export interface CgroupAuto {
+  mode: "ro" | "rw" | "mixed";
+  force: boolean;
+}
+
+/** A cgroup hierarchy the container can see, for `lxc.mount.auto = cgroup...`. */
+export interface VisibleHierarchy {
+  version: 1 | 2;
+  /** v1 controllers as mount data, e.g. `cpu,cpuacct` or `none,name=systemd`. */
+  data: string;
+  /** Directory name under /sys/fs/cgroup (v1), or "unified" / "" (v2). */
+  dirName: string;
+}
+
+/** Everything the planner needs: a resolved config plus host facts. Pure data. */
+export interface LaunchInput {
+  name: string;
+  hostname: string;
+  rootfs: string;
+  runtimeDir: string;
+  exitFile: string;
+  consoleLog?: string;
+  cgroups: { v2?: string; v1: string[] };
+  namespaces: readonly string[];
+  hierarchies: readonly VisibleHierarchy[];
+  mountAuto: { proc?: ProcMode; sys?: SysMode; cgroup?: CgroupAuto };
+  autodev: boolean;
+  autodevTmpfsSize: number;
+  ttyMax: number;
+  ttyDir?: string;
+  ptyMax: number;
+  mountEntries: readonly PlanMount[];
+  sysctls: readonly { key: string; value: string }[];
+  rlimits: readonly { resource: number; soft: number; hard: number }[];
+  init: { argv: readonly string[]; cwd: string; uid: number; gid: number };
+  env: readonly string[];
+  stdio: "console" | "inherit" | "null";
+  foreground: boolean;
+  initShim: boolean;
+}
+
+/** The standard device nodes of an autodev /dev (LXC's set plus console via the pty). */
+const DEV_NODES: readonly [name: string, major: number, minor: number][] = [
+  ["null", 1, 3],
+  ["zero", 1, 5],
+  ["full", 1, 7],
+  ["random", 1, 8],
+  ["urandom", 1, 9],
+  ["tty", 5, 0],
+];
+
+const PROC_FLAGS = MS.NOSUID | MS.NODEV | MS.NOEXEC;
+
+function mountRecord(m: PlanMount): string {
+  const opts: string[] = [];
+  if (m.optional) opts.push("optional");
+  if (m.createDir) opts.push("create-dir");
+  if (m.createFile) opts.push("create-file");
+  if (m.sourceInRoot) opts.push("src-in-root");
+  return encodeRecord("mount", [
+    m.source,
+    m.target,
+    m.fstype,
+    String(m.flags),
+    m.data,
+    String(m.remountFlags),
+    opts.join(","),
+  ]);
+}
+
+function bindInRoot(path: string, remountFlags: number): PlanMount {
+  return {
+    source: path,
+    target: path,
+    fstype: "",
+    flags: MS.BIND,
+    data: "",
+    remountFlags,
+    sourceInRoot: true,
+  };
+}
+
+/** Mounts for `lxc.mount.auto = proc:...`, as LXC does them. */
+function procMounts(mode: ProcMode): PlanMount[] {
+  const out: PlanMount[] = [
+    { source: "proc", target: "proc", fstype: "proc", flags: PROC_FLAGS, data: "", remountFlags: 0, createDir: true },
+  ];
+  if (mode === "mixed") {
+    // /proc/sys read-only but its net part (per network namespace) writable:
+    // park /proc/sys/net on /proc/tty (a real directory; /proc/net is a symlink), make /proc/sys a read-only bind, move it back.
+    out.push({ ...bindInRoot("proc/sys/net", 0), target: "proc/tty" });
+    out.push(bindInRoot("proc/sys", MS.RDONLY | PROC_FLAGS));
+    out.push({ source: "proc/tty", target: "proc/sys/net", fstype: "", flags: MS.MOVE, data: "", remountFlags: 0, sourceInRoot: true });
+    out.push(bindInRoot("proc/sysrq-trigger", MS.RDONLY | PROC_FLAGS));
+  }
+  return out;
+}
+
+/** Mounts for `lxc.mount.auto = sys:...`. */
+function sysMounts(mode: SysMode): PlanMount[] {
+  const ro = mode === "rw" ? 0 : MS.RDONLY;
+  const out: PlanMount[] = [
+    { source: "sysfs", target: "sys", fstype: "sysfs", flags: PROC_FLAGS | ro, data: "", remountFlags: 0, createDir: true },
+  ];
+  if (mode === "mixed") {
+    // As LXC: the container's own network devices stay writable.
+    out.push({ ...bindInRoot("sys/devices/virtual/net", 0), optional: true });
+  }
+  return out;
+}
+
+/** Mounts for `lxc.mount.auto = cgroup...`: with a cgroup namespace, only when forced (as LXC). */
+function cgroupMounts(auto: CgroupAuto, input: LaunchInput): PlanMount[] {
+  if (!auto.force && input.namespaces.includes("cgroup")) return [];
+  const ro = auto.mode === "ro" ? MS.RDONLY : 0;
+  const flags = PROC_FLAGS | ro;
+  const out: PlanMount[] = [];
+  const onlyV2 = input.hierarchies.length === 1 && input.hierarchies[0]?.version === 2;
+  if (onlyV2) {
+    out.push({ source: "cgroup2", target: "sys/fs/cgroup", fstype: "cgroup2", flags, data: "", remountFlags: 0, createDir: true });
+    return out;
+  }
+  out.push({ source: "tmpfs", target: "sys/fs/cgroup", fstype: "tmpfs", flags: PROC_FLAGS, data: "mode=755,size=64k", remountFlags: 0, createDir: true });
+  for (const h of input.hierarchies) {
+    const target = `sys/fs/cgroup/${h.dirName}`;
+    out.push(
+      h.version === 2
+        ? { source: "cgroup2", target, fstype: "cgroup2", flags, data: "", remountFlags: 0, createDir: true }
+        : { source: "cgroup", target, fstype: "cgroup", flags, data: h.data, remountFlags: 0, createDir: true },
+    );
+  }
+  // Freeze the tmpfs itself once the hierarchies are in place.
+  out.push(bindInRoot("sys/fs/cgroup", MS.RDONLY | PROC_FLAGS));
+  return out;
+}
+
+function devRecords(input: LaunchInput): string[] {
+  const r: string[] = [];
+  r.push(
+    mountRecord({
+      source: "tmpfs",
+      target: "dev",
+      fstype: "tmpfs",
+      flags: MS.NOSUID | MS.STRICTATIME,
+      data: `mode=755,size=${input.autodevTmpfsSize}`,
+      remountFlags: 0,
+      createDir: true,
+    }),
+  );
+  for (const [node, major, minor] of DEV_NODES) {
+    r.push(encodeRecord("mknod", [`dev/${node}`, "20666", String(major), String(minor), `/dev/${node}`]));
+  }
+  r.push(encodeRecord("symlink", ["/proc/self/fd", "dev/fd"]));
+  r.push(encodeRecord("symlink", ["/proc/self/fd/0", "dev/stdin"]));
+  r.push(encodeRecord("symlink", ["/proc/self/fd/1", "dev/stdout"]));
+  r.push(encodeRecord("symlink", ["/proc/self/fd/2", "dev/stderr"]));
+  const max = input.ptyMax > 0 ? `,max=${input.ptyMax}` : "";
+  r.push(
+    mountRecord({
+      source: "devpts",
+      target: "dev/pts",
+      fstype: "devpts",
+      flags: MS.NOSUID | MS.NOEXEC,
+      data: `newinstance,ptmxmode=0666,mode=0620,gid=5${max}`,
+      remountFlags: 0,
+      createDir: true,
+    }),
+  );
+  r.push(encodeRecord("symlink", ["pts/ptmx", "dev/ptmx"]));
+  r.push(
+    mountRecord({ source: "shm", target: "dev/shm", fstype: "tmpfs", flags: PROC_FLAGS, data: "mode=1777", remountFlags: 0, createDir: true }),
+  );
+  r.push(
+    mountRecord({ source: "mqueue", target: "dev/mqueue", fstype: "mqueue", flags: PROC_FLAGS, data: "", remountFlags: 0, createDir: true, optional: true }),
+  );
+  return r;
+}
+
+/** Where tty N lives inside the container (`lxc.tty.dir` puts them in a subdirectory, with links). */
+function ttyTarget(input: LaunchInput, n: number): string {
+  return input.ttyDir ? `dev/${input.ttyDir}/tty${n}` : `dev/tty${n}`;
+}
+
+/**
+ * Renders the launch plan the helper applies. Pure: the same input gives the
+ * same text, so it is golden-tested. Order follows LXC's setup: rootfs,
+ * /dev, mount.auto, mount entries, console and ttys, pivot, sysctls, limits,
+ * identity, exec.
+ */
+export function renderPlan(input: LaunchInput): string {
+  const r: string[] = [`lxt-plan ${PLAN_VERSION}`];
+  r.push(encodeRecord("name", [input.name]));
+  r.push(encodeRecord("runtime", [input.runtimeDir]));
+  r.push(encodeRecord("exit-file", [input.exitFile]));
+  if (input.cgroups.v2) r.push(encodeRecord("cgroup2", [input.cgroups.v2]));
+  for (const dir of input.cgroups.v1) r.push(encodeRecord("cgroup1", [dir]));
+  for (const dir of [input.cgroups.v2, ...input.cgroups.v1]) {
+    if (dir) r.push(encodeRecord("cgroup-kill", [dir]));
+  }
+  r.push(encodeRecord("namespaces", [input.namespaces.join(",")]));
+  r.push(encodeRecord("foreground", [input.foreground ? "1" : "0"]));
+  r.push(encodeRecord("init-shim", [input.initShim ? "1" : "0"]));
+
+  r.push(encodeRecord("rootfs", [input.rootfs]));
+  r.push(encodeRecord("hostname", [input.hostname]));
+  if (input.autodev) r.push(...devRecords(input));
+  const proc = input.mountAuto.proc ? procMounts(input.mountAuto.proc) : [];
+  r.push(...proc.slice(0, 1).map(mountRecord));
+  // Namespaced sysctls are written while /proc/sys is still writable.
+  for (const s of input.sysctls) r.push(encodeRecord("sysctl", [s.key.replaceAll(".", "/"), s.value]));
+  r.push(...proc.slice(1).map(mountRecord));
+  if (input.mountAuto.sys) r.push(...sysMounts(input.mountAuto.sys).map(mountRecord));
+  if (input.mountAuto.cgroup) r.push(...cgroupMounts(input.mountAuto.cgroup, input).map(mountRecord));
+  for (const m of input.mountEntries) r.push(mountRecord(m));
+
+  if (input.stdio === "console") {
+    if (input.consoleLog) r.push(encodeRecord("console-log", [input.consoleLog]));
+    r.push(encodeRecord("console", ["dev/console"]));
+    if (input.ttyDir && input.ttyMax > 0) r.push(encodeRecord("mkdir", [`dev/${input.ttyDir}`, "755"]));
+    for (let n = 1; n <= input.ttyMax; n++) {
+      r.push(encodeRecord("tty", [ttyTarget(input, n)]));
+      if (input.ttyDir) r.push(encodeRecord("symlink", [`${input.ttyDir}/tty${n}`, `dev/tty${n}`]));
+    }
+  } else {
+    r.push(encodeRecord("stdio", [input.stdio]));
+  }
+
+  r.push("pivot");
+  for (const l of input.rlimits) {
+    r.push(encodeRecord("rlimit", [String(l.resource), String(l.soft), String(l.hard)]));
+  }
+  r.push(encodeRecord("cwd", [input.init.cwd]));
+  r.push(encodeRecord("gid", [String(input.init.gid)]));
+  r.push(encodeRecord("uid", [String(input.init.uid)]));
+  for (const e of input.env) r.push(encodeRecord("env", [e]));
+  r.push(encodeRecord("exec", [...input.init.argv]));
+  return `${r.join("\n")}\n`;
+}

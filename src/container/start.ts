@@ -1,0 +1,100 @@
+import { mkdirSync, rmSync, statSync } from "node:fs";
+import { join } from "node:path";
+import {
+  createContainerCgroups,
+  planContainerCgroups,
+  removeContainerCgroups,
+} from "../cgroups/container.js";
+import { nodeCgroupFs, nodeKill } from "../cgroups/fs.js";
+import { readCgroupLayout } from "../cgroups/layout.js";
+import { LxtError, wrapError } from "../core/errors.js";
+import { Reverter } from "../core/reverter.js";
+import { writeFileAtomic } from "../host/atomic.js";
+import { type MonitorStarted, spawnMonitor } from "../host/monitor-client.js";
+import type { ProcessRef } from "../host/proc.js";
+import { type LaunchOptions, type PreparedLaunch, prepareLaunch } from "./launch-input.js";
+import type { ContainerPaths } from "./paths.js";
+import { renderPlan } from "./plan.js";
+import { repairStale, withLock } from "./runtime.js";
+import { requireState } from "./state.js";
+
+/** What a successful start returns. */
+export interface Started {
+  init: ProcessRef;
+  monitorPid: number;
+  warnings: string[];
+  /** Foreground only: resolves with the init's exit status once the container ends. */
+  exited?: Promise<number>;
+}
+
+/**
+ * Starts a container: a transaction of small steps, each registering its
+ * undo, so that any failure leaves nothing behind and names the step.
+ * Steps: lock, repair stale state, load + validate config, plan, runtime
+ * directory, cgroups, monitor (which does the namespaces, mounts and exec).
+ */
+export async function startContainer(paths: ContainerPaths, opts: LaunchOptions): Promise<Started> {
+  const step = (what: string, err: unknown) => wrapError(`start ${paths.name}: ${what}`, err);
+  return withLock(paths, async () => {
+    const observed = await repairStale(paths);
+    requireState("start", paths.name, observed.state);
+
+    const layout = readCgroupLayout(nodeCgroupFs);
+    let prepared: PreparedLaunch;
+    try {
+      prepared = await prepareLaunch(paths, layout, opts);
+    } catch (err) {
+      throw err instanceof LxtError ? err.wrap(`start ${paths.name}`) : step("config", err);
+    }
+    try {
+      if (!statSync(prepared.rootfs).isDirectory()) throw new Error("not a directory");
+    } catch (err) {
+      throw new LxtError("start", `start ${paths.name}: rootfs ${prepared.rootfs}: ${(err as Error).message}`);
+    }
+
+    const revert = new Reverter();
+    try {
+      mkdirSync(join(paths.runtimeDir, ".."), { recursive: true, mode: 0o755 });
+      try {
+        mkdirSync(paths.runtimeDir, { mode: 0o700 });
+      } catch (err) {
+        throw step("runtime directory", err);
+      }
+      revert.add("runtime directory", () => rmSync(paths.runtimeDir, { recursive: true, force: true }));
+      rmSync(paths.exitFile, { force: true });
+
+      const cgroups = planContainerCgroups(layout, paths.name, (p) => nodeCgroupFs.exists(p));
+      const input = prepared.build(cgroups);
+      const planFile = join(paths.runtimeDir, "plan");
+      // The plan is on disk before the cgroups exist, so a crash between the
+      // two leaves a record that repairStale can undo.
+      writeFileAtomic(planFile, renderPlan(input), 0o600);
+      try {
+        createContainerCgroups(cgroups, nodeCgroupFs);
+      } catch (err) {
+        throw step("cgroup", err);
+      }
+      revert.add("cgroups", () => removeContainerCgroups(cgroups, nodeCgroupFs, nodeKill));
+
+      let started: MonitorStarted;
+      try {
+        started = await spawnMonitor(planFile, opts.foreground ?? false);
+      } catch (err) {
+        throw err instanceof LxtError ? err.wrap(`start ${paths.name}`) : step("monitor", err);
+      }
+      revert.success();
+      const { monitor } = started;
+      const exited = opts.foreground
+        ? new Promise<number>((resolve) => monitor.on("exit", (code, sig) => resolve(code ?? 128 + (sig ? 9 : 0))))
+        : undefined;
+      if (!opts.foreground) {
+        (monitor.stdio[3] as NodeJS.ReadableStream & { destroy?: () => void })?.destroy?.();
+        monitor.unref();
+      }
+      return { init: started.init, monitorPid: monitor.pid ?? 0, warnings: prepared.warnings, exited };
+    } catch (err) {
+      await revert.revert();
+      throw err;
+    }
+  });
+}

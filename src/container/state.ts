@@ -1,0 +1,87 @@
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { LxtError } from "../core/errors.js";
+import { isAlive, parseProcessRef, type ProcessRef } from "../host/proc.js";
+import type { ContainerPaths } from "./paths.js";
+
+/** Container states, as LXC names them. */
+export type ContainerState = "STOPPED" | "STARTING" | "RUNNING" | "STOPPING";
+
+/** What the runtime directory says, read without any lock. */
+export interface RuntimeFacts {
+  runtimeDirExists: boolean;
+  monitor?: ProcessRef;
+  monitorAlive: boolean;
+  /** First line of `state`, e.g. `RUNNING 123 456`. */
+  stateLine?: string;
+}
+
+/** The observed state of a container and whether its runtime files are stale. */
+export interface Observed {
+  state: ContainerState;
+  monitor?: ProcessRef;
+  init?: ProcessRef;
+  /** Runtime files exist but no monitor owns them: the next locked command repairs. */
+  stale: boolean;
+}
+
+/**
+ * Derives the state from the facts. A container is only ever as alive as its
+ * monitor: the init dies with the monitor (PR_SET_PDEATHSIG), so a dead
+ * monitor means STOPPED whatever the files say.
+ */
+export function deriveState(f: RuntimeFacts): Observed {
+  if (!f.runtimeDirExists) return { state: "STOPPED", stale: false };
+  if (!f.monitor || !f.monitorAlive) return { state: "STOPPED", stale: true };
+  const [word, pid, start] = (f.stateLine ?? "").trim().split(/\s+/);
+  const init = pid && start ? parseProcessRef(`${pid} ${start}`) : undefined;
+  if (word === "RUNNING" && init) return { state: "RUNNING", monitor: f.monitor, init, stale: false };
+  if (word === "STOPPING" && init) return { state: "STOPPING", monitor: f.monitor, init, stale: false };
+  return { state: "STARTING", monitor: f.monitor, stale: false };
+}
+
+function readOptional(path: string): string | undefined {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return undefined;
+  }
+}
+
+/** Reads the runtime directory of a container (no lock needed: files are written atomically). */
+export function readRuntimeFacts(paths: ContainerPaths): RuntimeFacts {
+  const runtimeDirExists = existsSync(paths.runtimeDir);
+  if (!runtimeDirExists) return { runtimeDirExists, monitorAlive: false };
+  const monitorText = readOptional(join(paths.runtimeDir, "monitor"));
+  const monitor = monitorText ? parseProcessRef(monitorText) : undefined;
+  return {
+    runtimeDirExists,
+    monitor,
+    monitorAlive: monitor ? isAlive(monitor) : false,
+    stateLine: readOptional(join(paths.runtimeDir, "state")),
+  };
+}
+
+export function observe(paths: ContainerPaths): Observed {
+  return deriveState(readRuntimeFacts(paths));
+}
+
+/** Verbs and the states they accept; everything else is refused with a clear message. */
+const ALLOWED: Record<string, readonly ContainerState[]> = {
+  start: ["STOPPED"],
+  stop: ["RUNNING", "STARTING", "STOPPING"],
+  attach: ["RUNNING"],
+  console: ["RUNNING"],
+  destroy: ["STOPPED"],
+  execute: ["STOPPED"],
+};
+
+/** Throws a `state` error unless `verb` is allowed in `state`. */
+export function requireState(verb: string, name: string, state: ContainerState): void {
+  const ok = ALLOWED[verb];
+  if (ok && !ok.includes(state)) {
+    const hint =
+      verb === "destroy" ? " (stop it first, or use -f)" : verb === "start" ? " (already started)" : "";
+    throw new LxtError("state", `${verb} ${name}: container is ${state}${hint}`);
+  }
+}

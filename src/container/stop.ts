@@ -1,0 +1,66 @@
+import { join } from "node:path";
+import { LxtError } from "../core/errors.js";
+import { controlRequest } from "../host/monitor-client.js";
+import type { ContainerPaths } from "./paths.js";
+import { repairStale, withLock } from "./runtime.js";
+import { observe, requireState } from "./state.js";
+
+export interface StopOptions {
+  /** SIGKILL at once (`-k`). */
+  kill?: boolean;
+  /** Seconds to wait for a clean shutdown before SIGKILL; -1 waits forever. */
+  timeout?: number;
+  /** The signal that asks the init to halt (`lxc.signal.halt`). */
+  haltSignal: number;
+}
+
+/** How the init ended, as the monitor reported it. */
+export interface ExitRecord {
+  code?: number;
+  signal?: number;
+}
+
+export function parseExitLine(line: string | undefined): ExitRecord | undefined {
+  const [word, n] = (line ?? "").trim().split(/\s+/);
+  if (word === "exited") return { code: Number(n) };
+  if (word === "signaled") return { signal: Number(n) };
+  return undefined;
+}
+
+/**
+ * Stops a running container: the halt signal, up to `timeout` seconds for
+ * the init to end, then SIGKILL, all done by the monitor. Resolves once the
+ * monitor has cleaned up (it closes the connection last).
+ */
+export async function stopContainer(paths: ContainerPaths, opts: StopOptions): Promise<ExitRecord | undefined> {
+  return withLock(paths, async () => {
+    const seen = await repairStale(paths);
+    requireState("stop", paths.name, seen.state);
+    const signal = opts.kill ? 9 : opts.haltSignal;
+    const timeout = opts.kill ? 0 : (opts.timeout ?? 60);
+    let lines: string[];
+    try {
+      lines = await controlRequest(join(paths.runtimeDir, "control.sock"), `stop ${signal} ${timeout}`);
+    } catch (err) {
+      // The monitor went away between our look and our request: repair.
+      const after = await repairStale(paths);
+      if (after.state === "STOPPED") return undefined;
+      throw new LxtError("system", `stop ${paths.name}: control socket: ${(err as Error).message}`, err);
+    }
+    const exit = parseExitLine(lines.find((l) => l.startsWith("exited") || l.startsWith("signaled")));
+    // The monitor closes the connection after its cleanup; make sure the files are gone.
+    await waitFor(() => observe(paths).state === "STOPPED", 5000);
+    await repairStale(paths);
+    return exit;
+  });
+}
+
+/** Polls `cond` every 10 ms until it holds or `ms` pass; returns whether it held. */
+export async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (ms >= 0 && Date.now() > end) return false;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return true;
+}

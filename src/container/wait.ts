@@ -1,0 +1,14 @@
+import type { ContainerPaths } from "./paths.js";
+import { type ContainerState, observe } from "./state.js";
+import { waitFor } from "./stop.js";
+
+export const STATES: readonly ContainerState[] = ["STOPPED", "STARTING", "RUNNING", "STOPPING"];
+
+/**
+ * Waits until the container is in one of `states` (`lxc-wait -s 'A|B'`).
+ * Resolves true when reached, false when `timeoutSeconds` (negative: none) passed.
+ */
+export function waitState(paths: ContainerPaths, states: ContainerState[], timeoutSeconds: number): Promise<boolean> {
+  const ms = timeoutSeconds < 0 ? -1 : timeoutSeconds * 1000;
+  return waitFor(() => states.includes(observe(paths).state), ms);
+}

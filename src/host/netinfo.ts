@@ -1,0 +1,64 @@
+import { readFileSync } from "node:fs";
+
+/** The global addresses of a network namespace, read through one of its processes. */
+export interface Addresses {
+  ipv4: string[];
+  ipv6: string[];
+}
+
+/** Local IPv4 addresses from `/proc/PID/net/fib_trie` (host routes marked LOCAL), loopback excluded. */
+export function parseFibTrie(text: string): string[] {
+  const out = new Set<string>();
+  const lines = text.split("\n");
+  for (let i = 1; i < lines.length; i++) {
+    if (/\/32 host LOCAL/.test(lines[i] ?? "")) {
+      const m = /([0-9]+\.[0-9]+\.[0-9]+\.[0-9]+)\s*$/.exec(lines[i - 1] ?? "");
+      if (m?.[1] && !m[1].startsWith("127.")) out.add(m[1]);
+    }
+  }
+  return [...out];
+}
+
+/** Global IPv6 addresses from `/proc/PID/net/if_inet6` (scope 0x00 only). */
+export function parseIfInet6(text: string): string[] {
+  const out: string[] = [];
+  for (const line of text.split("\n")) {
+    const [hex, , , scope] = line.trim().split(/\s+/);
+    if (!hex || hex.length !== 32 || scope !== "00") continue;
+    const groups = hex.match(/.{4}/g) ?? [];
+    out.push(compressIpv6(groups.map((g) => g.replace(/^0+(?=.)/, ""))));
+  }
+  return out;
+}
+
+function compressIpv6(groups: string[]): string {
+  let best = -1;
+  let bestLen = 0;
+  for (let i = 0; i < groups.length; ) {
+    if (groups[i] !== "0") {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < groups.length && groups[j] === "0") j++;
+    if (j - i > bestLen && j - i > 1) {
+      best = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  if (best < 0) return groups.join(":");
+  return `${groups.slice(0, best).join(":")}::${groups.slice(best + bestLen).join(":")}`;
+}
+
+/** Addresses of the network namespace `pid` lives in; empty when unreadable. */
+export function readAddresses(pid: number): Addresses {
+  const read = (f: string) => {
+    try {
+      return readFileSync(`/proc/${pid}/net/${f}`, "utf8");
+    } catch {
+      return "";
+    }
+  };
+  return { ipv4: parseFibTrie(read("fib_trie")), ipv6: parseIfInet6(read("if_inet6")) };
+}

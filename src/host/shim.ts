@@ -1,0 +1,67 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, mkdirSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { LxtError } from "../core/errors.js";
+
+let cachedShim: string | undefined;
+
+/**
+ * Path of the `lxt-shim` helper: `$LXT_SHIM`, else `native/build/lxt-shim`
+ * found upward from this module (works from the bundle in dist/ and from
+ * src/ under tsx).
+ */
+export function shimPath(): string {
+  if (cachedShim) return cachedShim;
+  const fromEnv = process.env.LXT_SHIM;
+  if (fromEnv) return (cachedShim = fromEnv);
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    const candidate = join(dir, "native", "build", "lxt-shim");
+    if (existsSync(candidate)) return (cachedShim = candidate);
+    dir = resolve(dir, "..");
+  }
+  throw new LxtError("host", "helper lxt-shim not found (build it with `npm run build`)");
+}
+
+/** A held lock; `release` is idempotent. The kernel drops it if we die. */
+export interface HeldLock {
+  release(): void;
+}
+
+/**
+ * Takes an exclusive flock on `path` through the helper (Node has no flock)
+ * and resolves once it is held. The helper holds it until its stdin closes,
+ * so a CLI killed with SIGKILL frees the lock at once.
+ */
+export function takeLock(path: string, what: string): Promise<HeldLock> {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const child: ChildProcess = spawn(shimPath(), ["lock", path], {
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  return new Promise((resolveLock, reject) => {
+    let out = "";
+    let err = "";
+    const release = () => {
+      child.stdin?.end();
+      child.unref();
+      (child.stdout as NodeJS.ReadableStream & { unref?: () => void })?.unref?.();
+    };
+    child.stdout?.on("data", (b: Buffer) => {
+      out += b.toString();
+      if (out.includes("locked\n")) {
+        child.stdout?.removeAllListeners("data");
+        resolveLock({ release });
+      }
+    });
+    child.stderr?.on("data", (b: Buffer) => {
+      err += b.toString();
+    });
+    child.on("error", (e) => reject(new LxtError("host", `lock ${what}: ${e.message}`, e)));
+    child.on("exit", (code) => {
+      if (!out.includes("locked\n")) {
+        reject(new LxtError("system", `lock ${what}: helper exited ${code}: ${err.trim()}`));
+      }
+    });
+  });
+}

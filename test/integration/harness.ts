@@ -1,0 +1,122 @@
+/**
+ * Shared by the root integration tests: a temporary state root with unique
+ * container names, a runner for the built `lxt` CLI, and a check that a
+ * test left nothing behind on the host.
+ */
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { runtimeRoot } from "../../src/container/paths.js";
+
+export const REPO = resolve(import.meta.dirname, "../..");
+export const LXT = join(REPO, "bin", "lxt");
+
+/** Why root integration tests cannot run here, or undefined when they can. */
+export function skipReason(): string | undefined {
+  if (process.getuid?.() !== 0) return "SKIP: needs root";
+  if (!existsSync(join(REPO, "dist", "lxt.mjs"))) return "SKIP: lxt not built (npm run build)";
+  if (!existsSync(join(REPO, "native", "build", "lxt-shim"))) return "SKIP: helper not built (npm run build)";
+  if (!existsSync("/bin/busybox")) return "SKIP: no static busybox (apt-get install busybox-static)";
+  return undefined;
+}
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** A temporary state root; `name()` gives unique container names. */
+export class Sandbox {
+  readonly lxcpath: string;
+  private readonly made: string[] = [];
+
+  constructor() {
+    this.lxcpath = mkdtempSync(join(tmpdir(), "lxt-test-"));
+  }
+
+  name(prefix = "t"): string {
+    const n = `lxt${prefix}-${randomBytes(3).toString("hex")}`;
+    this.made.push(n);
+    return n;
+  }
+
+  /** Runs `lxt ARGS -P <root>` synchronously. */
+  lxt(args: string[], opts: { input?: string; timeoutMs?: number } = {}): RunResult {
+    const r = spawnSync(LXT, args, {
+      env: { ...process.env, LXT_PATH: this.lxcpath },
+      input: opts.input ?? "",
+      encoding: "utf8",
+      timeout: opts.timeoutMs ?? 60_000,
+    });
+    return { code: r.status ?? (r.signal ? 128 : -1), stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
+  }
+
+  /** Like `lxt` but throws with the output when the exit code is not 0. */
+  ok(args: string[]): string {
+    const r = this.lxt(args);
+    if (r.code !== 0) throw new Error(`lxt ${args.join(" ")} exited ${r.code}\n${r.stdout}\n${r.stderr}`);
+    return r.stdout;
+  }
+
+  /** Starts `lxt ARGS` without waiting (for kill-mid-start tests). */
+  spawn(args: string[]) {
+    return spawn(LXT, args, { env: { ...process.env, LXT_PATH: this.lxcpath }, stdio: "ignore" });
+  }
+
+  /** Stops and destroys every container this sandbox named, then removes the root. */
+  cleanup(): void {
+    for (const n of this.made) {
+      if (existsSync(join(this.lxcpath, n))) this.lxt(["destroy", "-f", "-n", n]);
+    }
+    rmSync(this.lxcpath, { recursive: true, force: true });
+    rmSync(runtimeRoot(this.lxcpath), { recursive: true, force: true });
+  }
+}
+
+/** Everything on the host that looks like ours: the suite must end with all of it empty. */
+export function hostLeftovers(filter = "lxt"): string[] {
+  const out: string[] = [];
+  for (const line of readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
+    if (line.includes(filter)) out.push(`mount: ${line}`);
+  }
+  const walk = (dir: string, depth: number) => {
+    if (depth > 7) return;
+    let entries: string[];
+    try {
+      entries = readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const p = join(dir, e);
+      if (e.includes(filter)) out.push(`cgroup: ${p}`);
+      else walk(p, depth + 1);
+    }
+  };
+  walk("/sys/fs/cgroup", 0);
+  const ps = execFileSync("ps", ["-eo", "pid=,args="], { encoding: "utf8" });
+  for (const line of ps.split("\n")) {
+    if (/lxt monitor|lxt-shim/.test(line)) out.push(`process: ${line.trim()}`);
+  }
+  return out;
+}
+
+/** Runtime directories of containers under a state root that still exist. */
+export function runtimeLeftovers(lxcpath: string): string[] {
+  const root = runtimeRoot(lxcpath);
+  if (!existsSync(root)) return [];
+  return readdirSync(root).filter((e) => e !== "locks").map((e) => join(root, e));
+}
+
+/** Polls until `cond` holds or `ms` pass. */
+export async function until(cond: () => boolean, ms = 5000): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (cond()) return true;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return cond();
+}

@@ -1,0 +1,179 @@
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { hostname } from "node:os";
+import { after, before, describe, test } from "node:test";
+import { hostLeftovers, runtimeLeftovers, Sandbox, skipReason, until } from "./harness.js";
+
+const skip = skipReason();
+if (skip) console.log(skip);
+
+describe("lifecycle of a busybox container", { skip }, () => {
+  let box: Sandbox;
+  let c: string;
+  before(() => {
+    box = new Sandbox();
+    c = box.name("life");
+    box.ok(["create", "-n", c, "-t", "busybox"]);
+  });
+  after(() => box.cleanup());
+
+  test("start returns once RUNNING; ls -f and info say so", () => {
+    box.ok(["start", "-n", c]);
+    const table = box.ok(["ls", "-f"]);
+    assert.match(table, new RegExp(`^${c}\\s+RUNNING\\s+\\d+`, "m"));
+    const info = JSON.parse(box.ok(["info", "-n", c, "--format", "json"]));
+    assert.equal(info.state, "RUNNING");
+    assert.ok(info.pid > 1);
+    assert.ok(info.cgroups.length > 0, "info lists the container's cgroups");
+    for (const dir of info.cgroups) assert.ok(existsSync(dir), `${dir} exists`);
+    assert.ok(typeof info.memory_bytes === "number" && info.memory_bytes > 0, "memory use from the cgroup");
+    assert.ok(typeof info.cpu_seconds === "number", "cpu use from the cgroup");
+  });
+
+  test("the acceptance check: hostname, PID 1 is init, exit code 3", () => {
+    const r = box.lxt(["attach", "-n", c, "--", "sh", "-c", "hostname; cat /proc/1/comm; exit 3"]);
+    assert.equal(r.code, 3, r.stderr);
+    assert.deepEqual(r.stdout.trim().split("\n"), [c, "init"]);
+  });
+
+  test("inside: no host process, hostname or host mount is visible", () => {
+    const ps = box.ok(["attach", "-n", c, "--", "sh", "-c", "ls /proc | grep -E '^[0-9]+$' | wc -l"]);
+    assert.ok(Number(ps.trim()) < 20, `few processes inside, saw ${ps.trim()}`);
+    const mine = box.lxt(["attach", "-n", c, "--", "test", "-e", `/proc/${process.pid}/cmdline`]);
+    // pids are per namespace: if our pid exists inside it must not be us.
+    if (mine.code === 0) {
+      const cmd = box.ok(["attach", "-n", c, "--", "cat", `/proc/${process.pid}/cmdline`]);
+      assert.ok(!cmd.includes("node"), "the test runner is not visible inside");
+    }
+    const host = hostname();
+    const h = box.ok(["attach", "-n", c, "--", "hostname"]).trim();
+    assert.notEqual(h, host);
+    const mounts = box.ok(["attach", "-n", c, "--", "cat", "/proc/self/mountinfo"]);
+    assert.ok(!mounts.includes(box.lxcpath), "the host path of the rootfs is not visible");
+    assert.ok(!/ \/work/.test(mounts), "host mounts are not visible");
+    const lines = mounts.trim().split("\n").map((l) => l.split(" "));
+    const at = (p: string) => lines.find((f) => f[4] === p);
+    assert.ok(at("/proc"), "/proc mounted");
+    assert.ok(at("/sys")?.[5]?.split(",").includes("ro"), "/sys read-only");
+    assert.ok(at("/dev"), "/dev mounted");
+    assert.ok(at("/dev/pts"), "/dev/pts mounted");
+    assert.ok(at("/dev/shm"), "/dev/shm mounted");
+    assert.ok(at("/dev/mqueue"), "/dev/mqueue mounted");
+  });
+
+  test("inside: /dev holds the standard nodes; /proc/sys is read-only but net is not", () => {
+    const out = box.ok([
+      "attach", "-n", c, "--", "sh", "-c",
+      "for n in null zero full random urandom tty console ptmx; do test -e /dev/$n && echo $n; done; " +
+        "echo x > /dev/null && echo null-ok; head -c 4 /dev/zero | wc -c; " +
+        "echo 1 > /proc/sys/kernel/domainname 2>/dev/null && echo ro-broken || echo proc-sys-ro; " +
+        "ls /proc/sys/net >/dev/null && echo net-visible; ip link 2>/dev/null | grep -c ': lo' || true",
+    ]);
+    for (const n of ["null", "zero", "full", "random", "urandom", "tty", "console", "ptmx", "null-ok", "proc-sys-ro", "net-visible"]) {
+      assert.match(out, new RegExp(`^${n}$`, "m"), `${n} in ${out}`);
+    }
+    assert.match(out, /^4$/m);
+    const links = box.ok(["attach", "-n", c, "--", "ls", "/sys/class/net"]).trim().split(/\s+/);
+    assert.deepEqual(links, ["lo"], "only lo in the container's network namespace");
+  });
+
+  test("attach: clean environment by default, -v, --keep-env, uid/gid, cwd", () => {
+    process.env.LXT_TEST_LEAK = "from-host";
+    try {
+      const clean = box.ok(["attach", "-n", c, "-v", "FOO=bar", "--", "env"]);
+      assert.match(clean, /^FOO=bar$/m);
+      assert.match(clean, /^container=lxc$/m);
+      assert.ok(!clean.includes("LXT_TEST_LEAK"), "host environment does not leak by default");
+      const kept = box.ok(["attach", "-n", c, "--keep-env", "--", "env"]);
+      assert.match(kept, /^LXT_TEST_LEAK=from-host$/m);
+    } finally {
+      delete process.env.LXT_TEST_LEAK;
+    }
+    const ids = box.ok(["attach", "-n", c, "-u", "1000", "-g", "1001", "--cwd", "/tmp", "--", "sh", "-c", "id -u; id -g; pwd"]);
+    assert.deepEqual(ids.trim().split("\n"), ["1000", "1001", "/tmp"]);
+    const missing = box.lxt(["attach", "-n", c, "--", "/no/such/binary"]);
+    assert.notEqual(missing.code, 0);
+  });
+
+  test("console: the init's console answers and Ctrl+a q detaches", async () => {
+    const { spawn } = await import("node:child_process");
+    const { LXT } = await import("./harness.js");
+    const child = spawn(LXT, ["console", "-n", c], { env: { ...process.env, LXT_PATH: box.lxcpath } });
+    let out = "";
+    child.stdout.on("data", (b) => {
+      out += b.toString();
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    child.stdin.write("\n");
+    await new Promise((r) => setTimeout(r, 300));
+    child.stdin.write("echo console-$((40+2))\n");
+    const seen = await until(() => out.includes("console-42"), 5000);
+    child.stdin.write("\x01q");
+    const code = await new Promise((r) => child.on("exit", r));
+    assert.ok(seen, `console output: ${JSON.stringify(out)}`);
+    assert.equal(code, 0);
+  });
+
+  test("wait reaches RUNNING at once and times out waiting for STOPPED", () => {
+    box.ok(["wait", "-n", c, "-s", "RUNNING", "-t", "1"]);
+    const r = box.lxt(["wait", "-n", c, "-s", "STOPPED", "-t", "1"]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /timed out/);
+  });
+
+  test("start of a running container and destroy without -f are refused", () => {
+    const s = box.lxt(["start", "-n", c]);
+    assert.notEqual(s.code, 0);
+    assert.match(s.stderr, /RUNNING/);
+    const d = box.lxt(["destroy", "-n", c]);
+    assert.notEqual(d.code, 0);
+    assert.match(d.stderr, /stop it first/);
+  });
+
+  test("clean stop: the halt signal, the init shuts down, everything goes", () => {
+    const info = JSON.parse(box.ok(["info", "-n", c, "--format", "json"]));
+    const t0 = Date.now();
+    box.ok(["stop", "-n", c, "-t", "20"]);
+    const took = Date.now() - t0;
+    assert.ok(took < 15_000, `busybox honours SIGUSR1 (took ${took} ms)`);
+    assert.match(box.ok(["ls", "-f"]), new RegExp(`^${c}\\s+STOPPED`, "m"));
+    for (const dir of info.cgroups) assert.ok(!existsSync(dir), `${dir} removed`);
+    assert.deepEqual(runtimeLeftovers(box.lxcpath), []);
+    const after = JSON.parse(box.ok(["info", "-n", c, "--format", "json"]));
+    assert.equal(after.state, "STOPPED");
+    assert.ok(after.last_exit, "the exit was recorded");
+  });
+
+  test("forced stop (-k) and destroy leave nothing", () => {
+    box.ok(["start", "-n", c]);
+    const info = JSON.parse(box.ok(["info", "-n", c, "--format", "json"]));
+    box.ok(["stop", "-n", c, "-k"]);
+    assert.equal(JSON.parse(box.ok(["info", "-n", c, "--format", "json"])).state, "STOPPED");
+    for (const dir of info.cgroups) assert.ok(!existsSync(dir));
+    box.ok(["destroy", "-n", c]);
+    assert.ok(!existsSync(`${box.lxcpath}/${c}`));
+    assert.equal(box.ok(["ls"]).trim(), "");
+    assert.deepEqual(runtimeLeftovers(box.lxcpath), []);
+    assert.deepEqual(hostLeftovers(box.lxcpath), []);
+  });
+});
+
+describe("execute", { skip }, () => {
+  let box: Sandbox;
+  before(() => {
+    box = new Sandbox();
+  });
+  after(() => box.cleanup());
+
+  test("runs one command as the only payload and returns its exit code", () => {
+    const c = box.name("exec");
+    box.ok(["create", "-n", c, "-t", "busybox"]);
+    const r = box.lxt(["execute", "-n", c, "--", "sh", "-c", "echo pid=$$; hostname; exit 7"]);
+    assert.equal(r.code, 7, r.stderr);
+    const lines = r.stdout.trim().split("\n");
+    assert.ok(lines.includes(c), r.stdout);
+    assert.ok(!lines.includes("pid=1"), "PID 1 is the small init, not the command");
+    assert.deepEqual(runtimeLeftovers(box.lxcpath), []);
+    assert.match(box.ok(["ls", "-f"]), new RegExp(`^${c}\\s+STOPPED`, "m"));
+  });
+});

@@ -1,0 +1,146 @@
+import assert from "node:assert/strict";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { runtimeRoot } from "../../src/container/paths.js";
+import { runtimeLeftovers, Sandbox, skipReason, until } from "./harness.js";
+
+const skip = skipReason();
+if (skip) console.log(skip);
+
+function monitorPid(box: Sandbox, c: string): number {
+  const text = readFileSync(join(runtimeRoot(box.lxcpath), c, "monitor"), "utf8");
+  return Number(text.split(" ")[0]);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return !readFileSync(`/proc/${pid}/stat`, "utf8").includes(") Z ");
+  } catch {
+    return false;
+  }
+}
+
+describe("SIGKILL recovery", { skip }, () => {
+  let box: Sandbox;
+  let c: string;
+  before(() => {
+    box = new Sandbox();
+    c = box.name("kill");
+    box.ok(["create", "-n", c, "-t", "busybox"]);
+  });
+  after(() => box.cleanup());
+
+  test("monitor killed: the container dies with it, ls says STOPPED, start works again", async () => {
+    box.ok(["start", "-n", c]);
+    const info = JSON.parse(box.ok(["info", "-n", c, "--format", "json"]));
+    const mon = monitorPid(box, c);
+    process.kill(mon, "SIGKILL");
+    assert.ok(await until(() => !alive(info.pid)), "init died with its monitor");
+    assert.match(box.ok(["ls", "-f"]), new RegExp(`^${c}\\s+STOPPED`, "m"));
+    // ls repaired the stale state: cgroups and runtime files are gone.
+    for (const dir of info.cgroups) assert.ok(!existsSync(dir), `${dir} removed`);
+    assert.deepEqual(runtimeLeftovers(box.lxcpath), []);
+    box.ok(["start", "-n", c]);
+    assert.equal(JSON.parse(box.ok(["info", "-n", c, "--format", "json"])).state, "RUNNING");
+  });
+
+  test("init killed: the monitor records it and cleans up", async () => {
+    const info = JSON.parse(box.ok(["info", "-n", c, "--format", "json"]));
+    assert.equal(info.state, "RUNNING");
+    process.kill(info.pid, "SIGKILL");
+    assert.ok(await until(() => box.ok(["info", "-n", c, "-s"]).includes("STOPPED")));
+    const now = JSON.parse(box.ok(["info", "-n", c, "--format", "json"]));
+    assert.deepEqual(now.last_exit, { signal: 9 });
+    for (const dir of info.cgroups) assert.ok(await until(() => !existsSync(dir)), `${dir} removed`);
+    assert.deepEqual(runtimeLeftovers(box.lxcpath), []);
+    box.ok(["start", "-n", c]);
+    box.ok(["stop", "-n", c, "-k"]);
+  });
+
+  test("CLI killed mid-start: state stays truthful and the container starts again", async () => {
+    for (const delayMs of [5, 30, 80]) {
+      const child = box.spawn(["start", "-n", c]);
+      await new Promise((r) => setTimeout(r, delayMs));
+      child.kill("SIGKILL");
+      await new Promise((r) => child.on("exit", r));
+      await new Promise((r) => setTimeout(r, 300));
+      const state = JSON.parse(box.ok(["info", "-n", c, "--format", "json"])).state;
+      assert.ok(["RUNNING", "STOPPED"].includes(state), `state after kill at ${delayMs} ms: ${state}`);
+      if (state === "RUNNING") {
+        const r = box.lxt(["attach", "-n", c, "--", "true"]);
+        assert.equal(r.code, 0, "a RUNNING container really runs");
+        box.ok(["stop", "-n", c, "-k"]);
+      }
+      assert.deepEqual(runtimeLeftovers(box.lxcpath), []);
+      box.ok(["start", "-n", c]);
+      box.ok(["stop", "-n", c, "-k"]);
+    }
+  });
+});
+
+describe("bad input: a clear error, non-zero exit, nothing left", { skip }, () => {
+  let box: Sandbox;
+  before(() => {
+    box = new Sandbox();
+  });
+  after(() => box.cleanup());
+
+  test("bad names", () => {
+    for (const bad of ["../evil", "a/b", "-x", "x".repeat(65), "with space"]) {
+      const r = box.lxt(["create", "-n", bad, "-t", "busybox"]);
+      assert.notEqual(r.code, 0, bad);
+      assert.match(r.stderr, /container name|missing/, bad);
+    }
+    assert.equal(box.ok(["ls"]).trim(), "");
+  });
+
+  test("unknown template, missing container, missing rootfs tree", () => {
+    const c = box.name("bad");
+    let r = box.lxt(["create", "-n", c, "-t", "nosuch"]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /unknown template "nosuch"/);
+    r = box.lxt(["start", "-n", c]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /no such container|not found/);
+    r = box.lxt(["create", "-n", c, "--rootfs", "/no/such/dir"]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /\/no\/such\/dir/);
+    assert.ok(!existsSync(join(box.lxcpath, c)), "no half-made container");
+  });
+
+  test("a rootfs that disappeared, a missing init, a config error: start fails and undoes", () => {
+    const c = box.name("bad");
+    box.ok(["create", "-n", c, "-t", "busybox"]);
+    const cfg = join(box.lxcpath, c, "config");
+    const good = readFileSync(cfg, "utf8");
+
+    writeFileSync(cfg, `${good}lxc.init.cmd = /sbin/nosuch-init\n`);
+    let r = box.lxt(["start", "-n", c]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /nosuch-init/);
+    assert.match(r.stderr, /ENOENT/);
+    assert.deepEqual(runtimeLeftovers(box.lxcpath), []);
+
+    writeFileSync(cfg, `${good}lxc.bogus.key = 1\n`);
+    r = box.lxt(["start", "-n", c]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, new RegExp(`${cfg}:\\d+: .*lxc\\.bogus\\.key`));
+
+    writeFileSync(cfg, `${good}lxc.net.0.type = veth\nlxc.net.0.link = lxtbr0\n`);
+    r = box.lxt(["start", "-n", c]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /veth/);
+    assert.match(r.stderr, /not (yet )?(implemented|supported)/);
+
+    writeFileSync(cfg, good.replace(/lxc\.rootfs\.path = .*/, "lxc.rootfs.path = dir:/no/such/rootfs"));
+    r = box.lxt(["start", "-n", c]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /\/no\/such\/rootfs/);
+
+    writeFileSync(cfg, good);
+    assert.deepEqual(runtimeLeftovers(box.lxcpath), []);
+    assert.match(box.ok(["ls", "-f"]), new RegExp(`^${c}\\s+STOPPED`, "m"));
+  });
+});

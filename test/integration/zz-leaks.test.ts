@@ -1,0 +1,21 @@
+import assert from "node:assert/strict";
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import { DEFAULT_RUNDIR } from "../../src/container/paths.js";
+import { hostLeftovers, skipReason } from "./harness.js";
+
+const skip = skipReason();
+
+/** Runs last (file order): the whole suite must leave the host as it found it. */
+test("the suite left no mounts, cgroups, processes or runtime files", { skip }, () => {
+  assert.deepEqual(hostLeftovers("lxt"), []);
+  const run = process.env.LXT_RUNDIR || DEFAULT_RUNDIR;
+  const left: string[] = [];
+  if (existsSync(run)) {
+    for (const root of readdirSync(run)) {
+      for (const e of readdirSync(join(run, root))) if (e !== "locks") left.push(join(run, root, e));
+    }
+  }
+  assert.deepEqual(left, []);
+});

@@ -1,0 +1,73 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { attachArgs, attachEnvironment } from "../../src/container/attach.js";
+import { planCgroups } from "../../src/container/runtime.js";
+import { parseExitLine } from "../../src/container/stop.js";
+import { decodeField, encodeField } from "../../src/core/encode.js";
+import { describeFailure, parseErrorLine } from "../../src/host/monitor-client.js";
+import { parseFibTrie, parseIfInet6 } from "../../src/host/netinfo.js";
+import { parseProcessRef } from "../../src/host/proc.js";
+
+describe("field encoding", () => {
+  test("round-trips any text", () => {
+    for (const s of ["", "plain", "a b", "%", "100%", "tab\there", "ü ñ", "new\nline", "=,:/@+-._"]) {
+      assert.equal(decodeField(encodeField(s)), s);
+    }
+    assert.equal(encodeField("a b"), "a%20b");
+  });
+  test("rejects malformed escapes", () => {
+    for (const bad of ["%2", "%zz", "a%"]) assert.throws(() => decodeField(bad));
+  });
+});
+
+describe("helper lines", () => {
+  test("error lines become messages with errno names", () => {
+    const f = parseErrorLine("error exec exec /sbin/nosuch 2");
+    assert.deepEqual(f, { stage: "exec", op: "exec", path: "/sbin/nosuch", errno: 2 });
+    assert.match(describeFailure(f!), /^exec \/sbin\/nosuch: ENOENT \(no such file or directory\)$/);
+    assert.equal(parseErrorLine("running 1 2"), undefined);
+  });
+  test("exit lines", () => {
+    assert.deepEqual(parseExitLine("exited 3"), { code: 3 });
+    assert.deepEqual(parseExitLine("signaled 9\n"), { signal: 9 });
+    assert.equal(parseExitLine("stopping"), undefined);
+  });
+  test("process refs", () => {
+    assert.deepEqual(parseProcessRef("12 345\n"), { pid: 12, start: "345" });
+    assert.equal(parseProcessRef("x 1"), undefined);
+    assert.equal(parseProcessRef("0 1"), undefined);
+  });
+  test("cgroups from a plan", () => {
+    const plan = "lxt-plan 1\ncgroup2 /u/lxt.payload.a\ncgroup1 /m/lxt.payload.a\ncgroup1 /c/lxt.payload.a\n";
+    assert.deepEqual(planCgroups(plan), { v2: "/u/lxt.payload.a", v1: ["/m/lxt.payload.a", "/c/lxt.payload.a"] });
+  });
+});
+
+describe("attach", () => {
+  test("a clean environment by default, nothing of the caller's", () => {
+    const env = attachEnvironment({ argv: ["sh"] }, { SECRET: "x", TERM: "xterm" });
+    assert.ok(env.includes("container=lxc"));
+    assert.ok(env.includes("TERM=xterm"));
+    assert.ok(env.includes("HOME=/root"));
+    assert.ok(!env.some((e) => e.startsWith("SECRET")));
+  });
+  test("--keep-env and -v", () => {
+    const env = attachEnvironment({ argv: ["sh"], keepEnv: true, setEnv: ["A=1", "B"] }, { SECRET: "x", B: "2" });
+    assert.ok(env.includes("SECRET=x") && env.includes("A=1") && env.includes("B=2"));
+  });
+  test("helper arguments", () => {
+    const args = attachArgs({ pid: 5, start: "9" }, { v2: "/u", v1: ["/m"] }, { argv: ["ls", "-l"], uid: 1, cwd: "/tmp", pty: false }, ["X=1"]);
+    assert.deepEqual(args, ["attach", "--pid", "5", "--pid-start", "9", "--cgroup", "/u", "--cgroup", "/m", "--uid", "1", "--cwd", "/tmp", "--env", "X=1", "--no-pty", "--", "ls", "-l"]);
+  });
+});
+
+describe("addresses", () => {
+  test("fib_trie local addresses without loopback", () => {
+    const trie = `Main:\n  +-- 0.0.0.0/0 3 0 5\n     |-- 10.0.3.5\n        /32 host LOCAL\n     |-- 127.0.0.1\n        /32 host LOCAL\nLocal:\n     |-- 10.0.3.5\n        /32 host LOCAL\n`;
+    assert.deepEqual(parseFibTrie(trie), ["10.0.3.5"]);
+  });
+  test("if_inet6 global addresses only", () => {
+    const text = "fd000000000000000000000000000002 02 40 00 80 eth0\nfe8000000000000000fc00fffe000001 02 40 20 80 eth0\n00000000000000000000000000000001 01 80 10 80 lo\n";
+    assert.deepEqual(parseIfInet6(text), ["fd00::2"]);
+  });
+});

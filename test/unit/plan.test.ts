@@ -1,0 +1,99 @@
+import assert from "node:assert/strict";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, test } from "node:test";
+import { decodeRecord, encodeField } from "../../src/core/encode.js";
+import { type LaunchInput, renderPlan } from "../../src/container/plan.js";
+
+const FIXTURES = join(import.meta.dirname, "../fixtures/plans");
+
+function input(over: Partial<LaunchInput> = {}): LaunchInput {
+  return {
+    name: "c1",
+    hostname: "c1",
+    rootfs: "/var/lib/lxt/c1/rootfs",
+    runtimeDir: "/run/lxt/abc/c1",
+    exitFile: "/var/lib/lxt/c1/last-exit",
+    consoleLog: "/var/lib/lxt/c1/console.log",
+    cgroups: { v2: "/sys/fs/cgroup/unified/lxt.payload.c1", v1: ["/sys/fs/cgroup/memory/lxt.payload.c1"] },
+    namespaces: ["pid", "mnt", "uts", "ipc", "net", "cgroup"],
+    hierarchies: [
+      { version: 1, data: "memory", dirName: "memory" },
+      { version: 2, data: "", dirName: "unified" },
+    ],
+    mountAuto: { proc: "mixed", sys: "ro" },
+    autodev: true,
+    autodevTmpfsSize: 500000,
+    ttyMax: 1,
+    ptyMax: 1024,
+    mountEntries: [
+      { source: "/srv/data", target: "mnt/data", fstype: "", flags: 4096, data: "", remountFlags: 1, createDir: true },
+    ],
+    sysctls: [{ key: "net.ipv4.ip_forward", value: "1" }],
+    rlimits: [{ resource: 7, soft: 1024, hard: -1 }],
+    init: { argv: ["/sbin/init"], cwd: "/", uid: 0, gid: 0 },
+    env: ["container=lxc", "PATH=/usr/bin:/bin"],
+    stdio: "console",
+    foreground: false,
+    initShim: false,
+    ...over,
+  };
+}
+
+/** Compares with a golden file; LXT_UPDATE_GOLDEN=1 rewrites it. */
+function golden(name: string, text: string): void {
+  const file = join(FIXTURES, name);
+  if (process.env.LXT_UPDATE_GOLDEN) writeFileSync(file, text);
+  assert.equal(text, readFileSync(file, "utf8"));
+}
+
+describe("renderPlan", () => {
+  test("a busybox system container (golden)", () => golden("system.plan", renderPlan(input())));
+
+  test("execute: inherited stdio, the init shim, no console (golden)", () =>
+    golden(
+      "execute.plan",
+      renderPlan(input({ stdio: "inherit", foreground: true, initShim: true, ttyMax: 0, consoleLog: undefined, init: { argv: ["sh", "-c", "exit 3"], cwd: "/", uid: 0, gid: 0 } })),
+    ));
+
+  test("order: rootfs, /dev, proc, sysctls before /proc/sys goes read-only, sys, entries, console, pivot, exec", () => {
+    const ops = renderPlan(input()).trim().split("\n").slice(1).map((l) => decodeRecord(l));
+    const idx = (pred: (r: { op: string; fields: string[] }) => boolean) => ops.findIndex(pred);
+    const rootfs = idx((r) => r.op === "rootfs");
+    const dev = idx((r) => r.op === "mount" && r.fields[1] === "dev");
+    const proc = idx((r) => r.op === "mount" && r.fields[1] === "proc");
+    const sysctl = idx((r) => r.op === "sysctl");
+    const procRo = idx((r) => r.op === "mount" && r.fields[1] === "proc/sys");
+    const sys = idx((r) => r.op === "mount" && r.fields[1] === "sys");
+    const entry = idx((r) => r.op === "mount" && r.fields[1] === "mnt/data");
+    const cons = idx((r) => r.op === "console");
+    const pivot = idx((r) => r.op === "pivot");
+    const exec = idx((r) => r.op === "exec");
+    const order = [rootfs, dev, proc, sysctl, procRo, sys, entry, cons, pivot, exec];
+    assert.ok(order.every((v) => v >= 0), `all present: ${order}`);
+    assert.deepEqual([...order].sort((a, b) => a - b), order);
+    assert.equal(exec, ops.length - 1, "exec is last");
+  });
+
+  test("fields with spaces and odd bytes survive the encoding", () => {
+    const text = renderPlan(input({ init: { argv: ["sh", "-c", "echo 'a b' % \n done"], cwd: "/", uid: 0, gid: 0 } }));
+    const exec = text.trim().split("\n").at(-1) ?? "";
+    assert.deepEqual(decodeRecord(exec).fields, ["sh", "-c", "echo 'a b' % \n done"]);
+    assert.ok(!exec.slice(5).includes(" %\n"), "no raw newline in a record");
+    assert.equal(encodeField(""), "%");
+  });
+
+  test("cgroup automount is skipped under a cgroup namespace unless forced (as LXC)", () => {
+    const plain = renderPlan(input({ mountAuto: { cgroup: { mode: "rw", force: false } } }));
+    assert.ok(!/^mount .* sys\/fs\/cgroup/m.test(plain), "no cgroup mounts");
+    const forced = renderPlan(input({ mountAuto: { sys: "ro", cgroup: { mode: "ro", force: true } } }));
+    assert.match(forced, /^mount cgroup sys\/fs\/cgroup\/memory cgroup \d+ memory /m);
+    assert.match(forced, /^mount cgroup2 sys\/fs\/cgroup\/unified cgroup2 /m);
+  });
+
+  test("lxc.tty.dir puts ttys in a subdirectory with links", () => {
+    const text = renderPlan(input({ ttyMax: 2, ttyDir: "lxc" }));
+    assert.match(text, /^tty dev\/lxc\/tty2$/m);
+    assert.match(text, /^symlink lxc\/tty2 dev\/tty2$/m);
+  });
+});
