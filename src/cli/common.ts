@@ -1,15 +1,19 @@
 import { Option } from "@commander-js/extra-typings";
+import { type ContainerPaths, containerPaths, resolveLxcpath } from "../container/paths.js";
 import { LxtError } from "../core/errors.js";
 import { checkName } from "../core/names.js";
-import { containerPaths, type ContainerPaths, resolveLxcpath } from "../container/paths.js";
 
 /** `-n NAME`, as every lxc-* tool takes it. */
 export const nameOption = () => new Option("-n, --name <name>", "container name");
 /** `-P PATH`: the state root (default $LXT_PATH or /var/lib/lxt). */
-export const lxcpathOption = () => new Option("-P, --lxcpath <path>", "state root (default: $LXT_PATH or /var/lib/lxt)");
+export const lxcpathOption = () =>
+  new Option("-P, --lxcpath <path>", "state root (default: $LXT_PATH or /var/lib/lxt)");
 
 /** The container named by `-n` (or the first positional word, as LXC also accepts). */
-export function targetPaths(opts: { name?: string; lxcpath?: string }, positional?: string): ContainerPaths {
+export function targetPaths(
+  opts: { name?: string; lxcpath?: string },
+  positional?: string,
+): ContainerPaths {
   const name = checkName(opts.name ?? positional);
   return containerPaths(resolveLxcpath(opts.lxcpath), name);
 }

@@ -1,4 +1,5 @@
 import { Command } from "@commander-js/extra-typings";
+import { VERSION } from "../core/version.js";
 import { reportError } from "./output.js";
 import { register as attach } from "./verbs/attach.js";
 import { register as consoleVerb } from "./verbs/console.js";
@@ -10,7 +11,6 @@ import { register as ls } from "./verbs/ls.js";
 import { register as start } from "./verbs/start.js";
 import { register as stop } from "./verbs/stop.js";
 import { register as wait } from "./verbs/wait.js";
-import { VERSION } from "../core/version.js";
 
 /** Builds the `lxt` command tree: one verb per file, each a thin layer over src/container. */
 export function buildProgram(): Command {
@@ -37,7 +37,11 @@ async function main(): Promise<void> {
     await buildProgram().parseAsync(process.argv);
   } catch (err) {
     const e = err as { code?: string; exitCode?: number };
-    if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.code === "commander.help") {
+    if (
+      e.code === "commander.helpDisplayed" ||
+      e.code === "commander.version" ||
+      e.code === "commander.help"
+    ) {
       process.exitCode = 0;
       return;
     }

@@ -25,12 +25,19 @@ export async function openConsole(paths: ContainerPaths, ttyNum: number): Promis
         resolve(sock);
       } else {
         sock.destroy();
-        const why = answer === "busy" ? "another client is attached" : answer === "none" ? "no such tty" : answer;
+        const why =
+          answer === "busy"
+            ? "another client is attached"
+            : answer === "none"
+              ? "no such tty"
+              : answer;
         reject(new LxtError("state", `console ${paths.name}: tty ${ttyNum}: ${why}`));
       }
     };
     sock.on("data", onData);
-    sock.once("error", (e) => reject(new LxtError("system", `console ${paths.name}: ${e.message}`, e)));
+    sock.once("error", (e) =>
+      reject(new LxtError("system", `console ${paths.name}: ${e.message}`, e)),
+    );
     sock.once("connect", () => sock.write(`console ${ttyNum}\n`));
   });
 }

@@ -4,8 +4,8 @@ import { LxtError, wrapError } from "../core/errors.js";
 import { Reverter } from "../core/reverter.js";
 import { writeFileAtomic } from "../host/atomic.js";
 import { createBusyboxRootfs } from "../templates/busybox.js";
-import type { ContainerPaths } from "./paths.js";
 import { loadConfigFile } from "./launch-input.js";
+import type { ContainerPaths } from "./paths.js";
 import { withLock } from "./runtime.js";
 
 export interface CreateOptions {
@@ -25,10 +25,16 @@ export const TEMPLATES = ["busybox"] as const;
  */
 export async function createContainer(paths: ContainerPaths, opts: CreateOptions): Promise<void> {
   if (!opts.template && !opts.rootfs) {
-    throw new LxtError("usage", `create ${paths.name}: give a template (-t busybox) or an existing tree (--rootfs DIR)`);
+    throw new LxtError(
+      "usage",
+      `create ${paths.name}: give a template (-t busybox) or an existing tree (--rootfs DIR)`,
+    );
   }
   if (opts.template && !(TEMPLATES as readonly string[]).includes(opts.template)) {
-    throw new LxtError("usage", `create ${paths.name}: unknown template "${opts.template}" (known: ${TEMPLATES.join(", ")})`);
+    throw new LxtError(
+      "usage",
+      `create ${paths.name}: unknown template "${opts.template}" (known: ${TEMPLATES.join(", ")})`,
+    );
   }
   let baseText = "";
   if (opts.configFile) {
@@ -40,7 +46,10 @@ export async function createContainer(paths: ContainerPaths, opts: CreateOptions
   await withLock(paths, async () => {
     try {
       statSync(paths.dir);
-      throw new LxtError("exists", `create ${paths.name}: container already exists in ${paths.lxcpath}`);
+      throw new LxtError(
+        "exists",
+        `create ${paths.name}: container already exists in ${paths.lxcpath}`,
+      );
     } catch (err) {
       if (err instanceof LxtError) throw err;
     }
@@ -55,7 +64,10 @@ export async function createContainer(paths: ContainerPaths, opts: CreateOptions
       if (opts.rootfs) {
         const tree = resolve(opts.rootfs);
         if (!statSync(tree, { throwIfNoEntry: false })?.isDirectory()) {
-          throw new LxtError("not-found", `create ${paths.name}: rootfs ${tree}: no such directory`);
+          throw new LxtError(
+            "not-found",
+            `create ${paths.name}: rootfs ${tree}: no such directory`,
+          );
         }
         lines.push(`lxc.rootfs.path = dir:${tree}`, `lxc.uts.name = ${paths.name}`);
       }

@@ -10,7 +10,10 @@ import { stopContainer } from "./stop.js";
  * Destroys a container: its directory, with the rootfs when it lives there.
  * A running container is refused unless `force`, which kills it first.
  */
-export async function destroyContainer(paths: ContainerPaths, opts: { force?: boolean }): Promise<void> {
+export async function destroyContainer(
+  paths: ContainerPaths,
+  opts: { force?: boolean },
+): Promise<void> {
   if (!existsSync(paths.config)) {
     throw new LxtError("not-found", `destroy ${paths.name}: no such container in ${paths.lxcpath}`);
   }

@@ -16,11 +16,15 @@ export interface ExecuteOptions {
  * orphans and forwards signals; when the command ends the container ends,
  * and the monitor removes every runtime file. Resolves with its exit code.
  */
-export async function executeContainer(paths: ContainerPaths, opts: ExecuteOptions): Promise<Started> {
+export async function executeContainer(
+  paths: ContainerPaths,
+  opts: ExecuteOptions,
+): Promise<Started> {
   if (!existsSync(paths.config)) {
     throw new LxtError("not-found", `execute ${paths.name}: no such container in ${paths.lxcpath}`);
   }
-  if (opts.argv.length === 0) throw new LxtError("usage", `execute ${paths.name}: no command given (-- CMD ...)`);
+  if (opts.argv.length === 0)
+    throw new LxtError("usage", `execute ${paths.name}: no command given (-- CMD ...)`);
   return startContainer(paths, {
     foreground: true,
     defines: opts.defines ?? [],

@@ -19,7 +19,15 @@ export interface LaunchOptions {
 
 const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /** Flags a read-only (or nosuid, ...) bind mount needs a second remount for. */
-const REMOUNT_MASK = MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC | MS.NOATIME | MS.NODIRATIME | MS.RELATIME | MS.STRICTATIME;
+const REMOUNT_MASK =
+  MS.RDONLY |
+  MS.NOSUID |
+  MS.NODEV |
+  MS.NOEXEC |
+  MS.NOATIME |
+  MS.NODIRATIME |
+  MS.RELATIME |
+  MS.STRICTATIME;
 
 function layoutKind(layout: CgroupLayout | undefined): "v1" | "hybrid" | "v2" {
   return layout && layout.kind !== "none" ? layout.kind : "v2";
@@ -47,18 +55,27 @@ export async function loadConfigFile(
     try {
       fstabText = readFileSync(p, "utf8");
     } catch (err) {
-      throw new LxtError("config", `${fstab.file}:${fstab.line}: lxc.mount.fstab ${p}: ${(err as Error).message}`);
+      throw new LxtError(
+        "config",
+        `${fstab.file}:${fstab.line}: lxc.mount.fstab ${p}: ${(err as Error).message}`,
+      );
     }
   }
   return resolveConfig(entries, { cgroupLayout: layoutKind(layout), env: process.env, fstabText });
 }
 
 /** The container's config, resolved for this host. */
-export async function loadContainerConfig(paths: ContainerPaths, layout?: CgroupLayout): Promise<ContainerConfig> {
+export async function loadContainerConfig(
+  paths: ContainerPaths,
+  layout?: CgroupLayout,
+): Promise<ContainerConfig> {
   try {
     return await loadConfigFile(paths.config, layout);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT" || /ENOENT|no such file/i.test(String(err))) {
+    if (
+      (err as NodeJS.ErrnoException).code === "ENOENT" ||
+      /ENOENT|no such file/i.test(String(err))
+    ) {
       throw new LxtError("not-found", `${paths.name}: no such container in ${paths.lxcpath}`);
     }
     throw err;
@@ -68,14 +85,17 @@ export async function loadContainerConfig(paths: ContainerPaths, layout?: Cgroup
 /** Refuses keys whose features are not implemented yet, naming each with its place. */
 export function refusePending(cfg: ContainerConfig): void {
   if (cfg.pending.length === 0) return;
-  const lines = cfg.pending.map((p) => `${p.file}:${p.line}: ${p.key}: ${p.feature} is not implemented yet`);
+  const lines = cfg.pending.map(
+    (p) => `${p.file}:${p.line}: ${p.key}: ${p.feature} is not implemented yet`,
+  );
   throw new LxtError("unsupported", lines.join("\n"));
 }
 
 /** What `lxc.mount.auto = cgroup` would show, per hierarchy. */
 export function visibleHierarchies(layout: CgroupLayout): VisibleHierarchy[] {
   return layout.hierarchies.map((h) => {
-    if (h.version === 2) return { version: 2, data: "", dirName: layout.kind === "v2" ? "" : "unified" };
+    if (h.version === 2)
+      return { version: 2, data: "", dirName: layout.kind === "v2" ? "" : "unified" };
     const named = h.controllers.find((c) => c.startsWith("name="));
     return named
       ? { version: 1, data: `none,${named}`, dirName: named.slice(5) }
@@ -99,7 +119,15 @@ function planMount(m: ContainerConfig["mountEntries"][number]): PlanMount[] {
     },
   ];
   if (m.propagation) {
-    out.push({ source: "", target: m.target, fstype: "", flags: m.propagation, data: "", remountFlags: 0, optional: m.optional });
+    out.push({
+      source: "",
+      target: m.target,
+      fstype: "",
+      flags: m.propagation,
+      data: "",
+      remountFlags: 0,
+      optional: m.optional,
+    });
   }
   return out;
 }
@@ -124,14 +152,20 @@ export async function prepareLaunch(
   const cfg = await loadConfigFile(paths.config, layout, defineEntries(opts.defines ?? []));
   refusePending(cfg);
   if (!cfg.rootfs.path || cfg.rootfs.path === "/") {
-    throw new LxtError("config", `${paths.config}: lxc.rootfs.path is not set: a container needs its own root filesystem`);
+    throw new LxtError(
+      "config",
+      `${paths.config}: lxc.rootfs.path is not set: a container needs its own root filesystem`,
+    );
   }
   const rootfs = cfg.rootfs.path;
   const exec = opts.execute;
   const env = [...cfg.environment];
   if (!env.some((e) => e.startsWith("container="))) env.unshift("container=lxc");
   if (!env.some((e) => e.startsWith("PATH="))) env.push(`PATH=${DEFAULT_PATH}`);
-  if (cfg.ttyMax > 0 && !exec) env.push(`container_ttys=${Array.from({ length: cfg.ttyMax }, (_, i) => `tty${i + 1}`).join(" ")}`);
+  if (cfg.ttyMax > 0 && !exec)
+    env.push(
+      `container_ttys=${Array.from({ length: cfg.ttyMax }, (_, i) => `tty${i + 1}`).join(" ")}`,
+    );
   const noConsole = cfg.console.path === "none";
   return {
     rootfs,
@@ -151,7 +185,11 @@ export async function prepareLaunch(
         proc: cfg.mountAuto.proc,
         sys: cfg.mountAuto.sys,
         cgroup: cfg.mountAuto.cgroup
-          ? { mode: cfg.mountAuto.cgroup.mode === "unspecified" ? "mixed" : cfg.mountAuto.cgroup.mode, force: cfg.mountAuto.cgroup.force }
+          ? {
+              mode:
+                cfg.mountAuto.cgroup.mode === "unspecified" ? "mixed" : cfg.mountAuto.cgroup.mode,
+              force: cfg.mountAuto.cgroup.force,
+            }
           : undefined,
       },
       autodev: cfg.autodev,

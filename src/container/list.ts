@@ -1,14 +1,14 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { allDirs } from "../cgroups/container.js";
-import { readCgroupStats } from "../cgroups/stats.js";
 import { nodeCgroupFs } from "../cgroups/fs.js";
 import { readCgroupLayout } from "../cgroups/layout.js";
+import { readCgroupStats } from "../cgroups/stats.js";
 import { type Addresses, readAddresses } from "../host/netinfo.js";
-import { containerPaths, type ContainerPaths } from "./paths.js";
+import { type ContainerPaths, containerPaths } from "./paths.js";
 import { repairStale, runtimeCgroups, withLock } from "./runtime.js";
 import { type ContainerState, observe } from "./state.js";
-import { parseExitLine, type ExitRecord } from "./stop.js";
+import { type ExitRecord, parseExitLine } from "./stop.js";
 
 /** Names of the containers under a state root (directories holding a `config`). */
 export function listNames(lxcpath: string): string[] {

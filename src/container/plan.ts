@@ -108,14 +108,30 @@ function bindInRoot(path: string, remountFlags: number): PlanMount {
 /** Mounts for `lxc.mount.auto = proc:...`, as LXC does them. */
 function procMounts(mode: ProcMode): PlanMount[] {
   const out: PlanMount[] = [
-    { source: "proc", target: "proc", fstype: "proc", flags: PROC_FLAGS, data: "", remountFlags: 0, createDir: true },
+    {
+      source: "proc",
+      target: "proc",
+      fstype: "proc",
+      flags: PROC_FLAGS,
+      data: "",
+      remountFlags: 0,
+      createDir: true,
+    },
   ];
   if (mode === "mixed") {
     // /proc/sys read-only but its net part (per network namespace) writable:
     // park /proc/sys/net on /proc/tty (a real directory; /proc/net is a symlink), make /proc/sys a read-only bind, move it back.
     out.push({ ...bindInRoot("proc/sys/net", 0), target: "proc/tty" });
     out.push(bindInRoot("proc/sys", MS.RDONLY | PROC_FLAGS));
-    out.push({ source: "proc/tty", target: "proc/sys/net", fstype: "", flags: MS.MOVE, data: "", remountFlags: 0, sourceInRoot: true });
+    out.push({
+      source: "proc/tty",
+      target: "proc/sys/net",
+      fstype: "",
+      flags: MS.MOVE,
+      data: "",
+      remountFlags: 0,
+      sourceInRoot: true,
+    });
     out.push(bindInRoot("proc/sysrq-trigger", MS.RDONLY | PROC_FLAGS));
   }
   return out;
@@ -125,7 +141,15 @@ function procMounts(mode: ProcMode): PlanMount[] {
 function sysMounts(mode: SysMode): PlanMount[] {
   const ro = mode === "rw" ? 0 : MS.RDONLY;
   const out: PlanMount[] = [
-    { source: "sysfs", target: "sys", fstype: "sysfs", flags: PROC_FLAGS | ro, data: "", remountFlags: 0, createDir: true },
+    {
+      source: "sysfs",
+      target: "sys",
+      fstype: "sysfs",
+      flags: PROC_FLAGS | ro,
+      data: "",
+      remountFlags: 0,
+      createDir: true,
+    },
   ];
   if (mode === "mixed") {
     // As LXC: the container's own network devices stay writable.
@@ -142,16 +166,48 @@ function cgroupMounts(auto: CgroupAuto, input: LaunchInput): PlanMount[] {
   const out: PlanMount[] = [];
   const onlyV2 = input.hierarchies.length === 1 && input.hierarchies[0]?.version === 2;
   if (onlyV2) {
-    out.push({ source: "cgroup2", target: "sys/fs/cgroup", fstype: "cgroup2", flags, data: "", remountFlags: 0, createDir: true });
+    out.push({
+      source: "cgroup2",
+      target: "sys/fs/cgroup",
+      fstype: "cgroup2",
+      flags,
+      data: "",
+      remountFlags: 0,
+      createDir: true,
+    });
     return out;
   }
-  out.push({ source: "tmpfs", target: "sys/fs/cgroup", fstype: "tmpfs", flags: PROC_FLAGS, data: "mode=755,size=64k", remountFlags: 0, createDir: true });
+  out.push({
+    source: "tmpfs",
+    target: "sys/fs/cgroup",
+    fstype: "tmpfs",
+    flags: PROC_FLAGS,
+    data: "mode=755,size=64k",
+    remountFlags: 0,
+    createDir: true,
+  });
   for (const h of input.hierarchies) {
     const target = `sys/fs/cgroup/${h.dirName}`;
     out.push(
       h.version === 2
-        ? { source: "cgroup2", target, fstype: "cgroup2", flags, data: "", remountFlags: 0, createDir: true }
-        : { source: "cgroup", target, fstype: "cgroup", flags, data: h.data, remountFlags: 0, createDir: true },
+        ? {
+            source: "cgroup2",
+            target,
+            fstype: "cgroup2",
+            flags,
+            data: "",
+            remountFlags: 0,
+            createDir: true,
+          }
+        : {
+            source: "cgroup",
+            target,
+            fstype: "cgroup",
+            flags,
+            data: h.data,
+            remountFlags: 0,
+            createDir: true,
+          },
     );
   }
   // Freeze the tmpfs itself once the hierarchies are in place.
@@ -173,7 +229,9 @@ function devRecords(input: LaunchInput): string[] {
     }),
   );
   for (const [node, major, minor] of DEV_NODES) {
-    r.push(encodeRecord("mknod", [`dev/${node}`, "20666", String(major), String(minor), `/dev/${node}`]));
+    r.push(
+      encodeRecord("mknod", [`dev/${node}`, "20666", String(major), String(minor), `/dev/${node}`]),
+    );
   }
   r.push(encodeRecord("symlink", ["/proc/self/fd", "dev/fd"]));
   r.push(encodeRecord("symlink", ["/proc/self/fd/0", "dev/stdin"]));
@@ -193,10 +251,27 @@ function devRecords(input: LaunchInput): string[] {
   );
   r.push(encodeRecord("symlink", ["pts/ptmx", "dev/ptmx"]));
   r.push(
-    mountRecord({ source: "shm", target: "dev/shm", fstype: "tmpfs", flags: PROC_FLAGS, data: "mode=1777", remountFlags: 0, createDir: true }),
+    mountRecord({
+      source: "shm",
+      target: "dev/shm",
+      fstype: "tmpfs",
+      flags: PROC_FLAGS,
+      data: "mode=1777",
+      remountFlags: 0,
+      createDir: true,
+    }),
   );
   r.push(
-    mountRecord({ source: "mqueue", target: "dev/mqueue", fstype: "mqueue", flags: PROC_FLAGS, data: "", remountFlags: 0, createDir: true, optional: true }),
+    mountRecord({
+      source: "mqueue",
+      target: "dev/mqueue",
+      fstype: "mqueue",
+      flags: PROC_FLAGS,
+      data: "",
+      remountFlags: 0,
+      createDir: true,
+      optional: true,
+    }),
   );
   return r;
 }
@@ -232,16 +307,19 @@ export function renderPlan(input: LaunchInput): string {
   const proc = input.mountAuto.proc ? procMounts(input.mountAuto.proc) : [];
   r.push(...proc.slice(0, 1).map(mountRecord));
   // Namespaced sysctls are written while /proc/sys is still writable.
-  for (const s of input.sysctls) r.push(encodeRecord("sysctl", [s.key.replaceAll(".", "/"), s.value]));
+  for (const s of input.sysctls)
+    r.push(encodeRecord("sysctl", [s.key.replaceAll(".", "/"), s.value]));
   r.push(...proc.slice(1).map(mountRecord));
   if (input.mountAuto.sys) r.push(...sysMounts(input.mountAuto.sys).map(mountRecord));
-  if (input.mountAuto.cgroup) r.push(...cgroupMounts(input.mountAuto.cgroup, input).map(mountRecord));
+  if (input.mountAuto.cgroup)
+    r.push(...cgroupMounts(input.mountAuto.cgroup, input).map(mountRecord));
   for (const m of input.mountEntries) r.push(mountRecord(m));
 
   if (input.stdio === "console") {
     if (input.consoleLog) r.push(encodeRecord("console-log", [input.consoleLog]));
     r.push(encodeRecord("console", ["dev/console"]));
-    if (input.ttyDir && input.ttyMax > 0) r.push(encodeRecord("mkdir", [`dev/${input.ttyDir}`, "755"]));
+    if (input.ttyDir && input.ttyMax > 0)
+      r.push(encodeRecord("mkdir", [`dev/${input.ttyDir}`, "755"]));
     for (let n = 1; n <= input.ttyMax; n++) {
       r.push(encodeRecord("tty", [ttyTarget(input, n)]));
       if (input.ttyDir) r.push(encodeRecord("symlink", [`${input.ttyDir}/tty${n}`, `dev/tty${n}`]));

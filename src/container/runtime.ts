@@ -41,7 +41,10 @@ export async function repairStale(paths: ContainerPaths): Promise<Observed> {
 }
 
 /** Runs `fn` with the container's lock held; the lock goes even if `fn` throws. */
-export async function withLock<T>(paths: ContainerPaths, fn: (lock: HeldLock) => Promise<T>): Promise<T> {
+export async function withLock<T>(
+  paths: ContainerPaths,
+  fn: (lock: HeldLock) => Promise<T>,
+): Promise<T> {
   const lock = await takeLock(paths.lockFile, paths.name);
   try {
     return await fn(lock);

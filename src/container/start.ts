@@ -49,7 +49,10 @@ export async function startContainer(paths: ContainerPaths, opts: LaunchOptions)
     try {
       if (!statSync(prepared.rootfs).isDirectory()) throw new Error("not a directory");
     } catch (err) {
-      throw new LxtError("start", `start ${paths.name}: rootfs ${prepared.rootfs}: ${(err as Error).message}`);
+      throw new LxtError(
+        "start",
+        `start ${paths.name}: rootfs ${prepared.rootfs}: ${(err as Error).message}`,
+      );
     }
 
     const revert = new Reverter();
@@ -60,7 +63,9 @@ export async function startContainer(paths: ContainerPaths, opts: LaunchOptions)
       } catch (err) {
         throw step("runtime directory", err);
       }
-      revert.add("runtime directory", () => rmSync(paths.runtimeDir, { recursive: true, force: true }));
+      revert.add("runtime directory", () =>
+        rmSync(paths.runtimeDir, { recursive: true, force: true }),
+      );
       rmSync(paths.exitFile, { force: true });
 
       const cgroups = planContainerCgroups(layout, paths.name, (p) => nodeCgroupFs.exists(p));
@@ -85,13 +90,20 @@ export async function startContainer(paths: ContainerPaths, opts: LaunchOptions)
       revert.success();
       const { monitor } = started;
       const exited = opts.foreground
-        ? new Promise<number>((resolve) => monitor.on("exit", (code, sig) => resolve(code ?? 128 + (sig ? 9 : 0))))
+        ? new Promise<number>((resolve) =>
+            monitor.on("exit", (code, sig) => resolve(code ?? 128 + (sig ? 9 : 0))),
+          )
         : undefined;
       if (!opts.foreground) {
         (monitor.stdio[3] as NodeJS.ReadableStream & { destroy?: () => void })?.destroy?.();
         monitor.unref();
       }
-      return { init: started.init, monitorPid: monitor.pid ?? 0, warnings: prepared.warnings, exited };
+      return {
+        init: started.init,
+        monitorPid: monitor.pid ?? 0,
+        warnings: prepared.warnings,
+        exited,
+      };
     } catch (err) {
       await revert.revert();
       throw err;

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { LxtError } from "../core/errors.js";
-import { isAlive, parseProcessRef, type ProcessRef } from "../host/proc.js";
+import { isAlive, type ProcessRef, parseProcessRef } from "../host/proc.js";
 import type { ContainerPaths } from "./paths.js";
 
 /** Container states, as LXC names them. */
@@ -35,8 +35,10 @@ export function deriveState(f: RuntimeFacts): Observed {
   if (!f.monitor || !f.monitorAlive) return { state: "STOPPED", stale: true };
   const [word, pid, start] = (f.stateLine ?? "").trim().split(/\s+/);
   const init = pid && start ? parseProcessRef(`${pid} ${start}`) : undefined;
-  if (word === "RUNNING" && init) return { state: "RUNNING", monitor: f.monitor, init, stale: false };
-  if (word === "STOPPING" && init) return { state: "STOPPING", monitor: f.monitor, init, stale: false };
+  if (word === "RUNNING" && init)
+    return { state: "RUNNING", monitor: f.monitor, init, stale: false };
+  if (word === "STOPPING" && init)
+    return { state: "STOPPING", monitor: f.monitor, init, stale: false };
   return { state: "STARTING", monitor: f.monitor, stale: false };
 }
 
@@ -81,7 +83,11 @@ export function requireState(verb: string, name: string, state: ContainerState):
   const ok = ALLOWED[verb];
   if (ok && !ok.includes(state)) {
     const hint =
-      verb === "destroy" ? " (stop it first, or use -f)" : verb === "start" ? " (already started)" : "";
+      verb === "destroy"
+        ? " (stop it first, or use -f)"
+        : verb === "start"
+          ? " (already started)"
+          : "";
     throw new LxtError("state", `${verb} ${name}: container is ${state}${hint}`);
   }
 }

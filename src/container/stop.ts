@@ -32,7 +32,10 @@ export function parseExitLine(line: string | undefined): ExitRecord | undefined 
  * the init to end, then SIGKILL, all done by the monitor. Resolves once the
  * monitor has cleaned up (it closes the connection last).
  */
-export async function stopContainer(paths: ContainerPaths, opts: StopOptions): Promise<ExitRecord | undefined> {
+export async function stopContainer(
+  paths: ContainerPaths,
+  opts: StopOptions,
+): Promise<ExitRecord | undefined> {
   return withLock(paths, async () => {
     const seen = await repairStale(paths);
     requireState("stop", paths.name, seen.state);
@@ -40,14 +43,23 @@ export async function stopContainer(paths: ContainerPaths, opts: StopOptions): P
     const timeout = opts.kill ? 0 : (opts.timeout ?? 60);
     let lines: string[];
     try {
-      lines = await controlRequest(join(paths.runtimeDir, "control.sock"), `stop ${signal} ${timeout}`);
+      lines = await controlRequest(
+        join(paths.runtimeDir, "control.sock"),
+        `stop ${signal} ${timeout}`,
+      );
     } catch (err) {
       // The monitor went away between our look and our request: repair.
       const after = await repairStale(paths);
       if (after.state === "STOPPED") return undefined;
-      throw new LxtError("system", `stop ${paths.name}: control socket: ${(err as Error).message}`, err);
+      throw new LxtError(
+        "system",
+        `stop ${paths.name}: control socket: ${(err as Error).message}`,
+        err,
+      );
     }
-    const exit = parseExitLine(lines.find((l) => l.startsWith("exited") || l.startsWith("signaled")));
+    const exit = parseExitLine(
+      lines.find((l) => l.startsWith("exited") || l.startsWith("signaled")),
+    );
     // The monitor closes the connection after its cleanup; make sure the files are gone.
     await waitFor(() => observe(paths).state === "STOPPED", 5000);
     await repairStale(paths);

@@ -8,7 +8,11 @@ export const STATES: readonly ContainerState[] = ["STOPPED", "STARTING", "RUNNIN
  * Waits until the container is in one of `states` (`lxc-wait -s 'A|B'`).
  * Resolves true when reached, false when `timeoutSeconds` (negative: none) passed.
  */
-export function waitState(paths: ContainerPaths, states: ContainerState[], timeoutSeconds: number): Promise<boolean> {
+export function waitState(
+  paths: ContainerPaths,
+  states: ContainerState[],
+  timeoutSeconds: number,
+): Promise<boolean> {
   const ms = timeoutSeconds < 0 ? -1 : timeoutSeconds * 1000;
   return waitFor(() => states.includes(observe(paths).state), ms);
 }

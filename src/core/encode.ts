@@ -11,7 +11,8 @@ export function encodeField(value: string): string {
   let out = "";
   for (const byte of Buffer.from(value, "utf8")) {
     const ch = String.fromCharCode(byte);
-    out += byte < 0x80 && SAFE.test(ch) ? ch : `%${byte.toString(16).toUpperCase().padStart(2, "0")}`;
+    out +=
+      byte < 0x80 && SAFE.test(ch) ? ch : `%${byte.toString(16).toUpperCase().padStart(2, "0")}`;
   }
   return out;
 }

@@ -11,7 +11,10 @@ export const ERROR_CODES = {
   /** Bad command-line usage or a bad argument value. */
   usage: { exit: 2, hint: "see --help" },
   /** Container name not acceptable. */
-  name: { exit: 2, hint: "names are 1-64 characters: letters, digits, '-', '_' and '.', starting with a letter or digit" },
+  name: {
+    exit: 2,
+    hint: "names are 1-64 characters: letters, digits, '-', '_' and '.', starting with a letter or digit",
+  },
   /** Container does not exist. */
   "not-found": { exit: 1, hint: "see `lxt ls`" },
   /** Container already exists. */

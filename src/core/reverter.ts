@@ -24,7 +24,9 @@ export class Reverter {
       try {
         await step.fn();
       } catch (err) {
-        this.failures.push(`undo ${step.what}: ${err instanceof Error ? err.message : String(err)}`);
+        this.failures.push(
+          `undo ${step.what}: ${err instanceof Error ? err.message : String(err)}`,
+        );
       }
     }
   }

@@ -24,7 +24,12 @@ export interface HelperFailure {
 export function parseErrorLine(line: string): HelperFailure | undefined {
   const { op, fields } = decodeRecord(line);
   if (op !== "error" || fields.length < 4) return undefined;
-  return { stage: fields[0] ?? "", op: fields[1] ?? "", path: fields[2] ?? "", errno: Number(fields[3]) };
+  return {
+    stage: fields[0] ?? "",
+    op: fields[1] ?? "",
+    path: fields[2] ?? "",
+    errno: Number(fields[3]),
+  };
 }
 
 /** `mount dev/pts: EPERM (operation not permitted)` */
@@ -60,7 +65,9 @@ export function spawnMonitor(planFile: string, foreground: boolean): Promise<Mon
         fn();
       }
     };
-    monitor.on("error", (e) => settle(() => reject(new LxtError("host", `spawn monitor: ${e.message}`, e))));
+    monitor.on("error", (e) =>
+      settle(() => reject(new LxtError("host", `spawn monitor: ${e.message}`, e))),
+    );
     status?.on("data", (chunk: Buffer) => {
       buf += chunk.toString();
       let nl = buf.indexOf("\n");
@@ -74,17 +81,15 @@ export function spawnMonitor(planFile: string, foreground: boolean): Promise<Mon
           settle(() => resolve({ monitor, init: { pid, start } }));
         } else if (op === "error") {
           const f = parseErrorLine(line);
-          settle(() =>
-            reject(
-              new LxtError("start", f ? describeFailure(f) : line, f),
-            ),
-          );
+          settle(() => reject(new LxtError("start", f ? describeFailure(f) : line, f)));
         }
         nl = buf.indexOf("\n");
       }
     });
     status?.on("end", () =>
-      settle(() => reject(new LxtError("internal", "monitor closed its status channel without a verdict"))),
+      settle(() =>
+        reject(new LxtError("internal", "monitor closed its status channel without a verdict")),
+      ),
     );
     monitor.on("exit", (code, signal) =>
       settle(() =>

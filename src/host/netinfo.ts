@@ -24,7 +24,7 @@ export function parseIfInet6(text: string): string[] {
   const out: string[] = [];
   for (const line of text.split("\n")) {
     const [hex, , , scope] = line.trim().split(/\s+/);
-    if (!hex || hex.length !== 32 || scope !== "00") continue;
+    if (hex?.length !== 32 || scope !== "00") continue;
     const groups = hex.match(/.{4}/g) ?? [];
     out.push(compressIpv6(groups.map((g) => g.replace(/^0+(?=.)/, ""))));
   }

@@ -12,13 +12,17 @@ let cachedShim: string | undefined;
  * src/ under tsx).
  */
 export function shimPath(): string {
-  if (cachedShim) return cachedShim;
+  cachedShim ??= findShim();
+  return cachedShim;
+}
+
+function findShim(): string {
   const fromEnv = process.env.LXT_SHIM;
-  if (fromEnv) return (cachedShim = fromEnv);
+  if (fromEnv) return fromEnv;
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 5; i++) {
     const candidate = join(dir, "native", "build", "lxt-shim");
-    if (existsSync(candidate)) return (cachedShim = candidate);
+    if (existsSync(candidate)) return candidate;
     dir = resolve(dir, "..");
   }
   throw new LxtError("host", "helper lxt-shim not found (build it with `npm run build`)");

@@ -30,7 +30,9 @@ describe("20 concurrent commands", { skip }, () => {
   after(() => box.cleanup());
 
   test("creates and starts on different containers run in parallel and all succeed", async () => {
-    const creates = await Promise.all(names.map((n) => run(box, ["create", "-n", n, "-t", "busybox"])));
+    const creates = await Promise.all(
+      names.map((n) => run(box, ["create", "-n", n, "-t", "busybox"])),
+    );
     for (const r of creates) assert.equal(r.code, 0, r.out);
     const starts = await Promise.all(names.map((n) => run(box, ["start", "-n", n])));
     for (const r of starts) assert.equal(r.code, 0, r.out);
@@ -42,11 +44,19 @@ describe("20 concurrent commands", { skip }, () => {
     const cmds: string[][] = [];
     for (let i = 0; i < 5; i++) cmds.push(["start", "-n", first]);
     for (let i = 0; i < 5; i++) cmds.push(["ls", "-f"]);
-    for (let i = 0; i < 5; i++) cmds.push(["attach", "-n", others[i % others.length] as string, "--", "true"]);
+    for (let i = 0; i < 5; i++)
+      cmds.push(["attach", "-n", others[i % others.length] as string, "--", "true"]);
     for (let i = 0; i < 5; i++) cmds.push(["info", "-n", others[i % others.length] as string]);
     const results = await Promise.all(cmds.map((a) => run(box, a)));
     const startOk = results.slice(0, 5).filter((r) => r.code === 0).length;
-    assert.equal(startOk, 1, results.slice(0, 5).map((r) => r.out).join("\n"));
+    assert.equal(
+      startOk,
+      1,
+      results
+        .slice(0, 5)
+        .map((r) => r.out)
+        .join("\n"),
+    );
     for (const r of results.slice(0, 5)) if (r.code !== 0) assert.match(r.out, /RUNNING|STARTING/);
     for (const r of results.slice(5)) assert.equal(r.code, 0, r.out);
     const table = (await run(box, ["ls", "-f"])).out;

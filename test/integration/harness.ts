@@ -17,8 +17,10 @@ export const LXT = join(REPO, "bin", "lxt");
 export function skipReason(): string | undefined {
   if (process.getuid?.() !== 0) return "SKIP: needs root";
   if (!existsSync(join(REPO, "dist", "lxt.mjs"))) return "SKIP: lxt not built (npm run build)";
-  if (!existsSync(join(REPO, "native", "build", "lxt-shim"))) return "SKIP: helper not built (npm run build)";
-  if (!existsSync("/bin/busybox")) return "SKIP: no static busybox (apt-get install busybox-static)";
+  if (!existsSync(join(REPO, "native", "build", "lxt-shim")))
+    return "SKIP: helper not built (npm run build)";
+  if (!existsSync("/bin/busybox"))
+    return "SKIP: no static busybox (apt-get install busybox-static)";
   return undefined;
 }
 
@@ -51,13 +53,18 @@ export class Sandbox {
       encoding: "utf8",
       timeout: opts.timeoutMs ?? 60_000,
     });
-    return { code: r.status ?? (r.signal ? 128 : -1), stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
+    return {
+      code: r.status ?? (r.signal ? 128 : -1),
+      stdout: r.stdout ?? "",
+      stderr: r.stderr ?? "",
+    };
   }
 
   /** Like `lxt` but throws with the output when the exit code is not 0. */
   ok(args: string[]): string {
     const r = this.lxt(args);
-    if (r.code !== 0) throw new Error(`lxt ${args.join(" ")} exited ${r.code}\n${r.stdout}\n${r.stderr}`);
+    if (r.code !== 0)
+      throw new Error(`lxt ${args.join(" ")} exited ${r.code}\n${r.stdout}\n${r.stderr}`);
     return r.stdout;
   }
 
@@ -86,7 +93,9 @@ export function hostLeftovers(filter = "lxt"): string[] {
     if (depth > 7) return;
     let entries: string[];
     try {
-      entries = readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+      entries = readdirSync(dir, { withFileTypes: true })
+        .filter((e) => e.isDirectory())
+        .map((e) => e.name);
     } catch {
       return;
     }
@@ -108,7 +117,9 @@ export function hostLeftovers(filter = "lxt"): string[] {
 export function runtimeLeftovers(lxcpath: string): string[] {
   const root = runtimeRoot(lxcpath);
   if (!existsSync(root)) return [];
-  return readdirSync(root).filter((e) => e !== "locks").map((e) => join(root, e));
+  return readdirSync(root)
+    .filter((e) => e !== "locks")
+    .map((e) => join(root, e));
 }
 
 /** Polls until `cond` holds or `ms` pass. */

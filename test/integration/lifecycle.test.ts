@@ -26,7 +26,10 @@ describe("lifecycle of a busybox container", { skip }, () => {
     assert.ok(info.pid > 1);
     assert.ok(info.cgroups.length > 0, "info lists the container's cgroups");
     for (const dir of info.cgroups) assert.ok(existsSync(dir), `${dir} exists`);
-    assert.ok(typeof info.memory_bytes === "number" && info.memory_bytes > 0, "memory use from the cgroup");
+    assert.ok(
+      typeof info.memory_bytes === "number" && info.memory_bytes > 0,
+      "memory use from the cgroup",
+    );
     assert.ok(typeof info.cpu_seconds === "number", "cpu use from the cgroup");
   });
 
@@ -37,7 +40,15 @@ describe("lifecycle of a busybox container", { skip }, () => {
   });
 
   test("inside: no host process, hostname or host mount is visible", () => {
-    const ps = box.ok(["attach", "-n", c, "--", "sh", "-c", "ls /proc | grep -E '^[0-9]+$' | wc -l"]);
+    const ps = box.ok([
+      "attach",
+      "-n",
+      c,
+      "--",
+      "sh",
+      "-c",
+      "ls /proc | grep -E '^[0-9]+$' | wc -l",
+    ]);
     assert.ok(Number(ps.trim()) < 20, `few processes inside, saw ${ps.trim()}`);
     const mine = box.lxt(["attach", "-n", c, "--", "test", "-e", `/proc/${process.pid}/cmdline`]);
     // pids are per namespace: if our pid exists inside it must not be us.
@@ -51,7 +62,10 @@ describe("lifecycle of a busybox container", { skip }, () => {
     const mounts = box.ok(["attach", "-n", c, "--", "cat", "/proc/self/mountinfo"]);
     assert.ok(!mounts.includes(box.lxcpath), "the host path of the rootfs is not visible");
     assert.ok(!/ \/work/.test(mounts), "host mounts are not visible");
-    const lines = mounts.trim().split("\n").map((l) => l.split(" "));
+    const lines = mounts
+      .trim()
+      .split("\n")
+      .map((l) => l.split(" "));
     const at = (p: string) => lines.find((f) => f[4] === p);
     assert.ok(at("/proc"), "/proc mounted");
     assert.ok(at("/sys")?.[5]?.split(",").includes("ro"), "/sys read-only");
@@ -63,13 +77,30 @@ describe("lifecycle of a busybox container", { skip }, () => {
 
   test("inside: /dev holds the standard nodes; /proc/sys is read-only but net is not", () => {
     const out = box.ok([
-      "attach", "-n", c, "--", "sh", "-c",
+      "attach",
+      "-n",
+      c,
+      "--",
+      "sh",
+      "-c",
       "for n in null zero full random urandom tty console ptmx; do test -e /dev/$n && echo $n; done; " +
         "echo x > /dev/null && echo null-ok; head -c 4 /dev/zero | wc -c; " +
         "echo 1 > /proc/sys/kernel/domainname 2>/dev/null && echo ro-broken || echo proc-sys-ro; " +
         "ls /proc/sys/net >/dev/null && echo net-visible; ip link 2>/dev/null | grep -c ': lo' || true",
     ]);
-    for (const n of ["null", "zero", "full", "random", "urandom", "tty", "console", "ptmx", "null-ok", "proc-sys-ro", "net-visible"]) {
+    for (const n of [
+      "null",
+      "zero",
+      "full",
+      "random",
+      "urandom",
+      "tty",
+      "console",
+      "ptmx",
+      "null-ok",
+      "proc-sys-ro",
+      "net-visible",
+    ]) {
       assert.match(out, new RegExp(`^${n}$`, "m"), `${n} in ${out}`);
     }
     assert.match(out, /^4$/m);
@@ -89,7 +120,21 @@ describe("lifecycle of a busybox container", { skip }, () => {
     } finally {
       delete process.env.LXT_TEST_LEAK;
     }
-    const ids = box.ok(["attach", "-n", c, "-u", "1000", "-g", "1001", "--cwd", "/tmp", "--", "sh", "-c", "id -u; id -g; pwd"]);
+    const ids = box.ok([
+      "attach",
+      "-n",
+      c,
+      "-u",
+      "1000",
+      "-g",
+      "1001",
+      "--cwd",
+      "/tmp",
+      "--",
+      "sh",
+      "-c",
+      "id -u; id -g; pwd",
+    ]);
     assert.deepEqual(ids.trim().split("\n"), ["1000", "1001", "/tmp"]);
     const missing = box.lxt(["attach", "-n", c, "--", "/no/such/binary"]);
     assert.notEqual(missing.code, 0);
@@ -98,7 +143,9 @@ describe("lifecycle of a busybox container", { skip }, () => {
   test("console: the init's console answers and Ctrl+a q detaches", async () => {
     const { spawn } = await import("node:child_process");
     const { LXT } = await import("./harness.js");
-    const child = spawn(LXT, ["console", "-n", c], { env: { ...process.env, LXT_PATH: box.lxcpath } });
+    const child = spawn(LXT, ["console", "-n", c], {
+      env: { ...process.env, LXT_PATH: box.lxcpath },
+    });
     let out = "";
     child.stdout.on("data", (b) => {
       out += b.toString();

@@ -53,7 +53,8 @@ describe("SIGKILL recovery", { skip }, () => {
     assert.ok(await until(() => box.ok(["info", "-n", c, "-s"]).includes("STOPPED")));
     const now = JSON.parse(box.ok(["info", "-n", c, "--format", "json"]));
     assert.deepEqual(now.last_exit, { signal: 9 });
-    for (const dir of info.cgroups) assert.ok(await until(() => !existsSync(dir)), `${dir} removed`);
+    for (const dir of info.cgroups)
+      assert.ok(await until(() => !existsSync(dir)), `${dir} removed`);
     assert.deepEqual(runtimeLeftovers(box.lxcpath), []);
     box.ok(["start", "-n", c]);
     box.ok(["stop", "-n", c, "-k"]);
@@ -67,7 +68,10 @@ describe("SIGKILL recovery", { skip }, () => {
       await new Promise((r) => child.on("exit", r));
       await new Promise((r) => setTimeout(r, 300));
       const state = JSON.parse(box.ok(["info", "-n", c, "--format", "json"])).state;
-      assert.ok(["RUNNING", "STOPPED"].includes(state), `state after kill at ${delayMs} ms: ${state}`);
+      assert.ok(
+        ["RUNNING", "STOPPED"].includes(state),
+        `state after kill at ${delayMs} ms: ${state}`,
+      );
       if (state === "RUNNING") {
         const r = box.lxt(["attach", "-n", c, "--", "true"]);
         assert.equal(r.code, 0, "a RUNNING container really runs");
@@ -134,7 +138,10 @@ describe("bad input: a clear error, non-zero exit, nothing left", { skip }, () =
     assert.match(r.stderr, /veth/);
     assert.match(r.stderr, /not (yet )?(implemented|supported)/);
 
-    writeFileSync(cfg, good.replace(/lxc\.rootfs\.path = .*/, "lxc.rootfs.path = dir:/no/such/rootfs"));
+    writeFileSync(
+      cfg,
+      good.replace(/lxc\.rootfs\.path = .*/, "lxc.rootfs.path = dir:/no/such/rootfs"),
+    );
     r = box.lxt(["start", "-n", c]);
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /\/no\/such\/rootfs/);

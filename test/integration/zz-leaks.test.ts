@@ -14,7 +14,8 @@ test("the suite left no mounts, cgroups, processes or runtime files", { skip }, 
   const left: string[] = [];
   if (existsSync(run)) {
     for (const root of readdirSync(run)) {
-      for (const e of readdirSync(join(run, root))) if (e !== "locks") left.push(join(run, root, e));
+      for (const e of readdirSync(join(run, root)))
+        if (e !== "locks") left.push(join(run, root, e));
     }
   }
   assert.deepEqual(left, []);

@@ -10,7 +10,17 @@ import { parseProcessRef } from "../../src/host/proc.js";
 
 describe("field encoding", () => {
   test("round-trips any text", () => {
-    for (const s of ["", "plain", "a b", "%", "100%", "tab\there", "ü ñ", "new\nline", "=,:/@+-._"]) {
+    for (const s of [
+      "",
+      "plain",
+      "a b",
+      "%",
+      "100%",
+      "tab\there",
+      "ü ñ",
+      "new\nline",
+      "=,:/@+-._",
+    ]) {
       assert.equal(decodeField(encodeField(s)), s);
     }
     assert.equal(encodeField("a b"), "a%20b");
@@ -24,7 +34,8 @@ describe("helper lines", () => {
   test("error lines become messages with errno names", () => {
     const f = parseErrorLine("error exec exec /sbin/nosuch 2");
     assert.deepEqual(f, { stage: "exec", op: "exec", path: "/sbin/nosuch", errno: 2 });
-    assert.match(describeFailure(f!), /^exec \/sbin\/nosuch: ENOENT \(no such file or directory\)$/);
+    assert.ok(f);
+    assert.match(describeFailure(f), /^exec \/sbin\/nosuch: ENOENT \(no such file or directory\)$/);
     assert.equal(parseErrorLine("running 1 2"), undefined);
   });
   test("exit lines", () => {
@@ -38,8 +49,12 @@ describe("helper lines", () => {
     assert.equal(parseProcessRef("0 1"), undefined);
   });
   test("cgroups from a plan", () => {
-    const plan = "lxt-plan 1\ncgroup2 /u/lxt.payload.a\ncgroup1 /m/lxt.payload.a\ncgroup1 /c/lxt.payload.a\n";
-    assert.deepEqual(planCgroups(plan), { v2: "/u/lxt.payload.a", v1: ["/m/lxt.payload.a", "/c/lxt.payload.a"] });
+    const plan =
+      "lxt-plan 1\ncgroup2 /u/lxt.payload.a\ncgroup1 /m/lxt.payload.a\ncgroup1 /c/lxt.payload.a\n";
+    assert.deepEqual(planCgroups(plan), {
+      v2: "/u/lxt.payload.a",
+      v1: ["/m/lxt.payload.a", "/c/lxt.payload.a"],
+    });
   });
 });
 
@@ -52,12 +67,40 @@ describe("attach", () => {
     assert.ok(!env.some((e) => e.startsWith("SECRET")));
   });
   test("--keep-env and -v", () => {
-    const env = attachEnvironment({ argv: ["sh"], keepEnv: true, setEnv: ["A=1", "B"] }, { SECRET: "x", B: "2" });
+    const env = attachEnvironment(
+      { argv: ["sh"], keepEnv: true, setEnv: ["A=1", "B"] },
+      { SECRET: "x", B: "2" },
+    );
     assert.ok(env.includes("SECRET=x") && env.includes("A=1") && env.includes("B=2"));
   });
   test("helper arguments", () => {
-    const args = attachArgs({ pid: 5, start: "9" }, { v2: "/u", v1: ["/m"] }, { argv: ["ls", "-l"], uid: 1, cwd: "/tmp", pty: false }, ["X=1"]);
-    assert.deepEqual(args, ["attach", "--pid", "5", "--pid-start", "9", "--cgroup", "/u", "--cgroup", "/m", "--uid", "1", "--cwd", "/tmp", "--env", "X=1", "--no-pty", "--", "ls", "-l"]);
+    const args = attachArgs(
+      { pid: 5, start: "9" },
+      { v2: "/u", v1: ["/m"] },
+      { argv: ["ls", "-l"], uid: 1, cwd: "/tmp", pty: false },
+      ["X=1"],
+    );
+    assert.deepEqual(args, [
+      "attach",
+      "--pid",
+      "5",
+      "--pid-start",
+      "9",
+      "--cgroup",
+      "/u",
+      "--cgroup",
+      "/m",
+      "--uid",
+      "1",
+      "--cwd",
+      "/tmp",
+      "--env",
+      "X=1",
+      "--no-pty",
+      "--",
+      "ls",
+      "-l",
+    ]);
   });
 });
 
@@ -67,7 +110,8 @@ describe("addresses", () => {
     assert.deepEqual(parseFibTrie(trie), ["10.0.3.5"]);
   });
   test("if_inet6 global addresses only", () => {
-    const text = "fd000000000000000000000000000002 02 40 00 80 eth0\nfe8000000000000000fc00fffe000001 02 40 20 80 eth0\n00000000000000000000000000000001 01 80 10 80 lo\n";
+    const text =
+      "fd000000000000000000000000000002 02 40 00 80 eth0\nfe8000000000000000fc00fffe000001 02 40 20 80 eth0\n00000000000000000000000000000001 01 80 10 80 lo\n";
     assert.deepEqual(parseIfInet6(text), ["fd00::2"]);
   });
 });

@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { decodeRecord, encodeField } from "../../src/core/encode.js";
 import { type LaunchInput, renderPlan } from "../../src/container/plan.js";
+import { decodeRecord, encodeField } from "../../src/core/encode.js";
 
 const FIXTURES = join(import.meta.dirname, "../fixtures/plans");
 
@@ -15,7 +15,10 @@ function input(over: Partial<LaunchInput> = {}): LaunchInput {
     runtimeDir: "/run/lxt/abc/c1",
     exitFile: "/var/lib/lxt/c1/last-exit",
     consoleLog: "/var/lib/lxt/c1/console.log",
-    cgroups: { v2: "/sys/fs/cgroup/unified/lxt.payload.c1", v1: ["/sys/fs/cgroup/memory/lxt.payload.c1"] },
+    cgroups: {
+      v2: "/sys/fs/cgroup/unified/lxt.payload.c1",
+      v1: ["/sys/fs/cgroup/memory/lxt.payload.c1"],
+    },
     namespaces: ["pid", "mnt", "uts", "ipc", "net", "cgroup"],
     hierarchies: [
       { version: 1, data: "memory", dirName: "memory" },
@@ -27,7 +30,15 @@ function input(over: Partial<LaunchInput> = {}): LaunchInput {
     ttyMax: 1,
     ptyMax: 1024,
     mountEntries: [
-      { source: "/srv/data", target: "mnt/data", fstype: "", flags: 4096, data: "", remountFlags: 1, createDir: true },
+      {
+        source: "/srv/data",
+        target: "mnt/data",
+        fstype: "",
+        flags: 4096,
+        data: "",
+        remountFlags: 1,
+        createDir: true,
+      },
     ],
     sysctls: [{ key: "net.ipv4.ip_forward", value: "1" }],
     rlimits: [{ resource: 7, soft: 1024, hard: -1 }],
@@ -53,11 +64,24 @@ describe("renderPlan", () => {
   test("execute: inherited stdio, the init shim, no console (golden)", () =>
     golden(
       "execute.plan",
-      renderPlan(input({ stdio: "inherit", foreground: true, initShim: true, ttyMax: 0, consoleLog: undefined, init: { argv: ["sh", "-c", "exit 3"], cwd: "/", uid: 0, gid: 0 } })),
+      renderPlan(
+        input({
+          stdio: "inherit",
+          foreground: true,
+          initShim: true,
+          ttyMax: 0,
+          consoleLog: undefined,
+          init: { argv: ["sh", "-c", "exit 3"], cwd: "/", uid: 0, gid: 0 },
+        }),
+      ),
     ));
 
   test("order: rootfs, /dev, proc, sysctls before /proc/sys goes read-only, sys, entries, console, pivot, exec", () => {
-    const ops = renderPlan(input()).trim().split("\n").slice(1).map((l) => decodeRecord(l));
+    const ops = renderPlan(input())
+      .trim()
+      .split("\n")
+      .slice(1)
+      .map((l) => decodeRecord(l));
     const idx = (pred: (r: { op: string; fields: string[] }) => boolean) => ops.findIndex(pred);
     const rootfs = idx((r) => r.op === "rootfs");
     const dev = idx((r) => r.op === "mount" && r.fields[1] === "dev");
@@ -70,13 +94,21 @@ describe("renderPlan", () => {
     const pivot = idx((r) => r.op === "pivot");
     const exec = idx((r) => r.op === "exec");
     const order = [rootfs, dev, proc, sysctl, procRo, sys, entry, cons, pivot, exec];
-    assert.ok(order.every((v) => v >= 0), `all present: ${order}`);
-    assert.deepEqual([...order].sort((a, b) => a - b), order);
+    assert.ok(
+      order.every((v) => v >= 0),
+      `all present: ${order}`,
+    );
+    assert.deepEqual(
+      [...order].sort((a, b) => a - b),
+      order,
+    );
     assert.equal(exec, ops.length - 1, "exec is last");
   });
 
   test("fields with spaces and odd bytes survive the encoding", () => {
-    const text = renderPlan(input({ init: { argv: ["sh", "-c", "echo 'a b' % \n done"], cwd: "/", uid: 0, gid: 0 } }));
+    const text = renderPlan(
+      input({ init: { argv: ["sh", "-c", "echo 'a b' % \n done"], cwd: "/", uid: 0, gid: 0 } }),
+    );
     const exec = text.trim().split("\n").at(-1) ?? "";
     assert.deepEqual(decodeRecord(exec).fields, ["sh", "-c", "echo 'a b' % \n done"]);
     assert.ok(!exec.slice(5).includes(" %\n"), "no raw newline in a record");
@@ -86,7 +118,9 @@ describe("renderPlan", () => {
   test("cgroup automount is skipped under a cgroup namespace unless forced (as LXC)", () => {
     const plain = renderPlan(input({ mountAuto: { cgroup: { mode: "rw", force: false } } }));
     assert.ok(!/^mount .* sys\/fs\/cgroup/m.test(plain), "no cgroup mounts");
-    const forced = renderPlan(input({ mountAuto: { sys: "ro", cgroup: { mode: "ro", force: true } } }));
+    const forced = renderPlan(
+      input({ mountAuto: { sys: "ro", cgroup: { mode: "ro", force: true } } }),
+    );
     assert.match(forced, /^mount cgroup sys\/fs\/cgroup\/memory cgroup \d+ memory /m);
     assert.match(forced, /^mount cgroup2 sys\/fs\/cgroup\/unified cgroup2 /m);
   });

@@ -1,12 +1,13 @@
 import type { Command } from "@commander-js/extra-typings";
-import { LxtError } from "../../core/errors.js";
 import { openConsole } from "../../container/console.js";
+import { LxtError } from "../../core/errors.js";
 import { lxcpathOption, nameOption, parseIntArg, targetPaths } from "../common.js";
 
 /** Parses `-e`: a letter meaning Ctrl+letter, or `^X`. */
 export function escapeByte(spec: string): number {
   const letter = spec.startsWith("^") ? spec.slice(1) : spec;
-  if (!/^[a-zA-Z]$/.test(letter)) throw new LxtError("usage", `console: bad escape "${spec}" (a letter, e.g. a for Ctrl+a)`);
+  if (!/^[a-zA-Z]$/.test(letter))
+    throw new LxtError("usage", `console: bad escape "${spec}" (a letter, e.g. a for Ctrl+a)`);
   return letter.toLowerCase().charCodeAt(0) - 96;
 }
 

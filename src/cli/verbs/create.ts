@@ -15,6 +15,10 @@ export function register(program: Command): void {
     .argument("[template-args...]", "after --: arguments for the template (none are used yet)")
     .action(async (name, _targs, opts) => {
       const paths = targetPaths(opts, name);
-      await createContainer(paths, { template: opts.template, rootfs: opts.rootfs, configFile: opts.config });
+      await createContainer(paths, {
+        template: opts.template,
+        rootfs: opts.rootfs,
+        configFile: opts.config,
+      });
     });
 }

@@ -22,7 +22,12 @@ export function register(program: Command): void {
       }
       const argv = commandArgs(rest);
       const paths = targetPaths({ ...opts, name });
-      const run = await executeContainer(paths, { argv, uid: opts.uid, gid: opts.gid, defines: opts.define ?? [] });
+      const run = await executeContainer(paths, {
+        argv,
+        uid: opts.uid,
+        gid: opts.gid,
+        defines: opts.define ?? [],
+      });
       for (const w of run.warnings) process.stderr.write(`lxt: warning: ${w}\n`);
       process.exitCode = await (run.exited ?? 0);
     });

@@ -1,7 +1,7 @@
-import { Option, type Command } from "@commander-js/extra-typings";
 import { existsSync } from "node:fs";
-import { LxtError } from "../../core/errors.js";
+import { type Command, Option } from "@commander-js/extra-typings";
 import { containerInfo } from "../../container/list.js";
+import { LxtError } from "../../core/errors.js";
 import { lxcpathOption, nameOption, targetPaths } from "../common.js";
 import { humanBytes, printJson } from "../output.js";
 
@@ -21,7 +21,10 @@ export function register(program: Command): void {
     .action(async (name, opts) => {
       const paths = targetPaths(opts, name);
       if (!existsSync(paths.config)) {
-        throw new LxtError("not-found", `info ${paths.name}: no such container in ${paths.lxcpath}`);
+        throw new LxtError(
+          "not-found",
+          `info ${paths.name}: no such container in ${paths.lxcpath}`,
+        );
       }
       const info = await containerInfo(paths);
       if (opts.format === "json") {
@@ -48,15 +51,20 @@ export function register(program: Command): void {
       if ((!only || opts.pid) && info.pid) lines.push(["PID", String(info.pid)]);
       if (!only || opts.ips) for (const ip of [...info.ipv4, ...info.ipv6]) lines.push(["IP", ip]);
       if ((!only || opts.stats) && info.state !== "STOPPED") {
-        if (info.cpuSeconds !== undefined) lines.push(["CPU use", `${info.cpuSeconds.toFixed(2)} seconds`]);
+        if (info.cpuSeconds !== undefined)
+          lines.push(["CPU use", `${info.cpuSeconds.toFixed(2)} seconds`]);
         if (info.memoryBytes !== undefined) lines.push(["Memory use", bytes(info.memoryBytes)]);
-        if (info.memoryPeakBytes !== undefined) lines.push(["Memory peak", bytes(info.memoryPeakBytes)]);
+        if (info.memoryPeakBytes !== undefined)
+          lines.push(["Memory peak", bytes(info.memoryPeakBytes)]);
         if (info.pids !== undefined) lines.push(["Processes", String(info.pids)]);
       }
       if (!only && info.state === "STOPPED" && info.lastExit) {
         const e = info.lastExit;
-        lines.push(["Last exit", e.signal !== undefined ? `killed by signal ${e.signal}` : `code ${e.code}`]);
+        lines.push([
+          "Last exit",
+          e.signal !== undefined ? `killed by signal ${e.signal}` : `code ${e.code}`,
+        ]);
       }
-      process.stdout.write(lines.map(([k, v]) => `${`${k}:`.padEnd(15)} ${v}`).join("\n") + "\n");
+      process.stdout.write(`${lines.map(([k, v]) => `${`${k}:`.padEnd(15)} ${v}`).join("\n")}\n`);
     });
 }

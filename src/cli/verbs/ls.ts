@@ -1,7 +1,7 @@
-import { Option, type Command } from "@commander-js/extra-typings";
+import { type Command, Option } from "@commander-js/extra-typings";
 import { listContainers, listNames } from "../../container/list.js";
 import { resolveLxcpath } from "../../container/paths.js";
-import { lxcpathOption, } from "../common.js";
+import { lxcpathOption } from "../common.js";
 import { printJson, printTable } from "../output.js";
 
 export function register(program: Command): void {
@@ -31,11 +31,25 @@ export function register(program: Command): void {
       if (opts.running) rows = rows.filter((c) => c.state !== "STOPPED");
       if (opts.stopped) rows = rows.filter((c) => c.state === "STOPPED");
       if (opts.format === "json") {
-        printJson(rows.map((c) => ({ name: c.name, state: c.state, pid: c.pid ?? null, ipv4: c.ipv4, ipv6: c.ipv6 })));
+        printJson(
+          rows.map((c) => ({
+            name: c.name,
+            state: c.state,
+            pid: c.pid ?? null,
+            ipv4: c.ipv4,
+            ipv6: c.ipv6,
+          })),
+        );
       } else if (opts.fancy || opts.format === "table") {
         printTable(
           ["NAME", "STATE", "PID", "IPV4", "IPV6"],
-          rows.map((c) => [c.name, c.state, c.pid ? String(c.pid) : "-", c.ipv4.join(", ") || "-", c.ipv6.join(", ") || "-"]),
+          rows.map((c) => [
+            c.name,
+            c.state,
+            c.pid ? String(c.pid) : "-",
+            c.ipv4.join(", ") || "-",
+            c.ipv6.join(", ") || "-",
+          ]),
         );
       } else {
         const sep = opts.line || !process.stdout.isTTY ? "\n" : "  ";

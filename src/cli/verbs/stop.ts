@@ -10,12 +10,21 @@ export function register(program: Command): void {
     .addOption(nameOption())
     .addOption(lxcpathOption())
     .option("-k, --kill", "kill at once (SIGKILL) instead of a clean shutdown")
-    .option("-t, --timeout <seconds>", "seconds to wait for a clean shutdown (-1: forever)", parseIntArg("timeout"), 60)
+    .option(
+      "-t, --timeout <seconds>",
+      "seconds to wait for a clean shutdown (-1: forever)",
+      parseIntArg("timeout"),
+      60,
+    )
     .argument("[name]")
     .action(async (name, opts) => {
       const paths = targetPaths(opts, name);
       const cfg = await loadContainerConfig(paths);
-      await stopContainer(paths, { kill: opts.kill, timeout: opts.timeout, haltSignal: cfg.signals.halt });
+      await stopContainer(paths, {
+        kill: opts.kill,
+        timeout: opts.timeout,
+        haltSignal: cfg.signals.halt,
+      });
       if (cfg.ephemeral) {
         const { destroyContainer } = await import("../../container/destroy.js");
         await destroyContainer(paths, {});

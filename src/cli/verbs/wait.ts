@@ -1,7 +1,7 @@
 import type { Command } from "@commander-js/extra-typings";
-import { LxtError } from "../../core/errors.js";
-import { STATES, waitState } from "../../container/wait.js";
 import type { ContainerState } from "../../container/state.js";
+import { STATES, waitState } from "../../container/wait.js";
+import { LxtError } from "../../core/errors.js";
 import { lxcpathOption, nameOption, parseIntArg, targetPaths } from "../common.js";
 
 export function register(program: Command): void {
@@ -11,7 +11,12 @@ export function register(program: Command): void {
     .addOption(nameOption())
     .addOption(lxcpathOption())
     .requiredOption("-s, --state <states>", "states to wait for, e.g. 'RUNNING|STOPPED'")
-    .option("-t, --timeout <seconds>", "give up after this many seconds (-1: never)", parseIntArg("timeout"), -1)
+    .option(
+      "-t, --timeout <seconds>",
+      "give up after this many seconds (-1: never)",
+      parseIntArg("timeout"),
+      -1,
+    )
     .argument("[name]")
     .action(async (name, opts) => {
       const states = opts.state.split("|").map((s) => s.trim().toUpperCase());
@@ -20,7 +25,11 @@ export function register(program: Command): void {
           throw new LxtError("usage", `wait: unknown state "${s}" (known: ${STATES.join(", ")})`);
         }
       }
-      const reached = await waitState(targetPaths(opts, name), states as ContainerState[], opts.timeout);
+      const reached = await waitState(
+        targetPaths(opts, name),
+        states as ContainerState[],
+        opts.timeout,
+      );
       if (!reached) throw new LxtError("timeout", `wait: timed out after ${opts.timeout} s`);
     });
 }
