@@ -5,6 +5,7 @@ import { nodeCgroupFs } from "../cgroups/fs.js";
 import { readCgroupLayout } from "../cgroups/layout.js";
 import { readCgroupStats } from "../cgroups/stats.js";
 import { type Addresses, readAddresses } from "../host/netinfo.js";
+import { reapIfEphemeral } from "./ephemeral.js";
 import { type ContainerPaths, containerPaths } from "./paths.js";
 import { repairStale, runtimeCgroups, withLock } from "./runtime.js";
 import { type ContainerState, observe } from "./state.js";
@@ -50,8 +51,16 @@ export async function summarize(paths: ContainerPaths): Promise<ContainerSummary
   return { name: paths.name, state: seen.state, pid: seen.init?.pid, ...addrs };
 }
 
+/** Every container under a state root; stopped ephemeral ones are destroyed, not listed. */
 export async function listContainers(lxcpath: string): Promise<ContainerSummary[]> {
-  return Promise.all(listNames(lxcpath).map((n) => summarize(containerPaths(lxcpath, n))));
+  const all = await Promise.all(
+    listNames(lxcpath).map(async (n) => {
+      const paths = containerPaths(lxcpath, n);
+      const summary = await summarize(paths);
+      return (await reapIfEphemeral(paths)) ? undefined : summary;
+    }),
+  );
+  return all.filter((s): s is ContainerSummary => s !== undefined);
 }
 
 function readExit(paths: ContainerPaths): ExitRecord | undefined {

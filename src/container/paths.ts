@@ -57,3 +57,8 @@ export function containerPaths(lxcpath: string, name: string): ContainerPaths {
     lockFile: join(run, "locks", name),
   };
 }
+
+/** Present while an `lxc.ephemeral` container runs: when it stops, it is destroyed. */
+export function ephemeralMarker(paths: ContainerPaths): string {
+  return join(paths.dir, "ephemeral");
+}

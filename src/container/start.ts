@@ -1,6 +1,7 @@
 import { mkdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import {
+  cgroupInUse,
   createContainerCgroups,
   planContainerCgroups,
   removeContainerCgroups,
@@ -8,12 +9,13 @@ import {
 import { nodeCgroupFs, nodeKill } from "../cgroups/fs.js";
 import { readCgroupLayout } from "../cgroups/layout.js";
 import { LxtError, wrapError } from "../core/errors.js";
+import { fileLog } from "../core/log.js";
 import { Reverter } from "../core/reverter.js";
 import { writeFileAtomic } from "../host/atomic.js";
 import { type MonitorStarted, spawnMonitor } from "../host/monitor-client.js";
 import type { ProcessRef } from "../host/proc.js";
 import { type LaunchOptions, type PreparedLaunch, prepareLaunch } from "./launch-input.js";
-import type { ContainerPaths } from "./paths.js";
+import { type ContainerPaths, ephemeralMarker } from "./paths.js";
 import { renderPlan } from "./plan.js";
 import { repairStale, withLock } from "./runtime.js";
 import { requireState } from "./state.js";
@@ -55,6 +57,9 @@ export async function startContainer(paths: ContainerPaths, opts: LaunchOptions)
       );
     }
 
+    const cfg = prepared.config;
+    const log = fileLog(cfg.log.file, cfg.log.level, paths.name);
+    log.log(2, `start - rootfs ${prepared.rootfs}`);
     const revert = new Reverter();
     try {
       mkdirSync(join(paths.runtimeDir, ".."), { recursive: true, mode: 0o755 });
@@ -68,7 +73,7 @@ export async function startContainer(paths: ContainerPaths, opts: LaunchOptions)
       );
       rmSync(paths.exitFile, { force: true });
 
-      const cgroups = planContainerCgroups(layout, paths.name, (p) => nodeCgroupFs.exists(p));
+      const cgroups = planContainerCgroups(layout, paths.name, (p) => cgroupInUse(p, nodeCgroupFs));
       const input = prepared.build(cgroups);
       const planFile = join(paths.runtimeDir, "plan");
       // The plan is on disk before the cgroups exist, so a crash between the
@@ -88,6 +93,11 @@ export async function startContainer(paths: ContainerPaths, opts: LaunchOptions)
         throw err instanceof LxtError ? err.wrap(`start ${paths.name}`) : step("monitor", err);
       }
       revert.success();
+      if (cfg.ephemeral) writeFileAtomic(ephemeralMarker(paths), "1\n");
+      log.log(
+        3,
+        `start - running, init pid ${started.init.pid}, monitor pid ${started.monitor.pid}`,
+      );
       const { monitor } = started;
       const exited = opts.foreground
         ? new Promise<number>((resolve) =>
@@ -106,6 +116,8 @@ export async function startContainer(paths: ContainerPaths, opts: LaunchOptions)
       };
     } catch (err) {
       await revert.revert();
+      log.log(5, `start - failed: ${(err as Error).message}`);
+      for (const f of revert.failures) log.log(5, `start - ${f}`);
       throw err;
     }
   });

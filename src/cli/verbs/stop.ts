@@ -1,4 +1,5 @@
 import type { Command } from "@commander-js/extra-typings";
+import { reapIfEphemeral } from "../../container/ephemeral.js";
 import { loadContainerConfig } from "../../container/launch-input.js";
 import { stopContainer } from "../../container/stop.js";
 import { lxcpathOption, nameOption, parseIntArg, targetPaths } from "../common.js";

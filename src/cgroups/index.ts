@@ -1,0 +1,10 @@
+/**
+ * The cgroup driver: where this process's cgroups are (`layout`), a
+ * container's cgroup dirs (`container`) and their usage (`stats`), all over
+ * the injected `CgroupFs` and `KillFn` (`fs`).
+ */
+
+export * from "./container.js";
+export * from "./fs.js";
+export * from "./layout.js";
+export * from "./stats.js";
