@@ -106,8 +106,8 @@ export function visibleHierarchies(layout: CgroupLayout): VisibleHierarchy[] {
 function planMount(m: ContainerConfig["mountEntries"][number]): PlanMount[] {
   const out: PlanMount[] = [
     {
-      source: m.source,
-      target: m.target,
+      source: m.relative ? `/${m.source.replace(/^\/+/, "")}` : m.source,
+      target: `/${m.target}`,
       fstype: m.fstype === "none" ? "" : m.fstype,
       flags: m.flags,
       data: m.data,

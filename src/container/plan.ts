@@ -7,7 +7,7 @@ export const PLAN_VERSION = 1;
 /** One mount, fully resolved: what `lxc.mount.entry` and `lxc.mount.auto` become. */
 export interface PlanMount {
   source: string;
-  /** Inside the container, relative to its root. */
+  /** Inside the container: an absolute path resolved beneath its root. */
   target: string;
   fstype: string;
   flags: number;
@@ -110,7 +110,7 @@ function procMounts(mode: ProcMode): PlanMount[] {
   const out: PlanMount[] = [
     {
       source: "proc",
-      target: "proc",
+      target: "/proc",
       fstype: "proc",
       flags: PROC_FLAGS,
       data: "",
@@ -121,18 +121,19 @@ function procMounts(mode: ProcMode): PlanMount[] {
   if (mode === "mixed") {
     // /proc/sys read-only but its net part (per network namespace) writable:
     // park /proc/sys/net on /proc/tty (a real directory; /proc/net is a symlink), make /proc/sys a read-only bind, move it back.
-    out.push({ ...bindInRoot("proc/sys/net", 0), target: "proc/tty" });
-    out.push(bindInRoot("proc/sys", MS.RDONLY | PROC_FLAGS));
+    out.push({ ...bindInRoot("/proc/sys/net", 0), target: "/proc/tty" });
+    out.push(bindInRoot("/proc/sys", MS.RDONLY | PROC_FLAGS));
     out.push({
-      source: "proc/tty",
-      target: "proc/sys/net",
+      source: "/proc/tty",
+      target: "/proc/sys/net",
       fstype: "",
       flags: MS.MOVE,
       data: "",
       remountFlags: 0,
       sourceInRoot: true,
     });
-    out.push(bindInRoot("proc/sysrq-trigger", MS.RDONLY | PROC_FLAGS));
+    // Optional: kernels without CONFIG_MAGIC_SYSRQ have no such file.
+    out.push({ ...bindInRoot("/proc/sysrq-trigger", MS.RDONLY | PROC_FLAGS), optional: true });
   }
   return out;
 }
@@ -143,7 +144,7 @@ function sysMounts(mode: SysMode): PlanMount[] {
   const out: PlanMount[] = [
     {
       source: "sysfs",
-      target: "sys",
+      target: "/sys",
       fstype: "sysfs",
       flags: PROC_FLAGS | ro,
       data: "",
@@ -153,7 +154,7 @@ function sysMounts(mode: SysMode): PlanMount[] {
   ];
   if (mode === "mixed") {
     // As LXC: the container's own network devices stay writable.
-    out.push({ ...bindInRoot("sys/devices/virtual/net", 0), optional: true });
+    out.push({ ...bindInRoot("/sys/devices/virtual/net", 0), optional: true });
   }
   return out;
 }
@@ -168,7 +169,7 @@ function cgroupMounts(auto: CgroupAuto, input: LaunchInput): PlanMount[] {
   if (onlyV2) {
     out.push({
       source: "cgroup2",
-      target: "sys/fs/cgroup",
+      target: "/sys/fs/cgroup",
       fstype: "cgroup2",
       flags,
       data: "",
@@ -179,7 +180,7 @@ function cgroupMounts(auto: CgroupAuto, input: LaunchInput): PlanMount[] {
   }
   out.push({
     source: "tmpfs",
-    target: "sys/fs/cgroup",
+    target: "/sys/fs/cgroup",
     fstype: "tmpfs",
     flags: PROC_FLAGS,
     data: "mode=755,size=64k",
@@ -187,7 +188,7 @@ function cgroupMounts(auto: CgroupAuto, input: LaunchInput): PlanMount[] {
     createDir: true,
   });
   for (const h of input.hierarchies) {
-    const target = `sys/fs/cgroup/${h.dirName}`;
+    const target = `/sys/fs/cgroup/${h.dirName}`;
     out.push(
       h.version === 2
         ? {
@@ -211,7 +212,7 @@ function cgroupMounts(auto: CgroupAuto, input: LaunchInput): PlanMount[] {
     );
   }
   // Freeze the tmpfs itself once the hierarchies are in place.
-  out.push(bindInRoot("sys/fs/cgroup", MS.RDONLY | PROC_FLAGS));
+  out.push(bindInRoot("/sys/fs/cgroup", MS.RDONLY | PROC_FLAGS));
   return out;
 }
 
@@ -220,7 +221,7 @@ function devRecords(input: LaunchInput): string[] {
   r.push(
     mountRecord({
       source: "tmpfs",
-      target: "dev",
+      target: "/dev",
       fstype: "tmpfs",
       flags: MS.NOSUID | MS.STRICTATIME,
       data: `mode=755,size=${input.autodevTmpfsSize}`,
@@ -230,18 +231,18 @@ function devRecords(input: LaunchInput): string[] {
   );
   for (const [node, major, minor] of DEV_NODES) {
     r.push(
-      encodeRecord("mknod", [`dev/${node}`, "20666", String(major), String(minor), `/dev/${node}`]),
+      encodeRecord("mknod", [`/dev/${node}`, "20666", String(major), String(minor), `/dev/${node}`]),
     );
   }
-  r.push(encodeRecord("symlink", ["/proc/self/fd", "dev/fd"]));
-  r.push(encodeRecord("symlink", ["/proc/self/fd/0", "dev/stdin"]));
-  r.push(encodeRecord("symlink", ["/proc/self/fd/1", "dev/stdout"]));
-  r.push(encodeRecord("symlink", ["/proc/self/fd/2", "dev/stderr"]));
+  r.push(encodeRecord("symlink", ["/proc/self/fd", "/dev/fd"]));
+  r.push(encodeRecord("symlink", ["/proc/self/fd/0", "/dev/stdin"]));
+  r.push(encodeRecord("symlink", ["/proc/self/fd/1", "/dev/stdout"]));
+  r.push(encodeRecord("symlink", ["/proc/self/fd/2", "/dev/stderr"]));
   const max = input.ptyMax > 0 ? `,max=${input.ptyMax}` : "";
   r.push(
     mountRecord({
       source: "devpts",
-      target: "dev/pts",
+      target: "/dev/pts",
       fstype: "devpts",
       flags: MS.NOSUID | MS.NOEXEC,
       data: `newinstance,ptmxmode=0666,mode=0620,gid=5${max}`,
@@ -249,11 +250,11 @@ function devRecords(input: LaunchInput): string[] {
       createDir: true,
     }),
   );
-  r.push(encodeRecord("symlink", ["pts/ptmx", "dev/ptmx"]));
+  r.push(encodeRecord("symlink", ["pts/ptmx", "/dev/ptmx"]));
   r.push(
     mountRecord({
       source: "shm",
-      target: "dev/shm",
+      target: "/dev/shm",
       fstype: "tmpfs",
       flags: PROC_FLAGS,
       data: "mode=1777",
@@ -264,7 +265,7 @@ function devRecords(input: LaunchInput): string[] {
   r.push(
     mountRecord({
       source: "mqueue",
-      target: "dev/mqueue",
+      target: "/dev/mqueue",
       fstype: "mqueue",
       flags: PROC_FLAGS,
       data: "",
@@ -278,7 +279,7 @@ function devRecords(input: LaunchInput): string[] {
 
 /** Where tty N lives inside the container (`lxc.tty.dir` puts them in a subdirectory, with links). */
 function ttyTarget(input: LaunchInput, n: number): string {
-  return input.ttyDir ? `dev/${input.ttyDir}/tty${n}` : `dev/tty${n}`;
+  return input.ttyDir ? `/dev/${input.ttyDir}/tty${n}` : `/dev/tty${n}`;
 }
 
 /**
@@ -317,12 +318,12 @@ export function renderPlan(input: LaunchInput): string {
 
   if (input.stdio === "console") {
     if (input.consoleLog) r.push(encodeRecord("console-log", [input.consoleLog]));
-    r.push(encodeRecord("console", ["dev/console"]));
+    r.push(encodeRecord("console", ["/dev/console"]));
     if (input.ttyDir && input.ttyMax > 0)
-      r.push(encodeRecord("mkdir", [`dev/${input.ttyDir}`, "755"]));
+      r.push(encodeRecord("mkdir", [`/dev/${input.ttyDir}`, "755"]));
     for (let n = 1; n <= input.ttyMax; n++) {
       r.push(encodeRecord("tty", [ttyTarget(input, n)]));
-      if (input.ttyDir) r.push(encodeRecord("symlink", [`${input.ttyDir}/tty${n}`, `dev/tty${n}`]));
+      if (input.ttyDir) r.push(encodeRecord("symlink", [`${input.ttyDir}/tty${n}`, `/dev/tty${n}`]));
     }
   } else {
     r.push(encodeRecord("stdio", [input.stdio]));

@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import {
   cgroupInUse,
@@ -37,6 +37,9 @@ export interface Started {
  */
 export async function startContainer(paths: ContainerPaths, opts: LaunchOptions): Promise<Started> {
   const step = (what: string, err: unknown) => wrapError(`start ${paths.name}: ${what}`, err);
+  if (!existsSync(paths.config)) {
+    throw new LxtError("not-found", `start ${paths.name}: no such container in ${paths.lxcpath}`);
+  }
   return withLock(paths, async () => {
     const observed = await repairStale(paths);
     requireState("start", paths.name, observed.state);

@@ -32,7 +32,7 @@ function input(over: Partial<LaunchInput> = {}): LaunchInput {
     mountEntries: [
       {
         source: "/srv/data",
-        target: "mnt/data",
+        target: "/mnt/data",
         fstype: "",
         flags: 4096,
         data: "",
@@ -84,12 +84,12 @@ describe("renderPlan", () => {
       .map((l) => decodeRecord(l));
     const idx = (pred: (r: { op: string; fields: string[] }) => boolean) => ops.findIndex(pred);
     const rootfs = idx((r) => r.op === "rootfs");
-    const dev = idx((r) => r.op === "mount" && r.fields[1] === "dev");
-    const proc = idx((r) => r.op === "mount" && r.fields[1] === "proc");
+    const dev = idx((r) => r.op === "mount" && r.fields[1] === "/dev");
+    const proc = idx((r) => r.op === "mount" && r.fields[1] === "/proc");
     const sysctl = idx((r) => r.op === "sysctl");
-    const procRo = idx((r) => r.op === "mount" && r.fields[1] === "proc/sys");
-    const sys = idx((r) => r.op === "mount" && r.fields[1] === "sys");
-    const entry = idx((r) => r.op === "mount" && r.fields[1] === "mnt/data");
+    const procRo = idx((r) => r.op === "mount" && r.fields[1] === "/proc/sys");
+    const sys = idx((r) => r.op === "mount" && r.fields[1] === "/sys");
+    const entry = idx((r) => r.op === "mount" && r.fields[1] === "/mnt/data");
     const cons = idx((r) => r.op === "console");
     const pivot = idx((r) => r.op === "pivot");
     const exec = idx((r) => r.op === "exec");
@@ -117,17 +117,17 @@ describe("renderPlan", () => {
 
   test("cgroup automount is skipped under a cgroup namespace unless forced (as LXC)", () => {
     const plain = renderPlan(input({ mountAuto: { cgroup: { mode: "rw", force: false } } }));
-    assert.ok(!/^mount .* sys\/fs\/cgroup/m.test(plain), "no cgroup mounts");
+    assert.ok(!/^mount .* \/sys\/fs\/cgroup/m.test(plain), "no cgroup mounts");
     const forced = renderPlan(
       input({ mountAuto: { sys: "ro", cgroup: { mode: "ro", force: true } } }),
     );
-    assert.match(forced, /^mount cgroup sys\/fs\/cgroup\/memory cgroup \d+ memory /m);
-    assert.match(forced, /^mount cgroup2 sys\/fs\/cgroup\/unified cgroup2 /m);
+    assert.match(forced, /^mount cgroup \/sys\/fs\/cgroup\/memory cgroup \d+ memory /m);
+    assert.match(forced, /^mount cgroup2 \/sys\/fs\/cgroup\/unified cgroup2 /m);
   });
 
   test("lxc.tty.dir puts ttys in a subdirectory with links", () => {
     const text = renderPlan(input({ ttyMax: 2, ttyDir: "lxc" }));
-    assert.match(text, /^tty dev\/lxc\/tty2$/m);
-    assert.match(text, /^symlink lxc\/tty2 dev\/tty2$/m);
+    assert.match(text, /^tty \/dev\/lxc\/tty2$/m);
+    assert.match(text, /^symlink lxc\/tty2 \/dev\/tty2$/m);
   });
 });

@@ -1,0 +1,538 @@
+/*
+ * The container's first process: applies the child records in order, then
+ * execs the init (or becomes the init shim). Runs in the new namespaces; every
+ * mount lands in its own mount namespace, never on the host.
+ */
+#include "shim.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+static int rootfd = -1;
+static bool pivoted;
+static bool ptys_bound;
+
+/*
+ * Resolve a container path beneath the root fd. RESOLVE_IN_ROOT makes
+ * absolute symlinks and ".." stay inside the rootfs; RESOLVE_NO_MAGICLINKS
+ * refuses /proc/PID/fd-style jumps out of it (openat2(2)).
+ */
+static int resolve(const char *target, int flags, mode_t mode, const char *stage)
+{
+	struct open_how how = {
+		.flags = (unsigned long long)(flags | O_CLOEXEC),
+		.mode = (flags & O_CREAT) ? mode : 0,
+		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+	};
+	int fd;
+
+	do
+		fd = (int)syscall(SYS_openat2, rootfd, target, &how, sizeof(how));
+	while (fd < 0 && errno == EAGAIN);
+	if (fd < 0)
+		return fail(stage, "openat2", target, errno);
+	return fd;
+}
+
+static void fd_path(int fd, char *buf, size_t cap)
+{
+	snprintf(buf, cap, "/proc/self/fd/%d", fd);
+}
+
+/* mkdir -p beneath the root: each prefix is re-resolved in-root, so a
+ * symlinked component cannot redirect creation onto the host. */
+static int mkdir_in_root(const char *target, mode_t mode, const char *stage)
+{
+	char prefix[PATH_MAX];
+	size_t len = strlen(target);
+	int parent, fd;
+
+	if (len >= sizeof(prefix))
+		return fail(stage, "mkdir", target, ENAMETOOLONG);
+	parent = resolve("/", O_PATH | O_DIRECTORY, 0, stage);
+	if (parent < 0)
+		return -1;
+	for (size_t i = 0; i < len;) {
+		size_t start, end;
+		while (target[i] == '/')
+			i++;
+		if (!target[i])
+			break;
+		start = i;
+		while (target[i] && target[i] != '/')
+			i++;
+		end = i;
+		memcpy(prefix, target, end);
+		prefix[end] = '\0';
+		fd = resolve(prefix, O_PATH | O_DIRECTORY, 0, stage);
+		if (fd < 0 && lxt_err.err == ENOENT) {
+			char comp[NAME_MAX + 1];
+			if (end - start > NAME_MAX) {
+				close(parent);
+				return fail(stage, "mkdir", target, ENAMETOOLONG);
+			}
+			memcpy(comp, target + start, end - start);
+			comp[end - start] = '\0';
+			if (mkdirat(parent, comp, mode) < 0 && errno != EEXIST) {
+				close(parent);
+				return fail(stage, "mkdir", prefix, errno);
+			}
+			fd = resolve(prefix, O_PATH | O_DIRECTORY, 0, stage);
+		}
+		close(parent);
+		if (fd < 0)
+			return -1;
+		parent = fd;
+	}
+	close(parent);
+	return 0;
+}
+
+/* Open the parent directory of target in-root; *base gets the last name. */
+static int open_parent(const char *target, const char **base, const char *stage)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(target, '/');
+	size_t dlen;
+
+	*base = slash + 1;
+	if (!**base || !strcmp(*base, ".") || !strcmp(*base, ".."))
+		return fail(stage, "parse", target, EINVAL);
+	dlen = (size_t)(slash - target);
+	if (dlen >= sizeof(dir))
+		return fail(stage, "open", target, ENAMETOOLONG);
+	memcpy(dir, target, dlen);
+	dir[dlen] = '\0';
+	return resolve(dlen ? dir : "/", O_PATH | O_DIRECTORY, 0, stage);
+}
+
+static int create_file_in_root(const char *target, const char *stage)
+{
+	const char *base;
+	char dir[PATH_MAX];
+	int fd;
+
+	snprintf(dir, sizeof(dir), "%s", target);
+	*strrchr(dir, '/') = '\0';
+	if (*dir && mkdir_in_root(dir, 0755, stage) < 0)
+		return -1;
+	fd = open_parent(target, &base, stage);
+	if (fd < 0)
+		return -1;
+	close(fd);
+	fd = resolve(target, O_CREAT | O_WRONLY, 0644, stage);
+	if (fd < 0 && lxt_err.err == EISDIR)
+		return 0; /* an existing directory is a valid bind target too */
+	if (fd < 0)
+		return -1;
+	close(fd);
+	return 0;
+}
+
+/* Bind a host path (or anything openable now) onto an in-root target. */
+static int bind_onto(const char *src, const char *target, const char *stage)
+{
+	char tpath[32];
+	int tfd = resolve(target, O_PATH, 0, stage);
+
+	if (tfd < 0)
+		return -1;
+	fd_path(tfd, tpath, sizeof(tpath));
+	if (mount(src, tpath, NULL, MS_BIND, NULL) < 0) {
+		int e = errno;
+		close(tfd);
+		return fail(stage, "mount", target, e);
+	}
+	close(tfd);
+	return 0;
+}
+
+static int do_rootfs(const char *path)
+{
+	/* Slave, not private: host unmounts still reach us, our mounts never
+	 * reach the host (mount_namespaces(7)). */
+	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
+		return fail("rootfs", "make-rslave", "/", errno);
+	/* pivot_root(2) needs the new root to be a mount point. */
+	if (mount(path, path, NULL, MS_BIND | MS_REC, NULL) < 0)
+		return fail("rootfs", "bind", path, errno);
+	if (rootfd >= 0)
+		close(rootfd);
+	rootfd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		return fail("rootfs", "open", path, errno);
+	return 0;
+}
+
+static int do_mount(const struct rec *r)
+{
+	char **f = r->f, spath[32], tpath[32];
+	const char *src = *f[0] ? f[0] : NULL, *target = f[1];
+	const char *fstype = *f[2] ? f[2] : NULL, *data = *f[4] ? f[4] : NULL;
+	int sfd = -1, tfd = -1, rc = -1;
+
+	if ((r->opts & MOUNT_OPT_CREATE_DIR) && mkdir_in_root(target, 0755, "mount") < 0)
+		return -1;
+	if ((r->opts & MOUNT_OPT_CREATE_FILE) && create_file_in_root(target, "mount") < 0)
+		return -1;
+	if (r->opts & MOUNT_OPT_SRC_IN_ROOT) {
+		sfd = resolve(src, O_PATH, 0, "mount");
+		if (sfd < 0)
+			return -1;
+	} else if (r->flags & MS_BIND) {
+		sfd = open(src, O_PATH | O_CLOEXEC);
+		if (sfd < 0)
+			return fail("mount", "open", src, errno);
+	}
+	if (sfd >= 0) {
+		fd_path(sfd, spath, sizeof(spath));
+		src = spath;
+	}
+	tfd = resolve(target, O_PATH, 0, "mount");
+	if (tfd < 0)
+		goto out;
+	fd_path(tfd, tpath, sizeof(tpath));
+	if (mount(src, tpath, fstype, r->flags, data) < 0) {
+		fail("mount", "mount", target, errno);
+		goto out;
+	}
+	if (r->remount) {
+		/* The old fd names the covered directory; the new mount is on top. */
+		close(tfd);
+		tfd = resolve(target, O_PATH, 0, "mount");
+		if (tfd < 0)
+			goto out;
+		fd_path(tfd, tpath, sizeof(tpath));
+		if (mount(NULL, tpath, NULL, MS_REMOUNT | MS_BIND | r->remount, NULL) < 0) {
+			fail("mount", "remount", target, errno);
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	if (sfd >= 0)
+		close(sfd);
+	if (tfd >= 0)
+		close(tfd);
+	return rc;
+}
+
+static int do_mknod(const struct rec *r)
+{
+	const char *target = r->f[0], *hostpath = r->f[4], *base;
+	int pfd = open_parent(target, &base, "mknod"), fd;
+
+	if (pfd < 0)
+		return -1;
+	if (mknodat(pfd, base, (mode_t)r->flags, makedev(r->a, r->b)) == 0 || errno == EEXIST) {
+		close(pfd);
+		return 0;
+	}
+	if (errno != EPERM || !*hostpath) {
+		int e = errno;
+		close(pfd);
+		return fail("mknod", "mknod", target, e);
+	}
+	/* Without CAP_MKNOD (user namespaces) the host node is bound instead. */
+	fd = openat(pfd, base, O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+	close(pfd);
+	if (fd < 0)
+		return fail("mknod", "create", target, errno);
+	close(fd);
+	return bind_onto(hostpath, target, "mknod");
+}
+
+static int do_symlink(const struct rec *r)
+{
+	const char *base;
+	int pfd = open_parent(r->f[1], &base, "symlink");
+
+	if (pfd < 0)
+		return -1;
+	if (symlinkat(r->f[0], pfd, base) < 0 && errno != EEXIST) {
+		int e = errno;
+		close(pfd);
+		return fail("symlink", "symlinkat", r->f[1], e);
+	}
+	close(pfd);
+	return 0;
+}
+
+static int bind_ptys(struct child_ctx *c)
+{
+	for (int i = 0; i < c->npty; i++) {
+		const char *t = c->ptys[i].target;
+		if (!t)
+			continue;
+		if (create_file_in_root(t, "pty") < 0 || bind_onto(c->ptys[i].pts, t, "pty") < 0)
+			return -1;
+	}
+	ptys_bound = true;
+	return 0;
+}
+
+static int do_pivot(struct child_ctx *c)
+{
+	if (bind_ptys(c) < 0)
+		return -1;
+	/* pivot_root(".", ".") stacks the old root on the new one; detaching
+	 * "." then drops it without needing a directory for it (pivot_root(2)). */
+	if (fchdir(rootfd) < 0)
+		return fail("pivot", "fchdir", "/", errno);
+	if (syscall(SYS_pivot_root, ".", ".") < 0)
+		return fail("pivot", "pivot_root", ".", errno);
+	if (umount2(".", MNT_DETACH) < 0)
+		return fail("pivot", "umount", "/", errno);
+	if (chdir("/") < 0)
+		return fail("pivot", "chdir", "/", errno);
+	close(rootfd);
+	rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		return fail("pivot", "open", "/", errno);
+	pivoted = true;
+	return 0;
+}
+
+static int do_sysctl(const struct rec *r)
+{
+	char path[PATH_MAX];
+	const char *v = r->f[1];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/sys/%s", r->f[0]);
+	fd = resolve(path, O_WRONLY | O_NOFOLLOW, 0, "sysctl");
+	if (fd < 0)
+		return -1;
+	if (write_all(fd, v, strlen(v)) < 0) {
+		int e = errno;
+		close(fd);
+		return fail("sysctl", "write", path, e);
+	}
+	close(fd);
+	return 0;
+}
+
+static int apply_record(struct child_ctx *c, const struct rec *r)
+{
+	switch (r->op) {
+	case REC_ROOTFS:
+		return do_rootfs(r->f[0]);
+	case REC_HOSTNAME:
+		if (sethostname(r->f[0], strlen(r->f[0])) < 0)
+			return fail("hostname", "sethostname", r->f[0], errno);
+		return 0;
+	case REC_MOUNT:
+		if (do_mount(r) < 0)
+			return (r->opts & MOUNT_OPT_OPTIONAL) ? 0 : -1;
+		return 0;
+	case REC_MKDIR:
+		return mkdir_in_root(r->f[0], (mode_t)r->flags, "mkdir");
+	case REC_MKNOD:
+		return do_mknod(r);
+	case REC_SYMLINK:
+		return do_symlink(r);
+	case REC_PIVOT:
+		return do_pivot(c);
+	case REC_SYSCTL:
+		return do_sysctl(r);
+	case REC_RLIMIT: {
+		struct rlimit rl = {.rlim_cur = r->a, .rlim_max = r->b};
+		if (prlimit(0, (int)r->flags, &rl, NULL) < 0)
+			return fail("rlimit", "prlimit", r->f[0], errno);
+		return 0;
+	}
+	}
+	return fail("plan", "apply", NULL, EINVAL);
+}
+
+static int set_ids(const struct plan *p)
+{
+	if (p->has_gid) {
+		if (setgroups(0, NULL) < 0)
+			return fail("ids", "setgroups", NULL, errno);
+		if (setresgid(p->gid, p->gid, p->gid) < 0)
+			return fail("ids", "setresgid", NULL, errno);
+	}
+	if (p->has_uid && setresuid(p->uid, p->uid, p->uid) < 0)
+		return fail("ids", "setresuid", NULL, errno);
+	/* Credential changes clear the parent-death signal (PR_SET_PDEATHSIG). */
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	return 0;
+}
+
+void send_error(int fd)
+{
+	char line[2048];
+
+	format_error(line, sizeof(line));
+	if (fd >= 0)
+		(void)!write(fd, line, strlen(line));
+}
+
+static _Noreturn void child_fail(struct child_ctx *c)
+{
+	send_error(c->sync_fd);
+	_exit(1);
+}
+
+/* Become the command's final self: ids, cwd, umask, exec. */
+static _Noreturn void finish_exec(struct child_ctx *c, mode_t umask_saved)
+{
+	const struct plan *p = c->p;
+
+	if (set_ids(p) < 0)
+		child_fail(c);
+	if (chdir(p->cwd ? p->cwd : "/") < 0) {
+		fail("cwd", "chdir", p->cwd ? p->cwd : "/", errno);
+		child_fail(c);
+	}
+	umask(umask_saved);
+	exec_search(p->argv, p->env);
+	child_fail(c);
+}
+
+static void take_tty(int fd)
+{
+	if (fd < 0)
+		return;
+	setsid();
+	ioctl(fd, TIOCSCTTY, 0);
+}
+
+/*
+ * pid 1 as a small init (like lxc-init): forward the usual stop signals to the
+ * command, reap everything reparented to us, exit with the command's status.
+ */
+static _Noreturn void run_init_shim(struct child_ctx *c, mode_t umask_saved, int ttyfd)
+{
+	static const int fwd[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGPWR};
+	sigset_t set, old;
+	int sfd, status = 0;
+	pid_t cmd;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	for (size_t i = 0; i < sizeof(fwd) / sizeof(fwd[0]); i++)
+		sigaddset(&set, fwd[i]);
+	sigprocmask(SIG_BLOCK, &set, &old);
+	cmd = fork();
+	if (cmd < 0) {
+		fail("exec", "fork", NULL, errno);
+		child_fail(c);
+	}
+	if (cmd == 0) {
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		take_tty(ttyfd);
+		finish_exec(c, umask_saved);
+	}
+	/* Our copy of the sync socket must go, or the monitor never sees the
+	 * command's exec close it. */
+	close(c->sync_fd);
+	close_range(3, ~0U, 0);
+	set_title("lxt init", "[lxt init]");
+	sfd = signalfd(-1, &set, SFD_CLOEXEC);
+	if (sfd < 0)
+		_exit(1);
+	for (;;) {
+		struct signalfd_siginfo si;
+		pid_t w;
+		int st;
+
+		if (read(sfd, &si, sizeof(si)) != sizeof(si))
+			continue;
+		if (si.ssi_signo != SIGCHLD) {
+			kill(cmd, (int)si.ssi_signo);
+			continue;
+		}
+		while ((w = waitpid(-1, &st, WNOHANG)) > 0) {
+			if (w == cmd) {
+				status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+				_exit(status);
+			}
+		}
+	}
+}
+
+_Noreturn void child_main(struct child_ctx *c)
+{
+	const struct plan *p = c->p;
+	sigset_t empty;
+	mode_t umask_saved;
+	int devnull = -1, ttyfd = -1;
+	char go;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	sigemptyset(&empty);
+	sigprocmask(SIG_SETMASK, &empty, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	/* Everything the monitor had stays out of the init (fds 0-2 aside). */
+	close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+	umask_saved = umask(0);
+
+	/* EOF here also covers a monitor that died before PDEATHSIG was set:
+	 * in a new pid namespace getppid() is 0 and cannot tell us. */
+	if (read(c->sync_fd, &go, 1) != 1)
+		_exit(1);
+	if (p->ns_cgroup && unshare(CLONE_NEWCGROUP) < 0) {
+		fail("cgroup", "unshare", NULL, errno);
+		child_fail(c);
+	}
+	if (!p->console && p->stdio_null) {
+		devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (devnull < 0) {
+			fail("monitor", "open", "/dev/null", errno);
+			child_fail(c);
+		}
+	}
+	rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0) {
+		fail("rootfs", "open", "/", errno);
+		child_fail(c);
+	}
+	for (int i = 0; i < p->nrecs; i++)
+		if (apply_record(c, &p->recs[i]) < 0)
+			child_fail(c);
+	if (!ptys_bound && bind_ptys(c) < 0)
+		child_fail(c);
+
+	if (p->console) {
+		/* Reopened through the container path, so ttyname() is /dev/console. */
+		ttyfd = resolve(p->console, O_RDWR | O_NOCTTY, 0, "pty");
+		if (ttyfd < 0)
+			child_fail(c);
+		devnull = ttyfd;
+	}
+	if (devnull >= 0 && (dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0 || dup2(devnull, 2) < 0)) {
+		fail("monitor", "dup2", NULL, errno);
+		child_fail(c);
+	}
+	setsid();
+	if (p->init_shim)
+		run_init_shim(c, umask_saved, ttyfd >= 0 ? 0 : -1);
+	if (ttyfd >= 0)
+		ioctl(0, TIOCSCTTY, 0);
+	finish_exec(c, umask_saved);
+}

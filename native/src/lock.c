@@ -1,0 +1,45 @@
+/* `lxt-shim lock PATH`: a flock(2) held for as long as our stdin is open. */
+#include "shim.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+int lock_main(int argc, char **argv)
+{
+	char buf[256];
+	int fd;
+
+	signal(SIGPIPE, SIG_IGN);
+	if (argc != 1) {
+		fail("lock", "usage", NULL, EINVAL);
+		goto err;
+	}
+	fd = open(argv[0], O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		fail("lock", "open", argv[0], errno);
+		goto err;
+	}
+	while (flock(fd, LOCK_EX) < 0) {
+		if (errno != EINTR) {
+			fail("lock", "flock", argv[0], errno);
+			goto err;
+		}
+	}
+	if (write_all(1, "locked\n", 7) < 0)
+		return 1;
+	/* The lock lives exactly as long as the TypeScript side keeps stdin. */
+	for (;;) {
+		ssize_t n = read(0, buf, sizeof(buf));
+		if (n == 0 || (n < 0 && errno != EINTR))
+			return 0;
+	}
+err:
+	send_error(1);
+	return 1;
+}

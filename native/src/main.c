@@ -1,0 +1,34 @@
+/* lxt-shim: the native helper of lxt. See docs/helper-protocol.md. */
+#include "shim.h"
+#include "util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+static int usage(void)
+{
+	fail("plan", "usage", NULL, EINVAL);
+	send_error(2);
+	fputs("usage: lxt-shim monitor PLANFILE | attach [opts] -- ARGV | lock PATH | version\n",
+	      stderr);
+	return 2;
+}
+
+int main(int argc, char **argv)
+{
+	title_init(argc, argv);
+	if (argc < 2)
+		return usage();
+	if (!strcmp(argv[1], "version") && argc == 2) {
+		printf("lxt-shim %s plan=%d\n", LXT_VERSION, LXT_PLAN_VERSION);
+		return 0;
+	}
+	if (!strcmp(argv[1], "monitor") && argc == 3)
+		return monitor_main(argv[2]);
+	if (!strcmp(argv[1], "attach"))
+		return attach_main(argc - 2, argv + 2);
+	if (!strcmp(argv[1], "lock"))
+		return lock_main(argc - 2, argv + 2);
+	return usage();
+}

@@ -1,0 +1,670 @@
+/*
+ * The per-container monitor: clones the container's first process, places it
+ * in its cgroups, reports the start on fd 3, then serves the control socket,
+ * drains the ptys and cleans up when the init ends.
+ */
+#include "shim.h"
+#include "util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_CLIENTS 32
+#define LOG_LIMIT (1 << 20)
+#define IO_CHUNK 4096
+
+enum client_kind { CL_LINE, CL_WAIT, CL_CONSOLE };
+
+struct client {
+	int fd;
+	enum client_kind kind;
+	int pty;
+	unsigned int len;
+	char buf[96];
+};
+
+struct monitor {
+	struct plan p;
+	int status_fd;
+	int sigfd, lfd, log_fd;
+	long long log_size;
+	struct pty *ptys;
+	int npty;
+	int holder[64];          /* client fd holding pty N, -1 if none */
+	pid_t init;
+	int init_pidfd;
+	unsigned long long init_start;
+	bool stopping, ended, started;
+	long long kill_at;       /* monotonic ms, -1 when no stop timeout runs */
+	int wstatus;
+	struct client cl[MAX_CLIENTS];
+	int ncl;
+	bool fg_stdin;
+	bool raw;
+	struct termios saved;
+};
+
+static struct monitor M;
+
+static void rt_path(char *buf, size_t cap, const char *name)
+{
+	snprintf(buf, cap, "%s/%s", M.p.runtime, name);
+}
+
+static void status_line(const char *line)
+{
+	int fd = M.status_fd >= 0 ? M.status_fd : 2;
+
+	(void)!write_all(fd, line, strlen(line));
+}
+
+static int write_state(void)
+{
+	char path[4200], data[96];
+
+	rt_path(path, sizeof(path), "state");
+	snprintf(data, sizeof(data), "%s %d %llu\n", M.stopping ? "STOPPING" : "RUNNING",
+		 (int)M.init, M.init_start);
+	return write_file_atomic(path, data);
+}
+
+static void end_text(char *buf, size_t cap)
+{
+	if (WIFSIGNALED(M.wstatus))
+		snprintf(buf, cap, "signaled %d\n", WTERMSIG(M.wstatus));
+	else
+		snprintf(buf, cap, "exited %d\n", WEXITSTATUS(M.wstatus));
+}
+
+/* ---- cgroups ---------------------------------------------------------- */
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = {.tv_sec = 0, .tv_nsec = ms * 1000000L};
+
+	nanosleep(&ts, NULL);
+}
+
+/* SIGKILL every pid listed in dir/cgroup.procs and below; returns how many. */
+static int kill_tree(const char *dir, int depth)
+{
+	char path[4200], buf[IO_CHUNK];
+	int n = 0, fd;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		ssize_t r;
+		while ((r = read(fd, buf, sizeof(buf) - 1)) > 0) {
+			buf[r] = '\0';
+			for (char *s = buf, *e; *s; s = e) {
+				long pid = strtol(s, &e, 10);
+				if (e == s)
+					break;
+				if (pid > 0 && kill((pid_t)pid, SIGKILL) == 0)
+					n++;
+			}
+		}
+		close(fd);
+	}
+	if (depth > 16 || !(d = opendir(dir)))
+		return n;
+	for (struct dirent *de; (de = readdir(d));) {
+		if (de->d_type == DT_DIR && de->d_name[0] != '.') {
+			snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+			n += kill_tree(path, depth + 1);
+		}
+	}
+	closedir(d);
+	return n;
+}
+
+/* rmdir depth-first; a cgroup stays EBUSY for a moment after its last task
+ * exits, so retry for up to 2 s. */
+static void rmdir_tree(const char *dir, int depth)
+{
+	long long until = now_ms() + 2000;
+	DIR *d = depth > 16 ? NULL : opendir(dir);
+
+	if (d) {
+		char path[4200];
+		for (struct dirent *de; (de = readdir(d));) {
+			if (de->d_type == DT_DIR && de->d_name[0] != '.') {
+				snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+				rmdir_tree(path, depth + 1);
+			}
+		}
+		closedir(d);
+	}
+	while (rmdir(dir) < 0 && errno == EBUSY && now_ms() < until)
+		sleep_ms(20);
+}
+
+static void cleanup_cgroups(void)
+{
+	for (int i = 0; i < M.p.ncgroup_kill; i++) {
+		long long until = now_ms() + 2000;
+		while (kill_tree(M.p.cgroup_kill[i], 0) > 0 && now_ms() < until)
+			sleep_ms(10);
+	}
+	for (int i = 0; i < M.p.ncgroup1; i++)
+		rmdir_tree(M.p.cgroup1[i], 0);
+	if (M.p.cgroup2)
+		rmdir_tree(M.p.cgroup2, 0);
+	for (int i = 0; i < M.p.ncgroup_kill; i++)
+		rmdir_tree(M.p.cgroup_kill[i], 0);
+}
+
+static void cleanup_runtime(void)
+{
+	static const char *const names[] = {"control.sock", "state", "monitor", "plan"};
+	char path[4200];
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		rt_path(path, sizeof(path), names[i]);
+		unlink(path);
+	}
+	rmdir(M.p.runtime);
+}
+
+/* ---- ptys and clients ------------------------------------------------- */
+
+static void client_close(int i)
+{
+	struct client *c = &M.cl[i];
+
+	if (c->kind == CL_CONSOLE && M.holder[c->pty] == c->fd)
+		M.holder[c->pty] = -1;
+	close(c->fd);
+	M.cl[i] = M.cl[--M.ncl];
+}
+
+static void client_reply(int i, const char *text, bool close_after)
+{
+	(void)!write_all(M.cl[i].fd, text, strlen(text));
+	if (close_after)
+		client_close(i);
+}
+
+static void log_output(const char *buf, size_t n)
+{
+	if (M.log_fd < 0)
+		return;
+	if (M.log_size > LOG_LIMIT) {
+		if (ftruncate(M.log_fd, 0) == 0)
+			M.log_size = 0;
+	}
+	if (write_all(M.log_fd, buf, n) == 0)
+		M.log_size += (long long)n;
+}
+
+/* Output nobody reads is dropped: the init must never block on its console. */
+static void pty_drain(int idx)
+{
+	char buf[IO_CHUNK];
+
+	for (int rounds = 0; rounds < 16; rounds++) {
+		ssize_t n = read(M.ptys[idx].master, buf, sizeof(buf));
+		if (n <= 0)
+			return;
+		log_output(buf, (size_t)n);
+		if (idx == 0 && M.p.foreground)
+			(void)!write_all(1, buf, (size_t)n);
+		if (M.holder[idx] >= 0)
+			(void)!write(M.holder[idx], buf, (size_t)n);
+	}
+}
+
+static void begin_stop(int sig, long long timeout_s)
+{
+	if (!M.stopping) {
+		M.stopping = true;
+		write_state();
+	}
+	if (sig > 0)
+		sys_pidfd_send_signal(M.init_pidfd, sig);
+	if (timeout_s >= 0) {
+		long long at = now_ms() + timeout_s * 1000;
+		if (M.kill_at < 0 || at < M.kill_at)
+			M.kill_at = at;
+	}
+}
+
+static void handle_request(int i)
+{
+	struct client *c = &M.cl[i];
+	char *nl = memchr(c->buf, '\n', c->len), *save = NULL, *verb, *a1, *a2;
+	long long n, t;
+	char reply[96];
+	unsigned int rest;
+
+	*nl = '\0';
+	rest = c->len - (unsigned int)(nl + 1 - c->buf);
+	verb = strtok_r(c->buf, " ", &save);
+	a1 = strtok_r(NULL, " ", &save);
+	a2 = strtok_r(NULL, " ", &save);
+	if (!verb || strtok_r(NULL, " ", &save))
+		goto bad;
+	if (!strcmp(verb, "state") && !a1) {
+		snprintf(reply, sizeof(reply), "%s %d %llu\n", M.stopping ? "STOPPING" : "RUNNING",
+			 (int)M.init, M.init_start);
+		client_reply(i, reply, true);
+	} else if (!strcmp(verb, "signal") && a1 && !a2 && parse_ll(a1, 1, 64, &n) == 0) {
+		sys_pidfd_send_signal(M.init_pidfd, (int)n);
+		client_reply(i, "ok\n", true);
+	} else if (!strcmp(verb, "stop") && a1 && a2 && parse_ll(a1, 0, 64, &n) == 0 &&
+		   parse_ll(a2, -1, 1LL << 31, &t) == 0) {
+		begin_stop((int)n, t);
+		c->kind = CL_WAIT;
+		client_reply(i, "stopping\n", false);
+	} else if (!strcmp(verb, "wait") && !a1) {
+		c->kind = CL_WAIT;
+	} else if (!strcmp(verb, "console") && a1 && !a2 && parse_ll(a1, 0, 63, &n) == 0) {
+		if (n >= M.npty || M.ptys[n].master < 0) {
+			client_reply(i, "none\n", true);
+		} else if (M.holder[n] >= 0 || (n == 0 && M.p.foreground)) {
+			client_reply(i, "busy\n", true);
+		} else {
+			c->kind = CL_CONSOLE;
+			c->pty = (int)n;
+			M.holder[n] = c->fd;
+			client_reply(i, "ok\n", false);
+			if (rest)
+				(void)!write(M.ptys[n].master, nl + 1, rest);
+		}
+	} else {
+		goto bad;
+	}
+	return;
+bad:
+	client_reply(i, "error socket request % 22\n", true);
+}
+
+static void client_input(int i)
+{
+	struct client *c = &M.cl[i];
+	char buf[IO_CHUNK];
+	ssize_t n;
+
+	if (c->kind == CL_LINE) {
+		n = read(c->fd, c->buf + c->len, sizeof(c->buf) - 1 - c->len);
+		if (n <= 0) {
+			if (n == 0 || errno != EAGAIN)
+				client_close(i);
+			return;
+		}
+		c->len += (unsigned int)n;
+		if (memchr(c->buf, '\n', c->len))
+			handle_request(i);
+		else if (c->len == sizeof(c->buf) - 1)
+			client_reply(i, "error socket request % 7\n", true);
+		return;
+	}
+	n = read(c->fd, buf, sizeof(buf));
+	if (n <= 0) {
+		if (n == 0 || errno != EAGAIN)
+			client_close(i);
+		return;
+	}
+	if (c->kind == CL_CONSOLE)
+		(void)!write(M.ptys[c->pty].master, buf, (size_t)n);
+}
+
+static void accept_client(void)
+{
+	int fd = accept4(M.lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+	if (fd < 0)
+		return;
+	if (M.ncl == MAX_CLIENTS) {
+		close(fd);
+		return;
+	}
+	M.cl[M.ncl++] = (struct client){.fd = fd, .kind = CL_LINE};
+}
+
+/* ---- signals and the loop -------------------------------------------- */
+
+static void reap(void)
+{
+	pid_t w;
+	int st;
+
+	while ((w = waitpid(-1, &st, WNOHANG)) > 0) {
+		if (w == M.init) {
+			M.wstatus = st;
+			M.ended = true;
+		}
+	}
+}
+
+static void handle_signals(void)
+{
+	struct signalfd_siginfo si;
+
+	while (read(M.sigfd, &si, sizeof(si)) == sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGCHLD:
+			reap();
+			break;
+		case SIGWINCH:
+			if (M.npty && M.ptys[0].master >= 0)
+				tty_copy_winsize(0, M.ptys[0].master);
+			break;
+		default:
+			/* Someone is ending the monitor: the container goes with it,
+			 * but through the normal cleanup path. */
+			begin_stop(SIGKILL, -1);
+			break;
+		}
+	}
+}
+
+static void stdin_input(void)
+{
+	char buf[IO_CHUNK];
+	ssize_t n = read(0, buf, sizeof(buf));
+
+	if (n <= 0) {
+		if (n == 0 || (errno != EAGAIN && errno != EINTR))
+			M.fg_stdin = false;
+		return;
+	}
+	if (M.npty && M.ptys[0].master >= 0)
+		(void)!write_all(M.ptys[0].master, buf, (size_t)n);
+}
+
+static void loop(void)
+{
+	struct pollfd pfd[3 + 64 + MAX_CLIENTS];
+
+	while (!M.ended) {
+		int n = 0, base_pty, base_cl, timeout = -1;
+
+		pfd[n++] = (struct pollfd){.fd = M.sigfd, .events = POLLIN};
+		pfd[n++] = (struct pollfd){.fd = M.lfd, .events = POLLIN};
+		pfd[n++] = (struct pollfd){.fd = M.fg_stdin ? 0 : -1, .events = POLLIN};
+		base_pty = n;
+		for (int i = 0; i < M.npty; i++)
+			pfd[n++] = (struct pollfd){.fd = M.ptys[i].master, .events = POLLIN};
+		base_cl = n;
+		for (int i = 0; i < M.ncl; i++)
+			pfd[n++] = (struct pollfd){.fd = M.cl[i].fd, .events = POLLIN};
+		if (M.kill_at >= 0) {
+			long long left = M.kill_at - now_ms();
+			timeout = left < 0 ? 0 : (int)left;
+		}
+		if (poll(pfd, (nfds_t)n, timeout) < 0) {
+			if (errno == EINTR)
+				continue;
+			sleep_ms(10);
+			continue;
+		}
+		if (M.kill_at >= 0 && now_ms() >= M.kill_at) {
+			sys_pidfd_send_signal(M.init_pidfd, SIGKILL);
+			M.kill_at = -1;
+		}
+		if (pfd[0].revents)
+			handle_signals();
+		if (pfd[1].revents)
+			accept_client();
+		if (pfd[2].revents)
+			stdin_input();
+		for (int i = 0; i < M.npty; i++)
+			if (pfd[base_pty + i].revents)
+				pty_drain(i);
+		/* Walk backwards: client_close() moves the last entry into i. */
+		for (int i = n - base_cl - 1; i >= 0; i--)
+			if (pfd[base_cl + i].revents && i < M.ncl && M.cl[i].fd == pfd[base_cl + i].fd)
+				client_input(i);
+	}
+}
+
+/* ---- start ------------------------------------------------------------ */
+
+static int setup_signals(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if (M.p.foreground)
+		sigaddset(&set, SIGWINCH);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return fail("monitor", "sigprocmask", NULL, errno);
+	M.sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (M.sigfd < 0)
+		return fail("monitor", "signalfd", NULL, errno);
+	return 0;
+}
+
+static int setup_ptys(void)
+{
+	M.npty = M.p.nttys + 1;
+	if (M.npty > 64)
+		return fail("pty", "alloc", NULL, E2BIG);
+	M.ptys = xcalloc((size_t)M.npty, sizeof(*M.ptys));
+	for (int i = 0; i < M.npty; i++) {
+		M.ptys[i].master = M.ptys[i].slave = -1;
+		M.holder[i] = -1;
+		M.ptys[i].target = i ? M.p.ttys[i - 1] : M.p.console;
+		if (M.ptys[i].target && pty_alloc(&M.ptys[i]) < 0)
+			return -1;
+	}
+	if (M.p.foreground && M.p.console && isatty(0)) {
+		tty_copy_winsize(0, M.ptys[0].master);
+		if (tty_make_raw(0, &M.saved) == 0)
+			M.raw = true;
+	}
+	M.fg_stdin = M.p.foreground && M.p.console;
+	if (M.p.console_log) {
+		struct stat st;
+		M.log_fd = open(M.p.console_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+		if (M.log_fd < 0)
+			return fail("pty", "open", M.p.console_log, errno);
+		if (fstat(M.log_fd, &st) == 0)
+			M.log_size = st.st_size;
+	}
+	return 0;
+}
+
+static int setup_socket(void)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	mode_t old;
+	int rc;
+
+	if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/control.sock", M.p.runtime) >=
+	    sizeof(sa.sun_path))
+		return fail("socket", "bind", M.p.runtime, ENAMETOOLONG);
+	M.lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (M.lfd < 0)
+		return fail("socket", "socket", NULL, errno);
+	unlink(sa.sun_path);
+	/* umask, not chmod after bind, so the socket is never reachable wider. */
+	old = umask(0177);
+	rc = bind(M.lfd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (rc < 0)
+		return fail("socket", "bind", sa.sun_path, errno);
+	if (listen(M.lfd, 16) < 0)
+		return fail("socket", "listen", sa.sun_path, errno);
+	return 0;
+}
+
+static int write_monitor_file(void)
+{
+	unsigned long long st;
+	char path[4200], data[64];
+
+	if (read_starttime(getpid(), &st) < 0)
+		return -1;
+	rt_path(path, sizeof(path), "monitor");
+	snprintf(data, sizeof(data), "%d %llu\n", (int)getpid(), st);
+	return write_file_atomic(path, data);
+}
+
+static int clone_child(int sync_child)
+{
+	struct clone_args ca = {0};
+	int cgfd = -1;
+	long pid;
+
+	if (M.p.cgroup2) {
+		cgfd = open(M.p.cgroup2, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (cgfd < 0)
+			return fail("cgroup", "open", M.p.cgroup2, errno);
+		ca.flags |= CLONE_INTO_CGROUP;
+		ca.cgroup = (uint64_t)cgfd;
+	}
+	ca.flags |= (uint64_t)M.p.clone_flags | CLONE_PIDFD;
+	ca.pidfd = (uint64_t)(uintptr_t)&M.init_pidfd;
+	ca.exit_signal = SIGCHLD;
+	/* No stack: clone3 then behaves like fork(2), returning twice. */
+	pid = syscall(SYS_clone3, &ca, sizeof(ca));
+	if (pid == 0) {
+		struct child_ctx c = {.p = &M.p, .sync_fd = sync_child, .ptys = M.ptys, .npty = M.npty};
+		child_main(&c);
+	}
+	if (cgfd >= 0)
+		close(cgfd);
+	if (pid < 0)
+		return fail("clone", "clone3", NULL, errno);
+	M.init = (pid_t)pid;
+	M.started = true;
+	return 0;
+}
+
+static int place_cgroup1(void)
+{
+	char path[4200], pid[24];
+
+	snprintf(pid, sizeof(pid), "%d", (int)M.init);
+	for (int i = 0; i < M.p.ncgroup1; i++) {
+		snprintf(path, sizeof(path), "%s/cgroup.procs", M.p.cgroup1[i]);
+		if (write_file(path, pid, "cgroup") < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Returns 0 once the init exec'd, -1 with the child's error line in line. */
+static int start_container(char *line, size_t cap)
+{
+	int sv[2];
+	ssize_t n;
+
+	if (write_monitor_file() < 0 || setup_ptys() < 0 || setup_socket() < 0 ||
+	    setup_signals() < 0)
+		return -1;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return fail("monitor", "socketpair", NULL, errno);
+	if (clone_child(sv[1]) < 0)
+		return -1;
+	close(sv[1]);
+	if (place_cgroup1() < 0)
+		return -1;
+	if (write(sv[0], "g", 1) != 1)
+		return fail("monitor", "sync", NULL, errno ? errno : EPIPE);
+	do
+		n = read(sv[0], line, cap - 1);
+	while (n < 0 && errno == EINTR);
+	close(sv[0]);
+	if (n > 0) {
+		line[n] = '\0';
+		return -1;
+	}
+	if (read_starttime(M.init, &M.init_start) < 0)
+		return -1;
+	line[0] = '\0';
+	return write_state();
+}
+
+static void finish(void)
+{
+	char text[64];
+
+	for (int i = 0; i < M.npty; i++)
+		if (M.ptys[i].master >= 0)
+			pty_drain(i);
+	cleanup_cgroups();
+	if (M.started && M.ended && M.p.exit_file) {
+		end_text(text, sizeof(text));
+		if (write_file_atomic(M.p.exit_file, text) < 0)
+			send_error(2);
+	}
+	cleanup_runtime();
+	if (M.ended) {
+		end_text(text, sizeof(text));
+		for (int i = M.ncl - 1; i >= 0; i--)
+			if (M.cl[i].kind == CL_WAIT)
+				(void)!write_all(M.cl[i].fd, text, strlen(text));
+	}
+	while (M.ncl)
+		client_close(M.ncl - 1);
+	if (M.raw)
+		tcsetattr(0, TCSAFLUSH, &M.saved);
+}
+
+int monitor_main(const char *planfile)
+{
+	char line[2048] = "", title[300];
+
+	M.status_fd = fcntl(3, F_SETFD, FD_CLOEXEC) == 0 ? 3 : -1;
+	M.sigfd = M.lfd = M.log_fd = M.init_pidfd = -1;
+	M.kill_at = -1;
+	signal(SIGPIPE, SIG_IGN);
+	if (plan_load(planfile, &M.p) < 0) {
+		format_error(line, sizeof(line));
+		status_line(line);
+		return 1;
+	}
+	snprintf(title, sizeof(title), "[lxt monitor] %.256s", M.p.name);
+	set_title("lxt monitor", title);
+
+	if (start_container(line, sizeof(line)) < 0) {
+		if (!line[0])
+			format_error(line, sizeof(line));
+		if (M.started) {
+			int st;
+			kill(M.init, SIGKILL);
+			while (waitpid(M.init, &st, 0) < 0 && errno == EINTR)
+				;
+		}
+		M.ended = false;
+		finish();
+		status_line(line);
+		return 1;
+	}
+	if (M.status_fd >= 0) {
+		snprintf(line, sizeof(line), "running %d %llu\n", (int)M.init, M.init_start);
+		status_line(line);
+		close(M.status_fd);
+		M.status_fd = -1;
+	}
+	loop();
+	finish();
+	if (!M.p.foreground)
+		return 0;
+	return WIFSIGNALED(M.wstatus) ? 128 + WTERMSIG(M.wstatus) : WEXITSTATUS(M.wstatus);
+}

@@ -1,0 +1,470 @@
+/*
+ * Plan parser. The plan is written by TypeScript; anything this file does not
+ * understand exactly is an error, so the two sides cannot silently disagree.
+ */
+#include "plan.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define PLAN_MAX_BYTES (1 << 20)
+#define FIELD_MAX 131072 /* MAX_ARG_STRLEN: longer could never be exec'd */
+
+struct op_desc {
+	const char *name;
+	int min, max; /* field counts */
+	bool once;
+	bool child;   /* needs a preceding rootfs when it touches paths */
+};
+
+enum {
+	OP_NAME, OP_RUNTIME, OP_EXIT_FILE, OP_CGROUP2, OP_CGROUP1, OP_CGROUP_KILL,
+	OP_NAMESPACES, OP_CONSOLE, OP_TTY, OP_CONSOLE_LOG, OP_STDIO, OP_FOREGROUND,
+	OP_INIT_SHIM, OP_ROOTFS, OP_HOSTNAME, OP_MOUNT, OP_MKDIR, OP_MKNOD,
+	OP_SYMLINK, OP_PIVOT, OP_SYSCTL, OP_RLIMIT, OP_CWD, OP_GID, OP_UID, OP_ENV,
+	OP_EXEC, OP__COUNT
+};
+
+static const struct op_desc ops[OP__COUNT] = {
+	[OP_NAME] = {"name", 1, 1, true, false},
+	[OP_RUNTIME] = {"runtime", 1, 1, true, false},
+	[OP_EXIT_FILE] = {"exit-file", 1, 1, true, false},
+	[OP_CGROUP2] = {"cgroup2", 1, 1, true, false},
+	[OP_CGROUP1] = {"cgroup1", 1, 1, false, false},
+	[OP_CGROUP_KILL] = {"cgroup-kill", 1, 1, false, false},
+	[OP_NAMESPACES] = {"namespaces", 1, 1, true, false},
+	[OP_CONSOLE] = {"console", 1, 1, true, false},
+	[OP_TTY] = {"tty", 1, 1, false, false},
+	[OP_CONSOLE_LOG] = {"console-log", 1, 1, true, false},
+	[OP_STDIO] = {"stdio", 1, 1, true, false},
+	[OP_FOREGROUND] = {"foreground", 1, 1, true, false},
+	[OP_INIT_SHIM] = {"init-shim", 1, 1, true, false},
+	[OP_ROOTFS] = {"rootfs", 1, 1, true, false},
+	[OP_HOSTNAME] = {"hostname", 1, 1, true, false},
+	[OP_MOUNT] = {"mount", 7, 7, false, true},
+	[OP_MKDIR] = {"mkdir", 2, 2, false, true},
+	[OP_MKNOD] = {"mknod", 5, 5, false, true},
+	[OP_SYMLINK] = {"symlink", 2, 2, false, true},
+	[OP_PIVOT] = {"pivot", 0, 0, true, true},
+	[OP_SYSCTL] = {"sysctl", 2, 2, false, false},
+	[OP_RLIMIT] = {"rlimit", 3, 3, false, false},
+	[OP_CWD] = {"cwd", 1, 1, true, false},
+	[OP_GID] = {"gid", 1, 1, true, false},
+	[OP_UID] = {"uid", 1, 1, true, false},
+	[OP_ENV] = {"env", 1, 1, false, false},
+	[OP_EXEC] = {"exec", 1, 4096, true, false},
+};
+
+struct parser {
+	struct plan *p;
+	const char *op;
+	char where[64];
+	int line;
+	int seen[OP__COUNT];
+	bool pivoted;
+	int cap_recs, cap_env, cap_cg1, cap_kill, cap_tty;
+};
+
+static int bad(struct parser *ps, const char *op, int err)
+{
+	char path[4200];
+
+	snprintf(path, sizeof(path), "%s:%d", ps->p->file, ps->line);
+	return fail("plan", op ? op : ps->op, path, err);
+}
+
+static void push(char ***arr, int *n, int *cap, char *v)
+{
+	if (*n + 2 > *cap) {
+		int ncap = *cap ? *cap * 2 : 8;
+		char **na = xcalloc((size_t)ncap, sizeof(char *));
+		if (*arr)
+			memcpy(na, *arr, (size_t)*n * sizeof(char *));
+		free(*arr);
+		*arr = na;
+		*cap = ncap;
+	}
+	(*arr)[(*n)++] = v;
+	(*arr)[*n] = NULL;
+}
+
+static int check_abs(struct parser *ps, const char *path)
+{
+	if (path[0] != '/' || strlen(path) >= PATH_MAX)
+		return bad(ps, NULL, EINVAL);
+	return 0;
+}
+
+static int parse_bool(struct parser *ps, const char *s, bool *out)
+{
+	if (strcmp(s, "0") && strcmp(s, "1"))
+		return bad(ps, NULL, EINVAL);
+	*out = s[0] == '1';
+	return 0;
+}
+
+static int parse_namespaces(struct parser *ps, char *list)
+{
+	static const struct { const char *name; int flag; } ns[] = {
+		{"pid", CLONE_NEWPID}, {"mnt", CLONE_NEWNS}, {"uts", CLONE_NEWUTS},
+		{"ipc", CLONE_NEWIPC}, {"net", CLONE_NEWNET}, {"cgroup", 0},
+	};
+	char *save = NULL;
+
+	if (!*list)
+		return 0;
+	for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		size_t i;
+		for (i = 0; i < sizeof(ns) / sizeof(ns[0]); i++)
+			if (strcmp(tok, ns[i].name) == 0)
+				break;
+		if (i == sizeof(ns) / sizeof(ns[0]))
+			return bad(ps, NULL, EINVAL);
+		if (ns[i].flag)
+			ps->p->clone_flags |= ns[i].flag;
+		else
+			ps->p->ns_cgroup = true;
+	}
+	return 0;
+}
+
+static int parse_mount_opts(struct parser *ps, char *list, int *out)
+{
+	char *save = NULL;
+
+	*out = 0;
+	if (!*list)
+		return 0;
+	for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (strcmp(tok, "optional") == 0)
+			*out |= MOUNT_OPT_OPTIONAL;
+		else if (strcmp(tok, "create-dir") == 0)
+			*out |= MOUNT_OPT_CREATE_DIR;
+		else if (strcmp(tok, "create-file") == 0)
+			*out |= MOUNT_OPT_CREATE_FILE;
+		else if (strcmp(tok, "src-in-root") == 0)
+			*out |= MOUNT_OPT_SRC_IN_ROOT;
+		else
+			return bad(ps, NULL, EINVAL);
+	}
+	if ((*out & MOUNT_OPT_CREATE_DIR) && (*out & MOUNT_OPT_CREATE_FILE))
+		return bad(ps, NULL, EINVAL);
+	return 0;
+}
+
+static int parse_sysctl_key(struct parser *ps, const char *key)
+{
+	const char *c = key;
+
+	/* Each component must be a plain name: no way out of /proc/sys. */
+	for (;;) {
+		size_t len = strcspn(c, "/");
+		if (len == 0 || (len == 1 && c[0] == '.') || (len == 2 && c[0] == '.' && c[1] == '.'))
+			return bad(ps, NULL, EINVAL);
+		if (!c[len])
+			return 0;
+		c += len + 1;
+	}
+}
+
+static struct rec *new_rec(struct parser *ps, enum rec_op op, char **f)
+{
+	struct plan *p = ps->p;
+	struct rec *r;
+
+	if (p->nrecs == ps->cap_recs) {
+		int ncap = ps->cap_recs ? ps->cap_recs * 2 : 16;
+		struct rec *nr = xcalloc((size_t)ncap, sizeof(*nr));
+		if (p->recs)
+			memcpy(nr, p->recs, (size_t)p->nrecs * sizeof(*nr));
+		free(p->recs);
+		p->recs = nr;
+		ps->cap_recs = ncap;
+	}
+	r = &p->recs[p->nrecs++];
+	memset(r, 0, sizeof(*r));
+	r->op = op;
+	r->line = ps->line;
+	r->f = f;
+	return r;
+}
+
+static int parse_record(struct parser *ps, int op, char **f, int n)
+{
+	struct plan *p = ps->p;
+	unsigned long long u;
+	long long v;
+	struct rec *r;
+
+	(void)n;
+	switch (op) {
+	case OP_NAME:
+		if (!*f[0])
+			return bad(ps, NULL, EINVAL);
+		p->name = f[0];
+		return 0;
+	case OP_RUNTIME:
+		p->runtime = f[0];
+		return check_abs(ps, f[0]);
+	case OP_EXIT_FILE:
+		p->exit_file = f[0];
+		return check_abs(ps, f[0]);
+	case OP_CGROUP2:
+		p->cgroup2 = f[0];
+		return check_abs(ps, f[0]);
+	case OP_CGROUP1:
+		push(&p->cgroup1, &p->ncgroup1, &ps->cap_cg1, f[0]);
+		return check_abs(ps, f[0]);
+	case OP_CGROUP_KILL:
+		push(&p->cgroup_kill, &p->ncgroup_kill, &ps->cap_kill, f[0]);
+		return check_abs(ps, f[0]);
+	case OP_NAMESPACES:
+		return parse_namespaces(ps, f[0]);
+	case OP_CONSOLE:
+		p->console = f[0];
+		return check_abs(ps, f[0]);
+	case OP_TTY:
+		push(&p->ttys, &p->nttys, &ps->cap_tty, f[0]);
+		return check_abs(ps, f[0]);
+	case OP_CONSOLE_LOG:
+		p->console_log = f[0];
+		return check_abs(ps, f[0]);
+	case OP_STDIO:
+		if (strcmp(f[0], "inherit") && strcmp(f[0], "null"))
+			return bad(ps, NULL, EINVAL);
+		p->stdio_null = strcmp(f[0], "null") == 0;
+		return 0;
+	case OP_FOREGROUND:
+		return parse_bool(ps, f[0], &p->foreground);
+	case OP_INIT_SHIM:
+		return parse_bool(ps, f[0], &p->init_shim);
+	case OP_ROOTFS:
+		new_rec(ps, REC_ROOTFS, f);
+		return check_abs(ps, f[0]);
+	case OP_HOSTNAME:
+		if (strlen(f[0]) > 64)
+			return bad(ps, NULL, EINVAL);
+		new_rec(ps, REC_HOSTNAME, f);
+		return 0;
+	case OP_MOUNT:
+		r = new_rec(ps, REC_MOUNT, f);
+		if (check_abs(ps, f[1]) < 0)
+			return -1;
+		if (parse_ull(f[3], 10, &u) < 0 || u > ULONG_MAX)
+			return bad(ps, NULL, EINVAL);
+		r->flags = (unsigned long)u;
+		if (parse_ull(f[5], 10, &u) < 0 || u > ULONG_MAX)
+			return bad(ps, NULL, EINVAL);
+		r->remount = (unsigned long)u;
+		if (parse_mount_opts(ps, f[6], &r->opts) < 0)
+			return -1;
+		if ((r->flags & MS_BIND || r->opts & MOUNT_OPT_SRC_IN_ROOT) && check_abs(ps, f[0]) < 0)
+			return -1;
+		return 0;
+	case OP_MKDIR:
+		r = new_rec(ps, REC_MKDIR, f);
+		if (parse_ull(f[1], 8, &u) < 0 || u > 07777)
+			return bad(ps, NULL, EINVAL);
+		r->flags = (unsigned long)u;
+		return check_abs(ps, f[0]);
+	case OP_MKNOD:
+		r = new_rec(ps, REC_MKNOD, f);
+		if (parse_ull(f[1], 8, &u) < 0 || (u & ~(unsigned long long)(S_IFMT | 07777)) ||
+		    ((u & S_IFMT) && (u & S_IFMT) != S_IFCHR))
+			return bad(ps, NULL, EINVAL);
+		r->flags = (unsigned long)u | S_IFCHR;
+		if (parse_ull(f[2], 10, &r->a) < 0 || r->a > 0xfff ||
+		    parse_ull(f[3], 10, &r->b) < 0 || r->b > 0xfffff)
+			return bad(ps, NULL, EINVAL);
+		if (check_abs(ps, f[0]) < 0)
+			return -1;
+		return *f[4] ? check_abs(ps, f[4]) : 0;
+	case OP_SYMLINK:
+		new_rec(ps, REC_SYMLINK, f);
+		if (!*f[0])
+			return bad(ps, NULL, EINVAL);
+		return check_abs(ps, f[1]);
+	case OP_PIVOT:
+		ps->pivoted = true;
+		new_rec(ps, REC_PIVOT, f);
+		return 0;
+	case OP_SYSCTL:
+		new_rec(ps, REC_SYSCTL, f);
+		return parse_sysctl_key(ps, f[0]);
+	case OP_RLIMIT:
+		r = new_rec(ps, REC_RLIMIT, f);
+		if (parse_ll(f[0], 0, RLIM_NLIMITS - 1, &v) < 0)
+			return bad(ps, NULL, EINVAL);
+		r->flags = (unsigned long)v;
+		if (parse_ll(f[1], -1, LLONG_MAX, &v) < 0)
+			return bad(ps, NULL, EINVAL);
+		r->a = v < 0 ? RLIM_INFINITY : (unsigned long long)v;
+		if (parse_ll(f[2], -1, LLONG_MAX, &v) < 0)
+			return bad(ps, NULL, EINVAL);
+		r->b = v < 0 ? RLIM_INFINITY : (unsigned long long)v;
+		if (r->a > r->b)
+			return bad(ps, NULL, EINVAL);
+		return 0;
+	case OP_CWD:
+		p->cwd = f[0];
+		return check_abs(ps, f[0]);
+	case OP_GID:
+	case OP_UID:
+		if (parse_ll(f[0], 0, 0xfffffffe, &v) < 0)
+			return bad(ps, NULL, EINVAL);
+		if (op == OP_GID) {
+			p->has_gid = true;
+			p->gid = (unsigned int)v;
+		} else {
+			p->has_uid = true;
+			p->uid = (unsigned int)v;
+		}
+		return 0;
+	case OP_ENV: {
+		char *eq = strchr(f[0], '=');
+		if (!eq || eq == f[0])
+			return bad(ps, NULL, EINVAL);
+		push(&p->env, &p->nenv, &ps->cap_env, f[0]);
+		return 0;
+	}
+	case OP_EXEC:
+		if (!*f[0])
+			return bad(ps, NULL, EINVAL);
+		p->argv = f;
+		return 0;
+	}
+	return bad(ps, NULL, EINVAL);
+}
+
+static int find_op(const char *name)
+{
+	for (int i = 0; i < OP__COUNT; i++)
+		if (strcmp(ops[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
+static int parse_line(struct parser *ps, char *line)
+{
+	char **f;
+	int n = 0, op;
+	char *sp;
+
+	if (!*line)
+		return bad(ps, "line", EINVAL);
+	sp = strchr(line, ' ');
+	if (sp)
+		*sp = '\0';
+	op = find_op(line);
+	if (op < 0)
+		return bad(ps, "op", EINVAL);
+	ps->op = ops[op].name;
+	if (ops[op].once && ps->seen[op]++)
+		return bad(ps, NULL, EINVAL);
+	if (ops[op].child && !ps->seen[OP_ROOTFS])
+		return bad(ps, NULL, EINVAL);
+
+	/* Count fields: single spaces, no empty fields (an empty value is "%"). */
+	if (sp) {
+		for (char *c = sp + 1;; c++) {
+			if (*c == ' ' || !*c) {
+				if (c[-1] == ' ' || c[-1] == '\0')
+					return bad(ps, NULL, EINVAL);
+				n++;
+				if (!*c)
+					break;
+			}
+		}
+	}
+	if (n < ops[op].min || n > ops[op].max)
+		return bad(ps, NULL, EINVAL);
+	f = xcalloc((size_t)n + 1, sizeof(char *));
+	if (sp) {
+		char *c = sp + 1;
+		for (int i = 0; i < n; i++) {
+			char *e = strchr(c, ' ');
+			if (e)
+				*e = '\0';
+			if (pct_decode(c) < 0 || strlen(c) > FIELD_MAX)
+				return bad(ps, NULL, EINVAL);
+			f[i] = c;
+			c = e ? e + 1 : c + strlen(c);
+		}
+	}
+	return parse_record(ps, op, f, n);
+}
+
+int plan_load(const char *path, struct plan *p)
+{
+	struct parser ps = {.p = p};
+	char *buf, *line;
+	size_t len = 0;
+	int fd;
+
+	memset(p, 0, sizeof(*p));
+	p->file = path;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fail("plan", "open", path, errno);
+	buf = xcalloc(PLAN_MAX_BYTES + 1, 1);
+	for (;;) {
+		ssize_t n = read(fd, buf + len, PLAN_MAX_BYTES + 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int e = errno;
+			close(fd);
+			return fail("plan", "read", path, e);
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (len > PLAN_MAX_BYTES) {
+			close(fd);
+			return fail("plan", "read", path, E2BIG);
+		}
+	}
+	close(fd);
+	buf = realloc(buf, len + 1) ?: buf;
+	buf[len] = '\0';
+	if (memchr(buf, '\0', len))
+		return fail("plan", "read", path, EINVAL);
+
+	line = buf;
+	for (ps.line = 1; *line; ps.line++) {
+		char *nl = strchr(line, '\n');
+		/* A missing final newline means a truncated write. */
+		if (!nl)
+			return bad(&ps, "line", EINVAL);
+		*nl = '\0';
+		if (ps.line == 1) {
+			if (strcmp(line, "lxt-plan 1"))
+				return bad(&ps, "header", EINVAL);
+		} else if (parse_line(&ps, line) < 0) {
+			return -1;
+		}
+		line = nl + 1;
+	}
+	if (ps.line == 1)
+		return bad(&ps, "header", EINVAL);
+	ps.op = "end";
+	if (!p->name)
+		return bad(&ps, "name", EINVAL);
+	if (!p->runtime)
+		return bad(&ps, "runtime", EINVAL);
+	if (!p->argv)
+		return bad(&ps, "exec", EINVAL);
+	if (!p->env) /* the init gets an empty environment, not ours */
+		p->env = xcalloc(1, sizeof(char *));
+	return 0;
+}

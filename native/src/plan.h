@@ -1,0 +1,69 @@
+/* The launch plan (docs/helper-protocol.md, version 1), decoded and validated. */
+#ifndef LXT_PLAN_H
+#define LXT_PLAN_H
+
+#include <stdbool.h>
+
+enum rec_op {
+	REC_ROOTFS,
+	REC_HOSTNAME,
+	REC_MOUNT,
+	REC_MKDIR,
+	REC_MKNOD,
+	REC_SYMLINK,
+	REC_PIVOT,
+	REC_SYSCTL,
+	REC_RLIMIT,
+};
+
+#define MOUNT_OPT_OPTIONAL 1
+#define MOUNT_OPT_CREATE_DIR 2
+#define MOUNT_OPT_CREATE_FILE 4
+#define MOUNT_OPT_SRC_IN_ROOT 8
+
+/* Child records that must run in plan order. Numeric fields are pre-parsed
+ * so the child never sees a value the parser did not check. */
+struct rec {
+	enum rec_op op;
+	int line;
+	char **f;               /* decoded fields, f[0] is the first after op */
+	unsigned long flags;    /* mount FLAGS / mknod MODE / mkdir MODE / rlimit RESOURCE */
+	unsigned long remount;  /* mount REMOUNT */
+	unsigned long long a, b; /* mknod MAJOR MINOR / rlimit SOFT HARD */
+	int opts;               /* mount OPTS */
+};
+
+struct plan {
+	const char *file;
+	char *name;
+	char *runtime;
+	char *exit_file;
+	char *cgroup2;
+	char **cgroup1;
+	int ncgroup1;
+	char **cgroup_kill;
+	int ncgroup_kill;
+	int clone_flags;
+	bool ns_cgroup;
+	char *console;          /* pty 0 target or NULL */
+	char **ttys;            /* pty 1.. targets */
+	int nttys;
+	char *console_log;
+	bool stdio_null;
+	bool foreground;
+	bool init_shim;
+
+	struct rec *recs;
+	int nrecs;
+	char **env;             /* NULL-terminated */
+	int nenv;
+	char **argv;            /* NULL-terminated */
+	char *cwd;
+	bool has_uid, has_gid;
+	unsigned int uid, gid;
+};
+
+/* Reads and validates PATH; on failure the error record names the line. */
+int plan_load(const char *path, struct plan *p);
+
+#endif

@@ -1,0 +1,41 @@
+/* Entry points of the helper's modes and what they share. */
+#ifndef LXT_SHIM_H
+#define LXT_SHIM_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+#include <termios.h>
+
+#include "plan.h"
+
+/* One pty the monitor owns. Index 0 is the console (unused without one). */
+struct pty {
+	int master;
+	int slave;             /* kept open so reads never see EIO between users */
+	const char *target;    /* path inside the container, NULL if unused */
+	char pts[32];          /* host /dev/pts/N of the slave */
+};
+
+struct child_ctx {
+	const struct plan *p;
+	int sync_fd;
+	struct pty *ptys;
+	int npty;
+};
+
+int monitor_main(const char *planfile);
+int attach_main(int argc, char **argv);
+int lock_main(int argc, char **argv);
+
+/* The container's first process; never returns. */
+_Noreturn void child_main(struct child_ctx *c);
+
+/* pty.c */
+int pty_alloc(struct pty *t);
+int tty_make_raw(int fd, struct termios *saved);
+void tty_copy_winsize(int from, int to);
+
+/* Send the current error record over fd as an error line. */
+void send_error(int fd);
+
+#endif

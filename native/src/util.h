@@ -1,0 +1,72 @@
+/* Shared helpers: the error record, encoding, small file and /proc utilities. */
+#ifndef LXT_UTIL_H
+#define LXT_UTIL_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#define LXT_VERSION "0.1.0"
+#define LXT_PLAN_VERSION 1
+
+/*
+ * The single error record. Every fallible function returns < 0 and fills it
+ * through fail(); the outermost caller turns it into an `error ...` line.
+ */
+struct lxt_err {
+	const char *stage;
+	const char *op;
+	char path[512];
+	int err;
+};
+
+extern struct lxt_err lxt_err;
+
+/* Fill the error record and return -1. errno-like values are positive. */
+int fail(const char *stage, const char *op, const char *path, int err);
+
+/* Render the record as "error STAGE OP PATH ERRNO\n" into buf (NUL-terminated). */
+void format_error(char *buf, size_t cap);
+
+/* Percent-encode one field (see docs/helper-protocol.md); returns the length
+ * needed excluding the NUL; output truncated to cap. */
+size_t pct_encode(char *out, size_t cap, const char *in);
+
+/* Decode a field in place; rejects malformed escapes, %00 and raw bytes
+ * outside the unescaped set. */
+int pct_decode(char *s);
+
+int write_all(int fd, const void *buf, size_t len);
+
+/* Write data to path via path.tmp + rename, so readers never see a torn file. */
+int write_file_atomic(const char *path, const char *data);
+
+/* Write a short string to an existing file (cgroup.procs, /proc/sys). */
+int write_file(const char *path, const char *data, const char *stage);
+
+/* Field 22 of /proc/PID/stat: start time in clock ticks since boot. */
+int read_starttime(pid_t pid, unsigned long long *out);
+
+/* Strict decimal parse of [min, max]. */
+int parse_ll(const char *s, long long min, long long max, long long *out);
+
+/* Strict unsigned parse in the given base (8 or 10). */
+int parse_ull(const char *s, int base, unsigned long long *out);
+
+/* Save the argv memory area so set_title() can overwrite it later. */
+void title_init(int argc, char **argv);
+void set_title(const char *comm, const char *title);
+
+/* Raw syscalls glibc 2.36 does not wrap. */
+int sys_pidfd_open(pid_t pid, unsigned int flags);
+int sys_pidfd_send_signal(int pidfd, int sig);
+
+/* ms since an arbitrary monotonic origin. */
+long long now_ms(void);
+
+void *xcalloc(size_t n, size_t size);
+
+/* execve argv, searching the PATH found in envp (not ours) when argv[0] has
+ * no '/'. Returns only on failure. */
+int exec_search(char *const argv[], char *const envp[]);
+
+#endif
