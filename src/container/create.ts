@@ -39,7 +39,7 @@ export async function createContainer(paths: ContainerPaths, opts: CreateOptions
   let baseText = "";
   if (opts.configFile) {
     // Parsed now, so a bad file fails before anything is made.
-    await loadConfigFile(resolve(opts.configFile));
+    loadConfigFile(resolve(opts.configFile));
     baseText = `lxc.include = ${resolve(opts.configFile)}\n`;
   }
   mkdirSync(paths.lxcpath, { recursive: true, mode: 0o755 });
@@ -84,7 +84,7 @@ export async function createContainer(paths: ContainerPaths, opts: CreateOptions
       }
       writeFileAtomic(paths.config, `${lines.join("\n")}\n`, 0o644);
       // Validate what we wrote: a template that writes a bad config is a bug caught here.
-      await loadConfigFile(paths.config);
+      loadConfigFile(paths.config);
       revert.success();
     } catch (err) {
       await revert.revert();

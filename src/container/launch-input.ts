@@ -1,10 +1,10 @@
-import { readFileSync } from "node:fs";
-import { dirname, isAbsolute, resolve } from "node:path";
+import { existsSync } from "node:fs";
 import type { CgroupLayout } from "../cgroups/layout.js";
-import { type ContainerConfig, resolveConfig } from "../config/model.js";
-import { type ConfigEntry, parseConfigFile, parseConfigText } from "../config/parse.js";
+import { loadConfig } from "../config/load.js";
+import { CONFIG_DEFAULTS, type ContainerConfig } from "../config/model.js";
+import { MS } from "../config/mounts.js";
+import { type ConfigEntry, parseConfigText } from "../config/parse.js";
 import { LxtError } from "../core/errors.js";
-import { MS } from "./mount-flags.js";
 import type { ContainerPaths } from "./paths.js";
 import type { LaunchInput, PlanMount, VisibleHierarchy } from "./plan.js";
 
@@ -42,43 +42,35 @@ export function defineEntries(defines: readonly string[]): ConfigEntry[] {
 }
 
 /** Reads a config file (includes expanded) and resolves it; throws config errors naming file and line. */
-export async function loadConfigFile(
+export function loadConfigFile(
   file: string,
   layout?: CgroupLayout,
   extra: ConfigEntry[] = [],
-): Promise<ContainerConfig> {
-  const entries = [...(await parseConfigFile(file)), ...extra];
-  const fstab = entries.filter((e) => e.key === "lxc.mount.fstab").at(-1);
-  let fstabText: string | undefined;
-  if (fstab?.value) {
-    const p = isAbsolute(fstab.value) ? fstab.value : resolve(dirname(fstab.file), fstab.value);
-    try {
-      fstabText = readFileSync(p, "utf8");
-    } catch (err) {
-      throw new LxtError(
-        "config",
-        `${fstab.file}:${fstab.line}: lxc.mount.fstab ${p}: ${(err as Error).message}`,
-      );
-    }
-  }
-  return resolveConfig(entries, { cgroupLayout: layoutKind(layout), env: process.env, fstabText });
+): ContainerConfig {
+  return loadConfig(file, {
+    cgroupLayout: layoutKind(layout),
+    env: process.env,
+    extraEntries: extra,
+  });
 }
 
 /** The container's config, resolved for this host. */
-export async function loadContainerConfig(
-  paths: ContainerPaths,
-  layout?: CgroupLayout,
-): Promise<ContainerConfig> {
+export function loadContainerConfig(paths: ContainerPaths, layout?: CgroupLayout): ContainerConfig {
+  if (!existsSync(paths.config)) {
+    throw new LxtError("not-found", `${paths.name}: no such container in ${paths.lxcpath}`);
+  }
+  return loadConfigFile(paths.config, layout);
+}
+
+/**
+ * The signal that asks this container's init to halt (`lxc.signal.halt`).
+ * A config broken since the start must not prevent a stop: then SIGPWR, LXC's default.
+ */
+export function haltSignal(paths: ContainerPaths): number {
   try {
-    return await loadConfigFile(paths.config, layout);
-  } catch (err) {
-    if (
-      (err as NodeJS.ErrnoException).code === "ENOENT" ||
-      /ENOENT|no such file/i.test(String(err))
-    ) {
-      throw new LxtError("not-found", `${paths.name}: no such container in ${paths.lxcpath}`);
-    }
-    throw err;
+    return loadContainerConfig(paths).signals.halt;
+  } catch {
+    return CONFIG_DEFAULTS.signals.halt;
   }
 }
 
@@ -149,7 +141,7 @@ export async function prepareLaunch(
   layout: CgroupLayout,
   opts: LaunchOptions,
 ): Promise<PreparedLaunch> {
-  const cfg = await loadConfigFile(paths.config, layout, defineEntries(opts.defines ?? []));
+  const cfg = loadConfigFile(paths.config, layout, defineEntries(opts.defines ?? []));
   refusePending(cfg);
   if (!cfg.rootfs.path || cfg.rootfs.path === "/") {
     throw new LxtError(

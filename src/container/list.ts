@@ -6,7 +6,7 @@ import { readCgroupLayout } from "../cgroups/layout.js";
 import { readCgroupStats } from "../cgroups/stats.js";
 import { type Addresses, readAddresses } from "../host/netinfo.js";
 import { reapIfEphemeral } from "./ephemeral.js";
-import { type ContainerPaths, containerPaths } from "./paths.js";
+import { type ContainerPaths, containerPaths, ephemeralMarker } from "./paths.js";
 import { repairStale, runtimeCgroups, withLock } from "./runtime.js";
 import { type ContainerState, observe } from "./state.js";
 import { type ExitRecord, parseExitLine } from "./stop.js";
@@ -20,6 +20,21 @@ export function listNames(lxcpath: string): string[] {
     return [];
   }
   return entries.filter((n) => existsSync(join(lxcpath, n, "config"))).sort();
+}
+
+/**
+ * Names of the containers under a state root, after destroying stopped
+ * ephemeral ones (the only ones with a marker file, so this stays cheap).
+ */
+export async function listLiveNames(lxcpath: string): Promise<string[]> {
+  const names = listNames(lxcpath);
+  const out: string[] = [];
+  for (const n of names) {
+    const paths = containerPaths(lxcpath, n);
+    if (existsSync(ephemeralMarker(paths)) && (await reapIfEphemeral(paths))) continue;
+    out.push(n);
+  }
+  return out;
 }
 
 /** One container as `ls -f` and `info` show it. */

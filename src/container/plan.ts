@@ -1,5 +1,5 @@
+import { MS } from "../config/mounts.js";
 import { encodeRecord } from "../core/encode.js";
-import { MS } from "./mount-flags.js";
 
 /** Version of the plan format understood by the helper (docs/helper-protocol.md). */
 export const PLAN_VERSION = 1;
@@ -231,7 +231,13 @@ function devRecords(input: LaunchInput): string[] {
   );
   for (const [node, major, minor] of DEV_NODES) {
     r.push(
-      encodeRecord("mknod", [`/dev/${node}`, "20666", String(major), String(minor), `/dev/${node}`]),
+      encodeRecord("mknod", [
+        `/dev/${node}`,
+        "20666",
+        String(major),
+        String(minor),
+        `/dev/${node}`,
+      ]),
     );
   }
   r.push(encodeRecord("symlink", ["/proc/self/fd", "/dev/fd"]));
@@ -323,7 +329,8 @@ export function renderPlan(input: LaunchInput): string {
       r.push(encodeRecord("mkdir", [`/dev/${input.ttyDir}`, "755"]));
     for (let n = 1; n <= input.ttyMax; n++) {
       r.push(encodeRecord("tty", [ttyTarget(input, n)]));
-      if (input.ttyDir) r.push(encodeRecord("symlink", [`${input.ttyDir}/tty${n}`, `/dev/tty${n}`]));
+      if (input.ttyDir)
+        r.push(encodeRecord("symlink", [`${input.ttyDir}/tty${n}`, `/dev/tty${n}`]));
     }
   } else {
     r.push(encodeRecord("stdio", [input.stdio]));

@@ -49,6 +49,6 @@ export async function withLock<T>(
   try {
     return await fn(lock);
   } finally {
-    lock.release();
+    await lock.release();
   }
 }

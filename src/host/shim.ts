@@ -28,9 +28,12 @@ function findShim(): string {
   throw new LxtError("host", "helper lxt-shim not found (build it with `npm run build`)");
 }
 
-/** A held lock; `release` is idempotent. The kernel drops it if we die. */
+/**
+ * A held lock; `release` is idempotent and resolves once the helper has
+ * exited (so it is reaped by us, not orphaned). The kernel drops the lock if we die.
+ */
 export interface HeldLock {
-  release(): void;
+  release(): Promise<void>;
 }
 
 /**
@@ -46,10 +49,10 @@ export function takeLock(path: string, what: string): Promise<HeldLock> {
   return new Promise((resolveLock, reject) => {
     let out = "";
     let err = "";
+    const exited = new Promise<void>((r) => child.once("exit", () => r()));
     const release = () => {
       child.stdin?.end();
-      child.unref();
-      (child.stdout as NodeJS.ReadableStream & { unref?: () => void })?.unref?.();
+      return exited;
     };
     child.stdout?.on("data", (b: Buffer) => {
       out += b.toString();

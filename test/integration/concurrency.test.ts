@@ -20,7 +20,7 @@ function run(box: Sandbox, args: string[]): Promise<{ code: number; out: string 
   });
 }
 
-describe("20 concurrent commands", { skip }, () => {
+describe("20 concurrent commands", { skip, timeout: 120_000 }, () => {
   let box: Sandbox;
   const names: string[] = [];
   before(() => {

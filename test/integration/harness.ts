@@ -106,9 +106,14 @@ export function hostLeftovers(filter = "lxt"): string[] {
     }
   };
   walk("/sys/fs/cgroup", 0);
-  const ps = execFileSync("ps", ["-eo", "pid=,args="], { encoding: "utf8" });
+  // Zombies are skipped: they have exited and hold nothing but a pid. A
+  // monitor outlives the CLI that spawned it, so when it ends it is reaped by
+  // PID 1, and some sandboxes' PID 1 (e.g. firecracker's process_api) reaps late.
+  const ps = execFileSync("ps", ["-eo", "pid=,stat=,args="], { encoding: "utf8" });
   for (const line of ps.split("\n")) {
-    if (/lxt monitor|lxt-shim/.test(line)) out.push(`process: ${line.trim()}`);
+    const [, stat = ""] = line.trim().split(/\s+/);
+    if (/lxt monitor|lxt-shim/.test(line) && !stat.startsWith("Z"))
+      out.push(`process: ${line.trim()}`);
   }
   return out;
 }

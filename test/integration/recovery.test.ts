@@ -22,7 +22,7 @@ function alive(pid: number): boolean {
   }
 }
 
-describe("SIGKILL recovery", { skip }, () => {
+describe("SIGKILL recovery", { skip, timeout: 120_000 }, () => {
   let box: Sandbox;
   let c: string;
   before(() => {
@@ -84,7 +84,10 @@ describe("SIGKILL recovery", { skip }, () => {
   });
 });
 
-describe("bad input: a clear error, non-zero exit, nothing left", { skip }, () => {
+describe("bad input: a clear error, non-zero exit, nothing left", {
+  skip,
+  timeout: 120_000,
+}, () => {
   let box: Sandbox;
   before(() => {
     box = new Sandbox();

@@ -35,7 +35,7 @@ export function register(program: Command): void {
       const done = new Promise<void>((resolve) => {
         const finish = () => {
           if (raw) stdin.setRawMode(false);
-          stdin.pause();
+          stdin.destroy();
           sock.destroy();
           resolve();
         };

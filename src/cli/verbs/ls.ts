@@ -1,5 +1,5 @@
 import { type Command, Option } from "@commander-js/extra-typings";
-import { listContainers, listNames } from "../../container/list.js";
+import { listContainers, listLiveNames } from "../../container/list.js";
 import { resolveLxcpath } from "../../container/paths.js";
 import { lxcpathOption } from "../common.js";
 import { printJson, printTable } from "../output.js";
@@ -21,7 +21,7 @@ export function register(program: Command): void {
       const re = filter ? new RegExp(filter) : undefined;
       const wantState = opts.running || opts.stopped;
       if (!opts.fancy && !opts.format && !wantState) {
-        const names = listNames(lxcpath).filter((n) => !re || re.test(n));
+        const names = (await listLiveNames(lxcpath)).filter((n) => !re || re.test(n));
         if (names.length === 0) return;
         const sep = opts.line || !process.stdout.isTTY ? "\n" : "  ";
         process.stdout.write(`${names.join(sep)}\n`);

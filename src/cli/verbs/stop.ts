@@ -1,6 +1,6 @@
 import type { Command } from "@commander-js/extra-typings";
 import { reapIfEphemeral } from "../../container/ephemeral.js";
-import { loadContainerConfig } from "../../container/launch-input.js";
+import { haltSignal } from "../../container/launch-input.js";
 import { stopContainer } from "../../container/stop.js";
 import { lxcpathOption, nameOption, parseIntArg, targetPaths } from "../common.js";
 
@@ -20,15 +20,11 @@ export function register(program: Command): void {
     .argument("[name]")
     .action(async (name, opts) => {
       const paths = targetPaths(opts, name);
-      const cfg = await loadContainerConfig(paths);
       await stopContainer(paths, {
         kill: opts.kill,
         timeout: opts.timeout,
-        haltSignal: cfg.signals.halt,
+        haltSignal: haltSignal(paths),
       });
-      if (cfg.ephemeral) {
-        const { destroyContainer } = await import("../../container/destroy.js");
-        await destroyContainer(paths, {});
-      }
+      await reapIfEphemeral(paths);
     });
 }

@@ -1,0 +1,283 @@
+/**
+ * Registry entries for confinement and lifecycle extras owned by later work:
+ * cgroups, capabilities, namespaces, LSMs, seccomp, id maps, hooks,
+ * autostart, monitor options and lxt's own keys.
+ */
+
+import {
+  bool01,
+  familyRoot,
+  type HostInfo,
+  type KeySpec,
+  later,
+  oneOf,
+  subkeyAfter,
+  uint,
+  type Verdict,
+} from "./key-spec.js";
+import { parseInteger, parseSignal, ValueError } from "./values.js";
+
+const NAMESPACES = ["cgroup", "ipc", "mnt", "mount", "net", "pid", "time", "user", "uts"];
+const HOOKS = [
+  "pre-start",
+  "pre-mount",
+  "mount",
+  "autodev",
+  "start-host",
+  "start",
+  "stop",
+  "post-stop",
+  "clone",
+  "destroy",
+];
+const CGROUP_V1 = "lxc.cgroup.[controller].[file]";
+const CGROUP_V2 = "lxc.cgroup2.[controller].[file]";
+
+function checkCgroup(version: 1 | 2) {
+  return (_v: string, _key: string, host: HostInfo): Verdict | undefined => {
+    if (version === 1 && host.cgroupLayout === "v2") {
+      return {
+        status: "ignored",
+        reason: "the host has no cgroup v1 hierarchy (LXC ignores lxc.cgroup.* there)",
+        warn: true,
+      };
+    }
+    if (version === 2 && host.cgroupLayout === "v1") {
+      return {
+        status: "ignored",
+        reason: "the host has no cgroup v2 hierarchy (LXC ignores lxc.cgroup2.* there)",
+        warn: true,
+      };
+    }
+    return undefined;
+  };
+}
+
+function checkRelCgroupDir(v: string, key: string): void {
+  if (v.startsWith("/"))
+    throw new ValueError(`invalid value "${v}": ${key} paths may not be absolute`);
+  if (v.split("/").includes(".."))
+    throw new ValueError(`invalid value "${v}": ${key} paths may not walk upwards via ".."`);
+}
+
+function checkNamespaces(v: string): void {
+  for (const ns of v.split(/\s+/)) oneOf(NAMESPACES)(ns);
+}
+
+function checkTimeOffset(v: string): void {
+  if (!/^[+-]?\d+\s*(h|m|s|ms|us|ns)$/.test(v)) {
+    throw new ValueError(
+      `invalid value "${v}": expected an offset such as 10s, -5m, 200ms (units h, m, s, ms, us, ns)`,
+    );
+  }
+}
+
+/** Exact keys about confinement and lifecycle extras. */
+export const CONFINEMENT_KEYS: KeySpec[] = [
+  familyRoot("lxc.cgroup", CGROUP_V1, "with an empty value, clears every lxc.cgroup.* setting"),
+  familyRoot("lxc.cgroup2", CGROUP_V2, "with an empty value, clears every lxc.cgroup2.* setting"),
+  later(
+    "lxc.cgroup.dir",
+    "cgroup placement",
+    "cgroup path (relative) for the container and monitor",
+    { validate: checkRelCgroupDir },
+  ),
+  later(
+    "lxc.cgroup.dir.container",
+    "cgroup placement",
+    "cgroup path (relative) for the container",
+    { validate: checkRelCgroupDir },
+  ),
+  later("lxc.cgroup.dir.monitor", "cgroup placement", "cgroup path (relative) for the monitor", {
+    validate: checkRelCgroupDir,
+  }),
+  later("lxc.cgroup.dir.monitor.pivot", "cgroup placement", "cgroup the monitor moves to on exit", {
+    validate: checkRelCgroupDir,
+  }),
+  later(
+    "lxc.cgroup.dir.container.inner",
+    "cgroup placement",
+    "inner cgroup (namespace root) below the container's",
+    {
+      validate: (v, k) => {
+        checkRelCgroupDir(v, k);
+        if (v.includes("/") || v === ".")
+          throw new ValueError(`invalid value "${v}": expected a single directory name`);
+      },
+    },
+  ),
+  later("lxc.cgroup.relative", "cgroup placement", "never escape to the root cgroup (0 or 1)", {
+    validate: bool01,
+    harmless: ["0"],
+  }),
+  later("lxc.cap.drop", "capabilities", "capabilities to drop (space-separated, without CAP_)", {
+    list: true,
+  }),
+  later("lxc.cap.keep", "capabilities", "capabilities to keep; `none` drops all", { list: true }),
+  later("lxc.namespace.clone", "namespace options", "namespaces to create (space-separated)", {
+    validate: checkNamespaces,
+  }),
+  later("lxc.namespace.keep", "namespace options", "namespaces to inherit (space-separated)", {
+    validate: checkNamespaces,
+  }),
+  later("lxc.time.offset.boot", "time namespace", "boottime clock offset (h, m, s, ms, us, ns)", {
+    validate: checkTimeOffset,
+  }),
+  later(
+    "lxc.time.offset.monotonic",
+    "time namespace",
+    "monotonic clock offset (h, m, s, ms, us, ns)",
+    { validate: checkTimeOffset },
+  ),
+  familyRoot("lxc.proc", "lxc.proc.[file]", "with an empty value, clears every lxc.proc.* setting"),
+  later(
+    "lxc.apparmor.profile",
+    "AppArmor",
+    "AppArmor profile; unconfined/unchanged are accepted (lxt does not confine)",
+    { harmless: ["unconfined", "unchanged"] },
+  ),
+  later(
+    "lxc.apparmor.allow_incomplete",
+    "AppArmor",
+    "start even if the kernel lacks AppArmor mount features (0 or 1)",
+    { validate: bool01, harmless: ["0", "1"] },
+  ),
+  later(
+    "lxc.apparmor.allow_nesting",
+    "AppArmor",
+    "allow nested containers in the generated profile (0 or 1)",
+    { validate: bool01, harmless: ["0"] },
+  ),
+  later("lxc.apparmor.raw", "AppArmor", "raw lines for the generated profile", { list: true }),
+  later("lxc.selinux.context", "SELinux", "SELinux context; unconfined_t is accepted", {
+    harmless: ["unconfined_t"],
+  }),
+  later("lxc.selinux.context.keyring", "SELinux", "SELinux context of the session keyring"),
+  later(
+    "lxc.keyring.session",
+    "session keyring",
+    "1 creates a new session keyring, 0 inherits the caller's",
+    { validate: bool01 },
+  ),
+  later("lxc.seccomp.profile", "seccomp", "seccomp policy file"),
+  later("lxc.seccomp.allow_nesting", "seccomp", "stack filters even if one is loaded (0 or 1)", {
+    validate: bool01,
+    harmless: ["0"],
+  }),
+  later(
+    "lxc.seccomp.notify.proxy",
+    "seccomp",
+    "unix:PATH or unix:@NAME to forward seccomp notifications to",
+    {
+      validate: (v) => {
+        if (!/^unix:.+/.test(v))
+          throw new ValueError(`invalid value "${v}": expected unix:/path or unix:@name`);
+      },
+    },
+  ),
+  later("lxc.seccomp.notify.cookie", "seccomp", "string sent with proxied seccomp notifications"),
+  later("lxc.no_new_privs", "no_new_privs", "set PR_SET_NO_NEW_PRIVS for the container (0 or 1)", {
+    validate: bool01,
+    harmless: ["0"],
+  }),
+  later("lxc.idmap", "user namespaces", "id mapping: u|g NSID HOSTID RANGE", {
+    list: true,
+    validate: (v) => {
+      if (!/^[ug]\s+\d+\s+\d+\s+\d+$/.test(v))
+        throw new ValueError(`invalid value "${v}": expected u|g NSID HOSTID RANGE`);
+    },
+  }),
+  familyRoot("lxc.hook", "lxc.hook.[type]", "with an empty value, clears every hook"),
+  later(
+    "lxc.hook.version",
+    "hooks",
+    "0 passes hook arguments as arguments, 1 as environment variables",
+    {
+      validate: (v) => void parseInteger(v, 0, 1),
+      harmless: ["0", "1"],
+    },
+  ),
+  ...HOOKS.map((h) =>
+    later(`lxc.hook.${h}`, "hooks", `${h} hook program`, { list: true, family: "lxc.hook.[type]" }),
+  ),
+  later("lxc.start.auto", "autostart", "start the container at boot (0 or 1)", {
+    validate: bool01,
+    harmless: ["0"],
+  }),
+  later("lxc.start.delay", "autostart", "seconds to wait after starting this container", {
+    validate: uint,
+    harmless: ["0"],
+  }),
+  later("lxc.start.order", "autostart", "autostart order (lower first)", {
+    validate: (v) => void parseInteger(v, -0x80000000, 0x7fffffff),
+    harmless: ["0"],
+  }),
+  later("lxc.group", "autostart", "autostart groups (space-separated)", { list: true }),
+  later(
+    "lxc.monitor.unshare",
+    "monitor options",
+    "unshare the monitor's mount namespace (0 or 1)",
+    { validate: uint, harmless: ["0"] },
+  ),
+  later(
+    "lxc.monitor.signal.pdeath",
+    "monitor options",
+    "signal sent to init when the monitor dies (0 for none)",
+    {
+      validate: (v) => void parseSignal(v, true),
+      harmless: ["SIGKILL", "KILL", "9"],
+    },
+  ),
+  later("lxt.privileged", "privilege selection", "lxt: run the container privileged (0 or 1)", {
+    validate: bool01,
+  }),
+];
+
+/** Confinement key families with a variable part; `prefix` precedes it. */
+export const CONFINEMENT_PATTERNS: { prefix: string; spec: KeySpec }[] = [
+  {
+    prefix: "lxc.cgroup2.",
+    spec: later(
+      CGROUP_V2,
+      "cgroup limits",
+      "cgroup v2 file to write, e.g. lxc.cgroup2.memory.max",
+      { list: true, validate: subkeyAfter("lxc.cgroup2.", "cgroup file"), check: checkCgroup(2) },
+    ),
+  },
+  {
+    prefix: "lxc.cgroup.",
+    spec: later(
+      CGROUP_V1,
+      "cgroup v1 limits",
+      "cgroup v1 file to write, e.g. lxc.cgroup.cpuset.cpus",
+      { list: true, validate: subkeyAfter("lxc.cgroup.", "cgroup file"), check: checkCgroup(1) },
+    ),
+  },
+  {
+    prefix: "lxc.proc.",
+    spec: later(
+      "lxc.proc.[file]",
+      "lxc.proc settings",
+      "value to write to /proc/PID/<file> of init",
+      { list: true, validate: subkeyAfter("lxc.proc.", "proc file") },
+    ),
+  },
+  {
+    prefix: "lxc.namespace.share.",
+    spec: later(
+      "lxc.namespace.share.[ns]",
+      "namespace options",
+      "inherit namespace ns from a pid, container name or path",
+      {
+        validate: (_v, key) => {
+          const ns = key.slice("lxc.namespace.share.".length);
+          if (!NAMESPACES.includes(ns)) {
+            throw new ValueError(
+              `unknown namespace "${ns}": expected one of ${NAMESPACES.join(", ")}`,
+            );
+          }
+        },
+      },
+    ),
+  },
+];

@@ -1,0 +1,335 @@
+/**
+ * Registry entries for what runs in the container and how: identity, init,
+ * environment, terminals, mounts, rootfs, signals, limits, sysctls, logging.
+ * Mostly implemented now.
+ */
+
+import {
+  bool01,
+  familyRoot,
+  type HostInfo,
+  ignored,
+  impl,
+  type KeySpec,
+  later,
+  nothing,
+  oneOf,
+  signal,
+  uint,
+  type Verdict,
+} from "./key-spec.js";
+import { applyMountAuto, parseMountEntry } from "./mounts.js";
+import {
+  checkSysctlName,
+  parseAbsPath,
+  parseByteSize,
+  parseEnvironment,
+  parseId,
+  parseLogLevel,
+  parseRlimit,
+  RLIMITS,
+  SYSLOG_FACILITIES,
+  splitCommand,
+  ValueError,
+} from "./values.js";
+
+const ARCH_64 = [
+  "x86_64",
+  "amd64",
+  "linux64",
+  "aarch64",
+  "arm64",
+  "mips64",
+  "mips64el",
+  "ppc64",
+  "ppc64el",
+  "ppc64le",
+  "powerpc64",
+  "s390x",
+];
+const ARCH_32 = [
+  "arm",
+  "armel",
+  "armhf",
+  "armv7l",
+  "athlon",
+  "i386",
+  "i486",
+  "i586",
+  "i686",
+  "linux32",
+  "mips",
+  "mipsel",
+  "ppc",
+  "powerpc",
+  "x86",
+];
+const ARCH_ALIASES: Record<string, string[]> = {
+  x86_64: ["x86_64", "amd64", "linux64"],
+  aarch64: ["aarch64", "arm64", "linux64"],
+};
+const STORAGE_BACKENDS = ["btrfs", "zfs", "lvm", "rbd", "overlay", "overlayfs", "loop", "nbd"];
+
+function checkArch(v: string, _k: string, host: HostInfo): Verdict {
+  if (!ARCH_64.includes(v) && !ARCH_32.includes(v)) {
+    throw new ValueError(
+      `invalid value "${v}": expected one of ${[...ARCH_64, ...ARCH_32].join(", ")}`,
+    );
+  }
+  if ((ARCH_ALIASES[host.arch] ?? [host.arch]).includes(v)) {
+    return { status: "ignored", reason: "matches the host", warn: false };
+  }
+  if (ARCH_32.includes(v)) return { status: "later", feature: "32-bit personality" };
+  return {
+    status: "ignored",
+    reason: `does not match the host (${host.arch}); LXC ignores it too`,
+    warn: true,
+  };
+}
+
+function checkRootfsPath(v: string): Verdict | undefined {
+  const m = /^([a-z]+):(.*)$/.exec(v);
+  if (!m) {
+    parseAbsPath(v);
+    return undefined;
+  }
+  const [, backend = "", rest = ""] = m;
+  if (backend === "dir") {
+    parseAbsPath(rest);
+    return undefined;
+  }
+  if (!STORAGE_BACKENDS.includes(backend)) {
+    throw new ValueError(
+      `unknown storage backend "${backend}": expected a path, dir:PATH or one of ${STORAGE_BACKENDS.join(", ")}`,
+    );
+  }
+  return { status: "later", feature: `storage backend ${backend}` };
+}
+
+/** Exact keys about the container's runtime. */
+export const RUNTIME_KEYS: KeySpec[] = [
+  impl(
+    "lxc.include",
+    "include a file, or every *.conf in a directory (sorted); relative to the including file",
+    nothing,
+    { list: true },
+  ),
+  ignored(
+    "lxc.arch",
+    "container architecture; accepted when it matches the host",
+    "matches the host",
+    false,
+    { check: checkArch },
+  ),
+  impl(
+    "lxc.uts.name",
+    "hostname of the container",
+    (v) => {
+      if (v.length > 64)
+        throw new ValueError(`invalid value "${v}": expected a hostname of at most 64 characters`);
+    },
+    { default: "unset: the host's hostname stays" },
+  ),
+  impl(
+    "lxc.signal.halt",
+    "signal sent to init to halt (name like SIGPWR, PWR, SIGRTMIN+3, or number)",
+    signal,
+    { default: "SIGPWR (30)" },
+  ),
+  impl("lxc.signal.reboot", "signal sent to init to reboot", signal, { default: "SIGINT (2)" }),
+  impl("lxc.signal.stop", "signal sent to init to stop forcibly", signal, {
+    default: "SIGKILL (9)",
+  }),
+  impl(
+    "lxc.init.cmd",
+    "init command (split into words like a shell, no expansion)",
+    (v) => void splitCommand(v),
+    { default: "/sbin/init" },
+  ),
+  impl(
+    "lxc.execute.cmd",
+    "command for `execute` (split into words like a shell)",
+    (v) => void splitCommand(v),
+  ),
+  impl(
+    "lxc.init.cwd",
+    "working directory of init (absolute path inside the container)",
+    (v) => void parseAbsPath(v),
+    { default: "/" },
+  ),
+  impl("lxc.init.uid", "uid of init", (v) => void parseId(v), { default: "0" }),
+  impl("lxc.init.gid", "gid of init", (v) => void parseId(v), { default: "0" }),
+  later("lxc.init.groups", "supplementary groups", "comma-separated supplementary gids of init", {
+    validate: (v) => {
+      for (const g of v.split(",")) parseId(g.trim());
+    },
+  }),
+  later("lxc.sched.core", "core scheduling", "create a core-scheduling domain (0 or 1)", {
+    validate: bool01,
+    harmless: ["0"],
+  }),
+  impl("lxc.ephemeral", "destroy the container when it stops (0 or 1)", bool01, { default: "0" }),
+  impl(
+    "lxc.environment",
+    "environment variable for init: NAME=value, or NAME to pass the caller's value",
+    (v) => void parseEnvironment(v),
+    { list: true },
+  ),
+  impl(
+    "lxc.environment.runtime",
+    "like lxc.environment, for the container only (LXC 6)",
+    (v) => void parseEnvironment(v),
+    { list: true },
+  ),
+  later("lxc.environment.hooks", "hooks", "environment variable for hooks only (LXC 6)", {
+    list: true,
+    validate: (v) => void parseEnvironment(v),
+  }),
+  familyRoot(
+    "lxc.net",
+    "every lxc.net.[i].* key",
+    "with an empty value, removes every network defined so far",
+  ),
+  familyRoot(
+    "lxc.prlimit",
+    "lxc.prlimit.[name]",
+    "with an empty value, clears every lxc.prlimit.* setting",
+  ),
+  familyRoot(
+    "lxc.sysctl",
+    "lxc.sysctl.[name]",
+    "with an empty value, clears every lxc.sysctl.* setting",
+  ),
+  impl("lxc.pty.max", "maximum ptys of the container's own devpts instance", uint, {
+    default: "0",
+  }),
+  impl("lxc.tty.max", "number of ttys (/dev/ttyN) to create", uint, { default: "0" }),
+  impl("lxc.tty.dir", "directory under /dev for the console and tty devices", (v) => {
+    if (v.includes("/") || v === "." || v === ".." || v.length > 255)
+      throw new ValueError(`invalid value "${v}": expected a directory name under /dev`);
+  }),
+  impl("lxc.console.path", "console device; only `none` (no console) is implemented", nothing, {
+    check: (v) => (v === "none" ? undefined : { status: "later", feature: "console device path" }),
+  }),
+  impl("lxc.console.logfile", "file the console output is copied to", nothing),
+  later(
+    "lxc.console.buffer.size",
+    "console ring buffer",
+    "in-memory console ring buffer size (KB/MB/GB or auto)",
+    { validate: (v) => void parseByteSize(v), harmless: ["0"] },
+  ),
+  later(
+    "lxc.console.size",
+    "console ring buffer",
+    "console log file size limit (KB/MB/GB or auto)",
+    { validate: (v) => void parseByteSize(v), harmless: ["0"] },
+  ),
+  later("lxc.console.rotate", "console ring buffer", "rotate the console log file (0 or 1)", {
+    validate: bool01,
+    harmless: ["0"],
+  }),
+  impl(
+    "lxc.autodev",
+    "mount a tmpfs on /dev and create a minimal set of devices (0 or 1)",
+    bool01,
+    { default: "1" },
+  ),
+  impl("lxc.autodev.tmpfs.size", "size of the /dev tmpfs in bytes", uint, { default: "500000" }),
+  impl(
+    "lxc.mount.fstab",
+    "fstab-format file of mount entries (relative to the config file)",
+    nothing,
+  ),
+  impl(
+    "lxc.mount.entry",
+    "fstab-format mount line; target relative to the rootfs; extra options create=dir|file, optional, relative",
+    (v) => void parseMountEntry(v),
+    {
+      list: true,
+      check: (v) =>
+        parseMountEntry(v).idmap !== undefined
+          ? { status: "later", feature: "idmapped mounts" }
+          : undefined,
+    },
+  ),
+  impl(
+    "lxc.mount.auto",
+    "kernel filesystems to mount: proc[:mixed|:rw], sys[:mixed|:ro|:rw], cgroup[:mixed|:ro|:rw][:force], cgroup-full[...]",
+    (v) => void applyMountAuto({}, v),
+    {
+      list: true,
+      check: (v) =>
+        applyMountAuto({}, v).shmounts ? { status: "later", feature: "shmounts" } : undefined,
+    },
+  ),
+  impl("lxc.rootfs.path", "root filesystem: a directory, or dir:PATH", nothing, {
+    check: checkRootfsPath,
+    default: "the host's root (shared)",
+  }),
+  ignored(
+    "lxc.rootfs.mount",
+    "where LXC binds the rootfs before pivot_root",
+    "lxt chooses its own staging mount",
+    false,
+  ),
+  later(
+    "lxc.rootfs.options",
+    "rootfs mount options",
+    "extra mount options for the rootfs (incl. idmap=)",
+  ),
+  later("lxc.rootfs.managed", "unmanaged rootfs", "0 means LXC does not own the storage", {
+    validate: bool01,
+    harmless: ["1"],
+    default: "1",
+  }),
+  impl("lxc.log.file", "log file of the container", nothing),
+  impl(
+    "lxc.log.level",
+    "log level: trace, debug, info, notice, warn, error, crit, alert, fatal or 0-8",
+    (v) => void parseLogLevel(v),
+    { default: "error (5)" },
+  ),
+  ignored(
+    "lxc.log.syslog",
+    "send the log to syslog with this facility",
+    "lxt does not log to syslog",
+    true,
+    {
+      check: (v) => {
+        oneOf(SYSLOG_FACILITIES)(v);
+        return undefined;
+      },
+    },
+  ),
+];
+
+/** Runtime key families with a variable part; `prefix` precedes it. */
+export const RUNTIME_PATTERNS: { prefix: string; spec: KeySpec }[] = [
+  {
+    prefix: "lxc.prlimit.",
+    spec: impl(
+      "lxc.prlimit.[name]",
+      "resource limit soft[:hard] or unlimited; name as RLIMIT_* in lower case (nofile, nproc, ...)",
+      (v, key) => {
+        const name = key.slice("lxc.prlimit.".length);
+        if (!(name in RLIMITS))
+          throw new ValueError(
+            `unknown resource "${name}": expected one of ${Object.keys(RLIMITS).join(", ")}`,
+          );
+        parseRlimit(v);
+      },
+      { list: true, default: "inherited" },
+    ),
+  },
+  {
+    prefix: "lxc.sysctl.",
+    spec: impl(
+      "lxc.sysctl.[name]",
+      "namespaced sysctl to set (net.*, kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*, kernel.hostname, kernel.domainname)",
+      (_v, key) => {
+        checkSysctlName(key.slice("lxc.sysctl.".length));
+      },
+      { list: true },
+    ),
+  },
+];

@@ -1,0 +1,487 @@
+/**
+ * Resolution of parsed entries into a typed ContainerConfig, applying LXC's
+ * rules in file order: later single-valued keys win, an empty value clears a
+ * list (or resets a key to its default), family roots such as `lxc.net =`
+ * clear a whole family. Keys owned by later work end up in `pending`, keys
+ * that are ignored with a reason end up in `warnings`.
+ */
+
+import * as os from "node:os";
+import { configError } from "../core/errors.js";
+import {
+  type CgroupLayout,
+  classifyEntry,
+  type HostInfo,
+  type KeySpec,
+  type Verdict,
+} from "./keys.js";
+import {
+  applyMountAuto,
+  type MountAuto,
+  type MountEntry,
+  parseFstabText,
+  parseMountEntry,
+} from "./mounts.js";
+import type { ConfigEntry } from "./parse.js";
+import {
+  parseBool01,
+  parseEnvironment,
+  parseId,
+  parseInteger,
+  parseLogLevel,
+  parseRlimit,
+  parseSignal,
+  RLIMITS,
+  splitCommand,
+} from "./values.js";
+
+/** A mount entry with the line it came from. */
+export type ConfigMount = MountEntry & { file: string; line: number };
+
+/** One resource limit; -1 is unlimited. */
+export interface Prlimit {
+  /** Resource name as in the key (`nofile`). */
+  name: string;
+  /** RLIMIT_* number (x86_64). */
+  resource: number;
+  soft: number;
+  hard: number;
+}
+
+/** One namespaced sysctl. */
+export interface Sysctl {
+  key: string;
+  value: string;
+}
+
+/** One `lxc.net.[i]` network. */
+export interface NetConfig {
+  index: number;
+  type: string;
+  /** `lxc.net.[i].flags = up`. */
+  up: boolean;
+  /** Every sub-key's values as written, in order (`ipv4.address` may repeat). */
+  keys: Record<string, string[]>;
+  /** Where the type was set. */
+  file: string;
+  line: number;
+}
+
+/** A set key whose feature is not implemented yet; start refuses with these. */
+export interface PendingKey {
+  key: string;
+  file: string;
+  line: number;
+  feature: string;
+}
+
+/** Everything a container's config says, resolved. */
+export interface ContainerConfig {
+  utsName?: string;
+  rootfs: {
+    /** Host path of the root filesystem; unset means the host's root. */
+    path?: string;
+    /** Storage backend: `dir` unless a `type:` prefix said otherwise. */
+    backend: string;
+  };
+  init: { cmd: string[]; cwd: string; uid: number; gid: number };
+  /** lxc.execute.cmd, split into words. */
+  executeCmd?: string[];
+  /** `NAME=value` strings for init; inherited names already filled in. */
+  environment: string[];
+  /** lxc.mount.fstab path (resolved against the config file's directory). */
+  mountFstab?: string;
+  /** lxc.mount.fstab lines (when read) then lxc.mount.entry lines, in mount order. */
+  mountEntries: ConfigMount[];
+  mountAuto: MountAuto;
+  autodev: boolean;
+  /** Size of the /dev tmpfs, bytes. */
+  autodevTmpfsSize: number;
+  ttyMax: number;
+  ttyDir?: string;
+  ptyMax: number;
+  console: { path?: string; logFile?: string };
+  signals: { halt: number; reboot: number; stop: number };
+  prlimits: Prlimit[];
+  sysctls: Sysctl[];
+  ephemeral: boolean;
+  log: { file?: string; level: number };
+  nets: NetConfig[];
+  pending: PendingKey[];
+  warnings: string[];
+  /** The entries this was resolved from. */
+  entries: ConfigEntry[];
+}
+
+/** LXC's defaults for keys that are not set (lxc.container.conf(5)). */
+export const CONFIG_DEFAULTS = {
+  initCmd: ["/sbin/init"],
+  initCwd: "/",
+  initUid: 0,
+  initGid: 0,
+  ttyMax: 0,
+  ptyMax: 0,
+  autodev: true,
+  autodevTmpfsSize: 500000,
+  signals: { halt: 30, reboot: 2, stop: 9 },
+  logLevel: 5,
+  ephemeral: false,
+} as const;
+
+/** What resolution needs besides the entries. */
+export interface ResolveOptions {
+  cgroupLayout: CgroupLayout;
+  /** The caller's environment, for `lxc.environment = NAME`. */
+  env: Record<string, string | undefined>;
+  /** Host architecture (`uname -m`); defaults to this machine's. */
+  arch?: string;
+  /** The lxc.mount.fstab file's text, if the caller read it (see loadConfig). */
+  fstabText?: string;
+  /** That file's path, for errors and `mountFstab` (default: the key's value). */
+  fstabFile?: string;
+}
+
+/** `uname -m` of this machine. */
+export function hostArch(): string {
+  const a = os.arch();
+  return a === "x64" ? "x86_64" : a === "arm64" ? "aarch64" : a === "ia32" ? "i686" : a;
+}
+
+interface Tracked {
+  key: string;
+  family: string;
+  file: string;
+  line: number;
+  verdict: Exclude<Verdict, { status: "implemented" }>;
+}
+
+interface NetState {
+  index: number;
+  type?: string;
+  typeAt?: ConfigEntry;
+  first: ConfigEntry;
+  keys: Map<string, string[]>;
+}
+
+/** Resolves entries (includes already expanded) into a ContainerConfig. */
+export function resolveConfig(entries: ConfigEntry[], opts: ResolveOptions): ContainerConfig {
+  const host: HostInfo = { cgroupLayout: opts.cgroupLayout, arch: opts.arch ?? hostArch() };
+  const cfg: ContainerConfig = {
+    rootfs: { backend: "dir" },
+    init: { cmd: [...CONFIG_DEFAULTS.initCmd], cwd: CONFIG_DEFAULTS.initCwd, uid: 0, gid: 0 },
+    environment: [],
+    mountEntries: [],
+    mountAuto: {},
+    autodev: CONFIG_DEFAULTS.autodev,
+    autodevTmpfsSize: CONFIG_DEFAULTS.autodevTmpfsSize,
+    ttyMax: CONFIG_DEFAULTS.ttyMax,
+    ptyMax: CONFIG_DEFAULTS.ptyMax,
+    console: {},
+    signals: { ...CONFIG_DEFAULTS.signals },
+    prlimits: [],
+    sysctls: [],
+    ephemeral: CONFIG_DEFAULTS.ephemeral,
+    log: { level: CONFIG_DEFAULTS.logLevel },
+    nets: [],
+    pending: [],
+    warnings: [],
+    entries,
+  };
+  let tracked: Tracked[] = [];
+  const env = new Map<string, string>();
+  const prlimits = new Map<string, Prlimit>();
+  const sysctls = new Map<string, string>();
+  let nets = new Map<number, NetState>();
+  let fstabAt: ConfigEntry | undefined;
+
+  for (const e of entries) {
+    const { spec, net, verdict } = classifyEntry(e, host);
+    if (net) {
+      nets = applyNet(nets, e, net);
+      continue;
+    }
+    tracked = track(tracked, e, spec, verdict);
+    if (spec.status !== "implemented") continue;
+    const v = e.value;
+    const fail = (msg: string) => configError(e.file, e.line, `${e.key}: ${msg}`);
+    switch (e.key) {
+      case "lxc.include":
+        if (v !== "")
+          throw fail("includes are only followed when reading a file (parseConfigFile)");
+        break;
+      case "lxc.uts.name":
+        cfg.utsName = v === "" ? undefined : v;
+        break;
+      case "lxc.rootfs.path": {
+        const m = /^([a-z]+):(.*)$/.exec(v);
+        cfg.rootfs =
+          v === ""
+            ? { backend: "dir" }
+            : m
+              ? { backend: m[1] as string, path: m[2] as string }
+              : { backend: "dir", path: v };
+        break;
+      }
+      case "lxc.init.cmd":
+        cfg.init.cmd = v === "" ? [...CONFIG_DEFAULTS.initCmd] : splitCommand(v);
+        break;
+      case "lxc.execute.cmd":
+        cfg.executeCmd = v === "" ? undefined : splitCommand(v);
+        break;
+      case "lxc.init.cwd":
+        cfg.init.cwd = v === "" ? CONFIG_DEFAULTS.initCwd : v;
+        break;
+      case "lxc.init.uid":
+        cfg.init.uid = v === "" ? CONFIG_DEFAULTS.initUid : parseId(v);
+        break;
+      case "lxc.init.gid":
+        cfg.init.gid = v === "" ? CONFIG_DEFAULTS.initGid : parseId(v);
+        break;
+      case "lxc.environment":
+      case "lxc.environment.runtime": {
+        if (v === "") {
+          env.clear();
+          break;
+        }
+        const { name, value } = parseEnvironment(v);
+        const inherited = value ?? opts.env[name];
+        if (inherited === undefined) throw fail(`${name} is not set in the caller's environment`);
+        // Like LXC's setenv() in order: a later value for a name wins.
+        env.set(name, inherited);
+        break;
+      }
+      case "lxc.mount.entry":
+        if (v === "") cfg.mountEntries = [];
+        else cfg.mountEntries.push({ ...parseMountEntry(v), file: e.file, line: e.line });
+        break;
+      case "lxc.mount.fstab":
+        fstabAt = v === "" ? undefined : e;
+        break;
+      case "lxc.mount.auto":
+        cfg.mountAuto = v === "" ? {} : applyMountAuto(cfg.mountAuto, v);
+        break;
+      case "lxc.autodev":
+        cfg.autodev = v === "" ? CONFIG_DEFAULTS.autodev : parseBool01(v);
+        break;
+      case "lxc.autodev.tmpfs.size":
+        cfg.autodevTmpfsSize = v === "" ? CONFIG_DEFAULTS.autodevTmpfsSize : parseInteger(v);
+        break;
+      case "lxc.tty.max":
+        cfg.ttyMax = v === "" ? CONFIG_DEFAULTS.ttyMax : parseInteger(v);
+        break;
+      case "lxc.tty.dir":
+        cfg.ttyDir = v === "" ? undefined : v;
+        break;
+      case "lxc.pty.max":
+        cfg.ptyMax = v === "" ? CONFIG_DEFAULTS.ptyMax : parseInteger(v);
+        break;
+      case "lxc.console.path":
+        cfg.console.path = v === "" ? undefined : v;
+        break;
+      case "lxc.console.logfile":
+        cfg.console.logFile = v === "" ? undefined : v;
+        break;
+      case "lxc.signal.halt":
+        cfg.signals.halt = v === "" ? CONFIG_DEFAULTS.signals.halt : parseSignal(v);
+        break;
+      case "lxc.signal.reboot":
+        cfg.signals.reboot = v === "" ? CONFIG_DEFAULTS.signals.reboot : parseSignal(v);
+        break;
+      case "lxc.signal.stop":
+        cfg.signals.stop = v === "" ? CONFIG_DEFAULTS.signals.stop : parseSignal(v);
+        break;
+      case "lxc.ephemeral":
+        cfg.ephemeral = v === "" ? CONFIG_DEFAULTS.ephemeral : parseBool01(v);
+        break;
+      case "lxc.log.file":
+        cfg.log.file = v === "" ? undefined : v;
+        break;
+      case "lxc.log.level":
+        cfg.log.level = v === "" ? CONFIG_DEFAULTS.logLevel : parseLogLevel(v);
+        break;
+      case "lxc.net":
+        nets = new Map();
+        break;
+      case "lxc.cgroup":
+      case "lxc.cgroup2":
+      case "lxc.proc":
+      case "lxc.hook":
+        // Family roots of later keys: their clearing is done by track().
+        break;
+      case "lxc.prlimit":
+        prlimits.clear();
+        break;
+      case "lxc.sysctl":
+        sysctls.clear();
+        break;
+      default:
+        if (e.key.startsWith("lxc.prlimit.")) {
+          const name = e.key.slice("lxc.prlimit.".length);
+          if (v === "") prlimits.delete(name);
+          else prlimits.set(name, { name, resource: RLIMITS[name] as number, ...parseRlimit(v) });
+        } else if (e.key.startsWith("lxc.sysctl.")) {
+          const name = e.key.slice("lxc.sysctl.".length);
+          if (v === "") sysctls.delete(name);
+          else sysctls.set(name, v);
+        } else {
+          throw fail("implemented key without a resolver (a bug in lxt)");
+        }
+    }
+  }
+
+  cfg.environment = [...env].map(([k, v]) => `${k}=${v}`);
+  cfg.prlimits = [...prlimits.values()];
+  cfg.sysctls = [...sysctls].map(([key, value]) => ({ key, value }));
+  if (fstabAt) {
+    cfg.mountFstab = opts.fstabFile ?? fstabAt.value;
+    if (opts.fstabText !== undefined) {
+      // LXC mounts the fstab file's lines before the lxc.mount.entry ones.
+      cfg.mountEntries = [...parseFstabText(opts.fstabText, cfg.mountFstab), ...cfg.mountEntries];
+    }
+  }
+  stripRootfsPrefix(cfg);
+  const netWarnings = finishNets(cfg, nets, tracked);
+  cfg.pending = tracked
+    .filter((t) => t.verdict.status === "later")
+    .map((t) => ({
+      key: t.key,
+      file: t.file,
+      line: t.line,
+      feature: (t.verdict as { feature: string }).feature,
+    }));
+  cfg.warnings = [...warningsOf(tracked), ...netWarnings];
+  return cfg;
+}
+
+/** Records later/ignored entries; clears follow the same rules as values. */
+function track(tracked: Tracked[], e: ConfigEntry, spec: KeySpec, verdict: Verdict): Tracked[] {
+  let out = tracked;
+  if (e.value === "") {
+    out = out.filter(
+      (t) => t.key !== e.key && (spec.clears === undefined || t.family !== spec.clears),
+    );
+  } else if (!spec.list) {
+    out = out.filter((t) => t.key !== e.key);
+  }
+  if (e.value !== "" && verdict.status !== "implemented") {
+    out = [
+      ...out,
+      { key: e.key, family: spec.family ?? spec.name, file: e.file, line: e.line, verdict },
+    ];
+  }
+  return out;
+}
+
+function warningsOf(tracked: Tracked[]): string[] {
+  const byKey = new Map<string, { first: Tracked; count: number }>();
+  for (const t of tracked) {
+    if (t.verdict.status !== "ignored" || !t.verdict.warn) continue;
+    const seen = byKey.get(t.key);
+    if (seen) seen.count++;
+    else byKey.set(t.key, { first: t, count: 1 });
+  }
+  return [...byKey.values()].map(({ first, count }) => {
+    const more =
+      count > 1 ? ` (and ${count - 1} more ${first.key} line${count > 2 ? "s" : ""})` : "";
+    const reason = first.verdict.status === "ignored" ? first.verdict.reason : "";
+    return `${first.file}:${first.line}: ${first.key} ignored: ${reason}${more}`;
+  });
+}
+
+function applyNet(
+  nets: Map<number, NetState>,
+  e: ConfigEntry,
+  net: { index: number; sub: string; requiresType?: string },
+): Map<number, NetState> {
+  const { index, sub } = net;
+  let state = nets.get(index);
+  if (sub === "type" && e.value === "") {
+    nets.delete(index);
+    return nets;
+  }
+  if (!state) {
+    state = { index, first: e, keys: new Map() };
+    nets.set(index, state);
+  }
+  if (sub === "type") {
+    state.type = e.value;
+    state.typeAt = e;
+    return nets;
+  }
+  if (e.value === "") {
+    state.keys.delete(sub);
+    return nets;
+  }
+  if (net.requiresType && state.type !== net.requiresType) {
+    throw configError(
+      e.file,
+      e.line,
+      `${e.key} needs lxc.net.${index}.type = ${net.requiresType} before it`,
+    );
+  }
+  const list = state.keys.get(sub) ?? [];
+  state.keys.set(sub, isListNetKey(sub) ? [...list, e.value] : [e.value]);
+  return nets;
+}
+
+function isListNetKey(sub: string): boolean {
+  return sub.endsWith(".address") || sub.endsWith(".route") || sub === "veth.vlan.tagged.id";
+}
+
+/** Fills cfg.nets, tracks non-empty types as pending; returns warnings. */
+function finishNets(
+  cfg: ContainerConfig,
+  nets: Map<number, NetState>,
+  tracked: Tracked[],
+): string[] {
+  const warnings: string[] = [];
+  for (const state of [...nets.values()].sort((a, b) => a.index - b.index)) {
+    const at = state.typeAt;
+    if (state.type === undefined || !at) {
+      throw configError(
+        state.first.file,
+        state.first.line,
+        `lxc.net.${state.index} has no type: set lxc.net.${state.index}.type first`,
+      );
+    }
+    const keys = Object.fromEntries(state.keys);
+    cfg.nets.push({
+      index: state.index,
+      type: state.type,
+      up: keys.flags?.[0] === "up",
+      keys,
+      file: at.file,
+      line: at.line,
+    });
+    const key = `lxc.net.${state.index}.type`;
+    if (state.type !== "empty") {
+      tracked.push({
+        key,
+        family: "lxc.net",
+        file: at.file,
+        line: at.line,
+        verdict: { status: "later", feature: `network type ${state.type}` },
+      });
+      continue;
+    }
+    const extra = [...state.keys.keys()].filter((k) => k !== "flags");
+    if (extra.length > 0) {
+      const reason = `${extra.map((k) => `lxc.net.${state.index}.${k}`).join(", ")} ignored for a network of type empty`;
+      warnings.push(`${at.file}:${at.line}: ${reason}`);
+    }
+  }
+  return warnings;
+}
+
+/**
+ * LXC accepts an absolute target that spells out the rootfs path
+ * (`/var/lib/lxc/c1/rootfs/mnt`) and mounts it at `/mnt` in the container.
+ */
+function stripRootfsPrefix(cfg: ContainerConfig): void {
+  const root = cfg.rootfs.path?.replace(/^\/+/, "").replace(/\/+$/, "");
+  if (!root) return;
+  for (const m of cfg.mountEntries) {
+    if (m.targetAbsolute && m.target.startsWith(`${root}/`))
+      m.target = m.target.slice(root.length + 1);
+  }
+}

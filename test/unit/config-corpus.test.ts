@@ -1,0 +1,152 @@
+import assert from "node:assert/strict";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import * as path from "node:path";
+import { describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { loadConfig } from "../../src/config/index.js";
+import { LxtError } from "../../src/core/errors.js";
+
+const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), "../fixtures/configs");
+const OPTS = { cgroupLayout: "v2" as const, env: { HOME: "/root" }, arch: "x86_64" };
+
+function confFiles(dir: string): string[] {
+  return readdirSync(dir)
+    .filter((f) => f.endsWith(".conf"))
+    .sort()
+    .map((f) => path.join(dir, f));
+}
+
+describe("malformed configs (test/fixtures/configs/bad)", () => {
+  const files = confFiles(path.join(FIXTURES, "bad"));
+
+  it("has at least 25 cases", () => {
+    assert.ok(files.length >= 25, `only ${files.length} files`);
+  });
+
+  for (const file of files) {
+    it(path.basename(file), () => {
+      // First line: "# expect: LINE SUBSTRING".
+      const header = /^# expect: (\d+) (.+)$/.exec(readFileSync(file, "utf8").split("\n")[0] ?? "");
+      assert.ok(header, `${file}: missing "# expect: LINE SUBSTRING" header`);
+      const [, line, substring] = header as unknown as [string, string, string];
+      assert.throws(
+        () => loadConfig(file, OPTS),
+        (err: unknown) => {
+          assert.ok(err instanceof LxtError, `not an LxtError: ${String(err)}`);
+          assert.equal(err.code, "config");
+          assert.ok(err.message.startsWith(`${file}:${line}: `), `wrong place: ${err.message}`);
+          assert.ok(
+            err.message.includes(substring),
+            `message lacks "${substring}": ${err.message}`,
+          );
+          return true;
+        },
+      );
+    });
+  }
+});
+
+describe("good configs (test/fixtures/configs/good)", () => {
+  for (const file of confFiles(path.join(FIXTURES, "good"))) {
+    it(path.basename(file), () => {
+      const cfg = loadConfig(file, OPTS);
+      assert.ok(cfg.entries.length > 0);
+    });
+  }
+
+  it("busybox.conf resolves like the lxc-busybox template intends", () => {
+    const cfg = loadConfig(path.join(FIXTURES, "good/busybox.conf"), OPTS);
+    assert.equal(cfg.utsName, "bb");
+    assert.deepEqual(cfg.signals, { halt: 10, reboot: 15, stop: 9 });
+    assert.deepEqual(cfg.mountAuto, {
+      cgroup: { mode: "mixed", full: false, force: false },
+      proc: "mixed",
+      sys: "ro",
+    });
+    assert.equal(cfg.mountEntries.length, 4);
+    assert.deepEqual(cfg.pending, []);
+    assert.deepEqual(cfg.warnings, []);
+    assert.deepEqual(
+      cfg.nets.map((n) => [n.index, n.type, n.up]),
+      [[0, "empty", true]],
+    );
+  });
+
+  it("full.conf has nothing pending", () => {
+    const cfg = loadConfig(path.join(FIXTURES, "good/full.conf"), OPTS);
+    assert.deepEqual(cfg.pending, []);
+    assert.deepEqual(cfg.warnings, []);
+  });
+
+  it("lists-and-clears.conf ends with only what follows each clear", () => {
+    const cfg = loadConfig(path.join(FIXTURES, "good/lists-and-clears.conf"), OPTS);
+    assert.deepEqual(cfg.environment, ["B=2"]);
+    assert.deepEqual(
+      cfg.mountEntries.map((m) => m.source),
+      ["/b"],
+    );
+    assert.deepEqual(cfg.nets, []);
+    assert.deepEqual(cfg.prlimits, []);
+    assert.deepEqual(cfg.pending, []);
+  });
+
+  it("later-keys.conf lists every later key as pending", () => {
+    const cfg = loadConfig(path.join(FIXTURES, "good/later-keys.conf"), OPTS);
+    assert.deepEqual(
+      cfg.pending.map((p) => p.key),
+      [
+        "lxc.idmap",
+        "lxc.idmap",
+        "lxc.cap.drop",
+        "lxc.apparmor.profile",
+        "lxc.seccomp.profile",
+        "lxc.hook.pre-start",
+        "lxc.cgroup2.memory.max",
+        "lxc.start.auto",
+        "lxt.privileged",
+        "lxc.net.0.type",
+      ],
+    );
+    assert.ok(cfg.pending.every((p) => p.file.endsWith("later-keys.conf") && p.line > 1));
+  });
+});
+
+describe("LXC's own config files", () => {
+  const dir = "/usr/share/lxc/config";
+  const files = existsSync(dir) ? confFiles(dir) : [];
+
+  it("are present", (t) => {
+    if (files.length === 0) t.skip(`SKIP: ${dir} not found (install lxc to run these)`);
+  });
+
+  for (const file of files) {
+    for (const cgroupLayout of ["v1", "hybrid", "v2"] as const) {
+      it(`${path.basename(file)} on a ${cgroupLayout} host`, () => {
+        const cfg = loadConfig(file, { ...OPTS, cgroupLayout });
+        assert.ok(cfg.entries.length >= 0);
+      });
+    }
+  }
+
+  it("common.conf then userns.conf: userns clears the cgroup device rules and caps", (t) => {
+    if (!existsSync(`${dir}/common.conf`) || !existsSync(`${dir}/userns.conf`)) {
+      t.skip(`SKIP: ${dir}/common.conf or userns.conf not found`);
+      return;
+    }
+    const text = `lxc.include = ${dir}/common.conf\nlxc.include = ${dir}/userns.conf\n`;
+    const fs = {
+      readFile: (f: string) => (f === "/virtual/config" ? text : readFileSync(f, "utf8")),
+      stat: (f: string) => (f === "/virtual/config" ? { isDirectory: () => false } : statSync(f)),
+      readdir: (d: string) => readdirSync(d),
+    };
+    const cfg = loadConfig("/virtual/config", { ...OPTS, fs });
+    assert.equal(cfg.ttyDir, undefined);
+    assert.equal(cfg.mountAuto.sys, "rw");
+    assert.equal(cfg.mountAuto.proc, "mixed");
+    assert.ok(
+      !cfg.pending.some((p) => p.key.startsWith("lxc.cgroup") || p.key.startsWith("lxc.cap.")),
+    );
+    assert.deepEqual(cfg.warnings, []);
+    assert.ok(cfg.pending.some((p) => p.key === "lxc.seccomp.profile"));
+  });
+});

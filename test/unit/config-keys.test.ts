@@ -1,0 +1,517 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import {
+  allKeySpecs,
+  type CgroupLayout,
+  checkKeyValue,
+  type HostInfo,
+  lookupKey,
+  parseSignal,
+  splitCommand,
+  type Verdict,
+} from "../../src/config/index.js";
+import { LxtError } from "../../src/core/errors.js";
+
+const HOST: HostInfo = { cgroupLayout: "v2", arch: "x86_64" };
+
+function verdict(key: string, value: string, host: HostInfo = HOST): Verdict {
+  return checkKeyValue(key, value, host, "t.conf");
+}
+
+function rejects(key: string, value: string, substring = "", host: HostInfo = HOST): void {
+  assert.throws(
+    () => verdict(key, value, host),
+    (err: unknown) => {
+      assert.ok(err instanceof LxtError, String(err));
+      assert.equal(err.code, "config");
+      assert.ok(err.message.startsWith("t.conf:1: "), err.message);
+      assert.ok(err.message.includes(substring), `"${substring}" not in: ${err.message}`);
+      return true;
+    },
+    `${key} = ${value} should be rejected`,
+  );
+}
+
+/** Good and bad values of every implemented key. */
+const IMPLEMENTED: Record<string, { good: string[]; bad: string[] }> = {
+  "lxc.uts.name": { good: ["c1", "web-01.example", "h".repeat(64)], bad: ["h".repeat(65)] },
+  "lxc.rootfs.path": {
+    good: ["/var/lib/lxt/c1/rootfs", "dir:/srv/rootfs"],
+    bad: ["rootfs", "dir:rootfs", "tar:/x"],
+  },
+  "lxc.init.cmd": {
+    good: ["/sbin/init", "/bin/sh -c 'echo hi'", '"/opt/my app/run" --flag'],
+    bad: ["'unterminated", '"x'],
+  },
+  "lxc.execute.cmd": { good: ["/usr/bin/env FOO=1 sh"], bad: ["  '  "] },
+  "lxc.init.cwd": { good: ["/", "/srv/app"], bad: ["srv", "./x"] },
+  "lxc.init.uid": { good: ["0", "1000", "4294967294"], bad: ["-1", "root", "4294967295", "1.5"] },
+  "lxc.init.gid": { good: ["0", "100"], bad: ["x", "-5"] },
+  "lxc.environment": { good: ["A=1", "PATH", "EMPTY=", "X=a=b c"], bad: ["=1", "A B=1"] },
+  "lxc.environment.runtime": { good: ["LANG=C"], bad: ["=x"] },
+  "lxc.mount.entry": {
+    good: [
+      "proc proc proc nodev,noexec,nosuid 0 0",
+      "/srv srv none bind,create=dir,optional 0 0",
+      "dev/null proc/kcore none bind,relative 0 0",
+      "tmpfs /tmp tmpfs mode=1777",
+      "/a\\040b mnt/x none bind",
+    ],
+    bad: [
+      "/srv",
+      "a b c d e f g",
+      "/srv srv none create=pipe 0 0",
+      "/srv / none bind 0 0",
+      "/x ../y none bind",
+      "a b c d x 0",
+    ],
+  },
+  "lxc.mount.fstab": { good: ["/etc/fstab.c1", "fstab"], bad: [] },
+  "lxc.mount.auto": {
+    good: [
+      "proc",
+      "proc:mixed",
+      "proc:rw",
+      "sys",
+      "sys:mixed",
+      "sys:ro",
+      "sys:rw",
+      "cgroup",
+      "cgroup:mixed",
+      "cgroup:ro:force",
+      "cgroup:force",
+      "cgroup-full:rw",
+      "proc sys cgroup",
+    ],
+    bad: ["proc:ro", "sys:force", "dev", "cgroup:rw:force:x", "shmounts:"],
+  },
+  "lxc.autodev": { good: ["0", "1"], bad: ["2", "yes", "true"] },
+  "lxc.autodev.tmpfs.size": { good: ["500000", "0"], bad: ["500K", "-1"] },
+  "lxc.tty.max": { good: ["0", "4"], bad: ["-1", "four", "4 # comment"] },
+  "lxc.tty.dir": { good: ["lxc"], bad: ["lxc/x", "..", "x".repeat(256)] },
+  "lxc.pty.max": { good: ["0", "1024"], bad: ["many"] },
+  "lxc.signal.halt": {
+    good: ["SIGPWR", "PWR", "pwr", "30", "SIGRTMIN+3", "SIGRTMAX-2", "RTMIN"],
+    bad: ["SIGFOO", "0", "65", "SIGRTMIN+31", "SIGRTMAX+1", "-1"],
+  },
+  "lxc.signal.reboot": { good: ["SIGINT", "SIGTERM"], bad: ["INTERRUPT"] },
+  "lxc.signal.stop": { good: ["SIGKILL", "9"], bad: ["kill -9"] },
+  "lxc.prlimit.nofile": {
+    good: ["1024", "1024:4096", "unlimited", "1024:unlimited", "unlimited:unlimited", " 10 : 20 "],
+    bad: ["lots", "4096:1024", "unlimited:10", "1:2:3", ":5", "-1"],
+  },
+  "lxc.sysctl.net.ipv4.ip_forward": { good: ["1"], bad: [] },
+  "lxc.ephemeral": { good: ["0", "1"], bad: ["on"] },
+  "lxc.log.file": { good: ["/var/log/lxt/c1.log"], bad: [] },
+  "lxc.log.level": {
+    good: ["trace", "DEBUG", "info", "notice", "warn", "error", "crit", "alert", "fatal", "0", "8"],
+    bad: ["9", "loud"],
+  },
+  "lxc.net.0.type": { good: ["empty"], bad: ["bridge", "Empty"] },
+  "lxc.net.0.flags": { good: ["up"], bad: ["down"] },
+  "lxc.console.path": { good: ["none"], bad: [] },
+  "lxc.console.logfile": { good: ["/var/log/lxt/c1.console"], bad: [] },
+};
+
+describe("implemented keys", () => {
+  for (const [key, { good, bad }] of Object.entries(IMPLEMENTED)) {
+    it(key, () => {
+      for (const v of good)
+        assert.deepEqual(verdict(key, v), { status: "implemented" }, `${key} = ${v}`);
+      for (const v of bad) rejects(key, v, key);
+      // An empty value clears or resets every key.
+      assert.deepEqual(verdict(key, ""), { status: "implemented" });
+    });
+  }
+
+  it("covers every implemented key of the registry", () => {
+    const tested = new Set(Object.keys(IMPLEMENTED).map((k) => lookupKey(k).spec.name));
+    const notTested = allKeySpecs()
+      .filter((s) => s.status === "implemented" && !tested.has(s.name))
+      .map((s) => s.name);
+    // Family roots and lxc.include only take empty values / are handled by the parser.
+    assert.deepEqual(notTested.sort(), [
+      "lxc.cgroup",
+      "lxc.cgroup2",
+      "lxc.hook",
+      "lxc.include",
+      "lxc.net",
+      "lxc.prlimit",
+      "lxc.proc",
+      "lxc.sysctl",
+    ]);
+  });
+
+  it("accepts every prlimit resource and refuses unknown ones", () => {
+    for (const r of [
+      "as",
+      "core",
+      "cpu",
+      "data",
+      "fsize",
+      "locks",
+      "memlock",
+      "msgqueue",
+      "nice",
+      "nofile",
+      "nproc",
+      "rss",
+      "rtprio",
+      "rttime",
+      "sigpending",
+      "stack",
+    ]) {
+      assert.equal(verdict(`lxc.prlimit.${r}`, "1").status, "implemented");
+    }
+    rejects("lxc.prlimit.files", "1", 'unknown resource "files"');
+    rejects("lxc.prlimit.NOFILE", "1", "unknown resource");
+  });
+
+  it("accepts only namespaced sysctls", () => {
+    for (const k of [
+      "net.ipv4.ip_forward",
+      "net/ipv6/conf/all/forwarding",
+      "kernel.shmmax",
+      "kernel.shm_rmid_forced",
+      "kernel.msgmax",
+      "kernel.sem",
+      "kernel.sem_next_id",
+      "fs.mqueue.queues_max",
+      "kernel.hostname",
+      "kernel.domainname",
+    ]) {
+      assert.equal(verdict(`lxc.sysctl.${k}`, "1").status, "implemented", k);
+    }
+    for (const k of [
+      "kernel.pid_max",
+      "vm.swappiness",
+      "fs.file-max",
+      "kernel.semaphore",
+      "kernel.hostnames",
+      "kernel.core_pattern",
+      "net..x",
+    ]) {
+      rejects(`lxc.sysctl.${k}`, "1", "sysctl");
+    }
+  });
+});
+
+describe("family roots", () => {
+  for (const key of [
+    "lxc.net",
+    "lxc.cgroup",
+    "lxc.cgroup2",
+    "lxc.prlimit",
+    "lxc.sysctl",
+    "lxc.proc",
+    "lxc.hook",
+  ]) {
+    it(`${key} takes only an empty value`, () => {
+      assert.deepEqual(verdict(key, ""), { status: "implemented" });
+      rejects(key, "x", "must not have a value");
+    });
+  }
+});
+
+describe("later keys", () => {
+  const LATER: [string, string, string][] = [
+    ["lxc.net.0.type", "veth", "network type veth"],
+    ["lxc.net.0.type", "none", "network type none"],
+    ["lxc.net.0.link", "lxcbr0", "networking"],
+    ["lxc.net.0.ipv4.address", "10.0.3.2/24", "networking"],
+    ["lxc.cgroup2.memory.max", "1G", "cgroup limits"],
+    ["lxc.cgroup.dir", "lxt/c1", "cgroup placement"],
+    ["lxc.idmap", "u 0 100000 65536", "user namespaces"],
+    ["lxc.seccomp.profile", "/x", "seccomp"],
+    ["lxc.cap.drop", "sys_admin", "capabilities"],
+    ["lxc.cap.keep", "none", "capabilities"],
+    ["lxc.apparmor.profile", "generated", "AppArmor"],
+    ["lxc.selinux.context", "system_u:system_r:lxc_t:s0:c22", "SELinux"],
+    ["lxc.hook.pre-start", "/bin/true", "hooks"],
+    ["lxc.hook.stop", "/bin/true", "hooks"],
+    ["lxc.start.auto", "1", "autostart"],
+    ["lxc.group", "onboot", "autostart"],
+    ["lxc.console.path", "/dev/tty1", "console device path"],
+    ["lxc.console.buffer.size", "auto", "console ring buffer"],
+    ["lxc.namespace.clone", "mount net ipc", "namespace options"],
+    ["lxc.namespace.share.net", "42", "namespace options"],
+    ["lxc.no_new_privs", "1", "no_new_privs"],
+    ["lxc.rootfs.options", "idmap=container", "rootfs mount options"],
+    ["lxc.rootfs.path", "overlayfs:/lower:/upper", "storage backend overlayfs"],
+    ["lxc.rootfs.managed", "0", "unmanaged rootfs"],
+    ["lxc.mount.entry", "/srv srv none bind,idmap=container 0 0", "idmapped mounts"],
+    ["lxc.mount.auto", "proc shmounts:/run/shm", "shmounts"],
+    ["lxc.proc.oom_score_adj", "10", "lxc.proc settings"],
+    ["lxc.time.offset.boot", "-5m", "time namespace"],
+    ["lxc.sched.core", "1", "core scheduling"],
+    ["lxc.init.groups", "10,20", "supplementary groups"],
+    ["lxc.arch", "i686", "32-bit personality"],
+    ["lxt.privileged", "1", "privilege selection"],
+  ];
+  for (const [key, value, feature] of LATER) {
+    it(`${key} = ${value}`, () =>
+      assert.deepEqual(verdict(key, value), { status: "later", feature }));
+  }
+
+  it("accepts values that match what lxt does anyway", () => {
+    for (const [k, v] of [
+      ["lxc.apparmor.profile", "unconfined"],
+      ["lxc.apparmor.profile", "unchanged"],
+      ["lxc.selinux.context", "unconfined_t"],
+      ["lxc.start.auto", "0"],
+      ["lxc.no_new_privs", "0"],
+      ["lxc.rootfs.managed", "1"],
+      ["lxc.monitor.signal.pdeath", "SIGKILL"],
+      ["lxc.hook.version", "1"],
+    ] as const) {
+      assert.deepEqual(
+        verdict(k, v),
+        { status: "ignored", reason: "same as lxt's behaviour", warn: false },
+        `${k} = ${v}`,
+      );
+    }
+  });
+
+  it("still validates later keys' values", () => {
+    rejects("lxc.idmap", "x 0 0 1", "u|g NSID HOSTID RANGE");
+    rejects("lxc.start.auto", "2", "0 or 1");
+    rejects("lxc.namespace.clone", "net disk", "expected one of");
+    rejects("lxc.time.offset.monotonic", "5 minutes", "offset");
+    rejects("lxc.seccomp.notify.proxy", "/run/x.sock", "unix:");
+    rejects("lxc.net.0.mtu", "12", "lxc.net.0.mtu");
+    rejects("lxc.net.0.ipv4.address", "10.0.3.300/24", "ipv4 address");
+    rejects("lxc.net.0.ipv6.address", "2001:db8::1/129", "ipv6 address");
+    rejects("lxc.net.0.ipv4.gateway", "router", "auto, dev");
+    rejects("lxc.net.0.veth.vlan.id", "4095", "lxc.net.0.veth.vlan.id");
+    rejects("lxc.net.0.name", "a-very-long-interface-name", "interface name");
+    rejects("lxc.cgroup.dir.container.inner", "a/b", "single directory");
+    rejects("lxc.cgroup.dir", "../escape", "upwards");
+    rejects("lxc.monitor.signal.pdeath", "SIGNOPE", "signal");
+  });
+});
+
+describe("ignored keys", () => {
+  it("lxc.rootfs.mount is accepted silently", () => {
+    assert.deepEqual(verdict("lxc.rootfs.mount", "/usr/lib/lxc/rootfs"), {
+      status: "ignored",
+      reason: "lxt chooses its own staging mount",
+      warn: false,
+    });
+  });
+
+  it("lxc.log.syslog is accepted with a warning and a checked facility", () => {
+    assert.equal(verdict("lxc.log.syslog", "daemon").status, "ignored");
+    assert.equal((verdict("lxc.log.syslog", "local7") as { warn: boolean }).warn, true);
+    rejects("lxc.log.syslog", "kern", "expected one of daemon");
+  });
+
+  it("lxc.arch: the host's arch is silent, another 64-bit arch warns", () => {
+    for (const a of ["x86_64", "amd64", "linux64"]) {
+      assert.deepEqual(verdict("lxc.arch", a), {
+        status: "ignored",
+        reason: "matches the host",
+        warn: false,
+      });
+    }
+    assert.equal((verdict("lxc.arch", "aarch64") as { warn: boolean }).warn, true);
+    assert.equal(verdict("lxc.arch", "arm64", { ...HOST, arch: "aarch64" }).status, "ignored");
+    rejects("lxc.arch", "sparc", "expected one of");
+  });
+});
+
+describe("cgroup keys by host layout", () => {
+  const cases: [CgroupLayout, string, Verdict["status"]][] = [
+    ["v2", "lxc.cgroup.devices.allow", "ignored"],
+    ["v2", "lxc.cgroup2.devices.allow", "later"],
+    ["v1", "lxc.cgroup.devices.allow", "later"],
+    ["v1", "lxc.cgroup2.devices.allow", "ignored"],
+    ["hybrid", "lxc.cgroup.devices.allow", "later"],
+    ["hybrid", "lxc.cgroup2.devices.allow", "later"],
+  ];
+  for (const [layout, key, status] of cases) {
+    it(`${key} on a ${layout} host is ${status}`, () => {
+      const v = verdict(key, "c 1:3 rwm", { ...HOST, cgroupLayout: layout });
+      assert.equal(v.status, status);
+      if (v.status === "ignored") assert.equal(v.warn, true);
+    });
+  }
+
+  it("lxc.cgroup.dir is not a v1 controller key", () => {
+    assert.equal(verdict("lxc.cgroup.dir", "lxt", { ...HOST, cgroupLayout: "v2" }).status, "later");
+  });
+});
+
+describe("key lookup", () => {
+  it("refuses unknown keys, suggesting a near one", () => {
+    rejects("lxc.foo", "1", "unknown key lxc.foo");
+    rejects("lxc.tty.mx", "1", "did you mean lxc.tty.max?");
+    rejects("lxc.network.type", "veth", "unknown key lxc.network.type");
+    rejects("LXC.tty.max", "1", "unknown key");
+    rejects("lxt.foo", "1", "unknown key lxt.foo");
+    rejects("lxc.cgroup2.", "1", "unknown key");
+  });
+
+  it("checks network indexes", () => {
+    assert.equal(lookupKey("lxc.net.0.type").net?.index, 0);
+    assert.equal(lookupKey("lxc.net.12.link").net?.index, 12);
+    assert.equal(lookupKey("lxc.net.007.link").net?.index, 7);
+    rejects("lxc.net.x.type", "empty", 'bad network index "x"');
+    rejects("lxc.net.-1.type", "empty", "bad network index");
+    rejects("lxc.net.1e3.type", "empty", "bad network index");
+    rejects("lxc.net.0", "empty", "missing sub-key");
+    rejects("lxc.net.0.bogus", "1", "unknown key lxc.net.0.bogus");
+  });
+
+  it("marks type-specific network keys", () => {
+    assert.equal(lookupKey("lxc.net.0.veth.pair").net?.requiresType, "veth");
+    assert.equal(lookupKey("lxc.net.0.vlan.id").net?.requiresType, "vlan");
+    assert.equal(lookupKey("lxc.net.0.link").net?.requiresType, undefined);
+  });
+
+  it("registers every key of lxc.container.conf(5)", () => {
+    const names = new Set(allKeySpecs().map((s) => s.name));
+    for (const k of [
+      "lxc.include",
+      "lxc.arch",
+      "lxc.uts.name",
+      "lxc.signal.halt",
+      "lxc.signal.reboot",
+      "lxc.signal.stop",
+      "lxc.execute.cmd",
+      "lxc.init.cmd",
+      "lxc.init.cwd",
+      "lxc.init.uid",
+      "lxc.init.gid",
+      "lxc.init.groups",
+      "lxc.sched.core",
+      "lxc.proc.[file]",
+      "lxc.ephemeral",
+      "lxc.net",
+      "lxc.net.[i].type",
+      "lxc.net.[i].flags",
+      "lxc.net.[i].link",
+      "lxc.net.[i].l2proxy",
+      "lxc.net.[i].mtu",
+      "lxc.net.[i].name",
+      "lxc.net.[i].hwaddr",
+      "lxc.net.[i].ipv4.address",
+      "lxc.net.[i].ipv4.gateway",
+      "lxc.net.[i].ipv6.address",
+      "lxc.net.[i].ipv6.gateway",
+      "lxc.net.[i].script.up",
+      "lxc.net.[i].script.down",
+      "lxc.net.[i].veth.mode",
+      "lxc.net.[i].veth.pair",
+      "lxc.net.[i].veth.ipv4.route",
+      "lxc.net.[i].veth.ipv6.route",
+      "lxc.net.[i].veth.vlan.id",
+      "lxc.net.[i].veth.vlan.tagged.id",
+      "lxc.net.[i].vlan.id",
+      "lxc.net.[i].macvlan.mode",
+      "lxc.net.[i].ipvlan.mode",
+      "lxc.net.[i].ipvlan.isolation",
+      "lxc.pty.max",
+      "lxc.console.buffer.size",
+      "lxc.console.size",
+      "lxc.console.logfile",
+      "lxc.console.rotate",
+      "lxc.console.path",
+      "lxc.tty.max",
+      "lxc.tty.dir",
+      "lxc.autodev",
+      "lxc.autodev.tmpfs.size",
+      "lxc.mount.fstab",
+      "lxc.mount.entry",
+      "lxc.mount.auto",
+      "lxc.rootfs.path",
+      "lxc.rootfs.mount",
+      "lxc.rootfs.options",
+      "lxc.rootfs.managed",
+      "lxc.cgroup.[controller].[file]",
+      "lxc.cgroup2.[controller].[file]",
+      "lxc.cgroup.dir",
+      "lxc.cgroup.dir.container",
+      "lxc.cgroup.dir.monitor",
+      "lxc.cgroup.dir.monitor.pivot",
+      "lxc.cgroup.dir.container.inner",
+      "lxc.cgroup.relative",
+      "lxc.cap.drop",
+      "lxc.cap.keep",
+      "lxc.namespace.clone",
+      "lxc.namespace.keep",
+      "lxc.namespace.share.[ns]",
+      "lxc.time.offset.boot",
+      "lxc.time.offset.monotonic",
+      "lxc.prlimit.[name]",
+      "lxc.sysctl.[name]",
+      "lxc.apparmor.profile",
+      "lxc.apparmor.allow_incomplete",
+      "lxc.apparmor.allow_nesting",
+      "lxc.apparmor.raw",
+      "lxc.selinux.context",
+      "lxc.selinux.context.keyring",
+      "lxc.keyring.session",
+      "lxc.seccomp.profile",
+      "lxc.seccomp.allow_nesting",
+      "lxc.seccomp.notify.proxy",
+      "lxc.seccomp.notify.cookie",
+      "lxc.no_new_privs",
+      "lxc.idmap",
+      "lxc.hook.version",
+      "lxc.hook.pre-start",
+      "lxc.hook.pre-mount",
+      "lxc.hook.mount",
+      "lxc.hook.autodev",
+      "lxc.hook.start-host",
+      "lxc.hook.start",
+      "lxc.hook.stop",
+      "lxc.hook.post-stop",
+      "lxc.hook.clone",
+      "lxc.hook.destroy",
+      "lxc.log.level",
+      "lxc.log.file",
+      "lxc.log.syslog",
+      "lxc.start.auto",
+      "lxc.start.delay",
+      "lxc.start.order",
+      "lxc.monitor.unshare",
+      "lxc.monitor.signal.pdeath",
+      "lxc.group",
+      "lxc.environment",
+      "lxt.privileged",
+    ]) {
+      assert.ok(names.has(k), `${k} not registered`);
+    }
+  });
+
+  it("has no duplicate names and a summary for each", () => {
+    const specs = allKeySpecs();
+    assert.equal(new Set(specs.map((s) => s.name)).size, specs.length);
+    for (const s of specs) assert.ok(s.summary.length > 0, s.name);
+    for (const s of specs.filter((x) => x.status === "later")) assert.ok(s.feature, s.name);
+  });
+});
+
+describe("value helpers", () => {
+  it("parseSignal maps names to x86_64 numbers", () => {
+    assert.equal(parseSignal("SIGPWR"), 30);
+    assert.equal(parseSignal("sigusr1"), 10);
+    assert.equal(parseSignal("SIGRTMIN"), 34);
+    assert.equal(parseSignal("SIGRTMIN+3"), 37);
+    assert.equal(parseSignal("SIGRTMAX-10"), 54);
+    assert.equal(parseSignal("RTMAX"), 64);
+    assert.equal(parseSignal("0", true), 0);
+  });
+
+  it("splitCommand splits like a shell without expansion", () => {
+    assert.deepEqual(splitCommand("/sbin/init"), ["/sbin/init"]);
+    assert.deepEqual(splitCommand("  a   b\tc "), ["a", "b", "c"]);
+    assert.deepEqual(splitCommand(`sh -c 'echo "hi there"; ls'`), [
+      "sh",
+      "-c",
+      'echo "hi there"; ls',
+    ]);
+    assert.deepEqual(splitCommand(`echo "a \\"b\\" c" d\\ e ''`), ["echo", 'a "b" c', "d e", ""]);
+    assert.deepEqual(splitCommand("echo $HOME *"), ["echo", "$HOME", "*"]);
+  });
+});
