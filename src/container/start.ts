@@ -81,7 +81,7 @@ export async function startContainer(paths: ContainerPaths, opts: LaunchOptions)
       const planFile = join(paths.runtimeDir, "plan");
       // The plan is on disk before the cgroups exist, so a crash between the
       // two leaves a record that repairStale can undo.
-      writeFileAtomic(planFile, renderPlan(input), 0o600);
+      writeFileAtomic(planFile, renderPlan(input), 0o600, false);
       try {
         createContainerCgroups(cgroups, nodeCgroupFs);
       } catch (err) {

@@ -1,15 +1,17 @@
 import { closeSync, fsyncSync, openSync, renameSync, writeSync } from "node:fs";
 
 /**
- * Writes a file atomically: a temporary file beside it, fsync, rename. A
- * reader sees the old or the new content, never a mix, even after a crash.
+ * Writes a file atomically: a temporary file beside it, then rename. A
+ * reader sees the old or the new content, never a mix. `durable` adds an
+ * fsync so that the new content also survives a power loss; runtime files
+ * (under /run, gone at reboot anyway) skip it.
  */
-export function writeFileAtomic(path: string, data: string, mode = 0o644): void {
+export function writeFileAtomic(path: string, data: string, mode = 0o644, durable = true): void {
   const tmp = `${path}.tmp.${process.pid}`;
   const fd = openSync(tmp, "w", mode);
   try {
     writeSync(fd, data);
-    fsyncSync(fd);
+    if (durable) fsyncSync(fd);
   } finally {
     closeSync(fd);
   }

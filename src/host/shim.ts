@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, realpathSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { LxtError } from "../core/errors.js";
@@ -19,7 +19,12 @@ export function shimPath(): string {
 function findShim(): string {
   const fromEnv = process.env.LXT_SHIM;
   if (fromEnv) return fromEnv;
-  let dir = dirname(fileURLToPath(import.meta.url));
+  // bin/lxt sets LXT_SHIM; this search serves tests and tools run from src/ under tsx.
+  // In the CommonJS bundle import.meta is empty: start from the bundle's own path.
+  const here = import.meta.url
+    ? fileURLToPath(import.meta.url)
+    : realpathSync(process.argv[1] ?? ".");
+  let dir = dirname(here);
   for (let i = 0; i < 5; i++) {
     const candidate = join(dir, "native", "build", "lxt-shim");
     if (existsSync(candidate)) return candidate;

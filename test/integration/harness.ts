@@ -3,7 +3,7 @@
  * container names, a runner for the built `lxt` CLI, and a check that a
  * test left nothing behind on the host.
  */
-import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -16,7 +16,7 @@ export const LXT = join(REPO, "bin", "lxt");
 /** Why root integration tests cannot run here, or undefined when they can. */
 export function skipReason(): string | undefined {
   if (process.getuid?.() !== 0) return "SKIP: needs root";
-  if (!existsSync(join(REPO, "dist", "lxt.mjs"))) return "SKIP: lxt not built (npm run build)";
+  if (!existsSync(join(REPO, "dist", "lxt.cjs"))) return "SKIP: lxt not built (npm run build)";
   if (!existsSync(join(REPO, "native", "build", "lxt-shim")))
     return "SKIP: helper not built (npm run build)";
   if (!existsSync("/bin/busybox"))
@@ -135,4 +135,18 @@ export async function until(cond: () => boolean, ms = 5000): Promise<boolean> {
     await new Promise((r) => setTimeout(r, 20));
   }
   return cond();
+}
+
+/** Resolves with a child's exit code, or kills it and resolves with "timeout" after `ms`. */
+export function exitWithin(child: ChildProcess, ms: number): Promise<number | string> {
+  return new Promise((resolve) => {
+    const t = setTimeout(() => {
+      child.kill("SIGKILL");
+      resolve("timeout");
+    }, ms);
+    child.on("exit", (code) => {
+      clearTimeout(t);
+      resolve(code ?? "signal");
+    });
+  });
 }

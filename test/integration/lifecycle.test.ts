@@ -1,8 +1,17 @@
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { after, before, describe, test } from "node:test";
-import { hostLeftovers, runtimeLeftovers, Sandbox, skipReason, until } from "./harness.js";
+import {
+  exitWithin,
+  hostLeftovers,
+  LXT as lxtBin,
+  runtimeLeftovers,
+  Sandbox,
+  skipReason,
+  until,
+} from "./harness.js";
 
 const skip = skipReason();
 if (skip) console.log(skip);
@@ -185,16 +194,7 @@ describe("lifecycle of a busybox container", { skip, timeout: 120_000 }, () => {
     child.stdin.write("echo console-$((40+2))\n");
     const seen = await until(() => out.includes("console-42"), 5000);
     child.stdin.write("\x01q");
-    const code = await new Promise((r) => {
-      const t = setTimeout(() => {
-        child.kill("SIGKILL");
-        r("did not detach");
-      }, 5000);
-      child.on("exit", (c) => {
-        clearTimeout(t);
-        r(c);
-      });
-    });
+    const code = await exitWithin(child, 5000);
     assert.ok(seen, `console output: ${JSON.stringify(out)}`);
     assert.equal(code, 0);
   });
@@ -287,5 +287,56 @@ describe("lxc.ephemeral", { skip, timeout: 120_000 }, () => {
     assert.ok(await until(() => !box.ok(["ls"]).includes(c), 10_000), "gone after poweroff");
     assert.ok(!existsSync(`${box.lxcpath}/${c}`));
     assert.deepEqual(runtimeLeftovers(box.lxcpath), []);
+  });
+});
+
+describe("terminals", { skip, timeout: 120_000 }, () => {
+  let box: Sandbox;
+  let c: string;
+  before(() => {
+    box = new Sandbox();
+    c = box.name("tty");
+    box.ok(["create", "-n", c, "-t", "busybox"]);
+  });
+  after(() => box.cleanup());
+
+  test("start -F: the console is this terminal; the container ends with its init", async () => {
+    const { spawn } = await import("node:child_process");
+    const { LXT } = await import("./harness.js");
+    const child = spawn(LXT, ["start", "-F", "-n", c], {
+      env: { ...process.env, LXT_PATH: box.lxcpath },
+    });
+    let out = "";
+    child.stdout.on("data", (b) => {
+      out += b.toString();
+    });
+    const running = await until(() => box.ok(["info", "-n", c, "-s"]).includes("RUNNING"), 10_000);
+    child.stdin.write("\n");
+    await new Promise((r) => setTimeout(r, 300));
+    child.stdin.write("echo fg-$((20+1)); poweroff -f\n");
+    const code = await exitWithin(child, 15_000);
+    assert.ok(running, "RUNNING while in the foreground");
+    assert.match(out, /fg-21/);
+    assert.equal(typeof code, "number", `foreground start ended: ${code}`);
+    assert.match(box.ok(["info", "-n", c, "-s"]), /STOPPED/);
+    assert.deepEqual(runtimeLeftovers(box.lxcpath), []);
+  });
+
+  test("attach gives a pty when stdin is a terminal, so shells are interactive", () => {
+    box.ok(["start", "-n", c]);
+    const r = spawnSync(
+      "script",
+      ["-qec", `${lxtBin} attach -n ${c} -- sh -c 'tty; exit 4'`, "/dev/null"],
+      {
+        env: { ...process.env, LXT_PATH: box.lxcpath },
+        encoding: "utf8",
+        timeout: 20_000,
+      },
+    );
+    assert.match(r.stdout, /\/dev\/pts\/\d+/, r.stdout + r.stderr);
+    assert.equal(r.status, 4);
+    const plain = box.ok(["attach", "-n", c, "--", "sh", "-c", "tty || true"]);
+    assert.match(plain, /not a tty/, "no pty without a terminal");
+    box.ok(["stop", "-n", c, "-k"]);
   });
 });

@@ -1,5 +1,4 @@
 import type { Command } from "@commander-js/extra-typings";
-import { attachContainer } from "../../container/attach.js";
 import { commandArgs, lxcpathOption, nameOption, parseIntArg, targetPaths } from "../common.js";
 
 export function register(program: Command): void {
@@ -17,6 +16,7 @@ export function register(program: Command): void {
     .passThroughOptions()
     .argument("[command...]", "after --: the command (default: /bin/sh)")
     .action(async (args, opts) => {
+      const { attachContainer } = await import("../../container/attach.js");
       let rest = args;
       let name = opts.name;
       if (!name && rest.length > 0 && rest[0] !== "--") {

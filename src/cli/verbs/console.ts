@@ -1,5 +1,4 @@
 import type { Command } from "@commander-js/extra-typings";
-import { openConsole } from "../../container/console.js";
 import { LxtError } from "../../core/errors.js";
 import { lxcpathOption, nameOption, parseIntArg, targetPaths } from "../common.js";
 
@@ -21,6 +20,7 @@ export function register(program: Command): void {
     .option("-e, --escape <char>", "escape character, as Ctrl+char", "a")
     .argument("[name]")
     .action(async (name, opts) => {
+      const { openConsole } = await import("../../container/console.js");
       const esc = escapeByte(opts.escape);
       const paths = targetPaths(opts, name);
       const sock = await openConsole(paths, opts.tty);

@@ -1,5 +1,4 @@
 import type { Command } from "@commander-js/extra-typings";
-import { createContainer } from "../../container/create.js";
 import { lxcpathOption, nameOption, targetPaths } from "../common.js";
 
 export function register(program: Command): void {
@@ -14,6 +13,7 @@ export function register(program: Command): void {
     .argument("[name]")
     .argument("[template-args...]", "after --: arguments for the template (none are used yet)")
     .action(async (name, _targs, opts) => {
+      const { createContainer } = await import("../../container/create.js");
       const paths = targetPaths(opts, name);
       await createContainer(paths, {
         template: opts.template,

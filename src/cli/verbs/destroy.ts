@@ -1,5 +1,4 @@
 import type { Command } from "@commander-js/extra-typings";
-import { destroyContainer } from "../../container/destroy.js";
 import { lxcpathOption, nameOption, targetPaths } from "../common.js";
 
 export function register(program: Command): void {
@@ -11,6 +10,7 @@ export function register(program: Command): void {
     .option("-f, --force", "kill a running container first")
     .argument("[name]")
     .action(async (name, opts) => {
+      const { destroyContainer } = await import("../../container/destroy.js");
       await destroyContainer(targetPaths(opts, name), { force: opts.force });
     });
 }

@@ -1,5 +1,4 @@
 import type { Command } from "@commander-js/extra-typings";
-import { executeContainer } from "../../container/execute.js";
 import { commandArgs, lxcpathOption, nameOption, parseIntArg, targetPaths } from "../common.js";
 
 export function register(program: Command): void {
@@ -14,6 +13,7 @@ export function register(program: Command): void {
     .passThroughOptions()
     .argument("[command...]", "after --: the command")
     .action(async (args, opts) => {
+      const { executeContainer } = await import("../../container/execute.js");
       let rest = args;
       let name = opts.name;
       if (!name && rest.length > 0 && rest[0] !== "--") {

@@ -1,6 +1,5 @@
 import { existsSync } from "node:fs";
 import { type Command, Option } from "@commander-js/extra-typings";
-import { containerInfo } from "../../container/list.js";
 import { LxtError } from "../../core/errors.js";
 import { lxcpathOption, nameOption, targetPaths } from "../common.js";
 import { humanBytes, printJson } from "../output.js";
@@ -19,6 +18,7 @@ export function register(program: Command): void {
     .addOption(new Option("--format <format>", "output format").choices(["text", "json"] as const))
     .argument("[name]")
     .action(async (name, opts) => {
+      const { containerInfo } = await import("../../container/list.js");
       const paths = targetPaths(opts, name);
       if (!existsSync(paths.config)) {
         throw new LxtError(

@@ -1,5 +1,4 @@
 import { type Command, Option } from "@commander-js/extra-typings";
-import { listContainers, listLiveNames } from "../../container/list.js";
 import { resolveLxcpath } from "../../container/paths.js";
 import { lxcpathOption } from "../common.js";
 import { printJson, printTable } from "../output.js";
@@ -17,6 +16,7 @@ export function register(program: Command): void {
     .addOption(new Option("--format <format>", "output format").choices(["table", "json"] as const))
     .argument("[filter]", "regular expression the names must match")
     .action(async (filter, opts) => {
+      const { listContainers, listLiveNames } = await import("../../container/list.js");
       const lxcpath = resolveLxcpath(opts.lxcpath);
       const re = filter ? new RegExp(filter) : undefined;
       const wantState = opts.running || opts.stopped;

@@ -1,5 +1,4 @@
 import type { Command } from "@commander-js/extra-typings";
-import { startContainer } from "../../container/start.js";
 import { lxcpathOption, nameOption, targetPaths } from "../common.js";
 
 export function register(program: Command): void {
@@ -13,6 +12,7 @@ export function register(program: Command): void {
     .option("-s, --define <key=value...>", "set a config key for this start only")
     .argument("[name]")
     .action(async (name, opts) => {
+      const { startContainer } = await import("../../container/start.js");
       const paths = targetPaths(opts, name);
       const started = await startContainer(paths, {
         foreground: !!opts.foreground && !opts.daemon,

@@ -1,7 +1,4 @@
 import type { Command } from "@commander-js/extra-typings";
-import { reapIfEphemeral } from "../../container/ephemeral.js";
-import { haltSignal } from "../../container/launch-input.js";
-import { stopContainer } from "../../container/stop.js";
 import { lxcpathOption, nameOption, parseIntArg, targetPaths } from "../common.js";
 
 export function register(program: Command): void {
@@ -19,6 +16,9 @@ export function register(program: Command): void {
     )
     .argument("[name]")
     .action(async (name, opts) => {
+      const { reapIfEphemeral } = await import("../../container/ephemeral.js");
+      const { haltSignal } = await import("../../container/launch-input.js");
+      const { stopContainer } = await import("../../container/stop.js");
       const paths = targetPaths(opts, name);
       await stopContainer(paths, {
         kill: opts.kill,

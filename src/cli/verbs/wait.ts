@@ -1,6 +1,5 @@
 import type { Command } from "@commander-js/extra-typings";
 import type { ContainerState } from "../../container/state.js";
-import { STATES, waitState } from "../../container/wait.js";
 import { LxtError } from "../../core/errors.js";
 import { lxcpathOption, nameOption, parseIntArg, targetPaths } from "../common.js";
 
@@ -19,6 +18,7 @@ export function register(program: Command): void {
     )
     .argument("[name]")
     .action(async (name, opts) => {
+      const { STATES, waitState } = await import("../../container/wait.js");
       const states = opts.state.split("|").map((s) => s.trim().toUpperCase());
       for (const s of states) {
         if (!(STATES as readonly string[]).includes(s)) {
