@@ -4,7 +4,7 @@
 # ratios and written into bench/RESULTS.md between the `bench:begin`/`bench:end` markers.
 #
 # Usage: bench/run.sh [N]        N iterations per latency figure (default 10)
-# Env:   LXT=CMD                 the lxt command, may hold words ("node dist/lxt.mjs"); default lxt
+# Env:   LXT=CMD                 the lxt command, may hold words ("node dist/lxt.cjs"); default lxt
 #        BENCH_MEM_N=M           containers per tool kept running for the memory figures (default 10)
 #        BENCH_STOP_N=S          iterations of the ~2 s clean stop (default 3)
 #        BENCH_NO_WRITE=1        print only, leave RESULTS.md alone
