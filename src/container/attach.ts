@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { allDirs, type ContainerCgroupDirs } from "../cgroups/container.js";
 import { LxtError } from "../core/errors.js";
 import { shimPath } from "../host/shim.js";
-import type { ContainerPaths } from "./paths.js";
+import { type ContainerPaths, requireExists } from "./paths.js";
 import { runtimeCgroups } from "./runtime.js";
 import { observe, requireState } from "./state.js";
 
@@ -66,6 +66,7 @@ export function attachArgs(
  * (128+N for a signal). No lock: attach must not hold up a stop.
  */
 export async function attachContainer(paths: ContainerPaths, opts: AttachOptions): Promise<number> {
+  requireExists(paths, "attach");
   const seen = observe(paths);
   requireState("attach", paths.name, seen.state);
   if (!seen.init) throw new LxtError("state", `attach ${paths.name}: no init process`);

@@ -1,7 +1,7 @@
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { LxtError } from "../core/errors.js";
-import type { ContainerPaths } from "./paths.js";
+import { type ContainerPaths, requireExists } from "./paths.js";
 import { observe, requireState } from "./state.js";
 
 /**
@@ -9,6 +9,7 @@ import { observe, requireState } from "./state.js";
  * its monitor and resolves with a socket carrying raw terminal bytes.
  */
 export async function openConsole(paths: ContainerPaths, ttyNum: number): Promise<Socket> {
+  requireExists(paths, "console");
   requireState("console", paths.name, observe(paths).state);
   const sock = connect(join(paths.runtimeDir, "control.sock"));
   return new Promise((resolve, reject) => {

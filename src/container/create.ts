@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { LxtError, wrapError } from "../core/errors.js";
 import { Reverter } from "../core/reverter.js";
@@ -38,9 +38,11 @@ export async function createContainer(paths: ContainerPaths, opts: CreateOptions
   }
   let baseText = "";
   if (opts.configFile) {
-    // Parsed now, so a bad file fails before anything is made.
-    loadConfigFile(resolve(opts.configFile));
-    baseText = `lxc.include = ${resolve(opts.configFile)}\n`;
+    // Copied, as lxc-create -f does, after checking it parses: a bad file fails
+    // before anything is made, and the container does not depend on the file.
+    const file = resolve(opts.configFile);
+    loadConfigFile(file);
+    baseText = readFileSync(file, "utf8");
   }
   mkdirSync(paths.lxcpath, { recursive: true, mode: 0o755 });
   await withLock(paths, async () => {

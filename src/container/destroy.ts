@@ -1,7 +1,6 @@
-import { existsSync, rmdirSync, rmSync } from "node:fs";
+import { rmdirSync, rmSync } from "node:fs";
 import { dirname } from "node:path";
-import { LxtError } from "../core/errors.js";
-import type { ContainerPaths } from "./paths.js";
+import { type ContainerPaths, requireExists } from "./paths.js";
 import { repairStale, withLock } from "./runtime.js";
 import { requireState } from "./state.js";
 import { stopContainer } from "./stop.js";
@@ -14,9 +13,7 @@ export async function destroyContainer(
   paths: ContainerPaths,
   opts: { force?: boolean },
 ): Promise<void> {
-  if (!existsSync(paths.config)) {
-    throw new LxtError("not-found", `destroy ${paths.name}: no such container in ${paths.lxcpath}`);
-  }
+  requireExists(paths, "destroy");
   const seen = await withLock(paths, () => repairStale(paths));
   if (seen.state !== "STOPPED") {
     if (!opts.force) requireState("destroy", paths.name, seen.state);

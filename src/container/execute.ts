@@ -1,6 +1,5 @@
-import { existsSync } from "node:fs";
 import { LxtError } from "../core/errors.js";
-import type { ContainerPaths } from "./paths.js";
+import { type ContainerPaths, requireExists } from "./paths.js";
 import { type Started, startContainer } from "./start.js";
 
 export interface ExecuteOptions {
@@ -20,9 +19,7 @@ export async function executeContainer(
   paths: ContainerPaths,
   opts: ExecuteOptions,
 ): Promise<Started> {
-  if (!existsSync(paths.config)) {
-    throw new LxtError("not-found", `execute ${paths.name}: no such container in ${paths.lxcpath}`);
-  }
+  requireExists(paths, "execute");
   if (opts.argv.length === 0)
     throw new LxtError("usage", `execute ${paths.name}: no command given (-- CMD ...)`);
   return startContainer(paths, {

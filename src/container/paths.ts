@@ -1,4 +1,6 @@
+import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { LxtError } from "../core/errors.js";
 
 /** Default state root, as `/var/lib/lxc` for LXC. */
 export const DEFAULT_LXCPATH = "/var/lib/lxt";
@@ -65,4 +67,11 @@ export function containerPaths(lxcpath: string, name: string): ContainerPaths {
 /** Present while an `lxc.ephemeral` container runs: when it stops, it is destroyed. */
 export function ephemeralMarker(paths: ContainerPaths): string {
   return join(paths.dir, "ephemeral");
+}
+
+/** Throws `not-found` (naming the verb) unless the container exists. */
+export function requireExists(paths: ContainerPaths, verb: string): void {
+  if (!existsSync(paths.config)) {
+    throw new LxtError("not-found", `${verb} ${paths.name}: no such container in ${paths.lxcpath}`);
+  }
 }

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import {
   cgroupInUse,
@@ -8,6 +8,13 @@ import {
 } from "../cgroups/container.js";
 import { nodeCgroupFs, nodeKill } from "../cgroups/fs.js";
 import { readCgroupLayout } from "../cgroups/layout.js";
+import {
+  applyLimitWrites,
+  type LimitWrite,
+  nodeLimitHost,
+  planLimitWrites,
+  targetWrites,
+} from "../cgroups/limits.js";
 import { LxtError, wrapError } from "../core/errors.js";
 import { fileLog } from "../core/log.js";
 import { Reverter } from "../core/reverter.js";
@@ -15,7 +22,7 @@ import { writeFileAtomic } from "../host/atomic.js";
 import { type MonitorStarted, spawnMonitor } from "../host/monitor-client.js";
 import type { ProcessRef } from "../host/proc.js";
 import { type LaunchOptions, type PreparedLaunch, prepareLaunch } from "./launch-input.js";
-import { type ContainerPaths, ephemeralMarker } from "./paths.js";
+import { type ContainerPaths, ephemeralMarker, requireExists } from "./paths.js";
 import { renderPlan } from "./plan.js";
 import { repairStale, withLock } from "./runtime.js";
 import { requireState } from "./state.js";
@@ -33,13 +40,12 @@ export interface Started {
  * Starts a container: a transaction of small steps, each registering its
  * undo, so that any failure leaves nothing behind and names the step.
  * Steps: lock, repair stale state, load + validate config, plan, runtime
- * directory, cgroups, monitor (which does the namespaces, mounts and exec).
+ * directory, cgroups and their limits, monitor (which does the namespaces,
+ * mounts and exec).
  */
 export async function startContainer(paths: ContainerPaths, opts: LaunchOptions): Promise<Started> {
   const step = (what: string, err: unknown) => wrapError(`start ${paths.name}: ${what}`, err);
-  if (!existsSync(paths.config)) {
-    throw new LxtError("not-found", `start ${paths.name}: no such container in ${paths.lxcpath}`);
-  }
+  requireExists(paths, "start");
   return withLock(paths, async () => {
     const observed = await repairStale(paths);
     requireState("start", paths.name, observed.state);
@@ -61,6 +67,12 @@ export async function startContainer(paths: ContainerPaths, opts: LaunchOptions)
     }
 
     const cfg = prepared.config;
+    let limits: LimitWrite[];
+    try {
+      limits = planLimitWrites(cfg, layout, nodeLimitHost);
+    } catch (err) {
+      throw err instanceof LxtError ? err.wrap(`start ${paths.name}`) : step("limits", err);
+    }
     const log = fileLog(cfg.log.file, cfg.log.level, paths.name);
     log.log(2, `start - rootfs ${prepared.rootfs}`);
     const revert = new Reverter();
@@ -88,6 +100,14 @@ export async function startContainer(paths: ContainerPaths, opts: LaunchOptions)
         throw step("cgroup", err);
       }
       revert.add("cgroups", () => removeContainerCgroups(cgroups, nodeCgroupFs, nodeKill));
+      // Limits are in place before the monitor clones the init into the cgroups.
+      try {
+        applyLimitWrites(targetWrites(limits, cgroups, layout), nodeCgroupFs);
+      } catch (err) {
+        throw err instanceof LxtError
+          ? err.wrap(`start ${paths.name}: limits`)
+          : step("limits", err);
+      }
 
       let started: MonitorStarted;
       try {

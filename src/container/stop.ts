@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { LxtError } from "../core/errors.js";
 import { controlRequest } from "../host/monitor-client.js";
-import type { ContainerPaths } from "./paths.js";
+import { type ContainerPaths, requireExists } from "./paths.js";
 import { repairStale, withLock } from "./runtime.js";
 import { observe, requireState } from "./state.js";
 
@@ -36,6 +36,7 @@ export async function stopContainer(
   paths: ContainerPaths,
   opts: StopOptions,
 ): Promise<ExitRecord | undefined> {
+  requireExists(paths, "stop");
   return withLock(paths, async () => {
     const seen = await repairStale(paths);
     requireState("stop", paths.name, seen.state);

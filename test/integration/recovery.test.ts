@@ -108,9 +108,11 @@ describe("bad input: a clear error, non-zero exit, nothing left", {
     let r = box.lxt(["create", "-n", c, "-t", "nosuch"]);
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /unknown template "nosuch"/);
-    r = box.lxt(["start", "-n", c]);
-    assert.notEqual(r.code, 0);
-    assert.match(r.stderr, /no such container|not found/);
+    for (const verb of ["start", "stop", "attach", "console", "info", "destroy"]) {
+      r = box.lxt([verb, "-n", c]);
+      assert.notEqual(r.code, 0, verb);
+      assert.match(r.stderr, new RegExp(`${verb} ${c}: no such container`), verb);
+    }
     r = box.lxt(["create", "-n", c, "--rootfs", "/no/such/dir"]);
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /\/no\/such\/dir/);
@@ -152,5 +154,32 @@ describe("bad input: a clear error, non-zero exit, nothing left", {
     writeFileSync(cfg, good);
     assert.deepEqual(runtimeLeftovers(box.lxcpath), []);
     assert.match(box.ok(["ls", "-f"]), new RegExp(`^${c}\\s+STOPPED`, "m"));
+  });
+});
+
+describe("create -f", { skip, timeout: 120_000 }, () => {
+  let box: Sandbox;
+  before(() => {
+    box = new Sandbox();
+  });
+  after(() => box.cleanup());
+
+  test("copies a config file's entries; a bad one fails before anything is made", () => {
+    const file = join(box.lxcpath, "extra.conf");
+    writeFileSync(file, "# extra\nlxc.environment = FROM_FILE=yes\n");
+    const c = box.name("cf");
+    box.ok(["create", "-n", c, "-t", "busybox", "-f", file]);
+    const cfg = readFileSync(join(box.lxcpath, c, "config"), "utf8");
+    assert.match(cfg, /^lxc\.environment = FROM_FILE=yes$/m);
+    box.ok(["start", "-n", c]);
+    assert.match(box.ok(["attach", "-n", c, "--", "cat", "/proc/1/environ"]), /FROM_FILE=yes/);
+    box.ok(["stop", "-n", c, "-k"]);
+
+    writeFileSync(file, "lxc.tty.max = lots\n");
+    const bad = box.name("cf");
+    const r = box.lxt(["create", "-n", bad, "-t", "busybox", "-f", file]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, new RegExp(`${file}:1: .*lxc\\.tty\\.max`));
+    assert.ok(!existsSync(join(box.lxcpath, bad)));
   });
 });

@@ -1,6 +1,5 @@
-import { existsSync } from "node:fs";
 import { type Command, Option } from "@commander-js/extra-typings";
-import { LxtError } from "../../core/errors.js";
+import { requireExists } from "../../container/paths.js";
 import { lxcpathOption, nameOption, targetPaths } from "../common.js";
 import { humanBytes, printJson } from "../output.js";
 
@@ -20,12 +19,7 @@ export function register(program: Command): void {
     .action(async (name, opts) => {
       const { containerInfo } = await import("../../container/list.js");
       const paths = targetPaths(opts, name);
-      if (!existsSync(paths.config)) {
-        throw new LxtError(
-          "not-found",
-          `info ${paths.name}: no such container in ${paths.lxcpath}`,
-        );
-      }
+      requireExists(paths, "info");
       const info = await containerInfo(paths);
       if (opts.format === "json") {
         printJson({
