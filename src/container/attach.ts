@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import { allDirs, type ContainerCgroupDirs } from "../cgroups/container.js";
 import { LxtError } from "../core/errors.js";
+import { exitStatus } from "../host/proc.js";
 import { shimPath } from "../host/shim.js";
 import { type ContainerPaths, requireExists } from "./paths.js";
 import { runtimeCgroups } from "./runtime.js";
@@ -76,6 +77,6 @@ export async function attachContainer(paths: ContainerPaths, opts: AttachOptions
   const child = spawn(shimPath(), args, { stdio: "inherit" });
   return new Promise((resolve, reject) => {
     child.on("error", (e) => reject(new LxtError("host", `attach ${paths.name}: ${e.message}`, e)));
-    child.on("exit", (code, signal) => resolve(code ?? 128 + (signal === "SIGKILL" ? 9 : 15)));
+    child.on("exit", (code, signal) => resolve(exitStatus(code, signal)));
   });
 }

@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { constants } from "node:os";
 
 /**
  * The start time (field 22 of /proc/PID/stat, in clock ticks since boot) of a
@@ -36,4 +37,10 @@ export function parseProcessRef(text: string): ProcessRef | undefined {
   const n = Number(pid);
   if (!Number.isInteger(n) || n <= 0 || !start || !/^\d+$/.test(start)) return undefined;
   return { pid: n, start };
+}
+
+/** A shell-style exit status: the code, or 128 + the signal's number. */
+export function exitStatus(code: number | null, signal: NodeJS.Signals | null): number {
+  if (code !== null) return code;
+  return 128 + (signal ? (constants.signals[signal] ?? 0) : 0);
 }

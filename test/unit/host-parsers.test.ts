@@ -6,7 +6,7 @@ import { parseExitLine } from "../../src/container/stop.js";
 import { decodeField, encodeField } from "../../src/core/encode.js";
 import { describeFailure, parseErrorLine } from "../../src/host/monitor-client.js";
 import { parseFibTrie, parseIfInet6 } from "../../src/host/netinfo.js";
-import { parseProcessRef } from "../../src/host/proc.js";
+import { exitStatus, parseProcessRef } from "../../src/host/proc.js";
 
 describe("field encoding", () => {
   test("round-trips any text", () => {
@@ -113,5 +113,13 @@ describe("addresses", () => {
     const text =
       "fd000000000000000000000000000002 02 40 00 80 eth0\nfe8000000000000000fc00fffe000001 02 40 20 80 eth0\n00000000000000000000000000000001 01 80 10 80 lo\n";
     assert.deepEqual(parseIfInet6(text), ["fd00::2"]);
+  });
+});
+
+describe("exit status", () => {
+  test("a code, or 128 + the signal's number", () => {
+    assert.equal(exitStatus(3, null), 3);
+    assert.equal(exitStatus(null, "SIGKILL"), 137);
+    assert.equal(exitStatus(null, "SIGINT"), 130);
   });
 });
