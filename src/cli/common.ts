@@ -29,3 +29,8 @@ export function parseIntArg(what: string) {
 export function commandArgs(args: string[]): string[] {
   return args[0] === "--" ? args.slice(1) : args;
 }
+
+/** For repeatable single-value options (`-v A=1 -v B=2`), as LXC's tools take them. */
+export function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}

@@ -1,5 +1,12 @@
 import type { Command } from "@commander-js/extra-typings";
-import { commandArgs, lxcpathOption, nameOption, parseIntArg, targetPaths } from "../common.js";
+import {
+  collect,
+  commandArgs,
+  lxcpathOption,
+  nameOption,
+  parseIntArg,
+  targetPaths,
+} from "../common.js";
 
 export function register(program: Command): void {
   program
@@ -9,7 +16,12 @@ export function register(program: Command): void {
     .addOption(lxcpathOption())
     .option("--clear-env", "start from a clean environment (the default)")
     .option("--keep-env", "pass this environment through")
-    .option("-v, --set-var <VAR=val...>", "set a variable (VAR alone copies it from here)")
+    .option(
+      "-v, --set-var <VAR=val>",
+      "set a variable (VAR alone copies it from here) (repeatable)",
+      collect,
+      [] as string[],
+    )
     .option("-u, --uid <uid>", "user id to run as", parseIntArg("uid"))
     .option("-g, --gid <gid>", "group id to run as", parseIntArg("gid"))
     .option("--cwd <dir>", "working directory inside the container")

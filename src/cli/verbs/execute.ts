@@ -1,5 +1,12 @@
 import type { Command } from "@commander-js/extra-typings";
-import { commandArgs, lxcpathOption, nameOption, parseIntArg, targetPaths } from "../common.js";
+import {
+  collect,
+  commandArgs,
+  lxcpathOption,
+  nameOption,
+  parseIntArg,
+  targetPaths,
+} from "../common.js";
 
 export function register(program: Command): void {
   program
@@ -9,7 +16,12 @@ export function register(program: Command): void {
     .addOption(lxcpathOption())
     .option("-u, --uid <uid>", "user id to run as", parseIntArg("uid"))
     .option("-g, --gid <gid>", "group id to run as", parseIntArg("gid"))
-    .option("-s, --define <key=value...>", "set a config key for this run only")
+    .option(
+      "-s, --define <key=value>",
+      "set a config key for this run only (repeatable)",
+      collect,
+      [] as string[],
+    )
     .passThroughOptions()
     .argument("[command...]", "after --: the command")
     .action(async (args, opts) => {

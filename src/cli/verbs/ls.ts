@@ -1,5 +1,6 @@
 import { type Command, Option } from "@commander-js/extra-typings";
 import { resolveLxcpath } from "../../container/paths.js";
+import { LxtError } from "../../core/errors.js";
 import { lxcpathOption } from "../common.js";
 import { printJson, printTable } from "../output.js";
 
@@ -18,7 +19,12 @@ export function register(program: Command): void {
     .action(async (filter, opts) => {
       const { listContainers, listLiveNames } = await import("../../container/list.js");
       const lxcpath = resolveLxcpath(opts.lxcpath);
-      const re = filter ? new RegExp(filter) : undefined;
+      let re: RegExp | undefined;
+      try {
+        re = filter ? new RegExp(filter) : undefined;
+      } catch (err) {
+        throw new LxtError("usage", `ls: bad filter "${filter}": ${(err as Error).message}`);
+      }
       const wantState = opts.running || opts.stopped;
       if (!opts.fancy && !opts.format && !wantState) {
         const names = (await listLiveNames(lxcpath)).filter((n) => !re || re.test(n));

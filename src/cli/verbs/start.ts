@@ -1,5 +1,5 @@
 import type { Command } from "@commander-js/extra-typings";
-import { lxcpathOption, nameOption, targetPaths } from "../common.js";
+import { collect, lxcpathOption, nameOption, targetPaths } from "../common.js";
 
 export function register(program: Command): void {
   program
@@ -9,7 +9,12 @@ export function register(program: Command): void {
     .addOption(lxcpathOption())
     .option("-d, --daemon", "run in the background (the default)")
     .option("-F, --foreground", "run in the foreground, the console on this terminal")
-    .option("-s, --define <key=value...>", "set a config key for this start only")
+    .option(
+      "-s, --define <key=value>",
+      "set a config key for this start only (repeatable)",
+      collect,
+      [] as string[],
+    )
     .argument("[name]")
     .action(async (name, opts) => {
       const { startContainer } = await import("../../container/start.js");
