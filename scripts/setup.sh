@@ -15,8 +15,10 @@ fi
 
 say "Debian packages"
 # busybox-static: the busybox template; gcc/make/libc: the native helper;
-# iproute2/procps/util-linux: the tests; lxc: the side-by-side benchmark.
-pkgs=(busybox-static gcc make libc6-dev pkg-config iproute2 procps util-linux xz-utils lxc)
+# iproute2/procps/util-linux: the tests; lxc: the side-by-side benchmark;
+# btrfs-progs: the btrfs storage backend (and its tests, on a loop image);
+# libseccomp-dev: the helper's seccomp filters (libseccomp.a, linked statically).
+pkgs=(busybox-static gcc make libc6-dev pkg-config iproute2 procps util-linux xz-utils lxc btrfs-progs libseccomp-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -3,6 +3,7 @@
  * joins the namespaces and cgroups, forks, and the fork execs the command
  * directly, so no helper image is left executing inside the container.
  */
+#include "confine.h"
 #include "shim.h"
 #include "util.h"
 
@@ -36,6 +37,7 @@ struct attach_opts {
 	int nenv;
 	bool pty;
 	char **argv;
+	struct plan conf_plan; /* --confinement: its caps, no-new-privs, seccomp */
 };
 
 static const struct {
@@ -92,6 +94,9 @@ static int parse_args(int argc, char **argv, struct attach_opts *o)
 			}
 		} else if (!strcmp(a, "--cwd")) {
 			o->cwd = val;
+		} else if (!strcmp(a, "--confinement")) {
+			if (plan_load(val, &o->conf_plan) < 0)
+				return -1;
 		} else if (!strcmp(a, "--env")) {
 			if (!strchr(val, '=') || val[0] == '=')
 				return fail("attach", "usage", a, EINVAL);
@@ -220,10 +225,16 @@ static _Noreturn void run_child(const struct attach_opts *o, int slave, int errf
 			goto err;
 		}
 	}
+	/* As the init: bounding set while we still have CAP_SETPCAP, the rest
+	 * after the ids and cwd, the filter last. */
+	if (confine_bounding(&o->conf_plan.conf) < 0)
+		goto err;
 	if (o->has_gid && (setgroups(0, NULL) < 0 || setresgid(o->gid, o->gid, o->gid) < 0)) {
 		fail("ids", "setresgid", NULL, errno);
 		goto err;
 	}
+	if (o->has_uid && o->uid != 0)
+		confine_keep_caps(&o->conf_plan.conf);
 	if (o->has_uid && setresuid(o->uid, o->uid, o->uid) < 0) {
 		fail("ids", "setresuid", NULL, errno);
 		goto err;
@@ -232,6 +243,8 @@ static _Noreturn void run_child(const struct attach_opts *o, int slave, int errf
 		fail("cwd", "chdir", o->cwd ? o->cwd : "/", errno);
 		goto err;
 	}
+	if (confine_finish(&o->conf_plan.conf, false) < 0)
+		goto err;
 	exec_search(o->argv, o->env);
 err:
 	send_error(errfd);

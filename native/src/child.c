@@ -3,6 +3,7 @@
  * execs the init (or becomes the init shim). Runs in the new namespaces; every
  * mount lands in its own mount namespace, never on the host.
  */
+#include "confine.h"
 #include "shim.h"
 #include "util.h"
 
@@ -170,12 +171,25 @@ static int bind_onto(const char *src, const char *target, const char *stage)
 	return 0;
 }
 
+/* Slave, not private: host unmounts still reach us, our mounts never reach
+ * the host (mount_namespaces(7)). Done once, before the first mount of the
+ * plan, which may precede the rootfs record (an overlay rootfs). */
+static int make_rslave(const char *stage)
+{
+	static bool done;
+
+	if (done)
+		return 0;
+	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
+		return fail(stage, "make-rslave", "/", errno);
+	done = true;
+	return 0;
+}
+
 static int do_rootfs(const char *path)
 {
-	/* Slave, not private: host unmounts still reach us, our mounts never
-	 * reach the host (mount_namespaces(7)). */
-	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
-		return fail("rootfs", "make-rslave", "/", errno);
+	if (make_rslave("rootfs") < 0)
+		return -1;
 	/* pivot_root(2) needs the new root to be a mount point. */
 	if (mount(path, path, NULL, MS_BIND | MS_REC, NULL) < 0)
 		return fail("rootfs", "bind", path, errno);
@@ -194,6 +208,8 @@ static int do_mount(const struct rec *r)
 	const char *fstype = *f[2] ? f[2] : NULL, *data = *f[4] ? f[4] : NULL;
 	int sfd = -1, tfd = -1, rc = -1;
 
+	if (make_rslave("mount") < 0)
+		return -1;
 	if ((r->opts & MOUNT_OPT_CREATE_DIR) && mkdir_in_root(target, 0755, "mount") < 0)
 		return -1;
 	if ((r->opts & MOUNT_OPT_CREATE_FILE) && create_file_in_root(target, "mount") < 0)
@@ -376,6 +392,8 @@ static int set_ids(const struct plan *p)
 		if (setresgid(p->gid, p->gid, p->gid) < 0)
 			return fail("ids", "setresgid", NULL, errno);
 	}
+	if (p->has_uid && p->uid != 0)
+		confine_keep_caps(&p->conf);
 	if (p->has_uid && setresuid(p->uid, p->uid, p->uid) < 0)
 		return fail("ids", "setresuid", NULL, errno);
 	/* Credential changes clear the parent-death signal (PR_SET_PDEATHSIG). */
@@ -410,6 +428,9 @@ static _Noreturn void finish_exec(struct child_ctx *c, mode_t umask_saved)
 		child_fail(c);
 	}
 	umask(umask_saved);
+	/* Last before exec: the filter then applies to nothing of ours. */
+	if (confine_finish(&p->conf, false) < 0)
+		child_fail(c);
 	exec_search(p->argv, p->env);
 	child_fail(c);
 }
@@ -448,6 +469,10 @@ static _Noreturn void run_init_shim(struct child_ctx *c, mode_t umask_saved, int
 		take_tty(ttyfd);
 		finish_exec(c, umask_saved);
 	}
+	/* pid 1 stays a helper image inside the container: it gets the same
+	 * confinement (no_new_privs too: it never execs). */
+	if (confine_finish(&c->p->conf, true) < 0)
+		child_fail(c);
 	/* Our copy of the sync socket must go, or the monitor never sees the
 	 * command's exec close it. */
 	close(c->sync_fd);
@@ -530,6 +555,9 @@ _Noreturn void child_main(struct child_ctx *c)
 		child_fail(c);
 	}
 	setsid();
+	/* The bounding set needs CAP_SETPCAP: before the ids change. */
+	if (confine_bounding(&p->conf) < 0)
+		child_fail(c);
 	if (p->init_shim)
 		run_init_shim(c, umask_saved, ttyfd >= 0 ? 0 : -1);
 	if (ttyfd >= 0)

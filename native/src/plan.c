@@ -32,7 +32,7 @@ enum {
 	OP_NAMESPACES, OP_CONSOLE, OP_TTY, OP_CONSOLE_LOG, OP_STDIO, OP_FOREGROUND,
 	OP_INIT_SHIM, OP_ROOTFS, OP_HOSTNAME, OP_MOUNT, OP_MKDIR, OP_MKNOD,
 	OP_SYMLINK, OP_PIVOT, OP_SYSCTL, OP_RLIMIT, OP_CWD, OP_GID, OP_UID, OP_ENV,
-	OP_EXEC, OP__COUNT
+	OP_EXEC, OP_CAPS, OP_NO_NEW_PRIVS, OP_SECCOMP, OP_SECCOMP_RULE, OP__COUNT
 };
 
 static const struct op_desc ops[OP__COUNT] = {
@@ -63,6 +63,10 @@ static const struct op_desc ops[OP__COUNT] = {
 	[OP_UID] = {"uid", 1, 1, true, false},
 	[OP_ENV] = {"env", 1, 1, false, false},
 	[OP_EXEC] = {"exec", 1, 4096, true, false},
+	[OP_CAPS] = {"caps", 1, 1, true, false},
+	[OP_NO_NEW_PRIVS] = {"no-new-privs", 1, 1, true, false},
+	[OP_SECCOMP] = {"seccomp", 2, 2, true, false},
+	[OP_SECCOMP_RULE] = {"seccomp-rule", 3, 3 + CONF_MAX_CMPS, false, false},
 };
 
 struct parser {
@@ -72,6 +76,7 @@ struct parser {
 	int line;
 	int seen[OP__COUNT];
 	bool pivoted;
+	int host_mounts;
 	int cap_recs, cap_env, cap_cg1, cap_kill, cap_tty;
 };
 
@@ -206,7 +211,6 @@ static int parse_record(struct parser *ps, int op, char **f, int n)
 	long long v;
 	struct rec *r;
 
-	(void)n;
 	switch (op) {
 	case OP_NAME:
 		if (!*f[0])
@@ -342,6 +346,14 @@ static int parse_record(struct parser *ps, int op, char **f, int n)
 			return bad(ps, NULL, EINVAL);
 		p->argv = f;
 		return 0;
+	case OP_CAPS:
+		return confine_parse_caps(&p->conf, f[0]) < 0 ? bad(ps, NULL, EINVAL) : 0;
+	case OP_NO_NEW_PRIVS:
+		return parse_bool(ps, f[0], &p->conf.nnp);
+	case OP_SECCOMP:
+		return confine_parse_seccomp(&p->conf, f[0], f[1]) < 0 ? bad(ps, NULL, EINVAL) : 0;
+	case OP_SECCOMP_RULE:
+		return confine_parse_rule(&p->conf, f, n) < 0 ? bad(ps, NULL, EINVAL) : 0;
 	}
 	return bad(ps, NULL, EINVAL);
 }
@@ -371,7 +383,11 @@ static int parse_line(struct parser *ps, char *line)
 	ps->op = ops[op].name;
 	if (ops[op].once && ps->seen[op]++)
 		return bad(ps, NULL, EINVAL);
-	if (ops[op].child && !ps->seen[OP_ROOTFS])
+	/* A mount before rootfs is made in the container's mount namespace on
+	 * a host path (an overlay rootfs); checked at the end: needs "mnt". */
+	if (op == OP_MOUNT && !ps->seen[OP_ROOTFS])
+		ps->host_mounts++;
+	else if (ops[op].child && !ps->seen[OP_ROOTFS])
 		return bad(ps, NULL, EINVAL);
 
 	/* Count fields: single spaces, no empty fields (an empty value is "%"). */
@@ -464,6 +480,8 @@ int plan_load(const char *path, struct plan *p)
 		return bad(&ps, "runtime", EINVAL);
 	if (!p->argv)
 		return bad(&ps, "exec", EINVAL);
+	if (ps.host_mounts && !(p->clone_flags & CLONE_NEWNS))
+		return bad(&ps, "mount", EINVAL);
 	if (!p->env) /* the init gets an empty environment, not ours */
 		p->env = xcalloc(1, sizeof(char *));
 	return 0;

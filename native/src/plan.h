@@ -4,6 +4,8 @@
 
 #include <stdbool.h>
 
+#include "confine.h"
+
 enum rec_op {
 	REC_ROOTFS,
 	REC_HOSTNAME,
@@ -61,6 +63,7 @@ struct plan {
 	char *cwd;
 	bool has_uid, has_gid;
 	unsigned int uid, gid;
+	struct confinement conf; /* caps, no-new-privs, seccomp records */
 };
 
 /* Reads and validates PATH; on failure the error record names the line. */

@@ -9,6 +9,7 @@
 import { posix } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { errnoCode, LxtError, wrapError } from "../core/errors.js";
+import { thawDirQuietly } from "./freezer.js";
 import type { CgroupFs, KillFn } from "./fs.js";
 import type { CgroupLayout } from "./layout.js";
 
@@ -247,7 +248,11 @@ async function removeOne(
     if (pids.includes(selfPid)) {
       throw new LxtError("internal", `remove cgroup ${dir}: lxt's own pid ${selfPid} is in it`);
     }
-    if (round === 0) killTree(dir, fs);
+    if (round === 0) {
+      // Frozen v1 tasks ignore SIGKILL until thawed.
+      thawDirQuietly(dir, fs);
+      killTree(dir, fs);
+    }
     if (Date.now() > deadline) {
       throw new LxtError(
         "timeout",

@@ -5,6 +5,8 @@
  */
 
 export * from "./container.js";
+export * from "./freezer.js";
 export * from "./fs.js";
 export * from "./layout.js";
+export * from "./limits.js";
 export * from "./stats.js";

@@ -17,8 +17,39 @@ export interface CgroupStats {
   memoryBytes?: number;
   /** Highest memory charged (v1 `memory.max_usage_in_bytes`, v2 `memory.peak`, Linux 5.19+). */
   memoryPeakBytes?: number;
+  /** Swap in use (v1 `memory.memsw.usage_in_bytes` minus usage, v2 `memory.swap.current`). */
+  memorySwapBytes?: number;
+  /** Tasks killed by the OOM killer in this cgroup (v1 `memory.oom_control`, v2 `memory.events` oom_kill). */
+  oomKills?: number;
   /** Number of tasks (`pids.current`). */
   pids?: number;
+  /** Bytes read from block devices (v1 `blkio.throttle.io_service_bytes_recursive`, v2 `io.stat` rbytes). */
+  ioReadBytes?: number;
+  /** Bytes written to block devices (same files; v2 wbytes). */
+  ioWriteBytes?: number;
+}
+
+/** Sums v1 blkio `MAJ:MIN Read|Write N` lines of one operation over all devices. */
+export function sumBlkio(text: string, op: "Read" | "Write"): number | undefined {
+  let sum: number | undefined;
+  for (const line of text.split("\n")) {
+    const [dev, what, n] = line.trim().split(/\s+/);
+    if (dev && /^\d+:\d+$/.test(dev) && what === op && n && /^\d+$/.test(n))
+      sum = (sum ?? 0) + Number(n);
+  }
+  return sum ?? (text.trim() === "" || /^Total\s+\d+/m.test(text) ? 0 : undefined);
+}
+
+/** Sums a `key=N` field of v2 `io.stat` (`MAJ:MIN rbytes=.. wbytes=.. ...`) over all devices. */
+export function sumIoStat(text: string, field: "rbytes" | "wbytes"): number {
+  let sum = 0;
+  for (const line of text.split("\n")) {
+    for (const kv of line.trim().split(/\s+/).slice(1)) {
+      const [k, v] = kv.split("=");
+      if (k === field && v && /^\d+$/.test(v)) sum += Number(v);
+    }
+  }
+  return sum;
 }
 
 /** A file to try: its dir, name and parser. */
@@ -89,7 +120,14 @@ export function readCgroupStats(
   const cpuacct = v1DirWith(dirs, layout, "cpuacct");
   const memory = v1DirWith(dirs, layout, "memory");
   const pids = v1DirWith(dirs, layout, "pids");
+  const blkio = v1DirWith(dirs, layout, "blkio");
   const v2 = dirs.v2;
+  // v1 memsw counts memory plus swap: swap is the difference.
+  const v1Usage =
+    memory === undefined
+      ? undefined
+      : first(fs, [{ dir: memory, file: "memory.usage_in_bytes", parse: parseInteger }]);
+  const v1Memory = v1Usage === undefined ? undefined : memory;
   const usec = (text: string) => {
     const v = flatKeyed(text, "usage_usec");
     return v === undefined ? undefined : parseBigInt(v);
@@ -110,6 +148,42 @@ export function readCgroupStats(
     pids: first(fs, [
       { dir: pids, file: "pids.current", parse: parseInteger },
       { dir: v2, file: "pids.current", parse: parseInteger },
+    ]),
+    memorySwapBytes: first(fs, [
+      {
+        dir: v1Memory,
+        file: "memory.memsw.usage_in_bytes",
+        parse: (t) => mapDefined(parseInteger(t), (sw) => Math.max(0, sw - (v1Usage ?? sw))),
+      },
+      { dir: v2, file: "memory.swap.current", parse: parseInteger },
+    ]),
+    oomKills: first(fs, [
+      {
+        dir: memory,
+        file: "memory.oom_control",
+        parse: (t) => mapDefined(flatKeyed(t, "oom_kill"), parseInteger),
+      },
+      {
+        dir: v2,
+        file: "memory.events",
+        parse: (t) => mapDefined(flatKeyed(t, "oom_kill"), parseInteger),
+      },
+    ]),
+    ioReadBytes: first(fs, [
+      {
+        dir: blkio,
+        file: "blkio.throttle.io_service_bytes_recursive",
+        parse: (t) => sumBlkio(t, "Read"),
+      },
+      { dir: v2, file: "io.stat", parse: (t) => sumIoStat(t, "rbytes") },
+    ]),
+    ioWriteBytes: first(fs, [
+      {
+        dir: blkio,
+        file: "blkio.throttle.io_service_bytes_recursive",
+        parse: (t) => sumBlkio(t, "Write"),
+      },
+      { dir: v2, file: "io.stat", parse: (t) => sumIoStat(t, "wbytes") },
     ]),
   };
   for (const key of Object.keys(stats) as (keyof CgroupStats)[]) {

@@ -2,14 +2,21 @@ import { Command } from "@commander-js/extra-typings";
 import { VERSION } from "../core/version.js";
 import { reportError } from "./output.js";
 import { register as attach } from "./verbs/attach.js";
+import { register as cgroup } from "./verbs/cgroup.js";
+import { register as checkconfig } from "./verbs/checkconfig.js";
+import { register as config } from "./verbs/config.js";
 import { register as consoleVerb } from "./verbs/console.js";
+import { register as copy } from "./verbs/copy.js";
 import { register as create } from "./verbs/create.js";
 import { register as destroy } from "./verbs/destroy.js";
 import { register as execute } from "./verbs/execute.js";
+import { register as freeze } from "./verbs/freeze.js";
 import { register as info } from "./verbs/info.js";
 import { register as ls } from "./verbs/ls.js";
+import { register as snapshot } from "./verbs/snapshot.js";
 import { register as start } from "./verbs/start.js";
 import { register as stop } from "./verbs/stop.js";
+import { register as top } from "./verbs/top.js";
 import { register as wait } from "./verbs/wait.js";
 
 /** Builds the `lxt` command tree: one verb per file, each a thin layer over src/container. */
@@ -21,7 +28,25 @@ export function buildProgram(): Command {
     .enablePositionalOptions()
     .showHelpAfterError("(add --help for usage)")
     .exitOverride();
-  for (const verb of [create, start, stop, attach, execute, ls, info, consoleVerb, wait, destroy]) {
+  for (const verb of [
+    create,
+    start,
+    stop,
+    attach,
+    execute,
+    ls,
+    info,
+    consoleVerb,
+    wait,
+    destroy,
+    snapshot,
+    copy,
+    freeze,
+    cgroup,
+    config,
+    top,
+    checkconfig,
+  ]) {
     verb(program as unknown as Command);
   }
   for (const cmd of program.commands) cmd.exitOverride();

@@ -16,8 +16,17 @@ export {
   type Verdict,
 } from "./keys.js";
 export { NET_KEYS, NET_TYPES, type NetKeySpec, type NetType } from "./keys-net.js";
+export {
+  type IoLimit,
+  LIMIT_KEYS,
+  type LimitOrigins,
+  type Limits,
+  type MemoryAmount,
+  noLimits,
+} from "./limits.js";
 export { findFstab, type LoadOptions, loadConfig } from "./load.js";
 export {
+  type CgroupSetting,
   CONFIG_DEFAULTS,
   type ConfigMount,
   type ContainerConfig,

@@ -1,20 +1,25 @@
 /**
- * Registry entries for confinement and lifecycle extras owned by later work:
- * cgroups, capabilities, namespaces, LSMs, seccomp, id maps, hooks,
- * autostart, monitor options and lxt's own keys.
+ * Registry entries for confinement and lifecycle extras: cgroups (limits
+ * implemented; placement and devices later), capabilities, namespaces, LSMs,
+ * seccomp, id maps, hooks, autostart, monitor options and lxt's own keys
+ * (`lxt.limits.*` implemented, see limits.ts).
  */
 
 import {
   bool01,
   familyRoot,
   type HostInfo,
+  impl,
   type KeySpec,
   later,
+  nothing,
   oneOf,
   subkeyAfter,
   uint,
   type Verdict,
 } from "./key-spec.js";
+import { LIMIT_KEYS } from "./limits.js";
+import { checkCapList, DEFAULT_CAP_DROP } from "./security.js";
 import { parseInteger, parseSignal, ValueError } from "./values.js";
 
 const NAMESPACES = ["cgroup", "ipc", "mnt", "mount", "net", "pid", "time", "user", "uts"];
@@ -33,7 +38,15 @@ const HOOKS = [
 const CGROUP_V1 = "lxc.cgroup.[controller].[file]";
 const CGROUP_V2 = "lxc.cgroup2.[controller].[file]";
 
-function checkCgroup(version: 1 | 2) {
+/**
+ * Host-dependent verdicts of `lxc.cgroup.*` and `lxc.cgroup2.*`, as LXC
+ * decides them: v1 keys are ignored on a host without v1 hierarchies, and
+ * LXC's `cgfsng_setup_limits` ignores every v2 key unless the layout is
+ * pure cgroup2 ("Ignoring cgroup2 limits on legacy cgroup system"), hybrid
+ * hosts included. `unifiedOnly: false` keeps the older rule (v2 keys ignored
+ * on v1 hosts only) for the device keys, which belong to later work.
+ */
+function checkCgroup(version: 1 | 2, unifiedOnly = true) {
   return (_v: string, _key: string, host: HostInfo): Verdict | undefined => {
     if (version === 1 && host.cgroupLayout === "v2") {
       return {
@@ -46,6 +59,14 @@ function checkCgroup(version: 1 | 2) {
       return {
         status: "ignored",
         reason: "the host has no cgroup v2 hierarchy (LXC ignores lxc.cgroup2.* there)",
+        warn: true,
+      };
+    }
+    if (version === 2 && unifiedOnly && host.cgroupLayout === "hybrid") {
+      return {
+        status: "ignored",
+        reason:
+          "the host is not cgroup2-only (LXC ignores lxc.cgroup2.* on hybrid hosts; use lxc.cgroup.* or lxt.limits.*)",
         warn: true,
       };
     }
@@ -110,10 +131,18 @@ export const CONFINEMENT_KEYS: KeySpec[] = [
     validate: bool01,
     harmless: ["0"],
   }),
-  later("lxc.cap.drop", "capabilities", "capabilities to drop (space-separated, without CAP_)", {
-    list: true,
-  }),
-  later("lxc.cap.keep", "capabilities", "capabilities to keep; `none` drops all", { list: true }),
+  impl(
+    "lxc.cap.drop",
+    "capabilities to drop (space-separated capabilities(7) names, with or without CAP_), on top of lxt's default drops; an empty value clears the list and the defaults (docs/security.md)",
+    checkCapList,
+    { list: true, default: DEFAULT_CAP_DROP.join(" ") },
+  ),
+  impl(
+    "lxc.cap.keep",
+    "capabilities to keep, dropping every other; `none` drops all; not together with lxc.cap.drop",
+    checkCapList,
+    { list: true },
+  ),
   later("lxc.namespace.clone", "namespace options", "namespaces to create (space-separated)", {
     validate: checkNamespaces,
   }),
@@ -159,7 +188,12 @@ export const CONFINEMENT_KEYS: KeySpec[] = [
     "1 creates a new session keyring, 0 inherits the caller's",
     { validate: bool01 },
   ),
-  later("lxc.seccomp.profile", "seccomp", "seccomp policy file"),
+  impl(
+    "lxc.seccomp.profile",
+    "seccomp policy file in LXC's format (versions 1 and 2); relative to the config file's directory; unset: lxt's default profile (docs/security.md)",
+    nothing,
+    { default: "lxt's default profile" },
+  ),
   later("lxc.seccomp.allow_nesting", "seccomp", "stack filters even if one is loaded (0 or 1)", {
     validate: bool01,
     harmless: ["0"],
@@ -176,10 +210,12 @@ export const CONFINEMENT_KEYS: KeySpec[] = [
     },
   ),
   later("lxc.seccomp.notify.cookie", "seccomp", "string sent with proxied seccomp notifications"),
-  later("lxc.no_new_privs", "no_new_privs", "set PR_SET_NO_NEW_PRIVS for the container (0 or 1)", {
-    validate: bool01,
-    harmless: ["0"],
-  }),
+  impl(
+    "lxc.no_new_privs",
+    "set PR_SET_NO_NEW_PRIVS for the init and attached commands (0 or 1): setuid binaries and file capabilities stop granting anything",
+    bool01,
+    { default: "0" },
+  ),
   later("lxc.idmap", "user namespaces", "id mapping: u|g NSID HOSTID RANGE", {
     list: true,
     validate: (v) => {
@@ -228,6 +264,9 @@ export const CONFINEMENT_KEYS: KeySpec[] = [
       harmless: ["SIGKILL", "KILL", "9"],
     },
   ),
+  ...LIMIT_KEYS.map((k) =>
+    impl(k.key, k.summary, (v) => k.check(v), { list: k.list ?? false, default: "unlimited" }),
+  ),
   later("lxt.privileged", "privilege selection", "lxt: run the container privileged (0 or 1)", {
     validate: bool01,
   }),
@@ -236,21 +275,49 @@ export const CONFINEMENT_KEYS: KeySpec[] = [
 /** Confinement key families with a variable part; `prefix` precedes it. */
 export const CONFINEMENT_PATTERNS: { prefix: string; spec: KeySpec }[] = [
   {
-    prefix: "lxc.cgroup2.",
+    prefix: "lxc.cgroup2.devices.",
     spec: later(
+      "lxc.cgroup2.devices.[file]",
+      "device access control",
+      "cgroup v2 device rule (an eBPF program in LXC)",
+      {
+        list: true,
+        family: CGROUP_V2,
+        validate: subkeyAfter("lxc.cgroup2.", "cgroup file"),
+        check: checkCgroup(2, false),
+      },
+    ),
+  },
+  {
+    prefix: "lxc.cgroup2.",
+    spec: impl(
       CGROUP_V2,
-      "cgroup limits",
-      "cgroup v2 file to write, e.g. lxc.cgroup2.memory.max",
-      { list: true, validate: subkeyAfter("lxc.cgroup2.", "cgroup file"), check: checkCgroup(2) },
+      "cgroup v2 file to write in the container's cgroup before init runs, e.g. lxc.cgroup2.memory.max; only on cgroup2-only hosts, as in LXC",
+      subkeyAfter("lxc.cgroup2.", "cgroup file"),
+      { list: true, check: checkCgroup(2) },
+    ),
+  },
+  {
+    prefix: "lxc.cgroup.devices.",
+    spec: later(
+      "lxc.cgroup.devices.[file]",
+      "device access control",
+      "cgroup v1 devices.allow / devices.deny rule",
+      {
+        list: true,
+        family: CGROUP_V1,
+        validate: subkeyAfter("lxc.cgroup.", "cgroup file"),
+        check: checkCgroup(1),
+      },
     ),
   },
   {
     prefix: "lxc.cgroup.",
-    spec: later(
+    spec: impl(
       CGROUP_V1,
-      "cgroup v1 limits",
-      "cgroup v1 file to write, e.g. lxc.cgroup.cpuset.cpus",
-      { list: true, validate: subkeyAfter("lxc.cgroup.", "cgroup file"), check: checkCgroup(1) },
+      "cgroup v1 file to write in the container's cgroup before init runs, e.g. lxc.cgroup.memory.limit_in_bytes (memory.limit_in_bytes is written before memory.memsw.limit_in_bytes, as LXC sorts them)",
+      subkeyAfter("lxc.cgroup.", "cgroup file"),
+      { list: true, check: checkCgroup(1) },
     ),
   },
   {

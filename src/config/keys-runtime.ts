@@ -4,6 +4,7 @@
  * Mostly implemented now.
  */
 
+import { parseRootfsSpec, RootfsSpecError } from "../storage/rootfs-spec.js";
 import {
   bool01,
   familyRoot,
@@ -68,7 +69,6 @@ const ARCH_ALIASES: Record<string, string[]> = {
   x86_64: ["x86_64", "amd64", "linux64"],
   aarch64: ["aarch64", "arm64", "linux64"],
 };
-const STORAGE_BACKENDS = ["btrfs", "zfs", "lvm", "rbd", "overlay", "overlayfs", "loop", "nbd"];
 
 function checkArch(v: string, _k: string, host: HostInfo): Verdict {
   if (!ARCH_64.includes(v) && !ARCH_32.includes(v)) {
@@ -88,22 +88,17 @@ function checkArch(v: string, _k: string, host: HostInfo): Verdict {
 }
 
 function checkRootfsPath(v: string): Verdict | undefined {
-  const m = /^([a-z]+):(.*)$/.exec(v);
-  if (!m) {
-    parseAbsPath(v);
-    return undefined;
+  let spec: ReturnType<typeof parseRootfsSpec>;
+  try {
+    spec = parseRootfsSpec(v);
+  } catch (err) {
+    if (err instanceof RootfsSpecError) throw new ValueError(err.message);
+    throw err;
   }
-  const [, backend = "", rest = ""] = m;
-  if (backend === "dir") {
-    parseAbsPath(rest);
-    return undefined;
-  }
-  if (!STORAGE_BACKENDS.includes(backend)) {
-    throw new ValueError(
-      `unknown storage backend "${backend}": expected a path, dir:PATH or one of ${STORAGE_BACKENDS.join(", ")}`,
-    );
-  }
-  return { status: "later", feature: `storage backend ${backend}` };
+  if ("unsupported" in spec)
+    return { status: "later", feature: `storage backend ${spec.unsupported}` };
+  if (spec.backend === "zfs") return { status: "later", feature: "storage backend zfs" };
+  return undefined;
 }
 
 /** Exact keys about the container's runtime. */
@@ -262,10 +257,15 @@ export const RUNTIME_KEYS: KeySpec[] = [
         applyMountAuto({}, v).shmounts ? { status: "later", feature: "shmounts" } : undefined,
     },
   ),
-  impl("lxc.rootfs.path", "root filesystem: a directory, or dir:PATH", nothing, {
-    check: checkRootfsPath,
-    default: "the host's root (shared)",
-  }),
+  impl(
+    "lxc.rootfs.path",
+    "root filesystem: a directory (PATH or dir:PATH), btrfs:PATH, overlayfs:LOWER:UPPER (or overlay:); zfs: is a later feature",
+    nothing,
+    {
+      check: checkRootfsPath,
+      default: "the host's root (shared)",
+    },
+  ),
   ignored(
     "lxc.rootfs.mount",
     "where LXC binds the rootfs before pivot_root",

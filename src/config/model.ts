@@ -8,6 +8,7 @@
 
 import * as os from "node:os";
 import { configError } from "../core/errors.js";
+import { parseRootfsSpec, type RootfsSpec } from "../storage/rootfs-spec.js";
 import {
   type CgroupLayout,
   classifyEntry,
@@ -15,6 +16,7 @@ import {
   type KeySpec,
   type Verdict,
 } from "./keys.js";
+import { applyLimitEntry, type LimitOrigins, type Limits, noLimits } from "./limits.js";
 import {
   applyMountAuto,
   type MountAuto,
@@ -23,6 +25,7 @@ import {
   parseMountEntry,
 } from "./mounts.js";
 import type { ConfigEntry } from "./parse.js";
+import { applySecurityEntry, defaultSecurity, type SecurityConfig } from "./security.js";
 import {
   parseBool01,
   parseEnvironment,
@@ -75,6 +78,16 @@ export interface PendingKey {
   feature: string;
 }
 
+/** One `lxc.cgroup.<file>` or `lxc.cgroup2.<file>` line: a raw write, as LXC does it. */
+export interface CgroupSetting {
+  /** The cgroup file, e.g. `memory.max`. */
+  file: string;
+  value: string;
+  /** The config key and where it was set. */
+  key: string;
+  at: { file: string; line: number };
+}
+
 /** Everything a container's config says, resolved. */
 export interface ContainerConfig {
   utsName?: string;
@@ -83,6 +96,8 @@ export interface ContainerConfig {
     path?: string;
     /** Storage backend: `dir` unless a `type:` prefix said otherwise. */
     backend: string;
+    /** The parsed value (src/storage/rootfs-spec.ts); `path` is set for dir and btrfs only. */
+    spec?: RootfsSpec;
   };
   init: { cmd: string[]; cwd: string; uid: number; gid: number };
   /** lxc.execute.cmd, split into words. */
@@ -104,6 +119,13 @@ export interface ContainerConfig {
   signals: { halt: number; reboot: number; stop: number };
   prlimits: Prlimit[];
   sysctls: Sysctl[];
+  /** Raw cgroup writes in file order; only those that apply on this host's layout. */
+  cgroup: { v1: CgroupSetting[]; v2: CgroupSetting[] };
+  /** `lxt.limits.*`, with where each key was set. */
+  limits: Limits;
+  limitOrigins: LimitOrigins;
+  /** `lxc.cap.*`, `lxc.no_new_privs`, `lxc.seccomp.profile` (resolved at start, see security.ts). */
+  security: SecurityConfig;
   ephemeral: boolean;
   log: { file?: string; level: number };
   nets: NetConfig[];
@@ -180,6 +202,10 @@ export function resolveConfig(entries: ConfigEntry[], opts: ResolveOptions): Con
     signals: { ...CONFIG_DEFAULTS.signals },
     prlimits: [],
     sysctls: [],
+    cgroup: { v1: [], v2: [] },
+    limits: noLimits(),
+    limitOrigins: {},
+    security: defaultSecurity(),
     ephemeral: CONFIG_DEFAULTS.ephemeral,
     log: { level: CONFIG_DEFAULTS.logLevel },
     nets: [],
@@ -213,13 +239,13 @@ export function resolveConfig(entries: ConfigEntry[], opts: ResolveOptions): Con
         cfg.utsName = v === "" ? undefined : v;
         break;
       case "lxc.rootfs.path": {
-        const m = /^([a-z]+):(.*)$/.exec(v);
+        const spec = v === "" ? undefined : parseRootfsSpec(v);
         cfg.rootfs =
-          v === ""
-            ? { backend: "dir" }
-            : m
-              ? { backend: m[1] as string, path: m[2] as string }
-              : { backend: "dir", path: v };
+          !spec || "unsupported" in spec
+            ? { backend: spec?.unsupported ?? "dir" }
+            : spec.backend === "dir" || spec.backend === "btrfs"
+              ? { backend: spec.backend, path: spec.path, spec }
+              : { backend: spec.backend, spec };
         break;
       }
       case "lxc.init.cmd":
@@ -303,10 +329,15 @@ export function resolveConfig(entries: ConfigEntry[], opts: ResolveOptions): Con
         nets = new Map();
         break;
       case "lxc.cgroup":
+        cfg.cgroup.v1 = [];
+        break;
       case "lxc.cgroup2":
+        cfg.cgroup.v2 = [];
+        break;
       case "lxc.proc":
       case "lxc.hook":
-        // Family roots of later keys: their clearing is done by track().
+        // Family roots of later keys: their clearing is done by track()
+        // (for lxc.cgroup and lxc.cgroup2, of their later device keys).
         break;
       case "lxc.prlimit":
         prlimits.clear();
@@ -319,6 +350,22 @@ export function resolveConfig(entries: ConfigEntry[], opts: ResolveOptions): Con
           const name = e.key.slice("lxc.prlimit.".length);
           if (v === "") prlimits.delete(name);
           else prlimits.set(name, { name, resource: RLIMITS[name] as number, ...parseRlimit(v) });
+        } else if (e.key.startsWith("lxc.cgroup2.") || e.key.startsWith("lxc.cgroup.")) {
+          const v2 = e.key.startsWith("lxc.cgroup2.");
+          const file = e.key.slice(v2 ? "lxc.cgroup2.".length : "lxc.cgroup.".length);
+          const list = v2 ? cfg.cgroup.v2 : cfg.cgroup.v1;
+          // An empty value clears that key's earlier lines (LXC's lxc_clear_cgroups).
+          const kept = list.filter((c) => c.key !== e.key);
+          // Keys for the other layout are ignored (with a warning), as in LXC.
+          if (v !== "" && verdict.status === "implemented")
+            kept.push({ file, value: v, key: e.key, at: { file: e.file, line: e.line } });
+          if (v2) cfg.cgroup.v2 = kept;
+          else cfg.cgroup.v1 = kept;
+        } else if (applySecurityEntry(cfg.security, e.key, v, { file: e.file, line: e.line })) {
+          // Capabilities, no_new_privs and the seccomp profile: see security.ts.
+        } else if (applyLimitEntry(cfg.limits, e.key, v)) {
+          if (v === "") delete cfg.limitOrigins[e.key];
+          else cfg.limitOrigins[e.key] = { file: e.file, line: e.line };
         } else if (e.key.startsWith("lxc.sysctl.")) {
           const name = e.key.slice("lxc.sysctl.".length);
           if (v === "") sysctls.delete(name);

@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { join } from "node:path";
 import { allDirs, type ContainerCgroupDirs } from "../cgroups/container.js";
 import { LxtError } from "../core/errors.js";
 import { exitStatus } from "../host/proc.js";
@@ -45,15 +46,22 @@ export function attachEnvironment(opts: AttachOptions, callerEnv: NodeJS.Process
   return [...env].map(([k, v]) => `${k}=${v}`);
 }
 
-/** The helper's arguments for an attach. */
+/**
+ * The helper's arguments for an attach. `planFile` is the running
+ * container's plan: the helper applies its caps, no-new-privs and seccomp
+ * records, so an attached command is confined exactly as the init was
+ * (even if the config changed since the start).
+ */
 export function attachArgs(
   init: { pid: number; start: string },
   cgroups: ContainerCgroupDirs,
   opts: AttachOptions,
   env: string[],
+  planFile?: string,
 ): string[] {
   const args = ["attach", "--pid", String(init.pid), "--pid-start", init.start];
   for (const dir of allDirs(cgroups)) args.push("--cgroup", dir);
+  if (planFile) args.push("--confinement", planFile);
   if (opts.uid !== undefined) args.push("--uid", String(opts.uid));
   if (opts.gid !== undefined) args.push("--gid", String(opts.gid));
   if (opts.cwd !== undefined) args.push("--cwd", opts.cwd);
@@ -73,7 +81,13 @@ export async function attachContainer(paths: ContainerPaths, opts: AttachOptions
   if (!seen.init) throw new LxtError("state", `attach ${paths.name}: no init process`);
   if (opts.argv.length === 0) throw new LxtError("usage", "attach: no command given");
   const env = attachEnvironment(opts, process.env);
-  const args = attachArgs(seen.init, runtimeCgroups(paths), opts, env);
+  const args = attachArgs(
+    seen.init,
+    runtimeCgroups(paths),
+    opts,
+    env,
+    join(paths.runtimeDir, "plan"),
+  );
   const child = spawn(shimPath(), args, { stdio: "inherit" });
   return new Promise((resolve, reject) => {
     child.on("error", (e) => reject(new LxtError("host", `attach ${paths.name}: ${e.message}`, e)));

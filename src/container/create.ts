@@ -3,6 +3,7 @@ import { resolve } from "node:path";
 import { LxtError, wrapError } from "../core/errors.js";
 import { Reverter } from "../core/reverter.js";
 import { writeFileAtomic } from "../host/atomic.js";
+import { filesDir, formatRootfsSpec, type RootfsRef, usableDriver } from "../storage/index.js";
 import { createBusyboxRootfs } from "../templates/busybox.js";
 import { loadConfigFile } from "./launch-input.js";
 import type { ContainerPaths } from "./paths.js";
@@ -15,6 +16,8 @@ export interface CreateOptions {
   rootfs?: string;
   /** A config file whose entries go first into the new config (`-f`). */
   configFile?: string;
+  /** Storage backend for a template's rootfs (`-B`): dir, btrfs, overlay, or best (the default). */
+  backend?: string;
 }
 
 export const TEMPLATES = ["busybox"] as const;
@@ -36,6 +39,13 @@ export async function createContainer(paths: ContainerPaths, opts: CreateOptions
       `create ${paths.name}: unknown template "${opts.template}" (known: ${TEMPLATES.join(", ")})`,
     );
   }
+  if (opts.rootfs && opts.backend && opts.backend !== "dir" && opts.backend !== "best") {
+    throw new LxtError(
+      "usage",
+      `create ${paths.name}: an existing tree (--rootfs) is used as a dir rootfs, not ${opts.backend}`,
+    );
+  }
+  const driver = opts.template ? await usableDriver(opts.backend, paths.lxcpath) : undefined;
   let baseText = "";
   if (opts.configFile) {
     // Copied, as lxc-create -f does, after checking it parses: a bad file fails
@@ -73,15 +83,17 @@ export async function createContainer(paths: ContainerPaths, opts: CreateOptions
         }
         lines.push(`lxc.rootfs.path = dir:${tree}`, `lxc.uts.name = ${paths.name}`);
       }
-      if (opts.template === "busybox") {
-        mkdirSync(paths.rootfs, { mode: 0o755 });
+      if (opts.template === "busybox" && driver) {
+        const ref: RootfsRef = { spec: driver.newSpec(paths.dir), dir: paths.dir };
+        revert.add("rootfs", () => driver.destroy(ref));
         let made: Awaited<ReturnType<typeof createBusyboxRootfs>>;
         try {
-          made = await createBusyboxRootfs(paths.rootfs, { name: paths.name });
+          await driver.create(ref);
+          made = await createBusyboxRootfs(filesDir(ref), { name: paths.name });
         } catch (err) {
           throw wrapError(`create ${paths.name}: template busybox`, err);
         }
-        if (!opts.rootfs) lines.push(`lxc.rootfs.path = dir:${paths.rootfs}`);
+        if (!opts.rootfs) lines.push(`lxc.rootfs.path = ${formatRootfsSpec(ref.spec)}`);
         for (const [k, v] of made.configLines) lines.push(`${k} = ${v}`);
       }
       writeFileAtomic(paths.config, `${lines.join("\n")}\n`, 0o644);

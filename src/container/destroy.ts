@@ -1,9 +1,13 @@
 import { rmdirSync, rmSync } from "node:fs";
 import { dirname } from "node:path";
+import { LxtError } from "../core/errors.js";
+import { execRunner } from "../storage/runner.js";
 import { type ContainerPaths, requireExists } from "./paths.js";
 import { repairStale, withLock } from "./runtime.js";
+import { destroyStorageDir } from "./snapshot.js";
 import { requireState } from "./state.js";
 import { stopContainer } from "./stop.js";
+import { listSnapshotNames, overlayDependents, snapshotPaths } from "./storage.js";
 
 /**
  * Destroys a container: its directory, with the rootfs when it lives there.
@@ -11,7 +15,7 @@ import { stopContainer } from "./stop.js";
  */
 export async function destroyContainer(
   paths: ContainerPaths,
-  opts: { force?: boolean },
+  opts: { force?: boolean; snapshots?: boolean },
 ): Promise<void> {
   requireExists(paths, "destroy");
   const seen = await withLock(paths, () => repairStale(paths));
@@ -22,9 +26,24 @@ export async function destroyContainer(
   await withLock(paths, async () => {
     const now = await repairStale(paths);
     requireState("destroy", paths.name, now.state);
-    // Only the container's own directory goes: a rootfs elsewhere (`create
+    const users = overlayDependents(paths.lxcpath, paths.dir);
+    if (users.length > 0) {
+      throw new LxtError(
+        "state",
+        `destroy ${paths.name}: the overlay rootfs of ${users.join(", ")} is based on it (destroy those first)`,
+      );
+    }
+    const snaps = listSnapshotNames(paths);
+    if (snaps.length > 0 && !opts.snapshots) {
+      throw new LxtError(
+        "state",
+        `destroy ${paths.name}: it has snapshots (${snaps.join(", ")}); -s destroys them too`,
+      );
+    }
+    for (const s of snaps) await destroyStorageDir(snapshotPaths(paths, s), execRunner);
+    // Only the container's own storage goes: a rootfs elsewhere (`create
     // --rootfs DIR`, or an LXC config pointing at a tree) belongs to its owner.
-    rmSync(paths.dir, { recursive: true, force: true });
+    await destroyStorageDir(paths, execRunner);
   });
   rmSync(paths.lockFile, { force: true });
   // The runtime root of this state root goes with its last container.

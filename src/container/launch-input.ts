@@ -1,10 +1,12 @@
 import { existsSync } from "node:fs";
 import type { CgroupLayout } from "../cgroups/layout.js";
 import { loadConfig } from "../config/load.js";
-import { CONFIG_DEFAULTS, type ContainerConfig } from "../config/model.js";
+import { CONFIG_DEFAULTS, type ContainerConfig, hostArch } from "../config/model.js";
 import { MS } from "../config/mounts.js";
 import { type ConfigEntry, parseConfigText } from "../config/parse.js";
 import { LxtError } from "../core/errors.js";
+import { rootDir, startMounts } from "../storage/driver.js";
+import { resolveConfinement } from "./confinement.js";
 import type { ContainerPaths } from "./paths.js";
 import type { LaunchInput, PlanMount, VisibleHierarchy } from "./plan.js";
 
@@ -29,7 +31,8 @@ const REMOUNT_MASK =
   MS.RELATIME |
   MS.STRICTATIME;
 
-function layoutKind(layout: CgroupLayout | undefined): "v1" | "hybrid" | "v2" {
+/** The layout kind the config registry is told (a host without cgroups counts as v2). */
+export function layoutKind(layout: CgroupLayout | undefined): "v1" | "hybrid" | "v2" {
   return layout && layout.kind !== "none" ? layout.kind : "v2";
 }
 
@@ -143,13 +146,15 @@ export async function prepareLaunch(
 ): Promise<PreparedLaunch> {
   const cfg = loadConfigFile(paths.config, layout, defineEntries(opts.defines ?? []));
   refusePending(cfg);
-  if (!cfg.rootfs.path || cfg.rootfs.path === "/") {
+  const spec = cfg.rootfs.spec;
+  if (!spec || cfg.rootfs.path === "/") {
     throw new LxtError(
       "config",
       `${paths.config}: lxc.rootfs.path is not set: a container needs its own root filesystem`,
     );
   }
-  const rootfs = cfg.rootfs.path;
+  const storage = { spec, dir: paths.dir };
+  const rootfs = rootDir(storage);
   const exec = opts.execute;
   const env = [...cfg.environment];
   if (!env.some((e) => e.startsWith("container="))) env.unshift("container=lxc");
@@ -159,6 +164,7 @@ export async function prepareLaunch(
       `container_ttys=${Array.from({ length: cfg.ttyMax }, (_, i) => `tty${i + 1}`).join(" ")}`,
     );
   const noConsole = cfg.console.path === "none";
+  const confinement = resolveConfinement(cfg.security, hostArch());
   return {
     rootfs,
     warnings: cfg.warnings,
@@ -167,6 +173,7 @@ export async function prepareLaunch(
       name: paths.name,
       hostname: cfg.utsName ?? paths.name,
       rootfs,
+      rootfsMounts: startMounts(storage),
       runtimeDir: paths.runtimeDir,
       exitFile: paths.exitFile,
       consoleLog: exec ? undefined : (cfg.console.logFile ?? paths.consoleLog),
@@ -202,6 +209,7 @@ export async function prepareLaunch(
       stdio: exec ? "inherit" : noConsole ? "null" : "console",
       foreground: exec ? true : (opts.foreground ?? false),
       initShim: !!exec,
+      confinement,
     }),
   };
 }

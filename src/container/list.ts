@@ -2,9 +2,9 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { allDirs } from "../cgroups/container.js";
 import { nodeCgroupFs } from "../cgroups/fs.js";
-import { readCgroupLayout } from "../cgroups/layout.js";
-import { readCgroupStats } from "../cgroups/stats.js";
-import { type Addresses, readAddresses } from "../host/netinfo.js";
+import { type CgroupLayout, readCgroupLayout } from "../cgroups/layout.js";
+import { type CgroupStats, readCgroupStats } from "../cgroups/stats.js";
+import { type Addresses, type NicBytes, readAddresses, readNetBytes } from "../host/netinfo.js";
 import { reapIfEphemeral } from "./ephemeral.js";
 import { type ContainerPaths, containerPaths, ephemeralMarker } from "./paths.js";
 import { repairStale, runtimeCgroups, withLock } from "./runtime.js";
@@ -50,7 +50,13 @@ export interface ContainerInfo extends ContainerSummary {
   cpuSeconds?: number;
   memoryBytes?: number;
   memoryPeakBytes?: number;
+  memorySwapBytes?: number;
+  oomKills?: number;
   pids?: number;
+  ioReadBytes?: number;
+  ioWriteBytes?: number;
+  /** Bytes per network interface of the container (loopback excluded). */
+  net: NicBytes[];
   lastExit?: ExitRecord;
   cgroups: string[];
 }
@@ -86,18 +92,42 @@ function readExit(paths: ContainerPaths): ExitRecord | undefined {
   }
 }
 
+function usageOf(stats: CgroupStats): Partial<ContainerInfo> {
+  const out: Partial<ContainerInfo> = {
+    memoryBytes: stats.memoryBytes,
+    memoryPeakBytes: stats.memoryPeakBytes,
+    memorySwapBytes: stats.memorySwapBytes,
+    oomKills: stats.oomKills,
+    pids: stats.pids,
+    ioReadBytes: stats.ioReadBytes,
+    ioWriteBytes: stats.ioWriteBytes,
+  };
+  if (stats.cpuUsageNs !== undefined) out.cpuSeconds = Number(stats.cpuUsageNs) / 1e9;
+  return out;
+}
+
+/** Every container's info (stopped ones included), reading the cgroup layout once. */
+export async function allContainerInfo(lxcpath: string): Promise<ContainerInfo[]> {
+  const layout = readCgroupLayout(nodeCgroupFs);
+  const names = await listLiveNames(lxcpath);
+  return Promise.all(names.map((n) => containerInfo(containerPaths(lxcpath, n), layout)));
+}
+
 /** State, pid, addresses and resource use from the container's cgroup. */
-export async function containerInfo(paths: ContainerPaths): Promise<ContainerInfo> {
+export async function containerInfo(
+  paths: ContainerPaths,
+  layout?: CgroupLayout,
+): Promise<ContainerInfo> {
   const summary = await summarize(paths);
   const dirs = summary.state === "STOPPED" ? { v1: [] } : runtimeCgroups(paths);
   const cgroups = allDirs(dirs);
-  const info: ContainerInfo = { ...summary, cgroups, lastExit: readExit(paths) };
+  const net = summary.pid ? readNetBytes(summary.pid) : [];
+  const info: ContainerInfo = { ...summary, cgroups, net, lastExit: readExit(paths) };
   if (cgroups.length > 0) {
-    const stats = readCgroupStats(dirs, readCgroupLayout(nodeCgroupFs), nodeCgroupFs);
-    if (stats.cpuUsageNs !== undefined) info.cpuSeconds = Number(stats.cpuUsageNs) / 1e9;
-    info.memoryBytes = stats.memoryBytes;
-    info.memoryPeakBytes = stats.memoryPeakBytes;
-    info.pids = stats.pids;
+    return {
+      ...info,
+      ...usageOf(readCgroupStats(dirs, layout ?? readCgroupLayout(nodeCgroupFs), nodeCgroupFs)),
+    };
   }
   return info;
 }

@@ -1,5 +1,6 @@
 import { MS } from "../config/mounts.js";
 import { encodeRecord } from "../core/encode.js";
+import type { SeccompFilter } from "../seccomp/profile.js";
 
 /** Version of the plan format understood by the helper (docs/helper-protocol.md). */
 export const PLAN_VERSION = 1;
@@ -37,11 +38,21 @@ export interface VisibleHierarchy {
   dirName: string;
 }
 
+/** What the helper applies right before exec, to the init and to attached commands. */
+export interface Confinement {
+  /** Capabilities kept (bounding = permitted = effective), ascending; all others dropped. */
+  caps: readonly number[];
+  noNewPrivs: boolean;
+  seccomp?: SeccompFilter;
+}
+
 /** Everything the planner needs: a resolved config plus host facts. Pure data. */
 export interface LaunchInput {
   name: string;
   hostname: string;
   rootfs: string;
+  /** Mounts made in the container's mount namespace before the rootfs is bound (an overlay rootfs). */
+  rootfsMounts?: readonly PlanMount[];
   runtimeDir: string;
   exitFile: string;
   consoleLog?: string;
@@ -62,6 +73,8 @@ export interface LaunchInput {
   stdio: "console" | "inherit" | "null";
   foreground: boolean;
   initShim: boolean;
+  /** Absent: no capability, no_new_privs or seccomp records (the helper changes nothing). */
+  confinement?: Confinement;
 }
 
 /** The standard device nodes of an autodev /dev (LXC's set plus console via the pty). */
@@ -134,8 +147,48 @@ function procMounts(mode: ProcMode): PlanMount[] {
     });
     // Optional: kernels without CONFIG_MAGIC_SYSRQ have no such file.
     out.push({ ...bindInRoot("/proc/sysrq-trigger", MS.RDONLY | PROC_FLAGS), optional: true });
+    // Host-wide knobs outside /proc/sys, read-only as runc's readonlyPaths.
+    for (const p of READONLY_PROC)
+      out.push({ ...bindInRoot(p, MS.RDONLY | PROC_FLAGS), optional: true });
+    out.push(...maskedPaths(MASKED_PROC_FILES, MASKED_PROC_DIRS));
   }
   return out;
+}
+
+/**
+ * Host kernel state /proc and /sys show to any namespace, hidden as LXC's
+ * generated AppArmor profile and runc's default maskedPaths do: kernel
+ * memory, every keyring's description, timer and scheduler internals,
+ * ACPI and SCSI controls, firmware tables (EFI variables).
+ */
+const MASKED_PROC_FILES = ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug"];
+const MASKED_PROC_DIRS = ["/proc/acpi", "/proc/scsi"];
+const MASKED_SYS_DIRS = ["/sys/firmware"];
+/** IRQ affinity, bus (PCI config space) and filesystem tunables of the host. */
+const READONLY_PROC = ["/proc/irq", "/proc/bus", "/proc/fs"];
+
+/** /dev/null over files, an empty read-only tmpfs over directories; optional, since kernels differ in what they have. */
+function maskedPaths(files: readonly string[], dirs: readonly string[]): PlanMount[] {
+  return [
+    ...files.map((target) => ({
+      source: "/dev/null",
+      target,
+      fstype: "",
+      flags: MS.BIND,
+      data: "",
+      remountFlags: 0,
+      optional: true,
+    })),
+    ...dirs.map((target) => ({
+      source: "tmpfs",
+      target,
+      fstype: "tmpfs",
+      flags: MS.RDONLY | PROC_FLAGS,
+      data: "mode=555",
+      remountFlags: 0,
+      optional: true,
+    })),
+  ];
 }
 
 /** Mounts for `lxc.mount.auto = sys:...`. */
@@ -156,6 +209,7 @@ function sysMounts(mode: SysMode): PlanMount[] {
     // As LXC: the container's own network devices stay writable.
     out.push({ ...bindInRoot("/sys/devices/virtual/net", 0), optional: true });
   }
+  if (mode !== "rw") out.push(...maskedPaths([], MASKED_SYS_DIRS));
   return out;
 }
 
@@ -288,6 +342,24 @@ function ttyTarget(input: LaunchInput, n: number): string {
   return input.ttyDir ? `/dev/${input.ttyDir}/tty${n}` : `/dev/tty${n}`;
 }
 
+/** `caps`, `no-new-privs`, `seccomp` and `seccomp-rule` records (docs/helper-protocol.md). */
+export function confinementRecords(c: Confinement): string[] {
+  const r = [
+    encodeRecord("caps", [c.caps.join(",")]),
+    encodeRecord("no-new-privs", [c.noNewPrivs ? "1" : "0"]),
+  ];
+  if (c.seccomp) {
+    r.push(encodeRecord("seccomp", [c.seccomp.defaultAction, c.seccomp.arches.join(",")]));
+    for (const rule of c.seccomp.rules) {
+      const conds = rule.conditions.map((k) =>
+        [String(k.arg), k.op, k.a, ...(k.b !== undefined ? [k.b] : [])].join(","),
+      );
+      r.push(encodeRecord("seccomp-rule", [rule.arch, rule.action, rule.syscall, ...conds]));
+    }
+  }
+  return r;
+}
+
 /**
  * Renders the launch plan the helper applies. Pure: the same input gives the
  * same text, so it is golden-tested. Order follows LXC's setup: rootfs,
@@ -308,6 +380,7 @@ export function renderPlan(input: LaunchInput): string {
   r.push(encodeRecord("foreground", [input.foreground ? "1" : "0"]));
   r.push(encodeRecord("init-shim", [input.initShim ? "1" : "0"]));
 
+  for (const m of input.rootfsMounts ?? []) r.push(mountRecord(m));
   r.push(encodeRecord("rootfs", [input.rootfs]));
   r.push(encodeRecord("hostname", [input.hostname]));
   if (input.autodev) r.push(...devRecords(input));
@@ -340,6 +413,7 @@ export function renderPlan(input: LaunchInput): string {
   for (const l of input.rlimits) {
     r.push(encodeRecord("rlimit", [String(l.resource), String(l.soft), String(l.hard)]));
   }
+  if (input.confinement) r.push(...confinementRecords(input.confinement));
   r.push(encodeRecord("cwd", [input.init.cwd]));
   r.push(encodeRecord("gid", [String(input.init.gid)]));
   r.push(encodeRecord("uid", [String(input.init.uid)]));

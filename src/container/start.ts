@@ -20,7 +20,7 @@ import { fileLog } from "../core/log.js";
 import { Reverter } from "../core/reverter.js";
 import { writeFileAtomic } from "../host/atomic.js";
 import { type MonitorStarted, spawnMonitor } from "../host/monitor-client.js";
-import type { ProcessRef } from "../host/proc.js";
+import { exitStatus, type ProcessRef } from "../host/proc.js";
 import { type LaunchOptions, type PreparedLaunch, prepareLaunch } from "./launch-input.js";
 import { type ContainerPaths, ephemeralMarker, requireExists } from "./paths.js";
 import { renderPlan } from "./plan.js";
@@ -124,7 +124,7 @@ export async function startContainer(paths: ContainerPaths, opts: LaunchOptions)
       const { monitor } = started;
       const exited = opts.foreground
         ? new Promise<number>((resolve) =>
-            monitor.on("exit", (code, sig) => resolve(code ?? 128 + (sig ? 9 : 0))),
+            monitor.on("exit", (code, sig) => resolve(exitStatus(code, sig))),
           )
         : undefined;
       if (!opts.foreground) {

@@ -1,11 +1,14 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { isFrozen } from "../cgroups/freezer.js";
+import { nodeCgroupFs } from "../cgroups/fs.js";
 import { LxtError } from "../core/errors.js";
 import { isAlive, type ProcessRef, parseProcessRef } from "../host/proc.js";
 import type { ContainerPaths } from "./paths.js";
+import { runtimeCgroups } from "./runtime-cgroups.js";
 
 /** Container states, as LXC names them. */
-export type ContainerState = "STOPPED" | "STARTING" | "RUNNING" | "STOPPING";
+export type ContainerState = "STOPPED" | "STARTING" | "RUNNING" | "FROZEN" | "STOPPING";
 
 /** What the runtime directory says, read without any lock. */
 export interface RuntimeFacts {
@@ -14,6 +17,8 @@ export interface RuntimeFacts {
   monitorAlive: boolean;
   /** First line of `state`, e.g. `RUNNING 123 456`. */
   stateLine?: string;
+  /** The container's cgroup freezer says frozen (observed, never stored). */
+  frozen?: boolean;
 }
 
 /** The observed state of a container and whether its runtime files are stale. */
@@ -36,7 +41,7 @@ export function deriveState(f: RuntimeFacts): Observed {
   const [word, pid, start] = (f.stateLine ?? "").trim().split(/\s+/);
   const init = pid && start ? parseProcessRef(`${pid} ${start}`) : undefined;
   if (word === "RUNNING" && init)
-    return { state: "RUNNING", monitor: f.monitor, init, stale: false };
+    return { state: f.frozen ? "FROZEN" : "RUNNING", monitor: f.monitor, init, stale: false };
   if (word === "STOPPING" && init)
     return { state: "STOPPING", monitor: f.monitor, init, stale: false };
   return { state: "STARTING", monitor: f.monitor, stale: false };
@@ -56,12 +61,11 @@ export function readRuntimeFacts(paths: ContainerPaths): RuntimeFacts {
   if (!runtimeDirExists) return { runtimeDirExists, monitorAlive: false };
   const monitorText = readOptional(join(paths.runtimeDir, "monitor"));
   const monitor = monitorText ? parseProcessRef(monitorText) : undefined;
-  return {
-    runtimeDirExists,
-    monitor,
-    monitorAlive: monitor ? isAlive(monitor) : false,
-    stateLine: readOptional(join(paths.runtimeDir, "state")),
-  };
+  const monitorAlive = monitor ? isAlive(monitor) : false;
+  const stateLine = readOptional(join(paths.runtimeDir, "state"));
+  const running = monitorAlive && stateLine?.startsWith("RUNNING");
+  const frozen = running ? isFrozen(runtimeCgroups(paths), nodeCgroupFs) : false;
+  return { runtimeDirExists, monitor, monitorAlive, stateLine, frozen };
 }
 
 export function observe(paths: ContainerPaths): Observed {
@@ -71,7 +75,10 @@ export function observe(paths: ContainerPaths): Observed {
 /** Verbs and the states they accept; everything else is refused with a clear message. */
 const ALLOWED: Record<string, readonly ContainerState[]> = {
   start: ["STOPPED"],
-  stop: ["RUNNING", "STARTING", "STOPPING"],
+  stop: ["RUNNING", "FROZEN", "STARTING", "STOPPING"],
+  freeze: ["RUNNING"],
+  unfreeze: ["FROZEN"],
+  cgroup: ["RUNNING", "FROZEN"],
   attach: ["RUNNING"],
   console: ["RUNNING"],
   destroy: ["STOPPED"],
@@ -87,7 +94,9 @@ export function requireState(verb: string, name: string, state: ContainerState):
         ? " (stop it first, or use -f)"
         : verb === "start"
           ? " (already started)"
-          : "";
+          : state === "FROZEN"
+            ? " (unfreeze it first)"
+            : "";
     throw new LxtError("state", `${verb} ${name}: container is ${state}${hint}`);
   }
 }

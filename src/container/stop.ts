@@ -1,8 +1,10 @@
 import { join } from "node:path";
+import { setFrozen } from "../cgroups/freezer.js";
+import { nodeCgroupFs } from "../cgroups/fs.js";
 import { LxtError } from "../core/errors.js";
 import { controlRequest } from "../host/monitor-client.js";
 import { type ContainerPaths, requireExists } from "./paths.js";
-import { repairStale, withLock } from "./runtime.js";
+import { repairStale, runtimeCgroups, withLock } from "./runtime.js";
 import { observe, requireState } from "./state.js";
 
 export interface StopOptions {
@@ -40,6 +42,9 @@ export async function stopContainer(
   return withLock(paths, async () => {
     const seen = await repairStale(paths);
     requireState("stop", paths.name, seen.state);
+    // A frozen init cannot act on the halt signal, and frozen v1 tasks ignore
+    // even SIGKILL until thawed: thaw first.
+    if (seen.state === "FROZEN") await setFrozen(runtimeCgroups(paths), nodeCgroupFs, false);
     const signal = opts.kill ? 9 : opts.haltSignal;
     const timeout = opts.kill ? 0 : (opts.timeout ?? 60);
     let lines: string[];

@@ -2,7 +2,13 @@ import type { ContainerPaths } from "./paths.js";
 import { type ContainerState, observe } from "./state.js";
 import { waitFor } from "./stop.js";
 
-export const STATES: readonly ContainerState[] = ["STOPPED", "STARTING", "RUNNING", "STOPPING"];
+export const STATES: readonly ContainerState[] = [
+  "STOPPED",
+  "STARTING",
+  "RUNNING",
+  "FROZEN",
+  "STOPPING",
+];
 
 /**
  * Waits until the container is in one of `states` (`lxc-wait -s 'A|B'`).

@@ -62,3 +62,36 @@ export function readAddresses(pid: number): Addresses {
   };
   return { ipv4: parseFibTrie(read("fib_trie")), ipv6: parseIfInet6(read("if_inet6")) };
 }
+
+/** Bytes through one network interface. */
+export interface NicBytes {
+  name: string;
+  rxBytes: number;
+  txBytes: number;
+}
+
+/** Per-interface byte counters from `/proc/PID/net/dev` (proc(5)), loopback excluded. */
+export function parseNetDev(text: string): NicBytes[] {
+  const out: NicBytes[] = [];
+  for (const line of text.split("\n").slice(2)) {
+    const colon = line.indexOf(":");
+    if (colon < 0) continue;
+    const name = line.slice(0, colon).trim();
+    const f = line
+      .slice(colon + 1)
+      .trim()
+      .split(/\s+/);
+    if (name === "lo" || f.length < 9) continue;
+    out.push({ name, rxBytes: Number(f[0]), txBytes: Number(f[8]) });
+  }
+  return out;
+}
+
+/** The network byte counters of the namespace of `pid`; none if it is gone. */
+export function readNetBytes(pid: number): NicBytes[] {
+  try {
+    return parseNetDev(readFileSync(`/proc/${pid}/net/dev`, "utf8"));
+  } catch {
+    return [];
+  }
+}

@@ -2,7 +2,9 @@
  * The `busybox` template: a minimal system container whose every command is
  * one static busybox binary, built the way LXC's `lxc-busybox` template does
  * (/usr/share/lxc/templates/lxc-busybox), minus the parts lxt does not
- * implement yet (capability drops, AppArmor, id maps, host library binds).
+ * implement yet (AppArmor, id maps, host library binds). Capability drops
+ * and the seccomp filter are lxt's defaults (docs/security.md), not lines
+ * in the config.
  *
  * Differences from LXC's template, on purpose:
  * - applets are linked where `busybox --list-full` says (`sbin/syslogd`,

@@ -34,9 +34,12 @@ export interface RunResult {
 export class Sandbox {
   readonly lxcpath: string;
   private readonly made: string[] = [];
+  private readonly ownRoot: boolean;
 
-  constructor() {
-    this.lxcpath = mkdtempSync(join(tmpdir(), "lxt-test-"));
+  /** `lxcpath`: use this existing state root (e.g. a test's own mount), emptied but kept by cleanup. */
+  constructor(lxcpath?: string) {
+    this.ownRoot = !lxcpath;
+    this.lxcpath = lxcpath ?? mkdtempSync(join(tmpdir(), "lxt-test-"));
   }
 
   name(prefix = "t"): string {
@@ -78,7 +81,7 @@ export class Sandbox {
     for (const n of this.made) {
       if (existsSync(join(this.lxcpath, n))) this.lxt(["destroy", "-f", "-n", n]);
     }
-    rmSync(this.lxcpath, { recursive: true, force: true });
+    if (this.ownRoot) rmSync(this.lxcpath, { recursive: true, force: true });
     rmSync(runtimeRoot(this.lxcpath), { recursive: true, force: true });
   }
 }

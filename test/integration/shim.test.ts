@@ -574,6 +574,10 @@ if (process.getuid?.() !== 0 || !fs.existsSync(BUSYBOX)) {
         ["relative runtime", "lxt-plan 1\nname x\nruntime rel\nexec /bin/true\n"],
         ["bad namespace", ok("namespaces pid,user\n")],
         ["mount before rootfs", ok("mount proc /proc proc 0 % 0 %\n")],
+        [
+          "mount before rootfs without a mount namespace",
+          ok("namespaces pid,uts\nmount overlay /r overlay 0 % 0 %\nrootfs /r\n"),
+        ],
         ["bad flags", ok("rootfs /r\nmount proc /proc proc 12x % 0 %\n")],
         ["bad mount opt", ok("rootfs /r\nmount proc /proc proc 0 % 0 sometimes\n")],
         ["relative target", ok("rootfs /r\nmkdir dev 755\n")],
@@ -590,6 +594,40 @@ if (process.getuid?.() !== 0 || !fs.existsSync(BUSYBOX)) {
         ["huge field", ok(`hostname ${"a".repeat(200_000)}\n`)],
         ["huge plan", ok(`env A=${"b".repeat(2_000_000)}\n`)],
         ["binary", "\u0000\u0001\u0002garbage\n"],
+        ["caps not ascending", ok("caps 2,1\n")],
+        ["caps repeated", ok("caps 1,1\n")],
+        ["caps past 63", ok("caps 64\n")],
+        ["caps leading zero", ok("caps 01\n")],
+        ["duplicate caps", ok("caps 1\ncaps 2\n")],
+        ["bad no-new-privs", ok("no-new-privs 2\n")],
+        ["rule before seccomp", ok("seccomp-rule all errno:1 mkdir\n")],
+        ["bad default action", ok("seccomp notify x86_64\n")],
+        ["foreign native arch", ok("seccomp allow aarch64\n")],
+        ["unknown arch", ok("seccomp allow x86_64,vax\n")],
+        ["repeated arch", ok("seccomp allow x86_64,x86,x86\n")],
+        ["rule arch not in filter", ok("seccomp allow x86_64\nseccomp-rule arm errno:1 mkdir\n")],
+        [
+          "rule with the default action",
+          ok("seccomp allow x86_64\nseccomp-rule all allow mkdir\n"),
+        ],
+        ["errno too big", ok("seccomp allow x86_64\nseccomp-rule all errno:4096 mkdir\n")],
+        ["bad syscall name", ok("seccomp allow x86_64\nseccomp-rule all kill Mkdir\n")],
+        ["number for all arches", ok("seccomp allow x86_64\nseccomp-rule all kill 83\n")],
+        ["bad condition op", ok("seccomp allow x86_64\nseccomp-rule all kill mkdir 0,like,1\n")],
+        ["condition arg 6", ok("seccomp allow x86_64\nseccomp-rule all kill mkdir 6,eq,1\n")],
+        [
+          "masked_eq without value",
+          ok("seccomp allow x86_64\nseccomp-rule all kill mkdir 0,masked_eq,1\n"),
+        ],
+        ["eq with a mask", ok("seccomp allow x86_64\nseccomp-rule all kill mkdir 0,eq,1,1\n")],
+        [
+          "arg compared twice",
+          ok("seccomp allow x86_64\nseccomp-rule all kill mkdir 0,eq,1 0,eq,2\n"),
+        ],
+        [
+          "u64 overflow",
+          ok("seccomp allow x86_64\nseccomp-rule all kill mkdir 0,eq,18446744073709551616\n"),
+        ],
       ];
       for (const [what, text] of bad) {
         const f = path.join(tmp, "bad-plan");

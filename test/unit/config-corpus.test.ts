@@ -97,11 +97,9 @@ describe("good configs (test/fixtures/configs/good)", () => {
       [
         "lxc.idmap",
         "lxc.idmap",
-        "lxc.cap.drop",
         "lxc.apparmor.profile",
-        "lxc.seccomp.profile",
         "lxc.hook.pre-start",
-        "lxc.cgroup2.memory.max",
+        "lxc.cgroup2.devices.allow",
         "lxc.start.auto",
         "lxt.privileged",
         "lxc.net.0.type",
@@ -147,6 +145,9 @@ describe("LXC's own config files", () => {
       !cfg.pending.some((p) => p.key.startsWith("lxc.cgroup") || p.key.startsWith("lxc.cap.")),
     );
     assert.deepEqual(cfg.warnings, []);
-    assert.ok(cfg.pending.some((p) => p.key === "lxc.seccomp.profile"));
+    // userns.conf's empty lxc.cap.drop clears common.conf's drops (and lxt's defaults).
+    assert.equal(cfg.security.dropCleared, true);
+    assert.deepEqual(cfg.security.capDrop, []);
+    assert.match(cfg.security.seccompProfile?.path ?? "", /common\.seccomp$/);
   });
 });

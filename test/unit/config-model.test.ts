@@ -103,7 +103,11 @@ describe("resolveConfig values", () => {
         "lxc.log.level = trace",
       ].join("\n"),
     );
-    assert.deepEqual(cfg.rootfs, { backend: "dir", path: "/srv/c1/rootfs" });
+    assert.deepEqual(cfg.rootfs, {
+      backend: "dir",
+      path: "/srv/c1/rootfs",
+      spec: { backend: "dir", path: "/srv/c1/rootfs" },
+    });
     assert.deepEqual(cfg.init, {
       cmd: ["/bin/sh", "-c", "sleep 1; exec init"],
       cwd: "/root",
@@ -327,23 +331,28 @@ describe("resolveConfig networks", () => {
 
 describe("resolveConfig pending and warnings", () => {
   it("lists later keys with file and line", () => {
-    const cfg = resolve("lxc.uts.name = c\nlxc.cap.drop = sys_admin\nlxc.idmap = u 0 1000 1\n");
+    const cfg = resolve(
+      "lxc.uts.name = c\nlxc.apparmor.raw = deny /x rw,\nlxc.idmap = u 0 1000 1\n",
+    );
     assert.deepEqual(cfg.pending, [
-      { key: "lxc.cap.drop", file: "c.conf", line: 2, feature: "capabilities" },
+      { key: "lxc.apparmor.raw", file: "c.conf", line: 2, feature: "AppArmor" },
       { key: "lxc.idmap", file: "c.conf", line: 3, feature: "user namespaces" },
     ]);
   });
 
   it("clearing a later list key drops its pending entries", () => {
-    assert.deepEqual(resolve("lxc.cap.drop = a\nlxc.cap.drop = b\nlxc.cap.drop =\n").pending, []);
     assert.deepEqual(
-      resolve(
-        "lxc.cgroup2.memory.max = 1G\nlxc.cgroup2.pids.max = 9\nlxc.cgroup2.memory.max =\n",
-      ).pending.map((p) => p.key),
-      ["lxc.cgroup2.pids.max"],
+      resolve("lxc.apparmor.raw = a\nlxc.apparmor.raw = b\nlxc.apparmor.raw =\n").pending,
+      [],
     );
     assert.deepEqual(
-      resolve("lxc.cgroup2.memory.max = 1G\nlxc.cgroup2.pids.max = 9\nlxc.cgroup2 =\n").pending,
+      resolve(
+        "lxc.cgroup2.devices.allow = a\nlxc.cgroup2.devices.deny = b\nlxc.cgroup2.devices.allow =\n",
+      ).pending.map((p) => p.key),
+      ["lxc.cgroup2.devices.deny"],
+    );
+    assert.deepEqual(
+      resolve("lxc.cgroup2.devices.allow = a\nlxc.cgroup2.pids.max = 9\nlxc.cgroup2 =\n").pending,
       [],
     );
     assert.deepEqual(resolve("lxc.hook.start = /a\nlxc.hook.stop = /b\nlxc.hook =\n").pending, []);
@@ -366,15 +375,27 @@ describe("resolveConfig pending and warnings", () => {
     );
   });
 
+  it("resolves every storage backend's rootfs spec", () => {
+    assert.deepEqual(resolve("lxc.rootfs.path = overlay:/base:/c/overlay/delta\n").rootfs, {
+      backend: "overlay",
+      spec: { backend: "overlay", lower: "/base", upper: "/c/overlay/delta" },
+    });
+    assert.deepEqual(resolve("lxc.rootfs.path = btrfs:/c/rootfs/\n").rootfs, {
+      backend: "btrfs",
+      path: "/c/rootfs",
+      spec: { backend: "btrfs", path: "/c/rootfs" },
+    });
+  });
+
   it("implemented keys with an unimplemented value are pending but applied", () => {
     const cfg = resolve(
-      "lxc.rootfs.path = overlayfs:/lower:/upper\nlxc.mount.auto = proc shmounts:/run/x\n",
+      "lxc.rootfs.path = lvm:/dev/vg/c1\nlxc.mount.auto = proc shmounts:/run/x\n",
     );
-    assert.deepEqual(cfg.rootfs, { backend: "overlayfs", path: "/lower:/upper" });
+    assert.deepEqual(cfg.rootfs, { backend: "lvm" });
     assert.equal(cfg.mountAuto.proc, "mixed");
     assert.deepEqual(
       cfg.pending.map((p) => p.feature),
-      ["storage backend overlayfs", "shmounts"],
+      ["storage backend lvm", "shmounts"],
     );
   });
 

@@ -102,6 +102,27 @@ describe("attach", () => {
       "-l",
     ]);
   });
+  test("helper arguments: the running plan supplies the confinement", () => {
+    const args = attachArgs(
+      { pid: 5, start: "9" },
+      { v1: [] },
+      { argv: ["sh"], pty: true },
+      [],
+      "/run/lxt/x/c1/plan",
+    );
+    assert.deepEqual(args, [
+      "attach",
+      "--pid",
+      "5",
+      "--pid-start",
+      "9",
+      "--confinement",
+      "/run/lxt/x/c1/plan",
+      "--pty",
+      "--",
+      "sh",
+    ]);
+  });
 });
 
 describe("addresses", () => {

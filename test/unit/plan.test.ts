@@ -2,8 +2,11 @@ import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
+import { resolveCapabilities } from "../../src/config/security.js";
 import { type LaunchInput, renderPlan } from "../../src/container/plan.js";
 import { decodeRecord, encodeField } from "../../src/core/encode.js";
+import { DEFAULT_SECCOMP_PROFILE } from "../../src/seccomp/default-profile.js";
+import { parseSeccompProfile } from "../../src/seccomp/profile.js";
 
 const FIXTURES = join(import.meta.dirname, "../fixtures/plans");
 
@@ -47,6 +50,11 @@ function input(over: Partial<LaunchInput> = {}): LaunchInput {
     stdio: "console",
     foreground: false,
     initShim: false,
+    confinement: {
+      caps: resolveCapabilities({ capDrop: [], dropCleared: false, noNewPrivs: false }),
+      noNewPrivs: false,
+      seccomp: parseSeccompProfile(DEFAULT_SECCOMP_PROFILE, "default", "x86_64"),
+    },
     ...over,
   };
 }
@@ -123,6 +131,42 @@ describe("renderPlan", () => {
     );
     assert.match(forced, /^mount cgroup \/sys\/fs\/cgroup\/memory cgroup \d+ memory /m);
     assert.match(forced, /^mount cgroup2 \/sys\/fs\/cgroup\/unified cgroup2 /m);
+  });
+
+  test("masked paths: proc:mixed hides host kernel files, sys:ro and sys:mixed hide /sys/firmware", () => {
+    const text = renderPlan(input({ mountAuto: { proc: "mixed", sys: "mixed" } }));
+    for (const f of ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug"])
+      assert.match(text, new RegExp(`^mount /dev/null ${f} % 4096 % 0 optional$`, "m"));
+    for (const d of ["/proc/acpi", "/proc/scsi", "/sys/firmware"])
+      assert.match(text, new RegExp(`^mount tmpfs ${d} tmpfs 15 mode=555 0 optional$`, "m"));
+    const open = renderPlan(input({ mountAuto: { proc: "rw", sys: "rw" } }));
+    assert.ok(!/\/proc\/kcore|\/sys\/firmware/.test(open), "proc:rw and sys:rw mask nothing");
+  });
+
+  test("confinement: caps, no-new-privs and seccomp come after the mounts, before the ids", () => {
+    const text = renderPlan(
+      input({
+        confinement: {
+          caps: [0, 21],
+          noNewPrivs: true,
+          seccomp: parseSeccompProfile(
+            "2\nallowlist errno 1\n[x86_64]\nmkdir\nwrite kill [0,2,SCMP_CMP_GE]\numount2 errno 5 [1,1,&=,3]\n",
+            "p",
+            "x86_64",
+          ),
+        },
+      }),
+    );
+    const tail = text.slice(text.indexOf("\npivot\n"));
+    assert.ok(tail.indexOf("caps ") < tail.indexOf("\ncwd "));
+    assert.match(text, /^caps 0,21\nno-new-privs 1\nseccomp errno:1 x86_64,x86,x32\n/m);
+    assert.match(text, /^seccomp-rule x86_64 allow mkdir$/m);
+    assert.match(text, /^seccomp-rule x86_64 kill write 0,ge,2$/m);
+    assert.match(text, /^seccomp-rule x86_64 errno:5 umount2 1,masked_eq,3,1$/m);
+    const none = renderPlan(input({ confinement: undefined }));
+    assert.ok(!/^(caps|no-new-privs|seccomp)/m.test(none), "no records without confinement");
+    const keepNone = renderPlan(input({ confinement: { caps: [], noNewPrivs: false } }));
+    assert.match(keepNone, /^caps %$/m);
   });
 
   test("lxc.tty.dir puts ttys in a subdirectory with links", () => {

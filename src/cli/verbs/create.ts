@@ -10,6 +10,10 @@ export function register(program: Command): void {
     .option("-t, --template <template>", "template to build the rootfs with (busybox)")
     .option("--rootfs <dir>", "use this existing directory as the rootfs (kept on destroy)")
     .option("-f, --config <file>", "config file to include in the new container's config")
+    .option(
+      "-B, --bdev <backend>",
+      "storage backend: dir, btrfs, overlay, or best (btrfs when the state root is on btrfs, else dir)",
+    )
     .argument("[name]")
     .argument("[template-args...]", "after --: arguments for the template (none are used yet)")
     .action(async (name, _targs, opts) => {
@@ -19,6 +23,7 @@ export function register(program: Command): void {
         template: opts.template,
         rootfs: opts.rootfs,
         configFile: opts.config,
+        backend: opts.bdev,
       });
     });
 }

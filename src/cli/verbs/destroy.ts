@@ -8,9 +8,13 @@ export function register(program: Command): void {
     .addOption(nameOption())
     .addOption(lxcpathOption())
     .option("-f, --force", "kill a running container first")
+    .option("-s, --snapshots", "destroy its snapshots too")
     .argument("[name]")
     .action(async (name, opts) => {
       const { destroyContainer } = await import("../../container/destroy.js");
-      await destroyContainer(targetPaths(opts, name), { force: opts.force });
+      await destroyContainer(targetPaths(opts, name), {
+        force: opts.force,
+        snapshots: opts.snapshots,
+      });
     });
 }

@@ -31,7 +31,12 @@ export function register(program: Command): void {
           cpu_seconds: info.cpuSeconds ?? null,
           memory_bytes: info.memoryBytes ?? null,
           memory_peak_bytes: info.memoryPeakBytes ?? null,
+          memory_swap_bytes: info.memorySwapBytes ?? null,
+          oom_kills: info.oomKills ?? null,
           pids: info.pids ?? null,
+          io_read_bytes: info.ioReadBytes ?? null,
+          io_write_bytes: info.ioWriteBytes ?? null,
+          net: info.net.map((n) => ({ name: n.name, rx_bytes: n.rxBytes, tx_bytes: n.txBytes })),
           last_exit: info.lastExit ?? null,
           cgroups: info.cgroups,
         });
@@ -50,7 +55,15 @@ export function register(program: Command): void {
         if (info.memoryBytes !== undefined) lines.push(["Memory use", bytes(info.memoryBytes)]);
         if (info.memoryPeakBytes !== undefined)
           lines.push(["Memory peak", bytes(info.memoryPeakBytes)]);
+        if (info.memorySwapBytes !== undefined)
+          lines.push(["Swap use", bytes(info.memorySwapBytes)]);
+        if (info.oomKills !== undefined) lines.push(["OOM kills", String(info.oomKills)]);
         if (info.pids !== undefined) lines.push(["Processes", String(info.pids)]);
+        if (info.ioReadBytes !== undefined) lines.push(["BlkIO read", bytes(info.ioReadBytes)]);
+        if (info.ioWriteBytes !== undefined) lines.push(["BlkIO write", bytes(info.ioWriteBytes)]);
+        for (const n of info.net) {
+          lines.push([`${n.name} RX`, bytes(n.rxBytes)], [`${n.name} TX`, bytes(n.txBytes)]);
+        }
       }
       if (!only && info.state === "STOPPED" && info.lastExit) {
         const e = info.lastExit;

@@ -1,0 +1,35 @@
+import type { Command } from "@commander-js/extra-typings";
+import { lxcpathOption, targetPaths } from "../common.js";
+
+/** `config get NAME KEY` and `config set NAME KEY VALUE`: a container's config file, edited in place. */
+export function register(program: Command): void {
+  const config = program.command("config").description("read or change a container's config");
+  config
+    .command("get")
+    .description("print every value of KEY in the container's config file")
+    .addOption(lxcpathOption())
+    .argument("<name>")
+    .argument("<key>")
+    .action(async (name, key, opts) => {
+      const { getConfigKey } = await import("../../container/resources.js");
+      const values = getConfigKey(targetPaths(opts, name), key);
+      if (values.length > 0) process.stdout.write(`${values.join("\n")}\n`);
+    });
+  config
+    .command("set")
+    .description(
+      "set KEY to VALUE (checked first; an empty VALUE removes the key); limits apply at once to a running container",
+    )
+    .addOption(lxcpathOption())
+    .argument("<name>")
+    .argument("<key>")
+    .argument("<value>")
+    .action(async (name, key, value, opts) => {
+      const { setConfigKey } = await import("../../container/resources.js");
+      const result = await setConfigKey(targetPaths(opts, name), key, value);
+      for (const w of result.warnings) process.stderr.write(`lxt: warning: ${w}\n`);
+    });
+  config.commands.forEach((c) => {
+    c.exitOverride();
+  });
+}

@@ -1,0 +1,33 @@
+import type { Command } from "@commander-js/extra-typings";
+import { LxtError } from "../../core/errors.js";
+import { lxcpathOption, nameOption, targetPaths } from "../common.js";
+
+export function register(program: Command): void {
+  program
+    .command("copy")
+    .description("copy a container (lxc-copy): in full, as a copy-on-write snapshot, or ephemeral")
+    .addOption(nameOption())
+    .addOption(lxcpathOption())
+    .option("-N, --newname <name>", "name of the new container")
+    .option("-p, --newpath <path>", "state root of the new container (default: the same)")
+    .option("-s, --snapshot", "copy-on-write clone (btrfs snapshot, or overlay over the source)")
+    .option("-e, --ephemeral", "ephemeral copy: a CoW clone, started, destroyed when it stops")
+    .option("-B, --backingstorage <backend>", "backend of the new container (dir, btrfs, overlay)")
+    .argument("[name]")
+    .action(async (name, opts) => {
+      const src = targetPaths(opts, name);
+      if (!opts.newname && !opts.ephemeral) {
+        throw new LxtError("usage", "copy: give the new name (-N NEWNAME)");
+      }
+      const newName = opts.newname ?? `${src.name}-${Math.random().toString(36).slice(2, 8)}`;
+      const dst = targetPaths({ name: newName, lxcpath: opts.newpath ?? opts.lxcpath });
+      const { copyContainer } = await import("../../container/copy.js");
+      const out = await copyContainer(src, dst, {
+        snapshot: opts.snapshot,
+        ephemeral: opts.ephemeral,
+        backend: opts.backingstorage,
+      });
+      if (out.started) process.stdout.write(`${dst.name}\n`);
+      for (const w of out.started?.warnings ?? []) process.stderr.write(`lxt: warning: ${w}\n`);
+    });
+}

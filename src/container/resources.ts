@@ -1,0 +1,196 @@
+/**
+ * Live resource control of a container: freeze and thaw, reading and writing
+ * its cgroup files (`lxt cgroup`, as lxc-cgroup), and `config get/set`, which
+ * persists a key and applies a limit at once when the container runs.
+ */
+
+import { readFileSync } from "node:fs";
+import { setFrozen } from "../cgroups/freezer.js";
+import { nodeCgroupFs } from "../cgroups/fs.js";
+import { readCgroupLayout } from "../cgroups/layout.js";
+import {
+  applyLimitWrites,
+  dirForFile,
+  type LimitWrite,
+  nodeLimitHost,
+  planLimitWrites,
+  targetWrites,
+} from "../cgroups/limits.js";
+import { checkKeyValue, lookupKey } from "../config/keys.js";
+import { loadConfig } from "../config/load.js";
+import { hostArch } from "../config/model.js";
+import { type ConfigFs, nodeConfigFs } from "../config/parse.js";
+import { ValueError } from "../config/values.js";
+import { ConfigDocument } from "../config/write.js";
+import { errnoCode, LxtError, wrapError } from "../core/errors.js";
+import { writeFileAtomic } from "../host/atomic.js";
+import { layoutKind } from "./launch-input.js";
+import { type ContainerPaths, requireExists } from "./paths.js";
+import { repairStale, runtimeCgroups, withLock } from "./runtime.js";
+import { observe, requireState } from "./state.js";
+
+/** Freezes (`frozen`) or thaws a running container and waits until the kernel has done it. */
+export async function freezeContainer(paths: ContainerPaths, frozen: boolean): Promise<void> {
+  requireExists(paths, frozen ? "freeze" : "unfreeze");
+  const verb = frozen ? "freeze" : "unfreeze";
+  await withLock(paths, async () => {
+    const seen = await repairStale(paths);
+    requireState(verb, paths.name, seen.state);
+    try {
+      await setFrozen(runtimeCgroups(paths), nodeCgroupFs, frozen);
+    } catch (err) {
+      throw wrapError(`${verb} ${paths.name}`, err);
+    }
+  });
+}
+
+function cgroupPath(paths: ContainerPaths, file: string): string {
+  const layout = readCgroupLayout(nodeCgroupFs);
+  try {
+    return `${dirForFile(file, runtimeCgroups(paths), layout)}/${file}`;
+  } catch (err) {
+    throw wrapError(`cgroup ${paths.name}`, err);
+  }
+}
+
+/** Reads a cgroup file of a running (or frozen) container. */
+export function readContainerCgroup(paths: ContainerPaths, file: string): string {
+  requireExists(paths, "cgroup");
+  requireState("cgroup", paths.name, observe(paths).state);
+  const path = cgroupPath(paths, file);
+  try {
+    return nodeCgroupFs.readFile(path);
+  } catch (err) {
+    if (errnoCode(err) === "ENOENT")
+      throw new LxtError("not-found", `cgroup ${paths.name}: ${path}: no such cgroup file`, err);
+    throw wrapError(`cgroup ${paths.name}: read ${path}`, err);
+  }
+}
+
+/** Writes a cgroup file of a running (or frozen) container; the kernel validates the value. */
+export async function writeContainerCgroup(
+  paths: ContainerPaths,
+  file: string,
+  value: string,
+): Promise<void> {
+  requireExists(paths, "cgroup");
+  await withLock(paths, async () => {
+    requireState("cgroup", paths.name, (await repairStale(paths)).state);
+    const path = cgroupPath(paths, file);
+    try {
+      nodeCgroupFs.writeFile(path, value);
+    } catch (err) {
+      const code = errnoCode(err);
+      const what = `cgroup ${paths.name}: write "${value}" to ${path}`;
+      if (code === "ENOENT") throw new LxtError("not-found", `${what}: no such cgroup file`, err);
+      if (code === "EINVAL" || code === "ERANGE")
+        throw new LxtError("config", `${what}: ${(err as Error).message}`, err);
+      throw wrapError(what, err);
+    }
+  });
+}
+
+/** Every value of `key` in the container's config file (includes are not followed). */
+export function getConfigKey(paths: ContainerPaths, key: string): string[] {
+  requireExists(paths, "config get");
+  try {
+    lookupKey(key);
+  } catch (err) {
+    if (err instanceof ValueError)
+      throw new LxtError("usage", `config get ${paths.name}: ${err.message}`);
+    throw err;
+  }
+  const doc = ConfigDocument.parse(readFileSync(paths.config, "utf8"), paths.config);
+  return doc.getAll(key);
+}
+
+/** What `setConfigKey` did. */
+export interface ConfigSetResult {
+  /** The value was written to the running container's cgroups too. */
+  applied: boolean;
+  warnings: string[];
+}
+
+/** Keys whose writes change when `key` changes (v1 memsw is memory + swap). */
+function affectedKeys(key: string): string[] {
+  return key === "lxt.limits.memory" ? [key, "lxt.limits.memory.swap"] : [key];
+}
+
+function isLimitKey(key: string): boolean {
+  return (
+    key.startsWith("lxt.limits.") || key.startsWith("lxc.cgroup.") || key.startsWith("lxc.cgroup2.")
+  );
+}
+
+/**
+ * Sets a key in the container's config file: the value is checked against
+ * the registry, and the whole edited config is resolved (and, for limits,
+ * translated for this host) before anything is written. When the container
+ * is running and the key is a limit, the new value is written to its cgroups
+ * first; the file is then replaced atomically. An empty value removes the key
+ * from the file (it takes effect at the next start).
+ *
+ * @throws LxtError("config") for a bad key or value (nothing changed),
+ *   LxtError("unsupported") for a key whose feature is not implemented yet.
+ */
+export async function setConfigKey(
+  paths: ContainerPaths,
+  key: string,
+  value: string,
+): Promise<ConfigSetResult> {
+  requireExists(paths, "config set");
+  const what = `config set ${paths.name}`;
+  const layout = readCgroupLayout(nodeCgroupFs);
+  const host = { cgroupLayout: layoutKind(layout), arch: hostArch() };
+  if (value !== "") {
+    let verdict: ReturnType<typeof checkKeyValue>;
+    try {
+      verdict = checkKeyValue(key, value, host);
+    } catch (err) {
+      throw err instanceof LxtError ? err.wrap(what) : wrapError(what, err);
+    }
+    if (verdict.status === "later")
+      throw new LxtError(
+        "unsupported",
+        `${what}: ${key}: ${verdict.feature} is not implemented yet`,
+      );
+  }
+  return withLock(paths, async () => {
+    const doc = ConfigDocument.parse(readFileSync(paths.config, "utf8"), paths.config);
+    if (value === "") doc.remove(key);
+    else doc.set(key, value);
+    const text = doc.toString();
+    // Resolve the edited config as start would, reading the new text in place of the file.
+    const overlay: ConfigFs = {
+      ...nodeConfigFs,
+      readFile: (f) => (f === paths.config ? text : nodeConfigFs.readFile(f)),
+    };
+    let writes: LimitWrite[];
+    let warnings: string[];
+    try {
+      const cfg = loadConfig(paths.config, {
+        cgroupLayout: host.cgroupLayout,
+        env: process.env,
+        fs: overlay,
+      });
+      writes = planLimitWrites(cfg, layout, nodeLimitHost);
+      warnings = cfg.warnings.filter((w) => w.includes(`: ${key} `));
+    } catch (err) {
+      throw err instanceof LxtError ? err.wrap(what) : wrapError(what, err);
+    }
+    const seen = await repairStale(paths);
+    let applied = false;
+    if (value !== "" && isLimitKey(key) && (seen.state === "RUNNING" || seen.state === "FROZEN")) {
+      const keys = affectedKeys(key);
+      const mine = writes.filter((w) => keys.includes(w.origin.key));
+      try {
+        applyLimitWrites(targetWrites(mine, runtimeCgroups(paths), layout), nodeCgroupFs);
+      } catch (err) {
+        throw err instanceof LxtError ? err.wrap(what) : wrapError(what, err);
+      }
+      applied = mine.length > 0;
+    }
+    writeFileAtomic(paths.config, text);
+    return { applied, warnings };
+  });
+}

@@ -1,0 +1,246 @@
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmdirSync,
+  rmSync,
+  statSync,
+} from "node:fs";
+import { join } from "node:path";
+import { LxtError } from "../core/errors.js";
+import { Reverter } from "../core/reverter.js";
+import { writeFileAtomic } from "../host/atomic.js";
+import {
+  type CommandRunner,
+  execRunner,
+  ownsRootfs,
+  STORAGE_ENTRIES,
+  storageDriver,
+} from "../storage/index.js";
+import { cloneContainer } from "./clone.js";
+import { type ContainerPaths, requireExists } from "./paths.js";
+import { repairStale, withLock } from "./runtime.js";
+import {
+  listSnapshotNames,
+  overlayDependents,
+  relocateSpec,
+  rootfsRef,
+  snapshotPaths,
+  snapshotRoot,
+} from "./storage.js";
+
+/** One snapshot as `lxt snapshot -L` shows it. */
+export interface SnapshotInfo {
+  name: string;
+  /** When it was taken (`ts`, LXC's format: `YYYY-MM-DD HH:MM:SS`, UTC here). */
+  time: string;
+  comment?: string;
+  backend: string;
+  /** Bytes of its own data, when the backend can tell cheaply. */
+  size?: number;
+}
+
+function timestamp(d = new Date()): string {
+  return d.toISOString().slice(0, 19).replace("T", " ");
+}
+
+/** Refuses a container that is not stopped unless its backend snapshots running containers atomically. */
+async function requireQuiet(
+  paths: ContainerPaths,
+  verb: string,
+  run: CommandRunner,
+): Promise<void> {
+  const seen = await repairStale(paths);
+  if (seen.state === "STOPPED") return;
+  const driver = storageDriver(rootfsRef(paths, verb).spec.backend, run);
+  if (driver.capabilities.liveSnapshot) return;
+  throw new LxtError(
+    "state",
+    `${verb} ${paths.name}: container is ${seen.state} and its ${driver.name} storage cannot be copied consistently while it runs (stop it first)`,
+  );
+}
+
+/**
+ * Takes a snapshot `snapN` (the first free N) under `<dir>/snaps/`, as
+ * lxc-snapshot lays it out: a container directory with its own config copy,
+ * `ts` and, with a comment file, `comment`. Returns its name.
+ */
+export async function createSnapshot(
+  paths: ContainerPaths,
+  opts: { commentFile?: string; run?: CommandRunner },
+): Promise<string> {
+  const run = opts.run ?? execRunner;
+  requireExists(paths, "snapshot");
+  const comment = opts.commentFile ? readFileSync(opts.commentFile, "utf8") : undefined;
+  return withLock(paths, async () => {
+    await requireQuiet(paths, "snapshot", run);
+    let n = 0;
+    while (existsSync(join(snapshotRoot(paths), `snap${n}`))) n++;
+    const snap = snapshotPaths(paths, `snap${n}`);
+    mkdirSync(snapshotRoot(paths), { recursive: true, mode: 0o700 });
+    await cloneContainer(paths, snap, { cow: false, snapshot: true, run });
+    writeFileAtomic(join(snap.dir, "ts"), `${timestamp()}\n`);
+    if (comment !== undefined) writeFileAtomic(join(snap.dir, "comment"), comment);
+    return snap.name;
+  });
+}
+
+/** The snapshots of a container, oldest first. */
+export async function listSnapshots(
+  paths: ContainerPaths,
+  opts: { run?: CommandRunner } = {},
+): Promise<SnapshotInfo[]> {
+  const run = opts.run ?? execRunner;
+  requireExists(paths, "snapshot");
+  const out: SnapshotInfo[] = [];
+  for (const name of listSnapshotNames(paths)) {
+    const snap = snapshotPaths(paths, name);
+    const read = (f: string) => {
+      try {
+        return readFileSync(join(snap.dir, f), "utf8");
+      } catch {
+        return undefined;
+      }
+    };
+    const ref = rootfsRef(snap, "snapshot");
+    const driver = storageDriver(ref.spec.backend, run);
+    const info: SnapshotInfo = {
+      name,
+      time: read("ts")?.trim() ?? timestamp(statSync(snap.config).mtime),
+      backend: driver.name,
+    };
+    const comment = read("comment");
+    if (comment !== undefined) info.comment = comment.trimEnd();
+    if (driver.capabilities.usage && driver.usage) info.size = await driver.usage(ref);
+    out.push(info);
+  }
+  return out;
+}
+
+function requireSnapshot(paths: ContainerPaths, snap: string, verb: string): ContainerPaths {
+  if (!/^snap\d+$/.test(snap) || !listSnapshotNames(paths).includes(snap)) {
+    throw new LxtError("not-found", `${verb} ${paths.name}: no snapshot ${snap}`);
+  }
+  return snapshotPaths(paths, snap);
+}
+
+/** Destroys one snapshot (`-d`). */
+export async function destroySnapshot(
+  paths: ContainerPaths,
+  snap: string,
+  opts: { run?: CommandRunner } = {},
+): Promise<void> {
+  const run = opts.run ?? execRunner;
+  requireExists(paths, "snapshot");
+  await withLock(paths, async () => {
+    const sp = requireSnapshot(paths, snap, "snapshot -d");
+    await destroyStorageDir(sp, run);
+    try {
+      rmdirSync(snapshotRoot(paths));
+    } catch {
+      // other snapshots remain
+    }
+  });
+}
+
+/** Removes a container-like directory: its storage through its driver, then the files. */
+export async function destroyStorageDir(paths: ContainerPaths, run: CommandRunner): Promise<void> {
+  const users = overlayDependents(paths.lxcpath, paths.dir);
+  if (users.length > 0) {
+    throw new LxtError(
+      "state",
+      `destroy ${paths.name}: the overlay rootfs of ${users.join(", ")} is based on it (destroy those first)`,
+    );
+  }
+  let ref: ReturnType<typeof rootfsRef> | undefined;
+  try {
+    ref = rootfsRef(paths, "destroy");
+  } catch {
+    ref = undefined;
+  }
+  if (ref && ownsRootfs(ref)) await storageDriver(ref.spec.backend, run).destroy(ref);
+  rmSync(paths.dir, { recursive: true, force: true });
+}
+
+/**
+ * Restores a snapshot (any, not only the newest). To a new container
+ * `newName` in the same state root; or in place: the container's storage is
+ * moved aside, the snapshot cloned into its place, and the old storage
+ * destroyed only once that worked (else it is moved back).
+ */
+export async function restoreSnapshot(
+  paths: ContainerPaths,
+  snap: string,
+  target: ContainerPaths,
+  opts: { run?: CommandRunner } = {},
+): Promise<void> {
+  const run = opts.run ?? execRunner;
+  requireExists(paths, "snapshot");
+  await withLock(paths, async () => {
+    const sp = requireSnapshot(paths, snap, "snapshot -r");
+    const cow = storageDriver(rootfsRef(sp, "restore").spec.backend, run).capabilities.cowClone;
+    if (target.dir !== paths.dir) {
+      await withLock(target, async () => {
+        if (existsSync(target.dir)) {
+          throw new LxtError(
+            "exists",
+            `snapshot -r ${snap}: container ${target.name} already exists`,
+          );
+        }
+        await cloneContainer(sp, target, { cow, hostname: target.name, run });
+      });
+      return;
+    }
+    const seen = await repairStale(paths);
+    if (seen.state !== "STOPPED") {
+      throw new LxtError(
+        "state",
+        `snapshot -r ${snap}: ${paths.name} is ${seen.state} (stop it first, or restore to a new container with -N)`,
+      );
+    }
+    await restoreInPlace(paths, sp, cow, run);
+  });
+}
+
+async function restoreInPlace(
+  paths: ContainerPaths,
+  sp: ContainerPaths,
+  cow: boolean,
+  run: CommandRunner,
+): Promise<void> {
+  const old = rootfsRef(paths, "restore");
+  const aside = join(paths.dir, ".lxt-restore-old");
+  const staged = join(paths.dir, ".lxt-restore-config");
+  rmSync(aside, { recursive: true, force: true });
+  mkdirSync(aside, { mode: 0o700 });
+  const revert = new Reverter();
+  revert.add("aside directory", () => rmSync(aside, { recursive: true, force: true }));
+  try {
+    let moved = false;
+    for (const e of STORAGE_ENTRIES) {
+      if (!existsSync(join(paths.dir, e))) continue;
+      renameSync(join(paths.dir, e), join(aside, e));
+      moved = true;
+      revert.add(`move ${e} back`, () => renameSync(join(aside, e), join(paths.dir, e)));
+    }
+    // Storage lands in the container's own paths; the config is staged and renamed over the old one.
+    const to = await cloneContainer(
+      sp,
+      { ...paths, config: staged },
+      { cow, run, existingDir: true },
+    );
+    revert.add("restored rootfs", () => storageDriver(to.spec.backend, run).destroy(to));
+    renameSync(staged, paths.config);
+    revert.success();
+    if (ownsRootfs(old) && moved) {
+      const asideRef = { spec: relocateSpec(old.spec, paths.dir, aside), dir: aside };
+      await storageDriver(old.spec.backend, run).destroy(asideRef);
+    }
+    rmSync(aside, { recursive: true, force: true });
+  } catch (err) {
+    await revert.revert();
+    rmSync(staged, { force: true });
+    throw err;
+  }
+}

@@ -1,0 +1,107 @@
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { LxtError } from "../core/errors.js";
+import type { RootfsRef } from "../storage/driver.js";
+import { parseRootfsSpec, type RootfsSpec } from "../storage/rootfs-spec.js";
+import { type ContainerPaths, containerPaths } from "./paths.js";
+
+/**
+ * The last `lxc.rootfs.path` of a config file, read without resolving the
+ * rest of it: destroy and copy must work on a config whose other keys are
+ * broken or from a newer lxt. Includes are not followed.
+ */
+export function readRootfsSpec(configFile: string): RootfsSpec | undefined {
+  let text: string;
+  try {
+    text = readFileSync(configFile, "utf8");
+  } catch {
+    return undefined;
+  }
+  let value: string | undefined;
+  for (const line of text.split("\n")) {
+    const m = /^\s*lxc\.rootfs\.path\s*=\s*(.*?)\s*$/.exec(line);
+    if (m) value = m[1];
+  }
+  if (!value) return undefined;
+  const spec = parseRootfsSpec(value);
+  return "unsupported" in spec ? undefined : spec;
+}
+
+/** A container's rootfs as a storage reference; throws when its config names none. */
+export function rootfsRef(paths: ContainerPaths, verb: string): RootfsRef {
+  const spec = readRootfsSpec(paths.config);
+  if (!spec) {
+    throw new LxtError(
+      "config",
+      `${verb} ${paths.name}: ${paths.config}: no lxc.rootfs.path lxt can manage`,
+    );
+  }
+  return { spec, dir: paths.dir };
+}
+
+/** `<lxcpath>/<name>/snaps`: snapshots are containers in this state root, as in LXC. */
+export function snapshotRoot(paths: ContainerPaths): string {
+  return join(paths.dir, "snaps");
+}
+
+/** The snapshot names (`snap0`, `snap1`, ...) of a container, in order. */
+export function listSnapshotNames(paths: ContainerPaths): string[] {
+  const root = snapshotRoot(paths);
+  let names: string[];
+  try {
+    names = readdirSync(root);
+  } catch {
+    return [];
+  }
+  return names
+    .filter((n) => /^snap\d+$/.test(n) && existsSync(join(root, n, "config")))
+    .sort((a, b) => Number(a.slice(4)) - Number(b.slice(4)));
+}
+
+export function snapshotPaths(paths: ContainerPaths, snap: string): ContainerPaths {
+  return containerPaths(snapshotRoot(paths), snap);
+}
+
+/** Moves `prefix/` to `to/` in every path of a spec that lies under `prefix`. */
+export function relocateSpec(spec: RootfsSpec, prefix: string, to: string): RootfsSpec {
+  const move = (p: string) => (p.startsWith(`${prefix}/`) ? to + p.slice(prefix.length) : p);
+  switch (spec.backend) {
+    case "dir":
+    case "btrfs":
+      return { ...spec, path: move(spec.path) };
+    case "overlay":
+      return { ...spec, lower: move(spec.lower), upper: move(spec.upper) };
+    case "zfs":
+      return spec;
+  }
+}
+
+/**
+ * Containers (and their snapshots) under `lxcpath` whose overlay lower
+ * directory lies inside `dir`: they would lose their base if it went.
+ */
+export function overlayDependents(lxcpath: string, dir: string): string[] {
+  const out: string[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(lxcpath);
+  } catch {
+    return out;
+  }
+  const check = (label: string, config: string) => {
+    let spec: RootfsSpec | undefined;
+    try {
+      spec = readRootfsSpec(config);
+    } catch {
+      return;
+    }
+    if (spec?.backend === "overlay" && spec.lower.startsWith(`${dir}/`)) out.push(label);
+  };
+  for (const n of names) {
+    const c = containerPaths(lxcpath, n);
+    if (c.dir === dir) continue;
+    check(n, c.config);
+    for (const s of listSnapshotNames(c)) check(`${n}/${s}`, snapshotPaths(c, s).config);
+  }
+  return out;
+}

@@ -1,0 +1,199 @@
+/**
+ * `lxt checkconfig`: what this host offers containers, in the spirit of
+ * `lxc-checkconfig`. Every probe reads through `CheckHost`, so the report is
+ * built in unit tests from a fake host; `nodeCheckHost` is the real one.
+ */
+
+import { accessSync, constants, existsSync, readFileSync } from "node:fs";
+import { release } from "node:os";
+import { delimiter, join } from "node:path";
+import type { CgroupLayout } from "../cgroups/layout.js";
+import { CAPABILITIES } from "../config/security.js";
+
+/** The door to the host for the probes. */
+export interface CheckHost {
+  /** File contents, or undefined when it cannot be read. */
+  read(path: string): string | undefined;
+  exists(path: string): boolean;
+  /** Whether an executable of that name is on PATH. */
+  hasBinary(name: string): boolean;
+  /** `uname -r`. */
+  kernelRelease: string;
+  cgroupLayout(): CgroupLayout;
+}
+
+export type CheckStatus = "enabled" | "missing" | "info";
+
+export interface CheckItem {
+  section: string;
+  name: string;
+  status: CheckStatus;
+  /** What was found, for humans. */
+  detail: string;
+}
+
+const NAMESPACES = ["cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts"];
+
+/** `major.minor` of a kernel release string, or undefined. */
+export function kernelVersion(rel: string): [number, number] | undefined {
+  const m = /^(\d+)\.(\d+)/.exec(rel);
+  return m ? [Number(m[1]), Number(m[2])] : undefined;
+}
+
+function atLeast(rel: string, major: number, minor: number): boolean {
+  const v = kernelVersion(rel);
+  return !!v && (v[0] > major || (v[0] === major && v[1] >= minor));
+}
+
+function item(section: string, name: string, ok: boolean, detail: string): CheckItem {
+  return { section, name, status: ok ? "enabled" : "missing", detail };
+}
+
+function statusField(status: string | undefined, field: string): string | undefined {
+  return new RegExp(`^${field}:\\s*(.*)$`, "m").exec(status ?? "")?.[1]?.trim();
+}
+
+function cgroupItems(host: CheckHost): CheckItem[] {
+  let layout: CgroupLayout;
+  try {
+    layout = host.cgroupLayout();
+  } catch (err) {
+    return [item("cgroups", "layout", false, (err as Error).message)];
+  }
+  const out = [item("cgroups", "layout", layout.kind !== "none", layout.kind)];
+  for (const h of layout.hierarchies) {
+    const what = h.version === 2 ? "cgroup2" : `cgroup v1 ${h.controllers.join(",")}`;
+    const ctrls = h.version === 2 ? ` controllers: ${h.controllers.join(" ") || "(none)"}` : "";
+    out.push({ section: "cgroups", name: what, status: "info", detail: `${h.mountPoint}${ctrls}` });
+  }
+  return out;
+}
+
+/** Everything checkconfig reports, in display order. */
+export function checkHost(host: CheckHost): CheckItem[] {
+  const out: CheckItem[] = [];
+  out.push({ section: "kernel", name: "release", status: "info", detail: host.kernelRelease });
+  for (const ns of NAMESPACES) {
+    const ok = host.exists(`/proc/self/ns/${ns}`);
+    out.push(item("namespaces", ns, ok, ok ? "available" : "not in /proc/self/ns"));
+  }
+  out.push(...cgroupItems(host));
+
+  const status = host.read("/proc/self/status");
+  const actions = host.read("/proc/sys/kernel/seccomp/actions_avail")?.trim();
+  const seccompField = statusField(status, "Seccomp");
+  out.push(
+    item(
+      "security",
+      "seccomp",
+      seccompField !== undefined,
+      seccompField !== undefined
+        ? `filters available; actions: ${actions ?? "unknown"}`
+        : "no Seccomp: line in /proc/self/status (CONFIG_SECCOMP off)",
+    ),
+  );
+  const lastCap = host.read("/proc/sys/kernel/cap_last_cap")?.trim();
+  out.push({
+    section: "security",
+    name: "capabilities",
+    status: "info",
+    detail: `kernel knows ${lastCap !== undefined ? Number(lastCap) + 1 : "?"}, lxt ${CAPABILITIES.length}; bounding set of lxt here: ${statusField(status, "CapBnd") ?? "?"}`,
+  });
+  const aa = host.read("/sys/module/apparmor/parameters/enabled")?.trim();
+  out.push(
+    item(
+      "security",
+      "apparmor",
+      aa === "Y",
+      aa === "Y"
+        ? "enabled (lxt does not load profiles yet)"
+        : "not enabled on this host: containers run without an AppArmor profile",
+    ),
+  );
+  const selinux = host.exists("/sys/fs/selinux/enforce");
+  out.push(item("security", "selinux", selinux, selinux ? "present" : "not enabled"));
+
+  const maxUserns = host.read("/proc/sys/user/max_user_namespaces")?.trim();
+  out.push(
+    item(
+      "user namespaces",
+      "max_user_namespaces",
+      maxUserns !== undefined && Number(maxUserns) > 0,
+      maxUserns ?? "no /proc/sys/user/max_user_namespaces",
+    ),
+  );
+  const unpriv = host.read("/proc/sys/kernel/unprivileged_userns_clone")?.trim();
+  out.push({
+    section: "user namespaces",
+    name: "unprivileged_userns_clone",
+    status: "info",
+    detail: unpriv ?? "not a knob on this kernel",
+  });
+  const subuid = host.exists("/etc/subuid") && host.exists("/etc/subgid");
+  out.push(
+    item(
+      "user namespaces",
+      "subuid/subgid",
+      subuid,
+      subuid ? "present" : "missing /etc/subuid or /etc/subgid",
+    ),
+  );
+  const idmapped = atLeast(host.kernelRelease, 5, 12);
+  out.push(
+    item(
+      "user namespaces",
+      "idmapped mounts",
+      idmapped,
+      idmapped ? "kernel >= 5.12 (per filesystem support varies)" : "needs kernel 5.12",
+    ),
+  );
+
+  const fss = host.read("/proc/filesystems") ?? "";
+  const hasFs = (fs: string) => new RegExp(`\\s${fs}$`, "m").test(fss);
+  const nft = host.hasBinary("nft");
+  out.push(item("networking", "nftables", nft, nft ? "nft on PATH" : "no nft binary"));
+  out.push(
+    item(
+      "storage",
+      "overlay",
+      hasFs("overlay"),
+      hasFs("overlay") ? "in /proc/filesystems" : "not loaded",
+    ),
+  );
+  const btrfs = hasFs("btrfs");
+  const btrfsTool = host.hasBinary("btrfs");
+  out.push(
+    item(
+      "storage",
+      "btrfs",
+      btrfs && btrfsTool,
+      `${btrfs ? "in /proc/filesystems" : "not in /proc/filesystems"}, ${btrfsTool ? "btrfs tool on PATH" : "no btrfs tool"}`,
+    ),
+  );
+  return out;
+}
+
+/** The real host. */
+export function nodeCheckHost(layout: () => CgroupLayout): CheckHost {
+  return {
+    read: (p) => {
+      try {
+        return readFileSync(p, "utf8");
+      } catch {
+        return undefined;
+      }
+    },
+    exists: existsSync,
+    hasBinary: (name) =>
+      (process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin").split(delimiter).some((d) => {
+        try {
+          accessSync(join(d, name), constants.X_OK);
+          return true;
+        } catch {
+          return false;
+        }
+      }),
+    kernelRelease: release(),
+    cgroupLayout: layout,
+  };
+}

@@ -1,0 +1,115 @@
+import type { PlanMount } from "../container/plan.js";
+import { LxtError } from "../core/errors.js";
+import { BACKENDS, type BackendName, overlayWorkDir, type RootfsSpec } from "./rootfs-spec.js";
+import type { CommandRunner } from "./runner.js";
+
+/** What a backend can do; callers branch on these, never on names. */
+export interface StorageCapabilities {
+  /** `snapshot` is a copy-on-write point in time (constant time), not a full copy. */
+  snapshots: boolean;
+  /** `clone(..., { cow: true })` shares data with the source instead of copying it. */
+  cowClone: boolean;
+  /** A snapshot of a running container is consistent (atomic), so it is allowed. */
+  liveSnapshot: boolean;
+  /** `usage` is cheap enough to show in listings. */
+  usage: boolean;
+}
+
+/** A rootfs of any backend, as a source of files: its spec and the container directory holding it. */
+export interface RootfsRef {
+  spec: RootfsSpec;
+  /** The container (or snapshot) directory, `<lxcpath>/<name>`. */
+  dir: string;
+}
+
+/** One storage backend. Every host command goes through `run`. */
+export interface StorageDriver {
+  readonly name: BackendName;
+  readonly capabilities: StorageCapabilities;
+  /** Why this backend cannot hold containers under `lxcpath` on this host, or undefined. */
+  unavailable(lxcpath: string): Promise<string | undefined>;
+  /**
+   * The spec of a new rootfs in container directory `dir`. With `cowOf`, the
+   * spec of a copy-on-write clone of that rootfs (overlay: the source's tree
+   * becomes the lower directory).
+   */
+  newSpec(dir: string, cowOf?: RootfsRef): RootfsSpec;
+  /** Makes an empty rootfs, ready for a template to fill `filesDir`. */
+  create(ref: RootfsRef): Promise<void>;
+  /** Removes the rootfs (only what `create`/`clone` made). Idempotent. */
+  destroy(ref: RootfsRef): Promise<void>;
+  /** Makes `dst` (a new spec of this backend) a read-only point-in-time copy of `src` (same backend). */
+  snapshot(src: RootfsRef, dst: RootfsRef): Promise<void>;
+  /** Makes `dst` (a new spec of this backend) a copy of `src` (any backend); `cow` needs `capabilities.cowClone`. */
+  clone(src: RootfsRef, dst: RootfsRef, opts: { cow: boolean }): Promise<void>;
+  /** Bytes used by this rootfs alone. */
+  usage?(ref: RootfsRef): Promise<number>;
+}
+
+/** Where the container's `/` is on the host: the tree (dir, btrfs) or a mount point in its directory. */
+export function rootDir(ref: RootfsRef): string {
+  const s = ref.spec;
+  return s.backend === "dir" || s.backend === "btrfs" ? s.path : `${ref.dir}/rootfs`;
+}
+
+/** The host directory holding the container's own writable files (overlay: the upper directory). */
+export function filesDir(ref: RootfsRef): string {
+  const s = ref.spec;
+  return s.backend === "overlay" ? s.upper : rootDir(ref);
+}
+
+/** Whether the rootfs lives inside its container directory (so the container owns it). */
+export function ownsRootfs(ref: RootfsRef): boolean {
+  const s = ref.spec;
+  const inside = (p: string) => p.startsWith(`${ref.dir}/`);
+  if (s.backend === "overlay") return inside(s.upper);
+  if (s.backend === "zfs") return true;
+  return inside(s.path);
+}
+
+/**
+ * Mounts the helper makes in the container's own mount namespace before it
+ * binds the rootfs (docs/helper-protocol.md: `mount` before `rootfs`).
+ */
+export function startMounts(ref: RootfsRef): PlanMount[] {
+  const s = ref.spec;
+  if (s.backend !== "overlay") return [];
+  return [
+    {
+      source: "overlay",
+      target: rootDir(ref),
+      fstype: "overlay",
+      flags: 0,
+      data: `lowerdir=${s.lower},upperdir=${s.upper},workdir=${overlayWorkDir(s.upper)}`,
+      remountFlags: 0,
+    },
+  ];
+}
+
+/** The names drivers use inside a container directory (moved as a whole by an in-place restore). */
+export const STORAGE_ENTRIES = ["rootfs", "overlay"] as const;
+
+type Factory = (run: CommandRunner) => StorageDriver;
+const registry = new Map<BackendName, Factory>();
+
+/** Adds a backend to the registry (each driver module registers itself). */
+export function registerDriver(name: BackendName, factory: Factory): void {
+  registry.set(name, factory);
+}
+
+/** The driver for `name`, running its commands through `run`. */
+export function storageDriver(name: string, run: CommandRunner): StorageDriver {
+  const factory = registry.get(name as BackendName);
+  if (!factory) {
+    throw new LxtError(
+      "usage",
+      `unknown storage backend "${name}" (known: ${BACKENDS.filter((b) => registry.has(b)).join(", ")})`,
+    );
+  }
+  return factory(run);
+}
+
+/** Every registered backend name. */
+export function storageBackends(): BackendName[] {
+  return BACKENDS.filter((b) => registry.has(b));
+}

@@ -1,0 +1,37 @@
+/**
+ * Container storage: one driver per backend behind `StorageDriver`, a
+ * registry, and the choice of a default. Importing this module registers
+ * every driver.
+ */
+import "./dir.js";
+import "./btrfs.js";
+import "./overlay.js";
+import "./zfs.js";
+import { LxtError } from "../core/errors.js";
+import { type StorageDriver, storageDriver } from "./driver.js";
+import { type CommandRunner, execRunner } from "./runner.js";
+import { FS_MAGIC, fsType } from "./tree.js";
+
+export * from "./driver.js";
+export * from "./rootfs-spec.js";
+export { type CommandRunner, execRunner, RecordingRunner } from "./runner.js";
+
+/**
+ * The backend `-B best` (the default) picks for new containers under
+ * `lxcpath`: btrfs when the state root is on btrfs, else dir.
+ */
+export function bestBackend(lxcpath: string): "btrfs" | "dir" {
+  return fsType(lxcpath) === FS_MAGIC.btrfs ? "btrfs" : "dir";
+}
+
+/** The driver for `name` (or the best one), refusing one this host or state root cannot use. */
+export async function usableDriver(
+  name: string | undefined,
+  lxcpath: string,
+  run: CommandRunner = execRunner,
+): Promise<StorageDriver> {
+  const driver = storageDriver(!name || name === "best" ? bestBackend(lxcpath) : name, run);
+  const why = await driver.unavailable(lxcpath);
+  if (why) throw new LxtError("host", `storage backend ${driver.name}: ${why}`);
+  return driver;
+}

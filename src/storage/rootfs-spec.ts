@@ -1,0 +1,99 @@
+/**
+ * The `lxc.rootfs.path` value as LXC writes it, parsed into a backend and
+ * its paths, and rendered back. Pure: the config layer checks values with it
+ * and the storage drivers write it.
+ *
+ *   /path, dir:/path            a directory
+ *   btrfs:/path                 a btrfs subvolume
+ *   overlayfs:/lower:/upper     an overlay (also `overlay:`); the work
+ *                               directory is `olwork` beside the upper, as LXC
+ *   zfs:pool/dataset            a ZFS dataset
+ */
+
+/** Backends lxt has drivers for. */
+export const BACKENDS = ["dir", "btrfs", "overlay", "zfs"] as const;
+export type BackendName = (typeof BACKENDS)[number];
+
+/** Backends LXC knows and lxt has no driver for (refused as a later feature). */
+export const OTHER_LXC_BACKENDS = ["lvm", "rbd", "loop", "nbd"] as const;
+
+/** A parsed `lxc.rootfs.path`. */
+export type RootfsSpec =
+  | { backend: "dir" | "btrfs"; path: string }
+  | { backend: "overlay"; lower: string; upper: string }
+  | { backend: "zfs"; dataset: string };
+
+export class RootfsSpecError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "RootfsSpecError";
+  }
+}
+
+function absPath(p: string, what: string): string {
+  if (!p.startsWith("/")) throw new RootfsSpecError(`${what} "${p}" is not an absolute path`);
+  if (p.split("/").includes("..")) throw new RootfsSpecError(`${what} "${p}" contains ".."`);
+  return p.length > 1 ? p.replace(/\/+$/, "") : p;
+}
+
+/** Overlay options are a comma list of `key=path`: a path may not contain `,` or `:` (lowerdir separator). */
+function overlayPath(p: string, what: string): string {
+  const abs = absPath(p, what);
+  if (/[,:\\]/.test(abs)) throw new RootfsSpecError(`${what} "${p}" contains ",", ":" or "\\"`);
+  return abs;
+}
+
+/**
+ * Parses a non-empty `lxc.rootfs.path` value. Throws RootfsSpecError for a
+ * malformed value; an LXC backend lxt has no driver for comes back as
+ * `{ unsupported }`.
+ */
+export function parseRootfsSpec(value: string): RootfsSpec | { unsupported: string } {
+  const m = /^([a-z]+):(.*)$/.exec(value);
+  if (!m) return { backend: "dir", path: absPath(value, "rootfs") };
+  const [, prefix = "", rest = ""] = m;
+  switch (prefix) {
+    case "dir":
+    case "btrfs":
+      return { backend: prefix, path: absPath(rest, "rootfs") };
+    case "overlay":
+    case "overlayfs": {
+      // LXC splits at the first ":" after the lower directory.
+      const i = rest.indexOf(":", 1);
+      if (i < 0) throw new RootfsSpecError(`expected ${prefix}:LOWER:UPPER`);
+      return {
+        backend: "overlay",
+        lower: overlayPath(rest.slice(0, i), "overlay lower directory"),
+        upper: overlayPath(rest.slice(i + 1), "overlay upper directory"),
+      };
+    }
+    case "zfs":
+      if (!/^[A-Za-z0-9][A-Za-z0-9_.:/-]*$/.test(rest) || rest.includes("//"))
+        throw new RootfsSpecError(`expected zfs:POOL/DATASET, got "${value}"`);
+      return { backend: "zfs", dataset: rest };
+    default:
+      if ((OTHER_LXC_BACKENDS as readonly string[]).includes(prefix))
+        return { unsupported: prefix };
+      throw new RootfsSpecError(
+        `unknown storage backend "${prefix}": expected a path, dir:PATH, btrfs:PATH, overlayfs:LOWER:UPPER or zfs:DATASET`,
+      );
+  }
+}
+
+/** Renders a spec the way LXC writes it. */
+export function formatRootfsSpec(spec: RootfsSpec): string {
+  switch (spec.backend) {
+    case "dir":
+    case "btrfs":
+      return `${spec.backend}:${spec.path}`;
+    case "overlay":
+      return `overlayfs:${spec.lower}:${spec.upper}`;
+    case "zfs":
+      return `zfs:${spec.dataset}`;
+  }
+}
+
+/** The overlay work directory LXC derives from the upper one: `olwork` beside it. */
+export function overlayWorkDir(upper: string): string {
+  return `${upper.slice(0, upper.lastIndexOf("/")) || ""}/olwork`;
+}

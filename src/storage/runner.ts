@@ -1,0 +1,44 @@
+import { execFile } from "node:child_process";
+import { LxtError } from "../core/errors.js";
+
+/** The one door storage drivers use to run host commands (`btrfs`, `cp`, ...). */
+export interface CommandRunner {
+  /** Runs `cmd args` (no shell); resolves with stdout, rejects with an LxtError naming the command and its stderr. */
+  run(cmd: string, args: readonly string[]): Promise<string>;
+}
+
+/** Runs commands with execFile: no shell, so arguments are never re-parsed. */
+export const execRunner: CommandRunner = {
+  run(cmd, args) {
+    return new Promise((resolve, reject) => {
+      execFile(
+        cmd,
+        [...args],
+        { encoding: "utf8", maxBuffer: 16 * 1024 * 1024, env: { ...process.env, LC_ALL: "C" } },
+        (err, stdout, stderr) => {
+          if (!err) return resolve(stdout);
+          const e = err as NodeJS.ErrnoException & { code?: unknown };
+          if (e.code === "ENOENT") {
+            return reject(new LxtError("host", `${cmd}: not installed`, err));
+          }
+          const why = stderr.trim().split("\n").slice(-3).join("; ") || e.message;
+          reject(new LxtError("system", `${cmd} ${args.join(" ")}: ${why}`, err));
+        },
+      );
+    });
+  },
+};
+
+/** A test double: records every command and answers from `reply` (default: empty stdout). */
+export class RecordingRunner implements CommandRunner {
+  readonly calls: string[][] = [];
+  constructor(private readonly reply: (argv: readonly string[]) => string | Error = () => "") {}
+
+  async run(cmd: string, args: readonly string[]): Promise<string> {
+    const argv = [cmd, ...args];
+    this.calls.push(argv);
+    const r = this.reply(argv);
+    if (r instanceof Error) throw r;
+    return r;
+  }
+}

@@ -1,0 +1,172 @@
+import assert from "node:assert/strict";
+import { appendFileSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { nodeCgroupFs } from "../../src/cgroups/fs.js";
+import { readCgroupLayout } from "../../src/cgroups/layout.js";
+import { controllerVersion } from "../../src/cgroups/limits.js";
+import { hostLeftovers, Sandbox, skipReason, until } from "./harness.js";
+
+const skip = skipReason();
+
+describe("resource limits, live changes, freeze and stats", { skip, timeout: 120_000 }, () => {
+  let box: Sandbox;
+  let c: string;
+  // File names of this host's layout, per controller.
+  let memMax = "memory.max";
+  let cpuQuota = (q: number) => `${q} 100000`;
+  let readQuota = (text: string) => Number(text.split(" ")[0]);
+  before(() => {
+    box = new Sandbox();
+    c = box.name("lim");
+    box.ok(["create", "-n", c, "-t", "busybox"]);
+    appendFileSync(
+      join(box.lxcpath, c, "config"),
+      [
+        "lxt.limits.memory = 32M",
+        "lxt.limits.memory.swap = 0",
+        "lxt.limits.processes = 40",
+        "lxt.limits.cpu = 0.5",
+        "",
+      ].join("\n"),
+    );
+    const layout = readCgroupLayout(nodeCgroupFs);
+    if (controllerVersion(layout, "memory") === 1) memMax = "memory.limit_in_bytes";
+    if (controllerVersion(layout, "cpu") === 1) {
+      cpuQuota = (q) => String(q);
+      readQuota = (text) => Number(text);
+    }
+    box.ok(["start", "-n", c]);
+  });
+  after(() => box.cleanup());
+
+  const cg = (file: string) => box.ok(["cgroup", "-n", c, file]).trim();
+  const quotaFile = () => (cpuQuota(1) === "1" ? "cpu.cfs_quota_us" : "cpu.max");
+  const info = () => JSON.parse(box.ok(["info", "-n", c, "--format", "json"]));
+  const sh = (script: string) => box.lxt(["attach", "-n", c, "--", "sh", "-c", script]);
+
+  test("limits from the config are in place when the init runs", () => {
+    assert.equal(cg(memMax), String(32 * 1024 * 1024));
+    assert.equal(cg("pids.max"), "40");
+    assert.equal(readQuota(cg(quotaFile())), 50_000);
+  });
+
+  test("a memory hog inside is OOM-killed; the container carries on and info counts it", () => {
+    const r = sh("dd if=/dev/zero of=/dev/null bs=64M count=1; echo exit=$?");
+    assert.match(r.stdout, /exit=137/, `${r.stdout}\n${r.stderr}`);
+    const i = info();
+    assert.equal(i.state, "RUNNING");
+    assert.ok(i.oom_kills >= 1, `oom_kills ${i.oom_kills}`);
+    assert.ok(i.memory_peak_bytes <= 32 * 1024 * 1024, `peak ${i.memory_peak_bytes}`);
+    assert.equal(sh("echo alive").stdout.trim(), "alive");
+  });
+
+  test("a fork loop stops at the PID limit", async () => {
+    const r = sh(
+      "i=0; while [ $i -lt 80 ]; do sleep 2 & i=$((i+1)); done 2>/dev/null; cat /sys/fs/cgroup/pids/pids.current 2>/dev/null; echo ok",
+    );
+    const pids = info().pids;
+    const events = cg("pids.events");
+    assert.ok(pids <= 40, `pids ${pids}`);
+    assert.match(events, /^max [1-9]\d*$/m, `pids.events: ${events} (${r.stderr})`);
+    // The sleeps end by themselves; later tests need room to fork.
+    assert.ok(await until(() => info().pids < 10, 10_000), "the sleeps ended");
+  });
+
+  test("a busy loop under lxt.limits.cpu = 0.5 gets about half a CPU", async (t) => {
+    const started = sh(
+      "(while :; do :; done) >/dev/null 2>&1 </dev/null & (while :; do :; done) >/dev/null 2>&1 </dev/null & echo started",
+    );
+    assert.match(started.stdout, /started/);
+    await sleep(300);
+    const t0 = Date.now();
+    const cpu0 = info().cpu_seconds;
+    await sleep(2000);
+    const cpu1 = info().cpu_seconds;
+    const fraction = (cpu1 - cpu0) / ((Date.now() - t0) / 1000);
+    sh("killall sh 2>/dev/null; true");
+    t.diagnostic(`CPU fraction under a 0.5 limit: ${fraction.toFixed(3)}`);
+    assert.ok(fraction > 0.3 && fraction < 0.7, `fraction ${fraction}`);
+  });
+
+  test("live: lxt cgroup writes a file, config set persists and applies at once", () => {
+    box.ok(["cgroup", "-n", c, "pids.max", "55"]);
+    assert.equal(cg("pids.max"), "55");
+    box.ok(["config", "set", c, "lxt.limits.processes", "60"]);
+    assert.equal(cg("pids.max"), "60");
+    assert.equal(box.ok(["config", "get", c, "lxt.limits.processes"]).trim(), "60");
+    box.ok(["config", "set", c, "lxt.limits.cpu", "0.25"]);
+    assert.equal(readQuota(cg(quotaFile())), 25_000);
+    box.ok(["config", "set", c, "lxt.limits.memory", "48M"]);
+    assert.equal(cg(memMax), String(48 * 1024 * 1024));
+  });
+
+  test("bad values are refused and nothing changes", () => {
+    const config = join(box.lxcpath, c, "config");
+    const before = readFileSync(config, "utf8");
+    const mem = cg(memMax);
+    for (const [key, value] of [
+      ["lxt.limits.memory", "12Q"],
+      ["lxt.limits.cpu", "0"],
+      ["lxt.limits.memory.nope", "1"],
+      ["lxc.cgroup.devices.allow", "a"],
+    ] as const) {
+      const r = box.lxt(["config", "set", c, key, value]);
+      assert.notEqual(r.code, 0, `${key} = ${value} accepted`);
+      assert.match(r.stderr, new RegExp(key.replace(/\./g, "\\.")));
+    }
+    const r = box.lxt(["cgroup", "-n", c, memMax, "lots"]);
+    assert.notEqual(r.code, 0);
+    assert.equal(readFileSync(config, "utf8"), before);
+    assert.equal(cg(memMax), mem);
+  });
+
+  test("a bad limit at start rolls the start back and names key, file and line", () => {
+    const d = box.name("limbad");
+    box.ok(["create", "-n", d, "-t", "busybox"]);
+    const config = join(box.lxcpath, d, "config");
+    appendFileSync(config, "lxc.cgroup.pids.max = bogus\n");
+    const line = readFileSync(config, "utf8").trimEnd().split("\n").length;
+    const r = box.lxt(["start", "-n", d]);
+    assert.notEqual(r.code, 0);
+    assert.match(
+      r.stderr,
+      new RegExp(`${config}:${line}: lxc\\.cgroup\\.pids\\.max: write "bogus" to .*pids\\.max`),
+    );
+    assert.match(box.ok(["info", "-n", d, "-s"]), /STOPPED/);
+    // Cgroups and mounts named after it (monitors of other containers may run).
+    assert.deepEqual(
+      hostLeftovers(d).filter((l) => !l.startsWith("process:")),
+      [],
+    );
+  });
+
+  test("freeze and unfreeze: FROZEN in ls and info; a frozen container still stops", () => {
+    box.ok(["freeze", "-n", c]);
+    assert.match(box.ok(["ls", "-f"]), new RegExp(`^${c}\\s+FROZEN\\s+\\d+`, "m"));
+    assert.equal(info().state, "FROZEN");
+    const attach = sh("true");
+    assert.notEqual(attach.code, 0);
+    assert.match(attach.stderr, /FROZEN/);
+    box.ok(["unfreeze", "-n", c]);
+    assert.equal(info().state, "RUNNING");
+    assert.equal(sh("echo thawed").stdout.trim(), "thawed");
+    box.ok(["freeze", "-n", c]);
+    const t0 = Date.now();
+    box.ok(["stop", "-n", c, "-t", "10"]);
+    assert.equal(info().state, "STOPPED");
+    assert.ok(Date.now() - t0 < 10_000, "stopped cleanly, not by the timeout");
+  });
+
+  test("top --format json shows running containers with their usage", () => {
+    box.ok(["start", "-n", c]);
+    const rows = JSON.parse(box.ok(["top", "--format", "json", "--delay", "0.2"]));
+    const row = rows.find((r: { name: string }) => r.name === c);
+    assert.ok(row, JSON.stringify(rows));
+    assert.equal(row.state, "RUNNING");
+    assert.equal(typeof row.cpu_percent, "number");
+    assert.ok(row.memory_bytes > 0 && row.pids >= 1);
+    box.ok(["stop", "-n", c, "-k"]);
+  });
+});

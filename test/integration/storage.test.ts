@@ -1,0 +1,268 @@
+/**
+ * One conformance suite for every storage backend: create, start, write
+ * inside, snapshot, change, restore an older snapshot in place and a newer
+ * one to a new container, clone (CoW and full), ephemeral copy, destroy,
+ * nothing left. btrfs runs on a loop-mounted image this file makes (and
+ * unmounts and detaches in `after`, even on failure).
+ */
+import assert from "node:assert/strict";
+import { execFileSync, spawnSync } from "node:child_process";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { hostLeftovers, Sandbox, skipReason } from "./harness.js";
+
+const baseSkip = skipReason();
+if (baseSkip) console.log(baseSkip);
+
+function hasCmd(cmd: string): boolean {
+  return spawnSync("sh", ["-c", `command -v ${cmd}`], { stdio: "ignore" }).status === 0;
+}
+function kernelFs(fs: string): boolean {
+  return readFileSync("/proc/filesystems", "utf8")
+    .split("\n")
+    .some((l) => l.split("\t")[1] === fs);
+}
+
+/** A btrfs filesystem on a loop device, mounted under a temp dir; `close` undoes all of it. */
+class BtrfsLoop {
+  readonly dir = mkdtempSync(join(tmpdir(), "lxt-btrfs-"));
+  readonly mnt = join(this.dir, "mnt");
+  dev = "";
+  mounted = false;
+
+  open(): void {
+    const img = join(this.dir, "lxt.img");
+    execFileSync("truncate", ["-s", "320M", img]);
+    this.dev = execFileSync("losetup", ["--find", "--show", img], { encoding: "utf8" }).trim();
+    execFileSync("mkfs.btrfs", ["-q", this.dev]);
+    mkdirSync(this.mnt);
+    execFileSync("mount", ["-t", "btrfs", this.dev, this.mnt]);
+    this.mounted = true;
+  }
+
+  close(): void {
+    if (this.mounted) {
+      for (let i = 0; i < 50; i++) {
+        if (spawnSync("umount", [this.mnt]).status === 0) break;
+        spawnSync("sleep", ["0.1"]);
+      }
+      this.mounted = false;
+    }
+    if (this.dev) spawnSync("losetup", ["-d", this.dev]);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+interface Backend {
+  name: "dir" | "overlay" | "btrfs";
+  skip?: string;
+}
+
+const BACKENDS: Backend[] = [
+  { name: "dir" },
+  { name: "overlay", skip: kernelFs("overlay") ? undefined : "SKIP: no overlayfs" },
+  {
+    name: "btrfs",
+    skip:
+      !kernelFs("btrfs") && !existsSync("/sys/module/btrfs")
+        ? "SKIP: no btrfs in this kernel"
+        : !hasCmd("mkfs.btrfs") || !hasCmd("losetup")
+          ? "SKIP: no btrfs-progs/losetup (scripts/setup.sh installs them)"
+          : undefined,
+  },
+];
+
+for (const backend of BACKENDS) {
+  const skip = baseSkip ?? backend.skip;
+  if (backend.skip) console.log(`${backend.name}: ${backend.skip}`);
+  describe(`storage conformance: ${backend.name}`, { skip, timeout: 180_000 }, () => {
+    let box: Sandbox;
+    let loop: BtrfsLoop | undefined;
+    let c: string;
+    const timings: string[] = [];
+    const names: string[] = [];
+    const name = (prefix: string) => {
+      const n = box.name(prefix);
+      names.push(n);
+      return n;
+    };
+    const timed = <T>(what: string, fn: () => T): T => {
+      const t0 = performance.now();
+      const r = fn();
+      timings.push(`${what} ${Math.round(performance.now() - t0)} ms`);
+      return r;
+    };
+    const read = (name: string, file: string) =>
+      box.ok(["attach", "-n", name, "--", "cat", file]).trim();
+    const write = (name: string, file: string, text: string) =>
+      box.ok(["attach", "-n", name, "--", "sh", "-c", `echo ${text} > ${file}`]);
+
+    before(() => {
+      if (backend.name === "btrfs") {
+        loop = new BtrfsLoop();
+        try {
+          loop.open();
+        } catch (err) {
+          loop.close();
+          throw err;
+        }
+        box = new Sandbox(loop.mnt);
+      } else {
+        box = new Sandbox();
+      }
+      c = name(backend.name.slice(0, 2));
+    });
+    after(() => {
+      try {
+        box?.cleanup();
+      } finally {
+        loop?.close();
+        if (timings.length)
+          console.log(`${backend.name}: ${timings.join(", ")} (lxt CLI, busybox rootfs)`);
+      }
+    });
+
+    test("create -B picks the backend and records it as LXC does", () => {
+      box.ok(["create", "-n", c, "-t", "busybox", "-B", backend.name]);
+      const config = readFileSync(join(box.lxcpath, c, "config"), "utf8");
+      const prefix = backend.name === "overlay" ? "overlayfs" : backend.name;
+      assert.match(config, new RegExp(`^lxc\\.rootfs\\.path = ${prefix}:/`, "m"));
+      if (backend.name === "btrfs") {
+        // The default on a btrfs state root is btrfs too.
+        const d = name("def");
+        box.ok(["create", "-n", d, "-t", "busybox"]);
+        assert.match(readFileSync(join(box.lxcpath, d, "config"), "utf8"), /= btrfs:\//);
+        box.ok(["destroy", "-n", d]);
+      }
+    });
+
+    test("start, write inside, stop, snapshot, change, snapshot again", () => {
+      box.ok(["start", "-n", c]);
+      write(c, "/root/v", "one");
+      box.ok(["stop", "-k", "-n", c]);
+      assert.equal(timed("snapshot", () => box.ok(["snapshot", "-n", c])).trim(), "snap0");
+      box.ok(["start", "-n", c]);
+      write(c, "/root/v", "two");
+      box.ok(["stop", "-k", "-n", c]);
+      const note = join(box.lxcpath, "lxt-comment");
+      writeFileSync(note, "before three\n");
+      assert.equal(box.ok(["snapshot", "-n", c, "-c", note]).trim(), "snap1");
+      rmSync(note);
+      box.ok(["start", "-n", c]);
+      write(c, "/root/v", "three");
+      box.ok(["stop", "-k", "-n", c]);
+      const list = JSON.parse(box.ok(["snapshot", "-n", c, "-L", "--format", "json"]));
+      assert.deepEqual(
+        list.map((s: { name: string }) => s.name),
+        ["snap0", "snap1"],
+      );
+      assert.equal(list[1].comment, "before three");
+      assert.match(list[0].time, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
+      assert.ok(existsSync(join(box.lxcpath, c, "snaps", "snap0", "config")), "LXC's layout");
+    });
+
+    test("restore the older snapshot in place, the newer one to a new container", () => {
+      box.ok(["snapshot", "-n", c, "-r", "snap0"]);
+      box.ok(["start", "-n", c]);
+      assert.equal(read(c, "/root/v"), "one");
+      box.ok(["stop", "-k", "-n", c]);
+      const n = name("rst");
+      box.ok(["snapshot", "-n", c, "-r", "snap1", "-N", n]);
+      box.ok(["start", "-n", n]);
+      assert.equal(read(n, "/root/v"), "two");
+      assert.equal(box.ok(["attach", "-n", n, "--", "hostname"]).trim(), n);
+      box.ok(["stop", "-k", "-n", n]);
+      box.ok(["destroy", "-n", n]);
+      // Snapshots are intact after both restores.
+      assert.equal(JSON.parse(box.ok(["snapshot", "-n", c, "-L", "--format", "json"])).length, 2);
+    });
+
+    test("copy -s (CoW) and a full copy have their own name, hostname and data", () => {
+      for (const [flag, label] of [
+        [["-s"], "clone -s"],
+        [[], "full copy"],
+      ] as const) {
+        const d = name("cp");
+        timed(label, () => box.ok(["copy", "-n", c, "-N", d, ...flag]));
+        const cfg = readFileSync(join(box.lxcpath, d, "config"), "utf8");
+        assert.match(cfg, new RegExp(`^lxc\\.uts\\.name = ${d}$`, "m"));
+        if (flag.length && backend.name !== "btrfs") assert.match(cfg, /= overlayfs:/);
+        box.ok(["start", "-n", d]);
+        assert.equal(read(d, "/root/v"), "one");
+        assert.equal(read(d, "/etc/hostname"), d);
+        write(d, "/root/v", "mine");
+        box.ok(["stop", "-k", "-n", d]);
+        box.ok(["destroy", "-n", d]);
+      }
+      box.ok(["start", "-n", c]);
+      assert.equal(read(c, "/root/v"), "one", "the source is untouched by its copies");
+      box.ok(["stop", "-k", "-n", c]);
+    });
+
+    test("a running source: copy refused unless the backend snapshots atomically", () => {
+      box.ok(["start", "-n", c]);
+      const d = name("live");
+      const r = box.lxt(["copy", "-n", c, "-N", d, "-s"]);
+      if (backend.name === "btrfs") {
+        assert.equal(r.code, 0, r.stderr);
+        box.ok(["destroy", "-n", d]);
+      } else {
+        assert.equal(r.code, 1);
+        assert.match(r.stderr, /RUNNING.*stop it first/);
+        assert.ok(!existsSync(join(box.lxcpath, d)), "a refused copy leaves nothing");
+      }
+      box.ok(["stop", "-k", "-n", c]);
+    });
+
+    test("ephemeral copy is started and destroyed when it stops", () => {
+      const e = name("eph");
+      box.ok(["copy", "-n", c, "-N", e, "-e"]);
+      assert.match(readFileSync(join(box.lxcpath, e, "config"), "utf8"), /^lxc\.ephemeral = 1$/m);
+      assert.equal(read(e, "/root/v"), "one");
+      box.ok(["stop", "-k", "-n", e]);
+      assert.ok(!existsSync(join(box.lxcpath, e)), "gone after stop");
+    });
+
+    test("destroy needs -s for snapshots, then leaves nothing", () => {
+      const r = box.lxt(["destroy", "-n", c]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /snapshots \(snap0, snap1\); -s/);
+      box.ok(["snapshot", "-n", c, "-d", "snap0"]);
+      box.ok(["destroy", "-s", "-n", c]);
+      assert.deepEqual(
+        readdirSync(box.lxcpath).filter((e) => e !== "lxt-comment"),
+        [],
+        "state root empty",
+      );
+      if (loop) {
+        const subvols = execFileSync("btrfs", ["subvolume", "list", loop.mnt], {
+          encoding: "utf8",
+        });
+        assert.equal(subvols.trim(), "", "no subvolume left");
+      }
+      // Only ours: other suites (or other users of the host) may run containers meanwhile.
+      const mine = (l: string) =>
+        (l.includes(box.lxcpath) && !l.includes("lxt-btrfs-")) ||
+        names.some((n) => new RegExp(`\\b${n}\\b`).test(l));
+      assert.deepEqual(hostLeftovers().filter(mine), []);
+    });
+  });
+}
+
+describe("storage conformance: zfs", {
+  skip: "SKIP: zfs backend not implemented yet (and no zfs on this host)",
+}, () => {
+  test("zfs backend", () => {
+    assert.fail("the zfs driver is a stub: implement it before un-skipping this suite");
+  });
+});

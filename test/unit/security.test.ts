@@ -1,0 +1,214 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { resolveConfig } from "../../src/config/model.js";
+import { parseConfigText } from "../../src/config/parse.js";
+import {
+  CAPABILITIES,
+  capabilityNames,
+  DEFAULT_CAP_DROP,
+  LXC_COMMON_DROP,
+  parseCapability,
+  resolveCapabilities,
+} from "../../src/config/security.js";
+import { resolveConfinement } from "../../src/container/confinement.js";
+import { LxtError } from "../../src/core/errors.js";
+import { type CheckHost, checkHost, kernelVersion } from "../../src/host/checkconfig.js";
+
+const resolve = (text: string) =>
+  resolveConfig(parseConfigText(text, "/etc/c1/config"), { cgroupLayout: "v2", env: {} });
+const keptNames = (text: string) => capabilityNames(resolveCapabilities(resolve(text).security));
+
+describe("capability names", () => {
+  test("capabilities(7) names with or without CAP_, any case, or numbers", () => {
+    assert.equal(parseCapability("sys_admin"), 21);
+    assert.equal(parseCapability("CAP_SYS_ADMIN"), 21);
+    assert.equal(parseCapability("Cap_Net_Raw"), 13);
+    assert.equal(parseCapability("40"), 40);
+    assert.equal(parseCapability("63"), 63);
+    assert.throws(() => parseCapability("64"), /unknown capability "64"/);
+    assert.throws(() => parseCapability("sys_everything"), /unknown capability/);
+    assert.equal(CAPABILITIES.length, 41);
+  });
+});
+
+describe("capability set resolution", () => {
+  test("by default: every capability minus LXC's common.conf drops and lxt's", () => {
+    const kept = keptNames("");
+    for (const c of [...LXC_COMMON_DROP, ...DEFAULT_CAP_DROP]) assert.ok(!kept.includes(c), c);
+    for (const c of ["sys_admin", "net_admin", "sys_boot", "setuid", "chown", "kill"])
+      assert.ok(kept.includes(c), c);
+    assert.equal(kept.length, CAPABILITIES.length - DEFAULT_CAP_DROP.length);
+  });
+
+  test("lxc.cap.drop adds to the defaults; an empty value clears them too", () => {
+    assert.ok(!keptNames("lxc.cap.drop = sys_nice NET_RAW\n").includes("sys_nice"));
+    assert.ok(!keptNames("lxc.cap.drop = sys_nice NET_RAW\n").includes("net_raw"));
+    assert.ok(!keptNames("lxc.cap.drop = sys_nice\n").includes("sys_module"));
+    const cleared = keptNames("lxc.cap.drop = sys_nice\nlxc.cap.drop =\nlxc.cap.drop = mknod\n");
+    assert.ok(cleared.includes("sys_module") && cleared.includes("sys_nice"));
+    assert.ok(!cleared.includes("mknod"));
+    assert.equal(cleared.length, CAPABILITIES.length - 1);
+  });
+
+  test("lxc.cap.keep keeps exactly its list; none keeps nothing", () => {
+    assert.deepEqual(keptNames("lxc.cap.keep = kill CAP_CHOWN\nlxc.cap.keep = sys_admin\n"), [
+      "chown",
+      "kill",
+      "sys_admin",
+    ]);
+    assert.deepEqual(keptNames("lxc.cap.keep = none\n"), []);
+    assert.deepEqual(keptNames("lxc.cap.keep = chown\nlxc.cap.keep = none\n"), []);
+    assert.deepEqual(keptNames("lxc.cap.keep = none\nlxc.cap.keep = mknod\n"), ["mknod"]);
+    // An empty value leaves keep mode: the default drops apply again.
+    assert.equal(
+      keptNames("lxc.cap.keep = chown\nlxc.cap.keep =\n").length,
+      CAPABILITIES.length - DEFAULT_CAP_DROP.length,
+    );
+    // A capability newer than lxt is kept only by number.
+    assert.deepEqual(resolveCapabilities(resolve("lxc.cap.keep = 45\n").security), [45]);
+  });
+
+  test("drop and keep together are refused, naming the drop line (as LXC)", () => {
+    assert.throws(
+      () => resolveCapabilities(resolve("lxc.cap.keep = chown\nlxc.cap.drop = mknod\n").security),
+      (e: unknown) =>
+        e instanceof LxtError &&
+        e.code === "config" &&
+        e.message.startsWith("/etc/c1/config:2: lxc.cap.drop and lxc.cap.keep"),
+    );
+    // A cleared drop list is not a conflict.
+    assert.deepEqual(keptNames("lxc.cap.drop = mknod\nlxc.cap.drop =\nlxc.cap.keep = kill\n"), [
+      "kill",
+    ]);
+  });
+});
+
+describe("confinement for a start", () => {
+  test("no_new_privs, and the default seccomp profile unless one is named", () => {
+    const c = resolveConfinement(resolve("lxc.no_new_privs = 1\n").security, "x86_64", () => {
+      throw new Error("no file should be read");
+    });
+    assert.equal(c.noNewPrivs, true);
+    assert.ok(c.seccomp?.rules.some((r) => r.syscall === "open_by_handle_at"));
+  });
+
+  test("lxc.seccomp.profile is read relative to the config file; its errors name the profile's line", () => {
+    const read: string[] = [];
+    const c = resolveConfinement(
+      resolve("lxc.seccomp.profile = deny.seccomp\n").security,
+      "x86_64",
+      (p) => {
+        read.push(p);
+        return "2\ndenylist\nmkdir errno 1\n";
+      },
+    );
+    assert.deepEqual(read, ["/etc/c1/deny.seccomp"]);
+    assert.deepEqual(
+      c.seccomp?.rules.map((r) => [r.syscall, r.action]),
+      [["mkdir", "errno:1"]],
+    );
+    assert.throws(
+      () =>
+        resolveConfinement(
+          resolve("lxc.seccomp.profile = /p\n").security,
+          "x86_64",
+          () => "2\nwat\n",
+        ),
+      /^LxtError: \/p:2: seccomp profile: expected allowlist or denylist/,
+    );
+    assert.throws(
+      () =>
+        resolveConfinement(resolve("\nlxc.seccomp.profile = /nope\n").security, "x86_64", () => {
+          throw Object.assign(new Error("x"), { code: "ENOENT" });
+        }),
+      /\/etc\/c1\/config:2: lxc.seccomp.profile: \/nope: ENOENT/,
+    );
+  });
+});
+
+describe("checkconfig", () => {
+  const fake = (files: Record<string, string>, over: Partial<CheckHost> = {}): CheckHost => ({
+    read: (p) => files[p],
+    exists: (p) => p in files,
+    hasBinary: (b) => b === "nft",
+    kernelRelease: "6.1.0-18-amd64",
+    cgroupLayout: () => ({
+      kind: "v2",
+      hierarchies: [
+        {
+          version: 2,
+          controllers: ["cpu", "memory"],
+          id: 0,
+          mountPoint: "/sys/fs/cgroup",
+          mountRoot: "/",
+          ownPath: "/",
+          ownDir: "/sys/fs/cgroup",
+        },
+      ],
+    }),
+    ...over,
+  });
+  const find = (items: ReturnType<typeof checkHost>, name: string) => {
+    const it = items.find((i) => i.name === name);
+    assert.ok(it, name);
+    return it;
+  };
+
+  test("reports namespaces, cgroups, seccomp, AppArmor, user namespaces, tools", () => {
+    const items = checkHost(
+      fake({
+        "/proc/self/ns/pid": "",
+        "/proc/self/ns/user": "",
+        "/proc/self/status": "Name:\tx\nCapBnd:\t000001ffffffffff\nSeccomp:\t0\n",
+        "/proc/sys/kernel/seccomp/actions_avail": "kill_process errno allow\n",
+        "/proc/sys/kernel/cap_last_cap": "40\n",
+        "/sys/module/apparmor/parameters/enabled": "Y\n",
+        "/proc/sys/user/max_user_namespaces": "0\n",
+        "/proc/filesystems": "nodev\tproc\n\tbtrfs\nnodev\toverlay\n",
+      }),
+    );
+    assert.equal(find(items, "pid").status, "enabled");
+    assert.equal(find(items, "net").status, "missing");
+    assert.equal(find(items, "layout").detail, "v2");
+    assert.match(find(items, "cgroup2").detail, /controllers: cpu memory/);
+    assert.match(find(items, "seccomp").detail, /kill_process errno allow/);
+    assert.equal(find(items, "apparmor").status, "enabled");
+    assert.equal(find(items, "max_user_namespaces").status, "missing");
+    assert.equal(find(items, "idmapped mounts").status, "enabled");
+    assert.equal(find(items, "nftables").status, "enabled");
+    assert.equal(find(items, "overlay").status, "enabled");
+    // btrfs is in the kernel but the tool is missing.
+    assert.equal(find(items, "btrfs").status, "missing");
+    assert.match(find(items, "capabilities").detail, /kernel knows 41/);
+  });
+
+  test("a host without seccomp, AppArmor or a recent kernel says so", () => {
+    const items = checkHost(
+      fake({ "/proc/self/status": "Name:\tx\n" }, { kernelRelease: "5.10.0" }),
+    );
+    assert.equal(find(items, "seccomp").status, "missing");
+    assert.match(find(items, "apparmor").detail, /not enabled/);
+    assert.equal(find(items, "idmapped mounts").status, "missing");
+    assert.deepEqual(kernelVersion("5.12.1-foo"), [5, 12]);
+    assert.equal(kernelVersion("weird"), undefined);
+  });
+
+  test("a cgroup layout that cannot be read is reported, not thrown", () => {
+    const items = checkHost(
+      fake(
+        {},
+        {
+          cgroupLayout: () => {
+            throw new Error("no cgroup mounts");
+          },
+        },
+      ),
+    );
+    assert.deepEqual(find(items, "layout"), {
+      section: "cgroups",
+      name: "layout",
+      status: "missing",
+      detail: "no cgroup mounts",
+    });
+  });
+});
