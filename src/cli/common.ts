@@ -25,9 +25,23 @@ export function parseIntArg(what: string) {
   };
 }
 
-/** Removes the `--` commander leaves in front of pass-through arguments. */
-export function commandArgs(args: string[]): string[] {
-  return args[0] === "--" ? args.slice(1) : args;
+/**
+ * The container and the command of `attach`/`execute`: `-n NAME -- CMD...`,
+ * or `NAME -- CMD...` as LXC also accepts. Commander leaves the `--` in front
+ * of pass-through arguments; it is dropped here.
+ */
+export function targetAndCommand(
+  opts: { name?: string; lxcpath?: string },
+  args: string[],
+): { paths: ContainerPaths; argv: string[] } {
+  let rest = args;
+  let name = opts.name;
+  if (!name && rest.length > 0 && rest[0] !== "--") {
+    name = rest[0];
+    rest = rest.slice(1);
+  }
+  const argv = rest[0] === "--" ? rest.slice(1) : rest;
+  return { paths: targetPaths({ ...opts, name }), argv };
 }
 
 /** For repeatable single-value options (`-v A=1 -v B=2`), as LXC's tools take them. */

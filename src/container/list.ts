@@ -46,15 +46,10 @@ export interface ContainerSummary {
   ipv6: string[];
 }
 
-export interface ContainerInfo extends ContainerSummary {
-  cpuSeconds?: number;
-  memoryBytes?: number;
-  memoryPeakBytes?: number;
-  memorySwapBytes?: number;
-  oomKills?: number;
-  pids?: number;
-  ioReadBytes?: number;
-  ioWriteBytes?: number;
+/** Cgroup usage as `info` shows it: CPU in seconds rather than nanoseconds. */
+export type ContainerUsage = Omit<CgroupStats, "cpuUsageNs"> & { cpuSeconds?: number };
+
+export interface ContainerInfo extends ContainerSummary, ContainerUsage {
   /** Bytes per network interface of the container (loopback excluded). */
   net: NicBytes[];
   lastExit?: ExitRecord;
@@ -92,18 +87,8 @@ function readExit(paths: ContainerPaths): ExitRecord | undefined {
   }
 }
 
-function usageOf(stats: CgroupStats): Partial<ContainerInfo> {
-  const out: Partial<ContainerInfo> = {
-    memoryBytes: stats.memoryBytes,
-    memoryPeakBytes: stats.memoryPeakBytes,
-    memorySwapBytes: stats.memorySwapBytes,
-    oomKills: stats.oomKills,
-    pids: stats.pids,
-    ioReadBytes: stats.ioReadBytes,
-    ioWriteBytes: stats.ioWriteBytes,
-  };
-  if (stats.cpuUsageNs !== undefined) out.cpuSeconds = Number(stats.cpuUsageNs) / 1e9;
-  return out;
+function usageOf({ cpuUsageNs, ...rest }: CgroupStats): ContainerUsage {
+  return cpuUsageNs === undefined ? rest : { ...rest, cpuSeconds: Number(cpuUsageNs) / 1e9 };
 }
 
 /** Every container's info (stopped ones included), reading the cgroup layout once. */

@@ -1,12 +1,5 @@
 import type { Command } from "@commander-js/extra-typings";
-import {
-  collect,
-  commandArgs,
-  lxcpathOption,
-  nameOption,
-  parseIntArg,
-  targetPaths,
-} from "../common.js";
+import { collect, lxcpathOption, nameOption, parseIntArg, targetAndCommand } from "../common.js";
 
 export function register(program: Command): void {
   program
@@ -29,14 +22,7 @@ export function register(program: Command): void {
     .argument("[command...]", "after --: the command (default: /bin/sh)")
     .action(async (args, opts) => {
       const { attachContainer } = await import("../../container/attach.js");
-      let rest = args;
-      let name = opts.name;
-      if (!name && rest.length > 0 && rest[0] !== "--") {
-        name = rest[0];
-        rest = rest.slice(1);
-      }
-      const argv = commandArgs(rest);
-      const paths = targetPaths({ ...opts, name });
+      const { paths, argv } = targetAndCommand(opts, args);
       process.exitCode = await attachContainer(paths, {
         argv: argv.length > 0 ? argv : ["/bin/sh"],
         keepEnv: !!opts.keepEnv && !opts.clearEnv,

@@ -1,12 +1,5 @@
 import type { Command } from "@commander-js/extra-typings";
-import {
-  collect,
-  commandArgs,
-  lxcpathOption,
-  nameOption,
-  parseIntArg,
-  targetPaths,
-} from "../common.js";
+import { collect, lxcpathOption, nameOption, parseIntArg, targetAndCommand } from "../common.js";
 
 export function register(program: Command): void {
   program
@@ -26,14 +19,7 @@ export function register(program: Command): void {
     .argument("[command...]", "after --: the command")
     .action(async (args, opts) => {
       const { executeContainer } = await import("../../container/execute.js");
-      let rest = args;
-      let name = opts.name;
-      if (!name && rest.length > 0 && rest[0] !== "--") {
-        name = rest[0];
-        rest = rest.slice(1);
-      }
-      const argv = commandArgs(rest);
-      const paths = targetPaths({ ...opts, name });
+      const { paths, argv } = targetAndCommand(opts, args);
       const run = await executeContainer(paths, {
         argv,
         uid: opts.uid,
