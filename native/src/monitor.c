@@ -568,6 +568,55 @@ static int place_cgroup1(void)
 	return 0;
 }
 
+/* Runs the plan's host-hook commands in order while the child waits: each
+ * field "{pid}" becomes the child's pid. A hook that does not exit 0 fails
+ * the start as "error hook exit:N ARGV0 0" (or signal:N). */
+static int run_hooks(void)
+{
+	static char op[32];
+	char pid[24];
+	sigset_t none;
+
+	snprintf(pid, sizeof(pid), "%d", (int)M.init);
+	sigemptyset(&none);
+	for (int i = 0; i < M.p.nhooks; i++) {
+		char **h = M.p.hooks[i];
+		char *envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", NULL};
+		char *argv[65];
+		int n = 0, st;
+		pid_t c;
+
+		for (; h[n] && n < 64; n++)
+			argv[n] = strcmp(h[n], "{pid}") ? h[n] : pid;
+		argv[n] = NULL;
+		c = fork();
+		if (c < 0)
+			return fail("hook", "fork", h[0], errno);
+		if (c == 0) {
+			int fd = open("/dev/null", O_RDWR);
+
+			sigprocmask(SIG_SETMASK, &none, NULL);
+			if (fd >= 0) {
+				dup2(fd, 0);
+				dup2(fd, 1);
+			}
+			execve(argv[0], argv, envp);
+			_exit(127);
+		}
+		while (waitpid(c, &st, 0) < 0)
+			if (errno != EINTR)
+				return fail("hook", "waitpid", h[0], errno);
+		if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+			continue;
+		if (WIFSIGNALED(st))
+			snprintf(op, sizeof(op), "signal:%d", WTERMSIG(st));
+		else
+			snprintf(op, sizeof(op), "exit:%d", WEXITSTATUS(st));
+		return fail("hook", op, h[0], 0);
+	}
+	return 0;
+}
+
 /* Returns 0 once the init exec'd, -1 with the child's error line in line. */
 static int start_container(char *line, size_t cap)
 {
@@ -582,7 +631,7 @@ static int start_container(char *line, size_t cap)
 	if (clone_child(sv[1]) < 0)
 		return -1;
 	close(sv[1]);
-	if (place_cgroup1() < 0)
+	if (place_cgroup1() < 0 || run_hooks() < 0)
 		return -1;
 	if (write(sv[0], "g", 1) != 1)
 		return fail("monitor", "sync", NULL, errno ? errno : EPIPE);

@@ -32,7 +32,7 @@ enum {
 	OP_NAMESPACES, OP_CONSOLE, OP_TTY, OP_CONSOLE_LOG, OP_STDIO, OP_FOREGROUND,
 	OP_INIT_SHIM, OP_ROOTFS, OP_HOSTNAME, OP_MOUNT, OP_MKDIR, OP_MKNOD,
 	OP_SYMLINK, OP_PIVOT, OP_SYSCTL, OP_RLIMIT, OP_CWD, OP_GID, OP_UID, OP_ENV,
-	OP_EXEC, OP_CAPS, OP_NO_NEW_PRIVS, OP_SECCOMP, OP_SECCOMP_RULE, OP__COUNT
+	OP_EXEC, OP_CAPS, OP_NO_NEW_PRIVS, OP_SECCOMP, OP_SECCOMP_RULE, OP_HOST_HOOK, OP_NETDEV, OP__COUNT
 };
 
 static const struct op_desc ops[OP__COUNT] = {
@@ -67,6 +67,8 @@ static const struct op_desc ops[OP__COUNT] = {
 	[OP_NO_NEW_PRIVS] = {"no-new-privs", 1, 1, true, false},
 	[OP_SECCOMP] = {"seccomp", 2, 2, true, false},
 	[OP_SECCOMP_RULE] = {"seccomp-rule", 3, 3 + CONF_MAX_CMPS, false, false},
+	[OP_HOST_HOOK] = {"host-hook", 1, 64, false, false},
+	[OP_NETDEV] = {"netdev", 1, 1, false, false},
 };
 
 struct parser {
@@ -77,7 +79,7 @@ struct parser {
 	int seen[OP__COUNT];
 	bool pivoted;
 	int host_mounts;
-	int cap_recs, cap_env, cap_cg1, cap_kill, cap_tty;
+	int cap_recs, cap_env, cap_cg1, cap_kill, cap_tty, cap_hooks, cap_netdevs;
 };
 
 static int bad(struct parser *ps, const char *op, int err)
@@ -163,6 +165,18 @@ static int parse_mount_opts(struct parser *ps, char *list, int *out)
 			return bad(ps, NULL, EINVAL);
 	}
 	if ((*out & MOUNT_OPT_CREATE_DIR) && (*out & MOUNT_OPT_CREATE_FILE))
+		return bad(ps, NULL, EINVAL);
+	return 0;
+}
+
+/* An interface name as the kernel accepts it (dev_valid_name): 1-15 bytes,
+ * not "." or "..", no '/', ':' or whitespace. */
+static int parse_ifname(struct parser *ps, const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n > 15 || !strcmp(name, ".") || !strcmp(name, "..") ||
+	    strpbrk(name, "/: \t\n"))
 		return bad(ps, NULL, EINVAL);
 	return 0;
 }
@@ -354,6 +368,21 @@ static int parse_record(struct parser *ps, int op, char **f, int n)
 		return confine_parse_seccomp(&p->conf, f[0], f[1]) < 0 ? bad(ps, NULL, EINVAL) : 0;
 	case OP_SECCOMP_RULE:
 		return confine_parse_rule(&p->conf, f, n) < 0 ? bad(ps, NULL, EINVAL) : 0;
+	case OP_HOST_HOOK:
+		if (p->nhooks + 2 > ps->cap_hooks) {
+			int ncap = ps->cap_hooks ? ps->cap_hooks * 2 : 8;
+			char ***na = xcalloc((size_t)ncap, sizeof(char **));
+			if (p->hooks)
+				memcpy(na, p->hooks, (size_t)p->nhooks * sizeof(char **));
+			free(p->hooks);
+			p->hooks = na;
+			ps->cap_hooks = ncap;
+		}
+		p->hooks[p->nhooks++] = f; /* f[n] is NULL */
+		return check_abs(ps, f[0]);
+	case OP_NETDEV:
+		push(&p->netdevs, &p->nnetdevs, &ps->cap_netdevs, f[0]);
+		return parse_ifname(ps, f[0]);
 	}
 	return bad(ps, NULL, EINVAL);
 }

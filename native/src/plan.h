@@ -54,6 +54,10 @@ struct plan {
 	bool stdio_null;
 	bool foreground;
 	bool init_shim;
+	char ***hooks;          /* host-hook argvs, each NULL-terminated, in plan order */
+	int nhooks;
+	char **netdevs;         /* netdev host interface names */
+	int nnetdevs;
 
 	struct rec *recs;
 	int nrecs;

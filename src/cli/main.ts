@@ -10,9 +10,14 @@ import { register as copy } from "./verbs/copy.js";
 import { register as create } from "./verbs/create.js";
 import { register as destroy } from "./verbs/destroy.js";
 import { register as execute } from "./verbs/execute.js";
+import { register as exportVerb } from "./verbs/export.js";
 import { register as freeze } from "./verbs/freeze.js";
+import { register as image } from "./verbs/image.js";
+import { register as importVerb } from "./verbs/import.js";
 import { register as info } from "./verbs/info.js";
+import { register as launch } from "./verbs/launch.js";
 import { register as ls } from "./verbs/ls.js";
+import { register as network } from "./verbs/network.js";
 import { register as snapshot } from "./verbs/snapshot.js";
 import { register as start } from "./verbs/start.js";
 import { register as stop } from "./verbs/stop.js";
@@ -41,11 +46,16 @@ export function buildProgram(): Command {
     destroy,
     snapshot,
     copy,
+    exportVerb,
+    importVerb,
+    image,
+    launch,
     freeze,
     cgroup,
     config,
     top,
     checkconfig,
+    network,
   ]) {
     verb(program as unknown as Command);
   }

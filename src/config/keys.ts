@@ -22,16 +22,35 @@ const EXACT: KeySpec[] = [...RUNTIME_KEYS, ...CONFINEMENT_KEYS];
 const PATTERNS = [...CONFINEMENT_PATTERNS, ...RUNTIME_PATTERNS];
 const EXACT_MAP = new Map(EXACT.map((s) => [s.name, s]));
 
+/** Network types lxt implements; the others are recognised and refused at start. */
+export const IMPLEMENTED_NET_TYPES: ReadonlySet<string> = new Set(["empty", "veth"]);
+/** Sub-keys lxt applies (for veth); the others are recognised and refused at start. */
+export const IMPLEMENTED_NET_SUBS: ReadonlySet<string> = new Set([
+  "flags",
+  "link",
+  "name",
+  "hwaddr",
+  "mtu",
+  "ipv4.address",
+  "ipv4.gateway",
+  "veth.pair",
+]);
+
 /** The spec of `lxc.net.[i].<sub>` keys, built from keys-net.ts. */
 function netSpec(sub: string): KeySpec {
   const n = NET_KEYS.get(sub);
   const name = `lxc.net.[i].${sub}`;
   if (sub === "type") {
     return impl(name, n?.summary ?? "", (v) => n?.check(v), {
-      check: (v) => (v === "empty" ? undefined : { status: "later", feature: `network type ${v}` }),
+      check: (v) =>
+        IMPLEMENTED_NET_TYPES.has(v)
+          ? undefined
+          : { status: "later", feature: `network type ${v}` },
     });
   }
-  if (sub === "flags") return impl(name, n?.summary ?? "", (v) => n?.check(v));
+  if (IMPLEMENTED_NET_SUBS.has(sub)) {
+    return impl(name, n?.summary ?? "", (v) => n?.check(v), { list: n?.list ?? false });
+  }
   return later(name, "networking", n?.summary ?? "", {
     list: n?.list ?? false,
     validate: (v) => n?.check(v),

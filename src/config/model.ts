@@ -13,6 +13,8 @@ import {
   type CgroupLayout,
   classifyEntry,
   type HostInfo,
+  IMPLEMENTED_NET_SUBS,
+  IMPLEMENTED_NET_TYPES,
   type KeySpec,
   type Verdict,
 } from "./keys.js";
@@ -501,7 +503,7 @@ function finishNets(
       line: at.line,
     });
     const key = `lxc.net.${state.index}.type`;
-    if (state.type !== "empty") {
+    if (!IMPLEMENTED_NET_TYPES.has(state.type)) {
       tracked.push({
         key,
         family: "lxc.net",
@@ -509,6 +511,20 @@ function finishNets(
         line: at.line,
         verdict: { status: "later", feature: `network type ${state.type}` },
       });
+      continue;
+    }
+    if (state.type !== "empty") {
+      // Sub-keys of an implemented type that lxt does not apply yet refuse the start.
+      for (const sub of state.keys.keys()) {
+        if (IMPLEMENTED_NET_SUBS.has(sub)) continue;
+        tracked.push({
+          key: `lxc.net.${state.index}.${sub}`,
+          family: "lxc.net",
+          file: at.file,
+          line: at.line,
+          verdict: { status: "later", feature: "networking" },
+        });
+      }
       continue;
     }
     const extra = [...state.keys.keys()].filter((k) => k !== "flags");

@@ -64,6 +64,8 @@ export function rewriteConfig(
     toDir: string;
     hostname?: string;
     ephemeral?: boolean;
+    /** Keep MAC addresses (a backup restored under its own name). */
+    keepHwaddr?: boolean;
   },
 ): string {
   const out: string[] = [];
@@ -83,7 +85,7 @@ export function rewriteConfig(
     } else if (key === "lxc.uts.name" && change.hostname !== undefined) {
       if (!sawUts) set(change.hostname);
       sawUts = true;
-    } else if (/^lxc\.net\.\d+\.hwaddr$/.test(key) && value !== "") {
+    } else if (/^lxc\.net\.\d+\.hwaddr$/.test(key) && value !== "" && !change.keepHwaddr) {
       set(randomMac());
     } else if (key === "lxc.ephemeral" && change.ephemeral !== undefined) {
       // Dropped: written once at the end.

@@ -1,10 +1,19 @@
-import { mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
-import { resolve } from "node:path";
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { LxtError, wrapError } from "../core/errors.js";
 import { Reverter } from "../core/reverter.js";
 import { writeFileAtomic } from "../host/atomic.js";
-import { filesDir, formatRootfsSpec, type RootfsRef, usableDriver } from "../storage/index.js";
+import type { ImageMeta } from "../images/metadata.js";
+import {
+  filesDir,
+  formatRootfsSpec,
+  type RootfsRef,
+  rootDir,
+  type StorageDriver,
+  usableDriver,
+} from "../storage/index.js";
 import { createBusyboxRootfs } from "../templates/busybox.js";
+import { writeHostname } from "./clone.js";
 import { loadConfigFile } from "./launch-input.js";
 import type { ContainerPaths } from "./paths.js";
 import { withLock } from "./runtime.js";
@@ -33,12 +42,10 @@ export async function createContainer(paths: ContainerPaths, opts: CreateOptions
       `create ${paths.name}: give a template (-t busybox) or an existing tree (--rootfs DIR)`,
     );
   }
-  if (opts.template && !(TEMPLATES as readonly string[]).includes(opts.template)) {
-    throw new LxtError(
-      "usage",
-      `create ${paths.name}: unknown template "${opts.template}" (known: ${TEMPLATES.join(", ")})`,
-    );
-  }
+  const image =
+    opts.template && !(TEMPLATES as readonly string[]).includes(opts.template)
+      ? await findTemplateImage(paths, opts.template)
+      : undefined;
   if (opts.rootfs && opts.backend && opts.backend !== "dir" && opts.backend !== "best") {
     throw new LxtError(
       "usage",
@@ -96,6 +103,14 @@ export async function createContainer(paths: ContainerPaths, opts: CreateOptions
         if (!opts.rootfs) lines.push(`lxc.rootfs.path = ${formatRootfsSpec(ref.spec)}`);
         for (const [k, v] of made.configLines) lines.push(`${k} = ${v}`);
       }
+      if (image && driver) {
+        const ref = await cloneImage(paths, image, driver, revert);
+        lines.push(
+          `lxc.rootfs.path = ${formatRootfsSpec(ref.spec)}`,
+          `lxc.uts.name = ${paths.name}`,
+        );
+        for (const [k, v] of image.config) lines.push(`${k} = ${v}`);
+      }
       writeFileAtomic(paths.config, `${lines.join("\n")}\n`, 0o644);
       // Validate what we wrote: a template that writes a bad config is a bug caught here.
       loadConfigFile(paths.config);
@@ -105,4 +120,45 @@ export async function createContainer(paths: ContainerPaths, opts: CreateOptions
       throw err;
     }
   });
+}
+
+/** The image a template name other than a built-in one names (alias or fingerprint prefix). */
+async function findTemplateImage(paths: ContainerPaths, name: string): Promise<ImageMeta> {
+  const { findImage } = await import("../images/store.js");
+  try {
+    return findImage(paths.lxcpath, name);
+  } catch (err) {
+    if (err instanceof LxtError && err.code === "not-found") {
+      throw new LxtError(
+        "not-found",
+        `create ${paths.name}: unknown template "${name}", and no image by that alias or fingerprint (templates: ${TEMPLATES.join(", ")}; images: lxt image list)`,
+      );
+    }
+    throw err;
+  }
+}
+
+/**
+ * The container's rootfs from a stored image: a btrfs snapshot of it, an
+ * overlay over it, or a copy, as the driver can; its own /etc/hostname.
+ */
+async function cloneImage(
+  paths: ContainerPaths,
+  image: ImageMeta,
+  driver: StorageDriver,
+  revert: Reverter,
+): Promise<RootfsRef> {
+  const { imageRootfs } = await import("../images/store.js");
+  const src = imageRootfs(paths.lxcpath, image);
+  const cow =
+    driver.capabilities.cowClone && (driver.name !== "btrfs" || src.spec.backend === "btrfs");
+  const ref: RootfsRef = { spec: driver.newSpec(paths.dir, cow ? src : undefined), dir: paths.dir };
+  revert.add("rootfs", () => driver.destroy(ref));
+  try {
+    await driver.clone(src, ref, { cow });
+  } catch (err) {
+    throw wrapError(`create ${paths.name}: image ${image.fingerprint.slice(0, 12)}`, err);
+  }
+  writeHostname(ref, existsSync(join(rootDir(src), "etc")), paths.name);
+  return ref;
 }

@@ -5,6 +5,7 @@ import { CONFIG_DEFAULTS, type ContainerConfig, hostArch } from "../config/model
 import { MS } from "../config/mounts.js";
 import { type ConfigEntry, parseConfigText } from "../config/parse.js";
 import { LxtError } from "../core/errors.js";
+import { type NicPlan, resolveNics } from "../network/nic.js";
 import { rootDir, startMounts } from "../storage/driver.js";
 import { resolveConfinement } from "./confinement.js";
 import type { ContainerPaths } from "./paths.js";
@@ -132,7 +133,9 @@ export interface PreparedLaunch {
   rootfs: string;
   warnings: string[];
   config: ContainerConfig;
-  build(cgroups: { v2?: string; v1: string[] }): LaunchInput;
+  /** The veth NICs to create on the host before the monitor spawns. */
+  nics: NicPlan[];
+  build(cgroups: { v2?: string; v1: string[] }, net?: LaunchInput["net"]): LaunchInput;
 }
 
 /**
@@ -165,11 +168,18 @@ export async function prepareLaunch(
     );
   const noConsole = cfg.console.path === "none";
   const confinement = resolveConfinement(cfg.security, hostArch());
+  let nics: NicPlan[];
+  try {
+    nics = resolveNics(paths.name, cfg.nets);
+  } catch (err) {
+    throw new LxtError("config", `${paths.config}: ${(err as Error).message}`);
+  }
   return {
     rootfs,
     warnings: cfg.warnings,
     config: cfg,
-    build: (cgroups) => ({
+    nics,
+    build: (cgroups, net) => ({
       name: paths.name,
       hostname: cfg.utsName ?? paths.name,
       rootfs,
@@ -210,6 +220,7 @@ export async function prepareLaunch(
       foreground: exec ? true : (opts.foreground ?? false),
       initShim: !!exec,
       confinement,
+      ...(net && (net.netdevs.length > 0 || net.hooks.length > 0) ? { net } : {}),
     }),
   };
 }

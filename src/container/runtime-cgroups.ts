@@ -23,3 +23,15 @@ export function runtimeCgroups(paths: ContainerPaths): ContainerCgroupDirs {
     return { v1: [] };
   }
 }
+
+/** Host interfaces (`netdev` records) of a running container, from its plan. */
+export function runtimeNetdevs(paths: ContainerPaths): string[] {
+  try {
+    return readFileSync(join(paths.runtimeDir, "plan"), "utf8")
+      .split("\n")
+      .map(decodeRecord)
+      .flatMap(({ op, fields }) => (op === "netdev" && fields[0] ? [fields[0]] : []));
+  } catch {
+    return [];
+  }
+}

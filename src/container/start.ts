@@ -21,9 +21,18 @@ import { Reverter } from "../core/reverter.js";
 import { writeFileAtomic } from "../host/atomic.js";
 import { type MonitorStarted, spawnMonitor } from "../host/monitor-client.js";
 import { exitStatus, type ProcessRef } from "../host/proc.js";
+import {
+  createVeths,
+  hostTool,
+  managedGateways,
+  nicHooks,
+  prepareNetworks,
+} from "../network/nic.js";
+import type { NetworkDef } from "../network/render.js";
+import { execRunner } from "../storage/runner.js";
 import { type LaunchOptions, type PreparedLaunch, prepareLaunch } from "./launch-input.js";
 import { type ContainerPaths, ephemeralMarker, requireExists } from "./paths.js";
-import { renderPlan } from "./plan.js";
+import { type LaunchInput, renderPlan } from "./plan.js";
 import { repairStale, withLock } from "./runtime.js";
 import { requireState } from "./state.js";
 
@@ -88,8 +97,25 @@ export async function startContainer(paths: ContainerPaths, opts: LaunchOptions)
       );
       rmSync(paths.exitFile, { force: true });
 
+      const nics = prepared.nics;
+      let net: LaunchInput["net"];
+      let managed = new Map<number, NetworkDef>();
+      if (nics.length > 0) {
+        try {
+          managed = await prepareNetworks(paths.lxcpath, nics, execRunner);
+          net = nicHooks(
+            nics,
+            { ip: hostTool("ip"), nsenter: hostTool("nsenter") },
+            managedGateways(managed),
+          );
+        } catch (err) {
+          throw err instanceof LxtError
+            ? err.wrap(`start ${paths.name}: network`)
+            : step("network", err);
+        }
+      }
       const cgroups = planContainerCgroups(layout, paths.name, (p) => cgroupInUse(p, nodeCgroupFs));
-      const input = prepared.build(cgroups);
+      const input = prepared.build(cgroups, net);
       const planFile = join(paths.runtimeDir, "plan");
       // The plan is on disk before the cgroups exist, so a crash between the
       // two leaves a record that repairStale can undo.
@@ -107,6 +133,15 @@ export async function startContainer(paths: ContainerPaths, opts: LaunchOptions)
         throw err instanceof LxtError
           ? err.wrap(`start ${paths.name}: limits`)
           : step("limits", err);
+      }
+
+      // After the plan: its netdev records let repairStale remove these.
+      try {
+        await createVeths(paths.lxcpath, paths.name, nics, managed, execRunner, revert);
+      } catch (err) {
+        throw err instanceof LxtError
+          ? err.wrap(`start ${paths.name}: network`)
+          : step("network", err);
       }
 
       let started: MonitorStarted;

@@ -34,6 +34,7 @@ export function parseErrorLine(line: string): HelperFailure | undefined {
 
 /** `mount dev/pts: EPERM (operation not permitted)` */
 export function describeFailure(f: HelperFailure): string {
+  if (f.stage === "hook") return `host hook ${f.path} failed (${f.op.replace(":", " ")})`;
   const what = [f.op || f.stage, f.path].filter(Boolean).join(" ");
   const why = describeErrno(f.errno);
   return why ? `${what}: ${why}` : what;

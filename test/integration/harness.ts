@@ -5,7 +5,7 @@
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { runtimeRoot } from "../../src/container/paths.js";
@@ -81,6 +81,11 @@ export class Sandbox {
     for (const n of this.made) {
       if (existsSync(join(this.lxcpath, n))) this.lxt(["destroy", "-f", "-n", n]);
     }
+    // Managed networks (a start may create the default one): bridge, nft table, dnsmasq.
+    const nets = join(this.lxcpath, ".networks");
+    for (const f of existsSync(nets) ? readdirSync(nets) : []) {
+      if (f.endsWith(".json")) this.lxt(["network", "delete", f.slice(0, -5)]);
+    }
     if (this.ownRoot) rmSync(this.lxcpath, { recursive: true, force: true });
     rmSync(runtimeRoot(this.lxcpath), { recursive: true, force: true });
   }
@@ -117,6 +122,21 @@ export function hostLeftovers(filter = "lxt"): string[] {
     const [, stat = ""] = line.trim().split(/\s+/);
     if (/lxt monitor|lxt-shim/.test(line) && !stat.startsWith("Z"))
       out.push(`process: ${line.trim()}`);
+    if (/dnsmasq .*\/lxt\//.test(line) && !stat.startsWith("Z"))
+      out.push(`process: ${line.trim()}`);
+  }
+  // Links (bridges, veth ends lxtv*/lxtp*), network namespaces and nft tables of ours.
+  for (const line of execFileSync("ip", ["-o", "link"], { encoding: "utf8" }).split("\n")) {
+    const name = line.split(":")[1]?.trim().split("@")[0] ?? "";
+    if (name.includes(filter)) out.push(`link: ${name}`);
+  }
+  for (const ns of execFileSync("ip", ["netns", "list"], { encoding: "utf8" }).split("\n")) {
+    if (ns.includes(filter)) out.push(`netns: ${ns}`);
+  }
+  if (hasCmd("nft")) {
+    for (const t of execFileSync("nft", ["list", "tables"], { encoding: "utf8" }).split("\n")) {
+      if (t.includes(filter)) out.push(`nft: ${t}`);
+    }
   }
   return out;
 }
@@ -152,4 +172,54 @@ export function exitWithin(child: ChildProcess, ms: number): Promise<number | st
       resolve(code ?? "signal");
     });
   });
+}
+
+/** Whether `cmd` is on PATH. */
+export function hasCmd(cmd: string): boolean {
+  return spawnSync("sh", ["-c", `command -v ${cmd}`], { stdio: "ignore" }).status === 0;
+}
+/** Whether the running kernel lists `fs` in /proc/filesystems. */
+export function kernelFs(fs: string): boolean {
+  return readFileSync("/proc/filesystems", "utf8")
+    .split("\n")
+    .some((l) => l.split("\t")[1] === fs);
+}
+
+/** A btrfs filesystem on a loop device, mounted under a temp dir; `close` undoes all of it. */
+export class BtrfsLoop {
+  readonly dir = mkdtempSync(join(tmpdir(), "lxt-btrfs-"));
+  readonly mnt = join(this.dir, "mnt");
+  dev = "";
+  mounted = false;
+
+  open(): void {
+    const img = join(this.dir, "lxt.img");
+    execFileSync("truncate", ["-s", "320M", img]);
+    this.dev = execFileSync("losetup", ["--find", "--show", img], { encoding: "utf8" }).trim();
+    execFileSync("mkfs.btrfs", ["-q", this.dev]);
+    mkdirSync(this.mnt);
+    execFileSync("mount", ["-t", "btrfs", this.dev, this.mnt]);
+    this.mounted = true;
+  }
+
+  close(): void {
+    if (this.mounted) {
+      for (let i = 0; i < 50; i++) {
+        if (spawnSync("umount", [this.mnt]).status === 0) break;
+        spawnSync("sleep", ["0.1"]);
+      }
+      this.mounted = false;
+    }
+    if (this.dev) spawnSync("losetup", ["-d", this.dev]);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Why btrfs-on-a-loop tests cannot run here, or undefined. */
+export function btrfsSkip(): string | undefined {
+  if (!kernelFs("btrfs") && !existsSync("/sys/module/btrfs"))
+    return "SKIP: no btrfs in this kernel";
+  if (!hasCmd("mkfs.btrfs") || !hasCmd("losetup"))
+    return "SKIP: no btrfs-progs/losetup (scripts/setup.sh installs them)";
+  return undefined;
 }

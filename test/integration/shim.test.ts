@@ -334,6 +334,42 @@ if (process.getuid?.() !== 0 || !fs.existsSync(BUSYBOX)) {
       );
     });
 
+    test("host-hook records run with the child's pid before it is released", async () => {
+      const out = path.join(tmp, "hook-out");
+      const c = container(
+        [
+          ["netdev", "lxtvhooktest"],
+          ["host-hook", "/bin/sh", "-c", `readlink /proc/$1/ns/net > ${out}`, "sh", "{pid}"],
+        ],
+        [["pivot"]],
+        ["/bin/sh", "-c", "exec sleep 1000"],
+      );
+      const s = await startMonitor(c.planFile);
+      monitors.push(s.child);
+      assert.match(s.status, /^running \d+ \d+$/);
+      const initPid = s.status.split(" ")[1] ?? "";
+      assert.equal(fs.readFileSync(out, "utf8"), `${fs.readlinkSync(`/proc/${initPid}/ns/net`)}\n`);
+      assert.notEqual(
+        fs.readlinkSync(`/proc/${initPid}/ns/net`),
+        fs.readlinkSync("/proc/self/ns/net"),
+      );
+      assert.equal(
+        await control(path.join(c.runtime, "control.sock"), "stop 9 5"),
+        "stopping\nsignaled 9\n",
+      );
+      assert.equal(await s.exit, 0);
+
+      const failing = container(
+        [["host-hook", "/bin/sh", "-c", "exit 3"]],
+        [["pivot"]],
+        ["/bin/true"],
+      );
+      const f = await startMonitor(failing.planFile);
+      assert.equal(f.status, "error hook exit:3 /bin/sh 0");
+      assert.equal(await f.exit, 1);
+      assert.ok(!fs.existsSync(failing.runtime), "runtime directory removed");
+    });
+
     test("a busybox container: inside view, control socket, attach, stop", async (t) => {
       // An absolute symlink in the rootfs that names a host path (the rootfs's
       // own victim dir); in-root resolution must not follow it to the host.
@@ -594,6 +630,11 @@ if (process.getuid?.() !== 0 || !fs.existsSync(BUSYBOX)) {
         ["huge field", ok(`hostname ${"a".repeat(200_000)}\n`)],
         ["huge plan", ok(`env A=${"b".repeat(2_000_000)}\n`)],
         ["binary", "\u0000\u0001\u0002garbage\n"],
+        ["relative hook", ok("host-hook sh -c true\n")],
+        ["empty hook", ok("host-hook\n")],
+        ["netdev too long", ok("netdev lxtv0123456789ab\n")],
+        ["netdev with a slash", ok("netdev a/b\n")],
+        ["netdev dot-dot", ok("netdev ..\n")],
         ["caps not ascending", ok("caps 2,1\n")],
         ["caps repeated", ok("caps 1,1\n")],
         ["caps past 63", ok("caps 64\n")],

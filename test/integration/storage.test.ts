@@ -6,62 +6,14 @@
  * unmounts and detaches in `after`, even on failure).
  */
 import assert from "node:assert/strict";
-import { execFileSync, spawnSync } from "node:child_process";
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
-import { tmpdir } from "node:os";
+import { execFileSync } from "node:child_process";
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { hostLeftovers, Sandbox, skipReason } from "./harness.js";
+import { BtrfsLoop, hasCmd, hostLeftovers, kernelFs, Sandbox, skipReason } from "./harness.js";
 
 const baseSkip = skipReason();
 if (baseSkip) console.log(baseSkip);
-
-function hasCmd(cmd: string): boolean {
-  return spawnSync("sh", ["-c", `command -v ${cmd}`], { stdio: "ignore" }).status === 0;
-}
-function kernelFs(fs: string): boolean {
-  return readFileSync("/proc/filesystems", "utf8")
-    .split("\n")
-    .some((l) => l.split("\t")[1] === fs);
-}
-
-/** A btrfs filesystem on a loop device, mounted under a temp dir; `close` undoes all of it. */
-class BtrfsLoop {
-  readonly dir = mkdtempSync(join(tmpdir(), "lxt-btrfs-"));
-  readonly mnt = join(this.dir, "mnt");
-  dev = "";
-  mounted = false;
-
-  open(): void {
-    const img = join(this.dir, "lxt.img");
-    execFileSync("truncate", ["-s", "320M", img]);
-    this.dev = execFileSync("losetup", ["--find", "--show", img], { encoding: "utf8" }).trim();
-    execFileSync("mkfs.btrfs", ["-q", this.dev]);
-    mkdirSync(this.mnt);
-    execFileSync("mount", ["-t", "btrfs", this.dev, this.mnt]);
-    this.mounted = true;
-  }
-
-  close(): void {
-    if (this.mounted) {
-      for (let i = 0; i < 50; i++) {
-        if (spawnSync("umount", [this.mnt]).status === 0) break;
-        spawnSync("sleep", ["0.1"]);
-      }
-      this.mounted = false;
-    }
-    if (this.dev) spawnSync("losetup", ["-d", this.dev]);
-    rmSync(this.dir, { recursive: true, force: true });
-  }
-}
 
 interface Backend {
   name: "dir" | "overlay" | "btrfs";

@@ -142,8 +142,18 @@ const IMPLEMENTED: Record<string, { good: string[]; bad: string[] }> = {
     good: ["trace", "DEBUG", "info", "notice", "warn", "error", "crit", "alert", "fatal", "0", "8"],
     bad: ["9", "loud"],
   },
-  "lxc.net.0.type": { good: ["empty"], bad: ["bridge", "Empty"] },
+  "lxc.net.0.type": { good: ["empty", "veth"], bad: ["bridge", "Empty"] },
   "lxc.net.0.flags": { good: ["up"], bad: ["down"] },
+  "lxc.net.0.link": { good: ["lxtbr0", "br-lan"], bad: ["a/b", "sixteen-chars-xx"] },
+  "lxc.net.0.name": { good: ["eth0"], bad: ["a b"] },
+  "lxc.net.0.hwaddr": { good: ["00:16:3e:xx:xx:xx", "4A:49:43:49:79:01"], bad: ["00:16:3e"] },
+  "lxc.net.0.mtu": { good: ["1500", "9000"], bad: ["67", "x"] },
+  "lxc.net.0.ipv4.address": {
+    good: ["10.0.3.5/24", "10.0.3.5/24 10.0.3.255"],
+    bad: ["10.0.3.5/33"],
+  },
+  "lxc.net.0.ipv4.gateway": { good: ["auto", "dev", "10.0.3.1"], bad: ["10.0.3"] },
+  "lxc.net.0.veth.pair": { good: ["vethc1"], bad: ["a:b"] },
   "lxc.console.path": { good: ["none"], bad: [] },
   "lxc.console.logfile": { good: ["/var/log/lxt/c1.console"], bad: [] },
   "lxc.cap.drop": {
@@ -259,10 +269,10 @@ describe("family roots", () => {
 
 describe("later keys", () => {
   const LATER: [string, string, string][] = [
-    ["lxc.net.0.type", "veth", "network type veth"],
+    ["lxc.net.0.type", "macvlan", "network type macvlan"],
     ["lxc.net.0.type", "none", "network type none"],
-    ["lxc.net.0.link", "lxcbr0", "networking"],
-    ["lxc.net.0.ipv4.address", "10.0.3.2/24", "networking"],
+    ["lxc.net.0.ipv6.address", "2001:db8::2/64", "networking"],
+    ["lxc.net.0.script.up", "/bin/true", "networking"],
     ["lxc.cgroup2.devices.allow", "c 1:3 rwm", "device access control"],
     ["lxc.cgroup.dir", "lxt/c1", "cgroup placement"],
     ["lxc.idmap", "u 0 100000 65536", "user namespaces"],

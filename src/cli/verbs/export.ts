@@ -1,0 +1,26 @@
+import type { Command } from "@commander-js/extra-typings";
+import { LxtError } from "../../core/errors.js";
+import { lxcpathOption, nameOption, targetPaths } from "../common.js";
+
+export function register(program: Command): void {
+  program
+    .command("export")
+    .description("write a container, with its snapshots, to one tarball (lxc export)")
+    .addOption(nameOption())
+    .addOption(lxcpathOption())
+    .option(
+      "--compression <kind>",
+      "none, xz, zstd, gzip or bzip2 (default: from FILE's suffix, else zstd)",
+    )
+    .argument("[name-or-file]")
+    .argument("[file]")
+    .action(async (first, second, opts) => {
+      const file = opts.name ? (second ?? first) : second;
+      const name = opts.name ? undefined : first;
+      if (!file)
+        throw new LxtError("usage", "export: give the tarball to write (export NAME FILE)");
+      const paths = targetPaths(opts, name);
+      const { exportContainer } = await import("../../container/backup.js");
+      await exportContainer(paths, file, { compression: opts.compression });
+    });
+}

@@ -1,0 +1,134 @@
+import { type Command, Option } from "@commander-js/extra-typings";
+import { resolveLxcpath } from "../../container/paths.js";
+import { LxtError } from "../../core/errors.js";
+import { lxcpathOption } from "../common.js";
+import { printJson, printTable } from "../output.js";
+
+function parseBoolArg(what: string) {
+  return (v: string): boolean => {
+    if (v === "true" || v === "1") return true;
+    if (v === "false" || v === "0") return false;
+    throw new LxtError("usage", `${what}: expected true or false, not "${v}"`);
+  };
+}
+
+const formatOption = () =>
+  new Option("--format <format>", "output format").choices(["table", "json"] as const);
+
+export function register(program: Command): void {
+  const net = program
+    .command("network")
+    .description("managed networks: a bridge with NAT, DHCP and DNS for containers");
+
+  net
+    .command("create")
+    .description("create a network and bring it up")
+    .addOption(lxcpathOption())
+    .option("--ipv4 <cidr>", "gateway address and prefix (10.0.3.1/24) or auto", "auto")
+    .option("--nat <bool>", "masquerade traffic leaving the subnet", parseBoolArg("--nat"), true)
+    .option("--dhcp-range <first-last>", "DHCP range (default: the whole subnet past the gateway)")
+    .option("--domain <domain>", "DNS domain of the containers", "lxt")
+    .option(
+      "--dns-upstream <bool>",
+      "forward other DNS queries to the host's resolvers",
+      parseBoolArg("--dns-upstream"),
+      false,
+    )
+    .argument("<name>")
+    .action(async (name, opts) => {
+      const { createNetwork } = await import("../../network/manage.js");
+      const { execRunner } = await import("../../storage/runner.js");
+      const def = await createNetwork(
+        resolveLxcpath(opts.lxcpath),
+        name,
+        {
+          ipv4: opts.ipv4,
+          nat: opts.nat,
+          domain: opts.domain,
+          dnsUpstream: opts.dnsUpstream,
+          ...(opts.dhcpRange ? { dhcpRange: opts.dhcpRange } : {}),
+        },
+        execRunner,
+      );
+      process.stdout.write(`network ${def.name} created: ${def.ipv4}\n`);
+    });
+
+  net
+    .command("list")
+    .alias("ls")
+    .description("list networks")
+    .addOption(lxcpathOption())
+    .addOption(formatOption())
+    .action(async (opts) => {
+      const { listNetworkDefs, networkStatus } = await import("../../network/manage.js");
+      const { execRunner } = await import("../../storage/runner.js");
+      const lxcpath = resolveLxcpath(opts.lxcpath);
+      const all = await Promise.all(
+        listNetworkDefs(lxcpath).map((d) => networkStatus(lxcpath, d, execRunner)),
+      );
+      if (opts.format === "json") return printJson(all);
+      printTable(
+        ["NAME", "IPV4", "NAT", "DOMAIN", "STATE", "PORTS"],
+        all.map((n) => [
+          n.name,
+          n.ipv4,
+          n.nat ? "yes" : "no",
+          n.domain,
+          n.bridgeUp && n.dnsmasqPid ? "UP" : n.bridgeUp ? "DEGRADED" : "DOWN",
+          String(n.ports.length),
+        ]),
+      );
+    });
+
+  net
+    .command("show")
+    .description("show a network and its DHCP leases")
+    .addOption(lxcpathOption())
+    .addOption(formatOption())
+    .argument("<name>")
+    .action(async (name, opts) => {
+      const { loadNetwork, networkStatus } = await import("../../network/manage.js");
+      const { execRunner } = await import("../../storage/runner.js");
+      const lxcpath = resolveLxcpath(opts.lxcpath);
+      const def = loadNetwork(lxcpath, name);
+      if (!def) throw new LxtError("not-found", `network show ${name}: no such network`);
+      const s = await networkStatus(lxcpath, def, execRunner);
+      if (opts.format === "json") return printJson(s);
+      const lines = [
+        `name:        ${s.name}`,
+        `ipv4:        ${s.ipv4}`,
+        `nat:         ${s.nat}`,
+        `dhcp range:  ${s.dhcpRange.join(" - ")}`,
+        `domain:      ${s.domain}`,
+        `upstream dns: ${s.dnsUpstream}`,
+        `bridge:      ${s.bridgeUp ? "up" : "missing"}`,
+        `dnsmasq:     ${s.dnsmasqPid ? `pid ${s.dnsmasqPid}` : "not running"}`,
+        `ports:       ${s.ports.join(", ") || "-"}`,
+      ];
+      process.stdout.write(`${lines.join("\n")}\n`);
+      if (s.leases.length > 0) {
+        process.stdout.write("leases:\n");
+        printTable(
+          ["HOSTNAME", "IPV4", "HWADDR", "EXPIRES"],
+          s.leases.map((l) => [
+            l.hostname || "-",
+            l.ipv4,
+            l.hwaddr,
+            new Date(l.expires * 1000).toISOString(),
+          ]),
+        );
+      }
+    });
+
+  net
+    .command("delete")
+    .alias("rm")
+    .description("delete a network (refused while containers use it)")
+    .addOption(lxcpathOption())
+    .argument("<name>")
+    .action(async (name, opts) => {
+      const { deleteNetwork } = await import("../../network/manage.js");
+      const { execRunner } = await import("../../storage/runner.js");
+      await deleteNetwork(resolveLxcpath(opts.lxcpath), name, execRunner);
+    });
+}

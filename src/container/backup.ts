@@ -1,0 +1,407 @@
+/**
+ * `lxt export` / `lxt import`: one tarball with a container's config, its
+ * rootfs (the merged view, whatever the backend) and its snapshots, written
+ * and read by GNU tar so that owners, modes, xattrs, hard links, sparse files
+ * and device nodes survive.
+ */
+import { randomBytes } from "node:crypto";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+} from "node:fs";
+import { join, relative, resolve } from "node:path";
+import { LxtError, wrapError } from "../core/errors.js";
+import { checkName } from "../core/names.js";
+import { Reverter } from "../core/reverter.js";
+import { VERSION } from "../core/version.js";
+import { writeFileAtomic } from "../host/atomic.js";
+import {
+  COMPRESSIONS,
+  type Compression,
+  compressionArgs,
+  compressionFromName,
+  fileCompression,
+  runTar,
+  TAR_KEEP,
+} from "../storage/archive.js";
+import {
+  type CommandRunner,
+  execRunner,
+  filesDir,
+  formatRootfsSpec,
+  type RootfsRef,
+  rootDir,
+  type StorageDriver,
+  storageDriver,
+  usableDriver,
+} from "../storage/index.js";
+import {
+  BACKUP_FORMAT,
+  type BackupManifest,
+  extractTransforms,
+  parseManifest,
+  renderManifest,
+} from "./backup-manifest.js";
+import { rewriteConfig, writeHostname } from "./clone.js";
+import { loadConfigFile } from "./launch-input.js";
+import { type ContainerPaths, containerPaths, requireExists } from "./paths.js";
+import { repairStale, withLock } from "./runtime.js";
+import { listSnapshotNames, relocateSpec, rootfsRef, snapshotPaths } from "./storage.js";
+
+const STAGING_RE = /^\.lxt-(?:import|export|image)-(\d+)-[0-9a-f]+$/;
+
+/** A new staging directory under `parent` owned by this process (`.lxt-KIND-PID-RAND`). */
+export function makeStaging(parent: string, kind: "import" | "export" | "image"): string {
+  mkdirSync(parent, { recursive: true, mode: 0o755 });
+  const dir = join(parent, `.lxt-${kind}-${process.pid}-${randomBytes(4).toString("hex")}`);
+  mkdirSync(dir, { mode: 0o700 });
+  return dir;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * Removes staging directories under `parent` left by an export, import or
+ * image import whose process is gone (killed mid-way). Returns what went.
+ * Staged btrfs subvolumes are writable, so a recursive removal takes them.
+ */
+export function cleanStaleStaging(parent: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(parent);
+  } catch {
+    return [];
+  }
+  const gone: string[] = [];
+  for (const n of names) {
+    const m = STAGING_RE.exec(n);
+    if (!m || alive(Number(m[1]))) continue;
+    rmSync(join(parent, n), { recursive: true, force: true });
+    gone.push(n);
+  }
+  return gone;
+}
+
+export interface ExportOptions {
+  /** Default: from the file name (`.tar.xz`, `.tar.zst`, `.tar`), else zstd. */
+  compression?: string;
+  run?: CommandRunner;
+}
+
+function pickCompression(file: string, flag: string | undefined): Compression {
+  if (flag === undefined) return compressionFromName(file) ?? "zstd";
+  if (!(COMPRESSIONS as readonly string[]).includes(flag)) {
+    throw new LxtError(
+      "usage",
+      `export: unknown compression "${flag}" (none, xz, zstd, gzip, bzip2)`,
+    );
+  }
+  return flag as Compression;
+}
+
+/** A mount the export's private namespace makes: a tree's merged view at `at`. */
+function viewMount(ref: RootfsRef, at: string): string[] {
+  const s = ref.spec;
+  if (s.backend === "overlay") return ["overlay", `ro,lowerdir=${s.upper}:${s.lower}`, at];
+  return ["bind", rootDir(ref), at];
+}
+
+/**
+ * Writes the tarball `file` of container `paths`. A running container is
+ * refused unless its backend snapshots atomically (btrfs): then a writable
+ * snapshot taken under the lock is archived instead. The archive is written
+ * beside `file` and renamed into place, so a failure leaves no half file.
+ */
+export async function exportContainer(
+  paths: ContainerPaths,
+  file: string,
+  opts: ExportOptions = {},
+): Promise<BackupManifest> {
+  const run = opts.run ?? execRunner;
+  requireExists(paths, "export");
+  const out = resolve(file);
+  const compression = pickCompression(out, opts.compression);
+  cleanStaleStaging(paths.lxcpath);
+  return withLock(paths, async () => {
+    const seen = await repairStale(paths);
+    const ref = rootfsRef(paths, "export");
+    const driver = storageDriver(ref.spec.backend, run);
+    if (seen.state !== "STOPPED" && !driver.capabilities.liveSnapshot) {
+      throw new LxtError(
+        "state",
+        `export ${paths.name}: container is ${seen.state}; its ${driver.name} storage cannot be read consistently while it runs (stop it first)`,
+      );
+    }
+    const staging = makeStaging(paths.lxcpath, "export");
+    const tree = join(staging, "tree");
+    const tmpFile = `${out}.lxt-tmp.${process.pid}`;
+    const revert = new Reverter();
+    revert.add("staging", () => rmSync(staging, { recursive: true, force: true }));
+    revert.add("partial archive", () => rmSync(tmpFile, { force: true }));
+    try {
+      let live = ref;
+      if (seen.state !== "STOPPED") {
+        const dir = join(staging, "live");
+        mkdirSync(dir, { mode: 0o700 });
+        live = { spec: driver.newSpec(dir, ref), dir };
+        revert.add("live snapshot", () => driver.destroy(live));
+        await driver.clone(ref, live, { cow: true });
+      }
+      mkdirSync(join(tree, "rootfs"), { recursive: true, mode: 0o755 });
+      copyFileSync(paths.config, join(tree, "config"));
+      const mounts = [viewMount(live, join(tree, "rootfs"))];
+      const manifest: BackupManifest = {
+        format: BACKUP_FORMAT,
+        lxt: VERSION,
+        name: paths.name,
+        backend: driver.name,
+        dir: paths.dir,
+        created: new Date().toISOString(),
+        snapshots: [],
+      };
+      for (const s of listSnapshotNames(paths)) {
+        const sp = snapshotPaths(paths, s);
+        const sref = rootfsRef(sp, "export");
+        const at = join(tree, "snaps", s);
+        mkdirSync(join(at, "rootfs"), { recursive: true, mode: 0o755 });
+        copyFileSync(sp.config, join(at, "config"));
+        const snap: BackupManifest["snapshots"][number] = {
+          name: s,
+          dir: sp.dir,
+          backend: sref.spec.backend,
+        };
+        for (const f of ["ts", "comment"] as const) {
+          if (!existsSync(join(sp.dir, f))) continue;
+          copyFileSync(join(sp.dir, f), join(at, f));
+          snap[f] = readFileSync(join(sp.dir, f), "utf8").trimEnd();
+        }
+        manifest.snapshots.push(snap);
+        mounts.push(viewMount(sref, join(at, "rootfs")));
+      }
+      writeFileAtomic(join(tree, "index.json"), renderManifest(manifest));
+      const members = ["index.json", "config", "rootfs"];
+      if (manifest.snapshots.length > 0) members.push("snaps");
+      await archiveWithMounts(mounts, [
+        "-c",
+        "-f",
+        tmpFile,
+        ...TAR_KEEP,
+        "--sparse",
+        ...compressionArgs(compression, "create"),
+        "-C",
+        tree,
+        "--",
+        ...members,
+      ]);
+      renameSync(tmpFile, out);
+      await revert.revert(); // the staging (and live snapshot) go either way
+      return manifest;
+    } catch (err) {
+      await revert.revert();
+      throw wrapError(`export ${paths.name}`, err);
+    }
+  });
+}
+
+/**
+ * Runs tar in a private mount namespace of a short-lived `unshare` in which
+ * each rootfs view is mounted (bind, or a read-only overlay): the host's
+ * mount table never changes and the mounts go with that process.
+ */
+function archiveWithMounts(mounts: string[][], tarArgs: string[]): Promise<void> {
+  const lines = ["set -e"];
+  const args: string[] = [];
+  for (const [kind, a, b] of mounts) {
+    const i = args.length;
+    if (kind === "overlay") {
+      lines.push(`mount -t overlay -o "$${i + 1}" overlay "$${i + 2}"`);
+      args.push(a ?? "", b ?? "");
+    } else {
+      lines.push(`mount --bind "$${i + 1}" "$${i + 2}"`);
+      args.push(a ?? "", b ?? "");
+    }
+  }
+  lines.push(`shift ${args.length}`, 'exec tar "$@"');
+  return runTar(
+    "unshare",
+    [
+      "--mount",
+      "--propagation",
+      "private",
+      "--",
+      "sh",
+      "-c",
+      lines.join("\n"),
+      "lxt-export",
+      ...args,
+      ...tarArgs,
+    ],
+    { what: "tar" },
+  );
+}
+
+/** Reads `index.json` (the archive's first member) without unpacking the rest. */
+export async function readBackupManifest(file: string): Promise<BackupManifest> {
+  const compression = fileCompression(file);
+  const lines: string[] = [];
+  try {
+    await runTar(
+      "tar",
+      [
+        "-x",
+        "-O",
+        "-f",
+        file,
+        ...compressionArgs(compression, "read"),
+        "--occurrence=1",
+        "index.json",
+      ],
+      { what: "read", onLine: (l) => void lines.push(l) },
+    );
+  } catch (err) {
+    throw new LxtError(
+      "usage",
+      `import ${file}: not a readable lxt backup (${(err as Error).message})`,
+      err,
+    );
+  }
+  return parseManifest(lines.join("\n"), file);
+}
+
+export interface ImportOptions {
+  /** Target backend (`-B`; default: the best for the state root). */
+  backend?: string;
+  run?: CommandRunner;
+}
+
+interface Staged {
+  ref: RootfsRef;
+  archive: string;
+  /** Final container (or snapshot) directory. */
+  finalDir: string;
+  /** Its directory on the exporting host. */
+  fromDir: string;
+}
+
+/**
+ * Makes container `name` (default: the exported one) under `lxcpath` from
+ * the tarball `file`: unpacked into a staging directory under the state root
+ * whose storage is created on the target backend first, configs rewritten
+ * for the new place (as `copy` does), then renamed into place. All or
+ * nothing; a staging directory left by a killed import is removed by the
+ * next export or import.
+ */
+export async function importContainer(
+  file: string,
+  lxcpath: string,
+  name: string | undefined,
+  opts: ImportOptions = {},
+): Promise<ContainerPaths> {
+  const run = opts.run ?? execRunner;
+  const src = resolve(file);
+  const manifest = await readBackupManifest(src);
+  const paths = containerPaths(lxcpath, checkName(name ?? manifest.name));
+  const driver = await usableDriver(opts.backend, lxcpath, run);
+  mkdirSync(lxcpath, { recursive: true, mode: 0o755 });
+  cleanStaleStaging(lxcpath);
+  await withLock(paths, async () => {
+    if (existsSync(paths.dir)) {
+      throw new LxtError("exists", `import ${file}: container ${paths.name} already exists`);
+    }
+    const staging = makeStaging(lxcpath, "import");
+    const revert = new Reverter();
+    revert.add("staging", () => rmSync(staging, { recursive: true, force: true }));
+    try {
+      const staged: Staged[] = [
+        {
+          ref: stageRef(driver, staging),
+          archive: "rootfs",
+          finalDir: paths.dir,
+          fromDir: manifest.dir,
+        },
+      ];
+      for (const s of manifest.snapshots) {
+        const dir = join(staging, "snaps", s.name);
+        mkdirSync(dir, { recursive: true, mode: 0o700 });
+        staged.push({
+          ref: stageRef(driver, dir),
+          archive: `snaps/${s.name}/rootfs`,
+          finalDir: join(paths.dir, "snaps", s.name),
+          fromDir: s.dir,
+        });
+      }
+      for (const s of staged) {
+        revert.add("staged rootfs", () => driver.destroy(s.ref));
+        await driver.create(s.ref);
+      }
+      const transforms = extractTransforms(
+        staged.map((s) => ({ archive: s.archive, target: relative(staging, filesDir(s.ref)) })),
+      );
+      await runTar(
+        "tar",
+        [
+          "-x",
+          "-f",
+          src,
+          ...TAR_KEEP,
+          "--same-owner",
+          ...compressionArgs(fileCompression(src), "read"),
+          ...transforms,
+          "-C",
+          staging,
+        ],
+        { what: "unpack" },
+      );
+      rmSync(join(staging, "index.json"), { force: true });
+      const renamed = paths.name !== manifest.name;
+      for (const s of staged) {
+        const config = join(relocate(s.finalDir, paths.dir, staging), "config");
+        if (!existsSync(config)) {
+          throw new LxtError(
+            "system",
+            `the archive is incomplete (truncated?): no ${relative(staging, config)}`,
+          );
+        }
+        const finalSpec = relocateSpec(s.ref.spec, staging, paths.dir);
+        const text = rewriteConfig(readFileSync(config, "utf8"), {
+          rootfs: formatRootfsSpec(finalSpec),
+          fromDir: s.fromDir,
+          toDir: s.finalDir,
+          hostname: renamed ? paths.name : undefined,
+          keepHwaddr: !renamed,
+        });
+        writeFileAtomic(config, text, 0o644);
+        loadConfigFile(config);
+      }
+      const main = staged[0];
+      if (renamed && main) writeHostname(main.ref, false, paths.name);
+      renameSync(staging, paths.dir);
+      revert.success();
+    } catch (err) {
+      await revert.revert();
+      throw wrapError(`import ${file}`, err);
+    }
+  });
+  return paths;
+}
+
+function stageRef(driver: StorageDriver, dir: string): RootfsRef {
+  return { spec: driver.newSpec(dir), dir };
+}
+
+/** `p` under `from` moved under `to`. */
+function relocate(p: string, from: string, to: string): string {
+  return p === from ? to : p.startsWith(`${from}/`) ? to + p.slice(from.length) : p;
+}

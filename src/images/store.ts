@@ -1,0 +1,334 @@
+/**
+ * The local image store: `<state root>/images/<fingerprint>/` holding
+ * `metadata.json` and `rootfs/` (a btrfs subvolume when the store is on
+ * btrfs, else a directory), unpacked once. Containers are made from it by
+ * their storage driver's clone: a btrfs snapshot, an overlay over it, or a
+ * copy. As in LXD, deleting an image leaves the containers made from it
+ * alone; only overlay containers based on it keep it (they would lose their
+ * lower directory).
+ */
+import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import {
+  createReadStream,
+  existsSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+} from "node:fs";
+import { basename, join, resolve } from "node:path";
+import { cleanStaleStaging, makeStaging } from "../container/backup.js";
+import { overlayDependents } from "../container/storage.js";
+import { LxtError, wrapError } from "../core/errors.js";
+import { Reverter } from "../core/reverter.js";
+import { writeFileAtomic } from "../host/atomic.js";
+import { compressionArgs, fileCompression, runTar, TAR_KEEP } from "../storage/archive.js";
+import {
+  type CommandRunner,
+  execRunner,
+  type RootfsRef,
+  rootDir,
+  storageDriver,
+  usableDriver,
+} from "../storage/index.js";
+import { busyboxConfigLines, createBusyboxRootfs } from "../templates/busybox.js";
+import {
+  checkAlias,
+  DEFAULT_IMAGE_CONFIG,
+  hostArchitecture,
+  type ImageMeta,
+  parseImageMeta,
+  parseLxdMetadata,
+  resolveImage,
+} from "./metadata.js";
+
+export function imagesRoot(lxcpath: string): string {
+  return join(lxcpath, "images");
+}
+
+/** The stored rootfs of an image, as a storage reference. */
+export function imageRootfs(lxcpath: string, meta: ImageMeta): RootfsRef {
+  const dir = join(imagesRoot(lxcpath), meta.fingerprint);
+  const path = join(dir, "rootfs");
+  return {
+    spec: meta.backend === "btrfs" ? { backend: "btrfs", path } : { backend: "dir", path },
+    dir,
+  };
+}
+
+/** Every image in the store, oldest first. */
+export function listImages(lxcpath: string): ImageMeta[] {
+  const root = imagesRoot(lxcpath);
+  let names: string[];
+  try {
+    names = readdirSync(root);
+  } catch {
+    return [];
+  }
+  const out: ImageMeta[] = [];
+  for (const n of names) {
+    const file = join(root, n, "metadata.json");
+    if (!/^[0-9a-f]{64}$/.test(n) || !existsSync(file)) continue;
+    out.push(parseImageMeta(readFileSync(file, "utf8"), file));
+  }
+  return out.sort((a, b) => a.created.localeCompare(b.created));
+}
+
+/** The image an alias or fingerprint prefix names. */
+export function findImage(lxcpath: string, ref: string): ImageMeta {
+  return resolveImage(listImages(lxcpath), ref);
+}
+
+function writeMeta(
+  lxcpath: string,
+  meta: ImageMeta,
+  dir = join(imagesRoot(lxcpath), meta.fingerprint),
+) {
+  writeFileAtomic(join(dir, "metadata.json"), `${JSON.stringify(meta, null, 2)}\n`);
+}
+
+/** sha256 of the bytes of `files`, one after the other (LXD: metadata tarball then rootfs). */
+async function hashFiles(files: string[]): Promise<string> {
+  const h = createHash("sha256");
+  for (const f of files) {
+    for await (const chunk of createReadStream(f)) h.update(chunk as Buffer);
+  }
+  return h.digest("hex");
+}
+
+/** sha256 of a canonical tar of `tree` (sorted names, numeric owners, mtimes zeroed). */
+function hashTree(tree: string): Promise<string> {
+  return new Promise((resolvePromise, reject) => {
+    const h = createHash("sha256");
+    const child = spawn(
+      "tar",
+      ["-c", "-f", "-", "--sort=name", "--mtime=@0", ...TAR_KEEP, "-C", tree, "."],
+      { stdio: ["ignore", "pipe", "ignore"] },
+    );
+    child.stdout.on("data", (d: Buffer) => h.update(d));
+    child.on("error", reject);
+    child.on("close", (code) =>
+      code === 0
+        ? resolvePromise(h.digest("hex"))
+        : reject(new LxtError("system", `fingerprint ${tree}: tar exited ${code}`)),
+    );
+  });
+}
+
+/** How a single tarball is laid out: a bare rootfs, or LXD's unified image. */
+async function tarballLayout(
+  file: string,
+): Promise<{ unified: false } | { unified: true; prefix: string }> {
+  let meta: string | undefined;
+  let rootfs: string | undefined;
+  await runTar("tar", ["-t", "-f", file, ...compressionArgs(fileCompression(file), "read")], {
+    what: `read ${file}`,
+    onLine: (l) => {
+      const m = /^(\.\/)?(metadata\.yaml|rootfs\/)/.exec(l);
+      if (m?.[2] === "metadata.yaml") meta = m[1] ?? "";
+      else if (m?.[2] === "rootfs/") rootfs = m[1] ?? "";
+      return meta !== undefined && rootfs !== undefined ? false : undefined;
+    },
+  });
+  if (meta !== undefined && rootfs !== undefined) return { unified: true, prefix: rootfs };
+  return { unified: false };
+}
+
+async function readMember(file: string, member: string): Promise<string> {
+  const lines: string[] = [];
+  await runTar(
+    "tar",
+    [
+      "-x",
+      "-O",
+      "-f",
+      file,
+      ...compressionArgs(fileCompression(file), "read"),
+      "--occurrence=1",
+      member,
+    ],
+    { what: `read ${member} from ${file}`, onLine: (l) => void lines.push(l) },
+  );
+  return lines.join("\n");
+}
+
+async function unpack(file: string, into: string, extra: string[] = []): Promise<void> {
+  try {
+    await runTar(
+      "tar",
+      [
+        "-x",
+        "-f",
+        file,
+        ...TAR_KEEP,
+        "--same-owner",
+        ...compressionArgs(fileCompression(file), "read"),
+        "-C",
+        into,
+        ...extra,
+      ],
+      { what: "unpack" },
+    );
+  } catch (err) {
+    throw wrapError(`${file}: damaged, truncated or not a tarball`, err);
+  }
+}
+
+export interface ImageImportOptions {
+  aliases?: string[];
+  /** Build this built-in image (`busybox`) instead of reading files. */
+  builtin?: "busybox";
+  run?: CommandRunner;
+}
+
+/**
+ * Imports an image: a rootfs tarball (`.tar`, `.tar.xz`, `.tar.zst`,
+ * `.tar.gz`), an LXD image (unified tarball with `metadata.yaml` and
+ * `rootfs/`, or split: metadata tarball then rootfs tarball) or a built-in
+ * one. Unpacked into a staging directory under the store, renamed into
+ * place; an image already stored only gains the aliases.
+ */
+export async function importImage(
+  lxcpath: string,
+  files: string[],
+  opts: ImageImportOptions = {},
+): Promise<{ meta: ImageMeta; existed: boolean }> {
+  const run = opts.run ?? execRunner;
+  const aliases = (opts.aliases ?? []).map(checkAlias);
+  const srcs = files.map((f) => resolve(f));
+  if (!opts.builtin && (srcs.length < 1 || srcs.length > 2)) {
+    throw new LxtError(
+      "usage",
+      "image import: give a tarball, or LXD's metadata and rootfs tarballs",
+    );
+  }
+  for (const f of srcs) fileCompression(f); // not-found before anything is made
+  const root = imagesRoot(lxcpath);
+  const driver = await usableDriver("best", lxcpath, run);
+  const staging = makeStaging(root, "image");
+  cleanStaleStaging(root);
+  const ref: RootfsRef = { spec: driver.newSpec(staging), dir: staging };
+  const revert = new Reverter();
+  revert.add("staging", () => rmSync(staging, { recursive: true, force: true }));
+  revert.add("staged rootfs", () => driver.destroy(ref));
+  try {
+    const meta: ImageMeta = {
+      fingerprint: "",
+      aliases: [],
+      created: new Date().toISOString(),
+      architecture: hostArchitecture(),
+      description: "",
+      source: srcs.join(" "),
+      backend: driver.name,
+      config: DEFAULT_IMAGE_CONFIG,
+    };
+    if (opts.builtin === "busybox") {
+      await driver.create(ref);
+      await createBusyboxRootfs(rootDir(ref), { name: "busybox" });
+      meta.fingerprint = await hashTree(rootDir(ref));
+      meta.description = "busybox (from the host)";
+      meta.source = "busybox";
+      meta.config = busyboxConfigLines("busybox").filter(([k]) => k !== "lxc.uts.name");
+    } else {
+      meta.fingerprint = await hashFiles(srcs);
+    }
+    const existing = listImages(lxcpath).find((i) => i.fingerprint === meta.fingerprint);
+    if (existing) {
+      await revert.revert();
+      return { meta: addAliases(lxcpath, existing, aliases), existed: true };
+    }
+    if (!opts.builtin) await driver.create(ref);
+    const [first = "", second] = srcs;
+    if (second !== undefined) {
+      Object.assign(meta, lxdMeta(await readMember(first, "metadata.yaml"), first));
+      meta.source = `lxd:${basename(second)}`;
+      await unpack(second, rootDir(ref));
+    } else if (!opts.builtin) {
+      const layout = await tarballLayout(first);
+      if (layout.unified) {
+        Object.assign(
+          meta,
+          lxdMeta(await readMember(first, `${layout.prefix}metadata.yaml`), first),
+        );
+        meta.source = `lxd:${basename(first)}`;
+        const strip = layout.prefix ? 2 : 1;
+        await unpack(first, rootDir(ref), [
+          `--strip-components=${strip}`,
+          `${layout.prefix}rootfs`,
+        ]);
+      } else {
+        await unpack(first, rootDir(ref));
+      }
+    }
+    for (const a of aliases) claimAlias(lxcpath, a);
+    meta.aliases = aliases;
+    writeMeta(lxcpath, meta, staging);
+    const final = join(root, meta.fingerprint);
+    renameSync(staging, final);
+    revert.success();
+    return { meta, existed: false };
+  } catch (err) {
+    await revert.revert();
+    throw wrapError("image import", err);
+  }
+}
+
+function lxdMeta(text: string, where: string): Partial<ImageMeta> {
+  const m = parseLxdMetadata(text, where);
+  return {
+    architecture: m.architecture,
+    description: m.description,
+    ...(m.created ? { created: m.created } : {}),
+  };
+}
+
+/** Moves alias `a` away from whichever image holds it (an alias names one image, as in LXD). */
+function claimAlias(lxcpath: string, a: string): void {
+  for (const other of listImages(lxcpath)) {
+    if (!other.aliases.includes(a)) continue;
+    writeMeta(lxcpath, { ...other, aliases: other.aliases.filter((x) => x !== a) });
+  }
+}
+
+function addAliases(lxcpath: string, meta: ImageMeta, aliases: string[]): ImageMeta {
+  const fresh = aliases.filter((a) => !meta.aliases.includes(a));
+  if (fresh.length === 0) return meta;
+  for (const a of fresh) claimAlias(lxcpath, a);
+  const cur = listImages(lxcpath).find((i) => i.fingerprint === meta.fingerprint) ?? meta;
+  const out = { ...cur, aliases: [...cur.aliases, ...fresh] };
+  writeMeta(lxcpath, out);
+  return out;
+}
+
+/**
+ * Deletes an image. Containers copied or snapshotted from it are
+ * independent (as in LXD); overlay containers based on it are not, so they
+ * refuse the delete.
+ */
+export async function deleteImage(
+  lxcpath: string,
+  ref: string,
+  opts: { run?: CommandRunner } = {},
+): Promise<ImageMeta> {
+  const run = opts.run ?? execRunner;
+  const meta = findImage(lxcpath, ref);
+  const img = imageRootfs(lxcpath, meta);
+  const users = overlayDependents(lxcpath, img.dir);
+  if (users.length > 0) {
+    throw new LxtError(
+      "state",
+      `image delete ${ref}: the overlay rootfs of ${users.join(", ")} is based on it (destroy those first)`,
+    );
+  }
+  // Moved aside first: a half-deleted image is never seen as an image.
+  const aside = makeStaging(imagesRoot(lxcpath), "image");
+  const moved = join(aside, "img");
+  renameSync(img.dir, moved);
+  await storageDriver(img.spec.backend, run).destroy({
+    spec: { ...img.spec, path: join(moved, "rootfs") } as RootfsRef["spec"],
+    dir: moved,
+  });
+  rmSync(aside, { recursive: true, force: true });
+  return meta;
+}

@@ -1,0 +1,427 @@
+/**
+ * Managed networks: a bridge with the gateway address, lxt's own nft table,
+ * and one supervised dnsmasq. Definitions live in `<lxcpath>/.networks/`
+ * (one JSON file each, written atomically, last: a failed create leaves no
+ * file); runtime files in `<rundir>/<root-id>/.networks/NAME/`. Host
+ * commands go through one CommandRunner.
+ */
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmdirSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { dirname, join } from "node:path";
+import { ValueError } from "../config/values.js";
+import { runtimeRoot } from "../container/paths.js";
+import { LxtError } from "../core/errors.js";
+import { Reverter } from "../core/reverter.js";
+import { writeFileAtomic } from "../host/atomic.js";
+import { readStartTime } from "../host/proc.js";
+import type { CommandRunner } from "../storage/runner.js";
+import {
+  type Cidr,
+  defaultDhcpRange,
+  formatCidr,
+  overlaps,
+  parseCidr,
+  parseDhcpRange,
+  pickSubnet,
+} from "./ipv4.js";
+import {
+  type Lease,
+  type NetworkDef,
+  type NetworkRunPaths,
+  nftTable,
+  parseLeases,
+  renderDnsmasqConf,
+  renderNftRuleset,
+  subnetOf,
+} from "./render.js";
+
+/** The network `lxc.net.N.link = lxtbr0` creates on first use. */
+export const DEFAULT_NETWORK = "lxtbr0";
+
+/** What `network create` is asked for. */
+export interface NetworkOptions {
+  /** `A.B.C.D/N` (the gateway's address) or `auto`. */
+  ipv4?: string;
+  nat?: boolean;
+  dhcpRange?: string;
+  domain?: string;
+  dnsUpstream?: boolean;
+}
+
+/** A network as `network show` reports it. */
+export interface NetworkStatus extends NetworkDef {
+  bridgeUp: boolean;
+  dnsmasqPid?: number;
+  /** Host-side interfaces plugged into the bridge. */
+  ports: string[];
+  leases: Lease[];
+}
+
+export function checkNetworkName(name: string): void {
+  if (!/^[A-Za-z][A-Za-z0-9_-]{0,14}$/.test(name)) {
+    throw new LxtError(
+      "usage",
+      `network ${name}: a network name is 1-15 letters, digits, '-' or '_', starting with a letter (it names the bridge)`,
+    );
+  }
+}
+
+function defDir(lxcpath: string): string {
+  return join(lxcpath, ".networks");
+}
+
+function defFile(lxcpath: string, name: string): string {
+  return join(defDir(lxcpath), `${name}.json`);
+}
+
+export function networkRunPaths(lxcpath: string, name: string): NetworkRunPaths {
+  const dir = join(runtimeRoot(lxcpath), ".networks", name);
+  return {
+    dir,
+    conf: join(dir, "dnsmasq.conf"),
+    pidFile: join(dir, "dnsmasq.pid"),
+    leases: join(dir, "leases"),
+    dhcpHosts: join(dir, "dhcp-hosts"),
+    dnsHosts: join(dir, "dns-hosts"),
+    ruleset: join(dir, "ruleset.nft"),
+  };
+}
+
+export function loadNetwork(lxcpath: string, name: string): NetworkDef | undefined {
+  try {
+    return JSON.parse(readFileSync(defFile(lxcpath, name), "utf8")) as NetworkDef;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw new LxtError("system", `network ${name}: read ${defFile(lxcpath, name)}`, err);
+  }
+}
+
+export function listNetworkDefs(lxcpath: string): NetworkDef[] {
+  let files: string[];
+  try {
+    files = readdirSync(defDir(lxcpath));
+  } catch {
+    return [];
+  }
+  return files
+    .filter((f) => f.endsWith(".json"))
+    .sort()
+    .flatMap((f) => {
+      const d = loadNetwork(lxcpath, f.slice(0, -5));
+      return d ? [d] : [];
+    });
+}
+
+/** The IPv4 destinations the host routes (default excluded), as CIDRs. */
+export async function hostRoutes(runner: CommandRunner): Promise<Cidr[]> {
+  const out = await runner.run("ip", ["-j", "-4", "route", "show", "table", "all"]);
+  const routes = JSON.parse(out || "[]") as { dst?: string; type?: string }[];
+  return routes.flatMap((r) => {
+    if (!r.dst || r.dst === "default" || r.type === "broadcast") return [];
+    try {
+      const c = parseCidr(r.dst, 32);
+      return r.type === "local" ? [] : [c];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** Kind of a link in the caller's network namespace: `missing`, `bridge` or `other`. */
+export async function linkKind(
+  name: string,
+  runner: CommandRunner,
+): Promise<"missing" | "bridge" | "other"> {
+  // Through `ip`, not /sys/class/net: sysfs shows the namespace it was mounted in.
+  const out = await runner.run("ip", ["-j", "-d", "link", "show"]);
+  const links = JSON.parse(out || "[]") as { ifname?: string; linkinfo?: { info_kind?: string } }[];
+  const link = links.find((l) => l.ifname === name);
+  if (!link) return "missing";
+  return link.linkinfo?.info_kind === "bridge" ? "bridge" : "other";
+}
+
+/** Interfaces enslaved to a bridge. */
+export async function bridgePorts(name: string, runner: CommandRunner): Promise<string[]> {
+  const out = await runner.run("ip", ["-j", "link", "show", "master", name]).catch(() => "[]");
+  return (JSON.parse(out || "[]") as { ifname?: string }[])
+    .flatMap((l) => (l.ifname ? [l.ifname] : []))
+    .sort();
+}
+
+/** Resolves options into a definition, refusing subnets that overlap a route or another network. */
+export async function planNetwork(
+  lxcpath: string,
+  name: string,
+  opts: NetworkOptions,
+  runner: CommandRunner,
+): Promise<NetworkDef> {
+  checkNetworkName(name);
+  const used = [
+    ...(await hostRoutes(runner)),
+    ...listNetworkDefs(lxcpath)
+      .filter((d) => d.name !== name)
+      .map(subnetOf),
+  ];
+  let subnet: Cidr;
+  try {
+    if (!opts.ipv4 || opts.ipv4 === "auto") {
+      const picked = pickSubnet(used);
+      if (!picked) throw new ValueError("no unused 10.x.y.0/24 subnet is left");
+      subnet = picked;
+    } else {
+      subnet = parseCidr(opts.ipv4);
+      if (subnet.prefix > 30 || subnet.prefix < 8)
+        throw new ValueError(`${opts.ipv4}: the prefix must be between /8 and /30`);
+      if (
+        subnet.address === subnet.network ||
+        subnet.address === subnet.network + 2 ** (32 - subnet.prefix) - 1
+      )
+        throw new ValueError(
+          `${opts.ipv4}: give the gateway's address, such as 10.0.3.1/24, not the network's`,
+        );
+      const clash = used.find((u) => overlaps(u, subnet));
+      if (clash) {
+        throw new LxtError(
+          "exists",
+          `network ${name}: subnet ${formatCidr(subnet, "network")} overlaps ${formatCidr(clash, "network")}, already routed on this host`,
+        );
+      }
+    }
+    const dhcpRange = opts.dhcpRange
+      ? parseDhcpRange(opts.dhcpRange, subnet)
+      : defaultDhcpRange(subnet);
+    const domain = opts.domain ?? "lxt";
+    if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i.test(domain))
+      throw new ValueError(`invalid domain "${domain}"`);
+    return {
+      name,
+      ipv4: formatCidr(subnet),
+      nat: opts.nat ?? true,
+      dhcpRange,
+      domain,
+      dnsUpstream: opts.dnsUpstream ?? false,
+    };
+  } catch (err) {
+    if (err instanceof ValueError) throw new LxtError("usage", `network ${name}: ${err.message}`);
+    throw err;
+  }
+}
+
+function readPid(file: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(file, "utf8").trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The pid of this network's dnsmasq when it is alive (its command line names our config). */
+export function dnsmasqPid(run: NetworkRunPaths): number | undefined {
+  const pid = readPid(run.pidFile);
+  if (!pid) return undefined;
+  try {
+    const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+    return cmd.includes(run.conf) ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const FORWARD = "/proc/sys/net/ipv4/ip_forward";
+
+/**
+ * Brings a network's host side up, idempotently: bridge with its address,
+ * the nft table (replaced in one transaction), dnsmasq (started if dead).
+ * Undo steps of what this call created go on `revert`.
+ */
+export async function upNetwork(
+  lxcpath: string,
+  def: NetworkDef,
+  runner: CommandRunner,
+  revert: Reverter,
+): Promise<void> {
+  const run = networkRunPaths(lxcpath, def.name);
+  const kind = await linkKind(def.name, runner);
+  if (kind === "other") {
+    throw new LxtError(
+      "exists",
+      `network ${def.name}: a link named ${def.name} exists and is not a bridge`,
+    );
+  }
+  for (const d of [run.dir, run.dhcpHosts, run.dnsHosts])
+    mkdirSync(d, { recursive: true, mode: 0o755 });
+  if (kind === "missing") {
+    await runner.run("ip", ["link", "add", "name", def.name, "type", "bridge"]);
+    revert.add(`bridge ${def.name}`, () =>
+      runner.run("ip", ["link", "del", def.name]).then(() => {}),
+    );
+    await runner.run("ip", ["addr", "add", def.ipv4, "dev", def.name]);
+    await runner.run("ip", ["link", "set", "dev", def.name, "up"]);
+  }
+  writeFileAtomic(run.ruleset, renderNftRuleset(def), 0o600, false);
+  await runner.run("nft", ["-f", run.ruleset]);
+  revert.add(`nft table ${nftTable(def)}`, () =>
+    runner.run("nft", ["delete", "table", "ip", nftTable(def)]).then(() => {}),
+  );
+  if (def.nat && readFileSync(FORWARD, "utf8").trim() === "0") {
+    // NAT needs forwarding; recorded so that deleting the network restores it.
+    writeFileSync(FORWARD, "1\n");
+    writeFileAtomic(join(run.dir, "forwarding-enabled"), "1\n", 0o644, false);
+    revert.add("ip_forward", () => writeFileSync(FORWARD, "0\n"));
+  }
+  if (!dnsmasqPid(run)) {
+    writeFileAtomic(run.conf, renderDnsmasqConf(def, run), 0o644, false);
+    rmSync(run.pidFile, { force: true });
+    await runner.run("dnsmasq", [`--conf-file=${run.conf}`]);
+    revert.add(`dnsmasq of ${def.name}`, () => stopDnsmasq(run));
+  }
+}
+
+async function stopDnsmasq(run: NetworkRunPaths): Promise<void> {
+  const pid = dnsmasqPid(run);
+  if (!pid) return;
+  const start = readStartTime(pid);
+  process.kill(pid, "SIGTERM");
+  for (let i = 0; i < 100; i++) {
+    if (readStartTime(pid) !== start) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  process.kill(pid, "SIGKILL");
+}
+
+/** Creates and starts a network; all or nothing. */
+export async function createNetwork(
+  lxcpath: string,
+  name: string,
+  opts: NetworkOptions,
+  runner: CommandRunner,
+): Promise<NetworkDef> {
+  checkNetworkName(name);
+  if (loadNetwork(lxcpath, name)) throw new LxtError("exists", `network ${name}: already exists`);
+  const kind = await linkKind(name, runner);
+  if (kind !== "missing") {
+    throw new LxtError(
+      "exists",
+      `network ${name}: a link named ${name} already exists${kind === "other" ? " and is not a bridge" : ""}`,
+    );
+  }
+  const def = await planNetwork(lxcpath, name, opts, runner);
+  const revert = new Reverter();
+  try {
+    revert.add("runtime files", () =>
+      rmSync(networkRunPaths(lxcpath, name).dir, { recursive: true, force: true }),
+    );
+    await upNetwork(lxcpath, def, runner, revert);
+    mkdirSync(defDir(lxcpath), { recursive: true, mode: 0o755 });
+    writeFileAtomic(defFile(lxcpath, name), `${JSON.stringify(def, null, 2)}\n`);
+    return def;
+  } catch (err) {
+    await revert.revert();
+    throw err instanceof LxtError ? err.wrap(`network create ${name}`) : err;
+  }
+}
+
+/**
+ * The network a container's `lxc.net.N.link` names, up and running: a
+ * stored network, or the default one created on first use. Undefined when
+ * the link is not a managed network (a bridge of the host's own).
+ */
+export async function ensureNetwork(
+  lxcpath: string,
+  name: string,
+  runner: CommandRunner,
+  revert: Reverter,
+): Promise<NetworkDef | undefined> {
+  const def = loadNetwork(lxcpath, name);
+  if (def) {
+    await upNetwork(lxcpath, def, runner, revert);
+    return def;
+  }
+  if (name !== DEFAULT_NETWORK || (await linkKind(name, runner)) !== "missing") return undefined;
+  return createNetwork(lxcpath, name, {}, runner);
+}
+
+/** Status of one network (no side effects). */
+export async function networkStatus(
+  lxcpath: string,
+  def: NetworkDef,
+  runner: CommandRunner,
+): Promise<NetworkStatus> {
+  const run = networkRunPaths(lxcpath, def.name);
+  let leases: Lease[] = [];
+  try {
+    leases = parseLeases(readFileSync(run.leases, "utf8"));
+  } catch {}
+  return {
+    ...def,
+    bridgeUp: (await linkKind(def.name, runner)) === "bridge",
+    dnsmasqPid: dnsmasqPid(run),
+    ports: await bridgePorts(def.name, runner),
+    leases,
+  };
+}
+
+/** Deletes a network: refuses while interfaces use its bridge; leaves nothing behind. */
+export async function deleteNetwork(
+  lxcpath: string,
+  name: string,
+  runner: CommandRunner,
+): Promise<void> {
+  const def = loadNetwork(lxcpath, name);
+  if (!def) throw new LxtError("not-found", `network delete ${name}: no such network`);
+  // A stopped container's veth goes with its network namespace, which the
+  // kernel tears down asynchronously: give it a moment.
+  for (let i = 0; i < 100 && (await bridgePorts(name, runner)).length > 0; i++)
+    await new Promise((r) => setTimeout(r, 20));
+  const ports = await bridgePorts(name, runner);
+  if (ports.length > 0) {
+    throw new LxtError(
+      "state",
+      `network delete ${name}: in use by ${ports.join(", ")} (stop those containers first)`,
+    );
+  }
+  const run = networkRunPaths(lxcpath, name);
+  await stopDnsmasq(run);
+  await runner.run("nft", ["delete", "table", "ip", nftTable(def)]).catch(() => {});
+  if ((await linkKind(name, runner)) === "bridge") await runner.run("ip", ["link", "del", name]);
+  if (existsSync(join(run.dir, "forwarding-enabled"))) {
+    const others = listNetworkDefs(lxcpath).filter(
+      (d) =>
+        d.name !== name &&
+        existsSync(join(networkRunPaths(lxcpath, d.name).dir, "forwarding-enabled")),
+    );
+    if (others.length === 0) writeFileSync(FORWARD, "0\n");
+  }
+  rmSync(run.dir, { recursive: true, force: true });
+  try {
+    rmdirSync(dirname(run.dir));
+  } catch {}
+  rmSync(defFile(lxcpath, name), { force: true });
+}
+
+/** Registers a container's NIC with the network's dnsmasq: a DHCP reservation of its name, or a DNS record for a static address. */
+export function registerHost(
+  lxcpath: string,
+  def: NetworkDef,
+  entry: { key: string; hwaddr: string; hostname: string; ipv4?: string },
+): void {
+  const run = networkRunPaths(lxcpath, def.name);
+  const fqdn = `${entry.hostname}.${def.domain}`;
+  writeFileAtomic(
+    join(run.dhcpHosts, entry.key),
+    `${entry.hwaddr},${entry.hostname}\n`,
+    0o644,
+    false,
+  );
+  const dns = join(run.dnsHosts, entry.key);
+  if (entry.ipv4) writeFileAtomic(dns, `${entry.ipv4} ${fqdn} ${entry.hostname}\n`, 0o644, false);
+  else rmSync(dns, { force: true });
+}

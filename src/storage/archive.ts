@@ -1,0 +1,124 @@
+/**
+ * Tarballs of root filesystems through GNU tar (node-tar drops device nodes
+ * and xattrs: /work/shared/notes/ts-stack.md). Pure helpers pick flags and
+ * compressions; `runTar` is the one place tar is spawned.
+ */
+import { spawn } from "node:child_process";
+import { closeSync, openSync, readSync } from "node:fs";
+import { LxtError } from "../core/errors.js";
+
+export const COMPRESSIONS = ["none", "xz", "zstd", "gzip", "bzip2"] as const;
+export type Compression = (typeof COMPRESSIONS)[number];
+
+/** What keeps a rootfs exact: numeric owners, modes, xattrs (capabilities included). */
+export const TAR_KEEP = ["--numeric-owner", "--xattrs", "--xattrs-include=*", "-p"] as const;
+
+/** The compression of an archive from its first bytes (magic numbers). */
+export function detectCompression(head: Uint8Array): Compression {
+  const b = (i: number) => head[i] ?? -1;
+  if (b(0) === 0xfd && b(1) === 0x37 && b(2) === 0x7a && b(3) === 0x58 && b(4) === 0x5a)
+    return "xz";
+  if (b(0) === 0x28 && b(1) === 0xb5 && b(2) === 0x2f && b(3) === 0xfd) return "zstd";
+  if (b(0) === 0x1f && b(1) === 0x8b) return "gzip";
+  if (b(0) === 0x42 && b(1) === 0x5a && b(2) === 0x68) return "bzip2";
+  return "none";
+}
+
+/** The compression a file name asks for (`.tar.xz`, `.txz`, `.tar.zst`, ...), or undefined. */
+export function compressionFromName(file: string): Compression | undefined {
+  if (/\.(tar\.xz|txz)$/.test(file)) return "xz";
+  if (/\.(tar\.zst|tar\.zstd|tzst)$/.test(file)) return "zstd";
+  if (/\.(tar\.gz|tgz)$/.test(file)) return "gzip";
+  if (/\.(tar\.bz2|tbz2)$/.test(file)) return "bzip2";
+  if (/\.tar$/.test(file)) return "none";
+  return undefined;
+}
+
+/** tar's flags to write (`create`) or read an archive with compression `c` (multi-threaded writers). */
+export function compressionArgs(c: Compression, mode: "create" | "read"): string[] {
+  switch (c) {
+    case "none":
+      return [];
+    case "xz":
+      return mode === "create" ? ["-I", "xz -T0"] : ["--xz"];
+    case "zstd":
+      return mode === "create" ? ["-I", "zstd -T0 -q"] : ["--zstd"];
+    case "gzip":
+      return ["--gzip"];
+    case "bzip2":
+      return ["--bzip2"];
+  }
+}
+
+/** The compression of the archive `file`, from its magic number. */
+export function fileCompression(file: string): Compression {
+  let fd: number;
+  try {
+    fd = openSync(file, "r");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new LxtError(code === "ENOENT" ? "not-found" : "system", `${file}: ${code}`, err);
+  }
+  try {
+    const head = Buffer.alloc(6);
+    readSync(fd, head, 0, 6, 0);
+    return detectCompression(head);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Runs `cmd args` (tar, or a wrapper such as `unshare ... tar`), streaming
+ * stdout lines to `onLine` when given (listings can be long), and rejects
+ * with an LxtError carrying tar's last stderr lines.
+ */
+export function runTar(
+  cmd: string,
+  args: readonly string[],
+  opts: { what: string; onLine?: (line: string) => boolean | undefined } = { what: "tar" },
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, [...args], {
+      stdio: ["ignore", opts.onLine ? "pipe" : "ignore", "pipe"],
+      env: { ...process.env, LC_ALL: "C" },
+    });
+    let stderr = "";
+    let stopped = false;
+    let rest = "";
+    child.stderr?.setEncoding("utf8").on("data", (d: string) => {
+      stderr = (stderr + d).slice(-4096);
+    });
+    child.stdout?.setEncoding("utf8").on("data", (d: string) => {
+      if (stopped) return;
+      const lines = (rest + d).split("\n");
+      rest = lines.pop() ?? "";
+      for (const l of lines) {
+        if (opts.onLine?.(l) === false) {
+          stopped = true;
+          child.kill("SIGTERM");
+          return;
+        }
+      }
+    });
+    child.on("error", (err) => {
+      const code = (err as NodeJS.ErrnoException).code;
+      reject(
+        code === "ENOENT"
+          ? new LxtError("host", `${opts.what}: ${cmd}: not installed`, err)
+          : new LxtError("system", `${opts.what}: ${err.message}`, err),
+      );
+    });
+    child.on("close", (code) => {
+      if (!stopped && rest && opts.onLine) opts.onLine(rest);
+      if (code === 0 || stopped) return resolve();
+      const why = stderr
+        .trim()
+        .split("\n")
+        .filter((l, i, all) => l && !/^tar: Exiting with failure/.test(l) && all.indexOf(l) === i)
+        .slice(-3)
+        .join("; ");
+      reject(new LxtError("system", `${opts.what}: ${why || `${cmd} exited ${code}`}`));
+    });
+  });
+}

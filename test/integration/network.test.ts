@@ -1,0 +1,244 @@
+/**
+ * Managed networks end to end. Everything runs in a network namespace of
+ * this file's own (`lxt` is run under `nsenter --net`), so bridges, veths,
+ * nft tables and dnsmasq see only that namespace: traffic goes to the test's
+ * containers and bridge, never anywhere else. dnsmasq has no upstream.
+ */
+import assert from "node:assert/strict";
+import { execFileSync, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { appendFileSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { runtimeRoot } from "../../src/container/paths.js";
+import {
+  hasCmd,
+  hostLeftovers,
+  LXT,
+  type RunResult,
+  Sandbox,
+  skipReason,
+  until,
+} from "./harness.js";
+
+const skip =
+  skipReason() ??
+  (["nft", "dnsmasq", "ip", "nsenter"].find((c) => !hasCmd(c))
+    ? "SKIP: needs nft, dnsmasq, ip and nsenter (scripts/setup.sh installs them)"
+    : undefined);
+if (skip) console.log(skip);
+
+const tag = randomBytes(3).toString("hex");
+const NS = `lxt-nt-${tag}`;
+
+function inNs(argv: string[]): RunResult {
+  const r = spawnSync("nsenter", [`--net=/run/netns/${NS}`, ...argv], {
+    encoding: "utf8",
+    timeout: 60_000,
+  });
+  return { code: r.status ?? -1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
+}
+
+describe("managed networks", { skip, timeout: 180_000 }, () => {
+  const sb = new Sandbox();
+  const nets: string[] = [];
+  const made: string[] = [];
+  const lxt = (args: string[]): RunResult => {
+    const r = spawnSync("nsenter", [`--net=/run/netns/${NS}`, LXT, ...args], {
+      env: { ...process.env, LXT_PATH: sb.lxcpath },
+      encoding: "utf8",
+      timeout: 60_000,
+    });
+    return { code: r.status ?? -1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
+  };
+  const ok = (args: string[]): string => {
+    const r = lxt(args);
+    assert.equal(r.code, 0, `lxt ${args.join(" ")}: ${r.stdout}${r.stderr}`);
+    return r.stdout;
+  };
+  const container = (lines: string[]): string => {
+    const name = sb.name("n");
+    made.push(name);
+    ok(["create", "-t", "busybox", "-n", name]);
+    appendFileSync(join(sb.lxcpath, name, "config"), `${lines.join("\n")}\n`);
+    return name;
+  };
+  const ipv4Of = (name: string): string | undefined => {
+    const rows = JSON.parse(ok(["ls", "--format", "json"])) as { name: string; ipv4: string[] }[];
+    return rows.find((r) => r.name === name)?.ipv4[0];
+  };
+  const links = () =>
+    inNs(["ip", "-o", "link"])
+      .stdout.split("\n")
+      .map((l) => l.split(":")[1]?.trim().split("@")[0] ?? "")
+      .filter(Boolean);
+  const network = (prefix: string) => {
+    const n = `lxt${prefix}${tag}`;
+    nets.push(n);
+    return n;
+  };
+
+  before(() => {
+    execFileSync("ip", ["netns", "add", NS]);
+    inNs(["ip", "link", "set", "lo", "up"]);
+  });
+
+  after(() => {
+    for (const n of made) lxt(["stop", "-k", "-n", n]);
+    for (const n of nets) lxt(["network", "delete", n]);
+    sb.cleanup();
+    // The namespace takes every link and nft table of the test with it.
+    spawnSync("ip", ["netns", "del", NS]);
+  });
+
+  test("two containers get DHCP addresses, reach each other and the host, resolve names", async () => {
+    const net = network("a");
+    ok(["network", "create", net, "--nat", "false", "--domain", "lxttest"]);
+    const show = JSON.parse(ok(["network", "show", net, "--format", "json"]));
+    assert.equal(show.ipv4, "10.0.3.1/24", "auto picks the first unused 10.x/24");
+    assert.ok(show.dnsmasqPid > 0);
+    const nic = ["lxc.net.0.type = veth", `lxc.net.0.link = ${net}`, "lxc.net.0.flags = up"];
+    const c1 = container(nic);
+    const c2 = container([...nic, "lxc.net.0.hwaddr = 4a:49:43:xx:xx:xx", "lxc.net.0.mtu = 1400"]);
+    const st = container([
+      ...nic,
+      "lxc.net.0.ipv4.address = 10.0.3.200/24",
+      "lxc.net.0.ipv4.gateway = auto",
+      "lxc.init.cmd = /bin/sleep 600",
+    ]);
+    for (const c of [c1, c2, st]) ok(["start", "-n", c]);
+
+    assert.ok(await until(() => !!ipv4Of(c1) && !!ipv4Of(c2), 20_000), "DHCP leases");
+    const [ip1, ip2] = [ipv4Of(c1) ?? "", ipv4Of(c2) ?? ""];
+    assert.match(ip1, /^10\.0\.3\.\d+$/);
+    assert.equal(ipv4Of(st), "10.0.3.200");
+
+    const link2 = ok(["attach", "-n", c2, "--", "ip", "link", "show", "eth0"]);
+    assert.match(link2, /mtu 1400/);
+    assert.match(link2, /link\/ether 4a:49:43:/);
+    const route = ok(["attach", "-n", st, "--", "ip", "-4", "route"]);
+    assert.match(route, /default via 10\.0\.3\.1 dev eth0/);
+
+    for (const [from, to] of [
+      [c1, ip2],
+      [c2, ip1],
+      [c1, "10.0.3.1"],
+      [st, "10.0.3.1"],
+      [st, ip1],
+    ] as const) {
+      ok(["attach", "-n", from, "--", "ping", "-c", "1", "-W", "2", to]);
+    }
+    // The host (this test's namespace) reaches the containers through the bridge.
+    for (const ip of [ip1, "10.0.3.200"]) {
+      const r = inNs(["busybox", "ping", "-c", "1", "-W", "2", ip]);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+    }
+    // Names from DHCP reservations and from static addresses, through the network's dnsmasq.
+    assert.match(
+      ok(["attach", "-n", c1, "--", "nslookup", `${c2}.lxttest`]),
+      new RegExp(ip2.replaceAll(".", "\\.")),
+    );
+    assert.match(ok(["attach", "-n", c2, "--", "nslookup", `${st}.lxttest`]), /10\.0\.3\.200/);
+
+    const leases = JSON.parse(ok(["network", "show", net, "--format", "json"])).leases as {
+      hostname: string;
+    }[];
+    assert.deepEqual(leases.map((l) => l.hostname).sort(), [c1, c2].sort());
+
+    const busy = lxt(["network", "delete", net]);
+    assert.notEqual(busy.code, 0);
+    assert.match(busy.stderr, /in use/);
+
+    // A SIGKILLed monitor: the next command repairs the container, its veth goes.
+    const hostEnds = links().filter((l) => l.startsWith("lxtv"));
+    assert.equal(hostEnds.length, 3);
+    const monitorFile = join(runtimeRoot(sb.lxcpath), c1, "monitor");
+    process.kill(Number(readFileSync(monitorFile, "utf8").split(" ")[0]), "SIGKILL");
+    assert.ok(await until(() => new RegExp(`${c1} +STOPPED`).test(ok(["ls", "-f"])), 5000));
+    for (const c of [c2, st]) ok(["stop", "-k", "-n", c]);
+    assert.ok(
+      await until(() => !links().some((l) => l.startsWith("lxtv") || l.startsWith("lxtp")), 5000),
+      `veths left: ${links().join(" ")}`,
+    );
+
+    ok(["network", "delete", net]);
+    assert.deepEqual(
+      links().filter((l) => l.includes("lxt")),
+      [],
+    );
+    assert.doesNotMatch(inNs(["nft", "list", "tables"]).stdout, /lxt/);
+    assert.deepEqual(ok(["network", "list", "--format", "json"]).trim(), "[]");
+  });
+
+  test("failures are clear and leave nothing: route conflict, bad address, non-bridge, missing bridge", async () => {
+    // A non-bridge link holding a route (no dummy module everywhere: a veth pair).
+    const dummy = `lxtd${tag}`;
+    const peer = `lxte${tag}`;
+    const mine = (l: string) => l.includes("lxt") && l !== dummy && l !== peer;
+    assert.equal(inNs(["ip", "link", "add", dummy, "type", "veth", "peer", "name", peer]).code, 0);
+    inNs(["ip", "addr", "add", "10.79.0.1/24", "dev", dummy]);
+    inNs(["ip", "link", "set", dummy, "up"]);
+    const net = network("b");
+
+    let r = lxt(["network", "create", net, "--ipv4", "10.79.0.5/24"]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /overlaps 10\.79\.0\.0\/24/);
+    r = lxt(["network", "create", net, "--ipv4", "10.79.300.1/24"]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /invalid IPv4 CIDR/);
+    r = lxt(["network", "create", dummy]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /not a bridge/);
+    assert.deepEqual(
+      links().filter((l) => mine(l)),
+      [],
+    );
+    assert.doesNotMatch(inNs(["nft", "list", "tables"]).stdout, /lxt/);
+
+    const bad = container(["lxc.net.0.type = veth", "lxc.net.0.ipv4.address = 10.1.2.3/99"]);
+    r = lxt(["start", "-n", bad]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /ipv4\.address/);
+    const lost = container(["lxc.net.0.type = veth", `lxc.net.0.link = lxtnope${tag}`]);
+    r = lxt(["start", "-n", lost]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /does not exist/);
+    const notBridge = container(["lxc.net.0.type = veth", `lxc.net.0.link = ${dummy}`]);
+    r = lxt(["start", "-n", notBridge]);
+    assert.match(r.stderr, /is not a bridge/);
+    assert.deepEqual(
+      links().filter((l) => mine(l)),
+      [],
+    );
+
+    // The default network is made on first use.
+    nets.push("lxtbr0");
+    const dflt = container([
+      "lxc.net.0.type = veth",
+      "lxc.net.0.link = lxtbr0",
+      "lxc.net.0.flags = up",
+      "lxc.net.0.ipv4.address = 10.0.3.9/24",
+      "lxc.init.cmd = /bin/sleep 600",
+    ]);
+    ok(["start", "-n", dflt]);
+    assert.match(ok(["network", "list"]), /lxtbr0 +10\.0\.3\.1\/24 +yes/);
+    ok(["attach", "-n", dflt, "--", "ping", "-c", "1", "-W", "2", "10.0.3.1"]);
+    ok(["stop", "-k", "-n", dflt]);
+    ok(["network", "delete", "lxtbr0"]);
+    inNs(["ip", "link", "del", dummy]);
+    assert.deepEqual(
+      links().filter((l) => l.includes("lxt")),
+      [],
+    );
+  });
+
+  test("nothing of ours is left on the host outside the namespace", () => {
+    // Links, namespaces, nft tables and dnsmasq only: mounts and cgroups may
+    // belong to other suites running at the same time.
+    const ours = /^(link|netns|nft): |dnsmasq/;
+    assert.deepEqual(
+      hostLeftovers("lxt").filter((l) => ours.test(l) && !l.includes(NS)),
+      [],
+    );
+  });
+});
