@@ -84,14 +84,19 @@ export function cgroupInUse(dir: string, fs: CgroupFs): boolean {
  * (unless the parent has `cgroup.clone_children`), and moving a pid into it
  * would fail with ENOSPC, so they are copied from the parent.
  *
- * v2: only the dirs are made. A later issue that sets limits must enable the
- * controllers (`+memory +pids +cpu ...`, those listed in the parent's
+ * v2: only the dirs are made. Setting limits (`applyLimitWrites`) enables
+ * the controllers (`+memory +pids +cpu ...`, those listed in the parent's
  * `cgroup.controllers`) in the parent's `cgroup.subtree_control`. By the
  * no-internal-processes rule (cgroups(7), "Cgroups v2 'no internal processes'
  * rule") that write fails with EBUSY while the parent, which is lxt's own
- * cgroup, still holds processes: lxt must first move itself into a leaf
- * sibling (LXC uses `lxc.monitor.<name>`), or run in a delegated cgroup with
- * no processes of its own (`systemd-run --scope -p Delegate=yes`). Likewise,
+ * cgroup, still holds processes, and it always holds lxt itself unless it is
+ * the root cgroup (exempt from the rule). A delegated cgroup
+ * (`systemd-run --scope -p Delegate=yes`) does not help, since lxt is in it
+ * (checked on a v2-only kernel, test/vm/cgroup2-smoke.sh). lxt would have to
+ * move itself, and its caller's other processes, into a leaf sibling first
+ * (LXC uses `lxc.monitor.<name>`), or place the container outside its own
+ * cgroup (privileged LXC goes to the root cgroup unless
+ * `lxc.cgroup.relative` is set). Likewise,
  * for nesting, the container's init must go into a leaf below the payload dir
  * if the payload dir is to delegate controllers further.
  *

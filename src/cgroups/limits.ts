@@ -402,8 +402,12 @@ export function dirForFile(file: string, dirs: ContainerCgroupDirs, layout: Cgro
  * On v2, a controller's files appear in the container's dir only once the
  * parent enables it in `cgroup.subtree_control`. That write fails with EBUSY
  * while the parent (lxt's own cgroup) holds processes: cgroups(7), "no
- * internal processes" rule; lxt must then run from a delegated cgroup with
- * no processes of its own.
+ * internal processes" rule, from which only the root cgroup is exempt. lxt
+ * itself is always one of those processes (and the kernel also refuses to
+ * move a process into a non-root cgroup whose `subtree_control` is set), so
+ * with the container below lxt's own cgroup, v2 limits work only when lxt
+ * runs in the root cgroup. Checked on a cgroup-v2-only kernel
+ * (test/vm/cgroup2-smoke.sh).
  */
 function enableV2Controller(w: TargetedWrite, fs: CgroupFs): void {
   if (w.controller === "cgroup" || fs.exists(`${w.dir}/${w.file}`)) return;
@@ -417,7 +421,7 @@ function enableV2Controller(w: TargetedWrite, fs: CgroupFs): void {
     const code = errnoCode(err);
     const why =
       code === "EBUSY"
-        ? `${parent} holds processes (cgroups(7) "no internal processes" rule): run lxt from a delegated cgroup with no processes of its own`
+        ? `${parent} holds processes, lxt itself among them, and on cgroup v2 only the root cgroup may enable controllers for its children while it holds processes (cgroups(7) "no internal processes" rule): run lxt from the root cgroup (for example, first \`echo $$ > /sys/fs/cgroup/cgroup.procs\` as root in the calling shell), or start without limits`
         : code === "ENOENT" || code === "EINVAL"
           ? `the ${w.controller} controller is not available there`
           : (err as Error).message;

@@ -1,0 +1,216 @@
+#!/bin/bash
+# cgroup2-smoke.sh: lxt's cgroup code on a pure cgroup-v2 kernel, for real.
+#
+# Meant to run as root inside the cgroup-v2-only VM, from the repo root:
+#   /work/shared/vm-cgroup2/vm-test.sh 'bash test/vm/cgroup2-smoke.sh'
+# after `npm run build` on the host. See test/vm/README.md.
+#
+# Phases (SMOKE_PHASES, default "root child scope"):
+#   root   lxt runs in whatever cgroup the caller is in (the root cgroup in the VM)
+#   child  the shell first moves itself into /sys/fs/cgroup/lxt-vm-caller, a
+#          non-root cgroup that holds processes, as a systemd session would
+#   scope  only `lxt start` with limits, run as the sole process of a fresh
+#          cgroup, as `systemd-run --scope -p Delegate=yes lxt start` would
+# Limits refused by the v2 "no internal processes" rule in child and scope are
+# a known limitation: reported as `not ok ... # TODO`, not counted as failed.
+# Each check prints `ok NAME` or `not ok NAME: why`; the last line is
+# `N passed, M failed`. Exit status: 0 if all passed, 1 otherwise, 2 if the
+# host is not cgroup-v2-only (SMOKE_FORCE=1 runs anyway).
+set -u
+
+cd "$(dirname "$0")/../.." || exit 2
+LXT="$PWD/bin/lxt"
+CG=/sys/fs/cgroup
+NAME=v2a
+PHASES=${SMOKE_PHASES:-root child scope}
+
+pass=0
+fail=0
+known=0
+ok() { echo "ok $1"; pass=$((pass + 1)); }
+notok() { echo "not ok $1: $2"; fail=$((fail + 1)); }
+# a failure we know about and expect (TAP's TODO): reported, not counted as failed
+todo() { echo "not ok $1 # TODO $2"; known=$((known + 1)); }
+
+if [ "$(id -u)" != 0 ]; then echo "cgroup2-smoke: must run as root" >&2; exit 2; fi
+if [ "$(stat -fc %T "$CG" 2> /dev/null)" != cgroup2fs ] || grep -q ' - cgroup ' /proc/self/mountinfo; then
+  echo "cgroup2-smoke: $CG is not a pure cgroup2 mount (run it in the VM)" >&2
+  [ "${SMOKE_FORCE:-0}" = 1 ] || exit 2
+fi
+[ -x "$PWD/dist/lxt.cjs" ] || [ -e "$PWD/dist/lxt.cjs" ] || { echo "cgroup2-smoke: run npm run build first" >&2; exit 2; }
+
+TMP=$(mktemp -d /tmp/lxt-vm-XXXX)
+trap 'rm -rf "$TMP"' EXIT
+
+own_cgroup() { sed -n 's/^0:://p' /proc/self/cgroup; }
+# "key": value of a flat JSON object (strings and numbers only)
+json_field() { sed -n "s/^  \"$1\": \"\\{0,1\\}\\([^\",]*\\)\"\\{0,1\\},\\{0,1\\}\$/\\1/p" "$2"; }
+json_cgroups() { sed -n '/"cgroups": \[/,/\]/{s/^ *"\(\/[^"]*\)",\{0,1\}$/\1/p}' "$1"; }
+
+# run NAME CMD...: run lxt, capture output in $TMP/out; ok/not ok on its status
+run() {
+  local name=$1; shift
+  local rc=0
+  "$@" > "$TMP/out" 2>&1 || rc=$?
+  if [ $rc = 0 ]; then ok "$name"; return 0; fi
+  notok "$name" "exit $rc: $(tr '\n' ' ' < "$TMP/out" | cut -c1-400)"
+  return 1
+}
+
+state_is() { # PHASE CHECK WANT
+  local got
+  got=$("$LXT" info -n "$NAME" -s 2>&1 | sed -n 's/^State: *//p')
+  if [ "$got" = "$3" ]; then ok "$1/$2"; else notok "$1/$2" "info -s says '${got:-?}', want $3"; fi
+}
+
+phase() {
+  local p=$1 t0=$SECONDS
+  export LXT_PATH
+  LXT_PATH=$(mktemp -d "$TMP/state-XXXX")
+  local own parent
+  own=$(own_cgroup)
+  parent="$CG${own%/}"
+  echo "# phase $p: caller cgroup $own, subtree_control '$(cat "$parent/cgroup.subtree_control" 2> /dev/null)'"
+
+  run "$p/create" "$LXT" create -n "$NAME" -t busybox
+  run "$p/start" "$LXT" start -n "$NAME"
+
+  # info --format json: state, pid, and the cgroups (one v2 dir below the caller's)
+  local pid="" dir=""
+  if "$LXT" info -n "$NAME" --format json > "$TMP/info.json" 2> "$TMP/out"; then
+    pid=$(json_field pid "$TMP/info.json")
+    local st dirs n
+    st=$(json_field state "$TMP/info.json")
+    dirs=$(json_cgroups "$TMP/info.json")
+    n=$(printf '%s\n' "$dirs" | grep -c .)
+    dir=$(printf '%s\n' "$dirs" | head -n1)
+    if [ "$st" != RUNNING ]; then notok "$p/info-json" "state '$st'"
+    elif [ "$n" != 1 ]; then notok "$p/info-json" "want 1 cgroup, got $n: $(echo $dirs)"
+    elif [ "$dir" != "$parent/lxt.payload.$NAME" ]; then
+      notok "$p/info-json" "cgroup $dir, want $parent/lxt.payload.$NAME"
+    elif ! [ -d "$dir" ]; then notok "$p/info-json" "$dir is not a directory"
+    else ok "$p/info-json"; fi
+  else
+    notok "$p/info-json" "$(tr '\n' ' ' < "$TMP/out" | cut -c1-400)"
+  fi
+  # the init, seen from here, is in that cgroup
+  local initcg
+  initcg=$(sed -n 's/^0:://p' "/proc/$pid/cgroup" 2> /dev/null)
+  if [ -n "$pid" ] && [ "$CG$initcg" = "$dir" ]; then ok "$p/init-in-cgroup"
+  else notok "$p/init-in-cgroup" "init pid '${pid}' is in '$initcg', want ${dir#"$CG"}"; fi
+
+  # the cgroup namespace: the container sees its own cgroup as /
+  local inside
+  inside=$("$LXT" attach -n "$NAME" -- cat /proc/self/cgroup 2>&1)
+  if [ "$inside" = "0::/" ]; then ok "$p/attach-cgroupns"
+  else notok "$p/attach-cgroupns" "got '$(echo $inside)', want 0::/"; fi
+
+  run "$p/stop" "$LXT" stop -n "$NAME" -t 30
+  if [ -n "$dir" ] && [ -e "$dir" ]; then notok "$p/stop-removes-cgroup" "$dir still there"
+  else ok "$p/stop-removes-cgroup"; fi
+
+  # limits on v2: memory.max and pids.max in the container's dir
+  local rc=0
+  "$LXT" start -n "$NAME" -s lxt.limits.memory=64M -s lxt.limits.processes=50 > "$TMP/out" 2>&1 || rc=$?
+  if [ $rc = 0 ]; then
+    ok "$p/start-limits"
+    local mem pids
+    mem=$(cat "$dir/memory.max" 2>&1)
+    pids=$(cat "$dir/pids.max" 2>&1)
+    if [ "$mem" = 67108864 ]; then ok "$p/memory.max"; else notok "$p/memory.max" "'$mem', want 67108864"; fi
+    if [ "$pids" = 50 ]; then ok "$p/pids.max"; else notok "$p/pids.max" "'$pids', want 50"; fi
+  elif [ "$p" = child ] && grep -q 'no internal processes' "$TMP/out"; then
+    # Known: lxt puts the container below its own cgroup, which here holds
+    # the calling shell, so the kernel refuses to enable controllers there.
+    todo "$p/start-limits" "cgroup v2 no-internal-processes rule: $(tr '\n' ' ' < "$TMP/out" | cut -c1-300)"
+    # the refusal must be clean: no cgroup left, container still stopped
+    if ls -d "$parent"/lxt.payload.* > /dev/null 2>&1; then notok "$p/refusal-clean" "left: $(echo "$parent"/lxt.payload.*)"
+    elif [ "$("$LXT" info -n "$NAME" -s 2>&1 | sed -n 's/^State: *//p')" != STOPPED ]; then notok "$p/refusal-clean" "not STOPPED"
+    else ok "$p/refusal-clean"; fi
+  else
+    notok "$p/start-limits" "exit $rc: $(tr '\n' ' ' < "$TMP/out" | cut -c1-400)"
+  fi
+  if [ $rc != 0 ]; then
+    # go on without limits, so that the freezer is still tested
+    "$LXT" start -n "$NAME" > /dev/null 2>&1
+  fi
+  if "$LXT" info -n "$NAME" --format json > "$TMP/info.json" 2> /dev/null; then
+    echo "# $p stats: memory_bytes=$(json_field memory_bytes "$TMP/info.json") pids=$(json_field pids "$TMP/info.json") cpu_seconds=$(json_field cpu_seconds "$TMP/info.json")"
+  fi
+
+  # freezer: cgroup.freeze / cgroup.events
+  if run "$p/freeze" "$LXT" freeze -n "$NAME"; then
+    if grep -qx 'frozen 1' "$dir/cgroup.events" 2> /dev/null; then ok "$p/cgroup.events-frozen"
+    else notok "$p/cgroup.events-frozen" "$(tr '\n' ' ' < "$dir/cgroup.events" 2>&1)"; fi
+  fi
+  state_is "$p" info-frozen FROZEN
+  run "$p/unfreeze" "$LXT" unfreeze -n "$NAME"
+  state_is "$p" info-running RUNNING
+
+  run "$p/stop-kill" "$LXT" stop -n "$NAME" -k
+  if [ -n "$dir" ] && [ -e "$dir" ]; then notok "$p/cgroup-gone" "$dir still there, procs: $(cat "$dir/cgroup.procs" 2>&1 | tr '\n' ' ')"
+  elif ls -d "$parent"/lxt.payload.* > /dev/null 2>&1; then notok "$p/cgroup-gone" "left: $(echo "$parent"/lxt.payload.*)"
+  else ok "$p/cgroup-gone"; fi
+
+  run "$p/destroy" "$LXT" destroy -n "$NAME"
+  if [ -e "$LXT_PATH/$NAME" ]; then notok "$p/destroy-gone" "$LXT_PATH/$NAME still there"; else ok "$p/destroy-gone"; fi
+
+  # leave nothing for the next phase, whatever failed
+  "$LXT" stop -n "$NAME" -k > /dev/null 2>&1
+  "$LXT" destroy -n "$NAME" -f > /dev/null 2>&1
+  echo "# phase $p: $((SECONDS - t0)) s"
+}
+
+# lxt alone in a fresh (delegated) cgroup: only the limits matter here
+scope_phase() {
+  local p=scope t0=$SECONDS rc=0
+  export LXT_PATH
+  LXT_PATH=$(mktemp -d "$TMP/state-XXXX")
+  local scope="$CG$(own_cgroup | sed 's,/$,,')/lxt-vm-scope"
+  local dir="$scope/lxt.payload.$NAME"
+  echo "# phase $p: lxt alone in ${scope#"$CG"}"
+  run "$p/create" "$LXT" create -n "$NAME" -t busybox
+  mkdir "$scope" || { notok "$p/setup" "mkdir $scope"; return; }
+  # shellcheck disable=SC2016
+  sh -c 'echo $$ > "$1/cgroup.procs" && exec "$2" start -n "$3" -s lxt.limits.memory=64M -s lxt.limits.processes=50' \
+    sh "$scope" "$LXT" "$NAME" > "$TMP/out" 2>&1 || rc=$?
+  if [ $rc = 0 ]; then
+    ok "$p/start-limits"
+    local mem
+    mem=$(cat "$dir/memory.max" 2>&1)
+    if [ "$mem" = 67108864 ]; then ok "$p/memory.max"; else notok "$p/memory.max" "'$mem', want 67108864"; fi
+  elif grep -q 'no internal processes' "$TMP/out"; then
+    todo "$p/start-limits" "cgroup v2 no-internal-processes rule (lxt itself is in $scope): $(tr '\n' ' ' < "$TMP/out" | cut -c1-200)"
+    if [ -e "$dir" ]; then notok "$p/refusal-clean" "$dir left"; else ok "$p/refusal-clean"; fi
+  else
+    notok "$p/start-limits" "exit $rc: $(tr '\n' ' ' < "$TMP/out" | cut -c1-400)"
+  fi
+  "$LXT" stop -n "$NAME" -k > /dev/null 2>&1
+  run "$p/destroy" "$LXT" destroy -n "$NAME" -f
+  # a monitor that outlived lxt would keep the scope busy; wait briefly for it
+  for _ in 1 2 3 4 5; do rmdir "$scope" 2> /dev/null && break; sleep 1; done
+  [ -e "$scope" ] && echo "# could not remove $scope: $(cat "$scope/cgroup.procs" 2>&1 | tr '\n' ' ')"
+  echo "# phase $p: $((SECONDS - t0)) s"
+}
+
+for p in $PHASES; do
+  case $p in
+    root) phase root ;;
+    child)
+      orig=$(own_cgroup)
+      caller="$CG${orig%/}/lxt-vm-caller"
+      if mkdir "$caller" && echo $$ > "$caller/cgroup.procs"; then
+        phase child
+        echo $$ > "$CG${orig%/}/cgroup.procs"
+        rmdir "$caller" 2> /dev/null || echo "# could not remove $caller"
+      else
+        notok child/setup "cannot move the shell into $caller"
+      fi
+      ;;
+    scope) scope_phase ;;
+    *) echo "cgroup2-smoke: unknown phase $p" >&2; exit 2 ;;
+  esac
+done
+
+if [ "$known" = 0 ]; then echo "$pass passed, $fail failed"; else echo "$pass passed, $fail failed ($known known failures, TODO)"; fi
+[ "$fail" = 0 ]
