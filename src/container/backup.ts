@@ -20,6 +20,7 @@ import { checkName } from "../core/names.js";
 import { Reverter } from "../core/reverter.js";
 import { VERSION } from "../core/version.js";
 import { writeFileAtomic } from "../host/atomic.js";
+import { readStartTime } from "../host/proc.js";
 import {
   COMPRESSIONS,
   type Compression,
@@ -63,15 +64,6 @@ export function makeStaging(parent: string, kind: "import" | "export" | "image")
   return dir;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
 /**
  * Removes staging directories under `parent` left by an export, import or
  * image import whose process is gone (killed mid-way). Returns what went.
@@ -87,7 +79,7 @@ export function cleanStaleStaging(parent: string): string[] {
   const gone: string[] = [];
   for (const n of names) {
     const m = STAGING_RE.exec(n);
-    if (!m || alive(Number(m[1]))) continue;
+    if (!m || readStartTime(Number(m[1])) !== undefined) continue;
     rmSync(join(parent, n), { recursive: true, force: true });
     gone.push(n);
   }

@@ -3,7 +3,6 @@
  * plan records (`netdev` + `host-hook`s the monitor runs while the child
  * waits), and created on the host before the monitor spawns.
  */
-import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import type { NetConfig } from "../config/model.js";
 import { LxtError } from "../core/errors.js";
@@ -36,13 +35,21 @@ export interface NicPlan {
 const one = (n: NetConfig, k: string) => n.keys[k]?.[0];
 
 /**
+ * Random bytes from Web Crypto's global, which loads the crypto module only
+ * when called: importing node:crypto would cost every start ~5 ms, NICs or not.
+ */
+function randomBuffer(n: number): Buffer {
+  return Buffer.from(globalThis.crypto.getRandomValues(new Uint8Array(n)));
+}
+
+/**
  * Resolves the veth NICs of a config. `random` yields bytes for generated
  * names and `xx` MAC digits (injectable for tests).
  */
 export function resolveNics(
   container: string,
   nets: readonly NetConfig[],
-  random: (n: number) => Buffer = randomBytes,
+  random: (n: number) => Buffer = randomBuffer,
 ): NicPlan[] {
   return nets
     .filter((n) => n.type === "veth")

@@ -215,6 +215,22 @@ export class BtrfsLoop {
   }
 }
 
+/**
+ * A sandbox for a storage backend's tests: for btrfs its state root is a
+ * fresh loop-mounted btrfs (closed again if setting it up fails).
+ */
+export function backendSandbox(backend: string): { box: Sandbox; loop?: BtrfsLoop } {
+  if (backend !== "btrfs") return { box: new Sandbox() };
+  const loop = new BtrfsLoop();
+  try {
+    loop.open();
+  } catch (err) {
+    loop.close();
+    throw err;
+  }
+  return { box: new Sandbox(loop.mnt), loop };
+}
+
 /** Why btrfs-on-a-loop tests cannot run here, or undefined. */
 export function btrfsSkip(): string | undefined {
   if (!kernelFs("btrfs") && !existsSync("/sys/module/btrfs"))

@@ -11,7 +11,14 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { BtrfsLoop, btrfsSkip, hasCmd, Sandbox, skipReason } from "./harness.js";
+import {
+  type BtrfsLoop,
+  backendSandbox,
+  btrfsSkip,
+  hasCmd,
+  type Sandbox,
+  skipReason,
+} from "./harness.js";
 
 const baseSkip =
   skipReason() ??
@@ -77,18 +84,7 @@ for (const backend of BACKENDS) {
     const leftovers = () => readdirSync(box.lxcpath).filter((e) => e.startsWith(".lxt-"));
 
     before(() => {
-      if (backend.name === "btrfs") {
-        loop = new BtrfsLoop();
-        try {
-          loop.open();
-        } catch (err) {
-          loop.close();
-          throw err;
-        }
-        box = new Sandbox(loop.mnt);
-      } else {
-        box = new Sandbox();
-      }
+      ({ box, loop } = backendSandbox(backend.name));
       mkdirSync(files());
       c = box.name("bk");
       box.ok(["create", "-n", c, "-t", "busybox", "-B", backend.name]);

@@ -10,7 +10,15 @@ import { execFileSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { BtrfsLoop, hasCmd, hostLeftovers, kernelFs, Sandbox, skipReason } from "./harness.js";
+import {
+  type BtrfsLoop,
+  backendSandbox,
+  hasCmd,
+  hostLeftovers,
+  kernelFs,
+  type Sandbox,
+  skipReason,
+} from "./harness.js";
 
 const baseSkip = skipReason();
 if (baseSkip) console.log(baseSkip);
@@ -60,18 +68,7 @@ for (const backend of BACKENDS) {
       box.ok(["attach", "-n", name, "--", "sh", "-c", `echo ${text} > ${file}`]);
 
     before(() => {
-      if (backend.name === "btrfs") {
-        loop = new BtrfsLoop();
-        try {
-          loop.open();
-        } catch (err) {
-          loop.close();
-          throw err;
-        }
-        box = new Sandbox(loop.mnt);
-      } else {
-        box = new Sandbox();
-      }
+      ({ box, loop } = backendSandbox(backend.name));
       c = name(backend.name.slice(0, 2));
     });
     after(() => {
