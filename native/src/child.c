@@ -506,7 +506,7 @@ _Noreturn void child_main(struct child_ctx *c)
 	const struct plan *p = c->p;
 	sigset_t empty;
 	mode_t umask_saved;
-	int devnull = -1, ttyfd = -1;
+	int devnull = -1, ttyfd = -1, fds[IDMAP_MAX];
 	char go;
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
@@ -519,8 +519,19 @@ _Noreturn void child_main(struct child_ctx *c)
 
 	/* EOF here also covers a monitor that died before PDEATHSIG was set:
 	 * in a new pid namespace getppid() is 0 and cannot tell us. */
-	if (read(c->sync_fd, &go, 1) != 1)
+	if (recv_with_fds(c->sync_fd, &go, fds, p->nidmapped) < 0)
 		_exit(1);
+	/* In a user namespace the maps are written now: become its root
+	 * (we are still the host's uid 0, which it does not map). */
+	if (p->nidmap && (setresgid(0, 0, 0) < 0 || setgroups(0, NULL) < 0 ||
+			  setresuid(0, 0, 0) < 0)) {
+		fail("ids", "userns-root", NULL, errno);
+		child_fail(c);
+	}
+	if (p->nidmap)
+		prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0); /* cleared by the id change */
+	if (p->nidmapped && (make_rslave("idmap") < 0 || idmap_attach_mounts(p, fds) < 0))
+		child_fail(c);
 	if (p->ns_cgroup && unshare(CLONE_NEWCGROUP) < 0) {
 		fail("cgroup", "unshare", NULL, errno);
 		child_fail(c);

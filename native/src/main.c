@@ -10,7 +10,7 @@ static int usage(void)
 {
 	fail("plan", "usage", NULL, EINVAL);
 	send_error(2);
-	fputs("usage: lxt-shim monitor PLANFILE | attach [opts] -- ARGV | lock PATH | version\n",
+	fputs("usage: lxt-shim monitor PLANFILE | attach [opts] -- ARGV | lock PATH | idmap-probe PATH | shift ROOT FROM TO | version\n",
 	      stderr);
 	return 2;
 }
@@ -28,6 +28,10 @@ int main(int argc, char **argv)
 		return monitor_main(argv[2]);
 	if (!strcmp(argv[1], "attach"))
 		return attach_main(argc - 2, argv + 2);
+	if (!strcmp(argv[1], "idmap-probe"))
+		return idmap_probe_main(argc - 2, argv + 2);
+	if (!strcmp(argv[1], "shift"))
+		return shift_main(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "lock"))
 		return lock_main(argc - 2, argv + 2);
 	return usage();

@@ -470,6 +470,13 @@ static int setup_ptys(void)
 		M.ptys[i].target = i ? M.p.ttys[i - 1] : M.p.console;
 		if (M.ptys[i].target && pty_alloc(&M.ptys[i]) < 0)
 			return -1;
+		/* The container's root must be able to open its terminals (as LXC). */
+		if (M.ptys[i].target && M.p.nidmap) {
+			unsigned int uid, gid;
+			if (idmap_host_root(&M.p, 'u', &uid) == 0 && idmap_host_root(&M.p, 'g', &gid) == 0 &&
+			    fchown(M.ptys[i].slave, uid, gid) < 0)
+				return fail("pty", "chown", M.ptys[i].pts, errno);
+		}
 	}
 	if (M.p.foreground && M.p.console && isatty(0)) {
 		tty_copy_winsize(0, M.ptys[0].master);
@@ -620,7 +627,7 @@ static int run_hooks(void)
 /* Returns 0 once the init exec'd, -1 with the child's error line in line. */
 static int start_container(char *line, size_t cap)
 {
-	int sv[2];
+	int sv[2], fds[IDMAP_MAX];
 	ssize_t n;
 
 	if (write_monitor_file() < 0 || setup_ptys() < 0 || setup_socket() < 0 ||
@@ -631,10 +638,18 @@ static int start_container(char *line, size_t cap)
 	if (clone_child(sv[1]) < 0)
 		return -1;
 	close(sv[1]);
-	if (place_cgroup1() < 0 || run_hooks() < 0)
+	/* The maps first: everything after runs with the child's ids in place. */
+	if (M.p.nidmap && (idmap_write_maps(M.init, &M.p) < 0 ||
+			   idmap_make_mounts(M.init, &M.p, fds) < 0))
 		return -1;
-	if (write(sv[0], "g", 1) != 1)
-		return fail("monitor", "sync", NULL, errno ? errno : EPIPE);
+	if (place_cgroup1() < 0 || run_hooks() < 0)
+		goto close_fds;
+	if (send_with_fds(sv[0], 'g', fds, M.p.nidmapped) < 0) {
+		fail("monitor", "sync", NULL, errno ? errno : EPIPE);
+		goto close_fds;
+	}
+	for (int i = 0; i < M.p.nidmapped; i++)
+		close(fds[i]);
 	do
 		n = read(sv[0], line, cap - 1);
 	while (n < 0 && errno == EINTR);
@@ -647,6 +662,10 @@ static int start_container(char *line, size_t cap)
 		return -1;
 	line[0] = '\0';
 	return write_state();
+close_fds:
+	for (int i = 0; i < M.p.nidmapped; i++)
+		close(fds[i]);
+	return -1;
 }
 
 static void finish(void)

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,7 +33,8 @@ enum {
 	OP_NAMESPACES, OP_CONSOLE, OP_TTY, OP_CONSOLE_LOG, OP_STDIO, OP_FOREGROUND,
 	OP_INIT_SHIM, OP_ROOTFS, OP_HOSTNAME, OP_MOUNT, OP_MKDIR, OP_MKNOD,
 	OP_SYMLINK, OP_PIVOT, OP_SYSCTL, OP_RLIMIT, OP_CWD, OP_GID, OP_UID, OP_ENV,
-	OP_EXEC, OP_CAPS, OP_NO_NEW_PRIVS, OP_SECCOMP, OP_SECCOMP_RULE, OP_HOST_HOOK, OP_NETDEV, OP__COUNT
+	OP_EXEC, OP_CAPS, OP_NO_NEW_PRIVS, OP_SECCOMP, OP_SECCOMP_RULE, OP_HOST_HOOK, OP_NETDEV,
+	OP_IDMAP, OP_IDMAPPED_MOUNT, OP__COUNT
 };
 
 static const struct op_desc ops[OP__COUNT] = {
@@ -69,6 +71,8 @@ static const struct op_desc ops[OP__COUNT] = {
 	[OP_SECCOMP_RULE] = {"seccomp-rule", 3, 3 + CONF_MAX_CMPS, false, false},
 	[OP_HOST_HOOK] = {"host-hook", 1, 64, false, false},
 	[OP_NETDEV] = {"netdev", 1, 1, false, false},
+	[OP_IDMAP] = {"idmap", 4, 4, false, false},
+	[OP_IDMAPPED_MOUNT] = {"idmapped-mount", 1, 1, false, false},
 };
 
 struct parser {
@@ -79,7 +83,7 @@ struct parser {
 	int seen[OP__COUNT];
 	bool pivoted;
 	int host_mounts;
-	int cap_recs, cap_env, cap_cg1, cap_kill, cap_tty, cap_hooks, cap_netdevs;
+	int cap_recs, cap_env, cap_cg1, cap_kill, cap_tty, cap_hooks, cap_netdevs, cap_idm;
 };
 
 static int bad(struct parser *ps, const char *op, int err)
@@ -125,6 +129,7 @@ static int parse_namespaces(struct parser *ps, char *list)
 	static const struct { const char *name; int flag; } ns[] = {
 		{"pid", CLONE_NEWPID}, {"mnt", CLONE_NEWNS}, {"uts", CLONE_NEWUTS},
 		{"ipc", CLONE_NEWIPC}, {"net", CLONE_NEWNET}, {"cgroup", 0},
+		{"user", CLONE_NEWUSER},
 	};
 	char *save = NULL;
 
@@ -194,6 +199,30 @@ static int parse_sysctl_key(struct parser *ps, const char *key)
 			return 0;
 		c += len + 1;
 	}
+}
+
+/* "u|g NSID HOSTID COUNT": one line of uid_map or gid_map (user_namespaces(7):
+ * at most 340 lines each, no overflow of either range). */
+static int parse_idmap(struct parser *ps, char **f)
+{
+	struct plan *p = ps->p;
+	unsigned long long v[3];
+	struct idmap_line *m;
+
+	if (strcmp(f[0], "u") && strcmp(f[0], "g"))
+		return bad(ps, NULL, EINVAL);
+	for (int i = 0; i < 3; i++)
+		if (parse_ull(f[i + 1], 10, &v[i]) < 0 || v[i] > UINT32_MAX)
+			return bad(ps, NULL, EINVAL);
+	if (v[2] == 0 || v[0] + v[2] > UINT32_MAX || v[1] + v[2] > UINT32_MAX ||
+	    p->nidmap >= IDMAP_MAX)
+		return bad(ps, NULL, EINVAL);
+	m = &p->idmap[p->nidmap++];
+	m->kind = f[0][0];
+	m->ns = (unsigned int)v[0];
+	m->host = (unsigned int)v[1];
+	m->count = (unsigned int)v[2];
+	return 0;
 }
 
 static struct rec *new_rec(struct parser *ps, enum rec_op op, char **f)
@@ -383,6 +412,11 @@ static int parse_record(struct parser *ps, int op, char **f, int n)
 	case OP_NETDEV:
 		push(&p->netdevs, &p->nnetdevs, &ps->cap_netdevs, f[0]);
 		return parse_ifname(ps, f[0]);
+	case OP_IDMAP:
+		return parse_idmap(ps, f);
+	case OP_IDMAPPED_MOUNT:
+		push(&p->idmapped, &p->nidmapped, &ps->cap_idm, f[0]);
+		return check_abs(ps, f[0]);
 	}
 	return bad(ps, NULL, EINVAL);
 }
@@ -511,6 +545,19 @@ int plan_load(const char *path, struct plan *p)
 		return bad(&ps, "exec", EINVAL);
 	if (ps.host_mounts && !(p->clone_flags & CLONE_NEWNS))
 		return bad(&ps, "mount", EINVAL);
+	/* A user namespace needs both maps; maps and idmapped mounts need it. */
+	if (!!(p->clone_flags & CLONE_NEWUSER) != (p->nidmap > 0) ||
+	    (p->nidmapped && !(p->clone_flags & CLONE_NEWNS)))
+		return bad(&ps, "idmap", EINVAL);
+	if (p->nidmapped && !(p->clone_flags & CLONE_NEWUSER))
+		return bad(&ps, "idmapped-mount", EINVAL);
+	if (p->nidmap) {
+		bool u = false, g = false;
+		for (int i = 0; i < p->nidmap; i++)
+			*(p->idmap[i].kind == 'u' ? &u : &g) = true;
+		if (!u || !g)
+			return bad(&ps, "idmap", EINVAL);
+	}
 	if (!p->env) /* the init gets an empty environment, not ours */
 		p->env = xcalloc(1, sizeof(char *));
 	return 0;

@@ -35,6 +35,14 @@ struct rec {
 	int opts;               /* mount OPTS */
 };
 
+#define IDMAP_MAX 64
+
+/* One uid_map / gid_map line. */
+struct idmap_line {
+	char kind;              /* 'u' or 'g' */
+	unsigned int ns, host, count;
+};
+
 struct plan {
 	const char *file;
 	char *name;
@@ -58,6 +66,10 @@ struct plan {
 	int nhooks;
 	char **netdevs;         /* netdev host interface names */
 	int nnetdevs;
+	struct idmap_line idmap[IDMAP_MAX]; /* with "user" in namespaces */
+	int nidmap;
+	char **idmapped;        /* idmapped-mount host paths, in plan order */
+	int nidmapped;
 
 	struct rec *recs;
 	int nrecs;

@@ -35,6 +35,18 @@ int pty_alloc(struct pty *t);
 int tty_make_raw(int fd, struct termios *saved);
 void tty_copy_winsize(int from, int to);
 
+/* idmap.c: user namespace maps and idmapped mounts (docs/helper-protocol.md). */
+int idmap_write_maps(pid_t pid, const struct plan *p);
+int idmap_host_root(const struct plan *p, char kind, unsigned int *out);
+int idmap_make_mounts(pid_t pid, const struct plan *p, int *fds);
+int idmap_attach_mounts(const struct plan *p, const int *fds);
+int idmap_probe_main(int argc, char **argv);
+/* shift.c: `lxt-shim shift` (rootfs ownership shifting). */
+int shift_main(int argc, char **argv);
+/* One byte plus n fds (SCM_RIGHTS) over a socket; -1 on any mismatch. */
+int send_with_fds(int sock, char byte, const int *fds, int n);
+int recv_with_fds(int sock, char *byte, int *fds, int n);
+
 /* Send the current error record over fd as an error line. */
 void send_error(int fd);
 

@@ -1,0 +1,222 @@
+/*
+ * User namespace mechanics: writing a child's uid/gid maps, idmapped mounts
+ * (mount_setattr(2) MOUNT_ATTR_IDMAP) handed to the child as fds, and the
+ * `idmap-probe` mode that tells TypeScript whether a path can be idmapped.
+ * Which map and which rootfs strategy is TypeScript's choice (the plan).
+ */
+#include "shim.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/mount.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int sys_open_tree(int dfd, const char *path, unsigned int flags)
+{
+	return (int)syscall(SYS_open_tree, dfd, path, flags);
+}
+
+static int sys_mount_setattr(int dfd, const char *path, unsigned int flags, struct mount_attr *a)
+{
+	return (int)syscall(SYS_mount_setattr, dfd, path, flags, a, sizeof(*a));
+}
+
+static int write_map(pid_t pid, const struct plan *p, char kind)
+{
+	char path[64], buf[IDMAP_MAX * 40];
+	size_t len = 0;
+	int fd, rc = 0;
+
+	for (int i = 0; i < p->nidmap; i++)
+		if (p->idmap[i].kind == kind)
+			len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%u %u %u\n",
+						p->idmap[i].ns, p->idmap[i].host, p->idmap[i].count);
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, kind == 'u' ? "uid_map" : "gid_map");
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fail("idmap", "open", path, errno);
+	/* The whole map in one write(2): the kernel accepts exactly one. */
+	if (write(fd, buf, len) != (ssize_t)len)
+		rc = fail("idmap", "write", path, errno ? errno : EIO);
+	close(fd);
+	return rc;
+}
+
+int idmap_write_maps(pid_t pid, const struct plan *p)
+{
+	return write_map(pid, p, 'u') < 0 ? -1 : write_map(pid, p, 'g');
+}
+
+int idmap_host_root(const struct plan *p, char kind, unsigned int *out)
+{
+	for (int i = 0; i < p->nidmap; i++)
+		if (p->idmap[i].kind == kind && p->idmap[i].ns == 0) {
+			*out = p->idmap[i].host;
+			return 0;
+		}
+	return -1;
+}
+
+/* A detached, recursive copy of PATH idmapped to the user namespace USERNS. */
+static int idmapped_tree(const char *path, int userns)
+{
+	struct mount_attr a = {.attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t)userns};
+	int fd = sys_open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+
+	if (fd < 0)
+		return fail("idmap", "open_tree", path, errno);
+	if (sys_mount_setattr(fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &a) < 0) {
+		int e = errno;
+		close(fd);
+		return fail("idmap", "mount_setattr", path, e);
+	}
+	return fd;
+}
+
+int idmap_make_mounts(pid_t pid, const struct plan *p, int *fds)
+{
+	char path[64];
+	int userns;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)pid);
+	userns = open(path, O_RDONLY | O_CLOEXEC);
+	if (userns < 0)
+		return fail("idmap", "open", path, errno);
+	for (int i = 0; i < p->nidmapped; i++) {
+		fds[i] = idmapped_tree(p->idmapped[i], userns);
+		if (fds[i] < 0) {
+			while (i-- > 0)
+				close(fds[i]);
+			close(userns);
+			return -1;
+		}
+	}
+	close(userns);
+	return 0;
+}
+
+int idmap_attach_mounts(const struct plan *p, const int *fds)
+{
+	for (int i = 0; i < p->nidmapped; i++) {
+		if (syscall(SYS_move_mount, fds[i], "", AT_FDCWD, p->idmapped[i],
+			    MOVE_MOUNT_F_EMPTY_PATH) < 0)
+			return fail("idmap", "move_mount", p->idmapped[i], errno);
+		close(fds[i]);
+	}
+	return 0;
+}
+
+int send_with_fds(int sock, char byte, const int *fds, int n)
+{
+	char ctl[CMSG_SPACE(sizeof(int) * IDMAP_MAX)] = {0};
+	struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+
+	if (n > 0) {
+		struct cmsghdr *c;
+		m.msg_control = ctl;
+		m.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)n);
+		c = CMSG_FIRSTHDR(&m);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)n);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)n);
+	}
+	return sendmsg(sock, &m, MSG_NOSIGNAL) == 1 ? 0 : -1;
+}
+
+int recv_with_fds(int sock, char *byte, int *fds, int n)
+{
+	char ctl[CMSG_SPACE(sizeof(int) * IDMAP_MAX)] = {0};
+	struct iovec iov = {.iov_base = byte, .iov_len = 1};
+	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl,
+			   .msg_controllen = sizeof(ctl)};
+	struct cmsghdr *c;
+	ssize_t r;
+
+	do
+		r = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
+	while (r < 0 && errno == EINTR);
+	if (r != 1)
+		return -1;
+	c = CMSG_FIRSTHDR(&m);
+	if (n == 0)
+		return c ? -1 : 0;
+	if (!c || c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(sizeof(int) * (size_t)n))
+		return -1;
+	memcpy(fds, CMSG_DATA(c), sizeof(int) * (size_t)n);
+	return 0;
+}
+
+/*
+ * `lxt-shim idmap-probe PATH`: can PATH's mount(s) be idmapped? A throwaway
+ * user namespace (mapping only nobody) is made in a child, PATH cloned and
+ * idmapped to it, then everything is dropped. Prints `ok` or an error line.
+ */
+int idmap_probe_main(int argc, char **argv)
+{
+	struct plan p = {.nidmap = 2,
+			 .idmap = {{'u', 0, 65534, 1}, {'g', 0, 65534, 1}}};
+	char line[700], b = 0;
+	int sv[2], fd = -1, st;
+	pid_t c;
+
+	if (argc != 1 || argv[0][0] != '/') {
+		fail("idmap", "usage", NULL, EINVAL);
+		goto out;
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		fail("idmap", "socketpair", NULL, errno);
+		goto out;
+	}
+	c = fork();
+	if (c == 0) {
+		close(sv[0]);
+		if (unshare(CLONE_NEWUSER) < 0)
+			_exit(1);
+		/* Tell the parent, then wait for it to close its end. */
+		(void)!write(sv[1], "u", 1);
+		(void)!read(sv[1], &b, 1);
+		_exit(0);
+	}
+	close(sv[1]);
+	if (c < 0) {
+		fail("idmap", "fork", NULL, errno);
+		close(sv[0]);
+		goto out;
+	}
+	if (read(sv[0], &b, 1) != 1)
+		fail("idmap", "unshare", NULL, EPERM);
+	else if (idmap_write_maps(c, &p) == 0) {
+		char path[64];
+		int userns;
+		snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)c);
+		userns = open(path, O_RDONLY | O_CLOEXEC);
+		if (userns < 0) {
+			fail("idmap", "open", path, errno);
+		} else {
+			fd = idmapped_tree(argv[0], userns);
+			close(userns);
+		}
+	}
+	close(sv[0]);
+	while (waitpid(c, &st, 0) < 0 && errno == EINTR)
+		;
+out:
+	if (fd >= 0) {
+		close(fd);
+		puts("ok");
+		return 0;
+	}
+	format_error(line, sizeof(line));
+	fputs(line, stdout);
+	return 1;
+}
