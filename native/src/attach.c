@@ -173,7 +173,7 @@ static int open_target(const struct attach_opts *o)
 	return fd;
 }
 
-static int join(const struct attach_opts *o, int pidfd)
+static int join(struct attach_opts *o, int pidfd)
 {
 	char path[4200], pid[24];
 	int flags;
@@ -190,6 +190,14 @@ static int join(const struct attach_opts *o, int pidfd)
 	}
 	if (flags && setns(pidfd, flags) < 0)
 		return fail("attach", "setns", NULL, errno);
+	/* Our host uid 0 means nothing in the container's user namespace: be
+	 * its root unless told otherwise (as lxc-attach). */
+	if (flags & CLONE_NEWUSER) {
+		if (!o->has_uid)
+			o->has_uid = true, o->uid = 0;
+		if (!o->has_gid)
+			o->has_gid = true, o->gid = 0;
+	}
 	return 0;
 }
 
@@ -328,6 +336,14 @@ int attach_main(int argc, char **argv)
 	pid_t child;
 
 	signal(SIGPIPE, SIG_IGN);
+	/* Not dumpable (inherited by the fork until its exec): no process of the
+	 * container may ptrace us or open our /proc/PID/exe, the helper binary
+	 * (CVE-2019-5736). The command is exec'd directly, so once it runs its
+	 * /proc/self/exe is its own binary from the container. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+		fail("attach", "prctl", NULL, errno);
+		goto err;
+	}
 	if (parse_args(argc, argv, &o) < 0 || (pidfd = open_target(&o)) < 0 || join(&o, pidfd) < 0)
 		goto err;
 	if (o.pty && open_pty(&master, &slave) < 0)

@@ -19,7 +19,8 @@ import {
   type Verdict,
 } from "./key-spec.js";
 import { LIMIT_KEYS } from "./limits.js";
-import { checkCapList, DEFAULT_CAP_DROP } from "./security.js";
+import { parseIdmapLine, parseIdmapText } from "./idmap.js";
+import { checkCapList, DEFAULT_CAP_DROP, parsePrivileged } from "./security.js";
 import { parseInteger, parseSignal, ValueError } from "./values.js";
 
 const NAMESPACES = ["cgroup", "ipc", "mnt", "mount", "net", "pid", "time", "user", "uts"];
@@ -216,13 +217,12 @@ export const CONFINEMENT_KEYS: KeySpec[] = [
     bool01,
     { default: "0" },
   ),
-  later("lxc.idmap", "user namespaces", "id mapping: u|g NSID HOSTID RANGE", {
-    list: true,
-    validate: (v) => {
-      if (!/^[ug]\s+\d+\s+\d+\s+\d+$/.test(v))
-        throw new ValueError(`invalid value "${v}": expected u|g NSID HOSTID RANGE`);
-    },
-  }),
+  impl(
+    "lxc.idmap",
+    "user namespace id map line u|g NSID HOSTID RANGE (several lines; an empty value clears them); any line makes the container unprivileged with exactly this map",
+    (v) => void parseIdmapLine(v),
+    { list: true, default: "a 65536-id slice of root's /etc/subuid range (see docs/security.md)" },
+  ),
   familyRoot("lxc.hook", "lxc.hook.[type]", "with an empty value, clears every hook"),
   later(
     "lxc.hook.version",
@@ -267,9 +267,22 @@ export const CONFINEMENT_KEYS: KeySpec[] = [
   ...LIMIT_KEYS.map((k) =>
     impl(k.key, k.summary, (v) => k.check(v), { list: k.list ?? false, default: "unlimited" }),
   ),
-  later("lxt.privileged", "privilege selection", "lxt: run the container privileged (0 or 1)", {
-    validate: bool01,
-  }),
+  impl(
+    "lxt.privileged",
+    "lxt: run the container privileged, without a user namespace (0/1, true/false); lxt create writes 0. A config without this key and without lxc.idmap (an LXC config) runs privileged, as in LXC",
+    (v) => void parsePrivileged(v),
+    { default: "unset" },
+  ),
+  impl(
+    "lxt.volatile.idmap.base",
+    "lxt (managed): first host id of the 65536-id slice allocated to this container; cleared on copy",
+    uint,
+  ),
+  impl(
+    "lxt.volatile.rootfs.shift",
+    "lxt (managed): the id map the rootfs ownership is shifted to on disk (u:NSID:HOSTID:RANGE,...); unset: host-neutral ownership",
+    (v) => void parseIdmapText(v),
+  ),
 ];
 
 /** Confinement key families with a variable part; `prefix` precedes it. */

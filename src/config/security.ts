@@ -6,6 +6,7 @@
  */
 
 import { configError } from "../core/errors.js";
+import { type IdmapLine, parseIdmapLine, parseIdmapText } from "./idmap.js";
 import { ValueError } from "./values.js";
 
 /** capabilities(7) names by number, as LXC spells them (lowercase, no `CAP_`). */
@@ -119,10 +120,20 @@ export interface SecurityConfig {
   noNewPrivs: boolean;
   /** `lxc.seccomp.profile` as written and where (relative paths are relative to that file). */
   seccompProfile?: { path: string } & At;
+  /** `lxc.idmap` lines; `idmapAt`: where the first one is. */
+  idmap: IdmapLine[];
+  idmapAt?: At;
+  /** `lxt.privileged`; undefined when the config does not say (an LXC config: privileged unless lxc.idmap). */
+  privileged?: boolean;
+  privilegedAt?: At;
+  /** `lxt.volatile.idmap.base`: the slice lxt allocated to this container. */
+  idmapBase?: number;
+  /** `lxt.volatile.rootfs.shift`: the map the rootfs's ownership is shifted to on disk (absent: unshifted). */
+  rootfsShift?: IdmapLine[];
 }
 
 export function defaultSecurity(): SecurityConfig {
-  return { capDrop: [], dropCleared: false, noNewPrivs: false };
+  return { capDrop: [], dropCleared: false, noNewPrivs: false, idmap: [] };
 }
 
 /**
@@ -167,6 +178,25 @@ export function applySecurityEntry(
     case "lxc.seccomp.profile":
       sec.seccompProfile = value === "" ? undefined : { path: value, ...at };
       return true;
+    case "lxc.idmap":
+      if (value === "") {
+        sec.idmap = [];
+        sec.idmapAt = undefined;
+      } else {
+        sec.idmap.push(parseIdmapLine(value));
+        sec.idmapAt ??= at;
+      }
+      return true;
+    case "lxt.privileged":
+      sec.privileged = value === "" ? undefined : parsePrivileged(value);
+      sec.privilegedAt = value === "" ? undefined : at;
+      return true;
+    case "lxt.volatile.idmap.base":
+      sec.idmapBase = value === "" ? undefined : Number(value);
+      return true;
+    case "lxt.volatile.rootfs.shift":
+      sec.rootfsShift = value === "" ? undefined : parseIdmapText(value);
+      return true;
     default:
       return false;
   }
@@ -199,4 +229,11 @@ export function resolveCapabilities(sec: SecurityConfig): number[] {
 /** Names for a set (numbers for capabilities lxt has no name for), for messages and docs. */
 export function capabilityNames(caps: readonly number[]): string[] {
   return caps.map((c) => CAPABILITIES[c] ?? String(c));
+}
+
+/** `lxt.privileged`: 1/0 as LXC's booleans, or true/false. */
+export function parsePrivileged(value: string): boolean {
+  if (value === "1" || value === "true") return true;
+  if (value === "0" || value === "false") return false;
+  throw new ValueError(`invalid value "${value}": expected 0, 1, true or false`);
 }

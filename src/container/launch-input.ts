@@ -6,7 +6,7 @@ import { MS } from "../config/mounts.js";
 import { type ConfigEntry, parseConfigText } from "../config/parse.js";
 import { LxtError } from "../core/errors.js";
 import { type NicPlan, resolveNics } from "../network/nic.js";
-import { rootDir, startMounts } from "../storage/driver.js";
+import { type RootfsRef, rootDir, startMounts } from "../storage/driver.js";
 import { resolveConfinement } from "./confinement.js";
 import type { ContainerPaths } from "./paths.js";
 import type { LaunchInput, PlanMount, VisibleHierarchy } from "./plan.js";
@@ -131,6 +131,8 @@ function planMount(m: ContainerConfig["mountEntries"][number]): PlanMount[] {
 /** A prepared start: the resolved config and a builder for the plan input once cgroups are chosen. */
 export interface PreparedLaunch {
   rootfs: string;
+  /** The rootfs as its storage backend sees it. */
+  storage: RootfsRef;
   warnings: string[];
   config: ContainerConfig;
   /** The veth NICs to create on the host before the monitor spawns. */
@@ -176,6 +178,7 @@ export async function prepareLaunch(
   }
   return {
     rootfs,
+    storage,
     warnings: cfg.warnings,
     config: cfg,
     nics,

@@ -1,3 +1,4 @@
+import type { IdmapLine } from "../config/idmap.js";
 import { MS } from "../config/mounts.js";
 import { encodeRecord } from "../core/encode.js";
 import type { SeccompFilter } from "../seccomp/profile.js";
@@ -75,6 +76,12 @@ export interface LaunchInput {
   initShim: boolean;
   /** Absent: no capability, no_new_privs or seccomp records (the helper changes nothing). */
   confinement?: Confinement;
+  /**
+   * An unprivileged container: its user namespace's map (written by the
+   * monitor) and the host paths mounted idmapped in its mount namespace
+   * before anything else (the rootfs, or an overlay's layers).
+   */
+  userns?: { idmap: readonly IdmapLine[]; idmappedMounts: readonly string[] };
   /** Host interfaces of the container and the commands the monitor runs before releasing the child. */
   net?: { netdevs: readonly string[]; hooks: readonly (readonly string[])[] };
 }
@@ -378,7 +385,11 @@ export function renderPlan(input: LaunchInput): string {
   for (const dir of [input.cgroups.v2, ...input.cgroups.v1]) {
     if (dir) r.push(encodeRecord("cgroup-kill", [dir]));
   }
-  r.push(encodeRecord("namespaces", [input.namespaces.join(",")]));
+  const ns = input.userns ? [...input.namespaces, "user"] : input.namespaces;
+  r.push(encodeRecord("namespaces", [ns.join(",")]));
+  for (const l of input.userns?.idmap ?? [])
+    r.push(encodeRecord("idmap", [l.kind, String(l.nsid), String(l.hostid), String(l.range)]));
+  for (const p of input.userns?.idmappedMounts ?? []) r.push(encodeRecord("idmapped-mount", [p]));
   r.push(encodeRecord("foreground", [input.foreground ? "1" : "0"]));
   r.push(encodeRecord("init-shim", [input.initShim ? "1" : "0"]));
   for (const dev of input.net?.netdevs ?? []) r.push(encodeRecord("netdev", [dev]));

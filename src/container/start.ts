@@ -34,6 +34,7 @@ import { type LaunchOptions, type PreparedLaunch, prepareLaunch } from "./launch
 import { type ContainerPaths, ephemeralMarker, requireExists } from "./paths.js";
 import { type LaunchInput, renderPlan } from "./plan.js";
 import { repairStale, withLock } from "./runtime.js";
+import { delegateCgroups, prepareUserns, type UsernsSetup } from "./userns.js";
 import { requireState } from "./state.js";
 
 /** What a successful start returns. */
@@ -76,6 +77,12 @@ export async function startContainer(paths: ContainerPaths, opts: LaunchOptions)
     }
 
     const cfg = prepared.config;
+    let userns: UsernsSetup | undefined;
+    try {
+      userns = await prepareUserns(paths, cfg.security, prepared.storage, prepared.warnings);
+    } catch (err) {
+      throw err instanceof LxtError ? err.wrap(`start ${paths.name}`) : step("id map", err);
+    }
     let limits: LimitWrite[];
     try {
       limits = planLimitWrites(cfg, layout, nodeLimitHost);
@@ -116,6 +123,7 @@ export async function startContainer(paths: ContainerPaths, opts: LaunchOptions)
       }
       const cgroups = planContainerCgroups(layout, paths.name, (p) => cgroupInUse(p, nodeCgroupFs));
       const input = prepared.build(cgroups, net);
+      if (userns) input.userns = { idmap: userns.idmap, idmappedMounts: userns.idmappedMounts };
       const planFile = join(paths.runtimeDir, "plan");
       // The plan is on disk before the cgroups exist, so a crash between the
       // two leaves a record that repairStale can undo.
@@ -126,6 +134,13 @@ export async function startContainer(paths: ContainerPaths, opts: LaunchOptions)
         throw step("cgroup", err);
       }
       revert.add("cgroups", () => removeContainerCgroups(cgroups, nodeCgroupFs, nodeKill));
+      if (userns) {
+        try {
+          delegateCgroups(cgroups, userns.idmap);
+        } catch (err) {
+          throw step("cgroup ownership", err);
+        }
+      }
       // Limits are in place before the monitor clones the init into the cgroups.
       try {
         applyLimitWrites(targetWrites(limits, cgroups, layout), nodeCgroupFs);

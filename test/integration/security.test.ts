@@ -105,7 +105,7 @@ describe("confinement of a privileged busybox container", { skip, timeout: 120_0
 
   test("init's bounding, permitted and effective sets are the default set; nothing inheritable or ambient", () => {
     const want = capMask(
-      resolveCapabilities({ capDrop: [], dropCleared: false, noNewPrivs: false }),
+      resolveCapabilities({ capDrop: [], dropCleared: false, noNewPrivs: false, idmap: [] }),
     );
     const init = confinementOf(sh("cat /proc/1/status"));
     assert.deepEqual(init, {

@@ -51,7 +51,7 @@ function input(over: Partial<LaunchInput> = {}): LaunchInput {
     foreground: false,
     initShim: false,
     confinement: {
-      caps: resolveCapabilities({ capDrop: [], dropCleared: false, noNewPrivs: false }),
+      caps: resolveCapabilities({ capDrop: [], dropCleared: false, noNewPrivs: false, idmap: [] }),
       noNewPrivs: false,
       seccomp: parseSeccompProfile(DEFAULT_SECCOMP_PROFILE, "default", "x86_64"),
     },

@@ -1,0 +1,231 @@
+/**
+ * Unprivileged containers at start: which id map (lxc.idmap, or the
+ * container's own slice of root's subordinate ids, allocated once under a
+ * state-root lock and recorded in `lxt.volatile.idmap.base`), and how the
+ * rootfs ownership fits it: an idmapped mount when the kernel and the
+ * filesystem allow, else the tree shifted once on disk (recorded in
+ * `lxt.volatile.rootfs.shift`, so a later map change or a switch to
+ * privileged shifts it again or back). See docs/security.md.
+ */
+
+import { chownSync, chmodSync, existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
+import type { ContainerCgroupDirs } from "../cgroups/container.js";
+import {
+  allocateSlice,
+  formatIdmap,
+  hostRoot,
+  type IdmapLine,
+  idmapProblem,
+  parseIdmapLine,
+  SLICE_SIZE,
+  sameIdmap,
+  sliceMap,
+} from "../config/idmap.js";
+import type { SecurityConfig } from "../config/security.js";
+import { ConfigDocument } from "../config/write.js";
+import { configError, LxtError } from "../core/errors.js";
+import { writeFileAtomic } from "../host/atomic.js";
+import { takeLock } from "../host/shim.js";
+import { canIdmap, rootSubids, shiftTree } from "../host/subid.js";
+import { filesDir, type RootfsRef, rootDir } from "../storage/driver.js";
+import { type ContainerPaths, runtimeRoot } from "./paths.js";
+
+/** Where the map comes from: none (privileged), the config's lxc.idmap lines, or lxt's slice. */
+export type IdmapSource = "privileged" | "config" | "slice";
+
+/**
+ * LXC's rule, with lxt's opt-in key: lxc.idmap lines make the container
+ * unprivileged with exactly that map; otherwise `lxt.privileged = 0` (which
+ * `lxt create` writes) gives it a slice, and a config that says neither (an
+ * LXC config) runs privileged, as in LXC.
+ */
+export function idmapSource(sec: SecurityConfig): IdmapSource {
+  if (sec.idmap.length > 0) {
+    if (sec.privileged === true && sec.privilegedAt) {
+      throw configError(
+        sec.privilegedAt.file,
+        sec.privilegedAt.line,
+        "lxt.privileged = 1 and lxc.idmap are both set: a privileged container has no id map",
+      );
+    }
+    return "config";
+  }
+  return sec.privileged === false ? "slice" : "privileged";
+}
+
+/** The unprivileged part of a start: the map and the idmapped mounts for the plan. */
+export interface UsernsSetup {
+  idmap: IdmapLine[];
+  ownership: "idmapped" | "shifted";
+  idmappedMounts: string[];
+}
+
+/** Ids lxc.idmap lines and allocated slices of the other containers of this state root use on the host. */
+function usedRanges(lxcpath: string, self: string): { start: number; count: number }[] {
+  const used: { start: number; count: number }[] = [];
+  let names: string[] = [];
+  try {
+    names = readdirSync(lxcpath);
+  } catch {
+    return used;
+  }
+  for (const name of names) {
+    if (name === self) continue;
+    let text: string;
+    try {
+      text = readFileSync(join(lxcpath, name, "config"), "utf8");
+    } catch {
+      continue;
+    }
+    for (const m of text.matchAll(/^\s*lxt\.volatile\.idmap\.base\s*=\s*(\d+)\s*$/gm))
+      used.push({ start: Number(m[1]), count: SLICE_SIZE });
+    for (const m of text.matchAll(/^\s*lxc\.idmap\s*=\s*(.+?)\s*$/gm)) {
+      try {
+        const l = parseIdmapLine(m[1] as string);
+        used.push({ start: l.hostid, count: l.range });
+      } catch {
+        // That container's own start reports its bad line.
+      }
+    }
+  }
+  return used;
+}
+
+function editConfig(paths: ContainerPaths, edit: (doc: ConfigDocument) => void): void {
+  const doc = ConfigDocument.parse(readFileSync(paths.config, "utf8"), paths.config);
+  edit(doc);
+  writeFileAtomic(paths.config, doc.toString());
+}
+
+/** The container's slice: the recorded one, or a new one allocated under the state root's idmap lock. */
+async function containerSlice(
+  paths: ContainerPaths,
+  sec: SecurityConfig,
+  notes: string[],
+): Promise<number> {
+  if (sec.idmapBase !== undefined) return sec.idmapBase;
+  const lock = await takeLock(join(runtimeRoot(paths.lxcpath), "locks", ".idmap"), "idmap");
+  try {
+    const { uids, gids } = rootSubids(notes);
+    const base = allocateSlice(uids, gids, usedRanges(paths.lxcpath, paths.name));
+    if (base === undefined) {
+      throw new LxtError(
+        "host",
+        `no free ${SLICE_SIZE}-id range left in root's /etc/subuid and /etc/subgid ranges: enlarge them`,
+      );
+    }
+    editConfig(paths, (doc) => doc.set("lxt.volatile.idmap.base", String(base)));
+    return base;
+  } finally {
+    await lock.release();
+  }
+}
+
+/** Host paths the child mounts idmapped: the rootfs tree, or an overlay's layers. */
+function idmapPaths(ref: RootfsRef): string[] {
+  const s = ref.spec;
+  if (s.backend !== "overlay") return [rootDir(ref)];
+  const own = join(ref.dir, "overlay");
+  return s.lower.startsWith(`${own}/`) ? [own] : [own, s.lower];
+}
+
+/** Trees a shift rewrites: only what this container owns (a shared overlay lower cannot be shifted). */
+function shiftPaths(ref: RootfsRef): string[] {
+  const s = ref.spec;
+  if (s.backend !== "overlay") return [filesDir(ref)];
+  const own = join(ref.dir, "overlay");
+  if (!s.lower.startsWith(`${own}/`)) {
+    throw new LxtError(
+      "host",
+      `${s.lower}: this overlay lower is shared with another container and the kernel cannot idmap it, so its ownership cannot be shifted for this container: use lxt.privileged = 1 or another backend`,
+    );
+  }
+  return [own];
+}
+
+/**
+ * Makes the directories leading to `paths` searchable by the container's
+ * root (mode o+x, as LXD's 0711 state directories): the child resolves them
+ * as that user. Those under the state root are fixed; one above it is an error.
+ */
+function ensureTraversable(lxcpath: string, paths: readonly string[]): void {
+  const seen = new Set<string>();
+  for (const p of paths) {
+    for (let d = dirname(p); !seen.has(d); d = dirname(d)) {
+      seen.add(d);
+      const mode = statSync(d).mode;
+      if (!(mode & 0o001)) {
+        if (d !== lxcpath && !d.startsWith(`${lxcpath}/`)) {
+          throw new LxtError(
+            "host",
+            `${d}: not searchable by others (mode ${(mode & 0o7777).toString(8)}): an unprivileged container's root cannot reach its rootfs; chmod o+x it`,
+          );
+        }
+        chmodSync(d, (mode & 0o7777) | 0o001);
+      }
+      if (d === "/") break;
+    }
+  }
+}
+
+/**
+ * Decides and prepares the user namespace of a start (undefined: privileged).
+ * Shifts the rootfs on disk when needed, records what it did in the config,
+ * and returns the plan's part. Call with the container's lock held.
+ */
+export async function prepareUserns(
+  paths: ContainerPaths,
+  sec: SecurityConfig,
+  ref: RootfsRef,
+  notes: string[],
+): Promise<UsernsSetup | undefined> {
+  const source = idmapSource(sec);
+  const onDisk = sec.rootfsShift ?? [];
+  if (source === "privileged") {
+    if (onDisk.length > 0) {
+      for (const p of shiftPaths(ref)) shiftTree(p, onDisk, []);
+      editConfig(paths, (doc) => doc.remove("lxt.volatile.rootfs.shift"));
+    }
+    return undefined;
+  }
+  const idmap = source === "config" ? sec.idmap : sliceMap(await containerSlice(paths, sec, notes));
+  const problem = idmapProblem(idmap);
+  if (problem) {
+    const at = sec.idmapAt;
+    throw at
+      ? configError(at.file, at.line, `lxc.idmap: ${problem}`)
+      : new LxtError("config", `${paths.config}: lxc.idmap: ${problem}`);
+  }
+  let setup: UsernsSetup;
+  if (onDisk.length > 0 && sameIdmap(onDisk, idmap)) {
+    setup = { idmap, ownership: "shifted", idmappedMounts: [] };
+  } else if (onDisk.length === 0 && idmapPaths(ref).every(canIdmap)) {
+    setup = { idmap, ownership: "idmapped", idmappedMounts: idmapPaths(ref) };
+  } else {
+    for (const p of shiftPaths(ref)) shiftTree(p, onDisk, idmap);
+    editConfig(paths, (doc) => doc.set("lxt.volatile.rootfs.shift", formatIdmap(idmap)));
+    setup = { idmap, ownership: "shifted", idmappedMounts: [] };
+  }
+  const reach = ref.spec.backend === "overlay" ? [...idmapPaths(ref), rootDir(ref)] : [rootDir(ref)];
+  ensureTraversable(paths.lxcpath, reach.map((p) => join(p, ".")));
+  return setup;
+}
+
+/**
+ * Gives the container's root its cgroups (directory and the files that
+ * delegation needs, cgroups(7) "Cgroups v2 delegation"), so it can manage
+ * sub-cgroups as under LXC.
+ */
+export function delegateCgroups(dirs: ContainerCgroupDirs, idmap: readonly IdmapLine[]): void {
+  const uid = hostRoot(idmap, "u");
+  const gid = hostRoot(idmap, "g");
+  const own = (p: string) => {
+    if (existsSync(p)) chownSync(p, uid, gid);
+  };
+  if (dirs.v2) {
+    for (const f of ["", "cgroup.procs", "cgroup.threads", "cgroup.subtree_control"])
+      own(f ? join(dirs.v2, f) : dirs.v2);
+  }
+  for (const d of dirs.v1) for (const f of ["", "cgroup.procs", "tasks"]) own(f ? join(d, f) : d);
+}

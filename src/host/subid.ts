@@ -1,0 +1,92 @@
+/**
+ * The host side of user namespaces: root's subordinate id ranges in
+ * /etc/subuid and /etc/subgid (added when missing, as LXD does), and the
+ * helper's `idmap-probe` and `shift` modes (docs/helper-protocol.md).
+ */
+
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import {
+  DEFAULT_SUBID_COUNT,
+  formatIdmap,
+  type IdmapLine,
+  newRootRangeStart,
+  parseSubid,
+  rootRanges,
+  type SubidRange,
+} from "../config/idmap.js";
+import { ValueError } from "../config/values.js";
+import { LxtError } from "../core/errors.js";
+import { writeFileAtomic } from "./atomic.js";
+import { shimPath } from "./shim.js";
+
+/** Where the files are (`LXT_SUBUID_FILE` / `LXT_SUBGID_FILE` override them, for tests). */
+export function subidFiles(): { uid: string; gid: string } {
+  return {
+    uid: process.env.LXT_SUBUID_FILE || "/etc/subuid",
+    gid: process.env.LXT_SUBGID_FILE || "/etc/subgid",
+  };
+}
+
+/** Root's ranges in one file; with none, adds `root:START:1000000000` atomically and says so in `notes`. */
+function rootRangesOf(file: string, notes: string[]): SubidRange[] {
+  let text = "";
+  try {
+    text = existsSync(file) ? readFileSync(file, "utf8") : "";
+  } catch (err) {
+    throw new LxtError("host", `read ${file}: ${(err as Error).message}`, err);
+  }
+  let all: SubidRange[];
+  try {
+    all = parseSubid(text, file);
+  } catch (err) {
+    throw new LxtError("host", (err as ValueError).message, err);
+  }
+  const mine = rootRanges(all);
+  if (mine.length > 0) return mine;
+  const added: SubidRange = {
+    owner: "root",
+    start: newRootRangeStart(all),
+    count: DEFAULT_SUBID_COUNT,
+  };
+  const line = `root:${added.start}:${added.count}\n`;
+  const mode = existsSync(file) ? statSync(file).mode & 0o7777 : 0o644;
+  try {
+    writeFileAtomic(file, text === "" || text.endsWith("\n") ? text + line : `${text}\n${line}`, mode);
+  } catch (err) {
+    throw new LxtError("host", `add root's range to ${file}: ${(err as Error).message}`, err);
+  }
+  notes.push(
+    `${file} had no range for root: added "${line.trim()}" for unprivileged containers (as LXD does)`,
+  );
+  return [added];
+}
+
+/** Root's subordinate uid and gid ranges, adding them if missing (messages in `notes`). */
+export function rootSubids(notes: string[]): { uids: SubidRange[]; gids: SubidRange[] } {
+  const f = subidFiles();
+  return { uids: rootRangesOf(f.uid, notes), gids: rootRangesOf(f.gid, notes) };
+}
+
+function runShim(args: string[], what: string): { ok: boolean; line: string } {
+  const r = spawnSync(shimPath(), args, { encoding: "utf8" });
+  if (r.error) throw new LxtError("host", `${what}: ${r.error.message}`, r.error);
+  const line = (r.stdout ?? "").trim();
+  return { ok: r.status === 0 && line === "ok", line: line || (r.stderr ?? "").trim() };
+}
+
+/** Whether the filesystem(s) at `path` take idmapped mounts (mount_setattr(2) MOUNT_ATTR_IDMAP). */
+export function canIdmap(path: string): boolean {
+  return runShim(["idmap-probe", path], `probe idmapped mounts on ${path}`).ok;
+}
+
+/**
+ * Rewrites the ownership of the tree at `root` from map `from` to map `to`
+ * (`[]`: host-neutral, unshifted), keeping setuid bits, file capabilities
+ * and ACLs (the helper's `shift` mode).
+ */
+export function shiftTree(root: string, from: readonly IdmapLine[], to: readonly IdmapLine[]): void {
+  const text = (m: readonly IdmapLine[]) => (m.length === 0 ? "none" : formatIdmap(m));
+  const r = runShim(["shift", root, text(from), text(to)], `shift ownership of ${root}`);
+  if (!r.ok) throw new LxtError("system", `shift ownership of ${root}: ${r.line}`);
+}
