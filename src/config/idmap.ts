@@ -91,7 +91,11 @@ export function formatIdmap(map: readonly IdmapLine[]): string {
 /** Inverse of formatIdmap; throws ValueError. */
 export function parseIdmapText(text: string): IdmapLine[] {
   if (text === "") return [];
-  return text.split(",").map((part) => parseIdmapLine(part.replaceAll(":", " ")));
+  return text.split(",").map((part) => {
+    if (!/^[ug](:\d+){3}$/.test(part))
+      throw new ValueError(`invalid value "${text}": expected u:NSID:HOSTID:RANGE,...`);
+    return parseIdmapLine(part.replaceAll(":", " "));
+  });
 }
 
 export function sameIdmap(a: readonly IdmapLine[], b: readonly IdmapLine[]): boolean {

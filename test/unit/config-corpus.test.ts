@@ -95,13 +95,10 @@ describe("good configs (test/fixtures/configs/good)", () => {
     assert.deepEqual(
       cfg.pending.map((p) => p.key),
       [
-        "lxc.idmap",
-        "lxc.idmap",
         "lxc.apparmor.profile",
         "lxc.hook.pre-start",
         "lxc.cgroup2.devices.allow",
         "lxc.start.auto",
-        "lxt.privileged",
         "lxc.net.0.ipv6.address",
       ],
     );

@@ -162,6 +162,16 @@ const IMPLEMENTED: Record<string, { good: string[]; bad: string[] }> = {
   },
   "lxc.cap.keep": { good: ["none", "chown kill", "cap_setuid"], bad: ["everything"] },
   "lxc.no_new_privs": { good: ["0", "1"], bad: ["yes"] },
+  "lxc.idmap": {
+    good: ["u 0 100000 65536", "g 0 100000 65536", "u 1000 1000 1"],
+    bad: ["x 0 0 1", "u 0 100000", "u 0 100000 0", "u 0 4294967295 2", "u a 1 1"],
+  },
+  "lxt.privileged": { good: ["0", "1", "true", "false"], bad: ["yes", "2"] },
+  "lxt.volatile.idmap.base": { good: ["1000000"], bad: ["-1", "x"] },
+  "lxt.volatile.rootfs.shift": {
+    good: ["u:0:1000000:65536,g:0:1000000:65536"],
+    bad: ["u 0 1 1", "x:0:1:1"],
+  },
   "lxc.seccomp.profile": { good: ["/usr/share/lxc/config/common.seccomp", "my.seccomp"], bad: [] },
 };
 
@@ -275,7 +285,6 @@ describe("later keys", () => {
     ["lxc.net.0.script.up", "/bin/true", "networking"],
     ["lxc.cgroup2.devices.allow", "c 1:3 rwm", "device access control"],
     ["lxc.cgroup.dir", "lxt/c1", "cgroup placement"],
-    ["lxc.idmap", "u 0 100000 65536", "user namespaces"],
     ["lxc.apparmor.profile", "generated", "AppArmor"],
     ["lxc.selinux.context", "system_u:system_r:lxc_t:s0:c22", "SELinux"],
     ["lxc.hook.pre-start", "/bin/true", "hooks"],
@@ -297,7 +306,6 @@ describe("later keys", () => {
     ["lxc.sched.core", "1", "core scheduling"],
     ["lxc.init.groups", "10,20", "supplementary groups"],
     ["lxc.arch", "i686", "32-bit personality"],
-    ["lxt.privileged", "1", "privilege selection"],
   ];
   for (const [key, value, feature] of LATER) {
     it(`${key} = ${value}`, () =>

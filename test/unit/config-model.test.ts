@@ -342,11 +342,11 @@ describe("resolveConfig networks", () => {
 describe("resolveConfig pending and warnings", () => {
   it("lists later keys with file and line", () => {
     const cfg = resolve(
-      "lxc.uts.name = c\nlxc.apparmor.raw = deny /x rw,\nlxc.idmap = u 0 1000 1\n",
+      "lxc.uts.name = c\nlxc.apparmor.raw = deny /x rw,\nlxc.start.auto = 1\n",
     );
     assert.deepEqual(cfg.pending, [
       { key: "lxc.apparmor.raw", file: "c.conf", line: 2, feature: "AppArmor" },
-      { key: "lxc.idmap", file: "c.conf", line: 3, feature: "user namespaces" },
+      { key: "lxc.start.auto", file: "c.conf", line: 3, feature: "autostart" },
     ]);
   });
 

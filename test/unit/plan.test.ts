@@ -69,6 +69,22 @@ function golden(name: string, text: string): void {
 describe("renderPlan", () => {
   test("a busybox system container (golden)", () => golden("system.plan", renderPlan(input())));
 
+  test("unprivileged: user namespace, id map and idmapped rootfs (golden)", () =>
+    golden(
+      "unprivileged.plan",
+      renderPlan(
+        input({
+          userns: {
+            idmap: [
+              { kind: "u", nsid: 0, hostid: 1065536, range: 65536 },
+              { kind: "g", nsid: 0, hostid: 1065536, range: 65536 },
+            ],
+            idmappedMounts: ["/var/lib/lxt/c1/rootfs"],
+          },
+        }),
+      ),
+    ));
+
   test("execute: inherited stdio, the init shim, no console (golden)", () =>
     golden(
       "execute.plan",

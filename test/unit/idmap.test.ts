@@ -1,0 +1,137 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import {
+  allocateSlice,
+  formatIdmap,
+  hostRoot,
+  idmapProblem,
+  newRootRangeStart,
+  parseIdmapLine,
+  parseIdmapText,
+  parseSubid,
+  rootRanges,
+  SLICE_SIZE,
+  sliceMap,
+} from "../../src/config/idmap.js";
+import { defaultSecurity } from "../../src/config/security.js";
+import { idmapSource } from "../../src/container/userns.js";
+
+describe("lxc.idmap lines", () => {
+  test("parses u|g NSID HOSTID RANGE with any blanks", () => {
+    assert.deepEqual(parseIdmapLine("u 0 100000 65536"), {
+      kind: "u",
+      nsid: 0,
+      hostid: 100000,
+      range: 65536,
+    });
+    assert.deepEqual(parseIdmapLine("g  1000\t1000 1"), {
+      kind: "g",
+      nsid: 1000,
+      hostid: 1000,
+      range: 1,
+    });
+  });
+  for (const bad of ["x 0 0 1", "u 0 1", "u 0 1 0", "u -1 0 1", "u 0 4294967295 2", "u 0 1 1 1"]) {
+    test(`refuses "${bad}"`, () => assert.throws(() => parseIdmapLine(bad), /invalid value/));
+  }
+  test("a whole map needs root of both kinds and no overlap", () => {
+    const l = (v: string) => parseIdmapLine(v);
+    assert.equal(idmapProblem(sliceMap(1000000)), undefined);
+    assert.match(idmapProblem([l("u 0 100000 65536")]) ?? "", /no gid line/);
+    assert.match(idmapProblem([l("u 1 100000 5"), l("g 0 1 1")]) ?? "", /uid 0 .* not mapped/);
+    assert.match(
+      idmapProblem([l("u 0 100000 10"), l("u 5 200000 10"), l("g 0 1 1")]) ?? "",
+      /overlap inside/,
+    );
+    assert.match(
+      idmapProblem([l("u 0 100000 10"), l("u 10 100005 10"), l("g 0 1 1")]) ?? "",
+      /overlap on the host/,
+    );
+    // LXC's usual "pass one id through" layout is fine.
+    assert.equal(
+      idmapProblem([
+        l("u 0 100000 1000"),
+        l("u 1000 1000 1"),
+        l("u 1001 101001 64535"),
+        l("g 0 100000 65536"),
+      ]),
+      undefined,
+    );
+  });
+  test("compact text round-trips, strictly", () => {
+    const m = sliceMap(1065536);
+    assert.equal(formatIdmap(m), "u:0:1065536:65536,g:0:1065536:65536");
+    assert.deepEqual(parseIdmapText(formatIdmap(m)), m);
+    assert.throws(() => parseIdmapText("u 0 1 1"), /u:NSID/);
+    assert.equal(hostRoot(m, "g"), 1065536);
+  });
+});
+
+describe("/etc/subuid", () => {
+  test("parses names and ids, skips comments, names file and line on errors", () => {
+    const r = parseSubid("# c\nubuntu:100000:65536\n\nroot:1000000:1000000000\n0:5:5\n", "/etc/subuid");
+    assert.equal(r.length, 3);
+    assert.deepEqual(
+      rootRanges(r).map((x) => x.start),
+      [1000000, 5],
+    );
+    assert.throws(() => parseSubid("root:1:x\n", "/etc/subuid"), /\/etc\/subuid:1: expected/);
+    assert.throws(() => parseSubid("ok:1:1\nroot:1:0\n", "F"), /F:2/);
+  });
+  test("a new root range starts past every existing one", () => {
+    assert.equal(newRootRangeStart([]), 1000000);
+    assert.equal(newRootRangeStart(parseSubid("u:100000:65536\n", "f")), 1000000);
+    assert.equal(newRootRangeStart(parseSubid("u:2000000:10\n", "f")), 2000010);
+  });
+});
+
+describe("slice allocation", () => {
+  const root = [{ owner: "root", start: 1000000, count: 1000000000 }];
+  test("the lowest free slice, past used ones and explicit maps", () => {
+    assert.equal(allocateSlice(root, root, []), 1000000);
+    assert.equal(allocateSlice(root, root, [{ start: 1000000, count: SLICE_SIZE }]), 1065536);
+    // A hole big enough is reused; a small one is skipped.
+    const used = [
+      { start: 1000000, count: SLICE_SIZE },
+      { start: 1131072, count: SLICE_SIZE },
+      { start: 1065536, count: 10 },
+    ];
+    assert.equal(allocateSlice(root, root, used), 1196608);
+    assert.equal(allocateSlice(root, root, [{ start: 1065536, count: SLICE_SIZE }]), 1000000);
+  });
+  test("two allocations in a row never overlap", () => {
+    const used: { start: number; count: number }[] = [];
+    for (let i = 0; i < 5; i++) {
+      const b = allocateSlice(root, root, used) as number;
+      for (const u of used) assert.ok(b >= u.start + u.count || b + SLICE_SIZE <= u.start);
+      used.push({ start: b, count: SLICE_SIZE });
+    }
+  });
+  test("must fit both the uid and the gid ranges; undefined when full", () => {
+    const g = [{ owner: "root", start: 1100000, count: 200000 }];
+    assert.equal(allocateSlice(root, g, []), 1100000);
+    const small = [{ owner: "root", start: 1000000, count: 65535 }];
+    assert.equal(allocateSlice(small, small, []), undefined);
+    assert.equal(allocateSlice(root, root, [{ start: 0, count: 2000000000 }]), undefined);
+  });
+});
+
+describe("privileged or not", () => {
+  test("lxc.idmap: its map; lxt.privileged = 0: a slice; neither (an LXC config): privileged", () => {
+    const sec = defaultSecurity();
+    assert.equal(idmapSource(sec), "privileged");
+    assert.equal(idmapSource({ ...sec, privileged: false }), "slice");
+    assert.equal(idmapSource({ ...sec, privileged: true }), "privileged");
+    assert.equal(idmapSource({ ...sec, idmap: sliceMap(100000) }), "config");
+    assert.throws(
+      () =>
+        idmapSource({
+          ...sec,
+          idmap: sliceMap(100000),
+          privileged: true,
+          privilegedAt: { file: "c", line: 3 },
+        }),
+      /c:3: .*both set/,
+    );
+  });
+});
