@@ -5,6 +5,7 @@
  * (`lxt.limits.*` implemented, see limits.ts).
  */
 
+import { parseIdmapLine, parseIdmapText } from "./idmap.js";
 import {
   bool01,
   familyRoot,
@@ -19,7 +20,6 @@ import {
   type Verdict,
 } from "./key-spec.js";
 import { LIMIT_KEYS } from "./limits.js";
-import { parseIdmapLine, parseIdmapText } from "./idmap.js";
 import { checkCapList, DEFAULT_CAP_DROP, parsePrivileged } from "./security.js";
 import { parseInteger, parseSignal, ValueError } from "./values.js";
 

@@ -13,6 +13,7 @@ import {
   readFileSync,
   renameSync,
   rmSync,
+  writeFileSync,
 } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { LxtError, wrapError } from "../core/errors.js";
@@ -41,6 +42,7 @@ import {
   storageDriver,
   usableDriver,
 } from "../storage/index.js";
+import { neutralConfig, unshiftTarArgs } from "./backup-idmap.js";
 import {
   BACKUP_FORMAT,
   type BackupManifest,
@@ -152,7 +154,9 @@ export async function exportContainer(
         await driver.clone(ref, live, { cow: true });
       }
       mkdirSync(join(tree, "rootfs"), { recursive: true, mode: 0o755 });
-      copyFileSync(paths.config, join(tree, "config"));
+      const main = neutralConfig(paths.config);
+      const shifts = [main.shift];
+      writeFileSync(join(tree, "config"), main.text);
       const mounts = [viewMount(live, join(tree, "rootfs"))];
       const manifest: BackupManifest = {
         format: BACKUP_FORMAT,
@@ -168,7 +172,9 @@ export async function exportContainer(
         const sref = rootfsRef(sp, "export");
         const at = join(tree, "snaps", s);
         mkdirSync(join(at, "rootfs"), { recursive: true, mode: 0o755 });
-        copyFileSync(sp.config, join(at, "config"));
+        const sc = neutralConfig(sp.config);
+        shifts.push(sc.shift);
+        writeFileSync(join(at, "config"), sc.text);
         const snap: BackupManifest["snapshots"][number] = {
           name: s,
           dir: sp.dir,
@@ -191,6 +197,7 @@ export async function exportContainer(
         tmpFile,
         ...TAR_KEEP,
         "--sparse",
+        ...unshiftTarArgs(shifts, staging),
         ...compressionArgs(compression, "create"),
         "-C",
         tree,

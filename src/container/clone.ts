@@ -66,12 +66,15 @@ export function rewriteConfig(
     ephemeral?: boolean;
     /** Keep MAC addresses (a backup restored under its own name). */
     keepHwaddr?: boolean;
+    /** Keep the allocated id slice (a snapshot, an in-place restore); a new container gets its own. */
+    keepIdmapBase?: boolean;
   },
 ): string {
   const out: string[] = [];
   let sawRootfs = false;
   let sawUts = false;
   for (const line of text.replace(/\n$/, "").split("\n")) {
+    if (!change.keepIdmapBase && /^\s*lxt\.volatile\.idmap\.base\s*=/.test(line)) continue;
     const m = KEY_LINE.exec(line);
     if (!m) {
       out.push(line);
@@ -191,6 +194,7 @@ export async function cloneContainer(
       toDir: dst.dir,
       hostname: opts.hostname,
       ephemeral: opts.ephemeral,
+      keepIdmapBase: opts.snapshot || opts.existingDir,
     });
     writeFileAtomic(dst.config, config, 0o644);
     loadConfigFile(dst.config);

@@ -114,7 +114,10 @@ export async function createContainer(paths: ContainerPaths, opts: CreateOptions
       // lxt's own containers are unprivileged unless the given entries say
       // otherwise; a config without either key (an LXC one) runs privileged.
       if (!lines.some((l) => /^\s*(lxc\.idmap|lxt\.privileged)\s*=/m.test(l)))
-        lines.push("# unprivileged: a user namespace with its own id range (docs/security.md)", "lxt.privileged = 0");
+        lines.push(
+          "# unprivileged: a user namespace with its own id range (docs/security.md)",
+          "lxt.privileged = 0",
+        );
       writeFileAtomic(paths.config, `${lines.join("\n")}\n`, 0o644);
       // Validate what we wrote: a template that writes a bad config is a bug caught here.
       loadConfigFile(paths.config);

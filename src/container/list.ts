@@ -10,6 +10,7 @@ import { type ContainerPaths, containerPaths, ephemeralMarker } from "./paths.js
 import { repairStale, runtimeCgroups, withLock } from "./runtime.js";
 import { type ContainerState, observe } from "./state.js";
 import { type ExitRecord, parseExitLine } from "./stop.js";
+import { type UsernsInfo, usernsInfo } from "./userns-info.js";
 
 /** Names of the containers under a state root (directories holding a `config`). */
 export function listNames(lxcpath: string): string[] {
@@ -54,6 +55,8 @@ export interface ContainerInfo extends ContainerSummary, ContainerUsage {
   net: NicBytes[];
   lastExit?: ExitRecord;
   cgroups: string[];
+  /** The user namespace's id map (or `privileged`) and how the rootfs ownership fits it. */
+  userns: UsernsInfo;
 }
 
 /**
@@ -77,6 +80,14 @@ export async function listContainers(lxcpath: string): Promise<ContainerSummary[
     }),
   );
   return all.filter((s): s is ContainerSummary => s !== undefined);
+}
+
+function runtimePlan(paths: ContainerPaths): string | undefined {
+  try {
+    return readFileSync(join(paths.runtimeDir, "plan"), "utf8");
+  } catch {
+    return undefined;
+  }
 }
 
 function readExit(paths: ContainerPaths): ExitRecord | undefined {
@@ -107,7 +118,13 @@ export async function containerInfo(
   const dirs = summary.state === "STOPPED" ? { v1: [] } : runtimeCgroups(paths);
   const cgroups = allDirs(dirs);
   const net = summary.pid ? readNetBytes(summary.pid) : [];
-  const info: ContainerInfo = { ...summary, cgroups, net, lastExit: readExit(paths) };
+  const info: ContainerInfo = {
+    ...summary,
+    cgroups,
+    net,
+    lastExit: readExit(paths),
+    userns: usernsInfo(paths, summary.state === "STOPPED" ? undefined : runtimePlan(paths)),
+  };
   if (cgroups.length > 0) {
     return {
       ...info,

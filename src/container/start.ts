@@ -34,8 +34,8 @@ import { type LaunchOptions, type PreparedLaunch, prepareLaunch } from "./launch
 import { type ContainerPaths, ephemeralMarker, requireExists } from "./paths.js";
 import { type LaunchInput, renderPlan } from "./plan.js";
 import { repairStale, withLock } from "./runtime.js";
-import { delegateCgroups, prepareUserns, type UsernsSetup } from "./userns.js";
 import { requireState } from "./state.js";
+import { delegateCgroups, prepareUserns, type UsernsSetup } from "./userns.js";
 
 /** What a successful start returns. */
 export interface Started {

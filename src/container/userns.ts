@@ -8,7 +8,7 @@
  * privileged shifts it again or back). See docs/security.md.
  */
 
-import { chownSync, chmodSync, existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { ContainerCgroupDirs } from "../cgroups/container.js";
 import {
@@ -207,8 +207,12 @@ export async function prepareUserns(
     editConfig(paths, (doc) => doc.set("lxt.volatile.rootfs.shift", formatIdmap(idmap)));
     setup = { idmap, ownership: "shifted", idmappedMounts: [] };
   }
-  const reach = ref.spec.backend === "overlay" ? [...idmapPaths(ref), rootDir(ref)] : [rootDir(ref)];
-  ensureTraversable(paths.lxcpath, reach.map((p) => join(p, ".")));
+  const reach =
+    ref.spec.backend === "overlay" ? [...idmapPaths(ref), rootDir(ref)] : [rootDir(ref)];
+  ensureTraversable(
+    paths.lxcpath,
+    reach.map((p) => join(p, ".")),
+  );
   return setup;
 }
 

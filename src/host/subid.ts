@@ -15,7 +15,7 @@ import {
   rootRanges,
   type SubidRange,
 } from "../config/idmap.js";
-import { ValueError } from "../config/values.js";
+import type { ValueError } from "../config/values.js";
 import { LxtError } from "../core/errors.js";
 import { writeFileAtomic } from "./atomic.js";
 import { shimPath } from "./shim.js";
@@ -52,7 +52,11 @@ function rootRangesOf(file: string, notes: string[]): SubidRange[] {
   const line = `root:${added.start}:${added.count}\n`;
   const mode = existsSync(file) ? statSync(file).mode & 0o7777 : 0o644;
   try {
-    writeFileAtomic(file, text === "" || text.endsWith("\n") ? text + line : `${text}\n${line}`, mode);
+    writeFileAtomic(
+      file,
+      text === "" || text.endsWith("\n") ? text + line : `${text}\n${line}`,
+      mode,
+    );
   } catch (err) {
     throw new LxtError("host", `add root's range to ${file}: ${(err as Error).message}`, err);
   }
@@ -85,7 +89,11 @@ export function canIdmap(path: string): boolean {
  * (`[]`: host-neutral, unshifted), keeping setuid bits, file capabilities
  * and ACLs (the helper's `shift` mode).
  */
-export function shiftTree(root: string, from: readonly IdmapLine[], to: readonly IdmapLine[]): void {
+export function shiftTree(
+  root: string,
+  from: readonly IdmapLine[],
+  to: readonly IdmapLine[],
+): void {
   const text = (m: readonly IdmapLine[]) => (m.length === 0 ? "none" : formatIdmap(m));
   const r = runShim(["shift", root, text(from), text(to)], `shift ownership of ${root}`);
   if (!r.ok) throw new LxtError("system", `shift ownership of ${root}: ${r.line}`);

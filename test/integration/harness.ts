@@ -5,7 +5,15 @@
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { runtimeRoot } from "../../src/container/paths.js";
@@ -194,6 +202,8 @@ export class BtrfsLoop {
 
   open(): void {
     const img = join(this.dir, "lxt.img");
+    // Searchable, as a state root's parents must be for unprivileged containers (docs/security.md).
+    chmodSync(this.dir, 0o711);
     execFileSync("truncate", ["-s", "320M", img]);
     this.dev = execFileSync("losetup", ["--find", "--show", img], { encoding: "utf8" }).trim();
     execFileSync("mkfs.btrfs", ["-q", this.dev]);

@@ -341,9 +341,7 @@ describe("resolveConfig networks", () => {
 
 describe("resolveConfig pending and warnings", () => {
   it("lists later keys with file and line", () => {
-    const cfg = resolve(
-      "lxc.uts.name = c\nlxc.apparmor.raw = deny /x rw,\nlxc.start.auto = 1\n",
-    );
+    const cfg = resolve("lxc.uts.name = c\nlxc.apparmor.raw = deny /x rw,\nlxc.start.auto = 1\n");
     assert.deepEqual(cfg.pending, [
       { key: "lxc.apparmor.raw", file: "c.conf", line: 2, feature: "AppArmor" },
       { key: "lxc.start.auto", file: "c.conf", line: 3, feature: "autostart" },

@@ -69,7 +69,10 @@ describe("lxc.idmap lines", () => {
 
 describe("/etc/subuid", () => {
   test("parses names and ids, skips comments, names file and line on errors", () => {
-    const r = parseSubid("# c\nubuntu:100000:65536\n\nroot:1000000:1000000000\n0:5:5\n", "/etc/subuid");
+    const r = parseSubid(
+      "# c\nubuntu:100000:65536\n\nroot:1000000:1000000000\n0:5:5\n",
+      "/etc/subuid",
+    );
     assert.equal(r.length, 3);
     assert.deepEqual(
       rootRanges(r).map((x) => x.start),

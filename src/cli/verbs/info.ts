@@ -49,6 +49,7 @@ export function register(program: Command): void {
       if (!only || opts.state) lines.push(["State", info.state]);
       if ((!only || opts.pid) && info.pid) lines.push(["PID", String(info.pid)]);
       if (!only || opts.ips) for (const ip of [...info.ipv4, ...info.ipv6]) lines.push(["IP", ip]);
+      if (!only) lines.push(["Id map", info.userns.idmap], ["Rootfs owner", info.userns.ownership]);
       if ((!only || opts.stats) && info.state !== "STOPPED") {
         if (info.cpuSeconds !== undefined)
           lines.push(["CPU use", `${info.cpuSeconds.toFixed(2)} seconds`]);
