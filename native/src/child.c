@@ -454,6 +454,9 @@ static _Noreturn void run_init_shim(struct child_ctx *c, mode_t umask_saved, int
 	int sfd, status = 0;
 	pid_t cmd;
 
+	/* This pid 1 stays the helper's image: not dumpable, so the container
+	 * cannot open its /proc/1/exe (CVE-2019-5736); the command's exec resets it. */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
 	for (size_t i = 0; i < sizeof(fwd) / sizeof(fwd[0]); i++)
