@@ -70,9 +70,14 @@ function confinementOf(status: string): Record<string, string> {
   return out;
 }
 
-/** A set as /proc shows it, limited to what this host's bounding set allows. */
-function capMask(caps: readonly number[]): string {
-  const host = BigInt(`0x${confinementOf(readFileSync("/proc/self/status", "utf8")).CapBnd}`);
+/**
+ * A set as /proc shows it, limited to what this host's bounding set allows
+ * (a new user namespace starts with a full bounding set of its own).
+ */
+function capMask(caps: readonly number[], inUserns = false): string {
+  const host = inUserns
+    ? (1n << 64n) - 1n
+    : BigInt(`0x${confinementOf(readFileSync("/proc/self/status", "utf8")).CapBnd}`);
   const mask = caps.reduce((m, c) => m | (1n << BigInt(c)), 0n) & host;
   return mask.toString(16).padStart(16, "0");
 }
