@@ -13,8 +13,12 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -219,4 +223,44 @@ out:
 	format_error(line, sizeof(line));
 	fputs(line, stdout);
 	return 1;
+}
+
+/*
+ * Re-executes the helper from a sealed memfd copy of itself (as runc does),
+ * for a privileged container whose pid 1 stays the helper (`init-shim`): its
+ * /proc/1/exe is then that copy, which nothing can write (CVE-2019-5736).
+ * Returns only on failure; LXT_SHIM_SEALED marks the copy.
+ */
+int reexec_sealed(char **argv)
+{
+	extern char **environ;
+	struct stat st;
+	int src, fd;
+	off_t off = 0;
+
+	if (getenv("LXT_SHIM_SEALED"))
+		return 0;
+	src = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+	if (src < 0)
+		return fail("monitor", "open", "/proc/self/exe", errno);
+	fd = memfd_create("lxt-shim", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0 || fstat(src, &st) < 0) {
+		close(src);
+		return fail("monitor", "memfd_create", NULL, errno);
+	}
+	while (off < st.st_size)
+		if (sendfile(fd, src, &off, (size_t)(st.st_size - off)) <= 0) {
+			close(src);
+			close(fd);
+			return fail("monitor", "sendfile", "/proc/self/exe", errno ? errno : EIO);
+		}
+	close(src);
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0 ||
+	    setenv("LXT_SHIM_SEALED", "1", 1) < 0) {
+		close(fd);
+		return fail("monitor", "seal", NULL, errno);
+	}
+	fexecve(fd, argv, environ);
+	close(fd);
+	return fail("monitor", "fexecve", NULL, errno);
 }

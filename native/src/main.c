@@ -25,7 +25,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (!strcmp(argv[1], "monitor") && argc == 3)
-		return monitor_main(argv[2]);
+		return monitor_main(argv[2], argv);
 	if (!strcmp(argv[1], "attach"))
 		return attach_main(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "idmap-probe"))

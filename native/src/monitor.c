@@ -694,7 +694,7 @@ static void finish(void)
 		tcsetattr(0, TCSAFLUSH, &M.saved);
 }
 
-int monitor_main(const char *planfile)
+int monitor_main(const char *planfile, char **argv)
 {
 	char line[2048] = "", title[300];
 
@@ -703,6 +703,17 @@ int monitor_main(const char *planfile)
 	M.kill_at = -1;
 	signal(SIGPIPE, SIG_IGN);
 	if (plan_load(planfile, &M.p) < 0) {
+		format_error(line, sizeof(line));
+		status_line(line);
+		return 1;
+	}
+	/* A privileged pid 1 that stays the helper runs from a sealed copy; in a
+	 * user namespace it is out of reach anyway (not dumpable, host-owned mm).
+	 * fd 3 (the status channel) is handed to the copy. */
+	if (M.p.init_shim && !M.p.nidmap && !getenv("LXT_SHIM_SEALED")) {
+		if (M.status_fd >= 0)
+			fcntl(3, F_SETFD, 0);
+		reexec_sealed(argv);
 		format_error(line, sizeof(line));
 		status_line(line);
 		return 1;

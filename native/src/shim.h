@@ -23,7 +23,7 @@ struct child_ctx {
 	int npty;
 };
 
-int monitor_main(const char *planfile);
+int monitor_main(const char *planfile, char **argv);
 int attach_main(int argc, char **argv);
 int lock_main(int argc, char **argv);
 
@@ -41,6 +41,7 @@ int idmap_host_root(const struct plan *p, char kind, unsigned int *out);
 int idmap_make_mounts(pid_t pid, const struct plan *p, int *fds);
 int idmap_attach_mounts(const struct plan *p, const int *fds);
 int idmap_probe_main(int argc, char **argv);
+int reexec_sealed(char **argv);
 /* shift.c: `lxt-shim shift` (rootfs ownership shifting). */
 int shift_main(int argc, char **argv);
 /* One byte plus n fds (SCM_RIGHTS) over a socket; -1 on any mismatch. */

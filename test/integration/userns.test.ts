@@ -216,6 +216,22 @@ describe("unprivileged containers (user namespaces)", { skip, timeout: 240_000 }
       assert.deepEqual(readFileSync(SHIM), before, "the helper binary is unchanged");
       box.ok(["stop", "-n", n, "-k"]);
     }
+    // lxt execute's pid 1 stays the helper: unreachable unprivileged, a sealed copy privileged.
+    for (const privileged of ["0", "1"]) {
+      setKey(n, "lxt.privileged", privileged);
+      const out = box.ok([
+        "execute",
+        "-n",
+        n,
+        "--",
+        "sh",
+        "-c",
+        "readlink /proc/1/exe; (echo x >> /proc/1/exe) 2>/dev/null && echo WROTE || echo refused",
+      ]);
+      assert.match(out, /refused/);
+      assert.doesNotMatch(out, /WROTE|native\/build\/lxt-shim/);
+      if (privileged === "1") assert.match(out, /memfd:lxt-shim/);
+    }
     assert.ok(existsSync(SHIM));
   });
 });
