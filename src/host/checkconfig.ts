@@ -8,6 +8,7 @@ import { accessSync, constants, existsSync, readFileSync } from "node:fs";
 import { release } from "node:os";
 import { delimiter, join } from "node:path";
 import type { CgroupLayout } from "../cgroups/layout.js";
+import { parseSubid, rootRanges } from "../config/idmap.js";
 import { CAPABILITIES } from "../config/security.js";
 
 /** The door to the host for the probes. */
@@ -129,13 +130,22 @@ export function checkHost(host: CheckHost): CheckItem[] {
     status: "info",
     detail: unpriv ?? "not a knob on this kernel",
   });
-  const subuid = host.exists("/etc/subuid") && host.exists("/etc/subgid");
+  const rootRange = (file: string) => {
+    try {
+      return rootRanges(parseSubid(host.read(file) ?? "", file)).length > 0;
+    } catch {
+      return false;
+    }
+  };
+  const subuid = rootRange("/etc/subuid") && rootRange("/etc/subgid");
   out.push(
     item(
       "user namespaces",
       "subuid/subgid",
       subuid,
-      subuid ? "present" : "missing /etc/subuid or /etc/subgid",
+      subuid
+        ? "root has subordinate id ranges"
+        : "no valid range for root in /etc/subuid or /etc/subgid: lxt adds root:1000000:1000000000 at the first unprivileged start",
     ),
   );
   const idmapped = atLeast(host.kernelRelease, 5, 12);

@@ -138,3 +138,41 @@ describe("privileged or not", () => {
     );
   });
 });
+
+describe("root's ranges on the host (temp files)", () => {
+  test("added once, atomically, past other users' ranges, with a message; kept after", async () => {
+    const { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const { rootSubids } = await import("../../src/host/subid.js");
+    const dir = mkdtempSync(join(tmpdir(), "lxt-subid-"));
+    const uid = join(dir, "subuid");
+    const gid = join(dir, "subgid");
+    writeFileSync(uid, "ubuntu:100000:65536\nbig:1000000:2000000", { mode: 0o644 });
+    process.env.LXT_SUBUID_FILE = uid;
+    process.env.LXT_SUBGID_FILE = gid;
+    try {
+      const notes: string[] = [];
+      const r = rootSubids(notes);
+      assert.deepEqual(r.uids, [{ owner: "root", start: 3000000, count: 1000000000 }]);
+      assert.deepEqual(r.gids, [{ owner: "root", start: 1000000, count: 1000000000 }]);
+      assert.equal(
+        readFileSync(uid, "utf8"),
+        "ubuntu:100000:65536\nbig:1000000:2000000\nroot:3000000:1000000000\n",
+      );
+      assert.equal(readFileSync(gid, "utf8"), "root:1000000:1000000000\n");
+      assert.equal(statSync(uid).mode & 0o777, 0o644);
+      assert.equal(notes.length, 2);
+      assert.match(notes[0] ?? "", /subuid had no range for root: added "root:3000000:1000000000"/);
+      const again: string[] = [];
+      rootSubids(again);
+      assert.deepEqual(again, []);
+      writeFileSync(uid, "root:x:1\n");
+      assert.throws(() => rootSubids([]), /subuid:1: expected NAME:START:COUNT/);
+    } finally {
+      delete process.env.LXT_SUBUID_FILE;
+      delete process.env.LXT_SUBGID_FILE;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
