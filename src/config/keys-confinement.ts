@@ -1,10 +1,11 @@
 /**
- * Registry entries for confinement and lifecycle extras: cgroups (limits
- * implemented; placement and devices later), capabilities, namespaces, LSMs,
+ * Registry entries for confinement and lifecycle extras: cgroups (limits and
+ * devices implemented; placement later), capabilities, namespaces, LSMs,
  * seccomp, id maps, hooks, autostart, monitor options and lxt's own keys
  * (`lxt.limits.*` implemented, see limits.ts).
  */
 
+import { checkDeviceKey } from "../cgroups/devices.js";
 import {
   bool01,
   familyRoot,
@@ -43,10 +44,9 @@ const CGROUP_V2 = "lxc.cgroup2.[controller].[file]";
  * decides them: v1 keys are ignored on a host without v1 hierarchies, and
  * LXC's `cgfsng_setup_limits` ignores every v2 key unless the layout is
  * pure cgroup2 ("Ignoring cgroup2 limits on legacy cgroup system"), hybrid
- * hosts included. `unifiedOnly: false` keeps the older rule (v2 keys ignored
- * on v1 hosts only) for the device keys, which belong to later work.
+ * hosts included.
  */
-function checkCgroup(version: 1 | 2, unifiedOnly = true) {
+function checkCgroup(version: 1 | 2) {
   return (_v: string, _key: string, host: HostInfo): Verdict | undefined => {
     if (version === 1 && host.cgroupLayout === "v2") {
       return {
@@ -62,7 +62,7 @@ function checkCgroup(version: 1 | 2, unifiedOnly = true) {
         warn: true,
       };
     }
-    if (version === 2 && unifiedOnly && host.cgroupLayout === "hybrid") {
+    if (version === 2 && host.cgroupLayout === "hybrid") {
       return {
         status: "ignored",
         reason:
@@ -276,16 +276,11 @@ export const CONFINEMENT_KEYS: KeySpec[] = [
 export const CONFINEMENT_PATTERNS: { prefix: string; spec: KeySpec }[] = [
   {
     prefix: "lxc.cgroup2.devices.",
-    spec: later(
+    spec: impl(
       "lxc.cgroup2.devices.[file]",
-      "device access control",
-      "cgroup v2 device rule (an eBPF program in LXC)",
-      {
-        list: true,
-        family: CGROUP_V2,
-        validate: subkeyAfter("lxc.cgroup2.", "cgroup file"),
-        check: checkCgroup(2, false),
-      },
+      "cgroup v2 device rule for devices.allow / devices.deny (`c 1:3 rwm`, `b *:* m`, `a`), after lxt's default allowlist; compiled into an eBPF device program; only on cgroup2-only hosts, as in LXC (docs/security.md)",
+      checkDeviceKey,
+      { list: true, family: CGROUP_V2, check: checkCgroup(2), default: "LXC's default allowlist" },
     ),
   },
   {
@@ -299,16 +294,11 @@ export const CONFINEMENT_PATTERNS: { prefix: string; spec: KeySpec }[] = [
   },
   {
     prefix: "lxc.cgroup.devices.",
-    spec: later(
+    spec: impl(
       "lxc.cgroup.devices.[file]",
-      "device access control",
-      "cgroup v1 devices.allow / devices.deny rule",
-      {
-        list: true,
-        family: CGROUP_V1,
-        validate: subkeyAfter("lxc.cgroup.", "cgroup file"),
-        check: checkCgroup(1),
-      },
+      "cgroup v1 devices.allow / devices.deny rule (`c 1:3 rwm`, `b *:* m`, `a`), written in order after lxt's default allowlist (docs/security.md)",
+      checkDeviceKey,
+      { list: true, family: CGROUP_V1, check: checkCgroup(1), default: "LXC's default allowlist" },
     ),
   },
   {

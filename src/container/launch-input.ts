@@ -1,4 +1,5 @@
 import { existsSync } from "node:fs";
+import { type DevicePlan, planDevices } from "../cgroups/devices.js";
 import type { CgroupLayout } from "../cgroups/layout.js";
 import { loadConfig } from "../config/load.js";
 import { CONFIG_DEFAULTS, type ContainerConfig, hostArch } from "../config/model.js";
@@ -20,6 +21,8 @@ export interface LaunchOptions {
   execute?: { argv: string[]; uid?: number; gid?: number };
 }
 
+/** capabilities(7) CAP_MKNOD. */
+const CAP_MKNOD = 27;
 const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /** Flags a read-only (or nosuid, ...) bind mount needs a second remount for. */
 const REMOUNT_MASK =
@@ -135,6 +138,8 @@ export interface PreparedLaunch {
   config: ContainerConfig;
   /** The veth NICs to create on the host before the monitor spawns. */
   nics: NicPlan[];
+  /** The device allowlist, applied to the cgroups before the monitor spawns. */
+  devices: DevicePlan;
   build(cgroups: { v2?: string; v1: string[] }, net?: LaunchInput["net"]): LaunchInput;
 }
 
@@ -167,7 +172,12 @@ export async function prepareLaunch(
       `container_ttys=${Array.from({ length: cfg.ttyMax }, (_, i) => `tty${i + 1}`).join(" ")}`,
     );
   const noConsole = cfg.console.path === "none";
+  const devices = planDevices(cfg.entries, layout);
   const confinement = resolveConfinement(cfg.security, hostArch());
+  // Without a device cgroup, CAP_MKNOD would let the container make and
+  // open any device node: then it is dropped, whatever the config says.
+  if (devices.kind === "none" && devices.reason.startsWith("the host"))
+    confinement.caps = confinement.caps.filter((c) => c !== CAP_MKNOD);
   let nics: NicPlan[];
   try {
     nics = resolveNics(paths.name, cfg.nets);
@@ -179,6 +189,7 @@ export async function prepareLaunch(
     warnings: cfg.warnings,
     config: cfg,
     nics,
+    devices,
     build: (cgroups, net) => ({
       name: paths.name,
       hostname: cfg.utsName ?? paths.name,

@@ -6,6 +6,7 @@ import {
   planContainerCgroups,
   removeContainerCgroups,
 } from "../cgroups/container.js";
+import { applyDevicePlan, shimDeviceHelper } from "../cgroups/devices-apply.js";
 import { nodeCgroupFs, nodeKill } from "../cgroups/fs.js";
 import { readCgroupLayout } from "../cgroups/layout.js";
 import {
@@ -21,6 +22,7 @@ import { Reverter } from "../core/reverter.js";
 import { writeFileAtomic } from "../host/atomic.js";
 import { type MonitorStarted, spawnMonitor } from "../host/monitor-client.js";
 import { exitStatus, type ProcessRef } from "../host/proc.js";
+import { shimPath } from "../host/shim.js";
 import {
   createVeths,
   hostTool,
@@ -133,6 +135,18 @@ export async function startContainer(paths: ContainerPaths, opts: LaunchOptions)
         throw err instanceof LxtError
           ? err.wrap(`start ${paths.name}: limits`)
           : step("limits", err);
+      }
+      // The device allowlist too: the init never runs without it.
+      try {
+        applyDevicePlan(
+          prepared.devices,
+          cgroups,
+          layout,
+          nodeCgroupFs,
+          shimDeviceHelper(shimPath()),
+        );
+      } catch (err) {
+        throw err instanceof LxtError ? err.wrap(`start ${paths.name}`) : step("devices", err);
       }
 
       // After the plan: its netdev records let repairStale remove these.
