@@ -99,7 +99,6 @@ describe("good configs (test/fixtures/configs/good)", () => {
         "lxc.idmap",
         "lxc.apparmor.profile",
         "lxc.hook.pre-start",
-        "lxc.cgroup2.devices.allow",
         "lxc.start.auto",
         "lxt.privileged",
         "lxc.net.0.ipv6.address",
