@@ -159,25 +159,29 @@ export const CONFINEMENT_KEYS: KeySpec[] = [
     { validate: checkTimeOffset },
   ),
   familyRoot("lxc.proc", "lxc.proc.[file]", "with an empty value, clears every lxc.proc.* setting"),
-  later(
+  impl(
     "lxc.apparmor.profile",
-    "AppArmor",
-    "AppArmor profile; unconfined/unchanged are accepted (lxt does not confine)",
-    { harmless: ["unconfined", "unchanged"] },
+    "AppArmor profile: generated (lxt writes and loads lxt-NAME_HASH), unconfined, unchanged, or the name of a loaded profile; applied to the init and attached commands where the host has AppArmor (docs/security.md)",
+    (v) => {
+      if (/\s/.test(v)) throw new ValueError(`invalid profile name "${v}": no blanks`);
+    },
+    { default: "generated" },
   ),
-  later(
+  impl(
     "lxc.apparmor.allow_incomplete",
-    "AppArmor",
-    "start even if the kernel lacks AppArmor mount features (0 or 1)",
-    { validate: bool01, harmless: ["0", "1"] },
+    "1: start even if the kernel does not mediate mounts, or (named profile) the host has no AppArmor (0 or 1)",
+    bool01,
+    { default: "0" },
   ),
-  later(
+  impl(
     "lxc.apparmor.allow_nesting",
-    "AppArmor",
-    "allow nested containers in the generated profile (0 or 1)",
-    { validate: bool01, harmless: ["0"] },
+    "1: the generated profile allows nested containers (mounts, pivot_root, change_profile to lxt-*) (0 or 1)",
+    bool01,
+    { default: "0" },
   ),
-  later("lxc.apparmor.raw", "AppArmor", "raw lines for the generated profile", { list: true }),
+  impl("lxc.apparmor.raw", "raw lines appended to the generated profile", nothing, {
+    list: true,
+  }),
   later("lxc.selinux.context", "SELinux", "SELinux context; unconfined_t is accepted", {
     harmless: ["unconfined_t"],
   }),

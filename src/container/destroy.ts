@@ -1,6 +1,7 @@
 import { rmdirSync, rmSync } from "node:fs";
 import { dirname } from "node:path";
 import { LxtError } from "../core/errors.js";
+import { unloadAppArmorProfile } from "../host/apparmor.js";
 import { execRunner } from "../storage/runner.js";
 import { type ContainerPaths, requireExists } from "./paths.js";
 import { repairStale, withLock } from "./runtime.js";
@@ -41,6 +42,8 @@ export async function destroyContainer(
       );
     }
     for (const s of snaps) await destroyStorageDir(snapshotPaths(paths, s), execRunner);
+    // The generated AppArmor profile goes out of the kernel with the container.
+    await unloadAppArmorProfile(paths.dir, execRunner);
     // Only the container's own storage goes: a rootfs elsewhere (`create
     // --rootfs DIR`, or an LXC config pointing at a tree) belongs to its owner.
     await destroyStorageDir(paths, execRunner);

@@ -6,10 +6,12 @@ import { CONFIG_DEFAULTS, type ContainerConfig, hostArch } from "../config/model
 import { MS } from "../config/mounts.js";
 import { type ConfigEntry, parseConfigText } from "../config/parse.js";
 import { LxtError } from "../core/errors.js";
+import { readAppArmorHost } from "../host/apparmor.js";
 import { type NicPlan, resolveNics } from "../network/nic.js";
+import { type AppArmorPlan, appArmorConfig, planAppArmor } from "../security/apparmor.js";
 import { rootDir, startMounts } from "../storage/driver.js";
 import { resolveConfinement } from "./confinement.js";
-import type { ContainerPaths } from "./paths.js";
+import { type ContainerPaths, rootId } from "./paths.js";
 import type { LaunchInput, PlanMount, VisibleHierarchy } from "./plan.js";
 
 /** How a start was asked for. */
@@ -140,6 +142,8 @@ export interface PreparedLaunch {
   nics: NicPlan[];
   /** The device allowlist, applied to the cgroups before the monitor spawns. */
   devices: DevicePlan;
+  /** The AppArmor profile; a generated one is loaded before the monitor spawns. */
+  apparmor: AppArmorPlan;
   build(cgroups: { v2?: string; v1: string[] }, net?: LaunchInput["net"]): LaunchInput;
 }
 
@@ -178,6 +182,15 @@ export async function prepareLaunch(
   // open any device node: then it is dropped, whatever the config says.
   if (devices.kind === "none" && devices.reason.startsWith("the host"))
     confinement.caps = confinement.caps.filter((c) => c !== CAP_MKNOD);
+  const warnings = [...cfg.warnings];
+  const apparmor = planAppArmor(
+    appArmorConfig(cfg.entries),
+    readAppArmorHost(),
+    paths.name,
+    rootId(paths.lxcpath),
+    warnings,
+  );
+  if (apparmor.mode !== "none") confinement.apparmor = apparmor.label;
   let nics: NicPlan[];
   try {
     nics = resolveNics(paths.name, cfg.nets);
@@ -186,10 +199,11 @@ export async function prepareLaunch(
   }
   return {
     rootfs,
-    warnings: cfg.warnings,
+    warnings,
     config: cfg,
     nics,
     devices,
+    apparmor,
     build: (cgroups, net) => ({
       name: paths.name,
       hostname: cfg.utsName ?? paths.name,

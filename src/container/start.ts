@@ -19,6 +19,7 @@ import {
 import { LxtError, wrapError } from "../core/errors.js";
 import { fileLog } from "../core/log.js";
 import { Reverter } from "../core/reverter.js";
+import { loadAppArmorProfile } from "../host/apparmor.js";
 import { writeFileAtomic } from "../host/atomic.js";
 import { type MonitorStarted, spawnMonitor } from "../host/monitor-client.js";
 import { exitStatus, type ProcessRef } from "../host/proc.js";
@@ -147,6 +148,18 @@ export async function startContainer(paths: ContainerPaths, opts: LaunchOptions)
         );
       } catch (err) {
         throw err instanceof LxtError ? err.wrap(`start ${paths.name}`) : step("devices", err);
+      }
+
+      // The generated AppArmor profile, (re)loaded under its name before the init execs into it.
+      const aa = prepared.apparmor;
+      if (aa.mode === "generated") {
+        try {
+          await loadAppArmorProfile(paths.dir, aa.label, aa.text, execRunner);
+        } catch (err) {
+          throw err instanceof LxtError
+            ? err.wrap(`start ${paths.name}: apparmor profile ${aa.label}`)
+            : step("apparmor", err);
+        }
       }
 
       // After the plan: its netdev records let repairStale remove these.

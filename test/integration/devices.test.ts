@@ -29,9 +29,9 @@ describe("device allowlist (cgroup v1)", { skip, timeout: 120_000 }, () => {
   const sh = (cmd: string, name = c) => box.lxt(["attach", "-n", name, "--", "sh", "-c", cmd]);
   const disk = hostDisk();
   // Opens the host's disk / loop-control node for reading (`: <` opens and closes) and prints the status.
-  const openDisk = `mknod /tmp/disk b ${disk.major} ${disk.minor} && : < /tmp/disk; s=$?; rm -f /tmp/disk; exit $s`;
+  const openDisk = `mknod /dev/lxt-disk b ${disk.major} ${disk.minor} && : < /dev/lxt-disk; s=$?; rm -f /dev/lxt-disk; exit $s`;
   const openLoopControl = (redir: string) =>
-    `mknod /tmp/lc c 10 237 && : ${redir} /tmp/lc; s=$?; rm -f /tmp/lc; exit $s`;
+    `mknod /dev/lxt-lc c 10 237 && : ${redir} /dev/lxt-lc; s=$?; rm -f /dev/lxt-lc; exit $s`;
 
   before(() => {
     box = new Sandbox();

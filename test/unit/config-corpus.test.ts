@@ -97,7 +97,6 @@ describe("good configs (test/fixtures/configs/good)", () => {
       [
         "lxc.idmap",
         "lxc.idmap",
-        "lxc.apparmor.profile",
         "lxc.hook.pre-start",
         "lxc.start.auto",
         "lxt.privileged",

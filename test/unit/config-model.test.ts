@@ -341,11 +341,9 @@ describe("resolveConfig networks", () => {
 
 describe("resolveConfig pending and warnings", () => {
   it("lists later keys with file and line", () => {
-    const cfg = resolve(
-      "lxc.uts.name = c\nlxc.apparmor.raw = deny /x rw,\nlxc.idmap = u 0 1000 1\n",
-    );
+    const cfg = resolve("lxc.uts.name = c\nlxc.hook.stop = /x\nlxc.idmap = u 0 1000 1\n");
     assert.deepEqual(cfg.pending, [
-      { key: "lxc.apparmor.raw", file: "c.conf", line: 2, feature: "AppArmor" },
+      { key: "lxc.hook.stop", file: "c.conf", line: 2, feature: "hooks" },
       { key: "lxc.idmap", file: "c.conf", line: 3, feature: "user namespaces" },
     ]);
   });
@@ -370,15 +368,8 @@ describe("resolveConfig pending and warnings", () => {
   });
 
   it("a harmless value of a single-valued later key overrides an earlier one", () => {
-    assert.deepEqual(
-      resolve("lxc.apparmor.profile = generated\nlxc.apparmor.profile = unconfined\n").pending,
-      [],
-    );
-    assert.equal(
-      resolve("lxc.apparmor.profile = unconfined\nlxc.apparmor.profile = generated\n").pending
-        .length,
-      1,
-    );
+    assert.deepEqual(resolve("lxc.start.auto = 1\nlxc.start.auto = 0\n").pending, []);
+    assert.equal(resolve("lxc.start.auto = 0\nlxc.start.auto = 1\n").pending.length, 1);
   });
 
   it("resolves every storage backend's rootfs spec", () => {
