@@ -4,7 +4,7 @@
  * its text) is in security/apparmor.ts.
  */
 
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { LxtError } from "../core/errors.js";
 import type { AppArmorHost } from "../security/apparmor.js";
@@ -82,32 +82,23 @@ export async function loadAppArmorProfile(
 }
 
 /**
- * Unloads a generated profile (`apparmor_parser -R`) and removes its files.
- * Nothing to do when it was never generated or AppArmor is off.
+ * Unloads this container's generated profile (`apparmor_parser -R`; only
+ * `label`: a directory copied from another container names that one's
+ * profile) and removes the files. Nothing to unload when it was never
+ * generated or AppArmor is off.
  */
 export async function unloadAppArmorProfile(
   containerDir: string,
+  label: string,
   runner: CommandRunner,
   host: AppArmorHost = readAppArmorHost(),
 ): Promise<void> {
-  const dir = join(containerDir, "apparmor");
-  if (!existsSync(dir)) return;
-  if (host.enabled) {
-    for (const name of readdirNames(dir)) {
-      if (name === "cache") continue;
-      await runner.run("apparmor_parser", ["-R", join(dir, name)]).catch((err: unknown) => {
-        // Not loaded (a reboot since the start): nothing to unload.
-        if (!/not found|does not exist/i.test((err as Error).message)) throw err;
-      });
-    }
+  const { file } = profilePaths(containerDir, label);
+  if (host.enabled && existsSync(file)) {
+    await runner.run("apparmor_parser", ["-R", file]).catch((err: unknown) => {
+      // Not loaded (a reboot since the start): nothing to unload.
+      if (!/doesn't exist|does not exist|not found/i.test((err as Error).message)) throw err;
+    });
   }
-  rmSync(dir, { recursive: true, force: true });
-}
-
-function readdirNames(dir: string): string[] {
-  try {
-    return readdirSync(dir);
-  } catch {
-    return [];
-  }
+  rmSync(join(containerDir, "apparmor"), { recursive: true, force: true });
 }

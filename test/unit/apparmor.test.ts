@@ -305,3 +305,37 @@ describe("apparmor_parser accepts the generated profiles", { skip: parserSkip },
     });
   }
 });
+
+describe("loading and unloading with apparmor_parser (recorded)", () => {
+  test("load writes the profile beside its cache and replaces; unload removes only this container's", async () => {
+    const { mkdtempSync, existsSync, rmSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { RecordingRunner } = await import("../../src/storage/runner.js");
+    const { loadAppArmorProfile, unloadAppArmorProfile } = await import(
+      "../../src/host/apparmor.js"
+    );
+    const dir = mkdtempSync(join(tmpdir(), "lxt-aa-"));
+    try {
+      const runner = new RecordingRunner();
+      await loadAppArmorProfile(dir, "lxt-c1_ab", "profile lxt-c1_ab {}\n", runner);
+      const file = join(dir, "apparmor", "lxt-c1_ab");
+      assert.equal(readFileSync(file, "utf8"), "profile lxt-c1_ab {}\n");
+      assert.deepEqual(runner.calls, [
+        ["apparmor_parser", "-r", "-W", "-L", join(dir, "apparmor", "cache"), file],
+      ]);
+      // A profile file copied from another container is not unloaded.
+      writeFileSync(join(dir, "apparmor", "lxt-other_ab"), "x");
+      await unloadAppArmorProfile(dir, "lxt-c1_ab", runner, ON);
+      assert.deepEqual(runner.calls.at(-1), ["apparmor_parser", "-R", file]);
+      assert.equal(runner.calls.length, 2);
+      assert.equal(existsSync(join(dir, "apparmor")), false);
+      // AppArmor off: files removed, nothing run.
+      await loadAppArmorProfile(dir, "lxt-c1_ab", "x", runner);
+      await unloadAppArmorProfile(dir, "lxt-c1_ab", runner, OFF);
+      assert.equal(runner.calls.length, 3);
+      assert.equal(existsSync(join(dir, "apparmor")), false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
