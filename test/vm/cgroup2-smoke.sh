@@ -65,6 +65,33 @@ state_is() { # PHASE CHECK WANT
   if [ "$got" = "$3" ]; then ok "$1/$2"; else notok "$1/$2" "info -s says '${got:-?}', want $3"; fi
 }
 
+AA_LABEL=""
+# the generated AppArmor profile, where the VM's kernel has AppArmor (Debian's does)
+apparmor_checks() {
+  local p=$1 pid=$2 label current out
+  if [ "$(cat /sys/module/apparmor/parameters/enabled 2> /dev/null)" != Y ]; then
+    echo "# $p: AppArmor not enabled in this kernel: no AppArmor checks"
+    return
+  fi
+  "$LXT" info -n "$NAME" --format json > "$TMP/aa.json" 2>&1
+  label=$(json_field apparmor "$TMP/aa.json")
+  case $label in
+    lxt-"$NAME"_*) ok "$p/apparmor-label" ;;
+    *) notok "$p/apparmor-label" "info says '$label'"; return ;;
+  esac
+  AA_LABEL=$label
+  current=$(cat "/proc/$pid/attr/current" 2>&1)
+  if [ "$current" = "$label (enforce)" ]; then ok "$p/apparmor-init"
+  else notok "$p/apparmor-init" "init's label '$current', want '$label (enforce)'"; fi
+  current=$("$LXT" attach -n "$NAME" -- cat /proc/self/attr/current 2>&1)
+  if [ "$current" = "$label (enforce)" ]; then ok "$p/apparmor-attach"
+  else notok "$p/apparmor-attach" "attach's label '$current'"; fi
+  # CAP_SYS_ADMIN is kept, so only the profile stops a debugfs mount
+  if out=$("$LXT" attach -n "$NAME" -- sh -c 'mkdir -p /tmp/dbg && mount -t debugfs debugfs /tmp/dbg' 2>&1); then
+    notok "$p/apparmor-mount-denied" "debugfs mounted"
+  else ok "$p/apparmor-mount-denied"; fi
+}
+
 phase() {
   local p=$1 t0=$SECONDS
   export LXT_PATH
@@ -116,6 +143,7 @@ phase() {
       *"Operation not permitted"*) ok "$p/devices-refused" ;;
       *) notok "$p/devices-refused" "opening c 10:237 (not on the allowlist) gave '$(echo $inside)'" ;;
     esac
+    apparmor_checks "$p" "$pid"
   fi
 
   run "$p/stop" "$LXT" stop -n "$NAME" -t 30
@@ -173,6 +201,11 @@ phase() {
 
   run "$p/destroy" "$LXT" destroy -n "$NAME"
   if [ -e "$LXT_PATH/$NAME" ]; then notok "$p/destroy-gone" "$LXT_PATH/$NAME still there"; else ok "$p/destroy-gone"; fi
+  if [ -n "$AA_LABEL" ]; then
+    if grep -q "^$AA_LABEL " /sys/kernel/security/apparmor/profiles; then notok "$p/apparmor-unloaded" "$AA_LABEL still loaded"
+    else ok "$p/apparmor-unloaded"; fi
+    AA_LABEL=""
+  fi
 
   # leave nothing for the next phase, whatever failed
   "$LXT" stop -n "$NAME" -k > /dev/null 2>&1
