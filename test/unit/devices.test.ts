@@ -352,3 +352,74 @@ describe("the eBPF device program (lxt-shim devices dump)", { skip: shimSkip }, 
     assert.match(allow, /^ok \d+\n$/);
   });
 });
+
+describe("applying the plan (fake cgroupfs and helper)", () => {
+  const dirs = {
+    v1: ["/sys/fs/cgroup/devices/lxt.payload.c1"],
+    v2: "/sys/fs/cgroup/lxt.payload.c1",
+  };
+  const fakeFs = (failOn?: string) => {
+    const writes: [string, string][] = [];
+    const fs = {
+      readFile: () => "",
+      writeFile: (p: string, d: string) => {
+        if (failOn && d === failOn) throw Object.assign(new Error("EINVAL"), { code: "EINVAL" });
+        writes.push([p, d]);
+      },
+      mkdir: () => {},
+      rmdir: () => {},
+      readdir: () => [],
+      exists: () => true,
+    };
+    return { fs, writes };
+  };
+
+  test("v1: every rule written in order to the container's devices files", async () => {
+    const { applyDevicePlan } = await import("../../src/cgroups/devices-apply.js");
+    const { fs, writes } = fakeFs();
+    const plan = planDevices(
+      entries("lxc.cgroup.devices.allow = c 10:237 r\n"),
+      layout("hybrid", true),
+    );
+    applyDevicePlan(plan, dirs, layout("hybrid", true), fs, () => assert.fail("no helper on v1"));
+    assert.deepEqual(writes[0], ["/sys/fs/cgroup/devices/lxt.payload.c1/devices.deny", "a"]);
+    assert.deepEqual(writes.at(-1), [
+      "/sys/fs/cgroup/devices/lxt.payload.c1/devices.allow",
+      "c 10:237 r",
+    ]);
+    assert.equal(writes.length, DEFAULT_DEVICE_LINES.length + 1);
+  });
+
+  test("v1: a refused write names the config line and the file", async () => {
+    const { applyDevicePlan } = await import("../../src/cgroups/devices-apply.js");
+    const { fs } = fakeFs("c 10:237 r");
+    const plan = planDevices(
+      entries("\nlxc.cgroup.devices.allow = c 10:237 r\n"),
+      layout("hybrid", true),
+    );
+    assert.throws(
+      () => applyDevicePlan(plan, dirs, layout("hybrid", true), fs, () => {}),
+      /devices: \/etc\/c1\/config:2: lxc\.cgroup\.devices\.allow = c 10:237 r: write \/sys\/fs\/cgroup\/devices\/lxt\.payload\.c1\/devices\.allow: EINVAL/,
+    );
+  });
+
+  test("v2: the helper attaches the program to the container's cgroup; its error is kept", async () => {
+    const { applyDevicePlan } = await import("../../src/cgroups/devices-apply.js");
+    const { fs, writes } = fakeFs();
+    const calls: string[][] = [];
+    const plan = planDevices([], layout("v2", false));
+    applyDevicePlan(plan, dirs, layout("v2", false), fs, (a) => calls.push(a));
+    assert.equal(writes.length, 0);
+    assert.deepEqual(calls[0]?.slice(0, 4), ["attach", dirs.v2, "deny", "c:*:*:m"]);
+    assert.throws(
+      () =>
+        applyDevicePlan(plan, dirs, layout("v2", false), fs, () => {
+          throw new Error("error devices bpf-prog-attach /x 1");
+        }),
+      /attach the device program to \/sys\/fs\/cgroup\/lxt\.payload\.c1: error devices bpf-prog-attach/,
+    );
+    applyDevicePlan({ kind: "none", reason: "x" }, dirs, layout("v2", false), fs, () =>
+      assert.fail("nothing to apply"),
+    );
+  });
+});
