@@ -344,7 +344,8 @@ int attach_main(int argc, char **argv)
 		fail("attach", "prctl", NULL, errno);
 		goto err;
 	}
-	if (parse_args(argc, argv, &o) < 0 || (pidfd = open_target(&o)) < 0 || join(&o, pidfd) < 0)
+	if (parse_args(argc, argv, &o) < 0 || (pidfd = open_target(&o)) < 0 ||
+	    confine_open_proc(&o.conf_plan.conf) < 0 || join(&o, pidfd) < 0)
 		goto err;
 	if (o.pty && open_pty(&master, &slave) < 0)
 		goto err;

@@ -519,6 +519,8 @@ _Noreturn void child_main(struct child_ctx *c)
 	/* Everything the monitor had stays out of the init (fds 0-2 aside). */
 	close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
 	umask_saved = umask(0);
+	if (confine_open_proc(&p->conf) < 0)
+		child_fail(c);
 
 	/* EOF here also covers a monitor that died before PDEATHSIG was set:
 	 * in a new pid namespace getppid() is 0 and cannot tell us. */

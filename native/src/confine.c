@@ -7,6 +7,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/capability.h>
 #include <seccomp.h>
 #include <stdio.h>
@@ -313,8 +314,51 @@ out:
 	return rc < 0 ? -1 : 0;
 }
 
+static int aa_procfd = -1;
+
+int confine_open_proc(const struct confinement *c)
+{
+	if (!c->apparmor || aa_procfd >= 0)
+		return 0;
+	aa_procfd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	return aa_procfd < 0 ? fail("apparmor", "open", "/proc", errno) : 0;
+}
+
+/*
+ * AppArmor's exec transition (apparmor(7), aa_change_onexec(2)): "exec
+ * PROFILE" to attr/apparmor/exec (attr/exec before Linux 5.8's LSM
+ * stacking). A caller that never execs (`final`) changes at once instead.
+ */
+static int set_apparmor(const struct confinement *c, bool final)
+{
+	const char *attr = final ? "current" : "exec";
+	char path[64], cmd[4200];
+	int fd, n;
+
+	if (aa_procfd < 0)
+		return fail("apparmor", "open", "/proc", EBADF);
+	snprintf(path, sizeof(path), "thread-self/attr/apparmor/%s", attr);
+	fd = openat(aa_procfd, path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) {
+		snprintf(path, sizeof(path), "thread-self/attr/%s", attr);
+		fd = openat(aa_procfd, path, O_WRONLY | O_CLOEXEC);
+	}
+	if (fd < 0)
+		return fail("apparmor", "open", path, errno);
+	n = snprintf(cmd, sizeof(cmd), "%s %s", final ? "changeprofile" : "exec", c->apparmor);
+	if (n < 0 || (size_t)n >= sizeof(cmd) || write(fd, cmd, (size_t)n) != n) {
+		int e = n < 0 || (size_t)n >= sizeof(cmd) ? ENAMETOOLONG : errno;
+		close(fd);
+		return fail("apparmor", "write", c->apparmor, e);
+	}
+	close(fd);
+	return 0;
+}
+
 int confine_finish(const struct confinement *c, bool final)
 {
+	if (c->apparmor && set_apparmor(c, final) < 0)
+		return -1;
 	if (c->has_caps && set_caps(c, final) < 0)
 		return -1;
 	if ((c->nnp || (final && c->has_seccomp)) && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)

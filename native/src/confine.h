@@ -37,12 +37,18 @@ struct confinement {
 	int narches;
 	struct sc_rule *rules;
 	int nrules, cap_rules;
+	const char *apparmor;   /* AppArmor profile for exec, or NULL */
 };
 
 /* Record parsers for plan.c: 0 or -1 (the caller reports the line). */
 int confine_parse_caps(struct confinement *c, char *list);
 int confine_parse_seccomp(struct confinement *c, const char *action, char *arches);
 int confine_parse_rule(struct confinement *c, char **f, int n);
+
+/* With an `apparmor` record: open the host's /proc now (before any
+ * namespace or mount of the container can stand in for it), for
+ * confine_finish to set the profile through. */
+int confine_open_proc(const struct confinement *c);
 
 /* Drop every capability outside the set from the bounding set. Needs
  * CAP_SETPCAP, so it runs before the ids change. */
@@ -52,7 +58,7 @@ int confine_bounding(const struct confinement *c);
  * confine_finish can still load the filter (PR_SET_KEEPCAPS). */
 void confine_keep_caps(const struct confinement *c);
 
-/* Ambient set cleared, capset, no_new_privs, then the seccomp filter. With
+/* The AppArmor exec profile, ambient set cleared, capset, no_new_privs, then the seccomp filter. With
  * `final`, the caller never execs (the init shim): CAP_SYS_ADMIN is not
  * borrowed for the filter, no_new_privs is set instead. */
 int confine_finish(const struct confinement *c, bool final);

@@ -33,7 +33,7 @@ enum {
 	OP_NAMESPACES, OP_CONSOLE, OP_TTY, OP_CONSOLE_LOG, OP_STDIO, OP_FOREGROUND,
 	OP_INIT_SHIM, OP_ROOTFS, OP_HOSTNAME, OP_MOUNT, OP_MKDIR, OP_MKNOD,
 	OP_SYMLINK, OP_PIVOT, OP_SYSCTL, OP_RLIMIT, OP_CWD, OP_GID, OP_UID, OP_ENV,
-	OP_EXEC, OP_CAPS, OP_NO_NEW_PRIVS, OP_SECCOMP, OP_SECCOMP_RULE, OP_HOST_HOOK, OP_NETDEV,
+	OP_EXEC, OP_CAPS, OP_NO_NEW_PRIVS, OP_SECCOMP, OP_SECCOMP_RULE, OP_APPARMOR, OP_HOST_HOOK, OP_NETDEV,
 	OP_IDMAP, OP_IDMAPPED_MOUNT, OP__COUNT
 };
 
@@ -69,6 +69,7 @@ static const struct op_desc ops[OP__COUNT] = {
 	[OP_NO_NEW_PRIVS] = {"no-new-privs", 1, 1, true, false},
 	[OP_SECCOMP] = {"seccomp", 2, 2, true, false},
 	[OP_SECCOMP_RULE] = {"seccomp-rule", 3, 3 + CONF_MAX_CMPS, false, false},
+	[OP_APPARMOR] = {"apparmor", 1, 1, true, false},
 	[OP_HOST_HOOK] = {"host-hook", 1, 64, false, false},
 	[OP_NETDEV] = {"netdev", 1, 1, false, false},
 	[OP_IDMAP] = {"idmap", 4, 4, false, false},
@@ -397,6 +398,13 @@ static int parse_record(struct parser *ps, int op, char **f, int n)
 		return confine_parse_seccomp(&p->conf, f[0], f[1]) < 0 ? bad(ps, NULL, EINVAL) : 0;
 	case OP_SECCOMP_RULE:
 		return confine_parse_rule(&p->conf, f, n) < 0 ? bad(ps, NULL, EINVAL) : 0;
+	case OP_APPARMOR:
+		/* A profile name: printable, no blanks (the kernel's own limit is the page). */
+		for (const char *s = f[0]; *s; s++)
+			if (*s <= ' ' || *s == 0x7f)
+				return bad(ps, NULL, EINVAL);
+		p->conf.apparmor = f[0];
+		return 0;
 	case OP_HOST_HOOK:
 		if (p->nhooks + 2 > ps->cap_hooks) {
 			int ncap = ps->cap_hooks ? ps->cap_hooks * 2 : 8;

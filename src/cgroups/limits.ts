@@ -316,7 +316,9 @@ export function rawCgroupWrites(settings: {
   v1: CgroupSetting[];
   v2: CgroupSetting[];
 }): LimitWrite[] {
-  const v1 = [...settings.v1];
+  // devices.allow / devices.deny are the device allowlist's (devices.ts), applied with it.
+  const notDevices = (s: CgroupSetting) => !s.file.startsWith("devices.");
+  const v1 = settings.v1.filter(notDevices);
   let memsw = -1;
   for (let i = 0; i < v1.length; i++) {
     const s = v1[i] as CgroupSetting;
@@ -334,7 +336,7 @@ export function rawCgroupWrites(settings: {
     value: s.value,
     origin: { key: s.key, file: s.at.file, line: s.at.line },
   });
-  return [...v1.map((s) => write(1, s)), ...settings.v2.map((s) => write(2, s))];
+  return [...v1.map((s) => write(1, s)), ...settings.v2.filter(notDevices).map((s) => write(2, s))];
 }
 
 function describe(o: WriteOrigin): string {

@@ -1,10 +1,11 @@
 /**
- * Registry entries for confinement and lifecycle extras: cgroups (limits
- * implemented; placement and devices later), capabilities, namespaces, LSMs,
+ * Registry entries for confinement and lifecycle extras: cgroups (limits and
+ * devices implemented; placement later), capabilities, namespaces, LSMs,
  * seccomp, id maps, hooks, autostart, monitor options and lxt's own keys
  * (`lxt.limits.*` implemented, see limits.ts).
  */
 
+import { checkDeviceKey } from "../cgroups/devices.js";
 import { parseIdmapLine, parseIdmapText } from "./idmap.js";
 import {
   bool01,
@@ -44,10 +45,9 @@ const CGROUP_V2 = "lxc.cgroup2.[controller].[file]";
  * decides them: v1 keys are ignored on a host without v1 hierarchies, and
  * LXC's `cgfsng_setup_limits` ignores every v2 key unless the layout is
  * pure cgroup2 ("Ignoring cgroup2 limits on legacy cgroup system"), hybrid
- * hosts included. `unifiedOnly: false` keeps the older rule (v2 keys ignored
- * on v1 hosts only) for the device keys, which belong to later work.
+ * hosts included.
  */
-function checkCgroup(version: 1 | 2, unifiedOnly = true) {
+function checkCgroup(version: 1 | 2) {
   return (_v: string, _key: string, host: HostInfo): Verdict | undefined => {
     if (version === 1 && host.cgroupLayout === "v2") {
       return {
@@ -63,7 +63,7 @@ function checkCgroup(version: 1 | 2, unifiedOnly = true) {
         warn: true,
       };
     }
-    if (version === 2 && unifiedOnly && host.cgroupLayout === "hybrid") {
+    if (version === 2 && host.cgroupLayout === "hybrid") {
       return {
         status: "ignored",
         reason:
@@ -160,25 +160,29 @@ export const CONFINEMENT_KEYS: KeySpec[] = [
     { validate: checkTimeOffset },
   ),
   familyRoot("lxc.proc", "lxc.proc.[file]", "with an empty value, clears every lxc.proc.* setting"),
-  later(
+  impl(
     "lxc.apparmor.profile",
-    "AppArmor",
-    "AppArmor profile; unconfined/unchanged are accepted (lxt does not confine)",
-    { harmless: ["unconfined", "unchanged"] },
+    "AppArmor profile: generated (lxt writes and loads lxt-NAME_HASH), unconfined, unchanged, or the name of a loaded profile; applied to the init and attached commands where the host has AppArmor (docs/security.md)",
+    (v) => {
+      if (/\s/.test(v)) throw new ValueError(`invalid profile name "${v}": no blanks`);
+    },
+    { default: "generated" },
   ),
-  later(
+  impl(
     "lxc.apparmor.allow_incomplete",
-    "AppArmor",
-    "start even if the kernel lacks AppArmor mount features (0 or 1)",
-    { validate: bool01, harmless: ["0", "1"] },
+    "1: start even if the kernel does not mediate mounts, or (named profile) the host has no AppArmor (0 or 1)",
+    bool01,
+    { default: "0" },
   ),
-  later(
+  impl(
     "lxc.apparmor.allow_nesting",
-    "AppArmor",
-    "allow nested containers in the generated profile (0 or 1)",
-    { validate: bool01, harmless: ["0"] },
+    "1: the generated profile allows nested containers (mounts, pivot_root, change_profile to lxt-*) (0 or 1)",
+    bool01,
+    { default: "0" },
   ),
-  later("lxc.apparmor.raw", "AppArmor", "raw lines for the generated profile", { list: true }),
+  impl("lxc.apparmor.raw", "raw lines appended to the generated profile", nothing, {
+    list: true,
+  }),
   later("lxc.selinux.context", "SELinux", "SELinux context; unconfined_t is accepted", {
     harmless: ["unconfined_t"],
   }),
@@ -289,16 +293,11 @@ export const CONFINEMENT_KEYS: KeySpec[] = [
 export const CONFINEMENT_PATTERNS: { prefix: string; spec: KeySpec }[] = [
   {
     prefix: "lxc.cgroup2.devices.",
-    spec: later(
+    spec: impl(
       "lxc.cgroup2.devices.[file]",
-      "device access control",
-      "cgroup v2 device rule (an eBPF program in LXC)",
-      {
-        list: true,
-        family: CGROUP_V2,
-        validate: subkeyAfter("lxc.cgroup2.", "cgroup file"),
-        check: checkCgroup(2, false),
-      },
+      "cgroup v2 device rule for devices.allow / devices.deny (`c 1:3 rwm`, `b *:* m`, `a`), after lxt's default allowlist; compiled into an eBPF device program; only on cgroup2-only hosts, as in LXC (docs/security.md)",
+      checkDeviceKey,
+      { list: true, family: CGROUP_V2, check: checkCgroup(2), default: "LXC's default allowlist" },
     ),
   },
   {
@@ -312,16 +311,11 @@ export const CONFINEMENT_PATTERNS: { prefix: string; spec: KeySpec }[] = [
   },
   {
     prefix: "lxc.cgroup.devices.",
-    spec: later(
+    spec: impl(
       "lxc.cgroup.devices.[file]",
-      "device access control",
-      "cgroup v1 devices.allow / devices.deny rule",
-      {
-        list: true,
-        family: CGROUP_V1,
-        validate: subkeyAfter("lxc.cgroup.", "cgroup file"),
-        check: checkCgroup(1),
-      },
+      "cgroup v1 devices.allow / devices.deny rule (`c 1:3 rwm`, `b *:* m`, `a`), written in order after lxt's default allowlist (docs/security.md)",
+      checkDeviceKey,
+      { list: true, family: CGROUP_V1, check: checkCgroup(1), default: "LXC's default allowlist" },
     ),
   },
   {

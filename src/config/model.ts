@@ -327,6 +327,12 @@ export function resolveConfig(entries: ConfigEntry[], opts: ResolveOptions): Con
       case "lxc.cgroup2":
         cfg.cgroup.v2 = [];
         break;
+      case "lxc.apparmor.profile":
+      case "lxc.apparmor.allow_nesting":
+      case "lxc.apparmor.allow_incomplete":
+      case "lxc.apparmor.raw":
+        // Read from the entries at start by security/apparmor.ts.
+        break;
       case "lxc.proc":
       case "lxc.hook":
         // Family roots of later keys: their clearing is done by track()

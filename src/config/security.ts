@@ -65,7 +65,6 @@ export const LXC_COMMON_DROP = ["mac_admin", "mac_override", "sys_time", "sys_mo
 export const DEFAULT_CAP_DROP: readonly string[] = [
   ...LXC_COMMON_DROP,
   "dac_read_search",
-  "mknod",
   "sys_pacct",
   "syslog",
   "audit_control",

@@ -1,8 +1,10 @@
 import { rmdirSync, rmSync } from "node:fs";
 import { dirname } from "node:path";
 import { LxtError } from "../core/errors.js";
+import { unloadAppArmorProfile } from "../host/apparmor.js";
+import { appArmorProfileName } from "../security/apparmor.js";
 import { execRunner } from "../storage/runner.js";
-import { type ContainerPaths, requireExists } from "./paths.js";
+import { type ContainerPaths, requireExists, rootId } from "./paths.js";
 import { repairStale, withLock } from "./runtime.js";
 import { destroyStorageDir } from "./snapshot.js";
 import { requireState } from "./state.js";
@@ -41,6 +43,12 @@ export async function destroyContainer(
       );
     }
     for (const s of snaps) await destroyStorageDir(snapshotPaths(paths, s), execRunner);
+    // The generated AppArmor profile goes out of the kernel with the container.
+    await unloadAppArmorProfile(
+      paths.dir,
+      appArmorProfileName(paths.name, rootId(paths.lxcpath)),
+      execRunner,
+    );
     // Only the container's own storage goes: a rootfs elsewhere (`create
     // --rootfs DIR`, or an LXC config pointing at a tree) belongs to its owner.
     await destroyStorageDir(paths, execRunner);

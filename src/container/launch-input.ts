@@ -1,14 +1,17 @@
 import { existsSync } from "node:fs";
+import { type DevicePlan, planDevices } from "../cgroups/devices.js";
 import type { CgroupLayout } from "../cgroups/layout.js";
 import { loadConfig } from "../config/load.js";
 import { CONFIG_DEFAULTS, type ContainerConfig, hostArch } from "../config/model.js";
 import { MS } from "../config/mounts.js";
 import { type ConfigEntry, parseConfigText } from "../config/parse.js";
 import { LxtError } from "../core/errors.js";
+import { readAppArmorHost } from "../host/apparmor.js";
 import { type NicPlan, resolveNics } from "../network/nic.js";
+import { type AppArmorPlan, appArmorConfig, planAppArmor } from "../security/apparmor.js";
 import { type RootfsRef, rootDir, startMounts } from "../storage/driver.js";
 import { resolveConfinement } from "./confinement.js";
-import type { ContainerPaths } from "./paths.js";
+import { type ContainerPaths, rootId } from "./paths.js";
 import type { LaunchInput, PlanMount, VisibleHierarchy } from "./plan.js";
 
 /** How a start was asked for. */
@@ -20,6 +23,8 @@ export interface LaunchOptions {
   execute?: { argv: string[]; uid?: number; gid?: number };
 }
 
+/** capabilities(7) CAP_MKNOD. */
+const CAP_MKNOD = 27;
 const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /** Flags a read-only (or nosuid, ...) bind mount needs a second remount for. */
 const REMOUNT_MASK =
@@ -137,6 +142,10 @@ export interface PreparedLaunch {
   config: ContainerConfig;
   /** The veth NICs to create on the host before the monitor spawns. */
   nics: NicPlan[];
+  /** The device allowlist, applied to the cgroups before the monitor spawns. */
+  devices: DevicePlan;
+  /** The AppArmor profile; a generated one is loaded before the monitor spawns. */
+  apparmor: AppArmorPlan;
   build(cgroups: { v2?: string; v1: string[] }, net?: LaunchInput["net"]): LaunchInput;
 }
 
@@ -169,7 +178,21 @@ export async function prepareLaunch(
       `container_ttys=${Array.from({ length: cfg.ttyMax }, (_, i) => `tty${i + 1}`).join(" ")}`,
     );
   const noConsole = cfg.console.path === "none";
+  const devices = planDevices(cfg.entries, layout);
   const confinement = resolveConfinement(cfg.security, hostArch());
+  // Without a device cgroup, CAP_MKNOD would let the container make and
+  // open any device node: then it is dropped, whatever the config says.
+  if (devices.kind === "none" && devices.reason.startsWith("the host"))
+    confinement.caps = confinement.caps.filter((c) => c !== CAP_MKNOD);
+  const warnings = [...cfg.warnings];
+  const apparmor = planAppArmor(
+    appArmorConfig(cfg.entries),
+    readAppArmorHost(),
+    paths.name,
+    rootId(paths.lxcpath),
+    warnings,
+  );
+  if (apparmor.mode !== "none") confinement.apparmor = apparmor.label;
   let nics: NicPlan[];
   try {
     nics = resolveNics(paths.name, cfg.nets);
@@ -179,9 +202,11 @@ export async function prepareLaunch(
   return {
     rootfs,
     storage,
-    warnings: cfg.warnings,
+    warnings,
     config: cfg,
     nics,
+    devices,
+    apparmor,
     build: (cgroups, net) => ({
       name: paths.name,
       hostname: cfg.utsName ?? paths.name,

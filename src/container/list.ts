@@ -4,10 +4,12 @@ import { allDirs } from "../cgroups/container.js";
 import { nodeCgroupFs } from "../cgroups/fs.js";
 import { type CgroupLayout, readCgroupLayout } from "../cgroups/layout.js";
 import { type CgroupStats, readCgroupStats } from "../cgroups/stats.js";
+import { readAppArmorHost } from "../host/apparmor.js";
 import { type Addresses, type NicBytes, readAddresses, readNetBytes } from "../host/netinfo.js";
 import { reapIfEphemeral } from "./ephemeral.js";
 import { type ContainerPaths, containerPaths, ephemeralMarker } from "./paths.js";
 import { repairStale, runtimeCgroups, withLock } from "./runtime.js";
+import { runtimeAppArmor } from "./runtime-cgroups.js";
 import { type ContainerState, observe } from "./state.js";
 import { type ExitRecord, parseExitLine } from "./stop.js";
 import { type UsernsInfo, usernsInfo } from "./userns-info.js";
@@ -57,6 +59,11 @@ export interface ContainerInfo extends ContainerSummary, ContainerUsage {
   cgroups: string[];
   /** The user namespace's id map (or `privileged`) and how the rootfs ownership fits it. */
   userns: UsernsInfo;
+  /**
+   * The AppArmor profile a running container's init execs into (from its
+   * plan), `unconfined` when none; when the host has no AppArmor, why.
+   */
+  apparmor: string;
 }
 
 /**
@@ -118,12 +125,19 @@ export async function containerInfo(
   const dirs = summary.state === "STOPPED" ? { v1: [] } : runtimeCgroups(paths);
   const cgroups = allDirs(dirs);
   const net = summary.pid ? readNetBytes(summary.pid) : [];
+  const aaHost = readAppArmorHost();
+  const apparmor = !aaHost.enabled
+    ? `none: ${aaHost.why}`
+    : summary.state === "STOPPED"
+      ? "-"
+      : (runtimeAppArmor(paths) ?? "unconfined");
   const info: ContainerInfo = {
     ...summary,
     cgroups,
     net,
     lastExit: readExit(paths),
     userns: usernsInfo(paths, summary.state === "STOPPED" ? undefined : runtimePlan(paths)),
+    apparmor,
   };
   if (cgroups.length > 0) {
     return {

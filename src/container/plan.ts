@@ -45,6 +45,8 @@ export interface Confinement {
   caps: readonly number[];
   noNewPrivs: boolean;
   seccomp?: SeccompFilter;
+  /** AppArmor profile the init and attached commands exec into. */
+  apparmor?: string;
 }
 
 /** Everything the planner needs: a resolved config plus host facts. Pure data. */
@@ -351,12 +353,13 @@ function ttyTarget(input: LaunchInput, n: number): string {
   return input.ttyDir ? `/dev/${input.ttyDir}/tty${n}` : `/dev/tty${n}`;
 }
 
-/** `caps`, `no-new-privs`, `seccomp` and `seccomp-rule` records (docs/helper-protocol.md). */
+/** `caps`, `no-new-privs`, `apparmor`, `seccomp` and `seccomp-rule` records (docs/helper-protocol.md). */
 export function confinementRecords(c: Confinement): string[] {
   const r = [
     encodeRecord("caps", [c.caps.join(",")]),
     encodeRecord("no-new-privs", [c.noNewPrivs ? "1" : "0"]),
   ];
+  if (c.apparmor) r.push(encodeRecord("apparmor", [c.apparmor]));
   if (c.seccomp) {
     r.push(encodeRecord("seccomp", [c.seccomp.defaultAction, c.seccomp.arches.join(",")]));
     for (const rule of c.seccomp.rules) {

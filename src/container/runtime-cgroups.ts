@@ -35,3 +35,16 @@ export function runtimeNetdevs(paths: ContainerPaths): string[] {
     return [];
   }
 }
+
+/** The AppArmor profile (`apparmor` record) a running container's plan applies, if any. */
+export function runtimeAppArmor(paths: ContainerPaths): string | undefined {
+  try {
+    const rec = readFileSync(join(paths.runtimeDir, "plan"), "utf8")
+      .split("\n")
+      .map(decodeRecord)
+      .find(({ op }) => op === "apparmor");
+    return rec?.fields[0];
+  } catch {
+    return undefined;
+  }
+}

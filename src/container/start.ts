@@ -6,6 +6,7 @@ import {
   planContainerCgroups,
   removeContainerCgroups,
 } from "../cgroups/container.js";
+import { applyDevicePlan, shimDeviceHelper } from "../cgroups/devices-apply.js";
 import { nodeCgroupFs, nodeKill } from "../cgroups/fs.js";
 import { readCgroupLayout } from "../cgroups/layout.js";
 import {
@@ -18,9 +19,11 @@ import {
 import { LxtError, wrapError } from "../core/errors.js";
 import { fileLog } from "../core/log.js";
 import { Reverter } from "../core/reverter.js";
+import { loadAppArmorProfile } from "../host/apparmor.js";
 import { writeFileAtomic } from "../host/atomic.js";
 import { type MonitorStarted, spawnMonitor } from "../host/monitor-client.js";
 import { exitStatus, type ProcessRef } from "../host/proc.js";
+import { shimPath } from "../host/shim.js";
 import {
   createVeths,
   hostTool,
@@ -148,6 +151,30 @@ export async function startContainer(paths: ContainerPaths, opts: LaunchOptions)
         throw err instanceof LxtError
           ? err.wrap(`start ${paths.name}: limits`)
           : step("limits", err);
+      }
+      // The device allowlist too: the init never runs without it.
+      try {
+        applyDevicePlan(
+          prepared.devices,
+          cgroups,
+          layout,
+          nodeCgroupFs,
+          shimDeviceHelper(shimPath()),
+        );
+      } catch (err) {
+        throw err instanceof LxtError ? err.wrap(`start ${paths.name}`) : step("devices", err);
+      }
+
+      // The generated AppArmor profile, (re)loaded under its name before the init execs into it.
+      const aa = prepared.apparmor;
+      if (aa.mode === "generated") {
+        try {
+          await loadAppArmorProfile(paths.dir, aa.label, aa.text, execRunner);
+        } catch (err) {
+          throw err instanceof LxtError
+            ? err.wrap(`start ${paths.name}: apparmor profile ${aa.label}`)
+            : step("apparmor", err);
+        }
       }
 
       // After the plan: its netdev records let repairStale remove these.

@@ -10,6 +10,7 @@ import { delimiter, join } from "node:path";
 import type { CgroupLayout } from "../cgroups/layout.js";
 import { parseSubid, rootRanges } from "../config/idmap.js";
 import { CAPABILITIES } from "../config/security.js";
+import { readAppArmorHost } from "./apparmor.js";
 
 /** The door to the host for the probes. */
 export interface CheckHost {
@@ -67,6 +68,22 @@ function cgroupItems(host: CheckHost): CheckItem[] {
     const ctrls = h.version === 2 ? ` controllers: ${h.controllers.join(" ") || "(none)"}` : "";
     out.push({ section: "cgroups", name: what, status: "info", detail: `${h.mountPoint}${ctrls}` });
   }
+  // The device allowlist's mechanism, as planDevices chooses it.
+  const v1Devices = layout.hierarchies.some(
+    (h) => h.version === 1 && h.controllers.includes("devices"),
+  );
+  out.push(
+    item(
+      "cgroups",
+      "devices",
+      v1Devices || layout.kind === "v2",
+      v1Devices
+        ? "cgroup v1 devices controller (lxc.cgroup.devices.*)"
+        : layout.kind === "v2"
+          ? "cgroup2 eBPF device program (lxc.cgroup2.devices.*)"
+          : "no device controller: containers lose CAP_MKNOD instead",
+    ),
+  );
   return out;
 }
 
@@ -100,15 +117,15 @@ export function checkHost(host: CheckHost): CheckItem[] {
     status: "info",
     detail: `kernel knows ${lastCap !== undefined ? Number(lastCap) + 1 : "?"}, lxt ${CAPABILITIES.length}; bounding set of lxt here: ${statusField(status, "CapBnd") ?? "?"}`,
   });
-  const aa = host.read("/sys/module/apparmor/parameters/enabled")?.trim();
+  const aa = readAppArmorHost(host.read, host.exists);
   out.push(
     item(
       "security",
       "apparmor",
-      aa === "Y",
-      aa === "Y"
-        ? "enabled (lxt does not load profiles yet)"
-        : "not enabled on this host: containers run without an AppArmor profile",
+      aa.enabled,
+      aa.enabled
+        ? `${aa.why}; lxt generates and loads a profile per container${host.hasBinary("apparmor_parser") ? "" : " (apparmor_parser missing: install apparmor)"}`
+        : `not enabled on this host (${aa.why}): containers run without an AppArmor profile`,
     ),
   );
   const selinux = host.exists("/sys/fs/selinux/enforce");

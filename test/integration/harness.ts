@@ -13,6 +13,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  statSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -248,4 +249,14 @@ export function btrfsSkip(): string | undefined {
   if (!hasCmd("mkfs.btrfs") || !hasCmd("losetup"))
     return "SKIP: no btrfs-progs/losetup (scripts/setup.sh installs them)";
   return undefined;
+}
+
+/** major:minor of the block device holding the host's `/` (dev_t as glibc's gnu_dev_major/minor). */
+export function hostDisk(): { major: number; minor: number } {
+  const dev = statSync("/").dev;
+  const major = (dev >> 8) & 0xfff;
+  if (major !== 0) return { major, minor: (dev & 0xff) | ((dev >> 12) & 0xfff00) };
+  // `/` on an overlay or tmpfs (anonymous device 0:N): the host's first disk instead.
+  const first = readFileSync("/proc/partitions", "utf8").split("\n")[2]?.trim().split(/\s+/);
+  return { major: Number(first?.[0]), minor: Number(first?.[1]) };
 }

@@ -110,7 +110,7 @@ describe("resource limits, live changes, freeze and stats", { skip, timeout: 120
       ["lxt.limits.memory", "12Q"],
       ["lxt.limits.cpu", "0"],
       ["lxt.limits.memory.nope", "1"],
-      ["lxc.cgroup.devices.allow", "a"],
+      ["lxc.cgroup.devices.allow", "c 1:3 rwx"],
     ] as const) {
       const r = box.lxt(["config", "set", c, key, value]);
       assert.notEqual(r.code, 0, `${key} = ${value} accepted`);

@@ -12,7 +12,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { CAPABILITIES, resolveCapabilities } from "../../src/config/security.js";
-import { type Sandbox as Box, Sandbox, skipReason, until } from "./harness.js";
+import { type Sandbox as Box, hostDisk, Sandbox, skipReason, until } from "./harness.js";
 
 const skip = skipReason();
 if (skip) console.log(skip);
@@ -22,6 +22,7 @@ const PROBE_C = String.raw`
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -48,6 +49,21 @@ int main(int argc, char **argv)
 	else if (!strcmp(op, "mknod_disk")) {
 		rc = mknod("/tmp/lxt-probe-sda", S_IFBLK | 0600, makedev(8, 0));
 		if (rc == 0) unlink("/tmp/lxt-probe-sda");
+	} else if (!strcmp(op, "devnode") && argc == 5) {
+		/* devnode b|c MAJOR MINOR: mknod, then open the node and read a byte. */
+		mode_t type = argv[2][0] == 'b' ? S_IFBLK : S_IFCHR;
+		const char *node = "/dev/lxt-probe-node"; /* /dev: a tmpfs without nodev */
+		int made, opened = -1, fd;
+		char byte;
+		made = mknod(node, type | 0600, makedev(atoi(argv[3]), atoi(argv[4]))) < 0 ? errno : 0;
+		if (made == 0) {
+			fd = open(node, O_RDONLY);
+			opened = fd < 0 ? errno : read(fd, &byte, 1) < 0 ? errno : 0;
+			if (fd >= 0) close(fd);
+			unlink(node);
+		}
+		printf("%d %d\n", made, opened);
+		return 0;
 	} else if (!strcmp(op, "mkdir")) {
 		rc = mkdir("/tmp/lxt-probe-dir", 0700);
 		if (rc == 0) rmdir("/tmp/lxt-probe-dir");
@@ -167,11 +183,27 @@ for (const privileged of [false, true]) {
       assert.notEqual(insmod.code, 0);
     });
 
-    test("mknod of a host disk: refused without CAP_MKNOD (the default)", () => {
-      assert.equal(probe("mknod_disk"), EPERM);
-      const r = box.lxt(["attach", "-n", c, "--", "mknod", "/tmp/sda", "b", "8", "0"]);
-      assert.notEqual(r.code, 0);
-      assert.match(r.stderr, /Operation not permitted/);
+    test("mknod of the host's disk: reading it is refused (device cgroup or no CAP_MKNOD)", () => {
+      const { major, minor } = hostDisk();
+      const devnode = (t: string, ma: number, mi: number) =>
+        box
+          .ok(["attach", "-n", c, "--", "/usr/local/bin/lxt-probe", "devnode", t, `${ma}`, `${mi}`])
+          .trim();
+      const [made, opened] = devnode("b", major, minor).split(" ").map(Number);
+      if (made === 0) {
+        // Privileged: CAP_MKNOD is kept (as LXC) and `b *:* m` allows the node,
+        // but the device cgroup refuses to open it.
+        assert.equal(opened, EPERM, `open of block ${major}:${minor} inside the container`);
+      } else {
+        // Unprivileged: the kernel refuses mknod of a device in a user namespace.
+        assert.equal(made, EPERM);
+      }
+      assert.equal(made === 0, privileged, "mknod works exactly when privileged");
+      assert.match(
+        devnode("c", 1, 11),
+        /^(0 1|1 -1)$/,
+        "/dev/kmsg (c 1:11) is not on the allowlist",
+      );
     });
 
     test("host kernel files are masked, /sys/firmware is empty", () => {
@@ -241,9 +273,9 @@ for (const privileged of [false, true]) {
       box.ok(["start", "-n", n, "-s", "lxc.cap.drop="]);
       assert.equal(probe("init_module", n), EPERM);
       assert.equal(probe("open_by_handle_at", n), EPERM);
-      // Privileged: devices are not confined yet (cgroup device rules are later
-      // work), with CAP_MKNOD the node can be made. In a user namespace mknod
-      // of a device is refused whatever the capabilities (mknod(2)).
+      // Privileged: with CAP_MKNOD the node can be made (`b *:* m`; opening it
+      // is the device cgroup's business). In a user namespace mknod of a
+      // device is refused whatever the capabilities (mknod(2)).
       assert.equal(probe("mknod_disk", n), privileged ? 0 : EPERM);
       box.ok(["stop", "-n", n, "-k"]);
     });

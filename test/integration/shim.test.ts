@@ -585,6 +585,18 @@ if (process.getuid?.() !== 0 || !fs.existsSync(BUSYBOX)) {
       assert.ok(!fs.existsSync(c.exitFile));
     });
 
+    test("an apparmor record the kernel cannot apply is an error record; nothing is left", async (t) => {
+      const aa = "/sys/module/apparmor/parameters/enabled";
+      if (fs.existsSync(aa) && fs.readFileSync(aa, "utf8").trim() === "Y")
+        return t.skip("SKIP: AppArmor is enabled here (this checks the failure path)");
+      const c = container([["apparmor", "lxt-none_0"]], [["pivot"]], ["/bin/true"]);
+      const s = await startMonitor(c.planFile);
+      assert.match(s.status, /^error apparmor (open|write) \S+ \d+$/);
+      assert.equal(await s.exit, 1);
+      assert.ok(!fs.existsSync(c.runtime), "runtime dir removed");
+      for (const d of cgroupPaths(c.cg)) assert.ok(!fs.existsSync(d), `${d} removed`);
+    });
+
     test("malformed plans are refused with an error plan line", async () => {
       const runtime = path.join(tmp, "never");
       const ok = (rest: string) =>
@@ -653,6 +665,8 @@ if (process.getuid?.() !== 0 || !fs.existsSync(BUSYBOX)) {
         ["caps leading zero", ok("caps 01\n")],
         ["duplicate caps", ok("caps 1\ncaps 2\n")],
         ["bad no-new-privs", ok("no-new-privs 2\n")],
+        ["apparmor with a blank", ok("apparmor a%20b\n")],
+        ["apparmor twice", ok("apparmor a\napparmor b\n")],
         ["rule before seccomp", ok("seccomp-rule all errno:1 mkdir\n")],
         ["bad default action", ok("seccomp notify x86_64\n")],
         ["foreign native arch", ok("seccomp allow aarch64\n")],

@@ -35,6 +35,17 @@ function rejects(key: string, value: string, substring = "", host: HostInfo = HO
 /** Good and bad values of every implemented key. */
 const IMPLEMENTED: Record<string, { good: string[]; bad: string[] }> = {
   "lxc.cgroup2.memory.max": { good: ["1G", "max"], bad: [] },
+  "lxc.apparmor.profile": {
+    good: ["generated", "unconfined", "unchanged", "lxc-container-default-cgns"],
+    bad: ["two words"],
+  },
+  "lxc.apparmor.allow_nesting": { good: ["0", "1"], bad: ["2", "yes"] },
+  "lxc.apparmor.allow_incomplete": { good: ["0", "1"], bad: ["2"] },
+  "lxc.apparmor.raw": { good: ["deny /srv/** w,", "mount,"], bad: [] },
+  "lxc.cgroup2.devices.allow": {
+    good: ["c 1:3 rwm", "b *:* m", "a", "c 136:* rw"],
+    bad: ["c 1:3", "x 1:3 rwm", "c 1:3 rwx", "c 4096:0 r"],
+  },
   "lxt.limits.memory": {
     good: ["1048576", "512K", "256M", "2G", "1T", "64MiB", "50%", "12.5%"],
     bad: ["0", "12Q", "-1M", "0%", "101%", "1.5G", "max"],
@@ -196,6 +207,7 @@ describe("implemented keys", () => {
     assert.deepEqual(notTested.sort(), [
       "lxc.cgroup",
       "lxc.cgroup.[controller].[file]",
+      "lxc.cgroup.devices.[file]",
       "lxc.cgroup2",
       "lxc.hook",
       "lxc.include",
@@ -283,9 +295,7 @@ describe("later keys", () => {
     ["lxc.net.0.type", "none", "network type none"],
     ["lxc.net.0.ipv6.address", "2001:db8::2/64", "networking"],
     ["lxc.net.0.script.up", "/bin/true", "networking"],
-    ["lxc.cgroup2.devices.allow", "c 1:3 rwm", "device access control"],
     ["lxc.cgroup.dir", "lxt/c1", "cgroup placement"],
-    ["lxc.apparmor.profile", "generated", "AppArmor"],
     ["lxc.selinux.context", "system_u:system_r:lxc_t:s0:c22", "SELinux"],
     ["lxc.hook.pre-start", "/bin/true", "hooks"],
     ["lxc.hook.stop", "/bin/true", "hooks"],
@@ -314,8 +324,6 @@ describe("later keys", () => {
 
   it("accepts values that match what lxt does anyway", () => {
     for (const [k, v] of [
-      ["lxc.apparmor.profile", "unconfined"],
-      ["lxc.apparmor.profile", "unchanged"],
       ["lxc.selinux.context", "unconfined_t"],
       ["lxc.start.auto", "0"],
       ["lxc.rootfs.managed", "1"],
@@ -380,11 +388,11 @@ describe("ignored keys", () => {
 describe("cgroup keys by host layout", () => {
   const cases: [CgroupLayout, string, Verdict["status"]][] = [
     ["v2", "lxc.cgroup.devices.allow", "ignored"],
-    ["v2", "lxc.cgroup2.devices.allow", "later"],
-    ["v1", "lxc.cgroup.devices.allow", "later"],
+    ["v2", "lxc.cgroup2.devices.allow", "implemented"],
+    ["v1", "lxc.cgroup.devices.allow", "implemented"],
     ["v1", "lxc.cgroup2.devices.allow", "ignored"],
-    ["hybrid", "lxc.cgroup.devices.allow", "later"],
-    ["hybrid", "lxc.cgroup2.devices.allow", "later"],
+    ["hybrid", "lxc.cgroup.devices.allow", "implemented"],
+    ["hybrid", "lxc.cgroup2.devices.allow", "ignored"],
     ["v1", "lxc.cgroup.memory.limit_in_bytes", "implemented"],
     ["hybrid", "lxc.cgroup.memory.limit_in_bytes", "implemented"],
     ["v2", "lxc.cgroup.memory.limit_in_bytes", "ignored"],

@@ -163,6 +163,8 @@ describe("checkconfig", () => {
         "/proc/sys/kernel/seccomp/actions_avail": "kill_process errno allow\n",
         "/proc/sys/kernel/cap_last_cap": "40\n",
         "/sys/module/apparmor/parameters/enabled": "Y\n",
+        "/sys/kernel/security/apparmor": "",
+        "/sys/kernel/security/apparmor/features/mount": "",
         "/proc/sys/user/max_user_namespaces": "0\n",
         "/proc/filesystems": "nodev\tproc\n\tbtrfs\nnodev\toverlay\n",
       }),
@@ -173,6 +175,8 @@ describe("checkconfig", () => {
     assert.match(find(items, "cgroup2").detail, /controllers: cpu memory/);
     assert.match(find(items, "seccomp").detail, /kill_process errno allow/);
     assert.equal(find(items, "apparmor").status, "enabled");
+    assert.match(find(items, "apparmor").detail, /mediates mounts.*apparmor_parser missing/);
+    assert.match(find(items, "devices").detail, /cgroup2 eBPF device program/);
     assert.equal(find(items, "max_user_namespaces").status, "missing");
     assert.equal(find(items, "idmapped mounts").status, "enabled");
     assert.equal(find(items, "nftables").status, "enabled");

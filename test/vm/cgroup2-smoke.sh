@@ -23,6 +23,8 @@ LXT="$PWD/bin/lxt"
 CG=/sys/fs/cgroup
 NAME=v2a
 PHASES=${SMOKE_PHASES:-root child scope}
+# make a /dev/loop-control node (c 10:237, not on the default allowlist) in /dev (a tmpfs without nodev, unlike the VM's /tmp) and open it
+LOOPCTL='mknod /dev/lxt-lc c 10 237 && : < /dev/lxt-lc; s=$?; rm -f /dev/lxt-lc; exit $s'
 
 pass=0
 fail=0
@@ -61,6 +63,33 @@ state_is() { # PHASE CHECK WANT
   local got
   got=$("$LXT" info -n "$NAME" -s 2>&1 | sed -n 's/^State: *//p')
   if [ "$got" = "$3" ]; then ok "$1/$2"; else notok "$1/$2" "info -s says '${got:-?}', want $3"; fi
+}
+
+AA_LABEL=""
+# the generated AppArmor profile, where the VM's kernel has AppArmor (Debian's does)
+apparmor_checks() {
+  local p=$1 pid=$2 label current out
+  if [ "$(cat /sys/module/apparmor/parameters/enabled 2> /dev/null)" != Y ]; then
+    echo "# $p: AppArmor not enabled in this kernel: no AppArmor checks"
+    return
+  fi
+  "$LXT" info -n "$NAME" --format json > "$TMP/aa.json" 2>&1
+  label=$(json_field apparmor "$TMP/aa.json")
+  case $label in
+    lxt-"$NAME"_*) ok "$p/apparmor-label" ;;
+    *) notok "$p/apparmor-label" "info says '$label'"; return ;;
+  esac
+  AA_LABEL=$label
+  current=$(cat "/proc/$pid/attr/current" 2>&1)
+  if [ "$current" = "$label (enforce)" ]; then ok "$p/apparmor-init"
+  else notok "$p/apparmor-init" "init's label '$current', want '$label (enforce)'"; fi
+  current=$("$LXT" attach -n "$NAME" -- cat /proc/self/attr/current 2>&1)
+  if [ "$current" = "$label (enforce)" ]; then ok "$p/apparmor-attach"
+  else notok "$p/apparmor-attach" "attach's label '$current'"; fi
+  # CAP_SYS_ADMIN is kept, so only the profile stops a debugfs mount
+  if out=$("$LXT" attach -n "$NAME" -- sh -c 'mkdir -p /tmp/dbg && mount -t debugfs debugfs /tmp/dbg' 2>&1); then
+    notok "$p/apparmor-mount-denied" "debugfs mounted"
+  else ok "$p/apparmor-mount-denied"; fi
 }
 
 phase() {
@@ -105,15 +134,33 @@ phase() {
   if [ "$inside" = "0::/" ]; then ok "$p/attach-cgroupns"
   else notok "$p/attach-cgroupns" "got '$(echo $inside)', want 0::/"; fi
 
+  # the device allowlist: an eBPF program on the container's cgroup (root phase only: the VM is slow)
+  if [ "$p" = root ]; then
+    inside=$("$LXT" attach -n "$NAME" -- sh -c 'echo x > /dev/null && : < /dev/zero && : <> /dev/ptmx && echo fine' 2>&1)
+    if [ "$inside" = fine ]; then ok "$p/devices-allowed"; else notok "$p/devices-allowed" "$(echo $inside)"; fi
+    inside=$("$LXT" attach -n "$NAME" -- sh -c "$LOOPCTL" 2>&1)
+    case $inside in
+      *"Operation not permitted"*) ok "$p/devices-refused" ;;
+      *) notok "$p/devices-refused" "opening c 10:237 (not on the allowlist) gave '$(echo $inside)'" ;;
+    esac
+    apparmor_checks "$p" "$pid"
+  fi
+
   run "$p/stop" "$LXT" stop -n "$NAME" -t 30
   if [ -n "$dir" ] && [ -e "$dir" ]; then notok "$p/stop-removes-cgroup" "$dir still there"
   else ok "$p/stop-removes-cgroup"; fi
 
   # limits on v2: memory.max and pids.max in the container's dir
   local rc=0
-  "$LXT" start -n "$NAME" -s lxt.limits.memory=64M -s lxt.limits.processes=50 > "$TMP/out" 2>&1 || rc=$?
+  "$LXT" start -n "$NAME" -s lxt.limits.memory=64M -s lxt.limits.processes=50 \
+    -s 'lxc.cgroup2.devices.allow=c 10:237 rw' > "$TMP/out" 2>&1 || rc=$?
   if [ $rc = 0 ]; then
     ok "$p/start-limits"
+    if [ "$p" = root ]; then
+      # lxc.cgroup2.devices.allow adds to the program: the open now gets past the device check
+      if inside=$("$LXT" attach -n "$NAME" -- sh -c "$LOOPCTL" 2>&1); then ok "$p/devices-allow-rule"
+      else notok "$p/devices-allow-rule" "c 10:237 still refused: $(echo $inside)"; fi
+    fi
     local mem pids
     mem=$(cat "$dir/memory.max" 2>&1)
     pids=$(cat "$dir/pids.max" 2>&1)
@@ -154,6 +201,11 @@ phase() {
 
   run "$p/destroy" "$LXT" destroy -n "$NAME"
   if [ -e "$LXT_PATH/$NAME" ]; then notok "$p/destroy-gone" "$LXT_PATH/$NAME still there"; else ok "$p/destroy-gone"; fi
+  if [ -n "$AA_LABEL" ]; then
+    if grep -q "^$AA_LABEL " /sys/kernel/security/apparmor/profiles; then notok "$p/apparmor-unloaded" "$AA_LABEL still loaded"
+    else ok "$p/apparmor-unloaded"; fi
+    AA_LABEL=""
+  fi
 
   # leave nothing for the next phase, whatever failed
   "$LXT" stop -n "$NAME" -k > /dev/null 2>&1

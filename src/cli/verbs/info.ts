@@ -39,6 +39,7 @@ export function register(program: Command): void {
           net: info.net.map((n) => ({ name: n.name, rx_bytes: n.rxBytes, tx_bytes: n.txBytes })),
           last_exit: info.lastExit ?? null,
           cgroups: info.cgroups,
+          apparmor: info.apparmor,
         });
         return;
       }
@@ -66,6 +67,7 @@ export function register(program: Command): void {
           lines.push([`${n.name} RX`, bytes(n.rxBytes)], [`${n.name} TX`, bytes(n.txBytes)]);
         }
       }
+      if (!only) lines.push(["AppArmor", info.apparmor]);
       if (!only && info.state === "STOPPED" && info.lastExit) {
         const e = info.lastExit;
         lines.push([

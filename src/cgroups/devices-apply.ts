@@ -1,0 +1,78 @@
+/**
+ * Puts a container's device plan (devices.ts) in place before its init runs:
+ * v1 rules written in order to the container's `devices` cgroup, or the v2
+ * eBPF program attached to its cgroup by the helper.
+ */
+
+import { execFileSync } from "node:child_process";
+import { posix } from "node:path";
+import { errnoCode, LxtError } from "../core/errors.js";
+import type { ContainerCgroupDirs } from "./container.js";
+import type { DevicePlan } from "./devices.js";
+import type { CgroupFs } from "./fs.js";
+import type { CgroupLayout } from "./layout.js";
+
+/** Runs `lxt-shim devices ARGS...`; throws with the helper's error line on failure. */
+export type DeviceHelper = (args: string[]) => void;
+
+/** `DeviceHelper` through the real helper binary. */
+export function shimDeviceHelper(shim: string): DeviceHelper {
+  return (args) => {
+    try {
+      execFileSync(shim, ["devices", ...args], { stdio: ["ignore", "ignore", "pipe"] });
+    } catch (err) {
+      const stderr = String((err as { stderr?: Buffer }).stderr ?? "").trim();
+      throw new Error(stderr || (err as Error).message);
+    }
+  };
+}
+
+/** The container's dir in the v1 hierarchy that holds `devices`. */
+function devicesDir(dirs: ContainerCgroupDirs, layout: CgroupLayout): string | undefined {
+  const h = layout.hierarchies.find((x) => x.version === 1 && x.controllers.includes("devices"));
+  return h && dirs.v1.find((d) => posix.dirname(d) === h.ownDir);
+}
+
+/**
+ * Applies the plan. Undo is the removal of the cgroups themselves (the
+ * program's attachment dies with its cgroup).
+ *
+ * @throws LxtError("start") naming the rule (and its config line) or the program.
+ */
+export function applyDevicePlan(
+  plan: DevicePlan,
+  dirs: ContainerCgroupDirs,
+  layout: CgroupLayout,
+  fs: CgroupFs,
+  helper: DeviceHelper,
+): void {
+  if (plan.kind === "none") return;
+  if (plan.kind === "v1") {
+    const dir = devicesDir(dirs, layout);
+    if (!dir) throw new LxtError("start", "devices: no container cgroup in the devices hierarchy");
+    for (const w of plan.writes) {
+      const o = w.origin;
+      const where = o.file !== undefined ? `${o.file}:${o.line}: ${o.key}` : `default ${o.key}`;
+      try {
+        fs.writeFile(`${dir}/${w.file}`, w.value);
+      } catch (err) {
+        throw new LxtError(
+          "start",
+          `devices: ${where} = ${w.value}: write ${dir}/${w.file}: ${errnoCode(err) ?? (err as Error).message}`,
+          err,
+        );
+      }
+    }
+    return;
+  }
+  if (!dirs.v2) throw new LxtError("start", "devices: the container has no cgroup v2 directory");
+  try {
+    helper(["attach", dirs.v2, ...plan.args]);
+  } catch (err) {
+    throw new LxtError(
+      "start",
+      `devices: attach the device program to ${dirs.v2}: ${(err as Error).message}`,
+      err,
+    );
+  }
+}
