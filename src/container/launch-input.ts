@@ -5,7 +5,7 @@ import { CONFIG_DEFAULTS, type ContainerConfig, hostArch } from "../config/model
 import { MS } from "../config/mounts.js";
 import { type ConfigEntry, parseConfigText } from "../config/parse.js";
 import { LxtError } from "../core/errors.js";
-import { type NicPlan, resolveNics } from "../network/nic.js";
+import { type NicPlan, resolveNics, sharesHostNet } from "../network/nic-resolve.js";
 import { rootDir, startMounts } from "../storage/driver.js";
 import { resolveConfinement } from "./confinement.js";
 import type { ContainerPaths } from "./paths.js";
@@ -133,7 +133,7 @@ export interface PreparedLaunch {
   rootfs: string;
   warnings: string[];
   config: ContainerConfig;
-  /** The veth NICs to create on the host before the monitor spawns. */
+  /** The NICs (veth, macvlan, phys) to set up on the host before the monitor spawns. */
   nics: NicPlan[];
   build(cgroups: { v2?: string; v1: string[] }, net?: LaunchInput["net"]): LaunchInput;
 }
@@ -188,7 +188,10 @@ export async function prepareLaunch(
       exitFile: paths.exitFile,
       consoleLog: exec ? undefined : (cfg.console.logFile ?? paths.consoleLog),
       cgroups,
-      namespaces: ["pid", "mnt", "uts", "ipc", "net", "cgroup"],
+      // type = none: the container shares the starter's network namespace, as LXC.
+      namespaces: sharesHostNet(cfg.nets)
+        ? ["pid", "mnt", "uts", "ipc", "cgroup"]
+        : ["pid", "mnt", "uts", "ipc", "net", "cgroup"],
       hierarchies: visibleHierarchies(layout),
       mountAuto: {
         proc: cfg.mountAuto.proc,

@@ -35,3 +35,15 @@ export function runtimeNetdevs(paths: ContainerPaths): string[] {
     return [];
   }
 }
+
+/** `stop-hook` commands of a container, from its plan (run by repairStale after a killed monitor). */
+export function runtimeStopHooks(paths: ContainerPaths): string[][] {
+  try {
+    return readFileSync(join(paths.runtimeDir, "plan"), "utf8")
+      .split("\n")
+      .map(decodeRecord)
+      .flatMap(({ op, fields }) => (op === "stop-hook" && fields.length > 0 ? [fields] : []));
+  } catch {
+    return [];
+  }
+}
