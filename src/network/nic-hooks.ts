@@ -93,11 +93,7 @@ function gatewayOf(nic: NicPlan, ctx: NicHookContext, fam: 4 | 6): string | unde
  * The records for these NICs. Throws Error (naming the key) for a gateway
  * `auto` that resolved to nothing.
  */
-export function nicRecords(
-  nics: readonly NicPlan[],
-  t: NicTools,
-  ctx: NicHookContext,
-): NicRecords {
+export function nicRecords(nics: readonly NicPlan[], t: NicTools, ctx: NicHookContext): NicRecords {
   const inNs = (...args: string[]) => [t.nsenter, "-t", "{pid}", "-n", t.ip, ...args];
   const hooks: string[][] = [];
   const stopHooks: string[][] = [];

@@ -48,12 +48,18 @@ export async function prepareNics(
   nics: readonly NicPlan[],
   runner: CommandRunner,
 ): Promise<PreparedNics> {
-  const out: PreparedNics = { managed: new Map(), autoGateways: new Map(), physOriginal: new Map() };
+  const out: PreparedNics = {
+    managed: new Map(),
+    autoGateways: new Map(),
+    physOriginal: new Map(),
+  };
   for (const nic of nics) {
     if (!nic.link) continue;
     const where = `lxc.net.${nic.index}.link`;
     const def =
-      nic.type === "veth" ? await ensureNetwork(lxcpath, nic.link, runner, new Reverter()) : undefined;
+      nic.type === "veth"
+        ? await ensureNetwork(lxcpath, nic.link, runner, new Reverter())
+        : undefined;
     const kind = await linkKind(nic.link, runner);
     if (kind === "missing") {
       const hint = nic.type === "veth" ? " (create it with `lxt network create`)" : "";

@@ -142,11 +142,20 @@ describe("NIC types", { skip, timeout: 300_000 }, () => {
     ok(["attach", "-n", c1, "--", "ping", "-c", "1", "-W", "5", "10.88.0.1"]);
     ok(["attach", "-n", c1, "--", "ping", "-c", "1", "-W", "5", "10.67.0.3"]);
     assert.ok(
-      await until(() => attach(c1, ["ping", "-6", "-c", "1", "-W", "2", "fd88::3"]).code === 0, 20_000),
+      await until(
+        () => attach(c1, ["ping", "-6", "-c", "1", "-W", "2", "fd88::3"]).code === 0,
+        20_000,
+      ),
       "ping6 between the containers",
     );
-    assert.match(ok(["attach", "-n", c1, "--", "ip", "-6", "route"]), /default via fd88::1 dev eth0/);
-    assert.match(ok(["attach", "-n", c1, "--", "ip", "-4", "route"]), /default via 10\.88\.0\.1 dev eth0/);
+    assert.match(
+      ok(["attach", "-n", c1, "--", "ip", "-6", "route"]),
+      /default via fd88::1 dev eth0/,
+    );
+    assert.match(
+      ok(["attach", "-n", c1, "--", "ip", "-4", "route"]),
+      /default via 10\.88\.0\.1 dev eth0/,
+    );
 
     const info = JSON.parse(ok(["info", "-n", c1, "--format", "json"]));
     const eth0 = info.nics.find((n: { name: string }) => n.name === "eth0");
@@ -178,7 +187,10 @@ describe("NIC types", { skip, timeout: 300_000 }, () => {
     ok(["start", "-n", c]);
     const ports = nsOk(["ip", "-o", "link", "show", "master", `br${tag}`]);
     assert.match(ports, /lxtv[0-9a-f]{8}/, "the host end is a port of the bridge");
-    assert.match(ok(["attach", "-n", c, "--", "ip", "link", "show", "eth0"]), /,UP,[\s\S]*link\/ether 00:16:3e:/);
+    assert.match(
+      ok(["attach", "-n", c, "--", "ip", "link", "show", "eth0"]),
+      /,UP,[\s\S]*link\/ether 00:16:3e:/,
+    );
     // No DHCP server on a hand-made bridge: give the address by hand, as an LXC user would.
     ok(["attach", "-n", c, "--", "ip", "addr", "add", "10.88.0.50/24", "dev", "eth0"]);
     ok(["attach", "-n", c, "--", "ping", "-c", "1", "-W", "5", "10.88.0.1"]);
@@ -205,7 +217,11 @@ describe("NIC types", { skip, timeout: 300_000 }, () => {
     assert.match(nsOk(["ip", "-6", "neigh", "show", "proxy"]), /fe80::1 dev lxtv/);
     nsOk(["busybox", "ping", "-c", "1", "-W", "5", "10.77.1.2"]);
     ok(["stop", "-k", "-n", c]);
-    assert.doesNotMatch(nsOk(["ip", "-4", "route"]), /10\.77\.1\.2/, "the route went with the veth");
+    assert.doesNotMatch(
+      nsOk(["ip", "-4", "route"]),
+      /10\.77\.1\.2/,
+      "the route went with the veth",
+    );
   });
 
   test("phys: a link moved in and back on stop, and after a killed monitor", async () => {
@@ -237,7 +253,10 @@ describe("NIC types", { skip, timeout: 300_000 }, () => {
     process.kill(monitorPid(c), "SIGKILL");
     assert.match(ok(["ls", "-f"]), new RegExp(`${c}\\s+STOPPED`));
     assert.ok(await until(() => links().includes(dev), 5_000), "repair took the link back");
-    assert.ok(!existsSync(join(runtimeRoot(sb.lxcpath), c)), "runtime dir (and its netns pin) gone");
+    assert.ok(
+      !existsSync(join(runtimeRoot(sb.lxcpath), c)),
+      "runtime dir (and its netns pin) gone",
+    );
     ok(["start", "-n", c]);
     ok(["stop", "-k", "-n", c]);
     assert.ok(links().includes(dev));
@@ -298,8 +317,14 @@ describe("NIC types", { skip, timeout: 300_000 }, () => {
       ["lxc.net.0.type = phys", `lxc.net.0.link = nope${tag}`],
       new RegExp(`lxc\\.net\\.0\\.link: nope${tag} does not exist`),
     );
-    fails(["lxc.net.0.type = veth", "lxc.net.0.ipv6.address = fd00::zz/64"], /ipv6\.address.*invalid value "fd00::zz\/64"/);
-    fails(["lxc.net.0.type = macvlan"], /lxc\.net\.0\.link: a macvlan network needs its host device/);
+    fails(
+      ["lxc.net.0.type = veth", "lxc.net.0.ipv6.address = fd00::zz/64"],
+      /ipv6\.address.*invalid value "fd00::zz\/64"/,
+    );
+    fails(
+      ["lxc.net.0.type = macvlan"],
+      /lxc\.net\.0\.link: a macvlan network needs its host device/,
+    );
     const dev = `pf${tag}`;
     nsOk(["ip", "link", "add", dev, "type", "veth", "peer", "name", `pg${tag}`]);
     const withDev = links();

@@ -102,7 +102,7 @@ describe("good configs (test/fixtures/configs/good)", () => {
         "lxc.cgroup2.devices.allow",
         "lxc.start.auto",
         "lxt.privileged",
-        "lxc.net.0.ipv6.address",
+        "lxc.net.0.veth.vlan.id",
       ],
     );
     assert.ok(cfg.pending.every((p) => p.file.endsWith("later-keys.conf") && p.line > 1));

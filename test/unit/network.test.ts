@@ -224,7 +224,11 @@ describe("NICs", () => {
       [net({ link: ["lxtbr0"], "ipv4.address": ["10.0.3.5/24"], "ipv4.gateway": ["auto"] })],
       bytes,
     );
-    const net0 = nicRecords(nics, TOOLS, ctx({ autoGateways: new Map([[0, { ipv4: "10.0.3.1" }]]) }));
+    const net0 = nicRecords(
+      nics,
+      TOOLS,
+      ctx({ autoGateways: new Map([[0, { ipv4: "10.0.3.1" }]]) }),
+    );
     assert.deepEqual(net0.netdevs, ["lxtvabababab"]);
     const ns = ["/usr/bin/nsenter", "-t", "{pid}", "-n", "/usr/sbin/ip"];
     assert.deepEqual(net0.hooks, [
@@ -236,7 +240,10 @@ describe("NICs", () => {
       [...ns, "route", "add", "default", "via", "10.0.3.1", "dev", "eth0", "onlink"],
     ]);
     assert.deepEqual(net0.stopHooks, []);
-    assert.throws(() => nicRecords(nics, TOOLS, ctx()), /ipv4\.gateway = auto: lxtbr0 has no global IPv4 address/);
+    assert.throws(
+      () => nicRecords(nics, TOOLS, ctx()),
+      /ipv4\.gateway = auto: lxtbr0 has no global IPv4 address/,
+    );
 
     const plan = renderPlan({
       name: "c1",

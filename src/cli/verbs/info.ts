@@ -66,7 +66,10 @@ export function register(program: Command): void {
             .filter(Boolean)
             .join(", ");
           const addrs = [...n.ipv4, ...n.ipv6].join(" ") || "no address";
-          lines.push([`NIC ${n.name}`, `${n.type}${via ? ` (${via})` : ""} ${n.hwaddr ?? ""} ${addrs}`]);
+          lines.push([
+            `NIC ${n.name}`,
+            `${n.type}${via ? ` (${via})` : ""} ${n.hwaddr ?? ""} ${addrs}`,
+          ]);
         }
       }
       if ((!only || opts.stats) && info.state !== "STOPPED") {
