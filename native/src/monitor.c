@@ -174,7 +174,7 @@ static void cleanup_cgroups(void)
 
 static void cleanup_runtime(void)
 {
-	static const char *const names[] = {"control.sock", "state", "monitor", "plan"};
+	static const char *const names[] = {"control.sock", "state", "monitor", "plan", "netns", "nics"};
 	char path[4200];
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -575,53 +575,92 @@ static int place_cgroup1(void)
 	return 0;
 }
 
-/* Runs the plan's host-hook commands in order while the child waits: each
- * field "{pid}" becomes the child's pid. A hook that does not exit 0 fails
- * the start as "error hook exit:N ARGV0 0" (or signal:N). */
+/* Runs one hook and waits for it: fields "{pid}" and "{monitor}" become
+ * the child's and the monitor's pid. Returns the wait status, or -1 with
+ * the error recorded. */
+static int run_hook(char **h, int *status)
+{
+	char pid[24], mon[24];
+	char *envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", NULL};
+	char *argv[65];
+	int n = 0;
+	sigset_t none;
+	pid_t c;
+
+	snprintf(pid, sizeof(pid), "%d", (int)M.init);
+	snprintf(mon, sizeof(mon), "%d", (int)getpid());
+	for (; h[n] && n < 64; n++)
+		argv[n] = !strcmp(h[n], "{pid}") ? pid : !strcmp(h[n], "{monitor}") ? mon : h[n];
+	argv[n] = NULL;
+	sigemptyset(&none);
+	c = fork();
+	if (c < 0)
+		return fail("hook", "fork", h[0], errno);
+	if (c == 0) {
+		int fd = open("/dev/null", O_RDWR);
+
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		if (fd >= 0) {
+			dup2(fd, 0);
+			dup2(fd, 1);
+		}
+		execve(argv[0], argv, envp);
+		_exit(127);
+	}
+	while (waitpid(c, status, 0) < 0)
+		if (errno != EINTR)
+			return fail("hook", "waitpid", h[0], errno);
+	return 0;
+}
+
+/* The program a hook runs: ARGV0, or for an env(1) wrapper (env [-i]
+ * [NAME=VALUE]... PROGRAM) the program env runs, so errors name the script. */
+static const char *hook_program(char **h)
+{
+	const char *base = strrchr(h[0], '/');
+
+	if (strcmp(base ? base + 1 : h[0], "env") != 0)
+		return h[0];
+	for (int i = 1; h[i]; i++)
+		if (h[i][0] != '-' && !strchr(h[i], '='))
+			return h[i];
+	return h[0];
+}
+
+/* Runs the plan's host-hook commands in order while the child waits. A hook
+ * that does not exit 0 fails the start as "error hook exit:N ARGV0 0" (or
+ * signal:N). */
 static int run_hooks(void)
 {
 	static char op[32];
-	char pid[24];
-	sigset_t none;
 
-	snprintf(pid, sizeof(pid), "%d", (int)M.init);
-	sigemptyset(&none);
 	for (int i = 0; i < M.p.nhooks; i++) {
 		char **h = M.p.hooks[i];
-		char *envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", NULL};
-		char *argv[65];
-		int n = 0, st;
-		pid_t c;
+		int st;
 
-		for (; h[n] && n < 64; n++)
-			argv[n] = strcmp(h[n], "{pid}") ? h[n] : pid;
-		argv[n] = NULL;
-		c = fork();
-		if (c < 0)
-			return fail("hook", "fork", h[0], errno);
-		if (c == 0) {
-			int fd = open("/dev/null", O_RDWR);
-
-			sigprocmask(SIG_SETMASK, &none, NULL);
-			if (fd >= 0) {
-				dup2(fd, 0);
-				dup2(fd, 1);
-			}
-			execve(argv[0], argv, envp);
-			_exit(127);
-		}
-		while (waitpid(c, &st, 0) < 0)
-			if (errno != EINTR)
-				return fail("hook", "waitpid", h[0], errno);
+		if (run_hook(h, &st) < 0)
+			return -1;
 		if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
 			continue;
 		if (WIFSIGNALED(st))
 			snprintf(op, sizeof(op), "signal:%d", WTERMSIG(st));
 		else
 			snprintf(op, sizeof(op), "exit:%d", WEXITSTATUS(st));
-		return fail("hook", op, h[0], 0);
+		return fail("hook", op, hook_program(h), 0);
 	}
 	return 0;
+}
+
+/* Runs the plan's stop-hook commands in order once the child is gone (also
+ * after a failed start): each is best effort, as they undo what host-hooks
+ * may only partly have done. */
+static void run_stop_hooks(void)
+{
+	for (int i = 0; i < M.p.nstop_hooks; i++) {
+		int st;
+
+		(void)run_hook(M.p.stop_hooks[i], &st);
+	}
 }
 
 /* Returns 0 once the init exec'd, -1 with the child's error line in line. */
@@ -676,6 +715,8 @@ static void finish(void)
 		if (M.ptys[i].master >= 0)
 			pty_drain(i);
 	cleanup_cgroups();
+	if (M.started)
+		run_stop_hooks();
 	if (M.started && M.ended && M.p.exit_file) {
 		end_text(text, sizeof(text));
 		if (write_file_atomic(M.p.exit_file, text) < 0)

@@ -34,7 +34,7 @@ enum {
 	OP_INIT_SHIM, OP_ROOTFS, OP_HOSTNAME, OP_MOUNT, OP_MKDIR, OP_MKNOD,
 	OP_SYMLINK, OP_PIVOT, OP_SYSCTL, OP_RLIMIT, OP_CWD, OP_GID, OP_UID, OP_ENV,
 	OP_EXEC, OP_CAPS, OP_NO_NEW_PRIVS, OP_SECCOMP, OP_SECCOMP_RULE, OP_APPARMOR, OP_HOST_HOOK, OP_NETDEV,
-	OP_IDMAP, OP_IDMAPPED_MOUNT, OP__COUNT
+	OP_STOP_HOOK, OP_IDMAP, OP_IDMAPPED_MOUNT, OP__COUNT
 };
 
 static const struct op_desc ops[OP__COUNT] = {
@@ -72,6 +72,7 @@ static const struct op_desc ops[OP__COUNT] = {
 	[OP_APPARMOR] = {"apparmor", 1, 1, true, false},
 	[OP_HOST_HOOK] = {"host-hook", 1, 64, false, false},
 	[OP_NETDEV] = {"netdev", 1, 1, false, false},
+	[OP_STOP_HOOK] = {"stop-hook", 1, 64, false, false},
 	[OP_IDMAP] = {"idmap", 4, 4, false, false},
 	[OP_IDMAPPED_MOUNT] = {"idmapped-mount", 1, 1, false, false},
 };
@@ -84,7 +85,7 @@ struct parser {
 	int seen[OP__COUNT];
 	bool pivoted;
 	int host_mounts;
-	int cap_recs, cap_env, cap_cg1, cap_kill, cap_tty, cap_hooks, cap_netdevs, cap_idm;
+	int cap_recs, cap_env, cap_cg1, cap_kill, cap_tty, cap_hooks, cap_netdevs, cap_idm, cap_stop_hooks;
 };
 
 static int bad(struct parser *ps, const char *op, int err)
@@ -108,6 +109,21 @@ static void push(char ***arr, int *n, int *cap, char *v)
 	}
 	(*arr)[(*n)++] = v;
 	(*arr)[*n] = NULL;
+}
+
+/* Appends one NULL-terminated argv to a list of argvs. */
+static void push_argv(char ****arr, int *n, int *cap, char **argv)
+{
+	if (*n + 2 > *cap) {
+		int ncap = *cap ? *cap * 2 : 8;
+		char ***na = xcalloc((size_t)ncap, sizeof(char **));
+		if (*arr)
+			memcpy(na, *arr, (size_t)*n * sizeof(char **));
+		free(*arr);
+		*arr = na;
+		*cap = ncap;
+	}
+	(*arr)[(*n)++] = argv;
 }
 
 static int check_abs(struct parser *ps, const char *path)
@@ -406,16 +422,10 @@ static int parse_record(struct parser *ps, int op, char **f, int n)
 		p->conf.apparmor = f[0];
 		return 0;
 	case OP_HOST_HOOK:
-		if (p->nhooks + 2 > ps->cap_hooks) {
-			int ncap = ps->cap_hooks ? ps->cap_hooks * 2 : 8;
-			char ***na = xcalloc((size_t)ncap, sizeof(char **));
-			if (p->hooks)
-				memcpy(na, p->hooks, (size_t)p->nhooks * sizeof(char **));
-			free(p->hooks);
-			p->hooks = na;
-			ps->cap_hooks = ncap;
-		}
-		p->hooks[p->nhooks++] = f; /* f[n] is NULL */
+		push_argv(&p->hooks, &p->nhooks, &ps->cap_hooks, f);
+		return check_abs(ps, f[0]);
+	case OP_STOP_HOOK:
+		push_argv(&p->stop_hooks, &p->nstop_hooks, &ps->cap_stop_hooks, f);
 		return check_abs(ps, f[0]);
 	case OP_NETDEV:
 		push(&p->netdevs, &p->nnetdevs, &ps->cap_netdevs, f[0]);

@@ -64,6 +64,8 @@ struct plan {
 	bool init_shim;
 	char ***hooks;          /* host-hook argvs, each NULL-terminated, in plan order */
 	int nhooks;
+	char ***stop_hooks;     /* stop-hook argvs, run after the init ended */
+	int nstop_hooks;
 	char **netdevs;         /* netdev host interface names */
 	int nnetdevs;
 	struct idmap_line idmap[IDMAP_MAX]; /* with "user" in namespaces */

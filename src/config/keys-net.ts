@@ -1,7 +1,7 @@
 /**
- * The `lxc.net.[i].*` sub-keys of lxc.container.conf(5) NETWORK. Only type
- * `empty` (a new network namespace with loopback only) is implemented; the
- * other types and their keys are recognised and validated for later work.
+ * The `lxc.net.[i].*` sub-keys of lxc.container.conf(5) NETWORK, with their
+ * value checks. Which types and sub-keys lxt applies (the others are
+ * recognised and refuse the start) is in keys.ts (IMPLEMENTED_NET_*).
  */
 
 import { isIPv4, isIPv6 } from "node:net";

@@ -23,8 +23,14 @@ const PATTERNS = [...CONFINEMENT_PATTERNS, ...RUNTIME_PATTERNS];
 const EXACT_MAP = new Map(EXACT.map((s) => [s.name, s]));
 
 /** Network types lxt implements; the others are recognised and refused at start. */
-export const IMPLEMENTED_NET_TYPES: ReadonlySet<string> = new Set(["empty", "veth"]);
-/** Sub-keys lxt applies (for veth); the others are recognised and refused at start. */
+export const IMPLEMENTED_NET_TYPES: ReadonlySet<string> = new Set([
+  "empty",
+  "none",
+  "veth",
+  "macvlan",
+  "phys",
+]);
+/** Sub-keys lxt applies; the others are recognised and refused at start. */
 export const IMPLEMENTED_NET_SUBS: ReadonlySet<string> = new Set([
   "flags",
   "link",
@@ -33,7 +39,15 @@ export const IMPLEMENTED_NET_SUBS: ReadonlySet<string> = new Set([
   "mtu",
   "ipv4.address",
   "ipv4.gateway",
+  "ipv6.address",
+  "ipv6.gateway",
+  "script.up",
+  "script.down",
+  "veth.mode",
   "veth.pair",
+  "veth.ipv4.route",
+  "veth.ipv6.route",
+  "macvlan.mode",
 ]);
 
 /** The spec of `lxc.net.[i].<sub>` keys, built from keys-net.ts. */

@@ -1,7 +1,7 @@
 /**
  * The `lxc.net.N.*` part of config resolution: networks are indexed, their
  * type must come before type-specific keys, and types lxt does not implement
- * yet become pending keys that refuse the start.
+ * yet (vlan, ipvlan) become pending keys that refuse the start.
  */
 
 import { configError } from "../core/errors.js";
@@ -94,7 +94,7 @@ export function finishNets(
       });
       continue;
     }
-    if (state.type !== "empty") {
+    if (state.type !== "empty" && state.type !== "none") {
       // Sub-keys of an implemented type that lxt does not apply yet refuse the start.
       for (const sub of state.keys.keys()) {
         if (IMPLEMENTED_NET_SUBS.has(sub)) continue;
@@ -110,7 +110,7 @@ export function finishNets(
     }
     const extra = [...state.keys.keys()].filter((k) => k !== "flags");
     if (extra.length > 0) {
-      const reason = `${extra.map((k) => `lxc.net.${state.index}.${k}`).join(", ")} ignored for a network of type empty`;
+      const reason = `${extra.map((k) => `lxc.net.${state.index}.${k}`).join(", ")} ignored for a network of type ${state.type}`;
       warnings.push(`${at.file}:${at.line}: ${reason}`);
     }
   }

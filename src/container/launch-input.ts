@@ -7,7 +7,7 @@ import { MS } from "../config/mounts.js";
 import { type ConfigEntry, parseConfigText } from "../config/parse.js";
 import { LxtError } from "../core/errors.js";
 import { readAppArmorHost } from "../host/apparmor.js";
-import { type NicPlan, resolveNics } from "../network/nic.js";
+import { type NicPlan, resolveNics, sharesHostNet } from "../network/nic-resolve.js";
 import { type AppArmorPlan, appArmorConfig, planAppArmor } from "../security/apparmor.js";
 import { type RootfsRef, rootDir, startMounts } from "../storage/driver.js";
 import { resolveConfinement } from "./confinement.js";
@@ -140,7 +140,7 @@ export interface PreparedLaunch {
   storage: RootfsRef;
   warnings: string[];
   config: ContainerConfig;
-  /** The veth NICs to create on the host before the monitor spawns. */
+  /** The NICs (veth, macvlan, phys) to set up on the host before the monitor spawns. */
   nics: NicPlan[];
   /** The device allowlist, applied to the cgroups before the monitor spawns. */
   devices: DevicePlan;
@@ -216,7 +216,10 @@ export async function prepareLaunch(
       exitFile: paths.exitFile,
       consoleLog: exec ? undefined : (cfg.console.logFile ?? paths.consoleLog),
       cgroups,
-      namespaces: ["pid", "mnt", "uts", "ipc", "net", "cgroup"],
+      // type = none: the container shares the starter's network namespace, as LXC.
+      namespaces: sharesHostNet(cfg.nets)
+        ? ["pid", "mnt", "uts", "ipc", "cgroup"]
+        : ["pid", "mnt", "uts", "ipc", "net", "cgroup"],
       hierarchies: visibleHierarchies(layout),
       mountAuto: {
         proc: cfg.mountAuto.proc,

@@ -5,7 +5,14 @@ import { nodeCgroupFs } from "../cgroups/fs.js";
 import { type CgroupLayout, readCgroupLayout } from "../cgroups/layout.js";
 import { type CgroupStats, readCgroupStats } from "../cgroups/stats.js";
 import { readAppArmorHost } from "../host/apparmor.js";
-import { type Addresses, type NicBytes, readAddresses, readNetBytes } from "../host/netinfo.js";
+import {
+  type Addresses,
+  type NicBytes,
+  readAddresses,
+  readLiveNics,
+  readNetBytes,
+} from "../host/netinfo.js";
+import type { NicSummary } from "../network/nic-resolve.js";
 import { reapIfEphemeral } from "./ephemeral.js";
 import { type ContainerPaths, containerPaths, ephemeralMarker } from "./paths.js";
 import { repairStale, runtimeCgroups, withLock } from "./runtime.js";
@@ -52,7 +59,34 @@ export interface ContainerSummary {
 /** Cgroup usage as `info` shows it: CPU in seconds rather than nanoseconds. */
 export type ContainerUsage = Omit<CgroupStats, "cpuUsageNs"> & { cpuSeconds?: number };
 
+/** A running container's NIC: its summary from the start and its live addresses. */
+export interface NicInfo extends NicSummary {
+  ipv4: string[];
+  ipv6: string[];
+}
+
+/**
+ * The NICs of a running container (those lxt made; none for `empty` or
+ * `none`), with the addresses its network namespace has now.
+ */
+export async function containerNics(paths: ContainerPaths, pid?: number): Promise<NicInfo[]> {
+  if (!pid) return [];
+  let made: NicSummary[];
+  try {
+    made = JSON.parse(readFileSync(join(paths.runtimeDir, "nics"), "utf8")) as NicSummary[];
+  } catch {
+    return [];
+  }
+  const live = await readLiveNics(pid);
+  return made.map((n) => {
+    const l = live.find((x) => x.name === n.name);
+    return { ...n, hwaddr: l?.hwaddr ?? n.hwaddr, ipv4: l?.ipv4 ?? [], ipv6: l?.ipv6 ?? [] };
+  });
+}
+
 export interface ContainerInfo extends ContainerSummary, ContainerUsage {
+  /** The NICs lxt made, with their addresses. */
+  nics: NicInfo[];
   /** Bytes per network interface of the container (loopback excluded). */
   net: NicBytes[];
   lastExit?: ExitRecord;
@@ -125,6 +159,7 @@ export async function containerInfo(
   const dirs = summary.state === "STOPPED" ? { v1: [] } : runtimeCgroups(paths);
   const cgroups = allDirs(dirs);
   const net = summary.pid ? readNetBytes(summary.pid) : [];
+  const nics = await containerNics(paths, summary.pid);
   const aaHost = readAppArmorHost();
   const apparmor = !aaHost.enabled
     ? `none: ${aaHost.why}`
@@ -138,6 +173,7 @@ export async function containerInfo(
     lastExit: readExit(paths),
     userns: usernsInfo(paths, summary.state === "STOPPED" ? undefined : runtimePlan(paths)),
     apparmor,
+    nics,
   };
   if (cgroups.length > 0) {
     return {

@@ -85,7 +85,11 @@ export interface LaunchInput {
    */
   userns?: { idmap: readonly IdmapLine[]; idmappedMounts: readonly string[] };
   /** Host interfaces of the container and the commands the monitor runs before releasing the child. */
-  net?: { netdevs: readonly string[]; hooks: readonly (readonly string[])[] };
+  net?: {
+    netdevs: readonly string[];
+    hooks: readonly (readonly string[])[];
+    stopHooks?: readonly (readonly string[])[];
+  };
 }
 
 /** The standard device nodes of an autodev /dev (LXC's set plus console via the pty). */
@@ -397,6 +401,7 @@ export function renderPlan(input: LaunchInput): string {
   r.push(encodeRecord("init-shim", [input.initShim ? "1" : "0"]));
   for (const dev of input.net?.netdevs ?? []) r.push(encodeRecord("netdev", [dev]));
   for (const hook of input.net?.hooks ?? []) r.push(encodeRecord("host-hook", [...hook]));
+  for (const hook of input.net?.stopHooks ?? []) r.push(encodeRecord("stop-hook", [...hook]));
 
   for (const m of input.rootfsMounts ?? []) r.push(mountRecord(m));
   r.push(encodeRecord("rootfs", [input.rootfs]));

@@ -48,3 +48,15 @@ export function runtimeAppArmor(paths: ContainerPaths): string | undefined {
     return undefined;
   }
 }
+
+/** `stop-hook` commands of a container, from its plan (run by repairStale after a killed monitor). */
+export function runtimeStopHooks(paths: ContainerPaths): string[][] {
+  try {
+    return readFileSync(join(paths.runtimeDir, "plan"), "utf8")
+      .split("\n")
+      .map(decodeRecord)
+      .flatMap(({ op, fields }) => (op === "stop-hook" && fields.length > 0 ? [fields] : []));
+  } catch {
+    return [];
+  }
+}

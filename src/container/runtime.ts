@@ -3,7 +3,7 @@ import { removeContainerCgroups } from "../cgroups/container.js";
 import { nodeCgroupFs, nodeKill } from "../cgroups/fs.js";
 import { type HeldLock, takeLock } from "../host/shim.js";
 import type { ContainerPaths } from "./paths.js";
-import { runtimeCgroups, runtimeNetdevs } from "./runtime-cgroups.js";
+import { runtimeCgroups, runtimeNetdevs, runtimeStopHooks } from "./runtime-cgroups.js";
 import { type Observed, observe } from "./state.js";
 
 export { planCgroups, runtimeCgroups } from "./runtime-cgroups.js";
@@ -18,11 +18,13 @@ export async function repairStale(paths: ContainerPaths): Promise<Observed> {
   if (!seen.stale) return seen;
   await removeContainerCgroups(runtimeCgroups(paths), nodeCgroupFs, nodeKill);
   const netdevs = runtimeNetdevs(paths);
-  if (netdevs.length > 0) {
-    const [{ removeHostEnds }, { execRunner }] = await Promise.all([
-      import("../network/nic.js"),
+  const stopHooks = runtimeStopHooks(paths);
+  if (netdevs.length > 0 || stopHooks.length > 0) {
+    const [{ removeHostEnds, runStopHooks }, { execRunner }] = await Promise.all([
+      import("../network/nic-host.js"),
       import("../storage/runner.js"),
     ]);
+    await runStopHooks(stopHooks, execRunner);
     await removeHostEnds(netdevs, execRunner);
   }
   rmSync(paths.runtimeDir, { recursive: true, force: true });

@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   cgroupInUse,
@@ -25,13 +25,13 @@ import { type MonitorStarted, spawnMonitor } from "../host/monitor-client.js";
 import { exitStatus, type ProcessRef } from "../host/proc.js";
 import { shimPath } from "../host/shim.js";
 import {
-  createVeths,
-  hostTool,
-  managedGateways,
-  nicHooks,
-  prepareNetworks,
+  createDevices,
+  nicRecords,
+  nicTools,
+  type PreparedNics,
+  prepareNics,
+  summarizeNics,
 } from "../network/nic.js";
-import type { NetworkDef } from "../network/render.js";
 import { execRunner } from "../storage/runner.js";
 import { type LaunchOptions, type PreparedLaunch, prepareLaunch } from "./launch-input.js";
 import { type ContainerPaths, ephemeralMarker, requireExists } from "./paths.js";
@@ -109,19 +109,26 @@ export async function startContainer(paths: ContainerPaths, opts: LaunchOptions)
 
       const nics = prepared.nics;
       let net: LaunchInput["net"];
-      let managed = new Map<number, NetworkDef>();
+      let host: PreparedNics | undefined;
       if (nics.length > 0) {
         try {
-          managed = await prepareNetworks(paths.lxcpath, nics, execRunner);
-          net = nicHooks(
-            nics,
-            { ip: hostTool("ip"), nsenter: hostTool("nsenter") },
-            managedGateways(managed),
-          );
+          host = await prepareNics(paths.lxcpath, nics, execRunner);
+          const netnsPin = join(paths.runtimeDir, "netns");
+          net = nicRecords(nics, nicTools(), {
+            container: paths.name,
+            configFile: paths.config,
+            rootfs: prepared.rootfs,
+            netnsPin,
+            autoGateways: host.autoGateways,
+            physOriginal: host.physOriginal,
+          });
+          if (nics.some((n) => n.type === "phys")) writeFileSync(netnsPin, "", { mode: 0o600 });
         } catch (err) {
           throw err instanceof LxtError
             ? err.wrap(`start ${paths.name}: network`)
-            : step("network", err);
+            : err instanceof Error && err.message.startsWith("lxc.net.")
+              ? new LxtError("config", `start ${paths.name}: network: ${err.message}`)
+              : step("network", err);
         }
       }
       const cgroups = planContainerCgroups(layout, paths.name, (p) => cgroupInUse(p, nodeCgroupFs));
@@ -179,13 +186,17 @@ export async function startContainer(paths: ContainerPaths, opts: LaunchOptions)
 
       // After the plan: its netdev records let repairStale remove these.
       try {
-        await createVeths(paths.lxcpath, paths.name, nics, managed, execRunner, revert);
+        const managed = host?.managed ?? new Map();
+        await createDevices(paths.lxcpath, paths.name, nics, managed, execRunner, revert);
       } catch (err) {
         throw err instanceof LxtError
           ? err.wrap(`start ${paths.name}: network`)
           : step("network", err);
       }
 
+      if (nics.length > 0) {
+        writeFileAtomic(join(paths.runtimeDir, "nics"), `${JSON.stringify(summarizeNics(nics))}\n`);
+      }
       let started: MonitorStarted;
       try {
         started = await spawnMonitor(planFile, opts.foreground ?? false);

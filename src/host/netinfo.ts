@@ -1,3 +1,4 @@
+import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 
 /** The global addresses of a network namespace, read through one of its processes. */
@@ -94,4 +95,54 @@ export function readNetBytes(pid: number): NicBytes[] {
   } catch {
     return [];
   }
+}
+
+/** One interface of a network namespace as `ip -j addr` shows it. */
+export interface LiveNic {
+  name: string;
+  hwaddr?: string;
+  ipv4: string[];
+  ipv6: string[];
+}
+
+/** Parses `ip -j addr` output: global addresses per interface, loopback excluded. */
+export function parseIpAddrJson(text: string): LiveNic[] {
+  const links = JSON.parse(text || "[]") as {
+    ifname?: string;
+    address?: string;
+    link_type?: string;
+    addr_info?: { family?: string; local?: string; scope?: string }[];
+  }[];
+  return links
+    .filter((l) => l.ifname && l.link_type !== "loopback")
+    .map((l) => {
+      const of = (fam: string) =>
+        (l.addr_info ?? []).flatMap((a) =>
+          a.family === fam && a.scope === "global" && a.local ? [a.local] : [],
+        );
+      return {
+        name: l.ifname ?? "",
+        ...(l.address ? { hwaddr: l.address } : {}),
+        ipv4: of("inet"),
+        ipv6: of("inet6"),
+      };
+    });
+}
+
+/** The interfaces of the network namespace `pid` lives in (`nsenter … ip -j addr`); none if it is gone. */
+export function readLiveNics(pid: number): Promise<LiveNic[]> {
+  return new Promise((resolve) => {
+    execFile(
+      "nsenter",
+      ["-t", String(pid), "-n", "ip", "-j", "addr", "show"],
+      { encoding: "utf8", env: { ...process.env, LC_ALL: "C" } },
+      (err, stdout) => {
+        try {
+          resolve(err ? [] : parseIpAddrJson(stdout));
+        } catch {
+          resolve([]);
+        }
+      },
+    );
+  });
 }

@@ -153,7 +153,10 @@ const IMPLEMENTED: Record<string, { good: string[]; bad: string[] }> = {
     good: ["trace", "DEBUG", "info", "notice", "warn", "error", "crit", "alert", "fatal", "0", "8"],
     bad: ["9", "loud"],
   },
-  "lxc.net.0.type": { good: ["empty", "veth"], bad: ["bridge", "Empty"] },
+  "lxc.net.0.type": {
+    good: ["empty", "veth", "none", "macvlan", "phys"],
+    bad: ["bridge", "Empty"],
+  },
   "lxc.net.0.flags": { good: ["up"], bad: ["down"] },
   "lxc.net.0.link": { good: ["lxtbr0", "br-lan"], bad: ["a/b", "sixteen-chars-xx"] },
   "lxc.net.0.name": { good: ["eth0"], bad: ["a b"] },
@@ -165,6 +168,14 @@ const IMPLEMENTED: Record<string, { good: string[]; bad: string[] }> = {
   },
   "lxc.net.0.ipv4.gateway": { good: ["auto", "dev", "10.0.3.1"], bad: ["10.0.3"] },
   "lxc.net.0.veth.pair": { good: ["vethc1"], bad: ["a:b"] },
+  "lxc.net.0.veth.mode": { good: ["bridge", "router"], bad: ["nat"] },
+  "lxc.net.0.veth.ipv4.route": { good: ["10.1.0.0/24"], bad: ["10.1.0.0"] },
+  "lxc.net.0.veth.ipv6.route": { good: ["2001:db8::/64"], bad: ["2001:db8::"] },
+  "lxc.net.0.ipv6.address": { good: ["2001:db8::2/64", "fd00::2"], bad: ["2001:db8::g/64"] },
+  "lxc.net.0.ipv6.gateway": { good: ["auto", "dev", "fe80::1"], bad: ["10.0.3.1"] },
+  "lxc.net.0.macvlan.mode": { good: ["private", "vepa", "bridge", "passthru"], bad: ["l2"] },
+  "lxc.net.0.script.up": { good: ["/usr/local/bin/up"], bad: [] },
+  "lxc.net.0.script.down": { good: ["/usr/local/bin/down"], bad: [] },
   "lxc.console.path": { good: ["none"], bad: [] },
   "lxc.console.logfile": { good: ["/var/log/lxt/c1.console"], bad: [] },
   "lxc.cap.drop": {
@@ -291,10 +302,10 @@ describe("family roots", () => {
 
 describe("later keys", () => {
   const LATER: [string, string, string][] = [
-    ["lxc.net.0.type", "macvlan", "network type macvlan"],
-    ["lxc.net.0.type", "none", "network type none"],
-    ["lxc.net.0.ipv6.address", "2001:db8::2/64", "networking"],
-    ["lxc.net.0.script.up", "/bin/true", "networking"],
+    ["lxc.net.0.type", "vlan", "network type vlan"],
+    ["lxc.net.0.type", "ipvlan", "network type ipvlan"],
+    ["lxc.net.0.veth.vlan.id", "10", "networking"],
+    ["lxc.net.0.l2proxy", "1", "networking"],
     ["lxc.cgroup.dir", "lxt/c1", "cgroup placement"],
     ["lxc.selinux.context", "system_u:system_r:lxc_t:s0:c22", "SELinux"],
     ["lxc.hook.pre-start", "/bin/true", "hooks"],

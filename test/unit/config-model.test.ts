@@ -285,10 +285,10 @@ describe("resolveConfig networks", () => {
 
   it("makes other network types pending, once per network", () => {
     const cfg = resolve(
-      "lxc.net.0.type = macvlan\nlxc.net.0.link = br0\nlxc.net.0.ipv4.address = 10.0.0.2/24\nlxc.net.0.ipv4.address = 10.0.0.3/24\n",
+      "lxc.net.0.type = vlan\nlxc.net.0.link = br0\nlxc.net.0.ipv4.address = 10.0.0.2/24\nlxc.net.0.ipv4.address = 10.0.0.3/24\n",
     );
     assert.deepEqual(cfg.pending, [
-      { key: "lxc.net.0.type", file: "c.conf", line: 1, feature: "network type macvlan" },
+      { key: "lxc.net.0.type", file: "c.conf", line: 1, feature: "network type vlan" },
     ]);
     assert.deepEqual(cfg.nets[0]?.keys, {
       link: ["br0"],
@@ -300,9 +300,9 @@ describe("resolveConfig networks", () => {
     const ok = resolve("lxc.net.0.type = veth\nlxc.net.0.link = br0\nlxc.net.0.flags = up\n");
     assert.deepEqual(ok.pending, []);
     assert.equal(ok.nets[0]?.up, true);
-    const later = resolve("lxc.net.0.type = veth\nlxc.net.0.ipv6.address = 2001:db8::2/64\n");
+    const later = resolve("lxc.net.0.type = veth\nlxc.net.0.veth.vlan.id = 10\n");
     assert.deepEqual(later.pending, [
-      { key: "lxc.net.0.ipv6.address", file: "c.conf", line: 1, feature: "networking" },
+      { key: "lxc.net.0.veth.vlan.id", file: "c.conf", line: 1, feature: "networking" },
     ]);
   });
 

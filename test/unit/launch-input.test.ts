@@ -99,7 +99,7 @@ describe("prepareLaunch", () => {
   });
 
   test("keys of later features refuse the start, naming file and line", async () => {
-    const paths = container("c4", "lxc.net.0.type = macvlan\nlxc.net.0.link = br0\n");
+    const paths = container("c4", "lxc.net.0.type = vlan\nlxc.net.0.link = br0\n");
     await assert.rejects(prepareLaunch(paths, hybrid, {}), (e: LxtError) => {
       assert.equal(e.code, "unsupported");
       assert.match(e.message, new RegExp(`${paths.config}:2: lxc\\.net\\.0\\.type`));

@@ -12,7 +12,7 @@ import {
   templateHwaddr,
 } from "../../src/network/ipv4.js";
 import { planNetwork } from "../../src/network/manage.js";
-import { nicHooks, resolveNics } from "../../src/network/nic.js";
+import { type NicHookContext, nicRecords, resolveNics } from "../../src/network/nic.js";
 import {
   type NetworkDef,
   parseLeases,
@@ -149,6 +149,28 @@ describe("network rendering", () => {
   });
 });
 
+const TOOLS = {
+  ip: "/usr/sbin/ip",
+  nsenter: "/usr/bin/nsenter",
+  mount: "/usr/bin/mount",
+  umount: "/usr/bin/umount",
+  sysctl: "/usr/sbin/sysctl",
+  env: "/usr/bin/env",
+  sh: "/bin/sh",
+};
+
+function ctx(over: Partial<NicHookContext> = {}): NicHookContext {
+  return {
+    container: "c1",
+    configFile: "/l/c1/config",
+    rootfs: "/l/c1/rootfs",
+    netnsPin: "/run/x/netns",
+    autoGateways: new Map(),
+    physOriginal: new Map(),
+    ...over,
+  };
+}
+
 describe("NICs", () => {
   const net = (keys: Record<string, string[]>, up = true): NetConfig => ({
     index: 0,
@@ -176,18 +198,23 @@ describe("NICs", () => {
     );
     assert.deepEqual(nic, {
       index: 0,
+      type: "veth",
       hostName: "lxtvabababab",
       peerName: "lxtpabababab",
       name: "eth0",
       hwaddr: "4a:49:43:49:79:bb",
       mtu: 1400,
       link: "lxtbr0",
+      mode: "bridge",
       up: true,
       ipv4: ["10.0.3.5/24", "10.0.3.6/24"],
-      gateway: "auto",
+      ipv6: [],
+      gateway4: "auto",
+      routes4: [],
+      routes6: [],
     });
     const [paired] = resolveNics("c1", [net({ "veth.pair": ["vethc1"], name: ["lan0"] })], bytes);
-    assert.equal(paired?.hostName, "vethc1");
+    assert.equal(paired?.type === "veth" && paired.hostName, "vethc1");
     assert.equal(paired?.name, "lan0");
   });
 
@@ -197,18 +224,26 @@ describe("NICs", () => {
       [net({ link: ["lxtbr0"], "ipv4.address": ["10.0.3.5/24"], "ipv4.gateway": ["auto"] })],
       bytes,
     );
-    const tools = { ip: "/usr/sbin/ip", nsenter: "/usr/bin/nsenter" };
-    const net0 = nicHooks(nics, tools, new Map([[0, "10.0.3.1"]]));
+    const net0 = nicRecords(
+      nics,
+      TOOLS,
+      ctx({ autoGateways: new Map([[0, { ipv4: "10.0.3.1" }]]) }),
+    );
     assert.deepEqual(net0.netdevs, ["lxtvabababab"]);
     const ns = ["/usr/bin/nsenter", "-t", "{pid}", "-n", "/usr/sbin/ip"];
     assert.deepEqual(net0.hooks, [
       [...ns, "link", "set", "dev", "lo", "up"],
       ["/usr/sbin/ip", "link", "set", "dev", "lxtpabababab", "netns", "{pid}"],
-      [...ns, "link", "set", "dev", "lxtpabababab", "name", "eth0", "up"],
+      [...ns, "link", "set", "dev", "lxtpabababab", "name", "eth0"],
+      [...ns, "link", "set", "dev", "eth0", "up"],
       [...ns, "addr", "add", "10.0.3.5/24", "broadcast", "+", "dev", "eth0"],
-      [...ns, "route", "add", "default", "via", "10.0.3.1", "dev", "eth0"],
+      [...ns, "route", "add", "default", "via", "10.0.3.1", "dev", "eth0", "onlink"],
     ]);
-    assert.throws(() => nicHooks(nics, tools), /needs lxc\.net\.0\.link to be a managed network/);
+    assert.deepEqual(net0.stopHooks, []);
+    assert.throws(
+      () => nicRecords(nics, TOOLS, ctx()),
+      /ipv4\.gateway = auto: lxtbr0 has no global IPv4 address/,
+    );
 
     const plan = renderPlan({
       name: "c1",

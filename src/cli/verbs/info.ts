@@ -36,6 +36,17 @@ export function register(program: Command): void {
           pids: info.pids ?? null,
           io_read_bytes: info.ioReadBytes ?? null,
           io_write_bytes: info.ioWriteBytes ?? null,
+          nics: info.nics.map((n) => ({
+            index: n.index,
+            name: n.name,
+            type: n.type,
+            link: n.link,
+            hwaddr: n.hwaddr,
+            host_name: n.hostName,
+            mode: n.mode,
+            ipv4: n.ipv4,
+            ipv6: n.ipv6,
+          })),
           net: info.net.map((n) => ({ name: n.name, rx_bytes: n.rxBytes, tx_bytes: n.txBytes })),
           last_exit: info.lastExit ?? null,
           cgroups: info.cgroups,
@@ -51,6 +62,18 @@ export function register(program: Command): void {
       if ((!only || opts.pid) && info.pid) lines.push(["PID", String(info.pid)]);
       if (!only || opts.ips) for (const ip of [...info.ipv4, ...info.ipv6]) lines.push(["IP", ip]);
       if (!only) lines.push(["Id map", info.userns.idmap], ["Rootfs owner", info.userns.ownership]);
+      if (!only) {
+        for (const n of info.nics) {
+          const via = [n.link && `link ${n.link}`, n.hostName && `host ${n.hostName}`, n.mode]
+            .filter(Boolean)
+            .join(", ");
+          const addrs = [...n.ipv4, ...n.ipv6].join(" ") || "no address";
+          lines.push([
+            `NIC ${n.name}`,
+            `${n.type}${via ? ` (${via})` : ""} ${n.hwaddr ?? ""} ${addrs}`,
+          ]);
+        }
+      }
       if ((!only || opts.stats) && info.state !== "STOPPED") {
         if (info.cpuSeconds !== undefined)
           lines.push(["CPU use", `${info.cpuSeconds.toFixed(2)} seconds`]);

@@ -37,14 +37,29 @@ export function register(program: Command): void {
       if (opts.running) rows = rows.filter((c) => c.state !== "STOPPED");
       if (opts.stopped) rows = rows.filter((c) => c.state === "STOPPED");
       if (opts.format === "json") {
+        const { containerNics } = await import("../../container/list.js");
+        const { containerPaths } = await import("../../container/paths.js");
         printJson(
-          rows.map((c) => ({
-            name: c.name,
-            state: c.state,
-            pid: c.pid ?? null,
-            ipv4: c.ipv4,
-            ipv6: c.ipv6,
-          })),
+          await Promise.all(
+            rows.map(async (c) => ({
+              name: c.name,
+              state: c.state,
+              pid: c.pid ?? null,
+              ipv4: c.ipv4,
+              ipv6: c.ipv6,
+              nics: (await containerNics(containerPaths(lxcpath, c.name), c.pid)).map((n) => ({
+                index: n.index,
+                name: n.name,
+                type: n.type,
+                link: n.link,
+                hwaddr: n.hwaddr,
+                host_name: n.hostName,
+                mode: n.mode,
+                ipv4: n.ipv4,
+                ipv6: n.ipv6,
+              })),
+            })),
+          ),
         );
       } else if (opts.fancy || opts.format === "table") {
         printTable(

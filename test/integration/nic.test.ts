@@ -1,0 +1,344 @@
+/**
+ * NIC types end to end: macvlan, several NICs, veth in router mode, IPv6,
+ * phys (in and back, also after a killed monitor), none, scripts, and the
+ * failure paths. Everything runs in a network namespace of this file's own
+ * (`lxt` under `nsenter --net`): the dummies, bridges and containers exist
+ * only there, and traffic goes only between them.
+ */
+import assert from "node:assert/strict";
+import { execFileSync, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import {
+  appendFileSync,
+  chmodSync,
+  existsSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { runtimeRoot } from "../../src/container/paths.js";
+import { hasCmd, LXT, type RunResult, Sandbox, skipReason, until } from "./harness.js";
+
+const skip =
+  skipReason() ??
+  (["ip", "nsenter"].find((c) => !hasCmd(c))
+    ? "SKIP: needs ip and nsenter (scripts/setup.sh installs them)"
+    : undefined);
+if (skip) console.log(skip);
+
+const tag = randomBytes(3).toString("hex");
+const NS = `lxt-nic-${tag}`;
+
+function inNs(argv: string[]): RunResult {
+  const r = spawnSync("nsenter", [`--net=/run/netns/${NS}`, ...argv], {
+    encoding: "utf8",
+    timeout: 60_000,
+  });
+  return { code: r.status ?? -1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
+}
+function nsOk(argv: string[]): string {
+  const r = inNs(argv);
+  assert.equal(r.code, 0, `${argv.join(" ")}: ${r.stderr}`);
+  return r.stdout;
+}
+
+describe("NIC types", { skip, timeout: 300_000 }, () => {
+  const sb = new Sandbox();
+  const made: string[] = [];
+  const lxt = (args: string[]): RunResult => {
+    const r = spawnSync("nsenter", [`--net=/run/netns/${NS}`, LXT, ...args], {
+      env: { ...process.env, LXT_PATH: sb.lxcpath },
+      encoding: "utf8",
+      timeout: 60_000,
+    });
+    return { code: r.status ?? -1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
+  };
+  const ok = (args: string[]): string => {
+    const r = lxt(args);
+    assert.equal(r.code, 0, `lxt ${args.join(" ")}: ${r.stdout}${r.stderr}`);
+    return r.stdout;
+  };
+  const container = (lines: string[]): string => {
+    const name = sb.name("i");
+    made.push(name);
+    ok(["create", "-t", "busybox", "-n", name]);
+    appendFileSync(join(sb.lxcpath, name, "config"), `${lines.join("\n")}\n`);
+    return name;
+  };
+  const sleeper = "lxc.init.cmd = /bin/sleep 600";
+  const links = () =>
+    inNs(["ip", "-o", "link"])
+      .stdout.split("\n")
+      .map((l) => l.split(":")[1]?.trim().split("@")[0] ?? "")
+      .filter(Boolean)
+      .sort();
+  const attach = (c: string, cmd: string[]) => lxt(["attach", "-n", c, "--", ...cmd]);
+  const monitorPid = (c: string) =>
+    Number(readFileSync(join(runtimeRoot(sb.lxcpath), c, "monitor"), "utf8").split(" ")[0]);
+
+  before(() => {
+    execFileSync("ip", ["netns", "add", NS]);
+    nsOk(["ip", "link", "set", "lo", "up"]);
+    // A parent for macvlans, a bridge made by hand (as lxc-net would), and an address for routed containers to reach.
+    // No dummy driver everywhere: veth ends stand in for host devices.
+    nsOk(["ip", "link", "add", `dm${tag}`, "up", "type", "veth", "peer", "name", `dp${tag}`]);
+    nsOk(["ip", "link", "set", `dp${tag}`, "up"]);
+    nsOk(["ip", "link", "add", `br${tag}`, "type", "bridge"]);
+    nsOk(["ip", "addr", "add", "10.88.0.1/24", "dev", `br${tag}`]);
+    nsOk(["ip", "-6", "addr", "add", "fd88::1/64", "dev", `br${tag}`, "nodad"]);
+    nsOk(["ip", "link", "set", `br${tag}`, "up"]);
+    nsOk(["ip", "addr", "add", "10.77.0.1/32", "dev", "lo"]);
+  });
+
+  after(() => {
+    for (const n of made) lxt(["stop", "-k", "-n", n]);
+    sb.cleanup();
+    spawnSync("ip", ["netns", "del", NS]);
+  });
+
+  test("macvlan (bridge mode) between two containers on a dummy parent", () => {
+    const mv = (ip: string) => [
+      "lxc.net.0.type = macvlan",
+      `lxc.net.0.link = dm${tag}`,
+      "lxc.net.0.macvlan.mode = bridge",
+      "lxc.net.0.flags = up",
+      `lxc.net.0.ipv4.address = ${ip}/24`,
+      sleeper,
+    ];
+    const c1 = container(mv("10.66.0.2"));
+    const c2 = container(mv("10.66.0.3"));
+    ok(["start", "-n", c1]);
+    ok(["start", "-n", c2]);
+    ok(["attach", "-n", c1, "--", "ping", "-c", "1", "-W", "5", "10.66.0.3"]);
+    ok(["stop", "-k", "-n", c1]);
+    ok(["stop", "-k", "-n", c2]);
+  });
+
+  test("two NICs (veth on a hand-made bridge + macvlan), IPv6 between two containers, info per NIC", async () => {
+    const nics = (n: number) => [
+      "lxc.net.0.type = veth",
+      `lxc.net.0.link = br${tag}`,
+      "lxc.net.0.flags = up",
+      "lxc.net.0.hwaddr = 00:16:3e:xx:xx:xx",
+      `lxc.net.0.ipv4.address = 10.88.0.${n}/24`,
+      "lxc.net.0.ipv4.gateway = auto",
+      `lxc.net.0.ipv6.address = fd88::${n}/64`,
+      `lxc.net.0.ipv6.address = fd89::${n}/64`,
+      "lxc.net.0.ipv6.gateway = auto",
+      "lxc.net.1.type = macvlan",
+      `lxc.net.1.link = dm${tag}`,
+      "lxc.net.1.macvlan.mode = bridge",
+      "lxc.net.1.name = mv0",
+      "lxc.net.1.flags = up",
+      `lxc.net.1.ipv4.address = 10.67.0.${n}/24`,
+      sleeper,
+    ];
+    const c1 = container(nics(2));
+    const c2 = container(nics(3));
+    ok(["start", "-n", c1]);
+    ok(["start", "-n", c2]);
+    ok(["attach", "-n", c1, "--", "ping", "-c", "1", "-W", "5", "10.88.0.1"]);
+    ok(["attach", "-n", c1, "--", "ping", "-c", "1", "-W", "5", "10.67.0.3"]);
+    assert.ok(
+      await until(
+        () => attach(c1, ["ping", "-6", "-c", "1", "-W", "2", "fd88::3"]).code === 0,
+        20_000,
+      ),
+      "ping6 between the containers",
+    );
+    assert.match(
+      ok(["attach", "-n", c1, "--", "ip", "-6", "route"]),
+      /default via fd88::1 dev eth0/,
+    );
+    assert.match(
+      ok(["attach", "-n", c1, "--", "ip", "-4", "route"]),
+      /default via 10\.88\.0\.1 dev eth0/,
+    );
+
+    const info = JSON.parse(ok(["info", "-n", c1, "--format", "json"]));
+    const eth0 = info.nics.find((n: { name: string }) => n.name === "eth0");
+    assert.equal(eth0.type, "veth");
+    assert.equal(eth0.link, `br${tag}`);
+    assert.match(eth0.hwaddr, /^00:16:3e:/);
+    assert.match(eth0.host_name, /^lxtv/);
+    assert.deepEqual(eth0.ipv4, ["10.88.0.2"]);
+    assert.deepEqual(eth0.ipv6.sort(), ["fd88::2", "fd89::2"]);
+    const mv0 = info.nics.find((n: { name: string }) => n.name === "mv0");
+    assert.equal(mv0.type, "macvlan");
+    assert.deepEqual(mv0.ipv4, ["10.67.0.2"]);
+    const row = ok(["ls", "-f"])
+      .split("\n")
+      .find((l) => l.startsWith(`${c1} `));
+    assert.match(row ?? "", /10\.67\.0\.2, 10\.88\.0\.2|10\.88\.0\.2, 10\.67\.0\.2/);
+    assert.match(row ?? "", /fd88::2/);
+    ok(["stop", "-k", "-n", c1]);
+    ok(["stop", "-k", "-n", c2]);
+  });
+
+  test("a config as lxc-create -t busybox writes it starts on an existing bridge", () => {
+    const c = container([
+      "lxc.net.0.type = veth",
+      `lxc.net.0.link = br${tag}`,
+      "lxc.net.0.flags = up",
+      "lxc.net.0.hwaddr = 00:16:3e:xx:xx:xx",
+    ]);
+    ok(["start", "-n", c]);
+    const ports = nsOk(["ip", "-o", "link", "show", "master", `br${tag}`]);
+    assert.match(ports, /lxtv[0-9a-f]{8}/, "the host end is a port of the bridge");
+    assert.match(
+      ok(["attach", "-n", c, "--", "ip", "link", "show", "eth0"]),
+      /,UP,[\s\S]*link\/ether 00:16:3e:/,
+    );
+    // No DHCP server on a hand-made bridge: give the address by hand, as an LXC user would.
+    ok(["attach", "-n", c, "--", "ip", "addr", "add", "10.88.0.50/24", "dev", "eth0"]);
+    ok(["attach", "-n", c, "--", "ping", "-c", "1", "-W", "5", "10.88.0.1"]);
+    ok(["stop", "-k", "-n", c]);
+  });
+
+  test("veth in router mode is reached from the namespace that started it", () => {
+    const c = container([
+      "lxc.net.0.type = veth",
+      "lxc.net.0.veth.mode = router",
+      "lxc.net.0.flags = up",
+      "lxc.net.0.ipv4.address = 10.77.1.2/32",
+      "lxc.net.0.ipv4.gateway = 10.77.0.1",
+      "lxc.net.0.ipv6.address = fd77::2/128",
+      "lxc.net.0.ipv6.gateway = fe80::1",
+      "lxc.net.0.veth.ipv4.route = 10.77.2.0/24",
+      sleeper,
+    ]);
+    ok(["start", "-n", c]);
+    const host = nsOk(["ip", "-4", "route"]);
+    assert.match(host, /10\.77\.1\.2 dev lxtv[0-9a-f]{8}/);
+    assert.match(host, /10\.77\.2\.0\/24 dev lxtv/);
+    assert.match(nsOk(["ip", "-6", "route"]), /fd77::2 dev lxtv/);
+    assert.match(nsOk(["ip", "-6", "neigh", "show", "proxy"]), /fe80::1 dev lxtv/);
+    nsOk(["busybox", "ping", "-c", "1", "-W", "5", "10.77.1.2"]);
+    ok(["stop", "-k", "-n", c]);
+    assert.doesNotMatch(
+      nsOk(["ip", "-4", "route"]),
+      /10\.77\.1\.2/,
+      "the route went with the veth",
+    );
+  });
+
+  test("phys: a link moved in and back on stop, and after a killed monitor", async () => {
+    const dev = `ph${tag}`;
+    nsOk(["ip", "link", "add", dev, "mtu", "1400", "type", "veth", "peer", "name", `pq${tag}`]);
+    const mac = JSON.parse(nsOk(["ip", "-j", "link", "show", dev]))[0].address;
+    const c = container([
+      "lxc.net.0.type = phys",
+      `lxc.net.0.link = ${dev}`,
+      "lxc.net.0.name = lan0",
+      "lxc.net.0.mtu = 1300",
+      "lxc.net.0.hwaddr = 02:00:00:00:00:42",
+      "lxc.net.0.flags = up",
+      "lxc.net.0.ipv4.address = 10.55.0.2/24",
+      sleeper,
+    ]);
+    ok(["start", "-n", c]);
+    assert.ok(!links().includes(dev), "the link left the namespace");
+    const inside = ok(["attach", "-n", c, "--", "ip", "link", "show", "lan0"]);
+    assert.match(inside, /mtu 1300/);
+    assert.match(inside, /02:00:00:00:00:42/);
+    ok(["stop", "-n", c, "-t", "5"]);
+    const back = JSON.parse(nsOk(["ip", "-j", "link", "show", dev]))[0];
+    assert.equal(back.mtu, 1400, "MTU restored");
+    assert.equal(back.address, mac, "MAC restored");
+
+    ok(["start", "-n", c]);
+    assert.ok(!links().includes(dev));
+    process.kill(monitorPid(c), "SIGKILL");
+    assert.match(ok(["ls", "-f"]), new RegExp(`${c}\\s+STOPPED`));
+    assert.ok(await until(() => links().includes(dev), 5_000), "repair took the link back");
+    assert.ok(
+      !existsSync(join(runtimeRoot(sb.lxcpath), c)),
+      "runtime dir (and its netns pin) gone",
+    );
+    ok(["start", "-n", c]);
+    ok(["stop", "-k", "-n", c]);
+    assert.ok(links().includes(dev));
+    nsOk(["ip", "link", "del", dev]);
+  });
+
+  test("none shares the starter's network namespace (sleep as init), nothing changes there", () => {
+    const before = nsOk(["ip", "-br", "a"]);
+    const c = container(["lxc.net.0.type = none", sleeper]);
+    ok(["start", "-n", c]);
+    const pid = JSON.parse(ok(["info", "-n", c, "--format", "json"])).pid;
+    const nsOf = (p: string) => statSync(p).ino;
+    assert.equal(nsOf(`/proc/${pid}/ns/net`), nsOf(`/run/netns/${NS}`));
+    ok(["stop", "-k", "-n", c]);
+    assert.equal(nsOk(["ip", "-br", "a"]), before);
+  });
+
+  test("script.up and script.down run with LXC's arguments and environment", () => {
+    const log = join(sb.lxcpath, `script-${tag}.log`);
+    const script = join(sb.lxcpath, `script-${tag}.sh`);
+    writeFileSync(
+      script,
+      `#!/bin/sh\necho "$* | $LXC_NAME $LXC_HOOK_TYPE $LXC_HOOK_SECTION $LXC_NET_TYPE $LXC_NET_PARENT $LXC_NET_PEER" >> ${log}\n`,
+    );
+    chmodSync(script, 0o755);
+    const c = container([
+      "lxc.net.0.type = veth",
+      `lxc.net.0.link = br${tag}`,
+      "lxc.net.0.veth.pair = vs" + tag,
+      `lxc.net.0.script.up = ${script}`,
+      `lxc.net.0.script.down = ${script}`,
+      sleeper,
+    ]);
+    ok(["start", "-n", c]);
+    ok(["stop", "-k", "-n", c]);
+    const lines = readFileSync(log, "utf8").trim().split("\n");
+    assert.deepEqual(lines, [
+      `${c} net up veth br${tag} vs${tag} | ${c} up net veth br${tag} vs${tag}`,
+      `${c} net down veth br${tag} vs${tag} | ${c} down net veth br${tag} vs${tag}`,
+    ]);
+  });
+
+  test("failures: missing links, a bad IPv6 address, a failing up script: clear errors, nothing left", () => {
+    const start = links();
+    const fails = (lines: string[], re: RegExp) => {
+      const c = container(lines);
+      const r = lxt(["start", "-n", c]);
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, re);
+      assert.deepEqual(links(), start, "no link left behind");
+      assert.match(ok(["ls", "-f"]), new RegExp(`${c}\\s+STOPPED`));
+    };
+    fails(
+      ["lxc.net.0.type = macvlan", `lxc.net.0.link = nope${tag}`],
+      new RegExp(`lxc\\.net\\.0\\.link: nope${tag} does not exist`),
+    );
+    fails(
+      ["lxc.net.0.type = phys", `lxc.net.0.link = nope${tag}`],
+      new RegExp(`lxc\\.net\\.0\\.link: nope${tag} does not exist`),
+    );
+    fails(
+      ["lxc.net.0.type = veth", "lxc.net.0.ipv6.address = fd00::zz/64"],
+      /ipv6\.address.*invalid value "fd00::zz\/64"/,
+    );
+    fails(
+      ["lxc.net.0.type = macvlan"],
+      /lxc\.net\.0\.link: a macvlan network needs its host device/,
+    );
+    const dev = `pf${tag}`;
+    nsOk(["ip", "link", "add", dev, "type", "veth", "peer", "name", `pg${tag}`]);
+    const withDev = links();
+    const c = container([
+      "lxc.net.0.type = veth",
+      `lxc.net.0.link = br${tag}`,
+      "lxc.net.1.type = phys",
+      `lxc.net.1.link = ${dev}`,
+      "lxc.net.1.script.up = /bin/false",
+    ]);
+    const r = lxt(["start", "-n", c]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /host hook \/bin\/false failed \(exit 1\)/);
+    assert.deepEqual(links(), withDev, "veth gone, phys back");
+    nsOk(["ip", "link", "del", dev]);
+  });
+});

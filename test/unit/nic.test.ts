@@ -1,0 +1,326 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, test } from "node:test";
+import { loadConfig } from "../../src/config/index.js";
+import type { NetConfig } from "../../src/config/model.js";
+import { parseIpAddrJson } from "../../src/host/netinfo.js";
+import {
+  type NicHookContext,
+  nicRecords,
+  resolveNics,
+  sharesHostNet,
+  summarizeNics,
+} from "../../src/network/nic.js";
+
+const TOOLS = {
+  ip: "/ip",
+  nsenter: "/nsenter",
+  mount: "/mount",
+  umount: "/umount",
+  sysctl: "/sysctl",
+  env: "/env",
+  sh: "/sh",
+};
+const ctx = (over: Partial<NicHookContext> = {}): NicHookContext => ({
+  container: "c1",
+  configFile: "/l/c1/config",
+  rootfs: "/l/c1/rootfs",
+  netnsPin: "/run/x/netns",
+  autoGateways: new Map(),
+  physOriginal: new Map(),
+  ...over,
+});
+const net = (index: number, type: string, keys: Record<string, string[]>): NetConfig => ({
+  index,
+  type,
+  up: keys.flags?.[0] === "up",
+  keys,
+  file: "config",
+  line: 1,
+});
+function loadConfigText(text: string) {
+  const dir = mkdtempSync(join(tmpdir(), "lxt-nic-"));
+  try {
+    writeFileSync(join(dir, "config"), `${text}\n`);
+    return loadConfig(join(dir, "config"), { cgroupLayout: "v2", env: {}, arch: "x86_64" });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+const bytes = (n: number) => Buffer.alloc(n, 0xab);
+const NS = ["/nsenter", "-t", "{pid}", "-n", "/ip"];
+
+describe("NIC resolution", () => {
+  test("macvlan, phys and ipv6 keys", () => {
+    const [mv, ph] = resolveNics(
+      "c1",
+      [
+        net(0, "macvlan", {
+          link: ["eth9"],
+          "macvlan.mode": ["bridge"],
+          "ipv6.address": ["FD00::2", "fd01::2/80"],
+          "ipv6.gateway": ["fd00::1"],
+        }),
+        net(1, "phys", { link: ["eth8"], name: ["lan0"] }),
+      ],
+      bytes,
+    );
+    assert.equal(mv?.type, "macvlan");
+    assert.equal(mv?.type === "macvlan" && mv.mode, "bridge");
+    assert.deepEqual(mv?.ipv6, ["fd00::2/64", "fd01::2/80"]);
+    assert.equal(mv?.gateway6, "fd00::1");
+    assert.equal(ph?.type, "phys");
+    assert.equal(ph?.peerName, "eth8", "a phys device moves in under its own name");
+    assert.equal(ph?.hwaddr, undefined, "phys keeps its MAC unless hwaddr is set");
+    const [def] = resolveNics("c1", [net(0, "macvlan", { link: ["eth9"] })], bytes);
+    assert.equal(def?.type === "macvlan" && def.mode, "private", "LXC's default mode");
+  });
+
+  test("combinations no single key can check are refused, naming the key", () => {
+    const r = (nets: NetConfig[]) => () => resolveNics("c1", nets, bytes);
+    assert.throws(r([net(0, "macvlan", {})]), /lxc\.net\.0\.link: a macvlan network needs/);
+    assert.throws(r([net(0, "phys", {})]), /lxc\.net\.0\.link: a phys network needs/);
+    assert.throws(
+      r([net(0, "none", {}), net(1, "veth", {})]),
+      /lxc\.net\.0\.type = none .* cannot be combined/,
+    );
+    assert.throws(
+      r([net(0, "veth", {}), net(1, "macvlan", { link: ["e"], name: ["eth0"] })]),
+      /lxc\.net\.1\.name: eth0 is also the name of lxc\.net\.0/,
+    );
+    assert.throws(
+      r([net(0, "phys", { link: ["e"] }), net(1, "phys", { link: ["e"] })]),
+      /lxc\.net\.1\.link: e is already moved in by lxc\.net\.0/,
+    );
+    assert.throws(
+      r([net(0, "veth", { "veth.mode": ["router"], link: ["br0"] })]),
+      /router mode is not attached to a bridge/,
+    );
+    assert.throws(
+      r([net(0, "veth", { "script.up": ["rel/x"] })]),
+      /script\.up: rel\/x is not an absolute/,
+    );
+    assert.ok(sharesHostNet([net(0, "none", {})]));
+    assert.deepEqual(resolveNics("c1", [net(0, "none", {})]), []);
+  });
+
+  test("config: the types and keys are accepted; vlan and ipvlan still refuse", () => {
+    const cfg = loadConfigText(
+      [
+        "lxc.net.0.type = phys",
+        "lxc.net.0.link = eth1",
+        "lxc.net.0.ipv6.address = fd00::2/64",
+        "lxc.net.0.script.up = /bin/true",
+        "lxc.net.1.type = veth",
+        "lxc.net.1.veth.mode = router",
+        "lxc.net.1.veth.ipv4.route = 10.1.0.0/24",
+        "lxc.net.2.type = macvlan",
+        "lxc.net.2.macvlan.mode = vepa",
+        "lxc.net.3.type = vlan",
+      ].join("\n"),
+    );
+    assert.deepEqual(
+      cfg.pending.map((p) => p.key),
+      ["lxc.net.3.type"],
+    );
+    assert.throws(
+      () => loadConfigText("lxc.net.0.type = veth\nlxc.net.0.ipv6.address = fd00::g/64"),
+      /invalid value "fd00::g\/64": expected an ipv6 address/,
+    );
+  });
+});
+
+describe("NIC records", () => {
+  test("phys: pin, move in, configure, and take back out on stop", () => {
+    const nics = resolveNics(
+      "c1",
+      [
+        net(0, "phys", {
+          link: ["eth8"],
+          name: ["lan0"],
+          mtu: ["1300"],
+          hwaddr: ["02:00:00:00:00:42"],
+          flags: ["up"],
+          "ipv6.address": ["fd00::2/64"],
+          "ipv6.gateway": ["dev"],
+        }),
+      ],
+      bytes,
+    );
+    const r = nicRecords(
+      nics,
+      TOOLS,
+      ctx({ physOriginal: new Map([[0, { mtu: 1500, address: "aa:bb:cc:dd:ee:ff" }]]) }),
+    );
+    assert.deepEqual(r.netdevs, [], "a phys device is never deleted");
+    assert.deepEqual(r.hooks, [
+      [...NS, "link", "set", "dev", "lo", "up"],
+      ["/nsenter", "-t", "{pid}", "-n", "/mount", "--bind", "/proc/self/ns/net", "/run/x/netns"],
+      ["/ip", "link", "set", "dev", "eth8", "netns", "{pid}"],
+      [
+        ...NS,
+        "link",
+        "set",
+        "dev",
+        "eth8",
+        "name",
+        "lan0",
+        "address",
+        "02:00:00:00:00:42",
+        "mtu",
+        "1300",
+      ],
+      [...NS, "link", "set", "dev", "lan0", "up"],
+      [...NS, "-6", "addr", "add", "fd00::2/64", "dev", "lan0", "nodad"],
+      [...NS, "-6", "route", "add", "default", "dev", "lan0"],
+    ]);
+    assert.equal(r.stopHooks.length, 2);
+    const back = r.stopHooks[0] ?? [];
+    assert.equal(back[0], "/env");
+    for (const v of [
+      "PIN=/run/x/netns",
+      "INSIDE=lan0",
+      "ORIG=eth8",
+      "TMP=lxtqabababab",
+      "MTU=1500",
+    ]) {
+      assert.ok(back.includes(v), v);
+    }
+    assert.ok(back.includes("MAC=aa:bb:cc:dd:ee:ff"));
+    assert.deepEqual(back.slice(-2), ["sh", "{monitor}"]);
+    assert.deepEqual(r.stopHooks[1], ["/umount", "/run/x/netns"]);
+  });
+
+  test("veth router mode: host routes, proxy ARP/NDP; macvlan is a netdev until moved", () => {
+    const nics = resolveNics(
+      "c1",
+      [
+        net(0, "veth", {
+          "veth.mode": ["router"],
+          "veth.pair": ["vr0"],
+          "ipv4.address": ["10.1.1.2/32"],
+          "ipv4.gateway": ["10.1.0.1"],
+          "ipv6.address": ["fd00::2/128"],
+          "ipv6.gateway": ["fe80::1"],
+          "veth.ipv6.route": ["fd01::/64"],
+        }),
+        net(1, "macvlan", { link: ["eth9"], "macvlan.mode": ["bridge"] }),
+      ],
+      bytes,
+    );
+    const r = nicRecords(nics, TOOLS, ctx());
+    assert.deepEqual(r.netdevs, ["vr0", "lxtpabababab"]);
+    const host = r.hooks.filter((h) => h[0] === "/ip" || h[0] === "/sysctl");
+    assert.deepEqual(host, [
+      ["/ip", "link", "set", "dev", "lxtpabababab", "netns", "{pid}"],
+      ["/ip", "route", "add", "10.1.1.2/32", "dev", "vr0"],
+      ["/ip", "-6", "route", "add", "fd00::2/128", "dev", "vr0"],
+      ["/ip", "neigh", "add", "proxy", "10.1.0.1", "dev", "vr0"],
+      ["/sysctl", "-q", "-w", "net.ipv6.conf.vr0.proxy_ndp=1"],
+      ["/ip", "-6", "neigh", "add", "proxy", "fe80::1", "dev", "vr0"],
+      ["/ip", "-6", "route", "add", "fd01::/64", "dev", "vr0"],
+      ["/ip", "link", "set", "dev", "lxtpabababab", "netns", "{pid}"],
+    ]);
+    assert.ok(
+      r.hooks.some((h) => h.join(" ").endsWith("route add default via 10.1.0.1 dev eth0 onlink")),
+    );
+    assert.deepEqual(r.stopHooks, [], "no phys: no pin, nothing to do on stop");
+    assert.deepEqual(
+      summarizeNics(nics).map((s) => [s.type, s.hostName, s.mode]),
+      [
+        ["veth", "vr0", "router"],
+        ["macvlan", null, "bridge"],
+      ],
+    );
+  });
+
+  test("scripts: LXC's arguments and environment, up as a host-hook, down as a stop-hook", () => {
+    const nics = resolveNics(
+      "c1",
+      [
+        net(0, "veth", {
+          link: ["br0"],
+          "veth.pair": ["v0"],
+          "script.up": ["/s"],
+          "script.down": ["/s"],
+        }),
+      ],
+      bytes,
+    );
+    const r = nicRecords(nics, TOOLS, ctx());
+    const env = [
+      "/env",
+      "-i",
+      "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
+      "LXC_NAME=c1",
+      "LXC_CONFIG_FILE=/l/c1/config",
+      "LXC_ROOTFS_PATH=/l/c1/rootfs",
+      "LXC_ROOTFS_MOUNT=/l/c1/rootfs",
+      "LXC_HOOK_VERSION=0",
+    ];
+    const tail = [
+      "LXC_HOOK_SECTION=net",
+      "LXC_NET_TYPE=veth",
+      "LXC_NET_PARENT=br0",
+      "LXC_NET_PEER=v0",
+      "/s",
+      "c1",
+      "net",
+    ];
+    assert.deepEqual(r.hooks.at(-1), [
+      ...env,
+      "LXC_HOOK_TYPE=up",
+      ...tail,
+      "up",
+      "veth",
+      "br0",
+      "v0",
+    ]);
+    assert.deepEqual(r.stopHooks, [
+      [...env, "LXC_HOOK_TYPE=down", ...tail, "down", "veth", "br0", "v0"],
+    ]);
+  });
+
+  test("gateway auto takes the link's address; none there is an error naming the key", () => {
+    const nics = resolveNics(
+      "c1",
+      [net(0, "macvlan", { link: ["eth9"], "ipv6.gateway": ["auto"] })],
+      bytes,
+    );
+    const r = nicRecords(nics, TOOLS, ctx({ autoGateways: new Map([[0, { ipv6: "fd00::1" }]]) }));
+    assert.ok(
+      r.hooks.some((h) => h.join(" ").includes("-6 route add default via fd00::1 dev eth0")),
+    );
+    assert.throws(
+      () => nicRecords(nics, TOOLS, ctx()),
+      /lxc\.net\.0\.ipv6\.gateway = auto: eth9 has no global IPv6 address/,
+    );
+  });
+});
+
+test("ip -j addr: global addresses per interface, loopback left out", () => {
+  const nics = parseIpAddrJson(
+    JSON.stringify([
+      {
+        ifname: "lo",
+        link_type: "loopback",
+        addr_info: [{ family: "inet", local: "127.0.0.1", scope: "host" }],
+      },
+      {
+        ifname: "eth0",
+        address: "00:16:3e:00:00:01",
+        link_type: "ether",
+        addr_info: [
+          { family: "inet", local: "10.0.3.5", scope: "global" },
+          { family: "inet6", local: "fd00::5", scope: "global" },
+          { family: "inet6", local: "fe80::1", scope: "link" },
+        ],
+      },
+    ]),
+  );
+  assert.deepEqual(nics, [
+    { name: "eth0", hwaddr: "00:16:3e:00:00:01", ipv4: ["10.0.3.5"], ipv6: ["fd00::5"] },
+  ]);
+});
