@@ -129,6 +129,36 @@ export function writeHostname(ref: RootfsRef, lowerEtcExists: boolean, name: str
   }
 }
 
+/**
+ * Points the `127.0.1.1` line of a stopped container's `/etc/hosts` at its
+ * new name (Debian's convention), as /etc/hostname; a symlinked file, or
+ * one without such a line, is left alone.
+ */
+export function writeHostsName(ref: RootfsRef, name: string): void {
+  const etc = join(filesDir(ref), "etc");
+  if (!lstatSync(etc, { throwIfNoEntry: false })?.isDirectory()) return;
+  const file = join(etc, "hosts");
+  // An overlay's upper has no copy yet: read the lower's (its /etc is a real directory).
+  let from = file;
+  if (!lstatSync(file, { throwIfNoEntry: false }) && ref.spec.backend === "overlay") {
+    if (!lstatSync(join(ref.spec.lower, "etc"), { throwIfNoEntry: false })?.isDirectory()) return;
+    from = join(ref.spec.lower, "etc", "hosts");
+  }
+  if (!lstatSync(from, { throwIfNoEntry: false })?.isFile()) return;
+  const text = readFileSync(from, "utf8");
+  if (!/^127\.0\.1\.1\s/m.test(text)) return;
+  const fd = openSync(
+    file,
+    constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW,
+    0o644,
+  );
+  try {
+    writeSync(fd, text.replace(/^127\.0\.1\.1\s.*$/m, `127.0.1.1\t${name}`));
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** The driver a clone writes with. */
 async function targetDriver(
   src: RootfsRef,

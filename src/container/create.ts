@@ -13,7 +13,7 @@ import {
   usableDriver,
 } from "../storage/index.js";
 import { createBusyboxRootfs } from "../templates/busybox.js";
-import { writeHostname } from "./clone.js";
+import { writeHostname, writeHostsName } from "./clone.js";
 import { loadConfigFile } from "./launch-input.js";
 import type { ContainerPaths } from "./paths.js";
 import { withLock } from "./runtime.js";
@@ -160,5 +160,6 @@ async function cloneImage(
     throw wrapError(`create ${paths.name}: image ${image.fingerprint.slice(0, 12)}`, err);
   }
   writeHostname(ref, existsSync(join(rootDir(src), "etc")), paths.name);
+  writeHostsName(ref, paths.name);
   return ref;
 }
