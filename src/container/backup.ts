@@ -14,9 +14,10 @@ import {
   renameSync,
   rmSync,
 } from "node:fs";
-import { join, relative, resolve } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 import { LxtError, wrapError } from "../core/errors.js";
 import { checkName } from "../core/names.js";
+import type { Progress } from "../core/progress.js";
 import { Reverter } from "../core/reverter.js";
 import { VERSION } from "../core/version.js";
 import { writeFileAtomic } from "../host/atomic.js";
@@ -41,6 +42,7 @@ import {
   storageDriver,
   usableDriver,
 } from "../storage/index.js";
+import { explainNoSpace } from "../storage/space.js";
 import {
   BACKUP_FORMAT,
   type BackupManifest,
@@ -90,6 +92,7 @@ export interface ExportOptions {
   /** Default: from the file name (`.tar.xz`, `.tar.zst`, `.tar`), else zstd. */
   compression?: string;
   run?: CommandRunner;
+  progress?: Progress;
 }
 
 function pickCompression(file: string, flag: string | undefined): Compression {
@@ -185,6 +188,7 @@ export async function exportContainer(
       writeFileAtomic(join(tree, "index.json"), renderManifest(manifest));
       const members = ["index.json", "config", "rootfs"];
       if (manifest.snapshots.length > 0) members.push("snaps");
+      opts.progress?.(`archiving ${paths.name} to ${out}`);
       await archiveWithMounts(mounts, [
         "-c",
         "-f",
@@ -202,7 +206,11 @@ export async function exportContainer(
       return manifest;
     } catch (err) {
       await revert.revert();
-      throw wrapError(`export ${paths.name}`, err);
+      throw explainNoSpace(
+        wrapError(`export ${paths.name}`, err),
+        `export ${paths.name} to ${out}`,
+        dirname(out),
+      );
     }
   });
 }
@@ -276,6 +284,7 @@ export interface ImportOptions {
   /** Target backend (`-B`; default: the best for the state root). */
   backend?: string;
   run?: CommandRunner;
+  progress?: Progress;
 }
 
 interface Staged {
@@ -341,6 +350,7 @@ export async function importContainer(
       const transforms = extractTransforms(
         staged.map((s) => ({ archive: s.archive, target: relative(staging, filesDir(s.ref)) })),
       );
+      opts.progress?.(`unpacking ${file} as ${paths.name}`);
       await runTar(
         "tar",
         [
@@ -383,7 +393,11 @@ export async function importContainer(
       revert.success();
     } catch (err) {
       await revert.revert();
-      throw wrapError(`import ${file}`, err);
+      throw explainNoSpace(
+        wrapError(`import ${file}`, err),
+        `import ${file} as ${paths.name}`,
+        lxcpath,
+      );
     }
   });
   return paths;

@@ -10,6 +10,7 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { LxtError, wrapError } from "../core/errors.js";
+import type { Progress } from "../core/progress.js";
 import { Reverter } from "../core/reverter.js";
 import { writeFileAtomic } from "../host/atomic.js";
 import {
@@ -22,6 +23,8 @@ import {
   storageDriver,
   usableDriver,
 } from "../storage/index.js";
+import { explainNoSpace } from "../storage/space.js";
+import { clearIncomplete, markIncomplete } from "./incomplete.js";
 import { loadConfigFile } from "./launch-input.js";
 import type { ContainerPaths } from "./paths.js";
 import { rootfsRef } from "./storage.js";
@@ -41,6 +44,7 @@ export interface CloneOptions {
   /** `dst.dir` exists already (an in-place restore): only storage and config are made. */
   existingDir?: boolean;
   run?: CommandRunner;
+  progress?: Progress;
 }
 
 const KEY_LINE = /^(\s*)(lxc\.[A-Za-z0-9_.]+)(\s*=\s*)(.*?)\s*$/;
@@ -200,8 +204,12 @@ export async function cloneContainer(
     if (!opts.existingDir) {
       mkdirSync(dst.dir, { mode: 0o700 });
       revert.add("container directory", () => rmSync(dst.dir, { recursive: true, force: true }));
+      markIncomplete(to, `${what} of ${src.name}`);
     }
     revert.add("rootfs", () => driver.destroy(to));
+    opts.progress?.(
+      `${what} ${src.name} to ${dst.name} (${driver.name}${opts.cow ? ", copy-on-write" : ""})`,
+    );
     try {
       if (opts.snapshot) await driver.snapshot(from, to);
       else await driver.clone(from, to, { cow: opts.cow });
@@ -224,10 +232,11 @@ export async function cloneContainer(
     });
     writeFileAtomic(dst.config, config, 0o644);
     loadConfigFile(dst.config);
+    clearIncomplete(dst.dir);
     revert.success();
     return to;
   } catch (err) {
     await revert.revert();
-    throw err;
+    throw explainNoSpace(err, `${what} ${src.name} to ${dst.name}`, dst.lxcpath);
   }
 }

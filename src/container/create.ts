@@ -12,8 +12,10 @@ import {
   type StorageDriver,
   usableDriver,
 } from "../storage/index.js";
+import { explainNoSpace } from "../storage/space.js";
 import { createBusyboxRootfs } from "../templates/busybox.js";
 import { writeHostname, writeHostsName } from "./clone.js";
+import { clearIncomplete, markIncomplete } from "./incomplete.js";
 import { loadConfigFile } from "./launch-input.js";
 import type { ContainerPaths } from "./paths.js";
 import { withLock } from "./runtime.js";
@@ -76,6 +78,12 @@ export async function createContainer(paths: ContainerPaths, opts: CreateOptions
     try {
       mkdirSync(paths.dir, { mode: 0o700 });
       revert.add("container directory", () => rmSync(paths.dir, { recursive: true, force: true }));
+      if (driver) {
+        markIncomplete(
+          { spec: driver.newSpec(paths.dir), dir: paths.dir },
+          `create -t ${opts.template}`,
+        );
+      }
       const lines: string[] = [
         "# lxt container config (LXC format, see lxc.container.conf(5))",
         baseText.trimEnd(),
@@ -114,10 +122,11 @@ export async function createContainer(paths: ContainerPaths, opts: CreateOptions
       writeFileAtomic(paths.config, `${lines.join("\n")}\n`, 0o644);
       // Validate what we wrote: a template that writes a bad config is a bug caught here.
       loadConfigFile(paths.config);
+      clearIncomplete(paths.dir);
       revert.success();
     } catch (err) {
       await revert.revert();
-      throw err;
+      throw explainNoSpace(err, `create ${paths.name}`, paths.lxcpath);
     }
   });
 }

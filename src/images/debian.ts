@@ -25,6 +25,7 @@ import type { Progress } from "../core/progress.js";
 import { writeFileAtomic } from "../host/atomic.js";
 import { readStartTime } from "../host/proc.js";
 import { compressionArgs, runTar, TAR_KEEP } from "../storage/archive.js";
+import { explainNoSpace } from "../storage/space.js";
 import type { ImageMeta } from "./metadata.js";
 import { ociArchitecture } from "./oci.js";
 import { importImage } from "./store.js";
@@ -331,7 +332,11 @@ export async function buildDebianImage(
     try {
       await buildCache(dir, o, extra.progress);
     } catch (err) {
-      throw wrapError(`image build debian ${o.suite}`, err);
+      throw explainNoSpace(
+        wrapError(`image build debian ${o.suite}`, err),
+        `image build ${key}`,
+        dir,
+      );
     }
     built = true;
     cached = await verifiedCache(dir, key);

@@ -36,6 +36,7 @@ import {
   storageDriver,
   usableDriver,
 } from "../storage/index.js";
+import { explainNoSpace } from "../storage/space.js";
 import { busyboxConfigLines, createBusyboxRootfs } from "../templates/busybox.js";
 import {
   checkAlias,
@@ -314,7 +315,7 @@ export async function importImage(
     return { meta, existed: false };
   } catch (err) {
     await revert.revert();
-    throw wrapError("image import", err);
+    throw explainNoSpace(wrapError("image import", err), `image import ${srcs.join(" ")}`, root);
   }
 }
 

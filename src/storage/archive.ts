@@ -6,6 +6,7 @@
 import { spawn } from "node:child_process";
 import { closeSync, openSync, readSync } from "node:fs";
 import { LxtError } from "../core/errors.js";
+import { diesWithParent } from "./runner.js";
 
 export const COMPRESSIONS = ["none", "xz", "zstd", "gzip", "bzip2"] as const;
 export type Compression = (typeof COMPRESSIONS)[number];
@@ -79,7 +80,8 @@ export function runTar(
   opts: { what: string; onLine?: (line: string) => boolean | undefined } = { what: "tar" },
 ): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, [...args], {
+    const [file, argv] = diesWithParent(cmd, args);
+    const child = spawn(file, argv, {
       stdio: ["ignore", opts.onLine ? "pipe" : "ignore", "pipe"],
       env: { ...process.env, LC_ALL: "C" },
     });
@@ -112,6 +114,9 @@ export function runTar(
     child.on("close", (code) => {
       if (!stopped && rest && opts.onLine) opts.onLine(rest);
       if (code === 0 || stopped) return resolve();
+      if (code === 127 && /failed to execute/.test(stderr)) {
+        return reject(new LxtError("host", `${opts.what}: ${cmd}: not installed`));
+      }
       const why = stderr
         .trim()
         .split("\n")

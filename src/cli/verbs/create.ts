@@ -2,6 +2,7 @@ import type { Command } from "@commander-js/extra-typings";
 import { LxtError } from "../../core/errors.js";
 import { lxcpathOption, nameOption, targetPaths } from "../common.js";
 import { withProgress } from "../progress.js";
+import { sweepAndReport } from "../sweep.js";
 
 export function register(program: Command): void {
   program
@@ -22,9 +23,13 @@ export function register(program: Command): void {
     .argument("[name]")
     .option("-q, --quiet", "no progress line")
     .argument("[template-args...]", "after --: arguments for the template (debian's options)")
-    .action(async (name, targs, opts) => {
+    .action(async (nameArg, targsArg, opts) => {
       const { createContainer } = await import("../../container/create.js");
+      // With -n, every word after `--` is the template's (`create -n c -t debian -- --suite s`).
+      const name = opts.name ? undefined : nameArg;
+      const targs = opts.name && nameArg !== undefined ? [nameArg, ...targsArg] : targsArg;
       const paths = targetPaths(opts, name);
+      await sweepAndReport(paths.lxcpath);
       let template = opts.template;
       if (template === "debian") {
         // As LXC's debian template: the tree is built once (cached), then cloned.
