@@ -86,10 +86,12 @@ export function runTar(
       env: { ...process.env, LC_ALL: "C" },
     });
     let stderr = "";
+    let noSpace = false;
     let stopped = false;
     let rest = "";
     child.stderr?.setEncoding("utf8").on("data", (d: string) => {
       stderr = (stderr + d).slice(-4096);
+      noSpace ||= /No space left on device/.test(d);
     });
     child.stdout?.setEncoding("utf8").on("data", (d: string) => {
       if (stopped) return;
@@ -123,7 +125,9 @@ export function runTar(
         .filter((l, i, all) => l && !/^tar: Exiting with failure/.test(l) && all.indexOf(l) === i)
         .slice(-3)
         .join("; ");
-      reject(new LxtError("system", `${opts.what}: ${why || `${cmd} exited ${code}`}`));
+      // Later lines are often consequences (a failed mkdir's ENOENTs): name the cause first.
+      const cause = noSpace && !/No space left/.test(why) ? "No space left on device; " : "";
+      reject(new LxtError("system", `${opts.what}: ${cause}${why || `${cmd} exited ${code}`}`));
     });
   });
 }

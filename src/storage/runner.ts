@@ -39,7 +39,11 @@ export const execRunner: CommandRunner = {
           ) {
             return reject(new LxtError("host", `${cmd}: not installed`, err));
           }
-          const why = stderr.trim().split("\n").slice(-3).join("; ") || e.message;
+          const lines = stderr.trim().split("\n");
+          const full = lines.find((l) => /No space left on device/.test(l));
+          const last = lines.slice(-3);
+          const why =
+            [...(full && !last.includes(full) ? [full] : []), ...last].join("; ") || e.message;
           reject(new LxtError("system", `${cmd} ${args.join(" ")}: ${why}`, err));
         },
       );

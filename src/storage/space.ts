@@ -1,6 +1,8 @@
 import { statfsSync } from "node:fs";
 import { errnoCode, LxtError } from "../core/errors.js";
 
+/** Less free than this after a failure counts as a full disk, whatever the error said. */
+const FULL_BELOW = 1024 * 1024;
 const NO_SPACE_RE = /No space left on device|ENOSPC|Disk quota exceeded|EDQUOT/;
 
 /** Whether an error (ours, Node's, or a command's stderr in a message) is a full disk or quota. */
@@ -28,12 +30,16 @@ function human(n: number): string {
  * Callers have already undone their partial work.
  */
 export function explainNoSpace(err: unknown, what: string, where: string): unknown {
-  if (!isNoSpace(err)) return err;
   let left = "";
+  let full = false;
   try {
     const s = statfsSync(where);
-    left = ` (${human(Number(s.bavail) * Number(s.bsize))} free of ${human(Number(s.blocks) * Number(s.bsize))})`;
+    const free = Number(s.bavail) * Number(s.bsize);
+    left = ` (${human(free)} free of ${human(Number(s.blocks) * Number(s.bsize))})`;
+    // A full disk surfaces as other errors too (a tool's ENOENT after its failed mkdir).
+    full = free < FULL_BELOW || Number(s.ffree) === 0;
   } catch {}
+  if (!isNoSpace(err) && !full) return err;
   return new LxtError(
     "no-space",
     `${what}: no space left on the filesystem of ${where}${left}; nothing was kept`,
