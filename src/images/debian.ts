@@ -165,7 +165,7 @@ function sha256File(file: string): Promise<string> {
 }
 
 /** The cached tarball when it exists and its sha256 matches its manifest, else undefined. */
-async function verifiedCache(dir: string, key: string): Promise<CacheManifest | undefined> {
+export async function verifiedCache(dir: string, key: string): Promise<CacheManifest | undefined> {
   try {
     const m = JSON.parse(readFileSync(join(dir, `${key}.json`), "utf8")) as CacheManifest;
     if (m.key !== key) return undefined;

@@ -237,3 +237,23 @@ describe("failure helpers and progress", () => {
     assert.equal(written[1], "\r\x1b[K");
   });
 });
+
+describe("debian image cache", () => {
+  test("a cached tarball is used only when its sha256 matches its manifest", async () => {
+    const { verifiedCache } = await import("../../src/images/debian.js");
+    const { createHash } = await import("node:crypto");
+    const dir = mkdtempSync(join(tmpdir(), "lxt-cache-"));
+    try {
+      const key = "debian-x-minbase-amd64-f1";
+      writeFileSync(join(dir, `${key}.tar.zst`), "tree");
+      const sha = createHash("sha256").update("tree").digest("hex");
+      writeFileSync(join(dir, `${key}.json`), JSON.stringify({ key, sha256: sha }));
+      assert.equal((await verifiedCache(dir, key))?.sha256, sha);
+      writeFileSync(join(dir, `${key}.tar.zst`), "tampered");
+      assert.equal(await verifiedCache(dir, key), undefined);
+      assert.equal(await verifiedCache(dir, "debian-other-minbase-amd64-f1"), undefined);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
