@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { LxtError, wrapError } from "../core/errors.js";
+import type { Progress } from "../core/progress.js";
 import { Reverter } from "../core/reverter.js";
 import { writeFileAtomic } from "../host/atomic.js";
 import type { ImageMeta } from "../images/metadata.js";
@@ -29,6 +30,7 @@ export interface CreateOptions {
   configFile?: string;
   /** Storage backend for a template's rootfs (`-B`): dir, btrfs, overlay, or best (the default). */
   backend?: string;
+  progress?: Progress;
 }
 
 export const TEMPLATES = ["busybox"] as const;
@@ -112,6 +114,9 @@ export async function createContainer(paths: ContainerPaths, opts: CreateOptions
         for (const [k, v] of made.configLines) lines.push(`${k} = ${v}`);
       }
       if (image && driver) {
+        opts.progress?.(
+          `${paths.name}: ${driver.capabilities.cowClone ? "cloning" : "copying"} image ${image.aliases[0] ?? image.fingerprint.slice(0, 12)}`,
+        );
         const ref = await cloneImage(paths, image, driver, revert);
         lines.push(
           `lxc.rootfs.path = ${formatRootfsSpec(ref.spec)}`,

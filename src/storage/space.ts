@@ -37,7 +37,8 @@ export function explainNoSpace(err: unknown, what: string, where: string): unkno
     const free = Number(s.bavail) * Number(s.bsize);
     left = ` (${human(free)} free of ${human(Number(s.blocks) * Number(s.bsize))})`;
     // A full disk surfaces as other errors too (a tool's ENOENT after its failed mkdir).
-    full = free < FULL_BELOW || Number(s.ffree) === 0;
+    // btrfs reports no inode counts at all (files = ffree = 0): only a counted table can run out.
+    full = free < FULL_BELOW || (Number(s.files) > 0 && Number(s.ffree) === 0);
   } catch {}
   if (!isNoSpace(err) && !full) return err;
   return new LxtError(

@@ -30,23 +30,27 @@ export function register(program: Command): void {
       const targs = opts.name && nameArg !== undefined ? [nameArg, ...targsArg] : targsArg;
       const paths = targetPaths(opts, name);
       await sweepAndReport(paths.lxcpath);
-      let template = opts.template;
-      if (template === "debian") {
-        // As LXC's debian template: the tree is built once (cached), then cloned.
-        const { buildDebianImage, parseDebianArgs } = await import("../../images/debian.js");
-        const out = await withProgress(opts, (progress) =>
-          buildDebianImage(paths.lxcpath, parseDebianArgs(targs), { progress }),
-        );
-        for (const w of out.warnings) process.stderr.write(`lxt: warning: ${w}\n`);
-        template = out.meta.fingerprint;
-      } else if (targs.length > 0) {
-        throw new LxtError("usage", `create: template ${template ?? "(none)"} takes no arguments`);
-      }
-      await createContainer(paths, {
-        template,
-        rootfs: opts.rootfs,
-        configFile: opts.config,
-        backend: opts.bdev,
+      await withProgress(opts, async (progress) => {
+        let template = opts.template;
+        if (template === "debian") {
+          // As LXC's debian template: the tree is built once (cached), then cloned.
+          const { buildDebianImage, parseDebianArgs } = await import("../../images/debian.js");
+          const out = await buildDebianImage(paths.lxcpath, parseDebianArgs(targs), { progress });
+          for (const w of out.warnings) process.stderr.write(`lxt: warning: ${w}\n`);
+          template = out.meta.fingerprint;
+        } else if (targs.length > 0) {
+          throw new LxtError(
+            "usage",
+            `create: template ${template ?? "(none)"} takes no arguments`,
+          );
+        }
+        await createContainer(paths, {
+          template,
+          rootfs: opts.rootfs,
+          configFile: opts.config,
+          backend: opts.bdev,
+          progress,
+        });
       });
     });
 }
