@@ -10,6 +10,8 @@ export interface CommandRunner {
 
 const SETPRIV = "/usr/bin/setpriv";
 let hasSetpriv: boolean | undefined;
+/** Commands that move a rootfs's data (the only ones worth the extra exec). */
+const DATA_MOVERS = new Set(["cp", "tar", "unshare", "btrfs"]);
 
 /**
  * `cmd args` made to die with this process (`setpriv --pdeathsig KILL`,
@@ -17,6 +19,7 @@ let hasSetpriv: boolean | undefined;
  * writing into a directory the next command removes.
  */
 export function diesWithParent(cmd: string, args: readonly string[]): [string, string[]] {
+  if (!DATA_MOVERS.has(cmd)) return [cmd, [...args]];
   hasSetpriv ??= existsSync(SETPRIV);
   return hasSetpriv ? [SETPRIV, ["--pdeathsig", "KILL", "--", cmd, ...args]] : [cmd, [...args]];
 }

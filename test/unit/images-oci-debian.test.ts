@@ -257,3 +257,18 @@ describe("debian image cache", () => {
     }
   });
 });
+
+describe("data movers die with the CLI", () => {
+  test("cp/tar/unshare/btrfs run under setpriv --pdeathsig KILL; other commands as they are", async () => {
+    const { diesWithParent } = await import("../../src/storage/runner.js");
+    const { existsSync } = await import("node:fs");
+    assert.deepEqual(diesWithParent("ip", ["link"]), ["ip", ["link"]]);
+    const [file, argv] = diesWithParent("cp", ["-a", "x", "y"]);
+    if (existsSync("/usr/bin/setpriv")) {
+      assert.equal(file, "/usr/bin/setpriv");
+      assert.deepEqual(argv, ["--pdeathsig", "KILL", "--", "cp", "-a", "x", "y"]);
+    } else {
+      assert.deepEqual([file, argv], ["cp", ["-a", "x", "y"]]);
+    }
+  });
+});
