@@ -8,8 +8,11 @@
  * get `empty` networking. Skipped loudly when the mirror is unreachable.
  */
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { hasCmd, kernelFs, Sandbox, skipReason, until } from "./harness.js";
+import { BtrfsLoop, btrfsSkip, hasCmd, kernelFs, Sandbox, skipReason, until } from "./harness.js";
 
 let skip =
   skipReason() ??
@@ -51,6 +54,47 @@ describe("debian by debootstrap", { skip, timeout: 1_800_000 }, () => {
     const r = box.lxt(["image", "build", "debian", "-q"], { timeoutMs: 300_000 });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /image already stored \(from cache\)/);
+  });
+
+  test("boots on btrfs: the image a subvolume, the container its snapshot", async (t) => {
+    if (!image) return t.skip(skip);
+    const why = btrfsSkip();
+    if (why) return t.skip(why);
+    const loop = new BtrfsLoop();
+    let bbox: Sandbox | undefined;
+    try {
+      loop.open("1500M");
+      bbox = new Sandbox(loop.mnt);
+      const c = bbox.name("debbt");
+      // From the verified machine cache: no debootstrap, no network.
+      bbox.ok(["create", "-n", c, "-q", "-t", "debian"]);
+      assert.match(
+        readFileSync(join(loop.mnt, c, "config"), "utf8"),
+        /^lxc\.rootfs\.path = btrfs:/m,
+      );
+      const info = execFileSync("btrfs", ["subvolume", "show", join(loop.mnt, c, "rootfs")], {
+        encoding: "utf8",
+      });
+      assert.match(info, /Parent UUID:\s+[0-9a-f-]{36}/, "a snapshot of the image's subvolume");
+      bbox.ok(["start", "-n", c]);
+      let state = "";
+      const up = await until(() => {
+        state =
+          bbox?.lxt(["attach", "-n", c, "--", "systemctl", "is-system-running"]).stdout.trim() ??
+          "";
+        return state === "running" || state === "degraded";
+      }, 90_000);
+      assert.ok(up, `systemd state: ${state}`);
+      assert.match(
+        bbox.ok(["attach", "-n", c, "--", "cat", "/etc/os-release"]),
+        /Debian GNU\/Linux/,
+      );
+      bbox.ok(["stop", "-n", c, "-t", "30"]);
+      bbox.ok(["destroy", "-n", c]);
+    } finally {
+      bbox?.cleanup();
+      loop.close();
+    }
   });
 
   for (const backend of BACKENDS) {

@@ -192,9 +192,10 @@ export class BtrfsLoop {
   dev = "";
   mounted = false;
 
-  open(): void {
+  /** `size`: of the sparse image (`truncate -s`), 320M unless a test needs more. */
+  open(size = "320M"): void {
     const img = join(this.dir, "lxt.img");
-    execFileSync("truncate", ["-s", "320M", img]);
+    execFileSync("truncate", ["-s", size, img]);
     this.dev = execFileSync("losetup", ["--find", "--show", img], { encoding: "utf8" }).trim();
     execFileSync("mkfs.btrfs", ["-q", this.dev]);
     mkdirSync(this.mnt);
