@@ -9,7 +9,6 @@ import {
   copyFileSync,
   existsSync,
   mkdirSync,
-  readdirSync,
   readFileSync,
   renameSync,
   rmSync,
@@ -21,7 +20,6 @@ import type { Progress } from "../core/progress.js";
 import { Reverter } from "../core/reverter.js";
 import { VERSION } from "../core/version.js";
 import { writeFileAtomic } from "../host/atomic.js";
-import { readStartTime } from "../host/proc.js";
 import {
   COMPRESSIONS,
   type Compression,
@@ -54,9 +52,11 @@ import { rewriteConfig, writeHostname } from "./clone.js";
 import { loadConfigFile } from "./launch-input.js";
 import { type ContainerPaths, containerPaths, requireExists } from "./paths.js";
 import { repairStale, withLock } from "./runtime.js";
+import { cleanStaleStaging } from "./staging.js";
 import { listSnapshotNames, relocateSpec, rootfsRef, snapshotPaths } from "./storage.js";
 
-const STAGING_RE = /^\.lxt-(?:import|export|image)-(\d+)-[0-9a-f]+$/;
+/** Kept here for callers of the backup module; lives in staging.ts so `ls` loads no crypto. */
+export { cleanStaleStaging };
 
 /** A new staging directory under `parent` owned by this process (`.lxt-KIND-PID-RAND`). */
 export function makeStaging(parent: string, kind: "import" | "export" | "image"): string {
@@ -64,28 +64,6 @@ export function makeStaging(parent: string, kind: "import" | "export" | "image")
   const dir = join(parent, `.lxt-${kind}-${process.pid}-${randomBytes(4).toString("hex")}`);
   mkdirSync(dir, { mode: 0o700 });
   return dir;
-}
-
-/**
- * Removes staging directories under `parent` left by an export, import or
- * image import whose process is gone (killed mid-way). Returns what went.
- * Staged btrfs subvolumes are writable, so a recursive removal takes them.
- */
-export function cleanStaleStaging(parent: string): string[] {
-  let names: string[];
-  try {
-    names = readdirSync(parent);
-  } catch {
-    return [];
-  }
-  const gone: string[] = [];
-  for (const n of names) {
-    const m = STAGING_RE.exec(n);
-    if (!m || readStartTime(Number(m[1])) !== undefined) continue;
-    rmSync(join(parent, n), { recursive: true, force: true });
-    gone.push(n);
-  }
-  return gone;
 }
 
 export interface ExportOptions {

@@ -18,9 +18,9 @@ import {
   type RootfsRef,
   storageDriver,
 } from "../storage/index.js";
-import { cleanStaleStaging } from "./backup.js";
 import { containerPaths } from "./paths.js";
 import { withLock } from "./runtime.js";
+import { cleanStaleStaging } from "./staging.js";
 
 export const INCOMPLETE = ".lxt-incomplete";
 
