@@ -5,14 +5,7 @@
  * and device nodes survive.
  */
 import { randomBytes } from "node:crypto";
-import {
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-} from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { LxtError, wrapError } from "../core/errors.js";
 import { checkName } from "../core/names.js";
