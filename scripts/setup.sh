@@ -16,12 +16,13 @@ fi
 say "Debian packages"
 # busybox-static: the busybox template; gcc/make/libc: the native helper;
 # iproute2/procps/util-linux: the tests; lxc: the side-by-side benchmark;
+# debootstrap + debian-archive-keyring: `lxt image build debian`; e2fsprogs: the full-disk test's small ext4;
 # btrfs-progs: the btrfs storage backend (and its tests, on a loop image);
 # libseccomp-dev: the helper's seccomp filters (libseccomp.a, linked statically).
 # apparmor: apparmor_parser loads the generated per-container profiles (and checks them in tests).
 # xz-utils/zstd: export/import and image tarballs; attr: getfattr in the backup tests.
 # iproute2 (ip), util-linux (nsenter), nftables, dnsmasq-base: managed networks and veth NICs.
-pkgs=(busybox-static gcc make libc6-dev pkg-config iproute2 procps util-linux xz-utils zstd attr lxc btrfs-progs libseccomp-dev nftables dnsmasq-base apparmor)
+pkgs=(busybox-static gcc make libc6-dev pkg-config iproute2 procps util-linux xz-utils zstd attr lxc btrfs-progs libseccomp-dev nftables dnsmasq-base apparmor debootstrap debian-archive-keyring e2fsprogs)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

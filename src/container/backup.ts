@@ -9,19 +9,18 @@ import {
   copyFileSync,
   existsSync,
   mkdirSync,
-  readdirSync,
   readFileSync,
   renameSync,
   rmSync,
   writeFileSync,
 } from "node:fs";
-import { join, relative, resolve } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 import { LxtError, wrapError } from "../core/errors.js";
 import { checkName } from "../core/names.js";
+import type { Progress } from "../core/progress.js";
 import { Reverter } from "../core/reverter.js";
 import { VERSION } from "../core/version.js";
 import { writeFileAtomic } from "../host/atomic.js";
-import { readStartTime } from "../host/proc.js";
 import {
   COMPRESSIONS,
   type Compression,
@@ -42,6 +41,7 @@ import {
   storageDriver,
   usableDriver,
 } from "../storage/index.js";
+import { explainNoSpace } from "../storage/space.js";
 import { neutralConfig, unshiftTarArgs } from "./backup-idmap.js";
 import {
   BACKUP_FORMAT,
@@ -54,9 +54,11 @@ import { rewriteConfig, writeHostname } from "./clone.js";
 import { loadConfigFile } from "./launch-input.js";
 import { type ContainerPaths, containerPaths, requireExists } from "./paths.js";
 import { repairStale, withLock } from "./runtime.js";
+import { cleanStaleStaging } from "./staging.js";
 import { listSnapshotNames, relocateSpec, rootfsRef, snapshotPaths } from "./storage.js";
 
-const STAGING_RE = /^\.lxt-(?:import|export|image)-(\d+)-[0-9a-f]+$/;
+/** Kept here for callers of the backup module; lives in staging.ts so `ls` loads no crypto. */
+export { cleanStaleStaging };
 
 /** A new staging directory under `parent` owned by this process (`.lxt-KIND-PID-RAND`). */
 export function makeStaging(parent: string, kind: "import" | "export" | "image"): string {
@@ -66,32 +68,11 @@ export function makeStaging(parent: string, kind: "import" | "export" | "image")
   return dir;
 }
 
-/**
- * Removes staging directories under `parent` left by an export, import or
- * image import whose process is gone (killed mid-way). Returns what went.
- * Staged btrfs subvolumes are writable, so a recursive removal takes them.
- */
-export function cleanStaleStaging(parent: string): string[] {
-  let names: string[];
-  try {
-    names = readdirSync(parent);
-  } catch {
-    return [];
-  }
-  const gone: string[] = [];
-  for (const n of names) {
-    const m = STAGING_RE.exec(n);
-    if (!m || readStartTime(Number(m[1])) !== undefined) continue;
-    rmSync(join(parent, n), { recursive: true, force: true });
-    gone.push(n);
-  }
-  return gone;
-}
-
 export interface ExportOptions {
   /** Default: from the file name (`.tar.xz`, `.tar.zst`, `.tar`), else zstd. */
   compression?: string;
   run?: CommandRunner;
+  progress?: Progress;
 }
 
 function pickCompression(file: string, flag: string | undefined): Compression {
@@ -191,6 +172,7 @@ export async function exportContainer(
       writeFileAtomic(join(tree, "index.json"), renderManifest(manifest));
       const members = ["index.json", "config", "rootfs"];
       if (manifest.snapshots.length > 0) members.push("snaps");
+      opts.progress?.(`archiving ${paths.name} to ${out}`);
       await archiveWithMounts(mounts, [
         "-c",
         "-f",
@@ -209,7 +191,11 @@ export async function exportContainer(
       return manifest;
     } catch (err) {
       await revert.revert();
-      throw wrapError(`export ${paths.name}`, err);
+      throw explainNoSpace(
+        wrapError(`export ${paths.name}`, err),
+        `export ${paths.name} to ${out}`,
+        dirname(out),
+      );
     }
   });
 }
@@ -283,6 +269,7 @@ export interface ImportOptions {
   /** Target backend (`-B`; default: the best for the state root). */
   backend?: string;
   run?: CommandRunner;
+  progress?: Progress;
 }
 
 interface Staged {
@@ -348,6 +335,7 @@ export async function importContainer(
       const transforms = extractTransforms(
         staged.map((s) => ({ archive: s.archive, target: relative(staging, filesDir(s.ref)) })),
       );
+      opts.progress?.(`unpacking ${file} as ${paths.name}`);
       await runTar(
         "tar",
         [
@@ -390,7 +378,11 @@ export async function importContainer(
       revert.success();
     } catch (err) {
       await revert.revert();
-      throw wrapError(`import ${file}`, err);
+      throw explainNoSpace(
+        wrapError(`import ${file}`, err),
+        `import ${file} as ${paths.name}`,
+        lxcpath,
+      );
     }
   });
   return paths;

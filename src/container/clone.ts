@@ -10,6 +10,7 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { LxtError, wrapError } from "../core/errors.js";
+import type { Progress } from "../core/progress.js";
 import { Reverter } from "../core/reverter.js";
 import { writeFileAtomic } from "../host/atomic.js";
 import {
@@ -22,6 +23,8 @@ import {
   storageDriver,
   usableDriver,
 } from "../storage/index.js";
+import { explainNoSpace } from "../storage/space.js";
+import { clearIncomplete, markIncomplete } from "./incomplete.js";
 import { loadConfigFile } from "./launch-input.js";
 import type { ContainerPaths } from "./paths.js";
 import { rootfsRef } from "./storage.js";
@@ -41,6 +44,7 @@ export interface CloneOptions {
   /** `dst.dir` exists already (an in-place restore): only storage and config are made. */
   existingDir?: boolean;
   run?: CommandRunner;
+  progress?: Progress;
 }
 
 const KEY_LINE = /^(\s*)(lxc\.[A-Za-z0-9_.]+)(\s*=\s*)(.*?)\s*$/;
@@ -132,6 +136,36 @@ export function writeHostname(ref: RootfsRef, lowerEtcExists: boolean, name: str
   }
 }
 
+/**
+ * Points the `127.0.1.1` line of a stopped container's `/etc/hosts` at its
+ * new name (Debian's convention), as /etc/hostname; a symlinked file, or
+ * one without such a line, is left alone.
+ */
+export function writeHostsName(ref: RootfsRef, name: string): void {
+  const etc = join(filesDir(ref), "etc");
+  if (!lstatSync(etc, { throwIfNoEntry: false })?.isDirectory()) return;
+  const file = join(etc, "hosts");
+  // An overlay's upper has no copy yet: read the lower's (its /etc is a real directory).
+  let from = file;
+  if (!lstatSync(file, { throwIfNoEntry: false }) && ref.spec.backend === "overlay") {
+    if (!lstatSync(join(ref.spec.lower, "etc"), { throwIfNoEntry: false })?.isDirectory()) return;
+    from = join(ref.spec.lower, "etc", "hosts");
+  }
+  if (!lstatSync(from, { throwIfNoEntry: false })?.isFile()) return;
+  const text = readFileSync(from, "utf8");
+  if (!/^127\.0\.1\.1\s/m.test(text)) return;
+  const fd = openSync(
+    file,
+    constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW,
+    0o644,
+  );
+  try {
+    writeSync(fd, text.replace(/^127\.0\.1\.1\s.*$/m, `127.0.1.1\t${name}`));
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** The driver a clone writes with. */
 async function targetDriver(
   src: RootfsRef,
@@ -173,8 +207,12 @@ export async function cloneContainer(
     if (!opts.existingDir) {
       mkdirSync(dst.dir, { mode: 0o700 });
       revert.add("container directory", () => rmSync(dst.dir, { recursive: true, force: true }));
+      markIncomplete(to, `${what} of ${src.name}`);
     }
     revert.add("rootfs", () => driver.destroy(to));
+    opts.progress?.(
+      `${what} ${src.name} to ${dst.name} (${driver.name}${opts.cow ? ", copy-on-write" : ""})`,
+    );
     try {
       if (opts.snapshot) await driver.snapshot(from, to);
       else await driver.clone(from, to, { cow: opts.cow });
@@ -198,10 +236,11 @@ export async function cloneContainer(
     });
     writeFileAtomic(dst.config, config, 0o644);
     loadConfigFile(dst.config);
+    clearIncomplete(dst.dir);
     revert.success();
     return to;
   } catch (err) {
     await revert.revert();
-    throw err;
+    throw explainNoSpace(err, `${what} ${src.name} to ${dst.name}`, dst.lxcpath);
   }
 }

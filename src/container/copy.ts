@@ -1,5 +1,6 @@
 import { existsSync } from "node:fs";
 import { LxtError } from "../core/errors.js";
+import type { Progress } from "../core/progress.js";
 import { execRunner, storageDriver } from "../storage/index.js";
 import { cloneContainer } from "./clone.js";
 import { type ContainerPaths, requireExists } from "./paths.js";
@@ -14,6 +15,7 @@ export interface CopyOptions {
   ephemeral?: boolean;
   /** `-B`: the new container's backend. */
   backend?: string;
+  progress?: Progress;
 }
 
 /**
@@ -53,6 +55,7 @@ export async function copyContainer(
         backend: opts.backend,
         hostname: dst.name,
         ephemeral: opts.ephemeral,
+        progress: opts.progress,
       });
     });
   });

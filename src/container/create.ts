@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { LxtError, wrapError } from "../core/errors.js";
+import type { Progress } from "../core/progress.js";
 import { Reverter } from "../core/reverter.js";
 import { writeFileAtomic } from "../host/atomic.js";
 import type { ImageMeta } from "../images/metadata.js";
@@ -12,8 +13,10 @@ import {
   type StorageDriver,
   usableDriver,
 } from "../storage/index.js";
+import { explainNoSpace } from "../storage/space.js";
 import { createBusyboxRootfs } from "../templates/busybox.js";
-import { writeHostname } from "./clone.js";
+import { writeHostname, writeHostsName } from "./clone.js";
+import { clearIncomplete, markIncomplete } from "./incomplete.js";
 import { loadConfigFile } from "./launch-input.js";
 import type { ContainerPaths } from "./paths.js";
 import { withLock } from "./runtime.js";
@@ -27,6 +30,7 @@ export interface CreateOptions {
   configFile?: string;
   /** Storage backend for a template's rootfs (`-B`): dir, btrfs, overlay, or best (the default). */
   backend?: string;
+  progress?: Progress;
 }
 
 export const TEMPLATES = ["busybox"] as const;
@@ -76,6 +80,12 @@ export async function createContainer(paths: ContainerPaths, opts: CreateOptions
     try {
       mkdirSync(paths.dir, { mode: 0o700 });
       revert.add("container directory", () => rmSync(paths.dir, { recursive: true, force: true }));
+      if (driver) {
+        markIncomplete(
+          { spec: driver.newSpec(paths.dir), dir: paths.dir },
+          `create -t ${opts.template}`,
+        );
+      }
       const lines: string[] = [
         "# lxt container config (LXC format, see lxc.container.conf(5))",
         baseText.trimEnd(),
@@ -104,6 +114,9 @@ export async function createContainer(paths: ContainerPaths, opts: CreateOptions
         for (const [k, v] of made.configLines) lines.push(`${k} = ${v}`);
       }
       if (image && driver) {
+        opts.progress?.(
+          `${paths.name}: ${driver.capabilities.cowClone ? "cloning" : "copying"} image ${image.aliases[0] ?? image.fingerprint.slice(0, 12)}`,
+        );
         const ref = await cloneImage(paths, image, driver, revert);
         lines.push(
           `lxc.rootfs.path = ${formatRootfsSpec(ref.spec)}`,
@@ -121,10 +134,11 @@ export async function createContainer(paths: ContainerPaths, opts: CreateOptions
       writeFileAtomic(paths.config, `${lines.join("\n")}\n`, 0o644);
       // Validate what we wrote: a template that writes a bad config is a bug caught here.
       loadConfigFile(paths.config);
+      clearIncomplete(paths.dir);
       revert.success();
     } catch (err) {
       await revert.revert();
-      throw err;
+      throw explainNoSpace(err, `create ${paths.name}`, paths.lxcpath);
     }
   });
 }
@@ -167,5 +181,6 @@ async function cloneImage(
     throw wrapError(`create ${paths.name}: image ${image.fingerprint.slice(0, 12)}`, err);
   }
   writeHostname(ref, existsSync(join(rootDir(src), "etc")), paths.name);
+  writeHostsName(ref, paths.name);
   return ref;
 }

@@ -27,6 +27,8 @@ export const ERROR_CODES = {
   host: { exit: 1, hint: "run the README's setup command" },
   /** A step of start failed (rolled back). */
   start: { exit: 1, hint: "every step was undone; the message names the step that failed" },
+  /** The filesystem being written is full (or a quota is reached); the partial work was removed. */
+  "no-space": { exit: 1, hint: "free space on that filesystem, or use another state root (-P)" },
   /** A timeout expired. */
   timeout: { exit: 1, hint: "" },
   /** The helper misbehaved: a bug. */

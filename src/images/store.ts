@@ -12,15 +12,19 @@ import { createHash } from "node:crypto";
 import {
   createReadStream,
   existsSync,
+  lstatSync,
+  mkdirSync,
   readdirSync,
   readFileSync,
   renameSync,
   rmSync,
+  statSync,
 } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { cleanStaleStaging, makeStaging } from "../container/backup.js";
 import { overlayDependents } from "../container/storage.js";
 import { LxtError, wrapError } from "../core/errors.js";
+import type { Progress } from "../core/progress.js";
 import { Reverter } from "../core/reverter.js";
 import { writeFileAtomic } from "../host/atomic.js";
 import { compressionArgs, fileCompression, runTar, TAR_KEEP } from "../storage/archive.js";
@@ -32,6 +36,7 @@ import {
   storageDriver,
   usableDriver,
 } from "../storage/index.js";
+import { explainNoSpace } from "../storage/space.js";
 import { busyboxConfigLines, createBusyboxRootfs } from "../templates/busybox.js";
 import {
   checkAlias,
@@ -42,6 +47,8 @@ import {
   parseLxdMetadata,
   resolveImage,
 } from "./metadata.js";
+import { isOciLayout, ociConfigLines } from "./oci.js";
+import { applyOciLayers, type OciImage, readOciImage } from "./oci-apply.js";
 
 export function imagesRoot(lxcpath: string): string {
   return join(lxcpath, "images");
@@ -119,20 +126,25 @@ function hashTree(tree: string): Promise<string> {
 /** How a single tarball is laid out: a bare rootfs, or LXD's unified image. */
 async function tarballLayout(
   file: string,
-): Promise<{ unified: false } | { unified: true; prefix: string }> {
+): Promise<{ unified: false; oci?: boolean } | { unified: true; prefix: string }> {
   let meta: string | undefined;
   let rootfs: string | undefined;
+  let oci = false;
   await runTar("tar", ["-t", "-f", file, ...compressionArgs(fileCompression(file), "read")], {
     what: `read ${file}`,
     onLine: (l) => {
-      const m = /^(\.\/)?(metadata\.yaml|rootfs\/)/.exec(l);
+      const m = /^(\.\/)?(metadata\.yaml|rootfs\/|oci-layout$)/.exec(l);
+      if (m?.[2] === "oci-layout") {
+        oci = true;
+        return false;
+      }
       if (m?.[2] === "metadata.yaml") meta = m[1] ?? "";
       else if (m?.[2] === "rootfs/") rootfs = m[1] ?? "";
       return meta !== undefined && rootfs !== undefined ? false : undefined;
     },
   });
   if (meta !== undefined && rootfs !== undefined) return { unified: true, prefix: rootfs };
-  return { unified: false };
+  return { unified: false, oci };
 }
 
 async function readMember(file: string, member: string): Promise<string> {
@@ -180,6 +192,9 @@ export interface ImageImportOptions {
   /** Build this built-in image (`busybox`) instead of reading files. */
   builtin?: "busybox";
   run?: CommandRunner;
+  progress?: Progress;
+  /** What a builder (debootstrap) says of the image, over what the files say. */
+  describe?: Partial<Pick<ImageMeta, "description" | "source" | "config">>;
 }
 
 /**
@@ -203,7 +218,15 @@ export async function importImage(
       "image import: give a tarball, or LXD's metadata and rootfs tarballs",
     );
   }
-  for (const f of srcs) fileCompression(f); // not-found before anything is made
+  const dirInput =
+    srcs.length === 1 && statSync(srcs[0] ?? "", { throwIfNoEntry: false })?.isDirectory();
+  if (dirInput && !isOciLayout(srcs[0] ?? "")) {
+    throw new LxtError(
+      "usage",
+      `image import ${srcs[0]}: a directory must be an OCI image layout (no oci-layout file in it)`,
+    );
+  }
+  if (!dirInput) for (const f of srcs) fileCompression(f); // not-found before anything is made
   const root = imagesRoot(lxcpath);
   const driver = await usableDriver("best", lxcpath, run);
   const staging = makeStaging(root, "image");
@@ -213,6 +236,7 @@ export async function importImage(
   revert.add("staging", () => rmSync(staging, { recursive: true, force: true }));
   revert.add("staged rootfs", () => driver.destroy(ref));
   try {
+    let oci: { layout: string; image: OciImage } | undefined;
     const meta: ImageMeta = {
       fingerprint: "",
       aliases: [],
@@ -230,6 +254,9 @@ export async function importImage(
       meta.description = "busybox (from the host)";
       meta.source = "busybox";
       meta.config = busyboxConfigLines("busybox").filter(([k]) => k !== "lxc.uts.name");
+    } else if (dirInput) {
+      oci = { layout: srcs[0] ?? "", image: readOciImage(srcs[0] ?? "") };
+      meta.fingerprint = oci.image.manifestDigest;
     } else {
       meta.fingerprint = await hashFiles(srcs);
     }
@@ -244,9 +271,25 @@ export async function importImage(
       Object.assign(meta, lxdMeta(await readMember(first, "metadata.yaml"), first));
       meta.source = `lxd:${basename(second)}`;
       await unpack(second, rootDir(ref));
+    } else if (oci) {
+      await applyOci(oci.layout, oci.image, rootDir(ref), meta, opts.progress);
     } else if (!opts.builtin) {
       const layout = await tarballLayout(first);
-      if (layout.unified) {
+      if (!layout.unified && layout.oci) {
+        const dir = join(staging, "oci");
+        mkdirSync(dir);
+        opts.progress?.(`unpacking ${basename(first)}`);
+        await unpack(first, dir);
+        const image = readOciImage(dir);
+        meta.fingerprint = image.manifestDigest;
+        const again = listImages(lxcpath).find((i) => i.fingerprint === meta.fingerprint);
+        if (again) {
+          await revert.revert();
+          return { meta: addAliases(lxcpath, again, aliases), existed: true };
+        }
+        await applyOci(dir, image, rootDir(ref), meta, opts.progress);
+        rmSync(dir, { recursive: true, force: true });
+      } else if (layout.unified) {
         Object.assign(
           meta,
           lxdMeta(await readMember(first, `${layout.prefix}metadata.yaml`), first),
@@ -258,9 +301,11 @@ export async function importImage(
           `${layout.prefix}rootfs`,
         ]);
       } else {
+        opts.progress?.(`unpacking ${basename(first)}`);
         await unpack(first, rootDir(ref));
       }
     }
+    Object.assign(meta, opts.describe ?? {});
     for (const a of aliases) claimAlias(lxcpath, a);
     meta.aliases = aliases;
     writeMeta(lxcpath, meta, staging);
@@ -270,8 +315,34 @@ export async function importImage(
     return { meta, existed: false };
   } catch (err) {
     await revert.revert();
-    throw wrapError("image import", err);
+    throw explainNoSpace(wrapError("image import", err), `image import ${srcs.join(" ")}`, root);
   }
+}
+
+/** Applies an OCI image's layers and records what its containers take from its config. */
+async function applyOci(
+  layout: string,
+  image: OciImage,
+  rootfs: string,
+  meta: ImageMeta,
+  progress?: Progress,
+): Promise<void> {
+  await applyOciLayers(layout, image, rootfs, (i, n) =>
+    progress?.(`applying layer ${i + 1}/${n}`, i / n),
+  );
+  const read = (f: string): string | undefined => {
+    // Not through symlinks: a link in the image may point anywhere on the host.
+    const etc = join(rootfs, "etc");
+    if (!lstatSync(etc, { throwIfNoEntry: false })?.isDirectory()) return undefined;
+    const p = join(etc, f);
+    return lstatSync(p, { throwIfNoEntry: false })?.isFile() ? readFileSync(p, "utf8") : undefined;
+  };
+  meta.source = `oci:${layout}`;
+  meta.description = image.run.entrypoint.concat(image.run.cmd).join(" ") || "OCI image";
+  meta.config = [
+    ...DEFAULT_IMAGE_CONFIG,
+    ...ociConfigLines(image.run, { passwd: read("passwd"), group: read("group") }, layout),
+  ];
 }
 
 function lxdMeta(text: string, where: string): Partial<ImageMeta> {

@@ -6,6 +6,7 @@
 import { spawn } from "node:child_process";
 import { closeSync, openSync, readSync } from "node:fs";
 import { LxtError } from "../core/errors.js";
+import { diesWithParent } from "./runner.js";
 
 export const COMPRESSIONS = ["none", "xz", "zstd", "gzip", "bzip2"] as const;
 export type Compression = (typeof COMPRESSIONS)[number];
@@ -79,15 +80,18 @@ export function runTar(
   opts: { what: string; onLine?: (line: string) => boolean | undefined } = { what: "tar" },
 ): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, [...args], {
+    const [file, argv] = diesWithParent(cmd, args);
+    const child = spawn(file, argv, {
       stdio: ["ignore", opts.onLine ? "pipe" : "ignore", "pipe"],
       env: { ...process.env, LC_ALL: "C" },
     });
     let stderr = "";
+    let noSpace = false;
     let stopped = false;
     let rest = "";
     child.stderr?.setEncoding("utf8").on("data", (d: string) => {
       stderr = (stderr + d).slice(-4096);
+      noSpace ||= /No space left on device/.test(d);
     });
     child.stdout?.setEncoding("utf8").on("data", (d: string) => {
       if (stopped) return;
@@ -112,13 +116,18 @@ export function runTar(
     child.on("close", (code) => {
       if (!stopped && rest && opts.onLine) opts.onLine(rest);
       if (code === 0 || stopped) return resolve();
+      if (code === 127 && /failed to execute/.test(stderr)) {
+        return reject(new LxtError("host", `${opts.what}: ${cmd}: not installed`));
+      }
       const why = stderr
         .trim()
         .split("\n")
         .filter((l, i, all) => l && !/^tar: Exiting with failure/.test(l) && all.indexOf(l) === i)
         .slice(-3)
         .join("; ");
-      reject(new LxtError("system", `${opts.what}: ${why || `${cmd} exited ${code}`}`));
+      // Later lines are often consequences (a failed mkdir's ENOENTs): name the cause first.
+      const cause = noSpace && !/No space left/.test(why) ? "No space left on device; " : "";
+      reject(new LxtError("system", `${opts.what}: ${cause}${why || `${cmd} exited ${code}`}`));
     });
   });
 }

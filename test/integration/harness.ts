@@ -201,11 +201,12 @@ export class BtrfsLoop {
   dev = "";
   mounted = false;
 
-  open(): void {
+  /** `size`: of the sparse image (`truncate -s`), 320M unless a test needs more. */
+  open(size = "320M"): void {
     const img = join(this.dir, "lxt.img");
     // Searchable, as a state root's parents must be for unprivileged containers (docs/security.md).
     chmodSync(this.dir, 0o711);
-    execFileSync("truncate", ["-s", "320M", img]);
+    execFileSync("truncate", ["-s", size, img]);
     this.dev = execFileSync("losetup", ["--find", "--show", img], { encoding: "utf8" }).trim();
     execFileSync("mkfs.btrfs", ["-q", this.dev]);
     mkdirSync(this.mnt);

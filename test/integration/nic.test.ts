@@ -285,7 +285,7 @@ describe("NIC types", { skip, timeout: 300_000 }, () => {
     const c = container([
       "lxc.net.0.type = veth",
       `lxc.net.0.link = br${tag}`,
-      "lxc.net.0.veth.pair = vs" + tag,
+      `lxc.net.0.veth.pair = vs${tag}`,
       `lxc.net.0.script.up = ${script}`,
       `lxc.net.0.script.down = ${script}`,
       sleeper,

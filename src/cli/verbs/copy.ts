@@ -1,6 +1,8 @@
 import type { Command } from "@commander-js/extra-typings";
 import { LxtError } from "../../core/errors.js";
 import { lxcpathOption, nameOption, targetPaths } from "../common.js";
+import { withProgress } from "../progress.js";
+import { sweepAndReport } from "../sweep.js";
 
 export function register(program: Command): void {
   program
@@ -13,6 +15,7 @@ export function register(program: Command): void {
     .option("-s, --snapshot", "copy-on-write clone (btrfs snapshot, or overlay over the source)")
     .option("-e, --ephemeral", "ephemeral copy: a CoW clone, started, destroyed when it stops")
     .option("-B, --backingstorage <backend>", "backend of the new container (dir, btrfs, overlay)")
+    .option("-q, --quiet", "no progress line")
     .argument("[name]")
     .action(async (name, opts) => {
       const src = targetPaths(opts, name);
@@ -21,12 +24,16 @@ export function register(program: Command): void {
       }
       const newName = opts.newname ?? `${src.name}-${Math.random().toString(36).slice(2, 8)}`;
       const dst = targetPaths({ name: newName, lxcpath: opts.newpath ?? opts.lxcpath });
+      await sweepAndReport(dst.lxcpath);
       const { copyContainer } = await import("../../container/copy.js");
-      const out = await copyContainer(src, dst, {
-        snapshot: opts.snapshot,
-        ephemeral: opts.ephemeral,
-        backend: opts.backingstorage,
-      });
+      const out = await withProgress(opts, (progress) =>
+        copyContainer(src, dst, {
+          snapshot: opts.snapshot,
+          ephemeral: opts.ephemeral,
+          backend: opts.backingstorage,
+          progress,
+        }),
+      );
       if (out.started) process.stdout.write(`${dst.name}\n`);
       for (const w of out.started?.warnings ?? []) process.stderr.write(`lxt: warning: ${w}\n`);
     });

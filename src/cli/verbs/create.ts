@@ -1,5 +1,8 @@
 import type { Command } from "@commander-js/extra-typings";
+import { LxtError } from "../../core/errors.js";
 import { lxcpathOption, nameOption, targetPaths } from "../common.js";
+import { withProgress } from "../progress.js";
+import { sweepAndReport } from "../sweep.js";
 
 export function register(program: Command): void {
   program
@@ -7,7 +10,10 @@ export function register(program: Command): void {
     .description("create a container from a template or an existing root filesystem")
     .addOption(nameOption())
     .addOption(lxcpathOption())
-    .option("-t, --template <template>", "template to build the rootfs with (busybox)")
+    .option(
+      "-t, --template <template>",
+      "busybox, debian (-- --suite S --variant V --arch A --mirror URL), or an image alias/fingerprint",
+    )
     .option("--rootfs <dir>", "use this existing directory as the rootfs (kept on destroy)")
     .option("-f, --config <file>", "config file to include in the new container's config")
     .option(
@@ -15,15 +21,36 @@ export function register(program: Command): void {
       "storage backend: dir, btrfs, overlay, or best (btrfs when the state root is on btrfs, else dir)",
     )
     .argument("[name]")
-    .argument("[template-args...]", "after --: arguments for the template (none are used yet)")
-    .action(async (name, _targs, opts) => {
+    .option("-q, --quiet", "no progress line")
+    .argument("[template-args...]", "after --: arguments for the template (debian's options)")
+    .action(async (nameArg, targsArg, opts) => {
       const { createContainer } = await import("../../container/create.js");
+      // With -n, every word after `--` is the template's (`create -n c -t debian -- --suite s`).
+      const name = opts.name ? undefined : nameArg;
+      const targs = opts.name && nameArg !== undefined ? [nameArg, ...targsArg] : targsArg;
       const paths = targetPaths(opts, name);
-      await createContainer(paths, {
-        template: opts.template,
-        rootfs: opts.rootfs,
-        configFile: opts.config,
-        backend: opts.bdev,
+      await sweepAndReport(paths.lxcpath);
+      await withProgress(opts, async (progress) => {
+        let template = opts.template;
+        if (template === "debian") {
+          // As LXC's debian template: the tree is built once (cached), then cloned.
+          const { buildDebianImage, parseDebianArgs } = await import("../../images/debian.js");
+          const out = await buildDebianImage(paths.lxcpath, parseDebianArgs(targs), { progress });
+          for (const w of out.warnings) process.stderr.write(`lxt: warning: ${w}\n`);
+          template = out.meta.fingerprint;
+        } else if (targs.length > 0) {
+          throw new LxtError(
+            "usage",
+            `create: template ${template ?? "(none)"} takes no arguments`,
+          );
+        }
+        await createContainer(paths, {
+          template,
+          rootfs: opts.rootfs,
+          configFile: opts.config,
+          backend: opts.bdev,
+          progress,
+        });
       });
     });
 }

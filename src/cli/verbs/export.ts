@@ -1,6 +1,7 @@
 import type { Command } from "@commander-js/extra-typings";
 import { LxtError } from "../../core/errors.js";
 import { lxcpathOption, nameOption, targetPaths } from "../common.js";
+import { withProgress } from "../progress.js";
 
 export function register(program: Command): void {
   program
@@ -12,6 +13,7 @@ export function register(program: Command): void {
       "--compression <kind>",
       "none, xz, zstd, gzip or bzip2 (default: from FILE's suffix, else zstd)",
     )
+    .option("-q, --quiet", "no progress line")
     .argument("[name-or-file]")
     .argument("[file]")
     .action(async (first, second, opts) => {
@@ -21,6 +23,8 @@ export function register(program: Command): void {
         throw new LxtError("usage", "export: give the tarball to write (export NAME FILE)");
       const paths = targetPaths(opts, name);
       const { exportContainer } = await import("../../container/backup.js");
-      await exportContainer(paths, file, { compression: opts.compression });
+      await withProgress(opts, (progress) =>
+        exportContainer(paths, file, { compression: opts.compression, progress }),
+      );
     });
 }

@@ -3,6 +3,7 @@ import { resolveLxcpath } from "../../container/paths.js";
 import { LxtError } from "../../core/errors.js";
 import { collect, lxcpathOption } from "../common.js";
 import { printJson, printTable } from "../output.js";
+import { withProgress } from "../progress.js";
 
 export function register(program: Command): void {
   const image = program
@@ -34,12 +35,13 @@ export function register(program: Command): void {
   image
     .command("import")
     .description(
-      "import a rootfs tarball, an LXD image (unified, or METADATA ROOTFS), or --builtin busybox",
+      "import a rootfs tarball, an LXD image (unified, or METADATA ROOTFS), an OCI image layout (directory or tarball), or --builtin busybox",
     )
     .addOption(lxcpathOption())
     .option("--alias <alias>", "an alias for the image (repeatable)", collect, [] as string[])
     .option("--builtin <name>", "build a built-in image: busybox (from the host)")
     .option("--format <format>", "table or json")
+    .option("-q, --quiet", "no progress line")
     .argument("[files...]")
     .action(async (files, opts) => {
       if (opts.builtin !== undefined && opts.builtin !== "busybox") {
@@ -52,13 +54,49 @@ export function register(program: Command): void {
         throw new LxtError("usage", "image import: --builtin takes no files");
       }
       const { importImage } = await import("../../images/store.js");
-      const out = await importImage(resolveLxcpath(opts.lxcpath), files, {
-        aliases: opts.alias,
-        builtin: opts.builtin === "busybox" ? "busybox" : undefined,
-      });
+      const out = await withProgress(opts, (progress) =>
+        importImage(resolveLxcpath(opts.lxcpath), files, {
+          aliases: opts.alias,
+          builtin: opts.builtin === "busybox" ? "busybox" : undefined,
+          progress,
+        }),
+      );
       if (opts.format === "json") return printJson(out);
       process.stdout.write(
         `${out.existed ? "image already stored" : "image imported"}: ${out.meta.fingerprint}\n`,
+      );
+    });
+
+  image
+    .command("build")
+    .description(
+      "build an image: debian (debootstrap; built once per machine into /var/cache/lxt/images, verified, then stored)",
+    )
+    .addOption(lxcpathOption())
+    .argument("<distribution>", "debian")
+    .option("--suite <suite>", "Debian suite (default bookworm)")
+    .option("--variant <variant>", "debootstrap variant (default minbase)")
+    .option("--arch <arch>", "architecture (default: this host's)")
+    .option("--mirror <url>", "Debian mirror (default: the host's apt source)")
+    .option("--alias <alias>", "an alias for the image (repeatable)", collect, [] as string[])
+    .option("--format <format>", "table or json")
+    .option("-q, --quiet", "no progress line")
+    .action(async (distro, opts) => {
+      if (distro !== "debian") {
+        throw new LxtError("usage", `image build: unknown distribution "${distro}" (debian)`);
+      }
+      const { buildDebianImage } = await import("../../images/debian.js");
+      const out = await withProgress(opts, (progress) =>
+        buildDebianImage(
+          resolveLxcpath(opts.lxcpath),
+          { suite: opts.suite, variant: opts.variant, arch: opts.arch, mirror: opts.mirror },
+          { aliases: opts.alias.length ? opts.alias : undefined, progress },
+        ),
+      );
+      for (const w of out.warnings) process.stderr.write(`lxt: warning: ${w}\n`);
+      if (opts.format === "json") return printJson(out);
+      process.stdout.write(
+        `${out.existed ? "image already stored" : "image stored"}${out.built ? " (built)" : " (from cache)"}: ${out.meta.fingerprint} ${out.meta.aliases.join(",")}\n`,
       );
     });
 

@@ -1,6 +1,8 @@
 import type { Command } from "@commander-js/extra-typings";
 import { resolveLxcpath } from "../../container/paths.js";
 import { lxcpathOption } from "../common.js";
+import { withProgress } from "../progress.js";
+import { sweepAndReport } from "../sweep.js";
 
 export function register(program: Command): void {
   program
@@ -8,10 +10,15 @@ export function register(program: Command): void {
     .description("make a container from an `lxt export` tarball (lxc import)")
     .addOption(lxcpathOption())
     .option("-B, --bdev <backend>", "storage backend: dir, btrfs, overlay, or best (the default)")
+    .option("-q, --quiet", "no progress line")
     .argument("<file>", "the tarball")
     .argument("[name]", "the new container's name (default: the exported one)")
     .action(async (file, name, opts) => {
       const { importContainer } = await import("../../container/backup.js");
-      await importContainer(file, resolveLxcpath(opts.lxcpath), name, { backend: opts.bdev });
+      const lxcpath = resolveLxcpath(opts.lxcpath);
+      await sweepAndReport(lxcpath);
+      await withProgress(opts, (progress) =>
+        importContainer(file, lxcpath, name, { backend: opts.bdev, progress }),
+      );
     });
 }

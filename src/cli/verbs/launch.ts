@@ -1,5 +1,6 @@
 import type { Command } from "@commander-js/extra-typings";
 import { lxcpathOption, targetPaths } from "../common.js";
+import { withProgress } from "../progress.js";
 
 export function register(program: Command): void {
   program
@@ -7,13 +8,16 @@ export function register(program: Command): void {
     .description("create a container from an image (or the busybox template) and start it")
     .addOption(lxcpathOption())
     .option("-B, --bdev <backend>", "storage backend: dir, btrfs, overlay, or best (the default)")
+    .option("-q, --quiet", "no progress line")
     .argument("<image>", "image alias or fingerprint prefix, or busybox")
     .argument("<name>", "the new container's name")
     .action(async (image, name, opts) => {
       const { createContainer } = await import("../../container/create.js");
       const { startContainer } = await import("../../container/start.js");
       const paths = targetPaths(opts, name);
-      await createContainer(paths, { template: image, backend: opts.bdev });
+      await withProgress(opts, (progress) =>
+        createContainer(paths, { template: image, backend: opts.bdev, progress }),
+      );
       const started = await startContainer(paths, {});
       for (const w of started.warnings) process.stderr.write(`lxt: warning: ${w}\n`);
     });

@@ -3,6 +3,7 @@ import { resolveLxcpath } from "../../container/paths.js";
 import { LxtError } from "../../core/errors.js";
 import { lxcpathOption } from "../common.js";
 import { printJson, printTable } from "../output.js";
+import { sweepAndReport } from "../sweep.js";
 
 export function register(program: Command): void {
   program
@@ -19,6 +20,7 @@ export function register(program: Command): void {
     .action(async (filter, opts) => {
       const { listContainers, listLiveNames } = await import("../../container/list.js");
       const lxcpath = resolveLxcpath(opts.lxcpath);
+      await sweepAndReport(lxcpath);
       let re: RegExp | undefined;
       try {
         re = filter ? new RegExp(filter) : undefined;

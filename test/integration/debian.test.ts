@@ -1,0 +1,150 @@
+/**
+ * A Debian minbase built by debootstrap from the host's Debian mirror (the
+ * only traffic that leaves the machine), cached in /var/cache/lxt/images
+ * (outside the clone, verified by sha256 before use, so only the first run
+ * on a machine pays for debootstrap), then booted per backend: systemd
+ * reaches running (or degraded), `attach -- cat /etc/os-release` works, the
+ * container has its own hostname, and `stop` halts it cleanly. Containers
+ * get `empty` networking. Skipped loudly when the mirror is unreachable.
+ */
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { BtrfsLoop, btrfsSkip, hasCmd, kernelFs, Sandbox, skipReason, until } from "./harness.js";
+
+let skip =
+  skipReason() ??
+  (!hasCmd("debootstrap") ? "SKIP: no debootstrap (scripts/setup.sh installs it)" : undefined);
+if (skip) console.log(skip);
+
+const BACKENDS = [
+  { name: "dir", skip: undefined as string | undefined },
+  { name: "overlay", skip: kernelFs("overlay") ? undefined : "SKIP: no overlayfs" },
+];
+
+describe("debian by debootstrap", { skip, timeout: 1_800_000 }, () => {
+  let box: Sandbox;
+  let image = "";
+  before(() => {
+    box = new Sandbox();
+    // First run on a machine: minutes (debootstrap). Later runs: the verified cache.
+    const r = box.lxt(
+      ["image", "build", "debian", "--variant", "minbase", "-q", "--format", "json"],
+      {
+        timeoutMs: 1_500_000,
+      },
+    );
+    if (r.code !== 0 && /mirror unreachable/.test(r.stderr)) {
+      skip = `SKIP: the Debian mirror is unreachable: ${r.stderr.trim()}`;
+      console.log(skip);
+      return;
+    }
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    image = out.meta.fingerprint;
+    assert.match(out.meta.description, /^Debian bookworm minbase/);
+    assert.ok(out.meta.aliases.includes("debian/bookworm/minbase"));
+  });
+  after(() => box?.cleanup());
+
+  test("building again uses the verified cache", (t) => {
+    if (!image) return t.skip(skip);
+    const r = box.lxt(["image", "build", "debian", "-q"], { timeoutMs: 300_000 });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /image already stored \(from cache\)/);
+  });
+
+  test("boots on btrfs: the image a subvolume, the container its snapshot", async (t) => {
+    if (!image) return t.skip(skip);
+    const why = btrfsSkip();
+    if (why) return t.skip(why);
+    const loop = new BtrfsLoop();
+    let bbox: Sandbox | undefined;
+    try {
+      loop.open("1500M");
+      bbox = new Sandbox(loop.mnt);
+      const c = bbox.name("debbt");
+      // From the verified machine cache: no debootstrap, no network.
+      bbox.ok(["create", "-n", c, "-q", "-t", "debian"]);
+      assert.match(
+        readFileSync(join(loop.mnt, c, "config"), "utf8"),
+        /^lxc\.rootfs\.path = btrfs:/m,
+      );
+      const info = execFileSync("btrfs", ["subvolume", "show", join(loop.mnt, c, "rootfs")], {
+        encoding: "utf8",
+      });
+      assert.match(info, /Parent UUID:\s+[0-9a-f-]{36}/, "a snapshot of the image's subvolume");
+      bbox.ok(["start", "-n", c]);
+      let state = "";
+      const up = await until(() => {
+        state =
+          bbox?.lxt(["attach", "-n", c, "--", "systemctl", "is-system-running"]).stdout.trim() ??
+          "";
+        return state === "running" || state === "degraded";
+      }, 90_000);
+      assert.ok(up, `systemd state: ${state}`);
+      assert.match(
+        bbox.ok(["attach", "-n", c, "--", "cat", "/etc/os-release"]),
+        /Debian GNU\/Linux/,
+      );
+      bbox.ok(["stop", "-n", c, "-t", "30"]);
+      bbox.ok(["destroy", "-n", c]);
+    } finally {
+      bbox?.cleanup();
+      loop.close();
+    }
+  });
+
+  for (const backend of BACKENDS) {
+    test(`boots on ${backend.name}: systemd running, attach works`, async (t) => {
+      if (!image) return t.skip(skip);
+      if (backend.skip) return t.skip(backend.skip);
+      const c = box.name(`deb${backend.name.slice(0, 2)}`);
+      const create =
+        backend.name === "dir"
+          ? ["create", "-n", c, "-B", "dir", "-q", "-t", "debian", "--", "--suite", "bookworm"]
+          : ["create", "-n", c, "-B", backend.name, "-t", "debian/bookworm/minbase"];
+      box.ok(create);
+      box.ok(["start", "-n", c]);
+      let state = "";
+      const up = await until(() => {
+        const r = box.lxt(["attach", "-n", c, "--", "systemctl", "is-system-running"]);
+        state = r.stdout.trim();
+        return state === "running" || state === "degraded";
+      }, 90_000);
+      assert.ok(up, `systemd state: ${state}`);
+      const osr = box.ok(["attach", "-n", c, "--", "cat", "/etc/os-release"]);
+      assert.match(osr, /^PRETTY_NAME="Debian GNU\/Linux 12 \(bookworm\)"/m);
+      assert.equal(box.ok(["attach", "-n", c, "--", "hostname"]).trim(), c);
+      assert.match(
+        box.ok(["attach", "-n", c, "--", "cat", "/etc/hosts"]),
+        new RegExp(`127\\.0\\.1\\.1\\s+${c}`),
+      );
+      // No getty on tty1-6: only the console's.
+      const gettys = box.ok([
+        "attach",
+        "-n",
+        c,
+        "--",
+        "systemctl",
+        "list-units",
+        "--no-legend",
+        "*getty*",
+      ]);
+      assert.match(gettys, /console-getty\.service/);
+      assert.doesNotMatch(gettys, /getty@tty/);
+      const ls = box.ok(["attach", "-n", c, "--", "ip", "-br", "link"]);
+      assert.deepEqual(
+        ls
+          .trim()
+          .split("\n")
+          .map((l) => l.split(/\s+/)[0]),
+        ["lo"],
+      );
+      box.ok(["stop", "-n", c, "-t", "30"]);
+      box.ok(["destroy", "-n", c]);
+    });
+  }
+});
