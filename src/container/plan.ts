@@ -206,19 +206,35 @@ function maskedPaths(files: readonly string[], dirs: readonly string[]): PlanMou
   ];
 }
 
-/** Mounts for `lxc.mount.auto = sys:...`. */
-function sysMounts(mode: SysMode): PlanMount[] {
+/**
+ * Mounts for `lxc.mount.auto = sys:...`. A new sysfs needs the network
+ * namespace to belong to the container's user namespace; an unprivileged
+ * container sharing its starter's network (`none`) gets the starter's /sys
+ * bound instead (recursively: its submounts are locked to it), read-only
+ * unless `sys:rw`.
+ */
+function sysMounts(mode: SysMode, hostSys: boolean): PlanMount[] {
   const ro = mode === "rw" ? 0 : MS.RDONLY;
   const out: PlanMount[] = [
-    {
-      source: "sysfs",
-      target: "/sys",
-      fstype: "sysfs",
-      flags: PROC_FLAGS | ro,
-      data: "",
-      remountFlags: 0,
-      createDir: true,
-    },
+    hostSys
+      ? {
+          source: "/sys",
+          target: "/sys",
+          fstype: "",
+          flags: MS.BIND | MS.REC,
+          data: "",
+          remountFlags: PROC_FLAGS | ro,
+          createDir: true,
+        }
+      : {
+          source: "sysfs",
+          target: "/sys",
+          fstype: "sysfs",
+          flags: PROC_FLAGS | ro,
+          data: "",
+          remountFlags: 0,
+          createDir: true,
+        },
   ];
   if (mode === "mixed") {
     // As LXC: the container's own network devices stay writable.
@@ -413,7 +429,10 @@ export function renderPlan(input: LaunchInput): string {
   for (const s of input.sysctls)
     r.push(encodeRecord("sysctl", [s.key.replaceAll(".", "/"), s.value]));
   r.push(...proc.slice(1).map(mountRecord));
-  if (input.mountAuto.sys) r.push(...sysMounts(input.mountAuto.sys).map(mountRecord));
+  if (input.mountAuto.sys) {
+    const hostSys = input.userns !== undefined && !input.namespaces.includes("net");
+    r.push(...sysMounts(input.mountAuto.sys, hostSys).map(mountRecord));
+  }
   if (input.mountAuto.cgroup)
     r.push(...cgroupMounts(input.mountAuto.cgroup, input).map(mountRecord));
   for (const m of input.mountEntries) r.push(mountRecord(m));
