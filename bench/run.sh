@@ -42,7 +42,7 @@ LXT_NAMES=() LXC_NAMES=()
 
 # ---- the two tools behind one set of verbs: VERB TOOL NAME -------------------------------------
 lxt() { "${LXT[@]}" "$@"; }
-t_create()  { if [ "$1" = lxt ]; then lxt create -n "$2" -t busybox; else lxc-create -P "$LXCP" -n "$2" -t busybox -f "$W/lxc.conf"; fi; }
+t_create()  { if [ "$1" = lxt ]; then lxt create -n "$2" -t busybox --network empty; else lxc-create -P "$LXCP" -n "$2" -t busybox -f "$W/lxc.conf"; fi; }
 t_destroy() { if [ "$1" = lxt ]; then lxt destroy -n "$2"; else lxc-destroy -P "$LXCP" -n "$2"; fi; }
 t_start()   { if [ "$1" = lxt ]; then lxt start -n "$2"
               else lxc-start -P "$LXCP" -n "$2" -d -s lxc.net.0.type=empty && lxc-wait -P "$LXCP" -n "$2" -s RUNNING -t 10; fi; }

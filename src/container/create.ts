@@ -12,7 +12,7 @@ import {
   type StorageDriver,
   usableDriver,
 } from "../storage/index.js";
-import { createBusyboxRootfs } from "../templates/busybox.js";
+import { createBusyboxRootfs, netConfigLines } from "../templates/busybox.js";
 import { writeHostname } from "./clone.js";
 import { loadConfigFile } from "./launch-input.js";
 import type { ContainerPaths } from "./paths.js";
@@ -27,6 +27,34 @@ export interface CreateOptions {
   configFile?: string;
   /** Storage backend for a template's rootfs (`-B`): dir, btrfs, overlay, or best (the default). */
   backend?: string;
+  /**
+   * `lxc.net.0` of a template's or image's container (`--network`): `empty`,
+   * or a bridge / managed network for a veth. Default: what the template or
+   * image says (busybox: a veth on lxtbr0).
+   */
+  network?: string;
+  /** Arguments after `--`, for the template (busybox: `--net NETWORK`). */
+  templateArgs?: string[];
+}
+
+/** Parses the busybox template's arguments (`--net NETWORK`, as `--network`). */
+export function parseBusyboxArgs(args: readonly string[]): { network?: string } {
+  const out: { network?: string } = {};
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] ?? "";
+    const m = /^--net(?:work)?(?:=(.*))?$/.exec(a);
+    if (!m) {
+      throw new LxtError(
+        "usage",
+        `template busybox: unknown argument "${a}" (it takes --net empty|NETWORK)`,
+      );
+    }
+    const v = m[1] ?? args[++i];
+    if (!v)
+      throw new LxtError("usage", "template busybox: --net needs a value (empty or a network)");
+    out.network = v;
+  }
+  return out;
 }
 
 export const TEMPLATES = ["busybox"] as const;
@@ -51,6 +79,21 @@ export async function createContainer(paths: ContainerPaths, opts: CreateOptions
       "usage",
       `create ${paths.name}: an existing tree (--rootfs) is used as a dir rootfs, not ${opts.backend}`,
     );
+  }
+  if (opts.templateArgs?.length && opts.template !== "busybox") {
+    throw new LxtError(
+      "usage",
+      `create ${paths.name}: arguments after -- are for the busybox template only`,
+    );
+  }
+  const network =
+    opts.network ??
+    (opts.template === "busybox" ? parseBusyboxArgs(opts.templateArgs ?? []).network : undefined);
+  if (network !== undefined) {
+    if (!opts.template) {
+      throw new LxtError("usage", `create ${paths.name}: --network needs a template or an image`);
+    }
+    netConfigLines(network);
   }
   const driver = opts.template ? await usableDriver(opts.backend, paths.lxcpath) : undefined;
   let baseText = "";
@@ -96,7 +139,10 @@ export async function createContainer(paths: ContainerPaths, opts: CreateOptions
         let made: Awaited<ReturnType<typeof createBusyboxRootfs>>;
         try {
           await driver.create(ref);
-          made = await createBusyboxRootfs(filesDir(ref), { name: paths.name });
+          made = await createBusyboxRootfs(filesDir(ref), {
+            name: paths.name,
+            ...(network !== undefined ? { network } : {}),
+          });
         } catch (err) {
           throw wrapError(`create ${paths.name}: template busybox`, err);
         }
@@ -109,7 +155,15 @@ export async function createContainer(paths: ContainerPaths, opts: CreateOptions
           `lxc.rootfs.path = ${formatRootfsSpec(ref.spec)}`,
           `lxc.uts.name = ${paths.name}`,
         );
-        for (const [k, v] of image.config) lines.push(`${k} = ${v}`);
+        // --network replaces the image's first NIC.
+        const config =
+          network === undefined
+            ? image.config
+            : [
+                ...image.config.filter(([k]) => !k.startsWith("lxc.net.0.")),
+                ...netConfigLines(network),
+              ];
+        for (const [k, v] of config) lines.push(`${k} = ${v}`);
       }
       writeFileAtomic(paths.config, `${lines.join("\n")}\n`, 0o644);
       // Validate what we wrote: a template that writes a bad config is a bug caught here.

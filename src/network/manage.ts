@@ -6,6 +6,8 @@
  * commands go through one CommandRunner.
  */
 import {
+  accessSync,
+  constants,
   existsSync,
   mkdirSync,
   readdirSync,
@@ -41,6 +43,37 @@ import {
   renderNftRuleset,
   subnetOf,
 } from "./render.js";
+
+/** Host tools a managed network runs, and the Debian package of each. */
+const NETWORK_TOOLS: ReadonlyArray<readonly [tool: string, pkg: string]> = [
+  ["ip", "iproute2"],
+  ["nft", "nftables"],
+  ["dnsmasq", "dnsmasq-base"],
+];
+
+/**
+ * Refuses, before anything is made, when a tool a managed network needs is
+ * not on PATH (as execFile would search it), naming the Debian package.
+ */
+export function requireNetworkTools(what: string, path = process.env.PATH ?? ""): void {
+  const dirs = path.split(":").filter(Boolean);
+  const missing = NETWORK_TOOLS.filter(([tool]) => {
+    return !dirs.some((d) => {
+      try {
+        accessSync(join(d, tool), constants.X_OK);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+  });
+  if (missing.length > 0) {
+    throw new LxtError(
+      "host",
+      `${what}: ${missing.map(([t]) => t).join(" and ")} not found on PATH (install the Debian package${missing.length > 1 ? "s" : ""} ${missing.map(([, p]) => p).join(" ")}; scripts/setup.sh does)`,
+    );
+  }
+}
 
 /** The network `lxc.net.N.link = lxtbr0` creates on first use. */
 export const DEFAULT_NETWORK = "lxtbr0";
@@ -248,6 +281,7 @@ export async function upNetwork(
   runner: CommandRunner,
   revert: Reverter,
 ): Promise<void> {
+  requireNetworkTools(`network ${def.name}`);
   const run = networkRunPaths(lxcpath, def.name);
   const kind = await linkKind(def.name, runner);
   if (kind === "other") {
@@ -306,6 +340,7 @@ export async function createNetwork(
 ): Promise<NetworkDef> {
   checkNetworkName(name);
   if (loadNetwork(lxcpath, name)) throw new LxtError("exists", `network ${name}: already exists`);
+  requireNetworkTools(`network create ${name}`);
   const kind = await linkKind(name, runner);
   if (kind !== "missing") {
     throw new LxtError(

@@ -14,9 +14,13 @@ export function register(program: Command): void {
       "-B, --bdev <backend>",
       "storage backend: dir, btrfs, overlay, or best (btrfs when the state root is on btrfs, else dir)",
     )
+    .option(
+      "--network <network>",
+      "first NIC: empty, or a veth on this bridge / managed network (default: lxtbr0, created on first start)",
+    )
     .argument("[name]")
-    .argument("[template-args...]", "after --: arguments for the template (none are used yet)")
-    .action(async (name, _targs, opts) => {
+    .argument("[template-args...]", "after --: arguments for the template (busybox: --net NETWORK)")
+    .action(async (name, targs, opts) => {
       const { createContainer } = await import("../../container/create.js");
       const paths = targetPaths(opts, name);
       await createContainer(paths, {
@@ -24,6 +28,8 @@ export function register(program: Command): void {
         rootfs: opts.rootfs,
         configFile: opts.config,
         backend: opts.bdev,
+        ...(opts.network !== undefined ? { network: opts.network } : {}),
+        templateArgs: targs,
       });
     });
 }

@@ -7,13 +7,21 @@ export function register(program: Command): void {
     .description("create a container from an image (or the busybox template) and start it")
     .addOption(lxcpathOption())
     .option("-B, --bdev <backend>", "storage backend: dir, btrfs, overlay, or best (the default)")
+    .option(
+      "--network <network>",
+      "first NIC: empty, or a veth on this bridge / managed network (default: the image's, busybox: lxtbr0)",
+    )
     .argument("<image>", "image alias or fingerprint prefix, or busybox")
     .argument("<name>", "the new container's name")
     .action(async (image, name, opts) => {
       const { createContainer } = await import("../../container/create.js");
       const { startContainer } = await import("../../container/start.js");
       const paths = targetPaths(opts, name);
-      await createContainer(paths, { template: image, backend: opts.bdev });
+      await createContainer(paths, {
+        template: image,
+        backend: opts.bdev,
+        ...(opts.network !== undefined ? { network: opts.network } : {}),
+      });
       const started = await startContainer(paths, {});
       for (const w of started.warnings) process.stderr.write(`lxt: warning: ${w}\n`);
     });
