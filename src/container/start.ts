@@ -138,6 +138,13 @@ export async function startContainer(paths: ContainerPaths, opts: LaunchOptions)
       // After the plan: its netdev records let repairStale remove these.
       try {
         await createVeths(paths.lxcpath, paths.name, nics, managed, execRunner, revert);
+        if (managed.size > 0) {
+          const { syncForwards } = await import("../network/forward-apply.js");
+          revert.add("port forwards", () =>
+            syncForwards(paths.lxcpath, paths.name, managed, execRunner, false).then(() => {}),
+          );
+          await syncForwards(paths.lxcpath, paths.name, managed, execRunner);
+        }
       } catch (err) {
         throw err instanceof LxtError
           ? err.wrap(`start ${paths.name}: network`)

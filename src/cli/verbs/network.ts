@@ -34,9 +34,20 @@ export function register(program: Command): void {
       parseBoolArg("--dns-upstream"),
       false,
     )
+    .option(
+      "--ipv6 <cidr>",
+      "IPv6 gateway address with its /64, auto (a random ULA /64) or none",
+      "none",
+    )
+    .option(
+      "--nat6 <bool>",
+      "masquerade IPv6 traffic leaving the /64 (NAT66)",
+      parseBoolArg("--nat6"),
+      true,
+    )
     .argument("<name>")
     .action(async (name, opts) => {
-      const { createNetwork } = await import("../../network/manage.js");
+      const { createNetwork, networkStatus } = await import("../../network/manage.js");
       const { execRunner } = await import("../../storage/runner.js");
       const def = await createNetwork(
         resolveLxcpath(opts.lxcpath),
@@ -46,11 +57,17 @@ export function register(program: Command): void {
           nat: opts.nat,
           domain: opts.domain,
           dnsUpstream: opts.dnsUpstream,
+          ipv6: opts.ipv6,
+          nat6: opts.nat6,
           ...(opts.dhcpRange ? { dhcpRange: opts.dhcpRange } : {}),
         },
         execRunner,
       );
-      process.stdout.write(`network ${def.name} created: ${def.ipv4}\n`);
+      process.stdout.write(
+        `network ${def.name} created: ${def.ipv4}${def.ipv6 ? ` ${def.ipv6}` : ""}\n`,
+      );
+      const s = await networkStatus(resolveLxcpath(opts.lxcpath), def, execRunner);
+      for (const w of s.forwardWarnings) process.stderr.write(`lxt: warning: ${w}\n`);
     });
 
   net
@@ -98,6 +115,7 @@ export function register(program: Command): void {
         `name:        ${s.name}`,
         `ipv4:        ${s.ipv4}`,
         `nat:         ${s.nat}`,
+        `ipv6:        ${s.ipv6 ?? "none"}${s.ipv6 ? ` (nat ${s.nat6 ?? false})` : ""}`,
         `dhcp range:  ${s.dhcpRange.join(" - ")}`,
         `domain:      ${s.domain}`,
         `upstream dns: ${s.dnsUpstream}`,
@@ -106,11 +124,13 @@ export function register(program: Command): void {
         `ports:       ${s.ports.join(", ") || "-"}`,
       ];
       process.stdout.write(`${lines.join("\n")}\n`);
+      for (const w of s.forwardWarnings) process.stdout.write(`warning:     ${w}\n`);
       if (s.leases.length > 0) {
         process.stdout.write("leases:\n");
         printTable(
-          ["HOSTNAME", "IPV4", "HWADDR", "EXPIRES"],
+          ["CONTAINER", "HOSTNAME", "IPV4", "HWADDR", "EXPIRES"],
           s.leases.map((l) => [
+            l.container ?? "-",
             l.hostname || "-",
             l.ipv4,
             l.hwaddr,
@@ -118,6 +138,33 @@ export function register(program: Command): void {
           ]),
         );
       }
+    });
+
+  net
+    .command("set")
+    .description(
+      "set a key, applied live: ipv4.address, ipv4.nat, ipv4.dhcp.ranges, ipv6.address, ipv6.nat, dns.domain, dns.upstream",
+    )
+    .addOption(lxcpathOption())
+    .argument("<name>")
+    .argument("<key>")
+    .argument("<value>")
+    .action(async (name, key, value, opts) => {
+      const { setNetworkKey } = await import("../../network/set.js");
+      const { execRunner } = await import("../../storage/runner.js");
+      await setNetworkKey(resolveLxcpath(opts.lxcpath), name, key, value, execRunner);
+    });
+
+  net
+    .command("unset")
+    .description("set a key back to its default, applied live")
+    .addOption(lxcpathOption())
+    .argument("<name>")
+    .argument("<key>")
+    .action(async (name, key, opts) => {
+      const { setNetworkKey } = await import("../../network/set.js");
+      const { execRunner } = await import("../../storage/runner.js");
+      await setNetworkKey(resolveLxcpath(opts.lxcpath), name, key, undefined, execRunner);
     });
 
   net
