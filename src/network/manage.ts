@@ -6,8 +6,6 @@
  * commands go through one CommandRunner.
  */
 import {
-  accessSync,
-  constants,
   existsSync,
   mkdirSync,
   readdirSync,
@@ -24,7 +22,6 @@ import { Reverter } from "../core/reverter.js";
 import { writeFileAtomic } from "../host/atomic.js";
 import { readStartTime } from "../host/proc.js";
 import { type CommandRunner, execRunner } from "../storage/runner.js";
-import { forwardPolicyWarnings } from "./firewall.js";
 import { activeForwards, isLoopback, parseDhcpHost } from "./forward.js";
 import {
   type Cidr,
@@ -39,46 +36,14 @@ import {
 } from "./ipv4.js";
 import { planIpv6 } from "./ipv6.js";
 import {
-  type Lease,
   type NetworkDef,
   type NetworkRunPaths,
   nftTable,
-  parseLeases,
   renderDnsmasqConf,
   renderNftRuleset,
   subnetOf,
 } from "./render.js";
-
-/** Host tools a managed network runs, and the Debian package of each. */
-const NETWORK_TOOLS: ReadonlyArray<readonly [tool: string, pkg: string]> = [
-  ["ip", "iproute2"],
-  ["nft", "nftables"],
-  ["dnsmasq", "dnsmasq-base"],
-];
-
-/**
- * Refuses, before anything is made, when a tool a managed network needs is
- * not on PATH (as execFile would search it), naming the Debian package.
- */
-export function requireNetworkTools(what: string, path = process.env.PATH ?? ""): void {
-  const dirs = path.split(":").filter(Boolean);
-  const missing = NETWORK_TOOLS.filter(([tool]) => {
-    return !dirs.some((d) => {
-      try {
-        accessSync(join(d, tool), constants.X_OK);
-        return true;
-      } catch {
-        return false;
-      }
-    });
-  });
-  if (missing.length > 0) {
-    throw new LxtError(
-      "host",
-      `${what}: ${missing.map(([t]) => t).join(" and ")} not found on PATH (install the Debian package${missing.length > 1 ? "s" : ""} ${missing.map(([, p]) => p).join(" ")}; scripts/setup.sh does)`,
-    );
-  }
-}
+import { requireNetworkTools } from "./tools.js";
 
 /** The network `lxc.net.N.link = lxtbr0` creates on first use. */
 export const DEFAULT_NETWORK = "lxtbr0";
@@ -95,17 +60,6 @@ export interface NetworkOptions {
   ipv6?: string;
   /** NAT66 when IPv6 is on (default true). */
   nat6?: boolean;
-}
-
-/** A network as `network show` reports it. */
-export interface NetworkStatus extends NetworkDef {
-  bridgeUp: boolean;
-  dnsmasqPid?: number;
-  /** Host-side interfaces plugged into the bridge. */
-  ports: string[];
-  leases: Array<Lease & { container?: string }>;
-  /** Other tables' forward hooks that would drop this network's traffic. */
-  forwardWarnings: string[];
 }
 
 export function checkNetworkName(name: string): void {
@@ -449,38 +403,6 @@ export async function restartNetwork(
 ): Promise<void> {
   await stopDnsmasq(networkRunPaths(lxcpath, def.name));
   await upNetwork(lxcpath, def, runner, new Reverter());
-}
-
-/** Status of one network (no side effects). */
-export async function networkStatus(
-  lxcpath: string,
-  def: NetworkDef,
-  runner: CommandRunner,
-): Promise<NetworkStatus> {
-  const run = networkRunPaths(lxcpath, def.name);
-  let leases: Lease[] = [];
-  try {
-    leases = parseLeases(readFileSync(run.leases, "utf8"));
-  } catch {}
-  // Container names by MAC, from the containers' dhcp-hosts files (`NAME.N`).
-  const owners = new Map<string, string>();
-  for (const f of existsSync(run.dhcpHosts) ? readdirSync(run.dhcpHosts) : []) {
-    try {
-      const e = parseDhcpHost(readFileSync(join(run.dhcpHosts, f), "utf8"));
-      owners.set(e.hwaddr.toLowerCase(), f.replace(/\.\d+$/, ""));
-    } catch {}
-  }
-  return {
-    ...def,
-    bridgeUp: (await linkKind(def.name, runner)) === "bridge",
-    dnsmasqPid: dnsmasqPid(run),
-    ports: await bridgePorts(def.name, runner),
-    leases: leases.map((l) => {
-      const container = owners.get(l.hwaddr.toLowerCase());
-      return container ? { ...l, container } : l;
-    }),
-    forwardWarnings: await forwardPolicyWarnings(def, runner),
-  };
 }
 
 /** Deletes a network: refuses while interfaces use its bridge; leaves nothing behind. */

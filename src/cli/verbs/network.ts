@@ -47,7 +47,8 @@ export function register(program: Command): void {
     )
     .argument("<name>")
     .action(async (name, opts) => {
-      const { createNetwork, networkStatus } = await import("../../network/manage.js");
+      const { createNetwork } = await import("../../network/manage.js");
+      const { networkStatus } = await import("../../network/status.js");
       const { execRunner } = await import("../../storage/runner.js");
       const def = await createNetwork(
         resolveLxcpath(opts.lxcpath),
@@ -77,7 +78,8 @@ export function register(program: Command): void {
     .addOption(lxcpathOption())
     .addOption(formatOption())
     .action(async (opts) => {
-      const { listNetworkDefs, networkStatus } = await import("../../network/manage.js");
+      const { listNetworkDefs } = await import("../../network/manage.js");
+      const { networkStatus } = await import("../../network/status.js");
       const { execRunner } = await import("../../storage/runner.js");
       const lxcpath = resolveLxcpath(opts.lxcpath);
       const all = await Promise.all(
@@ -104,7 +106,8 @@ export function register(program: Command): void {
     .addOption(formatOption())
     .argument("<name>")
     .action(async (name, opts) => {
-      const { loadNetwork, networkStatus } = await import("../../network/manage.js");
+      const { loadNetwork } = await import("../../network/manage.js");
+      const { networkStatus } = await import("../../network/status.js");
       const { execRunner } = await import("../../storage/runner.js");
       const lxcpath = resolveLxcpath(opts.lxcpath);
       const def = loadNetwork(lxcpath, name);
