@@ -13,7 +13,8 @@
  * - busybox is not made setuid (LXC's `chmod +s bin/passwd` follows the
  *   symlink to busybox itself);
  * - `root/` is 0700 and root's password is locked explicitly in `etc/shadow`;
- * - rcS runs udhcpc in the background, and only when `eth0` exists;
+ * - rcS runs udhcpc in the background, and only when `eth0` exists and
+ *   has no static IPv4 address;
  * - the getty lines in inittab match `lxc.tty.max`, so a container without
  *   ttys has no getty respawning on a missing device.
  */
@@ -356,8 +357,9 @@ export PATH=/sbin:/usr/sbin:/bin:/usr/bin
 mount -a
 syslogd
 
-# DHCP only when the container has a NIC to configure; -b: do not block boot
-if ip link show eth0 >/dev/null 2>&1; then
+# DHCP only when the container has a NIC to configure and no static address
+# (lxc.net.0.ipv4.address; udhcpc's deconfig would flush it); -b: do not block boot
+if ip link show eth0 >/dev/null 2>&1 && ! ip -o -f inet addr show dev eth0 | grep -q inet; then
   udhcpc -b -S -i eth0 -s /${UDHCPC_SCRIPT}
 fi
 `;

@@ -143,7 +143,8 @@ describe("managed networks: default, set, IPv6, reservations, forwards", {
     assert.match(ip, /^10\.0\.3\.\d+$/);
     assert.match(ok(["attach", "-n", c, "--", "ip", "-4", "route"]), /default via 10\.0\.3\.1/);
     ok(["attach", "-n", c, "--", "ping", "-c", "1", "-W", "2", "10.0.3.1"]);
-    // The fixed container's own DHCP client (busybox rcS runs udhcpc) is given its reserved address.
+    // A DHCP client on the fixed container's NIC is given its reserved address (rcS runs none
+    // when the NIC has a static address; `-s /bin/true` leaves the configured one alone).
     const hosts = join(runtimeRoot(sb.lxcpath), ".networks", "lxtbr0", "dhcp-hosts", `${fixed}.0`);
     assert.match(
       readFileSync(hosts, "utf8"),
