@@ -98,6 +98,7 @@ export async function startContainer(paths: ContainerPaths, opts: LaunchOptions)
       rmSync(paths.exitFile, { force: true });
 
       const nics = prepared.nics;
+      const netWarnings: string[] = [];
       let net: LaunchInput["net"];
       let managed = new Map<number, NetworkDef>();
       if (nics.length > 0) {
@@ -143,7 +144,14 @@ export async function startContainer(paths: ContainerPaths, opts: LaunchOptions)
           revert.add("port forwards", () =>
             syncForwards(paths.lxcpath, paths.name, managed, execRunner, false).then(() => {}),
           );
-          await syncForwards(paths.lxcpath, paths.name, managed, execRunner);
+          const active = await syncForwards(paths.lxcpath, paths.name, managed, execRunner);
+          // Routed traffic (NAT, port forwards) is what another table's forward drop would stop.
+          const routed = [...managed.values()].filter((d) => d.nat || active.length > 0);
+          if (routed.length > 0) {
+            const { forwardPolicyWarnings } = await import("../network/firewall.js");
+            for (const d of new Set(routed))
+              netWarnings.push(...(await forwardPolicyWarnings(d, execRunner)));
+          }
         }
       } catch (err) {
         throw err instanceof LxtError
@@ -176,7 +184,7 @@ export async function startContainer(paths: ContainerPaths, opts: LaunchOptions)
       return {
         init: started.init,
         monitorPid: monitor.pid ?? 0,
-        warnings: prepared.warnings,
+        warnings: [...prepared.warnings, ...netWarnings],
         exited,
       };
     } catch (err) {

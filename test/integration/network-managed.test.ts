@@ -150,9 +150,28 @@ describe("managed networks: default, set, IPv6, reservations, forwards", {
       readFileSync(hosts, "utf8"),
       new RegExp(`^[0-9a-f:]{17},10\\.0\\.3\\.77,${fixed}$`, "m"),
     );
+    ok([
+      "attach",
+      "-n",
+      fixed,
+      "--",
+      "udhcpc",
+      "-q",
+      "-n",
+      "-t",
+      "5",
+      "-i",
+      "eth0",
+      "-s",
+      "/bin/true",
+    ]);
     assert.ok(
       await until(() => leaseOf("lxtbr0", fixed) === "10.0.3.77", 20_000),
-      "reserved lease",
+      `reserved lease: ${JSON.stringify(show("lxtbr0").leases)}`,
+    );
+    assert.match(
+      ok(["attach", "-n", fixed, "--", "ip", "-4", "addr", "show", "eth0"]),
+      /10\.0\.3\.77\/24/,
     );
     const text = ok(["network", "show", "lxtbr0"]);
     assert.match(text, new RegExp(`${c} +${c} +${ip.replaceAll(".", "\\.")}`));
@@ -302,6 +321,13 @@ describe("managed networks: default, set, IPv6, reservations, forwards", {
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stderr, /warning: .*"ip filter FORWARD" has policy drop/);
       assert.match(ok(["network", "show", net]), /warning: .*DOCKER-USER/);
+      // A start onto a network whose traffic is routed (NAT) says so too.
+      ok(["network", "set", net, "ipv4.nat", "true"]);
+      const c = container(net, ["lxc.init.cmd = /bin/sleep 600"]);
+      const started = lxt(["start", "-n", c]);
+      assert.equal(started.code, 0, started.stderr);
+      assert.match(started.stderr, /lxt: warning: .*"ip filter FORWARD" has policy drop/);
+      ok(["stop", "-k", "-n", c]);
       assert.match(inNs(["nft", "list", "chain", "ip", "filter", "FORWARD"]).stdout, /policy drop/);
     } finally {
       inNs(["nft", "delete", "table", "ip", "filter"]);
