@@ -307,12 +307,9 @@ export async function upNetwork(
     if (def.ipv6) await runner.run("ip", ["-6", "addr", "add", def.ipv6, "dev", def.name, "nodad"]);
     await runner.run("ip", ["link", "set", "dev", def.name, "up"]);
   }
-  const tableExisted = await runner.run("nft", ["list", "table", "inet", nftTable(def)]).then(
-    () => true,
-    () => false,
-  );
   await applyRuleset(lxcpath, def, runner);
-  if (!tableExisted) {
+  // A table is new when its bridge is: a later start only replaces it.
+  if (kind === "missing") {
     revert.add(`nft table ${nftTable(def)}`, () =>
       runner.run("nft", ["delete", "table", "inet", nftTable(def)]).then(() => {}),
     );
@@ -427,6 +424,8 @@ export async function deleteNetwork(
   const run = networkRunPaths(lxcpath, name);
   await stopDnsmasq(run);
   await runner.run("nft", ["delete", "table", "inet", nftTable(def)]).catch(() => {});
+  // Networks made before the table became `inet` had `table ip lxt-NAME`.
+  await runner.run("nft", ["delete", "table", "ip", nftTable(def)]).catch(() => {});
   if ((await linkKind(name, runner)) === "bridge") await runner.run("ip", ["link", "del", name]);
   for (const [file, mark] of FORWARD_MARKS) {
     if (!existsSync(join(run.dir, mark))) continue;
