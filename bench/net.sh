@@ -142,7 +142,8 @@ for r in $(seq 1 "$RUNS"); do
 done
 
 stats() { [ -s "$1" ] || return 0; sort -g "$1" | awk '{ a[NR] = $1 } END { m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2; print m, a[1], a[NR], NR }'; }
-cellu() { local s u=$2; s=$(stats "$1"); [ -n "$s" ] || { echo "n/a"; return; }; set -- $s; echo "$1 $u ($2–$3)"; }
+fmt() { awk -v x="$1" 'BEGIN { printf((x >= 100) ? "%.0f" : (x >= 10) ? "%.1f" : "%.2f", x) }'; }
+cellu() { local s u=$2; s=$(stats "$1"); [ -n "$s" ] || { echo "n/a"; return; }; set -- $s; echo "$(fmt "$1") $u ($(fmt "$2")–$(fmt "$3"))"; }
 med() { local s; s=$(stats "$1"); echo "${s%% *}"; }
 num() { local s; s=$(stats "$1"); [ -n "$s" ] && echo "$s" | cut -d' ' -f4 || echo 0; }
 ratio() { [ -n "$1" ] && [ -n "$2" ] && awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b }' || echo "–"; }
