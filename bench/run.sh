@@ -8,9 +8,11 @@
 #        BENCH_MEM_N=M           containers per tool kept running for the memory figures (default 10)
 #        BENCH_STOP_N=S          iterations of the ~2 s clean stop (default 3)
 #        BENCH_NO_WRITE=1        print only, leave RESULTS.md alone
+#        BENCH_NET=0             skip the networking figures (bench/net.sh; BENCH_NET_SECS/RUNS)
 # Root only. Uses private state roots under /var/tmp and removes everything on exit.
-# Network: LXC containers get lxc.net.0.type = empty (config and `-s` at start); nothing leaves
-# the host.
+# Network: in sections 1-6 LXC containers get lxc.net.0.type = empty (config and `-s` at start)
+# and lxt's are created with --network empty; section 7 (bench/net.sh) runs in a network
+# namespace of its own with a bridge it makes. Nothing leaves the host.
 set -u
 export LC_ALL=C
 N=${1:-10}
@@ -42,7 +44,7 @@ LXT_NAMES=() LXC_NAMES=()
 
 # ---- the two tools behind one set of verbs: VERB TOOL NAME -------------------------------------
 lxt() { "${LXT[@]}" "$@"; }
-t_create()  { if [ "$1" = lxt ]; then lxt create -n "$2" -t busybox; else lxc-create -P "$LXCP" -n "$2" -t busybox -f "$W/lxc.conf"; fi; }
+t_create()  { if [ "$1" = lxt ]; then lxt create -n "$2" -t busybox --network empty; else lxc-create -P "$LXCP" -n "$2" -t busybox -f "$W/lxc.conf"; fi; }
 t_destroy() { if [ "$1" = lxt ]; then lxt destroy -n "$2"; else lxc-destroy -P "$LXCP" -n "$2"; fi; }
 t_start()   { if [ "$1" = lxt ]; then lxt start -n "$2"
               else lxc-start -P "$LXCP" -n "$2" -d -s lxc.net.0.type=empty && lxc-wait -P "$LXCP" -n "$2" -s RUNNING -t 10; fi; }
@@ -181,6 +183,16 @@ for i in $(seq 1 "$MEM_N"); do
 done
 for i in $(seq 1 "$MEM_N"); do for t in $(tools "$i"); do quiet t_kill "$t" "$(name_of "$t" "m$i")"; done; done
 
+# ---- 7. networking: start with a veth NIC, iperf3 throughput (bench/net.sh, in its own netns) ---
+if [ "${BENCH_NET:-1}" != 0 ] && [ $HAVE_LXT = 1 ]; then
+  if command -v iperf3 >/dev/null; then
+    echo "bench: networking (bench/net.sh)" >&2
+    LXT="${LXT[*]}" "$HERE/net.sh" "$N" > "$W/net.md" || echo "bench: bench/net.sh failed" >&2
+  else
+    echo "bench: iperf3 not installed (scripts/setup.sh installs it): networking skipped" >&2
+  fi
+fi
+
 # ---- report ------------------------------------------------------------------------------------
 # stats FILE -> "median min max n" (empty when no samples)
 stats() {
@@ -247,6 +259,7 @@ OPS
   echo "| payload PSS (processes below the monitor) | $(cell "$W/payload-pss.lxt" KiB) | $(cell "$W/payload-pss.lxc" KiB) | ${r:-–} |"
   a=$(med "$W/payload-procs.lxt"); b=$(med "$W/payload-procs.lxc")
   echo "| payload processes | ${a:-n/a} | ${b:-n/a} | |"
+  if [ -s "$W/net.md" ]; then echo; cat "$W/net.md"; fi
 }
 report > "$W/report.md"
 cat "$W/report.md"

@@ -22,7 +22,8 @@ say "Debian packages"
 # apparmor: apparmor_parser loads the generated per-container profiles (and checks them in tests).
 # xz-utils/zstd: export/import and image tarballs; attr: getfattr in the backup tests.
 # iproute2 (ip), util-linux (nsenter), nftables, dnsmasq-base: managed networks and veth NICs.
-pkgs=(busybox-static gcc make libc6-dev pkg-config iproute2 procps util-linux xz-utils zstd attr lxc btrfs-progs libseccomp-dev nftables dnsmasq-base apparmor debootstrap debian-archive-keyring e2fsprogs)
+# iperf3: the network throughput benchmark (bench/net.sh).
+pkgs=(busybox-static gcc make libc6-dev pkg-config iproute2 procps util-linux xz-utils zstd attr lxc btrfs-progs libseccomp-dev nftables dnsmasq-base apparmor debootstrap debian-archive-keyring e2fsprogs iperf3)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -63,8 +64,12 @@ lxt --version
 say "a real container"
 demo_root=$(mktemp -d /tmp/lxt-setup-XXXXXX)
 demo="lxt-setup-demo"
+# The demo's NIC is on the default network, lxtbr0, which its start creates
+# (bridge, nft table, dnsmasq) in the host's namespace: deleted again here,
+# so the check leaves nothing behind (ip_forward is restored with it).
 cleanup() {
   LXT_PATH="$demo_root" lxt destroy -f -n "$demo" >/dev/null 2>&1 || true
+  LXT_PATH="$demo_root" lxt network delete lxtbr0 >/dev/null 2>&1 || true
   rm -rf "$demo_root"
 }
 trap cleanup EXIT
@@ -73,6 +78,11 @@ lxt create -n "$demo" -t busybox
 lxt start -n "$demo"
 lxt ls -f
 lxt attach -n "$demo" -- sh -c 'echo "hello from $(hostname), PID 1 is $(cat /proc/1/comm)"'
+# Its address comes by DHCP from lxtbr0's dnsmasq: wait for it (udhcpc runs in the background).
+for _ in $(seq 50); do lxt attach -n "$demo" -- ip -4 -o addr show eth0 | grep -q inet && break; sleep 0.2; done
+lxt attach -n "$demo" -- ip -4 -o addr show eth0
+lxt network show lxtbr0
 lxt stop -n "$demo" -k
 lxt destroy -n "$demo"
+lxt network delete lxtbr0
 say "setup done: try \`lxt create -n c1 -t busybox && lxt start -n c1 && lxt attach -n c1\`"

@@ -11,6 +11,7 @@ import { register as create } from "./verbs/create.js";
 import { register as destroy } from "./verbs/destroy.js";
 import { register as execute } from "./verbs/execute.js";
 import { register as exportVerb } from "./verbs/export.js";
+import { register as forward } from "./verbs/forward.js";
 import { register as freeze } from "./verbs/freeze.js";
 import { register as image } from "./verbs/image.js";
 import { register as importVerb } from "./verbs/import.js";
@@ -56,6 +57,7 @@ export function buildProgram(): Command {
     top,
     checkconfig,
     network,
+    forward,
   ]) {
     verb(program as unknown as Command);
   }

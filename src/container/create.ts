@@ -14,7 +14,7 @@ import {
   usableDriver,
 } from "../storage/index.js";
 import { explainNoSpace } from "../storage/space.js";
-import { createBusyboxRootfs } from "../templates/busybox.js";
+import { createBusyboxRootfs, netConfigLines } from "../templates/busybox.js";
 import { writeHostname, writeHostsName } from "./clone.js";
 import { clearIncomplete, markIncomplete } from "./incomplete.js";
 import { loadConfigFile } from "./launch-input.js";
@@ -31,6 +31,34 @@ export interface CreateOptions {
   /** Storage backend for a template's rootfs (`-B`): dir, btrfs, overlay, or best (the default). */
   backend?: string;
   progress?: Progress;
+  /**
+   * `lxc.net.0` of a template's or image's container (`--network`): `empty`,
+   * or a bridge / managed network for a veth. Default: what the template or
+   * image says (busybox: a veth on lxtbr0).
+   */
+  network?: string;
+  /** Arguments after `--`, for the template (busybox: `--net NETWORK`). */
+  templateArgs?: string[];
+}
+
+/** Parses the busybox template's arguments (`--net NETWORK`, as `--network`). */
+export function parseBusyboxArgs(args: readonly string[]): { network?: string } {
+  const out: { network?: string } = {};
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] ?? "";
+    const m = /^--net(?:work)?(?:=(.*))?$/.exec(a);
+    if (!m) {
+      throw new LxtError(
+        "usage",
+        `template busybox: unknown argument "${a}" (it takes --net empty|NETWORK)`,
+      );
+    }
+    const v = m[1] ?? args[++i];
+    if (!v)
+      throw new LxtError("usage", "template busybox: --net needs a value (empty or a network)");
+    out.network = v;
+  }
+  return out;
 }
 
 export const TEMPLATES = ["busybox"] as const;
@@ -55,6 +83,21 @@ export async function createContainer(paths: ContainerPaths, opts: CreateOptions
       "usage",
       `create ${paths.name}: an existing tree (--rootfs) is used as a dir rootfs, not ${opts.backend}`,
     );
+  }
+  if (opts.templateArgs?.length && opts.template !== "busybox") {
+    throw new LxtError(
+      "usage",
+      `create ${paths.name}: arguments after -- are for the busybox template only`,
+    );
+  }
+  const network =
+    opts.network ??
+    (opts.template === "busybox" ? parseBusyboxArgs(opts.templateArgs ?? []).network : undefined);
+  if (network !== undefined) {
+    if (!opts.template) {
+      throw new LxtError("usage", `create ${paths.name}: --network needs a template or an image`);
+    }
+    netConfigLines(network);
   }
   const driver = opts.template ? await usableDriver(opts.backend, paths.lxcpath) : undefined;
   let baseText = "";
@@ -106,7 +149,10 @@ export async function createContainer(paths: ContainerPaths, opts: CreateOptions
         let made: Awaited<ReturnType<typeof createBusyboxRootfs>>;
         try {
           await driver.create(ref);
-          made = await createBusyboxRootfs(filesDir(ref), { name: paths.name });
+          made = await createBusyboxRootfs(filesDir(ref), {
+            name: paths.name,
+            ...(network !== undefined ? { network } : {}),
+          });
         } catch (err) {
           throw wrapError(`create ${paths.name}: template busybox`, err);
         }
@@ -122,7 +168,15 @@ export async function createContainer(paths: ContainerPaths, opts: CreateOptions
           `lxc.rootfs.path = ${formatRootfsSpec(ref.spec)}`,
           `lxc.uts.name = ${paths.name}`,
         );
-        for (const [k, v] of image.config) lines.push(`${k} = ${v}`);
+        // --network replaces the image's first NIC.
+        const config =
+          network === undefined
+            ? image.config
+            : [
+                ...image.config.filter(([k]) => !k.startsWith("lxc.net.0.")),
+                ...netConfigLines(network),
+              ];
+        for (const [k, v] of config) lines.push(`${k} = ${v}`);
       }
       // lxt's own containers are unprivileged unless the given entries say
       // otherwise; a config without either key (an LXC one) runs privileged.

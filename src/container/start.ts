@@ -108,6 +108,7 @@ export async function startContainer(paths: ContainerPaths, opts: LaunchOptions)
       rmSync(paths.exitFile, { force: true });
 
       const nics = prepared.nics;
+      const netWarnings: string[] = [];
       let net: LaunchInput["net"];
       let host: PreparedNics | undefined;
       if (nics.length > 0) {
@@ -188,6 +189,20 @@ export async function startContainer(paths: ContainerPaths, opts: LaunchOptions)
       try {
         const managed = host?.managed ?? new Map();
         await createDevices(paths.lxcpath, paths.name, nics, managed, execRunner, revert);
+        if (managed.size > 0) {
+          const { syncForwards } = await import("../network/forward-apply.js");
+          revert.add("port forwards", () =>
+            syncForwards(paths.lxcpath, paths.name, managed, execRunner, false).then(() => {}),
+          );
+          const active = await syncForwards(paths.lxcpath, paths.name, managed, execRunner);
+          // Routed traffic (NAT, port forwards) is what another table's forward drop would stop.
+          const routed = [...managed.values()].filter((d) => d.nat || active.length > 0);
+          if (routed.length > 0) {
+            const { forwardPolicyWarnings } = await import("../network/firewall.js");
+            for (const d of new Set(routed))
+              netWarnings.push(...(await forwardPolicyWarnings(d, execRunner)));
+          }
+        }
       } catch (err) {
         throw err instanceof LxtError
           ? err.wrap(`start ${paths.name}: network`)
@@ -222,7 +237,7 @@ export async function startContainer(paths: ContainerPaths, opts: LaunchOptions)
       return {
         init: started.init,
         monitorPid: monitor.pid ?? 0,
-        warnings: prepared.warnings,
+        warnings: [...prepared.warnings, ...netWarnings],
         exited,
       };
     } catch (err) {

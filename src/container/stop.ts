@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { setFrozen } from "../cgroups/freezer.js";
 import { nodeCgroupFs } from "../cgroups/fs.js";
@@ -56,7 +57,10 @@ export async function stopContainer(
     } catch (err) {
       // The monitor went away between our look and our request: repair.
       const after = await repairStale(paths);
-      if (after.state === "STOPPED") return undefined;
+      if (after.state === "STOPPED") {
+        await dropForwards(paths);
+        return undefined;
+      }
       throw new LxtError(
         "system",
         `stop ${paths.name}: control socket: ${(err as Error).message}`,
@@ -69,8 +73,16 @@ export async function stopContainer(
     // The monitor closes the connection after its cleanup; make sure the files are gone.
     await waitFor(() => observe(paths).state === "STOPPED", 5000);
     await repairStale(paths);
+    await dropForwards(paths);
     return exit;
   });
+}
+
+/** Removes a stopped container's port forwards from its network's nft table (when it had any). */
+async function dropForwards(paths: ContainerPaths): Promise<void> {
+  if (!existsSync(join(paths.dir, "forwards"))) return;
+  const { syncForwards } = await import("../network/forward-apply.js");
+  await syncForwards(paths.lxcpath, paths.name, undefined, undefined, false);
 }
 
 /** Polls `cond` every 10 ms until it holds or `ms` pass; returns whether it held. */

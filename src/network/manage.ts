@@ -21,26 +21,29 @@ import { LxtError } from "../core/errors.js";
 import { Reverter } from "../core/reverter.js";
 import { writeFileAtomic } from "../host/atomic.js";
 import { readStartTime } from "../host/proc.js";
-import type { CommandRunner } from "../storage/runner.js";
+import { type CommandRunner, execRunner } from "../storage/runner.js";
+import { activeForwards, isLoopback, parseDhcpHost } from "./forward.js";
 import {
   type Cidr,
+  contains,
   defaultDhcpRange,
   formatCidr,
+  ipToInt,
   overlaps,
   parseCidr,
   parseDhcpRange,
   pickSubnet,
 } from "./ipv4.js";
+import { planIpv6 } from "./ipv6.js";
 import {
-  type Lease,
   type NetworkDef,
   type NetworkRunPaths,
   nftTable,
-  parseLeases,
   renderDnsmasqConf,
   renderNftRuleset,
   subnetOf,
 } from "./render.js";
+import { requireNetworkTools } from "./tools.js";
 
 /** The network `lxc.net.N.link = lxtbr0` creates on first use. */
 export const DEFAULT_NETWORK = "lxtbr0";
@@ -53,15 +56,10 @@ export interface NetworkOptions {
   dhcpRange?: string;
   domain?: string;
   dnsUpstream?: boolean;
-}
-
-/** A network as `network show` reports it. */
-export interface NetworkStatus extends NetworkDef {
-  bridgeUp: boolean;
-  dnsmasqPid?: number;
-  /** Host-side interfaces plugged into the bridge. */
-  ports: string[];
-  leases: Lease[];
+  /** `ADDR/64` (the gateway's), `auto` (a random ULA /64) or `none` (the default). */
+  ipv6?: string;
+  /** NAT66 when IPv6 is on (default true). */
+  nat6?: boolean;
 }
 
 export function checkNetworkName(name: string): void {
@@ -119,12 +117,13 @@ export function listNetworkDefs(lxcpath: string): NetworkDef[] {
     });
 }
 
-/** The IPv4 destinations the host routes (default excluded), as CIDRs. */
-export async function hostRoutes(runner: CommandRunner): Promise<Cidr[]> {
+/** The IPv4 destinations the host routes (default excluded, and those through `exceptDev`), as CIDRs. */
+export async function hostRoutes(runner: CommandRunner, exceptDev?: string): Promise<Cidr[]> {
   const out = await runner.run("ip", ["-j", "-4", "route", "show", "table", "all"]);
-  const routes = JSON.parse(out || "[]") as { dst?: string; type?: string }[];
+  const routes = JSON.parse(out || "[]") as { dst?: string; type?: string; dev?: string }[];
   return routes.flatMap((r) => {
     if (!r.dst || r.dst === "default" || r.type === "broadcast") return [];
+    if (exceptDev && r.dev === exceptDev) return [];
     try {
       const c = parseCidr(r.dst, 32);
       return r.type === "local" ? [] : [c];
@@ -164,7 +163,7 @@ export async function planNetwork(
 ): Promise<NetworkDef> {
   checkNetworkName(name);
   const used = [
-    ...(await hostRoutes(runner)),
+    ...(await hostRoutes(runner, name)),
     ...listNetworkDefs(lxcpath)
       .filter((d) => d.name !== name)
       .map(subnetOf),
@@ -200,6 +199,7 @@ export async function planNetwork(
     const domain = opts.domain ?? "lxt";
     if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i.test(domain))
       throw new ValueError(`invalid domain "${domain}"`);
+    const ipv6 = await planIpv6(name, opts.ipv6, runner);
     return {
       name,
       ipv4: formatCidr(subnet),
@@ -207,6 +207,7 @@ export async function planNetwork(
       dhcpRange,
       domain,
       dnsUpstream: opts.dnsUpstream ?? false,
+      ...(ipv6 ? { ipv6, nat6: opts.nat6 ?? true } : {}),
     };
   } catch (err) {
     if (err instanceof ValueError) throw new LxtError("usage", `network ${name}: ${err.message}`);
@@ -236,6 +237,44 @@ export function dnsmasqPid(run: NetworkRunPaths): number | undefined {
 }
 
 const FORWARD = "/proc/sys/net/ipv4/ip_forward";
+const FORWARD6 = "/proc/sys/net/ipv6/conf/all/forwarding";
+/** Marker files of the forwarding switches a network turned on (restored when the last such network goes). */
+const FORWARD_MARKS = [
+  [FORWARD, "forwarding-enabled"],
+  [FORWARD6, "forwarding6-enabled"],
+] as const;
+
+/**
+ * Re-renders the network's nft table with the forwards of its running
+ * containers and applies it in one transaction; turns on what those need:
+ * ip_forward for NAT and for forwards other hosts reach, IPv6 forwarding for
+ * NAT66, route_localnet on the bridge only for forwards the host itself
+ * reaches through loopback. Each switch lxt turns on is recorded.
+ */
+export async function applyRuleset(
+  lxcpath: string,
+  def: NetworkDef,
+  runner: CommandRunner = execRunner,
+): Promise<void> {
+  const run = networkRunPaths(lxcpath, def.name);
+  const forwards = activeForwards(lxcpath, run);
+  writeFileAtomic(run.ruleset, renderNftRuleset(def, forwards), 0o600, false);
+  await runner.run("nft", ["-f", run.ruleset]);
+  const need4 = def.nat || forwards.some((f) => !f.listen || !isLoopback(f.listen));
+  const need6 = !!def.ipv6 && !!def.nat6;
+  for (const [file, mark, need] of [
+    [FORWARD, "forwarding-enabled", need4],
+    [FORWARD6, "forwarding6-enabled", need6],
+  ] as const) {
+    if (!need || !existsSync(file) || readFileSync(file, "utf8").trim() !== "0") continue;
+    writeFileSync(file, "1\n");
+    writeFileAtomic(join(run.dir, mark), "1\n", 0o644, false);
+  }
+  const localnet = `/proc/sys/net/ipv4/conf/${def.name}/route_localnet`;
+  const wantLocalnet = forwards.some((f) => !f.listen || isLoopback(f.listen)) ? "1" : "0";
+  if (existsSync(localnet) && readFileSync(localnet, "utf8").trim() !== wantLocalnet)
+    writeFileSync(localnet, `${wantLocalnet}\n`);
+}
 
 /**
  * Brings a network's host side up, idempotently: bridge with its address,
@@ -248,6 +287,7 @@ export async function upNetwork(
   runner: CommandRunner,
   revert: Reverter,
 ): Promise<void> {
+  requireNetworkTools(`network ${def.name}`);
   const run = networkRunPaths(lxcpath, def.name);
   const kind = await linkKind(def.name, runner);
   if (kind === "other") {
@@ -264,18 +304,15 @@ export async function upNetwork(
       runner.run("ip", ["link", "del", def.name]).then(() => {}),
     );
     await runner.run("ip", ["addr", "add", def.ipv4, "dev", def.name]);
+    if (def.ipv6) await runner.run("ip", ["-6", "addr", "add", def.ipv6, "dev", def.name, "nodad"]);
     await runner.run("ip", ["link", "set", "dev", def.name, "up"]);
   }
-  writeFileAtomic(run.ruleset, renderNftRuleset(def), 0o600, false);
-  await runner.run("nft", ["-f", run.ruleset]);
-  revert.add(`nft table ${nftTable(def)}`, () =>
-    runner.run("nft", ["delete", "table", "ip", nftTable(def)]).then(() => {}),
-  );
-  if (def.nat && readFileSync(FORWARD, "utf8").trim() === "0") {
-    // NAT needs forwarding; recorded so that deleting the network restores it.
-    writeFileSync(FORWARD, "1\n");
-    writeFileAtomic(join(run.dir, "forwarding-enabled"), "1\n", 0o644, false);
-    revert.add("ip_forward", () => writeFileSync(FORWARD, "0\n"));
+  await applyRuleset(lxcpath, def, runner);
+  // A table is new when its bridge is: a later start only replaces it.
+  if (kind === "missing") {
+    revert.add(`nft table ${nftTable(def)}`, () =>
+      runner.run("nft", ["delete", "table", "inet", nftTable(def)]).then(() => {}),
+    );
   }
   if (!dnsmasqPid(run)) {
     writeFileAtomic(run.conf, renderDnsmasqConf(def, run), 0o644, false);
@@ -306,6 +343,7 @@ export async function createNetwork(
 ): Promise<NetworkDef> {
   checkNetworkName(name);
   if (loadNetwork(lxcpath, name)) throw new LxtError("exists", `network ${name}: already exists`);
+  requireNetworkTools(`network create ${name}`);
   const kind = await linkKind(name, runner);
   if (kind !== "missing") {
     throw new LxtError(
@@ -320,8 +358,7 @@ export async function createNetwork(
       rmSync(networkRunPaths(lxcpath, name).dir, { recursive: true, force: true }),
     );
     await upNetwork(lxcpath, def, runner, revert);
-    mkdirSync(defDir(lxcpath), { recursive: true, mode: 0o755 });
-    writeFileAtomic(defFile(lxcpath, name), `${JSON.stringify(def, null, 2)}\n`);
+    saveNetwork(lxcpath, def);
     return def;
   } catch (err) {
     await revert.revert();
@@ -349,24 +386,20 @@ export async function ensureNetwork(
   return createNetwork(lxcpath, name, {}, runner);
 }
 
-/** Status of one network (no side effects). */
-export async function networkStatus(
+/** Writes a network's definition (atomically). */
+export function saveNetwork(lxcpath: string, def: NetworkDef): void {
+  mkdirSync(defDir(lxcpath), { recursive: true, mode: 0o755 });
+  writeFileAtomic(defFile(lxcpath, def.name), `${JSON.stringify(def, null, 2)}\n`);
+}
+
+/** Re-applies a network after its definition changed: nft table replaced, dnsmasq restarted with the new config. */
+export async function restartNetwork(
   lxcpath: string,
   def: NetworkDef,
   runner: CommandRunner,
-): Promise<NetworkStatus> {
-  const run = networkRunPaths(lxcpath, def.name);
-  let leases: Lease[] = [];
-  try {
-    leases = parseLeases(readFileSync(run.leases, "utf8"));
-  } catch {}
-  return {
-    ...def,
-    bridgeUp: (await linkKind(def.name, runner)) === "bridge",
-    dnsmasqPid: dnsmasqPid(run),
-    ports: await bridgePorts(def.name, runner),
-    leases,
-  };
+): Promise<void> {
+  await stopDnsmasq(networkRunPaths(lxcpath, def.name));
+  await upNetwork(lxcpath, def, runner, new Reverter());
 }
 
 /** Deletes a network: refuses while interfaces use its bridge; leaves nothing behind. */
@@ -390,15 +423,16 @@ export async function deleteNetwork(
   }
   const run = networkRunPaths(lxcpath, name);
   await stopDnsmasq(run);
+  await runner.run("nft", ["delete", "table", "inet", nftTable(def)]).catch(() => {});
+  // Networks made before the table became `inet` had `table ip lxt-NAME`.
   await runner.run("nft", ["delete", "table", "ip", nftTable(def)]).catch(() => {});
   if ((await linkKind(name, runner)) === "bridge") await runner.run("ip", ["link", "del", name]);
-  if (existsSync(join(run.dir, "forwarding-enabled"))) {
+  for (const [file, mark] of FORWARD_MARKS) {
+    if (!existsSync(join(run.dir, mark))) continue;
     const others = listNetworkDefs(lxcpath).filter(
-      (d) =>
-        d.name !== name &&
-        existsSync(join(networkRunPaths(lxcpath, d.name).dir, "forwarding-enabled")),
+      (d) => d.name !== name && existsSync(join(networkRunPaths(lxcpath, d.name).dir, mark)),
     );
-    if (others.length === 0) writeFileSync(FORWARD, "0\n");
+    if (others.length === 0) writeFileSync(file, "0\n");
   }
   rmSync(run.dir, { recursive: true, force: true });
   try {
@@ -415,12 +449,18 @@ export function registerHost(
 ): void {
   const run = networkRunPaths(lxcpath, def.name);
   const fqdn = `${entry.hostname}.${def.domain}`;
-  writeFileAtomic(
-    join(run.dhcpHosts, entry.key),
-    `${entry.hwaddr},${entry.hostname}\n`,
-    0o644,
-    false,
-  );
+  const file = join(run.dhcpHosts, entry.key);
+  // A static address in the subnet is also a reservation (DHCP never hands it
+  // to another MAC, and the container's DHCP client gets the same); an address
+  // pinned for port forwards stays while the MAC does.
+  let pinned: string | undefined;
+  try {
+    const old = parseDhcpHost(readFileSync(file, "utf8"));
+    if (old.hwaddr === entry.hwaddr && old.ipv4 && contains(subnetOf(def), ipToInt(old.ipv4)))
+      pinned = old.ipv4;
+  } catch {}
+  const ip = entry.ipv4 ?? pinned;
+  writeFileAtomic(file, `${entry.hwaddr},${ip ? `${ip},` : ""}${entry.hostname}\n`, 0o644, false);
   const dns = join(run.dnsHosts, entry.key);
   if (entry.ipv4) writeFileAtomic(dns, `${entry.ipv4} ${fqdn} ${entry.hostname}\n`, 0o644, false);
   else rmSync(dns, { force: true });

@@ -3,6 +3,8 @@
  * owns, applied with one `nft -f`), its dnsmasq configuration, and the
  * parser of dnsmasq's lease file.
  */
+import { isIPv4 } from "node:net";
+import type { ActiveForward } from "./forward.js";
 import { type Cidr, formatCidr, intToIp, parseCidr } from "./ipv4.js";
 
 /** A managed network as stored (`<lxcpath>/.networks/NAME.json`). */
@@ -18,6 +20,10 @@ export interface NetworkDef {
   domain: string;
   /** Forward other DNS queries to the host's resolvers (off: dnsmasq answers only for its domain). */
   dnsUpstream: boolean;
+  /** The bridge's IPv6 address with its /64 (`fd..::1/64`); absent: no IPv6. */
+  ipv6?: string;
+  /** Masquerade IPv6 traffic from the /64 leaving through other links (NAT66). */
+  nat6?: boolean;
 }
 
 /** Where a network's runtime files live (pid file, leases, host files). */
@@ -33,7 +39,7 @@ export interface NetworkRunPaths {
   ruleset: string;
 }
 
-/** The nft table a network owns. */
+/** The nft table a network owns (family inet: its IPv4 and IPv6 rules in one table). */
 export function nftTable(def: NetworkDef): string {
   return `lxt-${def.name}`;
 }
@@ -42,14 +48,40 @@ export function subnetOf(def: NetworkDef): Cidr {
   return parseCidr(def.ipv4);
 }
 
+/** The /64 of an IPv6 `ADDR/64` (textual, as nft and dnsmasq take it). */
+export function ipv6Prefix(cidr: string): string {
+  const [addr = ""] = cidr.split("/");
+  const groups = expandIpv6(addr).slice(0, 4);
+  return `${groups.map((g) => g.replace(/^0+(?=.)/, "")).join(":")}::/64`;
+}
+
+/** The 8 groups of an IPv6 address, each 4 hex digits. */
+export function expandIpv6(addr: string): string[] {
+  const [head = "", tail] = addr.toLowerCase().split("::");
+  const h = head ? head.split(":") : [];
+  const t = tail ? tail.split(":") : [];
+  const fill = tail === undefined ? [] : Array(8 - h.length - t.length).fill("0");
+  return [...h, ...fill, ...t].map((g) => g.padStart(4, "0"));
+}
+
+/** Rules of one forward for a nat hook chain (prerouting or output). */
+function dnatRule(f: ActiveForward): string {
+  const dst = f.listen ? `ip daddr ${f.listen}` : "meta nfproto ipv4 fib daddr type local";
+  return `\t\t${dst} ${f.proto} dport ${f.port} dnat ip to ${f.address}:${f.targetPort}`;
+}
+
 /**
  * The network's whole table, replaced atomically: the leading `table` +
  * `delete table` pair makes one `nft -f` transaction that works whether or
  * not the table exists. Accept rules here cannot override another table's
  * drop (each base chain votes), they only document what the network needs.
+ * `forwards` are the port forwards of its running containers: DNAT from
+ * prerouting (other hosts) and output (the host itself), a masquerade only
+ * for loopback clients (127.0.0.1 cannot leave through the bridge) and for
+ * hairpin clients on the same bridge; every other client keeps its address.
  */
-export function renderNftRuleset(def: NetworkDef): string {
-  const t = `ip ${nftTable(def)}`;
+export function renderNftRuleset(def: NetworkDef, forwards: readonly ActiveForward[] = []): string {
+  const t = `inet ${nftTable(def)}`;
   const br = JSON.stringify(def.name);
   const subnet = formatCidr(subnetOf(def), "network");
   const lines = [
@@ -60,18 +92,52 @@ export function renderNftRuleset(def: NetworkDef): string {
     "\t\ttype filter hook input priority filter - 1; policy accept;",
     `\t\tiifname ${br} udp dport { 53, 67 } accept`,
     `\t\tiifname ${br} tcp dport 53 accept`,
-    "\t}",
   ];
-  if (def.nat) {
+  if (def.ipv6)
+    lines.push(
+      `\t\tiifname ${br} udp dport 547 accept`,
+      `\t\tiifname ${br} icmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert } accept`,
+    );
+  lines.push("\t}");
+  if (def.nat || def.nat6 || forwards.length > 0) {
     lines.push(
       "\tchain forward {",
       "\t\ttype filter hook forward priority filter - 1; policy accept;",
       `\t\tiifname ${br} accept`,
       `\t\toifname ${br} ct state established,related accept`,
+      ...(forwards.length > 0 ? [`\t\toifname ${br} ct status dnat accept`] : []),
       "\t}",
+    );
+  }
+  const post: string[] = [];
+  if (def.nat) post.push(`\t\tip saddr ${subnet} ip daddr != ${subnet} masquerade`);
+  if (def.ipv6 && def.nat6) {
+    const p6 = ipv6Prefix(def.ipv6);
+    post.push(`\t\tip6 saddr ${p6} ip6 daddr != ${p6} masquerade`);
+  }
+  if (forwards.length > 0) {
+    post.push(
+      `\t\toifname ${br} ip saddr 127.0.0.0/8 ct status dnat masquerade`,
+      `\t\toifname ${br} ip saddr ${subnet} ip daddr ${subnet} ct status dnat masquerade`,
+    );
+  }
+  if (post.length > 0) {
+    lines.push(
       "\tchain postrouting {",
       "\t\ttype nat hook postrouting priority srcnat; policy accept;",
-      `\t\tip saddr ${subnet} ip daddr != ${subnet} masquerade`,
+      ...post,
+      "\t}",
+    );
+  }
+  if (forwards.length > 0) {
+    lines.push(
+      "\tchain prerouting {",
+      "\t\ttype nat hook prerouting priority dstnat; policy accept;",
+      ...forwards.map(dnatRule),
+      "\t}",
+      "\tchain output {",
+      "\t\ttype nat hook output priority -100; policy accept;",
+      ...forwards.map(dnatRule),
       "\t}",
     );
   }
@@ -95,6 +161,15 @@ export function renderDnsmasqConf(def: NetworkDef, run: NetworkRunPaths): string
     `dhcp-hostsdir=${run.dhcpHosts}`,
     `hostsdir=${run.dnsHosts}`,
     `dhcp-range=${def.dhcpRange[0]},${def.dhcpRange[1]},1h`,
+    // IPv6: router advertisements with SLAAC (every kernel configures itself,
+    // no DHCPv6 client needed), stateless DHCPv6 for DNS, names from DHCPv4.
+    ...(def.ipv6
+      ? [
+          "enable-ra",
+          `listen-address=${def.ipv6.split("/")[0]}`,
+          `dhcp-range=::,constructor:${def.name},ra-stateless,ra-names,64,1h`,
+        ]
+      : []),
     "dhcp-authoritative",
     "dhcp-no-override",
     `domain=${def.domain}`,
@@ -120,7 +195,8 @@ export function parseLeases(text: string): Lease[] {
   const out: Lease[] = [];
   for (const line of text.split("\n")) {
     const [exp, mac, ip, host] = line.trim().split(/\s+/);
-    if (!exp || !mac || !ip || !/^\d+$/.test(exp)) continue;
+    // IPv6 lines (IAID, address, DUID) and the `duid` line are skipped.
+    if (!exp || !mac || !ip || !/^\d+$/.test(exp) || !isIPv4(ip)) continue;
     out.push({
       expires: Number(exp),
       hwaddr: mac,

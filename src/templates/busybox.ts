@@ -13,7 +13,8 @@
  * - busybox is not made setuid (LXC's `chmod +s bin/passwd` follows the
  *   symlink to busybox itself);
  * - `root/` is 0700 and root's password is locked explicitly in `etc/shadow`;
- * - rcS runs udhcpc in the background, and only when `eth0` exists;
+ * - rcS runs udhcpc in the background, and only when `eth0` exists and
+ *   has no static IPv4 address;
  * - the getty lines in inittab match `lxc.tty.max`, so a container without
  *   ttys has no getty respawning on a missing device.
  */
@@ -43,6 +44,8 @@ export interface BusyboxTemplateOptions {
    * Default 1, like LXC's inittab (one getty); 0 means no getty at all.
    */
   ttys?: number;
+  /** `lxc.net.0`: `empty` or a bridge / managed network name; default DEFAULT_CONTAINER_NETWORK. */
+  network?: string;
 }
 
 export interface BusyboxTemplateResult {
@@ -94,6 +97,7 @@ export async function createBusyboxRootfs(
   if (!Number.isInteger(ttys) || ttys < 0 || ttys > 63) {
     throw new LxtError("usage", `template busybox: ttys must be an integer 0-63, got ${ttys}`);
   }
+  netConfigLines(opts.network ?? DEFAULT_CONTAINER_NETWORK); // validated before anything is built
   const busybox = await findStaticBusybox(opts.busybox);
   const applets = await listApplets(busybox);
 
@@ -123,11 +127,39 @@ export async function createBusyboxRootfs(
     throw wrapError(`template busybox: build ${rootfs}`, err);
   }
 
-  return { configLines: busyboxConfigLines(opts.name, ttys) };
+  return { configLines: busyboxConfigLines(opts.name, ttys, opts.network) };
+}
+
+/** The network a new container joins unless told otherwise (created on first start). */
+export const DEFAULT_CONTAINER_NETWORK = "lxtbr0";
+
+/**
+ * `lxc.net.0.*` of a new container: `empty` (a loopback only), or a veth on
+ * the bridge or managed network `network`, as LXC's default.conf puts one on
+ * lxcbr0. No hwaddr: lxt derives a stable one from the name (DHCP leases
+ * survive restarts).
+ */
+export function netConfigLines(network: string): Array<[string, string]> {
+  if (network === "empty") return [["lxc.net.0.type", "empty"]];
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/.test(network)) {
+    throw new LxtError(
+      "usage",
+      `network "${network}": expected empty or a bridge / managed network name (1-15 characters)`,
+    );
+  }
+  return [
+    ["lxc.net.0.type", "veth"],
+    ["lxc.net.0.link", network],
+    ["lxc.net.0.flags", "up"],
+  ];
 }
 
 /** The config keys of the template (pure; exported for tests and `create`). */
-export function busyboxConfigLines(name: string, ttys = 1): Array<[string, string]> {
+export function busyboxConfigLines(
+  name: string,
+  ttys = 1,
+  network: string = DEFAULT_CONTAINER_NETWORK,
+): Array<[string, string]> {
   return [
     ["lxc.uts.name", name],
     // busybox init halts on SIGUSR1 and reboots on SIGTERM (init(8) of busybox)
@@ -137,7 +169,7 @@ export function busyboxConfigLines(name: string, ttys = 1): Array<[string, strin
     ["lxc.pty.max", "1024"],
     ["lxc.mount.auto", "proc:mixed sys:ro"],
     ["lxc.autodev", "1"],
-    ["lxc.net.0.type", "empty"],
+    ...netConfigLines(network),
   ];
 }
 
@@ -325,8 +357,9 @@ export PATH=/sbin:/usr/sbin:/bin:/usr/bin
 mount -a
 syslogd
 
-# DHCP only when the container has a NIC to configure; -b: do not block boot
-if ip link show eth0 >/dev/null 2>&1; then
+# DHCP only when the container has a NIC to configure and no static address
+# (lxc.net.0.ipv4.address; udhcpc's deconfig would flush it); -b: do not block boot
+if ip link show eth0 >/dev/null 2>&1 && ! ip -o -f inet addr show dev eth0 | grep -q inet; then
   udhcpc -b -S -i eth0 -s /${UDHCPC_SCRIPT}
 fi
 `;

@@ -1,14 +1,14 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { after, before, describe, test } from "node:test";
-import { LXT, runtimeLeftovers, Sandbox, skipReason } from "./harness.js";
+import { LXT, runtimeLeftovers, Sandbox, skipReason, testArgs } from "./harness.js";
 
 const skip = skipReason();
 if (skip) console.log(skip);
 
 function run(box: Sandbox, args: string[]): Promise<{ code: number; out: string }> {
   return new Promise((resolve) => {
-    const child = spawn(LXT, args, { env: { ...process.env, LXT_PATH: box.lxcpath } });
+    const child = spawn(LXT, testArgs(args), { env: { ...process.env, LXT_PATH: box.lxcpath } });
     let out = "";
     child.stdout.on("data", (b) => {
       out += b;

@@ -39,6 +39,21 @@ export interface RunResult {
   stderr: string;
 }
 
+/**
+ * `create`/`launch` with `--network empty` unless the test names a network:
+ * a new container's default NIC (a veth on lxtbr0) would create the default
+ * network in the host's namespace. Tests of networking run `lxt` inside
+ * their own network namespace and pass `--network` themselves.
+ */
+export function testArgs(args: readonly string[]): string[] {
+  const [verb, ...rest] = args;
+  const named = rest.some((a) => a === "--network" || a.startsWith("--network=") || a === "--net");
+  const creates =
+    verb === "launch" ||
+    (verb === "create" && rest.some((a) => a === "-t" || a.startsWith("--template")));
+  return creates && !named ? [verb ?? "", "--network", "empty", ...rest] : [...args];
+}
+
 /** A temporary state root; `name()` gives unique container names. */
 export class Sandbox {
   readonly lxcpath: string;
@@ -59,7 +74,7 @@ export class Sandbox {
 
   /** Runs `lxt ARGS -P <root>` synchronously. */
   lxt(args: string[], opts: { input?: string; timeoutMs?: number } = {}): RunResult {
-    const r = spawnSync(LXT, args, {
+    const r = spawnSync(LXT, testArgs(args), {
       env: { ...process.env, LXT_PATH: this.lxcpath },
       input: opts.input ?? "",
       encoding: "utf8",
@@ -82,7 +97,10 @@ export class Sandbox {
 
   /** Starts `lxt ARGS` without waiting (for kill-mid-start tests). */
   spawn(args: string[]) {
-    return spawn(LXT, args, { env: { ...process.env, LXT_PATH: this.lxcpath }, stdio: "ignore" });
+    return spawn(LXT, testArgs(args), {
+      env: { ...process.env, LXT_PATH: this.lxcpath },
+      stdio: "ignore",
+    });
   }
 
   /** Stops and destroys every container this sandbox named, then removes the root. */

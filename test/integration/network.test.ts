@@ -59,7 +59,7 @@ describe("managed networks", { skip, timeout: 180_000 }, () => {
   const container = (lines: string[]): string => {
     const name = sb.name("n");
     made.push(name);
-    ok(["create", "-t", "busybox", "-n", name]);
+    ok(["create", "-t", "busybox", "--network", "empty", "-n", name]);
     appendFileSync(join(sb.lxcpath, name, "config"), `${lines.join("\n")}\n`);
     return name;
   };

@@ -19,7 +19,7 @@ import {
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { runtimeRoot } from "../../src/container/paths.js";
-import { hasCmd, LXT, type RunResult, Sandbox, skipReason, until } from "./harness.js";
+import { hasCmd, LXT, type RunResult, Sandbox, skipReason, testArgs, until } from "./harness.js";
 
 const skip =
   skipReason() ??
@@ -48,7 +48,7 @@ describe("NIC types", { skip, timeout: 300_000 }, () => {
   const sb = new Sandbox();
   const made: string[] = [];
   const lxt = (args: string[]): RunResult => {
-    const r = spawnSync("nsenter", [`--net=/run/netns/${NS}`, LXT, ...args], {
+    const r = spawnSync("nsenter", [`--net=/run/netns/${NS}`, LXT, ...testArgs(args)], {
       env: { ...process.env, LXT_PATH: sb.lxcpath },
       encoding: "utf8",
       timeout: 60_000,

@@ -2,6 +2,14 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { NetConfig } from "../../src/config/model.js";
 import { renderPlan } from "../../src/container/plan.js";
+import { droppingForwardChains } from "../../src/network/firewall.js";
+import {
+  clashes,
+  formatForward,
+  parseDhcpHost,
+  parseForward,
+  pickAddress,
+} from "../../src/network/forward.js";
 import {
   defaultDhcpRange,
   formatCidr,
@@ -11,14 +19,18 @@ import {
   stableHwaddr,
   templateHwaddr,
 } from "../../src/network/ipv4.js";
+import { parseIpv6Cidr, randomUla } from "../../src/network/ipv6.js";
 import { planNetwork } from "../../src/network/manage.js";
 import { type NicHookContext, nicRecords, resolveNics } from "../../src/network/nic.js";
 import {
+  expandIpv6,
+  ipv6Prefix,
   type NetworkDef,
   parseLeases,
   renderDnsmasqConf,
   renderNftRuleset,
 } from "../../src/network/render.js";
+import { optionsWith } from "../../src/network/set.js";
 import { RecordingRunner } from "../../src/storage/runner.js";
 
 const def: NetworkDef = {
@@ -88,7 +100,10 @@ describe("ipv4", () => {
 describe("network rendering", () => {
   test("the nft ruleset replaces lxt's own table in one transaction", () => {
     const text = renderNftRuleset(def);
-    assert.match(text, /^table ip lxt-lxtbr0\ndelete table ip lxt-lxtbr0\ntable ip lxt-lxtbr0 \{/);
+    assert.match(
+      text,
+      /^table inet lxt-lxtbr0\ndelete table inet lxt-lxtbr0\ntable inet lxt-lxtbr0 \{/,
+    );
     assert.match(text, /ip saddr 10\.0\.3\.0\/24 ip daddr != 10\.0\.3\.0\/24 masquerade/);
     assert.match(text, /iifname "lxtbr0" udp dport \{ 53, 67 \} accept/);
     assert.doesNotMatch(text, /flush ruleset|table inet filter|table ip filter/);
@@ -271,5 +286,133 @@ describe("NICs", () => {
     });
     assert.match(plan, /\nnetdev lxtvabababab\n/);
     assert.match(plan, /\nhost-hook \/usr\/sbin\/ip link set dev lxtpabababab netns %7Bpid%7D\n/);
+  });
+});
+
+describe("IPv6, forwards, firewall detection, network set", () => {
+  test("IPv6 /64s: parsed, refused when not /64 or the prefix itself; ULA picked from random bytes", () => {
+    assert.equal(parseIpv6Cidr("FD42:1:2:3::1/64"), "fd42:1:2:3::1/64");
+    assert.throws(() => parseIpv6Cidr("fd42:1:2:3::1/48"), /must be \/64/);
+    assert.throws(() => parseIpv6Cidr("fd42:1:2:3::/64"), /gateway's address/);
+    assert.throws(() => parseIpv6Cidr("10.0.3.1/24"), /invalid IPv6 CIDR/);
+    assert.equal(randomUla(new Uint8Array([1, 2, 3, 4, 5])), "fd01:0203:0405::1/64");
+    assert.equal(ipv6Prefix("fd01:0203:0405::1/64"), "fd01:203:405:0::/64");
+    assert.equal(expandIpv6("fd00::1").join(":"), "fd00:0000:0000:0000:0000:0000:0000:0001");
+  });
+
+  test("IPv6 renders RA + stateless DHCPv6 in dnsmasq and NAT66 only when asked", () => {
+    const six = { ...def, ipv6: "fd01:203:405::1/64", nat6: true };
+    const conf = renderDnsmasqConf(six, run);
+    assert.match(conf, /^enable-ra$/m);
+    assert.match(conf, /^dhcp-range=::,constructor:lxtbr0,ra-stateless,ra-names,64,1h$/m);
+    assert.match(
+      renderNftRuleset(six),
+      /ip6 saddr fd01:203:405:0::\/64 ip6 daddr != fd01:203:405:0::\/64 masquerade/,
+    );
+    assert.doesNotMatch(renderNftRuleset({ ...six, nat6: false }), /ip6 saddr/);
+    assert.doesNotMatch(renderDnsmasqConf(def, run), /enable-ra/);
+  });
+
+  test("forwards parse, clash and render DNAT from prerouting and output, SNAT only for loopback and hairpin", () => {
+    assert.deepEqual(parseForward("tcp", "127.0.0.1:8080", "80"), {
+      proto: "tcp",
+      listen: "127.0.0.1",
+      port: 8080,
+      targetPort: 80,
+    });
+    assert.deepEqual(parseForward("udp", "53", "5353"), {
+      proto: "udp",
+      port: 53,
+      targetPort: 5353,
+    });
+    assert.throws(() => parseForward("icmp", "1", "2"), /invalid protocol/);
+    assert.throws(() => parseForward("tcp", "70000", "2"), /invalid host port/);
+    assert.throws(() => parseForward("tcp", "host:1", "2"), /invalid host address/);
+    assert.throws(() => parseForward("tcp", "1", "0"), /invalid container port/);
+    const any = parseForward("tcp", "8080", "80");
+    assert.ok(clashes(any, parseForward("tcp", "10.1.1.1:8080", "81")));
+    assert.ok(!clashes(any, parseForward("udp", "8080", "80")));
+    assert.ok(
+      !clashes(parseForward("tcp", "10.1.1.1:80", "1"), parseForward("tcp", "10.1.1.2:80", "1")),
+    );
+    assert.equal(
+      formatForward(parseForward("tcp", "127.0.0.1:8080", "80")),
+      "tcp 127.0.0.1:8080 80",
+    );
+    const text = renderNftRuleset(def, [
+      { ...any, container: "c1", address: "10.0.3.5" },
+      { ...parseForward("udp", "127.0.0.1:53", "53"), container: "c1", address: "10.0.3.5" },
+    ]);
+    const rule = "meta nfproto ipv4 fib daddr type local tcp dport 8080 dnat ip to 10.0.3.5:80";
+    assert.equal(text.split(rule).length - 1, 2, "prerouting and output");
+    assert.match(text, /type nat hook output priority -100/);
+    assert.match(text, /ip daddr 127\.0\.0\.1 udp dport 53 dnat ip to 10\.0\.3\.5:53/);
+    assert.match(text, /oifname "lxtbr0" ip saddr 127\.0\.0\.0\/8 ct status dnat masquerade/);
+    assert.match(text, /oifname "lxtbr0" ct status dnat accept/);
+    assert.doesNotMatch(renderNftRuleset(def), /dnat/);
+  });
+
+  test("pinned addresses: kept, else the lease, else the first free one in the range", () => {
+    const leases = [
+      { expires: 1, hwaddr: "00:16:3e:00:00:01", ipv4: "10.0.3.2", hostname: "a" },
+      { expires: 1, hwaddr: "00:16:3e:00:00:02", ipv4: "10.0.3.9", hostname: "b" },
+    ];
+    assert.equal(pickAddress(def, "aa", "10.0.3.50", leases, []), "10.0.3.50");
+    assert.equal(pickAddress(def, "00:16:3e:00:00:02", undefined, leases, []), "10.0.3.9");
+    assert.equal(pickAddress(def, "ff", undefined, leases, ["10.0.3.3"]), "10.0.3.4");
+    assert.deepEqual(parseDhcpHost("00:16:3e:00:00:01,10.0.3.2,c1\n"), {
+      hwaddr: "00:16:3e:00:00:01",
+      ipv4: "10.0.3.2",
+      hostname: "c1",
+    });
+    assert.deepEqual(parseDhcpHost("00:16:3e:00:00:01,c1"), {
+      hwaddr: "00:16:3e:00:00:01",
+      hostname: "c1",
+    });
+  });
+
+  test("forward chains with policy drop in other tables are found; lxt's own and accepting ones are not", () => {
+    const ruleset = JSON.stringify({
+      nftables: [
+        {
+          chain: {
+            family: "ip",
+            table: "filter",
+            name: "FORWARD",
+            hook: "forward",
+            policy: "drop",
+          },
+        },
+        { chain: { family: "inet", table: "fw", name: "fwd", hook: "forward", policy: "accept" } },
+        {
+          chain: {
+            family: "inet",
+            table: "lxt-x",
+            name: "forward",
+            hook: "forward",
+            policy: "drop",
+          },
+        },
+        { chain: { family: "ip", table: "filter", name: "INPUT", hook: "input", policy: "drop" } },
+        { rule: {} },
+      ],
+    });
+    assert.deepEqual(droppingForwardChains(ruleset), ["ip filter FORWARD"]);
+    assert.deepEqual(droppingForwardChains("not json"), []);
+  });
+
+  test("network set: keys map onto create's options; unknown keys and bad booleans are refused", () => {
+    const o = optionsWith(def, "ipv4.address", "10.0.9.1/24");
+    assert.equal(o.ipv4, "10.0.9.1/24");
+    assert.equal(o.dhcpRange, undefined, "the range follows the new subnet");
+    assert.equal(optionsWith(def, "ipv4.nat", "false").nat, false);
+    assert.equal(
+      optionsWith(def, "ipv4.dhcp.ranges", "10.0.3.10-10.0.3.20").dhcpRange,
+      "10.0.3.10-10.0.3.20",
+    );
+    assert.equal(optionsWith(def, "ipv6.address", "auto").ipv6, "auto");
+    assert.equal(optionsWith(def, "dns.domain", "x").domain, "x");
+    assert.throws(() => optionsWith(def, "ipv4.nat", "maybe"), /expected true or false/);
+    assert.throws(() => optionsWith(def, "bridge.mtu", "1"), /unknown key "bridge\.mtu"/);
   });
 });

@@ -14,12 +14,14 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { parseBusyboxArgs } from "../../src/container/create.js";
 import { LxtError } from "../../src/core/errors.js";
 import {
   BUSYBOX_CANDIDATES,
   busyboxConfigLines,
   createBusyboxRootfs,
   elfLinkage,
+  netConfigLines,
   renderInittab,
 } from "../../src/templates/busybox.js";
 
@@ -164,7 +166,15 @@ describe("createBusyboxRootfs", { skip: skipNoBusybox }, () => {
     assert.equal(keys.get("lxc.pty.max"), "1024");
     assert.equal(keys.get("lxc.mount.auto"), "proc:mixed sys:ro");
     assert.equal(keys.get("lxc.autodev"), "1");
-    assert.equal(keys.get("lxc.net.0.type"), "empty");
+    // LXC's default.conf: a veth on the default bridge; here lxtbr0, made on first start.
+    assert.equal(keys.get("lxc.net.0.type"), "veth");
+    assert.equal(keys.get("lxc.net.0.link"), "lxtbr0");
+    assert.equal(keys.get("lxc.net.0.flags"), "up");
+    assert.deepEqual(netConfigLines("empty"), [["lxc.net.0.type", "empty"]]);
+    assert.throws(() => netConfigLines("bad name!"), /expected empty or a bridge/);
+    assert.deepEqual(parseBusyboxArgs(["--net", "br9"]), { network: "br9" });
+    assert.deepEqual(parseBusyboxArgs(["--net=empty"]), { network: "empty" });
+    assert.throws(() => parseBusyboxArgs(["--bogus"]), /unknown argument/);
     for (const [k] of config) {
       assert.doesNotMatch(k, /cap|seccomp|apparmor|idmap|rootfs/, `${k} is not a key lxt lacks`);
     }

@@ -1,5 +1,4 @@
 import type { Command } from "@commander-js/extra-typings";
-import { LxtError } from "../../core/errors.js";
 import { lxcpathOption, nameOption, targetPaths } from "../common.js";
 import { withProgress } from "../progress.js";
 import { sweepAndReport } from "../sweep.js";
@@ -20,9 +19,16 @@ export function register(program: Command): void {
       "-B, --bdev <backend>",
       "storage backend: dir, btrfs, overlay, or best (btrfs when the state root is on btrfs, else dir)",
     )
+    .option(
+      "--network <network>",
+      "first NIC: empty, or a veth on this bridge / managed network (default: lxtbr0, created on first start)",
+    )
     .argument("[name]")
     .option("-q, --quiet", "no progress line")
-    .argument("[template-args...]", "after --: arguments for the template (debian's options)")
+    .argument(
+      "[template-args...]",
+      "after --: arguments for the template (busybox: --net NETWORK; debian: its options)",
+    )
     .action(async (nameArg, targsArg, opts) => {
       const { createContainer } = await import("../../container/create.js");
       // With -n, every word after `--` is the template's (`create -n c -t debian -- --suite s`).
@@ -32,17 +38,14 @@ export function register(program: Command): void {
       await sweepAndReport(paths.lxcpath);
       await withProgress(opts, async (progress) => {
         let template = opts.template;
+        let templateArgs = targs;
         if (template === "debian") {
           // As LXC's debian template: the tree is built once (cached), then cloned.
           const { buildDebianImage, parseDebianArgs } = await import("../../images/debian.js");
           const out = await buildDebianImage(paths.lxcpath, parseDebianArgs(targs), { progress });
           for (const w of out.warnings) process.stderr.write(`lxt: warning: ${w}\n`);
           template = out.meta.fingerprint;
-        } else if (targs.length > 0) {
-          throw new LxtError(
-            "usage",
-            `create: template ${template ?? "(none)"} takes no arguments`,
-          );
+          templateArgs = [];
         }
         await createContainer(paths, {
           template,
@@ -50,6 +53,8 @@ export function register(program: Command): void {
           configFile: opts.config,
           backend: opts.bdev,
           progress,
+          ...(opts.network !== undefined ? { network: opts.network } : {}),
+          templateArgs,
         });
       });
     });

@@ -9,6 +9,10 @@ export function register(program: Command): void {
     .addOption(lxcpathOption())
     .option("-B, --bdev <backend>", "storage backend: dir, btrfs, overlay, or best (the default)")
     .option("-q, --quiet", "no progress line")
+    .option(
+      "--network <network>",
+      "first NIC: empty, or a veth on this bridge / managed network (default: the image's, busybox: lxtbr0)",
+    )
     .argument("<image>", "image alias or fingerprint prefix, or busybox")
     .argument("<name>", "the new container's name")
     .action(async (image, name, opts) => {
@@ -16,7 +20,12 @@ export function register(program: Command): void {
       const { startContainer } = await import("../../container/start.js");
       const paths = targetPaths(opts, name);
       await withProgress(opts, (progress) =>
-        createContainer(paths, { template: image, backend: opts.bdev, progress }),
+        createContainer(paths, {
+          template: image,
+          backend: opts.bdev,
+          progress,
+          ...(opts.network !== undefined ? { network: opts.network } : {}),
+        }),
       );
       const started = await startContainer(paths, {});
       for (const w of started.warnings) process.stderr.write(`lxt: warning: ${w}\n`);

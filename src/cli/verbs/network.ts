@@ -34,9 +34,21 @@ export function register(program: Command): void {
       parseBoolArg("--dns-upstream"),
       false,
     )
+    .option(
+      "--ipv6 <cidr>",
+      "IPv6 gateway address with its /64, auto (a random ULA /64) or none",
+      "none",
+    )
+    .option(
+      "--nat6 <bool>",
+      "masquerade IPv6 traffic leaving the /64 (NAT66)",
+      parseBoolArg("--nat6"),
+      true,
+    )
     .argument("<name>")
     .action(async (name, opts) => {
       const { createNetwork } = await import("../../network/manage.js");
+      const { networkStatus } = await import("../../network/status.js");
       const { execRunner } = await import("../../storage/runner.js");
       const def = await createNetwork(
         resolveLxcpath(opts.lxcpath),
@@ -46,11 +58,17 @@ export function register(program: Command): void {
           nat: opts.nat,
           domain: opts.domain,
           dnsUpstream: opts.dnsUpstream,
+          ipv6: opts.ipv6,
+          nat6: opts.nat6,
           ...(opts.dhcpRange ? { dhcpRange: opts.dhcpRange } : {}),
         },
         execRunner,
       );
-      process.stdout.write(`network ${def.name} created: ${def.ipv4}\n`);
+      process.stdout.write(
+        `network ${def.name} created: ${def.ipv4}${def.ipv6 ? ` ${def.ipv6}` : ""}\n`,
+      );
+      const s = await networkStatus(resolveLxcpath(opts.lxcpath), def, execRunner);
+      for (const w of s.forwardWarnings) process.stderr.write(`lxt: warning: ${w}\n`);
     });
 
   net
@@ -60,7 +78,8 @@ export function register(program: Command): void {
     .addOption(lxcpathOption())
     .addOption(formatOption())
     .action(async (opts) => {
-      const { listNetworkDefs, networkStatus } = await import("../../network/manage.js");
+      const { listNetworkDefs } = await import("../../network/manage.js");
+      const { networkStatus } = await import("../../network/status.js");
       const { execRunner } = await import("../../storage/runner.js");
       const lxcpath = resolveLxcpath(opts.lxcpath);
       const all = await Promise.all(
@@ -87,7 +106,8 @@ export function register(program: Command): void {
     .addOption(formatOption())
     .argument("<name>")
     .action(async (name, opts) => {
-      const { loadNetwork, networkStatus } = await import("../../network/manage.js");
+      const { loadNetwork } = await import("../../network/manage.js");
+      const { networkStatus } = await import("../../network/status.js");
       const { execRunner } = await import("../../storage/runner.js");
       const lxcpath = resolveLxcpath(opts.lxcpath);
       const def = loadNetwork(lxcpath, name);
@@ -98,6 +118,7 @@ export function register(program: Command): void {
         `name:        ${s.name}`,
         `ipv4:        ${s.ipv4}`,
         `nat:         ${s.nat}`,
+        `ipv6:        ${s.ipv6 ?? "none"}${s.ipv6 ? ` (nat ${s.nat6 ?? false})` : ""}`,
         `dhcp range:  ${s.dhcpRange.join(" - ")}`,
         `domain:      ${s.domain}`,
         `upstream dns: ${s.dnsUpstream}`,
@@ -106,11 +127,13 @@ export function register(program: Command): void {
         `ports:       ${s.ports.join(", ") || "-"}`,
       ];
       process.stdout.write(`${lines.join("\n")}\n`);
+      for (const w of s.forwardWarnings) process.stdout.write(`warning:     ${w}\n`);
       if (s.leases.length > 0) {
         process.stdout.write("leases:\n");
         printTable(
-          ["HOSTNAME", "IPV4", "HWADDR", "EXPIRES"],
+          ["CONTAINER", "HOSTNAME", "IPV4", "HWADDR", "EXPIRES"],
           s.leases.map((l) => [
+            l.container ?? "-",
             l.hostname || "-",
             l.ipv4,
             l.hwaddr,
@@ -118,6 +141,33 @@ export function register(program: Command): void {
           ]),
         );
       }
+    });
+
+  net
+    .command("set")
+    .description(
+      "set a key, applied live: ipv4.address, ipv4.nat, ipv4.dhcp.ranges, ipv6.address, ipv6.nat, dns.domain, dns.upstream",
+    )
+    .addOption(lxcpathOption())
+    .argument("<name>")
+    .argument("<key>")
+    .argument("<value>")
+    .action(async (name, key, value, opts) => {
+      const { setNetworkKey } = await import("../../network/set.js");
+      const { execRunner } = await import("../../storage/runner.js");
+      await setNetworkKey(resolveLxcpath(opts.lxcpath), name, key, value, execRunner);
+    });
+
+  net
+    .command("unset")
+    .description("set a key back to its default, applied live")
+    .addOption(lxcpathOption())
+    .argument("<name>")
+    .argument("<key>")
+    .action(async (name, key, opts) => {
+      const { setNetworkKey } = await import("../../network/set.js");
+      const { execRunner } = await import("../../storage/runner.js");
+      await setNetworkKey(resolveLxcpath(opts.lxcpath), name, key, undefined, execRunner);
     });
 
   net

@@ -1,0 +1,167 @@
+#!/bin/bash
+# lxt vs LXC networking, side by side, entirely inside a network namespace this script makes:
+# start latency of a busybox container with one veth NIC on a bridge (the same bench-made
+# bridge for both tools, static addresses, so no DHCP server is involved), and TCP throughput
+# with iperf3 container↔container and host↔container (the "host" is the namespace itself).
+# iperf3 runs from the host's binary inside each container's network namespace (nsenter -n):
+# the path measured is the NICs' (veth → bridge → veth), the same kernel path for both tools.
+#
+# Usage: bench/net.sh [N]     N start iterations per tool (default 10); prints a markdown section
+# Env:   LXT=CMD              the lxt command (words allowed); default lxt
+#        BENCH_NET_SECS=S     seconds per iperf3 run (default 5)
+#        BENCH_NET_RUNS=R     iperf3 runs per direction and tool (default 3)
+# Root only. Traffic stays inside the namespace; everything made is removed on exit.
+set -u
+export LC_ALL=C
+N=${1:-10}
+SECS=${BENCH_NET_SECS:-5}
+RUNS=${BENCH_NET_RUNS:-3}
+read -r -a LXT <<< "${LXT:-lxt}"
+unset NODE_EXTRA_CA_CERTS NODE_OPTIONS
+
+die() { echo "bench/net: $*" >&2; exit 1; }
+[[ $N =~ ^[1-9][0-9]*$ ]] || die "usage: bench/net.sh [N]  (N a positive integer, got '$N')"
+[ "$(id -u)" -eq 0 ] || die "must run as root"
+for c in lxc-create lxc-start lxc-wait lxc-stop lxc-destroy lxc-info iperf3 ip nsenter "${LXT[0]}"; do
+  command -v "$c" >/dev/null || die "$c not found (scripts/setup.sh installs iperf3 and LXC)"
+done
+
+NS=benchnet-$$
+BR=benchbr0
+LXTP=$(mktemp -d /var/tmp/lxtbench-net.XXXXXX)
+LXCP=$(mktemp -d /var/tmp/lxcbench-net.XXXXXX)
+W=$(mktemp -d /var/tmp/bench-net-work.XXXXXX)
+inns() { nsenter --net="/run/netns/$NS" "$@"; }
+lxt() { inns env LXT_PATH="$LXTP" "${LXT[@]}" "$@"; }
+# LXC checks bridges in /sys/class/net, which shows the namespace sysfs was mounted in:
+# `ip netns exec` remounts /sys for the namespace (nsenter does not).
+lxc() { local v=$1; shift; ip netns exec "$NS" "lxc-$v" -P "$LXCP" "$@"; }
+quiet() { "$@" >/dev/null 2>&1; }
+
+cleanup() {
+  trap - EXIT INT TERM
+  local n
+  for n in s e a b; do
+    quiet lxt stop -k -n "lxtnet-$n"; quiet lxt destroy -f -n "lxtnet-$n"
+    quiet lxc stop -k -n "lxcnet-$n"; quiet lxc destroy -f -n "lxcnet-$n"
+  done
+  pkill_ns
+  quiet ip netns del "$NS"
+  local d
+  for d in "$LXTP" "$LXCP" "$W"; do
+    if awk -v d="$d" '$5 == d || index($5, d "/") == 1 { f = 1 } END { exit !f }' /proc/self/mountinfo; then
+      echo "bench/net: WARNING: something is still mounted under $d; left in place" >&2
+    else
+      rm -rf --one-file-system "$d"
+    fi
+  done
+}
+# iperf3 servers this script started (by pid, never by name)
+SERVERS=()
+pkill_ns() { local p; for p in "${SERVERS[@]}"; do quiet kill "$p"; done; SERVERS=(); }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+ip netns add "$NS" || die "ip netns add $NS failed"
+inns ip link set lo up
+inns ip link add "$BR" type bridge
+inns ip addr add 10.201.0.1/24 dev "$BR"
+inns ip link set "$BR" up
+
+# NAME TOOL LAST-OCTET: a busybox container with one veth on $BR and a static address
+nic_lines() {
+  printf 'lxc.net.0.type = veth\nlxc.net.0.link = %s\nlxc.net.0.flags = up\nlxc.net.0.ipv4.address = 10.201.0.%s/24\nlxc.net.0.ipv4.gateway = 10.201.0.1\n' "$BR" "$1"
+}
+# INIT (optional): lxc.init.cmd; the throughput containers run `sleep` so that no DHCP client
+# (busybox rcS's udhcpc) touches their static addresses.
+make_lxt() {
+  lxt create -t busybox --network empty -n "$1" >/dev/null && nic_lines "$2" >> "$LXTP/$1/config" &&
+    if [ -n "${3:-}" ]; then echo "lxc.init.cmd = $3" >> "$LXTP/$1/config"; fi
+}
+make_lxc() {
+  nic_lines "$2" > "$W/$1.conf"; if [ -n "${3:-}" ]; then echo "lxc.init.cmd = $3" >> "$W/$1.conf"; fi
+  lxc create -n "$1" -t busybox -f "$W/$1.conf" >/dev/null 2>&1
+}
+start_of() {
+  if [ "$1" = lxt ]; then lxt start -n "$2"
+  else lxc start -n "$2" -d && lxc wait -n "$2" -s RUNNING -t 10; fi
+}
+kill_of() { if [ "$1" = lxt ]; then lxt stop -k -n "$2"; else lxc stop -k -n "$2"; fi; }
+pid_of() {
+  if [ "$1" = lxt ]; then lxt info -n "$2" --format json | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p' | head -1
+  else lxc info -n "$2" -p -H; fi
+}
+
+tm() {  # tm FILE CMD...: ms into FILE
+  local f=$1 s e; shift
+  s=$EPOCHREALTIME; "$@" >/dev/null 2>"$W/last.err" || { echo "bench/net: failed: $* :: $(head -c 300 "$W/last.err")" >&2; return 1; }
+  e=$EPOCHREALTIME; s=${s/./}; e=${e/./}
+  printf '%d.%03d\n' $(((e - s) / 1000)) $(((e - s) % 1000)) >> "$f"
+}
+
+echo "bench/net: start latency with one veth NIC, N=$N" >&2
+make_lxt lxtnet-s 10 || die "lxt create failed"
+make_lxc lxcnet-s 20 || die "lxc-create failed"
+# the same containers without a NIC, for the NIC's own share of the start
+lxt create -t busybox --network empty -n lxtnet-e >/dev/null || die "lxt create failed"
+printf 'lxc.net.0.type = empty\n' > "$W/empty.conf"
+lxc create -n lxcnet-e -t busybox -f "$W/empty.conf" >/dev/null 2>&1 || die "lxc-create failed"
+for i in $(seq 1 "$N"); do
+  if (( i % 2 )); then order="lxc lxt"; else order="lxt lxc"; fi
+  for c in s e; do
+    for t in $order; do tm "$W/start-$c.$t" start_of "$t" "${t}net-$c"; sleep 0.3; done
+    sleep 0.3
+    for t in $order; do quiet kill_of "$t" "${t}net-$c"; sleep 0.3; done
+  done
+done
+
+echo "bench/net: iperf3 throughput, ${RUNS}x${SECS}s per direction and tool" >&2
+SLEEP="/bin/sleep 100000"
+make_lxt lxtnet-a 31 "$SLEEP"; make_lxt lxtnet-b 32 "$SLEEP"; make_lxc lxcnet-a 41 "$SLEEP"; make_lxc lxcnet-b 42 "$SLEEP"
+for t in lxt lxc; do for x in a b; do start_of "$t" "${t}net-$x" >/dev/null 2>&1 || die "$t start ${t}net-$x failed"; done; done
+sleep 1
+# gbit SERVER-PID CLIENT-NS-ARGS... ADDRESS: one iperf3 run, Gbit/s received
+gbit() {
+  local srv=$1 addr=$2; shift 2
+  timeout $((SECS + 20)) nsenter -t "$srv" -n iperf3 -s -1 -p 5201 >/dev/null 2>&1 &
+  SERVERS+=($!)
+  sleep 0.3
+  timeout $((SECS + 15)) "$@" iperf3 -c "$addr" -p 5201 -t "$SECS" -J 2>/dev/null |
+    awk '/"sum_received"/ { f = 1 } f && /"bits_per_second"/ { gsub(/[,}]/, "", $2); printf "%.2f\n", $2 / 1e9; exit }'
+  wait "${SERVERS[-1]}" 2>/dev/null
+  SERVERS=()
+}
+for r in $(seq 1 "$RUNS"); do
+  for t in lxt lxc; do
+    pa=$(pid_of "$t" "${t}net-a"); pb=$(pid_of "$t" "${t}net-b")
+    [ -n "$pa" ] && [ -n "$pb" ] || die "no init pid for $t"
+    ip_a=$([ $t = lxt ] && echo 10.201.0.31 || echo 10.201.0.41)
+    v=$(gbit "$pa" "$ip_a" nsenter -t "$pb" -n); [ -n "$v" ] && echo "$v" >> "$W/c2c.$t"
+    v=$(gbit "$pa" "$ip_a" nsenter --net="/run/netns/$NS"); [ -n "$v" ] && echo "$v" >> "$W/h2c.$t"
+  done
+done
+
+stats() { [ -s "$1" ] || return 0; sort -g "$1" | awk '{ a[NR] = $1 } END { m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2; print m, a[1], a[NR], NR }'; }
+fmt() { awk -v x="$1" 'BEGIN { printf((x >= 100) ? "%.0f" : (x >= 10) ? "%.1f" : "%.2f", x) }'; }
+cellu() { local s u=$2; s=$(stats "$1"); [ -n "$s" ] || { echo "n/a"; return; }; set -- $s; echo "$(fmt "$1") $u ($(fmt "$2")–$(fmt "$3"))"; }
+med() { local s; s=$(stats "$1"); echo "${s%% *}"; }
+num() { local s; s=$(stats "$1"); [ -n "$s" ] && echo "$s" | cut -d' ' -f4 || echo 0; }
+ratio() { [ -n "$1" ] && [ -n "$2" ] && awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b }' || echo "–"; }
+ok_if() { [ -n "$1" ] && [ "$1" != – ] && awk -v r="$1" -v dir="$2" 'BEGIN { exit !((dir == "le") ? r <= 1 : r >= 1) }' && echo " ✅" || { [ -n "$1" ] && [ "$1" != – ] && echo " ❌"; }; }
+
+echo "Networking (bench/net.sh, in a namespace of its own, one veth on a bench-made bridge, static addresses):"
+echo
+echo "| figure | lxt | LXC | n (lxt/LXC) | lxt/LXC |"
+echo "|---|---|---|---|---|"
+r=$(ratio "$(med "$W/start-s.lxt")" "$(med "$W/start-s.lxc")")
+echo "| start → RUNNING, 1 veth NIC | $(cellu "$W/start-s.lxt" ms) | $(cellu "$W/start-s.lxc" ms) | $(num "$W/start-s.lxt")/$(num "$W/start-s.lxc") | ${r:-–} |"
+r=$(ratio "$(med "$W/start-e.lxt")" "$(med "$W/start-e.lxc")")
+echo "| start → RUNNING, no NIC | $(cellu "$W/start-e.lxt" ms) | $(cellu "$W/start-e.lxc" ms) | $(num "$W/start-e.lxt")/$(num "$W/start-e.lxc") | ${r:-–} |"
+diff() { [ -n "$1" ] && [ -n "$2" ] && awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a - b }'; }
+dl=$(diff "$(med "$W/start-s.lxt")" "$(med "$W/start-e.lxt")"); dc=$(diff "$(med "$W/start-s.lxc")" "$(med "$W/start-e.lxc")")
+r=$(ratio "$dl" "$dc")
+echo "| the NIC's share of start (medians, with − without) | ${dl:-n/a} ms | ${dc:-n/a} ms | | ${r:-–}$(ok_if "$r" le) |"
+r=$(ratio "$(med "$W/c2c.lxt")" "$(med "$W/c2c.lxc")")
+echo "| TCP container↔container (iperf3, ${SECS}s) | $(cellu "$W/c2c.lxt" Gbit/s) | $(cellu "$W/c2c.lxc" Gbit/s) | $(num "$W/c2c.lxt")/$(num "$W/c2c.lxc") | ${r:-–}$(ok_if "$r" ge) |"
+r=$(ratio "$(med "$W/h2c.lxt")" "$(med "$W/h2c.lxc")")
+echo "| TCP host↔container (iperf3, ${SECS}s) | $(cellu "$W/h2c.lxt" Gbit/s) | $(cellu "$W/h2c.lxc" Gbit/s) | $(num "$W/h2c.lxt")/$(num "$W/h2c.lxc") | ${r:-–}$(ok_if "$r" ge) |"

@@ -1,0 +1,242 @@
+/**
+ * Port forwards of a container: stored beside its config (`<dir>/forwards`,
+ * one `PROTO [ADDR:]PORT CONTAINER_PORT` per line), applied as DNAT rules in
+ * the nft table of the managed network the container's first NIC is on,
+ * only while the container runs. The container's address on that network is
+ * pinned (a dnsmasq reservation by MAC) so that the rules know it before
+ * the container asks for a lease, and it stays the same across restarts.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { isIPv4 } from "node:net";
+import { join } from "node:path";
+import { ValueError } from "../config/values.js";
+import { containerPaths } from "../container/paths.js";
+import { LxtError } from "../core/errors.js";
+import { writeFileAtomic } from "../host/atomic.js";
+import { contains, intToIp, ipToInt, parseCidr } from "./ipv4.js";
+import type { Lease, NetworkDef, NetworkRunPaths } from "./render.js";
+import { parseLeases, subnetOf } from "./render.js";
+
+/** One port forward as the user gave it. */
+export interface PortForward {
+  proto: "tcp" | "udp";
+  /** Host address the forward listens on; undefined: every local address (loopback included). */
+  listen?: string;
+  port: number;
+  targetPort: number;
+}
+
+/** A forward in effect: where it goes. */
+export interface ActiveForward extends PortForward {
+  container: string;
+  address: string;
+}
+
+function parsePort(text: string, what: string): number {
+  const n = Number(text);
+  if (!/^\d{1,5}$/.test(text) || n < 1 || n > 65535)
+    throw new ValueError(`invalid ${what} "${text}": expected 1-65535`);
+  return n;
+}
+
+/** Parses `tcp|udp [ADDR:]PORT CONTAINER_PORT`; throws ValueError naming the bad part. */
+export function parseForward(proto: string, host: string, target: string): PortForward {
+  if (proto !== "tcp" && proto !== "udp")
+    throw new ValueError(`invalid protocol "${proto}": expected tcp or udp`);
+  const colon = host.lastIndexOf(":");
+  const listen = colon >= 0 ? host.slice(0, colon) : undefined;
+  if (listen !== undefined && !isIPv4(listen))
+    throw new ValueError(`invalid host address "${listen}": expected an IPv4 address`);
+  return {
+    proto,
+    ...(listen !== undefined ? { listen } : {}),
+    port: parsePort(host.slice(colon + 1), "host port"),
+    targetPort: parsePort(target, "container port"),
+  };
+}
+
+export function formatForward(f: PortForward): string {
+  return `${f.proto} ${f.listen ? `${f.listen}:` : ""}${f.port} ${f.targetPort}`;
+}
+
+/** Whether two forwards claim the same host address and port. */
+export function clashes(a: PortForward, b: PortForward): boolean {
+  return (
+    a.proto === b.proto && a.port === b.port && (!a.listen || !b.listen || a.listen === b.listen)
+  );
+}
+
+export function forwardsFile(lxcpath: string, container: string): string {
+  return join(containerPaths(lxcpath, container).dir, "forwards");
+}
+
+/** A container's forwards (none when the file is missing). */
+export function readForwards(lxcpath: string, container: string): PortForward[] {
+  const file = forwardsFile(lxcpath, container);
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch {
+    return [];
+  }
+  return text.split("\n").flatMap((line, i) => {
+    const t = line.trim();
+    if (!t || t.startsWith("#")) return [];
+    const [p = "", h = "", c = "", ...more] = t.split(/\s+/);
+    try {
+      if (more.length > 0) throw new ValueError("expected PROTO [ADDR:]PORT CONTAINER_PORT");
+      return [parseForward(p, h, c)];
+    } catch (err) {
+      throw new LxtError("config", `${file}:${i + 1}: ${(err as Error).message}`);
+    }
+  });
+}
+
+export function writeForwards(
+  lxcpath: string,
+  container: string,
+  list: readonly PortForward[],
+): void {
+  const file = forwardsFile(lxcpath, container);
+  if (list.length === 0) rmSync(file, { force: true });
+  else writeFileAtomic(file, `${list.map(formatForward).join("\n")}\n`, 0o644);
+}
+
+/** `<network run dir>/forwards/CONTAINER.json`: the forwards applied for a running container. */
+function activeDir(run: NetworkRunPaths): string {
+  return join(run.dir, "forwards");
+}
+
+export function writeActive(run: NetworkRunPaths, container: string, list: ActiveForward[]): void {
+  const file = join(activeDir(run), `${container}.json`);
+  if (list.length === 0) {
+    rmSync(file, { force: true });
+    return;
+  }
+  mkdirSync(activeDir(run), { recursive: true, mode: 0o755 });
+  writeFileAtomic(file, `${JSON.stringify(list)}\n`, 0o644, false);
+}
+
+/** Whether `container` has forwards recorded as applied on this network (running or not). */
+export function hasActive(run: NetworkRunPaths, container: string): boolean {
+  return existsSync(join(activeDir(run), `${container}.json`));
+}
+
+/**
+ * The forwards in effect on a network: those of containers whose runtime
+ * directory exists (started or starting); entries of stopped ones are dropped.
+ */
+export function activeForwards(lxcpath: string, run: NetworkRunPaths): ActiveForward[] {
+  let files: string[];
+  try {
+    files = readdirSync(activeDir(run)).filter((f) => f.endsWith(".json"));
+  } catch {
+    return [];
+  }
+  return files.sort().flatMap((f) => {
+    const name = f.slice(0, -5);
+    const file = join(activeDir(run), f);
+    if (!existsSync(containerPaths(lxcpath, name).runtimeDir)) {
+      rmSync(file, { force: true });
+      return [];
+    }
+    try {
+      return JSON.parse(readFileSync(file, "utf8")) as ActiveForward[];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** `MAC[,IP],NAME` of a dhcp-hosts file. */
+export function parseDhcpHost(text: string): { hwaddr: string; ipv4?: string; hostname: string } {
+  const parts = text.trim().split(",");
+  const hwaddr = parts[0] ?? "";
+  if (parts.length >= 3) return { hwaddr, ipv4: parts[1] ?? "", hostname: parts[2] ?? "" };
+  return { hwaddr, hostname: parts[1] ?? "" };
+}
+
+/**
+ * The address to pin for `hwaddr`: the one already reserved, else its
+ * current lease, else the first address of the DHCP range that no lease or
+ * reservation holds. Pure: `reserved` are other hosts' pinned addresses.
+ */
+export function pickAddress(
+  def: NetworkDef,
+  hwaddr: string,
+  current: string | undefined,
+  leases: readonly Lease[],
+  reserved: readonly string[],
+): string {
+  if (current) return current;
+  const own = leases.find((l) => l.hwaddr.toLowerCase() === hwaddr.toLowerCase());
+  if (own && !reserved.includes(own.ipv4)) return own.ipv4;
+  const taken = new Set([
+    ...reserved,
+    ...leases.filter((l) => l.hwaddr.toLowerCase() !== hwaddr.toLowerCase()).map((l) => l.ipv4),
+  ]);
+  const [first, last] = def.dhcpRange.map(ipToInt) as [number, number];
+  const subnet = subnetOf(def);
+  for (let a = first; a <= last; a++) {
+    const ip = intToIp(a);
+    if (a !== subnet.address && contains(subnet, a) && !taken.has(ip)) return ip;
+  }
+  throw new LxtError("state", `network ${def.name}: no free address left in its DHCP range to pin`);
+}
+
+/** Pins `container`'s NIC `index` on `def` and returns its address (static addresses are kept as they are). */
+export function pinAddress(
+  run: NetworkRunPaths,
+  def: NetworkDef,
+  container: string,
+  index: number,
+): string {
+  const file = join(run.dhcpHosts, `${container}.${index}`);
+  let entry: ReturnType<typeof parseDhcpHost>;
+  try {
+    entry = parseDhcpHost(readFileSync(file, "utf8"));
+  } catch {
+    throw new LxtError(
+      "state",
+      `network ${def.name}: ${container} has no NIC ${index} registered (start it first)`,
+    );
+  }
+  let leases: Lease[] = [];
+  try {
+    leases = parseLeases(readFileSync(run.leases, "utf8"));
+  } catch {}
+  const reserved = readdirSync(run.dhcpHosts)
+    .filter((f) => f !== `${container}.${index}`)
+    .flatMap((f) => {
+      try {
+        const e = parseDhcpHost(readFileSync(join(run.dhcpHosts, f), "utf8"));
+        return e.ipv4 ? [e.ipv4] : [];
+      } catch {
+        return [];
+      }
+    });
+  const ip = pickAddress(def, entry.hwaddr, entry.ipv4, leases, reserved);
+  if (ip !== entry.ipv4)
+    writeFileAtomic(file, `${entry.hwaddr},${ip},${entry.hostname}\n`, 0o644, false);
+  return ip;
+}
+
+/** The NIC index of `container` registered on `def` (its first), if any. */
+export function registeredNic(run: NetworkRunPaths, container: string): number | undefined {
+  let files: string[];
+  try {
+    files = readdirSync(run.dhcpHosts);
+  } catch {
+    return undefined;
+  }
+  const idx = files
+    .filter((f) => f.startsWith(`${container}.`) && /^\d+$/.test(f.slice(container.length + 1)))
+    .map((f) => Number(f.slice(container.length + 1)))
+    .sort((a, b) => a - b);
+  return idx[0];
+}
+
+/** Whether an address is in 127.0.0.0/8. */
+export function isLoopback(ip: string): boolean {
+  return contains(parseCidr("127.0.0.0/8"), ipToInt(ip));
+}

@@ -1,0 +1,179 @@
+/**
+ * `lxt network set/unset`: LXD's network keys, validated into a new
+ * definition before anything changes, then applied live: the bridge's
+ * addresses, the nft table (one transaction), dnsmasq restarted, pinned
+ * addresses that left the subnet dropped. The definition is written last.
+ */
+import { readdirSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { ValueError } from "../config/values.js";
+import { LxtError } from "../core/errors.js";
+import { Reverter } from "../core/reverter.js";
+import { writeFileAtomic } from "../host/atomic.js";
+import type { CommandRunner } from "../storage/runner.js";
+import { parseDhcpHost } from "./forward.js";
+import { contains, ipToInt } from "./ipv4.js";
+import {
+  loadNetwork,
+  type NetworkOptions,
+  networkRunPaths,
+  planNetwork,
+  restartNetwork,
+  saveNetwork,
+} from "./manage.js";
+import { type NetworkDef, subnetOf } from "./render.js";
+
+/** The keys `network set` takes (LXD's names) and their defaults for `unset`. */
+export const NETWORK_KEYS = {
+  "ipv4.address": "auto",
+  "ipv4.nat": "true",
+  "ipv4.dhcp.ranges": "",
+  "ipv6.address": "none",
+  "ipv6.nat": "true",
+  "dns.domain": "lxt",
+  "dns.upstream": "false",
+} as const;
+export type NetworkKey = keyof typeof NETWORK_KEYS;
+
+function bool(key: string, v: string): boolean {
+  if (v === "true" || v === "1") return true;
+  if (v === "false" || v === "0") return false;
+  throw new ValueError(`${key}: expected true or false, not "${v}"`);
+}
+
+/** The options that reproduce `def`, with `key` set to `value` (pure). */
+export function optionsWith(def: NetworkDef, key: string, value: string): NetworkOptions {
+  const opts: NetworkOptions = {
+    ipv4: def.ipv4,
+    nat: def.nat,
+    dhcpRange: def.dhcpRange.join("-"),
+    domain: def.domain,
+    dnsUpstream: def.dnsUpstream,
+    ipv6: def.ipv6 ?? "none",
+    ...(def.nat6 !== undefined ? { nat6: def.nat6 } : {}),
+  };
+  switch (key) {
+    case "ipv4.address":
+      opts.ipv4 = value;
+      // The range follows the subnet unless given again.
+      delete opts.dhcpRange;
+      break;
+    case "ipv4.nat":
+      opts.nat = bool(key, value);
+      break;
+    case "ipv4.dhcp.ranges":
+      if (value) opts.dhcpRange = value;
+      else delete opts.dhcpRange;
+      break;
+    case "ipv6.address":
+      opts.ipv6 = value;
+      break;
+    case "ipv6.nat":
+      opts.nat6 = bool(key, value);
+      break;
+    case "dns.domain":
+      opts.domain = value;
+      break;
+    case "dns.upstream":
+      opts.dnsUpstream = bool(key, value);
+      break;
+    default:
+      throw new ValueError(`unknown key "${key}" (keys: ${Object.keys(NETWORK_KEYS).join(", ")})`);
+  }
+  return opts;
+}
+
+/** Sets one key (`value` undefined: back to its default) and applies the result live. */
+export async function setNetworkKey(
+  lxcpath: string,
+  name: string,
+  key: string,
+  value: string | undefined,
+  runner: CommandRunner,
+): Promise<NetworkDef> {
+  const verb = value === undefined ? "unset" : "set";
+  const def = loadNetwork(lxcpath, name);
+  if (!def) throw new LxtError("not-found", `network ${verb} ${name}: no such network`);
+  let next: NetworkDef;
+  try {
+    const v = value ?? NETWORK_KEYS[key as NetworkKey] ?? "";
+    // ipv6.address = auto on a network that has IPv6 keeps its prefix.
+    const keep = key === "ipv6.address" && v === "auto" && def.ipv6;
+    next = keep ? def : await planNetwork(lxcpath, name, optionsWith(def, key, v), runner);
+  } catch (err) {
+    if (err instanceof ValueError)
+      throw new LxtError("usage", `network ${verb} ${name}: ${err.message}`);
+    throw err instanceof LxtError ? err.wrap(`network ${verb} ${name}`) : err;
+  }
+  const revert = new Reverter();
+  try {
+    await replaceAddress(name, def.ipv4, next.ipv4, [], runner, revert);
+    await replaceAddress(name, def.ipv6, next.ipv6, ["-6"], runner, revert);
+    if (next.ipv4 !== def.ipv4) dropPinsOutside(lxcpath, next);
+    saveNetwork(lxcpath, next);
+    revert.add("definition", () => saveNetwork(lxcpath, def));
+    await restartNetwork(lxcpath, next, runner);
+    revert.success();
+  } catch (err) {
+    await revert.revert();
+    await restartNetwork(lxcpath, def, runner).catch(() => {});
+    throw err instanceof LxtError ? err.wrap(`network ${verb} ${name}`) : err;
+  }
+  // Forwards follow the new subnet's pinned addresses.
+  const { syncForwards } = await import("./forward-apply.js");
+  const { activeForwards } = await import("./forward.js");
+  const owners = new Set(
+    activeForwards(lxcpath, networkRunPaths(lxcpath, name)).map((f) => f.container),
+  );
+  for (const c of owners) await syncForwards(lxcpath, c, undefined, runner);
+  return next;
+}
+
+async function replaceAddress(
+  dev: string,
+  from: string | undefined,
+  to: string | undefined,
+  family: string[],
+  runner: CommandRunner,
+  revert: Reverter,
+): Promise<void> {
+  if (from === to) return;
+  if (to) {
+    await runner.run("ip", [
+      ...family,
+      "addr",
+      "add",
+      to,
+      "dev",
+      dev,
+      ...(family.length ? ["nodad"] : []),
+    ]);
+    revert.add(`address ${to}`, () =>
+      runner.run("ip", [...family, "addr", "del", to, "dev", dev]).then(() => {}),
+    );
+  }
+  if (from) {
+    await runner.run("ip", [...family, "addr", "del", from, "dev", dev]);
+    revert.add(`address ${from}`, () =>
+      runner.run("ip", [...family, "addr", "add", from, "dev", dev]).then(() => {}),
+    );
+  }
+}
+
+/** Reservations whose address left the subnet go back to plain name entries. */
+function dropPinsOutside(lxcpath: string, def: NetworkDef): void {
+  const run = networkRunPaths(lxcpath, def.name);
+  const subnet = subnetOf(def);
+  let files: string[] = [];
+  try {
+    files = readdirSync(run.dhcpHosts);
+  } catch {}
+  for (const f of files) {
+    const file = join(run.dhcpHosts, f);
+    const e = parseDhcpHost(readFileSync(file, "utf8"));
+    if (e.ipv4 && !contains(subnet, ipToInt(e.ipv4)))
+      writeFileAtomic(file, `${e.hwaddr},${e.hostname}\n`, 0o644, false);
+  }
+  // Leases of the old subnet would be offered back by nobody: start afresh.
+  rmSync(run.leases, { force: true });
+}

@@ -1,0 +1,51 @@
+/** What `lxt network list/show` report: a network's definition with its live state. */
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { CommandRunner } from "../storage/runner.js";
+import { forwardPolicyWarnings } from "./firewall.js";
+import { parseDhcpHost } from "./forward.js";
+import { bridgePorts, dnsmasqPid, linkKind, networkRunPaths } from "./manage.js";
+import { type Lease, type NetworkDef, parseLeases } from "./render.js";
+
+/** A network as `network show` reports it. */
+export interface NetworkStatus extends NetworkDef {
+  bridgeUp: boolean;
+  dnsmasqPid?: number;
+  /** Host-side interfaces plugged into the bridge. */
+  ports: string[];
+  leases: Array<Lease & { container?: string }>;
+  /** Other tables' forward hooks that would drop this network's traffic. */
+  forwardWarnings: string[];
+}
+
+/** Status of one network (no side effects). */
+export async function networkStatus(
+  lxcpath: string,
+  def: NetworkDef,
+  runner: CommandRunner,
+): Promise<NetworkStatus> {
+  const run = networkRunPaths(lxcpath, def.name);
+  let leases: Lease[] = [];
+  try {
+    leases = parseLeases(readFileSync(run.leases, "utf8"));
+  } catch {}
+  // Container names by MAC, from the containers' dhcp-hosts files (`NAME.N`).
+  const owners = new Map<string, string>();
+  for (const f of existsSync(run.dhcpHosts) ? readdirSync(run.dhcpHosts) : []) {
+    try {
+      const e = parseDhcpHost(readFileSync(join(run.dhcpHosts, f), "utf8"));
+      owners.set(e.hwaddr.toLowerCase(), f.replace(/\.\d+$/, ""));
+    } catch {}
+  }
+  return {
+    ...def,
+    bridgeUp: (await linkKind(def.name, runner)) === "bridge",
+    dnsmasqPid: dnsmasqPid(run),
+    ports: await bridgePorts(def.name, runner),
+    leases: leases.map((l) => {
+      const container = owners.get(l.hwaddr.toLowerCase());
+      return container ? { ...l, container } : l;
+    }),
+    forwardWarnings: await forwardPolicyWarnings(def, runner),
+  };
+}

@@ -1,0 +1,386 @@
+/**
+ * Managed networks, second part: the default network of a new container,
+ * `network set`, IPv6, DHCP reservations and lease listing, port forwards,
+ * FORWARD-policy warnings and missing host tools. Everything runs inside
+ * network namespaces of this file's own (`lxt` under `nsenter --net`): the
+ * traffic goes to loopback, to the test's containers and to a client
+ * namespace it made. dnsmasq has no upstream.
+ */
+import assert from "node:assert/strict";
+import { execFileSync, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { runtimeRoot } from "../../src/container/paths.js";
+import {
+  hasCmd,
+  hostLeftovers,
+  LXT,
+  type RunResult,
+  Sandbox,
+  skipReason,
+  until,
+} from "./harness.js";
+
+const skip =
+  skipReason() ??
+  (["nft", "dnsmasq", "ip", "nsenter"].find((c) => !hasCmd(c))
+    ? "SKIP: needs nft, dnsmasq, ip and nsenter (scripts/setup.sh installs them)"
+    : undefined);
+if (skip) console.log(skip);
+
+const tag = randomBytes(3).toString("hex");
+const NS = `lxt-nm-${tag}`;
+const CLIENT = `lxt-nc-${tag}`;
+
+function inNs(argv: string[], ns = NS, input?: string): RunResult {
+  const r = spawnSync("nsenter", [`--net=/run/netns/${ns}`, ...argv], {
+    encoding: "utf8",
+    timeout: 60_000,
+    ...(input !== undefined ? { input } : {}),
+  });
+  return { code: r.status ?? -1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
+}
+
+/** An HTTP GET with busybox nc (in namespace `ns`); the body is the server's answer. */
+function get(ns: string, host: string, port: number): string {
+  return inNs(
+    ["busybox", "nc", "-w", "3", host, String(port)],
+    ns,
+    "GET /cgi-bin/ip HTTP/1.0\r\n\r\n",
+  ).stdout;
+}
+
+describe("managed networks: default, set, IPv6, reservations, forwards", {
+  skip,
+  timeout: 300_000,
+}, () => {
+  const sb = new Sandbox();
+  const made: string[] = [];
+  const nets: string[] = [];
+  const lxt = (args: string[], env: NodeJS.ProcessEnv = {}): RunResult => {
+    const r = spawnSync("nsenter", [`--net=/run/netns/${NS}`, LXT, ...args], {
+      env: { ...process.env, LXT_PATH: sb.lxcpath, ...env },
+      encoding: "utf8",
+      timeout: 60_000,
+    });
+    return { code: r.status ?? -1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
+  };
+  const ok = (args: string[]): string => {
+    const r = lxt(args);
+    assert.equal(r.code, 0, `lxt ${args.join(" ")}: ${r.stdout}${r.stderr}`);
+    return r.stdout;
+  };
+  /** A busybox container; `network` as for `create --network` (undefined: the template's default). */
+  const container = (network: string | undefined, lines: string[] = []): string => {
+    const name = sb.name("m");
+    made.push(name);
+    ok(["create", "-t", "busybox", "-n", name, ...(network ? ["--network", network] : [])]);
+    if (lines.length > 0) appendFileSync(join(sb.lxcpath, name, "config"), `${lines.join("\n")}\n`);
+    return name;
+  };
+  const network = (prefix: string) => {
+    const n = `lxt${prefix}${tag}`;
+    nets.push(n);
+    return n;
+  };
+  const show = (net: string) => JSON.parse(ok(["network", "show", net, "--format", "json"]));
+  const leaseOf = (net: string, c: string): string | undefined =>
+    (show(net).leases as { container?: string; ipv4: string }[]).find((l) => l.container === c)
+      ?.ipv4;
+  const links = () =>
+    inNs(["ip", "-o", "link"])
+      .stdout.split("\n")
+      .map((l) => l.split(":")[1]?.trim().split("@")[0] ?? "")
+      .filter(Boolean);
+  const tables = () => inNs(["nft", "list", "tables"]).stdout;
+
+  before(() => {
+    for (const ns of [NS, CLIENT]) {
+      execFileSync("ip", ["netns", "add", ns]);
+      inNs(["ip", "link", "set", "lo", "up"], ns);
+    }
+  });
+
+  after(() => {
+    for (const n of made) lxt(["stop", "-k", "-n", n]);
+    for (const n of made) lxt(["destroy", "-f", "-n", n]);
+    for (const n of nets) lxt(["network", "delete", n]);
+    // Whatever a failed delete left must not be "deleted" again by the
+    // sandbox's cleanup in the host's namespace: its dnsmasq goes by pid.
+    const runNets = join(runtimeRoot(sb.lxcpath), ".networks");
+    for (const n of nets) {
+      try {
+        process.kill(Number(readFileSync(join(runNets, n, "dnsmasq.pid"), "utf8")), "SIGTERM");
+      } catch {}
+    }
+    rmSync(join(sb.lxcpath, ".networks"), { recursive: true, force: true });
+    sb.cleanup();
+    // The namespaces take every link and nft table of the test with them.
+    for (const ns of [NS, CLIENT]) spawnSync("ip", ["netns", "del", ns]);
+  });
+
+  test("a new busybox container joins lxtbr0, made on its first start; reservations and leases", async () => {
+    nets.push("lxtbr0");
+    const c = container(undefined);
+    const cfg = readFileSync(join(sb.lxcpath, c, "config"), "utf8");
+    assert.match(cfg, /^lxc\.net\.0\.type = veth$/m);
+    assert.match(cfg, /^lxc\.net\.0\.link = lxtbr0$/m);
+    assert.ok(!links().includes("lxtbr0"), "no network before the first start");
+    // A fixed address on the managed network: configured, and reserved for its MAC.
+    const fixed = container(undefined, [
+      "lxc.net.0.ipv4.address = 10.0.3.77/24",
+      "lxc.net.0.ipv4.gateway = auto",
+    ]);
+    ok(["start", "-n", c]);
+    ok(["start", "-n", fixed]);
+    assert.ok(links().includes("lxtbr0"));
+    assert.match(tables(), /table inet lxt-lxtbr0/);
+    assert.ok(await until(() => !!leaseOf("lxtbr0", c), 20_000), "a DHCP lease, no setup");
+    const ip = leaseOf("lxtbr0", c) ?? "";
+    assert.match(ip, /^10\.0\.3\.\d+$/);
+    assert.match(ok(["attach", "-n", c, "--", "ip", "-4", "route"]), /default via 10\.0\.3\.1/);
+    ok(["attach", "-n", c, "--", "ping", "-c", "1", "-W", "2", "10.0.3.1"]);
+    // A DHCP client on the fixed container's NIC is given its reserved address (rcS runs none
+    // when the NIC has a static address; `-s /bin/true` leaves the configured one alone).
+    const hosts = join(runtimeRoot(sb.lxcpath), ".networks", "lxtbr0", "dhcp-hosts", `${fixed}.0`);
+    assert.match(
+      readFileSync(hosts, "utf8"),
+      new RegExp(`^[0-9a-f:]{17},10\\.0\\.3\\.77,${fixed}$`, "m"),
+    );
+    ok([
+      "attach",
+      "-n",
+      fixed,
+      "--",
+      "udhcpc",
+      "-q",
+      "-n",
+      "-t",
+      "5",
+      "-i",
+      "eth0",
+      "-s",
+      "/bin/true",
+    ]);
+    assert.ok(
+      await until(() => leaseOf("lxtbr0", fixed) === "10.0.3.77", 20_000),
+      `reserved lease: ${JSON.stringify(show("lxtbr0").leases)}`,
+    );
+    assert.match(
+      ok(["attach", "-n", fixed, "--", "ip", "-4", "addr", "show", "eth0"]),
+      /10\.0\.3\.77\/24/,
+    );
+    const text = ok(["network", "show", "lxtbr0"]);
+    assert.match(text, new RegExp(`${c} +${c} +${ip.replaceAll(".", "\\.")}`));
+    for (const x of [c, fixed]) ok(["stop", "-k", "-n", x]);
+    ok(["network", "delete", "lxtbr0"]);
+    assert.ok(!links().includes("lxtbr0"));
+    assert.doesNotMatch(tables(), /lxt/);
+  });
+
+  test("network set changes the subnet live; bad values change nothing", async () => {
+    const net = network("s");
+    ok(["network", "create", net, "--ipv4", "10.0.50.1/24", "--nat", "false"]);
+    let r = lxt(["network", "set", net, "ipv4.address", "10.0.50.0/24"]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /gateway's address/);
+    r = lxt(["network", "set", net, "ipv4.bogus", "1"]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /unknown key "ipv4\.bogus"/);
+    r = lxt(["network", "set", net, "ipv4.nat", "maybe"]);
+    assert.equal(r.code, 2);
+    assert.match(inNs(["ip", "-br", "addr", "show", net]).stdout, /10\.0\.50\.1\/24/);
+
+    ok(["network", "set", net, "ipv4.address", "10.0.51.1/24"]);
+    const addr = inNs(["ip", "-br", "addr", "show", net]).stdout;
+    assert.match(addr, /10\.0\.51\.1\/24/);
+    assert.doesNotMatch(addr, /10\.0\.50\.1/);
+    const s = show(net);
+    assert.equal(s.ipv4, "10.0.51.1/24");
+    assert.deepEqual(s.dhcpRange, ["10.0.51.2", "10.0.51.251"]);
+    assert.ok(s.dnsmasqPid > 0, "dnsmasq restarted");
+    ok(["network", "set", net, "ipv4.nat", "true"]);
+    assert.match(inNs(["nft", "list", "table", "inet", `lxt-${net}`]).stdout, /masquerade/);
+    ok(["network", "unset", net, "ipv4.nat"]);
+    ok(["network", "set", net, "dns.domain", "settest"]);
+    const c = container(net);
+    ok(["start", "-n", c]);
+    assert.ok(await until(() => !!leaseOf(net, c), 20_000), "a lease in the new subnet");
+    assert.match(leaseOf(net, c) ?? "", /^10\.0\.51\./);
+    assert.match(
+      ok(["attach", "-n", c, "--", "nslookup", `${c}.settest`, "10.0.51.1"]),
+      /10\.0\.51\./,
+    );
+    ok(["stop", "-k", "-n", c]);
+    ok(["network", "delete", net]);
+  });
+
+  test("IPv6: router advertisements give two containers addresses; they ping each other", async () => {
+    const net = network("six");
+    ok(["network", "create", net, "--ipv6", "auto", "--nat", "false", "--nat6", "false"]);
+    const gw6 = show(net).ipv6 as string;
+    assert.match(gw6, /^fd[0-9a-f]{2}:[0-9a-f]{1,4}:[0-9a-f]{1,4}::1\/64$/);
+    const [a, b] = [container(net), container(net)];
+    for (const c of [a, b]) ok(["start", "-n", c]);
+    // A SLAAC address is usable once duplicate address detection is over (no "tentative").
+    const v6 = (c: string) =>
+      /inet6 (fd[0-9a-f:]+)\/64 scope global(?![^\n]*tentative)/.exec(
+        ok(["attach", "-n", c, "--", "ip", "-6", "addr", "show", "eth0"]),
+      )?.[1];
+    assert.ok(await until(() => !!v6(a) && !!v6(b), 20_000), "SLAAC addresses");
+    const ping = (from: string, to: string) =>
+      lxt(["attach", "-n", from, "--", "ping", "-c", "1", "-W", "2", to]).code === 0;
+    assert.ok(await until(() => ping(a, v6(b) ?? ""), 10_000), `ping ${a} -> ${v6(b)}`);
+    assert.ok(await until(() => ping(b, gw6.split("/")[0] ?? ""), 10_000), `ping ${b} -> gateway`);
+    // --nat6 false: no NAT66, and IPv6 forwarding untouched.
+    assert.doesNotMatch(inNs(["nft", "list", "table", "inet", `lxt-${net}`]).stdout, /ip6 saddr/);
+    for (const c of [a, b]) ok(["stop", "-k", "-n", c]);
+    ok(["network", "delete", net]);
+  });
+
+  test("port forwards: loopback and another host reach a server in a container; client addresses", async () => {
+    const net = network("f");
+    ok(["network", "create", net, "--ipv4", "10.0.60.1/24", "--nat", "false"]);
+    const c = container(net);
+    // Added while stopped: stored, applied at start to the container's pinned address.
+    ok(["forward", "add", c, "tcp", "18080", "80"]);
+    ok(["forward", "add", c, "tcp", "127.0.0.1:18081", "80"]);
+    let r = lxt(["forward", "add", c, "tcp", "18080", "81"]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /clashes/);
+    r = lxt(["forward", "add", c, "sctp", "1", "2"]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /invalid protocol/);
+    assert.match(ok(["forward", "list", c]), /\*:18080 +-:80 \(stopped\)/);
+    assert.doesNotMatch(inNs(["nft", "list", "table", "inet", `lxt-${net}`]).stdout, /dnat/);
+    ok(["start", "-n", c]);
+    ok([
+      "attach",
+      "-n",
+      c,
+      "--",
+      "sh",
+      "-c",
+      'mkdir -p /www/cgi-bin && printf "#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho \\$REMOTE_ADDR\\n" > /www/cgi-bin/ip && chmod +x /www/cgi-bin/ip && httpd -p 80 -h /www',
+    ]);
+    const list = JSON.parse(ok(["forward", "list", c, "--format", "json"])) as {
+      address?: string;
+    }[];
+    const address = list[0]?.address ?? "";
+    assert.match(address, /^10\.0\.60\.\d+$/);
+    assert.ok(
+      await until(() => leaseOf(net, c) === address, 20_000),
+      "the lease is the pinned address",
+    );
+
+    // From the host itself through loopback: the server sees the gateway (SNAT, as 127.0.0.1 cannot leave).
+    assert.match(get(NS, "127.0.0.1", 18080), /10\.0\.60\.1\b/);
+    assert.match(get(NS, "127.0.0.1", 18081), /10\.0\.60\.1\b/);
+    assert.equal(inNs(["cat", `/proc/sys/net/ipv4/conf/${net}/route_localnet`]).stdout.trim(), "1");
+    // From another host (a client namespace over a veth): its own address is kept.
+    const [h, p] = [`lxtfa${tag}`, `lxtfb${tag}`];
+    assert.equal(inNs(["ip", "link", "add", h, "type", "veth", "peer", "name", p]).code, 0);
+    inNs(["ip", "link", "set", p, "netns", `/run/netns/${CLIENT}`]);
+    inNs(["ip", "addr", "add", "10.250.0.1/24", "dev", h]);
+    inNs(["ip", "link", "set", h, "up"]);
+    inNs(["ip", "addr", "add", "10.250.0.2/24", "dev", p], CLIENT);
+    inNs(["ip", "link", "set", p, "up"], CLIENT);
+    assert.match(get(CLIENT, "10.250.0.1", 18080), /10\.250\.0\.2\b/);
+    assert.equal(
+      get(CLIENT, "10.250.0.1", 18081),
+      "",
+      "a loopback-only forward is not reachable from outside",
+    );
+
+    ok(["forward", "remove", c, "tcp", "18080"]);
+    assert.equal(get(NS, "127.0.0.1", 18080), "");
+    assert.match(get(NS, "127.0.0.1", 18081), /10\.0\.60\.1\b/);
+    r = lxt(["forward", "remove", c, "tcp", "18080"]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /no forward tcp 18080/);
+    ok(["stop", "-k", "-n", c]);
+    assert.doesNotMatch(inNs(["nft", "list", "table", "inet", `lxt-${net}`]).stdout, /dnat/);
+    assert.equal(inNs(["cat", `/proc/sys/net/ipv4/conf/${net}/route_localnet`]).stdout.trim(), "0");
+    assert.match(ok(["forward", "list"]), /127\.0\.0\.1:18081/);
+    ok(["forward", "remove", c, "--all"]);
+    assert.equal(ok(["forward", "list", c, "--format", "json"]).trim(), "[]");
+    inNs(["ip", "link", "del", h]);
+    ok(["network", "delete", net]);
+  });
+
+  test("a forward chain with policy drop in another table is reported, not changed", () => {
+    const net = network("w");
+    const fw = [
+      "table ip filter {",
+      "chain FORWARD { type filter hook forward priority 0; policy drop; }",
+      "}",
+    ];
+    assert.equal(inNs(["nft", "-f", "-"], NS, fw.join("\n")).code, 0);
+    try {
+      const r = lxt(["network", "create", net, "--nat", "false"]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /warning: .*"ip filter FORWARD" has policy drop/);
+      assert.match(ok(["network", "show", net]), /warning: .*DOCKER-USER/);
+      // A start onto a network whose traffic is routed (NAT) says so too.
+      ok(["network", "set", net, "ipv4.nat", "true"]);
+      const c = container(net, ["lxc.init.cmd = /bin/sleep 600"]);
+      const started = lxt(["start", "-n", c]);
+      assert.equal(started.code, 0, started.stderr);
+      assert.match(started.stderr, /lxt: warning: .*"ip filter FORWARD" has policy drop/);
+      ok(["stop", "-k", "-n", c]);
+      assert.match(inNs(["nft", "list", "chain", "ip", "filter", "FORWARD"]).stdout, /policy drop/);
+    } finally {
+      inNs(["nft", "delete", "table", "ip", "filter"]);
+    }
+    assert.deepEqual(show(net).forwardWarnings, []);
+    ok(["network", "delete", net]);
+  });
+
+  test("missing dnsmasq or nft: a clear error naming the package, nothing made", () => {
+    // A PATH with what the launcher and `ip` need, and one of the two tools left out.
+    const bin = mkdtempSync(join(tmpdir(), "lxt-path-"));
+    const which = (t: string) =>
+      execFileSync("sh", ["-c", `command -v ${t}`], { encoding: "utf8" }).trim();
+    for (const t of ["node", "readlink", "ip", "nft", "nsenter"])
+      symlinkSync(which(t), join(bin, t));
+    try {
+      const net = network("x");
+      let r = lxt(["network", "create", net], { PATH: bin });
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /dnsmasq not found on PATH \(install the Debian package dnsmasq-base/);
+      rmSync(join(bin, "nft"));
+      symlinkSync(which("dnsmasq"), join(bin, "dnsmasq"));
+      r = lxt(["network", "create", net], { PATH: bin });
+      assert.match(r.stderr, /nft not found on PATH \(install the Debian package nftables/);
+      // The default network on a first start: the start fails and leaves no network behind.
+      const before = new Set(links());
+      const c = container(undefined);
+      r = lxt(["start", "-n", c], { PATH: bin });
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /nftables/);
+      assert.deepEqual(
+        links().filter(
+          (l) => !before.has(l) && (l === "lxtbr0" || l === net || /^lxt[vp]/.test(l)),
+        ),
+        [],
+      );
+      assert.doesNotMatch(tables(), /lxt-lxtbr0|lxt-lxtx/);
+      assert.equal(ok(["network", "list", "--format", "json"]).trim().startsWith("["), true);
+      assert.ok(!ok(["network", "list"]).includes(net));
+      assert.match(ok(["ls", "-f"]), new RegExp(`${c} +STOPPED`));
+    } finally {
+      rmSync(bin, { recursive: true, force: true });
+    }
+  });
+
+  test("nothing of ours is left on the host outside the namespaces", () => {
+    const ours = /^(link|netns|nft): |dnsmasq/;
+    assert.deepEqual(
+      hostLeftovers("lxt").filter((l) => ours.test(l) && !l.includes(NS) && !l.includes(CLIENT)),
+      [],
+    );
+  });
+});
