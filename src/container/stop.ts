@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { releaseMonitorLeaf } from "../cgroups/delegation.js";
 import { setFrozen } from "../cgroups/freezer.js";
 import { nodeCgroupFs } from "../cgroups/fs.js";
 import { LxtError } from "../core/errors.js";
@@ -45,6 +46,8 @@ export async function stopContainer(
     // A frozen init cannot act on the halt signal, and frozen v1 tasks ignore
     // even SIGKILL until thawed: thaw first.
     if (seen.state === "FROZEN") await setFrozen(runtimeCgroups(paths), nodeCgroupFs, false);
+    // The monitor removes its plan as it exits; its cgroup v2 leaf is ours to remove.
+    const dirs = runtimeCgroups(paths);
     const signal = opts.kill ? 9 : opts.haltSignal;
     const timeout = opts.kill ? 0 : (opts.timeout ?? 60);
     let lines: string[];
@@ -56,7 +59,10 @@ export async function stopContainer(
     } catch (err) {
       // The monitor went away between our look and our request: repair.
       const after = await repairStale(paths);
-      if (after.state === "STOPPED") return undefined;
+      if (after.state === "STOPPED") {
+        await releaseMonitorLeaf(dirs.v2, nodeCgroupFs);
+        return undefined;
+      }
       throw new LxtError(
         "system",
         `stop ${paths.name}: control socket: ${(err as Error).message}`,
@@ -69,6 +75,7 @@ export async function stopContainer(
     // The monitor closes the connection after its cleanup; make sure the files are gone.
     await waitFor(() => observe(paths).state === "STOPPED", 5000);
     await repairStale(paths);
+    await releaseMonitorLeaf(dirs.v2, nodeCgroupFs);
     return exit;
   });
 }

@@ -102,6 +102,31 @@ describe("resource limits, live changes, freeze and stats", { skip, timeout: 120
     assert.equal(cg(memMax), String(48 * 1024 * 1024));
   });
 
+  test("live unset: config unset and set KEY '' put the cgroup file back to its default", () => {
+    const unlimited = (text: string) => text === "max" || Number(text) > 2 ** 60;
+    box.ok(["config", "set", c, "lxt.limits.processes", "33"]);
+    assert.equal(cg("pids.max"), "33");
+    box.ok(["config", "unset", c, "lxt.limits.processes"]);
+    assert.equal(cg("pids.max"), "max");
+    assert.equal(box.ok(["config", "get", c, "lxt.limits.processes"]).trim(), "");
+    const again = box.lxt(["config", "unset", c, "lxt.limits.processes"]);
+    assert.notEqual(again.code, 0);
+    assert.match(again.stderr, /lxt\.limits\.processes is not set/);
+    box.ok(["config", "set", c, "lxt.limits.cpu", ""]);
+    const q = cg(quotaFile());
+    assert.ok(q.startsWith("max") || q === "-1", `quota ${q}`);
+    // memory.swap (v1 memsw is memory + swap) goes first, then memory itself.
+    box.ok(["config", "unset", c, "lxt.limits.memory.swap"]);
+    box.ok(["config", "unset", c, "lxt.limits.memory"]);
+    assert.ok(unlimited(cg(memMax)), cg(memMax));
+    // Back as they were, for the tests that follow.
+    box.ok(["config", "set", c, "lxt.limits.memory", "48M"]);
+    box.ok(["config", "set", c, "lxt.limits.memory.swap", "0"]);
+    box.ok(["config", "set", c, "lxt.limits.processes", "60"]);
+    assert.equal(cg("pids.max"), "60");
+    assert.equal(cg(memMax), String(48 * 1024 * 1024));
+  });
+
   test("bad values are refused and nothing changes", () => {
     const config = join(box.lxcpath, c, "config");
     const before = readFileSync(config, "utf8");
