@@ -11,7 +11,8 @@
  *
  * - C is the root, or holds no processes: enable the controllers in C.
  * - C holds lxt and nothing else (a `systemd-run --scope -p Delegate=yes`
- *   scope, a Delegate=yes service started for lxt): lxt moves itself into
+ *   scope, a Delegate=yes service started for lxt), counting lxt's own
+ *   children such as its lock helper: lxt moves itself and them into
  *   the leaf `C/lxt.monitor.NAME` (its monitor is forked from there and stays
  *   there), then enables the controllers in C. Everything stays beneath C.
  * - C holds other processes (a login session's scope, a container's init at
@@ -48,6 +49,8 @@ export interface V2DelegationInput {
   procs: number[];
   /** This process. */
   selfPid: number;
+  /** Pids in C that are lxt's own: this process and its descendants (its lock helper). */
+  ours: number[];
   /** `C/cgroup.controllers`. */
   available: string[];
   /** `C/cgroup.subtree_control`. */
@@ -66,8 +69,8 @@ export type V2Delegation =
   | { kind: "ready" }
   /** Write these into `C/cgroup.subtree_control`. */
   | { kind: "enable"; parent: string; controllers: string[] }
-  /** Move lxt into `leaf`, then write these into `C/cgroup.subtree_control`. */
-  | { kind: "split"; parent: string; leaf: string; controllers: string[] }
+  /** Move lxt (`pids`: itself first, then its descendants) into `leaf`, then enable these in C. */
+  | { kind: "split"; parent: string; leaf: string; pids: number[]; controllers: string[] }
   /** Start without these wanted (not required) controllers; `reason` says why. */
   | { kind: "without"; parent: string; controllers: string[]; reason: string };
 
@@ -109,8 +112,12 @@ export function planV2Delegation(
   const controllers = want.filter((c) => !i.enabled.includes(c));
   if (controllers.length === 0) return { kind: "ready" };
   if (i.isRoot || i.procs.length === 0) return { kind: "enable", parent: i.parent, controllers };
-  const others = i.procs.filter((p) => p !== i.selfPid);
-  if (others.length === 0) return { kind: "split", parent: i.parent, leaf: i.leaf, controllers };
+  const ours = new Set([i.selfPid, ...i.ours]);
+  const others = i.procs.filter((p) => !ours.has(p));
+  if (others.length === 0) {
+    const pids = [i.selfPid, ...i.procs.filter((p) => p !== i.selfPid)];
+    return { kind: "split", parent: i.parent, leaf: i.leaf, pids, controllers };
+  }
   const needed = i.required.filter((c) => !i.enabled.includes(c));
   const why = `${i.parent} holds processes other than lxt: ${describePids(others, comm)}`;
   if (needed.length === 0) {
@@ -122,12 +129,39 @@ export function planV2Delegation(
   );
 }
 
+/** The parent pid from `/proc/PID/stat` (after the `(comm)` field, which may hold spaces). */
+export function parentPid(stat: string): number | undefined {
+  const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const ppid = Number(rest[1]);
+  return Number.isInteger(ppid) ? ppid : undefined;
+}
+
+/** The pids of `procs` that are `selfPid` or descend from it, by `/proc/PID/stat`. */
+function descendantsOf(fs: CgroupFs, selfPid: number, procs: number[]): number[] {
+  const ppidOf = (pid: number): number | undefined => {
+    try {
+      return parentPid(fs.readFile(`/proc/${pid}/stat`));
+    } catch {
+      return undefined;
+    }
+  };
+  return procs.filter((pid) => {
+    for (let p: number | undefined = pid, hops = 0; p !== undefined && p > 1 && hops < 64; hops++) {
+      if (p === selfPid) return true;
+      p = ppidOf(p);
+    }
+    return false;
+  });
+}
+
 /** Reads C's state for `planV2Delegation`. */
 export function readV2Delegation(
   fs: CgroupFs,
   parent: string,
   fields: Pick<V2DelegationInput, "required" | "wanted" | "leaf" | "selfPid">,
 ): V2DelegationInput {
+  const procs = listPids(parent, fs);
+  const isRoot = isHierarchyRoot(fs, parent);
   const words = (file: string): string[] => {
     try {
       return fs.readFile(`${parent}/${file}`).split(/\s+/).filter(Boolean);
@@ -138,8 +172,10 @@ export function readV2Delegation(
   };
   return {
     parent,
-    isRoot: isHierarchyRoot(fs, parent),
-    procs: listPids(parent, fs),
+    isRoot,
+    procs,
+    // The root is exempt from the rule: no need to tell lxt's pids from others' there.
+    ours: isRoot ? [fields.selfPid] : descendantsOf(fs, fields.selfPid, procs),
     available: words("cgroup.controllers"),
     enabled: words("cgroup.subtree_control"),
     ...fields,
@@ -159,6 +195,8 @@ export interface V2DelegationDone {
   parent: string;
   /** The leaf lxt moved into, if it moved. */
   leaf?: string;
+  /** The pids moved into the leaf. */
+  moved: number[];
   /** Controllers this call turned on in `parent/cgroup.subtree_control`. */
   enabled: string[];
 }
@@ -178,7 +216,7 @@ export function delegateV2(
   selfPid: number = process.pid,
 ): V2DelegationDone | undefined {
   if (plan.kind === "ready" || plan.kind === "without") return undefined;
-  const done: V2DelegationDone = { parent: plan.parent, enabled: [] };
+  const done: V2DelegationDone = { parent: plan.parent, enabled: [], moved: [] };
   try {
     if (plan.kind === "split") {
       try {
@@ -189,10 +227,15 @@ export function delegateV2(
           throw new LxtError("system", `cgroup v2: create ${plan.leaf}: already in use`);
       }
       done.leaf = plan.leaf;
-      try {
-        fs.writeFile(`${plan.leaf}/cgroup.procs`, String(selfPid));
-      } catch (err) {
-        throw wrapError(`cgroup v2: move lxt (pid ${selfPid}) into ${plan.leaf}`, err);
+      for (const pid of plan.pids) {
+        try {
+          fs.writeFile(`${plan.leaf}/cgroup.procs`, String(pid));
+        } catch (err) {
+          // A helper of lxt's that has just exited is no longer in the way.
+          if (pid !== selfPid && errnoCode(err) === "ESRCH") continue;
+          throw wrapError(`cgroup v2: move lxt's pid ${pid} into ${plan.leaf}`, err);
+        }
+        done.moved.push(pid);
       }
     }
     const control = `${plan.parent}/cgroup.subtree_control`;
@@ -253,7 +296,13 @@ export function undoV2Delegation(
   }
   if (done.leaf === undefined) return;
   try {
-    fs.writeFile(`${done.parent}/cgroup.procs`, String(selfPid));
+    for (const pid of done.moved.length > 0 ? done.moved : [selfPid]) {
+      try {
+        fs.writeFile(`${done.parent}/cgroup.procs`, String(pid));
+      } catch (err) {
+        if (pid === selfPid || errnoCode(err) !== "ESRCH") throw err;
+      }
+    }
     fs.rmdir(done.leaf);
   } catch {
     // C keeps controllers on for another container: lxt stays in the leaf

@@ -5,6 +5,7 @@ import {
   delegateForContainer,
   delegateV2,
   monitorLeafOf,
+  parentPid,
   planV2Delegation,
   releaseMonitorLeaf,
   requiredV2Controllers,
@@ -53,7 +54,15 @@ class FakeV2 implements CgroupFs {
   private split(path: string): [string, string] {
     return [posix.dirname(path), posix.basename(path)];
   }
+  /** Parent pids for `/proc/PID/stat`. */
+  readonly ppids = new Map<number, number>();
   readFile(path: string): string {
+    const stat = /^\/proc\/(\d+)\/stat$/.exec(path);
+    if (stat) {
+      const ppid = this.ppids.get(Number(stat[1]));
+      if (ppid === undefined) throw errno("ENOENT", path);
+      return `${stat[1]} (x y) S ${ppid} 1 1`;
+    }
     const [dir, file] = this.split(path);
     if (!this.procs.has(dir)) throw errno("ENOENT", path);
     if (file === "cgroup.procs") return (this.procs.get(dir) ?? []).map((p) => `${p}\n`).join("");
@@ -144,6 +153,7 @@ function input(over: Partial<V2DelegationInput>): V2DelegationInput {
     isRoot: false,
     procs: [ME],
     selfPid: ME,
+    ours: [ME],
     available: ["cpu", "memory", "pids", "io"],
     enabled: [],
     required: [],
@@ -166,6 +176,10 @@ describe("planV2Delegation", () => {
     const plan = planV2Delegation(input({ required: ["pids"] }));
     assert.equal(plan.kind, "split");
     assert.equal(plan.kind === "split" && plan.leaf, LEAF);
+  });
+  it("moves lxt's own helpers along, itself first", () => {
+    const plan = planV2Delegation(input({ procs: [600, ME], ours: [ME, 600] }));
+    assert.deepEqual(plan.kind === "split" && plan.pids, [ME, 600]);
   });
   it("is ready when everything wanted is on already", () => {
     const plan = planV2Delegation(
@@ -209,6 +223,19 @@ describe("delegateV2 on a fake cgroup2 tree", () => {
     fs.mkdir(PAYLOAD);
     assert.ok(fs.exists(`${PAYLOAD}/memory.max`));
     assert.equal(r.warning, undefined);
+  });
+  it("takes lxt's lock helper along, and leaves a stranger's process alone", () => {
+    const fs = tree([ME, 600]);
+    fs.ppids.set(600, ME);
+    fs.ppids.set(ME, 1);
+    delegateForContainer(PAYLOAD, [{ version: 2, controller: "pids" }], fs, ME);
+    assert.deepEqual(fs.procs.get(LEAF), [ME, 600]);
+    const other = tree([ME, 700]);
+    other.ppids.set(700, 1);
+    assert.throws(
+      () => delegateForContainer(PAYLOAD, [{ version: 2, controller: "pids" }], other, ME),
+      /700/,
+    );
   });
   it("reuses an empty leftover leaf", () => {
     const fs = tree([ME]);
@@ -260,10 +287,22 @@ describe("delegateV2 on a fake cgroup2 tree", () => {
   });
   it("a failing required controller undoes the move", () => {
     const fs = tree([ME]);
-    const plan = { kind: "split" as const, parent: C, leaf: LEAF, controllers: ["rdma"] };
+    const plan = {
+      kind: "split" as const,
+      parent: C,
+      leaf: LEAF,
+      pids: [ME],
+      controllers: ["rdma"],
+    };
     assert.throws(() => delegateV2(plan, ["rdma"], fs, ME), /enable the rdma controller/);
     assert.deepEqual(fs.procs.get(C), [ME]);
     assert.equal(fs.exists(LEAF), false);
+  });
+});
+
+describe("parentPid", () => {
+  it("reads the field after a comm with spaces and parentheses", () => {
+    assert.equal(parentPid("618 (lxt shim (x)) S 4242 618 1 0"), 4242);
   });
 });
 
