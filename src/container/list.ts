@@ -4,6 +4,7 @@ import { allDirs } from "../cgroups/container.js";
 import { nodeCgroupFs } from "../cgroups/fs.js";
 import { type CgroupLayout, readCgroupLayout } from "../cgroups/layout.js";
 import { type CgroupStats, readCgroupStats } from "../cgroups/stats.js";
+import { lxcfsTargetsOf } from "../host/lxcfs.js";
 import { type Addresses, type NicBytes, readAddresses, readNetBytes } from "../host/netinfo.js";
 import { reapIfEphemeral } from "./ephemeral.js";
 import { type ContainerPaths, containerPaths, ephemeralMarker } from "./paths.js";
@@ -54,6 +55,8 @@ export interface ContainerInfo extends ContainerSummary, ContainerUsage {
   net: NicBytes[];
   lastExit?: ExitRecord;
   cgroups: string[];
+  /** In-container paths the init has lxcfs mounted on (empty without lxcfs, or stopped). */
+  lxcfs: string[];
 }
 
 /**
@@ -107,7 +110,8 @@ export async function containerInfo(
   const dirs = summary.state === "STOPPED" ? { v1: [] } : runtimeCgroups(paths);
   const cgroups = allDirs(dirs);
   const net = summary.pid ? readNetBytes(summary.pid) : [];
-  const info: ContainerInfo = { ...summary, cgroups, net, lastExit: readExit(paths) };
+  const lxcfs = summary.pid ? lxcfsTargetsOf(summary.pid) : [];
+  const info: ContainerInfo = { ...summary, cgroups, net, lxcfs, lastExit: readExit(paths) };
   if (cgroups.length > 0) {
     return {
       ...info,
