@@ -20,7 +20,8 @@ say "Debian packages"
 # libseccomp-dev: the helper's seccomp filters (libseccomp.a, linked statically).
 # xz-utils/zstd: export/import and image tarballs; attr: getfattr in the backup tests.
 # iproute2 (ip), util-linux (nsenter), nftables, dnsmasq-base: managed networks and veth NICs.
-pkgs=(busybox-static gcc make libc6-dev pkg-config iproute2 procps util-linux xz-utils zstd attr lxc btrfs-progs libseccomp-dev nftables dnsmasq-base)
+# e2fsprogs: the I/O-limit tests (ext4 on a loop device); lxcfs: lxt.lxcfs and its tests.
+pkgs=(busybox-static gcc make libc6-dev pkg-config iproute2 procps util-linux xz-utils zstd attr lxc btrfs-progs libseccomp-dev nftables dnsmasq-base e2fsprogs lxcfs)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
