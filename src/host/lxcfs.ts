@@ -30,7 +30,7 @@ export interface LxcfsView {
   sysCpu: boolean;
 }
 
-function unescape(field: string): string {
+function unescapeMountinfo(field: string): string {
   return field.replace(/\\([0-7]{3})/g, (_m, oct: string) => String.fromCharCode(parseInt(oct, 8)));
 }
 
@@ -40,7 +40,7 @@ export function lxcfsMountPoints(mountinfo: string): string[] {
   for (const line of mountinfo.split("\n")) {
     const f = line.split(" ");
     const sep = f.indexOf("-", 6);
-    if (sep > 0 && f[sep + 1] === "fuse.lxcfs" && f[4]) out.push(unescape(f[4]));
+    if (sep > 0 && f[sep + 1] === "fuse.lxcfs" && f[4]) out.push(unescapeMountinfo(f[4]));
   }
   return out;
 }
