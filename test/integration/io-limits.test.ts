@@ -22,7 +22,7 @@ const MiB = 1024 * 1024;
 
 describe("I/O limits on a loop device mounted into the container", {
   skip: ioSkip(),
-  timeout: 180_000,
+  timeout: Number(process.env.LXT_TEST_TIMEOUT_MS ?? 180_000),
 }, () => {
   let box: Sandbox;
   let c: string;
