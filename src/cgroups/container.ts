@@ -84,21 +84,12 @@ export function cgroupInUse(dir: string, fs: CgroupFs): boolean {
  * (unless the parent has `cgroup.clone_children`), and moving a pid into it
  * would fail with ENOSPC, so they are copied from the parent.
  *
- * v2: only the dirs are made. Setting limits (`applyLimitWrites`) enables
- * the controllers (`+memory +pids +cpu ...`, those listed in the parent's
- * `cgroup.controllers`) in the parent's `cgroup.subtree_control`. By the
- * no-internal-processes rule (cgroups(7), "Cgroups v2 'no internal processes'
- * rule") that write fails with EBUSY while the parent, which is lxt's own
- * cgroup, still holds processes, and it always holds lxt itself unless it is
- * the root cgroup (exempt from the rule). A delegated cgroup
- * (`systemd-run --scope -p Delegate=yes`) does not help, since lxt is in it
- * (checked on a v2-only kernel, test/vm/cgroup2-smoke.sh). lxt would have to
- * move itself, and its caller's other processes, into a leaf sibling first
- * (LXC uses `lxc.monitor.<name>`), or place the container outside its own
- * cgroup (privileged LXC goes to the root cgroup unless
- * `lxc.cgroup.relative` is set). Likewise,
- * for nesting, the container's init must go into a leaf below the payload dir
- * if the payload dir is to delegate controllers further.
+ * v2: only the dirs are made. The controllers they need are enabled in
+ * the parent's `cgroup.subtree_control` before (delegation.ts: the parent
+ * must hold no processes, so lxt may first move itself into a monitor leaf
+ * beside the payload, as LXC's `lxc.monitor.<name>`). For nesting, the
+ * container's init would have to go into a leaf below the payload dir for
+ * the payload dir to delegate controllers further.
  *
  * A transaction: on failure every dir it made is removed again.
  *

@@ -5,6 +5,7 @@
  */
 
 export * from "./container.js";
+export * from "./delegation.js";
 export * from "./freezer.js";
 export * from "./fs.js";
 export * from "./layout.js";

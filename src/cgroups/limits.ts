@@ -402,14 +402,10 @@ export function dirForFile(file: string, dirs: ContainerCgroupDirs, layout: Cgro
 
 /**
  * On v2, a controller's files appear in the container's dir only once the
- * parent enables it in `cgroup.subtree_control`. That write fails with EBUSY
- * while the parent (lxt's own cgroup) holds processes: cgroups(7), "no
- * internal processes" rule, from which only the root cgroup is exempt. lxt
- * itself is always one of those processes (and the kernel also refuses to
- * move a process into a non-root cgroup whose `subtree_control` is set), so
- * with the container below lxt's own cgroup, v2 limits work only when lxt
- * runs in the root cgroup. Checked on a cgroup-v2-only kernel
- * (test/vm/cgroup2-smoke.sh).
+ * parent enables it in `cgroup.subtree_control`. `start` arranges that first
+ * (delegation.ts, which may move lxt into a monitor leaf); this is the last
+ * check for a controller still off, e.g. for `config set` on a container
+ * started without limits from a shared cgroup.
  */
 function enableV2Controller(w: TargetedWrite, fs: CgroupFs): void {
   if (w.controller === "cgroup" || fs.exists(`${w.dir}/${w.file}`)) return;
@@ -423,7 +419,7 @@ function enableV2Controller(w: TargetedWrite, fs: CgroupFs): void {
     const code = errnoCode(err);
     const why =
       code === "EBUSY"
-        ? `${parent} holds processes, lxt itself among them, and on cgroup v2 only the root cgroup may enable controllers for its children while it holds processes (cgroups(7) "no internal processes" rule): run lxt from the root cgroup (for example, first \`echo $$ > /sys/fs/cgroup/cgroup.procs\` as root in the calling shell), or start without limits`
+        ? `${parent} holds processes (cgroups(7) "no internal processes" rule); restart the container as the only process of a delegated cgroup, e.g. \`systemd-run --scope -p Delegate=yes lxt start\` (docs/config.md, "cgroup v2 delegation")`
         : code === "ENOENT" || code === "EINVAL"
           ? `the ${w.controller} controller is not available there`
           : (err as Error).message;

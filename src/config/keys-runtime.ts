@@ -132,6 +132,15 @@ export const RUNTIME_KEYS: KeySpec[] = [
     { default: "SIGPWR (30)" },
   ),
   impl("lxc.signal.reboot", "signal sent to init to reboot", signal, { default: "SIGINT (2)" }),
+  impl(
+    "lxt.lxcfs",
+    "lxt: bind lxcfs's /proc files (meminfo, cpuinfo, stat, uptime, loadavg, diskstats, swaps) and /sys/devices/system/cpu over the container's, so free, uptime and top see its limits: auto (when lxcfs is mounted), on (refuse to start without it) or off",
+    (v) => {
+      if (!["auto", "on", "off"].includes(v))
+        throw new ValueError(`invalid value "${v}": expected auto, on or off`);
+    },
+    { default: "auto" },
+  ),
   impl("lxc.signal.stop", "signal sent to init to stop forcibly", signal, {
     default: "SIGKILL (9)",
   }),

@@ -128,6 +128,8 @@ export interface ContainerConfig {
   /** `lxc.cap.*`, `lxc.no_new_privs`, `lxc.seccomp.profile` (resolved at start, see security.ts). */
   security: SecurityConfig;
   ephemeral: boolean;
+  /** `lxt.lxcfs`: bind lxcfs's files over /proc and /sys when mounted (auto), always (on) or never. */
+  lxcfs: "auto" | "on" | "off";
   log: { file?: string; level: number };
   nets: NetConfig[];
   pending: PendingKey[];
@@ -149,6 +151,7 @@ export const CONFIG_DEFAULTS = {
   signals: { halt: 30, reboot: 2, stop: 9 },
   logLevel: 5,
   ephemeral: false,
+  lxcfs: "auto",
 } as const;
 
 /** What resolution needs besides the entries. */
@@ -200,6 +203,7 @@ export function resolveConfig(entries: ConfigEntry[], opts: ResolveOptions): Con
     limitOrigins: {},
     security: defaultSecurity(),
     ephemeral: CONFIG_DEFAULTS.ephemeral,
+    lxcfs: CONFIG_DEFAULTS.lxcfs,
     log: { level: CONFIG_DEFAULTS.logLevel },
     nets: [],
     pending: [],
@@ -311,6 +315,9 @@ export function resolveConfig(entries: ConfigEntry[], opts: ResolveOptions): Con
         break;
       case "lxc.ephemeral":
         cfg.ephemeral = v === "" ? CONFIG_DEFAULTS.ephemeral : parseBool01(v);
+        break;
+      case "lxt.lxcfs":
+        cfg.lxcfs = v === "" ? CONFIG_DEFAULTS.lxcfs : (v as ContainerConfig["lxcfs"]);
         break;
       case "lxc.log.file":
         cfg.log.file = v === "" ? undefined : v;

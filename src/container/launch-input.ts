@@ -7,6 +7,7 @@ import { MS } from "../config/mounts.js";
 import { type ConfigEntry, parseConfigText } from "../config/parse.js";
 import { LxtError } from "../core/errors.js";
 import { readAppArmorHost } from "../host/apparmor.js";
+import { detectLxcfs, type LxcfsView } from "../host/lxcfs.js";
 import { type NicPlan, resolveNics, sharesHostNet } from "../network/nic-resolve.js";
 import { type AppArmorPlan, appArmorConfig, planAppArmor } from "../security/apparmor.js";
 import { type RootfsRef, rootDir, startMounts } from "../storage/driver.js";
@@ -133,6 +134,28 @@ function planMount(m: ContainerConfig["mountEntries"][number]): PlanMount[] {
   return out;
 }
 
+/**
+ * Read-only binds of lxcfs's files over the container's, after its own mount
+ * entries (LXC runs its lxcfs mount hook then too). Optional: a container
+ * without /proc or /sys mounted simply does not get them.
+ */
+export function lxcfsMounts(view: LxcfsView | undefined): PlanMount[] {
+  if (!view) return [];
+  const bind = (source: string, target: string): PlanMount => ({
+    source,
+    target,
+    fstype: "",
+    flags: MS.BIND,
+    data: "",
+    remountFlags: 0,
+    optional: true,
+  });
+  return [
+    ...view.procFiles.map((f) => bind(`${view.dir}/proc/${f}`, `/proc/${f}`)),
+    ...(view.sysCpu ? [bind(`${view.dir}/sys/devices/system/cpu`, "/sys/devices/system/cpu")] : []),
+  ];
+}
+
 /** A prepared start: the resolved config and a builder for the plan input once cgroups are chosen. */
 export interface PreparedLaunch {
   rootfs: string;
@@ -179,6 +202,12 @@ export async function prepareLaunch(
     );
   const noConsole = cfg.console.path === "none";
   const devices = planDevices(cfg.entries, layout);
+  const lxcfs = cfg.lxcfs === "off" ? undefined : detectLxcfs();
+  if (cfg.lxcfs === "on" && !lxcfs)
+    throw new LxtError(
+      "host",
+      `${paths.config}: lxt.lxcfs = on, but no lxcfs is mounted (no fuse.lxcfs in /proc/self/mountinfo): start it (systemctl start lxcfs) or set lxt.lxcfs = auto`,
+    );
   const confinement = resolveConfinement(cfg.security, hostArch());
   // Without a device cgroup, CAP_MKNOD would let the container make and
   // open any device node: then it is dropped, whatever the config says.
@@ -237,7 +266,7 @@ export async function prepareLaunch(
       ttyMax: exec ? 0 : cfg.ttyMax,
       ttyDir: cfg.ttyDir,
       ptyMax: cfg.ptyMax,
-      mountEntries: cfg.mountEntries.flatMap(planMount),
+      mountEntries: [...cfg.mountEntries.flatMap(planMount), ...lxcfsMounts(lxcfs)],
       sysctls: cfg.sysctls,
       rlimits: cfg.prlimits.map((p) => ({ resource: p.resource, soft: p.soft, hard: p.hard })),
       init: {

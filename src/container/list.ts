@@ -5,6 +5,7 @@ import { nodeCgroupFs } from "../cgroups/fs.js";
 import { type CgroupLayout, readCgroupLayout } from "../cgroups/layout.js";
 import { type CgroupStats, readCgroupStats } from "../cgroups/stats.js";
 import { readAppArmorHost } from "../host/apparmor.js";
+import { lxcfsTargetsOf } from "../host/lxcfs.js";
 import {
   type Addresses,
   type NicBytes,
@@ -98,6 +99,8 @@ export interface ContainerInfo extends ContainerSummary, ContainerUsage {
    * plan), `unconfined` when none; when the host has no AppArmor, why.
    */
   apparmor: string;
+  /** In-container paths the init has lxcfs mounted on (empty without lxcfs, or stopped). */
+  lxcfs: string[];
 }
 
 /**
@@ -166,6 +169,7 @@ export async function containerInfo(
     : summary.state === "STOPPED"
       ? "-"
       : (runtimeAppArmor(paths) ?? "unconfined");
+  const lxcfs = summary.pid ? lxcfsTargetsOf(summary.pid) : [];
   const info: ContainerInfo = {
     ...summary,
     cgroups,
@@ -174,6 +178,7 @@ export async function containerInfo(
     userns: usernsInfo(paths, summary.state === "STOPPED" ? undefined : runtimePlan(paths)),
     apparmor,
     nics,
+    lxcfs,
   };
   if (cgroups.length > 0) {
     return {

@@ -14,8 +14,10 @@ import {
   type LimitWrite,
   nodeLimitHost,
   planLimitWrites,
+  type TargetedWrite,
   targetWrites,
 } from "../cgroups/limits.js";
+import { resetWrite } from "../cgroups/reset.js";
 import { checkKeyValue, lookupKey } from "../config/keys.js";
 import { loadConfig } from "../config/load.js";
 import { hostArch } from "../config/model.js";
@@ -128,7 +130,10 @@ function isLimitKey(key: string): boolean {
  * translated for this host) before anything is written. When the container
  * is running and the key is a limit, the new value is written to its cgroups
  * first; the file is then replaced atomically. An empty value removes the key
- * from the file (it takes effect at the next start).
+ * (as LXD's `config set KEY ""`): on a running container the files it wrote
+ * go back to their defaults (`max`, the default weight, the parent's
+ * cpuset) unless the rest of the config still sets them. `mustExist` (for
+ * `config unset`) refuses a key that is not in the file.
  *
  * @throws LxtError("config") for a bad key or value (nothing changed),
  *   LxtError("unsupported") for a key whose feature is not implemented yet.
@@ -137,9 +142,11 @@ export async function setConfigKey(
   paths: ContainerPaths,
   key: string,
   value: string,
+  opts: { mustExist?: boolean } = {},
 ): Promise<ConfigSetResult> {
-  requireExists(paths, "config set");
-  const what = `config set ${paths.name}`;
+  const verb = opts.mustExist ? "config unset" : "config set";
+  requireExists(paths, verb);
+  const what = `${verb} ${paths.name}`;
   const layout = readCgroupLayout(nodeCgroupFs);
   const host = { cgroupLayout: layoutKind(layout), arch: hostArch() };
   if (value !== "") {
@@ -157,6 +164,8 @@ export async function setConfigKey(
   }
   return withLock(paths, async () => {
     const doc = ConfigDocument.parse(readFileSync(paths.config, "utf8"), paths.config);
+    if (opts.mustExist && doc.getAll(key).length === 0)
+      throw new LxtError("config", `${what}: ${key} is not set in ${paths.config}`);
     if (value === "") doc.remove(key);
     else doc.set(key, value);
     const text = doc.toString();
@@ -180,17 +189,55 @@ export async function setConfigKey(
     }
     const seen = await repairStale(paths);
     let applied = false;
-    if (value !== "" && isLimitKey(key) && (seen.state === "RUNNING" || seen.state === "FROZEN")) {
+    if (isLimitKey(key) && (seen.state === "RUNNING" || seen.state === "FROZEN")) {
       const keys = affectedKeys(key);
-      const mine = writes.filter((w) => keys.includes(w.origin.key));
+      const dirs = runtimeCgroups(paths);
       try {
-        applyLimitWrites(targetWrites(mine, runtimeCgroups(paths), layout), nodeCgroupFs);
+        let live = targetWrites(
+          writes.filter((w) => keys.includes(w.origin.key)),
+          dirs,
+          layout,
+        );
+        if (value === "") {
+          // Put the files the old value wrote back to their defaults, then
+          // write what the rest of the config still says about them.
+          const old = loadConfig(paths.config, {
+            cgroupLayout: host.cgroupLayout,
+            env: process.env,
+            fs: nodeConfigFs,
+          });
+          const before = targetWrites(
+            planLimitWrites(old, layout, nodeLimitHost).filter((w) => w.origin.key === key),
+            dirs,
+            layout,
+          );
+          const resets: TargetedWrite[] = [];
+          for (const w of before) {
+            const r = resetWrite(w, nodeCgroupFs);
+            if (r) resets.push(r);
+            else
+              warnings.push(
+                `${key}: ${w.dir}/${w.file} keeps its value until the next start (no known default)`,
+              );
+          }
+          const files = new Set(resets.map((r) => `${r.dir}/${r.file}`));
+          const again = targetWrites(writes, dirs, layout).filter(
+            (w) => files.has(`${w.dir}/${w.file}`) || keys.includes(w.origin.key),
+          );
+          live = [...resets, ...again];
+        }
+        applyLimitWrites(live, nodeCgroupFs);
+        applied = live.length > 0;
       } catch (err) {
         throw err instanceof LxtError ? err.wrap(what) : wrapError(what, err);
       }
-      applied = mine.length > 0;
     }
     writeFileAtomic(paths.config, text);
     return { applied, warnings };
   });
+}
+
+/** `config unset NAME KEY`: removes the key; a limit goes back to its default at once when running. */
+export function unsetConfigKey(paths: ContainerPaths, key: string): Promise<ConfigSetResult> {
+  return setConfigKey(paths, key, "", { mustExist: true });
 }

@@ -1,5 +1,6 @@
 import { rmSync } from "node:fs";
 import { removeContainerCgroups } from "../cgroups/container.js";
+import { releaseMonitorLeaf } from "../cgroups/delegation.js";
 import { nodeCgroupFs, nodeKill } from "../cgroups/fs.js";
 import { type HeldLock, takeLock } from "../host/shim.js";
 import type { ContainerPaths } from "./paths.js";
@@ -16,7 +17,9 @@ export { planCgroups, runtimeCgroups } from "./runtime-cgroups.js";
 export async function repairStale(paths: ContainerPaths): Promise<Observed> {
   const seen = observe(paths);
   if (!seen.stale) return seen;
-  await removeContainerCgroups(runtimeCgroups(paths), nodeCgroupFs, nodeKill);
+  const dirs = runtimeCgroups(paths);
+  await removeContainerCgroups(dirs, nodeCgroupFs, nodeKill);
+  await releaseMonitorLeaf(dirs.v2, nodeCgroupFs);
   const netdevs = runtimeNetdevs(paths);
   const stopHooks = runtimeStopHooks(paths);
   if (netdevs.length > 0 || stopHooks.length > 0) {

@@ -6,6 +6,7 @@ import {
   planContainerCgroups,
   removeContainerCgroups,
 } from "../cgroups/container.js";
+import { delegateForContainer, undoV2Delegation } from "../cgroups/delegation.js";
 import { applyDevicePlan, shimDeviceHelper } from "../cgroups/devices-apply.js";
 import { nodeCgroupFs, nodeKill } from "../cgroups/fs.js";
 import { readCgroupLayout } from "../cgroups/layout.js";
@@ -139,6 +140,25 @@ export async function startContainer(paths: ContainerPaths, opts: LaunchOptions)
       // The plan is on disk before the cgroups exist, so a crash between the
       // two leaves a record that repairStale can undo.
       writeFileAtomic(planFile, renderPlan(input), 0o600, false);
+      // cgroup v2: controllers on in the caller's cgroup before the
+      // container's is made; lxt may move itself into a monitor leaf first.
+      let delegation: ReturnType<typeof delegateForContainer>;
+      try {
+        delegation = delegateForContainer(cgroups.v2, limits, nodeCgroupFs);
+      } catch (err) {
+        throw err instanceof LxtError
+          ? err.wrap(`start ${paths.name}: cgroup`)
+          : step("cgroup", err);
+      }
+      revert.add("cgroup delegation", () => undoV2Delegation(delegation.done, nodeCgroupFs));
+      if (delegation.done) {
+        const d = delegation.done;
+        log.log(
+          3,
+          `start - cgroup v2: ${d.leaf ? `moved lxt into ${d.leaf}, ` : ""}enabled ${d.enabled.join(" ") || "nothing"} in ${d.parent}/cgroup.subtree_control`,
+        );
+      }
+      if (delegation.warning) prepared.warnings.push(delegation.warning);
       try {
         createContainerCgroups(cgroups, nodeCgroupFs);
       } catch (err) {

@@ -1,5 +1,6 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { releaseMonitorLeaf } from "../cgroups/delegation.js";
 import { setFrozen } from "../cgroups/freezer.js";
 import { nodeCgroupFs } from "../cgroups/fs.js";
 import { LxtError } from "../core/errors.js";
@@ -46,6 +47,8 @@ export async function stopContainer(
     // A frozen init cannot act on the halt signal, and frozen v1 tasks ignore
     // even SIGKILL until thawed: thaw first.
     if (seen.state === "FROZEN") await setFrozen(runtimeCgroups(paths), nodeCgroupFs, false);
+    // The monitor removes its plan as it exits; its cgroup v2 leaf is ours to remove.
+    const dirs = runtimeCgroups(paths);
     const signal = opts.kill ? 9 : opts.haltSignal;
     const timeout = opts.kill ? 0 : (opts.timeout ?? 60);
     let lines: string[];
@@ -59,6 +62,7 @@ export async function stopContainer(
       const after = await repairStale(paths);
       if (after.state === "STOPPED") {
         await dropForwards(paths);
+        await releaseMonitorLeaf(dirs.v2, nodeCgroupFs);
         return undefined;
       }
       throw new LxtError(
@@ -74,6 +78,7 @@ export async function stopContainer(
     await waitFor(() => observe(paths).state === "STOPPED", 5000);
     await repairStale(paths);
     await dropForwards(paths);
+    await releaseMonitorLeaf(dirs.v2, nodeCgroupFs);
     return exit;
   });
 }

@@ -25,6 +25,11 @@ export const ERROR_CODES = {
   unsupported: { exit: 1, hint: "remove the key or wait for the release that implements it" },
   /** The host lacks something (a binary, a kernel feature, a package). */
   host: { exit: 1, hint: "run the README's setup command" },
+  /** cgroup v2: lxt may not enable the controllers a limit needs beneath its own cgroup. */
+  "cgroup-delegation": {
+    exit: 1,
+    hint: 'run lxt as the only process of a delegated cgroup, e.g. `systemd-run --scope -p Delegate=yes lxt start NAME` (docs/config.md, "cgroup v2 delegation")',
+  },
   /** A step of start failed (rolled back). */
   start: { exit: 1, hint: "every step was undone; the message names the step that failed" },
   /** The filesystem being written is full (or a quota is reached); the partial work was removed. */

@@ -148,6 +148,7 @@ const IMPLEMENTED: Record<string, { good: string[]; bad: string[] }> = {
   },
   "lxc.sysctl.net.ipv4.ip_forward": { good: ["1"], bad: [] },
   "lxc.ephemeral": { good: ["0", "1"], bad: ["on"] },
+  "lxt.lxcfs": { good: ["auto", "on", "off"], bad: ["yes", "1"] },
   "lxc.log.file": { good: ["/var/log/lxt/c1.log"], bad: [] },
   "lxc.log.level": {
     good: ["trace", "DEBUG", "info", "notice", "warn", "error", "crit", "alert", "fatal", "0", "8"],

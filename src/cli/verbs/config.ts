@@ -1,7 +1,7 @@
 import type { Command } from "@commander-js/extra-typings";
 import { lxcpathOption, targetPaths } from "../common.js";
 
-/** `config get NAME KEY` and `config set NAME KEY VALUE`: a container's config file, edited in place. */
+/** `config get NAME KEY`, `config set NAME KEY VALUE` and `config unset NAME KEY`: a container's config file, edited in place. */
 export function register(program: Command): void {
   const config = program.command("config").description("read or change a container's config");
   config
@@ -18,7 +18,7 @@ export function register(program: Command): void {
   config
     .command("set")
     .description(
-      "set KEY to VALUE (checked first; an empty VALUE removes the key); limits apply at once to a running container",
+      "set KEY to VALUE (checked first; an empty VALUE unsets the key); limits apply at once to a running container",
     )
     .addOption(lxcpathOption())
     .argument("<name>")
@@ -27,6 +27,19 @@ export function register(program: Command): void {
     .action(async (name, key, value, opts) => {
       const { setConfigKey } = await import("../../container/resources.js");
       const result = await setConfigKey(targetPaths(opts, name), key, value);
+      for (const w of result.warnings) process.stderr.write(`lxt: warning: ${w}\n`);
+    });
+  config
+    .command("unset")
+    .description(
+      "remove KEY from the container's config; a limit on a running container goes back to its default at once",
+    )
+    .addOption(lxcpathOption())
+    .argument("<name>")
+    .argument("<key>")
+    .action(async (name, key, opts) => {
+      const { unsetConfigKey } = await import("../../container/resources.js");
+      const result = await unsetConfigKey(targetPaths(opts, name), key);
       for (const w of result.warnings) process.stderr.write(`lxt: warning: ${w}\n`);
     });
   config.commands.forEach((c) => {

@@ -51,6 +51,7 @@ export function register(program: Command): void {
           last_exit: info.lastExit ?? null,
           cgroups: info.cgroups,
           apparmor: info.apparmor,
+          lxcfs: info.lxcfs,
         });
         return;
       }
@@ -83,6 +84,7 @@ export function register(program: Command): void {
         if (info.memorySwapBytes !== undefined)
           lines.push(["Swap use", bytes(info.memorySwapBytes)]);
         if (info.oomKills !== undefined) lines.push(["OOM kills", String(info.oomKills)]);
+        if (info.lxcfs.length > 0) lines.push(["lxcfs", info.lxcfs.join(" ")]);
         if (info.pids !== undefined) lines.push(["Processes", String(info.pids)]);
         if (info.ioReadBytes !== undefined) lines.push(["BlkIO read", bytes(info.ioReadBytes)]);
         if (info.ioWriteBytes !== undefined) lines.push(["BlkIO write", bytes(info.ioWriteBytes)]);
