@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { appendFileSync, mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { appendFileSync, chmodSync, mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -27,6 +27,8 @@ describe("I/O limits on a loop device mounted into the container", {
   let box: Sandbox;
   let c: string;
   const dir = mkdtempSync(join(tmpdir(), "lxt-io-"));
+  // Searchable by an unprivileged container's root, which opens the bind source.
+  chmodSync(dir, 0o711);
   const mnt = join(dir, "mnt");
   let dev = "";
   let mounted = false;
@@ -41,6 +43,8 @@ describe("I/O limits on a loop device mounted into the container", {
     mkdirSync(mnt);
     execFileSync("mount", [dev, mnt]);
     mounted = true;
+    // Writable by the container's root, whatever host uid it maps to.
+    chmodSync(mnt, 0o1777);
     const rdev = statSync(dev).rdev;
     majmin = `${Math.floor(rdev / 256) & 0xfff}:${(rdev & 0xff) | ((rdev >> 12) & 0xfff00)}`;
     v1 = controllerVersion(readCgroupLayout(nodeCgroupFs), "io") === 1;

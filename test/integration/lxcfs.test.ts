@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { appendFileSync, chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir, uptime } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -30,6 +30,8 @@ describe("lxcfs: the container's /proc and /sys/devices/system/cpu reflect its l
   let c: string;
   let off: string;
   const dir = mkdtempSync(join(tmpdir(), "lxt-lxcfs-"));
+  // Searchable by an unprivileged container's root (as /var/lib/lxcfs is).
+  chmodSync(dir, 0o711);
   const mnt = join(dir, "lxcfs");
   let lxcfsPid = 0;
 
