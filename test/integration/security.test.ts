@@ -2,15 +2,28 @@
  * Confinement of an unprivileged (the default) and of a privileged
  * container, checked from the inside: the
  * capability set, the default seccomp filter, masked paths, no_new_privs,
- * custom profiles, and that attach gets what the init got. A small static C
+ * custom profiles, that attach gets what the init got, and an escape battery
+ * (host disk mount, host root, kernel knobs, host processes, a symlinked
+ * mount target). The privileged run's host-disk mount FAILS on purpose: a
+ * real escape, see docs/security.md. A small static C
  * probe (built by the test into the rootfs) makes the raw syscalls busybox
  * has no applet for and prints the errno each returned (0: success).
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import { CAPABILITIES, resolveCapabilities } from "../../src/config/security.js";
 import { type Sandbox as Box, hostDisk, Sandbox, skipReason, until } from "./harness.js";
 
@@ -64,6 +77,33 @@ int main(int argc, char **argv)
 		}
 		printf("%d %d\n", made, opened);
 		return 0;
+	} else if (!strcmp(op, "mountdev") && argc >= 5) {
+		/* mountdev MAJOR MINOR FSTYPE [rw]: mknod a block device, open it, mount it on /mnt
+		 * (read-only unless rw). */
+		const char *node = "/dev/lxt-probe-disk";
+		int made, opened = -1, mounted = -1, fd;
+		made = mknod(node, S_IFBLK | 0600, makedev(atoi(argv[2]), atoi(argv[3]))) < 0 ? errno : 0;
+		if (made == 0) {
+			fd = open(node, O_RDONLY);
+			opened = fd < 0 ? errno : 0;
+			if (fd >= 0) close(fd);
+			mkdir("/mnt", 0755);
+			mounted = mount(node, "/mnt", argv[4], argc > 5 ? 0 : MS_RDONLY, NULL) < 0 ? errno : 0;
+			unlink(node);
+		}
+		printf("%d %d %d\n", made, opened, mounted);
+		return 0;
+	} else if (!strcmp(op, "escape") && argc == 3) {
+		/* escape PATH: the classic chroot break-out (chroot into a subdirectory
+		 * keeping the cwd outside it, climb "..", chroot there), then look for PATH. */
+		int jailed, i;
+		mkdir("/dev/lxt-probe-jail", 0700);
+		jailed = chroot("/dev/lxt-probe-jail") < 0 ? errno : 0;
+		for (i = 0; i < 64; i++)
+			if (chdir("..") < 0) break;
+		if (chroot(".") < 0 && !jailed) jailed = errno;
+		printf("%d %d\n", jailed, access(argv[2], F_OK) < 0 ? errno : 0);
+		return 0;
 	} else if (!strcmp(op, "mkdir")) {
 		rc = mkdir("/tmp/lxt-probe-dir", 0700);
 		if (rc == 0) rmdir("/tmp/lxt-probe-dir");
@@ -74,8 +114,26 @@ int main(int argc, char **argv)
 `;
 
 const EPERM = 1;
+const ENOENT = 2;
+const EBUSY = 16;
 const EACCES = 13;
 const ENOSYS = 38;
+
+/** Mount points in a mountinfo text. */
+function mountPoints(mountinfo: string): string[] {
+  return mountinfo
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => l.split(" ")[4] ?? "");
+}
+
+/** The filesystem type of the host's `/` (from the test's own mountinfo). */
+function hostRootFsType(): string {
+  const line = readFileSync("/proc/self/mountinfo", "utf8")
+    .split("\n")
+    .find((l) => l.split(" ")[4] === "/");
+  return line?.split(" - ")[1]?.split(" ")[0] ?? "ext4";
+}
 
 /** The fields of /proc/PID/status that confinement sets. */
 function confinementOf(status: string): Record<string, string> {
@@ -204,6 +262,189 @@ for (const privileged of [false, true]) {
         /^(0 1|1 -1)$/,
         "/dev/kmsg (c 1:11) is not on the allowlist",
       );
+    });
+
+    // The escape battery: each attempt must fail in the specific way named.
+
+    // KNOWN ESCAPE (privileged only, found by this test): the host's root
+    // filesystem is already mounted, so mount(2) of its device reuses the
+    // existing superblock without opening the device: the device cgroup never
+    // sees it and the container gets the host's `/` read-write. This test
+    // fails for the privileged container until that is blocked.
+    test(`escape: mounting the host's root disk is refused, nothing gets mounted${privileged ? " [KNOWN ESCAPE when privileged: rw mount succeeds]" : ""}`, () => {
+      const { major, minor } = hostDisk();
+      const fstype = hostRootFsType();
+      const before = mountPoints(sh("cat /proc/self/mountinfo"));
+      const mountdev = (...flags: string[]) =>
+        box
+          .ok([
+            "attach",
+            "-n",
+            c,
+            "--",
+            "/usr/local/bin/lxt-probe",
+            "mountdev",
+            `${major}`,
+            `${minor}`,
+            fstype,
+            ...flags,
+          ])
+          .trim()
+          .split(" ")
+          .map(Number);
+      for (const flags of [[], ["rw"]]) {
+        const [made, opened, mounted] = mountdev(...flags);
+        // Never leave the host's filesystem mounted in the container.
+        if (mounted === 0) sh("umount /mnt");
+        const what = `mount ${flags[0] ?? "ro"} of block ${major}:${minor}`;
+        if (privileged) {
+          // CAP_MKNOD is kept and `b *:* m` allows the node; the device cgroup
+          // refuses the open. A read-only mount of the rw-mounted host root
+          // fails with EBUSY (the kernel will not change its RO state).
+          assert.equal(made, 0, `mknod of block ${major}:${minor}`);
+          assert.equal(opened, EPERM, "open of the host disk");
+          assert.ok(
+            [EPERM, EACCES, EBUSY].includes(mounted ?? -1),
+            `${what}: errno ${mounted} (0: MOUNTED, an escape)`,
+          );
+        } else {
+          // In a user namespace the kernel refuses mknod of a device outright.
+          assert.deepEqual([made, opened, mounted], [EPERM, -1, -1], what);
+        }
+      }
+      // busybox mount by the host's path for its disk: refused too (no such node inside).
+      const bb = box.lxt(["attach", "-n", c, "--", "mount", "-t", fstype, "/dev/vda", "/mnt"]);
+      assert.notEqual(bb.code, 0, "busybox mount of a host disk path");
+      assert.deepEqual(mountPoints(sh("cat /proc/self/mountinfo")), before, "no new mount");
+    });
+
+    test("escape: the host's root is out of reach (/proc/1/root, bind of it, /proc/*/root, chroot break-out)", () => {
+      const hostDir = mkdtempSync("/tmp/lxt-escape-");
+      const marker = join(hostDir, "marker");
+      writeFileSync(marker, "host\n");
+      try {
+        // pid 1 is the container's init: its root is the container's root.
+        for (const p of [marker, `/proc/1/root${marker}`, `/proc/self/root${marker}`]) {
+          assert.notEqual(box.lxt(["attach", "-n", c, "--", "ls", p]).code, 0, p);
+        }
+        // Every process the container can see has the container's root.
+        assert.equal(sh(`ls /proc/[0-9]*/root${marker} 2>/dev/null | wc -l`).trim(), "0");
+        // A bind mount of /proc/1/root shows the container's own tree (or is refused).
+        const bind = sh(
+          "mkdir -p /tmp/lxt-r && if mount --bind /proc/1/root /tmp/lxt-r 2>/dev/null; then " +
+            `ls /tmp/lxt-r${marker} 2>/dev/null || echo absent; umount /tmp/lxt-r; else echo refused; fi`,
+        );
+        assert.match(bind.trim(), /^(absent|refused)$/);
+        // The chroot break-out climbs to the container's root, not the host's.
+        const [jailed, seen] = box
+          .ok(["attach", "-n", c, "--", "/usr/local/bin/lxt-probe", "escape", marker])
+          .trim()
+          .split(" ")
+          .map(Number);
+        assert.equal(jailed, 0, "chroot is allowed (CAP_SYS_CHROOT is kept, as LXC)");
+        assert.equal(seen, ENOENT, `${marker} after the chroot break-out`);
+        assert.equal(readFileSync(marker, "utf8"), "host\n");
+      } finally {
+        rmSync(hostDir, { recursive: true, force: true });
+      }
+    });
+
+    test("escape: writes to /proc/sys/kernel/* and /proc/sysrq-trigger are refused, host values unchanged", () => {
+      const files = ["/proc/sys/kernel/panic", "/proc/sys/kernel/core_pattern"];
+      const before = files.map((f) => readFileSync(f, "utf8"));
+      const writes = [
+        [files[0], "7"],
+        [files[1], "|/tmp/lxt-evil %p"],
+      ];
+      // A kernel without CONFIG_MAGIC_SYSRQ (as this build host) has no trigger at all.
+      if (existsSync("/proc/sysrq-trigger")) writes.push(["/proc/sysrq-trigger", "h"]);
+      else
+        assert.equal(
+          sh("[ -e /proc/sysrq-trigger ] && echo present || echo absent").trim(),
+          "absent",
+        );
+      for (const [f, v] of writes) {
+        const r = box.lxt(["attach", "-n", c, "--", "sh", "-c", `echo '${v}' > ${f}`]);
+        assert.notEqual(r.code, 0, `write to ${f}`);
+        assert.match(r.stderr, /Read-only file system|Permission denied/, f);
+      }
+      assert.deepEqual(
+        files.map((f) => readFileSync(f, "utf8")),
+        before,
+      );
+    });
+
+    test("escape: host processes are invisible and survive kill -9 -1 inside", async () => {
+      const sleeper = spawn("sleep", ["300"], { stdio: "ignore" });
+      const n = create("kill");
+      try {
+        const hostPid = sleeper.pid ?? 0;
+        assert.ok(hostPid > 0);
+        box.ok(["start", "-n", n]);
+        const pids = sh("ls /proc", n)
+          .split(/\s+/)
+          .filter((x) => /^\d+$/.test(x))
+          .map(Number);
+        for (const pid of [process.pid, hostPid]) {
+          assert.ok(!pids.includes(pid), `host pid ${pid} among the container's ${pids}`);
+          const k = box.lxt(["attach", "-n", n, "--", "kill", "-0", `${pid}`]);
+          assert.notEqual(k.code, 0);
+          assert.match(k.stderr, /No such process/, `kill -0 ${pid}`);
+        }
+        // kill -9 -1: every process the container can signal (its attach may die too).
+        box.lxt(["attach", "-n", n, "--", "sh", "-c", "kill -9 -1"]);
+        box.lxt(["attach", "-n", n, "--", "kill", "-9", `${hostPid}`]);
+        await sleep(1000);
+        assert.equal(sleeper.exitCode, null, "the host's sleep is alive");
+        assert.equal(sleeper.signalCode, null, "the host's sleep was not signalled");
+        assert.ok(process.kill(hostPid, 0));
+        assert.ok(existsSync(`/proc/${process.pid}`));
+      } finally {
+        sleeper.kill("SIGKILL");
+        box.lxt(["stop", "-n", n, "-k"]);
+      }
+    });
+
+    test("escape: a rootfs symlink to a host path as lxc.mount.entry target (CVE-2019-19921) stays inside", () => {
+      const hostDir = mkdtempSync("/tmp/lxt-escape-");
+      writeFileSync(join(hostDir, "marker"), "host\n");
+      const hostUntouched = () => {
+        const mounts = mountPoints(readFileSync("/proc/self/mountinfo", "utf8"));
+        assert.ok(!mounts.some((m) => m.startsWith(hostDir)), "no mount on the host's directory");
+        assert.deepEqual(readdirSync(hostDir), ["marker"]);
+      };
+      try {
+        const n = create("link");
+        const rootfs = join(box.lxcpath, n, "rootfs");
+        symlinkSync(hostDir, join(rootfs, "evil"));
+        const cfg = join(box.lxcpath, n, "config");
+        writeFileSync(
+          cfg,
+          `${readFileSync(cfg, "utf8")}\nlxc.mount.entry = tmpfs evil tmpfs create=dir 0 0\n`,
+        );
+        // The symlink resolves inside the rootfs (openat2 RESOLVE_IN_ROOT), to
+        // <rootfs>${hostDir}, which does not exist and is not created through
+        // a symlink: the start is refused cleanly, naming the entry's target.
+        const r = box.lxt(["start", "-n", n]);
+        assert.equal(r.code, 1, r.stderr);
+        assert.match(r.stderr, /openat2 \/evil: ENOENT/);
+        assert.match(box.ok(["info", "-n", n, "-s"]), /STOPPED/);
+        hostUntouched();
+        // With that path present in the rootfs, the container starts and the
+        // tmpfs lands on the container's own directory.
+        mkdirSync(join(rootfs, hostDir), { recursive: true });
+        box.ok(["start", "-n", n]);
+        hostUntouched();
+        assert.match(
+          sh(`grep ' ${hostDir} ' /proc/self/mountinfo`, n),
+          / - tmpfs /,
+          "the tmpfs is mounted at the container's own path",
+        );
+        assert.equal(sh(`ls -A ${hostDir} | wc -l`, n).trim(), "0", "an empty tmpfs inside");
+        box.ok(["stop", "-n", n, "-k"]);
+      } finally {
+        rmSync(hostDir, { recursive: true, force: true });
+      }
     });
 
     test("host kernel files are masked, /sys/firmware is empty", () => {
