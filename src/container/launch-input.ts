@@ -14,6 +14,7 @@ import { type RootfsRef, rootDir, startMounts } from "../storage/driver.js";
 import { resolveConfinement } from "./confinement.js";
 import { type ContainerPaths, rootId } from "./paths.js";
 import type { LaunchInput, PlanMount, VisibleHierarchy } from "./plan.js";
+import { idmapSource } from "./userns.js";
 
 /** How a start was asked for. */
 export interface LaunchOptions {
@@ -222,6 +223,14 @@ export async function prepareLaunch(
     warnings,
   );
   if (apparmor.mode !== "none") confinement.apparmor = apparmor.label;
+  else if (idmapSource(cfg.security) === "privileged") {
+    // CAP_SYS_ADMIN in the host's user namespace: a devtmpfs (or a made
+    // node) and mount(2) reach the host's filesystems, which only an LSM's
+    // mount rules stop (as LXC relies on AppArmor). docs/security.md.
+    warnings.push(
+      `${paths.name} is privileged and not confined by AppArmor (${apparmor.reason}): root inside can mount the host's filesystems; run untrusted workloads unprivileged (the default, lxt.privileged = 0)`,
+    );
+  }
   let nics: NicPlan[];
   try {
     nics = resolveNics(paths.name, cfg.nets);
