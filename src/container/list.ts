@@ -17,7 +17,7 @@ import type { NicSummary } from "../network/nic-resolve.js";
 import { reapIfEphemeral } from "./ephemeral.js";
 import { type ContainerPaths, containerPaths, ephemeralMarker } from "./paths.js";
 import { repairStale, runtimeCgroups, withLock } from "./runtime.js";
-import { runtimeAppArmor } from "./runtime-cgroups.js";
+import { runtimeAppArmor, runtimePlan } from "./runtime-cgroups.js";
 import { type ContainerState, observe } from "./state.js";
 import { type ExitRecord, parseExitLine } from "./stop.js";
 import { type UsernsInfo, usernsInfo } from "./userns-info.js";
@@ -124,14 +124,6 @@ export async function listContainers(lxcpath: string): Promise<ContainerSummary[
     }),
   );
   return all.filter((s): s is ContainerSummary => s !== undefined);
-}
-
-function runtimePlan(paths: ContainerPaths): string | undefined {
-  try {
-    return readFileSync(join(paths.runtimeDir, "plan"), "utf8");
-  } catch {
-    return undefined;
-  }
 }
 
 function readExit(paths: ContainerPaths): ExitRecord | undefined {

@@ -15,48 +15,39 @@ export function planCgroups(planText: string): ContainerCgroupDirs {
   return dirs;
 }
 
-/** The cgroup directories of a running container, from its plan (none when it has no plan). */
-export function runtimeCgroups(paths: ContainerPaths): ContainerCgroupDirs {
+/** The text of a running container's plan, or undefined when it has none. */
+export function runtimePlan(paths: ContainerPaths): string | undefined {
   try {
-    return planCgroups(readFileSync(join(paths.runtimeDir, "plan"), "utf8"));
-  } catch {
-    return { v1: [] };
-  }
-}
-
-/** Host interfaces (`netdev` records) of a running container, from its plan. */
-export function runtimeNetdevs(paths: ContainerPaths): string[] {
-  try {
-    return readFileSync(join(paths.runtimeDir, "plan"), "utf8")
-      .split("\n")
-      .map(decodeRecord)
-      .flatMap(({ op, fields }) => (op === "netdev" && fields[0] ? [fields[0]] : []));
-  } catch {
-    return [];
-  }
-}
-
-/** The AppArmor profile (`apparmor` record) a running container's plan applies, if any. */
-export function runtimeAppArmor(paths: ContainerPaths): string | undefined {
-  try {
-    const rec = readFileSync(join(paths.runtimeDir, "plan"), "utf8")
-      .split("\n")
-      .map(decodeRecord)
-      .find(({ op }) => op === "apparmor");
-    return rec?.fields[0];
+    return readFileSync(join(paths.runtimeDir, "plan"), "utf8");
   } catch {
     return undefined;
   }
 }
 
+/** The field lists of every `op` record of a running container's plan (none without a plan). */
+function planRecords(paths: ContainerPaths, op: string): string[][] {
+  return (runtimePlan(paths) ?? "")
+    .split("\n")
+    .map(decodeRecord)
+    .flatMap((r) => (r.op === op && r.fields.length > 0 ? [r.fields] : []));
+}
+
+/** The cgroup directories of a running container, from its plan (none when it has no plan). */
+export function runtimeCgroups(paths: ContainerPaths): ContainerCgroupDirs {
+  return planCgroups(runtimePlan(paths) ?? "");
+}
+
+/** Host interfaces (`netdev` records) of a running container, from its plan. */
+export function runtimeNetdevs(paths: ContainerPaths): string[] {
+  return planRecords(paths, "netdev").map((f) => f[0] as string);
+}
+
+/** The AppArmor profile (`apparmor` record) a running container's plan applies, if any. */
+export function runtimeAppArmor(paths: ContainerPaths): string | undefined {
+  return planRecords(paths, "apparmor")[0]?.[0];
+}
+
 /** `stop-hook` commands of a container, from its plan (run by repairStale after a killed monitor). */
 export function runtimeStopHooks(paths: ContainerPaths): string[][] {
-  try {
-    return readFileSync(join(paths.runtimeDir, "plan"), "utf8")
-      .split("\n")
-      .map(decodeRecord)
-      .flatMap(({ op, fields }) => (op === "stop-hook" && fields.length > 0 ? [fields] : []));
-  } catch {
-    return [];
-  }
+  return planRecords(paths, "stop-hook");
 }
