@@ -43,11 +43,12 @@ export interface DebianOptions {
 
 /**
  * Packages beyond the variant: an init that runs in a container, ip, ps, and
- * systemd-resolved (with dbus, its dependency) so that the DNS server DHCP
- * gives reaches /etc/resolv.conf. DHCP itself is systemd-networkd, part of
+ * systemd-resolved so that the DNS server DHCP gives reaches
+ * /etc/resolv.conf, with dbus named: resolved depends on the virtual
+ * `default-dbus-system-bus`, which debootstrap's resolver does not follow. DHCP itself is systemd-networkd, part of
  * systemd; no ifupdown, so one network manager owns the NICs.
  */
-export const DEBIAN_INCLUDE = ["systemd-sysv", "systemd-resolved", "iproute2", "procps"];
+export const DEBIAN_INCLUDE = ["systemd-sysv", "systemd-resolved", "dbus", "iproute2", "procps"];
 
 /** The networkd file of the image: DHCPv4 and IPv6 RA on every veth-style NIC. */
 export const DEBIAN_NETWORKD_FILE = "etc/systemd/network/80-lxt-dhcp.network";
