@@ -262,6 +262,8 @@ export function configureTree(root: string, o: DebianOptions): void {
   mkdirSync(join(root, "etc/systemd/network"), { recursive: true, mode: 0o755 });
   w(DEBIAN_NETWORKD_FILE, DEBIAN_NETWORKD_TEXT);
   enableUnits(root, ["systemd-networkd.service", "systemd-resolved.service"]);
+  // resolved's postinst keeps the build host's resolv.conf as a backup: not the container's.
+  rmSync(join(root, "etc/.resolv.conf.systemd-resolved.bak"), { force: true });
   rmSync(join(root, "etc/resolv.conf"), { force: true });
   symlinkSync("../run/systemd/resolve/stub-resolv.conf", join(root, "etc/resolv.conf"));
   w("etc/apt/sources.list", `deb ${o.mirror} ${o.suite} main\n`);

@@ -164,7 +164,7 @@ describe("debian by debootstrap", { skip, timeout: 1_800_000 }, () => {
     });
   }
 
-  test("joins a managed network by default and gets a DHCP lease (own netns)", async (t) => {
+  test("a veth on lxtbr0 by default; a DHCP lease on a managed network (own netns)", async (t) => {
     if (!image) return t.skip(skip);
     const missing = ["nft", "dnsmasq", "ip", "nsenter"].find((c) => !hasCmd(c));
     if (missing) return t.skip(`SKIP: no ${missing} (scripts/setup.sh installs it)`);
@@ -189,7 +189,14 @@ describe("debian by debootstrap", { skip, timeout: 1_800_000 }, () => {
     try {
       execFileSync("nsenter", [`--net=/run/netns/${ns}`, "ip", "link", "set", "lo", "up"]);
       ok(["network", "create", net, "--ipv4", "10.0.71.1/24", "--nat", "false"]);
-      // The image's own default is lxtbr0; --network names this test's network instead.
+      // The image's default NIC: a veth on lxtbr0 (not started: that would make lxtbr0).
+      const d = box.name("debdef");
+      ok(["create", "-n", d, "-q", "-t", "debian/bookworm/minbase"]);
+      const dcfg = readFileSync(join(box.lxcpath, d, "config"), "utf8");
+      assert.match(dcfg, /^lxc\.net\.0\.type = veth$/m);
+      assert.match(dcfg, /^lxc\.net\.0\.link = lxtbr0$/m);
+      ok(["destroy", "-n", d]);
+      // --network names this test's network instead.
       ok(["create", "-n", c, "-q", "-t", "debian/bookworm/minbase", "--network", net]);
       const cfg = readFileSync(join(box.lxcpath, c, "config"), "utf8");
       assert.match(cfg, /^lxc\.net\.0\.type = veth$/m);
