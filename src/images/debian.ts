@@ -6,7 +6,7 @@
  * not match, then imported into the state root's image store, from which
  * each container is a copy-on-write clone (or a copy on dir).
  */
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import {
   createReadStream,
@@ -26,12 +26,13 @@ import { writeFileAtomic } from "../host/atomic.js";
 import { readStartTime } from "../host/proc.js";
 import { compressionArgs, runTar, TAR_KEEP } from "../storage/archive.js";
 import { explainNoSpace } from "../storage/space.js";
+import { DEFAULT_CONTAINER_NETWORK, netConfigLines } from "../templates/busybox.js";
 import type { ImageMeta } from "./metadata.js";
 import { ociArchitecture } from "./oci.js";
 import { importImage } from "./store.js";
 
 /** Bumped when what a build puts in the tree changes, so old caches are not used. */
-export const DEBIAN_IMAGE_FORMAT = 1;
+export const DEBIAN_IMAGE_FORMAT = 2;
 
 export interface DebianOptions {
   suite: string;
@@ -40,8 +41,28 @@ export interface DebianOptions {
   mirror: string;
 }
 
-/** Packages beyond the variant: an init that runs in a container, ip, ifupdown. */
-export const DEBIAN_INCLUDE = ["systemd-sysv", "iproute2", "ifupdown", "procps"];
+/**
+ * Packages beyond the variant: an init that runs in a container, ip, ps, and
+ * systemd-resolved so that the DNS server DHCP gives reaches
+ * /etc/resolv.conf, with dbus named: resolved depends on the virtual
+ * `default-dbus-system-bus`, which debootstrap's resolver does not follow. DHCP itself is systemd-networkd, part of
+ * systemd; no ifupdown, so one network manager owns the NICs.
+ */
+export const DEBIAN_INCLUDE = ["systemd-sysv", "systemd-resolved", "dbus", "iproute2", "procps"];
+
+/** The networkd file of the image: DHCPv4 and IPv6 RA on every veth-style NIC. */
+export const DEBIAN_NETWORKD_FILE = "etc/systemd/network/80-lxt-dhcp.network";
+export const DEBIAN_NETWORKD_TEXT = `# lxt: DHCP (IPv4) and router advertisements (IPv6) on the container's NICs,
+# as a managed network (lxt network) serves them. An address lxt configured
+# before init (lxc.net.N.ipv4.address) is kept beside the lease.
+[Match]
+Name=eth* en*
+
+[Network]
+DHCP=yes
+IPv6AcceptRA=yes
+KeepConfiguration=static
+`;
 
 /** What a container made from a Debian image gets: systemd's needs in a container (as LXC's common.conf). */
 export const DEBIAN_CONFIG: Array<[string, string]> = [
@@ -53,7 +74,8 @@ export const DEBIAN_CONFIG: Array<[string, string]> = [
   ["lxc.environment", "container=lxc"],
   // systemd halts on SIGRTMIN+3 (systemd(1)); LXC's default SIGPWR only starts sigpwr.target.
   ["lxc.signal.halt", "SIGRTMIN+3"],
-  ["lxc.net.0.type", "empty"],
+  // A veth on the default managed network, as busybox's: networkd gets a lease.
+  ...netConfigLines(DEFAULT_CONTAINER_NETWORK),
 ];
 
 const SUITE_RE = /^[a-z][a-z0-9-]{1,30}$/;
@@ -236,10 +258,14 @@ export function configureTree(root: string, o: DebianOptions): void {
     "etc/hosts",
     "127.0.0.1\tlocalhost\n127.0.1.1\tdebian\n::1\tlocalhost ip6-localhost ip6-loopback\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
   );
-  w(
-    "etc/network/interfaces",
-    "# lxt configures the container's NICs (lxc.net.N.*) before init starts.\nauto lo\niface lo inet loopback\n",
-  );
+  // DHCP by systemd-networkd; names by systemd-resolved (its stub in resolv.conf).
+  mkdirSync(join(root, "etc/systemd/network"), { recursive: true, mode: 0o755 });
+  w(DEBIAN_NETWORKD_FILE, DEBIAN_NETWORKD_TEXT);
+  enableUnits(root, ["systemd-networkd.service", "systemd-resolved.service"]);
+  // resolved's postinst keeps the build host's resolv.conf as a backup: not the container's.
+  rmSync(join(root, "etc/.resolv.conf.systemd-resolved.bak"), { force: true });
+  rmSync(join(root, "etc/resolv.conf"), { force: true });
+  symlinkSync("../run/systemd/resolve/stub-resolv.conf", join(root, "etc/resolv.conf"));
   w("etc/apt/sources.list", `deb ${o.mirror} ${o.suite} main\n`);
   // gettys only on the console: no tty1-6 in a container.
   const sys = join(root, "etc/systemd/system");
@@ -253,6 +279,38 @@ export function configureTree(root: string, o: DebianOptions): void {
   w("etc/machine-id", "");
   rmSync(join(root, "var/cache/apt/archives"), { recursive: true, force: true });
   mkdirSync(join(root, "var/cache/apt/archives/partial"), { recursive: true });
+}
+
+/**
+ * `systemctl enable` of `units` inside the tree (chroot, as their packages'
+ * maintainer scripts would: the units' own [Install] sections decide the
+ * links), then a check that each is linked.
+ */
+function enableUnits(root: string, units: string[]): void {
+  try {
+    execFileSync("chroot", [root, "systemctl", "enable", ...units], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, LC_ALL: "C", SYSTEMD_OFFLINE: "1" },
+    });
+  } catch (err) {
+    const stderr = (err as { stderr?: Buffer }).stderr?.toString("utf8").trim();
+    throw new LxtError(
+      "system",
+      `debian: systemctl enable ${units.join(" ")} in ${root}: ${stderr || (err as Error).message}`,
+      err,
+    );
+  }
+  for (const unit of units) {
+    const wanted = readdirSync(join(root, "etc/systemd/system"), { recursive: true }).some((p) =>
+      String(p).endsWith(`.wants/${unit}`),
+    );
+    if (!wanted) {
+      throw new LxtError(
+        "system",
+        `debian: ${unit} is not enabled in ${root} after systemctl enable`,
+      );
+    }
+  }
 }
 
 /** Removes builds left by a killed process (`.build-PID-RAND`). */

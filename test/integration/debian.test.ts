@@ -4,15 +4,31 @@
  * (outside the clone, verified by sha256 before use, so only the first run
  * on a machine pays for debootstrap), then booted per backend: systemd
  * reaches running (or degraded), `attach -- cat /etc/os-release` works, the
- * container has its own hostname, and `stop` halts it cleanly. Containers
- * get `empty` networking. Skipped loudly when the mirror is unreachable.
+ * container has its own hostname, and `stop` halts it cleanly. The boot
+ * tests use `empty` networking (the harness's `--network empty`); one
+ * container joins a managed network in a network namespace of the test's own
+ * (`lxt` under `nsenter --net`, dnsmasq without upstream) and gets a DHCP
+ * lease from systemd-networkd with no setup. Skipped loudly when the mirror
+ * is unreachable.
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { BtrfsLoop, btrfsSkip, hasCmd, kernelFs, Sandbox, skipReason, until } from "./harness.js";
+import { runtimeRoot } from "../../src/container/paths.js";
+import {
+  BtrfsLoop,
+  btrfsSkip,
+  hasCmd,
+  kernelFs,
+  LXT,
+  type RunResult,
+  Sandbox,
+  skipReason,
+  until,
+} from "./harness.js";
 
 let skip =
   skipReason() ??
@@ -147,4 +163,95 @@ describe("debian by debootstrap", { skip, timeout: 1_800_000 }, () => {
       box.ok(["destroy", "-n", c]);
     });
   }
+
+  test("a veth on lxtbr0 by default; a DHCP lease on a managed network (own netns)", async (t) => {
+    if (!image) return t.skip(skip);
+    const missing = ["nft", "dnsmasq", "ip", "nsenter"].find((c) => !hasCmd(c));
+    if (missing) return t.skip(`SKIP: no ${missing} (scripts/setup.sh installs it)`);
+    const ns = `lxt-dn-${randomBytes(3).toString("hex")}`;
+    const net = `lxtdn${ns.slice(-6)}`;
+    const c = box.name("debnet");
+    // Everything below runs in the test's own namespace, without the harness's --network empty.
+    const lxt = (args: string[]): RunResult => {
+      const r = spawnSync("nsenter", [`--net=/run/netns/${ns}`, LXT, ...args], {
+        env: { ...process.env, LXT_PATH: box.lxcpath },
+        encoding: "utf8",
+        timeout: 120_000,
+      });
+      return { code: r.status ?? -1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
+    };
+    const ok = (args: string[]): string => {
+      const r = lxt(args);
+      assert.equal(r.code, 0, `lxt ${args.join(" ")}: ${r.stdout}${r.stderr}`);
+      return r.stdout;
+    };
+    execFileSync("ip", ["netns", "add", ns]);
+    try {
+      execFileSync("nsenter", [`--net=/run/netns/${ns}`, "ip", "link", "set", "lo", "up"]);
+      ok(["network", "create", net, "--ipv4", "10.0.71.1/24", "--nat", "false"]);
+      // The image's default NIC: a veth on lxtbr0 (not started: that would make lxtbr0).
+      const d = box.name("debdef");
+      ok(["create", "-n", d, "-q", "-t", "debian/bookworm/minbase"]);
+      const dcfg = readFileSync(join(box.lxcpath, d, "config"), "utf8");
+      assert.match(dcfg, /^lxc\.net\.0\.type = veth$/m);
+      assert.match(dcfg, /^lxc\.net\.0\.link = lxtbr0$/m);
+      ok(["destroy", "-n", d]);
+      // --network names this test's network instead.
+      ok(["create", "-n", c, "-q", "-t", "debian/bookworm/minbase", "--network", net]);
+      const cfg = readFileSync(join(box.lxcpath, c, "config"), "utf8");
+      assert.match(cfg, /^lxc\.net\.0\.type = veth$/m);
+      assert.match(cfg, new RegExp(`^lxc\\.net\\.0\\.link = ${net}$`, "m"));
+      assert.match(cfg, /^lxc\.signal\.halt = SIGRTMIN\+3$/m);
+      ok(["start", "-n", c]);
+      let addr = "";
+      const leased = await until(() => {
+        addr = lxt(["attach", "-n", c, "--", "ip", "-4", "addr", "show", "eth0"]).stdout;
+        return /inet 10\.0\.71\.\d+\/24/.test(addr);
+      }, 90_000);
+      assert.ok(leased, `no DHCP address on eth0: ${addr}`);
+      const ip = /inet (10\.0\.71\.\d+)\//.exec(addr)?.[1] ?? "";
+      let leases: Array<{ container?: string; ipv4: string }> = [];
+      assert.ok(
+        await until(() => {
+          leases = JSON.parse(ok(["network", "show", net, "--format", "json"])).leases;
+          return leases.some((l) => l.container === c && l.ipv4 === ip);
+        }, 20_000),
+        `lease of ${c} (${ip}) in network show: ${JSON.stringify(leases)}`,
+      );
+      assert.match(
+        ok(["network", "show", net]),
+        new RegExp(`${c}\\b.*${ip.replaceAll(".", "\\.")}`),
+      );
+      assert.match(ok(["attach", "-n", c, "--", "ip", "-4", "route"]), /default via 10\.0\.71\.1/);
+      // Names go to systemd-resolved's stub, which forwards to the DNS server DHCP gave.
+      assert.match(
+        ok(["attach", "-n", c, "--", "readlink", "/etc/resolv.conf"]),
+        /stub-resolv\.conf/,
+      );
+      let dns = "";
+      assert.ok(
+        await until(() => {
+          dns = lxt(["attach", "-n", c, "--", "resolvectl", "dns", "eth0"]).stdout;
+          return /10\.0\.71\.1\b/.test(dns);
+        }, 30_000),
+        `resolved's DNS server for eth0: ${dns}`,
+      );
+      ok(["stop", "-n", c, "-t", "30"]);
+      ok(["destroy", "-n", c]);
+      ok(["network", "delete", net]);
+    } finally {
+      lxt(["stop", "-k", "-n", c]);
+      lxt(["destroy", "-f", "-n", c]);
+      lxt(["network", "delete", net]);
+      // What a failed delete left is not "deleted" again by the sandbox's cleanup
+      // in the host's namespace: its dnsmasq goes by pid, its record here.
+      try {
+        const pidFile = join(runtimeRoot(box.lxcpath), ".networks", net, "dnsmasq.pid");
+        process.kill(Number(readFileSync(pidFile, "utf8")), "SIGTERM");
+      } catch {}
+      rmSync(join(box.lxcpath, ".networks", `${net}.json`), { force: true });
+      // The namespace takes the test's bridge, veths and nft table with it.
+      spawnSync("ip", ["netns", "del", ns]);
+    }
+  });
 });

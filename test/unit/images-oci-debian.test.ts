@@ -17,7 +17,10 @@ import { splitCommand } from "../../src/config/values.js";
 import { LxtError } from "../../src/core/errors.js";
 import {
   cacheKey,
+  DEBIAN_CONFIG,
   DEBIAN_IMAGE_FORMAT,
+  DEBIAN_INCLUDE,
+  DEBIAN_NETWORKD_TEXT,
   debianOptions,
   hostMirror,
   parseDebianArgs,
@@ -197,6 +200,20 @@ describe("debian", () => {
     assert.deepEqual(parseDebianArgs(["--release=sid"]), { suite: "sid" });
     assert.throws(() => parseDebianArgs(["--nope"]), /unknown argument/);
     assert.throws(() => parseDebianArgs(["--arch"]), /needs a value/);
+  });
+
+  test("networking: a veth on lxtbr0, DHCP by networkd, DNS by resolved, format 2", () => {
+    assert.ok(DEBIAN_IMAGE_FORMAT >= 2, "format 1 trees have no DHCP: not reused");
+    const cfg = new Map(DEBIAN_CONFIG);
+    assert.equal(cfg.get("lxc.net.0.type"), "veth");
+    assert.equal(cfg.get("lxc.net.0.link"), "lxtbr0");
+    assert.equal(cfg.get("lxc.net.0.flags"), "up");
+    assert.equal(cfg.get("lxc.signal.halt"), "SIGRTMIN+3");
+    assert.ok(DEBIAN_INCLUDE.includes("systemd-resolved"));
+    assert.ok(!DEBIAN_INCLUDE.includes("ifupdown"), "one network manager");
+    assert.match(DEBIAN_NETWORKD_TEXT, /^Name=eth\* en\*$/m);
+    assert.match(DEBIAN_NETWORKD_TEXT, /^DHCP=yes$/m);
+    assert.match(DEBIAN_NETWORKD_TEXT, /^IPv6AcceptRA=yes$/m);
   });
 });
 

@@ -11,7 +11,7 @@ export function register(program: Command): void {
     .option("-q, --quiet", "no progress line")
     .option(
       "--network <network>",
-      "first NIC: empty, or a veth on this bridge / managed network (default: the image's, busybox: lxtbr0)",
+      "first NIC: empty, or a veth on this bridge / managed network (default: the image's; busybox, debian: lxtbr0)",
     )
     .argument("<image>", "image alias or fingerprint prefix, or busybox")
     .argument("<name>", "the new container's name")
