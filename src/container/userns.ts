@@ -158,7 +158,7 @@ function ensureTraversable(lxcpath: string, paths: readonly string[]): void {
       if (!(mode & 0o001)) {
         if (d !== lxcpath && !d.startsWith(`${lxcpath}/`)) {
           throw new LxtError(
-            "host",
+            "system",
             `${d}: not searchable by others (mode ${(mode & 0o7777).toString(8)}): an unprivileged container's root cannot reach its rootfs; chmod o+x it`,
           );
         }
