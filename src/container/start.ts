@@ -213,7 +213,8 @@ export async function startContainer(paths: ContainerPaths, opts: LaunchOptions)
       // After the plan: its netdev records let repairStale remove these.
       try {
         const managed = host?.managed ?? new Map();
-        await createDevices(paths.lxcpath, paths.name, nics, managed, execRunner, revert);
+        const links = host?.links ?? [];
+        await createDevices(paths.lxcpath, paths.name, nics, managed, links, execRunner, revert);
         if (managed.size > 0) {
           const { syncForwards } = await import("../network/forward-apply.js");
           revert.add("port forwards", () =>
