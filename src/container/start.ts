@@ -116,15 +116,20 @@ export async function startContainer(paths: ContainerPaths, opts: LaunchOptions)
         try {
           host = await prepareNics(paths.lxcpath, nics, execRunner);
           const netnsPin = join(paths.runtimeDir, "netns");
-          net = nicRecords(nics, nicTools(), {
+          const records = nicRecords(nics, nicTools(), {
             container: paths.name,
             configFile: paths.config,
             rootfs: prepared.rootfs,
             netnsPin,
+            batchFile: join(paths.runtimeDir, "nics.ip"),
+            hostBatchFile: join(paths.runtimeDir, "nics-host.ip"),
             autoGateways: host.autoGateways,
             physOriginal: host.physOriginal,
           });
           if (nics.some((n) => n.type === "phys")) writeFileSync(netnsPin, "", { mode: 0o600 });
+          // The hooks' `ip -batch` input, next to the plan (repairStale removes both).
+          for (const f of records.files) writeFileSync(f.path, f.text, { mode: 0o600 });
+          net = records;
         } catch (err) {
           throw err instanceof LxtError
             ? err.wrap(`start ${paths.name}: network`)
@@ -208,7 +213,8 @@ export async function startContainer(paths: ContainerPaths, opts: LaunchOptions)
       // After the plan: its netdev records let repairStale remove these.
       try {
         const managed = host?.managed ?? new Map();
-        await createDevices(paths.lxcpath, paths.name, nics, managed, execRunner, revert);
+        const links = host?.links ?? [];
+        await createDevices(paths.lxcpath, paths.name, nics, managed, links, execRunner, revert);
         if (managed.size > 0) {
           const { syncForwards } = await import("../network/forward-apply.js");
           revert.add("port forwards", () =>

@@ -133,17 +133,39 @@ export async function hostRoutes(runner: CommandRunner, exceptDev?: string): Pro
   });
 }
 
-/** Kind of a link in the caller's network namespace: `missing`, `bridge` or `other`. */
-export async function linkKind(
-  name: string,
-  runner: CommandRunner,
-): Promise<"missing" | "bridge" | "other"> {
-  // Through `ip`, not /sys/class/net: sysfs shows the namespace it was mounted in.
-  const out = await runner.run("ip", ["-j", "-d", "link", "show"]);
-  const links = JSON.parse(out || "[]") as { ifname?: string; linkinfo?: { info_kind?: string } }[];
+/** A link as `ip -j -d addr show` reports it (the fields lxt reads). */
+export interface HostLink {
+  ifname?: string;
+  mtu?: number;
+  address?: string;
+  linkinfo?: { info_kind?: string };
+  addr_info?: { family?: string; local?: string; scope?: string }[];
+}
+
+/**
+ * Every link of the caller's network namespace with its kind and addresses,
+ * in one `ip` run (a start lists them once and reads kinds from that).
+ * Through `ip`, not /sys/class/net: sysfs shows the namespace it was mounted in.
+ */
+export async function listLinks(runner: CommandRunner): Promise<HostLink[]> {
+  const out = await runner.run("ip", ["-j", "-d", "addr", "show"]);
+  return JSON.parse(out || "[]") as HostLink[];
+}
+
+/** Kind of a link in a listing: `missing`, `bridge` or `other`. */
+export function kindIn(links: readonly HostLink[], name: string): "missing" | "bridge" | "other" {
   const link = links.find((l) => l.ifname === name);
   if (!link) return "missing";
   return link.linkinfo?.info_kind === "bridge" ? "bridge" : "other";
+}
+
+/** Kind of a link in the caller's network namespace (from `links` when the caller has listed them). */
+export async function linkKind(
+  name: string,
+  runner: CommandRunner,
+  links?: readonly HostLink[],
+): Promise<"missing" | "bridge" | "other"> {
+  return kindIn(links ?? (await listLinks(runner)), name);
 }
 
 /** Interfaces enslaved to a bridge. */
@@ -279,17 +301,19 @@ export async function applyRuleset(
 /**
  * Brings a network's host side up, idempotently: bridge with its address,
  * the nft table (replaced in one transaction), dnsmasq (started if dead).
- * Undo steps of what this call created go on `revert`.
+ * Undo steps of what this call created go on `revert`. `links`: the
+ * caller's fresh listing of the host's links, if it has one.
  */
 export async function upNetwork(
   lxcpath: string,
   def: NetworkDef,
   runner: CommandRunner,
   revert: Reverter,
+  links?: readonly HostLink[],
 ): Promise<void> {
   requireNetworkTools(`network ${def.name}`);
   const run = networkRunPaths(lxcpath, def.name);
-  const kind = await linkKind(def.name, runner);
+  const kind = await linkKind(def.name, runner, links);
   if (kind === "other") {
     throw new LxtError(
       "exists",
@@ -376,13 +400,15 @@ export async function ensureNetwork(
   name: string,
   runner: CommandRunner,
   revert: Reverter,
+  links?: readonly HostLink[],
 ): Promise<NetworkDef | undefined> {
   const def = loadNetwork(lxcpath, name);
   if (def) {
-    await upNetwork(lxcpath, def, runner, revert);
+    await upNetwork(lxcpath, def, runner, revert, links);
     return def;
   }
-  if (name !== DEFAULT_NETWORK || (await linkKind(name, runner)) !== "missing") return undefined;
+  if (name !== DEFAULT_NETWORK || (await linkKind(name, runner, links)) !== "missing")
+    return undefined;
   return createNetwork(lxcpath, name, {}, runner);
 }
 

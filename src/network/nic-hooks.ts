@@ -24,6 +24,10 @@ export interface NicHookContext {
   rootfs: string;
   /** Runtime-dir file the container's network namespace is bind-mounted on (phys only). */
   netnsPin: string;
+  /** Runtime-dir file of the container-side `ip -batch` commands (see `NicRecords.files`). */
+  batchFile: string;
+  /** Runtime-dir file of the host-side `ip -batch` commands (routed veths, extra routes). */
+  hostBatchFile: string;
   /** Gateways resolved from `auto`, by NIC index. */
   autoGateways: ReadonlyMap<number, { ipv4?: string; ipv6?: string }>;
   /** The original MTU and MAC of each phys link, by NIC index (restored on the way out). */
@@ -34,6 +38,8 @@ export interface NicRecords {
   netdevs: string[];
   hooks: string[][];
   stopHooks: string[][];
+  /** Files the hooks read (`ip -batch` input), to be written before the monitor starts. */
+  files: { path: string; text: string }[];
 }
 
 /** LXC's script arguments after `NAME net up|down`: the type and the host-side names. */
@@ -90,16 +96,26 @@ function gatewayOf(nic: NicPlan, ctx: NicHookContext, fam: 4 | 6): string | unde
 }
 
 /**
- * The records for these NICs. Throws Error (naming the key) for a gateway
- * `auto` that resolved to nothing.
+ * The records for these NICs. The configuration runs in few execs: one
+ * `ip link set … netns {pid}` per NIC from the host, then every command
+ * inside the container's namespace as one `nsenter … ip -batch FILE` (lo up,
+ * names, MACs, MTUs, flags, addresses, gateways, in NIC order), then the
+ * host-side routes of all NICs as one `ip -batch FILE`, then `script.up`s.
+ * `ip -batch` stops at the first failing line and exits 1, failing the
+ * start. Throws Error (naming the key) for a gateway `auto` that resolved
+ * to nothing.
  */
 export function nicRecords(nics: readonly NicPlan[], t: NicTools, ctx: NicHookContext): NicRecords {
-  const inNs = (...args: string[]) => [t.nsenter, "-t", "{pid}", "-n", t.ip, ...args];
   const hooks: string[][] = [];
   const stopHooks: string[][] = [];
   const netdevs: string[] = [];
+  const files: NicRecords["files"] = [];
+  const inside: string[] = [];
+  const host: string[] = [];
+  const sysctls: string[][] = [];
+  const scripts: string[][] = [];
   const phys = nics.filter((n) => n.type === "phys");
-  if (nics.length > 0) hooks.push(inNs("link", "set", "dev", "lo", "up"));
+  if (nics.length > 0) inside.push("link set dev lo up");
   if (phys.length > 0) {
     // Pins the namespace, so phys devices can still be taken back after the
     // init died (also when the monitor was killed: repairStale runs the
@@ -115,52 +131,66 @@ export function nicRecords(nics: readonly NicPlan[], t: NicTools, ctx: NicHookCo
     const set = ["link", "set", "dev", nic.peerName, "name", nic.name];
     if (nic.type === "phys" && nic.hwaddr) set.push("address", nic.hwaddr);
     if (nic.type === "phys" && nic.mtu) set.push("mtu", String(nic.mtu));
-    hooks.push(inNs(...set));
-    if (nic.up) hooks.push(inNs("link", "set", "dev", nic.name, "up"));
-    for (const a of nic.ipv4) hooks.push(inNs("addr", "add", a, "broadcast", "+", "dev", nic.name));
+    inside.push(set.join(" "));
+    if (nic.up) inside.push(`link set dev ${nic.name} up`);
+    for (const a of nic.ipv4) inside.push(`addr add ${a} broadcast + dev ${nic.name}`);
     // nodad: a static address is usable at once, not after ~2 s of DAD.
-    for (const a of nic.ipv6) hooks.push(inNs("-6", "addr", "add", a, "dev", nic.name, "nodad"));
+    // (A batch line takes no `-6`: the family follows from the address.)
+    for (const a of nic.ipv6) inside.push(`addr add ${a} dev ${nic.name} nodad`);
     for (const fam of [4, 6] as const) {
       const gw = gatewayOf(nic, ctx, fam);
       if (!gw) continue;
-      const f = fam === 6 ? ["-6"] : [];
-      if (gw === "dev") hooks.push(inNs(...f, "route", "add", "default", "dev", nic.name));
-      else {
-        // onlink: a routed container's gateway is outside its own /32 or /128.
-        hooks.push(inNs(...f, "route", "add", "default", "via", gw, "dev", nic.name, "onlink"));
-      }
+      const dst = fam === 6 ? "::/0" : "default";
+      if (gw === "dev") inside.push(`route add ${dst} dev ${nic.name}`);
+      // onlink: a routed container's gateway is outside its own /32 or /128.
+      else inside.push(`route add ${dst} via ${gw} dev ${nic.name} onlink`);
     }
-    if (nic.type === "veth") hooks.push(...vethHostHooks(nic, t, ctx));
-    hooks.push(...scriptHook(nic, ctx, t, "up"));
+    if (nic.type === "veth") vethHostLines(nic, t, ctx, host, sysctls);
+    scripts.push(...scriptHook(nic, ctx, t, "up"));
     stopHooks.push(...scriptHook(nic, ctx, t, "down"));
   }
+  if (inside.length > 0) {
+    files.push({ path: ctx.batchFile, text: `${inside.join("\n")}\n` });
+    hooks.push([t.nsenter, "-t", "{pid}", "-n", t.ip, "-batch", ctx.batchFile]);
+  }
+  hooks.push(...sysctls);
+  if (host.length > 0) {
+    files.push({ path: ctx.hostBatchFile, text: `${host.join("\n")}\n` });
+    hooks.push([t.ip, "-batch", ctx.hostBatchFile]);
+  }
+  hooks.push(...scripts);
   for (const nic of phys) stopHooks.push(physReturnHook(nic, t, ctx));
   if (phys.length > 0) stopHooks.push([t.umount, ctx.netnsPin]);
-  return { netdevs, hooks, stopHooks };
+  return { netdevs, hooks, stopHooks, files };
 }
 
-/** Host-side routes for a veth (router mode: to each address, plus proxy ARP/NDP for the gateways). */
-function vethHostHooks(nic: NicPlan & { type: "veth" }, t: NicTools, ctx: NicHookContext) {
-  const out: string[][] = [];
+/**
+ * Host-side `ip -batch` lines of a veth (router mode: a route to each
+ * address, plus proxy ARP/NDP for the gateways; extra routes), and the
+ * proxy_ndp sysctl that has to run before them.
+ */
+function vethHostLines(
+  nic: NicPlan & { type: "veth" },
+  t: NicTools,
+  ctx: NicHookContext,
+  out: string[],
+  sysctls: string[][],
+): void {
   const host = nic.hostName;
   if (nic.mode === "router") {
-    for (const a of nic.ipv4) {
-      out.push([t.ip, "route", "add", `${a.split("/")[0]}/32`, "dev", host]);
-    }
-    for (const a of nic.ipv6) {
-      out.push([t.ip, "-6", "route", "add", `${a.split("/")[0]}/128`, "dev", host]);
-    }
+    for (const a of nic.ipv4) out.push(`route add ${a.split("/")[0]}/32 dev ${host}`);
+    for (const a of nic.ipv6) out.push(`route add ${a.split("/")[0]}/128 dev ${host}`);
     const gw4 = gatewayOf(nic, ctx, 4);
-    if (gw4 && gw4 !== "dev") out.push([t.ip, "neigh", "add", "proxy", gw4, "dev", host]);
+    if (gw4 && gw4 !== "dev") out.push(`neigh add proxy ${gw4} dev ${host}`);
     const gw6 = gatewayOf(nic, ctx, 6);
     if (gw6 && gw6 !== "dev") {
-      out.push([t.sysctl, "-q", "-w", `net.ipv6.conf.${host}.proxy_ndp=1`]);
-      out.push([t.ip, "-6", "neigh", "add", "proxy", gw6, "dev", host]);
+      sysctls.push([t.sysctl, "-q", "-w", `net.ipv6.conf.${host}.proxy_ndp=1`]);
+      out.push(`neigh add proxy ${gw6} dev ${host}`);
     }
   }
-  for (const r of nic.routes4) out.push([t.ip, "route", "add", r, "dev", host]);
-  for (const r of nic.routes6) out.push([t.ip, "-6", "route", "add", r, "dev", host]);
-  return out;
+  for (const r of nic.routes4) out.push(`route add ${r} dev ${host}`);
+  // An IPv6 route given as `default` names no family of its own.
+  for (const r of nic.routes6) out.push(`route add ${r === "default" ? "::/0" : r} dev ${host}`);
 }
 
 /**

@@ -7,7 +7,7 @@ import { LxtError } from "../core/errors.js";
 import { Reverter } from "../core/reverter.js";
 import type { CommandRunner } from "../storage/runner.js";
 import { intToIp, parseCidr } from "./ipv4.js";
-import { ensureNetwork, linkKind, registerHost } from "./manage.js";
+import { ensureNetwork, type HostLink, kindIn, listLinks, registerHost } from "./manage.js";
 import type { NicPlan } from "./nic-resolve.js";
 import { type NetworkDef, subnetOf } from "./render.js";
 
@@ -19,22 +19,11 @@ export interface PreparedNics {
   autoGateways: Map<number, { ipv4?: string; ipv6?: string }>;
   /** MTU and MAC of each phys link, by NIC index. */
   physOriginal: Map<number, { mtu: number; address: string }>;
+  /** The host's links after the managed networks were brought up (one listing per start). */
+  links: HostLink[];
 }
 
-interface IpLink {
-  ifname?: string;
-  mtu?: number;
-  address?: string;
-  linkinfo?: { info_kind?: string };
-  addr_info?: { family?: string; local?: string; scope?: string }[];
-}
-
-async function showLink(name: string, runner: CommandRunner): Promise<IpLink | undefined> {
-  const out = await runner.run("ip", ["-j", "-d", "addr", "show", "dev", name]).catch(() => "");
-  return (JSON.parse(out || "[]") as IpLink[])[0];
-}
-
-function primary(link: IpLink | undefined, family: "inet" | "inet6"): string | undefined {
+function primary(link: HostLink | undefined, family: "inet" | "inet6"): string | undefined {
   return link?.addr_info?.find((a) => a.family === family && a.scope === "global")?.local;
 }
 
@@ -52,15 +41,18 @@ export async function prepareNics(
     managed: new Map(),
     autoGateways: new Map(),
     physOriginal: new Map(),
+    links: nics.length > 0 ? await listLinks(runner) : [],
   };
   for (const nic of nics) {
     if (!nic.link) continue;
     const where = `lxc.net.${nic.index}.link`;
     const def =
       nic.type === "veth"
-        ? await ensureNetwork(lxcpath, nic.link, runner, new Reverter())
+        ? await ensureNetwork(lxcpath, nic.link, runner, new Reverter(), out.links)
         : undefined;
-    const kind = await linkKind(nic.link, runner);
+    // A network brought up just now: its bridge is not in the listing yet.
+    if (def && kindIn(out.links, nic.link) === "missing") out.links = await listLinks(runner);
+    const kind = kindIn(out.links, nic.link);
     if (kind === "missing") {
       const hint = nic.type === "veth" ? " (create it with `lxt network create`)" : "";
       throw new LxtError("config", `${where}: ${nic.link} does not exist${hint}`);
@@ -72,7 +64,7 @@ export async function prepareNics(
       throw new LxtError("config", `${where}: ${nic.link} is a bridge; phys moves a device in`);
     }
     if (def) out.managed.set(nic.index, def);
-    const link = await showLink(nic.link, runner);
+    const link = out.links.find((l) => l.ifname === nic.link);
     if (nic.gateway4 === "auto" || nic.gateway6 === "auto") {
       const v4 = def ? undefined : primary(link, "inet");
       out.autoGateways.set(nic.index, {
@@ -99,13 +91,15 @@ export async function createDevices(
   container: string,
   nics: readonly NicPlan[],
   managed: ReadonlyMap<number, NetworkDef>,
+  links: readonly HostLink[],
   runner: CommandRunner,
   revert: Reverter,
 ): Promise<void> {
   for (const nic of nics) {
     if (nic.type === "phys") continue;
     const own = nic.type === "veth" ? nic.hostName : nic.peerName;
-    if ((await linkKind(own, runner)) !== "missing") {
+    // `links` is the start's own listing, taken under the container's lock.
+    if (kindIn(links, own) !== "missing") {
       throw new LxtError(
         "exists",
         `lxc.net.${nic.index}.${nic.type === "veth" ? "veth.pair" : "name"}: a link named ${own} already exists`,
@@ -145,9 +139,9 @@ export async function removeHostEnds(
   names: readonly string[],
   runner: CommandRunner,
 ): Promise<void> {
+  const links = names.length > 0 ? await listLinks(runner) : [];
   for (const n of names) {
-    if ((await linkKind(n, runner)) !== "missing")
-      await runner.run("ip", ["link", "del", n]).catch(() => {});
+    if (kindIn(links, n) !== "missing") await runner.run("ip", ["link", "del", n]).catch(() => {});
   }
 }
 

@@ -180,6 +180,8 @@ function ctx(over: Partial<NicHookContext> = {}): NicHookContext {
     configFile: "/l/c1/config",
     rootfs: "/l/c1/rootfs",
     netnsPin: "/run/x/netns",
+    batchFile: "/run/x/nics.ip",
+    hostBatchFile: "/run/x/nics-host.ip",
     autoGateways: new Map(),
     physOriginal: new Map(),
     ...over,
@@ -247,12 +249,21 @@ describe("NICs", () => {
     assert.deepEqual(net0.netdevs, ["lxtvabababab"]);
     const ns = ["/usr/bin/nsenter", "-t", "{pid}", "-n", "/usr/sbin/ip"];
     assert.deepEqual(net0.hooks, [
-      [...ns, "link", "set", "dev", "lo", "up"],
       ["/usr/sbin/ip", "link", "set", "dev", "lxtpabababab", "netns", "{pid}"],
-      [...ns, "link", "set", "dev", "lxtpabababab", "name", "eth0"],
-      [...ns, "link", "set", "dev", "eth0", "up"],
-      [...ns, "addr", "add", "10.0.3.5/24", "broadcast", "+", "dev", "eth0"],
-      [...ns, "route", "add", "default", "via", "10.0.3.1", "dev", "eth0", "onlink"],
+      [...ns, "-batch", "/run/x/nics.ip"],
+    ]);
+    assert.deepEqual(net0.files, [
+      {
+        path: "/run/x/nics.ip",
+        text: [
+          "link set dev lo up",
+          "link set dev lxtpabababab name eth0",
+          "link set dev eth0 up",
+          "addr add 10.0.3.5/24 broadcast + dev eth0",
+          "route add default via 10.0.3.1 dev eth0 onlink",
+          "",
+        ].join("\n"),
+      },
     ]);
     assert.deepEqual(net0.stopHooks, []);
     assert.throws(

@@ -28,6 +28,8 @@ const ctx = (over: Partial<NicHookContext> = {}): NicHookContext => ({
   configFile: "/l/c1/config",
   rootfs: "/l/c1/rootfs",
   netnsPin: "/run/x/netns",
+  batchFile: "/run/x/nics.ip",
+  hostBatchFile: "/run/x/nics-host.ip",
   autoGateways: new Map(),
   physOriginal: new Map(),
   ...over,
@@ -156,25 +158,22 @@ describe("NIC records", () => {
     );
     assert.deepEqual(r.netdevs, [], "a phys device is never deleted");
     assert.deepEqual(r.hooks, [
-      [...NS, "link", "set", "dev", "lo", "up"],
       ["/nsenter", "-t", "{pid}", "-n", "/mount", "--bind", "/proc/self/ns/net", "/run/x/netns"],
       ["/ip", "link", "set", "dev", "eth8", "netns", "{pid}"],
-      [
-        ...NS,
-        "link",
-        "set",
-        "dev",
-        "eth8",
-        "name",
-        "lan0",
-        "address",
-        "02:00:00:00:00:42",
-        "mtu",
-        "1300",
-      ],
-      [...NS, "link", "set", "dev", "lan0", "up"],
-      [...NS, "-6", "addr", "add", "fd00::2/64", "dev", "lan0", "nodad"],
-      [...NS, "-6", "route", "add", "default", "dev", "lan0"],
+      [...NS, "-batch", "/run/x/nics.ip"],
+    ]);
+    assert.deepEqual(r.files, [
+      {
+        path: "/run/x/nics.ip",
+        text: [
+          "link set dev lo up",
+          "link set dev eth8 name lan0 address 02:00:00:00:00:42 mtu 1300",
+          "link set dev lan0 up",
+          "addr add fd00::2/64 dev lan0 nodad",
+          "route add ::/0 dev lan0",
+          "",
+        ].join("\n"),
+      },
     ]);
     assert.equal(r.stopHooks.length, 2);
     const back = r.stopHooks[0] ?? [];
@@ -215,16 +214,20 @@ describe("NIC records", () => {
     const host = r.hooks.filter((h) => h[0] === "/ip" || h[0] === "/sysctl");
     assert.deepEqual(host, [
       ["/ip", "link", "set", "dev", "lxtpabababab", "netns", "{pid}"],
-      ["/ip", "route", "add", "10.1.1.2/32", "dev", "vr0"],
-      ["/ip", "-6", "route", "add", "fd00::2/128", "dev", "vr0"],
-      ["/ip", "neigh", "add", "proxy", "10.1.0.1", "dev", "vr0"],
-      ["/sysctl", "-q", "-w", "net.ipv6.conf.vr0.proxy_ndp=1"],
-      ["/ip", "-6", "neigh", "add", "proxy", "fe80::1", "dev", "vr0"],
-      ["/ip", "-6", "route", "add", "fd01::/64", "dev", "vr0"],
       ["/ip", "link", "set", "dev", "lxtpabababab", "netns", "{pid}"],
+      ["/sysctl", "-q", "-w", "net.ipv6.conf.vr0.proxy_ndp=1"],
+      ["/ip", "-batch", "/run/x/nics-host.ip"],
+    ]);
+    assert.deepEqual(r.files.find((f) => f.path === "/run/x/nics-host.ip")?.text.split("\n"), [
+      "route add 10.1.1.2/32 dev vr0",
+      "route add fd00::2/128 dev vr0",
+      "neigh add proxy 10.1.0.1 dev vr0",
+      "neigh add proxy fe80::1 dev vr0",
+      "route add fd01::/64 dev vr0",
+      "",
     ]);
     assert.ok(
-      r.hooks.some((h) => h.join(" ").endsWith("route add default via 10.1.0.1 dev eth0 onlink")),
+      r.files.some((f) => f.text.includes("route add default via 10.1.0.1 dev eth0 onlink\n")),
     );
     assert.deepEqual(r.stopHooks, [], "no phys: no pin, nothing to do on stop");
     assert.deepEqual(
@@ -290,9 +293,7 @@ describe("NIC records", () => {
       bytes,
     );
     const r = nicRecords(nics, TOOLS, ctx({ autoGateways: new Map([[0, { ipv6: "fd00::1" }]]) }));
-    assert.ok(
-      r.hooks.some((h) => h.join(" ").includes("-6 route add default via fd00::1 dev eth0")),
-    );
+    assert.ok(r.files.some((f) => f.text.includes("route add ::/0 via fd00::1 dev eth0 onlink")));
     assert.throws(
       () => nicRecords(nics, TOOLS, ctx()),
       /lxc\.net\.0\.ipv6\.gateway = auto: eth9 has no global IPv6 address/,
