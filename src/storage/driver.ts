@@ -70,9 +70,18 @@ export interface DriverOptions {
   zfsRoot?: string;
 }
 
-/** Where the container's `/` is on the host: the tree (dir, btrfs) or a mount point in its directory. */
+/**
+ * Where the container's `/` is on the host: the tree (dir, btrfs) or a mount
+ * point in its directory. A zfs snapshot (`DATASET@snapN`, in
+ * `<container>/snaps/snapN`) is read through the container's mounted
+ * dataset, `<container>/rootfs/.zfs/snapshot/snapN`.
+ */
 export function rootDir(ref: RootfsRef): string {
   const s = ref.spec;
+  if (s.backend === "zfs" && s.dataset.includes("@")) {
+    const container = ref.dir.slice(0, ref.dir.lastIndexOf("/snaps/"));
+    return `${container}/rootfs/.zfs/snapshot/${s.dataset.slice(s.dataset.indexOf("@") + 1)}`;
+  }
   return s.backend === "dir" || s.backend === "btrfs" ? s.path : `${ref.dir}/rootfs`;
 }
 

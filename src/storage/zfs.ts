@@ -1,4 +1,4 @@
-import { basename } from "node:path";
+import { basename, dirname } from "node:path";
 import { LxtError } from "../core/errors.js";
 import { Reverter } from "../core/reverter.js";
 import {
@@ -31,6 +31,15 @@ const fsOf = (ds: string) => ds.split("@")[0] ?? ds;
 const parentOf = (ds: string) => fsOf(ds).slice(0, Math.max(0, fsOf(ds).lastIndexOf("/")));
 const isSnapshot = (ds: string) => ds.includes("@");
 const lines = (out: string) => out.split("\n").filter((l) => l.trim() !== "");
+/**
+ * The dataset name for container directory `dir`: its name; a directory in a
+ * staging directory (`.lxt-export-...`) is prefixed with that, so it cannot
+ * collide with a container's.
+ */
+function leaf(dir: string): string {
+  const up = basename(dirname(dir));
+  return up.startsWith(".lxt-") ? `${up.slice(1)}-${basename(dir)}` : basename(dir);
+}
 const gone = (err: unknown) => /does not exist/.test(String((err as Error)?.message ?? err));
 
 /**
@@ -114,9 +123,9 @@ export function zfsDriver(run: CommandRunner, opts: DriverOptions = {}): Storage
       if (cowOf?.spec.backend === "zfs") {
         const src = cowOf.spec.dataset;
         if (snap && !isSnapshot(src)) return { backend: "zfs", dataset: `${src}@${snap}` };
-        return { backend: "zfs", dataset: `${parentOf(src) || root}/${basename(dir)}` };
+        return { backend: "zfs", dataset: `${parentOf(src) || root}/${leaf(dir)}` };
       }
-      return { backend: "zfs", dataset: `${root}/${basename(dir)}` };
+      return { backend: "zfs", dataset: `${root}/${leaf(dir)}` };
     },
     async create(ref) {
       await zfs("create", "-o", `mountpoint=${ref.dir}/rootfs`, dataset(ref));
@@ -172,7 +181,7 @@ export function zfsDriver(run: CommandRunner, opts: DriverOptions = {}): Storage
       try {
         let origin = from;
         if (!isSnapshot(from)) {
-          origin = `${from}@${COPY_SNAP}${basename(dst.dir)}`;
+          origin = `${from}@${COPY_SNAP}${leaf(dst.dir)}`;
           await zfs("snapshot", origin);
           revert.add("copy snapshot", () => zfs("destroy", origin).then(() => undefined));
         }

@@ -230,6 +230,10 @@ describe("zfs driver (recording runner)", () => {
     const other: RootfsRef = { spec: { backend: "zfs", dataset: "pool/x/c1" }, dir: "/l/c1" };
     assert.deepEqual(d.newSpec("/l/c2", other), { backend: "zfs", dataset: "pool/x/c2" });
     assert.deepEqual(d.newSpec("/l/c2", snap0), { backend: "zfs", dataset: "tank/lxt/c2" });
+    assert.deepEqual(d.newSpec("/l/.lxt-export-12-ab/live", live), {
+      backend: "zfs",
+      dataset: "tank/lxt/lxt-export-12-ab-live",
+    });
     assert.deepEqual(d.capabilities, {
       snapshots: true,
       cowClone: true,
