@@ -178,7 +178,10 @@ async function targetDriver(
   const own = storageDriver(src.spec.backend, run);
   if (opts.snapshot) return own;
   const name = opts.backend ?? (opts.cow && !own.capabilities.cowClone ? "overlay" : own.name);
-  const driver = await usableDriver(name, dst.lxcpath, run);
+  // A zfs copy goes beside its zfs source: the parent dataset it already uses.
+  const zfsRoot =
+    src.spec.backend === "zfs" ? src.spec.dataset.replace(/@.*$/, "").replace(/\/[^/]*$/, "") : "";
+  const driver = await usableDriver(name, dst.lxcpath, run, zfsRoot ? { zfsRoot } : {});
   if (opts.cow && !driver.capabilities.cowClone) {
     throw new LxtError("usage", `storage backend ${driver.name} has no copy-on-write clones`);
   }

@@ -16,7 +16,7 @@ export function register(program: Command): void {
     .option("-e, --ephemeral", "ephemeral copy: a CoW clone, started, destroyed when it stops")
     .option(
       "-B, --backingstorage <backend>",
-      "backend of the new container (dir, btrfs, overlay, zfs: a dataset under lxt; with -s a clone beside the source's)",
+      "backend of the new container (dir, btrfs, overlay, zfs: beside a zfs source's dataset, else under lxt)",
     )
     .option("-q, --quiet", "no progress line")
     .argument("[name]")
