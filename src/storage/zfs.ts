@@ -110,8 +110,11 @@ export function zfsDriver(run: CommandRunner, opts: DriverOptions = {}): Storage
       if (!kernelHasFs("zfs")) return "no zfs on this host: the kernel has no zfs module loaded";
       try {
         await zfs("version");
-      } catch {
-        return "no zfs on this host: zfsutils-linux is not installed";
+      } catch (err) {
+        // Old zfsutils have no `zfs version`: only a missing command counts.
+        if (/not installed/.test(String((err as Error)?.message))) {
+          return "no zfs on this host: zfsutils-linux is not installed";
+        }
       }
       if (!(await exists(root, "filesystem"))) {
         return `no ZFS dataset "${root}" to hold containers: create one (zfs create ${root}) or pass --zfsroot POOL/DATASET`;
