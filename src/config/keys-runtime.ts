@@ -97,7 +97,6 @@ function checkRootfsPath(v: string): Verdict | undefined {
   }
   if ("unsupported" in spec)
     return { status: "later", feature: `storage backend ${spec.unsupported}` };
-  if (spec.backend === "zfs") return { status: "later", feature: "storage backend zfs" };
   return undefined;
 }
 
@@ -268,7 +267,7 @@ export const RUNTIME_KEYS: KeySpec[] = [
   ),
   impl(
     "lxc.rootfs.path",
-    "root filesystem: a directory (PATH or dir:PATH), btrfs:PATH, overlayfs:LOWER:UPPER (or overlay:); zfs: is a later feature",
+    "root filesystem: a directory (PATH or dir:PATH), btrfs:PATH, overlayfs:LOWER:UPPER (or overlay:), zfs:POOL/DATASET",
     nothing,
     {
       check: checkRootfsPath,

@@ -300,6 +300,14 @@ export async function importContainer(
   const manifest = await readBackupManifest(src);
   const paths = containerPaths(lxcpath, checkName(name ?? manifest.name));
   const driver = await usableDriver(opts.backend, lxcpath, run);
+  if (driver.name === "zfs") {
+    // A dataset is named and mounted for its container directory: staging
+    // one and renaming the directory would leave both pointing at staging.
+    throw new LxtError(
+      "usage",
+      `import ${file}: importing straight into zfs is not supported yet: import with -B dir, then lxt copy -B zfs`,
+    );
+  }
   mkdirSync(lxcpath, { recursive: true, mode: 0o755 });
   cleanStaleStaging(lxcpath);
   await withLock(paths, async () => {

@@ -43,6 +43,8 @@ export interface CloneOptions {
   ephemeral?: boolean;
   /** `dst.dir` exists already (an in-place restore): only storage and config are made. */
   existingDir?: boolean;
+  /** The rootfs is made already (a backend's own in-place restore): only the config is written. */
+  prepared?: RootfsRef;
   run?: CommandRunner;
   progress?: Progress;
 }
@@ -176,7 +178,10 @@ async function targetDriver(
   const own = storageDriver(src.spec.backend, run);
   if (opts.snapshot) return own;
   const name = opts.backend ?? (opts.cow && !own.capabilities.cowClone ? "overlay" : own.name);
-  const driver = await usableDriver(name, dst.lxcpath, run);
+  // A zfs copy goes beside its zfs source: the parent dataset it already uses.
+  const zfsRoot =
+    src.spec.backend === "zfs" ? src.spec.dataset.replace(/@.*$/, "").replace(/\/[^/]*$/, "") : "";
+  const driver = await usableDriver(name, dst.lxcpath, run, zfsRoot ? { zfsRoot } : {});
   if (opts.cow && !driver.capabilities.cowClone) {
     throw new LxtError("usage", `storage backend ${driver.name} has no copy-on-write clones`);
   }
@@ -197,7 +202,7 @@ export async function cloneContainer(
   const what = opts.snapshot ? "snapshot" : "copy";
   const from = rootfsRef(src, what);
   const driver = await targetDriver(from, dst, opts, run);
-  const to: RootfsRef = {
+  const to: RootfsRef = opts.prepared ?? {
     spec: driver.newSpec(dst.dir, opts.cow || opts.snapshot ? from : undefined),
     dir: dst.dir,
   };
@@ -209,12 +214,14 @@ export async function cloneContainer(
       revert.add("container directory", () => rmSync(dst.dir, { recursive: true, force: true }));
       markIncomplete(to, `${what} of ${src.name}`);
     }
-    revert.add("rootfs", () => driver.destroy(to));
+    if (!opts.prepared) revert.add("rootfs", () => driver.destroy(to));
     opts.progress?.(
       `${what} ${src.name} to ${dst.name} (${driver.name}${opts.cow ? ", copy-on-write" : ""})`,
     );
     try {
-      if (opts.snapshot) await driver.snapshot(from, to);
+      if (opts.prepared) {
+        // made by the caller
+      } else if (opts.snapshot) await driver.snapshot(from, to);
       else await driver.clone(from, to, { cow: opts.cow });
     } catch (err) {
       throw wrapError(`${what} ${src.name}: ${driver.name} rootfs`, err);

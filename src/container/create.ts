@@ -30,6 +30,8 @@ export interface CreateOptions {
   configFile?: string;
   /** Storage backend for a template's rootfs (`-B`): dir, btrfs, overlay, or best (the default). */
   backend?: string;
+  /** `-B zfs`: the parent dataset (`--zfsroot`, LXC's `lxc.bdev.zfs.root`). */
+  zfsRoot?: string;
   progress?: Progress;
   /**
    * `lxc.net.0` of a template's or image's container (`--network`): `empty`,
@@ -99,7 +101,11 @@ export async function createContainer(paths: ContainerPaths, opts: CreateOptions
     }
     netConfigLines(network);
   }
-  const driver = opts.template ? await usableDriver(opts.backend, paths.lxcpath) : undefined;
+  const driver = opts.template
+    ? await usableDriver(opts.backend, paths.lxcpath, undefined, {
+        ...(opts.zfsRoot !== undefined ? { zfsRoot: opts.zfsRoot } : {}),
+      })
+    : undefined;
   let baseText = "";
   if (opts.configFile) {
     // Copied, as lxc-create -f does, after checking it parses: a bad file fails
@@ -226,7 +232,7 @@ async function cloneImage(
   const { imageRootfs } = await import("../images/store.js");
   const src = imageRootfs(paths.lxcpath, image);
   const cow =
-    driver.capabilities.cowClone && (driver.name !== "btrfs" || src.spec.backend === "btrfs");
+    driver.capabilities.cowClone && (driver.name === "overlay" || src.spec.backend === driver.name);
   const ref: RootfsRef = { spec: driver.newSpec(paths.dir, cow ? src : undefined), dir: paths.dir };
   revert.add("rootfs", () => driver.destroy(ref));
   try {

@@ -6,10 +6,10 @@ import { appArmorProfileName } from "../security/apparmor.js";
 import { execRunner } from "../storage/runner.js";
 import { type ContainerPaths, requireExists, rootId } from "./paths.js";
 import { repairStale, withLock } from "./runtime.js";
-import { destroyStorageDir } from "./snapshot.js";
+import { destroyStorageDir, requireNoDependents } from "./snapshot.js";
 import { requireState } from "./state.js";
 import { stopContainer } from "./stop.js";
-import { listSnapshotNames, overlayDependents, snapshotPaths } from "./storage.js";
+import { listSnapshotNames, snapshotPaths } from "./storage.js";
 
 /**
  * Destroys a container: its directory, with the rootfs when it lives there.
@@ -28,13 +28,7 @@ export async function destroyContainer(
   await withLock(paths, async () => {
     const now = await repairStale(paths);
     requireState("destroy", paths.name, now.state);
-    const users = overlayDependents(paths.lxcpath, paths.dir);
-    if (users.length > 0) {
-      throw new LxtError(
-        "state",
-        `destroy ${paths.name}: the overlay rootfs of ${users.join(", ")} is based on it (destroy those first)`,
-      );
-    }
+    await requireNoDependents(paths, execRunner);
     const snaps = listSnapshotNames(paths);
     if (snaps.length > 0 && !opts.snapshots) {
       throw new LxtError(

@@ -144,8 +144,11 @@ export async function destroySnapshot(
   });
 }
 
-/** Removes a container-like directory: its storage through its driver, then the files. */
-export async function destroyStorageDir(paths: ContainerPaths, run: CommandRunner): Promise<void> {
+/** Refuses to destroy a container whose storage other containers' rootfs are based on (overlay lower, zfs clones). */
+export async function requireNoDependents(
+  paths: ContainerPaths,
+  run: CommandRunner,
+): Promise<void> {
   const users = overlayDependents(paths.lxcpath, paths.dir);
   if (users.length > 0) {
     throw new LxtError(
@@ -153,6 +156,25 @@ export async function destroyStorageDir(paths: ContainerPaths, run: CommandRunne
       `destroy ${paths.name}: the overlay rootfs of ${users.join(", ")} is based on it (destroy those first)`,
     );
   }
+  let ref: ReturnType<typeof rootfsRef> | undefined;
+  try {
+    ref = rootfsRef(paths, "destroy");
+  } catch {
+    return;
+  }
+  const driver = storageDriver(ref.spec.backend, run);
+  const clones = ownsRootfs(ref) && driver.dependents ? await driver.dependents(ref) : [];
+  if (clones.length > 0) {
+    throw new LxtError(
+      "state",
+      `destroy ${paths.name}: ${driver.name} ${clones.join(", ")} ${clones.length > 1 ? "are clones" : "is a clone"} of its rootfs (destroy those copies first)`,
+    );
+  }
+}
+
+/** Removes a container-like directory: its storage through its driver, then the files. */
+export async function destroyStorageDir(paths: ContainerPaths, run: CommandRunner): Promise<void> {
+  await requireNoDependents(paths, run);
   let ref: ReturnType<typeof rootfsRef> | undefined;
   try {
     ref = rootfsRef(paths, "destroy");
@@ -212,6 +234,26 @@ async function restoreInPlace(
   const old = rootfsRef(paths, "restore");
   const aside = join(paths.dir, ".lxt-restore-old");
   const staged = join(paths.dir, ".lxt-restore-config");
+  const own = storageDriver(old.spec.backend, run);
+  const snapRef = rootfsRef(sp, "restore");
+  if (own.replaceRootfs && snapRef.spec.backend === old.spec.backend) {
+    // zfs: a mounted dataset is not moved aside; the driver swaps datasets.
+    const swap = await own.replaceRootfs(old, snapRef);
+    try {
+      await cloneContainer(
+        sp,
+        { ...paths, config: staged },
+        { cow, run, existingDir: true, prepared: swap.ref },
+      );
+      renameSync(staged, paths.config);
+    } catch (err) {
+      await swap.undo();
+      rmSync(staged, { force: true });
+      throw err;
+    }
+    await swap.commit();
+    return;
+  }
   rmSync(aside, { recursive: true, force: true });
   mkdirSync(aside, { mode: 0o700 });
   const revert = new Reverter();

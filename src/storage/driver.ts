@@ -44,11 +44,44 @@ export interface StorageDriver {
   clone(src: RootfsRef, dst: RootfsRef, opts: { cow: boolean }): Promise<void>;
   /** Bytes used by this rootfs alone. */
   usage?(ref: RootfsRef): Promise<number>;
+  /**
+   * Other containers' rootfs that share data with `ref` and would break if it
+   * went (zfs: clones of its snapshots). Checked before anything is destroyed.
+   */
+  dependents?(ref: RootfsRef): Promise<string[]>;
+  /**
+   * For a backend whose rootfs cannot be moved aside as files (zfs: a mounted
+   * dataset): makes snapshot `snap` the live rootfs of `live`'s container.
+   * `commit` retires the old rootfs, `undo` puts it back.
+   */
+  replaceRootfs?(live: RootfsRef, snap: RootfsRef): Promise<RootfsSwap>;
 }
 
-/** Where the container's `/` is on the host: the tree (dir, btrfs) or a mount point in its directory. */
+/** A rootfs swapped in by `replaceRootfs`, not yet final. */
+export interface RootfsSwap {
+  ref: RootfsRef;
+  commit(): Promise<void>;
+  undo(): Promise<void>;
+}
+
+/** Per-call driver settings (from the CLI). */
+export interface DriverOptions {
+  /** zfs: the parent dataset of new containers' datasets (`--zfsroot`, LXC's `lxc.bdev.zfs.root`). */
+  zfsRoot?: string;
+}
+
+/**
+ * Where the container's `/` is on the host: the tree (dir, btrfs) or a mount
+ * point in its directory. A zfs snapshot (`DATASET@snapN`, in
+ * `<container>/snaps/snapN`) is read through the container's mounted
+ * dataset, `<container>/rootfs/.zfs/snapshot/snapN`.
+ */
 export function rootDir(ref: RootfsRef): string {
   const s = ref.spec;
+  if (s.backend === "zfs" && s.dataset.includes("@")) {
+    const container = ref.dir.slice(0, ref.dir.lastIndexOf("/snaps/"));
+    return `${container}/rootfs/.zfs/snapshot/${s.dataset.slice(s.dataset.indexOf("@") + 1)}`;
+  }
   return s.backend === "dir" || s.backend === "btrfs" ? s.path : `${ref.dir}/rootfs`;
 }
 
@@ -89,7 +122,7 @@ export function startMounts(ref: RootfsRef): PlanMount[] {
 /** The names drivers use inside a container directory (moved as a whole by an in-place restore). */
 export const STORAGE_ENTRIES = ["rootfs", "overlay"] as const;
 
-type Factory = (run: CommandRunner) => StorageDriver;
+type Factory = (run: CommandRunner, opts: DriverOptions) => StorageDriver;
 const registry = new Map<BackendName, Factory>();
 
 /** Adds a backend to the registry (each driver module registers itself). */
@@ -98,7 +131,11 @@ export function registerDriver(name: BackendName, factory: Factory): void {
 }
 
 /** The driver for `name`, running its commands through `run`. */
-export function storageDriver(name: string, run: CommandRunner): StorageDriver {
+export function storageDriver(
+  name: string,
+  run: CommandRunner,
+  opts: DriverOptions = {},
+): StorageDriver {
   const factory = registry.get(name as BackendName);
   if (!factory) {
     throw new LxtError(
@@ -106,7 +143,7 @@ export function storageDriver(name: string, run: CommandRunner): StorageDriver {
       `unknown storage backend "${name}" (known: ${BACKENDS.filter((b) => registry.has(b)).join(", ")})`,
     );
   }
-  return factory(run);
+  return factory(run, opts);
 }
 
 /** Every registered backend name. */

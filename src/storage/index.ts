@@ -8,7 +8,7 @@ import "./btrfs.js";
 import "./overlay.js";
 import "./zfs.js";
 import { LxtError } from "../core/errors.js";
-import { type StorageDriver, storageDriver } from "./driver.js";
+import { type DriverOptions, type StorageDriver, storageDriver } from "./driver.js";
 import { type CommandRunner, execRunner } from "./runner.js";
 import { FS_MAGIC, fsType } from "./tree.js";
 
@@ -29,8 +29,9 @@ export async function usableDriver(
   name: string | undefined,
   lxcpath: string,
   run: CommandRunner = execRunner,
+  opts: DriverOptions = {},
 ): Promise<StorageDriver> {
-  const driver = storageDriver(!name || name === "best" ? bestBackend(lxcpath) : name, run);
+  const driver = storageDriver(!name || name === "best" ? bestBackend(lxcpath) : name, run, opts);
   const why = await driver.unavailable(lxcpath);
   if (why) throw new LxtError("host", `storage backend ${driver.name}: ${why}`);
   return driver;

@@ -7,7 +7,7 @@
  *   btrfs:/path                 a btrfs subvolume
  *   overlayfs:/lower:/upper     an overlay (also `overlay:`); the work
  *                               directory is `olwork` beside the upper, as LXC
- *   zfs:pool/dataset            a ZFS dataset
+ *   zfs:pool/dataset            a ZFS dataset (zfs:pool/dataset@snap: a snapshot)
  */
 
 /** Backends lxt has drivers for. */
@@ -68,7 +68,10 @@ export function parseRootfsSpec(value: string): RootfsSpec | { unsupported: stri
       };
     }
     case "zfs":
-      if (!/^[A-Za-z0-9][A-Za-z0-9_.:/-]*$/.test(rest) || rest.includes("//"))
+      if (
+        !/^[A-Za-z0-9][A-Za-z0-9_.:/-]*(@[A-Za-z0-9_.:-]+)?$/.test(rest) ||
+        /\/\/|\/$|\/@/.test(rest)
+      )
         throw new RootfsSpecError(`expected zfs:POOL/DATASET, got "${value}"`);
       return { backend: "zfs", dataset: rest };
     default:

@@ -208,10 +208,15 @@ for (const backend of BACKENDS) {
   });
 }
 
-describe("storage conformance: zfs", {
-  skip: "SKIP: zfs backend not implemented yet (and no zfs on this host)",
-}, () => {
+// The zfs driver is unit-tested (test/unit/storage.test.ts) with a recording
+// runner; this suite needs a host with ZFS and a pool for a dataset of its own.
+const zfsSkip =
+  !kernelFs("zfs") || !hasCmd("zfs")
+    ? "SKIP: no zfs on this host (kernel module / zfsutils-linux)"
+    : "SKIP: zfs is here, but this suite does not make a file-backed pool for it yet";
+console.log(`zfs: ${zfsSkip}`);
+describe("storage conformance: zfs", { skip: zfsSkip }, () => {
   test("zfs backend", () => {
-    assert.fail("the zfs driver is a stub: implement it before un-skipping this suite");
+    assert.fail("unreachable: skipped on a host without zfs");
   });
 });

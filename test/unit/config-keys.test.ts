@@ -318,7 +318,6 @@ describe("later keys", () => {
     ["lxc.namespace.clone", "mount net ipc", "namespace options"],
     ["lxc.namespace.share.net", "42", "namespace options"],
     ["lxc.rootfs.options", "idmap=container", "rootfs mount options"],
-    ["lxc.rootfs.path", "zfs:tank/lxt/c1", "storage backend zfs"],
     ["lxc.rootfs.path", "lvm:/dev/vg/c1", "storage backend lvm"],
     ["lxc.rootfs.managed", "0", "unmanaged rootfs"],
     ["lxc.mount.entry", "/srv srv none bind,idmap=container 0 0", "idmapped mounts"],

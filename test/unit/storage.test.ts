@@ -36,13 +36,25 @@ describe("rootfs spec", () => {
       ["overlay:/base:/c1/overlay/delta", "overlayfs:/base:/c1/overlay/delta"],
       ["overlayfs:/base:/c1/overlay/delta", "overlayfs:/base:/c1/overlay/delta"],
       ["zfs:tank/lxt/c1", "zfs:tank/lxt/c1"],
+      ["zfs:tank/lxt/c1@snap0", "zfs:tank/lxt/c1@snap0"],
     ] as const) {
       const spec = parseRootfsSpec(value);
       assert.ok(!("unsupported" in spec));
       assert.equal(formatRootfsSpec(spec), canonical);
     }
     assert.deepEqual(parseRootfsSpec("lvm:/dev/vg/c1"), { unsupported: "lvm" });
-    for (const bad of ["rel", "btrfs:x", "overlayfs:/l", "overlayfs:/l:/u,x", "tar:/x", "/a/../b"])
+    for (const bad of [
+      "rel",
+      "btrfs:x",
+      "overlayfs:/l",
+      "overlayfs:/l:/u,x",
+      "tar:/x",
+      "/a/../b",
+      "zfs:tank//c1",
+      "zfs:tank/c1/",
+      "zfs:tank/c1@a@b",
+      "zfs:tank/@s",
+    ])
       assert.throws(() => parseRootfsSpec(bad), /./, bad);
   });
 
@@ -145,10 +157,255 @@ describe("storage drivers (recording runner)", () => {
     assert.ok(!existsSync(join(dir, "overlay")) && !existsSync(join(dir, "rootfs")));
   });
 
-  it("zfs: a stub that says why it is unavailable and refuses", async () => {
+  it("zfs: says why it is unavailable (no zfs here, or no parent dataset)", async () => {
     const d = storageDriver("zfs", new RecordingRunner(() => new Error("no zfs")));
     assert.match((await d.unavailable("/var/lib/lxt")) ?? "", /zfs/);
-    await assert.rejects(d.create({ spec: d.newSpec("/p/a"), dir: "/p/a" }), /not implemented/);
+    const bad = storageDriver("zfs", new RecordingRunner(), { zfsRoot: "tank//x" });
+    assert.match((await bad.unavailable("/l")) ?? "", /--zfsroot "tank\/\/x" is not a ZFS dataset/);
+  });
+});
+
+/**
+ * A fake `zfs` for the recording runner: `datasets` maps each existing
+ * filesystem or snapshot to its properties (clones, origin, retired owner).
+ */
+function fakeZfs(
+  datasets: Record<string, { clones?: string; origin?: string; retired?: string; used?: string }>,
+  fail?: (argv: readonly string[]) => boolean,
+) {
+  return new RecordingRunner((argv) => {
+    if (fail?.(argv)) return new Error(`zfs ${argv.slice(1).join(" ")}: injected failure`);
+    const a = argv.slice(1);
+    const last = a.at(-1) ?? "";
+    if (a[0] === "list" && a.includes("-d")) {
+      const snaps = a.includes("snapshot");
+      const kids = Object.keys(datasets).filter((n) =>
+        snaps ? n.startsWith(`${last}@`) : !n.includes("@") && n.startsWith(`${last}/`),
+      );
+      const col = a[a.indexOf("-o") + 1] ?? "name";
+      return kids
+        .map((n) =>
+          col === "name,clones"
+            ? `${n}\t${datasets[n]?.clones ?? ""}`
+            : col === "name,lxt:retired"
+              ? `${n}\t${datasets[n]?.retired ?? "-"}`
+              : n,
+        )
+        .join("\n");
+    }
+    if (a[0] === "list") {
+      return last in datasets
+        ? `${last}\n`
+        : new Error(`cannot open '${last}': dataset does not exist`);
+    }
+    if (a[0] === "get" && a.includes("origin")) return `${datasets[last]?.origin ?? "-"}\n`;
+    if (a[0] === "get" && a.includes("used")) return `${datasets[last]?.used ?? "0"}\n`;
+    return "";
+  });
+}
+
+const zcalls = (run: RecordingRunner) =>
+  run.calls
+    .filter((c) => c[0] === "zfs" && !["list", "get"].includes(c[1] ?? ""))
+    .map((c) => c.slice(1).join(" "));
+
+describe("zfs driver (recording runner)", () => {
+  const live: RootfsRef = { spec: { backend: "zfs", dataset: "tank/lxt/c1" }, dir: "/l/c1" };
+  const snap0: RootfsRef = {
+    spec: { backend: "zfs", dataset: "tank/lxt/c1@snap0" },
+    dir: "/l/c1/snaps/snap0",
+  };
+
+  it("names datasets under --zfsroot, snapshots as DATASET@snapN, clones beside their source", () => {
+    const d = storageDriver("zfs", new RecordingRunner(), { zfsRoot: "tank/lxt" });
+    assert.deepEqual(d.newSpec("/l/c1"), { backend: "zfs", dataset: "tank/lxt/c1" });
+    assert.deepEqual(storageDriver("zfs", new RecordingRunner()).newSpec("/l/c1"), {
+      backend: "zfs",
+      dataset: "lxt/c1",
+    });
+    assert.deepEqual(d.newSpec("/l/c1/snaps/snap3", live), {
+      backend: "zfs",
+      dataset: "tank/lxt/c1@snap3",
+    });
+    const other: RootfsRef = { spec: { backend: "zfs", dataset: "pool/x/c1" }, dir: "/l/c1" };
+    assert.deepEqual(d.newSpec("/l/c2", other), { backend: "zfs", dataset: "pool/x/c2" });
+    assert.deepEqual(d.newSpec("/l/c2", snap0), { backend: "zfs", dataset: "tank/lxt/c2" });
+    assert.deepEqual(d.newSpec("/l/.lxt-export-12-ab/live", live), {
+      backend: "zfs",
+      dataset: "tank/lxt/lxt-export-12-ab-live",
+    });
+    assert.deepEqual(d.capabilities, {
+      snapshots: true,
+      cowClone: true,
+      liveSnapshot: true,
+      usage: true,
+    });
+  });
+
+  it("create mounts the dataset at the container's rootfs; snapshot is zfs snapshot", async () => {
+    const run = fakeZfs({ "tank/lxt/c1": {} });
+    const d = storageDriver("zfs", run, { zfsRoot: "tank/lxt" });
+    await d.create(live);
+    await d.snapshot(live, snap0);
+    assert.deepEqual(zcalls(run), [
+      "create -o mountpoint=/l/c1/rootfs tank/lxt/c1",
+      "snapshot tank/lxt/c1@snap0",
+    ]);
+    await assert.rejects(d.snapshot(live, { ...snap0, spec: { backend: "zfs", dataset: "x@y" } }));
+  });
+
+  it("copy -s: a copy snapshot and a clone; from a snapshot, the clone alone", async () => {
+    const run = fakeZfs({ "tank/lxt/c1": {}, "tank/lxt/c1@snap0": {} });
+    const d = storageDriver("zfs", run);
+    const c2: RootfsRef = { spec: { backend: "zfs", dataset: "tank/lxt/c2" }, dir: "/l/c2" };
+    await d.clone(live, c2, { cow: true });
+    await d.clone(snap0, c2, { cow: true });
+    assert.deepEqual(zcalls(run), [
+      "snapshot tank/lxt/c1@lxt-copy-c2",
+      "clone -o mountpoint=/l/c2/rootfs tank/lxt/c1@lxt-copy-c2 tank/lxt/c2",
+      "clone -o mountpoint=/l/c2/rootfs tank/lxt/c1@snap0 tank/lxt/c2",
+    ]);
+    const dirRef: RootfsRef = { spec: { backend: "dir", path: "/l/d/rootfs" }, dir: "/l/d" };
+    await assert.rejects(d.clone(dirRef, c2, { cow: true }), /copy it in full/);
+  });
+
+  it("copy -s: a failing clone destroys the copy snapshot it made", async () => {
+    const run = fakeZfs({ "tank/lxt/c1": {} }, (a) => a[1] === "clone");
+    const d = storageDriver("zfs", run);
+    const c2: RootfsRef = { spec: { backend: "zfs", dataset: "tank/lxt/c2" }, dir: "/l/c2" };
+    await assert.rejects(d.clone(live, c2, { cow: true }), /injected failure/);
+    assert.deepEqual(zcalls(run), [
+      "snapshot tank/lxt/c1@lxt-copy-c2",
+      "clone -o mountpoint=/l/c2/rootfs tank/lxt/c1@lxt-copy-c2 tank/lxt/c2",
+      "destroy tank/lxt/c1@lxt-copy-c2",
+    ]);
+  });
+
+  it("destroy: the dataset, then datasets a restore retired (newest first), then a copy's origin", async () => {
+    // c1 was restored in place: its live dataset is c1-r1; c1 (retired) holds snap0, c1-r1's origin.
+    const cur: RootfsRef = { spec: { backend: "zfs", dataset: "tank/lxt/c1-r1" }, dir: "/l/c1" };
+    const run = fakeZfs({
+      "tank/lxt/c1": { retired: "/l/c1" },
+      "tank/lxt/c1@snap0": { clones: "tank/lxt/c1-r1" },
+      "tank/lxt/c1-r1": { origin: "tank/lxt/c1@snap0" },
+      "tank/lxt/c1-r1@snap1": {},
+      "tank/lxt/other": { retired: "/l/other" },
+    });
+    const d = storageDriver("zfs", run);
+    assert.deepEqual(await d.dependents?.(cur), []);
+    await d.destroy(cur);
+    assert.deepEqual(zcalls(run), ["destroy -r tank/lxt/c1-r1", "destroy -r tank/lxt/c1"]);
+    // A copy -s clone: its origin snapshot goes with it (deferred).
+    const copy = fakeZfs({
+      "tank/lxt/c0": {},
+      "tank/lxt/c0@lxt-copy-c1": { clones: "tank/lxt/c1" },
+      "tank/lxt/c1": { origin: "tank/lxt/c0@lxt-copy-c1" },
+    });
+    await storageDriver("zfs", copy).destroy(live);
+    assert.deepEqual(zcalls(copy), [
+      "destroy -r tank/lxt/c1",
+      "destroy -d tank/lxt/c0@lxt-copy-c1",
+    ]);
+  });
+
+  it("destroy refuses while another container is a clone of its snapshots, and is idempotent", async () => {
+    const run = fakeZfs({
+      "tank/lxt/c1": {},
+      "tank/lxt/c1@lxt-copy-c2": { clones: "tank/lxt/c2" },
+      "tank/lxt/c2": { origin: "tank/lxt/c1@lxt-copy-c2" },
+    });
+    const d = storageDriver("zfs", run);
+    assert.deepEqual(await d.dependents?.(live), ["tank/lxt/c2"]);
+    await assert.rejects(
+      d.destroy(live),
+      /tank\/lxt\/c2 is a clone of its snapshots \(destroy those copies first\)/,
+    );
+    assert.deepEqual(zcalls(run), [], "nothing destroyed");
+    const none = fakeZfs({});
+    await storageDriver("zfs", none).destroy(live);
+    await storageDriver("zfs", none).destroy(snap0);
+    assert.deepEqual(zcalls(none), []);
+  });
+
+  it("destroying a snapshot is deferred while a clone needs it", async () => {
+    const run = fakeZfs({ "tank/lxt/c1@snap0": { clones: "tank/lxt/c1-r1" } });
+    await storageDriver("zfs", run).destroy(snap0);
+    assert.deepEqual(zcalls(run), ["destroy -d tank/lxt/c1@snap0"]);
+  });
+
+  it("restore of an older snapshot: clone it, swap mountpoints, retire the old dataset (newer snapshots kept)", async () => {
+    const run = fakeZfs({
+      "tank/lxt/c1": {},
+      "tank/lxt/c1@snap0": {},
+      "tank/lxt/c1@snap1": {},
+      "tank/lxt/c1-r1": { retired: "/l/other" },
+    });
+    const d = storageDriver("zfs", run);
+    const swap = await d.replaceRootfs?.(live, snap0);
+    assert.ok(swap);
+    assert.deepEqual(swap.ref, {
+      spec: { backend: "zfs", dataset: "tank/lxt/c1-r2" },
+      dir: "/l/c1",
+    });
+    await swap.commit();
+    assert.deepEqual(zcalls(run), [
+      "clone -o mountpoint=none tank/lxt/c1@snap0 tank/lxt/c1-r2",
+      "set mountpoint=none tank/lxt/c1",
+      "set mountpoint=/l/c1/rootfs tank/lxt/c1-r2",
+      "set lxt:retired=/l/c1 tank/lxt/c1",
+    ]);
+    assert.ok(!run.calls.some((c) => c.includes("rollback")), "no rollback: snap1 survives");
+  });
+
+  it("restore: a failing step puts the old dataset back; undo after success too", async () => {
+    const ds = { "tank/lxt/c1": {}, "tank/lxt/c1@snap0": {} };
+    const run = fakeZfs(
+      ds,
+      (a) => a[1] === "set" && a[2] === "mountpoint=/l/c1/rootfs" && a[3] === "tank/lxt/c1-r1",
+    );
+    const d = storageDriver("zfs", run);
+    await assert.rejects(d.replaceRootfs?.(live, snap0) ?? Promise.resolve(), /injected failure/);
+    assert.deepEqual(zcalls(run), [
+      "clone -o mountpoint=none tank/lxt/c1@snap0 tank/lxt/c1-r1",
+      "set mountpoint=none tank/lxt/c1",
+      "set mountpoint=/l/c1/rootfs tank/lxt/c1-r1",
+      "set mountpoint=/l/c1/rootfs tank/lxt/c1",
+      "destroy tank/lxt/c1-r1",
+    ]);
+    const ok = fakeZfs(ds);
+    const swap = await storageDriver("zfs", ok).replaceRootfs?.(live, snap0);
+    await swap?.undo();
+    assert.deepEqual(zcalls(ok).slice(3), [
+      "set mountpoint=none tank/lxt/c1-r1",
+      "set mountpoint=/l/c1/rootfs tank/lxt/c1",
+      "destroy tank/lxt/c1-r1",
+    ]);
+  });
+
+  it("restore when the old dataset has no snapshots left destroys it; usage is zfs get -Hp used", async () => {
+    const run = fakeZfs({ "tank/lxt/c1-r1": {}, "tank/lxt/c1@snap0": {}, "tank/lxt/c1": {} });
+    const d = storageDriver("zfs", run);
+    const cur: RootfsRef = { spec: { backend: "zfs", dataset: "tank/lxt/c1-r1" }, dir: "/l/c1" };
+    const swap = await d.replaceRootfs?.(cur, snap0);
+    await swap?.commit();
+    assert.deepEqual(zcalls(run), [
+      "clone -o mountpoint=none tank/lxt/c1@snap0 tank/lxt/c1-r2",
+      "set mountpoint=none tank/lxt/c1-r1",
+      "set mountpoint=/l/c1/rootfs tank/lxt/c1-r2",
+      "destroy tank/lxt/c1-r1",
+    ]);
+    const u = fakeZfs({ "tank/lxt/c1": { used: "123456" } });
+    assert.equal(await storageDriver("zfs", u).usage?.(live), 123456);
+    assert.deepEqual(u.calls.at(-1), [
+      "zfs",
+      "get",
+      "-H",
+      "-p",
+      "-o",
+      "value",
+      "used",
+      "tank/lxt/c1",
+    ]);
   });
 });
 

@@ -14,7 +14,10 @@ export function register(program: Command): void {
     .option("-p, --newpath <path>", "state root of the new container (default: the same)")
     .option("-s, --snapshot", "copy-on-write clone (btrfs snapshot, or overlay over the source)")
     .option("-e, --ephemeral", "ephemeral copy: a CoW clone, started, destroyed when it stops")
-    .option("-B, --backingstorage <backend>", "backend of the new container (dir, btrfs, overlay)")
+    .option(
+      "-B, --backingstorage <backend>",
+      "backend of the new container (dir, btrfs, overlay, zfs: beside a zfs source's dataset, else under lxt)",
+    )
     .option("-q, --quiet", "no progress line")
     .argument("[name]")
     .action(async (name, opts) => {

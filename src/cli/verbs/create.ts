@@ -17,7 +17,11 @@ export function register(program: Command): void {
     .option("-f, --config <file>", "config file to include in the new container's config")
     .option(
       "-B, --bdev <backend>",
-      "storage backend: dir, btrfs, overlay, or best (btrfs when the state root is on btrfs, else dir)",
+      "storage backend: dir, btrfs, overlay, zfs, or best (btrfs when the state root is on btrfs, else dir)",
+    )
+    .option(
+      "--zfsroot <dataset>",
+      "-B zfs: the parent dataset of the container's dataset (default: lxt)",
     )
     .option(
       "--network <network>",
@@ -52,6 +56,7 @@ export function register(program: Command): void {
           rootfs: opts.rootfs,
           configFile: opts.config,
           backend: opts.bdev,
+          ...(opts.zfsroot !== undefined ? { zfsRoot: opts.zfsroot } : {}),
           progress,
           ...(opts.network !== undefined ? { network: opts.network } : {}),
           templateArgs,

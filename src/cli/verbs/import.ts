@@ -9,7 +9,10 @@ export function register(program: Command): void {
     .command("import")
     .description("make a container from an `lxt export` tarball (lxc import)")
     .addOption(lxcpathOption())
-    .option("-B, --bdev <backend>", "storage backend: dir, btrfs, overlay, or best (the default)")
+    .option(
+      "-B, --bdev <backend>",
+      "storage backend: dir, btrfs, overlay, or best (the default; zfs: not yet)",
+    )
     .option("-q, --quiet", "no progress line")
     .argument("<file>", "the tarball")
     .argument("[name]", "the new container's name (default: the exported one)")

@@ -7,7 +7,14 @@ export function register(program: Command): void {
     .command("launch")
     .description("create a container from an image (or the busybox template) and start it")
     .addOption(lxcpathOption())
-    .option("-B, --bdev <backend>", "storage backend: dir, btrfs, overlay, or best (the default)")
+    .option(
+      "-B, --bdev <backend>",
+      "storage backend: dir, btrfs, overlay, zfs, or best (the default)",
+    )
+    .option(
+      "--zfsroot <dataset>",
+      "-B zfs: the parent dataset of the container's dataset (default: lxt)",
+    )
     .option("-q, --quiet", "no progress line")
     .option(
       "--network <network>",
@@ -23,6 +30,7 @@ export function register(program: Command): void {
         createContainer(paths, {
           template: image,
           backend: opts.bdev,
+          ...(opts.zfsroot !== undefined ? { zfsRoot: opts.zfsroot } : {}),
           progress,
           ...(opts.network !== undefined ? { network: opts.network } : {}),
         }),
