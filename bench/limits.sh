@@ -33,7 +33,7 @@ LXCP=$(mktemp -d /var/tmp/lxclim.XXXXXX)
 W=$(mktemp -d /var/tmp/lim-work.XXXXXX)
 export LXT_PATH=$LXTP
 LXT_NAMES=() LXC_NAMES=()
-lxt() { "${LXT[@]}" "$@"; }
+lxt() { command "${LXT[@]}" "$@"; }
 quiet() { "$@" > /dev/null 2>&1; }
 
 cleanup() {

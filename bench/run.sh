@@ -43,7 +43,7 @@ export LXT_PATH=$LXTP
 LXT_NAMES=() LXC_NAMES=()
 
 # ---- the two tools behind one set of verbs: VERB TOOL NAME -------------------------------------
-lxt() { "${LXT[@]}" "$@"; }
+lxt() { command "${LXT[@]}" "$@"; }   # `command`: the default LXT is "lxt", this function's own name
 t_create()  { if [ "$1" = lxt ]; then lxt create -n "$2" -t busybox --network empty; else lxc-create -P "$LXCP" -n "$2" -t busybox -f "$W/lxc.conf"; fi; }
 t_destroy() { if [ "$1" = lxt ]; then lxt destroy -n "$2"; else lxc-destroy -P "$LXCP" -n "$2"; fi; }
 t_start()   { if [ "$1" = lxt ]; then lxt start -n "$2"
