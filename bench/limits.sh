@@ -11,7 +11,7 @@
 #        BENCH_TOP_N=N             running containers per tool for the info/top figures (default 5;
 #                                  the issue's figure is 50)
 # Root only. Private state roots under /var/tmp, everything stopped and destroyed on exit.
-# Network: none; containers get no network (lxt: none configured; LXC: lxc.net.0.type = empty).
+# Network: none; containers get no network (lxt: --network empty; LXC: lxc.net.0.type = empty).
 set -u
 export LC_ALL=C
 ITER=${1:-5}
@@ -91,7 +91,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 # ---- 1. inside vs host -------------------------------------------------------------------------
 W1=lxtlim-work
 LXT_NAMES+=("$W1")
-lxt create -n "$W1" -t busybox > /dev/null || die "lxt create failed"
+lxt create -n "$W1" -t busybox --network empty > /dev/null || die "lxt create failed"
 ROOTFS=$LXTP/$W1/rootfs
 cp "$W/memtouch" "$ROOTFS/memtouch"
 cp "$W/cpu.sh" "$W/mem.sh" "$ROOTFS/"
@@ -116,7 +116,7 @@ done
 printf 'lxc.net.0.type = empty\n' > "$W/lxc.conf"
 for i in $(seq 1 "$TOP_N"); do
   n=lxtlim-$i; LXT_NAMES+=("$n")
-  lxt create -n "$n" -t busybox > /dev/null && lxt start -n "$n" > /dev/null || die "lxt $n failed"
+  lxt create -n "$n" -t busybox --network empty > /dev/null && lxt start -n "$n" > /dev/null || die "lxt $n failed"
   n=lxclim-$i; LXC_NAMES+=("$n")
   quiet lxc-create -P "$LXCP" -n "$n" -t busybox -f "$W/lxc.conf" || die "lxc-create $n failed"
   lxc-start -P "$LXCP" -n "$n" -d && lxc-wait -P "$LXCP" -n "$n" -s RUNNING -t 10 || die "lxc-start $n failed"

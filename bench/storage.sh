@@ -86,7 +86,7 @@ for size in $SIZES; do
       *) LXTP=$W/plain/lxt LXCP=$W/plain/lxc LXT_B=dir LXC_B=dir ;;
     esac
     src=src$size$backend
-    lxt_ "$LXTP" create -n "$src" -t busybox -B "$LXT_B" >/dev/null || die "lxt create -B $LXT_B failed"
+    lxt_ "$LXTP" create -n "$src" -t busybox --network empty -B "$LXT_B" >/dev/null || die "lxt create -B $LXT_B failed"
     lxc-create -P "$LXCP" -n "$src" -t busybox -B "$LXC_B" -f "$W/lxc.conf" >/dev/null 2>&1 ||
       die "lxc-create -B $LXC_B failed"
     pad "$LXTP/$src/rootfs" "$size"

@@ -138,23 +138,33 @@ function usageOf({ cpuUsageNs, ...rest }: CgroupStats): ContainerUsage {
   return cpuUsageNs === undefined ? rest : { ...rest, cpuSeconds: Number(cpuUsageNs) / 1e9 };
 }
 
-/** Every container's info (stopped ones included), reading the cgroup layout once. */
-export async function allContainerInfo(lxcpath: string): Promise<ContainerInfo[]> {
+/**
+ * Every container's info (stopped ones included), reading the cgroup layout
+ * once. `liveAddresses: false` (lxt top) leaves the NICs' addresses out:
+ * reading them costs one `nsenter` per running container.
+ */
+export async function allContainerInfo(
+  lxcpath: string,
+  opts: { liveAddresses?: boolean } = {},
+): Promise<ContainerInfo[]> {
   const layout = readCgroupLayout(nodeCgroupFs);
   const names = await listLiveNames(lxcpath);
-  return Promise.all(names.map((n) => containerInfo(containerPaths(lxcpath, n), layout)));
+  return Promise.all(
+    names.map((n) => containerInfo(containerPaths(lxcpath, n), layout, opts.liveAddresses ?? true)),
+  );
 }
 
 /** State, pid, addresses and resource use from the container's cgroup. */
 export async function containerInfo(
   paths: ContainerPaths,
   layout?: CgroupLayout,
+  liveAddresses = true,
 ): Promise<ContainerInfo> {
   const summary = await summarize(paths);
   const dirs = summary.state === "STOPPED" ? { v1: [] } : runtimeCgroups(paths);
   const cgroups = allDirs(dirs);
   const net = summary.pid ? readNetBytes(summary.pid) : [];
-  const nics = await containerNics(paths, summary.pid);
+  const nics = await containerNics(paths, liveAddresses ? summary.pid : undefined);
   const aaHost = readAppArmorHost();
   const apparmor = !aaHost.enabled
     ? `none: ${aaHost.why}`

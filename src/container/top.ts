@@ -89,7 +89,8 @@ export async function sampleTop(
   lxcpath: string,
   prev?: TopSample,
 ): Promise<{ rows: TopRow[]; sample: TopSample }> {
-  const infos = await allContainerInfo(lxcpath);
+  // top shows no addresses: skip the per-container nsenter that reads them.
+  const infos = await allContainerInfo(lxcpath, { liveAddresses: false });
   const now = Date.now();
   const cpu = new Map<string, number>();
   for (const i of infos) if (i.cpuSeconds !== undefined) cpu.set(i.name, i.cpuSeconds);
