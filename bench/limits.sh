@@ -44,6 +44,15 @@ cleanup() {
   for n in "${LXC_NAMES[@]}"; do
     quiet lxc-stop -P "$LXCP" -n "$n" -k; quiet lxc-destroy -P "$LXCP" -n "$n" -f
   done
+  # A managed network a container started on (none should: containers are made with
+  # --network empty) goes too, loudly.
+  local f
+  for f in "$LXTP"/.networks/*.json; do
+    [ -e "$f" ] || continue
+    f=${f##*/}; f=${f%.json}
+    echo "bench/limits: WARNING: network $f was created; deleting it" >&2
+    quiet lxt network delete "$f"
+  done
   for d in "$LXTP" "$LXCP" "$W"; do
     if awk -v d="$d" '$5 == d || index($5, d "/") == 1 { f = 1 } END { exit !f }' /proc/self/mountinfo; then
       echo "bench/limits: WARNING: something is still mounted under $d; left in place" >&2

@@ -82,6 +82,15 @@ cleanup() {
   for n in "${LXC_NAMES[@]}"; do
     quiet lxc-stop -P "$LXCP" -n "$n" -k; quiet lxc-destroy -P "$LXCP" -n "$n" -f
   done
+  # A managed network a container started on (none should: containers are made with
+  # --network empty) goes too, loudly.
+  local f
+  for f in "$LXTP"/.networks/*.json; do
+    [ -e "$f" ] || continue
+    f=${f##*/}; f=${f%.json}
+    echo "bench: WARNING: network $f was created; deleting it" >&2
+    quiet lxt network delete "$f"
+  done
   local d
   for d in "$LXTP" "$LXCP" "$W"; do
     # never rm -rf through a mount left behind by a tool that misbehaved
