@@ -13,6 +13,8 @@
 # Root only. Private state roots under /var/tmp, everything stopped and destroyed on exit.
 # Network: none; containers get no network (lxt: --network empty; LXC: lxc.net.0.type = empty).
 set -u
+# lxt refuses to make a managed network in the host's network namespace (src/network/manage.ts).
+export LXT_NO_HOST_NETWORK=1
 export LC_ALL=C
 ITER=${1:-5}
 TOP_N=${BENCH_TOP_N:-5}

@@ -12,6 +12,8 @@
 #        BENCH_NET_RUNS=R     iperf3 runs per direction and tool (default 3)
 # Root only. Traffic stays inside the namespace; everything made is removed on exit.
 set -u
+# lxt refuses to make a managed network in the host's network namespace (src/network/manage.ts).
+export LXT_NO_HOST_NETWORK=1
 export LC_ALL=C
 N=${1:-10}
 SECS=${BENCH_NET_SECS:-5}

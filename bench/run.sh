@@ -14,6 +14,8 @@
 # and lxt's are created with --network empty; section 7 (bench/net.sh) runs in a network
 # namespace of its own with a bridge it makes. Nothing leaves the host.
 set -u
+# lxt refuses to make a managed network in the host's network namespace (src/network/manage.ts).
+export LXT_NO_HOST_NETWORK=1
 export LC_ALL=C
 N=${1:-10}
 MEM_N=${BENCH_MEM_N:-10}

@@ -12,6 +12,8 @@
 # roots, containers, the loop device and its mount) is removed on exit. LXC containers get
 # lxc.net.0.type = empty and are never started; nothing leaves the host.
 set -u
+# lxt refuses to make a managed network in the host's network namespace (src/network/manage.ts).
+export LXT_NO_HOST_NETWORK=1
 export LC_ALL=C
 N=${1:-5}
 SIZES=${BENCH_SIZES:-100 1024}

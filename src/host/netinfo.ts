@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 
 /** The global addresses of a network namespace, read through one of its processes. */
 export interface Addresses {
@@ -145,4 +145,22 @@ export function readLiveNics(pid: number): Promise<LiveNic[]> {
       },
     );
   });
+}
+
+/** The inode of the initial network namespace on kernels that give it a fixed one (PROC_NET_INIT_INO). */
+const NET_INIT_INO = 0xeffffff9;
+
+/**
+ * Whether this process is in the host's network namespace: the kernel's
+ * initial one (fixed inode on recent kernels), or PID 1's where /proc/1 is
+ * readable (older kernels number namespaces dynamically).
+ */
+export function inHostNetns(): boolean {
+  const self = statSync("/proc/self/ns/net").ino;
+  if (self === NET_INIT_INO) return true;
+  try {
+    return self === statSync("/proc/1/ns/net").ino;
+  } catch {
+    return false;
+  }
 }

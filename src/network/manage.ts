@@ -20,6 +20,7 @@ import { runtimeRoot } from "../container/paths.js";
 import { LxtError } from "../core/errors.js";
 import { Reverter } from "../core/reverter.js";
 import { writeFileAtomic } from "../host/atomic.js";
+import { inHostNetns } from "../host/netinfo.js";
 import { readStartTime } from "../host/proc.js";
 import { type CommandRunner, execRunner } from "../storage/runner.js";
 import { activeForwards, isLoopback, parseDhcpHost } from "./forward.js";
@@ -318,6 +319,14 @@ export async function upNetwork(
     throw new LxtError(
       "exists",
       `network ${def.name}: a link named ${def.name} exists and is not a bridge`,
+    );
+  }
+  // Tests and benchmarks set LXT_NO_HOST_NETWORK=1: they may make networks
+  // only inside namespaces of their own, never on the host itself.
+  if (kind === "missing" && process.env.LXT_NO_HOST_NETWORK === "1" && inHostNetns()) {
+    throw new LxtError(
+      "system",
+      `network ${def.name}: not created in the host's network namespace (LXT_NO_HOST_NETWORK=1): give the container --network empty, or run in a namespace of its own`,
     );
   }
   for (const d of [run.dir, run.dhcpHosts, run.dnsHosts])

@@ -22,6 +22,10 @@ import { runtimeRoot } from "../../src/container/paths.js";
 export const REPO = resolve(import.meta.dirname, "../..");
 export const LXT = join(REPO, "bin", "lxt");
 
+// Every lxt the suite runs inherits this: a managed network may be made only
+// inside a namespace of the test's own, never in the host's (src/network/manage.ts).
+process.env.LXT_NO_HOST_NETWORK = "1";
+
 /** Why root integration tests cannot run here, or undefined when they can. */
 export function skipReason(): string | undefined {
   if (process.getuid?.() !== 0) return "SKIP: needs root";

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -101,6 +102,26 @@ describe("bad input: a clear error, non-zero exit, nothing left", {
       assert.match(r.stderr, /container name|missing/, bad);
     }
     assert.equal(box.ok(["ls"]).trim(), "");
+  });
+
+  test("the suite's guard: no managed network is made in the host's namespace", {
+    skip: existsSync("/sys/class/net/lxtbr0") ? "SKIP: the host already has an lxtbr0" : false,
+  }, () => {
+    const linksBefore = execFileSync("ip", ["-br", "link"], { encoding: "utf8" });
+    const net = box.name("g");
+    let r = box.lxt(["network", "create", net]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /not created in the host's network namespace \(LXT_NO_HOST_NETWORK=1\)/);
+    // The busybox default, a veth on lxtbr0 created on first start.
+    const c = box.name("guard");
+    box.ok(["create", "-n", c, "-t", "busybox", "--network", "lxtbr0"]);
+    r = box.lxt(["start", "-n", c]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /network lxtbr0: not created in the host's network namespace/);
+    assert.match(box.ok(["info", "-n", c, "-s"]), /STOPPED/);
+    assert.equal(execFileSync("ip", ["-br", "link"], { encoding: "utf8" }), linksBefore);
+    assert.doesNotMatch(execFileSync("nft", ["list", "tables"], { encoding: "utf8" }), /lxt-/);
+    box.ok(["destroy", "-n", c]);
   });
 
   test("unknown template, missing container, missing rootfs tree", () => {
