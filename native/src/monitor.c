@@ -681,7 +681,7 @@ static int start_container(char *line, size_t cap)
 	if (M.p.nidmap && (idmap_write_maps(M.init, &M.p) < 0 ||
 			   idmap_make_mounts(M.init, &M.p, fds) < 0))
 		return -1;
-	if (place_cgroup1() < 0 || run_hooks() < 0)
+	if (place_cgroup1() < 0 || net_run(&M.p, M.init) < 0 || run_hooks() < 0)
 		goto close_fds;
 	if (send_with_fds(sv[0], 'g', fds, M.p.nidmapped) < 0) {
 		fail("monitor", "sync", NULL, errno ? errno : EPIPE);

@@ -33,7 +33,7 @@ enum {
 	OP_NAMESPACES, OP_CONSOLE, OP_TTY, OP_CONSOLE_LOG, OP_STDIO, OP_FOREGROUND,
 	OP_INIT_SHIM, OP_ROOTFS, OP_HOSTNAME, OP_MOUNT, OP_MKDIR, OP_MKNOD,
 	OP_SYMLINK, OP_PIVOT, OP_SYSCTL, OP_RLIMIT, OP_CWD, OP_GID, OP_UID, OP_ENV,
-	OP_EXEC, OP_CAPS, OP_NO_NEW_PRIVS, OP_SECCOMP, OP_SECCOMP_RULE, OP_APPARMOR, OP_HOST_HOOK, OP_NETDEV,
+	OP_EXEC, OP_CAPS, OP_NO_NEW_PRIVS, OP_SECCOMP, OP_SECCOMP_RULE, OP_APPARMOR, OP_HOST_HOOK, OP_NET, OP_NETDEV,
 	OP_STOP_HOOK, OP_IDMAP, OP_IDMAPPED_MOUNT, OP__COUNT
 };
 
@@ -71,6 +71,7 @@ static const struct op_desc ops[OP__COUNT] = {
 	[OP_SECCOMP_RULE] = {"seccomp-rule", 3, 3 + CONF_MAX_CMPS, false, false},
 	[OP_APPARMOR] = {"apparmor", 1, 1, true, false},
 	[OP_HOST_HOOK] = {"host-hook", 1, 64, false, false},
+	[OP_NET] = {"net", 2, 6, false, false},
 	[OP_NETDEV] = {"netdev", 1, 1, false, false},
 	[OP_STOP_HOOK] = {"stop-hook", 1, 64, false, false},
 	[OP_IDMAP] = {"idmap", 4, 4, false, false},
@@ -85,7 +86,7 @@ struct parser {
 	int seen[OP__COUNT];
 	bool pivoted;
 	int host_mounts;
-	int cap_recs, cap_env, cap_cg1, cap_kill, cap_tty, cap_hooks, cap_netdevs, cap_idm, cap_stop_hooks;
+	int cap_recs, cap_env, cap_cg1, cap_kill, cap_tty, cap_hooks, cap_nets, cap_netdevs, cap_idm, cap_stop_hooks;
 };
 
 static int bad(struct parser *ps, const char *op, int err)
@@ -427,6 +428,9 @@ static int parse_record(struct parser *ps, int op, char **f, int n)
 	case OP_STOP_HOOK:
 		push_argv(&p->stop_hooks, &p->nstop_hooks, &ps->cap_stop_hooks, f);
 		return check_abs(ps, f[0]);
+	case OP_NET:
+		push_argv(&p->nets, &p->nnets, &ps->cap_nets, f);
+		return net_parse(f, n) < 0 ? bad(ps, NULL, EINVAL) : 0;
 	case OP_NETDEV:
 		push(&p->netdevs, &p->nnetdevs, &ps->cap_netdevs, f[0]);
 		return parse_ifname(ps, f[0]);

@@ -3,6 +3,7 @@
 #define LXT_PLAN_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "confine.h"
 
@@ -66,6 +67,8 @@ struct plan {
 	int nhooks;
 	char ***stop_hooks;     /* stop-hook argvs, run after the init ended */
 	int nstop_hooks;
+	char ***nets;           /* net records (verb first), each NULL-terminated, in plan order */
+	int nnets;
 	char **netdevs;         /* netdev host interface names */
 	int nnetdevs;
 	struct idmap_line idmap[IDMAP_MAX]; /* with "user" in namespaces */
@@ -86,5 +89,10 @@ struct plan {
 
 /* Reads and validates PATH; on failure the error record names the line. */
 int plan_load(const char *path, struct plan *p);
+
+/* netlink.c: checks one `net` record (f[0] the verb, n fields); -1 if malformed. */
+int net_parse(char **f, int n);
+/* Runs the plan's `net` records for the cloned child; -1 with the error record set. */
+int net_run(const struct plan *p, pid_t child);
 
 #endif

@@ -289,7 +289,9 @@ export async function prepareLaunch(
       foreground: exec ? true : (opts.foreground ?? false),
       initShim: !!exec,
       confinement,
-      ...(net && (net.netdevs.length > 0 || net.hooks.length > 0) ? { net } : {}),
+      ...(net && (net.netdevs.length > 0 || (net.nets?.length ?? 0) > 0 || net.hooks.length > 0)
+        ? { net }
+        : {}),
     }),
   };
 }

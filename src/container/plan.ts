@@ -84,9 +84,13 @@ export interface LaunchInput {
    * before anything else (the rootfs, or an overlay's layers).
    */
   userns?: { idmap: readonly IdmapLine[]; idmappedMounts: readonly string[] };
-  /** Host interfaces of the container and the commands the monitor runs before releasing the child. */
+  /**
+   * Host interfaces of the container, the NIC steps the monitor takes by
+   * rtnetlink (`net`, verb first) and the commands it runs before releasing the child.
+   */
   net?: {
     netdevs: readonly string[];
+    nets?: readonly (readonly string[])[];
     hooks: readonly (readonly string[])[];
     stopHooks?: readonly (readonly string[])[];
   };
@@ -416,6 +420,7 @@ export function renderPlan(input: LaunchInput): string {
   r.push(encodeRecord("foreground", [input.foreground ? "1" : "0"]));
   r.push(encodeRecord("init-shim", [input.initShim ? "1" : "0"]));
   for (const dev of input.net?.netdevs ?? []) r.push(encodeRecord("netdev", [dev]));
+  for (const n of input.net?.nets ?? []) r.push(encodeRecord("net", [...n]));
   for (const hook of input.net?.hooks ?? []) r.push(encodeRecord("host-hook", [...hook]));
   for (const hook of input.net?.stopHooks ?? []) r.push(encodeRecord("stop-hook", [...hook]));
 

@@ -22,15 +22,16 @@ import { fileLog } from "../core/log.js";
 import { Reverter } from "../core/reverter.js";
 import { loadAppArmorProfile } from "../host/apparmor.js";
 import { writeFileAtomic } from "../host/atomic.js";
-import { type MonitorStarted, spawnMonitor } from "../host/monitor-client.js";
+import { type HelperFailure, type MonitorStarted, spawnMonitor } from "../host/monitor-client.js";
 import { exitStatus, type ProcessRef } from "../host/proc.js";
 import { shimPath } from "../host/shim.js";
 import {
-  createDevices,
+  netFailure,
   nicRecords,
   nicTools,
   type PreparedNics,
   prepareNics,
+  registerNics,
   summarizeNics,
 } from "../network/nic.js";
 import { execRunner } from "../storage/runner.js";
@@ -121,14 +122,10 @@ export async function startContainer(paths: ContainerPaths, opts: LaunchOptions)
             configFile: paths.config,
             rootfs: prepared.rootfs,
             netnsPin,
-            batchFile: join(paths.runtimeDir, "nics.ip"),
-            hostBatchFile: join(paths.runtimeDir, "nics-host.ip"),
             autoGateways: host.autoGateways,
             physOriginal: host.physOriginal,
           });
           if (nics.some((n) => n.type === "phys")) writeFileSync(netnsPin, "", { mode: 0o600 });
-          // The hooks' `ip -batch` input, next to the plan (repairStale removes both).
-          for (const f of records.files) writeFileSync(f.path, f.text, { mode: 0o600 });
           net = records;
         } catch (err) {
           throw err instanceof LxtError
@@ -210,11 +207,10 @@ export async function startContainer(paths: ContainerPaths, opts: LaunchOptions)
         }
       }
 
-      // After the plan: its netdev records let repairStale remove these.
+      // The monitor makes the devices (`net` records); dnsmasq learns their MACs first.
       try {
         const managed = host?.managed ?? new Map();
-        const links = host?.links ?? [];
-        await createDevices(paths.lxcpath, paths.name, nics, managed, links, execRunner, revert);
+        registerNics(paths.lxcpath, paths.name, nics, managed);
         if (managed.size > 0) {
           const { syncForwards } = await import("../network/forward-apply.js");
           revert.add("port forwards", () =>
@@ -242,6 +238,9 @@ export async function startContainer(paths: ContainerPaths, opts: LaunchOptions)
       try {
         started = await spawnMonitor(planFile, opts.foreground ?? false);
       } catch (err) {
+        const f = err instanceof LxtError ? (err.cause as HelperFailure | undefined) : undefined;
+        const nicErr = f?.stage === "net" ? netFailure(f, nics) : undefined;
+        if (nicErr) throw nicErr.wrap(`start ${paths.name}: network`);
         throw err instanceof LxtError ? err.wrap(`start ${paths.name}`) : step("monitor", err);
       }
       revert.success();

@@ -1,8 +1,9 @@
 /**
  * The monitor's records for a container's NICs (pure): `netdev` names for
- * repair, `host-hook`s run after clone while the child waits (move each
- * device in, configure it, host routes, `script.up`), and `stop-hook`s run
- * once the init has ended (`script.down`, phys devices back out).
+ * repair, `net` records the monitor carries out by rtnetlink after clone
+ * while the child waits (make or move each device in, configure it, host
+ * routes), `host-hook`s after them (`script.up`), and `stop-hook`s run once
+ * the init has ended (`script.down`, phys devices back out).
  */
 import type { NicPlan } from "./nic-resolve.js";
 
@@ -10,7 +11,6 @@ import type { NicPlan } from "./nic-resolve.js";
 export interface NicTools {
   ip: string;
   nsenter: string;
-  mount: string;
   umount: string;
   sysctl: string;
   env: string;
@@ -24,10 +24,6 @@ export interface NicHookContext {
   rootfs: string;
   /** Runtime-dir file the container's network namespace is bind-mounted on (phys only). */
   netnsPin: string;
-  /** Runtime-dir file of the container-side `ip -batch` commands (see `NicRecords.files`). */
-  batchFile: string;
-  /** Runtime-dir file of the host-side `ip -batch` commands (routed veths, extra routes). */
-  hostBatchFile: string;
   /** Gateways resolved from `auto`, by NIC index. */
   autoGateways: ReadonlyMap<number, { ipv4?: string; ipv6?: string }>;
   /** The original MTU and MAC of each phys link, by NIC index (restored on the way out). */
@@ -35,11 +31,12 @@ export interface NicHookContext {
 }
 
 export interface NicRecords {
+  /** Host-side interfaces (veth host ends), for the repair of a killed monitor. */
   netdevs: string[];
+  /** `net` records (verb first), run by the monitor by rtnetlink before the hooks. */
+  nets: string[][];
   hooks: string[][];
   stopHooks: string[][];
-  /** Files the hooks read (`ip -batch` input), to be written before the monitor starts. */
-  files: { path: string; text: string }[];
 }
 
 /** LXC's script arguments after `NAME net up|down`: the type and the host-side names. */
@@ -95,102 +92,100 @@ function gatewayOf(nic: NicPlan, ctx: NicHookContext, fam: 4 | 6): string | unde
   return auto;
 }
 
+/** A `net` record's MTU and MAC fields: `0` and `-` for none. */
+const mtuField = (nic: NicPlan) => String(nic.mtu ?? 0);
+const macField = (nic: NicPlan) => nic.hwaddr ?? "-";
+
 /**
- * The records for these NICs. The configuration runs in few execs: one
- * `ip link set … netns {pid}` per NIC from the host, then every command
- * inside the container's namespace as one `nsenter … ip -batch FILE` (lo up,
- * names, MACs, MTUs, flags, addresses, gateways, in NIC order), then the
- * host-side routes of all NICs as one `ip -batch FILE`, then `script.up`s.
- * `ip -batch` stops at the first failing line and exits 1, failing the
- * start. Throws Error (naming the key) for a gateway `auto` that resolved
- * to nothing.
+ * The records for these NICs. The monitor makes and configures them by
+ * rtnetlink, no exec (`net` records, in this order): the namespace pin
+ * (phys), then per NIC its device (a veth pair whose peer is made in the
+ * container's namespace under its final name, a macvlan made there, or a
+ * phys device moved in and renamed), `up`, addresses, gateways; then the
+ * host-side routes and proxy entries of all NICs. `host-hook`s follow: the
+ * proxy_ndp sysctl, then `script.up`s. A failing record fails the start.
+ * Throws Error (naming the key) for a gateway `auto` that resolved to
+ * nothing.
  */
 export function nicRecords(nics: readonly NicPlan[], t: NicTools, ctx: NicHookContext): NicRecords {
   const hooks: string[][] = [];
   const stopHooks: string[][] = [];
   const netdevs: string[] = [];
-  const files: NicRecords["files"] = [];
-  const inside: string[] = [];
-  const host: string[] = [];
-  const sysctls: string[][] = [];
+  const nets: string[][] = [];
+  const host: string[][] = [];
   const scripts: string[][] = [];
   const phys = nics.filter((n) => n.type === "phys");
-  if (nics.length > 0) inside.push("link set dev lo up");
-  if (phys.length > 0) {
-    // Pins the namespace, so phys devices can still be taken back after the
-    // init died (also when the monitor was killed: repairStale runs the
-    // stop-hooks). Without it the kernel destroys virtual devices and sends
-    // real ones to the initial namespace under whatever name is free.
-    const bind = [t.mount, "--bind", "/proc/self/ns/net", ctx.netnsPin];
-    hooks.push([t.nsenter, "-t", "{pid}", "-n", ...bind]);
-  }
+  // Pins the namespace, so phys devices can still be taken back after the
+  // init died (also when the monitor was killed: repairStale runs the
+  // stop-hooks). Without it the kernel destroys virtual devices and sends
+  // real ones to the initial namespace under whatever name is free.
+  if (phys.length > 0) nets.push(["pin", ctx.netnsPin]);
+  if (nics.length > 0) nets.push(["up", "lo"]);
   for (const nic of nics) {
-    if (nic.type === "veth") netdevs.push(nic.hostName);
-    if (nic.type === "macvlan") netdevs.push(nic.peerName);
-    hooks.push([t.ip, "link", "set", "dev", nic.peerName, "netns", "{pid}"]);
-    const set = ["link", "set", "dev", nic.peerName, "name", nic.name];
-    if (nic.type === "phys" && nic.hwaddr) set.push("address", nic.hwaddr);
-    if (nic.type === "phys" && nic.mtu) set.push("mtu", String(nic.mtu));
-    inside.push(set.join(" "));
-    if (nic.up) inside.push(`link set dev ${nic.name} up`);
-    for (const a of nic.ipv4) inside.push(`addr add ${a} broadcast + dev ${nic.name}`);
-    // nodad: a static address is usable at once, not after ~2 s of DAD.
-    // (A batch line takes no `-6`: the family follows from the address.)
-    for (const a of nic.ipv6) inside.push(`addr add ${a} dev ${nic.name} nodad`);
+    if (nic.type === "veth") {
+      netdevs.push(nic.hostName);
+      const master = nic.link ?? "-";
+      nets.push(["veth", nic.hostName, nic.name, mtuField(nic), macField(nic), master]);
+      vethHostRecords(nic, ctx, host, hooks, t);
+    } else if (nic.type === "macvlan") {
+      nets.push(["macvlan", nic.link, nic.name, nic.mode, mtuField(nic), macField(nic)]);
+    } else {
+      nets.push(["move", nic.link]);
+      const rename = nic.name === nic.link ? "-" : nic.name;
+      nets.push(["link", nic.link, rename, mtuField(nic), macField(nic)]);
+    }
+    if (nic.up) nets.push(["up", nic.name]);
+    for (const a of nic.ipv4) nets.push(["addr", nic.name, a]);
+    for (const a of nic.ipv6) nets.push(["addr", nic.name, a]);
     for (const fam of [4, 6] as const) {
       const gw = gatewayOf(nic, ctx, fam);
       if (!gw) continue;
-      const dst = fam === 6 ? "::/0" : "default";
-      if (gw === "dev") inside.push(`route add ${dst} dev ${nic.name}`);
-      // onlink: a routed container's gateway is outside its own /32 or /128.
-      else inside.push(`route add ${dst} via ${gw} dev ${nic.name} onlink`);
+      // `dev`: on the link; an address: on-link (a routed container's
+      // gateway is outside its own /32 or /128).
+      nets.push(["route", fam === 6 ? "::/0" : "0.0.0.0/0", gw === "dev" ? "-" : gw, nic.name]);
     }
-    if (nic.type === "veth") vethHostLines(nic, t, ctx, host, sysctls);
     scripts.push(...scriptHook(nic, ctx, t, "up"));
     stopHooks.push(...scriptHook(nic, ctx, t, "down"));
   }
-  if (inside.length > 0) {
-    files.push({ path: ctx.batchFile, text: `${inside.join("\n")}\n` });
-    hooks.push([t.nsenter, "-t", "{pid}", "-n", t.ip, "-batch", ctx.batchFile]);
-  }
-  hooks.push(...sysctls);
-  if (host.length > 0) {
-    files.push({ path: ctx.hostBatchFile, text: `${host.join("\n")}\n` });
-    hooks.push([t.ip, "-batch", ctx.hostBatchFile]);
-  }
+  nets.push(...host);
   hooks.push(...scripts);
   for (const nic of phys) stopHooks.push(physReturnHook(nic, t, ctx));
   if (phys.length > 0) stopHooks.push([t.umount, ctx.netnsPin]);
-  return { netdevs, hooks, stopHooks, files };
+  return { netdevs, nets, hooks, stopHooks };
+}
+
+/** `default` (either family) as a destination `net` records take. */
+function routeDst(r: string, fam: 4 | 6): string {
+  if (r === "default") return fam === 6 ? "::/0" : "0.0.0.0/0";
+  return r;
 }
 
 /**
- * Host-side `ip -batch` lines of a veth (router mode: a route to each
- * address, plus proxy ARP/NDP for the gateways; extra routes), and the
- * proxy_ndp sysctl that has to run before them.
+ * Host-side records of a veth (router mode: a route to each address, plus
+ * proxy ARP/NDP for the gateways; extra routes), and the proxy_ndp sysctl
+ * hook that lets the host answer for the IPv6 gateway.
  */
-function vethHostLines(
+function vethHostRecords(
   nic: NicPlan & { type: "veth" },
-  t: NicTools,
   ctx: NicHookContext,
-  out: string[],
-  sysctls: string[][],
+  out: string[][],
+  hooks: string[][],
+  t: NicTools,
 ): void {
   const host = nic.hostName;
   if (nic.mode === "router") {
-    for (const a of nic.ipv4) out.push(`route add ${a.split("/")[0]}/32 dev ${host}`);
-    for (const a of nic.ipv6) out.push(`route add ${a.split("/")[0]}/128 dev ${host}`);
+    for (const a of nic.ipv4) out.push(["host-route", `${a.split("/")[0]}/32`, host]);
+    for (const a of nic.ipv6) out.push(["host-route", `${a.split("/")[0]}/128`, host]);
     const gw4 = gatewayOf(nic, ctx, 4);
-    if (gw4 && gw4 !== "dev") out.push(`neigh add proxy ${gw4} dev ${host}`);
+    if (gw4 && gw4 !== "dev") out.push(["host-proxy", gw4, host]);
     const gw6 = gatewayOf(nic, ctx, 6);
     if (gw6 && gw6 !== "dev") {
-      sysctls.push([t.sysctl, "-q", "-w", `net.ipv6.conf.${host}.proxy_ndp=1`]);
-      out.push(`neigh add proxy ${gw6} dev ${host}`);
+      hooks.push([t.sysctl, "-q", "-w", `net.ipv6.conf.${host}.proxy_ndp=1`]);
+      out.push(["host-proxy", gw6, host]);
     }
   }
-  for (const r of nic.routes4) out.push(`route add ${r} dev ${host}`);
-  // An IPv6 route given as `default` names no family of its own.
-  for (const r of nic.routes6) out.push(`route add ${r === "default" ? "::/0" : r} dev ${host}`);
+  for (const r of nic.routes4) out.push(["host-route", routeDst(r, 4), host]);
+  for (const r of nic.routes6) out.push(["host-route", routeDst(r, 6), host]);
 }
 
 /**

@@ -1,15 +1,26 @@
 /**
- * The host side of a container's NICs: checking the links they name,
- * creating veth pairs and macvlans before the monitor spawns (each undone by
- * the start's Reverter), and the repair of what a killed monitor left.
+ * The host side of a container's NICs: managed networks brought up, what
+ * `auto` gateways and phys restores need, DHCP registration, the errors of
+ * the monitor's `net` records, and the repair of what a killed monitor left.
  */
 import { LxtError } from "../core/errors.js";
 import { Reverter } from "../core/reverter.js";
+import { describeFailure, type HelperFailure } from "../host/monitor-client.js";
 import type { CommandRunner } from "../storage/runner.js";
 import { intToIp, parseCidr } from "./ipv4.js";
-import { ensureNetwork, type HostLink, kindIn, listLinks, registerHost } from "./manage.js";
+import {
+  DEFAULT_NETWORK,
+  ensureNetwork,
+  type HostLink,
+  kindIn,
+  listLinks,
+  loadNetwork,
+  registerHost,
+} from "./manage.js";
 import type { NicPlan } from "./nic-resolve.js";
 import { type NetworkDef, subnetOf } from "./render.js";
+
+const EEXIST = 17;
 
 /** What a start learns about the host before writing the plan. */
 export interface PreparedNics {
@@ -19,18 +30,30 @@ export interface PreparedNics {
   autoGateways: Map<number, { ipv4?: string; ipv6?: string }>;
   /** MTU and MAC of each phys link, by NIC index. */
   physOriginal: Map<number, { mtu: number; address: string }>;
-  /** The host's links after the managed networks were brought up (one listing per start). */
-  links: HostLink[];
 }
 
 function primary(link: HostLink | undefined, family: "inet" | "inet6"): string | undefined {
   return link?.addr_info?.find((a) => a.family === family && a.scope === "global")?.local;
 }
 
+/** Whether a NIC needs the host's link listing here (the monitor checks the rest by rtnetlink). */
+function needsListing(lxcpath: string, nic: NicPlan): boolean {
+  if (nic.type === "phys" || nic.gateway4 === "auto" || nic.gateway6 === "auto") return true;
+  // A managed network (or the default one, made on first use) is brought up here.
+  return (
+    nic.type === "veth" &&
+    !!nic.link &&
+    (nic.link === DEFAULT_NETWORK || loadNetwork(lxcpath, nic.link) !== undefined)
+  );
+}
+
 /**
  * Brings up the managed networks the NICs name (the default one is created
- * on first use; networks outlive a failed start), checks every link, reads
- * what `auto` gateways and phys restores need.
+ * on first use; networks outlive a failed start), reads what `auto`
+ * gateways and phys restores need. The host's links are listed (one `ip`
+ * run) only when one of those is there: for a plain bridge or a macvlan
+ * parent the monitor finds the link by rtnetlink, and a missing link, a
+ * non-bridge or a name taken fails the start there (see `netFailure`).
  */
 export async function prepareNics(
   lxcpath: string,
@@ -41,18 +64,18 @@ export async function prepareNics(
     managed: new Map(),
     autoGateways: new Map(),
     physOriginal: new Map(),
-    links: nics.length > 0 ? await listLinks(runner) : [],
   };
+  let links: HostLink[] = nics.some((n) => needsListing(lxcpath, n)) ? await listLinks(runner) : [];
   for (const nic of nics) {
-    if (!nic.link) continue;
+    if (!nic.link || !needsListing(lxcpath, nic)) continue;
     const where = `lxc.net.${nic.index}.link`;
     const def =
       nic.type === "veth"
-        ? await ensureNetwork(lxcpath, nic.link, runner, new Reverter(), out.links)
+        ? await ensureNetwork(lxcpath, nic.link, runner, new Reverter(), links)
         : undefined;
     // A network brought up just now: its bridge is not in the listing yet.
-    if (def && kindIn(out.links, nic.link) === "missing") out.links = await listLinks(runner);
-    const kind = kindIn(out.links, nic.link);
+    if (def && kindIn(links, nic.link) === "missing") links = await listLinks(runner);
+    const kind = kindIn(links, nic.link);
     if (kind === "missing") {
       const hint = nic.type === "veth" ? " (create it with `lxt network create`)" : "";
       throw new LxtError("config", `${where}: ${nic.link} does not exist${hint}`);
@@ -64,7 +87,7 @@ export async function prepareNics(
       throw new LxtError("config", `${where}: ${nic.link} is a bridge; phys moves a device in`);
     }
     if (def) out.managed.set(nic.index, def);
-    const link = out.links.find((l) => l.ifname === nic.link);
+    const link = links.find((l) => l.ifname === nic.link);
     if (nic.gateway4 === "auto" || nic.gateway6 === "auto") {
       const v4 = def ? undefined : primary(link, "inet");
       out.autoGateways.set(nic.index, {
@@ -81,57 +104,63 @@ export async function prepareNics(
 }
 
 /**
- * Creates each veth pair (host end up, on its bridge unless routed;
- * container end with its MAC) and macvlan (on its parent, with its MAC),
- * each waiting for the monitor's hook, and registers the container with its
- * managed network's dnsmasq. Each removal goes on `revert`.
+ * Registers each NIC on a managed network with its dnsmasq (a DHCP host
+ * entry by MAC, with a reserved address when the NIC has one in the
+ * subnet). The devices themselves are made by the monitor (`net` records).
  */
-export async function createDevices(
+export function registerNics(
   lxcpath: string,
   container: string,
   nics: readonly NicPlan[],
   managed: ReadonlyMap<number, NetworkDef>,
-  links: readonly HostLink[],
-  runner: CommandRunner,
-  revert: Reverter,
-): Promise<void> {
+): void {
   for (const nic of nics) {
-    if (nic.type === "phys") continue;
-    const own = nic.type === "veth" ? nic.hostName : nic.peerName;
-    // `links` is the start's own listing, taken under the container's lock.
-    if (kindIn(links, own) !== "missing") {
-      throw new LxtError(
-        "exists",
-        `lxc.net.${nic.index}.${nic.type === "veth" ? "veth.pair" : "name"}: a link named ${own} already exists`,
-      );
-    }
-    const mtu = nic.mtu ? ["mtu", String(nic.mtu)] : [];
-    const mac = nic.hwaddr ? ["address", nic.hwaddr] : [];
-    if (nic.type === "veth") {
-      const master = nic.link ? ["master", nic.link] : [];
-      await runner.run("ip", [
-        ...["link", "add", "name", nic.hostName, ...mtu, ...master, "up", "type", "veth"],
-        ...["peer", "name", nic.peerName, ...mtu, ...mac],
-      ]);
-    } else {
-      await runner.run("ip", [
-        ...["link", "add", "link", nic.link, "name", nic.peerName, ...mtu, ...mac],
-        ...["type", "macvlan", "mode", nic.mode],
-      ]);
-    }
-    revert.add(`${nic.type} ${own}`, () => removeHostEnds([own], runner));
     const def = managed.get(nic.index);
-    if (def && nic.hwaddr) {
-      const subnet = subnetOf(def);
-      const inSubnet = nic.ipv4.find((a) => parseCidr(a).network === subnet.network);
-      registerHost(lxcpath, def, {
-        key: `${container}.${nic.index}`,
-        hwaddr: nic.hwaddr,
-        hostname: container,
-        ...(inSubnet ? { ipv4: inSubnet.split("/")[0] } : {}),
-      });
-    }
+    if (!def || !nic.hwaddr) continue;
+    const subnet = subnetOf(def);
+    const inSubnet = nic.ipv4.find((a) => parseCidr(a).network === subnet.network);
+    registerHost(lxcpath, def, {
+      key: `${container}.${nic.index}`,
+      hwaddr: nic.hwaddr,
+      hostname: container,
+      ...(inSubnet ? { ipv4: inSubnet.split("/")[0] } : {}),
+    });
   }
+}
+
+/**
+ * The error for a monitor's failed `net` record (`error net OP NAME ERRNO`),
+ * naming the NIC's key: a link that does not exist or is not a bridge, a
+ * host-side name already taken. Undefined for other failures.
+ */
+export function netFailure(f: HelperFailure, nics: readonly NicPlan[]): LxtError | undefined {
+  if (f.stage !== "net") return undefined;
+  const byLink = nics.find((n) => n.link === f.path);
+  if (f.op === "no-link" && byLink) {
+    const hint = byLink.type === "veth" ? " (create it with `lxt network create`)" : "";
+    return new LxtError(
+      "config",
+      `lxc.net.${byLink.index}.link: ${f.path} does not exist${hint}`,
+      f,
+    );
+  }
+  if (f.op === "not-bridge" && byLink) {
+    return new LxtError("config", `lxc.net.${byLink.index}.link: ${f.path} is not a bridge`, f);
+  }
+  const veth = nics.find((n) => n.type === "veth" && n.hostName === f.path);
+  if (f.op === "veth" && veth && f.errno === EEXIST) {
+    return new LxtError(
+      "exists",
+      `lxc.net.${veth.index}.veth.pair: a link named ${f.path} already exists`,
+      f,
+    );
+  }
+  const nic = veth ?? nics.find((n) => n.name === f.path || n.link === f.path);
+  return new LxtError(
+    "start",
+    `${nic ? `lxc.net.${nic.index}` : "network"}: ${describeFailure(f)}`,
+    f,
+  );
 }
 
 /** Removes host-side devices a killed monitor left (normally they go with the container's network namespace). */

@@ -10,9 +10,10 @@ import type { NicTools } from "./nic-hooks.js";
 
 export { type NicHookContext, type NicRecords, type NicTools, nicRecords } from "./nic-hooks.js";
 export {
-  createDevices,
+  netFailure,
   type PreparedNics,
   prepareNics,
+  registerNics,
   removeHostEnds,
   runStopHooks,
 } from "./nic-host.js";
@@ -41,7 +42,6 @@ export function nicTools(): NicTools {
   return {
     ip: hostTool("ip"),
     nsenter: hostTool("nsenter"),
-    mount: hostTool("mount"),
     umount: hostTool("umount"),
     sysctl: hostTool("sysctl"),
     env: hostTool("env"),

@@ -328,6 +328,24 @@ describe("NIC types", { skip, timeout: 300_000 }, () => {
     const dev = `pf${tag}`;
     nsOk(["ip", "link", "add", dev, "type", "veth", "peer", "name", `pg${tag}`]);
     const withDev = links();
+    // The monitor finds these by rtnetlink: still errors naming the key, nothing left.
+    for (const [lines, re] of [
+      [
+        ["lxc.net.0.type = veth", `lxc.net.0.link = ${dev}`],
+        new RegExp(`lxc\\.net\\.0\\.link: ${dev} is not a bridge`),
+      ],
+      [
+        ["lxc.net.0.type = veth", `lxc.net.0.link = br${tag}`, `lxc.net.0.veth.pair = ${dev}`],
+        new RegExp(`lxc\\.net\\.0\\.veth\\.pair: a link named ${dev} already exists`),
+      ],
+    ] as const) {
+      const c = container([...lines]);
+      const r = lxt(["start", "-n", c]);
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, re);
+      assert.deepEqual(links(), withDev, "no link left behind");
+      assert.match(ok(["ls", "-f"]), new RegExp(`${c}\\s+STOPPED`));
+    }
     const c = container([
       "lxc.net.0.type = veth",
       `lxc.net.0.link = br${tag}`,

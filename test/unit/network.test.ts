@@ -167,7 +167,6 @@ describe("network rendering", () => {
 const TOOLS = {
   ip: "/usr/sbin/ip",
   nsenter: "/usr/bin/nsenter",
-  mount: "/usr/bin/mount",
   umount: "/usr/bin/umount",
   sysctl: "/usr/sbin/sysctl",
   env: "/usr/bin/env",
@@ -180,8 +179,6 @@ function ctx(over: Partial<NicHookContext> = {}): NicHookContext {
     configFile: "/l/c1/config",
     rootfs: "/l/c1/rootfs",
     netnsPin: "/run/x/netns",
-    batchFile: "/run/x/nics.ip",
-    hostBatchFile: "/run/x/nics-host.ip",
     autoGateways: new Map(),
     physOriginal: new Map(),
     ...over,
@@ -235,7 +232,7 @@ describe("NICs", () => {
     assert.equal(paired?.name, "lan0");
   });
 
-  test("render as netdev and host-hook plan records", () => {
+  test("render as netdev and net plan records", () => {
     const nics = resolveNics(
       "c1",
       [net({ link: ["lxtbr0"], "ipv4.address": ["10.0.3.5/24"], "ipv4.gateway": ["auto"] })],
@@ -247,24 +244,14 @@ describe("NICs", () => {
       ctx({ autoGateways: new Map([[0, { ipv4: "10.0.3.1" }]]) }),
     );
     assert.deepEqual(net0.netdevs, ["lxtvabababab"]);
-    const ns = ["/usr/bin/nsenter", "-t", "{pid}", "-n", "/usr/sbin/ip"];
-    assert.deepEqual(net0.hooks, [
-      ["/usr/sbin/ip", "link", "set", "dev", "lxtpabababab", "netns", "{pid}"],
-      [...ns, "-batch", "/run/x/nics.ip"],
+    assert.deepEqual(net0.nets, [
+      ["up", "lo"],
+      ["veth", "lxtvabababab", "eth0", "0", nics[0]?.hwaddr ?? "", "lxtbr0"],
+      ["up", "eth0"],
+      ["addr", "eth0", "10.0.3.5/24"],
+      ["route", "0.0.0.0/0", "10.0.3.1", "eth0"],
     ]);
-    assert.deepEqual(net0.files, [
-      {
-        path: "/run/x/nics.ip",
-        text: [
-          "link set dev lo up",
-          "link set dev lxtpabababab name eth0",
-          "link set dev eth0 up",
-          "addr add 10.0.3.5/24 broadcast + dev eth0",
-          "route add default via 10.0.3.1 dev eth0 onlink",
-          "",
-        ].join("\n"),
-      },
-    ]);
+    assert.deepEqual(net0.hooks, [], "no exec: the monitor does it all by rtnetlink");
     assert.deepEqual(net0.stopHooks, []);
     assert.throws(
       () => nicRecords(nics, TOOLS, ctx()),
@@ -296,7 +283,8 @@ describe("NICs", () => {
       net: net0,
     });
     assert.match(plan, /\nnetdev lxtvabababab\n/);
-    assert.match(plan, /\nhost-hook \/usr\/sbin\/ip link set dev lxtpabababab netns %7Bpid%7D\n/);
+    assert.match(plan, /\nnet veth lxtvabababab eth0 0 [0-9a-f:]{17} lxtbr0\nnet up eth0\n/);
+    assert.doesNotMatch(plan, /host-hook/);
   });
 });
 

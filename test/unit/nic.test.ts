@@ -17,7 +17,6 @@ import {
 const TOOLS = {
   ip: "/ip",
   nsenter: "/nsenter",
-  mount: "/mount",
   umount: "/umount",
   sysctl: "/sysctl",
   env: "/env",
@@ -28,8 +27,6 @@ const ctx = (over: Partial<NicHookContext> = {}): NicHookContext => ({
   configFile: "/l/c1/config",
   rootfs: "/l/c1/rootfs",
   netnsPin: "/run/x/netns",
-  batchFile: "/run/x/nics.ip",
-  hostBatchFile: "/run/x/nics-host.ip",
   autoGateways: new Map(),
   physOriginal: new Map(),
   ...over,
@@ -52,7 +49,6 @@ function loadConfigText(text: string) {
   }
 }
 const bytes = (n: number) => Buffer.alloc(n, 0xab);
-const NS = ["/nsenter", "-t", "{pid}", "-n", "/ip"];
 
 describe("NIC resolution", () => {
   test("macvlan, phys and ipv6 keys", () => {
@@ -157,24 +153,16 @@ describe("NIC records", () => {
       ctx({ physOriginal: new Map([[0, { mtu: 1500, address: "aa:bb:cc:dd:ee:ff" }]]) }),
     );
     assert.deepEqual(r.netdevs, [], "a phys device is never deleted");
-    assert.deepEqual(r.hooks, [
-      ["/nsenter", "-t", "{pid}", "-n", "/mount", "--bind", "/proc/self/ns/net", "/run/x/netns"],
-      ["/ip", "link", "set", "dev", "eth8", "netns", "{pid}"],
-      [...NS, "-batch", "/run/x/nics.ip"],
+    assert.deepEqual(r.nets, [
+      ["pin", "/run/x/netns"],
+      ["up", "lo"],
+      ["move", "eth8"],
+      ["link", "eth8", "lan0", "1300", "02:00:00:00:00:42"],
+      ["up", "lan0"],
+      ["addr", "lan0", "fd00::2/64"],
+      ["route", "::/0", "-", "lan0"],
     ]);
-    assert.deepEqual(r.files, [
-      {
-        path: "/run/x/nics.ip",
-        text: [
-          "link set dev lo up",
-          "link set dev eth8 name lan0 address 02:00:00:00:00:42 mtu 1300",
-          "link set dev lan0 up",
-          "addr add fd00::2/64 dev lan0 nodad",
-          "route add ::/0 dev lan0",
-          "",
-        ].join("\n"),
-      },
-    ]);
+    assert.deepEqual(r.hooks, [], "no exec to bring a phys device in");
     assert.equal(r.stopHooks.length, 2);
     const back = r.stopHooks[0] ?? [];
     assert.equal(back[0], "/env");
@@ -192,7 +180,7 @@ describe("NIC records", () => {
     assert.deepEqual(r.stopHooks[1], ["/umount", "/run/x/netns"]);
   });
 
-  test("veth router mode: host routes, proxy ARP/NDP; macvlan is a netdev until moved", () => {
+  test("veth router mode: host routes, proxy ARP/NDP; a macvlan made inside", () => {
     const nics = resolveNics(
       "c1",
       [
@@ -210,25 +198,22 @@ describe("NIC records", () => {
       bytes,
     );
     const r = nicRecords(nics, TOOLS, ctx());
-    assert.deepEqual(r.netdevs, ["vr0", "lxtpabababab"]);
-    const host = r.hooks.filter((h) => h[0] === "/ip" || h[0] === "/sysctl");
-    assert.deepEqual(host, [
-      ["/ip", "link", "set", "dev", "lxtpabababab", "netns", "{pid}"],
-      ["/ip", "link", "set", "dev", "lxtpabababab", "netns", "{pid}"],
-      ["/sysctl", "-q", "-w", "net.ipv6.conf.vr0.proxy_ndp=1"],
-      ["/ip", "-batch", "/run/x/nics-host.ip"],
+    assert.deepEqual(r.netdevs, ["vr0"], "a macvlan is made inside the container's namespace");
+    assert.deepEqual(r.nets, [
+      ["up", "lo"],
+      ["veth", "vr0", "eth0", "0", nics[0]?.hwaddr ?? "", "-"],
+      ["addr", "eth0", "10.1.1.2/32"],
+      ["addr", "eth0", "fd00::2/128"],
+      ["route", "0.0.0.0/0", "10.1.0.1", "eth0"],
+      ["route", "::/0", "fe80::1", "eth0"],
+      ["macvlan", "eth9", "eth1", "bridge", "0", nics[1]?.hwaddr ?? ""],
+      ["host-route", "10.1.1.2/32", "vr0"],
+      ["host-route", "fd00::2/128", "vr0"],
+      ["host-proxy", "10.1.0.1", "vr0"],
+      ["host-proxy", "fe80::1", "vr0"],
+      ["host-route", "fd01::/64", "vr0"],
     ]);
-    assert.deepEqual(r.files.find((f) => f.path === "/run/x/nics-host.ip")?.text.split("\n"), [
-      "route add 10.1.1.2/32 dev vr0",
-      "route add fd00::2/128 dev vr0",
-      "neigh add proxy 10.1.0.1 dev vr0",
-      "neigh add proxy fe80::1 dev vr0",
-      "route add fd01::/64 dev vr0",
-      "",
-    ]);
-    assert.ok(
-      r.files.some((f) => f.text.includes("route add default via 10.1.0.1 dev eth0 onlink\n")),
-    );
+    assert.deepEqual(r.hooks, [["/sysctl", "-q", "-w", "net.ipv6.conf.vr0.proxy_ndp=1"]]);
     assert.deepEqual(r.stopHooks, [], "no phys: no pin, nothing to do on stop");
     assert.deepEqual(
       summarizeNics(nics).map((s) => [s.type, s.hostName, s.mode]),
@@ -293,7 +278,7 @@ describe("NIC records", () => {
       bytes,
     );
     const r = nicRecords(nics, TOOLS, ctx({ autoGateways: new Map([[0, { ipv6: "fd00::1" }]]) }));
-    assert.ok(r.files.some((f) => f.text.includes("route add ::/0 via fd00::1 dev eth0 onlink")));
+    assert.deepEqual(r.nets.at(-1), ["route", "::/0", "fd00::1", "eth0"]);
     assert.throws(
       () => nicRecords(nics, TOOLS, ctx()),
       /lxc\.net\.0\.ipv6\.gateway = auto: eth9 has no global IPv6 address/,

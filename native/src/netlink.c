@@ -1,0 +1,631 @@
+/*
+ * A container's NICs, made and configured by rtnetlink: the plan's `net`
+ * records (docs/helper-protocol.md), run by the monitor after the child is
+ * cloned and before it is released. Host-side records act in the monitor's
+ * network namespace; container-side ones through a socket the monitor opens
+ * inside the child's (setns there and straight back). One message per step,
+ * each acknowledged, no exec: a NIC costs a few hundred microseconds.
+ */
+#include "plan.h"
+#include "util.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_addr.h>
+#include <linux/if_link.h>
+#include <linux/neighbour.h>
+#include <linux/rtnetlink.h>
+#include <linux/veth.h>
+#include <net/if.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define NL_BUF 4096      /* a request */
+#define NL_REPLY 32768   /* a reply: a link with every attribute but its stats fits */
+
+/* The sockets of one run: the monitor's namespace and the child's. */
+struct nl {
+	int host, inside;
+	int child_ns; /* /proc/PID/ns/net of the child */
+	unsigned int seq;
+};
+
+/* One request under construction. */
+struct msg {
+	union {
+		struct nlmsghdr h;
+		char buf[NL_BUF];
+	} u;
+	bool overflow;
+};
+
+static void *msg_start(struct msg *m, int type, int flags, const void *hdr, size_t len)
+{
+	memset(m, 0, sizeof(*m));
+	m->u.h.nlmsg_type = (unsigned short)type;
+	m->u.h.nlmsg_flags = (unsigned short)(NLM_F_REQUEST | NLM_F_ACK | flags);
+	m->u.h.nlmsg_len = NLMSG_LENGTH(len);
+	memcpy(NLMSG_DATA(&m->u.h), hdr, len);
+	return NLMSG_DATA(&m->u.h);
+}
+
+/* Appends an attribute; returns it (for nests), NULL once the buffer is full. */
+static struct rtattr *put(struct msg *m, int type, const void *data, size_t len)
+{
+	size_t at = NLMSG_ALIGN(m->u.h.nlmsg_len);
+	struct rtattr *a;
+
+	if (at + RTA_SPACE(len) > sizeof(m->u.buf)) {
+		m->overflow = true;
+		return NULL;
+	}
+	a = (struct rtattr *)(m->u.buf + at);
+	a->rta_type = (unsigned short)type;
+	a->rta_len = (unsigned short)RTA_LENGTH(len);
+	if (len)
+		memcpy(RTA_DATA(a), data, len);
+	m->u.h.nlmsg_len = (unsigned int)(at + RTA_ALIGN(a->rta_len));
+	return a;
+}
+
+static void put_u32(struct msg *m, int type, unsigned int v)
+{
+	put(m, type, &v, sizeof(v));
+}
+
+static void put_str(struct msg *m, int type, const char *s)
+{
+	put(m, type, s, strlen(s) + 1);
+}
+
+static void nest_end(struct msg *m, struct rtattr *a)
+{
+	if (a)
+		a->rta_len = (unsigned short)(m->u.buf + m->u.h.nlmsg_len - (char *)a);
+}
+
+static int nl_socket(void)
+{
+	struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
+	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+
+	if (fd < 0)
+		return -1;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * Sends the request and reads until its acknowledgement. A reply of type
+ * `want` before it is copied into `reply` (GETLINK). Returns 0 or a negative
+ * errno from the kernel.
+ */
+static int talk(struct nl *n, int fd, struct msg *m, int want, char *reply, size_t cap)
+{
+	char buf[NL_REPLY];
+	unsigned int seq = ++n->seq;
+
+	if (m->overflow)
+		return -EMSGSIZE;
+	m->u.h.nlmsg_seq = seq;
+	if (send(fd, m->u.buf, m->u.h.nlmsg_len, 0) < 0)
+		return -errno;
+	for (;;) {
+		ssize_t len = recv(fd, buf, sizeof(buf), 0);
+		struct nlmsghdr *h;
+
+		if (len < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		for (h = (struct nlmsghdr *)buf; NLMSG_OK(h, (unsigned int)len);
+		     h = NLMSG_NEXT(h, len)) {
+			if (h->nlmsg_seq != seq)
+				continue;
+			if (h->nlmsg_type == NLMSG_ERROR) {
+				struct nlmsgerr *e = NLMSG_DATA(h);
+				return e->error;
+			}
+			if (h->nlmsg_type == want && reply && h->nlmsg_len <= cap)
+				memcpy(reply, h, h->nlmsg_len);
+		}
+	}
+}
+
+/* What a link lookup learns. */
+struct link_info {
+	int index;
+	unsigned int mtu;
+	char kind[16];
+};
+
+/* Looks a link up by name on fd's namespace: 0, or a negative errno (-ENODEV: none). */
+static int get_link(struct nl *n, int fd, const char *name, struct link_info *out)
+{
+	struct ifinfomsg ifi = {.ifi_family = AF_UNSPEC};
+	char reply[NL_REPLY];
+	struct nlmsghdr *h = (struct nlmsghdr *)reply;
+	struct ifinfomsg *r;
+	struct rtattr *a;
+	struct msg m;
+	int len, rc;
+
+	msg_start(&m, RTM_GETLINK, 0, &ifi, sizeof(ifi));
+	put_str(&m, IFLA_IFNAME, name);
+	put_u32(&m, IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
+	h->nlmsg_type = NLMSG_NOOP;
+	rc = talk(n, fd, &m, RTM_NEWLINK, reply, sizeof(reply));
+	if (rc < 0)
+		return rc;
+	if (h->nlmsg_type != RTM_NEWLINK)
+		return -ENODEV;
+	memset(out, 0, sizeof(*out));
+	r = NLMSG_DATA(h);
+	out->index = r->ifi_index;
+	len = (int)IFLA_PAYLOAD(h);
+	for (a = IFLA_RTA(r); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+		if (a->rta_type == IFLA_MTU && RTA_PAYLOAD(a) >= 4)
+			memcpy(&out->mtu, RTA_DATA(a), 4);
+		if (a->rta_type == IFLA_LINKINFO) {
+			int l2 = (int)RTA_PAYLOAD(a);
+			for (struct rtattr *b = RTA_DATA(a); RTA_OK(b, l2); b = RTA_NEXT(b, l2))
+				if (b->rta_type == IFLA_INFO_KIND)
+					snprintf(out->kind, sizeof(out->kind), "%.*s",
+						 (int)RTA_PAYLOAD(b), (char *)RTA_DATA(b));
+		}
+	}
+	return 0;
+}
+
+/* A link that must exist: its info, or the error record naming it. */
+static int need_link(struct nl *n, int fd, const char *name, struct link_info *out)
+{
+	int rc = get_link(n, fd, name, out);
+
+	return rc < 0 ? fail("net", "no-link", name, -rc) : 0;
+}
+
+/* "xx:xx:xx:xx:xx:xx" into 6 bytes; -1 unless exactly that. */
+static int parse_mac(const char *s, unsigned char mac[6])
+{
+	unsigned int b[6];
+	char end;
+
+	if (strlen(s) != 17 ||
+	    sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &end) != 6)
+		return -1;
+	for (int i = 0; i < 6; i++) {
+		if (s[i * 3 + 2] != (i < 5 ? ':' : '\0'))
+			return -1;
+		mac[i] = (unsigned char)b[i];
+	}
+	return 0;
+}
+
+/* An address with an optional /PREFIX: family, bytes, prefix (default: full length). */
+struct addr {
+	int family;
+	unsigned char bytes[16];
+	int len;    /* 4 or 16 */
+	int prefix;
+};
+
+static int parse_addr(const char *s, struct addr *a)
+{
+	char text[64];
+	const char *slash = strchr(s, '/');
+	size_t n = slash ? (size_t)(slash - s) : strlen(s);
+	long long p;
+
+	if (n == 0 || n >= sizeof(text))
+		return -1;
+	memcpy(text, s, n);
+	text[n] = '\0';
+	if (inet_pton(AF_INET, text, a->bytes) == 1) {
+		a->family = AF_INET;
+		a->len = 4;
+	} else if (inet_pton(AF_INET6, text, a->bytes) == 1) {
+		a->family = AF_INET6;
+		a->len = 16;
+	} else {
+		return -1;
+	}
+	a->prefix = a->len * 8;
+	if (slash) {
+		if (parse_ll(slash + 1, 0, a->len * 8, &p) < 0)
+			return -1;
+		a->prefix = (int)p;
+	}
+	return 0;
+}
+
+/* MTU field: "0" for none, else 68..65535. */
+static int parse_mtu(const char *s, unsigned int *out)
+{
+	long long v;
+
+	if (!strcmp(s, "0")) {
+		*out = 0;
+		return 0;
+	}
+	if (parse_ll(s, 68, 65535, &v) < 0)
+		return -1;
+	*out = (unsigned int)v;
+	return 0;
+}
+
+static bool valid_ifname(const char *name)
+{
+	size_t n = strlen(name);
+
+	return n > 0 && n <= 15 && strcmp(name, ".") && strcmp(name, "..") &&
+	       !strpbrk(name, "/: \t\n");
+}
+
+static int macvlan_mode(const char *s)
+{
+	if (!strcmp(s, "private"))
+		return MACVLAN_MODE_PRIVATE;
+	if (!strcmp(s, "vepa"))
+		return MACVLAN_MODE_VEPA;
+	if (!strcmp(s, "bridge"))
+		return MACVLAN_MODE_BRIDGE;
+	if (!strcmp(s, "passthru"))
+		return MACVLAN_MODE_PASSTHRU;
+	return -1;
+}
+
+/* The record verbs: name, field count after the verb. */
+static const struct {
+	const char *verb;
+	int nargs;
+} verbs[] = {
+	{"pin", 1},     {"veth", 5}, {"macvlan", 5},    {"move", 1},       {"link", 4},
+	{"up", 1},      {"addr", 2}, {"route", 3},      {"host-route", 2}, {"host-proxy", 2},
+};
+
+/* Checks one `net` record's fields (f[0] the verb, n fields in all). */
+int net_parse(char **f, int n)
+{
+	unsigned char mac[6];
+	unsigned int mtu = 0;
+	struct addr a;
+	const char *v = f[0];
+	bool known = false;
+
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		if (!strcmp(v, verbs[i].verb)) {
+			if (n != verbs[i].nargs + 1)
+				return -1;
+			known = true;
+		}
+	if (!known)
+		return -1;
+	if (!strcmp(v, "pin"))
+		return f[1][0] == '/' ? 0 : -1;
+	if (!strcmp(v, "veth")) /* HOST PEER MTU MAC MASTER */
+		return valid_ifname(f[1]) && valid_ifname(f[2]) && parse_mtu(f[3], &mtu) == 0 &&
+			       (!strcmp(f[4], "-") || parse_mac(f[4], mac) == 0) &&
+			       (!strcmp(f[5], "-") || valid_ifname(f[5]))
+			   ? 0
+			   : -1;
+	if (!strcmp(v, "macvlan")) /* PARENT NAME MODE MTU MAC */
+		return valid_ifname(f[1]) && valid_ifname(f[2]) && macvlan_mode(f[3]) > 0 &&
+			       parse_mtu(f[4], &mtu) == 0 &&
+			       (!strcmp(f[5], "-") || parse_mac(f[5], mac) == 0)
+			   ? 0
+			   : -1;
+	if (!strcmp(v, "link")) /* IFNAME NEWNAME MTU MAC */
+		return valid_ifname(f[1]) && (!strcmp(f[2], "-") || valid_ifname(f[2])) &&
+			       parse_mtu(f[3], &mtu) == 0 &&
+			       (!strcmp(f[4], "-") || parse_mac(f[4], mac) == 0)
+			   ? 0
+			   : -1;
+	if (!strcmp(v, "move") || !strcmp(v, "up"))
+		return valid_ifname(f[1]) ? 0 : -1;
+	if (!strcmp(v, "addr")) /* IFNAME CIDR */
+		return valid_ifname(f[1]) && parse_addr(f[2], &a) == 0 ? 0 : -1;
+	if (!strcmp(v, "route")) { /* DST VIA IFNAME */
+		struct addr via;
+		if (parse_addr(f[1], &a) < 0 || !valid_ifname(f[3]))
+			return -1;
+		if (!strcmp(f[2], "-"))
+			return 0;
+		return parse_addr(f[2], &via) == 0 && !strchr(f[2], '/') && via.family == a.family ? 0
+												    : -1;
+	}
+	/* host-route CIDR IFNAME, host-proxy ADDR IFNAME */
+	return parse_addr(f[1], &a) == 0 && valid_ifname(f[2]) ? 0 : -1;
+}
+
+/* Opens the route socket inside the child's network namespace. */
+static int open_inside(struct nl *n, pid_t pid)
+{
+	char path[64];
+	int self, rc = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)pid);
+	n->child_ns = open(path, O_RDONLY | O_CLOEXEC);
+	if (n->child_ns < 0)
+		return fail("net", "open", path, errno);
+	self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (self < 0)
+		return fail("net", "open", "/proc/self/ns/net", errno);
+	if (setns(n->child_ns, CLONE_NEWNET) < 0) {
+		rc = fail("net", "setns", path, errno);
+	} else {
+		n->inside = nl_socket();
+		if (n->inside < 0)
+			rc = fail("net", "socket", path, errno);
+		/* Back home; staying in the child's namespace is not an option. */
+		if (setns(self, CLONE_NEWNET) < 0) {
+			close(self);
+			fail("net", "setns", "/proc/self/ns/net", errno);
+			abort();
+		}
+	}
+	close(self);
+	return rc;
+}
+
+static int check(int rc, const char *verb, const char *what)
+{
+	return rc < 0 ? fail("net", verb, what, -rc) : 0;
+}
+
+/* veth HOST PEER MTU MAC MASTER: host end up (on MASTER), peer in the child's namespace. */
+static int do_veth(struct nl *n, char **f)
+{
+	struct ifinfomsg ifi = {.ifi_family = AF_UNSPEC, .ifi_flags = IFF_UP, .ifi_change = IFF_UP};
+	struct ifinfomsg peer = {.ifi_family = AF_UNSPEC};
+	struct rtattr *info, *data, *pa;
+	struct link_info master = {0};
+	unsigned char mac[6];
+	unsigned int mtu = 0;
+	struct msg m;
+
+	parse_mtu(f[3], &mtu);
+	if (strcmp(f[5], "-") != 0) {
+		if (need_link(n, n->host, f[5], &master) < 0)
+			return -1;
+		if (strcmp(master.kind, "bridge") != 0)
+			return fail("net", "not-bridge", f[5], 0);
+		/* As LXC: without an MTU of its own, the pair takes the bridge's. */
+		if (!mtu)
+			mtu = master.mtu;
+	}
+	msg_start(&m, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, &ifi, sizeof(ifi));
+	put_str(&m, IFLA_IFNAME, f[1]);
+	if (mtu)
+		put_u32(&m, IFLA_MTU, mtu);
+	if (master.index)
+		put_u32(&m, IFLA_MASTER, (unsigned int)master.index);
+	info = put(&m, IFLA_LINKINFO, NULL, 0);
+	put_str(&m, IFLA_INFO_KIND, "veth");
+	data = put(&m, IFLA_INFO_DATA, NULL, 0);
+	pa = put(&m, VETH_INFO_PEER, &peer, sizeof(peer));
+	put_str(&m, IFLA_IFNAME, f[2]);
+	put_u32(&m, IFLA_NET_NS_FD, (unsigned int)n->child_ns);
+	if (strcmp(f[4], "-") != 0 && parse_mac(f[4], mac) == 0)
+		put(&m, IFLA_ADDRESS, mac, 6);
+	if (mtu)
+		put_u32(&m, IFLA_MTU, mtu);
+	nest_end(&m, pa);
+	nest_end(&m, data);
+	nest_end(&m, info);
+	return check(talk(n, n->host, &m, 0, NULL, 0), "veth", f[1]);
+}
+
+/* macvlan PARENT NAME MODE MTU MAC: made on PARENT, straight in the child's namespace. */
+static int do_macvlan(struct nl *n, char **f)
+{
+	struct ifinfomsg ifi = {.ifi_family = AF_UNSPEC};
+	struct link_info parent;
+	struct rtattr *info, *data;
+	unsigned char mac[6];
+	unsigned int mtu = 0;
+	struct msg m;
+
+	if (need_link(n, n->host, f[1], &parent) < 0)
+		return -1;
+	parse_mtu(f[4], &mtu);
+	msg_start(&m, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, &ifi, sizeof(ifi));
+	put_str(&m, IFLA_IFNAME, f[2]);
+	put_u32(&m, IFLA_LINK, (unsigned int)parent.index);
+	put_u32(&m, IFLA_NET_NS_FD, (unsigned int)n->child_ns);
+	if (mtu)
+		put_u32(&m, IFLA_MTU, mtu);
+	if (strcmp(f[5], "-") != 0 && parse_mac(f[5], mac) == 0)
+		put(&m, IFLA_ADDRESS, mac, 6);
+	info = put(&m, IFLA_LINKINFO, NULL, 0);
+	put_str(&m, IFLA_INFO_KIND, "macvlan");
+	data = put(&m, IFLA_INFO_DATA, NULL, 0);
+	put_u32(&m, IFLA_MACVLAN_MODE, (unsigned int)macvlan_mode(f[3]));
+	nest_end(&m, data);
+	nest_end(&m, info);
+	return check(talk(n, n->host, &m, 0, NULL, 0), "macvlan", f[2]);
+}
+
+/* move IFNAME: a host device into the child's namespace (phys). */
+static int do_move(struct nl *n, char **f)
+{
+	struct link_info l;
+	struct ifinfomsg ifi = {.ifi_family = AF_UNSPEC};
+	struct msg m;
+
+	if (need_link(n, n->host, f[1], &l) < 0)
+		return -1;
+	ifi.ifi_index = l.index;
+	msg_start(&m, RTM_NEWLINK, 0, &ifi, sizeof(ifi));
+	put_u32(&m, IFLA_NET_NS_FD, (unsigned int)n->child_ns);
+	return check(talk(n, n->host, &m, 0, NULL, 0), "move", f[1]);
+}
+
+/* link IFNAME NEWNAME MTU MAC, and up IFNAME: inside the child's namespace. */
+static int do_link(struct nl *n, char **f, bool up)
+{
+	struct ifinfomsg ifi = {.ifi_family = AF_UNSPEC};
+	struct link_info l;
+	unsigned char mac[6];
+	unsigned int mtu = 0;
+	struct msg m;
+
+	if (need_link(n, n->inside, f[1], &l) < 0)
+		return -1;
+	ifi.ifi_index = l.index;
+	if (up) {
+		ifi.ifi_flags = IFF_UP;
+		ifi.ifi_change = IFF_UP;
+	}
+	msg_start(&m, RTM_NEWLINK, 0, &ifi, sizeof(ifi));
+	if (!up) {
+		if (strcmp(f[2], "-") != 0)
+			put_str(&m, IFLA_IFNAME, f[2]);
+		parse_mtu(f[3], &mtu);
+		if (mtu)
+			put_u32(&m, IFLA_MTU, mtu);
+		if (strcmp(f[4], "-") != 0 && parse_mac(f[4], mac) == 0)
+			put(&m, IFLA_ADDRESS, mac, 6);
+	}
+	return check(talk(n, n->inside, &m, 0, NULL, 0), up ? "up" : "link", f[1]);
+}
+
+/* addr IFNAME CIDR inside: IPv4 with its broadcast, IPv6 without DAD (usable at once). */
+static int do_addr(struct nl *n, char **f)
+{
+	struct ifaddrmsg ifa = {0};
+	struct link_info l;
+	struct addr a;
+	struct msg m;
+
+	parse_addr(f[2], &a);
+	if (need_link(n, n->inside, f[1], &l) < 0)
+		return -1;
+	ifa.ifa_family = (unsigned char)a.family;
+	ifa.ifa_prefixlen = (unsigned char)a.prefix;
+	ifa.ifa_index = (unsigned int)l.index;
+	if (a.family == AF_INET6)
+		ifa.ifa_flags = IFA_F_NODAD;
+	msg_start(&m, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, &ifa, sizeof(ifa));
+	put(&m, IFA_LOCAL, a.bytes, (size_t)a.len);
+	put(&m, IFA_ADDRESS, a.bytes, (size_t)a.len);
+	if (a.family == AF_INET && a.prefix < 31) {
+		unsigned char b[4];
+		for (int i = 0; i < 4; i++) {
+			int bits = a.prefix - i * 8;
+			unsigned char mask = bits >= 8 ? 0xff : bits <= 0 ? 0 : (unsigned char)(0xff << (8 - bits));
+			b[i] = a.bytes[i] | (unsigned char)~mask;
+		}
+		put(&m, IFA_BROADCAST, b, 4);
+	}
+	return check(talk(n, n->inside, &m, 0, NULL, 0), "addr", f[2]);
+}
+
+/* A route through IFNAME on fd's namespace: to DST, via GW (on-link) or straight on the link. */
+static int add_route(struct nl *n, int fd, const char *dst, const char *via, int ifindex,
+		     const char *verb)
+{
+	struct rtmsg rt = {.rtm_table = RT_TABLE_MAIN, .rtm_protocol = RTPROT_BOOT,
+			   .rtm_type = RTN_UNICAST};
+	struct addr d, g;
+	struct msg m;
+
+	parse_addr(dst, &d);
+	rt.rtm_family = (unsigned char)d.family;
+	rt.rtm_dst_len = (unsigned char)d.prefix;
+	rt.rtm_scope = via ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK;
+	if (via)
+		rt.rtm_flags = RTNH_F_ONLINK;
+	msg_start(&m, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, &rt, sizeof(rt));
+	if (d.prefix)
+		put(&m, RTA_DST, d.bytes, (size_t)d.len);
+	if (via && parse_addr(via, &g) == 0)
+		put(&m, RTA_GATEWAY, g.bytes, (size_t)g.len);
+	put_u32(&m, RTA_OIF, (unsigned int)ifindex);
+	return check(talk(n, fd, &m, 0, NULL, 0), verb, dst);
+}
+
+/* host-proxy ADDR IFNAME: answer ARP/NDP for ADDR on IFNAME (router mode's gateway). */
+static int do_proxy(struct nl *n, char **f)
+{
+	struct ndmsg nd = {.ndm_state = NUD_PERMANENT, .ndm_flags = NTF_PROXY};
+	struct link_info l;
+	struct addr a;
+	struct msg m;
+
+	parse_addr(f[1], &a);
+	if (need_link(n, n->host, f[2], &l) < 0)
+		return -1;
+	nd.ndm_family = (unsigned char)a.family;
+	nd.ndm_ifindex = l.index;
+	msg_start(&m, RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_EXCL, &nd, sizeof(nd));
+	put(&m, NDA_DST, a.bytes, (size_t)a.len);
+	return check(talk(n, n->host, &m, 0, NULL, 0), "host-proxy", f[1]);
+}
+
+static int run_one(struct nl *n, char **f)
+{
+	struct link_info l;
+	const char *v = f[0];
+
+	if (!strcmp(v, "pin")) {
+		char path[64];
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", n->child_ns);
+		return mount(path, f[1], NULL, MS_BIND, NULL) < 0 ? fail("net", "pin", f[1], errno) : 0;
+	}
+	if (!strcmp(v, "veth"))
+		return do_veth(n, f);
+	if (!strcmp(v, "macvlan"))
+		return do_macvlan(n, f);
+	if (!strcmp(v, "move"))
+		return do_move(n, f);
+	if (!strcmp(v, "link") || !strcmp(v, "up"))
+		return do_link(n, f, !strcmp(v, "up"));
+	if (!strcmp(v, "addr"))
+		return do_addr(n, f);
+	if (!strcmp(v, "route")) {
+		if (need_link(n, n->inside, f[3], &l) < 0)
+			return -1;
+		return add_route(n, n->inside, f[1], strcmp(f[2], "-") ? f[2] : NULL, l.index, "route");
+	}
+	if (!strcmp(v, "host-route")) {
+		if (need_link(n, n->host, f[2], &l) < 0)
+			return -1;
+		return add_route(n, n->host, f[1], NULL, l.index, "host-route");
+	}
+	return do_proxy(n, f);
+}
+
+int net_run(const struct plan *p, pid_t child)
+{
+	struct nl n = {.host = -1, .inside = -1, .child_ns = -1};
+	int rc = 0;
+
+	if (p->nnets == 0)
+		return 0;
+	n.host = nl_socket();
+	if (n.host < 0)
+		return fail("net", "socket", NULL, errno);
+	if (open_inside(&n, child) < 0)
+		rc = -1;
+	for (int i = 0; rc == 0 && i < p->nnets; i++)
+		rc = run_one(&n, p->nets[i]);
+	close(n.host);
+	if (n.inside >= 0)
+		close(n.inside);
+	if (n.child_ns >= 0)
+		close(n.child_ns);
+	return rc;
+}
