@@ -174,7 +174,7 @@ static void cleanup_cgroups(void)
 
 static void cleanup_runtime(void)
 {
-	static const char *const names[] = {"control.sock", "state", "monitor", "plan", "netns", "nics", "nics.ip", "nics-host.ip"};
+	static const char *const names[] = {"control.sock", "state", "monitor", "plan", "netns", "nics"};
 	char path[4200];
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
