@@ -34,6 +34,7 @@ import {
   registerNics,
   summarizeNics,
 } from "../network/nic.js";
+import type { NetworkDef } from "../network/render.js";
 import { execRunner } from "../storage/runner.js";
 import { type LaunchOptions, type PreparedLaunch, prepareLaunch } from "./launch-input.js";
 import { type ContainerPaths, ephemeralMarker, requireExists } from "./paths.js";
@@ -113,9 +114,16 @@ export async function startContainer(paths: ContainerPaths, opts: LaunchOptions)
       const netWarnings: string[] = [];
       let net: LaunchInput["net"];
       let host: PreparedNics | undefined;
+      let ruleset: Promise<string> | undefined;
+      let routed: NetworkDef[] = [];
       if (nics.length > 0) {
         try {
           host = await prepareNics(paths.lxcpath, nics, execRunner);
+          // Another table's forward policy is read while the start goes on
+          // (it only produces warnings, given once the container runs).
+          if (host.managed.size > 0) {
+            ruleset = import("../network/firewall.js").then((m) => m.listRuleset(execRunner));
+          }
           const netnsPin = join(paths.runtimeDir, "netns");
           const records = nicRecords(nics, nicTools(), {
             container: paths.name,
@@ -218,12 +226,7 @@ export async function startContainer(paths: ContainerPaths, opts: LaunchOptions)
           );
           const active = await syncForwards(paths.lxcpath, paths.name, managed, execRunner);
           // Routed traffic (NAT, port forwards) is what another table's forward drop would stop.
-          const routed = [...managed.values()].filter((d) => d.nat || active.length > 0);
-          if (routed.length > 0) {
-            const { forwardPolicyWarnings } = await import("../network/firewall.js");
-            for (const d of new Set(routed))
-              netWarnings.push(...(await forwardPolicyWarnings(d, execRunner)));
-          }
+          routed = [...new Set(managed.values())].filter((d) => d.nat || active.length > 0);
         }
       } catch (err) {
         throw err instanceof LxtError
@@ -244,6 +247,13 @@ export async function startContainer(paths: ContainerPaths, opts: LaunchOptions)
         throw err instanceof LxtError ? err.wrap(`start ${paths.name}`) : step("monitor", err);
       }
       revert.success();
+      if (ruleset && routed.length > 0) {
+        const [{ policyWarnings }, json] = await Promise.all([
+          import("../network/firewall.js"),
+          ruleset,
+        ]);
+        for (const d of routed) netWarnings.push(...policyWarnings(d, json));
+      }
       if (cfg.ephemeral) writeFileAtomic(ephemeralMarker(paths), "1\n");
       log.log(
         3,

@@ -33,14 +33,23 @@ export function droppingForwardChains(rulesetJson: string): string[] {
   });
 }
 
+/** The whole ruleset as `nft -j list ruleset` prints it ("" when nft cannot list). */
+export function listRuleset(runner: CommandRunner): Promise<string> {
+  return runner.run("nft", ["-j", "list", "ruleset"]).catch(() => "");
+}
+
+/** Warnings for `def` from a listing (empty when nothing would drop its forwarded traffic). */
+export function policyWarnings(def: NetworkDef, rulesetJson: string): string[] {
+  return droppingForwardChains(rulesetJson).map(
+    (chain) =>
+      `network ${def.name}: the forward chain "${chain}" has policy drop: traffic routed to or from bridge ${def.name} (NAT, port forwards) is dropped unless that chain accepts it (for Docker: iptables -I DOCKER-USER -i ${def.name} -j ACCEPT and -o ${def.name} -j ACCEPT); lxt does not change other tables`,
+  );
+}
+
 /** Warnings for `def` (empty when nothing would drop its forwarded traffic, or nft cannot list). */
 export async function forwardPolicyWarnings(
   def: NetworkDef,
   runner: CommandRunner,
 ): Promise<string[]> {
-  const out = await runner.run("nft", ["-j", "list", "ruleset"]).catch(() => "");
-  return droppingForwardChains(out).map(
-    (chain) =>
-      `network ${def.name}: the forward chain "${chain}" has policy drop: traffic routed to or from bridge ${def.name} (NAT, port forwards) is dropped unless that chain accepts it (for Docker: iptables -I DOCKER-USER -i ${def.name} -j ACCEPT and -o ${def.name} -j ACCEPT); lxt does not change other tables`,
-  );
+  return policyWarnings(def, await listRuleset(runner));
 }

@@ -387,9 +387,7 @@ export async function createNetwork(
   const def = await planNetwork(lxcpath, name, opts, runner);
   const revert = new Reverter();
   try {
-    revert.add("runtime files", () =>
-      rmSync(networkRunPaths(lxcpath, name).dir, { recursive: true, force: true }),
-    );
+    revert.add("runtime files", () => removeRunDir(networkRunPaths(lxcpath, name)));
     await upNetwork(lxcpath, def, runner, revert);
     saveNetwork(lxcpath, def);
     return def;
@@ -425,6 +423,14 @@ export async function ensureNetwork(
 export function saveNetwork(lxcpath: string, def: NetworkDef): void {
   mkdirSync(defDir(lxcpath), { recursive: true, mode: 0o755 });
   writeFileAtomic(defFile(lxcpath, def.name), `${JSON.stringify(def, null, 2)}\n`);
+}
+
+/** Removes a network's runtime directory, and `.networks` with it when no other network is left there. */
+function removeRunDir(run: NetworkRunPaths): void {
+  rmSync(run.dir, { recursive: true, force: true });
+  try {
+    rmdirSync(dirname(run.dir));
+  } catch {}
 }
 
 /** Re-applies a network after its definition changed: nft table replaced, dnsmasq restarted with the new config. */
@@ -469,10 +475,7 @@ export async function deleteNetwork(
     );
     if (others.length === 0) writeFileSync(file, "0\n");
   }
-  rmSync(run.dir, { recursive: true, force: true });
-  try {
-    rmdirSync(dirname(run.dir));
-  } catch {}
+  removeRunDir(run);
   rmSync(defFile(lxcpath, name), { force: true });
 }
 
