@@ -75,3 +75,14 @@ bench_remove() {
     fi
   done
 }
+
+# bench_cleanup: the on-exit cleanup of a bench with containers LXT_NAMES under state root LXTP,
+# LXC_NAMES under lxcpath LXCP, and work directory W
+bench_cleanup() {
+  trap - EXIT INT TERM
+  echo "$BENCH_TAG: cleaning up" >&2
+  bench_destroy lxt "${LXT_NAMES[@]}"
+  bench_destroy lxc "${LXC_NAMES[@]}"
+  bench_sweep_networks "$LXTP"
+  bench_remove "$LXTP" "$(bench_rundir "$LXTP")" "$LXCP" "$W"
+}

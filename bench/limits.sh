@@ -30,15 +30,7 @@ W=$(mktemp -d /var/tmp/lim-work.XXXXXX)
 export LXT_PATH=$LXTP
 LXT_NAMES=() LXC_NAMES=()
 
-cleanup() {
-  trap - EXIT INT TERM
-  echo "bench/limits: cleaning up" >&2
-  bench_destroy lxt "${LXT_NAMES[@]}"
-  bench_destroy lxc "${LXC_NAMES[@]}"
-  bench_sweep_networks "$LXTP"
-  bench_remove "$LXTP" "$(bench_rundir "$LXTP")" "$LXCP" "$W"
-}
-trap cleanup EXIT
+trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ---- workloads: the same static binaries on the host and inside ------------------------------

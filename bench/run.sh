@@ -67,15 +67,7 @@ tm() {
 # both TOOLS-ORDER-INDEX: "lxt lxc" on even i, "lxc lxt" on odd, so neither always goes first
 order() { if (( $1 % 2 )); then echo "lxc lxt"; else echo "lxt lxc"; fi; }
 
-cleanup() {
-  trap - EXIT INT TERM
-  echo "bench: cleaning up" >&2
-  bench_destroy lxt "${LXT_NAMES[@]}"
-  bench_destroy lxc "${LXC_NAMES[@]}"
-  bench_sweep_networks "$LXTP"
-  bench_remove "$LXTP" "$(bench_rundir "$LXTP")" "$LXCP" "$W"
-}
-trap cleanup EXIT
+trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
 
 printf 'lxc.net.0.type = empty\n' > "$W/lxc.conf"   # lxc-create -f: replaces default.conf's veth
