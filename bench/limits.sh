@@ -13,21 +13,15 @@
 # Root only. Private state roots under /var/tmp, everything stopped and destroyed on exit.
 # Network: none; containers get no network (lxt: --network empty; LXC: lxc.net.0.type = empty).
 set -u
-# lxt refuses to make a managed network in the host's network namespace (src/network/manage.ts).
-export LXT_NO_HOST_NETWORK=1
-export LC_ALL=C
+BENCH_TAG=bench/limits
+. "$(dirname "$0")/lib.sh"
 ITER=${1:-5}
 TOP_N=${BENCH_TOP_N:-5}
-read -r -a LXT <<< "${LXT:-lxt}"
-unset NODE_EXTRA_CA_CERTS NODE_OPTIONS
 
-die() { echo "bench/limits: $*" >&2; exit 1; }
-[[ $ITER =~ ^[1-9][0-9]*$ ]] || die "usage: bench/limits.sh [ITER]"
-[[ $TOP_N =~ ^[1-9][0-9]*$ ]] || die "BENCH_TOP_N must be a positive integer"
-[ "$(id -u)" -eq 0 ] || die "must run as root"
-for c in lxc-create lxc-start lxc-wait lxc-stop lxc-destroy lxc-info lxc-top busybox gcc; do
-  command -v "$c" > /dev/null || die "$c not found"
-done
+bench_positive "$ITER" "usage: bench/limits.sh [ITER]"
+bench_positive "$TOP_N" "BENCH_TOP_N must be a positive integer"
+bench_need_root
+bench_need lxc-create lxc-start lxc-wait lxc-stop lxc-destroy lxc-info lxc-top busybox gcc
 command -v "${LXT[0]}" > /dev/null || die "lxt command '${LXT[*]}' not found (set LXT=...)"
 
 LXTP=$(mktemp -d /var/tmp/lxtlim.XXXXXX)
@@ -35,35 +29,8 @@ LXCP=$(mktemp -d /var/tmp/lxclim.XXXXXX)
 W=$(mktemp -d /var/tmp/lim-work.XXXXXX)
 export LXT_PATH=$LXTP
 LXT_NAMES=() LXC_NAMES=()
-lxt() { command "${LXT[@]}" "$@"; }
-quiet() { "$@" > /dev/null 2>&1; }
 
-cleanup() {
-  trap - EXIT INT TERM
-  echo "bench/limits: cleaning up" >&2
-  local n d
-  for n in "${LXT_NAMES[@]}"; do quiet lxt stop -n "$n" -k; quiet lxt destroy -n "$n" -f; done
-  for n in "${LXC_NAMES[@]}"; do
-    quiet lxc-stop -P "$LXCP" -n "$n" -k; quiet lxc-destroy -P "$LXCP" -n "$n" -f
-  done
-  # A managed network a container started on (none should: containers are made with
-  # --network empty) goes too, loudly.
-  local f
-  for f in "$LXTP"/.networks/*.json; do
-    [ -e "$f" ] || continue
-    f=${f##*/}; f=${f%.json}
-    echo "bench/limits: WARNING: network $f was created; deleting it" >&2
-    quiet lxt network delete "$f"
-  done
-  for d in "$LXTP" "$LXCP" "$W"; do
-    if awk -v d="$d" '$5 == d || index($5, d "/") == 1 { f = 1 } END { exit !f }' /proc/self/mountinfo; then
-      echo "bench/limits: WARNING: something is still mounted under $d; left in place" >&2
-    else
-      rm -rf --one-file-system "$d"
-    fi
-  done
-}
-trap cleanup EXIT
+trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ---- workloads: the same static binaries on the host and inside ------------------------------

@@ -12,21 +12,16 @@
 #        BENCH_NET_RUNS=R     iperf3 runs per direction and tool (default 3)
 # Root only. Traffic stays inside the namespace; everything made is removed on exit.
 set -u
-# lxt refuses to make a managed network in the host's network namespace (src/network/manage.ts).
-export LXT_NO_HOST_NETWORK=1
-export LC_ALL=C
+BENCH_TAG=bench/net
+. "$(dirname "$0")/lib.sh"
 N=${1:-10}
 SECS=${BENCH_NET_SECS:-5}
 RUNS=${BENCH_NET_RUNS:-3}
-read -r -a LXT <<< "${LXT:-lxt}"
-unset NODE_EXTRA_CA_CERTS NODE_OPTIONS
 
-die() { echo "bench/net: $*" >&2; exit 1; }
-[[ $N =~ ^[1-9][0-9]*$ ]] || die "usage: bench/net.sh [N]  (N a positive integer, got '$N')"
-[ "$(id -u)" -eq 0 ] || die "must run as root"
-for c in lxc-create lxc-start lxc-wait lxc-stop lxc-destroy lxc-info iperf3 ip nsenter "${LXT[0]}"; do
-  command -v "$c" >/dev/null || die "$c not found (scripts/setup.sh installs iperf3 and LXC)"
-done
+bench_positive "$N" "usage: bench/net.sh [N]  (N a positive integer, got '$N')"
+bench_need_root
+BENCH_NEED_HINT="scripts/setup.sh installs iperf3 and LXC" \
+  bench_need lxc-create lxc-start lxc-wait lxc-stop lxc-destroy lxc-info iperf3 ip nsenter "${LXT[0]}"
 
 NS=benchnet-$$
 BR=benchbr0
@@ -38,25 +33,15 @@ lxt() { inns env LXT_PATH="$LXTP" "${LXT[@]}" "$@"; }
 # LXC checks bridges in /sys/class/net, which shows the namespace sysfs was mounted in:
 # `ip netns exec` remounts /sys for the namespace (nsenter does not).
 lxc() { local v=$1; shift; ip netns exec "$NS" "lxc-$v" -P "$LXCP" "$@"; }
-quiet() { "$@" >/dev/null 2>&1; }
 
 cleanup() {
   trap - EXIT INT TERM
-  local n
-  for n in s e a b; do
-    quiet lxt stop -k -n "lxtnet-$n"; quiet lxt destroy -f -n "lxtnet-$n"
-    quiet lxc stop -k -n "lxcnet-$n"; quiet lxc destroy -f -n "lxcnet-$n"
-  done
+  bench_destroy lxt lxtnet-s lxtnet-e lxtnet-a lxtnet-b
+  bench_destroy lxc lxcnet-s lxcnet-e lxcnet-a lxcnet-b
   pkill_ns
+  bench_sweep_networks "$LXTP"
   quiet ip netns del "$NS"
-  local d
-  for d in "$LXTP" "$LXCP" "$W"; do
-    if awk -v d="$d" '$5 == d || index($5, d "/") == 1 { f = 1 } END { exit !f }' /proc/self/mountinfo; then
-      echo "bench/net: WARNING: something is still mounted under $d; left in place" >&2
-    else
-      rm -rf --one-file-system "$d"
-    fi
-  done
+  bench_remove "$LXTP" "$(bench_rundir "$LXTP")" "$LXCP" "$W"
 }
 # iperf3 servers this script started (by pid, never by name)
 SERVERS=()

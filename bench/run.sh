@@ -14,23 +14,16 @@
 # and lxt's are created with --network empty; section 7 (bench/net.sh) runs in a network
 # namespace of its own with a bridge it makes. Nothing leaves the host.
 set -u
-# lxt refuses to make a managed network in the host's network namespace (src/network/manage.ts).
-export LXT_NO_HOST_NETWORK=1
-export LC_ALL=C
+HERE=$(cd "$(dirname "$0")" && pwd)
+BENCH_TAG=bench
+. "$HERE/lib.sh"
 N=${1:-10}
 MEM_N=${BENCH_MEM_N:-10}
 STOP_N=${BENCH_STOP_N:-3}
-HERE=$(cd "$(dirname "$0")" && pwd)
-read -r -a LXT <<< "${LXT:-lxt}"
-# lxt's launcher unsets it too; it costs node ~85 ms per start (anchors/RESULTS.md)
-unset NODE_EXTRA_CA_CERTS NODE_OPTIONS
 
-die() { echo "bench: $*" >&2; exit 1; }
-[[ $N =~ ^[1-9][0-9]*$ ]] || die "usage: bench/run.sh [N]  (N a positive integer, got '$N')"
-[ "$(id -u)" -eq 0 ] || die "must run as root (LXC and lxt start containers)"
-for c in lxc-create lxc-start lxc-wait lxc-attach lxc-stop lxc-ls lxc-destroy lxc-info node; do
-  command -v "$c" >/dev/null || die "$c not found"
-done
+bench_positive "$N" "usage: bench/run.sh [N]  (N a positive integer, got '$N')"
+bench_need_root
+bench_need lxc-create lxc-start lxc-wait lxc-attach lxc-stop lxc-ls lxc-destroy lxc-info node
 HAVE_LXT=1
 if ! command -v "${LXT[0]}" >/dev/null 2>&1; then
   HAVE_LXT=0
@@ -45,7 +38,6 @@ export LXT_PATH=$LXTP
 LXT_NAMES=() LXC_NAMES=()
 
 # ---- the two tools behind one set of verbs: VERB TOOL NAME -------------------------------------
-lxt() { command "${LXT[@]}" "$@"; }   # `command`: the default LXT is "lxt", this function's own name
 t_create()  { if [ "$1" = lxt ]; then lxt create -n "$2" -t busybox --network empty; else lxc-create -P "$LXCP" -n "$2" -t busybox -f "$W/lxc.conf"; fi; }
 t_destroy() { if [ "$1" = lxt ]; then lxt destroy -n "$2"; else lxc-destroy -P "$LXCP" -n "$2"; fi; }
 t_start()   { if [ "$1" = lxt ]; then lxt start -n "$2"
@@ -58,7 +50,6 @@ t_ls()      { if [ "$1" = lxt ]; then lxt ls "${@:2}"; else lxc-ls -P "$LXCP" "$
 name_of()   { if [ "$1" = lxt ]; then echo "lxtbench-$2"; else echo "lxcbench-$2"; fi; }
 # wait until stopped (after a timed stop, outside the timing)
 settle()    { if [ "$1" = lxt ]; then lxt stop -n "$2" -k >/dev/null 2>&1; else lxc-wait -P "$LXCP" -n "$2" -s STOPPED -t 10; fi; }
-quiet()     { "$@" >/dev/null 2>&1; }
 
 # tm OP TOOL CMD... : time CMD with $EPOCHREALTIME (no fork), append ms to $W/OP.TOOL; a failure
 # is reported and left out of the figures (n shows it)
@@ -76,34 +67,7 @@ tm() {
 # both TOOLS-ORDER-INDEX: "lxt lxc" on even i, "lxc lxt" on odd, so neither always goes first
 order() { if (( $1 % 2 )); then echo "lxc lxt"; else echo "lxt lxc"; fi; }
 
-cleanup() {
-  trap - EXIT INT TERM
-  echo "bench: cleaning up" >&2
-  local n
-  for n in "${LXT_NAMES[@]}"; do quiet lxt stop -n "$n" -k; quiet lxt destroy -n "$n" -f; done
-  for n in "${LXC_NAMES[@]}"; do
-    quiet lxc-stop -P "$LXCP" -n "$n" -k; quiet lxc-destroy -P "$LXCP" -n "$n" -f
-  done
-  # A managed network a container started on (none should: containers are made with
-  # --network empty) goes too, loudly.
-  local f
-  for f in "$LXTP"/.networks/*.json; do
-    [ -e "$f" ] || continue
-    f=${f##*/}; f=${f%.json}
-    echo "bench: WARNING: network $f was created; deleting it" >&2
-    quiet lxt network delete "$f"
-  done
-  local d
-  for d in "$LXTP" "$LXCP" "$W"; do
-    # never rm -rf through a mount left behind by a tool that misbehaved
-    if awk -v d="$d" '$5 == d || index($5, d "/") == 1 { f = 1 } END { exit !f }' /proc/self/mountinfo; then
-      echo "bench: WARNING: something is still mounted under $d; left in place" >&2
-    else
-      rm -rf --one-file-system "$d"
-    fi
-  done
-}
-trap cleanup EXIT
+trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
 
 printf 'lxc.net.0.type = empty\n' > "$W/lxc.conf"   # lxc-create -f: replaces default.conf's veth

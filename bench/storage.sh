@@ -12,20 +12,14 @@
 # roots, containers, the loop device and its mount) is removed on exit. LXC containers get
 # lxc.net.0.type = empty and are never started; nothing leaves the host.
 set -u
-# lxt refuses to make a managed network in the host's network namespace (src/network/manage.ts).
-export LXT_NO_HOST_NETWORK=1
-export LC_ALL=C
+BENCH_TAG=bench/storage
+. "$(dirname "$0")/lib.sh"
 N=${1:-5}
 SIZES=${BENCH_SIZES:-100 1024}
-read -r -a LXT <<< "${LXT:-lxt}"
-unset NODE_EXTRA_CA_CERTS NODE_OPTIONS
 
-die() { echo "bench/storage: $*" >&2; exit 1; }
-[[ $N =~ ^[1-9][0-9]*$ ]] || die "usage: bench/storage.sh [N]"
-[ "$(id -u)" -eq 0 ] || die "must run as root"
-for c in lxc-create lxc-copy lxc-snapshot lxc-destroy mkfs.btrfs losetup "${LXT[0]}"; do
-  command -v "$c" >/dev/null || die "$c not found"
-done
+bench_positive "$N" "usage: bench/storage.sh [N]"
+bench_need_root
+bench_need lxc-create lxc-copy lxc-snapshot lxc-destroy mkfs.btrfs losetup "${LXT[0]}"
 
 W=$(mktemp -d /var/tmp/lxt-storage-bench.XXXXXX)
 LOOP=""
@@ -41,9 +35,13 @@ cleanup() {
     [ -d "$p" ] || continue
     for n in $(lxc-ls -P "$p" -1 2>/dev/null); do lxc-destroy -P "$p" -n "$n" -s >/dev/null 2>&1; done
   done
+  for root in "$W/btrfs/lxt" "$W/plain/lxt"; do
+    [ -d "$root" ] && bench_sweep_networks "$root"
+    bench_remove "$(bench_rundir "$root")"
+  done
   if mountpoint -q "$W/btrfs" 2>/dev/null; then umount "$W/btrfs" || umount -l "$W/btrfs"; fi
   [ -n "$LOOP" ] && losetup -d "$LOOP"
-  rm -rf "$W"
+  bench_remove "$W"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

@@ -12,19 +12,17 @@
  * is unreachable.
  */
 import assert from "node:assert/strict";
-import { execFileSync, spawnSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { readFileSync, rmSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { runtimeRoot } from "../../src/container/paths.js";
 import {
   BtrfsLoop,
   btrfsSkip,
   hasCmd,
   kernelFs,
-  LXT,
-  type RunResult,
+  NetnsSandbox,
+  netnsSkip,
   Sandbox,
   skipReason,
   until,
@@ -166,28 +164,15 @@ describe("debian by debootstrap", { skip, timeout: 1_800_000 }, () => {
 
   test("a veth on lxtbr0 by default; a DHCP lease on a managed network (own netns)", async (t) => {
     if (!image) return t.skip(skip);
-    const missing = ["nft", "dnsmasq", "ip", "nsenter"].find((c) => !hasCmd(c));
-    if (missing) return t.skip(`SKIP: no ${missing} (scripts/setup.sh installs it)`);
-    const ns = `lxt-dn-${randomBytes(3).toString("hex")}`;
-    const net = `lxtdn${ns.slice(-6)}`;
-    const c = box.name("debnet");
+    const missing = netnsSkip();
+    if (missing) return t.skip(missing);
     // Everything below runs in the test's own namespace, without the harness's --network empty.
-    const lxt = (args: string[]): RunResult => {
-      const r = spawnSync("nsenter", [`--net=/run/netns/${ns}`, LXT, ...args], {
-        env: { ...process.env, LXT_PATH: box.lxcpath },
-        encoding: "utf8",
-        timeout: 120_000,
-      });
-      return { code: r.status ?? -1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
-    };
-    const ok = (args: string[]): string => {
-      const r = lxt(args);
-      assert.equal(r.code, 0, `lxt ${args.join(" ")}: ${r.stdout}${r.stderr}`);
-      return r.stdout;
-    };
-    execFileSync("ip", ["netns", "add", ns]);
+    const netns = new NetnsSandbox("dn", { box, timeoutMs: 120_000 });
+    const { lxt, ok } = netns;
+    const net = netns.network("dn");
+    const c = netns.name("debnet");
     try {
-      execFileSync("nsenter", [`--net=/run/netns/${ns}`, "ip", "link", "set", "lo", "up"]);
+      netns.open();
       ok(["network", "create", net, "--ipv4", "10.0.71.1/24", "--nat", "false"]);
       // The image's default NIC: a veth on lxtbr0 (not started: that would make lxtbr0).
       const d = box.name("debdef");
@@ -240,18 +225,7 @@ describe("debian by debootstrap", { skip, timeout: 1_800_000 }, () => {
       ok(["destroy", "-n", c]);
       ok(["network", "delete", net]);
     } finally {
-      lxt(["stop", "-k", "-n", c]);
-      lxt(["destroy", "-f", "-n", c]);
-      lxt(["network", "delete", net]);
-      // What a failed delete left is not "deleted" again by the sandbox's cleanup
-      // in the host's namespace: its dnsmasq goes by pid, its record here.
-      try {
-        const pidFile = join(runtimeRoot(box.lxcpath), ".networks", net, "dnsmasq.pid");
-        process.kill(Number(readFileSync(pidFile, "utf8")), "SIGTERM");
-      } catch {}
-      rmSync(join(box.lxcpath, ".networks", `${net}.json`), { force: true });
-      // The namespace takes the test's bridge, veths and nft table with it.
-      spawnSync("ip", ["netns", "del", ns]);
+      netns.dispose();
     }
   });
 });

@@ -1,8 +1,10 @@
 /**
  * Shared by the root integration tests: a temporary state root with unique
- * container names, a runner for the built `lxt` CLI, and a check that a
- * test left nothing behind on the host.
+ * container names, a runner for the built `lxt` CLI, a network namespace of
+ * a test's own for tests of networking, and a check that a test left nothing
+ * behind on the host.
  */
+import assert from "node:assert/strict";
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import {
@@ -70,11 +72,11 @@ export class Sandbox {
     this.lxcpath = lxcpath ?? mkdtempSync(join(tmpdir(), "lxt-test-"));
   }
 
-  name(prefix = "t"): string {
+  readonly name = (prefix = "t"): string => {
     const n = `lxt${prefix}-${randomBytes(3).toString("hex")}`;
     this.made.push(n);
     return n;
-  }
+  };
 
   /** Runs `lxt ARGS -P <root>` synchronously. */
   lxt(args: string[], opts: { input?: string; timeoutMs?: number } = {}): RunResult {
@@ -92,12 +94,12 @@ export class Sandbox {
   }
 
   /** Like `lxt` but throws with the output when the exit code is not 0. */
-  ok(args: string[]): string {
+  readonly ok = (args: string[]): string => {
     const r = this.lxt(args);
     if (r.code !== 0)
       throw new Error(`lxt ${args.join(" ")} exited ${r.code}\n${r.stdout}\n${r.stderr}`);
     return r.stdout;
-  }
+  };
 
   /** Starts `lxt ARGS` without waiting (for kill-mid-start tests). */
   spawn(args: string[]) {
@@ -282,4 +284,144 @@ export function hostDisk(): { major: number; minor: number } {
   // `/` on an overlay or tmpfs (anonymous device 0:N): the host's first disk instead.
   const first = readFileSync("/proc/partitions", "utf8").split("\n")[2]?.trim().split(/\s+/);
   return { major: Number(first?.[0]), minor: Number(first?.[1]) };
+}
+
+/** The host tools a test of managed networks needs. */
+export const NET_TOOLS = ["nft", "dnsmasq", "ip", "nsenter"] as const;
+
+/** Why a test inside its own network namespace cannot run here (one of `tools` missing), or undefined. */
+export function netnsSkip(tools: readonly string[] = NET_TOOLS): string | undefined {
+  const missing = tools.filter((t) => !hasCmd(t));
+  if (missing.length === 0) return undefined;
+  const list = tools.length > 1 ? `${tools.slice(0, -1).join(", ")} and ${tools.at(-1)}` : tools[0];
+  return `SKIP: needs ${list}, missing ${missing.join(", ")} (scripts/setup.sh installs them)`;
+}
+
+/**
+ * A network namespace of the test's own (`lxt-PREFIX-TAG`, lo up) with a
+ * state root: `lxt` runs under `nsenter --net`, so bridges, veths, nft tables
+ * and dnsmasq exist only there and traffic stays between what the test made.
+ * Runs `lxt` as given (no `--network empty` added: tests of networking name
+ * their networks or want the default one). `dispose` stops and destroys the
+ * containers it named, deletes inside the namespace every managed network
+ * recorded under the state root, then deletes its namespaces, which take the
+ * rest (links, nft tables) with them. Its helpers are bound (arrow
+ * properties), so a test may destructure them.
+ */
+export class NetnsSandbox {
+  /** Unique per sandbox: in namespace, network and link names. */
+  readonly tag = randomBytes(3).toString("hex");
+  readonly ns: string;
+  readonly box: Sandbox;
+  private readonly ownBox: boolean;
+  private readonly spaces: string[] = [];
+  private readonly made: string[] = [];
+  private readonly timeoutMs: number;
+
+  /** `box`: share that sandbox's state root (its own `cleanup` stays the caller's). */
+  constructor(prefix: string, opts: { box?: Sandbox; timeoutMs?: number } = {}) {
+    this.ns = `lxt-${prefix}-${this.tag}`;
+    this.ownBox = !opts.box;
+    this.box = opts.box ?? new Sandbox();
+    this.timeoutMs = opts.timeoutMs ?? 60_000;
+  }
+
+  /** Creates the namespace (and loopback up); call in `before`, after the skip check. */
+  open(): void {
+    this.addNamespace(this.ns);
+  }
+
+  /** Another namespace (`lxt-PREFIX-TAG`, lo up), e.g. a client host; deleted by `dispose`. */
+  namespace(prefix: string): string {
+    return this.addNamespace(`lxt-${prefix}-${this.tag}`);
+  }
+
+  private addNamespace(name: string): string {
+    execFileSync("ip", ["netns", "add", name]);
+    this.spaces.push(name);
+    this.nsOk(["ip", "link", "set", "lo", "up"], name);
+    return name;
+  }
+
+  get lxcpath(): string {
+    return this.box.lxcpath;
+  }
+
+  /** A unique container name, stopped and destroyed by `dispose`. */
+  readonly name = (prefix = "t"): string => {
+    const n = this.box.name(prefix);
+    this.made.push(n);
+    return n;
+  };
+
+  /** A unique network or link name: `lxtPREFIXTAG`. */
+  readonly network = (prefix: string): string => `lxt${prefix}${this.tag}`;
+
+  /** Runs `lxt ARGS` in the namespace on this state root; `env` adds to the environment. */
+  readonly lxt = (args: string[], env: NodeJS.ProcessEnv = {}): RunResult => {
+    const r = spawnSync("nsenter", [`--net=/run/netns/${this.ns}`, LXT, ...args], {
+      env: { ...process.env, LXT_PATH: this.lxcpath, ...env },
+      encoding: "utf8",
+      timeout: this.timeoutMs,
+    });
+    return { code: r.status ?? -1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
+  };
+
+  /** Like `lxt`, asserting exit 0 (the message holds the output); returns stdout. */
+  readonly ok = (args: string[]): string => {
+    const r = this.lxt(args);
+    assert.equal(r.code, 0, `lxt ${args.join(" ")}: ${r.stdout}${r.stderr}`);
+    return r.stdout;
+  };
+
+  /** Runs ARGV in namespace `ns` (default the sandbox's), with `input` on stdin. */
+  readonly inNs = (argv: string[], opts: { ns?: string; input?: string } = {}): RunResult => {
+    const r = spawnSync("nsenter", [`--net=/run/netns/${opts.ns ?? this.ns}`, ...argv], {
+      encoding: "utf8",
+      timeout: 60_000,
+      ...(opts.input !== undefined ? { input: opts.input } : {}),
+    });
+    return { code: r.status ?? -1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
+  };
+
+  /** Like `inNs`, asserting exit 0; returns stdout. */
+  readonly nsOk = (argv: string[], ns = this.ns): string => {
+    const r = this.inNs(argv, { ns });
+    assert.equal(r.code, 0, `${argv.join(" ")}: ${r.stderr}`);
+    return r.stdout;
+  };
+
+  /** The names of the links in namespace `ns`, sorted. */
+  readonly links = (ns = this.ns): string[] =>
+    this.inNs(["ip", "-o", "link"], { ns })
+      .stdout.split("\n")
+      .map((l) => l.split(":")[1]?.trim().split("@")[0] ?? "")
+      .filter(Boolean)
+      .sort();
+
+  /** Undoes everything, never touching the host's namespace; safe to call when `open` failed. */
+  dispose(): void {
+    if (this.spaces.length > 0) {
+      for (const n of this.made) this.lxt(["stop", "-k", "-n", n]);
+      for (const n of this.made) this.lxt(["destroy", "-f", "-n", n]);
+      const records = join(this.lxcpath, ".networks");
+      const running = join(runtimeRoot(this.lxcpath), ".networks");
+      const ls = (dir: string) => (existsSync(dir) ? readdirSync(dir) : []);
+      const recorded = ls(records)
+        .filter((f) => f.endsWith(".json"))
+        .map((f) => f.slice(0, -5));
+      for (const n of recorded) this.lxt(["network", "delete", n]);
+      // What a failed delete left must not be "deleted" again by the sandbox's
+      // cleanup in the host's namespace: its dnsmasq goes by pid, its record here.
+      for (const n of new Set([...recorded, ...ls(running)])) {
+        try {
+          process.kill(Number(readFileSync(join(running, n, "dnsmasq.pid"), "utf8")), "SIGTERM");
+        } catch {}
+        rmSync(join(records, `${n}.json`), { force: true });
+      }
+    }
+    if (this.ownBox) this.box.cleanup();
+    // The namespaces take every link and nft table of the test with them.
+    for (const ns of this.spaces.splice(0)) spawnSync("ip", ["netns", "del", ns]);
+  }
 }

@@ -7,123 +7,57 @@
  * namespace it made. dnsmasq has no upstream.
  */
 import assert from "node:assert/strict";
-import { execFileSync, spawnSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { execFileSync } from "node:child_process";
 import { appendFileSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { runtimeRoot } from "../../src/container/paths.js";
 import {
-  hasCmd,
   hostLeftovers,
-  LXT,
+  NetnsSandbox,
+  netnsSkip,
   type RunResult,
-  Sandbox,
   skipReason,
   until,
 } from "./harness.js";
 
-const skip =
-  skipReason() ??
-  (["nft", "dnsmasq", "ip", "nsenter"].find((c) => !hasCmd(c))
-    ? "SKIP: needs nft, dnsmasq, ip and nsenter (scripts/setup.sh installs them)"
-    : undefined);
+const skip = skipReason() ?? netnsSkip();
 if (skip) console.log(skip);
-
-const tag = randomBytes(3).toString("hex");
-const NS = `lxt-nm-${tag}`;
-const CLIENT = `lxt-nc-${tag}`;
-
-function inNs(argv: string[], ns = NS, input?: string): RunResult {
-  const r = spawnSync("nsenter", [`--net=/run/netns/${ns}`, ...argv], {
-    encoding: "utf8",
-    timeout: 60_000,
-    ...(input !== undefined ? { input } : {}),
-  });
-  return { code: r.status ?? -1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
-}
-
-/** An HTTP GET with busybox nc (in namespace `ns`); the body is the server's answer. */
-function get(ns: string, host: string, port: number): string {
-  return inNs(
-    ["busybox", "nc", "-w", "3", host, String(port)],
-    ns,
-    "GET /cgi-bin/ip HTTP/1.0\r\n\r\n",
-  ).stdout;
-}
 
 describe("managed networks: default, set, IPv6, reservations, forwards", {
   skip,
   timeout: 300_000,
 }, () => {
-  const sb = new Sandbox();
-  const made: string[] = [];
-  const nets: string[] = [];
-  const lxt = (args: string[], env: NodeJS.ProcessEnv = {}): RunResult => {
-    const r = spawnSync("nsenter", [`--net=/run/netns/${NS}`, LXT, ...args], {
-      env: { ...process.env, LXT_PATH: sb.lxcpath, ...env },
-      encoding: "utf8",
-      timeout: 60_000,
-    });
-    return { code: r.status ?? -1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
-  };
-  const ok = (args: string[]): string => {
-    const r = lxt(args);
-    assert.equal(r.code, 0, `lxt ${args.join(" ")}: ${r.stdout}${r.stderr}`);
-    return r.stdout;
-  };
+  const netns = new NetnsSandbox("nm");
+  const { tag, ns: NS, box: sb, lxt, ok, links, network } = netns;
+  let CLIENT = "";
+  const inNs = (argv: string[], ns = NS, input?: string): RunResult =>
+    netns.inNs(argv, { ns, ...(input !== undefined ? { input } : {}) });
+  /** An HTTP GET with busybox nc (in namespace `ns`); the body is the server's answer. */
+  const get = (ns: string, host: string, port: number): string =>
+    inNs(["busybox", "nc", "-w", "3", host, String(port)], ns, "GET /cgi-bin/ip HTTP/1.0\r\n\r\n")
+      .stdout;
   /** A busybox container; `network` as for `create --network` (undefined: the template's default). */
   const container = (network: string | undefined, lines: string[] = []): string => {
-    const name = sb.name("m");
-    made.push(name);
+    const name = netns.name("m");
     ok(["create", "-t", "busybox", "-n", name, ...(network ? ["--network", network] : [])]);
     if (lines.length > 0) appendFileSync(join(sb.lxcpath, name, "config"), `${lines.join("\n")}\n`);
     return name;
-  };
-  const network = (prefix: string) => {
-    const n = `lxt${prefix}${tag}`;
-    nets.push(n);
-    return n;
   };
   const show = (net: string) => JSON.parse(ok(["network", "show", net, "--format", "json"]));
   const leaseOf = (net: string, c: string): string | undefined =>
     (show(net).leases as { container?: string; ipv4: string }[]).find((l) => l.container === c)
       ?.ipv4;
-  const links = () =>
-    inNs(["ip", "-o", "link"])
-      .stdout.split("\n")
-      .map((l) => l.split(":")[1]?.trim().split("@")[0] ?? "")
-      .filter(Boolean);
   const tables = () => inNs(["nft", "list", "tables"]).stdout;
 
   before(() => {
-    for (const ns of [NS, CLIENT]) {
-      execFileSync("ip", ["netns", "add", ns]);
-      inNs(["ip", "link", "set", "lo", "up"], ns);
-    }
+    netns.open();
+    CLIENT = netns.namespace("nc");
   });
-
-  after(() => {
-    for (const n of made) lxt(["stop", "-k", "-n", n]);
-    for (const n of made) lxt(["destroy", "-f", "-n", n]);
-    for (const n of nets) lxt(["network", "delete", n]);
-    // Whatever a failed delete left must not be "deleted" again by the
-    // sandbox's cleanup in the host's namespace: its dnsmasq goes by pid.
-    const runNets = join(runtimeRoot(sb.lxcpath), ".networks");
-    for (const n of nets) {
-      try {
-        process.kill(Number(readFileSync(join(runNets, n, "dnsmasq.pid"), "utf8")), "SIGTERM");
-      } catch {}
-    }
-    rmSync(join(sb.lxcpath, ".networks"), { recursive: true, force: true });
-    sb.cleanup();
-    // The namespaces take every link and nft table of the test with them.
-    for (const ns of [NS, CLIENT]) spawnSync("ip", ["netns", "del", ns]);
-  });
+  after(() => netns.dispose());
 
   test("a new busybox container joins lxtbr0, made on its first start; reservations and leases", async () => {
-    nets.push("lxtbr0");
     const c = container(undefined);
     const cfg = readFileSync(join(sb.lxcpath, c, "config"), "utf8");
     assert.match(cfg, /^lxc\.net\.0\.type = veth$/m);

@@ -5,60 +5,20 @@
  * containers and bridge, never anywhere else. dnsmasq has no upstream.
  */
 import assert from "node:assert/strict";
-import { execFileSync, spawnSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { appendFileSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { runtimeRoot } from "../../src/container/paths.js";
-import {
-  hasCmd,
-  hostLeftovers,
-  LXT,
-  type RunResult,
-  Sandbox,
-  skipReason,
-  until,
-} from "./harness.js";
+import { hostLeftovers, NetnsSandbox, netnsSkip, skipReason, until } from "./harness.js";
 
-const skip =
-  skipReason() ??
-  (["nft", "dnsmasq", "ip", "nsenter"].find((c) => !hasCmd(c))
-    ? "SKIP: needs nft, dnsmasq, ip and nsenter (scripts/setup.sh installs them)"
-    : undefined);
+const skip = skipReason() ?? netnsSkip();
 if (skip) console.log(skip);
 
-const tag = randomBytes(3).toString("hex");
-const NS = `lxt-nt-${tag}`;
-
-function inNs(argv: string[]): RunResult {
-  const r = spawnSync("nsenter", [`--net=/run/netns/${NS}`, ...argv], {
-    encoding: "utf8",
-    timeout: 60_000,
-  });
-  return { code: r.status ?? -1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
-}
-
 describe("managed networks", { skip, timeout: 180_000 }, () => {
-  const sb = new Sandbox();
-  const nets: string[] = [];
-  const made: string[] = [];
-  const lxt = (args: string[]): RunResult => {
-    const r = spawnSync("nsenter", [`--net=/run/netns/${NS}`, LXT, ...args], {
-      env: { ...process.env, LXT_PATH: sb.lxcpath },
-      encoding: "utf8",
-      timeout: 60_000,
-    });
-    return { code: r.status ?? -1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
-  };
-  const ok = (args: string[]): string => {
-    const r = lxt(args);
-    assert.equal(r.code, 0, `lxt ${args.join(" ")}: ${r.stdout}${r.stderr}`);
-    return r.stdout;
-  };
+  const netns = new NetnsSandbox("nt");
+  const { tag, ns: NS, box: sb, lxt, ok, inNs, links, network } = netns;
   const container = (lines: string[]): string => {
-    const name = sb.name("n");
-    made.push(name);
+    const name = netns.name("n");
     ok(["create", "-t", "busybox", "--network", "empty", "-n", name]);
     appendFileSync(join(sb.lxcpath, name, "config"), `${lines.join("\n")}\n`);
     return name;
@@ -67,29 +27,9 @@ describe("managed networks", { skip, timeout: 180_000 }, () => {
     const rows = JSON.parse(ok(["ls", "--format", "json"])) as { name: string; ipv4: string[] }[];
     return rows.find((r) => r.name === name)?.ipv4[0];
   };
-  const links = () =>
-    inNs(["ip", "-o", "link"])
-      .stdout.split("\n")
-      .map((l) => l.split(":")[1]?.trim().split("@")[0] ?? "")
-      .filter(Boolean);
-  const network = (prefix: string) => {
-    const n = `lxt${prefix}${tag}`;
-    nets.push(n);
-    return n;
-  };
 
-  before(() => {
-    execFileSync("ip", ["netns", "add", NS]);
-    inNs(["ip", "link", "set", "lo", "up"]);
-  });
-
-  after(() => {
-    for (const n of made) lxt(["stop", "-k", "-n", n]);
-    for (const n of nets) lxt(["network", "delete", n]);
-    sb.cleanup();
-    // The namespace takes every link and nft table of the test with it.
-    spawnSync("ip", ["netns", "del", NS]);
-  });
+  before(() => netns.open());
+  after(() => netns.dispose());
 
   test("two containers get DHCP addresses, reach each other and the host, resolve names", async () => {
     const net = network("a");
@@ -212,7 +152,6 @@ describe("managed networks", { skip, timeout: 180_000 }, () => {
     );
 
     // The default network is made on first use.
-    nets.push("lxtbr0");
     const dflt = container([
       "lxc.net.0.type = veth",
       "lxc.net.0.link = lxtbr0",

@@ -6,8 +6,6 @@
  * only there, and traffic goes only between them.
  */
 import assert from "node:assert/strict";
-import { execFileSync, spawnSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import {
   appendFileSync,
   chmodSync,
@@ -19,68 +17,27 @@ import {
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { runtimeRoot } from "../../src/container/paths.js";
-import { hasCmd, LXT, type RunResult, Sandbox, skipReason, testArgs, until } from "./harness.js";
+import { NetnsSandbox, netnsSkip, skipReason, until } from "./harness.js";
 
-const skip =
-  skipReason() ??
-  (["ip", "nsenter"].find((c) => !hasCmd(c))
-    ? "SKIP: needs ip and nsenter (scripts/setup.sh installs them)"
-    : undefined);
+const skip = skipReason() ?? netnsSkip(["ip", "nsenter"]);
 if (skip) console.log(skip);
 
-const tag = randomBytes(3).toString("hex");
-const NS = `lxt-nic-${tag}`;
-
-function inNs(argv: string[]): RunResult {
-  const r = spawnSync("nsenter", [`--net=/run/netns/${NS}`, ...argv], {
-    encoding: "utf8",
-    timeout: 60_000,
-  });
-  return { code: r.status ?? -1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
-}
-function nsOk(argv: string[]): string {
-  const r = inNs(argv);
-  assert.equal(r.code, 0, `${argv.join(" ")}: ${r.stderr}`);
-  return r.stdout;
-}
-
 describe("NIC types", { skip, timeout: 300_000 }, () => {
-  const sb = new Sandbox();
-  const made: string[] = [];
-  const lxt = (args: string[]): RunResult => {
-    const r = spawnSync("nsenter", [`--net=/run/netns/${NS}`, LXT, ...testArgs(args)], {
-      env: { ...process.env, LXT_PATH: sb.lxcpath },
-      encoding: "utf8",
-      timeout: 60_000,
-    });
-    return { code: r.status ?? -1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
-  };
-  const ok = (args: string[]): string => {
-    const r = lxt(args);
-    assert.equal(r.code, 0, `lxt ${args.join(" ")}: ${r.stdout}${r.stderr}`);
-    return r.stdout;
-  };
+  const netns = new NetnsSandbox("nic");
+  const { tag, ns: NS, box: sb, lxt, ok, nsOk, links } = netns;
   const container = (lines: string[]): string => {
-    const name = sb.name("i");
-    made.push(name);
-    ok(["create", "-t", "busybox", "-n", name]);
+    const name = netns.name("i");
+    ok(["create", "--network", "empty", "-t", "busybox", "-n", name]);
     appendFileSync(join(sb.lxcpath, name, "config"), `${lines.join("\n")}\n`);
     return name;
   };
   const sleeper = "lxc.init.cmd = /bin/sleep 600";
-  const links = () =>
-    inNs(["ip", "-o", "link"])
-      .stdout.split("\n")
-      .map((l) => l.split(":")[1]?.trim().split("@")[0] ?? "")
-      .filter(Boolean)
-      .sort();
   const attach = (c: string, cmd: string[]) => lxt(["attach", "-n", c, "--", ...cmd]);
   const monitorPid = (c: string) =>
     Number(readFileSync(join(runtimeRoot(sb.lxcpath), c, "monitor"), "utf8").split(" ")[0]);
 
   before(() => {
-    execFileSync("ip", ["netns", "add", NS]);
-    nsOk(["ip", "link", "set", "lo", "up"]);
+    netns.open();
     // A parent for macvlans, a bridge made by hand (as lxc-net would), and an address for routed containers to reach.
     // No dummy driver everywhere: veth ends stand in for host devices.
     nsOk(["ip", "link", "add", `dm${tag}`, "up", "type", "veth", "peer", "name", `dp${tag}`]);
@@ -92,11 +49,7 @@ describe("NIC types", { skip, timeout: 300_000 }, () => {
     nsOk(["ip", "addr", "add", "10.77.0.1/32", "dev", "lo"]);
   });
 
-  after(() => {
-    for (const n of made) lxt(["stop", "-k", "-n", n]);
-    sb.cleanup();
-    spawnSync("ip", ["netns", "del", NS]);
-  });
+  after(() => netns.dispose());
 
   test("macvlan (bridge mode) between two containers on a dummy parent", () => {
     const mv = (ip: string) => [
