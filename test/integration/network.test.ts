@@ -5,7 +5,7 @@
  * containers and bridge, never anywhere else. dnsmasq has no upstream.
  */
 import assert from "node:assert/strict";
-import { appendFileSync, readFileSync } from "node:fs";
+import { appendFileSync, existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { runtimeRoot } from "../../src/container/paths.js";
@@ -134,6 +134,10 @@ describe("managed networks", { skip, timeout: 180_000 }, () => {
       [],
     );
     assert.doesNotMatch(inNs(["nft", "list", "tables"]).stdout, /lxt/);
+    for (const n of [net, dummy]) {
+      const dir = join(runtimeRoot(sb.lxcpath), ".networks", n);
+      assert.ok(!existsSync(dir), `no runtime files left: ${dir}`);
+    }
 
     const bad = container(["lxc.net.0.type = veth", "lxc.net.0.ipv4.address = 10.1.2.3/99"]);
     r = lxt(["start", "-n", bad]);
