@@ -154,10 +154,28 @@ export async function listLinks(runner: CommandRunner): Promise<HostLink[]> {
 }
 
 /** Kind of a link in a listing: `missing`, `bridge` or `other`. */
-export function kindIn(links: readonly HostLink[], name: string): "missing" | "bridge" | "other" {
+export function kindIn(links: readonly HostLink[], name: string): LinkKind {
   const link = links.find((l) => l.ifname === name);
   if (!link) return "missing";
   return link.linkinfo?.info_kind === "bridge" ? "bridge" : "other";
+}
+
+export type LinkKind = "missing" | "bridge" | "other";
+
+/**
+ * Whether a link of this name exists in the caller's network namespace, from
+ * /proc/self/net/dev (per namespace, unlike /sys/class/net, which shows the
+ * namespace sysfs was mounted in): a file read, no `ip` run. Says nothing of
+ * the link's kind.
+ */
+export function linkPresent(name: string): boolean {
+  let text = "";
+  try {
+    text = readFileSync("/proc/self/net/dev", "utf8");
+  } catch {
+    return false;
+  }
+  return text.split("\n").some((l) => l.slice(0, l.indexOf(":")).trim() === name);
 }
 
 /** Kind of a link in the caller's network namespace (from `links` when the caller has listed them). */
@@ -165,7 +183,7 @@ export async function linkKind(
   name: string,
   runner: CommandRunner,
   links?: readonly HostLink[],
-): Promise<"missing" | "bridge" | "other"> {
+): Promise<LinkKind> {
   return kindIn(links ?? (await listLinks(runner)), name);
 }
 
@@ -302,19 +320,19 @@ export async function applyRuleset(
 /**
  * Brings a network's host side up, idempotently: bridge with its address,
  * the nft table (replaced in one transaction), dnsmasq (started if dead).
- * Undo steps of what this call created go on `revert`. `links`: the
- * caller's fresh listing of the host's links, if it has one.
+ * Undo steps of what this call created go on `revert`. `known`: the
+ * bridge's kind as the caller already knows it (else it is listed).
  */
 export async function upNetwork(
   lxcpath: string,
   def: NetworkDef,
   runner: CommandRunner,
   revert: Reverter,
-  links?: readonly HostLink[],
+  known?: LinkKind,
 ): Promise<void> {
   requireNetworkTools(`network ${def.name}`);
   const run = networkRunPaths(lxcpath, def.name);
-  const kind = await linkKind(def.name, runner, links);
+  const kind = known ?? (await linkKind(def.name, runner));
   if (kind === "other") {
     throw new LxtError(
       "exists",
@@ -407,14 +425,14 @@ export async function ensureNetwork(
   name: string,
   runner: CommandRunner,
   revert: Reverter,
-  links?: readonly HostLink[],
+  known?: LinkKind,
 ): Promise<NetworkDef | undefined> {
   const def = loadNetwork(lxcpath, name);
   if (def) {
-    await upNetwork(lxcpath, def, runner, revert, links);
+    await upNetwork(lxcpath, def, runner, revert, known);
     return def;
   }
-  if (name !== DEFAULT_NETWORK || (await linkKind(name, runner, links)) !== "missing")
+  if (name !== DEFAULT_NETWORK || (known ?? (await linkKind(name, runner))) !== "missing")
     return undefined;
   return createNetwork(lxcpath, name, {}, runner);
 }

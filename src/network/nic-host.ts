@@ -13,6 +13,8 @@ import {
   ensureNetwork,
   type HostLink,
   kindIn,
+  type LinkKind,
+  linkPresent,
   listLinks,
   loadNetwork,
   registerHost,
@@ -37,9 +39,12 @@ function primary(link: HostLink | undefined, family: "inet" | "inet6"): string |
 }
 
 /** Whether a NIC needs the host's link listing here (the monitor checks the rest by rtnetlink). */
-function needsListing(lxcpath: string, nic: NicPlan): boolean {
-  if (nic.type === "phys" || nic.gateway4 === "auto" || nic.gateway6 === "auto") return true;
-  // A managed network (or the default one, made on first use) is brought up here.
+function needsListing(nic: NicPlan): boolean {
+  return nic.type === "phys" || nic.gateway4 === "auto" || nic.gateway6 === "auto";
+}
+
+/** Whether a veth's link is a managed network (or the default one, made on first use). */
+function managedLink(lxcpath: string, nic: NicPlan): boolean {
   return (
     nic.type === "veth" &&
     !!nic.link &&
@@ -51,9 +56,10 @@ function needsListing(lxcpath: string, nic: NicPlan): boolean {
  * Brings up the managed networks the NICs name (the default one is created
  * on first use; networks outlive a failed start), reads what `auto`
  * gateways and phys restores need. The host's links are listed (one `ip`
- * run) only when one of those is there: for a plain bridge or a macvlan
- * parent the monitor finds the link by rtnetlink, and a missing link, a
- * non-bridge or a name taken fails the start there (see `netFailure`).
+ * run) only for those two; a managed network's bridge is looked up in
+ * /proc/self/net/dev. Everything else about a link (it exists, a veth's is
+ * a bridge, a host-side name is free) the monitor checks by rtnetlink, and
+ * its failure names the key (see `netFailure`).
  */
 export async function prepareNics(
   lxcpath: string,
@@ -65,16 +71,24 @@ export async function prepareNics(
     autoGateways: new Map(),
     physOriginal: new Map(),
   };
-  let links: HostLink[] = nics.some((n) => needsListing(lxcpath, n)) ? await listLinks(runner) : [];
+  let links = nics.some(needsListing) ? await listLinks(runner) : undefined;
   for (const nic of nics) {
-    if (!nic.link || !needsListing(lxcpath, nic)) continue;
+    if (!nic.link) continue;
     const where = `lxc.net.${nic.index}.link`;
-    const def =
-      nic.type === "veth"
-        ? await ensureNetwork(lxcpath, nic.link, runner, new Reverter(), links)
-        : undefined;
-    // A network brought up just now: its bridge is not in the listing yet.
-    if (def && kindIn(links, nic.link) === "missing") links = await listLinks(runner);
+    let def: NetworkDef | undefined;
+    if (managedLink(lxcpath, nic)) {
+      // Present is taken for a bridge here; the monitor refuses a non-bridge.
+      const known: LinkKind = links
+        ? kindIn(links, nic.link)
+        : linkPresent(nic.link)
+          ? "bridge"
+          : "missing";
+      def = await ensureNetwork(lxcpath, nic.link, runner, new Reverter(), known);
+      // A network brought up just now: its bridge is not in the listing yet.
+      if (def && links && known === "missing") links = await listLinks(runner);
+    }
+    if (def) out.managed.set(nic.index, def);
+    if (!links || !needsListing(nic)) continue;
     const kind = kindIn(links, nic.link);
     if (kind === "missing") {
       const hint = nic.type === "veth" ? " (create it with `lxt network create`)" : "";
@@ -86,7 +100,6 @@ export async function prepareNics(
     if (nic.type === "phys" && kind === "bridge") {
       throw new LxtError("config", `${where}: ${nic.link} is a bridge; phys moves a device in`);
     }
-    if (def) out.managed.set(nic.index, def);
     const link = links.find((l) => l.ifname === nic.link);
     if (nic.gateway4 === "auto" || nic.gateway6 === "auto") {
       const v4 = def ? undefined : primary(link, "inet");
