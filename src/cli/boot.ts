@@ -10,7 +10,7 @@
  * option parsing and verb tables).
  */
 
-import { closeSync, fstatSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readFileSync, readSync, writeFileSync } from "node:fs";
 import { createRequire, wrap } from "node:module";
 import { dirname, join } from "node:path";
 import { Script } from "node:vm";
@@ -24,7 +24,18 @@ function readBundle(): { source: string; stamp: string } {
   const fd = openSync(bundle, "r");
   try {
     const st = fstatSync(fd);
-    return { source: readFileSync(fd, "utf8"), stamp: `lxt-code-cache ${st.size} ${st.mtimeMs}` };
+    // One read of the known size (readFileSync on an fd reads 8 KiB at a time).
+    const buf = Buffer.allocUnsafe(st.size);
+    let got = 0;
+    while (got < st.size) {
+      const n = readSync(fd, buf, got, st.size - got, got);
+      if (n === 0) break;
+      got += n;
+    }
+    return {
+      source: buf.toString("utf8", 0, got),
+      stamp: `lxt-code-cache ${st.size} ${st.mtimeMs}`,
+    };
   } finally {
     closeSync(fd);
   }
