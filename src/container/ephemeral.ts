@@ -1,5 +1,4 @@
 import { existsSync } from "node:fs";
-import { destroyContainer } from "./destroy.js";
 import { type ContainerPaths, ephemeralMarker } from "./paths.js";
 import { observe } from "./state.js";
 
@@ -12,6 +11,9 @@ import { observe } from "./state.js";
 export async function reapIfEphemeral(paths: ContainerPaths): Promise<boolean> {
   if (!existsSync(ephemeralMarker(paths))) return false;
   if (observe(paths).state !== "STOPPED") return false;
+  // Loaded only here: destroy pulls in the config registry, storage and
+  // snapshots, which `ls` and `info` need for nothing else.
+  const { destroyContainer } = await import("./destroy.js");
   await destroyContainer(paths, {});
   return true;
 }

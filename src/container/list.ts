@@ -17,7 +17,7 @@ import type { NicSummary } from "../network/nic-resolve.js";
 import { reapIfEphemeral } from "./ephemeral.js";
 import { type ContainerPaths, containerPaths, ephemeralMarker } from "./paths.js";
 import { repairStale, runtimeCgroups, withLock } from "./runtime.js";
-import { runtimeAppArmor, runtimePlan } from "./runtime-cgroups.js";
+import { readRuntimePlan, runtimeAppArmor } from "./runtime-cgroups.js";
 import { type ContainerState, observe } from "./state.js";
 import { type ExitRecord, parseExitLine } from "./stop.js";
 import { type UsernsInfo, usernsInfo } from "./userns-info.js";
@@ -177,7 +177,7 @@ export async function containerInfo(
     cgroups,
     net,
     lastExit: readExit(paths),
-    userns: usernsInfo(paths, summary.state === "STOPPED" ? undefined : runtimePlan(paths)),
+    userns: usernsInfo(paths, summary.state === "STOPPED" ? undefined : readRuntimePlan(paths)),
     apparmor,
     nics,
     lxcfs,

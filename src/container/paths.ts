@@ -44,6 +44,15 @@ export function rootId(lxcpath: string): string {
   return h.toString(16).padStart(16, "0").slice(0, 12);
 }
 
+/**
+ * Host-wide verdicts of the idmapped-mount probe, one file per filesystem
+ * (docs/security.md). Beside the state roots' runtime roots, under the
+ * runtime directory that every boot starts empty.
+ */
+export function probeCacheDir(): string {
+  return join(process.env.LXT_RUNDIR || DEFAULT_RUNDIR, ".idmap-probe");
+}
+
 export function runtimeRoot(lxcpath: string): string {
   return join(process.env.LXT_RUNDIR || DEFAULT_RUNDIR, rootId(lxcpath));
 }

@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import { type IdmapLine, parseIdmapLine, sliceMap } from "../config/idmap.js";
 import { ConfigDocument } from "../config/write.js";
 import type { ContainerPaths } from "./paths.js";
+import type { RuntimePlan } from "./runtime-cgroups.js";
 
 /** What `info` says about a container's user namespace. */
 export interface UsernsInfo {
@@ -21,15 +22,10 @@ const showMap = (m: readonly IdmapLine[]) =>
  * else from the config (what the next start uses; a slice not allocated yet
  * says so).
  */
-export function usernsInfo(paths: ContainerPaths, planText: string | undefined): UsernsInfo {
-  if (planText !== undefined) {
-    const map: IdmapLine[] = [];
-    let idmapped = false;
-    for (const line of planText.split("\n")) {
-      const f = line.split(" ");
-      if (f[0] === "idmap") map.push(parseIdmapLine(f.slice(1).join(" ")));
-      if (f[0] === "idmapped-mount") idmapped = true;
-    }
+export function usernsInfo(paths: ContainerPaths, plan: RuntimePlan | undefined): UsernsInfo {
+  if (plan !== undefined) {
+    const map = (plan.records.get("idmap") ?? []).map((f) => parseIdmapLine(f.join(" ")));
+    const idmapped = plan.records.has("idmapped-mount");
     if (map.length === 0) return { idmap: "privileged", ownership: "host" };
     return { idmap: showMap(map), ownership: idmapped ? "idmapped" : "shifted" };
   }

@@ -29,7 +29,7 @@ import { writeFileAtomic } from "../host/atomic.js";
 import { takeLock } from "../host/shim.js";
 import { canIdmap, rootSubids, shiftTree } from "../host/subid.js";
 import { filesDir, type RootfsRef, rootDir } from "../storage/driver.js";
-import { type ContainerPaths, runtimeRoot } from "./paths.js";
+import { type ContainerPaths, probeCacheDir, runtimeRoot } from "./paths.js";
 
 /** Where the map comes from: none (privileged), the config's lxc.idmap lines, or lxt's slice. */
 export type IdmapSource = "privileged" | "config" | "slice";
@@ -200,7 +200,7 @@ export async function prepareUserns(
   let setup: UsernsSetup;
   if (onDisk.length > 0 && sameIdmap(onDisk, idmap)) {
     setup = { idmap, ownership: "shifted", idmappedMounts: [] };
-  } else if (onDisk.length === 0 && idmapPaths(ref).every(canIdmap)) {
+  } else if (onDisk.length === 0 && idmapPaths(ref).every((p) => canIdmap(p, probeCacheDir()))) {
     setup = { idmap, ownership: "idmapped", idmappedMounts: idmapPaths(ref) };
   } else {
     for (const p of shiftPaths(ref)) shiftTree(p, onDisk, idmap);

@@ -4,6 +4,8 @@
  */
 
 const SAFE = /^[A-Za-z0-9._/:=,+@-]$/;
+/** Anything outside 0x00-0x7f: such a field takes the slow path (it was not encoded by encodeField). */
+const NON_ASCII = /[^\p{ASCII}]/u;
 
 /** Percent-encodes one field. */
 export function encodeField(value: string): string {
@@ -20,6 +22,7 @@ export function encodeField(value: string): string {
 /** Decodes one field; throws on a malformed escape. */
 export function decodeField(field: string): string {
   if (field === "%") return "";
+  if (!field.includes("%") && !NON_ASCII.test(field)) return field;
   const bytes: number[] = [];
   for (let i = 0; i < field.length; i++) {
     const ch = field[i] as string;

@@ -5,7 +5,8 @@
  */
 
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statfsSync, statSync } from "node:fs";
+import { join } from "node:path";
 import {
   DEFAULT_SUBID_COUNT,
   formatIdmap,
@@ -79,9 +80,62 @@ function runShim(args: string[], what: string): { ok: boolean; line: string } {
   return { ok: r.status === 0 && line === "ok", line: line || (r.stderr ?? "").trim() };
 }
 
-/** Whether the filesystem(s) at `path` take idmapped mounts (mount_setattr(2) MOUNT_ATTR_IDMAP). */
-export function canIdmap(path: string): boolean {
-  return runShim(["idmap-probe", path], `probe idmapped mounts on ${path}`).ok;
+/**
+ * The probe's verdict as a cache file says it: `ok`, or `no` with the probe's
+ * error line. Only the answer to the question itself is kept: a refusal of
+ * open_tree(2) or mount_setattr(2). A failure on the way there (fork,
+ * unshare, a map write) may be passing, so it is asked again next time.
+ */
+export function probeVerdictText(r: { ok: boolean; line: string }): string | undefined {
+  if (r.ok) return "ok\n";
+  return /^error idmap (open_tree|mount_setattr) /.test(r.line) ? `no ${r.line}\n` : undefined;
+}
+
+/**
+ * The cache key of the filesystem at `path`: its device number and
+ * filesystem type (statfs(2) f_type). Whether a mount can be idmapped is a
+ * property of the filesystem and the kernel (FS_ALLOW_IDMAP), so one probe
+ * per filesystem is enough until the next boot.
+ */
+export function probeKey(path: string): string {
+  const dev = statSync(path, { bigint: true }).dev;
+  const type = statfsSync(path, { bigint: true }).type;
+  return `${dev.toString(16)}-${type.toString(16)}`;
+}
+
+/**
+ * Whether the filesystem(s) at `path` take idmapped mounts (mount_setattr(2)
+ * MOUNT_ATTR_IDMAP). With `cacheDir` (under the runtime directory, a tmpfs
+ * emptied at boot, so a new kernel is always probed afresh), the verdict is
+ * kept per filesystem and the helper runs only for a filesystem not seen yet.
+ */
+export function canIdmap(path: string, cacheDir?: string): boolean {
+  const probe = () => runShim(["idmap-probe", path], `probe idmapped mounts on ${path}`);
+  if (!cacheDir) return probe().ok;
+  let file: string;
+  try {
+    file = join(cacheDir, probeKey(path));
+  } catch {
+    return probe().ok;
+  }
+  try {
+    const text = readFileSync(file, "utf8");
+    if (text === "ok\n") return true;
+    if (text.startsWith("no ")) return false;
+  } catch {
+    // Not probed yet on this filesystem.
+  }
+  const r = probe();
+  const verdict = probeVerdictText(r);
+  if (verdict) {
+    try {
+      mkdirSync(cacheDir, { recursive: true, mode: 0o700 });
+      writeFileAtomic(file, verdict, 0o600, false);
+    } catch {
+      // A cache that cannot be written only costs the next start a probe.
+    }
+  }
+  return r.ok;
 }
 
 /**

@@ -1,0 +1,131 @@
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, test } from "node:test";
+import { containerPaths } from "../../src/container/paths.js";
+import {
+  parseRuntimePlan,
+  planCgroups,
+  readRuntimePlan,
+  runtimeAppArmor,
+  runtimeCgroups,
+  runtimeNetdevs,
+  runtimeStopHooks,
+} from "../../src/container/runtime-cgroups.js";
+import { usernsInfo } from "../../src/container/userns-info.js";
+import { decodeField } from "../../src/core/encode.js";
+import { canIdmap, probeKey, probeVerdictText } from "../../src/host/subid.js";
+
+const PLAN = [
+  "lxt-plan 1",
+  "name c1",
+  "cgroup1 /sys/fs/cgroup/cpu/lxt.payload.c1",
+  "cgroup1 /sys/fs/cgroup/memory/lxt.payload.c1",
+  "cgroup2 /sys/fs/cgroup/lxt.payload.c1",
+  "netdev vethA1",
+  "netdev vethB2",
+  "apparmor lxt-c1_%3C%2Fvar%2Flib%2Flxt%3E",
+  "stop-hook /bin/sh -c echo%20bye",
+  "idmap u 0 1000000 65536",
+  "idmap g 0 1000000 65536",
+  "idmapped-mount /var/lib/lxt/c1/rootfs",
+  "no-new-privs",
+  "",
+].join("\n");
+
+describe("runtime plan", () => {
+  test("decoded once into records by op, in plan order", () => {
+    const p = parseRuntimePlan(PLAN);
+    assert.deepEqual(p.records.get("netdev"), [["vethA1"], ["vethB2"]]);
+    assert.deepEqual(p.records.get("stop-hook"), [["/bin/sh", "-c", "echo bye"]]);
+    assert.equal(p.records.has("no-new-privs"), false, "records without fields are left out");
+    assert.deepEqual(planCgroups(PLAN), {
+      v1: ["/sys/fs/cgroup/cpu/lxt.payload.c1", "/sys/fs/cgroup/memory/lxt.payload.c1"],
+      v2: "/sys/fs/cgroup/lxt.payload.c1",
+    });
+  });
+
+  test("read from the runtime directory, again only when the file was replaced", () => {
+    const root = mkdtempSync(join(tmpdir(), "lxt-plan-"));
+    const old = process.env.LXT_RUNDIR;
+    process.env.LXT_RUNDIR = join(root, "run");
+    try {
+      const paths = containerPaths(join(root, "lib"), "c1");
+      assert.equal(readRuntimePlan(paths), undefined);
+      assert.deepEqual(runtimeCgroups(paths), { v1: [] });
+      mkdirSync(paths.runtimeDir, { recursive: true });
+      writeFileSync(join(paths.runtimeDir, "plan"), PLAN);
+      const first = readRuntimePlan(paths);
+      assert.ok(first);
+      assert.equal(
+        readRuntimePlan(paths),
+        first,
+        "the same decoded plan while the file is unchanged",
+      );
+      assert.deepEqual(runtimeNetdevs(paths), ["vethA1", "vethB2"]);
+      assert.equal(runtimeAppArmor(paths), "lxt-c1_</var/lib/lxt>");
+      assert.deepEqual(runtimeStopHooks(paths), [["/bin/sh", "-c", "echo bye"]]);
+      assert.deepEqual(usernsInfo(paths, first), {
+        idmap: "u 0 1000000 65536, g 0 1000000 65536",
+        ownership: "idmapped",
+      });
+      // Replaced (as writeFileAtomic does: a new file renamed over): read again.
+      writeFileSync(join(paths.runtimeDir, "plan.new"), "lxt-plan 1\nnetdev vethC3\n");
+      renameSync(join(paths.runtimeDir, "plan.new"), join(paths.runtimeDir, "plan"));
+      assert.deepEqual(runtimeNetdevs(paths), ["vethC3"]);
+      assert.deepEqual(usernsInfo(paths, readRuntimePlan(paths)), {
+        idmap: "privileged",
+        ownership: "host",
+      });
+      rmSync(paths.runtimeDir, { recursive: true });
+      assert.equal(readRuntimePlan(paths), undefined, "gone with the runtime directory");
+    } finally {
+      if (old === undefined) delete process.env.LXT_RUNDIR;
+      else process.env.LXT_RUNDIR = old;
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  test("decodeField: plain ASCII fields come back as they are, escapes still decode", () => {
+    assert.equal(decodeField("/sys/fs/cgroup/x"), "/sys/fs/cgroup/x");
+    assert.equal(decodeField("%C3%A9t%C3%A9"), "été");
+    assert.equal(decodeField("%"), "");
+    assert.throws(() => decodeField("a%2"));
+  });
+});
+
+describe("idmap probe cache", () => {
+  test("only the answer to the question is kept, not a failure on the way", () => {
+    assert.equal(probeVerdictText({ ok: true, line: "ok" }), "ok\n");
+    const refused = "error idmap mount_setattr /var/lib/lxt/c1/rootfs 22";
+    assert.equal(probeVerdictText({ ok: false, line: refused }), `no ${refused}\n`);
+    assert.equal(
+      probeVerdictText({ ok: false, line: "error idmap open_tree /x 1" }),
+      "no error idmap open_tree /x 1\n",
+    );
+    assert.equal(probeVerdictText({ ok: false, line: "error idmap fork - 11" }), undefined);
+    assert.equal(probeVerdictText({ ok: false, line: "error idmap unshare - 1" }), undefined);
+  });
+
+  test("a cached verdict answers without running the helper", () => {
+    const root = mkdtempSync(join(tmpdir(), "lxt-probe-"));
+    const old = process.env.LXT_SHIM;
+    try {
+      // Were the helper run, this path would make canIdmap throw.
+      process.env.LXT_SHIM = join(root, "no-such-helper");
+      const cache = join(root, "cache");
+      mkdirSync(cache);
+      const key = probeKey(root);
+      assert.match(key, /^[0-9a-f]+-[0-9a-f]+$/);
+      writeFileSync(join(cache, key), "ok\n");
+      assert.equal(canIdmap(root, cache), true);
+      writeFileSync(join(cache, key), "no error idmap mount_setattr /x 22\n");
+      assert.equal(canIdmap(root, cache), false);
+    } finally {
+      if (old === undefined) delete process.env.LXT_SHIM;
+      else process.env.LXT_SHIM = old;
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
