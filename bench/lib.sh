@@ -36,6 +36,22 @@ bench_need() {
 bench_destroy() {
   local tool=$1 n; shift
   for n in "$@"; do quiet "$tool" stop -k -n "$n"; quiet "$tool" destroy -f -n "$n"; done
+  [ "$tool" = lxc ] && bench_lxc_cgroups "$@"
+  return 0
+}
+
+# bench_lxc_cgroups NAME...: LXC can leave its empty monitor cgroups (lxc.monitor.NAME[-N]) and
+# lxc.pivot behind after lxc-stop -k; removed here when empty (rmdir never removes a used one).
+bench_lxc_cgroups() {
+  local n d
+  for n in "$@"; do
+    for d in /sys/fs/cgroup/lxc.monitor."$n" /sys/fs/cgroup/lxc.monitor."$n"-* \
+      /sys/fs/cgroup/*/lxc.monitor."$n" /sys/fs/cgroup/*/lxc.monitor."$n"-*; do
+      [ -d "$d" ] && rmdir "$d" 2>/dev/null
+    done
+  done
+  for d in /sys/fs/cgroup/lxc.pivot /sys/fs/cgroup/*/lxc.pivot; do [ -d "$d" ] && rmdir "$d" 2>/dev/null; done
+  return 0
 }
 
 # bench_sweep_networks ROOT: a managed network under lxt state root ROOT (none should exist:
