@@ -64,6 +64,9 @@ lxt --version
 
 say "a real container"
 demo_root=$(mktemp -d /tmp/lxt-setup-XXXXXX)
+# Its runtime files (locks, monitor state) in a directory of its own too, removed with it.
+demo_run=$(mktemp -d /run/lxt-setup-XXXXXX)
+export LXT_RUNDIR="$demo_run"
 demo="lxt-setup-demo"
 # The demo's NIC is on the default network, lxtbr0, which its start creates
 # (bridge, nft table, dnsmasq) in the host's namespace: deleted again here,
@@ -71,7 +74,7 @@ demo="lxt-setup-demo"
 cleanup() {
   LXT_PATH="$demo_root" lxt destroy -f -n "$demo" >/dev/null 2>&1 || true
   LXT_PATH="$demo_root" lxt network delete lxtbr0 >/dev/null 2>&1 || true
-  rm -rf "$demo_root"
+  rm -rf --one-file-system "$demo_root" "$demo_run"
 }
 trap cleanup EXIT
 export LXT_PATH="$demo_root"
