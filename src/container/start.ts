@@ -235,7 +235,13 @@ export async function startContainer(paths: ContainerPaths, opts: LaunchOptions)
       }
 
       if (nics.length > 0) {
-        writeFileAtomic(join(paths.runtimeDir, "nics"), `${JSON.stringify(summarizeNics(nics))}\n`);
+        // In the runtime dir (tmpfs), gone with the container: no fsync, as the plan.
+        writeFileAtomic(
+          join(paths.runtimeDir, "nics"),
+          `${JSON.stringify(summarizeNics(nics))}\n`,
+          0o644,
+          false,
+        );
       }
       let started: MonitorStarted;
       try {

@@ -4,6 +4,7 @@
  * that need more than one key (a link for macvlan/phys, `none` alone).
  */
 import type { NetConfig } from "../config/model.js";
+import { kernelRandom } from "../host/random.js";
 import { formatCidr, parseCidr, stableHwaddr, templateHwaddr } from "./ipv4.js";
 
 /** What every NIC type shares. */
@@ -61,14 +62,6 @@ const DEVICE_TYPES = new Set(["veth", "macvlan", "phys"]);
 
 const one = (n: NetConfig, k: string) => n.keys[k]?.[0];
 
-/**
- * Random bytes from Web Crypto's global, which loads the crypto module only
- * when called: importing node:crypto would cost every start ~5 ms, NICs or not.
- */
-function randomBuffer(n: number): Buffer {
-  return Buffer.from(globalThis.crypto.getRandomValues(new Uint8Array(n)));
-}
-
 /** Normalises `X::Y[/N]` to `X::Y/N` (prefix default /64, as LXC). */
 export function ipv6Cidr(text: string): string {
   const [addr = "", prefix] = text.trim().split("/");
@@ -88,7 +81,7 @@ export function sharesHostNet(nets: readonly NetConfig[]): boolean {
 export function resolveNics(
   container: string,
   nets: readonly NetConfig[],
-  random: (n: number) => Buffer = randomBuffer,
+  random: (n: number) => Buffer = kernelRandom,
 ): NicPlan[] {
   const none = nets.find((n) => n.type === "none");
   if (none && nets.length > 1) {
