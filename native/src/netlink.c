@@ -266,7 +266,7 @@ static int parse_mtu(const char *s, unsigned int *out)
 	return 0;
 }
 
-static bool valid_ifname(const char *name)
+bool valid_ifname(const char *name)
 {
 	size_t n = strlen(name);
 

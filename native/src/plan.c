@@ -192,16 +192,9 @@ static int parse_mount_opts(struct parser *ps, char *list, int *out)
 	return 0;
 }
 
-/* An interface name as the kernel accepts it (dev_valid_name): 1-15 bytes,
- * not "." or "..", no '/', ':' or whitespace. */
 static int parse_ifname(struct parser *ps, const char *name)
 {
-	size_t n = strlen(name);
-
-	if (n == 0 || n > 15 || !strcmp(name, ".") || !strcmp(name, "..") ||
-	    strpbrk(name, "/: \t\n"))
-		return bad(ps, NULL, EINVAL);
-	return 0;
+	return valid_ifname(name) ? 0 : bad(ps, NULL, EINVAL);
 }
 
 static int parse_sysctl_key(struct parser *ps, const char *key)

@@ -90,6 +90,9 @@ struct plan {
 /* Reads and validates PATH; on failure the error record names the line. */
 int plan_load(const char *path, struct plan *p);
 
+/* netlink.c: an interface name as the kernel accepts it (dev_valid_name):
+ * 1-15 bytes, not "." or "..", no '/', ':' or whitespace. */
+bool valid_ifname(const char *name);
 /* netlink.c: checks one `net` record (f[0] the verb, n fields); -1 if malformed. */
 int net_parse(char **f, int n);
 /* Runs the plan's `net` records for the cloned child; -1 with the error record set. */

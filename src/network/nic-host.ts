@@ -168,7 +168,16 @@ export function netFailure(f: HelperFailure, nics: readonly NicPlan[]): LxtError
       f,
     );
   }
-  const nic = veth ?? nics.find((n) => n.name === f.path || n.link === f.path);
+  // Else the NIC the record names by device, link or address.
+  const nic =
+    veth ??
+    nics.find(
+      (n) =>
+        n.name === f.path ||
+        n.link === f.path ||
+        n.ipv4.includes(f.path) ||
+        n.ipv6.includes(f.path),
+    );
   return new LxtError(
     "start",
     `${nic ? `lxc.net.${nic.index}` : "network"}: ${describeFailure(f)}`,

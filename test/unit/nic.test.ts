@@ -8,6 +8,7 @@ import type { NetConfig } from "../../src/config/model.js";
 import { parseIpAddrJson } from "../../src/host/netinfo.js";
 import {
   type NicHookContext,
+  netFailure,
   nicRecords,
   resolveNics,
   sharesHostNet,
@@ -309,4 +310,39 @@ test("ip -j addr: global addresses per interface, loopback left out", () => {
   assert.deepEqual(nics, [
     { name: "eth0", hwaddr: "00:16:3e:00:00:01", ipv4: ["10.0.3.5"], ipv6: ["fd00::5"] },
   ]);
+});
+
+describe("the monitor's net failures, named by key", () => {
+  const nics = resolveNics(
+    "c1",
+    [
+      net(0, "veth", { link: ["br0"], "veth.pair": ["v0"], "ipv4.address": ["10.0.0.5/24"] }),
+      net(1, "macvlan", { link: ["eth9"] }),
+    ],
+    bytes,
+  );
+  const f = (op: string, path: string, errno: number) => ({ stage: "net", op, path, errno });
+  test("missing link, non-bridge, host end taken, an address refused", () => {
+    assert.match(
+      netFailure(f("no-link", "br0", 19), nics)?.message ?? "",
+      /^lxc\.net\.0\.link: br0 does not exist \(create it with `lxt network create`\)$/,
+    );
+    assert.equal(netFailure(f("no-link", "eth9", 19), nics)?.code, "config");
+    assert.match(
+      netFailure(f("no-link", "eth9", 19), nics)?.message ?? "",
+      /^lxc\.net\.1\.link: eth9 does not exist$/,
+    );
+    assert.match(
+      netFailure(f("not-bridge", "br0", 0), nics)?.message ?? "",
+      /^lxc\.net\.0\.link: br0 is not a bridge$/,
+    );
+    const taken = netFailure(f("veth", "v0", 17), nics);
+    assert.equal(taken?.code, "exists");
+    assert.match(taken?.message ?? "", /^lxc\.net\.0\.veth\.pair: a link named v0 already exists$/);
+    assert.match(
+      netFailure(f("addr", "10.0.0.5/24", 17), nics)?.message ?? "",
+      /^lxc\.net\.0: addr 10\.0\.0\.5\/24: EEXIST/,
+    );
+    assert.equal(netFailure({ ...f("mount", "/x", 1), stage: "mount" }, nics), undefined);
+  });
 });
