@@ -1,3 +1,4 @@
+import type { NicInfo } from "../container/list.js";
 import { ERROR_CODES, LxtError } from "../core/errors.js";
 
 /** The one place where errors become text and exit codes. */
@@ -41,4 +42,19 @@ export function humanBytes(n: number | undefined): string {
     u++;
   }
   return u === 0 ? `${v} bytes` : `${v.toFixed(2)} ${units[u]}`;
+}
+
+/** A NIC as `info` and `ls --format json` show it (snake_case keys, as LXD's). */
+export function nicJson(n: NicInfo) {
+  return {
+    index: n.index,
+    name: n.name,
+    type: n.type,
+    link: n.link,
+    hwaddr: n.hwaddr,
+    host_name: n.hostName,
+    mode: n.mode,
+    ipv4: n.ipv4,
+    ipv6: n.ipv6,
+  };
 }

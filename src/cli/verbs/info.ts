@@ -1,7 +1,7 @@
 import { type Command, Option } from "@commander-js/extra-typings";
 import { requireExists } from "../../container/paths.js";
 import { lxcpathOption, nameOption, targetPaths } from "../common.js";
-import { humanBytes, printJson } from "../output.js";
+import { humanBytes, nicJson, printJson } from "../output.js";
 
 export function register(program: Command): void {
   program
@@ -36,17 +36,7 @@ export function register(program: Command): void {
           pids: info.pids ?? null,
           io_read_bytes: info.ioReadBytes ?? null,
           io_write_bytes: info.ioWriteBytes ?? null,
-          nics: info.nics.map((n) => ({
-            index: n.index,
-            name: n.name,
-            type: n.type,
-            link: n.link,
-            hwaddr: n.hwaddr,
-            host_name: n.hostName,
-            mode: n.mode,
-            ipv4: n.ipv4,
-            ipv6: n.ipv6,
-          })),
+          nics: info.nics.map(nicJson),
           net: info.net.map((n) => ({ name: n.name, rx_bytes: n.rxBytes, tx_bytes: n.txBytes })),
           last_exit: info.lastExit ?? null,
           cgroups: info.cgroups,

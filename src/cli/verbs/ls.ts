@@ -2,7 +2,7 @@ import { type Command, Option } from "@commander-js/extra-typings";
 import { resolveLxcpath } from "../../container/paths.js";
 import { LxtError } from "../../core/errors.js";
 import { lxcpathOption } from "../common.js";
-import { printJson, printTable } from "../output.js";
+import { nicJson, printJson, printTable } from "../output.js";
 import { sweepAndReport } from "../sweep.js";
 
 export function register(program: Command): void {
@@ -49,17 +49,7 @@ export function register(program: Command): void {
               pid: c.pid ?? null,
               ipv4: c.ipv4,
               ipv6: c.ipv6,
-              nics: (await containerNics(containerPaths(lxcpath, c.name), c.pid)).map((n) => ({
-                index: n.index,
-                name: n.name,
-                type: n.type,
-                link: n.link,
-                hwaddr: n.hwaddr,
-                host_name: n.hostName,
-                mode: n.mode,
-                ipv4: n.ipv4,
-                ipv6: n.ipv6,
-              })),
+              nics: (await containerNics(containerPaths(lxcpath, c.name), c.pid)).map(nicJson),
             })),
           ),
         );
