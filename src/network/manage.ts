@@ -178,13 +178,9 @@ export function linkPresent(name: string): boolean {
   return text.split("\n").some((l) => l.slice(0, l.indexOf(":")).trim() === name);
 }
 
-/** Kind of a link in the caller's network namespace (from `links` when the caller has listed them). */
-export async function linkKind(
-  name: string,
-  runner: CommandRunner,
-  links?: readonly HostLink[],
-): Promise<LinkKind> {
-  return kindIn(links ?? (await listLinks(runner)), name);
+/** Kind of a link in the caller's network namespace (one listing). */
+export async function linkKind(name: string, runner: CommandRunner): Promise<LinkKind> {
+  return kindIn(await listLinks(runner), name);
 }
 
 /** Interfaces enslaved to a bridge. */
