@@ -25,6 +25,15 @@ describe("field encoding", () => {
     }
     assert.equal(encodeField("a b"), "a%20b");
   });
+  test("a field of safe characters is kept as it is; one unsafe byte is escaped where it is", () => {
+    const path = "/var/tmp/lxtbench-net.AbC123/lxtnet-S/rootfs";
+    assert.equal(encodeField(path), path);
+    assert.equal(encodeField("/var/tmp/a b/rootfs"), "/var/tmp/a%20b/rootfs");
+    // `$` is the end of the input, not of a line: a trailing newline is escaped
+    assert.equal(encodeField("eth0\n"), "eth0%0A");
+    assert.equal(encodeField("x\ny"), "x%0Ay");
+    assert.equal(encodeField("café"), "caf%C3%A9");
+  });
   test("rejects malformed escapes", () => {
     for (const bad of ["%2", "%zz", "a%"]) assert.throws(() => decodeField(bad));
   });
