@@ -358,8 +358,10 @@ mount -a
 syslogd
 
 # DHCP only when the container has a NIC to configure and no static address
-# (lxc.net.0.ipv4.address; udhcpc's deconfig would flush it); -b: do not block boot
-if ip link show eth0 >/dev/null 2>&1 && ! ip -o -f inet addr show dev eth0 | grep -q inet; then
+# (lxc.net.0.ipv4.address; udhcpc's deconfig would flush it); -b: do not block boot.
+# One \`ip\` run, as boot competes with the start for the CPU: it fails without
+# an eth0 and prints nothing for an eth0 with no IPv4 address.
+if v4=$(ip -o -4 addr show dev eth0 2>/dev/null) && [ -z "$v4" ]; then
   udhcpc -b -S -i eth0 -s /${UDHCPC_SCRIPT}
 fi
 `;

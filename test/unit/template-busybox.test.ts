@@ -110,7 +110,7 @@ describe("createBusyboxRootfs", { skip: skipNoBusybox }, () => {
     assert.ok(existsSync(join(rootfs, "sbin/getty")), "the getty named in inittab exists");
   });
 
-  it("writes an executable rcS that runs udhcpc only when eth0 exists", async () => {
+  it("writes an executable rcS that runs udhcpc only when eth0 exists with no IPv4 address", async () => {
     const p = join(rootfs, "etc/init.d/rcS");
     assert.equal((await stat(p)).mode & 0o777, 0o755);
     const rcs = await readFile(p, "utf8");
@@ -119,7 +119,7 @@ describe("createBusyboxRootfs", { skip: skipNoBusybox }, () => {
     assert.match(rcs, /^syslogd$/m);
     assert.match(
       rcs,
-      /if ip link show eth0 .*\n\s+udhcpc -b .*-i eth0 -s \/usr\/share\/udhcpc\/default\.script/,
+      /if v4=\$\(ip -o -4 addr show dev eth0 2>\/dev\/null\) && \[ -z "\$v4" \]; then\n\s+udhcpc -b .*-i eth0 -s \/usr\/share\/udhcpc\/default\.script/,
     );
   });
 
