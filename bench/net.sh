@@ -79,11 +79,12 @@ pid_of() {
   else lxc info -n "$2" -p -H; fi
 }
 
-tm() {  # tm FILE CMD...: ms into FILE
-  local f=$1 s e; shift
+tm() {  # tm FILE CMD...: ms into FILE, and "ITERATION ms" into FILE.by-iter (i: the loop's)
+  local f=$1 s e ms; shift
   s=$EPOCHREALTIME; "$@" >/dev/null 2>"$W/last.err" || { echo "bench/net: failed: $* :: $(head -c 300 "$W/last.err")" >&2; return 1; }
   e=$EPOCHREALTIME; s=${s/./}; e=${e/./}
-  printf '%d.%03d\n' $(((e - s) / 1000)) $(((e - s) % 1000)) >> "$f"
+  ms=$(printf '%d.%03d' $(((e - s) / 1000)) $(((e - s) % 1000)))
+  echo "$ms" >> "$f"; echo "${i:-0} $ms" >> "$f.by-iter"
 }
 
 echo "bench/net: start latency with one veth NIC, N=$N" >&2
@@ -101,9 +102,13 @@ make_lxc lxcnet-S 21 "/bin/sleep 100000" || die "lxc-create failed"
 lxt create -t busybox --network empty -n lxtnet-E >/dev/null && echo "lxc.init.cmd = /bin/sleep 100000" >> "$LXTP/lxtnet-E/config" || die "lxt create failed"
 printf 'lxc.net.0.type = empty\nlxc.init.cmd = /bin/sleep 100000\n' > "$W/empty-sleep.conf"
 lxc create -n lxcnet-E -t busybox -f "$W/empty-sleep.conf" >/dev/null 2>&1 || die "lxc-create failed"
+# Each iteration starts both tools' containers with the NIC and without, close in time, so the
+# NIC's share is taken per iteration (with − without) and its median reported: the machine's
+# speed drifts over a run (other VMs on the host), which a difference of whole-run medians
+# takes for the NIC. The order alternates (tools, and with/without) so neither goes first.
 for i in $(seq 1 "$N"); do
-  if (( i % 2 )); then order="lxc lxt"; else order="lxt lxc"; fi
-  for c in s e S E; do
+  if (( i % 2 )); then order="lxc lxt"; variants="s e S E"; else order="lxt lxc"; variants="e s E S"; fi
+  for c in $variants; do
     for t in $order; do tm "$W/start-$c.$t" start_of "$t" "${t}net-$c"; sleep 0.3; done
     sleep 0.3
     for t in $order; do quiet kill_of "$t" "${t}net-$c"; sleep 0.3; done
@@ -148,20 +153,25 @@ echo "Networking (bench/net.sh, in a namespace of its own, one veth on a bench-m
 echo
 echo "| figure | lxt | LXC | n (lxt/LXC) | lxt/LXC |"
 echo "|---|---|---|---|---|"
-diff() { [ -n "$1" ] && [ -n "$2" ] && awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a - b }'; }
-# start_rows WITH WITHOUT LABEL: the two starts and the NIC's share. A share is a difference of
-# two medians: near zero (or below, within noise) a ratio means nothing, so the verdict
-# compares the shares themselves: lxt's no more than LXC's.
+# share WITH WITHOUT: the median over iterations of (start with − start without), one tool
+share() {
+  [ -s "$1.by-iter" ] && [ -s "$2.by-iter" ] || return 0
+  awk 'NR == FNR { w[$1] = $2; next } ($1 in w) { print w[$1] - $2 }' "$1.by-iter" "$2.by-iter" |
+    sort -g | awk '{ a[NR] = $1 } END { if (NR) printf "%.1f", (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+# start_rows WITH WITHOUT LABEL: the two starts and the NIC's share. Near zero (or below,
+# within noise) a ratio of shares means nothing, so the verdict compares the shares
+# themselves: lxt's no more than LXC's.
 start_rows() {
   local a=$1 b=$2 what=$3 r v dl dc
   r=$(ratio "$(med "$W/start-$a.lxt")" "$(med "$W/start-$a.lxc")")
   echo "| start → RUNNING, 1 veth NIC, $what | $(cellu "$W/start-$a.lxt" ms) | $(cellu "$W/start-$a.lxc" ms) | $(num "$W/start-$a.lxt")/$(num "$W/start-$a.lxc") | ${r:-–} |"
   r=$(ratio "$(med "$W/start-$b.lxt")" "$(med "$W/start-$b.lxc")")
   echo "| start → RUNNING, no NIC, $what | $(cellu "$W/start-$b.lxt" ms) | $(cellu "$W/start-$b.lxc" ms) | $(num "$W/start-$b.lxt")/$(num "$W/start-$b.lxc") | ${r:-–} |"
-  dl=$(diff "$(med "$W/start-$a.lxt")" "$(med "$W/start-$b.lxt")"); dc=$(diff "$(med "$W/start-$a.lxc")" "$(med "$W/start-$b.lxc")")
+  dl=$(share "$W/start-$a.lxt" "$W/start-$b.lxt"); dc=$(share "$W/start-$a.lxc" "$W/start-$b.lxc")
   r=$(awk -v a="${dl:-}" -v b="${dc:-}" 'BEGIN { if (a == "" || b == "") exit; if (a > 0.5 && b > 0.5) printf "%.2f", a / b; else printf "Δ %.1f ms", a - b }')
   v=$(awk -v a="${dl:-}" -v b="${dc:-}" 'BEGIN { if (a == "" || b == "") exit; print (a <= b) ? " ✅" : " ❌" }')
-  echo "| the NIC's share of start, $what (medians, with − without) | ${dl:-n/a} ms | ${dc:-n/a} ms | | ${r:-–}${v} |"
+  echo "| the NIC's share of start, $what (median of per-iteration with − without) | ${dl:-n/a} ms | ${dc:-n/a} ms | | ${r:-–}${v} |"
 }
 start_rows s e "busybox init"
 start_rows S E "init = sleep"
