@@ -384,6 +384,49 @@ static int apply_record(struct child_ctx *c, const struct rec *r)
 	return fail("plan", "apply", NULL, EINVAL);
 }
 
+/*
+ * With net or host-hook records, the monitor sets the NICs up (and runs
+ * script.up) while this child prepares the rootfs, and sends 'n' when done.
+ * The child waits for it before the first record that may need the network
+ * (a sysctl: per-interface keys name its devices; a mount of a filesystem
+ * that reaches a server from the container's namespace), and at the latest
+ * once the records are done, before the init is exec'd.
+ */
+static bool net_pending;
+
+static bool needs_net(const struct rec *r)
+{
+	static const char *const local[] = {
+		"proc",   "sysfs",   "tmpfs",    "devpts",     "mqueue",      "cgroup",
+		"cgroup2", "overlay", "devtmpfs", "ramfs",      "securityfs",  "binfmt_misc",
+		"hugetlbfs", "debugfs", "tracefs", "efivarfs", "pstore",      "configfs",
+		"fusectl", "bpf",     "autofs",   "none",       NULL,
+	};
+
+	if (r->op == REC_SYSCTL)
+		return true;
+	if (r->op != REC_MOUNT || (r->flags & (MS_BIND | MS_REMOUNT | MS_MOVE)) || !*r->f[2])
+		return false;
+	for (int i = 0; local[i]; i++)
+		if (!strcmp(r->f[2], local[i]))
+			return false;
+	return true;
+}
+
+/* The monitor's 'n'; anything else (EOF: it failed and reports why) ends the child. */
+static void wait_net(struct child_ctx *c)
+{
+	char b = 0;
+	ssize_t n;
+
+	net_pending = false;
+	do
+		n = read(c->sync_fd, &b, 1);
+	while (n < 0 && errno == EINTR);
+	if (n != 1 || b != 'n')
+		_exit(1);
+}
+
 static int set_ids(const struct plan *p)
 {
 	if (p->has_gid) {
@@ -553,9 +596,15 @@ _Noreturn void child_main(struct child_ctx *c)
 		fail("rootfs", "open", "/", errno);
 		child_fail(c);
 	}
-	for (int i = 0; i < p->nrecs; i++)
+	net_pending = p->nnets > 0 || p->nhooks > 0;
+	for (int i = 0; i < p->nrecs; i++) {
+		if (net_pending && needs_net(&p->recs[i]))
+			wait_net(c);
 		if (apply_record(c, &p->recs[i]) < 0)
 			child_fail(c);
+	}
+	if (net_pending)
+		wait_net(c);
 	if (!ptys_bound && bind_ptys(c) < 0)
 		child_fail(c);
 

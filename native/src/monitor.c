@@ -681,7 +681,7 @@ static int start_container(char *line, size_t cap)
 	if (M.p.nidmap && (idmap_write_maps(M.init, &M.p) < 0 ||
 			   idmap_make_mounts(M.init, &M.p, fds) < 0))
 		return -1;
-	if (place_cgroup1() < 0 || net_run(&M.p, M.init) < 0 || run_hooks() < 0)
+	if (place_cgroup1() < 0)
 		goto close_fds;
 	if (send_with_fds(sv[0], 'g', fds, M.p.nidmapped) < 0) {
 		fail("monitor", "sync", NULL, errno ? errno : EPIPE);
@@ -689,6 +689,23 @@ static int start_container(char *line, size_t cap)
 	}
 	for (int i = 0; i < M.p.nidmapped; i++)
 		close(fds[i]);
+	/* The NICs and script.up while the child prepares its rootfs; it waits
+	 * for 'n' before anything that may need them (child.c, wait_net). */
+	if (M.p.nnets > 0 || M.p.nhooks > 0) {
+		if (net_run(&M.p, M.init) < 0 || run_hooks() < 0) {
+			/* A child that failed first (its namespace gone with it) says why. */
+			n = recv(sv[0], line, cap - 1, MSG_DONTWAIT);
+			line[n > 0 ? n : 0] = '\0';
+			close(sv[0]);
+			return -1;
+		}
+		/* EPIPE: the child is gone; its error line is read below. */
+		if (send(sv[0], "n", 1, MSG_NOSIGNAL) < 0 && errno != EPIPE && errno != ECONNRESET) {
+			fail("monitor", "sync", NULL, errno);
+			close(sv[0]);
+			return -1;
+		}
+	}
 	do
 		n = read(sv[0], line, cap - 1);
 	while (n < 0 && errno == EINTR);

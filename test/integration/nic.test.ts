@@ -150,6 +150,37 @@ describe("NIC types", { skip, timeout: 300_000 }, () => {
     ok(["stop", "-k", "-n", c]);
   });
 
+  test("NICs are set up while the rootfs is: in place for per-interface sysctls and the init; a failing mount is what is reported", () => {
+    // The monitor makes the NICs while the child mounts; the child waits for them before a
+    // sysctl and before the exec (native/src/child.c, wait_net).
+    const c = container([
+      "lxc.net.0.type = veth",
+      `lxc.net.0.link = br${tag}`,
+      "lxc.net.0.flags = up",
+      "lxc.net.0.ipv4.address = 10.88.0.60/24",
+      "lxc.sysctl.net.ipv4.conf.eth0.arp_ignore = 1",
+      "lxc.init.cmd = /bin/sh -c 'cat /proc/sys/net/ipv4/conf/eth0/arp_ignore > /tmp/at-init; ip -o -4 addr show dev eth0 >> /tmp/at-init; exec sleep 600'",
+    ]);
+    ok(["start", "-n", c]);
+    const atInit = ok(["attach", "-n", c, "--", "cat", "/tmp/at-init"]);
+    assert.match(atInit, /^1\n/, "the sysctl was written on eth0");
+    assert.match(atInit, /eth0\s+inet 10\.88\.0\.60\/24/, "eth0 had its address when the init ran");
+    ok(["attach", "-n", c, "--", "ping", "-c", "1", "-W", "5", "10.88.0.1"]);
+    ok(["stop", "-k", "-n", c]);
+
+    const start = links();
+    const bad = container([
+      "lxc.net.0.type = veth",
+      `lxc.net.0.link = br${tag}`,
+      `lxc.mount.entry = /nonexistent-${tag} mnt none bind 0 0`,
+    ]);
+    const r = lxt(["start", "-n", bad]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, new RegExp(`/nonexistent-${tag}`), "the child's failure, not a NIC's");
+    assert.deepEqual(links(), start, "no link left behind");
+    assert.match(ok(["ls", "-f"]), new RegExp(`${bad}\\s+STOPPED`));
+  });
+
   test("veth in router mode is reached from the namespace that started it", () => {
     const c = container([
       "lxc.net.0.type = veth",
