@@ -397,10 +397,10 @@ static bool net_pending;
 static bool needs_net(const struct rec *r)
 {
 	static const char *const local[] = {
-		"proc",   "sysfs",   "tmpfs",    "devpts",     "mqueue",      "cgroup",
-		"cgroup2", "overlay", "devtmpfs", "ramfs",      "securityfs",  "binfmt_misc",
-		"hugetlbfs", "debugfs", "tracefs", "efivarfs", "pstore",      "configfs",
-		"fusectl", "bpf",     "autofs",   "none",       NULL,
+		"proc", "sysfs", "tmpfs", "devpts", "mqueue", "cgroup", "cgroup2", "overlay",
+		"devtmpfs", "ramfs", "securityfs", "binfmt_misc", "hugetlbfs", "debugfs",
+		"tracefs", "efivarfs", "pstore", "configfs", "fusectl", "bpf", "autofs", "none",
+		NULL,
 	};
 
 	if (r->op == REC_SYSCTL)
