@@ -3,9 +3,8 @@
  * outside a small safe set become `%XX`; the empty string is `%`.
  */
 
-const SAFE = /^[A-Za-z0-9._/:=,+@-]$/;
-/** A field made of safe characters only: the common case, returned as it is. */
-const ALL_SAFE = /^[A-Za-z0-9._/:=,+@-]+$/;
+/** Safe characters only: a whole field (the common case, returned as it is) or one byte. */
+const SAFE = /^[A-Za-z0-9._/:=,+@-]+$/;
 /** Anything outside 0x00-0x7f: such a field takes the slow path (it was not encoded by encodeField). */
 const NON_ASCII = /[^\p{ASCII}]/u;
 
@@ -14,7 +13,7 @@ export function encodeField(value: string): string {
   if (value === "") return "%";
   // One regex test instead of a test per byte: a plan is a few KiB of mostly
   // safe text, and the per-byte loop over all of it cost milliseconds per start.
-  if (ALL_SAFE.test(value)) return value;
+  if (SAFE.test(value)) return value;
   let out = "";
   for (const byte of Buffer.from(value, "utf8")) {
     const ch = String.fromCharCode(byte);
