@@ -129,7 +129,8 @@ static bool same_ns(pid_t pid, const char *name)
  * re-entering our own user namespace is EINVAL (setns(2)). */
 static int ns_flags(const struct attach_opts *o, int *out)
 {
-	char list[256], *save = NULL;
+	char list[256], *items[2 * NS_COUNT];
+	int n;
 
 	*out = 0;
 	if (!o->ns) {
@@ -141,7 +142,10 @@ static int ns_flags(const struct attach_opts *o, int *out)
 	if (strlen(o->ns) >= sizeof(list))
 		return fail("attach", "usage", "--ns", EINVAL);
 	strcpy(list, o->ns);
-	for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+	if ((n = split_list(list, ',', items, 2 * NS_COUNT)) < 0)
+		return fail("attach", "usage", "--ns", EINVAL);
+	for (int k = 0; k < n; k++) {
+		const char *t = items[k];
 		size_t i;
 		for (i = 0; i < NS_COUNT; i++)
 			if (!strcmp(t, ns_names[i].name))

@@ -30,14 +30,17 @@ static int parse_dec(const char *s, uint64_t max, uint64_t *out)
 
 int confine_parse_caps(struct confinement *c, char *list)
 {
-	char *save = NULL;
-	int last = -1;
+	char *items[64];
+	int last = -1, n;
 
 	c->has_caps = true;
 	c->keep = 0;
 	if (!*list)
 		return 0; /* `%`: keep nothing */
-	for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+	if ((n = split_list(list, ',', items, 64)) < 0)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		const char *t = items[i];
 		uint64_t v;
 		/* Ascending and unique, so one set has one spelling. */
 		if (parse_dec(t, 63, &v) < 0 || (int)v <= last)
@@ -69,14 +72,17 @@ static int parse_action(const char *s, uint32_t *out)
 
 int confine_parse_seccomp(struct confinement *c, const char *action, char *arches)
 {
-	char *save = NULL;
+	char *items[CONF_MAX_ARCHES];
+	int n;
 
 	if (parse_action(action, &c->sc_default) < 0)
 		return -1;
 	c->has_seccomp = true;
-	for (char *t = strtok_r(arches, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-		uint32_t a = seccomp_arch_resolve_name(t);
-		if (!a || c->narches == CONF_MAX_ARCHES)
+	if ((n = split_list(arches, ',', items, CONF_MAX_ARCHES)) < 0)
+		return -1;
+	for (int k = 0; k < n; k++) {
+		uint32_t a = seccomp_arch_resolve_name(items[k]);
+		if (!a)
 			return -1;
 		for (int i = 0; i < c->narches; i++)
 			if (c->arches[i] == a)
@@ -97,13 +103,11 @@ static int parse_cmp(char *s, struct sc_cmp *out)
 		{"eq", SCMP_CMP_EQ}, {"ge", SCMP_CMP_GE}, {"gt", SCMP_CMP_GT},
 		{"masked_eq", SCMP_CMP_MASKED_EQ},
 	};
-	char *parts[5], *save = NULL;
+	char *parts[4];
 	uint64_t arg;
-	int n = 0;
+	int n = split_list(s, ',', parts, 4);
 	size_t i;
 
-	for (char *t = strtok_r(s, ",", &save); t && n < 5; t = strtok_r(NULL, ",", &save))
-		parts[n++] = t;
 	if (n < 3 || parse_dec(parts[0], CONF_MAX_CMPS - 1, &arg) < 0)
 		return -1;
 	for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)

@@ -32,12 +32,6 @@
 #define MAX_INSNS (MAX_RULES * 8 + 16)
 #define ANY -1
 
-struct dev_rule {
-	int type;  /* BPF_DEVCG_DEV_CHAR, BPF_DEVCG_DEV_BLOCK, or 0 for any */
-	long long major, minor; /* ANY for a wildcard */
-	int access; /* BPF_DEVCG_ACC_* bits */
-};
-
 struct prog {
 	struct bpf_insn *insns;
 	int n;
@@ -64,18 +58,14 @@ static int parse_num(const char *s, long long max, long long *out)
 	return parse_ll(s, 0, max, out);
 }
 
-/* TYPE:MAJOR:MINOR:ACCESS, strictly. */
-static int parse_rule(const char *text, struct dev_rule *r)
+int devices_parse_rule(const char *text, struct dev_rule *r)
 {
-	char buf[64], *f[4], *save = NULL, *tok;
-	int n = 0;
+	char buf[64], *f[4];
 
 	if (strlen(text) >= sizeof(buf))
 		return fail("devices", "rule", text, EINVAL);
 	strcpy(buf, text);
-	for (tok = strtok_r(buf, ":", &save); tok && n < 4; tok = strtok_r(NULL, ":", &save))
-		f[n++] = tok;
-	if (n != 4 || tok)
+	if (split_list(buf, ':', f, 4) != 4)
 		return fail("devices", "rule", text, EINVAL);
 	if (!strcmp(f[0], "c"))
 		r->type = BPF_DEVCG_DEV_CHAR;
@@ -244,7 +234,7 @@ int devices_main(int argc, char **argv)
 		goto err;
 	}
 	for (int k = 0; k < nrules; k++)
-		if (parse_rule(argv[i + k], &rules[k]) < 0)
+		if (devices_parse_rule(argv[i + k], &rules[k]) < 0)
 			goto err;
 	encode(&p, deflt_allow, rules, nrules);
 

@@ -78,6 +78,30 @@ static const struct op_desc ops[OP__COUNT] = {
 	[OP_IDMAPPED_MOUNT] = {"idmapped-mount", 1, 1, false, false},
 };
 
+/* How many records of each op a plan may hold; `once` ops hold one. The
+ * limits keep the fixed arrays they fill (ptys, idmap lines, idmapped mount
+ * fds) from overflowing and every list short; each is far above what lxt
+ * writes. An op missing here refuses its first record. */
+static const int limits[OP__COUNT] = {
+	[OP_CGROUP1] = PLAN_MAX_CGROUPS,
+	[OP_CGROUP_KILL] = PLAN_MAX_CGROUPS,
+	[OP_TTY] = PLAN_MAX_TTYS,
+	[OP_MOUNT] = PLAN_MAX_RECS,
+	[OP_MKDIR] = PLAN_MAX_RECS,
+	[OP_MKNOD] = PLAN_MAX_RECS,
+	[OP_SYMLINK] = PLAN_MAX_RECS,
+	[OP_SYSCTL] = PLAN_MAX_RECS,
+	[OP_RLIMIT] = PLAN_MAX_RECS,
+	[OP_ENV] = PLAN_MAX_ENV,
+	[OP_SECCOMP_RULE] = PLAN_MAX_RULES,
+	[OP_HOST_HOOK] = PLAN_MAX_HOOKS,
+	[OP_STOP_HOOK] = PLAN_MAX_HOOKS,
+	[OP_NET] = PLAN_MAX_NETS,
+	[OP_NETDEV] = PLAN_MAX_NETDEVS,
+	[OP_IDMAP] = IDMAP_MAX,
+	[OP_IDMAPPED_MOUNT] = IDMAP_MAX,
+};
+
 struct parser {
 	struct plan *p;
 	const char *op;
@@ -97,14 +121,39 @@ static int bad(struct parser *ps, const char *op, int err)
 	return fail("plan", op ? op : ps->op, path, err);
 }
 
-static void push(char ***arr, int *n, int *cap, char *v)
+/* One allocation of a plan: all of them hang on one list, for plan_free. */
+struct plan_mem {
+	struct plan_mem *next;
+	max_align_t data[];
+};
+
+static void *palloc(struct plan *p, size_t n, size_t size)
+{
+	struct plan_mem *m = xcalloc(1, sizeof(*m) + n * size);
+
+	m->next = p->mem;
+	p->mem = m;
+	return m->data;
+}
+
+void plan_free(struct plan *p)
+{
+	for (struct plan_mem *m = p->mem, *next; m; m = next) {
+		next = m->next;
+		free(m);
+	}
+	free(p->conf.rules);
+	memset(p, 0, sizeof(*p));
+}
+
+/* Grown lists leave their old arrays on the plan's list: at most double. */
+static void push(struct plan *p, char ***arr, int *n, int *cap, char *v)
 {
 	if (*n + 2 > *cap) {
 		int ncap = *cap ? *cap * 2 : 8;
-		char **na = xcalloc((size_t)ncap, sizeof(char *));
+		char **na = palloc(p, (size_t)ncap, sizeof(char *));
 		if (*arr)
 			memcpy(na, *arr, (size_t)*n * sizeof(char *));
-		free(*arr);
 		*arr = na;
 		*cap = ncap;
 	}
@@ -113,14 +162,13 @@ static void push(char ***arr, int *n, int *cap, char *v)
 }
 
 /* Appends one NULL-terminated argv to a list of argvs. */
-static void push_argv(char ****arr, int *n, int *cap, char **argv)
+static void push_argv(struct plan *p, char ****arr, int *n, int *cap, char **argv)
 {
 	if (*n + 2 > *cap) {
 		int ncap = *cap ? *cap * 2 : 8;
-		char ***na = xcalloc((size_t)ncap, sizeof(char **));
+		char ***na = palloc(p, (size_t)ncap, sizeof(char **));
 		if (*arr)
 			memcpy(na, *arr, (size_t)*n * sizeof(char **));
-		free(*arr);
 		*arr = na;
 		*cap = ncap;
 	}
@@ -149,11 +197,15 @@ static int parse_namespaces(struct parser *ps, char *list)
 		{"ipc", CLONE_NEWIPC}, {"net", CLONE_NEWNET}, {"cgroup", 0},
 		{"user", CLONE_NEWUSER},
 	};
-	char *save = NULL;
+	char *items[16];
+	int n;
 
 	if (!*list)
 		return 0;
-	for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+	if ((n = split_list(list, ',', items, 16)) < 0)
+		return bad(ps, NULL, EINVAL);
+	for (int k = 0; k < n; k++) {
+		const char *tok = items[k];
 		size_t i;
 		for (i = 0; i < sizeof(ns) / sizeof(ns[0]); i++)
 			if (strcmp(tok, ns[i].name) == 0)
@@ -170,12 +222,16 @@ static int parse_namespaces(struct parser *ps, char *list)
 
 static int parse_mount_opts(struct parser *ps, char *list, int *out)
 {
-	char *save = NULL;
+	char *items[8];
+	int n;
 
 	*out = 0;
 	if (!*list)
 		return 0;
-	for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+	if ((n = split_list(list, ',', items, 8)) < 0)
+		return bad(ps, NULL, EINVAL);
+	for (int k = 0; k < n; k++) {
+		const char *tok = items[k];
 		if (strcmp(tok, "optional") == 0)
 			*out |= MOUNT_OPT_OPTIONAL;
 		else if (strcmp(tok, "create-dir") == 0)
@@ -225,8 +281,7 @@ static int parse_idmap(struct parser *ps, char **f)
 	for (int i = 0; i < 3; i++)
 		if (parse_ull(f[i + 1], 10, &v[i]) < 0 || v[i] > UINT32_MAX)
 			return bad(ps, NULL, EINVAL);
-	if (v[2] == 0 || v[0] + v[2] > UINT32_MAX || v[1] + v[2] > UINT32_MAX ||
-	    p->nidmap >= IDMAP_MAX)
+	if (v[2] == 0 || v[0] + v[2] > UINT32_MAX || v[1] + v[2] > UINT32_MAX)
 		return bad(ps, NULL, EINVAL);
 	m = &p->idmap[p->nidmap++];
 	m->kind = f[0][0];
@@ -243,10 +298,9 @@ static struct rec *new_rec(struct parser *ps, enum rec_op op, char **f)
 
 	if (p->nrecs == ps->cap_recs) {
 		int ncap = ps->cap_recs ? ps->cap_recs * 2 : 16;
-		struct rec *nr = xcalloc((size_t)ncap, sizeof(*nr));
+		struct rec *nr = palloc(p, (size_t)ncap, sizeof(*nr));
 		if (p->recs)
 			memcpy(nr, p->recs, (size_t)p->nrecs * sizeof(*nr));
-		free(p->recs);
 		p->recs = nr;
 		ps->cap_recs = ncap;
 	}
@@ -281,10 +335,10 @@ static int parse_record(struct parser *ps, int op, char **f, int n)
 		p->cgroup2 = f[0];
 		return check_abs(ps, f[0]);
 	case OP_CGROUP1:
-		push(&p->cgroup1, &p->ncgroup1, &ps->cap_cg1, f[0]);
+		push(p, &p->cgroup1, &p->ncgroup1, &ps->cap_cg1, f[0]);
 		return check_abs(ps, f[0]);
 	case OP_CGROUP_KILL:
-		push(&p->cgroup_kill, &p->ncgroup_kill, &ps->cap_kill, f[0]);
+		push(p, &p->cgroup_kill, &p->ncgroup_kill, &ps->cap_kill, f[0]);
 		return check_abs(ps, f[0]);
 	case OP_NAMESPACES:
 		return parse_namespaces(ps, f[0]);
@@ -292,7 +346,7 @@ static int parse_record(struct parser *ps, int op, char **f, int n)
 		p->console = f[0];
 		return check_abs(ps, f[0]);
 	case OP_TTY:
-		push(&p->ttys, &p->nttys, &ps->cap_tty, f[0]);
+		push(p, &p->ttys, &p->nttys, &ps->cap_tty, f[0]);
 		return check_abs(ps, f[0]);
 	case OP_CONSOLE_LOG:
 		p->console_log = f[0];
@@ -392,7 +446,7 @@ static int parse_record(struct parser *ps, int op, char **f, int n)
 		char *eq = strchr(f[0], '=');
 		if (!eq || eq == f[0])
 			return bad(ps, NULL, EINVAL);
-		push(&p->env, &p->nenv, &ps->cap_env, f[0]);
+		push(p, &p->env, &p->nenv, &ps->cap_env, f[0]);
 		return 0;
 	}
 	case OP_EXEC:
@@ -416,21 +470,21 @@ static int parse_record(struct parser *ps, int op, char **f, int n)
 		p->conf.apparmor = f[0];
 		return 0;
 	case OP_HOST_HOOK:
-		push_argv(&p->hooks, &p->nhooks, &ps->cap_hooks, f);
+		push_argv(p, &p->hooks, &p->nhooks, &ps->cap_hooks, f);
 		return check_abs(ps, f[0]);
 	case OP_STOP_HOOK:
-		push_argv(&p->stop_hooks, &p->nstop_hooks, &ps->cap_stop_hooks, f);
+		push_argv(p, &p->stop_hooks, &p->nstop_hooks, &ps->cap_stop_hooks, f);
 		return check_abs(ps, f[0]);
 	case OP_NET:
-		push_argv(&p->nets, &p->nnets, &ps->cap_nets, f);
+		push_argv(p, &p->nets, &p->nnets, &ps->cap_nets, f);
 		return net_parse(f, n) < 0 ? bad(ps, NULL, EINVAL) : 0;
 	case OP_NETDEV:
-		push(&p->netdevs, &p->nnetdevs, &ps->cap_netdevs, f[0]);
+		push(p, &p->netdevs, &p->nnetdevs, &ps->cap_netdevs, f[0]);
 		return parse_ifname(ps, f[0]);
 	case OP_IDMAP:
 		return parse_idmap(ps, f);
 	case OP_IDMAPPED_MOUNT:
-		push(&p->idmapped, &p->nidmapped, &ps->cap_idm, f[0]);
+		push(p, &p->idmapped, &p->nidmapped, &ps->cap_idm, f[0]);
 		return check_abs(ps, f[0]);
 	}
 	return bad(ps, NULL, EINVAL);
@@ -461,6 +515,11 @@ static int parse_line(struct parser *ps, char *line)
 	ps->op = ops[op].name;
 	if (ops[op].once && ps->seen[op]++)
 		return bad(ps, NULL, EINVAL);
+	if (!ops[op].once && ++ps->seen[op] > limits[op]) {
+		static char over[64];
+		snprintf(over, sizeof(over), "%s:max=%d", ops[op].name, limits[op]);
+		return bad(ps, over, E2BIG);
+	}
 	/* A mount before rootfs is made in the container's mount namespace on
 	 * a host path (an overlay rootfs); checked at the end: needs "mnt". */
 	if (op == OP_MOUNT && !ps->seen[OP_ROOTFS])
@@ -482,7 +541,7 @@ static int parse_line(struct parser *ps, char *line)
 	}
 	if (n < ops[op].min || n > ops[op].max)
 		return bad(ps, NULL, EINVAL);
-	f = xcalloc((size_t)n + 1, sizeof(char *));
+	f = palloc(ps->p, (size_t)n + 1, sizeof(char *));
 	if (sp) {
 		char *c = sp + 1;
 		for (int i = 0; i < n; i++) {
@@ -498,41 +557,20 @@ static int parse_line(struct parser *ps, char *line)
 	return parse_record(ps, op, f, n);
 }
 
-int plan_load(const char *path, struct plan *p)
+int plan_parse(struct plan *p, const char *name, const char *data, size_t len)
 {
 	struct parser ps = {.p = p};
 	char *buf, *line;
-	size_t len = 0;
-	int fd;
 
 	memset(p, 0, sizeof(*p));
-	p->file = path;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return fail("plan", "open", path, errno);
-	buf = xcalloc(PLAN_MAX_BYTES + 1, 1);
-	for (;;) {
-		ssize_t n = read(fd, buf + len, PLAN_MAX_BYTES + 1 - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			int e = errno;
-			close(fd);
-			return fail("plan", "read", path, e);
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-		if (len > PLAN_MAX_BYTES) {
-			close(fd);
-			return fail("plan", "read", path, E2BIG);
-		}
-	}
-	close(fd);
-	buf = realloc(buf, len + 1) ?: buf;
-	buf[len] = '\0';
-	if (memchr(buf, '\0', len))
-		return fail("plan", "read", path, EINVAL);
+	p->file = name;
+	if (len > PLAN_MAX_BYTES)
+		return fail("plan", "read", name, E2BIG);
+	if (memchr(data, '\0', len))
+		return fail("plan", "read", name, EINVAL);
+	/* Fields are decoded in place and the plan points into this copy. */
+	buf = palloc(p, len + 1, 1);
+	memcpy(buf, data, len);
 
 	line = buf;
 	for (ps.line = 1; *line; ps.line++) {
@@ -574,6 +612,40 @@ int plan_load(const char *path, struct plan *p)
 			return bad(&ps, "idmap", EINVAL);
 	}
 	if (!p->env) /* the init gets an empty environment, not ours */
-		p->env = xcalloc(1, sizeof(char *));
+		p->env = palloc(p, 1, sizeof(char *));
 	return 0;
+}
+
+int plan_load(const char *path, struct plan *p)
+{
+	char *buf;
+	size_t len = 0;
+	int fd, rc;
+
+	memset(p, 0, sizeof(*p));
+	p->file = path;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fail("plan", "open", path, errno);
+	buf = xcalloc(PLAN_MAX_BYTES + 1, 1);
+	for (;;) {
+		ssize_t n = read(fd, buf + len, PLAN_MAX_BYTES + 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int e = errno;
+			close(fd);
+			free(buf);
+			return fail("plan", "read", path, e);
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (len > PLAN_MAX_BYTES)
+			break;
+	}
+	close(fd);
+	rc = plan_parse(p, path, buf, len);
+	free(buf);
+	return rc;
 }

@@ -3,6 +3,7 @@
 #define LXT_PLAN_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
 
 #include "confine.h"
@@ -36,7 +37,19 @@ struct rec {
 	int opts;               /* mount OPTS */
 };
 
+/* How many records of a kind a plan may hold (plan.c, docs/helper-protocol.md).
+ * IDMAP_MAX bounds both `idmap` lines and `idmapped-mount` records: their
+ * fds travel in one fixed SCM_RIGHTS array. PLAN_MAX_TTYS leaves pty 0 to
+ * the console within the monitor's 64 ptys. */
 #define IDMAP_MAX 64
+#define PLAN_MAX_TTYS 63
+#define PLAN_MAX_CGROUPS 64
+#define PLAN_MAX_RECS 4096      /* each child record op: mount, mkdir, mknod, ... */
+#define PLAN_MAX_ENV 4096
+#define PLAN_MAX_RULES 8192     /* seccomp-rule */
+#define PLAN_MAX_HOOKS 256      /* host-hook, stop-hook, each */
+#define PLAN_MAX_NETS 4096
+#define PLAN_MAX_NETDEVS 1024
 
 /* One uid_map / gid_map line. */
 struct idmap_line {
@@ -44,8 +57,11 @@ struct idmap_line {
 	unsigned int ns, host, count;
 };
 
+struct plan_mem;
+
 struct plan {
 	const char *file;
+	struct plan_mem *mem;   /* everything the plan allocated (plan_free) */
 	char *name;
 	char *runtime;
 	char *exit_file;
@@ -89,6 +105,10 @@ struct plan {
 
 /* Reads and validates PATH; on failure the error record names the line. */
 int plan_load(const char *path, struct plan *p);
+/* Validates LEN bytes of plan text (NAME for errors) into p, as plan_load. */
+int plan_parse(struct plan *p, const char *name, const char *data, size_t len);
+/* Releases everything plan_parse allocated, also after a failed parse. */
+void plan_free(struct plan *p);
 
 /* netlink.c: an interface name as the kernel accepts it (dev_valid_name):
  * 1-15 bytes, not "." or "..", no '/', ':' or whitespace. */

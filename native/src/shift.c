@@ -21,20 +21,12 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#define MAP_MAX 64
-
-struct map {
-	int n;
-	bool identity;
-	struct idmap_line l[MAP_MAX];
-};
-
-static struct map from_map, to_map;
+static struct shift_map from_map, to_map;
 static int shift_err;
 
-static int parse_map(const char *s, struct map *m)
+int shift_parse_map(const char *s, struct shift_map *m)
 {
-	char buf[4096], *save = NULL;
+	char buf[4096], *lines[SHIFT_MAP_MAX];
 
 	memset(m, 0, sizeof(*m));
 	if (!strcmp(s, "none")) {
@@ -44,24 +36,24 @@ static int parse_map(const char *s, struct map *m)
 	if (strlen(s) >= sizeof(buf))
 		return -1;
 	strcpy(buf, s);
-	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+	m->n = split_list(buf, ',', lines, SHIFT_MAP_MAX);
+	if (m->n < 0)
+		return -1;
+	for (int i = 0; i < m->n; i++) {
 		unsigned long long v[3];
-		char *f[4], *save2 = NULL;
-		int k = 0;
-		for (char *x = strtok_r(t, ":", &save2); x && k < 4; x = strtok_r(NULL, ":", &save2))
-			f[k++] = x;
-		if (k != 4 || (strcmp(f[0], "u") && strcmp(f[0], "g")) || m->n >= MAP_MAX)
+		char *f[4];
+		if (split_list(lines[i], ':', f, 4) != 4 || (strcmp(f[0], "u") && strcmp(f[0], "g")))
 			return -1;
-		for (int i = 0; i < 3; i++)
-			if (parse_ull(f[i + 1], 10, &v[i]) < 0 || v[i] > UINT32_MAX)
+		for (int k = 0; k < 3; k++)
+			if (parse_ull(f[k + 1], 10, &v[k]) < 0 || v[k] > UINT32_MAX)
 				return -1;
-		m->l[m->n++] = (struct idmap_line){f[0][0], (unsigned)v[0], (unsigned)v[1], (unsigned)v[2]};
+		m->l[i] = (struct idmap_line){f[0][0], (unsigned)v[0], (unsigned)v[1], (unsigned)v[2]};
 	}
-	return m->n ? 0 : -1;
+	return 0;
 }
 
 /* Host id -> namespace id under m (false: not mapped). */
-static bool to_ns(const struct map *m, char kind, uint32_t id, uint32_t *out)
+static bool to_ns(const struct shift_map *m, char kind, uint32_t id, uint32_t *out)
 {
 	if (m->identity) {
 		*out = id;
@@ -77,7 +69,7 @@ static bool to_ns(const struct map *m, char kind, uint32_t id, uint32_t *out)
 	return false;
 }
 
-static bool to_host(const struct map *m, char kind, uint32_t id, uint32_t *out)
+static bool to_host(const struct shift_map *m, char kind, uint32_t id, uint32_t *out)
 {
 	if (m->identity) {
 		*out = id;
@@ -193,8 +185,8 @@ int shift_main(int argc, char **argv)
 {
 	char line[700];
 
-	if (argc != 3 || argv[0][0] != '/' || parse_map(argv[1], &from_map) < 0 ||
-	    parse_map(argv[2], &to_map) < 0) {
+	if (argc != 3 || argv[0][0] != '/' || shift_parse_map(argv[1], &from_map) < 0 ||
+	    shift_parse_map(argv[2], &to_map) < 0) {
 		fail("shift", "usage", NULL, EINVAL);
 	} else if (nftw(argv[0], visit, 64, FTW_PHYS | FTW_MOUNT) == 0) {
 		puts("ok");

@@ -45,6 +45,22 @@ int idmap_probe_main(int argc, char **argv);
 int reexec_sealed(char **argv);
 /* shift.c: `lxt-shim shift` (rootfs ownership shifting). */
 int shift_main(int argc, char **argv);
+#define SHIFT_MAP_MAX 64
+/* A map argument of `shift`: `none`, or u:NSID:HOSTID:COUNT / g:... lines. */
+struct shift_map {
+	int n;
+	bool identity;
+	struct idmap_line l[SHIFT_MAP_MAX];
+};
+int shift_parse_map(const char *s, struct shift_map *m);
+
+/* devices.c: one rule of the v2 device program, TYPE:MAJOR:MINOR:ACCESS. */
+struct dev_rule {
+	int type;               /* BPF_DEVCG_DEV_CHAR, BPF_DEVCG_DEV_BLOCK, or 0 for any */
+	long long major, minor; /* -1 for a wildcard */
+	int access;             /* BPF_DEVCG_ACC_* bits */
+};
+int devices_parse_rule(const char *text, struct dev_rule *r);
 /* One byte plus n fds (SCM_RIGHTS) over a socket; -1 on any mismatch. */
 int send_with_fds(int sock, char byte, const int *fds, int n);
 int recv_with_fds(int sock, char *byte, int *fds, int n);

@@ -223,6 +223,19 @@ int parse_ull(const char *s, int base, unsigned long long *out)
 	return errno || *end ? -1 : 0;
 }
 
+int split_list(char *s, char sep, char **items, int max)
+{
+	const char seps[2] = {sep, '\0'};
+	int n = 0;
+
+	for (char *item; (item = strsep(&s, seps));) {
+		if (!*item || n == max)
+			return -1;
+		items[n++] = item;
+	}
+	return n;
+}
+
 static char *title_start;
 static size_t title_len;
 

@@ -52,6 +52,10 @@ int parse_ll(const char *s, long long min, long long max, long long *out);
 /* Strict unsigned parse in the given base (8 or 10). */
 int parse_ull(const char *s, int base, unsigned long long *out);
 
+/* Splits s in place at each sep into at most max items; -1 for an empty
+ * item (also "" itself, a leading or trailing sep) or one too many. */
+int split_list(char *s, char sep, char **items, int max);
+
 /* Save the argv memory area so set_title() can overwrite it later. */
 void title_init(int argc, char **argv);
 void set_title(const char *comm, const char *title);

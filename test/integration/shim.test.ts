@@ -718,6 +718,51 @@ if (process.getuid?.() !== 0 || !fs.existsSync(BUSYBOX)) {
       assert.ok(!fs.existsSync(runtime));
     });
 
+    test("every record kind has a bound: one more is an error naming record, line and limit", async () => {
+      const runtime = path.join(tmp, "never");
+      const bounds: [op: string, limit: number, record: string, prelude?: string][] = [
+        ["cgroup1", 64, "cgroup1 /sys/fs/cgroup/x"],
+        ["cgroup-kill", 64, "cgroup-kill /sys/fs/cgroup/x"],
+        ["tty", 63, "tty /dev/tty1"],
+        ["idmap", 64, "idmap u 0 100000 1"],
+        ["idmapped-mount", 64, "idmapped-mount /srv/r", "namespaces mnt,user"],
+        ["mount", 4096, "mount proc /proc proc 0 % 0 %", "rootfs /r"],
+        ["mkdir", 4096, "mkdir /d 755", "rootfs /r"],
+        ["mknod", 4096, "mknod /dev/null 666 1 3 %", "rootfs /r"],
+        ["symlink", 4096, "symlink a /b", "rootfs /r"],
+        ["sysctl", 4096, "sysctl kernel/domainname x"],
+        ["rlimit", 4096, "rlimit 7 1 1"],
+        ["env", 4096, "env A=1"],
+        ["host-hook", 256, "host-hook /bin/true"],
+        ["stop-hook", 256, "stop-hook /bin/true"],
+        ["net", 4096, "net up lo"],
+        ["netdev", 1024, "netdev lxtv0"],
+        ...(process.arch === "x64"
+          ? [
+              ["seccomp-rule", 8192, "seccomp-rule all errno:1 mkdir", "seccomp allow x86_64"] as [
+                string,
+                number,
+                string,
+                string,
+              ],
+            ]
+          : []),
+      ];
+      for (const [op, limit, record, prelude] of bounds) {
+        const head = ["lxt-plan 1", "name x", `runtime ${runtime}`, ...(prelude ? [prelude] : [])];
+        const f = path.join(tmp, "bounded-plan");
+        fs.writeFileSync(
+          f,
+          `${[...head, ...Array(limit + 1).fill(record), "exec /bin/true"].join("\n")}\n`,
+        );
+        const s = await startMonitor(f);
+        const line = head.length + limit + 1;
+        assert.equal(s.status, `error plan ${op}:max=${limit} ${f}:${line} 7`, op);
+        assert.equal(await s.exit, 1, op);
+      }
+      assert.ok(!fs.existsSync(runtime));
+    });
+
     test("lock blocks a second locker until the first's stdin closes", async () => {
       const file = path.join(tmp, "lock");
       const locker = () => {
