@@ -6,7 +6,6 @@
 #include "shim.h"
 #include "util.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/sched.h>
@@ -94,82 +93,39 @@ static void end_text(char *buf, size_t cap)
 
 /* ---- cgroups ---------------------------------------------------------- */
 
-static void sleep_ms(int ms)
+/* Thaws every cgroup of the container first: a task frozen in the v1
+ * freezer ignores SIGKILL, whichever hierarchy it comes through. */
+static void thaw_all(void)
 {
-	struct timespec ts = {.tv_sec = 0, .tv_nsec = ms * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
-
-/* SIGKILL every pid listed in dir/cgroup.procs and below; returns how many. */
-static int kill_tree(const char *dir, int depth)
-{
-	char path[4200], buf[IO_CHUNK];
-	int n = 0, fd;
-	DIR *d;
-
-	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		ssize_t r;
-		while ((r = read(fd, buf, sizeof(buf) - 1)) > 0) {
-			buf[r] = '\0';
-			for (char *s = buf, *e; *s; s = e) {
-				long pid = strtol(s, &e, 10);
-				if (e == s)
-					break;
-				if (pid > 0 && kill((pid_t)pid, SIGKILL) == 0)
-					n++;
-			}
-		}
-		close(fd);
-	}
-	if (depth > 16 || !(d = opendir(dir)))
-		return n;
-	for (struct dirent *de; (de = readdir(d));) {
-		if (de->d_type == DT_DIR && de->d_name[0] != '.') {
-			snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-			n += kill_tree(path, depth + 1);
-		}
-	}
-	closedir(d);
-	return n;
-}
-
-/* rmdir depth-first; a cgroup stays EBUSY for a moment after its last task
- * exits, so retry for up to 2 s. */
-static void rmdir_tree(const char *dir, int depth)
-{
-	long long until = now_ms() + 2000;
-	DIR *d = depth > 16 ? NULL : opendir(dir);
-
-	if (d) {
-		char path[4200];
-		for (struct dirent *de; (de = readdir(d));) {
-			if (de->d_type == DT_DIR && de->d_name[0] != '.') {
-				snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-				rmdir_tree(path, depth + 1);
-			}
-		}
-		closedir(d);
-	}
-	while (rmdir(dir) < 0 && errno == EBUSY && now_ms() < until)
-		sleep_ms(20);
+	for (int i = 0; i < M.p.ncgroup1; i++)
+		cgroup_thaw(M.p.cgroup1[i]);
+	for (int i = 0; i < M.p.ncgroup_kill; i++)
+		cgroup_thaw(M.p.cgroup_kill[i]);
 }
 
 static void cleanup_cgroups(void)
 {
+	thaw_all();
 	for (int i = 0; i < M.p.ncgroup_kill; i++) {
 		long long until = now_ms() + 2000;
-		while (kill_tree(M.p.cgroup_kill[i], 0) > 0 && now_ms() < until)
+		while (cgroup_kill(M.p.cgroup_kill[i]) > 0 && now_ms() < until)
 			sleep_ms(10);
 	}
 	for (int i = 0; i < M.p.ncgroup1; i++)
-		rmdir_tree(M.p.cgroup1[i], 0);
+		cgroup_remove(M.p.cgroup1[i]);
 	if (M.p.cgroup2)
-		rmdir_tree(M.p.cgroup2, 0);
+		cgroup_remove(M.p.cgroup2);
 	for (int i = 0; i < M.p.ncgroup_kill; i++)
-		rmdir_tree(M.p.cgroup_kill[i], 0);
+		cgroup_remove(M.p.cgroup_kill[i]);
+}
+
+/* SIGKILL for the init, thawed first: a frozen init would keep it pending,
+ * and a dying init waits for every task of its pid namespace, frozen ones
+ * too (a sub-cgroup its root froze). */
+static void kill_init(void)
+{
+	thaw_all();
+	sys_pidfd_send_signal(M.init_pidfd, SIGKILL);
 }
 
 static void cleanup_runtime(void)
@@ -238,7 +194,9 @@ static void begin_stop(int sig, long long timeout_s)
 		M.stopping = true;
 		write_state();
 	}
-	if (sig > 0)
+	if (sig == SIGKILL)
+		kill_init();
+	else if (sig > 0)
 		sys_pidfd_send_signal(M.init_pidfd, sig);
 	if (timeout_s >= 0) {
 		long long at = now_ms() + timeout_s * 1000;
@@ -418,7 +376,7 @@ static void loop(void)
 			continue;
 		}
 		if (M.kill_at >= 0 && now_ms() >= M.kill_at) {
-			sys_pidfd_send_signal(M.init_pidfd, SIGKILL);
+			kill_init();
 			M.kill_at = -1;
 		}
 		if (pfd[0].revents)

@@ -31,6 +31,19 @@ int devices_main(int argc, char **argv);
 /* The container's first process; never returns. */
 _Noreturn void child_main(struct child_ctx *c);
 
+/* cgroup.c: emptying and removing a container's cgroups. */
+/* Calls fn for each pid listed in fd (cgroup.procs: one decimal per line),
+ * whole lines only; returns how many calls returned 0. */
+int procs_each(int fd, int (*fn)(long pid, void *arg), void *arg);
+/* Thaws dir and every cgroup below it where a v1 freezer has them. */
+void cgroup_thaw(const char *dir);
+/* SIGKILLs every task of dir and below (cgroup.kill on v2); returns > 0
+ * while tasks may be left (call again until 0). Thaw every hierarchy
+ * first: a task frozen in the v1 freezer ignores SIGKILL from any. */
+int cgroup_kill(const char *dir);
+/* rmdir dir and every cgroup below it, depth-first. */
+void cgroup_remove(const char *dir);
+
 /* pty.c */
 int pty_alloc(struct pty *t);
 int tty_make_raw(int fd, struct termios *saved);

@@ -66,6 +66,7 @@ int sys_pidfd_send_signal(int pidfd, int sig);
 
 /* ms since an arbitrary monotonic origin. */
 long long now_ms(void);
+void sleep_ms(int ms);
 
 void *xcalloc(size_t n, size_t size);
 

@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
-import { appendFileSync, readFileSync } from "node:fs";
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { nodeCgroupFs } from "../../src/cgroups/fs.js";
 import { readCgroupLayout } from "../../src/cgroups/layout.js";
 import { controllerVersion } from "../../src/cgroups/limits.js";
+import { runtimeRoot } from "../../src/container/paths.js";
 import { hostLeftovers, Sandbox, skipReason, until } from "./harness.js";
 
 const skip = skipReason();
@@ -193,6 +194,30 @@ describe("resource limits, live changes, freeze and stats", {
     box.ok(["stop", "-n", c, "-t", "10"]);
     assert.equal(info().state, "STOPPED");
     assert.ok(Date.now() - t0 < 10_000, "stopped cleanly, not by the timeout");
+  });
+
+  test("a frozen container ends with its monitor: SIGTERM thaws it, kills it, cleans up", async (t) => {
+    box.ok(["start", "-n", c]);
+    const dirs: string[] = info().cgroups;
+    if (!dirs.some((d) => existsSync(join(d, "freezer.state")))) {
+      box.ok(["stop", "-k", "-n", c]);
+      return t.skip("SKIP: no v1 freezer here (v2 frozen tasks die of SIGKILL)");
+    }
+    box.ok(["freeze", "-n", c]);
+    const monitor = readFileSync(join(runtimeRoot(box.lxcpath), c, "monitor"), "utf8");
+    // What a host shutdown or an admin does; the monitor must not wait forever on a frozen init.
+    process.kill(Number(monitor.split(" ")[0]), "SIGTERM");
+    try {
+      assert.ok(await until(() => info().state === "STOPPED", 10_000), "stopped by its monitor");
+      assert.deepEqual(info().last_exit, { signal: 9 });
+      for (const d of dirs) assert.ok(!existsSync(d), `${d} removed by the monitor`);
+    } finally {
+      // A monitor that did not thaw would wait forever: thaw so the cleanup can end it.
+      for (const d of dirs) {
+        const state = join(d, "freezer.state");
+        if (existsSync(state)) writeFileSync(state, "THAWED");
+      }
+    }
   });
 
   test("top --format json shows running containers with their usage", () => {

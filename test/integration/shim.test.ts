@@ -718,6 +718,67 @@ if (process.getuid?.() !== 0 || !fs.existsSync(BUSYBOX)) {
       assert.ok(!fs.existsSync(runtime));
     });
 
+    /** The container's v1 freezer cgroup, if this host has that hierarchy. */
+    const freezerOf = (cg: Cgroups) =>
+      cg.v1.find((d) => fs.existsSync(path.join(d, "freezer.state")));
+    const freeze = async (dir: string) => {
+      fs.writeFileSync(path.join(dir, "freezer.state"), "FROZEN");
+      const frozen = () => fs.readFileSync(path.join(dir, "freezer.state"), "utf8").trim();
+      assert.ok(await waitFor(() => frozen() === "FROZEN", 5000), `${dir} frozen`);
+    };
+    /** Thaws what a failed test left frozen, so the cleanup can kill it. */
+    const thaw = (dir: string) => {
+      if (fs.existsSync(dir)) fs.writeFileSync(path.join(dir, "freezer.state"), "THAWED");
+    };
+    const exitWithin = (s: Started, ms: number) =>
+      Promise.race([s.exit, new Promise((r) => setTimeout(() => r("still running"), ms))]);
+
+    test("a frozen container (v1 freezer) ends when its monitor gets SIGTERM", async (t) => {
+      const c = container([], [["pivot"]], ["/bin/sleep", "1000"]);
+      const freezer = freezerOf(c.cg);
+      if (!freezer) return t.skip("SKIP: no v1 freezer here (v2 frozen tasks die of SIGKILL)");
+      const s = await startMonitor(c.planFile);
+      monitors.push(s.child);
+      assert.match(s.status, /^running /);
+      try {
+        await freeze(freezer);
+        // Host shutdown, or anyone ending the monitor: the container goes with it.
+        process.kill(s.child.pid ?? 0, "SIGTERM");
+        assert.equal(await exitWithin(s, 10_000), 0, "the monitor thawed, killed and ended");
+        assert.equal(fs.readFileSync(c.exitFile, "utf8"), "signaled 9\n");
+        for (const d of cgroupPaths(c.cg)) assert.ok(!fs.existsSync(d), `${d} removed`);
+      } finally {
+        thaw(freezer);
+      }
+    });
+
+    test("stop -k ends a container whose root froze a sub-cgroup of its own", async (t) => {
+      const c = container([], [["pivot"]], ["/bin/sh", "-c", "sleep 1000 & exec sleep 1001"]);
+      const freezer = freezerOf(c.cg);
+      if (!freezer) return t.skip("SKIP: no v1 freezer here (v2 frozen tasks die of SIGKILL)");
+      const s = await startMonitor(c.planFile);
+      monitors.push(s.child);
+      assert.match(s.status, /^running /);
+      const init = s.status.split(" ")[1];
+      const procs = () =>
+        fs.readFileSync(path.join(freezer, "cgroup.procs"), "utf8").split("\n").filter(Boolean);
+      assert.ok(await waitFor(() => procs().length === 2, 5000), "init and its sleeper");
+      const sleeper = procs().find((p) => p !== init) ?? "";
+      const sub = path.join(freezer, "sub");
+      fs.mkdirSync(sub);
+      try {
+        fs.writeFileSync(path.join(sub, "cgroup.procs"), sleeper);
+        await freeze(sub);
+        // The dying init waits for every task of its pid namespace, the frozen one too.
+        const sock = path.join(c.runtime, "control.sock");
+        assert.equal(await control(sock, "stop 9 0"), "stopping\nsignaled 9\n");
+        assert.equal(await exitWithin(s, 10_000), 0);
+        for (const d of [sub, ...cgroupPaths(c.cg)]) assert.ok(!fs.existsSync(d), `${d} removed`);
+      } finally {
+        thaw(sub);
+      }
+    });
+
     test("every record kind has a bound: one more is an error naming record, line and limit", async () => {
       const runtime = path.join(tmp, "never");
       const bounds: [op: string, limit: number, record: string, prelude?: string][] = [
