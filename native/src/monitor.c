@@ -621,6 +621,45 @@ static void run_stop_hooks(void)
 	}
 }
 
+#define PF_EXITING 0x4       /* include/linux/sched.h */
+#define PF_FORKNOEXEC 0x40
+
+/*
+ * End of file on the sync socket: every copy of the child's end is closed,
+ * by its exec (O_CLOEXEC) or by its death (a signal, the OOM killer), and a
+ * dying task closes its files before it becomes a zombie (do_exit:
+ * exit_files before exit_notify). /proc/PID/stat tells which: an exec
+ * clears PF_FORKNOEXEC before it closes O_CLOEXEC fds, a dying task has
+ * PF_EXITING set before it closes anything. The init shim never execs
+ * (its command does): there, only a dying pid 1 counts. How a child that
+ * never got to its exec ended is read through its pidfd, without reaping
+ * it (the failure path does), and reported as `error exec signal:N ARGV0 0`
+ * (or exit:N).
+ */
+static int check_exec(void)
+{
+	static char op[32];
+	unsigned int flags;
+	siginfo_t si;
+
+	if (read_stat(M.init, &flags, &M.init_start) < 0)
+		return -1;
+	if (M.p.init_shim ? !(flags & PF_EXITING) : !(flags & PF_FORKNOEXEC))
+		return 0;
+	memset(&si, 0, sizeof(si));
+	while (waitid(P_PIDFD, (id_t)M.init_pidfd, &si, WEXITED | WNOWAIT) < 0)
+		if (errno != EINTR)
+			return fail("monitor", "waitid", NULL, errno);
+	if (si.si_code == CLD_EXITED) {
+		if (M.p.init_shim)
+			return 0; /* its command ran and ended: the loop reaps it */
+		snprintf(op, sizeof(op), "exit:%d", si.si_status);
+	} else {
+		snprintf(op, sizeof(op), "signal:%d", si.si_status);
+	}
+	return fail("exec", op, M.p.argv[0], 0);
+}
+
 /* Returns 0 once the init exec'd, -1 with the child's error line in line. */
 static int start_container(char *line, size_t cap)
 {
@@ -672,9 +711,12 @@ static int start_container(char *line, size_t cap)
 		line[n] = '\0';
 		return -1;
 	}
-	if (read_starttime(M.init, &M.init_start) < 0)
-		return -1;
+	/* ECONNRESET: the child died with our 'n' unread, an end of file too. */
+	if (n < 0 && errno != ECONNRESET)
+		return fail("monitor", "sync", NULL, errno);
 	line[0] = '\0';
+	if (check_exec() < 0)
+		return -1;
 	return write_state();
 close_fds:
 	for (int i = 0; i < M.p.nidmapped; i++)

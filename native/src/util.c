@@ -167,11 +167,42 @@ int write_file(const char *path, const char *data, const char *stage)
 	return 0;
 }
 
-int read_starttime(pid_t pid, unsigned long long *out)
+int parse_stat(const char *line, unsigned int *flags, unsigned long long *start)
+{
+	/* comm may hold spaces and ')', so fields are counted after the last ')'. */
+	const char *p = strrchr(line, ')');
+	unsigned long long v;
+	char *end;
+
+	if (!p || p[1] != ' ')
+		return -1;
+	p++;
+	for (int field = 3; field <= 22; field++) {
+		if (*p != ' ' || p[1] == ' ' || !p[1])
+			return -1;
+		p++;
+		if (field == 9 || field == 22) {
+			errno = 0;
+			v = strtoull(p, &end, 10);
+			if (errno || end == p || (*end != ' ' && *end != '\n' && *end))
+				return -1;
+			if (field == 9) {
+				if (v > UINT_MAX)
+					return -1;
+				*flags = (unsigned int)v;
+			} else {
+				*start = v;
+			}
+		}
+		p += strcspn(p, " ");
+	}
+	return 0;
+}
+
+int read_stat(pid_t pid, unsigned int *flags, unsigned long long *start)
 {
 	char path[64], buf[1024];
 	ssize_t n;
-	char *p;
 	int fd;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
@@ -183,18 +214,16 @@ int read_starttime(pid_t pid, unsigned long long *out)
 	if (n <= 0)
 		return fail("monitor", "read", path, n < 0 ? errno : EIO);
 	buf[n] = '\0';
-	/* comm may hold spaces and ')', so fields are counted after the last ')'. */
-	p = strrchr(buf, ')');
-	if (!p)
+	if (parse_stat(buf, flags, start) < 0)
 		return fail("monitor", "parse", path, EINVAL);
-	p++;
-	for (int field = 3; field < 22; field++) {
-		p = strchr(p + 1, ' ');
-		if (!p)
-			return fail("monitor", "parse", path, EINVAL);
-	}
-	*out = strtoull(p + 1, NULL, 10);
 	return 0;
+}
+
+int read_starttime(pid_t pid, unsigned long long *out)
+{
+	unsigned int flags;
+
+	return read_stat(pid, &flags, out);
 }
 
 int parse_ll(const char *s, long long min, long long max, long long *out)

@@ -45,6 +45,10 @@ int write_file(const char *path, const char *data, const char *stage);
 
 /* Field 22 of /proc/PID/stat: start time in clock ticks since boot. */
 int read_starttime(pid_t pid, unsigned long long *out);
+/* Fields 9 (flags, PF_*) and 22 (start time) of /proc/PID/stat. */
+int read_stat(pid_t pid, unsigned int *flags, unsigned long long *start);
+/* The same from the text of a stat file; -1 unless it has both. */
+int parse_stat(const char *line, unsigned int *flags, unsigned long long *start);
 
 /* Strict decimal parse of [min, max]. */
 int parse_ll(const char *s, long long min, long long max, long long *out);

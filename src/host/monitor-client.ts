@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { connect } from "node:net";
+import { constants } from "node:os";
 import { getSystemErrorMap } from "node:util";
 import { decodeRecord } from "../core/encode.js";
 import { LxtError } from "../core/errors.js";
@@ -32,9 +33,27 @@ export function parseErrorLine(line: string): HelperFailure | undefined {
   };
 }
 
+/** `SIGKILL` for 9, `signal 64` for a number without a name. */
+function signalName(n: number): string {
+  const name = Object.entries(constants.signals).find(([, v]) => v === n)?.[0];
+  return name ?? `signal ${n}`;
+}
+
 /** `mount dev/pts: EPERM (operation not permitted)` */
 export function describeFailure(f: HelperFailure): string {
   if (f.stage === "hook") return `host hook ${f.path} failed (${f.op.replace(":", " ")})`;
+  // The container's first process ended before its exec (docs/helper-protocol.md).
+  const ended = /^(signal|exit):(\d+)$/.exec(f.op);
+  if (f.stage === "exec" && ended) {
+    const how =
+      ended[1] === "signal"
+        ? `was killed by ${signalName(Number(ended[2]))}`
+        : `exited with status ${ended[2]}`;
+    return `the init ${how} before it could exec ${f.path}`;
+  }
+  // A plan with more records of one kind than the helper holds.
+  const over = /^(.+):max=(\d+)$/.exec(f.op);
+  if (f.stage === "plan" && over) return `plan ${f.path}: more than ${over[2]} ${over[1]} records`;
   const what = [f.op || f.stage, f.path].filter(Boolean).join(" ");
   const why = describeErrno(f.errno);
   return why ? `${what}: ${why}` : what;

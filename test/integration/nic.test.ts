@@ -283,6 +283,36 @@ describe("NIC types", { skip, timeout: 300_000 }, () => {
     ]);
   });
 
+  test("a script.up that kills the container before its exec fails the start, saying so", () => {
+    // script.up runs in the monitor while the child waits for its go-ahead
+    // before the exec (docs/helper-protocol.md): killing the child's cgroup
+    // here kills it before the exec, deterministically.
+    const script = join(sb.lxcpath, `kill-${tag}.sh`);
+    writeFileSync(
+      script,
+      [
+        "#!/bin/sh",
+        'for d in $(find /sys/fs/cgroup -type d -name "lxt.payload.$1"); do',
+        '  for p in $(cat "$d/cgroup.procs"); do kill -9 "$p"; done',
+        "done",
+        "",
+      ].join("\n"),
+    );
+    chmodSync(script, 0o755);
+    const start = links();
+    const c = container([
+      "lxc.net.0.type = veth",
+      `lxc.net.0.link = br${tag}`,
+      `lxc.net.0.script.up = ${script}`,
+      sleeper,
+    ]);
+    const r = lxt(["start", "-n", c]);
+    assert.notEqual(r.code, 0, r.stdout);
+    assert.match(r.stderr, /the init was killed by SIGKILL before it could exec \/bin\/sleep/);
+    assert.deepEqual(links(), start, "no link left behind");
+    assert.match(ok(["ls", "-f"]), new RegExp(`${c}\\s+STOPPED`));
+  });
+
   test("failures: missing links, a bad IPv6 address, a failing up script: clear errors, nothing left", () => {
     const start = links();
     const fails = (lines: string[], re: RegExp) => {

@@ -718,6 +718,23 @@ if (process.getuid?.() !== 0 || !fs.existsSync(BUSYBOX)) {
       assert.ok(!fs.existsSync(runtime));
     });
 
+    test("a child killed before its exec is an error naming the signal, not running", async () => {
+      // The host-hook runs while the child waits for the monitor's go-ahead
+      // before its exec (docs/helper-protocol.md, "Start protocol").
+      const c = container(
+        [["host-hook", "/bin/sh", "-c", "kill -9 $1", "sh", "{pid}"]],
+        [["pivot"]],
+        ["/bin/sleep", "1000"],
+      );
+      const s = await startMonitor(c.planFile);
+      monitors.push(s.child);
+      assert.equal(s.status, "error exec signal:9 /bin/sleep 0");
+      assert.equal(await s.exit, 1);
+      assert.ok(!fs.existsSync(c.runtime), "runtime dir removed");
+      for (const d of cgroupPaths(c.cg)) assert.ok(!fs.existsSync(d), `${d} removed`);
+      assert.ok(!fs.existsSync(c.exitFile), "no exit record: there was no init");
+    });
+
     /** The container's v1 freezer cgroup, if this host has that hierarchy. */
     const freezerOf = (cg: Cgroups) =>
       cg.v1.find((d) => fs.existsSync(path.join(d, "freezer.state")));

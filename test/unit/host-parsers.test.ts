@@ -47,6 +47,26 @@ describe("helper lines", () => {
     assert.match(describeFailure(f), /^exec \/sbin\/nosuch: ENOENT \(no such file or directory\)$/);
     assert.equal(parseErrorLine("running 1 2"), undefined);
   });
+  test("an init that ended before its exec, and a plan over a bound", () => {
+    const killed = parseErrorLine("error exec signal:9 /sbin/init 0");
+    assert.ok(killed);
+    assert.equal(
+      describeFailure(killed),
+      "the init was killed by SIGKILL before it could exec /sbin/init",
+    );
+    const exited = parseErrorLine("error exec exit:3 /bin/sh 0");
+    assert.ok(exited);
+    assert.equal(
+      describeFailure(exited),
+      "the init exited with status 3 before it could exec /bin/sh",
+    );
+    const over = parseErrorLine("error plan idmapped-mount:max=64 /run/lxt/x/c1/plan:70 7");
+    assert.ok(over);
+    assert.equal(
+      describeFailure(over),
+      "plan /run/lxt/x/c1/plan:70: more than 64 idmapped-mount records",
+    );
+  });
   test("exit lines", () => {
     assert.deepEqual(parseExitLine("exited 3"), { code: 3 });
     assert.deepEqual(parseExitLine("signaled 9\n"), { signal: 9 });
