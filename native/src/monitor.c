@@ -734,6 +734,8 @@ static void finish(void)
 	cleanup_cgroups();
 	if (M.started)
 		run_stop_hooks();
+	/* After script.down (as LXC), before anyone hears the container is gone. */
+	net_undo();
 	if (M.started && M.ended && M.p.exit_file) {
 		end_text(text, sizeof(text));
 		if (write_file_atomic(M.p.exit_file, text) < 0)

@@ -36,6 +36,27 @@ struct nl {
 	unsigned int seq;
 };
 
+/*
+ * What net_run made or moved, for net_undo, which runs before the monitor
+ * reports a failed start or answers a stop. A namespace that dies takes its
+ * devices with it, but later, from a kernel worker: a veth's host end stays
+ * listed for a moment, a phys device goes to the initial namespace. So the
+ * run's sockets and the child's namespace stay open until then (they also
+ * keep that namespace alive after the init), and each device is undone by
+ * index: deleted (a veth with its peer), or moved back.
+ */
+enum made_kind { MADE_HOST, MADE_INSIDE, MADE_MOVED };
+
+struct made {
+	enum made_kind kind;
+	int index;
+	const char *name;       /* a moved device's name in the monitor's namespace */
+};
+
+static struct nl kept = {.host = -1, .inside = -1, .child_ns = -1};
+static struct made *made;
+static int nmade;
+
 /* One request under construction. */
 struct msg {
 	union {
@@ -385,6 +406,17 @@ static int check(int rc, const char *verb, const char *what)
 	return rc < 0 ? fail("net", verb, what, -rc) : 0;
 }
 
+/* Notes a device just made (or moved in) as NAME on fd's namespace, for net_undo. */
+static int remember(struct nl *n, int fd, const char *name, enum made_kind kind)
+{
+	struct link_info l;
+
+	if (need_link(n, fd, name, &l) < 0)
+		return -1;
+	made[nmade++] = (struct made){.kind = kind, .index = l.index, .name = name};
+	return 0;
+}
+
 /* veth HOST PEER MTU MAC MASTER: host end up (on MASTER), peer in the child's namespace. */
 static int do_veth(struct nl *n, char **f)
 {
@@ -425,7 +457,9 @@ static int do_veth(struct nl *n, char **f)
 	nest_end(&m, pa);
 	nest_end(&m, data);
 	nest_end(&m, info);
-	return check(talk(n, n->host, &m, 0, NULL, 0), "veth", f[1]);
+	if (check(talk(n, n->host, &m, 0, NULL, 0), "veth", f[1]) < 0)
+		return -1;
+	return remember(n, n->host, f[1], MADE_HOST);
 }
 
 /* macvlan PARENT NAME MODE MTU MAC: made on PARENT, straight in the child's namespace. */
@@ -455,7 +489,9 @@ static int do_macvlan(struct nl *n, char **f)
 	put_u32(&m, IFLA_MACVLAN_MODE, (unsigned int)macvlan_mode(f[3]));
 	nest_end(&m, data);
 	nest_end(&m, info);
-	return check(talk(n, n->host, &m, 0, NULL, 0), "macvlan", f[2]);
+	if (check(talk(n, n->host, &m, 0, NULL, 0), "macvlan", f[2]) < 0)
+		return -1;
+	return remember(n, n->inside, f[2], MADE_INSIDE);
 }
 
 /* move IFNAME: a host device into the child's namespace (phys). */
@@ -470,7 +506,9 @@ static int do_move(struct nl *n, char **f)
 	ifi.ifi_index = l.index;
 	msg_start(&m, RTM_NEWLINK, 0, &ifi, sizeof(ifi));
 	put_u32(&m, IFLA_NET_NS_FD, (unsigned int)n->child_ns);
-	return check(talk(n, n->host, &m, 0, NULL, 0), "move", f[1]);
+	if (check(talk(n, n->host, &m, 0, NULL, 0), "move", f[1]) < 0)
+		return -1;
+	return remember(n, n->inside, f[1], MADE_MOVED);
 }
 
 /* link IFNAME NEWNAME MTU MAC, and up IFNAME: inside the child's namespace. */
@@ -610,22 +648,66 @@ static int run_one(struct nl *n, char **f)
 
 int net_run(const struct plan *p, pid_t child)
 {
-	struct nl n = {.host = -1, .inside = -1, .child_ns = -1};
+	struct nl *n = &kept;
 	int rc = 0;
 
 	if (p->nnets == 0)
 		return 0;
-	n.host = nl_socket();
-	if (n.host < 0)
+	made = xcalloc((size_t)p->nnets, sizeof(*made));
+	n->host = nl_socket();
+	if (n->host < 0)
 		return fail("net", "socket", NULL, errno);
-	if (open_inside(&n, child) < 0)
+	if (open_inside(n, child) < 0)
 		rc = -1;
 	for (int i = 0; rc == 0 && i < p->nnets; i++)
-		rc = run_one(&n, p->nets[i]);
-	close(n.host);
-	if (n.inside >= 0)
-		close(n.inside);
-	if (n.child_ns >= 0)
-		close(n.child_ns);
+		rc = run_one(n, p->nets[i]);
 	return rc;
+}
+
+/* RTM_DELLINK, or (with to_ns >= 0) back to the namespace to_ns as NAME. */
+static int undo_one(struct nl *n, int fd, const struct made *d, int to_ns)
+{
+	struct ifinfomsg ifi = {.ifi_family = AF_UNSPEC, .ifi_index = d->index};
+	struct msg m;
+
+	if (to_ns < 0) {
+		msg_start(&m, RTM_DELLINK, 0, &ifi, sizeof(ifi));
+	} else {
+		msg_start(&m, RTM_NEWLINK, 0, &ifi, sizeof(ifi));
+		put_u32(&m, IFLA_NET_NS_FD, (unsigned int)to_ns);
+		put_str(&m, IFLA_IFNAME, d->name);
+	}
+	return talk(n, fd, &m, 0, NULL, 0);
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+void net_undo(void)
+{
+	struct nl *n = &kept;
+	int self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+
+	/* Best effort, newest first; a device already gone (ENODEV) is fine: a
+	 * stop-hook took a phys device back, or a veth went with its peer. */
+	while (nmade > 0) {
+		const struct made *d = &made[--nmade];
+		if (d->kind == MADE_HOST && n->host >= 0)
+			undo_one(n, n->host, d, -1);
+		else if (d->kind == MADE_INSIDE && n->inside >= 0)
+			undo_one(n, n->inside, d, -1);
+		else if (d->kind == MADE_MOVED && n->inside >= 0 && self >= 0)
+			undo_one(n, n->inside, d, self);
+	}
+	if (self >= 0)
+		close(self);
+	close_fd(&n->host);
+	close_fd(&n->inside);
+	close_fd(&n->child_ns);
+	free(made);
+	made = NULL;
 }

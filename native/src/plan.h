@@ -117,5 +117,8 @@ bool valid_ifname(const char *name);
 int net_parse(char **f, int n);
 /* Runs the plan's `net` records for the cloned child; -1 with the error record set. */
 int net_run(const struct plan *p, pid_t child);
+/* Deletes what net_run made (veths with their peers, macvlans) and moves
+ * phys devices still inside back, synchronously; closes its sockets. */
+void net_undo(void);
 
 #endif

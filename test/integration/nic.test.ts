@@ -147,7 +147,9 @@ describe("NIC types", { skip, timeout: 300_000 }, () => {
     // No DHCP server on a hand-made bridge: give the address by hand, as an LXC user would.
     ok(["attach", "-n", c, "--", "ip", "addr", "add", "10.88.0.50/24", "dev", "eth0"]);
     ok(["attach", "-n", c, "--", "ping", "-c", "1", "-W", "5", "10.88.0.1"]);
+    const hostEnd = /lxtv[0-9a-f]{8}/.exec(ports)?.[0] ?? "";
     ok(["stop", "-k", "-n", c]);
+    assert.ok(!links().includes(hostEnd), `${hostEnd} is gone when stop returns`);
   });
 
   test("NICs are set up while the rootfs is: in place for per-interface sysctls and the init; a failing mount is what is reported", () => {
