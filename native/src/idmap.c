@@ -225,11 +225,29 @@ out:
 	return 1;
 }
 
+#define SEALS (F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)
+
+/*
+ * Whether this process runs from a sealed copy, asked of the kernel, never
+ * of the environment (which whoever runs lxt controls): /proc/self/exe is
+ * then a memfd that carries every seal reexec_sealed sets, so nothing can
+ * write the image (F_GET_SEALS fails with EINVAL on any other file).
+ */
+bool running_sealed(void)
+{
+	int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+	int seals = fd < 0 ? -1 : fcntl(fd, F_GET_SEALS);
+
+	if (fd >= 0)
+		close(fd);
+	return seals >= 0 && (seals & SEALS) == SEALS;
+}
+
 /*
  * Re-executes the helper from a sealed memfd copy of itself (as runc does),
  * for a privileged container whose pid 1 stays the helper (`init-shim`): its
  * /proc/1/exe is then that copy, which nothing can write (CVE-2019-5736).
- * Returns only on failure; LXT_SHIM_SEALED marks the copy.
+ * Returns only on failure.
  */
 int reexec_sealed(char **argv)
 {
@@ -238,8 +256,6 @@ int reexec_sealed(char **argv)
 	int src, fd;
 	off_t off = 0;
 
-	if (getenv("LXT_SHIM_SEALED"))
-		return 0;
 	src = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
 	if (src < 0)
 		return fail("monitor", "open", "/proc/self/exe", errno);
@@ -255,8 +271,7 @@ int reexec_sealed(char **argv)
 			return fail("monitor", "sendfile", "/proc/self/exe", errno ? errno : EIO);
 		}
 	close(src);
-	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0 ||
-	    setenv("LXT_SHIM_SEALED", "1", 1) < 0) {
+	if (fcntl(fd, F_ADD_SEALS, SEALS) < 0) {
 		close(fd);
 		return fail("monitor", "seal", NULL, errno);
 	}

@@ -770,7 +770,7 @@ int monitor_main(const char *planfile, char **argv)
 	/* A privileged pid 1 that stays the helper runs from a sealed copy; in a
 	 * user namespace it is out of reach anyway (not dumpable, host-owned mm).
 	 * fd 3 (the status channel) is handed to the copy. */
-	if (M.p.init_shim && !M.p.nidmap && !getenv("LXT_SHIM_SEALED")) {
+	if (M.p.init_shim && !M.p.nidmap && !running_sealed()) {
 		if (M.status_fd >= 0)
 			fcntl(3, F_SETFD, 0);
 		reexec_sealed(argv);

@@ -56,6 +56,7 @@ int idmap_make_mounts(pid_t pid, const struct plan *p, int *fds);
 int idmap_attach_mounts(const struct plan *p, const int *fds);
 int idmap_probe_main(int argc, char **argv);
 int reexec_sealed(char **argv);
+bool running_sealed(void);
 /* shift.c: `lxt-shim shift` (rootfs ownership shifting). */
 int shift_main(int argc, char **argv);
 #define SHIFT_MAP_MAX 64

@@ -166,12 +166,13 @@ interface Started {
   exit: Promise<number | null>;
 }
 
-/** Spawn the monitor like TypeScript does: new session, status on fd 3. */
-function startMonitor(planFile: string, stdin: "ignore" | "pipe" = "ignore"): Promise<Started> {
+/** Spawn the monitor like TypeScript does: new session, status on fd 3; `env` adds to ours. */
+function startMonitor(planFile: string, env: NodeJS.ProcessEnv = {}): Promise<Started> {
   const t0 = process.hrtime.bigint();
   const child = spawn(SHIM, ["monitor", planFile], {
-    stdio: [stdin, "pipe", "pipe", "pipe"],
+    stdio: ["ignore", "pipe", "pipe", "pipe"],
     detached: true,
+    env: { ...process.env, ...env },
   });
   const exit = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
   return new Promise((resolve, reject) => {
@@ -839,6 +840,27 @@ if (process.getuid?.() !== 0 || !fs.existsSync(BUSYBOX)) {
         assert.equal(await s.exit, 1, op);
       }
       assert.ok(!fs.existsSync(runtime));
+    });
+
+    test("LXT_SHIM_SEALED in the caller's environment does not turn off the sealed copy", async () => {
+      const c = container(
+        [
+          ["init-shim", "1"],
+          ["stdio", "null"],
+        ],
+        [["pivot"]],
+        ["/bin/sleep", "1000"],
+      );
+      const s = await startMonitor(c.planFile, { LXT_SHIM_SEALED: "1" });
+      monitors.push(s.child);
+      assert.match(s.status, /^running /);
+      const init = s.status.split(" ")[1];
+      // pid 1 stays the helper's image: a sealed memfd copy, never the host file (CVE-2019-5736).
+      assert.match(fs.readlinkSync(`/proc/${init}/exe`), /^\/memfd:lxt-shim/);
+      assert.match(fs.readlinkSync(`/proc/${s.child.pid}/exe`), /^\/memfd:lxt-shim/);
+      const sock = path.join(c.runtime, "control.sock");
+      assert.equal(await control(sock, "stop 9 0"), "stopping\nsignaled 9\n");
+      assert.equal(await s.exit, 0);
     });
 
     test("lock blocks a second locker until the first's stdin closes", async () => {
