@@ -24,7 +24,9 @@ say "Debian packages"
 # iproute2 (ip), util-linux (nsenter), nftables, dnsmasq-base: managed networks and veth NICs.
 # iperf3: the network throughput benchmark (bench/net.sh); e2fsprogs: the I/O-limit
 # and full-disk tests (ext4 on a loop device); lxcfs: lxt.lxcfs and its tests.
-pkgs=(busybox-static gcc make libc6-dev pkg-config iproute2 procps util-linux xz-utils zstd attr lxc btrfs-progs libseccomp-dev nftables dnsmasq-base apparmor debootstrap debian-archive-keyring e2fsprogs iperf3 lxcfs)
+# clang + libclang-rt-14-dev (libFuzzer): the helper's plan fuzzer in `npm test`
+# (gcc's own ASan/UBSan runtimes come with gcc); stress-ng: tests under load.
+pkgs=(busybox-static gcc make libc6-dev pkg-config iproute2 procps util-linux xz-utils zstd attr lxc btrfs-progs libseccomp-dev nftables dnsmasq-base apparmor debootstrap debian-archive-keyring e2fsprogs iperf3 lxcfs clang libclang-rt-14-dev stress-ng)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,0 +1,63 @@
+/* cgroup.procs parsing: whole lines only, whatever the read size. */
+#include "../src/shim.h"
+#include "unit.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+struct seen {
+	long pids[4096];
+	int n;
+};
+
+static int record(long pid, void *arg)
+{
+	struct seen *s = arg;
+
+	if (s->n < (int)(sizeof(s->pids) / sizeof(s->pids[0])))
+		s->pids[s->n++] = pid;
+	return 0;
+}
+
+static int procs_of(const char *text, struct seen *s)
+{
+	int fd = unit_file(text, strlen(text)), n;
+
+	s->n = 0;
+	n = procs_each(fd, record, s);
+	close(fd);
+	return n;
+}
+
+void test_procs(void)
+{
+	static struct seen s;
+	static char text[16384];
+
+	/* More than one read's worth of 7-digit pids after K short lines: for
+	 * some K a pid straddles the end of the first read, and must not come
+	 * back as two pids (each of which the monitor would SIGKILL). */
+	for (int k = 0; k < 8; k++) {
+		size_t len = 0;
+		int want = 0, ok = 1;
+		for (int i = 0; i < k; i++, want++)
+			len += (size_t)snprintf(text + len, sizeof(text) - len, "1\n");
+		for (int i = 0; i < 1000; i++, want++)
+			len += (size_t)snprintf(text + len, sizeof(text) - len, "%d\n", 1000000 + i);
+		CHECK(len > 4096);
+		CHECK(procs_of(text, &s) == want);
+		CHECK(s.n == want);
+		for (int i = 0; i < s.n && ok; i++)
+			ok = s.pids[i] == (i < k ? 1 : 1000000 + i - k);
+		CHECK(ok);
+	}
+	CHECK(procs_of("", &s) == 0 && s.n == 0);
+	/* The last line may lack its newline. */
+	CHECK(procs_of("12\n345", &s) == 2 && s.n == 2 && s.pids[0] == 12 && s.pids[1] == 345);
+	/* Nothing that is not a positive pid reaches kill(2): -1 would be everyone. */
+	CHECK(procs_of("0\n-1\n+5\n 7\n8x\n\n9\n", &s) == 1 && s.n == 1 && s.pids[0] == 9);
+	/* A line longer than any pid is skipped whole, not read in pieces. */
+	memset(text, '1', 5000);
+	strcpy(text + 5000, "\n42\n");
+	CHECK(procs_of(text, &s) == 1 && s.n == 1 && s.pids[0] == 42);
+}
