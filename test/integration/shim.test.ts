@@ -770,7 +770,7 @@ if (process.getuid?.() !== 0 || !fs.existsSync(BUSYBOX)) {
       }
     });
 
-    test("stop -k ends a container whose root froze a sub-cgroup of its own", async (t) => {
+    test("stop -k ends a container with a frozen sub-cgroup (as its root may freeze one)", async (t) => {
       const c = container([], [["pivot"]], ["/bin/sh", "-c", "sleep 1000 & exec sleep 1001"]);
       const freezer = freezerOf(c.cg);
       if (!freezer) return t.skip("SKIP: no v1 freezer here (v2 frozen tasks die of SIGKILL)");
