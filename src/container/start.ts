@@ -220,7 +220,7 @@ export async function startContainer(paths: ContainerPaths, opts: LaunchOptions)
         const managed = host?.managed ?? new Map();
         registerNics(paths.lxcpath, paths.name, nics, managed);
         if (managed.size > 0) {
-          const { syncForwards } = await import("../network/forward-apply.js");
+          const { syncForwards } = await import("./forward.js");
           revert.add("port forwards", () =>
             syncForwards(paths.lxcpath, paths.name, managed, execRunner, false).then(() => {}),
           );

@@ -86,7 +86,7 @@ export async function stopContainer(
 /** Removes a stopped container's port forwards from its network's nft table (when it had any). */
 async function dropForwards(paths: ContainerPaths): Promise<void> {
   if (!existsSync(join(paths.dir, "forwards"))) return;
-  const { syncForwards } = await import("../network/forward-apply.js");
+  const { syncForwards } = await import("./forward.js");
   await syncForwards(paths.lxcpath, paths.name, undefined, undefined, false);
 }
 

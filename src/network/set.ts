@@ -120,7 +120,7 @@ export async function setNetworkKey(
     throw err instanceof LxtError ? err.wrap(`network ${verb} ${name}`) : err;
   }
   // Forwards follow the new subnet's pinned addresses.
-  const { syncForwards } = await import("./forward-apply.js");
+  const { syncForwards } = await import("../container/forward.js");
   const { activeForwards } = await import("./forward.js");
   const owners = new Set(
     activeForwards(lxcpath, networkRunPaths(lxcpath, name)).map((f) => f.container),

@@ -30,7 +30,7 @@ export function register(program: Command): void {
     .argument("<container-port>", "port inside the container")
     .action(async (name, proto, host, target, opts) => {
       const f = await parse(proto, host, target);
-      const { addForward } = await import("../../network/forward-apply.js");
+      const { addForward } = await import("../../container/forward.js");
       const active = await addForward(resolveLxcpath(opts.lxcpath), name, f);
       const to = active.find((a) => a.port === f.port && a.proto === f.proto);
       process.stdout.write(
@@ -103,7 +103,7 @@ export function register(program: Command): void {
     .action(async (name, proto, host, opts) => {
       if (!opts.all && (!proto || !host))
         throw new LxtError("usage", "forward remove: give PROTO [HOSTADDR:]PORT, or --all");
-      const { removeForward } = await import("../../network/forward-apply.js");
+      const { removeForward } = await import("../../container/forward.js");
       await removeForward(
         resolveLxcpath(opts.lxcpath),
         name,

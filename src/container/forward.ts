@@ -5,10 +5,7 @@
  * `lxt forward add/remove`.
  */
 import { existsSync } from "node:fs";
-import { containerPaths, requireExists } from "../container/paths.js";
-import { withLock } from "../container/runtime.js";
 import { LxtError } from "../core/errors.js";
-import { type CommandRunner, execRunner } from "../storage/runner.js";
 import {
   type ActiveForward,
   activeForwards,
@@ -21,9 +18,12 @@ import {
   registeredNic,
   writeActive,
   writeForwards,
-} from "./forward.js";
-import { applyRuleset, listNetworkDefs, networkRunPaths } from "./manage.js";
-import type { NetworkDef } from "./render.js";
+} from "../network/forward.js";
+import { applyRuleset, listNetworkDefs, networkRunPaths } from "../network/manage.js";
+import type { NetworkDef } from "../network/render.js";
+import { type CommandRunner, execRunner } from "../storage/runner.js";
+import { containerPaths, requireExists } from "./paths.js";
+import { withLock } from "./runtime.js";
 
 /** The managed network and NIC index a container is registered on (its lowest NIC index wins). */
 export function forwardNetwork(
