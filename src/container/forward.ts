@@ -6,6 +6,7 @@
  */
 import { existsSync } from "node:fs";
 import { LxtError } from "../core/errors.js";
+import { type CommandRunner, execRunner } from "../host/runner.js";
 import {
   type ActiveForward,
   activeForwards,
@@ -21,7 +22,6 @@ import {
 } from "../network/forward.js";
 import { applyRuleset, listNetworkDefs, networkRunPaths } from "../network/manage.js";
 import type { NetworkDef } from "../network/render.js";
-import { type CommandRunner, execRunner } from "../storage/runner.js";
 import { containerPaths, requireExists } from "./paths.js";
 import { withLock } from "./runtime.js";
 

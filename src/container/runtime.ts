@@ -25,7 +25,7 @@ export async function repairStale(paths: ContainerPaths): Promise<Observed> {
   if (netdevs.length > 0 || stopHooks.length > 0) {
     const [{ removeHostEnds, runStopHooks }, { execRunner }] = await Promise.all([
       import("../network/nic-host.js"),
-      import("../storage/runner.js"),
+      import("../host/runner.js"),
     ]);
     await runStopHooks(stopHooks, execRunner);
     await removeHostEnds(netdevs, execRunner);

@@ -24,6 +24,7 @@ import { loadAppArmorProfile } from "../host/apparmor.js";
 import { writeFileAtomic } from "../host/atomic.js";
 import { type HelperFailure, type MonitorStarted, spawnMonitor } from "../host/monitor-client.js";
 import { exitStatus, type ProcessRef } from "../host/proc.js";
+import { execRunner } from "../host/runner.js";
 import { shimPath } from "../host/shim.js";
 import {
   netFailure,
@@ -35,7 +36,6 @@ import {
   summarizeNics,
 } from "../network/nic.js";
 import type { NetworkDef } from "../network/render.js";
-import { execRunner } from "../storage/runner.js";
 import { type LaunchOptions, type PreparedLaunch, prepareLaunch } from "./launch-input.js";
 import { type ContainerPaths, ephemeralMarker, requireExists } from "./paths.js";
 import { type LaunchInput, renderPlan } from "./plan.js";

@@ -22,7 +22,7 @@ import { Reverter } from "../core/reverter.js";
 import { writeFileAtomic } from "../host/atomic.js";
 import { inHostNetns } from "../host/netinfo.js";
 import { readStartTime } from "../host/proc.js";
-import { type CommandRunner, execRunner } from "../storage/runner.js";
+import { type CommandRunner, execRunner } from "../host/runner.js";
 import { activeForwards, isLoopback, parseDhcpHost } from "./forward.js";
 import {
   type Cidr,

@@ -6,7 +6,7 @@
 import { LxtError } from "../core/errors.js";
 import { Reverter } from "../core/reverter.js";
 import { describeFailure, type HelperFailure } from "../host/monitor-client.js";
-import type { CommandRunner } from "../storage/runner.js";
+import type { CommandRunner } from "../host/runner.js";
 import { intToIp, parseCidr } from "./ipv4.js";
 import {
   DEFAULT_NETWORK,

@@ -10,7 +10,7 @@ import { ValueError } from "../config/values.js";
 import { LxtError } from "../core/errors.js";
 import { Reverter } from "../core/reverter.js";
 import { writeFileAtomic } from "../host/atomic.js";
-import type { CommandRunner } from "../storage/runner.js";
+import type { CommandRunner } from "../host/runner.js";
 import { parseDhcpHost } from "./forward.js";
 import { contains, ipToInt } from "./ipv4.js";
 import {

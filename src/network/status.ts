@@ -1,7 +1,7 @@
 /** What `lxt network list/show` report: a network's definition with its live state. */
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { CommandRunner } from "../storage/runner.js";
+import type { CommandRunner } from "../host/runner.js";
 import { forwardPolicyWarnings } from "./firewall.js";
 import { parseDhcpHost } from "./forward.js";
 import { bridgePorts, dnsmasqPid, linkKind, networkRunPaths } from "./manage.js";

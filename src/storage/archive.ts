@@ -6,7 +6,7 @@
 import { spawn } from "node:child_process";
 import { closeSync, openSync, readSync } from "node:fs";
 import { LxtError } from "../core/errors.js";
-import { diesWithParent } from "./runner.js";
+import { diesWithParent } from "../host/runner.js";
 
 export const COMPRESSIONS = ["none", "xz", "zstd", "gzip", "bzip2"] as const;
 export type Compression = (typeof COMPRESSIONS)[number];

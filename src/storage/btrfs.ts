@@ -1,7 +1,7 @@
 import { rmSync, statSync } from "node:fs";
 import { LxtError } from "../core/errors.js";
+import type { CommandRunner } from "../host/runner.js";
 import { type RootfsRef, registerDriver, rootDir, type StorageDriver } from "./driver.js";
-import type { CommandRunner } from "./runner.js";
 import { copyTree, FS_MAGIC, fsType } from "./tree.js";
 
 /** The root directory of every btrfs subvolume has inode 256 (BTRFS_FIRST_FREE_OBJECTID). */

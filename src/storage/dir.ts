@@ -1,7 +1,7 @@
 import { mkdirSync, rmSync } from "node:fs";
 import { LxtError } from "../core/errors.js";
+import type { CommandRunner } from "../host/runner.js";
 import { type RootfsRef, registerDriver, type StorageDriver } from "./driver.js";
-import type { CommandRunner } from "./runner.js";
 import { copyTree, diskUsage } from "./tree.js";
 
 function treePath(ref: RootfsRef): string {

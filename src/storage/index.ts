@@ -8,13 +8,13 @@ import "./btrfs.js";
 import "./overlay.js";
 import "./zfs.js";
 import { LxtError } from "../core/errors.js";
+import { type CommandRunner, execRunner } from "../host/runner.js";
 import { type DriverOptions, type StorageDriver, storageDriver } from "./driver.js";
-import { type CommandRunner, execRunner } from "./runner.js";
 import { FS_MAGIC, fsType } from "./tree.js";
 
+export { type CommandRunner, execRunner, RecordingRunner } from "../host/runner.js";
 export * from "./driver.js";
 export * from "./rootfs-spec.js";
-export { type CommandRunner, execRunner, RecordingRunner } from "./runner.js";
 
 /**
  * The backend `-B best` (the default) picks for new containers under

@@ -1,8 +1,8 @@
 import { mkdirSync, rmSync } from "node:fs";
 import { LxtError } from "../core/errors.js";
+import type { CommandRunner } from "../host/runner.js";
 import { type RootfsRef, registerDriver, rootDir, type StorageDriver } from "./driver.js";
 import { overlayWorkDir } from "./rootfs-spec.js";
-import type { CommandRunner } from "./runner.js";
 import { copyTree, diskUsage, kernelHasFs } from "./tree.js";
 
 function layers(ref: RootfsRef): { lower: string; upper: string } {

@@ -277,7 +277,7 @@ describe("debian image cache", () => {
 
 describe("data movers die with the CLI", () => {
   test("cp/tar/unshare/btrfs run under setpriv --pdeathsig KILL; other commands as they are", async () => {
-    const { diesWithParent } = await import("../../src/storage/runner.js");
+    const { diesWithParent } = await import("../../src/host/runner.js");
     const { existsSync } = await import("node:fs");
     assert.deepEqual(diesWithParent("ip", ["link"]), ["ip", ["link"]]);
     const [file, argv] = diesWithParent("cp", ["-a", "x", "y"]);

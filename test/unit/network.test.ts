@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { NetConfig } from "../../src/config/model.js";
 import { renderPlan } from "../../src/container/plan.js";
+import { RecordingRunner } from "../../src/host/runner.js";
 import { droppingForwardChains } from "../../src/network/firewall.js";
 import {
   clashes,
@@ -31,7 +32,6 @@ import {
   renderNftRuleset,
 } from "../../src/network/render.js";
 import { optionsWith } from "../../src/network/set.js";
-import { RecordingRunner } from "../../src/storage/runner.js";
 
 const def: NetworkDef = {
   name: "lxtbr0",

@@ -49,7 +49,7 @@ export function register(program: Command): void {
     .action(async (name, opts) => {
       const { createNetwork } = await import("../../network/manage.js");
       const { networkStatus } = await import("../../network/status.js");
-      const { execRunner } = await import("../../storage/runner.js");
+      const { execRunner } = await import("../../host/runner.js");
       const def = await createNetwork(
         resolveLxcpath(opts.lxcpath),
         name,
@@ -80,7 +80,7 @@ export function register(program: Command): void {
     .action(async (opts) => {
       const { listNetworkDefs } = await import("../../network/manage.js");
       const { networkStatus } = await import("../../network/status.js");
-      const { execRunner } = await import("../../storage/runner.js");
+      const { execRunner } = await import("../../host/runner.js");
       const lxcpath = resolveLxcpath(opts.lxcpath);
       const all = await Promise.all(
         listNetworkDefs(lxcpath).map((d) => networkStatus(lxcpath, d, execRunner)),
@@ -108,7 +108,7 @@ export function register(program: Command): void {
     .action(async (name, opts) => {
       const { loadNetwork } = await import("../../network/manage.js");
       const { networkStatus } = await import("../../network/status.js");
-      const { execRunner } = await import("../../storage/runner.js");
+      const { execRunner } = await import("../../host/runner.js");
       const lxcpath = resolveLxcpath(opts.lxcpath);
       const def = loadNetwork(lxcpath, name);
       if (!def) throw new LxtError("not-found", `network show ${name}: no such network`);
@@ -154,7 +154,7 @@ export function register(program: Command): void {
     .argument("<value>")
     .action(async (name, key, value, opts) => {
       const { setNetworkKey } = await import("../../network/set.js");
-      const { execRunner } = await import("../../storage/runner.js");
+      const { execRunner } = await import("../../host/runner.js");
       await setNetworkKey(resolveLxcpath(opts.lxcpath), name, key, value, execRunner);
     });
 
@@ -166,7 +166,7 @@ export function register(program: Command): void {
     .argument("<key>")
     .action(async (name, key, opts) => {
       const { setNetworkKey } = await import("../../network/set.js");
-      const { execRunner } = await import("../../storage/runner.js");
+      const { execRunner } = await import("../../host/runner.js");
       await setNetworkKey(resolveLxcpath(opts.lxcpath), name, key, undefined, execRunner);
     });
 
@@ -178,7 +178,7 @@ export function register(program: Command): void {
     .argument("<name>")
     .action(async (name, opts) => {
       const { deleteNetwork } = await import("../../network/manage.js");
-      const { execRunner } = await import("../../storage/runner.js");
+      const { execRunner } = await import("../../host/runner.js");
       await deleteNetwork(resolveLxcpath(opts.lxcpath), name, execRunner);
     });
 }
