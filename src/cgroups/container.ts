@@ -9,8 +9,8 @@
 import { posix } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { errnoCode, LxtError, wrapError } from "../core/errors.js";
+import type { CgroupFs, KillFn } from "../host/cgroup-fs.js";
 import { thawDirQuietly } from "./freezer.js";
-import type { CgroupFs, KillFn } from "./fs.js";
 import type { CgroupLayout } from "./layout.js";
 
 /** The cgroup directories of one container: at most one v2, one per v1 hierarchy. */

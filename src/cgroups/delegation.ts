@@ -30,8 +30,8 @@
 import { posix } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { errnoCode, LxtError, wrapError } from "../core/errors.js";
+import type { CgroupFs } from "../host/cgroup-fs.js";
 import { listPids, PAYLOAD_PREFIX } from "./container.js";
-import type { CgroupFs } from "./fs.js";
 
 /** Directory name prefix of the leaf lxt and a container's monitor move into (LXC: `lxc.monitor.`). */
 export const MONITOR_PREFIX = "lxt.monitor.";

@@ -7,9 +7,9 @@
 import { execFileSync } from "node:child_process";
 import { posix } from "node:path";
 import { errnoCode, LxtError } from "../core/errors.js";
+import type { CgroupFs } from "../host/cgroup-fs.js";
 import type { ContainerCgroupDirs } from "./container.js";
 import type { DevicePlan } from "./devices.js";
-import type { CgroupFs } from "./fs.js";
 import type { CgroupLayout } from "./layout.js";
 
 /** Runs `lxt-shim devices ARGS...`; throws with the helper's error line on failure. */

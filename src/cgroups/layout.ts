@@ -7,7 +7,7 @@
 
 import { posix } from "node:path";
 import { errnoCode, LxtError, wrapError } from "../core/errors.js";
-import type { CgroupFs } from "./fs.js";
+import type { CgroupFs } from "../host/cgroup-fs.js";
 
 /** One mounted cgroup hierarchy and this process's place in it. */
 export interface Hierarchy {

@@ -26,8 +26,8 @@ import type { IoLimit, LimitOrigins, Limits } from "../config/limits.js";
 import { CPU_PERIOD_US } from "../config/limits.js";
 import type { CgroupSetting, ContainerConfig } from "../config/model.js";
 import { configError, errnoCode, LxtError } from "../core/errors.js";
+import type { CgroupFs } from "../host/cgroup-fs.js";
 import type { ContainerCgroupDirs } from "./container.js";
-import type { CgroupFs } from "./fs.js";
 import type { CgroupLayout } from "./layout.js";
 
 /** Where a write came from: a config key, and its file and line when there is one. */

@@ -1,10 +1,10 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { allDirs } from "../cgroups/container.js";
-import { nodeCgroupFs } from "../cgroups/fs.js";
 import { type CgroupLayout, readCgroupLayout } from "../cgroups/layout.js";
 import { type CgroupStats, readCgroupStats } from "../cgroups/stats.js";
 import { readAppArmorHost } from "../host/apparmor.js";
+import { nodeCgroupFs } from "../host/cgroup-fs.js";
 import { lxcfsTargetsOf } from "../host/lxcfs.js";
 import {
   type Addresses,

@@ -6,7 +6,6 @@
 
 import { readFileSync } from "node:fs";
 import { setFrozen } from "../cgroups/freezer.js";
-import { nodeCgroupFs } from "../cgroups/fs.js";
 import { readCgroupLayout } from "../cgroups/layout.js";
 import {
   applyLimitWrites,
@@ -26,6 +25,7 @@ import { ValueError } from "../config/values.js";
 import { ConfigDocument } from "../config/write.js";
 import { errnoCode, LxtError, wrapError } from "../core/errors.js";
 import { writeFileAtomic } from "../host/atomic.js";
+import { nodeCgroupFs } from "../host/cgroup-fs.js";
 import { layoutKind } from "./launch-input.js";
 import { type ContainerPaths, requireExists } from "./paths.js";
 import { repairStale, runtimeCgroups, withLock } from "./runtime.js";

@@ -1,7 +1,7 @@
 import { rmSync } from "node:fs";
 import { removeContainerCgroups } from "../cgroups/container.js";
 import { releaseMonitorLeaf } from "../cgroups/delegation.js";
-import { nodeCgroupFs, nodeKill } from "../cgroups/fs.js";
+import { nodeCgroupFs, nodeKill } from "../host/cgroup-fs.js";
 import { type HeldLock, takeLock } from "../host/shim.js";
 import type { ContainerPaths } from "./paths.js";
 import { runtimeCgroups, runtimeNetdevs, runtimeStopHooks } from "./runtime-cgroups.js";

@@ -8,7 +8,6 @@ import {
 } from "../cgroups/container.js";
 import { delegateForContainer, undoV2Delegation } from "../cgroups/delegation.js";
 import { applyDevicePlan, shimDeviceHelper } from "../cgroups/devices-apply.js";
-import { nodeCgroupFs, nodeKill } from "../cgroups/fs.js";
 import { readCgroupLayout } from "../cgroups/layout.js";
 import {
   applyLimitWrites,
@@ -22,6 +21,7 @@ import { fileLog } from "../core/log.js";
 import { Reverter } from "../core/reverter.js";
 import { loadAppArmorProfile } from "../host/apparmor.js";
 import { writeFileAtomic } from "../host/atomic.js";
+import { nodeCgroupFs, nodeKill } from "../host/cgroup-fs.js";
 import { type HelperFailure, type MonitorStarted, spawnMonitor } from "../host/monitor-client.js";
 import { exitStatus, type ProcessRef } from "../host/proc.js";
 import { execRunner } from "../host/runner.js";

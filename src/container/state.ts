@@ -1,8 +1,8 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { isFrozen } from "../cgroups/freezer.js";
-import { nodeCgroupFs } from "../cgroups/fs.js";
 import { LxtError } from "../core/errors.js";
+import { nodeCgroupFs } from "../host/cgroup-fs.js";
 import { isAlive, type ProcessRef, parseProcessRef } from "../host/proc.js";
 import type { ContainerPaths } from "./paths.js";
 import { runtimeCgroups } from "./runtime-cgroups.js";

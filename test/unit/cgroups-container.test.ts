@@ -11,10 +11,10 @@ import {
   planContainerCgroups,
   removeContainerCgroups,
 } from "../../src/cgroups/container.js";
-import type { CgroupFs, KillFn } from "../../src/cgroups/fs.js";
-import { nodeCgroupFs } from "../../src/cgroups/fs.js";
 import type { CgroupLayout, Hierarchy } from "../../src/cgroups/layout.js";
 import { LxtError } from "../../src/core/errors.js";
+import type { CgroupFs, KillFn } from "../../src/host/cgroup-fs.js";
+import { nodeCgroupFs } from "../../src/host/cgroup-fs.js";
 
 function errno(code: string, path: string): Error {
   return Object.assign(new Error(`${code}: ${path}`), { code });

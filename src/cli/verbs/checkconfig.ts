@@ -9,7 +9,7 @@ export function register(program: Command): void {
     .action(async (opts) => {
       const { checkHost, nodeCheckHost } = await import("../../host/checkconfig.js");
       const { readCgroupLayout } = await import("../../cgroups/layout.js");
-      const { nodeCgroupFs } = await import("../../cgroups/fs.js");
+      const { nodeCgroupFs } = await import("../../host/cgroup-fs.js");
       const items = checkHost(nodeCheckHost(() => readCgroupLayout(nodeCgroupFs)));
       if (opts.format === "json") {
         printJson(items);
