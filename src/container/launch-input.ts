@@ -3,7 +3,7 @@ import { type DevicePlan, planDevices } from "../cgroups/devices.js";
 import type { CgroupLayout } from "../cgroups/layout.js";
 import { loadConfig } from "../config/load.js";
 import { CONFIG_DEFAULTS, type ContainerConfig, hostArch } from "../config/model.js";
-import { MS } from "../config/mounts.js";
+import { MS, type PlanMount } from "../config/mounts.js";
 import { type ConfigEntry, parseConfigText } from "../config/parse.js";
 import { LxtError } from "../core/errors.js";
 import { readAppArmorHost } from "../host/apparmor.js";
@@ -13,7 +13,7 @@ import { type AppArmorPlan, appArmorConfig, planAppArmor } from "../security/app
 import { type RootfsRef, rootDir, startMounts } from "../storage/driver.js";
 import { resolveConfinement } from "./confinement.js";
 import { type ContainerPaths, rootId } from "./paths.js";
-import type { LaunchInput, PlanMount, VisibleHierarchy } from "./plan.js";
+import type { LaunchInput, VisibleHierarchy } from "./plan.js";
 import { idmapSource } from "./userns.js";
 
 /** How a start was asked for. */

@@ -1,4 +1,4 @@
-import type { PlanMount } from "../container/plan.js";
+import type { PlanMount } from "../config/mounts.js";
 import { LxtError } from "../core/errors.js";
 import type { CommandRunner } from "../host/runner.js";
 import { BACKENDS, type BackendName, overlayWorkDir, type RootfsSpec } from "./rootfs-spec.js";
