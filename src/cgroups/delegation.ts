@@ -213,7 +213,7 @@ export function delegateV2(
   plan: V2Delegation,
   required: string[],
   fs: CgroupFs,
-  selfPid: number = process.pid,
+  selfPid: number,
 ): V2DelegationDone | undefined {
   if (plan.kind === "ready" || plan.kind === "without") return undefined;
   const done: V2DelegationDone = { parent: plan.parent, enabled: [], moved: [] };
@@ -272,7 +272,7 @@ export function delegateV2(
 export function undoV2Delegation(
   done: V2DelegationDone | undefined,
   fs: CgroupFs,
-  selfPid: number = process.pid,
+  selfPid: number,
 ): void {
   if (!done) return;
   const control = `${done.parent}/cgroup.subtree_control`;
@@ -368,7 +368,7 @@ export function delegateForContainer(
   payloadV2: string | undefined,
   writes: { version: 1 | 2; controller: string }[],
   fs: CgroupFs,
-  selfPid: number = process.pid,
+  selfPid: number,
 ): ContainerDelegation {
   if (payloadV2 === undefined) return { plan: { kind: "ready" } };
   const parent = posix.dirname(payloadV2);

@@ -5,6 +5,7 @@ import { loadConfig } from "../config/load.js";
 import { CONFIG_DEFAULTS, type ContainerConfig, hostArch } from "../config/model.js";
 import { MS, type PlanMount } from "../config/mounts.js";
 import { type ConfigEntry, parseConfigText } from "../config/parse.js";
+import { type Caller, type Env, rootId, type Stdio } from "../core/context.js";
 import { LxtError } from "../core/errors.js";
 import { readAppArmorHost } from "../host/apparmor.js";
 import { detectLxcfs, type LxcfsView } from "../host/lxcfs.js";
@@ -12,13 +13,16 @@ import { type NicPlan, resolveNics, sharesHostNet } from "../network/nic-resolve
 import { type AppArmorPlan, appArmorConfig, planAppArmor } from "../security/apparmor.js";
 import { type RootfsRef, rootDir, startMounts } from "../storage/driver.js";
 import { resolveConfinement } from "./confinement.js";
-import { type ContainerPaths, rootId } from "./paths.js";
+import type { ContainerPaths } from "./paths.js";
 import type { LaunchInput, VisibleHierarchy } from "./plan.js";
 import { idmapSource } from "./userns.js";
 
 /** How a start was asked for. */
 export interface LaunchOptions {
-  foreground?: boolean;
+  /** Who asked: its environment (`lxc.environment = NAME`) and its cgroup (the container's goes beneath). */
+  caller: Caller;
+  /** Foreground: the console on these (the caller's terminal); the call resolves when the container runs, `exited` when it ends. */
+  foreground?: Stdio;
   /** `-s KEY=VALUE` overrides, applied after the config file. */
   defines?: string[];
   /** `lxt execute`: run this command under a small init instead of the config's init. */
@@ -55,31 +59,36 @@ export function defineEntries(defines: readonly string[]): ConfigEntry[] {
 /** Reads a config file (includes expanded) and resolves it; throws config errors naming file and line. */
 export function loadConfigFile(
   file: string,
+  env: Env,
   layout?: CgroupLayout,
   extra: ConfigEntry[] = [],
 ): ContainerConfig {
   return loadConfig(file, {
     cgroupLayout: layoutKind(layout),
-    env: process.env,
+    env,
     extraEntries: extra,
   });
 }
 
 /** The container's config, resolved for this host. */
-export function loadContainerConfig(paths: ContainerPaths, layout?: CgroupLayout): ContainerConfig {
+export function loadContainerConfig(
+  paths: ContainerPaths,
+  env: Env,
+  layout?: CgroupLayout,
+): ContainerConfig {
   if (!existsSync(paths.config)) {
     throw new LxtError("not-found", `${paths.name}: no such container in ${paths.lxcpath}`);
   }
-  return loadConfigFile(paths.config, layout);
+  return loadConfigFile(paths.config, env, layout);
 }
 
 /**
  * The signal that asks this container's init to halt (`lxc.signal.halt`).
  * A config broken since the start must not prevent a stop: then SIGPWR, LXC's default.
  */
-export function haltSignal(paths: ContainerPaths): number {
+export function haltSignal(paths: ContainerPaths, env: Env): number {
   try {
-    return loadContainerConfig(paths).signals.halt;
+    return loadContainerConfig(paths, env).signals.halt;
   } catch {
     return CONFIG_DEFAULTS.signals.halt;
   }
@@ -182,7 +191,12 @@ export async function prepareLaunch(
   layout: CgroupLayout,
   opts: LaunchOptions,
 ): Promise<PreparedLaunch> {
-  const cfg = loadConfigFile(paths.config, layout, defineEntries(opts.defines ?? []));
+  const cfg = loadConfigFile(
+    paths.config,
+    opts.caller.env,
+    layout,
+    defineEntries(opts.defines ?? []),
+  );
   refusePending(cfg);
   const spec = cfg.rootfs.spec;
   if (!spec || cfg.rootfs.path === "/") {
@@ -286,7 +300,7 @@ export async function prepareLaunch(
       },
       env,
       stdio: exec ? "inherit" : noConsole ? "null" : "console",
-      foreground: exec ? true : (opts.foreground ?? false),
+      foreground: exec ? true : opts.foreground !== undefined,
       initShim: !!exec,
       confinement,
       ...(net && (net.netdevs.length > 0 || (net.nets?.length ?? 0) > 0 || net.hooks.length > 0)

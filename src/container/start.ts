@@ -8,24 +8,20 @@ import {
 } from "../cgroups/container.js";
 import { delegateForContainer, undoV2Delegation } from "../cgroups/delegation.js";
 import { applyDevicePlan, shimDeviceHelper } from "../cgroups/devices-apply.js";
-import { readCgroupLayout } from "../cgroups/layout.js";
 import {
   applyLimitWrites,
   type LimitWrite,
-  nodeLimitHost,
   planLimitWrites,
   targetWrites,
 } from "../cgroups/limits.js";
+import type { Context } from "../core/context.js";
 import { LxtError, wrapError } from "../core/errors.js";
 import { fileLog } from "../core/log.js";
 import { Reverter } from "../core/reverter.js";
 import { loadAppArmorProfile } from "../host/apparmor.js";
 import { writeFileAtomic } from "../host/atomic.js";
-import { nodeCgroupFs, nodeKill } from "../host/cgroup-fs.js";
 import { type HelperFailure, type MonitorStarted, spawnMonitor } from "../host/monitor-client.js";
 import { exitStatus, type ProcessRef } from "../host/proc.js";
-import { execRunner } from "../host/runner.js";
-import { shimPath } from "../host/shim.js";
 import {
   netFailure,
   nicRecords,
@@ -36,6 +32,7 @@ import {
   summarizeNics,
 } from "../network/nic.js";
 import type { NetworkDef } from "../network/render.js";
+import { callerLayout } from "./host-layout.js";
 import { type LaunchOptions, type PreparedLaunch, prepareLaunch } from "./launch-input.js";
 import { type ContainerPaths, ephemeralMarker, requireExists } from "./paths.js";
 import { type LaunchInput, renderPlan } from "./plan.js";
@@ -59,14 +56,19 @@ export interface Started {
  * directory, cgroups and their limits, monitor (which does the namespaces,
  * mounts and exec).
  */
-export async function startContainer(paths: ContainerPaths, opts: LaunchOptions): Promise<Started> {
+export async function startContainer(
+  ctx: Context,
+  paths: ContainerPaths,
+  opts: LaunchOptions,
+): Promise<Started> {
+  const { cgroupFs, kill, run } = ctx.host;
   const step = (what: string, err: unknown) => wrapError(`start ${paths.name}: ${what}`, err);
   requireExists(paths, "start");
-  return withLock(paths, async () => {
-    const observed = await repairStale(paths);
+  return withLock(ctx, paths, async () => {
+    const observed = await repairStale(ctx, paths);
     requireState("start", paths.name, observed.state);
 
-    const layout = readCgroupLayout(nodeCgroupFs);
+    const layout = callerLayout(ctx, opts.caller);
     let prepared: PreparedLaunch;
     try {
       prepared = await prepareLaunch(paths, layout, opts);
@@ -85,13 +87,13 @@ export async function startContainer(paths: ContainerPaths, opts: LaunchOptions)
     const cfg = prepared.config;
     let userns: UsernsSetup | undefined;
     try {
-      userns = await prepareUserns(paths, cfg.security, prepared.storage, prepared.warnings);
+      userns = await prepareUserns(ctx, paths, cfg.security, prepared.storage, prepared.warnings);
     } catch (err) {
       throw err instanceof LxtError ? err.wrap(`start ${paths.name}`) : step("id map", err);
     }
     let limits: LimitWrite[];
     try {
-      limits = planLimitWrites(cfg, layout, nodeLimitHost);
+      limits = planLimitWrites(cfg, layout, ctx.host.limits);
     } catch (err) {
       throw err instanceof LxtError ? err.wrap(`start ${paths.name}`) : step("limits", err);
     }
@@ -118,11 +120,11 @@ export async function startContainer(paths: ContainerPaths, opts: LaunchOptions)
       let routed: NetworkDef[] = [];
       if (nics.length > 0) {
         try {
-          host = await prepareNics(paths.lxcpath, nics, execRunner);
+          host = await prepareNics(ctx, nics, run);
           // Another table's forward policy is read while the start goes on
           // (it only produces warnings, given once the container runs).
           if (host.managed.size > 0) {
-            ruleset = import("../network/firewall.js").then((m) => m.listRuleset(execRunner));
+            ruleset = import("../network/firewall.js").then((m) => m.listRuleset(run));
           }
           const netnsPin = join(paths.runtimeDir, "netns");
           const records = nicRecords(nics, nicTools(), {
@@ -143,7 +145,7 @@ export async function startContainer(paths: ContainerPaths, opts: LaunchOptions)
               : step("network", err);
         }
       }
-      const cgroups = planContainerCgroups(layout, paths.name, (p) => cgroupInUse(p, nodeCgroupFs));
+      const cgroups = planContainerCgroups(layout, paths.name, (p) => cgroupInUse(p, cgroupFs));
       const input = prepared.build(cgroups, net);
       if (userns) input.userns = { idmap: userns.idmap, idmappedMounts: userns.idmappedMounts };
       const planFile = join(paths.runtimeDir, "plan");
@@ -154,13 +156,13 @@ export async function startContainer(paths: ContainerPaths, opts: LaunchOptions)
       // container's is made; lxt may move itself into a monitor leaf first.
       let delegation: ReturnType<typeof delegateForContainer>;
       try {
-        delegation = delegateForContainer(cgroups.v2, limits, nodeCgroupFs);
+        delegation = delegateForContainer(cgroups.v2, limits, cgroupFs, ctx.pid);
       } catch (err) {
         throw err instanceof LxtError
           ? err.wrap(`start ${paths.name}: cgroup`)
           : step("cgroup", err);
       }
-      revert.add("cgroup delegation", () => undoV2Delegation(delegation.done, nodeCgroupFs));
+      revert.add("cgroup delegation", () => undoV2Delegation(delegation.done, cgroupFs, ctx.pid));
       if (delegation.done) {
         const d = delegation.done;
         log.log(
@@ -170,11 +172,13 @@ export async function startContainer(paths: ContainerPaths, opts: LaunchOptions)
       }
       if (delegation.warning) prepared.warnings.push(delegation.warning);
       try {
-        createContainerCgroups(cgroups, nodeCgroupFs);
+        createContainerCgroups(cgroups, cgroupFs);
       } catch (err) {
         throw step("cgroup", err);
       }
-      revert.add("cgroups", () => removeContainerCgroups(cgroups, nodeCgroupFs, nodeKill));
+      revert.add("cgroups", () =>
+        removeContainerCgroups(cgroups, cgroupFs, kill, { selfPid: ctx.pid }),
+      );
       if (userns) {
         try {
           delegateCgroups(cgroups, userns.idmap);
@@ -184,7 +188,7 @@ export async function startContainer(paths: ContainerPaths, opts: LaunchOptions)
       }
       // Limits are in place before the monitor clones the init into the cgroups.
       try {
-        applyLimitWrites(targetWrites(limits, cgroups, layout), nodeCgroupFs);
+        applyLimitWrites(targetWrites(limits, cgroups, layout), cgroupFs);
       } catch (err) {
         throw err instanceof LxtError
           ? err.wrap(`start ${paths.name}: limits`)
@@ -192,12 +196,12 @@ export async function startContainer(paths: ContainerPaths, opts: LaunchOptions)
       }
       // The device allowlist too: the init never runs without it.
       try {
-        applyDevicePlan(
+        await applyDevicePlan(
           prepared.devices,
           cgroups,
           layout,
-          nodeCgroupFs,
-          shimDeviceHelper(shimPath()),
+          cgroupFs,
+          shimDeviceHelper(ctx.host.helper),
         );
       } catch (err) {
         throw err instanceof LxtError ? err.wrap(`start ${paths.name}`) : step("devices", err);
@@ -207,7 +211,7 @@ export async function startContainer(paths: ContainerPaths, opts: LaunchOptions)
       const aa = prepared.apparmor;
       if (aa.mode === "generated") {
         try {
-          await loadAppArmorProfile(paths.dir, aa.label, aa.text, execRunner);
+          await loadAppArmorProfile(paths.dir, aa.label, aa.text, run);
         } catch (err) {
           throw err instanceof LxtError
             ? err.wrap(`start ${paths.name}: apparmor profile ${aa.label}`)
@@ -218,13 +222,13 @@ export async function startContainer(paths: ContainerPaths, opts: LaunchOptions)
       // The monitor makes the devices (`net` records); dnsmasq learns their MACs first.
       try {
         const managed = host?.managed ?? new Map();
-        registerNics(paths.lxcpath, paths.name, nics, managed);
+        registerNics(ctx, paths.name, nics, managed);
         if (managed.size > 0) {
           const { syncForwards } = await import("./forward.js");
           revert.add("port forwards", () =>
-            syncForwards(paths.lxcpath, paths.name, managed, execRunner, false).then(() => {}),
+            syncForwards(ctx, paths, managed, false).then(() => {}),
           );
-          const active = await syncForwards(paths.lxcpath, paths.name, managed, execRunner);
+          const active = await syncForwards(ctx, paths, managed);
           // Routed traffic (NAT, port forwards) is what another table's forward drop would stop.
           routed = [...new Set(managed.values())].filter((d) => d.nat || active.length > 0);
         }
@@ -245,7 +249,7 @@ export async function startContainer(paths: ContainerPaths, opts: LaunchOptions)
       }
       let started: MonitorStarted;
       try {
-        started = await spawnMonitor(planFile, opts.foreground ?? false);
+        started = await spawnMonitor(ctx.host.helper, planFile, opts.foreground);
       } catch (err) {
         const f = err instanceof LxtError ? (err.cause as HelperFailure | undefined) : undefined;
         const nicErr = f?.stage === "net" ? netFailure(f, nics) : undefined;

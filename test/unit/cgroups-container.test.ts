@@ -330,7 +330,7 @@ describe("removeContainerCgroups", () => {
     fs.writeFileSync(join(plan.v1[0] ?? "", "cgroup.procs"), `${process.pid}\n`);
     const { kill, calls } = fakeKill(root);
     await assert.rejects(
-      removeContainerCgroups(plan, cgfs, kill),
+      removeContainerCgroups(plan, cgfs, kill, { selfPid: process.pid }),
       (err: unknown) => err instanceof LxtError && err.code === "internal",
     );
     assert.deepEqual(calls, []);

@@ -11,7 +11,6 @@ import {
   cpuWeightToShares,
   dirForFile,
   ioWeightToBlkio,
-  type LimitHost,
   type LimitWrite,
   planLimitWrites,
   targetWrites,
@@ -22,6 +21,7 @@ import { parseConfigText } from "../../src/config/parse.js";
 import { deriveState } from "../../src/container/state.js";
 import type { LxtError } from "../../src/core/errors.js";
 import { type CgroupFs, nodeCgroupFs } from "../../src/host/cgroup-fs.js";
+import type { LimitHost } from "../../src/host/machine.js";
 
 let root: string;
 beforeEach(() => {

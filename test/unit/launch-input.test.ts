@@ -11,6 +11,7 @@ import {
 } from "../../src/container/launch-input.js";
 import { containerPaths } from "../../src/container/paths.js";
 import { LxtError } from "../../src/core/errors.js";
+import { testCaller, testContext } from "./support/context.js";
 
 const root = mkdtempSync(join(tmpdir(), "lxt-unit-launch-"));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -49,7 +50,7 @@ const hybrid: CgroupLayout = {
 };
 
 function container(name: string, config: string) {
-  const paths = containerPaths(root, name);
+  const paths = containerPaths(testContext({ lxcpath: root }), name);
   mkdirSync(paths.rootfs, { recursive: true });
   writeFileSync(paths.config, `lxc.rootfs.path = dir:${paths.rootfs}\n${config}`);
   return paths;
@@ -61,7 +62,7 @@ describe("prepareLaunch", () => {
       "c1",
       "lxc.uts.name = web\nlxc.tty.max = 2\nlxc.mount.auto = proc:mixed sys:ro\nlxc.environment = FOO=bar\nlxc.prlimit.nofile = 1024:4096\nlxc.mount.entry = /srv srv none bind,ro,create=dir 0 0\n",
     );
-    const p = await prepareLaunch(paths, hybrid, {});
+    const p = await prepareLaunch(paths, hybrid, { caller: testCaller() });
     const input = p.build({ v2: "/u/x", v1: ["/c/x"] });
     assert.equal(input.hostname, "web");
     assert.equal(input.rootfs, paths.rootfs);
@@ -81,6 +82,7 @@ describe("prepareLaunch", () => {
   test("execute mode: the command, inherited stdio, the init shim, no ttys", async () => {
     const paths = container("c2", "lxc.tty.max = 4\n");
     const p = await prepareLaunch(paths, hybrid, {
+      caller: testCaller(),
       execute: { argv: ["sh", "-c", "true"], uid: 5 },
     });
     const input = p.build({ v1: [] });
@@ -93,14 +95,17 @@ describe("prepareLaunch", () => {
 
   test("-s overrides apply after the file", async () => {
     const paths = container("c3", "lxc.uts.name = a\n");
-    const p = await prepareLaunch(paths, hybrid, { defines: ["lxc.uts.name=b"] });
+    const p = await prepareLaunch(paths, hybrid, {
+      caller: testCaller(),
+      defines: ["lxc.uts.name=b"],
+    });
     assert.equal(p.build({ v1: [] }).hostname, "b");
     assert.throws(() => defineEntries(["novalue"]), LxtError);
   });
 
   test("keys of later features refuse the start, naming file and line", async () => {
     const paths = container("c4", "lxc.net.0.type = vlan\nlxc.net.0.link = br0\n");
-    await assert.rejects(prepareLaunch(paths, hybrid, {}), (e: LxtError) => {
+    await assert.rejects(prepareLaunch(paths, hybrid, { caller: testCaller() }), (e: LxtError) => {
       assert.equal(e.code, "unsupported");
       assert.match(e.message, new RegExp(`${paths.config}:2: lxc\\.net\\.0\\.type`));
       return true;
@@ -108,10 +113,13 @@ describe("prepareLaunch", () => {
   });
 
   test("no rootfs path is refused: a container never runs on the host's root", async () => {
-    const paths = containerPaths(root, "c5");
+    const paths = containerPaths(testContext({ lxcpath: root }), "c5");
     mkdirSync(paths.dir, { recursive: true });
     writeFileSync(paths.config, "lxc.uts.name = x\n");
-    await assert.rejects(prepareLaunch(paths, hybrid, {}), /lxc\.rootfs\.path is not set/);
+    await assert.rejects(
+      prepareLaunch(paths, hybrid, { caller: testCaller() }),
+      /lxc\.rootfs\.path is not set/,
+    );
   });
 });
 
