@@ -5,9 +5,9 @@ import {
   mkdirSync,
   openSync,
   readFileSync,
-  rmSync,
   writeSync,
 } from "node:fs";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Caller, Context } from "../core/context.js";
 import { LxtError, wrapError } from "../core/errors.js";
@@ -213,7 +213,7 @@ export async function cloneContainer(
   try {
     if (!opts.existingDir) {
       mkdirSync(dst.dir, { mode: 0o700 });
-      revert.add("container directory", () => rmSync(dst.dir, { recursive: true, force: true }));
+      revert.add("container directory", () => rm(dst.dir, { recursive: true, force: true }));
       markIncomplete(ctx, to, `${what} of ${src.name}`);
     }
     if (!opts.prepared) revert.add("rootfs", () => driver.destroy(to));

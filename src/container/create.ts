@@ -1,4 +1,5 @@
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { Caller, Context } from "../core/context.js";
 import { LxtError, wrapError } from "../core/errors.js";
@@ -135,7 +136,7 @@ export async function createContainer(
     const revert = new Reverter();
     try {
       mkdirSync(paths.dir, { mode: 0o700 });
-      revert.add("container directory", () => rmSync(paths.dir, { recursive: true, force: true }));
+      revert.add("container directory", () => rm(paths.dir, { recursive: true, force: true }));
       if (driver) {
         markIncomplete(
           ctx,

@@ -10,6 +10,7 @@
  * process that made it, for the report.
  */
 import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Context } from "../core/context.js";
 import { writeFileAtomic } from "../host/atomic.js";
@@ -64,7 +65,7 @@ async function removeDir(ctx: Context, dir: string, m: Marker | undefined): Prom
   // A killed writer's child may still be finishing a file: retry while entries reappear.
   for (let i = 0; ; i++) {
     try {
-      rmSync(dir, { recursive: true, force: true });
+      await rm(dir, { recursive: true, force: true });
       return;
     } catch (err) {
       if (i >= 20) throw err;

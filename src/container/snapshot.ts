@@ -7,6 +7,7 @@ import {
   rmSync,
   statSync,
 } from "node:fs";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Caller, Context } from "../core/context.js";
 import { LxtError } from "../core/errors.js";
@@ -171,7 +172,7 @@ export async function destroyStorageDir(ctx: Context, paths: ContainerPaths): Pr
     ref = undefined;
   }
   if (ref && ownsRootfs(ref)) await storageDriver(ref.spec.backend, ctx.host.run).destroy(ref);
-  rmSync(paths.dir, { recursive: true, force: true });
+  await rm(paths.dir, { recursive: true, force: true });
 }
 
 /**
@@ -247,10 +248,10 @@ async function restoreInPlace(
     await swap.commit();
     return;
   }
-  rmSync(aside, { recursive: true, force: true });
+  await rm(aside, { recursive: true, force: true });
   mkdirSync(aside, { mode: 0o700 });
   const revert = new Reverter();
-  revert.add("aside directory", () => rmSync(aside, { recursive: true, force: true }));
+  revert.add("aside directory", () => rm(aside, { recursive: true, force: true }));
   try {
     let moved = false;
     for (const e of STORAGE_ENTRIES) {
@@ -273,7 +274,7 @@ async function restoreInPlace(
       const asideRef = { spec: relocateSpec(old.spec, paths.dir, aside), dir: aside };
       await storageDriver(old.spec.backend, run).destroy(asideRef);
     }
-    rmSync(aside, { recursive: true, force: true });
+    await rm(aside, { recursive: true, force: true });
   } catch (err) {
     await revert.revert();
     rmSync(staged, { force: true });

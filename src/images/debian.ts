@@ -19,7 +19,7 @@ import {
   symlinkSync,
   writeFileSync,
 } from "node:fs";
-import { readdir } from "node:fs/promises";
+import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { cleanStaleStaging, makeStaging } from "../container/staging.js";
 import type { Context, Env } from "../core/context.js";
@@ -279,7 +279,7 @@ export async function configureTree(env: Env, root: string, o: DebianOptions): P
   }
   rmSync(join(root, "etc/machine-id"), { force: true });
   w("etc/machine-id", "");
-  rmSync(join(root, "var/cache/apt/archives"), { recursive: true, force: true });
+  await rm(join(root, "var/cache/apt/archives"), { recursive: true, force: true });
   mkdirSync(join(root, "var/cache/apt/archives/partial"), { recursive: true });
 }
 

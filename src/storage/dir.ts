@@ -1,4 +1,5 @@
-import { mkdirSync, rmSync } from "node:fs";
+import { mkdirSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import { LxtError } from "../core/errors.js";
 import type { CommandRunner } from "../host/runner.js";
 import { type RootfsRef, registerDriver, type StorageDriver } from "./driver.js";
@@ -26,7 +27,7 @@ export function dirDriver(run: CommandRunner): StorageDriver {
       mkdirSync(treePath(ref), { mode: 0o755 });
     },
     async destroy(ref) {
-      rmSync(treePath(ref), { recursive: true, force: true });
+      await rm(treePath(ref), { recursive: true, force: true });
     },
     async snapshot(src, dst) {
       await this.clone(src, dst, { cow: false });
