@@ -12,9 +12,11 @@
 import { join } from "node:path";
 import type { Stream } from "node:stream";
 import type { CgroupFs, KillFn } from "../host/cgroup-fs.js";
+import type { LxcfsView } from "../host/lxcfs.js";
 import type { LimitHost } from "../host/machine.js";
 import type { CommandRunner } from "../host/runner.js";
 import type { HeldLock } from "../host/shim.js";
+import type { AppArmorHost } from "../security/apparmor.js";
 import type { Caches } from "./cache.js";
 
 /** An environment (a variable name to its value). */
@@ -27,6 +29,14 @@ export interface Clock {
   sleep(ms: number): Promise<void>;
 }
 
+/** What the host offers containers, read when a start is planned. */
+export interface HostFacts {
+  /** Whether AppArmor is usable here (and why not). */
+  apparmor(): AppArmorHost & { why: string };
+  /** A running lxcfs: where it is mounted and what it serves. */
+  lxcfs(): LxcfsView | undefined;
+}
+
 /** The doors to the machine. Every one of them can be replaced by a fake. */
 export interface HostDoors {
   readonly cgroupFs: CgroupFs;
@@ -36,6 +46,7 @@ export interface HostDoors {
   /** Path of the `lxt-shim` helper (docs/helper-protocol.md). */
   readonly helper: string;
   readonly limits: LimitHost;
+  readonly facts: HostFacts;
   readonly clock: Clock;
   /** An exclusive flock on `path` held until released (or until this process dies). */
   lock(path: string, what: string): Promise<HeldLock>;

@@ -73,12 +73,15 @@ export type ErrorCode = keyof typeof ERROR_CODES;
 export class LxtError extends Error {
   readonly code: ErrorCode;
   override readonly cause: unknown;
+  /** The step of a multi-step change (e.g. a start) that failed, when one did. */
+  readonly step?: string;
 
-  constructor(code: ErrorCode, message: string, cause?: unknown) {
+  constructor(code: ErrorCode, message: string, cause?: unknown, step?: string) {
     super(message);
     this.name = "LxtError";
     this.code = code;
     this.cause = cause;
+    if (step !== undefined) this.step = step;
   }
 
   get category(): ErrorCategory {
@@ -92,7 +95,12 @@ export class LxtError extends Error {
 
   /** A copy of this error with `context: ` put in front of the message. */
   wrap(context: string): LxtError {
-    return new LxtError(this.code, `${context}: ${this.message}`, this.cause);
+    return new LxtError(this.code, `${context}: ${this.message}`, this.cause, this.step);
+  }
+
+  /** A copy of this error that says step `step` failed. */
+  atStep(step: string): LxtError {
+    return new LxtError(this.code, this.message, this.cause, step);
   }
 }
 

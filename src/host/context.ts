@@ -6,7 +6,9 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { Caches } from "../core/cache.js";
 import type { Context, Env } from "../core/context.js";
+import { readAppArmorHost } from "./apparmor.js";
 import { nodeCgroupFs, nodeKill } from "./cgroup-fs.js";
+import { detectLxcfs } from "./lxcfs.js";
 import { nodeLimitHost } from "./machine.js";
 import { commandRunner } from "./runner.js";
 import { takeLock, tryLock } from "./shim.js";
@@ -45,6 +47,7 @@ export function nodeContext(o: NodeContextOptions): Context {
         return helperPath();
       },
       limits: nodeLimitHost,
+      facts: { apparmor: () => readAppArmorHost(), lxcfs: () => detectLxcfs() },
       clock: { now: () => Date.now(), sleep: (ms) => sleep(ms) },
       lock: (path, what) => takeLock(helperPath(), path, what),
       tryLock: (path, what) => tryLock(helperPath(), path, what),

@@ -15,6 +15,7 @@ import type { CgroupLayout, Hierarchy } from "../../src/cgroups/layout.js";
 import { LxtError } from "../../src/core/errors.js";
 import type { CgroupFs, KillFn } from "../../src/host/cgroup-fs.js";
 import { nodeCgroupFs } from "../../src/host/cgroup-fs.js";
+import { cgroupRmdir } from "./support/cgroup-host.js";
 
 function errno(code: string, path: string): Error {
   return Object.assign(new Error(`${code}: ${path}`), { code });
@@ -37,14 +38,7 @@ function cgroupfsOn(base: CgroupFs = nodeCgroupFs): CgroupFs {
         fs.writeFileSync(join(p, "cpuset.mems"), "");
       }
     },
-    rmdir: (p) => {
-      if (!fs.existsSync(p)) throw errno("ENOENT", p);
-      const busy =
-        fs.readdirSync(p, { withFileTypes: true }).some((d) => d.isDirectory()) ||
-        fs.readFileSync(join(p, "cgroup.procs"), "utf8").trim() !== "";
-      if (busy) throw errno("EBUSY", p);
-      fs.rmSync(p, { recursive: true });
-    },
+    rmdir: cgroupRmdir,
   };
 }
 

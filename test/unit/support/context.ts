@@ -71,6 +71,10 @@ export function testContext(o: TestContextOptions = {}): Context & { locks: Fake
       run: new RecordingRunner(),
       helper: "/nonexistent/lxt-shim",
       limits: { memTotal: 8 * 1024 ** 3, deviceNumber: (p) => refuse(`device ${p}`) },
+      facts: {
+        apparmor: () => ({ enabled: false, mountFeature: false, why: "not in unit tests" }),
+        lxcfs: () => undefined,
+      },
       clock: {
         now: () => now,
         sleep: async (ms) => {
