@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import { containerPaths } from "../../src/container/paths.js";
 import {
+  PLAN_CACHE,
   parseRuntimePlan,
   planCgroups,
   readRuntimePlan,
@@ -14,6 +15,7 @@ import {
   runtimeStopHooks,
 } from "../../src/container/runtime-cgroups.js";
 import { usernsInfo } from "../../src/container/userns-info.js";
+import { BoundedCache } from "../../src/core/cache.js";
 import { decodeField } from "../../src/core/encode.js";
 import { canIdmap, probeKey, probeVerdictText } from "../../src/host/subid.js";
 import { testContext } from "./support/context.js";
@@ -85,6 +87,28 @@ describe("runtime plan", () => {
     }
   });
 
+  test("many containers' plans are kept at once, per context", () => {
+    const root = mkdtempSync(join(tmpdir(), "lxt-plan-"));
+    const ctx = testContext({ lxcpath: join(root, "lib"), runDir: join(root, "run") });
+    try {
+      const names = ["a", "b", "c"];
+      for (const n of names) {
+        const paths = containerPaths(ctx, n);
+        mkdirSync(paths.runtimeDir, { recursive: true });
+        writeFileSync(join(paths.runtimeDir, "plan"), `lxt-plan 1\nnetdev veth-${n}\n`);
+      }
+      const first = names.map((n) => readRuntimePlan(ctx, containerPaths(ctx, n)));
+      const again = names.map((n) => readRuntimePlan(ctx, containerPaths(ctx, n)));
+      for (const [i, p] of first.entries()) assert.equal(again[i], p, "each decoded once");
+      assert.equal(ctx.caches.of(PLAN_CACHE).size, 3);
+      // Another context (another front-end process) has caches of its own.
+      const other = testContext({ lxcpath: ctx.lxcpath, runDir: ctx.runDir });
+      assert.notEqual(readRuntimePlan(other, containerPaths(other, "a")), first[0]);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
   test("decodeField: plain ASCII fields come back as they are, escapes still decode", () => {
     assert.equal(decodeField("/sys/fs/cgroup/x"), "/sys/fs/cgroup/x");
     assert.equal(decodeField("%C3%A9t%C3%A9"), "été");
@@ -122,5 +146,22 @@ describe("idmap probe cache", () => {
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
+  });
+});
+
+describe("bounded cache", () => {
+  test("keeps at most its size, forgetting the least recently used", () => {
+    const c = new BoundedCache<number>(2);
+    c.set("a", 1);
+    c.set("b", 2);
+    assert.equal(c.get("a"), 1, "a is now the most recently used");
+    c.set("c", 3);
+    assert.equal(c.get("b"), undefined, "b went");
+    assert.equal(c.get("a"), 1);
+    assert.equal(c.get("c"), 3);
+    assert.equal(c.size, 2);
+    c.delete("a");
+    assert.equal(c.get("a"), undefined);
+    assert.throws(() => new BoundedCache(0), RangeError);
   });
 });
