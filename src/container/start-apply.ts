@@ -201,8 +201,10 @@ const STEPS: readonly StartStep[] = [
   {
     // The generated profile, (re)loaded under its name before the init execs into it.
     name: "apparmor",
-    context: (r) =>
-      `apparmor profile ${r.plan.apparmor.mode === "none" ? "" : r.plan.apparmor.label}`,
+    context: (r) => {
+      const aa = r.plan.apparmor;
+      return aa.mode === "none" ? "apparmor" : `apparmor profile ${aa.label}`;
+    },
     async run(r) {
       const aa = r.plan.apparmor;
       if (aa.mode !== "generated") return;
