@@ -43,6 +43,7 @@ export async function destroyContainer(
       paths.dir,
       appArmorProfileName(paths.name, rootId(paths.lxcpath)),
       ctx.host.run,
+      ctx.host.facts.apparmor(),
     );
     // Only the container's own storage goes: a rootfs elsewhere (`create
     // --rootfs DIR`, or an LXC config pointing at a tree) belongs to its owner.

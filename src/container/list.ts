@@ -4,7 +4,6 @@ import { allDirs } from "../cgroups/container.js";
 import type { CgroupLayout } from "../cgroups/layout.js";
 import { type CgroupStats, readCgroupStats } from "../cgroups/stats.js";
 import type { Context } from "../core/context.js";
-import { readAppArmorHost } from "../host/apparmor.js";
 import { lxcfsTargetsOf } from "../host/lxcfs.js";
 import {
   type Addresses,
@@ -173,7 +172,7 @@ export async function containerInfo(
   const cgroups = allDirs(dirs);
   const net = summary.pid ? readNetBytes(summary.pid) : [];
   const nics = await containerNics(ctx, paths, liveAddresses ? summary.pid : undefined);
-  const aaHost = readAppArmorHost();
+  const aaHost = ctx.host.facts.apparmor();
   const apparmor = !aaHost.enabled
     ? `none: ${aaHost.why}`
     : summary.state === "STOPPED"

@@ -91,7 +91,7 @@ export async function unloadAppArmorProfile(
   containerDir: string,
   label: string,
   runner: CommandRunner,
-  host: AppArmorHost = readAppArmorHost(),
+  host: AppArmorHost,
 ): Promise<void> {
   const { file } = profilePaths(containerDir, label);
   if (host.enabled && existsSync(file)) {
