@@ -1,4 +1,7 @@
-/* `lxt-shim lock PATH`: a flock(2) held for as long as our stdin is open. */
+/*
+ * `lxt-shim lock [-n] PATH`: a flock(2) held for as long as our stdin is open.
+ * With -n the lock is only tried: `busy` when another process holds it.
+ */
 #include "shim.h"
 #include "util.h"
 
@@ -13,9 +16,14 @@
 int lock_main(int argc, char **argv)
 {
 	char buf[256];
-	int fd;
+	int fd, op = LOCK_EX;
 
 	signal(SIGPIPE, SIG_IGN);
+	if (argc == 2 && !strcmp(argv[0], "-n")) {
+		op |= LOCK_NB;
+		argc--;
+		argv++;
+	}
 	if (argc != 1) {
 		fail("lock", "usage", NULL, EINVAL);
 		goto err;
@@ -25,7 +33,9 @@ int lock_main(int argc, char **argv)
 		fail("lock", "open", argv[0], errno);
 		goto err;
 	}
-	while (flock(fd, LOCK_EX) < 0) {
+	while (flock(fd, op) < 0) {
+		if (errno == EWOULDBLOCK && (op & LOCK_NB))
+			return write_all(1, "busy\n", 5) < 0;
 		if (errno != EINTR) {
 			fail("lock", "flock", argv[0], errno);
 			goto err;

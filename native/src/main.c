@@ -10,7 +10,7 @@ static int usage(void)
 {
 	fail("plan", "usage", NULL, EINVAL);
 	send_error(2);
-	fputs("usage: lxt-shim monitor PLANFILE | attach [opts] -- ARGV | lock PATH | idmap-probe PATH | shift ROOT FROM TO | devices attach|load|dump ... | version\n",
+	fputs("usage: lxt-shim monitor PLANFILE | attach [opts] -- ARGV | lock [-n] PATH | idmap-probe PATH | shift ROOT FROM TO | devices attach|load|dump ... | version\n",
 	      stderr);
 	return 2;
 }

@@ -9,8 +9,8 @@
 import { posix } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { errnoCode, LxtError, wrapError } from "../core/errors.js";
+import type { CgroupFs, KillFn } from "../host/cgroup-fs.js";
 import { thawDirQuietly } from "./freezer.js";
-import type { CgroupFs, KillFn } from "./fs.js";
 import type { CgroupLayout } from "./layout.js";
 
 /** The cgroup directories of one container: at most one v2, one per v1 hierarchy. */
@@ -190,7 +190,7 @@ export interface RemoveOptions {
   timeoutMs?: number;
   /** Pause between rounds (default 20 ms). */
   pollMs?: number;
-  /** Never kill this pid (default: this process). */
+  /** Never kill this pid: the process that hosts lxt (an internal error if it is in there). */
   selfPid?: number;
 }
 
@@ -234,14 +234,14 @@ async function removeOne(
 ): Promise<void> {
   const timeoutMs = options.timeoutMs ?? 2000;
   const pollMs = options.pollMs ?? 20;
-  const selfPid = options.selfPid ?? process.pid;
+  const selfPid = options.selfPid;
   const deadline = Date.now() + timeoutMs;
   if (!fs.exists(dir)) return;
 
   for (let round = 0; ; round++) {
     const pids = subtree(dir, fs).flatMap((d) => listPids(d, fs));
     if (pids.length === 0) break;
-    if (pids.includes(selfPid)) {
+    if (selfPid !== undefined && pids.includes(selfPid)) {
       throw new LxtError("internal", `remove cgroup ${dir}: lxt's own pid ${selfPid} is in it`);
     }
     if (round === 0) {

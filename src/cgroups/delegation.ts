@@ -30,8 +30,8 @@
 import { posix } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { errnoCode, LxtError, wrapError } from "../core/errors.js";
+import type { CgroupFs } from "../host/cgroup-fs.js";
 import { listPids, PAYLOAD_PREFIX } from "./container.js";
-import type { CgroupFs } from "./fs.js";
 
 /** Directory name prefix of the leaf lxt and a container's monitor move into (LXC: `lxc.monitor.`). */
 export const MONITOR_PREFIX = "lxt.monitor.";
@@ -213,7 +213,7 @@ export function delegateV2(
   plan: V2Delegation,
   required: string[],
   fs: CgroupFs,
-  selfPid: number = process.pid,
+  selfPid: number,
 ): V2DelegationDone | undefined {
   if (plan.kind === "ready" || plan.kind === "without") return undefined;
   const done: V2DelegationDone = { parent: plan.parent, enabled: [], moved: [] };
@@ -272,7 +272,7 @@ export function delegateV2(
 export function undoV2Delegation(
   done: V2DelegationDone | undefined,
   fs: CgroupFs,
-  selfPid: number = process.pid,
+  selfPid: number,
 ): void {
   if (!done) return;
   const control = `${done.parent}/cgroup.subtree_control`;
@@ -368,7 +368,7 @@ export function delegateForContainer(
   payloadV2: string | undefined,
   writes: { version: 1 | 2; controller: string }[],
   fs: CgroupFs,
-  selfPid: number = process.pid,
+  selfPid: number,
 ): ContainerDelegation {
   if (payloadV2 === undefined) return { plan: { kind: "ready" } };
   const parent = posix.dirname(payloadV2);

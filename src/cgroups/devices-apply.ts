@@ -4,27 +4,26 @@
  * eBPF program attached to its cgroup by the helper.
  */
 
-import { execFileSync } from "node:child_process";
+import { execFile } from "node:child_process";
 import { posix } from "node:path";
 import { errnoCode, LxtError } from "../core/errors.js";
+import type { CgroupFs } from "../host/cgroup-fs.js";
 import type { ContainerCgroupDirs } from "./container.js";
 import type { DevicePlan } from "./devices.js";
-import type { CgroupFs } from "./fs.js";
 import type { CgroupLayout } from "./layout.js";
 
-/** Runs `lxt-shim devices ARGS...`; throws with the helper's error line on failure. */
-export type DeviceHelper = (args: string[]) => void;
+/** Runs `lxt-shim devices ARGS...`; rejects with the helper's error line on failure. */
+export type DeviceHelper = (args: string[]) => Promise<void>;
 
 /** `DeviceHelper` through the real helper binary. */
 export function shimDeviceHelper(shim: string): DeviceHelper {
-  return (args) => {
-    try {
-      execFileSync(shim, ["devices", ...args], { stdio: ["ignore", "ignore", "pipe"] });
-    } catch (err) {
-      const stderr = String((err as { stderr?: Buffer }).stderr ?? "").trim();
-      throw new Error(stderr || (err as Error).message);
-    }
-  };
+  return (args) =>
+    new Promise((resolve, reject) => {
+      execFile(shim, ["devices", ...args], { encoding: "utf8" }, (err, _stdout, stderr) => {
+        if (err) reject(new Error(stderr.trim() || err.message));
+        else resolve();
+      });
+    });
 }
 
 /** The container's dir in the v1 hierarchy that holds `devices`. */
@@ -39,13 +38,13 @@ function devicesDir(dirs: ContainerCgroupDirs, layout: CgroupLayout): string | u
  *
  * @throws LxtError("start") naming the rule (and its config line) or the program.
  */
-export function applyDevicePlan(
+export async function applyDevicePlan(
   plan: DevicePlan,
   dirs: ContainerCgroupDirs,
   layout: CgroupLayout,
   fs: CgroupFs,
   helper: DeviceHelper,
-): void {
+): Promise<void> {
   if (plan.kind === "none") return;
   if (plan.kind === "v1") {
     const dir = devicesDir(dirs, layout);
@@ -67,7 +66,7 @@ export function applyDevicePlan(
   }
   if (!dirs.v2) throw new LxtError("start", "devices: the container has no cgroup v2 directory");
   try {
-    helper(["attach", dirs.v2, ...plan.args]);
+    await helper(["attach", dirs.v2, ...plan.args]);
   } catch (err) {
     throw new LxtError(
       "start",

@@ -9,8 +9,8 @@
 
 import { setTimeout as sleep } from "node:timers/promises";
 import { LxtError, wrapError } from "../core/errors.js";
+import type { CgroupFs } from "../host/cgroup-fs.js";
 import type { ContainerCgroupDirs } from "./container.js";
-import type { CgroupFs } from "./fs.js";
 import { flatKeyed } from "./stats.js";
 
 /** The freezer a container uses: the v1 dir with `freezer.state`, else the v2 dir. */

@@ -7,7 +7,7 @@
 
 import { posix } from "node:path";
 import { errnoCode, LxtError, wrapError } from "../core/errors.js";
-import type { CgroupFs } from "./fs.js";
+import type { CgroupFs } from "../host/cgroup-fs.js";
 
 /** One mounted cgroup hierarchy and this process's place in it. */
 export interface Hierarchy {
@@ -197,9 +197,15 @@ export interface LayoutSources {
 
 const PROC_SELF: LayoutSources = { mountinfo: "/proc/self/mountinfo", cgroup: "/proc/self/cgroup" };
 
+/** The layout as process `pid` sees it (its mounts and its cgroups). */
+export function layoutSourcesOf(pid: number): LayoutSources {
+  return { mountinfo: `/proc/${pid}/mountinfo`, cgroup: `/proc/${pid}/cgroup` };
+}
+
 /**
- * Reads this process's cgroup layout from the host, and each v2 hierarchy's
- * available controllers from `cgroup.controllers` in this process's cgroup.
+ * Reads a process's cgroup layout from the host (this process's unless
+ * `sources` says whose, see `layoutSourcesOf`), and each v2 hierarchy's
+ * available controllers from `cgroup.controllers` in that process's cgroup.
  *
  * @throws LxtError("system") when a proc file cannot be read; see
  *   `parseCgroupLayout` for "host".

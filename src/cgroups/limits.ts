@@ -19,15 +19,14 @@
  *   `memory.memsw.limit_in_bytes` = M + S (memory plus swap).
  */
 
-import { statSync } from "node:fs";
-import { totalmem } from "node:os";
 import { posix } from "node:path";
 import type { IoLimit, LimitOrigins, Limits } from "../config/limits.js";
 import { CPU_PERIOD_US } from "../config/limits.js";
 import type { CgroupSetting, ContainerConfig } from "../config/model.js";
 import { configError, errnoCode, LxtError } from "../core/errors.js";
+import type { CgroupFs } from "../host/cgroup-fs.js";
+import type { LimitHost } from "../host/machine.js";
 import type { ContainerCgroupDirs } from "./container.js";
-import type { CgroupFs } from "./fs.js";
 import type { CgroupLayout } from "./layout.js";
 
 /** Where a write came from: a config key, and its file and line when there is one. */
@@ -54,14 +53,6 @@ export interface TargetedWrite extends LimitWrite {
   dir: string;
 }
 
-/** What translation needs from the host. */
-export interface LimitHost {
-  /** Total RAM in bytes, for `N%` memory limits. */
-  memTotal: number;
-  /** `MAJ:MIN` of a block device path such as `/dev/sda`; throws if it is not one. */
-  deviceNumber(path: string): string;
-}
-
 /** Controllers of friendly limits: v1 and v2 names differ for I/O only. */
 const CONTROLLERS = {
   memory: { v1: "memory", v2: "memory" },
@@ -83,20 +74,6 @@ export function controllerVersion(layout: CgroupLayout, controller: Controller):
   if (layout.hierarchies.some((h) => h.version === 2 && h.controllers.includes(names.v2))) return 2;
   return undefined;
 }
-
-/** `LimitHost` of this machine. */
-export const nodeLimitHost: LimitHost = {
-  memTotal: totalmem(),
-  deviceNumber(path) {
-    const st = statSync(path);
-    if (!st.isBlockDevice()) throw new Error("not a block device");
-    // glibc's major()/minor() on a 64-bit dev_t.
-    const dev = BigInt(st.rdev);
-    const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn);
-    const minor = (dev & 0xffn) | ((dev >> 12n) & ~0xffn);
-    return `${major}:${minor}`;
-  },
-};
 
 /**
  * Every limit of a resolved config as writes: friendly limits first, then

@@ -7,7 +7,7 @@
 
 import { posix } from "node:path";
 import { CPU_PERIOD_US } from "../config/limits.js";
-import type { CgroupFs } from "./fs.js";
+import type { CgroupFs } from "../host/cgroup-fs.js";
 import type { TargetedWrite } from "./limits.js";
 
 /** Fixed defaults of a fresh cgroup, per file (cgroup-v2.rst; the v1 controller docs). */

@@ -5,8 +5,8 @@
 
 import { posix } from "node:path";
 import { errnoCode, wrapError } from "../core/errors.js";
+import type { CgroupFs } from "../host/cgroup-fs.js";
 import type { ContainerCgroupDirs } from "./container.js";
-import type { CgroupFs } from "./fs.js";
 import type { CgroupLayout } from "./layout.js";
 
 /** Usage figures; a field is undefined when no hierarchy provides it. */

@@ -1,7 +1,9 @@
 import { Option } from "@commander-js/extra-typings";
-import { type ContainerPaths, containerPaths, resolveLxcpath } from "../container/paths.js";
+import { type ContainerPaths, containerPaths } from "../container/paths.js";
+import type { Context } from "../core/context.js";
 import { LxtError } from "../core/errors.js";
 import { checkName } from "../core/names.js";
+import { cliContext } from "./context.js";
 
 /** `-n NAME`, as every lxc-* tool takes it. */
 export const nameOption = () => new Option("-n, --name <name>", "container name");
@@ -9,13 +11,17 @@ export const nameOption = () => new Option("-n, --name <name>", "container name"
 export const lxcpathOption = () =>
   new Option("-P, --lxcpath <path>", "state root (default: $LXT_PATH or /var/lib/lxt)");
 
+/** A verb's context (its state root from `-P`) and the container it names. */
+export interface Target {
+  ctx: Context;
+  paths: ContainerPaths;
+}
+
 /** The container named by `-n` (or the first positional word, as LXC also accepts). */
-export function targetPaths(
-  opts: { name?: string; lxcpath?: string },
-  positional?: string,
-): ContainerPaths {
+export function target(opts: { name?: string; lxcpath?: string }, positional?: string): Target {
   const name = checkName(opts.name ?? positional);
-  return containerPaths(resolveLxcpath(opts.lxcpath), name);
+  const ctx = cliContext(opts);
+  return { ctx, paths: containerPaths(ctx, name) };
 }
 
 export function parseIntArg(what: string) {
@@ -33,7 +39,7 @@ export function parseIntArg(what: string) {
 export function targetAndCommand(
   opts: { name?: string; lxcpath?: string },
   args: string[],
-): { paths: ContainerPaths; argv: string[] } {
+): Target & { argv: string[] } {
   let rest = args;
   let name = opts.name;
   if (!name && rest.length > 0 && rest[0] !== "--") {
@@ -41,7 +47,7 @@ export function targetAndCommand(
     rest = rest.slice(1);
   }
   const argv = rest[0] === "--" ? rest.slice(1) : rest;
-  return { paths: targetPaths({ ...opts, name }), argv };
+  return { ...target({ ...opts, name }), argv };
 }
 
 /** For repeatable single-value options (`-v A=1 -v B=2`), as LXC's tools take them. */

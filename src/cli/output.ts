@@ -1,11 +1,12 @@
 import type { NicInfo } from "../container/list.js";
-import { ERROR_CODES, LxtError } from "../core/errors.js";
+import { LxtError } from "../core/errors.js";
+import { CLI_ERRORS } from "./errors.js";
 
 /** The one place where errors become text and exit codes. */
 export function reportError(err: unknown): number {
   if (err instanceof LxtError) {
     process.stderr.write(`lxt: ${err.message}\n`);
-    const { exit, hint } = ERROR_CODES[err.code];
+    const { exit, hint } = CLI_ERRORS[err.code];
     if (hint && err.code !== "internal") process.stderr.write(`hint: ${hint}\n`);
     if (err.code === "internal" || process.env.LXT_DEBUG) process.stderr.write(`${err.stack}\n`);
     return exit;
@@ -14,7 +15,7 @@ export function reportError(err: unknown): number {
   if (e && typeof e.code === "string" && e.code.startsWith("commander.")) return 2;
   process.stderr.write(`lxt: internal error: ${e?.message ?? String(err)}\n`);
   if (e?.stack) process.stderr.write(`${e.stack}\n`);
-  return ERROR_CODES.internal.exit;
+  return CLI_ERRORS.internal.exit;
 }
 
 export function printJson(value: unknown): void {

@@ -8,6 +8,23 @@ import { configError } from "../core/errors.js";
 import { splitLines } from "./parse.js";
 import { ValueError } from "./values.js";
 
+/** One mount, fully resolved: what `lxc.mount.entry` and `lxc.mount.auto` become. */
+export interface PlanMount {
+  source: string;
+  /** Inside the container: an absolute path resolved beneath its root. */
+  target: string;
+  fstype: string;
+  flags: number;
+  data: string;
+  /** Non-zero: remount with MS_REMOUNT|MS_BIND|remountFlags afterwards (read-only binds). */
+  remountFlags: number;
+  optional?: boolean;
+  createDir?: boolean;
+  createFile?: boolean;
+  /** The source is a path inside the container, not on the host. */
+  sourceInRoot?: boolean;
+}
+
 /** mount(2) flags, <sys/mount.h>. */
 export const MS = {
   RDONLY: 1,

@@ -1,9 +1,9 @@
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { allDirs, type ContainerCgroupDirs } from "../cgroups/container.js";
+import type { Caller, Context, Env, Stdio } from "../core/context.js";
 import { LxtError } from "../core/errors.js";
 import { exitStatus } from "../host/proc.js";
-import { shimPath } from "../host/shim.js";
 import { type ContainerPaths, requireExists } from "./paths.js";
 import { runtimeCgroups } from "./runtime.js";
 import { observe, requireState } from "./state.js";
@@ -17,8 +17,12 @@ export interface AttachOptions {
   uid?: number;
   gid?: number;
   cwd?: string;
-  /** Allocate a pty (default: when stdin is a terminal). */
+  /** Allocate a pty (the CLI does when its stdin is a terminal). */
   pty?: boolean;
+  /** Who asked: `--keep-env` and `-v NAME` copy from its environment. */
+  caller: Caller;
+  /** The attached command's stdin, stdout and stderr (the caller's terminal, a daemon's pipes). */
+  stdio: Stdio;
 }
 
 export const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -27,7 +31,10 @@ export const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/
  * The attached process's environment. Clean by default, as `lxc exec` in
  * LXD: nothing of the host leaks in unless asked for (`--keep-env`, `-v`).
  */
-export function attachEnvironment(opts: AttachOptions, callerEnv: NodeJS.ProcessEnv): string[] {
+export function attachEnvironment(
+  opts: Pick<AttachOptions, "keepEnv" | "setEnv" | "uid">,
+  callerEnv: Env,
+): string[] {
   const env = new Map<string, string>();
   if (opts.keepEnv) {
     for (const [k, v] of Object.entries(callerEnv)) if (v !== undefined) env.set(k, v);
@@ -55,7 +62,7 @@ export function attachEnvironment(opts: AttachOptions, callerEnv: NodeJS.Process
 export function attachArgs(
   init: { pid: number; start: string },
   cgroups: ContainerCgroupDirs,
-  opts: AttachOptions,
+  opts: Pick<AttachOptions, "argv" | "uid" | "gid" | "cwd" | "pty">,
   env: string[],
   planFile?: string,
 ): string[] {
@@ -74,21 +81,25 @@ export function attachArgs(
  * Runs a command inside a running container and resolves with its exit code
  * (128+N for a signal). No lock: attach must not hold up a stop.
  */
-export async function attachContainer(paths: ContainerPaths, opts: AttachOptions): Promise<number> {
+export async function attachContainer(
+  ctx: Context,
+  paths: ContainerPaths,
+  opts: AttachOptions,
+): Promise<number> {
   requireExists(paths, "attach");
-  const seen = observe(paths);
+  const seen = observe(ctx, paths);
   requireState("attach", paths.name, seen.state);
   if (!seen.init) throw new LxtError("state", `attach ${paths.name}: no init process`);
   if (opts.argv.length === 0) throw new LxtError("usage", "attach: no command given");
-  const env = attachEnvironment(opts, process.env);
+  const env = attachEnvironment(opts, opts.caller.env);
   const args = attachArgs(
     seen.init,
-    runtimeCgroups(paths),
+    runtimeCgroups(ctx, paths),
     opts,
     env,
     join(paths.runtimeDir, "plan"),
   );
-  const child = spawn(shimPath(), args, { stdio: "inherit" });
+  const child = spawn(ctx.host.helper, args, { stdio: [...opts.stdio] });
   return new Promise((resolve, reject) => {
     child.on("error", (e) => reject(new LxtError("host", `attach ${paths.name}: ${e.message}`, e)));
     child.on("exit", (code, signal) => resolve(exitStatus(code, signal)));

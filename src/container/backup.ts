@@ -4,7 +4,6 @@
  * and read by GNU tar so that owners, modes, xattrs, hard links, sparse files
  * and device nodes survive.
  */
-import { randomBytes } from "node:crypto";
 import {
   copyFileSync,
   existsSync,
@@ -15,12 +14,14 @@ import {
   writeFileSync,
 } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
+import type { Caller, Context, Env } from "../core/context.js";
 import { LxtError, wrapError } from "../core/errors.js";
 import { checkName } from "../core/names.js";
 import type { Progress } from "../core/progress.js";
 import { Reverter } from "../core/reverter.js";
 import { VERSION } from "../core/version.js";
 import { writeFileAtomic } from "../host/atomic.js";
+import { kernelRandom } from "../host/random.js";
 import {
   COMPRESSIONS,
   type Compression,
@@ -31,8 +32,6 @@ import {
   TAR_KEEP,
 } from "../storage/archive.js";
 import {
-  type CommandRunner,
-  execRunner,
   filesDir,
   formatRootfsSpec,
   type RootfsRef,
@@ -54,24 +53,12 @@ import { rewriteConfig, writeHostname } from "./clone.js";
 import { loadConfigFile } from "./launch-input.js";
 import { type ContainerPaths, containerPaths, requireExists } from "./paths.js";
 import { repairStale, withLock } from "./runtime.js";
-import { cleanStaleStaging } from "./staging.js";
+import { cleanStaleStaging, makeStaging } from "./staging.js";
 import { listSnapshotNames, relocateSpec, rootfsRef, snapshotPaths } from "./storage.js";
-
-/** Kept here for callers of the backup module; lives in staging.ts so `ls` loads no crypto. */
-export { cleanStaleStaging };
-
-/** A new staging directory under `parent` owned by this process (`.lxt-KIND-PID-RAND`). */
-export function makeStaging(parent: string, kind: "import" | "export" | "image"): string {
-  mkdirSync(parent, { recursive: true, mode: 0o755 });
-  const dir = join(parent, `.lxt-${kind}-${process.pid}-${randomBytes(4).toString("hex")}`);
-  mkdirSync(dir, { mode: 0o700 });
-  return dir;
-}
 
 export interface ExportOptions {
   /** Default: from the file name (`.tar.xz`, `.tar.zst`, `.tar`), else zstd. */
   compression?: string;
-  run?: CommandRunner;
   progress?: Progress;
 }
 
@@ -100,17 +87,19 @@ function viewMount(ref: RootfsRef, at: string): string[] {
  * beside `file` and renamed into place, so a failure leaves no half file.
  */
 export async function exportContainer(
+  ctx: Context,
   paths: ContainerPaths,
   file: string,
   opts: ExportOptions = {},
 ): Promise<BackupManifest> {
-  const run = opts.run ?? execRunner;
+  const run = ctx.host.run;
+  const env = ctx.settings.hostEnv;
   requireExists(paths, "export");
   const out = resolve(file);
   const compression = pickCompression(out, opts.compression);
-  cleanStaleStaging(paths.lxcpath);
-  return withLock(paths, async () => {
-    const seen = await repairStale(paths);
+  await cleanStaleStaging(ctx, paths.lxcpath);
+  return withLock(ctx, paths, async () => {
+    const seen = await repairStale(ctx, paths);
     const ref = rootfsRef(paths, "export");
     const driver = storageDriver(ref.spec.backend, run);
     if (seen.state !== "STOPPED" && !driver.capabilities.liveSnapshot) {
@@ -119,11 +108,12 @@ export async function exportContainer(
         `export ${paths.name}: container is ${seen.state}; its ${driver.name} storage cannot be read consistently while it runs (stop it first)`,
       );
     }
-    const staging = makeStaging(paths.lxcpath, "export");
+    const stage = await makeStaging(ctx, paths.lxcpath, "export");
+    const staging = stage.dir;
     const tree = join(staging, "tree");
-    const tmpFile = `${out}.lxt-tmp.${process.pid}`;
+    const tmpFile = `${out}.lxt-tmp.${kernelRandom(6).toString("hex")}`;
     const revert = new Reverter();
-    revert.add("staging", () => rmSync(staging, { recursive: true, force: true }));
+    revert.add("staging", () => stage.release());
     revert.add("partial archive", () => rmSync(tmpFile, { force: true }));
     try {
       let live = ref;
@@ -149,7 +139,7 @@ export async function exportContainer(
         snapshots: [],
       };
       for (const s of listSnapshotNames(paths)) {
-        const sp = snapshotPaths(paths, s);
+        const sp = snapshotPaths(ctx, paths, s);
         const sref = rootfsRef(sp, "export");
         const at = join(tree, "snaps", s);
         mkdirSync(join(at, "rootfs"), { recursive: true, mode: 0o755 });
@@ -173,7 +163,7 @@ export async function exportContainer(
       const members = ["index.json", "config", "rootfs"];
       if (manifest.snapshots.length > 0) members.push("snaps");
       opts.progress?.(`archiving ${paths.name} to ${out}`);
-      await archiveWithMounts(mounts, [
+      await archiveWithMounts(env, mounts, [
         "-c",
         "-f",
         tmpFile,
@@ -205,7 +195,7 @@ export async function exportContainer(
  * each rootfs view is mounted (bind, or a read-only overlay): the host's
  * mount table never changes and the mounts go with that process.
  */
-function archiveWithMounts(mounts: string[][], tarArgs: string[]): Promise<void> {
+function archiveWithMounts(env: Env, mounts: string[][], tarArgs: string[]): Promise<void> {
   const lines = ["set -e"];
   const args: string[] = [];
   for (const [kind, a, b] of mounts) {
@@ -233,12 +223,12 @@ function archiveWithMounts(mounts: string[][], tarArgs: string[]): Promise<void>
       ...args,
       ...tarArgs,
     ],
-    { what: "tar" },
+    { what: "tar", env },
   );
 }
 
 /** Reads `index.json` (the archive's first member) without unpacking the rest. */
-export async function readBackupManifest(file: string): Promise<BackupManifest> {
+export async function readBackupManifest(env: Env, file: string): Promise<BackupManifest> {
   const compression = fileCompression(file);
   const lines: string[] = [];
   try {
@@ -253,7 +243,7 @@ export async function readBackupManifest(file: string): Promise<BackupManifest> 
         "--occurrence=1",
         "index.json",
       ],
-      { what: "read", onLine: (l) => void lines.push(l) },
+      { what: "read", env, onLine: (l) => void lines.push(l) },
     );
   } catch (err) {
     throw new LxtError(
@@ -268,8 +258,9 @@ export async function readBackupManifest(file: string): Promise<BackupManifest> 
 export interface ImportOptions {
   /** Target backend (`-B`; default: the best for the state root). */
   backend?: string;
-  run?: CommandRunner;
   progress?: Progress;
+  /** Who asked: the imported configs are checked as its start would read them. */
+  caller: Caller;
 }
 
 interface Staged {
@@ -290,15 +281,17 @@ interface Staged {
  * next export or import.
  */
 export async function importContainer(
+  ctx: Context,
   file: string,
-  lxcpath: string,
   name: string | undefined,
-  opts: ImportOptions = {},
+  opts: ImportOptions,
 ): Promise<ContainerPaths> {
-  const run = opts.run ?? execRunner;
+  const run = ctx.host.run;
+  const env = ctx.settings.hostEnv;
+  const lxcpath = ctx.lxcpath;
   const src = resolve(file);
-  const manifest = await readBackupManifest(src);
-  const paths = containerPaths(lxcpath, checkName(name ?? manifest.name));
+  const manifest = await readBackupManifest(env, src);
+  const paths = containerPaths(ctx, checkName(name ?? manifest.name));
   const driver = await usableDriver(opts.backend, lxcpath, run);
   if (driver.name === "zfs") {
     // A dataset is named and mounted for its container directory: staging
@@ -309,14 +302,15 @@ export async function importContainer(
     );
   }
   mkdirSync(lxcpath, { recursive: true, mode: 0o755 });
-  cleanStaleStaging(lxcpath);
-  await withLock(paths, async () => {
+  await cleanStaleStaging(ctx, lxcpath);
+  await withLock(ctx, paths, async () => {
     if (existsSync(paths.dir)) {
       throw new LxtError("exists", `import ${file}: container ${paths.name} already exists`);
     }
-    const staging = makeStaging(lxcpath, "import");
+    const stage = await makeStaging(ctx, lxcpath, "import");
+    const staging = stage.dir;
     const revert = new Reverter();
-    revert.add("staging", () => rmSync(staging, { recursive: true, force: true }));
+    revert.add("staging", () => stage.release());
     try {
       const staged: Staged[] = [
         {
@@ -357,7 +351,7 @@ export async function importContainer(
           "-C",
           staging,
         ],
-        { what: "unpack" },
+        { what: "unpack", env },
       );
       rmSync(join(staging, "index.json"), { force: true });
       const renamed = paths.name !== manifest.name;
@@ -378,12 +372,13 @@ export async function importContainer(
           keepHwaddr: !renamed,
         });
         writeFileAtomic(config, text, 0o644);
-        loadConfigFile(config);
+        loadConfigFile(config, opts.caller.env);
       }
       const main = staged[0];
       if (renamed && main) writeHostname(main.ref, false, paths.name);
       renameSync(staging, paths.dir);
       revert.success();
+      await stage.release();
     } catch (err) {
       await revert.revert();
       throw explainNoSpace(

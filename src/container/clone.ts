@@ -5,17 +5,17 @@ import {
   mkdirSync,
   openSync,
   readFileSync,
-  rmSync,
   writeSync,
 } from "node:fs";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
+import type { Caller, Context } from "../core/context.js";
 import { LxtError, wrapError } from "../core/errors.js";
 import type { Progress } from "../core/progress.js";
 import { Reverter } from "../core/reverter.js";
 import { writeFileAtomic } from "../host/atomic.js";
+import type { CommandRunner } from "../host/runner.js";
 import {
-  type CommandRunner,
-  execRunner,
   filesDir,
   formatRootfsSpec,
   type RootfsRef,
@@ -45,7 +45,8 @@ export interface CloneOptions {
   existingDir?: boolean;
   /** The rootfs is made already (a backend's own in-place restore): only the config is written. */
   prepared?: RootfsRef;
-  run?: CommandRunner;
+  /** Who asked: the new config is checked as its start would read it. */
+  caller: Caller;
   progress?: Progress;
 }
 
@@ -194,11 +195,12 @@ async function targetDriver(
  * caller holds whatever locks the verb needs and has checked states.
  */
 export async function cloneContainer(
+  ctx: Context,
   src: ContainerPaths,
   dst: ContainerPaths,
   opts: CloneOptions,
 ): Promise<RootfsRef> {
-  const run = opts.run ?? execRunner;
+  const run = ctx.host.run;
   const what = opts.snapshot ? "snapshot" : "copy";
   const from = rootfsRef(src, what);
   const driver = await targetDriver(from, dst, opts, run);
@@ -211,8 +213,8 @@ export async function cloneContainer(
   try {
     if (!opts.existingDir) {
       mkdirSync(dst.dir, { mode: 0o700 });
-      revert.add("container directory", () => rmSync(dst.dir, { recursive: true, force: true }));
-      markIncomplete(to, `${what} of ${src.name}`);
+      revert.add("container directory", () => rm(dst.dir, { recursive: true, force: true }));
+      markIncomplete(ctx, to, `${what} of ${src.name}`);
     }
     if (!opts.prepared) revert.add("rootfs", () => driver.destroy(to));
     opts.progress?.(
@@ -242,7 +244,7 @@ export async function cloneContainer(
       keepIdmapBase: opts.snapshot || opts.existingDir,
     });
     writeFileAtomic(dst.config, config, 0o644);
-    loadConfigFile(dst.config);
+    loadConfigFile(dst.config, opts.caller.env);
     clearIncomplete(dst.dir);
     revert.success();
     return to;

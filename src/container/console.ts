@@ -1,5 +1,6 @@
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
+import type { Context } from "../core/context.js";
 import { LxtError } from "../core/errors.js";
 import { type ContainerPaths, requireExists } from "./paths.js";
 import { observe, requireState } from "./state.js";
@@ -8,9 +9,13 @@ import { observe, requireState } from "./state.js";
  * Connects to tty `ttyNum` of a running container (0 = the console) through
  * its monitor and resolves with a socket carrying raw terminal bytes.
  */
-export async function openConsole(paths: ContainerPaths, ttyNum: number): Promise<Socket> {
+export async function openConsole(
+  ctx: Context,
+  paths: ContainerPaths,
+  ttyNum: number,
+): Promise<Socket> {
   requireExists(paths, "console");
-  requireState("console", paths.name, observe(paths).state);
+  requireState("console", paths.name, observe(ctx, paths).state);
   const sock = connect(join(paths.runtimeDir, "control.sock"));
   return new Promise((resolve, reject) => {
     let buf = Buffer.alloc(0);

@@ -1,7 +1,8 @@
 import { existsSync } from "node:fs";
+import type { Caller, Context } from "../core/context.js";
 import { LxtError } from "../core/errors.js";
 import type { Progress } from "../core/progress.js";
-import { execRunner, storageDriver } from "../storage/index.js";
+import { storageDriver } from "../storage/index.js";
 import { cloneContainer } from "./clone.js";
 import { type ContainerPaths, requireExists } from "./paths.js";
 import { repairStale, withLock } from "./runtime.js";
@@ -16,6 +17,8 @@ export interface CopyOptions {
   /** `-B`: the new container's backend. */
   backend?: string;
   progress?: Progress;
+  /** Who asked: the new config is checked, and an ephemeral copy started, for it. */
+  caller: Caller;
 }
 
 /**
@@ -25,6 +28,7 @@ export interface CopyOptions {
  * started, as lxc-copy -e does.
  */
 export async function copyContainer(
+  ctx: Context,
   src: ContainerPaths,
   dst: ContainerPaths,
   opts: CopyOptions,
@@ -34,10 +38,10 @@ export async function copyContainer(
     throw new LxtError("usage", `copy ${src.name}: the new name must differ (-N NEWNAME)`);
   }
   const cow = !!(opts.snapshot || opts.ephemeral);
-  await withLock(src, async () => {
-    const seen = await repairStale(src);
+  await withLock(ctx, src, async () => {
+    const seen = await repairStale(ctx, src);
     if (seen.state !== "STOPPED") {
-      const driver = storageDriver(rootfsRef(src, "copy").spec.backend, execRunner);
+      const driver = storageDriver(rootfsRef(src, "copy").spec.backend, ctx.host.run);
       const sameBackend = !opts.backend || opts.backend === driver.name;
       if (!(cow && sameBackend && driver.capabilities.liveSnapshot)) {
         throw new LxtError(
@@ -46,11 +50,12 @@ export async function copyContainer(
         );
       }
     }
-    await withLock(dst, async () => {
+    await withLock(ctx, dst, async () => {
       if (existsSync(dst.dir)) {
         throw new LxtError("exists", `copy ${src.name}: container ${dst.name} already exists`);
       }
-      await cloneContainer(src, dst, {
+      await cloneContainer(ctx, src, dst, {
+        caller: opts.caller,
         cow,
         backend: opts.backend,
         hostname: dst.name,
@@ -60,5 +65,5 @@ export async function copyContainer(
     });
   });
   if (!opts.ephemeral) return {};
-  return { started: await startContainer(dst, {}) };
+  return { started: await startContainer(ctx, dst, { caller: opts.caller }) };
 }

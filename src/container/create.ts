@@ -1,5 +1,7 @@
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
+import type { Caller, Context } from "../core/context.js";
 import { LxtError, wrapError } from "../core/errors.js";
 import type { Progress } from "../core/progress.js";
 import { Reverter } from "../core/reverter.js";
@@ -41,6 +43,8 @@ export interface CreateOptions {
   network?: string;
   /** Arguments after `--`, for the template (busybox: `--net NETWORK`). */
   templateArgs?: string[];
+  /** Who asked: the config is checked as its start would read it. */
+  caller: Caller;
 }
 
 /** Parses the busybox template's arguments (`--net NETWORK`, as `--network`). */
@@ -69,7 +73,11 @@ export const TEMPLATES = ["busybox"] as const;
  * Creates a container: its directory, rootfs (from a template or an existing
  * tree) and config. All or nothing: a failure removes the directory.
  */
-export async function createContainer(paths: ContainerPaths, opts: CreateOptions): Promise<void> {
+export async function createContainer(
+  ctx: Context,
+  paths: ContainerPaths,
+  opts: CreateOptions,
+): Promise<void> {
   if (!opts.template && !opts.rootfs) {
     throw new LxtError(
       "usage",
@@ -102,7 +110,7 @@ export async function createContainer(paths: ContainerPaths, opts: CreateOptions
     netConfigLines(network);
   }
   const driver = opts.template
-    ? await usableDriver(opts.backend, paths.lxcpath, undefined, {
+    ? await usableDriver(opts.backend, paths.lxcpath, ctx.host.run, {
         ...(opts.zfsRoot !== undefined ? { zfsRoot: opts.zfsRoot } : {}),
       })
     : undefined;
@@ -111,11 +119,11 @@ export async function createContainer(paths: ContainerPaths, opts: CreateOptions
     // Copied, as lxc-create -f does, after checking it parses: a bad file fails
     // before anything is made, and the container does not depend on the file.
     const file = resolve(opts.configFile);
-    loadConfigFile(file);
+    loadConfigFile(file, opts.caller.env);
     baseText = readFileSync(file, "utf8");
   }
   mkdirSync(paths.lxcpath, { recursive: true, mode: 0o755 });
-  await withLock(paths, async () => {
+  await withLock(ctx, paths, async () => {
     try {
       statSync(paths.dir);
       throw new LxtError(
@@ -128,9 +136,10 @@ export async function createContainer(paths: ContainerPaths, opts: CreateOptions
     const revert = new Reverter();
     try {
       mkdirSync(paths.dir, { mode: 0o700 });
-      revert.add("container directory", () => rmSync(paths.dir, { recursive: true, force: true }));
+      revert.add("container directory", () => rm(paths.dir, { recursive: true, force: true }));
       if (driver) {
         markIncomplete(
+          ctx,
           { spec: driver.newSpec(paths.dir), dir: paths.dir },
           `create -t ${opts.template}`,
         );
@@ -193,7 +202,7 @@ export async function createContainer(paths: ContainerPaths, opts: CreateOptions
         );
       writeFileAtomic(paths.config, `${lines.join("\n")}\n`, 0o644);
       // Validate what we wrote: a template that writes a bad config is a bug caught here.
-      loadConfigFile(paths.config);
+      loadConfigFile(paths.config, opts.caller.env);
       clearIncomplete(paths.dir);
       revert.success();
     } catch (err) {

@@ -1,4 +1,5 @@
 import { existsSync } from "node:fs";
+import type { Context } from "../core/context.js";
 import { type ContainerPaths, ephemeralMarker } from "./paths.js";
 import { observe } from "./state.js";
 
@@ -8,12 +9,12 @@ import { observe } from "./state.js";
  * next command that looks at it (`ls`, `info`, `start`...). Returns whether
  * it was destroyed.
  */
-export async function reapIfEphemeral(paths: ContainerPaths): Promise<boolean> {
+export async function reapIfEphemeral(ctx: Context, paths: ContainerPaths): Promise<boolean> {
   if (!existsSync(ephemeralMarker(paths))) return false;
-  if (observe(paths).state !== "STOPPED") return false;
+  if (observe(ctx, paths).state !== "STOPPED") return false;
   // Loaded only here: destroy pulls in the config registry, storage and
   // snapshots, which `ls` and `info` need for nothing else.
   const { destroyContainer } = await import("./destroy.js");
-  await destroyContainer(paths, {});
+  await destroyContainer(ctx, paths, {});
   return true;
 }

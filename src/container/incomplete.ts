@@ -1,46 +1,41 @@
 /**
  * Crash safety for verbs that fill a container directory in place (create,
  * copy, snapshot): `.lxt-incomplete` is written into the directory before
- * its rootfs is made and removed once its config is written. The marker
- * names the writer (pid + start time) and the rootfs it is making, so the
- * next `ls`, `create` or `copy` can tell a copy in progress from one whose
- * process was killed, and remove the latter through its storage driver.
+ * its rootfs is made and removed once its config is written. Every such
+ * verb holds the container's lock (a snapshot's: its container's) for as
+ * long as the marker exists, and the lock dies with its holder, so the next
+ * `ls`, `create` or `copy` that can take the lock while a marker is there
+ * knows the writer is gone, and removes its work through its storage driver.
+ * The marker names what was being made and the rootfs, and the pid of the
+ * process that made it, for the report.
  */
 import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
+import type { Context } from "../core/context.js";
 import { writeFileAtomic } from "../host/atomic.js";
-import { readStartTime } from "../host/proc.js";
 import {
-  type CommandRunner,
-  execRunner,
   formatRootfsSpec,
   parseRootfsSpec,
   type RootfsRef,
   storageDriver,
 } from "../storage/index.js";
 import { containerPaths } from "./paths.js";
-import { withLock } from "./runtime.js";
 import { cleanStaleStaging } from "./staging.js";
 
 export const INCOMPLETE = ".lxt-incomplete";
 
 interface Marker {
   pid: number;
-  start: string;
   /** What was being made: `copy of c1`, `create -t busybox`, ... */
   what: string;
   /** `lxc.rootfs.path` form of the rootfs being made. */
   rootfs: string;
 }
 
-/** Marks `ref.dir` as being filled by this process. */
-export function markIncomplete(ref: RootfsRef, what: string): void {
-  const m: Marker = {
-    pid: process.pid,
-    start: readStartTime(process.pid) ?? "",
-    what,
-    rootfs: formatRootfsSpec(ref.spec),
-  };
+/** Marks `ref.dir` as being filled; call with the lock of its container held. */
+export function markIncomplete(ctx: Context, ref: RootfsRef, what: string): void {
+  const m: Marker = { pid: ctx.pid, what, rootfs: formatRootfsSpec(ref.spec) };
   writeFileAtomic(join(ref.dir, INCOMPLETE), `${JSON.stringify(m)}\n`);
 }
 
@@ -57,18 +52,12 @@ function readMarker(dir: string): Marker | undefined {
   }
 }
 
-/** Whether the marker's writer still runs (same pid and start time). */
-export function writerAlive(m: Pick<Marker, "pid" | "start">): boolean {
-  const now = readStartTime(m.pid);
-  return now !== undefined && now === m.start;
-}
-
 /** Removes one dead writer's directory: rootfs through its driver, then the directory. */
-async function removeDir(dir: string, m: Marker | undefined, run: CommandRunner): Promise<void> {
+async function removeDir(ctx: Context, dir: string, m: Marker | undefined): Promise<void> {
   const spec = m ? parseRootfsSpec(m.rootfs) : undefined;
   if (spec && !("unsupported" in spec)) {
     try {
-      await storageDriver(spec.backend, run).destroy({ spec, dir });
+      await storageDriver(spec.backend, ctx.host.run).destroy({ spec, dir });
     } catch {
       // A half-made rootfs may not be what its driver expects; the directory goes anyway.
     }
@@ -76,11 +65,11 @@ async function removeDir(dir: string, m: Marker | undefined, run: CommandRunner)
   // A killed writer's child may still be finishing a file: retry while entries reappear.
   for (let i = 0; ; i++) {
     try {
-      rmSync(dir, { recursive: true, force: true });
+      await rm(dir, { recursive: true, force: true });
       return;
     } catch (err) {
       if (i >= 20) throw err;
-      await new Promise((r) => setTimeout(r, 50));
+      await ctx.host.clock.sleep(50);
     }
   }
 }
@@ -89,20 +78,22 @@ async function removeDir(dir: string, m: Marker | undefined, run: CommandRunner)
 export interface Swept {
   name: string;
   what: string;
+  /** The process that was making it. */
   pid?: number;
 }
 
 /**
- * Removes what crashed writers left under `lxcpath`: container (and
- * snapshot) directories still marked incomplete whose writer is dead, and
- * dead export/import/image staging directories. Directories being made by a
- * live process are left alone.
+ * Removes what crashed writers left under `lxcpath` (the context's state
+ * root unless given): container (and snapshot) directories still marked
+ * incomplete whose container's lock is free, and dead export, import and
+ * image staging directories. A container whose lock is held (a writer at
+ * work, or any other verb) is left for a later sweep.
  */
-export async function sweepIncomplete(
-  lxcpath: string,
-  run: CommandRunner = execRunner,
-): Promise<Swept[]> {
-  const out: Swept[] = cleanStaleStaging(lxcpath).map((n) => ({ name: n, what: "staging" }));
+export async function sweepIncomplete(ctx: Context, lxcpath = ctx.lxcpath): Promise<Swept[]> {
+  const out: Swept[] = (await cleanStaleStaging(ctx, lxcpath)).map((n) => ({
+    name: n,
+    what: "staging",
+  }));
   let names: string[];
   try {
     names = readdirSync(lxcpath);
@@ -112,23 +103,27 @@ export async function sweepIncomplete(
   for (const name of names) {
     if (name.startsWith(".")) continue;
     const dir = join(lxcpath, name);
-    const dirs = [dir];
+    const marked = () => {
+      const dirs = [dir];
+      try {
+        for (const s of readdirSync(join(dir, "snaps"))) dirs.push(join(dir, "snaps", s));
+      } catch {}
+      return dirs.filter((d) => existsSync(join(d, INCOMPLETE)));
+    };
+    if (marked().length === 0) continue;
+    const paths = containerPaths(ctx, name, lxcpath);
+    const lock = await ctx.host.tryLock(paths.lockFile, name);
+    if (!lock) continue;
     try {
-      for (const s of readdirSync(join(dir, "snaps"))) dirs.push(join(dir, "snaps", s));
-    } catch {}
-    for (const d of dirs) {
-      const m = readMarker(d);
-      if (!existsSync(join(d, INCOMPLETE)) || (m && writerAlive(m))) continue;
-      const label = d === dir ? name : `${name}/${d.slice(dir.length + 1)}`;
-      const sweep = async () => {
-        // Re-read under the lock: a writer may have finished in between.
-        const again = readMarker(d);
-        if (!existsSync(join(d, INCOMPLETE)) || (again && writerAlive(again))) return;
-        await removeDir(d, again, run);
-        out.push({ name: label, what: again?.what ?? "unknown", pid: again?.pid });
-      };
-      if (d === dir) await withLock(containerPaths(lxcpath, name), sweep);
-      else await sweep();
+      // Under the lock: what is still marked was left by a writer that is gone.
+      for (const d of marked()) {
+        const m = readMarker(d);
+        await removeDir(ctx, d, m);
+        const label = d === dir ? name : `${name}/${d.slice(dir.length + 1)}`;
+        out.push({ name: label, what: m?.what ?? "unknown", pid: m?.pid });
+      }
+    } finally {
+      await lock.release();
     }
   }
   return out;

@@ -1,10 +1,9 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { allDirs } from "../cgroups/container.js";
-import { nodeCgroupFs } from "../cgroups/fs.js";
-import { type CgroupLayout, readCgroupLayout } from "../cgroups/layout.js";
+import type { CgroupLayout } from "../cgroups/layout.js";
 import { type CgroupStats, readCgroupStats } from "../cgroups/stats.js";
-import { readAppArmorHost } from "../host/apparmor.js";
+import type { Context } from "../core/context.js";
 import { lxcfsTargetsOf } from "../host/lxcfs.js";
 import {
   type Addresses,
@@ -15,6 +14,7 @@ import {
 } from "../host/netinfo.js";
 import type { NicSummary } from "../network/nic-resolve.js";
 import { reapIfEphemeral } from "./ephemeral.js";
+import { hostLayout } from "./host-layout.js";
 import { type ContainerPaths, containerPaths, ephemeralMarker } from "./paths.js";
 import { repairStale, runtimeCgroups, withLock } from "./runtime.js";
 import { readRuntimePlan, runtimeAppArmor } from "./runtime-cgroups.js";
@@ -37,12 +37,12 @@ export function listNames(lxcpath: string): string[] {
  * Names of the containers under a state root, after destroying stopped
  * ephemeral ones (the only ones with a marker file, so this stays cheap).
  */
-export async function listLiveNames(lxcpath: string): Promise<string[]> {
-  const names = listNames(lxcpath);
+export async function listLiveNames(ctx: Context): Promise<string[]> {
+  const names = listNames(ctx.lxcpath);
   const out: string[] = [];
   for (const n of names) {
-    const paths = containerPaths(lxcpath, n);
-    if (existsSync(ephemeralMarker(paths)) && (await reapIfEphemeral(paths))) continue;
+    const paths = containerPaths(ctx, n);
+    if (existsSync(ephemeralMarker(paths)) && (await reapIfEphemeral(ctx, paths))) continue;
     out.push(n);
   }
   return out;
@@ -70,7 +70,11 @@ export interface NicInfo extends NicSummary {
  * The NICs of a running container (those lxt made; none for `empty` or
  * `none`), with the addresses its network namespace has now.
  */
-export async function containerNics(paths: ContainerPaths, pid?: number): Promise<NicInfo[]> {
+export async function containerNics(
+  ctx: Context,
+  paths: ContainerPaths,
+  pid?: number,
+): Promise<NicInfo[]> {
   if (!pid) return [];
   let made: NicSummary[];
   try {
@@ -78,7 +82,7 @@ export async function containerNics(paths: ContainerPaths, pid?: number): Promis
   } catch {
     return [];
   }
-  const live = await readLiveNics(pid);
+  const live = await readLiveNics(ctx.host.run, pid);
   return made.map((n) => {
     const l = live.find((x) => x.name === n.name);
     return { ...n, hwaddr: l?.hwaddr ?? n.hwaddr, ipv4: l?.ipv4 ?? [], ipv6: l?.ipv6 ?? [] };
@@ -107,20 +111,20 @@ export interface ContainerInfo extends ContainerSummary, ContainerUsage {
  * The truthful state of one container. Stale runtime files (a monitor killed
  * with SIGKILL) are repaired on the way, under the container's lock.
  */
-export async function summarize(paths: ContainerPaths): Promise<ContainerSummary> {
-  let seen = observe(paths);
-  if (seen.stale) seen = await withLock(paths, () => repairStale(paths));
+export async function summarize(ctx: Context, paths: ContainerPaths): Promise<ContainerSummary> {
+  let seen = observe(ctx, paths);
+  if (seen.stale) seen = await withLock(ctx, paths, () => repairStale(ctx, paths));
   const addrs: Addresses = seen.init ? readAddresses(seen.init.pid) : { ipv4: [], ipv6: [] };
   return { name: paths.name, state: seen.state, pid: seen.init?.pid, ...addrs };
 }
 
 /** Every container under a state root; stopped ephemeral ones are destroyed, not listed. */
-export async function listContainers(lxcpath: string): Promise<ContainerSummary[]> {
+export async function listContainers(ctx: Context): Promise<ContainerSummary[]> {
   const all = await Promise.all(
-    listNames(lxcpath).map(async (n) => {
-      const paths = containerPaths(lxcpath, n);
-      const summary = await summarize(paths);
-      return (await reapIfEphemeral(paths)) ? undefined : summary;
+    listNames(ctx.lxcpath).map(async (n) => {
+      const paths = containerPaths(ctx, n);
+      const summary = await summarize(ctx, paths);
+      return (await reapIfEphemeral(ctx, paths)) ? undefined : summary;
     }),
   );
   return all.filter((s): s is ContainerSummary => s !== undefined);
@@ -144,40 +148,46 @@ function usageOf({ cpuUsageNs, ...rest }: CgroupStats): ContainerUsage {
  * reading them costs one `nsenter` per running container.
  */
 export async function allContainerInfo(
-  lxcpath: string,
+  ctx: Context,
   opts: { liveAddresses?: boolean } = {},
 ): Promise<ContainerInfo[]> {
-  const layout = readCgroupLayout(nodeCgroupFs);
-  const names = await listLiveNames(lxcpath);
+  const layout = hostLayout(ctx);
+  const names = await listLiveNames(ctx);
   return Promise.all(
-    names.map((n) => containerInfo(containerPaths(lxcpath, n), layout, opts.liveAddresses ?? true)),
+    names.map((n) =>
+      containerInfo(ctx, containerPaths(ctx, n), layout, opts.liveAddresses ?? true),
+    ),
   );
 }
 
 /** State, pid, addresses and resource use from the container's cgroup. */
 export async function containerInfo(
+  ctx: Context,
   paths: ContainerPaths,
   layout?: CgroupLayout,
   liveAddresses = true,
 ): Promise<ContainerInfo> {
-  const summary = await summarize(paths);
-  const dirs = summary.state === "STOPPED" ? { v1: [] } : runtimeCgroups(paths);
+  const summary = await summarize(ctx, paths);
+  const dirs = summary.state === "STOPPED" ? { v1: [] } : runtimeCgroups(ctx, paths);
   const cgroups = allDirs(dirs);
   const net = summary.pid ? readNetBytes(summary.pid) : [];
-  const nics = await containerNics(paths, liveAddresses ? summary.pid : undefined);
-  const aaHost = readAppArmorHost();
+  const nics = await containerNics(ctx, paths, liveAddresses ? summary.pid : undefined);
+  const aaHost = ctx.host.facts.apparmor();
   const apparmor = !aaHost.enabled
     ? `none: ${aaHost.why}`
     : summary.state === "STOPPED"
       ? "-"
-      : (runtimeAppArmor(paths) ?? "unconfined");
+      : (runtimeAppArmor(ctx, paths) ?? "unconfined");
   const lxcfs = summary.pid ? lxcfsTargetsOf(summary.pid) : [];
   const info: ContainerInfo = {
     ...summary,
     cgroups,
     net,
     lastExit: readExit(paths),
-    userns: usernsInfo(paths, summary.state === "STOPPED" ? undefined : readRuntimePlan(paths)),
+    userns: usernsInfo(
+      paths,
+      summary.state === "STOPPED" ? undefined : readRuntimePlan(ctx, paths),
+    ),
     apparmor,
     nics,
     lxcfs,
@@ -185,7 +195,7 @@ export async function containerInfo(
   if (cgroups.length > 0) {
     return {
       ...info,
-      ...usageOf(readCgroupStats(dirs, layout ?? readCgroupLayout(nodeCgroupFs), nodeCgroupFs)),
+      ...usageOf(readCgroupStats(dirs, layout ?? hostLayout(ctx), ctx.host.cgroupFs)),
     };
   }
   return info;

@@ -1,16 +1,12 @@
 import { existsSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
+import { type Context, runtimeRoot } from "../core/context.js";
 import { LxtError } from "../core/errors.js";
 
 /** Default state root, as `/var/lib/lxc` for LXC. */
 export const DEFAULT_LXCPATH = "/var/lib/lxt";
 /** Runtime files (locks, monitor sockets, pids) live under here. */
 export const DEFAULT_RUNDIR = "/run/lxt";
-
-/** The state root from `-P`, else `$LXT_PATH`, else the default. */
-export function resolveLxcpath(flag: string | undefined): string {
-  return resolve(flag || process.env.LXT_PATH || DEFAULT_LXCPATH);
-}
 
 /** Every path that belongs to one container. */
 export interface ContainerPaths {
@@ -31,35 +27,25 @@ export interface ContainerPaths {
 }
 
 /**
- * Runtime files are keyed by a short hash of the state root so that two
- * roots (e.g. parallel test runs) with the same container name never share
- * a lock or a socket, while socket paths stay short.
- */
-export function rootId(lxcpath: string): string {
-  // 64-bit FNV-1a: a name, not a secret; node:crypto would add ~5 ms to every command.
-  let h = 0xcbf29ce484222325n;
-  for (const byte of Buffer.from(lxcpath, "utf8")) {
-    h = ((h ^ BigInt(byte)) * 0x100000001b3n) & 0xffffffffffffffffn;
-  }
-  return h.toString(16).padStart(16, "0").slice(0, 12);
-}
-
-/**
  * Host-wide verdicts of the idmapped-mount probe, one file per filesystem
  * (docs/security.md). Beside the state roots' runtime roots, under the
  * runtime directory that every boot starts empty.
  */
-export function probeCacheDir(): string {
-  return join(process.env.LXT_RUNDIR || DEFAULT_RUNDIR, ".idmap-probe");
+export function probeCacheDir(runDir: string): string {
+  return join(runDir, ".idmap-probe");
 }
 
-export function runtimeRoot(lxcpath: string): string {
-  return join(process.env.LXT_RUNDIR || DEFAULT_RUNDIR, rootId(lxcpath));
-}
-
-export function containerPaths(lxcpath: string, name: string): ContainerPaths {
+/**
+ * The paths of container `name` of the context's state root, or of another
+ * root (`lxcpath`: a container's snapshots are containers of their own root).
+ */
+export function containerPaths(
+  ctx: Pick<Context, "lxcpath" | "runDir">,
+  name: string,
+  lxcpath = ctx.lxcpath,
+): ContainerPaths {
   const dir = join(lxcpath, name);
-  const run = runtimeRoot(lxcpath);
+  const run = runtimeRoot(ctx.runDir, lxcpath);
   return {
     name,
     lxcpath,

@@ -1,27 +1,10 @@
 import type { IdmapLine } from "../config/idmap.js";
-import { MS } from "../config/mounts.js";
+import { MS, type PlanMount } from "../config/mounts.js";
 import { encodeRecord } from "../core/encode.js";
 import type { SeccompFilter } from "../seccomp/profile.js";
 
 /** Version of the plan format understood by the helper (docs/helper-protocol.md). */
 export const PLAN_VERSION = 1;
-
-/** One mount, fully resolved: what `lxc.mount.entry` and `lxc.mount.auto` become. */
-export interface PlanMount {
-  source: string;
-  /** Inside the container: an absolute path resolved beneath its root. */
-  target: string;
-  fstype: string;
-  flags: number;
-  data: string;
-  /** Non-zero: remount with MS_REMOUNT|MS_BIND|remountFlags afterwards (read-only binds). */
-  remountFlags: number;
-  optional?: boolean;
-  createDir?: boolean;
-  createFile?: boolean;
-  /** The source is a path inside the container, not on the host. */
-  sourceInRoot?: boolean;
-}
 
 export type ProcMode = "rw" | "mixed";
 export type SysMode = "ro" | "rw" | "mixed";

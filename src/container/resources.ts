@@ -6,13 +6,10 @@
 
 import { readFileSync } from "node:fs";
 import { setFrozen } from "../cgroups/freezer.js";
-import { nodeCgroupFs } from "../cgroups/fs.js";
-import { readCgroupLayout } from "../cgroups/layout.js";
 import {
   applyLimitWrites,
   dirForFile,
   type LimitWrite,
-  nodeLimitHost,
   planLimitWrites,
   type TargetedWrite,
   targetWrites,
@@ -24,44 +21,50 @@ import { hostArch } from "../config/model.js";
 import { type ConfigFs, nodeConfigFs } from "../config/parse.js";
 import { ValueError } from "../config/values.js";
 import { ConfigDocument } from "../config/write.js";
+import type { Caller, Context } from "../core/context.js";
 import { errnoCode, LxtError, wrapError } from "../core/errors.js";
 import { writeFileAtomic } from "../host/atomic.js";
+import { hostLayout } from "./host-layout.js";
 import { layoutKind } from "./launch-input.js";
 import { type ContainerPaths, requireExists } from "./paths.js";
 import { repairStale, runtimeCgroups, withLock } from "./runtime.js";
 import { observe, requireState } from "./state.js";
 
 /** Freezes (`frozen`) or thaws a running container and waits until the kernel has done it. */
-export async function freezeContainer(paths: ContainerPaths, frozen: boolean): Promise<void> {
+export async function freezeContainer(
+  ctx: Context,
+  paths: ContainerPaths,
+  frozen: boolean,
+): Promise<void> {
   requireExists(paths, frozen ? "freeze" : "unfreeze");
   const verb = frozen ? "freeze" : "unfreeze";
-  await withLock(paths, async () => {
-    const seen = await repairStale(paths);
+  await withLock(ctx, paths, async () => {
+    const seen = await repairStale(ctx, paths);
     requireState(verb, paths.name, seen.state);
     try {
-      await setFrozen(runtimeCgroups(paths), nodeCgroupFs, frozen);
+      await setFrozen(runtimeCgroups(ctx, paths), ctx.host.cgroupFs, frozen);
     } catch (err) {
       throw wrapError(`${verb} ${paths.name}`, err);
     }
   });
 }
 
-function cgroupPath(paths: ContainerPaths, file: string): string {
-  const layout = readCgroupLayout(nodeCgroupFs);
+function cgroupPath(ctx: Context, paths: ContainerPaths, file: string): string {
+  const layout = hostLayout(ctx);
   try {
-    return `${dirForFile(file, runtimeCgroups(paths), layout)}/${file}`;
+    return `${dirForFile(file, runtimeCgroups(ctx, paths), layout)}/${file}`;
   } catch (err) {
     throw wrapError(`cgroup ${paths.name}`, err);
   }
 }
 
 /** Reads a cgroup file of a running (or frozen) container. */
-export function readContainerCgroup(paths: ContainerPaths, file: string): string {
+export function readContainerCgroup(ctx: Context, paths: ContainerPaths, file: string): string {
   requireExists(paths, "cgroup");
-  requireState("cgroup", paths.name, observe(paths).state);
-  const path = cgroupPath(paths, file);
+  requireState("cgroup", paths.name, observe(ctx, paths).state);
+  const path = cgroupPath(ctx, paths, file);
   try {
-    return nodeCgroupFs.readFile(path);
+    return ctx.host.cgroupFs.readFile(path);
   } catch (err) {
     if (errnoCode(err) === "ENOENT")
       throw new LxtError("not-found", `cgroup ${paths.name}: ${path}: no such cgroup file`, err);
@@ -71,16 +74,17 @@ export function readContainerCgroup(paths: ContainerPaths, file: string): string
 
 /** Writes a cgroup file of a running (or frozen) container; the kernel validates the value. */
 export async function writeContainerCgroup(
+  ctx: Context,
   paths: ContainerPaths,
   file: string,
   value: string,
 ): Promise<void> {
   requireExists(paths, "cgroup");
-  await withLock(paths, async () => {
-    requireState("cgroup", paths.name, (await repairStale(paths)).state);
-    const path = cgroupPath(paths, file);
+  await withLock(ctx, paths, async () => {
+    requireState("cgroup", paths.name, (await repairStale(ctx, paths)).state);
+    const path = cgroupPath(ctx, paths, file);
     try {
-      nodeCgroupFs.writeFile(path, value);
+      ctx.host.cgroupFs.writeFile(path, value);
     } catch (err) {
       const code = errnoCode(err);
       const what = `cgroup ${paths.name}: write "${value}" to ${path}`;
@@ -139,15 +143,17 @@ function isLimitKey(key: string): boolean {
  *   LxtError("unsupported") for a key whose feature is not implemented yet.
  */
 export async function setConfigKey(
+  ctx: Context,
   paths: ContainerPaths,
   key: string,
   value: string,
-  opts: { mustExist?: boolean } = {},
+  opts: { caller: Caller; mustExist?: boolean },
 ): Promise<ConfigSetResult> {
   const verb = opts.mustExist ? "config unset" : "config set";
   requireExists(paths, verb);
   const what = `${verb} ${paths.name}`;
-  const layout = readCgroupLayout(nodeCgroupFs);
+  const fs = ctx.host.cgroupFs;
+  const layout = hostLayout(ctx);
   const host = { cgroupLayout: layoutKind(layout), arch: hostArch() };
   if (value !== "") {
     let verdict: ReturnType<typeof checkKeyValue>;
@@ -162,7 +168,7 @@ export async function setConfigKey(
         `${what}: ${key}: ${verdict.feature} is not implemented yet`,
       );
   }
-  return withLock(paths, async () => {
+  return withLock(ctx, paths, async () => {
     const doc = ConfigDocument.parse(readFileSync(paths.config, "utf8"), paths.config);
     if (opts.mustExist && doc.getAll(key).length === 0)
       throw new LxtError("config", `${what}: ${key} is not set in ${paths.config}`);
@@ -179,19 +185,19 @@ export async function setConfigKey(
     try {
       const cfg = loadConfig(paths.config, {
         cgroupLayout: host.cgroupLayout,
-        env: process.env,
+        env: opts.caller.env,
         fs: overlay,
       });
-      writes = planLimitWrites(cfg, layout, nodeLimitHost);
+      writes = planLimitWrites(cfg, layout, ctx.host.limits);
       warnings = cfg.warnings.filter((w) => w.includes(`: ${key} `));
     } catch (err) {
       throw err instanceof LxtError ? err.wrap(what) : wrapError(what, err);
     }
-    const seen = await repairStale(paths);
+    const seen = await repairStale(ctx, paths);
     let applied = false;
     if (isLimitKey(key) && (seen.state === "RUNNING" || seen.state === "FROZEN")) {
       const keys = affectedKeys(key);
-      const dirs = runtimeCgroups(paths);
+      const dirs = runtimeCgroups(ctx, paths);
       try {
         let live = targetWrites(
           writes.filter((w) => keys.includes(w.origin.key)),
@@ -203,17 +209,17 @@ export async function setConfigKey(
           // write what the rest of the config still says about them.
           const old = loadConfig(paths.config, {
             cgroupLayout: host.cgroupLayout,
-            env: process.env,
+            env: opts.caller.env,
             fs: nodeConfigFs,
           });
           const before = targetWrites(
-            planLimitWrites(old, layout, nodeLimitHost).filter((w) => w.origin.key === key),
+            planLimitWrites(old, layout, ctx.host.limits).filter((w) => w.origin.key === key),
             dirs,
             layout,
           );
           const resets: TargetedWrite[] = [];
           for (const w of before) {
-            const r = resetWrite(w, nodeCgroupFs);
+            const r = resetWrite(w, fs);
             if (r) resets.push(r);
             else
               warnings.push(
@@ -226,7 +232,7 @@ export async function setConfigKey(
           );
           live = [...resets, ...again];
         }
-        applyLimitWrites(live, nodeCgroupFs);
+        applyLimitWrites(live, fs);
         applied = live.length > 0;
       } catch (err) {
         throw err instanceof LxtError ? err.wrap(what) : wrapError(what, err);
@@ -238,6 +244,11 @@ export async function setConfigKey(
 }
 
 /** `config unset NAME KEY`: removes the key; a limit goes back to its default at once when running. */
-export function unsetConfigKey(paths: ContainerPaths, key: string): Promise<ConfigSetResult> {
-  return setConfigKey(paths, key, "", { mustExist: true });
+export function unsetConfigKey(
+  ctx: Context,
+  paths: ContainerPaths,
+  key: string,
+  caller: Caller,
+): Promise<ConfigSetResult> {
+  return setConfigKey(ctx, paths, key, "", { caller, mustExist: true });
 }

@@ -1,6 +1,8 @@
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { ContainerCgroupDirs } from "../cgroups/container.js";
+import { cacheKey } from "../core/cache.js";
+import type { Context } from "../core/context.js";
 import { decodeRecord } from "../core/encode.js";
 import type { ContainerPaths } from "./paths.js";
 
@@ -37,25 +39,28 @@ function cgroupsOf(plan: RuntimePlan | undefined): ContainerCgroupDirs {
 }
 
 /**
- * The last plan read, keyed by its file's identity. The plan is replaced only
- * by an atomic rename (a new inode) or removed with the runtime directory, so
- * a stat tells whether the decoded copy still holds: one command (or a long
- * lxtd) reads and decodes it once, however many of its parts it asks for.
+ * Decoded plans by file, each with its file's identity. A plan is replaced
+ * only by an atomic rename (a new inode) or removed with the runtime
+ * directory, so a stat tells whether the decoded copy still holds: a command
+ * reads and decodes a plan once however many of its parts it asks for, and
+ * a long-running front-end keeps the plans of the containers it last served.
  */
-let cached: { file: string; identity: string; plan: RuntimePlan } | undefined;
+export const PLAN_CACHE = cacheKey<{ identity: string; plan: RuntimePlan }>("runtime-plans", 1024);
 
 /** The decoded plan of a running container, or undefined when it has none. */
-export function readRuntimePlan(paths: ContainerPaths): RuntimePlan | undefined {
+export function readRuntimePlan(ctx: Context, paths: ContainerPaths): RuntimePlan | undefined {
+  const cache = ctx.caches.of(PLAN_CACHE);
   const file = join(paths.runtimeDir, "plan");
   let identity: string;
   try {
     const st = statSync(file, { bigint: true });
     identity = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}`;
   } catch {
-    if (cached?.file === file) cached = undefined;
+    cache.delete(file);
     return undefined;
   }
-  if (cached?.file === file && cached.identity === identity) return cached.plan;
+  const hit = cache.get(file);
+  if (hit?.identity === identity) return hit.plan;
   let text: string;
   try {
     text = readFileSync(file, "utf8");
@@ -63,36 +68,36 @@ export function readRuntimePlan(paths: ContainerPaths): RuntimePlan | undefined 
     return undefined;
   }
   const plan = parseRuntimePlan(text);
-  cached = { file, identity, plan };
+  cache.set(file, { identity, plan });
   return plan;
 }
 
 /** The text of a running container's plan, or undefined when it has none. */
-export function runtimePlan(paths: ContainerPaths): string | undefined {
-  return readRuntimePlan(paths)?.text;
+export function runtimePlan(ctx: Context, paths: ContainerPaths): string | undefined {
+  return readRuntimePlan(ctx, paths)?.text;
 }
 
 /** The field lists of every `op` record of a running container's plan (none without a plan). */
-function planRecords(paths: ContainerPaths, op: string): readonly string[][] {
-  return readRuntimePlan(paths)?.records.get(op) ?? [];
+function planRecords(ctx: Context, paths: ContainerPaths, op: string): readonly string[][] {
+  return readRuntimePlan(ctx, paths)?.records.get(op) ?? [];
 }
 
 /** The cgroup directories of a running container, from its plan (none when it has no plan). */
-export function runtimeCgroups(paths: ContainerPaths): ContainerCgroupDirs {
-  return cgroupsOf(readRuntimePlan(paths));
+export function runtimeCgroups(ctx: Context, paths: ContainerPaths): ContainerCgroupDirs {
+  return cgroupsOf(readRuntimePlan(ctx, paths));
 }
 
 /** Host interfaces (`netdev` records) of a running container, from its plan. */
-export function runtimeNetdevs(paths: ContainerPaths): string[] {
-  return planRecords(paths, "netdev").map((f) => f[0] as string);
+export function runtimeNetdevs(ctx: Context, paths: ContainerPaths): string[] {
+  return planRecords(ctx, paths, "netdev").map((f) => f[0] as string);
 }
 
 /** The AppArmor profile (`apparmor` record) a running container's plan applies, if any. */
-export function runtimeAppArmor(paths: ContainerPaths): string | undefined {
-  return planRecords(paths, "apparmor")[0]?.[0];
+export function runtimeAppArmor(ctx: Context, paths: ContainerPaths): string | undefined {
+  return planRecords(ctx, paths, "apparmor")[0]?.[0];
 }
 
 /** `stop-hook` commands of a container, from its plan (run by repairStale after a killed monitor). */
-export function runtimeStopHooks(paths: ContainerPaths): string[][] {
-  return planRecords(paths, "stop-hook").map((f) => [...f]);
+export function runtimeStopHooks(ctx: Context, paths: ContainerPaths): string[][] {
+  return planRecords(ctx, paths, "stop-hook").map((f) => [...f]);
 }

@@ -1,8 +1,8 @@
 import { rmSync } from "node:fs";
 import { removeContainerCgroups } from "../cgroups/container.js";
 import { releaseMonitorLeaf } from "../cgroups/delegation.js";
-import { nodeCgroupFs, nodeKill } from "../cgroups/fs.js";
-import { type HeldLock, takeLock } from "../host/shim.js";
+import type { Context } from "../core/context.js";
+import type { HeldLock } from "../host/shim.js";
 import type { ContainerPaths } from "./paths.js";
 import { runtimeCgroups, runtimeNetdevs, runtimeStopHooks } from "./runtime-cgroups.js";
 import { type Observed, observe } from "./state.js";
@@ -14,32 +14,31 @@ export { planCgroups, runtimeCgroups } from "./runtime-cgroups.js";
  * anything still in them) and the runtime directory. Call with the
  * container's lock held. Returns the state after repair.
  */
-export async function repairStale(paths: ContainerPaths): Promise<Observed> {
-  const seen = observe(paths);
+export async function repairStale(ctx: Context, paths: ContainerPaths): Promise<Observed> {
+  const seen = observe(ctx, paths);
   if (!seen.stale) return seen;
-  const dirs = runtimeCgroups(paths);
-  await removeContainerCgroups(dirs, nodeCgroupFs, nodeKill);
-  await releaseMonitorLeaf(dirs.v2, nodeCgroupFs);
-  const netdevs = runtimeNetdevs(paths);
-  const stopHooks = runtimeStopHooks(paths);
+  const { cgroupFs, kill, run } = ctx.host;
+  const dirs = runtimeCgroups(ctx, paths);
+  await removeContainerCgroups(dirs, cgroupFs, kill, { selfPid: ctx.pid });
+  await releaseMonitorLeaf(dirs.v2, cgroupFs);
+  const netdevs = runtimeNetdevs(ctx, paths);
+  const stopHooks = runtimeStopHooks(ctx, paths);
   if (netdevs.length > 0 || stopHooks.length > 0) {
-    const [{ removeHostEnds, runStopHooks }, { execRunner }] = await Promise.all([
-      import("../network/nic-host.js"),
-      import("../storage/runner.js"),
-    ]);
-    await runStopHooks(stopHooks, execRunner);
-    await removeHostEnds(netdevs, execRunner);
+    const { removeHostEnds, runStopHooks } = await import("../network/nic-host.js");
+    await runStopHooks(stopHooks, run, ctx.pid);
+    await removeHostEnds(netdevs, run);
   }
   rmSync(paths.runtimeDir, { recursive: true, force: true });
-  return observe(paths);
+  return observe(ctx, paths);
 }
 
 /** Runs `fn` with the container's lock held; the lock goes even if `fn` throws. */
 export async function withLock<T>(
+  ctx: Context,
   paths: ContainerPaths,
   fn: (lock: HeldLock) => Promise<T>,
 ): Promise<T> {
-  const lock = await takeLock(paths.lockFile, paths.name);
+  const lock = await ctx.host.lock(paths.lockFile, paths.name);
   try {
     return await fn(lock);
   } finally {

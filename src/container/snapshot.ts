@@ -7,17 +7,13 @@ import {
   rmSync,
   statSync,
 } from "node:fs";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
+import type { Caller, Context } from "../core/context.js";
 import { LxtError } from "../core/errors.js";
 import { Reverter } from "../core/reverter.js";
 import { writeFileAtomic } from "../host/atomic.js";
-import {
-  type CommandRunner,
-  execRunner,
-  ownsRootfs,
-  STORAGE_ENTRIES,
-  storageDriver,
-} from "../storage/index.js";
+import { ownsRootfs, STORAGE_ENTRIES, storageDriver } from "../storage/index.js";
 import { cloneContainer } from "./clone.js";
 import { type ContainerPaths, requireExists } from "./paths.js";
 import { repairStale, withLock } from "./runtime.js";
@@ -46,14 +42,10 @@ function timestamp(d = new Date()): string {
 }
 
 /** Refuses a container that is not stopped unless its backend snapshots running containers atomically. */
-async function requireQuiet(
-  paths: ContainerPaths,
-  verb: string,
-  run: CommandRunner,
-): Promise<void> {
-  const seen = await repairStale(paths);
+async function requireQuiet(ctx: Context, paths: ContainerPaths, verb: string): Promise<void> {
+  const seen = await repairStale(ctx, paths);
   if (seen.state === "STOPPED") return;
-  const driver = storageDriver(rootfsRef(paths, verb).spec.backend, run);
+  const driver = storageDriver(rootfsRef(paths, verb).spec.backend, ctx.host.run);
   if (driver.capabilities.liveSnapshot) return;
   throw new LxtError(
     "state",
@@ -67,19 +59,19 @@ async function requireQuiet(
  * `ts` and, with a comment file, `comment`. Returns its name.
  */
 export async function createSnapshot(
+  ctx: Context,
   paths: ContainerPaths,
-  opts: { commentFile?: string; run?: CommandRunner },
+  opts: { commentFile?: string; caller: Caller },
 ): Promise<string> {
-  const run = opts.run ?? execRunner;
   requireExists(paths, "snapshot");
   const comment = opts.commentFile ? readFileSync(opts.commentFile, "utf8") : undefined;
-  return withLock(paths, async () => {
-    await requireQuiet(paths, "snapshot", run);
+  return withLock(ctx, paths, async () => {
+    await requireQuiet(ctx, paths, "snapshot");
     let n = 0;
     while (existsSync(join(snapshotRoot(paths), `snap${n}`))) n++;
-    const snap = snapshotPaths(paths, `snap${n}`);
+    const snap = snapshotPaths(ctx, paths, `snap${n}`);
     mkdirSync(snapshotRoot(paths), { recursive: true, mode: 0o700 });
-    await cloneContainer(paths, snap, { cow: false, snapshot: true, run });
+    await cloneContainer(ctx, paths, snap, { cow: false, snapshot: true, caller: opts.caller });
     writeFileAtomic(join(snap.dir, "ts"), `${timestamp()}\n`);
     if (comment !== undefined) writeFileAtomic(join(snap.dir, "comment"), comment);
     return snap.name;
@@ -87,15 +79,12 @@ export async function createSnapshot(
 }
 
 /** The snapshots of a container, oldest first. */
-export async function listSnapshots(
-  paths: ContainerPaths,
-  opts: { run?: CommandRunner } = {},
-): Promise<SnapshotInfo[]> {
-  const run = opts.run ?? execRunner;
+export async function listSnapshots(ctx: Context, paths: ContainerPaths): Promise<SnapshotInfo[]> {
+  const run = ctx.host.run;
   requireExists(paths, "snapshot");
   const out: SnapshotInfo[] = [];
   for (const name of listSnapshotNames(paths)) {
-    const snap = snapshotPaths(paths, name);
+    const snap = snapshotPaths(ctx, paths, name);
     const read = (f: string) => {
       try {
         return readFileSync(join(snap.dir, f), "utf8");
@@ -118,24 +107,28 @@ export async function listSnapshots(
   return out;
 }
 
-function requireSnapshot(paths: ContainerPaths, snap: string, verb: string): ContainerPaths {
+function requireSnapshot(
+  ctx: Context,
+  paths: ContainerPaths,
+  snap: string,
+  verb: string,
+): ContainerPaths {
   if (!/^snap\d+$/.test(snap) || !listSnapshotNames(paths).includes(snap)) {
     throw new LxtError("not-found", `${verb} ${paths.name}: no snapshot ${snap}`);
   }
-  return snapshotPaths(paths, snap);
+  return snapshotPaths(ctx, paths, snap);
 }
 
 /** Destroys one snapshot (`-d`). */
 export async function destroySnapshot(
+  ctx: Context,
   paths: ContainerPaths,
   snap: string,
-  opts: { run?: CommandRunner } = {},
 ): Promise<void> {
-  const run = opts.run ?? execRunner;
   requireExists(paths, "snapshot");
-  await withLock(paths, async () => {
-    const sp = requireSnapshot(paths, snap, "snapshot -d");
-    await destroyStorageDir(sp, run);
+  await withLock(ctx, paths, async () => {
+    const sp = requireSnapshot(ctx, paths, snap, "snapshot -d");
+    await destroyStorageDir(ctx, sp);
     try {
       rmdirSync(snapshotRoot(paths));
     } catch {
@@ -145,11 +138,8 @@ export async function destroySnapshot(
 }
 
 /** Refuses to destroy a container whose storage other containers' rootfs are based on (overlay lower, zfs clones). */
-export async function requireNoDependents(
-  paths: ContainerPaths,
-  run: CommandRunner,
-): Promise<void> {
-  const users = overlayDependents(paths.lxcpath, paths.dir);
+export async function requireNoDependents(ctx: Context, paths: ContainerPaths): Promise<void> {
+  const users = overlayDependents(ctx, paths.lxcpath, paths.dir);
   if (users.length > 0) {
     throw new LxtError(
       "state",
@@ -162,7 +152,7 @@ export async function requireNoDependents(
   } catch {
     return;
   }
-  const driver = storageDriver(ref.spec.backend, run);
+  const driver = storageDriver(ref.spec.backend, ctx.host.run);
   const clones = ownsRootfs(ref) && driver.dependents ? await driver.dependents(ref) : [];
   if (clones.length > 0) {
     throw new LxtError(
@@ -173,16 +163,16 @@ export async function requireNoDependents(
 }
 
 /** Removes a container-like directory: its storage through its driver, then the files. */
-export async function destroyStorageDir(paths: ContainerPaths, run: CommandRunner): Promise<void> {
-  await requireNoDependents(paths, run);
+export async function destroyStorageDir(ctx: Context, paths: ContainerPaths): Promise<void> {
+  await requireNoDependents(ctx, paths);
   let ref: ReturnType<typeof rootfsRef> | undefined;
   try {
     ref = rootfsRef(paths, "destroy");
   } catch {
     ref = undefined;
   }
-  if (ref && ownsRootfs(ref)) await storageDriver(ref.spec.backend, run).destroy(ref);
-  rmSync(paths.dir, { recursive: true, force: true });
+  if (ref && ownsRootfs(ref)) await storageDriver(ref.spec.backend, ctx.host.run).destroy(ref);
+  await rm(paths.dir, { recursive: true, force: true });
 }
 
 /**
@@ -192,45 +182,48 @@ export async function destroyStorageDir(paths: ContainerPaths, run: CommandRunne
  * destroyed only once that worked (else it is moved back).
  */
 export async function restoreSnapshot(
+  ctx: Context,
   paths: ContainerPaths,
   snap: string,
   target: ContainerPaths,
-  opts: { run?: CommandRunner } = {},
+  caller: Caller,
 ): Promise<void> {
-  const run = opts.run ?? execRunner;
+  const run = ctx.host.run;
   requireExists(paths, "snapshot");
-  await withLock(paths, async () => {
-    const sp = requireSnapshot(paths, snap, "snapshot -r");
+  await withLock(ctx, paths, async () => {
+    const sp = requireSnapshot(ctx, paths, snap, "snapshot -r");
     const cow = storageDriver(rootfsRef(sp, "restore").spec.backend, run).capabilities.cowClone;
     if (target.dir !== paths.dir) {
-      await withLock(target, async () => {
+      await withLock(ctx, target, async () => {
         if (existsSync(target.dir)) {
           throw new LxtError(
             "exists",
             `snapshot -r ${snap}: container ${target.name} already exists`,
           );
         }
-        await cloneContainer(sp, target, { cow, hostname: target.name, run });
+        await cloneContainer(ctx, sp, target, { cow, hostname: target.name, caller });
       });
       return;
     }
-    const seen = await repairStale(paths);
+    const seen = await repairStale(ctx, paths);
     if (seen.state !== "STOPPED") {
       throw new LxtError(
         "state",
         `snapshot -r ${snap}: ${paths.name} is ${seen.state} (stop it first, or restore to a new container with -N)`,
       );
     }
-    await restoreInPlace(paths, sp, cow, run);
+    await restoreInPlace(ctx, paths, sp, cow, caller);
   });
 }
 
 async function restoreInPlace(
+  ctx: Context,
   paths: ContainerPaths,
   sp: ContainerPaths,
   cow: boolean,
-  run: CommandRunner,
+  caller: Caller,
 ): Promise<void> {
+  const run = ctx.host.run;
   const old = rootfsRef(paths, "restore");
   const aside = join(paths.dir, ".lxt-restore-old");
   const staged = join(paths.dir, ".lxt-restore-config");
@@ -241,9 +234,10 @@ async function restoreInPlace(
     const swap = await own.replaceRootfs(old, snapRef);
     try {
       await cloneContainer(
+        ctx,
         sp,
         { ...paths, config: staged },
-        { cow, run, existingDir: true, prepared: swap.ref },
+        { cow, caller, existingDir: true, prepared: swap.ref },
       );
       renameSync(staged, paths.config);
     } catch (err) {
@@ -254,10 +248,10 @@ async function restoreInPlace(
     await swap.commit();
     return;
   }
-  rmSync(aside, { recursive: true, force: true });
+  await rm(aside, { recursive: true, force: true });
   mkdirSync(aside, { mode: 0o700 });
   const revert = new Reverter();
-  revert.add("aside directory", () => rmSync(aside, { recursive: true, force: true }));
+  revert.add("aside directory", () => rm(aside, { recursive: true, force: true }));
   try {
     let moved = false;
     for (const e of STORAGE_ENTRIES) {
@@ -268,9 +262,10 @@ async function restoreInPlace(
     }
     // Storage lands in the container's own paths; the config is staged and renamed over the old one.
     const to = await cloneContainer(
+      ctx,
       sp,
       { ...paths, config: staged },
-      { cow, run, existingDir: true },
+      { cow, caller, existingDir: true },
     );
     revert.add("restored rootfs", () => storageDriver(to.spec.backend, run).destroy(to));
     renameSync(staged, paths.config);
@@ -279,7 +274,7 @@ async function restoreInPlace(
       const asideRef = { spec: relocateSpec(old.spec, paths.dir, aside), dir: aside };
       await storageDriver(old.spec.backend, run).destroy(asideRef);
     }
-    rmSync(aside, { recursive: true, force: true });
+    await rm(aside, { recursive: true, force: true });
   } catch (err) {
     await revert.revert();
     rmSync(staged, { force: true });

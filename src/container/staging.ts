@@ -1,19 +1,67 @@
 /**
- * Staging directories (`.lxt-KIND-PID-RAND`) of export, import and image
- * import: what a killed one leaves is removed by the next command.
+ * Staging directories (`.lxt-KIND-RAND`) of export, import, image import
+ * and image builds. Each is claimed for its whole life by a lock on
+ * `.lxt-KIND-RAND.lock` beside it, taken before the directory is made: a
+ * directory whose lock anyone can take belongs to a worker that is gone
+ * (killed, crashed, or the host rebooted), whatever became of its pid, and
+ * the next command removes it.
  */
-import { readdirSync, rmSync } from "node:fs";
+import { mkdirSync, readdirSync, rmSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import { readStartTime } from "../host/proc.js";
+import type { Context } from "../core/context.js";
+import { kernelRandom } from "../host/random.js";
 
-const STAGING_RE = /^\.lxt-(?:import|export|image)-(\d+)-[0-9a-f]+$/;
+export type StagingKind = "import" | "export" | "image" | "build";
+
+/** `.lxt-KIND-RAND`, or `.lxt-KIND-PID-RAND` as lxt named them before the lock claimed them. */
+const STAGING_RE = /^\.lxt-(?:import|export|image|build)-(?:\d+-)?[0-9a-f]+$/;
+
+/** A claimed staging directory. */
+export interface Staging {
+  dir: string;
+  /** Removes the directory (unless it was renamed into place) and ends the claim. Idempotent. */
+  release(): Promise<void>;
+}
+
+/** A new staging directory under `parent`, claimed by this call until `release`. */
+export async function makeStaging(
+  ctx: Context,
+  parent: string,
+  kind: StagingKind,
+): Promise<Staging> {
+  mkdirSync(parent, { recursive: true, mode: 0o755 });
+  const dir = join(parent, `.lxt-${kind}-${kernelRandom(6).toString("hex")}`);
+  const lockFile = `${dir}.lock`;
+  // The claim comes first: a directory that exists without one is a dead worker's.
+  const lock = await ctx.host.lock(lockFile, `staging ${dir}`);
+  try {
+    mkdirSync(dir, { mode: 0o700 });
+  } catch (err) {
+    rmSync(lockFile, { force: true });
+    await lock.release();
+    throw err;
+  }
+  let released: Promise<void> | undefined;
+  return {
+    dir,
+    release() {
+      released ??= (async () => {
+        await rm(dir, { recursive: true, force: true });
+        rmSync(lockFile, { force: true });
+        await lock.release();
+      })();
+      return released;
+    },
+  };
+}
 
 /**
- * Removes staging directories under `parent` left by an export, import or
- * image import whose process is gone (killed mid-way). Returns what went.
- * Staged btrfs subvolumes are writable, so a recursive removal takes them.
+ * Removes staging directories under `parent` whose worker is gone (and
+ * their lock files). Returns the names of the directories that went. Staged
+ * btrfs subvolumes are writable, so a recursive removal takes them.
  */
-export function cleanStaleStaging(parent: string): string[] {
+export async function cleanStaleStaging(ctx: Context, parent: string): Promise<string[]> {
   let names: string[];
   try {
     names = readdirSync(parent);
@@ -22,10 +70,17 @@ export function cleanStaleStaging(parent: string): string[] {
   }
   const gone: string[] = [];
   for (const n of names) {
-    const m = STAGING_RE.exec(n);
-    if (!m || readStartTime(Number(m[1])) !== undefined) continue;
-    rmSync(join(parent, n), { recursive: true, force: true });
-    gone.push(n);
+    const dir = n.endsWith(".lock") ? n.slice(0, -5) : n;
+    if (!STAGING_RE.test(dir) || (n !== dir && names.includes(dir))) continue;
+    const lock = await ctx.host.tryLock(join(parent, `${dir}.lock`), `staging ${dir}`);
+    if (!lock) continue;
+    try {
+      await rm(join(parent, dir), { recursive: true, force: true });
+      rmSync(join(parent, `${dir}.lock`), { force: true });
+      if (n === dir) gone.push(n);
+    } finally {
+      await lock.release();
+    }
   }
   return gone;
 }

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { isFrozen } from "../cgroups/freezer.js";
-import { nodeCgroupFs } from "../cgroups/fs.js";
+import type { Context } from "../core/context.js";
 import { LxtError } from "../core/errors.js";
 import { isAlive, type ProcessRef, parseProcessRef } from "../host/proc.js";
 import type { ContainerPaths } from "./paths.js";
@@ -56,7 +56,7 @@ function readOptional(path: string): string | undefined {
 }
 
 /** Reads the runtime directory of a container (no lock needed: files are written atomically). */
-export function readRuntimeFacts(paths: ContainerPaths): RuntimeFacts {
+export function readRuntimeFacts(ctx: Context, paths: ContainerPaths): RuntimeFacts {
   const runtimeDirExists = existsSync(paths.runtimeDir);
   if (!runtimeDirExists) return { runtimeDirExists, monitorAlive: false };
   const monitorText = readOptional(join(paths.runtimeDir, "monitor"));
@@ -64,12 +64,12 @@ export function readRuntimeFacts(paths: ContainerPaths): RuntimeFacts {
   const monitorAlive = monitor ? isAlive(monitor) : false;
   const stateLine = readOptional(join(paths.runtimeDir, "state"));
   const running = monitorAlive && stateLine?.startsWith("RUNNING");
-  const frozen = running ? isFrozen(runtimeCgroups(paths), nodeCgroupFs) : false;
+  const frozen = running ? isFrozen(runtimeCgroups(ctx, paths), ctx.host.cgroupFs) : false;
   return { runtimeDirExists, monitor, monitorAlive, stateLine, frozen };
 }
 
-export function observe(paths: ContainerPaths): Observed {
-  return deriveState(readRuntimeFacts(paths));
+export function observe(ctx: Context, paths: ContainerPaths): Observed {
+  return deriveState(readRuntimeFacts(ctx, paths));
 }
 
 /** Verbs and the states they accept; everything else is refused with a clear message. */

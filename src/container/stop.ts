@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { releaseMonitorLeaf } from "../cgroups/delegation.js";
 import { setFrozen } from "../cgroups/freezer.js";
-import { nodeCgroupFs } from "../cgroups/fs.js";
+import type { Clock, Context } from "../core/context.js";
 import { LxtError } from "../core/errors.js";
 import { controlRequest } from "../host/monitor-client.js";
 import { type ContainerPaths, requireExists } from "./paths.js";
@@ -37,18 +37,20 @@ export function parseExitLine(line: string | undefined): ExitRecord | undefined 
  * monitor has cleaned up (it closes the connection last).
  */
 export async function stopContainer(
+  ctx: Context,
   paths: ContainerPaths,
   opts: StopOptions,
 ): Promise<ExitRecord | undefined> {
   requireExists(paths, "stop");
-  return withLock(paths, async () => {
-    const seen = await repairStale(paths);
+  const fs = ctx.host.cgroupFs;
+  return withLock(ctx, paths, async () => {
+    const seen = await repairStale(ctx, paths);
     requireState("stop", paths.name, seen.state);
     // A frozen init cannot act on the halt signal, and frozen v1 tasks ignore
     // even SIGKILL until thawed: thaw first.
-    if (seen.state === "FROZEN") await setFrozen(runtimeCgroups(paths), nodeCgroupFs, false);
+    if (seen.state === "FROZEN") await setFrozen(runtimeCgroups(ctx, paths), fs, false);
     // The monitor removes its plan as it exits; its cgroup v2 leaf is ours to remove.
-    const dirs = runtimeCgroups(paths);
+    const dirs = runtimeCgroups(ctx, paths);
     const signal = opts.kill ? 9 : opts.haltSignal;
     const timeout = opts.kill ? 0 : (opts.timeout ?? 60);
     let lines: string[];
@@ -59,10 +61,10 @@ export async function stopContainer(
       );
     } catch (err) {
       // The monitor went away between our look and our request: repair.
-      const after = await repairStale(paths);
+      const after = await repairStale(ctx, paths);
       if (after.state === "STOPPED") {
-        await dropForwards(paths);
-        await releaseMonitorLeaf(dirs.v2, nodeCgroupFs);
+        await dropForwards(ctx, paths);
+        await releaseMonitorLeaf(dirs.v2, fs);
         return undefined;
       }
       throw new LxtError(
@@ -75,27 +77,27 @@ export async function stopContainer(
       lines.find((l) => l.startsWith("exited") || l.startsWith("signaled")),
     );
     // The monitor closes the connection after its cleanup; make sure the files are gone.
-    await waitFor(() => observe(paths).state === "STOPPED", 5000);
-    await repairStale(paths);
-    await dropForwards(paths);
-    await releaseMonitorLeaf(dirs.v2, nodeCgroupFs);
+    await waitFor(ctx.host.clock, () => observe(ctx, paths).state === "STOPPED", 5000);
+    await repairStale(ctx, paths);
+    await dropForwards(ctx, paths);
+    await releaseMonitorLeaf(dirs.v2, fs);
     return exit;
   });
 }
 
 /** Removes a stopped container's port forwards from its network's nft table (when it had any). */
-async function dropForwards(paths: ContainerPaths): Promise<void> {
+async function dropForwards(ctx: Context, paths: ContainerPaths): Promise<void> {
   if (!existsSync(join(paths.dir, "forwards"))) return;
-  const { syncForwards } = await import("../network/forward-apply.js");
-  await syncForwards(paths.lxcpath, paths.name, undefined, undefined, false);
+  const { syncForwards } = await import("./forward.js");
+  await syncForwards(ctx, paths, undefined, false);
 }
 
-/** Polls `cond` every 10 ms until it holds or `ms` pass; returns whether it held. */
-export async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
+/** Polls `cond` every 10 ms until it holds or `ms` pass (negative: forever); returns whether it held. */
+export async function waitFor(clock: Clock, cond: () => boolean, ms: number): Promise<boolean> {
+  const end = clock.now() + ms;
   while (!cond()) {
-    if (ms >= 0 && Date.now() > end) return false;
-    await new Promise((r) => setTimeout(r, 10));
+    if (ms >= 0 && clock.now() > end) return false;
+    await clock.sleep(10);
   }
   return true;
 }

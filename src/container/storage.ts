@@ -1,5 +1,6 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import type { Context } from "../core/context.js";
 import { LxtError } from "../core/errors.js";
 import type { RootfsRef } from "../storage/driver.js";
 import { parseRootfsSpec, type RootfsSpec } from "../storage/rootfs-spec.js";
@@ -58,8 +59,8 @@ export function listSnapshotNames(paths: ContainerPaths): string[] {
     .sort((a, b) => Number(a.slice(4)) - Number(b.slice(4)));
 }
 
-export function snapshotPaths(paths: ContainerPaths, snap: string): ContainerPaths {
-  return containerPaths(snapshotRoot(paths), snap);
+export function snapshotPaths(ctx: Context, paths: ContainerPaths, snap: string): ContainerPaths {
+  return containerPaths(ctx, snap, snapshotRoot(paths));
 }
 
 /** Moves `prefix/` to `to/` in every path of a spec that lies under `prefix`. */
@@ -80,7 +81,7 @@ export function relocateSpec(spec: RootfsSpec, prefix: string, to: string): Root
  * Containers (and their snapshots) under `lxcpath` whose overlay lower
  * directory lies inside `dir`: they would lose their base if it went.
  */
-export function overlayDependents(lxcpath: string, dir: string): string[] {
+export function overlayDependents(ctx: Context, lxcpath: string, dir: string): string[] {
   const out: string[] = [];
   let names: string[];
   try {
@@ -98,10 +99,10 @@ export function overlayDependents(lxcpath: string, dir: string): string[] {
     if (spec?.backend === "overlay" && spec.lower.startsWith(`${dir}/`)) out.push(label);
   };
   for (const n of names) {
-    const c = containerPaths(lxcpath, n);
+    const c = containerPaths(ctx, n, lxcpath);
     if (c.dir === dir) continue;
     check(n, c.config);
-    for (const s of listSnapshotNames(c)) check(`${n}/${s}`, snapshotPaths(c, s).config);
+    for (const s of listSnapshotNames(c)) check(`${n}/${s}`, snapshotPaths(ctx, c, s).config);
   }
   return out;
 }

@@ -3,6 +3,7 @@
  * percentage of one CPU between two samples, sorted by a chosen column.
  */
 
+import type { Context } from "../core/context.js";
 import { allContainerInfo, type ContainerInfo } from "./list.js";
 
 /** One container in `lxt top`. */
@@ -86,12 +87,12 @@ export function sortTopRows(rows: TopRow[], by: TopSort): TopRow[] {
 
 /** Reads every container once; returns its rows and the sample for the next round. */
 export async function sampleTop(
-  lxcpath: string,
+  ctx: Context,
   prev?: TopSample,
 ): Promise<{ rows: TopRow[]; sample: TopSample }> {
   // top shows no addresses: skip the per-container nsenter that reads them.
-  const infos = await allContainerInfo(lxcpath, { liveAddresses: false });
-  const now = Date.now();
+  const infos = await allContainerInfo(ctx, { liveAddresses: false });
+  const now = ctx.host.clock.now();
   const cpu = new Map<string, number>();
   for (const i of infos) if (i.cpuSeconds !== undefined) cpu.set(i.name, i.cpuSeconds);
   return { rows: topRows(infos, now, prev), sample: { at: now, cpu } };

@@ -24,12 +24,12 @@ import {
 } from "../config/idmap.js";
 import type { SecurityConfig } from "../config/security.js";
 import { ConfigDocument } from "../config/write.js";
+import { type Context, runtimeRoot } from "../core/context.js";
 import { configError, LxtError } from "../core/errors.js";
 import { writeFileAtomic } from "../host/atomic.js";
-import { takeLock } from "../host/shim.js";
 import { canIdmap, rootSubids, shiftTree } from "../host/subid.js";
 import { filesDir, type RootfsRef, rootDir } from "../storage/driver.js";
-import { type ContainerPaths, probeCacheDir, runtimeRoot } from "./paths.js";
+import { type ContainerPaths, probeCacheDir } from "./paths.js";
 
 /** Where the map comes from: none (privileged), the config's lxc.idmap lines, or lxt's slice. */
 export type IdmapSource = "privileged" | "config" | "slice";
@@ -100,14 +100,17 @@ function editConfig(paths: ContainerPaths, edit: (doc: ConfigDocument) => void):
 
 /** The container's slice: the recorded one, or a new one allocated under the state root's idmap lock. */
 async function containerSlice(
+  ctx: Context,
   paths: ContainerPaths,
   sec: SecurityConfig,
   notes: string[],
 ): Promise<number> {
   if (sec.idmapBase !== undefined) return sec.idmapBase;
-  const lock = await takeLock(join(runtimeRoot(paths.lxcpath), "locks", ".idmap"), "idmap");
+  const locks = join(runtimeRoot(ctx.runDir, paths.lxcpath), "locks");
+  const lock = await ctx.host.lock(join(locks, ".idmap"), "idmap");
   try {
-    const { uids, gids } = rootSubids(notes);
+    const files = { uid: ctx.settings.subuidFile, gid: ctx.settings.subgidFile };
+    const { uids, gids } = rootSubids(files, notes);
     const base = allocateSlice(uids, gids, usedRanges(paths.lxcpath, paths.name));
     if (base === undefined) {
       throw new LxtError(
@@ -169,27 +172,38 @@ function ensureTraversable(lxcpath: string, paths: readonly string[]): void {
   }
 }
 
+/** Whether every one of `paths` can be mounted idmapped (asked in order, stopping at the first no). */
+async function idmappable(ctx: Context, paths: readonly string[]): Promise<boolean> {
+  for (const p of paths) {
+    if (!(await canIdmap(ctx.host.helper, p, probeCacheDir(ctx.runDir)))) return false;
+  }
+  return true;
+}
+
 /**
  * Decides and prepares the user namespace of a start (undefined: privileged).
  * Shifts the rootfs on disk when needed, records what it did in the config,
  * and returns the plan's part. Call with the container's lock held.
  */
 export async function prepareUserns(
+  ctx: Context,
   paths: ContainerPaths,
   sec: SecurityConfig,
   ref: RootfsRef,
   notes: string[],
 ): Promise<UsernsSetup | undefined> {
+  const helper = ctx.host.helper;
   const source = idmapSource(sec);
   const onDisk = sec.rootfsShift ?? [];
   if (source === "privileged") {
     if (onDisk.length > 0) {
-      for (const p of shiftPaths(ref)) shiftTree(p, onDisk, []);
+      for (const p of shiftPaths(ref)) await shiftTree(helper, p, onDisk, []);
       editConfig(paths, (doc) => doc.remove("lxt.volatile.rootfs.shift"));
     }
     return undefined;
   }
-  const idmap = source === "config" ? sec.idmap : sliceMap(await containerSlice(paths, sec, notes));
+  const idmap =
+    source === "config" ? sec.idmap : sliceMap(await containerSlice(ctx, paths, sec, notes));
   const problem = idmapProblem(idmap);
   if (problem) {
     const at = sec.idmapAt;
@@ -200,10 +214,10 @@ export async function prepareUserns(
   let setup: UsernsSetup;
   if (onDisk.length > 0 && sameIdmap(onDisk, idmap)) {
     setup = { idmap, ownership: "shifted", idmappedMounts: [] };
-  } else if (onDisk.length === 0 && idmapPaths(ref).every((p) => canIdmap(p, probeCacheDir()))) {
+  } else if (onDisk.length === 0 && (await idmappable(ctx, idmapPaths(ref)))) {
     setup = { idmap, ownership: "idmapped", idmappedMounts: idmapPaths(ref) };
   } else {
-    for (const p of shiftPaths(ref)) shiftTree(p, onDisk, idmap);
+    for (const p of shiftPaths(ref)) await shiftTree(helper, p, onDisk, idmap);
     editConfig(paths, (doc) => doc.set("lxt.volatile.rootfs.shift", formatIdmap(idmap)));
     setup = { idmap, ownership: "shifted", idmappedMounts: [] };
   }

@@ -1,3 +1,4 @@
+import type { Context } from "../core/context.js";
 import type { ContainerPaths } from "./paths.js";
 import { type ContainerState, observe } from "./state.js";
 import { waitFor } from "./stop.js";
@@ -15,10 +16,11 @@ export const STATES: readonly ContainerState[] = [
  * Resolves true when reached, false when `timeoutSeconds` (negative: none) passed.
  */
 export function waitState(
+  ctx: Context,
   paths: ContainerPaths,
   states: ContainerState[],
   timeoutSeconds: number,
 ): Promise<boolean> {
   const ms = timeoutSeconds < 0 ? -1 : timeoutSeconds * 1000;
-  return waitFor(() => states.includes(observe(paths).state), ms);
+  return waitFor(ctx.host.clock, () => states.includes(observe(ctx, paths).state), ms);
 }

@@ -1,63 +1,106 @@
 /**
  * One error family for the whole library. Every failure that reaches a user is
- * an `LxtError` with a stable code; front-ends map the code to an exit status,
- * a hint and (later) the LXD error envelope. Messages are lowercase and name
- * the operation and the object; the cause is kept.
+ * an `LxtError` with a stable code; each code belongs to a category, which a
+ * daemon answers with its HTTP status. Front-ends own the rest: the CLI maps
+ * codes to exit statuses and hints (src/cli/errors.ts). Messages are
+ * lowercase and name the operation and the object; the cause is kept.
  */
+
+/** What kind of failure, as an API client needs to know it. */
+export type ErrorCategory =
+  | "invalid"
+  | "not-found"
+  | "conflict"
+  | "state"
+  | "unsupported"
+  | "unavailable"
+  | "no-space"
+  | "timeout"
+  | "failed"
+  | "internal";
+
+/**
+ * The HTTP status of each category, as LXD answers where it has a use:
+ * 400 for a bad request and for a verb the instance's state refuses, 404,
+ * 409 for a name that exists, 500 for a failed operation.
+ */
+export const CATEGORY_STATUS: Readonly<Record<ErrorCategory, number>> = {
+  invalid: 400,
+  "not-found": 404,
+  conflict: 409,
+  state: 400,
+  unsupported: 501,
+  unavailable: 503,
+  "no-space": 507,
+  timeout: 504,
+  failed: 500,
+  internal: 500,
+};
 
 export const ERROR_CODES = {
   /** Malformed or unknown configuration (file and line in the message). */
-  config: { exit: 2, hint: "see lxc.container.conf(5) and docs/config.md" },
-  /** Bad command-line usage or a bad argument value. */
-  usage: { exit: 2, hint: "see --help" },
+  config: { category: "invalid" },
+  /** Bad usage or a bad argument value. */
+  usage: { category: "invalid" },
   /** Container name not acceptable. */
-  name: {
-    exit: 2,
-    hint: "names are 1-64 characters: letters, digits, '-', '_' and '.', starting with a letter or digit",
-  },
-  /** Container does not exist. */
-  "not-found": { exit: 1, hint: "see `lxt ls`" },
-  /** Container already exists. */
-  exists: { exit: 1, hint: "pick another name or `lxt destroy` the old one" },
+  name: { category: "invalid" },
+  /** Container (or network, image, snapshot) does not exist. */
+  "not-found": { category: "not-found" },
+  /** Container (or network, image alias, forward) already exists. */
+  exists: { category: "conflict" },
   /** The verb is not allowed in the container's current state. */
-  state: { exit: 1, hint: "see `lxt info`" },
+  state: { category: "state" },
   /** A config key is recognised but its feature is not implemented yet. */
-  unsupported: { exit: 1, hint: "remove the key or wait for the release that implements it" },
+  unsupported: { category: "unsupported" },
   /** The host lacks something (a binary, a kernel feature, a package). */
-  host: { exit: 1, hint: "run the README's setup command" },
-  /** cgroup v2: lxt may not enable the controllers a limit needs beneath its own cgroup. */
-  "cgroup-delegation": {
-    exit: 1,
-    hint: 'run lxt as the only process of a delegated cgroup, e.g. `systemd-run --scope -p Delegate=yes lxt start NAME` (docs/config.md, "cgroup v2 delegation")',
-  },
+  host: { category: "unavailable" },
+  /** cgroup v2: lxt may not enable the controllers a limit needs beneath its caller's cgroup. */
+  "cgroup-delegation": { category: "unavailable" },
   /** A step of start failed (rolled back). */
-  start: { exit: 1, hint: "every step was undone; the message names the step that failed" },
+  start: { category: "failed" },
   /** The filesystem being written is full (or a quota is reached); the partial work was removed. */
-  "no-space": { exit: 1, hint: "free space on that filesystem, or use another state root (-P)" },
+  "no-space": { category: "no-space" },
   /** A timeout expired. */
-  timeout: { exit: 1, hint: "" },
+  timeout: { category: "timeout" },
   /** The helper misbehaved: a bug. */
-  internal: { exit: 70, hint: "this is a bug in lxt; please report it" },
+  internal: { category: "internal" },
   /** Anything from the OS not classified above. */
-  system: { exit: 1, hint: "" },
-} as const;
+  system: { category: "failed" },
+} as const satisfies Record<string, { category: ErrorCategory }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
 export class LxtError extends Error {
   readonly code: ErrorCode;
   override readonly cause: unknown;
+  /** The step of a multi-step change (e.g. a start) that failed, when one did. */
+  readonly step?: string;
 
-  constructor(code: ErrorCode, message: string, cause?: unknown) {
+  constructor(code: ErrorCode, message: string, cause?: unknown, step?: string) {
     super(message);
     this.name = "LxtError";
     this.code = code;
     this.cause = cause;
+    if (step !== undefined) this.step = step;
+  }
+
+  get category(): ErrorCategory {
+    return ERROR_CODES[this.code].category;
+  }
+
+  /** The HTTP status a daemon answers this error with. */
+  get httpStatus(): number {
+    return CATEGORY_STATUS[this.category];
   }
 
   /** A copy of this error with `context: ` put in front of the message. */
   wrap(context: string): LxtError {
-    return new LxtError(this.code, `${context}: ${this.message}`, this.cause);
+    return new LxtError(this.code, `${context}: ${this.message}`, this.cause, this.step);
+  }
+
+  /** A copy of this error that says step `step` failed. */
+  atStep(step: string): LxtError {
+    return new LxtError(this.code, this.message, this.cause, step);
   }
 }
 

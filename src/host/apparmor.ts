@@ -8,8 +8,8 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { LxtError } from "../core/errors.js";
 import type { AppArmorHost } from "../security/apparmor.js";
-import type { CommandRunner } from "../storage/runner.js";
 import { writeFileAtomic } from "./atomic.js";
+import type { CommandRunner } from "./runner.js";
 
 /** Where the kernel shows AppArmor's interface (securityfs). */
 export const APPARMOR_FS = "/sys/kernel/security/apparmor";
@@ -91,7 +91,7 @@ export async function unloadAppArmorProfile(
   containerDir: string,
   label: string,
   runner: CommandRunner,
-  host: AppArmorHost = readAppArmorHost(),
+  host: AppArmorHost,
 ): Promise<void> {
   const { file } = profilePaths(containerDir, label);
   if (host.enabled && existsSync(file)) {

@@ -1,4 +1,9 @@
 import { closeSync, fsyncSync, openSync, renameSync, writeSync } from "node:fs";
+import { kernelRandom } from "./random.js";
+
+/** Names this process's temporary files; with `serial`, unique among concurrent writers of one path. */
+let token: string | undefined;
+let serial = 0;
 
 /**
  * Writes a file atomically: a temporary file beside it, then rename. A
@@ -7,7 +12,8 @@ import { closeSync, fsyncSync, openSync, renameSync, writeSync } from "node:fs";
  * (under /run, gone at reboot anyway) skip it.
  */
 export function writeFileAtomic(path: string, data: string, mode = 0o644, durable = true): void {
-  const tmp = `${path}.tmp.${process.pid}`;
+  token ??= kernelRandom(6).toString("hex");
+  const tmp = `${path}.tmp.${token}.${serial++}`;
   const fd = openSync(tmp, "w", mode);
   try {
     writeSync(fd, data);

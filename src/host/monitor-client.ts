@@ -2,10 +2,10 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { connect } from "node:net";
 import { constants } from "node:os";
 import { getSystemErrorMap } from "node:util";
+import type { Stdio } from "../core/context.js";
 import { decodeRecord } from "../core/encode.js";
 import { LxtError } from "../core/errors.js";
 import type { ProcessRef } from "./proc.js";
-import { shimPath } from "./shim.js";
 
 /** `ENOENT (no such file or directory)` for a positive errno. */
 export function describeErrno(errno: number): string {
@@ -66,15 +66,23 @@ export interface MonitorStarted {
 }
 
 /**
- * Spawns `lxt-shim monitor PLAN` and waits for its verdict on fd 3. Detached
- * (its own session, stdio closed) unless `foreground`, where it keeps the
- * terminal and the caller waits for it to exit.
+ * Spawns `HELPER monitor PLAN` and waits for its verdict on fd 3. Detached
+ * (its own session, stdio closed) unless `foreground` is given: then the
+ * monitor takes those stdin, stdout and stderr (the caller's terminal) and
+ * the caller waits for it to exit.
  */
-export function spawnMonitor(planFile: string, foreground: boolean): Promise<MonitorStarted> {
-  const stdio: ("inherit" | "ignore" | "pipe")[] = foreground
-    ? ["inherit", "inherit", "inherit", "pipe"]
-    : ["ignore", "ignore", "ignore", "pipe"];
-  const monitor = spawn(shimPath(), ["monitor", planFile], { stdio, detached: !foreground });
+export function spawnMonitor(
+  helper: string,
+  planFile: string,
+  foreground?: Stdio,
+): Promise<MonitorStarted> {
+  const stdio = foreground
+    ? [...foreground, "pipe" as const]
+    : (["ignore", "ignore", "ignore", "pipe"] as const);
+  const monitor = spawn(helper, ["monitor", planFile], {
+    stdio: [...stdio],
+    detached: !foreground,
+  });
   return new Promise((resolve, reject) => {
     let buf = "";
     let settled = false;

@@ -1,5 +1,5 @@
-import { execFile } from "node:child_process";
 import { readFileSync, statSync } from "node:fs";
+import type { CommandRunner } from "./runner.js";
 
 /** The global addresses of a network namespace, read through one of its processes. */
 export interface Addresses {
@@ -130,21 +130,14 @@ export function parseIpAddrJson(text: string): LiveNic[] {
 }
 
 /** The interfaces of the network namespace `pid` lives in (`nsenter … ip -j addr`); none if it is gone. */
-export function readLiveNics(pid: number): Promise<LiveNic[]> {
-  return new Promise((resolve) => {
-    execFile(
-      "nsenter",
-      ["-t", String(pid), "-n", "ip", "-j", "addr", "show"],
-      { encoding: "utf8", env: { ...process.env, LC_ALL: "C" } },
-      (err, stdout) => {
-        try {
-          resolve(err ? [] : parseIpAddrJson(stdout));
-        } catch {
-          resolve([]);
-        }
-      },
+export async function readLiveNics(runner: CommandRunner, pid: number): Promise<LiveNic[]> {
+  try {
+    return parseIpAddrJson(
+      await runner.run("nsenter", ["-t", String(pid), "-n", "ip", "-j", "addr", "show"]),
     );
-  });
+  } catch {
+    return [];
+  }
 }
 
 /** The inode of the initial network namespace on kernels that give it a fixed one (PROC_NET_INIT_INO). */

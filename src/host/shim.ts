@@ -1,37 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdirSync, realpathSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
 import { LxtError } from "../core/errors.js";
-
-let cachedShim: string | undefined;
-
-/**
- * Path of the `lxt-shim` helper: `$LXT_SHIM`, else `native/build/lxt-shim`
- * found upward from this module (works from the bundle in dist/ and from
- * src/ under tsx).
- */
-export function shimPath(): string {
-  cachedShim ??= findShim();
-  return cachedShim;
-}
-
-function findShim(): string {
-  const fromEnv = process.env.LXT_SHIM;
-  if (fromEnv) return fromEnv;
-  // bin/lxt sets LXT_SHIM; this search serves tests and tools run from src/ under tsx.
-  // In the CommonJS bundle import.meta is empty: start from the bundle's own path.
-  const here = import.meta.url
-    ? fileURLToPath(import.meta.url)
-    : realpathSync(process.argv[1] ?? ".");
-  let dir = dirname(here);
-  for (let i = 0; i < 5; i++) {
-    const candidate = join(dir, "native", "build", "lxt-shim");
-    if (existsSync(candidate)) return candidate;
-    dir = resolve(dir, "..");
-  }
-  throw new LxtError("host", "helper lxt-shim not found (build it with `npm run build`)");
-}
 
 /**
  * A held lock; `release` is idempotent and resolves once the helper has
@@ -42,13 +12,30 @@ export interface HeldLock {
 }
 
 /**
- * Takes an exclusive flock on `path` through the helper (Node has no flock)
- * and resolves once it is held. The helper holds it until its stdin closes,
- * so a CLI killed with SIGKILL frees the lock at once.
+ * Takes an exclusive flock on `path` through the helper `helper` (Node has
+ * no flock) and resolves once it is held. The helper holds it until its
+ * stdin closes, so a CLI killed with SIGKILL frees the lock at once.
  */
-export function takeLock(path: string, what: string): Promise<HeldLock> {
+export function takeLock(helper: string, path: string, what: string): Promise<HeldLock> {
+  return lockVia(helper, path, what, false) as Promise<HeldLock>;
+}
+
+/**
+ * Like `takeLock`, but only tries (`lock -n`): resolves undefined at once
+ * when another process holds the lock.
+ */
+export function tryLock(helper: string, path: string, what: string): Promise<HeldLock | undefined> {
+  return lockVia(helper, path, what, true);
+}
+
+function lockVia(
+  helper: string,
+  path: string,
+  what: string,
+  onlyTry: boolean,
+): Promise<HeldLock | undefined> {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  const child: ChildProcess = spawn(shimPath(), ["lock", path], {
+  const child: ChildProcess = spawn(helper, ["lock", ...(onlyTry ? ["-n"] : []), path], {
     stdio: ["pipe", "pipe", "pipe"],
   });
   return new Promise((resolveLock, reject) => {
@@ -71,9 +58,9 @@ export function takeLock(path: string, what: string): Promise<HeldLock> {
     });
     child.on("error", (e) => reject(new LxtError("host", `lock ${what}: ${e.message}`, e)));
     child.on("exit", (code) => {
-      if (!out.includes("locked\n")) {
-        reject(new LxtError("system", `lock ${what}: helper exited ${code}: ${err.trim()}`));
-      }
+      if (out.includes("locked\n")) return;
+      if (onlyTry && code === 0 && out === "busy\n") resolveLock(undefined);
+      else reject(new LxtError("system", `lock ${what}: helper exited ${code}: ${err.trim()}`));
     });
   });
 }

@@ -4,7 +4,7 @@
  * helper's `idmap-probe` and `shift` modes (docs/helper-protocol.md).
  */
 
-import { spawnSync } from "node:child_process";
+import { execFile } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, statfsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import {
@@ -19,14 +19,11 @@ import {
 import type { ValueError } from "../config/values.js";
 import { LxtError } from "../core/errors.js";
 import { writeFileAtomic } from "./atomic.js";
-import { shimPath } from "./shim.js";
 
-/** Where the files are (`LXT_SUBUID_FILE` / `LXT_SUBGID_FILE` override them, for tests). */
-export function subidFiles(): { uid: string; gid: string } {
-  return {
-    uid: process.env.LXT_SUBUID_FILE || "/etc/subuid",
-    gid: process.env.LXT_SUBGID_FILE || "/etc/subgid",
-  };
+/** Where root's subordinate ids are listed: `/etc/subuid` and `/etc/subgid` on a real host. */
+export interface SubidFiles {
+  uid: string;
+  gid: string;
 }
 
 /** Root's ranges in one file; with none, adds `root:START:1000000000` atomically and says so in `notes`. */
@@ -68,16 +65,30 @@ function rootRangesOf(file: string, notes: string[]): SubidRange[] {
 }
 
 /** Root's subordinate uid and gid ranges, adding them if missing (messages in `notes`). */
-export function rootSubids(notes: string[]): { uids: SubidRange[]; gids: SubidRange[] } {
-  const f = subidFiles();
+export function rootSubids(
+  f: SubidFiles,
+  notes: string[],
+): { uids: SubidRange[]; gids: SubidRange[] } {
   return { uids: rootRangesOf(f.uid, notes), gids: rootRangesOf(f.gid, notes) };
 }
 
-function runShim(args: string[], what: string): { ok: boolean; line: string } {
-  const r = spawnSync(shimPath(), args, { encoding: "utf8" });
-  if (r.error) throw new LxtError("host", `${what}: ${r.error.message}`, r.error);
-  const line = (r.stdout ?? "").trim();
-  return { ok: r.status === 0 && line === "ok", line: line || (r.stderr ?? "").trim() };
+/** Runs `helper ARGS`, which prints `ok` or an error line; never blocks the event loop. */
+function runShim(
+  helper: string,
+  args: string[],
+  what: string,
+): Promise<{ ok: boolean; line: string }> {
+  return new Promise((resolve, reject) => {
+    execFile(helper, args, { encoding: "utf8" }, (err, stdout, stderr) => {
+      const e = err as (NodeJS.ErrnoException & { code?: unknown }) | null;
+      // A non-zero exit is the helper's answer; failing to run it is not.
+      if (e && typeof e.code === "string") {
+        return reject(new LxtError("host", `${what}: ${e.message}`, e));
+      }
+      const line = stdout.trim();
+      resolve({ ok: !e && line === "ok", line: line || stderr.trim() });
+    });
+  });
 }
 
 /**
@@ -109,14 +120,14 @@ export function probeKey(path: string): string {
  * emptied at boot, so a new kernel is always probed afresh), the verdict is
  * kept per filesystem and the helper runs only for a filesystem not seen yet.
  */
-export function canIdmap(path: string, cacheDir?: string): boolean {
-  const probe = () => runShim(["idmap-probe", path], `probe idmapped mounts on ${path}`);
-  if (!cacheDir) return probe().ok;
+export async function canIdmap(helper: string, path: string, cacheDir?: string): Promise<boolean> {
+  const probe = () => runShim(helper, ["idmap-probe", path], `probe idmapped mounts on ${path}`);
+  if (!cacheDir) return (await probe()).ok;
   let file: string;
   try {
     file = join(cacheDir, probeKey(path));
   } catch {
-    return probe().ok;
+    return (await probe()).ok;
   }
   try {
     const text = readFileSync(file, "utf8");
@@ -125,7 +136,7 @@ export function canIdmap(path: string, cacheDir?: string): boolean {
   } catch {
     // Not probed yet on this filesystem.
   }
-  const r = probe();
+  const r = await probe();
   const verdict = probeVerdictText(r);
   if (verdict) {
     try {
@@ -143,12 +154,17 @@ export function canIdmap(path: string, cacheDir?: string): boolean {
  * (`[]`: host-neutral, unshifted), keeping setuid bits, file capabilities
  * and ACLs (the helper's `shift` mode).
  */
-export function shiftTree(
+export async function shiftTree(
+  helper: string,
   root: string,
   from: readonly IdmapLine[],
   to: readonly IdmapLine[],
-): void {
+): Promise<void> {
   const text = (m: readonly IdmapLine[]) => (m.length === 0 ? "none" : formatIdmap(m));
-  const r = runShim(["shift", root, text(from), text(to)], `shift ownership of ${root}`);
+  const r = await runShim(
+    helper,
+    ["shift", root, text(from), text(to)],
+    `shift ownership of ${root}`,
+  );
   if (!r.ok) throw new LxtError("system", `shift ownership of ${root}: ${r.line}`);
 }

@@ -6,8 +6,8 @@
  * not match, then imported into the state root's image store, from which
  * each container is a copy-on-write clone (or a copy on dir).
  */
-import { execFileSync, spawn } from "node:child_process";
-import { createHash, randomBytes } from "node:crypto";
+import { execFile, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
 import {
   createReadStream,
   existsSync,
@@ -19,11 +19,13 @@ import {
   symlinkSync,
   writeFileSync,
 } from "node:fs";
+import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
+import { cleanStaleStaging, makeStaging } from "../container/staging.js";
+import type { Context, Env } from "../core/context.js";
 import { LxtError, wrapError } from "../core/errors.js";
 import type { Progress } from "../core/progress.js";
 import { writeFileAtomic } from "../host/atomic.js";
-import { readStartTime } from "../host/proc.js";
 import { compressionArgs, runTar, TAR_KEEP } from "../storage/archive.js";
 import { explainNoSpace } from "../storage/space.js";
 import { DEFAULT_CONTAINER_NETWORK, netConfigLines } from "../templates/busybox.js";
@@ -161,11 +163,6 @@ export function cacheKey(o: DebianOptions): string {
   return `debian-${o.suite}-${o.variant}-${o.arch}-f${DEBIAN_IMAGE_FORMAT}`;
 }
 
-/** Where built trees are kept (`LXT_IMAGE_CACHE`, default /var/cache/lxt/images). */
-export function imageCacheDir(): string {
-  return process.env.LXT_IMAGE_CACHE || "/var/cache/lxt/images";
-}
-
 interface CacheManifest {
   key: string;
   sha256: string;
@@ -198,7 +195,12 @@ export async function verifiedCache(dir: string, key: string): Promise<CacheMani
 }
 
 /** Runs debootstrap, reporting its `I: Retrieving/Unpacking ...` lines. */
-function debootstrap(o: DebianOptions, target: string, progress?: Progress): Promise<void> {
+function debootstrap(
+  env: Env,
+  o: DebianOptions,
+  target: string,
+  progress?: Progress,
+): Promise<void> {
   const args = [
     `--variant=${o.variant}`,
     `--arch=${o.arch}`,
@@ -210,7 +212,7 @@ function debootstrap(o: DebianOptions, target: string, progress?: Progress): Pro
   return new Promise((resolve, reject) => {
     const child = spawn("debootstrap", args, {
       stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, LC_ALL: "C", DEBIAN_FRONTEND: "noninteractive" },
+      env: { ...env, LC_ALL: "C", DEBIAN_FRONTEND: "noninteractive" },
     });
     let tail = "";
     const onData = (d: Buffer) => {
@@ -251,7 +253,7 @@ function debootstrap(o: DebianOptions, target: string, progress?: Progress): Pro
 }
 
 /** The minimal configuration a container needs, written into a fresh tree. */
-export function configureTree(root: string, o: DebianOptions): void {
+export async function configureTree(env: Env, root: string, o: DebianOptions): Promise<void> {
   const w = (p: string, text: string) => writeFileSync(join(root, p), text, { mode: 0o644 });
   w("etc/hostname", "debian\n");
   w(
@@ -261,7 +263,7 @@ export function configureTree(root: string, o: DebianOptions): void {
   // DHCP by systemd-networkd; names by systemd-resolved (its stub in resolv.conf).
   mkdirSync(join(root, "etc/systemd/network"), { recursive: true, mode: 0o755 });
   w(DEBIAN_NETWORKD_FILE, DEBIAN_NETWORKD_TEXT);
-  enableUnits(root, ["systemd-networkd.service", "systemd-resolved.service"]);
+  await enableUnits(env, root, ["systemd-networkd.service", "systemd-resolved.service"]);
   // resolved's postinst keeps the build host's resolv.conf as a backup: not the container's.
   rmSync(join(root, "etc/.resolv.conf.systemd-resolved.bak"), { force: true });
   rmSync(join(root, "etc/resolv.conf"), { force: true });
@@ -277,7 +279,7 @@ export function configureTree(root: string, o: DebianOptions): void {
   }
   rmSync(join(root, "etc/machine-id"), { force: true });
   w("etc/machine-id", "");
-  rmSync(join(root, "var/cache/apt/archives"), { recursive: true, force: true });
+  await rm(join(root, "var/cache/apt/archives"), { recursive: true, force: true });
   mkdirSync(join(root, "var/cache/apt/archives/partial"), { recursive: true });
 }
 
@@ -286,24 +288,27 @@ export function configureTree(root: string, o: DebianOptions): void {
  * maintainer scripts would: the units' own [Install] sections decide the
  * links), then a check that each is linked.
  */
-function enableUnits(root: string, units: string[]): void {
-  try {
-    execFileSync("chroot", [root, "systemctl", "enable", ...units], {
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, LC_ALL: "C", SYSTEMD_OFFLINE: "1" },
-    });
-  } catch (err) {
-    const stderr = (err as { stderr?: Buffer }).stderr?.toString("utf8").trim();
-    throw new LxtError(
-      "system",
-      `debian: systemctl enable ${units.join(" ")} in ${root}: ${stderr || (err as Error).message}`,
-      err,
+async function enableUnits(env: Env, root: string, units: string[]): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    execFile(
+      "chroot",
+      [root, "systemctl", "enable", ...units],
+      { encoding: "utf8", env: { ...env, LC_ALL: "C", SYSTEMD_OFFLINE: "1" } },
+      (err, _stdout, stderr) => {
+        if (!err) return resolve();
+        reject(
+          new LxtError(
+            "system",
+            `debian: systemctl enable ${units.join(" ")} in ${root}: ${stderr.trim() || err.message}`,
+            err,
+          ),
+        );
+      },
     );
-  }
+  });
+  const links = (await readdir(join(root, "etc/systemd/system"), { recursive: true })).map(String);
   for (const unit of units) {
-    const wanted = readdirSync(join(root, "etc/systemd/system"), { recursive: true }).some((p) =>
-      String(p).endsWith(`.wants/${unit}`),
-    );
+    const wanted = links.some((p) => p.endsWith(`.wants/${unit}`));
     if (!wanted) {
       throw new LxtError(
         "system",
@@ -313,31 +318,23 @@ function enableUnits(root: string, units: string[]): void {
   }
 }
 
-/** Removes builds left by a killed process (`.build-PID-RAND`). */
-function cleanStaleBuilds(dir: string): void {
-  let names: string[] = [];
-  try {
-    names = readdirSync(dir);
-  } catch {}
-  for (const n of names) {
-    const m = /^\.build-(\d+)-[0-9a-f]+$/.exec(n);
-    if (m && readStartTime(Number(m[1])) === undefined) {
-      rmSync(join(dir, n), { recursive: true, force: true });
-    }
-  }
-}
-
 /** Builds the cached tarball of `o` (debootstrap, configure, tar), replacing a bad one. */
-async function buildCache(dir: string, o: DebianOptions, progress?: Progress): Promise<void> {
+async function buildCache(
+  ctx: Context,
+  dir: string,
+  o: DebianOptions,
+  progress?: Progress,
+): Promise<void> {
+  const env = ctx.settings.hostEnv;
   mkdirSync(dir, { recursive: true, mode: 0o755 });
-  cleanStaleBuilds(dir);
+  await cleanStaleStaging(ctx, dir);
   const key = cacheKey(o);
-  const work = join(dir, `.build-${process.pid}-${randomBytes(4).toString("hex")}`);
-  mkdirSync(work, { mode: 0o700 });
+  const stage = await makeStaging(ctx, dir, "build");
+  const work = stage.dir;
   try {
     const tree = join(work, "rootfs");
-    await debootstrap(o, tree, progress);
-    configureTree(tree, o);
+    await debootstrap(env, o, tree, progress);
+    await configureTree(env, tree, o);
     progress?.(`packing ${key}`);
     const tmp = join(work, `${key}.tar.zst`);
     await runTar(
@@ -353,7 +350,7 @@ async function buildCache(dir: string, o: DebianOptions, progress?: Progress): P
         tree,
         ".",
       ],
-      { what: `pack ${key}` },
+      { what: `pack ${key}`, env },
     );
     const manifest: CacheManifest = {
       key,
@@ -364,7 +361,7 @@ async function buildCache(dir: string, o: DebianOptions, progress?: Progress): P
     renameSync(tmp, join(dir, `${key}.tar.zst`));
     writeFileAtomic(join(dir, `${key}.json`), `${JSON.stringify(manifest, null, 2)}\n`);
   } finally {
-    rmSync(work, { recursive: true, force: true });
+    await stage.release();
   }
 }
 
@@ -373,12 +370,12 @@ async function buildCache(dir: string, o: DebianOptions, progress?: Progress): P
  * cache, else built first. `rebuilt` says whether debootstrap ran.
  */
 export async function buildDebianImage(
-  lxcpath: string,
+  ctx: Context,
   opts: Partial<DebianOptions>,
   extra: { aliases?: string[]; progress?: Progress } = {},
 ): Promise<{ meta: ImageMeta; existed: boolean; built: boolean; warnings: string[] }> {
   const o = debianOptions(opts);
-  const dir = imageCacheDir();
+  const dir = ctx.settings.imageCache;
   const key = cacheKey(o);
   let built = false;
   const warnings: string[] = [];
@@ -388,7 +385,7 @@ export async function buildDebianImage(
       warnings.push(`cached ${key} in ${dir} does not verify: rebuilt`);
     }
     try {
-      await buildCache(dir, o, extra.progress);
+      await buildCache(ctx, dir, o, extra.progress);
     } catch (err) {
       throw explainNoSpace(
         wrapError(`image build debian ${o.suite}`, err),
@@ -405,7 +402,7 @@ export async function buildDebianImage(
       );
   }
   extra.progress?.(`importing ${key}`);
-  const out = await importImage(lxcpath, [join(dir, `${key}.tar.zst`)], {
+  const out = await importImage(ctx, [join(dir, `${key}.tar.zst`)], {
     aliases: extra.aliases ?? [`debian/${o.suite}/${o.variant}`],
     progress: extra.progress,
     describe: {

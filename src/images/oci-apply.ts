@@ -7,23 +7,17 @@
  * layers where a layer brings a directory is replaced, never followed, so
  * no layer can write outside the rootfs.
  */
-import { randomBytes } from "node:crypto";
-import {
-  chmodSync,
-  lchownSync,
-  lstatSync,
-  lutimesSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-} from "node:fs";
+import { createHash, randomBytes } from "node:crypto";
+import { createReadStream, readFileSync } from "node:fs";
+import { chmod, lchown, lstat, lutimes, mkdir, readdir, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
+import type { Env } from "../core/context.js";
 import { LxtError, wrapError } from "../core/errors.js";
 import { compressionArgs, fileCompression, runTar, TAR_KEEP } from "../storage/archive.js";
 import {
   blobPath,
+  checkBlobDigest,
+  checkBlobSize,
   checkLayerType,
   chooseManifest,
   isIndex,
@@ -76,10 +70,30 @@ export function readOciImage(layout: string, arch: string = ociArchitecture()): 
 }
 
 /**
+ * Checks a layer blob's size and sha256 against its descriptor, reading it
+ * as a stream (layers are large: the event loop stays free).
+ */
+async function verifyLayer(layout: string, d: OciDescriptor): Promise<void> {
+  const file = blobPath(layout, d.digest);
+  let size: number;
+  try {
+    size = (await stat(file)).size;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new LxtError("not-found", `oci image ${layout}: blob ${d.digest}: ${code}`, err);
+  }
+  checkBlobSize(layout, d, size);
+  const h = createHash("sha256");
+  for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
+  checkBlobDigest(layout, d, h.digest("hex"));
+}
+
+/**
  * Applies the image's layers in order to the (empty) `rootfs`. `onLayer`
- * hears of each layer before it is unpacked.
+ * hears of each layer before it is unpacked; tar runs in `env`.
  */
 export async function applyOciLayers(
+  env: Env,
   layout: string,
   image: OciImage,
   rootfs: string,
@@ -88,10 +102,10 @@ export async function applyOciLayers(
   const n = image.layers.length;
   for (const [i, d] of image.layers.entries()) {
     onLayer?.(i, n, d);
-    verifyBlob(layout, d, false);
+    await verifyLayer(layout, d);
     const blob = blobPath(layout, d.digest);
     const scratch = join(rootfs, `.lxt-layer-${randomBytes(6).toString("hex")}`);
-    mkdirSync(scratch, { mode: 0o700 });
+    await mkdir(scratch, { mode: 0o700 });
     try {
       await runTar(
         "tar",
@@ -105,21 +119,31 @@ export async function applyOciLayers(
           "-C",
           scratch,
         ],
-        { what: `oci image ${layout}: layer ${i + 1}/${n} ${d.digest.slice(7, 19)}` },
+        { what: `oci image ${layout}: layer ${i + 1}/${n} ${d.digest.slice(7, 19)}`, env },
       );
-      mergeLayer(scratch, rootfs);
+      await mergeLayer(scratch, rootfs);
     } finally {
-      rmSync(scratch, { recursive: true, force: true });
+      await rm(scratch, { recursive: true, force: true });
     }
   }
 }
 
 /** Copies a directory's owner, mode and times onto another (after its contents are merged). */
-function copyDirMeta(from: string, to: string): void {
-  const st = lstatSync(from);
-  lchownSync(to, st.uid, st.gid);
-  chmodSync(to, st.mode & 0o7777);
-  lutimesSync(to, st.atime, st.mtime);
+async function copyDirMeta(from: string, to: string): Promise<void> {
+  const st = await lstat(from);
+  await lchown(to, st.uid, st.gid);
+  await chmod(to, st.mode & 0o7777);
+  await lutimes(to, st.atime, st.mtime);
+}
+
+/** lstat, or undefined when nothing is there. */
+async function lstatMaybe(path: string) {
+  try {
+    return await lstat(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw err;
+  }
 }
 
 /**
@@ -129,36 +153,36 @@ function copyDirMeta(from: string, to: string): void {
  * else replaces what was there (a lower symlink is removed, not followed).
  * Hard links made within a layer survive (files are renamed, not copied).
  */
-export function mergeLayer(src: string, dst: string): void {
-  const names = readdirSync(src);
+export async function mergeLayer(src: string, dst: string): Promise<void> {
+  const names = await readdir(src);
   if (names.includes(OPAQUE)) {
-    for (const n of readdirSync(dst)) {
-      if (!n.startsWith(".lxt-layer-")) rmSync(join(dst, n), { recursive: true, force: true });
+    for (const n of await readdir(dst)) {
+      if (!n.startsWith(".lxt-layer-")) await rm(join(dst, n), { recursive: true, force: true });
     }
   }
   for (const n of names) {
     if (!n.startsWith(WHITEOUT) || n === OPAQUE) continue;
     const victim = n.slice(WHITEOUT.length);
     if (victim === "" || victim === "." || victim === "..") continue;
-    rmSync(join(dst, victim), { recursive: true, force: true });
+    await rm(join(dst, victim), { recursive: true, force: true });
   }
   for (const n of names) {
     if (n.startsWith(WHITEOUT)) continue;
     const s = join(src, n);
     const d = join(dst, n);
-    const ss = lstatSync(s);
-    const ds = lstatSync(d, { throwIfNoEntry: false });
+    const ss = await lstat(s);
+    const ds = await lstatMaybe(d);
     if (ss.isDirectory()) {
       // Walked even when new, so its own whiteout markers never land in the rootfs.
       if (!ds?.isDirectory()) {
-        if (ds) rmSync(d, { recursive: true, force: true });
-        mkdirSync(d, { mode: 0o700 });
+        if (ds) await rm(d, { recursive: true, force: true });
+        await mkdir(d, { mode: 0o700 });
       }
-      mergeLayer(s, d);
-      copyDirMeta(s, d);
+      await mergeLayer(s, d);
+      await copyDirMeta(s, d);
       continue;
     }
-    if (ds) rmSync(d, { recursive: true, force: true });
-    renameSync(s, d);
+    if (ds) await rm(d, { recursive: true, force: true });
+    await rename(s, d);
   }
 }

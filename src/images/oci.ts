@@ -217,6 +217,19 @@ export function blobPath(layout: string, digest: string): string {
   return join(layout, "blobs", "sha256", m[1] as string);
 }
 
+/** Throws unless a blob of `size` bytes is what descriptor `d` says. */
+export function checkBlobSize(layout: string, d: OciDescriptor, size: number): void {
+  if (size !== d.size) {
+    fail(layout, `blob ${d.digest} is ${size} bytes, its descriptor says ${d.size}`);
+  }
+}
+
+/** Throws unless a blob whose sha256 is `hex` is what descriptor `d` says. */
+export function checkBlobDigest(layout: string, d: OciDescriptor, hex: string): void {
+  const got = `sha256:${hex}`;
+  if (got !== d.digest) fail(layout, `blob ${d.digest} is damaged (its sha256 is ${got})`);
+}
+
 /**
  * Reads blob `d` of the layout, checking its size and sha256 against the
  * descriptor; returns its bytes when `keep` (small JSON blobs).
@@ -231,10 +244,7 @@ export function verifyBlob(layout: string, d: OciDescriptor, keep: boolean): Buf
     throw new LxtError("not-found", `oci image ${layout}: blob ${d.digest}: ${code}`, err);
   }
   try {
-    const size = fstatSync(fd).size;
-    if (size !== d.size) {
-      fail(layout, `blob ${d.digest} is ${size} bytes, its descriptor says ${d.size}`);
-    }
+    checkBlobSize(layout, d, fstatSync(fd).size);
     const h = createHash("sha256");
     const buf = Buffer.alloc(1 << 20);
     const parts: Buffer[] = [];
@@ -244,8 +254,7 @@ export function verifyBlob(layout: string, d: OciDescriptor, keep: boolean): Buf
       h.update(buf.subarray(0, n));
       if (keep) parts.push(Buffer.from(buf.subarray(0, n)));
     }
-    const got = `sha256:${h.digest("hex")}`;
-    if (got !== d.digest) fail(layout, `blob ${d.digest} is damaged (its sha256 is ${got})`);
+    checkBlobDigest(layout, d, h.digest("hex"));
     return keep ? Buffer.concat(parts) : undefined;
   } finally {
     closeSync(fd);

@@ -17,25 +17,19 @@ import {
   readdirSync,
   readFileSync,
   renameSync,
-  rmSync,
   statSync,
 } from "node:fs";
+import { rm } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
-import { cleanStaleStaging, makeStaging } from "../container/backup.js";
+import { cleanStaleStaging, makeStaging } from "../container/staging.js";
 import { overlayDependents } from "../container/storage.js";
+import type { Context, Env } from "../core/context.js";
 import { LxtError, wrapError } from "../core/errors.js";
 import type { Progress } from "../core/progress.js";
 import { Reverter } from "../core/reverter.js";
 import { writeFileAtomic } from "../host/atomic.js";
 import { compressionArgs, fileCompression, runTar, TAR_KEEP } from "../storage/archive.js";
-import {
-  type CommandRunner,
-  execRunner,
-  type RootfsRef,
-  rootDir,
-  storageDriver,
-  usableDriver,
-} from "../storage/index.js";
+import { type RootfsRef, rootDir, storageDriver, usableDriver } from "../storage/index.js";
 import { explainNoSpace } from "../storage/space.js";
 import { busyboxConfigLines, createBusyboxRootfs } from "../templates/busybox.js";
 import {
@@ -105,13 +99,13 @@ async function hashFiles(files: string[]): Promise<string> {
 }
 
 /** sha256 of a canonical tar of `tree` (sorted names, numeric owners, mtimes zeroed). */
-function hashTree(tree: string): Promise<string> {
+function hashTree(env: Env, tree: string): Promise<string> {
   return new Promise((resolvePromise, reject) => {
     const h = createHash("sha256");
     const child = spawn(
       "tar",
       ["-c", "-f", "-", "--sort=name", "--mtime=@0", ...TAR_KEEP, "-C", tree, "."],
-      { stdio: ["ignore", "pipe", "ignore"] },
+      { stdio: ["ignore", "pipe", "ignore"], env: { ...env, LC_ALL: "C" } },
     );
     child.stdout.on("data", (d: Buffer) => h.update(d));
     child.on("error", reject);
@@ -125,6 +119,7 @@ function hashTree(tree: string): Promise<string> {
 
 /** How a single tarball is laid out: a bare rootfs, or LXD's unified image. */
 async function tarballLayout(
+  env: Env,
   file: string,
 ): Promise<{ unified: false; oci?: boolean } | { unified: true; prefix: string }> {
   let meta: string | undefined;
@@ -132,6 +127,7 @@ async function tarballLayout(
   let oci = false;
   await runTar("tar", ["-t", "-f", file, ...compressionArgs(fileCompression(file), "read")], {
     what: `read ${file}`,
+    env,
     onLine: (l) => {
       const m = /^(\.\/)?(metadata\.yaml|rootfs\/|oci-layout$)/.exec(l);
       if (m?.[2] === "oci-layout") {
@@ -147,7 +143,7 @@ async function tarballLayout(
   return { unified: false, oci };
 }
 
-async function readMember(file: string, member: string): Promise<string> {
+async function readMember(env: Env, file: string, member: string): Promise<string> {
   const lines: string[] = [];
   await runTar(
     "tar",
@@ -160,12 +156,12 @@ async function readMember(file: string, member: string): Promise<string> {
       "--occurrence=1",
       member,
     ],
-    { what: `read ${member} from ${file}`, onLine: (l) => void lines.push(l) },
+    { what: `read ${member} from ${file}`, env, onLine: (l) => void lines.push(l) },
   );
   return lines.join("\n");
 }
 
-async function unpack(file: string, into: string, extra: string[] = []): Promise<void> {
+async function unpack(env: Env, file: string, into: string, extra: string[] = []): Promise<void> {
   try {
     await runTar(
       "tar",
@@ -180,7 +176,7 @@ async function unpack(file: string, into: string, extra: string[] = []): Promise
         into,
         ...extra,
       ],
-      { what: "unpack" },
+      { what: "unpack", env },
     );
   } catch (err) {
     throw wrapError(`${file}: damaged, truncated or not a tarball`, err);
@@ -191,7 +187,6 @@ export interface ImageImportOptions {
   aliases?: string[];
   /** Build this built-in image (`busybox`) instead of reading files. */
   builtin?: "busybox";
-  run?: CommandRunner;
   progress?: Progress;
   /** What a builder (debootstrap) says of the image, over what the files say. */
   describe?: Partial<Pick<ImageMeta, "description" | "source" | "config">>;
@@ -205,11 +200,13 @@ export interface ImageImportOptions {
  * place; an image already stored only gains the aliases.
  */
 export async function importImage(
-  lxcpath: string,
+  ctx: Context,
   files: string[],
   opts: ImageImportOptions = {},
 ): Promise<{ meta: ImageMeta; existed: boolean }> {
-  const run = opts.run ?? execRunner;
+  const { lxcpath } = ctx;
+  const env = ctx.settings.hostEnv;
+  const run = ctx.host.run;
   const aliases = (opts.aliases ?? []).map(checkAlias);
   const srcs = files.map((f) => resolve(f));
   if (!opts.builtin && (srcs.length < 1 || srcs.length > 2)) {
@@ -229,11 +226,12 @@ export async function importImage(
   if (!dirInput) for (const f of srcs) fileCompression(f); // not-found before anything is made
   const root = imagesRoot(lxcpath);
   const driver = await usableDriver("best", lxcpath, run);
-  const staging = makeStaging(root, "image");
-  cleanStaleStaging(root);
+  await cleanStaleStaging(ctx, root);
+  const stage = await makeStaging(ctx, root, "image");
+  const staging = stage.dir;
   const ref: RootfsRef = { spec: driver.newSpec(staging), dir: staging };
   const revert = new Reverter();
-  revert.add("staging", () => rmSync(staging, { recursive: true, force: true }));
+  revert.add("staging", () => stage.release());
   revert.add("staged rootfs", () => driver.destroy(ref));
   try {
     let oci: { layout: string; image: OciImage } | undefined;
@@ -250,7 +248,7 @@ export async function importImage(
     if (opts.builtin === "busybox") {
       await driver.create(ref);
       await createBusyboxRootfs(rootDir(ref), { name: "busybox" });
-      meta.fingerprint = await hashTree(rootDir(ref));
+      meta.fingerprint = await hashTree(env, rootDir(ref));
       meta.description = "busybox (from the host)";
       meta.source = "busybox";
       meta.config = busyboxConfigLines("busybox").filter(([k]) => k !== "lxc.uts.name");
@@ -268,18 +266,18 @@ export async function importImage(
     if (!opts.builtin) await driver.create(ref);
     const [first = "", second] = srcs;
     if (second !== undefined) {
-      Object.assign(meta, lxdMeta(await readMember(first, "metadata.yaml"), first));
+      Object.assign(meta, lxdMeta(await readMember(env, first, "metadata.yaml"), first));
       meta.source = `lxd:${basename(second)}`;
-      await unpack(second, rootDir(ref));
+      await unpack(env, second, rootDir(ref));
     } else if (oci) {
-      await applyOci(oci.layout, oci.image, rootDir(ref), meta, opts.progress);
+      await applyOci(env, oci.layout, oci.image, rootDir(ref), meta, opts.progress);
     } else if (!opts.builtin) {
-      const layout = await tarballLayout(first);
+      const layout = await tarballLayout(env, first);
       if (!layout.unified && layout.oci) {
         const dir = join(staging, "oci");
         mkdirSync(dir);
         opts.progress?.(`unpacking ${basename(first)}`);
-        await unpack(first, dir);
+        await unpack(env, first, dir);
         const image = readOciImage(dir);
         meta.fingerprint = image.manifestDigest;
         const again = listImages(lxcpath).find((i) => i.fingerprint === meta.fingerprint);
@@ -287,22 +285,22 @@ export async function importImage(
           await revert.revert();
           return { meta: addAliases(lxcpath, again, aliases), existed: true };
         }
-        await applyOci(dir, image, rootDir(ref), meta, opts.progress);
-        rmSync(dir, { recursive: true, force: true });
+        await applyOci(env, dir, image, rootDir(ref), meta, opts.progress);
+        await rm(dir, { recursive: true, force: true });
       } else if (layout.unified) {
         Object.assign(
           meta,
-          lxdMeta(await readMember(first, `${layout.prefix}metadata.yaml`), first),
+          lxdMeta(await readMember(env, first, `${layout.prefix}metadata.yaml`), first),
         );
         meta.source = `lxd:${basename(first)}`;
         const strip = layout.prefix ? 2 : 1;
-        await unpack(first, rootDir(ref), [
+        await unpack(env, first, rootDir(ref), [
           `--strip-components=${strip}`,
           `${layout.prefix}rootfs`,
         ]);
       } else {
         opts.progress?.(`unpacking ${basename(first)}`);
-        await unpack(first, rootDir(ref));
+        await unpack(env, first, rootDir(ref));
       }
     }
     Object.assign(meta, opts.describe ?? {});
@@ -312,6 +310,7 @@ export async function importImage(
     const final = join(root, meta.fingerprint);
     renameSync(staging, final);
     revert.success();
+    await stage.release();
     return { meta, existed: false };
   } catch (err) {
     await revert.revert();
@@ -321,13 +320,14 @@ export async function importImage(
 
 /** Applies an OCI image's layers and records what its containers take from its config. */
 async function applyOci(
+  env: Env,
   layout: string,
   image: OciImage,
   rootfs: string,
   meta: ImageMeta,
   progress?: Progress,
 ): Promise<void> {
-  await applyOciLayers(layout, image, rootfs, (i, n) =>
+  await applyOciLayers(env, layout, image, rootfs, (i, n) =>
     progress?.(`applying layer ${i + 1}/${n}`, i / n),
   );
   const read = (f: string): string | undefined => {
@@ -377,15 +377,11 @@ function addAliases(lxcpath: string, meta: ImageMeta, aliases: string[]): ImageM
  * independent (as in LXD); overlay containers based on it are not, so they
  * refuse the delete.
  */
-export async function deleteImage(
-  lxcpath: string,
-  ref: string,
-  opts: { run?: CommandRunner } = {},
-): Promise<ImageMeta> {
-  const run = opts.run ?? execRunner;
+export async function deleteImage(ctx: Context, ref: string): Promise<ImageMeta> {
+  const { lxcpath } = ctx;
   const meta = findImage(lxcpath, ref);
   const img = imageRootfs(lxcpath, meta);
-  const users = overlayDependents(lxcpath, img.dir);
+  const users = overlayDependents(ctx, lxcpath, img.dir);
   if (users.length > 0) {
     throw new LxtError(
       "state",
@@ -393,13 +389,16 @@ export async function deleteImage(
     );
   }
   // Moved aside first: a half-deleted image is never seen as an image.
-  const aside = makeStaging(imagesRoot(lxcpath), "image");
-  const moved = join(aside, "img");
-  renameSync(img.dir, moved);
-  await storageDriver(img.spec.backend, run).destroy({
-    spec: { ...img.spec, path: join(moved, "rootfs") } as RootfsRef["spec"],
-    dir: moved,
-  });
-  rmSync(aside, { recursive: true, force: true });
+  const aside = await makeStaging(ctx, imagesRoot(lxcpath), "image");
+  const moved = join(aside.dir, "img");
+  try {
+    renameSync(img.dir, moved);
+    await storageDriver(img.spec.backend, ctx.host.run).destroy({
+      spec: { ...img.spec, path: join(moved, "rootfs") } as RootfsRef["spec"],
+      dir: moved,
+    });
+  } finally {
+    await aside.release();
+  }
   return meta;
 }

@@ -7,7 +7,7 @@
  * lxt's own table would not help, since every base chain on a hook must
  * accept a packet (see docs/networking.md), so the fix is the user's.
  */
-import type { CommandRunner } from "../storage/runner.js";
+import type { CommandRunner } from "../host/runner.js";
 import type { NetworkDef } from "./render.js";
 
 interface NftChain {

@@ -1,16 +1,16 @@
 /**
- * Port forwards of a container: stored beside its config (`<dir>/forwards`,
- * one `PROTO [ADDR:]PORT CONTAINER_PORT` per line), applied as DNAT rules in
- * the nft table of the managed network the container's first NIC is on,
- * only while the container runs. The container's address on that network is
- * pinned (a dnsmasq reservation by MAC) so that the rules know it before
- * the container asks for a lease, and it stays the same across restarts.
+ * Port forwards on a managed network: parsed and formatted (a container
+ * stores its own, see src/container/forward.ts), applied as DNAT rules in
+ * the network's nft table while their container runs. The container's
+ * address on that network is pinned (a dnsmasq reservation by MAC) so that
+ * the rules know it before the container asks for a lease, and it stays the
+ * same across restarts. The network knows no container: each set of active
+ * forwards names an owner path, and lives only as long as that path exists.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { isIPv4 } from "node:net";
 import { join } from "node:path";
 import { ValueError } from "../config/values.js";
-import { containerPaths } from "../container/paths.js";
 import { LxtError } from "../core/errors.js";
 import { writeFileAtomic } from "../host/atomic.js";
 import { contains, intToIp, ipToInt, parseCidr } from "./ipv4.js";
@@ -66,55 +66,30 @@ export function clashes(a: PortForward, b: PortForward): boolean {
   );
 }
 
-export function forwardsFile(lxcpath: string, container: string): string {
-  return join(containerPaths(lxcpath, container).dir, "forwards");
-}
-
-/** A container's forwards (none when the file is missing). */
-export function readForwards(lxcpath: string, container: string): PortForward[] {
-  const file = forwardsFile(lxcpath, container);
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch {
-    return [];
-  }
-  return text.split("\n").flatMap((line, i) => {
-    const t = line.trim();
-    if (!t || t.startsWith("#")) return [];
-    const [p = "", h = "", c = "", ...more] = t.split(/\s+/);
-    try {
-      if (more.length > 0) throw new ValueError("expected PROTO [ADDR:]PORT CONTAINER_PORT");
-      return [parseForward(p, h, c)];
-    } catch (err) {
-      throw new LxtError("config", `${file}:${i + 1}: ${(err as Error).message}`);
-    }
-  });
-}
-
-export function writeForwards(
-  lxcpath: string,
-  container: string,
-  list: readonly PortForward[],
-): void {
-  const file = forwardsFile(lxcpath, container);
-  if (list.length === 0) rmSync(file, { force: true });
-  else writeFileAtomic(file, `${list.map(formatForward).join("\n")}\n`, 0o644);
-}
-
 /** `<network run dir>/forwards/CONTAINER.json`: the forwards applied for a running container. */
 function activeDir(run: NetworkRunPaths): string {
   return join(run.dir, "forwards");
 }
 
-export function writeActive(run: NetworkRunPaths, container: string, list: ActiveForward[]): void {
+/**
+ * Records `container`'s forwards as applied on a network (none: removes the
+ * record). `owner` is a path that exists exactly while they apply (the
+ * container's runtime directory): once it is gone, `activeForwards` drops
+ * them, whoever forgot to.
+ */
+export function writeActive(
+  run: NetworkRunPaths,
+  container: string,
+  list: ActiveForward[],
+  owner: string,
+): void {
   const file = join(activeDir(run), `${container}.json`);
   if (list.length === 0) {
     rmSync(file, { force: true });
     return;
   }
   mkdirSync(activeDir(run), { recursive: true, mode: 0o755 });
-  writeFileAtomic(file, `${JSON.stringify(list)}\n`, 0o644, false);
+  writeFileAtomic(file, `${JSON.stringify({ owner, forwards: list })}\n`, 0o644, false);
 }
 
 /** Whether `container` has forwards recorded as applied on this network (running or not). */
@@ -123,10 +98,10 @@ export function hasActive(run: NetworkRunPaths, container: string): boolean {
 }
 
 /**
- * The forwards in effect on a network: those of containers whose runtime
- * directory exists (started or starting); entries of stopped ones are dropped.
+ * The forwards in effect on a network: those whose owner path exists (a
+ * container started or starting); entries of stopped ones are dropped.
  */
-export function activeForwards(lxcpath: string, run: NetworkRunPaths): ActiveForward[] {
+export function activeForwards(run: NetworkRunPaths): ActiveForward[] {
   let files: string[];
   try {
     files = readdirSync(activeDir(run)).filter((f) => f.endsWith(".json"));
@@ -134,17 +109,18 @@ export function activeForwards(lxcpath: string, run: NetworkRunPaths): ActiveFor
     return [];
   }
   return files.sort().flatMap((f) => {
-    const name = f.slice(0, -5);
     const file = join(activeDir(run), f);
-    if (!existsSync(containerPaths(lxcpath, name).runtimeDir)) {
-      rmSync(file, { force: true });
-      return [];
-    }
+    let entry: { owner: string; forwards: ActiveForward[] };
     try {
-      return JSON.parse(readFileSync(file, "utf8")) as ActiveForward[];
+      entry = JSON.parse(readFileSync(file, "utf8"));
     } catch {
       return [];
     }
+    if (!existsSync(entry.owner)) {
+      rmSync(file, { force: true });
+      return [];
+    }
+    return entry.forwards;
   });
 }
 

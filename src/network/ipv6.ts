@@ -6,7 +6,7 @@
 import { isIPv6 } from "node:net";
 import { ValueError } from "../config/values.js";
 import { LxtError } from "../core/errors.js";
-import type { CommandRunner } from "../storage/runner.js";
+import type { CommandRunner } from "../host/runner.js";
 import { expandIpv6, ipv6Prefix } from "./render.js";
 
 /** Validates `ADDR/64` (a host address, not the prefix itself); returns it normalised to lower case. */

@@ -16,13 +16,13 @@ import {
 } from "node:fs";
 import { dirname, join } from "node:path";
 import { ValueError } from "../config/values.js";
-import { runtimeRoot } from "../container/paths.js";
+import { type Context, runtimeRoot } from "../core/context.js";
 import { LxtError } from "../core/errors.js";
 import { Reverter } from "../core/reverter.js";
 import { writeFileAtomic } from "../host/atomic.js";
 import { inHostNetns } from "../host/netinfo.js";
 import { readStartTime } from "../host/proc.js";
-import { type CommandRunner, execRunner } from "../storage/runner.js";
+import type { CommandRunner } from "../host/runner.js";
 import { activeForwards, isLoopback, parseDhcpHost } from "./forward.js";
 import {
   type Cidr,
@@ -72,16 +72,16 @@ export function checkNetworkName(name: string): void {
   }
 }
 
-function defDir(lxcpath: string): string {
-  return join(lxcpath, ".networks");
+function defDir(ctx: Context): string {
+  return join(ctx.lxcpath, ".networks");
 }
 
-function defFile(lxcpath: string, name: string): string {
-  return join(defDir(lxcpath), `${name}.json`);
+function defFile(ctx: Context, name: string): string {
+  return join(defDir(ctx), `${name}.json`);
 }
 
-export function networkRunPaths(lxcpath: string, name: string): NetworkRunPaths {
-  const dir = join(runtimeRoot(lxcpath), ".networks", name);
+export function networkRunPaths(ctx: Context, name: string): NetworkRunPaths {
+  const dir = join(runtimeRoot(ctx.runDir, ctx.lxcpath), ".networks", name);
   return {
     dir,
     conf: join(dir, "dnsmasq.conf"),
@@ -93,19 +93,19 @@ export function networkRunPaths(lxcpath: string, name: string): NetworkRunPaths 
   };
 }
 
-export function loadNetwork(lxcpath: string, name: string): NetworkDef | undefined {
+export function loadNetwork(ctx: Context, name: string): NetworkDef | undefined {
   try {
-    return JSON.parse(readFileSync(defFile(lxcpath, name), "utf8")) as NetworkDef;
+    return JSON.parse(readFileSync(defFile(ctx, name), "utf8")) as NetworkDef;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw new LxtError("system", `network ${name}: read ${defFile(lxcpath, name)}`, err);
+    throw new LxtError("system", `network ${name}: read ${defFile(ctx, name)}`, err);
   }
 }
 
-export function listNetworkDefs(lxcpath: string): NetworkDef[] {
+export function listNetworkDefs(ctx: Context): NetworkDef[] {
   let files: string[];
   try {
-    files = readdirSync(defDir(lxcpath));
+    files = readdirSync(defDir(ctx));
   } catch {
     return [];
   }
@@ -113,7 +113,7 @@ export function listNetworkDefs(lxcpath: string): NetworkDef[] {
     .filter((f) => f.endsWith(".json"))
     .sort()
     .flatMap((f) => {
-      const d = loadNetwork(lxcpath, f.slice(0, -5));
+      const d = loadNetwork(ctx, f.slice(0, -5));
       return d ? [d] : [];
     });
 }
@@ -193,7 +193,7 @@ export async function bridgePorts(name: string, runner: CommandRunner): Promise<
 
 /** Resolves options into a definition, refusing subnets that overlap a route or another network. */
 export async function planNetwork(
-  lxcpath: string,
+  ctx: Context,
   name: string,
   opts: NetworkOptions,
   runner: CommandRunner,
@@ -201,7 +201,7 @@ export async function planNetwork(
   checkNetworkName(name);
   const used = [
     ...(await hostRoutes(runner, name)),
-    ...listNetworkDefs(lxcpath)
+    ...listNetworkDefs(ctx)
       .filter((d) => d.name !== name)
       .map(subnetOf),
   ];
@@ -289,12 +289,12 @@ const FORWARD_MARKS = [
  * reaches through loopback. Each switch lxt turns on is recorded.
  */
 export async function applyRuleset(
-  lxcpath: string,
+  ctx: Context,
   def: NetworkDef,
-  runner: CommandRunner = execRunner,
+  runner: CommandRunner,
 ): Promise<void> {
-  const run = networkRunPaths(lxcpath, def.name);
-  const forwards = activeForwards(lxcpath, run);
+  const run = networkRunPaths(ctx, def.name);
+  const forwards = activeForwards(run);
   writeFileAtomic(run.ruleset, renderNftRuleset(def, forwards), 0o600, false);
   await runner.run("nft", ["-f", run.ruleset]);
   const need4 = def.nat || forwards.some((f) => !f.listen || !isLoopback(f.listen));
@@ -320,14 +320,14 @@ export async function applyRuleset(
  * bridge's kind as the caller already knows it (else it is listed).
  */
 export async function upNetwork(
-  lxcpath: string,
+  ctx: Context,
   def: NetworkDef,
   runner: CommandRunner,
   revert: Reverter,
   known?: LinkKind,
 ): Promise<void> {
-  requireNetworkTools(`network ${def.name}`);
-  const run = networkRunPaths(lxcpath, def.name);
+  requireNetworkTools(`network ${def.name}`, ctx.settings.hostEnv.PATH ?? "");
+  const run = networkRunPaths(ctx, def.name);
   const kind = known ?? (await linkKind(def.name, runner));
   if (kind === "other") {
     throw new LxtError(
@@ -337,7 +337,7 @@ export async function upNetwork(
   }
   // Tests and benchmarks set LXT_NO_HOST_NETWORK=1: they may make networks
   // only inside namespaces of their own, never on the host itself.
-  if (kind === "missing" && process.env.LXT_NO_HOST_NETWORK === "1" && inHostNetns()) {
+  if (kind === "missing" && ctx.settings.noHostNetwork && inHostNetns()) {
     throw new LxtError(
       "system",
       `network ${def.name}: not created in the host's network namespace (LXT_NO_HOST_NETWORK=1): give the container --network empty, or run in a namespace of its own`,
@@ -354,7 +354,7 @@ export async function upNetwork(
     if (def.ipv6) await runner.run("ip", ["-6", "addr", "add", def.ipv6, "dev", def.name, "nodad"]);
     await runner.run("ip", ["link", "set", "dev", def.name, "up"]);
   }
-  await applyRuleset(lxcpath, def, runner);
+  await applyRuleset(ctx, def, runner);
   // A table is new when its bridge is: a later start only replaces it.
   if (kind === "missing") {
     revert.add(`nft table ${nftTable(def)}`, () =>
@@ -365,32 +365,32 @@ export async function upNetwork(
     writeFileAtomic(run.conf, renderDnsmasqConf(def, run), 0o644, false);
     rmSync(run.pidFile, { force: true });
     await runner.run("dnsmasq", [`--conf-file=${run.conf}`]);
-    revert.add(`dnsmasq of ${def.name}`, () => stopDnsmasq(run));
+    revert.add(`dnsmasq of ${def.name}`, () => stopDnsmasq(ctx, run));
   }
 }
 
-async function stopDnsmasq(run: NetworkRunPaths): Promise<void> {
+async function stopDnsmasq(ctx: Context, run: NetworkRunPaths): Promise<void> {
   const pid = dnsmasqPid(run);
   if (!pid) return;
   const start = readStartTime(pid);
-  process.kill(pid, "SIGTERM");
+  ctx.host.kill(pid, "SIGTERM");
   for (let i = 0; i < 100; i++) {
     if (readStartTime(pid) !== start) return;
-    await new Promise((r) => setTimeout(r, 20));
+    await ctx.host.clock.sleep(20);
   }
-  process.kill(pid, "SIGKILL");
+  ctx.host.kill(pid, "SIGKILL");
 }
 
 /** Creates and starts a network; all or nothing. */
 export async function createNetwork(
-  lxcpath: string,
+  ctx: Context,
   name: string,
   opts: NetworkOptions,
   runner: CommandRunner,
 ): Promise<NetworkDef> {
   checkNetworkName(name);
-  if (loadNetwork(lxcpath, name)) throw new LxtError("exists", `network ${name}: already exists`);
-  requireNetworkTools(`network create ${name}`);
+  if (loadNetwork(ctx, name)) throw new LxtError("exists", `network ${name}: already exists`);
+  requireNetworkTools(`network create ${name}`, ctx.settings.hostEnv.PATH ?? "");
   const kind = await linkKind(name, runner);
   if (kind !== "missing") {
     throw new LxtError(
@@ -398,12 +398,12 @@ export async function createNetwork(
       `network ${name}: a link named ${name} already exists${kind === "other" ? " and is not a bridge" : ""}`,
     );
   }
-  const def = await planNetwork(lxcpath, name, opts, runner);
+  const def = await planNetwork(ctx, name, opts, runner);
   const revert = new Reverter();
   try {
-    revert.add("runtime files", () => removeRunDir(networkRunPaths(lxcpath, name)));
-    await upNetwork(lxcpath, def, runner, revert);
-    saveNetwork(lxcpath, def);
+    revert.add("runtime files", () => removeRunDir(networkRunPaths(ctx, name)));
+    await upNetwork(ctx, def, runner, revert);
+    saveNetwork(ctx, def);
     return def;
   } catch (err) {
     await revert.revert();
@@ -417,26 +417,26 @@ export async function createNetwork(
  * the link is not a managed network (a bridge of the host's own).
  */
 export async function ensureNetwork(
-  lxcpath: string,
+  ctx: Context,
   name: string,
   runner: CommandRunner,
   revert: Reverter,
   known?: LinkKind,
 ): Promise<NetworkDef | undefined> {
-  const def = loadNetwork(lxcpath, name);
+  const def = loadNetwork(ctx, name);
   if (def) {
-    await upNetwork(lxcpath, def, runner, revert, known);
+    await upNetwork(ctx, def, runner, revert, known);
     return def;
   }
   if (name !== DEFAULT_NETWORK || (known ?? (await linkKind(name, runner))) !== "missing")
     return undefined;
-  return createNetwork(lxcpath, name, {}, runner);
+  return createNetwork(ctx, name, {}, runner);
 }
 
 /** Writes a network's definition (atomically). */
-export function saveNetwork(lxcpath: string, def: NetworkDef): void {
-  mkdirSync(defDir(lxcpath), { recursive: true, mode: 0o755 });
-  writeFileAtomic(defFile(lxcpath, def.name), `${JSON.stringify(def, null, 2)}\n`);
+export function saveNetwork(ctx: Context, def: NetworkDef): void {
+  mkdirSync(defDir(ctx), { recursive: true, mode: 0o755 });
+  writeFileAtomic(defFile(ctx, def.name), `${JSON.stringify(def, null, 2)}\n`);
 }
 
 /** Removes a network's runtime directory, and `.networks` with it when no other network is left there. */
@@ -449,21 +449,21 @@ function removeRunDir(run: NetworkRunPaths): void {
 
 /** Re-applies a network after its definition changed: nft table replaced, dnsmasq restarted with the new config. */
 export async function restartNetwork(
-  lxcpath: string,
+  ctx: Context,
   def: NetworkDef,
   runner: CommandRunner,
 ): Promise<void> {
-  await stopDnsmasq(networkRunPaths(lxcpath, def.name));
-  await upNetwork(lxcpath, def, runner, new Reverter());
+  await stopDnsmasq(ctx, networkRunPaths(ctx, def.name));
+  await upNetwork(ctx, def, runner, new Reverter());
 }
 
 /** Deletes a network: refuses while interfaces use its bridge; leaves nothing behind. */
 export async function deleteNetwork(
-  lxcpath: string,
+  ctx: Context,
   name: string,
   runner: CommandRunner,
 ): Promise<void> {
-  const def = loadNetwork(lxcpath, name);
+  const def = loadNetwork(ctx, name);
   if (!def) throw new LxtError("not-found", `network delete ${name}: no such network`);
   // A stopped container's veth goes with its network namespace, which the
   // kernel tears down asynchronously: give it a moment.
@@ -476,30 +476,30 @@ export async function deleteNetwork(
       `network delete ${name}: in use by ${ports.join(", ")} (stop those containers first)`,
     );
   }
-  const run = networkRunPaths(lxcpath, name);
-  await stopDnsmasq(run);
+  const run = networkRunPaths(ctx, name);
+  await stopDnsmasq(ctx, run);
   await runner.run("nft", ["delete", "table", "inet", nftTable(def)]).catch(() => {});
   // Networks made before the table became `inet` had `table ip lxt-NAME`.
   await runner.run("nft", ["delete", "table", "ip", nftTable(def)]).catch(() => {});
   if ((await linkKind(name, runner)) === "bridge") await runner.run("ip", ["link", "del", name]);
   for (const [file, mark] of FORWARD_MARKS) {
     if (!existsSync(join(run.dir, mark))) continue;
-    const others = listNetworkDefs(lxcpath).filter(
-      (d) => d.name !== name && existsSync(join(networkRunPaths(lxcpath, d.name).dir, mark)),
+    const others = listNetworkDefs(ctx).filter(
+      (d) => d.name !== name && existsSync(join(networkRunPaths(ctx, d.name).dir, mark)),
     );
     if (others.length === 0) writeFileSync(file, "0\n");
   }
   removeRunDir(run);
-  rmSync(defFile(lxcpath, name), { force: true });
+  rmSync(defFile(ctx, name), { force: true });
 }
 
 /** Registers a container's NIC with the network's dnsmasq: a DHCP reservation of its name, or a DNS record for a static address. */
 export function registerHost(
-  lxcpath: string,
+  ctx: Context,
   def: NetworkDef,
   entry: { key: string; hwaddr: string; hostname: string; ipv4?: string },
 ): void {
-  const run = networkRunPaths(lxcpath, def.name);
+  const run = networkRunPaths(ctx, def.name);
   const fqdn = `${entry.hostname}.${def.domain}`;
   const file = join(run.dhcpHosts, entry.key);
   // A static address in the subnet is also a reservation (DHCP never hands it

@@ -3,10 +3,11 @@
  * `auto` gateways and phys restores need, DHCP registration, the errors of
  * the monitor's `net` records, and the repair of what a killed monitor left.
  */
+import type { Context } from "../core/context.js";
 import { LxtError } from "../core/errors.js";
 import { Reverter } from "../core/reverter.js";
 import { describeFailure, type HelperFailure } from "../host/monitor-client.js";
-import type { CommandRunner } from "../storage/runner.js";
+import type { CommandRunner } from "../host/runner.js";
 import { intToIp, parseCidr } from "./ipv4.js";
 import {
   DEFAULT_NETWORK,
@@ -44,11 +45,11 @@ function needsListing(nic: NicPlan): boolean {
 }
 
 /** Whether a veth's link is a managed network (or the default one, made on first use). */
-function managedLink(lxcpath: string, nic: NicPlan): boolean {
+function managedLink(ctx: Context, nic: NicPlan): boolean {
   return (
     nic.type === "veth" &&
     !!nic.link &&
-    (nic.link === DEFAULT_NETWORK || loadNetwork(lxcpath, nic.link) !== undefined)
+    (nic.link === DEFAULT_NETWORK || loadNetwork(ctx, nic.link) !== undefined)
   );
 }
 
@@ -62,7 +63,7 @@ function managedLink(lxcpath: string, nic: NicPlan): boolean {
  * its failure names the key (see `netFailure`).
  */
 export async function prepareNics(
-  lxcpath: string,
+  ctx: Context,
   nics: readonly NicPlan[],
   runner: CommandRunner,
 ): Promise<PreparedNics> {
@@ -76,14 +77,14 @@ export async function prepareNics(
     if (!nic.link) continue;
     const where = `lxc.net.${nic.index}.link`;
     let def: NetworkDef | undefined;
-    if (managedLink(lxcpath, nic)) {
+    if (managedLink(ctx, nic)) {
       // Present is taken for a bridge here; the monitor refuses a non-bridge.
       const known: LinkKind = links
         ? kindIn(links, nic.link)
         : linkPresent(nic.link)
           ? "bridge"
           : "missing";
-      def = await ensureNetwork(lxcpath, nic.link, runner, new Reverter(), known);
+      def = await ensureNetwork(ctx, nic.link, runner, new Reverter(), known);
       // A network brought up just now: its bridge is not in the listing yet.
       if (def && links && known === "missing") links = await listLinks(runner);
     }
@@ -122,7 +123,7 @@ export async function prepareNics(
  * subnet). The devices themselves are made by the monitor (`net` records).
  */
 export function registerNics(
-  lxcpath: string,
+  ctx: Context,
   container: string,
   nics: readonly NicPlan[],
   managed: ReadonlyMap<number, NetworkDef>,
@@ -132,7 +133,7 @@ export function registerNics(
     if (!def || !nic.hwaddr) continue;
     const subnet = subnetOf(def);
     const inSubnet = nic.ipv4.find((a) => parseCidr(a).network === subnet.network);
-    registerHost(lxcpath, def, {
+    registerHost(ctx, def, {
       key: `${container}.${nic.index}`,
       hwaddr: nic.hwaddr,
       hostname: container,
@@ -198,15 +199,16 @@ export async function removeHostEnds(
 
 /**
  * Runs the stop-hooks a killed monitor did not run (phys devices back out of
- * the pinned namespace, `script.down`), with this process standing in for
- * the monitor. Best effort, as the monitor runs them.
+ * the pinned namespace, `script.down`), with process `self` (this one)
+ * standing in for the monitor. Best effort, as the monitor runs them.
  */
 export async function runStopHooks(
   hooks: readonly (readonly string[])[],
   runner: CommandRunner,
+  self: number,
 ): Promise<void> {
   for (const h of hooks) {
-    const [cmd, ...args] = h.map((f) => (f === "{monitor}" ? String(process.pid) : f));
+    const [cmd, ...args] = h.map((f) => (f === "{monitor}" ? String(self) : f));
     if (cmd) await runner.run(cmd, args).catch(() => {});
   }
 }

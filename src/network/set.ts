@@ -7,10 +7,11 @@
 import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { ValueError } from "../config/values.js";
+import type { Context } from "../core/context.js";
 import { LxtError } from "../core/errors.js";
 import { Reverter } from "../core/reverter.js";
 import { writeFileAtomic } from "../host/atomic.js";
-import type { CommandRunner } from "../storage/runner.js";
+import type { CommandRunner } from "../host/runner.js";
 import { parseDhcpHost } from "./forward.js";
 import { contains, ipToInt } from "./ipv4.js";
 import {
@@ -83,23 +84,27 @@ export function optionsWith(def: NetworkDef, key: string, value: string): Networ
   return opts;
 }
 
-/** Sets one key (`value` undefined: back to its default) and applies the result live. */
+/**
+ * Sets one key (`value` undefined: back to its default) and applies the
+ * result live. The forwards of containers on it follow their pinned
+ * addresses afterwards; that is the caller's (a container verb's) part.
+ */
 export async function setNetworkKey(
-  lxcpath: string,
+  ctx: Context,
   name: string,
   key: string,
   value: string | undefined,
   runner: CommandRunner,
 ): Promise<NetworkDef> {
   const verb = value === undefined ? "unset" : "set";
-  const def = loadNetwork(lxcpath, name);
+  const def = loadNetwork(ctx, name);
   if (!def) throw new LxtError("not-found", `network ${verb} ${name}: no such network`);
   let next: NetworkDef;
   try {
     const v = value ?? NETWORK_KEYS[key as NetworkKey] ?? "";
     // ipv6.address = auto on a network that has IPv6 keeps its prefix.
     const keep = key === "ipv6.address" && v === "auto" && def.ipv6;
-    next = keep ? def : await planNetwork(lxcpath, name, optionsWith(def, key, v), runner);
+    next = keep ? def : await planNetwork(ctx, name, optionsWith(def, key, v), runner);
   } catch (err) {
     if (err instanceof ValueError)
       throw new LxtError("usage", `network ${verb} ${name}: ${err.message}`);
@@ -109,23 +114,16 @@ export async function setNetworkKey(
   try {
     await replaceAddress(name, def.ipv4, next.ipv4, [], runner, revert);
     await replaceAddress(name, def.ipv6, next.ipv6, ["-6"], runner, revert);
-    if (next.ipv4 !== def.ipv4) dropPinsOutside(lxcpath, next);
-    saveNetwork(lxcpath, next);
-    revert.add("definition", () => saveNetwork(lxcpath, def));
-    await restartNetwork(lxcpath, next, runner);
+    if (next.ipv4 !== def.ipv4) dropPinsOutside(ctx, next);
+    saveNetwork(ctx, next);
+    revert.add("definition", () => saveNetwork(ctx, def));
+    await restartNetwork(ctx, next, runner);
     revert.success();
   } catch (err) {
     await revert.revert();
-    await restartNetwork(lxcpath, def, runner).catch(() => {});
+    await restartNetwork(ctx, def, runner).catch(() => {});
     throw err instanceof LxtError ? err.wrap(`network ${verb} ${name}`) : err;
   }
-  // Forwards follow the new subnet's pinned addresses.
-  const { syncForwards } = await import("./forward-apply.js");
-  const { activeForwards } = await import("./forward.js");
-  const owners = new Set(
-    activeForwards(lxcpath, networkRunPaths(lxcpath, name)).map((f) => f.container),
-  );
-  for (const c of owners) await syncForwards(lxcpath, c, undefined, runner);
   return next;
 }
 
@@ -161,8 +159,8 @@ async function replaceAddress(
 }
 
 /** Reservations whose address left the subnet go back to plain name entries. */
-function dropPinsOutside(lxcpath: string, def: NetworkDef): void {
-  const run = networkRunPaths(lxcpath, def.name);
+function dropPinsOutside(ctx: Context, def: NetworkDef): void {
+  const run = networkRunPaths(ctx, def.name);
   const subnet = subnetOf(def);
   let files: string[] = [];
   try {

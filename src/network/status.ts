@@ -1,7 +1,8 @@
 /** What `lxt network list/show` report: a network's definition with its live state. */
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { CommandRunner } from "../storage/runner.js";
+import type { Context } from "../core/context.js";
+import type { CommandRunner } from "../host/runner.js";
 import { forwardPolicyWarnings } from "./firewall.js";
 import { parseDhcpHost } from "./forward.js";
 import { bridgePorts, dnsmasqPid, linkKind, networkRunPaths } from "./manage.js";
@@ -20,11 +21,11 @@ export interface NetworkStatus extends NetworkDef {
 
 /** Status of one network (no side effects). */
 export async function networkStatus(
-  lxcpath: string,
+  ctx: Context,
   def: NetworkDef,
   runner: CommandRunner,
 ): Promise<NetworkStatus> {
-  const run = networkRunPaths(lxcpath, def.name);
+  const run = networkRunPaths(ctx, def.name);
   let leases: Lease[] = [];
   try {
     leases = parseLeases(readFileSync(run.leases, "utf8"));

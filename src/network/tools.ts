@@ -14,7 +14,7 @@ const NETWORK_TOOLS: ReadonlyArray<readonly [tool: string, pkg: string]> = [
  * Refuses, before anything is made, when a tool a managed network needs is
  * not on PATH (as execFile would search it), naming the Debian package.
  */
-export function requireNetworkTools(what: string, path = process.env.PATH ?? ""): void {
+export function requireNetworkTools(what: string, path: string): void {
   const dirs = path.split(":").filter(Boolean);
   const missing = NETWORK_TOOLS.filter(([tool]) => {
     return !dirs.some((d) => {

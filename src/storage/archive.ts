@@ -5,8 +5,9 @@
  */
 import { spawn } from "node:child_process";
 import { closeSync, openSync, readSync } from "node:fs";
+import type { Env } from "../core/context.js";
 import { LxtError } from "../core/errors.js";
-import { diesWithParent } from "./runner.js";
+import { diesWithParent } from "../host/runner.js";
 
 export const COMPRESSIONS = ["none", "xz", "zstd", "gzip", "bzip2"] as const;
 export type Compression = (typeof COMPRESSIONS)[number];
@@ -77,13 +78,18 @@ export function fileCompression(file: string): Compression {
 export function runTar(
   cmd: string,
   args: readonly string[],
-  opts: { what: string; onLine?: (line: string) => boolean | undefined } = { what: "tar" },
+  opts: {
+    what: string;
+    /** The environment it runs in (the front-end's); `LC_ALL=C` is added. */
+    env: Env;
+    onLine?: (line: string) => boolean | undefined;
+  },
 ): Promise<void> {
   return new Promise((resolve, reject) => {
     const [file, argv] = diesWithParent(cmd, args);
     const child = spawn(file, argv, {
       stdio: ["ignore", opts.onLine ? "pipe" : "ignore", "pipe"],
-      env: { ...process.env, LC_ALL: "C" },
+      env: { ...opts.env, LC_ALL: "C" },
     });
     let stderr = "";
     let noSpace = false;

@@ -1,7 +1,8 @@
-import { rmSync, statSync } from "node:fs";
+import { statSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import { LxtError } from "../core/errors.js";
+import type { CommandRunner } from "../host/runner.js";
 import { type RootfsRef, registerDriver, rootDir, type StorageDriver } from "./driver.js";
-import type { CommandRunner } from "./runner.js";
 import { copyTree, FS_MAGIC, fsType } from "./tree.js";
 
 /** The root directory of every btrfs subvolume has inode 256 (BTRFS_FIRST_FREE_OBJECTID). */
@@ -43,7 +44,7 @@ export function btrfsDriver(run: CommandRunner): StorageDriver {
       if (!st) return;
       // A tree that is not a subvolume (copied in by hand) is removed as a directory.
       if (st.ino !== SUBVOLUME_INO) {
-        rmSync(path, { recursive: true, force: true });
+        await rm(path, { recursive: true, force: true });
         return;
       }
       await run.run("btrfs", ["-q", "subvolume", "delete", path]);

@@ -1,7 +1,8 @@
-import { mkdirSync, rmSync } from "node:fs";
+import { mkdirSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import { LxtError } from "../core/errors.js";
+import type { CommandRunner } from "../host/runner.js";
 import { type RootfsRef, registerDriver, type StorageDriver } from "./driver.js";
-import type { CommandRunner } from "./runner.js";
 import { copyTree, diskUsage } from "./tree.js";
 
 function treePath(ref: RootfsRef): string {
@@ -26,7 +27,7 @@ export function dirDriver(run: CommandRunner): StorageDriver {
       mkdirSync(treePath(ref), { mode: 0o755 });
     },
     async destroy(ref) {
-      rmSync(treePath(ref), { recursive: true, force: true });
+      await rm(treePath(ref), { recursive: true, force: true });
     },
     async snapshot(src, dst) {
       await this.clone(src, dst, { cow: false });

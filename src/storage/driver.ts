@@ -1,7 +1,7 @@
-import type { PlanMount } from "../container/plan.js";
+import type { PlanMount } from "../config/mounts.js";
 import { LxtError } from "../core/errors.js";
+import type { CommandRunner } from "../host/runner.js";
 import { BACKENDS, type BackendName, overlayWorkDir, type RootfsSpec } from "./rootfs-spec.js";
-import type { CommandRunner } from "./runner.js";
 
 /** What a backend can do; callers branch on these, never on names. */
 export interface StorageCapabilities {

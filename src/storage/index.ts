@@ -8,13 +8,12 @@ import "./btrfs.js";
 import "./overlay.js";
 import "./zfs.js";
 import { LxtError } from "../core/errors.js";
+import type { CommandRunner } from "../host/runner.js";
 import { type DriverOptions, type StorageDriver, storageDriver } from "./driver.js";
-import { type CommandRunner, execRunner } from "./runner.js";
 import { FS_MAGIC, fsType } from "./tree.js";
 
 export * from "./driver.js";
 export * from "./rootfs-spec.js";
-export { type CommandRunner, execRunner, RecordingRunner } from "./runner.js";
 
 /**
  * The backend `-B best` (the default) picks for new containers under
@@ -28,7 +27,7 @@ export function bestBackend(lxcpath: string): "btrfs" | "dir" {
 export async function usableDriver(
   name: string | undefined,
   lxcpath: string,
-  run: CommandRunner = execRunner,
+  run: CommandRunner,
   opts: DriverOptions = {},
 ): Promise<StorageDriver> {
   const driver = storageDriver(!name || name === "best" ? bestBackend(lxcpath) : name, run, opts);

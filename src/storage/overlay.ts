@@ -1,8 +1,9 @@
-import { mkdirSync, rmSync } from "node:fs";
+import { mkdirSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import { LxtError } from "../core/errors.js";
+import type { CommandRunner } from "../host/runner.js";
 import { type RootfsRef, registerDriver, rootDir, type StorageDriver } from "./driver.js";
 import { overlayWorkDir } from "./rootfs-spec.js";
-import type { CommandRunner } from "./runner.js";
 import { copyTree, diskUsage, kernelHasFs } from "./tree.js";
 
 function layers(ref: RootfsRef): { lower: string; upper: string } {
@@ -43,8 +44,8 @@ export function overlayDriver(run: CommandRunner): StorageDriver {
     async destroy(ref) {
       layers(ref);
       // Only what create made: the overlay directory (upper, work, own lower) and the mount point.
-      rmSync(`${ref.dir}/overlay`, { recursive: true, force: true });
-      rmSync(rootDir(ref), { recursive: true, force: true });
+      await rm(`${ref.dir}/overlay`, { recursive: true, force: true });
+      await rm(rootDir(ref), { recursive: true, force: true });
     },
     async snapshot(src, dst) {
       const s = layers(src);

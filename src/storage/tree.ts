@@ -1,6 +1,6 @@
 import { readFileSync, statfsSync } from "node:fs";
+import type { CommandRunner } from "../host/runner.js";
 import { type RootfsRef, rootDir } from "./driver.js";
-import type { CommandRunner } from "./runner.js";
 
 /**
  * Copies the files of `src` (any backend) into the existing directory `dst`,

@@ -1,6 +1,7 @@
 import { basename, dirname } from "node:path";
 import { LxtError } from "../core/errors.js";
 import { Reverter } from "../core/reverter.js";
+import type { CommandRunner } from "../host/runner.js";
 import {
   type DriverOptions,
   type RootfsRef,
@@ -9,7 +10,6 @@ import {
   rootDir,
   type StorageDriver,
 } from "./driver.js";
-import type { CommandRunner } from "./runner.js";
 import { copyTree, kernelHasFs } from "./tree.js";
 
 /** The parent dataset used when `--zfsroot` is not given (LXC's default is `lxc`). */

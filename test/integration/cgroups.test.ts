@@ -13,9 +13,9 @@ import {
   planContainerCgroups,
   removeContainerCgroups,
 } from "../../src/cgroups/container.js";
-import { nodeCgroupFs, nodeKill } from "../../src/cgroups/fs.js";
 import { readCgroupLayout } from "../../src/cgroups/layout.js";
 import { type CgroupStats, readCgroupStats } from "../../src/cgroups/stats.js";
+import { nodeCgroupFs, nodeKill } from "../../src/host/cgroup-fs.js";
 
 const isRoot = process.getuid?.() === 0;
 

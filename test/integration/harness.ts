@@ -19,9 +19,15 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { runtimeRoot } from "../../src/container/paths.js";
+import { DEFAULT_RUNDIR } from "../../src/container/paths.js";
+import { runtimeRoot as runtimeRootIn } from "../../src/core/context.js";
 
 export const REPO = resolve(import.meta.dirname, "../..");
+
+/** The runtime files of state root `lxcpath`, where the lxt the tests run keeps them. */
+export function runtimeRoot(lxcpath: string): string {
+  return runtimeRootIn(process.env.LXT_RUNDIR || DEFAULT_RUNDIR, lxcpath);
+}
 export const LXT = join(REPO, "bin", "lxt");
 
 // Every lxt the suite runs inherits this: a managed network may be made only

@@ -4,9 +4,9 @@ import { appendFileSync, chmodSync, mkdirSync, mkdtempSync, rmSync, statSync } f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { nodeCgroupFs } from "../../src/cgroups/fs.js";
 import { readCgroupLayout } from "../../src/cgroups/layout.js";
 import { controllerVersion } from "../../src/cgroups/limits.js";
+import { nodeCgroupFs } from "../../src/host/cgroup-fs.js";
 import { hasCmd, Sandbox, skipReason } from "./harness.js";
 
 function ioSkip(): string | undefined {

@@ -3,11 +3,10 @@ import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { nodeCgroupFs } from "../../src/cgroups/fs.js";
 import { readCgroupLayout } from "../../src/cgroups/layout.js";
 import { controllerVersion } from "../../src/cgroups/limits.js";
-import { runtimeRoot } from "../../src/container/paths.js";
-import { hostLeftovers, Sandbox, skipReason, until } from "./harness.js";
+import { nodeCgroupFs } from "../../src/host/cgroup-fs.js";
+import { hostLeftovers, runtimeRoot, Sandbox, skipReason, until } from "./harness.js";
 
 const skip = skipReason();
 

@@ -12,12 +12,12 @@ import { appendFileSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { runtimeRoot } from "../../src/container/paths.js";
 import {
   hostLeftovers,
   NetnsSandbox,
   netnsSkip,
   type RunResult,
+  runtimeRoot,
   skipReason,
   until,
 } from "./harness.js";

@@ -8,8 +8,14 @@ import assert from "node:assert/strict";
 import { appendFileSync, existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { runtimeRoot } from "../../src/container/paths.js";
-import { hostLeftovers, NetnsSandbox, netnsSkip, skipReason, until } from "./harness.js";
+import {
+  hostLeftovers,
+  NetnsSandbox,
+  netnsSkip,
+  runtimeRoot,
+  skipReason,
+  until,
+} from "./harness.js";
 
 const skip = skipReason() ?? netnsSkip();
 if (skip) console.log(skip);

@@ -16,8 +16,7 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { runtimeRoot } from "../../src/container/paths.js";
-import { NetnsSandbox, netnsSkip, skipReason, until } from "./harness.js";
+import { NetnsSandbox, netnsSkip, runtimeRoot, skipReason, until } from "./harness.js";
 
 const skip = skipReason() ?? netnsSkip(["ip", "nsenter"]);
 if (skip) console.log(skip);

@@ -36,7 +36,7 @@ describe("idmap probe cache", { skip, timeout: 120_000 }, () => {
     const c = box.name("probe");
     box.ok(["create", "-n", c, "-t", "busybox", "--network", "empty"]);
     box.ok(["start", "-n", c]);
-    const dir = probeCacheDir();
+    const dir = probeCacheDir(rundir);
     assert.ok(dir.startsWith(rundir), dir);
     const files = readdirSync(dir);
     assert.equal(files.length, 1, `one verdict for the one filesystem: ${files}`);

@@ -3,8 +3,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { runtimeRoot } from "../../src/container/paths.js";
-import { runtimeLeftovers, Sandbox, skipReason, until } from "./harness.js";
+import { runtimeLeftovers, runtimeRoot, Sandbox, skipReason, until } from "./harness.js";
 
 const skip = skipReason();
 if (skip) console.log(skip);

@@ -15,7 +15,7 @@ test("the suite left no mounts, cgroups, processes or runtime files", { skip }, 
   if (existsSync(run)) {
     for (const root of readdirSync(run)) {
       // The idmap probe's per-filesystem verdicts are a host-wide cache, not a container's.
-      if (join(run, root) === probeCacheDir()) continue;
+      if (join(run, root) === probeCacheDir(run)) continue;
       for (const e of readdirSync(join(run, root)))
         if (e !== "locks") left.push(join(run, root, e));
     }

@@ -310,7 +310,7 @@ describe("loading and unloading with apparmor_parser (recorded)", () => {
   test("load writes the profile beside its cache and replaces; unload removes only this container's", async () => {
     const { mkdtempSync, existsSync, rmSync } = await import("node:fs");
     const { tmpdir } = await import("node:os");
-    const { RecordingRunner } = await import("../../src/storage/runner.js");
+    const { RecordingRunner } = await import("../../src/host/runner.js");
     const { loadAppArmorProfile, unloadAppArmorProfile } = await import(
       "../../src/host/apparmor.js"
     );

@@ -1,10 +1,9 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { cleanStaleStaging, makeStaging } from "../../src/container/backup.js";
 import {
   type BackupManifest,
   extractTransforms,
@@ -12,6 +11,7 @@ import {
   renderManifest,
 } from "../../src/container/backup-manifest.js";
 import { rewriteConfig } from "../../src/container/clone.js";
+import { cleanStaleStaging, makeStaging } from "../../src/container/staging.js";
 import { LxtError } from "../../src/core/errors.js";
 import {
   checkAlias,
@@ -26,6 +26,7 @@ import {
   compressionFromName,
   detectCompression,
 } from "../../src/storage/archive.js";
+import { testContext } from "./support/context.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "lxt-unit-backup-"));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -122,13 +123,26 @@ describe("archives", () => {
     assert.deepEqual(compressionArgs("xz", "create"), ["-I", "xz -T0"]);
     assert.deepEqual(compressionArgs("none", "create"), []);
   });
-  it("removes staging directories of dead processes only", () => {
+  it("removes staging directories whose claim is gone, and only those", async () => {
     const root = join(tmp, "state");
-    const mine = makeStaging(root, "import");
-    mkdirSync(join(root, ".lxt-import-999999999-abcd"));
-    mkdirSync(join(root, ".lxt-export-1x-abcd"));
-    assert.deepEqual(cleanStaleStaging(root), [".lxt-import-999999999-abcd"]);
-    assert.ok(mine.includes(`.lxt-import-${process.pid}-`));
+    const ctx = testContext();
+    const mine = await makeStaging(ctx, root, "import");
+    assert.match(mine.dir, /\/\.lxt-import-[0-9a-f]{12}$/);
+    assert.ok(ctx.locks.held.has(`${mine.dir}.lock`), "claimed before it was made");
+    // A worker that was killed: its directory and lock file, no one holding the lock.
+    mkdirSync(join(root, ".lxt-export-abcd"));
+    writeFileSync(join(root, ".lxt-export-abcd.lock"), "");
+    mkdirSync(join(root, ".lxt-image-1x"));
+    writeFileSync(join(root, ".lxt-build-ef01.lock"), "");
+    assert.deepEqual(await cleanStaleStaging(ctx, root), [".lxt-export-abcd"]);
+    assert.deepEqual(readdirSync(root).sort(), [
+      ".lxt-image-1x",
+      mine.dir.slice(root.length + 1),
+      `${mine.dir.slice(root.length + 1)}.lock`,
+    ]);
+    await mine.release();
+    assert.deepEqual(readdirSync(root), [".lxt-image-1x"]);
+    assert.equal(ctx.locks.held.size, 0, "every claim ended");
   });
 });
 

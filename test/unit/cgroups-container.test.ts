@@ -11,10 +11,11 @@ import {
   planContainerCgroups,
   removeContainerCgroups,
 } from "../../src/cgroups/container.js";
-import type { CgroupFs, KillFn } from "../../src/cgroups/fs.js";
-import { nodeCgroupFs } from "../../src/cgroups/fs.js";
 import type { CgroupLayout, Hierarchy } from "../../src/cgroups/layout.js";
 import { LxtError } from "../../src/core/errors.js";
+import type { CgroupFs, KillFn } from "../../src/host/cgroup-fs.js";
+import { nodeCgroupFs } from "../../src/host/cgroup-fs.js";
+import { cgroupRmdir } from "./support/cgroup-host.js";
 
 function errno(code: string, path: string): Error {
   return Object.assign(new Error(`${code}: ${path}`), { code });
@@ -37,14 +38,7 @@ function cgroupfsOn(base: CgroupFs = nodeCgroupFs): CgroupFs {
         fs.writeFileSync(join(p, "cpuset.mems"), "");
       }
     },
-    rmdir: (p) => {
-      if (!fs.existsSync(p)) throw errno("ENOENT", p);
-      const busy =
-        fs.readdirSync(p, { withFileTypes: true }).some((d) => d.isDirectory()) ||
-        fs.readFileSync(join(p, "cgroup.procs"), "utf8").trim() !== "";
-      if (busy) throw errno("EBUSY", p);
-      fs.rmSync(p, { recursive: true });
-    },
+    rmdir: cgroupRmdir,
   };
 }
 
@@ -330,7 +324,7 @@ describe("removeContainerCgroups", () => {
     fs.writeFileSync(join(plan.v1[0] ?? "", "cgroup.procs"), `${process.pid}\n`);
     const { kill, calls } = fakeKill(root);
     await assert.rejects(
-      removeContainerCgroups(plan, cgfs, kill),
+      removeContainerCgroups(plan, cgfs, kill, { selfPid: process.pid }),
       (err: unknown) => err instanceof LxtError && err.code === "internal",
     );
     assert.deepEqual(calls, []);

@@ -12,8 +12,8 @@ import {
   undoV2Delegation,
   type V2DelegationInput,
 } from "../../src/cgroups/delegation.js";
-import type { CgroupFs } from "../../src/cgroups/fs.js";
 import { LxtError } from "../../src/core/errors.js";
+import type { CgroupFs } from "../../src/host/cgroup-fs.js";
 
 function errno(code: string, path: string): Error {
   return Object.assign(new Error(`${code}: ${path}`), { code });

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { CgroupFs } from "../../src/cgroups/fs.js";
-import { nodeCgroupFs } from "../../src/cgroups/fs.js";
 import { hierarchyOf, parseCgroupLayout, readCgroupLayout } from "../../src/cgroups/layout.js";
 import { LxtError } from "../../src/core/errors.js";
+import type { CgroupFs } from "../../src/host/cgroup-fs.js";
+import { nodeCgroupFs } from "../../src/host/cgroup-fs.js";
 
 // This development host (cgroup v1/v2 hybrid, memory cgroup not the root).
 const HOST_MOUNTINFO = `21 26 0:20 / /proc rw,relatime - proc proc rw

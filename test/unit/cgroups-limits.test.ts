@@ -4,7 +4,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, it } from "node:test";
 import { freezerOf, isFrozen, setFrozen } from "../../src/cgroups/freezer.js";
-import { type CgroupFs, nodeCgroupFs } from "../../src/cgroups/fs.js";
 import type { CgroupLayout, Hierarchy } from "../../src/cgroups/layout.js";
 import {
   applyLimitWrites,
@@ -12,7 +11,6 @@ import {
   cpuWeightToShares,
   dirForFile,
   ioWeightToBlkio,
-  type LimitHost,
   type LimitWrite,
   planLimitWrites,
   targetWrites,
@@ -22,6 +20,8 @@ import { resolveConfig } from "../../src/config/model.js";
 import { parseConfigText } from "../../src/config/parse.js";
 import { deriveState } from "../../src/container/state.js";
 import type { LxtError } from "../../src/core/errors.js";
+import { type CgroupFs, nodeCgroupFs } from "../../src/host/cgroup-fs.js";
+import type { LimitHost } from "../../src/host/machine.js";
 
 let root: string;
 beforeEach(() => {

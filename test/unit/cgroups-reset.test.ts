@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { CgroupFs } from "../../src/cgroups/fs.js";
 import type { TargetedWrite } from "../../src/cgroups/limits.js";
 import { resetWrite } from "../../src/cgroups/reset.js";
+import type { CgroupFs } from "../../src/host/cgroup-fs.js";
 
 const files: Record<string, string> = {
   "/cg/cpuset.cpus.effective": "0-3\n",

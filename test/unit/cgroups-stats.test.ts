@@ -3,11 +3,11 @@ import * as fs from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, it } from "node:test";
-import type { CgroupFs } from "../../src/cgroups/fs.js";
-import { nodeCgroupFs } from "../../src/cgroups/fs.js";
 import type { CgroupLayout, Hierarchy } from "../../src/cgroups/layout.js";
 import { flatKeyed, readCgroupStats } from "../../src/cgroups/stats.js";
 import { LxtError } from "../../src/core/errors.js";
+import type { CgroupFs } from "../../src/host/cgroup-fs.js";
+import { nodeCgroupFs } from "../../src/host/cgroup-fs.js";
 
 let root: string;
 

@@ -381,7 +381,9 @@ describe("applying the plan (fake cgroupfs and helper)", () => {
       entries("lxc.cgroup.devices.allow = c 10:237 r\n"),
       layout("hybrid", true),
     );
-    applyDevicePlan(plan, dirs, layout("hybrid", true), fs, () => assert.fail("no helper on v1"));
+    await applyDevicePlan(plan, dirs, layout("hybrid", true), fs, async () =>
+      assert.fail("no helper on v1"),
+    );
     assert.deepEqual(writes[0], ["/sys/fs/cgroup/devices/lxt.payload.c1/devices.deny", "a"]);
     assert.deepEqual(writes.at(-1), [
       "/sys/fs/cgroup/devices/lxt.payload.c1/devices.allow",
@@ -397,8 +399,8 @@ describe("applying the plan (fake cgroupfs and helper)", () => {
       entries("\nlxc.cgroup.devices.allow = c 10:237 r\n"),
       layout("hybrid", true),
     );
-    assert.throws(
-      () => applyDevicePlan(plan, dirs, layout("hybrid", true), fs, () => {}),
+    await assert.rejects(
+      applyDevicePlan(plan, dirs, layout("hybrid", true), fs, async () => {}),
       /devices: \/etc\/c1\/config:2: lxc\.cgroup\.devices\.allow = c 10:237 r: write \/sys\/fs\/cgroup\/devices\/lxt\.payload\.c1\/devices\.allow: EINVAL/,
     );
   });
@@ -408,17 +410,18 @@ describe("applying the plan (fake cgroupfs and helper)", () => {
     const { fs, writes } = fakeFs();
     const calls: string[][] = [];
     const plan = planDevices([], layout("v2", false));
-    applyDevicePlan(plan, dirs, layout("v2", false), fs, (a) => calls.push(a));
+    await applyDevicePlan(plan, dirs, layout("v2", false), fs, async (a) => {
+      calls.push(a);
+    });
     assert.equal(writes.length, 0);
     assert.deepEqual(calls[0]?.slice(0, 4), ["attach", dirs.v2, "deny", "c:*:*:m"]);
-    assert.throws(
-      () =>
-        applyDevicePlan(plan, dirs, layout("v2", false), fs, () => {
-          throw new Error("error devices bpf-prog-attach /x 1");
-        }),
+    await assert.rejects(
+      applyDevicePlan(plan, dirs, layout("v2", false), fs, async () => {
+        throw new Error("error devices bpf-prog-attach /x 1");
+      }),
       /attach the device program to \/sys\/fs\/cgroup\/lxt\.payload\.c1: error devices bpf-prog-attach/,
     );
-    applyDevicePlan({ kind: "none", reason: "x" }, dirs, layout("v2", false), fs, () =>
+    await applyDevicePlan({ kind: "none", reason: "x" }, dirs, layout("v2", false), fs, async () =>
       assert.fail("nothing to apply"),
     );
   });

@@ -149,11 +149,10 @@ describe("root's ranges on the host (temp files)", () => {
     const uid = join(dir, "subuid");
     const gid = join(dir, "subgid");
     writeFileSync(uid, "ubuntu:100000:65536\nbig:1000000:2000000", { mode: 0o644 });
-    process.env.LXT_SUBUID_FILE = uid;
-    process.env.LXT_SUBGID_FILE = gid;
+    const files = { uid, gid };
     try {
       const notes: string[] = [];
-      const r = rootSubids(notes);
+      const r = rootSubids(files, notes);
       assert.deepEqual(r.uids, [{ owner: "root", start: 3000000, count: 1000000000 }]);
       assert.deepEqual(r.gids, [{ owner: "root", start: 1000000, count: 1000000000 }]);
       assert.equal(
@@ -165,13 +164,11 @@ describe("root's ranges on the host (temp files)", () => {
       assert.equal(notes.length, 2);
       assert.match(notes[0] ?? "", /subuid had no range for root: added "root:3000000:1000000000"/);
       const again: string[] = [];
-      rootSubids(again);
+      rootSubids(files, again);
       assert.deepEqual(again, []);
       writeFileSync(uid, "root:x:1\n");
-      assert.throws(() => rootSubids([]), /subuid:1: expected NAME:START:COUNT/);
+      assert.throws(() => rootSubids(files, []), /subuid:1: expected NAME:START:COUNT/);
     } finally {
-      delete process.env.LXT_SUBUID_FILE;
-      delete process.env.LXT_SUBGID_FILE;
       rmSync(dir, { recursive: true, force: true });
     }
   });

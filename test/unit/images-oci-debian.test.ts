@@ -126,7 +126,7 @@ describe("oci", () => {
     assert.throws(() => quoteWord("a\nb"), /newline/);
   });
 
-  test("mergeLayer: whiteouts, opaque directories, a symlink replaced not followed", () => {
+  test("mergeLayer: whiteouts, opaque directories, a symlink replaced not followed", async () => {
     const t = mkdtempSync(join(tmpdir(), "lxt-merge-"));
     try {
       const root = join(t, "root");
@@ -144,7 +144,7 @@ describe("oci", () => {
       writeFileSync(join(layer, "keep", "b"), "b");
       writeFileSync(join(layer, "link", "pwned"), "p");
       writeFileSync(join(layer, "new", ".wh.nothing"), "");
-      mergeLayer(layer, root);
+      await mergeLayer(layer, root);
       assert.deepEqual(readdirSync(root).sort(), ["keep", "link", "new", "op"]);
       assert.deepEqual(readdirSync(join(root, "op")), ["fresh"]);
       assert.deepEqual(readdirSync(join(root, "keep")).sort(), ["a", "b"]);
@@ -277,7 +277,7 @@ describe("debian image cache", () => {
 
 describe("data movers die with the CLI", () => {
   test("cp/tar/unshare/btrfs run under setpriv --pdeathsig KILL; other commands as they are", async () => {
-    const { diesWithParent } = await import("../../src/storage/runner.js");
+    const { diesWithParent } = await import("../../src/host/runner.js");
     const { existsSync } = await import("node:fs");
     assert.deepEqual(diesWithParent("ip", ["link"]), ["ip", ["link"]]);
     const [file, argv] = diesWithParent("cp", ["-a", "x", "y"]);

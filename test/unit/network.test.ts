@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { NetConfig } from "../../src/config/model.js";
 import { renderPlan } from "../../src/container/plan.js";
+import { RecordingRunner } from "../../src/host/runner.js";
 import { droppingForwardChains } from "../../src/network/firewall.js";
 import {
   clashes,
@@ -31,7 +32,7 @@ import {
   renderNftRuleset,
 } from "../../src/network/render.js";
 import { optionsWith } from "../../src/network/set.js";
-import { RecordingRunner } from "../../src/storage/runner.js";
+import { testContext } from "./support/context.js";
 
 const def: NetworkDef = {
   name: "lxtbr0",
@@ -149,18 +150,18 @@ describe("network rendering", () => {
         { dst: "127.0.0.1", type: "local" },
       ]),
     );
-    const auto = await planNetwork("/nonexistent", "lxtn", { ipv4: "auto" }, runner);
+    const auto = await planNetwork(testContext(), "lxtn", { ipv4: "auto" }, runner);
     assert.equal(auto.ipv4, "10.0.4.1/24");
     assert.equal(auto.nat, true);
     await assert.rejects(
-      planNetwork("/nonexistent", "lxtn", { ipv4: "10.0.3.9/24" }, runner),
+      planNetwork(testContext(), "lxtn", { ipv4: "10.0.3.9/24" }, runner),
       /overlaps 10\.0\.3\.0\/24/,
     );
     await assert.rejects(
-      planNetwork("/nonexistent", "lxtn", { ipv4: "10.9.0.0/24" }, runner),
+      planNetwork(testContext(), "lxtn", { ipv4: "10.9.0.0/24" }, runner),
       /gateway/,
     );
-    await assert.rejects(planNetwork("/nonexistent", "bad/name", {}, runner), /network name/);
+    await assert.rejects(planNetwork(testContext(), "bad/name", {}, runner), /network name/);
   });
 });
 

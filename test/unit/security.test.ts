@@ -10,9 +10,9 @@ import {
   parseCapability,
   resolveCapabilities,
 } from "../../src/config/security.js";
+import { type CheckHost, checkHost, kernelVersion } from "../../src/container/checkconfig.js";
 import { resolveConfinement } from "../../src/container/confinement.js";
 import { LxtError } from "../../src/core/errors.js";
-import { type CheckHost, checkHost, kernelVersion } from "../../src/host/checkconfig.js";
 
 const resolve = (text: string) =>
   resolveConfig(parseConfigText(text, "/etc/c1/config"), { cgroupLayout: "v2", env: {} });

@@ -14,10 +14,10 @@ import { after, describe, it } from "node:test";
 import { rewriteConfig, writeHostname } from "../../src/container/clone.js";
 import { renderPlan } from "../../src/container/plan.js";
 import { relocateSpec } from "../../src/container/storage.js";
+import { RecordingRunner } from "../../src/host/runner.js";
 import {
   formatRootfsSpec,
   parseRootfsSpec,
-  RecordingRunner,
   type RootfsRef,
   startMounts,
   storageBackends,

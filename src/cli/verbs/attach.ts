@@ -1,5 +1,6 @@
 import type { Command } from "@commander-js/extra-typings";
 import { collect, lxcpathOption, nameOption, parseIntArg, targetAndCommand } from "../common.js";
+import { CLI_STDIO, cliCaller } from "../context.js";
 
 export function register(program: Command): void {
   program
@@ -22,8 +23,8 @@ export function register(program: Command): void {
     .argument("[command...]", "after --: the command (default: /bin/sh)")
     .action(async (args, opts) => {
       const { attachContainer } = await import("../../container/attach.js");
-      const { paths, argv } = targetAndCommand(opts, args);
-      process.exitCode = await attachContainer(paths, {
+      const { ctx, paths, argv } = targetAndCommand(opts, args);
+      process.exitCode = await attachContainer(ctx, paths, {
         argv: argv.length > 0 ? argv : ["/bin/sh"],
         keepEnv: !!opts.keepEnv && !opts.clearEnv,
         setEnv: opts.setVar,
@@ -31,6 +32,8 @@ export function register(program: Command): void {
         gid: opts.gid,
         cwd: opts.cwd,
         pty: process.stdin.isTTY === true,
+        caller: cliCaller(),
+        stdio: CLI_STDIO,
       });
     });
 }

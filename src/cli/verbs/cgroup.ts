@@ -1,5 +1,5 @@
 import type { Command } from "@commander-js/extra-typings";
-import { lxcpathOption, nameOption, targetPaths } from "../common.js";
+import { lxcpathOption, nameOption, target } from "../common.js";
 
 /** `cgroup -n NAME FILE [VALUE]`, as lxc-cgroup: read or write a cgroup file of a running container. */
 export function register(program: Command): void {
@@ -18,16 +18,16 @@ export function register(program: Command): void {
       );
       // lxc-cgroup takes `-n NAME KEY [VALUE]`; without -n the name comes first.
       const words = opts.name ? [first, ...rest] : rest;
-      const paths = targetPaths(opts, opts.name ? undefined : first);
+      const { ctx, paths } = target(opts, opts.name ? undefined : first);
       const [file, ...value] = words;
       if (!file) {
         const { LxtError } = await import("../../core/errors.js");
         throw new LxtError("usage", "cgroup: missing the cgroup file name");
       }
       if (value.length === 0) {
-        process.stdout.write(readContainerCgroup(paths, file));
+        process.stdout.write(readContainerCgroup(ctx, paths, file));
         return;
       }
-      await writeContainerCgroup(paths, file, value.join(" "));
+      await writeContainerCgroup(ctx, paths, file, value.join(" "));
     });
 }

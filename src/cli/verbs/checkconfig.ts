@@ -1,4 +1,5 @@
 import { type Command, Option } from "@commander-js/extra-typings";
+import { cliContext } from "../context.js";
 import { printJson } from "../output.js";
 
 export function register(program: Command): void {
@@ -7,10 +8,8 @@ export function register(program: Command): void {
     .description("show what this host supports for containers (as lxc-checkconfig)")
     .addOption(new Option("--format <format>", "output format").choices(["text", "json"] as const))
     .action(async (opts) => {
-      const { checkHost, nodeCheckHost } = await import("../../host/checkconfig.js");
-      const { readCgroupLayout } = await import("../../cgroups/layout.js");
-      const { nodeCgroupFs } = await import("../../cgroups/fs.js");
-      const items = checkHost(nodeCheckHost(() => readCgroupLayout(nodeCgroupFs)));
+      const { checkConfig } = await import("../../container/checkconfig.js");
+      const items = checkConfig(cliContext());
       if (opts.format === "json") {
         printJson(items);
         return;

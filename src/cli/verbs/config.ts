@@ -1,5 +1,6 @@
 import type { Command } from "@commander-js/extra-typings";
-import { lxcpathOption, targetPaths } from "../common.js";
+import { lxcpathOption, target } from "../common.js";
+import { cliCaller } from "../context.js";
 
 /** `config get NAME KEY`, `config set NAME KEY VALUE` and `config unset NAME KEY`: a container's config file, edited in place. */
 export function register(program: Command): void {
@@ -12,7 +13,7 @@ export function register(program: Command): void {
     .argument("<key>")
     .action(async (name, key, opts) => {
       const { getConfigKey } = await import("../../container/resources.js");
-      const values = getConfigKey(targetPaths(opts, name), key);
+      const values = getConfigKey(target(opts, name).paths, key);
       if (values.length > 0) process.stdout.write(`${values.join("\n")}\n`);
     });
   config
@@ -26,7 +27,8 @@ export function register(program: Command): void {
     .argument("<value>")
     .action(async (name, key, value, opts) => {
       const { setConfigKey } = await import("../../container/resources.js");
-      const result = await setConfigKey(targetPaths(opts, name), key, value);
+      const { ctx, paths } = target(opts, name);
+      const result = await setConfigKey(ctx, paths, key, value, { caller: cliCaller() });
       for (const w of result.warnings) process.stderr.write(`lxt: warning: ${w}\n`);
     });
   config
@@ -39,7 +41,8 @@ export function register(program: Command): void {
     .argument("<key>")
     .action(async (name, key, opts) => {
       const { unsetConfigKey } = await import("../../container/resources.js");
-      const result = await unsetConfigKey(targetPaths(opts, name), key);
+      const { ctx, paths } = target(opts, name);
+      const result = await unsetConfigKey(ctx, paths, key, cliCaller());
       for (const w of result.warnings) process.stderr.write(`lxt: warning: ${w}\n`);
     });
   config.commands.forEach((c) => {

@@ -1,6 +1,6 @@
 import type { Command } from "@commander-js/extra-typings";
 import { LxtError } from "../../core/errors.js";
-import { lxcpathOption, nameOption, parseIntArg, targetPaths } from "../common.js";
+import { lxcpathOption, nameOption, parseIntArg, target } from "../common.js";
 
 /** Parses `-e`: a letter meaning Ctrl+letter, or `^X`. */
 export function escapeByte(spec: string): number {
@@ -22,8 +22,8 @@ export function register(program: Command): void {
     .action(async (name, opts) => {
       const { openConsole } = await import("../../container/console.js");
       const esc = escapeByte(opts.escape);
-      const paths = targetPaths(opts, name);
-      const sock = await openConsole(paths, opts.tty);
+      const { ctx, paths } = target(opts, name);
+      const sock = await openConsole(ctx, paths, opts.tty);
       const letter = String.fromCharCode(esc + 96);
       process.stderr.write(
         `\nConnected to tty ${opts.tty}\nType <Ctrl+${letter} q> to exit the console, <Ctrl+${letter} Ctrl+${letter}> to enter Ctrl+${letter} itself\n\n`,

@@ -1,6 +1,9 @@
 import type { Command } from "@commander-js/extra-typings";
+import { containerPaths } from "../../container/paths.js";
 import { LxtError } from "../../core/errors.js";
-import { lxcpathOption, nameOption, targetPaths } from "../common.js";
+import { checkName } from "../../core/names.js";
+import { lxcpathOption, nameOption, target } from "../common.js";
+import { cliCaller, resolveLxcpath } from "../context.js";
 import { withProgress } from "../progress.js";
 import { sweepAndReport } from "../sweep.js";
 
@@ -21,16 +24,21 @@ export function register(program: Command): void {
     .option("-q, --quiet", "no progress line")
     .argument("[name]")
     .action(async (name, opts) => {
-      const src = targetPaths(opts, name);
+      const { ctx, paths: src } = target(opts, name);
       if (!opts.newname && !opts.ephemeral) {
         throw new LxtError("usage", "copy: give the new name (-N NEWNAME)");
       }
       const newName = opts.newname ?? `${src.name}-${Math.random().toString(36).slice(2, 8)}`;
-      const dst = targetPaths({ name: newName, lxcpath: opts.newpath ?? opts.lxcpath });
-      await sweepAndReport(dst.lxcpath);
+      const dst = containerPaths(
+        ctx,
+        checkName(newName),
+        resolveLxcpath(opts.newpath ?? opts.lxcpath),
+      );
+      await sweepAndReport(ctx, dst.lxcpath);
       const { copyContainer } = await import("../../container/copy.js");
       const out = await withProgress(opts, (progress) =>
-        copyContainer(src, dst, {
+        copyContainer(ctx, src, dst, {
+          caller: cliCaller(),
           snapshot: opts.snapshot,
           ephemeral: opts.ephemeral,
           backend: opts.backingstorage,

@@ -1,5 +1,6 @@
 import type { Command } from "@commander-js/extra-typings";
-import { lxcpathOption, nameOption, targetPaths } from "../common.js";
+import { lxcpathOption, nameOption, target } from "../common.js";
+import { cliCaller } from "../context.js";
 import { withProgress } from "../progress.js";
 import { sweepAndReport } from "../sweep.js";
 
@@ -38,20 +39,21 @@ export function register(program: Command): void {
       // With -n, every word after `--` is the template's (`create -n c -t debian -- --suite s`).
       const name = opts.name ? undefined : nameArg;
       const targs = opts.name && nameArg !== undefined ? [nameArg, ...targsArg] : targsArg;
-      const paths = targetPaths(opts, name);
-      await sweepAndReport(paths.lxcpath);
+      const { ctx, paths } = target(opts, name);
+      await sweepAndReport(ctx);
       await withProgress(opts, async (progress) => {
         let template = opts.template;
         let templateArgs = targs;
         if (template === "debian") {
           // As LXC's debian template: the tree is built once (cached), then cloned.
           const { buildDebianImage, parseDebianArgs } = await import("../../images/debian.js");
-          const out = await buildDebianImage(paths.lxcpath, parseDebianArgs(targs), { progress });
+          const out = await buildDebianImage(ctx, parseDebianArgs(targs), { progress });
           for (const w of out.warnings) process.stderr.write(`lxt: warning: ${w}\n`);
           template = out.meta.fingerprint;
           templateArgs = [];
         }
-        await createContainer(paths, {
+        await createContainer(ctx, paths, {
+          caller: cliCaller(),
           template,
           rootfs: opts.rootfs,
           configFile: opts.config,

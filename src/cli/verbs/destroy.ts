@@ -1,5 +1,5 @@
 import type { Command } from "@commander-js/extra-typings";
-import { lxcpathOption, nameOption, targetPaths } from "../common.js";
+import { lxcpathOption, nameOption, target } from "../common.js";
 
 export function register(program: Command): void {
   program
@@ -12,7 +12,8 @@ export function register(program: Command): void {
     .argument("[name]")
     .action(async (name, opts) => {
       const { destroyContainer } = await import("../../container/destroy.js");
-      await destroyContainer(targetPaths(opts, name), {
+      const { ctx, paths } = target(opts, name);
+      await destroyContainer(ctx, paths, {
         force: opts.force,
         snapshots: opts.snapshots,
       });

@@ -1,5 +1,6 @@
 import type { Command } from "@commander-js/extra-typings";
 import { collect, lxcpathOption, nameOption, parseIntArg, targetAndCommand } from "../common.js";
+import { CLI_STDIO, cliCaller } from "../context.js";
 
 export function register(program: Command): void {
   program
@@ -19,8 +20,10 @@ export function register(program: Command): void {
     .argument("[command...]", "after --: the command")
     .action(async (args, opts) => {
       const { executeContainer } = await import("../../container/execute.js");
-      const { paths, argv } = targetAndCommand(opts, args);
-      const run = await executeContainer(paths, {
+      const { ctx, paths, argv } = targetAndCommand(opts, args);
+      const run = await executeContainer(ctx, paths, {
+        caller: cliCaller(),
+        stdio: CLI_STDIO,
         argv,
         uid: opts.uid,
         gid: opts.gid,

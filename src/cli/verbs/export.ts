@@ -1,6 +1,6 @@
 import type { Command } from "@commander-js/extra-typings";
 import { LxtError } from "../../core/errors.js";
-import { lxcpathOption, nameOption, targetPaths } from "../common.js";
+import { lxcpathOption, nameOption, target } from "../common.js";
 import { withProgress } from "../progress.js";
 
 export function register(program: Command): void {
@@ -21,10 +21,10 @@ export function register(program: Command): void {
       const name = opts.name ? undefined : first;
       if (!file)
         throw new LxtError("usage", "export: give the tarball to write (export NAME FILE)");
-      const paths = targetPaths(opts, name);
+      const { ctx, paths } = target(opts, name);
       const { exportContainer } = await import("../../container/backup.js");
       await withProgress(opts, (progress) =>
-        exportContainer(paths, file, { compression: opts.compression, progress }),
+        exportContainer(ctx, paths, file, { compression: opts.compression, progress }),
       );
     });
 }

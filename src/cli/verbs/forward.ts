@@ -1,19 +1,9 @@
 import { type Command, Option } from "@commander-js/extra-typings";
-import { resolveLxcpath } from "../../container/paths.js";
+import { containerPaths } from "../../container/paths.js";
 import { LxtError } from "../../core/errors.js";
 import { lxcpathOption } from "../common.js";
+import { cliContext } from "../context.js";
 import { printJson, printTable } from "../output.js";
-
-async function parse(proto: string, host: string, target: string) {
-  const { parseForward } = await import("../../network/forward.js");
-  const { ValueError } = await import("../../config/values.js");
-  try {
-    return parseForward(proto, host, target);
-  } catch (err) {
-    if (err instanceof ValueError) throw new LxtError("usage", `forward: ${err.message}`);
-    throw err;
-  }
-}
 
 export function register(program: Command): void {
   const fwd = program
@@ -29,9 +19,10 @@ export function register(program: Command): void {
     .argument("<host-port>", "[HOSTADDR:]PORT on the host (no address: every local address)")
     .argument("<container-port>", "port inside the container")
     .action(async (name, proto, host, target, opts) => {
-      const f = await parse(proto, host, target);
-      const { addForward } = await import("../../network/forward-apply.js");
-      const active = await addForward(resolveLxcpath(opts.lxcpath), name, f);
+      const { addForward, parseForwardArgs } = await import("../../container/forward.js");
+      const f = parseForwardArgs(proto, host, target);
+      const ctx = cliContext(opts);
+      const active = await addForward(ctx, containerPaths(ctx, name), f);
       const to = active.find((a) => a.port === f.port && a.proto === f.proto);
       process.stdout.write(
         `forward ${name} ${proto} ${host} -> ${to ? `${to.address}:${f.targetPort}` : `port ${f.targetPort} (applied when ${name} starts)`}\n`,
@@ -46,38 +37,15 @@ export function register(program: Command): void {
     .addOption(new Option("--format <format>", "output format").choices(["table", "json"] as const))
     .argument("[name]", "container")
     .action(async (name, opts) => {
-      const { readForwards } = await import("../../network/forward.js");
-      const { activeForwards } = await import("../../network/forward.js");
-      const { listNetworkDefs, networkRunPaths } = await import("../../network/manage.js");
+      const { listForwards } = await import("../../container/forward.js");
       const { listNames } = await import("../../container/list.js");
-      const lxcpath = resolveLxcpath(opts.lxcpath);
-      const names = name ? [name] : listNames(lxcpath);
+      const ctx = cliContext(opts);
+      const names = name ? [name] : listNames(ctx.lxcpath);
       if (name) {
-        const { containerPaths, requireExists } = await import("../../container/paths.js");
-        requireExists(containerPaths(lxcpath, name), "forward list");
+        const { requireExists } = await import("../../container/paths.js");
+        requireExists(containerPaths(ctx, name), "forward list");
       }
-      const active = listNetworkDefs(lxcpath).flatMap((d) =>
-        activeForwards(lxcpath, networkRunPaths(lxcpath, d.name)).map((a) => ({
-          ...a,
-          network: d.name,
-        })),
-      );
-      const rows = names.flatMap((c) =>
-        readForwards(lxcpath, c).map((f) => {
-          const a = active.find(
-            (x) =>
-              x.container === c &&
-              x.proto === f.proto &&
-              x.port === f.port &&
-              x.listen === f.listen,
-          );
-          return {
-            container: c,
-            ...f,
-            ...(a ? { address: a.address, network: a.network } : {}),
-          };
-        }),
-      );
+      const rows = listForwards(ctx, names);
       if (opts.format === "json") return printJson(rows);
       printTable(
         ["CONTAINER", "PROTO", "LISTEN", "TARGET", "NETWORK"],
@@ -103,10 +71,11 @@ export function register(program: Command): void {
     .action(async (name, proto, host, opts) => {
       if (!opts.all && (!proto || !host))
         throw new LxtError("usage", "forward remove: give PROTO [HOSTADDR:]PORT, or --all");
-      const { removeForward } = await import("../../network/forward-apply.js");
+      const { removeForward } = await import("../../container/forward.js");
+      const ctx = cliContext(opts);
       await removeForward(
-        resolveLxcpath(opts.lxcpath),
-        name,
+        ctx,
+        containerPaths(ctx, name),
         opts.all ? undefined : { proto: proto ?? "", host: host ?? "" },
       );
     });

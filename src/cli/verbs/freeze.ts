@@ -1,5 +1,5 @@
 import type { Command } from "@commander-js/extra-typings";
-import { lxcpathOption, nameOption, targetPaths } from "../common.js";
+import { lxcpathOption, nameOption, target } from "../common.js";
 
 /** `freeze` and `unfreeze`, as lxc-freeze and lxc-unfreeze. */
 export function register(program: Command): void {
@@ -15,7 +15,8 @@ export function register(program: Command): void {
       .argument("[name]")
       .action(async (name, opts) => {
         const { freezeContainer } = await import("../../container/resources.js");
-        await freezeContainer(targetPaths(opts, name), frozen);
+        const { ctx, paths } = target(opts, name);
+        await freezeContainer(ctx, paths, frozen);
       });
   }
 }

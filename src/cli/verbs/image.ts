@@ -1,7 +1,7 @@
 import type { Command } from "@commander-js/extra-typings";
-import { resolveLxcpath } from "../../container/paths.js";
 import { LxtError } from "../../core/errors.js";
 import { collect, lxcpathOption } from "../common.js";
+import { cliContext, resolveLxcpath } from "../context.js";
 import { printJson, printTable } from "../output.js";
 import { withProgress } from "../progress.js";
 
@@ -55,7 +55,7 @@ export function register(program: Command): void {
       }
       const { importImage } = await import("../../images/store.js");
       const out = await withProgress(opts, (progress) =>
-        importImage(resolveLxcpath(opts.lxcpath), files, {
+        importImage(cliContext(opts), files, {
           aliases: opts.alias,
           builtin: opts.builtin === "busybox" ? "busybox" : undefined,
           progress,
@@ -88,7 +88,7 @@ export function register(program: Command): void {
       const { buildDebianImage } = await import("../../images/debian.js");
       const out = await withProgress(opts, (progress) =>
         buildDebianImage(
-          resolveLxcpath(opts.lxcpath),
+          cliContext(opts),
           { suite: opts.suite, variant: opts.variant, arch: opts.arch, mirror: opts.mirror },
           { aliases: opts.alias.length ? opts.alias : undefined, progress },
         ),
@@ -119,6 +119,7 @@ export function register(program: Command): void {
     .argument("<images...>", "aliases or fingerprint prefixes")
     .action(async (refs, opts) => {
       const { deleteImage } = await import("../../images/store.js");
-      for (const ref of refs) await deleteImage(resolveLxcpath(opts.lxcpath), ref);
+      const ctx = cliContext(opts);
+      for (const ref of refs) await deleteImage(ctx, ref);
     });
 }

@@ -1,6 +1,6 @@
 import type { Command } from "@commander-js/extra-typings";
-import { resolveLxcpath } from "../../container/paths.js";
 import { lxcpathOption } from "../common.js";
+import { cliCaller, cliContext } from "../context.js";
 import { withProgress } from "../progress.js";
 import { sweepAndReport } from "../sweep.js";
 
@@ -18,10 +18,10 @@ export function register(program: Command): void {
     .argument("[name]", "the new container's name (default: the exported one)")
     .action(async (file, name, opts) => {
       const { importContainer } = await import("../../container/backup.js");
-      const lxcpath = resolveLxcpath(opts.lxcpath);
-      await sweepAndReport(lxcpath);
+      const ctx = cliContext(opts);
+      await sweepAndReport(ctx);
       await withProgress(opts, (progress) =>
-        importContainer(file, lxcpath, name, { backend: opts.bdev, progress }),
+        importContainer(ctx, file, name, { backend: opts.bdev, progress, caller: cliCaller() }),
       );
     });
 }

@@ -1,6 +1,6 @@
 import { type Command, Option } from "@commander-js/extra-typings";
 import { requireExists } from "../../container/paths.js";
-import { lxcpathOption, nameOption, targetPaths } from "../common.js";
+import { lxcpathOption, nameOption, target } from "../common.js";
 import { humanBytes, nicJson, printJson } from "../output.js";
 
 export function register(program: Command): void {
@@ -18,9 +18,9 @@ export function register(program: Command): void {
     .argument("[name]")
     .action(async (name, opts) => {
       const { containerInfo } = await import("../../container/list.js");
-      const paths = targetPaths(opts, name);
+      const { ctx, paths } = target(opts, name);
       requireExists(paths, "info");
-      const info = await containerInfo(paths);
+      const info = await containerInfo(ctx, paths);
       if (opts.format === "json") {
         printJson({
           name: info.name,

@@ -1,5 +1,6 @@
 import type { Command } from "@commander-js/extra-typings";
-import { lxcpathOption, targetPaths } from "../common.js";
+import { lxcpathOption, target } from "../common.js";
+import { cliCaller } from "../context.js";
 import { withProgress } from "../progress.js";
 
 export function register(program: Command): void {
@@ -25,9 +26,11 @@ export function register(program: Command): void {
     .action(async (image, name, opts) => {
       const { createContainer } = await import("../../container/create.js");
       const { startContainer } = await import("../../container/start.js");
-      const paths = targetPaths(opts, name);
+      const { ctx, paths } = target(opts, name);
+      const caller = cliCaller();
       await withProgress(opts, (progress) =>
-        createContainer(paths, {
+        createContainer(ctx, paths, {
+          caller,
           template: image,
           backend: opts.bdev,
           ...(opts.zfsroot !== undefined ? { zfsRoot: opts.zfsroot } : {}),
@@ -35,7 +38,7 @@ export function register(program: Command): void {
           ...(opts.network !== undefined ? { network: opts.network } : {}),
         }),
       );
-      const started = await startContainer(paths, {});
+      const started = await startContainer(ctx, paths, { caller });
       for (const w of started.warnings) process.stderr.write(`lxt: warning: ${w}\n`);
     });
 }

@@ -1,7 +1,7 @@
 import { type Command, Option } from "@commander-js/extra-typings";
-import { resolveLxcpath } from "../../container/paths.js";
 import { LxtError } from "../../core/errors.js";
 import { lxcpathOption } from "../common.js";
+import { cliContext } from "../context.js";
 import { nicJson, printJson, printTable } from "../output.js";
 import { sweepAndReport } from "../sweep.js";
 
@@ -19,8 +19,8 @@ export function register(program: Command): void {
     .argument("[filter]", "regular expression the names must match")
     .action(async (filter, opts) => {
       const { listContainers, listLiveNames } = await import("../../container/list.js");
-      const lxcpath = resolveLxcpath(opts.lxcpath);
-      await sweepAndReport(lxcpath);
+      const ctx = cliContext(opts);
+      await sweepAndReport(ctx);
       let re: RegExp | undefined;
       try {
         re = filter ? new RegExp(filter) : undefined;
@@ -29,13 +29,13 @@ export function register(program: Command): void {
       }
       const wantState = opts.running || opts.stopped;
       if (!opts.fancy && !opts.format && !wantState) {
-        const names = (await listLiveNames(lxcpath)).filter((n) => !re || re.test(n));
+        const names = (await listLiveNames(ctx)).filter((n) => !re || re.test(n));
         if (names.length === 0) return;
         const sep = opts.line || !process.stdout.isTTY ? "\n" : "  ";
         process.stdout.write(`${names.join(sep)}\n`);
         return;
       }
-      let rows = (await listContainers(lxcpath)).filter((c) => !re || re.test(c.name));
+      let rows = (await listContainers(ctx)).filter((c) => !re || re.test(c.name));
       if (opts.running) rows = rows.filter((c) => c.state !== "STOPPED");
       if (opts.stopped) rows = rows.filter((c) => c.state === "STOPPED");
       if (opts.format === "json") {
@@ -49,7 +49,7 @@ export function register(program: Command): void {
               pid: c.pid ?? null,
               ipv4: c.ipv4,
               ipv6: c.ipv6,
-              nics: (await containerNics(containerPaths(lxcpath, c.name), c.pid)).map(nicJson),
+              nics: (await containerNics(ctx, containerPaths(ctx, c.name), c.pid)).map(nicJson),
             })),
           ),
         );

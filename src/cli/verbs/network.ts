@@ -1,7 +1,7 @@
 import { type Command, Option } from "@commander-js/extra-typings";
-import { resolveLxcpath } from "../../container/paths.js";
 import { LxtError } from "../../core/errors.js";
 import { lxcpathOption } from "../common.js";
+import { cliContext } from "../context.js";
 import { printJson, printTable } from "../output.js";
 
 function parseBoolArg(what: string) {
@@ -47,27 +47,17 @@ export function register(program: Command): void {
     )
     .argument("<name>")
     .action(async (name, opts) => {
-      const { createNetwork } = await import("../../network/manage.js");
-      const { networkStatus } = await import("../../network/status.js");
-      const { execRunner } = await import("../../storage/runner.js");
-      const def = await createNetwork(
-        resolveLxcpath(opts.lxcpath),
-        name,
-        {
-          ipv4: opts.ipv4,
-          nat: opts.nat,
-          domain: opts.domain,
-          dnsUpstream: opts.dnsUpstream,
-          ipv6: opts.ipv6,
-          nat6: opts.nat6,
-          ...(opts.dhcpRange ? { dhcpRange: opts.dhcpRange } : {}),
-        },
-        execRunner,
-      );
-      process.stdout.write(
-        `network ${def.name} created: ${def.ipv4}${def.ipv6 ? ` ${def.ipv6}` : ""}\n`,
-      );
-      const s = await networkStatus(resolveLxcpath(opts.lxcpath), def, execRunner);
+      const { createNetwork } = await import("../../container/network.js");
+      const s = await createNetwork(cliContext(opts), name, {
+        ipv4: opts.ipv4,
+        nat: opts.nat,
+        domain: opts.domain,
+        dnsUpstream: opts.dnsUpstream,
+        ipv6: opts.ipv6,
+        nat6: opts.nat6,
+        ...(opts.dhcpRange ? { dhcpRange: opts.dhcpRange } : {}),
+      });
+      process.stdout.write(`network ${s.name} created: ${s.ipv4}${s.ipv6 ? ` ${s.ipv6}` : ""}\n`);
       for (const w of s.forwardWarnings) process.stderr.write(`lxt: warning: ${w}\n`);
     });
 
@@ -78,13 +68,8 @@ export function register(program: Command): void {
     .addOption(lxcpathOption())
     .addOption(formatOption())
     .action(async (opts) => {
-      const { listNetworkDefs } = await import("../../network/manage.js");
-      const { networkStatus } = await import("../../network/status.js");
-      const { execRunner } = await import("../../storage/runner.js");
-      const lxcpath = resolveLxcpath(opts.lxcpath);
-      const all = await Promise.all(
-        listNetworkDefs(lxcpath).map((d) => networkStatus(lxcpath, d, execRunner)),
-      );
+      const { listNetworks } = await import("../../container/network.js");
+      const all = await listNetworks(cliContext(opts));
       if (opts.format === "json") return printJson(all);
       printTable(
         ["NAME", "IPV4", "NAT", "DOMAIN", "STATE", "PORTS"],
@@ -106,13 +91,8 @@ export function register(program: Command): void {
     .addOption(formatOption())
     .argument("<name>")
     .action(async (name, opts) => {
-      const { loadNetwork } = await import("../../network/manage.js");
-      const { networkStatus } = await import("../../network/status.js");
-      const { execRunner } = await import("../../storage/runner.js");
-      const lxcpath = resolveLxcpath(opts.lxcpath);
-      const def = loadNetwork(lxcpath, name);
-      if (!def) throw new LxtError("not-found", `network show ${name}: no such network`);
-      const s = await networkStatus(lxcpath, def, execRunner);
+      const { showNetwork } = await import("../../container/network.js");
+      const s = await showNetwork(cliContext(opts), name);
       if (opts.format === "json") return printJson(s);
       const lines = [
         `name:        ${s.name}`,
@@ -153,9 +133,8 @@ export function register(program: Command): void {
     .argument("<key>")
     .argument("<value>")
     .action(async (name, key, value, opts) => {
-      const { setNetworkKey } = await import("../../network/set.js");
-      const { execRunner } = await import("../../storage/runner.js");
-      await setNetworkKey(resolveLxcpath(opts.lxcpath), name, key, value, execRunner);
+      const { setNetwork } = await import("../../container/network.js");
+      await setNetwork(cliContext(opts), name, key, value);
     });
 
   net
@@ -165,9 +144,8 @@ export function register(program: Command): void {
     .argument("<name>")
     .argument("<key>")
     .action(async (name, key, opts) => {
-      const { setNetworkKey } = await import("../../network/set.js");
-      const { execRunner } = await import("../../storage/runner.js");
-      await setNetworkKey(resolveLxcpath(opts.lxcpath), name, key, undefined, execRunner);
+      const { setNetwork } = await import("../../container/network.js");
+      await setNetwork(cliContext(opts), name, key, undefined);
     });
 
   net
@@ -177,8 +155,7 @@ export function register(program: Command): void {
     .addOption(lxcpathOption())
     .argument("<name>")
     .action(async (name, opts) => {
-      const { deleteNetwork } = await import("../../network/manage.js");
-      const { execRunner } = await import("../../storage/runner.js");
-      await deleteNetwork(resolveLxcpath(opts.lxcpath), name, execRunner);
+      const { deleteNetwork } = await import("../../container/network.js");
+      await deleteNetwork(cliContext(opts), name);
     });
 }

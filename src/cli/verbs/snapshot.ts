@@ -1,7 +1,9 @@
 import type { Command } from "@commander-js/extra-typings";
+import { containerPaths } from "../../container/paths.js";
 import { LxtError } from "../../core/errors.js";
 import { checkName } from "../../core/names.js";
-import { lxcpathOption, nameOption, targetPaths } from "../common.js";
+import { lxcpathOption, nameOption, target } from "../common.js";
+import { cliCaller } from "../context.js";
 import { humanBytes, printJson, printTable } from "../output.js";
 
 export function register(program: Command): void {
@@ -19,13 +21,13 @@ export function register(program: Command): void {
     .option("--format <format>", "with -L: table or json")
     .argument("[name]")
     .action(async (name, opts) => {
-      const paths = targetPaths(opts, name);
+      const { ctx, paths } = target(opts, name);
       const modes = [opts.list, opts.restore, opts.destroy].filter(Boolean).length;
       if (modes > 1) throw new LxtError("usage", "snapshot: -L, -r and -d exclude each other");
       if (opts.newname && !opts.restore) throw new LxtError("usage", "snapshot: -N needs -r");
       const snap = await import("../../container/snapshot.js");
       if (opts.list) {
-        const list = await snap.listSnapshots(paths);
+        const list = await snap.listSnapshots(ctx, paths);
         if (opts.format === "json") return printJson(list);
         if (list.length === 0) {
           process.stdout.write("No snapshots\n");
@@ -44,17 +46,18 @@ export function register(program: Command): void {
         return;
       }
       if (opts.restore) {
-        const target = opts.newname
-          ? targetPaths({ name: checkName(opts.newname), lxcpath: opts.lxcpath })
-          : paths;
-        await snap.restoreSnapshot(paths, opts.restore, target);
+        const to = opts.newname ? containerPaths(ctx, checkName(opts.newname)) : paths;
+        await snap.restoreSnapshot(ctx, paths, opts.restore, to, cliCaller());
         return;
       }
       if (opts.destroy) {
-        await snap.destroySnapshot(paths, opts.destroy);
+        await snap.destroySnapshot(ctx, paths, opts.destroy);
         return;
       }
-      const made = await snap.createSnapshot(paths, { commentFile: opts.comment });
+      const made = await snap.createSnapshot(ctx, paths, {
+        commentFile: opts.comment,
+        caller: cliCaller(),
+      });
       process.stdout.write(`${made}\n`);
     });
 }

@@ -1,5 +1,6 @@
 import type { Command } from "@commander-js/extra-typings";
-import { collect, lxcpathOption, nameOption, targetPaths } from "../common.js";
+import { collect, lxcpathOption, nameOption, target } from "../common.js";
+import { CLI_STDIO, cliCaller } from "../context.js";
 
 export function register(program: Command): void {
   program
@@ -18,9 +19,10 @@ export function register(program: Command): void {
     .argument("[name]")
     .action(async (name, opts) => {
       const { startContainer } = await import("../../container/start.js");
-      const paths = targetPaths(opts, name);
-      const started = await startContainer(paths, {
-        foreground: !!opts.foreground && !opts.daemon,
+      const { ctx, paths } = target(opts, name);
+      const started = await startContainer(ctx, paths, {
+        caller: cliCaller(),
+        ...(opts.foreground && !opts.daemon ? { foreground: CLI_STDIO } : {}),
         defines: opts.define ?? [],
       });
       for (const w of started.warnings) process.stderr.write(`lxt: warning: ${w}\n`);

@@ -1,5 +1,6 @@
 import type { Command } from "@commander-js/extra-typings";
-import { lxcpathOption, nameOption, parseIntArg, targetPaths } from "../common.js";
+import { lxcpathOption, nameOption, parseIntArg, target } from "../common.js";
+import { cliCaller } from "../context.js";
 
 export function register(program: Command): void {
   program
@@ -19,12 +20,12 @@ export function register(program: Command): void {
       const { reapIfEphemeral } = await import("../../container/ephemeral.js");
       const { haltSignal } = await import("../../container/launch-input.js");
       const { stopContainer } = await import("../../container/stop.js");
-      const paths = targetPaths(opts, name);
-      await stopContainer(paths, {
+      const { ctx, paths } = target(opts, name);
+      await stopContainer(ctx, paths, {
         kill: opts.kill,
         timeout: opts.timeout,
-        haltSignal: haltSignal(paths),
+        haltSignal: haltSignal(paths, cliCaller().env),
       });
-      await reapIfEphemeral(paths);
+      await reapIfEphemeral(ctx, paths);
     });
 }

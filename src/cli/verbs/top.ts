@@ -1,6 +1,7 @@
 import { type Command, Option } from "@commander-js/extra-typings";
 import { LxtError } from "../../core/errors.js";
 import { lxcpathOption } from "../common.js";
+import { cliContext } from "../context.js";
 import { humanBytes, printJson, printTable } from "../output.js";
 
 const SORTS = [
@@ -44,14 +45,13 @@ export function register(program: Command): void {
     )
     .action(async (opts) => {
       const { sampleTop, sortTopRows } = await import("../../container/top.js");
-      const { resolveLxcpath } = await import("../../container/paths.js");
-      const lxcpath = resolveLxcpath(opts.lxcpath);
+      const ctx = cliContext(opts);
       const wait = () => new Promise((r) => setTimeout(r, opts.delay * 1000));
-      let { sample } = await sampleTop(lxcpath);
+      let { sample } = await sampleTop(ctx);
       const tty = process.stdout.isTTY;
       for (let i = 0; opts.iterations === undefined || i < opts.iterations; i++) {
         await wait();
-        const next = await sampleTop(lxcpath, sample);
+        const next = await sampleTop(ctx, sample);
         sample = next.sample;
         const rows = sortTopRows(next.rows, opts.sort);
         if (opts.format === "json") {

@@ -1,7 +1,7 @@
 import type { Command } from "@commander-js/extra-typings";
 import type { ContainerState } from "../../container/state.js";
 import { LxtError } from "../../core/errors.js";
-import { lxcpathOption, nameOption, parseIntArg, targetPaths } from "../common.js";
+import { lxcpathOption, nameOption, parseIntArg, target } from "../common.js";
 
 export function register(program: Command): void {
   program
@@ -25,11 +25,8 @@ export function register(program: Command): void {
           throw new LxtError("usage", `wait: unknown state "${s}" (known: ${STATES.join(", ")})`);
         }
       }
-      const reached = await waitState(
-        targetPaths(opts, name),
-        states as ContainerState[],
-        opts.timeout,
-      );
+      const { ctx, paths } = target(opts, name);
+      const reached = await waitState(ctx, paths, states as ContainerState[], opts.timeout);
       if (!reached) throw new LxtError("timeout", `wait: timed out after ${opts.timeout} s`);
     });
 }

@@ -1,5 +1,6 @@
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
+import type { Env } from "../core/context.js";
 import { LxtError } from "../core/errors.js";
 
 /** The one door storage drivers use to run host commands (`btrfs`, `cp`, ...). */
@@ -24,35 +25,42 @@ export function diesWithParent(cmd: string, args: readonly string[]): [string, s
   return hasSetpriv ? [SETPRIV, ["--pdeathsig", "KILL", "--", cmd, ...args]] : [cmd, [...args]];
 }
 
-/** Runs commands with execFile: no shell, so arguments are never re-parsed. */
-export const execRunner: CommandRunner = {
-  run(cmd, args) {
-    const [file, argv] = diesWithParent(cmd, args);
-    return new Promise((resolve, reject) => {
-      execFile(
-        file,
-        argv,
-        { encoding: "utf8", maxBuffer: 16 * 1024 * 1024, env: { ...process.env, LC_ALL: "C" } },
-        (err, stdout, stderr) => {
-          if (!err) return resolve(stdout);
-          const e = err as NodeJS.ErrnoException & { code?: unknown };
-          if (
-            e.code === "ENOENT" ||
-            (/failed to execute/.test(stderr) && (err as { code?: unknown }).code === 127)
-          ) {
-            return reject(new LxtError("host", `${cmd}: not installed`, err));
-          }
-          const lines = stderr.trim().split("\n");
-          const full = lines.find((l) => /No space left on device/.test(l));
-          const last = lines.slice(-3);
-          const why =
-            [...(full && !last.includes(full) ? [full] : []), ...last].join("; ") || e.message;
-          reject(new LxtError("system", `${cmd} ${args.join(" ")}: ${why}`, err));
-        },
-      );
-    });
-  },
-};
+/**
+ * Runs commands with execFile: no shell, so arguments are never re-parsed.
+ * They run in `env` (the front-end's environment) with `LC_ALL=C`, so their
+ * messages can be matched.
+ */
+export function commandRunner(env: Env): CommandRunner {
+  const childEnv = { ...env, LC_ALL: "C" };
+  return {
+    run(cmd, args) {
+      const [file, argv] = diesWithParent(cmd, args);
+      return new Promise((resolve, reject) => {
+        execFile(
+          file,
+          argv,
+          { encoding: "utf8", maxBuffer: 16 * 1024 * 1024, env: childEnv },
+          (err, stdout, stderr) => {
+            if (!err) return resolve(stdout);
+            const e = err as NodeJS.ErrnoException & { code?: unknown };
+            if (
+              e.code === "ENOENT" ||
+              (/failed to execute/.test(stderr) && (err as { code?: unknown }).code === 127)
+            ) {
+              return reject(new LxtError("host", `${cmd}: not installed`, err));
+            }
+            const lines = stderr.trim().split("\n");
+            const full = lines.find((l) => /No space left on device/.test(l));
+            const last = lines.slice(-3);
+            const why =
+              [...(full && !last.includes(full) ? [full] : []), ...last].join("; ") || e.message;
+            reject(new LxtError("system", `${cmd} ${args.join(" ")}: ${why}`, err));
+          },
+        );
+      });
+    },
+  };
+}
 
 /** A test double: records every command and answers from `reply` (default: empty stdout). */
 export class RecordingRunner implements CommandRunner {

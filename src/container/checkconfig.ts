@@ -1,7 +1,7 @@
 /**
  * `lxt checkconfig`: what this host offers containers, in the spirit of
  * `lxc-checkconfig`. Every probe reads through `CheckHost`, so the report is
- * built in unit tests from a fake host; `nodeCheckHost` is the real one.
+ * built in unit tests from a fake host; `checkConfig` asks the real one.
  */
 
 import { accessSync, constants, existsSync, readFileSync } from "node:fs";
@@ -10,7 +10,9 @@ import { delimiter, join } from "node:path";
 import type { CgroupLayout } from "../cgroups/layout.js";
 import { parseSubid, rootRanges } from "../config/idmap.js";
 import { CAPABILITIES } from "../config/security.js";
-import { readAppArmorHost } from "./apparmor.js";
+import type { Context } from "../core/context.js";
+import { readAppArmorHost } from "../host/apparmor.js";
+import { hostLayout } from "./host-layout.js";
 
 /** The door to the host for the probes. */
 export interface CheckHost {
@@ -200,8 +202,8 @@ export function checkHost(host: CheckHost): CheckItem[] {
   return out;
 }
 
-/** The real host. */
-export function nodeCheckHost(layout: () => CgroupLayout): CheckHost {
+/** The real host, its tools looked up on `path`. */
+export function nodeCheckHost(layout: () => CgroupLayout, path: string): CheckHost {
   return {
     read: (p) => {
       try {
@@ -212,7 +214,7 @@ export function nodeCheckHost(layout: () => CgroupLayout): CheckHost {
     },
     exists: existsSync,
     hasBinary: (name) =>
-      (process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin").split(delimiter).some((d) => {
+      path.split(delimiter).some((d) => {
         try {
           accessSync(join(d, name), constants.X_OK);
           return true;
@@ -223,4 +225,10 @@ export function nodeCheckHost(layout: () => CgroupLayout): CheckHost {
     kernelRelease: release(),
     cgroupLayout: layout,
   };
+}
+
+/** What this host offers containers, as the context's host sees it. */
+export function checkConfig(ctx: Context): CheckItem[] {
+  const path = ctx.settings.hostEnv.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin";
+  return checkHost(nodeCheckHost(() => hostLayout(ctx), path));
 }

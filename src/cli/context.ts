@@ -1,0 +1,63 @@
+/**
+ * The CLI as a front-end of the core: the one place that reads this
+ * process's flags-derived settings and environment (`LXT_*`, `PATH`) and
+ * builds the context and the caller every core verb is given.
+ */
+import { existsSync, realpathSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { DEFAULT_LXCPATH, DEFAULT_RUNDIR } from "../container/paths.js";
+import type { Caller, Context, Stdio } from "../core/context.js";
+import { LxtError } from "../core/errors.js";
+import { nodeContext } from "../host/context.js";
+
+/** The state root from `-P`, else `$LXT_PATH`, else the default. */
+export function resolveLxcpath(flag: string | undefined): string {
+  return resolve(flag || process.env.LXT_PATH || DEFAULT_LXCPATH);
+}
+
+/**
+ * Path of the `lxt-shim` helper: `$LXT_SHIM` (bin/lxt sets it), else
+ * `native/build/lxt-shim` found upward from this module (tests and tools
+ * run from src/ under tsx; in the CommonJS bundle import.meta is empty, so
+ * the search starts from the bundle's own path).
+ */
+function findHelper(): string {
+  const fromEnv = process.env.LXT_SHIM;
+  if (fromEnv) return fromEnv;
+  const here = import.meta.url
+    ? fileURLToPath(import.meta.url)
+    : realpathSync(process.argv[1] ?? ".");
+  let dir = dirname(here);
+  for (let i = 0; i < 5; i++) {
+    const candidate = join(dir, "native", "build", "lxt-shim");
+    if (existsSync(candidate)) return candidate;
+    dir = resolve(dir, "..");
+  }
+  throw new LxtError("host", "helper lxt-shim not found (build it with `npm run build`)");
+}
+
+/** The context of one `lxt` command, for the state root `-P` names (or the default). */
+export function cliContext(opts: { lxcpath?: string } = {}): Context {
+  const env = process.env;
+  return nodeContext({
+    lxcpath: resolveLxcpath(opts.lxcpath),
+    runDir: env.LXT_RUNDIR || DEFAULT_RUNDIR,
+    pid: process.pid,
+    helper: findHelper,
+    env,
+    // Tests point these elsewhere; a real host uses the defaults.
+    subuidFile: env.LXT_SUBUID_FILE || "/etc/subuid",
+    subgidFile: env.LXT_SUBGID_FILE || "/etc/subgid",
+    imageCache: env.LXT_IMAGE_CACHE || "/var/cache/lxt/images",
+    noHostNetwork: env.LXT_NO_HOST_NETWORK === "1",
+  });
+}
+
+/** This process as the caller: its environment, and its cgroup for the containers it starts. */
+export function cliCaller(): Caller {
+  return { env: process.env, cgroupPid: process.pid };
+}
+
+/** This process's own stdin, stdout and stderr (a foreground container's console, an attached command). */
+export const CLI_STDIO: Stdio = [0, 1, 2];

@@ -1,0 +1,343 @@
+/**
+ * The second half of a start: a `StartPlan` carried out by a table of named
+ * steps, in order. Each step registers the undo of what it made with the
+ * start's Reverter before the next one runs, so a failure at any step undoes
+ * every earlier one, and the error (and the container's log) says which
+ * step it was. The last step spawns the monitor, which owns the container
+ * from then on.
+ */
+
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { createContainerCgroups, removeContainerCgroups } from "../cgroups/container.js";
+import {
+  type ContainerDelegation,
+  delegateForContainer,
+  undoV2Delegation,
+} from "../cgroups/delegation.js";
+import { applyDevicePlan, shimDeviceHelper } from "../cgroups/devices-apply.js";
+import { applyLimitWrites, targetWrites } from "../cgroups/limits.js";
+import type { Context } from "../core/context.js";
+import { LxtError, wrapError } from "../core/errors.js";
+import { type ContainerLog, fileLog } from "../core/log.js";
+import { Reverter } from "../core/reverter.js";
+import { loadAppArmorProfile } from "../host/apparmor.js";
+import { writeFileAtomic } from "../host/atomic.js";
+import { type HelperFailure, type MonitorStarted, spawnMonitor } from "../host/monitor-client.js";
+import { exitStatus, type ProcessRef } from "../host/proc.js";
+import {
+  netFailure,
+  nicRecords,
+  nicTools,
+  type PreparedNics,
+  prepareNics,
+  registerNics,
+  summarizeNics,
+} from "../network/nic.js";
+import type { NetworkDef } from "../network/render.js";
+import { ephemeralMarker } from "./paths.js";
+import { type LaunchInput, renderPlan } from "./plan.js";
+import type { StartPlan } from "./start-plan.js";
+import { delegateCgroups, prepareUserns, type UsernsSetup } from "./userns.js";
+
+/** What a successful start returns. */
+export interface Started {
+  init: ProcessRef;
+  monitorPid: number;
+  warnings: string[];
+  /** Foreground only: resolves with the init's exit status once the container ends. */
+  exited?: Promise<number>;
+}
+
+/** A start in progress: the plan and what its steps have learned and made so far. */
+interface StartRun {
+  ctx: Context;
+  plan: StartPlan;
+  log: ContainerLog;
+  revert: Reverter;
+  planFile: string;
+  userns?: UsernsSetup;
+  /** The NICs' host side, once the network step has brought their managed networks up. */
+  host?: PreparedNics;
+  net?: LaunchInput["net"];
+  /** Other tables' forward policy, read while the start goes on (for warnings only). */
+  ruleset?: Promise<string>;
+  /** Networks whose routed traffic (NAT, port forwards) another table could drop. */
+  routed: NetworkDef[];
+  delegation?: ContainerDelegation;
+  started?: MonitorStarted;
+}
+
+/** One step of a start. */
+interface StartStep {
+  /** Named in the log and on the error (`LxtError.step`), and in the message of an unexpected error. */
+  name: string;
+  /**
+   * What the message of an LxtError of this step gets after `start NAME: `;
+   * none when the step's own messages already say it.
+   */
+  context?: (run: StartRun) => string;
+  /** Does the step; registers the undo of anything it makes on `run.revert` before returning. */
+  run(run: StartRun): void | Promise<void>;
+}
+
+const STEPS: readonly StartStep[] = [
+  {
+    name: "id map",
+    async run(r) {
+      const { paths, config, storage } = r.plan;
+      r.userns = await prepareUserns(r.ctx, paths, config.security, storage, r.plan.warnings);
+    },
+  },
+  {
+    name: "runtime directory",
+    context: () => "runtime directory",
+    run(r) {
+      const { paths } = r.plan;
+      mkdirSync(join(paths.runtimeDir, ".."), { recursive: true, mode: 0o755 });
+      mkdirSync(paths.runtimeDir, { mode: 0o700 });
+      r.revert.add("runtime directory", () =>
+        rmSync(paths.runtimeDir, { recursive: true, force: true }),
+      );
+      rmSync(paths.exitFile, { force: true });
+    },
+  },
+  {
+    name: "network",
+    context: () => "network",
+    async run(r) {
+      const { paths, nics } = r.plan;
+      if (nics.length === 0) return;
+      const run = r.ctx.host.run;
+      try {
+        r.host = await prepareNics(r.ctx, nics, run);
+      } catch (err) {
+        throw configErrorOf(err);
+      }
+      if (r.host.managed.size > 0) {
+        r.ruleset = import("../network/firewall.js").then((m) => m.listRuleset(run));
+      }
+      const netnsPin = join(paths.runtimeDir, "netns");
+      try {
+        r.net = nicRecords(nics, nicTools(), {
+          container: paths.name,
+          configFile: paths.config,
+          rootfs: r.plan.launch.rootfs,
+          netnsPin,
+          autoGateways: r.host.autoGateways,
+          physOriginal: r.host.physOriginal,
+        });
+      } catch (err) {
+        throw configErrorOf(err);
+      }
+      if (nics.some((n) => n.type === "phys")) writeFileSync(netnsPin, "", { mode: 0o600 });
+    },
+  },
+  {
+    name: "plan",
+    run(r) {
+      // On disk before the cgroups exist, so a crash between the two leaves
+      // a record that repairStale can undo.
+      writeFileAtomic(r.planFile, renderPlan(launchInput(r)), 0o600, false);
+    },
+  },
+  {
+    // cgroup v2: controllers on in the caller's cgroup before the
+    // container's is made; lxt may move itself into a monitor leaf first.
+    name: "cgroup delegation",
+    context: () => "cgroup",
+    run(r) {
+      const fs = r.ctx.host.cgroupFs;
+      const d = delegateForContainer(r.plan.cgroups.v2, r.plan.limits, fs, r.ctx.pid);
+      r.delegation = d;
+      r.revert.add("cgroup delegation", () => undoV2Delegation(d.done, fs, r.ctx.pid));
+      if (d.done) {
+        const { leaf, enabled, parent } = d.done;
+        r.log.log(
+          3,
+          `start - cgroup v2: ${leaf ? `moved lxt into ${leaf}, ` : ""}enabled ${enabled.join(" ") || "nothing"} in ${parent}/cgroup.subtree_control`,
+        );
+      }
+      if (d.warning) r.plan.warnings.push(d.warning);
+    },
+  },
+  {
+    name: "cgroups",
+    context: () => "cgroup",
+    run(r) {
+      const { cgroupFs, kill } = r.ctx.host;
+      const dirs = r.plan.cgroups;
+      createContainerCgroups(dirs, cgroupFs);
+      r.revert.add("cgroups", () =>
+        removeContainerCgroups(dirs, cgroupFs, kill, { selfPid: r.ctx.pid }),
+      );
+    },
+  },
+  {
+    name: "cgroup ownership",
+    context: () => "cgroup ownership",
+    run(r) {
+      if (r.userns) delegateCgroups(r.plan.cgroups, r.userns.idmap);
+    },
+  },
+  {
+    // Limits are in place before the monitor clones the init into the cgroups.
+    name: "limits",
+    context: () => "limits",
+    run(r) {
+      const { limits, cgroups, layout } = r.plan;
+      applyLimitWrites(targetWrites(limits, cgroups, layout), r.ctx.host.cgroupFs);
+    },
+  },
+  {
+    // The device allowlist too: the init never runs without it.
+    name: "devices",
+    async run(r) {
+      const { devices, cgroups, layout } = r.plan;
+      const helper = shimDeviceHelper(r.ctx.host.helper);
+      await applyDevicePlan(devices, cgroups, layout, r.ctx.host.cgroupFs, helper);
+    },
+  },
+  {
+    // The generated profile, (re)loaded under its name before the init execs into it.
+    name: "apparmor",
+    context: (r) => {
+      const aa = r.plan.apparmor;
+      return aa.mode === "none" ? "apparmor" : `apparmor profile ${aa.label}`;
+    },
+    async run(r) {
+      const aa = r.plan.apparmor;
+      if (aa.mode !== "generated") return;
+      await loadAppArmorProfile(r.plan.paths.dir, aa.label, aa.text, r.ctx.host.run);
+    },
+  },
+  {
+    // The monitor makes the devices (`net` records); dnsmasq learns their MACs first.
+    name: "dhcp and forwards",
+    context: () => "network",
+    async run(r) {
+      const { paths, nics } = r.plan;
+      const managed = r.host?.managed ?? new Map<number, NetworkDef>();
+      registerNics(r.ctx, paths.name, nics, managed);
+      if (managed.size > 0) {
+        const { syncForwards } = await import("./forward.js");
+        r.revert.add("port forwards", () =>
+          syncForwards(r.ctx, paths, managed, false).then(() => {}),
+        );
+        const active = await syncForwards(r.ctx, paths, managed);
+        r.routed = [...new Set(managed.values())].filter((d) => d.nat || active.length > 0);
+      }
+      if (nics.length > 0) {
+        // In the runtime dir (tmpfs), gone with the container: no fsync, as the plan.
+        writeFileAtomic(
+          join(paths.runtimeDir, "nics"),
+          `${JSON.stringify(summarizeNics(nics))}\n`,
+          0o644,
+          false,
+        );
+      }
+    },
+  },
+  {
+    name: "monitor",
+    async run(r) {
+      try {
+        r.started = await spawnMonitor(r.ctx.host.helper, r.planFile, r.plan.foreground);
+      } catch (err) {
+        const f = err instanceof LxtError ? (err.cause as HelperFailure | undefined) : undefined;
+        const nicErr = f?.stage === "net" ? netFailure(f, r.plan.nics) : undefined;
+        throw nicErr ? nicErr.wrap("network") : err;
+      }
+    },
+  },
+];
+
+/** The names of the steps of a start, in order. */
+export const START_STEPS: readonly string[] = STEPS.map((s) => s.name);
+
+/** A NIC error that names a `lxc.net.N.*` key is the config's. */
+function configErrorOf(err: unknown): unknown {
+  if (!(err instanceof LxtError) && err instanceof Error && err.message.startsWith("lxc.net.")) {
+    return new LxtError("config", err.message, err);
+  }
+  return err;
+}
+
+/** The launch input with what the steps learned: the NICs' records and the user namespace. */
+function launchInput(r: StartRun): LaunchInput {
+  const input: LaunchInput = { ...r.plan.launch };
+  if (r.userns) input.userns = { idmap: r.userns.idmap, idmappedMounts: r.userns.idmappedMounts };
+  const net = r.net;
+  if (net && (net.netdevs.length > 0 || (net.nets?.length ?? 0) > 0 || net.hooks.length > 0)) {
+    input.net = net;
+  }
+  return input;
+}
+
+/** The error of a failed step: it names the start and the step. */
+function stepError(step: StartStep, r: StartRun, err: unknown): LxtError {
+  const start = `start ${r.plan.paths.name}`;
+  const e =
+    err instanceof LxtError
+      ? err.wrap(step.context ? `${start}: ${step.context(r)}` : start)
+      : wrapError(`${start}: ${step.name}`, err);
+  return e.atStep(step.name);
+}
+
+/**
+ * Carries out a start plan: every step in order, each undoing on failure
+ * with all the earlier ones. Call with the container's lock held.
+ */
+export async function applyStart(ctx: Context, plan: StartPlan): Promise<Started> {
+  const { paths, config } = plan;
+  const log = fileLog(config.log.file, config.log.level, paths.name);
+  log.log(2, `start - rootfs ${plan.launch.rootfs}`);
+  const r: StartRun = {
+    ctx,
+    plan,
+    log,
+    revert: new Reverter(),
+    planFile: join(paths.runtimeDir, "plan"),
+    routed: [],
+  };
+  for (const step of STEPS) {
+    try {
+      await step.run(r);
+    } catch (err) {
+      const e = stepError(step, r, err);
+      await r.revert.revert();
+      log.log(5, `start - failed at step ${step.name}: ${e.message}`);
+      for (const f of r.revert.failures) log.log(5, `start - ${f}`);
+      throw e;
+    }
+  }
+  r.revert.success();
+  return running(r);
+}
+
+/** What the caller learns once the monitor reports the container running. */
+async function running(r: StartRun): Promise<Started> {
+  const { plan, log } = r;
+  const started = r.started as MonitorStarted;
+  const warnings = [...plan.warnings];
+  if (r.ruleset && r.routed.length > 0) {
+    const [{ policyWarnings }, json] = await Promise.all([
+      import("../network/firewall.js"),
+      r.ruleset,
+    ]);
+    for (const d of r.routed) warnings.push(...policyWarnings(d, json));
+  }
+  if (plan.config.ephemeral) writeFileAtomic(ephemeralMarker(plan.paths), "1\n");
+  log.log(3, `start - running, init pid ${started.init.pid}, monitor pid ${started.monitor.pid}`);
+  const { monitor } = started;
+  const exited = plan.foreground
+    ? new Promise<number>((resolve) =>
+        monitor.on("exit", (code, sig) => resolve(exitStatus(code, sig))),
+      )
+    : undefined;
+  if (!plan.foreground) {
+    (monitor.stdio[3] as NodeJS.ReadableStream & { destroy?: () => void })?.destroy?.();
+    monitor.unref();
+  }
+  return { init: started.init, monitorPid: monitor.pid ?? 0, warnings, exited };
+}

@@ -1,0 +1,234 @@
+/**
+ * The first half of a start: everything decided, nothing changed. `planStart`
+ * reads the container's config and what the host offers (through the
+ * context's doors) and returns a `StartPlan`: the launch plan for the helper,
+ * the cgroups, limits, device allowlist, AppArmor profile and NICs. It makes
+ * nothing, spawns nothing and needs no privilege, so it is unit-tested
+ * against a fake context; `applyStart` (start-apply.ts) carries it out.
+ */
+
+import { statSync } from "node:fs";
+import {
+  type ContainerCgroupDirs,
+  cgroupInUse,
+  planContainerCgroups,
+} from "../cgroups/container.js";
+import { type DevicePlan, planDevices } from "../cgroups/devices.js";
+import type { CgroupLayout } from "../cgroups/layout.js";
+import { type LimitWrite, planLimitWrites } from "../cgroups/limits.js";
+import type { ContainerConfig } from "../config/model.js";
+import { hostArch } from "../config/model.js";
+import { type Context, rootId, type Stdio } from "../core/context.js";
+import { LxtError, wrapError } from "../core/errors.js";
+import { type NicPlan, resolveNics, sharesHostNet } from "../network/nic-resolve.js";
+import { type AppArmorPlan, appArmorConfig, planAppArmor } from "../security/apparmor.js";
+import { type RootfsRef, rootDir, startMounts } from "../storage/driver.js";
+import { resolveConfinement } from "./confinement.js";
+import { callerLayout } from "./host-layout.js";
+import {
+  defineEntries,
+  type LaunchOptions,
+  loadConfigFile,
+  lxcfsMounts,
+  planMount,
+  refusePending,
+  visibleHierarchies,
+} from "./launch-input.js";
+import type { ContainerPaths } from "./paths.js";
+import type { LaunchInput } from "./plan.js";
+import { type IdmapSource, idmapSource } from "./userns.js";
+
+/** capabilities(7) CAP_MKNOD. */
+const CAP_MKNOD = 27;
+const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/** A start, decided. */
+export interface StartPlan {
+  paths: ContainerPaths;
+  config: ContainerConfig;
+  /** The caller's cgroup layout: the container's cgroups go beneath its cgroups. */
+  layout: CgroupLayout;
+  /** The rootfs as its storage backend sees it. */
+  storage: RootfsRef;
+  /** Where the user namespace's id map comes from (made by the `id map` step). */
+  idmap: IdmapSource;
+  /** The cgroup directories the container gets, one per hierarchy. */
+  cgroups: ContainerCgroupDirs;
+  /** Written to the cgroups before the monitor spawns. */
+  limits: LimitWrite[];
+  /** The device allowlist, put on the cgroups before the monitor spawns. */
+  devices: DevicePlan;
+  /** The AppArmor profile; a generated one is loaded before the monitor spawns. */
+  apparmor: AppArmorPlan;
+  /** The NICs (veth, macvlan, phys) the monitor makes. */
+  nics: NicPlan[];
+  /**
+   * The helper's launch input but for what the steps learn from the host as
+   * they go: the NICs' records (once their managed networks are up) and the
+   * user namespace (once the id map is allocated and the rootfs fits it).
+   */
+  launch: LaunchInput;
+  /** Foreground: the console on these. */
+  foreground?: Stdio;
+  warnings: string[];
+}
+
+/** Runs one decision; an error names the start and (when it is not an LxtError) what was decided. */
+function decide<T>(paths: ContainerPaths, what: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw err instanceof LxtError
+      ? err.wrap(`start ${paths.name}`)
+      : wrapError(`start ${paths.name}: ${what}`, err);
+  }
+}
+
+/**
+ * Decides a start of container `paths` as `opts` asks, refusing what lxt
+ * cannot do yet. Reads the config files, the caller's cgroups and what the
+ * host offers; changes nothing.
+ */
+export function planStart(ctx: Context, paths: ContainerPaths, opts: LaunchOptions): StartPlan {
+  const layout = decide(paths, "cgroup layout", () => callerLayout(ctx, opts.caller));
+  const decided = decide(paths, "config", () => configure(ctx, paths, layout, opts));
+  const { config: cfg, storage } = decided;
+  try {
+    if (!statSync(rootDir(storage)).isDirectory()) throw new Error("not a directory");
+  } catch (err) {
+    throw new LxtError(
+      "start",
+      `start ${paths.name}: rootfs ${rootDir(storage)}: ${(err as Error).message}`,
+    );
+  }
+  const idmap = decide(paths, "id map", () => idmapSource(cfg.security));
+  const limits = decide(paths, "limits", () => planLimitWrites(cfg, layout, ctx.host.limits));
+  const fs = ctx.host.cgroupFs;
+  const cgroups = decide(paths, "cgroup", () =>
+    planContainerCgroups(layout, paths.name, (d) => cgroupInUse(d, fs)),
+  );
+  return {
+    ...decided,
+    paths,
+    layout,
+    idmap,
+    cgroups,
+    limits,
+    launch: { ...decided.launch, cgroups },
+    ...(opts.foreground ? { foreground: opts.foreground } : {}),
+  };
+}
+
+/** The config's part of a start: everything but the cgroups, limits and id map. */
+function configure(
+  ctx: Context,
+  paths: ContainerPaths,
+  layout: CgroupLayout,
+  opts: LaunchOptions,
+): Pick<StartPlan, "config" | "storage" | "devices" | "apparmor" | "nics" | "launch" | "warnings"> {
+  const cfg = loadConfigFile(
+    paths.config,
+    opts.caller.env,
+    layout,
+    defineEntries(opts.defines ?? []),
+  );
+  refusePending(cfg);
+  const spec = cfg.rootfs.spec;
+  if (!spec || cfg.rootfs.path === "/") {
+    throw new LxtError(
+      "config",
+      `${paths.config}: lxc.rootfs.path is not set: a container needs its own root filesystem`,
+    );
+  }
+  const storage = { spec, dir: paths.dir };
+  const rootfs = rootDir(storage);
+  const exec = opts.execute;
+  const env = [...cfg.environment];
+  if (!env.some((e) => e.startsWith("container="))) env.unshift("container=lxc");
+  if (!env.some((e) => e.startsWith("PATH="))) env.push(`PATH=${DEFAULT_PATH}`);
+  if (cfg.ttyMax > 0 && !exec)
+    env.push(
+      `container_ttys=${Array.from({ length: cfg.ttyMax }, (_, i) => `tty${i + 1}`).join(" ")}`,
+    );
+  const noConsole = cfg.console.path === "none";
+  const devices = planDevices(cfg.entries, layout);
+  const lxcfs = cfg.lxcfs === "off" ? undefined : ctx.host.facts.lxcfs();
+  if (cfg.lxcfs === "on" && !lxcfs)
+    throw new LxtError(
+      "host",
+      `${paths.config}: lxt.lxcfs = on, but no lxcfs is mounted (no fuse.lxcfs in /proc/self/mountinfo): start it (systemctl start lxcfs) or set lxt.lxcfs = auto`,
+    );
+  const confinement = resolveConfinement(cfg.security, hostArch());
+  // Without a device cgroup, CAP_MKNOD would let the container make and
+  // open any device node: then it is dropped, whatever the config says.
+  if (devices.kind === "none" && devices.reason.startsWith("the host"))
+    confinement.caps = confinement.caps.filter((c) => c !== CAP_MKNOD);
+  const warnings = [...cfg.warnings];
+  const apparmor = planAppArmor(
+    appArmorConfig(cfg.entries),
+    ctx.host.facts.apparmor(),
+    paths.name,
+    rootId(paths.lxcpath),
+    warnings,
+  );
+  if (apparmor.mode !== "none") confinement.apparmor = apparmor.label;
+  else if (idmapSource(cfg.security) === "privileged") {
+    // CAP_SYS_ADMIN in the host's user namespace: a devtmpfs (or a made
+    // node) and mount(2) reach the host's filesystems, which only an LSM's
+    // mount rules stop (as LXC relies on AppArmor). docs/security.md.
+    warnings.push(
+      `${paths.name} is privileged and not confined by AppArmor (${apparmor.reason}): root inside can mount the host's filesystems; run untrusted workloads unprivileged (the default, lxt.privileged = 0)`,
+    );
+  }
+  let nics: NicPlan[];
+  try {
+    nics = resolveNics(paths.name, cfg.nets);
+  } catch (err) {
+    throw new LxtError("config", `${paths.config}: ${(err as Error).message}`);
+  }
+  const launch: LaunchInput = {
+    name: paths.name,
+    hostname: cfg.utsName ?? paths.name,
+    rootfs,
+    rootfsMounts: startMounts(storage),
+    runtimeDir: paths.runtimeDir,
+    exitFile: paths.exitFile,
+    consoleLog: exec ? undefined : (cfg.console.logFile ?? paths.consoleLog),
+    cgroups: { v1: [] },
+    // type = none: the container shares the starter's network namespace, as LXC.
+    namespaces: sharesHostNet(cfg.nets)
+      ? ["pid", "mnt", "uts", "ipc", "cgroup"]
+      : ["pid", "mnt", "uts", "ipc", "net", "cgroup"],
+    hierarchies: visibleHierarchies(layout),
+    mountAuto: {
+      proc: cfg.mountAuto.proc,
+      sys: cfg.mountAuto.sys,
+      cgroup: cfg.mountAuto.cgroup
+        ? {
+            mode: cfg.mountAuto.cgroup.mode === "unspecified" ? "mixed" : cfg.mountAuto.cgroup.mode,
+            force: cfg.mountAuto.cgroup.force,
+          }
+        : undefined,
+    },
+    autodev: cfg.autodev,
+    autodevTmpfsSize: cfg.autodevTmpfsSize,
+    ttyMax: exec ? 0 : cfg.ttyMax,
+    ttyDir: cfg.ttyDir,
+    ptyMax: cfg.ptyMax,
+    mountEntries: [...cfg.mountEntries.flatMap(planMount), ...lxcfsMounts(lxcfs)],
+    sysctls: cfg.sysctls,
+    rlimits: cfg.prlimits.map((p) => ({ resource: p.resource, soft: p.soft, hard: p.hard })),
+    init: {
+      argv: exec ? exec.argv : cfg.init.cmd,
+      cwd: cfg.init.cwd,
+      uid: exec?.uid ?? cfg.init.uid,
+      gid: exec?.gid ?? cfg.init.gid,
+    },
+    env,
+    stdio: exec ? "inherit" : noConsole ? "null" : "console",
+    foreground: exec ? true : opts.foreground !== undefined,
+    initShim: !!exec,
+    confinement,
+  };
+  return { config: cfg, storage, devices, apparmor, nics, launch, warnings };
+}

@@ -1,0 +1,120 @@
+/**
+ * The context a front-end (the `lxt` CLI, lxtd, a unit test) builds once and
+ * hands to every core verb: where the state is, the doors to the machine,
+ * and the caches that live as long as the front-end's process. Nothing in
+ * the core reaches for `process.*` or a module-level door instead, so one
+ * process may host many concurrent calls, and tests pass fakes.
+ *
+ * What belongs to one call rather than to the process (the caller's
+ * environment, stdio and cgroup) is a `Caller`, passed with the call.
+ */
+
+import { join } from "node:path";
+import type { Stream } from "node:stream";
+import type { CgroupFs, KillFn } from "../host/cgroup-fs.js";
+import type { LxcfsView } from "../host/lxcfs.js";
+import type { LimitHost } from "../host/machine.js";
+import type { CommandRunner } from "../host/runner.js";
+import type { HeldLock } from "../host/shim.js";
+import type { AppArmorHost } from "../security/apparmor.js";
+import type { Caches } from "./cache.js";
+
+/** An environment (a variable name to its value). */
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** Time, so that waits can be driven by a test. */
+export interface Clock {
+  /** Milliseconds since the epoch. */
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+/** What the host offers containers, read when a start is planned. */
+export interface HostFacts {
+  /** Whether AppArmor is usable here (and why not). */
+  apparmor(): AppArmorHost & { why: string };
+  /** A running lxcfs: where it is mounted and what it serves. */
+  lxcfs(): LxcfsView | undefined;
+}
+
+/** The doors to the machine. Every one of them can be replaced by a fake. */
+export interface HostDoors {
+  readonly cgroupFs: CgroupFs;
+  readonly kill: KillFn;
+  /** Host commands (`ip`, `nft`, `btrfs`, `tar`, ...), no shell. */
+  readonly run: CommandRunner;
+  /** Path of the `lxt-shim` helper (docs/helper-protocol.md). */
+  readonly helper: string;
+  readonly limits: LimitHost;
+  readonly facts: HostFacts;
+  readonly clock: Clock;
+  /** An exclusive flock on `path` held until released (or until this process dies). */
+  lock(path: string, what: string): Promise<HeldLock>;
+  /** Like `lock`, but undefined at once when another process holds it. */
+  tryLock(path: string, what: string): Promise<HeldLock | undefined>;
+}
+
+/** Settings the front-end read from its own configuration (flags, environment). */
+export interface HostSettings {
+  /** Root's subordinate id files (`/etc/subuid`, `/etc/subgid`). */
+  readonly subuidFile: string;
+  readonly subgidFile: string;
+  /** Where built images (debootstrap) are cached, outside any state root. */
+  readonly imageCache: string;
+  /** Refuse to make a managed network's bridge in the host's network namespace (tests, benchmarks). */
+  readonly noHostNetwork: boolean;
+  /** The environment host commands run in; its `PATH` is where host tools are looked up. */
+  readonly hostEnv: Env;
+}
+
+export interface Context {
+  /** The state root (`/var/lib/lxt`): containers, images, networks' definitions. */
+  readonly lxcpath: string;
+  /** The runtime directory (`/run/lxt`): locks, monitors' files, networks' runtime files. */
+  readonly runDir: string;
+  /**
+   * The process that hosts the core and spawns monitors. On cgroup v2 it may
+   * move itself into a container's monitor leaf (src/cgroups/delegation.ts);
+   * a container's cgroup that holds it is never killed.
+   */
+  readonly pid: number;
+  readonly host: HostDoors;
+  readonly settings: HostSettings;
+  /** Per-process caches (e.g. decoded runtime plans), bounded. */
+  readonly caches: Caches;
+}
+
+/** One call's caller: what a daemon gets from its client and the CLI from its own process. */
+export interface Caller {
+  /** For `lxc.environment = NAME`, attach `--keep-env` and `-v NAME`. */
+  readonly env: Env;
+  /**
+   * The process beneath whose cgroup (in every hierarchy) a container's
+   * cgroups are made, as `/proc/PID/cgroup` names it.
+   */
+  readonly cgroupPid: number;
+}
+
+/** Where a foreground container's or an attached command's stdin, stdout and stderr go. */
+export type Stdio = readonly [StdioEnd, StdioEnd, StdioEnd];
+/** A file descriptor, or a stream that has one (a socket, a pty). */
+export type StdioEnd = number | Stream;
+
+/**
+ * Runtime files are keyed by a short hash of the state root so that two
+ * roots (e.g. parallel test runs) with the same container name never share
+ * a lock or a socket, while socket paths stay short.
+ */
+export function rootId(lxcpath: string): string {
+  // 64-bit FNV-1a: a name, not a secret; node:crypto would add ~5 ms to every command.
+  let h = 0xcbf29ce484222325n;
+  for (const byte of Buffer.from(lxcpath, "utf8")) {
+    h = ((h ^ BigInt(byte)) * 0x100000001b3n) & 0xffffffffffffffffn;
+  }
+  return h.toString(16).padStart(16, "0").slice(0, 12);
+}
+
+/** `<runDir>/<root-id>`: the runtime files of the containers and networks of one state root. */
+export function runtimeRoot(runDir: string, lxcpath: string): string {
+  return join(runDir, rootId(lxcpath));
+}

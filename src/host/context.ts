@@ -1,0 +1,64 @@
+/**
+ * The real machine as a `Context`: the factory a front-end calls once with
+ * what it read from its flags and environment.
+ */
+
+import { setTimeout as sleep } from "node:timers/promises";
+import { Caches } from "../core/cache.js";
+import type { Context, Env } from "../core/context.js";
+import { readAppArmorHost } from "./apparmor.js";
+import { nodeCgroupFs, nodeKill } from "./cgroup-fs.js";
+import { detectLxcfs } from "./lxcfs.js";
+import { nodeLimitHost } from "./machine.js";
+import { commandRunner } from "./runner.js";
+import { takeLock, tryLock } from "./shim.js";
+
+export interface NodeContextOptions {
+  lxcpath: string;
+  runDir: string;
+  /** The front-end's own pid. */
+  pid: number;
+  /** Finds the helper when a verb first needs it (a missing helper fails only those). */
+  helper: () => string;
+  /** The front-end's environment: host commands run in it (with `LC_ALL=C`). */
+  env: Env;
+  subuidFile: string;
+  subgidFile: string;
+  imageCache: string;
+  noHostNetwork: boolean;
+}
+
+/** A context over the real machine. */
+export function nodeContext(o: NodeContextOptions): Context {
+  let helper: string | undefined;
+  const helperPath = () => {
+    helper ??= o.helper();
+    return helper;
+  };
+  return {
+    lxcpath: o.lxcpath,
+    runDir: o.runDir,
+    pid: o.pid,
+    host: {
+      cgroupFs: nodeCgroupFs,
+      kill: nodeKill,
+      run: commandRunner(o.env),
+      get helper() {
+        return helperPath();
+      },
+      limits: nodeLimitHost,
+      facts: { apparmor: () => readAppArmorHost(), lxcfs: () => detectLxcfs() },
+      clock: { now: () => Date.now(), sleep: (ms) => sleep(ms) },
+      lock: (path, what) => takeLock(helperPath(), path, what),
+      tryLock: (path, what) => tryLock(helperPath(), path, what),
+    },
+    settings: {
+      subuidFile: o.subuidFile,
+      subgidFile: o.subgidFile,
+      imageCache: o.imageCache,
+      noHostNetwork: o.noHostNetwork,
+      hostEnv: o.env,
+    },
+    caches: new Caches(),
+  };
+}
