@@ -17,6 +17,32 @@ if (skip) console.log(skip);
 
 const SHIM = join(REPO, "native", "build", "lxt-shim");
 
+/**
+ * The host's directories of the cgroups process `pid` is in, in every
+ * mounted hierarchy, from /proc/PID/cgroup and the host's cgroup mounts.
+ */
+function cgroupDirsOf(pid: number): string[] {
+  const mounts = readFileSync("/proc/self/mountinfo", "utf8")
+    .split("\n")
+    .map((l) => {
+      const [pre = "", post = ""] = l.split(" - ");
+      const [fstype, , opts = ""] = post.split(" ");
+      return { point: pre.split(" ")[4] ?? "", fstype, opts: opts.split(",") };
+    });
+  const dirs: string[] = [];
+  for (const line of readFileSync(`/proc/${pid}/cgroup`, "utf8").trim().split("\n")) {
+    const [id, ctrls = "", path = ""] = line.split(":");
+    const m =
+      id === "0"
+        ? mounts.find((x) => x.fstype === "cgroup2")
+        : mounts.find(
+            (x) => x.fstype === "cgroup" && ctrls.split(",").every((c) => x.opts.includes(c)),
+          );
+    if (m) dirs.push(join(m.point, path));
+  }
+  return dirs;
+}
+
 function statusIds(pid: number): { uid: number; gid: number } {
   const s = readFileSync(`/proc/${pid}/status`, "utf8");
   const uid = Number(/^Uid:\s+(\d+)/m.exec(s)?.[1]);
@@ -38,6 +64,27 @@ describe("unprivileged containers (user namespaces)", { skip, timeout: 240_000 }
     writeFileSync(cfgOf(n), `${text.join("\n").trimEnd()}\n${k} = ${v}\n`);
   };
   const initPid = (n: string) => Number(/PID:\s+(\d+)/.exec(box.ok(["info", "-n", n]))?.[1]);
+  /**
+   * Each cgroup directory of container `n` and the files delegation needs
+   * (cgroups(7)) are owned by `uid:gid`; its limit files stay the host root's.
+   */
+  const assertDelegated = (n: string, uid: number, gid: number) => {
+    const dirs = cgroupDirsOf(initPid(n));
+    assert.ok(dirs.length > 0, `the init of ${n} is in no cgroup`);
+    const owner = (p: string) => {
+      const st = lstatSync(p);
+      return `${p} ${st.uid}:${st.gid}`;
+    };
+    for (const dir of dirs) {
+      const v2 = existsSync(join(dir, "cgroup.controllers"));
+      const delegated = v2
+        ? ["", "cgroup.procs", "cgroup.threads", "cgroup.subtree_control"]
+        : ["", "cgroup.procs", "tasks"];
+      for (const f of delegated) assert.equal(owner(join(dir, f)), `${join(dir, f)} ${uid}:${gid}`);
+      const limit = join(dir, v2 ? "cgroup.max.depth" : "notify_on_release");
+      assert.equal(owner(limit), `${limit} 0:0`, "limit files stay root's");
+    }
+  };
   const make = (prefix: string) => {
     const n = box.name(prefix);
     box.ok(["create", "-n", n, "-t", "busybox"]);
@@ -83,9 +130,8 @@ describe("unprivileged containers (user namespaces)", { skip, timeout: 240_000 }
     box.ok(["stop", "-n", a, "-k"]);
     box.ok(["start", "-n", a]);
     assert.equal(statusIds(initPid(a)).uid, ra.host);
-    // The container's root owns its cgroup (delegation, as LXC).
-    const cg = readFileSync(`/proc/${initPid(a)}/cgroup`, "utf8");
-    assert.ok(cg.length > 0);
+    // The container's root owns its cgroups (delegation, as LXC).
+    assertDelegated(a, ra.host, ra.host);
     // Files it writes are host-neutral on disk (idmapped mount: uid 0 on disk).
     box.ok(["attach", "-n", a, "--", "touch", "/root/made-inside"]);
     assert.equal(lstatSync(join(box.lxcpath, a, "rootfs", "root", "made-inside")).uid, 0);
@@ -108,6 +154,7 @@ describe("unprivileged containers (user namespaces)", { skip, timeout: 240_000 }
     writeFileSync(cfgOf(n), `${readFileSync(cfgOf(n), "utf8")}lxc.idmap = g 0 3100000 65536\n`);
     box.ok(["start", "-n", n]);
     assert.deepEqual(statusIds(initPid(n)), { uid: 3000000, gid: 3100000 });
+    assertDelegated(n, 3000000, 3100000);
     box.ok(["stop", "-n", n, "-k"]);
 
     const p = make("up");
