@@ -9,7 +9,7 @@
  * suite fixture are in confinement.ts.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import {
   existsSync,
   mkdirSync,
@@ -31,26 +31,7 @@ import {
   hostRootFsType,
   mountPoints,
 } from "./confinement.js";
-import { hostDisk, type Sandbox, skipReason } from "./harness.js";
-
-/** Resolves once `child` has printed `text` on stdout; rejects if it exits first. */
-function printed(child: ChildProcess, text: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let out = "";
-    const onData = (b: Buffer) => {
-      out += b.toString();
-      if (out.includes(text)) {
-        child.stdout?.off("data", onData);
-        child.off("exit", onExit);
-        resolve();
-      }
-    };
-    const onExit = (code: number | null, signal: string | null) =>
-      reject(new Error(`exited (${signal ?? code}) before printing ${text}: ${out}`));
-    child.stdout?.on("data", onData);
-    child.once("exit", onExit);
-  });
-}
+import { hostDisk, printed, type Sandbox, skipReason } from "./harness.js";
 
 const skip = skipReason();
 if (skip) console.log(skip);

@@ -174,6 +174,32 @@ export function hostLeftovers(filter = "lxt"): string[] {
   return out;
 }
 
+/**
+ * The host's directories of the cgroups process `pid` is in, in every
+ * mounted hierarchy, from /proc/PID/cgroup and the host's cgroup mounts.
+ */
+export function cgroupDirsOf(pid: number): string[] {
+  const mounts = readFileSync("/proc/self/mountinfo", "utf8")
+    .split("\n")
+    .map((l) => {
+      const [pre = "", post = ""] = l.split(" - ");
+      const [fstype, , opts = ""] = post.split(" ");
+      return { point: pre.split(" ")[4] ?? "", fstype, opts: opts.split(",") };
+    });
+  const dirs: string[] = [];
+  for (const line of readFileSync(`/proc/${pid}/cgroup`, "utf8").trim().split("\n")) {
+    const [id, ctrls = "", path = ""] = line.split(":");
+    const m =
+      id === "0"
+        ? mounts.find((x) => x.fstype === "cgroup2")
+        : mounts.find(
+            (x) => x.fstype === "cgroup" && ctrls.split(",").every((c) => x.opts.includes(c)),
+          );
+    if (m) dirs.push(join(m.point, path));
+  }
+  return dirs;
+}
+
 /** Runtime directories of containers under a state root that still exist. */
 export function runtimeLeftovers(lxcpath: string): string[] {
   const root = runtimeRoot(lxcpath);
@@ -191,6 +217,34 @@ export async function until(cond: () => boolean, ms = 5000): Promise<boolean> {
     await new Promise((r) => setTimeout(r, 20));
   }
   return cond();
+}
+
+/** Resolves once `child` has printed `text` on stdout; rejects if it exits first. */
+export function printed(child: ChildProcess, text: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let out = "";
+    const onData = (b: Buffer) => {
+      out += b.toString();
+      if (out.includes(text)) {
+        child.stdout?.off("data", onData);
+        child.off("exit", onExit);
+        resolve();
+      }
+    };
+    const onExit = (code: number | null, signal: string | null) =>
+      reject(new Error(`exited (${signal ?? code}) before printing ${text}: ${out}`));
+    child.stdout?.on("data", onData);
+    child.once("exit", onExit);
+  });
+}
+
+/** Resolves with a child's exit code, or its signal's name, when it ends. */
+export function exitOf(child: ChildProcess): Promise<number | string> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null)
+      resolve(child.exitCode ?? child.signalCode ?? "");
+    else child.once("exit", (code, signal) => resolve(code ?? signal ?? ""));
+  });
 }
 
 /** Resolves with a child's exit code, or kills it and resolves with "timeout" after `ms`. */

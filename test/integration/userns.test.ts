@@ -10,38 +10,12 @@ import { execFileSync } from "node:child_process";
 import { existsSync, lstatSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { type Sandbox as Box, REPO, Sandbox, skipReason } from "./harness.js";
+import { type Sandbox as Box, cgroupDirsOf, REPO, Sandbox, skipReason } from "./harness.js";
 
 const skip = skipReason();
 if (skip) console.log(skip);
 
 const SHIM = join(REPO, "native", "build", "lxt-shim");
-
-/**
- * The host's directories of the cgroups process `pid` is in, in every
- * mounted hierarchy, from /proc/PID/cgroup and the host's cgroup mounts.
- */
-function cgroupDirsOf(pid: number): string[] {
-  const mounts = readFileSync("/proc/self/mountinfo", "utf8")
-    .split("\n")
-    .map((l) => {
-      const [pre = "", post = ""] = l.split(" - ");
-      const [fstype, , opts = ""] = post.split(" ");
-      return { point: pre.split(" ")[4] ?? "", fstype, opts: opts.split(",") };
-    });
-  const dirs: string[] = [];
-  for (const line of readFileSync(`/proc/${pid}/cgroup`, "utf8").trim().split("\n")) {
-    const [id, ctrls = "", path = ""] = line.split(":");
-    const m =
-      id === "0"
-        ? mounts.find((x) => x.fstype === "cgroup2")
-        : mounts.find(
-            (x) => x.fstype === "cgroup" && ctrls.split(",").every((c) => x.opts.includes(c)),
-          );
-    if (m) dirs.push(join(m.point, path));
-  }
-  return dirs;
-}
 
 function statusIds(pid: number): { uid: number; gid: number } {
   const s = readFileSync(`/proc/${pid}/status`, "utf8");
