@@ -124,7 +124,12 @@ export class Sandbox {
   }
 }
 
-/** Everything on the host that looks like ours: the suite must end with all of it empty. */
+/**
+ * Everything on the host that looks like ours and names `filter` (a state
+ * root, a container's name): mounts, cgroups, lxt's processes (a monitor's
+ * title and a lock helper's arguments name the container), links, network
+ * namespaces, nft tables. The suite must end with all of it empty.
+ */
 export function hostLeftovers(filter = "lxt"): string[] {
   const out: string[] = [];
   for (const line of readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
@@ -153,10 +158,8 @@ export function hostLeftovers(filter = "lxt"): string[] {
   const ps = execFileSync("ps", ["-eo", "pid=,stat=,args="], { encoding: "utf8" });
   for (const line of ps.split("\n")) {
     const [, stat = ""] = line.trim().split(/\s+/);
-    if (/lxt monitor|lxt-shim/.test(line) && !stat.startsWith("Z"))
-      out.push(`process: ${line.trim()}`);
-    if (/dnsmasq .*\/lxt\//.test(line) && !stat.startsWith("Z"))
-      out.push(`process: ${line.trim()}`);
+    const ours = /lxt monitor|lxt-shim/.test(line) || /dnsmasq .*\/lxt\//.test(line);
+    if (ours && line.includes(filter) && !stat.startsWith("Z")) out.push(`process: ${line.trim()}`);
   }
   // Links (bridges, veth ends lxtv*/lxtp*), network namespaces and nft tables of ours.
   for (const line of execFileSync("ip", ["-o", "link"], { encoding: "utf8" }).split("\n")) {
