@@ -154,35 +154,26 @@ describe("the CLI killed mid-start", {
   before(() => netns.open());
   after(() => netns.dispose());
 
-  test("waiting for the container's lock: nothing was made; it starts again", async () => {
-    const c = create();
-    const held = await hold(lockPath(c));
-    const cli = startCli(c);
-    assert.ok(
-      await until(() => waitsForLock(cli.pid ?? 0, lockPath(c)), 60_000),
-      "the start waits for the lock",
-    );
-    await kill(cli);
-    await held.release();
-    nothingLeft(c);
-    netns.ok(["start", "-n", c]);
-    netns.ok(["stop", "-n", c, "-k"]);
-  });
-
-  test("waiting for the id-map lock: the container's lock went with the CLI, nothing was made", async () => {
-    const c = create();
-    const held = await hold(lockPath(".idmap"));
-    const cli = startCli(c);
-    assert.ok(
-      await until(() => waitsForLock(cli.pid ?? 0, lockPath(".idmap")), 60_000),
-      "the start waits for the id-map lock",
-    );
-    await kill(cli);
-    await held.release();
-    nothingLeft(c);
-    netns.ok(["start", "-n", c]);
-    netns.ok(["stop", "-n", c, "-k"]);
-  });
+  // The id-map lock is taken (for a container's first start) with the container's held.
+  for (const [what, lock] of [
+    ["the container's lock", (c: string) => c],
+    ["the id-map lock, holding the container's", () => ".idmap"],
+  ] as const) {
+    test(`waiting for ${what}: nothing was made, the locks went with the CLI`, async () => {
+      const c = create();
+      const held = await hold(lockPath(lock(c)));
+      const cli = startCli(c);
+      assert.ok(
+        await until(() => waitsForLock(cli.pid ?? 0, lockPath(lock(c))), 60_000),
+        `the start waits for ${what}`,
+      );
+      await kill(cli);
+      await held.release();
+      nothingLeft(c);
+      netns.ok(["start", "-n", c]);
+      netns.ok(["stop", "-n", c, "-k"]);
+    });
+  }
 
   test("after the monitor is spawned: the monitor finishes the start alone", async () => {
     const dir = join(netns.lxcpath, "gate");
