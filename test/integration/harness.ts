@@ -212,6 +212,16 @@ export function runtimeLeftovers(lxcpath: string): string[] {
     .map((e) => join(root, e));
 }
 
+/** Whether process `pid` exists and has not ended (a zombie has). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return !readFileSync(`/proc/${pid}/stat`, "utf8").includes(") Z ");
+  } catch {
+    return false;
+  }
+}
+
 /** Polls until `cond` holds or `ms` pass. */
 export async function until(cond: () => boolean, ms = 5000): Promise<boolean> {
   const end = Date.now() + ms;

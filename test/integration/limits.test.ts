@@ -69,8 +69,8 @@ describe("resource limits, live changes, freeze and stats", {
 
   test("a fork loop stops at the PID limit", async () => {
     const r = sh(
-      // Long sleeps, so that they pile up even where forks are slow (the v2 VM).
-      "i=0; while [ $i -lt 80 ]; do sleep 30 & i=$((i+1)); done 2>/dev/null; echo ok",
+      // Sleeps that last until killed below, so they pile up however slow forks are.
+      "i=0; while [ $i -lt 80 ]; do sleep 100000 & i=$((i+1)); done 2>/dev/null; echo ok",
     );
     const pids = info().pids;
     const events = cg("pids.events");

@@ -16,6 +16,7 @@ import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { runtimeRoot } from "../../src/container/paths.js";
 import {
+  alive,
   exitOf,
   hostLeftovers,
   LXT,
@@ -37,15 +38,6 @@ function monitorPid(box: Sandbox, c: string): number {
   return Number(text.split(" ")[0]);
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return !readFileSync(`/proc/${pid}/stat`, "utf8").includes(") Z ");
-  } catch {
-    return false;
-  }
-}
-
 describe("SIGKILL recovery", { skip, timeout: 120_000 }, () => {
   let box: Sandbox;
   let c: string;
@@ -61,7 +53,7 @@ describe("SIGKILL recovery", { skip, timeout: 120_000 }, () => {
     const info = JSON.parse(box.ok(["info", "-n", c, "--format", "json"]));
     const mon = monitorPid(box, c);
     process.kill(mon, "SIGKILL");
-    assert.ok(await until(() => !alive(info.pid)), "init died with its monitor");
+    assert.ok(await until(() => !alive(info.pid), 60_000), "init died with its monitor");
     assert.match(box.ok(["ls", "-f"]), new RegExp(`^${c}\\s+STOPPED`, "m"));
     // ls repaired the stale state: cgroups and runtime files are gone.
     for (const dir of info.cgroups) assert.ok(!existsSync(dir), `${dir} removed`);
@@ -74,7 +66,8 @@ describe("SIGKILL recovery", { skip, timeout: 120_000 }, () => {
     const info = JSON.parse(box.ok(["info", "-n", c, "--format", "json"]));
     assert.equal(info.state, "RUNNING");
     process.kill(info.pid, "SIGKILL");
-    assert.ok(await until(() => box.ok(["info", "-n", c, "-s"]).includes("STOPPED")));
+    // The monitor sees its init end, cleans up and goes: STOPPED.
+    assert.ok(await until(() => box.ok(["info", "-n", c, "-s"]).includes("STOPPED"), 60_000));
     const now = JSON.parse(box.ok(["info", "-n", c, "--format", "json"]));
     assert.deepEqual(now.last_exit, { signal: 9 });
     // The monitor removes the cgroups before its runtime directory, whose end is STOPPED.
