@@ -23,8 +23,9 @@ say "Debian packages"
 # xz-utils/zstd: export/import and image tarballs; attr: getfattr in the backup tests.
 # iproute2 (ip), util-linux (nsenter), nftables, dnsmasq-base: managed networks and veth NICs.
 # iperf3: the network throughput benchmark (bench/net.sh); e2fsprogs: the I/O-limit
-# and full-disk tests (ext4 on a loop device); lxcfs: lxt.lxcfs and its tests.
-pkgs=(busybox-static gcc make libc6-dev pkg-config iproute2 procps util-linux xz-utils zstd attr lxc btrfs-progs libseccomp-dev nftables dnsmasq-base apparmor debootstrap debian-archive-keyring e2fsprogs iperf3 lxcfs)
+# and full-disk tests (ext4 on a loop device); lxcfs: lxt.lxcfs and its tests;
+# stress-ng: the suite run with both cores loaded (timing must not matter).
+pkgs=(busybox-static gcc make libc6-dev pkg-config iproute2 procps util-linux xz-utils zstd attr lxc btrfs-progs libseccomp-dev nftables dnsmasq-base apparmor debootstrap debian-archive-keyring e2fsprogs iperf3 lxcfs stress-ng)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
