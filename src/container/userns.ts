@@ -230,16 +230,26 @@ export async function prepareUserns(
   return setup;
 }
 
+/** Changes a path's owner, as chown(2) (`delegateCgroups` takes a recording one in tests). */
+export type ChownFn = (path: string, uid: number, gid: number) => void;
+
 /**
- * Gives the container's root its cgroups (directory and the files that
- * delegation needs, cgroups(7) "Cgroups v2 delegation"), so it can manage
- * sub-cgroups as under LXC.
+ * Gives the container's root (the host ids of uid and gid 0 in `idmap`) its
+ * cgroups: each directory and the files that delegation needs, cgroups(7)
+ * "Cgroups v2 delegation" (v2: `cgroup.procs`, `cgroup.threads`,
+ * `cgroup.subtree_control`; v1: `cgroup.procs`, `tasks`), so it can manage
+ * sub-cgroups as under LXC. Limit files stay root's. A file the hierarchy
+ * lacks is skipped.
  */
-export function delegateCgroups(dirs: ContainerCgroupDirs, idmap: readonly IdmapLine[]): void {
+export function delegateCgroups(
+  dirs: ContainerCgroupDirs,
+  idmap: readonly IdmapLine[],
+  chown: ChownFn = chownSync,
+): void {
   const uid = hostRoot(idmap, "u");
   const gid = hostRoot(idmap, "g");
   const own = (p: string) => {
-    if (existsSync(p)) chownSync(p, uid, gid);
+    if (existsSync(p)) chown(p, uid, gid);
   };
   if (dirs.v2) {
     for (const f of ["", "cgroup.procs", "cgroup.threads", "cgroup.subtree_control"])

@@ -235,7 +235,11 @@ export function renderAppArmorProfile(input: ProfileInput): string {
     "mount fstype=efivarfs -> /sys/firmware/efi/efivars/,",
     "mount fstype=cgroup -> /sys/fs/cgroup/**,",
     "mount fstype=cgroup2 -> /sys/fs/cgroup/{,**},",
-    "mount options=(rw, nosuid, nodev, noexec, remount) -> /sys/,",
+    // No `rw` in an options list: AppArmor 3.0's parser (Debian 12) turns a
+    // rule listing it beside another option into one that allows any new
+    // mount (a ramfs, proc anywhere, a block device). Without it the list is
+    // exact and MS_RDONLY absent, which is what `rw` means.
+    "mount options=(nosuid, nodev, noexec, remount) -> /sys/,",
     "mount options=(ro, nosuid, nodev, noexec, remount, strictatime) -> /sys/fs/cgroup/,",
     "# Propagation changes and binds of what the container already sees.",
     ...[
@@ -247,9 +251,9 @@ export function renderAppArmorProfile(input: ProfileInput): string {
       "rprivate",
       "unbindable",
       "runbindable",
-    ].map((p) => `mount options=(rw, make-${p}) -> **,`),
-    "mount options=(rw, bind),",
-    "mount options=(rw, rbind),",
+    ].map((p) => `mount options=(make-${p}) -> **,`),
+    "mount options=(bind),",
+    "mount options=(rbind),",
     "mount options=(ro, remount, bind),",
     "mount options=(ro, nosuid, nodev, noexec, remount, bind),",
     "remount,",

@@ -4,7 +4,6 @@ import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { dirname } from "node:path";
 import { test } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
 import {
   allDirs,
   cgroupInUse,
@@ -14,8 +13,9 @@ import {
   removeContainerCgroups,
 } from "../../src/cgroups/container.js";
 import { readCgroupLayout } from "../../src/cgroups/layout.js";
-import { type CgroupStats, readCgroupStats } from "../../src/cgroups/stats.js";
+import { readCgroupStats } from "../../src/cgroups/stats.js";
 import { nodeCgroupFs, nodeKill } from "../../src/host/cgroup-fs.js";
+import { printed } from "./harness.js";
 
 const isRoot = process.getuid?.() === 0;
 
@@ -42,12 +42,13 @@ test("container cgroups on the real host: create, populate, read, remove", async
     );
   }
 
-  // The child waits on stdin so that it is moved before it does any work:
-  // memory charged before a move stays with the old cgroup.
+  // The child waits on stdin so that it is moved before it does any work
+  // (memory charged before a move stays with the old cgroup), and says when
+  // its work is done.
   const child = spawn(
     "sh",
-    ["-c", "read x; i=0; while [ $i -lt 30000 ]; do i=$((i+1)); done; exec sleep 60"],
-    { stdio: ["pipe", "ignore", "inherit"] },
+    ["-c", "read x; i=0; while [ $i -lt 30000 ]; do i=$((i+1)); done; echo done; exec sleep 60"],
+    { stdio: ["pipe", "pipe", "inherit"] },
   );
   const exited = once(child, "exit");
   t.after(async () => {
@@ -63,13 +64,9 @@ test("container cgroups on the real host: create, populate, read, remove", async
     assert.deepEqual(listPids(d, fs), [pid], d);
   }
   child.stdin.write("go\n");
+  await printed(child, "done");
 
-  let stats: CgroupStats = {};
-  for (let i = 0; i < 100; i++) {
-    stats = readCgroupStats(plan, layout, fs);
-    if ((stats.cpuUsageNs ?? 0n) > 0n && (stats.memoryBytes ?? 0) > 0) break;
-    await sleep(30);
-  }
+  const stats = readCgroupStats(plan, layout, fs);
   t.diagnostic(`layout ${layout.kind}, dirs ${dirs.join(" ")}`);
   t.diagnostic(`stats ${JSON.stringify(stats, (_k, v) => (typeof v === "bigint" ? `${v}` : v))}`);
   assert.ok(stats.cpuUsageNs !== undefined && stats.cpuUsageNs > 0n, "cpu usage");

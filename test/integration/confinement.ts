@@ -6,7 +6,7 @@
  * fixture with one started busybox container, unprivileged or privileged.
  */
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe } from "node:test";
 import { Sandbox, until } from "./harness.js";
@@ -74,6 +74,11 @@ int main(int argc, char **argv)
 		}
 		printf("%d %d %d\n", made, opened, mounted);
 		return 0;
+	} else if (!strcmp(op, "mount") && argc == 3) {
+		/* mount FSTYPE: a new filesystem of that type on /mnt, unmounted again. */
+		mkdir("/mnt", 0755);
+		rc = mount("none", "/mnt", argv[2], 0, NULL);
+		if (rc == 0) umount("/mnt");
 	} else if (!strcmp(op, "escape") && argc == 3) {
 		/* escape PATH: the classic chroot break-out (chroot into a subdirectory
 		 * keeping the cwd outside it, climb "..", chroot there), then look for PATH. */
@@ -137,6 +142,18 @@ export function capMask(caps: readonly number[], inUserns = false): string {
   return mask.toString(16).padStart(16, "0");
 }
 
+/**
+ * Builds the probe (static, from `PROBE_C`) into container `name`'s rootfs
+ * as /usr/local/bin/lxt-probe; the source is written once per state root.
+ */
+export function installProbe(box: Sandbox, name: string): void {
+  const src = join(box.lxcpath, "lxt-probe.c");
+  if (!existsSync(src)) writeFileSync(src, PROBE_C);
+  const bin = join(box.lxcpath, name, "rootfs", "usr/local/bin");
+  mkdirSync(bin, { recursive: true });
+  execFileSync("cc", ["-static", "-O2", "-o", join(bin, "lxt-probe"), src]);
+}
+
 /** What a suite of `confinedSuite` offers its tests; `box` and `c` are set in its `before`. */
 export interface ConfinedSuite {
   ctx: { box: Sandbox; c: string };
@@ -157,7 +174,6 @@ export interface ConfinedSuite {
  */
 export function confinedSuite(privileged: boolean): ConfinedSuite {
   const ctx = { box: undefined as unknown as Sandbox, c: "" };
-  let probeSrc = "";
   const sh = (cmd: string, name = ctx.c) =>
     ctx.box.ok(["attach", "-n", name, "--", "sh", "-c", cmd]);
   const probe = (op: string, name = ctx.c) =>
@@ -173,9 +189,7 @@ export function confinedSuite(privileged: boolean): ConfinedSuite {
         readFileSync(cfg, "utf8").replace("lxt.privileged = 0", "lxt.privileged = 1"),
       );
     }
-    const bin = join(box.lxcpath, n, "rootfs", "usr/local/bin");
-    mkdirSync(bin, { recursive: true });
-    execFileSync("cc", ["-static", "-O2", "-o", join(bin, "lxt-probe"), probeSrc]);
+    installProbe(box, n);
     return n;
   };
   const stopped = (name: string) =>
@@ -183,8 +197,6 @@ export function confinedSuite(privileged: boolean): ConfinedSuite {
 
   before(() => {
     ctx.box = new Sandbox();
-    probeSrc = join(ctx.box.lxcpath, "lxt-probe.c");
-    writeFileSync(probeSrc, PROBE_C);
     ctx.c = create("sec");
     ctx.box.ok(["start", "-n", ctx.c]);
   });

@@ -130,7 +130,12 @@ export class Sandbox {
   }
 }
 
-/** Everything on the host that looks like ours: the suite must end with all of it empty. */
+/**
+ * Everything on the host that looks like ours and names `filter` (a state
+ * root, a container's name): mounts, cgroups, lxt's processes (a monitor's
+ * title and a lock helper's arguments name the container), links, network
+ * namespaces, nft tables. The suite must end with all of it empty.
+ */
 export function hostLeftovers(filter = "lxt"): string[] {
   const out: string[] = [];
   for (const line of readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
@@ -159,10 +164,8 @@ export function hostLeftovers(filter = "lxt"): string[] {
   const ps = execFileSync("ps", ["-eo", "pid=,stat=,args="], { encoding: "utf8" });
   for (const line of ps.split("\n")) {
     const [, stat = ""] = line.trim().split(/\s+/);
-    if (/lxt monitor|lxt-shim/.test(line) && !stat.startsWith("Z"))
-      out.push(`process: ${line.trim()}`);
-    if (/dnsmasq .*\/lxt\//.test(line) && !stat.startsWith("Z"))
-      out.push(`process: ${line.trim()}`);
+    const ours = /lxt monitor|lxt-shim/.test(line) || /dnsmasq .*\/lxt\//.test(line);
+    if (ours && line.includes(filter) && !stat.startsWith("Z")) out.push(`process: ${line.trim()}`);
   }
   // Links (bridges, veth ends lxtv*/lxtp*), network namespaces and nft tables of ours.
   for (const line of execFileSync("ip", ["-o", "link"], { encoding: "utf8" }).split("\n")) {
@@ -180,6 +183,32 @@ export function hostLeftovers(filter = "lxt"): string[] {
   return out;
 }
 
+/**
+ * The host's directories of the cgroups process `pid` is in, in every
+ * mounted hierarchy, from /proc/PID/cgroup and the host's cgroup mounts.
+ */
+export function cgroupDirsOf(pid: number): string[] {
+  const mounts = readFileSync("/proc/self/mountinfo", "utf8")
+    .split("\n")
+    .map((l) => {
+      const [pre = "", post = ""] = l.split(" - ");
+      const [fstype, , opts = ""] = post.split(" ");
+      return { point: pre.split(" ")[4] ?? "", fstype, opts: opts.split(",") };
+    });
+  const dirs: string[] = [];
+  for (const line of readFileSync(`/proc/${pid}/cgroup`, "utf8").trim().split("\n")) {
+    const [id, ctrls = "", path = ""] = line.split(":");
+    const m =
+      id === "0"
+        ? mounts.find((x) => x.fstype === "cgroup2")
+        : mounts.find(
+            (x) => x.fstype === "cgroup" && ctrls.split(",").every((c) => x.opts.includes(c)),
+          );
+    if (m) dirs.push(join(m.point, path));
+  }
+  return dirs;
+}
+
 /** Runtime directories of containers under a state root that still exist. */
 export function runtimeLeftovers(lxcpath: string): string[] {
   const root = runtimeRoot(lxcpath);
@@ -187,6 +216,16 @@ export function runtimeLeftovers(lxcpath: string): string[] {
   return readdirSync(root)
     .filter((e) => e !== "locks")
     .map((e) => join(root, e));
+}
+
+/** Whether process `pid` exists and has not ended (a zombie has). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return !readFileSync(`/proc/${pid}/stat`, "utf8").includes(") Z ");
+  } catch {
+    return false;
+  }
 }
 
 /** Polls until `cond` holds or `ms` pass. */
@@ -197,6 +236,34 @@ export async function until(cond: () => boolean, ms = 5000): Promise<boolean> {
     await new Promise((r) => setTimeout(r, 20));
   }
   return cond();
+}
+
+/** Resolves once `child` has printed `text` on stdout; rejects if it exits first. */
+export function printed(child: ChildProcess, text: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let out = "";
+    const onData = (b: Buffer) => {
+      out += b.toString();
+      if (out.includes(text)) {
+        child.stdout?.off("data", onData);
+        child.off("exit", onExit);
+        resolve();
+      }
+    };
+    const onExit = (code: number | null, signal: string | null) =>
+      reject(new Error(`exited (${signal ?? code}) before printing ${text}: ${out}`));
+    child.stdout?.on("data", onData);
+    child.once("exit", onExit);
+  });
+}
+
+/** Resolves with a child's exit code, or its signal's name, when it ends. */
+export function exitOf(child: ChildProcess): Promise<number | string> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null)
+      resolve(child.exitCode ?? child.signalCode ?? "");
+    else child.once("exit", (code, signal) => resolve(code ?? signal ?? ""));
+  });
 }
 
 /** Resolves with a child's exit code, or kills it and resolves with "timeout" after `ms`. */

@@ -9,6 +9,7 @@ import { appendFileSync, existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import {
+  alive,
   hostLeftovers,
   NetnsSandbox,
   netnsSkip,
@@ -99,12 +100,16 @@ describe("managed networks", { skip, timeout: 180_000 }, () => {
     const hostEnds = links().filter((l) => l.startsWith("lxtv"));
     assert.equal(hostEnds.length, 3);
     const monitorFile = join(runtimeRoot(sb.lxcpath), c1, "monitor");
-    process.kill(Number(readFileSync(monitorFile, "utf8").split(" ")[0]), "SIGKILL");
-    assert.ok(await until(() => new RegExp(`${c1} +STOPPED`).test(ok(["ls", "-f"])), 5000));
+    const mon = Number(readFileSync(monitorFile, "utf8").split(" ")[0]);
+    process.kill(mon, "SIGKILL");
+    assert.ok(await until(() => !alive(mon), 60_000), "the monitor ended");
+    // ls repairs c1 before it answers (its veth deleted); stop returns once c2's and st's are gone.
+    assert.match(ok(["ls", "-f"]), new RegExp(`${c1} +STOPPED`));
     for (const c of [c2, st]) ok(["stop", "-k", "-n", c]);
-    assert.ok(
-      await until(() => !links().some((l) => l.startsWith("lxtv") || l.startsWith("lxtp")), 5000),
-      `veths left: ${links().join(" ")}`,
+    assert.deepEqual(
+      links().filter((l) => l.startsWith("lxtv") || l.startsWith("lxtp")),
+      [],
+      "veths left",
     );
 
     ok(["network", "delete", net]);

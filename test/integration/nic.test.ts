@@ -16,7 +16,7 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { NetnsSandbox, netnsSkip, runtimeRoot, skipReason, until } from "./harness.js";
+import { alive, NetnsSandbox, netnsSkip, runtimeRoot, skipReason, until } from "./harness.js";
 
 const skip = skipReason() ?? netnsSkip(["ip", "nsenter"]);
 if (skip) console.log(skip);
@@ -235,9 +235,12 @@ describe("NIC types", { skip, timeout: 300_000 }, () => {
 
     ok(["start", "-n", c]);
     assert.ok(!links().includes(dev));
-    process.kill(monitorPid(c), "SIGKILL");
+    const mon = monitorPid(c);
+    process.kill(mon, "SIGKILL");
+    assert.ok(await until(() => !alive(mon), 60_000), "the monitor ended");
+    // ls repairs the container before it answers: the stop hooks took the link back.
     assert.match(ok(["ls", "-f"]), new RegExp(`${c}\\s+STOPPED`));
-    assert.ok(await until(() => links().includes(dev), 5_000), "repair took the link back");
+    assert.ok(links().includes(dev), "repair took the link back");
     assert.ok(
       !existsSync(join(runtimeRoot(sb.lxcpath), c)),
       "runtime dir (and its netns pin) gone",

@@ -1,9 +1,34 @@
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { execFileSync, spawn } from "node:child_process";
+import {
+  appendFileSync,
+  closeSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
+import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { runtimeLeftovers, runtimeRoot, Sandbox, skipReason, until } from "./harness.js";
+import {
+  alive,
+  exitOf,
+  hostLeftovers,
+  LXT,
+  NetnsSandbox,
+  netnsSkip,
+  printed,
+  REPO,
+  runtimeLeftovers,
+  runtimeRoot,
+  Sandbox,
+  skipReason,
+  until,
+} from "./harness.js";
 
 const skip = skipReason();
 if (skip) console.log(skip);
@@ -11,15 +36,6 @@ if (skip) console.log(skip);
 function monitorPid(box: Sandbox, c: string): number {
   const text = readFileSync(join(runtimeRoot(box.lxcpath), c, "monitor"), "utf8");
   return Number(text.split(" ")[0]);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return !readFileSync(`/proc/${pid}/stat`, "utf8").includes(") Z ");
-  } catch {
-    return false;
-  }
 }
 
 describe("SIGKILL recovery", { skip, timeout: 120_000 }, () => {
@@ -37,7 +53,7 @@ describe("SIGKILL recovery", { skip, timeout: 120_000 }, () => {
     const info = JSON.parse(box.ok(["info", "-n", c, "--format", "json"]));
     const mon = monitorPid(box, c);
     process.kill(mon, "SIGKILL");
-    assert.ok(await until(() => !alive(info.pid)), "init died with its monitor");
+    assert.ok(await until(() => !alive(info.pid), 60_000), "init died with its monitor");
     assert.match(box.ok(["ls", "-f"]), new RegExp(`^${c}\\s+STOPPED`, "m"));
     // ls repaired the stale state: cgroups and runtime files are gone.
     for (const dir of info.cgroups) assert.ok(!existsSync(dir), `${dir} removed`);
@@ -50,37 +66,135 @@ describe("SIGKILL recovery", { skip, timeout: 120_000 }, () => {
     const info = JSON.parse(box.ok(["info", "-n", c, "--format", "json"]));
     assert.equal(info.state, "RUNNING");
     process.kill(info.pid, "SIGKILL");
-    assert.ok(await until(() => box.ok(["info", "-n", c, "-s"]).includes("STOPPED")));
+    // The monitor sees its init end, cleans up and goes: STOPPED.
+    assert.ok(await until(() => box.ok(["info", "-n", c, "-s"]).includes("STOPPED"), 60_000));
     const now = JSON.parse(box.ok(["info", "-n", c, "--format", "json"]));
     assert.deepEqual(now.last_exit, { signal: 9 });
-    for (const dir of info.cgroups)
-      assert.ok(await until(() => !existsSync(dir)), `${dir} removed`);
+    // The monitor removes the cgroups before its runtime directory, whose end is STOPPED.
+    for (const dir of info.cgroups) assert.ok(!existsSync(dir), `${dir} removed`);
     assert.deepEqual(runtimeLeftovers(box.lxcpath), []);
     box.ok(["start", "-n", c]);
     box.ok(["stop", "-n", c, "-k"]);
   });
+});
 
-  test("CLI killed mid-start: state stays truthful and the container starts again", async () => {
-    for (const delayMs of [5, 30, 80]) {
-      const child = box.spawn(["start", "-n", c]);
-      await new Promise((r) => setTimeout(r, delayMs));
-      child.kill("SIGKILL");
-      await new Promise((r) => child.on("exit", r));
-      await new Promise((r) => setTimeout(r, 300));
-      const state = JSON.parse(box.ok(["info", "-n", c, "--format", "json"])).state;
+/**
+ * The CLI killed at three points of a start, each reached for certain: while
+ * it waits for the container's lock (held here), while it waits for the
+ * state root's id-map lock (held here) after taking the container's, and
+ * after the monitor is spawned (its NIC's script.up waits for a word from
+ * here). In a network namespace of its own, for the NIC.
+ */
+describe("the CLI killed mid-start", {
+  skip: skip ?? netnsSkip(["ip", "nsenter"]),
+  timeout: 180_000,
+}, () => {
+  const netns = new NetnsSandbox("rec");
+  const SHIM = join(REPO, "native", "build", "lxt-shim");
+  const lockPath = (name: string) => join(runtimeRoot(netns.lxcpath), "locks", name);
+  const state = (c: string) => JSON.parse(netns.ok(["info", "-n", c, "--format", "json"])).state;
+  const create = (lines: string[] = []) => {
+    const c = netns.name("mid");
+    netns.ok(["create", "-n", c, "-t", "busybox", "--network", "empty"]);
+    appendFileSync(join(netns.lxcpath, c, "config"), lines.map((l) => `${l}\n`).join(""));
+    return c;
+  };
+  /** Takes the flock at `path` as lxt does (the helper holds it until its stdin closes). */
+  const hold = async (path: string) => {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    const h = spawn(SHIM, ["lock", path], { stdio: ["pipe", "pipe", "ignore"] });
+    await printed(h, "locked\n");
+    return {
+      release: () => {
+        h.stdin.end();
+        return exitOf(h);
+      },
+    };
+  };
+  /** `lxt start -n C` in the namespace, not waited for. */
+  const startCli = (c: string) =>
+    spawn("nsenter", [`--net=/run/netns/${netns.ns}`, LXT, "start", "-n", c], {
+      env: { ...process.env, LXT_PATH: netns.lxcpath },
+      stdio: "ignore",
+    });
+  /** Whether process `pid` has a lock helper child blocked on `path`. */
+  const waitsForLock = (pid: number, path: string) =>
+    readdirSync("/proc")
+      .filter((p) => /^\d+$/.test(p))
+      .some((p) => {
+        try {
+          const ppid = Number(
+            readFileSync(`/proc/${p}/stat`, "utf8").split(") ")[1]?.split(" ")[1],
+          );
+          const argv = readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0");
+          return ppid === pid && argv[1] === "lock" && argv[2] === path;
+        } catch {
+          return false;
+        }
+      });
+  /** Kills the CLI with SIGKILL and checks it was still running (the kill landed mid-start). */
+  const kill = async (cli: ReturnType<typeof startCli>) => {
+    cli.kill("SIGKILL");
+    assert.equal(await exitOf(cli), "SIGKILL", "the CLI was still in its start");
+  };
+  /** Nothing of container `c` on the host or in the runtime directory. */
+  const nothingLeft = (c: string) => {
+    assert.equal(state(c), "STOPPED");
+    assert.deepEqual(runtimeLeftovers(netns.lxcpath), []);
+    assert.deepEqual(hostLeftovers(c), []);
+  };
+
+  before(() => netns.open());
+  after(() => netns.dispose());
+
+  // The id-map lock is taken (for a container's first start) with the container's held.
+  for (const [what, lock] of [
+    ["the container's lock", (c: string) => c],
+    ["the id-map lock, holding the container's", () => ".idmap"],
+  ] as const) {
+    test(`waiting for ${what}: nothing was made, the locks went with the CLI`, async () => {
+      const c = create();
+      const held = await hold(lockPath(lock(c)));
+      const cli = startCli(c);
       assert.ok(
-        ["RUNNING", "STOPPED"].includes(state),
-        `state after kill at ${delayMs} ms: ${state}`,
+        await until(() => waitsForLock(cli.pid ?? 0, lockPath(lock(c))), 60_000),
+        `the start waits for ${what}`,
       );
-      if (state === "RUNNING") {
-        const r = box.lxt(["attach", "-n", c, "--", "true"]);
-        assert.equal(r.code, 0, "a RUNNING container really runs");
-        box.ok(["stop", "-n", c, "-k"]);
-      }
-      assert.deepEqual(runtimeLeftovers(box.lxcpath), []);
-      box.ok(["start", "-n", c]);
-      box.ok(["stop", "-n", c, "-k"]);
-    }
+      await kill(cli);
+      await held.release();
+      nothingLeft(c);
+      netns.ok(["start", "-n", c]);
+      netns.ok(["stop", "-n", c, "-k"]);
+    });
+  }
+
+  test("after the monitor is spawned: the monitor finishes the start alone", async () => {
+    const dir = join(netns.lxcpath, "gate");
+    mkdirSync(dir);
+    const fifo = join(dir, "fifo");
+    const script = join(dir, "up.sh");
+    execFileSync("mkfifo", [fifo]);
+    // Opened read-write, so the write below never blocks nor misses it.
+    writeFileSync(script, `#!/bin/sh\nexec 3<>${fifo}\n: > ${dir}/ran\nread word <&3\n`, {
+      mode: 0o755,
+    });
+    const c = create(["lxc.net.0.type = veth", `lxc.net.0.script.up = ${script}`]);
+    const cli = startCli(c);
+    assert.ok(await until(() => existsSync(join(dir, "ran")), 60_000), "script.up ran");
+    await kill(cli);
+    assert.equal(state(c), "STARTING", "its monitor is at the NIC's script.up");
+    const fd = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
+    writeSync(fd, "go\n");
+    closeSync(fd);
+    assert.ok(await until(() => state(c) !== "STARTING", 60_000), "the start went on");
+    assert.equal(state(c), "RUNNING");
+    assert.equal(
+      netns.lxt(["attach", "-n", c, "--", "true"]).code,
+      0,
+      "a RUNNING container really runs",
+    );
+    netns.ok(["stop", "-n", c, "-k"]);
+    nothingLeft(c);
   });
 });
 

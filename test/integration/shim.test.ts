@@ -12,6 +12,7 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { until } from "./harness.js";
 
 const REPO = fileURLToPath(new URL("../..", import.meta.url));
 const SHIM = path.join(REPO, "native/build/lxt-shim");
@@ -221,18 +222,6 @@ function attach(args: string[], argv: string[]) {
     timeout: 10_000,
   });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
-  const until = Date.now() + ms;
-  return new Promise((resolve) => {
-    const tick = () => {
-      if (cond()) return resolve(true);
-      if (Date.now() > until) return resolve(false);
-      setTimeout(tick, 20);
-    };
-    tick();
-  });
 }
 
 function vmRssKb(pid: number): number {
@@ -518,15 +507,15 @@ if (process.getuid?.() !== 0 || !fs.existsSync(BUSYBOX)) {
       });
       await new Promise((res) => con.on("connect", res));
       con.write("console 0\n");
-      assert.ok(await waitFor(() => seen.startsWith("ok\n"), 3000), seen);
+      assert.ok(await until(() => seen.startsWith("ok\n"), 60_000), seen);
       assert.equal(await control(sock, "console 0"), "busy\n");
       con.write("ping\n");
-      assert.ok(await waitFor(() => seen.includes("got:ping"), 3000), seen);
+      assert.ok(await until(() => seen.includes("got:ping"), 60_000), seen);
       con.destroy();
       assert.ok(
-        await waitFor(
+        await until(
           () => fs.readFileSync(path.join(tmp, "console.log"), "utf8").includes("got:ping"),
-          2000,
+          60_000,
         ),
       );
       assert.match(fs.readFileSync(path.join(tmp, "console.log"), "utf8"), /pid=1\r?\n/);
@@ -742,7 +731,7 @@ if (process.getuid?.() !== 0 || !fs.existsSync(BUSYBOX)) {
     const freeze = async (dir: string) => {
       fs.writeFileSync(path.join(dir, "freezer.state"), "FROZEN");
       const frozen = () => fs.readFileSync(path.join(dir, "freezer.state"), "utf8").trim();
-      assert.ok(await waitFor(() => frozen() === "FROZEN", 5000), `${dir} frozen`);
+      assert.ok(await until(() => frozen() === "FROZEN", 5000), `${dir} frozen`);
     };
     /** Thaws what a failed test left frozen, so the cleanup can kill it. */
     const thaw = (dir: string) => {
@@ -780,7 +769,7 @@ if (process.getuid?.() !== 0 || !fs.existsSync(BUSYBOX)) {
       const init = s.status.split(" ")[1];
       const procs = () =>
         fs.readFileSync(path.join(freezer, "cgroup.procs"), "utf8").split("\n").filter(Boolean);
-      assert.ok(await waitFor(() => procs().length === 2, 5000), "init and its sleeper");
+      assert.ok(await until(() => procs().length === 2, 5000), "init and its sleeper");
       const sleeper = procs().find((p) => p !== init) ?? "";
       const sub = path.join(freezer, "sub");
       fs.mkdirSync(sub);
@@ -874,13 +863,15 @@ if (process.getuid?.() !== 0 || !fs.existsSync(BUSYBOX)) {
         return { p, out: () => out, exit: new Promise((r) => p.on("exit", r)) };
       };
       const a = locker();
-      assert.ok(await waitFor(() => a.out() === "locked\n", 3000));
+      assert.ok(await until(() => a.out() === "locked\n", 60_000));
       const b = locker();
-      await new Promise((r) => setTimeout(r, 300));
+      // The kernel lists a blocked flock request as "-> FLOCK ... PID" in /proc/locks.
+      const blocked = new RegExp(`-> FLOCK\\s+ADVISORY\\s+WRITE ${b.p.pid} `, "m");
+      assert.ok(await until(() => blocked.test(fs.readFileSync("/proc/locks", "utf8")), 60_000));
       assert.equal(b.out(), "", "second locker waits");
       a.p.stdin.end();
       assert.equal(await a.exit, 0);
-      assert.ok(await waitFor(() => b.out() === "locked\n", 3000));
+      assert.ok(await until(() => b.out() === "locked\n", 60_000));
       b.p.stdin.end();
       assert.equal(await b.exit, 0);
       assert.equal((fs.statSync(file).mode & 0o777).toString(8), "600");

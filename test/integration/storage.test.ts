@@ -3,7 +3,8 @@
  * inside, snapshot, change, restore an older snapshot in place and a newer
  * one to a new container, clone (CoW and full), ephemeral copy, destroy,
  * nothing left. btrfs runs on a loop-mounted image this file makes (and
- * unmounts and detaches in `after`, even on failure).
+ * unmounts and detaches in `after`, even on failure), zfs on a pool on a
+ * sparse file (destroyed in `after`).
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -19,12 +20,13 @@ import {
   type Sandbox,
   skipReason,
 } from "./harness.js";
+import { ZfsPool, zfsSkip } from "./zfs-pool.js";
 
 const baseSkip = skipReason();
 if (baseSkip) console.log(baseSkip);
 
 interface Backend {
-  name: "dir" | "overlay" | "btrfs";
+  name: "dir" | "overlay" | "btrfs" | "zfs";
   skip?: string;
 }
 
@@ -40,7 +42,11 @@ const BACKENDS: Backend[] = [
           ? "SKIP: no btrfs-progs/losetup (scripts/setup.sh installs them)"
           : undefined,
   },
+  // A pool on a sparse file, made and destroyed by the suite (zfs-pool.ts).
+  { name: "zfs", skip: zfsSkip() },
 ];
+/** Backends whose `copy -s` and live snapshot are their own (not an overlay over the source). */
+const NATIVE_COW = ["btrfs", "zfs"];
 
 for (const backend of BACKENDS) {
   const skip = baseSkip ?? backend.skip;
@@ -48,6 +54,7 @@ for (const backend of BACKENDS) {
   describe(`storage conformance: ${backend.name}`, { skip, timeout: 180_000 }, () => {
     let box: Sandbox;
     let loop: BtrfsLoop | undefined;
+    let pool: ZfsPool | undefined;
     let c: string;
     const timings: string[] = [];
     const names: string[] = [];
@@ -68,6 +75,10 @@ for (const backend of BACKENDS) {
       box.ok(["attach", "-n", name, "--", "sh", "-c", `echo ${text} > ${file}`]);
 
     before(() => {
+      if (backend.name === "zfs") {
+        pool = new ZfsPool();
+        pool.open();
+      }
       ({ box, loop } = backendSandbox(backend.name));
       c = name(backend.name.slice(0, 2));
     });
@@ -76,16 +87,19 @@ for (const backend of BACKENDS) {
         box?.cleanup();
       } finally {
         loop?.close();
+        pool?.close();
         if (timings.length)
           console.log(`${backend.name}: ${timings.join(", ")} (lxt CLI, busybox rootfs)`);
       }
     });
 
     test("create -B picks the backend and records it as LXC does", () => {
-      box.ok(["create", "-n", c, "-t", "busybox", "-B", backend.name]);
+      const zfsRoot = pool ? ["--zfsroot", pool.root] : [];
+      box.ok(["create", "-n", c, "-t", "busybox", "-B", backend.name, ...zfsRoot]);
       const config = readFileSync(join(box.lxcpath, c, "config"), "utf8");
       const prefix = backend.name === "overlay" ? "overlayfs" : backend.name;
-      assert.match(config, new RegExp(`^lxc\\.rootfs\\.path = ${prefix}:/`, "m"));
+      const path = pool ? `${pool.root}/${c}$` : "/";
+      assert.match(config, new RegExp(`^lxc\\.rootfs\\.path = ${prefix}:${path}`, "m"));
       if (backend.name === "btrfs") {
         // The default on a btrfs state root is btrfs too.
         const d = name("def");
@@ -145,7 +159,11 @@ for (const backend of BACKENDS) {
         timed(label, () => box.ok(["copy", "-n", c, "-N", d, ...flag]));
         const cfg = readFileSync(join(box.lxcpath, d, "config"), "utf8");
         assert.match(cfg, new RegExp(`^lxc\\.uts\\.name = ${d}$`, "m"));
-        if (flag.length && backend.name !== "btrfs") assert.match(cfg, /= overlayfs:/);
+        if (flag.length)
+          assert.match(
+            cfg,
+            NATIVE_COW.includes(backend.name) ? new RegExp(`= ${backend.name}:`) : /= overlayfs:/,
+          );
         box.ok(["start", "-n", d]);
         assert.equal(read(d, "/root/v"), "one");
         assert.equal(read(d, "/etc/hostname"), d);
@@ -162,7 +180,7 @@ for (const backend of BACKENDS) {
       box.ok(["start", "-n", c]);
       const d = name("live");
       const r = box.lxt(["copy", "-n", c, "-N", d, "-s"]);
-      if (backend.name === "btrfs") {
+      if (NATIVE_COW.includes(backend.name)) {
         assert.equal(r.code, 0, r.stderr);
         box.ok(["destroy", "-n", d]);
       } else {
@@ -199,6 +217,7 @@ for (const backend of BACKENDS) {
         });
         assert.equal(subvols.trim(), "", "no subvolume left");
       }
+      if (pool) assert.deepEqual(pool.datasets(), [pool.name, pool.root], "no dataset left");
       // Only ours: other suites (or other users of the host) may run containers meanwhile.
       const mine = (l: string) =>
         (l.includes(box.lxcpath) && !l.includes("lxt-btrfs-")) ||
@@ -207,16 +226,3 @@ for (const backend of BACKENDS) {
     });
   });
 }
-
-// The zfs driver is unit-tested (test/unit/storage.test.ts) with a recording
-// runner; this suite needs a host with ZFS and a pool for a dataset of its own.
-const zfsSkip =
-  !kernelFs("zfs") || !hasCmd("zfs")
-    ? "SKIP: no zfs on this host (kernel module / zfsutils-linux)"
-    : "SKIP: zfs is here, but this suite does not make a file-backed pool for it yet";
-console.log(`zfs: ${zfsSkip}`);
-describe("storage conformance: zfs", { skip: zfsSkip }, () => {
-  test("zfs backend", () => {
-    assert.fail("unreachable: skipped on a host without zfs");
-  });
-});

@@ -10,7 +10,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, lstatSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { type Sandbox as Box, REPO, Sandbox, skipReason } from "./harness.js";
+import { type Sandbox as Box, cgroupDirsOf, REPO, Sandbox, skipReason } from "./harness.js";
 
 const skip = skipReason();
 if (skip) console.log(skip);
@@ -38,6 +38,27 @@ describe("unprivileged containers (user namespaces)", { skip, timeout: 240_000 }
     writeFileSync(cfgOf(n), `${text.join("\n").trimEnd()}\n${k} = ${v}\n`);
   };
   const initPid = (n: string) => Number(/PID:\s+(\d+)/.exec(box.ok(["info", "-n", n]))?.[1]);
+  /**
+   * Each cgroup directory of container `n` and the files delegation needs
+   * (cgroups(7)) are owned by `uid:gid`; its limit files stay the host root's.
+   */
+  const assertDelegated = (n: string, uid: number, gid: number) => {
+    const dirs = cgroupDirsOf(initPid(n));
+    assert.ok(dirs.length > 0, `the init of ${n} is in no cgroup`);
+    const owner = (p: string) => {
+      const st = lstatSync(p);
+      return `${p} ${st.uid}:${st.gid}`;
+    };
+    for (const dir of dirs) {
+      const v2 = existsSync(join(dir, "cgroup.controllers"));
+      const delegated = v2
+        ? ["", "cgroup.procs", "cgroup.threads", "cgroup.subtree_control"]
+        : ["", "cgroup.procs", "tasks"];
+      for (const f of delegated) assert.equal(owner(join(dir, f)), `${join(dir, f)} ${uid}:${gid}`);
+      const limit = join(dir, v2 ? "cgroup.max.depth" : "notify_on_release");
+      assert.equal(owner(limit), `${limit} 0:0`, "limit files stay root's");
+    }
+  };
   const make = (prefix: string) => {
     const n = box.name(prefix);
     box.ok(["create", "-n", n, "-t", "busybox"]);
@@ -83,9 +104,8 @@ describe("unprivileged containers (user namespaces)", { skip, timeout: 240_000 }
     box.ok(["stop", "-n", a, "-k"]);
     box.ok(["start", "-n", a]);
     assert.equal(statusIds(initPid(a)).uid, ra.host);
-    // The container's root owns its cgroup (delegation, as LXC).
-    const cg = readFileSync(`/proc/${initPid(a)}/cgroup`, "utf8");
-    assert.ok(cg.length > 0);
+    // The container's root owns its cgroups (delegation, as LXC).
+    assertDelegated(a, ra.host, ra.host);
     // Files it writes are host-neutral on disk (idmapped mount: uid 0 on disk).
     box.ok(["attach", "-n", a, "--", "touch", "/root/made-inside"]);
     assert.equal(lstatSync(join(box.lxcpath, a, "rootfs", "root", "made-inside")).uid, 0);
@@ -108,6 +128,7 @@ describe("unprivileged containers (user namespaces)", { skip, timeout: 240_000 }
     writeFileSync(cfgOf(n), `${readFileSync(cfgOf(n), "utf8")}lxc.idmap = g 0 3100000 65536\n`);
     box.ok(["start", "-n", n]);
     assert.deepEqual(statusIds(initPid(n)), { uid: 3000000, gid: 3100000 });
+    assertDelegated(n, 3000000, 3100000);
     box.ok(["stop", "-n", n, "-k"]);
 
     const p = make("up");

@@ -1,4 +1,7 @@
 import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, test } from "node:test";
 import {
   allocateSlice,
@@ -14,7 +17,7 @@ import {
   sliceMap,
 } from "../../src/config/idmap.js";
 import { defaultSecurity } from "../../src/config/security.js";
-import { idmapSource } from "../../src/container/userns.js";
+import { delegateCgroups, idmapSource } from "../../src/container/userns.js";
 
 describe("lxc.idmap lines", () => {
   test("parses u|g NSID HOSTID RANGE with any blanks", () => {
@@ -136,6 +139,84 @@ describe("privileged or not", () => {
         }),
       /c:3: .*both set/,
     );
+  });
+});
+
+describe("the container's root owns its cgroups (temp-dir tree)", () => {
+  /** A v2 directory and two v1 ones (one without `tasks`), with delegated and limit files. */
+  const tree = (root: string) => {
+    const files: Record<string, string[]> = {
+      "unified/lxt.payload.c1": [
+        "cgroup.procs",
+        "cgroup.threads",
+        "cgroup.subtree_control",
+        "cgroup.controllers",
+        "memory.max",
+      ],
+      "memory/lxt.payload.c1": ["cgroup.procs", "tasks", "memory.limit_in_bytes"],
+      "name=x/lxt.payload.c1": ["cgroup.procs", "notify_on_release"],
+    };
+    for (const [dir, names] of Object.entries(files)) {
+      mkdirSync(join(root, dir), { recursive: true });
+      for (const f of names) writeFileSync(join(root, dir, f), "");
+    }
+    return {
+      v2: join(root, "unified/lxt.payload.c1"),
+      v1: [join(root, "memory/lxt.payload.c1"), join(root, "name=x/lxt.payload.c1")],
+    };
+  };
+
+  test("the directories and the delegation files go to the map's root; limit files stay", () => {
+    const root = mkdtempSync(join(tmpdir(), "lxt-deleg-"));
+    try {
+      const calls: string[] = [];
+      // Root's lines are not the first ones: uid 0 -> 300000, gid 0 -> 400000.
+      const idmap = [
+        parseIdmapLine("u 1 200000 10"),
+        parseIdmapLine("u 0 300000 1"),
+        parseIdmapLine("g 0 400000 65536"),
+      ];
+      delegateCgroups(tree(root), idmap, (p, uid, gid) =>
+        calls.push(`${p.slice(root.length + 1)} ${uid} ${gid}`),
+      );
+      assert.deepEqual(calls, [
+        "unified/lxt.payload.c1 300000 400000",
+        "unified/lxt.payload.c1/cgroup.procs 300000 400000",
+        "unified/lxt.payload.c1/cgroup.threads 300000 400000",
+        "unified/lxt.payload.c1/cgroup.subtree_control 300000 400000",
+        "memory/lxt.payload.c1 300000 400000",
+        "memory/lxt.payload.c1/cgroup.procs 300000 400000",
+        "memory/lxt.payload.c1/tasks 300000 400000",
+        "name=x/lxt.payload.c1 300000 400000",
+        "name=x/lxt.payload.c1/cgroup.procs 300000 400000",
+      ]);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  test("v1 only; a map without root's gid is refused before anything changes", () => {
+    const root = mkdtempSync(join(tmpdir(), "lxt-deleg-"));
+    try {
+      const { v1 } = tree(root);
+      const calls: string[] = [];
+      const record = (p: string, uid: number, gid: number) =>
+        calls.push(`${p.slice(root.length + 1)} ${uid} ${gid}`);
+      delegateCgroups({ v1: [v1[0] as string] }, sliceMap(100000), record);
+      assert.deepEqual(calls, [
+        "memory/lxt.payload.c1 100000 100000",
+        "memory/lxt.payload.c1/cgroup.procs 100000 100000",
+        "memory/lxt.payload.c1/tasks 100000 100000",
+      ]);
+      calls.length = 0;
+      assert.throws(
+        () => delegateCgroups({ v1 }, [parseIdmapLine("u 0 100000 65536")], record),
+        /the id map has no gid 0/,
+      );
+      assert.deepEqual(calls, []);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });
 
