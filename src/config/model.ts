@@ -10,6 +10,12 @@ import * as os from "node:os";
 import { configError } from "../core/errors.js";
 import { parseRootfsSpec, type RootfsSpec } from "../storage/rootfs-spec.js";
 import {
+  applyPlacementEntry,
+  type CgroupPlacementConfig,
+  checkPlacement,
+  defaultPlacement,
+} from "./cgroup-placement.js";
+import {
   type CgroupLayout,
   classifyEntry,
   type HostInfo,
@@ -122,6 +128,8 @@ export interface ContainerConfig {
   sysctls: Sysctl[];
   /** Raw cgroup writes in file order; only those that apply on this host's layout. */
   cgroup: { v1: CgroupSetting[]; v2: CgroupSetting[] };
+  /** `lxc.cgroup.relative`, `lxc.cgroup.dir*`: where the cgroups go (cgroup-placement.ts). */
+  cgroupPlacement: CgroupPlacementConfig;
   /** `lxt.limits.*`, with where each key was set. */
   limits: Limits;
   limitOrigins: LimitOrigins;
@@ -199,6 +207,7 @@ export function resolveConfig(entries: ConfigEntry[], opts: ResolveOptions): Con
     prlimits: [],
     sysctls: [],
     cgroup: { v1: [], v2: [] },
+    cgroupPlacement: defaultPlacement(),
     limits: noLimits(),
     limitOrigins: {},
     security: defaultSecurity(),
@@ -352,7 +361,9 @@ export function resolveConfig(entries: ConfigEntry[], opts: ResolveOptions): Con
         sysctls.clear();
         break;
       default:
-        if (e.key.startsWith("lxc.prlimit.")) {
+        if (applyPlacementEntry(cfg.cgroupPlacement, e.key, v)) {
+          // lxc.cgroup.dir* and .relative before the raw lxc.cgroup.* writes; checked as a whole below.
+        } else if (e.key.startsWith("lxc.prlimit.")) {
           const name = e.key.slice("lxc.prlimit.".length);
           if (v === "") prlimits.delete(name);
           else prlimits.set(name, { name, resource: RLIMITS[name] as number, ...parseRlimit(v) });
@@ -393,6 +404,7 @@ export function resolveConfig(entries: ConfigEntry[], opts: ResolveOptions): Con
     }
   }
   stripRootfsPrefix(cfg);
+  checkPlacement(cfg.cgroupPlacement, entries);
   const netWarnings = finishNets(cfg, nets, tracked);
   cfg.pending = tracked
     .filter((t) => t.verdict.status === "later")
