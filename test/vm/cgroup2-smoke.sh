@@ -21,20 +21,11 @@
 set -u
 
 cd "$(dirname "$0")/../.." || exit 2
-LXT="$PWD/bin/lxt"
-CG=/sys/fs/cgroup
+. test/vm/lib.sh
 NAME=v2a
 PHASES=${SMOKE_PHASES:-root child scope}
 # make a /dev/loop-control node (c 10:237, not on the default allowlist) in /dev (a tmpfs without nodev, unlike the VM's /tmp) and open it
 LOOPCTL='mknod /dev/lxt-lc c 10 237 && : < /dev/lxt-lc; s=$?; rm -f /dev/lxt-lc; exit $s'
-
-pass=0
-fail=0
-known=0
-ok() { echo "ok $1"; pass=$((pass + 1)); }
-notok() { echo "not ok $1: $2"; fail=$((fail + 1)); }
-# a failure we know about and expect (TAP's TODO): reported, not counted as failed
-todo() { echo "not ok $1 # TODO $2"; known=$((known + 1)); }
 
 if [ "$(id -u)" != 0 ]; then echo "cgroup2-smoke: must run as root" >&2; exit 2; fi
 if [ "$(stat -fc %T "$CG" 2> /dev/null)" != cgroup2fs ] || grep -q ' - cgroup ' /proc/self/mountinfo; then
@@ -46,27 +37,6 @@ fi
 TMP=$(mktemp -d /tmp/lxt-vm-XXXX)
 chmod 711 "$TMP"   # searchable by an unprivileged container's root (as lxt needs of a state root's parents)
 trap 'rm -rf "$TMP"' EXIT
-
-own_cgroup() { sed -n 's/^0:://p' /proc/self/cgroup; }
-# "key": value of a flat JSON object (strings and numbers only)
-json_field() { sed -n "s/^  \"$1\": \"\\{0,1\\}\\([^\",]*\\)\"\\{0,1\\},\\{0,1\\}\$/\\1/p" "$2"; }
-json_cgroups() { sed -n '/"cgroups": \[/,/\]/{s/^ *"\(\/[^"]*\)",\{0,1\}$/\1/p}' "$1"; }
-
-# run NAME CMD...: run lxt, capture output in $TMP/out; ok/not ok on its status
-run() {
-  local name=$1; shift
-  local rc=0
-  "$@" > "$TMP/out" 2>&1 || rc=$?
-  if [ $rc = 0 ]; then ok "$name"; return 0; fi
-  notok "$name" "exit $rc: $(tr '\n' ' ' < "$TMP/out" | cut -c1-400)"
-  return 1
-}
-
-state_is() { # PHASE CHECK WANT
-  local got
-  got=$("$LXT" info -n "$NAME" -s 2>&1 | sed -n 's/^State: *//p')
-  if [ "$got" = "$3" ]; then ok "$1/$2"; else notok "$1/$2" "info -s says '${got:-?}', want $3"; fi
-}
 
 AA_LABEL=""
 # the generated AppArmor profile, where the VM's kernel has AppArmor (Debian's does)
@@ -201,9 +171,9 @@ phase() {
     if grep -qx 'frozen 1' "$dir/cgroup.events" 2> /dev/null; then ok "$p/cgroup.events-frozen"
     else notok "$p/cgroup.events-frozen" "$(tr '\n' ' ' < "$dir/cgroup.events" 2>&1)"; fi
   fi
-  state_is "$p" info-frozen FROZEN
+  state_is "$p" info-frozen "$NAME" FROZEN
   run "$p/unfreeze" "$LXT" unfreeze -n "$NAME"
-  state_is "$p" info-running RUNNING
+  state_is "$p" info-running "$NAME" RUNNING
 
   run "$p/stop-kill" "$LXT" stop -n "$NAME" -k
   if [ -n "$dir" ] && [ -e "$dir" ]; then notok "$p/cgroup-gone" "$dir still there, procs: $(cat "$dir/cgroup.procs" 2>&1 | tr '\n' ' ')"
@@ -311,5 +281,4 @@ for p in $PHASES; do
   esac
 done
 
-if [ "$known" = 0 ]; then echo "$pass passed, $fail failed"; else echo "$pass passed, $fail failed ($known known failures, TODO)"; fi
-[ "$fail" = 0 ]
+summary
