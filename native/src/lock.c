@@ -1,6 +1,8 @@
 /*
  * `lxt-shim lock [-n] PATH`: a flock(2) held for as long as our stdin is open.
  * With -n the lock is only tried: `busy` when another process holds it.
+ * `lxt-shim hold`: a process that lives as long as our stdin is open (the
+ * first process of a container's systemd scope, until its monitor is in).
  */
 #include "shim.h"
 #include "util.h"
@@ -13,9 +15,34 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-int lock_main(int argc, char **argv)
+/* Returns once stdin is closed: the TypeScript side ended, or died. */
+static int until_stdin_closes(void)
 {
 	char buf[256];
+
+	for (;;) {
+		ssize_t n = read(0, buf, sizeof(buf));
+		if (n == 0 || (n < 0 && errno != EINTR))
+			return 0;
+	}
+}
+
+int hold_main(int argc, char **argv)
+{
+	(void)argv;
+	signal(SIGPIPE, SIG_IGN);
+	if (argc != 0) {
+		fail("hold", "usage", NULL, EINVAL);
+		send_error(1);
+		return 1;
+	}
+	if (write_all(1, "held\n", 5) < 0)
+		return 1;
+	return until_stdin_closes();
+}
+
+int lock_main(int argc, char **argv)
+{
 	int fd, op = LOCK_EX;
 
 	signal(SIGPIPE, SIG_IGN);
@@ -44,11 +71,7 @@ int lock_main(int argc, char **argv)
 	if (write_all(1, "locked\n", 7) < 0)
 		return 1;
 	/* The lock lives exactly as long as the TypeScript side keeps stdin. */
-	for (;;) {
-		ssize_t n = read(0, buf, sizeof(buf));
-		if (n == 0 || (n < 0 && errno != EINTR))
-			return 0;
-	}
+	return until_stdin_closes();
 err:
 	send_error(1);
 	return 1;

@@ -767,6 +767,18 @@ int monitor_main(const char *planfile, char **argv)
 		status_line(line);
 		return 1;
 	}
+	/* Its own cgroups first (a systemd scope's monitor leaf): nothing of the
+	 * container exists yet, so a failure leaves nothing to undo. */
+	for (int i = 0; i < M.p.nmonitor_cgroup; i++) {
+		char path[4200];
+
+		snprintf(path, sizeof(path), "%s/cgroup.procs", M.p.monitor_cgroup[i]);
+		if (write_file(path, "0", "monitor") < 0) {
+			format_error(line, sizeof(line));
+			status_line(line);
+			return 1;
+		}
+	}
 	/* A privileged pid 1 that stays the helper runs from a sealed copy; in a
 	 * user namespace it is out of reach anyway (not dumpable, host-owned mm).
 	 * fd 3 (the status channel) is handed to the copy. */

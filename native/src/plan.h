@@ -70,6 +70,9 @@ struct plan {
 	int ncgroup1;
 	char **cgroup_kill;
 	int ncgroup_kill;
+	/* Where the monitor moves itself before anything else, one per hierarchy. */
+	char **monitor_cgroup;
+	int nmonitor_cgroup;
 	int clone_flags;
 	bool ns_cgroup;
 	char *console;          /* pty 0 target or NULL */

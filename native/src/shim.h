@@ -26,6 +26,7 @@ struct child_ctx {
 int monitor_main(const char *planfile, char **argv);
 int attach_main(int argc, char **argv);
 int lock_main(int argc, char **argv);
+int hold_main(int argc, char **argv);
 int devices_main(int argc, char **argv);
 
 /* The container's first process; never returns. */

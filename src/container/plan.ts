@@ -43,6 +43,8 @@ export interface LaunchInput {
   exitFile: string;
   consoleLog?: string;
   cgroups: { v2?: string; v1: string[] };
+  /** Where the monitor moves itself first (a systemd scope's monitor leaf), one dir per hierarchy. */
+  monitorCgroups?: readonly string[];
   namespaces: readonly string[];
   hierarchies: readonly VisibleHierarchy[];
   mountAuto: { proc?: ProcMode; sys?: SysMode; cgroup?: CgroupAuto };
@@ -395,6 +397,7 @@ export function renderPlan(input: LaunchInput): string {
   for (const dir of [input.cgroups.v2, ...input.cgroups.v1]) {
     if (dir) r.push(encodeRecord("cgroup-kill", [dir]));
   }
+  for (const dir of input.monitorCgroups ?? []) r.push(encodeRecord("monitor-cgroup", [dir]));
   const ns = input.userns ? [...input.namespaces, "user"] : input.namespaces;
   r.push(encodeRecord("namespaces", [ns.join(",")]));
   for (const l of input.userns?.idmap ?? [])

@@ -12,7 +12,7 @@
  */
 
 import { LxtError } from "../core/errors.js";
-import type { CommandRunner } from "../storage/runner.js";
+import type { CommandRunner } from "./runner.js";
 
 /** Where a container's scope goes, as `machinectl` expects containers to be. */
 export const MACHINE_SLICE = "machine.slice";

@@ -9,7 +9,7 @@ import {
   stopUnit,
   systemdBooted,
 } from "../../src/host/systemd.js";
-import { RecordingRunner } from "../../src/storage/runner.js";
+import { RecordingRunner } from "../../src/host/runner.js";
 
 const failing = (stderr: string) => () =>
   new LxtError("system", `busctl call ...: Call failed: ${stderr}`);
