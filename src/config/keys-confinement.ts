@@ -128,10 +128,12 @@ export const CONFINEMENT_KEYS: KeySpec[] = [
       },
     },
   ),
-  later("lxc.cgroup.relative", "cgroup placement", "never escape to the root cgroup (0 or 1)", {
-    validate: bool01,
-    harmless: ["0"],
-  }),
+  impl(
+    "lxc.cgroup.relative",
+    "1: the container's cgroups stay beneath the starting process's own, with no systemd scope of their own (lxt never escapes to the root cgroup either way)",
+    bool01,
+    { default: "0" },
+  ),
   impl(
     "lxc.cap.drop",
     "capabilities to drop (space-separated capabilities(7) names, with or without CAP_), on top of lxt's default drops; an empty value clears the list and the defaults (docs/security.md)",

@@ -5,13 +5,14 @@ import type { Context } from "../core/context.js";
 import type { HeldLock } from "../host/shim.js";
 import type { ContainerPaths } from "./paths.js";
 import { runtimeCgroups, runtimeNetdevs, runtimeStopHooks } from "./runtime-cgroups.js";
+import { closeScope, scopeOfCgroups } from "./scope.js";
 import { type Observed, observe } from "./state.js";
 
 export { planCgroups, runtimeCgroups } from "./runtime-cgroups.js";
 
 /**
  * Removes what a dead monitor left behind: the container's cgroups (killing
- * anything still in them) and the runtime directory. Call with the
+ * anything still in them), its systemd scope, and the runtime directory. Call with the
  * container's lock held. Returns the state after repair.
  */
 export async function repairStale(ctx: Context, paths: ContainerPaths): Promise<Observed> {
@@ -21,6 +22,8 @@ export async function repairStale(ctx: Context, paths: ContainerPaths): Promise<
   const dirs = runtimeCgroups(ctx, paths);
   await removeContainerCgroups(dirs, cgroupFs, kill, { selfPid: ctx.pid });
   await releaseMonitorLeaf(dirs.v2, cgroupFs);
+  const scope = scopeOfCgroups(dirs);
+  if (scope) await closeScope(ctx, scope.unit, scope.dir);
   const netdevs = runtimeNetdevs(ctx, paths);
   const stopHooks = runtimeStopHooks(ctx, paths);
   if (netdevs.length > 0 || stopHooks.length > 0) {

@@ -9,10 +9,16 @@
 
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createContainerCgroups, removeContainerCgroups } from "../cgroups/container.js";
+import {
+  cgroupInUse,
+  createContainerCgroups,
+  planContainerCgroups,
+  removeContainerCgroups,
+} from "../cgroups/container.js";
 import {
   type ContainerDelegation,
   delegateForContainer,
+  monitorLeafOf,
   undoV2Delegation,
 } from "../cgroups/delegation.js";
 import { applyDevicePlan, shimDeviceHelper } from "../cgroups/devices-apply.js";
@@ -37,6 +43,14 @@ import {
 import type { NetworkDef } from "../network/render.js";
 import { ephemeralMarker } from "./paths.js";
 import { type LaunchInput, renderPlan } from "./plan.js";
+import {
+  closeScope,
+  monitorCgroups,
+  type OpenScope,
+  openScope,
+  registerContainer,
+  scopeDir,
+} from "./scope.js";
 import type { StartPlan } from "./start-plan.js";
 import { delegateCgroups, prepareUserns, type UsernsSetup } from "./userns.js";
 
@@ -65,6 +79,8 @@ interface StartRun {
   /** Networks whose routed traffic (NAT, port forwards) another table could drop. */
   routed: NetworkDef[];
   delegation?: ContainerDelegation;
+  /** The container's systemd scope, once made. */
+  scope?: OpenScope;
   started?: MonitorStarted;
 }
 
@@ -131,6 +147,35 @@ const STEPS: readonly StartStep[] = [
         throw configErrorOf(err);
       }
       if (nics.some((n) => n.type === "phys")) writeFileSync(netnsPin, "", { mode: 0o600 });
+    },
+  },
+  {
+    // systemd hosts: the container's own scope, and its cgroups beneath it.
+    name: "systemd scope",
+    context: () => "systemd scope",
+    async run(r) {
+      if (!r.plan.scope) return;
+      const { cgroupFs: fs } = r.ctx.host;
+      const scope = await openScope(r.ctx, r.plan.paths.name);
+      r.scope = scope;
+      r.revert.add("systemd scope", async () => {
+        await closeScope(r.ctx, scope.unit, scopeDir(scope.layout));
+        await scope.hold.release();
+      });
+      // The scope's layout replaces the caller's for the rest of the start.
+      const cgroups = planContainerCgroups(scope.layout, r.plan.paths.name, (d) =>
+        cgroupInUse(d, fs),
+      );
+      r.plan.layout = scope.layout;
+      r.plan.cgroups = cgroups;
+      r.plan.launch = { ...r.plan.launch, cgroups, monitorCgroups: monitorCgroups(scope, cgroups) };
+      // The hold goes into the monitor's leaf, so the scope itself holds no
+      // process and may enable controllers for the payload (cgroups(7)).
+      if (cgroups.v2) {
+        const leaf = monitorLeafOf(cgroups.v2);
+        fs.mkdir(leaf);
+        fs.writeFile(`${leaf}/cgroup.procs`, String(scope.hold.pid));
+      }
     },
   },
   {
@@ -327,13 +372,24 @@ async function running(r: StartRun): Promise<Started> {
     ]);
     for (const d of r.routed) warnings.push(...policyWarnings(d, json));
   }
+  if (r.scope) {
+    // The monitor moved itself into the scope before it cloned the init.
+    await r.scope.hold.release();
+    const w = await registerContainer(r.ctx, r.scope.unit, started.init.pid, plan.launch.rootfs);
+    if (w) warnings.push(w);
+  }
   if (plan.config.ephemeral) writeFileAtomic(ephemeralMarker(plan.paths), "1\n");
   log.log(3, `start - running, init pid ${started.init.pid}, monitor pid ${started.monitor.pid}`);
   const { monitor } = started;
+  const scope = r.scope;
   const exited = plan.foreground
     ? new Promise<number>((resolve) =>
         monitor.on("exit", (code, sig) => resolve(exitStatus(code, sig))),
-      )
+      ).then(async (status) => {
+        // The scope goes with its last process; returned once it has.
+        if (scope) await closeScope(r.ctx, scope.unit, scopeDir(scope.layout));
+        return status;
+      })
     : undefined;
   if (!plan.foreground) {
     (monitor.stdio[3] as NodeJS.ReadableStream & { destroy?: () => void })?.destroy?.();

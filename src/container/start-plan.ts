@@ -36,6 +36,7 @@ import {
 } from "./launch-input.js";
 import type { ContainerPaths } from "./paths.js";
 import type { LaunchInput } from "./plan.js";
+import { wantsScope } from "./scope.js";
 import { type IdmapSource, idmapSource } from "./userns.js";
 
 /** capabilities(7) CAP_MKNOD. */
@@ -46,8 +47,14 @@ const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/b
 export interface StartPlan {
   paths: ContainerPaths;
   config: ContainerConfig;
-  /** The caller's cgroup layout: the container's cgroups go beneath its cgroups. */
+  /**
+   * The caller's cgroup layout: the container's cgroups go beneath its
+   * cgroups; with `scope`, the scope's layout replaces it once the scope
+   * exists (start-apply.ts, step `systemd scope`).
+   */
   layout: CgroupLayout;
+  /** A systemd scope of its own (scope.ts): systemd runs the host and the config places no cgroups. */
+  scope: boolean;
   /** The rootfs as its storage backend sees it. */
   storage: RootfsRef;
   /** Where the user namespace's id map comes from (made by the `id map` step). */
@@ -111,6 +118,7 @@ export function planStart(ctx: Context, paths: ContainerPaths, opts: LaunchOptio
     ...decided,
     paths,
     layout,
+    scope: wantsScope(ctx, cfg.cgroupPlacement),
     idmap,
     cgroups,
     limits,

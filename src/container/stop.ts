@@ -7,6 +7,7 @@ import { LxtError } from "../core/errors.js";
 import { controlRequest } from "../host/monitor-client.js";
 import { type ContainerPaths, requireExists } from "./paths.js";
 import { repairStale, runtimeCgroups, withLock } from "./runtime.js";
+import { closeScope, scopeOfCgroups } from "./scope.js";
 import { observe, requireState } from "./state.js";
 
 export interface StopOptions {
@@ -65,6 +66,8 @@ export async function stopContainer(
       if (after.state === "STOPPED") {
         await dropForwards(ctx, paths);
         await releaseMonitorLeaf(dirs.v2, fs);
+        const scope = scopeOfCgroups(dirs);
+        if (scope) await closeScope(ctx, scope.unit, scope.dir);
         return undefined;
       }
       throw new LxtError(
@@ -81,6 +84,9 @@ export async function stopContainer(
     await repairStale(ctx, paths);
     await dropForwards(ctx, paths);
     await releaseMonitorLeaf(dirs.v2, fs);
+    // The scope goes with the monitor; stop returns once systemd has removed it.
+    const scope = scopeOfCgroups(dirs);
+    if (scope) await closeScope(ctx, scope.unit, scope.dir);
     return exit;
   });
 }

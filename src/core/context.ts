@@ -15,7 +15,7 @@ import type { CgroupFs, KillFn } from "../host/cgroup-fs.js";
 import type { LxcfsView } from "../host/lxcfs.js";
 import type { LimitHost } from "../host/machine.js";
 import type { CommandRunner } from "../host/runner.js";
-import type { HeldLock } from "../host/shim.js";
+import type { HeldLock, HeldProcess } from "../host/shim.js";
 import type { AppArmorHost } from "../security/apparmor.js";
 import type { Caches } from "./cache.js";
 
@@ -35,6 +35,8 @@ export interface HostFacts {
   apparmor(): AppArmorHost & { why: string };
   /** A running lxcfs: where it is mounted and what it serves. */
   lxcfs(): LxcfsView | undefined;
+  /** Whether systemd is the host's service manager (sd_booted(3)): containers then get a scope of their own. */
+  systemd(): boolean;
 }
 
 /** The doors to the machine. Every one of them can be replaced by a fake. */
@@ -52,6 +54,8 @@ export interface HostDoors {
   lock(path: string, what: string): Promise<HeldLock>;
   /** Like `lock`, but undefined at once when another process holds it. */
   tryLock(path: string, what: string): Promise<HeldLock | undefined>;
+  /** A process of ours that lives until released (a systemd scope's first member). */
+  hold(): Promise<HeldProcess>;
 }
 
 /** Settings the front-end read from its own configuration (flags, environment). */

@@ -3,6 +3,7 @@
  * what it read from its flags and environment.
  */
 
+import { statSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Caches } from "../core/cache.js";
 import type { Context, Env } from "../core/context.js";
@@ -11,7 +12,8 @@ import { nodeCgroupFs, nodeKill } from "./cgroup-fs.js";
 import { detectLxcfs } from "./lxcfs.js";
 import { nodeLimitHost } from "./machine.js";
 import { commandRunner } from "./runner.js";
-import { takeLock, tryLock } from "./shim.js";
+import { spawnHold, takeLock, tryLock } from "./shim.js";
+import { systemdBooted } from "./systemd.js";
 
 export interface NodeContextOptions {
   lxcpath: string;
@@ -26,6 +28,10 @@ export interface NodeContextOptions {
   subgidFile: string;
   imageCache: string;
   noHostNetwork: boolean;
+}
+
+function isDirectory(path: string): boolean {
+  return statSync(path, { throwIfNoEntry: false })?.isDirectory() ?? false;
 }
 
 /** A context over the real machine. */
@@ -47,10 +53,15 @@ export function nodeContext(o: NodeContextOptions): Context {
         return helperPath();
       },
       limits: nodeLimitHost,
-      facts: { apparmor: () => readAppArmorHost(), lxcfs: () => detectLxcfs() },
+      facts: {
+        apparmor: () => readAppArmorHost(),
+        lxcfs: () => detectLxcfs(),
+        systemd: () => systemdBooted(isDirectory),
+      },
       clock: { now: () => Date.now(), sleep: (ms) => sleep(ms) },
       lock: (path, what) => takeLock(helperPath(), path, what),
       tryLock: (path, what) => tryLock(helperPath(), path, what),
+      hold: () => spawnHold(helperPath()),
     },
     settings: {
       subuidFile: o.subuidFile,

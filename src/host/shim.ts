@@ -64,3 +64,45 @@ function lockVia(
     });
   });
 }
+
+/** A process that lives until released: `lxt-shim hold`. */
+export interface HeldProcess {
+  pid: number;
+  /** Ends it (closes its stdin) and resolves once it has exited; idempotent. */
+  release(): Promise<void>;
+}
+
+/**
+ * Starts `lxt-shim hold` and resolves once it runs: a process that lives as
+ * long as we keep its stdin open (and so dies with us), the first member of
+ * a systemd scope until the container's monitor has moved in.
+ */
+export function spawnHold(helper: string): Promise<HeldProcess> {
+  const child = spawn(helper, ["hold"], { stdio: ["pipe", "pipe", "pipe"] });
+  return new Promise((resolve, reject) => {
+    let out = "";
+    let err = "";
+    const exited = new Promise<void>((r) => child.once("exit", () => r()));
+    child.stdout?.on("data", (b: Buffer) => {
+      out += b.toString();
+      if (out === "held\n" && child.pid !== undefined) {
+        const pid = child.pid;
+        resolve({
+          pid,
+          release: () => {
+            child.stdin?.end();
+            return exited;
+          },
+        });
+      }
+    });
+    child.stderr?.on("data", (b: Buffer) => {
+      err += b.toString();
+    });
+    child.on("error", (e) => reject(new LxtError("host", `hold: ${e.message}`, e)));
+    child.on("exit", (code) => {
+      if (out !== "held\n")
+        reject(new LxtError("system", `hold: helper exited ${code}: ${err.trim() || out.trim()}`));
+    });
+  });
+}

@@ -196,6 +196,7 @@ const IMPLEMENTED: Record<string, { good: string[]; bad: string[] }> = {
     bad: ["u 0 1 1", "x:0:1:1"],
   },
   "lxc.seccomp.profile": { good: ["/usr/share/lxc/config/common.seccomp", "my.seccomp"], bad: [] },
+  "lxc.cgroup.relative": { good: ["0", "1"], bad: ["yes", "2"] },
 };
 
 describe("implemented keys", () => {

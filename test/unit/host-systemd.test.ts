@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { LxtError } from "../../src/core/errors.js";
+import { RecordingRunner } from "../../src/host/runner.js";
 import {
   machineNameOf,
   registerMachine,
@@ -9,7 +10,6 @@ import {
   stopUnit,
   systemdBooted,
 } from "../../src/host/systemd.js";
-import { RecordingRunner } from "../../src/host/runner.js";
 
 const failing = (stderr: string) => () =>
   new LxtError("system", `busctl call ...: Call failed: ${stderr}`);

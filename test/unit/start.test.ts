@@ -145,6 +145,7 @@ describe("applyStart: named steps, each undone when a later one fails", () => {
       "id map",
       "runtime directory",
       "network",
+      "systemd scope",
       "plan",
       "cgroup delegation",
       "cgroups",

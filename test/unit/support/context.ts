@@ -74,6 +74,7 @@ export function testContext(o: TestContextOptions = {}): Context & { locks: Fake
       facts: {
         apparmor: () => ({ enabled: false, mountFeature: false, why: "not in unit tests" }),
         lxcfs: () => undefined,
+        systemd: () => false,
       },
       clock: {
         now: () => now,
@@ -83,6 +84,7 @@ export function testContext(o: TestContextOptions = {}): Context & { locks: Fake
       },
       lock: locks.lock,
       tryLock: locks.tryLock,
+      hold: () => refuse("a hold process"),
       ...o.host,
     },
     settings: {
