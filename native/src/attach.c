@@ -255,7 +255,7 @@ static _Noreturn void run_child(const struct attach_opts *o, int slave, int errf
 		fail("cwd", "chdir", o->cwd ? o->cwd : "/", errno);
 		goto err;
 	}
-	if (confine_finish(&o->conf_plan.conf, false) < 0)
+	if (confine_finish(&o->conf_plan.conf, false, AA_ON_EXEC) < 0)
 		goto err;
 	exec_search(o->argv, o->env);
 err:

@@ -472,7 +472,7 @@ static _Noreturn void finish_exec(struct child_ctx *c, mode_t umask_saved)
 	}
 	umask(umask_saved);
 	/* Last before exec: the filter then applies to nothing of ours. */
-	if (confine_finish(&p->conf, false) < 0)
+	if (confine_finish(&p->conf, false, AA_NOW) < 0)
 		child_fail(c);
 	exec_search(p->argv, p->env);
 	child_fail(c);
@@ -517,7 +517,7 @@ static _Noreturn void run_init_shim(struct child_ctx *c, mode_t umask_saved, int
 	}
 	/* pid 1 stays a helper image inside the container: it gets the same
 	 * confinement (no_new_privs too: it never execs). */
-	if (confine_finish(&c->p->conf, true) < 0)
+	if (confine_finish(&c->p->conf, true, AA_NOW) < 0)
 		child_fail(c);
 	/* Our copy of the sync socket must go, or the monitor never sees the
 	 * command's exec close it. */

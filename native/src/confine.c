@@ -331,11 +331,16 @@ int confine_open_proc(const struct confinement *c)
 /*
  * AppArmor's exec transition (apparmor(7), aa_change_onexec(2)): "exec
  * PROFILE" to attr/apparmor/exec (attr/exec before Linux 5.8's LSM
- * stacking). A caller that never execs (`final`) changes at once instead.
+ * stacking), or "changeprofile PROFILE" to attr/apparmor/current at once
+ * (aa_change_profile(2)). The init changes at once: a profile transition at
+ * exec makes the exec secure (AT_SECURE), which clears the parent-death
+ * signal (prctl(2), PR_SET_PDEATHSIG), so an init that entered its profile
+ * at exec would outlive a killed monitor.
  */
-static int set_apparmor(const struct confinement *c, bool final)
+static int set_apparmor(const struct confinement *c, enum aa_when when)
 {
-	const char *attr = final ? "current" : "exec";
+	bool now = when == AA_NOW;
+	const char *attr = now ? "current" : "exec";
 	char path[64], cmd[4200];
 	int fd, n;
 
@@ -349,7 +354,7 @@ static int set_apparmor(const struct confinement *c, bool final)
 	}
 	if (fd < 0)
 		return fail("apparmor", "open", path, errno);
-	n = snprintf(cmd, sizeof(cmd), "%s %s", final ? "changeprofile" : "exec", c->apparmor);
+	n = snprintf(cmd, sizeof(cmd), "%s %s", now ? "changeprofile" : "exec", c->apparmor);
 	if (n < 0 || (size_t)n >= sizeof(cmd) || write(fd, cmd, (size_t)n) != n) {
 		int e = n < 0 || (size_t)n >= sizeof(cmd) ? ENAMETOOLONG : errno;
 		close(fd);
@@ -359,9 +364,9 @@ static int set_apparmor(const struct confinement *c, bool final)
 	return 0;
 }
 
-int confine_finish(const struct confinement *c, bool final)
+int confine_finish(const struct confinement *c, bool final, enum aa_when aa)
 {
-	if (c->apparmor && set_apparmor(c, final) < 0)
+	if (c->apparmor && set_apparmor(c, final ? AA_NOW : aa) < 0)
 		return -1;
 	if (c->has_caps && set_caps(c, final) < 0)
 		return -1;

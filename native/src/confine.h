@@ -58,9 +58,12 @@ int confine_bounding(const struct confinement *c);
  * confine_finish can still load the filter (PR_SET_KEEPCAPS). */
 void confine_keep_caps(const struct confinement *c);
 
-/* The AppArmor exec profile, ambient set cleared, capset, no_new_privs, then the seccomp filter. With
- * `final`, the caller never execs (the init shim): CAP_SYS_ADMIN is not
+/* The AppArmor profile (entered as `aa` says), ambient set cleared, capset,
+ * no_new_privs, then the seccomp filter. With `final`, the caller never execs
+ * (the init shim): the profile is entered at once, CAP_SYS_ADMIN is not
  * borrowed for the filter, no_new_privs is set instead. */
-int confine_finish(const struct confinement *c, bool final);
+/* How the AppArmor profile is entered: at the next exec, or at once. */
+enum aa_when { AA_ON_EXEC, AA_NOW };
+int confine_finish(const struct confinement *c, bool final, enum aa_when aa);
 
 #endif

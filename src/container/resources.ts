@@ -24,7 +24,7 @@ import { ConfigDocument } from "../config/write.js";
 import type { Caller, Context } from "../core/context.js";
 import { errnoCode, LxtError, wrapError } from "../core/errors.js";
 import { writeFileAtomic } from "../host/atomic.js";
-import { hostLayout } from "./host-layout.js";
+import { hostLayout, placementLayout } from "./host-layout.js";
 import { layoutKind } from "./launch-input.js";
 import { type ContainerPaths, requireExists } from "./paths.js";
 import { repairStale, runtimeCgroups, withLock } from "./runtime.js";
@@ -188,7 +188,11 @@ export async function setConfigKey(
         env: opts.caller.env,
         fs: overlay,
       });
-      writes = planLimitWrites(cfg, layout, ctx.host.limits);
+      writes = planLimitWrites(
+        cfg,
+        placementLayout(ctx, layout, cfg.cgroupPlacement),
+        ctx.host.limits,
+      );
       warnings = cfg.warnings.filter((w) => w.includes(`: ${key} `));
     } catch (err) {
       throw err instanceof LxtError ? err.wrap(what) : wrapError(what, err);
@@ -213,7 +217,11 @@ export async function setConfigKey(
             fs: nodeConfigFs,
           });
           const before = targetWrites(
-            planLimitWrites(old, layout, ctx.host.limits).filter((w) => w.origin.key === key),
+            planLimitWrites(
+              old,
+              placementLayout(ctx, layout, old.cgroupPlacement),
+              ctx.host.limits,
+            ).filter((w) => w.origin.key === key),
             dirs,
             layout,
           );

@@ -24,7 +24,7 @@ import { type NicPlan, resolveNics, sharesHostNet } from "../network/nic-resolve
 import { type AppArmorPlan, appArmorConfig, planAppArmor } from "../security/apparmor.js";
 import { type RootfsRef, rootDir, startMounts } from "../storage/driver.js";
 import { resolveConfinement } from "./confinement.js";
-import { callerLayout } from "./host-layout.js";
+import { callerLayout, placementLayout } from "./host-layout.js";
 import {
   defineEntries,
   type LaunchOptions,
@@ -109,7 +109,9 @@ export function planStart(ctx: Context, paths: ContainerPaths, opts: LaunchOptio
     );
   }
   const idmap = decide(paths, "id map", () => idmapSource(cfg.security));
-  const limits = decide(paths, "limits", () => planLimitWrites(cfg, layout, ctx.host.limits));
+  const scope = wantsScope(ctx, cfg.cgroupPlacement);
+  const limitLayout = placementLayout(ctx, layout, cfg.cgroupPlacement);
+  const limits = decide(paths, "limits", () => planLimitWrites(cfg, limitLayout, ctx.host.limits));
   const fs = ctx.host.cgroupFs;
   const cgroups = decide(paths, "cgroup", () =>
     planContainerCgroups(layout, paths.name, (d) => cgroupInUse(d, fs)),
@@ -118,7 +120,7 @@ export function planStart(ctx: Context, paths: ContainerPaths, opts: LaunchOptio
     ...decided,
     paths,
     layout,
-    scope: wantsScope(ctx, cfg.cgroupPlacement),
+    scope,
     idmap,
     cgroups,
     limits,
