@@ -130,7 +130,8 @@ function entryOfV1Mount(
 
 /**
  * Turns the text of `/proc/self/mountinfo` and `/proc/self/cgroup` into a
- * layout. A hierarchy mounted more than once appears once, through the mount
+ * layout; `rootPrefix` is put in front of every mount point (the mounts of
+ * another mount namespace, reached through `/proc/PID/root`). A hierarchy mounted more than once appears once, through the mount
  * that shows this process's cgroup with the shortest mount root. Hierarchies
  * listed in `/proc/self/cgroup` but not mounted are left out.
  *
@@ -139,11 +140,16 @@ function entryOfV1Mount(
  *   lies below the mount), since a container cgroup could then only be
  *   placed outside this process's own.
  */
-export function parseCgroupLayout(mountinfo: string, procCgroup: string): CgroupLayout {
+export function parseCgroupLayout(
+  mountinfo: string,
+  procCgroup: string,
+  rootPrefix = "",
+): CgroupLayout {
   const entries = parseProcCgroup(procCgroup);
   const v2Entry = entries.find((e) => e.id === 0 && e.controllers.length === 0);
   const groups = new Map<string, { entry: ProcCgroupEntry; mounts: CgroupMount[] }>();
-  for (const mount of parseCgroupMounts(mountinfo)) {
+  for (const found of parseCgroupMounts(mountinfo)) {
+    const mount = rootPrefix ? { ...found, mountPoint: rootPrefix + found.mountPoint } : found;
     const entry = mount.fsType === "cgroup2" ? v2Entry : entryOfV1Mount(mount, entries);
     if (!entry) continue;
     const key = mount.fsType === "cgroup2" ? "v2" : `v1:${entry.id}`;
@@ -196,6 +202,8 @@ export interface LayoutSources {
 }
 
 const PROC_SELF: LayoutSources = { mountinfo: "/proc/self/mountinfo", cgroup: "/proc/self/cgroup" };
+const PID1_MOUNTINFO = "/proc/1/mountinfo";
+const PID1_ROOT = "/proc/1/root";
 
 /** The layout as process `pid` sees it (its mounts and its cgroups). */
 export function layoutSourcesOf(pid: number): LayoutSources {
@@ -206,6 +214,8 @@ export function layoutSourcesOf(pid: number): LayoutSources {
  * Reads a process's cgroup layout from the host (this process's unless
  * `sources` says whose, see `layoutSourcesOf`), and each v2 hierarchy's
  * available controllers from `cgroup.controllers` in that process's cgroup.
+ * Where that process's mount namespace shows no hierarchy, PID 1's mounts
+ * are used, under `/proc/1/root`.
  *
  * @throws LxtError("system") when a proc file cannot be read; see
  *   `parseCgroupLayout` for "host".
@@ -213,7 +223,16 @@ export function layoutSourcesOf(pid: number): LayoutSources {
 export function readCgroupLayout(fs: CgroupFs, sources: LayoutSources = PROC_SELF): CgroupLayout {
   let layout: CgroupLayout;
   try {
-    layout = parseCgroupLayout(fs.readFile(sources.mountinfo), fs.readFile(sources.cgroup));
+    const cgroup = fs.readFile(sources.cgroup);
+    layout = parseCgroupLayout(fs.readFile(sources.mountinfo), cgroup);
+    // No hierarchy mounted here: a private /sys (`ip netns exec` mounts a
+    // fresh sysfs, without /sys/fs/cgroup's mounts). The hierarchies are the
+    // same; PID 1's mount namespace shows them, through /proc/1/root.
+    if (layout.kind === "none" && sources.mountinfo !== PID1_MOUNTINFO) {
+      const seen = parseCgroupLayout(fs.readFile(PID1_MOUNTINFO), cgroup, PID1_ROOT);
+      // Reaching /proc/1/root takes ptrace access to PID 1, which some sandboxes deny.
+      if (seen.kind !== "none" && seen.hierarchies.every((h) => fs.exists(h.ownDir))) layout = seen;
+    }
   } catch (err) {
     if (err instanceof LxtError) throw err;
     throw wrapError("read cgroup layout", err);

@@ -98,6 +98,13 @@ function decide<T>(paths: ContainerPaths, what: string, fn: () => T): T {
  */
 export function planStart(ctx: Context, paths: ContainerPaths, opts: LaunchOptions): StartPlan {
   const layout = decide(paths, "cgroup layout", () => callerLayout(ctx, opts.caller));
+  if (layout.kind === "none") {
+    // Never a container without a cgroup: nothing could limit, count or kill it.
+    throw new LxtError(
+      "host",
+      `start ${paths.name}: no cgroup hierarchy is mounted in lxt's mount namespace (a private /sys, as \`ip netns exec\` mounts, hides /sys/fs/cgroup), and none could be reached through PID 1's (/proc/1/root): a container needs a cgroup; mount the hierarchies on /sys/fs/cgroup, or enter the network namespace with nsenter --net`,
+    );
+  }
   const decided = decide(paths, "config", () => configure(ctx, paths, layout, opts));
   const { config: cfg, storage } = decided;
   try {

@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
-import { dirname } from "node:path";
-import { test } from "node:test";
+import { appendFileSync, existsSync, readdirSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { type TestContext, test } from "node:test";
 import {
   allDirs,
   cgroupInUse,
@@ -15,7 +16,16 @@ import {
 import { readCgroupLayout } from "../../src/cgroups/layout.js";
 import { readCgroupStats } from "../../src/cgroups/stats.js";
 import { nodeCgroupFs, nodeKill } from "../../src/host/cgroup-fs.js";
-import { printed } from "./harness.js";
+import {
+  hasCmd,
+  hostLeftovers,
+  LXT,
+  printed,
+  runtimeRoot,
+  Sandbox,
+  skipReason,
+  testArgs,
+} from "./harness.js";
 
 const isRoot = process.getuid?.() === 0;
 
@@ -80,4 +90,93 @@ test("container cgroups on the real host: create, populate, read, remove", async
   const [, signal] = await exited;
   assert.equal(signal, "SIGKILL");
   for (const d of dirs) assert.equal(fs.exists(d), false, `${d} still there`);
+});
+
+/** Whether PID 1's mounts can be reached (ptrace access to PID 1; some sandboxes deny it). */
+function pid1RootReachable(): boolean {
+  try {
+    return (
+      existsSync("/proc/1/root/sys/fs/cgroup") &&
+      readdirSync("/proc/1/root/sys/fs/cgroup").length > 0
+    );
+  } catch {
+    return false;
+  }
+}
+
+/** A state root and a network namespace whose `ip netns exec` hides /sys/fs/cgroup; removed after. */
+function privateSysBox(t: TestContext) {
+  const box = new Sandbox();
+  const ns = `lxt-cgns-${randomBytes(3).toString("hex")}`;
+  execFileSync("ip", ["netns", "add", ns]);
+  t.after(() => {
+    box.cleanup();
+    execFileSync("ip", ["netns", "delete", ns]);
+  });
+  const inNs = (args: string[]) =>
+    spawnSync("ip", ["netns", "exec", ns, ...args], {
+      env: { ...process.env, LXT_PATH: box.lxcpath },
+      encoding: "utf8",
+      timeout: 60_000,
+    });
+  // `ip netns exec` mounts a fresh sysfs: no hierarchy shows in its namespace.
+  const mounts = inNs(["cat", "/proc/self/mountinfo"]).stdout;
+  assert.doesNotMatch(mounts, / - cgroup2? /, "a cgroup mount is visible under ip netns exec");
+  const lxt = (args: string[]) => inNs([LXT, ...testArgs(args)]);
+  const n = box.name("ns");
+  const made = lxt(["create", "-t", "busybox", "-n", n]);
+  assert.equal(made.status, 0, made.stderr);
+  appendFileSync(join(box.lxcpath, n, "config"), "lxc.init.cmd = /bin/sleep 600\n");
+  return { box, lxt, n };
+}
+
+const netnsWhy = skipReason() ?? (hasCmd("ip") ? undefined : "SKIP: no ip command");
+
+test("under ip netns exec (a private /sys), a container still gets its cgroups, through PID 1's mounts", {
+  skip:
+    netnsWhy ??
+    (pid1RootReachable()
+      ? undefined
+      : "SKIP: /proc/1/root is not reachable here (no ptrace access to PID 1); the refusal is tested instead"),
+}, (t) => {
+  const { lxt, n } = privateSysBox(t);
+  const ok = (args: string[]) => {
+    const r = lxt(args);
+    assert.equal(r.status, 0, `lxt ${args.join(" ")}: ${r.stderr}`);
+    return r.stdout;
+  };
+  ok(["start", "-n", n]);
+  const info = JSON.parse(ok(["info", "-n", n, "--format", "json"])) as {
+    pid: number;
+    cgroups: string[];
+  };
+  assert.equal(info.cgroups.length, readCgroupLayout(nodeCgroupFs).hierarchies.length);
+  for (const dir of info.cgroups) {
+    assert.ok(dir.startsWith("/proc/1/root/sys/fs/cgroup/"), dir);
+    assert.ok(listPids(dir, nodeCgroupFs).includes(info.pid), `init ${info.pid} not in ${dir}`);
+  }
+  ok(["stop", "-k", "-n", n]);
+  for (const dir of info.cgroups) assert.equal(existsSync(dir), false, `${dir} left`);
+});
+
+test("under ip netns exec, where PID 1's mounts are out of reach too, start refuses and makes nothing", {
+  skip:
+    netnsWhy ??
+    (pid1RootReachable()
+      ? "SKIP: /proc/1/root is reachable here: the container gets its cgroups (tested above)"
+      : undefined),
+}, (t) => {
+  const { box, lxt, n } = privateSysBox(t);
+  const before = hostLeftovers(n);
+  const r = lxt(["start", "-n", n]);
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(
+    r.stderr,
+    new RegExp(
+      `start ${n}: no cgroup hierarchy is mounted in lxt's mount namespace .*ip netns exec.*/proc/1/root.*a container needs a cgroup`,
+    ),
+  );
+  assert.equal(existsSync(join(runtimeRoot(box.lxcpath), n)), false, "runtime directory left");
+  assert.deepEqual(hostLeftovers(n), before);
+  assert.match(lxt(["info", "-n", n, "-s"]).stdout, /STOPPED/);
 });

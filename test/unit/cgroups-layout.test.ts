@@ -251,6 +251,50 @@ describe("readCgroupLayout", () => {
     assert.deepEqual(layout.hierarchies[0]?.controllers, []);
   });
 
+  it("finds the hierarchies through PID 1's mounts when its own namespace has none (ip netns exec)", () => {
+    const own =
+      "/proc/1/root/sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service/app.slice/vte-spawn-1.scope";
+    // A private sysfs on /sys, as `ip netns exec` mounts it: no cgroup mount under it.
+    const privateSys = "22 28 0:40 / /sys rw,relatime - sysfs sysfs rw\n";
+    const layout = readCgroupLayout(
+      fakeFs({
+        "/proc/self/mountinfo": privateSys,
+        "/proc/self/cgroup": V2_CGROUP,
+        "/proc/1/mountinfo": V2_MOUNTINFO,
+        [own]: "",
+        [`${own}/cgroup.controllers`]: "memory pids\n",
+      }),
+    );
+    assert.equal(layout.kind, "v2");
+    assert.equal(layout.hierarchies[0]?.mountPoint, "/proc/1/root/sys/fs/cgroup");
+    assert.equal(layout.hierarchies[0]?.ownDir, own);
+    assert.deepEqual(layout.hierarchies[0]?.controllers, ["memory", "pids"]);
+  });
+
+  it("stays none when PID 1's root cannot be reached (no ptrace access to PID 1)", () => {
+    const privateSys = "22 28 0:40 / /sys rw,relatime - sysfs sysfs rw\n";
+    const layout = readCgroupLayout(
+      fakeFs({
+        "/proc/self/mountinfo": privateSys,
+        "/proc/self/cgroup": V2_CGROUP,
+        "/proc/1/mountinfo": V2_MOUNTINFO,
+      }),
+    );
+    assert.equal(layout.kind, "none");
+  });
+
+  it("stays none when PID 1 shows no hierarchy either", () => {
+    const none = "22 28 0:40 / /sys rw,relatime - sysfs sysfs rw\n";
+    const layout = readCgroupLayout(
+      fakeFs({
+        "/proc/self/mountinfo": none,
+        "/proc/self/cgroup": V2_CGROUP,
+        "/proc/1/mountinfo": none,
+      }),
+    );
+    assert.equal(layout.kind, "none");
+  });
+
   it("names the operation when proc files are missing", () => {
     assert.throws(
       () => readCgroupLayout(fakeFs({})),

@@ -22,6 +22,8 @@
 #             mount (EACCES) that works in an unconfined twin (CAP_SYS_ADMIN
 #             is kept): only the profile refuses it
 #   relative  lxc.cgroup.relative = 1: no scope, beneath the caller's cgroup
+#   netns     `ip netns exec` (a private /sys): the cgroups are found through
+#             PID 1's mounts, never a container without one
 # Prints `ok NAME` / `not ok NAME: why`, then `N passed, M failed`; exit 0
 # when all passed.
 set -u
@@ -195,7 +197,26 @@ relative_phase() {
   echo "# phase $p: $((SECONDS - t0)) s"
 }
 
-for p in ${PHASES:-demo scope crash confine relative}; do
+netns_phase() {
+  local p=netns t0=$SECONDS n=sdn dir init
+  # `ip netns exec` mounts a fresh sysfs: lxt sees no hierarchy in its own
+  # mount namespace and finds them through PID 1's (/proc/1/root).
+  ip netns add lxt-vmns || { notok "$p/setup" "ip netns add"; return; }
+  run "$p/create" "$LXT" create -n $n -t busybox --network empty
+  run "$p/start" ip netns exec lxt-vmns "$LXT" start -n $n
+  "$LXT" info -n $n --format json > "$TMP/info.json" 2>&1
+  dir=$(json_cgroups "$TMP/info.json" | head -n1)
+  init=$(json_field pid "$TMP/info.json")
+  if [ "$dir" = "/proc/1/root$CG/machine.slice/lxt-$n.scope/lxt.payload.$n" ] && grep -qx "$init" "$dir/cgroup.procs"; then ok "$p/cgroup-through-pid1"
+  else notok "$p/cgroup-through-pid1" "info cgroups '$dir', init $init"; fi
+  run "$p/stop" ip netns exec lxt-vmns "$LXT" stop -n $n -k
+  if scope_gone $n && no_lxt_cgroups; then ok "$p/nothing-left"; else notok "$p/nothing-left" "$(find "$CG" -name '*lxt*' | tr '\n' ' ')"; fi
+  run "$p/destroy" "$LXT" destroy -n $n
+  ip netns delete lxt-vmns
+  echo "# phase $p: $((SECONDS - t0)) s"
+}
+
+for p in ${PHASES:-demo scope crash confine relative netns}; do
   "${p}_phase"
 done
 summary
