@@ -26,7 +26,10 @@ say "Debian packages"
 # and full-disk tests (ext4 on a loop device); lxcfs: lxt.lxcfs and its tests.
 # clang + libclang-rt-14-dev (libFuzzer): the helper's plan fuzzer in `npm test`
 # (gcc's own ASan/UBSan runtimes come with gcc); stress-ng: tests under load.
-pkgs=(busybox-static gcc make libc6-dev pkg-config iproute2 procps util-linux xz-utils zstd attr lxc btrfs-progs libseccomp-dev nftables dnsmasq-base apparmor debootstrap debian-archive-keyring e2fsprogs iperf3 lxcfs clang libclang-rt-14-dev stress-ng)
+# qemu-system-x86 + kmod: the VM phase of `npm test` (test/vm/run.sh: a cgroup-v2-only
+# VM, with systemd as a Debian 12 host has it); systemd-container: machinectl and
+# systemd-machined, which register containers on systemd hosts (and in that VM).
+pkgs=(busybox-static gcc make libc6-dev pkg-config iproute2 procps util-linux xz-utils zstd attr lxc btrfs-progs libseccomp-dev nftables dnsmasq-base apparmor debootstrap debian-archive-keyring e2fsprogs iperf3 lxcfs clang libclang-rt-14-dev stress-ng qemu-system-x86 kmod systemd-container)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
