@@ -5,6 +5,7 @@ import { nodeCgroupFs } from "../cgroups/fs.js";
 import { type CgroupLayout, readCgroupLayout } from "../cgroups/layout.js";
 import { type CgroupStats, readCgroupStats } from "../cgroups/stats.js";
 import { readAppArmorHost } from "../host/apparmor.js";
+import { type ExitRecord, parseExitLine } from "../host/helper-protocol.js";
 import { lxcfsTargetsOf } from "../host/lxcfs.js";
 import {
   type Addresses,
@@ -19,7 +20,6 @@ import { type ContainerPaths, containerPaths, ephemeralMarker } from "./paths.js
 import { repairStale, runtimeCgroups, withLock } from "./runtime.js";
 import { readRuntimePlan, runtimeAppArmor } from "./runtime-cgroups.js";
 import { type ContainerState, observe } from "./state.js";
-import { type ExitRecord, parseExitLine } from "./stop.js";
 import { type UsernsInfo, usernsInfo } from "./userns-info.js";
 
 /** Names of the containers under a state root (directories holding a `config`). */

@@ -5,7 +5,8 @@
  */
 import { LxtError } from "../core/errors.js";
 import { Reverter } from "../core/reverter.js";
-import { describeFailure, type HelperFailure } from "../host/monitor-client.js";
+import type { HelperFailure } from "../host/helper-protocol.js";
+import { describeFailure } from "../host/monitor-client.js";
 import type { CommandRunner } from "../storage/runner.js";
 import { intToIp, parseCidr } from "./ipv4.js";
 import {
