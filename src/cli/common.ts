@@ -18,6 +18,31 @@ export function targetPaths(
   return containerPaths(resolveLxcpath(opts.lxcpath), name);
 }
 
+/** Milliseconds from an environment variable holding seconds; undefined when unset. */
+function envSeconds(env: NodeJS.ProcessEnv, name: string): number | undefined {
+  const v = env[name];
+  if (v === undefined || v === "") return undefined;
+  if (!/^\d+(\.\d+)?$/.test(v))
+    throw new LxtError("usage", `${name}: expected seconds, not "${v}"`);
+  return Number(v) * 1000;
+}
+
+/**
+ * `LXT_LOCK_TIMEOUT=SECONDS`: how long a verb waits for a container's lock
+ * that another command holds (default: until it is free, as LXC does).
+ */
+export function lockTimeoutMs(env: NodeJS.ProcessEnv = process.env): number | undefined {
+  return envSeconds(env, "LXT_LOCK_TIMEOUT");
+}
+
+/**
+ * `LXT_START_TIMEOUT=SECONDS`: how long a start waits for the monitor's
+ * verdict (default: `DEFAULT_START_TIMEOUT_MS`, two minutes).
+ */
+export function startTimeoutMs(env: NodeJS.ProcessEnv = process.env): number | undefined {
+  return envSeconds(env, "LXT_START_TIMEOUT");
+}
+
 export function parseIntArg(what: string) {
   return (value: string): number => {
     if (!/^-?\d+$/.test(value)) throw new LxtError("usage", `${what}: not an integer: "${value}"`);

@@ -2,6 +2,7 @@ import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { allDirs, type ContainerCgroupDirs } from "../cgroups/container.js";
 import { LxtError } from "../core/errors.js";
+import { limitError, watchLimit } from "../core/wait.js";
 import { exitStatus } from "../host/proc.js";
 import { shimPath } from "../host/shim.js";
 import { type ContainerPaths, requireExists } from "./paths.js";
@@ -19,7 +20,14 @@ export interface AttachOptions {
   cwd?: string;
   /** Allocate a pty (default: when stdin is a terminal). */
   pty?: boolean;
+  /** Milliseconds the command may run (default: no limit: it is the caller's command). */
+  timeoutMs?: number;
+  /** Cancels the attach: the command is asked to end (SIGTERM), then killed. */
+  signal?: AbortSignal;
 }
+
+/** How long a command that was asked to end (SIGTERM) has before SIGKILL. */
+export const ATTACH_KILL_GRACE_MS = 5_000;
 
 export const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -90,7 +98,23 @@ export async function attachContainer(paths: ContainerPaths, opts: AttachOptions
   );
   const child = spawn(shimPath(), args, { stdio: "inherit" });
   return new Promise((resolve, reject) => {
-    child.on("error", (e) => reject(new LxtError("host", `attach ${paths.name}: ${e.message}`, e)));
-    child.on("exit", (code, signal) => resolve(exitStatus(code, signal)));
+    let ended: LxtError | undefined;
+    let kill: NodeJS.Timeout | undefined;
+    // The helper forwards SIGTERM to the command; SIGKILL ends both.
+    const unwatch = watchLimit(opts, (why) => {
+      ended = limitError(`attach ${paths.name}: ${opts.argv.join(" ")}`, why, opts);
+      child.kill("SIGTERM");
+      kill = setTimeout(() => child.kill("SIGKILL"), ATTACH_KILL_GRACE_MS);
+    });
+    child.on("error", (e) => {
+      unwatch();
+      reject(new LxtError("host", `attach ${paths.name}: ${e.message}`, e));
+    });
+    child.on("exit", (code, signal) => {
+      unwatch();
+      clearTimeout(kill);
+      if (ended) reject(ended);
+      else resolve(exitStatus(code, signal));
+    });
   });
 }

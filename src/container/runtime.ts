@@ -2,6 +2,7 @@ import { rmSync } from "node:fs";
 import { removeContainerCgroups } from "../cgroups/container.js";
 import { releaseMonitorLeaf } from "../cgroups/delegation.js";
 import { nodeCgroupFs, nodeKill } from "../cgroups/fs.js";
+import type { WaitLimit } from "../core/wait.js";
 import { type HeldLock, takeLock } from "../host/shim.js";
 import type { ContainerPaths } from "./paths.js";
 import { runtimeCgroups, runtimeNetdevs, runtimeStopHooks } from "./runtime-cgroups.js";
@@ -34,14 +35,29 @@ export async function repairStale(paths: ContainerPaths): Promise<Observed> {
   return observe(paths);
 }
 
-/** Runs `fn` with the container's lock held; the lock goes even if `fn` throws. */
+/**
+ * Runs `fn` with the container's lock held; the lock goes even if `fn`
+ * throws. `wait` limits the wait for the lock (default: until it is free).
+ */
 export async function withLock<T>(
   paths: ContainerPaths,
   fn: (lock: HeldLock) => Promise<T>,
+): Promise<T>;
+export async function withLock<T>(
+  paths: ContainerPaths,
+  wait: WaitLimit,
+  fn: (lock: HeldLock) => Promise<T>,
+): Promise<T>;
+export async function withLock<T>(
+  paths: ContainerPaths,
+  waitOrFn: WaitLimit | ((lock: HeldLock) => Promise<T>),
+  fn?: (lock: HeldLock) => Promise<T>,
 ): Promise<T> {
-  const lock = await takeLock(paths.lockFile, paths.name);
+  const [wait, body] = typeof waitOrFn === "function" ? [{}, waitOrFn] : [waitOrFn, fn];
+  if (!body) throw new TypeError("withLock: no function");
+  const lock = await takeLock(paths.lockFile, paths.name, wait);
   try {
-    return await fn(lock);
+    return await body(lock);
   } finally {
     await lock.release();
   }

@@ -22,7 +22,8 @@ import { fileLog } from "../core/log.js";
 import { Reverter } from "../core/reverter.js";
 import { loadAppArmorProfile } from "../host/apparmor.js";
 import { writeFileAtomic } from "../host/atomic.js";
-import { type HelperFailure, type MonitorStarted, spawnMonitor } from "../host/monitor-client.js";
+import type { HelperFailure } from "../host/helper-protocol.js";
+import { type MonitorStarted, spawnMonitor } from "../host/monitor-client.js";
 import { exitStatus, type ProcessRef } from "../host/proc.js";
 import { shimPath } from "../host/shim.js";
 import {
@@ -43,6 +44,27 @@ import { repairStale, withLock } from "./runtime.js";
 import { requireState } from "./state.js";
 import { delegateCgroups, prepareUserns, type UsernsSetup } from "./userns.js";
 
+/** A start's options: the launch's, and how long its waits may last. */
+export interface StartOptions extends LaunchOptions {
+  /**
+   * Milliseconds to wait for the monitor's verdict (default
+   * `DEFAULT_START_TIMEOUT_MS`); past it the monitor is killed and the
+   * start undone.
+   */
+  startTimeoutMs?: number;
+  /** Milliseconds to wait for the container's lock (default: until it is free). */
+  lockTimeoutMs?: number;
+  /** Cancels the start's waits; whatever the start made is undone. */
+  signal?: AbortSignal;
+}
+
+/**
+ * The monitor's verdict comes once the child has set up its rootfs and the
+ * NICs and `script.up` hooks have run: generous, for slow hooks and
+ * filesystems, but finite, so that a hung helper never keeps the lock.
+ */
+export const DEFAULT_START_TIMEOUT_MS = 120_000;
+
 /** What a successful start returns. */
 export interface Started {
   init: ProcessRef;
@@ -59,10 +81,11 @@ export interface Started {
  * directory, cgroups and their limits, monitor (which does the namespaces,
  * mounts and exec).
  */
-export async function startContainer(paths: ContainerPaths, opts: LaunchOptions): Promise<Started> {
+export async function startContainer(paths: ContainerPaths, opts: StartOptions): Promise<Started> {
   const step = (what: string, err: unknown) => wrapError(`start ${paths.name}: ${what}`, err);
   requireExists(paths, "start");
-  return withLock(paths, async () => {
+  const lockWait = { timeoutMs: opts.lockTimeoutMs, signal: opts.signal };
+  return withLock(paths, lockWait, async () => {
     const observed = await repairStale(paths);
     requireState("start", paths.name, observed.state);
 
@@ -243,9 +266,17 @@ export async function startContainer(paths: ContainerPaths, opts: LaunchOptions)
           false,
         );
       }
+      // A monitor killed for giving no verdict cleaned nothing up: what it
+      // left (its runtime files, host ends of veths, stop-hooks) is repaired
+      // as after any killed monitor. Otherwise the monitor removed it all.
+      revert.add("monitor's leftovers", () => repairStale(paths).then(() => {}));
       let started: MonitorStarted;
       try {
-        started = await spawnMonitor(planFile, opts.foreground ?? false);
+        started = await spawnMonitor(planFile, {
+          foreground: opts.foreground ?? false,
+          timeoutMs: opts.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS,
+          signal: opts.signal,
+        });
       } catch (err) {
         const f = err instanceof LxtError ? (err.cause as HelperFailure | undefined) : undefined;
         const nicErr = f?.stage === "net" ? netFailure(f, nics) : undefined;

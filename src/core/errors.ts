@@ -34,8 +34,10 @@ export const ERROR_CODES = {
   start: { exit: 1, hint: "every step was undone; the message names the step that failed" },
   /** The filesystem being written is full (or a quota is reached); the partial work was removed. */
   "no-space": { exit: 1, hint: "free space on that filesystem, or use another state root (-P)" },
-  /** A timeout expired. */
+  /** A timeout expired: a wait for a lock, the helper or a monitor gave up. */
   timeout: { exit: 1, hint: "" },
+  /** The caller cancelled the operation (its AbortSignal fired); what it held was let go. */
+  cancelled: { exit: 130, hint: "" },
   /** The helper misbehaved: a bug. */
   internal: { exit: 70, hint: "this is a bug in lxt; please report it" },
   /** Anything from the OS not classified above. */

@@ -1,8 +1,10 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdirSync, realpathSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, realpathSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { LxtError } from "../core/errors.js";
+import { limitError, type WaitLimit, watchLimit } from "../core/wait.js";
+import { LOCKED_LINE } from "./helper-protocol.js";
 
 let cachedShim: string | undefined;
 
@@ -41,39 +43,120 @@ export interface HeldLock {
   release(): Promise<void>;
 }
 
+/** How a lock is waited for: a limit (none by default: wait, as LXC does) and the helper. */
+export interface LockOptions extends WaitLimit {
+  /** The helper binary (default `shimPath()`). */
+  helper?: string;
+}
+
 /**
  * Takes an exclusive flock on `path` through the helper (Node has no flock)
  * and resolves once it is held. The helper holds it until its stdin closes,
- * so a CLI killed with SIGKILL frees the lock at once.
+ * so a CLI killed with SIGKILL frees the lock at once. When `opts` limits
+ * the wait and it runs out (or is cancelled), the helper is killed and
+ * reaped before the `timeout` (`cancelled`) error is thrown, so nothing is
+ * left holding or waiting for the lock; the message names the holder.
  */
-export function takeLock(path: string, what: string): Promise<HeldLock> {
+export function takeLock(path: string, what: string, opts: LockOptions = {}): Promise<HeldLock> {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  const child: ChildProcess = spawn(shimPath(), ["lock", path], {
+  const child: ChildProcess = spawn(opts.helper ?? shimPath(), ["lock", path], {
     stdio: ["pipe", "pipe", "pipe"],
   });
+  const exited = new Promise<void>((r) => child.once("exit", () => r()));
   return new Promise((resolveLock, reject) => {
     let out = "";
     let err = "";
-    const exited = new Promise<void>((r) => child.once("exit", () => r()));
+    let settled = false;
+    const settle = (fn: () => void) => {
+      if (settled) return;
+      settled = true;
+      unwatch();
+      fn();
+    };
+    const unwatch = watchLimit(opts, (why) => {
+      // Who holds it is read while it is still held, before our helper goes.
+      const holder = describeHolder(path, child.pid);
+      settle(() => {
+        child.kill("SIGKILL");
+        const e = limitError(`lock ${what}: waiting for ${path}${holder}`, why, opts);
+        void exited.then(() => reject(e));
+      });
+    });
     const release = () => {
       child.stdin?.end();
       return exited;
     };
     child.stdout?.on("data", (b: Buffer) => {
       out += b.toString();
-      if (out.includes("locked\n")) {
+      if (out.split("\n").includes(LOCKED_LINE)) {
         child.stdout?.removeAllListeners("data");
-        resolveLock({ release });
+        settle(() => resolveLock({ release }));
       }
     });
     child.stderr?.on("data", (b: Buffer) => {
       err += b.toString();
     });
-    child.on("error", (e) => reject(new LxtError("host", `lock ${what}: ${e.message}`, e)));
-    child.on("exit", (code) => {
-      if (!out.includes("locked\n")) {
-        reject(new LxtError("system", `lock ${what}: helper exited ${code}: ${err.trim()}`));
-      }
-    });
+    child.on("error", (e) =>
+      settle(() => reject(new LxtError("host", `lock ${what}: ${e.message}`, e))),
+    );
+    child.on("exit", (code) =>
+      settle(() =>
+        reject(new LxtError("system", `lock ${what}: helper exited ${code}: ${err.trim()}`)),
+      ),
+    );
   });
+}
+
+/**
+ * ` (held by pid N: COMMAND)`: the process that holds a flock on `path`
+ * (from /proc/locks; the lock helper's parent is the command that took it),
+ * or an empty string when none can be named. `self` (our own waiting
+ * helper) is never named.
+ */
+export function describeHolder(path: string, self?: number): string {
+  let ino: number;
+  try {
+    ino = statSync(path).ino;
+  } catch {
+    return "";
+  }
+  let text = "";
+  try {
+    text = readFileSync("/proc/locks", "utf8");
+  } catch {
+    return "";
+  }
+  const pid = flockHolders(text, ino).find((p) => p !== self);
+  if (pid === undefined) return "";
+  const parent = readParent(pid);
+  const full = parent ? readCmdline(parent) : "";
+  const cmd = full.length > 80 ? `${full.slice(0, 79)}…` : full;
+  return cmd ? ` (held by pid ${pid}: ${cmd})` : ` (held by pid ${pid})`;
+}
+
+/** Pids holding (not waiting for) a FLOCK on inode `ino`, from /proc/locks text. */
+export function flockHolders(procLocks: string, ino: number): number[] {
+  return procLocks.split("\n").flatMap((line) => {
+    const f = line.trim().split(/\s+/);
+    if (f[1] === "->" || f[1] !== "FLOCK") return [];
+    const dev = f[5]?.split(":");
+    return dev && Number(dev[2]) === ino ? [Number(f[4])] : [];
+  });
+}
+
+function readParent(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+function readCmdline(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean).join(" ");
+  } catch {
+    return "";
+  }
 }

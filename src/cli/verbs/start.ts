@@ -1,5 +1,12 @@
 import type { Command } from "@commander-js/extra-typings";
-import { collect, lxcpathOption, nameOption, targetPaths } from "../common.js";
+import {
+  collect,
+  lockTimeoutMs,
+  lxcpathOption,
+  nameOption,
+  startTimeoutMs,
+  targetPaths,
+} from "../common.js";
 
 export function register(program: Command): void {
   program
@@ -22,6 +29,8 @@ export function register(program: Command): void {
       const started = await startContainer(paths, {
         foreground: !!opts.foreground && !opts.daemon,
         defines: opts.define ?? [],
+        lockTimeoutMs: lockTimeoutMs(),
+        startTimeoutMs: startTimeoutMs(),
       });
       for (const w of started.warnings) process.stderr.write(`lxt: warning: ${w}\n`);
       if (started.exited) process.exitCode = await started.exited;

@@ -1,5 +1,5 @@
 import type { Command } from "@commander-js/extra-typings";
-import { lxcpathOption, nameOption, parseIntArg, targetPaths } from "../common.js";
+import { lockTimeoutMs, lxcpathOption, nameOption, parseIntArg, targetPaths } from "../common.js";
 
 export function register(program: Command): void {
   program
@@ -24,6 +24,7 @@ export function register(program: Command): void {
         kill: opts.kill,
         timeout: opts.timeout,
         haltSignal: haltSignal(paths),
+        lockTimeoutMs: lockTimeoutMs(),
       });
       await reapIfEphemeral(paths);
     });
