@@ -3,7 +3,7 @@ import { removeContainerCgroups } from "../cgroups/container.js";
 import { releaseMonitorLeaf } from "../cgroups/delegation.js";
 import { nodeCgroupFs, nodeKill } from "../cgroups/fs.js";
 import type { WaitLimit } from "../core/wait.js";
-import { type HeldLock, takeLock } from "../host/shim.js";
+import { type HeldLock, withFileLock } from "../host/shim.js";
 import type { ContainerPaths } from "./paths.js";
 import { runtimeCgroups, runtimeNetdevs, runtimeStopHooks } from "./runtime-cgroups.js";
 import { type Observed, observe } from "./state.js";
@@ -55,10 +55,5 @@ export async function withLock<T>(
 ): Promise<T> {
   const [wait, body] = typeof waitOrFn === "function" ? [{}, waitOrFn] : [waitOrFn, fn];
   if (!body) throw new TypeError("withLock: no function");
-  const lock = await takeLock(paths.lockFile, paths.name, wait);
-  try {
-    return await body(lock);
-  } finally {
-    await lock.release();
-  }
+  return withFileLock(paths.lockFile, paths.name, body, wait);
 }

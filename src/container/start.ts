@@ -32,7 +32,6 @@ import {
   nicTools,
   type PreparedNics,
   prepareNics,
-  registerNics,
   summarizeNics,
 } from "../network/nic.js";
 import type { NetworkDef } from "../network/render.js";
@@ -141,7 +140,7 @@ export async function startContainer(paths: ContainerPaths, opts: StartOptions):
       let routed: NetworkDef[] = [];
       if (nics.length > 0) {
         try {
-          host = await prepareNics(paths.lxcpath, nics, execRunner);
+          host = await prepareNics(paths.lxcpath, paths.name, nics, execRunner);
           // Another table's forward policy is read while the start goes on
           // (it only produces warnings, given once the container runs).
           if (host.managed.size > 0) {
@@ -238,10 +237,8 @@ export async function startContainer(paths: ContainerPaths, opts: StartOptions):
         }
       }
 
-      // The monitor makes the devices (`net` records); dnsmasq learns their MACs first.
       try {
         const managed = host?.managed ?? new Map();
-        registerNics(paths.lxcpath, paths.name, nics, managed);
         if (managed.size > 0) {
           const { syncForwards } = await import("../network/forward-apply.js");
           revert.add("port forwards", () =>

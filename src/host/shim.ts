@@ -107,6 +107,21 @@ export function takeLock(path: string, what: string, opts: LockOptions = {}): Pr
   });
 }
 
+/** Runs `fn` with the flock on `path` held (see `takeLock`); the lock goes even if `fn` throws. */
+export async function withFileLock<T>(
+  path: string,
+  what: string,
+  fn: (lock: HeldLock) => Promise<T>,
+  opts: LockOptions = {},
+): Promise<T> {
+  const lock = await takeLock(path, what, opts);
+  try {
+    return await fn(lock);
+  } finally {
+    await lock.release();
+  }
+}
+
 /**
  * ` (held by pid N: COMMAND)`: the process that holds a flock on `path`
  * (from /proc/locks; the lock helper's parent is the command that took it),

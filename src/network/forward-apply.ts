@@ -13,15 +13,20 @@ import {
   type ActiveForward,
   activeForwards,
   clashes,
+  describeClash,
+  findClash,
   formatForward,
   hasActive,
+  type PortClaim,
   type PortForward,
   pinAddress,
   readForwards,
   registeredNic,
+  storedClaims,
   writeActive,
   writeForwards,
 } from "./forward.js";
+import { withNetworkLock, withPortsLock } from "./lock.js";
 import { applyRuleset, listNetworkDefs, networkRunPaths } from "./manage.js";
 import type { NetworkDef } from "./render.js";
 
@@ -44,10 +49,27 @@ export function forwardNetwork(
 }
 
 /**
+ * Every forward applied on a network of the state root, as claims. Call with
+ * the ports lock held.
+ */
+function activeClaims(lxcpath: string): PortClaim[] {
+  return listNetworkDefs(lxcpath).flatMap((def) =>
+    activeForwards(lxcpath, networkRunPaths(lxcpath, def.name)).map((a) => ({
+      container: a.container,
+      forward: a,
+      network: def.name,
+    })),
+  );
+}
+
+/**
  * Brings the nft rules of `container`'s forwards in line with its state:
  * applied to its pinned address while its runtime directory exists, removed
  * otherwise (or when `running` is false). Returns the forwards in effect.
- * `managed`: the networks of a start in progress, by NIC index.
+ * `managed`: the networks of a start in progress, by NIC index. Each
+ * network is changed under its lock; the forwards are checked against
+ * every other container's applied on any network of the state root, and
+ * recorded, under the ports lock.
  */
 export async function syncForwards(
   lxcpath: string,
@@ -68,31 +90,43 @@ export async function syncForwards(
   // Off every other network it had forwards on (a changed config), onto its own.
   for (const def of listNetworkDefs(lxcpath)) {
     const run = networkRunPaths(lxcpath, def.name);
-    const had = hasActive(run, container);
     if (target && def.name === target.def.name) {
-      const address = pinAddress(run, def, container, target.index);
-      active = wanted.map((f) => ({ ...f, container, address }));
-      const others = activeForwards(lxcpath, run).filter((f) => f.container !== container);
-      for (const f of active) {
-        const clash = others.find((o) => clashes(o, f));
-        if (clash) {
-          throw new LxtError(
-            "exists",
-            `forward ${container}: ${formatForward(f)} clashes with ${clash.container}'s ${formatForward(clash)}`,
-          );
-        }
-      }
-      writeActive(run, container, active);
-      await applyRuleset(lxcpath, def, runner);
-    } else if (had) {
-      writeActive(run, container, []);
-      if (existsSync(run.dir)) await applyRuleset(lxcpath, def, runner);
+      active = await withNetworkLock(lxcpath, def.name, async () => {
+        const address = pinAddress(run, def, container, target.index);
+        const mine = wanted.map((f) => ({ ...f, container, address }));
+        await withPortsLock(lxcpath, async () => {
+          const claims = activeClaims(lxcpath);
+          for (const f of mine) {
+            const clash = findClash(f, container, claims);
+            if (clash) {
+              throw new LxtError(
+                "exists",
+                `forward ${container}: ${formatForward(f)} ${describeClash(clash)}`,
+              );
+            }
+          }
+          writeActive(run, container, mine);
+        });
+        await applyRuleset(lxcpath, def, runner);
+        return mine;
+      });
+    } else if (hasActive(run, container)) {
+      await withNetworkLock(lxcpath, def.name, async () => {
+        writeActive(run, container, []);
+        if (existsSync(run.dir)) await applyRuleset(lxcpath, def, runner);
+      });
     }
   }
   return active;
 }
 
-/** Adds a forward to a container's list and applies it when the container runs. */
+/**
+ * Adds a forward to a container's list and applies it when the container
+ * runs. The host port must be free: no other container's forward (stored,
+ * or applied on any network of the state root) claims the same protocol,
+ * port and address; the check and the write of the list are one step under
+ * the ports lock, so of two adds of one port exactly one wins.
+ */
 export async function addForward(
   lxcpath: string,
   container: string,
@@ -102,14 +136,23 @@ export async function addForward(
   requireExists(paths, "forward add");
   return withLock(paths, async () => {
     const list = readForwards(lxcpath, container);
-    const clash = list.find((o) => clashes(o, f));
-    if (clash) {
+    const own = list.find((o) => clashes(o, f));
+    if (own) {
       throw new LxtError(
         "exists",
-        `forward add ${container}: ${formatForward(f)} clashes with its forward ${formatForward(clash)}`,
+        `forward add ${container}: ${formatForward(f)} clashes with its forward ${formatForward(own)}`,
       );
     }
-    writeForwards(lxcpath, container, [...list, f]);
+    await withPortsLock(lxcpath, async () => {
+      const clash = findClash(f, container, [...activeClaims(lxcpath), ...storedClaims(lxcpath)]);
+      if (clash) {
+        throw new LxtError(
+          "exists",
+          `forward add ${container}: ${formatForward(f)} ${describeClash(clash)}`,
+        );
+      }
+      writeForwards(lxcpath, container, [...list, f]);
+    });
     try {
       return await syncForwards(lxcpath, container);
     } catch (err) {

@@ -66,6 +66,51 @@ export function clashes(a: PortForward, b: PortForward): boolean {
   );
 }
 
+/** A host port claimed by a container's forward: in its stored list, or applied on `network`. */
+export interface PortClaim {
+  container: string;
+  forward: PortForward;
+  /** The network it is applied on (undefined: stored, the container is not running). */
+  network?: string;
+}
+
+/** The first claim of another container than `container` that `f` clashes with. Pure. */
+export function findClash(
+  f: PortForward,
+  container: string,
+  claims: readonly PortClaim[],
+): PortClaim | undefined {
+  return claims.find((c) => c.container !== container && clashes(c.forward, f));
+}
+
+/** `clashes with C's forward tcp 8080 80 (on network N)` */
+export function describeClash(c: PortClaim): string {
+  const where = c.network ? ` (on network ${c.network})` : "";
+  return `clashes with ${c.container}'s forward ${formatForward(c.forward)}${where}`;
+}
+
+/**
+ * Every container's stored forwards under a state root, as claims. A list
+ * that does not parse claims nothing here: its own container's start and
+ * `forward` verbs report it.
+ */
+export function storedClaims(lxcpath: string): PortClaim[] {
+  let names: string[];
+  try {
+    names = readdirSync(lxcpath);
+  } catch {
+    return [];
+  }
+  return names.flatMap((container) => {
+    if (!existsSync(forwardsFile(lxcpath, container))) return [];
+    try {
+      return readForwards(lxcpath, container).map((forward) => ({ container, forward }));
+    } catch {
+      return [];
+    }
+  });
+}
+
 export function forwardsFile(lxcpath: string, container: string): string {
   return join(containerPaths(lxcpath, container).dir, "forwards");
 }

@@ -13,7 +13,9 @@ import { writeFileAtomic } from "../host/atomic.js";
 import type { CommandRunner } from "../storage/runner.js";
 import { parseDhcpHost } from "./forward.js";
 import { contains, ipToInt } from "./ipv4.js";
+import { withNetworkLock } from "./lock.js";
 import {
+  checkNetworkName,
   loadNetwork,
   type NetworkOptions,
   networkRunPaths,
@@ -83,8 +85,34 @@ export function optionsWith(def: NetworkDef, key: string, value: string): Networ
   return opts;
 }
 
-/** Sets one key (`value` undefined: back to its default) and applies the result live. */
+/**
+ * Sets one key (`value` undefined: back to its default) and applies the
+ * result live, under the network's lock; then brings the forwards of its
+ * containers onto their pinned addresses in the new subnet.
+ */
 export async function setNetworkKey(
+  lxcpath: string,
+  name: string,
+  key: string,
+  value: string | undefined,
+  runner: CommandRunner,
+): Promise<NetworkDef> {
+  checkNetworkName(name);
+  const next = await withNetworkLock(lxcpath, name, () =>
+    applyNetworkKey(lxcpath, name, key, value, runner),
+  );
+  // Forwards follow the new subnet's pinned addresses (each sync takes the lock again).
+  const { syncForwards } = await import("./forward-apply.js");
+  const { activeForwards } = await import("./forward.js");
+  const owners = new Set(
+    activeForwards(lxcpath, networkRunPaths(lxcpath, name)).map((f) => f.container),
+  );
+  for (const c of owners) await syncForwards(lxcpath, c, undefined, runner);
+  return next;
+}
+
+/** `setNetworkKey`'s change of the definition and the live network, with the lock held. */
+async function applyNetworkKey(
   lxcpath: string,
   name: string,
   key: string,
@@ -119,13 +147,6 @@ export async function setNetworkKey(
     await restartNetwork(lxcpath, def, runner).catch(() => {});
     throw err instanceof LxtError ? err.wrap(`network ${verb} ${name}`) : err;
   }
-  // Forwards follow the new subnet's pinned addresses.
-  const { syncForwards } = await import("./forward-apply.js");
-  const { activeForwards } = await import("./forward.js");
-  const owners = new Set(
-    activeForwards(lxcpath, networkRunPaths(lxcpath, name)).map((f) => f.container),
-  );
-  for (const c of owners) await syncForwards(lxcpath, c, undefined, runner);
   return next;
 }
 

@@ -374,6 +374,23 @@ export class NetnsSandbox {
     return r.stdout;
   };
 
+  /** Like `lxt`, without waiting: for commands that must run at the same time. */
+  readonly run = (args: string[]): Promise<RunResult> =>
+    new Promise((resolve) => {
+      const child = spawn("nsenter", [`--net=/run/netns/${this.ns}`, LXT, ...args], {
+        env: { ...process.env, LXT_PATH: this.lxcpath },
+      });
+      let stdout = "";
+      let stderr = "";
+      child.stdout.on("data", (b) => {
+        stdout += b;
+      });
+      child.stderr.on("data", (b) => {
+        stderr += b;
+      });
+      child.on("exit", (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    });
+
   /** Runs ARGV in namespace `ns` (default the sandbox's), with `input` on stdin. */
   readonly inNs = (argv: string[], opts: { ns?: string; input?: string } = {}): RunResult => {
     const r = spawnSync("nsenter", [`--net=/run/netns/${opts.ns ?? this.ns}`, ...argv], {
