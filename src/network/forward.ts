@@ -101,7 +101,7 @@ export function storedClaims(lxcpath: string): PortClaim[] {
   } catch {
     return [];
   }
-  return names.flatMap((container) => {
+  return names.sort().flatMap((container) => {
     if (!existsSync(forwardsFile(lxcpath, container))) return [];
     try {
       return readForwards(lxcpath, container).map((forward) => ({ container, forward }));
