@@ -663,6 +663,18 @@ static void run_stop_hooks(void)
 	}
 }
 
+/* Runs the plan's exit-hook commands in order, the monitor's last step once
+ * the init has ended and everything is cleaned up (lxt destroys an
+ * ephemeral container with one); best effort. */
+static void run_exit_hooks(void)
+{
+	for (int i = 0; i < M.p.nexit_hooks; i++) {
+		int st;
+
+		(void)run_hook(M.p.exit_hooks[i], &st);
+	}
+}
+
 /* Returns 0 once the init exec'd, -1 with the child's error line in line. */
 static int start_container(char *line, size_t cap)
 {
@@ -801,6 +813,7 @@ int monitor_main(const char *planfile, char **argv)
 	}
 	loop();
 	finish();
+	run_exit_hooks();
 	if (!M.p.foreground)
 		return 0;
 	return WIFSIGNALED(M.wstatus) ? 128 + WTERMSIG(M.wstatus) : WEXITSTATUS(M.wstatus);

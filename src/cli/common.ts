@@ -1,4 +1,5 @@
 import { Option } from "@commander-js/extra-typings";
+import type { LxtCommand } from "../container/ephemeral.js";
 import { type ContainerPaths, containerPaths, resolveLxcpath } from "../container/paths.js";
 import { LxtError } from "../core/errors.js";
 import { checkName } from "../core/names.js";
@@ -41,6 +42,29 @@ export function lockTimeoutMs(env: NodeJS.ProcessEnv = process.env): number | un
  */
 export function startTimeoutMs(env: NodeJS.ProcessEnv = process.env): number | undefined {
   return envSeconds(env, "LXT_START_TIMEOUT");
+}
+
+/**
+ * How a monitor runs this lxt again (an ephemeral container's exit hook):
+ * this node with its flags and the CLI script, and the variables that say
+ * where lxt's files are. Nothing else of the caller's environment.
+ */
+export function lxtCommand(): LxtCommand {
+  const env: Record<string, string> = {};
+  for (const k of ["LXT_RUNDIR", "LXT_SHIM"]) {
+    const v = process.env[k];
+    if (v) env[k] = v;
+  }
+  return { argv: [process.execPath, ...process.execArgv, process.argv[1] ?? ""], env };
+}
+
+/** What every verb that starts a container passes: the CLI's limits on its waits, and `lxtCommand`. */
+export function startOptions() {
+  return {
+    lockTimeoutMs: lockTimeoutMs(),
+    startTimeoutMs: startTimeoutMs(),
+    lxtCommand: lxtCommand(),
+  };
 }
 
 export function parseIntArg(what: string) {

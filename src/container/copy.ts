@@ -5,7 +5,7 @@ import { execRunner, storageDriver } from "../storage/index.js";
 import { cloneContainer } from "./clone.js";
 import { type ContainerPaths, requireExists } from "./paths.js";
 import { repairStale, withLock } from "./runtime.js";
-import { type Started, startContainer } from "./start.js";
+import { type Started, type StartOptions, startContainer } from "./start.js";
 import { rootfsRef } from "./storage.js";
 
 export interface CopyOptions {
@@ -16,6 +16,8 @@ export interface CopyOptions {
   /** `-B`: the new container's backend. */
   backend?: string;
   progress?: Progress;
+  /** How an ephemeral copy is started. */
+  start?: StartOptions;
 }
 
 /**
@@ -60,5 +62,5 @@ export async function copyContainer(
     });
   });
   if (!opts.ephemeral) return {};
-  return { started: await startContainer(dst, {}) };
+  return { started: await startContainer(dst, opts.start ?? {}) };
 }

@@ -11,44 +11,66 @@ import { requireState } from "./state.js";
 import { stopContainer } from "./stop.js";
 import { listSnapshotNames, snapshotPaths } from "./storage.js";
 
+/** What `destroy` is asked for. */
+export interface DestroyOptions {
+  /** Kill a running container first. */
+  force?: boolean;
+  /** Destroy its snapshots too (else they refuse the destroy). */
+  snapshots?: boolean;
+  /** Milliseconds to wait for the container's lock (default: until it is free). */
+  lockTimeoutMs?: number;
+  /** Cancels the destroy's waits. */
+  signal?: AbortSignal;
+}
+
 /**
  * Destroys a container: its directory, with the rootfs when it lives there.
  * A running container is refused unless `force`, which kills it first.
  */
-export async function destroyContainer(
-  paths: ContainerPaths,
-  opts: { force?: boolean; snapshots?: boolean },
-): Promise<void> {
+export async function destroyContainer(paths: ContainerPaths, opts: DestroyOptions): Promise<void> {
   requireExists(paths, "destroy");
-  const seen = await withLock(paths, () => repairStale(paths));
+  const wait = { timeoutMs: opts.lockTimeoutMs, signal: opts.signal };
+  const seen = await withLock(paths, wait, () => repairStale(paths));
   if (seen.state !== "STOPPED") {
     if (!opts.force) requireState("destroy", paths.name, seen.state);
-    await stopContainer(paths, { kill: true, haltSignal: 9 });
+    await stopContainer(paths, { kill: true, haltSignal: 9, ...wait });
   }
-  await withLock(paths, async () => {
+  await withLock(paths, wait, async () => {
     const now = await repairStale(paths);
     requireState("destroy", paths.name, now.state);
-    await requireNoDependents(paths, execRunner);
-    const snaps = listSnapshotNames(paths);
-    if (snaps.length > 0 && !opts.snapshots) {
-      throw new LxtError(
-        "state",
-        `destroy ${paths.name}: it has snapshots (${snaps.join(", ")}); -s destroys them too`,
-      );
-    }
-    for (const s of snaps) await destroyStorageDir(snapshotPaths(paths, s), execRunner);
-    // The generated AppArmor profile goes out of the kernel with the container.
-    await unloadAppArmorProfile(
-      paths.dir,
-      appArmorProfileName(paths.name, rootId(paths.lxcpath)),
-      execRunner,
-    );
-    // Only the container's own storage goes: a rootfs elsewhere (`create
-    // --rootfs DIR`, or an LXC config pointing at a tree) belongs to its owner.
-    await destroyStorageDir(paths, execRunner);
+    await removeContainer(paths, opts.snapshots ?? false);
   });
+  removeLockFile(paths);
+}
+
+/**
+ * Removes a stopped container: its snapshots (refused unless `snapshots`),
+ * its AppArmor profile and its storage. Call with its lock held.
+ */
+export async function removeContainer(paths: ContainerPaths, snapshots: boolean): Promise<void> {
+  await requireNoDependents(paths, execRunner);
+  const snaps = listSnapshotNames(paths);
+  if (snaps.length > 0 && !snapshots) {
+    throw new LxtError(
+      "state",
+      `destroy ${paths.name}: it has snapshots (${snaps.join(", ")}); -s destroys them too`,
+    );
+  }
+  for (const s of snaps) await destroyStorageDir(snapshotPaths(paths, s), execRunner);
+  // The generated AppArmor profile goes out of the kernel with the container.
+  await unloadAppArmorProfile(
+    paths.dir,
+    appArmorProfileName(paths.name, rootId(paths.lxcpath)),
+    execRunner,
+  );
+  // Only the container's own storage goes: a rootfs elsewhere (`create
+  // --rootfs DIR`, or an LXC config pointing at a tree) belongs to its owner.
+  await destroyStorageDir(paths, execRunner);
+}
+
+/** Removes a destroyed container's lock file, and the runtime root with its last container. */
+export function removeLockFile(paths: ContainerPaths): void {
   rmSync(paths.lockFile, { force: true });
-  // The runtime root of this state root goes with its last container.
   for (const dir of [dirname(paths.lockFile), dirname(dirname(paths.lockFile))]) {
     try {
       rmdirSync(dir);

@@ -1,12 +1,14 @@
 import { LxtError } from "../core/errors.js";
 import { type ContainerPaths, requireExists } from "./paths.js";
-import { type Started, startContainer } from "./start.js";
+import { type Started, type StartOptions, startContainer } from "./start.js";
 
 export interface ExecuteOptions {
   argv: string[];
   uid?: number;
   gid?: number;
   defines?: string[];
+  /** How the container is started (its waits, `lxtCommand`). */
+  start?: StartOptions;
 }
 
 /**
@@ -23,6 +25,7 @@ export async function executeContainer(
   if (opts.argv.length === 0)
     throw new LxtError("usage", `execute ${paths.name}: no command given (-- CMD ...)`);
   return startContainer(paths, {
+    ...opts.start,
     foreground: true,
     defines: opts.defines ?? [],
     execute: { argv: opts.argv, uid: opts.uid, gid: opts.gid },

@@ -15,8 +15,7 @@ import {
   readNetBytes,
 } from "../host/netinfo.js";
 import type { NicSummary } from "../network/nic-resolve.js";
-import { reapIfEphemeral } from "./ephemeral.js";
-import { type ContainerPaths, containerPaths, ephemeralMarker } from "./paths.js";
+import { type ContainerPaths, containerPaths } from "./paths.js";
 import { repairStale, runtimeCgroups, withLock } from "./runtime.js";
 import { readRuntimePlan, runtimeAppArmor } from "./runtime-cgroups.js";
 import { type ContainerState, observe } from "./state.js";
@@ -31,21 +30,6 @@ export function listNames(lxcpath: string): string[] {
     return [];
   }
   return entries.filter((n) => existsSync(join(lxcpath, n, "config"))).sort();
-}
-
-/**
- * Names of the containers under a state root, after destroying stopped
- * ephemeral ones (the only ones with a marker file, so this stays cheap).
- */
-export async function listLiveNames(lxcpath: string): Promise<string[]> {
-  const names = listNames(lxcpath);
-  const out: string[] = [];
-  for (const n of names) {
-    const paths = containerPaths(lxcpath, n);
-    if (existsSync(ephemeralMarker(paths)) && (await reapIfEphemeral(paths))) continue;
-    out.push(n);
-  }
-  return out;
 }
 
 /** One container as `ls -f` and `info` show it. */
@@ -114,16 +98,12 @@ export async function summarize(paths: ContainerPaths): Promise<ContainerSummary
   return { name: paths.name, state: seen.state, pid: seen.init?.pid, ...addrs };
 }
 
-/** Every container under a state root; stopped ephemeral ones are destroyed, not listed. */
-export async function listContainers(lxcpath: string): Promise<ContainerSummary[]> {
-  const all = await Promise.all(
-    listNames(lxcpath).map(async (n) => {
-      const paths = containerPaths(lxcpath, n);
-      const summary = await summarize(paths);
-      return (await reapIfEphemeral(paths)) ? undefined : summary;
-    }),
-  );
-  return all.filter((s): s is ContainerSummary => s !== undefined);
+/**
+ * Every container under a state root, as it is: a stopped ephemeral one is
+ * listed until its monitor's exit hook (or `stop`) has destroyed it.
+ */
+export function listContainers(lxcpath: string): Promise<ContainerSummary[]> {
+  return Promise.all(listNames(lxcpath).map((n) => summarize(containerPaths(lxcpath, n))));
 }
 
 function readExit(paths: ContainerPaths): ExitRecord | undefined {
@@ -148,7 +128,7 @@ export async function allContainerInfo(
   opts: { liveAddresses?: boolean } = {},
 ): Promise<ContainerInfo[]> {
   const layout = readCgroupLayout(nodeCgroupFs);
-  const names = await listLiveNames(lxcpath);
+  const names = listNames(lxcpath);
   return Promise.all(
     names.map((n) => containerInfo(containerPaths(lxcpath, n), layout, opts.liveAddresses ?? true)),
   );

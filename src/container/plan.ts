@@ -91,6 +91,11 @@ export interface LaunchInput {
     hooks: readonly (readonly string[])[];
     stopHooks?: readonly (readonly string[])[];
   };
+  /**
+   * Commands the monitor runs as its last step once the init has ended and
+   * everything is cleaned up (an ephemeral container's destroy).
+   */
+  exitHooks?: readonly (readonly string[])[];
 }
 
 /** The standard device nodes of an autodev /dev (LXC's set plus console via the pty). */
@@ -414,6 +419,7 @@ export function renderPlan(input: LaunchInput): string {
   for (const n of input.net?.nets ?? []) r.push(planRecord("net", [...n]));
   for (const hook of input.net?.hooks ?? []) r.push(planRecord("host-hook", [...hook]));
   for (const hook of input.net?.stopHooks ?? []) r.push(planRecord("stop-hook", [...hook]));
+  for (const hook of input.exitHooks ?? []) r.push(planRecord("exit-hook", [...hook]));
 
   for (const m of input.rootfsMounts ?? []) r.push(mountRecord(m));
   r.push(planRecord("rootfs", [input.rootfs]));

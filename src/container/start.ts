@@ -36,8 +36,9 @@ import {
 } from "../network/nic.js";
 import type { NetworkDef } from "../network/render.js";
 import { execRunner } from "../storage/runner.js";
+import { type LxtCommand, markEphemeral, reapCommand } from "./ephemeral.js";
 import { type LaunchOptions, type PreparedLaunch, prepareLaunch } from "./launch-input.js";
-import { type ContainerPaths, ephemeralMarker, requireExists } from "./paths.js";
+import { type ContainerPaths, requireExists } from "./paths.js";
 import { type LaunchInput, renderPlan } from "./plan.js";
 import { repairStale, withLock } from "./runtime.js";
 import { requireState } from "./state.js";
@@ -55,6 +56,13 @@ export interface StartOptions extends LaunchOptions {
   lockTimeoutMs?: number;
   /** Cancels the start's waits; whatever the start made is undone. */
   signal?: AbortSignal;
+  /**
+   * How the monitor runs lxt again (given by the front-end): an ephemeral
+   * container's monitor destroys it with this command when it stops.
+   * Without it an ephemeral container is destroyed only by `stop` (or
+   * `destroy --if-ephemeral`).
+   */
+  lxtCommand?: LxtCommand;
 }
 
 /**
@@ -168,10 +176,14 @@ export async function startContainer(paths: ContainerPaths, opts: StartOptions):
       const cgroups = planContainerCgroups(layout, paths.name, (p) => cgroupInUse(p, nodeCgroupFs));
       const input = prepared.build(cgroups, net);
       if (userns) input.userns = { idmap: userns.idmap, idmappedMounts: userns.idmappedMounts };
+      if (cfg.ephemeral && opts.lxtCommand) input.exitHooks = [reapCommand(paths, opts.lxtCommand)];
       const planFile = join(paths.runtimeDir, "plan");
       // The plan is on disk before the cgroups exist, so a crash between the
       // two leaves a record that repairStale can undo.
       writeFileAtomic(planFile, renderPlan(input), 0o600, false);
+      // Marked before the monitor runs: its init may end at once.
+      markEphemeral(paths, cfg.ephemeral);
+      revert.add("ephemeral mark", () => markEphemeral(paths, false));
       // cgroup v2: controllers on in the caller's cgroup before the
       // container's is made; lxt may move itself into a monitor leaf first.
       let delegation: ReturnType<typeof delegateForContainer>;
@@ -288,7 +300,6 @@ export async function startContainer(paths: ContainerPaths, opts: StartOptions):
         ]);
         for (const d of routed) netWarnings.push(...policyWarnings(d, json));
       }
-      if (cfg.ephemeral) writeFileAtomic(ephemeralMarker(paths), "1\n");
       log.log(
         3,
         `start - running, init pid ${started.init.pid}, monitor pid ${started.monitor.pid}`,

@@ -26,7 +26,7 @@ const one = { min: 1, max: 1, once: true } as const;
 const each = { min: 1, max: 1, once: false } as const;
 /** seccomp-rule: ARCH ACTION SYSCALL and up to CONF_MAX_CMPS (6) comparisons. */
 const SECCOMP_MAX_CMPS = 6;
-/** host-hook, stop-hook: ARGV0 and up to 63 arguments. */
+/** host-hook, stop-hook, exit-hook: ARGV0 and up to 63 arguments. */
 const HOOK = { min: 1, max: 64, once: false } as const;
 
 /** Every plan record op with its field counts, as plan.c's table states them. */
@@ -69,6 +69,7 @@ export const PLAN_OPS = {
   "stop-hook": HOOK,
   idmap: { min: 4, max: 4, once: false },
   "idmapped-mount": each,
+  "exit-hook": HOOK,
 } as const satisfies Record<string, OpShape>;
 
 export type PlanOp = keyof typeof PLAN_OPS;

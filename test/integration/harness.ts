@@ -183,6 +183,21 @@ export function runtimeLeftovers(lxcpath: string): string[] {
     .map((e) => join(root, e));
 }
 
+/** The pid of a running container's monitor (from its runtime directory). */
+export function monitorPid(lxcpath: string, name: string): number {
+  return Number(readFileSync(join(runtimeRoot(lxcpath), name, "monitor"), "utf8").split(" ")[0]);
+}
+
+/** Whether a process exists and has not exited (a zombie has). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return !readFileSync(`/proc/${pid}/stat`, "utf8").includes(") Z ");
+  } catch {
+    return false;
+  }
+}
+
 /** Polls until `cond` holds or `ms` pass. */
 export async function until(cond: () => boolean, ms = 5000): Promise<boolean> {
   const end = Date.now() + ms;

@@ -3,25 +3,19 @@ import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { runtimeRoot } from "../../src/container/paths.js";
-import { runtimeLeftovers, Sandbox, skipReason, until } from "./harness.js";
+import {
+  alive,
+  monitorPid as monitorOf,
+  runtimeLeftovers,
+  Sandbox,
+  skipReason,
+  until,
+} from "./harness.js";
+
+const monitorPid = (box: Sandbox, c: string) => monitorOf(box.lxcpath, c);
 
 const skip = skipReason();
 if (skip) console.log(skip);
-
-function monitorPid(box: Sandbox, c: string): number {
-  const text = readFileSync(join(runtimeRoot(box.lxcpath), c, "monitor"), "utf8");
-  return Number(text.split(" ")[0]);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return !readFileSync(`/proc/${pid}/stat`, "utf8").includes(") Z ");
-  } catch {
-    return false;
-  }
-}
 
 describe("SIGKILL recovery", { skip, timeout: 120_000 }, () => {
   let box: Sandbox;

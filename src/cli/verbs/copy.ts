@@ -1,6 +1,6 @@
 import type { Command } from "@commander-js/extra-typings";
 import { LxtError } from "../../core/errors.js";
-import { lxcpathOption, nameOption, targetPaths } from "../common.js";
+import { lxcpathOption, nameOption, startOptions, targetPaths } from "../common.js";
 import { withProgress } from "../progress.js";
 import { sweepAndReport } from "../sweep.js";
 
@@ -35,6 +35,7 @@ export function register(program: Command): void {
           ephemeral: opts.ephemeral,
           backend: opts.backingstorage,
           progress,
+          start: startOptions(),
         }),
       );
       if (out.started) process.stdout.write(`${dst.name}\n`);

@@ -1,5 +1,5 @@
 import type { Command } from "@commander-js/extra-typings";
-import { lxcpathOption, nameOption, targetPaths } from "../common.js";
+import { lockTimeoutMs, lxcpathOption, nameOption, targetPaths } from "../common.js";
 
 export function register(program: Command): void {
   program
@@ -9,12 +9,23 @@ export function register(program: Command): void {
     .addOption(lxcpathOption())
     .option("-f, --force", "kill a running container first")
     .option("-s, --snapshots", "destroy its snapshots too")
+    .option(
+      "--if-ephemeral",
+      "only if it is a stopped ephemeral container, else do nothing (what its monitor runs when it stops)",
+    )
     .argument("[name]")
     .action(async (name, opts) => {
+      const paths = targetPaths(opts, name);
+      if (opts.ifEphemeral) {
+        const { reapIfEphemeral } = await import("../../container/ephemeral.js");
+        await reapIfEphemeral(paths, { timeoutMs: lockTimeoutMs() });
+        return;
+      }
       const { destroyContainer } = await import("../../container/destroy.js");
-      await destroyContainer(targetPaths(opts, name), {
+      await destroyContainer(paths, {
         force: opts.force,
         snapshots: opts.snapshots,
+        lockTimeoutMs: lockTimeoutMs(),
       });
     });
 }

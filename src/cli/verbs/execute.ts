@@ -1,5 +1,12 @@
 import type { Command } from "@commander-js/extra-typings";
-import { collect, lxcpathOption, nameOption, parseIntArg, targetAndCommand } from "../common.js";
+import {
+  collect,
+  lxcpathOption,
+  nameOption,
+  parseIntArg,
+  startOptions,
+  targetAndCommand,
+} from "../common.js";
 
 export function register(program: Command): void {
   program
@@ -25,6 +32,7 @@ export function register(program: Command): void {
         uid: opts.uid,
         gid: opts.gid,
         defines: opts.define ?? [],
+        start: startOptions(),
       });
       for (const w of run.warnings) process.stderr.write(`lxt: warning: ${w}\n`);
       process.exitCode = await (run.exited ?? 0);

@@ -1,5 +1,5 @@
 import type { Command } from "@commander-js/extra-typings";
-import { lxcpathOption, targetPaths } from "../common.js";
+import { lxcpathOption, startOptions, targetPaths } from "../common.js";
 import { withProgress } from "../progress.js";
 
 export function register(program: Command): void {
@@ -35,7 +35,7 @@ export function register(program: Command): void {
           ...(opts.network !== undefined ? { network: opts.network } : {}),
         }),
       );
-      const started = await startContainer(paths, {});
+      const started = await startContainer(paths, startOptions());
       for (const w of started.warnings) process.stderr.write(`lxt: warning: ${w}\n`);
     });
 }

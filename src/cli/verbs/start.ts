@@ -1,12 +1,5 @@
 import type { Command } from "@commander-js/extra-typings";
-import {
-  collect,
-  lockTimeoutMs,
-  lxcpathOption,
-  nameOption,
-  startTimeoutMs,
-  targetPaths,
-} from "../common.js";
+import { collect, lxcpathOption, nameOption, startOptions, targetPaths } from "../common.js";
 
 export function register(program: Command): void {
   program
@@ -29,8 +22,7 @@ export function register(program: Command): void {
       const started = await startContainer(paths, {
         foreground: !!opts.foreground && !opts.daemon,
         defines: opts.define ?? [],
-        lockTimeoutMs: lockTimeoutMs(),
-        startTimeoutMs: startTimeoutMs(),
+        ...startOptions(),
       });
       for (const w of started.warnings) process.stderr.write(`lxt: warning: ${w}\n`);
       if (started.exited) process.exitCode = await started.exited;
