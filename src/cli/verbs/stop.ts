@@ -26,6 +26,6 @@ export function register(program: Command): void {
         haltSignal: haltSignal(paths),
         lockTimeoutMs: lockTimeoutMs(),
       });
-      await reapIfEphemeral(paths);
+      await reapIfEphemeral(paths, { timeoutMs: lockTimeoutMs() });
     });
 }
