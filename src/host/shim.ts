@@ -123,10 +123,10 @@ export async function withFileLock<T>(
 }
 
 /**
- * ` (held by pid N: COMMAND)`: the process that holds a flock on `path`
- * (from /proc/locks; the lock helper's parent is the command that took it),
- * or an empty string when none can be named. `self` (our own waiting
- * helper) is never named.
+ * ` (held by pid N: COMMAND)`: the command that holds a flock on `path`
+ * (from /proc/locks the helper holding it, whose parent took it), or an
+ * empty string when none can be named. `self` (our own waiting helper) is
+ * never named.
  */
 export function describeHolder(path: string, self?: number): string {
   let ino: number;
@@ -145,15 +145,16 @@ export function describeHolder(path: string, self?: number): string {
   if (pid === undefined) return "";
   const parent = readParent(pid);
   const full = parent ? readCmdline(parent) : "";
-  const cmd = full.length > 80 ? `${full.slice(0, 79)}…` : full;
-  return cmd ? ` (held by pid ${pid}: ${cmd})` : ` (held by pid ${pid})`;
+  if (!parent || !full) return ` (held by pid ${pid})`;
+  return ` (held by pid ${parent}: ${full.length > 80 ? `${full.slice(0, 79)}…` : full})`;
 }
 
 /** Pids holding (not waiting for) a FLOCK on inode `ino`, from /proc/locks text. */
 export function flockHolders(procLocks: string, ino: number): number[] {
   return procLocks.split("\n").flatMap((line) => {
     const f = line.trim().split(/\s+/);
-    if (f[1] === "->" || f[1] !== "FLOCK") return [];
+    // `N: -> FLOCK ...` lines are waiters.
+    if (f[1] !== "FLOCK") return [];
     const dev = f[5]?.split(":");
     return dev && Number(dev[2]) === ino ? [Number(f[4])] : [];
   });
