@@ -621,6 +621,18 @@ static void run_stop_hooks(void)
 	}
 }
 
+/* Runs the plan's exit-hook commands in order, the monitor's last step once
+ * the init has ended and everything is cleaned up (lxt destroys an
+ * ephemeral container with one); best effort. */
+static void run_exit_hooks(void)
+{
+	for (int i = 0; i < M.p.nexit_hooks; i++) {
+		int st;
+
+		(void)run_hook(M.p.exit_hooks[i], &st);
+	}
+}
+
 #define PF_EXITING 0x4       /* include/linux/sched.h */
 #define PF_FORKNOEXEC 0x40
 
@@ -803,6 +815,7 @@ int monitor_main(const char *planfile, char **argv)
 	}
 	loop();
 	finish();
+	run_exit_hooks();
 	if (!M.p.foreground)
 		return 0;
 	return WIFSIGNALED(M.wstatus) ? 128 + WTERMSIG(M.wstatus) : WEXITSTATUS(M.wstatus);

@@ -152,7 +152,7 @@ describe("applyStart: named steps, each undone when a later one fails", () => {
       "limits",
       "devices",
       "apparmor",
-      "dhcp and forwards",
+      "forwards",
       "monitor",
     ]);
   });
