@@ -5,7 +5,15 @@
  * waited for and for how long, having killed and reaped what they spawned.
  */
 import assert from "node:assert/strict";
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { createServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -40,6 +48,23 @@ function alive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** Live (not zombie) processes whose parent (`field: 4`) or process group (`5`) is `id`. */
+function liveWith(field: 4 | 5, id: number): number[] {
+  return readdirSync("/proc")
+    .filter((e) => /^\d+$/.test(e))
+    .flatMap((e) => {
+      let stat: string;
+      try {
+        stat = readFileSync(`/proc/${e}/stat`, "utf8");
+      } catch {
+        return [];
+      }
+      // Fields after the command: 3 state, 4 ppid, 5 pgrp.
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      return f[0] !== "Z" && f[0] !== "X" && Number(f[field - 3]) === id ? [Number(e)] : [];
+    });
 }
 
 function pidOf(file: string): number {
@@ -85,11 +110,14 @@ describe("waits have limits", () => {
 
   test("takeLock gives up after its timeout, naming the lock; its helper is gone", async () => {
     const helper = fakeHelper("lock");
+    // Children of ours from before (tsx's compiler service, say) are not the helper.
+    const before = liveWith(4, process.pid);
     await assert.rejects(
       takeLock(helper, join(dir, "locks", "c1"), "c1", { timeoutMs: 200 }),
       isLxtError("timeout", /^lock c1: waiting for .*locks\/c1: timed out after 0\.2 s$/),
     );
-    assert.ok(!alive(pidOf(join(dir, "lock.pid"))), "the helper was killed and reaped");
+    // Whether or not it got to run yet, the helper was killed and reaped.
+    assert.deepEqual(liveWith(4, process.pid), before, "no new child of ours is left");
   });
 
   test("takeLock is cancelled by its AbortSignal", async () => {
@@ -105,13 +133,32 @@ describe("waits have limits", () => {
   test("spawnMonitor kills a monitor that gives no verdict, with its process group", async () => {
     const helper = fakeHelper("monitor", "", true);
     const t0 = Date.now();
+    let pid = 0;
     await assert.rejects(
       spawnMonitor(helper, join(dir, "plan"), undefined, { timeoutMs: 300 }),
-      isLxtError("timeout", /^no verdict from the monitor \(pid \d+\): timed out after 0\.3 s$/),
+      (err) => {
+        isLxtError(
+          "timeout",
+          /^no verdict from the monitor \(pid \d+\): timed out after 0\.3 s$/,
+        )(err);
+        pid = Number(/pid (\d+)/.exec((err as Error).message)?.[1]);
+        return true;
+      },
     );
     assert.ok(Date.now() - t0 < 5000);
-    assert.ok(!alive(pidOf(join(dir, "monitor.pid"))), "the monitor is gone");
-    assert.ok(!alive(pidOf(join(dir, "monitor.child"))), "and what it ran (a hung hook)");
+    assert.ok(pid > 0 && !alive(pid), "the monitor is gone");
+    assert.deepEqual(liveWith(5, pid), [], "and everything in its process group");
+  });
+
+  test("spawnMonitor cancelled while its hook hangs: the monitor and the hook are gone", async () => {
+    const helper = fakeHelper("monitor-c", "", true);
+    const ac = new AbortController();
+    const p = spawnMonitor(helper, join(dir, "plan"), undefined, { signal: ac.signal });
+    await started(join(dir, "monitor-c.child"));
+    ac.abort();
+    await assert.rejects(p, isLxtError("cancelled", /^no verdict from the monitor .*: cancelled$/));
+    assert.ok(!alive(pidOf(join(dir, "monitor-c.pid"))), "the monitor is gone");
+    assert.ok(!alive(pidOf(join(dir, "monitor-c.child"))), "and what it ran (a hung hook)");
   });
 
   test("spawnMonitor still takes a verdict given in time", async () => {
