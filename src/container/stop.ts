@@ -7,8 +7,10 @@ import { LxtError } from "../core/errors.js";
 import { formatSeconds } from "../core/wait.js";
 import { type ExitRecord, parseControlReply } from "../host/helper-protocol.js";
 import { controlRequest } from "../host/monitor-client.js";
+import { isAlive, type ProcessRef } from "../host/proc.js";
 import { type ContainerPaths, requireExists } from "./paths.js";
 import { repairStale, runtimeCgroups, withLock } from "./runtime.js";
+import { runtimeExitHooks } from "./runtime-cgroups.js";
 import { observe, requireState } from "./state.js";
 
 export interface StopOptions {
@@ -19,7 +21,7 @@ export interface StopOptions {
   /** The signal that asks the init to halt (`lxc.signal.halt`). */
   haltSignal: number;
   /**
-   * Cancels the stop's waits (the lock, the monitor's report);
+   * Cancels the stop's waits (the lock, the monitor's report, its exit);
    * the monitor stops the container anyway. The lock's limit is the
    * context's (`settings.lockTimeoutMs`).
    */
@@ -37,8 +39,9 @@ export const STOP_CLEANUP_GRACE_MS = 30_000;
 /**
  * Stops a running container: the halt signal, up to `timeout` seconds for
  * the init to end, then SIGKILL, all done by the monitor. Resolves once the
- * monitor has cleaned up (it closes the connection last). A monitor that
- * does not report the end within the timeout and
+ * monitor has cleaned up (it closes the connection last) and its process
+ * has exited, so that nothing of the container is left when it returns. A
+ * monitor that does not report the end and exit within the timeout and
  * `STOP_CLEANUP_GRACE_MS` (never, with `timeout` -1, unless cancelled)
  * fails the stop with `timeout` naming it; the lock is let go either way.
  */
@@ -49,7 +52,9 @@ export async function stopContainer(
 ): Promise<ExitRecord | undefined> {
   requireExists(paths, "stop");
   const fs = ctx.host.cgroupFs;
-  return withLock(
+  // What is left once the lock is let go (see below).
+  let ending: (() => Promise<void>) | undefined;
+  const exit = await withLock(
     ctx,
     paths,
     async () => {
@@ -60,9 +65,13 @@ export async function stopContainer(
       if (seen.state === "FROZEN") await setFrozen(runtimeCgroups(ctx, paths), fs, false);
       // The monitor removes its plan as it exits; its cgroup v2 leaf is ours to remove.
       const dirs = runtimeCgroups(ctx, paths);
+      // Its exit hooks (an ephemeral container's destroy) take this lock
+      // before the monitor exits: that exit is waited for once we let go.
+      const hooked = runtimeExitHooks(ctx, paths).length > 0;
       const signal = opts.kill ? 9 : opts.haltSignal;
       const timeout = opts.kill ? 0 : (opts.timeout ?? 60);
       const waitMs = timeout < 0 ? undefined : timeout * 1000 + STOP_CLEANUP_GRACE_MS;
+      const deadline = waitMs === undefined ? undefined : ctx.host.clock.now() + waitMs;
       let lines: string[];
       try {
         lines = await controlRequest(
@@ -72,7 +81,7 @@ export async function stopContainer(
         );
       } catch (err) {
         if (err instanceof LxtError)
-          throw stopWaitError(paths.name, seen.monitor?.pid, err, timeout);
+          throw stopWaitError(paths.name, seen.monitor?.pid, err, timeout, "report the end");
         // The monitor went away between our look and our request: repair.
         const after = await repairStale(ctx, paths);
         if (after.state === "STOPPED") {
@@ -91,25 +100,62 @@ export async function stopContainer(
       await waitFor(ctx.host.clock, () => observe(ctx, paths).state === "STOPPED", 5000);
       await repairStale(ctx, paths);
       await dropForwards(ctx, paths);
-      await releaseMonitorLeaf(dirs.v2, fs);
+      const monitor = seen.monitor;
+      const ended = async () => {
+        if (monitor)
+          await monitorExit(ctx.host.clock, paths.name, monitor, deadline, timeout, opts);
+        await releaseMonitorLeaf(dirs.v2, fs);
+      };
+      if (hooked) ending = ended;
+      else await ended();
       return exit;
     },
     { signal: opts.signal },
   );
+  await ending?.();
+  return exit;
 }
 
-/** A stop's wait for the monitor that ran out (or was cancelled), naming the monitor and the limit. */
+/**
+ * Waits until the monitor process has exited (a zombie has): it closes the
+ * stop's connection a moment before it ends. Bounded by the stop's
+ * `deadline` (none: forever) and cancelled by `opts.signal`.
+ */
+async function monitorExit(
+  clock: Clock,
+  name: string,
+  monitor: ProcessRef,
+  deadline: number | undefined,
+  timeout: number,
+  opts: { signal?: AbortSignal },
+): Promise<void> {
+  while (isAlive(monitor)) {
+    const what = `stop ${name}: waiting for the monitor (pid ${monitor.pid}) to exit`;
+    if (opts.signal?.aborted) throw new LxtError("cancelled", `${what}: cancelled`);
+    if (deadline !== undefined && clock.now() > deadline) {
+      const err = new LxtError("timeout", what);
+      throw stopWaitError(name, monitor.pid, err, timeout, "exit");
+    }
+    await clock.sleep(2);
+  }
+}
+
+/**
+ * A stop's wait for the monitor that ran out (or was cancelled), naming the
+ * monitor, what it did not do in time and the limit.
+ */
 function stopWaitError(
   name: string,
   monitorPid: number | undefined,
   err: LxtError,
   timeout: number,
+  what: string,
 ): LxtError {
   if (err.code !== "timeout") return err.wrap(`stop ${name}`);
   const total = formatSeconds(timeout * 1000 + STOP_CLEANUP_GRACE_MS);
   return new LxtError(
     "timeout",
-    `stop ${name}: the monitor (pid ${monitorPid ?? "?"}) did not report the end within ${total} (${timeout} s for the init, ${formatSeconds(STOP_CLEANUP_GRACE_MS)} for its cleanup)`,
+    `stop ${name}: the monitor (pid ${monitorPid ?? "?"}) did not ${what} within ${total} (${timeout} s for the init, ${formatSeconds(STOP_CLEANUP_GRACE_MS)} for its cleanup)`,
     err,
   );
 }

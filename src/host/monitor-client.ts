@@ -120,7 +120,9 @@ export function spawnMonitor(
         if (s.kind === "running") {
           settle(() => resolve({ monitor, init: s.init }));
         } else if (s.kind === "error") {
-          settle(() => reject(new LxtError("start", describeFailure(s.failure), s.failure)));
+          // It has undone its part and exits next: the start returns once it has.
+          const e = new LxtError("start", describeFailure(s.failure), s.failure);
+          settle(() => void exited.then(() => reject(e)));
         } else if (s.kind === "unknown") {
           settle(() => reject(new LxtError("internal", `monitor said "${s.line}"`)));
         }

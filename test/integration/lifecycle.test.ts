@@ -235,7 +235,9 @@ describe("lifecycle of a busybox container", { skip, timeout: 120_000 }, () => {
 
   test("clean stop: the halt signal, the init shuts down, everything goes", () => {
     const info = JSON.parse(box.ok(["info", "-n", c, "--format", "json"]));
+    const monitor = monitorPid(box.lxcpath, c);
     box.ok(["stop", "-n", c, "-t", "20"]);
+    assert.ok(!alive(monitor), "the monitor has exited when stop returns");
     assert.match(box.ok(["ls", "-f"]), new RegExp(`^${c}\\s+STOPPED`, "m"));
     for (const dir of info.cgroups) assert.ok(!existsSync(dir), `${dir} removed`);
     assert.deepEqual(runtimeLeftovers(box.lxcpath), []);
@@ -249,7 +251,9 @@ describe("lifecycle of a busybox container", { skip, timeout: 120_000 }, () => {
   test("forced stop (-k) and destroy leave nothing", () => {
     box.ok(["start", "-n", c]);
     const info = JSON.parse(box.ok(["info", "-n", c, "--format", "json"]));
+    const monitor = monitorPid(box.lxcpath, c);
     box.ok(["stop", "-n", c, "-k"]);
+    assert.ok(!alive(monitor), "the monitor has exited when stop -k returns");
     assert.equal(JSON.parse(box.ok(["info", "-n", c, "--format", "json"])).state, "STOPPED");
     for (const dir of info.cgroups) assert.ok(!existsSync(dir));
     box.ok(["destroy", "-n", c]);
@@ -292,8 +296,12 @@ describe("lxc.ephemeral", { skip, timeout: 120_000 }, () => {
     box.ok(["create", "-n", c, "-t", "busybox"]);
     box.ok(["start", "-n", c, "-s", "lxc.ephemeral=1"]);
     assert.match(box.ok(["ls", "-f"]), new RegExp(`^${c}\\s+RUNNING`, "m"));
+    const monitor = monitorPid(box.lxcpath, c);
     box.ok(["stop", "-n", c, "-k"]);
     assert.ok(!existsSync(`${box.lxcpath}/${c}`), "destroyed on stop");
+    // Its exit hook (the destroy) ran to its end: nothing of it is left running.
+    assert.ok(!alive(monitor), "the monitor has exited when stop returns");
+    assert.deepEqual(hostLeftovers(c), []);
   });
 
   test("one that shuts itself down is destroyed by its monitor, with nobody running ls", async () => {
