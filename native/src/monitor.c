@@ -703,7 +703,7 @@ static int start_container(char *line, size_t cap)
 	if (M.p.nnets > 0 || M.p.nhooks > 0) {
 		if (net_run(&M.p, M.init) < 0 || run_hooks() < 0) {
 			/* A child that failed first (its namespace gone with it) says why. */
-			n = recv(sv[0], line, cap - 1, MSG_DONTWAIT);
+			n = recv_msg(sv[0], line, cap - 1, MSG_DONTWAIT);
 			line[n > 0 ? n : 0] = '\0';
 			close(sv[0]);
 			return -1;
@@ -715,16 +715,15 @@ static int start_container(char *line, size_t cap)
 			return -1;
 		}
 	}
-	do
-		n = read(sv[0], line, cap - 1);
-	while (n < 0 && errno == EINTR);
+	/* A child that failed wrote its error line before it exited, maybe
+	 * with our 'n' unread: recv_msg reads the line past that reset. */
+	n = recv_msg(sv[0], line, cap - 1, 0);
 	close(sv[0]);
 	if (n > 0) {
 		line[n] = '\0';
 		return -1;
 	}
-	/* ECONNRESET: the child died with our 'n' unread, an end of file too. */
-	if (n < 0 && errno != ECONNRESET)
+	if (n < 0)
 		return fail("monitor", "sync", NULL, errno);
 	line[0] = '\0';
 	if (check_exec() < 0)
