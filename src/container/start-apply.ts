@@ -264,10 +264,6 @@ const STEPS: readonly StartStep[] = [
     name: "monitor",
     async run(r) {
       const { ctx, plan } = r;
-      // A monitor killed for giving no verdict cleaned nothing up: what it
-      // left (its runtime files, host ends of veths, stop-hooks) is repaired
-      // as after any killed monitor. Otherwise the monitor removed it all.
-      r.revert.add("monitor's leftovers", () => repairStale(ctx, plan.paths).then(() => {}));
       const wait = {
         timeoutMs: ctx.settings.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS,
         signal: r.call.signal,
@@ -275,6 +271,13 @@ const STEPS: readonly StartStep[] = [
       try {
         r.started = await spawnMonitor(ctx.host.helper, r.planFile, plan.foreground, wait);
       } catch (err) {
+        // A monitor killed for giving no verdict cleaned nothing up: what it
+        // left (its runtime files, host ends of veths, stop-hooks) is
+        // repaired as after any killed monitor, first. One that failed by
+        // itself removed what it made.
+        if (err instanceof LxtError && (err.code === "timeout" || err.code === "cancelled")) {
+          r.revert.add("monitor's leftovers", () => repairStale(ctx, plan.paths).then(() => {}));
+        }
         const f = err instanceof LxtError ? (err.cause as HelperFailure | undefined) : undefined;
         const nicErr = f?.stage === "net" ? netFailure(f, r.plan.nics) : undefined;
         throw nicErr ? nicErr.wrap("network") : err;

@@ -14,7 +14,6 @@ export interface HeldLock {
 }
 
 /**
-/**
  * Takes an exclusive flock on `path` through the helper `helper` (Node has
  * no flock) and resolves once it is held. The helper holds it until its
  * stdin closes, so a CLI killed with SIGKILL frees the lock at once. When
