@@ -621,6 +621,18 @@ static void run_stop_hooks(void)
 	}
 }
 
+/* Runs the plan's exit-hook commands in order, the monitor's last step once
+ * the init has ended and everything is cleaned up (lxt destroys an
+ * ephemeral container with one); best effort. */
+static void run_exit_hooks(void)
+{
+	for (int i = 0; i < M.p.nexit_hooks; i++) {
+		int st;
+
+		(void)run_hook(M.p.exit_hooks[i], &st);
+	}
+}
+
 #define PF_EXITING 0x4       /* include/linux/sched.h */
 #define PF_FORKNOEXEC 0x40
 
@@ -691,7 +703,7 @@ static int start_container(char *line, size_t cap)
 	if (M.p.nnets > 0 || M.p.nhooks > 0) {
 		if (net_run(&M.p, M.init) < 0 || run_hooks() < 0) {
 			/* A child that failed first (its namespace gone with it) says why. */
-			n = recv(sv[0], line, cap - 1, MSG_DONTWAIT);
+			n = recv_msg(sv[0], line, cap - 1, MSG_DONTWAIT);
 			line[n > 0 ? n : 0] = '\0';
 			close(sv[0]);
 			return -1;
@@ -703,16 +715,15 @@ static int start_container(char *line, size_t cap)
 			return -1;
 		}
 	}
-	do
-		n = read(sv[0], line, cap - 1);
-	while (n < 0 && errno == EINTR);
+	/* A child that failed wrote its error line before it exited, maybe
+	 * with our 'n' unread: recv_msg reads the line past that reset. */
+	n = recv_msg(sv[0], line, cap - 1, 0);
 	close(sv[0]);
 	if (n > 0) {
 		line[n] = '\0';
 		return -1;
 	}
-	/* ECONNRESET: the child died with our 'n' unread, an end of file too. */
-	if (n < 0 && errno != ECONNRESET)
+	if (n < 0)
 		return fail("monitor", "sync", NULL, errno);
 	line[0] = '\0';
 	if (check_exec() < 0)
@@ -815,6 +826,7 @@ int monitor_main(const char *planfile, char **argv)
 	}
 	loop();
 	finish();
+	run_exit_hooks();
 	if (!M.p.foreground)
 		return 0;
 	return WIFSIGNALED(M.wstatus) ? 128 + WTERMSIG(M.wstatus) : WEXITSTATUS(M.wstatus);

@@ -34,7 +34,7 @@ enum {
 	OP_INIT_SHIM, OP_ROOTFS, OP_HOSTNAME, OP_MOUNT, OP_MKDIR, OP_MKNOD,
 	OP_SYMLINK, OP_PIVOT, OP_SYSCTL, OP_RLIMIT, OP_CWD, OP_GID, OP_UID, OP_ENV,
 	OP_EXEC, OP_CAPS, OP_NO_NEW_PRIVS, OP_SECCOMP, OP_SECCOMP_RULE, OP_APPARMOR, OP_HOST_HOOK, OP_NET, OP_NETDEV,
-	OP_STOP_HOOK, OP_IDMAP, OP_IDMAPPED_MOUNT, OP_MONITOR_CGROUP, OP__COUNT
+	OP_STOP_HOOK, OP_IDMAP, OP_IDMAPPED_MOUNT, OP_EXIT_HOOK, OP_MONITOR_CGROUP, OP__COUNT
 };
 
 static const struct op_desc ops[OP__COUNT] = {
@@ -76,6 +76,7 @@ static const struct op_desc ops[OP__COUNT] = {
 	[OP_STOP_HOOK] = {"stop-hook", 1, 64, false, false},
 	[OP_IDMAP] = {"idmap", 4, 4, false, false},
 	[OP_IDMAPPED_MOUNT] = {"idmapped-mount", 1, 1, false, false},
+	[OP_EXIT_HOOK] = {"exit-hook", 1, 64, false, false},
 	[OP_MONITOR_CGROUP] = {"monitor-cgroup", 1, 1, false, false},
 };
 
@@ -98,6 +99,7 @@ static const int limits[OP__COUNT] = {
 	[OP_SECCOMP_RULE] = PLAN_MAX_RULES,
 	[OP_HOST_HOOK] = PLAN_MAX_HOOKS,
 	[OP_STOP_HOOK] = PLAN_MAX_HOOKS,
+	[OP_EXIT_HOOK] = PLAN_MAX_HOOKS,
 	[OP_NET] = PLAN_MAX_NETS,
 	[OP_NETDEV] = PLAN_MAX_NETDEVS,
 	[OP_IDMAP] = IDMAP_MAX,
@@ -112,7 +114,7 @@ struct parser {
 	int seen[OP__COUNT];
 	bool pivoted;
 	int host_mounts;
-	int cap_recs, cap_env, cap_cg1, cap_kill, cap_mon, cap_tty, cap_hooks, cap_nets, cap_netdevs, cap_idm, cap_stop_hooks;
+	int cap_recs, cap_env, cap_cg1, cap_kill, cap_mon, cap_tty, cap_hooks, cap_nets, cap_netdevs, cap_idm, cap_stop_hooks, cap_exit_hooks;
 };
 
 static int bad(struct parser *ps, const char *op, int err)
@@ -490,6 +492,9 @@ static int parse_record(struct parser *ps, int op, char **f, int n)
 		return parse_idmap(ps, f);
 	case OP_IDMAPPED_MOUNT:
 		push(p, &p->idmapped, &p->nidmapped, &ps->cap_idm, f[0]);
+		return check_abs(ps, f[0]);
+	case OP_EXIT_HOOK:
+		push_argv(p, &p->exit_hooks, &p->nexit_hooks, &ps->cap_exit_hooks, f);
 		return check_abs(ps, f[0]);
 	}
 	return bad(ps, NULL, EINVAL);

@@ -86,6 +86,8 @@ struct plan {
 	int nhooks;
 	char ***stop_hooks;     /* stop-hook argvs, run after the init ended */
 	int nstop_hooks;
+	char ***exit_hooks;     /* exit-hook argvs, the monitor's last step after the init ended */
+	int nexit_hooks;
 	char ***nets;           /* net records (verb first), each NULL-terminated, in plan order */
 	int nnets;
 	char **netdevs;         /* netdev host interface names */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <limits.h>
 #include <time.h>
@@ -125,6 +126,21 @@ int write_all(int fd, const void *buf, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+ssize_t recv_msg(int fd, void *buf, size_t cap, int flags)
+{
+	int resets = 0;
+
+	for (;;) {
+		ssize_t n = recv(fd, buf, cap, flags);
+
+		if (n >= 0)
+			return n;
+		if (errno == EINTR || (errno == ECONNRESET && resets++ == 0))
+			continue;
+		return -1;
+	}
 }
 
 int write_file_atomic(const char *path, const char *data)

@@ -37,6 +37,12 @@ int pct_decode(char *s);
 
 int write_all(int fd, const void *buf, size_t len);
 
+/* One message from a socket whose peer may be gone: its length (0 at the
+ * end), or -1 with errno. A peer that closed with data of ours unread
+ * leaves ECONNRESET pending, which the kernel reports (once) before any
+ * message the peer sent first: that one is read past. */
+ssize_t recv_msg(int fd, void *buf, size_t cap, int flags);
+
 /* Write data to path via path.tmp + rename, so readers never see a torn file. */
 int write_file_atomic(const char *path, const char *data);
 

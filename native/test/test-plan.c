@@ -81,6 +81,11 @@ static void minimal(void)
 	CHECK(p.nrecs == 1 && !strcmp(p.recs[0].f[0], "a b") && p.recs[0].line == 4);
 	CHECK_STR(p.env[0], "A==");
 	plan_free(&p);
+	CHECK(parse(HEAD "exit-hook /usr/bin/env -i a%20b\nexit-hook /bin/true\n" EXEC, &p) == 0);
+	CHECK(p.nexit_hooks == 2 && p.nhooks == 0 && p.nstop_hooks == 0);
+	CHECK_STR(p.exit_hooks[0][2], "a b");
+	CHECK(p.exit_hooks[0][3] == NULL && p.exit_hooks[1][1] == NULL);
+	plan_free(&p);
 }
 
 static void malformed(void)
@@ -113,6 +118,7 @@ static void malformed(void)
 	REFUSED(HEAD "uid 4294967295\n" EXEC, "uid", 4, EINVAL);
 	REFUSED(HEAD "caps 1,,2\n" EXEC, "caps", 4, EINVAL);
 	REFUSED(HEAD "host-hook sh\n" EXEC, "host-hook", 4, EINVAL);
+	REFUSED(HEAD "exit-hook lxt destroy\n" EXEC, "exit-hook", 4, EINVAL);
 	REFUSED(HEAD "netdev a/b\n" EXEC, "netdev", 4, EINVAL);
 	REFUSED(HEAD "idmap u 0 4294967295 2\n" EXEC, "idmap", 4, EINVAL);
 	REFUSED(HEAD "env =x\n" EXEC, "env", 4, EINVAL);
@@ -161,6 +167,7 @@ static void bounds(void)
 		{"env", "env A=1", "", PLAN_MAX_ENV},
 		{"host-hook", "host-hook /bin/true", "", PLAN_MAX_HOOKS},
 		{"stop-hook", "stop-hook /bin/true", "", PLAN_MAX_HOOKS},
+		{"exit-hook", "exit-hook /bin/true", "", PLAN_MAX_HOOKS},
 		{"net", "net up lo", "", PLAN_MAX_NETS},
 		{"netdev", "netdev lxtv0", "", PLAN_MAX_NETDEVS},
 		{"seccomp-rule", "seccomp-rule all errno:1 mkdir", "seccomp allow x86_64",

@@ -1,8 +1,12 @@
-/* cgroup.procs parsing: whole lines only, whatever the read size. */
+/* cgroup.procs parsing: whole lines only, whatever the read size; the sync
+ * socket's last message from a child that is gone. */
 #include "../src/shim.h"
+#include "../src/util.h"
 #include "unit.h"
 
+#include <errno.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 struct seen {
@@ -29,8 +33,31 @@ static int procs_of(const char *text, struct seen *s)
 	return n;
 }
 
+/* A child that failed writes its error line and exits with the monitor's
+ * go-ahead unread: the line is still read, after the reset. */
+static void child_line(void)
+{
+	char buf[64];
+	int sv[2];
+
+	CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) == 0);
+	CHECK(send(sv[0], "n", 1, 0) == 1);
+	CHECK(send(sv[1], "error mount mount /x 2", 22, 0) == 22);
+	close(sv[1]);
+	CHECK(recv_msg(sv[0], buf, sizeof(buf) - 1, 0) == 22);
+	CHECK(recv_msg(sv[0], buf, sizeof(buf) - 1, 0) == 0);
+	close(sv[0]);
+	/* Nothing written: the end, not an error. */
+	CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) == 0);
+	CHECK(send(sv[0], "n", 1, 0) == 1);
+	close(sv[1]);
+	CHECK(recv_msg(sv[0], buf, sizeof(buf) - 1, MSG_DONTWAIT) == 0);
+	close(sv[0]);
+}
+
 void test_procs(void)
 {
+	child_line();
 	static struct seen s;
 	static char text[16384];
 

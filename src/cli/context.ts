@@ -7,7 +7,7 @@ import { existsSync, realpathSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DEFAULT_LXCPATH, DEFAULT_RUNDIR } from "../container/paths.js";
-import type { Caller, Context, Stdio } from "../core/context.js";
+import type { Caller, Context, LxtCommand, Stdio } from "../core/context.js";
 import { LxtError } from "../core/errors.js";
 import { nodeContext } from "../host/context.js";
 
@@ -37,7 +37,36 @@ function findHelper(): string {
   throw new LxtError("host", "helper lxt-shim not found (build it with `npm run build`)");
 }
 
-/** The context of one `lxt` command, for the state root `-P` names (or the default). */
+/** Milliseconds from an environment variable holding seconds; undefined when unset. */
+function envSeconds(env: NodeJS.ProcessEnv, name: string): number | undefined {
+  const v = env[name];
+  if (v === undefined || v === "") return undefined;
+  if (!/^\d+(\.\d+)?$/.test(v))
+    throw new LxtError("usage", `${name}: expected seconds, not "${v}"`);
+  return Number(v) * 1000;
+}
+
+/**
+ * How a monitor runs this lxt again (an ephemeral container's exit hook):
+ * this node with its flags and the CLI script, and the variables that say
+ * where lxt's files are. Nothing else of the caller's environment.
+ */
+function lxtCommand(env: NodeJS.ProcessEnv): LxtCommand {
+  const keep: Record<string, string> = {};
+  for (const k of ["LXT_RUNDIR", "LXT_SHIM"]) {
+    const v = env[k];
+    if (v) keep[k] = v;
+  }
+  return { argv: [process.execPath, ...process.execArgv, process.argv[1] ?? ""], env: keep };
+}
+
+/**
+ * The context of one `lxt` command, for the state root `-P` names (or the
+ * default). `LXT_LOCK_TIMEOUT=SECONDS` limits every wait for a lock that
+ * another command holds (default: until it is free, as LXC does);
+ * `LXT_START_TIMEOUT=SECONDS` a start's wait for the monitor's verdict
+ * (default `DEFAULT_START_TIMEOUT_MS`, two minutes).
+ */
 export function cliContext(opts: { lxcpath?: string } = {}): Context {
   const env = process.env;
   return nodeContext({
@@ -51,6 +80,9 @@ export function cliContext(opts: { lxcpath?: string } = {}): Context {
     subgidFile: env.LXT_SUBGID_FILE || "/etc/subgid",
     imageCache: env.LXT_IMAGE_CACHE || "/var/cache/lxt/images",
     noHostNetwork: env.LXT_NO_HOST_NETWORK === "1",
+    lockTimeoutMs: envSeconds(env, "LXT_LOCK_TIMEOUT"),
+    startTimeoutMs: envSeconds(env, "LXT_START_TIMEOUT"),
+    lxtCommand: lxtCommand(env),
   });
 }
 

@@ -24,6 +24,7 @@ export const CLI_ERRORS: Readonly<Record<ErrorCode, { exit: number; hint: string
   start: { exit: 1, hint: "every step was undone; the message names the step that failed" },
   "no-space": { exit: 1, hint: "free space on that filesystem, or use another state root (-P)" },
   timeout: { exit: 1, hint: "" },
+  cancelled: { exit: 130, hint: "" },
   internal: { exit: 70, hint: "this is a bug in lxt; please report it" },
   system: { exit: 1, hint: "" },
 };

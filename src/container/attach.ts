@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { allDirs, type ContainerCgroupDirs } from "../cgroups/container.js";
 import type { Caller, Context, Env, Stdio } from "../core/context.js";
 import { LxtError } from "../core/errors.js";
+import { limitError, watchLimit } from "../core/wait.js";
 import { exitStatus } from "../host/proc.js";
 import { type ContainerPaths, requireExists } from "./paths.js";
 import { runtimeCgroups } from "./runtime.js";
@@ -23,7 +24,14 @@ export interface AttachOptions {
   caller: Caller;
   /** The attached command's stdin, stdout and stderr (the caller's terminal, a daemon's pipes). */
   stdio: Stdio;
+  /** Milliseconds the command may run (default: no limit: it is the caller's command). */
+  timeoutMs?: number;
+  /** Cancels the attach: the command is asked to end (SIGTERM), then killed. */
+  signal?: AbortSignal;
 }
+
+/** How long a command that was asked to end (SIGTERM) has before SIGKILL. */
+export const ATTACH_KILL_GRACE_MS = 5_000;
 
 export const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -101,7 +109,23 @@ export async function attachContainer(
   );
   const child = spawn(ctx.host.helper, args, { stdio: [...opts.stdio] });
   return new Promise((resolve, reject) => {
-    child.on("error", (e) => reject(new LxtError("host", `attach ${paths.name}: ${e.message}`, e)));
-    child.on("exit", (code, signal) => resolve(exitStatus(code, signal)));
+    let ended: LxtError | undefined;
+    let kill: NodeJS.Timeout | undefined;
+    // The helper forwards SIGTERM to the command; SIGKILL ends both.
+    const unwatch = watchLimit(opts, (why) => {
+      ended = limitError(`attach ${paths.name}: ${opts.argv.join(" ")}`, why, opts);
+      child.kill("SIGTERM");
+      kill = setTimeout(() => child.kill("SIGKILL"), ATTACH_KILL_GRACE_MS);
+    });
+    child.on("error", (e) => {
+      unwatch();
+      reject(new LxtError("host", `attach ${paths.name}: ${e.message}`, e));
+    });
+    child.on("exit", (code, signal) => {
+      unwatch();
+      clearTimeout(kill);
+      if (ended) reject(ended);
+      else resolve(exitStatus(code, signal));
+    });
   });
 }

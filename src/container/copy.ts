@@ -19,6 +19,8 @@ export interface CopyOptions {
   progress?: Progress;
   /** Who asked: the new config is checked, and an ephemeral copy started, for it. */
   caller: Caller;
+  /** Cancels the waits of an ephemeral copy's start. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -65,5 +67,5 @@ export async function copyContainer(
     });
   });
   if (!opts.ephemeral) return {};
-  return { started: await startContainer(ctx, dst, { caller: opts.caller }) };
+  return { started: await startContainer(ctx, dst, { caller: opts.caller, signal: opts.signal }) };
 }

@@ -11,6 +11,8 @@ export interface ExecuteOptions {
   caller: Caller;
   /** The command's stdin, stdout and stderr (the caller's terminal). */
   stdio: Stdio;
+  /** Cancels the start's waits. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -30,6 +32,7 @@ export async function executeContainer(
   return startContainer(ctx, paths, {
     caller: opts.caller,
     foreground: opts.stdio,
+    signal: opts.signal,
     defines: opts.defines ?? [],
     execute: { argv: opts.argv, uid: opts.uid, gid: opts.gid },
   });

@@ -5,7 +5,7 @@
  * it runs. Applied at start (after the veths, before the init asks for a
  * lease), at stop, by `lxt forward add/remove` and after `network set`.
  */
-import { existsSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { ValueError } from "../config/values.js";
 import type { Context } from "../core/context.js";
@@ -15,14 +15,18 @@ import {
   type ActiveForward,
   activeForwards,
   clashes,
+  describeClash,
+  findClash,
   formatForward,
   hasActive,
+  type PortClaim,
   type PortForward,
   parseForward,
   pinAddress,
   registeredNic,
   writeActive,
 } from "../network/forward.js";
+import { withNetworkLock, withPortsLock } from "../network/lock.js";
 import { applyRuleset, listNetworkDefs, networkRunPaths } from "../network/manage.js";
 import type { NetworkDef } from "../network/render.js";
 import { type ContainerPaths, containerPaths, requireExists } from "./paths.js";
@@ -66,12 +70,50 @@ export function readForwards(paths: ContainerPaths): PortForward[] {
   });
 }
 
+/**
+ * Every container's stored forwards under the context's state root, as
+ * claims. A list that does not parse claims nothing here: its own
+ * container's start and `forward` verbs report it.
+ */
+export function storedClaims(ctx: Context): PortClaim[] {
+  let names: string[];
+  try {
+    names = readdirSync(ctx.lxcpath);
+  } catch {
+    return [];
+  }
+  return names.sort().flatMap((container) => {
+    const paths = containerPaths(ctx, container);
+    if (!hasForwards(paths)) return [];
+    try {
+      return readForwards(paths).map((forward) => ({ container, forward }));
+    } catch {
+      return [];
+    }
+  });
+}
+
+/**
+ * Every forward applied on a network of the state root, as claims. Call
+ * with the ports lock held.
+ */
+function activeClaims(ctx: Context): PortClaim[] {
+  return listNetworkDefs(ctx).flatMap((def) =>
+    activeForwards(networkRunPaths(ctx, def.name)).map((a) => ({
+      container: a.container,
+      forward: a,
+      network: def.name,
+    })),
+  );
+}
+
 /** Whether the container has forwards at all. */
 export function hasForwards(paths: ContainerPaths): boolean {
   return existsSync(forwardsFile(paths));
 }
 
-function writeForwards(paths: ContainerPaths, list: readonly PortForward[]): void {
+/** Writes a container's forwards (none: removes the file). */
+export function writeForwards(paths: ContainerPaths, list: readonly PortForward[]): void {
   const file = forwardsFile(paths);
   if (list.length === 0) rmSync(file, { force: true });
   else writeFileAtomic(file, `${list.map(formatForward).join("\n")}\n`, 0o644);
@@ -99,7 +141,10 @@ export function forwardNetwork(
  * Brings the nft rules of a container's forwards in line with its state:
  * applied to its pinned address while its runtime directory exists, removed
  * otherwise (or when `running` is false). Returns the forwards in effect.
- * `managed`: the networks of a start in progress, by NIC index.
+ * `managed`: the networks of a start in progress, by NIC index. Each
+ * network is changed under its lock; the forwards are checked against
+ * every other container's applied on any network of the state root, and
+ * recorded, under the ports lock.
  */
 export async function syncForwards(
   ctx: Context,
@@ -120,31 +165,44 @@ export async function syncForwards(
   // Off every other network it had forwards on (a changed config), onto its own.
   for (const def of listNetworkDefs(ctx)) {
     const run = networkRunPaths(ctx, def.name);
-    const had = hasActive(run, container);
     if (target && def.name === target.def.name) {
-      const address = pinAddress(run, def, container, target.index);
-      active = wanted.map((f) => ({ ...f, container, address }));
-      const others = activeForwards(run).filter((f) => f.container !== container);
-      for (const f of active) {
-        const clash = others.find((o) => clashes(o, f));
-        if (clash) {
-          throw new LxtError(
-            "exists",
-            `forward ${container}: ${formatForward(f)} clashes with ${clash.container}'s ${formatForward(clash)}`,
-          );
-        }
-      }
-      writeActive(run, container, active, paths.runtimeDir);
-      await applyRuleset(ctx, def, ctx.host.run);
-    } else if (had) {
-      writeActive(run, container, [], paths.runtimeDir);
-      if (existsSync(run.dir)) await applyRuleset(ctx, def, ctx.host.run);
+      const index = target.index;
+      active = await withNetworkLock(ctx, def.name, async () => {
+        const address = pinAddress(run, def, container, index);
+        const mine = wanted.map((f) => ({ ...f, container, address }));
+        await withPortsLock(ctx, async () => {
+          const claims = activeClaims(ctx);
+          for (const f of mine) {
+            const clash = findClash(f, container, claims);
+            if (clash) {
+              throw new LxtError(
+                "exists",
+                `forward ${container}: ${formatForward(f)} ${describeClash(clash)}`,
+              );
+            }
+          }
+          writeActive(run, container, mine, paths.runtimeDir);
+        });
+        await applyRuleset(ctx, def, ctx.host.run);
+        return mine;
+      });
+    } else if (hasActive(run, container)) {
+      await withNetworkLock(ctx, def.name, async () => {
+        writeActive(run, container, [], paths.runtimeDir);
+        if (existsSync(run.dir)) await applyRuleset(ctx, def, ctx.host.run);
+      });
     }
   }
   return active;
 }
 
-/** Adds a forward to a container's list and applies it when the container runs. */
+/**
+ * Adds a forward to a container's list and applies it when the container
+ * runs. The host port must be free: no other container's forward (stored,
+ * or applied on any network of the state root) claims the same protocol,
+ * port and address; the check and the write of the list are one step under
+ * the ports lock, so of two adds of one port exactly one wins.
+ */
 export async function addForward(
   ctx: Context,
   paths: ContainerPaths,
@@ -153,14 +211,23 @@ export async function addForward(
   requireExists(paths, "forward add");
   return withLock(ctx, paths, async () => {
     const list = readForwards(paths);
-    const clash = list.find((o) => clashes(o, f));
-    if (clash) {
+    const own = list.find((o) => clashes(o, f));
+    if (own) {
       throw new LxtError(
         "exists",
-        `forward add ${paths.name}: ${formatForward(f)} clashes with its forward ${formatForward(clash)}`,
+        `forward add ${paths.name}: ${formatForward(f)} clashes with its forward ${formatForward(own)}`,
       );
     }
-    writeForwards(paths, [...list, f]);
+    await withPortsLock(ctx, async () => {
+      const clash = findClash(f, paths.name, [...activeClaims(ctx), ...storedClaims(ctx)]);
+      if (clash) {
+        throw new LxtError(
+          "exists",
+          `forward add ${paths.name}: ${formatForward(f)} ${describeClash(clash)}`,
+        );
+      }
+      writeForwards(paths, [...list, f]);
+    });
     try {
       return await syncForwards(ctx, paths);
     } catch (err) {

@@ -4,6 +4,7 @@ import { allDirs } from "../cgroups/container.js";
 import type { CgroupLayout } from "../cgroups/layout.js";
 import { type CgroupStats, readCgroupStats } from "../cgroups/stats.js";
 import type { Context } from "../core/context.js";
+import { type ExitRecord, parseExitLine } from "../host/helper-protocol.js";
 import { lxcfsTargetsOf } from "../host/lxcfs.js";
 import {
   type Addresses,
@@ -13,13 +14,11 @@ import {
   readNetBytes,
 } from "../host/netinfo.js";
 import type { NicSummary } from "../network/nic-resolve.js";
-import { reapIfEphemeral } from "./ephemeral.js";
 import { hostLayout } from "./host-layout.js";
-import { type ContainerPaths, containerPaths, ephemeralMarker } from "./paths.js";
+import { type ContainerPaths, containerPaths } from "./paths.js";
 import { repairStale, runtimeCgroups, withLock } from "./runtime.js";
 import { readRuntimePlan, runtimeAppArmor } from "./runtime-cgroups.js";
 import { type ContainerState, observe } from "./state.js";
-import { type ExitRecord, parseExitLine } from "./stop.js";
 import { type UsernsInfo, usernsInfo } from "./userns-info.js";
 
 /** Names of the containers under a state root (directories holding a `config`). */
@@ -31,21 +30,6 @@ export function listNames(lxcpath: string): string[] {
     return [];
   }
   return entries.filter((n) => existsSync(join(lxcpath, n, "config"))).sort();
-}
-
-/**
- * Names of the containers under a state root, after destroying stopped
- * ephemeral ones (the only ones with a marker file, so this stays cheap).
- */
-export async function listLiveNames(ctx: Context): Promise<string[]> {
-  const names = listNames(ctx.lxcpath);
-  const out: string[] = [];
-  for (const n of names) {
-    const paths = containerPaths(ctx, n);
-    if (existsSync(ephemeralMarker(paths)) && (await reapIfEphemeral(ctx, paths))) continue;
-    out.push(n);
-  }
-  return out;
 }
 
 /** One container as `ls -f` and `info` show it. */
@@ -118,16 +102,12 @@ export async function summarize(ctx: Context, paths: ContainerPaths): Promise<Co
   return { name: paths.name, state: seen.state, pid: seen.init?.pid, ...addrs };
 }
 
-/** Every container under a state root; stopped ephemeral ones are destroyed, not listed. */
-export async function listContainers(ctx: Context): Promise<ContainerSummary[]> {
-  const all = await Promise.all(
-    listNames(ctx.lxcpath).map(async (n) => {
-      const paths = containerPaths(ctx, n);
-      const summary = await summarize(ctx, paths);
-      return (await reapIfEphemeral(ctx, paths)) ? undefined : summary;
-    }),
-  );
-  return all.filter((s): s is ContainerSummary => s !== undefined);
+/**
+ * Every container under a state root, as it is: a stopped ephemeral one is
+ * listed until its monitor's exit hook (or `stop`) has destroyed it.
+ */
+export function listContainers(ctx: Context): Promise<ContainerSummary[]> {
+  return Promise.all(listNames(ctx.lxcpath).map((n) => summarize(ctx, containerPaths(ctx, n))));
 }
 
 function readExit(paths: ContainerPaths): ExitRecord | undefined {
@@ -152,7 +132,7 @@ export async function allContainerInfo(
   opts: { liveAddresses?: boolean } = {},
 ): Promise<ContainerInfo[]> {
   const layout = hostLayout(ctx);
-  const names = await listLiveNames(ctx);
+  const names = listNames(ctx.lxcpath);
   return Promise.all(
     names.map((n) =>
       containerInfo(ctx, containerPaths(ctx, n), layout, opts.liveAddresses ?? true),

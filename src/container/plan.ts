@@ -1,10 +1,7 @@
 import type { IdmapLine } from "../config/idmap.js";
 import { MS, type PlanMount } from "../config/mounts.js";
-import { encodeRecord } from "../core/encode.js";
+import { type NetStep, PLAN_HEADER, planRecord } from "../host/helper-protocol.js";
 import type { SeccompFilter } from "../seccomp/profile.js";
-
-/** Version of the plan format understood by the helper (docs/helper-protocol.md). */
-export const PLAN_VERSION = 1;
 
 export type ProcMode = "rw" | "mixed";
 export type SysMode = "ro" | "rw" | "mixed";
@@ -75,10 +72,15 @@ export interface LaunchInput {
    */
   net?: {
     netdevs: readonly string[];
-    nets?: readonly (readonly string[])[];
+    nets?: readonly NetStep[];
     hooks: readonly (readonly string[])[];
     stopHooks?: readonly (readonly string[])[];
   };
+  /**
+   * Commands the monitor runs as its last step once the init has ended and
+   * everything is cleaned up (an ephemeral container's destroy).
+   */
+  exitHooks?: readonly (readonly string[])[];
 }
 
 /** The standard device nodes of an autodev /dev (LXC's set plus console via the pty). */
@@ -99,7 +101,7 @@ function mountRecord(m: PlanMount): string {
   if (m.createDir) opts.push("create-dir");
   if (m.createFile) opts.push("create-file");
   if (m.sourceInRoot) opts.push("src-in-root");
-  return encodeRecord("mount", [
+  return planRecord("mount", [
     m.source,
     m.target,
     m.fstype,
@@ -305,19 +307,13 @@ function devRecords(input: LaunchInput): string[] {
   );
   for (const [node, major, minor] of DEV_NODES) {
     r.push(
-      encodeRecord("mknod", [
-        `/dev/${node}`,
-        "20666",
-        String(major),
-        String(minor),
-        `/dev/${node}`,
-      ]),
+      planRecord("mknod", [`/dev/${node}`, "20666", String(major), String(minor), `/dev/${node}`]),
     );
   }
-  r.push(encodeRecord("symlink", ["/proc/self/fd", "/dev/fd"]));
-  r.push(encodeRecord("symlink", ["/proc/self/fd/0", "/dev/stdin"]));
-  r.push(encodeRecord("symlink", ["/proc/self/fd/1", "/dev/stdout"]));
-  r.push(encodeRecord("symlink", ["/proc/self/fd/2", "/dev/stderr"]));
+  r.push(planRecord("symlink", ["/proc/self/fd", "/dev/fd"]));
+  r.push(planRecord("symlink", ["/proc/self/fd/0", "/dev/stdin"]));
+  r.push(planRecord("symlink", ["/proc/self/fd/1", "/dev/stdout"]));
+  r.push(planRecord("symlink", ["/proc/self/fd/2", "/dev/stderr"]));
   const max = input.ptyMax > 0 ? `,max=${input.ptyMax}` : "";
   r.push(
     mountRecord({
@@ -330,7 +326,7 @@ function devRecords(input: LaunchInput): string[] {
       createDir: true,
     }),
   );
-  r.push(encodeRecord("symlink", ["pts/ptmx", "/dev/ptmx"]));
+  r.push(planRecord("symlink", ["pts/ptmx", "/dev/ptmx"]));
   r.push(
     mountRecord({
       source: "shm",
@@ -365,17 +361,17 @@ function ttyTarget(input: LaunchInput, n: number): string {
 /** `caps`, `no-new-privs`, `apparmor`, `seccomp` and `seccomp-rule` records (docs/helper-protocol.md). */
 export function confinementRecords(c: Confinement): string[] {
   const r = [
-    encodeRecord("caps", [c.caps.join(",")]),
-    encodeRecord("no-new-privs", [c.noNewPrivs ? "1" : "0"]),
+    planRecord("caps", [c.caps.join(",")]),
+    planRecord("no-new-privs", [c.noNewPrivs ? "1" : "0"]),
   ];
-  if (c.apparmor) r.push(encodeRecord("apparmor", [c.apparmor]));
+  if (c.apparmor) r.push(planRecord("apparmor", [c.apparmor]));
   if (c.seccomp) {
-    r.push(encodeRecord("seccomp", [c.seccomp.defaultAction, c.seccomp.arches.join(",")]));
+    r.push(planRecord("seccomp", [c.seccomp.defaultAction, c.seccomp.arches.join(",")]));
     for (const rule of c.seccomp.rules) {
       const conds = rule.conditions.map((k) =>
         [String(k.arg), k.op, k.a, ...(k.b !== undefined ? [k.b] : [])].join(","),
       );
-      r.push(encodeRecord("seccomp-rule", [rule.arch, rule.action, rule.syscall, ...conds]));
+      r.push(planRecord("seccomp-rule", [rule.arch, rule.action, rule.syscall, ...conds]));
     }
   }
   return r;
@@ -388,37 +384,38 @@ export function confinementRecords(c: Confinement): string[] {
  * identity, exec.
  */
 export function renderPlan(input: LaunchInput): string {
-  const r: string[] = [`lxt-plan ${PLAN_VERSION}`];
-  r.push(encodeRecord("name", [input.name]));
-  r.push(encodeRecord("runtime", [input.runtimeDir]));
-  r.push(encodeRecord("exit-file", [input.exitFile]));
-  if (input.cgroups.v2) r.push(encodeRecord("cgroup2", [input.cgroups.v2]));
-  for (const dir of input.cgroups.v1) r.push(encodeRecord("cgroup1", [dir]));
+  const r: string[] = [PLAN_HEADER];
+  r.push(planRecord("name", [input.name]));
+  r.push(planRecord("runtime", [input.runtimeDir]));
+  r.push(planRecord("exit-file", [input.exitFile]));
+  if (input.cgroups.v2) r.push(planRecord("cgroup2", [input.cgroups.v2]));
+  for (const dir of input.cgroups.v1) r.push(planRecord("cgroup1", [dir]));
   for (const dir of [input.cgroups.v2, ...input.cgroups.v1]) {
-    if (dir) r.push(encodeRecord("cgroup-kill", [dir]));
+    if (dir) r.push(planRecord("cgroup-kill", [dir]));
   }
-  for (const dir of input.monitorCgroups ?? []) r.push(encodeRecord("monitor-cgroup", [dir]));
+  for (const dir of input.monitorCgroups ?? []) r.push(planRecord("monitor-cgroup", [dir]));
   const ns = input.userns ? [...input.namespaces, "user"] : input.namespaces;
-  r.push(encodeRecord("namespaces", [ns.join(",")]));
+  r.push(planRecord("namespaces", [ns.join(",")]));
   for (const l of input.userns?.idmap ?? [])
-    r.push(encodeRecord("idmap", [l.kind, String(l.nsid), String(l.hostid), String(l.range)]));
-  for (const p of input.userns?.idmappedMounts ?? []) r.push(encodeRecord("idmapped-mount", [p]));
-  r.push(encodeRecord("foreground", [input.foreground ? "1" : "0"]));
-  r.push(encodeRecord("init-shim", [input.initShim ? "1" : "0"]));
-  for (const dev of input.net?.netdevs ?? []) r.push(encodeRecord("netdev", [dev]));
-  for (const n of input.net?.nets ?? []) r.push(encodeRecord("net", [...n]));
-  for (const hook of input.net?.hooks ?? []) r.push(encodeRecord("host-hook", [...hook]));
-  for (const hook of input.net?.stopHooks ?? []) r.push(encodeRecord("stop-hook", [...hook]));
+    r.push(planRecord("idmap", [l.kind, String(l.nsid), String(l.hostid), String(l.range)]));
+  for (const p of input.userns?.idmappedMounts ?? []) r.push(planRecord("idmapped-mount", [p]));
+  r.push(planRecord("foreground", [input.foreground ? "1" : "0"]));
+  r.push(planRecord("init-shim", [input.initShim ? "1" : "0"]));
+  for (const dev of input.net?.netdevs ?? []) r.push(planRecord("netdev", [dev]));
+  for (const n of input.net?.nets ?? []) r.push(planRecord("net", [...n]));
+  for (const hook of input.net?.hooks ?? []) r.push(planRecord("host-hook", [...hook]));
+  for (const hook of input.net?.stopHooks ?? []) r.push(planRecord("stop-hook", [...hook]));
+  for (const hook of input.exitHooks ?? []) r.push(planRecord("exit-hook", [...hook]));
 
   for (const m of input.rootfsMounts ?? []) r.push(mountRecord(m));
-  r.push(encodeRecord("rootfs", [input.rootfs]));
-  r.push(encodeRecord("hostname", [input.hostname]));
+  r.push(planRecord("rootfs", [input.rootfs]));
+  r.push(planRecord("hostname", [input.hostname]));
   if (input.autodev) r.push(...devRecords(input));
   const proc = input.mountAuto.proc ? procMounts(input.mountAuto.proc) : [];
   r.push(...proc.slice(0, 1).map(mountRecord));
   // Namespaced sysctls are written while /proc/sys is still writable.
   for (const s of input.sysctls)
-    r.push(encodeRecord("sysctl", [s.key.replaceAll(".", "/"), s.value]));
+    r.push(planRecord("sysctl", [s.key.replaceAll(".", "/"), s.value]));
   r.push(...proc.slice(1).map(mountRecord));
   if (input.mountAuto.sys) {
     const hostSys = input.userns !== undefined && !input.namespaces.includes("net");
@@ -429,28 +426,27 @@ export function renderPlan(input: LaunchInput): string {
   for (const m of input.mountEntries) r.push(mountRecord(m));
 
   if (input.stdio === "console") {
-    if (input.consoleLog) r.push(encodeRecord("console-log", [input.consoleLog]));
-    r.push(encodeRecord("console", ["/dev/console"]));
+    if (input.consoleLog) r.push(planRecord("console-log", [input.consoleLog]));
+    r.push(planRecord("console", ["/dev/console"]));
     if (input.ttyDir && input.ttyMax > 0)
-      r.push(encodeRecord("mkdir", [`/dev/${input.ttyDir}`, "755"]));
+      r.push(planRecord("mkdir", [`/dev/${input.ttyDir}`, "755"]));
     for (let n = 1; n <= input.ttyMax; n++) {
-      r.push(encodeRecord("tty", [ttyTarget(input, n)]));
-      if (input.ttyDir)
-        r.push(encodeRecord("symlink", [`${input.ttyDir}/tty${n}`, `/dev/tty${n}`]));
+      r.push(planRecord("tty", [ttyTarget(input, n)]));
+      if (input.ttyDir) r.push(planRecord("symlink", [`${input.ttyDir}/tty${n}`, `/dev/tty${n}`]));
     }
   } else {
-    r.push(encodeRecord("stdio", [input.stdio]));
+    r.push(planRecord("stdio", [input.stdio]));
   }
 
-  r.push("pivot");
+  r.push(planRecord("pivot", []));
   for (const l of input.rlimits) {
-    r.push(encodeRecord("rlimit", [String(l.resource), String(l.soft), String(l.hard)]));
+    r.push(planRecord("rlimit", [String(l.resource), String(l.soft), String(l.hard)]));
   }
   if (input.confinement) r.push(...confinementRecords(input.confinement));
-  r.push(encodeRecord("cwd", [input.init.cwd]));
-  r.push(encodeRecord("gid", [String(input.init.gid)]));
-  r.push(encodeRecord("uid", [String(input.init.uid)]));
-  for (const e of input.env) r.push(encodeRecord("env", [e]));
-  r.push(encodeRecord("exec", [...input.init.argv]));
+  r.push(planRecord("cwd", [input.init.cwd]));
+  r.push(planRecord("gid", [String(input.init.gid)]));
+  r.push(planRecord("uid", [String(input.init.uid)]));
+  for (const e of input.env) r.push(planRecord("env", [e]));
+  r.push(planRecord("exec", [...input.init.argv]));
   return `${r.join("\n")}\n`;
 }

@@ -101,3 +101,8 @@ export function runtimeAppArmor(ctx: Context, paths: ContainerPaths): string | u
 export function runtimeStopHooks(ctx: Context, paths: ContainerPaths): string[][] {
   return planRecords(ctx, paths, "stop-hook").map((f) => [...f]);
 }
+
+/** `exit-hook` commands of a running container, from its plan (an ephemeral container's destroy). */
+export function runtimeExitHooks(ctx: Context, paths: ContainerPaths): string[][] {
+  return planRecords(ctx, paths, "exit-hook").map((f) => [...f]);
+}

@@ -2,7 +2,8 @@ import { rmSync } from "node:fs";
 import { removeContainerCgroups } from "../cgroups/container.js";
 import { releaseMonitorLeaf } from "../cgroups/delegation.js";
 import type { Context } from "../core/context.js";
-import type { HeldLock } from "../host/shim.js";
+import type { WaitLimit } from "../core/wait.js";
+import { type HeldLock, withFileLock } from "../host/shim.js";
 import type { ContainerPaths } from "./paths.js";
 import { runtimeCgroups, runtimeNetdevs, runtimeStopHooks } from "./runtime-cgroups.js";
 import { closeScope, scopeOfCgroups } from "./scope.js";
@@ -35,16 +36,16 @@ export async function repairStale(ctx: Context, paths: ContainerPaths): Promise<
   return observe(ctx, paths);
 }
 
-/** Runs `fn` with the container's lock held; the lock goes even if `fn` throws. */
-export async function withLock<T>(
+/**
+ * Runs `fn` with the container's lock held; the lock goes even if `fn`
+ * throws. `wait` limits the wait for the lock (default: the context's,
+ * `settings.lockTimeoutMs`) and may cancel it.
+ */
+export function withLock<T>(
   ctx: Context,
   paths: ContainerPaths,
   fn: (lock: HeldLock) => Promise<T>,
+  wait: WaitLimit = {},
 ): Promise<T> {
-  const lock = await ctx.host.lock(paths.lockFile, paths.name);
-  try {
-    return await fn(lock);
-  } finally {
-    await lock.release();
-  }
+  return withFileLock(ctx.host.lock, paths.lockFile, paths.name, fn, wait);
 }

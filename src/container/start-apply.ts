@@ -29,7 +29,8 @@ import { type ContainerLog, fileLog } from "../core/log.js";
 import { Reverter } from "../core/reverter.js";
 import { loadAppArmorProfile } from "../host/apparmor.js";
 import { writeFileAtomic } from "../host/atomic.js";
-import { type HelperFailure, type MonitorStarted, spawnMonitor } from "../host/monitor-client.js";
+import type { HelperFailure } from "../host/helper-protocol.js";
+import { type MonitorStarted, spawnMonitor } from "../host/monitor-client.js";
 import { exitStatus, type ProcessRef } from "../host/proc.js";
 import {
   netFailure,
@@ -37,12 +38,12 @@ import {
   nicTools,
   type PreparedNics,
   prepareNics,
-  registerNics,
   summarizeNics,
 } from "../network/nic.js";
 import type { NetworkDef } from "../network/render.js";
-import { ephemeralMarker } from "./paths.js";
+import { markEphemeral } from "./ephemeral.js";
 import { type LaunchInput, renderPlan } from "./plan.js";
+import { repairStale } from "./runtime.js";
 import {
   closeScope,
   monitorCgroups,
@@ -53,6 +54,20 @@ import {
 } from "./scope.js";
 import type { StartPlan } from "./start-plan.js";
 import { delegateCgroups, prepareUserns, type UsernsSetup } from "./userns.js";
+
+/**
+ * The monitor's verdict comes once the child has set up its rootfs and the
+ * NICs and `script.up` hooks have run: generous, for slow hooks and
+ * filesystems, but finite, so that a hung helper never keeps the lock
+ * (`settings.startTimeoutMs` overrides it).
+ */
+export const DEFAULT_START_TIMEOUT_MS = 120_000;
+
+/** One start's call: who may cancel its waits. */
+export interface ApplyOptions {
+  /** Cancels the wait for the monitor's verdict; the monitor is killed and the start undone. */
+  signal?: AbortSignal;
+}
 
 /** What a successful start returns. */
 export interface Started {
@@ -67,6 +82,7 @@ export interface Started {
 interface StartRun {
   ctx: Context;
   plan: StartPlan;
+  call: ApplyOptions;
   log: ContainerLog;
   revert: Reverter;
   planFile: string;
@@ -126,7 +142,7 @@ const STEPS: readonly StartStep[] = [
       if (nics.length === 0) return;
       const run = r.ctx.host.run;
       try {
-        r.host = await prepareNics(r.ctx, nics, run);
+        r.host = await prepareNics(r.ctx, paths.name, nics, run);
       } catch (err) {
         throw configErrorOf(err);
       }
@@ -184,6 +200,12 @@ const STEPS: readonly StartStep[] = [
       // On disk before the cgroups exist, so a crash between the two leaves
       // a record that repairStale can undo.
       writeFileAtomic(r.planFile, renderPlan(launchInput(r)), 0o600, false);
+      // Marked (or a mark of an earlier run cleared) before the monitor
+      // runs: the init may end at once, and the exit hook destroys only a
+      // marked container.
+      const { paths, config } = r.plan;
+      markEphemeral(paths, config.ephemeral);
+      r.revert.add("ephemeral mark", () => markEphemeral(paths, false));
     },
   },
   {
@@ -257,13 +279,13 @@ const STEPS: readonly StartStep[] = [
     },
   },
   {
-    // The monitor makes the devices (`net` records); dnsmasq learns their MACs first.
-    name: "dhcp and forwards",
+    // The NICs were registered with dnsmasq by the network step, under each
+    // network's lock; the forwards take those locks again.
+    name: "forwards",
     context: () => "network",
     async run(r) {
       const { paths, nics } = r.plan;
       const managed = r.host?.managed ?? new Map<number, NetworkDef>();
-      registerNics(r.ctx, paths.name, nics, managed);
       if (managed.size > 0) {
         const { syncForwards } = await import("./forward.js");
         r.revert.add("port forwards", () =>
@@ -286,9 +308,21 @@ const STEPS: readonly StartStep[] = [
   {
     name: "monitor",
     async run(r) {
+      const { ctx, plan } = r;
+      const wait = {
+        timeoutMs: ctx.settings.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS,
+        signal: r.call.signal,
+      };
       try {
-        r.started = await spawnMonitor(r.ctx.host.helper, r.planFile, r.plan.foreground);
+        r.started = await spawnMonitor(ctx.host.helper, r.planFile, plan.foreground, wait);
       } catch (err) {
+        // A monitor killed for giving no verdict cleaned nothing up: what it
+        // left (its runtime files, host ends of veths, stop-hooks) is
+        // repaired as after any killed monitor, first. One that failed by
+        // itself removed what it made.
+        if (err instanceof LxtError && (err.code === "timeout" || err.code === "cancelled")) {
+          r.revert.add("monitor's leftovers", () => repairStale(ctx, plan.paths).then(() => {}));
+        }
         const f = err instanceof LxtError ? (err.cause as HelperFailure | undefined) : undefined;
         const nicErr = f?.stage === "net" ? netFailure(f, r.plan.nics) : undefined;
         throw nicErr ? nicErr.wrap("network") : err;
@@ -333,13 +367,18 @@ function stepError(step: StartStep, r: StartRun, err: unknown): LxtError {
  * Carries out a start plan: every step in order, each undoing on failure
  * with all the earlier ones. Call with the container's lock held.
  */
-export async function applyStart(ctx: Context, plan: StartPlan): Promise<Started> {
+export async function applyStart(
+  ctx: Context,
+  plan: StartPlan,
+  call: ApplyOptions = {},
+): Promise<Started> {
   const { paths, config } = plan;
   const log = fileLog(config.log.file, config.log.level, paths.name);
   log.log(2, `start - rootfs ${plan.launch.rootfs}`);
   const r: StartRun = {
     ctx,
     plan,
+    call,
     log,
     revert: new Reverter(),
     planFile: join(paths.runtimeDir, "plan"),
@@ -378,7 +417,6 @@ async function running(r: StartRun): Promise<Started> {
     const w = await registerContainer(r.ctx, r.scope.unit, started.init.pid, plan.launch.rootfs);
     if (w) warnings.push(w);
   }
-  if (plan.config.ephemeral) writeFileAtomic(ephemeralMarker(plan.paths), "1\n");
   log.log(3, `start - running, init pid ${started.init.pid}, monitor pid ${started.monitor.pid}`);
   const { monitor } = started;
   const scope = r.scope;

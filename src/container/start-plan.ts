@@ -24,6 +24,7 @@ import { type NicPlan, resolveNics, sharesHostNet } from "../network/nic-resolve
 import { type AppArmorPlan, appArmorConfig, planAppArmor } from "../security/apparmor.js";
 import { type RootfsRef, rootDir, startMounts } from "../storage/driver.js";
 import { resolveConfinement } from "./confinement.js";
+import { reapCommand } from "./ephemeral.js";
 import { callerLayout, placementLayout } from "./host-layout.js";
 import {
   defineEntries,
@@ -131,9 +132,22 @@ export function planStart(ctx: Context, paths: ContainerPaths, opts: LaunchOptio
     idmap,
     cgroups,
     limits,
-    launch: { ...decided.launch, cgroups },
+    launch: { ...decided.launch, cgroups, ...exitHooks(ctx, paths, cfg) },
     ...(opts.foreground ? { foreground: opts.foreground } : {}),
   };
+}
+
+/**
+ * An ephemeral container's destroy, run by its monitor once it has ended
+ * (an `exit-hook` record), when the front-end says how to run lxt again.
+ */
+function exitHooks(
+  ctx: Context,
+  paths: ContainerPaths,
+  cfg: ContainerConfig,
+): Pick<LaunchInput, "exitHooks"> {
+  const lxt = ctx.settings.lxtCommand;
+  return cfg.ephemeral && lxt ? { exitHooks: [reapCommand(paths, lxt)] } : {};
 }
 
 /** The config's part of a start: everything but the cgroups, limits and id map. */

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { isFrozen } from "../cgroups/freezer.js";
 import type { Context } from "../core/context.js";
 import { LxtError } from "../core/errors.js";
+import { parseMonitorState } from "../host/helper-protocol.js";
 import { isAlive, type ProcessRef, parseProcessRef } from "../host/proc.js";
 import type { ContainerPaths } from "./paths.js";
 import { runtimeCgroups } from "./runtime-cgroups.js";
@@ -38,12 +39,16 @@ export interface Observed {
 export function deriveState(f: RuntimeFacts): Observed {
   if (!f.runtimeDirExists) return { state: "STOPPED", stale: false };
   if (!f.monitor || !f.monitorAlive) return { state: "STOPPED", stale: true };
-  const [word, pid, start] = (f.stateLine ?? "").trim().split(/\s+/);
-  const init = pid && start ? parseProcessRef(`${pid} ${start}`) : undefined;
-  if (word === "RUNNING" && init)
-    return { state: f.frozen ? "FROZEN" : "RUNNING", monitor: f.monitor, init, stale: false };
-  if (word === "STOPPING" && init)
-    return { state: "STOPPING", monitor: f.monitor, init, stale: false };
+  const s = parseMonitorState(f.stateLine);
+  if (s?.word === "RUNNING")
+    return {
+      state: f.frozen ? "FROZEN" : "RUNNING",
+      monitor: f.monitor,
+      init: s.init,
+      stale: false,
+    };
+  if (s?.word === "STOPPING")
+    return { state: "STOPPING", monitor: f.monitor, init: s.init, stale: false };
   return { state: "STARTING", monitor: f.monitor, stale: false };
 }
 
@@ -63,7 +68,7 @@ export function readRuntimeFacts(ctx: Context, paths: ContainerPaths): RuntimeFa
   const monitor = monitorText ? parseProcessRef(monitorText) : undefined;
   const monitorAlive = monitor ? isAlive(monitor) : false;
   const stateLine = readOptional(join(paths.runtimeDir, "state"));
-  const running = monitorAlive && stateLine?.startsWith("RUNNING");
+  const running = monitorAlive && parseMonitorState(stateLine)?.word === "RUNNING";
   const frozen = running ? isFrozen(runtimeCgroups(ctx, paths), ctx.host.cgroupFs) : false;
   return { runtimeDirExists, monitor, monitorAlive, stateLine, frozen };
 }

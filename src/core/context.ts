@@ -18,6 +18,7 @@ import type { CommandRunner } from "../host/runner.js";
 import type { HeldLock, HeldProcess } from "../host/shim.js";
 import type { AppArmorHost } from "../security/apparmor.js";
 import type { Caches } from "./cache.js";
+import type { WaitLimit } from "./wait.js";
 
 /** An environment (a variable name to its value). */
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -50,8 +51,14 @@ export interface HostDoors {
   readonly limits: LimitHost;
   readonly facts: HostFacts;
   readonly clock: Clock;
-  /** An exclusive flock on `path` held until released (or until this process dies). */
-  lock(path: string, what: string): Promise<HeldLock>;
+  /**
+   * An exclusive flock on `path` held until released (or until this process
+   * dies). `wait` limits the wait (its `timeoutMs` defaults to
+   * `settings.lockTimeoutMs`: none, wait as LXC does); past it, or when its
+   * signal aborts, nothing holds or waits for the lock and a `timeout`
+   * (`cancelled`) error names the holder.
+   */
+  lock(path: string, what: string, wait?: WaitLimit): Promise<HeldLock>;
   /** Like `lock`, but undefined at once when another process holds it. */
   tryLock(path: string, what: string): Promise<HeldLock | undefined>;
   /** A process of ours that lives until released (a systemd scope's first member). */
@@ -69,6 +76,26 @@ export interface HostSettings {
   readonly noHostNetwork: boolean;
   /** The environment host commands run in; its `PATH` is where host tools are looked up. */
   readonly hostEnv: Env;
+  /** Milliseconds a lock is waited for when the call sets no limit (undefined: until it is free). */
+  readonly lockTimeoutMs?: number;
+  /** Milliseconds a start waits for the monitor's verdict (undefined: `DEFAULT_START_TIMEOUT_MS`). */
+  readonly startTimeoutMs?: number;
+  /**
+   * How a monitor runs this front-end again on the host (an ephemeral
+   * container's exit hook destroys it with it). Undefined: an ephemeral
+   * container is destroyed only by `stop` or `destroy --if-ephemeral`.
+   */
+  readonly lxtCommand?: LxtCommand;
+}
+
+/**
+ * A command line that runs lxt: `argv` (an absolute program, then its
+ * arguments up to the verb) with `env` and nothing else of the caller's
+ * environment. Given by the front-end, which knows how it was started.
+ */
+export interface LxtCommand {
+  readonly argv: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
 }
 
 export interface Context {

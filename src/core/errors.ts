@@ -16,13 +16,17 @@ export type ErrorCategory =
   | "unavailable"
   | "no-space"
   | "timeout"
+  | "cancelled"
   | "failed"
   | "internal";
 
 /**
  * The HTTP status of each category, as LXD answers where it has a use:
  * 400 for a bad request and for a verb the instance's state refuses, 404,
- * 409 for a name that exists, 500 for a failed operation.
+ * 409 for a name that exists, 500 for a failed operation. A request its
+ * client cancelled gets 499 (the client closed the request, as nginx and
+ * gRPC gateways say it): no standard status exists, and LXD itself reports
+ * a cancelled operation in the operation's status, not as a server error.
  */
 export const CATEGORY_STATUS: Readonly<Record<ErrorCategory, number>> = {
   invalid: 400,
@@ -33,6 +37,7 @@ export const CATEGORY_STATUS: Readonly<Record<ErrorCategory, number>> = {
   unavailable: 503,
   "no-space": 507,
   timeout: 504,
+  cancelled: 499,
   failed: 500,
   internal: 500,
 };
@@ -60,8 +65,10 @@ export const ERROR_CODES = {
   start: { category: "failed" },
   /** The filesystem being written is full (or a quota is reached); the partial work was removed. */
   "no-space": { category: "no-space" },
-  /** A timeout expired. */
+  /** A timeout expired: a wait for a lock, the helper or a monitor gave up. */
   timeout: { category: "timeout" },
+  /** The caller cancelled the operation (its AbortSignal fired); what it held was let go. */
+  cancelled: { category: "cancelled" },
   /** The helper misbehaved: a bug. */
   internal: { category: "internal" },
   /** Anything from the OS not classified above. */

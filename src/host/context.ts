@@ -6,7 +6,7 @@
 import { statSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Caches } from "../core/cache.js";
-import type { Context, Env } from "../core/context.js";
+import type { Context, Env, LxtCommand } from "../core/context.js";
 import { readAppArmorHost } from "./apparmor.js";
 import { nodeCgroupFs, nodeKill } from "./cgroup-fs.js";
 import { detectLxcfs } from "./lxcfs.js";
@@ -28,6 +28,12 @@ export interface NodeContextOptions {
   subgidFile: string;
   imageCache: string;
   noHostNetwork: boolean;
+  /** The limit on lock waits that set none (undefined: wait until the lock is free). */
+  lockTimeoutMs?: number;
+  /** The limit on a start's wait for the monitor's verdict. */
+  startTimeoutMs?: number;
+  /** How a monitor runs the front-end again (see `HostSettings.lxtCommand`). */
+  lxtCommand?: LxtCommand;
 }
 
 function isDirectory(path: string): boolean {
@@ -59,7 +65,11 @@ export function nodeContext(o: NodeContextOptions): Context {
         systemd: () => systemdBooted(isDirectory),
       },
       clock: { now: () => Date.now(), sleep: (ms) => sleep(ms) },
-      lock: (path, what) => takeLock(helperPath(), path, what),
+      lock: (path, what, wait = {}) =>
+        takeLock(helperPath(), path, what, {
+          ...wait,
+          timeoutMs: wait.timeoutMs ?? o.lockTimeoutMs,
+        }),
       tryLock: (path, what) => tryLock(helperPath(), path, what),
       hold: () => spawnHold(helperPath()),
     },
@@ -69,6 +79,9 @@ export function nodeContext(o: NodeContextOptions): Context {
       imageCache: o.imageCache,
       noHostNetwork: o.noHostNetwork,
       hostEnv: o.env,
+      lockTimeoutMs: o.lockTimeoutMs,
+      startTimeoutMs: o.startTimeoutMs,
+      lxtCommand: o.lxtCommand,
     },
     caches: new Caches(),
   };

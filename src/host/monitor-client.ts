@@ -3,8 +3,14 @@ import { connect } from "node:net";
 import { constants } from "node:os";
 import { getSystemErrorMap } from "node:util";
 import type { Stdio } from "../core/context.js";
-import { decodeRecord } from "../core/encode.js";
 import { LxtError } from "../core/errors.js";
+import { limitError, type WaitLimit, watchLimit } from "../core/wait.js";
+import {
+  type ControlRequest,
+  controlLine,
+  type HelperFailure,
+  parseStatusLine,
+} from "./helper-protocol.js";
 import type { ProcessRef } from "./proc.js";
 
 /** `ENOENT (no such file or directory)` for a positive errno. */
@@ -12,25 +18,6 @@ export function describeErrno(errno: number): string {
   if (!errno) return "";
   const entry = getSystemErrorMap().get(-errno);
   return entry ? `${entry[0]} (${entry[1]})` : `errno ${errno}`;
-}
-
-/** A failure the helper reported as an `error STAGE OP PATH ERRNO` line. */
-export interface HelperFailure {
-  stage: string;
-  op: string;
-  path: string;
-  errno: number;
-}
-
-export function parseErrorLine(line: string): HelperFailure | undefined {
-  const { op, fields } = decodeRecord(line);
-  if (op !== "error" || fields.length < 4) return undefined;
-  return {
-    stage: fields[0] ?? "",
-    op: fields[1] ?? "",
-    path: fields[2] ?? "",
-    errno: Number(fields[3]),
-  };
 }
 
 /** `SIGKILL` for 9, `signal 64` for a number without a name. */
@@ -66,15 +53,34 @@ export interface MonitorStarted {
 }
 
 /**
+ * Kills a monitor that gave no verdict, with everything it runs (host
+ * hooks): its whole process group when it leads one (a detached monitor),
+ * so a hung `script.up` goes too. Its init dies with it (PDEATHSIG).
+ */
+function killMonitor(monitor: ChildProcess, detached: boolean): void {
+  const pid = monitor.pid;
+  if (pid === undefined) return;
+  try {
+    process.kill(detached ? -pid : pid, "SIGKILL");
+  } catch {
+    monitor.kill("SIGKILL");
+  }
+}
+
+/**
+/**
  * Spawns `HELPER monitor PLAN` and waits for its verdict on fd 3. Detached
  * (its own session, stdio closed) unless `foreground` is given: then the
  * monitor takes those stdin, stdout and stderr (the caller's terminal) and
- * the caller waits for it to exit.
+ * the caller waits for it to exit. When `wait` limits the wait and it runs
+ * out (or is cancelled), the monitor and its process group are killed and
+ * reaped before the `timeout` (`cancelled`) error is thrown.
  */
 export function spawnMonitor(
   helper: string,
   planFile: string,
   foreground?: Stdio,
+  wait: WaitLimit = {},
 ): Promise<MonitorStarted> {
   const stdio = foreground
     ? [...foreground, "pipe" as const]
@@ -83,6 +89,7 @@ export function spawnMonitor(
     stdio: [...stdio],
     detached: !foreground,
   });
+  const exited = new Promise<void>((r) => monitor.once("exit", () => r()));
   return new Promise((resolve, reject) => {
     let buf = "";
     let settled = false;
@@ -90,9 +97,17 @@ export function spawnMonitor(
     const settle = (fn: () => void) => {
       if (!settled) {
         settled = true;
+        unwatch();
         fn();
       }
     };
+    const unwatch = watchLimit(wait, (why) =>
+      settle(() => {
+        killMonitor(monitor, !foreground);
+        const e = limitError(`no verdict from the monitor (pid ${monitor.pid})`, why, wait);
+        void exited.then(() => reject(e));
+      }),
+    );
     monitor.on("error", (e) =>
       settle(() => reject(new LxtError("host", `spawn monitor: ${e.message}`, e))),
     );
@@ -100,16 +115,16 @@ export function spawnMonitor(
       buf += chunk.toString();
       let nl = buf.indexOf("\n");
       while (nl >= 0) {
-        const line = buf.slice(0, nl);
+        const s = parseStatusLine(buf.slice(0, nl));
         buf = buf.slice(nl + 1);
-        const { op, fields } = decodeRecord(line);
-        if (op === "running") {
-          const pid = Number(fields[0]);
-          const start = fields[1] ?? "";
-          settle(() => resolve({ monitor, init: { pid, start } }));
-        } else if (op === "error") {
-          const f = parseErrorLine(line);
-          settle(() => reject(new LxtError("start", f ? describeFailure(f) : line, f)));
+        if (s.kind === "running") {
+          settle(() => resolve({ monitor, init: s.init }));
+        } else if (s.kind === "error") {
+          // It has undone its part and exits next: the start returns once it has.
+          const e = new LxtError("start", describeFailure(s.failure), s.failure);
+          settle(() => void exited.then(() => reject(e)));
+        } else if (s.kind === "unknown") {
+          settle(() => reject(new LxtError("internal", `monitor said "${s.line}"`)));
         }
         nl = buf.indexOf("\n");
       }
@@ -127,34 +142,50 @@ export function spawnMonitor(
   });
 }
 
+/** How a control request is made and waited for. */
+export interface ControlOptions extends WaitLimit {
+  /** Sees each reply line as it comes (e.g. `stopping`). */
+  onLine?: (line: string) => void;
+}
+
 /**
- * Sends one request line to a monitor's control socket and collects every
- * line until the monitor closes the connection. `onLine` sees lines as they
- * come (e.g. `stopping`).
+ * Sends one request to a monitor's control socket and collects every line
+ * until the monitor closes the connection. When `opts` limits the wait and
+ * it runs out (or is cancelled), the connection is closed and a `timeout`
+ * (`cancelled`) error names the socket and the request.
  */
 export function controlRequest(
   socketPath: string,
-  request: string,
-  onLine?: (line: string) => void,
+  request: ControlRequest,
+  opts: ControlOptions = {},
 ): Promise<string[]> {
+  const line = controlLine(request);
   return new Promise((resolve, reject) => {
     const sock = connect(socketPath);
     const lines: string[] = [];
     let buf = "";
-    sock.on("connect", () => sock.write(`${request}\n`));
+    const unwatch = watchLimit(opts, (why) => {
+      sock.destroy();
+      reject(limitError(`no answer to "${line}" from the monitor at ${socketPath}`, why, opts));
+    });
+    sock.on("connect", () => sock.write(`${line}\n`));
     sock.on("data", (chunk) => {
       buf += chunk.toString();
       let nl = buf.indexOf("\n");
       while (nl >= 0) {
-        const line = buf.slice(0, nl);
+        const l = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
-        lines.push(line);
-        onLine?.(line);
+        lines.push(l);
+        opts.onLine?.(l);
         nl = buf.indexOf("\n");
       }
     });
-    sock.on("error", (e) => reject(e));
+    sock.on("error", (e) => {
+      unwatch();
+      reject(e);
+    });
     sock.on("close", () => {
+      unwatch();
       if (buf) lines.push(buf);
       resolve(lines);
     });

@@ -1,7 +1,9 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { LxtError } from "../core/errors.js";
+import { limitError, type WaitLimit, watchLimit } from "../core/wait.js";
+import { BUSY_LINE, LOCKED_LINE } from "./helper-protocol.js";
 
 /**
  * A held lock; `release` is idempotent and resolves once the helper has
@@ -14,10 +16,19 @@ export interface HeldLock {
 /**
  * Takes an exclusive flock on `path` through the helper `helper` (Node has
  * no flock) and resolves once it is held. The helper holds it until its
- * stdin closes, so a CLI killed with SIGKILL frees the lock at once.
+ * stdin closes, so a CLI killed with SIGKILL frees the lock at once. When
+ * `wait` limits the wait and it runs out (or is cancelled), the helper is
+ * killed and reaped before the `timeout` (`cancelled`) error is thrown, so
+ * nothing is left holding or waiting for the lock; the message names the
+ * holder. Without a limit it waits until the lock is free, as LXC does.
  */
-export function takeLock(helper: string, path: string, what: string): Promise<HeldLock> {
-  return lockVia(helper, path, what, false) as Promise<HeldLock>;
+export function takeLock(
+  helper: string,
+  path: string,
+  what: string,
+  wait: WaitLimit = {},
+): Promise<HeldLock> {
+  return lockVia(helper, path, what, false, wait) as Promise<HeldLock>;
 }
 
 /**
@@ -25,7 +36,7 @@ export function takeLock(helper: string, path: string, what: string): Promise<He
  * when another process holds the lock.
  */
 export function tryLock(helper: string, path: string, what: string): Promise<HeldLock | undefined> {
-  return lockVia(helper, path, what, true);
+  return lockVia(helper, path, what, true, {});
 }
 
 function lockVia(
@@ -33,36 +44,133 @@ function lockVia(
   path: string,
   what: string,
   onlyTry: boolean,
+  wait: WaitLimit,
 ): Promise<HeldLock | undefined> {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const child: ChildProcess = spawn(helper, ["lock", ...(onlyTry ? ["-n"] : []), path], {
     stdio: ["pipe", "pipe", "pipe"],
   });
+  const exited = new Promise<void>((r) => child.once("exit", () => r()));
   return new Promise((resolveLock, reject) => {
     let out = "";
     let err = "";
-    const exited = new Promise<void>((r) => child.once("exit", () => r()));
+    let settled = false;
+    const settle = (fn: () => void) => {
+      if (settled) return;
+      settled = true;
+      unwatch();
+      fn();
+    };
+    const unwatch = watchLimit(wait, (why) => {
+      // Who holds it is read while it is still held, before our helper goes.
+      const holder = describeHolder(path, child.pid);
+      settle(() => {
+        child.kill("SIGKILL");
+        const e = limitError(`lock ${what}: waiting for ${path}${holder}`, why, wait);
+        void exited.then(() => reject(e));
+      });
+    });
     const release = () => {
       child.stdin?.end();
       return exited;
     };
     child.stdout?.on("data", (b: Buffer) => {
       out += b.toString();
-      if (out.includes("locked\n")) {
+      if (out.split("\n").includes(LOCKED_LINE)) {
         child.stdout?.removeAllListeners("data");
-        resolveLock({ release });
+        settle(() => resolveLock({ release }));
       }
     });
     child.stderr?.on("data", (b: Buffer) => {
       err += b.toString();
     });
-    child.on("error", (e) => reject(new LxtError("host", `lock ${what}: ${e.message}`, e)));
-    child.on("exit", (code) => {
-      if (out.includes("locked\n")) return;
-      if (onlyTry && code === 0 && out === "busy\n") resolveLock(undefined);
-      else reject(new LxtError("system", `lock ${what}: helper exited ${code}: ${err.trim()}`));
-    });
+    child.on("error", (e) =>
+      settle(() => reject(new LxtError("host", `lock ${what}: ${e.message}`, e))),
+    );
+    child.on("exit", (code) =>
+      settle(() => {
+        if (onlyTry && code === 0 && out === `${BUSY_LINE}\n`) resolveLock(undefined);
+        else reject(new LxtError("system", `lock ${what}: helper exited ${code}: ${err.trim()}`));
+      }),
+    );
   });
+}
+
+/** A way to take a lock: the context's `lock` door (`takeLock` with its helper). */
+export type LockDoor = (path: string, what: string, wait?: WaitLimit) => Promise<HeldLock>;
+
+/**
+ * Runs `fn` with the flock on `path` held, taken through `lock` (the
+ * context's door); the lock goes even if `fn` throws.
+ */
+export async function withFileLock<T>(
+  lock: LockDoor,
+  path: string,
+  what: string,
+  fn: (held: HeldLock) => Promise<T>,
+  wait: WaitLimit = {},
+): Promise<T> {
+  const held = await lock(path, what, wait);
+  try {
+    return await fn(held);
+  } finally {
+    await held.release();
+  }
+}
+
+/**
+ * ` (held by pid N: COMMAND)`: the command that holds a flock on `path`
+ * (from /proc/locks the helper holding it, whose parent took it), or an
+ * empty string when none can be named. `self` (our own waiting helper) is
+ * never named.
+ */
+export function describeHolder(path: string, self?: number): string {
+  let ino: number;
+  try {
+    ino = statSync(path).ino;
+  } catch {
+    return "";
+  }
+  let text = "";
+  try {
+    text = readFileSync("/proc/locks", "utf8");
+  } catch {
+    return "";
+  }
+  const pid = flockHolders(text, ino).find((p) => p !== self);
+  if (pid === undefined) return "";
+  const parent = readParent(pid);
+  const full = parent ? readCmdline(parent) : "";
+  if (!parent || !full) return ` (held by pid ${pid})`;
+  return ` (held by pid ${parent}: ${full.length > 80 ? `${full.slice(0, 79)}…` : full})`;
+}
+
+/** Pids holding (not waiting for) a FLOCK on inode `ino`, from /proc/locks text. */
+export function flockHolders(procLocks: string, ino: number): number[] {
+  return procLocks.split("\n").flatMap((line) => {
+    const f = line.trim().split(/\s+/);
+    // `N: -> FLOCK ...` lines are waiters.
+    if (f[1] !== "FLOCK") return [];
+    const dev = f[5]?.split(":");
+    return dev && Number(dev[2]) === ino ? [Number(f[4])] : [];
+  });
+}
+
+function readParent(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+function readCmdline(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean).join(" ");
+  } catch {
+    return "";
+  }
 }
 
 /** A process that lives until released: `lxt-shim hold`. */

@@ -66,6 +66,29 @@ export function clashes(a: PortForward, b: PortForward): boolean {
   );
 }
 
+/** A host port claimed by a container's forward: in its stored list, or applied on `network`. */
+export interface PortClaim {
+  container: string;
+  forward: PortForward;
+  /** The network it is applied on (undefined: stored, the container is not running). */
+  network?: string;
+}
+
+/** The first claim of another container than `container` that `f` clashes with. Pure. */
+export function findClash(
+  f: PortForward,
+  container: string,
+  claims: readonly PortClaim[],
+): PortClaim | undefined {
+  return claims.find((c) => c.container !== container && clashes(c.forward, f));
+}
+
+/** `clashes with C's forward tcp 8080 80 (on network N)` */
+export function describeClash(c: PortClaim): string {
+  const where = c.network ? ` (on network ${c.network})` : "";
+  return `clashes with ${c.container}'s forward ${formatForward(c.forward)}${where}`;
+}
+
 /** `<network run dir>/forwards/CONTAINER.json`: the forwards applied for a running container. */
 function activeDir(run: NetworkRunPaths): string {
   return join(run.dir, "forwards");

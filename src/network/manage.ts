@@ -36,6 +36,7 @@ import {
   pickSubnet,
 } from "./ipv4.js";
 import { planIpv6 } from "./ipv6.js";
+import { withNetworkLock } from "./lock.js";
 import {
   type NetworkDef,
   type NetworkRunPaths,
@@ -381,7 +382,7 @@ async function stopDnsmasq(ctx: Context, run: NetworkRunPaths): Promise<void> {
   ctx.host.kill(pid, "SIGKILL");
 }
 
-/** Creates and starts a network; all or nothing. */
+/** Creates and starts a network, under its lock; all or nothing. */
 export async function createNetwork(
   ctx: Context,
   name: string,
@@ -389,6 +390,16 @@ export async function createNetwork(
   runner: CommandRunner,
 ): Promise<NetworkDef> {
   checkNetworkName(name);
+  return withNetworkLock(ctx, name, () => makeNetwork(ctx, name, opts, runner));
+}
+
+/** `createNetwork` with the network's lock held. */
+async function makeNetwork(
+  ctx: Context,
+  name: string,
+  opts: NetworkOptions,
+  runner: CommandRunner,
+): Promise<NetworkDef> {
   if (loadNetwork(ctx, name)) throw new LxtError("exists", `network ${name}: already exists`);
   requireNetworkTools(`network create ${name}`, ctx.settings.hostEnv.PATH ?? "");
   const kind = await linkKind(name, runner);
@@ -414,7 +425,9 @@ export async function createNetwork(
 /**
  * The network a container's `lxc.net.N.link` names, up and running: a
  * stored network, or the default one created on first use. Undefined when
- * the link is not a managed network (a bridge of the host's own).
+ * the link is not a managed network (a bridge of the host's own). Call with
+ * the network's lock held (`withNetworkLock`): two starts on one new
+ * network must not both make it.
  */
 export async function ensureNetwork(
   ctx: Context,
@@ -430,7 +443,7 @@ export async function ensureNetwork(
   }
   if (name !== DEFAULT_NETWORK || (known ?? (await linkKind(name, runner))) !== "missing")
     return undefined;
-  return createNetwork(ctx, name, {}, runner);
+  return makeNetwork(ctx, name, {}, runner);
 }
 
 /** Writes a network's definition (atomically). */
@@ -447,7 +460,10 @@ function removeRunDir(run: NetworkRunPaths): void {
   } catch {}
 }
 
-/** Re-applies a network after its definition changed: nft table replaced, dnsmasq restarted with the new config. */
+/**
+ * Re-applies a network after its definition changed: nft table replaced,
+ * dnsmasq restarted with the new config. Call with the network's lock held.
+ */
 export async function restartNetwork(
   ctx: Context,
   def: NetworkDef,
@@ -457,12 +473,17 @@ export async function restartNetwork(
   await upNetwork(ctx, def, runner, new Reverter());
 }
 
-/** Deletes a network: refuses while interfaces use its bridge; leaves nothing behind. */
+/** Deletes a network, under its lock: refuses while interfaces use its bridge; leaves nothing behind. */
 export async function deleteNetwork(
   ctx: Context,
   name: string,
   runner: CommandRunner,
 ): Promise<void> {
+  checkNetworkName(name);
+  return withNetworkLock(ctx, name, () => removeNetwork(ctx, name, runner));
+}
+
+async function removeNetwork(ctx: Context, name: string, runner: CommandRunner): Promise<void> {
   const def = loadNetwork(ctx, name);
   if (!def) throw new LxtError("not-found", `network delete ${name}: no such network`);
   // A stopped container's veth goes with its network namespace, which the
@@ -493,7 +514,11 @@ export async function deleteNetwork(
   rmSync(defFile(ctx, name), { force: true });
 }
 
-/** Registers a container's NIC with the network's dnsmasq: a DHCP reservation of its name, or a DNS record for a static address. */
+/**
+ * Registers a container's NIC with the network's dnsmasq: a DHCP
+ * reservation of its name, or a DNS record for a static address. Call with
+ * the network's lock held.
+ */
 export function registerHost(
   ctx: Context,
   def: NetworkDef,

@@ -5,6 +5,7 @@
  * routes), `host-hook`s after them (`script.up`), and `stop-hook`s run once
  * the init has ended (`script.down`, phys devices back out).
  */
+import type { NetStep } from "../host/helper-protocol.js";
 import type { NicPlan } from "./nic-resolve.js";
 
 /** Absolute paths of the host tools the hooks run (no PATH search in the monitor). */
@@ -34,7 +35,7 @@ export interface NicRecords {
   /** Host-side interfaces (veth host ends), for the repair of a killed monitor. */
   netdevs: string[];
   /** `net` records (verb first), run by the monitor by rtnetlink before the hooks. */
-  nets: string[][];
+  nets: NetStep[];
   hooks: string[][];
   stopHooks: string[][];
 }
@@ -111,8 +112,8 @@ export function nicRecords(nics: readonly NicPlan[], t: NicTools, ctx: NicHookCo
   const hooks: string[][] = [];
   const stopHooks: string[][] = [];
   const netdevs: string[] = [];
-  const nets: string[][] = [];
-  const host: string[][] = [];
+  const nets: NetStep[] = [];
+  const host: NetStep[] = [];
   const scripts: string[][] = [];
   const phys = nics.filter((n) => n.type === "phys");
   // Pins the namespace, so phys devices can still be taken back after the
@@ -168,7 +169,7 @@ function routeDst(r: string, fam: 4 | 6): string {
 function vethHostRecords(
   nic: NicPlan & { type: "veth" },
   ctx: NicHookContext,
-  out: string[][],
+  out: NetStep[],
   hooks: string[][],
   t: NicTools,
 ): void {

@@ -6,9 +6,11 @@
 import type { Context } from "../core/context.js";
 import { LxtError } from "../core/errors.js";
 import { Reverter } from "../core/reverter.js";
-import { describeFailure, type HelperFailure } from "../host/monitor-client.js";
+import type { HelperFailure } from "../host/helper-protocol.js";
+import { describeFailure } from "../host/monitor-client.js";
 import type { CommandRunner } from "../host/runner.js";
 import { intToIp, parseCidr } from "./ipv4.js";
+import { withNetworkLock } from "./lock.js";
 import {
   DEFAULT_NETWORK,
   ensureNetwork,
@@ -55,15 +57,18 @@ function managedLink(ctx: Context, nic: NicPlan): boolean {
 
 /**
  * Brings up the managed networks the NICs name (the default one is created
- * on first use; networks outlive a failed start), reads what `auto`
- * gateways and phys restores need. The host's links are listed (one `ip`
- * run) only for those two; a managed network's bridge is looked up in
- * /proc/self/net/dev. Everything else about a link (it exists, a veth's is
- * a bridge, a host-side name is free) the monitor checks by rtnetlink, and
- * its failure names the key (see `netFailure`).
+ * on first use; networks outlive a failed start) and registers the NICs
+ * with their dnsmasq, each network under its lock (two starts on one new
+ * network make it once); reads what `auto` gateways and phys restores
+ * need. The host's links are listed (one `ip` run) only for those two; a
+ * managed network's bridge is looked up in /proc/self/net/dev. Everything
+ * else about a link (it exists, a veth's is a bridge, a host-side name is
+ * free) the monitor checks by rtnetlink, and its failure names the key (see
+ * `netFailure`).
  */
 export async function prepareNics(
   ctx: Context,
+  container: string,
   nics: readonly NicPlan[],
   runner: CommandRunner,
 ): Promise<PreparedNics> {
@@ -78,15 +83,23 @@ export async function prepareNics(
     const where = `lxc.net.${nic.index}.link`;
     let def: NetworkDef | undefined;
     if (managedLink(ctx, nic)) {
-      // Present is taken for a bridge here; the monitor refuses a non-bridge.
-      const known: LinkKind = links
-        ? kindIn(links, nic.link)
-        : linkPresent(nic.link)
-          ? "bridge"
-          : "missing";
-      def = await ensureNetwork(ctx, nic.link, runner, new Reverter(), known);
+      const link = nic.link;
+      const listed = links;
+      let made = false;
+      def = await withNetworkLock(ctx, link, async () => {
+        // Looked at under the lock: another start may have made the bridge
+        // since the listing. Present is taken for a bridge here; the monitor
+        // refuses a non-bridge.
+        const seen: LinkKind = listed ? kindIn(listed, link) : "missing";
+        const known = seen !== "missing" ? seen : linkPresent(link) ? "bridge" : "missing";
+        const d = await ensureNetwork(ctx, link, runner, new Reverter(), known);
+        made = known === "missing";
+        // The monitor makes the devices (`net` records); dnsmasq learns their MACs first.
+        if (d) registerNics(ctx, container, [nic], new Map([[nic.index, d]]));
+        return d;
+      });
       // A network brought up just now: its bridge is not in the listing yet.
-      if (def && links && known === "missing") links = await listLinks(runner);
+      if (def && links && made) links = await listLinks(runner);
     }
     if (def) out.managed.set(nic.index, def);
     if (!links || !needsListing(nic)) continue;
@@ -121,6 +134,7 @@ export async function prepareNics(
  * Registers each NIC on a managed network with its dnsmasq (a DHCP host
  * entry by MAC, with a reserved address when the NIC has one in the
  * subnet). The devices themselves are made by the monitor (`net` records).
+ * Call with the networks' locks held.
  */
 export function registerNics(
   ctx: Context,

@@ -14,7 +14,9 @@ import { writeFileAtomic } from "../host/atomic.js";
 import type { CommandRunner } from "../host/runner.js";
 import { parseDhcpHost } from "./forward.js";
 import { contains, ipToInt } from "./ipv4.js";
+import { withNetworkLock } from "./lock.js";
 import {
+  checkNetworkName,
   loadNetwork,
   type NetworkOptions,
   networkRunPaths,
@@ -86,10 +88,23 @@ export function optionsWith(def: NetworkDef, key: string, value: string): Networ
 
 /**
  * Sets one key (`value` undefined: back to its default) and applies the
- * result live. The forwards of containers on it follow their pinned
- * addresses afterwards; that is the caller's (a container verb's) part.
+ * result live, under the network's lock. The forwards of containers on it
+ * follow their pinned addresses afterwards; that is the caller's (a
+ * container verb's) part, which takes the lock again for each.
  */
 export async function setNetworkKey(
+  ctx: Context,
+  name: string,
+  key: string,
+  value: string | undefined,
+  runner: CommandRunner,
+): Promise<NetworkDef> {
+  checkNetworkName(name);
+  return withNetworkLock(ctx, name, () => applyNetworkKey(ctx, name, key, value, runner));
+}
+
+/** `setNetworkKey`'s change of the definition and the live network, with the lock held. */
+async function applyNetworkKey(
   ctx: Context,
   name: string,
   key: string,

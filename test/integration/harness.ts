@@ -218,6 +218,11 @@ export function runtimeLeftovers(lxcpath: string): string[] {
     .map((e) => join(root, e));
 }
 
+/** The pid of a running container's monitor (from its runtime directory). */
+export function monitorPid(lxcpath: string, name: string): number {
+  return Number(readFileSync(join(runtimeRoot(lxcpath), name, "monitor"), "utf8").split(" ")[0]);
+}
+
 /** Whether process `pid` exists and has not ended (a zombie has). */
 export function alive(pid: number): boolean {
   try {
@@ -446,6 +451,23 @@ export class NetnsSandbox {
     assert.equal(r.code, 0, `lxt ${args.join(" ")}: ${r.stdout}${r.stderr}`);
     return r.stdout;
   };
+
+  /** Like `lxt`, without waiting: for commands that must run at the same time. */
+  readonly run = (args: string[]): Promise<RunResult> =>
+    new Promise((resolve) => {
+      const child = spawn("nsenter", [`--net=/run/netns/${this.ns}`, LXT, ...args], {
+        env: { ...process.env, LXT_PATH: this.lxcpath },
+      });
+      let stdout = "";
+      let stderr = "";
+      child.stdout.on("data", (b) => {
+        stdout += b;
+      });
+      child.stderr.on("data", (b) => {
+        stderr += b;
+      });
+      child.on("exit", (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    });
 
   /** Runs ARGV in namespace `ns` (default the sandbox's), with `input` on stdin. */
   readonly inNs = (argv: string[], opts: { ns?: string; input?: string } = {}): RunResult => {

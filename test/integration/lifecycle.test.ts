@@ -5,10 +5,12 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import {
+  alive,
   cgroupDirsOf,
   exitOf,
   hostLeftovers,
   LXT as lxtBin,
+  monitorPid,
   printed,
   runtimeLeftovers,
   Sandbox,
@@ -233,7 +235,9 @@ describe("lifecycle of a busybox container", { skip, timeout: 120_000 }, () => {
 
   test("clean stop: the halt signal, the init shuts down, everything goes", () => {
     const info = JSON.parse(box.ok(["info", "-n", c, "--format", "json"]));
+    const monitor = monitorPid(box.lxcpath, c);
     box.ok(["stop", "-n", c, "-t", "20"]);
+    assert.ok(!alive(monitor), "the monitor has exited when stop returns");
     assert.match(box.ok(["ls", "-f"]), new RegExp(`^${c}\\s+STOPPED`, "m"));
     for (const dir of info.cgroups) assert.ok(!existsSync(dir), `${dir} removed`);
     assert.deepEqual(runtimeLeftovers(box.lxcpath), []);
@@ -247,7 +251,9 @@ describe("lifecycle of a busybox container", { skip, timeout: 120_000 }, () => {
   test("forced stop (-k) and destroy leave nothing", () => {
     box.ok(["start", "-n", c]);
     const info = JSON.parse(box.ok(["info", "-n", c, "--format", "json"]));
+    const monitor = monitorPid(box.lxcpath, c);
     box.ok(["stop", "-n", c, "-k"]);
+    assert.ok(!alive(monitor), "the monitor has exited when stop -k returns");
     assert.equal(JSON.parse(box.ok(["info", "-n", c, "--format", "json"])).state, "STOPPED");
     for (const dir of info.cgroups) assert.ok(!existsSync(dir));
     box.ok(["destroy", "-n", c]);
@@ -290,18 +296,46 @@ describe("lxc.ephemeral", { skip, timeout: 120_000 }, () => {
     box.ok(["create", "-n", c, "-t", "busybox"]);
     box.ok(["start", "-n", c, "-s", "lxc.ephemeral=1"]);
     assert.match(box.ok(["ls", "-f"]), new RegExp(`^${c}\\s+RUNNING`, "m"));
+    const monitor = monitorPid(box.lxcpath, c);
     box.ok(["stop", "-n", c, "-k"]);
     assert.ok(!existsSync(`${box.lxcpath}/${c}`), "destroyed on stop");
+    // Its exit hook (the destroy) ran to its end: nothing of it is left running.
+    assert.ok(!alive(monitor), "the monitor has exited when stop returns");
+    assert.deepEqual(hostLeftovers(c), []);
   });
 
-  test("one that shuts itself down is gone at the next ls", async () => {
+  test("one that shuts itself down is destroyed by its monitor, with nobody running ls", async () => {
     const c = box.name("eph");
     box.ok(["create", "-n", c, "-t", "busybox"]);
     box.ok(["start", "-n", c, "-s", "lxc.ephemeral=1"]);
+    const monitor = monitorPid(box.lxcpath, c);
     box.lxt(["attach", "-n", c, "--", "poweroff", "-f"]);
-    assert.ok(await until(() => !box.ok(["ls"]).includes(c), 10_000), "gone after poweroff");
-    assert.ok(!existsSync(`${box.lxcpath}/${c}`));
+    // The monitor's last step is the destroy: once it has exited, the container is gone.
+    assert.ok(await until(() => !alive(monitor), 30_000), "the monitor ended");
+    assert.ok(!existsSync(`${box.lxcpath}/${c}`), "destroyed by the monitor's exit hook");
     assert.deepEqual(runtimeLeftovers(box.lxcpath), []);
+  });
+
+  test("ls and info only report: an ephemeral container whose monitor was killed stays until asked", async () => {
+    const c = box.name("eph");
+    box.ok(["create", "-n", c, "-t", "busybox"]);
+    box.ok(["start", "-n", c, "-s", "lxc.ephemeral=1"]);
+    const monitor = monitorPid(box.lxcpath, c);
+    // Killed, its exit hook never runs: the container is stopped, not destroyed.
+    process.kill(monitor, "SIGKILL");
+    assert.ok(await until(() => !alive(monitor), 10_000));
+    assert.match(box.ok(["ls", "-f"]), new RegExp(`^${c}\\s+STOPPED`, "m"));
+    assert.match(box.ok(["ls"]), new RegExp(`^${c}$`, "m"));
+    assert.equal(JSON.parse(box.ok(["info", "-n", c, "--format", "json"])).state, "STOPPED");
+    assert.ok(existsSync(`${box.lxcpath}/${c}/config`), "reads destroyed nothing");
+    // The explicit sweep: a non-ephemeral container is left alone, this one goes.
+    const keep = box.name("keep");
+    box.ok(["create", "-n", keep, "-t", "busybox"]);
+    box.ok(["destroy", "--if-ephemeral", "-n", keep]);
+    assert.ok(existsSync(`${box.lxcpath}/${keep}/config`));
+    box.ok(["destroy", "--if-ephemeral", "-n", c]);
+    assert.ok(!existsSync(`${box.lxcpath}/${c}`));
+    box.ok(["destroy", "-n", keep]);
   });
 });
 

@@ -318,3 +318,95 @@ describe("managed networks: default, set, IPv6, reservations, forwards", {
     );
   });
 });
+
+describe("managed networks under concurrent commands", { skip, timeout: 300_000 }, () => {
+  const netns = new NetnsSandbox("nc");
+  const { box: sb, lxt, ok, run, network } = netns;
+  const container = (net: string | undefined): string => {
+    const name = netns.name("k");
+    ok(["create", "-t", "busybox", "-n", name, ...(net ? ["--network", net] : [])]);
+    return name;
+  };
+  /** The bridge's ports, from `ip` in the test's namespace. */
+  const ports = (bridge: string): string[] =>
+    (
+      JSON.parse(netns.nsOk(["ip", "-j", "link", "show", "master", bridge]) || "[]") as {
+        ifname: string;
+      }[]
+    ).map((l) => l.ifname);
+  /** Running dnsmasq processes of a network of this state root. */
+  const dnsmasqs = (net: string): string[] => {
+    const conf = join(runtimeRoot(sb.lxcpath), ".networks", net, "dnsmasq.conf");
+    return execFileSync("ps", ["-eo", "pid=,stat=,args="], { encoding: "utf8" })
+      .split("\n")
+      .filter((l) => l.includes(`--conf-file=${conf}`) && !/^\s*\d+\s+Z/.test(l));
+  };
+  /** The addresses a network's DNAT rules send `port` to (prerouting and output chains alike). */
+  const dnatTargets = (net: string, port: number): string[] => [
+    ...new Set(
+      [
+        ...netns
+          .nsOk(["nft", "list", "table", "inet", `lxt-${net}`])
+          .matchAll(new RegExp(`dport ${port} dnat ip to (\\S+)`, "g")),
+      ].map((m) => m[1] as string),
+    ),
+  ];
+
+  before(() => netns.open());
+  after(() => netns.dispose());
+
+  test("starts at once on a network made on first use: all run, one bridge, one dnsmasq", async () => {
+    const cs = [container(undefined), container(undefined), container(undefined)];
+    const rs = await Promise.all(cs.map((c) => run(["start", "-n", c])));
+    for (const r of rs) assert.equal(r.code, 0, r.stderr);
+    assert.equal(ports("lxtbr0").length, cs.length, "every container's veth on the one bridge");
+    assert.equal(dnsmasqs("lxtbr0").length, 1, dnsmasqs("lxtbr0").join("\n"));
+    const tables = netns.nsOk(["nft", "list", "tables"]).match(/table inet lxt-lxtbr0/g) ?? [];
+    assert.equal(tables.length, 1);
+    for (const c of cs) ok(["stop", "-k", "-n", c]);
+  });
+
+  test("forward adds of one port at once: exactly one wins, the other names both claimants", async () => {
+    const net = network("p");
+    const other = network("q");
+    ok(["network", "create", net, "--ipv4", "10.0.61.1/24", "--nat", "false"]);
+    ok(["network", "create", other, "--ipv4", "10.0.62.1/24", "--nat", "false"]);
+    const [a, b, c] = [container(net), container(net), container(other)];
+    for (const x of [a, b, c]) ok(["start", "-n", x]);
+    const rs = await Promise.all(
+      [a, b].map((x) => run(["forward", "add", x, "tcp", "18090", "80"])),
+    );
+    const won = rs.filter((r) => r.code === 0);
+    assert.equal(won.length, 1, rs.map((r) => r.stderr).join("\n"));
+    const [winner, loser] = rs[0]?.code === 0 ? [a, b] : [b, a];
+    const lost = rs.find((r) => r.code !== 0);
+    assert.equal(lost?.code, 1);
+    assert.match(
+      lost?.stderr ?? "",
+      new RegExp(
+        `forward add ${loser}: tcp 18090 80 clashes with ${winner}'s forward tcp 18090 80`,
+      ),
+    );
+    const pinned = JSON.parse(ok(["forward", "list", winner, "--format", "json"]))[0].address;
+    assert.deepEqual(dnatTargets(net, 18090), [`${pinned}:80`], "the port goes to the winner only");
+    assert.equal(JSON.parse(ok(["forward", "list", loser, "--format", "json"])).length, 0);
+    // A listen address within "every address", and another network's container: the same claim.
+    let r = lxt(["forward", "add", loser, "tcp", "127.0.0.1:18090", "80"]);
+    assert.match(r.stderr, new RegExp(`clashes with ${winner}'s forward tcp 18090 80`));
+    r = lxt(["forward", "add", c, "tcp", "18090", "80"]);
+    assert.equal(r.code, 1);
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `forward add ${c}: tcp 18090 80 clashes with ${winner}'s forward tcp 18090 80 \\(on network ${net}\\)`,
+      ),
+    );
+    assert.deepEqual(dnatTargets(other, 18090), []);
+    // Another protocol or port is no clash.
+    ok(["forward", "add", c, "udp", "18090", "80"]);
+    for (const x of [a, b, c]) ok(["stop", "-k", "-n", x]);
+    for (const x of [winner, c]) ok(["forward", "remove", x, "--all"]);
+    ok(["network", "delete", net]);
+    ok(["network", "delete", other]);
+  });
+});

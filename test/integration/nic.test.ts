@@ -317,6 +317,43 @@ describe("NIC types", { skip, timeout: 300_000 }, () => {
     assert.match(ok(["ls", "-f"]), new RegExp(`${c}\\s+STOPPED`));
   });
 
+  test("a script.up that hangs: the start gives up after LXT_START_TIMEOUT, kills it, leaves nothing", () => {
+    const start = links();
+    const pidFile = join(sb.lxcpath, `hang-${tag}.pid`);
+    const script = join(sb.lxcpath, `hang-${tag}.sh`);
+    writeFileSync(script, `#!/bin/sh\necho $$ > ${pidFile}\nexec sleep 1000\n`);
+    chmodSync(script, 0o755);
+    const c = container([
+      "lxc.net.0.type = veth",
+      `lxc.net.0.link = br${tag}`,
+      `lxc.net.0.script.up = ${script}`,
+      sleeper,
+    ]);
+    const t0 = Date.now();
+    const r = lxt(["start", "-n", c], { LXT_START_TIMEOUT: "2" });
+    const took = Date.now() - t0;
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `lxt: start ${c}: no verdict from the monitor \\(pid \\d+\\): timed out after 2 s`,
+      ),
+    );
+    assert.ok(took >= 2000 && took < 20_000, `gave up after ${took} ms`);
+    const hook = Number(readFileSync(pidFile, "utf8"));
+    assert.ok(
+      !existsSync(`/proc/${hook}/cmdline`) || readFileSync(`/proc/${hook}/cmdline`, "utf8") === "",
+      "the hook was killed with the monitor",
+    );
+    assert.deepEqual(links(), start, "the veth's host end is gone");
+    assert.ok(!existsSync(join(runtimeRoot(sb.lxcpath), c)), "no runtime directory");
+    assert.match(ok(["ls", "-f"]), new RegExp(`${c}\\s+STOPPED`));
+    // The lock went with the start: the container starts once its hook returns.
+    writeFileSync(script, "#!/bin/sh\nexit 0\n");
+    ok(["start", "-n", c]);
+    ok(["stop", "-k", "-n", c]);
+  });
+
   test("failures: missing links, a bad IPv6 address, a failing up script: clear errors, nothing left", () => {
     const start = links();
     const fails = (lines: string[], re: RegExp) => {

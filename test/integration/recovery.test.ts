@@ -19,6 +19,7 @@ import {
   exitOf,
   hostLeftovers,
   LXT,
+  monitorPid as monitorOf,
   NetnsSandbox,
   netnsSkip,
   printed,
@@ -30,13 +31,10 @@ import {
   until,
 } from "./harness.js";
 
+const monitorPid = (box: Sandbox, c: string) => monitorOf(box.lxcpath, c);
+
 const skip = skipReason();
 if (skip) console.log(skip);
-
-function monitorPid(box: Sandbox, c: string): number {
-  const text = readFileSync(join(runtimeRoot(box.lxcpath), c, "monitor"), "utf8");
-  return Number(text.split(" ")[0]);
-}
 
 describe("SIGKILL recovery", { skip, timeout: 120_000 }, () => {
   let box: Sandbox;

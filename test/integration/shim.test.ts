@@ -360,6 +360,41 @@ if (process.getuid?.() !== 0 || !fs.existsSync(BUSYBOX)) {
       assert.ok(!fs.existsSync(failing.runtime), "runtime directory removed");
     });
 
+    test("exit-hook records run last: after the cleanup and the exit file, only for an init that ran", async () => {
+      const out = path.join(tmp, "exit-hook-out");
+      const hook = (c: { runtime: string; exitFile: string }): Rec => [
+        "exit-hook",
+        "/bin/sh",
+        "-c",
+        `{ test -e $1 && echo runtime-left || echo runtime-gone; cat $2; echo "pid $3"; } >> ${out}`,
+        "sh",
+        c.runtime,
+        c.exitFile,
+        "{pid}",
+      ];
+      /** Appends the hook to a plan (its records are position-independent). */
+      const withHook = (c: { runtime: string; exitFile: string; planFile: string }) =>
+        fs.appendFileSync(c.planFile, planText([hook(c)]).slice("lxt-plan 1\n".length));
+      const c = container([], [["pivot"]], ["/bin/sh", "-c", "exit 4"]);
+      withHook(c);
+      const s = await startMonitor(c.planFile);
+      const init = s.status.split(" ")[1];
+      assert.equal(await s.exit, 0);
+      // The monitor waited for its hook: the file is complete once it has exited.
+      assert.equal(fs.readFileSync(out, "utf8"), `runtime-gone\nexited 4\npid ${init}\n`);
+
+      const failing = container([], [["pivot"]], ["/nonexistent"]);
+      withHook(failing);
+      const f = await startMonitor(failing.planFile);
+      assert.match(f.status, /^error exec/);
+      assert.equal(await f.exit, 1);
+      assert.equal(
+        fs.readFileSync(out, "utf8").split("\n").length,
+        4,
+        "no hook after a failed start",
+      );
+    });
+
     test("a busybox container: inside view, control socket, attach, stop", async (t) => {
       // An absolute symlink in the rootfs that names a host path (the rootfs's
       // own victim dir); in-root resolution must not follow it to the host.

@@ -12,13 +12,16 @@ import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "no
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import {
+  alive,
   type BtrfsLoop,
   backendSandbox,
   hasCmd,
   hostLeftovers,
   kernelFs,
+  monitorPid,
   type Sandbox,
   skipReason,
+  until,
 } from "./harness.js";
 import { ZfsPool, zfsSkip } from "./zfs-pool.js";
 
@@ -191,13 +194,20 @@ for (const backend of BACKENDS) {
       box.ok(["stop", "-k", "-n", c]);
     });
 
-    test("ephemeral copy is started and destroyed when it stops", () => {
+    test("ephemeral copy is started and destroyed when it stops", async () => {
       const e = name("eph");
       box.ok(["copy", "-n", c, "-N", e, "-e"]);
       assert.match(readFileSync(join(box.lxcpath, e, "config"), "utf8"), /^lxc\.ephemeral = 1$/m);
       assert.equal(read(e, "/root/v"), "one");
       box.ok(["stop", "-k", "-n", e]);
       assert.ok(!existsSync(join(box.lxcpath, e)), "gone after stop");
+      // One that ends by itself: its monitor destroys it as its last step.
+      const f = name("eph");
+      box.ok(["copy", "-n", c, "-N", f, "-e"]);
+      const monitor = monitorPid(box.lxcpath, f);
+      box.lxt(["attach", "-n", f, "--", "poweroff", "-f"]);
+      assert.ok(await until(() => !alive(monitor), 30_000), "the monitor ended");
+      assert.ok(!existsSync(join(box.lxcpath, f)), "gone once its monitor has ended");
     });
 
     test("destroy needs -s for snapshots, then leaves nothing", () => {

@@ -2,9 +2,9 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { attachArgs, attachEnvironment } from "../../src/container/attach.js";
 import { planCgroups } from "../../src/container/runtime.js";
-import { parseExitLine } from "../../src/container/stop.js";
 import { decodeField, encodeField } from "../../src/core/encode.js";
-import { describeFailure, parseErrorLine } from "../../src/host/monitor-client.js";
+import { parseErrorLine, parseExitLine } from "../../src/host/helper-protocol.js";
+import { describeFailure } from "../../src/host/monitor-client.js";
 import { parseFibTrie, parseIfInet6 } from "../../src/host/netinfo.js";
 import { exitStatus, parseProcessRef } from "../../src/host/proc.js";
 

@@ -1,11 +1,18 @@
 import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, test } from "node:test";
 import type { NetConfig } from "../../src/config/model.js";
+import { storedClaims, writeForwards } from "../../src/container/forward.js";
+import { containerPaths } from "../../src/container/paths.js";
 import { renderPlan } from "../../src/container/plan.js";
 import { RecordingRunner } from "../../src/host/runner.js";
 import { droppingForwardChains } from "../../src/network/firewall.js";
 import {
   clashes,
+  describeClash,
+  findClash,
   formatForward,
   parseDhcpHost,
   parseForward,
@@ -350,6 +357,39 @@ describe("IPv6, forwards, firewall detection, network set", () => {
     assert.match(text, /oifname "lxtbr0" ip saddr 127\.0\.0\.0\/8 ct status dnat masquerade/);
     assert.match(text, /oifname "lxtbr0" ct status dnat accept/);
     assert.doesNotMatch(renderNftRuleset(def), /dnat/);
+  });
+
+  test("port claims: another container's claim clashes (not its own), named with its network", () => {
+    const f = parseForward("tcp", "8080", "80");
+    const stored = { container: "c1", forward: parseForward("tcp", "8080", "81") };
+    const applied = {
+      container: "c2",
+      forward: parseForward("tcp", "10.1.1.1:8080", "80"),
+      network: "n1",
+    };
+    const claims = [stored, applied];
+    assert.equal(findClash(f, "c1", claims), applied);
+    assert.equal(findClash(f, "c3", claims), stored);
+    assert.equal(findClash(parseForward("udp", "8080", "80"), "c3", claims), undefined);
+    assert.equal(describeClash(stored), "clashes with c1's forward tcp 8080 81");
+    assert.equal(
+      describeClash(applied),
+      "clashes with c2's forward tcp 10.1.1.1:8080 80 (on network n1)",
+    );
+    const root = mkdtempSync(join(tmpdir(), "lxt-claims-"));
+    try {
+      const ctx = testContext({ lxcpath: root });
+      for (const c of ["a", "b", "plain"]) mkdirSync(join(root, c));
+      writeForwards(containerPaths(ctx, "a"), [parseForward("tcp", "80", "80")]);
+      writeForwards(containerPaths(ctx, "b"), [parseForward("udp", "127.0.0.1:53", "53")]);
+      writeFileSync(join(root, "plain", "forwards"), "not a forward\n");
+      assert.deepEqual(storedClaims(ctx), [
+        { container: "a", forward: parseForward("tcp", "80", "80") },
+        { container: "b", forward: parseForward("udp", "127.0.0.1:53", "53") },
+      ]);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 
   test("pinned addresses: kept, else the lease, else the first free one in the range", () => {

@@ -3,6 +3,8 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { resolveCapabilities } from "../../src/config/security.js";
+import { reapCommand } from "../../src/container/ephemeral.js";
+import { containerPaths } from "../../src/container/paths.js";
 import { type LaunchInput, renderPlan } from "../../src/container/plan.js";
 import { decodeRecord, encodeField } from "../../src/core/encode.js";
 import { DEFAULT_SECCOMP_PROFILE } from "../../src/seccomp/default-profile.js";
@@ -189,5 +191,32 @@ describe("renderPlan", () => {
     const text = renderPlan(input({ ttyMax: 2, ttyDir: "lxc" }));
     assert.match(text, /^tty \/dev\/lxc\/tty2$/m);
     assert.match(text, /^symlink lxc\/tty2 \/dev\/tty2$/m);
+  });
+  test("an ephemeral container's destroy is the monitor's exit hook, run with only the environment it names", () => {
+    const paths = containerPaths({ lxcpath: "/var/lib/lxt", runDir: "/run/lxt" }, "c1");
+    const hook = reapCommand(paths, {
+      argv: ["/usr/bin/node", "/opt/lxt/dist/lxt.cjs"],
+      env: { LXT_RUNDIR: "/run/x y" },
+    });
+    assert.match(hook[0] ?? "", /^\/.*\/env$/);
+    assert.deepEqual(hook.slice(1), [
+      "-i",
+      "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
+      "LXT_RUNDIR=/run/x y",
+      "/usr/bin/node",
+      "/opt/lxt/dist/lxt.cjs",
+      "destroy",
+      "--if-ephemeral",
+      "-n",
+      "c1",
+      "-P",
+      "/var/lib/lxt",
+    ]);
+    const text = renderPlan(input({ exitHooks: [hook] }));
+    assert.match(
+      text,
+      /^exit-hook \/\S+ -i PATH=\S+ LXT_RUNDIR=\/run\/x%20y \/usr\/bin\/node .* -P \/var\/lib\/lxt$/m,
+    );
+    assert.doesNotMatch(renderPlan(input()), /^exit-hook/m);
   });
 });

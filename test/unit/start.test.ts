@@ -109,6 +109,43 @@ describe("planStart: everything decided, nothing made", () => {
     assert.equal(plan.launch.foreground, true);
   });
 
+  test("an ephemeral container's plan has its destroy as the monitor's exit hook, when the front-end says how to run lxt", () => {
+    const { ctx, paths, caller } = setup("v2", "lxc.ephemeral = 1\n", "e1");
+    const lxtCommand = {
+      argv: ["/usr/bin/node", "/opt/lxt/dist/lxt.cjs"],
+      env: { LXT_RUNDIR: "/r" },
+    };
+    const withLxt = { ...ctx, settings: { ...ctx.settings, lxtCommand } };
+    const hooks = planStart(withLxt, paths, { caller }).launch.exitHooks ?? [];
+    assert.equal(hooks.length, 1);
+    const [env = "", ...argv] = hooks[0] ?? [];
+    assert.match(env, /^\/.*\/env$/);
+    assert.deepEqual(argv, [
+      "-i",
+      "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
+      "LXT_RUNDIR=/r",
+      "/usr/bin/node",
+      "/opt/lxt/dist/lxt.cjs",
+      "destroy",
+      "--if-ephemeral",
+      "-n",
+      "e1",
+      "-P",
+      paths.lxcpath,
+    ]);
+    // Without the command, or for a container that is not ephemeral: none.
+    assert.equal(planStart(ctx, paths, { caller }).launch.exitHooks, undefined);
+    const other = setup("v2", "", "p1");
+    const plain = planStart(
+      { ...other.ctx, settings: { ...other.ctx.settings, lxtCommand } },
+      other.paths,
+      {
+        caller: other.caller,
+      },
+    );
+    assert.equal(plain.launch.exitHooks, undefined);
+  });
+
   test("refusals name the start and the place: pending keys, no rootfs, a rootfs that is not a directory, an unset variable", () => {
     const pending = setup("v2", "lxc.net.0.type = vlan\nlxc.net.0.link = br0\n");
     assert.throws(
@@ -153,7 +190,7 @@ describe("applyStart: named steps, each undone when a later one fails", () => {
       "limits",
       "devices",
       "apparmor",
-      "dhcp and forwards",
+      "forwards",
       "monitor",
     ]);
   });

@@ -18,7 +18,7 @@ export function register(program: Command): void {
     .addOption(new Option("--format <format>", "output format").choices(["table", "json"] as const))
     .argument("[filter]", "regular expression the names must match")
     .action(async (filter, opts) => {
-      const { listContainers, listLiveNames } = await import("../../container/list.js");
+      const { listContainers, listNames } = await import("../../container/list.js");
       const ctx = cliContext(opts);
       await sweepAndReport(ctx);
       let re: RegExp | undefined;
@@ -29,7 +29,7 @@ export function register(program: Command): void {
       }
       const wantState = opts.running || opts.stopped;
       if (!opts.fancy && !opts.format && !wantState) {
-        const names = (await listLiveNames(ctx)).filter((n) => !re || re.test(n));
+        const names = listNames(ctx.lxcpath).filter((n) => !re || re.test(n));
         if (names.length === 0) return;
         const sep = opts.line || !process.stdout.isTTY ? "\n" : "  ";
         process.stdout.write(`${names.join(sep)}\n`);
