@@ -86,6 +86,10 @@ static void minimal(void)
 	CHECK_STR(p.exit_hooks[0][2], "a b");
 	CHECK(p.exit_hooks[0][3] == NULL && p.exit_hooks[1][1] == NULL);
 	plan_free(&p);
+	CHECK(parse(HEAD "monitor-cgroup /sys/fs/cgroup/s/lxt.monitor.c1\nmonitor-cgroup /m\n" EXEC, &p) == 0);
+	CHECK(p.nmonitor_cgroup == 2);
+	CHECK_STR(p.monitor_cgroup[0], "/sys/fs/cgroup/s/lxt.monitor.c1");
+	plan_free(&p);
 }
 
 static void malformed(void)
@@ -119,6 +123,7 @@ static void malformed(void)
 	REFUSED(HEAD "caps 1,,2\n" EXEC, "caps", 4, EINVAL);
 	REFUSED(HEAD "host-hook sh\n" EXEC, "host-hook", 4, EINVAL);
 	REFUSED(HEAD "exit-hook lxt destroy\n" EXEC, "exit-hook", 4, EINVAL);
+	REFUSED(HEAD "monitor-cgroup relative/leaf\n" EXEC, "monitor-cgroup", 4, EINVAL);
 	REFUSED(HEAD "netdev a/b\n" EXEC, "netdev", 4, EINVAL);
 	REFUSED(HEAD "idmap u 0 4294967295 2\n" EXEC, "idmap", 4, EINVAL);
 	REFUSED(HEAD "env =x\n" EXEC, "env", 4, EINVAL);
@@ -155,6 +160,7 @@ static void bounds(void)
 	} b[] = {
 		{"cgroup1", "cgroup1 /c", "", PLAN_MAX_CGROUPS},
 		{"cgroup-kill", "cgroup-kill /c", "", PLAN_MAX_CGROUPS},
+		{"monitor-cgroup", "monitor-cgroup /c", "", PLAN_MAX_CGROUPS},
 		{"tty", "tty /dev/tty1", "", PLAN_MAX_TTYS},
 		{"idmap", "idmap u 0 100000 1", "namespaces user", IDMAP_MAX},
 		{"idmapped-mount", "idmapped-mount /r", "namespaces mnt,user", IDMAP_MAX},
