@@ -11,7 +11,7 @@ import {
   type HelperFailure,
   parseStatusLine,
 } from "./helper-protocol.js";
-import type { ProcessRef } from "./proc.js";
+import { groupGone, type ProcessRef } from "./proc.js";
 
 /** `ENOENT (no such file or directory)` for a positive errno. */
 export function describeErrno(errno: number): string {
@@ -68,7 +68,6 @@ function killMonitor(monitor: ChildProcess, detached: boolean): void {
 }
 
 /**
-/**
  * Spawns `HELPER monitor PLAN` and waits for its verdict on fd 3. Detached
  * (its own session, stdio closed) unless `foreground` is given: then the
  * monitor takes those stdin, stdout and stderr (the caller's terminal) and
@@ -105,7 +104,11 @@ export function spawnMonitor(
       settle(() => {
         killMonitor(monitor, !foreground);
         const e = limitError(`no verdict from the monitor (pid ${monitor.pid})`, why, wait);
-        void exited.then(() => reject(e));
+        // Returned once the monitor and what it ran (a hung hook) are dead, not only signalled.
+        const pgid = foreground ? undefined : monitor.pid;
+        void exited
+          .then(() => (pgid === undefined ? undefined : groupGone(pgid)))
+          .then(() => reject(e));
       }),
     );
     monitor.on("error", (e) =>

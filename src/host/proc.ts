@@ -44,3 +44,35 @@ export function exitStatus(code: number | null, signal: NodeJS.Signals | null): 
   if (code !== null) return code;
   return 128 + (signal ? (constants.signals[signal] ?? 0) : 0);
 }
+
+/**
+ * The live (not zombie) members of process group `pgid`, from /proc (field 5
+ * of /proc/PID/stat). Read without blocking the event loop: it is only
+ * called after a kill, to wait for it.
+ */
+export async function groupMembers(pgid: number): Promise<number[]> {
+  const { readdir, readFile } = await import("node:fs/promises");
+  const pids = (await readdir("/proc")).filter((e) => /^\d+$/.test(e));
+  const members: number[] = [];
+  for (const e of pids) {
+    let stat: string;
+    try {
+      stat = await readFile(`/proc/${e}/stat`, "utf8");
+    } catch {
+      continue;
+    }
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    if (f[0] !== "Z" && f[0] !== "X" && Number(f[2]) === pgid) members.push(Number(e));
+  }
+  return members;
+}
+
+/**
+ * Resolves once no live process is left in group `pgid` (SIGKILL is not
+ * instant: a killed process dies when it next runs), or after `ms`.
+ */
+export async function groupGone(pgid: number, ms = 5000): Promise<void> {
+  const { setTimeout: sleep } = await import("node:timers/promises");
+  const end = Date.now() + ms;
+  while ((await groupMembers(pgid)).length > 0 && Date.now() < end) await sleep(5);
+}
