@@ -32,7 +32,7 @@ export function allDirs(dirs: ContainerCgroupDirs): string[] {
 
 /**
  * Picks the container's cgroup dirs: `lxt.payload.<name>` under each
- * hierarchy's `ownDir`, or `lxt.payload.<name>-1`, `-2`, ... when `inUse`
+ * hierarchy's `ownDir` (and `prefix`, `lxc.cgroup.dir`, when given), or `lxt.payload.<name>-1`, `-2`, ... when `inUse`
  * says the name is taken in any hierarchy; the same name is used in all.
  * Pass `(dir) => cgroupInUse(dir, fs)` so that an empty leftover of a crashed
  * run is reused (created afresh) rather than skipped. A "none" layout gives
@@ -45,6 +45,8 @@ export function planContainerCgroups(
   layout: CgroupLayout,
   name: string,
   inUse: (dir: string) => boolean,
+  /** `lxc.cgroup.dir`: a relative path beneath the caller's cgroup the container's goes in. */
+  prefix?: string,
 ): ContainerCgroupDirs {
   if (name === "" || name === "." || name === ".." || /[/\0\n]/.test(name)) {
     throw new LxtError(
@@ -56,7 +58,7 @@ export function planContainerCgroups(
     const base = `${PAYLOAD_PREFIX}${name}${i === 0 ? "" : `-${i}`}`;
     const plan: ContainerCgroupDirs = { v1: [] };
     for (const h of layout.hierarchies) {
-      const dir = posix.join(h.ownDir, base);
+      const dir = posix.join(h.ownDir, prefix ?? "", base);
       if (h.version === 2) plan.v2 = dir;
       else plan.v1.push(dir);
     }
@@ -91,14 +93,27 @@ export function cgroupInUse(dir: string, fs: CgroupFs): boolean {
  * container's init would have to go into a leaf below the payload dir for
  * the payload dir to delegate controllers further.
  *
+ * Missing parents between a dir and its base (an `lxc.cgroup.dir` path) are
+ * made first and, as LXC does, left in place once the start succeeds.
+ *
  * A transaction: on failure every dir it made is removed again.
  *
  * @throws LxtError("system") naming the dir that failed, with the cause.
  */
-export function createContainerCgroups(plan: ContainerCgroupDirs, fs: CgroupFs): void {
+export function createContainerCgroups(
+  plan: ContainerCgroupDirs,
+  fs: CgroupFs,
+  /** The caller's cgroup in each hierarchy: parents between it and a dir are made when missing. */
+  bases: readonly string[] = [],
+): void {
   const made: string[] = [];
   try {
     for (const dir of allDirs(plan)) {
+      for (const parent of missingParents(dir, bases, fs)) {
+        fs.mkdir(parent);
+        made.push(parent);
+        if (dir !== plan.v2) initCpuset(parent, fs);
+      }
       makeDir(dir, fs);
       made.push(dir);
       if (dir !== plan.v2) initCpuset(dir, fs);
@@ -113,6 +128,21 @@ export function createContainerCgroups(plan: ContainerCgroupDirs, fs: CgroupFs):
     }
     throw err;
   }
+}
+
+/**
+ * The directories between the base that holds `dir` and `dir` itself that do
+ * not exist yet, outermost first (`lxc.cgroup.dir`'s path).
+ */
+export function missingParents(dir: string, bases: readonly string[], fs: CgroupFs): string[] {
+  const base = bases.find((b) => dir.startsWith(`${b}/`));
+  if (!base) return [];
+  const missing: string[] = [];
+  for (let p = posix.dirname(dir); p !== base && p.length > base.length; p = posix.dirname(p)) {
+    if (fs.exists(p)) break;
+    missing.unshift(p);
+  }
+  return missing;
 }
 
 function makeDir(dir: string, fs: CgroupFs): void {

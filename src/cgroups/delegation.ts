@@ -65,8 +65,8 @@ export interface V2DelegationInput {
 
 /** What lxt does in C before creating the container's cgroup. */
 export type V2Delegation =
-  /** Nothing to write: what is needed is on already, or nothing is needed. */
-  | { kind: "ready" }
+  /** Nothing to write in C: what is needed is on already, or nothing is needed. */
+  | { kind: "ready"; parent?: string }
   /** Write these into `C/cgroup.subtree_control`. */
   | { kind: "enable"; parent: string; controllers: string[] }
   /** Move lxt (`pids`: itself first, then its descendants) into `leaf`, then enable these in C. */
@@ -110,7 +110,7 @@ export function planV2Delegation(
   }
   const want = [...new Set([...i.required, ...i.wanted.filter((c) => i.available.includes(c))])];
   const controllers = want.filter((c) => !i.enabled.includes(c));
-  if (controllers.length === 0) return { kind: "ready" };
+  if (controllers.length === 0) return { kind: "ready", parent: i.parent };
   if (i.isRoot || i.procs.length === 0) return { kind: "enable", parent: i.parent, controllers };
   const ours = new Set([i.selfPid, ...i.ours]);
   const others = i.procs.filter((p) => !ours.has(p));
@@ -199,6 +199,10 @@ export interface V2DelegationDone {
   moved: number[];
   /** Controllers this call turned on in `parent/cgroup.subtree_control`. */
   enabled: string[];
+  /** Directories between C and the payload's parent (`lxc.cgroup.dir`) this call made, outermost first. */
+  made: string[];
+  /** Each such directory (made or found) with the controllers this call turned on in it. */
+  chain: Array<{ dir: string; enabled: string[] }>;
 }
 
 /**
@@ -214,10 +218,27 @@ export function delegateV2(
   required: string[],
   fs: CgroupFs,
   selfPid: number,
+  /** Directories from C down to the payload's parent (`lxc.cgroup.dir`), outermost first. */
+  chain: readonly string[] = [],
 ): V2DelegationDone | undefined {
-  if (plan.kind === "ready" || plan.kind === "without") return undefined;
-  const done: V2DelegationDone = { parent: plan.parent, enabled: [], moved: [] };
+  if (chain.length === 0 && (plan.kind === "ready" || plan.kind === "without")) return undefined;
+  const done: V2DelegationDone = {
+    parent: plan.parent ?? posix.dirname(chain[0] ?? ""),
+    enabled: [],
+    moved: [],
+    made: [],
+    chain: [],
+  };
   try {
+    for (const dir of chain) {
+      if (fs.exists(dir)) continue;
+      try {
+        fs.mkdir(dir);
+      } catch (err) {
+        throw wrapError(`cgroup v2: create ${dir}`, err);
+      }
+      done.made.push(dir);
+    }
     if (plan.kind === "split") {
       try {
         fs.mkdir(plan.leaf);
@@ -238,8 +259,8 @@ export function delegateV2(
         done.moved.push(pid);
       }
     }
-    const control = `${plan.parent}/cgroup.subtree_control`;
-    for (const c of plan.controllers) {
+    const control = `${done.parent}/cgroup.subtree_control`;
+    for (const c of plan.kind === "ready" ? [] : plan.controllers) {
       try {
         fs.writeFile(control, `+${c}`);
         done.enabled.push(c);
@@ -247,7 +268,7 @@ export function delegateV2(
         if (!required.includes(c)) continue;
         const why =
           errnoCode(err) === "EBUSY"
-            ? `${plan.parent} still holds processes (${listPids(plan.parent, fs).join(" ") || "none now"})`
+            ? `${done.parent} still holds processes (${listPids(done.parent, fs).join(" ") || "none now"})`
             : (err as Error).message;
         throw new LxtError(
           "cgroup-delegation",
@@ -256,11 +277,42 @@ export function delegateV2(
         );
       }
     }
+    // Down the chain: each directory passes on what it got from above.
+    const wanted = plan.kind === "without" ? [] : [...new Set([...required, ...STATS_CONTROLLERS])];
+    for (const dir of chain) {
+      const step = { dir, enabled: [] as string[] };
+      done.chain.push(step);
+      const has = words(fs, `${dir}/cgroup.controllers`);
+      const on = words(fs, `${dir}/cgroup.subtree_control`);
+      for (const c of wanted.filter((x) => has.includes(x) && !on.includes(x))) {
+        try {
+          fs.writeFile(`${dir}/cgroup.subtree_control`, `+${c}`);
+          step.enabled.push(c);
+        } catch (err) {
+          if (!required.includes(c)) continue;
+          throw new LxtError(
+            "cgroup-delegation",
+            `cgroup v2: enable the ${c} controller in ${dir}/cgroup.subtree_control: ${(err as Error).message}`,
+            err,
+          );
+        }
+      }
+    }
   } catch (err) {
     undoV2Delegation(done, fs, selfPid);
     throw err;
   }
   return done;
+}
+
+/** The words of a small cgroup file; none when it is missing. */
+function words(fs: CgroupFs, path: string): string[] {
+  try {
+    return fs.readFile(path).split(/\s+/).filter(Boolean);
+  } catch (err) {
+    if (errnoCode(err) === "ENOENT") return [];
+    throw wrapError(`cgroup v2: read ${path}`, err);
+  }
 }
 
 /**
@@ -275,12 +327,25 @@ export function undoV2Delegation(
   selfPid: number,
 ): void {
   if (!done) return;
+  for (const { dir, enabled } of [...done.chain].reverse()) {
+    for (const c of [...enabled].reverse()) {
+      try {
+        fs.writeFile(`${dir}/cgroup.subtree_control`, `-${c}`);
+      } catch {
+        // Best effort, as below.
+      }
+    }
+  }
   const control = `${done.parent}/cgroup.subtree_control`;
+  // C's children that are this start's: the leaf's (or the made path's) top directory.
+  const ours = new Set(
+    [done.leaf, done.made[0]].filter((d) => d !== undefined).map((d) => topBelow(done.parent, d)),
+  );
   let others: string[] = [];
   try {
     others = fs
       .readdir(done.parent)
-      .filter((e) => e.isDirectory && posix.join(done.parent, e.name) !== done.leaf)
+      .filter((e) => e.isDirectory && !ours.has(posix.join(done.parent, e.name)))
       .map((e) => e.name);
   } catch {
     others = ["?"];
@@ -294,20 +359,35 @@ export function undoV2Delegation(
       }
     }
   }
-  if (done.leaf === undefined) return;
-  try {
-    for (const pid of done.moved.length > 0 ? done.moved : [selfPid]) {
-      try {
-        fs.writeFile(`${done.parent}/cgroup.procs`, String(pid));
-      } catch (err) {
-        if (pid === selfPid || errnoCode(err) !== "ESRCH") throw err;
+  if (done.leaf !== undefined) {
+    try {
+      for (const pid of done.moved.length > 0 ? done.moved : [selfPid]) {
+        try {
+          fs.writeFile(`${done.parent}/cgroup.procs`, String(pid));
+        } catch (err) {
+          if (pid === selfPid || errnoCode(err) !== "ESRCH") throw err;
+        }
       }
+      fs.rmdir(done.leaf);
+    } catch {
+      // C keeps controllers on for another container: lxt stays in the leaf
+      // until it exits, and the next start or stop from C removes it.
+      return;
     }
-    fs.rmdir(done.leaf);
-  } catch {
-    // C keeps controllers on for another container: lxt stays in the leaf
-    // until it exits, and the next start or stop from C removes it.
   }
+  for (const dir of [...done.made].reverse()) {
+    try {
+      fs.rmdir(dir);
+    } catch {
+      // Best effort: another container may have come to use it.
+    }
+  }
+}
+
+/** The child of `base` that `dir` lies in (`base/a` for `base/a/b/c`). */
+function topBelow(base: string, dir: string): string {
+  const rel = posix.relative(base, dir).split("/")[0] ?? "";
+  return posix.join(base, rel);
 }
 
 /**
@@ -350,6 +430,14 @@ export function requiredV2Controllers(writes: { version: 1 | 2; controller: stri
   ];
 }
 
+/** The directories below `base` down to `dir`, outermost first (none when `dir` is `base`). */
+export function chainBetween(base: string, dir: string): string[] {
+  const rel = posix.relative(base, dir);
+  if (rel === "" || rel.startsWith("..")) return [];
+  const parts = rel.split("/");
+  return parts.map((_, i) => posix.join(base, ...parts.slice(0, i + 1)));
+}
+
 /** What `delegateForContainer` did, for the start transaction and its log. */
 export interface ContainerDelegation {
   done?: V2DelegationDone;
@@ -369,9 +457,12 @@ export function delegateForContainer(
   writes: { version: 1 | 2; controller: string }[],
   fs: CgroupFs,
   selfPid: number,
+  /** C, the caller's cgroup, when the payload is deeper than its child (`lxc.cgroup.dir`). */
+  base?: string,
 ): ContainerDelegation {
   if (payloadV2 === undefined) return { plan: { kind: "ready" } };
-  const parent = posix.dirname(payloadV2);
+  const parent = base ?? posix.dirname(payloadV2);
+  const chain = chainBetween(parent, posix.dirname(payloadV2));
   const required = requiredV2Controllers(writes);
   const input = readV2Delegation(fs, parent, {
     required,
@@ -387,7 +478,7 @@ export function delegateForContainer(
     }
   };
   const plan = planV2Delegation(input, comm);
-  const done = delegateV2(plan, required, fs, selfPid);
+  const done = delegateV2(plan, required, fs, selfPid, chain);
   const warning =
     plan.kind === "without"
       ? `cgroup v2: the ${plan.controllers.join(", ")} controllers are not enabled for the container, so info and top show no figures for them: ${plan.reason} (run lxt in a cgroup of its own, e.g. systemd-run --scope -p Delegate=yes lxt start ...)`

@@ -5,12 +5,11 @@
  */
 
 import { execFile } from "node:child_process";
-import { posix } from "node:path";
 import { errnoCode, LxtError } from "../core/errors.js";
 import type { CgroupFs } from "../host/cgroup-fs.js";
 import type { ContainerCgroupDirs } from "./container.js";
 import type { DevicePlan } from "./devices.js";
-import type { CgroupLayout } from "./layout.js";
+import { type CgroupLayout, v1DirWith } from "./layout.js";
 
 /** Runs `lxt-shim devices ARGS...`; rejects with the helper's error line on failure. */
 export type DeviceHelper = (args: string[]) => Promise<void>;
@@ -28,8 +27,7 @@ export function shimDeviceHelper(shim: string): DeviceHelper {
 
 /** The container's dir in the v1 hierarchy that holds `devices`. */
 function devicesDir(dirs: ContainerCgroupDirs, layout: CgroupLayout): string | undefined {
-  const h = layout.hierarchies.find((x) => x.version === 1 && x.controllers.includes("devices"));
-  return h && dirs.v1.find((d) => posix.dirname(d) === h.ownDir);
+  return v1DirWith(dirs.v1, layout, "devices");
 }
 
 /**

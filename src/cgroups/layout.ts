@@ -252,3 +252,29 @@ export function readCgroupLayout(fs: CgroupFs, sources: LayoutSources = PROC_SEL
 export function hierarchyOf(layout: CgroupLayout, controller: string): Hierarchy | undefined {
   return layout.hierarchies.find((h) => h.controllers.includes(controller));
 }
+
+/**
+ * The dir of `dirs` that lies in the v1 hierarchy with `controller` (the
+ * hierarchy whose mount point is the longest prefix of the dir): wherever
+ * beneath its mount it is (the caller's cgroup, an `lxc.cgroup.dir` path, a
+ * systemd scope).
+ */
+export function v1DirWith(
+  dirs: readonly string[],
+  layout: CgroupLayout,
+  controller: string,
+): string | undefined {
+  const h = layout.hierarchies.find((x) => x.version === 1 && x.controllers.includes(controller));
+  if (!h) return undefined;
+  return dirs.find((d) => hierarchyOfDir(layout, d) === h);
+}
+
+/** The hierarchy a cgroup dir lies in: the one whose mount point is the longest prefix of it. */
+export function hierarchyOfDir(layout: CgroupLayout, dir: string): Hierarchy | undefined {
+  let best: Hierarchy | undefined;
+  for (const h of layout.hierarchies) {
+    if (!dir.startsWith(`${h.mountPoint}/`) && dir !== h.mountPoint) continue;
+    if (!best || h.mountPoint.length > best.mountPoint.length) best = h;
+  }
+  return best;
+}

@@ -27,7 +27,7 @@ import { configError, errnoCode, LxtError } from "../core/errors.js";
 import type { CgroupFs } from "../host/cgroup-fs.js";
 import type { LimitHost } from "../host/machine.js";
 import type { ContainerCgroupDirs } from "./container.js";
-import type { CgroupLayout } from "./layout.js";
+import { type CgroupLayout, v1DirWith } from "./layout.js";
 
 /** Where a write came from: a config key, and its file and line when there is one. */
 export interface WriteOrigin {
@@ -336,10 +336,7 @@ export function targetWrites(
     let dir: string | undefined;
     if (w.version === 2) dir = dirs.v2;
     else {
-      const h = layout.hierarchies.find(
-        (x) => x.version === 1 && x.controllers.includes(w.controller),
-      );
-      dir = h && dirs.v1.find((d) => posix.dirname(d) === h.ownDir);
+      dir = v1DirWith(dirs.v1, layout, w.controller);
     }
     if (dir === undefined) {
       throw new LxtError(
@@ -366,8 +363,7 @@ export function dirForFile(file: string, dirs: ContainerCgroupDirs, layout: Cgro
     );
   }
   const controller = controllerOfFile(file);
-  const h = layout.hierarchies.find((x) => x.version === 1 && x.controllers.includes(controller));
-  const v1 = h && dirs.v1.find((d) => posix.dirname(d) === h.ownDir);
+  const v1 = v1DirWith(dirs.v1, layout, controller);
   const dir = v1 ?? dirs.v2;
   if (dir === undefined)
     throw new LxtError(

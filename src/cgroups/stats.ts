@@ -3,11 +3,10 @@
  * controller: a v1 hierarchy that has it, else the v2 one.
  */
 
-import { posix } from "node:path";
 import { errnoCode, wrapError } from "../core/errors.js";
 import type { CgroupFs } from "../host/cgroup-fs.js";
 import type { ContainerCgroupDirs } from "./container.js";
-import type { CgroupLayout } from "./layout.js";
+import { type CgroupLayout, v1DirWith } from "./layout.js";
 
 /** Usage figures; a field is undefined when no hierarchy provides it. */
 export interface CgroupStats {
@@ -59,17 +58,6 @@ interface Source<T> {
   parse: (text: string) => T | undefined;
 }
 
-/** The v1 dir of `dirs` that lies in the hierarchy with `controller`. */
-function v1DirWith(
-  dirs: ContainerCgroupDirs,
-  layout: CgroupLayout,
-  controller: string,
-): string | undefined {
-  const h = layout.hierarchies.find((x) => x.version === 1 && x.controllers.includes(controller));
-  if (!h) return undefined;
-  return dirs.v1.find((d) => posix.dirname(d) === h.ownDir);
-}
-
 function parseInteger(text: string): number | undefined {
   const t = text.trim();
   return /^\d+$/.test(t) ? Number(t) : undefined;
@@ -117,10 +105,10 @@ export function readCgroupStats(
   layout: CgroupLayout,
   fs: CgroupFs,
 ): CgroupStats {
-  const cpuacct = v1DirWith(dirs, layout, "cpuacct");
-  const memory = v1DirWith(dirs, layout, "memory");
-  const pids = v1DirWith(dirs, layout, "pids");
-  const blkio = v1DirWith(dirs, layout, "blkio");
+  const cpuacct = v1DirWith(dirs.v1, layout, "cpuacct");
+  const memory = v1DirWith(dirs.v1, layout, "memory");
+  const pids = v1DirWith(dirs.v1, layout, "pids");
+  const blkio = v1DirWith(dirs.v1, layout, "blkio");
   const v2 = dirs.v2;
   // v1 memsw counts memory plus swap: swap is the difference.
   const v1Usage =

@@ -98,11 +98,10 @@ function checkTimeOffset(v: string): void {
 export const CONFINEMENT_KEYS: KeySpec[] = [
   familyRoot("lxc.cgroup", CGROUP_V1, "with an empty value, clears every lxc.cgroup.* setting"),
   familyRoot("lxc.cgroup2", CGROUP_V2, "with an empty value, clears every lxc.cgroup2.* setting"),
-  later(
+  impl(
     "lxc.cgroup.dir",
-    "cgroup placement",
-    "cgroup path (relative) for the container and monitor",
-    { validate: checkRelCgroupDir },
+    "a path beneath the starting process's cgroup in which the container's (lxt.payload.NAME) and its monitor's cgroups are made; missing directories are made and left in place",
+    checkRelCgroupDir,
   ),
   later(
     "lxc.cgroup.dir.container",

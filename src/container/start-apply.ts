@@ -215,7 +215,11 @@ const STEPS: readonly StartStep[] = [
     context: () => "cgroup",
     run(r) {
       const fs = r.ctx.host.cgroupFs;
-      const d = delegateForContainer(r.plan.cgroups.v2, r.plan.limits, fs, r.ctx.pid);
+      // lxc.cgroup.dir: controllers enabled from the caller's cgroup down.
+      const base = r.plan.config.cgroupPlacement.dir
+        ? r.plan.layout.hierarchies.find((h) => h.version === 2)?.ownDir
+        : undefined;
+      const d = delegateForContainer(r.plan.cgroups.v2, r.plan.limits, fs, r.ctx.pid, base);
       r.delegation = d;
       r.revert.add("cgroup delegation", () => undoV2Delegation(d.done, fs, r.ctx.pid));
       if (d.done) {
@@ -234,7 +238,11 @@ const STEPS: readonly StartStep[] = [
     run(r) {
       const { cgroupFs, kill } = r.ctx.host;
       const dirs = r.plan.cgroups;
-      createContainerCgroups(dirs, cgroupFs);
+      createContainerCgroups(
+        dirs,
+        cgroupFs,
+        r.plan.layout.hierarchies.map((h) => h.ownDir),
+      );
       r.revert.add("cgroups", () =>
         removeContainerCgroups(dirs, cgroupFs, kill, { selfPid: r.ctx.pid }),
       );

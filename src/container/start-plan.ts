@@ -122,7 +122,7 @@ export function planStart(ctx: Context, paths: ContainerPaths, opts: LaunchOptio
   const limits = decide(paths, "limits", () => planLimitWrites(cfg, limitLayout, ctx.host.limits));
   const fs = ctx.host.cgroupFs;
   const cgroups = decide(paths, "cgroup", () =>
-    planContainerCgroups(layout, paths.name, (d) => cgroupInUse(d, fs)),
+    planContainerCgroups(layout, paths.name, (d) => cgroupInUse(d, fs), cfg.cgroupPlacement.dir),
   );
   return {
     ...decided,

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
-import { appendFileSync, existsSync, readdirSync } from "node:fs";
+import { appendFileSync, existsSync, readdirSync, readFileSync, rmdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { type TestContext, test } from "node:test";
 import {
@@ -180,3 +180,51 @@ test("under ip netns exec, where PID 1's mounts are out of reach too, start refu
   assert.deepEqual(hostLeftovers(n), before);
   assert.match(lxt(["info", "-n", n, "-s"]).stdout, /STOPPED/);
 });
+
+test("lxc.cgroup.dir: the container's cgroups beneath that path under the caller's, in every hierarchy; the path stays", (t) => {
+  const why = skipReason();
+  if (why) {
+    t.skip(why);
+    return;
+  }
+  const box = new Sandbox();
+  const n = box.name("dir");
+  const top = `lxtdir-${randomBytes(3).toString("hex")}`;
+  const layout = readCgroupLayout(nodeCgroupFs);
+  const paths = layout.hierarchies.map((h) => join(h.ownDir, top));
+  t.after(() => {
+    box.cleanup();
+    for (const p of paths) for (const d of [join(p, "inner"), p]) rmdirQuiet(d);
+  });
+  box.ok(["create", "-t", "busybox", "-n", n]);
+  appendFileSync(
+    join(box.lxcpath, n, "config"),
+    `lxc.init.cmd = /bin/sleep 600\nlxc.cgroup.dir = ${top}/inner\nlxt.limits.processes = 77\n`,
+  );
+  box.ok(["start", "-n", n]);
+  const info = JSON.parse(box.ok(["info", "-n", n, "--format", "json"])) as {
+    pid: number;
+    cgroups: string[];
+  };
+  assert.deepEqual(
+    [...info.cgroups].sort(),
+    paths.map((p) => join(p, "inner", `lxt.payload.${n}`)).sort(),
+  );
+  for (const dir of info.cgroups)
+    assert.ok(listPids(dir, nodeCgroupFs).includes(info.pid), `init not in ${dir}`);
+  const pids = info.cgroups.find((d) => existsSync(join(d, "pids.max")));
+  assert.ok(pids, "a pids controller for the limit");
+  assert.equal(readFileSync(join(pids, "pids.max"), "utf8").trim(), "77");
+  box.ok(["stop", "-k", "-n", n]);
+  for (const dir of info.cgroups) assert.equal(existsSync(dir), false, `${dir} left`);
+  for (const p of paths)
+    assert.equal(existsSync(join(p, "inner")), true, `${p}/inner kept, as LXC`);
+});
+
+function rmdirQuiet(dir: string): void {
+  try {
+    rmdirSync(dir);
+  } catch {
+    // gone already
+  }
+}

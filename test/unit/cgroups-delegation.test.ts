@@ -185,7 +185,7 @@ describe("planV2Delegation", () => {
     const plan = planV2Delegation(
       input({ procs: [1, ME], enabled: ["cpu", "memory", "pids", "io"] }),
     );
-    assert.deepEqual(plan, { kind: "ready" });
+    assert.deepEqual(plan, { kind: "ready", parent: "/sys/fs/cgroup/scope" });
   });
   it("goes without stats controllers when others share C and no limit needs them", () => {
     const plan = planV2Delegation(input({ procs: [77, ME] }), () => "bash");
@@ -267,7 +267,7 @@ describe("delegateV2 on a fake cgroup2 tree", () => {
       fs,
       ME,
     );
-    assert.deepEqual(r.plan, { kind: "ready" });
+    assert.deepEqual(r.plan, { kind: "ready", parent: "/sys/fs/cgroup" });
   });
   it("undo turns controllers off, moves lxt back and removes the leaf", () => {
     const fs = tree([ME]);
@@ -276,6 +276,32 @@ describe("delegateV2 on a fake cgroup2 tree", () => {
     assert.deepEqual(fs.subtree.get(C), []);
     assert.deepEqual(fs.procs.get(C), [ME]);
     assert.equal(fs.exists(LEAF), false);
+  });
+  it("lxc.cgroup.dir: the path is made and passes the controllers down; undo takes it away", () => {
+    const fs = tree([ME]);
+    const deep = `${C}/a/b/lxt.payload.c1`;
+    const r = delegateForContainer(deep, [{ version: 2, controller: "memory" }], fs, ME, C);
+    assert.equal(r.plan.kind, "split");
+    assert.deepEqual(fs.procs.get(`${C}/a/b/lxt.monitor.c1`), [ME], "lxt in the leaf beside it");
+    assert.deepEqual(fs.procs.get(C), []);
+    assert.ok(fs.subtree.get(C)?.includes("memory"));
+    assert.ok(fs.subtree.get(`${C}/a`)?.includes("memory"));
+    assert.ok(fs.subtree.get(`${C}/a/b`)?.includes("memory"));
+    fs.mkdir(deep);
+    assert.ok(fs.exists(`${deep}/memory.max`), "the payload has its limit file");
+    fs.rmdir(deep); // as the start's cgroups step undoes it, before this one
+    undoV2Delegation(r.done, fs, ME);
+    assert.deepEqual(fs.procs.get(C), [ME]);
+    assert.equal(fs.exists(`${C}/a`), false, "the path it made is gone");
+    assert.deepEqual(fs.subtree.get(C), []);
+  });
+  it("lxc.cgroup.dir: a path that exists is used and kept", () => {
+    const fs = tree([ME]);
+    fs.mkdir(`${C}/a`);
+    const r = delegateForContainer(`${C}/a/lxt.payload.c1`, [], fs, ME, C);
+    assert.deepEqual(r.done?.made, []);
+    undoV2Delegation(r.done, fs, ME);
+    assert.equal(fs.exists(`${C}/a`), true);
   });
   it("undo keeps controllers another container under C still uses", () => {
     const fs = tree([ME]);

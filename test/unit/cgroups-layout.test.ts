@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { hierarchyOf, parseCgroupLayout, readCgroupLayout } from "../../src/cgroups/layout.js";
+import {
+  hierarchyOf,
+  hierarchyOfDir,
+  parseCgroupLayout,
+  readCgroupLayout,
+  v1DirWith,
+} from "../../src/cgroups/layout.js";
 import { LxtError } from "../../src/core/errors.js";
 import type { CgroupFs } from "../../src/host/cgroup-fs.js";
 import { nodeCgroupFs } from "../../src/host/cgroup-fs.js";
@@ -207,6 +213,22 @@ describe("parseCgroupLayout", () => {
   it("ignores a cgroup2 mount when /proc/self/cgroup has no 0:: line", () => {
     const layout = parseCgroupLayout(V2_MOUNTINFO, "");
     assert.equal(layout.kind, "none");
+  });
+});
+
+describe("a container's dir in a hierarchy", () => {
+  it("is found wherever beneath the mount it lies (caller's cgroup, lxc.cgroup.dir, a scope)", () => {
+    const layout = parseCgroupLayout(HYBRID_MOUNTINFO, HYBRID_CGROUP);
+    const mem = hierarchyOf(layout, "memory");
+    assert.ok(mem);
+    const deep = `${mem.mountPoint}/machine.slice/lxt-c1.scope/lxt.payload.c1`;
+    const other = layout.hierarchies.find((h) => h !== mem && h.version === 1);
+    assert.ok(other);
+    const dirs = [`${other.mountPoint}/x/lxt.payload.c1`, deep];
+    assert.equal(v1DirWith(dirs, layout, "memory"), deep);
+    assert.equal(hierarchyOfDir(layout, deep), mem);
+    assert.equal(hierarchyOfDir(layout, "/elsewhere/lxt.payload.c1"), undefined);
+    assert.equal(v1DirWith(dirs, layout, "no-such-controller"), undefined);
   });
 });
 

@@ -197,6 +197,7 @@ const IMPLEMENTED: Record<string, { good: string[]; bad: string[] }> = {
   },
   "lxc.seccomp.profile": { good: ["/usr/share/lxc/config/common.seccomp", "my.seccomp"], bad: [] },
   "lxc.cgroup.relative": { good: ["0", "1"], bad: ["yes", "2"] },
+  "lxc.cgroup.dir": { good: ["lxt", "a/b/c", "lxt/"], bad: ["/abs", "a/../b"] },
 };
 
 describe("implemented keys", () => {
@@ -308,7 +309,7 @@ describe("later keys", () => {
     ["lxc.net.0.type", "ipvlan", "network type ipvlan"],
     ["lxc.net.0.veth.vlan.id", "10", "networking"],
     ["lxc.net.0.l2proxy", "1", "networking"],
-    ["lxc.cgroup.dir", "lxt/c1", "cgroup placement"],
+    ["lxc.cgroup.dir.container", "lxt/c1", "cgroup placement"],
     ["lxc.selinux.context", "system_u:system_r:lxc_t:s0:c22", "SELinux"],
     ["lxc.hook.pre-start", "/bin/true", "hooks"],
     ["lxc.hook.stop", "/bin/true", "hooks"],
@@ -421,7 +422,10 @@ describe("cgroup keys by host layout", () => {
   }
 
   it("lxc.cgroup.dir is not a v1 controller key", () => {
-    assert.equal(verdict("lxc.cgroup.dir", "lxt", { ...HOST, cgroupLayout: "v2" }).status, "later");
+    assert.equal(
+      verdict("lxc.cgroup.dir", "lxt", { ...HOST, cgroupLayout: "v2" }).status,
+      "implemented",
+    );
   });
 });
 

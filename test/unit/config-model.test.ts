@@ -360,11 +360,12 @@ describe("resolveConfig pending and warnings", () => {
       ["lxc.hook.stop"],
     );
     assert.deepEqual(resolve("lxc.hook.start = /a\nlxc.hook.stop = /b\nlxc.hook =\n").pending, []);
-    // lxc.cgroup = clears the v1 controller keys only, not lxc.cgroup.dir.
+    // lxc.cgroup = clears the v1 controller keys only, not lxc.cgroup.dir*.
     assert.deepEqual(
-      resolve("lxc.cgroup.dir = x\nlxc.cgroup =\n").pending.map((p) => p.key),
-      ["lxc.cgroup.dir"],
+      resolve("lxc.cgroup.dir.container = x\nlxc.cgroup =\n").pending.map((p) => p.key),
+      ["lxc.cgroup.dir.container"],
     );
+    assert.equal(resolve("lxc.cgroup.dir = x\nlxc.cgroup =\n").cgroupPlacement.dir, "x");
   });
 
   it("a harmless value of a single-valued later key overrides an earlier one", () => {
