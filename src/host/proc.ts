@@ -1,4 +1,6 @@
 import { readFileSync } from "node:fs";
+import { readdir, readFile } from "node:fs/promises";
+import { setTimeout as sleep } from "node:timers/promises";
 import { constants } from "node:os";
 
 /**
@@ -51,7 +53,6 @@ export function exitStatus(code: number | null, signal: NodeJS.Signals | null): 
  * called after a kill, to wait for it.
  */
 export async function groupMembers(pgid: number): Promise<number[]> {
-  const { readdir, readFile } = await import("node:fs/promises");
   const pids = (await readdir("/proc")).filter((e) => /^\d+$/.test(e));
   const members: number[] = [];
   for (const e of pids) {
@@ -72,7 +73,6 @@ export async function groupMembers(pgid: number): Promise<number[]> {
  * instant: a killed process dies when it next runs), or after `ms`.
  */
 export async function groupGone(pgid: number, ms = 5000): Promise<void> {
-  const { setTimeout: sleep } = await import("node:timers/promises");
   const end = Date.now() + ms;
   while ((await groupMembers(pgid)).length > 0 && Date.now() < end) await sleep(5);
 }

@@ -134,6 +134,15 @@ describe("layers", () => {
     assert.deepEqual(found, []);
   });
 
+  test("built-ins are imported statically: the CLI's bundle runs in a vm script, which has no dynamic import of them", () => {
+    const dynamic = modules.flatMap((m) =>
+      [...m.text.matchAll(/\bimport\(\s*["'](node:[^"']+)["']\s*\)/g)].map(
+        (x) => `${m.file}: ${x[1]}`,
+      ),
+    );
+    assert.deepEqual(dynamic, []);
+  });
+
   test("the checks bite: a printing driver and a CLI verb that skips the core are caught", () => {
     assert.deepEqual(
       processUses(
