@@ -15,6 +15,12 @@ import { createRequire, wrap } from "node:module";
 import { dirname, join } from "node:path";
 import { Script } from "node:vm";
 
+// LXT_PHASES=1 (src/cli/phases.ts): the loader's own phases, kept where the bundle finds them.
+const marks: [string, bigint][] | undefined =
+  process.env.LXT_PHASES === "1" ? [["loader", process.hrtime.bigint()]] : undefined;
+if (marks) (globalThis as { __lxtPhases?: unknown }).__lxtPhases = marks;
+const mark = (name: string) => marks?.push([name, process.hrtime.bigint()]);
+
 // The bundle is CommonJS: __dirname is this file's directory.
 const bundle = join(__dirname, "lxt-main.cjs");
 const cacheFile = `${bundle}.cache`;
@@ -55,6 +61,7 @@ function readCache(stamp: string): Buffer | undefined {
 }
 
 const { source, stamp } = readBundle();
+mark("bundle read");
 const writing = process.env.LXT_WRITE_CODE_CACHE === "1";
 const script = new Script(wrap(source), {
   filename: bundle,
@@ -65,6 +72,7 @@ if (writing) {
     writeFileSync(cacheFile, Buffer.concat([Buffer.from(`${stamp}\n`), script.createCachedData()]));
   });
 }
+mark(script.cachedDataRejected ? "bundle compiled (code cache rejected)" : "bundle compiled");
 const mod = { exports: {} };
 (script.runInThisContext() as (...args: unknown[]) => void).call(
   mod.exports,

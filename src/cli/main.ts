@@ -1,13 +1,19 @@
 import { reportError } from "./output.js";
+import { installPhases, phase } from "./phases.js";
 import { buildProgram } from "./program.js";
 
 async function main(): Promise<void> {
+  if (installPhases(process.env)) phase("bundle loaded");
   // `lxt ls | head` must not die of EPIPE.
   process.stdout.on("error", (e: NodeJS.ErrnoException) => {
     if (e.code === "EPIPE") process.exit(0);
   });
   try {
-    await buildProgram(process.argv).parseAsync(process.argv);
+    const program = buildProgram(process.argv);
+    phase("verb registered");
+    program.hook("preAction", () => phase("action"));
+    await program.parseAsync(process.argv);
+    phase("verb done");
   } catch (err) {
     const e = err as { code?: string; exitCode?: number };
     if (

@@ -2,6 +2,7 @@ import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { allDirs, type ContainerCgroupDirs } from "../cgroups/container.js";
 import { LxtError } from "../core/errors.js";
+import { phase } from "../core/phase.js";
 import { exitStatus } from "../host/proc.js";
 import { shimPath } from "../host/shim.js";
 import { type ContainerPaths, requireExists } from "./paths.js";
@@ -89,8 +90,12 @@ export async function attachContainer(paths: ContainerPaths, opts: AttachOptions
     join(paths.runtimeDir, "plan"),
   );
   const child = spawn(shimPath(), args, { stdio: "inherit" });
+  phase("attach spawned");
   return new Promise((resolve, reject) => {
     child.on("error", (e) => reject(new LxtError("host", `attach ${paths.name}: ${e.message}`, e)));
-    child.on("exit", (code, signal) => resolve(exitStatus(code, signal)));
+    child.on("exit", (code, signal) => {
+      phase("attach exited");
+      resolve(exitStatus(code, signal));
+    });
   });
 }

@@ -4,6 +4,7 @@ import { allDirs } from "../cgroups/container.js";
 import { nodeCgroupFs } from "../cgroups/fs.js";
 import { type CgroupLayout, readCgroupLayout } from "../cgroups/layout.js";
 import { type CgroupStats, readCgroupStats } from "../cgroups/stats.js";
+import { phase } from "../core/phase.js";
 import { readAppArmorHost } from "../host/apparmor.js";
 import { lxcfsTargetsOf } from "../host/lxcfs.js";
 import {
@@ -161,6 +162,7 @@ export async function containerInfo(
   liveAddresses = true,
 ): Promise<ContainerInfo> {
   const summary = await summarize(paths);
+  phase("state read");
   const dirs = summary.state === "STOPPED" ? { v1: [] } : runtimeCgroups(paths);
   const cgroups = allDirs(dirs);
   const net = summary.pid ? readNetBytes(summary.pid) : [];

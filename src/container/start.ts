@@ -19,6 +19,7 @@ import {
 } from "../cgroups/limits.js";
 import { LxtError, wrapError } from "../core/errors.js";
 import { fileLog } from "../core/log.js";
+import { phase } from "../core/phase.js";
 import { Reverter } from "../core/reverter.js";
 import { loadAppArmorProfile } from "../host/apparmor.js";
 import { writeFileAtomic } from "../host/atomic.js";
@@ -70,6 +71,7 @@ export async function startContainer(paths: ContainerPaths, opts: LaunchOptions)
     let prepared: PreparedLaunch;
     try {
       prepared = await prepareLaunch(paths, layout, opts);
+      phase("config read");
     } catch (err) {
       throw err instanceof LxtError ? err.wrap(`start ${paths.name}`) : step("config", err);
     }
@@ -150,6 +152,7 @@ export async function startContainer(paths: ContainerPaths, opts: LaunchOptions)
       // The plan is on disk before the cgroups exist, so a crash between the
       // two leaves a record that repairStale can undo.
       writeFileAtomic(planFile, renderPlan(input), 0o600, false);
+      phase("plan rendered");
       // cgroup v2: controllers on in the caller's cgroup before the
       // container's is made; lxt may move itself into a monitor leaf first.
       let delegation: ReturnType<typeof delegateForContainer>;
@@ -203,6 +206,7 @@ export async function startContainer(paths: ContainerPaths, opts: LaunchOptions)
         throw err instanceof LxtError ? err.wrap(`start ${paths.name}`) : step("devices", err);
       }
 
+      phase("cgroups made");
       // The generated AppArmor profile, (re)loaded under its name before the init execs into it.
       const aa = prepared.apparmor;
       if (aa.mode === "generated") {

@@ -4,6 +4,7 @@ import { releaseMonitorLeaf } from "../cgroups/delegation.js";
 import { setFrozen } from "../cgroups/freezer.js";
 import { nodeCgroupFs } from "../cgroups/fs.js";
 import { LxtError } from "../core/errors.js";
+import { phase } from "../core/phase.js";
 import { controlRequest } from "../host/monitor-client.js";
 import { type ContainerPaths, requireExists } from "./paths.js";
 import { repairStale, runtimeCgroups, withLock } from "./runtime.js";
@@ -71,11 +72,13 @@ export async function stopContainer(
         err,
       );
     }
+    phase("monitor answered");
     const exit = parseExitLine(
       lines.find((l) => l.startsWith("exited") || l.startsWith("signaled")),
     );
     // The monitor closes the connection after its cleanup; make sure the files are gone.
     await waitFor(() => observe(paths).state === "STOPPED", 5000);
+    phase("stopped seen");
     await repairStale(paths);
     await dropForwards(paths);
     await releaseMonitorLeaf(dirs.v2, nodeCgroupFs);

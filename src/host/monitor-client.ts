@@ -3,6 +3,7 @@ import { connect } from "node:net";
 import { getSystemErrorMap } from "node:util";
 import { decodeRecord } from "../core/encode.js";
 import { LxtError } from "../core/errors.js";
+import { phase } from "../core/phase.js";
 import type { ProcessRef } from "./proc.js";
 import { shimPath } from "./shim.js";
 
@@ -56,6 +57,7 @@ export function spawnMonitor(planFile: string, foreground: boolean): Promise<Mon
     ? ["inherit", "inherit", "inherit", "pipe"]
     : ["ignore", "ignore", "ignore", "pipe"];
   const monitor = spawn(shimPath(), ["monitor", planFile], { stdio, detached: !foreground });
+  phase("monitor spawned");
   return new Promise((resolve, reject) => {
     let buf = "";
     let settled = false;
@@ -77,6 +79,7 @@ export function spawnMonitor(planFile: string, foreground: boolean): Promise<Mon
         buf = buf.slice(nl + 1);
         const { op, fields } = decodeRecord(line);
         if (op === "running") {
+          phase("verdict");
           const pid = Number(fields[0]);
           const start = fields[1] ?? "";
           settle(() => resolve({ monitor, init: { pid, start } }));

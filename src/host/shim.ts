@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, realpathSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { LxtError } from "../core/errors.js";
+import { phase } from "../core/phase.js";
 
 let cachedShim: string | undefined;
 
@@ -51,10 +52,16 @@ export function takeLock(path: string, what: string): Promise<HeldLock> {
   const child: ChildProcess = spawn(shimPath(), ["lock", path], {
     stdio: ["pipe", "pipe", "pipe"],
   });
+  phase("lock helper spawned");
   return new Promise((resolveLock, reject) => {
     let out = "";
     let err = "";
-    const exited = new Promise<void>((r) => child.once("exit", () => r()));
+    const exited = new Promise<void>((r) =>
+      child.once("exit", () => {
+        phase("lock released");
+        r();
+      }),
+    );
     const release = () => {
       child.stdin?.end();
       return exited;
@@ -63,6 +70,7 @@ export function takeLock(path: string, what: string): Promise<HeldLock> {
       out += b.toString();
       if (out.includes("locked\n")) {
         child.stdout?.removeAllListeners("data");
+        phase("lock taken");
         resolveLock({ release });
       }
     });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -42,5 +42,45 @@ describe("boot loader", { skip: built ? false : "SKIP: dist not built (npm run b
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  test("LXT_PHASES=1: the phases on stderr, in order, the output unchanged", () => {
+    const run = (env: NodeJS.ProcessEnv) =>
+      spawnSync(process.execPath, [join(DIST, "lxt.cjs"), "--version"], {
+        encoding: "utf8",
+        env: { ...process.env, ...env },
+      });
+    const plain = run({ LXT_PHASES: undefined });
+    assert.equal(plain.stderr, "", "no switch, no phases");
+    const traced = run({ LXT_PHASES: "1" });
+    assert.equal(traced.status, 0);
+    assert.equal(traced.stdout, plain.stdout);
+    const lines = traced.stderr.trimEnd().split("\n");
+    const marks = lines.map((l) => {
+      const m = /^lxt-phase (\d+\.\d{3}) (.+)$/.exec(l);
+      assert.ok(m, `a phase line: ${l}`);
+      return { at: Number(m[1]), name: m[2] as string };
+    });
+    const names = marks.map((m) => m.name.replace(/ \(code cache rejected\)$/, ""));
+    assert.deepEqual(names, [
+      "node:start",
+      "node:v8 started",
+      "node:environment",
+      "node:bootstrapped",
+      "loader",
+      "bundle read",
+      "bundle compiled",
+      "bundle loaded",
+      "verb registered",
+      "exit",
+    ]);
+    for (let i = 1; i < marks.length; i++) {
+      assert.ok(
+        (marks[i]?.at ?? 0) >= (marks[i - 1]?.at ?? 0),
+        `${names[i]} after ${names[i - 1]}`,
+      );
+    }
+    const now = Date.now();
+    assert.ok(Math.abs(now - (marks.at(-1)?.at ?? 0)) < 60_000, "epoch milliseconds");
   });
 });
