@@ -1,5 +1,6 @@
 import type { Command } from "@commander-js/extra-typings";
 import { collect, lxcpathOption, nameOption, parseIntArg, targetAndCommand } from "../common.js";
+import { phase } from "../phases.js";
 
 export function register(program: Command): void {
   program
@@ -22,6 +23,7 @@ export function register(program: Command): void {
     .argument("[command...]", "after --: the command (default: /bin/sh)")
     .action(async (args, opts) => {
       const { attachContainer } = await import("../../container/attach.js");
+      phase("verb loaded");
       const { paths, argv } = targetAndCommand(opts, args);
       process.exitCode = await attachContainer(paths, {
         argv: argv.length > 0 ? argv : ["/bin/sh"],

@@ -2,6 +2,7 @@ import { type Command, Option } from "@commander-js/extra-typings";
 import { requireExists } from "../../container/paths.js";
 import { lxcpathOption, nameOption, targetPaths } from "../common.js";
 import { humanBytes, nicJson, printJson } from "../output.js";
+import { phase } from "../phases.js";
 
 export function register(program: Command): void {
   program
@@ -18,6 +19,7 @@ export function register(program: Command): void {
     .argument("[name]")
     .action(async (name, opts) => {
       const { containerInfo } = await import("../../container/list.js");
+      phase("verb loaded");
       const paths = targetPaths(opts, name);
       requireExists(paths, "info");
       const info = await containerInfo(paths);

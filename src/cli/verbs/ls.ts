@@ -3,6 +3,7 @@ import { resolveLxcpath } from "../../container/paths.js";
 import { LxtError } from "../../core/errors.js";
 import { lxcpathOption } from "../common.js";
 import { nicJson, printJson, printTable } from "../output.js";
+import { phase } from "../phases.js";
 import { sweepAndReport } from "../sweep.js";
 
 export function register(program: Command): void {
@@ -19,6 +20,7 @@ export function register(program: Command): void {
     .argument("[filter]", "regular expression the names must match")
     .action(async (filter, opts) => {
       const { listContainers, listLiveNames } = await import("../../container/list.js");
+      phase("verb loaded");
       const lxcpath = resolveLxcpath(opts.lxcpath);
       await sweepAndReport(lxcpath);
       let re: RegExp | undefined;

@@ -1,5 +1,6 @@
 import type { Command } from "@commander-js/extra-typings";
 import { collect, lxcpathOption, nameOption, targetPaths } from "../common.js";
+import { phase } from "../phases.js";
 
 export function register(program: Command): void {
   program
@@ -18,6 +19,7 @@ export function register(program: Command): void {
     .argument("[name]")
     .action(async (name, opts) => {
       const { startContainer } = await import("../../container/start.js");
+      phase("verb loaded");
       const paths = targetPaths(opts, name);
       const started = await startContainer(paths, {
         foreground: !!opts.foreground && !opts.daemon,

@@ -1,5 +1,6 @@
 import type { Command } from "@commander-js/extra-typings";
 import { lxcpathOption, nameOption, parseIntArg, targetPaths } from "../common.js";
+import { phase } from "../phases.js";
 
 export function register(program: Command): void {
   program
@@ -19,6 +20,7 @@ export function register(program: Command): void {
       const { reapIfEphemeral } = await import("../../container/ephemeral.js");
       const { haltSignal } = await import("../../container/launch-input.js");
       const { stopContainer } = await import("../../container/stop.js");
+      phase("verb loaded");
       const paths = targetPaths(opts, name);
       await stopContainer(paths, {
         kill: opts.kill,
