@@ -42,6 +42,9 @@ sample() {
 state_is() { [ "$(lxt info -n "$C" -s 2>/dev/null | awk '{ print $2 }')" = "$1" ]; }
 
 lxt create -n "$C" -t busybox --network empty >/dev/null || die "create $C failed"
+# The first start of a container does once-only work (its id map slice, the idmapped-mount probe
+# of a new filesystem): done here, outside the samples.
+{ lxt start -n "$C" && lxt stop -n "$C" -k; } >/dev/null || die "warm-up start/stop of $C failed"
 echo "bench/phases: N=$N, state root $LXTP" >&2
 for i in $(seq 1 "$N"); do
   sample "node -e 0" node -e 0
@@ -62,7 +65,7 @@ echo
 # Each cell: the median over runs of (this phase − the one before), in ms; the first phase of a
 # run follows bash's clock before the exec, and "process gone" is bash's clock after the wait.
 # Rows are every verb's phases merged in the order they occur (a topological sort of the runs'
-# sequences).
+# sequences); a phase passed twice in one run (a second lock) is counted apart as "NAME #2".
 awk '
 function median(key,   n, i, j, t, a) {
   n = cnt[key]; for (i = 1; i <= n; i++) a[i] = val[key, i]
@@ -80,12 +83,13 @@ function close_run(   k) {
 $1 == "sample" {
   close_run()
   verb = $2; for (k = 3; k < NF - 1; k++) verb = verb " " $k
-  t0 = $(NF - 1) * 1000; t1 = $NF * 1000; last = t0; prev = ""
+  nrun++; t0 = $(NF - 1) * 1000; t1 = $NF * 1000; last = t0; prev = ""
   if (!(verb in vseen)) { vseen[verb] = ++nv; vname[nv] = verb }
   next
 }
 $1 == "lxt-phase" {
   p = $3; for (k = 4; k <= NF; k++) p = p " " $k
+  if (++rep[nrun, p] > 1) p = p " #" rep[nrun, p]   # a phase passed again in one run
   phase(p); add(verb SUBSEP p, $2 - last); last = $2
   if (prev != "") edge(prev, p); prev = p
 }
