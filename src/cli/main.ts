@@ -11,7 +11,13 @@ async function main(): Promise<void> {
   try {
     const program = buildProgram(process.argv);
     phase("verb registered");
-    program.hook("preAction", () => phase("action"));
+    program.hook("preAction", (_program, action) => {
+      phase("action");
+      // For the loader's code cache (src/cli/boot.ts): the verb whose path this run compiles.
+      let verb = action;
+      while (verb.parent?.parent) verb = verb.parent;
+      (globalThis as { __lxtVerbRan?: string }).__lxtVerbRan = verb.name();
+    });
     await program.parseAsync(process.argv);
     phase("verb done");
   } catch (err) {
