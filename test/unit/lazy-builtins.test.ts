@@ -8,7 +8,7 @@ const LAZY = join(import.meta.dirname, "..", "..", "src", "cli", "lazy");
 
 /** src/cli/lazy: the bundle's stand-ins for built-ins it loads only when used. */
 describe("lazy built-ins", () => {
-  for (const name of ["child_process", "net"]) {
+  for (const name of ["child_process", "net", "tty"]) {
     test(`${name}: every export of this Node's module, each the module's own`, () => {
       const real = require(name) as Record<string, unknown>;
       const stand = require(join(LAZY, `${name}.cjs`)) as Record<string, unknown>;

@@ -1,7 +1,8 @@
 /**
  * A stand-in for a built-in module that loads it on first use: one getter
- * per exported name. The CLI bundle is built with `node:child_process` and
- * `node:net` aliased to such stand-ins (package.json, build:ts): commander
+ * per exported name. The CLI bundle is built with `node:child_process`,
+ * `node:net` and `node:tty` aliased to such stand-ins (package.json,
+ * build:ts; tty for isatty(3), see ../output.ts): commander
  * requires child_process as it loads, which with net, dgram and the stream
  * classes costs ~2-3 ms on every command, and `ls` or `info` spawn nothing.
  * Named imports keep working: the bundle reads `module.name` where it calls

@@ -1,5 +1,5 @@
 import { type Command, Option } from "@commander-js/extra-typings";
-import { printJson } from "../output.js";
+import { printJson, writeOut } from "../output.js";
 
 export function register(program: Command): void {
   program
@@ -25,6 +25,6 @@ export function register(program: Command): void {
         const mark = it.status === "info" ? "" : `${it.status}: `;
         lines.push(`${`${it.name}:`.padEnd(28)} ${mark}${it.detail}`);
       }
-      process.stdout.write(`${lines.join("\n")}\n`);
+      writeOut(`${lines.join("\n")}\n`);
     });
 }

@@ -1,5 +1,6 @@
 import type { Command } from "@commander-js/extra-typings";
 import { lxcpathOption, targetPaths } from "../common.js";
+import { writeOut } from "../output.js";
 
 /** `config get NAME KEY`, `config set NAME KEY VALUE` and `config unset NAME KEY`: a container's config file, edited in place. */
 export function register(program: Command): void {
@@ -13,7 +14,7 @@ export function register(program: Command): void {
     .action(async (name, key, opts) => {
       const { getConfigKey } = await import("../../container/resources.js");
       const values = getConfigKey(targetPaths(opts, name), key);
-      if (values.length > 0) process.stdout.write(`${values.join("\n")}\n`);
+      if (values.length > 0) writeOut(`${values.join("\n")}\n`);
     });
   config
     .command("set")

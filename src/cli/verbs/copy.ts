@@ -1,6 +1,7 @@
 import type { Command } from "@commander-js/extra-typings";
 import { LxtError } from "../../core/errors.js";
 import { lxcpathOption, nameOption, targetPaths } from "../common.js";
+import { writeOut } from "../output.js";
 import { withProgress } from "../progress.js";
 import { sweepAndReport } from "../sweep.js";
 
@@ -37,7 +38,7 @@ export function register(program: Command): void {
           progress,
         }),
       );
-      if (out.started) process.stdout.write(`${dst.name}\n`);
+      if (out.started) writeOut(`${dst.name}\n`);
       for (const w of out.started?.warnings ?? []) process.stderr.write(`lxt: warning: ${w}\n`);
     });
 }

@@ -2,7 +2,7 @@ import { type Command, Option } from "@commander-js/extra-typings";
 import { resolveLxcpath } from "../../container/paths.js";
 import { LxtError } from "../../core/errors.js";
 import { lxcpathOption } from "../common.js";
-import { printJson, printTable } from "../output.js";
+import { printJson, printTable, writeOut } from "../output.js";
 
 async function parse(proto: string, host: string, target: string) {
   const { parseForward } = await import("../../network/forward.js");
@@ -33,7 +33,7 @@ export function register(program: Command): void {
       const { addForward } = await import("../../network/forward-apply.js");
       const active = await addForward(resolveLxcpath(opts.lxcpath), name, f);
       const to = active.find((a) => a.port === f.port && a.proto === f.proto);
-      process.stdout.write(
+      writeOut(
         `forward ${name} ${proto} ${host} -> ${to ? `${to.address}:${f.targetPort}` : `port ${f.targetPort} (applied when ${name} starts)`}\n`,
       );
     });

@@ -1,7 +1,7 @@
 import { type Command, Option } from "@commander-js/extra-typings";
 import { requireExists } from "../../container/paths.js";
 import { lxcpathOption, nameOption, targetPaths } from "../common.js";
-import { humanBytes, nicJson, printJson } from "../output.js";
+import { humanBytes, nicJson, printJson, writeOut } from "../output.js";
 import { phase } from "../phases.js";
 
 export function register(program: Command): void {
@@ -92,6 +92,6 @@ export function register(program: Command): void {
           e.signal !== undefined ? `killed by signal ${e.signal}` : `code ${e.code}`,
         ]);
       }
-      process.stdout.write(`${lines.map(([k, v]) => `${`${k}:`.padEnd(15)} ${v}`).join("\n")}\n`);
+      writeOut(`${lines.map(([k, v]) => `${`${k}:`.padEnd(15)} ${v}`).join("\n")}\n`);
     });
 }

@@ -2,7 +2,7 @@ import { type Command, Option } from "@commander-js/extra-typings";
 import { resolveLxcpath } from "../../container/paths.js";
 import { LxtError } from "../../core/errors.js";
 import { lxcpathOption } from "../common.js";
-import { printJson, printTable } from "../output.js";
+import { printJson, printTable, writeOut } from "../output.js";
 
 function parseBoolArg(what: string) {
   return (v: string): boolean => {
@@ -64,9 +64,7 @@ export function register(program: Command): void {
         },
         execRunner,
       );
-      process.stdout.write(
-        `network ${def.name} created: ${def.ipv4}${def.ipv6 ? ` ${def.ipv6}` : ""}\n`,
-      );
+      writeOut(`network ${def.name} created: ${def.ipv4}${def.ipv6 ? ` ${def.ipv6}` : ""}\n`);
       const s = await networkStatus(resolveLxcpath(opts.lxcpath), def, execRunner);
       for (const w of s.forwardWarnings) process.stderr.write(`lxt: warning: ${w}\n`);
     });
@@ -126,10 +124,10 @@ export function register(program: Command): void {
         `dnsmasq:     ${s.dnsmasqPid ? `pid ${s.dnsmasqPid}` : "not running"}`,
         `ports:       ${s.ports.join(", ") || "-"}`,
       ];
-      process.stdout.write(`${lines.join("\n")}\n`);
-      for (const w of s.forwardWarnings) process.stdout.write(`warning:     ${w}\n`);
+      writeOut(`${lines.join("\n")}\n`);
+      for (const w of s.forwardWarnings) writeOut(`warning:     ${w}\n`);
       if (s.leases.length > 0) {
-        process.stdout.write("leases:\n");
+        writeOut("leases:\n");
         printTable(
           ["CONTAINER", "HOSTNAME", "IPV4", "HWADDR", "EXPIRES"],
           s.leases.map((l) => [

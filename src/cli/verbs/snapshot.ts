@@ -2,7 +2,7 @@ import type { Command } from "@commander-js/extra-typings";
 import { LxtError } from "../../core/errors.js";
 import { checkName } from "../../core/names.js";
 import { lxcpathOption, nameOption, targetPaths } from "../common.js";
-import { humanBytes, printJson, printTable } from "../output.js";
+import { humanBytes, printJson, printTable, writeOut } from "../output.js";
 
 export function register(program: Command): void {
   program
@@ -28,7 +28,7 @@ export function register(program: Command): void {
         const list = await snap.listSnapshots(paths);
         if (opts.format === "json") return printJson(list);
         if (list.length === 0) {
-          process.stdout.write("No snapshots\n");
+          writeOut("No snapshots\n");
           return;
         }
         printTable(
@@ -55,6 +55,6 @@ export function register(program: Command): void {
         return;
       }
       const made = await snap.createSnapshot(paths, { commentFile: opts.comment });
-      process.stdout.write(`${made}\n`);
+      writeOut(`${made}\n`);
     });
 }
