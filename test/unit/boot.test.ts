@@ -145,6 +145,17 @@ describe("boot loader", { skip: built ? false : "SKIP: dist not built (npm run b
     }
   });
 
+  test("the bundle makes no dynamic import(): the loader's vm.Script cannot serve one", async () => {
+    // esbuild turns import() of a bundled module into a require; one of a
+    // built-in or an external stays, and fails only when that path runs.
+    const bundle = readFileSync(join(DIST, "lxt-main.cjs"), "utf8");
+    const calls = bundle.match(/(?<![\w$.])import\s*\([^)]*\)/g) ?? [];
+    assert.deepEqual(calls, []);
+    const { Script } = await import("node:vm");
+    const tried = new Script('import("node:os")').runInThisContext() as Promise<unknown>;
+    await assert.rejects(tried, { code: "ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING" });
+  });
+
   test("a cache that cannot be written changes nothing", () => {
     const dir = copyOfDist();
     const root = mkdtempSync(join(tmpdir(), "lxt-boot-root-"));
