@@ -102,3 +102,39 @@ bench_cleanup() {
   bench_sweep_networks "$LXTP"
   bench_remove "$LXTP" "$(bench_rundir "$LXTP")" "$LXCP" "$W"
 }
+
+# ---- figures: a FILE holds one sample per line -------------------------------------------------
+# bench_stats FILE -> "median min max n" (nothing when FILE has no samples)
+bench_stats() {
+  [ -s "$1" ] || return 0
+  sort -g "$1" | awk '{ a[NR] = $1 } END { m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2
+    print m, a[1], a[NR], NR }'
+}
+bench_med() { local s; s=$(bench_stats "$1"); echo "${s%% *}"; }
+bench_num() { local s; s=$(bench_stats "$1"); if [ -n "$s" ]; then echo "${s##* }"; else echo 0; fi; }
+bench_fmt() { awk -v x="$1" 'BEGIN { printf((x >= 100) ? "%.0f" : (x >= 10) ? "%.1f" : "%.2f", x) }'; }
+# bench_cell FILE UNIT -> "12.3 ms (10.1–15.0)", or n/a
+bench_cell() {
+  local s; s=$(bench_stats "$1"); [ -n "$s" ] || { echo "n/a"; return; }
+  set -- $s "$2"; echo "$(bench_fmt "$1") $5 ($(bench_fmt "$2")–$(bench_fmt "$3"))"
+}
+# bench_ratio A B -> A/B with two decimals, or – when either is missing or B is 0
+bench_ratio() { awk -v a="${1:-}" -v b="${2:-}" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "–"; else printf "%.2f", a / b }'; }
+# bench_complete N FILE...: every FILE holds exactly N samples (each one checked when it was taken)
+bench_complete() {
+  local n=$1 f; shift
+  for f in "$@"; do [ "$(bench_num "$f")" = "$n" ] || return 1; done
+}
+# bench_verdict VALUE le|ge LIMIT N FILE...: " ✅" or " ❌" for VALUE ≤ (le) or ≥ (ge) LIMIT, but only
+# when every FILE holds its N checked samples: a figure missing samples (a failed command, a state
+# not reached, a process gone before its memory was read) gets no verdict, and says so.
+bench_verdict() {
+  local v=$1 dir=$2 lim=$3 n=$4; shift 4
+  case $v in '' | – | n/a) return 0 ;; esac
+  if ! bench_complete "$n" "$@"; then echo " (no verdict: not all $n samples)"; return 0; fi
+  if awk -v v="$v" -v l="$lim" -v d="$dir" 'BEGIN { exit !((d == "le") ? v <= l : v >= l) }'; then
+    echo " ✅"
+  else
+    echo " ❌"
+  fi
+}

@@ -52,19 +52,26 @@ int main(void)
 EOF
 gcc -O2 -static -o "$W/memtouch" "$W/memtouch.c" || die "cannot build the memory workload (needs libc6-dev)"
 BB=$(command -v busybox)
-# CMD prints its own duration in seconds from /proc/uptime (10 ms steps), so attach costs nothing
-cat > "$W/cpu.sh" << 'EOF'
-a=$(cut -d' ' -f1 /proc/uptime); head -c 300000000 /dev/zero | sha256sum > /dev/null
-b=$(cut -d' ' -f1 /proc/uptime); echo "$a $b"
+# CMD prints its own duration in seconds from /proc/uptime (10 ms steps), so attach costs nothing,
+# and only when the workload did its whole work: the hash of all 300 MB (a cut-short or failed
+# pipe hashes something else), memtouch's exit status 0 (an OOM kill is not a fast run)
+ZEROS_SHA=$(head -c 300000000 /dev/zero | "$BB" sha256sum | cut -d' ' -f1)
+cat > "$W/cpu.sh" << EOF
+a=\$(cut -d' ' -f1 /proc/uptime); h=\$(head -c 300000000 /dev/zero | sha256sum)
+b=\$(cut -d' ' -f1 /proc/uptime)
+[ "\${h%% *}" = $ZEROS_SHA ] && echo "\$a \$b"
 EOF
 cat > "$W/mem.sh" << 'EOF'
-a=$(cut -d' ' -f1 /proc/uptime); /memtouch
-b=$(cut -d' ' -f1 /proc/uptime); echo "$a $b"
+a=$(cut -d' ' -f1 /proc/uptime); /memtouch && b=$(cut -d' ' -f1 /proc/uptime) && echo "$a $b"
 EOF
 
-secs() { awk '{ printf "%.2f\n", $2 - $1 }'; }
-med() { sort -n "$1" | awk '{ a[NR] = $1 } END { if (NR) print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+# seconds from "START END"; a run that printed no such line (it failed) is reported and gives none
+secs() {
+  awk -v what="$1" 'NF == 2 && $1 ~ /^[0-9.]+$/ && $2 ~ /^[0-9.]+$/ { printf "%.2f\n", $2 - $1; ok = 1 }
+    END { if (!ok) print "bench/limits: " what " failed: left out" > "/dev/stderr" }'
+}
+med() { bench_med "$1"; }
+ratio() { bench_ratio "$1" "$2"; }
 
 # ---- 1. inside vs host -------------------------------------------------------------------------
 W1=lxtlim-work
@@ -84,8 +91,7 @@ for wl in cpu mem; do
   for i in $(seq 1 "$ITER"); do
     if (( i % 2 )); then order="host ct"; else order="ct host"; fi
     for where in $order; do
-      if [ "$where" = host ]; then host_run "$wl"; else ct_run "$wl"; fi | secs >> "$W/$wl.$where" \
-        || echo "bench/limits: $wl/$where failed" >&2
+      if [ "$where" = host ]; then host_run "$wl"; else ct_run "$wl"; fi | secs "$wl/$where" >> "$W/$wl.$where"
     done
   done
 done
@@ -99,36 +105,40 @@ for i in $(seq 1 "$TOP_N"); do
   quiet lxc-create -P "$LXCP" -n "$n" -t busybox -f "$W/lxc.conf" || die "lxc-create $n failed"
   lxc-start -P "$LXCP" -n "$n" -d && lxc-wait -P "$LXCP" -n "$n" -s RUNNING -t 10 || die "lxc-start $n failed"
 done
-# ms taken by CMD, appended to FILE
+# tm FILE ERE CMD...: ms taken by CMD, appended to FILE when CMD exits 0 and its output has a line
+# matching ERE (the container it names, its state)
 tm() {
-  local f=$1 s e; shift
-  s=$EPOCHREALTIME; "$@" > /dev/null 2> "$W/last.err" || { echo "bench/limits: failed: $* :: $(head -c 200 "$W/last.err")" >&2; return 1; }
+  local f=$1 re=$2 s e; shift 2
+  s=$EPOCHREALTIME; "$@" > "$W/out" 2> "$W/last.err" || { echo "bench/limits: failed: $* :: $(head -c 200 "$W/last.err")" >&2; return 1; }
   e=$EPOCHREALTIME; s=${s/./}; e=${e/./}
+  grep -Eq "$re" "$W/out" || { echo "bench/limits: $*: exit 0 but no line matching '$re': left out" >&2; return 1; }
   echo $(((e - s) / 1000)) >> "$f"
 }
 # lxc-top -b loops; one frame is the header plus a line per container (and a total line):
 # head ends it at the second frame's first write, after its 0.1 s delay, as lxt top's 0.1 s sample.
 lxctop() { lxc-top -P "$LXCP" -b -d 0.1 | head -n $((TOP_N + 4)); }
 for i in $(seq 1 "$ITER"); do
-  tm "$W/info.lxt" lxt info -n lxtlim-1
-  tm "$W/info.lxc" lxc-info -P "$LXCP" -n lxclim-1
-  tm "$W/top.lxc" lxctop
-  tm "$W/top.lxt" lxt top --format json --delay 0.1
+  tm "$W/info.lxt" '^State:[[:space:]]+RUNNING$' lxt info -n lxtlim-1
+  tm "$W/info.lxc" '^State:[[:space:]]+RUNNING$' lxc-info -P "$LXCP" -n lxclim-1
+  tm "$W/top.lxc" "^lxclim-$TOP_N[[:space:]]" lxctop
+  tm "$W/top.lxt" "\"lxtlim-$TOP_N\"" lxt top --format json --delay 0.1
 done
 
+# A verdict only when every run of both sides completed its workload (n = ITER for each).
 echo
-echo "| figure | host | lxt | ratio |"
-echo "| --- | --- | --- | --- |"
+echo "| figure | host | lxt | n (host/lxt) | host/lxt (target >= 0.98) |"
+echo "| --- | --- | --- | --- | --- |"
 for wl in cpu mem; do
-  h=$(med "$W/$wl.host"); c=$(med "$W/$wl.ct")
+  h=$(med "$W/$wl.host"); c=$(med "$W/$wl.ct"); r=$(ratio "$h" "$c")
   label=$([ $wl = cpu ] && echo "CPU: sha256sum of 300 MB (s)" || echo "memory: 8 passes over 256 MiB (s)")
-  echo "| $label | $h | $c | $(ratio "$h" "$c") (host/lxt, target >= 0.98) |"
+  echo "| $label | ${h:-n/a} | ${c:-n/a} | $(bench_num "$W/$wl.host")/$(bench_num "$W/$wl.ct") |" \
+    "$r$(bench_verdict "$r" ge 0.98 "$ITER" "$W/$wl.host" "$W/$wl.ct") |"
 done
 echo
-echo "| with $TOP_N running containers | lxt ms | LXC ms | lxt/LXC |"
-echo "| --- | --- | --- | --- |"
+echo "| with $TOP_N running containers | lxt ms | LXC ms | n (lxt/LXC) | lxt/LXC |"
+echo "| --- | --- | --- | --- | --- |"
 li=$(med "$W/info.lxt"); ci=$(med "$W/info.lxc"); lt=$(med "$W/top.lxt"); ct=$(med "$W/top.lxc")
-echo "| info one container | $li | $ci | $(ratio "$li" "$ci") |"
-echo "| top, one sample (0.1 s delay) | $lt | $ct | $(ratio "$lt" "$ct") |"
+echo "| info one container | ${li:-n/a} | ${ci:-n/a} | $(bench_num "$W/info.lxt")/$(bench_num "$W/info.lxc") | $(ratio "$li" "$ci") |"
+echo "| top, one sample (0.1 s delay) | ${lt:-n/a} | ${ct:-n/a} | $(bench_num "$W/top.lxt")/$(bench_num "$W/top.lxc") | $(ratio "$lt" "$ct") |"
 echo
 echo "(medians of $ITER runs; the machine's load shows in these: the lead takes final figures)"

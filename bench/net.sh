@@ -79,10 +79,18 @@ pid_of() {
   else lxc info -n "$2" -p -H; fi
 }
 
-tm() {  # tm FILE CMD...: ms into FILE, and "ITERATION ms" into FILE.by-iter (i: the loop's)
-  local f=$1 s e ms; shift
+state_of() {
+  if [ "$1" = lxt ]; then lxt info -n "$2" -s; else lxc info -n "$2" -s; fi 2>/dev/null | awk '$1 == "State:" { print $2 }'
+}
+# tm FILE TOOL NAME CMD...: ms into FILE, and "ITERATION ms" into FILE.by-iter (i: the loop's),
+# when CMD exits 0 and NAME is RUNNING afterwards; anything else is reported and left out
+tm() {
+  local f=$1 tool=$2 name=$3 s e ms st; shift 3
   s=$EPOCHREALTIME; "$@" >/dev/null 2>"$W/last.err" || { echo "bench/net: failed: $* :: $(head -c 300 "$W/last.err")" >&2; return 1; }
-  e=$EPOCHREALTIME; s=${s/./}; e=${e/./}
+  e=$EPOCHREALTIME
+  st=$(state_of "$tool" "$name")
+  [ "$st" = RUNNING ] || { echo "bench/net: $* exited 0 but $name is ${st:-unknown}: left out" >&2; return 1; }
+  s=${s/./}; e=${e/./}
   ms=$(printf '%d.%03d' $(((e - s) / 1000)) $(((e - s) % 1000)))
   echo "$ms" >> "$f"; echo "${i:-0} $ms" >> "$f.by-iter"
 }
@@ -109,7 +117,7 @@ lxc create -n lxcnet-E -t busybox -f "$W/empty-sleep.conf" >/dev/null 2>&1 || di
 for i in $(seq 1 "$N"); do
   if (( i % 2 )); then order="lxc lxt"; variants="s e S E"; else order="lxt lxc"; variants="e s E S"; fi
   for c in $variants; do
-    for t in $order; do tm "$W/start-$c.$t" start_of "$t" "${t}net-$c"; sleep 0.3; done
+    for t in $order; do tm "$W/start-$c.$t" "$t" "${t}net-$c" start_of "$t" "${t}net-$c"; sleep 0.3; done
     sleep 0.3
     for t in $order; do quiet kill_of "$t" "${t}net-$c"; sleep 0.3; done
   done
@@ -141,13 +149,10 @@ for r in $(seq 1 "$RUNS"); do
   done
 done
 
-stats() { [ -s "$1" ] || return 0; sort -g "$1" | awk '{ a[NR] = $1 } END { m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2; print m, a[1], a[NR], NR }'; }
-fmt() { awk -v x="$1" 'BEGIN { printf((x >= 100) ? "%.0f" : (x >= 10) ? "%.1f" : "%.2f", x) }'; }
-cellu() { local s u=$2; s=$(stats "$1"); [ -n "$s" ] || { echo "n/a"; return; }; set -- $s; echo "$(fmt "$1") $u ($(fmt "$2")–$(fmt "$3"))"; }
-med() { local s; s=$(stats "$1"); echo "${s%% *}"; }
-num() { local s; s=$(stats "$1"); [ -n "$s" ] && echo "$s" | cut -d' ' -f4 || echo 0; }
-ratio() { [ -n "$1" ] && [ -n "$2" ] && awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b }' || echo "–"; }
-ok_if() { [ -n "$1" ] && [ "$1" != – ] && awk -v r="$1" -v dir="$2" 'BEGIN { exit !((dir == "le") ? r <= 1 : r >= 1) }' && echo " ✅" || { [ -n "$1" ] && [ "$1" != – ] && echo " ❌"; }; }
+cellu() { bench_cell "$@"; }
+med() { bench_med "$1"; }
+num() { bench_num "$1"; }
+ratio() { bench_ratio "$1" "$2"; }
 
 echo "Networking (bench/net.sh, in a namespace of its own, one veth on a bench-made bridge, static addresses):"
 echo
@@ -170,12 +175,14 @@ start_rows() {
   echo "| start → RUNNING, no NIC, $what | $(cellu "$W/start-$b.lxt" ms) | $(cellu "$W/start-$b.lxc" ms) | $(num "$W/start-$b.lxt")/$(num "$W/start-$b.lxc") | ${r:-–} |"
   dl=$(share "$W/start-$a.lxt" "$W/start-$b.lxt"); dc=$(share "$W/start-$a.lxc" "$W/start-$b.lxc")
   r=$(awk -v a="${dl:-}" -v b="${dc:-}" 'BEGIN { if (a == "" || b == "") exit; if (a > 0.5 && b > 0.5) printf "%.2f", a / b; else printf "Δ %.1f ms", a - b }')
-  v=$(awk -v a="${dl:-}" -v b="${dc:-}" 'BEGIN { if (a == "" || b == "") exit; print (a <= b) ? " ✅" : " ❌" }')
+  # lxt's share no more than LXC's: their difference ≤ 0, when all four figures have their N samples
+  v=$(bench_verdict "$(awk -v a="${dl:-}" -v b="${dc:-}" 'BEGIN { if (a != "" && b != "") print a - b }')" le 0 "$N" \
+    "$W/start-$a.lxt" "$W/start-$b.lxt" "$W/start-$a.lxc" "$W/start-$b.lxc")
   echo "| the NIC's share of start, $what (median of per-iteration with − without) | ${dl:-n/a} ms | ${dc:-n/a} ms | | ${r:-–}${v} |"
 }
 start_rows s e "busybox init"
 start_rows S E "init = sleep"
 r=$(ratio "$(med "$W/c2c.lxt")" "$(med "$W/c2c.lxc")")
-echo "| TCP container↔container (iperf3, ${SECS}s) | $(cellu "$W/c2c.lxt" Gbit/s) | $(cellu "$W/c2c.lxc" Gbit/s) | $(num "$W/c2c.lxt")/$(num "$W/c2c.lxc") | ${r:-–}$(ok_if "$r" ge) |"
+echo "| TCP container↔container (iperf3, ${SECS}s) | $(cellu "$W/c2c.lxt" Gbit/s) | $(cellu "$W/c2c.lxc" Gbit/s) | $(num "$W/c2c.lxt")/$(num "$W/c2c.lxc") | ${r:-–}$(bench_verdict "$r" ge 1 "$RUNS" "$W/c2c.lxt" "$W/c2c.lxc") |"
 r=$(ratio "$(med "$W/h2c.lxt")" "$(med "$W/h2c.lxc")")
-echo "| TCP host↔container (iperf3, ${SECS}s) | $(cellu "$W/h2c.lxt" Gbit/s) | $(cellu "$W/h2c.lxc" Gbit/s) | $(num "$W/h2c.lxt")/$(num "$W/h2c.lxc") | ${r:-–}$(ok_if "$r" ge) |"
+echo "| TCP host↔container (iperf3, ${SECS}s) | $(cellu "$W/h2c.lxt" Gbit/s) | $(cellu "$W/h2c.lxc" Gbit/s) | $(num "$W/h2c.lxt")/$(num "$W/h2c.lxc") | ${r:-–}$(bench_verdict "$r" ge 1 "$RUNS" "$W/h2c.lxt" "$W/h2c.lxc") |"

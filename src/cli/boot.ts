@@ -1,19 +1,45 @@
 /**
- * `dist/lxt.cjs`: loads the CLI bundle (`dist/lxt-main.cjs`) with V8's code
- * cache (`dist/lxt-main.cjs.cache`, written by `npm run build`), so a command
- * does not parse and compile the bundle's functions again on every start.
- * Without a usable cache (none, another Node, a rebuilt bundle) the bundle
- * is compiled as usual: the cache only ever saves time.
+ * `dist/lxt.cjs`: loads the CLI bundle (`dist/lxt-main.cjs`) with a V8 code
+ * cache, so a command does not parse and compile the bundle's functions again
+ * on every start. Without a usable cache (none, another Node, a rebuilt
+ * bundle) the bundle is compiled as usual: a cache only ever saves time.
  *
- * `LXT_WRITE_CODE_CACHE=1 node dist/lxt.cjs --help` writes the cache after
- * the run, so it holds the functions a command start compiles (the CLI's
- * option parsing and verb tables).
+ * `npm run build` writes `dist/lxt-main.cjs.cache` after a `--help` run
+ * (`LXT_WRITE_CODE_CACHE=1`): it holds what every command compiles (the
+ * CLI's option parsing and verb tables). A verb's own path (the config parser
+ * and the plan for `start`, the state readers for `info`, ...) cannot be run
+ * at build time, so each verb learns its own cache: the first run of a verb
+ * that ends with status 0 writes `dist/lxt-main.cjs.VERB.cache` as it exits,
+ * holding everything that run compiled (the general cache's functions and the
+ * verb's), and later commands whose first word is VERB load that one. One
+ * cache per verb keeps each as small as its verb needs (V8 reads all of a
+ * cache on every start). A failed write (a read-only install, not root)
+ * changes nothing. The bundle names the verb whose action ran in
+ * `globalThis.__lxtVerbRan` (src/cli/main.ts).
+ *
+ * A cache file: one line `lxt-code-cache SIZE MTIME` (the bundle's size and
+ * mtime), then V8's data (V8 checks its own version, flags and checksum).
  */
 
-import { closeSync, fstatSync, openSync, readFileSync, readSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  fstatSync,
+  openSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  unlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { createRequire, wrap } from "node:module";
 import { dirname, join } from "node:path";
 import { Script } from "node:vm";
+
+// LXT_PHASES=1 (src/cli/phases.ts): the loader's own phases, kept where the bundle finds them.
+const marks: [string, bigint][] | undefined =
+  process.env.LXT_PHASES === "1" ? [["loader", process.hrtime.bigint()]] : undefined;
+if (marks) (globalThis as { __lxtPhases?: unknown }).__lxtPhases = marks;
+const mark = (name: string) => marks?.push([name, process.hrtime.bigint()]);
 
 // The bundle is CommonJS: __dirname is this file's directory.
 const bundle = join(__dirname, "lxt-main.cjs");
@@ -41,11 +67,11 @@ function readBundle(): { source: string; stamp: string } {
   }
 }
 
-/** The cached data for this bundle, or undefined (V8 checks the rest: its version, flags, checksum). */
-function readCache(stamp: string): Buffer | undefined {
+/** The cache in `file` if it was made for this bundle (V8 checks the rest), else undefined. */
+function readCache(file: string, stamp: string): Buffer | undefined {
   let data: Buffer;
   try {
-    data = readFileSync(cacheFile);
+    data = readFileSync(file);
   } catch {
     return undefined;
   }
@@ -54,17 +80,40 @@ function readCache(stamp: string): Buffer | undefined {
   return data.subarray(nl + 1);
 }
 
-const { source, stamp } = readBundle();
-const writing = process.env.LXT_WRITE_CODE_CACHE === "1";
-const script = new Script(wrap(source), {
-  filename: bundle,
-  cachedData: writing ? undefined : readCache(stamp),
-});
-if (writing) {
-  process.on("exit", () => {
-    writeFileSync(cacheFile, Buffer.concat([Buffer.from(`${stamp}\n`), script.createCachedData()]));
-  });
+/** Replaces `file` at once (a reader sees the old one or the new one); a failure is ignored. */
+function writeCache(file: string, stamp: string, data: Buffer): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    writeFileSync(tmp, Buffer.concat([Buffer.from(`${stamp}\n`), data]), { flag: "wx" });
+    renameSync(tmp, file);
+  } catch {
+    try {
+      unlinkSync(tmp);
+    } catch {}
+  }
 }
+
+/** The cache a verb learns (see above); only for plain lower-case verb names. */
+const verbCache = (verb: unknown) =>
+  typeof verb === "string" && /^[a-z]+$/.test(verb) ? `${bundle}.${verb}.cache` : undefined;
+
+const { source, stamp } = readBundle();
+mark("bundle read");
+const writing = process.env.LXT_WRITE_CODE_CACHE === "1";
+const ownFile = verbCache(process.argv[2]);
+const own = writing || !ownFile ? undefined : readCache(ownFile, stamp);
+const cachedData = writing ? undefined : (own ?? readCache(cacheFile, stamp));
+const script = new Script(wrap(source), { filename: bundle, cachedData });
+const rejected = cachedData !== undefined && script.cachedDataRejected === true;
+process.on("exit", (code) => {
+  if (writing) return writeCache(cacheFile, stamp, script.createCachedData());
+  const file = verbCache((globalThis as { __lxtVerbRan?: unknown }).__lxtVerbRan);
+  // Learnt once, by a run that succeeded; a rejected one (another Node) is learnt again.
+  if (code !== 0 || !file || (file === ownFile && own && !rejected)) return;
+  if (file !== ownFile && readCache(file, stamp)) return;
+  writeCache(file, stamp, script.createCachedData());
+});
+mark(rejected ? "bundle compiled (code cache rejected)" : "bundle compiled");
 const mod = { exports: {} };
 (script.runInThisContext() as (...args: unknown[]) => void).call(
   mod.exports,

@@ -1,3 +1,5 @@
+import { fstatSync, writeSync } from "node:fs";
+import { isatty } from "node:tty";
 import type { NicInfo } from "../container/list.js";
 import { LxtError } from "../core/errors.js";
 import { CLI_ERRORS } from "./errors.js";
@@ -18,8 +20,57 @@ export function reportError(err: unknown): number {
   return CLI_ERRORS.internal.exit;
 }
 
+/** Set once stdout refused a synchronous write (a non-blocking pipe that was full). */
+let viaStream = false;
+
+/**
+ * Writes to stdout with write(2), not through `process.stdout`: making that
+ * stream loads Node's stream classes (~2 ms on a command such as `info`).
+ * `lxt ls | head` must not die of EPIPE: it ends the command, status 0. A
+ * non-blocking stdout that is full (EAGAIN) hands this and every later write
+ * to `process.stdout`, which waits for it, in order.
+ */
+export function writeOut(text: string): void {
+  if (viaStream) {
+    process.stdout.write(text);
+    return;
+  }
+  const buf = Buffer.from(text);
+  let done = 0;
+  while (done < buf.length) {
+    try {
+      done += writeSync(1, buf, done, buf.length - done);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "EPIPE") process.exit(0);
+      if (code !== "EAGAIN") throw err;
+      viaStream = true;
+      process.stdout.write(buf.subarray(done));
+      return;
+    }
+  }
+}
+
+/**
+ * Whether stdout is a terminal, without making `process.stdout` (see
+ * writeOut): a pipe, file or socket is not, nor are the memory devices
+ * (major 1: /dev/null, /dev/zero...); another character device is asked
+ * with isatty(3) (node:tty, which the bundle loads only then: src/cli/lazy).
+ */
+export function stdoutIsTTY(): boolean {
+  let rdev: number;
+  try {
+    const st = fstatSync(1);
+    if (!st.isCharacterDevice()) return false;
+    rdev = st.rdev;
+  } catch {
+    return false;
+  }
+  return Math.floor(rdev / 256) % 4096 !== 1 && isatty(1);
+}
+
 export function printJson(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  writeOut(`${JSON.stringify(value, null, 2)}\n`);
 }
 
 /** Left-aligned columns, as `lxc-ls -f` prints them. */
@@ -30,7 +81,7 @@ export function printTable(header: string[], rows: string[][]): void {
       .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
       .join(" ")
       .trimEnd();
-  process.stdout.write(`${[line(header), ...rows.map(line)].join("\n")}\n`);
+  writeOut(`${[line(header), ...rows.map(line)].join("\n")}\n`);
 }
 
 export function humanBytes(n: number | undefined): string {

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { allDirs, type ContainerCgroupDirs } from "../cgroups/container.js";
 import type { Caller, Context, Env, Stdio } from "../core/context.js";
 import { LxtError } from "../core/errors.js";
+import { phase } from "../core/phase.js";
 import { limitError, watchLimit } from "../core/wait.js";
 import { exitStatus } from "../host/proc.js";
 import { type ContainerPaths, requireExists } from "./paths.js";
@@ -108,6 +109,7 @@ export async function attachContainer(
     join(paths.runtimeDir, "plan"),
   );
   const child = spawn(ctx.host.helper, args, { stdio: [...opts.stdio] });
+  phase("attach spawned");
   return new Promise((resolve, reject) => {
     let ended: LxtError | undefined;
     let kill: NodeJS.Timeout | undefined;
@@ -122,6 +124,7 @@ export async function attachContainer(
       reject(new LxtError("host", `attach ${paths.name}: ${e.message}`, e));
     });
     child.on("exit", (code, signal) => {
+      phase("attach exited");
       unwatch();
       clearTimeout(kill);
       if (ended) reject(ended);

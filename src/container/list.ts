@@ -4,6 +4,7 @@ import { allDirs } from "../cgroups/container.js";
 import type { CgroupLayout } from "../cgroups/layout.js";
 import { type CgroupStats, readCgroupStats } from "../cgroups/stats.js";
 import type { Context } from "../core/context.js";
+import { phase } from "../core/phase.js";
 import { type ExitRecord, parseExitLine } from "../host/helper-protocol.js";
 import { lxcfsTargetsOf } from "../host/lxcfs.js";
 import {
@@ -148,6 +149,7 @@ export async function containerInfo(
   liveAddresses = true,
 ): Promise<ContainerInfo> {
   const summary = await summarize(ctx, paths);
+  phase("state read");
   const dirs = summary.state === "STOPPED" ? { v1: [] } : runtimeCgroups(ctx, paths);
   const cgroups = allDirs(dirs);
   const net = summary.pid ? readNetBytes(summary.pid) : [];

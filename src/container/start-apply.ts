@@ -26,6 +26,7 @@ import { applyLimitWrites, targetWrites } from "../cgroups/limits.js";
 import type { Context } from "../core/context.js";
 import { LxtError, wrapError } from "../core/errors.js";
 import { type ContainerLog, fileLog } from "../core/log.js";
+import { phase } from "../core/phase.js";
 import { Reverter } from "../core/reverter.js";
 import { loadAppArmorProfile } from "../host/apparmor.js";
 import { writeFileAtomic } from "../host/atomic.js";
@@ -173,6 +174,7 @@ const STEPS: readonly StartStep[] = [
       if (!r.plan.scope) return;
       const { cgroupFs: fs } = r.ctx.host;
       const scope = await openScope(r.ctx, r.plan.paths.name);
+      phase("scope opened");
       r.scope = scope;
       r.revert.add("systemd scope", async () => {
         await closeScope(r.ctx, scope.unit, scopeDir(scope.layout));
@@ -200,6 +202,7 @@ const STEPS: readonly StartStep[] = [
       // On disk before the cgroups exist, so a crash between the two leaves
       // a record that repairStale can undo.
       writeFileAtomic(r.planFile, renderPlan(launchInput(r)), 0o600, false);
+      phase("plan rendered");
       // Marked (or a mark of an earlier run cleared) before the monitor
       // runs: the init may end at once, and the exit hook destroys only a
       // marked container.
@@ -271,6 +274,7 @@ const STEPS: readonly StartStep[] = [
       const { devices, cgroups, layout } = r.plan;
       const helper = shimDeviceHelper(r.ctx.host.helper);
       await applyDevicePlan(devices, cgroups, layout, r.ctx.host.cgroupFs, helper);
+      phase("cgroups made");
     },
   },
   {

@@ -20,6 +20,7 @@ import type { ContainerConfig } from "../config/model.js";
 import { hostArch } from "../config/model.js";
 import { type Context, rootId, type Stdio } from "../core/context.js";
 import { LxtError, wrapError } from "../core/errors.js";
+import { phase } from "../core/phase.js";
 import { type NicPlan, resolveNics, sharesHostNet } from "../network/nic-resolve.js";
 import { type AppArmorPlan, appArmorConfig, planAppArmor } from "../security/apparmor.js";
 import { type RootfsRef, rootDir, startMounts } from "../storage/driver.js";
@@ -107,6 +108,7 @@ export function planStart(ctx: Context, paths: ContainerPaths, opts: LaunchOptio
     );
   }
   const decided = decide(paths, "config", () => configure(ctx, paths, layout, opts));
+  phase("config read");
   const { config: cfg, storage } = decided;
   try {
     if (!statSync(rootDir(storage)).isDirectory()) throw new Error("not a directory");

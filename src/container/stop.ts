@@ -5,6 +5,7 @@ import { releaseMonitorLeaf } from "../cgroups/delegation.js";
 import { setFrozen } from "../cgroups/freezer.js";
 import type { Clock, Context } from "../core/context.js";
 import { LxtError } from "../core/errors.js";
+import { phase } from "../core/phase.js";
 import { formatSeconds } from "../core/wait.js";
 import { type ExitRecord, parseControlReply } from "../host/helper-protocol.js";
 import { controlRequest } from "../host/monitor-client.js";
@@ -98,15 +99,19 @@ export async function stopContainer(
           err,
         );
       }
+      phase("monitor answered");
       const exit = lines.map(parseControlReply).find((r) => r.kind === "exit")?.exit;
       // The monitor closes the connection after its cleanup; make sure the files are gone.
       await waitFor(ctx.host.clock, () => observe(ctx, paths).state === "STOPPED", 5000);
+      phase("stopped seen");
       await repairStale(ctx, paths);
       await dropForwards(ctx, paths);
       const monitor = seen.monitor;
       const ended = async () => {
-        if (monitor)
+        if (monitor) {
           await monitorExit(ctx.host.clock, paths.name, monitor, deadline, timeout, opts);
+          phase("monitor exited");
+        }
         await releaseMonitorLeaf(dirs.v2, fs);
         // The scope goes with the monitor; stop returns once systemd has removed it.
         await closeScopeOf(ctx, dirs);

@@ -4,6 +4,7 @@ import { constants } from "node:os";
 import { getSystemErrorMap } from "node:util";
 import type { Stdio } from "../core/context.js";
 import { LxtError } from "../core/errors.js";
+import { phase } from "../core/phase.js";
 import { limitError, type WaitLimit, watchLimit } from "../core/wait.js";
 import {
   type ControlRequest,
@@ -88,6 +89,7 @@ export function spawnMonitor(
     stdio: [...stdio],
     detached: !foreground,
   });
+  phase("monitor spawned");
   const exited = new Promise<void>((r) => monitor.once("exit", () => r()));
   return new Promise((resolve, reject) => {
     let buf = "";
@@ -121,6 +123,7 @@ export function spawnMonitor(
         const s = parseStatusLine(buf.slice(0, nl));
         buf = buf.slice(nl + 1);
         if (s.kind === "running") {
+          phase("verdict");
           settle(() => resolve({ monitor, init: s.init }));
         } else if (s.kind === "error") {
           // It has undone its part and exits next: the start returns once it has.

@@ -1,7 +1,6 @@
-import { readFileSync } from "node:fs";
-import { readdir, readFile } from "node:fs/promises";
-import { setTimeout as sleep } from "node:timers/promises";
+import { readdir, readFile, readFileSync } from "node:fs";
 import { constants } from "node:os";
+import { promisify } from "node:util";
 
 /**
  * The start time (field 22 of /proc/PID/stat, in clock ticks since boot) of a
@@ -47,18 +46,24 @@ export function exitStatus(code: number | null, signal: NodeJS.Signals | null): 
   return 128 + (signal ? (constants.signals[signal] ?? 0) : 0);
 }
 
+// node:fs's callbacks, not node:fs/promises (~1 ms to load, on every command
+// that loads this module) nor a dynamic import() (the CLI's loader,
+// src/cli/boot.ts, runs the bundle as a vm.Script, which cannot import).
+const readdirAsync = promisify(readdir);
+const readFileAsync = promisify(readFile);
+
 /**
  * The live (not zombie) members of process group `pgid`, from /proc (field 5
  * of /proc/PID/stat). Read without blocking the event loop: it is only
  * called after a kill, to wait for it.
  */
 export async function groupMembers(pgid: number): Promise<number[]> {
-  const pids = (await readdir("/proc")).filter((e) => /^\d+$/.test(e));
+  const pids = (await readdirAsync("/proc")).filter((e) => /^\d+$/.test(e));
   const members: number[] = [];
   for (const e of pids) {
     let stat: string;
     try {
-      stat = await readFile(`/proc/${e}/stat`, "utf8");
+      stat = await readFileAsync(`/proc/${e}/stat`, "utf8");
     } catch {
       continue;
     }
@@ -74,5 +79,7 @@ export async function groupMembers(pgid: number): Promise<number[]> {
  */
 export async function groupGone(pgid: number, ms = 5000): Promise<void> {
   const end = Date.now() + ms;
-  while ((await groupMembers(pgid)).length > 0 && Date.now() < end) await sleep(5);
+  while ((await groupMembers(pgid)).length > 0 && Date.now() < end) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
 }

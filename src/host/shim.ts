@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, readFileSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { LxtError } from "../core/errors.js";
+import { phase } from "../core/phase.js";
 import { limitError, type WaitLimit, watchLimit } from "../core/wait.js";
 import { BUSY_LINE, LOCKED_LINE } from "./helper-protocol.js";
 
@@ -50,7 +51,13 @@ function lockVia(
   const child: ChildProcess = spawn(helper, ["lock", ...(onlyTry ? ["-n"] : []), path], {
     stdio: ["pipe", "pipe", "pipe"],
   });
-  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  phase("lock helper spawned");
+  const exited = new Promise<void>((r) =>
+    child.once("exit", () => {
+      phase("lock released");
+      r();
+    }),
+  );
   return new Promise((resolveLock, reject) => {
     let out = "";
     let err = "";
@@ -78,7 +85,10 @@ function lockVia(
       out += b.toString();
       if (out.split("\n").includes(LOCKED_LINE)) {
         child.stdout?.removeAllListeners("data");
-        settle(() => resolveLock({ release }));
+        settle(() => {
+          phase("lock taken");
+          resolveLock({ release });
+        });
       }
     });
     child.stderr?.on("data", (b: Buffer) => {

@@ -1,6 +1,7 @@
 import type { Command } from "@commander-js/extra-typings";
 import { collect, lxcpathOption, nameOption, parseIntArg, targetAndCommand } from "../common.js";
 import { CLI_STDIO, cliCaller } from "../context.js";
+import { phase } from "../phases.js";
 
 export function register(program: Command): void {
   program
@@ -23,6 +24,7 @@ export function register(program: Command): void {
     .argument("[command...]", "after --: the command (default: /bin/sh)")
     .action(async (args, opts) => {
       const { attachContainer } = await import("../../container/attach.js");
+      phase("verb loaded");
       const { ctx, paths, argv } = targetAndCommand(opts, args);
       process.exitCode = await attachContainer(ctx, paths, {
         argv: argv.length > 0 ? argv : ["/bin/sh"],

@@ -1,5 +1,6 @@
 import type { Command } from "@commander-js/extra-typings";
 import { lxcpathOption, nameOption, target } from "../common.js";
+import { writeOut } from "../output.js";
 
 /** `cgroup -n NAME FILE [VALUE]`, as lxc-cgroup: read or write a cgroup file of a running container. */
 export function register(program: Command): void {
@@ -25,7 +26,7 @@ export function register(program: Command): void {
         throw new LxtError("usage", "cgroup: missing the cgroup file name");
       }
       if (value.length === 0) {
-        process.stdout.write(readContainerCgroup(ctx, paths, file));
+        writeOut(readContainerCgroup(ctx, paths, file));
         return;
       }
       await writeContainerCgroup(ctx, paths, file, value.join(" "));

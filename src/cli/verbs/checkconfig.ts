@@ -1,6 +1,6 @@
 import { type Command, Option } from "@commander-js/extra-typings";
 import { cliContext } from "../context.js";
-import { printJson } from "../output.js";
+import { printJson, writeOut } from "../output.js";
 
 export function register(program: Command): void {
   program
@@ -24,6 +24,6 @@ export function register(program: Command): void {
         const mark = it.status === "info" ? "" : `${it.status}: `;
         lines.push(`${`${it.name}:`.padEnd(28)} ${mark}${it.detail}`);
       }
-      process.stdout.write(`${lines.join("\n")}\n`);
+      writeOut(`${lines.join("\n")}\n`);
     });
 }

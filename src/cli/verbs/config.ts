@@ -1,6 +1,7 @@
 import type { Command } from "@commander-js/extra-typings";
 import { lxcpathOption, target } from "../common.js";
 import { cliCaller } from "../context.js";
+import { writeOut } from "../output.js";
 
 /** `config get NAME KEY`, `config set NAME KEY VALUE` and `config unset NAME KEY`: a container's config file, edited in place. */
 export function register(program: Command): void {
@@ -14,7 +15,7 @@ export function register(program: Command): void {
     .action(async (name, key, opts) => {
       const { getConfigKey } = await import("../../container/resources.js");
       const values = getConfigKey(target(opts, name).paths, key);
-      if (values.length > 0) process.stdout.write(`${values.join("\n")}\n`);
+      if (values.length > 0) writeOut(`${values.join("\n")}\n`);
     });
   config
     .command("set")

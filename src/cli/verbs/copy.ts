@@ -4,6 +4,7 @@ import { LxtError } from "../../core/errors.js";
 import { checkName } from "../../core/names.js";
 import { lxcpathOption, nameOption, target } from "../common.js";
 import { cliCaller, resolveLxcpath } from "../context.js";
+import { writeOut } from "../output.js";
 import { withProgress } from "../progress.js";
 import { sweepAndReport } from "../sweep.js";
 
@@ -45,7 +46,7 @@ export function register(program: Command): void {
           progress,
         }),
       );
-      if (out.started) process.stdout.write(`${dst.name}\n`);
+      if (out.started) writeOut(`${dst.name}\n`);
       for (const w of out.started?.warnings ?? []) process.stderr.write(`lxt: warning: ${w}\n`);
     });
 }

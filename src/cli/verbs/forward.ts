@@ -3,7 +3,7 @@ import { containerPaths } from "../../container/paths.js";
 import { LxtError } from "../../core/errors.js";
 import { lxcpathOption } from "../common.js";
 import { cliContext } from "../context.js";
-import { printJson, printTable } from "../output.js";
+import { printJson, printTable, writeOut } from "../output.js";
 
 export function register(program: Command): void {
   const fwd = program
@@ -24,7 +24,7 @@ export function register(program: Command): void {
       const ctx = cliContext(opts);
       const active = await addForward(ctx, containerPaths(ctx, name), f);
       const to = active.find((a) => a.port === f.port && a.proto === f.proto);
-      process.stdout.write(
+      writeOut(
         `forward ${name} ${proto} ${host} -> ${to ? `${to.address}:${f.targetPort}` : `port ${f.targetPort} (applied when ${name} starts)`}\n`,
       );
     });

@@ -2,7 +2,7 @@ import type { Command } from "@commander-js/extra-typings";
 import { LxtError } from "../../core/errors.js";
 import { collect, lxcpathOption } from "../common.js";
 import { cliContext, resolveLxcpath } from "../context.js";
-import { printJson, printTable } from "../output.js";
+import { printJson, printTable, writeOut } from "../output.js";
 import { withProgress } from "../progress.js";
 
 export function register(program: Command): void {
@@ -62,7 +62,7 @@ export function register(program: Command): void {
         }),
       );
       if (opts.format === "json") return printJson(out);
-      process.stdout.write(
+      writeOut(
         `${out.existed ? "image already stored" : "image imported"}: ${out.meta.fingerprint}\n`,
       );
     });
@@ -95,7 +95,7 @@ export function register(program: Command): void {
       );
       for (const w of out.warnings) process.stderr.write(`lxt: warning: ${w}\n`);
       if (opts.format === "json") return printJson(out);
-      process.stdout.write(
+      writeOut(
         `${out.existed ? "image already stored" : "image stored"}${out.built ? " (built)" : " (from cache)"}: ${out.meta.fingerprint} ${out.meta.aliases.join(",")}\n`,
       );
     });

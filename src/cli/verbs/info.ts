@@ -1,7 +1,8 @@
 import { type Command, Option } from "@commander-js/extra-typings";
 import { requireExists } from "../../container/paths.js";
 import { lxcpathOption, nameOption, target } from "../common.js";
-import { humanBytes, nicJson, printJson } from "../output.js";
+import { humanBytes, nicJson, printJson, writeOut } from "../output.js";
+import { phase } from "../phases.js";
 
 export function register(program: Command): void {
   program
@@ -18,6 +19,7 @@ export function register(program: Command): void {
     .argument("[name]")
     .action(async (name, opts) => {
       const { containerInfo } = await import("../../container/list.js");
+      phase("verb loaded");
       const { ctx, paths } = target(opts, name);
       requireExists(paths, "info");
       const info = await containerInfo(ctx, paths);
@@ -90,6 +92,6 @@ export function register(program: Command): void {
           e.signal !== undefined ? `killed by signal ${e.signal}` : `code ${e.code}`,
         ]);
       }
-      process.stdout.write(`${lines.map(([k, v]) => `${`${k}:`.padEnd(15)} ${v}`).join("\n")}\n`);
+      writeOut(`${lines.map(([k, v]) => `${`${k}:`.padEnd(15)} ${v}`).join("\n")}\n`);
     });
 }

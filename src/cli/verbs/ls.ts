@@ -2,7 +2,8 @@ import { type Command, Option } from "@commander-js/extra-typings";
 import { LxtError } from "../../core/errors.js";
 import { lxcpathOption } from "../common.js";
 import { cliContext } from "../context.js";
-import { nicJson, printJson, printTable } from "../output.js";
+import { nicJson, printJson, printTable, stdoutIsTTY, writeOut } from "../output.js";
+import { phase } from "../phases.js";
 import { sweepAndReport } from "../sweep.js";
 
 export function register(program: Command): void {
@@ -19,6 +20,7 @@ export function register(program: Command): void {
     .argument("[filter]", "regular expression the names must match")
     .action(async (filter, opts) => {
       const { listContainers, listNames } = await import("../../container/list.js");
+      phase("verb loaded");
       const ctx = cliContext(opts);
       await sweepAndReport(ctx);
       let re: RegExp | undefined;
@@ -31,8 +33,8 @@ export function register(program: Command): void {
       if (!opts.fancy && !opts.format && !wantState) {
         const names = listNames(ctx.lxcpath).filter((n) => !re || re.test(n));
         if (names.length === 0) return;
-        const sep = opts.line || !process.stdout.isTTY ? "\n" : "  ";
-        process.stdout.write(`${names.join(sep)}\n`);
+        const sep = opts.line || !stdoutIsTTY() ? "\n" : "  ";
+        writeOut(`${names.join(sep)}\n`);
         return;
       }
       let rows = (await listContainers(ctx)).filter((c) => !re || re.test(c.name));
@@ -65,8 +67,8 @@ export function register(program: Command): void {
           ]),
         );
       } else {
-        const sep = opts.line || !process.stdout.isTTY ? "\n" : "  ";
-        if (rows.length > 0) process.stdout.write(`${rows.map((c) => c.name).join(sep)}\n`);
+        const sep = opts.line || !stdoutIsTTY() ? "\n" : "  ";
+        if (rows.length > 0) writeOut(`${rows.map((c) => c.name).join(sep)}\n`);
       }
     });
 }

@@ -2,7 +2,7 @@ import { type Command, Option } from "@commander-js/extra-typings";
 import { LxtError } from "../../core/errors.js";
 import { lxcpathOption } from "../common.js";
 import { cliContext } from "../context.js";
-import { printJson, printTable } from "../output.js";
+import { printJson, printTable, writeOut } from "../output.js";
 
 function parseBoolArg(what: string) {
   return (v: string): boolean => {
@@ -57,7 +57,7 @@ export function register(program: Command): void {
         nat6: opts.nat6,
         ...(opts.dhcpRange ? { dhcpRange: opts.dhcpRange } : {}),
       });
-      process.stdout.write(`network ${s.name} created: ${s.ipv4}${s.ipv6 ? ` ${s.ipv6}` : ""}\n`);
+      writeOut(`network ${s.name} created: ${s.ipv4}${s.ipv6 ? ` ${s.ipv6}` : ""}\n`);
       for (const w of s.forwardWarnings) process.stderr.write(`lxt: warning: ${w}\n`);
     });
 
@@ -106,10 +106,10 @@ export function register(program: Command): void {
         `dnsmasq:     ${s.dnsmasqPid ? `pid ${s.dnsmasqPid}` : "not running"}`,
         `ports:       ${s.ports.join(", ") || "-"}`,
       ];
-      process.stdout.write(`${lines.join("\n")}\n`);
-      for (const w of s.forwardWarnings) process.stdout.write(`warning:     ${w}\n`);
+      writeOut(`${lines.join("\n")}\n`);
+      for (const w of s.forwardWarnings) writeOut(`warning:     ${w}\n`);
       if (s.leases.length > 0) {
-        process.stdout.write("leases:\n");
+        writeOut("leases:\n");
         printTable(
           ["CONTAINER", "HOSTNAME", "IPV4", "HWADDR", "EXPIRES"],
           s.leases.map((l) => [

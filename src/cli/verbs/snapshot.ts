@@ -4,7 +4,7 @@ import { LxtError } from "../../core/errors.js";
 import { checkName } from "../../core/names.js";
 import { lxcpathOption, nameOption, target } from "../common.js";
 import { cliCaller } from "../context.js";
-import { humanBytes, printJson, printTable } from "../output.js";
+import { humanBytes, printJson, printTable, writeOut } from "../output.js";
 
 export function register(program: Command): void {
   program
@@ -30,7 +30,7 @@ export function register(program: Command): void {
         const list = await snap.listSnapshots(ctx, paths);
         if (opts.format === "json") return printJson(list);
         if (list.length === 0) {
-          process.stdout.write("No snapshots\n");
+          writeOut("No snapshots\n");
           return;
         }
         printTable(
@@ -58,6 +58,6 @@ export function register(program: Command): void {
         commentFile: opts.comment,
         caller: cliCaller(),
       });
-      process.stdout.write(`${made}\n`);
+      writeOut(`${made}\n`);
     });
 }
