@@ -735,6 +735,24 @@ close_fds:
 	return -1;
 }
 
+/* lxc.cgroup.dir.monitor.pivot: leave the monitor's own cgroups for the
+ * pivot ones, then remove them (nothing else is in them). Best effort: a
+ * cgroup left behind is removed by the next stop of the container. */
+static void pivot_out(void)
+{
+	char path[4200];
+
+	if (M.p.nmonitor_pivot == 0)
+		return;
+	for (int i = 0; i < M.p.nmonitor_pivot; i++) {
+		snprintf(path, sizeof(path), "%s/cgroup.procs", M.p.monitor_pivot[i]);
+		if (write_file(path, "0", "monitor") < 0)
+			return;
+	}
+	for (int i = 0; i < M.p.nmonitor_cgroup; i++)
+		(void)rmdir(M.p.monitor_cgroup[i]);
+}
+
 static void finish(void)
 {
 	char text[64];
@@ -743,6 +761,7 @@ static void finish(void)
 		if (M.ptys[i].master >= 0)
 			pty_drain(i);
 	cleanup_cgroups();
+	pivot_out();
 	if (M.started)
 		run_stop_hooks();
 	/* After script.down (as LXC), before anyone hears the container is gone. */

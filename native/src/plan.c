@@ -34,7 +34,7 @@ enum {
 	OP_INIT_SHIM, OP_ROOTFS, OP_HOSTNAME, OP_MOUNT, OP_MKDIR, OP_MKNOD,
 	OP_SYMLINK, OP_PIVOT, OP_SYSCTL, OP_RLIMIT, OP_CWD, OP_GID, OP_UID, OP_ENV,
 	OP_EXEC, OP_CAPS, OP_NO_NEW_PRIVS, OP_SECCOMP, OP_SECCOMP_RULE, OP_APPARMOR, OP_HOST_HOOK, OP_NET, OP_NETDEV,
-	OP_STOP_HOOK, OP_IDMAP, OP_IDMAPPED_MOUNT, OP_EXIT_HOOK, OP_MONITOR_CGROUP, OP__COUNT
+	OP_STOP_HOOK, OP_IDMAP, OP_IDMAPPED_MOUNT, OP_EXIT_HOOK, OP_MONITOR_CGROUP, OP_MONITOR_PIVOT, OP__COUNT
 };
 
 static const struct op_desc ops[OP__COUNT] = {
@@ -78,6 +78,7 @@ static const struct op_desc ops[OP__COUNT] = {
 	[OP_IDMAPPED_MOUNT] = {"idmapped-mount", 1, 1, false, false},
 	[OP_EXIT_HOOK] = {"exit-hook", 1, 64, false, false},
 	[OP_MONITOR_CGROUP] = {"monitor-cgroup", 1, 1, false, false},
+	[OP_MONITOR_PIVOT] = {"monitor-pivot", 1, 1, false, false},
 };
 
 /* How many records of each op a plan may hold; `once` ops hold one. The
@@ -88,6 +89,7 @@ static const int limits[OP__COUNT] = {
 	[OP_CGROUP1] = PLAN_MAX_CGROUPS,
 	[OP_CGROUP_KILL] = PLAN_MAX_CGROUPS,
 	[OP_MONITOR_CGROUP] = PLAN_MAX_CGROUPS,
+	[OP_MONITOR_PIVOT] = PLAN_MAX_CGROUPS,
 	[OP_TTY] = PLAN_MAX_TTYS,
 	[OP_MOUNT] = PLAN_MAX_RECS,
 	[OP_MKDIR] = PLAN_MAX_RECS,
@@ -114,7 +116,7 @@ struct parser {
 	int seen[OP__COUNT];
 	bool pivoted;
 	int host_mounts;
-	int cap_recs, cap_env, cap_cg1, cap_kill, cap_mon, cap_tty, cap_hooks, cap_nets, cap_netdevs, cap_idm, cap_stop_hooks, cap_exit_hooks;
+	int cap_recs, cap_env, cap_cg1, cap_kill, cap_mon, cap_pivot, cap_tty, cap_hooks, cap_nets, cap_netdevs, cap_idm, cap_stop_hooks, cap_exit_hooks;
 };
 
 static int bad(struct parser *ps, const char *op, int err)
@@ -346,6 +348,9 @@ static int parse_record(struct parser *ps, int op, char **f, int n)
 		return check_abs(ps, f[0]);
 	case OP_MONITOR_CGROUP:
 		push(p, &p->monitor_cgroup, &p->nmonitor_cgroup, &ps->cap_mon, f[0]);
+		return check_abs(ps, f[0]);
+	case OP_MONITOR_PIVOT:
+		push(p, &p->monitor_pivot, &p->nmonitor_pivot, &ps->cap_pivot, f[0]);
 		return check_abs(ps, f[0]);
 	case OP_NAMESPACES:
 		return parse_namespaces(ps, f[0]);

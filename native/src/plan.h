@@ -73,6 +73,10 @@ struct plan {
 	/* Where the monitor moves itself before anything else, one per hierarchy. */
 	char **monitor_cgroup;
 	int nmonitor_cgroup;
+	/* Where the monitor moves itself at the end (lxc.cgroup.dir.monitor.pivot),
+	 * so that its own cgroups can be removed. */
+	char **monitor_pivot;
+	int nmonitor_pivot;
 	int clone_flags;
 	bool ns_cgroup;
 	char *console;          /* pty 0 target or NULL */

@@ -124,6 +124,7 @@ static void malformed(void)
 	REFUSED(HEAD "host-hook sh\n" EXEC, "host-hook", 4, EINVAL);
 	REFUSED(HEAD "exit-hook lxt destroy\n" EXEC, "exit-hook", 4, EINVAL);
 	REFUSED(HEAD "monitor-cgroup relative/leaf\n" EXEC, "monitor-cgroup", 4, EINVAL);
+	REFUSED(HEAD "monitor-pivot relative\n" EXEC, "monitor-pivot", 4, EINVAL);
 	REFUSED(HEAD "netdev a/b\n" EXEC, "netdev", 4, EINVAL);
 	REFUSED(HEAD "idmap u 0 4294967295 2\n" EXEC, "idmap", 4, EINVAL);
 	REFUSED(HEAD "env =x\n" EXEC, "env", 4, EINVAL);
@@ -161,6 +162,7 @@ static void bounds(void)
 		{"cgroup1", "cgroup1 /c", "", PLAN_MAX_CGROUPS},
 		{"cgroup-kill", "cgroup-kill /c", "", PLAN_MAX_CGROUPS},
 		{"monitor-cgroup", "monitor-cgroup /c", "", PLAN_MAX_CGROUPS},
+		{"monitor-pivot", "monitor-pivot /c", "", PLAN_MAX_CGROUPS},
 		{"tty", "tty /dev/tty1", "", PLAN_MAX_TTYS},
 		{"idmap", "idmap u 0 100000 1", "namespaces user", IDMAP_MAX},
 		{"idmapped-mount", "idmapped-mount /r", "namespaces mnt,user", IDMAP_MAX},

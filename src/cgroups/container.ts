@@ -11,7 +11,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { errnoCode, LxtError, wrapError } from "../core/errors.js";
 import type { CgroupFs, KillFn } from "../host/cgroup-fs.js";
 import { thawDirQuietly } from "./freezer.js";
-import type { CgroupLayout } from "./layout.js";
+import { type CgroupLayout, hierarchyOfDir } from "./layout.js";
 
 /** The cgroup directories of one container: at most one v2, one per v1 hierarchy. */
 export interface ContainerCgroupDirs {
@@ -127,6 +127,47 @@ export function createContainerCgroups(
       }
     }
     throw err;
+  }
+}
+
+/**
+ * Makes each of `dirs` and its missing parents beneath its base (v1 cpusets
+ * filled from their parent), leaving what exists alone. Returns what it
+ * made, outermost first; on failure removes it again and throws.
+ */
+export function ensureCgroupDirs(
+  dirs: readonly string[],
+  o: { fs: CgroupFs; bases: readonly string[]; layout: CgroupLayout },
+): string[] {
+  const made: string[] = [];
+  try {
+    for (const dir of dirs) {
+      const todo = [...missingParents(dir, o.bases, o.fs), ...(o.fs.exists(dir) ? [] : [dir])];
+      for (const d of todo) {
+        try {
+          o.fs.mkdir(d);
+        } catch (err) {
+          throw wrapError(`create cgroup ${d}`, err);
+        }
+        made.push(d);
+        if (hierarchyOfDir(o.layout, d)?.version === 1) initCpuset(d, o.fs);
+      }
+    }
+  } catch (err) {
+    removeEmptyDirs(made, o.fs);
+    throw err;
+  }
+  return made;
+}
+
+/** Removes these cgroup dirs, innermost first, where they are empty; never throws. */
+export function removeEmptyDirs(dirs: readonly string[], fs: CgroupFs): void {
+  for (const d of [...dirs].reverse()) {
+    try {
+      fs.rmdir(d);
+    } catch {
+      // Still in use, or gone: either way not ours to force.
+    }
   }
 }
 

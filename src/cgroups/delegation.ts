@@ -240,6 +240,16 @@ export function delegateV2(
       done.made.push(dir);
     }
     if (plan.kind === "split") {
+      // A named leaf may lie deeper (lxc.cgroup.dir.monitor = a/b).
+      for (const dir of chainBetween(plan.parent, posix.dirname(plan.leaf))) {
+        if (fs.exists(dir)) continue;
+        try {
+          fs.mkdir(dir);
+        } catch (err) {
+          throw wrapError(`cgroup v2: create ${dir}`, err);
+        }
+        done.made.push(dir);
+      }
       try {
         fs.mkdir(plan.leaf);
       } catch (err) {
@@ -391,33 +401,35 @@ function topBelow(base: string, dir: string): string {
 }
 
 /**
- * Removes the monitor leaf beside a stopped container's v2 payload dir, once
- * the monitor has left it (waits up to `timeoutMs` for it to exit). A leaf
- * that still holds a process after that (lxt itself, `start -F`) is left
- * for the next start or stop. Never throws.
+ * Removes the monitor leaf beside a stopped container's v2 payload dir, and
+ * the monitor's named cgroups (`lxc.cgroup.dir.monitor`, a scope's leaf),
+ * once the monitor has left them (waits up to `timeoutMs` for it to exit).
+ * One that still holds a process after that (lxt itself, `start -F`) is
+ * left for the next start or stop. Never throws.
  */
 export async function releaseMonitorLeaf(
   payloadDir: string | undefined,
   fs: CgroupFs,
+  named: readonly string[] = [],
   timeoutMs = 2000,
 ): Promise<void> {
-  if (payloadDir === undefined) return;
-  const leaf = monitorLeafOf(payloadDir);
-  if (!fs.exists(leaf)) return;
+  const leaves = [...(payloadDir === undefined ? [] : [monitorLeafOf(payloadDir)]), ...named];
   const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      if (listPids(leaf, fs).length === 0) {
-        fs.rmdir(leaf);
-        return;
+  for (const leaf of leaves) {
+    for (;;) {
+      if (!fs.exists(leaf)) break;
+      try {
+        if (listPids(leaf, fs).length === 0) {
+          fs.rmdir(leaf);
+          break;
+        }
+      } catch (err) {
+        const code = errnoCode(err);
+        if (code === "ENOENT" || code !== "EBUSY") break;
       }
-    } catch (err) {
-      const code = errnoCode(err);
-      if (code === "ENOENT") return;
-      if (code !== "EBUSY") return;
+      if (Date.now() > deadline) return;
+      await sleep(20);
     }
-    if (Date.now() > deadline) return;
-    await sleep(20);
   }
 }
 
@@ -459,6 +471,8 @@ export function delegateForContainer(
   selfPid: number,
   /** C, the caller's cgroup, when the payload is deeper than its child (`lxc.cgroup.dir`). */
   base?: string,
+  /** Where lxt and its monitor go when C must be left: a named one (`lxc.cgroup.dir.monitor`). */
+  leaf?: string,
 ): ContainerDelegation {
   if (payloadV2 === undefined) return { plan: { kind: "ready" } };
   const parent = base ?? posix.dirname(payloadV2);
@@ -467,7 +481,7 @@ export function delegateForContainer(
   const input = readV2Delegation(fs, parent, {
     required,
     wanted: STATS_CONTROLLERS,
-    leaf: monitorLeafOf(payloadV2),
+    leaf: leaf ?? monitorLeafOf(payloadV2),
     selfPid,
   });
   const comm = (pid: number): string | undefined => {

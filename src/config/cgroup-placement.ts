@@ -69,6 +69,19 @@ export function applyPlacementEntry(p: CgroupPlacementConfig, key: string, value
  * @throws LxtError("config") naming the file and line.
  */
 export function checkPlacement(p: CgroupPlacementConfig, entries: readonly ConfigEntry[]): void {
+  if (p.pivot !== undefined) {
+    const inside = [p.dir, p.container, p.monitor].find(
+      (d) => d !== undefined && (p.pivot === d || p.pivot?.startsWith(`${d}/`)),
+    );
+    if (inside !== undefined) {
+      const e = [...entries].reverse().find((x) => x.key === "lxc.cgroup.dir.monitor.pivot");
+      throw configError(
+        e?.file ?? "config",
+        e?.line ?? 0,
+        `lxc.cgroup.dir.monitor.pivot: "${p.pivot}" lies in "${inside}", which is removed with the container (the pivot must be outside the other cgroup dirs)`,
+      );
+    }
+  }
   const split = p.container !== undefined || p.monitor !== undefined || p.inner !== undefined;
   if (!split) return;
   const at = (keys: string[]) => {

@@ -103,28 +103,28 @@ export const CONFINEMENT_KEYS: KeySpec[] = [
     "a path beneath the starting process's cgroup in which the container's (lxt.payload.NAME) and its monitor's cgroups are made; missing directories are made and left in place",
     checkRelCgroupDir,
   ),
-  later(
+  impl(
     "lxc.cgroup.dir.container",
-    "cgroup placement",
-    "cgroup path (relative) for the container",
-    { validate: checkRelCgroupDir },
+    "the container's cgroup itself, beneath the starting process's (with lxc.cgroup.dir.monitor); limits are written there",
+    checkRelCgroupDir,
   ),
-  later("lxc.cgroup.dir.monitor", "cgroup placement", "cgroup path (relative) for the monitor", {
-    validate: checkRelCgroupDir,
-  }),
-  later("lxc.cgroup.dir.monitor.pivot", "cgroup placement", "cgroup the monitor moves to on exit", {
-    validate: checkRelCgroupDir,
-  }),
-  later(
+  impl(
+    "lxc.cgroup.dir.monitor",
+    "the monitor's cgroup, beneath the starting process's (with lxc.cgroup.dir.container); the monitor moves there first",
+    checkRelCgroupDir,
+  ),
+  impl(
+    "lxc.cgroup.dir.monitor.pivot",
+    "a cgroup beneath the starting process's the monitor moves to as it ends, so that its own can be removed",
+    checkRelCgroupDir,
+  ),
+  impl(
     "lxc.cgroup.dir.container.inner",
-    "cgroup placement",
-    "inner cgroup (namespace root) below the container's",
-    {
-      validate: (v, k) => {
-        checkRelCgroupDir(v, k);
-        if (v.includes("/") || v === ".")
-          throw new ValueError(`invalid value "${v}": expected a single directory name`);
-      },
+    "one directory below lxc.cgroup.dir.container for the init: its cgroup namespace's root, while limits stay out of its reach",
+    (v, k) => {
+      checkRelCgroupDir(v, k);
+      if (v.includes("/") || v === ".")
+        throw new ValueError(`invalid value "${v}": expected a single directory name`);
     },
   ),
   impl(

@@ -40,8 +40,16 @@ export interface LaunchInput {
   exitFile: string;
   consoleLog?: string;
   cgroups: { v2?: string; v1: string[] };
+  /**
+   * The dirs the monitor empties and removes at the end (`cgroup-kill`):
+   * those of `cgroups`, or the container's cgroups that `cgroups` lie in
+   * (`lxc.cgroup.dir.container.inner`: the init goes one level down).
+   */
+  killCgroups?: readonly string[];
   /** Where the monitor moves itself first (a systemd scope's monitor leaf), one dir per hierarchy. */
   monitorCgroups?: readonly string[];
+  /** Where the monitor moves itself at the end so its own cgroups can go (`lxc.cgroup.dir.monitor.pivot`). */
+  monitorPivot?: readonly string[];
   namespaces: readonly string[];
   hierarchies: readonly VisibleHierarchy[];
   mountAuto: { proc?: ProcMode; sys?: SysMode; cgroup?: CgroupAuto };
@@ -390,10 +398,10 @@ export function renderPlan(input: LaunchInput): string {
   r.push(planRecord("exit-file", [input.exitFile]));
   if (input.cgroups.v2) r.push(planRecord("cgroup2", [input.cgroups.v2]));
   for (const dir of input.cgroups.v1) r.push(planRecord("cgroup1", [dir]));
-  for (const dir of [input.cgroups.v2, ...input.cgroups.v1]) {
-    if (dir) r.push(planRecord("cgroup-kill", [dir]));
-  }
+  const kill = input.killCgroups ?? [input.cgroups.v2, ...input.cgroups.v1];
+  for (const dir of kill) if (dir) r.push(planRecord("cgroup-kill", [dir]));
   for (const dir of input.monitorCgroups ?? []) r.push(planRecord("monitor-cgroup", [dir]));
+  for (const dir of input.monitorPivot ?? []) r.push(planRecord("monitor-pivot", [dir]));
   const ns = input.userns ? [...input.namespaces, "user"] : input.namespaces;
   r.push(planRecord("namespaces", [ns.join(",")]));
   for (const l of input.userns?.idmap ?? [])

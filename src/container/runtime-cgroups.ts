@@ -31,10 +31,17 @@ export function planCgroups(planText: string): ContainerCgroupDirs {
   return cgroupsOf(parseRuntimePlan(planText));
 }
 
+/**
+ * The container's cgroups: the init's (`cgroup2`, `cgroup1`), or the
+ * `cgroup-kill` dir each lies in when the init went one level down
+ * (`lxc.cgroup.dir.container.inner`): limits, stats and the freezer are there.
+ */
 function cgroupsOf(plan: RuntimePlan | undefined): ContainerCgroupDirs {
+  const kill = (plan?.records.get("cgroup-kill") ?? []).map((f) => f[0] ?? "");
+  const outer = (dir: string) => kill.find((k) => dir.startsWith(`${k}/`)) ?? dir;
   const dirs: ContainerCgroupDirs = { v1: [] };
-  for (const f of plan?.records.get("cgroup2") ?? []) if (f[0]) dirs.v2 = f[0];
-  for (const f of plan?.records.get("cgroup1") ?? []) if (f[0]) dirs.v1.push(f[0]);
+  for (const f of plan?.records.get("cgroup2") ?? []) if (f[0]) dirs.v2 = outer(f[0]);
+  for (const f of plan?.records.get("cgroup1") ?? []) if (f[0]) dirs.v1.push(outer(f[0]));
   return dirs;
 }
 
@@ -85,6 +92,11 @@ function planRecords(ctx: Context, paths: ContainerPaths, op: string): readonly 
 /** The cgroup directories of a running container, from its plan (none when it has no plan). */
 export function runtimeCgroups(ctx: Context, paths: ContainerPaths): ContainerCgroupDirs {
   return cgroupsOf(readRuntimePlan(ctx, paths));
+}
+
+/** The cgroups a running container's monitor moved into (`monitor-cgroup` records), from its plan. */
+export function runtimeMonitorCgroups(ctx: Context, paths: ContainerPaths): string[] {
+  return planRecords(ctx, paths, "monitor-cgroup").map((f) => f[0] as string);
 }
 
 /** Host interfaces (`netdev` records) of a running container, from its plan. */

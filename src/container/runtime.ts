@@ -5,7 +5,12 @@ import type { Context } from "../core/context.js";
 import type { WaitLimit } from "../core/wait.js";
 import { type HeldLock, withFileLock } from "../host/shim.js";
 import type { ContainerPaths } from "./paths.js";
-import { runtimeCgroups, runtimeNetdevs, runtimeStopHooks } from "./runtime-cgroups.js";
+import {
+  runtimeCgroups,
+  runtimeMonitorCgroups,
+  runtimeNetdevs,
+  runtimeStopHooks,
+} from "./runtime-cgroups.js";
 import { closeScope, scopeOfCgroups } from "./scope.js";
 import { type Observed, observe } from "./state.js";
 
@@ -22,7 +27,7 @@ export async function repairStale(ctx: Context, paths: ContainerPaths): Promise<
   const { cgroupFs, kill, run } = ctx.host;
   const dirs = runtimeCgroups(ctx, paths);
   await removeContainerCgroups(dirs, cgroupFs, kill, { selfPid: ctx.pid });
-  await releaseMonitorLeaf(dirs.v2, cgroupFs);
+  await releaseMonitorLeaf(dirs.v2, cgroupFs, runtimeMonitorCgroups(ctx, paths));
   const scope = scopeOfCgroups(dirs);
   if (scope) await closeScope(ctx, scope.unit, scope.dir);
   const netdevs = runtimeNetdevs(ctx, paths);

@@ -12,8 +12,10 @@ import { join } from "node:path";
 import {
   cgroupInUse,
   createContainerCgroups,
+  ensureCgroupDirs,
   planContainerCgroups,
   removeContainerCgroups,
+  removeEmptyDirs,
 } from "../cgroups/container.js";
 import {
   type ContainerDelegation,
@@ -22,6 +24,7 @@ import {
   undoV2Delegation,
 } from "../cgroups/delegation.js";
 import { applyDevicePlan, shimDeviceHelper } from "../cgroups/devices-apply.js";
+import { hierarchyOfDir } from "../cgroups/layout.js";
 import { applyLimitWrites, targetWrites } from "../cgroups/limits.js";
 import type { Context } from "../core/context.js";
 import { LxtError, wrapError } from "../core/errors.js";
@@ -218,11 +221,20 @@ const STEPS: readonly StartStep[] = [
     context: () => "cgroup",
     run(r) {
       const fs = r.ctx.host.cgroupFs;
-      // lxc.cgroup.dir: controllers enabled from the caller's cgroup down.
-      const base = r.plan.config.cgroupPlacement.dir
-        ? r.plan.layout.hierarchies.find((h) => h.version === 2)?.ownDir
-        : undefined;
-      const d = delegateForContainer(r.plan.cgroups.v2, r.plan.limits, fs, r.ctx.pid, base);
+      // lxc.cgroup.dir*: controllers enabled from the caller's cgroup down
+      // to the init's (the container's own passes them to an inner one);
+      // lxt leaves C for the monitor's named cgroup when there is one.
+      const { extras, cgroups, layout } = r.plan;
+      const v2 = (dirs: string[] | undefined) =>
+        dirs?.find((d) => hierarchyOfDir(layout, d)?.version === 2);
+      const d = delegateForContainer(
+        extras.init?.v2 ?? cgroups.v2,
+        r.plan.limits,
+        fs,
+        r.ctx.pid,
+        extras.base,
+        v2(extras.monitor),
+      );
       r.delegation = d;
       r.revert.add("cgroup delegation", () => undoV2Delegation(d.done, fs, r.ctx.pid));
       if (d.done) {
@@ -240,22 +252,32 @@ const STEPS: readonly StartStep[] = [
     context: () => "cgroup",
     run(r) {
       const { cgroupFs, kill } = r.ctx.host;
-      const dirs = r.plan.cgroups;
-      createContainerCgroups(
-        dirs,
-        cgroupFs,
-        r.plan.layout.hierarchies.map((h) => h.ownDir),
-      );
+      const { cgroups, extras, layout } = r.plan;
+      const bases = layout.hierarchies.map((h) => h.ownDir);
+      // The init's cgroups, and the container's above them when an inner one is asked for.
+      createContainerCgroups(extras.init ?? cgroups, cgroupFs, bases);
       r.revert.add("cgroups", () =>
-        removeContainerCgroups(dirs, cgroupFs, kill, { selfPid: r.ctx.pid }),
+        removeContainerCgroups(cgroups, cgroupFs, kill, { selfPid: r.ctx.pid }),
       );
+      // The monitor's named cgroups and its pivot, made when missing (and
+      // the monitor's removed again if this start fails).
+      const made = ensureCgroupDirs([...(extras.monitor ?? []), ...(extras.pivot ?? [])], {
+        fs: cgroupFs,
+        bases,
+        layout,
+      });
+      const monitorMade = made.filter((d) =>
+        extras.monitor?.some((m) => d === m || m.startsWith(`${d}/`)),
+      );
+      r.revert.add("monitor cgroups", () => removeEmptyDirs(monitorMade, cgroupFs));
     },
   },
   {
     name: "cgroup ownership",
     context: () => "cgroup ownership",
     run(r) {
-      if (r.userns) delegateCgroups(r.plan.cgroups, r.userns.idmap);
+      // The init's cgroups: with an inner one, the container's stays root's.
+      if (r.userns) delegateCgroups(r.plan.extras.init ?? r.plan.cgroups, r.userns.idmap);
     },
   },
   {
@@ -271,9 +293,12 @@ const STEPS: readonly StartStep[] = [
     // The device allowlist too: the init never runs without it.
     name: "devices",
     async run(r) {
-      const { devices, cgroups, layout } = r.plan;
+      const { devices, cgroups, extras, layout } = r.plan;
       const helper = shimDeviceHelper(r.ctx.host.helper);
-      await applyDevicePlan(devices, cgroups, layout, r.ctx.host.cgroupFs, helper);
+      // On the init's cgroups: v1 takes `deny a` only from a cgroup without
+      // children, and only CAP_SYS_ADMIN on the host may widen it again.
+      const dirs = extras.init ?? cgroups;
+      await applyDevicePlan(devices, dirs, layout, r.ctx.host.cgroupFs, helper);
       phase("cgroups made");
     },
   },

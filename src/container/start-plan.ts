@@ -8,11 +8,7 @@
  */
 
 import { statSync } from "node:fs";
-import {
-  type ContainerCgroupDirs,
-  cgroupInUse,
-  planContainerCgroups,
-} from "../cgroups/container.js";
+import { allDirs, type ContainerCgroupDirs, cgroupInUse } from "../cgroups/container.js";
 import { type DevicePlan, planDevices } from "../cgroups/devices.js";
 import type { CgroupLayout } from "../cgroups/layout.js";
 import { type LimitWrite, planLimitWrites } from "../cgroups/limits.js";
@@ -24,6 +20,7 @@ import { phase } from "../core/phase.js";
 import { type NicPlan, resolveNics, sharesHostNet } from "../network/nic-resolve.js";
 import { type AppArmorPlan, appArmorConfig, planAppArmor } from "../security/apparmor.js";
 import { type RootfsRef, rootDir, startMounts } from "../storage/driver.js";
+import { type CgroupExtras, placeCgroups } from "./cgroup-paths.js";
 import { resolveConfinement } from "./confinement.js";
 import { reapCommand } from "./ephemeral.js";
 import { callerLayout, placementLayout } from "./host-layout.js";
@@ -61,8 +58,10 @@ export interface StartPlan {
   storage: RootfsRef;
   /** Where the user namespace's id map comes from (made by the `id map` step). */
   idmap: IdmapSource;
-  /** The cgroup directories the container gets, one per hierarchy. */
+  /** The cgroup directories the container gets, one per hierarchy: its limits, stats and freezer. */
   cgroups: ContainerCgroupDirs;
+  /** What `lxc.cgroup.dir*` adds: the init's own cgroups, the monitor's, its pivot (cgroup-paths.ts). */
+  extras: CgroupExtras;
   /** Written to the cgroups before the monitor spawns. */
   limits: LimitWrite[];
   /** The device allowlist, put on the cgroups before the monitor spawns. */
@@ -123,8 +122,8 @@ export function planStart(ctx: Context, paths: ContainerPaths, opts: LaunchOptio
   const limitLayout = placementLayout(ctx, layout, cfg.cgroupPlacement);
   const limits = decide(paths, "limits", () => planLimitWrites(cfg, limitLayout, ctx.host.limits));
   const fs = ctx.host.cgroupFs;
-  const cgroups = decide(paths, "cgroup", () =>
-    planContainerCgroups(layout, paths.name, (d) => cgroupInUse(d, fs), cfg.cgroupPlacement.dir),
+  const { cgroups, extras } = decide(paths, "cgroup", () =>
+    placeCgroups(layout, paths.name, cfg.cgroupPlacement, (d) => cgroupInUse(d, fs)),
   );
   return {
     ...decided,
@@ -133,8 +132,16 @@ export function planStart(ctx: Context, paths: ContainerPaths, opts: LaunchOptio
     scope,
     idmap,
     cgroups,
+    extras,
     limits,
-    launch: { ...decided.launch, cgroups, ...exitHooks(ctx, paths, cfg) },
+    launch: {
+      ...decided.launch,
+      cgroups: extras.init ?? cgroups,
+      ...(extras.init ? { killCgroups: allDirs(cgroups) } : {}),
+      ...(extras.monitor ? { monitorCgroups: extras.monitor } : {}),
+      ...(extras.pivot ? { monitorPivot: extras.pivot } : {}),
+      ...exitHooks(ctx, paths, cfg),
+    },
     ...(opts.foreground ? { foreground: opts.foreground } : {}),
   };
 }

@@ -12,7 +12,7 @@ import { controlRequest } from "../host/monitor-client.js";
 import { isAlive, type ProcessRef } from "../host/proc.js";
 import { type ContainerPaths, requireExists } from "./paths.js";
 import { repairStale, runtimeCgroups, withLock } from "./runtime.js";
-import { runtimeExitHooks } from "./runtime-cgroups.js";
+import { runtimeExitHooks, runtimeMonitorCgroups } from "./runtime-cgroups.js";
 import { closeScope, scopeOfCgroups } from "./scope.js";
 import { observe, requireState } from "./state.js";
 
@@ -68,6 +68,7 @@ export async function stopContainer(
       if (seen.state === "FROZEN") await setFrozen(runtimeCgroups(ctx, paths), fs, false);
       // The monitor removes its plan as it exits; its cgroup v2 leaf is ours to remove.
       const dirs = runtimeCgroups(ctx, paths);
+      const monitorDirs = runtimeMonitorCgroups(ctx, paths);
       // Its exit hooks (an ephemeral container's destroy) take this lock
       // before the monitor exits: that exit is waited for once we let go.
       const hooked = runtimeExitHooks(ctx, paths).length > 0;
@@ -89,7 +90,7 @@ export async function stopContainer(
         const after = await repairStale(ctx, paths);
         if (after.state === "STOPPED") {
           await dropForwards(ctx, paths);
-          await releaseMonitorLeaf(dirs.v2, fs);
+          await releaseMonitorLeaf(dirs.v2, fs, monitorDirs);
           await closeScopeOf(ctx, dirs);
           return undefined;
         }
@@ -112,7 +113,7 @@ export async function stopContainer(
           await monitorExit(ctx.host.clock, paths.name, monitor, deadline, timeout, opts);
           phase("monitor exited");
         }
-        await releaseMonitorLeaf(dirs.v2, fs);
+        await releaseMonitorLeaf(dirs.v2, fs, monitorDirs);
         // The scope goes with the monitor; stop returns once systemd has removed it.
         await closeScopeOf(ctx, dirs);
       };

@@ -71,6 +71,7 @@ export const PLAN_OPS = {
   "idmapped-mount": each,
   "exit-hook": HOOK,
   "monitor-cgroup": each,
+  "monitor-pivot": each,
 } as const satisfies Record<string, OpShape>;
 
 export type PlanOp = keyof typeof PLAN_OPS;

@@ -2,7 +2,14 @@ import assert from "node:assert/strict";
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
-import { appendFileSync, existsSync, readdirSync, readFileSync, rmdirSync } from "node:fs";
+import {
+  appendFileSync,
+  existsSync,
+  readdirSync,
+  readFileSync,
+  rmdirSync,
+  statSync,
+} from "node:fs";
 import { dirname, join } from "node:path";
 import { type TestContext, test } from "node:test";
 import {
@@ -228,3 +235,58 @@ function rmdirQuiet(dir: string): void {
     // gone already
   }
 }
+
+test("lxc.cgroup.dir.container/.monitor/.container.inner/.monitor.pivot: each cgroup where the config says, in every hierarchy", (t) => {
+  const why = skipReason();
+  if (why) {
+    t.skip(why);
+    return;
+  }
+  const box = new Sandbox();
+  const n = box.name("dirs");
+  const top = `lxtdirs-${randomBytes(3).toString("hex")}`;
+  const layout = readCgroupLayout(nodeCgroupFs);
+  const under = (rel: string) => layout.hierarchies.map((h) => join(h.ownDir, rel));
+  t.after(() => {
+    box.cleanup();
+    for (const rel of [`${top}/c/ns`, `${top}/c`, `${top}/mon`, `${top}/pivot`, top])
+      for (const d of under(rel)) rmdirQuiet(d);
+  });
+  box.ok(["create", "-t", "busybox", "-n", n]);
+  appendFileSync(
+    join(box.lxcpath, n, "config"),
+    [
+      "lxc.init.cmd = /bin/sleep 600",
+      `lxc.cgroup.dir.container = ${top}/c`,
+      `lxc.cgroup.dir.monitor = ${top}/mon`,
+      "lxc.cgroup.dir.container.inner = ns",
+      `lxc.cgroup.dir.monitor.pivot = ${top}/pivot`,
+      "lxt.limits.processes = 66",
+      "",
+    ].join("\n"),
+  );
+  box.ok(["start", "-n", n]);
+  const info = JSON.parse(box.ok(["info", "-n", n, "--format", "json"])) as {
+    pid: number;
+    cgroups: string[];
+  };
+  // info (limits, stats, freezer) reports the container's cgroups; the init is one level down.
+  assert.deepEqual([...info.cgroups].sort(), under(`${top}/c`).sort());
+  for (const dir of under(`${top}/c/ns`))
+    assert.ok(listPids(dir, nodeCgroupFs).includes(info.pid), `init not in ${dir}`);
+  const monitor = Number(
+    readFileSync(join(runtimeRoot(box.lxcpath), n, "monitor"), "utf8").split(" ")[0],
+  );
+  for (const dir of under(`${top}/mon`))
+    assert.ok(listPids(dir, nodeCgroupFs).includes(monitor), `monitor not in ${dir}`);
+  const pids = under(`${top}/c`).find((d) => existsSync(join(d, "pids.max")));
+  assert.ok(pids, "a pids controller for the limit");
+  assert.equal(readFileSync(join(pids, "pids.max"), "utf8").trim(), "66");
+  // Unprivileged: the init's cgroup is its root's, the one with the limits stays root's.
+  assert.notEqual(statSync(join(pids, "ns", "cgroup.procs")).uid, 0);
+  assert.equal(statSync(join(pids, "cgroup.procs")).uid, 0);
+  box.ok(["stop", "-k", "-n", n]);
+  for (const dir of [...under(`${top}/c`), ...under(`${top}/mon`)])
+    assert.equal(existsSync(dir), false, `${dir} left`);
+  for (const dir of under(`${top}/pivot`)) assert.equal(existsSync(dir), true, `pivot ${dir} kept`);
+});

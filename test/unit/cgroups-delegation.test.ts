@@ -340,10 +340,10 @@ describe("monitor leaf", () => {
     const fs = tree([]);
     fs.mkdir(LEAF);
     fs.addPid(LEAF, 9);
-    await releaseMonitorLeaf(PAYLOAD, fs, 50);
+    await releaseMonitorLeaf(PAYLOAD, fs, [], 50);
     assert.ok(fs.exists(LEAF));
     fs.procs.set(LEAF, []);
-    await releaseMonitorLeaf(PAYLOAD, fs, 50);
+    await releaseMonitorLeaf(PAYLOAD, fs, [], 50);
     assert.equal(fs.exists(LEAF), false);
     await releaseMonitorLeaf(undefined, fs);
   });

@@ -198,6 +198,10 @@ const IMPLEMENTED: Record<string, { good: string[]; bad: string[] }> = {
   "lxc.seccomp.profile": { good: ["/usr/share/lxc/config/common.seccomp", "my.seccomp"], bad: [] },
   "lxc.cgroup.relative": { good: ["0", "1"], bad: ["yes", "2"] },
   "lxc.cgroup.dir": { good: ["lxt", "a/b/c", "lxt/"], bad: ["/abs", "a/../b"] },
+  "lxc.cgroup.dir.container": { good: ["lxt/c1"], bad: ["/abs", "../up"] },
+  "lxc.cgroup.dir.monitor": { good: ["lxt/m1"], bad: ["/abs"] },
+  "lxc.cgroup.dir.monitor.pivot": { good: ["lxt.pivot"], bad: ["/abs"] },
+  "lxc.cgroup.dir.container.inner": { good: ["ns"], bad: ["a/b", "."] },
 };
 
 describe("implemented keys", () => {
@@ -309,7 +313,6 @@ describe("later keys", () => {
     ["lxc.net.0.type", "ipvlan", "network type ipvlan"],
     ["lxc.net.0.veth.vlan.id", "10", "networking"],
     ["lxc.net.0.l2proxy", "1", "networking"],
-    ["lxc.cgroup.dir.container", "lxt/c1", "cgroup placement"],
     ["lxc.selinux.context", "system_u:system_r:lxc_t:s0:c22", "SELinux"],
     ["lxc.hook.pre-start", "/bin/true", "hooks"],
     ["lxc.hook.stop", "/bin/true", "hooks"],

@@ -146,6 +146,36 @@ describe("planStart: everything decided, nothing made", () => {
     assert.equal(plain.launch.exitHooks, undefined);
   });
 
+  test("lxc.cgroup.dir.*: the container's, the init's and the monitor's cgroups where the config says", () => {
+    const { host, ctx, paths, caller } = setup(
+      "hybrid",
+      "lxc.cgroup.dir.container = lxt/c1\nlxc.cgroup.dir.monitor = lxt/mon\nlxc.cgroup.dir.container.inner = ns\nlxc.cgroup.dir.monitor.pivot = lxt.pivot\nlxt.limits.memory = 64M\n",
+    );
+    const plan = planStart(ctx, paths, { caller });
+    const at = (rel: string) => ({
+      v2: join(host.own.v2 ?? "", rel),
+      v1: host.own.v1.map((d) => join(d, rel)),
+    });
+    const all = (d: { v2?: string; v1: string[] }) => [d.v2 ?? "", ...d.v1];
+    assert.deepEqual(plan.cgroups, at("lxt/c1"), "limits, stats and the freezer there");
+    assert.deepEqual(plan.launch.cgroups, at("lxt/c1/ns"), "the init one level down");
+    assert.deepEqual(plan.launch.killCgroups, all(at("lxt/c1")));
+    assert.deepEqual(plan.launch.monitorCgroups, all(at("lxt/mon")));
+    assert.deepEqual(plan.launch.monitorPivot, all(at("lxt.pivot")));
+    assert.equal(plan.extras.base, host.own.v2);
+    assert.deepEqual(
+      plan.limits.map((w) => w.file),
+      ["memory.max"],
+    );
+    // A named container cgroup in use is refused, not suffixed.
+    mkdirSync(join(host.own.v2 ?? "", "lxt", "c1", "busy"), { recursive: true });
+    assert.throws(
+      () => planStart(ctx, paths, { caller }),
+      (e: LxtError) =>
+        e.code === "exists" && /lxc\.cgroup\.dir\.container: .*lxt\/c1 is in use/.test(e.message),
+    );
+  });
+
   test("refusals name the start and the place: pending keys, no rootfs, a rootfs that is not a directory, an unset variable", () => {
     const pending = setup("v2", "lxc.net.0.type = vlan\nlxc.net.0.link = br0\n");
     assert.throws(

@@ -23,7 +23,7 @@ set -u
 cd "$(dirname "$0")/../.." || exit 2
 . test/vm/lib.sh
 NAME=v2a
-PHASES=${SMOKE_PHASES:-root child scope}
+PHASES=${SMOKE_PHASES:-root child scope dirs}
 # make a /dev/loop-control node (c 10:237, not on the default allowlist) in /dev (a tmpfs without nodev, unlike the VM's /tmp) and open it
 LOOPCTL='mknod /dev/lxt-lc c 10 237 && : < /dev/lxt-lc; s=$?; rm -f /dev/lxt-lc; exit $s'
 
@@ -262,6 +262,43 @@ scope_phase() {
   echo "# phase $p: $((SECONDS - t0)) s"
 }
 
+# lxc.cgroup.dir.*: lxt alone in a fresh cgroup C (as in a Delegate=yes
+# service) with the container's, the init's (inner) and the monitor's
+# cgroups named, and a pivot: controllers passed down the named path, the
+# monitor in its own, the limit on the container's, out of the init's reach.
+dirs_phase() {
+  local p=dirs t0=$SECONDS rc=0 top mon
+  export LXT_PATH
+  LXT_PATH=$(mktemp -d "$TMP/state-XXXX")
+  top="$CG$(own_cgroup | sed 's,/$,,')/lxt-vm-dirs"
+  echo "# phase $p: lxt alone in ${top#"$CG"}"
+  run "$p/create" "$LXT" create -n "$NAME" -t busybox --network empty
+  printf '%s\n' "lxc.cgroup.dir.container = d/c" "lxc.cgroup.dir.monitor = d/mon" \
+    "lxc.cgroup.dir.container.inner = ns" "lxc.cgroup.dir.monitor.pivot = pv" >> "$LXT_PATH/$NAME/config"
+  mkdir "$top" || { notok "$p/setup" "mkdir $top"; return; }
+  # shellcheck disable=SC2016
+  sh -c 'echo $$ > "$1/cgroup.procs" && exec "$2" start -n "$3" -s lxt.limits.processes=40' \
+    sh "$top" "$LXT" "$NAME" > "$TMP/out" 2>&1 || rc=$?
+  if [ $rc = 0 ]; then ok "$p/start"; else notok "$p/start" "exit $rc: $(tr '\n' ' ' < "$TMP/out" | cut -c1-400)"; fi
+  local init
+  init=$("$LXT" info -n "$NAME" -p 2> /dev/null | awk '{print $NF}')
+  if grep -qx "0::${top#"$CG"}/d/c/ns" "/proc/$init/cgroup" 2> /dev/null; then ok "$p/init-inner"
+  else notok "$p/init-inner" "init in '$(cat "/proc/$init/cgroup" 2>&1)'"; fi
+  mon=$(head -n1 "$top/d/mon/cgroup.procs" 2> /dev/null)
+  if [ -n "$mon" ] && grep -q 'lxt monitor' "/proc/$mon/cmdline" 2> /dev/null; then ok "$p/monitor-named"
+  else notok "$p/monitor-named" "d/mon holds '$(cat "$top/d/mon/cgroup.procs" 2>&1 | tr '\n' ' ')'"; fi
+  if [ "$(cat "$top/d/c/pids.max" 2>&1)" = 40 ] && grep -qw pids "$top/d/c/cgroup.subtree_control"; then ok "$p/limit-outside"
+  else notok "$p/limit-outside" "pids.max '$(cat "$top/d/c/pids.max" 2>&1)', subtree '$(cat "$top/d/c/cgroup.subtree_control" 2>&1)'"; fi
+  if [ "$(stat -c %u "$top/d/c/ns/cgroup.procs")" != 0 ] && [ "$(stat -c %u "$top/d/c/cgroup.procs")" = 0 ]; then ok "$p/ownership"
+  else notok "$p/ownership" "ns $(stat -c %u "$top/d/c/ns/cgroup.procs"), c $(stat -c %u "$top/d/c/cgroup.procs")"; fi
+  run "$p/stop" "$LXT" stop -n "$NAME" -k
+  if [ -e "$top/d/c" ] || [ -e "$top/d/mon" ]; then notok "$p/gone" "left: $(ls -d "$top/d/c" "$top/d/mon" 2> /dev/null | tr '\n' ' ')"
+  elif [ -d "$top/pv" ]; then ok "$p/gone"; else notok "$p/gone" "the pivot $top/pv went too"; fi
+  run "$p/destroy" "$LXT" destroy -n "$NAME" -f
+  rmdir "$top/pv" "$top/d" "$top" 2> /dev/null || notok "$p/removable" "$(find "$top" -type d | tr '\n' ' ')"
+  echo "# phase $p: $((SECONDS - t0)) s"
+}
+
 for p in $PHASES; do
   case $p in
     root) phase root ;;
@@ -277,6 +314,7 @@ for p in $PHASES; do
       fi
       ;;
     scope) scope_phase ;;
+    dirs) dirs_phase ;;
     *) echo "cgroup2-smoke: unknown phase $p" >&2; exit 2 ;;
   esac
 done
