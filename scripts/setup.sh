@@ -29,7 +29,8 @@ say "Debian packages"
 # qemu-system-x86 + kmod: the VM phase of `npm test` (test/vm/run.sh: a cgroup-v2-only
 # VM, with systemd as a Debian 12 host has it); systemd-container: machinectl and
 # systemd-machined, which register containers on systemd hosts (and in that VM).
-pkgs=(busybox-static gcc make libc6-dev pkg-config iproute2 procps util-linux xz-utils zstd attr lxc btrfs-progs libseccomp-dev nftables dnsmasq-base apparmor debootstrap debian-archive-keyring e2fsprogs iperf3 lxcfs clang libclang-rt-14-dev stress-ng qemu-system-x86 kmod systemd-container)
+# lxd-client: the stock LXD client (`lxc`), the test client of lxtd (it coexists with lxc's lxc-* tools).
+pkgs=(busybox-static gcc make libc6-dev pkg-config iproute2 procps util-linux xz-utils zstd attr lxc btrfs-progs libseccomp-dev nftables dnsmasq-base apparmor debootstrap debian-archive-keyring e2fsprogs iperf3 lxcfs clang libclang-rt-14-dev stress-ng qemu-system-x86 kmod systemd-container lxd-client)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -66,6 +67,20 @@ LXT_SHIM=\${LXT_SHIM:-$repo/native/build/lxt-shim} exec node $repo/dist/lxt.cjs 
 LAUNCHER
 chmod 755 /usr/local/bin/lxt
 lxt --version
+rm -f /usr/local/bin/lxtd
+cat > /usr/local/bin/lxtd <<LAUNCHER
+#!/bin/sh
+# Installed by $repo/scripts/setup.sh: the LXD REST API over lxt (docs/api.md).
+LXT_SHIM=\${LXT_SHIM:-$repo/native/build/lxt-shim} exec node $repo/dist/lxtd.cjs "\$@"
+LAUNCHER
+chmod 755 /usr/local/bin/lxtd
+lxtd --version
+
+say "lxtd's systemd unit (installed, not started)"
+# Where systemd is PID 1 it can be started with `systemctl start lxtd`;
+# setup never starts or enables it. On hosts without systemd it is inert.
+install -D -m 644 "$repo/scripts/lxtd.service" /etc/systemd/system/lxtd.service
+if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
 
 say "a real container"
 demo_root=$(mktemp -d /tmp/lxt-setup-XXXXXX)

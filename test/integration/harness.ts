@@ -164,7 +164,7 @@ export function hostLeftovers(filter = "lxt"): string[] {
   const ps = execFileSync("ps", ["-eo", "pid=,stat=,args="], { encoding: "utf8" });
   for (const line of ps.split("\n")) {
     const [, stat = ""] = line.trim().split(/\s+/);
-    const ours = /lxt monitor|lxt-shim/.test(line) || /dnsmasq .*\/lxt\//.test(line);
+    const ours = /lxt monitor|lxt-shim|lxtd\.cjs/.test(line) || /dnsmasq .*\/lxt\//.test(line);
     if (ours && line.includes(filter) && !stat.startsWith("Z")) out.push(`process: ${line.trim()}`);
   }
   // Links (bridges, veth ends lxtv*/lxtp*), network namespaces and nft tables of ours.

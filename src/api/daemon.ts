@@ -1,0 +1,83 @@
+/**
+ * What every lxtd handler shares: the core's context, the events stream,
+ * the operations, the logger, and the caller the daemon starts containers
+ * as. One per daemon process; the unix and HTTPS listeners serve the same.
+ */
+
+import { join } from "node:path";
+import type { Logger } from "pino";
+import type { Caller, Context } from "../core/context.js";
+import { EventHub } from "./events.js";
+import { Operations } from "./operations.js";
+import { ServerConfig, type ServerKey } from "./server-config.js";
+
+/** The server config keys lxtd gives a meaning. */
+export const SERVER_KEYS: Record<string, ServerKey> = {
+  "core.https_address": {
+    check(v) {
+      if (!/^(\[[0-9a-fA-F:.]+\]|[0-9A-Za-z.-]*):\d{1,5}$/.test(v))
+        throw new Error("expected ADDRESS:PORT");
+    },
+  },
+};
+
+/** The HTTPS side, once it listens: what `GET /1.0` shows of it. */
+export interface TlsIdentity {
+  certificate: string;
+  fingerprint: string;
+  addresses: string[];
+}
+
+export interface DaemonOptions {
+  ctx: Context;
+  log: Logger;
+  /** The daemon as the caller of every verb: its environment and its cgroup. */
+  caller: Caller;
+  /** Where lxtd keeps what is its own (profiles, trust store, operation records). */
+  stateDir: string;
+  /** `environment.server_name`. */
+  serverName: string;
+  serverPid: number;
+}
+
+export class Daemon {
+  readonly ctx: Context;
+  readonly log: Logger;
+  readonly caller: Caller;
+  readonly stateDir: string;
+  readonly serverName: string;
+  readonly serverPid: number;
+  readonly events: EventHub;
+  readonly operations: Operations;
+  readonly config: ServerConfig;
+  tls?: TlsIdentity;
+
+  constructor(o: DaemonOptions) {
+    this.ctx = o.ctx;
+    this.log = o.log;
+    this.caller = o.caller;
+    this.stateDir = o.stateDir;
+    this.serverName = o.serverName;
+    this.serverPid = o.serverPid;
+    this.events = new EventHub();
+    this.operations = new Operations(this.events);
+    this.config = new ServerConfig(join(o.stateDir, "server.yaml"), SERVER_KEYS);
+  }
+
+  addresses(): string[] {
+    return this.tls?.addresses ?? [];
+  }
+
+  /** Where the profiles are kept. */
+  get profilesDir(): string {
+    return join(this.stateDir, "profiles");
+  }
+
+  certificate(): string {
+    return this.tls?.certificate ?? "";
+  }
+
+  fingerprint(): string {
+    return this.tls?.fingerprint ?? "";
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * What LXD keeps of an instance that the LXC config has no place for: its
+ * description, profiles, `user.*`/`image.*` keys, creation time. A sidecar
+ * beside the config (`<name>/lxd.yaml`), written by lxtd; a container made
+ * by the CLI has none and shows LXD's defaults.
+ */
+import { readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { parse, stringify } from "yaml";
+import type { ContainerPaths } from "../container/paths.js";
+import { writeFileAtomic } from "../host/atomic.js";
+
+export interface InstanceMeta {
+  description: string;
+  profiles: string[];
+  /** `user.*`, `image.*` and other keys LXD only stores. */
+  config: Record<string, string>;
+  created_at: string;
+  last_used_at?: string;
+}
+
+export function metaFile(paths: ContainerPaths): string {
+  return join(paths.dir, "lxd.yaml");
+}
+
+export function readMeta(paths: ContainerPaths): InstanceMeta {
+  let raw: Partial<InstanceMeta> = {};
+  try {
+    raw = (parse(readFileSync(metaFile(paths), "utf8")) ?? {}) as Partial<InstanceMeta>;
+  } catch {
+    // made by the CLI: LXD's defaults
+  }
+  let created = raw.created_at;
+  if (!created) {
+    const st = statSync(paths.config, { throwIfNoEntry: false });
+    created = new Date(st ? st.birthtimeMs || st.ctimeMs : 0).toISOString();
+  }
+  return {
+    description: raw.description ?? "",
+    profiles: raw.profiles ?? ["default"],
+    config: raw.config ?? {},
+    created_at: created,
+    ...(raw.last_used_at ? { last_used_at: raw.last_used_at } : {}),
+  };
+}
+
+export function writeMeta(paths: ContainerPaths, meta: InstanceMeta): void {
+  writeFileAtomic(metaFile(paths), stringify(meta), 0o600);
+}

@@ -1,0 +1,215 @@
+/**
+ * LXD's background operations. A handler that answers `async` creates one,
+ * the work runs in the daemon, and each change of state is announced on the
+ * events stream (`operation` events): the stock client waits for the event
+ * carrying the final state, others poll `GET /1.0/operations/ID` or wait on
+ * `/wait`. Finished operations are kept `RETAIN_MS` for late readers.
+ */
+import { randomUUID } from "node:crypto";
+import { errorOf } from "./envelope.js";
+import type { EventHub } from "./events.js";
+
+export type OperationClass = "task" | "websocket" | "token";
+
+/** LXD's status codes (shared/api/status_code.go). */
+export const STATUS = {
+  Created: 100,
+  Started: 101,
+  Stopped: 102,
+  Running: 103,
+  Cancelling: 104,
+  Pending: 105,
+  Starting: 106,
+  Stopping: 107,
+  Aborting: 108,
+  Freezing: 109,
+  Frozen: 110,
+  Thawed: 111,
+  Error: 112,
+  Ready: 113,
+  Success: 200,
+  Failure: 400,
+  Cancelled: 401,
+} as const;
+export type StatusName = keyof typeof STATUS;
+
+export interface OperationJson {
+  id: string;
+  class: OperationClass;
+  description: string;
+  created_at: string;
+  updated_at: string;
+  status: StatusName;
+  status_code: number;
+  resources: Record<string, string[]> | null;
+  metadata: Record<string, unknown> | null;
+  may_cancel: boolean;
+  err: string;
+  location: string;
+}
+
+/** How long a finished operation stays readable. */
+export const RETAIN_MS = 5 * 60_000;
+
+export interface OperationSpec {
+  class?: OperationClass;
+  description: string;
+  resources?: Record<string, string[]>;
+  metadata?: Record<string, unknown>;
+  /** The work. What it resolves with is merged into the metadata; a throw fails the operation with its message. */
+  run(op: Operation): Promise<unknown>;
+  /** Whether `DELETE /1.0/operations/ID` may cancel it (its `signal` then aborts). */
+  mayCancel?: boolean;
+  /**
+   * A `websocket` operation's connections (`GET /1.0/operations/ID/websocket?secret=S`):
+   * takes the socket when the secret is one of its own, else false (the client gets 403).
+   */
+  connect?(secret: string, ws: import("ws").WebSocket): boolean;
+}
+
+const FINAL: ReadonlySet<StatusName> = new Set(["Success", "Failure", "Cancelled"]);
+
+export class Operation {
+  readonly id = randomUUID();
+  readonly created: number;
+  updated: number;
+  status: StatusName = "Pending";
+  err = "";
+  metadata: Record<string, unknown> | null;
+  readonly controller = new AbortController();
+  /** Resolves when the operation reaches a final state. */
+  readonly done: Promise<void>;
+  private finish!: () => void;
+
+  constructor(
+    private readonly ops: Operations,
+    readonly spec: OperationSpec,
+  ) {
+    this.created = ops.now();
+    this.updated = this.created;
+    this.metadata = spec.metadata ?? null;
+    this.done = new Promise((r) => {
+      this.finish = r;
+    });
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  get url(): string {
+    return `/1.0/operations/${this.id}`;
+  }
+
+  get final(): boolean {
+    return FINAL.has(this.status);
+  }
+
+  json(): OperationJson {
+    return {
+      id: this.id,
+      class: this.spec.class ?? "task",
+      description: this.spec.description,
+      created_at: new Date(this.created).toISOString(),
+      updated_at: new Date(this.updated).toISOString(),
+      status: this.status,
+      status_code: STATUS[this.status],
+      resources: this.spec.resources ?? null,
+      metadata: this.metadata,
+      may_cancel: !!this.spec.mayCancel && !this.final,
+      err: this.err,
+      location: this.ops.location,
+    };
+  }
+
+  /** Merges into the metadata and announces the change. */
+  update(metadata: Record<string, unknown>): void {
+    this.metadata = { ...(this.metadata ?? {}), ...metadata };
+    this.changed();
+  }
+
+  setStatus(status: StatusName, err = ""): void {
+    if (this.final) return;
+    this.status = status;
+    this.err = err;
+    this.changed();
+    if (this.final) {
+      this.finish();
+      this.ops.retire(this);
+    }
+  }
+
+  private changed(): void {
+    this.updated = this.ops.now();
+    this.ops.events.emit("operation", this.json());
+  }
+}
+
+export class Operations {
+  private readonly live = new Map<string, Operation>();
+
+  constructor(
+    readonly events: EventHub,
+    readonly location = "none",
+    readonly now: () => number = Date.now,
+  ) {}
+
+  /** Creates the operation and starts its work on the next turn (after the response names it). */
+  start(spec: OperationSpec): Operation {
+    const op = new Operation(this, spec);
+    this.live.set(op.id, op);
+    this.events.emit("operation", op.json());
+    setImmediate(() => {
+      void this.run(op);
+    });
+    return op;
+  }
+
+  private async run(op: Operation): Promise<void> {
+    op.setStatus("Running");
+    try {
+      const result = await op.spec.run(op);
+      if (result && typeof result === "object" && !Array.isArray(result))
+        op.metadata = { ...(op.metadata ?? {}), ...(result as Record<string, unknown>) };
+      op.setStatus(op.signal.aborted ? "Cancelled" : "Success");
+    } catch (err) {
+      if (op.signal.aborted) op.setStatus("Cancelled", errorOf(err).message);
+      else op.setStatus("Failure", errorOf(err).message);
+    }
+  }
+
+  get(id: string): Operation | undefined {
+    return this.live.get(id);
+  }
+
+  list(): Operation[] {
+    return [...this.live.values()];
+  }
+
+  /** Cancels a cancellable operation; false when it may not be. */
+  cancel(op: Operation): boolean {
+    if (!op.spec.mayCancel || op.final) return false;
+    op.setStatus("Cancelling");
+    op.controller.abort(new Error("operation cancelled"));
+    return true;
+  }
+
+  retire(op: Operation): void {
+    const t = setTimeout(() => this.live.delete(op.id), RETAIN_MS);
+    t.unref();
+  }
+
+  /** Cancels what may be cancelled and waits (up to `ms`) for every operation to end. */
+  async drain(ms: number): Promise<void> {
+    for (const op of this.live.values()) this.cancel(op);
+    const pending = [...this.live.values()].filter((o) => !o.final).map((o) => o.done);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(pending),
+      new Promise<void>((r) => {
+        timer = setTimeout(r, ms);
+      }),
+    ]);
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * LXD profiles, kept by lxtd as YAML under its state directory. The
+ * `default` profile always exists: a NIC on the state root's default
+ * network and the root disk, as LXD's `default` profile after `lxd init`.
+ * A profile is applied when an instance is created (its config and devices
+ * written into the container's LXC config); docs/api.md says how that
+ * differs from LXD, which applies later profile edits live.
+ */
+import { mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { parse, stringify } from "yaml";
+import { writeFileAtomic } from "../host/atomic.js";
+import { ApiError } from "./envelope.js";
+
+export type Devices = Record<string, Record<string, string>>;
+
+export interface Profile {
+  name: string;
+  description: string;
+  config: Record<string, string>;
+  devices: Devices;
+}
+
+export const DEFAULT_NETWORK = "lxtbr0";
+
+export function defaultProfile(): Profile {
+  return {
+    name: "default",
+    description: "Default lxt profile",
+    config: {},
+    devices: {
+      eth0: { name: "eth0", network: DEFAULT_NETWORK, type: "nic" },
+      root: { path: "/", pool: "default", type: "disk" },
+    },
+  };
+}
+
+const PROFILE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+
+export class ProfileStore {
+  constructor(private readonly dir: string) {}
+
+  private file(name: string): string {
+    return join(this.dir, `${name}.yaml`);
+  }
+
+  names(): string[] {
+    let list: string[] = [];
+    try {
+      list = readdirSync(this.dir)
+        .filter((f) => f.endsWith(".yaml"))
+        .map((f) => f.slice(0, -5));
+    } catch {
+      // none written yet
+    }
+    if (!list.includes("default")) list.push("default");
+    return list.sort();
+  }
+
+  find(name: string): Profile | undefined {
+    if (!PROFILE_NAME.test(name)) return undefined;
+    let text: string;
+    try {
+      text = readFileSync(this.file(name), "utf8");
+    } catch {
+      return name === "default" ? defaultProfile() : undefined;
+    }
+    let p: Partial<Profile>;
+    try {
+      p = (parse(text) ?? {}) as Partial<Profile>;
+    } catch (err) {
+      throw new ApiError(
+        500,
+        `profile ${name}: ${this.file(name)} is not valid YAML: ${(err as Error).message.split("\n")[0]}`,
+      );
+    }
+    return {
+      name,
+      description: p.description ?? "",
+      config: p.config ?? {},
+      devices: p.devices ?? {},
+    };
+  }
+
+  get(name: string): Profile {
+    const p = this.find(name);
+    if (!p) throw new ApiError(404, "Profile not found");
+    return p;
+  }
+
+  save(p: Profile): void {
+    if (!PROFILE_NAME.test(p.name)) throw new ApiError(400, `Invalid profile name "${p.name}"`);
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    const { name: _n, ...rest } = p;
+    writeFileAtomic(this.file(p.name), stringify(rest), 0o600);
+  }
+
+  remove(name: string): void {
+    if (name === "default") throw new ApiError(403, 'The "default" profile cannot be deleted');
+    this.get(name);
+    rmSync(this.file(name), { force: true });
+  }
+}

@@ -1,0 +1,337 @@
+/**
+ * `/1.0/instances`: list, create, get, delete and `/state`. Every verb is
+ * the core's own (the same locks as the CLI), so what lxtd does the CLI sees
+ * at once and the other way round.
+ */
+import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import type { FastifyInstance, FastifyReply } from "fastify";
+import { createContainer } from "../../container/create.js";
+import { destroyContainer } from "../../container/destroy.js";
+import { haltSignal } from "../../container/launch-input.js";
+import { containerInfo, listNames, summarize } from "../../container/list.js";
+import { type ContainerPaths, containerPaths } from "../../container/paths.js";
+import { freezeContainer, setConfigKey } from "../../container/resources.js";
+import { startContainer } from "../../container/start.js";
+import { stopContainer } from "../../container/stop.js";
+import { checkName } from "../../core/names.js";
+import type { Daemon } from "../daemon.js";
+import { ApiError, asyncBody, badRequest, syncBody } from "../envelope.js";
+import { etagOf, sendWithEtag } from "../etag.js";
+import { findImageJson, imageSource } from "../images-view.js";
+import { matchesFilter, parseFilter } from "../instance-filter.js";
+import { writeMeta } from "../instance-meta.js";
+import { editable, instanceJson, instanceState } from "../instance-view.js";
+import { createPlan } from "../lxd-config.js";
+import type { Operation } from "../operations.js";
+import { type Devices, ProfileStore } from "../profiles.js";
+import { recursion } from "./params.js";
+
+export const INSTANCES = "/1.0/instances";
+
+/** The container a path names, which must exist (LXD's 404 otherwise). */
+export function instancePaths(d: Daemon, name: string): ContainerPaths {
+  let checked: string;
+  try {
+    checked = checkName(name);
+  } catch {
+    throw new ApiError(404, "Instance not found");
+  }
+  const paths = containerPaths(d.ctx, checked);
+  if (!existsSync(paths.config)) throw new ApiError(404, "Instance not found");
+  return paths;
+}
+
+/** Starts an async operation on one instance and answers 202 with it. */
+export function instanceOperation(
+  d: Daemon,
+  reply: FastifyReply,
+  name: string,
+  description: string,
+  run: (op: Operation) => Promise<unknown>,
+) {
+  const op = d.operations.start({
+    description,
+    resources: { instances: [`${INSTANCES}/${name}`], containers: [`/1.0/containers/${name}`] },
+    run,
+  });
+  return reply.code(202).header("Location", op.url).send(asyncBody(op.url, op.json()));
+}
+
+const ADJECTIVES = [
+  "brave",
+  "calm",
+  "eager",
+  "fair",
+  "gentle",
+  "keen",
+  "lucid",
+  "merry",
+  "noble",
+  "proud",
+  "quick",
+  "sunny",
+  "tidy",
+  "vivid",
+  "witty",
+];
+const NOUNS = [
+  "otter",
+  "heron",
+  "lynx",
+  "finch",
+  "marten",
+  "ibex",
+  "panda",
+  "raven",
+  "seal",
+  "tapir",
+  "vole",
+  "wren",
+  "yak",
+  "zebu",
+  "koala",
+];
+
+/** A free name for an instance created without one, as LXD picks one. */
+function freeName(d: Daemon): string {
+  for (;;) {
+    const b = randomBytes(2);
+    const name = `${ADJECTIVES[(b[0] ?? 0) % ADJECTIVES.length]}-${NOUNS[(b[1] ?? 0) % NOUNS.length]}`;
+    if (!existsSync(containerPaths(d.ctx, name).config)) return name;
+  }
+}
+
+interface CreateBody {
+  name?: string;
+  description?: string;
+  type?: string;
+  source?: {
+    type?: string;
+    alias?: string;
+    fingerprint?: string;
+    source?: string;
+    server?: string;
+    mode?: string;
+    properties?: Record<string, string>;
+  };
+  config?: Record<string, string>;
+  devices?: Devices;
+  profiles?: string[] | null;
+  ephemeral?: boolean;
+  stateful?: boolean;
+  architecture?: string;
+  instance_type?: string;
+  start?: boolean;
+}
+
+/** Merges profiles (in order) and the instance's own config and devices, as LXD expands them. */
+export function expand(
+  store: ProfileStore,
+  profiles: readonly string[],
+  config: Record<string, string>,
+  devices: Devices,
+) {
+  const out = { config: {} as Record<string, string>, devices: {} as Devices };
+  for (const name of profiles) {
+    const p = store.get(name);
+    Object.assign(out.config, p.config);
+    Object.assign(out.devices, p.devices);
+  }
+  Object.assign(out.config, config);
+  Object.assign(out.devices, devices);
+  return out;
+}
+
+async function create(d: Daemon, body: CreateBody, name: string): Promise<void> {
+  const store = new ProfileStore(d.profilesDir);
+  const profiles = body.profiles ?? ["default"];
+  const expanded = expand(store, profiles, body.config ?? {}, body.devices ?? {});
+  const plan = createPlan(expanded);
+  const src = body.source ?? { type: "none" };
+  const paths = containerPaths(d.ctx, name);
+  if (src.type !== "image") {
+    throw new ApiError(501, `Source type "${src.type}" is not supported yet`);
+  }
+  const ref = src.alias ?? src.fingerprint;
+  if (!ref) throw badRequest("No image alias or fingerprint given");
+  const img = findImageJson(d.ctx.lxcpath, ref, !!src.alias);
+  if (!img) throw new ApiError(404, src.alias ? "Image alias not found" : "Image not found");
+  const source = imageSource(img);
+  const template = "template" in source ? source.template : source.fingerprint;
+  await createContainer(d.ctx, paths, { template, network: plan.network, caller: d.caller });
+  try {
+    for (const e of plan.entries)
+      await setConfigKey(d.ctx, paths, e.key, e.value, { caller: d.caller });
+    const stored: Record<string, string> = {};
+    for (const [k, v] of Object.entries(expanded.config)) {
+      if (k.startsWith("user.") || k.startsWith("image.")) stored[k] = v;
+    }
+    for (const [k, v] of Object.entries(img.properties)) stored[`image.${k}`] = v;
+    writeMeta(paths, {
+      description: body.description ?? "",
+      profiles,
+      config: stored,
+      created_at: new Date(d.ctx.host.clock.now()).toISOString(),
+    });
+  } catch (err) {
+    await destroyContainer(d.ctx, paths, { force: true }).catch(() => {});
+    throw err;
+  }
+}
+
+export function registerInstanceRoutes(app: FastifyInstance, d: Daemon): void {
+  app.get<{ Querystring: { filter?: string; "all-projects"?: string } }>(INSTANCES, async (req) => {
+    const depth = recursion(req);
+    const filter = req.query.filter ? parseFilter(req.query.filter) : undefined;
+    const names = listNames(d.ctx.lxcpath);
+    if (depth === 0 && !filter) return syncBody(names.map((n) => `${INSTANCES}/${n}`));
+    const out = await Promise.all(
+      names.map(async (n) => {
+        const paths = containerPaths(d.ctx, n);
+        const inst = await instanceJson(d.ctx, paths).catch(() => undefined);
+        if (!inst) return undefined; // destroyed meanwhile
+        if (filter && !matchesFilter(filter, inst)) return undefined;
+        if (depth === 0) return `${INSTANCES}/${n}`;
+        if (depth === 1) return inst;
+        const state = await instanceState(d.ctx, paths);
+        return { ...inst, state, snapshots: [], backups: [] };
+      }),
+    );
+    return syncBody(out.filter((x) => x !== undefined));
+  });
+
+  app.post<{ Body: CreateBody }>(INSTANCES, async (req, reply) => {
+    const body = (req.body ?? {}) as CreateBody;
+    if (typeof body !== "object" || Array.isArray(body)) throw badRequest("Invalid request body");
+    if (body.type && body.type !== "container") {
+      throw badRequest(`Instance type "${body.type}" is not supported (lxt runs containers only)`);
+    }
+    const name = body.name ? body.name : freeName(d);
+    try {
+      checkName(name);
+    } catch (err) {
+      throw badRequest(`Invalid instance name: ${(err as Error).message}`);
+    }
+    if (existsSync(containerPaths(d.ctx, name).config)) {
+      throw new ApiError(409, `Instance "${name}" already exists`);
+    }
+    return instanceOperation(d, reply, name, "Creating instance", async () => {
+      await create(d, body, name);
+      d.events.lifecycle("instance-created", `${INSTANCES}/${name}`);
+      if (body.start) {
+        await startOne(d, instancePaths(d, name));
+      }
+    });
+  });
+
+  app.get<{ Params: { name: string } }>(`${INSTANCES}/:name`, async (req, reply) => {
+    const inst = await instanceJson(d.ctx, instancePaths(d, req.params.name));
+    return sendWithEtag(reply, syncBody(inst), etagOf(editable(inst)));
+  });
+
+  app.delete<{ Params: { name: string } }>(`${INSTANCES}/:name`, async (req, reply) => {
+    const paths = instancePaths(d, req.params.name);
+    const seen = await summarize(d.ctx, paths);
+    if (seen.state !== "STOPPED") throw badRequest("Instance is running");
+    return instanceOperation(d, reply, paths.name, "Deleting instance", async (op) => {
+      await destroyContainer(d.ctx, paths, { snapshots: true, signal: op.signal });
+      d.events.lifecycle("instance-deleted", `${INSTANCES}/${paths.name}`);
+    });
+  });
+
+  app.get<{ Params: { name: string } }>(`${INSTANCES}/:name/state`, async (req) =>
+    syncBody(await instanceState(d.ctx, instancePaths(d, req.params.name))),
+  );
+
+  app.put<{ Params: { name: string }; Body: StateBody }>(
+    `${INSTANCES}/:name/state`,
+    async (req, reply) => {
+      const paths = instancePaths(d, req.params.name);
+      const body = (req.body ?? {}) as StateBody;
+      const action = body.action;
+      if (!action || !["start", "stop", "restart", "freeze", "unfreeze"].includes(action)) {
+        throw badRequest(`Unknown action "${action ?? ""}"`);
+      }
+      const timeout = typeof body.timeout === "number" ? body.timeout : -1;
+      return instanceOperation(
+        d,
+        reply,
+        paths.name,
+        `${cap(action)}ing instance`.replace("Stoping", "Stopping"),
+        async () => {
+          await changeState(d, paths, action, { timeout, force: !!body.force });
+        },
+      );
+    },
+  );
+}
+
+interface StateBody {
+  action?: string;
+  timeout?: number;
+  force?: boolean;
+  stateful?: boolean;
+}
+
+function cap(s: string): string {
+  return s.charAt(0).toUpperCase() + s.slice(1);
+}
+
+async function startOne(d: Daemon, paths: ContainerPaths): Promise<void> {
+  const started = await startContainer(d.ctx, paths, { caller: d.caller });
+  for (const w of started.warnings) d.events.log("warning", `${paths.name}: ${w}`);
+  d.events.lifecycle("instance-started", `${INSTANCES}/${paths.name}`);
+}
+
+async function stopOne(
+  d: Daemon,
+  paths: ContainerPaths,
+  timeout: number,
+  force: boolean,
+): Promise<void> {
+  await stopContainer(d.ctx, paths, {
+    kill: force,
+    timeout: force ? 0 : timeout,
+    haltSignal: force ? 9 : haltSignal(paths, d.caller.env),
+  });
+  d.events.lifecycle("instance-stopped", `${INSTANCES}/${paths.name}`);
+}
+
+/** One state change as `PUT /1.0/instances/NAME/state` asks it. */
+export async function changeState(
+  d: Daemon,
+  paths: ContainerPaths,
+  action: string,
+  o: { timeout: number; force: boolean },
+): Promise<void> {
+  const { state } = await summarize(d.ctx, paths);
+  switch (action) {
+    case "start":
+      if (state !== "STOPPED") throw badRequest("The instance is already running");
+      await startOne(d, paths);
+      return;
+    case "stop":
+      if (state === "STOPPED") throw badRequest("The instance is already stopped");
+      await stopOne(d, paths, o.timeout, o.force);
+      return;
+    case "restart":
+      if (state === "STOPPED") throw badRequest("The instance isn't running");
+      await stopOne(d, paths, o.timeout, o.force);
+      await startOne(d, paths);
+      d.events.lifecycle("instance-restarted", `${INSTANCES}/${paths.name}`);
+      return;
+    case "freeze":
+      if (state !== "RUNNING") throw badRequest("The instance isn't running");
+      await freezeContainer(d.ctx, paths, true);
+      d.events.lifecycle("instance-paused", `${INSTANCES}/${paths.name}`);
+      return;
+    case "unfreeze":
+      if (state !== "FROZEN") throw badRequest("The instance isn't frozen");
+      await freezeContainer(d.ctx, paths, false);
+      d.events.lifecycle("instance-resumed", `${INSTANCES}/${paths.name}`);
+      return;
+  }
+}
+
+export { containerInfo };

@@ -1,0 +1,127 @@
+/**
+ * `lxtd`: the LXD REST API over lxt's core. The one place of the daemon
+ * that reads its flags and environment; everything it serves is in
+ * src/api. Containers never depend on it: they belong to their monitors, so
+ * lxtd may stop, crash or restart while they run, and the CLI keeps working
+ * beside it on the same state root.
+ */
+import { chmodSync, chownSync, existsSync, mkdirSync, unlinkSync } from "node:fs";
+import { connect } from "node:net";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import { Command } from "@commander-js/extra-typings";
+import pino from "pino";
+import { Daemon } from "../api/daemon.js";
+import { buildApp } from "../api/server.js";
+import { VERSION } from "../core/version.js";
+import { cliContext, resolveLxcpath } from "./context.js";
+
+/** lxtd's own directory under a state root: its socket, profiles, trust store, server config. */
+export function daemonDir(lxcpath: string): string {
+  return join(lxcpath, ".lxtd");
+}
+
+/** Whether something answers on a unix socket (a live daemon) or not (a stale file). */
+function socketAlive(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(path);
+    s.once("connect", () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once("error", () => resolve(false));
+  });
+}
+
+/** The gid of group `name` from /etc/group, if it exists. */
+async function groupId(name: string): Promise<number | undefined> {
+  const { readFileSync } = await import("node:fs");
+  for (const line of readFileSync("/etc/group", "utf8").split("\n")) {
+    const [n, , gid] = line.split(":");
+    if (n === name && gid && /^\d+$/.test(gid)) return Number(gid);
+  }
+  return undefined;
+}
+
+async function main(): Promise<void> {
+  const program = new Command("lxtd")
+    .description("the LXD REST API over lxt (the stock `lxc` client drives it)")
+    .version(VERSION, "--version")
+    .option("-P, --lxcpath <path>", "state root (default: $LXT_PATH or /var/lib/lxt)")
+    .option("--socket <path>", "unix socket (default: STATE_ROOT/.lxtd/unix.socket)")
+    .option("--group <group>", "group owning the unix socket (default: lxd when it exists)")
+    .option("--https <address:port>", "also listen on HTTPS (clients trusted by certificate)")
+    .option("--foreground", "run in the foreground (tests, systemd)")
+    .option("--log-file <path>", "structured log (JSON lines) to this file instead of stderr")
+    .option("--log-level <level>", "trace, debug, info, warn or error", "info");
+  program.parse();
+  const opts = program.opts();
+  const lxcpath = resolveLxcpath(opts.lxcpath);
+  const stateDir = daemonDir(lxcpath);
+  mkdirSync(stateDir, { recursive: true, mode: 0o711 });
+  const socketPath = opts.socket ?? join(stateDir, "unix.socket");
+  const log = pino(
+    { level: opts.logLevel, base: { pid: process.pid } },
+    opts.logFile
+      ? pino.destination({ dest: opts.logFile, mkdir: true, sync: false })
+      : pino.destination(2),
+  );
+  const ctx = cliContext({ lxcpath });
+  // One daemon per state root: the lock lives as long as this process.
+  const lock = await ctx.host.tryLock(join(stateDir, "lxtd.lock"), "lxtd");
+  if (!lock) {
+    process.stderr.write(
+      `lxtd: another lxtd serves ${lxcpath} (its lock ${join(stateDir, "lxtd.lock")} is held)\n`,
+    );
+    process.exit(1);
+  }
+  if (existsSync(socketPath)) {
+    if (await socketAlive(socketPath)) {
+      process.stderr.write(`lxtd: ${socketPath} is in use by another server\n`);
+      process.exit(1);
+    }
+    unlinkSync(socketPath);
+  }
+  const d = new Daemon({
+    ctx,
+    log,
+    caller: { env: process.env, cgroupPid: process.pid },
+    stateDir,
+    serverName: hostname(),
+    serverPid: process.pid,
+  });
+  const unixApp = buildApp(d);
+  await unixApp.listen({ path: socketPath });
+  const gid = opts.group ? await groupId(opts.group) : await groupId("lxd");
+  if (opts.group && gid === undefined) {
+    throw new Error(`--group ${opts.group}: no such group`);
+  }
+  chmodSync(socketPath, 0o660);
+  if (gid !== undefined) chownSync(socketPath, 0, gid);
+  log.info({ socket: socketPath, lxcpath }, "lxtd listening");
+  process.stdout.write(`lxtd: listening on ${socketPath}\n`);
+
+  let stopping = false;
+  const stop = async (sig: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal: sig }, "lxtd stopping");
+    await d.operations.drain(10_000);
+    await unixApp.close();
+    try {
+      unlinkSync(socketPath);
+    } catch {
+      // already gone
+    }
+    await lock.release();
+    log.flush();
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+  process.on("SIGINT", () => void stop("SIGINT"));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`lxtd: ${(err as Error)?.message ?? String(err)}\n`);
+  process.exit(1);
+});
