@@ -2,9 +2,9 @@
  * A container as LXD shows an instance: `GET /1.0/instances/NAME` (config,
  * devices, status) and its `/state` (processes, memory, CPU, network).
  */
-import { parseConfigFile } from "../config/parse.js";
 import { type ContainerInfo, containerInfo, summarize } from "../container/list.js";
 import type { ContainerPaths } from "../container/paths.js";
+import { configFileEntries } from "../container/resources.js";
 import type { ContainerState } from "../container/state.js";
 import type { Context } from "../core/context.js";
 import { readMeta } from "./instance-meta.js";
@@ -68,7 +68,7 @@ export async function instanceJson(
   paths: ContainerPaths,
   state?: ContainerState,
 ): Promise<InstanceJson> {
-  const entries = parseConfigFile(paths.config);
+  const entries = configFileEntries(paths);
   const view = lxdView(entries);
   const meta = readMeta(paths);
   const ephemeral = entries.some((e) => e.key === "lxc.ephemeral" && e.value === "1");

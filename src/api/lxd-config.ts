@@ -5,7 +5,6 @@
  * of the container's config is hidden or lost. LXD keys with no meaning
  * here are refused with LXD's words, never dropped.
  */
-import type { ConfigEntry } from "../config/parse.js";
 import { badRequest } from "./envelope.js";
 import type { Devices } from "./profiles.js";
 
@@ -28,7 +27,7 @@ const REVERSE: Readonly<Record<string, string>> = Object.fromEntries(
 const NET_KEY = /^lxc\.net\.(\d+)\.(.+)$/;
 
 /** The LXD view of a container's config entries (lxd.yaml's `user.*` and the like come on top). */
-export function lxdView(entries: readonly Pick<ConfigEntry, "key" | "value">[]): LxdConfig {
+export function lxdView(entries: readonly { key: string; value: string }[]): LxdConfig {
   const config: Record<string, string> = {};
   const devices: Devices = { root: { path: "/", pool: "default", type: "disk" } };
   const raw: string[] = [];

@@ -5,7 +5,7 @@
  * lxtd may stop, crash or restart while they run, and the CLI keeps working
  * beside it on the same state root.
  */
-import { chmodSync, chownSync, existsSync, mkdirSync, unlinkSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, unlinkSync } from "node:fs";
 import { connect } from "node:net";
 import { hostname } from "node:os";
 import { join } from "node:path";
@@ -34,8 +34,7 @@ function socketAlive(path: string): Promise<boolean> {
 }
 
 /** The gid of group `name` from /etc/group, if it exists. */
-async function groupId(name: string): Promise<number | undefined> {
-  const { readFileSync } = await import("node:fs");
+function groupId(name: string): number | undefined {
   for (const line of readFileSync("/etc/group", "utf8").split("\n")) {
     const [n, , gid] = line.split(":");
     if (n === name && gid && /^\d+$/.test(gid)) return Number(gid);
@@ -92,7 +91,7 @@ async function main(): Promise<void> {
   });
   const unixApp = buildApp(d);
   await unixApp.listen({ path: socketPath });
-  const gid = opts.group ? await groupId(opts.group) : await groupId("lxd");
+  const gid = opts.group ? groupId(opts.group) : groupId("lxd");
   if (opts.group && gid === undefined) {
     throw new Error(`--group ${opts.group}: no such group`);
   }

@@ -97,6 +97,16 @@ export async function writeContainerCgroup(
 }
 
 /** Every value of `key` in the container's config file (includes are not followed). */
+/**
+ * Every entry of a container's own config file, in order, as written (no
+ * includes expanded): what a front-end shows of it (lxtd's LXD view).
+ */
+export function configFileEntries(paths: ContainerPaths): { key: string; value: string }[] {
+  requireExists(paths, "config");
+  const doc = ConfigDocument.parse(readFileSync(paths.config, "utf8"), paths.config);
+  return doc.entries();
+}
+
 export function getConfigKey(paths: ContainerPaths, key: string): string[] {
   requireExists(paths, "config get");
   try {

@@ -20,6 +20,12 @@ const DRIVERS = ["network", "storage", "cgroups"];
  * real context, which it builds once and hands to the core.
  */
 const CONTEXT_FACTORY = "host/context.ts";
+/**
+ * lxtd (src/api) is a front-end too: it reaches the machine through the core,
+ * and writes its own files (profiles, server config, an instance's LXD
+ * sidecar) with the atomic write everything else uses.
+ */
+const API_HOST = ["host/atomic.ts"];
 
 interface Module {
   /** `container/start.ts` */
@@ -95,9 +101,21 @@ describe("layers", () => {
     assert.ok(modules.some((m) => m.imports.includes("core/errors.ts")));
   });
 
+  test("lxtd's API reaches drivers and the host only through the core", () => {
+    const allowed = (imp: string) =>
+      [...CORE, "api"].includes(layerOf(imp)) || API_HOST.includes(imp);
+    assert.deepEqual(
+      offending(
+        (m) => m.layer === "api",
+        (imp) => !allowed(imp),
+      ),
+      [],
+    );
+  });
+
   test("the CLI reaches drivers and the host only through the core", () => {
     const allowed = (imp: string) =>
-      [...CORE, "cli"].includes(layerOf(imp)) || imp === CONTEXT_FACTORY;
+      [...CORE, "cli", "api"].includes(layerOf(imp)) || imp === CONTEXT_FACTORY;
     assert.deepEqual(
       offending(
         (m) => m.layer === "cli",
