@@ -5,7 +5,6 @@ import { registerCertificateRoutes } from "./certificates.js";
 import { registerImageRoutes } from "./images.js";
 import { registerInstanceRoutes } from "./instances.js";
 import { registerOperationRoutes } from "./operations.js";
-import { registerProjectRoutes } from "./projects.js";
 import { registerServerRoutes } from "./server.js";
 
 export type RouteModule = (app: FastifyInstance, d: Daemon) => void;
@@ -16,5 +15,4 @@ export const ROUTES: readonly RouteModule[] = [
   registerInstanceRoutes,
   registerImageRoutes,
   registerCertificateRoutes,
-  registerProjectRoutes,
 ];
