@@ -391,12 +391,22 @@ describe("lxtd detached: pid, log, a SIGKILLed daemon's socket taken over", {
   test("a SIGKILLed daemon leaves a stale socket; the next one takes over", async () => {
     const first = detached();
     assert.match(readFileSync(join(box.lxcpath, ".lxtd", "lxtd.log"), "utf8"), /lxtd listening/);
+    // A kept core.https_address is listened on again by the next daemon.
+    const free = await holdPort();
+    const https = `127.0.0.1:${(free.address() as { port: number }).port}`;
+    await new Promise((resolve) => free.close(resolve));
+    box.lxcOk(["config", "set", "core.https_address", https]);
     process.kill(first.pid, "SIGKILL");
     assert.ok(await until(() => !alive(first.pid), 10_000));
     assert.ok(statSync(box.socket).isSocket(), "the dead daemon's socket is left behind");
     const second = detached();
     assert.notEqual(second.pid, first.pid);
     assert.match(box.lxcOk(["info"]), /^auth: trusted$/m);
+    assert.match(second.out, new RegExp(`https on ${https}`));
+    const srv = JSON.parse(box.lxcOk(["query", "/1.0"])) as {
+      environment: { addresses: string[] };
+    };
+    assert.deepEqual(srv.environment.addresses, [https]);
     process.kill(second.pid, "SIGTERM");
     assert.ok(await until(() => !alive(second.pid), 15_000));
   });
