@@ -19,11 +19,11 @@ import {
 } from "node:fs";
 import { connect } from "node:net";
 import { hostname } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { Command, Option } from "@commander-js/extra-typings";
 import pino from "pino";
 import { Daemon } from "../api/daemon.js";
-import { HttpsListener } from "../api/https.js";
+import { HttpsListener, splitAddress } from "../api/https.js";
 import { buildApp } from "../api/server.js";
 import { VERSION } from "../core/version.js";
 import { cliContext, resolveLxcpath } from "./context.js";
@@ -75,11 +75,13 @@ async function main(): Promise<void> {
     return;
   }
   const socketPath = opts.socket ?? daemonSocket(lxcpath);
+  // A bad address is refused before anything listens.
+  if (opts.https) splitAddress(opts.https);
+  // The file opened here, not by pino: a logger on an fd is ready at once, so any early exit flushes.
+  if (opts.logFile) mkdirSync(dirname(resolve(opts.logFile)), { recursive: true });
   const log = pino(
     { level: opts.logLevel, base: { pid: process.pid } },
-    opts.logFile
-      ? pino.destination({ dest: opts.logFile, mkdir: true, sync: false })
-      : pino.destination(2),
+    pino.destination({ fd: opts.logFile ? openSync(opts.logFile, "a", 0o640) : 2, sync: false }),
   );
   const ctx = cliContext({ lxcpath });
   // One daemon per state root: the lock lives as long as this process.
