@@ -41,4 +41,5 @@ export const API_EXTENSIONS: readonly string[] = [
   "backup_compression",
   "certificate_token",
   "projects",
+  "instances_files_modify_permissions",
 ];

@@ -1,6 +1,7 @@
 /** Every route module of lxtd, registered on each listener's app. */
 import type { FastifyInstance } from "fastify";
 import type { Daemon } from "../daemon.js";
+import { registerFileRoutes } from "./files.js";
 import { registerImageRoutes } from "./images.js";
 import { registerInstanceRoutes } from "./instances.js";
 import { registerOperationRoutes } from "./operations.js";
@@ -13,4 +14,5 @@ export const ROUTES: readonly RouteModule[] = [
   registerOperationRoutes,
   registerInstanceRoutes,
   registerImageRoutes,
+  registerFileRoutes,
 ];
