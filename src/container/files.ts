@@ -12,8 +12,7 @@
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import type { Readable, Writable } from "node:stream";
-import { pipeline } from "node:stream/promises";
+import { finished, Readable, type Writable } from "node:stream";
 import { getSystemErrorMap } from "node:util";
 import { parseIdmapLine, parseIdmapText, sliceMap } from "../config/idmap.js";
 import { ConfigDocument } from "../config/write.js";
@@ -275,6 +274,35 @@ export async function readContainerFile(
 }
 
 /**
+ * Pipes `body` into the helper's stdin; true once all of it was handed over.
+ * When the helper stops reading (it failed: a full disk), the rest of the
+ * body is read and dropped, so the client gets the error as an answer
+ * rather than a broken connection; a body that ends early (the client went
+ * away) is false.
+ */
+function feed(body: Readable, stdin: Writable): Promise<boolean> {
+  return new Promise((resolve) => {
+    let failed = false;
+    stdin.on("error", () => {
+      failed = true;
+      body.unpipe(stdin);
+      body.resume();
+    });
+    stdin.on("finish", () => resolve(!failed));
+    finished(body, (err) => {
+      if (err) {
+        failed = true;
+        stdin.destroy();
+        resolve(false);
+      } else if (failed) {
+        resolve(false);
+      }
+    });
+    body.pipe(stdin);
+  });
+}
+
+/**
  * Writes `rawPath` in the container from `body` (a file's bytes, a
  * symlink's target; none for a directory). A file is replaced only once
  * the whole body arrived and was written (a full disk or a cut upload leaves
@@ -301,19 +329,9 @@ export async function writeContainerFile(
     if (opts.append) args.push("--append");
     const { child, exited, control } = runHelper(ctx, target, [...args, "put", path]);
     child.stdout?.resume();
-    let complete = false;
-    if (opts.type === "directory") {
-      child.stdin?.end();
-    } else {
-      const stdin = child.stdin as Writable;
-      stdin.on("error", () => {}); // the helper failing early is reported by its exit
-      try {
-        await pipeline(body ?? [], stdin);
-        complete = true;
-      } catch {
-        complete = false;
-      }
-    }
+    let complete = true;
+    if (opts.type === "directory") child.stdin?.end();
+    else complete = await feed(body ?? Readable.from([]), child.stdin as Writable);
     // The helper commits only on this word: a body cut short leaves nothing.
     if (complete) control?.end("commit\n");
     else control?.destroy();
