@@ -282,21 +282,25 @@ export async function readContainerFile(
  */
 function feed(body: Readable, stdin: Writable): Promise<boolean> {
   return new Promise((resolve) => {
-    let failed = false;
-    stdin.on("error", () => {
-      failed = true;
-      body.unpipe(stdin);
-      body.resume();
+    let whole = true;
+    let ends = 0;
+    const settle = () => {
+      if (++ends === 2) resolve(whole);
+    };
+    finished(stdin, (err) => {
+      if (err) {
+        whole = false;
+        body.unpipe(stdin);
+        body.resume();
+      }
+      settle();
     });
-    stdin.on("finish", () => resolve(!failed));
     finished(body, (err) => {
       if (err) {
-        failed = true;
+        whole = false;
         stdin.destroy();
-        resolve(false);
-      } else if (failed) {
-        resolve(false);
       }
+      settle();
     });
     body.pipe(stdin);
   });
