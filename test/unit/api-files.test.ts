@@ -244,6 +244,16 @@ describe("confinement to the container's root (the real helper on a stopped cont
       payload,
     });
 
+  test("HEAD answers the metadata only, and lets the container's lock go", async () => {
+    const r = await app.inject({ method: "HEAD", url: "/1.0/instances/c1/files?path=/etc/shadow" });
+    assert.equal(r.statusCode, 200);
+    assert.equal(r.headers["x-lxd-type"], "file");
+    assert.equal(r.headers["content-length"], String("root:container:::\n".length));
+    assert.equal(r.body, "");
+    // The next request takes the same (waiting) lock: it would hang if HEAD kept it.
+    assert.equal((await get("/etc")).headers["x-lxd-type"], "directory");
+  });
+
   test("a symlink answers with its target, not with what it points at", async () => {
     const r = await get("/tmp/abs");
     assert.equal(r.statusCode, 200);

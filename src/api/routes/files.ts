@@ -119,7 +119,24 @@ function pathOf(req: FastifyRequest<FilesRoute>): string {
 export function registerFileRoutes(app: FastifyInstance, d: Daemon): void {
   const route = `${INSTANCES}/:name/files`;
 
-  app.get<FilesRoute>(route, async (req, reply: FastifyReply) => {
+  // HEAD (LXD's metadata only) is its own route: an automatic one would start a read nobody drains.
+  app.head<FilesRoute>(route, async (req, reply: FastifyReply) => {
+    const paths = instancePaths(d, req.params.name);
+    const read = await readContainerFile(d.ctx, paths, pathOf(req)).catch((e) => {
+      throw lxdError(e, "accessing", paths.name);
+    });
+    if (read.type === "file") {
+      read.body.destroy();
+      await read.done.catch(() => {});
+      void reply.headers({
+        "Content-Type": "application/octet-stream",
+        "Content-Length": String(read.size),
+      });
+    }
+    return reply.headers(fileHeaders(read)).code(200).send();
+  });
+
+  app.get<FilesRoute>(route, { exposeHeadRoute: false }, async (req, reply: FastifyReply) => {
     const paths = instancePaths(d, req.params.name);
     const path = pathOf(req);
     const read = await readContainerFile(d.ctx, paths, path).catch((e) => {
