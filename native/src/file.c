@@ -236,7 +236,11 @@ static int put_append(const struct file_opts *o, const char *path)
 
 	if (fd < 0)
 		return -1;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (fstat(fd, &st) < 0) {
+		close(fd);
+		return fail("file", "stat", path, errno);
+	}
+	if (!S_ISREG(st.st_mode)) {
 		close(fd);
 		return fail("file", "type", path, S_ISDIR(st.st_mode) ? EISDIR : EINVAL);
 	}
