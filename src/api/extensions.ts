@@ -40,4 +40,5 @@ export const API_EXTENSIONS: readonly string[] = [
   "container_backup",
   "backup_compression",
   "certificate_token",
+  "instances_files_modify_permissions",
 ];

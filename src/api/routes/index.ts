@@ -2,6 +2,7 @@
 import type { FastifyInstance } from "fastify";
 import type { Daemon } from "../daemon.js";
 import { registerCertificateRoutes } from "./certificates.js";
+import { registerFileRoutes } from "./files.js";
 import { registerImageRoutes } from "./images.js";
 import { registerInstanceRoutes } from "./instances.js";
 import { registerOperationRoutes } from "./operations.js";
@@ -15,4 +16,5 @@ export const ROUTES: readonly RouteModule[] = [
   registerInstanceRoutes,
   registerImageRoutes,
   registerCertificateRoutes,
+  registerFileRoutes,
 ];
