@@ -2,8 +2,10 @@
 import type { FastifyInstance } from "fastify";
 import type { Daemon } from "../daemon.js";
 import { registerImageRoutes } from "./images.js";
+import { registerInstanceEditRoutes } from "./instance-edit.js";
 import { registerInstanceRoutes } from "./instances.js";
 import { registerOperationRoutes } from "./operations.js";
+import { registerProfileRoutes } from "./profiles.js";
 import { registerServerRoutes } from "./server.js";
 
 export type RouteModule = (app: FastifyInstance, d: Daemon) => void;
@@ -13,4 +15,6 @@ export const ROUTES: readonly RouteModule[] = [
   registerOperationRoutes,
   registerInstanceRoutes,
   registerImageRoutes,
+  registerInstanceEditRoutes,
+  registerProfileRoutes,
 ];
