@@ -35,6 +35,9 @@ export function isStoredKey(key: string): boolean {
   return key.startsWith("user.") || key.startsWith("image.");
 }
 
+/** LXC list keys whose raw lines may stand beside those a device or key renders. */
+const LIST_KEYS: ReadonlySet<string> = new Set(["lxc.mount.entry", "lxc.environment"]);
+
 const VOLATILE: Readonly<Record<string, string>> = {
   "lxt.volatile.idmap.base": "volatile.idmap.base",
   "lxt.volatile.rootfs.shift": "volatile.rootfs.shift",
@@ -183,7 +186,8 @@ export function renderLxc(
   verify("devices", devices.entries);
   mapped.push(...devices.entries);
   const raw = parseRaw(view.config["raw.lxc"] ?? "");
-  const owned = new Set(mapped.map((e) => e.key));
+  // Lists add up (a raw mount entry beside a disk device); a single key has one owner.
+  const owned = new Set(mapped.map((e) => e.key).filter((k) => !LIST_KEYS.has(k)));
   for (const r of raw) {
     if (owned.has(r.key) || isPreservedKey(r.key))
       throw badRequest(

@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -45,6 +46,35 @@ describe("lxtd: instance config, devices and profiles", { skip, timeout: 300_000
       profiles: string[];
     };
   const configText = (c: string) => readFileSync(join(box.lxcpath, c, "config"), "utf8");
+  /** One request on the daemon's socket. */
+  const call = (
+    method: string,
+    path: string,
+    o: { body?: string; headers?: Record<string, string> } = {},
+  ) =>
+    new Promise<{ status: number; headers: Record<string, unknown>; body: string }>(
+      (resolve, reject) => {
+        const req = request(
+          {
+            socketPath: box.socket,
+            method,
+            path,
+            headers: { "content-type": "application/json", ...o.headers },
+          },
+          (res) => {
+            let body = "";
+            res.on("data", (b: Buffer) => {
+              body += b.toString();
+            });
+            res.on("end", () =>
+              resolve({ status: res.statusCode ?? 0, headers: res.headers, body }),
+            );
+          },
+        );
+        req.on("error", reject);
+        req.end(o.body);
+      },
+    );
   const cg = (c: string, file: string) => box.ok(["cgroup", "-n", c, file]).trim();
 
   test("config set/unset on a stopped instance: the LXC config and lxt config get follow", () => {
@@ -204,6 +234,27 @@ describe("lxtd: instance config, devices and profiles", { skip, timeout: 300_000
     box.lxcOk(["delete", "-f", c]);
     box.lxcOk(["profile", "delete", p]);
     assert.doesNotMatch(box.lxcOk(["profile", "list"]), new RegExp(p));
+  });
+
+  test("PUT checks If-Match: a stale ETag is 412 and changes nothing", async () => {
+    const c = box.name("etag");
+    box.lxcOk(["init", "busybox", c]);
+    const get = await call("GET", `/1.0/instances/${c}`);
+    const etag = get.headers.etag as string;
+    assert.ok(etag, "GET sends an ETag");
+    const body = JSON.parse(get.body).metadata;
+    const put = (tag: string) =>
+      call("PUT", `/1.0/instances/${c}`, {
+        body: JSON.stringify({ ...body, config: { ...body.config, "limits.processes": "9" } }),
+        headers: { "if-match": tag },
+      });
+    const stale = await put('"0000"');
+    assert.equal(stale.status, 412, stale.body);
+    assert.equal(show(c).config["limits.processes"], undefined);
+    const fresh = await put(etag);
+    assert.equal(fresh.status, 202, fresh.body);
+    assert.equal(show(c).config["limits.processes"], "9");
+    box.lxcOk(["delete", c]);
   });
 
   test("move renames a stopped instance with its config; a running one is refused", () => {
