@@ -181,7 +181,9 @@ export async function applyChange(
     const done = await replaceConfig(
       ctx,
       paths,
-      (current: KeyValue[]) => keepPreserved(current, rendered.entries),
+      // The preserved keys and NIC indexes come from the config as it is under the lock.
+      (current: KeyValue[]) =>
+        renderLxc(expanded, current, (k, v) => checkEntry(ctx, k, v)).entries,
       {
         caller,
         verb: "update",
@@ -209,12 +211,6 @@ export async function applyChange(
     expanded: { config: stripVolatile(expanded.config), devices: expanded.devices },
   });
   return warnings;
-}
-
-/** The rendered entries with the current file's preserved ones, which may have changed since the render. */
-function keepPreserved(current: readonly KeyValue[], rendered: KeyValue[]): KeyValue[] {
-  const preserved = (k: string) => k === "lxc.rootfs.path" || k.startsWith("lxt.volatile.");
-  return [...current.filter((e) => preserved(e.key)), ...rendered.filter((e) => !preserved(e.key))];
 }
 
 /** An `ApiError` for a body that is not the JSON object a change needs. */
