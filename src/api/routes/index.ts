@@ -4,8 +4,10 @@ import type { Daemon } from "../daemon.js";
 import { registerCertificateRoutes } from "./certificates.js";
 import { registerFileRoutes } from "./files.js";
 import { registerImageRoutes } from "./images.js";
+import { registerInstanceEditRoutes } from "./instance-edit.js";
 import { registerInstanceRoutes } from "./instances.js";
 import { registerOperationRoutes } from "./operations.js";
+import { registerProfileRoutes } from "./profiles.js";
 import { registerServerRoutes } from "./server.js";
 
 export type RouteModule = (app: FastifyInstance, d: Daemon) => void;
@@ -17,4 +19,6 @@ export const ROUTES: readonly RouteModule[] = [
   registerImageRoutes,
   registerCertificateRoutes,
   registerFileRoutes,
+  registerInstanceEditRoutes,
+  registerProfileRoutes,
 ];

@@ -6,12 +6,13 @@
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import type { FastifyInstance, FastifyReply } from "fastify";
+import { checkEntry } from "../../container/config-replace.js";
 import { createContainer } from "../../container/create.js";
 import { destroyContainer } from "../../container/destroy.js";
 import { haltSignal } from "../../container/launch-input.js";
 import { containerInfo, listNames, summarize } from "../../container/list.js";
 import { type ContainerPaths, containerPaths } from "../../container/paths.js";
-import { freezeContainer, setConfigKey } from "../../container/resources.js";
+import { freezeContainer } from "../../container/resources.js";
 import { startContainer } from "../../container/start.js";
 import { stopContainer } from "../../container/stop.js";
 import { checkName } from "../../core/names.js";
@@ -19,10 +20,11 @@ import type { Daemon } from "../daemon.js";
 import { ApiError, asyncBody, badRequest, syncBody } from "../envelope.js";
 import { etagOf, sendWithEtag } from "../etag.js";
 import { findImageJson, imageSource } from "../images-view.js";
+import { applyChange, creationChange, expandProfiles } from "../instance-config.js";
 import { matchesFilter, parseFilter } from "../instance-filter.js";
 import { writeMeta } from "../instance-meta.js";
 import { editable, type InstanceJson, instanceJson, instanceState } from "../instance-view.js";
-import { createPlan } from "../lxd-config.js";
+import { renderLxc } from "../lxd-config.js";
 import type { Operation } from "../operations.js";
 import { type Devices, ProfileStore } from "../profiles.js";
 import { recursion } from "./params.js";
@@ -132,22 +134,18 @@ export function expand(
   config: Record<string, string>,
   devices: Devices,
 ) {
-  const out = { config: {} as Record<string, string>, devices: {} as Devices };
-  for (const name of profiles) {
-    const p = store.get(name);
-    Object.assign(out.config, p.config);
-    Object.assign(out.devices, p.devices);
-  }
-  Object.assign(out.config, config);
-  Object.assign(out.devices, devices);
-  return out;
+  return expandProfiles(store, profiles, { config, devices });
 }
 
 async function create(d: Daemon, body: CreateBody, name: string): Promise<void> {
   const store = new ProfileStore(d.profilesDir);
   const profiles = body.profiles ?? ["default"];
-  const expanded = expand(store, profiles, body.config ?? {}, body.devices ?? {});
-  const plan = createPlan(expanded);
+  const own = Object.fromEntries(
+    Object.entries(body.config ?? {}).filter(([k]) => !k.startsWith("volatile.")),
+  );
+  const expanded = expand(store, profiles, own, body.devices ?? {});
+  // Refused before anything is made: the whole config, as the update will write it.
+  renderLxc(expanded, [], (k, v) => checkEntry(d.ctx, k, v));
   const src = body.source ?? { type: "none" };
   const paths = containerPaths(d.ctx, name);
   if (src.type !== "image") {
@@ -159,21 +157,29 @@ async function create(d: Daemon, body: CreateBody, name: string): Promise<void> 
   if (!img) throw new ApiError(404, src.alias ? "Image alias not found" : "Image not found");
   const source = imageSource(img);
   const template = "template" in source ? source.template : source.fingerprint;
-  await createContainer(d.ctx, paths, { template, network: plan.network, caller: d.caller });
+  const nic = Object.values(expanded.devices).find((dev) => dev.type === "nic");
+  const network = nic?.network ?? nic?.parent ?? "empty";
+  await createContainer(d.ctx, paths, { template, network, caller: d.caller });
   try {
-    for (const e of plan.entries)
-      await setConfigKey(d.ctx, paths, e.key, e.value, { caller: d.caller });
-    const stored: Record<string, string> = {};
-    for (const [k, v] of Object.entries(expanded.config)) {
-      if (k.startsWith("user.") || k.startsWith("image.")) stored[k] = v;
-    }
-    for (const [k, v] of Object.entries(img.properties)) stored[`image.${k}`] = v;
+    const imageKeys = Object.fromEntries(
+      Object.entries(img.properties).map(([k, v]) => [`image.${k}`, v]),
+    );
     writeMeta(paths, {
       description: body.description ?? "",
       profiles,
-      config: stored,
+      config: {},
       created_at: new Date(d.ctx.host.clock.now()).toISOString(),
     });
+    await applyChange(
+      d.ctx,
+      d.caller,
+      store,
+      paths,
+      creationChange(store, paths, profiles, {
+        config: { ...imageKeys, ...own },
+        devices: body.devices ?? {},
+      }),
+    );
   } catch (err) {
     await destroyContainer(d.ctx, paths, { force: true }).catch(() => {});
     throw err;
