@@ -5,6 +5,7 @@ import { registerImageRoutes } from "./images.js";
 import { registerInstanceRoutes } from "./instances.js";
 import { registerOperationRoutes } from "./operations.js";
 import { registerServerRoutes } from "./server.js";
+import { registerStorageRoutes } from "./storage.js";
 
 export type RouteModule = (app: FastifyInstance, d: Daemon) => void;
 
@@ -13,4 +14,5 @@ export const ROUTES: readonly RouteModule[] = [
   registerOperationRoutes,
   registerInstanceRoutes,
   registerImageRoutes,
+  registerStorageRoutes,
 ];
