@@ -3,6 +3,8 @@ import type { FastifyInstance } from "fastify";
 import type { Daemon } from "../daemon.js";
 import { registerImageRoutes } from "./images.js";
 import { registerInstanceRoutes } from "./instances.js";
+import { registerForwardRoutes } from "./network-forwards.js";
+import { registerNetworkRoutes } from "./networks.js";
 import { registerOperationRoutes } from "./operations.js";
 import { registerServerRoutes } from "./server.js";
 import { registerStorageRoutes } from "./storage.js";
@@ -15,4 +17,6 @@ export const ROUTES: readonly RouteModule[] = [
   registerInstanceRoutes,
   registerImageRoutes,
   registerStorageRoutes,
+  registerNetworkRoutes,
+  registerForwardRoutes,
 ];
