@@ -111,6 +111,9 @@ function uploadHeaders(req: FastifyRequest) {
   const properties: Record<string, string> = {};
   const raw = h("x-lxd-properties");
   if (raw) for (const [k, v] of new URLSearchParams(raw)) properties[k] = v;
+  const profiles = new URLSearchParams(h("x-lxd-profiles") ?? "").getAll("profile");
+  if (profiles.some((p) => p !== "default"))
+    throw badRequest("Images here always use the default profile");
   return {
     fingerprint: h("x-lxd-fingerprint"),
     filename: h("x-lxd-filename"),
