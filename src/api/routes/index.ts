@@ -1,6 +1,8 @@
 /** Every route module of lxtd, registered on each listener's app. */
 import type { FastifyInstance } from "fastify";
 import type { Daemon } from "../daemon.js";
+import { registerCertificateRoutes } from "./certificates.js";
+import { registerFileRoutes } from "./files.js";
 import { registerImageRoutes } from "./images.js";
 import { registerInstanceRoutes } from "./instances.js";
 import { registerForwardRoutes } from "./network-forwards.js";
@@ -16,6 +18,8 @@ export const ROUTES: readonly RouteModule[] = [
   registerOperationRoutes,
   registerInstanceRoutes,
   registerImageRoutes,
+  registerCertificateRoutes,
+  registerFileRoutes,
   registerStorageRoutes,
   registerNetworkRoutes,
   registerForwardRoutes,
