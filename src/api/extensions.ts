@@ -24,6 +24,7 @@ export const API_EXTENSIONS: readonly string[] = [
   "snapshot_expiry",
   "snapshot_expiry_creation",
   "network_leases",
+  "network_state_bond_bridge",
   "container_exec_user_group_cwd",
   "instances",
   "container_full",

@@ -6,9 +6,12 @@ import { registerFileRoutes } from "./files.js";
 import { registerImageRoutes } from "./images.js";
 import { registerInstanceEditRoutes } from "./instance-edit.js";
 import { registerInstanceRoutes } from "./instances.js";
+import { registerForwardRoutes } from "./network-forwards.js";
+import { registerNetworkRoutes } from "./networks.js";
 import { registerOperationRoutes } from "./operations.js";
 import { registerProfileRoutes } from "./profiles.js";
 import { registerServerRoutes } from "./server.js";
+import { registerStorageRoutes } from "./storage.js";
 
 export type RouteModule = (app: FastifyInstance, d: Daemon) => void;
 
@@ -21,4 +24,7 @@ export const ROUTES: readonly RouteModule[] = [
   registerFileRoutes,
   registerInstanceEditRoutes,
   registerProfileRoutes,
+  registerStorageRoutes,
+  registerNetworkRoutes,
+  registerForwardRoutes,
 ];
