@@ -8,6 +8,7 @@ import { join } from "node:path";
 import type { Logger } from "pino";
 import type { Caller, Context } from "../core/context.js";
 import { EventHub } from "./events.js";
+import { OperationStore } from "./operation-store.js";
 import { Operations } from "./operations.js";
 import { ServerConfig, type ServerKey } from "./server-config.js";
 
@@ -38,7 +39,19 @@ export interface DaemonOptions {
   /** `environment.server_name`. */
   serverName: string;
   serverPid: number;
+  /** Bounds on what a client may hold of the daemon (defaults: `DEFAULT_LIMITS`). */
+  limits?: Partial<ClientLimits>;
 }
+
+/** How long a client may take before it is cut off. */
+export interface ClientLimits {
+  /** Milliseconds to send a whole request (headers and body): slow or stuck senders get 408. */
+  requestTimeoutMs: number;
+  /** Milliseconds between websocket pings: a peer that misses one pong is dropped at the next. */
+  heartbeatMs: number;
+}
+
+export const DEFAULT_LIMITS: ClientLimits = { requestTimeoutMs: 120_000, heartbeatMs: 30_000 };
 
 export class Daemon {
   readonly ctx: Context;
@@ -50,6 +63,9 @@ export class Daemon {
   readonly events: EventHub;
   readonly operations: Operations;
   readonly config: ServerConfig;
+  /** When the daemon started (the context's clock), for `lxd_uptime_seconds`. */
+  readonly startedAt: number;
+  readonly limits: ClientLimits;
   tls?: TlsIdentity;
 
   constructor(o: DaemonOptions) {
@@ -59,8 +75,18 @@ export class Daemon {
     this.stateDir = o.stateDir;
     this.serverName = o.serverName;
     this.serverPid = o.serverPid;
+    this.startedAt = o.ctx.host.clock.now();
+    this.limits = {
+      requestTimeoutMs: o.limits?.requestTimeoutMs ?? DEFAULT_LIMITS.requestTimeoutMs,
+      heartbeatMs: o.limits?.heartbeatMs ?? DEFAULT_LIMITS.heartbeatMs,
+    };
     this.events = new EventHub();
-    this.operations = new Operations(this.events);
+    this.operations = new Operations(
+      this.events,
+      "none",
+      Date.now,
+      new OperationStore(join(o.stateDir, "operations")),
+    );
     this.config = new ServerConfig(join(o.stateDir, "server.yaml"), SERVER_KEYS);
   }
 

@@ -12,7 +12,7 @@ import Fastify, {
   type FastifyRequest,
   LogController,
 } from "fastify";
-import { WebSocketServer } from "ws";
+import { type WebSocket, WebSocketServer } from "ws";
 import type { Daemon } from "./daemon.js";
 import { errorBody, errorOf } from "./envelope.js";
 import { ROUTES } from "./routes/index.js";
@@ -38,12 +38,18 @@ const PUBLIC = new Set(["GET /1.0", "GET /", "POST /1.0/certificates"]);
 
 export function buildApp(d: Daemon, opts: AppOptions = {}): FastifyInstance {
   const trusted = opts.trusted ?? (() => true);
+  const { requestTimeoutMs: requestTimeout, heartbeatMs } = d.limits;
   const app = Fastify({
     loggerInstance: d.log as unknown as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT,
-    // Slow or stuck clients do not hold a request forever.
-    requestTimeout: 120_000,
+    // Slow or stuck clients do not hold a request forever: node checks every
+    // connection's progress each `connectionsCheckingInterval` and answers 408.
+    requestTimeout,
+    http: {
+      headersTimeout: Math.min(60_000, requestTimeout),
+      connectionsCheckingInterval: Math.max(100, Math.min(30_000, requestTimeout / 4)),
+    },
     connectionTimeout: 0,
     keepAliveTimeout: 60_000,
     routerOptions: { ignoreTrailingSlash: true },
@@ -83,7 +89,32 @@ export function buildApp(d: Daemon, opts: AppOptions = {}): FastifyInstance {
     }
     handleUpgrade(d, wss, req, socket, head);
   });
+  const beat = heartbeat(wss, heartbeatMs);
+  app.addHook("onClose", async () => clearInterval(beat));
   return app;
+}
+
+/**
+ * Pings every websocket (events, operation streams) each `ms`; one that
+ * has not answered the previous ping by then is a dead or half-open peer
+ * and is terminated, so a vanished client costs at most two periods.
+ */
+function heartbeat(wss: WebSocketServer, ms: number): NodeJS.Timeout {
+  const answered = new WeakMap<WebSocket, boolean>();
+  const timer = setInterval(() => {
+    for (const ws of wss.clients) {
+      const seen = answered.get(ws);
+      if (seen === false) {
+        ws.terminate();
+        continue;
+      }
+      if (seen === undefined) ws.on("pong", () => answered.set(ws, true));
+      answered.set(ws, false);
+      ws.ping();
+    }
+  }, ms);
+  timer.unref();
+  return timer;
 }
 
 function notFoundText(req: FastifyRequest): string {

@@ -42,6 +42,16 @@ function groupId(name: string): number | undefined {
   return undefined;
 }
 
+/** A positive number of seconds given to `flag`, in milliseconds; undefined when not given. */
+function secondsOption(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value) || n <= 0) {
+    throw new Error(`${flag} ${value}: expected a positive number of seconds`);
+  }
+  return Math.round(n * 1000);
+}
+
 async function main(): Promise<void> {
   const program = new Command("lxtd")
     .description("the LXD REST API over lxt (the stock `lxc` client drives it)")
@@ -52,7 +62,15 @@ async function main(): Promise<void> {
     .option("--https <address:port>", "also listen on HTTPS (clients trusted by certificate)")
     .option("--foreground", "run in the foreground (tests, systemd)")
     .option("--log-file <path>", "structured log (JSON lines) to this file instead of stderr")
-    .option("--log-level <level>", "trace, debug, info, warn or error", "info");
+    .option("--log-level <level>", "trace, debug, info, warn or error", "info")
+    .option(
+      "--request-timeout <seconds>",
+      "a client must send a whole request (headers and body) within this (default 120)",
+    )
+    .option(
+      "--ws-heartbeat <seconds>",
+      "ping websockets this often; a peer missing a pong is dropped (default 30)",
+    );
   program.parse();
   const opts = program.opts();
   const lxcpath = resolveLxcpath(opts.lxcpath);
@@ -88,7 +106,18 @@ async function main(): Promise<void> {
     stateDir,
     serverName: hostname(),
     serverPid: process.pid,
+    limits: {
+      requestTimeoutMs: secondsOption("--request-timeout", opts.requestTimeout),
+      heartbeatMs: secondsOption("--ws-heartbeat", opts.wsHeartbeat),
+    },
   });
+  // What the previous daemon left unfinished died with it (we hold the lock: it is gone).
+  for (const op of d.operations.recover("lxtd restarted while the operation ran")) {
+    log.warn(
+      { operation: op.id, description: op.spec.description },
+      "operation lost with the previous lxtd",
+    );
+  }
   const unixApp = buildApp(d);
   await unixApp.listen({ path: socketPath });
   const gid = opts.group ? groupId(opts.group) : groupId("lxd");

@@ -3,6 +3,7 @@ import type { FastifyInstance } from "fastify";
 import type { Daemon } from "../daemon.js";
 import { registerImageRoutes } from "./images.js";
 import { registerInstanceRoutes } from "./instances.js";
+import { registerMetricsRoutes } from "./metrics.js";
 import { registerOperationRoutes } from "./operations.js";
 import { registerServerRoutes } from "./server.js";
 
@@ -13,4 +14,5 @@ export const ROUTES: readonly RouteModule[] = [
   registerOperationRoutes,
   registerInstanceRoutes,
   registerImageRoutes,
+  registerMetricsRoutes,
 ];
