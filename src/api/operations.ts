@@ -6,6 +6,7 @@
  * `/wait`. Finished operations are kept `RETAIN_MS` for late readers.
  */
 import { randomUUID } from "node:crypto";
+import { phase } from "../core/phase.js";
 import { errorOf } from "./envelope.js";
 import type { EventHub } from "./events.js";
 import type { OperationStore } from "./operation-store.js";
@@ -176,8 +177,10 @@ export class Operations {
 
   private async run(op: Operation): Promise<void> {
     op.setStatus("Running");
+    phase("api: operation running");
     try {
       const result = await op.spec.run(op);
+      phase("api: operation work done");
       if (result && typeof result === "object" && !Array.isArray(result))
         op.metadata = { ...(op.metadata ?? {}), ...(result as Record<string, unknown>) };
       op.setStatus(op.signal.aborted ? "Cancelled" : "Success");

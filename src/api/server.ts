@@ -13,6 +13,7 @@ import Fastify, {
   LogController,
 } from "fastify";
 import { type WebSocket, WebSocketServer } from "ws";
+import { phase } from "../core/phase.js";
 import type { Daemon } from "./daemon.js";
 import { errorBody, errorOf } from "./envelope.js";
 import { ROUTES } from "./routes/index.js";
@@ -56,6 +57,7 @@ export function buildApp(d: Daemon, opts: AppOptions = {}): FastifyInstance {
   });
   app.decorateRequest("trusted", false);
   app.addHook("onRequest", async (req, reply) => {
+    phase("api: request");
     req.trusted = trusted(req.raw);
     const route = `${req.method} ${req.url.split("?")[0]}`;
     if (!req.trusted && !PUBLIC.has(route)) {

@@ -5,7 +5,15 @@
  * lxtd may stop, crash or restart while they run, and the CLI keeps working
  * beside it on the same state root.
  */
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, unlinkSync } from "node:fs";
+import {
+  appendFileSync,
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  unlinkSync,
+} from "node:fs";
 import { connect } from "node:net";
 import { hostname } from "node:os";
 import { join } from "node:path";
@@ -13,6 +21,7 @@ import { Command } from "@commander-js/extra-typings";
 import pino from "pino";
 import { Daemon } from "../api/daemon.js";
 import { buildApp } from "../api/server.js";
+import { setPhaseSink } from "../core/phase.js";
 import { VERSION } from "../core/version.js";
 import { cliContext, resolveLxcpath } from "./context.js";
 
@@ -52,6 +61,26 @@ function secondsOption(flag: string, value: string | undefined): number | undefi
   return Math.round(n * 1000);
 }
 
+/**
+ * `LXTD_PHASES=FILE` (bench/api.sh): every phase mark of the API and the
+ * core, appended to FILE as `lxt-phase EPOCH_MS NAME` lines (the CLI's
+ * LXT_PHASES format), flushed each second and at exit, off the hot path.
+ * Marks of concurrent requests interleave: read it for one request at a time.
+ */
+function tracePhases(file: string): void {
+  let lines: string[] = [];
+  setPhaseSink((name) => {
+    lines.push(`lxt-phase ${(performance.timeOrigin + performance.now()).toFixed(3)} ${name}`);
+  });
+  const flush = () => {
+    if (lines.length === 0) return;
+    appendFileSync(file, `${lines.join("\n")}\n`);
+    lines = [];
+  };
+  setInterval(flush, 1000).unref();
+  process.on("exit", flush);
+}
+
 async function main(): Promise<void> {
   const program = new Command("lxtd")
     .description("the LXD REST API over lxt (the stock `lxc` client drives it)")
@@ -84,6 +113,7 @@ async function main(): Promise<void> {
       : pino.destination(2),
   );
   const ctx = cliContext({ lxcpath });
+  if (process.env.LXTD_PHASES) tracePhases(process.env.LXTD_PHASES);
   // One daemon per state root: the lock lives as long as this process.
   const lock = await ctx.host.tryLock(join(stateDir, "lxtd.lock"), "lxtd");
   if (!lock) {

@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pino from "pino";
-import { Daemon } from "../../../src/api/daemon.js";
+import { type ClientLimits, Daemon } from "../../../src/api/daemon.js";
 import { testCaller, testContext } from "./context.js";
 
 export interface TestDaemon {
@@ -16,7 +16,7 @@ export interface TestDaemon {
   cleanup(): void;
 }
 
-export function testDaemon(): TestDaemon {
+export function testDaemon(limits?: Partial<ClientLimits>): TestDaemon {
   const root = mkdtempSync(join(tmpdir(), "lxt-unit-lxtd-"));
   const stateDir = join(root, ".lxtd");
   mkdirSync(stateDir, { recursive: true });
@@ -27,6 +27,7 @@ export function testDaemon(): TestDaemon {
     stateDir,
     serverName: "unit",
     serverPid: 4242,
+    limits,
   });
   return { d, root, cleanup: () => rmSync(root, { recursive: true, force: true }) };
 }
