@@ -10,7 +10,7 @@ import { instanceStatePut, instancesPost, parseBody } from "../../src/api/schema
 import { buildApp } from "../../src/api/server.js";
 import { testDaemon } from "./support/lxtd-daemon.js";
 
-/** The body `lxc launch` (LXD 5.0.2) sends for `POST /1.0/instances`, every field present. */
+/** The body `lxc --debug init busybox dbg` (LXD 5.0.2) showed it sends for `POST /1.0/instances`. */
 const STOCK_CREATE = {
   architecture: "",
   config: {},
@@ -23,12 +23,7 @@ const STOCK_CREATE = {
   source: {
     type: "image",
     certificate: "",
-    alias: "busybox",
-    server: "",
-    protocol: "",
-    "base-image": "",
-    mode: "",
-    operation: "",
+    fingerprint: "731bc6698f4cd4afc543cfe1be975a1f53c68b499e660ef459930ae34647fbf5",
     allow_inconsistent: false,
   },
   instance_type: "",
