@@ -8,6 +8,7 @@ import { join } from "node:path";
 import type { Logger } from "pino";
 import type { Caller, Context } from "../core/context.js";
 import { EventHub } from "./events.js";
+import { OperationStore } from "./operation-store.js";
 import { Operations } from "./operations.js";
 import { hashPassword } from "./password.js";
 import { ServerConfig, type ServerKey } from "./server-config.js";
@@ -48,7 +49,19 @@ export interface DaemonOptions {
   /** `environment.server_name`. */
   serverName: string;
   serverPid: number;
+  /** Bounds on what a client may hold of the daemon (defaults: `DEFAULT_LIMITS`). */
+  limits?: Partial<ClientLimits>;
 }
+
+/** How long a client may take before it is cut off. */
+export interface ClientLimits {
+  /** Milliseconds to send a whole request (headers and body): slow or stuck senders get 408. */
+  requestTimeoutMs: number;
+  /** Milliseconds between websocket pings: a peer that misses one pong is dropped at the next. */
+  heartbeatMs: number;
+}
+
+export const DEFAULT_LIMITS: ClientLimits = { requestTimeoutMs: 120_000, heartbeatMs: 30_000 };
 
 export class Daemon {
   readonly ctx: Context;
@@ -62,6 +75,9 @@ export class Daemon {
   readonly config: ServerConfig;
   /** The client certificates HTTPS clients are trusted by. */
   readonly trust: TrustStore;
+  /** When the daemon started (the context's clock), for `lxd_uptime_seconds`. */
+  readonly startedAt: number;
+  readonly limits: ClientLimits;
   tls?: TlsIdentity;
   /** Set when the daemon can serve HTTPS: what a change of `core.https_address` moves. */
   https?: HttpsControl;
@@ -73,8 +89,18 @@ export class Daemon {
     this.stateDir = o.stateDir;
     this.serverName = o.serverName;
     this.serverPid = o.serverPid;
+    this.startedAt = o.ctx.host.clock.now();
+    this.limits = {
+      requestTimeoutMs: o.limits?.requestTimeoutMs ?? DEFAULT_LIMITS.requestTimeoutMs,
+      heartbeatMs: o.limits?.heartbeatMs ?? DEFAULT_LIMITS.heartbeatMs,
+    };
     this.events = new EventHub();
-    this.operations = new Operations(this.events);
+    this.operations = new Operations(
+      this.events,
+      "none",
+      Date.now,
+      new OperationStore(join(o.stateDir, "operations")),
+    );
     this.config = new ServerConfig(join(o.stateDir, "server.yaml"), SERVER_KEYS);
     this.trust = new TrustStore(join(o.stateDir, "trust"));
   }

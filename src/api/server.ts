@@ -13,7 +13,8 @@ import Fastify, {
   type FastifyRequest,
   LogController,
 } from "fastify";
-import { WebSocketServer } from "ws";
+import { type WebSocket, WebSocketServer } from "ws";
+import { phase } from "../core/phase.js";
 import type { Daemon } from "./daemon.js";
 import { errorBody, errorOf } from "./envelope.js";
 import { ROUTES } from "./routes/index.js";
@@ -39,18 +40,31 @@ declare module "fastify" {
 /** Paths an untrusted client may reach (LXD: the server's public view, and the certificate POST). */
 const PUBLIC = new Set(["GET /1.0", "GET /", "POST /1.0/certificates"]);
 
+/** How long a client may take over its headers, and how often node checks (it answers 408). */
+function slowClientBounds(requestTimeout: number) {
+  return {
+    headersTimeout: Math.min(60_000, requestTimeout),
+    connectionsCheckingInterval: Math.max(100, Math.min(30_000, requestTimeout / 4)),
+  };
+}
+
 export function buildApp(d: Daemon, opts: AppOptions = {}): FastifyInstance {
   const trusted = opts.trusted ?? (() => true);
+  const { requestTimeoutMs: requestTimeout, heartbeatMs } = d.limits;
   const app = Fastify({
     loggerInstance: d.log as unknown as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT,
-    // Slow or stuck clients do not hold a request forever.
-    requestTimeout: 120_000,
+    // Slow or stuck clients do not hold a request forever: node checks every
+    // connection's progress each `connectionsCheckingInterval` and answers 408.
+    requestTimeout,
     connectionTimeout: 0,
     keepAliveTimeout: 60_000,
     routerOptions: { ignoreTrailingSlash: true },
-    ...(opts.https ? { https: opts.https } : {}),
+    // The same bounds on both listeners (the HTTPS server takes them among its TLS options).
+    ...(opts.https
+      ? { https: { ...opts.https, ...slowClientBounds(requestTimeout) } }
+      : { http: slowClientBounds(requestTimeout) }),
   }) as unknown as FastifyInstance;
   app.decorateRequest("trusted", false);
   app.addHook("onResponse", async (req, reply) => {
@@ -65,6 +79,7 @@ export function buildApp(d: Daemon, opts: AppOptions = {}): FastifyInstance {
     );
   });
   app.addHook("onRequest", async (req, reply) => {
+    phase("api: request");
     req.trusted = trusted(req.raw);
     const route = `${req.method} ${req.url.split("?")[0]}`;
     if (!req.trusted && !PUBLIC.has(route)) {
@@ -102,7 +117,32 @@ export function buildApp(d: Daemon, opts: AppOptions = {}): FastifyInstance {
   app.addHook("preClose", async () => {
     for (const ws of wss.clients) ws.terminate();
   });
+  const beat = heartbeat(wss, heartbeatMs);
+  app.addHook("onClose", async () => clearInterval(beat));
   return app;
+}
+
+/**
+ * Pings every websocket (events, operation streams) each `ms`; one that
+ * has not answered the previous ping by then is a dead or half-open peer
+ * and is terminated, so a vanished client costs at most two periods.
+ */
+function heartbeat(wss: WebSocketServer, ms: number): NodeJS.Timeout {
+  const answered = new WeakMap<WebSocket, boolean>();
+  const timer = setInterval(() => {
+    for (const ws of wss.clients) {
+      const seen = answered.get(ws);
+      if (seen === false) {
+        ws.terminate();
+        continue;
+      }
+      if (seen === undefined) ws.on("pong", () => answered.set(ws, true));
+      answered.set(ws, false);
+      ws.ping();
+    }
+  }, ms);
+  timer.unref();
+  return timer;
 }
 
 function notFoundText(req: FastifyRequest): string {

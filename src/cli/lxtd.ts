@@ -7,6 +7,7 @@
  */
 import { spawn } from "node:child_process";
 import {
+  appendFileSync,
   chmodSync,
   chownSync,
   closeSync,
@@ -25,6 +26,7 @@ import pino from "pino";
 import { Daemon } from "../api/daemon.js";
 import { HttpsListener, splitAddress } from "../api/https.js";
 import { buildApp } from "../api/server.js";
+import { setPhaseSink } from "../core/phase.js";
 import { VERSION } from "../core/version.js";
 import { cliContext, resolveLxcpath } from "./context.js";
 import { daemonDir, daemonSocket } from "./lxtd-client.js";
@@ -50,6 +52,36 @@ function groupId(name: string): number | undefined {
   return undefined;
 }
 
+/** A positive number of seconds given to `flag`, in milliseconds; undefined when not given. */
+function secondsOption(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value) || n <= 0) {
+    throw new Error(`${flag} ${value}: expected a positive number of seconds`);
+  }
+  return Math.round(n * 1000);
+}
+
+/**
+ * `LXTD_PHASES=FILE` (bench/api.sh): every phase mark of the API and the
+ * core, appended to FILE as `lxt-phase EPOCH_MS NAME` lines (the CLI's
+ * LXT_PHASES format), flushed each second and at exit, off the hot path.
+ * Marks of concurrent requests interleave: read it for one request at a time.
+ */
+function tracePhases(file: string): void {
+  let lines: string[] = [];
+  setPhaseSink((name) => {
+    lines.push(`lxt-phase ${(performance.timeOrigin + performance.now()).toFixed(3)} ${name}`);
+  });
+  const flush = () => {
+    if (lines.length === 0) return;
+    appendFileSync(file, `${lines.join("\n")}\n`);
+    lines = [];
+  };
+  setInterval(flush, 1000).unref();
+  process.on("exit", flush);
+}
+
 async function main(): Promise<void> {
   const program = new Command("lxtd")
     .description("the LXD REST API over lxt (the stock `lxc` client drives it)")
@@ -64,7 +96,15 @@ async function main(): Promise<void> {
       "structured log (JSON lines) to this file (default: stderr in the foreground, STATE_ROOT/.lxtd/lxtd.log detached)",
     )
     .option("--log-level <level>", "trace, debug, info, warn or error", "info")
-    .addOption(new Option("--ready-fd <fd>", "tell the detaching parent on this fd").hideHelp());
+    .addOption(new Option("--ready-fd <fd>", "tell the detaching parent on this fd").hideHelp())
+    .option(
+      "--request-timeout <seconds>",
+      "a client must send a whole request (headers and body) within this (default 120)",
+    )
+    .option(
+      "--ws-heartbeat <seconds>",
+      "ping websockets this often; a peer missing a pong is dropped (default 30)",
+    );
   program.parse();
   const opts = program.opts();
   const lxcpath = resolveLxcpath(opts.lxcpath);
@@ -84,6 +124,7 @@ async function main(): Promise<void> {
     pino.destination({ fd: opts.logFile ? openSync(opts.logFile, "a", 0o640) : 2, sync: false }),
   );
   const ctx = cliContext({ lxcpath });
+  if (process.env.LXTD_PHASES) tracePhases(process.env.LXTD_PHASES);
   // One daemon per state root: the lock lives as long as this process.
   const lock = await ctx.host.tryLock(join(stateDir, "lxtd.lock"), "lxtd");
   if (!lock) {
@@ -106,7 +147,18 @@ async function main(): Promise<void> {
     stateDir,
     serverName: hostname(),
     serverPid: process.pid,
+    limits: {
+      requestTimeoutMs: secondsOption("--request-timeout", opts.requestTimeout),
+      heartbeatMs: secondsOption("--ws-heartbeat", opts.wsHeartbeat),
+    },
   });
+  // What the previous daemon left unfinished died with it (we hold the lock: it is gone).
+  for (const op of d.operations.recover("lxtd restarted while the operation ran")) {
+    log.warn(
+      { operation: op.id, description: op.spec.description },
+      "operation lost with the previous lxtd",
+    );
+  }
   const unixApp = buildApp(d);
   await unixApp.listen({ path: socketPath });
   const gid = opts.group ? groupId(opts.group) : groupId("lxd");

@@ -64,14 +64,20 @@ export function readAddresses(pid: number): Addresses {
   return { ipv4: parseFibTrie(read("fib_trie")), ipv6: parseIfInet6(read("if_inet6")) };
 }
 
-/** Bytes through one network interface. */
+/** Traffic through one network interface. */
 export interface NicBytes {
   name: string;
   rxBytes: number;
   txBytes: number;
+  rxPackets: number;
+  txPackets: number;
+  rxErrs: number;
+  txErrs: number;
+  rxDrop: number;
+  txDrop: number;
 }
 
-/** Per-interface byte counters from `/proc/PID/net/dev` (proc(5)), loopback excluded. */
+/** Per-interface counters from `/proc/PID/net/dev` (proc(5)), loopback excluded. */
 export function parseNetDev(text: string): NicBytes[] {
   const out: NicBytes[] = [];
   for (const line of text.split("\n").slice(2)) {
@@ -82,8 +88,19 @@ export function parseNetDev(text: string): NicBytes[] {
       .slice(colon + 1)
       .trim()
       .split(/\s+/);
-    if (name === "lo" || f.length < 9) continue;
-    out.push({ name, rxBytes: Number(f[0]), txBytes: Number(f[8]) });
+    if (name === "lo" || f.length < 12) continue;
+    // Receive: bytes packets errs drop fifo frame compressed multicast; transmit: bytes packets errs drop ...
+    out.push({
+      name,
+      rxBytes: Number(f[0]),
+      rxPackets: Number(f[1]),
+      rxErrs: Number(f[2]),
+      rxDrop: Number(f[3]),
+      txBytes: Number(f[8]),
+      txPackets: Number(f[9]),
+      txErrs: Number(f[10]),
+      txDrop: Number(f[11]),
+    });
   }
   return out;
 }

@@ -6,6 +6,7 @@ import { registerFileRoutes } from "./files.js";
 import { registerImageRoutes } from "./images.js";
 import { registerInstanceEditRoutes } from "./instance-edit.js";
 import { registerInstanceRoutes } from "./instances.js";
+import { registerMetricsRoutes } from "./metrics.js";
 import { registerForwardRoutes } from "./network-forwards.js";
 import { registerNetworkRoutes } from "./networks.js";
 import { registerOperationRoutes } from "./operations.js";
@@ -27,4 +28,5 @@ export const ROUTES: readonly RouteModule[] = [
   registerStorageRoutes,
   registerNetworkRoutes,
   registerForwardRoutes,
+  registerMetricsRoutes,
 ];

@@ -27,6 +27,7 @@ import { editable, type InstanceJson, instanceJson, instanceState } from "../ins
 import { renderLxc } from "../lxd-config.js";
 import type { Operation } from "../operations.js";
 import { type Devices, ProfileStore } from "../profiles.js";
+import { type InstancesPost, instanceStatePut, instancesPost, parseBody } from "../schemas.js";
 import { recursion } from "./params.js";
 
 export const INSTANCES = "/1.0/instances";
@@ -104,28 +105,7 @@ function freeName(d: Daemon): string {
   }
 }
 
-interface CreateBody {
-  name?: string;
-  description?: string;
-  type?: string;
-  source?: {
-    type?: string;
-    alias?: string;
-    fingerprint?: string;
-    source?: string;
-    server?: string;
-    mode?: string;
-    properties?: Record<string, string>;
-  };
-  config?: Record<string, string>;
-  devices?: Devices;
-  profiles?: string[] | null;
-  ephemeral?: boolean;
-  stateful?: boolean;
-  architecture?: string;
-  instance_type?: string;
-  start?: boolean;
-}
+type CreateBody = InstancesPost;
 
 /** Merges profiles (in order) and the instance's own config and devices, as LXD expands them. */
 export function expand(
@@ -206,9 +186,8 @@ export function registerInstanceRoutes(app: FastifyInstance, d: Daemon): void {
     return syncBody(out.filter((x) => x !== undefined));
   });
 
-  app.post<{ Body: CreateBody }>(INSTANCES, async (req, reply) => {
-    const body = (req.body ?? {}) as CreateBody;
-    if (typeof body !== "object" || Array.isArray(body)) throw badRequest("Invalid request body");
+  app.post(INSTANCES, async (req, reply) => {
+    const body = parseBody(instancesPost, req.body);
     if (body.type && body.type !== "container") {
       throw badRequest(`Instance type "${body.type}" is not supported (lxt runs containers only)`);
     }
@@ -256,40 +235,30 @@ export function registerInstanceRoutes(app: FastifyInstance, d: Daemon): void {
     syncBody(await instanceState(d.ctx, instancePaths(d, req.params.name))),
   );
 
-  app.put<{ Params: { name: string }; Body: StateBody }>(
-    `${INSTANCES}/:name/state`,
-    async (req, reply) => {
-      const paths = instancePaths(d, req.params.name);
-      const body = (req.body ?? {}) as StateBody;
-      const action = body.action;
-      if (!action || !["start", "stop", "restart", "freeze", "unfreeze"].includes(action)) {
-        throw badRequest(`Unknown action "${action ?? ""}"`);
-      }
-      const timeout = typeof body.timeout === "number" ? body.timeout : -1;
-      return instanceOperation(
-        d,
-        reply,
-        paths.name,
-        `${cap(action)}ing instance`.replace("Stoping", "Stopping"),
-        async () => {
-          await changeState(d, paths, action, { timeout, force: !!body.force });
-        },
-      );
-    },
-  );
+  app.put<{ Params: { name: string } }>(`${INSTANCES}/:name/state`, async (req, reply) => {
+    const paths = instancePaths(d, req.params.name);
+    const body = parseBody(instanceStatePut, req.body);
+    const action = body.action;
+    if (!action || !["start", "stop", "restart", "freeze", "unfreeze"].includes(action)) {
+      throw badRequest(`Unknown action "${action ?? ""}"`);
+    }
+    const timeout = typeof body.timeout === "number" ? body.timeout : -1;
+    return instanceOperation(
+      d,
+      reply,
+      paths.name,
+      `${cap(action)}ing instance`.replace("Stoping", "Stopping"),
+      async () => {
+        await changeState(d, paths, action, { timeout, force: !!body.force });
+      },
+    );
+  });
 }
 
 /** An instance with its state, snapshots and backups (recursion=2 lists, recursion=1 gets). */
 export async function fullInstance(d: Daemon, paths: ContainerPaths, inst: InstanceJson) {
   const state = await instanceState(d.ctx, paths);
   return { ...inst, state, snapshots: [] as unknown[], backups: [] as unknown[] };
-}
-
-interface StateBody {
-  action?: string;
-  timeout?: number;
-  force?: boolean;
-  stateful?: boolean;
 }
 
 function cap(s: string): string {
