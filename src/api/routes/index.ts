@@ -1,10 +1,12 @@
 /** Every route module of lxtd, registered on each listener's app. */
 import type { FastifyInstance } from "fastify";
 import type { Daemon } from "../daemon.js";
+import { registerBackupRoutes } from "./backups.js";
 import { registerImageRoutes } from "./images.js";
 import { registerInstanceRoutes } from "./instances.js";
 import { registerOperationRoutes } from "./operations.js";
 import { registerServerRoutes } from "./server.js";
+import { registerSnapshotRoutes } from "./snapshots.js";
 
 export type RouteModule = (app: FastifyInstance, d: Daemon) => void;
 
@@ -13,4 +15,6 @@ export const ROUTES: readonly RouteModule[] = [
   registerOperationRoutes,
   registerInstanceRoutes,
   registerImageRoutes,
+  registerSnapshotRoutes,
+  registerBackupRoutes,
 ];

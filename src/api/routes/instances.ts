@@ -15,17 +15,22 @@ import { freezeContainer, setConfigKey } from "../../container/resources.js";
 import { startContainer } from "../../container/start.js";
 import { stopContainer } from "../../container/stop.js";
 import { checkName } from "../../core/names.js";
+import { backupJson, backupRecords } from "../backup-store.js";
 import type { Daemon } from "../daemon.js";
 import { ApiError, asyncBody, badRequest, syncBody } from "../envelope.js";
 import { etagOf, sendWithEtag } from "../etag.js";
 import { findImageJson, imageSource } from "../images-view.js";
 import { matchesFilter, parseFilter } from "../instance-filter.js";
 import { writeMeta } from "../instance-meta.js";
+import { copyInstance } from "../instance-sources.js";
 import { editable, instanceJson, instanceState } from "../instance-view.js";
 import { createPlan } from "../lxd-config.js";
 import type { Operation } from "../operations.js";
 import { type Devices, ProfileStore } from "../profiles.js";
+import { findSnapshot } from "../snapshot-store.js";
+import { importUpload, isUpload } from "./backups.js";
 import { recursion } from "./params.js";
+import { restoreInstance, snapshotsJson } from "./snapshots.js";
 
 export const INSTANCES = "/1.0/instances";
 
@@ -42,17 +47,22 @@ export function instancePaths(d: Daemon, name: string): ContainerPaths {
   return paths;
 }
 
-/** Starts an async operation on one instance and answers 202 with it. */
+/** Starts an async operation on one instance (and `more` resources) and answers 202 with it. */
 export function instanceOperation(
   d: Daemon,
   reply: FastifyReply,
   name: string,
   description: string,
   run: (op: Operation) => Promise<unknown>,
+  more: Record<string, string[]> = {},
 ) {
   const op = d.operations.start({
     description,
-    resources: { instances: [`${INSTANCES}/${name}`], containers: [`/1.0/containers/${name}`] },
+    resources: {
+      instances: [`${INSTANCES}/${name}`],
+      containers: [`/1.0/containers/${name}`],
+      ...more,
+    },
     run,
   });
   return reply.code(202).header("Location", op.url).send(asyncBody(op.url, op.json()));
@@ -147,19 +157,26 @@ async function create(d: Daemon, body: CreateBody, name: string): Promise<void> 
   const store = new ProfileStore(d.profilesDir);
   const profiles = body.profiles ?? ["default"];
   const expanded = expand(store, profiles, body.config ?? {}, body.devices ?? {});
-  const plan = createPlan(expanded);
   const src = body.source ?? { type: "none" };
+  if (src.type === "copy") return copyInstance(d, body, name);
+  const plan = createPlan(expanded);
   const paths = containerPaths(d.ctx, name);
-  if (src.type !== "image") {
-    throw new ApiError(501, `Source type "${src.type}" is not supported yet`);
+  let properties: Record<string, string> = {};
+  if (src.type === "none") {
+    await createContainer(d.ctx, paths, { empty: true, network: plan.network, caller: d.caller });
+  } else {
+    if (src.type !== "image") {
+      throw new ApiError(501, `Source type "${src.type}" is not supported yet`);
+    }
+    const ref = src.alias ?? src.fingerprint;
+    if (!ref) throw badRequest("No image alias or fingerprint given");
+    const img = findImageJson(d.ctx.lxcpath, ref, !!src.alias);
+    if (!img) throw new ApiError(404, src.alias ? "Image alias not found" : "Image not found");
+    const source = imageSource(img);
+    const template = "template" in source ? source.template : source.fingerprint;
+    await createContainer(d.ctx, paths, { template, network: plan.network, caller: d.caller });
+    properties = img.properties;
   }
-  const ref = src.alias ?? src.fingerprint;
-  if (!ref) throw badRequest("No image alias or fingerprint given");
-  const img = findImageJson(d.ctx.lxcpath, ref, !!src.alias);
-  if (!img) throw new ApiError(404, src.alias ? "Image alias not found" : "Image not found");
-  const source = imageSource(img);
-  const template = "template" in source ? source.template : source.fingerprint;
-  await createContainer(d.ctx, paths, { template, network: plan.network, caller: d.caller });
   try {
     for (const e of plan.entries)
       await setConfigKey(d.ctx, paths, e.key, e.value, { caller: d.caller });
@@ -167,7 +184,7 @@ async function create(d: Daemon, body: CreateBody, name: string): Promise<void> 
     for (const [k, v] of Object.entries(expanded.config)) {
       if (k.startsWith("user.") || k.startsWith("image.")) stored[k] = v;
     }
-    for (const [k, v] of Object.entries(img.properties)) stored[`image.${k}`] = v;
+    for (const [k, v] of Object.entries(properties)) stored[`image.${k}`] = v;
     writeMeta(paths, {
       description: body.description ?? "",
       profiles,
@@ -195,13 +212,15 @@ export function registerInstanceRoutes(app: FastifyInstance, d: Daemon): void {
         if (depth === 0) return `${INSTANCES}/${n}`;
         if (depth === 1) return inst;
         const state = await instanceState(d.ctx, paths);
-        return { ...inst, state, snapshots: [], backups: [] };
+        const snapshots = await snapshotsJson(d, paths);
+        return { ...inst, state, snapshots, backups: backupRecords(paths).map(backupJson) };
       }),
     );
     return syncBody(out.filter((x) => x !== undefined));
   });
 
   app.post<{ Body: CreateBody }>(INSTANCES, async (req, reply) => {
+    if (isUpload(req.body)) return importUpload(d, req, reply);
     const body = (req.body ?? {}) as CreateBody;
     if (typeof body !== "object" || Array.isArray(body)) throw badRequest("Invalid request body");
     if (body.type && body.type !== "container") {
@@ -229,6 +248,25 @@ export function registerInstanceRoutes(app: FastifyInstance, d: Daemon): void {
     const inst = await instanceJson(d.ctx, instancePaths(d, req.params.name));
     return sendWithEtag(reply, syncBody(inst), etagOf(editable(inst)));
   });
+
+  app.put<{ Params: { name: string }; Body: { restore?: string } }>(
+    `${INSTANCES}/:name`,
+    async (req, reply) => {
+      const paths = instancePaths(d, req.params.name);
+      const asked = req.body?.restore;
+      if (typeof asked === "string" && asked !== "") {
+        // The stock client names it INSTANCE/SNAP.
+        const restore = asked.startsWith(`${paths.name}/`)
+          ? asked.slice(paths.name.length + 1)
+          : asked;
+        findSnapshot(d.ctx, paths, restore);
+        return instanceOperation(d, reply, paths.name, "Restoring snapshot", () =>
+          restoreInstance(d, paths, restore),
+        );
+      }
+      throw new ApiError(501, "Changing an instance by PUT is not supported yet");
+    },
+  );
 
   app.delete<{ Params: { name: string } }>(`${INSTANCES}/:name`, async (req, reply) => {
     const paths = instancePaths(d, req.params.name);
