@@ -39,7 +39,11 @@ function snapshotUrl(instance: string, snap: string): string {
 
 /** The snapshots of an instance as LXD lists them in `snapshots` (recursion 2). */
 export async function snapshotsJson(d: Daemon, paths: ContainerPaths) {
-  return Promise.all(snapshotRecords(d.ctx, paths).map((r) => snapshotJson(d.ctx, r)));
+  const all = await Promise.all(
+    // A snapshot destroyed while it is read is left out, as the instance list does.
+    snapshotRecords(d.ctx, paths).map((r) => snapshotJson(d.ctx, r).catch(() => undefined)),
+  );
+  return all.filter((s) => s !== undefined);
 }
 
 /** LXD's next free `snapN` name (one past the highest). */
