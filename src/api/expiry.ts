@@ -21,45 +21,47 @@ export const MAX_SLEEP_MS = 3_600_000;
 interface Sweeper {
   timer?: NodeJS.Timeout;
   running: boolean;
-  again: boolean;
+  /** Callers waiting for a sweep that starts after their call. */
+  waiting: (() => void)[];
 }
 
 const sweepers = new WeakMap<Daemon, Sweeper>();
 
 /**
- * Sweeps now (removing what has expired) and arms the timer for the next
+ * Sweeps (removing what has expired) and arms the timer for the next
  * expiry. Called at the daemon's start and whenever an expiry is set; a call
- * during a sweep makes it sweep once more when done.
+ * during a sweep makes it sweep once more when done. Resolves once a sweep
+ * that began after the call has ended.
  */
-export function armExpiry(d: Daemon): void {
+export function armExpiry(d: Daemon): Promise<void> {
   let s = sweepers.get(d);
   if (!s) {
-    s = { running: false, again: false };
+    s = { running: false, waiting: [] };
     sweepers.set(d, s);
   }
   const sw = s;
-  if (sw.running) {
-    sw.again = true;
-    return;
-  }
+  const done = new Promise<void>((r) => sw.waiting.push(r));
+  if (!sw.running) void run(d, sw);
+  return done;
+}
+
+async function run(d: Daemon, sw: Sweeper): Promise<void> {
   clearTimeout(sw.timer);
   sw.running = true;
-  void sweep(d)
-    .catch((err: unknown) => {
+  while (sw.waiting.length > 0) {
+    const served = sw.waiting.splice(0);
+    const next = await sweep(d).catch((err: unknown) => {
       d.log.error({ err }, "expiry sweep failed");
       return undefined;
-    })
-    .then((next) => {
-      sw.running = false;
-      if (sw.again) {
-        sw.again = false;
-        armExpiry(d);
-        return;
-      }
-      const wait = next === undefined ? MAX_SLEEP_MS : next - d.ctx.host.clock.now();
-      sw.timer = setTimeout(() => armExpiry(d), Math.max(0, Math.min(wait, MAX_SLEEP_MS)));
-      sw.timer.unref();
     });
+    for (const r of served) r();
+    if (sw.waiting.length > 0) continue;
+    if (sweepers.get(d) !== sw) break; // disarmed meanwhile
+    const wait = next === undefined ? MAX_SLEEP_MS : next - d.ctx.host.clock.now();
+    sw.timer = setTimeout(() => void armExpiry(d), Math.max(0, Math.min(wait, MAX_SLEEP_MS)));
+    sw.timer.unref();
+  }
+  sw.running = false;
 }
 
 /** Stops the timer (a daemon shutting down, a test). */

@@ -73,7 +73,19 @@ interface BackupsPost {
   compression_algorithm?: string;
 }
 
+/** Daemons whose leftover uploads (of a killed predecessor) are removed already. */
+const swept = new WeakSet<Daemon>();
+
+function uploadsDir(d: Daemon): string {
+  return join(d.stateDir, "uploads");
+}
+
 export function registerBackupRoutes(app: FastifyInstance, d: Daemon): void {
+  if (!swept.has(d)) {
+    swept.add(d);
+    // One daemon per state root: what is in its spool now, no request of its own made.
+    rmSync(uploadsDir(d), { recursive: true, force: true });
+  }
   app.get<{ Params: Params }>(`${INSTANCES}/:name/backups`, async (req) => {
     const paths = instancePaths(d, req.params.name);
     const all = backupRecords(paths);
@@ -115,7 +127,7 @@ export function registerBackupRoutes(app: FastifyInstance, d: Daemon): void {
         writeBackupRecord(paths, rec);
       });
       d.events.lifecycle("instance-backup-created", backupUrl(paths.name, name));
-      if (expiresAt) armExpiry(d);
+      if (expiresAt) void armExpiry(d);
     });
   });
 
@@ -185,7 +197,7 @@ export async function importUpload(d: Daemon, req: FastifyRequest, reply: Fastif
     throw new ApiError(404, "Storage pool not found");
   }
   const asked = req.headers["x-lxd-name"];
-  const spool = join(d.stateDir, "uploads");
+  const spool = uploadsDir(d);
   mkdirSync(spool, { recursive: true, mode: 0o700 });
   const file = join(spool, `backup-${randomBytes(6).toString("hex")}`);
   try {
@@ -211,7 +223,7 @@ export async function importUpload(d: Daemon, req: FastifyRequest, reply: Fastif
         writeMeta(paths, { ...readMeta(paths), created_at });
       }
       d.events.lifecycle("instance-created", `${INSTANCES}/${name}`);
-      armExpiry(d);
+      void armExpiry(d);
     });
   } catch (err) {
     rmSync(file, { force: true });

@@ -123,7 +123,7 @@ export async function restoreInstance(
 
 export function registerSnapshotRoutes(app: FastifyInstance, d: Daemon): void {
   // The daemon's first listener sweeps expired snapshots and arms the timer.
-  setImmediate(() => armExpiry(d));
+  setImmediate(() => void armExpiry(d));
 
   app.get<{ Params: Params }>(`${INSTANCES}/:name/snapshots`, async (req) => {
     const paths = instancePaths(d, req.params.name);
@@ -146,7 +146,7 @@ export function registerSnapshotRoutes(app: FastifyInstance, d: Daemon): void {
       return instanceOperation(d, reply, paths.name, "Snapshotting instance", async () => {
         const name = await takeSnapshot(d, paths, body, expiresAt);
         d.events.lifecycle("instance-snapshot-created", snapshotUrl(paths.name, name));
-        if (expiresAt) armExpiry(d);
+        if (expiresAt) void armExpiry(d);
       });
     },
   );
@@ -171,7 +171,7 @@ export function registerSnapshotRoutes(app: FastifyInstance, d: Daemon): void {
         writeSnapshotMeta(now.paths, now.name, expiresAt);
       });
       d.events.lifecycle("instance-snapshot-updated", snapshotUrl(paths.name, rec.name));
-      armExpiry(d);
+      void armExpiry(d);
     });
   };
   app.put<{ Params: SnapParams }>(`${INSTANCES}/:name/snapshots/:snap`, update);
