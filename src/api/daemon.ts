@@ -9,7 +9,9 @@ import type { Logger } from "pino";
 import type { Caller, Context } from "../core/context.js";
 import { EventHub } from "./events.js";
 import { Operations } from "./operations.js";
+import { hashPassword } from "./password.js";
 import { ServerConfig, type ServerKey } from "./server-config.js";
+import { TrustStore } from "./trust.js";
 
 /** The server config keys lxtd gives a meaning. */
 export const SERVER_KEYS: Record<string, ServerKey> = {
@@ -19,7 +21,15 @@ export const SERVER_KEYS: Record<string, ServerKey> = {
         throw new Error("expected ADDRESS:PORT");
     },
   },
+  // Kept as a salted hash; an untrusted client that knows it may add its certificate.
+  "core.trust_password": { secret: true, check() {}, store: hashPassword },
 };
+
+/** The HTTPS listener, as the server config moves it (`core.https_address`). */
+export interface HttpsControl {
+  /** Listens on ADDRESS:PORT instead (undefined: stops); on failure the old listener stays. */
+  listen(address: string | undefined): Promise<void>;
+}
 
 /** The HTTPS side, once it listens: what `GET /1.0` shows of it. */
 export interface TlsIdentity {
@@ -50,7 +60,11 @@ export class Daemon {
   readonly events: EventHub;
   readonly operations: Operations;
   readonly config: ServerConfig;
+  /** The client certificates HTTPS clients are trusted by. */
+  readonly trust: TrustStore;
   tls?: TlsIdentity;
+  /** Set when the daemon can serve HTTPS: what a change of `core.https_address` moves. */
+  https?: HttpsControl;
 
   constructor(o: DaemonOptions) {
     this.ctx = o.ctx;
@@ -62,6 +76,7 @@ export class Daemon {
     this.events = new EventHub();
     this.operations = new Operations(this.events);
     this.config = new ServerConfig(join(o.stateDir, "server.yaml"), SERVER_KEYS);
+    this.trust = new TrustStore(join(o.stateDir, "trust"));
   }
 
   addresses(): string[] {

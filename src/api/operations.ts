@@ -166,6 +166,10 @@ export class Operations {
   }
 
   private async run(op: Operation): Promise<void> {
+    if (op.signal.aborted) {
+      op.setStatus("Cancelled", "operation cancelled");
+      return;
+    }
     op.setStatus("Running");
     try {
       const result = await op.spec.run(op);

@@ -5,6 +5,7 @@
  * websockets) handled beside fastify on the same server.
  */
 import type { IncomingMessage } from "node:http";
+import type { ServerOptions as HttpsOptions } from "node:https";
 import type { Duplex } from "node:stream";
 import Fastify, {
   type FastifyBaseLogger,
@@ -24,6 +25,8 @@ export const BODY_LIMIT = 4 * 1024 * 1024;
 export interface AppOptions {
   /** Decides whether a request's client is trusted (the unix socket always is). */
   trusted?: (req: IncomingMessage) => boolean;
+  /** Serve HTTPS with these TLS options (the server certificate, client certificates asked for). */
+  https?: HttpsOptions;
 }
 
 declare module "fastify" {
@@ -47,8 +50,20 @@ export function buildApp(d: Daemon, opts: AppOptions = {}): FastifyInstance {
     connectionTimeout: 0,
     keepAliveTimeout: 60_000,
     routerOptions: { ignoreTrailingSlash: true },
-  });
+    ...(opts.https ? { https: opts.https } : {}),
+  }) as unknown as FastifyInstance;
   app.decorateRequest("trusted", false);
+  app.addHook("onResponse", async (req, reply) => {
+    d.log.debug(
+      {
+        method: req.method,
+        url: req.url,
+        status: reply.statusCode,
+        duration: Math.round(reply.elapsedTime * 10) / 10,
+      },
+      "request",
+    );
+  });
   app.addHook("onRequest", async (req, reply) => {
     req.trusted = trusted(req.raw);
     const route = `${req.method} ${req.url.split("?")[0]}`;
@@ -82,6 +97,10 @@ export function buildApp(d: Daemon, opts: AppOptions = {}): FastifyInstance {
       return;
     }
     handleUpgrade(d, wss, req, socket, head);
+  });
+  // Upgraded sockets would hold the server's close open: end them first.
+  app.addHook("preClose", async () => {
+    for (const ws of wss.clients) ws.terminate();
   });
   return app;
 }

@@ -2,6 +2,8 @@
 import type { FastifyInstance } from "fastify";
 import type { Daemon } from "../daemon.js";
 import { registerBackupRoutes } from "./backups.js";
+import { registerCertificateRoutes } from "./certificates.js";
+import { registerFileRoutes } from "./files.js";
 import { registerImageRoutes } from "./images.js";
 import { registerInstanceRoutes } from "./instances.js";
 import { registerOperationRoutes } from "./operations.js";
@@ -15,6 +17,8 @@ export const ROUTES: readonly RouteModule[] = [
   registerOperationRoutes,
   registerInstanceRoutes,
   registerImageRoutes,
+  registerCertificateRoutes,
+  registerFileRoutes,
   registerSnapshotRoutes,
   registerBackupRoutes,
 ];

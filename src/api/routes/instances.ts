@@ -23,7 +23,7 @@ import { findImageJson, imageSource } from "../images-view.js";
 import { matchesFilter, parseFilter } from "../instance-filter.js";
 import { writeMeta } from "../instance-meta.js";
 import { copyInstance } from "../instance-sources.js";
-import { editable, instanceJson, instanceState } from "../instance-view.js";
+import { editable, type InstanceJson, instanceJson, instanceState } from "../instance-view.js";
 import { createPlan } from "../lxd-config.js";
 import type { Operation } from "../operations.js";
 import { type Devices, ProfileStore } from "../profiles.js";
@@ -211,9 +211,7 @@ export function registerInstanceRoutes(app: FastifyInstance, d: Daemon): void {
         if (filter && !matchesFilter(filter, inst)) return undefined;
         if (depth === 0) return `${INSTANCES}/${n}`;
         if (depth === 1) return inst;
-        const state = await instanceState(d.ctx, paths);
-        const snapshots = await snapshotsJson(d, paths);
-        return { ...inst, state, snapshots, backups: backupRecords(paths).map(backupJson) };
+        return fullInstance(d, paths, inst);
       }),
     );
     return syncBody(out.filter((x) => x !== undefined));
@@ -245,8 +243,15 @@ export function registerInstanceRoutes(app: FastifyInstance, d: Daemon): void {
   });
 
   app.get<{ Params: { name: string } }>(`${INSTANCES}/:name`, async (req, reply) => {
-    const inst = await instanceJson(d.ctx, instancePaths(d, req.params.name));
-    return sendWithEtag(reply, syncBody(inst), etagOf(editable(inst)));
+    const paths = instancePaths(d, req.params.name);
+    const inst = await instanceJson(d.ctx, paths);
+    const etag = etagOf(editable(inst));
+    // instance_get_full: recursion=1 adds the state, snapshots and backups (what `lxc info` shows).
+    if (recursion(req) > 0) {
+      const full = await fullInstance(d, paths, inst);
+      return sendWithEtag(reply, syncBody(full), etag);
+    }
+    return sendWithEtag(reply, syncBody(inst), etag);
   });
 
   app.put<{ Params: { name: string }; Body: { restore?: string } }>(
@@ -303,6 +308,13 @@ export function registerInstanceRoutes(app: FastifyInstance, d: Daemon): void {
       );
     },
   );
+}
+
+/** An instance with its state, snapshots and backups (recursion=2 lists, recursion=1 gets). */
+export async function fullInstance(d: Daemon, paths: ContainerPaths, inst: InstanceJson) {
+  const state = await instanceState(d.ctx, paths);
+  const snapshots = await snapshotsJson(d, paths);
+  return { ...inst, state, snapshots, backups: backupRecords(paths).map(backupJson) };
 }
 
 interface StateBody {
