@@ -19,7 +19,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { after, before, describe, test } from "node:test";
-import { until } from "./harness.js";
+import { BtrfsLoop, btrfsSkip, until } from "./harness.js";
 import { LxtdSandbox, lxtdSkipReason } from "./lxtd-harness.js";
 
 const skip = lxtdSkipReason();
@@ -285,6 +285,17 @@ describe("lxtd snapshots, copy, empty instances and backups", { skip, timeout: 3
       new RegExp(`^${c},STOPPED$`, "m"),
     );
     assert.match(box.ok(["ls", "-f"]), new RegExp(`^${c}\\s+STOPPED`, "m"));
+    // The CLI's own: lxt create --empty, seen by lxtd; not with a template.
+    const e = box.name("cliempty");
+    box.ok(["create", "-n", e, "--empty"]);
+    assert.deepEqual(readdirSync(join(box.lxcpath, e, "rootfs")), []);
+    assert.match(
+      box.lxcOk(["list", e, "--format", "csv", "-c", "ns"]),
+      new RegExp(`^${e},STOPPED$`, "m"),
+    );
+    const both = box.lxt(["create", "-n", box.name("both"), "--empty", "-t", "busybox"]);
+    assert.notEqual(both.code, 0);
+    assert.match(both.stderr, /--empty takes neither a template/);
   });
 
   test("export and import round trip; backups API; foreign tarballs refused", () => {
@@ -342,5 +353,56 @@ describe("lxtd snapshots, copy, empty instances and backups", { skip, timeout: 3
     assert.match(r.stderr, /not a readable lxt backup/);
     assert.equal(existsSync(join(box.lxcpath, other)), false);
     assert.deepEqual(readdirSync(join(box.lxcpath, ".lxtd", "uploads")), [], "the upload is gone");
+  });
+});
+
+const btrfsSkipped = skip ?? btrfsSkip();
+if (!skip && btrfsSkipped) console.log(btrfsSkipped);
+
+describe("lxtd on btrfs: a running instance is snapshotted, copied and exported", {
+  skip: btrfsSkipped,
+  timeout: 300_000,
+}, () => {
+  let loop: BtrfsLoop;
+  let box: LxtdSandbox;
+  let tmp: string;
+  before(async () => {
+    loop = new BtrfsLoop();
+    loop.open("640M");
+    box = new LxtdSandbox(loop.mnt);
+    tmp = mkdtempSync(join(tmpdir(), "lxt-snaptest-"));
+    await box.startDaemon();
+  });
+  after(async () => {
+    await box?.close();
+    loop.close();
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
+  test("snapshot, copy, export of a running instance; restore starts it again", () => {
+    const c = box.name("run");
+    box.lxcOk(["init", "busybox", c]);
+    const rootfs = join(box.lxcpath, c, "rootfs");
+    writeFileSync(join(rootfs, "marker"), "one\n");
+    box.lxcOk(["start", c]);
+    box.lxcOk(["snapshot", c, "live"]);
+    const copy = box.name("runcopy");
+    box.lxcOk(["copy", c, copy]);
+    assert.equal(readFileSync(join(box.lxcpath, copy, "rootfs", "marker"), "utf8"), "one\n");
+    assert.deepEqual(
+      (JSON.parse(box.lxcOk(["query", `/1.0/instances/${copy}/snapshots`])) as string[]).length,
+      1,
+    );
+    const file = join(tmp, "run.tar.zst");
+    box.lxcOk(["export", c, file, "--compression", "zstd"]);
+    const back = box.name("runimp");
+    box.lxcOk(["import", file, back]);
+    assert.equal(readFileSync(join(box.lxcpath, back, "rootfs", "marker"), "utf8"), "one\n");
+    box.lxcOk(["restore", c, "live"]);
+    assert.match(
+      box.lxcOk(["list", c, "--format", "csv", "-c", "nsS"]),
+      new RegExp(`^${c},RUNNING,1$`, "m"),
+    );
+    box.lxcOk(["stop", "-f", c]);
   });
 });
