@@ -27,10 +27,9 @@ import { editable, type InstanceJson, instanceJson, instanceState } from "../ins
 import { createPlan } from "../lxd-config.js";
 import type { Operation } from "../operations.js";
 import { type Devices, ProfileStore } from "../profiles.js";
-import { findSnapshot } from "../snapshot-store.js";
 import { importUpload, isUpload } from "./backups.js";
 import { recursion } from "./params.js";
-import { restoreInstance, snapshotsJson } from "./snapshots.js";
+import { restoreRequest, snapshotsJson } from "./snapshots.js";
 
 export const INSTANCES = "/1.0/instances";
 
@@ -254,24 +253,13 @@ export function registerInstanceRoutes(app: FastifyInstance, d: Daemon): void {
     return sendWithEtag(reply, syncBody(inst), etag);
   });
 
-  app.put<{ Params: { name: string }; Body: { restore?: string } }>(
-    `${INSTANCES}/:name`,
-    async (req, reply) => {
-      const paths = instancePaths(d, req.params.name);
-      const asked = req.body?.restore;
-      if (typeof asked === "string" && asked !== "") {
-        // The stock client names it INSTANCE/SNAP.
-        const restore = asked.startsWith(`${paths.name}/`)
-          ? asked.slice(paths.name.length + 1)
-          : asked;
-        findSnapshot(d.ctx, paths, restore);
-        return instanceOperation(d, reply, paths.name, "Restoring snapshot", () =>
-          restoreInstance(d, paths, restore),
-        );
-      }
-      throw new ApiError(501, "Changing an instance by PUT is not supported yet");
-    },
-  );
+  // PUT's other changes (config, devices, profiles) are another module's; a
+  // `restore` body is answered by restoreRequest.
+  app.put<{ Params: { name: string } }>(`${INSTANCES}/:name`, async (req, reply) => {
+    const answered = restoreRequest(d, instancePaths(d, req.params.name), req.body, reply);
+    if (answered) return answered;
+    throw new ApiError(501, "Changing an instance by PUT is not supported yet");
+  });
 
   app.delete<{ Params: { name: string } }>(`${INSTANCES}/:name`, async (req, reply) => {
     const paths = instancePaths(d, req.params.name);

@@ -121,6 +121,29 @@ export async function restoreInstance(
   });
 }
 
+/**
+ * `PUT /1.0/instances/NAME` with `{restore: SNAP}` (the stock client sends
+ * `INSTANCE/SNAP`): answers with the restore's operation, or returns
+ * undefined when the body asks no restore (the PUT is an edit then).
+ */
+export function restoreRequest(
+  d: Daemon,
+  paths: ContainerPaths,
+  body: unknown,
+  reply: FastifyReply,
+): FastifyReply | undefined {
+  const b = (body ?? {}) as { restore?: unknown; stateful?: unknown };
+  if (typeof b !== "object" || typeof b.restore !== "string" || b.restore === "") return undefined;
+  if (b.stateful)
+    throw badRequest("Stateful restores are not supported (lxt has no checkpoint/restore)");
+  const prefix = `${paths.name}/`;
+  const snap = b.restore.startsWith(prefix) ? b.restore.slice(prefix.length) : b.restore;
+  findSnapshot(d.ctx, paths, snap);
+  return instanceOperation(d, reply, paths.name, "Restoring snapshot", () =>
+    restoreInstance(d, paths, snap),
+  );
+}
+
 export function registerSnapshotRoutes(app: FastifyInstance, d: Daemon): void {
   // The daemon's first listener sweeps expired snapshots and arms the timer.
   setImmediate(() => void armExpiry(d));
