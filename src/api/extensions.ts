@@ -42,4 +42,8 @@ export const API_EXTENSIONS: readonly string[] = [
   "backup_compression",
   "certificate_token",
   "instances_files_modify_permissions",
+  "container_only_migration",
+  "backup_override_name",
+  "container_backup_override_pool",
+  "backup_compression_algorithm",
 ];

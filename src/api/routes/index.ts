@@ -1,6 +1,7 @@
 /** Every route module of lxtd, registered on each listener's app. */
 import type { FastifyInstance } from "fastify";
 import type { Daemon } from "../daemon.js";
+import { registerBackupRoutes } from "./backups.js";
 import { registerCertificateRoutes } from "./certificates.js";
 import { registerFileRoutes } from "./files.js";
 import { registerImageRoutes } from "./images.js";
@@ -12,6 +13,7 @@ import { registerNetworkRoutes } from "./networks.js";
 import { registerOperationRoutes } from "./operations.js";
 import { registerProfileRoutes } from "./profiles.js";
 import { registerServerRoutes } from "./server.js";
+import { registerSnapshotRoutes } from "./snapshots.js";
 import { registerStorageRoutes } from "./storage.js";
 
 export type RouteModule = (app: FastifyInstance, d: Daemon) => void;
@@ -29,4 +31,6 @@ export const ROUTES: readonly RouteModule[] = [
   registerNetworkRoutes,
   registerForwardRoutes,
   registerMetricsRoutes,
+  registerSnapshotRoutes,
+  registerBackupRoutes,
 ];

@@ -19,6 +19,7 @@ import { applyChange, requireObject } from "../instance-config.js";
 import { editable, instanceJson } from "../instance-view.js";
 import { type Devices, ProfileStore } from "../profiles.js";
 import { INSTANCES, instanceOperation, instancePaths } from "./instances.js";
+import { restoreRequest } from "./snapshots.js";
 
 interface EditBody {
   config?: Record<string, string> | null;
@@ -54,7 +55,6 @@ function deviceMap(v: unknown): Devices {
 async function edit(d: Daemon, req: FastifyRequest<{ Params: { name: string } }>, merge: boolean) {
   const paths = instancePaths(d, req.params.name);
   const body = requireObject(req.body) as EditBody;
-  if (body.restore) throw new ApiError(501, "Restoring a snapshot is not supported yet");
   const store = new ProfileStore(d.profilesDir);
   const now = await instanceJson(d.ctx, paths, undefined, store);
   checkIfMatch(req, etagOf(editable(now)));
@@ -86,6 +86,11 @@ export function registerInstanceEditRoutes(app: FastifyInstance, d: Daemon): voi
   for (const merge of [false, true]) {
     const method = merge ? app.patch.bind(app) : app.put.bind(app);
     method<{ Params: { name: string } }>(`${INSTANCES}/:name`, async (req, reply) => {
+      // A PUT with `restore` restores a snapshot (an operation of its own).
+      if (!merge) {
+        const answered = restoreRequest(d, instancePaths(d, req.params.name), req.body, reply);
+        if (answered) return answered;
+      }
       const paths = await edit(d, req, merge);
       return instanceOperation(d, reply, paths.name, "Updating instance", async () => {
         d.events.lifecycle("instance-updated", `${INSTANCES}/${paths.name}`);

@@ -16,6 +16,7 @@ import { freezeContainer } from "../../container/resources.js";
 import { startContainer } from "../../container/start.js";
 import { stopContainer } from "../../container/stop.js";
 import { checkName } from "../../core/names.js";
+import { backupJson, backupRecords } from "../backup-store.js";
 import type { Daemon } from "../daemon.js";
 import { ApiError, asyncBody, badRequest, syncBody } from "../envelope.js";
 import { etagOf, sendWithEtag } from "../etag.js";
@@ -23,12 +24,15 @@ import { findImageJson, imageSource } from "../images-view.js";
 import { applyChange, creationChange, expandProfiles } from "../instance-config.js";
 import { matchesFilter, parseFilter } from "../instance-filter.js";
 import { writeMeta } from "../instance-meta.js";
+import { copyInstance } from "../instance-sources.js";
 import { editable, type InstanceJson, instanceJson, instanceState } from "../instance-view.js";
 import { renderLxc } from "../lxd-config.js";
 import type { Operation } from "../operations.js";
 import { type Devices, ProfileStore } from "../profiles.js";
 import { type InstancesPost, instanceStatePut, instancesPost, parseBody } from "../schemas.js";
+import { importUpload, isUpload } from "./backups.js";
 import { recursion } from "./params.js";
+import { snapshotsJson } from "./snapshots.js";
 
 export const INSTANCES = "/1.0/instances";
 
@@ -45,17 +49,22 @@ export function instancePaths(d: Daemon, name: string): ContainerPaths {
   return paths;
 }
 
-/** Starts an async operation on one instance and answers 202 with it. */
+/** Starts an async operation on one instance (and `more` resources) and answers 202 with it. */
 export function instanceOperation(
   d: Daemon,
   reply: FastifyReply,
   name: string,
   description: string,
   run: (op: Operation) => Promise<unknown>,
+  more: Record<string, string[]> = {},
 ) {
   const op = d.operations.start({
     description,
-    resources: { instances: [`${INSTANCES}/${name}`], containers: [`/1.0/containers/${name}`] },
+    resources: {
+      instances: [`${INSTANCES}/${name}`],
+      containers: [`/1.0/containers/${name}`],
+      ...more,
+    },
     run,
   });
   return reply.code(202).header("Location", op.url).send(asyncBody(op.url, op.json()));
@@ -118,6 +127,11 @@ export function expand(
 }
 
 async function create(d: Daemon, body: CreateBody, name: string): Promise<void> {
+  const src = body.source ?? { type: "none" };
+  if (src.type === "copy") return copyInstance(d, body, name);
+  if (src.type !== "image" && src.type !== "none") {
+    throw new ApiError(501, `Source type "${src.type}" is not supported yet`);
+  }
   const store = new ProfileStore(d.profilesDir);
   const profiles = body.profiles ?? ["default"];
   const own = Object.fromEntries(
@@ -126,23 +140,25 @@ async function create(d: Daemon, body: CreateBody, name: string): Promise<void> 
   const expanded = expand(store, profiles, own, body.devices ?? {});
   // Refused before anything is made: the whole config, as the update will write it.
   renderLxc(expanded, [], (k, v) => checkEntry(d.ctx, k, v));
-  const src = body.source ?? { type: "none" };
-  const paths = containerPaths(d.ctx, name);
-  if (src.type !== "image") {
-    throw new ApiError(501, `Source type "${src.type}" is not supported yet`);
-  }
-  const ref = src.alias ?? src.fingerprint;
-  if (!ref) throw badRequest("No image alias or fingerprint given");
-  const img = findImageJson(d.ctx.lxcpath, ref, !!src.alias);
-  if (!img) throw new ApiError(404, src.alias ? "Image alias not found" : "Image not found");
-  const source = imageSource(img);
-  const template = "template" in source ? source.template : source.fingerprint;
   const nic = Object.values(expanded.devices).find((dev) => dev.type === "nic");
   const network = nic?.network ?? nic?.parent ?? "empty";
-  await createContainer(d.ctx, paths, { template, network, caller: d.caller });
+  const paths = containerPaths(d.ctx, name);
+  let properties: Record<string, string> = {};
+  if (src.type === "none") {
+    await createContainer(d.ctx, paths, { empty: true, network, caller: d.caller });
+  } else {
+    const ref = src.alias ?? src.fingerprint;
+    if (!ref) throw badRequest("No image alias or fingerprint given");
+    const img = findImageJson(d.ctx.lxcpath, ref, !!src.alias);
+    if (!img) throw new ApiError(404, src.alias ? "Image alias not found" : "Image not found");
+    const source = imageSource(img);
+    const template = "template" in source ? source.template : source.fingerprint;
+    await createContainer(d.ctx, paths, { template, network, caller: d.caller });
+    properties = img.properties;
+  }
   try {
     const imageKeys = Object.fromEntries(
-      Object.entries(img.properties).map(([k, v]) => [`image.${k}`, v]),
+      Object.entries(properties).map(([k, v]) => [`image.${k}`, v]),
     );
     writeMeta(paths, {
       description: body.description ?? "",
@@ -187,6 +203,7 @@ export function registerInstanceRoutes(app: FastifyInstance, d: Daemon): void {
   });
 
   app.post(INSTANCES, async (req, reply) => {
+    if (isUpload(req.body)) return importUpload(d, req, reply);
     const body = parseBody(instancesPost, req.body);
     if (body.type && body.type !== "container") {
       throw badRequest(`Instance type "${body.type}" is not supported (lxt runs containers only)`);
@@ -258,7 +275,8 @@ export function registerInstanceRoutes(app: FastifyInstance, d: Daemon): void {
 /** An instance with its state, snapshots and backups (recursion=2 lists, recursion=1 gets). */
 export async function fullInstance(d: Daemon, paths: ContainerPaths, inst: InstanceJson) {
   const state = await instanceState(d.ctx, paths);
-  return { ...inst, state, snapshots: [] as unknown[], backups: [] as unknown[] };
+  const snapshots = await snapshotsJson(d, paths);
+  return { ...inst, state, snapshots, backups: backupRecords(paths).map(backupJson) };
 }
 
 function cap(s: string): string {
