@@ -12,7 +12,6 @@ import { checkEntry } from "../container/config-replace.js";
 import { copyContainer } from "../container/copy.js";
 import { destroyContainer } from "../container/destroy.js";
 import { containerPaths } from "../container/paths.js";
-import { configFileEntries } from "../container/resources.js";
 import { restoreSnapshot } from "../container/snapshot.js";
 import { listSnapshotNames, snapshotPaths } from "../container/storage.js";
 import type { Daemon } from "./daemon.js";
@@ -20,7 +19,7 @@ import { ApiError, badRequest } from "./envelope.js";
 import { etagOf } from "./etag.js";
 import { applyChange, instanceConfig } from "./instance-config.js";
 import { readMeta, writeMeta } from "./instance-meta.js";
-import { lxdView, renderLxc } from "./lxd-config.js";
+import { renderLxc } from "./lxd-config.js";
 import type { Devices } from "./profiles.js";
 import { ProfileStore } from "./profiles.js";
 import { instancePaths } from "./routes/instances.js";
@@ -62,13 +61,20 @@ export async function copyInstance(d: Daemon, body: CopyBody, name: string): Pro
   if (rest.length > 0 || snap === "") throw badRequest(`Invalid copy source "${src.source}"`);
   const from = instancePaths(d, instance);
   const snapshot = snap === undefined ? undefined : findSnapshot(d.ctx, from, snap);
-  const view = lxdView(configFileEntries(snapshot?.paths ?? from));
-  // Only what the request changes is applied; the rest came with the copied config.
+  // The client sends the source's config and devices back (its own part, as
+  // GET shows them; older clients the expanded ones): only what differs from
+  // both is a change, applied after the copy; the rest came with it.
+  const store = new ProfileStore(d.profilesDir);
+  const cur = instanceConfig(store, snapshot?.paths ?? from);
   const changed: Record<string, string> = {};
   for (const [k, v] of Object.entries(body.config ?? {})) {
-    if (!stored(k) && view.config[k] !== v) changed[k] = v;
+    if (!stored(k) && cur.local.config[k] !== v && cur.expanded.config[k] !== v) changed[k] = v;
   }
-  if (body.devices && etagOf(body.devices) !== etagOf(view.devices)) {
+  if (
+    body.devices &&
+    etagOf(body.devices) !== etagOf(cur.local.devices) &&
+    etagOf(body.devices) !== etagOf(cur.expanded.devices)
+  ) {
     throw badRequest("Invalid devices: changing devices in a copy is not supported yet");
   }
   // Refused before anything is copied.
@@ -99,7 +105,6 @@ export async function copyInstance(d: Daemon, body: CopyBody, name: string): Pro
       created_at: new Date(d.ctx.host.clock.now()).toISOString(),
     });
     if (Object.keys(changed).length > 0) {
-      const store = new ProfileStore(d.profilesDir);
       const now = instanceConfig(store, to);
       await applyChange(d.ctx, d.caller, store, to, {
         profiles: now.meta.profiles,

@@ -40,6 +40,39 @@ declare module "fastify" {
 /** Paths an untrusted client may reach (LXD: the server's public view, and the certificate POST). */
 const PUBLIC = new Set(["GET /1.0", "GET /", "POST /1.0/certificates"]);
 
+/** How long, and for how many bytes, a lingering close reads what the client still sends. */
+export const LINGER_MS = 2_000;
+export const LINGER_BYTES = 64 * 1024 * 1024;
+
+/**
+ * A lingering close (RFC 9112, 9.6): when the answer goes out before the
+ * request's body was read, node closes the connection once the answer is
+ * written, and a client still sending then gets EPIPE or a reset, which can
+ * reach it before the answer it was sent, so it never reads it. Instead the
+ * answer is followed by our FIN, and what the client still sends is read
+ * and dropped until it closes its side, for at most `LINGER_MS` and
+ * `LINGER_BYTES`; nothing of it is kept.
+ */
+function lingerBeforeClose(req: IncomingMessage): void {
+  const socket = req.socket;
+  if ((socket as { lxtLinger?: boolean }).lxtLinger) return;
+  (socket as { lxtLinger?: boolean }).lxtLinger = true;
+  socket.destroySoon = () => {
+    let seen = 0;
+    const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+    timer.unref();
+    socket.once("close", () => clearTimeout(timer));
+    socket.once("end", () => socket.destroy());
+    socket.on("data", (b: Buffer) => {
+      seen += b.length;
+      if (seen > LINGER_BYTES) socket.destroy();
+    });
+    socket.end();
+  };
+  // The request's own stream drops the body's bytes (flowing, no reader).
+  req.resume();
+}
+
 /** How long a client may take over its headers, and how often node checks (it answers 408). */
 function slowClientBounds(requestTimeout: number) {
   return {
@@ -67,6 +100,11 @@ export function buildApp(d: Daemon, opts: AppOptions = {}): FastifyInstance {
       : { http: slowClientBounds(requestTimeout) }),
   }) as unknown as FastifyInstance;
   app.decorateRequest("trusted", false);
+  // An answer sent before the request's body was read (413, a refused upload): linger.
+  app.addHook("onSend", async (req, _reply, payload) => {
+    if (!req.raw.complete) lingerBeforeClose(req.raw);
+    return payload;
+  });
   app.addHook("onResponse", async (req, reply) => {
     d.log.debug(
       {
