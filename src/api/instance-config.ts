@@ -219,3 +219,21 @@ export function requireObject(body: unknown): Record<string, unknown> {
     throw new ApiError(400, "Invalid request body");
   return body as Record<string, unknown>;
 }
+
+/** A body's map of strings (`config`, a device): absent is empty; anything else is LXD's 400. */
+export function stringMap(v: unknown, what: string): Record<string, string> {
+  if (v === null || v === undefined) return {};
+  if (typeof v !== "object" || Array.isArray(v))
+    throw badRequest(`Invalid ${what}: expected a map`);
+  for (const [k, x] of Object.entries(v))
+    if (typeof x !== "string") throw badRequest(`Invalid ${what}: "${k}" must be a string`);
+  return v as Record<string, string>;
+}
+
+/** A body's `devices`: a map of devices, each a map of strings. */
+export function deviceMap(v: unknown): Devices {
+  if (v === null || v === undefined) return {};
+  if (typeof v !== "object" || Array.isArray(v))
+    throw badRequest("Invalid devices: expected a map");
+  return Object.fromEntries(Object.entries(v).map(([k, d]) => [k, stringMap(d, `device "${k}"`)]));
+}

@@ -15,7 +15,7 @@ import { checkName } from "../../core/names.js";
 import type { Daemon } from "../daemon.js";
 import { ApiError, badRequest } from "../envelope.js";
 import { checkIfMatch, etagOf } from "../etag.js";
-import { applyChange, requireObject } from "../instance-config.js";
+import { applyChange, deviceMap, requireObject, stringMap } from "../instance-config.js";
 import { editable, instanceJson } from "../instance-view.js";
 import { type Devices, ProfileStore } from "../profiles.js";
 import { INSTANCES, instanceOperation, instancePaths } from "./instances.js";
@@ -29,27 +29,6 @@ interface EditBody {
   ephemeral?: boolean;
   architecture?: string;
   restore?: string;
-}
-
-function stringMap(v: unknown, what: string): Record<string, string> {
-  if (v === null || v === undefined) return {};
-  if (typeof v !== "object" || Array.isArray(v))
-    throw badRequest(`Invalid ${what}: expected a map`);
-  for (const [k, x] of Object.entries(v))
-    if (typeof x !== "string") throw badRequest(`Invalid ${what}: "${k}" must be a string`);
-  return v as Record<string, string>;
-}
-
-function deviceMap(v: unknown): Devices {
-  if (v === null || v === undefined) return {};
-  if (typeof v !== "object" || Array.isArray(v))
-    throw badRequest("Invalid devices: expected a map");
-  return Object.fromEntries(
-    Object.entries(v as Record<string, unknown>).map(([k, d]) => [
-      k,
-      stringMap(d, `device "${k}"`),
-    ]),
-  );
 }
 
 async function edit(d: Daemon, req: FastifyRequest<{ Params: { name: string } }>, merge: boolean) {

@@ -16,13 +16,15 @@ import { checkIfMatch, etagOf, sendWithEtag } from "../etag.js";
 import {
   applyChange,
   checkChange,
+  deviceMap,
   instanceConfig,
   type Profiles,
   requireObject,
+  stringMap,
 } from "../instance-config.js";
 import { readMeta, writeMeta } from "../instance-meta.js";
 import { renderLxc } from "../lxd-config.js";
-import { type Devices, type Profile, ProfileStore } from "../profiles.js";
+import { type Profile, ProfileStore } from "../profiles.js";
 import { recursion } from "./params.js";
 
 const PROFILES = "/1.0/profiles";
@@ -50,24 +52,6 @@ const editableOf = (p: Profile) => ({
   description: p.description,
   devices: p.devices,
 });
-
-function strings(v: unknown, what: string): Record<string, string> {
-  if (v === null || v === undefined) return {};
-  if (typeof v !== "object" || Array.isArray(v))
-    throw badRequest(`Invalid ${what}: expected a map`);
-  for (const [k, x] of Object.entries(v))
-    if (typeof x !== "string") throw badRequest(`Invalid ${what}: "${k}" must be a string`);
-  return v as Record<string, string>;
-}
-
-function devicesOf(v: unknown): Devices {
-  const outer = v === null || v === undefined ? {} : v;
-  if (typeof outer !== "object" || Array.isArray(outer))
-    throw badRequest("Invalid devices: expected a map");
-  return Object.fromEntries(
-    Object.entries(outer).map(([k, x]) => [k, strings(x, `device "${k}"`)]),
-  );
-}
 
 /** Refuses a profile whose keys or devices have no meaning here (LXD's words). */
 function checkProfile(d: Daemon, p: Profile): void {
@@ -160,8 +144,8 @@ export function registerProfileRoutes(app: FastifyInstance, d: Daemon): void {
     const p: Profile = {
       name,
       description: typeof body.description === "string" ? body.description : "",
-      config: strings(body.config, "config"),
-      devices: devicesOf(body.devices),
+      config: stringMap(body.config, "config"),
+      devices: deviceMap(body.devices),
     };
     return serial(d, async () => {
       if (s.find(name)) throw new ApiError(409, "The profile already exists");
@@ -183,8 +167,8 @@ export function registerProfileRoutes(app: FastifyInstance, d: Daemon): void {
     return serial(d, async () => {
       const old = s.get(req.params.name);
       checkIfMatch(req, etagOf(editableOf(old)));
-      const config = strings(body.config, "config");
-      const devices = devicesOf(body.devices);
+      const config = stringMap(body.config, "config");
+      const devices = deviceMap(body.devices);
       const next: Profile = {
         name: old.name,
         description:

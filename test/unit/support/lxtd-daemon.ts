@@ -16,12 +16,12 @@ export interface TestDaemon {
   cleanup(): void;
 }
 
-export function testDaemon(limits?: Partial<ClientLimits>): TestDaemon {
-  const root = mkdtempSync(join(tmpdir(), "lxt-unit-lxtd-"));
-  const stateDir = join(root, ".lxtd");
+/** A daemon over the state root `lxcpath` (its `.lxtd` made), with the fake context. */
+export function daemonAt(lxcpath: string, limits?: Partial<ClientLimits>): Daemon {
+  const stateDir = join(lxcpath, ".lxtd");
   mkdirSync(stateDir, { recursive: true });
-  const d = new Daemon({
-    ctx: testContext({ lxcpath: root, runDir: join(root, "run") }),
+  return new Daemon({
+    ctx: testContext({ lxcpath, runDir: join(lxcpath, "run") }),
     log: pino({ level: "silent" }),
     caller: testCaller(),
     stateDir,
@@ -29,5 +29,13 @@ export function testDaemon(limits?: Partial<ClientLimits>): TestDaemon {
     serverPid: 4242,
     limits,
   });
-  return { d, root, cleanup: () => rmSync(root, { recursive: true, force: true }) };
+}
+
+export function testDaemon(limits?: Partial<ClientLimits>): TestDaemon {
+  const root = mkdtempSync(join(tmpdir(), "lxt-unit-lxtd-"));
+  return {
+    d: daemonAt(root, limits),
+    root,
+    cleanup: () => rmSync(root, { recursive: true, force: true }),
+  };
 }
