@@ -36,6 +36,9 @@ struct attach_opts {
 	char **env;
 	int nenv;
 	bool pty;
+	bool home_cwd; /* --home: cwd is HOME, and / when it cannot be entered */
+	int control; /* --control-fd, or -1 */
+	unsigned short cols, rows; /* --winsize */
 	char **argv;
 	struct plan conf_plan; /* --confinement: its caps, no-new-privs, seccomp */
 };
@@ -50,6 +53,50 @@ static const struct {
 };
 
 #define NS_COUNT (sizeof(ns_names) / sizeof(ns_names[0]))
+
+/* "COLSxROWS", each 1..65535. */
+static int parse_winsize(const char *s, unsigned short *cols, unsigned short *rows)
+{
+	char buf[16], *x;
+	long long c, r;
+
+	if (strlen(s) >= sizeof(buf))
+		return -1;
+	strcpy(buf, s);
+	if (!(x = strchr(buf, 'x')))
+		return -1;
+	*x = '\0';
+	if (parse_ll(buf, 1, 65535, &c) < 0 || parse_ll(x + 1, 1, 65535, &r) < 0)
+		return -1;
+	*cols = (unsigned short)c;
+	*rows = (unsigned short)r;
+	return 0;
+}
+
+int attach_control_parse(char *line, struct attach_ctl *out)
+{
+	char *items[4];
+	long long a, b;
+	int n = split_list(line, ' ', items, 4);
+
+	if (n == 1 && !strcmp(items[0], "kill")) {
+		out->kind = CTL_KILL;
+		return 0;
+	}
+	if (n == 2 && !strcmp(items[0], "signal") && parse_ll(items[1], 1, 64, &a) == 0) {
+		out->kind = CTL_SIGNAL;
+		out->a = (int)a;
+		return 0;
+	}
+	if (n == 3 && !strcmp(items[0], "winsize") && parse_ll(items[1], 1, 65535, &a) == 0 &&
+	    parse_ll(items[2], 1, 65535, &b) == 0) {
+		out->kind = CTL_WINSIZE;
+		out->a = (int)a;
+		out->b = (int)b;
+		return 0;
+	}
+	return -1;
+}
 
 static int parse_args(int argc, char **argv, struct attach_opts *o)
 {
@@ -92,8 +139,18 @@ static int parse_args(int argc, char **argv, struct attach_opts *o)
 				o->has_gid = true;
 				o->gid = (unsigned int)v;
 			}
-		} else if (!strcmp(a, "--cwd")) {
+		} else if (!strcmp(a, "--cwd") || !strcmp(a, "--home")) {
 			o->cwd = val;
+			o->home_cwd = a[2] == 'h';
+		} else if (!strcmp(a, "--control-fd")) {
+			if (parse_ll(val, 3, 1023, &v) < 0 || fcntl((int)v, F_GETFD) < 0)
+				return fail("attach", "usage", a, EINVAL);
+			o->control = (int)v;
+			/* Ours alone: the command must not inherit it. */
+			fcntl(o->control, F_SETFD, FD_CLOEXEC);
+		} else if (!strcmp(a, "--winsize")) {
+			if (parse_winsize(val, &o->cols, &o->rows) < 0)
+				return fail("attach", "usage", a, EINVAL);
 		} else if (!strcmp(a, "--confinement")) {
 			if (plan_load(val, &o->conf_plan) < 0)
 				return -1;
@@ -236,6 +293,9 @@ static _Noreturn void run_child(const struct attach_opts *o, int slave, int errf
 			fail("attach", "tty", NULL, errno);
 			goto err;
 		}
+	} else if (o->control >= 0) {
+		/* Its own process group, so `kill` reaches what it forks too. */
+		setpgid(0, 0);
 	}
 	/* As the init: bounding set while we still have CAP_SETPCAP, the rest
 	 * after the ids and cwd, the filter last. */
@@ -251,7 +311,10 @@ static _Noreturn void run_child(const struct attach_opts *o, int slave, int errf
 		fail("ids", "setresuid", NULL, errno);
 		goto err;
 	}
-	if (chdir(o->cwd ? o->cwd : "/") < 0) {
+	if (o->home_cwd && chdir(o->cwd) < 0) {
+		/* As lxc-attach with a HOME that cannot be entered: start in /. */
+		(void)!chdir("/");
+	} else if (!o->home_cwd && chdir(o->cwd ? o->cwd : "/") < 0) {
 		fail("cwd", "chdir", o->cwd ? o->cwd : "/", errno);
 		goto err;
 	}
@@ -277,12 +340,61 @@ static void relay_out(int master)
 		(void)!write_all(1, buf, (size_t)n);
 }
 
-/* Forward signals, relay the pty, and return the command's wait status. */
-static int supervise(pid_t child, int master, int sigfd)
+/* SIGKILL for the command and its process group (its own: see run_child). */
+static void kill_command(pid_t child)
+{
+	kill(-child, SIGKILL);
+	kill(child, SIGKILL);
+}
+
+/* Reads what the control fd has and applies each whole record; a record
+ * that does not parse is ignored (the peer is the daemon, one version with
+ * us). Returns -1 at its end: the daemon is gone or let go of the command,
+ * which is then killed. */
+static int read_control(int fd, char *buf, size_t *len, size_t cap, pid_t child, int master)
+{
+	ssize_t n = read(fd, buf + *len, cap - 1 - *len);
+	char *nl;
+
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return 0;
+	if (n <= 0) {
+		kill_command(child);
+		return -1;
+	}
+	*len += (size_t)n;
+	buf[*len] = '\0';
+	while ((nl = strchr(buf, '\n'))) {
+		struct attach_ctl c;
+
+		*nl = '\0';
+		if (attach_control_parse(buf, &c) == 0) {
+			if (c.kind == CTL_KILL) {
+				kill_command(child);
+			} else if (c.kind == CTL_SIGNAL) {
+				kill(child, c.a);
+			} else if (master >= 0) {
+				tty_set_winsize(master, (unsigned short)c.a, (unsigned short)c.b);
+			}
+		}
+		*len -= (size_t)(nl + 1 - buf);
+		memmove(buf, nl + 1, *len + 1);
+	}
+	/* A line longer than the buffer is garbage: drop it. */
+	if (*len == cap - 1)
+		*len = 0;
+	return 0;
+}
+
+/* Forward signals, relay the pty, apply control records, and return the
+ * command's wait status. */
+static int supervise(pid_t child, int master, int sigfd, int control)
 {
 	struct termios saved;
 	bool raw = false, in_open = master >= 0;
 	int status = 0;
+	char ctl[256];
+	size_t ctl_len = 0;
 
 	if (master >= 0 && isatty(0)) {
 		tty_copy_winsize(0, master);
@@ -291,15 +403,19 @@ static int supervise(pid_t child, int master, int sigfd)
 	if (master >= 0)
 		fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK);
 	for (;;) {
-		struct pollfd pfd[3] = {
+		struct pollfd pfd[4] = {
 			{.fd = sigfd, .events = POLLIN},
 			{.fd = master, .events = POLLIN},
 			{.fd = in_open ? 0 : -1, .events = POLLIN},
+			{.fd = control, .events = POLLIN},
 		};
 		struct signalfd_siginfo si;
 
-		if (poll(pfd, 3, -1) < 0 && errno != EINTR)
+		if (poll(pfd, 4, -1) < 0 && errno != EINTR)
 			break;
+		if (pfd[3].revents &&
+		    read_control(control, ctl, &ctl_len, sizeof(ctl), child, master) < 0)
+			control = -1;
 		if (pfd[1].revents)
 			relay_out(master);
 		if (pfd[2].revents) {
@@ -332,7 +448,7 @@ static int supervise(pid_t child, int master, int sigfd)
 
 int attach_main(int argc, char **argv)
 {
-	struct attach_opts o = {0};
+	struct attach_opts o = {.control = -1};
 	int pidfd, master = -1, slave = -1, errp[2], sigfd, st;
 	sigset_t set, old;
 	char line[2048];
@@ -353,6 +469,8 @@ int attach_main(int argc, char **argv)
 		goto err;
 	if (o.pty && open_pty(&master, &slave) < 0)
 		goto err;
+	if (master >= 0 && o.cols)
+		tty_set_winsize(master, o.cols, o.rows);
 	if (pipe2(errp, O_CLOEXEC) < 0) {
 		fail("attach", "pipe", NULL, errno);
 		goto err;
@@ -388,17 +506,20 @@ int attach_main(int argc, char **argv)
 	close(errp[1]);
 	if (slave >= 0)
 		close(slave);
+	else if (o.control >= 0)
+		setpgid(child, child); /* as the child does: whichever runs first */
 	n = read(errp[0], line, sizeof(line) - 1);
 	close(errp[0]);
 	if (n > 0) {
 		line[n] = '\0';
-		(void)!write_all(2, line, (size_t)n);
+		/* A daemon reads the failure on the control fd, apart from the command's stderr. */
+		(void)!write_all(o.control >= 0 ? o.control : 2, line, (size_t)n);
 		while (waitpid(child, &st, 0) < 0 && errno == EINTR)
 			;
 		return WIFEXITED(st) ? WEXITSTATUS(st) : 126;
 	}
-	return exit_code(supervise(child, master, sigfd));
+	return exit_code(supervise(child, master, sigfd, o.control));
 err:
-	send_error(2);
+	send_error(o.control >= 0 ? o.control : 2);
 	return 126;
 }

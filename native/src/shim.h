@@ -25,6 +25,15 @@ struct child_ctx {
 
 int monitor_main(const char *planfile, char **argv);
 int attach_main(int argc, char **argv);
+
+/* One record of attach's control fd (docs/helper-protocol.md, Attach). */
+enum attach_ctl_kind { CTL_KILL, CTL_SIGNAL, CTL_WINSIZE };
+struct attach_ctl {
+	enum attach_ctl_kind kind;
+	int a, b; /* signal: a; winsize: a = cols, b = rows */
+};
+/* Parses one record (without its newline; the line is split in place). */
+int attach_control_parse(char *line, struct attach_ctl *out);
 int lock_main(int argc, char **argv);
 int hold_main(int argc, char **argv);
 int devices_main(int argc, char **argv);
@@ -49,6 +58,7 @@ void cgroup_remove(const char *dir);
 int pty_alloc(struct pty *t);
 int tty_make_raw(int fd, struct termios *saved);
 void tty_copy_winsize(int from, int to);
+int tty_set_winsize(int fd, unsigned short cols, unsigned short rows);
 
 /* idmap.c: user namespace maps and idmapped mounts (docs/helper-protocol.md). */
 int idmap_write_maps(pid_t pid, const struct plan *p);

@@ -1,8 +1,11 @@
 /** Every route module of lxtd, registered on each listener's app. */
 import type { FastifyInstance } from "fastify";
 import type { Daemon } from "../daemon.js";
+import { registerConsoleRoutes } from "./console.js";
+import { registerExecRoutes } from "./exec.js";
 import { registerImageRoutes } from "./images.js";
 import { registerInstanceRoutes } from "./instances.js";
+import { registerLogRoutes } from "./logs.js";
 import { registerOperationRoutes } from "./operations.js";
 import { registerServerRoutes } from "./server.js";
 
@@ -13,4 +16,7 @@ export const ROUTES: readonly RouteModule[] = [
   registerOperationRoutes,
   registerInstanceRoutes,
   registerImageRoutes,
+  registerExecRoutes,
+  registerConsoleRoutes,
+  registerLogRoutes,
 ];

@@ -1,0 +1,287 @@
+/**
+ * `lxc exec`, `lxc console` and the instance logs through lxtd, driven by
+ * the stock LXD client: exit codes, separate streams, stdin, environment,
+ * user/group/cwd, a missing command, a pty (its size, a resize, the exit
+ * code through it), record-output files, and the console log.
+ */
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { once } from "node:events";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { request } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { WebSocket } from "ws";
+import { hasCmd, REPO } from "./harness.js";
+import { LxtdSandbox, lxtdSkipReason } from "./lxtd-harness.js";
+
+const skip = lxtdSkipReason();
+if (skip) console.log(skip);
+const ptySkip = hasCmd("python3") ? undefined : "SKIP: python3 is missing (the pty driver)";
+if (!skip && ptySkip) console.log(ptySkip);
+
+const DRIVER = join(REPO, "test", "integration", "pty-drive.py");
+
+/** Raw HTTP over the daemon's socket (for what `lxc` has no command for). */
+function api(
+  box: LxtdSandbox,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        socketPath: box.socket,
+        method,
+        path,
+        headers: body === undefined ? {} : { "content-type": "application/json" },
+      },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (c: string) => {
+          text += c;
+        });
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
+      },
+    );
+    req.on("error", reject);
+    req.end(body === undefined ? undefined : JSON.stringify(body));
+  });
+}
+
+interface Drive {
+  code: number;
+  matches: string[][];
+  out: string;
+}
+
+/** Runs ARGV (the lxc client) on a real pty through the steps (pty-drive.py). */
+function drive(box: LxtdSandbox, steps: unknown[], argv: string[]): Drive {
+  const dir = mkdtempSync(join(tmpdir(), "lxt-pty-"));
+  try {
+    const script = join(dir, "steps.json");
+    writeFileSync(script, JSON.stringify(steps));
+    const r = spawnSync("python3", [DRIVER, script, "--", ...argv], {
+      env: { ...box.env, TERM: "xterm" },
+      encoding: "utf8",
+      timeout: 90_000,
+    });
+    const out = `${r.stdout}${r.stderr}`;
+    const matches = [...out.matchAll(/^match: (.*)$/gm)].map((m) => JSON.parse(m[1] ?? "[]"));
+    const code = Number(/^exit: (-?\d+)$/m.exec(out)?.[1] ?? "-1");
+    return { code, matches, out };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+describe("lxtd: exec, console and logs with the stock client", { skip, timeout: 300_000 }, () => {
+  let box: LxtdSandbox;
+  let c: string;
+  before(async () => {
+    box = new LxtdSandbox();
+    await box.startDaemon();
+    c = box.name("ex");
+    box.lxcOk(["launch", "busybox", c]);
+  });
+  after(async () => {
+    await box.close();
+  });
+
+  test("the exit code comes back", () => {
+    const r = box.lxc(["exec", c, "--", "sh", "-c", "exit 3"]);
+    assert.equal(r.code, 3, r.stderr);
+    assert.equal(box.lxc(["exec", c, "--", "true"]).code, 0);
+  });
+
+  test("stdout and stderr are separate streams", () => {
+    const r = box.lxc(["exec", c, "--", "sh", "-c", "echo out; echo err >&2"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, "out\n");
+    assert.equal(r.stderr, "err\n");
+  });
+
+  test("stdin is piped in and its end reaches the command", () => {
+    assert.equal(box.lxcOk(["exec", c, "--", "cat"], { input: "hi\n" }), "hi\n");
+    const big = `${"x".repeat(1000)}\n`.repeat(300);
+    assert.equal(box.lxcOk(["exec", c, "--", "wc", "-c"], { input: big }).trim(), "300300");
+  });
+
+  test("--env, and LXD's defaults (PATH, HOME, USER, LANG)", () => {
+    const out = box.lxcOk([
+      "exec",
+      c,
+      "--env",
+      "FOO=bar baz",
+      "--",
+      "sh",
+      "-c",
+      'echo "$FOO|$HOME|$USER|$LANG|$PATH"',
+    ]);
+    assert.equal(
+      out,
+      "bar baz|/root|root|C.UTF-8|/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n",
+    );
+  });
+
+  test("--user, --group and --cwd; the default cwd is HOME", () => {
+    assert.equal(
+      box.lxcOk(["exec", c, "--user", "1000", "--group", "1001", "--", "sh", "-c", "id -u; id -g"]),
+      "1000\n1001\n",
+    );
+    assert.equal(box.lxcOk(["exec", c, "--cwd", "/tmp", "--", "pwd"]), "/tmp\n");
+    assert.equal(box.lxcOk(["exec", c, "--", "pwd"]), "/root\n");
+  });
+
+  test("a missing command: 127 and LXD's error", () => {
+    const r = box.lxc(["exec", c, "--", "no-such-command"]);
+    assert.equal(r.code, 127);
+    assert.match(r.stderr, /^Error: Command not found$/m);
+  });
+
+  test("exec on a stopped instance is refused with LXD's words", () => {
+    const s = box.name("stopped");
+    box.lxcOk(["init", "busybox", s]);
+    const r = box.lxc(["exec", s, "--", "true"]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /Instance is not running/);
+    box.lxcOk(["delete", s]);
+  });
+
+  test("interactive through a pty: its size, a resize, the exit code", { skip: ptySkip }, () => {
+    const r = drive(
+      box,
+      [
+        { size: [30, 100] },
+        { send: "echo S:$(stty size):E\n", expect: "S:(\\d+) (\\d+):E" },
+        { size: [40, 120] },
+        { until: "T:(\\d+) (\\d+):E", send: "echo T:$(stty size):E\n", want: ["40", "120"] },
+        { send: "tty; exit 7\n" },
+      ],
+      ["lxc", "exec", c, "--", "sh"],
+    );
+    assert.deepEqual(r.matches[0], ["30", "100"], r.out);
+    assert.deepEqual(r.matches.at(-1), ["40", "120"], r.out);
+    assert.equal(r.code, 7, r.out);
+  });
+
+  test("record-output: the output goes to log files the API serves and deletes", async () => {
+    const post = await api(box, "POST", `/1.0/instances/${c}/exec`, {
+      command: ["sh", "-c", "echo recorded; echo oops >&2; exit 4"],
+      "record-output": true,
+      "wait-for-websocket": false,
+      interactive: false,
+    });
+    assert.equal(post.status, 202, post.text);
+    const opId = JSON.parse(post.text).metadata.id as string;
+    const done = JSON.parse((await api(box, "GET", `/1.0/operations/${opId}/wait?timeout=30`)).text)
+      .metadata as { status: string; metadata: { return: number; output: Record<string, string> } };
+    assert.equal(done.status, "Success");
+    assert.equal(done.metadata.return, 4);
+    const out = done.metadata.output;
+    assert.equal(out["1"], `/1.0/instances/${c}/logs/exec_${opId}.stdout`);
+    assert.equal((await api(box, "GET", out["1"] ?? "")).text, "recorded\n");
+    assert.equal((await api(box, "GET", out["2"] ?? "")).text, "oops\n");
+    const list = JSON.parse((await api(box, "GET", `/1.0/instances/${c}/logs`)).text)
+      .metadata as string[];
+    assert.ok(list.includes(out["1"] ?? "-"), list.join(" "));
+    assert.ok(list.includes(`/1.0/instances/${c}/logs/lxc.conf`), list.join(" "));
+    assert.equal((await api(box, "DELETE", out["1"] ?? "")).status, 200);
+    assert.equal((await api(box, "GET", out["1"] ?? "")).status, 404);
+    const bad = await api(box, "GET", `/1.0/instances/${c}/logs/..%2Fconfig`);
+    assert.equal(bad.status, 400, bad.text);
+    const keep = await api(box, "DELETE", `/1.0/instances/${c}/logs/lxc.conf`);
+    assert.equal(keep.status, 400, keep.text);
+  });
+
+  test("lxc console --show-log shows what reached the console", () => {
+    box.lxcOk(["exec", c, "--", "sh", "-c", "echo console-marker-1 > /dev/console"]);
+    // The monitor copies the console to its log as the bytes pass: wait for them.
+    const deadline = Date.now() + 30_000;
+    let log = "";
+    while (Date.now() < deadline) {
+      log = box.lxcOk(["console", c, "--show-log"]);
+      if (log.includes("console-marker-1")) break;
+    }
+    assert.match(log, /console-marker-1/);
+  });
+
+  test("lxc console: the console's shell through a pty; a hangup lets it go", {
+    skip: ptySkip,
+  }, async () => {
+    const r = drive(
+      box,
+      [
+        { expect: "To detach from the console, press: <ctrl>\\+a q" },
+        { until: "C:(\\d+):E", send: "\recho C:$((6*7)):E\r", want: ["42"] },
+        { hangup: true },
+      ],
+      ["lxc", "console", c],
+    );
+    assert.deepEqual(r.matches.at(-1), ["42"], r.out);
+    // The client is gone: the daemon ends its console operation and frees the console.
+    const ops = JSON.parse((await api(box, "GET", "/1.0/operations?recursion=1")).text)
+      .metadata as Record<string, { id: string; description: string }[]>;
+    const consoles = Object.values(ops)
+      .flat()
+      .filter((o) => o.description === "Showing console");
+    assert.ok(consoles.length > 0, JSON.stringify(ops));
+    for (const o of consoles) {
+      const w = JSON.parse((await api(box, "GET", `/1.0/operations/${o.id}/wait?timeout=30`)).text)
+        .metadata as { status: string };
+      assert.equal(w.status, "Success");
+    }
+  });
+
+  test("the console websocket: its size at the start, a resize, the end", async () => {
+    const post = await api(box, "POST", `/1.0/instances/${c}/console`, {
+      width: 100,
+      height: 30,
+      type: "console",
+    });
+    assert.equal(post.status, 202, post.text);
+    const op = JSON.parse(post.text).metadata as {
+      id: string;
+      metadata: { fds: Record<string, string> };
+    };
+    const url = (fd: string) =>
+      `ws+unix://${box.socket}:/1.0/operations/${op.id}/websocket?secret=${op.metadata.fds[fd]}`;
+    const control = new WebSocket(url("control"));
+    const tty = new WebSocket(url("0"));
+    await Promise.all([once(control, "open"), once(tty, "open")]);
+    let seen = "";
+    let wake: () => void = () => {};
+    tty.on("message", (data: Buffer) => {
+      seen += data.toString();
+      wake();
+    });
+    /** Types `line` until the answer it asks for matches `want`; each answer is waited for. */
+    const ask = async (line: string, rx: RegExp, want: string) => {
+      for (;;) {
+        seen = "";
+        tty.send(Buffer.from(`${line}\r`));
+        let m = rx.exec(seen);
+        while (!m) {
+          await new Promise<void>((r) => {
+            wake = r;
+          });
+          m = rx.exec(seen);
+        }
+        if (m[1] === want) return m[1];
+      }
+    };
+    assert.equal(await ask("echo S:$(stty size):E", /S:(\d+ \d+):E/, "30 100"), "30 100");
+    control.send(
+      JSON.stringify({ command: "window-resize", args: { width: "120", height: "40" } }),
+    );
+    assert.equal(await ask("echo T:$(stty size):E", /T:(\d+ \d+):E/, "40 120"), "40 120");
+    control.close();
+    const w = JSON.parse((await api(box, "GET", `/1.0/operations/${op.id}/wait?timeout=30`)).text)
+      .metadata as { status: string };
+    assert.equal(w.status, "Success");
+    tty.terminate();
+  });
+});
