@@ -5,7 +5,7 @@
  * code through it), record-output files, and the console log.
  */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { WebSocket } from "ws";
-import { hasCmd, REPO } from "./harness.js";
+import { exitWithin, hasCmd, printed, REPO } from "./harness.js";
 import { LxtdSandbox, lxtdSkipReason } from "./lxtd-harness.js";
 
 const skip = lxtdSkipReason();
@@ -149,6 +149,80 @@ describe("lxtd: exec, console and logs with the stock client", { skip, timeout: 
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /Instance is not running/);
     box.lxcOk(["delete", s]);
+  });
+
+  /** The container's processes running `sleep N` for one of `ns`. */
+  const sleeps = (ns: number[]) =>
+    box
+      .lxcOk(["exec", c, "--", "ps", "-o", "args"])
+      .split("\n")
+      .filter((l) => ns.some((n) => l.trim() === `sleep ${n}`));
+
+  /** Waits for every exec operation to reach its end. */
+  const execsEnded = async () => {
+    const ops = JSON.parse((await api(box, "GET", "/1.0/operations?recursion=1")).text)
+      .metadata as Record<string, { id: string; description: string }[]>;
+    for (const o of Object.values(ops).flat()) {
+      if (o.description !== "Executing command") continue;
+      await api(box, "GET", `/1.0/operations/${o.id}/wait?timeout=30`);
+    }
+  };
+
+  test("signals reach the command through the control socket", async () => {
+    const child = spawn(
+      "lxc",
+      ["exec", c, "--", "sh", "-c", "trap 'kill $!; exit 9' TERM; sleep 1005 & echo ready; wait"],
+      { env: box.env, stdio: ["pipe", "pipe", "pipe"] },
+    );
+    await printed(child, "ready");
+    child.kill("SIGTERM");
+    assert.equal(await exitWithin(child, 30_000), 9);
+    await execsEnded();
+    assert.deepEqual(sleeps([1005]), []);
+  });
+
+  test("a client gone kills the command and what it forked", async () => {
+    const child = spawn(
+      "lxc",
+      ["exec", c, "--", "sh", "-c", "sleep 1001 & echo started; exec sleep 1002"],
+      { env: box.env, stdio: ["pipe", "pipe", "pipe"] },
+    );
+    await printed(child, "started");
+    assert.equal(sleeps([1001, 1002]).length, 2);
+    child.kill("SIGKILL");
+    await exitWithin(child, 30_000);
+    await execsEnded();
+    assert.deepEqual(sleeps([1001, 1002]), []);
+  });
+
+  test("cancelling the operation kills the command and what it forked", async () => {
+    const post = await api(box, "POST", `/1.0/instances/${c}/exec`, {
+      command: ["sh", "-c", "sleep 1003 & echo started; exec sleep 1004"],
+      "wait-for-websocket": true,
+      interactive: false,
+    });
+    assert.equal(post.status, 202, post.text);
+    const op = JSON.parse(post.text).metadata as {
+      id: string;
+      metadata: { fds: Record<string, string> };
+    };
+    const url = (fd: string) =>
+      `ws+unix://${box.socket}:/1.0/operations/${op.id}/websocket?secret=${op.metadata.fds[fd]}`;
+    const socks = ["0", "1", "2"].map((fd) => new WebSocket(url(fd)));
+    let out = "";
+    const started = new Promise<void>((resolve) => {
+      socks[1]?.on("message", (b: Buffer) => {
+        out += b.toString();
+        if (out.includes("started")) resolve();
+      });
+    });
+    await started;
+    assert.equal((await api(box, "DELETE", `/1.0/operations/${op.id}`)).status, 200);
+    const w = JSON.parse((await api(box, "GET", `/1.0/operations/${op.id}/wait?timeout=30`)).text)
+      .metadata as { status: string };
+    assert.equal(w.status, "Cancelled");
+    assert.deepEqual(sleeps([1003, 1004]), []);
+    for (const ws of socks) ws.terminate();
   });
 
   test("interactive through a pty: its size, a resize, the exit code", { skip: ptySkip }, () => {
