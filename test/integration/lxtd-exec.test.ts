@@ -52,6 +52,15 @@ function api(
   });
 }
 
+/** Where a websocket operation's stream `fd` is connected (over the daemon's socket). */
+function opSocketUrl(
+  box: LxtdSandbox,
+  op: { id: string; metadata: { fds: Record<string, string> } },
+  fd: string,
+): string {
+  return `ws+unix://${box.socket}:/1.0/operations/${op.id}/websocket?secret=${op.metadata.fds[fd]}`;
+}
+
 interface Drive {
   code: number;
   matches: string[][];
@@ -168,13 +177,21 @@ describe("lxtd: exec, console and logs with the stock client", { skip, timeout: 
     }
   };
 
+  /** `lxc exec C -- sh -c SCRIPT` in the background, once it has printed `text`. */
+  const shellUntil = async (script: string, text: string) => {
+    const child = spawn("lxc", ["exec", c, "--", "sh", "-c", script], {
+      env: box.env,
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    await printed(child, text);
+    return child;
+  };
+
   test("signals reach the command through the control socket", async () => {
-    const child = spawn(
-      "lxc",
-      ["exec", c, "--", "sh", "-c", "trap 'kill $!; exit 9' TERM; sleep 1005 & echo ready; wait"],
-      { env: box.env, stdio: ["pipe", "pipe", "pipe"] },
+    const child = await shellUntil(
+      "trap 'kill $!; exit 9' TERM; sleep 1005 & echo ready; wait",
+      "ready",
     );
-    await printed(child, "ready");
     child.kill("SIGTERM");
     assert.equal(await exitWithin(child, 30_000), 9);
     await execsEnded();
@@ -182,12 +199,7 @@ describe("lxtd: exec, console and logs with the stock client", { skip, timeout: 
   });
 
   test("a client gone kills the command and what it forked", async () => {
-    const child = spawn(
-      "lxc",
-      ["exec", c, "--", "sh", "-c", "sleep 1001 & echo started; exec sleep 1002"],
-      { env: box.env, stdio: ["pipe", "pipe", "pipe"] },
-    );
-    await printed(child, "started");
+    const child = await shellUntil("sleep 1001 & echo started; exec sleep 1002", "started");
     assert.equal(sleeps([1001, 1002]).length, 2);
     child.kill("SIGKILL");
     await exitWithin(child, 30_000);
@@ -206,8 +218,7 @@ describe("lxtd: exec, console and logs with the stock client", { skip, timeout: 
       id: string;
       metadata: { fds: Record<string, string> };
     };
-    const url = (fd: string) =>
-      `ws+unix://${box.socket}:/1.0/operations/${op.id}/websocket?secret=${op.metadata.fds[fd]}`;
+    const url = (fd: string) => opSocketUrl(box, op, fd);
     const socks = ["0", "1", "2"].map((fd) => new WebSocket(url(fd)));
     let out = "";
     const started = new Promise<void>((resolve) => {
@@ -321,8 +332,7 @@ describe("lxtd: exec, console and logs with the stock client", { skip, timeout: 
       id: string;
       metadata: { fds: Record<string, string> };
     };
-    const url = (fd: string) =>
-      `ws+unix://${box.socket}:/1.0/operations/${op.id}/websocket?secret=${op.metadata.fds[fd]}`;
+    const url = (fd: string) => opSocketUrl(box, op, fd);
     const control = new WebSocket(url("control"));
     const tty = new WebSocket(url("0"));
     await Promise.all([once(control, "open"), once(tty, "open")]);
