@@ -187,17 +187,6 @@ describe("lxtd: exec, console and logs with the stock client", { skip, timeout: 
     return child;
   };
 
-  test("signals reach the command through the control socket", async () => {
-    const child = await shellUntil(
-      "trap 'kill $!; exit 9' TERM; sleep 1005 & echo ready; wait",
-      "ready",
-    );
-    child.kill("SIGTERM");
-    assert.equal(await exitWithin(child, 30_000), 9);
-    await execsEnded();
-    assert.deepEqual(sleeps([1005]), []);
-  });
-
   test("a client gone kills the command and what it forked", async () => {
     const child = await shellUntil("sleep 1001 & echo started; exec sleep 1002", "started");
     assert.equal(sleeps([1001, 1002]).length, 2);
@@ -207,9 +196,13 @@ describe("lxtd: exec, console and logs with the stock client", { skip, timeout: 
     assert.deepEqual(sleeps([1001, 1002]), []);
   });
 
-  test("cancelling the operation kills the command and what it forked", async () => {
+  /**
+   * A non-interactive exec over raw websockets ("0", "1", "2", "control"),
+   * once its stdout has shown `text`; `wait()` resolves with the finished operation.
+   */
+  const rawExec = async (script: string, text: string) => {
     const post = await api(box, "POST", `/1.0/instances/${c}/exec`, {
-      command: ["sh", "-c", "sleep 1003 & echo started; exec sleep 1004"],
+      command: ["sh", "-c", script],
       "wait-for-websocket": true,
       interactive: false,
     });
@@ -218,22 +211,39 @@ describe("lxtd: exec, console and logs with the stock client", { skip, timeout: 
       id: string;
       metadata: { fds: Record<string, string> };
     };
-    const url = (fd: string) => opSocketUrl(box, op, fd);
-    const socks = ["0", "1", "2"].map((fd) => new WebSocket(url(fd)));
+    const [stdin, stdout, stderr, control] = ["0", "1", "2", "control"].map(
+      (fd) => new WebSocket(opSocketUrl(box, op, fd)),
+    ) as [WebSocket, WebSocket, WebSocket, WebSocket];
     let out = "";
-    const started = new Promise<void>((resolve) => {
-      socks[1]?.on("message", (b: Buffer) => {
+    await new Promise<void>((resolve) => {
+      stdout.on("message", (b: Buffer) => {
         out += b.toString();
-        if (out.includes("started")) resolve();
+        if (out.includes(text)) resolve();
       });
     });
-    await started;
-    assert.equal((await api(box, "DELETE", `/1.0/operations/${op.id}`)).status, 200);
-    const w = JSON.parse((await api(box, "GET", `/1.0/operations/${op.id}/wait?timeout=30`)).text)
-      .metadata as { status: string };
-    assert.equal(w.status, "Cancelled");
+    const wait = async () => {
+      const r = await api(box, "GET", `/1.0/operations/${op.id}/wait?timeout=30`);
+      for (const ws of [stdin, stdout, stderr, control]) ws.terminate();
+      return JSON.parse(r.text).metadata as { status: string; metadata: { return?: number } };
+    };
+    return { op, control, wait };
+  };
+
+  test("a signal on the control socket reaches the command", async () => {
+    const x = await rawExec("trap 'kill $!; exit 9' TERM; sleep 1005 & echo ready; wait", "ready");
+    x.control.send(JSON.stringify({ command: "signal", signal: 15 }));
+    const done = await x.wait();
+    assert.equal(done.status, "Success");
+    assert.equal(done.metadata.return, 9);
+    assert.deepEqual(sleeps([1005]), []);
+  });
+
+  test("cancelling the operation kills the command and what it forked", async () => {
+    const x = await rawExec("sleep 1003 & echo started; exec sleep 1004", "started");
+    assert.equal(sleeps([1003, 1004]).length, 2);
+    assert.equal((await api(box, "DELETE", `/1.0/operations/${x.op.id}`)).status, 200);
+    assert.equal((await x.wait()).status, "Cancelled");
     assert.deepEqual(sleeps([1003, 1004]), []);
-    for (const ws of socks) ws.terminate();
   });
 
   test("interactive through a pty: its size, a resize, the exit code", { skip: ptySkip }, () => {
