@@ -378,4 +378,26 @@ describe("lxtd: exec, console and logs with the stock client", { skip, timeout: 
     assert.equal(w.status, "Success");
     tty.terminate();
   });
+
+  test("the daemon's end kills what it ran: the helper's control channel closes", async () => {
+    const daemon = box.daemon;
+    assert.ok(daemon?.pid);
+    const child = await shellUntil("sleep 1006 & echo started; exec sleep 1007", "started");
+    const helpers = spawnSync("pgrep", ["-P", String(daemon.pid), "-f", "lxt-shim attach"], {
+      encoding: "utf8",
+    })
+      .stdout.split("\n")
+      .filter(Boolean);
+    assert.equal(helpers.length, 1);
+    daemon.kill("SIGKILL");
+    await exitWithin(daemon, 30_000);
+    box.daemon = undefined;
+    // The helper ends once the command it killed has: wait for that (tail --pid waits for a pid's end).
+    for (const pid of helpers)
+      spawnSync("tail", [`--pid=${pid}`, "-f", "/dev/null"], { timeout: 30_000 });
+    await exitWithin(child, 30_000);
+    const ps = box.ok(["attach", "-n", c, "--", "ps", "-o", "args"]);
+    assert.doesNotMatch(ps, /sleep 100[67]/);
+    await box.startDaemon();
+  });
 });

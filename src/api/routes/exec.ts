@@ -84,7 +84,13 @@ async function runWithSockets(
     socks.closeAll();
     throw err;
   }
-  const session = startSession(d, paths, req, op, req.interactive);
+  let session: AttachSession;
+  try {
+    session = startSession(d, paths, req, op, req.interactive);
+  } catch (err) {
+    socks.closeAll(); // e.g. stopped meanwhile: the client is not left waiting on its streams
+    throw err;
+  }
   let ended = false;
   const dropped = () => {
     if (!ended) session.kill();
