@@ -98,12 +98,16 @@ export function parseExecBody(raw: unknown): ExecRequest {
 }
 
 /**
- * The command's environment as LXD builds it: the request's, then `PATH`
- * (the usual one), for root `HOME=/root` and `USER=root`, and
- * `LANG=C.UTF-8`, each only where the request did not set it.
+ * The command's environment as LXD builds it: the request's, then the
+ * instance's own (`instance`: its `lxc.environment`, LXD's `environment.*`),
+ * then `PATH` (the usual one), for root `HOME=/root` and `USER=root`, and
+ * `LANG=C.UTF-8`, each only where nothing before set it.
  */
-export function execEnvironment(req: ExecRequest): Record<string, string> {
-  const env = { ...req.environment };
+export function execEnvironment(
+  req: ExecRequest,
+  instance: Record<string, string> = {},
+): Record<string, string> {
+  const env = { ...instance, ...req.environment };
   env.PATH ??= DEFAULT_PATH;
   if (req.user === 0) {
     env.HOME ??= "/root";

@@ -8,6 +8,7 @@ import { phase } from "../core/phase.js";
 import { limitError, watchLimit } from "../core/wait.js";
 import { type AttachControl, attachControlLine } from "../host/helper-protocol.js";
 import { exitStatus } from "../host/proc.js";
+import { loadContainerConfig } from "./launch-input.js";
 import { type ContainerPaths, requireExists } from "./paths.js";
 import { runtimeCgroups } from "./runtime.js";
 import { observe, requireState } from "./state.js";
@@ -66,6 +67,20 @@ export function attachEnvironment(
     else if (callerEnv[item] !== undefined) env.set(item, callerEnv[item] as string);
   }
   return [...env].map(([k, v]) => `${k}=${v}`);
+}
+
+/**
+ * The container's own environment (`lxc.environment`, `K=V` each, `env`
+ * resolving `lxc.environment = NAME`): what LXD's `environment.*` gives
+ * exec'd commands too.
+ */
+export function configEnvironment(paths: ContainerPaths, env: Env): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const e of loadContainerConfig(paths, env).environment) {
+    const eq = e.indexOf("=");
+    if (eq > 0) out[e.slice(0, eq)] = e.slice(eq + 1);
+  }
+  return out;
 }
 
 /**

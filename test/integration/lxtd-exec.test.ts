@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -136,6 +136,18 @@ describe("lxtd: exec, console and logs with the stock client", { skip, timeout: 
     );
   });
 
+  test("the instance's own environment (lxc.environment) under the request's", () => {
+    appendFileSync(join(box.lxcpath, c, "config"), "lxc.environment = FROMCONF=conf\n");
+    assert.equal(
+      box.lxcOk(["exec", c, "--env", "OTHER=req", "--", "sh", "-c", 'echo "$FROMCONF $OTHER"']),
+      "conf req\n",
+    );
+    assert.equal(
+      box.lxcOk(["exec", c, "--env", "FROMCONF=req", "--", "sh", "-c", 'echo "$FROMCONF"']),
+      "req\n",
+    );
+  });
+
   test("--user, --group and --cwd; the default cwd is HOME", () => {
     assert.equal(
       box.lxcOk(["exec", c, "--user", "1000", "--group", "1001", "--", "sh", "-c", "id -u; id -g"]),
@@ -215,12 +227,14 @@ describe("lxtd: exec, console and logs with the stock client", { skip, timeout: 
       (fd) => new WebSocket(opSocketUrl(box, op, fd)),
     ) as [WebSocket, WebSocket, WebSocket, WebSocket];
     let out = "";
-    await new Promise<void>((resolve) => {
+    const shown = new Promise<void>((resolve) => {
       stdout.on("message", (b: Buffer) => {
         out += b.toString();
         if (out.includes(text)) resolve();
       });
     });
+    await Promise.all([stdin, stdout, stderr, control].map((ws) => once(ws, "open")));
+    await shown;
     const wait = async () => {
       const r = await api(box, "GET", `/1.0/operations/${op.id}/wait?timeout=30`);
       for (const ws of [stdin, stdout, stderr, control]) ws.terminate();
@@ -230,11 +244,12 @@ describe("lxtd: exec, console and logs with the stock client", { skip, timeout: 
   };
 
   test("a signal on the control socket reaches the command", async () => {
-    const x = await rawExec("trap 'kill $!; exit 9' TERM; sleep 1005 & echo ready; wait", "ready");
+    const x = await rawExec("echo ready; exec sleep 1005", "ready");
     x.control.send(JSON.stringify({ command: "signal", signal: 15 }));
     const done = await x.wait();
     assert.equal(done.status, "Success");
-    assert.equal(done.metadata.return, 9);
+    // 128 + SIGTERM: the signal sent, not the SIGKILL (137) of a kill.
+    assert.equal(done.metadata.return, 143);
     assert.deepEqual(sleeps([1005]), []);
   });
 

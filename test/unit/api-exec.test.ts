@@ -93,6 +93,11 @@ describe("exec request", () => {
       LANG: "C",
       PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     });
+    const conf = parseExecBody({ command: ["env"], environment: { A: "request" } });
+    const merged = execEnvironment(conf, { A: "instance", B: "instance", PATH: "/opt/bin" });
+    assert.equal(merged.A, "request");
+    assert.equal(merged.B, "instance");
+    assert.equal(merged.PATH, "/opt/bin");
     const own = parseExecBody({ command: ["env"], environment: { HOME: "/srv", PATH: "/x" } });
     assert.equal(execEnvironment(own).HOME, "/srv");
     assert.equal(execEnvironment(own).PATH, "/x");

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import type { Readable } from "node:stream";
 import type { FastifyInstance } from "fastify";
 import type { WebSocket } from "ws";
-import { type AttachSession, openAttach } from "../../container/attach.js";
+import { type AttachSession, configEnvironment, openAttach } from "../../container/attach.js";
 import { summarize } from "../../container/list.js";
 import type { ContainerPaths } from "../../container/paths.js";
 import type { Daemon } from "../daemon.js";
@@ -31,6 +31,11 @@ export async function requireRunning(d: Daemon, paths: ContainerPaths): Promise<
   if (state !== "RUNNING") throw badRequest("Instance is not running");
 }
 
+/** The environment the command gets (the instance's own under the request's). */
+function environment(d: Daemon, paths: ContainerPaths, req: ExecRequest): Record<string, string> {
+  return execEnvironment(req, configEnvironment(paths, d.caller.env));
+}
+
 function startSession(
   d: Daemon,
   paths: ContainerPaths,
@@ -38,7 +43,7 @@ function startSession(
   op: Operation,
   pty: boolean,
 ): AttachSession {
-  const env = execEnvironment(req);
+  const env = environment(d, paths, req);
   return openAttach(d.ctx, paths, {
     argv: req.command,
     env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
@@ -188,7 +193,7 @@ export function registerExecRoutes(app: FastifyInstance, d: Daemon): void {
     };
     const common = {
       command: exec.command,
-      environment: execEnvironment(exec),
+      environment: environment(d, paths, exec),
       interactive: exec.interactive,
     };
     let op: Operation;
