@@ -4,15 +4,17 @@
  * the control messages, and the log files served from a temp state root.
  */
 import assert from "node:assert/strict";
+import { EventEmitter } from "node:events";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { FastifyInstance } from "fastify";
 import pino from "pino";
+import type { WebSocket } from "ws";
 import { Daemon } from "../../src/api/daemon.js";
 import { execEnvironment, execFailure, parseExecBody } from "../../src/api/exec-request.js";
-import { parseControlMessage } from "../../src/api/op-sockets.js";
+import { OperationSockets, parseControlMessage } from "../../src/api/op-sockets.js";
 import { buildApp } from "../../src/api/server.js";
 import { testCaller, testContext } from "./support/context.js";
 
@@ -137,6 +139,71 @@ describe("control messages", () => {
     ]) {
       assert.equal(parseControlMessage(m), undefined, m);
     }
+  });
+});
+
+/** Enough of a `ws` WebSocket for OperationSockets: events, a state, close. */
+class FakeSocket extends EventEmitter {
+  readonly OPEN = 1;
+  readonly CONNECTING = 0;
+  readyState = 1;
+  closed?: [number, string | undefined];
+  close(code: number, why?: string) {
+    this.closed = [code, why];
+    this.readyState = 3;
+  }
+}
+
+describe("operation sockets", () => {
+  const as = (f: FakeSocket) => f as unknown as WebSocket;
+
+  test("a secret not ours is refused; a stream connected twice keeps the first", () => {
+    const socks = new OperationSockets(["0", "control"]);
+    assert.equal(Object.keys(socks.fds).length, 2);
+    assert.match(socks.fds["0"] ?? "", /^[0-9a-f]{64}$/);
+    assert.equal(socks.connect("nope", as(new FakeSocket())), false);
+    const first = new FakeSocket();
+    const again = new FakeSocket();
+    assert.equal(socks.connect(socks.fds["0"] ?? "", as(first)), true);
+    assert.equal(socks.connect(socks.fds["0"] ?? "", as(again)), true);
+    assert.deepEqual(again.closed, [1008, "Websocket number already connected"]);
+    assert.equal(socks.get("0"), as(first));
+  });
+
+  test("what a client sends before its reader is set is kept, in order", () => {
+    const socks = new OperationSockets(["0"]);
+    const ws = new FakeSocket();
+    socks.connect(socks.fds["0"] ?? "", as(ws));
+    ws.emit("message", Buffer.from("a"), true);
+    ws.emit("message", Buffer.from("b"), true);
+    const got: string[] = [];
+    socks.onMessage("0", (d) => got.push(d.toString()));
+    ws.emit("message", Buffer.from("c"), true);
+    assert.deepEqual(got, ["a", "b", "c"]);
+  });
+
+  test("waiting for the streams: resolves when all are there, LXD's error past the limit", async () => {
+    const socks = new OperationSockets(["0", "1", "control"]);
+    const ac = new AbortController();
+    const all = socks.waitFor(["0", "1"], ac.signal, 60_000);
+    let late: WebSocket | undefined;
+    socks.whenConnected("control", (ws) => {
+      late = ws;
+    });
+    socks.connect(socks.fds["0"] ?? "", as(new FakeSocket()));
+    socks.connect(socks.fds["1"] ?? "", as(new FakeSocket()));
+    await all;
+    const control = new FakeSocket();
+    socks.connect(socks.fds.control ?? "", as(control));
+    assert.equal(late, as(control));
+    await assert.rejects(
+      new OperationSockets(["0"]).waitFor(["0"], ac.signal, 1),
+      /Timed out waiting for websockets to connect/,
+    );
+    const cancelled = new AbortController();
+    const pending = new OperationSockets(["0"]).waitFor(["0"], cancelled.signal, 60_000);
+    cancelled.abort(new Error("operation cancelled"));
+    await assert.rejects(pending, /operation cancelled/);
   });
 });
 
