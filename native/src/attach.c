@@ -286,6 +286,10 @@ static _Noreturn void run_child(const struct attach_opts *o, int slave, int errf
 {
 	sigprocmask(SIG_SETMASK, mask, NULL);
 	signal(SIGPIPE, SIG_DFL);
+	/* Nothing the caller left open (a daemon's, a shell's) reaches the
+	 * container: fds 0-2 only. Ours are close-on-exec already and stay
+	 * usable until the exec. */
+	close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
 	if (slave >= 0) {
 		setsid();
 		if (ioctl(slave, TIOCSCTTY, 0) < 0 || dup2(slave, 0) < 0 || dup2(slave, 1) < 0 ||

@@ -157,10 +157,30 @@ describe("lxtd: exec, console and logs with the stock client", { skip, timeout: 
     assert.equal(box.lxcOk(["exec", c, "--", "pwd"]), "/root\n");
   });
 
+  test("the command has fds 0, 1 and 2 and nothing else of the host's", () => {
+    // `; :` keeps sh from exec'ing ls, so $$ is the shell the helper started.
+    assert.equal(box.lxcOk(["exec", c, "--", "sh", "-c", "ls /proc/$$/fd; :"]), "0\n1\n2\n");
+  });
+
   test("a missing command: 127 and LXD's error", () => {
     const r = box.lxc(["exec", c, "--", "no-such-command"]);
     assert.equal(r.code, 127);
     assert.match(r.stderr, /^Error: Command not found$/m);
+  });
+
+  test("exec on a frozen instance is refused with LXD's words", async () => {
+    box.lxcOk(["pause", c]);
+    try {
+      const r = box.lxc(["exec", c, "--", "true"]);
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /^Error: Instance is frozen$/m);
+    } finally {
+      const put = await api(box, "PUT", `/1.0/instances/${c}/state`, { action: "unfreeze" });
+      assert.equal(put.status, 202, put.text);
+      const id = JSON.parse(put.text).metadata.id as string;
+      await api(box, "GET", `/1.0/operations/${id}/wait?timeout=30`);
+    }
+    assert.equal(box.lxc(["exec", c, "--", "true"]).code, 0);
   });
 
   test("exec on a stopped instance is refused with LXD's words", () => {
