@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/fsuid.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -281,8 +282,8 @@ static int open_pty(int *master, int *slave)
 	return 0;
 }
 
-static _Noreturn void run_child(const struct attach_opts *o, int slave, int errfd,
-				const sigset_t *mask)
+static _Noreturn void run_child(const struct attach_opts *o, int slave, const int *pipes,
+				int errfd, const sigset_t *mask)
 {
 	sigprocmask(SIG_SETMASK, mask, NULL);
 	signal(SIGPIPE, SIG_DFL);
@@ -300,6 +301,11 @@ static _Noreturn void run_child(const struct attach_opts *o, int slave, int errf
 	} else if (o->control >= 0) {
 		/* Its own process group, so `kill` reaches what it forks too. */
 		setpgid(0, 0);
+		for (int i = 0; i < 3; i++)
+			if (dup2(pipes[i], i) < 0) {
+				fail("attach", "dup2", NULL, errno);
+				goto err;
+			}
 	}
 	/* As the init: bounding set while we still have CAP_SETPCAP, the rest
 	 * after the ids and cwd, the filter last. */
@@ -344,6 +350,18 @@ static void relay_out(int master)
 		(void)!write_all(1, buf, (size_t)n);
 }
 
+/* The command's stdin, stdout and stderr pipes, for a daemon without a pty. */
+#define RELAYS 3
+
+/* Whether the command's output relays (all but stdin's) have ended. */
+static bool outputs_done(const struct relay *rl, int nrl)
+{
+	for (int i = 1; i < nrl; i++)
+		if (!rl[i].done)
+			return false;
+	return true;
+}
+
 /* SIGKILL for the command and its process group (its own: see run_child). */
 static void kill_command(pid_t child)
 {
@@ -353,17 +371,21 @@ static void kill_command(pid_t child)
 
 /* Reads what the control fd has and applies each whole record; a record
  * that does not parse is ignored (the peer is the daemon, one version with
- * us). Returns -1 at its end: the daemon is gone or let go of the command,
- * which is then killed. */
+ * us). `child` is 0 once reaped: its pid may then be another process's, so
+ * nothing is signalled by it any more. Returns -1 at the channel's end
+ * (the daemon is gone or let go of the command), 1 for `kill`: either way
+ * the command is killed, or, reaped, its relays given up. */
 static int read_control(int fd, char *buf, size_t *len, size_t cap, pid_t child, int master)
 {
 	ssize_t n = read(fd, buf + *len, cap - 1 - *len);
 	char *nl;
+	int ret = 0;
 
 	if (n < 0 && (errno == EINTR || errno == EAGAIN))
 		return 0;
 	if (n <= 0) {
-		kill_command(child);
+		if (child)
+			kill_command(child);
 		return -1;
 	}
 	*len += (size_t)n;
@@ -374,9 +396,12 @@ static int read_control(int fd, char *buf, size_t *len, size_t cap, pid_t child,
 		*nl = '\0';
 		if (attach_control_parse(buf, &c) == 0) {
 			if (c.kind == CTL_KILL) {
-				kill_command(child);
+				if (child)
+					kill_command(child);
+				ret = 1;
 			} else if (c.kind == CTL_SIGNAL) {
-				kill(child, c.a);
+				if (child)
+					kill(child, c.a);
 			} else if (master >= 0) {
 				tty_set_winsize(master, (unsigned short)c.a, (unsigned short)c.b);
 			}
@@ -387,15 +412,16 @@ static int read_control(int fd, char *buf, size_t *len, size_t cap, pid_t child,
 	/* A line longer than the buffer is garbage: drop it. */
 	if (*len == cap - 1)
 		*len = 0;
-	return 0;
+	return ret;
 }
 
-/* Forward signals, relay the pty, apply control records, and return the
- * command's wait status. */
-static int supervise(pid_t child, int master, int sigfd, int control)
+/* Forward signals, relay the pty (or the pipes: rl, nrl), apply control
+ * records, and return the command's wait status once it has ended and its
+ * output has (whoever else held it). */
+static int supervise(pid_t child, int master, int sigfd, int control, struct relay *rl, int nrl)
 {
 	struct termios saved;
-	bool raw = false, in_open = master >= 0;
+	bool raw = false, in_open = master >= 0, reaped = false;
 	int status = 0;
 	char ctl[256];
 	size_t ctl_len = 0;
@@ -406,20 +432,31 @@ static int supervise(pid_t child, int master, int sigfd, int control)
 	}
 	if (master >= 0)
 		fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK);
-	for (;;) {
-		struct pollfd pfd[4] = {
-			{.fd = sigfd, .events = POLLIN},
+	while (!reaped || !outputs_done(rl, nrl)) {
+		struct pollfd pfd[4 + 2 * RELAYS] = {
+			{.fd = reaped ? -1 : sigfd, .events = POLLIN},
 			{.fd = master, .events = POLLIN},
 			{.fd = in_open ? 0 : -1, .events = POLLIN},
 			{.fd = control, .events = POLLIN},
 		};
 		struct signalfd_siginfo si;
 
-		if (poll(pfd, 4, -1) < 0 && errno != EINTR)
+		for (int i = 0; i < nrl; i++)
+			relay_poll(&rl[i], &pfd[4 + 2 * i], &pfd[5 + 2 * i]);
+		if (poll(pfd, 4 + 2 * (nfds_t)nrl, -1) < 0 && errno != EINTR)
 			break;
-		if (pfd[3].revents &&
-		    read_control(control, ctl, &ctl_len, sizeof(ctl), child, master) < 0)
-			control = -1;
+		for (int i = 0; i < nrl; i++)
+			relay_step(&rl[i]);
+		if (pfd[3].revents) {
+			int r = read_control(control, ctl, &ctl_len, sizeof(ctl), reaped ? 0 : child,
+					     master);
+
+			if (r < 0)
+				control = -1;
+			/* Ended, but something it left holds its output: let go. */
+			if (r != 0 && reaped)
+				break;
+		}
 		if (pfd[1].revents)
 			relay_out(master);
 		if (pfd[2].revents) {
@@ -442,7 +479,7 @@ static int supervise(pid_t child, int master, int sigfd, int control)
 		} else if (waitpid(child, &status, WNOHANG) == child) {
 			if (master >= 0)
 				relay_out(master);
-			break;
+			reaped = true;
 		}
 	}
 	if (raw)
@@ -452,8 +489,10 @@ static int supervise(pid_t child, int master, int sigfd, int control)
 
 int attach_main(int argc, char **argv)
 {
+	static struct relay rl[RELAYS];
 	struct attach_opts o = {.control = -1};
-	int pidfd, master = -1, slave = -1, errp[2], sigfd, st;
+	int pidfd, master = -1, slave = -1, errp[2], sigfd, st, nrl = 0;
+	int pipes[RELAYS][2], ends[RELAYS];
 	sigset_t set, old;
 	char line[2048];
 	ssize_t n;
@@ -478,6 +517,25 @@ int attach_main(int argc, char **argv)
 	if (pipe2(errp, O_CLOEXEC) < 0) {
 		fail("attach", "pipe", NULL, errno);
 		goto err;
+	}
+	/* A daemon's stdio are sockets: the command gets pipes (fd i takes end
+	 * ends[i]), relayed in supervise. */
+	if (o.control >= 0 && !o.pty) {
+		/* Made as the command's ids, so it may reopen them (/dev/stdin is a
+		 * reopen through /proc, checked against the pipe's owner; host root is
+		 * no one in a user namespace). Nothing we open later needs ours. */
+		if (o.has_gid)
+			setfsgid(o.gid);
+		if (o.has_uid)
+			setfsuid(o.uid);
+		for (int i = 0; i < RELAYS; i++) {
+			if (pipe2(pipes[i], O_CLOEXEC) < 0) {
+				fail("attach", "pipe", NULL, errno);
+				goto err;
+			}
+			ends[i] = pipes[i][i == 0 ? 0 : 1];
+		}
+		nrl = RELAYS;
 	}
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
@@ -505,9 +563,16 @@ int attach_main(int argc, char **argv)
 	}
 	if (child == 0) {
 		close(errp[0]);
-		run_child(&o, slave, errp[1], &old);
+		run_child(&o, slave, ends, errp[1], &old);
 	}
 	close(errp[1]);
+	for (int i = 0; i < nrl; i++) {
+		close(ends[i]);
+		if (i == 0)
+			relay_init(&rl[i], 0, pipes[i][1]);
+		else
+			relay_init(&rl[i], pipes[i][0], i);
+	}
 	if (slave >= 0)
 		close(slave);
 	else if (o.control >= 0)
@@ -522,7 +587,7 @@ int attach_main(int argc, char **argv)
 			;
 		return WIFEXITED(st) ? WEXITSTATUS(st) : 126;
 	}
-	return exit_code(supervise(child, master, sigfd, o.control));
+	return exit_code(supervise(child, master, sigfd, o.control, rl, nrl));
 err:
 	send_error(o.control >= 0 ? o.control : 2);
 	return 126;

@@ -2,6 +2,7 @@
 #ifndef LXT_SHIM_H
 #define LXT_SHIM_H
 
+#include <poll.h>
 #include <stdbool.h>
 #include <sys/types.h>
 #include <termios.h>
@@ -53,6 +54,22 @@ void cgroup_thaw(const char *dir);
 int cgroup_kill(const char *dir);
 /* rmdir dir and every cgroup below it, depth-first. */
 void cgroup_remove(const char *dir);
+
+/* relay.c: non-blocking byte relays (see relay.c). */
+struct relay {
+	int from, to;
+	bool eof;    /* the source has ended */
+	bool done;   /* ... and all of it went through: `to` was shut */
+	bool broken; /* `to` refused a write: the rest is dropped */
+	size_t off, len;
+	char buf[16384];
+};
+void relay_init(struct relay *r, int from, int to);
+/* The poll entries for r: its source while the buffer is empty, its
+ * destination while it holds bytes (fd -1 when not wanted). */
+void relay_poll(const struct relay *r, struct pollfd *in, struct pollfd *out);
+/* Moves what can move now without blocking. */
+void relay_step(struct relay *r);
 
 /* pty.c */
 int pty_alloc(struct pty *t);

@@ -115,6 +115,14 @@ describe("lxtd: exec, console and logs with the stock client", { skip, timeout: 
 
   test("stdin is piped in and its end reaches the command", () => {
     assert.equal(box.lxcOk(["exec", c, "--", "cat"], { input: "hi\n" }), "hi\n");
+    // Pipes, as from a shell: /dev/stdin and /dev/stderr can be opened.
+    assert.equal(
+      box.lxcOk(["exec", c, "--", "cat", "/dev/stdin"], { input: "piped\n" }),
+      "piped\n",
+    );
+    const dev = box.lxc(["exec", c, "--", "sh", "-c", "echo to-err > /dev/stderr"]);
+    assert.equal(dev.code, 0, dev.stderr);
+    assert.equal(dev.stderr, "to-err\n");
     const big = `${"x".repeat(1000)}\n`.repeat(300);
     assert.equal(box.lxcOk(["exec", c, "--", "wc", "-c"], { input: big }).trim(), "300300");
   });
@@ -152,6 +160,12 @@ describe("lxtd: exec, console and logs with the stock client", { skip, timeout: 
     assert.equal(
       box.lxcOk(["exec", c, "--user", "1000", "--group", "1001", "--", "sh", "-c", "id -u; id -g"]),
       "1000\n1001\n",
+    );
+    assert.equal(
+      box.lxcOk(["exec", c, "--user", "1000", "--group", "1001", "--", "cat", "/dev/stdin"], {
+        input: "mine\n",
+      }),
+      "mine\n",
     );
     assert.equal(box.lxcOk(["exec", c, "--cwd", "/tmp", "--", "pwd"]), "/tmp\n");
     assert.equal(box.lxcOk(["exec", c, "--", "pwd"]), "/root\n");
