@@ -216,25 +216,6 @@ static int ns_flags(const struct attach_opts *o, int *out)
 	return 0;
 }
 
-static int open_target(const struct attach_opts *o)
-{
-	unsigned long long st;
-	char path[64];
-	int fd = sys_pidfd_open(o->pid, 0);
-
-	snprintf(path, sizeof(path), "/proc/%d", (int)o->pid);
-	if (fd < 0)
-		return fail("attach", "pidfd_open", path, errno);
-	/* The pidfd pins the process; a start time read while it is still alive
-	 * therefore belongs to it, not to a recycled pid. */
-	if (read_starttime(o->pid, &st) < 0 || st != o->start ||
-	    sys_pidfd_send_signal(fd, 0) < 0) {
-		close(fd);
-		return fail("attach", "pid-start", path, ESRCH);
-	}
-	return fd;
-}
-
 static int join(struct attach_opts *o, int pidfd)
 {
 	char path[4200], pid[24];
@@ -507,7 +488,7 @@ int attach_main(int argc, char **argv)
 		fail("attach", "prctl", NULL, errno);
 		goto err;
 	}
-	if (parse_args(argc, argv, &o) < 0 || (pidfd = open_target(&o)) < 0 ||
+	if (parse_args(argc, argv, &o) < 0 || (pidfd = pidfd_checked(o.pid, o.start, "attach")) < 0 ||
 	    confine_open_proc(&o.conf_plan.conf) < 0 || join(&o, pidfd) < 0)
 		goto err;
 	if (o.pty && open_pty(&master, &slave) < 0)

@@ -11,7 +11,6 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
-#include <linux/openat2.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -32,26 +31,10 @@ static int rootfd = -1;
 static bool pivoted;
 static bool ptys_bound;
 
-/*
- * Resolve a container path beneath the root fd. RESOLVE_IN_ROOT makes
- * absolute symlinks and ".." stay inside the rootfs; RESOLVE_NO_MAGICLINKS
- * refuses /proc/PID/fd-style jumps out of it (openat2(2)).
- */
+/* A container path beneath the root fd (open_in_root, util.h). */
 static int resolve(const char *target, int flags, mode_t mode, const char *stage)
 {
-	struct open_how how = {
-		.flags = (unsigned long long)(flags | O_CLOEXEC),
-		.mode = (flags & O_CREAT) ? mode : 0,
-		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
-	};
-	int fd;
-
-	do
-		fd = (int)syscall(SYS_openat2, rootfd, target, &how, sizeof(how));
-	while (fd < 0 && errno == EAGAIN);
-	if (fd < 0)
-		return fail(stage, "openat2", target, errno);
-	return fd;
+	return open_in_root(rootfd, target, flags, mode, stage);
 }
 
 static void fd_path(int fd, char *buf, size_t cap)

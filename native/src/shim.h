@@ -38,6 +38,7 @@ int attach_control_parse(char *line, struct attach_ctl *out);
 int lock_main(int argc, char **argv);
 int hold_main(int argc, char **argv);
 int devices_main(int argc, char **argv);
+int file_main(int argc, char **argv);
 
 /* The container's first process; never returns. */
 _Noreturn void child_main(struct child_ctx *c);

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -305,6 +306,42 @@ void set_title(const char *comm, const char *title)
 int sys_pidfd_open(pid_t pid, unsigned int flags)
 {
 	return (int)syscall(SYS_pidfd_open, pid, flags);
+}
+
+int open_in_root(int root, const char *path, int flags, mode_t mode, const char *stage)
+{
+	struct open_how how = {
+		.flags = (unsigned long long)(flags | O_CLOEXEC),
+		.mode = (flags & O_CREAT) ? mode : 0,
+		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+	};
+	int fd;
+
+	/* EAGAIN: a rename raced a ".." walk; the kernel asks us to retry. */
+	do
+		fd = (int)syscall(SYS_openat2, root, path, &how, sizeof(how));
+	while (fd < 0 && errno == EAGAIN);
+	if (fd < 0)
+		return fail(stage, "openat2", path, errno);
+	return fd;
+}
+
+int pidfd_checked(pid_t pid, unsigned long long start, const char *stage)
+{
+	unsigned long long st;
+	char path[64];
+	int fd = sys_pidfd_open(pid, 0);
+
+	snprintf(path, sizeof(path), "/proc/%d", (int)pid);
+	if (fd < 0)
+		return fail(stage, "pidfd_open", path, errno);
+	/* The pidfd pins the process; a start time read while it is still alive
+	 * therefore belongs to it, not to a recycled pid. */
+	if (read_starttime(pid, &st) < 0 || st != start || sys_pidfd_send_signal(fd, 0) < 0) {
+		close(fd);
+		return fail(stage, "pid-start", path, ESRCH);
+	}
+	return fd;
 }
 
 int sys_pidfd_send_signal(int pidfd, int sig)

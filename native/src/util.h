@@ -77,6 +77,13 @@ void set_title(const char *comm, const char *title);
 /* Raw syscalls glibc 2.36 does not wrap. */
 int sys_pidfd_open(pid_t pid, unsigned int flags);
 int sys_pidfd_send_signal(int pidfd, int sig);
+/* Open path beneath the directory fd root, as if root were "/" (openat2(2)
+ * RESOLVE_IN_ROOT: absolute symlinks and ".." stay inside it) and refusing
+ * magic links (/proc/PID/fd-style jumps out of it); O_CLOEXEC always. */
+int open_in_root(int root, const char *path, int flags, mode_t mode, const char *stage);
+/* A pidfd of pid, checked to be the process that started at `start` (clock
+ * ticks, /proc/PID/stat field 22); -1 with the error record otherwise. */
+int pidfd_checked(pid_t pid, unsigned long long start, const char *stage);
 
 /* ms since an arbitrary monotonic origin. */
 long long now_ms(void);

@@ -8,8 +8,11 @@ import { join } from "node:path";
 import type { Logger } from "pino";
 import type { Caller, Context } from "../core/context.js";
 import { EventHub } from "./events.js";
+import { OperationStore } from "./operation-store.js";
 import { Operations } from "./operations.js";
+import { hashPassword } from "./password.js";
 import { ServerConfig, type ServerKey } from "./server-config.js";
+import { TrustStore } from "./trust.js";
 
 /** The server config keys lxtd gives a meaning. */
 export const SERVER_KEYS: Record<string, ServerKey> = {
@@ -19,7 +22,15 @@ export const SERVER_KEYS: Record<string, ServerKey> = {
         throw new Error("expected ADDRESS:PORT");
     },
   },
+  // Kept as a salted hash; an untrusted client that knows it may add its certificate.
+  "core.trust_password": { secret: true, check() {}, store: hashPassword },
 };
+
+/** The HTTPS listener, as the server config moves it (`core.https_address`). */
+export interface HttpsControl {
+  /** Listens on ADDRESS:PORT instead (undefined: stops); on failure the old listener stays. */
+  listen(address: string | undefined): Promise<void>;
+}
 
 /** The HTTPS side, once it listens: what `GET /1.0` shows of it. */
 export interface TlsIdentity {
@@ -38,7 +49,19 @@ export interface DaemonOptions {
   /** `environment.server_name`. */
   serverName: string;
   serverPid: number;
+  /** Bounds on what a client may hold of the daemon (defaults: `DEFAULT_LIMITS`). */
+  limits?: Partial<ClientLimits>;
 }
+
+/** How long a client may take before it is cut off. */
+export interface ClientLimits {
+  /** Milliseconds to send a whole request (headers and body): slow or stuck senders get 408. */
+  requestTimeoutMs: number;
+  /** Milliseconds between websocket pings: a peer that misses one pong is dropped at the next. */
+  heartbeatMs: number;
+}
+
+export const DEFAULT_LIMITS: ClientLimits = { requestTimeoutMs: 120_000, heartbeatMs: 30_000 };
 
 export class Daemon {
   readonly ctx: Context;
@@ -50,7 +73,14 @@ export class Daemon {
   readonly events: EventHub;
   readonly operations: Operations;
   readonly config: ServerConfig;
+  /** The client certificates HTTPS clients are trusted by. */
+  readonly trust: TrustStore;
+  /** When the daemon started (the context's clock), for `lxd_uptime_seconds`. */
+  readonly startedAt: number;
+  readonly limits: ClientLimits;
   tls?: TlsIdentity;
+  /** Set when the daemon can serve HTTPS: what a change of `core.https_address` moves. */
+  https?: HttpsControl;
 
   constructor(o: DaemonOptions) {
     this.ctx = o.ctx;
@@ -59,9 +89,20 @@ export class Daemon {
     this.stateDir = o.stateDir;
     this.serverName = o.serverName;
     this.serverPid = o.serverPid;
+    this.startedAt = o.ctx.host.clock.now();
+    this.limits = {
+      requestTimeoutMs: o.limits?.requestTimeoutMs ?? DEFAULT_LIMITS.requestTimeoutMs,
+      heartbeatMs: o.limits?.heartbeatMs ?? DEFAULT_LIMITS.heartbeatMs,
+    };
     this.events = new EventHub();
-    this.operations = new Operations(this.events);
+    this.operations = new Operations(
+      this.events,
+      "none",
+      Date.now,
+      new OperationStore(join(o.stateDir, "operations")),
+    );
     this.config = new ServerConfig(join(o.stateDir, "server.yaml"), SERVER_KEYS);
+    this.trust = new TrustStore(join(o.stateDir, "trust"));
   }
 
   addresses(): string[] {

@@ -62,19 +62,19 @@ export function busyboxImage(): ImageJson {
 
 export function storedImage(m: ImageMeta): ImageJson {
   return {
-    aliases: m.aliases.map((name) => ({ name, description: "" })),
+    aliases: m.aliases.map((name) => ({ name, description: m.aliasDescriptions?.[name] ?? "" })),
     architecture: m.architecture,
-    auto_update: false,
+    auto_update: m.autoUpdate ?? false,
     cached: false,
     created_at: m.created,
     expires_at: EPOCH,
-    filename: "",
+    filename: m.files?.meta ?? "",
     fingerprint: m.fingerprint,
     last_used_at: EPOCH,
     profiles: ["default"],
-    properties: { description: m.description },
-    public: false,
-    size: 0,
+    properties: m.properties ?? (m.description ? { description: m.description } : {}),
+    public: m.public ?? false,
+    size: m.size ?? 0,
     type: "container",
     uploaded_at: m.created,
   };

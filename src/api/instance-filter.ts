@@ -11,15 +11,15 @@ type Term = { field: string; op: "eq" | "ne"; value: string; not: boolean };
 
 function tokenize(text: string): string[] {
   const out: string[] = [];
-  const re = /\s*(?:"((?:[^"\\]|\\.)*)"|'([^']*)'|(\S+))/y;
-  let m: RegExpExecArray | null;
-  re.lastIndex = 0;
-  for (;;) {
-    m = re.exec(text);
-    if (!m) break;
+  const re = /\s*(?:"((?:[^"\\]|\\.)*)"|'([^']*)'|([^\s"']+))/y;
+  let pos = 0;
+  while (pos < text.length && text.slice(pos).trim()) {
+    re.lastIndex = pos;
+    const m = re.exec(text);
+    if (!m) throw badRequest(`Invalid filter "${text}"`);
     out.push(m[1] !== undefined ? m[1].replace(/\\(.)/g, "$1") : (m[2] ?? m[3] ?? ""));
+    pos = re.lastIndex;
   }
-  if (text.slice(re.lastIndex).trim()) throw badRequest(`Invalid filter "${text}"`);
   return out;
 }
 

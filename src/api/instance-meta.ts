@@ -17,6 +17,8 @@ export interface InstanceMeta {
   config: Record<string, string>;
   created_at: string;
   last_used_at?: string;
+  /** The expanded config and devices lxtd wrote last, in LXD's own words (hints for the view). */
+  expanded?: { config: Record<string, string>; devices: Record<string, Record<string, string>> };
 }
 
 export function metaFile(paths: ContainerPaths): string {
@@ -41,6 +43,7 @@ export function readMeta(paths: ContainerPaths): InstanceMeta {
     config: raw.config ?? {},
     created_at: created,
     ...(raw.last_used_at ? { last_used_at: raw.last_used_at } : {}),
+    ...(raw.expanded ? { expanded: raw.expanded } : {}),
   };
 }
 

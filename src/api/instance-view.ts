@@ -2,15 +2,15 @@
  * A container as LXD shows an instance: `GET /1.0/instances/NAME` (config,
  * devices, status) and its `/state` (processes, memory, CPU, network).
  */
+import { join } from "node:path";
 import { type ContainerInfo, containerInfo, summarize } from "../container/list.js";
 import type { ContainerPaths } from "../container/paths.js";
 import { configFileEntries } from "../container/resources.js";
 import type { ContainerState } from "../container/state.js";
 import type { Context } from "../core/context.js";
-import { readMeta } from "./instance-meta.js";
-import { lxdView } from "./lxd-config.js";
+import { instanceConfig } from "./instance-config.js";
 import { STATUS, type StatusName } from "./operations.js";
-import type { Devices } from "./profiles.js";
+import { type Devices, ProfileStore } from "./profiles.js";
 
 export const ARCH = process.arch === "x64" ? "x86_64" : process.arch;
 
@@ -63,28 +63,32 @@ export function editable(i: InstanceJson) {
   };
 }
 
+/**
+ * An instance as LXD shows it: `config`/`devices` are its own, beyond its
+ * profiles; `expanded_*` what it runs with. `store`: the daemon's profiles
+ * (default: those under the state root's `.lxtd`).
+ */
 export async function instanceJson(
   ctx: Context,
   paths: ContainerPaths,
   state?: ContainerState,
+  store = new ProfileStore(join(ctx.lxcpath, ".lxtd", "profiles")),
 ): Promise<InstanceJson> {
   const entries = configFileEntries(paths);
-  const view = lxdView(entries);
-  const meta = readMeta(paths);
+  const { meta, expanded, local } = instanceConfig(store, paths);
   const ephemeral = entries.some((e) => e.key === "lxc.ephemeral" && e.value === "1");
-  const config = { ...meta.config, ...view.config };
   const status = lxdStatus(state ?? (await summarize(ctx, paths)).state);
   return {
     architecture: ARCH,
-    config,
-    devices: view.devices,
+    config: local.config,
+    devices: local.devices,
     ephemeral,
     profiles: meta.profiles,
     stateful: false,
     description: meta.description,
     created_at: meta.created_at,
-    expanded_config: config,
-    expanded_devices: view.devices,
+    expanded_config: expanded.config,
+    expanded_devices: expanded.devices,
     name: paths.name,
     status,
     status_code: STATUS[status],

@@ -6,8 +6,10 @@
  * `/wait`. Finished operations are kept `RETAIN_MS` for late readers.
  */
 import { randomUUID } from "node:crypto";
+import { phase } from "../core/phase.js";
 import { errorOf } from "./envelope.js";
 import type { EventHub } from "./events.js";
+import type { OperationStore } from "./operation-store.js";
 
 export type OperationClass = "task" | "websocket" | "token";
 
@@ -70,7 +72,7 @@ export interface OperationSpec {
 const FINAL: ReadonlySet<StatusName> = new Set(["Success", "Failure", "Cancelled"]);
 
 export class Operation {
-  readonly id = randomUUID();
+  readonly id: string;
   readonly created: number;
   updated: number;
   status: StatusName = "Pending";
@@ -84,10 +86,12 @@ export class Operation {
   constructor(
     private readonly ops: Operations,
     readonly spec: OperationSpec,
+    record?: OperationJson,
   ) {
-    this.created = ops.now();
+    this.id = record?.id ?? randomUUID();
+    this.created = record ? Date.parse(record.created_at) : ops.now();
     this.updated = this.created;
-    this.metadata = spec.metadata ?? null;
+    this.metadata = record?.metadata ?? spec.metadata ?? null;
     this.done = new Promise((r) => {
       this.finish = r;
     });
@@ -141,7 +145,9 @@ export class Operation {
 
   private changed(): void {
     this.updated = this.ops.now();
-    this.ops.events.emit("operation", this.json());
+    const json = this.json();
+    this.ops.store?.write(json);
+    this.ops.events.emit("operation", json);
   }
 }
 
@@ -152,13 +158,17 @@ export class Operations {
     readonly events: EventHub,
     readonly location = "none",
     readonly now: () => number = Date.now,
+    /** Where each operation's record is kept, so that a restarted daemon knows what died with it. */
+    readonly store?: OperationStore,
   ) {}
 
   /** Creates the operation and starts its work on the next turn (after the response names it). */
   start(spec: OperationSpec): Operation {
     const op = new Operation(this, spec);
     this.live.set(op.id, op);
-    this.events.emit("operation", op.json());
+    const json = op.json();
+    this.store?.write(json);
+    this.events.emit("operation", json);
     setImmediate(() => {
       void this.run(op);
     });
@@ -166,9 +176,15 @@ export class Operations {
   }
 
   private async run(op: Operation): Promise<void> {
+    if (op.signal.aborted) {
+      op.setStatus("Cancelled", "operation cancelled");
+      return;
+    }
     op.setStatus("Running");
+    phase("api: operation running");
     try {
       const result = await op.spec.run(op);
+      phase("api: operation work done");
       if (result && typeof result === "object" && !Array.isArray(result))
         op.metadata = { ...(op.metadata ?? {}), ...(result as Record<string, unknown>) };
       op.setStatus(op.signal.aborted ? "Cancelled" : "Success");
@@ -194,9 +210,45 @@ export class Operations {
     return true;
   }
 
-  retire(op: Operation): void {
-    const t = setTimeout(() => this.live.delete(op.id), RETAIN_MS);
+  retire(op: Operation, ms = RETAIN_MS): void {
+    const t = setTimeout(() => {
+      this.live.delete(op.id);
+      this.store?.remove(op.id);
+    }, ms);
     t.unref();
+  }
+
+  /**
+   * Takes back the records a previous daemon left: what had not finished
+   * died with it and is shown as `Failure` with `why`; finished ones stay
+   * readable for the rest of `RETAIN_MS`. Call once, holding the daemon's
+   * lock, before serving. Returns the operations marked failed.
+   */
+  recover(why: string): Operation[] {
+    const failed: Operation[] = [];
+    for (const rec of this.store?.readAll() ?? []) {
+      const op = new Operation(
+        this,
+        {
+          class: rec.class,
+          description: rec.description,
+          resources: rec.resources ?? undefined,
+          run: async () => undefined,
+        },
+        rec,
+      );
+      op.status = rec.status;
+      op.err = rec.err;
+      op.updated = Date.parse(rec.updated_at);
+      this.live.set(op.id, op);
+      if (!op.final) {
+        op.setStatus("Failure", why);
+        failed.push(op);
+      } else {
+        this.retire(op, Math.max(0, op.updated + RETAIN_MS - this.now()));
+      }
+    }
+    return failed;
   }
 
   /** Cancels what may be cancelled and waits (up to `ms`) for every operation to end. */

@@ -3,8 +3,8 @@
  * `default` profile always exists: a NIC on the state root's default
  * network and the root disk, as LXD's `default` profile after `lxd init`.
  * A profile is applied when an instance is created (its config and devices
- * written into the container's LXC config); docs/api.md says how that
- * differs from LXD, which applies later profile edits live.
+ * written into the container's LXC config), and an edit is re-rendered onto
+ * the instances that use it (routes/profiles.ts, docs/api.md).
  */
 import { mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";

@@ -14,6 +14,8 @@ export interface ServerKey {
   check(value: string): void;
   /** Never shown back (a password: LXD shows `true` when set). */
   secret?: boolean;
+  /** What is kept of a value (a password's hash); the value itself when absent. */
+  store?(value: string): string;
 }
 
 export class ServerConfig {
@@ -48,6 +50,14 @@ export class ServerConfig {
 
   /** PATCH merges (an empty value unsets); PUT replaces. All or nothing. */
   apply(changes: Record<string, unknown>, replace: boolean): void {
+    this.commit(this.plan(changes, replace));
+  }
+
+  /**
+   * The values a PATCH (merge) or PUT (replace) would leave, checked, not
+   * yet kept: the caller may act on them (move a listener) before `commit`.
+   */
+  plan(changes: Record<string, unknown>, replace: boolean): Record<string, string> {
     const next: Record<string, string> = replace ? {} : { ...this.values };
     for (const [k, raw] of Object.entries(changes)) {
       const spec = this.keys[k];
@@ -57,13 +67,24 @@ export class ServerConfig {
         continue;
       }
       if (typeof raw !== "string") throw badRequest(`Invalid value for "${k}": not a string`);
+      const old = this.values[k];
+      // A secret comes back as shown (`true`) from an edit of the whole config: keep it.
+      if (spec.secret && raw === "true" && old !== undefined) {
+        next[k] = old;
+        continue;
+      }
       try {
         spec.check(raw);
       } catch (err) {
         throw badRequest(`Invalid value for "${k}": ${(err as Error).message}`);
       }
-      next[k] = raw;
+      next[k] = spec.store ? spec.store(raw) : raw;
     }
+    return next;
+  }
+
+  /** Keeps what `plan` made. */
+  commit(next: Record<string, string>): void {
     mkdirSync(dirname(this.file), { recursive: true, mode: 0o700 });
     writeFileAtomic(this.file, stringify(next), 0o600);
     this.values = next;

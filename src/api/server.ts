@@ -5,6 +5,7 @@
  * websockets) handled beside fastify on the same server.
  */
 import type { IncomingMessage } from "node:http";
+import type { ServerOptions as HttpsOptions } from "node:https";
 import type { Duplex } from "node:stream";
 import Fastify, {
   type FastifyBaseLogger,
@@ -12,7 +13,8 @@ import Fastify, {
   type FastifyRequest,
   LogController,
 } from "fastify";
-import { WebSocketServer } from "ws";
+import { type WebSocket, WebSocketServer } from "ws";
+import { phase } from "../core/phase.js";
 import type { Daemon } from "./daemon.js";
 import { errorBody, errorOf } from "./envelope.js";
 import { ROUTES } from "./routes/index.js";
@@ -24,6 +26,8 @@ export const BODY_LIMIT = 4 * 1024 * 1024;
 export interface AppOptions {
   /** Decides whether a request's client is trusted (the unix socket always is). */
   trusted?: (req: IncomingMessage) => boolean;
+  /** Serve HTTPS with these TLS options (the server certificate, client certificates asked for). */
+  https?: HttpsOptions;
 }
 
 declare module "fastify" {
@@ -36,20 +40,84 @@ declare module "fastify" {
 /** Paths an untrusted client may reach (LXD: the server's public view, and the certificate POST). */
 const PUBLIC = new Set(["GET /1.0", "GET /", "POST /1.0/certificates"]);
 
+/** How long, and for how many bytes, a lingering close reads what the client still sends. */
+export const LINGER_MS = 2_000;
+export const LINGER_BYTES = 64 * 1024 * 1024;
+
+/**
+ * A lingering close (RFC 9112, 9.6): when the answer goes out before the
+ * request's body was read, node closes the connection once the answer is
+ * written, and a client still sending then gets EPIPE or a reset, which can
+ * reach it before the answer it was sent, so it never reads it. Instead the
+ * answer is followed by our FIN, and what the client still sends is read
+ * and dropped until it closes its side, for at most `LINGER_MS` and
+ * `LINGER_BYTES`; nothing of it is kept.
+ */
+function lingerBeforeClose(req: IncomingMessage): void {
+  const socket = req.socket;
+  if ((socket as { lxtLinger?: boolean }).lxtLinger) return;
+  (socket as { lxtLinger?: boolean }).lxtLinger = true;
+  socket.destroySoon = () => {
+    let seen = 0;
+    const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+    timer.unref();
+    socket.once("close", () => clearTimeout(timer));
+    socket.once("end", () => socket.destroy());
+    socket.on("data", (b: Buffer) => {
+      seen += b.length;
+      if (seen > LINGER_BYTES) socket.destroy();
+    });
+    socket.end();
+  };
+  // The request's own stream drops the body's bytes (flowing, no reader).
+  req.resume();
+}
+
+/** How long a client may take over its headers, and how often node checks (it answers 408). */
+function slowClientBounds(requestTimeout: number) {
+  return {
+    headersTimeout: Math.min(60_000, requestTimeout),
+    connectionsCheckingInterval: Math.max(100, Math.min(30_000, requestTimeout / 4)),
+  };
+}
+
 export function buildApp(d: Daemon, opts: AppOptions = {}): FastifyInstance {
   const trusted = opts.trusted ?? (() => true);
+  const { requestTimeoutMs: requestTimeout, heartbeatMs } = d.limits;
   const app = Fastify({
     loggerInstance: d.log as unknown as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT,
-    // Slow or stuck clients do not hold a request forever.
-    requestTimeout: 120_000,
+    // Slow or stuck clients do not hold a request forever: node checks every
+    // connection's progress each `connectionsCheckingInterval` and answers 408.
+    requestTimeout,
     connectionTimeout: 0,
     keepAliveTimeout: 60_000,
     routerOptions: { ignoreTrailingSlash: true },
-  });
+    // The same bounds on both listeners (the HTTPS server takes them among its TLS options).
+    ...(opts.https
+      ? { https: { ...opts.https, ...slowClientBounds(requestTimeout) } }
+      : { http: slowClientBounds(requestTimeout) }),
+  }) as unknown as FastifyInstance;
   app.decorateRequest("trusted", false);
+  // An answer sent before the request's body was read (413, a refused upload): linger.
+  app.addHook("onSend", async (req, _reply, payload) => {
+    if (!req.raw.complete) lingerBeforeClose(req.raw);
+    return payload;
+  });
+  app.addHook("onResponse", async (req, reply) => {
+    d.log.debug(
+      {
+        method: req.method,
+        url: req.url,
+        status: reply.statusCode,
+        duration: Math.round(reply.elapsedTime * 10) / 10,
+      },
+      "request",
+    );
+  });
   app.addHook("onRequest", async (req, reply) => {
+    phase("api: request");
     req.trusted = trusted(req.raw);
     const route = `${req.method} ${req.url.split("?")[0]}`;
     if (!req.trusted && !PUBLIC.has(route)) {
@@ -83,7 +151,36 @@ export function buildApp(d: Daemon, opts: AppOptions = {}): FastifyInstance {
     }
     handleUpgrade(d, wss, req, socket, head);
   });
+  // Upgraded sockets would hold the server's close open: end them first.
+  app.addHook("preClose", async () => {
+    for (const ws of wss.clients) ws.terminate();
+  });
+  const beat = heartbeat(wss, heartbeatMs);
+  app.addHook("onClose", async () => clearInterval(beat));
   return app;
+}
+
+/**
+ * Pings every websocket (events, operation streams) each `ms`; one that
+ * has not answered the previous ping by then is a dead or half-open peer
+ * and is terminated, so a vanished client costs at most two periods.
+ */
+function heartbeat(wss: WebSocketServer, ms: number): NodeJS.Timeout {
+  const answered = new WeakMap<WebSocket, boolean>();
+  const timer = setInterval(() => {
+    for (const ws of wss.clients) {
+      const seen = answered.get(ws);
+      if (seen === false) {
+        ws.terminate();
+        continue;
+      }
+      if (seen === undefined) ws.on("pong", () => answered.set(ws, true));
+      answered.set(ws, false);
+      ws.ping();
+    }
+  }, ms);
+  timer.unref();
+  return timer;
 }
 
 function notFoundText(req: FastifyRequest): string {

@@ -21,6 +21,7 @@ export const CLI_ERRORS: Readonly<Record<ErrorCode, { exit: number; hint: string
     exit: 1,
     hint: 'run lxt as the only process of a delegated cgroup, e.g. `systemd-run --scope -p Delegate=yes lxt start NAME` (docs/config.md, "cgroup v2 delegation")',
   },
+  daemon: { exit: 1, hint: "start it: `lxtd -P STATE_ROOT` (or the lxtd systemd unit)" },
   start: { exit: 1, hint: "every step was undone; the message names the step that failed" },
   "no-space": { exit: 1, hint: "free space on that filesystem, or use another state root (-P)" },
   timeout: { exit: 1, hint: "" },

@@ -5,21 +5,31 @@
  * lxtd may stop, crash or restart while they run, and the CLI keeps working
  * beside it on the same state root.
  */
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, unlinkSync } from "node:fs";
+import { spawn } from "node:child_process";
+import {
+  appendFileSync,
+  chmodSync,
+  chownSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  unlinkSync,
+  writeSync,
+} from "node:fs";
 import { connect } from "node:net";
 import { hostname } from "node:os";
-import { join } from "node:path";
-import { Command } from "@commander-js/extra-typings";
+import { dirname, join, resolve } from "node:path";
+import { Command, Option } from "@commander-js/extra-typings";
 import pino from "pino";
 import { Daemon } from "../api/daemon.js";
+import { HttpsListener, splitAddress } from "../api/https.js";
 import { buildApp } from "../api/server.js";
+import { setPhaseSink } from "../core/phase.js";
 import { VERSION } from "../core/version.js";
 import { cliContext, resolveLxcpath } from "./context.js";
-
-/** lxtd's own directory under a state root: its socket, profiles, trust store, server config. */
-export function daemonDir(lxcpath: string): string {
-  return join(lxcpath, ".lxtd");
-}
+import { daemonDir, daemonSocket } from "./lxtd-client.js";
 
 /** Whether something answers on a unix socket (a live daemon) or not (a stale file). */
 function socketAlive(path: string): Promise<boolean> {
@@ -42,6 +52,36 @@ function groupId(name: string): number | undefined {
   return undefined;
 }
 
+/** A positive number of seconds given to `flag`, in milliseconds; undefined when not given. */
+function secondsOption(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value) || n <= 0) {
+    throw new Error(`${flag} ${value}: expected a positive number of seconds`);
+  }
+  return Math.round(n * 1000);
+}
+
+/**
+ * `LXTD_PHASES=FILE` (bench/api.sh): every phase mark of the API and the
+ * core, appended to FILE as `lxt-phase EPOCH_MS NAME` lines (the CLI's
+ * LXT_PHASES format), flushed each second and at exit, off the hot path.
+ * Marks of concurrent requests interleave: read it for one request at a time.
+ */
+function tracePhases(file: string): void {
+  let lines: string[] = [];
+  setPhaseSink((name) => {
+    lines.push(`lxt-phase ${(performance.timeOrigin + performance.now()).toFixed(3)} ${name}`);
+  });
+  const flush = () => {
+    if (lines.length === 0) return;
+    appendFileSync(file, `${lines.join("\n")}\n`);
+    lines = [];
+  };
+  setInterval(flush, 1000).unref();
+  process.on("exit", flush);
+}
+
 async function main(): Promise<void> {
   const program = new Command("lxtd")
     .description("the LXD REST API over lxt (the stock `lxc` client drives it)")
@@ -50,22 +90,41 @@ async function main(): Promise<void> {
     .option("--socket <path>", "unix socket (default: STATE_ROOT/.lxtd/unix.socket)")
     .option("--group <group>", "group owning the unix socket (default: lxd when it exists)")
     .option("--https <address:port>", "also listen on HTTPS (clients trusted by certificate)")
-    .option("--foreground", "run in the foreground (tests, systemd)")
-    .option("--log-file <path>", "structured log (JSON lines) to this file instead of stderr")
-    .option("--log-level <level>", "trace, debug, info, warn or error", "info");
+    .option("--foreground", "run in the foreground (tests, systemd); else it detaches")
+    .option(
+      "--log-file <path>",
+      "structured log (JSON lines) to this file (default: stderr in the foreground, STATE_ROOT/.lxtd/lxtd.log detached)",
+    )
+    .option("--log-level <level>", "trace, debug, info, warn or error", "info")
+    .addOption(new Option("--ready-fd <fd>", "tell the detaching parent on this fd").hideHelp())
+    .option(
+      "--request-timeout <seconds>",
+      "a client must send a whole request (headers and body) within this (default 120)",
+    )
+    .option(
+      "--ws-heartbeat <seconds>",
+      "ping websockets this often; a peer missing a pong is dropped (default 30)",
+    );
   program.parse();
   const opts = program.opts();
   const lxcpath = resolveLxcpath(opts.lxcpath);
   const stateDir = daemonDir(lxcpath);
   mkdirSync(stateDir, { recursive: true, mode: 0o711 });
-  const socketPath = opts.socket ?? join(stateDir, "unix.socket");
+  if (!opts.foreground) {
+    await detach(opts.logFile ? resolve(opts.logFile) : join(stateDir, "lxtd.log"), opts.logFile);
+    return;
+  }
+  const socketPath = opts.socket ?? daemonSocket(lxcpath);
+  // A bad address is refused before anything listens.
+  if (opts.https) splitAddress(opts.https);
+  // The file opened here, not by pino: a logger on an fd is ready at once, so any early exit flushes.
+  if (opts.logFile) mkdirSync(dirname(resolve(opts.logFile)), { recursive: true });
   const log = pino(
     { level: opts.logLevel, base: { pid: process.pid } },
-    opts.logFile
-      ? pino.destination({ dest: opts.logFile, mkdir: true, sync: false })
-      : pino.destination(2),
+    pino.destination({ fd: opts.logFile ? openSync(opts.logFile, "a", 0o640) : 2, sync: false }),
   );
   const ctx = cliContext({ lxcpath });
+  if (process.env.LXTD_PHASES) tracePhases(process.env.LXTD_PHASES);
   // One daemon per state root: the lock lives as long as this process.
   const lock = await ctx.host.tryLock(join(stateDir, "lxtd.lock"), "lxtd");
   if (!lock) {
@@ -88,7 +147,18 @@ async function main(): Promise<void> {
     stateDir,
     serverName: hostname(),
     serverPid: process.pid,
+    limits: {
+      requestTimeoutMs: secondsOption("--request-timeout", opts.requestTimeout),
+      heartbeatMs: secondsOption("--ws-heartbeat", opts.wsHeartbeat),
+    },
   });
+  // What the previous daemon left unfinished died with it (we hold the lock: it is gone).
+  for (const op of d.operations.recover("lxtd restarted while the operation ran")) {
+    log.warn(
+      { operation: op.id, description: op.spec.description },
+      "operation lost with the previous lxtd",
+    );
+  }
   const unixApp = buildApp(d);
   await unixApp.listen({ path: socketPath });
   const gid = opts.group ? groupId(opts.group) : groupId("lxd");
@@ -97,8 +167,23 @@ async function main(): Promise<void> {
   }
   chmodSync(socketPath, 0o660);
   if (gid !== undefined) chownSync(socketPath, 0, gid);
-  log.info({ socket: socketPath, lxcpath }, "lxtd listening");
-  process.stdout.write(`lxtd: listening on ${socketPath}\n`);
+  const said: string[] = [];
+  // `--https` wins over `core.https_address` at start; a later change of the key moves it.
+  const httpsAddress = opts.https ?? d.config.get("core.https_address");
+  const https = new HttpsListener(d);
+  d.https = https;
+  if (httpsAddress) {
+    await https.listen(httpsAddress);
+    said.push(`lxtd: https on ${d.addresses().join(" ")} (port ${https.port})`);
+  }
+  log.info({ socket: socketPath, lxcpath, https: d.addresses() }, "lxtd listening");
+  said.push(`lxtd: listening on ${socketPath}`);
+  process.stdout.write(`${said.join("\n")}\n`);
+  if (opts.readyFd) {
+    const fd = Number(opts.readyFd);
+    writeSync(fd, `${said.join("\n")}\n`);
+    closeSync(fd);
+  }
 
   let stopping = false;
   const stop = async (sig: string) => {
@@ -106,6 +191,7 @@ async function main(): Promise<void> {
     stopping = true;
     log.info({ signal: sig }, "lxtd stopping");
     await d.operations.drain(10_000);
+    await https.stop();
     await unixApp.close();
     try {
       unlinkSync(socketPath);
@@ -118,6 +204,43 @@ async function main(): Promise<void> {
   };
   process.on("SIGTERM", () => void stop("SIGTERM"));
   process.on("SIGINT", () => void stop("SIGINT"));
+  process.on("unhandledRejection", (err) => log.error({ err }, "unhandled rejection"));
+}
+
+/**
+ * Starts this program again in the foreground as a daemon of its own
+ * session (setsid), its output appended to `logFile`, and returns once it
+ * says it listens (on a pipe given as fd 3), printing its pid; fails with
+ * the end of its log when it exits first.
+ */
+async function detach(logFile: string, given: string | undefined): Promise<void> {
+  const out = openSync(logFile, "a", 0o640);
+  const script = process.argv[1] ?? "";
+  const args = [...process.execArgv, script, ...process.argv.slice(2), "--foreground"];
+  if (!given) args.push("--log-file", logFile);
+  args.push("--ready-fd", "3");
+  const child = spawn(process.execPath, args, {
+    detached: true,
+    stdio: ["ignore", out, out, "pipe"],
+    env: process.env,
+  });
+  closeSync(out);
+  const ready = child.stdio[3];
+  const said = await new Promise<string | undefined>((done) => {
+    let text = "";
+    ready?.on("data", (b: Buffer) => {
+      text += b.toString();
+    });
+    ready?.on("end", () => done(text.includes("listening") ? text : undefined));
+    ready?.on("error", () => done(undefined));
+  });
+  if (!said) {
+    const tail = readFileSync(logFile, "utf8").split("\n").slice(-12).join("\n");
+    process.stderr.write(`lxtd: the daemon did not start; the end of ${logFile}:\n${tail}\n`);
+    process.exit(1);
+  }
+  child.unref();
+  process.stdout.write(`${said}lxtd: running as pid ${child.pid} (log: ${logFile})\n`);
 }
 
 main().catch((err: unknown) => {

@@ -22,6 +22,7 @@ import { register as snapshot } from "./verbs/snapshot.js";
 import { register as start } from "./verbs/start.js";
 import { register as stop } from "./verbs/stop.js";
 import { register as top } from "./verbs/top.js";
+import { register as trust } from "./verbs/trust.js";
 import { register as wait } from "./verbs/wait.js";
 
 type Register = (program: Command) => void;
@@ -51,6 +52,7 @@ export const VERBS: ReadonlyArray<readonly [readonly string[], Register]> = [
   [["checkconfig"], checkconfig],
   [["network"], network],
   [["forward"], forward],
+  [["trust"], trust],
 ];
 
 /**

@@ -60,6 +60,14 @@ export interface ExportOptions {
   /** Default: from the file name (`.tar.xz`, `.tar.zst`, `.tar`), else zstd. */
   compression?: string;
   progress?: Progress;
+  /** Leave the snapshots out (default: they go in). */
+  withoutSnapshots?: boolean;
+  /**
+   * Files a front-end keeps beside a config (lxtd's `lxd.yaml`), carried
+   * where present for the container and each snapshot; import unpacks them
+   * in place as it does `config`.
+   */
+  extraFiles?: readonly string[];
 }
 
 function pickCompression(file: string, flag: string | undefined): Compression {
@@ -128,6 +136,7 @@ export async function exportContainer(
       const main = neutralConfig(paths.config);
       const shifts = [main.shift];
       writeFileSync(join(tree, "config"), main.text);
+      const extras = copyExtras(paths.dir, tree, opts.extraFiles);
       const mounts = [viewMount(live, join(tree, "rootfs"))];
       const manifest: BackupManifest = {
         format: BACKUP_FORMAT,
@@ -138,7 +147,7 @@ export async function exportContainer(
         created: new Date().toISOString(),
         snapshots: [],
       };
-      for (const s of listSnapshotNames(paths)) {
+      for (const s of opts.withoutSnapshots ? [] : listSnapshotNames(paths)) {
         const sp = snapshotPaths(ctx, paths, s);
         const sref = rootfsRef(sp, "export");
         const at = join(tree, "snaps", s);
@@ -156,11 +165,12 @@ export async function exportContainer(
           copyFileSync(join(sp.dir, f), join(at, f));
           snap[f] = readFileSync(join(sp.dir, f), "utf8").trimEnd();
         }
+        copyExtras(sp.dir, at, opts.extraFiles);
         manifest.snapshots.push(snap);
         mounts.push(viewMount(sref, join(at, "rootfs")));
       }
       writeFileAtomic(join(tree, "index.json"), renderManifest(manifest));
-      const members = ["index.json", "config", "rootfs"];
+      const members = ["index.json", "config", ...extras, "rootfs"];
       if (manifest.snapshots.length > 0) members.push("snaps");
       opts.progress?.(`archiving ${paths.name} to ${out}`);
       await archiveWithMounts(env, mounts, [
@@ -188,6 +198,17 @@ export async function exportContainer(
       );
     }
   });
+}
+
+/** Copies those of `files` that exist in `from` into `to`; returns the ones copied. */
+function copyExtras(from: string, to: string, files: readonly string[] = []): string[] {
+  const out: string[] = [];
+  for (const f of files) {
+    if (!existsSync(join(from, f))) continue;
+    copyFileSync(join(from, f), join(to, f));
+    out.push(f);
+  }
+  return out;
 }
 
 /**

@@ -1,4 +1,5 @@
-import { existsSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
 import type { Caller, Context } from "../core/context.js";
 import { LxtError } from "../core/errors.js";
 import type { Progress } from "../core/progress.js";
@@ -6,8 +7,9 @@ import { storageDriver } from "../storage/index.js";
 import { cloneContainer } from "./clone.js";
 import { type ContainerPaths, requireExists } from "./paths.js";
 import { repairStale, withLock } from "./runtime.js";
+import { destroyStorageDir } from "./snapshot.js";
 import { type Started, startContainer } from "./start.js";
-import { rootfsRef } from "./storage.js";
+import { listSnapshotNames, rootfsRef, snapshotPaths, snapshotRoot } from "./storage.js";
 
 export interface CopyOptions {
   /** `-s`: a copy-on-write clone (btrfs snapshot, or an overlay over the source). */
@@ -21,6 +23,13 @@ export interface CopyOptions {
   caller: Caller;
   /** Cancels the waits of an ephemeral copy's start. */
   signal?: AbortSignal;
+  /**
+   * A running source is copied by a copy-on-write snapshot where its backend
+   * takes one atomically (else refused as without); a stopped one in full.
+   */
+  liveIfRunning?: boolean;
+  /** Copy the snapshots too (full copies, as the new container's own; LXD's copy without `instance_only`). */
+  withSnapshots?: boolean;
 }
 
 /**
@@ -39,12 +48,13 @@ export async function copyContainer(
   if (src.lxcpath === dst.lxcpath && src.name === dst.name) {
     throw new LxtError("usage", `copy ${src.name}: the new name must differ (-N NEWNAME)`);
   }
-  const cow = !!(opts.snapshot || opts.ephemeral);
+  let cow = !!(opts.snapshot || opts.ephemeral);
   await withLock(ctx, src, async () => {
     const seen = await repairStale(ctx, src);
     if (seen.state !== "STOPPED") {
       const driver = storageDriver(rootfsRef(src, "copy").spec.backend, ctx.host.run);
       const sameBackend = !opts.backend || opts.backend === driver.name;
+      if (opts.liveIfRunning && sameBackend && driver.capabilities.liveSnapshot) cow = true;
       if (!(cow && sameBackend && driver.capabilities.liveSnapshot)) {
         throw new LxtError(
           "state",
@@ -64,8 +74,42 @@ export async function copyContainer(
         ephemeral: opts.ephemeral,
         progress: opts.progress,
       });
+      if (opts.withSnapshots) await copySnapshots(ctx, src, dst, opts.caller);
     });
   });
   if (!opts.ephemeral) return {};
   return { started: await startContainer(ctx, dst, { caller: opts.caller, signal: opts.signal }) };
+}
+
+/** Files of a snapshot beside its config that its copy keeps (lxc-snapshot's). */
+const SNAPSHOT_FILES = ["ts", "comment"];
+
+/**
+ * Copies every snapshot of `src` into the new container `dst` (under both
+ * locks, after the rootfs): each a full copy on its own backend with the
+ * new hostname. A failure removes the copies and `dst`.
+ */
+async function copySnapshots(
+  ctx: Context,
+  src: ContainerPaths,
+  dst: ContainerPaths,
+  caller: Caller,
+): Promise<void> {
+  const made: ContainerPaths[] = [];
+  try {
+    for (const s of listSnapshotNames(src)) {
+      const from = snapshotPaths(ctx, src, s);
+      const to = snapshotPaths(ctx, dst, s);
+      mkdirSync(snapshotRoot(dst), { recursive: true, mode: 0o700 });
+      await cloneContainer(ctx, from, to, { cow: false, hostname: dst.name, caller });
+      made.push(to);
+      for (const f of SNAPSHOT_FILES) {
+        if (existsSync(join(from.dir, f))) copyFileSync(join(from.dir, f), join(to.dir, f));
+      }
+    }
+  } catch (err) {
+    for (const m of made.reverse()) await destroyStorageDir(ctx, m).catch(() => {});
+    await destroyStorageDir(ctx, dst).catch(() => {});
+    throw err;
+  }
 }

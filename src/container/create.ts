@@ -28,6 +28,11 @@ export interface CreateOptions {
   template?: string;
   /** An existing root filesystem tree to use as is (outside the container directory, so destroy keeps it). */
   rootfs?: string;
+  /**
+   * An empty rootfs on the backend (LXD's `source: none`, `lxc init --empty`):
+   * nothing to run until files are put into it.
+   */
+  empty?: boolean;
   /** A config file whose entries go first into the new config (`-f`). */
   configFile?: string;
   /** Storage backend for a template's rootfs (`-B`): dir, btrfs, overlay, or best (the default). */
@@ -78,10 +83,16 @@ export async function createContainer(
   paths: ContainerPaths,
   opts: CreateOptions,
 ): Promise<void> {
-  if (!opts.template && !opts.rootfs) {
+  if (!opts.template && !opts.rootfs && !opts.empty) {
     throw new LxtError(
       "usage",
-      `create ${paths.name}: give a template (-t busybox) or an existing tree (--rootfs DIR)`,
+      `create ${paths.name}: give a template (-t busybox), an existing tree (--rootfs DIR) or --empty`,
+    );
+  }
+  if (opts.empty && (opts.template || opts.rootfs)) {
+    throw new LxtError(
+      "usage",
+      `create ${paths.name}: --empty takes neither a template nor a tree (--rootfs)`,
     );
   }
   const image =
@@ -104,16 +115,20 @@ export async function createContainer(
     opts.network ??
     (opts.template === "busybox" ? parseBusyboxArgs(opts.templateArgs ?? []).network : undefined);
   if (network !== undefined) {
-    if (!opts.template) {
-      throw new LxtError("usage", `create ${paths.name}: --network needs a template or an image`);
+    if (!opts.template && !opts.empty) {
+      throw new LxtError(
+        "usage",
+        `create ${paths.name}: --network needs a template, an image or --empty`,
+      );
     }
     netConfigLines(network);
   }
-  const driver = opts.template
-    ? await usableDriver(opts.backend, paths.lxcpath, ctx.host.run, {
-        ...(opts.zfsRoot !== undefined ? { zfsRoot: opts.zfsRoot } : {}),
-      })
-    : undefined;
+  const driver =
+    opts.template || opts.empty
+      ? await usableDriver(opts.backend, paths.lxcpath, ctx.host.run, {
+          ...(opts.zfsRoot !== undefined ? { zfsRoot: opts.zfsRoot } : {}),
+        })
+      : undefined;
   let baseText = "";
   if (opts.configFile) {
     // Copied, as lxc-create -f does, after checking it parses: a bad file fails
@@ -141,7 +156,7 @@ export async function createContainer(
         markIncomplete(
           ctx,
           { spec: driver.newSpec(paths.dir), dir: paths.dir },
-          `create -t ${opts.template}`,
+          opts.empty ? "create --empty" : `create -t ${opts.template}`,
         );
       }
       const lines: string[] = [
@@ -157,6 +172,21 @@ export async function createContainer(
           );
         }
         lines.push(`lxc.rootfs.path = dir:${tree}`, `lxc.uts.name = ${paths.name}`);
+      }
+      if (opts.empty && driver) {
+        const ref: RootfsRef = { spec: driver.newSpec(paths.dir), dir: paths.dir };
+        revert.add("rootfs", () => driver.destroy(ref));
+        try {
+          await driver.create(ref);
+        } catch (err) {
+          throw wrapError(`create ${paths.name}: empty rootfs`, err);
+        }
+        lines.push(
+          `lxc.rootfs.path = ${formatRootfsSpec(ref.spec)}`,
+          `lxc.uts.name = ${paths.name}`,
+        );
+        for (const [k, v] of network === undefined ? [] : netConfigLines(network))
+          lines.push(`${k} = ${v}`);
       }
       if (opts.template === "busybox" && driver) {
         const ref: RootfsRef = { spec: driver.newSpec(paths.dir), dir: paths.dir };

@@ -296,3 +296,52 @@ export async function resyncNetworkForwards(ctx: Context, name: string): Promise
   const owners = new Set(activeForwards(networkRunPaths(ctx, name)).map((f) => f.container));
   for (const c of owners) await syncForwards(ctx, containerPaths(ctx, c));
 }
+
+/**
+ * Replaces a container's forwards with `list` (lxtd's proxy devices), as
+ * `addForward` checks each: no other container may claim the same host
+ * port. Applied at once when the container runs. Call with the container's
+ * lock held. Returns the undo (the old list back).
+ */
+export async function replaceForwards(
+  ctx: Context,
+  paths: ContainerPaths,
+  list: readonly PortForward[],
+): Promise<() => Promise<void>> {
+  const old = readForwards(paths);
+  const same =
+    old.length === list.length &&
+    old.every((f, i) => formatForward(f) === formatForward(list[i] as PortForward));
+  if (same) return async () => {};
+  for (const [i, f] of list.entries()) {
+    const own = list.slice(0, i).find((o) => clashes(o, f));
+    if (own)
+      throw new LxtError(
+        "config",
+        `forward ${paths.name}: ${formatForward(f)} clashes with ${formatForward(own)}`,
+      );
+  }
+  await withPortsLock(ctx, async () => {
+    const others = [...activeClaims(ctx), ...storedClaims(ctx)];
+    for (const f of list) {
+      const clash = findClash(f, paths.name, others);
+      if (clash)
+        throw new LxtError(
+          "exists",
+          `forward ${paths.name}: ${formatForward(f)} ${describeClash(clash)}`,
+        );
+    }
+    writeForwards(paths, list);
+  });
+  const undo = async () => {
+    writeForwards(paths, old);
+    await syncForwards(ctx, paths).catch(() => {});
+  };
+  try {
+    await syncForwards(ctx, paths);
+  } catch (err) {
+    await undo();
+    throw err;
+  }
+  return undo;
+}

@@ -1,9 +1,11 @@
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statfsSync } from "node:fs";
 import { join } from "node:path";
 import type { Context } from "../core/context.js";
 import { LxtError } from "../core/errors.js";
 import type { RootfsRef } from "../storage/driver.js";
+import { bestBackend } from "../storage/index.js";
 import { parseRootfsSpec, type RootfsSpec } from "../storage/rootfs-spec.js";
+import { listNames } from "./list.js";
 import { type ContainerPaths, containerPaths } from "./paths.js";
 
 /**
@@ -105,4 +107,35 @@ export function overlayDependents(ctx: Context, lxcpath: string, dir: string): s
     for (const s of listSnapshotNames(c)) check(`${n}/${s}`, snapshotPaths(ctx, c, s).config);
   }
   return out;
+}
+
+/** The state root as one storage pool (LXD's view): its default backend, its space, its containers. */
+export interface PoolView {
+  /** The backend new containers get by default (`btrfs` on a btrfs state root, else `dir`). */
+  driver: string;
+  source: string;
+  space: { total: number; used: number };
+  inodes: { total: number; used: number };
+  /** Every container under the state root with the backend of its rootfs (`dir` when unknown). */
+  containers: { name: string; backend: string }[];
+}
+
+/** The state root's pool view (statfs of the state root, the containers' configs). */
+export function storagePool(ctx: Context): PoolView {
+  const s = statfsSync(ctx.lxcpath);
+  const bsize = Number(s.bsize);
+  const containers = listNames(ctx.lxcpath).map((name) => {
+    let backend = "dir";
+    try {
+      backend = readRootfsSpec(containerPaths(ctx, name).config)?.backend ?? "dir";
+    } catch {}
+    return { name, backend };
+  });
+  return {
+    driver: bestBackend(ctx.lxcpath),
+    source: ctx.lxcpath,
+    space: { total: Number(s.blocks) * bsize, used: (Number(s.blocks) - Number(s.bfree)) * bsize },
+    inodes: { total: Number(s.files), used: Number(s.files) - Number(s.ffree) },
+    containers,
+  };
 }

@@ -61,6 +61,8 @@ export const ERROR_CODES = {
   host: { category: "unavailable" },
   /** cgroup v2: lxt may not enable the controllers a limit needs beneath its caller's cgroup. */
   "cgroup-delegation": { category: "unavailable" },
+  /** No lxtd answers on the state root's socket (a verb that goes through the daemon). */
+  daemon: { category: "unavailable" },
   /** A step of start failed (rolled back). */
   start: { category: "failed" },
   /** The filesystem being written is full (or a quota is reached); the partial work was removed. */

@@ -162,6 +162,7 @@ export const ERROR_STAGES = [
   "devices",
   "net",
   "hook",
+  "file",
 ] as const;
 
 /** A line on the monitor's status channel, decoded. */

@@ -1,6 +1,6 @@
 /** Facts about the machine that limits are translated with. */
 
-import { statSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { totalmem } from "node:os";
 
 /** What limit translation needs from the host. */
@@ -24,3 +24,13 @@ export const nodeLimitHost: LimitHost = {
     return `${major}:${minor}`;
   },
 };
+
+/** The kernel's name of a block device (`sda`, `zram0`) from its `MAJ:MIN`; the number itself when unknown. */
+export function blockDeviceName(majMin: string): string {
+  try {
+    const uevent = readFileSync(`/sys/dev/block/${majMin}/uevent`, "utf8");
+    return /^DEVNAME=(.+)$/m.exec(uevent)?.[1] ?? majMin;
+  } catch {
+    return majMin;
+  }
+}

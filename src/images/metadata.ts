@@ -20,6 +20,22 @@ export interface ImageMeta {
   backend: string;
   /** Config entries every container made from it gets (beside rootfs and hostname). */
   config: Array<[string, string]>;
+  /** LXD's image properties (`os`, `release`, ... from metadata.yaml, or set by lxtd). */
+  properties?: Record<string, string>;
+  /** LXD's `public` and `auto_update` flags (kept, shown; lxt serves no image server). */
+  public?: boolean;
+  autoUpdate?: boolean;
+  /** Descriptions of aliases that have one. */
+  aliasDescriptions?: Record<string, string>;
+  /**
+   * The uploaded files, kept under `files/` of the image's directory so an
+   * export gives back the very bytes the fingerprint is the hash of:
+   * `meta` (a unified tarball, or LXD's metadata tarball) and `rootfs`
+   * (the split image's second file); the names are the uploader's.
+   */
+  files?: { meta: string; rootfs?: string };
+  /** Total size of the imported file(s), in bytes. */
+  size?: number;
 }
 
 /** Config of containers made from images that bring none: LXC's `lxc.mount.auto`, autodev, no network. */
@@ -60,7 +76,7 @@ export function parseImageMeta(text: string, where: string): ImageMeta {
           Array.isArray(e) && e.length === 2 && e.every((x) => typeof x === "string"),
       )
     : DEFAULT_IMAGE_CONFIG;
-  return {
+  const out: ImageMeta = {
     fingerprint: fp,
     aliases,
     created: s("created"),
@@ -70,13 +86,42 @@ export function parseImageMeta(text: string, where: string): ImageMeta {
     backend: s("backend", "dir"),
     config,
   };
+  const props = stringMap(v.properties);
+  if (props) out.properties = props;
+  if (typeof v.public === "boolean") out.public = v.public;
+  if (typeof v.autoUpdate === "boolean") out.autoUpdate = v.autoUpdate;
+  const descs = stringMap(v.aliasDescriptions);
+  if (descs) out.aliasDescriptions = descs;
+  const files = v.files as Record<string, unknown> | undefined;
+  if (files && typeof files.meta === "string" && /^[^/]+$/.test(files.meta)) {
+    out.files = { meta: files.meta };
+    if (typeof files.rootfs === "string" && /^[^/]+$/.test(files.rootfs))
+      out.files.rootfs = files.rootfs;
+  }
+  if (typeof v.size === "number") out.size = v.size;
+  return out;
 }
 
-/** What lxt takes from LXD's `metadata.yaml`: architecture, creation date, description. */
+/** An object's string values (undefined when it is not an object). */
+function stringMap(v: unknown): Record<string, string> | undefined {
+  if (!v || typeof v !== "object" || Array.isArray(v)) return undefined;
+  return Object.fromEntries(
+    Object.entries(v as Record<string, unknown>).filter(
+      (e): e is [string, string] => typeof e[1] === "string",
+    ),
+  );
+}
+
+/** What lxt takes from LXD's `metadata.yaml`: architecture, creation date, description, properties. */
 export function parseLxdMetadata(
   text: string,
   where: string,
-): { architecture: string; created?: string; description: string } {
+): {
+  architecture: string;
+  created?: string;
+  description: string;
+  properties: Record<string, string>;
+} {
   let v: unknown;
   try {
     v = parseYaml(text);
@@ -93,9 +138,10 @@ export function parseLxdMetadata(
     typeof props.description === "string"
       ? props.description
       : [props.os, props.release, props.variant].filter((x) => typeof x === "string").join(" ");
-  const out: { architecture: string; created?: string; description: string } = {
+  const out: ReturnType<typeof parseLxdMetadata> = {
     architecture: o.architecture,
     description,
+    properties: stringMap(props) ?? {},
   };
   if (typeof o.creation_date === "number") {
     out.created = new Date(o.creation_date * 1000).toISOString();

@@ -19,7 +19,7 @@ import {
   renameSync,
   statSync,
 } from "node:fs";
-import { rm } from "node:fs/promises";
+import { copyFile, rm } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { cleanStaleStaging, makeStaging } from "../container/staging.js";
 import { overlayDependents } from "../container/storage.js";
@@ -81,7 +81,8 @@ export function findImage(lxcpath: string, ref: string): ImageMeta {
   return resolveImage(listImages(lxcpath), ref);
 }
 
-function writeMeta(
+/** Writes an image's `metadata.json` (atomically). */
+export function writeMeta(
   lxcpath: string,
   meta: ImageMeta,
   dir = join(imagesRoot(lxcpath), meta.fingerprint),
@@ -189,7 +190,17 @@ export interface ImageImportOptions {
   builtin?: "busybox";
   progress?: Progress;
   /** What a builder (debootstrap) says of the image, over what the files say. */
-  describe?: Partial<Pick<ImageMeta, "description" | "source" | "config">>;
+  describe?: Partial<
+    Pick<ImageMeta, "description" | "source" | "config" | "properties" | "public">
+  >;
+  /**
+   * Keep the imported files in the image (moved there: the caller's
+   * temporary uploads), under these names, so the image can be exported
+   * byte for byte (see `imageFiles`).
+   */
+  keep?: { meta: string; rootfs?: string };
+  /** The fingerprint the files must have (an uploader's claim); a mismatch imports nothing. */
+  expect?: string;
 }
 
 /**
@@ -258,6 +269,12 @@ export async function importImage(
     } else {
       meta.fingerprint = await hashFiles(srcs);
     }
+    if (opts.expect !== undefined && opts.expect !== meta.fingerprint) {
+      throw new LxtError(
+        "usage",
+        `fingerprints don't match, got ${meta.fingerprint} expected ${opts.expect}`,
+      );
+    }
     const existing = listImages(lxcpath).find((i) => i.fingerprint === meta.fingerprint);
     if (existing) {
       await revert.revert();
@@ -304,6 +321,7 @@ export async function importImage(
       }
     }
     Object.assign(meta, opts.describe ?? {});
+    if (opts.keep && !dirInput) await keepFiles(srcs, staging, opts.keep, meta);
     for (const a of aliases) claimAlias(lxcpath, a);
     meta.aliases = aliases;
     writeMeta(lxcpath, meta, staging);
@@ -345,11 +363,62 @@ async function applyOci(
   ];
 }
 
+/** Moves the imported files into `<image>/files/` (copies when they are on another filesystem). */
+async function keepFiles(
+  srcs: string[],
+  staging: string,
+  names: { meta: string; rootfs?: string },
+  meta: ImageMeta,
+): Promise<void> {
+  const dir = join(staging, "files");
+  mkdirSync(dir);
+  const kept = srcs.length === 2 ? [names.meta, names.rootfs ?? "rootfs"] : [names.meta];
+  let size = 0;
+  for (const [i, name] of kept.entries()) {
+    const src = srcs[i] ?? "";
+    const to = join(dir, checkFileName(name));
+    size += statSync(src).size;
+    try {
+      renameSync(src, to);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EXDEV") throw err;
+      await copyFile(src, to);
+    }
+  }
+  meta.files =
+    srcs.length === 2 ? { meta: kept[0] ?? "", rootfs: kept[1] ?? "" } : { meta: names.meta };
+  meta.size = size;
+}
+
+/** A kept file's name: one path component, as an uploader's file name must be. */
+function checkFileName(name: string): string {
+  if (!/^[^/\0]{1,255}$/.test(name) || name === "." || name === "..") {
+    throw new LxtError("usage", `image import: bad file name "${name}"`);
+  }
+  return name;
+}
+
+/**
+ * The files an image was imported from, when they were kept (`keep`): the
+ * unified tarball, or the metadata and rootfs tarballs, with their names.
+ */
+export function imageFiles(
+  lxcpath: string,
+  meta: ImageMeta,
+): { name: string; path: string }[] | undefined {
+  if (!meta.files) return undefined;
+  const dir = join(imagesRoot(lxcpath), meta.fingerprint, "files");
+  const names = [meta.files.meta, ...(meta.files.rootfs !== undefined ? [meta.files.rootfs] : [])];
+  const out = names.map((name) => ({ name, path: join(dir, name) }));
+  return out.every((f) => existsSync(f.path)) ? out : undefined;
+}
+
 function lxdMeta(text: string, where: string): Partial<ImageMeta> {
   const m = parseLxdMetadata(text, where);
   return {
     architecture: m.architecture,
     description: m.description,
+    ...(Object.keys(m.properties).length > 0 ? { properties: m.properties } : {}),
     ...(m.created ? { created: m.created } : {}),
   };
 }

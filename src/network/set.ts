@@ -44,9 +44,9 @@ function bool(key: string, v: string): boolean {
   throw new ValueError(`${key}: expected true or false, not "${v}"`);
 }
 
-/** The options that reproduce `def`, with `key` set to `value` (pure). */
-export function optionsWith(def: NetworkDef, key: string, value: string): NetworkOptions {
-  const opts: NetworkOptions = {
+/** The options that reproduce `def` (pure). */
+function optionsOf(def: NetworkDef): NetworkOptions {
+  return {
     ipv4: def.ipv4,
     nat: def.nat,
     dhcpRange: def.dhcpRange.join("-"),
@@ -55,6 +55,10 @@ export function optionsWith(def: NetworkDef, key: string, value: string): Networ
     ipv6: def.ipv6 ?? "none",
     ...(def.nat6 !== undefined ? { nat6: def.nat6 } : {}),
   };
+}
+
+/** Sets `key` to `value` in `opts`; throws ValueError for a key or value it cannot take. */
+function applyKey(opts: NetworkOptions, key: string, value: string): void {
   switch (key) {
     case "ipv4.address":
       opts.ipv4 = value;
@@ -83,6 +87,27 @@ export function optionsWith(def: NetworkDef, key: string, value: string): Networ
     default:
       throw new ValueError(`unknown key "${key}" (keys: ${Object.keys(NETWORK_KEYS).join(", ")})`);
   }
+}
+
+/** Keys in the order they apply: an address before the range that must lie in it. */
+function ordered<T>(changes: Record<string, T>): [string, T][] {
+  return Object.entries(changes).sort(
+    ([a], [b]) => Number(b === "ipv4.address") - Number(a === "ipv4.address"),
+  );
+}
+
+/** The options that reproduce `def`, with `key` set to `value` (pure). */
+export function optionsWith(def: NetworkDef, key: string, value: string): NetworkOptions {
+  return optionsWithAll(def, { [key]: value });
+}
+
+/** The options that reproduce `def` (none: the defaults) with `changes` applied (pure). */
+export function optionsWithAll(
+  def: NetworkDef | undefined,
+  changes: Record<string, string>,
+): NetworkOptions {
+  const opts = def ? optionsOf(def) : {};
+  for (const [k, v] of ordered(changes)) applyKey(opts, k, v);
   return opts;
 }
 
@@ -99,27 +124,45 @@ export async function setNetworkKey(
   value: string | undefined,
   runner: CommandRunner,
 ): Promise<NetworkDef> {
-  checkNetworkName(name);
-  return withNetworkLock(ctx, name, () => applyNetworkKey(ctx, name, key, value, runner));
+  return setNetworkKeys(ctx, name, { [key]: value }, runner);
 }
 
-/** `setNetworkKey`'s change of the definition and the live network, with the lock held. */
-async function applyNetworkKey(
+/**
+ * Like `setNetworkKey` for several keys at once (undefined values: back to
+ * their defaults): one new definition, validated whole, applied in one step.
+ */
+export async function setNetworkKeys(
   ctx: Context,
   name: string,
-  key: string,
-  value: string | undefined,
+  changes: Record<string, string | undefined>,
   runner: CommandRunner,
 ): Promise<NetworkDef> {
-  const verb = value === undefined ? "unset" : "set";
+  checkNetworkName(name);
+  return withNetworkLock(ctx, name, () => applyNetworkKeys(ctx, name, changes, runner));
+}
+
+/** `setNetworkKeys`'s change of the definition and the live network, with the lock held. */
+async function applyNetworkKeys(
+  ctx: Context,
+  name: string,
+  changes: Record<string, string | undefined>,
+  runner: CommandRunner,
+): Promise<NetworkDef> {
+  const verb = Object.values(changes).every((v) => v === undefined) ? "unset" : "set";
   const def = loadNetwork(ctx, name);
   if (!def) throw new LxtError("not-found", `network ${verb} ${name}: no such network`);
   let next: NetworkDef;
   try {
-    const v = value ?? NETWORK_KEYS[key as NetworkKey] ?? "";
+    const values: Record<string, string> = {};
+    for (const [k, v] of Object.entries(changes)) {
+      values[k] = v ?? NETWORK_KEYS[k as NetworkKey] ?? "";
+    }
     // ipv6.address = auto on a network that has IPv6 keeps its prefix.
-    const keep = key === "ipv6.address" && v === "auto" && def.ipv6;
-    next = keep ? def : await planNetwork(ctx, name, optionsWith(def, key, v), runner);
+    if (values["ipv6.address"] === "auto" && def.ipv6) delete values["ipv6.address"];
+    next =
+      Object.keys(values).length === 0
+        ? def
+        : await planNetwork(ctx, name, optionsWithAll(def, values), runner);
   } catch (err) {
     if (err instanceof ValueError)
       throw new LxtError("usage", `network ${verb} ${name}: ${err.message}`);

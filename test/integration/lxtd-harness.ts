@@ -57,9 +57,17 @@ export class LxtdSandbox extends Sandbox {
     );
   }
 
-  /** Starts `lxtd --foreground` on this state root; resolves once it listens. */
-  async startDaemon(extra: string[] = []): Promise<void> {
-    const child = spawn(LXTD, ["--foreground", "-P", this.lxcpath, ...extra], {
+  /**
+   * Starts `lxtd --foreground` on this state root; resolves once it listens.
+   * `netns`: run it in that network namespace (`/run/netns/NAME`), where the
+   * networks it makes then live; its unix socket works from anywhere.
+   */
+  async startDaemon(extra: string[] = [], opts: { netns?: string } = {}): Promise<void> {
+    const argv = ["--foreground", "-P", this.lxcpath, ...extra];
+    const [cmd, args] = opts.netns
+      ? ["nsenter", [`--net=/run/netns/${opts.netns}`, LXTD, ...argv]]
+      : [LXTD, argv];
+    const child = spawn(cmd, args, {
       env: { ...process.env, LXT_PATH: this.lxcpath },
       stdio: ["ignore", "pipe", "pipe"],
     });

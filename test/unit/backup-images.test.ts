@@ -200,6 +200,7 @@ describe("image metadata", () => {
       architecture: "x86_64",
       created: "2023-11-14T22:13:20.000Z",
       description: "debian bookworm",
+      properties: { os: "debian", release: "bookworm" },
     });
     assert.equal(
       parseLxdMetadata("architecture: a\nproperties:\n  description: D\n", "f").description,

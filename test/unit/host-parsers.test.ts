@@ -1,11 +1,18 @@
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { describe, test } from "node:test";
 import { attachArgs, attachEnvironment } from "../../src/container/attach.js";
 import { planCgroups } from "../../src/container/runtime.js";
 import { decodeField, encodeField } from "../../src/core/encode.js";
 import { parseErrorLine, parseExitLine } from "../../src/host/helper-protocol.js";
 import { describeFailure } from "../../src/host/monitor-client.js";
-import { parseFibTrie, parseIfInet6 } from "../../src/host/netinfo.js";
+import {
+  parseFibTrie,
+  parseIfInet6,
+  parseIpAddrJson,
+  parseProcNics,
+} from "../../src/host/netinfo.js";
 import { exitStatus, parseProcessRef } from "../../src/host/proc.js";
 
 describe("field encoding", () => {
@@ -160,6 +167,53 @@ describe("addresses", () => {
     const text =
       "fd000000000000000000000000000002 02 40 00 80 eth0\nfe8000000000000000fc00fffe000001 02 40 20 80 eth0\n00000000000000000000000000000001 01 80 10 80 lo\n";
     assert.deepEqual(parseIfInet6(text), ["fd00::2"]);
+  });
+});
+
+describe("a namespace's NICs from /proc alone", () => {
+  const route =
+    "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n" +
+    "eth0\t00000000\t0103000A\t0003\t0\t0\t0\t00000000\t0\t0\t0\n" +
+    "eth0\t0003000A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n" +
+    "eth1\t000010AC\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n";
+  const trie = (addrs: string[]) =>
+    `Local:\n${addrs.map((a) => `     |-- ${a}\n        /32 host LOCAL\n`).join("")}`;
+  const inet6 =
+    "fd000000000000000000000000000002 02 40 00 80 eth0\nfe8000000000000000fc00fffe000001 02 40 20 80 eth0\n" +
+    "00000000000000000000000000000001 01 80 10 80       lo\n";
+
+  test("each IPv4 address goes to the link whose connected route holds it; IPv6 names its link", () => {
+    const nics = parseProcNics(trie(["10.0.3.5", "172.16.9.1", "127.0.0.1"]), route, inet6);
+    assert.deepEqual(nics, [
+      { name: "eth0", ipv4: ["10.0.3.5"], ipv6: ["fd00::2"] },
+      { name: "eth1", ipv4: ["172.16.9.1"], ipv6: [] },
+    ]);
+  });
+
+  test("an address no connected route holds (a /32) leaves the answer to ip", () => {
+    assert.equal(parseProcNics(trie(["10.0.3.5", "192.0.2.7"]), route, inet6), undefined);
+  });
+
+  test("on this machine it agrees with `ip -j addr` wherever /proc can place every address", (t) => {
+    const read = (f: string) => readFileSync(`/proc/self/net/${f}`, "utf8");
+    let fromProc: ReturnType<typeof parseProcNics>;
+    try {
+      fromProc = parseProcNics(read("fib_trie"), read("route"), read("if_inet6"));
+    } catch {
+      t.skip("SKIP: no IPv6 /proc files here");
+      return;
+    }
+    if (!fromProc) {
+      t.skip("SKIP: an address of this host has no connected route (/proc cannot place it)");
+      return;
+    }
+    const byIp = parseIpAddrJson(execFileSync("ip", ["-j", "addr", "show"], { encoding: "utf8" }));
+    const withAddr = (l: { name: string; ipv4: string[]; ipv6: string[] }[]) =>
+      l
+        .filter((n) => n.ipv4.length + n.ipv6.length > 0)
+        .map((n) => ({ name: n.name, ipv4: [...n.ipv4].sort(), ipv6: [...n.ipv6].sort() }))
+        .sort((a, b) => a.name.localeCompare(b.name));
+    assert.deepEqual(withAddr(fromProc), withAddr(byIp));
   });
 });
 

@@ -24,6 +24,11 @@
 #   relative  lxc.cgroup.relative = 1: no scope, beneath the caller's cgroup
 #   netns     `ip netns exec` (a private /sys): the cgroups are found through
 #             PID 1's mounts, never a container without one
+#   lxtd      the daemon as its systemd unit (scripts/lxtd.service, ExecStart
+#             pointed at this tree): the stock `lxc` client launches a
+#             container through it, which gets its own scope in machine.slice
+#             (not the daemon's cgroup); stopping the unit leaves the container
+#             running, a restarted lxtd finds it, the unit's cgroup goes
 # Prints `ok NAME` / `not ok NAME: why`, then `N passed, M failed`; exit 0
 # when all passed.
 set -u
@@ -216,7 +221,36 @@ netns_phase() {
   echo "# phase $p: $((SECONDS - t0)) s"
 }
 
-for p in ${PHASES:-demo scope crash confine relative netns}; do
+lxtd_phase() {
+  local p=lxtd t0=$SECONDS n=sdapi sock="$LXT_PATH/.lxtd/unix.socket" conf="$TMP/lxdconf" init
+  mkdir -p "$conf" /run/systemd/system/lxtd.service.d
+  printf 'default-remote: local\nremotes: {}\naliases: {}\n' > "$conf/config.yml"
+  cp scripts/lxtd.service /run/systemd/system/lxtd.service
+  printf '[Service]\nExecStart=\nExecStart=%s/bin/lxtd --foreground -P %s\n' "$PWD" "$LXT_PATH" \
+    > /run/systemd/system/lxtd.service.d/test.conf
+  systemctl daemon-reload
+  run "$p/unit-start" systemctl start lxtd
+  lxd() { LXD_SOCKET=$sock LXD_CONF=$conf lxc "$@"; }
+  if until_true 30 lxd info > /dev/null 2>&1; then ok "$p/answers"; else notok "$p/answers" "$(journalctl -u lxtd --no-pager | tail -5 | tr '\n' ' ')"; fi
+  run "$p/launch" env LXD_SOCKET="$sock" LXD_CONF="$conf" lxc launch busybox $n --no-profiles
+  init=$("$LXT" info -n $n --format json 2> /dev/null | sed -n 's/^  "pid": \([0-9]*\),$/\1/p')
+  if grep -qx "0::/machine.slice/lxt-$n.scope/lxt.payload.$n" "/proc/$init/cgroup" 2> /dev/null; then ok "$p/own-scope"
+  else notok "$p/own-scope" "init $init in '$(cat "/proc/$init/cgroup" 2>&1)'"; fi
+  run "$p/unit-stop" systemctl stop lxtd
+  if "$LXT" ls -f 2> /dev/null | grep -q "^$n *RUNNING"; then ok "$p/outlives-daemon"; else notok "$p/outlives-daemon" "$("$LXT" ls -f 2>&1 | tr '\n' ' ')"; fi
+  if [ ! -e "$CG/system.slice/lxtd.service" ]; then ok "$p/unit-cgroup-gone"; else notok "$p/unit-cgroup-gone" "$CG/system.slice/lxtd.service left"; fi
+  run "$p/unit-restart" systemctl start lxtd
+  until_true 30 lxd info > /dev/null 2>&1
+  if lxd list $n --format csv -c ns 2> /dev/null | grep -qx "$n,RUNNING"; then ok "$p/found-again"; else notok "$p/found-again" "$(lxd list --format csv -c ns 2>&1 | tr '\n' ' ')"; fi
+  run "$p/delete" env LXD_SOCKET="$sock" LXD_CONF="$conf" lxc delete -f $n
+  systemctl stop lxtd
+  rm -rf /run/systemd/system/lxtd.service /run/systemd/system/lxtd.service.d
+  systemctl daemon-reload
+  if scope_gone $n && no_lxt_cgroups; then ok "$p/nothing-left"; else notok "$p/nothing-left" "$(find "$CG" -name '*lxt*' | tr '\n' ' ')"; fi
+  echo "# phase $p: $((SECONDS - t0)) s"
+}
+
+for p in ${PHASES:-demo scope crash confine relative netns lxtd}; do
   "${p}_phase"
 done
 summary

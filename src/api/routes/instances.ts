@@ -6,26 +6,33 @@
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import type { FastifyInstance, FastifyReply } from "fastify";
+import { checkEntry } from "../../container/config-replace.js";
 import { createContainer } from "../../container/create.js";
 import { destroyContainer } from "../../container/destroy.js";
 import { haltSignal } from "../../container/launch-input.js";
 import { containerInfo, listNames, summarize } from "../../container/list.js";
 import { type ContainerPaths, containerPaths } from "../../container/paths.js";
-import { freezeContainer, setConfigKey } from "../../container/resources.js";
+import { freezeContainer } from "../../container/resources.js";
 import { startContainer } from "../../container/start.js";
 import { stopContainer } from "../../container/stop.js";
 import { checkName } from "../../core/names.js";
+import { backupJson, backupRecords } from "../backup-store.js";
 import type { Daemon } from "../daemon.js";
 import { ApiError, asyncBody, badRequest, syncBody } from "../envelope.js";
 import { etagOf, sendWithEtag } from "../etag.js";
 import { findImageJson, imageSource } from "../images-view.js";
+import { applyChange, creationChange, expandProfiles } from "../instance-config.js";
 import { matchesFilter, parseFilter } from "../instance-filter.js";
 import { writeMeta } from "../instance-meta.js";
-import { editable, instanceJson, instanceState } from "../instance-view.js";
-import { createPlan } from "../lxd-config.js";
+import { copyInstance } from "../instance-sources.js";
+import { editable, type InstanceJson, instanceJson, instanceState } from "../instance-view.js";
+import { renderLxc } from "../lxd-config.js";
 import type { Operation } from "../operations.js";
 import { type Devices, ProfileStore } from "../profiles.js";
+import { type InstancesPost, instanceStatePut, instancesPost, parseBody } from "../schemas.js";
+import { importUpload, isUpload } from "./backups.js";
 import { recursion } from "./params.js";
+import { snapshotsJson } from "./snapshots.js";
 
 export const INSTANCES = "/1.0/instances";
 
@@ -42,17 +49,22 @@ export function instancePaths(d: Daemon, name: string): ContainerPaths {
   return paths;
 }
 
-/** Starts an async operation on one instance and answers 202 with it. */
+/** Starts an async operation on one instance (and `more` resources) and answers 202 with it. */
 export function instanceOperation(
   d: Daemon,
   reply: FastifyReply,
   name: string,
   description: string,
   run: (op: Operation) => Promise<unknown>,
+  more: Record<string, string[]> = {},
 ) {
   const op = d.operations.start({
     description,
-    resources: { instances: [`${INSTANCES}/${name}`], containers: [`/1.0/containers/${name}`] },
+    resources: {
+      instances: [`${INSTANCES}/${name}`],
+      containers: [`/1.0/containers/${name}`],
+      ...more,
+    },
     run,
   });
   return reply.code(202).header("Location", op.url).send(asyncBody(op.url, op.json()));
@@ -102,28 +114,7 @@ function freeName(d: Daemon): string {
   }
 }
 
-interface CreateBody {
-  name?: string;
-  description?: string;
-  type?: string;
-  source?: {
-    type?: string;
-    alias?: string;
-    fingerprint?: string;
-    source?: string;
-    server?: string;
-    mode?: string;
-    properties?: Record<string, string>;
-  };
-  config?: Record<string, string>;
-  devices?: Devices;
-  profiles?: string[] | null;
-  ephemeral?: boolean;
-  stateful?: boolean;
-  architecture?: string;
-  instance_type?: string;
-  start?: boolean;
-}
+type CreateBody = InstancesPost;
 
 /** Merges profiles (in order) and the instance's own config and devices, as LXD expands them. */
 export function expand(
@@ -132,48 +123,59 @@ export function expand(
   config: Record<string, string>,
   devices: Devices,
 ) {
-  const out = { config: {} as Record<string, string>, devices: {} as Devices };
-  for (const name of profiles) {
-    const p = store.get(name);
-    Object.assign(out.config, p.config);
-    Object.assign(out.devices, p.devices);
-  }
-  Object.assign(out.config, config);
-  Object.assign(out.devices, devices);
-  return out;
+  return expandProfiles(store, profiles, { config, devices });
 }
 
 async function create(d: Daemon, body: CreateBody, name: string): Promise<void> {
-  const store = new ProfileStore(d.profilesDir);
-  const profiles = body.profiles ?? ["default"];
-  const expanded = expand(store, profiles, body.config ?? {}, body.devices ?? {});
-  const plan = createPlan(expanded);
   const src = body.source ?? { type: "none" };
-  const paths = containerPaths(d.ctx, name);
-  if (src.type !== "image") {
+  if (src.type === "copy") return copyInstance(d, body, name);
+  if (src.type !== "image" && src.type !== "none") {
     throw new ApiError(501, `Source type "${src.type}" is not supported yet`);
   }
-  const ref = src.alias ?? src.fingerprint;
-  if (!ref) throw badRequest("No image alias or fingerprint given");
-  const img = findImageJson(d.ctx.lxcpath, ref, !!src.alias);
-  if (!img) throw new ApiError(404, src.alias ? "Image alias not found" : "Image not found");
-  const source = imageSource(img);
-  const template = "template" in source ? source.template : source.fingerprint;
-  await createContainer(d.ctx, paths, { template, network: plan.network, caller: d.caller });
+  const store = new ProfileStore(d.profilesDir);
+  const profiles = body.profiles ?? ["default"];
+  const own = Object.fromEntries(
+    Object.entries(body.config ?? {}).filter(([k]) => !k.startsWith("volatile.")),
+  );
+  const expanded = expand(store, profiles, own, body.devices ?? {});
+  // Refused before anything is made: the whole config, as the update will write it.
+  renderLxc(expanded, [], (k, v) => checkEntry(d.ctx, k, v));
+  const nic = Object.values(expanded.devices).find((dev) => dev.type === "nic");
+  const network = nic?.network ?? nic?.parent ?? "empty";
+  const paths = containerPaths(d.ctx, name);
+  let properties: Record<string, string> = {};
+  if (src.type === "none") {
+    await createContainer(d.ctx, paths, { empty: true, network, caller: d.caller });
+  } else {
+    const ref = src.alias ?? src.fingerprint;
+    if (!ref) throw badRequest("No image alias or fingerprint given");
+    const img = findImageJson(d.ctx.lxcpath, ref, !!src.alias);
+    if (!img) throw new ApiError(404, src.alias ? "Image alias not found" : "Image not found");
+    const source = imageSource(img);
+    const template = "template" in source ? source.template : source.fingerprint;
+    await createContainer(d.ctx, paths, { template, network, caller: d.caller });
+    properties = img.properties;
+  }
   try {
-    for (const e of plan.entries)
-      await setConfigKey(d.ctx, paths, e.key, e.value, { caller: d.caller });
-    const stored: Record<string, string> = {};
-    for (const [k, v] of Object.entries(expanded.config)) {
-      if (k.startsWith("user.") || k.startsWith("image.")) stored[k] = v;
-    }
-    for (const [k, v] of Object.entries(img.properties)) stored[`image.${k}`] = v;
+    const imageKeys = Object.fromEntries(
+      Object.entries(properties).map(([k, v]) => [`image.${k}`, v]),
+    );
     writeMeta(paths, {
       description: body.description ?? "",
       profiles,
-      config: stored,
+      config: {},
       created_at: new Date(d.ctx.host.clock.now()).toISOString(),
     });
+    await applyChange(
+      d.ctx,
+      d.caller,
+      store,
+      paths,
+      creationChange(store, paths, profiles, {
+        config: { ...imageKeys, ...own },
+        devices: body.devices ?? {},
+      }),
+    );
   } catch (err) {
     await destroyContainer(d.ctx, paths, { force: true }).catch(() => {});
     throw err;
@@ -194,16 +196,15 @@ export function registerInstanceRoutes(app: FastifyInstance, d: Daemon): void {
         if (filter && !matchesFilter(filter, inst)) return undefined;
         if (depth === 0) return `${INSTANCES}/${n}`;
         if (depth === 1) return inst;
-        const state = await instanceState(d.ctx, paths);
-        return { ...inst, state, snapshots: [], backups: [] };
+        return fullInstance(d, paths, inst);
       }),
     );
     return syncBody(out.filter((x) => x !== undefined));
   });
 
-  app.post<{ Body: CreateBody }>(INSTANCES, async (req, reply) => {
-    const body = (req.body ?? {}) as CreateBody;
-    if (typeof body !== "object" || Array.isArray(body)) throw badRequest("Invalid request body");
+  app.post(INSTANCES, async (req, reply) => {
+    if (isUpload(req.body)) return importUpload(d, req, reply);
+    const body = parseBody(instancesPost, req.body);
     if (body.type && body.type !== "container") {
       throw badRequest(`Instance type "${body.type}" is not supported (lxt runs containers only)`);
     }
@@ -226,8 +227,15 @@ export function registerInstanceRoutes(app: FastifyInstance, d: Daemon): void {
   });
 
   app.get<{ Params: { name: string } }>(`${INSTANCES}/:name`, async (req, reply) => {
-    const inst = await instanceJson(d.ctx, instancePaths(d, req.params.name));
-    return sendWithEtag(reply, syncBody(inst), etagOf(editable(inst)));
+    const paths = instancePaths(d, req.params.name);
+    const inst = await instanceJson(d.ctx, paths);
+    const etag = etagOf(editable(inst));
+    // instance_get_full: recursion=1 adds the state, snapshots and backups (what `lxc info` shows).
+    if (recursion(req) > 0) {
+      const full = await fullInstance(d, paths, inst);
+      return sendWithEtag(reply, syncBody(full), etag);
+    }
+    return sendWithEtag(reply, syncBody(inst), etag);
   });
 
   app.delete<{ Params: { name: string } }>(`${INSTANCES}/:name`, async (req, reply) => {
@@ -244,34 +252,31 @@ export function registerInstanceRoutes(app: FastifyInstance, d: Daemon): void {
     syncBody(await instanceState(d.ctx, instancePaths(d, req.params.name))),
   );
 
-  app.put<{ Params: { name: string }; Body: StateBody }>(
-    `${INSTANCES}/:name/state`,
-    async (req, reply) => {
-      const paths = instancePaths(d, req.params.name);
-      const body = (req.body ?? {}) as StateBody;
-      const action = body.action;
-      if (!action || !["start", "stop", "restart", "freeze", "unfreeze"].includes(action)) {
-        throw badRequest(`Unknown action "${action ?? ""}"`);
-      }
-      const timeout = typeof body.timeout === "number" ? body.timeout : -1;
-      return instanceOperation(
-        d,
-        reply,
-        paths.name,
-        `${cap(action)}ing instance`.replace("Stoping", "Stopping"),
-        async () => {
-          await changeState(d, paths, action, { timeout, force: !!body.force });
-        },
-      );
-    },
-  );
+  app.put<{ Params: { name: string } }>(`${INSTANCES}/:name/state`, async (req, reply) => {
+    const paths = instancePaths(d, req.params.name);
+    const body = parseBody(instanceStatePut, req.body);
+    const action = body.action;
+    if (!action || !["start", "stop", "restart", "freeze", "unfreeze"].includes(action)) {
+      throw badRequest(`Unknown action "${action ?? ""}"`);
+    }
+    const timeout = typeof body.timeout === "number" ? body.timeout : -1;
+    return instanceOperation(
+      d,
+      reply,
+      paths.name,
+      `${cap(action)}ing instance`.replace("Stoping", "Stopping"),
+      async () => {
+        await changeState(d, paths, action, { timeout, force: !!body.force });
+      },
+    );
+  });
 }
 
-interface StateBody {
-  action?: string;
-  timeout?: number;
-  force?: boolean;
-  stateful?: boolean;
+/** An instance with its state, snapshots and backups (recursion=2 lists, recursion=1 gets). */
+export async function fullInstance(d: Daemon, paths: ContainerPaths, inst: InstanceJson) {
+  const state = await instanceState(d.ctx, paths);
+  const snapshots = await snapshotsJson(d, paths);
+  return { ...inst, state, snapshots, backups: backupRecords(paths).map(backupJson) };
 }
 
 function cap(s: string): string {

@@ -37,7 +37,8 @@ export function registerServerRoutes(app: FastifyInstance, d: Daemon): void {
     const os = osRelease();
     const k = kernel();
     const base = {
-      api_extensions: req.trusted ? API_EXTENSIONS : [],
+      // LXD shows its extensions to untrusted clients too: they pick paths by them.
+      api_extensions: API_EXTENSIONS,
       api_status: "stable",
       api_version: "1.0",
       auth: req.trusted ? "trusted" : "untrusted",
@@ -81,7 +82,11 @@ export function registerServerRoutes(app: FastifyInstance, d: Daemon): void {
   });
   const patch = async (req: { body: unknown; method: string }) => {
     const body = (req.body ?? {}) as { config?: Record<string, unknown> };
-    d.config.apply(body.config ?? {}, req.method === "PUT");
+    const next = d.config.plan(body.config ?? {}, req.method === "PUT");
+    // The listener moves first: an address it cannot take is refused, and nothing is kept.
+    const address = next["core.https_address"];
+    if (d.https && address !== d.config.get("core.https_address")) await d.https.listen(address);
+    d.config.commit(next);
     return syncBody({});
   };
   app.patch("/1.0", patch);

@@ -15,6 +15,7 @@ export function register(program: Command): void {
       "busybox, debian (-- --suite S --variant V --arch A --mirror URL), or an image alias/fingerprint",
     )
     .option("--rootfs <dir>", "use this existing directory as the rootfs (kept on destroy)")
+    .option("--empty", "an empty rootfs on the backend (nothing to run until files are put in)")
     .option("-f, --config <file>", "config file to include in the new container's config")
     .option(
       "-B, --bdev <backend>",
@@ -56,6 +57,7 @@ export function register(program: Command): void {
           caller: cliCaller(),
           template,
           rootfs: opts.rootfs,
+          empty: opts.empty,
           configFile: opts.config,
           backend: opts.bdev,
           ...(opts.zfsroot !== undefined ? { zfsRoot: opts.zfsroot } : {}),

@@ -1,0 +1,21 @@
+/** `GET /1.0/metrics`: Prometheus text of every running instance (src/api/metrics.ts). */
+import type { FastifyInstance } from "fastify";
+import { listNames } from "../../container/list.js";
+import { runningContainerMetrics } from "../../container/metrics.js";
+import type { Daemon } from "../daemon.js";
+import { collectSamples, renderMetrics } from "../metrics.js";
+
+export function registerMetricsRoutes(app: FastifyInstance, d: Daemon): void {
+  app.get("/1.0/metrics", async (_req, reply) => {
+    const instances = await runningContainerMetrics(d.ctx);
+    const text = renderMetrics(
+      collectSamples(instances, {
+        instances: listNames(d.ctx.lxcpath).length,
+        operations: d.operations.list().filter((o) => !o.final).length,
+        uptimeSeconds: (d.ctx.host.clock.now() - d.startedAt) / 1000,
+      }),
+    );
+    // LXD answers plain text; `lxc query` falls back to printing it when it is not JSON.
+    return reply.type("text/plain").send(text);
+  });
+}
