@@ -1,10 +1,12 @@
 /**
- * `POST /1.0/instances/NAME/exec`'s body (LXD's `InstanceExecPost`),
- * checked, and the environment LXD gives the command. Pure: the route
+ * `POST /1.0/instances/NAME/exec`'s body (LXD's `InstanceExecPost`) and
+ * the console's, checked, and the environment LXD gives the command. Pure: the route
  * (routes/exec.ts) runs what this resolved.
  */
+import { z } from "zod";
 import { DEFAULT_PATH } from "../container/attach.js";
 import { badRequest } from "./envelope.js";
+import { parseBody } from "./schemas.js";
 
 export interface ExecRequest {
   command: string[];
@@ -19,33 +21,33 @@ export interface ExecRequest {
   cwd: string;
 }
 
-const FIELDS = new Set([
-  "command",
-  "environment",
-  "interactive",
-  "wait-for-websocket",
-  "record-output",
-  "width",
-  "height",
-  "user",
-  "group",
-  "cwd",
-]);
+/** `POST /1.0/instances/NAME/exec` (LXD's api.InstanceExecPost). */
+const instanceExecPost = z.strictObject({
+  command: z.array(z.string()).optional(),
+  environment: z.record(z.string(), z.string()).optional(),
+  interactive: z.boolean().optional(),
+  "wait-for-websocket": z.boolean().optional(),
+  "record-output": z.boolean().optional(),
+  width: z.number().int().optional(),
+  height: z.number().int().optional(),
+  user: z.number().int().optional(),
+  group: z.number().int().optional(),
+  cwd: z.string().optional(),
+});
+
+/** `POST /1.0/instances/NAME/console` (LXD's api.InstanceConsolePost). */
+const instanceConsolePost = z.strictObject({
+  width: z.number().int().optional(),
+  height: z.number().int().optional(),
+  type: z.string().optional(),
+});
 
 const MAX_ID = 0xfffffffe;
 
-function field(body: Record<string, unknown>, key: string, type: string): unknown {
-  const v = body[key];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== type) throw badRequest(`Invalid exec request: "${key}" must be a ${type}`);
-  return v;
-}
-
-function whole(body: Record<string, unknown>, key: string, max: number): number {
-  const v = field(body, key, "number") as number | undefined;
+function within(key: string, v: number | undefined, max: number): number {
   if (v === undefined) return 0;
-  if (!Number.isInteger(v) || v < 0 || v > max)
-    throw badRequest(`Invalid exec request: "${key}" must be a whole number from 0 to ${max}`);
+  if (v < 0 || v > max)
+    throw badRequest(`Invalid value for field "${key}": expected a number from 0 to ${max}`);
   return v;
 }
 
@@ -55,45 +57,42 @@ function cString(what: string, s: string): string {
   return s;
 }
 
-/** Checks an exec body as LXD reads it; unknown fields are refused, not dropped. */
+/** Checks an exec body as LXD reads it (schemas.ts's rules: unknown fields refused, `null` absent). */
 export function parseExecBody(raw: unknown): ExecRequest {
-  if (!raw || typeof raw !== "object" || Array.isArray(raw))
-    throw badRequest("Invalid exec request: the body must be a JSON object");
-  const body = raw as Record<string, unknown>;
-  for (const k of Object.keys(body))
-    if (!FIELDS.has(k)) throw badRequest(`Invalid exec request: unknown field "${k}"`);
-  const command = body.command;
-  if (!Array.isArray(command) || command.some((c) => typeof c !== "string"))
-    throw badRequest('Invalid exec request: "command" must be a list of strings');
+  const body = parseBody(instanceExecPost, raw);
+  const command = body.command ?? [];
   if (command.length === 0 || command[0] === "")
     throw badRequest("Invalid exec request: no command given");
   const environment: Record<string, string> = {};
-  const env = body.environment;
-  if (env !== undefined && env !== null) {
-    if (typeof env !== "object" || Array.isArray(env))
-      throw badRequest('Invalid exec request: "environment" must be an object of strings');
-    for (const [k, v] of Object.entries(env)) {
-      if (typeof v !== "string")
-        throw badRequest(`Invalid exec request: environment variable "${k}" must be a string`);
-      if (k === "" || k.includes("="))
-        throw badRequest(`Invalid exec request: bad environment variable name "${k}"`);
-      environment[cString(`environment variable "${k}"`, k)] = cString(
-        `environment variable "${k}"`,
-        v,
-      );
-    }
+  for (const [k, v] of Object.entries(body.environment ?? {})) {
+    if (k === "" || k.includes("="))
+      throw badRequest(`Invalid exec request: bad environment variable name "${k}"`);
+    environment[cString(`environment variable "${k}"`, k)] = cString(
+      `environment variable "${k}"`,
+      v,
+    );
   }
   return {
-    command: command.map((c: string, i) => cString(`command argument ${i}`, c)),
+    command: command.map((c, i) => cString(`command argument ${i}`, c)),
     environment,
-    interactive: !!field(body, "interactive", "boolean"),
-    waitForWebsocket: !!field(body, "wait-for-websocket", "boolean"),
-    recordOutput: !!field(body, "record-output", "boolean"),
-    width: whole(body, "width", 65535),
-    height: whole(body, "height", 65535),
-    user: whole(body, "user", MAX_ID),
-    group: whole(body, "group", MAX_ID),
-    cwd: cString("cwd", (field(body, "cwd", "string") as string | undefined) ?? ""),
+    interactive: !!body.interactive,
+    waitForWebsocket: !!body["wait-for-websocket"],
+    recordOutput: !!body["record-output"],
+    width: within("width", body.width, 65535),
+    height: within("height", body.height, 65535),
+    user: within("user", body.user, MAX_ID),
+    group: within("group", body.group, MAX_ID),
+    cwd: cString("cwd", body.cwd ?? ""),
+  };
+}
+
+/** A console request: its type (`console`, LXD's default) and the size asked for (0: leave it). */
+export function parseConsoleBody(raw: unknown): { type: string; cols: number; rows: number } {
+  const body = parseBody(instanceConsolePost, raw ?? {});
+  return {
+    type: body.type || "console",
+    cols: within("width", body.width, 65535),
+    rows: within("height", body.height, 65535),
   };
 }
 

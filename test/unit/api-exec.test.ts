@@ -46,7 +46,8 @@ describe("exec request", () => {
       group: 1001,
       cwd: "/tmp",
     });
-    const bare = parseExecBody({ command: ["true"] });
+    // null is absence, as LXD's decoder reads it
+    const bare = parseExecBody({ command: ["true"], environment: null, cwd: null });
     assert.equal(bare.interactive, false);
     assert.equal(bare.user, 0);
     assert.equal(bare.cwd, "");
@@ -54,23 +55,24 @@ describe("exec request", () => {
 
   test("bad bodies are refused, naming the field", () => {
     const bad: [unknown, RegExp][] = [
-      [null, /must be a JSON object/],
-      [[], /must be a JSON object/],
-      [{ command: ["true"], bogus: 1 }, /unknown field "bogus"/],
-      [{ command: "true" }, /"command" must be a list of strings/],
-      [{ command: [1] }, /"command" must be a list of strings/],
+      [null, /expected a JSON object/],
+      [[], /expected a JSON object/],
+      [{ command: ["true"], bogus: 1 }, /Unknown field\(s\) in request body: "bogus"/],
+      [{ command: "true" }, /field "command": expected array, got string/],
+      [{ command: [1] }, /field "command.0": expected string, got number/],
+      [{}, /no command given/],
       [{ command: [] }, /no command given/],
       [{ command: [""] }, /no command given/],
       [{ command: ["a\0b"] }, /command argument 0 contains a NUL byte/],
-      [{ command: ["true"], environment: ["A=1"] }, /"environment" must be an object/],
-      [{ command: ["true"], environment: { A: 1 } }, /variable "A" must be a string/],
+      [{ command: ["true"], environment: ["A=1"] }, /field "environment": expected record/],
+      [{ command: ["true"], environment: { A: 1 } }, /field "environment.A": expected string/],
       [{ command: ["true"], environment: { "A=B": "1" } }, /bad environment variable name "A=B"/],
       [{ command: ["true"], environment: { "": "1" } }, /bad environment variable name ""/],
-      [{ command: ["true"], user: -1 }, /"user" must be a whole number/],
-      [{ command: ["true"], group: 2 ** 32 }, /"group" must be a whole number/],
-      [{ command: ["true"], width: 1.5 }, /"width" must be a whole number/],
-      [{ command: ["true"], interactive: "yes" }, /"interactive" must be a boolean/],
-      [{ command: ["true"], cwd: 7 }, /"cwd" must be a string/],
+      [{ command: ["true"], user: -1 }, /field "user": expected a number from 0 to 4294967294/],
+      [{ command: ["true"], group: 2 ** 32 }, /field "group": expected a number from 0/],
+      [{ command: ["true"], width: 1.5 }, /field "width": expected int/],
+      [{ command: ["true"], interactive: "yes" }, /field "interactive": expected boolean/],
+      [{ command: ["true"], cwd: 7 }, /field "cwd": expected string/],
     ];
     for (const [body, rx] of bad) {
       assert.throws(
@@ -255,7 +257,9 @@ describe("exec, console and logs routes", () => {
     const odd = await call("POST", "/1.0/instances/c1/console", { type: "serial" });
     assert.equal(odd.json().error, 'Unknown console type "serial"');
     const big = await call("POST", "/1.0/instances/c1/console", { width: 70000 });
-    assert.match(big.json().error, /"width" must be a whole number from 0 to 65535/);
+    assert.match(big.json().error, /field "width": expected a number from 0 to 65535/);
+    const extra = await call("POST", "/1.0/instances/c1/console", { width: 80, mode: "x" });
+    assert.match(extra.json().error, /Unknown field\(s\) in request body: "mode"/);
     const stopped = await call("POST", "/1.0/instances/c1/console", { width: 80, height: 24 });
     assert.equal(stopped.status, 400);
     assert.equal(stopped.json().error, "Instance is not running");

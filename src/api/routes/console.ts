@@ -11,24 +11,11 @@ import { containerLogFiles, openConsole, resizeConsole } from "../../container/c
 import type { ContainerPaths } from "../../container/paths.js";
 import type { Daemon } from "../daemon.js";
 import { asyncBody, badRequest, syncBody } from "../envelope.js";
+import { parseConsoleBody } from "../exec-request.js";
 import { OperationSockets, parseControlMessage } from "../op-sockets.js";
 import type { Operation } from "../operations.js";
 import { requireRunning } from "./exec.js";
 import { INSTANCES, instancePaths } from "./instances.js";
-
-interface ConsoleBody {
-  width?: unknown;
-  height?: unknown;
-  type?: unknown;
-}
-
-/** The console's size asked for at the start (0: leave it). */
-function size(v: unknown, key: string): number {
-  if (v === undefined || v === null) return 0;
-  if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > 65535)
-    throw badRequest(`Invalid console request: "${key}" must be a whole number from 0 to 65535`);
-  return v;
-}
 
 async function resize(d: Daemon, paths: ContainerPaths, cols: number, rows: number) {
   try {
@@ -87,13 +74,9 @@ async function runConsole(
 export function registerConsoleRoutes(app: FastifyInstance, d: Daemon): void {
   app.post<{ Params: { name: string } }>(`${INSTANCES}/:name/console`, async (req, reply) => {
     const paths = instancePaths(d, req.params.name);
-    const body = (req.body ?? {}) as ConsoleBody;
-    if (typeof body !== "object" || Array.isArray(body))
-      throw badRequest("Invalid console request: the body must be a JSON object");
-    const type = body.type ?? "console";
+    const { type, ...initial } = parseConsoleBody(req.body);
     if (type === "vga") throw badRequest("VGA console is only supported by virtual machines");
-    if (type !== "console" && type !== "") throw badRequest(`Unknown console type "${type}"`);
-    const initial = { cols: size(body.width, "width"), rows: size(body.height, "height") };
+    if (type !== "console") throw badRequest(`Unknown console type "${type}"`);
     await requireRunning(d, paths);
     const socks = new OperationSockets(["0", "control"]);
     const op = d.operations.start({
