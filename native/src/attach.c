@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/fsuid.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -36,6 +37,9 @@ struct attach_opts {
 	char **env;
 	int nenv;
 	bool pty;
+	bool home_cwd; /* --home: cwd is HOME, and / when it cannot be entered */
+	int control; /* --control-fd, or -1 */
+	unsigned short cols, rows; /* --winsize */
 	char **argv;
 	struct plan conf_plan; /* --confinement: its caps, no-new-privs, seccomp */
 };
@@ -50,6 +54,50 @@ static const struct {
 };
 
 #define NS_COUNT (sizeof(ns_names) / sizeof(ns_names[0]))
+
+/* "COLSxROWS", each 1..65535. */
+static int parse_winsize(const char *s, unsigned short *cols, unsigned short *rows)
+{
+	char buf[16], *x;
+	long long c, r;
+
+	if (strlen(s) >= sizeof(buf))
+		return -1;
+	strcpy(buf, s);
+	if (!(x = strchr(buf, 'x')))
+		return -1;
+	*x = '\0';
+	if (parse_ll(buf, 1, 65535, &c) < 0 || parse_ll(x + 1, 1, 65535, &r) < 0)
+		return -1;
+	*cols = (unsigned short)c;
+	*rows = (unsigned short)r;
+	return 0;
+}
+
+int attach_control_parse(char *line, struct attach_ctl *out)
+{
+	char *items[4];
+	long long a, b;
+	int n = split_list(line, ' ', items, 4);
+
+	if (n == 1 && !strcmp(items[0], "kill")) {
+		out->kind = CTL_KILL;
+		return 0;
+	}
+	if (n == 2 && !strcmp(items[0], "signal") && parse_ll(items[1], 1, 64, &a) == 0) {
+		out->kind = CTL_SIGNAL;
+		out->a = (int)a;
+		return 0;
+	}
+	if (n == 3 && !strcmp(items[0], "winsize") && parse_ll(items[1], 1, 65535, &a) == 0 &&
+	    parse_ll(items[2], 1, 65535, &b) == 0) {
+		out->kind = CTL_WINSIZE;
+		out->a = (int)a;
+		out->b = (int)b;
+		return 0;
+	}
+	return -1;
+}
 
 static int parse_args(int argc, char **argv, struct attach_opts *o)
 {
@@ -92,8 +140,18 @@ static int parse_args(int argc, char **argv, struct attach_opts *o)
 				o->has_gid = true;
 				o->gid = (unsigned int)v;
 			}
-		} else if (!strcmp(a, "--cwd")) {
+		} else if (!strcmp(a, "--cwd") || !strcmp(a, "--home")) {
 			o->cwd = val;
+			o->home_cwd = a[2] == 'h';
+		} else if (!strcmp(a, "--control-fd")) {
+			if (parse_ll(val, 3, 1023, &v) < 0 || fcntl((int)v, F_GETFD) < 0)
+				return fail("attach", "usage", a, EINVAL);
+			o->control = (int)v;
+			/* Ours alone: the command must not inherit it. */
+			fcntl(o->control, F_SETFD, FD_CLOEXEC);
+		} else if (!strcmp(a, "--winsize")) {
+			if (parse_winsize(val, &o->cols, &o->rows) < 0)
+				return fail("attach", "usage", a, EINVAL);
 		} else if (!strcmp(a, "--confinement")) {
 			if (plan_load(val, &o->conf_plan) < 0)
 				return -1;
@@ -205,11 +263,15 @@ static int open_pty(int *master, int *slave)
 	return 0;
 }
 
-static _Noreturn void run_child(const struct attach_opts *o, int slave, int errfd,
-				const sigset_t *mask)
+static _Noreturn void run_child(const struct attach_opts *o, int slave, const int *pipes,
+				int errfd, const sigset_t *mask)
 {
 	sigprocmask(SIG_SETMASK, mask, NULL);
 	signal(SIGPIPE, SIG_DFL);
+	/* Nothing the caller left open (a daemon's, a shell's) reaches the
+	 * container: fds 0-2 only. Ours are close-on-exec already and stay
+	 * usable until the exec. */
+	close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
 	if (slave >= 0) {
 		setsid();
 		if (ioctl(slave, TIOCSCTTY, 0) < 0 || dup2(slave, 0) < 0 || dup2(slave, 1) < 0 ||
@@ -217,6 +279,14 @@ static _Noreturn void run_child(const struct attach_opts *o, int slave, int errf
 			fail("attach", "tty", NULL, errno);
 			goto err;
 		}
+	} else if (o->control >= 0) {
+		/* Its own process group, so `kill` reaches what it forks too. */
+		setpgid(0, 0);
+		for (int i = 0; i < 3; i++)
+			if (dup2(pipes[i], i) < 0) {
+				fail("attach", "dup2", NULL, errno);
+				goto err;
+			}
 	}
 	/* As the init: bounding set while we still have CAP_SETPCAP, the rest
 	 * after the ids and cwd, the filter last. */
@@ -232,7 +302,10 @@ static _Noreturn void run_child(const struct attach_opts *o, int slave, int errf
 		fail("ids", "setresuid", NULL, errno);
 		goto err;
 	}
-	if (chdir(o->cwd ? o->cwd : "/") < 0) {
+	if (o->home_cwd && chdir(o->cwd) < 0) {
+		/* As lxc-attach with a HOME that cannot be entered: start in /. */
+		(void)!chdir("/");
+	} else if (!o->home_cwd && chdir(o->cwd ? o->cwd : "/") < 0) {
 		fail("cwd", "chdir", o->cwd ? o->cwd : "/", errno);
 		goto err;
 	}
@@ -258,12 +331,81 @@ static void relay_out(int master)
 		(void)!write_all(1, buf, (size_t)n);
 }
 
-/* Forward signals, relay the pty, and return the command's wait status. */
-static int supervise(pid_t child, int master, int sigfd)
+/* The command's stdin, stdout and stderr pipes, for a daemon without a pty. */
+#define RELAYS 3
+
+/* Whether the command's output relays (all but stdin's) have ended. */
+static bool outputs_done(const struct relay *rl, int nrl)
+{
+	for (int i = 1; i < nrl; i++)
+		if (!rl[i].done)
+			return false;
+	return true;
+}
+
+/* SIGKILL for the command and its process group (its own: see run_child). */
+static void kill_command(pid_t child)
+{
+	kill(-child, SIGKILL);
+	kill(child, SIGKILL);
+}
+
+/* Reads what the control fd has and applies each whole record; a record
+ * that does not parse is ignored (the peer is the daemon, one version with
+ * us). `child` is 0 once reaped: its pid may then be another process's, so
+ * nothing is signalled by it any more. Returns -1 at the channel's end
+ * (the daemon is gone or let go of the command), 1 for `kill`: either way
+ * the command is killed, or, reaped, its relays given up. */
+static int read_control(int fd, char *buf, size_t *len, size_t cap, pid_t child, int master)
+{
+	ssize_t n = read(fd, buf + *len, cap - 1 - *len);
+	char *nl;
+	int ret = 0;
+
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return 0;
+	if (n <= 0) {
+		if (child)
+			kill_command(child);
+		return -1;
+	}
+	*len += (size_t)n;
+	buf[*len] = '\0';
+	while ((nl = strchr(buf, '\n'))) {
+		struct attach_ctl c;
+
+		*nl = '\0';
+		if (attach_control_parse(buf, &c) == 0) {
+			if (c.kind == CTL_KILL) {
+				if (child)
+					kill_command(child);
+				ret = 1;
+			} else if (c.kind == CTL_SIGNAL) {
+				if (child)
+					kill(child, c.a);
+			} else if (master >= 0) {
+				tty_set_winsize(master, (unsigned short)c.a, (unsigned short)c.b);
+			}
+		}
+		*len -= (size_t)(nl + 1 - buf);
+		memmove(buf, nl + 1, *len + 1);
+	}
+	/* A line longer than the buffer is garbage: drop it. */
+	if (*len == cap - 1)
+		*len = 0;
+	return ret;
+}
+
+/* Forward signals, relay the pty (or the pipes: rl, nrl), apply control
+ * records, and return the command's wait status once it has ended and its
+ * output has (whoever else held it). */
+static int supervise(pid_t child, int master, int sigfd, int control, struct relay *rl, int nrl)
 {
 	struct termios saved;
-	bool raw = false, in_open = master >= 0;
+	bool raw = false, in_open = master >= 0, reaped = false;
 	int status = 0;
+	char ctl[256];
+	size_t ctl_len = 0;
 
 	if (master >= 0 && isatty(0)) {
 		tty_copy_winsize(0, master);
@@ -271,16 +413,31 @@ static int supervise(pid_t child, int master, int sigfd)
 	}
 	if (master >= 0)
 		fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK);
-	for (;;) {
-		struct pollfd pfd[3] = {
-			{.fd = sigfd, .events = POLLIN},
+	while (!reaped || !outputs_done(rl, nrl)) {
+		struct pollfd pfd[4 + 2 * RELAYS] = {
+			{.fd = reaped ? -1 : sigfd, .events = POLLIN},
 			{.fd = master, .events = POLLIN},
 			{.fd = in_open ? 0 : -1, .events = POLLIN},
+			{.fd = control, .events = POLLIN},
 		};
 		struct signalfd_siginfo si;
 
-		if (poll(pfd, 3, -1) < 0 && errno != EINTR)
+		for (int i = 0; i < nrl; i++)
+			relay_poll(&rl[i], &pfd[4 + 2 * i], &pfd[5 + 2 * i]);
+		if (poll(pfd, 4 + 2 * (nfds_t)nrl, -1) < 0 && errno != EINTR)
 			break;
+		for (int i = 0; i < nrl; i++)
+			relay_step(&rl[i]);
+		if (pfd[3].revents) {
+			int r = read_control(control, ctl, &ctl_len, sizeof(ctl), reaped ? 0 : child,
+					     master);
+
+			if (r < 0)
+				control = -1;
+			/* Ended, but something it left holds its output: let go. */
+			if (r != 0 && reaped)
+				break;
+		}
 		if (pfd[1].revents)
 			relay_out(master);
 		if (pfd[2].revents) {
@@ -303,7 +460,7 @@ static int supervise(pid_t child, int master, int sigfd)
 		} else if (waitpid(child, &status, WNOHANG) == child) {
 			if (master >= 0)
 				relay_out(master);
-			break;
+			reaped = true;
 		}
 	}
 	if (raw)
@@ -313,8 +470,10 @@ static int supervise(pid_t child, int master, int sigfd)
 
 int attach_main(int argc, char **argv)
 {
-	struct attach_opts o = {0};
-	int pidfd, master = -1, slave = -1, errp[2], sigfd, st;
+	static struct relay rl[RELAYS];
+	struct attach_opts o = {.control = -1};
+	int pidfd, master = -1, slave = -1, errp[2], sigfd, st, nrl = 0;
+	int pipes[RELAYS][2], ends[RELAYS];
 	sigset_t set, old;
 	char line[2048];
 	ssize_t n;
@@ -334,9 +493,30 @@ int attach_main(int argc, char **argv)
 		goto err;
 	if (o.pty && open_pty(&master, &slave) < 0)
 		goto err;
+	if (master >= 0 && o.cols)
+		tty_set_winsize(master, o.cols, o.rows);
 	if (pipe2(errp, O_CLOEXEC) < 0) {
 		fail("attach", "pipe", NULL, errno);
 		goto err;
+	}
+	/* A daemon's stdio are sockets: the command gets pipes (fd i takes end
+	 * ends[i]), relayed in supervise. */
+	if (o.control >= 0 && !o.pty) {
+		/* Made as the command's ids, so it may reopen them (/dev/stdin is a
+		 * reopen through /proc, checked against the pipe's owner; host root is
+		 * no one in a user namespace). Nothing we open later needs ours. */
+		if (o.has_gid)
+			setfsgid(o.gid);
+		if (o.has_uid)
+			setfsuid(o.uid);
+		for (int i = 0; i < RELAYS; i++) {
+			if (pipe2(pipes[i], O_CLOEXEC) < 0) {
+				fail("attach", "pipe", NULL, errno);
+				goto err;
+			}
+			ends[i] = pipes[i][i == 0 ? 0 : 1];
+		}
+		nrl = RELAYS;
 	}
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
@@ -364,22 +544,32 @@ int attach_main(int argc, char **argv)
 	}
 	if (child == 0) {
 		close(errp[0]);
-		run_child(&o, slave, errp[1], &old);
+		run_child(&o, slave, ends, errp[1], &old);
 	}
 	close(errp[1]);
+	for (int i = 0; i < nrl; i++) {
+		close(ends[i]);
+		if (i == 0)
+			relay_init(&rl[i], 0, pipes[i][1]);
+		else
+			relay_init(&rl[i], pipes[i][0], i);
+	}
 	if (slave >= 0)
 		close(slave);
+	else if (o.control >= 0)
+		setpgid(child, child); /* as the child does: whichever runs first */
 	n = read(errp[0], line, sizeof(line) - 1);
 	close(errp[0]);
 	if (n > 0) {
 		line[n] = '\0';
-		(void)!write_all(2, line, (size_t)n);
+		/* A daemon reads the failure on the control fd, apart from the command's stderr. */
+		(void)!write_all(o.control >= 0 ? o.control : 2, line, (size_t)n);
 		while (waitpid(child, &st, 0) < 0 && errno == EINTR)
 			;
 		return WIFEXITED(st) ? WEXITSTATUS(st) : 126;
 	}
-	return exit_code(supervise(child, master, sigfd));
+	return exit_code(supervise(child, master, sigfd, o.control, rl, nrl));
 err:
-	send_error(2);
+	send_error(o.control >= 0 ? o.control : 2);
 	return 126;
 }

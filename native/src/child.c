@@ -27,10 +27,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#ifndef CLOSE_RANGE_CLOEXEC
-#define CLOSE_RANGE_CLOEXEC (1U << 2)
-#endif
-
 static int rootfd = -1;
 static bool pivoted;
 static bool ptys_bound;

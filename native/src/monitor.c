@@ -208,8 +208,8 @@ static void begin_stop(int sig, long long timeout_s)
 static void handle_request(int i)
 {
 	struct client *c = &M.cl[i];
-	char *nl = memchr(c->buf, '\n', c->len), *save = NULL, *verb, *a1, *a2;
-	long long n, t;
+	char *nl = memchr(c->buf, '\n', c->len), *save = NULL, *verb, *a1, *a2, *a3;
+	long long n, t, r;
 	char reply[96];
 	unsigned int rest;
 
@@ -218,7 +218,10 @@ static void handle_request(int i)
 	verb = strtok_r(c->buf, " ", &save);
 	a1 = strtok_r(NULL, " ", &save);
 	a2 = strtok_r(NULL, " ", &save);
+	a3 = strtok_r(NULL, " ", &save);
 	if (!verb || strtok_r(NULL, " ", &save))
+		goto bad;
+	if (a3 && strcmp(verb, "winsize"))
 		goto bad;
 	if (!strcmp(verb, "state") && !a1) {
 		snprintf(reply, sizeof(reply), "%s %d %llu\n", M.stopping ? "STOPPING" : "RUNNING",
@@ -247,6 +250,14 @@ static void handle_request(int i)
 			if (rest)
 				(void)!write(M.ptys[n].master, nl + 1, rest);
 		}
+	} else if (!strcmp(verb, "winsize") && a3 && parse_ll(a1, 0, 63, &n) == 0 &&
+		   parse_ll(a2, 1, 65535, &t) == 0 && parse_ll(a3, 1, 65535, &r) == 0) {
+		if (n >= M.npty || M.ptys[n].master < 0)
+			client_reply(i, "none\n", true);
+		else if (tty_set_winsize(M.ptys[n].master, (unsigned short)t, (unsigned short)r) < 0)
+			client_reply(i, "error socket winsize % 25\n", true);
+		else
+			client_reply(i, "ok\n", true);
 	} else {
 		goto bad;
 	}

@@ -42,3 +42,10 @@ void tty_copy_winsize(int from, int to)
 	if (ioctl(from, TIOCGWINSZ, &ws) == 0)
 		ioctl(to, TIOCSWINSZ, &ws);
 }
+
+int tty_set_winsize(int fd, unsigned short cols, unsigned short rows)
+{
+	struct winsize ws = {.ws_row = rows, .ws_col = cols};
+
+	return ioctl(fd, TIOCSWINSZ, &ws);
+}

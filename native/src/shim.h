@@ -2,6 +2,7 @@
 #ifndef LXT_SHIM_H
 #define LXT_SHIM_H
 
+#include <poll.h>
 #include <stdbool.h>
 #include <sys/types.h>
 #include <termios.h>
@@ -25,6 +26,15 @@ struct child_ctx {
 
 int monitor_main(const char *planfile, char **argv);
 int attach_main(int argc, char **argv);
+
+/* One record of attach's control fd (docs/helper-protocol.md, Attach). */
+enum attach_ctl_kind { CTL_KILL, CTL_SIGNAL, CTL_WINSIZE };
+struct attach_ctl {
+	enum attach_ctl_kind kind;
+	int a, b; /* signal: a; winsize: a = cols, b = rows */
+};
+/* Parses one record (without its newline; the line is split in place). */
+int attach_control_parse(char *line, struct attach_ctl *out);
 int lock_main(int argc, char **argv);
 int hold_main(int argc, char **argv);
 int devices_main(int argc, char **argv);
@@ -46,10 +56,27 @@ int cgroup_kill(const char *dir);
 /* rmdir dir and every cgroup below it, depth-first. */
 void cgroup_remove(const char *dir);
 
+/* relay.c: non-blocking byte relays (see relay.c). */
+struct relay {
+	int from, to;
+	bool eof;    /* the source has ended */
+	bool done;   /* ... and all of it went through: `to` was shut */
+	bool broken; /* `to` refused a write: the rest is dropped */
+	size_t off, len;
+	char buf[16384];
+};
+void relay_init(struct relay *r, int from, int to);
+/* The poll entries for r: its source while the buffer is empty, its
+ * destination while it holds bytes (fd -1 when not wanted). */
+void relay_poll(const struct relay *r, struct pollfd *in, struct pollfd *out);
+/* Moves what can move now without blocking. */
+void relay_step(struct relay *r);
+
 /* pty.c */
 int pty_alloc(struct pty *t);
 int tty_make_raw(int fd, struct termios *saved);
 void tty_copy_winsize(int from, int to);
+int tty_set_winsize(int fd, unsigned short cols, unsigned short rows);
 
 /* idmap.c: user namespace maps and idmapped mounts (docs/helper-protocol.md). */
 int idmap_write_maps(pid_t pid, const struct plan *p);

@@ -5,6 +5,10 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2) /* close_range(2), Linux 5.11 */
+#endif
+
 #define LXT_VERSION "0.1.0"
 #define LXT_PLAN_VERSION 1
 

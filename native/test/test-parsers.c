@@ -239,8 +239,39 @@ static void test_shift_map(void)
 	CHECK(shift_parse_map(many, &m) < 0); /* one line too many */
 }
 
+/* Parses a copy of IN as one attach control record. */
+static int control(const char *in, struct attach_ctl *c)
+{
+	char buf[64];
+
+	snprintf(buf, sizeof(buf), "%s", in);
+	return attach_control_parse(buf, c);
+}
+
+static void test_attach_control(void)
+{
+	struct attach_ctl c = {0};
+
+	CHECK(control("kill", &c) == 0 && c.kind == CTL_KILL);
+	CHECK(control("signal 15", &c) == 0 && c.kind == CTL_SIGNAL && c.a == 15);
+	CHECK(control("winsize 132 43", &c) == 0 && c.kind == CTL_WINSIZE && c.a == 132 &&
+	      c.b == 43);
+	CHECK(control("signal 0", &c) < 0);
+	CHECK(control("signal 65", &c) < 0);
+	CHECK(control("signal -9", &c) < 0);
+	CHECK(control("signal", &c) < 0);
+	CHECK(control("winsize 80", &c) < 0);
+	CHECK(control("winsize 0 24", &c) < 0);
+	CHECK(control("winsize 80 65536", &c) < 0);
+	CHECK(control("winsize 80  24", &c) < 0);
+	CHECK(control("kill now", &c) < 0);
+	CHECK(control("", &c) < 0);
+	CHECK(control("resize 80 24", &c) < 0);
+}
+
 void test_parsers(void)
 {
+	test_attach_control();
 	test_fields();
 	test_numbers();
 	test_stat();

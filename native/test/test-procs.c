@@ -1,11 +1,13 @@
 /* cgroup.procs parsing: whole lines only, whatever the read size; the sync
- * socket's last message from a child that is gone. */
+ * socket's last message from a child that is gone; attach's byte relays. */
 #include "../src/shim.h"
 #include "../src/util.h"
 #include "unit.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -55,8 +57,72 @@ static void child_line(void)
 	close(sv[0]);
 }
 
+/* Steps r until it is done (or 1000 steps: a relay that never ends). */
+static int run_relay(struct relay *r)
+{
+	for (int i = 0; i < 1000 && !r->done; i++)
+		relay_step(r);
+	return r->done;
+}
+
+static void relays(void)
+{
+	static struct relay r;
+	int src[2], dst[2], sock[2];
+	char buf[64];
+	ssize_t n;
+
+	/* Bytes, then the source's end: all through, then the end passed on. */
+	CHECK(pipe(src) == 0 && pipe(dst) == 0);
+	CHECK(write(src[1], "hello", 5) == 5);
+	close(src[1]);
+	relay_init(&r, src[0], dst[1]);
+	CHECK(run_relay(&r));
+	n = read(dst[0], buf, sizeof(buf));
+	CHECK(n == 5 && !memcmp(buf, "hello", 5));
+	CHECK(read(dst[0], buf, sizeof(buf)) == 0);
+	close(src[0]);
+	close(dst[0]);
+
+	/* Into a socket: shut for writing, so its reader sees the end at once. */
+	CHECK(pipe(src) == 0 && socketpair(AF_UNIX, SOCK_STREAM, 0, sock) == 0);
+	CHECK(write(src[1], "x", 1) == 1);
+	close(src[1]);
+	relay_init(&r, src[0], sock[0]);
+	CHECK(run_relay(&r));
+	CHECK(read(sock[1], buf, sizeof(buf)) == 1 && read(sock[1], buf, sizeof(buf)) == 0);
+	close(src[0]);
+	close(sock[0]);
+	close(sock[1]);
+
+	/* A reader gone: what comes is dropped, the writer never blocks (the
+	 * helper ignores SIGPIPE, as here). */
+	void (*was)(int) = signal(SIGPIPE, SIG_IGN);
+	CHECK(pipe(src) == 0 && pipe(dst) == 0);
+	close(dst[0]);
+	CHECK(write(src[1], "lost", 4) == 4);
+	close(src[1]);
+	relay_init(&r, src[0], dst[1]);
+	CHECK(run_relay(&r));
+	CHECK(r.broken);
+	close(src[0]);
+	signal(SIGPIPE, was);
+
+	/* Nothing yet: a step does not block and does not end it. */
+	CHECK(pipe(src) == 0 && pipe(dst) == 0);
+	relay_init(&r, src[0], dst[1]);
+	relay_step(&r);
+	CHECK(!r.done && !r.eof && r.len == 0);
+	close(src[1]);
+	CHECK(run_relay(&r));
+	CHECK(read(dst[0], buf, sizeof(buf)) == 0);
+	close(src[0]);
+	close(dst[0]);
+}
+
 void test_procs(void)
 {
+	relays();
 	child_line();
 	static struct seen s;
 	static char text[16384];

@@ -11,6 +11,7 @@ export const API_EXTENSIONS: readonly string[] = [
   "profile_usedby",
   "container_push",
   "container_exec_recording",
+  "console",
   "certificate_update",
   "container_exec_signal_handling",
   "container_snapshot_stateful_migration",

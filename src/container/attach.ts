@@ -1,11 +1,14 @@
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
+import type { Readable, Writable } from "node:stream";
 import { allDirs, type ContainerCgroupDirs } from "../cgroups/container.js";
 import type { Caller, Context, Env, Stdio } from "../core/context.js";
 import { LxtError } from "../core/errors.js";
 import { phase } from "../core/phase.js";
 import { limitError, watchLimit } from "../core/wait.js";
+import { type AttachControl, attachControlLine } from "../host/helper-protocol.js";
 import { exitStatus } from "../host/proc.js";
+import { loadContainerConfig } from "./launch-input.js";
 import { type ContainerPaths, requireExists } from "./paths.js";
 import { runtimeCgroups } from "./runtime.js";
 import { observe, requireState } from "./state.js";
@@ -19,6 +22,10 @@ export interface AttachOptions {
   uid?: number;
   gid?: number;
   cwd?: string;
+  /** The directory to start in when `cwd` is not given and it exists (the user's HOME; else `/`). */
+  home?: string;
+  /** Exactly this environment (`K=V`), as a daemon built it; else `attachEnvironment`'s. */
+  env?: string[];
   /** Allocate a pty (the CLI does when its stdin is a terminal). */
   pty?: boolean;
   /** Who asked: `--keep-env` and `-v NAME` copy from its environment. */
@@ -63,6 +70,20 @@ export function attachEnvironment(
 }
 
 /**
+ * The container's own environment (`lxc.environment`, `K=V` each, `env`
+ * resolving `lxc.environment = NAME`): what LXD's `environment.*` gives
+ * exec'd commands too.
+ */
+export function configEnvironment(paths: ContainerPaths, env: Env): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const e of loadContainerConfig(paths, env).environment) {
+    const eq = e.indexOf("=");
+    if (eq > 0) out[e.slice(0, eq)] = e.slice(eq + 1);
+  }
+  return out;
+}
+
+/**
  * The helper's arguments for an attach. `planFile` is the running
  * container's plan: the helper applies its caps, no-new-privs and seccomp
  * records, so an attached command is confined exactly as the init was
@@ -71,7 +92,7 @@ export function attachEnvironment(
 export function attachArgs(
   init: { pid: number; start: string },
   cgroups: ContainerCgroupDirs,
-  opts: Pick<AttachOptions, "argv" | "uid" | "gid" | "cwd" | "pty">,
+  opts: Pick<AttachOptions, "argv" | "uid" | "gid" | "cwd" | "home" | "pty">,
   env: string[],
   planFile?: string,
 ): string[] {
@@ -81,9 +102,31 @@ export function attachArgs(
   if (opts.uid !== undefined) args.push("--uid", String(opts.uid));
   if (opts.gid !== undefined) args.push("--gid", String(opts.gid));
   if (opts.cwd !== undefined) args.push("--cwd", opts.cwd);
+  else if (opts.home !== undefined) args.push("--home", opts.home);
   for (const e of env) args.push("--env", e);
   args.push(opts.pty ? "--pty" : "--no-pty", "--", ...opts.argv);
   return args;
+}
+
+/** The helper's arguments for attaching to this running container (checks it runs). */
+function prepareAttach(
+  ctx: Context,
+  paths: ContainerPaths,
+  opts: Omit<AttachOptions, "stdio">,
+): string[] {
+  requireExists(paths, "attach");
+  const seen = observe(ctx, paths);
+  requireState("attach", paths.name, seen.state);
+  if (!seen.init) throw new LxtError("state", `attach ${paths.name}: no init process`);
+  if (opts.argv.length === 0) throw new LxtError("usage", "attach: no command given");
+  const env = opts.env ?? attachEnvironment(opts, opts.caller.env);
+  return attachArgs(
+    seen.init,
+    runtimeCgroups(ctx, paths),
+    opts,
+    env,
+    join(paths.runtimeDir, "plan"),
+  );
 }
 
 /**
@@ -95,19 +138,7 @@ export async function attachContainer(
   paths: ContainerPaths,
   opts: AttachOptions,
 ): Promise<number> {
-  requireExists(paths, "attach");
-  const seen = observe(ctx, paths);
-  requireState("attach", paths.name, seen.state);
-  if (!seen.init) throw new LxtError("state", `attach ${paths.name}: no init process`);
-  if (opts.argv.length === 0) throw new LxtError("usage", "attach: no command given");
-  const env = attachEnvironment(opts, opts.caller.env);
-  const args = attachArgs(
-    seen.init,
-    runtimeCgroups(ctx, paths),
-    opts,
-    env,
-    join(paths.runtimeDir, "plan"),
-  );
+  const args = prepareAttach(ctx, paths, opts);
   const child = spawn(ctx.host.helper, args, { stdio: [...opts.stdio] });
   phase("attach spawned");
   return new Promise((resolve, reject) => {
@@ -131,4 +162,101 @@ export async function attachContainer(
       else resolve(exitStatus(code, signal));
     });
   });
+}
+
+/** How an attached command a daemon holds ended. */
+export interface AttachExit {
+  /** The exit code, 128+N for signal N; 126 (cannot run) or 127 (not found) when it never ran. */
+  code: number;
+  /** The helper's error line when the command never ran. */
+  failure?: string;
+}
+
+/**
+ * A command a daemon runs in a container: its streams are the daemon's to
+ * relay, and it lives no longer than the daemon holds it (a cancelled
+ * signal, `kill()`, or the daemon's end kill it and its process group).
+ */
+export interface AttachSession {
+  /** The command's stdin (with a pty: the terminal's input). */
+  readonly stdin: Writable;
+  /** Its stdout (with a pty: everything the terminal shows). */
+  readonly stdout: Readable;
+  /** Its stderr; none with a pty (the terminal carries it). */
+  readonly stderr?: Readable;
+  /** Sets the pty's size (nothing without a pty). */
+  resize(cols: number, rows: number): void;
+  /** Sends signal `n` to the command. */
+  signal(n: number): void;
+  /** SIGKILL to the command and its process group. */
+  kill(): void;
+  /** Settles when the helper has exited (never rejects once spawned). */
+  readonly exited: Promise<AttachExit>;
+}
+
+/**
+ * Starts a command in a running container for a daemon: pipes instead of
+ * the caller's stdio, and the helper's control channel (`--control-fd`,
+ * docs/helper-protocol.md) for the pty's size, signals and the kill.
+ * `winsize` sizes the pty before the command starts.
+ */
+export function openAttach(
+  ctx: Context,
+  paths: ContainerPaths,
+  opts: Omit<AttachOptions, "stdio" | "timeoutMs"> & { winsize?: { cols: number; rows: number } },
+): AttachSession {
+  const args = prepareAttach(ctx, paths, opts);
+  const at = args.indexOf("--");
+  const extra = ["--control-fd", "3"];
+  if (opts.pty && opts.winsize)
+    extra.push("--winsize", `${opts.winsize.cols}x${opts.winsize.rows}`);
+  args.splice(at, 0, ...extra);
+  const child: ChildProcess = spawn(ctx.host.helper, args, {
+    stdio: ["pipe", "pipe", opts.pty ? "ignore" : "pipe", "pipe"],
+  });
+  phase("attach spawned");
+  const control = child.stdio[3] as (Readable & Writable) | null;
+  const send = (r: AttachControl) => {
+    if (control && !control.destroyed && control.writable)
+      control.write(`${attachControlLine(r)}\n`);
+  };
+  let failure = "";
+  control?.on("data", (b: Buffer) => {
+    failure += b.toString();
+  });
+  // The command may end before its input does: a write then fails, which is no error of ours.
+  for (const s of [child.stdin, control]) s?.on("error", () => {});
+  const onAbort = () => send({ verb: "kill" });
+  opts.signal?.addEventListener("abort", onAbort, { once: true });
+  if (opts.signal?.aborted) onAbort();
+  // The failure line is read to the control channel's end (only the helper holds it).
+  const controlEnded = new Promise<void>((r) => {
+    if (!control) r();
+    control?.once("close", () => r());
+  });
+  const exited = new Promise<AttachExit>((resolve) => {
+    const done = async (code: number) => {
+      opts.signal?.removeEventListener("abort", onAbort);
+      await controlEnded;
+      resolve({ code, ...(failure ? { failure: failure.trim() } : {}) });
+    };
+    child.on("error", (e) => {
+      failure ||= e.message;
+      control?.destroy();
+      void done(126);
+    });
+    child.on("exit", (code, sig) => {
+      phase("attach exited");
+      void done(exitStatus(code, sig));
+    });
+  });
+  return {
+    stdin: child.stdin as Writable,
+    stdout: child.stdout as Readable,
+    ...(child.stderr ? { stderr: child.stderr } : {}),
+    resize: (cols, rows) => send({ verb: "winsize", cols, rows }),
+    signal: (n) => send({ verb: "signal", signal: n }),
+    kill: () => send({ verb: "kill" }),
+    exited,
+  };
 }

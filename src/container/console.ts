@@ -1,9 +1,11 @@
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
-import type { Context } from "../core/context.js";
+import type { Context, Env } from "../core/context.js";
 import { LxtError } from "../core/errors.js";
 import { limitError, type WaitLimit, watchLimit } from "../core/wait.js";
 import { controlLine, parseControlReply } from "../host/helper-protocol.js";
+import { controlRequest } from "../host/monitor-client.js";
+import { loadContainerConfig } from "./launch-input.js";
 import { type ContainerPaths, requireExists } from "./paths.js";
 import { observe, requireState } from "./state.js";
 
@@ -61,4 +63,39 @@ export async function openConsole(
     });
     sock.once("connect", () => sock.write(`${controlLine({ verb: "console", tty: ttyNum })}\n`));
   });
+}
+
+/**
+ * Sets the size of tty `ttyNum` of a running container (0 = the console),
+ * as a console client's window changes. False when the monitor has no such
+ * tty or does not know the request (a monitor older than it).
+ */
+export async function resizeConsole(
+  paths: ContainerPaths,
+  ttyNum: number,
+  size: { cols: number; rows: number },
+): Promise<boolean> {
+  const lines = await controlRequest(
+    join(paths.runtimeDir, "control.sock"),
+    { verb: "winsize", tty: ttyNum, ...size },
+    { timeoutMs: CONSOLE_ANSWER_TIMEOUT_MS },
+  );
+  return lines[0] === "ok";
+}
+
+/** The files a container's own logs are written to. */
+export interface ContainerLogFiles {
+  /** The console's copy: `lxc.console.logfile`, else `console.log` in its directory. */
+  console: string;
+  /** `lxc.log.file`, when set. */
+  log?: string;
+}
+
+/** Where this container's console copy and log go, from its config (`env` resolves `lxc.environment`-style values). */
+export function containerLogFiles(paths: ContainerPaths, env: Env): ContainerLogFiles {
+  const cfg = loadContainerConfig(paths, env);
+  return {
+    console: cfg.console.logFile ?? paths.consoleLog,
+    ...(cfg.log.file ? { log: cfg.log.file } : {}),
+  };
 }

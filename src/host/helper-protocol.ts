@@ -243,7 +243,8 @@ export type ControlRequest =
   /** `timeoutS` -1: wait for the init forever. */
   | { verb: "stop"; signal: number; timeoutS: number }
   | { verb: "wait" }
-  | { verb: "console"; tty: number };
+  | { verb: "console"; tty: number }
+  | { verb: "winsize"; tty: number; cols: number; rows: number };
 
 /** The request's line (without its newline). */
 export function controlLine(r: ControlRequest): string {
@@ -254,6 +255,8 @@ export function controlLine(r: ControlRequest): string {
       return `stop ${r.signal} ${r.timeoutS}`;
     case "console":
       return `console ${r.tty}`;
+    case "winsize":
+      return `winsize ${r.tty} ${r.cols} ${r.rows}`;
     default:
       return r.verb;
   }
@@ -282,4 +285,24 @@ export function parseControlReply(line: string): ControlReply {
   const failure = parseErrorLine(line);
   if (failure) return { kind: "error", failure };
   return { kind: "unknown", line };
+}
+
+// ---- attach --control-fd ----
+
+/** One record a daemon sends an attached command's helper. */
+export type AttachControl =
+  | { verb: "winsize"; cols: number; rows: number }
+  | { verb: "signal"; signal: number }
+  | { verb: "kill" };
+
+/** The record's line (without its newline). */
+export function attachControlLine(r: AttachControl): string {
+  switch (r.verb) {
+    case "winsize":
+      return `winsize ${r.cols} ${r.rows}`;
+    case "signal":
+      return `signal ${r.signal}`;
+    default:
+      return r.verb;
+  }
 }

@@ -3,10 +3,13 @@ import type { FastifyInstance } from "fastify";
 import type { Daemon } from "../daemon.js";
 import { registerBackupRoutes } from "./backups.js";
 import { registerCertificateRoutes } from "./certificates.js";
+import { registerConsoleRoutes } from "./console.js";
+import { registerExecRoutes } from "./exec.js";
 import { registerFileRoutes } from "./files.js";
 import { registerImageRoutes } from "./images.js";
 import { registerInstanceEditRoutes } from "./instance-edit.js";
 import { registerInstanceRoutes } from "./instances.js";
+import { registerLogRoutes } from "./logs.js";
 import { registerMetricsRoutes } from "./metrics.js";
 import { registerForwardRoutes } from "./network-forwards.js";
 import { registerNetworkRoutes } from "./networks.js";
@@ -23,6 +26,9 @@ export const ROUTES: readonly RouteModule[] = [
   registerOperationRoutes,
   registerInstanceRoutes,
   registerImageRoutes,
+  registerExecRoutes,
+  registerConsoleRoutes,
+  registerLogRoutes,
   registerCertificateRoutes,
   registerFileRoutes,
   registerInstanceEditRoutes,
