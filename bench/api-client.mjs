@@ -5,9 +5,9 @@
 // and left out.
 //
 // Usage: node bench/api-client.mjs SOCKET start NAME... | stop NAME... |
-//          list R EXPECT | bulk PREFIX N CONCURRENCY | delete NAME...
+//          list R EXPECT | exec NAME R | bulk PREFIX N CONCURRENCY | delete NAME...
 // Prints one line per sample: `start NAME T0 T_ACCEPTED T_DONE` (epoch ms), `list MS`,
-// `bulk N SECONDS FAILED`.
+// `exec MS`, `bulk N SECONDS FAILED`.
 import { Agent, request } from "node:http";
 
 const [socketPath, cmd, ...args] = process.argv.slice(2);
@@ -90,6 +90,29 @@ async function main() {
         const running = (r.metadata ?? []).filter((x) => x.state?.status === "Running").length;
         if (running !== expect) console.error(`bench/api: list: ${running} running, not ${expect}`);
         else console.log(`list ${ms.toFixed(3)}`);
+      }
+      break;
+    }
+    case "exec": {
+      // `true` in a running instance to its exit code: LXD's exec without websockets (a task
+      // operation whose final metadata carries `return`), as a script or a CI runner calls it.
+      const [name, rounds] = [args[0], Number(args[1])];
+      for (let i = 0; i < rounds; i++) {
+        const t0 = now();
+        const r = await call("POST", `/1.0/instances/${name}/exec`, {
+          command: ["true"],
+          "wait-for-websocket": false,
+          interactive: false,
+          "record-output": false,
+        });
+        try {
+          const op = await waitOp(r);
+          const ms = now() - t0;
+          if (op.metadata?.return !== 0) console.error(`bench/api: exec: return ${op.metadata?.return}`);
+          else console.log(`exec ${ms.toFixed(3)}`);
+        } catch (e) {
+          console.error(`bench/api: exec ${name}: ${e.message}`);
+        }
       }
       break;
     }

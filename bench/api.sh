@@ -7,7 +7,8 @@
 #   list:   GET /1.0/instances?recursion=2 with M running                      vs lxc-ls -f with M running
 #   bulk:   N created and started through the API (CONC clients at once)       vs lxc-create + lxc-start -d, N in a row
 #   RSS:    lxtd's VmRSS after each bulk
-#   exec:   TODO(exec) — lxtd's exec is not on this branch: bench_exec below says so and records nothing
+#   exec:   POST /1.0/instances/NAME/exec `true` (no websockets) → operation Success, return 0
+#           vs lxc-attach -- true, in one running container per tool
 #
 # Usage: bench/api.sh [N]       N start samples per tool (default 10)
 # Env:   BENCH_API_BULK="100 200"   bulk sizes (each also the M of the list figure; default "100 200")
@@ -121,10 +122,26 @@ phase_table() {
 
 # ---- 2. bulk create+start, RSS, and list with M running ----------------------------------------
 bench_exec() {
-  # TODO(exec): when lxtd serves POST /1.0/instances/NAME/exec, time `exec true` here through
-  # the API (operation + websockets, to the exit code) against `lxc-attach -- true`, N samples
-  # each, into $W/api-exec and $W/lxc-exec; the report then gives its row a ratio and a verdict.
-  echo "bench/api: exec: TODO — lxtd has no exec on this branch; nothing measured" >&2
+  echo "bench/api: $N exec samples per tool" >&2
+  "${CLIENT[@]}" "$SOCK" start "$A" >/dev/null || { warn "exec: start $A failed"; return; }
+  lxc-start -P "$LXCP" -n "$B" -d -s lxc.net.0.type=empty && lxc-wait -P "$LXCP" -n "$B" -s RUNNING -t 10 ||
+    { warn "exec: lxc-start $B failed"; return; }
+  # Warm-up: each tool's first attach.
+  "${CLIENT[@]}" "$SOCK" exec "$A" 1 >/dev/null
+  lxc-attach -P "$LXCP" -n "$B" -- true
+  : > "$W/api-exec" ; : > "$W/lxc-exec"
+  for _ in $(seq 1 "$N"); do
+    "${CLIENT[@]}" "$SOCK" exec "$A" 1 | awk '$1 == "exec" { print $2 }' >> "$W/api-exec"
+    s=$EPOCHREALTIME
+    if lxc-attach -P "$LXCP" -n "$B" -- true; then
+      e=$EPOCHREALTIME
+      awk -v s="$s" -v e="$e" 'BEGIN { printf "%.3f\n", (e - s) * 1000 }' >> "$W/lxc-exec"
+    else
+      warn "lxc-attach $B failed"
+    fi
+  done
+  "${CLIENT[@]}" "$SOCK" stop "$A" >/dev/null
+  lxc-stop -P "$LXCP" -n "$B" -k >/dev/null 2>&1
 }
 bench_exec
 
@@ -183,7 +200,10 @@ done
   echo "| start → Running (request → operation Success; lxc-start -d + lxc-wait) | $(bench_cell "$W/api-start" ms) |" \
     "$(bench_cell "$W/lxc-start" ms) | $(bench_num "$W/api-start")/$(bench_num "$W/lxc-start") |" \
     "$r (≤ 0.5)$(bench_verdict "$r" le 0.5 "$N" "$W/api-start" "$W/lxc-start") |"
-  echo "| exec \`true\` vs lxc-attach -- true | TODO: no exec on this branch | – | – | – (≤ 0.5) |"
+  r=$(bench_ratio "$(bench_med "$W/api-exec")" "$(bench_med "$W/lxc-exec")")
+  echo "| exec \`true\` to its exit code (no websockets; lxc-attach -- true) | $(bench_cell "$W/api-exec" ms) |" \
+    "$(bench_cell "$W/lxc-exec" ms) | $(bench_num "$W/api-exec")/$(bench_num "$W/lxc-exec") |" \
+    "$r (≤ 0.5)$(bench_verdict "$r" le 0.5 "$N" "$W/api-exec" "$W/lxc-exec") |"
   for M in "${BULK[@]}"; do
     r=$(bench_ratio "$(bench_med "$W/api-list-$M")" "$(bench_med "$W/lxc-list-$M")")
     echo "| list recursion=2, $M running (lxc-ls -f) | $(bench_cell "$W/api-list-$M" ms) | $(bench_cell "$W/lxc-list-$M" ms) |" \

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { appendFileSync, existsSync, readFileSync } from "node:fs";
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { connect } from "node:net";
 import { join } from "node:path";
@@ -106,6 +106,28 @@ function sendHuge(
       if (!done) s.end();
     };
     pump();
+  });
+}
+
+/** Runs the stock client with `input` on its stdin; resolves with its exit code and output. */
+function lxcRun(
+  box: LxtdSandbox,
+  args: string[],
+  input: string,
+): Promise<{ code: number | string; out: string; err: string }> {
+  const child = spawn("lxc", args, { env: box.env, stdio: ["pipe", "pipe", "pipe"] });
+  let out = "";
+  let err = "";
+  child.stdout?.on("data", (b: Buffer) => {
+    out += b.toString();
+  });
+  child.stderr?.on("data", (b: Buffer) => {
+    err += b.toString();
+  });
+  child.stdin?.end(input);
+  // "close": the process has exited and its output streams are read to the end.
+  return new Promise((resolve) => {
+    child.once("close", (code, signal) => resolve({ code: code ?? signal ?? "", out, err }));
   });
 }
 
@@ -313,7 +335,7 @@ describe("lxtd robustness", { skip, timeout: 600_000 }, () => {
     box.lxcOk(["delete", c]);
   });
 
-  test("50 parallel clients: creates, starts, lists, stops; each gets its own result", async () => {
+  test("50 parallel clients: creates, starts, lists, execs, file pushes, stops; each gets its own result", async () => {
     const names = Array.from({ length: 50 }, () => box.name("par"));
     const created = await Promise.all(
       names.map(async (n) => {
@@ -347,6 +369,28 @@ describe("lxtd robustness", { skip, timeout: 600_000 }, () => {
     for (const l of await Promise.all(lists)) assert.equal(l.status, 200);
     const ls = box.ok(["ls", "-f"]);
     for (const n of names) assert.match(ls, new RegExp(`^${n}\\s+RUNNING`, "m"));
+    // 50 stock clients' execs at once, each with its own stdin: every one gets back its
+    // own container's name and its own input, nothing of another's.
+    const execs = await Promise.all(
+      names.map((n) => lxcRun(box, ["exec", n, "--", "sh", "-c", "hostname; cat"], `in-${n}\n`)),
+    );
+    execs.forEach((r, i) => {
+      assert.equal(r.code, 0, `${names[i]}: ${r.err}`);
+      assert.equal(r.out, `${names[i]}\nin-${names[i]}\n`);
+    });
+    // 50 file pushes at once (each container its own bytes), then read back through exec.
+    const files = await Promise.all(
+      names.map((n) => {
+        const local = join(box.lxcpath, `push-${n}`);
+        writeFileSync(local, `file-of-${n}\n`.repeat(1000));
+        return lxcRun(box, ["file", "push", local, `${n}/root/pushed`], "");
+      }),
+    );
+    files.forEach((r, i) => assert.equal(r.code, 0, `${names[i]}: ${r.err}`));
+    const back = await Promise.all(
+      names.map((n) => lxcRun(box, ["exec", n, "--", "cat", "/root/pushed"], "")),
+    );
+    back.forEach((r, i) => assert.equal(r.out, `file-of-${names[i]}\n`.repeat(1000)));
     const stops = await Promise.all(
       names.map(async (n) => {
         const r = await api("PUT", `/1.0/instances/${n}/state`, { action: "stop", force: true });
