@@ -17,6 +17,7 @@ import { type WebSocket, WebSocketServer } from "ws";
 import { phase } from "../core/phase.js";
 import type { Daemon } from "./daemon.js";
 import { errorBody, errorOf } from "./envelope.js";
+import { secretOpens } from "./image-pull.js";
 import { ROUTES } from "./routes/index.js";
 import { handleUpgrade } from "./websockets.js";
 
@@ -120,7 +121,7 @@ export function buildApp(d: Daemon, opts: AppOptions = {}): FastifyInstance {
     phase("api: request");
     req.trusted = trusted(req.raw);
     const route = `${req.method} ${req.url.split("?")[0]}`;
-    if (!req.trusted && !PUBLIC.has(route)) {
+    if (!req.trusted && !PUBLIC.has(route) && !secretOpens(d, req.method, req.url)) {
       return reply.code(403).send(errorBody(403, "not authorized"));
     }
     const project = (req.query as Record<string, unknown> | undefined)?.project;

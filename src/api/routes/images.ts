@@ -19,6 +19,7 @@ import { deleteImage, imageFiles, importImage, listImages } from "../../images/s
 import type { Daemon } from "../daemon.js";
 import { ApiError, asyncBody, badRequest, syncBody } from "../envelope.js";
 import { checkIfMatch, etagOf, sendWithEtag } from "../etag.js";
+import { issueImageSecret, spendSecret } from "../image-pull.js";
 import { allImages, BUSYBOX_FINGERPRINT, findImageJson, type ImageJson } from "../images-view.js";
 import { multipartBoundary, readMultipart, writeMultipart } from "../multipart.js";
 import type { Operation } from "../operations.js";
@@ -127,7 +128,20 @@ async function receive(req: FastifyRequest, dir: string, filename?: string) {
   const body = req.body as Readable | undefined;
   if (!body || typeof (body as Readable).pipe !== "function")
     throw badRequest("Image upload: no file in the request body");
-  const boundary = multipartBoundary(req.headers["content-type"]);
+  return receiveImage(body, req.headers["content-type"], dir, filename);
+}
+
+/**
+ * Receives an image's bytes (an upload's body, or another server's export)
+ * into `dir`: one unified file, or multipart metadata + rootfs, in LXD's order.
+ */
+export async function receiveImage(
+  body: Readable,
+  contentType: string | undefined,
+  dir: string,
+  filename?: string,
+) {
+  const boundary = multipartBoundary(contentType);
   if (boundary === undefined) {
     const path = join(dir, "upload");
     await pipeline(body, createWriteStream(path, { mode: 0o600 }));
@@ -227,8 +241,16 @@ export function registerImageRoutes(app: FastifyInstance, d: Daemon): void {
     });
   });
 
+  // A one-time secret another server pulls this image with (lxc launch IMAGE REMOTE:NAME).
+  app.post<{ Params: { fp: string } }>(`${IMAGES}/:fp/secret`, async (req, reply) => {
+    const op = issueImageSecret(d, imageOf(d, req.params.fp).fingerprint);
+    return reply.code(202).header("Location", op.url).send(asyncBody(op.url, op.json()));
+  });
+
   app.get<{ Params: { fp: string } }>(`${IMAGES}/:fp/export`, async (req, reply) => {
     const meta = storedOf(d, req.params.fp, "exported (it is built on the host)");
+    // Sent once: the secret that opened it (an untrusted server's pull) is spent.
+    if (!req.trusted) reply.raw.once("finish", () => spendSecret(d, req.url));
     const files = imageFiles(d.ctx.lxcpath, meta);
     if (!files) {
       throw badRequest(

@@ -20,6 +20,7 @@ import { backupJson, backupRecords } from "../backup-store.js";
 import type { Daemon } from "../daemon.js";
 import { ApiError, asyncBody, badRequest, syncBody } from "../envelope.js";
 import { etagOf, sendWithEtag } from "../etag.js";
+import { pullImage } from "../image-pull.js";
 import { findImageJson, imageSource } from "../images-view.js";
 import { applyChange, creationChange, expandProfiles } from "../instance-config.js";
 import { matchesFilter, parseFilter } from "../instance-filter.js";
@@ -147,9 +148,14 @@ async function create(d: Daemon, body: CreateBody, name: string): Promise<void> 
   if (src.type === "none") {
     await createContainer(d.ctx, paths, { empty: true, network, caller: d.caller });
   } else {
-    const ref = src.alias ?? src.fingerprint;
+    // From another server (mode pull): its image, fetched unless this server has it.
+    const pulled =
+      src.mode === "pull" && src.server
+        ? await pullImage(d, { ...src, server: src.server })
+        : undefined;
+    const ref = pulled ?? src.alias ?? src.fingerprint;
     if (!ref) throw badRequest("No image alias or fingerprint given");
-    const img = findImageJson(d.ctx.lxcpath, ref, !!src.alias);
+    const img = findImageJson(d.ctx.lxcpath, ref, !pulled && !!src.alias);
     if (!img) throw new ApiError(404, src.alias ? "Image alias not found" : "Image not found");
     const source = imageSource(img);
     const template = "template" in source ? source.template : source.fingerprint;
