@@ -105,7 +105,7 @@ function fetchExport(src: PullSource, fingerprint: string): Promise<IncomingMess
     // The source's certificate is self-signed: it is checked against the one the client gave.
     const req = get(url, { rejectUnauthorized: false, timeout: 30_000 }, (res) => {
       const peer = (res.socket as TLSSocket).getPeerCertificate?.();
-      if (!pinned || !peer?.raw || !peer.raw.equals(pinned)) {
+      if (!pinned || !peer?.raw?.equals(pinned)) {
         res.destroy();
         reject(
           badRequest(`The source server ${base} did not present the certificate it was given`),

@@ -386,11 +386,15 @@ describe("lxtd robustness", { skip, timeout: 600_000 }, () => {
         return lxcRun(box, ["file", "push", local, `${n}/root/pushed`], "");
       }),
     );
-    files.forEach((r, i) => assert.equal(r.code, 0, `${names[i]}: ${r.err}`));
+    files.forEach((r, i) => {
+      assert.equal(r.code, 0, `${names[i]}: ${r.err}`);
+    });
     const back = await Promise.all(
       names.map((n) => lxcRun(box, ["exec", n, "--", "cat", "/root/pushed"], "")),
     );
-    back.forEach((r, i) => assert.equal(r.out, `file-of-${names[i]}\n`.repeat(1000)));
+    back.forEach((r, i) => {
+      assert.equal(r.out, `file-of-${names[i]}\n`.repeat(1000));
+    });
     const stops = await Promise.all(
       names.map(async (n) => {
         const r = await api("PUT", `/1.0/instances/${n}/state`, { action: "stop", force: true });
