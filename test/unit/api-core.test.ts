@@ -185,18 +185,26 @@ describe("lxtd operations", () => {
   test("wait with a timeout returns the running operation when time is up", async () => {
     const d = daemon();
     let finish!: () => void;
+    let running!: () => void;
+    const started = new Promise<void>((r) => {
+      running = r;
+    });
     const op = d.operations.start({
       description: "slow",
       run: () =>
         new Promise<void>((r) => {
           finish = r;
+          running();
         }),
     });
+    // The work begins on a later turn: wait for it, so `finish` exists whatever the load.
+    await started;
     const app = buildApp(d);
     const r = (await app.inject({ method: "GET", url: `${op.url}/wait?timeout=0` })).json();
-    assert.notEqual(r.metadata.status, "Success");
+    assert.equal(r.metadata.status, "Running");
     finish();
     await op.done;
+    assert.equal(op.status, "Success");
   });
 });
 
