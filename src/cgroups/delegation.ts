@@ -230,18 +230,8 @@ export function delegateV2(
     chain: [],
   };
   try {
-    for (const dir of chain) {
-      if (fs.exists(dir)) continue;
-      try {
-        fs.mkdir(dir);
-      } catch (err) {
-        throw wrapError(`cgroup v2: create ${dir}`, err);
-      }
-      done.made.push(dir);
-    }
-    if (plan.kind === "split") {
-      // A named leaf may lie deeper (lxc.cgroup.dir.monitor = a/b).
-      for (const dir of chainBetween(plan.parent, posix.dirname(plan.leaf))) {
+    const makeMissing = (dirs: readonly string[]) => {
+      for (const dir of dirs) {
         if (fs.exists(dir)) continue;
         try {
           fs.mkdir(dir);
@@ -250,6 +240,11 @@ export function delegateV2(
         }
         done.made.push(dir);
       }
+    };
+    makeMissing(chain);
+    if (plan.kind === "split") {
+      // A named leaf may lie deeper (lxc.cgroup.dir.monitor = a/b).
+      makeMissing(chainBetween(plan.parent, posix.dirname(plan.leaf)));
       try {
         fs.mkdir(plan.leaf);
       } catch (err) {

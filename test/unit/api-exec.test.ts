@@ -10,13 +10,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { FastifyInstance } from "fastify";
-import pino from "pino";
 import type { WebSocket } from "ws";
-import { Daemon } from "../../src/api/daemon.js";
 import { execEnvironment, execFailure, parseExecBody } from "../../src/api/exec-request.js";
 import { OperationSockets, parseControlMessage } from "../../src/api/op-sockets.js";
 import { buildApp } from "../../src/api/server.js";
-import { testCaller, testContext } from "./support/context.js";
+import { daemonAt } from "./support/lxtd-daemon.js";
 
 const OP = "0f8fad5b-d9cb-469f-a165-70867728950e";
 
@@ -218,14 +216,7 @@ describe("exec, console and logs routes", () => {
     mkdirSync(join(root, "c1"));
     writeFileSync(join(root, "c1", "config"), "lxc.uts.name = c1\n");
     logs = join(root, "c1", "logs");
-    const d = new Daemon({
-      ctx: testContext({ lxcpath: root, runDir: join(root, "run") }),
-      log: pino({ level: "silent" }),
-      caller: testCaller(),
-      stateDir: join(root, ".lxtd"),
-      serverName: "test",
-      serverPid: 1,
-    });
+    const d = daemonAt(root);
     app = buildApp(d);
     await app.ready();
   });

@@ -9,13 +9,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { after, before, describe, it } from "node:test";
-import pino from "pino";
-import { Daemon } from "../../src/api/daemon.js";
 import { BUSYBOX_FINGERPRINT } from "../../src/api/images-view.js";
 import { multipartBoundary, readMultipart, writeMultipart } from "../../src/api/multipart.js";
 import { buildApp } from "../../src/api/server.js";
 import { optionsWithAll } from "../../src/network/set.js";
-import { testCaller, testContext } from "./support/context.js";
+import { daemonAt } from "./support/lxtd-daemon.js";
 
 const FP = "ab".repeat(32);
 
@@ -101,20 +99,12 @@ describe("lxtd images, storage, networks over inject", () => {
   let app: ReturnType<typeof buildApp>;
   before(async () => {
     root = mkdtempSync(join(tmpdir(), "lxt-unit-imgnet-"));
-    const ctx = testContext({ lxcpath: root, runDir: join(root, "run") });
     mkdirSync(join(root, "images", FP), { recursive: true });
     writeFileSync(
       join(root, "images", FP, "metadata.json"),
       JSON.stringify({ fingerprint: FP, aliases: ["one"], created: "2024-01-01T00:00:00Z" }),
     );
-    const d = new Daemon({
-      ctx,
-      log: pino({ level: "silent" }),
-      caller: testCaller(),
-      stateDir: join(root, ".lxtd"),
-      serverName: "unit",
-      serverPid: 1,
-    });
+    const d = daemonAt(root);
     app = buildApp(d);
     await app.ready();
   });

@@ -8,15 +8,14 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { pino } from "pino";
 import { backupCompression } from "../../src/api/backup-store.js";
-import { Daemon } from "../../src/api/daemon.js";
+import type { Daemon } from "../../src/api/daemon.js";
 import { ApiError } from "../../src/api/envelope.js";
 import { armExpiry, disarmExpiry } from "../../src/api/expiry.js";
 import { inInstanceQueue } from "../../src/api/instance-queue.js";
 import { buildApp } from "../../src/api/server.js";
 import { checkSnapshotName, NO_EXPIRY, parseExpiry } from "../../src/api/snapshot-store.js";
-import { testCaller, testContext } from "./support/context.js";
+import { daemonAt } from "./support/lxtd-daemon.js";
 
 const is400 = (fn: () => unknown) =>
   assert.throws(fn, (e: unknown) => e instanceof ApiError && e.status === 400);
@@ -103,15 +102,7 @@ describe("snapshot routes over a temp state root", () => {
       snap2: `name: old\nexpires_at: "${new Date(now - 1000).toISOString()}"\n`,
       snap3: `name: later\nexpires_at: "${new Date(now + 3_600_000).toISOString()}"\n`,
     });
-    const ctx = testContext({ lxcpath: root, runDir: join(root, ".run") });
-    d = new Daemon({
-      ctx,
-      log: pino({ level: "silent" }),
-      caller: testCaller(),
-      stateDir: join(root, ".lxtd"),
-      serverName: "unit",
-      serverPid: 1,
-    });
+    d = daemonAt(root);
     app = buildApp(d);
     await app.ready();
   });
