@@ -202,6 +202,10 @@ const IMPLEMENTED: Record<string, { good: string[]; bad: string[] }> = {
   "lxc.cgroup.dir.monitor": { good: ["lxt/m1"], bad: ["/abs"] },
   "lxc.cgroup.dir.monitor.pivot": { good: ["lxt.pivot"], bad: ["/abs"] },
   "lxc.cgroup.dir.container.inner": { good: ["ns"], bad: ["a/b", "."] },
+  "lxc.start.auto": { good: ["0", "1"], bad: ["2", "yes"] },
+  "lxc.start.delay": { good: ["0", "30"], bad: ["-1", "x"] },
+  "lxc.start.order": { good: ["0", "-5", "100"], bad: ["x", "1.5"] },
+  "lxc.group": { good: ["onboot", "web db"], bad: [] },
 };
 
 describe("implemented keys", () => {
@@ -316,8 +320,6 @@ describe("later keys", () => {
     ["lxc.selinux.context", "system_u:system_r:lxc_t:s0:c22", "SELinux"],
     ["lxc.hook.pre-start", "/bin/true", "hooks"],
     ["lxc.hook.stop", "/bin/true", "hooks"],
-    ["lxc.start.auto", "1", "autostart"],
-    ["lxc.group", "onboot", "autostart"],
     ["lxc.console.path", "/dev/tty1", "console device path"],
     ["lxc.console.buffer.size", "auto", "console ring buffer"],
     ["lxc.namespace.clone", "mount net ipc", "namespace options"],
@@ -341,7 +343,6 @@ describe("later keys", () => {
   it("accepts values that match what lxt does anyway", () => {
     for (const [k, v] of [
       ["lxc.selinux.context", "unconfined_t"],
-      ["lxc.start.auto", "0"],
       ["lxc.rootfs.managed", "1"],
       ["lxc.monitor.signal.pdeath", "SIGKILL"],
       ["lxc.hook.version", "1"],

@@ -371,10 +371,10 @@ describe("resolveConfig networks", () => {
 
 describe("resolveConfig pending and warnings", () => {
   it("lists later keys with file and line", () => {
-    const cfg = resolve("lxc.uts.name = c\nlxc.hook.stop = /x\nlxc.start.auto = 1\n");
+    const cfg = resolve("lxc.uts.name = c\nlxc.sched.core = 1\nlxc.init.groups = 10\n");
     assert.deepEqual(cfg.pending, [
-      { key: "lxc.hook.stop", file: "c.conf", line: 2, feature: "hooks" },
-      { key: "lxc.start.auto", file: "c.conf", line: 3, feature: "autostart" },
+      { key: "lxc.sched.core", file: "c.conf", line: 2, feature: "core scheduling" },
+      { key: "lxc.init.groups", file: "c.conf", line: 3, feature: "supplementary groups" },
     ]);
   });
 
@@ -395,8 +395,8 @@ describe("resolveConfig pending and warnings", () => {
   });
 
   it("a harmless value of a single-valued later key overrides an earlier one", () => {
-    assert.deepEqual(resolve("lxc.start.auto = 1\nlxc.start.auto = 0\n").pending, []);
-    assert.equal(resolve("lxc.start.auto = 0\nlxc.start.auto = 1\n").pending.length, 1);
+    assert.deepEqual(resolve("lxc.sched.core = 1\nlxc.sched.core = 0\n").pending, []);
+    assert.equal(resolve("lxc.sched.core = 0\nlxc.sched.core = 1\n").pending.length, 1);
   });
 
   it("resolves every storage backend's rootfs spec", () => {
