@@ -218,17 +218,17 @@ export const CONFINEMENT_KEYS: KeySpec[] = [
     { list: true, default: "a 65536-id slice of root's /etc/subuid range (see docs/security.md)" },
   ),
   familyRoot("lxc.hook", "lxc.hook.[type]", "with an empty value, clears every hook"),
-  later(
+  impl(
     "lxc.hook.version",
-    "hooks",
-    "0 passes hook arguments as arguments, 1 as environment variables",
-    {
-      validate: (v) => void parseInteger(v, 0, 1),
-      harmless: ["0", "1"],
-    },
+    "0 passes hook arguments (NAME SECTION TYPE) as arguments, 1 as LXC_HOOK_* environment variables (docs/lifecycle.md)",
+    (v) => void parseInteger(v, 0, 1),
+    { default: "0" },
   ),
   ...HOOK_TYPES.map((h) =>
-    later(`lxc.hook.${h}`, "hooks", `${h} hook program`, { list: true, family: "lxc.hook.[type]" }),
+    impl(`lxc.hook.${h}`, `${h} hook: a command run through sh (docs/lifecycle.md)`, nothing, {
+      list: true,
+      family: "lxc.hook.[type]",
+    }),
   ),
   impl("lxc.start.auto", "start the container with lxt autostart (0 or 1)", bool01, {
     default: "0",

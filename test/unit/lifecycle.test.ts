@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { parseConfigText, type ResolveOptions, resolveConfig } from "../../src/config/index.js";
+import { hookEnvironment } from "../../src/config/lifecycle.js";
 import {
   type AutostartCandidate,
   parseGroupArgs,
@@ -36,6 +37,42 @@ describe("autostart keys", () => {
         text,
       );
     }
+  });
+});
+
+describe("hook keys", () => {
+  it("collect commands per type, version, and the hooks' environment", () => {
+    const h = resolve(
+      [
+        "lxc.hook.pre-start = /bin/true a",
+        "lxc.hook.mount = /m1",
+        "lxc.hook.mount = /m2",
+        "lxc.hook.version = 1",
+        "lxc.environment = A=1",
+        "lxc.environment.runtime = R=1",
+        "lxc.environment.hooks = B=2",
+        "lxc.environment.hooks = HOME",
+        "lxc.environment.hooks = A=3",
+      ].join("\n"),
+    ).hooks;
+    assert.equal(h.version, 1);
+    assert.deepEqual(h.commands["pre-start"], ["/bin/true a"]);
+    assert.deepEqual(h.commands.mount, ["/m1", "/m2"]);
+    assert.deepEqual(h.commands.stop, []);
+    assert.deepEqual(hookEnvironment(h), ["A=3", "B=2", "HOME=/home/u"]);
+  });
+  it("clear: lxc.hook.TYPE = and lxc.hook =", () => {
+    const one = resolve("lxc.hook.stop = /a\nlxc.hook.mount = /b\nlxc.hook.stop =\n").hooks;
+    assert.deepEqual([one.commands.stop, one.commands.mount], [[], ["/b"]]);
+    const all = resolve("lxc.hook.stop = /a\nlxc.hook.mount = /b\nlxc.hook =\n").hooks;
+    assert.deepEqual([all.commands.stop, all.commands.mount], [[], []]);
+  });
+  it("refuse a bad version and an unset inherited variable", () => {
+    assert.throws(() => resolve("lxc.hook.version = 2\n"), /c\.conf:1: lxc\.hook\.version/);
+    assert.throws(
+      () => resolve("lxc.environment.hooks = NOPE_UNSET\n"),
+      /c\.conf:1: lxc\.environment\.hooks: NOPE_UNSET is not set/,
+    );
   });
 });
 
