@@ -104,6 +104,8 @@ describe("autostart", { skip, timeout: 300_000 }, () => {
     assert.equal(state(n.first as string), "STOPPED");
     assert.equal(state(n.second as string), "STOPPED");
     assert.ok(exitedAt(n.second as string) < exitedAt(n.first as string), "second stopped first");
+    const exit = readFileSync(join(box.lxcpath, n.first as string, "last-exit"), "utf8");
+    assert.notEqual(exit, "signaled 9\n", "halted cleanly, not killed after -t");
     box.ok(["autostart", "-g", "web"]);
     assert.equal(state(n.web as string), "RUNNING");
     assert.equal(state(n.boot as string), "RUNNING", "boot is in web too");

@@ -7,6 +7,7 @@ import { type HookFacts, hookArgv, hookEnv, launchHooks } from "../../src/contai
 import { containerPaths } from "../../src/container/paths.js";
 import { type LaunchInput, renderPlan } from "../../src/container/plan.js";
 import { decodeRecord } from "../../src/core/encode.js";
+import { describeFailure } from "../../src/host/monitor-client.js";
 import { testContext as fakeContext } from "./support/context.js";
 
 const OPTS: ResolveOptions = { cgroupLayout: "v2", env: { HOME: "/home/u" }, arch: "x86_64" };
@@ -72,6 +73,14 @@ describe("hook environment", () => {
     ])
       assert.ok(env.includes(e), e);
   });
+});
+
+test("a failing start hook's error line names its type and command", () => {
+  const f = { stage: "hook", op: "lxc.hook.mount:exit:3", path: "/usr/bin/x a", errno: 0 };
+  assert.equal(describeFailure(f), "lxc.hook.mount /usr/bin/x a failed (exit 3)");
+  const s = { ...f, op: "lxc.hook.start-host:signal:9" };
+  assert.equal(describeFailure(s), "lxc.hook.start-host /usr/bin/x a failed (signal 9)");
+  assert.equal(describeFailure({ ...f, op: "exit:1" }), "host hook /usr/bin/x a failed (exit 1)");
 });
 
 describe("the start's hooks in the plan", () => {
