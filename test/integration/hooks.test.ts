@@ -283,3 +283,30 @@ describe("container hooks", { skip, timeout: 300_000 }, () => {
     box.ok(["destroy", "-n", kept.name]);
   });
 });
+
+const CLONEHOSTNAME = "/usr/share/lxc/hooks/clonehostname";
+const noShipped = existsSync(CLONEHOSTNAME) ? undefined : `SKIP: no ${CLONEHOSTNAME} (package lxc)`;
+if (!skip && noShipped) console.log(noShipped);
+
+/** LXC's own shipped clone hook, unchanged, on a copy-on-write (overlay) copy. */
+describe("LXC's shipped hooks", { skip: skip ?? noShipped, timeout: 120_000 }, () => {
+  let box: Sandbox;
+  before(() => {
+    box = new Sandbox();
+  });
+  after(() => box.cleanup());
+
+  test("clonehostname renames the copy in its /etc/hosts (written through the overlay)", () => {
+    const src = box.name("src");
+    const copy = box.name("copy");
+    box.ok(["create", "-n", src, "-t", "busybox"]);
+    writeFileSync(join(box.lxcpath, src, "rootfs", "etc", "hosts"), `127.0.1.1 ${src}\n`);
+    appendFileSync(join(box.lxcpath, src, "config"), `lxc.hook.clone = ${CLONEHOSTNAME}\n`);
+    box.ok(["copy", "-n", src, "-N", copy, "-s"]);
+    box.ok(["start", "-n", copy]);
+    assert.equal(box.ok(["attach", "-n", copy, "--", "cat", "/etc/hosts"]), `127.0.1.1 ${copy}\n`);
+    box.ok(["stop", "-n", copy, "-k"]);
+    const hosts = readFileSync(join(box.lxcpath, src, "rootfs", "etc", "hosts"), "utf8");
+    assert.equal(hosts, `127.0.1.1 ${src}\n`, "the source is untouched");
+  });
+});
