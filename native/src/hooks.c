@@ -5,6 +5,7 @@
  * file runs them, expands the values only the helper knows (the child's
  * pid, the kept namespaces), and says how each ended.
  */
+#include "confine.h"
 #include "hooks.h"
 #include "plan.h"
 #include "util.h"
@@ -195,6 +196,12 @@ int hook_run(const struct plan *p, int when, char **argv, pid_t pid)
 			dup2(out, 1);
 			dup2(out, 2);
 		}
+		/* Inside the container a start hook is its program: confined as the
+		 * init will be (bounding set, capabilities, no_new_privs, seccomp,
+		 * the AppArmor profile at its exec), as LXC runs it after its drops. */
+		if (when == HOOK_START &&
+		    (confine_bounding(&p->conf) < 0 || confine_finish(&p->conf, false, AA_ON_EXEC) < 0))
+			_exit(126);
 		close_range(3, ~0U, 0);
 		execve(r.argv[0], r.argv, r.envp);
 		_exit(127);

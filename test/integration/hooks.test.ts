@@ -47,6 +47,7 @@ f="$dir/$t.$$"
   [ "$t" = autodev ] && echo "dev_null=$([ -e "$LXC_ROOTFS_MOUNT/dev/null" ] && echo yes || echo no)"
   [ "$t" = mount ] && echo "proc_mounted=$([ -e "$LXC_ROOTFS_MOUNT/proc/self" ] && echo yes || echo no)"
   [ "$t" = clone ] && echo "rootfs_bin=$([ -e "$LXC_ROOTFS_MOUNT/bin/busybox" ] && echo yes || echo no)"
+  [ "$t" = start ] && sed -n 's/^\\(CapBnd\\|CapEff\\|Seccomp\\):[[:space:]]*/status_\\1=/p' /proc/self/status
   [ "$t" = start ] && echo "start_host_ran=$([ -e /.start-host-ran ] && echo yes || echo no)"
 } > "$f"
 [ "$t" = start-host ] && touch "$LXC_ROOTFS_MOUNT/.start-host-ran"
@@ -128,6 +129,9 @@ describe("container hooks", { skip, timeout: 300_000 }, () => {
     box.ok(["start", "-n", name]);
     const ns = containerNs(name);
     const pid = box.ok(["info", "-n", name, "-p"]).trim().split(/\s+/).pop();
+    const initStatus = parse(
+      readFileSync(`/proc/${pid}/status`, "utf8").replace(/^(\w+):\s*/gm, "status_$1="),
+    );
     box.ok(["stop", "-n", name, "-k"]);
     const got = records(out);
     const inside = records(join(rootfs, "hook-out"));
@@ -159,6 +163,10 @@ describe("container hooks", { skip, timeout: 300_000 }, () => {
     for (const n of NS) assert.equal(r("start")[`ns_${n}`], ns[n], `start ${n}`);
     assert.equal(r("start-host").LXC_PID, pid);
     assert.equal(r("start").start_host_ran, "yes", "start-host ran before start");
+    // Confined as the init: the same bounding and effective sets, under the seccomp filter.
+    for (const k of ["status_CapBnd", "status_CapEff", "status_Seccomp"])
+      assert.equal(r("start")[k], initStatus[k], `start hook ${k}`);
+    assert.equal(r("start").status_Seccomp, "2");
     assert.equal(r("mount").proc_mounted, "yes", "mount hooks after the mounts");
     assert.equal(r("autodev").dev_null, "no", "autodev hooks before /dev is filled");
     assert.equal(r("stop").LXC_TARGET, "stop");
