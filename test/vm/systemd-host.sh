@@ -32,7 +32,8 @@
 #   autostart scripts/lxt-autostart.service (ExecStart/ExecStop pointed at
 #             this tree): starting the unit starts the lxc.start.auto
 #             container (own scope in machine.slice, not the unit's cgroup)
-#             and not the other; stopping it stops both cleanly
+#             and not the other; stopping it stops both cleanly; its
+#             lxc.hook.start ran in the init's AppArmor profile
 # Prints `ok NAME` / `not ok NAME: why`, then `N passed, M failed`; exit 0
 # when all passed.
 set -u
@@ -258,7 +259,8 @@ autostart_phase() {
   local p=autostart t0=$SECONDS a=sdauto b=sdmanual unit=lxt-autostart.service init
   run "$p/create" "$LXT" create -n $a -t busybox --network empty
   run "$p/create-other" "$LXT" create -n $b -t busybox --network empty
-  echo "lxc.start.auto = 1" >> "$LXT_PATH/$a/config"
+  printf '%s\n' "lxc.start.auto = 1" \
+    "lxc.hook.start = /bin/sh -c 'cat /proc/self/attr/current > /start-hook.label'" >> "$LXT_PATH/$a/config"
   mkdir -p /run/systemd/system/$unit.d
   cp scripts/lxt-autostart.service /run/systemd/system/$unit
   # The unit's own commands, with this tree's lxt and state root.
@@ -269,6 +271,9 @@ autostart_phase() {
   init=$("$LXT" info -n $a --format json 2> /dev/null | sed -n 's/^  "pid": \([0-9]*\),$/\1/p')
   if grep -qx "0::/machine.slice/lxt-$a.scope/lxt.payload.$a" "/proc/$init/cgroup" 2> /dev/null; then ok "$p/started-own-scope"
   else notok "$p/started-own-scope" "init '$init' in '$(cat "/proc/$init/cgroup" 2>&1)'"; fi
+  if [ -n "$init" ] && [ "$("$LXT" attach -n $a -- cat /start-hook.label 2>&1)" = "$(cat "/proc/$init/attr/current" 2>&1)" ] \
+    && grep -q "^lxt-" "/proc/$init/attr/current"; then ok "$p/start-hook-confined"
+  else notok "$p/start-hook-confined" "hook '$("$LXT" attach -n $a -- cat /start-hook.label 2>&1)', init '$(cat "/proc/$init/attr/current" 2>&1)'"; fi
   if "$LXT" ls -f 2> /dev/null | grep -q "^$b *STOPPED"; then ok "$p/not-auto-stays"; else notok "$p/not-auto-stays" "$("$LXT" ls -f 2>&1 | tr '\n' ' ')"; fi
   run "$p/start-other" "$LXT" start -n $b
   run "$p/unit-stop" systemctl stop $unit
