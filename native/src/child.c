@@ -409,8 +409,8 @@ static void wait_net(struct child_ctx *c)
 static int set_ids(const struct plan *p)
 {
 	if (p->has_gid) {
-		if (setgroups(0, NULL) < 0)
-			return fail("ids", "setgroups", NULL, errno);
+		if (nsopts_setgroups(&p->opts) < 0)
+			return -1;
 		if (setresgid(p->gid, p->gid, p->gid) < 0)
 			return fail("ids", "setresgid", NULL, errno);
 	}
@@ -419,7 +419,7 @@ static int set_ids(const struct plan *p)
 	if (p->has_uid && setresuid(p->uid, p->uid, p->uid) < 0)
 		return fail("ids", "setresuid", NULL, errno);
 	/* Credential changes clear the parent-death signal (PR_SET_PDEATHSIG). */
-	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	prctl(PR_SET_PDEATHSIG, nsopts_pdeath(&p->opts), 0, 0, 0);
 	return 0;
 }
 
@@ -548,6 +548,8 @@ _Noreturn void child_main(struct child_ctx *c)
 	 * in a new pid namespace getppid() is 0 and cannot tell us. */
 	if (recv_with_fds(c->sync_fd, &go, fds, p->nidmapped) < 0)
 		_exit(1);
+	if (nsopts_child_timens(&p->opts) < 0)
+		child_fail(c);
 	/* In a user namespace the maps are written now: become its root
 	 * (we are still the host's uid 0, which it does not map). */
 	if (p->nidmap && (setresgid(0, 0, 0) < 0 || setgroups(0, NULL) < 0 ||
@@ -557,6 +559,8 @@ _Noreturn void child_main(struct child_ctx *c)
 	}
 	if (p->nidmap)
 		prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0); /* cleared by the id change */
+	if (nsopts_child_early(&p->opts) < 0)
+		child_fail(c);
 	if (p->nidmapped && (make_rslave("idmap") < 0 || idmap_attach_mounts(p, fds) < 0))
 		child_fail(c);
 	if (p->ns_cgroup && unshare(CLONE_NEWCGROUP) < 0) {

@@ -50,6 +50,7 @@ struct monitor {
 	int init_pidfd;
 	unsigned long long init_start;
 	bool stopping, ended, started;
+	bool cgroup2_late;       /* the child enters its v2 cgroup by a write (nsopts.c) */
 	long long kill_at;       /* monotonic ms, -1 when no stop timeout runs */
 	int wstatus;
 	struct client cl[MAX_CLIENTS];
@@ -500,6 +501,11 @@ static int write_monitor_file(void)
 	return write_file_atomic(path, data);
 }
 
+static void run_child(void *c)
+{
+	child_main(c);
+}
+
 static int clone_child(int sync_child)
 {
 	struct clone_args ca = {0};
@@ -516,6 +522,19 @@ static int clone_child(int sync_child)
 	ca.flags |= (uint64_t)M.p.clone_flags | CLONE_PIDFD;
 	ca.pidfd = (uint64_t)(uintptr_t)&M.init_pidfd;
 	ca.exit_signal = SIGCHLD;
+	if (M.p.opts.nshare) {
+		/* lxc.namespace.share.*: joined by an intermediate (nsopts.c). */
+		struct child_ctx c = {.p = &M.p, .sync_fd = sync_child, .ptys = M.ptys, .npty = M.npty};
+		pid = nsopts_open_shared(&M.p.opts) < 0 ? -1 :
+			nsopts_clone_shared(&M.p.opts, &ca, run_child, &c, &M.cgroup2_late);
+		if (cgfd >= 0)
+			close(cgfd);
+		if (pid < 0)
+			return -1;
+		M.init = (pid_t)pid;
+		M.started = true;
+		return 0;
+	}
 	/* No stack: clone3 then behaves like fork(2), returning twice. */
 	pid = syscall(SYS_clone3, &ca, sizeof(ca));
 	if (pid == 0) {
@@ -536,6 +555,11 @@ static int place_cgroup1(void)
 	char path[4200], pid[24];
 
 	snprintf(pid, sizeof(pid), "%d", (int)M.init);
+	if (M.cgroup2_late) {
+		snprintf(path, sizeof(path), "%s/cgroup.procs", M.p.cgroup2);
+		if (write_file(path, pid, "cgroup") < 0)
+			return -1;
+	}
 	for (int i = 0; i < M.p.ncgroup1; i++) {
 		snprintf(path, sizeof(path), "%s/cgroup.procs", M.p.cgroup1[i]);
 		if (write_file(path, pid, "cgroup") < 0)
@@ -698,10 +722,10 @@ static int start_container(char *line, size_t cap)
 		return -1;
 	close(sv[1]);
 	/* The maps first: everything after runs with the child's ids in place. */
-	if (M.p.nidmap && (idmap_write_maps(M.init, &M.p) < 0 ||
+	if (M.p.nidmap && ((!M.p.opts.share_user && idmap_write_maps(M.init, &M.p) < 0) ||
 			   idmap_make_mounts(M.init, &M.p, fds) < 0))
 		return -1;
-	if (place_cgroup1() < 0)
+	if (place_cgroup1() < 0 || nsopts_after_clone(&M.p.opts, M.init) < 0)
 		goto close_fds;
 	if (send_with_fds(sv[0], 'g', fds, M.p.nidmapped) < 0) {
 		fail("monitor", "sync", NULL, errno ? errno : EPIPE);
@@ -819,6 +843,11 @@ int monitor_main(const char *planfile, char **argv)
 			status_line(line);
 			return 1;
 		}
+	}
+	if (nsopts_monitor_early(&M.p.opts) < 0) {
+		format_error(line, sizeof(line));
+		status_line(line);
+		return 1;
 	}
 	/* A privileged pid 1 that stays the helper runs from a sealed copy; in a
 	 * user namespace it is out of reach anyway (not dumpable, host-owned mm).

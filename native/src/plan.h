@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include "confine.h"
+#include "nsopts.h"
 
 enum rec_op {
 	REC_ROOTFS,
@@ -50,6 +51,7 @@ struct rec {
 #define PLAN_MAX_HOOKS 256      /* host-hook, stop-hook, each */
 #define PLAN_MAX_NETS 4096
 #define PLAN_MAX_NETDEVS 1024
+#define PLAN_MAX_OPTS 512       /* opt */
 
 /* One uid_map / gid_map line. */
 struct idmap_line {
@@ -110,6 +112,7 @@ struct plan {
 	bool has_uid, has_gid;
 	unsigned int uid, gid;
 	struct confinement conf; /* caps, no-new-privs, seccomp records */
+	struct nsopts opts;     /* opt records (nsopts.c) */
 };
 
 /* Reads and validates PATH; on failure the error record names the line. */
