@@ -237,6 +237,7 @@ export function planProcess(ctx: Context, inp: ProcessInput): ProcessPlan {
         "with a UTS namespace that is not the container's own, lxc.uts.name would rename another's host: remove it",
       );
   }
+  checkSysctls(cfg, made, p);
   if (made.has("time")) {
     const b = p.timeOffset.boot?.value ?? { sec: 0n, nsec: 0 };
     const m = p.timeOffset.monotonic?.value ?? { sec: 0n, nsec: 0 };
@@ -280,6 +281,31 @@ export function planProcess(ctx: Context, inp: ProcessInput): ProcessPlan {
     ownUts: made.has("uts"),
     records,
   };
+}
+
+/** The namespace a (namespaced) sysctl belongs to. */
+function sysctlNamespace(key: string): string {
+  if (key.startsWith("net.")) return "net";
+  if (key === "kernel.hostname" || key === "kernel.domainname") return "uts";
+  return "ipc"; // kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.* (values.ts checks the rest)
+}
+
+/** A sysctl of a namespace the container joins or keeps would set another's (the host's). */
+function checkSysctls(
+  cfg: ContainerConfig,
+  made: Set<string>,
+  p: ContainerConfig["process"],
+): void {
+  for (const s of cfg.sysctls) {
+    const ns = sysctlNamespace(s.key);
+    const why = p.nsShare[ns] ?? (made.has(ns) ? undefined : (p.nsKeep ?? p.nsClone));
+    if (!why) continue;
+    const e = [...cfg.entries].reverse().find((x) => x.key === `lxc.sysctl.${s.key}`);
+    throw new LxtError(
+      "config",
+      `${e?.file}:${e?.line}: lxc.sysctl.${s.key}: the ${ns} namespace is not the container's own (${where(why)}), so this would set another's`,
+    );
+  }
 }
 
 /** `lxc.selinux.context*`: only unconfined_t runs where the host has no SELinux (as LXC refuses). */

@@ -123,6 +123,32 @@ describe("process and namespace keys", { skip }, () => {
     );
   });
 
+  test("lxc.namespace.share.user and .pid: one user and pid namespace for two containers with one map", () => {
+    const map = ["lxc.idmap = u 0 3000000000 65536", "lxc.idmap = g 0 3000000000 65536"];
+    const a = make(map);
+    box.ok(["start", "-n", a]);
+    const b = make([
+      ...map,
+      `lxc.namespace.share.user = ${a}`,
+      `lxc.namespace.share.pid = ${a}`,
+      "lxc.init.cmd = /bin/sleep 600",
+    ]);
+    box.ok(["start", "-n", b]);
+    const [pa, pb] = [initPid(a), initPid(b)];
+    for (const n of ["user", "pid"]) assert.equal(ns(pb, n), ns(pa, n), n);
+    assert.notEqual(ns(pb, "mnt"), ns(pa, "mnt"));
+    assert.equal(
+      readFileSync(`/proc/${pb}/uid_map`, "utf8"),
+      readFileSync(`/proc/${pa}/uid_map`, "utf8"),
+    );
+    // b's init, as a's pid namespace numbers it, runs as the shared namespace's root.
+    const inA = readFileSync(`/proc/${pb}/status`, "utf8").match(/^NSpid:\s+\d+\s+(\d+)$/m)?.[1];
+    assert.ok(inA && inA !== "1", `b's pid in a's namespace: ${inA}`);
+    assert.match(sh(a, `cat /proc/${inA}/status`), /^Uid:\s+0\s+0/m);
+    box.ok(["stop", "-n", b, "-k"]);
+    box.ok(["stop", "-n", a, "-k"]);
+  });
+
   test("lxc.namespace.keep = ipc: the init keeps the starter's IPC namespace", () => {
     const c = make(["lxc.namespace.keep = ipc"]);
     box.ok(["start", "-n", c]);

@@ -142,6 +142,12 @@ describe("planProcess", () => {
     refused("lxc.namespace.keep = net\n", "config", 1, "no veth NIC", { nicTypes: ["veth"] });
     refused("lxc.uts.name = x\nlxc.namespace.keep = uts\n", "config", 2, "lxc.uts.name");
     refused("lxc.namespace.share.net = c1/x\n", "config", 1, "expected a pid");
+    refused(
+      "lxc.namespace.keep = net\nlxc.sysctl.net.ipv4.ip_forward = 1\n",
+      "config",
+      2,
+      "the net namespace is not the container's own (c1.conf:1: lxc.namespace.keep)",
+    );
     refused("lxc.namespace.share.net = 999999999\n", "config", 1, "no process 999999999");
   });
 
