@@ -453,6 +453,11 @@ static _Noreturn void finish_exec(struct child_ctx *c, mode_t umask_saved)
 	/* Last before exec: the filter then applies to nothing of ours. */
 	if (confine_finish(&p->conf, false, AA_NOW) < 0)
 		child_fail(c);
+	/* Its listener to the monitor, which forwards to the proxy (notify.c). */
+	if (confine_notify_fd >= 0 && send_with_fds(c->sync_fd, 'N', &confine_notify_fd, 1) < 0) {
+		fail("seccomp", "send-listener", NULL, errno);
+		child_fail(c);
+	}
 	exec_search(p->argv, p->env);
 	child_fail(c);
 }

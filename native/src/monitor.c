@@ -3,6 +3,7 @@
  * in its cgroups, reports the start on fd 3, then serves the control socket,
  * drains the ptys and cleans up when the init ends.
  */
+#include "notify.h"
 #include "shim.h"
 #include "util.h"
 
@@ -51,6 +52,7 @@ struct monitor {
 	unsigned long long init_start;
 	bool stopping, ended, started;
 	bool cgroup2_late;       /* the child enters its v2 cgroup by a write (nsopts.c) */
+	int notify_fd;           /* the init's seccomp listener (notify.c), or -1 */
 	long long kill_at;       /* monotonic ms, -1 when no stop timeout runs */
 	int wstatus;
 	struct client cl[MAX_CLIENTS];
@@ -363,7 +365,7 @@ static void stdin_input(void)
 
 static void loop(void)
 {
-	struct pollfd pfd[3 + 64 + MAX_CLIENTS];
+	struct pollfd pfd[4 + 64 + MAX_CLIENTS];
 
 	while (!M.ended) {
 		int n = 0, base_pty, base_cl, timeout = -1;
@@ -371,6 +373,7 @@ static void loop(void)
 		pfd[n++] = (struct pollfd){.fd = M.sigfd, .events = POLLIN};
 		pfd[n++] = (struct pollfd){.fd = M.lfd, .events = POLLIN};
 		pfd[n++] = (struct pollfd){.fd = M.fg_stdin ? 0 : -1, .events = POLLIN};
+		pfd[n++] = (struct pollfd){.fd = M.notify_fd, .events = POLLIN};
 		base_pty = n;
 		for (int i = 0; i < M.npty; i++)
 			pfd[n++] = (struct pollfd){.fd = M.ptys[i].master, .events = POLLIN};
@@ -397,6 +400,12 @@ static void loop(void)
 			accept_client();
 		if (pfd[2].revents)
 			stdin_input();
+		/* POLLHUP: no task uses the filter any more. */
+		if (pfd[3].revents & (POLLHUP | POLLERR | POLLNVAL) ||
+		    (pfd[3].revents && notify_handle(M.notify_fd, getpid(), M.init) < 0)) {
+			close(M.notify_fd);
+			M.notify_fd = -1;
+		}
 		for (int i = 0; i < M.npty; i++)
 			if (pfd[base_pty + i].revents)
 				pty_drain(i);
@@ -716,6 +725,8 @@ static int start_container(char *line, size_t cap)
 	if (write_monitor_file() < 0 || setup_ptys() < 0 || setup_socket() < 0 ||
 	    setup_signals() < 0)
 		return -1;
+	if (M.p.opts.proxy && notify_connect(M.p.opts.proxy, M.p.opts.cookie) < 0)
+		return -1;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return fail("monitor", "socketpair", NULL, errno);
 	if (clone_child(sv[1]) < 0)
@@ -752,7 +763,7 @@ static int start_container(char *line, size_t cap)
 	}
 	/* A child that failed wrote its error line before it exited, maybe
 	 * with our 'n' unread: recv_msg reads the line past that reset. */
-	n = recv_msg(sv[0], line, cap - 1, 0);
+	n = notify_recv_sync(sv[0], line, cap - 1, &M.notify_fd);
 	close(sv[0]);
 	if (n > 0) {
 		line[n] = '\0';
@@ -824,7 +835,7 @@ int monitor_main(const char *planfile, char **argv)
 	char line[2048] = "", title[300];
 
 	M.status_fd = fcntl(3, F_SETFD, FD_CLOEXEC) == 0 ? 3 : -1;
-	M.sigfd = M.lfd = M.log_fd = M.init_pidfd = -1;
+	M.sigfd = M.lfd = M.log_fd = M.init_pidfd = M.notify_fd = -1;
 	M.kill_at = -1;
 	signal(SIGPIPE, SIG_IGN);
 	if (plan_load(planfile, &M.p) < 0) {

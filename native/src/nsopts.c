@@ -43,6 +43,7 @@
 static const struct { const char *name; int args; } verbs[] = {
 	{"ns-share", 2}, {"timens", 4}, {"proc", 2}, {"groups", 1}, {"keyring", 1},
 	{"sched-core", 1}, {"pdeath", 1}, {"personality", 1}, {"monitor-unshare", 1},
+	{"seccomp-proxy", 2},
 };
 
 static const struct { const char *name; int flag; } ns_names[] = {
@@ -157,6 +158,14 @@ int nsopts_parse(struct nsopts *o, char **f, int n)
 		if (strcmp(f[1], "mnt"))
 			return -1;
 		o->monitor_unshare = true;
+		return 0;
+	}
+	if (!strcmp(v, "seccomp-proxy")) {
+		/* A socket path, or @NAME for an abstract one (sun_path's 108 bytes). */
+		if (o->proxy || (f[1][0] != '/' && f[1][0] != '@') || !f[1][1] || strlen(f[1]) >= 108)
+			return -1;
+		o->proxy = f[1];
+		o->cookie = f[2];
 		return 0;
 	}
 	if (!strcmp(v, "pdeath")) {

@@ -31,6 +31,8 @@ struct nsopts {
 	int pdeath;        /* pdeath SIG: the init's parent-death signal (0: SIGKILL) */
 	long personality;  /* personality N; 0: unchanged */
 	bool monitor_unshare; /* monitor-unshare: the monitor in a mount namespace of its own */
+	/* seccomp-proxy ADDR COOKIE: where seccomp notifications go (notify.c). */
+	const char *proxy, *cookie;
 };
 
 /* Checks one `opt` record (f[0] the verb, n fields) into o; -1 if malformed. */

@@ -223,7 +223,8 @@ static void opts(void)
 			 "opt sched-core create\n"
 			 "opt pdeath 15\n"
 			 "opt personality 8\n"
-			 "opt monitor-unshare mnt\n" EXEC,
+			 "opt monitor-unshare mnt\n"
+			 "opt seccomp-proxy @lxd/seccomp %\n" EXEC,
 		    &p) == 0);
 	CHECK(p.opts.nshare == 2 && p.opts.share[0].flag == CLONE_NEWNET && !p.opts.share_user);
 	CHECK(p.opts.timens && p.opts.boot_s == 36000 && p.opts.mono_s == -5 && p.opts.mono_ns == 500);
@@ -231,6 +232,8 @@ static void opts(void)
 	CHECK(p.opts.ngroups == 3 && p.opts.groups[2] == 4294967294u);
 	CHECK(p.opts.keyring && p.opts.sched_core && p.opts.pdeath == 15 && p.opts.personality == 8);
 	CHECK(p.opts.monitor_unshare);
+	CHECK_STR(p.opts.proxy, "@lxd/seccomp");
+	CHECK_STR(p.opts.cookie, "");
 	plan_free(&p);
 	/* A shared user namespace: its map is the plan's, not written, not cloned. */
 	CHECK(parse(HEAD "namespaces mnt\nopt ns-share user /proc/42/ns/user\n"
@@ -238,6 +241,11 @@ static void opts(void)
 		    &p) == 0);
 	CHECK(p.opts.share_user && !(p.clone_flags & CLONE_NEWUSER));
 	plan_free(&p);
+#if defined(__x86_64__)
+	CHECK(parse(HEAD "seccomp allow x86_64\nseccomp-rule all notify mknod\n" EXEC, &p) == 0);
+	plan_free(&p);
+	REFUSED(HEAD "seccomp notify x86_64\n" EXEC, "seccomp", 4, EINVAL);
+#endif
 	REFUSED(HEAD "opt\n" EXEC, "opt", 4, EINVAL);
 	REFUSED(HEAD "opt frob 1\n" EXEC, "opt", 4, EINVAL);
 	REFUSED(HEAD "opt keyring old\n" EXEC, "opt", 4, EINVAL);
@@ -253,6 +261,8 @@ static void opts(void)
 	REFUSED(HEAD "opt pdeath 0\n" EXEC, "opt", 4, EINVAL);
 	REFUSED(HEAD "opt pdeath 65\n" EXEC, "opt", 4, EINVAL);
 	REFUSED(HEAD "opt personality -1\n" EXEC, "opt", 4, EINVAL);
+	REFUSED(HEAD "opt seccomp-proxy relative c\n" EXEC, "opt", 4, EINVAL);
+	REFUSED(HEAD "opt seccomp-proxy @ c\n" EXEC, "opt", 4, EINVAL);
 	/* A namespace is made or joined, never both; a joined time namespace has its offsets. */
 	REFUSED(HEAD "namespaces net\nopt ns-share net /x\n" EXEC, "opt", 7, EINVAL);
 	REFUSED(HEAD "namespaces cgroup\nopt ns-share cgroup /x\n" EXEC, "opt", 7, EINVAL);

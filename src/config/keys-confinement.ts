@@ -24,6 +24,7 @@ import {
   checkProcFile,
   parseMonitorUnshare,
   parseNamespaceList,
+  parseProxyAddress,
   parseTimeOffset,
   shareNamespace,
 } from "./process.js";
@@ -213,18 +214,16 @@ export const CONFINEMENT_KEYS: KeySpec[] = [
     bool01,
     { default: "0" },
   ),
-  later(
+  impl(
     "lxc.seccomp.notify.proxy",
-    "seccomp",
-    "unix:PATH or unix:@NAME to forward seccomp notifications to",
-    {
-      validate: (v) => {
-        if (!/^unix:.+/.test(v))
-          throw new ValueError(`invalid value "${v}": expected unix:/path or unix:@name`);
-      },
-    },
+    "unix:/PATH or unix:@NAME: the SOCK_SEQPACKET socket the monitor forwards the profile's notify syscalls to, in LXC's format (docs/security.md)",
+    (v) => void parseProxyAddress(v),
   ),
-  later("lxc.seccomp.notify.cookie", "seccomp", "string sent with proxied seccomp notifications"),
+  impl(
+    "lxc.seccomp.notify.cookie",
+    "string sent with each forwarded seccomp notification",
+    nothing,
+  ),
   impl(
     "lxc.no_new_privs",
     "set PR_SET_NO_NEW_PRIVS for the init and attached commands (0 or 1): setuid binaries and file capabilities stop granting anything",

@@ -50,6 +50,9 @@ export interface ProcessConfig {
   pdeath?: Setting<number>;
   /** `lxc.monitor.unshare` not 0. */
   monitorUnshare?: Setting<true>;
+  /** `lxc.seccomp.notify.proxy` (the address after `unix:`) and `.cookie`. */
+  seccompProxy?: Setting<string>;
+  seccompCookie?: string;
 }
 
 export function defaultProcess(): ProcessConfig {
@@ -131,6 +134,16 @@ export function checkProcFile(key: string): string {
   return file;
 }
 
+/** `lxc.seccomp.notify.proxy`: `unix:/path` or `unix:@abstract`; the address after `unix:`. */
+export function parseProxyAddress(v: string): string {
+  const m = /^unix:((\/|@).+)$/.exec(v);
+  if (!m || Buffer.byteLength(m[1] as string) > 107)
+    throw new ValueError(
+      `invalid value "${v}": expected unix:/path or unix:@name (at most 107 bytes)`,
+    );
+  return m[1] as string;
+}
+
 /** `lxc.monitor.unshare`: LXC reads any non-negative integer; not 0 means unshare. */
 export function parseMonitorUnshare(v: string): boolean {
   if (!/^\d+$/.test(v)) throw new ValueError(`invalid value "${v}": expected 0 or 1`);
@@ -180,6 +193,12 @@ export function applyProcessEntry(p: ProcessConfig, e: ConfigEntry): boolean {
       return true;
     case "lxc.monitor.signal.pdeath":
       p.pdeath = v === "" ? undefined : at(parseSignal(v, true));
+      return true;
+    case "lxc.seccomp.notify.proxy":
+      p.seccompProxy = v === "" ? undefined : at(parseProxyAddress(v));
+      return true;
+    case "lxc.seccomp.notify.cookie":
+      p.seccompCookie = v === "" ? undefined : v;
       return true;
     case "lxc.monitor.unshare":
       p.monitorUnshare = v !== "" && parseMonitorUnshare(v) ? at(true) : undefined;

@@ -283,6 +283,26 @@ export function planProcess(ctx: Context, inp: ProcessInput): ProcessPlan {
   };
 }
 
+/**
+ * The `seccomp-proxy` record when the filter has notify rules (LXC connects
+ * to its proxy only then); such rules without a proxy are refused.
+ */
+export function seccompProxyRecords(
+  cfg: ContainerConfig,
+  filter: { rules: readonly { action: string }[] } | undefined,
+): OptRecord[] {
+  if (!filter?.rules.some((r) => r.action === "notify")) return [];
+  const proxy = cfg.process.seccompProxy;
+  if (!proxy) {
+    const at = cfg.security.seccompProfile;
+    throw new LxtError(
+      "config",
+      `${at?.file}:${at?.line}: lxc.seccomp.profile: notify rules need lxc.seccomp.notify.proxy (the socket their syscalls are forwarded to)`,
+    );
+  }
+  return [["seccomp-proxy", proxy.value, cfg.process.seccompCookie ?? ""]];
+}
+
 /** The namespace a (namespaced) sysctl belongs to. */
 function sysctlNamespace(key: string): string {
   if (key.startsWith("net.")) return "net";
@@ -344,6 +364,8 @@ export function processFailure(f: HelperFailure, cfg: ContainerConfig): LxtError
       const s = p.proc.find((x) => f.path.endsWith(`/${x.value.file}`));
       return at(s, `write ${JSON.stringify(s?.value.value)} to ${f.path}`);
     }
+    case "seccomp-notify":
+      return at(p.seccompProxy, `${f.op} to the proxy ${f.path}`);
     case "keyring":
       return new LxtError(
         "start",

@@ -35,7 +35,7 @@ import {
 } from "./launch-input.js";
 import type { ContainerPaths } from "./paths.js";
 import type { LaunchInput } from "./plan.js";
-import { planProcess } from "./process-opts.js";
+import { planProcess, seccompProxyRecords } from "./process-opts.js";
 import { wantsScope } from "./scope.js";
 import { type IdmapSource, idmapSource } from "./userns.js";
 
@@ -234,6 +234,7 @@ function configure(
     nicTypes: nics.map((n) => n.type),
     idmap: idmapSource(cfg.security),
   });
+  const optRecords = [...proc.records, ...seccompProxyRecords(cfg, confinement.seccomp)];
   const launch: LaunchInput = {
     name: paths.name,
     ...(proc.ownUts ? { hostname: cfg.utsName ?? paths.name } : {}),
@@ -245,7 +246,7 @@ function configure(
     cgroups: { v1: [] },
     // type = none: the container shares the starter's network namespace, as LXC.
     namespaces: proc.namespaces,
-    ...(proc.records.length > 0 ? { opts: proc.records } : {}),
+    ...(optRecords.length > 0 ? { opts: optRecords } : {}),
     ...(proc.userShared ? { userShared: true } : {}),
     hierarchies: visibleHierarchies(layout),
     mountAuto: {

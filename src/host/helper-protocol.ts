@@ -104,6 +104,7 @@ export const OPT_VERBS = {
   pdeath: 1,
   personality: 1,
   "monitor-unshare": 1,
+  "seccomp-proxy": 2,
 } as const;
 
 export type OptVerb = keyof typeof OPT_VERBS;
@@ -184,6 +185,7 @@ export const ERROR_STAGES = [
   "keyring",
   "sched-core",
   "personality",
+  "seccomp-notify",
 ] as const;
 
 /** A line on the monitor's status channel, decoded. */

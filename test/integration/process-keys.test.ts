@@ -6,7 +6,18 @@
  * core scheduling and SELinux where the host lacks them.
  */
 import assert from "node:assert/strict";
-import { appendFileSync, existsSync, readFileSync, readlinkSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import {
+  appendFileSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { runtimeRoot, Sandbox, skipReason } from "./harness.js";
@@ -197,6 +208,61 @@ describe("process and namespace keys", { skip }, () => {
     }
     assert.equal(r.code, 0, r.stderr);
     box.ok(["stop", "-n", c, "-k"]);
+  });
+
+  test("lxc.seccomp.notify.proxy: the init's notify syscalls reach the proxy, in LXC's format, and its answer", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "lxt-test-proxy-"));
+    const sock = join(dir, "proxy.sock");
+    const log = join(dir, "log");
+    // EDOM: an answer mknod never gives by itself.
+    const proxy = spawn(
+      "python3",
+      [join(import.meta.dirname, "seccomp-proxy.py"), sock, log, "33"],
+      {
+        stdio: ["ignore", "pipe", "inherit"],
+      },
+    );
+    try {
+      await once(proxy.stdout, "data");
+      writeFileSync(join(dir, "profile"), "2\ndenylist\nmknod notify\nmknodat notify\n");
+      const c = make([
+        `lxc.seccomp.profile = ${join(dir, "profile")}`,
+        `lxc.seccomp.notify.proxy = unix:${sock}`,
+        "lxc.seccomp.notify.cookie = lxt cookie",
+        'lxc.init.cmd = /bin/sh -c "mknod /n c 1 3 2>/err; echo $? > /rc.tmp; mv /rc.tmp /rc; exec /bin/sleep 1000"',
+      ]);
+      box.ok(["start", "-n", c]);
+      const rootfs = join(box.lxcpath, c, "rootfs");
+      await until("the init's mknod", () => (existsSync(join(rootfs, "rc")) ? true : undefined));
+      assert.match(readFileSync(join(rootfs, "err"), "utf8"), /out of domain/i);
+      const got = JSON.parse(readFileSync(log, "utf8").trim().split("\n")[0] as string);
+      const monitor = Number(readFileSync(join(runtimeDirOf(c), "monitor"), "utf8").split(" ")[0]);
+      assert.equal(got.init, initPid(c));
+      // The caller (mknod, forked by the init's shell), as the host numbers it.
+      assert.ok(got.pid > 0 && got.pid !== got.init, `caller ${got.pid}, init ${got.init}`);
+      assert.equal(got.monitor, monitor);
+      assert.equal(got.cookie, "lxt cookie");
+      assert.ok([133, 259].includes(got.nr), `mknod or mknodat: ${got.nr}`);
+      assert.deepEqual(
+        got.fds.map((f: string) => f.replace(/\d+/g, "N")),
+        ["/proc/N", "/proc/N/mem", "anon_inode:seccomp notify"],
+      );
+      box.ok(["stop", "-n", c, "-k"]);
+      // Without a proxy listening, the start fails naming the key and the socket.
+      const gone = once(proxy, "exit");
+      proxy.kill("SIGKILL");
+      await gone;
+      const r = box.lxt(["start", "-n", c]);
+      assert.notEqual(r.code, 0);
+      assert.match(
+        r.stderr,
+        /config:\d+: lxc.seccomp.notify.proxy: connect to the proxy .*: ECONNREFUSED/,
+      );
+      assert.equal(stateOf(c), "STOPPED");
+    } finally {
+      proxy.kill("SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("lxc.selinux.context: unconfined_t runs; another is refused here, naming what is missing", () => {

@@ -223,6 +223,11 @@ const IMPLEMENTED: Record<string, { good: string[]; bad: string[] }> = {
   "lxc.selinux.context": { good: ["unconfined_t", "system_u:system_r:lxc_t:s0:c22"], bad: [] },
   "lxc.selinux.context.keyring": { good: ["system_u:system_r:lxc_t:s0:c22"], bad: [] },
   "lxc.arch": { good: ["i686", "i386", "armhf", "linux32"], bad: [] },
+  "lxc.seccomp.notify.proxy": {
+    good: ["unix:/run/proxy.sock", "unix:@lxd/seccomp"],
+    bad: ["/run/x.sock", "unix:", "unix:relative", `unix:/${"x".repeat(107)}`],
+  },
+  "lxc.seccomp.notify.cookie": { good: ["any text", "c1"], bad: [] },
 };
 
 describe("implemented keys", () => {
@@ -368,7 +373,6 @@ describe("later keys", () => {
   it("still validates later keys' values", () => {
     rejects("lxc.idmap", "x 0 0 1", "u|g NSID HOSTID RANGE");
     rejects("lxc.start.auto", "2", "0 or 1");
-    rejects("lxc.seccomp.notify.proxy", "/run/x.sock", "unix:");
     rejects("lxc.net.0.mtu", "12", "lxc.net.0.mtu");
     rejects("lxc.net.0.ipv4.address", "10.0.3.300/24", "ipv4 address");
     rejects("lxc.net.0.ipv6.address", "2001:db8::1/129", "ipv6 address");

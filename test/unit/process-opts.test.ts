@@ -15,6 +15,7 @@ import {
   type ProcessInput,
   planProcess,
   processFailure,
+  seccompProxyRecords,
 } from "../../src/container/process-opts.js";
 import { LxtError } from "../../src/core/errors.js";
 import { testContext } from "./support/context.js";
@@ -220,6 +221,19 @@ describe("planProcess", () => {
     assert.throws(
       () => decide("lxc.selinux.context = lxc_t\n", {}, withSelinux),
       /c1.conf:1: lxc.selinux.context = lxc_t: lxt does not apply SELinux contexts/,
+    );
+  });
+
+  it("notify rules go to lxc.seccomp.notify.proxy with the cookie; without a proxy they are refused", () => {
+    const filter = { rules: [{ action: "notify" }] };
+    const cfg = cfgOf(
+      "lxc.seccomp.profile = p.seccomp\nlxc.seccomp.notify.proxy = unix:@proxy\nlxc.seccomp.notify.cookie = c 1\n",
+    );
+    assert.deepEqual(seccompProxyRecords(cfg, filter), [["seccomp-proxy", "@proxy", "c 1"]]);
+    assert.deepEqual(seccompProxyRecords(cfg, { rules: [{ action: "errno:1" }] }), []);
+    assert.throws(
+      () => seccompProxyRecords(cfgOf("lxc.seccomp.profile = p.seccomp\n"), filter),
+      /c1.conf:1: lxc.seccomp.profile: notify rules need lxc.seccomp.notify.proxy/,
     );
   });
 
