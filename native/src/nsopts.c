@@ -216,16 +216,6 @@ int nsopts_open_shared(struct nsopts *o)
 	return 0;
 }
 
-struct share_call {
-	struct nsopts *o;
-	struct clone_args *ca;
-	void (*child)(void *);
-	void *arg;
-	long pid;      /* written by the intermediate (shared memory) */
-	int err;
-	const char *op, *path;
-};
-
 /* The same namespace as ours: setns refuses re-entering one's own user
  * namespace (EINVAL), and joining any other of ours changes nothing. */
 static bool is_own(int fd, const char *name)
@@ -238,70 +228,101 @@ static bool is_own(int fd, const char *name)
 	       a.st_dev == b.st_dev;
 }
 
-/* The intermediate: shares the monitor's memory and files (CLONE_VM,
- * CLONE_FILES) but not its fs context, so it may join user and mount
- * namespaces; its clone's child has the monitor as parent. User first:
- * the others are then joined with its powers. */
-static int share_intermediate(void *data)
-{
-	struct share_call *s = data;
-	struct nsopts *o = s->o;
+/* What the intermediate reports: the child's pid, or which step failed. */
+struct share_result {
 	long pid;
+	int err;
+	int share; /* index of the namespace that could not be joined, -1: the clone */
+};
 
-	for (size_t k = 0; k < sizeof(ns_names) / sizeof(ns_names[0]); k++) {
+/* The intermediate: a fork of the monitor, single-threaded with a memory of
+ * its own (setns into a time namespace refuses a shared mm: EUSERS), so it
+ * may join user, mount and time namespaces; its clone's child has the
+ * monitor as parent. User first: the others are then joined with its
+ * powers. */
+static _Noreturn void share_intermediate(struct nsopts *o, struct clone_args *ca,
+					 void (*child)(void *), void *arg, int out)
+{
+	struct share_result r = {.pid = -1, .share = -1};
+
+	for (size_t k = 0; k < sizeof(ns_names) / sizeof(ns_names[0]) && !r.err; k++) {
 		for (int i = 0; i < o->nshare; i++) {
 			if (o->share[i].flag != ns_names[k].flag || is_own(o->share[i].fd, o->share[i].name))
 				continue;
 			if (setns(o->share[i].fd, o->share[i].flag) < 0) {
-				s->err = errno;
-				s->op = o->share[i].name;
-				s->path = o->share[i].path;
-				return 1;
+				r.err = errno;
+				r.share = i;
+				break;
 			}
 		}
 	}
-	/* clone3 takes no exit signal with CLONE_PARENT: the child gets ours,
-	 * SIGCHLD (kernel/fork.c). */
-	s->ca->flags |= CLONE_PARENT;
-	s->ca->exit_signal = 0;
-	pid = syscall(SYS_clone3, s->ca, sizeof(*s->ca));
-	if (pid == 0) {
-		s->child(s->arg);
-		_exit(1);
+	if (!r.err) {
+		/* clone3 takes no exit signal with CLONE_PARENT: the child gets
+		 * ours, SIGCHLD (kernel/fork.c). Its pidfd the monitor opens. */
+		ca->flags |= CLONE_PARENT;
+		ca->flags &= ~(uint64_t)CLONE_PIDFD;
+		ca->exit_signal = 0;
+		r.pid = syscall(SYS_clone3, ca, sizeof(*ca));
+		if (r.pid == 0) {
+			close(out);
+			child(arg);
+			_exit(1);
+		}
+		if (r.pid < 0)
+			r.err = errno;
 	}
-	if (pid < 0) {
-		s->err = errno;
-		s->op = "clone3";
-		s->path = NULL;
-		return 1;
-	}
-	s->pid = pid;
-	return 0;
+	(void)!write(out, &r, sizeof(r));
+	_exit(r.err ? 1 : 0);
 }
 
 long nsopts_clone_shared(struct nsopts *o, struct clone_args *ca,
 			 void (*child)(void *), void *arg, bool *v2_late)
 {
-	static char stack[64 * 1024] __attribute__((aligned(16)));
-	struct share_call s = {.o = o, .ca = ca, .child = child, .arg = arg, .pid = -1};
-	int st;
+	struct share_result r = {.pid = -1};
+	int pipefd[2], st, *pidfd = (int *)(uintptr_t)ca->pidfd;
+	ssize_t n;
 	pid_t mid;
 
 	/* A cgroup is entered by a write once the child exists (as v1's are):
 	 * the intermediate's credentials may be another user namespace's. */
 	*v2_late = (ca->flags & CLONE_INTO_CGROUP) != 0;
 	ca->flags &= ~(uint64_t)CLONE_INTO_CGROUP;
-	mid = clone(share_intermediate, stack + sizeof(stack), CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD, &s);
-	if (mid < 0)
-		return fail("clone", "clone", NULL, errno);
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return fail("clone", "pipe", NULL, errno);
+	mid = fork();
+	if (mid < 0) {
+		close(pipefd[0]);
+		close(pipefd[1]);
+		return fail("clone", "fork", NULL, errno);
+	}
+	if (mid == 0) {
+		close(pipefd[0]);
+		share_intermediate(o, ca, child, arg, pipefd[1]);
+	}
+	close(pipefd[1]);
+	do
+		n = read(pipefd[0], &r, sizeof(r));
+	while (n < 0 && errno == EINTR);
+	close(pipefd[0]);
 	while (waitpid(mid, &st, 0) < 0)
 		if (errno != EINTR)
 			return fail("clone", "waitpid", NULL, errno);
-	if (s.err)
-		return fail(strcmp(s.op, "clone3") ? "namespace" : "clone", s.op, s.path, s.err);
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || s.pid <= 0)
+	if (n != (ssize_t)sizeof(r))
 		return fail("clone", "intermediate", NULL, ECHILD);
-	return s.pid;
+	if (r.err && r.share >= 0)
+		return fail("namespace", o->share[r.share].name, o->share[r.share].path, r.err);
+	if (r.err)
+		return fail("clone", "clone3", NULL, r.err);
+	/* Our child (CLONE_PARENT): its pid is not reused before we reap it. */
+	if (pidfd) {
+		*pidfd = sys_pidfd_open((pid_t)r.pid, 0);
+		if (*pidfd < 0) {
+			int e = errno;
+			kill((pid_t)r.pid, SIGKILL);
+			return fail("clone", "pidfd_open", NULL, e);
+		}
+	}
+	return r.pid;
 }
 
 int nsopts_after_clone(const struct nsopts *o, pid_t pid)

@@ -108,18 +108,20 @@ describe("process and namespace keys", { skip }, () => {
     assert.ok(!kept.split("\n").some((l) => own.test(l) && /\s0\s+0\s+keyring/.test(l)), kept);
   });
 
-  test("lxc.namespace.share.*: net, ipc and uts of a running container and of a pid", () => {
-    const a = make([]);
+  test("lxc.namespace.share.*: net, ipc, uts and time of a running container and of a pid", () => {
+    const a = make(["lxc.time.offset.boot = 3h"]);
     box.ok(["start", "-n", a]);
     const b = make([
       "lxc.uts.name =",
       `lxc.namespace.share.net = ${a}`,
       `lxc.namespace.share.ipc = ${join(box.lxcpath, a)}`,
       `lxc.namespace.share.uts = ${initPid(a)}`,
+      `lxc.namespace.share.time = ${a}`,
     ]);
     box.ok(["start", "-n", b]);
     const [pa, pb] = [initPid(a), initPid(b)];
-    for (const n of ["net", "ipc", "uts"]) assert.equal(ns(pb, n), ns(pa, n), n);
+    for (const n of ["net", "ipc", "uts", "time"]) assert.equal(ns(pb, n), ns(pa, n), n);
+    assert.match(readFileSync(`/proc/${pb}/timens_offsets`, "utf8"), /boottime\s+10800\s+0/);
     for (const n of ["pid", "mnt", "user"]) assert.notEqual(ns(pb, n), ns(pa, n), n);
     assert.equal(sh(b, "hostname").trim(), a);
     // The monitor's cgroups for b: its init is in them although cloned by an intermediate.
