@@ -35,7 +35,7 @@ enum {
 	OP_SYMLINK, OP_PIVOT, OP_SYSCTL, OP_RLIMIT, OP_CWD, OP_GID, OP_UID, OP_ENV,
 	OP_EXEC, OP_CAPS, OP_NO_NEW_PRIVS, OP_SECCOMP, OP_SECCOMP_RULE, OP_APPARMOR, OP_HOST_HOOK, OP_NET, OP_NETDEV,
 	OP_STOP_HOOK, OP_IDMAP, OP_IDMAPPED_MOUNT, OP_EXIT_HOOK, OP_MONITOR_CGROUP, OP_MONITOR_PIVOT,
-	OP_LXC_HOOK, OP_LXC_HOOK_ENV, OP_HOOK_LOG, OP__COUNT
+	OP_LXC_HOOK, OP_LXC_HOOK_ENV, OP_HOOK_LOG, OP_OPT, OP__COUNT
 };
 
 static const struct op_desc ops[OP__COUNT] = {
@@ -83,6 +83,7 @@ static const struct op_desc ops[OP__COUNT] = {
 	[OP_LXC_HOOK] = {"lxc-hook", 2, 65, false, false},
 	[OP_LXC_HOOK_ENV] = {"lxc-hook-env", 2, 2, false, false},
 	[OP_HOOK_LOG] = {"hook-log", 1, 1, true, false},
+	[OP_OPT] = {"opt", 2, 5, false, false},
 };
 
 /* How many records of each op a plan may hold; `once` ops hold one. The
@@ -112,6 +113,7 @@ static const int limits[OP__COUNT] = {
 	[OP_NETDEV] = PLAN_MAX_NETDEVS,
 	[OP_IDMAP] = IDMAP_MAX,
 	[OP_IDMAPPED_MOUNT] = IDMAP_MAX,
+	[OP_OPT] = PLAN_MAX_OPTS,
 };
 
 struct parser {
@@ -529,6 +531,8 @@ static int parse_record(struct parser *ps, int op, char **f, int n)
 	case OP_HOOK_LOG:
 		p->hook_log = f[0];
 		return check_abs(ps, f[0]);
+	case OP_OPT:
+		return nsopts_parse(&p->opts, f, n) < 0 ? bad(ps, NULL, EINVAL) : 0;
 	}
 	return bad(ps, NULL, EINVAL);
 }
@@ -641,11 +645,14 @@ int plan_parse(struct plan *p, const char *name, const char *data, size_t len)
 		return bad(&ps, "exec", EINVAL);
 	if (ps.host_mounts && !(p->clone_flags & CLONE_NEWNS))
 		return bad(&ps, "mount", EINVAL);
-	/* A user namespace needs both maps; maps and idmapped mounts need it. */
-	if (!!(p->clone_flags & CLONE_NEWUSER) != (p->nidmap > 0) ||
+	if (nsopts_check(&p->opts, p->clone_flags, p->ns_cgroup) < 0)
+		return bad(&ps, "opt", EINVAL);
+	/* A user namespace needs both maps; maps and idmapped mounts need it
+	 * (a shared one's maps are its own: written, but still the plan's). */
+	if (!!(p->clone_flags & CLONE_NEWUSER || p->opts.share_user) != (p->nidmap > 0) ||
 	    (p->nidmapped && !(p->clone_flags & CLONE_NEWNS)))
 		return bad(&ps, "idmap", EINVAL);
-	if (p->nidmapped && !(p->clone_flags & CLONE_NEWUSER))
+	if (p->nidmapped && !(p->clone_flags & CLONE_NEWUSER) && !p->opts.share_user)
 		return bad(&ps, "idmapped-mount", EINVAL);
 	if (p->nidmap) {
 		bool u = false, g = false;

@@ -8,6 +8,7 @@
 
 #include "confine.h"
 #include "hooks.h"
+#include "nsopts.h"
 
 enum rec_op {
 	REC_ROOTFS,
@@ -52,6 +53,7 @@ struct rec {
 #define PLAN_MAX_HOOKS 256      /* host-hook, stop-hook, each */
 #define PLAN_MAX_NETS 4096
 #define PLAN_MAX_NETDEVS 1024
+#define PLAN_MAX_OPTS 512       /* opt */
 
 /* One uid_map / gid_map line. */
 struct idmap_line {
@@ -119,6 +121,7 @@ struct plan {
 	bool has_uid, has_gid;
 	unsigned int uid, gid;
 	struct confinement conf; /* caps, no-new-privs, seccomp records */
+	struct nsopts opts;     /* opt records (nsopts.c) */
 };
 
 /* Reads and validates PATH; on failure the error record names the line. */
