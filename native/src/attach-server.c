@@ -74,7 +74,7 @@ static struct as_conn C[AS_MAX];
 static struct running R[AS_MAX];
 static struct zygote Z[AS_ZYGOTES];
 
-static const char bad_request[] = "error attach-server request % 22\n";
+static const char bad_request[] = "error attach request % 22\n";
 
 /* ---- attaches --------------------------------------------------------- */
 
@@ -604,18 +604,18 @@ static int listen_on(const char *path)
 	int fd, rc;
 
 	if (strlen(path) >= sizeof(sa.sun_path))
-		return fail("attach-server", "bind", path, ENAMETOOLONG);
+		return fail("attach", "bind", path, ENAMETOOLONG);
 	strcpy(sa.sun_path, path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
-		return fail("attach-server", "socket", NULL, errno);
+		return fail("attach", "socket", NULL, errno);
 	unlink(path);
 	/* umask, not chmod after bind: never reachable by anyone but us. */
 	old = umask(0177);
 	rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
 	umask(old);
 	if (rc < 0 || listen(fd, 64) < 0)
-		return fail("attach-server", rc < 0 ? "bind" : "listen", path, errno);
+		return fail("attach", rc < 0 ? "bind" : "listen", path, errno);
 	return fd;
 }
 
@@ -647,7 +647,7 @@ int attach_server_main(int argc, char **argv)
 	sigset_t set;
 
 	if (argc != 1) {
-		fail("attach-server", "usage", NULL, EINVAL);
+		fail("attach", "usage", NULL, EINVAL);
 		send_error(2);
 		return 2;
 	}
@@ -665,7 +665,7 @@ int attach_server_main(int argc, char **argv)
 	sigaddset(&set, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	if ((sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK)) < 0) {
-		fail("attach-server", "signalfd", NULL, errno);
+		fail("attach", "signalfd", NULL, errno);
 		send_error(2);
 		return 1;
 	}
