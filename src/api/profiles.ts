@@ -6,7 +6,7 @@
  * written into the container's LXC config), and an edit is re-rendered onto
  * the instances that use it (routes/profiles.ts, docs/api.md).
  */
-import { mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { parse, stringify } from "yaml";
 import { writeFileAtomic } from "../host/atomic.js";
@@ -37,6 +37,14 @@ export function defaultProfile(): Profile {
 
 const PROFILE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 
+/**
+ * Parsed profiles by file, each with its file's identity: a list of many
+ * instances reads each profile once, not once per instance. Copies go out,
+ * so no caller's change reaches the cache.
+ */
+const PARSED = new Map<string, { identity: string; profile: Profile }>();
+const PARSED_MAX = 256;
+
 export class ProfileStore {
   constructor(private readonly dir: string) {}
 
@@ -59,9 +67,25 @@ export class ProfileStore {
 
   find(name: string): Profile | undefined {
     if (!PROFILE_NAME.test(name)) return undefined;
+    const file = this.file(name);
+    const st = statSync(file, { bigint: true, throwIfNoEntry: false });
+    if (!st) return name === "default" ? defaultProfile() : undefined;
+    // Saved by rename (a new inode), so the identity tells whether the parsed copy holds.
+    const identity = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}`;
+    const hit = PARSED.get(file);
+    if (hit?.identity === identity) return structuredClone(hit.profile);
+    const p = this.parse(name, file);
+    if (p) {
+      if (PARSED.size >= PARSED_MAX) PARSED.delete(PARSED.keys().next().value as string);
+      PARSED.set(file, { identity, profile: structuredClone(p) });
+    }
+    return p;
+  }
+
+  private parse(name: string, file: string): Profile | undefined {
     let text: string;
     try {
-      text = readFileSync(this.file(name), "utf8");
+      text = readFileSync(file, "utf8");
     } catch {
       return name === "default" ? defaultProfile() : undefined;
     }
