@@ -6,11 +6,12 @@
  * written into the container's LXC config), and an edit is re-rendered onto
  * the instances that use it (routes/profiles.ts, docs/api.md).
  */
-import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { parse, stringify } from "yaml";
+import { stringify } from "yaml";
 import { writeFileAtomic } from "../host/atomic.js";
 import { ApiError } from "./envelope.js";
+import { readYamlFile } from "./yaml-files.js";
 
 export type Devices = Record<string, Record<string, string>>;
 
@@ -37,14 +38,6 @@ export function defaultProfile(): Profile {
 
 const PROFILE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 
-/**
- * Parsed profiles by file, each with its file's identity: a list of many
- * instances reads each profile once, not once per instance. Copies go out,
- * so no caller's change reaches the cache.
- */
-const PARSED = new Map<string, { identity: string; profile: Profile }>();
-const PARSED_MAX = 256;
-
 export class ProfileStore {
   constructor(private readonly dir: string) {}
 
@@ -68,36 +61,17 @@ export class ProfileStore {
   find(name: string): Profile | undefined {
     if (!PROFILE_NAME.test(name)) return undefined;
     const file = this.file(name);
-    const st = statSync(file, { bigint: true, throwIfNoEntry: false });
-    if (!st) return name === "default" ? defaultProfile() : undefined;
-    // Saved by rename (a new inode), so the identity tells whether the parsed copy holds.
-    const identity = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}`;
-    const hit = PARSED.get(file);
-    if (hit?.identity === identity) return structuredClone(hit.profile);
-    const p = this.parse(name, file);
-    if (p) {
-      if (PARSED.size >= PARSED_MAX) PARSED.delete(PARSED.keys().next().value as string);
-      PARSED.set(file, { identity, profile: structuredClone(p) });
-    }
-    return p;
-  }
-
-  private parse(name: string, file: string): Profile | undefined {
-    let text: string;
+    let raw: unknown;
     try {
-      text = readFileSync(file, "utf8");
-    } catch {
-      return name === "default" ? defaultProfile() : undefined;
-    }
-    let p: Partial<Profile>;
-    try {
-      p = (parse(text) ?? {}) as Partial<Profile>;
+      raw = readYamlFile(file);
     } catch (err) {
       throw new ApiError(
         500,
-        `profile ${name}: ${this.file(name)} is not valid YAML: ${(err as Error).message.split("\n")[0]}`,
+        `profile ${name}: ${file} is not valid YAML: ${(err as Error).message.split("\n")[0]}`,
       );
     }
+    if (raw === undefined) return name === "default" ? defaultProfile() : undefined;
+    const p = (raw ?? {}) as Partial<Profile>;
     return {
       name,
       description: p.description ?? "",
