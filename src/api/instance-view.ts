@@ -153,5 +153,5 @@ export function stateJson(info: ContainerInfo) {
 }
 
 export async function instanceState(ctx: Context, paths: ContainerPaths) {
-  return stateJson(await containerInfo(ctx, paths));
+  return stateJson(await containerInfo(ctx, paths, undefined, true, false));
 }

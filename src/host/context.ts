@@ -8,6 +8,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Caches } from "../core/cache.js";
 import type { Context, Env, LxtCommand } from "../core/context.js";
 import { readAppArmorHost } from "./apparmor.js";
+import { AttachServer } from "./attach-server.js";
 import { nodeCgroupFs, nodeKill } from "./cgroup-fs.js";
 import { detectLxcfs } from "./lxcfs.js";
 import { nodeLimitHost } from "./machine.js";
@@ -34,6 +35,8 @@ export interface NodeContextOptions {
   startTimeoutMs?: number;
   /** How a monitor runs the front-end again (see `HostSettings.lxtCommand`). */
   lxtCommand?: LxtCommand;
+  /** A long-running front-end's attach server socket: the context then keeps one (`HostDoors.attachServer`). */
+  attachSocket?: string;
 }
 
 function isDirectory(path: string): boolean {
@@ -73,6 +76,7 @@ export function nodeContext(o: NodeContextOptions): Context {
         }),
       tryLock: (path, what) => tryLock(helperPath(), path, what),
       hold: () => spawnHold(helperPath()),
+      ...(o.attachSocket ? { attachServer: new AttachServer(helperPath, o.attachSocket) } : {}),
     },
     settings: {
       subuidFile: o.subuidFile,
