@@ -740,20 +740,49 @@ static int check_exec(void)
 	return fail("exec", op, M.p.argv[0], 0);
 }
 
+/*
+ * lxc.hook.start-host: the child says it is set up ("h"), the hooks run on
+ * the host with LXC_PID, then 'h' lets it go on to its start hooks and the
+ * init. A child's error line instead is returned in line; at EOF (the child
+ * died) the caller's read finds out how.
+ */
+static int start_host(int fd, char *line, size_t cap)
+{
+	ssize_t n = recv_msg(fd, line, cap - 1, 0);
+
+	if (n < 0)
+		return fail("monitor", "sync", NULL, errno);
+	if (n == 0)
+		return 0;
+	line[n] = '\0';
+	if (n != 1 || line[0] != 'h')
+		return -1;
+	line[0] = '\0';
+	hooks_keep_ns(&M.p, M.init, true);
+	if (hooks_run(&M.p, HOOK_START_HOST, M.init) < 0)
+		return -1;
+	if (send(fd, "h", 1, MSG_NOSIGNAL) < 0 && errno != EPIPE && errno != ECONNRESET)
+		return fail("monitor", "sync", NULL, errno);
+	return 0;
+}
+
 /* Returns 0 once the init exec'd, -1 with the child's error line in line. */
 static int start_container(char *line, size_t cap)
 {
 	int sv[2], fds[IDMAP_MAX];
 	ssize_t n;
 
-	if (write_monitor_file() < 0 || setup_ptys() < 0 || setup_socket() < 0 ||
-	    setup_signals() < 0)
+	/* lxc.hook.pre-start: on the host, before the container exists (LXC
+	 * runs it before its terminal and the clone too). */
+	if (write_monitor_file() < 0 || hooks_run(&M.p, HOOK_PRE_START, 0) < 0 ||
+	    setup_ptys() < 0 || setup_socket() < 0 || setup_signals() < 0)
 		return -1;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return fail("monitor", "socketpair", NULL, errno);
 	if (clone_child(sv[1]) < 0)
 		return -1;
 	close(sv[1]);
+	hooks_keep_ns(&M.p, M.init, false);
 	/* The maps first: everything after runs with the child's ids in place. */
 	if (M.p.nidmap && (idmap_write_maps(M.init, &M.p) < 0 ||
 			   idmap_make_mounts(M.init, &M.p, fds) < 0))
@@ -783,6 +812,10 @@ static int start_container(char *line, size_t cap)
 			return -1;
 		}
 	}
+	if (hooks_any(&M.p, HOOK_START_HOST) && start_host(sv[0], line, cap) < 0) {
+		close(sv[0]);
+		return -1;
+	}
 	/* A child that failed wrote its error line before it exited, maybe
 	 * with our 'n' unread: recv_msg reads the line past that reset. */
 	n = recv_msg(sv[0], line, cap - 1, 0);
@@ -796,6 +829,7 @@ static int start_container(char *line, size_t cap)
 	line[0] = '\0';
 	if (check_exec() < 0)
 		return -1;
+	hooks_keep_ns(&M.p, M.init, true);
 	return write_state();
 close_fds:
 	for (int i = 0; i < M.p.nidmapped; i++)
@@ -830,15 +864,23 @@ static void finish(void)
 			pty_drain(i);
 	cleanup_cgroups();
 	pivot_out();
+	/* lxc.hook.stop, with the namespaces kept since the clone; failures are
+	 * logged, never fatal (LXC's lxc_end). */
+	if (M.started)
+		hooks_run_logged(&M.p, HOOK_STOP, M.init);
 	if (M.started)
 		run_stop_hooks();
 	/* After script.down (as LXC), before anyone hears the container is gone. */
 	net_undo();
+	hooks_drop_ns();
 	if (M.started && M.ended && M.p.exit_file) {
 		end_text(text, sizeof(text));
 		if (write_file_atomic(M.p.exit_file, text) < 0)
 			send_error(2);
 	}
+	/* lxc.hook.post-stop: the container is gone, its exit recorded. */
+	if (M.started)
+		hooks_run_logged(&M.p, HOOK_POST_STOP, M.init);
 	cleanup_runtime();
 	if (M.ended) {
 		end_text(text, sizeof(text));

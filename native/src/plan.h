@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include "confine.h"
+#include "hooks.h"
 
 enum rec_op {
 	REC_ROOTFS,
@@ -18,6 +19,7 @@ enum rec_op {
 	REC_PIVOT,
 	REC_SYSCTL,
 	REC_RLIMIT,
+	REC_HOOK,               /* lxc-hook pre-mount|mount|autodev: flags is the type */
 };
 
 #define MOUNT_OPT_OPTIONAL 1
@@ -95,6 +97,13 @@ struct plan {
 	int nstop_hooks;
 	char ***exit_hooks;     /* exit-hook argvs, the monitor's last step after the init ended */
 	int nexit_hooks;
+	/* lxc-hook argvs per type (enum hook_when), in plan order, and each
+	 * type's environment (lxc-hook-env); hook_log gets their output. */
+	char ***lxc_hooks[HOOK__COUNT];
+	int nlxc_hooks[HOOK__COUNT];
+	char **hook_env[HOOK__COUNT];
+	int nhook_env[HOOK__COUNT];
+	char *hook_log;
 	char ***nets;           /* net records (verb first), each NULL-terminated, in plan order */
 	int nnets;
 	char **netdevs;         /* netdev host interface names */

@@ -68,6 +68,45 @@ static void golden(const char *dir)
 	plan_free(&p);
 }
 
+/* The hooks golden plan (test/unit/hooks.test.ts): every start type, the
+ * in-root ones among the child's records, each type's environment. */
+static void hooks(const char *dir)
+{
+	char path[4096];
+	struct plan p;
+	int pre_mount = -1, rootfs = -1, mount = -1, autodev = -1, mknod = -1;
+
+	snprintf(path, sizeof(path), "%s/hooks.plan", dir);
+	CHECK(plan_load(path, &p) == 0);
+	for (int w = 0; w < HOOK__COUNT; w++)
+		CHECK(p.nlxc_hooks[w] == 1 && p.nhook_env[w] >= 7);
+	CHECK_STR(p.hook_log, "/var/lib/lxt/c1/hooks.log");
+	CHECK_STR(p.lxc_hooks[HOOK_STOP][0][0], "/bin/sh");
+	CHECK_STR(p.lxc_hooks[HOOK_STOP][0][7], "{ns}");
+	CHECK(p.lxc_hooks[HOOK_STOP][0][8] == NULL);
+	for (int i = 0; i < p.nrecs; i++) {
+		const struct rec *r = &p.recs[i];
+		if (r->op == REC_HOOK && r->flags == HOOK_PRE_MOUNT)
+			pre_mount = i;
+		if (r->op == REC_HOOK && r->flags == HOOK_MOUNT)
+			mount = i;
+		if (r->op == REC_HOOK && r->flags == HOOK_AUTODEV)
+			autodev = i;
+		if (r->op == REC_ROOTFS)
+			rootfs = i;
+		if (r->op == REC_MKNOD && mknod < 0)
+			mknod = i;
+	}
+	CHECK(pre_mount == 0 && rootfs == 1 && rootfs < mount && mount < autodev && autodev < mknod);
+	plan_free(&p);
+	REFUSED(HEAD "lxc-hook reboot /bin/sh\n" EXEC, "lxc-hook", 4, EINVAL);
+	REFUSED(HEAD "lxc-hook stop sh -c x\n" EXEC, "lxc-hook", 4, EINVAL);
+	REFUSED(HEAD "lxc-hook stop\n" EXEC, "lxc-hook", 4, EINVAL);
+	REFUSED(HEAD "lxc-hook-env stop NOEQUALS\n" EXEC, "lxc-hook-env", 4, EINVAL);
+	REFUSED(HEAD "lxc-hook-env stop =x\n" EXEC, "lxc-hook-env", 4, EINVAL);
+	REFUSED(HEAD "hook-log rel/log\n" EXEC, "hook-log", 4, EINVAL);
+}
+
 static void minimal(void)
 {
 	struct plan p;
@@ -176,6 +215,8 @@ static void bounds(void)
 		{"host-hook", "host-hook /bin/true", "", PLAN_MAX_HOOKS},
 		{"stop-hook", "stop-hook /bin/true", "", PLAN_MAX_HOOKS},
 		{"exit-hook", "exit-hook /bin/true", "", PLAN_MAX_HOOKS},
+		{"lxc-hook", "lxc-hook stop /bin/true", "", PLAN_MAX_HOOKS},
+		{"lxc-hook-env", "lxc-hook-env stop A=1", "", PLAN_MAX_ENV},
 		{"net", "net up lo", "", PLAN_MAX_NETS},
 		{"netdev", "netdev lxtv0", "", PLAN_MAX_NETDEVS},
 		{"seccomp-rule", "seccomp-rule all errno:1 mkdir", "seccomp allow x86_64",
@@ -209,6 +250,7 @@ static void bounds(void)
 void test_plan(const char *fixtures)
 {
 	golden(fixtures);
+	hooks(fixtures);
 	minimal();
 	malformed();
 	bounds();

@@ -20,23 +20,12 @@ import {
   uint,
   type Verdict,
 } from "./key-spec.js";
+import { HOOK_TYPES } from "./lifecycle.js";
 import { LIMIT_KEYS } from "./limits.js";
 import { checkCapList, DEFAULT_CAP_DROP, parsePrivileged } from "./security.js";
 import { parseInteger, parseSignal, ValueError } from "./values.js";
 
 const NAMESPACES = ["cgroup", "ipc", "mnt", "mount", "net", "pid", "time", "user", "uts"];
-const HOOKS = [
-  "pre-start",
-  "pre-mount",
-  "mount",
-  "autodev",
-  "start-host",
-  "start",
-  "stop",
-  "post-stop",
-  "clone",
-  "destroy",
-];
 const CGROUP_V1 = "lxc.cgroup.[controller].[file]";
 const CGROUP_V2 = "lxc.cgroup2.[controller].[file]";
 
@@ -229,31 +218,33 @@ export const CONFINEMENT_KEYS: KeySpec[] = [
     { list: true, default: "a 65536-id slice of root's /etc/subuid range (see docs/security.md)" },
   ),
   familyRoot("lxc.hook", "lxc.hook.[type]", "with an empty value, clears every hook"),
-  later(
+  impl(
     "lxc.hook.version",
-    "hooks",
-    "0 passes hook arguments as arguments, 1 as environment variables",
-    {
-      validate: (v) => void parseInteger(v, 0, 1),
-      harmless: ["0", "1"],
-    },
+    "0 passes hook arguments (NAME SECTION TYPE) as arguments, 1 as LXC_HOOK_* environment variables (docs/lifecycle.md)",
+    (v) => void parseInteger(v, 0, 1),
+    { default: "0" },
   ),
-  ...HOOKS.map((h) =>
-    later(`lxc.hook.${h}`, "hooks", `${h} hook program`, { list: true, family: "lxc.hook.[type]" }),
+  ...HOOK_TYPES.map((h) =>
+    impl(`lxc.hook.${h}`, `${h} hook: a command run through sh (docs/lifecycle.md)`, nothing, {
+      list: true,
+      family: "lxc.hook.[type]",
+    }),
   ),
-  later("lxc.start.auto", "autostart", "start the container at boot (0 or 1)", {
-    validate: bool01,
-    harmless: ["0"],
+  impl("lxc.start.auto", "start the container with lxt autostart (0 or 1)", bool01, {
+    default: "0",
   }),
-  later("lxc.start.delay", "autostart", "seconds to wait after starting this container", {
-    validate: uint,
-    harmless: ["0"],
+  impl("lxc.start.delay", "seconds lxt autostart waits after starting this container", uint, {
+    default: "0",
   }),
-  later("lxc.start.order", "autostart", "autostart order (lower first)", {
-    validate: (v) => void parseInteger(v, -0x80000000, 0x7fffffff),
-    harmless: ["0"],
+  impl(
+    "lxc.start.order",
+    "autostart order (lower first; stops in reverse)",
+    (v) => void parseInteger(v, -0x80000000, 0x7fffffff),
+    { default: "0" },
+  ),
+  impl("lxc.group", "autostart groups (blank-separated; several lines add up)", nothing, {
+    list: true,
   }),
-  later("lxc.group", "autostart", "autostart groups (space-separated)", { list: true }),
   later(
     "lxc.monitor.unshare",
     "monitor options",

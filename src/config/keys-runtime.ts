@@ -184,10 +184,12 @@ export const RUNTIME_KEYS: KeySpec[] = [
     (v) => void parseEnvironment(v),
     { list: true },
   ),
-  later("lxc.environment.hooks", "hooks", "environment variable for hooks only (LXC 6)", {
-    list: true,
-    validate: (v) => void parseEnvironment(v),
-  }),
+  impl(
+    "lxc.environment.hooks",
+    "like lxc.environment, for hooks only (LXC 6)",
+    (v) => void parseEnvironment(v),
+    { list: true },
+  ),
   familyRoot(
     "lxc.net",
     "every lxc.net.[i].* key",

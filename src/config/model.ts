@@ -22,6 +22,14 @@ import {
   type KeySpec,
   type Verdict,
 } from "./keys.js";
+import {
+  type AutostartConfig,
+  applyAutostartEntry,
+  applyHookEntry,
+  defaultAutostart,
+  defaultHooks,
+  type HooksConfig,
+} from "./lifecycle.js";
 import { applyLimitEntry, type LimitOrigins, type Limits, noLimits } from "./limits.js";
 import { applyNet, finishNets, type NetState } from "./model-net.js";
 import {
@@ -44,6 +52,7 @@ import {
   parseSignal,
   RLIMITS,
   splitCommand,
+  ValueError,
 } from "./values.js";
 
 /** A mount entry with the line it came from. */
@@ -146,6 +155,10 @@ export interface ContainerConfig {
   /** `lxc.cap.*`, `lxc.no_new_privs`, `lxc.seccomp.profile` (resolved at start, see security.ts). */
   security: SecurityConfig;
   ephemeral: boolean;
+  /** `lxc.start.*`, `lxc.group` (lifecycle.ts). */
+  autostart: AutostartConfig;
+  /** `lxc.hook.*`, `lxc.environment.hooks` (lifecycle.ts). */
+  hooks: HooksConfig;
   /** `lxt.lxcfs`: bind lxcfs's files over /proc and /sys when mounted (auto), always (on) or never. */
   lxcfs: "auto" | "on" | "off";
   log: { file?: string; level: number };
@@ -227,6 +240,8 @@ export function resolveConfig(entries: ConfigEntry[], opts: ResolveOptions): Con
     limitOrigins: {},
     security: defaultSecurity(),
     ephemeral: CONFIG_DEFAULTS.ephemeral,
+    autostart: defaultAutostart(),
+    hooks: defaultHooks(),
     lxcfs: CONFIG_DEFAULTS.lxcfs,
     log: { level: CONFIG_DEFAULTS.logLevel },
     nets: [],
@@ -288,6 +303,7 @@ export function resolveConfig(entries: ConfigEntry[], opts: ResolveOptions): Con
       case "lxc.environment.runtime": {
         if (v === "") {
           env.clear();
+          if (e.key === "lxc.environment") applyHookEntry(cfg.hooks, e.key, v, opts.env);
           break;
         }
         const { name, value } = parseEnvironment(v);
@@ -295,6 +311,7 @@ export function resolveConfig(entries: ConfigEntry[], opts: ResolveOptions): Con
         if (inherited === undefined) throw fail(`${name} is not set in the caller's environment`);
         // Like LXC's setenv() in order: a later value for a name wins.
         env.set(name, inherited);
+        if (e.key === "lxc.environment") applyHookEntry(cfg.hooks, e.key, v, opts.env);
         break;
       }
       case "lxc.mount.entry":
@@ -374,9 +391,7 @@ export function resolveConfig(entries: ConfigEntry[], opts: ResolveOptions): Con
         // Read from the entries at start by security/apparmor.ts.
         break;
       case "lxc.proc":
-      case "lxc.hook":
-        // Family roots of later keys: their clearing is done by track()
-        // (for lxc.cgroup and lxc.cgroup2, of their later device keys).
+        // A family root of later keys: its clearing is done by track().
         break;
       case "lxc.prlimit":
         prlimits.clear();
@@ -385,7 +400,9 @@ export function resolveConfig(entries: ConfigEntry[], opts: ResolveOptions): Con
         sysctls.clear();
         break;
       default:
-        if (applyPlacementEntry(cfg.cgroupPlacement, e.key, v)) {
+        if (applyLifecycleEntry(cfg, e.key, v, opts.env, fail)) {
+          // Autostart and hooks: see lifecycle.ts.
+        } else if (applyPlacementEntry(cfg.cgroupPlacement, e.key, v)) {
           // lxc.cgroup.dir* and .relative before the raw lxc.cgroup.* writes; checked as a whole below.
         } else if (e.key.startsWith("lxc.prlimit.")) {
           const name = e.key.slice("lxc.prlimit.".length);
@@ -440,6 +457,22 @@ export function resolveConfig(entries: ConfigEntry[], opts: ResolveOptions): Con
     }));
   cfg.warnings = [...warningsOf(tracked), ...netWarnings];
   return cfg;
+}
+
+/** Autostart and hook keys (lifecycle.ts), their value errors named at the entry. */
+function applyLifecycleEntry(
+  cfg: ContainerConfig,
+  key: string,
+  v: string,
+  env: Record<string, string | undefined>,
+  fail: (msg: string) => Error,
+): boolean {
+  try {
+    return applyAutostartEntry(cfg.autostart, key, v) || applyHookEntry(cfg.hooks, key, v, env);
+  } catch (err) {
+    if (err instanceof ValueError) throw fail(err.message);
+    throw err;
+  }
 }
 
 /** Records later/ignored entries; clears follow the same rules as values. */

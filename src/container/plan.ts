@@ -2,6 +2,7 @@ import type { IdmapLine } from "../config/idmap.js";
 import { MS, type PlanMount } from "../config/mounts.js";
 import { type NetStep, PLAN_HEADER, planRecord } from "../host/helper-protocol.js";
 import type { SeccompFilter } from "../seccomp/profile.js";
+import type { LaunchHooks, StartHookType } from "./hooks.js";
 
 export type ProcMode = "rw" | "mixed";
 export type SysMode = "ro" | "rw" | "mixed";
@@ -93,6 +94,8 @@ export interface LaunchInput {
    * everything is cleaned up (an ephemeral container's destroy).
    */
   exitHooks?: readonly (readonly string[])[];
+  /** `lxc.hook.*` (container/hooks.ts): run by the helper at LXC's points. */
+  hooks?: LaunchHooks;
 }
 
 /** The standard device nodes of an autodev /dev (LXC's set plus console via the pty). */
@@ -304,9 +307,31 @@ function cgroupMounts(auto: CgroupAuto, input: LaunchInput): PlanMount[] {
   return out;
 }
 
-function devRecords(input: LaunchInput): string[] {
+/** The hooks of one type as `lxc-hook` records. */
+function hookRecords(input: LaunchInput, type: StartHookType): string[] {
+  return (input.hooks?.argv[type] ?? []).map((argv) => planRecord("lxc-hook", [type, ...argv]));
+}
+
+/**
+ * The helper's hook records that do not run among the child's mounts (those
+ * are placed by renderPlan): the log, each type's environment, and the
+ * hooks the monitor runs (pre-start, start-host, stop, post-stop) or the
+ * child runs last (start).
+ */
+function hookSetup(input: LaunchInput): string[] {
+  if (!input.hooks) return [];
+  const r = [planRecord("hook-log", [input.hooks.log])];
+  for (const [type, env] of Object.entries(input.hooks.env))
+    for (const e of env) r.push(planRecord("lxc-hook-env", [type, e]));
+  for (const t of ["pre-start", "start-host", "start", "stop", "post-stop"] as const)
+    r.push(...hookRecords(input, t));
+  return r;
+}
+
+/** /dev's tmpfs, then (split by autodev hooks, which run between) its nodes and mounts. */
+function devRecords(input: LaunchInput): [string[], string[]] {
   const r: string[] = [];
-  r.push(
+  const tmpfs = [
     mountRecord({
       source: "tmpfs",
       target: "/dev",
@@ -316,7 +341,7 @@ function devRecords(input: LaunchInput): string[] {
       remountFlags: 0,
       createDir: true,
     }),
-  );
+  ];
   for (const [node, major, minor] of DEV_NODES) {
     r.push(
       planRecord("mknod", [`/dev/${node}`, "20666", String(major), String(minor), `/dev/${node}`]),
@@ -362,7 +387,7 @@ function devRecords(input: LaunchInput): string[] {
       optional: true,
     }),
   );
-  return r;
+  return [tmpfs, r];
 }
 
 /** Where tty N lives inside the container (`lxc.tty.dir` puts them in a subdirectory, with links). */
@@ -418,11 +443,18 @@ export function renderPlan(input: LaunchInput): string {
   for (const hook of input.net?.hooks ?? []) r.push(planRecord("host-hook", [...hook]));
   for (const hook of input.net?.stopHooks ?? []) r.push(planRecord("stop-hook", [...hook]));
   for (const hook of input.exitHooks ?? []) r.push(planRecord("exit-hook", [...hook]));
+  r.push(...hookSetup(input));
 
+  // pre-mount: in the container's mount namespace, before the rootfs is mounted (LXC).
+  r.push(...hookRecords(input, "pre-mount"));
   for (const m of input.rootfsMounts ?? []) r.push(mountRecord(m));
   r.push(planRecord("rootfs", [input.rootfs]));
   r.push(planRecord("hostname", [input.hostname]));
-  if (input.autodev) r.push(...devRecords(input));
+  const [devTmpfs, devNodes] = input.autodev ? devRecords(input) : [[], []];
+  // As LXC's lxc_setup: /dev's tmpfs first, its nodes after the mount and autodev hooks.
+  const autodevHooks = input.autodev ? hookRecords(input, "autodev") : [];
+  r.push(...devTmpfs);
+  if (autodevHooks.length === 0) r.push(...devNodes);
   const proc = input.mountAuto.proc ? procMounts(input.mountAuto.proc) : [];
   r.push(...proc.slice(0, 1).map(mountRecord));
   // Namespaced sysctls are written while /proc/sys is still writable.
@@ -436,6 +468,8 @@ export function renderPlan(input: LaunchInput): string {
   if (input.mountAuto.cgroup)
     r.push(...cgroupMounts(input.mountAuto.cgroup, input).map(mountRecord));
   for (const m of input.mountEntries) r.push(mountRecord(m));
+  r.push(...hookRecords(input, "mount"));
+  if (autodevHooks.length > 0) r.push(...autodevHooks, ...devNodes);
 
   if (input.stdio === "console") {
     if (input.consoleLog) r.push(planRecord("console-log", [input.consoleLog]));

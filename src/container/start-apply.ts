@@ -166,6 +166,7 @@ const STEPS: readonly StartStep[] = [
           netnsPin,
           autoGateways: r.host.autoGateways,
           physOriginal: r.host.physOriginal,
+          hookVersion: r.plan.config.hooks.version,
         });
       } catch (err) {
         throw configErrorOf(err);

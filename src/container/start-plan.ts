@@ -23,6 +23,7 @@ import { type RootfsRef, rootDir, startMounts } from "../storage/driver.js";
 import { type CgroupExtras, placeCgroups } from "./cgroup-paths.js";
 import { resolveConfinement } from "./confinement.js";
 import { reapCommand } from "./ephemeral.js";
+import { launchHooks } from "./hooks.js";
 import { callerLayout, placementLayout } from "./host-layout.js";
 import {
   defineEntries,
@@ -277,5 +278,7 @@ function configure(
     initShim: !!exec,
     confinement,
   };
+  const hooks = launchHooks(cfg, paths, rootfs);
+  if (hooks) launch.hooks = hooks;
   return { config: cfg, storage, devices, apparmor, nics, launch, warnings };
 }

@@ -75,6 +75,9 @@ export const PLAN_OPS = {
   "exit-hook": HOOK,
   "monitor-cgroup": each,
   "monitor-pivot": each,
+  "lxc-hook": { min: 2, max: 65, once: false },
+  "lxc-hook-env": { min: 2, max: 2, once: false },
+  "hook-log": one,
 } as const satisfies Record<string, OpShape>;
 
 export type PlanOp = keyof typeof PLAN_OPS;
