@@ -4,11 +4,13 @@
  * drains the ptys and cleans up when the init ends.
  */
 #include "notify.h"
+#include "ringbuf.h"
 #include "shim.h"
 #include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/sched.h>
 #include <poll.h>
 #include <signal.h>
@@ -44,6 +46,7 @@ struct monitor {
 	int status_fd;
 	int sigfd, lfd, log_fd;
 	long long log_size;
+	struct ringbuf ring;     /* the console's recent output (console-buffer) */
 	struct pty *ptys;
 	int npty;
 	int holder[64];          /* client fd holding pty N, -1 if none */
@@ -162,14 +165,62 @@ static void client_reply(int i, const char *text, bool close_after)
 		client_close(i);
 }
 
+/* `console-log [clear]`: `ok LEN`, then the ring buffer's bytes, oldest first
+ * (`none` without a buffer); `clear` empties it after the copy. */
+static void console_log_reply(int i, bool clear)
+{
+	char head[32];
+	char *copy;
+	size_t n;
+
+	if (M.ring.size == 0) {
+		client_reply(i, "none\n", true);
+		return;
+	}
+	copy = malloc(M.ring.len ? M.ring.len : 1);
+	if (!copy) {
+		client_reply(i, "error socket console-log % 12\n", true);
+		return;
+	}
+	n = ringbuf_copy(&M.ring, copy);
+	snprintf(head, sizeof(head), "ok %zu\n", n);
+	/* A blocking write: the client asked and reads; a bounded copy (the buffer's size). */
+	fcntl(M.cl[i].fd, F_SETFL, fcntl(M.cl[i].fd, F_GETFL) & ~O_NONBLOCK);
+	if (write_all(M.cl[i].fd, head, strlen(head)) == 0)
+		(void)!write_all(M.cl[i].fd, copy, n);
+	free(copy);
+	if (clear)
+		ringbuf_clear(&M.ring);
+	client_close(i);
+}
+
+/* Past its limit the log starts again: moved to PATH.1 (one rotated file,
+ * as LXC keeps) with console-log-rotate, else cut to nothing. */
+static void log_restart(void)
+{
+	char old[PATH_MAX];
+
+	if (M.p.console_log_rotate &&
+	    snprintf(old, sizeof(old), "%s.1", M.p.console_log) < (int)sizeof(old) &&
+	    rename(M.p.console_log, old) == 0) {
+		int fd = open(M.p.console_log, O_WRONLY | O_APPEND | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (fd >= 0) {
+			close(M.log_fd);
+			M.log_fd = fd;
+			M.log_size = 0;
+			return;
+		}
+	}
+	if (ftruncate(M.log_fd, 0) == 0)
+		M.log_size = 0;
+}
+
 static void log_output(const char *buf, size_t n)
 {
 	if (M.log_fd < 0)
 		return;
-	if (M.log_size > LOG_LIMIT) {
-		if (ftruncate(M.log_fd, 0) == 0)
-			M.log_size = 0;
-	}
+	if (M.log_size > (M.p.console_log_size ? M.p.console_log_size : LOG_LIMIT))
+		log_restart();
 	if (write_all(M.log_fd, buf, n) == 0)
 		M.log_size += (long long)n;
 }
@@ -184,6 +235,8 @@ static void pty_drain(int idx)
 		if (n <= 0)
 			return;
 		log_output(buf, (size_t)n);
+		if (idx == 0)
+			ringbuf_write(&M.ring, buf, (size_t)n);
 		if (idx == 0 && M.p.foreground)
 			(void)!write_all(1, buf, (size_t)n);
 		if (M.holder[idx] >= 0)
@@ -238,6 +291,8 @@ static void handle_request(int i)
 		begin_stop((int)n, t);
 		c->kind = CL_WAIT;
 		client_reply(i, "stopping\n", false);
+	} else if (!strcmp(verb, "console-log") && !a2 && (!a1 || !strcmp(a1, "clear"))) {
+		console_log_reply(i, a1 != NULL);
 	} else if (!strcmp(verb, "wait") && !a1) {
 		c->kind = CL_WAIT;
 	} else if (!strcmp(verb, "console") && a1 && !a2 && parse_ll(a1, 0, 63, &n) == 0) {
@@ -463,6 +518,8 @@ static int setup_ptys(void)
 			M.raw = true;
 	}
 	M.fg_stdin = M.p.foreground && M.p.console;
+	if (M.p.console_buffer > 0 && ringbuf_init(&M.ring, (size_t)M.p.console_buffer) < 0)
+		return fail("pty", "malloc", "console-buffer", errno);
 	if (M.p.console_log) {
 		struct stat st;
 		M.log_fd = open(M.p.console_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);

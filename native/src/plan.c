@@ -35,7 +35,8 @@ enum {
 	OP_SYMLINK, OP_PIVOT, OP_SYSCTL, OP_RLIMIT, OP_CWD, OP_GID, OP_UID, OP_ENV,
 	OP_EXEC, OP_CAPS, OP_NO_NEW_PRIVS, OP_SECCOMP, OP_SECCOMP_RULE, OP_APPARMOR, OP_HOST_HOOK, OP_NET, OP_NETDEV,
 	OP_STOP_HOOK, OP_IDMAP, OP_IDMAPPED_MOUNT, OP_EXIT_HOOK, OP_MONITOR_CGROUP, OP_MONITOR_PIVOT,
-	OP_LXC_HOOK, OP_LXC_HOOK_ENV, OP_HOOK_LOG, OP_OPT, OP__COUNT
+	OP_LXC_HOOK, OP_LXC_HOOK_ENV, OP_HOOK_LOG, OP_OPT,
+	OP_CONSOLE_BUFFER, OP_CONSOLE_LOG_SIZE, OP_CONSOLE_LOG_ROTATE, OP__COUNT
 };
 
 static const struct op_desc ops[OP__COUNT] = {
@@ -49,6 +50,9 @@ static const struct op_desc ops[OP__COUNT] = {
 	[OP_CONSOLE] = {"console", 1, 1, true, false},
 	[OP_TTY] = {"tty", 1, 1, false, false},
 	[OP_CONSOLE_LOG] = {"console-log", 1, 1, true, false},
+	[OP_CONSOLE_BUFFER] = {"console-buffer", 1, 1, true, false},
+	[OP_CONSOLE_LOG_SIZE] = {"console-log-size", 1, 1, true, false},
+	[OP_CONSOLE_LOG_ROTATE] = {"console-log-rotate", 1, 1, true, false},
 	[OP_STDIO] = {"stdio", 1, 1, true, false},
 	[OP_FOREGROUND] = {"foreground", 1, 1, true, false},
 	[OP_INIT_SHIM] = {"init-shim", 1, 1, true, false},
@@ -372,6 +376,15 @@ static int parse_record(struct parser *ps, int op, char **f, int n)
 	case OP_CONSOLE_LOG:
 		p->console_log = f[0];
 		return check_abs(ps, f[0]);
+	case OP_CONSOLE_BUFFER:
+	case OP_CONSOLE_LOG_SIZE:
+		/* A page up to 1 GiB: LXC's floor; the ceiling keeps a typo from taking the host's RAM. */
+		if (parse_ll(f[0], 4096, 1LL << 30, &v) < 0)
+			return bad(ps, NULL, EINVAL);
+		*(op == OP_CONSOLE_BUFFER ? &p->console_buffer : &p->console_log_size) = v;
+		return 0;
+	case OP_CONSOLE_LOG_ROTATE:
+		return parse_bool(ps, f[0], &p->console_log_rotate);
 	case OP_STDIO:
 		if (strcmp(f[0], "inherit") && strcmp(f[0], "null"))
 			return bad(ps, NULL, EINVAL);

@@ -87,6 +87,9 @@ struct plan {
 	char **ttys;            /* pty 1.. targets */
 	int nttys;
 	char *console_log;
+	long long console_buffer;   /* ring buffer bytes, 0: none (lxc.console.buffer.size) */
+	long long console_log_size; /* console_log's limit, 0: the default (lxc.console.size) */
+	bool console_log_rotate;    /* at the limit: PATH -> PATH.1 rather than truncated */
 	bool stdio_null;
 	bool foreground;
 	bool init_shim;

@@ -218,22 +218,24 @@ export const RUNTIME_KEYS: KeySpec[] = [
     check: (v) => (v === "none" ? undefined : { status: "later", feature: "console device path" }),
   }),
   impl("lxc.console.logfile", "file the console output is copied to", nothing),
-  later(
+  impl(
     "lxc.console.buffer.size",
-    "console ring buffer",
-    "in-memory console ring buffer size (KB/MB/GB or auto)",
-    { validate: (v) => void parseByteSize(v), harmless: ["0"] },
+    "in-memory ring buffer of the console's last output, read by `lxt console --log` (KB/MB/GB, auto = 128KB; less than a page is a page; 0: none)",
+    (v) => void parseByteSize(v),
+    { default: "0" },
   ),
-  later(
+  impl(
     "lxc.console.size",
-    "console ring buffer",
-    "console log file size limit (KB/MB/GB or auto)",
-    { validate: (v) => void parseByteSize(v), harmless: ["0"] },
+    "size limit of the console log file (KB/MB/GB, auto = 128KB; less than a page is a page; 0: lxt's 1MB), truncated or rotated when passed",
+    (v) => void parseByteSize(v),
+    { default: "0" },
   ),
-  later("lxc.console.rotate", "console ring buffer", "rotate the console log file (0 or 1)", {
-    validate: bool01,
-    harmless: ["0"],
-  }),
+  impl(
+    "lxc.console.rotate",
+    "1: at its size limit the console log file moves to FILE.1 (one kept) instead of being truncated (0 or 1)",
+    bool01,
+    { default: "0" },
+  ),
   impl(
     "lxc.autodev",
     "mount a tmpfs on /dev and create a minimal set of devices (0 or 1)",

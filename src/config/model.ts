@@ -44,6 +44,7 @@ import { applyProcessEntry, defaultProcess, type ProcessConfig } from "./process
 import { applySecurityEntry, defaultSecurity, type SecurityConfig } from "./security.js";
 import {
   parseBool01,
+  parseByteSize,
   parseEnvironment,
   parseId,
   parseInteger,
@@ -132,7 +133,16 @@ export interface ContainerConfig {
   ttyMax: number;
   ttyDir?: string;
   ptyMax: number;
-  console: { path?: string; logFile?: string };
+  console: {
+    path?: string;
+    logFile?: string;
+    /** Ring buffer bytes (lxc.console.buffer.size); 0: none. */
+    bufferSize?: number;
+    /** The log file's limit (lxc.console.size); 0: the monitor's default. */
+    logSize?: number;
+    /** lxc.console.rotate. */
+    rotate?: boolean;
+  };
   signals: { halt: number; reboot: number; stop: number };
   prlimits: Prlimit[];
   sysctls: Sysctl[];
@@ -194,6 +204,11 @@ export interface ResolveOptions {
 }
 
 /** `uname -m` of this machine. */
+/** A console buffer or log size as LXC takes it: 0 is none, less than a page is a page. */
+function consoleBytes(n: number): number {
+  return n === 0 ? 0 : Math.min(Math.max(n, 4096), 1024 ** 3);
+}
+
 export function hostArch(): string {
   const a = os.arch();
   return a === "x64" ? "x86_64" : a === "arm64" ? "aarch64" : a === "ia32" ? "i686" : a;
@@ -335,6 +350,15 @@ export function resolveConfig(entries: ConfigEntry[], opts: ResolveOptions): Con
         break;
       case "lxc.console.logfile":
         cfg.console.logFile = v === "" ? undefined : v;
+        break;
+      case "lxc.console.buffer.size":
+        cfg.console.bufferSize = v === "" ? undefined : consoleBytes(parseByteSize(v));
+        break;
+      case "lxc.console.size":
+        cfg.console.logSize = v === "" ? undefined : consoleBytes(parseByteSize(v));
+        break;
+      case "lxc.console.rotate":
+        cfg.console.rotate = v === "" ? undefined : parseBool01(v);
         break;
       case "lxc.signal.halt":
         cfg.signals.halt = v === "" ? CONFIG_DEFAULTS.signals.halt : parseSignal(v);

@@ -42,6 +42,10 @@ export interface LaunchInput {
   runtimeDir: string;
   exitFile: string;
   consoleLog?: string;
+  /** The console's ring buffer (`console-buffer`), its log's limit and rotation (lxc.console.*). */
+  consoleBuffer?: number;
+  consoleLogSize?: number;
+  consoleLogRotate?: boolean;
   cgroups: { v2?: string; v1: string[] };
   /**
    * The dirs the monitor empties and removes at the end (`cgroup-kill`):
@@ -476,6 +480,10 @@ export function renderPlan(input: LaunchInput): string {
 
   if (input.stdio === "console") {
     if (input.consoleLog) r.push(planRecord("console-log", [input.consoleLog]));
+    if (input.consoleBuffer) r.push(planRecord("console-buffer", [String(input.consoleBuffer)]));
+    if (input.consoleLog && input.consoleLogSize)
+      r.push(planRecord("console-log-size", [String(input.consoleLogSize)]));
+    if (input.consoleLog && input.consoleLogRotate) r.push(planRecord("console-log-rotate", ["1"]));
     r.push(planRecord("console", ["/dev/console"]));
     if (input.ttyDir && input.ttyMax > 0)
       r.push(planRecord("mkdir", [`/dev/${input.ttyDir}`, "755"]));

@@ -244,6 +244,13 @@ function configure(
     runtimeDir: paths.runtimeDir,
     exitFile: paths.exitFile,
     consoleLog: exec ? undefined : (cfg.console.logFile ?? paths.consoleLog),
+    ...(exec
+      ? {}
+      : {
+          consoleBuffer: cfg.console.bufferSize,
+          consoleLogSize: cfg.console.logSize,
+          consoleLogRotate: cfg.console.rotate,
+        }),
     cgroups: { v1: [] },
     // type = none: the container shares the starter's network namespace, as LXC.
     namespaces: proc.namespaces,

@@ -41,6 +41,9 @@ export const PLAN_OPS = {
   console: one,
   tty: each,
   "console-log": one,
+  "console-buffer": one,
+  "console-log-size": one,
+  "console-log-rotate": one,
   stdio: one,
   foreground: one,
   "init-shim": one,
@@ -270,7 +273,9 @@ export type ControlRequest =
   | { verb: "stop"; signal: number; timeoutS: number }
   | { verb: "wait" }
   | { verb: "console"; tty: number }
-  | { verb: "winsize"; tty: number; cols: number; rows: number };
+  | { verb: "winsize"; tty: number; cols: number; rows: number }
+  /** The console's ring buffer: `ok LEN` then LEN bytes, or `none`; `clear` empties it after. */
+  | { verb: "console-log"; clear?: boolean };
 
 /** The request's line (without its newline). */
 export function controlLine(r: ControlRequest): string {
@@ -283,6 +288,8 @@ export function controlLine(r: ControlRequest): string {
       return `console ${r.tty}`;
     case "winsize":
       return `winsize ${r.tty} ${r.cols} ${r.rows}`;
+    case "console-log":
+      return r.clear ? "console-log clear" : "console-log";
     default:
       return r.verb;
   }

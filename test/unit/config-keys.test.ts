@@ -179,6 +179,9 @@ const IMPLEMENTED: Record<string, { good: string[]; bad: string[] }> = {
   "lxc.net.0.script.down": { good: ["/usr/local/bin/down"], bad: [] },
   "lxc.console.path": { good: ["none"], bad: [] },
   "lxc.console.logfile": { good: ["/var/log/lxt/c1.console"], bad: [] },
+  "lxc.console.buffer.size": { good: ["auto", "0", "4096", "64KB", "1MB"], bad: ["lots", "-1"] },
+  "lxc.console.size": { good: ["auto", "0", "128KB", "2MB"], bad: ["big"] },
+  "lxc.console.rotate": { good: ["0", "1"], bad: ["yes"] },
   "lxc.cap.drop": {
     good: ["sys_admin", "sys_module mac_admin", "CAP_NET_RAW", "Sys_Time", "40"],
     bad: ["none", "sys_foo", "64"],
@@ -357,7 +360,7 @@ describe("later keys", () => {
     ["lxc.net.0.l2proxy", "1", "networking"],
 
     ["lxc.console.path", "/dev/tty1", "console device path"],
-    ["lxc.console.buffer.size", "auto", "console ring buffer"],
+
     ["lxc.rootfs.options", "idmap=container", "rootfs mount options"],
     ["lxc.rootfs.path", "lvm:/dev/vg/c1", "storage backend lvm"],
     ["lxc.rootfs.managed", "0", "unmanaged rootfs"],

@@ -371,9 +371,9 @@ describe("resolveConfig networks", () => {
 
 describe("resolveConfig pending and warnings", () => {
   it("lists later keys with file and line", () => {
-    const cfg = resolve("lxc.uts.name = c\nlxc.console.rotate = 1\nlxc.rootfs.options = x\n");
+    const cfg = resolve("lxc.uts.name = c\nlxc.rootfs.managed = 0\nlxc.rootfs.options = x\n");
     assert.deepEqual(cfg.pending, [
-      { key: "lxc.console.rotate", file: "c.conf", line: 2, feature: "console ring buffer" },
+      { key: "lxc.rootfs.managed", file: "c.conf", line: 2, feature: "unmanaged rootfs" },
       { key: "lxc.rootfs.options", file: "c.conf", line: 3, feature: "rootfs mount options" },
     ]);
   });
@@ -393,8 +393,8 @@ describe("resolveConfig pending and warnings", () => {
   });
 
   it("a harmless value of a single-valued later key overrides an earlier one", () => {
-    assert.deepEqual(resolve("lxc.console.rotate = 1\nlxc.console.rotate = 0\n").pending, []);
-    assert.equal(resolve("lxc.console.rotate = 0\nlxc.console.rotate = 1\n").pending.length, 1);
+    assert.deepEqual(resolve("lxc.rootfs.managed = 0\nlxc.rootfs.managed = 1\n").pending, []);
+    assert.equal(resolve("lxc.rootfs.managed = 1\nlxc.rootfs.managed = 0\n").pending.length, 1);
   });
 
   it("resolves every storage backend's rootfs spec", () => {
