@@ -31,6 +31,7 @@ import { renderLxc } from "../lxd-config.js";
 import type { Operation } from "../operations.js";
 import { type Devices, ProfileStore } from "../profiles.js";
 import { type InstancesPost, instanceStatePut, instancesPost, parseBody } from "../schemas.js";
+import type { InstanceFull } from "../types.js";
 import { importUpload, isUpload } from "./backups.js";
 import { recursion } from "./params.js";
 import { snapshotsJson } from "./snapshots.js";
@@ -279,7 +280,11 @@ export function registerInstanceRoutes(app: FastifyInstance, d: Daemon): void {
 }
 
 /** An instance with its state, snapshots and backups (recursion=2 lists, recursion=1 gets). */
-export async function fullInstance(d: Daemon, paths: ContainerPaths, inst: InstanceJson) {
+export async function fullInstance(
+  d: Daemon,
+  paths: ContainerPaths,
+  inst: InstanceJson,
+): Promise<InstanceFull> {
   const state = await instanceState(d.ctx, paths);
   const snapshots = await snapshotsJson(d, paths);
   return { ...inst, state, snapshots, backups: backupRecords(paths).map(backupJson) };
