@@ -203,7 +203,10 @@ export class Transport {
     });
   }
 
-  /** Opens a websocket on `path` (with its query); resolves once it is open. */
+  /**
+   * Opens a websocket on `path` (with its query); resolves once it is open.
+   * @internal (events and exec use it; its `ws` type is not part of the SDK's types)
+   */
   websocket(path: string): Promise<WebSocket> {
     const host = this.tls?.host.includes(":") ? `[${this.tls.host}]` : this.tls?.host;
     const ws = this.tls
