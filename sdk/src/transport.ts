@@ -234,19 +234,21 @@ export class Transport {
         resolve(ws);
       });
       ws.once("error", fail);
-      ws.once("unexpected-response", (_req, res) => {
+      ws.once("unexpected-response", (req, res) => {
         ws.off("error", fail);
-        readAll(res).then(
-          (buf) => {
-            let message = `${res.statusCode} ${res.statusMessage ?? ""}`.trim();
-            try {
-              message = (JSON.parse(buf.toString()) as { error?: string }).error || message;
-            } catch {}
-            reject(errorFor(res.statusCode ?? 0, message, `GET ${path}`));
-          },
-          (err: Error) => fail(err),
-        );
-        _req.destroy();
+        // The refusal's body (LXD's error envelope) is read before the request is let go.
+        readAll(res)
+          .finally(() => req.destroy())
+          .then(
+            (buf) => {
+              let message = `${res.statusCode} ${res.statusMessage ?? ""}`.trim();
+              try {
+                message = (JSON.parse(buf.toString()) as { error?: string }).error || message;
+              } catch {}
+              reject(errorFor(res.statusCode ?? 0, message, `GET ${path}`));
+            },
+            (err: Error) => fail(err),
+          );
       });
     });
   }
