@@ -58,31 +58,33 @@ export function openEvents(transport: Transport, opts: EventsOptions): EventStre
   };
   const onAbort = () => end();
 
-  const ready = transport.websocket(`/1.0/events${query}`).then(
-    (ws) => {
-      socket = ws;
-      if (ended) {
-        ws.close();
-        return;
+  // Listening starts as the socket opens: no event between the handshake and a caller's await is lost.
+  const listen = (ws: WebSocket) => {
+    socket = ws;
+    if (ended) {
+      ws.close();
+      return;
+    }
+    ws.on("message", (data: Buffer) => {
+      try {
+        queue.push(JSON.parse(data.toString()) as LxdEvent);
+      } catch {
+        return; // not an event: LXD sends nothing else on this socket
       }
-      ws.on("message", (data: Buffer) => {
-        try {
-          queue.push(JSON.parse(data.toString()) as LxdEvent);
-        } catch {
-          return; // not an event: LXD sends nothing else on this socket
-        }
-        settle();
-      });
-      ws.once("close", (code: number) => {
-        // A close we did not ask for (the daemon stopped, or dropped us as too slow) is an error.
-        end(
-          ended
-            ? undefined
-            : new LxdError(0, `events stream closed by lxtd (${code})`, "GET /1.0/events"),
-        );
-      });
-      ws.once("error", (err) => end(err));
-    },
+      settle();
+    });
+    ws.once("close", (code: number) => {
+      // A close we did not ask for (the daemon stopped, or dropped us as too slow) is an error.
+      end(
+        ended
+          ? undefined
+          : new LxdError(0, `events stream closed by lxtd (${code})`, "GET /1.0/events"),
+      );
+    });
+    ws.once("error", (err) => end(err));
+  };
+  const ready = transport.websocket(`/1.0/events${query}`, listen).then(
+    () => {},
     (err: unknown) => {
       end(err);
       throw err;

@@ -137,24 +137,34 @@ export async function execProcess(
   })) as OperationJson;
   const fds = fdsOf(op);
   const names = opts.interactive ? ["control", "0"] : ["control", "0", "1", "2"];
-  const open = (n: string) => {
-    const secret = fds[n];
-    if (!secret) throw new OperationError({ ...op, err: `exec: no websocket "${n}"` });
-    return client.transport.websocket(socketPath(op, secret));
-  };
-  // The control socket first: the command starts once the data streams are all connected.
-  const control = await open("control");
-  const sockets = [control];
-  try {
-    for (const n of names.slice(1)) sockets.push(await open(n));
-  } catch (err) {
+  // All at once (the daemon waits 5 s for them), each output read from the moment it is
+  // open: the command starts as soon as the daemon has its data streams, and may write
+  // before the last of them is open on this side.
+  const opened = await Promise.allSettled(
+    names.map(async (n) => {
+      const secret = fds[n];
+      if (!secret) throw new OperationError({ ...op, err: `exec: no websocket "${n}"` });
+      const reads = n === "1" || n === "2" || (n === "0" && opts.interactive);
+      let out: Readable | undefined;
+      const ws = await client.transport.websocket(socketPath(op, secret), (w) => {
+        if (reads) out = readableOf(w);
+      });
+      return { ws, out };
+    }),
+  );
+  const sockets = opened.flatMap((r) => (r.status === "fulfilled" ? [r.value.ws] : []));
+  const failed = opened.find((r) => r.status === "rejected");
+  if (failed) {
     for (const ws of sockets) ws.terminate();
-    throw err;
+    throw failed.reason;
   }
-  const [, ws0, ws1, ws2] = sockets;
-  const stdout = opts.interactive ? readableOf(ws0 as WebSocket) : readableOf(ws1 as WebSocket);
-  const stderr = ws2 ? readableOf(ws2) : Readable.from([]);
-  const stdin = writableOf(ws0 as WebSocket);
+  const got = opened.map(
+    (r) => (r as PromiseFulfilledResult<{ ws: WebSocket; out?: Readable }>).value,
+  );
+  const control = got[0]?.ws as WebSocket;
+  const stdin = writableOf(got[1]?.ws as WebSocket);
+  const stdout = got[opts.interactive ? 1 : 2]?.out as Readable;
+  const stderr = opts.interactive ? Readable.from([]) : (got[3]?.out as Readable);
   const exit = client.wait(op.id).then(
     (final) => Number((final.metadata as { return?: number } | null)?.return ?? 0),
     (err: unknown) => {
@@ -217,7 +227,10 @@ export async function openConsole(
     wait: false,
   })) as OperationJson;
   const fds = fdsOf(op);
-  const ws0 = await client.transport.websocket(socketPath(op, fds["0"] ?? ""));
+  let shown: Readable | undefined;
+  const ws0 = await client.transport.websocket(socketPath(op, fds["0"] ?? ""), (w) => {
+    shown = readableOf(w);
+  });
   let control: WebSocket;
   try {
     control = await client.transport.websocket(socketPath(op, fds.control ?? ""));
@@ -226,7 +239,7 @@ export async function openConsole(
     throw err;
   }
   const output = new PassThrough();
-  readableOf(ws0).pipe(output);
+  shown?.pipe(output);
   const ended = client.wait(op.id).then(
     () => {},
     () => {}, // a detach ends the operation; how it ended is not the caller's concern

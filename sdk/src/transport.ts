@@ -205,9 +205,12 @@ export class Transport {
 
   /**
    * Opens a websocket on `path` (with its query); resolves once it is open.
+   * `onOpen` runs as it opens, before any message can be delivered (a
+   * message in the same read as the handshake's answer would otherwise be
+   * emitted before an awaiting caller could listen).
    * @internal (events and exec use it; its `ws` type is not part of the SDK's types)
    */
-  websocket(path: string): Promise<WebSocket> {
+  websocket(path: string, onOpen?: (ws: WebSocket) => void): Promise<WebSocket> {
     const host = this.tls?.host.includes(":") ? `[${this.tls.host}]` : this.tls?.host;
     const ws = this.tls
       ? new WebSocket(`wss://${host}:${this.tls.port}${path}`, {
@@ -231,6 +234,7 @@ export class Transport {
       };
       ws.once("open", () => {
         ws.off("error", fail);
+        onOpen?.(ws);
         resolve(ws);
       });
       ws.once("error", fail);

@@ -2,7 +2,8 @@
  * The SDK (sdk/) against a real lxtd: a busybox container created, started,
  * exec'd (streams, exit code, a pty), files pushed and pulled as streams,
  * snapshotted and restored, stopped and deleted, all through the SDK, with
- * the lifecycle events of each seen on the events iterator; typed errors
+ * a console attached and resized, the lifecycle events of each seen on
+ * the events iterator; typed errors
  * (404, 400, a failed operation); and HTTPS with a client certificate
  * trusted by `lxt trust add`, a stranger's refused. HTTPS listens on
  * 127.0.0.1 only.
@@ -61,19 +62,20 @@ describe("the SDK against lxtd", { skip, timeout: 300_000 }, () => {
   });
 
   test("a busybox container's life, with its events", async () => {
+    const c1 = box.name("sdk");
     const events = client.events({ type: ["lifecycle"] });
     await events.ready;
     const seen: string[] = [];
 
-    await client.instances.create({ name: "c1", source: { type: "image", alias: "busybox" } });
-    assert.equal((await client.instances.get("c1")).status, "Stopped");
-    await client.instances.start("c1");
-    const state = await client.instances.state("c1");
+    await client.instances.create({ name: c1, source: { type: "image", alias: "busybox" } });
+    assert.equal((await client.instances.get(c1)).status, "Stopped");
+    await client.instances.start(c1);
+    const state = await client.instances.state(c1);
     assert.equal(state.status, "Running");
     assert.ok(state.pid > 0);
 
     // exec, not interactive: stdin in, stdout and stderr apart, the exit code.
-    const p = await client.instances.exec("c1", [
+    const p = await client.instances.exec(c1, [
       "sh",
       "-c",
       "read line; echo out:$line; echo err >&2; exit 3",
@@ -83,14 +85,14 @@ describe("the SDK against lxtd", { skip, timeout: 300_000 }, () => {
     assert.equal(out, "out:hello\n");
     assert.equal(err, "err\n");
     assert.equal(code, 3);
-    assert.deepEqual(await client.instances.execOutput("c1", ["cat"], { input: "abc" }), {
+    assert.deepEqual(await client.instances.execOutput(c1, ["cat"], { input: "abc" }), {
       code: 0,
       stdout: "abc",
       stderr: "",
     });
 
     // exec on a pty: the terminal's size, and a signal ends the command (128+15).
-    const tty = await client.instances.exec("c1", ["sh", "-c", "stty size; sleep 60"], {
+    const tty = await client.instances.exec(c1, ["sh", "-c", "stty size; sleep 60"], {
       interactive: true,
       width: 100,
       height: 30,
@@ -104,7 +106,7 @@ describe("the SDK against lxtd", { skip, timeout: 300_000 }, () => {
     assert.match(shown, /30 100/);
 
     // A command that is not there: the operation fails, typed.
-    const missing = await client.instances.exec("c1", ["/no/such/command"]);
+    const missing = await client.instances.exec(c1, ["/no/such/command"]);
     missing.stdin.end();
     await assert.rejects(missing.exit, (e: unknown) => {
       assert.ok(e instanceof OperationError);
@@ -113,12 +115,44 @@ describe("the SDK against lxtd", { skip, timeout: 300_000 }, () => {
       return true;
     });
 
+    // The console: its shell, its size at the start and after a resize, then a detach.
+    const con = await client.instances.console(c1, { width: 100, height: 30 });
+    let screen = "";
+    let wake: () => void = () => {};
+    con.output.on("data", (b: Buffer) => {
+      screen += b.toString();
+      wake();
+    });
+    /**
+     * Types `line` until its answer matches `want`. Each answer is waited for; a prompt
+     * with no answer before it means the shell was not reading yet (it was starting, or
+     * the line went before a resize redrew it): the line is typed again.
+     */
+    const ask = async (line: string, rx: RegExp, want: string) => {
+      for (;;) {
+        screen = "";
+        con.input.write(`${line}\r`);
+        let m = rx.exec(screen);
+        while (!m && !/# (\x1b\[6n)?$/.test(screen)) {
+          await new Promise<void>((r) => {
+            wake = r;
+          });
+          m = rx.exec(screen);
+        }
+        if (m?.[1] === want) return m[1];
+      }
+    };
+    assert.equal(await ask("echo S:$(stty size):E", /S:(\d+ \d+):E/, "30 100"), "30 100");
+    con.resize(120, 40);
+    assert.equal(await ask("echo T:$(stty size):E", /T:(\d+ \d+):E/, "40 120"), "40 120");
+    await con.close();
+
     // Files as streams, both ways.
     const big = Buffer.alloc(300_000, "x");
-    await client.instances.files.push("c1", "/root/f", Readable.from([big, Buffer.from("end")]), {
+    await client.instances.files.push(c1, "/root/f", Readable.from([big, Buffer.from("end")]), {
       mode: 0o640,
     });
-    const pulled = await client.instances.files.pull("c1", "/root/f");
+    const pulled = await client.instances.files.pull(c1, "/root/f");
     assert.equal(pulled.type, "file");
     if (pulled.type === "file") {
       assert.equal(pulled.mode, 0o640);
@@ -126,28 +160,28 @@ describe("the SDK against lxtd", { skip, timeout: 300_000 }, () => {
       assert.equal(back.length, big.length + 3);
       assert.ok(back.endsWith("xend"));
     }
-    const dir = await client.instances.files.pull("c1", "/root");
+    const dir = await client.instances.files.pull(c1, "/root");
     assert.equal(dir.type, "directory");
     if (dir.type === "directory") assert.ok(dir.entries.includes("f"));
 
     // A snapshot (of the stopped container: dir storage), a change, the restore of the
     // running one (stopped, restored, started again): the file is as it was.
-    await client.instances.stop("c1", { force: true });
-    assert.equal(await client.instances.snapshots.create("c1"), "snap0");
-    await client.instances.start("c1");
+    await client.instances.stop(c1, { force: true });
+    assert.equal(await client.instances.snapshots.create(c1), "snap0");
+    await client.instances.start(c1);
     assert.deepEqual(
-      (await client.instances.snapshots.list("c1")).map((s) => s.name),
+      (await client.instances.snapshots.list(c1)).map((s) => s.name),
       ["snap0"],
     );
-    await client.instances.files.push("c1", "/root/f", "changed");
-    await client.instances.restore("c1", "snap0");
-    assert.equal((await client.instances.state("c1")).status, "Running");
-    const restored = await client.instances.files.pull("c1", "/root/f");
+    await client.instances.files.push(c1, "/root/f", "changed");
+    await client.instances.restore(c1, "snap0");
+    assert.equal((await client.instances.state(c1)).status, "Running");
+    const restored = await client.instances.files.pull(c1, "/root/f");
     assert.equal(restored.type === "file" && (await text(restored.content)).length, big.length + 3);
 
-    await client.instances.stop("c1", { force: true });
-    assert.equal((await client.instances.state("c1")).status, "Stopped");
-    await client.instances.delete("c1");
+    await client.instances.stop(c1, { force: true });
+    assert.equal((await client.instances.state(c1)).status, "Stopped");
+    await client.instances.delete(c1);
     assert.deepEqual(await client.instances.names(), []);
 
     await until(events, "instance-deleted", seen);
@@ -164,7 +198,7 @@ describe("the SDK against lxtd", { skip, timeout: 300_000 }, () => {
     ]) {
       assert.ok(actions.includes(a), `${a} not among ${actions.join(", ")}`);
     }
-    assert.ok(seen.includes("instance-snapshot-created /1.0/instances/c1/snapshots/snap0"));
+    assert.ok(seen.includes(`instance-snapshot-created /1.0/instances/${c1}/snapshots/snap0`));
   });
 
   test("errors carry LXD's status and words", async () => {
@@ -199,6 +233,7 @@ describe("the SDK against lxtd", { skip, timeout: 300_000 }, () => {
     writeFileSync(file, mine.cert);
     box.ok(["trust", "add", file, "--name", "sdk"]);
 
+    const r1 = box.name("sdkr");
     const remote = new LxdClient({ url, cert: mine.cert, key: mine.key, serverCertificate });
     const anon = new LxdClient({
       url,
@@ -217,18 +252,18 @@ describe("the SDK against lxtd", { skip, timeout: 300_000 }, () => {
       assert.equal((await remote.server.get()).auth, "trusted");
       const events = remote.events({ type: ["lifecycle"] });
       await events.ready;
-      await remote.instances.create({ name: "r1", source: { type: "image", alias: "busybox" } });
+      await remote.instances.create({ name: r1, source: { type: "image", alias: "busybox" } });
       const seen = await until(events, "instance-created", []);
       events.close();
-      assert.ok(seen.includes("instance-created /1.0/instances/r1"));
-      await remote.instances.start("r1");
-      assert.deepEqual(await remote.instances.execOutput("r1", ["echo", "over tls"]), {
+      assert.ok(seen.includes(`instance-created /1.0/instances/${r1}`));
+      await remote.instances.start(r1);
+      assert.deepEqual(await remote.instances.execOutput(r1, ["echo", "over tls"]), {
         code: 0,
         stdout: "over tls\n",
         stderr: "",
       });
-      await remote.instances.stop("r1", { force: true });
-      await remote.instances.delete("r1");
+      await remote.instances.stop(r1, { force: true });
+      await remote.instances.delete(r1);
 
       assert.equal((await anon.request("GET /1.0")).auth, "untrusted");
       await assert.rejects(anon.instances.list(), ForbiddenError);
