@@ -103,7 +103,8 @@ export interface Endpoints {
   "GET /1.0/instances/:name/logs": Ep<string[]>;
   "GET /1.0/instances/:name/logs/:file": Ep<Bytes>;
   "DELETE /1.0/instances/:name/logs/:file": Ep<Empty>;
-  "GET /1.0/instances/:name/files": Ep<Bytes>;
+  /** A file's or symlink's bytes; a directory's entries (JSON). */
+  "GET /1.0/instances/:name/files": Ep<Bytes | string[]>;
   "HEAD /1.0/instances/:name/files": Ep<Empty>;
   "POST /1.0/instances/:name/files": Ep<Empty, Upload | undefined>;
   "DELETE /1.0/instances/:name/files": Ep<Empty>;

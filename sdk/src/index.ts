@@ -42,6 +42,7 @@ export type { ConsoleSession, ExecOptions, ExecProcess, ExecResult } from "./exe
 export {
   BackupsApi,
   CertificatesApi,
+  type FileStat,
   FilesApi,
   ImagesApi,
   InstancesApi,

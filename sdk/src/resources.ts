@@ -266,9 +266,40 @@ export interface PushOptions {
   write?: "overwrite" | "append";
 }
 
+/** What `stat` says of a path. */
+export interface FileStat {
+  type: "file" | "directory" | "symlink";
+  uid: number;
+  gid: number;
+  mode: number;
+  /** A file's size in bytes (0 for the others). */
+  size: number;
+}
+
+/** The owner and mode LXD's file headers carry. */
+function fileMeta(h: import("node:http").IncomingHttpHeaders) {
+  return {
+    uid: Number(h["x-lxd-uid"] ?? 0),
+    gid: Number(h["x-lxd-gid"] ?? 0),
+    mode: Number.parseInt(String(h["x-lxd-mode"] ?? "0"), 8),
+  };
+}
+
 /** `/1.0/instances/NAME/files?path=P`. */
 export class FilesApi {
   constructor(private readonly c: LxdClient) {}
+  /** `HEAD`: the path's type, owner, mode and size, without its content. */
+  async stat(instance: string, path: string): Promise<FileStat> {
+    const res = await this.c.raw({
+      method: "HEAD",
+      path: `/1.0/instances/${encodeURIComponent(instance)}/files`,
+      query: { path },
+    });
+    res.body.resume();
+    const type = String(res.headers["x-lxd-type"] ?? "file") as FileStat["type"];
+    const size = type === "file" ? Number(res.headers["content-length"] ?? 0) : 0;
+    return { type, ...fileMeta(res.headers), size };
+  }
   /** `GET`: a file's content as a stream, a directory's entries, a symlink's target. */
   async pull(instance: string, path: string): Promise<Pulled> {
     const res = await this.c.raw({
@@ -276,13 +307,8 @@ export class FilesApi {
       path: `/1.0/instances/${encodeURIComponent(instance)}/files`,
       query: { path },
     });
-    const h = res.headers;
-    const meta = {
-      uid: Number(h["x-lxd-uid"] ?? 0),
-      gid: Number(h["x-lxd-gid"] ?? 0),
-      mode: Number.parseInt(String(h["x-lxd-mode"] ?? "0"), 8),
-    };
-    const type = String(h["x-lxd-type"] ?? "file");
+    const meta = fileMeta(res.headers);
+    const type = String(res.headers["x-lxd-type"] ?? "file");
     if (type === "directory") {
       const env = JSON.parse((await readText(res.body)) || "{}") as { metadata?: string[] };
       return { type, ...meta, entries: env.metadata ?? [] };

@@ -161,6 +161,17 @@ describe("the SDK against lxtd", { skip, timeout: 300_000 }, () => {
       assert.equal(back.length, big.length + 3);
       assert.ok(back.endsWith("xend"));
     }
+    assert.deepEqual(await client.instances.files.stat(c1, "/root/f"), {
+      type: "file",
+      uid: 0,
+      gid: 0,
+      mode: 0o640,
+      size: big.length + 3,
+    });
+    await client.instances.files.mkdir(c1, "/root/d", { mode: 0o750 });
+    assert.equal((await client.instances.files.stat(c1, "/root/d")).mode, 0o750);
+    await client.instances.files.delete(c1, "/root/d");
+    await assert.rejects(client.instances.files.stat(c1, "/root/d"), NotFoundError);
     const dir = await client.instances.files.pull(c1, "/root");
     assert.equal(dir.type, "directory");
     if (dir.type === "directory") assert.ok(dir.entries.includes("f"));
