@@ -16,13 +16,17 @@ import {
 } from "./endpoints.js";
 import { errorFor, LxdError, OperationError } from "./errors.js";
 import { type EventStream, type EventsOptions, openEvents } from "./events.js";
+import { InstancesApi } from "./instances.js";
 import {
+  AliasesApi,
   CertificatesApi,
   ImagesApi,
-  InstancesApi,
+  NetworkDetailsApi,
   NetworksApi,
+  OperationsApi,
   ProfilesApi,
   ServerApi,
+  StorageApi,
 } from "./resources.js";
 import {
   type ConnectOptions,
@@ -77,9 +81,14 @@ export class LxdClient {
   /** `/1.0/instances` (with `.snapshots`, `.backups`, `.files`), exec and console. */
   readonly instances: InstancesApi;
   readonly images: ImagesApi;
+  readonly aliases: AliasesApi;
   readonly profiles: ProfilesApi;
   readonly networks: NetworksApi;
+  /** Leases and forwards of a network. */
+  readonly network: NetworkDetailsApi;
+  readonly storage: StorageApi;
   readonly certificates: CertificatesApi;
+  readonly operations: OperationsApi;
 
   /** A client of the lxtd at `opts` (nothing is connected until the first call). */
   constructor(opts: ConnectOptions) {
@@ -90,6 +99,10 @@ export class LxdClient {
     this.profiles = new ProfilesApi(this);
     this.networks = new NetworksApi(this);
     this.certificates = new CertificatesApi(this);
+    this.aliases = new AliasesApi(this);
+    this.network = new NetworkDetailsApi(this);
+    this.storage = new StorageApi(this);
+    this.operations = new OperationsApi(this);
   }
 
   /** Closes idle connections (open event streams and exec sessions are closed by their owners). */

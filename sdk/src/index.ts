@@ -39,20 +39,18 @@ export {
 } from "./errors.js";
 export type { EventStream, EventsOptions } from "./events.js";
 export type { ConsoleSession, ExecOptions, ExecProcess, ExecResult } from "./exec.js";
+export { type FileStat, FilesApi, type Pulled, type PushOptions } from "./files.js";
+export { BackupsApi, InstancesApi, SnapshotsApi, type StateOptions } from "./instances.js";
 export {
-  BackupsApi,
+  AliasesApi,
   CertificatesApi,
-  type FileStat,
-  FilesApi,
   ImagesApi,
-  InstancesApi,
+  NetworkDetailsApi,
   NetworksApi,
+  OperationsApi,
   ProfilesApi,
-  type Pulled,
-  type PushOptions,
   ServerApi,
-  SnapshotsApi,
-  type StateOptions,
+  StorageApi,
 } from "./resources.js";
 export {
   type ConnectOptions,

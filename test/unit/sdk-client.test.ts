@@ -267,9 +267,13 @@ describe("a client on a daemon's unix socket", () => {
       run: (op) => new Promise((_r, reject) => op.signal.addEventListener("abort", reject)),
     });
     const cancelled = client.wait(stuck.id);
-    await client.request("DELETE /1.0/operations/:id", { params: { id: stuck.id } });
+    assert.equal((await client.operations.get(stuck.id)).status, "Running");
+    await client.operations.cancel(stuck.id);
     await assert.rejects(cancelled, (e: unknown) => e instanceof OperationError && e.cancelled);
     await assert.rejects(client.wait("0000"), NotFoundError);
+    const listed = await client.operations.list();
+    assert.ok(listed.success?.some((o) => o.id === ok.id && o.metadata?.answer === 42));
+    assert.ok(listed.failure?.some((o) => o.id === bad.id && o.err === "it broke"));
   });
 
   test("events: close() ends a pending next(); a daemon that goes away fails it", async () => {
