@@ -290,6 +290,28 @@ describe("a client on a daemon's unix socket", () => {
     assert.equal((first.value as { metadata: { message: string } }).metadata.message, "hello");
     await assert.rejects(client.events({ type: ["nonsense" as never] }).ready, BadRequestError);
     other.close();
+
+    // A daemon that goes away ends the stream with an error, not a quiet end.
+    const t2 = testDaemon();
+    const app2 = buildApp(t2.d);
+    const socket2 = join(t2.root, "unix.socket");
+    await app2.listen({ path: socket2 });
+    const c2 = new LxdClient({ socket: socket2 });
+    try {
+      const doomed = c2.events();
+      await doomed.ready;
+      const next = doomed.next();
+      await app2.close();
+      await assert.rejects(next, (e: unknown) => {
+        assert.ok(e instanceof LxdError);
+        assert.equal(e.status, 0);
+        assert.match(e.message, /events stream closed by lxtd/);
+        return true;
+      });
+    } finally {
+      c2.close();
+      t2.cleanup();
+    }
   });
 
   test("a socket nobody listens on is a ConnectionError", async () => {
