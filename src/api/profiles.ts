@@ -11,16 +11,10 @@ import { join } from "node:path";
 import { stringify } from "yaml";
 import { writeFileAtomic } from "../host/atomic.js";
 import { ApiError } from "./envelope.js";
+import type { Profile } from "./types.js";
 import { readYamlFile } from "./yaml-files.js";
 
-export type Devices = Record<string, Record<string, string>>;
-
-export interface Profile {
-  name: string;
-  description: string;
-  config: Record<string, string>;
-  devices: Devices;
-}
+export type { Devices, Profile } from "./types.js";
 
 export const DEFAULT_NETWORK = "lxtbr0";
 

@@ -38,6 +38,7 @@ import { renderLxc } from "../lxd-config.js";
 import type { Operation } from "../operations.js";
 import { type Devices, ProfileStore } from "../profiles.js";
 import { type InstancesPost, instanceStatePut, instancesPost, parseBody } from "../schemas.js";
+import type { InstanceFull, InstanceState } from "../types.js";
 import { importUpload, isUpload } from "./backups.js";
 import { recursion } from "./params.js";
 import { snapshotsJson } from "./snapshots.js";
@@ -298,8 +299,8 @@ export async function fullInstance(
   d: Daemon,
   paths: ContainerPaths,
   inst: InstanceJson,
-  known?: ReturnType<typeof stateJson>,
-) {
+  known?: InstanceState,
+): Promise<InstanceFull> {
   const state = known ?? (await instanceState(d.ctx, paths));
   const snapshots = await snapshotsJson(d, paths);
   return { ...inst, state, snapshots, backups: backupRecords(paths).map(backupJson) };
