@@ -25,6 +25,7 @@ struct child_ctx {
 };
 
 int monitor_main(const char *planfile, char **argv);
+int pool_main(int argc, char **argv);
 int attach_main(int argc, char **argv);
 
 /* One record of attach's control fd (docs/helper-protocol.md, Attach). */

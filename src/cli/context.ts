@@ -65,9 +65,10 @@ function lxtCommand(env: NodeJS.ProcessEnv): LxtCommand {
  * default). `LXT_LOCK_TIMEOUT=SECONDS` limits every wait for a lock that
  * another command holds (default: until it is free, as LXC does);
  * `LXT_START_TIMEOUT=SECONDS` a start's wait for the monitor's verdict
- * (default `DEFAULT_START_TIMEOUT_MS`, two minutes).
+ * (default `DEFAULT_START_TIMEOUT_MS`, two minutes). `monitorPool`: how
+ * many monitors a daemon keeps made ahead of demand (none for a command).
  */
-export function cliContext(opts: { lxcpath?: string } = {}): Context {
+export function cliContext(opts: { lxcpath?: string; monitorPool?: number } = {}): Context {
   const env = process.env;
   return nodeContext({
     lxcpath: resolveLxcpath(opts.lxcpath),
@@ -83,6 +84,7 @@ export function cliContext(opts: { lxcpath?: string } = {}): Context {
     lockTimeoutMs: envSeconds(env, "LXT_LOCK_TIMEOUT"),
     startTimeoutMs: envSeconds(env, "LXT_START_TIMEOUT"),
     lxtCommand: lxtCommand(env),
+    monitorPool: opts.monitorPool,
   });
 }
 

@@ -62,6 +62,17 @@ function secondsOption(flag: string, value: string | undefined): number | undefi
   return Math.round(n * 1000);
 }
 
+/** Monitors kept ready: a start takes one, and one more is spawned while it waits for its verdict. */
+const DEFAULT_MONITOR_POOL = 2;
+
+/** A count flag's value: a whole number from 0 to 64. */
+function countOption(flag: string, value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) > 64) {
+    throw new Error(`${flag} ${value}: expected a whole number from 0 to 64`);
+  }
+  return Number(value);
+}
+
 /**
  * `LXTD_PHASES=FILE` (bench/api.sh): every phase mark of the API and the
  * core, appended to FILE as `lxt-phase EPOCH_MS NAME` lines (the CLI's
@@ -104,6 +115,11 @@ async function main(): Promise<void> {
     .option(
       "--ws-heartbeat <seconds>",
       "ping websockets this often; a peer missing a pong is dropped (default 30)",
+    )
+    .option(
+      "--monitor-pool <n>",
+      "container monitors kept made ahead of demand, so a start spawns none (0: none)",
+      String(DEFAULT_MONITOR_POOL),
     );
   program.parse();
   const opts = program.opts();
@@ -123,7 +139,7 @@ async function main(): Promise<void> {
     { level: opts.logLevel, base: { pid: process.pid } },
     pino.destination({ fd: opts.logFile ? openSync(opts.logFile, "a", 0o640) : 2, sync: false }),
   );
-  const ctx = cliContext({ lxcpath });
+  const ctx = cliContext({ lxcpath, monitorPool: countOption("--monitor-pool", opts.monitorPool) });
   if (process.env.LXTD_PHASES) tracePhases(process.env.LXTD_PHASES);
   // One daemon per state root: the lock lives as long as this process.
   const lock = await ctx.host.tryLock(join(stateDir, "lxtd.lock"), "lxtd");
@@ -198,6 +214,7 @@ async function main(): Promise<void> {
     } catch {
       // already gone
     }
+    await ctx.host.monitors?.close();
     await lock.release();
     log.flush();
     process.exit(0);

@@ -14,6 +14,7 @@ import type { Stream } from "node:stream";
 import type { CgroupFs, KillFn } from "../host/cgroup-fs.js";
 import type { LxcfsView } from "../host/lxcfs.js";
 import type { LimitHost } from "../host/machine.js";
+import type { MonitorPool } from "../host/monitor-pool.js";
 import type { CommandRunner } from "../host/runner.js";
 import type { HeldLock, HeldProcess } from "../host/shim.js";
 import type { AppArmorHost } from "../security/apparmor.js";
@@ -63,6 +64,11 @@ export interface HostDoors {
   tryLock(path: string, what: string): Promise<HeldLock | undefined>;
   /** A process of ours that lives until released (a systemd scope's first member). */
   hold(): Promise<HeldProcess>;
+  /**
+   * Monitors made ahead of demand (a daemon's; none in the CLI): a detached
+   * start takes one instead of spawning its monitor (host/monitor-pool.ts).
+   */
+  readonly monitors?: MonitorPool;
 }
 
 /** Settings the front-end read from its own configuration (flags, environment). */

@@ -11,6 +11,7 @@ import { readAppArmorHost } from "./apparmor.js";
 import { nodeCgroupFs, nodeKill } from "./cgroup-fs.js";
 import { detectLxcfs } from "./lxcfs.js";
 import { nodeLimitHost } from "./machine.js";
+import { monitorPool } from "./monitor-pool.js";
 import { commandRunner } from "./runner.js";
 import { spawnHold, takeLock, tryLock } from "./shim.js";
 import { systemdBooted } from "./systemd.js";
@@ -34,6 +35,8 @@ export interface NodeContextOptions {
   startTimeoutMs?: number;
   /** How a monitor runs the front-end again (see `HostSettings.lxtCommand`). */
   lxtCommand?: LxtCommand;
+  /** Monitors to keep made ahead of demand (a daemon's `HostDoors.monitors`); none when 0 or unset. */
+  monitorPool?: number;
 }
 
 function isDirectory(path: string): boolean {
@@ -72,6 +75,7 @@ export function nodeContext(o: NodeContextOptions): Context {
         }),
       tryLock: (path, what) => tryLock(helperPath(), path, what),
       hold: () => spawnHold(helperPath()),
+      monitors: o.monitorPool ? monitorPool(helperPath, o.monitorPool) : undefined,
     },
     settings: {
       subuidFile: o.subuidFile,
