@@ -17,26 +17,6 @@
 
 #define POOL_CONTROL_FD 4
 
-/* One line from fd 4 into buf (without its newline); -1 on EOF or error. */
-static int read_line(char *buf, size_t cap)
-{
-	size_t len = 0;
-
-	while (len < cap - 1) {
-		ssize_t n = read(POOL_CONTROL_FD, buf + len, 1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		if (buf[len] == '\n') {
-			buf[len] = '\0';
-			return 0;
-		}
-		len++;
-	}
-	return -1;
-}
-
 int pool_main(int argc, char **argv)
 {
 	char line[4200], self[] = "lxt-shim", verb[] = "monitor";
@@ -50,7 +30,7 @@ int pool_main(int argc, char **argv)
 		return 2;
 	}
 	set_title("lxt pool", "[lxt pool]");
-	if (read_line(line, sizeof(line)) < 0)
+	if (read_line(POOL_CONTROL_FD, line, sizeof(line)) < 0)
 		return 0;
 	close(POOL_CONTROL_FD);
 	if (strncmp(line, "start ", 6) != 0 || line[6] != '/') {

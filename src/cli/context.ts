@@ -65,10 +65,11 @@ function lxtCommand(env: NodeJS.ProcessEnv): LxtCommand {
  * default). `LXT_LOCK_TIMEOUT=SECONDS` limits every wait for a lock that
  * another command holds (default: until it is free, as LXC does);
  * `LXT_START_TIMEOUT=SECONDS` a start's wait for the monitor's verdict
- * (default `DEFAULT_START_TIMEOUT_MS`, two minutes). `monitorPool`: how
- * many monitors a daemon keeps made ahead of demand (none for a command).
+ * (default `DEFAULT_START_TIMEOUT_MS`, two minutes). `helperPool`: how
+ * many monitors and lock helpers a daemon keeps made ahead of demand (none
+ * for a command).
  */
-export function cliContext(opts: { lxcpath?: string; monitorPool?: number } = {}): Context {
+export function cliContext(opts: { lxcpath?: string; helperPool?: number } = {}): Context {
   const env = process.env;
   return nodeContext({
     lxcpath: resolveLxcpath(opts.lxcpath),
@@ -84,7 +85,7 @@ export function cliContext(opts: { lxcpath?: string; monitorPool?: number } = {}
     lockTimeoutMs: envSeconds(env, "LXT_LOCK_TIMEOUT"),
     startTimeoutMs: envSeconds(env, "LXT_START_TIMEOUT"),
     lxtCommand: lxtCommand(env),
-    monitorPool: opts.monitorPool,
+    helperPool: opts.helperPool,
   });
 }
 

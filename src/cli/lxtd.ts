@@ -62,8 +62,8 @@ function secondsOption(flag: string, value: string | undefined): number | undefi
   return Math.round(n * 1000);
 }
 
-/** Monitors kept ready: a start takes one, and one more is spawned while it waits for its verdict. */
-const DEFAULT_MONITOR_POOL = 2;
+/** Helpers of each kind kept ready: a start takes one, and one more is spawned while it waits. */
+const DEFAULT_HELPER_POOL = 2;
 
 /** A count flag's value: a whole number from 0 to 64. */
 function countOption(flag: string, value: string): number {
@@ -117,9 +117,9 @@ async function main(): Promise<void> {
       "ping websockets this often; a peer missing a pong is dropped (default 30)",
     )
     .option(
-      "--monitor-pool <n>",
-      "container monitors kept made ahead of demand, so a start spawns none (0: none)",
-      String(DEFAULT_MONITOR_POOL),
+      "--helper-pool <n>",
+      "container monitors and lock helpers kept made ahead of demand, N of each (0: none)",
+      String(DEFAULT_HELPER_POOL),
     );
   program.parse();
   const opts = program.opts();
@@ -139,7 +139,7 @@ async function main(): Promise<void> {
     { level: opts.logLevel, base: { pid: process.pid } },
     pino.destination({ fd: opts.logFile ? openSync(opts.logFile, "a", 0o640) : 2, sync: false }),
   );
-  const ctx = cliContext({ lxcpath, monitorPool: countOption("--monitor-pool", opts.monitorPool) });
+  const ctx = cliContext({ lxcpath, helperPool: countOption("--helper-pool", opts.helperPool) });
   if (process.env.LXTD_PHASES) tracePhases(process.env.LXTD_PHASES);
   // One daemon per state root: the lock lives as long as this process.
   const lock = await ctx.host.tryLock(join(stateDir, "lxtd.lock"), "lxtd");

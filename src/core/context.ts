@@ -12,9 +12,9 @@
 import { join } from "node:path";
 import type { Stream } from "node:stream";
 import type { CgroupFs, KillFn } from "../host/cgroup-fs.js";
+import type { HelperPool } from "../host/helper-pool.js";
 import type { LxcfsView } from "../host/lxcfs.js";
 import type { LimitHost } from "../host/machine.js";
-import type { MonitorPool } from "../host/monitor-pool.js";
 import type { CommandRunner } from "../host/runner.js";
 import type { HeldLock, HeldProcess } from "../host/shim.js";
 import type { AppArmorHost } from "../security/apparmor.js";
@@ -66,9 +66,9 @@ export interface HostDoors {
   hold(): Promise<HeldProcess>;
   /**
    * Monitors made ahead of demand (a daemon's; none in the CLI): a detached
-   * start takes one instead of spawning its monitor (host/monitor-pool.ts).
+   * start takes one instead of spawning its monitor (host/helper-pool.ts).
    */
-  readonly monitors?: MonitorPool;
+  readonly monitors?: HelperPool;
 }
 
 /** Settings the front-end read from its own configuration (flags, environment). */

@@ -9,9 +9,9 @@ import { Caches } from "../core/cache.js";
 import type { Context, Env, LxtCommand } from "../core/context.js";
 import { readAppArmorHost } from "./apparmor.js";
 import { nodeCgroupFs, nodeKill } from "./cgroup-fs.js";
+import { lockHelperPool, monitorPool } from "./helper-pool.js";
 import { detectLxcfs } from "./lxcfs.js";
 import { nodeLimitHost } from "./machine.js";
-import { monitorPool } from "./monitor-pool.js";
 import { commandRunner } from "./runner.js";
 import { spawnHold, takeLock, tryLock } from "./shim.js";
 import { systemdBooted } from "./systemd.js";
@@ -35,8 +35,12 @@ export interface NodeContextOptions {
   startTimeoutMs?: number;
   /** How a monitor runs the front-end again (see `HostSettings.lxtCommand`). */
   lxtCommand?: LxtCommand;
-  /** Monitors to keep made ahead of demand (a daemon's `HostDoors.monitors`); none when 0 or unset. */
-  monitorPool?: number;
+  /**
+   * Monitors and lock helpers to keep made ahead of demand, this many of
+   * each (a daemon's; `HostDoors.monitors`, and the `lock` door's); none
+   * when 0 or unset.
+   */
+  helperPool?: number;
 }
 
 function isDirectory(path: string): boolean {
@@ -50,6 +54,8 @@ export function nodeContext(o: NodeContextOptions): Context {
     helper ??= o.helper();
     return helper;
   };
+  const monitors = o.helperPool ? monitorPool(helperPath, o.helperPool) : undefined;
+  const locks = o.helperPool ? lockHelperPool(helperPath, o.helperPool) : undefined;
   return {
     lxcpath: o.lxcpath,
     runDir: o.runDir,
@@ -69,13 +75,19 @@ export function nodeContext(o: NodeContextOptions): Context {
       },
       clock: { now: () => Date.now(), sleep: (ms) => sleep(ms) },
       lock: (path, what, wait = {}) =>
-        takeLock(helperPath(), path, what, {
-          ...wait,
-          timeoutMs: wait.timeoutMs ?? o.lockTimeoutMs,
-        }),
+        takeLock(
+          helperPath(),
+          path,
+          what,
+          {
+            ...wait,
+            timeoutMs: wait.timeoutMs ?? o.lockTimeoutMs,
+          },
+          locks,
+        ),
       tryLock: (path, what) => tryLock(helperPath(), path, what),
       hold: () => spawnHold(helperPath()),
-      monitors: o.monitorPool ? monitorPool(helperPath, o.monitorPool) : undefined,
+      monitors,
     },
     settings: {
       subuidFile: o.subuidFile,

@@ -6,13 +6,13 @@ import type { Stdio } from "../core/context.js";
 import { LxtError } from "../core/errors.js";
 import { phase } from "../core/phase.js";
 import { limitError, type WaitLimit, watchLimit } from "../core/wait.js";
+import { assignMonitor, type HelperPool } from "./helper-pool.js";
 import {
   type ControlRequest,
   controlLine,
   type HelperFailure,
   parseStatusLine,
 } from "./helper-protocol.js";
-import { assignMonitor, type MonitorPool } from "./monitor-pool.js";
 import { groupGone, type ProcessRef } from "./proc.js";
 
 /** `ENOENT (no such file or directory)` for a positive errno. */
@@ -83,7 +83,7 @@ export function spawnMonitor(
   planFile: string,
   foreground?: Stdio,
   wait: WaitLimit = {},
-  pool?: MonitorPool,
+  pool?: HelperPool,
 ): Promise<MonitorStarted> {
   // A detached monitor made ahead of demand is the same process, minus its spawn and exec.
   const member = foreground ? undefined : pool?.take();

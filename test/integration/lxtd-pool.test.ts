@@ -1,5 +1,5 @@
 /**
- * lxtd's monitor pool (src/host/monitor-pool.ts, native/src/pool.c): a start
+ * lxtd's monitor pool (src/host/helper-pool.ts, native/src/pool.c): a start
  * through the API takes a monitor made ahead of demand, and the container it
  * gives is the one `lxt start` gives (cgroups, id map, runtime files, monitor
  * title); a taken member outlives a SIGKILLed daemon, untaken ones end with
@@ -15,8 +15,11 @@ import { LxtdSandbox, lxtdSkipReason } from "./lxtd-harness.js";
 const skip = lxtdSkipReason();
 if (skip) console.log(skip);
 
-/** Pids of the daemon's untaken pool members: its children titled `[lxt pool]`. */
-function poolPids(daemonPid: number): number[] {
+/**
+ * Pids of the daemon's untaken pool members: its children titled `[lxt
+ * pool]` (monitors), or with `lock -` (lock helpers).
+ */
+function poolPids(daemonPid: number, kind: "monitor" | "lock" = "monitor"): number[] {
   const pids: number[] = [];
   for (const e of readdirSync("/proc")) {
     if (!/^\d+$/.test(e)) continue;
@@ -24,7 +27,9 @@ function poolPids(daemonPid: number): number[] {
       const stat = readFileSync(`/proc/${e}/stat`, "utf8");
       const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
       const cmd = readFileSync(`/proc/${e}/cmdline`, "utf8");
-      if (ppid === daemonPid && cmd.startsWith("[lxt pool]")) pids.push(Number(e));
+      const member =
+        kind === "monitor" ? cmd.startsWith("[lxt pool]") : cmd.endsWith("\0lock\0-\0");
+      if (ppid === daemonPid && member) pids.push(Number(e));
     } catch {
       // gone meanwhile
     }
@@ -57,7 +62,7 @@ describe("lxtd monitor pool", { skip }, () => {
   let box: LxtdSandbox;
   before(async () => {
     box = new LxtdSandbox();
-    await box.startDaemon(["--monitor-pool", "2"]);
+    await box.startDaemon(["--helper-pool", "2"]);
   });
   after(async () => {
     await box?.close();
@@ -130,12 +135,17 @@ describe("lxtd monitor pool", { skip }, () => {
     box.lxcOk(["launch", "busybox", c]);
     const before = runningShape(box, c);
     const members = await poolOf(2);
+    assert.ok(await until(() => poolPids(daemonPid(), "lock").length === 2), "2 lock helpers");
+    const lockers = poolPids(daemonPid(), "lock");
     const daemon = box.daemon;
     assert.ok(daemon);
     daemon.kill("SIGKILL");
     await exitOf(daemon);
     box.daemon = undefined;
-    assert.ok(await until(() => members.every((p) => !alive(p))), "untaken members ended");
+    assert.ok(
+      await until(() => [...members, ...lockers].every((p) => !alive(p))),
+      "untaken members ended",
+    );
     assert.ok(alive(before.monitor) && alive(before.init), "the container outlives the daemon");
     const info = JSON.parse(box.ok(["info", "-n", c, "--format", "json"]));
     assert.equal(info.state, "RUNNING");
@@ -148,15 +158,19 @@ describe("lxtd monitor pool", { skip }, () => {
     );
     box.ok(["stop", "-k", "-n", c]);
     box.ok(["destroy", "-n", c]);
-    await box.startDaemon(["--monitor-pool", "2"]);
+    await box.startDaemon(["--helper-pool", "2"]);
   });
 
   test("a daemon that exits ends its untaken members first", async () => {
     const members = await poolOf(2);
+    assert.ok(await until(() => poolPids(daemonPid(), "lock").length === 2), "2 lock helpers");
+    const lockers = poolPids(daemonPid(), "lock");
     assert.equal(await box.stopDaemon(), 0);
     for (const p of members) assert.ok(!alive(p), `member ${p} ended with the daemon`);
-    await box.startDaemon(["--monitor-pool", "0"]);
-    assert.deepEqual(poolPids(daemonPid()), [], "--monitor-pool 0 keeps none");
+    for (const p of lockers) assert.ok(!alive(p), `lock helper ${p} ended with the daemon`);
+    await box.startDaemon(["--helper-pool", "0"]);
+    assert.deepEqual(poolPids(daemonPid()), [], "--helper-pool 0 keeps no monitor");
+    assert.deepEqual(poolPids(daemonPid(), "lock"), [], "--helper-pool 0 keeps no lock helper");
     const c = box.name("cold");
     box.lxcOk(["launch", "busybox", c]);
     assert.equal(JSON.parse(box.ok(["info", "-n", c, "--format", "json"])).state, "RUNNING");
