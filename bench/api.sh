@@ -14,7 +14,7 @@
 # Env:   BENCH_API_BULK="100 200"   bulk sizes (each also the M of the list figure; default "100 200")
 #        BENCH_API_CONC=8          clients at once for the bulk (default 8)
 #        BENCH_API_LIST=10         list samples per tool and size (default 10)
-#        BENCH_API_POOL=2          lxtd's --monitor-pool (monitors made ahead of demand; 0: none)
+#        BENCH_API_POOL=2          lxtd's --helper-pool (monitors and lock helpers made ahead of demand; 0: none)
 #        BENCH_NO_WRITE=1          print only, leave RESULTS.md alone
 #        LXTD=CMD                  the daemon (default: bin/lxtd of this checkout)
 # Root only. Private state roots under /var/tmp, all removed on exit. Start phases: the daemon
@@ -59,7 +59,7 @@ trap 'exit 130' INT TERM
 mkdir -p "$LXTP/.lxtd/profiles"
 printf 'description: bench, no NIC\nconfig: {}\ndevices:\n  root:\n    path: /\n    pool: default\n    type: disk\n' \
   > "$LXTP/.lxtd/profiles/default.yaml"
-LXTD_PHASES=$W/phases "${LXTD[@]}" --foreground -P "$LXTP" --monitor-pool "$POOL" > "$W/lxtd.out" 2> "$W/lxtd.err" &
+LXTD_PHASES=$W/phases "${LXTD[@]}" --foreground -P "$LXTP" --helper-pool "$POOL" > "$W/lxtd.out" 2> "$W/lxtd.err" &
 DPID=$!
 for _ in $(seq 1 100); do grep -q "listening" "$W/lxtd.out" 2>/dev/null && break; sleep 0.05; done
 grep -q "listening" "$W/lxtd.out" || die "lxtd did not start: $(head -c 500 "$W/lxtd.err")"
@@ -194,7 +194,7 @@ done
   echo
   echo "N=$N start samples per tool; bulk sizes ${BULK[*]} ($CONC API clients at once, LXC's tools in a row);" \
     "$LISTN list samples per size; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg) at the end;" \
-    "lxtd \`${LXTD[*]} --monitor-pool $POOL\`, LXC $(lxc-start --version 2>/dev/null), node $(node --version)." \
+    "lxtd \`${LXTD[*]} --helper-pool $POOL\`, LXC $(lxc-start --version 2>/dev/null), node $(node --version)." \
     "API requests from one Node process over the unix socket (no client start-up counted)."
   echo
   echo "| operation | lxtd API | LXC | n (API/LXC) | API/LXC (target) |"
