@@ -1,6 +1,7 @@
 import { Command } from "@commander-js/extra-typings";
 import { VERSION } from "../core/version.js";
 import { register as attach } from "./verbs/attach.js";
+import { register as autostart } from "./verbs/autostart.js";
 import { register as cgroup } from "./verbs/cgroup.js";
 import { register as checkconfig } from "./verbs/checkconfig.js";
 import { register as config } from "./verbs/config.js";
@@ -53,6 +54,7 @@ export const VERBS: ReadonlyArray<readonly [readonly string[], Register]> = [
   [["network"], network],
   [["forward"], forward],
   [["trust"], trust],
+  [["autostart"], autostart],
 ];
 
 /**
