@@ -214,7 +214,7 @@ async function main(): Promise<void> {
     } catch {
       // already gone
     }
-    await ctx.host.monitors?.close();
+    await Promise.all([ctx.host.monitors?.close(), ctx.host.lockHelpers?.close()]);
     await lock.release();
     log.flush();
     process.exit(0);

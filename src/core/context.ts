@@ -71,6 +71,8 @@ export interface HostDoors {
    * start takes one instead of spawning its monitor (host/helper-pool.ts).
    */
   readonly monitors?: HelperPool;
+  /** The lock helpers the `lock` door takes before it spawns one (with `monitors`; none in the CLI). */
+  readonly lockHelpers?: HelperPool;
 }
 
 /** Settings the front-end read from its own configuration (flags, environment). */

@@ -89,6 +89,7 @@ export function nodeContext(o: NodeContextOptions): Context {
       tryLock: (path, what) => tryLock(helperPath(), path, what),
       hold: () => spawnHold(helperPath()),
       monitors,
+      lockHelpers: locks,
     },
     settings: {
       subuidFile: o.subuidFile,
