@@ -14,6 +14,7 @@
 # Env:   BENCH_API_BULK="100 200"   bulk sizes (each also the M of the list figure; default "100 200")
 #        BENCH_API_CONC=8          clients at once for the bulk (default 8)
 #        BENCH_API_LIST=10         list samples per tool and size (default 10)
+#        BENCH_API_POOL=2          lxtd's --helper-pool (monitors and lock helpers made ahead of demand; 0: none)
 #        BENCH_NO_WRITE=1          print only, leave RESULTS.md alone
 #        LXTD=CMD                  the daemon (default: bin/lxtd of this checkout)
 # Root only. Private state roots under /var/tmp, all removed on exit. Start phases: the daemon
@@ -28,7 +29,9 @@ bench_positive "$N" "usage: bench/api.sh [N]  (N a positive integer, got '$N')"
 read -r -a BULK <<< "${BENCH_API_BULK:-100 200}"
 CONC=${BENCH_API_CONC:-8}
 LISTN=${BENCH_API_LIST:-10}
+POOL=${BENCH_API_POOL:-2}
 for v in "${BULK[@]}" "$CONC" "$LISTN"; do bench_positive "$v" "BENCH_API_* must be positive integers"; done
+[[ "$POOL" =~ ^[0-9]+$ ]] || die "BENCH_API_POOL must be a whole number, got '$POOL'"
 bench_need_root
 bench_need lxc-create lxc-start lxc-wait lxc-stop lxc-ls lxc-destroy node
 read -r -a LXTD <<< "${LXTD:-$HERE/../bin/lxtd}"
@@ -56,7 +59,7 @@ trap 'exit 130' INT TERM
 mkdir -p "$LXTP/.lxtd/profiles"
 printf 'description: bench, no NIC\nconfig: {}\ndevices:\n  root:\n    path: /\n    pool: default\n    type: disk\n' \
   > "$LXTP/.lxtd/profiles/default.yaml"
-LXTD_PHASES=$W/phases "${LXTD[@]}" --foreground -P "$LXTP" > "$W/lxtd.out" 2> "$W/lxtd.err" &
+LXTD_PHASES=$W/phases "${LXTD[@]}" --foreground -P "$LXTP" --helper-pool "$POOL" > "$W/lxtd.out" 2> "$W/lxtd.err" &
 DPID=$!
 for _ in $(seq 1 100); do grep -q "listening" "$W/lxtd.out" 2>/dev/null && break; sleep 0.05; done
 grep -q "listening" "$W/lxtd.out" || die "lxtd did not start: $(head -c 500 "$W/lxtd.err")"
@@ -162,6 +165,10 @@ for M in "${BULK[@]}"; do
   RSS[$M]=$(rss_kb "$DPID")
   : > "$W/api-list-$M"
   "${CLIENT[@]}" "$SOCK" list "$LISTN" "$M" 2>> "$W/bulk.err" | awk '{ print $2 }' >> "$W/api-list-$M"
+  # Gone before LXC's bulk: each tool is measured on a host without the other's M containers
+  # (1000 of ours hold ~2000 of the host's ptys, and LXC's containers take theirs from the
+  # kernel.pty.max - kernel.pty.reserve left to devpts instances: at 1000 they failed to start).
+  "${CLIENT[@]}" "$SOCK" delete "${names[@]}" 2>/dev/null
 
   lnames=()
   for i in $(seq 0 $((M - 1))); do lnames+=("lxcapibench-m$M-$i"); done
@@ -182,7 +189,6 @@ for M in "${BULK[@]}"; do
       awk -v s="$s" -v e="$e" 'BEGIN { printf "%.3f\n", (e - s) * 1000 }' >> "$W/lxc-list-$M"
   done
   # Gone before the next size: each size is measured from an empty host.
-  "${CLIENT[@]}" "$SOCK" delete "${names[@]}" 2>/dev/null
   bench_destroy lxc "${lnames[@]}"
   LXT_NAMES=("$A") LXC_NAMES=("$B")
 done
@@ -193,7 +199,7 @@ done
   echo
   echo "N=$N start samples per tool; bulk sizes ${BULK[*]} ($CONC API clients at once, LXC's tools in a row);" \
     "$LISTN list samples per size; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg) at the end;" \
-    "lxtd \`${LXTD[*]}\`, LXC $(lxc-start --version 2>/dev/null), node $(node --version)." \
+    "lxtd \`${LXTD[*]} --helper-pool $POOL\`, LXC $(lxc-start --version 2>/dev/null), node $(node --version)." \
     "API requests from one Node process over the unix socket (no client start-up counted)."
   echo
   echo "| operation | lxtd API | LXC | n (API/LXC) | API/LXC (target) |"

@@ -448,7 +448,7 @@ static struct as_conn *find_attach(const char *token)
 /* Bytes up to and including the first newline, read exactly (what follows
  * is the stream's or the control channel's and must stay unread): 0 while
  * incomplete, -1 for a line that is too long or a closed connection. */
-static ssize_t read_line(int fd, char *line, size_t cap)
+static ssize_t peek_line(int fd, char *line, size_t cap)
 {
 	ssize_t n = recv(fd, line, cap - 1, MSG_PEEK | MSG_DONTWAIT);
 	char *nl;
@@ -542,7 +542,7 @@ static void on_input(struct as_conn *c)
 {
 	if (c->state == AS_HEADER) {
 		char line[AS_HEAD];
-		ssize_t n = read_line(c->fd, line, sizeof(line));
+		ssize_t n = peek_line(c->fd, line, sizeof(line));
 
 		if (n < 0)
 			conn_close(c);

@@ -371,14 +371,19 @@ static int apply_record(struct child_ctx *c, const struct rec *r)
 }
 
 /*
- * With net or host-hook records, the monitor sets the NICs up (and runs
- * script.up) while this child prepares the rootfs, and sends 'n' when done.
- * The child waits for it before the first record that may need the network
- * (a sysctl: per-interface keys name its devices; a mount of a filesystem
- * that reaches a server from the container's namespace), and at the latest
- * once the records are done, before the init is exec'd.
+ * With cgroup1, net or host-hook records, the monitor places the child in
+ * its v1 cgroups, sets the NICs up (and runs script.up) while this child
+ * prepares the rootfs, and sends 'n' when done. The child waits for it
+ * before the first record that may need the network (a sysctl:
+ * per-interface keys name its devices; a mount of a filesystem that reaches
+ * a server from the container's namespace) or its cgroups (a cgroup mount),
+ * and at the latest once the records are done, before the init is exec'd.
+ * Its cgroup namespace is made once it is placed: the namespace's root is
+ * the cgroup it is in then.
  */
 static bool net_pending;
+static bool cgroupns_pending;
+static _Noreturn void child_fail(struct child_ctx *c);
 
 static bool needs_net(const struct rec *r)
 {
@@ -391,6 +396,8 @@ static bool needs_net(const struct rec *r)
 
 	/* Hooks see the container's network set up, as LXC's do. */
 	if (r->op == REC_SYSCTL || r->op == REC_HOOK)
+		return true;
+	if (r->op == REC_MOUNT && (!strcmp(r->f[2], "cgroup") || !strcmp(r->f[2], "cgroup2")))
 		return true;
 	if (r->op != REC_MOUNT || (r->flags & (MS_BIND | MS_REMOUNT | MS_MOVE)) || !*r->f[2])
 		return false;
@@ -412,6 +419,11 @@ static void wait_net(struct child_ctx *c)
 	while (n < 0 && errno == EINTR);
 	if (n != 1 || b != 'n')
 		_exit(1);
+	if (cgroupns_pending && unshare(CLONE_NEWCGROUP) < 0) {
+		fail("cgroup", "unshare", NULL, errno);
+		child_fail(c);
+	}
+	cgroupns_pending = false;
 }
 
 /*
@@ -596,7 +608,9 @@ _Noreturn void child_main(struct child_ctx *c)
 		child_fail(c);
 	if (p->nidmapped && (make_rslave("idmap") < 0 || idmap_attach_mounts(p, fds) < 0))
 		child_fail(c);
-	if (p->ns_cgroup && unshare(CLONE_NEWCGROUP) < 0) {
+	net_pending = p->ncgroup1 > 0 || p->nnets > 0 || p->nhooks > 0;
+	cgroupns_pending = p->ns_cgroup && p->ncgroup1 > 0;
+	if (p->ns_cgroup && !cgroupns_pending && unshare(CLONE_NEWCGROUP) < 0) {
 		fail("cgroup", "unshare", NULL, errno);
 		child_fail(c);
 	}
@@ -612,7 +626,6 @@ _Noreturn void child_main(struct child_ctx *c)
 		fail("rootfs", "open", "/", errno);
 		child_fail(c);
 	}
-	net_pending = p->nnets > 0 || p->nhooks > 0;
 	for (int i = 0; i < p->nrecs; i++) {
 		if (net_pending && needs_net(&p->recs[i]))
 			wait_net(c);

@@ -1,6 +1,7 @@
 /*
  * `lxt-shim lock [-n] PATH`: a flock(2) held for as long as our stdin is open.
  * With -n the lock is only tried: `busy` when another process holds it.
+ * PATH `-`: the path is read from stdin's first line (lxtd's pool).
  * `lxt-shim hold`: a process that lives as long as our stdin is open (the
  * first process of a container's systemd scope, until its monitor is in).
  */
@@ -44,6 +45,7 @@ int hold_main(int argc, char **argv)
 int lock_main(int argc, char **argv)
 {
 	int fd, op = LOCK_EX;
+	char path[4096];
 
 	signal(SIGPIPE, SIG_IGN);
 	if (argc == 2 && !strcmp(argv[0], "-n")) {
@@ -54,6 +56,12 @@ int lock_main(int argc, char **argv)
 	if (argc != 1) {
 		fail("lock", "usage", NULL, EINVAL);
 		goto err;
+	}
+	/* `-`: the path is the first line of stdin (a helper made ahead of demand). */
+	if (!strcmp(argv[0], "-")) {
+		if (read_line(0, path, sizeof(path)) < 0 || !path[0])
+			return 0; /* never asked: its spawner ended */
+		argv[0] = path;
 	}
 	fd = open(argv[0], O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {

@@ -822,7 +822,7 @@ static int start_container(char *line, size_t cap)
 	if (M.p.nidmap && ((!M.p.opts.share_user && idmap_write_maps(M.init, &M.p) < 0) ||
 			   idmap_make_mounts(M.init, &M.p, fds) < 0))
 		return -1;
-	if (place_cgroup1() < 0 || nsopts_after_clone(&M.p.opts, M.init) < 0)
+	if (nsopts_after_clone(&M.p.opts, M.init) < 0)
 		goto close_fds;
 	if (send_with_fds(sv[0], 'g', fds, M.p.nidmapped) < 0) {
 		fail("monitor", "sync", NULL, errno ? errno : EPIPE);
@@ -830,10 +830,13 @@ static int start_container(char *line, size_t cap)
 	}
 	for (int i = 0; i < M.p.nidmapped; i++)
 		close(fds[i]);
-	/* The NICs and script.up while the child prepares its rootfs; it waits
-	 * for 'n' before anything that may need them (child.c, wait_net). */
-	if (M.p.nnets > 0 || M.p.nhooks > 0) {
-		if (net_run(&M.p, M.init) < 0 || run_hooks() < 0) {
+	/* The v1 cgroups, the NICs and script.up while the child prepares its
+	 * rootfs; it waits for 'n' before anything that may need them and
+	 * before its exec (child.c, wait_net). A write to cgroup.procs moves a
+	 * task, and the first move after a quiet spell waits for an RCU grace
+	 * period (10 ms and more): the child's mounts run meanwhile. */
+	if (M.p.ncgroup1 > 0 || M.p.nnets > 0 || M.p.nhooks > 0) {
+		if (place_cgroup1() < 0 || net_run(&M.p, M.init) < 0 || run_hooks() < 0) {
 			/* A child that failed first (its namespace gone with it) says why. */
 			n = recv_msg(sv[0], line, cap - 1, MSG_DONTWAIT);
 			line[n > 0 ? n : 0] = '\0';

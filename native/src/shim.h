@@ -25,6 +25,7 @@ struct child_ctx {
 };
 
 int monitor_main(const char *planfile, char **argv);
+int pool_main(int argc, char **argv);
 int attach_main(int argc, char **argv);
 /* attach-server.c: `attach-server SOCKET`, a daemon's pre-spawned attach helper. */
 int attach_server_main(int argc, char **argv);

@@ -40,6 +40,10 @@ size_t pct_encode(char *out, size_t cap, const char *in);
 int pct_decode(char *s);
 
 int write_all(int fd, const void *buf, size_t len);
+/* One line from fd into buf, without its newline, read a byte at a time so
+ * that nothing after it is consumed; -1 on end of file before the newline,
+ * an error, or a line that does not fit. */
+int read_line(int fd, char *buf, size_t cap);
 
 /* One message from a socket whose peer may be gone: its length (0 at the
  * end), or -1 with errno. A peer that closed with data of ours unread

@@ -9,6 +9,7 @@
 #include <linux/bpf.h>
 #include <seccomp.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 /* Decodes a copy of IN; returns it (static) or NULL when refused. */
 static const char *decoded(const char *in)
@@ -248,6 +249,24 @@ static int control(const char *in, struct attach_ctl *c)
 	return attach_control_parse(buf, c);
 }
 
+/* read_line: one line, nothing after it consumed; EOF, overlong lines refused. */
+static void test_read_line(void)
+{
+	char buf[8];
+	int fd = unit_file("abc\nrest\n123456789\n", 20);
+
+	CHECK(fd >= 0);
+	CHECK(read_line(fd, buf, sizeof(buf)) == 0);
+	CHECK_STR(buf, "abc");
+	CHECK(read_line(fd, buf, sizeof(buf)) == 0);
+	CHECK_STR(buf, "rest");
+	CHECK(read_line(fd, buf, sizeof(buf)) == -1); /* 9 bytes do not fit in 8 */
+	close(fd);
+	fd = unit_file("no newline", 10);
+	CHECK(read_line(fd, buf, sizeof(buf)) == -1);
+	close(fd);
+}
+
 static void test_attach_control(void)
 {
 	struct attach_ctl c = {0};
@@ -272,6 +291,7 @@ static void test_attach_control(void)
 void test_parsers(void)
 {
 	test_attach_control();
+	test_read_line();
 	test_fields();
 	test_numbers();
 	test_stat();

@@ -71,9 +71,13 @@ function lxtCommand(env: NodeJS.ProcessEnv): LxtCommand {
  * default). `LXT_LOCK_TIMEOUT=SECONDS` limits every wait for a lock that
  * another command holds (default: until it is free, as LXC does);
  * `LXT_START_TIMEOUT=SECONDS` a start's wait for the monitor's verdict
- * (default `DEFAULT_START_TIMEOUT_MS`, two minutes).
+ * (default `DEFAULT_START_TIMEOUT_MS`, two minutes). `helperPool`: how
+ * many monitors and lock helpers a daemon keeps made ahead of demand (none
+ * for a command).
  */
-export function cliContext(opts: { lxcpath?: string; attachServer?: boolean } = {}): Context {
+export function cliContext(
+  opts: { lxcpath?: string; attachServer?: boolean; helperPool?: number } = {},
+): Context {
   const env = process.env;
   const lxcpath = resolveLxcpath(opts.lxcpath);
   const runDir = env.LXT_RUNDIR || DEFAULT_RUNDIR;
@@ -95,6 +99,7 @@ export function cliContext(opts: { lxcpath?: string; attachServer?: boolean } = 
     ...(opts.attachServer
       ? { attachSocket: join(runtimeRoot(runDir, lxcpath), ".lxtd-attach.sock") }
       : {}),
+    helperPool: opts.helperPool,
   });
 }
 

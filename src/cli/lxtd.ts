@@ -62,6 +62,17 @@ function secondsOption(flag: string, value: string | undefined): number | undefi
   return Math.round(n * 1000);
 }
 
+/** Helpers of each kind kept ready: a start takes one, and one more is spawned while it waits. */
+const DEFAULT_HELPER_POOL = 2;
+
+/** A count flag's value: a whole number from 0 to 64. */
+function countOption(flag: string, value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) > 64) {
+    throw new Error(`${flag} ${value}: expected a whole number from 0 to 64`);
+  }
+  return Number(value);
+}
+
 /**
  * `LXTD_PHASES=FILE` (bench/api.sh): every phase mark of the API and the
  * core, appended to FILE as `lxt-phase EPOCH_MS NAME` lines (the CLI's
@@ -104,6 +115,11 @@ async function main(): Promise<void> {
     .option(
       "--ws-heartbeat <seconds>",
       "ping websockets this often; a peer missing a pong is dropped (default 30)",
+    )
+    .option(
+      "--helper-pool <n>",
+      "container monitors and lock helpers kept made ahead of demand, N of each (0: none)",
+      String(DEFAULT_HELPER_POOL),
     );
   program.parse();
   const opts = program.opts();
@@ -123,7 +139,11 @@ async function main(): Promise<void> {
     { level: opts.logLevel, base: { pid: process.pid } },
     pino.destination({ fd: opts.logFile ? openSync(opts.logFile, "a", 0o640) : 2, sync: false }),
   );
-  const ctx = cliContext({ lxcpath, attachServer: true });
+  const ctx = cliContext({
+    lxcpath,
+    attachServer: true,
+    helperPool: countOption("--helper-pool", opts.helperPool),
+  });
   if (process.env.LXTD_PHASES) tracePhases(process.env.LXTD_PHASES);
   // One daemon per state root: the lock lives as long as this process.
   const lock = await ctx.host.tryLock(join(stateDir, "lxtd.lock"), "lxtd");
@@ -203,6 +223,7 @@ async function main(): Promise<void> {
       // already gone
     }
     ctx.host.attachServer?.stop();
+    await Promise.all([ctx.host.monitors?.close(), ctx.host.lockHelpers?.close()]);
     await lock.release();
     log.flush();
     process.exit(0);

@@ -357,7 +357,13 @@ const STEPS: readonly StartStep[] = [
         signal: r.call.signal,
       };
       try {
-        r.started = await spawnMonitor(ctx.host.helper, r.planFile, plan.foreground, wait);
+        r.started = await spawnMonitor(
+          ctx.host.helper,
+          r.planFile,
+          plan.foreground,
+          wait,
+          ctx.host.monitors,
+        );
       } catch (err) {
         // A monitor killed for giving no verdict cleaned nothing up: what it
         // left (its runtime files, host ends of veths, stop-hooks) is

@@ -13,6 +13,7 @@ import { join } from "node:path";
 import type { Stream } from "node:stream";
 import type { AttachServer } from "../host/attach-server.js";
 import type { CgroupFs, KillFn } from "../host/cgroup-fs.js";
+import type { HelperPool } from "../host/helper-pool.js";
 import type { LxcfsView } from "../host/lxcfs.js";
 import type { LimitHost } from "../host/machine.js";
 import type { CommandRunner } from "../host/runner.js";
@@ -71,6 +72,13 @@ export interface HostDoors {
    * front-end asked for one: `openAttach` goes through it while it listens.
    */
   readonly attachServer?: AttachServer;
+  /**
+   * Monitors made ahead of demand (a daemon's; none in the CLI): a detached
+   * start takes one instead of spawning its monitor (host/helper-pool.ts).
+   */
+  readonly monitors?: HelperPool;
+  /** The lock helpers the `lock` door takes before it spawns one (with `monitors`; none in the CLI). */
+  readonly lockHelpers?: HelperPool;
 }
 
 /** Settings the front-end read from its own configuration (flags, environment). */

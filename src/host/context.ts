@@ -10,6 +10,7 @@ import type { Context, Env, LxtCommand } from "../core/context.js";
 import { readAppArmorHost } from "./apparmor.js";
 import { AttachServer } from "./attach-server.js";
 import { nodeCgroupFs, nodeKill } from "./cgroup-fs.js";
+import { lockHelperPool, monitorPool } from "./helper-pool.js";
 import { detectLxcfs } from "./lxcfs.js";
 import { nodeLimitHost } from "./machine.js";
 import { commandRunner } from "./runner.js";
@@ -37,6 +38,12 @@ export interface NodeContextOptions {
   lxtCommand?: LxtCommand;
   /** A long-running front-end's attach server socket: the context then keeps one (`HostDoors.attachServer`). */
   attachSocket?: string;
+  /**
+   * Monitors and lock helpers to keep made ahead of demand, this many of
+   * each (a daemon's; `HostDoors.monitors`, and the `lock` door's); none
+   * when 0 or unset.
+   */
+  helperPool?: number;
 }
 
 function isDirectory(path: string): boolean {
@@ -50,6 +57,8 @@ export function nodeContext(o: NodeContextOptions): Context {
     helper ??= o.helper();
     return helper;
   };
+  const monitors = o.helperPool ? monitorPool(helperPath, o.helperPool) : undefined;
+  const locks = o.helperPool ? lockHelperPool(helperPath, o.helperPool) : undefined;
   return {
     lxcpath: o.lxcpath,
     runDir: o.runDir,
@@ -70,13 +79,21 @@ export function nodeContext(o: NodeContextOptions): Context {
       },
       clock: { now: () => Date.now(), sleep: (ms) => sleep(ms) },
       lock: (path, what, wait = {}) =>
-        takeLock(helperPath(), path, what, {
-          ...wait,
-          timeoutMs: wait.timeoutMs ?? o.lockTimeoutMs,
-        }),
+        takeLock(
+          helperPath(),
+          path,
+          what,
+          {
+            ...wait,
+            timeoutMs: wait.timeoutMs ?? o.lockTimeoutMs,
+          },
+          locks,
+        ),
       tryLock: (path, what) => tryLock(helperPath(), path, what),
       hold: () => spawnHold(helperPath()),
       ...(o.attachSocket ? { attachServer: new AttachServer(helperPath, o.attachSocket) } : {}),
+      monitors,
+      lockHelpers: locks,
     },
     settings: {
       subuidFile: o.subuidFile,

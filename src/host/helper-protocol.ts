@@ -180,6 +180,7 @@ export const ERROR_STAGES = [
   "attach",
   "lock",
   "hold",
+  "pool",
   "idmap",
   "shift",
   "devices",

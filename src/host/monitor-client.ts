@@ -6,6 +6,7 @@ import type { Stdio } from "../core/context.js";
 import { LxtError } from "../core/errors.js";
 import { phase } from "../core/phase.js";
 import { limitError, type WaitLimit, watchLimit } from "../core/wait.js";
+import { assignMonitor, type HelperPool } from "./helper-pool.js";
 import {
   type ControlRequest,
   controlLine,
@@ -78,14 +79,23 @@ function killMonitor(monitor: ChildProcess, detached: boolean): void {
  * monitor takes those stdin, stdout and stderr (the caller's terminal) and
  * the caller waits for it to exit. When `wait` limits the wait and it runs
  * out (or is cancelled), the monitor and its process group are killed and
- * reaped before the `timeout` (`cancelled`) error is thrown.
+ * reaped before the `timeout` (`cancelled`) error is thrown. With `pool`, a
+ * detached start takes a monitor made ahead of demand when one is ready.
  */
 export function spawnMonitor(
   helper: string,
   planFile: string,
   foreground?: Stdio,
   wait: WaitLimit = {},
+  pool?: HelperPool,
 ): Promise<MonitorStarted> {
+  // A detached monitor made ahead of demand is the same process, minus its spawn and exec.
+  const member = foreground ? undefined : pool?.take();
+  if (member) {
+    assignMonitor(member, planFile);
+    phase("monitor assigned");
+    return awaitVerdict(member, foreground, wait);
+  }
   const stdio = foreground
     ? [...foreground, "pipe" as const]
     : (["ignore", "ignore", "ignore", "pipe"] as const);
@@ -94,6 +104,15 @@ export function spawnMonitor(
     detached: !foreground,
   });
   phase("monitor spawned");
+  return awaitVerdict(monitor, foreground, wait);
+}
+
+/** The verdict of a monitor that was given its plan (see `spawnMonitor`). */
+function awaitVerdict(
+  monitor: ChildProcess,
+  foreground: Stdio | undefined,
+  wait: WaitLimit,
+): Promise<MonitorStarted> {
   const exited = new Promise<void>((r) => monitor.once("exit", () => r()));
   return new Promise((resolve, reject) => {
     let buf = "";

@@ -4,6 +4,7 @@ import { dirname } from "node:path";
 import { LxtError } from "../core/errors.js";
 import { phase } from "../core/phase.js";
 import { limitError, type WaitLimit, watchLimit } from "../core/wait.js";
+import type { HelperPool } from "./helper-pool.js";
 import { BUSY_LINE, LOCKED_LINE } from "./helper-protocol.js";
 
 /**
@@ -22,14 +23,18 @@ export interface HeldLock {
  * killed and reaped before the `timeout` (`cancelled`) error is thrown, so
  * nothing is left holding or waiting for the lock; the message names the
  * holder. Without a limit it waits until the lock is free, as LXC does.
+ * With `pool`, a helper made ahead of demand takes it when one is ready.
  */
 export function takeLock(
   helper: string,
   path: string,
   what: string,
   wait: WaitLimit = {},
+  pool?: HelperPool,
 ): Promise<HeldLock> {
-  return lockVia(helper, path, what, false, wait) as Promise<HeldLock>;
+  // A pooled helper reads the path as a line: one with a newline gets a spawned one.
+  const ready = path.includes("\n") ? undefined : pool?.take();
+  return lockVia(helper, path, what, false, wait, ready) as Promise<HeldLock>;
 }
 
 /**
@@ -46,12 +51,22 @@ function lockVia(
   what: string,
   onlyTry: boolean,
   wait: WaitLimit,
+  ready?: ChildProcess,
 ): Promise<HeldLock | undefined> {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  const child: ChildProcess = spawn(helper, ["lock", ...(onlyTry ? ["-n"] : []), path], {
-    stdio: ["pipe", "pipe", "pipe"],
-  });
-  phase("lock helper spawned");
+  let child: ChildProcess;
+  if (ready) {
+    // `lxt-shim lock -`, made ahead of demand: the path is its first line of stdin.
+    child = ready;
+    child.stdin?.on("error", () => {});
+    child.stdin?.write(`${path}\n`);
+    phase("lock helper assigned");
+  } else {
+    child = spawn(helper, ["lock", ...(onlyTry ? ["-n"] : []), path], {
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    phase("lock helper spawned");
+  }
   const exited = new Promise<void>((r) =>
     child.once("exit", () => {
       phase("lock released");
