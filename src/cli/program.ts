@@ -23,6 +23,7 @@ import { register as start } from "./verbs/start.js";
 import { register as stop } from "./verbs/stop.js";
 import { register as top } from "./verbs/top.js";
 import { register as trust } from "./verbs/trust.js";
+import { register as ui } from "./verbs/ui.js";
 import { register as wait } from "./verbs/wait.js";
 
 type Register = (program: Command) => void;
@@ -53,6 +54,7 @@ export const VERBS: ReadonlyArray<readonly [readonly string[], Register]> = [
   [["network"], network],
   [["forward"], forward],
   [["trust"], trust],
+  [["ui"], ui],
 ];
 
 /**

@@ -42,7 +42,7 @@ interface PortJson {
   target_port: string;
 }
 
-interface ForwardJson {
+export interface ForwardJson {
   listen_address: string;
   description: string;
   config: Record<string, string>;

@@ -33,7 +33,7 @@ import { recursion } from "./params.js";
 
 export const NETWORKS = "/1.0/networks";
 
-interface NetworkJson {
+export interface NetworkJson {
   name: string;
   description: string;
   type: string;

@@ -29,6 +29,9 @@ interface VolumeJson {
   project: string;
 }
 
+/** `GET /1.0/storage-pools/default` (LXD's api.StoragePool). */
+export type PoolJson = ReturnType<typeof poolJson>;
+
 function poolJson(d: Daemon) {
   const pool = storagePool(d.ctx);
   return {
