@@ -59,7 +59,7 @@ function TerminalTab({
       <span role="status" class="note">${note}</span>
       <button type="button" onClick=${() => setSession(session + 1)}>${kind === "exec" ? "New shell" : "Reattach"}</button>
     </div>
-    <div class="terminal" ref=${box} aria-label=${kind === "exec" ? `Shell in ${name}` : `Console of ${name}`} key=${session}></div>
+    <div class="term-box" ref=${box} aria-label=${kind === "exec" ? `Shell in ${name}` : `Console of ${name}`} key=${session}></div>
   </div>`;
 }
 
