@@ -69,8 +69,8 @@ export function NetworksView() {
     ${(nets ?? []).map(
       (n) => html`<article class="card" key=${n.name}>
         <h2>${n.name}</h2>
-        <p>${n.config["ipv4.address"] ?? ""} ${n.config["ipv6.address"] ? ` · ${n.config["ipv6.address"]}` : ""} · ${(n.used_by ?? []).length} users
-          ${n.description ? html` · ${n.description}` : null}</p>
+        <p>${[n.config["ipv4.address"], n.config["ipv6.address"]].filter((a) => a && a !== "none").join(" · ")}
+          · ${(n.used_by ?? []).length} in use${n.description ? html` · ${n.description}` : null}</p>
         <button type="button" aria-expanded=${open === n.name} onClick=${() => setOpen(open === n.name ? "" : n.name)}>
           ${open === n.name ? "Hide" : "Show"} leases and forwards</button>
         ${open === n.name ? html`<${Detail} net=${n} />` : null}
