@@ -111,7 +111,8 @@ async function main() {
         try {
           const op = await waitOp(r);
           const ms = now() - t0;
-          if (op.metadata?.return !== 0) console.error(`bench/api: exec: return ${op.metadata?.return}`);
+          if (op.metadata?.return !== 0)
+            console.error(`bench/api: exec: return ${op.metadata?.return}`);
           else console.log(`exec ${ms.toFixed(3)}`);
         } catch (e) {
           console.error(`bench/api: exec ${name}: ${e.message}`);

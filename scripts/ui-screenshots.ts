@@ -53,7 +53,7 @@ async function main(): Promise<void> {
     const row = (n: string) => page.locator(`tr[data-name="${n}"]`);
     for (const n of [first, second])
       await row(n).locator(".c-ipv4").filter({ hasText: /^10\./ }).waitFor({ timeout: 90_000 });
-    const address = (await row(first).locator(".c-ipv4").innerText()).trim();
+    const address = (await row(first).locator(".c-ipv4").textContent())?.trim() ?? "";
     box.lxcOk(["network", "forward", "create", net, "10.231.29.1"]);
     box.lxcOk([
       "network",
