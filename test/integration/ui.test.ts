@@ -5,7 +5,7 @@
  * that namespace too (it reaches the daemon's loopback UI listener). The
  * browser logs in with the token `lxt ui` prints, launches a busybox
  * container from the form, sees it RUNNING with its address, runs
- * `hostname` in the web terminal, takes and restores a snapshot (a file
+ * `hostname` in the web terminal and a command on its console, takes and restores a snapshot (a file
  * written after it is gone again), stops and deletes it. A browser with no
  * token or cookie gets the login page and nothing else.
  */
@@ -131,6 +131,20 @@ describe("web UI in a browser", { skip, timeout: 300_000 }, () => {
     await rows
       .locator("div")
       .filter({ hasText: new RegExp(`^\\s*${name}\\s*$`) })
+      .first()
+      .waitFor({ timeout: 30_000 });
+
+    // The console: busybox init asks for Enter, then gives a shell there.
+    await page.getByRole("tab", { name: "Console" }).click();
+    const console = page.locator(".term-box .xterm-rows");
+    await page.locator(".term-box[data-state=open]").waitFor({ timeout: 30_000 });
+    await page.locator(".term-box").click();
+    await page.keyboard.press("Enter");
+    await console.filter({ hasText: "#" }).waitFor({ timeout: 30_000 });
+    await page.keyboard.type("echo con-$((6*7))\n");
+    await console
+      .locator("div")
+      .filter({ hasText: /^\s*con-42\s*$/ })
       .first()
       .waitFor({ timeout: 30_000 });
 

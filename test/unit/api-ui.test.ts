@@ -244,3 +244,21 @@ describe("web UI: files", () => {
     assert.equal(missing.statusCode, 404);
   });
 });
+
+describe("lxt ui: --expiry", () => {
+  test("durations in s, m, h, d up to 7 days; anything else is a usage error naming the flag", async () => {
+    const { durationSeconds } = await import("../../src/cli/verbs/ui.js");
+    assert.equal(durationSeconds("--expiry", "90"), 90);
+    assert.equal(durationSeconds("--expiry", "10m"), 600);
+    assert.equal(durationSeconds("--expiry", "12h"), 43200);
+    assert.equal(durationSeconds("--expiry", "7d"), 604800);
+    for (const bad of ["0", "8d", "1w", "-1h", "h", ""]) {
+      assert.throws(
+        () => durationSeconds("--expiry", bad),
+        (e: Error & { code?: string }) =>
+          e.code === "usage" && e.message.startsWith(`--expiry ${bad}: expected a duration`),
+        bad,
+      );
+    }
+  });
+});

@@ -26,7 +26,11 @@ function App() {
   const hash = useHash();
   const [loggedOut, setLoggedOut] = useState(false);
   useEffect(() => {
-    setLoggedOutHandler(() => setLoggedOut(true));
+    setLoggedOutHandler(() => {
+      // Nothing more to ask for: every request would be refused.
+      store.stop();
+      setLoggedOut(true);
+    });
     store.start();
     return () => store.stop();
   }, []);

@@ -1,10 +1,14 @@
 /**
  * The live picture of the instances: one list (`recursion=2`: config and
  * state) fetched at start, again for an instance whose lifecycle event
- * arrives on the events websocket, and every POLL_MS while the page is
- * visible (CPU, memory and network move without events). Each poll adds a
- * sample per running instance to its history, which the charts and the
- * list's rates read: the last HISTORY samples (ten minutes).
+ * arrives on the events websocket, and polled while the page is visible
+ * (CPU, memory and network move without events). A poll costs the daemon
+ * in proportion to the instances (it reads each one's cgroups, NICs and
+ * addresses), so the next one waits POLL_MS, or LOAD_FACTOR times as long
+ * as the last one took when that is longer: the page keeps lxtd busy for at
+ * most 1/LOAD_FACTOR of the time, however many instances there are. Each
+ * poll adds a sample per running instance to its history, which the charts
+ * and the list's rates read: the last HISTORY samples.
  */
 
 import type { LxdEvent } from "../../src/api/events.js";
@@ -28,6 +32,7 @@ export interface Sample {
 }
 
 export const POLL_MS = 5000;
+export const LOAD_FACTOR = 25;
 export const HISTORY = 120;
 
 type Listener = () => void;
@@ -38,8 +43,12 @@ class Store {
   loaded = false;
   error = "";
   connected = false;
+  /** The wait before the next poll, as last worked out. */
+  pollMs = POLL_MS;
+  private polling = false;
+  private stopped = false;
   private listeners = new Set<Listener>();
-  private timer?: ReturnType<typeof setInterval>;
+  private timer?: ReturnType<typeof setTimeout>;
   private ws?: WebSocket;
   private pending = new Set<string>();
   private flush?: ReturnType<typeof setTimeout>;
@@ -60,19 +69,37 @@ class Store {
   }
 
   start(): void {
-    void this.refresh();
+    void this.poll();
     this.connect();
-    this.timer = setInterval(() => {
-      if (document.visibilityState === "visible") void this.refresh();
-    }, POLL_MS);
     document.addEventListener("visibilitychange", () => {
-      if (document.visibilityState === "visible") void this.refresh();
+      if (
+        document.visibilityState === "visible" &&
+        this.timer === undefined &&
+        !this.polling &&
+        !this.stopped
+      )
+        void this.poll();
     });
   }
 
   stop(): void {
-    clearInterval(this.timer);
-    this.ws?.close();
+    this.stopped = true;
+    clearTimeout(this.timer);
+    const ws = this.ws;
+    this.ws = undefined;
+    ws?.close();
+  }
+
+  /** One poll, then the next after POLL_MS or LOAD_FACTOR × what this one took; none while hidden. */
+  private async poll(): Promise<void> {
+    this.timer = undefined;
+    this.polling = true;
+    const t = performance.now();
+    await this.refresh();
+    this.polling = false;
+    this.pollMs = Math.max(POLL_MS, Math.round((performance.now() - t) * LOAD_FACTOR));
+    if (this.stopped || document.visibilityState !== "visible") return;
+    this.timer = setTimeout(() => void this.poll(), this.pollMs);
   }
 
   /** The whole list, as lxtd has it now. */
@@ -151,8 +178,8 @@ class Store {
     ws.onclose = () => {
       this.connected = false;
       this.changed();
-      // Back again after a moment (a restarted daemon, a dropped connection).
-      setTimeout(() => this.connect(), 2000);
+      // Back again after a moment (a restarted daemon, a dropped connection), unless stopped.
+      if (this.ws === ws) setTimeout(() => this.ws === ws && this.connect(), 2000);
     };
   }
 }

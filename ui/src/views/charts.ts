@@ -44,11 +44,11 @@ function rates(h: Sample[], f: (s: Sample) => number, scale: number): number[] {
   return out;
 }
 
-export function Charts({ history }: { history: Sample[] }) {
+export function Charts({ history, everyMs }: { history: Sample[]; everyMs: number }) {
   const minutes =
     history.length > 1 ? Math.round(((history.at(-1)?.t ?? 0) - (history[0]?.t ?? 0)) / 60000) : 0;
   return html`<section class="charts" aria-label="Usage over the last minutes">
-    <p class="help">The last ${minutes || "<1"} min, one sample every 5 s while this page is open.</p>
+    <p class="help">The last ${minutes || "<1"} min, one sample every ${Math.round(everyMs / 1000)} s while this page is open.</p>
     <div class="chart-row">
       <${Chart} title="CPU" values=${rates(history, (s) => s.cpuNs, 1e-4)} format=${(n: number) => `${n.toFixed(1)}%`} />
       <${Chart} title="Memory" values=${history.map((s) => s.mem)} format=${bytes} />

@@ -30,22 +30,29 @@ function TerminalTab({
   const box = useRef<HTMLDivElement>(null);
   const [note, setNote] = useState("");
   const [session, setSession] = useState(0);
+  const [phase, setPhase] = useState<"connecting" | "open" | "ended">("connecting");
   useEffect(() => {
     if (!running || !box.current) return;
     let handle: TerminalHandle | undefined;
     let gone = false;
     setNote(kind === "exec" ? "Connecting a shell…" : "Attaching to the console…");
+    setPhase("connecting");
+    const ended = (why: string) => {
+      setNote(why);
+      setPhase("ended");
+    };
     import("../terminal.js")
-      .then((m) => m.openTerminal(box.current as HTMLElement, name, kind, (why) => setNote(why)))
+      .then((m) => m.openTerminal(box.current as HTMLElement, name, kind, ended))
       .then(
         (h) => {
           if (gone) h.close();
           else {
             handle = h;
             setNote("");
+            setPhase("open");
           }
         },
-        (err: Error) => setNote(err.message),
+        (err: Error) => ended(err.message),
       );
     return () => {
       gone = true;
@@ -59,7 +66,7 @@ function TerminalTab({
       <span role="status" class="note">${note}</span>
       <button type="button" onClick=${() => setSession(session + 1)}>${kind === "exec" ? "New shell" : "Reattach"}</button>
     </div>
-    <div class="term-box" ref=${box} aria-label=${kind === "exec" ? `Shell in ${name}` : `Console of ${name}`} key=${session}></div>
+    <div class="term-box" data-state=${phase} ref=${box} aria-label=${kind === "exec" ? `Shell in ${name}` : `Console of ${name}`} key=${session}></div>
   </div>`;
 }
 
@@ -100,7 +107,7 @@ export function InstanceView({ name, tab }: { name: string; tab: string }) {
       panel = html`<${FilesTab} name=${name} />`;
       break;
     default:
-      panel = html`<${Charts} history=${h} />`;
+      panel = html`<${Charts} history=${h} everyMs=${s.pollMs} />`;
   }
   return html`<section aria-labelledby="inst-title">
     <p><a href="#/">← Instances</a></p>
