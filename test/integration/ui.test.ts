@@ -11,6 +11,7 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { request } from "node:https";
 import { after, before, describe, test } from "node:test";
 import type { Browser, Page } from "playwright-core";
 import { browserSkip, launchBrowser } from "./browser.js";
@@ -183,5 +184,71 @@ describe("web UI in a browser", { skip, timeout: 300_000 }, () => {
     assert.equal(box.lxc(["info", name]).code === 0, false, "lxd's client no longer finds it");
     assert.deepEqual(pageErrors, []);
     await ctx.close();
+  });
+});
+
+/** One HTTPS request to a daemon whose certificate is its own; resolves with status and headers. */
+function httpsCall(
+  url: string,
+  opts: { method?: string; body?: string; cookie?: string } = {},
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined> }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      {
+        method: opts.method ?? "GET",
+        rejectUnauthorized: false,
+        headers: {
+          ...(opts.body ? { "Content-Type": "application/x-www-form-urlencoded" } : {}),
+          ...(opts.cookie ? { Cookie: opts.cookie } : {}),
+        },
+      },
+      (res) => {
+        res.resume();
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers }));
+      },
+    );
+    req.on("error", reject);
+    req.end(opts.body);
+  });
+}
+
+describe("web UI over HTTPS, for a remote browser", {
+  skip: lxtdSkipReason(),
+  timeout: 60_000,
+}, () => {
+  let box: LxtdSandbox;
+  before(async () => {
+    box = new LxtdSandbox();
+    await box.startDaemon(["--https", "127.0.0.1:0"]);
+  });
+  after(async () => {
+    await box?.close();
+  });
+
+  test("lxt trust ui-token: a token for the HTTPS listener; its session cookie is Secure", async () => {
+    const r = spawnSync(LXT, ["trust", "ui-token", "-P", box.lxcpath, "--format", "json"], {
+      encoding: "utf8",
+    });
+    assert.equal(r.status, 0, r.stderr);
+    const t = JSON.parse(r.stdout) as { token: string; urls: string[]; expires_at: string };
+    const url = t.urls[0] ?? "";
+    assert.match(url, /^https:\/\/127\.0\.0\.1:\d+\/ui\/login#token=[0-9a-f]{64}$/);
+    const hour = Date.parse(t.expires_at) - Date.now();
+    assert.ok(hour > 55 * 60_000 && hour <= 3600_000, `an hour by default: ${t.expires_at}`);
+    const origin = new URL(url).origin;
+    assert.equal((await httpsCall(`${origin}/1.0/instances`)).status, 403);
+    const login = await httpsCall(`${origin}/ui/login`, {
+      method: "POST",
+      body: `token=${t.token}`,
+    });
+    assert.equal(login.status, 303);
+    const cookie = String(login.headers["set-cookie"]);
+    assert.match(cookie, /HttpOnly; SameSite=Strict; Max-Age=\d+; Secure$/);
+    const session = /lxt_session=[0-9a-f]{64}/.exec(cookie)?.[0] ?? "";
+    assert.equal((await httpsCall(`${origin}/1.0/instances`, { cookie: session })).status, 200);
+    // A session may not mint tokens for others.
+    const mint = await httpsCall(`${origin}/ui/token`, { method: "POST", cookie: session });
+    assert.equal(mint.status, 403);
   });
 });
