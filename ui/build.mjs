@@ -1,6 +1,6 @@
 // Builds the web UI into dist/ui/ (what lxtd serves at /ui/): the app as
 // hashed ES modules (the terminal, with xterm.js, is a chunk loaded when a
-// terminal opens), its stylesheet, index.html naming them, and login.html
+// terminal opens), index.html naming them with the stylesheet inline, and login.html
 // with its small script inlined (the one page an untrusted browser gets).
 // Files past 1 KiB get a .gz twin the daemon sends to browsers that take gzip.
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -37,7 +37,9 @@ const named = (entry) => {
   throw new Error(`build:ui: no output for ${entry}`);
 };
 const js = named("src/main.ts");
-const css = named("src/style.css");
+// The stylesheet goes inline: the first paint waits for no second request.
+const css = readFileSync(join(out, named("src/style.css").replace("/ui/", "")), "utf8");
+rmSync(join(out, named("src/style.css").replace("/ui/", "")));
 writeFileSync(
   join(out, "index.html"),
   `<!doctype html>
@@ -47,7 +49,7 @@ writeFileSync(
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>lxt</title>
 <link rel="icon" href="data:,">
-<link rel="stylesheet" href="${css}">
+<style>${css}</style>
 <link rel="modulepreload" href="${js}">
 </head>
 <body>
