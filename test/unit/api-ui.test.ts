@@ -120,6 +120,8 @@ describe("web UI: tokens and sessions", () => {
     const home = await browser.inject({ url: "/ui/", headers: { cookie: session } });
     assert.equal(home.statusCode, 200);
     assert.match(home.body, /<title>lxt<\/title>/);
+    const loginAgain = await browser.inject({ url: "/ui/login", headers: { cookie: session } });
+    assert.equal(loginAgain.headers.location, "/ui/", "logged in: no login page");
   });
 
   test("a session from another origin, or a made-up one, is refused", async () => {

@@ -32,7 +32,7 @@ export interface Sample {
 }
 
 export const POLL_MS = 5000;
-export const LOAD_FACTOR = 25;
+export const LOAD_FACTOR = 50;
 export const HISTORY = 120;
 
 type Listener = () => void;

@@ -84,7 +84,11 @@ export function registerUiRoutes(app: FastifyInstance, d: Daemon): void {
     if (!req.trusted) return reply.redirect("/ui/login", 303);
     return send(req, reply, files.get("index.html"));
   });
-  app.get("/ui/login", async (req, reply) => send(req, reply, files.get("login.html")));
+  app.get("/ui/login", async (req, reply) => {
+    // Already in (a session, or a trusted certificate): nothing to log in to.
+    if (req.trusted && !req.url.includes("failed=")) return reply.redirect("/ui/", 303);
+    return send(req, reply, files.get("login.html"));
+  });
   app.post("/ui/login", async (req, reply) => {
     const id = d.ui.redeem(await tokenOf(req));
     if (!id) {
