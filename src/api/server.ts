@@ -19,7 +19,7 @@ import type { Daemon } from "./daemon.js";
 import { errorBody, errorOf } from "./envelope.js";
 import { secretOpens } from "./image-pull.js";
 import { ROUTES } from "./routes/index.js";
-import { uiPublic } from "./routes/ui.js";
+import { sessionRefusal, uiPublic } from "./routes/ui.js";
 import { handleUpgrade } from "./websockets.js";
 
 /** Largest JSON body taken (a backup or image upload streams, past this). */
@@ -134,6 +134,10 @@ export function buildApp(d: Daemon, opts: AppOptions = {}): FastifyInstance {
     ) {
       return reply.code(403).send(errorBody(403, "not authorized"));
     }
+    const refusal = req.viaSession
+      ? sessionRefusal(req.method, route.split(" ")[1] ?? "")
+      : undefined;
+    if (refusal) return reply.code(403).send(errorBody(403, refusal));
     const project = (req.query as Record<string, unknown> | undefined)?.project;
     if (project !== undefined && project !== "" && project !== "default") {
       return reply.code(404).send(errorBody(404, "Project not found"));

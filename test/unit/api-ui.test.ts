@@ -157,6 +157,16 @@ describe("web UI: tokens and sessions", () => {
     });
     assert.equal(mint.statusCode, 403);
     assert.match(mint.json().error, /cannot make login tokens/);
+    const certToken = await browser.inject({
+      method: "POST",
+      url: "/1.0/certificates",
+      headers: { cookie: session },
+      payload: { token: true, name: "laptop" },
+    });
+    assert.equal(certToken.statusCode, 403, "no lasting trust from a session");
+    assert.match(certToken.json().error, /cannot change the trust store/);
+    const list = await browser.inject({ url: "/1.0/certificates", headers: { cookie: session } });
+    assert.equal(list.statusCode, 200, "reading the trust store is fine");
     const out = await browser.inject({
       method: "POST",
       url: "/ui/logout",

@@ -21,6 +21,17 @@ export function uiPublic(route: string): boolean {
   return PUBLIC.has(route);
 }
 
+/**
+ * Why a request may not be made with a UI session only, or undefined when
+ * it may: a session ends, so it may not make trust that outlives it (a
+ * certificate or an add token).
+ */
+export function sessionRefusal(method: string, path: string): string | undefined {
+  if (method !== "GET" && path.replace(/\/+$/, "").startsWith("/1.0/certificates"))
+    return "a web UI session cannot change the trust store (use lxt trust on the host)";
+  return undefined;
+}
+
 /** `POST /ui/token`: how long the token is good for, and whether its URLs are the HTTPS ones. */
 export const uiTokenPost = z.strictObject({
   expiry: z
