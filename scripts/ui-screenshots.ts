@@ -7,7 +7,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import type { Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { browserSkip, launchBrowser } from "../test/integration/browser.js";
 import { LXT, NetnsSandbox, netnsSkip, REPO } from "../test/integration/harness.js";
 import { LxtdSandbox, lxtdSkipReason } from "../test/integration/lxtd-harness.js";
@@ -20,6 +20,7 @@ async function main(): Promise<void> {
   mkdirSync(OUT, { recursive: true });
   const box = new LxtdSandbox();
   const netns = new NetnsSandbox("uishots", { box });
+  let browser: Browser | undefined;
   try {
     netns.open();
     const net = netns.network("s");
@@ -41,7 +42,7 @@ async function main(): Promise<void> {
       },
     );
 
-    const browser = await launchBrowser({ netns: netns.ns });
+    browser = await launchBrowser({ netns: netns.ns });
     const url = uiUrl(box.lxcpath);
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     const shot = (file: string, p: Page = page) => p.screenshot({ path: join(OUT, file) });
@@ -90,6 +91,13 @@ async function main(): Promise<void> {
     );
     await shot("instance.png");
     await page.getByRole("tab", { name: "Terminal" }).click();
+    await page
+      .locator(".term-box[data-state=open]")
+      .waitFor({ timeout: 60_000 })
+      .catch(async (e) => {
+        await page.screenshot({ path: "/tmp/webui-fail.png" });
+        throw e;
+      });
     await page.locator(".term-box .xterm-rows").filter({ hasText: "#" }).waitFor();
     await page.locator(".term-box").click();
     await page.keyboard.type("hostname; ip -4 addr show eth0 | grep inet; uptime\n");
@@ -116,9 +124,12 @@ async function main(): Promise<void> {
     await phone.locator(`tr[data-name="${first}"]`).waitFor();
     await shot("phone.png", phone);
     busy.kill();
-    await browser.close();
     process.stdout.write(`ui:screenshots: written under ${OUT}\n`);
+  } catch (err) {
+    process.stderr.write(`--- lxtd's log:\n${box.log.slice(-3000)}\n`);
+    throw err;
   } finally {
+    await browser?.close();
     await box.stopDaemon();
     netns.dispose();
     await box.close();

@@ -20,7 +20,7 @@ export function browserSkip(): string | undefined {
   return undefined;
 }
 
-/** A headless chromium; closing it removes the wrapper script made for a namespace. */
+/** A headless chromium (in `netns` through a wrapper script, removed once it started). */
 export async function launchBrowser(opts: { netns?: string } = {}): Promise<Browser> {
   let exe = CHROMIUM;
   let dir: string | undefined;
@@ -30,14 +30,14 @@ export async function launchBrowser(opts: { netns?: string } = {}): Promise<Brow
     writeFileSync(exe, `#!/bin/sh\nexec nsenter --net=/run/netns/${opts.netns} ${CHROMIUM} "$@"\n`);
     chmodSync(exe, 0o755);
   }
-  const browser = await chromium.launch({
-    executablePath: exe,
-    // Root has no user namespace sandbox to give chromium's; /dev/shm may be small in CI.
-    args: ["--no-sandbox", "--disable-dev-shm-usage"],
-  });
-  if (dir) {
-    const d = dir;
-    browser.on("disconnected", () => rmSync(d, { recursive: true, force: true }));
+  try {
+    return await chromium.launch({
+      executablePath: exe,
+      // Root has no user namespace sandbox to give chromium's; /dev/shm may be small in CI.
+      args: ["--no-sandbox", "--disable-dev-shm-usage"],
+    });
+  } finally {
+    // The wrapper has exec'd by now (or failed): it is not needed again.
+    if (dir) rmSync(dir, { recursive: true, force: true });
   }
-  return browser;
 }

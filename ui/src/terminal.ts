@@ -69,8 +69,11 @@ export async function openTerminal(
   }
   const op = env.operation;
   const fds = (env.metadata as unknown as { metadata: Fds }).metadata.fds;
-  const data = await openSocket(op, fds["0"] ?? "");
-  const control = await openSocket(op, fds.control ?? "");
+  // Both at once: lxtd starts the command once its streams are connected (or after 5 s without).
+  const [data, control] = await Promise.all([
+    openSocket(op, fds["0"] ?? ""),
+    openSocket(op, fds.control ?? ""),
+  ]);
   const enc = new TextEncoder();
   data.onmessage = (m) => {
     if (m.data instanceof ArrayBuffer) term.write(new Uint8Array(m.data));
