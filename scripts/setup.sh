@@ -31,7 +31,8 @@ say "Debian packages"
 # systemd-machined, which register containers on systemd hosts (and in that VM).
 # lxd-client: the stock LXD client (`lxc`), the test client of lxtd (it coexists with lxc's lxc-* tools);
 # python3: its pty driver (test/integration/pty-drive.py: `lxc exec`/`lxc console` at a real terminal).
-pkgs=(busybox-static gcc make libc6-dev pkg-config iproute2 procps util-linux xz-utils zstd attr lxc btrfs-progs libseccomp-dev nftables dnsmasq-base apparmor debootstrap debian-archive-keyring e2fsprogs iperf3 lxcfs clang libclang-rt-14-dev stress-ng qemu-system-x86 kmod systemd-container lxd-client python3)
+# chromium: the web UI's browser tests and screenshots (driven by npm's playwright-core; no browser download).
+pkgs=(busybox-static gcc make libc6-dev pkg-config iproute2 procps util-linux xz-utils zstd attr lxc btrfs-progs libseccomp-dev nftables dnsmasq-base apparmor debootstrap debian-archive-keyring e2fsprogs iperf3 lxcfs clang libclang-rt-14-dev stress-ng qemu-system-x86 kmod systemd-container lxd-client python3 chromium)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

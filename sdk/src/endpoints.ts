@@ -47,6 +47,8 @@ import type {
   SnapshotPut,
   SnapshotsPost,
   TrustedCertificate,
+  UiToken,
+  UiTokenPost,
   VolumeJson,
 } from "../../src/api/types.js";
 
@@ -182,6 +184,9 @@ export interface Endpoints {
   "PUT /1.0/certificates/:fp": Ep<Empty, CertificatePut>;
   "PATCH /1.0/certificates/:fp": Ep<Empty, CertificatePut>;
   "DELETE /1.0/certificates/:fp": Ep<Empty>;
+
+  /** lxt's own: a one-time login token for the web UI (not LXD's). */
+  "POST /ui/token": Ep<UiToken, UiTokenPost>;
 }
 
 export type EndpointKey = keyof Endpoints;
@@ -287,6 +292,7 @@ export const ENDPOINTS: { readonly [K in EndpointKey]: EndpointKind } = {
   "PUT /1.0/certificates/:fp": "sync",
   "PATCH /1.0/certificates/:fp": "sync",
   "DELETE /1.0/certificates/:fp": "sync",
+  "POST /ui/token": "sync",
 };
 
 /** The websocket endpoints (upgrades beside the route table, src/api/websockets.ts). */

@@ -13,6 +13,8 @@ import { Operations } from "./operations.js";
 import { hashPassword } from "./password.js";
 import { ServerConfig, type ServerKey } from "./server-config.js";
 import { TrustStore } from "./trust.js";
+import { UiSessions } from "./ui-auth.js";
+import { UiFiles } from "./ui-files.js";
 
 /** The server config keys lxtd gives a meaning. */
 export const SERVER_KEYS: Record<string, ServerKey> = {
@@ -51,6 +53,14 @@ export interface DaemonOptions {
   serverPid: number;
   /** Bounds on what a client may hold of the daemon (defaults: `DEFAULT_LIMITS`). */
   limits?: Partial<ClientLimits>;
+  /** The built web UI (dist/ui); without it `/ui/` answers 404. */
+  uiDir?: string;
+}
+
+/** The loopback HTTP listener of the web UI, started when first asked for. */
+export interface UiLocalControl {
+  /** Listens if it does not yet; resolves with its base URL (`http://127.0.0.1:PORT`). */
+  ensure(): Promise<string>;
 }
 
 /** How long a client may take before it is cut off. */
@@ -81,6 +91,11 @@ export class Daemon {
   tls?: TlsIdentity;
   /** Set when the daemon can serve HTTPS: what a change of `core.https_address` moves. */
   https?: HttpsControl;
+  /** The web UI's login tokens and sessions (memory only). */
+  readonly ui: UiSessions;
+  readonly uiFiles: UiFiles;
+  /** Set when the daemon can open a loopback listener for the UI (`lxt ui`). */
+  uiLocal?: UiLocalControl;
 
   constructor(o: DaemonOptions) {
     this.ctx = o.ctx;
@@ -103,6 +118,8 @@ export class Daemon {
     );
     this.config = new ServerConfig(join(o.stateDir, "server.yaml"), SERVER_KEYS);
     this.trust = new TrustStore(join(o.stateDir, "trust"));
+    this.ui = new UiSessions();
+    this.uiFiles = new UiFiles(o.uiDir);
   }
 
   addresses(): string[] {

@@ -85,6 +85,18 @@ export const instanceConsolePost = z.strictObject({
 });
 export type InstanceConsolePost = z.infer<typeof instanceConsolePost>;
 
+/** `POST /ui/token` (lxt's, not LXD's): how long the web UI's login token is good for, and whether its URLs are the HTTPS ones. */
+export const uiTokenPost = z.strictObject({
+  expiry: z
+    .number()
+    .int()
+    .positive()
+    .max(7 * 86400)
+    .optional(),
+  https: z.boolean().optional(),
+});
+export type UiTokenPost = z.infer<typeof uiTokenPost>;
+
 /** The body without its `null` fields, nested objects included (Go reads `null` as absent). */
 function dropNulls(v: unknown): unknown {
   if (Array.isArray(v)) return v;

@@ -19,6 +19,7 @@ import type { Daemon } from "./daemon.js";
 import { errorBody, errorOf } from "./envelope.js";
 import { secretOpens } from "./image-pull.js";
 import { ROUTES } from "./routes/index.js";
+import { sessionRefusal, uiPublic } from "./routes/ui.js";
 import { handleUpgrade } from "./websockets.js";
 
 /** Largest JSON body taken (a backup or image upload streams, past this). */
@@ -33,8 +34,10 @@ export interface AppOptions {
 
 declare module "fastify" {
   interface FastifyRequest {
-    /** Whether the client is trusted (unix socket, or a client certificate in the trust store). */
+    /** Whether the client is trusted (unix socket, a client certificate in the trust store, a UI session). */
     trusted: boolean;
+    /** Whether it is trusted only by its web UI session. */
+    viaSession: boolean;
   }
 }
 
@@ -101,6 +104,7 @@ export function buildApp(d: Daemon, opts: AppOptions = {}): FastifyInstance {
       : { http: slowClientBounds(requestTimeout) }),
   }) as unknown as FastifyInstance;
   app.decorateRequest("trusted", false);
+  app.decorateRequest("viaSession", false);
   // An answer sent before the request's body was read (413, a refused upload): linger.
   app.addHook("onSend", async (req, _reply, payload) => {
     if (!req.raw.complete) lingerBeforeClose(req.raw);
@@ -120,10 +124,20 @@ export function buildApp(d: Daemon, opts: AppOptions = {}): FastifyInstance {
   app.addHook("onRequest", async (req, reply) => {
     phase("api: request");
     req.trusted = trusted(req.raw);
+    if (!req.trusted && d.ui.sessionOf(req.raw)) req.trusted = req.viaSession = true;
     const route = `${req.method} ${req.url.split("?")[0]}`;
-    if (!req.trusted && !PUBLIC.has(route) && !secretOpens(d, req.method, req.url)) {
+    if (
+      !req.trusted &&
+      !PUBLIC.has(route) &&
+      !uiPublic(route) &&
+      !secretOpens(d, req.method, req.url)
+    ) {
       return reply.code(403).send(errorBody(403, "not authorized"));
     }
+    const refusal = req.viaSession
+      ? sessionRefusal(req.method, route.split(" ")[1] ?? "")
+      : undefined;
+    if (refusal) return reply.code(403).send(errorBody(403, refusal));
     const project = (req.query as Record<string, unknown> | undefined)?.project;
     if (project !== undefined && project !== "" && project !== "default") {
       return reply.code(404).send(errorBody(404, "Project not found"));
@@ -146,7 +160,7 @@ export function buildApp(d: Daemon, opts: AppOptions = {}): FastifyInstance {
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: 16 * 1024 * 1024 });
   app.server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    if (!trusted(req)) {
+    if (!trusted(req) && !d.ui.sessionOf(req)) {
       socket.end("HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
       return;
     }

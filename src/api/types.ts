@@ -16,9 +16,18 @@ import type {
   InstanceExecPost,
   InstanceStatePut,
   InstancesPost,
+  UiTokenPost,
 } from "./schemas.js";
 
-export type { InstanceConsolePost, InstanceExecPost, InstanceStatePut, InstancesPost };
+export type { InstanceConsolePost, InstanceExecPost, InstanceStatePut, InstancesPost, UiTokenPost };
+
+/** What `POST /ui/token` answers: a one-time login token for the web UI. */
+export interface UiToken {
+  token: string;
+  expires_at: string;
+  /** Where to open it: the login page with the token in its fragment (never sent to a server). */
+  urls: string[];
+}
 
 // ── Envelopes ─────────────────────────────────────────────────────────────
 

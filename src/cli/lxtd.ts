@@ -26,6 +26,7 @@ import pino from "pino";
 import { Daemon } from "../api/daemon.js";
 import { HttpsListener, splitAddress } from "../api/https.js";
 import { buildApp } from "../api/server.js";
+import { DEFAULT_UI_ADDRESS, UiListener } from "../api/ui-listener.js";
 import { setPhaseSink } from "../core/phase.js";
 import { VERSION } from "../core/version.js";
 import { cliContext, resolveLxcpath } from "./context.js";
@@ -101,6 +102,10 @@ async function main(): Promise<void> {
     .option("--socket <path>", "unix socket (default: STATE_ROOT/.lxtd/unix.socket)")
     .option("--group <group>", "group owning the unix socket (default: lxd when it exists)")
     .option("--https <address:port>", "also listen on HTTPS (clients trusted by certificate)")
+    .option(
+      "--ui <address:port>",
+      `the web UI's loopback HTTP listener, opened when \`lxt ui\` first asks (default ${DEFAULT_UI_ADDRESS}: a free port)`,
+    )
     .option("--foreground", "run in the foreground (tests, systemd); else it detaches")
     .option(
       "--log-file <path>",
@@ -175,7 +180,11 @@ async function main(): Promise<void> {
       requestTimeoutMs: secondsOption("--request-timeout", opts.requestTimeout),
       heartbeatMs: secondsOption("--ws-heartbeat", opts.wsHeartbeat),
     },
+    // The bundle is dist/lxtd.cjs; `npm run build:ui` writes the UI beside it.
+    uiDir: join(dirname(resolve(process.argv[1] ?? ".")), "ui"),
   });
+  const ui = new UiListener(d, opts.ui);
+  d.uiLocal = ui;
   // What the previous daemon left unfinished died with it (we hold the lock: it is gone).
   for (const op of d.operations.recover("lxtd restarted while the operation ran")) {
     log.warn(
@@ -216,6 +225,7 @@ async function main(): Promise<void> {
     log.info({ signal: sig }, "lxtd stopping");
     await d.operations.drain(10_000);
     await https.stop();
+    await ui.stop();
     await unixApp.close();
     try {
       unlinkSync(socketPath);

@@ -25,6 +25,7 @@ import { register as start } from "./verbs/start.js";
 import { register as stop } from "./verbs/stop.js";
 import { register as top } from "./verbs/top.js";
 import { register as trust } from "./verbs/trust.js";
+import { register as ui } from "./verbs/ui.js";
 import { register as wait } from "./verbs/wait.js";
 
 type Register = (program: Command) => void;
@@ -57,6 +58,7 @@ export const VERBS: ReadonlyArray<readonly [readonly string[], Register]> = [
   [["forward"], forward],
   [["trust"], trust],
   [["autostart"], autostart],
+  [["ui"], ui],
 ];
 
 /**

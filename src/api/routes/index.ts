@@ -18,6 +18,7 @@ import { registerProfileRoutes } from "./profiles.js";
 import { registerServerRoutes } from "./server.js";
 import { registerSnapshotRoutes } from "./snapshots.js";
 import { registerStorageRoutes } from "./storage.js";
+import { registerUiRoutes } from "./ui.js";
 
 export type RouteModule = (app: FastifyInstance, d: Daemon) => void;
 
@@ -39,4 +40,5 @@ export const ROUTES: readonly RouteModule[] = [
   registerMetricsRoutes,
   registerSnapshotRoutes,
   registerBackupRoutes,
+  registerUiRoutes,
 ];

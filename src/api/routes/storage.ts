@@ -19,6 +19,9 @@ import { recursion } from "./params.js";
 const POOLS = "/1.0/storage-pools";
 export const POOL = "default";
 
+/** `GET /1.0/storage-pools/default` (LXD's api.StoragePool). */
+export type PoolJson = ReturnType<typeof poolJson>;
+
 function poolJson(d: Daemon) {
   const pool = storagePool(d.ctx);
   return {

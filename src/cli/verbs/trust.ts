@@ -6,6 +6,7 @@ import { LxtError } from "../../core/errors.js";
 import { lxcpathOption } from "../common.js";
 import { resolveLxcpath } from "../context.js";
 import { printJson, printTable, writeOut } from "../output.js";
+import { askUiToken, durationSeconds, printUiToken } from "./ui.js";
 
 interface Trusted {
   name: string;
@@ -91,5 +92,26 @@ export function register(program: Command): void {
       const call = await client(opts, "trust remove");
       await call("DELETE", `/1.0/certificates/${fp.toLowerCase()}`);
       writeOut(`removed ${fp}\n`);
+    });
+
+  trust
+    .command("ui-token")
+    .description(
+      "a one-time login token of lxtd's web UI for a remote browser (URLs on its HTTPS listener)",
+    )
+    .addOption(lxcpathOption())
+    .addOption(socketOption())
+    .option("--expiry <duration>", "how long the token is good for (default 1h)", "1h")
+    .addOption(new Option("--format <format>", "output format").choices(["text", "json"] as const))
+    .action(async (opts) => {
+      const t = await askUiToken(opts, "trust ui-token", {
+        https: true,
+        expiry: durationSeconds("--expiry", opts.expiry),
+      });
+      printUiToken(
+        t,
+        opts.format,
+        "lxt trust ui-token: open one of these URLs in the remote browser",
+      );
     });
 }

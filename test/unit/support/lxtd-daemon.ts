@@ -16,8 +16,8 @@ export interface TestDaemon {
   cleanup(): void;
 }
 
-/** A daemon over the state root `lxcpath` (its `.lxtd` made), with the fake context. */
-export function daemonAt(lxcpath: string, limits?: Partial<ClientLimits>): Daemon {
+/** A daemon over the state root `lxcpath` (its `.lxtd` made), with the fake context; `uiDir`: a built web UI. */
+export function daemonAt(lxcpath: string, limits?: Partial<ClientLimits>, uiDir?: string): Daemon {
   const stateDir = join(lxcpath, ".lxtd");
   mkdirSync(stateDir, { recursive: true });
   return new Daemon({
@@ -28,6 +28,7 @@ export function daemonAt(lxcpath: string, limits?: Partial<ClientLimits>): Daemo
     serverName: "unit",
     serverPid: 4242,
     limits,
+    uiDir,
   });
 }
 
