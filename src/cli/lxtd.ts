@@ -27,7 +27,7 @@ import { Daemon } from "../api/daemon.js";
 import { HttpsListener, splitAddress } from "../api/https.js";
 import { buildApp } from "../api/server.js";
 import { setPhaseSink } from "../core/phase.js";
-import { VERSION } from "../core/version.js";
+import { VERSION_LINE } from "../core/version.js";
 import { cliContext, resolveLxcpath } from "./context.js";
 import { daemonDir, daemonSocket } from "./lxtd-client.js";
 
@@ -85,7 +85,7 @@ function tracePhases(file: string): void {
 async function main(): Promise<void> {
   const program = new Command("lxtd")
     .description("the LXD REST API over lxt (the stock `lxc` client drives it)")
-    .version(VERSION, "--version")
+    .version(`lxtd ${VERSION_LINE}`, "--version")
     .option("-P, --lxcpath <path>", "state root (default: $LXT_PATH or /var/lib/lxt)")
     .option("--socket <path>", "unix socket (default: STATE_ROOT/.lxtd/unix.socket)")
     .option("--group <group>", "group owning the unix socket (default: lxd when it exists)")

@@ -1,5 +1,5 @@
 import { Command } from "@commander-js/extra-typings";
-import { VERSION } from "../core/version.js";
+import { VERSION_LINE } from "../core/version.js";
 import { register as attach } from "./verbs/attach.js";
 import { register as cgroup } from "./verbs/cgroup.js";
 import { register as checkconfig } from "./verbs/checkconfig.js";
@@ -65,7 +65,7 @@ export function buildProgram(argv?: readonly string[]): Command {
   const program = new Command()
     .name("lxt")
     .description("Linux system containers in the LXC tradition")
-    .version(`lxt ${VERSION}`, "-V, --version")
+    .version(`lxt ${VERSION_LINE}`, "-V, --version")
     .enablePositionalOptions()
     .showHelpAfterError("(add --help for usage)")
     .exitOverride();
