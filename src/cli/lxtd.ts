@@ -21,15 +21,14 @@ import {
 import { connect } from "node:net";
 import { hostname } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import { Command, Option } from "@commander-js/extra-typings";
 import pino from "pino";
 import { Daemon } from "../api/daemon.js";
 import { HttpsListener, splitAddress } from "../api/https.js";
 import { buildApp } from "../api/server.js";
 import { setPhaseSink } from "../core/phase.js";
-import { VERSION_LINE } from "../core/version.js";
 import { cliContext, resolveLxcpath } from "./context.js";
 import { daemonDir, daemonSocket } from "./lxtd-client.js";
+import { lxtdProgram } from "./lxtd-program.js";
 
 /** Whether something answers on a unix socket (a live daemon) or not (a stale file). */
 function socketAlive(path: string): Promise<boolean> {
@@ -83,28 +82,7 @@ function tracePhases(file: string): void {
 }
 
 async function main(): Promise<void> {
-  const program = new Command("lxtd")
-    .description("the LXD REST API over lxt (the stock `lxc` client drives it)")
-    .version(`lxtd ${VERSION_LINE}`, "--version")
-    .option("-P, --lxcpath <path>", "state root (default: $LXT_PATH or /var/lib/lxt)")
-    .option("--socket <path>", "unix socket (default: STATE_ROOT/.lxtd/unix.socket)")
-    .option("--group <group>", "group owning the unix socket (default: lxd when it exists)")
-    .option("--https <address:port>", "also listen on HTTPS (clients trusted by certificate)")
-    .option("--foreground", "run in the foreground (tests, systemd); else it detaches")
-    .option(
-      "--log-file <path>",
-      "structured log (JSON lines) to this file (default: stderr in the foreground, STATE_ROOT/.lxtd/lxtd.log detached)",
-    )
-    .option("--log-level <level>", "trace, debug, info, warn or error", "info")
-    .addOption(new Option("--ready-fd <fd>", "tell the detaching parent on this fd").hideHelp())
-    .option(
-      "--request-timeout <seconds>",
-      "a client must send a whole request (headers and body) within this (default 120)",
-    )
-    .option(
-      "--ws-heartbeat <seconds>",
-      "ping websockets this often; a peer missing a pong is dropped (default 30)",
-    );
+  const program = lxtdProgram();
   program.parse();
   const opts = program.opts();
   const lxcpath = resolveLxcpath(opts.lxcpath);

@@ -1,0 +1,32 @@
+/**
+ * lxtd's flags: the one definition that parses its command line and that
+ * its man page, lxtd(8), is made from (scripts/man).
+ */
+import { Command, Option } from "@commander-js/extra-typings";
+import { VERSION_LINE } from "../core/version.js";
+
+/** The `lxtd` command: its flags, parsed by `lxtd.ts`. */
+export function lxtdProgram() {
+  return new Command("lxtd")
+    .description("the LXD REST API over lxt (the stock `lxc` client drives it)")
+    .version(`lxtd ${VERSION_LINE}`, "--version")
+    .option("-P, --lxcpath <path>", "state root (default: $LXT_PATH or /var/lib/lxt)")
+    .option("--socket <path>", "unix socket (default: STATE_ROOT/.lxtd/unix.socket)")
+    .option("--group <group>", "group owning the unix socket (default: lxd when it exists)")
+    .option("--https <address:port>", "also listen on HTTPS (clients trusted by certificate)")
+    .option("--foreground", "run in the foreground (tests, systemd); else it detaches")
+    .option(
+      "--log-file <path>",
+      "structured log (JSON lines) to this file (default: stderr in the foreground, STATE_ROOT/.lxtd/lxtd.log detached)",
+    )
+    .option("--log-level <level>", "trace, debug, info, warn or error", "info")
+    .addOption(new Option("--ready-fd <fd>", "tell the detaching parent on this fd").hideHelp())
+    .option(
+      "--request-timeout <seconds>",
+      "a client must send a whole request (headers and body) within this (default 120)",
+    )
+    .option(
+      "--ws-heartbeat <seconds>",
+      "ping websockets this often; a peer missing a pong is dropped (default 30)",
+    );
+}
