@@ -93,9 +93,9 @@ function writeCache(file: string, stamp: string, data: Buffer): void {
   }
 }
 
-/** The cache a verb learns (see above); only for plain lower-case verb names. */
+/** The cache a verb learns (see above); only for plain lower-case verb names (and `__complete`). */
 const verbCache = (verb: unknown) =>
-  typeof verb === "string" && /^[a-z]+$/.test(verb) ? `${bundle}.${verb}.cache` : undefined;
+  typeof verb === "string" && /^[a-z_]+$/.test(verb) ? `${bundle}.${verb}.cache` : undefined;
 
 const { source, stamp } = readBundle();
 mark("bundle read");

@@ -3,6 +3,7 @@ import { VERSION_LINE } from "../core/version.js";
 import { register as attach } from "./verbs/attach.js";
 import { register as cgroup } from "./verbs/cgroup.js";
 import { register as checkconfig } from "./verbs/checkconfig.js";
+import { register as complete } from "./verbs/complete.js";
 import { register as config } from "./verbs/config.js";
 import { register as consoleVerb } from "./verbs/console.js";
 import { register as copy } from "./verbs/copy.js";
@@ -53,6 +54,7 @@ export const VERBS: ReadonlyArray<readonly [readonly string[], Register]> = [
   [["network"], network],
   [["forward"], forward],
   [["trust"], trust],
+  [["__complete"], complete],
 ];
 
 /**

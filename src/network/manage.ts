@@ -73,7 +73,7 @@ export function checkNetworkName(name: string): void {
   }
 }
 
-function defDir(ctx: Context): string {
+function defDir(ctx: Pick<Context, "lxcpath">): string {
   return join(ctx.lxcpath, ".networks");
 }
 
@@ -103,20 +103,25 @@ export function loadNetwork(ctx: Context, name: string): NetworkDef | undefined 
   }
 }
 
-export function listNetworkDefs(ctx: Context): NetworkDef[] {
+/** The names of the managed networks defined under a state root, sorted. */
+export function listNetworkNames(lxcpath: string): string[] {
   let files: string[];
   try {
-    files = readdirSync(defDir(ctx));
+    files = readdirSync(defDir({ lxcpath }));
   } catch {
     return [];
   }
   return files
     .filter((f) => f.endsWith(".json"))
-    .sort()
-    .flatMap((f) => {
-      const d = loadNetwork(ctx, f.slice(0, -5));
-      return d ? [d] : [];
-    });
+    .map((f) => f.slice(0, -5))
+    .sort();
+}
+
+export function listNetworkDefs(ctx: Context): NetworkDef[] {
+  return listNetworkNames(ctx.lxcpath).flatMap((name) => {
+    const d = loadNetwork(ctx, name);
+    return d ? [d] : [];
+  });
 }
 
 /** The IPv4 destinations the host routes (default excluded, and those through `exceptDev`), as CIDRs. */
