@@ -19,6 +19,7 @@ import { register as info } from "./verbs/info.js";
 import { register as launch } from "./verbs/launch.js";
 import { register as ls } from "./verbs/ls.js";
 import { register as network } from "./verbs/network.js";
+import { register as setupHost } from "./verbs/setup-host.js";
 import { register as snapshot } from "./verbs/snapshot.js";
 import { register as start } from "./verbs/start.js";
 import { register as stop } from "./verbs/stop.js";
@@ -54,6 +55,7 @@ export const VERBS: ReadonlyArray<readonly [readonly string[], Register]> = [
   [["network"], network],
   [["forward"], forward],
   [["trust"], trust],
+  [["setup-host"], setupHost],
   [["__complete"], complete],
 ];
 
