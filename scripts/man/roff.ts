@@ -156,6 +156,10 @@ export const ENVIRONMENT: ReadonlyArray<readonly [string, string]> = [
   ["LXT_PHASES", "`1`: print when each phase of the command was reached, on stderr"],
   ["LXT_DEBUG", "`1`: print an error's stack and causes"],
   ["LXT_WRITE_CODE_CACHE", "`1`: write the loader's general code cache (the build does)"],
+  [
+    "LXT_CODE_CACHE_DIR",
+    "where each verb's code cache is learnt (default: beside the bundle; the Debian package: `/var/cache/lxt/code`)",
+  ],
 ];
 
 /** lxt(1): the program, its verbs (each with its own page), the environment and files. */
