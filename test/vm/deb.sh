@@ -36,6 +36,8 @@ export LXT_NO_HOST_NETWORK=1
 UNITS=$(cd scripts && ls ./*.service | sed 's|^\./||')
 n=vmdeb
 monitor() { cat /run/lxt/*/$n/monitor 2> /dev/null | awk '{print $1}'; }
+# man-db's trigger would index every man page over 9p under emulation (minutes): off in this VM.
+rm -f /var/lib/man-db/auto-update
 # setup.sh's own lxtd unit (in /etc, from the host's tree) would shadow the package's.
 rm -f /etc/systemd/system/lxtd.service
 systemctl daemon-reload
