@@ -301,6 +301,16 @@ function main(): void {
     );
     write(join(stage, "usr/share/lintian/overrides/lxt"), LINTIAN_OVERRIDES);
     // Files under /etc would be conffiles: there are none (units live in /lib/systemd/system).
+    // md5sums, as dh_md5sums writes them (dpkg --verify reads them).
+    const sums = run(
+      "sh",
+      [
+        "-c",
+        "find . -type f ! -path './DEBIAN/*' -printf '%P\\0' | LC_ALL=C sort -z | xargs -0r md5sum",
+      ],
+      { cwd: stage },
+    );
+    write(join(debian, "md5sums"), sums);
     mkdirSync(values.out, { recursive: true });
     const deb = join(values.out, `lxt_${version}_amd64.deb`);
     run("dpkg-deb", [
