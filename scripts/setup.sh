@@ -97,6 +97,16 @@ say "lxtd's systemd unit (installed, not started)"
 install -D -m 644 "$repo/scripts/lxtd.service" /etc/systemd/system/lxtd.service
 if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
 
+say "lxt-autostart's systemd unit (enabled where systemd is PID 1)"
+# `lxt autostart` at boot, `lxt autostart -a -A -s` at shutdown, as
+# lxc.service does for LXC (docs/autostart.md). Enabled, not started: it
+# starts containers at the next boot.
+if [ -d /run/systemd/system ]; then
+  install -D -m 644 "$repo/scripts/lxt-autostart.service" /etc/systemd/system/lxt-autostart.service
+  systemctl daemon-reload
+  systemctl enable lxt-autostart.service
+fi
+
 say "a real container"
 demo_root=$(mktemp -d /tmp/lxt-setup-XXXXXX)
 # Its runtime files (locks, monitor state) in a directory of its own too, removed with it.

@@ -4,6 +4,7 @@
  * mount lands in its own mount namespace, never on the host.
  */
 #include "confine.h"
+#include "hooks.h"
 #include "shim.h"
 #include "util.h"
 
@@ -21,6 +22,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -359,6 +361,11 @@ static int apply_record(struct child_ctx *c, const struct rec *r)
 			return fail("rlimit", "prlimit", r->f[0], errno);
 		return 0;
 	}
+	case REC_HOOK:
+		/* The hook's mounts must not reach the host: slave first, as for ours. */
+		if ((c->p->clone_flags & CLONE_NEWNS) && make_rslave("hook") < 0)
+			return -1;
+		return hook_run(c->p, (int)r->flags, r->f, 0);
 	}
 	return fail("plan", "apply", NULL, EINVAL);
 }
@@ -382,7 +389,8 @@ static bool needs_net(const struct rec *r)
 		NULL,
 	};
 
-	if (r->op == REC_SYSCTL)
+	/* Hooks see the container's network set up, as LXC's do. */
+	if (r->op == REC_SYSCTL || r->op == REC_HOOK)
 		return true;
 	if (r->op != REC_MOUNT || (r->flags & (MS_BIND | MS_REMOUNT | MS_MOVE)) || !*r->f[2])
 		return false;
@@ -406,11 +414,31 @@ static void wait_net(struct child_ctx *c)
 		_exit(1);
 }
 
+/*
+ * lxc.hook.start-host runs on the host once the container is set up and
+ * before its init: this child says it is ready ("h") and waits for the
+ * monitor's 'h' after the hooks; anything else (EOF: a hook failed, the
+ * monitor reports it) ends the child.
+ */
+static void wait_start_host(struct child_ctx *c)
+{
+	char b = 0;
+	ssize_t n;
+
+	if (send(c->sync_fd, "h", 1, MSG_NOSIGNAL) != 1)
+		_exit(1);
+	do
+		n = read(c->sync_fd, &b, 1);
+	while (n < 0 && errno == EINTR);
+	if (n != 1 || b != 'h')
+		_exit(1);
+}
+
 static int set_ids(const struct plan *p)
 {
 	if (p->has_gid) {
-		if (setgroups(0, NULL) < 0)
-			return fail("ids", "setgroups", NULL, errno);
+		if (nsopts_setgroups(&p->opts) < 0)
+			return -1;
 		if (setresgid(p->gid, p->gid, p->gid) < 0)
 			return fail("ids", "setresgid", NULL, errno);
 	}
@@ -419,7 +447,7 @@ static int set_ids(const struct plan *p)
 	if (p->has_uid && setresuid(p->uid, p->uid, p->uid) < 0)
 		return fail("ids", "setresuid", NULL, errno);
 	/* Credential changes clear the parent-death signal (PR_SET_PDEATHSIG). */
-	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	prctl(PR_SET_PDEATHSIG, nsopts_pdeath(&p->opts), 0, 0, 0);
 	return 0;
 }
 
@@ -453,6 +481,11 @@ static _Noreturn void finish_exec(struct child_ctx *c, mode_t umask_saved)
 	/* Last before exec: the filter then applies to nothing of ours. */
 	if (confine_finish(&p->conf, false, AA_NOW) < 0)
 		child_fail(c);
+	/* Its listener to the monitor, which forwards to the proxy (notify.c). */
+	if (confine_notify_fd >= 0 && send_with_fds(c->sync_fd, 'N', &confine_notify_fd, 1) < 0) {
+		fail("seccomp", "send-listener", NULL, errno);
+		child_fail(c);
+	}
 	exec_search(p->argv, p->env);
 	child_fail(c);
 }
@@ -548,6 +581,8 @@ _Noreturn void child_main(struct child_ctx *c)
 	 * in a new pid namespace getppid() is 0 and cannot tell us. */
 	if (recv_with_fds(c->sync_fd, &go, fds, p->nidmapped) < 0)
 		_exit(1);
+	if (nsopts_child_timens(&p->opts) < 0)
+		child_fail(c);
 	/* In a user namespace the maps are written now: become its root
 	 * (we are still the host's uid 0, which it does not map). */
 	if (p->nidmap && (setresgid(0, 0, 0) < 0 || setgroups(0, NULL) < 0 ||
@@ -557,6 +592,8 @@ _Noreturn void child_main(struct child_ctx *c)
 	}
 	if (p->nidmap)
 		prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0); /* cleared by the id change */
+	if (nsopts_child_early(&p->opts) < 0)
+		child_fail(c);
 	if (p->nidmapped && (make_rslave("idmap") < 0 || idmap_attach_mounts(p, fds) < 0))
 		child_fail(c);
 	if (p->ns_cgroup && unshare(CLONE_NEWCGROUP) < 0) {
@@ -584,6 +621,8 @@ _Noreturn void child_main(struct child_ctx *c)
 	}
 	if (net_pending)
 		wait_net(c);
+	if (hooks_any(p, HOOK_START_HOST))
+		wait_start_host(c);
 	if (!ptys_bound && bind_ptys(c) < 0)
 		child_fail(c);
 
@@ -599,6 +638,10 @@ _Noreturn void child_main(struct child_ctx *c)
 		child_fail(c);
 	}
 	setsid();
+	/* lxc.hook.start: in the container, the console its stdio, just before
+	 * the init (LXC runs it last in do_start too). */
+	if (hooks_run(p, HOOK_START, 0) < 0)
+		child_fail(c);
 	/* The bounding set needs CAP_SETPCAP: before the ids change. */
 	if (confine_bounding(&p->conf) < 0)
 		child_fail(c);

@@ -3,6 +3,7 @@
  * in its cgroups, reports the start on fd 3, then serves the control socket,
  * drains the ptys and cleans up when the init ends.
  */
+#include "notify.h"
 #include "shim.h"
 #include "util.h"
 
@@ -50,6 +51,8 @@ struct monitor {
 	int init_pidfd;
 	unsigned long long init_start;
 	bool stopping, ended, started;
+	bool cgroup2_late;       /* the child enters its v2 cgroup by a write (nsopts.c) */
+	int notify_fd;           /* the init's seccomp listener (notify.c), or -1 */
 	long long kill_at;       /* monotonic ms, -1 when no stop timeout runs */
 	int wstatus;
 	struct client cl[MAX_CLIENTS];
@@ -362,7 +365,7 @@ static void stdin_input(void)
 
 static void loop(void)
 {
-	struct pollfd pfd[3 + 64 + MAX_CLIENTS];
+	struct pollfd pfd[4 + 64 + MAX_CLIENTS];
 
 	while (!M.ended) {
 		int n = 0, base_pty, base_cl, timeout = -1;
@@ -370,6 +373,7 @@ static void loop(void)
 		pfd[n++] = (struct pollfd){.fd = M.sigfd, .events = POLLIN};
 		pfd[n++] = (struct pollfd){.fd = M.lfd, .events = POLLIN};
 		pfd[n++] = (struct pollfd){.fd = M.fg_stdin ? 0 : -1, .events = POLLIN};
+		pfd[n++] = (struct pollfd){.fd = M.notify_fd, .events = POLLIN};
 		base_pty = n;
 		for (int i = 0; i < M.npty; i++)
 			pfd[n++] = (struct pollfd){.fd = M.ptys[i].master, .events = POLLIN};
@@ -396,6 +400,12 @@ static void loop(void)
 			accept_client();
 		if (pfd[2].revents)
 			stdin_input();
+		/* POLLHUP: no task uses the filter any more. */
+		if (pfd[3].revents & (POLLHUP | POLLERR | POLLNVAL) ||
+		    (pfd[3].revents && notify_handle(M.notify_fd, getpid(), M.init) < 0)) {
+			close(M.notify_fd);
+			M.notify_fd = -1;
+		}
 		for (int i = 0; i < M.npty; i++)
 			if (pfd[base_pty + i].revents)
 				pty_drain(i);
@@ -500,6 +510,11 @@ static int write_monitor_file(void)
 	return write_file_atomic(path, data);
 }
 
+static void run_child(void *c)
+{
+	child_main(c);
+}
+
 static int clone_child(int sync_child)
 {
 	struct clone_args ca = {0};
@@ -516,6 +531,19 @@ static int clone_child(int sync_child)
 	ca.flags |= (uint64_t)M.p.clone_flags | CLONE_PIDFD;
 	ca.pidfd = (uint64_t)(uintptr_t)&M.init_pidfd;
 	ca.exit_signal = SIGCHLD;
+	if (M.p.opts.nshare) {
+		/* lxc.namespace.share.*: joined by an intermediate (nsopts.c). */
+		struct child_ctx c = {.p = &M.p, .sync_fd = sync_child, .ptys = M.ptys, .npty = M.npty};
+		pid = nsopts_open_shared(&M.p.opts) < 0 ? -1 :
+			nsopts_clone_shared(&M.p.opts, &ca, run_child, &c, &M.cgroup2_late);
+		if (cgfd >= 0)
+			close(cgfd);
+		if (pid < 0)
+			return -1;
+		M.init = (pid_t)pid;
+		M.started = true;
+		return 0;
+	}
 	/* No stack: clone3 then behaves like fork(2), returning twice. */
 	pid = syscall(SYS_clone3, &ca, sizeof(ca));
 	if (pid == 0) {
@@ -536,6 +564,11 @@ static int place_cgroup1(void)
 	char path[4200], pid[24];
 
 	snprintf(pid, sizeof(pid), "%d", (int)M.init);
+	if (M.cgroup2_late) {
+		snprintf(path, sizeof(path), "%s/cgroup.procs", M.p.cgroup2);
+		if (write_file(path, pid, "cgroup") < 0)
+			return -1;
+	}
 	for (int i = 0; i < M.p.ncgroup1; i++) {
 		snprintf(path, sizeof(path), "%s/cgroup.procs", M.p.cgroup1[i]);
 		if (write_file(path, pid, "cgroup") < 0)
@@ -683,25 +716,56 @@ static int check_exec(void)
 	return fail("exec", op, M.p.argv[0], 0);
 }
 
+/*
+ * lxc.hook.start-host: the child says it is set up ("h"), the hooks run on
+ * the host with LXC_PID, then 'h' lets it go on to its start hooks and the
+ * init. A child's error line instead is returned in line; at EOF (the child
+ * died) the caller's read finds out how.
+ */
+static int start_host(int fd, char *line, size_t cap)
+{
+	ssize_t n = recv_msg(fd, line, cap - 1, 0);
+
+	if (n < 0)
+		return fail("monitor", "sync", NULL, errno);
+	if (n == 0)
+		return 0;
+	line[n] = '\0';
+	if (n != 1 || line[0] != 'h')
+		return -1;
+	line[0] = '\0';
+	hooks_keep_ns(&M.p, M.init, true);
+	if (hooks_run(&M.p, HOOK_START_HOST, M.init) < 0)
+		return -1;
+	if (send(fd, "h", 1, MSG_NOSIGNAL) < 0 && errno != EPIPE && errno != ECONNRESET)
+		return fail("monitor", "sync", NULL, errno);
+	return 0;
+}
+
 /* Returns 0 once the init exec'd, -1 with the child's error line in line. */
 static int start_container(char *line, size_t cap)
 {
 	int sv[2], fds[IDMAP_MAX];
 	ssize_t n;
 
-	if (write_monitor_file() < 0 || setup_ptys() < 0 || setup_socket() < 0 ||
-	    setup_signals() < 0)
+	/* lxc.hook.pre-start: on the host, before the container exists (LXC
+	 * runs it before its terminal and the clone too). */
+	if (write_monitor_file() < 0 || hooks_run(&M.p, HOOK_PRE_START, 0) < 0 ||
+	    setup_ptys() < 0 || setup_socket() < 0 || setup_signals() < 0)
+		return -1;
+	if (M.p.opts.proxy && notify_connect(M.p.opts.proxy, M.p.opts.cookie) < 0)
 		return -1;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return fail("monitor", "socketpair", NULL, errno);
 	if (clone_child(sv[1]) < 0)
 		return -1;
 	close(sv[1]);
+	hooks_keep_ns(&M.p, M.init, false);
 	/* The maps first: everything after runs with the child's ids in place. */
-	if (M.p.nidmap && (idmap_write_maps(M.init, &M.p) < 0 ||
+	if (M.p.nidmap && ((!M.p.opts.share_user && idmap_write_maps(M.init, &M.p) < 0) ||
 			   idmap_make_mounts(M.init, &M.p, fds) < 0))
 		return -1;
-	if (place_cgroup1() < 0)
+	if (place_cgroup1() < 0 || nsopts_after_clone(&M.p.opts, M.init) < 0)
 		goto close_fds;
 	if (send_with_fds(sv[0], 'g', fds, M.p.nidmapped) < 0) {
 		fail("monitor", "sync", NULL, errno ? errno : EPIPE);
@@ -726,9 +790,13 @@ static int start_container(char *line, size_t cap)
 			return -1;
 		}
 	}
+	if (hooks_any(&M.p, HOOK_START_HOST) && start_host(sv[0], line, cap) < 0) {
+		close(sv[0]);
+		return -1;
+	}
 	/* A child that failed wrote its error line before it exited, maybe
 	 * with our 'n' unread: recv_msg reads the line past that reset. */
-	n = recv_msg(sv[0], line, cap - 1, 0);
+	n = notify_recv_sync(sv[0], line, cap - 1, &M.notify_fd);
 	close(sv[0]);
 	if (n > 0) {
 		line[n] = '\0';
@@ -739,6 +807,7 @@ static int start_container(char *line, size_t cap)
 	line[0] = '\0';
 	if (check_exec() < 0)
 		return -1;
+	hooks_keep_ns(&M.p, M.init, true);
 	return write_state();
 close_fds:
 	for (int i = 0; i < M.p.nidmapped; i++)
@@ -773,15 +842,23 @@ static void finish(void)
 			pty_drain(i);
 	cleanup_cgroups();
 	pivot_out();
+	/* lxc.hook.stop, with the namespaces kept since the clone; failures are
+	 * logged, never fatal (LXC's lxc_end). */
+	if (M.started)
+		hooks_run_logged(&M.p, HOOK_STOP, M.init);
 	if (M.started)
 		run_stop_hooks();
 	/* After script.down (as LXC), before anyone hears the container is gone. */
 	net_undo();
+	hooks_drop_ns();
 	if (M.started && M.ended && M.p.exit_file) {
 		end_text(text, sizeof(text));
 		if (write_file_atomic(M.p.exit_file, text) < 0)
 			send_error(2);
 	}
+	/* lxc.hook.post-stop: the container is gone, its exit recorded. */
+	if (M.started)
+		hooks_run_logged(&M.p, HOOK_POST_STOP, M.init);
 	cleanup_runtime();
 	if (M.ended) {
 		end_text(text, sizeof(text));
@@ -800,7 +877,7 @@ int monitor_main(const char *planfile, char **argv)
 	char line[2048] = "", title[300];
 
 	M.status_fd = fcntl(3, F_SETFD, FD_CLOEXEC) == 0 ? 3 : -1;
-	M.sigfd = M.lfd = M.log_fd = M.init_pidfd = -1;
+	M.sigfd = M.lfd = M.log_fd = M.init_pidfd = M.notify_fd = -1;
 	M.kill_at = -1;
 	signal(SIGPIPE, SIG_IGN);
 	if (plan_load(planfile, &M.p) < 0) {
@@ -819,6 +896,11 @@ int monitor_main(const char *planfile, char **argv)
 			status_line(line);
 			return 1;
 		}
+	}
+	if (nsopts_monitor_early(&M.p.opts) < 0) {
+		format_error(line, sizeof(line));
+		status_line(line);
+		return 1;
 	}
 	/* A privileged pid 1 that stays the helper runs from a sealed copy; in a
 	 * user namespace it is out of reach anyway (not dumpable, host-owned mm).

@@ -34,7 +34,8 @@ enum {
 	OP_INIT_SHIM, OP_ROOTFS, OP_HOSTNAME, OP_MOUNT, OP_MKDIR, OP_MKNOD,
 	OP_SYMLINK, OP_PIVOT, OP_SYSCTL, OP_RLIMIT, OP_CWD, OP_GID, OP_UID, OP_ENV,
 	OP_EXEC, OP_CAPS, OP_NO_NEW_PRIVS, OP_SECCOMP, OP_SECCOMP_RULE, OP_APPARMOR, OP_HOST_HOOK, OP_NET, OP_NETDEV,
-	OP_STOP_HOOK, OP_IDMAP, OP_IDMAPPED_MOUNT, OP_EXIT_HOOK, OP_MONITOR_CGROUP, OP_MONITOR_PIVOT, OP__COUNT
+	OP_STOP_HOOK, OP_IDMAP, OP_IDMAPPED_MOUNT, OP_EXIT_HOOK, OP_MONITOR_CGROUP, OP_MONITOR_PIVOT,
+	OP_LXC_HOOK, OP_LXC_HOOK_ENV, OP_HOOK_LOG, OP_OPT, OP__COUNT
 };
 
 static const struct op_desc ops[OP__COUNT] = {
@@ -79,6 +80,10 @@ static const struct op_desc ops[OP__COUNT] = {
 	[OP_EXIT_HOOK] = {"exit-hook", 1, 64, false, false},
 	[OP_MONITOR_CGROUP] = {"monitor-cgroup", 1, 1, false, false},
 	[OP_MONITOR_PIVOT] = {"monitor-pivot", 1, 1, false, false},
+	[OP_LXC_HOOK] = {"lxc-hook", 2, 65, false, false},
+	[OP_LXC_HOOK_ENV] = {"lxc-hook-env", 2, 2, false, false},
+	[OP_HOOK_LOG] = {"hook-log", 1, 1, true, false},
+	[OP_OPT] = {"opt", 2, 5, false, false},
 };
 
 /* How many records of each op a plan may hold; `once` ops hold one. The
@@ -102,10 +107,13 @@ static const int limits[OP__COUNT] = {
 	[OP_HOST_HOOK] = PLAN_MAX_HOOKS,
 	[OP_STOP_HOOK] = PLAN_MAX_HOOKS,
 	[OP_EXIT_HOOK] = PLAN_MAX_HOOKS,
+	[OP_LXC_HOOK] = PLAN_MAX_HOOKS,
+	[OP_LXC_HOOK_ENV] = PLAN_MAX_ENV,
 	[OP_NET] = PLAN_MAX_NETS,
 	[OP_NETDEV] = PLAN_MAX_NETDEVS,
 	[OP_IDMAP] = IDMAP_MAX,
 	[OP_IDMAPPED_MOUNT] = IDMAP_MAX,
+	[OP_OPT] = PLAN_MAX_OPTS,
 };
 
 struct parser {
@@ -117,6 +125,7 @@ struct parser {
 	bool pivoted;
 	int host_mounts;
 	int cap_recs, cap_env, cap_cg1, cap_kill, cap_mon, cap_pivot, cap_tty, cap_hooks, cap_nets, cap_netdevs, cap_idm, cap_stop_hooks, cap_exit_hooks;
+	int cap_lxc_hooks[HOOK__COUNT], cap_hook_env[HOOK__COUNT];
 };
 
 static int bad(struct parser *ps, const char *op, int err)
@@ -501,6 +510,29 @@ static int parse_record(struct parser *ps, int op, char **f, int n)
 	case OP_EXIT_HOOK:
 		push_argv(p, &p->exit_hooks, &p->nexit_hooks, &ps->cap_exit_hooks, f);
 		return check_abs(ps, f[0]);
+	case OP_LXC_HOOK: {
+		int w = hook_when_parse(f[0]);
+		if (w < 0)
+			return bad(ps, NULL, EINVAL);
+		/* In-root hooks run in plan order among the child's records. */
+		if (w == HOOK_PRE_MOUNT || w == HOOK_MOUNT || w == HOOK_AUTODEV)
+			new_rec(ps, REC_HOOK, f + 1)->flags = (unsigned long)w;
+		push_argv(p, &p->lxc_hooks[w], &p->nlxc_hooks[w], &ps->cap_lxc_hooks[w], f + 1);
+		return check_abs(ps, f[1]);
+	}
+	case OP_LXC_HOOK_ENV: {
+		int w = hook_when_parse(f[0]);
+		char *eq = strchr(f[1], '=');
+		if (w < 0 || ((!eq || eq == f[1]) && strcmp(f[1], "{ns-env}") != 0))
+			return bad(ps, NULL, EINVAL);
+		push(p, &p->hook_env[w], &p->nhook_env[w], &ps->cap_hook_env[w], f[1]);
+		return 0;
+	}
+	case OP_HOOK_LOG:
+		p->hook_log = f[0];
+		return check_abs(ps, f[0]);
+	case OP_OPT:
+		return nsopts_parse(&p->opts, f, n) < 0 ? bad(ps, NULL, EINVAL) : 0;
 	}
 	return bad(ps, NULL, EINVAL);
 }
@@ -613,11 +645,14 @@ int plan_parse(struct plan *p, const char *name, const char *data, size_t len)
 		return bad(&ps, "exec", EINVAL);
 	if (ps.host_mounts && !(p->clone_flags & CLONE_NEWNS))
 		return bad(&ps, "mount", EINVAL);
-	/* A user namespace needs both maps; maps and idmapped mounts need it. */
-	if (!!(p->clone_flags & CLONE_NEWUSER) != (p->nidmap > 0) ||
+	if (nsopts_check(&p->opts, p->clone_flags, p->ns_cgroup) < 0)
+		return bad(&ps, "opt", EINVAL);
+	/* A user namespace needs both maps; maps and idmapped mounts need it
+	 * (a shared one's maps are its own: written, but still the plan's). */
+	if (!!(p->clone_flags & CLONE_NEWUSER || p->opts.share_user) != (p->nidmap > 0) ||
 	    (p->nidmapped && !(p->clone_flags & CLONE_NEWNS)))
 		return bad(&ps, "idmap", EINVAL);
-	if (p->nidmapped && !(p->clone_flags & CLONE_NEWUSER))
+	if (p->nidmapped && !(p->clone_flags & CLONE_NEWUSER) && !p->opts.share_user)
 		return bad(&ps, "idmapped-mount", EINVAL);
 	if (p->nidmap) {
 		bool u = false, g = false;

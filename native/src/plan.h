@@ -7,6 +7,8 @@
 #include <sys/types.h>
 
 #include "confine.h"
+#include "hooks.h"
+#include "nsopts.h"
 
 enum rec_op {
 	REC_ROOTFS,
@@ -18,6 +20,7 @@ enum rec_op {
 	REC_PIVOT,
 	REC_SYSCTL,
 	REC_RLIMIT,
+	REC_HOOK,               /* lxc-hook pre-mount|mount|autodev: flags is the type */
 };
 
 #define MOUNT_OPT_OPTIONAL 1
@@ -50,6 +53,7 @@ struct rec {
 #define PLAN_MAX_HOOKS 256      /* host-hook, stop-hook, each */
 #define PLAN_MAX_NETS 4096
 #define PLAN_MAX_NETDEVS 1024
+#define PLAN_MAX_OPTS 512       /* opt */
 
 /* One uid_map / gid_map line. */
 struct idmap_line {
@@ -92,6 +96,13 @@ struct plan {
 	int nstop_hooks;
 	char ***exit_hooks;     /* exit-hook argvs, the monitor's last step after the init ended */
 	int nexit_hooks;
+	/* lxc-hook argvs per type (enum hook_when), in plan order, and each
+	 * type's environment (lxc-hook-env); hook_log gets their output. */
+	char ***lxc_hooks[HOOK__COUNT];
+	int nlxc_hooks[HOOK__COUNT];
+	char **hook_env[HOOK__COUNT];
+	int nhook_env[HOOK__COUNT];
+	char *hook_log;
 	char ***nets;           /* net records (verb first), each NULL-terminated, in plan order */
 	int nnets;
 	char **netdevs;         /* netdev host interface names */
@@ -110,6 +121,7 @@ struct plan {
 	bool has_uid, has_gid;
 	unsigned int uid, gid;
 	struct confinement conf; /* caps, no-new-privs, seccomp records */
+	struct nsopts opts;     /* opt records (nsopts.c) */
 };
 
 /* Reads and validates PATH; on failure the error record names the line. */

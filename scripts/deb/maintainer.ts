@@ -53,6 +53,11 @@ if [ "$1" = configure ] || [ "$1" = abort-upgrade ] || [ "$1" = abort-deconfigur
   done
   if [ -d /run/systemd/system ]; then
     systemctl --system daemon-reload >/dev/null || true
+    # Started if enabled and not running yet (a fresh install), never restarted:
+    # restarting lxt-autostart would stop every container (its ExecStop).
+    for unit in ${list(enabled)}; do
+      deb-systemd-invoke start "$unit" >/dev/null || true
+    done
     # A running daemon serves the new version; containers belong to their monitors and keep running.
     for unit in ${list(onRequest)}; do
       deb-systemd-invoke try-restart "$unit" >/dev/null || true

@@ -1,6 +1,7 @@
 import { Command } from "@commander-js/extra-typings";
 import { VERSION_LINE } from "../core/version.js";
 import { register as attach } from "./verbs/attach.js";
+import { register as autostart } from "./verbs/autostart.js";
 import { register as cgroup } from "./verbs/cgroup.js";
 import { register as checkconfig } from "./verbs/checkconfig.js";
 import { register as complete } from "./verbs/complete.js";
@@ -55,6 +56,7 @@ export const VERBS: ReadonlyArray<readonly [readonly string[], Register]> = [
   [["network"], network],
   [["forward"], forward],
   [["trust"], trust],
+  [["autostart"], autostart],
   [["setup-host"], setupHost],
   [["__complete"], complete],
 ];

@@ -73,6 +73,7 @@ export function impl(
     summary,
     list: opts.list ?? false,
     ...(opts.default !== undefined ? { default: opts.default } : {}),
+    ...(opts.family ? { family: opts.family } : {}),
     check: (v, k, h) => {
       check(v, k);
       return opts.check?.(v, k, h);

@@ -22,6 +22,14 @@ import {
   type KeySpec,
   type Verdict,
 } from "./keys.js";
+import {
+  type AutostartConfig,
+  applyAutostartEntry,
+  applyHookEntry,
+  defaultAutostart,
+  defaultHooks,
+  type HooksConfig,
+} from "./lifecycle.js";
 import { applyLimitEntry, type LimitOrigins, type Limits, noLimits } from "./limits.js";
 import { applyNet, finishNets, type NetState } from "./model-net.js";
 import {
@@ -32,6 +40,7 @@ import {
   parseMountEntry,
 } from "./mounts.js";
 import type { ConfigEntry } from "./parse.js";
+import { applyProcessEntry, defaultProcess, type ProcessConfig } from "./process.js";
 import { applySecurityEntry, defaultSecurity, type SecurityConfig } from "./security.js";
 import {
   parseBool01,
@@ -43,6 +52,7 @@ import {
   parseSignal,
   RLIMITS,
   splitCommand,
+  ValueError,
 } from "./values.js";
 
 /** A mount entry with the line it came from. */
@@ -135,7 +145,15 @@ export interface ContainerConfig {
   limitOrigins: LimitOrigins;
   /** `lxc.cap.*`, `lxc.no_new_privs`, `lxc.seccomp.profile` (resolved at start, see security.ts). */
   security: SecurityConfig;
+  /** Namespaces, time offsets, /proc files, groups, keyring, core scheduling, monitor options (process.ts). */
+  process: ProcessConfig;
+  /** `lxc.arch` names a 32-bit architecture: the init runs with PER_LINUX32. */
+  arch32?: boolean;
   ephemeral: boolean;
+  /** `lxc.start.*`, `lxc.group` (lifecycle.ts). */
+  autostart: AutostartConfig;
+  /** `lxc.hook.*`, `lxc.environment.hooks` (lifecycle.ts). */
+  hooks: HooksConfig;
   /** `lxt.lxcfs`: bind lxcfs's files over /proc and /sys when mounted (auto), always (on) or never. */
   lxcfs: "auto" | "on" | "off";
   log: { file?: string; level: number };
@@ -211,7 +229,10 @@ export function resolveConfig(entries: ConfigEntry[], opts: ResolveOptions): Con
     limits: noLimits(),
     limitOrigins: {},
     security: defaultSecurity(),
+    process: defaultProcess(),
     ephemeral: CONFIG_DEFAULTS.ephemeral,
+    autostart: defaultAutostart(),
+    hooks: defaultHooks(),
     lxcfs: CONFIG_DEFAULTS.lxcfs,
     log: { level: CONFIG_DEFAULTS.logLevel },
     nets: [],
@@ -273,6 +294,7 @@ export function resolveConfig(entries: ConfigEntry[], opts: ResolveOptions): Con
       case "lxc.environment.runtime": {
         if (v === "") {
           env.clear();
+          if (e.key === "lxc.environment") applyHookEntry(cfg.hooks, e.key, v, opts.env);
           break;
         }
         const { name, value } = parseEnvironment(v);
@@ -280,6 +302,7 @@ export function resolveConfig(entries: ConfigEntry[], opts: ResolveOptions): Con
         if (inherited === undefined) throw fail(`${name} is not set in the caller's environment`);
         // Like LXC's setenv() in order: a later value for a name wins.
         env.set(name, inherited);
+        if (e.key === "lxc.environment") applyHookEntry(cfg.hooks, e.key, v, opts.env);
         break;
       }
       case "lxc.mount.entry":
@@ -347,12 +370,19 @@ export function resolveConfig(entries: ConfigEntry[], opts: ResolveOptions): Con
       case "lxc.apparmor.allow_nesting":
       case "lxc.apparmor.allow_incomplete":
       case "lxc.apparmor.raw":
-        // Read from the entries at start by security/apparmor.ts.
+      case "lxc.selinux.context":
+      case "lxc.selinux.context.keyring":
+        // Read from the entries at start (security/apparmor.ts, container/process-opts.ts).
+        break;
+      case "lxc.seccomp.allow_nesting":
+        // lxt stacks its filter on any inherited one either way (docs/config.md).
+        break;
+      case "lxc.arch":
+        // Only a 32-bit name is "implemented"; the host's own and other 64-bit ones are ignored.
+        cfg.arch32 = v !== "" && verdict.status === "implemented";
         break;
       case "lxc.proc":
-      case "lxc.hook":
-        // Family roots of later keys: their clearing is done by track()
-        // (for lxc.cgroup and lxc.cgroup2, of their later device keys).
+        cfg.process.proc = [];
         break;
       case "lxc.prlimit":
         prlimits.clear();
@@ -361,7 +391,9 @@ export function resolveConfig(entries: ConfigEntry[], opts: ResolveOptions): Con
         sysctls.clear();
         break;
       default:
-        if (applyPlacementEntry(cfg.cgroupPlacement, e.key, v)) {
+        if (applyLifecycleEntry(cfg, e.key, v, opts.env, fail)) {
+          // Autostart and hooks: see lifecycle.ts.
+        } else if (applyPlacementEntry(cfg.cgroupPlacement, e.key, v)) {
           // lxc.cgroup.dir* and .relative before the raw lxc.cgroup.* writes; checked as a whole below.
         } else if (e.key.startsWith("lxc.prlimit.")) {
           const name = e.key.slice("lxc.prlimit.".length);
@@ -378,6 +410,8 @@ export function resolveConfig(entries: ConfigEntry[], opts: ResolveOptions): Con
             kept.push({ file, value: v, key: e.key, at: { file: e.file, line: e.line } });
           if (v2) cfg.cgroup.v2 = kept;
           else cfg.cgroup.v1 = kept;
+        } else if (applyProcessEntry(cfg.process, e)) {
+          // Namespaces, time offsets, /proc files, groups...: see process.ts.
         } else if (applySecurityEntry(cfg.security, e.key, v, { file: e.file, line: e.line })) {
           // Capabilities, no_new_privs and the seccomp profile: see security.ts.
         } else if (applyLimitEntry(cfg.limits, e.key, v)) {
@@ -416,6 +450,22 @@ export function resolveConfig(entries: ConfigEntry[], opts: ResolveOptions): Con
     }));
   cfg.warnings = [...warningsOf(tracked), ...netWarnings];
   return cfg;
+}
+
+/** Autostart and hook keys (lifecycle.ts), their value errors named at the entry. */
+function applyLifecycleEntry(
+  cfg: ContainerConfig,
+  key: string,
+  v: string,
+  env: Record<string, string | undefined>,
+  fail: (msg: string) => Error,
+): boolean {
+  try {
+    return applyAutostartEntry(cfg.autostart, key, v) || applyHookEntry(cfg.hooks, key, v, env);
+  } catch (err) {
+    if (err instanceof ValueError) throw fail(err.message);
+    throw err;
+  }
 }
 
 /** Records later/ignored entries; clears follow the same rules as values. */

@@ -5,6 +5,7 @@ import { LxtError } from "../core/errors.js";
 import type { Progress } from "../core/progress.js";
 import { storageDriver } from "../storage/index.js";
 import { cloneContainer } from "./clone.js";
+import { runCloneHooks } from "./hooks.js";
 import { type ContainerPaths, requireExists } from "./paths.js";
 import { repairStale, withLock } from "./runtime.js";
 import { destroyStorageDir } from "./snapshot.js";
@@ -66,13 +67,18 @@ export async function copyContainer(
       if (existsSync(dst.dir)) {
         throw new LxtError("exists", `copy ${src.name}: container ${dst.name} already exists`);
       }
-      await cloneContainer(ctx, src, dst, {
+      const rootfs = await cloneContainer(ctx, src, dst, {
         caller: opts.caller,
         cow,
         backend: opts.backend,
         hostname: dst.name,
         ephemeral: opts.ephemeral,
         progress: opts.progress,
+      });
+      // A failing clone hook undoes the copy, as lxc-copy's.
+      await runCloneHooks(ctx, src, dst, rootfs, opts.caller.env).catch(async (err) => {
+        await destroyStorageDir(ctx, dst).catch(() => {});
+        throw err instanceof LxtError ? err.wrap(`copy ${src.name} to ${dst.name}`) : err;
       });
       if (opts.withSnapshots) await copySnapshots(ctx, src, dst, opts.caller);
     });

@@ -4,6 +4,7 @@ import { type Context, rootId } from "../core/context.js";
 import { LxtError } from "../core/errors.js";
 import { unloadAppArmorProfile } from "../host/apparmor.js";
 import { appArmorProfileName } from "../security/apparmor.js";
+import { runDestroyHooks } from "./hooks.js";
 import { type ContainerPaths, requireExists } from "./paths.js";
 import { repairStale, withLock } from "./runtime.js";
 import { destroyStorageDir, requireNoDependents } from "./snapshot.js";
@@ -67,6 +68,10 @@ export async function removeContainer(
       `destroy ${paths.name}: it has snapshots (${snaps.join(", ")}); -s destroys them too`,
     );
   }
+  // lxc.hook.destroy first: a failing one keeps everything (LXC's container_destroy).
+  await runDestroyHooks(ctx, paths, {}).catch((err) => {
+    throw err instanceof LxtError ? err.wrap(`destroy ${paths.name}`) : err;
+  });
   for (const s of snaps) await destroyStorageDir(ctx, snapshotPaths(ctx, paths, s));
   // The generated AppArmor profile goes out of the kernel with the container.
   await unloadAppArmorProfile(

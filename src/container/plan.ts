@@ -2,6 +2,8 @@ import type { IdmapLine } from "../config/idmap.js";
 import { MS, type PlanMount } from "../config/mounts.js";
 import { type NetStep, PLAN_HEADER, planRecord } from "../host/helper-protocol.js";
 import type { SeccompFilter } from "../seccomp/profile.js";
+import type { LaunchHooks, StartHookType } from "./hooks.js";
+import type { OptRecord } from "./process-opts.js";
 
 export type ProcMode = "rw" | "mixed";
 export type SysMode = "ro" | "rw" | "mixed";
@@ -32,7 +34,8 @@ export interface Confinement {
 /** Everything the planner needs: a resolved config plus host facts. Pure data. */
 export interface LaunchInput {
   name: string;
-  hostname: string;
+  /** Unset: the UTS namespace is not the container's own (kept or shared), so no hostname is set. */
+  hostname?: string;
   rootfs: string;
   /** Mounts made in the container's mount namespace before the rootfs is bound (an overlay rootfs). */
   rootfsMounts?: readonly PlanMount[];
@@ -51,6 +54,10 @@ export interface LaunchInput {
   /** Where the monitor moves itself at the end so its own cgroups can go (`lxc.cgroup.dir.monitor.pivot`). */
   monitorPivot?: readonly string[];
   namespaces: readonly string[];
+  /** Process and namespace options (`opt` records: shared namespaces, time offsets, /proc files...). */
+  opts?: readonly OptRecord[];
+  /** The user namespace is another's (`lxc.namespace.share.user`): `userns` gives its map, not a new one. */
+  userShared?: boolean;
   hierarchies: readonly VisibleHierarchy[];
   mountAuto: { proc?: ProcMode; sys?: SysMode; cgroup?: CgroupAuto };
   autodev: boolean;
@@ -89,6 +96,8 @@ export interface LaunchInput {
    * everything is cleaned up (an ephemeral container's destroy).
    */
   exitHooks?: readonly (readonly string[])[];
+  /** `lxc.hook.*` (container/hooks.ts): run by the helper at LXC's points. */
+  hooks?: LaunchHooks;
 }
 
 /** The standard device nodes of an autodev /dev (LXC's set plus console via the pty). */
@@ -300,9 +309,31 @@ function cgroupMounts(auto: CgroupAuto, input: LaunchInput): PlanMount[] {
   return out;
 }
 
-function devRecords(input: LaunchInput): string[] {
+/** The hooks of one type as `lxc-hook` records. */
+function hookRecords(input: LaunchInput, type: StartHookType): string[] {
+  return (input.hooks?.argv[type] ?? []).map((argv) => planRecord("lxc-hook", [type, ...argv]));
+}
+
+/**
+ * The helper's hook records that do not run among the child's mounts (those
+ * are placed by renderPlan): the log, each type's environment, and the
+ * hooks the monitor runs (pre-start, start-host, stop, post-stop) or the
+ * child runs last (start).
+ */
+function hookSetup(input: LaunchInput): string[] {
+  if (!input.hooks) return [];
+  const r = [planRecord("hook-log", [input.hooks.log])];
+  for (const [type, env] of Object.entries(input.hooks.env))
+    for (const e of env) r.push(planRecord("lxc-hook-env", [type, e]));
+  for (const t of ["pre-start", "start-host", "start", "stop", "post-stop"] as const)
+    r.push(...hookRecords(input, t));
+  return r;
+}
+
+/** /dev's tmpfs, then (split by autodev hooks, which run between) its nodes and mounts. */
+function devRecords(input: LaunchInput): [string[], string[]] {
   const r: string[] = [];
-  r.push(
+  const tmpfs = [
     mountRecord({
       source: "tmpfs",
       target: "/dev",
@@ -312,7 +343,7 @@ function devRecords(input: LaunchInput): string[] {
       remountFlags: 0,
       createDir: true,
     }),
-  );
+  ];
   for (const [node, major, minor] of DEV_NODES) {
     r.push(
       planRecord("mknod", [`/dev/${node}`, "20666", String(major), String(minor), `/dev/${node}`]),
@@ -358,7 +389,7 @@ function devRecords(input: LaunchInput): string[] {
       optional: true,
     }),
   );
-  return r;
+  return [tmpfs, r];
 }
 
 /** Where tty N lives inside the container (`lxc.tty.dir` puts them in a subdirectory, with links). */
@@ -402,11 +433,12 @@ export function renderPlan(input: LaunchInput): string {
   for (const dir of kill) if (dir) r.push(planRecord("cgroup-kill", [dir]));
   for (const dir of input.monitorCgroups ?? []) r.push(planRecord("monitor-cgroup", [dir]));
   for (const dir of input.monitorPivot ?? []) r.push(planRecord("monitor-pivot", [dir]));
-  const ns = input.userns ? [...input.namespaces, "user"] : input.namespaces;
+  const ns = input.userns && !input.userShared ? [...input.namespaces, "user"] : input.namespaces;
   r.push(planRecord("namespaces", [ns.join(",")]));
   for (const l of input.userns?.idmap ?? [])
     r.push(planRecord("idmap", [l.kind, String(l.nsid), String(l.hostid), String(l.range)]));
   for (const p of input.userns?.idmappedMounts ?? []) r.push(planRecord("idmapped-mount", [p]));
+  for (const o of input.opts ?? []) r.push(planRecord("opt", [...o]));
   r.push(planRecord("foreground", [input.foreground ? "1" : "0"]));
   r.push(planRecord("init-shim", [input.initShim ? "1" : "0"]));
   for (const dev of input.net?.netdevs ?? []) r.push(planRecord("netdev", [dev]));
@@ -414,11 +446,18 @@ export function renderPlan(input: LaunchInput): string {
   for (const hook of input.net?.hooks ?? []) r.push(planRecord("host-hook", [...hook]));
   for (const hook of input.net?.stopHooks ?? []) r.push(planRecord("stop-hook", [...hook]));
   for (const hook of input.exitHooks ?? []) r.push(planRecord("exit-hook", [...hook]));
+  r.push(...hookSetup(input));
 
+  // pre-mount: in the container's mount namespace, before the rootfs is mounted (LXC).
+  r.push(...hookRecords(input, "pre-mount"));
   for (const m of input.rootfsMounts ?? []) r.push(mountRecord(m));
   r.push(planRecord("rootfs", [input.rootfs]));
-  r.push(planRecord("hostname", [input.hostname]));
-  if (input.autodev) r.push(...devRecords(input));
+  if (input.hostname !== undefined) r.push(planRecord("hostname", [input.hostname]));
+  const [devTmpfs, devNodes] = input.autodev ? devRecords(input) : [[], []];
+  // As LXC's lxc_setup: /dev's tmpfs first, its nodes after the mount and autodev hooks.
+  const autodevHooks = input.autodev ? hookRecords(input, "autodev") : [];
+  r.push(...devTmpfs);
+  if (autodevHooks.length === 0) r.push(...devNodes);
   const proc = input.mountAuto.proc ? procMounts(input.mountAuto.proc) : [];
   r.push(...proc.slice(0, 1).map(mountRecord));
   // Namespaced sysctls are written while /proc/sys is still writable.
@@ -432,6 +471,8 @@ export function renderPlan(input: LaunchInput): string {
   if (input.mountAuto.cgroup)
     r.push(...cgroupMounts(input.mountAuto.cgroup, input).map(mountRecord));
   for (const m of input.mountEntries) r.push(mountRecord(m));
+  r.push(...hookRecords(input, "mount"));
+  if (autodevHooks.length > 0) r.push(...autodevHooks, ...devNodes);
 
   if (input.stdio === "console") {
     if (input.consoleLog) r.push(planRecord("console-log", [input.consoleLog]));

@@ -47,6 +47,7 @@ import {
 import type { NetworkDef } from "../network/render.js";
 import { markEphemeral } from "./ephemeral.js";
 import { type LaunchInput, renderPlan } from "./plan.js";
+import { processFailure } from "./process-opts.js";
 import { repairStale } from "./runtime.js";
 import {
   closeScope,
@@ -162,6 +163,7 @@ const STEPS: readonly StartStep[] = [
           netnsPin,
           autoGateways: r.host.autoGateways,
           physOriginal: r.host.physOriginal,
+          hookVersion: r.plan.config.hooks.version,
         });
       } catch (err) {
         throw configErrorOf(err);
@@ -362,7 +364,8 @@ const STEPS: readonly StartStep[] = [
         }
         const f = err instanceof LxtError ? (err.cause as HelperFailure | undefined) : undefined;
         const nicErr = f?.stage === "net" ? netFailure(f, r.plan.nics) : undefined;
-        throw nicErr ? nicErr.wrap("network") : err;
+        if (nicErr) throw nicErr.wrap("network");
+        throw (f && processFailure(f, r.plan.config)) ?? err;
       }
     },
   },

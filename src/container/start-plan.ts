@@ -23,6 +23,7 @@ import { type RootfsRef, rootDir, startMounts } from "../storage/driver.js";
 import { type CgroupExtras, placeCgroups } from "./cgroup-paths.js";
 import { resolveConfinement } from "./confinement.js";
 import { reapCommand } from "./ephemeral.js";
+import { launchHooks } from "./hooks.js";
 import { callerLayout, placementLayout } from "./host-layout.js";
 import {
   defineEntries,
@@ -35,6 +36,7 @@ import {
 } from "./launch-input.js";
 import type { ContainerPaths } from "./paths.js";
 import type { LaunchInput } from "./plan.js";
+import { planProcess, seccompProxyRecords } from "./process-opts.js";
 import { wantsScope } from "./scope.js";
 import { type IdmapSource, idmapSource } from "./userns.js";
 
@@ -226,9 +228,17 @@ function configure(
   } catch (err) {
     throw new LxtError("config", `${paths.config}: ${(err as Error).message}`);
   }
+  const proc = planProcess(ctx, {
+    paths,
+    config: cfg,
+    sharesHostNet: sharesHostNet(cfg.nets),
+    nicTypes: nics.map((n) => n.type),
+    idmap: idmapSource(cfg.security),
+  });
+  const optRecords = [...proc.records, ...seccompProxyRecords(cfg, confinement.seccomp)];
   const launch: LaunchInput = {
     name: paths.name,
-    hostname: cfg.utsName ?? paths.name,
+    ...(proc.ownUts ? { hostname: cfg.utsName ?? paths.name } : {}),
     rootfs,
     rootfsMounts: startMounts(storage),
     runtimeDir: paths.runtimeDir,
@@ -236,9 +246,9 @@ function configure(
     consoleLog: exec ? undefined : (cfg.console.logFile ?? paths.consoleLog),
     cgroups: { v1: [] },
     // type = none: the container shares the starter's network namespace, as LXC.
-    namespaces: sharesHostNet(cfg.nets)
-      ? ["pid", "mnt", "uts", "ipc", "cgroup"]
-      : ["pid", "mnt", "uts", "ipc", "net", "cgroup"],
+    namespaces: proc.namespaces,
+    ...(optRecords.length > 0 ? { opts: optRecords } : {}),
+    ...(proc.userShared ? { userShared: true } : {}),
     hierarchies: visibleHierarchies(layout),
     mountAuto: {
       proc: cfg.mountAuto.proc,
@@ -270,5 +280,7 @@ function configure(
     initShim: !!exec,
     confinement,
   };
+  const hooks = launchHooks(cfg, paths, rootfs);
+  if (hooks) launch.hooks = hooks;
   return { config: cfg, storage, devices, apparmor, nics, launch, warnings };
 }

@@ -38,6 +38,8 @@ export interface HostFacts {
   lxcfs(): LxcfsView | undefined;
   /** Whether systemd is the host's service manager (sd_booted(3)): containers then get a scope of their own. */
   systemd(): boolean;
+  /** Whether SELinux is enabled here (selinuxfs mounted). */
+  selinux(): boolean;
 }
 
 /** The doors to the machine. Every one of them can be replaced by a fake. */

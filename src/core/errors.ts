@@ -65,6 +65,8 @@ export const ERROR_CODES = {
   daemon: { category: "unavailable" },
   /** A step of start failed (rolled back). */
   start: { category: "failed" },
+  /** A container hook (lxc.hook.clone, .destroy) failed; the copy or destroy was undone. */
+  hook: { category: "failed" },
   /** The filesystem being written is full (or a quota is reached); the partial work was removed. */
   "no-space": { category: "no-space" },
   /** A timeout expired: a wait for a lock, the helper or a monitor gave up. */

@@ -3,7 +3,7 @@
  * what it read from its flags and environment.
  */
 
-import { statSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Caches } from "../core/cache.js";
 import type { Context, Env, LxtCommand } from "../core/context.js";
@@ -63,6 +63,7 @@ export function nodeContext(o: NodeContextOptions): Context {
         apparmor: () => readAppArmorHost(),
         lxcfs: () => detectLxcfs(),
         systemd: () => systemdBooted(isDirectory),
+        selinux: () => existsSync("/sys/fs/selinux/enforce"),
       },
       clock: { now: () => Date.now(), sleep: (ms) => sleep(ms) },
       lock: (path, what, wait = {}) =>

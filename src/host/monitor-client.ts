@@ -29,6 +29,10 @@ function signalName(n: number): string {
 
 /** `mount dev/pts: EPERM (operation not permitted)` */
 export function describeFailure(f: HelperFailure): string {
+  // An lxc.hook.TYPE (op `lxc.hook.TYPE:exit:N`) or a host-hook (op `exit:N`).
+  const lxcHook = /^(lxc\.hook\.[a-z-]+):(.*)$/.exec(f.op);
+  if (f.stage === "hook" && lxcHook)
+    return `${lxcHook[1]} ${f.path} failed (${(lxcHook[2] as string).replace(":", " ")})`;
   if (f.stage === "hook") return `host hook ${f.path} failed (${f.op.replace(":", " ")})`;
   // The container's first process ended before its exec (docs/helper-protocol.md).
   const ended = /^(signal|exit):(\d+)$/.exec(f.op);

@@ -29,6 +29,8 @@ export interface NicHookContext {
   autoGateways: ReadonlyMap<number, { ipv4?: string; ipv6?: string }>;
   /** The original MTU and MAC of each phys link, by NIC index (restored on the way out). */
   physOriginal: ReadonlyMap<number, { mtu: number; address: string }>;
+  /** `lxc.hook.version`: 1 passes a script's arguments only in its LXC_* variables (default 0). */
+  hookVersion?: 0 | 1;
 }
 
 export interface NicRecords {
@@ -53,7 +55,7 @@ function scriptEnv(nic: NicPlan, ctx: NicHookContext, hook: "up" | "down"): stri
     `LXC_CONFIG_FILE=${ctx.configFile}`,
     `LXC_ROOTFS_PATH=${ctx.rootfs}`,
     `LXC_ROOTFS_MOUNT=${ctx.rootfs}`,
-    "LXC_HOOK_VERSION=0",
+    `LXC_HOOK_VERSION=${ctx.hookVersion ?? 0}`,
     `LXC_HOOK_TYPE=${hook}`,
     "LXC_HOOK_SECTION=net",
     `LXC_NET_TYPE=${nic.type}`,
@@ -72,10 +74,8 @@ function scriptHook(nic: NicPlan, ctx: NicHookContext, t: NicTools, hook: "up" |
       "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
       ...scriptEnv(nic, ctx, hook),
       script,
-      ctx.container,
-      "net",
-      hook,
-      ...scriptArgs(nic),
+      // Version 1: the variables above only (lxc.container.conf(5), lxc.net.[i].script.up).
+      ...(ctx.hookVersion === 1 ? [] : [ctx.container, "net", hook, ...scriptArgs(nic)]),
     ],
   ];
 }

@@ -80,7 +80,11 @@ const monitorOf = (name: string) =>
       .split(/\s+/)[0],
   );
 
-/** systemd's symlinks in /etc naming one of our units (enablement, masks). */
+/**
+ * deb-systemd-helper's symlinks in /etc naming one of our units: enablement
+ * (to /lib/systemd/system) and masks (to /dev/null); setup.sh's own units in
+ * /etc and their links are a developer's, not the package's.
+ */
 function unitLinks(): string[] {
   const out: string[] = [];
   const walk = (dir: string) => {
@@ -88,7 +92,10 @@ function unitLinks(): string[] {
       const p = join(dir, e);
       const st = lstatSync(p);
       if (st.isDirectory()) walk(p);
-      else if (st.isSymbolicLink() && UNITS.includes(e)) out.push(`${p} -> ${readlinkSync(p)}`);
+      else if (st.isSymbolicLink() && UNITS.includes(e)) {
+        const to = readlinkSync(p);
+        if (to === "/dev/null" || to.startsWith("/lib/systemd/system/")) out.push(`${p} -> ${to}`);
+      }
     }
   };
   walk("/etc/systemd/system");

@@ -270,6 +270,10 @@ describe("NIC records", () => {
     assert.deepEqual(r.stopHooks, [
       [...env, "LXC_HOOK_TYPE=down", ...tail, "down", "veth", "br0", "v0"],
     ]);
+    // lxc.hook.version = 1: no arguments, the version in the variables.
+    const v1 = nicRecords(nics, TOOLS, ctx({ hookVersion: 1 })).hooks.at(-1) ?? [];
+    assert.ok(v1.includes("LXC_HOOK_VERSION=1"));
+    assert.equal(v1.at(-1), "/s");
   });
 
   test("gateway auto takes the link's address; none there is an error naming the key", () => {

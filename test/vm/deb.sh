@@ -38,8 +38,11 @@ n=vmdeb
 monitor() { cat /run/lxt/*/$n/monitor 2> /dev/null | awk '{print $1}'; }
 # man-db's trigger would index every man page over 9p under emulation (minutes): off in this VM.
 rm -f /var/lib/man-db/auto-update
-# setup.sh's own lxtd unit (in /etc, from the host's tree) would shadow the package's.
-rm -f /etc/systemd/system/lxtd.service
+# setup.sh's own units (in /etc, from the host's tree) would shadow the package's.
+for u in $(cd scripts && ls ./*.service | sed 's|^\./||'); do
+  systemctl disable "$u" > /dev/null 2>&1
+  rm -f "/etc/systemd/system/$u"
+done
 systemctl daemon-reload
 
 run install-old dpkg -i "$OLD"

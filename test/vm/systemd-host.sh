@@ -29,6 +29,11 @@
 #             container through it, which gets its own scope in machine.slice
 #             (not the daemon's cgroup); stopping the unit leaves the container
 #             running, a restarted lxtd finds it, the unit's cgroup goes
+#   autostart scripts/lxt-autostart.service (ExecStart/ExecStop pointed at
+#             this tree): starting the unit starts the lxc.start.auto
+#             container (own scope in machine.slice, not the unit's cgroup)
+#             and not the other; stopping it stops both cleanly; its
+#             lxc.hook.start ran in the init's AppArmor profile
 # Prints `ok NAME` / `not ok NAME: why`, then `N passed, M failed`; exit 0
 # when all passed.
 set -u
@@ -250,7 +255,40 @@ lxtd_phase() {
   echo "# phase $p: $((SECONDS - t0)) s"
 }
 
-for p in ${PHASES:-demo scope crash confine relative netns lxtd}; do
+autostart_phase() {
+  local p=autostart t0=$SECONDS a=sdauto b=sdmanual unit=lxt-autostart.service init
+  run "$p/create" "$LXT" create -n $a -t busybox --network empty
+  run "$p/create-other" "$LXT" create -n $b -t busybox --network empty
+  printf '%s\n' "lxc.start.auto = 1" \
+    "lxc.hook.start = /bin/sh -c 'cat /proc/self/attr/current > /start-hook.label'" >> "$LXT_PATH/$a/config"
+  mkdir -p /run/systemd/system/$unit.d
+  cp scripts/lxt-autostart.service /run/systemd/system/$unit
+  # The unit's own commands, with this tree's lxt and state root.
+  sed -n 's|^\(Exec[A-Za-z]*\)=/usr/local/bin/lxt \(.*\)$|\1=\n\1='"$PWD"'/bin/lxt \2 -P '"$LXT_PATH"'|p' scripts/lxt-autostart.service \
+    | sed '1i [Service]' > /run/systemd/system/$unit.d/test.conf
+  systemctl daemon-reload
+  run "$p/unit-start" systemctl start $unit
+  init=$("$LXT" info -n $a --format json 2> /dev/null | sed -n 's/^  "pid": \([0-9]*\),$/\1/p')
+  if grep -qx "0::/machine.slice/lxt-$a.scope/lxt.payload.$a" "/proc/$init/cgroup" 2> /dev/null; then ok "$p/started-own-scope"
+  else notok "$p/started-own-scope" "init '$init' in '$(cat "/proc/$init/cgroup" 2>&1)'"; fi
+  if [ -n "$init" ] && [ "$("$LXT" attach -n $a -- cat /start-hook.label 2>&1)" = "$(cat "/proc/$init/attr/current" 2>&1)" ] \
+    && grep -q "^lxt-" "/proc/$init/attr/current"; then ok "$p/start-hook-confined"
+  else notok "$p/start-hook-confined" "hook '$("$LXT" attach -n $a -- cat /start-hook.label 2>&1)', init '$(cat "/proc/$init/attr/current" 2>&1)'"; fi
+  if "$LXT" ls -f 2> /dev/null | grep -q "^$b *STOPPED"; then ok "$p/not-auto-stays"; else notok "$p/not-auto-stays" "$("$LXT" ls -f 2>&1 | tr '\n' ' ')"; fi
+  run "$p/start-other" "$LXT" start -n $b
+  run "$p/unit-stop" systemctl stop $unit
+  if "$LXT" ls -f 2> /dev/null | grep -c "STOPPED" | grep -qx 2; then ok "$p/all-stopped"; else notok "$p/all-stopped" "$("$LXT" ls -f 2>&1 | tr '\n' ' ')"; fi
+  # A clean halt (busybox's init ends with SIGINT's status), not the SIGKILL after -t.
+  if [ -s "$LXT_PATH/$a/last-exit" ] && ! grep -qx "signaled 9" "$LXT_PATH/$a/last-exit"; then ok "$p/clean-halt"; else notok "$p/clean-halt" "$(cat "$LXT_PATH/$a/last-exit" 2>&1)"; fi
+  rm -rf /run/systemd/system/$unit /run/systemd/system/$unit.d
+  systemctl daemon-reload
+  run "$p/destroy" "$LXT" destroy -n $a
+  run "$p/destroy-other" "$LXT" destroy -n $b
+  if scope_gone $a && scope_gone $b && no_lxt_cgroups; then ok "$p/nothing-left"; else notok "$p/nothing-left" "$(find "$CG" -name '*lxt*' | tr '\n' ' ')"; fi
+  echo "# phase $p: $((SECONDS - t0)) s"
+}
+
+for p in ${PHASES:-demo scope crash confine relative netns lxtd autostart}; do
   "${p}_phase"
 done
 summary
