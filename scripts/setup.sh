@@ -32,7 +32,9 @@ say "Debian packages"
 # lxd-client: the stock LXD client (`lxc`), the test client of lxtd (it coexists with lxc's lxc-* tools);
 # python3: its pty driver (test/integration/pty-drive.py: `lxc exec`/`lxc console` at a real terminal).
 # chromium: the web UI's browser tests and screenshots (driven by npm's playwright-core; no browser download).
-pkgs=(busybox-static gcc make libc6-dev pkg-config iproute2 procps util-linux xz-utils zstd attr lxc btrfs-progs libseccomp-dev nftables dnsmasq-base apparmor debootstrap debian-archive-keyring e2fsprogs iperf3 lxcfs clang libclang-rt-14-dev stress-ng qemu-system-x86 kmod systemd-container lxd-client python3 chromium)
+# man-db: the man pages' test renders each; dpkg-dev + lintian: `npm run package:deb` and its checks;
+# bash-completion, zsh, fish: shell completion (loaded at the prompt, driven by its test).
+pkgs=(busybox-static gcc make libc6-dev pkg-config iproute2 procps util-linux xz-utils zstd attr lxc btrfs-progs libseccomp-dev nftables dnsmasq-base apparmor debootstrap debian-archive-keyring e2fsprogs iperf3 lxcfs clang libclang-rt-14-dev stress-ng qemu-system-x86 kmod systemd-container lxd-client python3 chromium man-db dpkg-dev lintian bash-completion zsh fish)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -77,6 +79,18 @@ LXT_SHIM=\${LXT_SHIM:-$repo/native/build/lxt-shim} exec node $repo/dist/lxtd.cjs
 LAUNCHER
 chmod 755 /usr/local/bin/lxtd
 lxtd --version
+
+say "man pages"
+# Made by the build from the commands' own definitions (scripts/man); a verb's
+# page that no longer exists goes with the old set.
+rm -f /usr/local/share/man/man1/lxt.1 /usr/local/share/man/man1/lxt-*.1
+for f in dist/man/man*/*; do install -D -m 644 "$f" "/usr/local/share/man/${f#dist/man/}"; done
+
+say "shell completion (bash, zsh, fish)"
+# Made by the build from the commands' definitions (scripts/completion); names come from `lxt __complete`.
+install -D -m 644 dist/completion/lxt.bash /usr/local/share/bash-completion/completions/lxt
+install -D -m 644 dist/completion/_lxt /usr/local/share/zsh/site-functions/_lxt
+install -D -m 644 dist/completion/lxt.fish /usr/local/share/fish/vendor_completions.d/lxt.fish
 
 say "lxtd's systemd unit (installed, not started)"
 # Where systemd is PID 1 it can be started with `systemctl start lxtd`;

@@ -93,9 +93,17 @@ function writeCache(file: string, stamp: string, data: Buffer): void {
   }
 }
 
-/** The cache a verb learns (see above); only for plain lower-case verb names. */
+/**
+ * Where verbs' caches are learnt: beside the bundle, or `$LXT_CODE_CACHE_DIR`
+ * (the Debian package's launcher: /var/cache/lxt/code, so nothing is written
+ * under /usr that dpkg does not know of).
+ */
+const learnt = process.env.LXT_CODE_CACHE_DIR
+  ? join(process.env.LXT_CODE_CACHE_DIR, "lxt-main.cjs")
+  : bundle;
+/** The cache a verb learns (see above); only for plain lower-case verb names (and `__complete`). */
 const verbCache = (verb: unknown) =>
-  typeof verb === "string" && /^[a-z]+$/.test(verb) ? `${bundle}.${verb}.cache` : undefined;
+  typeof verb === "string" && /^[a-z_]+$/.test(verb) ? `${learnt}.${verb}.cache` : undefined;
 
 const { source, stamp } = readBundle();
 mark("bundle read");

@@ -59,7 +59,7 @@ function envSeconds(env: NodeJS.ProcessEnv, name: string): number | undefined {
  */
 function lxtCommand(env: NodeJS.ProcessEnv): LxtCommand {
   const keep: Record<string, string> = {};
-  for (const k of ["LXT_RUNDIR", "LXT_SHIM"]) {
+  for (const k of ["LXT_RUNDIR", "LXT_SHIM", "LXT_CODE_CACHE_DIR"]) {
     const v = env[k];
     if (v) keep[k] = v;
   }

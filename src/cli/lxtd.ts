@@ -21,16 +21,15 @@ import {
 import { connect } from "node:net";
 import { hostname } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import { Command, Option } from "@commander-js/extra-typings";
 import pino from "pino";
 import { Daemon } from "../api/daemon.js";
 import { HttpsListener, splitAddress } from "../api/https.js";
 import { buildApp } from "../api/server.js";
-import { DEFAULT_UI_ADDRESS, UiListener } from "../api/ui-listener.js";
+import { UiListener } from "../api/ui-listener.js";
 import { setPhaseSink } from "../core/phase.js";
-import { VERSION } from "../core/version.js";
 import { cliContext, resolveLxcpath } from "./context.js";
 import { daemonDir, daemonSocket } from "./lxtd-client.js";
+import { lxtdProgram } from "./lxtd-program.js";
 
 /** Whether something answers on a unix socket (a live daemon) or not (a stale file). */
 function socketAlive(path: string): Promise<boolean> {
@@ -64,7 +63,6 @@ function secondsOption(flag: string, value: string | undefined): number | undefi
 }
 
 /** Helpers of each kind kept ready: a start takes one, and one more is spawned while it waits. */
-const DEFAULT_HELPER_POOL = 2;
 
 /** A count flag's value: a whole number from 0 to 64. */
 function countOption(flag: string, value: string): number {
@@ -95,37 +93,7 @@ function tracePhases(file: string): void {
 }
 
 async function main(): Promise<void> {
-  const program = new Command("lxtd")
-    .description("the LXD REST API over lxt (the stock `lxc` client drives it)")
-    .version(VERSION, "--version")
-    .option("-P, --lxcpath <path>", "state root (default: $LXT_PATH or /var/lib/lxt)")
-    .option("--socket <path>", "unix socket (default: STATE_ROOT/.lxtd/unix.socket)")
-    .option("--group <group>", "group owning the unix socket (default: lxd when it exists)")
-    .option("--https <address:port>", "also listen on HTTPS (clients trusted by certificate)")
-    .option(
-      "--ui <address:port>",
-      `the web UI's loopback HTTP listener, opened when \`lxt ui\` first asks (default ${DEFAULT_UI_ADDRESS}: a free port)`,
-    )
-    .option("--foreground", "run in the foreground (tests, systemd); else it detaches")
-    .option(
-      "--log-file <path>",
-      "structured log (JSON lines) to this file (default: stderr in the foreground, STATE_ROOT/.lxtd/lxtd.log detached)",
-    )
-    .option("--log-level <level>", "trace, debug, info, warn or error", "info")
-    .addOption(new Option("--ready-fd <fd>", "tell the detaching parent on this fd").hideHelp())
-    .option(
-      "--request-timeout <seconds>",
-      "a client must send a whole request (headers and body) within this (default 120)",
-    )
-    .option(
-      "--ws-heartbeat <seconds>",
-      "ping websockets this often; a peer missing a pong is dropped (default 30)",
-    )
-    .option(
-      "--helper-pool <n>",
-      "container monitors and lock helpers kept made ahead of demand, N of each (0: none)",
-      String(DEFAULT_HELPER_POOL),
-    );
+  const program = lxtdProgram();
   program.parse();
   const opts = program.opts();
   const lxcpath = resolveLxcpath(opts.lxcpath);

@@ -1,9 +1,10 @@
 import { Command } from "@commander-js/extra-typings";
-import { VERSION } from "../core/version.js";
+import { VERSION_LINE } from "../core/version.js";
 import { register as attach } from "./verbs/attach.js";
 import { register as autostart } from "./verbs/autostart.js";
 import { register as cgroup } from "./verbs/cgroup.js";
 import { register as checkconfig } from "./verbs/checkconfig.js";
+import { register as complete } from "./verbs/complete.js";
 import { register as config } from "./verbs/config.js";
 import { register as consoleVerb } from "./verbs/console.js";
 import { register as copy } from "./verbs/copy.js";
@@ -20,6 +21,7 @@ import { register as launch } from "./verbs/launch.js";
 import { register as ls } from "./verbs/ls.js";
 import { register as metrics } from "./verbs/metrics.js";
 import { register as network } from "./verbs/network.js";
+import { register as setupHost } from "./verbs/setup-host.js";
 import { register as snapshot } from "./verbs/snapshot.js";
 import { register as start } from "./verbs/start.js";
 import { register as stop } from "./verbs/stop.js";
@@ -59,6 +61,8 @@ export const VERBS: ReadonlyArray<readonly [readonly string[], Register]> = [
   [["trust"], trust],
   [["autostart"], autostart],
   [["ui"], ui],
+  [["setup-host"], setupHost],
+  [["__complete"], complete],
 ];
 
 /**
@@ -71,7 +75,7 @@ export function buildProgram(argv?: readonly string[]): Command {
   const program = new Command()
     .name("lxt")
     .description("Linux system containers in the LXC tradition")
-    .version(`lxt ${VERSION}`, "-V, --version")
+    .version(`lxt ${VERSION_LINE}`, "-V, --version")
     .enablePositionalOptions()
     .showHelpAfterError("(add --help for usage)")
     .exitOverride();

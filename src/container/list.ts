@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { allDirs } from "../cgroups/container.js";
 import type { CgroupLayout } from "../cgroups/layout.js";
@@ -16,22 +16,14 @@ import {
 } from "../host/netinfo.js";
 import type { NicSummary } from "../network/nic-resolve.js";
 import { hostLayout } from "./host-layout.js";
-import { type ContainerPaths, containerPaths } from "./paths.js";
+import { type ContainerPaths, containerPaths, listNames } from "./paths.js";
+
+export { listNames };
+
 import { repairStale, runtimeCgroups, withLock } from "./runtime.js";
 import { readRuntimePlan, runtimeAppArmor } from "./runtime-cgroups.js";
 import { type ContainerState, observe } from "./state.js";
 import { type UsernsInfo, usernsInfo } from "./userns-info.js";
-
-/** Names of the containers under a state root (directories holding a `config`). */
-export function listNames(lxcpath: string): string[] {
-  let entries: string[];
-  try {
-    entries = readdirSync(lxcpath);
-  } catch {
-    return [];
-  }
-  return entries.filter((n) => existsSync(join(lxcpath, n, "config"))).sort();
-}
 
 /** One container as `ls -f` and `info` show it. */
 export interface ContainerSummary {

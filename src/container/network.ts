@@ -10,6 +10,7 @@ import { LxtError } from "../core/errors.js";
 import {
   createNetwork as createNet,
   deleteNetwork as deleteNet,
+  downNetwork as downNet,
   listNetworkDefs,
   loadNetwork,
   type NetworkOptions,
@@ -59,6 +60,11 @@ export async function setNetwork(
 /** Deletes a network (refused while containers use it). */
 export function deleteNetwork(ctx: Context, name: string): Promise<void> {
   return deleteNet(ctx, name, ctx.host.run);
+}
+
+/** Takes a network down, keeping its definition (refused while containers use it). */
+export function takeNetworkDown(ctx: Context, name: string): Promise<void> {
+  return downNet(ctx, name, ctx.host.run);
 }
 
 /** Sets several keys at once (undefined: back to the default), applied live in one step, forwards included. */

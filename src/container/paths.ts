@@ -1,4 +1,4 @@
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { type Context, runtimeRoot } from "../core/context.js";
 import { LxtError } from "../core/errors.js";
@@ -57,6 +57,17 @@ export function containerPaths(
     runtimeDir: join(run, name),
     lockFile: join(run, "locks", name),
   };
+}
+
+/** Names of the containers under a state root (directories holding a `config`). */
+export function listNames(lxcpath: string): string[] {
+  let entries: string[];
+  try {
+    entries = readdirSync(lxcpath);
+  } catch {
+    return [];
+  }
+  return entries.filter((n) => existsSync(join(lxcpath, n, "config"))).sort();
 }
 
 /** Present while an `lxc.ephemeral` container runs: when it stops, it is destroyed. */

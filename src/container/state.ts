@@ -60,25 +60,38 @@ function readOptional(path: string): string | undefined {
   }
 }
 
-/** Reads the runtime directory of a container (no lock needed: files are written atomically). */
-export function readRuntimeFacts(ctx: Context, paths: ContainerPaths): RuntimeFacts {
+/**
+ * The runtime directory's files and the monitor's liveness, without the
+ * freezer (no cgroup is read): enough to tell a running container from a
+ * stopped one, for shell completion. No lock needed: files are written atomically.
+ */
+export function readMonitorFacts(paths: ContainerPaths): RuntimeFacts {
   const runtimeDirExists = existsSync(paths.runtimeDir);
   if (!runtimeDirExists) return { runtimeDirExists, monitorAlive: false };
   const monitorText = readOptional(join(paths.runtimeDir, "monitor"));
   const monitor = monitorText ? parseProcessRef(monitorText) : undefined;
   const monitorAlive = monitor ? isAlive(monitor) : false;
   const stateLine = readOptional(join(paths.runtimeDir, "state"));
-  const running = monitorAlive && parseMonitorState(stateLine)?.word === "RUNNING";
+  return { runtimeDirExists, monitor, monitorAlive, stateLine };
+}
+
+/** Reads the runtime directory of a container and, when it runs, its freezer. */
+export function readRuntimeFacts(ctx: Context, paths: ContainerPaths): RuntimeFacts {
+  const facts = readMonitorFacts(paths);
+  const running = facts.monitorAlive && parseMonitorState(facts.stateLine)?.word === "RUNNING";
   const frozen = running ? isFrozen(runtimeCgroups(ctx, paths), ctx.host.cgroupFs) : false;
-  return { runtimeDirExists, monitor, monitorAlive, stateLine, frozen };
+  return { ...facts, frozen };
 }
 
 export function observe(ctx: Context, paths: ContainerPaths): Observed {
   return deriveState(readRuntimeFacts(ctx, paths));
 }
 
-/** Verbs and the states they accept; everything else is refused with a clear message. */
-const ALLOWED: Record<string, readonly ContainerState[]> = {
+/**
+ * Verbs and the states they accept; everything else is refused with a clear
+ * message. Shell completion offers a verb the containers in these states.
+ */
+export const VERB_STATES: Readonly<Record<string, readonly ContainerState[]>> = {
   start: ["STOPPED"],
   stop: ["RUNNING", "FROZEN", "STARTING", "STOPPING"],
   freeze: ["RUNNING"],
@@ -92,7 +105,7 @@ const ALLOWED: Record<string, readonly ContainerState[]> = {
 
 /** Throws a `state` error unless `verb` is allowed in `state`. */
 export function requireState(verb: string, name: string, state: ContainerState): void {
-  const ok = ALLOWED[verb];
+  const ok = VERB_STATES[verb];
   if (ok && !ok.includes(state)) {
     const hint =
       verb === "destroy"

@@ -106,11 +106,7 @@ async function containerSlice(
   notes: string[],
 ): Promise<number> {
   if (sec.idmapBase !== undefined) return sec.idmapBase;
-  const locks = join(runtimeRoot(ctx.runDir, paths.lxcpath), "locks");
-  const lock = await ctx.host.lock(join(locks, ".idmap"), "idmap");
-  try {
-    const files = { uid: ctx.settings.subuidFile, gid: ctx.settings.subgidFile };
-    const { uids, gids } = rootSubids(files, notes);
+  return withRootSubids(ctx, paths.lxcpath, notes, ({ uids, gids }) => {
     const base = allocateSlice(uids, gids, usedRanges(paths.lxcpath, paths.name));
     if (base === undefined) {
       throw new LxtError(
@@ -120,9 +116,39 @@ async function containerSlice(
     }
     editConfig(paths, (doc) => doc.set("lxt.volatile.idmap.base", String(base)));
     return base;
+  });
+}
+
+/** Runs `use` on root's subordinate id ranges (added when missing) under the state root's idmap lock. */
+async function withRootSubids<T>(
+  ctx: Context,
+  lxcpath: string,
+  notes: string[],
+  use: (ranges: RootSubids) => T,
+): Promise<T> {
+  const locks = join(runtimeRoot(ctx.runDir, lxcpath), "locks");
+  const lock = await ctx.host.lock(join(locks, ".idmap"), "idmap");
+  try {
+    const files = { uid: ctx.settings.subuidFile, gid: ctx.settings.subgidFile };
+    return use(rootSubids(files, notes));
   } finally {
     await lock.release();
   }
+}
+
+/** Root's subordinate uid and gid ranges. */
+export type RootSubids = ReturnType<typeof rootSubids>;
+
+/**
+ * Root's subordinate uid and gid ranges, each added to /etc/subuid or
+ * /etc/subgid when root has none there, as the first unprivileged start
+ * would (`lxt setup-host`, run by the Debian package's postinst). `notes`
+ * say what was added; nothing is changed when root has its ranges.
+ */
+export async function prepareRootSubids(ctx: Context): Promise<RootSubids & { notes: string[] }> {
+  const notes: string[] = [];
+  const ranges = await withRootSubids(ctx, ctx.lxcpath, notes, (r) => r);
+  return { ...ranges, notes };
 }
 
 /** Host paths the child mounts idmapped: the rootfs tree, or an overlay's layers. */

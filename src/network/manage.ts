@@ -73,7 +73,7 @@ export function checkNetworkName(name: string): void {
   }
 }
 
-function defDir(ctx: Context): string {
+function defDir(ctx: Pick<Context, "lxcpath">): string {
   return join(ctx.lxcpath, ".networks");
 }
 
@@ -103,20 +103,25 @@ export function loadNetwork(ctx: Context, name: string): NetworkDef | undefined 
   }
 }
 
-export function listNetworkDefs(ctx: Context): NetworkDef[] {
+/** The names of the managed networks defined under a state root, sorted. */
+export function listNetworkNames(lxcpath: string): string[] {
   let files: string[];
   try {
-    files = readdirSync(defDir(ctx));
+    files = readdirSync(defDir({ lxcpath }));
   } catch {
     return [];
   }
   return files
     .filter((f) => f.endsWith(".json"))
-    .sort()
-    .flatMap((f) => {
-      const d = loadNetwork(ctx, f.slice(0, -5));
-      return d ? [d] : [];
-    });
+    .map((f) => f.slice(0, -5))
+    .sort();
+}
+
+export function listNetworkDefs(ctx: Context): NetworkDef[] {
+  return listNetworkNames(ctx.lxcpath).flatMap((name) => {
+    const d = loadNetwork(ctx, name);
+    return d ? [d] : [];
+  });
 }
 
 /** The IPv4 destinations the host routes (default excluded, and those through `exceptDev`), as CIDRs. */
@@ -483,9 +488,33 @@ export async function deleteNetwork(
   return withNetworkLock(ctx, name, () => removeNetwork(ctx, name, runner));
 }
 
+/**
+ * Takes a network down: bridge, nft table and dnsmasq, as a reboot does; its
+ * definition stays, and the next start of a container on it brings it up
+ * again (the Debian package does this to every network on removal).
+ */
+export async function downNetwork(
+  ctx: Context,
+  name: string,
+  runner: CommandRunner,
+): Promise<void> {
+  checkNetworkName(name);
+  return withNetworkLock(ctx, name, () => takeDown(ctx, name, runner, "down"));
+}
+
 async function removeNetwork(ctx: Context, name: string, runner: CommandRunner): Promise<void> {
+  await takeDown(ctx, name, runner, "delete");
+  rmSync(defFile(ctx, name), { force: true });
+}
+
+async function takeDown(
+  ctx: Context,
+  name: string,
+  runner: CommandRunner,
+  verb: string,
+): Promise<void> {
   const def = loadNetwork(ctx, name);
-  if (!def) throw new LxtError("not-found", `network delete ${name}: no such network`);
+  if (!def) throw new LxtError("not-found", `network ${verb} ${name}: no such network`);
   // A stopped container's veth goes with its network namespace, which the
   // kernel tears down asynchronously: give it a moment.
   for (let i = 0; i < 100 && (await bridgePorts(name, runner)).length > 0; i++)
@@ -494,7 +523,7 @@ async function removeNetwork(ctx: Context, name: string, runner: CommandRunner):
   if (ports.length > 0) {
     throw new LxtError(
       "state",
-      `network delete ${name}: in use by ${ports.join(", ")} (stop those containers first)`,
+      `network ${verb} ${name}: in use by ${ports.join(", ")} (stop those containers first)`,
     );
   }
   const run = networkRunPaths(ctx, name);
@@ -511,7 +540,6 @@ async function removeNetwork(ctx: Context, name: string, runner: CommandRunner):
     if (others.length === 0) writeFileSync(file, "0\n");
   }
   removeRunDir(run);
-  rmSync(defFile(ctx, name), { force: true });
 }
 
 /**

@@ -156,6 +156,18 @@ export function register(program: Command): void {
     });
 
   net
+    .command("down")
+    .description(
+      "take a network down (bridge, nft table, dnsmasq) and keep its definition; the next start of a container on it brings it up",
+    )
+    .addOption(lxcpathOption())
+    .argument("<name>")
+    .action(async (name, opts) => {
+      const { takeNetworkDown } = await import("../../container/network.js");
+      await takeNetworkDown(cliContext(opts), name);
+    });
+
+  net
     .command("delete")
     .alias("rm")
     .description("delete a network (refused while containers use it)")

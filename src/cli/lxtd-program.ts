@@ -1,0 +1,45 @@
+/**
+ * lxtd's flags: the one definition that parses its command line and that
+ * its man page, lxtd(8), is made from (scripts/man).
+ */
+import { Command, Option } from "@commander-js/extra-typings";
+import { DEFAULT_UI_ADDRESS } from "../api/ui-listener.js";
+import { VERSION_LINE } from "../core/version.js";
+
+/** Container monitors and lock helpers lxtd keeps made ahead of demand, of each. */
+export const DEFAULT_HELPER_POOL = 2;
+
+/** The `lxtd` command: its flags, parsed by `lxtd.ts`. */
+export function lxtdProgram() {
+  return new Command("lxtd")
+    .description("the LXD REST API over lxt (the stock `lxc` client drives it)")
+    .version(`lxtd ${VERSION_LINE}`, "--version")
+    .option("-P, --lxcpath <path>", "state root (default: $LXT_PATH or /var/lib/lxt)")
+    .option("--socket <path>", "unix socket (default: STATE_ROOT/.lxtd/unix.socket)")
+    .option("--group <group>", "group owning the unix socket (default: lxd when it exists)")
+    .option("--https <address:port>", "also listen on HTTPS (clients trusted by certificate)")
+    .option(
+      "--ui <address:port>",
+      `the web UI's loopback HTTP listener, opened when \`lxt ui\` first asks (default ${DEFAULT_UI_ADDRESS}: a free port)`,
+    )
+    .option("--foreground", "run in the foreground (tests, systemd); else it detaches")
+    .option(
+      "--log-file <path>",
+      "structured log (JSON lines) to this file (default: stderr in the foreground, STATE_ROOT/.lxtd/lxtd.log detached)",
+    )
+    .option("--log-level <level>", "trace, debug, info, warn or error", "info")
+    .addOption(new Option("--ready-fd <fd>", "tell the detaching parent on this fd").hideHelp())
+    .option(
+      "--request-timeout <seconds>",
+      "a client must send a whole request (headers and body) within this (default 120)",
+    )
+    .option(
+      "--ws-heartbeat <seconds>",
+      "ping websockets this often; a peer missing a pong is dropped (default 30)",
+    )
+    .option(
+      "--helper-pool <n>",
+      "container monitors and lock helpers kept made ahead of demand, N of each (0: none)",
+      String(DEFAULT_HELPER_POOL),
+    );
+}
