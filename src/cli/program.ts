@@ -4,6 +4,7 @@ import { register as attach } from "./verbs/attach.js";
 import { register as autostart } from "./verbs/autostart.js";
 import { register as cgroup } from "./verbs/cgroup.js";
 import { register as checkconfig } from "./verbs/checkconfig.js";
+import { register as checkpoint } from "./verbs/checkpoint.js";
 import { register as config } from "./verbs/config.js";
 import { register as consoleVerb } from "./verbs/console.js";
 import { register as copy } from "./verbs/copy.js";
@@ -51,6 +52,7 @@ export const VERBS: ReadonlyArray<readonly [readonly string[], Register]> = [
   [["config"], config],
   [["top"], top],
   [["checkconfig"], checkconfig],
+  [["checkpoint", "restore"], checkpoint],
   [["network"], network],
   [["forward"], forward],
   [["trust"], trust],

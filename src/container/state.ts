@@ -88,6 +88,8 @@ const ALLOWED: Record<string, readonly ContainerState[]> = {
   console: ["RUNNING"],
   destroy: ["STOPPED"],
   execute: ["STOPPED"],
+  checkpoint: ["RUNNING"],
+  restore: ["STOPPED"],
 };
 
 /** Throws a `state` error unless `verb` is allowed in `state`. */
