@@ -44,8 +44,8 @@ export interface CheckpointManifest {
   criu: string;
   /** The monitor's ptys by index (0 the console), each as CRIU keys an external tty: `RDEV:DEV` in hex. */
   ttys: { index: number; target: string; key: string }[];
-  /** Container paths of mounts whose source is outside the container (binds of host files). */
-  externalMounts: string[];
+  /** Mounts whose source is outside the container (binds of host files): where, and of what. */
+  externalMounts: { target: string; source: string }[];
   dumpMs: number;
 }
 
@@ -66,8 +66,11 @@ export interface CheckpointResult {
 
 /** Why a running container cannot be dumped here, from its plan; undefined when it can. */
 export function refuseCheckpoint(plan: RuntimePlan): string | undefined {
+  // The dump works; criu 4.1.1's restore into the user namespace fails here
+  // ("Unable to open tty-info.img: Permission denied", then "Can't attach to
+  // init: Operation not permitted"), so refuse before the container is stopped.
   if (plan.records.has("idmap"))
-    return "unprivileged containers (a user namespace) are not checkpointed yet: see docs/checkpoint.md";
+    return 'unprivileged containers (a user namespace) cannot be restored by criu 4.1.1 here ("Can\'t attach to init: Operation not permitted"), so they are not checkpointed: see docs/checkpoint.md';
   if (plan.records.has("net") || plan.records.has("netdev"))
     return "containers with network devices (lxc.net.N.type other than empty/none) are not checkpointed yet: see docs/checkpoint.md";
   if (plan.records.has("idmapped-mount")) return "idmapped mounts are not checkpointed";
@@ -82,19 +85,31 @@ export function refuseCheckpoint(plan: RuntimePlan): string | undefined {
 }
 
 /**
- * Mount targets of a plan whose source is a host path (binds, not in-root):
- * CRIU sees them as external mounts and needs each named at dump and
- * restore (`--external mnt[TARGET]:KEY`).
+ * Mounts of a plan whose source is a host path (binds, not in-root; a
+ * device node bound from the host where mknod is refused, as in a user
+ * namespace) and that the init's mount table really has: CRIU sees them as
+ * external and needs each named at dump and restore.
  */
-export function externalMounts(plan: RuntimePlan): string[] {
-  const out: string[] = [];
+export function externalMounts(
+  plan: RuntimePlan,
+  mountinfo: string,
+): CheckpointManifest["externalMounts"] {
+  const mounted = new Set(mountinfo.split("\n").map((l) => l.split(" ")[4]));
+  const out = new Map<string, string>();
   for (const f of plan.records.get("mount") ?? []) {
     const [src, target, , flags = "0", , , opts = "%"] = f;
     const bind = (Number(flags) & 4096) !== 0;
-    if (!bind || !src || !target || opts.split(",").includes("src-in-root")) continue;
-    out.push(target);
+    if (!bind || !src?.startsWith("/") || !target || opts.split(",").includes("src-in-root"))
+      continue;
+    out.set(target, src);
   }
-  return [...new Set(out)];
+  for (const f of plan.records.get("mknod") ?? []) {
+    const [target, , , , host] = f;
+    if (target && host?.startsWith("/")) out.set(target, host);
+  }
+  return [...out]
+    .filter(([target]) => mounted.has(target))
+    .map(([target, source]) => ({ target, source }));
 }
 
 /** The key CRIU gives an external mount at TARGET (no `/`, `[` or `]` allowed in it). */
@@ -109,14 +124,15 @@ export function dumpArgs(o: {
   leaveRunning: boolean;
   verbose: boolean;
   ttys: CheckpointManifest["ttys"];
-  externalMounts: readonly string[];
+  externalMounts: CheckpointManifest["externalMounts"];
 }): string[] {
   const a = ["dump", "-t", String(o.pid), "-D", o.dir, "-o", DUMP_LOG, o.verbose ? "-v4" : "-v2"];
   // The container's own network namespace: CRIU's iptables/nft lock is for the host's.
   a.push("--network-lock", "skip", "--tcp-established", "--file-locks");
   // The cgroups are lxt's: made fresh beneath the restorer's (native/src/restore.c).
   a.push("--manage-cgroups=ignore");
-  for (const t of o.externalMounts) a.push("--external", `mnt[${t}]:${mountKey(t)}`);
+  for (const { target } of o.externalMounts)
+    a.push("--external", `mnt[${target}]:${mountKey(target)}`);
   // The monitor's ptys: their binds and their slaves are outside the container.
   for (const t of o.ttys)
     a.push("--external", `mnt[${t.target}]:${mountKey(t.target)}`, "--external", `tty[${t.key}]`);
@@ -134,15 +150,14 @@ export function restoreArgs(o: {
   rootfs: string;
   verbose: boolean;
   manifest: CheckpointManifest;
-  hostPaths: ReadonlyMap<string, string>;
 }): string[] {
   const a = [o.criu, "restore", "-D", o.dir, "-o", RESTORE_LOG, o.verbose ? "-v4" : "-v2"];
   a.push("--root", o.rootfs, "--restore-detached", "--restore-sibling");
   a.push("--pidfile", join(o.dir, PIDFILE));
   a.push("--network-lock", "skip", "--tcp-established", "--file-locks");
   a.push("--manage-cgroups=ignore");
-  for (const t of o.manifest.externalMounts)
-    a.push("--external", `mnt[${mountKey(t)}]:${o.hostPaths.get(t) ?? t}`);
+  for (const { target, source } of o.manifest.externalMounts)
+    a.push("--external", `mnt[${mountKey(target)}]:${source}`);
   for (const t of o.manifest.ttys) {
     a.push("--external", `mnt[${mountKey(t.target)}]:{tty-pts:${t.index}}`);
     a.push("--inherit-fd", `fd[{tty:${t.index}}]:tty[${t.key}]`);
@@ -180,11 +195,14 @@ export function ptyKeys(plan: RuntimePlan, mountinfo: string): CheckpointManifes
   return out;
 }
 
+/** Errors CRIU logs on every run here and survives: its own fd limit, probes for iptables tools. */
+const NOISE = /RLIMIT_NOFILE|tables(-legacy)?-save|-V failed/;
+
 /** The last `Error` lines of a CRIU log, for the message. */
 export function criuLogError(log: string): string {
   const errs = log
     .split("\n")
-    .filter((l) => /\bError\b|\berror\b/.test(l))
+    .filter((l) => /\bError\b|\berror\b/.test(l) && !NOISE.test(l))
     .slice(-3)
     .map((l) => l.replace(/^\(\s*[\d.]+\)\s*/, "").trim());
   return errs.length > 0 ? errs.join("; ") : "no error in its log";
@@ -240,8 +258,9 @@ export async function checkpointContainer(
     const refusal = refuseCheckpoint(plan);
     if (refusal) throw new LxtError("unsupported", `checkpoint ${paths.name}: ${refusal}`);
     prepareDir(opts.dir, paths.name);
-    const ttys = ptyKeys(plan, readFileSync(`/proc/${init.pid}/mountinfo`, "utf8"));
-    const ext = externalMounts(plan);
+    const mountinfo = readFileSync(`/proc/${init.pid}/mountinfo`, "utf8");
+    const ttys = ptyKeys(plan, mountinfo);
+    const ext = externalMounts(plan, mountinfo);
     const args = dumpArgs({
       pid: init.pid,
       dir: opts.dir,
@@ -344,13 +363,6 @@ export async function restoreContainer(
           "unsupported",
           `restore ${paths.name}: containers with network devices are not restored yet: see docs/checkpoint.md`,
         );
-      const hostPaths = new Map(
-        plan.launch.mountEntries
-          .filter((m) => m.source?.startsWith("/"))
-          .map((m) => [m.target, m.source as string]),
-      );
-      for (const t of ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug"])
-        hostPaths.set(t, "/dev/null");
       plan.launch = {
         ...plan.launch,
         restore: [
@@ -361,7 +373,6 @@ export async function restoreContainer(
             rootfs: plan.launch.rootfs,
             verbose: !!verbose,
             manifest,
-            hostPaths,
           }),
         ],
       };
