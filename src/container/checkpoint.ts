@@ -67,10 +67,10 @@ export interface CheckpointResult {
 /** Why a running container cannot be dumped here, from its plan; undefined when it can. */
 export function refuseCheckpoint(plan: RuntimePlan): string | undefined {
   // The dump works; criu 4.1.1's restore into the user namespace fails here
-  // ("Unable to open tty-info.img: Permission denied", then "Can't attach to
-  // init: Operation not permitted"), so refuse before the container is stopped.
+  // (on the idmapped rootfs: "Can't open file var/log/messages on restore:
+  // Permission denied"), so refuse before a container is stopped for nothing.
   if (plan.records.has("idmap"))
-    return 'unprivileged containers (a user namespace) cannot be restored by criu 4.1.1 here ("Can\'t attach to init: Operation not permitted"), so they are not checkpointed: see docs/checkpoint.md';
+    return 'unprivileged containers (a user namespace) are not checkpointed: criu 4.1.1 cannot restore them here ("Can\'t open file ... on restore: Permission denied" through the idmapped rootfs; see docs/checkpoint.md)';
   if (plan.records.has("net") || plan.records.has("netdev"))
     return "containers with network devices (lxc.net.N.type other than empty/none) are not checkpointed yet: see docs/checkpoint.md";
   if (plan.records.has("idmapped-mount")) return "idmapped mounts are not checkpointed";

@@ -97,7 +97,7 @@ describe("checkpoint planning", () => {
   test("refused up front: user namespaces, NICs, shared namespaces, execute", () => {
     assert.equal(refuseCheckpoint(PLAN), undefined);
     const with_ = (line: string) => refuseCheckpoint(parseRuntimePlan(`lxt-plan 1\n${line}\n`));
-    assert.match(with_("idmap u 0 100000 65536") ?? "", /unprivileged .*Can't attach to init/);
+    assert.match(with_("idmap u 0 100000 65536") ?? "", /unprivileged .*idmapped rootfs/);
     assert.match(with_("netdev veth1") ?? "", /network devices/);
     assert.match(with_("opt ns-share net /proc/1/ns/net") ?? "", /shared namespaces/);
     assert.match(with_("init-shim 1") ?? "", /execute/);
