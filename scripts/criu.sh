@@ -92,6 +92,11 @@ apt-get "${apt_opts[@]}" -qq update >"$work/apt.log" 2>&1 || {
   cat "$work/apt.log" >&2
   fail "apt-get update of $mirror $suite (deb-src)"
 }
+# apt-get update exits 0 when a mirror cannot be reached: the index must be there.
+ls "$apt_dir"/lists/*_Sources* >/dev/null 2>&1 || {
+  grep -E '^(E|W):' "$work/apt.log" | tail -n 5 >&2
+  fail "no Sources index for $suite came from $mirror (set LXT_DEBIAN_MIRROR to a reachable Debian mirror)"
+}
 # The files and their sha256 as the signed Sources index lists them.
 apt-get "${apt_opts[@]}" -qq --print-uris source criu >"$work/uris" 2>>"$work/apt.log" ||
   fail "apt-get source --print-uris criu: $(tail -n1 "$work/apt.log")"
