@@ -129,6 +129,14 @@ describe("checkpoint and restore", { skip, timeout: 240_000 }, () => {
       mon,
     );
     assert.ok(cgroupDirsOf(info.pid).some((d) => d.includes(`lxt.payload.${c}`)));
+    // The init's console is the new monitor's pty: what it writes reaches the console log.
+    const marker = `restored-${Date.now()}`;
+    box.ok(["attach", "-n", c, "--", "sh", "-c", `echo ${marker} > /proc/1/fd/1`]);
+    const log = join(box.lxcpath, c, "console.log");
+    assert.ok(
+      await until(() => readFileSync(log, "utf8").includes(marker), 10_000),
+      "console output after restore",
+    );
     box.ok(["stop", "-n", c]);
     assert.equal(state(), "STOPPED");
     assert.deepEqual(hostLeftovers(c), []);
