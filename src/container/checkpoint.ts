@@ -376,20 +376,22 @@ export async function restoreContainer(
           }),
         ],
       };
-      // criu refuses to overwrite a pidfile: one from an earlier restore of this directory goes.
+      // criu refuses to overwrite a pidfile, and the log must be this restore's: an earlier restore's go.
       rmSync(join(dir, PIDFILE), { force: true });
+      rmSync(join(dir, RESTORE_LOG), { force: true });
       const t0 = ctx.host.clock.now();
       try {
         const started = await applyStart(ctx, plan, { signal });
         return { ...started, restoreMs: ctx.host.clock.now() - t0 };
       } catch (err) {
-        const why = criuLogError(readLog(dir, RESTORE_LOG));
-        const e = err instanceof LxtError ? err : undefined;
+        const log = readLog(dir, RESTORE_LOG);
+        // A step before the monitor ran criu (cgroups, the plan) failed: say that one.
+        if (!log) throw err instanceof LxtError ? err.wrap(`restore ${paths.name}`) : err;
         throw new LxtError(
           "checkpoint",
-          `restore ${paths.name}: criu restore failed: ${why} (log: ${join(dir, RESTORE_LOG)}); ${e?.message ?? String(err)}`,
+          `restore ${paths.name}: criu restore failed: ${criuLogError(log)} (log: ${join(dir, RESTORE_LOG)})`,
           err,
-          e?.step,
+          err instanceof LxtError ? err.step : undefined,
         );
       }
     },
