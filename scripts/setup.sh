@@ -54,6 +54,12 @@ if [ "$(node_major)" -lt 20 ]; then
 fi
 echo "node $(node --version)"
 
+say "CRIU (lxt checkpoint / restore)"
+# Debian 12's criu 3.17 cannot run on kernels from 6.13: criu.sh keeps a
+# working criu >= 4.1, else builds Debian 13's source once (cached under
+# /var/cache/lxt) and installs /usr/local/sbin/criu (docs/checkpoint.md).
+bash "$repo/scripts/criu.sh"
+
 say "npm dependencies"
 npm ci --no-audit --no-fund
 

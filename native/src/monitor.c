@@ -812,6 +812,13 @@ static int start_container(char *line, size_t cap)
 		return -1;
 	if (M.p.opts.proxy && notify_connect(M.p.opts.proxy, M.p.opts.cookie) < 0)
 		return -1;
+	/* A checkpoint restored by CRIU stands in for the clone (restore.c). */
+	if (M.p.restore_argv) {
+		if (restore_init(&M.p, M.ptys, M.npty, &M.init, &M.init_pidfd, &M.init_start) < 0)
+			return -1;
+		M.started = true;
+		return write_state();
+	}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return fail("monitor", "socketpair", NULL, errno);
 	if (clone_child(sv[1]) < 0)

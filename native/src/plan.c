@@ -36,7 +36,7 @@ enum {
 	OP_EXEC, OP_CAPS, OP_NO_NEW_PRIVS, OP_SECCOMP, OP_SECCOMP_RULE, OP_APPARMOR, OP_HOST_HOOK, OP_NET, OP_NETDEV,
 	OP_STOP_HOOK, OP_IDMAP, OP_IDMAPPED_MOUNT, OP_EXIT_HOOK, OP_MONITOR_CGROUP, OP_MONITOR_PIVOT,
 	OP_LXC_HOOK, OP_LXC_HOOK_ENV, OP_HOOK_LOG, OP_OPT,
-	OP_CONSOLE_BUFFER, OP_CONSOLE_LOG_SIZE, OP_CONSOLE_LOG_ROTATE, OP__COUNT
+	OP_CONSOLE_BUFFER, OP_CONSOLE_LOG_SIZE, OP_CONSOLE_LOG_ROTATE, OP_CRIU_RESTORE, OP__COUNT
 };
 
 static const struct op_desc ops[OP__COUNT] = {
@@ -88,6 +88,7 @@ static const struct op_desc ops[OP__COUNT] = {
 	[OP_LXC_HOOK_ENV] = {"lxc-hook-env", 2, 2, false, false},
 	[OP_HOOK_LOG] = {"hook-log", 1, 1, true, false},
 	[OP_OPT] = {"opt", 2, 5, false, false},
+	[OP_CRIU_RESTORE] = {"criu-restore", 2, 256, true, false},
 };
 
 /* How many records of each op a plan may hold; `once` ops hold one. The
@@ -520,6 +521,11 @@ static int parse_record(struct parser *ps, int op, char **f, int n)
 	case OP_IDMAPPED_MOUNT:
 		push(p, &p->idmapped, &p->nidmapped, &ps->cap_idm, f[0]);
 		return check_abs(ps, f[0]);
+	case OP_CRIU_RESTORE:
+		/* restore.c: PIDFILE, then criu's command line. */
+		p->restore_pidfile = f[0];
+		p->restore_argv = f + 1;
+		return check_abs(ps, f[0]) < 0 ? -1 : check_abs(ps, f[1]);
 	case OP_EXIT_HOOK:
 		push_argv(p, &p->exit_hooks, &p->nexit_hooks, &ps->cap_exit_hooks, f);
 		return check_abs(ps, f[0]);

@@ -125,6 +125,9 @@ struct plan {
 	unsigned int uid, gid;
 	struct confinement conf; /* caps, no-new-privs, seccomp records */
 	struct nsopts opts;     /* opt records (nsopts.c) */
+	/* criu-restore: the init comes from `criu restore` (restore.c), not a clone. */
+	char *restore_pidfile;
+	char **restore_argv;    /* NULL-terminated */
 };
 
 /* Reads and validates PATH; on failure the error record names the line. */

@@ -26,6 +26,9 @@ struct child_ctx {
 
 int monitor_main(const char *planfile, char **argv);
 int pool_main(int argc, char **argv);
+/* restore.c: runs the plan's criu-restore command and adopts the restored init. */
+int restore_init(const struct plan *p, const struct pty *ptys, int npty, pid_t *init, int *pidfd,
+		 unsigned long long *start);
 int attach_main(int argc, char **argv);
 /* attach-server.c: `attach-server SOCKET`, a daemon's pre-spawned attach helper. */
 int attach_server_main(int argc, char **argv);

@@ -131,6 +131,12 @@ static void minimal(void)
 	CHECK_STR(p.exit_hooks[0][2], "a b");
 	CHECK(p.exit_hooks[0][3] == NULL && p.exit_hooks[1][1] == NULL);
 	plan_free(&p);
+	CHECK(parse(HEAD "criu-restore /ck/restore.pid /usr/sbin/criu restore --inherit-fd fd%5B%7Btty:0%7D%5D:tty%5B88be:1a%5D\n" EXEC, &p) == 0);
+	CHECK_STR(p.restore_pidfile, "/ck/restore.pid");
+	CHECK_STR(p.restore_argv[0], "/usr/sbin/criu");
+	CHECK_STR(p.restore_argv[3], "fd[{tty:0}]:tty[88be:1a]");
+	CHECK(p.restore_argv[4] == NULL);
+	plan_free(&p);
 	CHECK(parse(HEAD "monitor-cgroup /sys/fs/cgroup/s/lxt.monitor.c1\nmonitor-cgroup /m\n" EXEC, &p) == 0);
 	CHECK(p.nmonitor_cgroup == 2);
 	CHECK_STR(p.monitor_cgroup[0], "/sys/fs/cgroup/s/lxt.monitor.c1");
@@ -168,6 +174,9 @@ static void malformed(void)
 	REFUSED(HEAD "caps 1,,2\n" EXEC, "caps", 4, EINVAL);
 	REFUSED(HEAD "host-hook sh\n" EXEC, "host-hook", 4, EINVAL);
 	REFUSED(HEAD "exit-hook lxt destroy\n" EXEC, "exit-hook", 4, EINVAL);
+	REFUSED(HEAD "criu-restore /ck/pid criu restore\n" EXEC, "criu-restore", 4, EINVAL);
+	REFUSED(HEAD "criu-restore pid /usr/sbin/criu restore\n" EXEC, "criu-restore", 4, EINVAL);
+	REFUSED(HEAD "criu-restore /ck/pid\n" EXEC, "criu-restore", 4, EINVAL);
 	REFUSED(HEAD "monitor-cgroup relative/leaf\n" EXEC, "monitor-cgroup", 4, EINVAL);
 	REFUSED(HEAD "monitor-pivot relative\n" EXEC, "monitor-pivot", 4, EINVAL);
 	REFUSED(HEAD "netdev a/b\n" EXEC, "netdev", 4, EINVAL);

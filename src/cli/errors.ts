@@ -23,6 +23,10 @@ export const CLI_ERRORS: Readonly<Record<ErrorCode, { exit: number; hint: string
   },
   daemon: { exit: 1, hint: "start it: `lxtd -P STATE_ROOT` (or the lxtd systemd unit)" },
   start: { exit: 1, hint: "every step was undone; the message names the step that failed" },
+  checkpoint: {
+    exit: 1,
+    hint: "CRIU's log (named in the message) has the whole story; docs/checkpoint.md lists what is refused and why",
+  },
   hook: { exit: 1, hint: "the message ends with what the hook wrote on stderr" },
   "no-space": { exit: 1, hint: "free space on that filesystem, or use another state root (-P)" },
   timeout: { exit: 1, hint: "" },

@@ -4,6 +4,7 @@ import { register as attach } from "./verbs/attach.js";
 import { register as autostart } from "./verbs/autostart.js";
 import { register as cgroup } from "./verbs/cgroup.js";
 import { register as checkconfig } from "./verbs/checkconfig.js";
+import { register as checkpoint } from "./verbs/checkpoint.js";
 import { register as complete } from "./verbs/complete.js";
 import { register as config } from "./verbs/config.js";
 import { register as consoleVerb } from "./verbs/console.js";
@@ -56,6 +57,7 @@ export const VERBS: ReadonlyArray<readonly [readonly string[], Register]> = [
   [["top"], top],
   [["metrics"], metrics],
   [["checkconfig"], checkconfig],
+  [["checkpoint", "restore"], checkpoint],
   [["network"], network],
   [["forward"], forward],
   [["trust"], trust],

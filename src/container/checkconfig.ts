@@ -12,6 +12,7 @@ import { parseSubid, rootRanges } from "../config/idmap.js";
 import { CAPABILITIES } from "../config/security.js";
 import type { Context } from "../core/context.js";
 import { readAppArmorHost } from "../host/apparmor.js";
+import { criuItems, probeCriu } from "./criu.js";
 import { hostLayout } from "./host-layout.js";
 
 /** The door to the host for the probes. */
@@ -227,8 +228,9 @@ export function nodeCheckHost(layout: () => CgroupLayout, path: string): CheckHo
   };
 }
 
-/** What this host offers containers, as the context's host sees it. */
-export function checkConfig(ctx: Context): CheckItem[] {
+/** What this host offers containers, as the context's host sees it (CRIU asked through the runner). */
+export async function checkConfig(ctx: Context): Promise<CheckItem[]> {
   const path = ctx.settings.hostEnv.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin";
-  return checkHost(nodeCheckHost(() => hostLayout(ctx), path));
+  const items = checkHost(nodeCheckHost(() => hostLayout(ctx), path));
+  return [...items, ...criuItems(await probeCriu(ctx.host.run))];
 }

@@ -58,6 +58,8 @@ export interface LaunchInput {
   /** Where the monitor moves itself at the end so its own cgroups can go (`lxc.cgroup.dir.monitor.pivot`). */
   monitorPivot?: readonly string[];
   namespaces: readonly string[];
+  /** A restore: the pidfile, then `criu restore`'s command line (the monitor runs it instead of a clone; container/checkpoint.ts). */
+  restore?: readonly string[];
   /** Process and namespace options (`opt` records: shared namespaces, time offsets, /proc files...). */
   opts?: readonly OptRecord[];
   /** The user namespace is another's (`lxc.namespace.share.user`): `userns` gives its map, not a new one. */
@@ -450,6 +452,7 @@ export function renderPlan(input: LaunchInput): string {
   for (const hook of input.net?.hooks ?? []) r.push(planRecord("host-hook", [...hook]));
   for (const hook of input.net?.stopHooks ?? []) r.push(planRecord("stop-hook", [...hook]));
   for (const hook of input.exitHooks ?? []) r.push(planRecord("exit-hook", [...hook]));
+  if (input.restore) r.push(planRecord("criu-restore", [...input.restore]));
   r.push(...hookSetup(input));
 
   // pre-mount: in the container's mount namespace, before the rootfs is mounted (LXC).

@@ -101,6 +101,8 @@ export const VERB_STATES: Readonly<Record<string, readonly ContainerState[]>> = 
   console: ["RUNNING"],
   destroy: ["STOPPED"],
   execute: ["STOPPED"],
+  checkpoint: ["RUNNING"],
+  restore: ["STOPPED"],
 };
 
 /** Throws a `state` error unless `verb` is allowed in `state`. */

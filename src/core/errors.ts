@@ -65,6 +65,8 @@ export const ERROR_CODES = {
   daemon: { category: "unavailable" },
   /** A step of start failed (rolled back). */
   start: { category: "failed" },
+  /** CRIU failed to dump or restore (its log named); a failed restore left nothing behind. */
+  checkpoint: { category: "failed" },
   /** A container hook (lxc.hook.clone, .destroy) failed; the copy or destroy was undone. */
   hook: { category: "failed" },
   /** The filesystem being written is full (or a quota is reached); the partial work was removed. */

@@ -79,6 +79,7 @@ export const PLAN_OPS = {
   "lxc-hook-env": { min: 2, max: 2, once: false },
   "hook-log": one,
   opt: { min: 2, max: 5, once: false },
+  "criu-restore": { min: 2, max: 256, once: true },
 } as const satisfies Record<string, OpShape>;
 
 export type PlanOp = keyof typeof PLAN_OPS;
@@ -186,6 +187,7 @@ export const ERROR_STAGES = [
   "devices",
   "net",
   "hook",
+  "restore",
   "file",
   "namespace",
   "proc",

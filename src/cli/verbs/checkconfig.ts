@@ -9,7 +9,7 @@ export function register(program: Command): void {
     .addOption(new Option("--format <format>", "output format").choices(["text", "json"] as const))
     .action(async (opts) => {
       const { checkConfig } = await import("../../container/checkconfig.js");
-      const items = checkConfig(cliContext());
+      const items = await checkConfig(cliContext());
       if (opts.format === "json") {
         printJson(items);
         return;

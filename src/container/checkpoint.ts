@@ -1,0 +1,417 @@
+/**
+ * `lxt checkpoint` and `lxt restore`, as lxc-checkpoint: a running container
+ * dumped by CRIU into a directory (left running, or stopped with `-s`), and
+ * restored from it into a container its monitor owns again, in fresh
+ * cgroups beneath the caller's. The restore is a start whose monitor runs
+ * `criu restore` instead of cloning an init (native/src/restore.c), so
+ * everything a start undoes on failure is undone here too.
+ * docs/checkpoint.md says what works on this kernel and what is refused.
+ */
+
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { join } from "node:path";
+import type { Context } from "../core/context.js";
+import { LxtError } from "../core/errors.js";
+import { type CriuStatus, criuProblem, probeCriu } from "./criu.js";
+import type { LaunchOptions } from "./launch-input.js";
+import { type ContainerPaths, requireExists } from "./paths.js";
+import { repairStale, withLock } from "./runtime.js";
+import { type RuntimePlan, readRuntimePlan } from "./runtime-cgroups.js";
+import { applyStart, type Started } from "./start-apply.js";
+import { planStart } from "./start-plan.js";
+import { observe, requireState } from "./state.js";
+import { STOP_CLEANUP_GRACE_MS, waitFor } from "./stop.js";
+
+/** The file lxt writes beside CRIU's images: what was dumped, for the restore. */
+export const MANIFEST = "lxt-checkpoint.json";
+const DUMP_LOG = "dump.log";
+const RESTORE_LOG = "restore.log";
+const PIDFILE = "restore.pid";
+
+/** What a checkpoint directory says about the container it holds. */
+export interface CheckpointManifest {
+  version: 1;
+  name: string;
+  /** The criu that dumped it (`4.1.1`). */
+  criu: string;
+  /** The monitor's ptys by index (0 the console), each as CRIU keys an external tty: `RDEV:DEV` in hex. */
+  ttys: { index: number; target: string; key: string }[];
+  /** Mounts whose source is outside the container (binds of host files): where, and of what. */
+  externalMounts: { target: string; source: string }[];
+  dumpMs: number;
+}
+
+export interface CheckpointOptions {
+  /** Where CRIU writes its images (made if missing; must hold no checkpoint). */
+  dir: string;
+  /** `-s`: the container ends with the dump; otherwise it keeps running. */
+  stop?: boolean;
+  /** `-v`: CRIU logs at its most verbose (-v4) instead of errors and warnings. */
+  verbose?: boolean;
+}
+
+export interface CheckpointResult {
+  dir: string;
+  dumpMs: number;
+  stopped: boolean;
+}
+
+/** Why a running container cannot be dumped here, from its plan; undefined when it can. */
+export function refuseCheckpoint(plan: RuntimePlan): string | undefined {
+  // The dump works; criu 4.1.1's restore into the user namespace fails here
+  // (on the idmapped rootfs: "Can't open file var/log/messages on restore:
+  // Permission denied"), so refuse before a container is stopped for nothing.
+  if (plan.records.has("idmap"))
+    return 'unprivileged containers (a user namespace) are not checkpointed: criu 4.1.1 cannot restore them here ("Can\'t open file ... on restore: Permission denied" through the idmapped rootfs; see docs/checkpoint.md)';
+  if (plan.records.has("net") || plan.records.has("netdev"))
+    return "containers with network devices (lxc.net.N.type other than empty/none) are not checkpointed yet: see docs/checkpoint.md";
+  if (plan.records.has("idmapped-mount")) return "idmapped mounts are not checkpointed";
+  const opts = plan.records.get("opt") ?? [];
+  if (opts.some((o) => o[0] === "ns-share"))
+    return "shared namespaces (lxc.namespace.share.*) are not checkpointed";
+  if (opts.some((o) => o[0] === "seccomp-proxy"))
+    return "seccomp notifications (a proxy) are not checkpointed";
+  if ((plan.records.get("init-shim") ?? []).some((f) => f[0] === "1"))
+    return "`lxt execute` containers are not checkpointed";
+  return undefined;
+}
+
+/**
+ * Mounts of a plan whose source is a host path (binds, not in-root; a
+ * device node bound from the host where mknod is refused, as in a user
+ * namespace) and that the init's mount table really has: CRIU sees them as
+ * external and needs each named at dump and restore.
+ */
+export function externalMounts(
+  plan: RuntimePlan,
+  mountinfo: string,
+): CheckpointManifest["externalMounts"] {
+  const mounted = new Set(mountinfo.split("\n").map((l) => l.split(" ")[4]));
+  const out = new Map<string, string>();
+  for (const f of plan.records.get("mount") ?? []) {
+    const [src, target, , flags = "0", , , opts = "%"] = f;
+    const bind = (Number(flags) & 4096) !== 0;
+    if (!bind || !src?.startsWith("/") || !target || opts.split(",").includes("src-in-root"))
+      continue;
+    out.set(target, src);
+  }
+  for (const f of plan.records.get("mknod") ?? []) {
+    const [target, , , , host] = f;
+    if (target && host?.startsWith("/")) out.set(target, host);
+  }
+  return [...out]
+    .filter(([target]) => mounted.has(target))
+    .map(([target, source]) => ({ target, source }));
+}
+
+/** The key CRIU gives an external mount at TARGET (no `/`, `[` or `]` allowed in it). */
+function mountKey(target: string): string {
+  return `lxt${target.replaceAll("/", "_")}`;
+}
+
+/** `criu dump`'s arguments. Pure. */
+export function dumpArgs(o: {
+  pid: number;
+  dir: string;
+  leaveRunning: boolean;
+  verbose: boolean;
+  ttys: CheckpointManifest["ttys"];
+  externalMounts: CheckpointManifest["externalMounts"];
+}): string[] {
+  const a = ["dump", "-t", String(o.pid), "-D", o.dir, "-o", DUMP_LOG, o.verbose ? "-v4" : "-v2"];
+  // The container's own network namespace: CRIU's iptables/nft lock is for the host's.
+  a.push("--network-lock", "skip", "--tcp-established", "--file-locks");
+  // The cgroups are lxt's: made fresh beneath the restorer's (native/src/restore.c).
+  a.push("--manage-cgroups=ignore");
+  for (const { target } of o.externalMounts)
+    a.push("--external", `mnt[${target}]:${mountKey(target)}`);
+  // The monitor's ptys: their binds and their slaves are outside the container.
+  for (const t of o.ttys)
+    a.push("--external", `mnt[${t.target}]:${mountKey(t.target)}`, "--external", `tty[${t.key}]`);
+  if (o.leaveRunning) a.push("--leave-running");
+  return a;
+}
+
+/**
+ * `criu restore`'s command line for the monitor's `criu-restore` record:
+ * `{tty:K}` and `{tty-pts:K}` are the monitor's new pty K (restore.c). Pure.
+ */
+export function restoreArgs(o: {
+  criu: string;
+  dir: string;
+  rootfs: string;
+  verbose: boolean;
+  manifest: CheckpointManifest;
+}): string[] {
+  const a = [o.criu, "restore", "-D", o.dir, "-o", RESTORE_LOG, o.verbose ? "-v4" : "-v2"];
+  a.push("--root", o.rootfs, "--restore-detached", "--restore-sibling");
+  a.push("--pidfile", join(o.dir, PIDFILE));
+  a.push("--network-lock", "skip", "--tcp-established", "--file-locks");
+  a.push("--manage-cgroups=ignore");
+  for (const { target, source } of o.manifest.externalMounts)
+    a.push("--external", `mnt[${mountKey(target)}]:${source}`);
+  for (const t of o.manifest.ttys) {
+    a.push("--external", `mnt[${mountKey(t.target)}]:{tty-pts:${t.index}}`);
+    a.push("--inherit-fd", `fd[{tty:${t.index}}]:tty[${t.key}]`);
+  }
+  return a;
+}
+
+/**
+ * The monitor's ptys as the init's mount namespace binds them (console =
+ * index 0, `tty` records 1..): each bind's devpts entry `/N` is the slave
+ * /dev/pts/N, keyed `RDEV:DEV` in hex as CRIU names an external tty.
+ */
+export function ptyKeys(plan: RuntimePlan, mountinfo: string): CheckpointManifest["ttys"] {
+  const targets = [
+    ...(plan.records.get("console") ?? []).map((f) => f[0]),
+    ...(plan.records.get("tty") ?? []).map((f) => f[0]),
+  ];
+  const hasConsole = plan.records.has("console");
+  const out: CheckpointManifest["ttys"] = [];
+  const lines = mountinfo.split("\n").map((l) => l.split(" "));
+  targets.forEach((target, i) => {
+    const m = lines.find((f) => f[4] === target && f.includes("devpts"));
+    const pts = m ? /^\/(\d+)$/.exec(m[3] ?? "") : null;
+    if (!m || !pts || !target) return;
+    const n = Number(pts[1]);
+    const rdev = ((136 + (n >> 8)) << 8) | (n & 0xff);
+    const [maj = "0", min = "0"] = (m[2] ?? "0:0").split(":");
+    const dev = (Number(maj) << 8) | Number(min);
+    out.push({
+      index: hasConsole ? i : i + 1,
+      target,
+      key: `${rdev.toString(16)}:${dev.toString(16)}`,
+    });
+  });
+  return out;
+}
+
+/** Errors CRIU logs on every run here and survives: its own fd limit, probes for iptables tools. */
+const NOISE = /RLIMIT_NOFILE|tables(-legacy)?-save|-V failed/;
+
+/** The last `Error` lines of a CRIU log, for the message. */
+export function criuLogError(log: string): string {
+  const errs = log
+    .split("\n")
+    .filter((l) => /\bError\b|\berror\b/.test(l) && !NOISE.test(l))
+    .slice(-3)
+    .map((l) => l.replace(/^\(\s*[\d.]+\)\s*/, "").trim());
+  return errs.length > 0 ? errs.join("; ") : "no error in its log";
+}
+
+function readLog(dir: string, name: string): string {
+  try {
+    return readFileSync(join(dir, name), "utf8");
+  } catch {
+    return "";
+  }
+}
+
+async function requireCriu(ctx: Context, verb: string, name: string): Promise<CriuStatus> {
+  const s = await probeCriu(ctx.host.run);
+  const problem = criuProblem(s);
+  if (problem) throw new LxtError("host", `${verb} ${name}: ${problem}`);
+  return s;
+}
+
+function prepareDir(dir: string, name: string): void {
+  if (existsSync(join(dir, MANIFEST)) || existsSync(join(dir, "inventory.img")))
+    throw new LxtError(
+      "exists",
+      `checkpoint ${name}: ${dir} already holds a checkpoint (use another directory)`,
+    );
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    throw new LxtError(
+      "system",
+      `checkpoint ${name}: mkdir ${dir}: ${(err as Error).message}`,
+      err,
+    );
+  }
+}
+
+/** Dumps a running container into `opts.dir` (lxc-checkpoint). */
+export async function checkpointContainer(
+  ctx: Context,
+  paths: ContainerPaths,
+  opts: CheckpointOptions,
+): Promise<CheckpointResult> {
+  requireExists(paths, "checkpoint");
+  const criu = await requireCriu(ctx, "checkpoint", paths.name);
+  const result = await withLock(ctx, paths, async () => {
+    const seen = await repairStale(ctx, paths);
+    requireState("checkpoint", paths.name, seen.state);
+    const plan = readRuntimePlan(ctx, paths);
+    const init = seen.init;
+    if (!plan || !init)
+      throw new LxtError("state", `checkpoint ${paths.name}: no running init to dump`);
+    const refusal = refuseCheckpoint(plan);
+    if (refusal) throw new LxtError("unsupported", `checkpoint ${paths.name}: ${refusal}`);
+    prepareDir(opts.dir, paths.name);
+    const mountinfo = readFileSync(`/proc/${init.pid}/mountinfo`, "utf8");
+    const ttys = ptyKeys(plan, mountinfo);
+    const ext = externalMounts(plan, mountinfo);
+    const args = dumpArgs({
+      pid: init.pid,
+      dir: opts.dir,
+      leaveRunning: !opts.stop,
+      verbose: !!opts.verbose,
+      externalMounts: ext,
+      ttys,
+    });
+    const t0 = ctx.host.clock.now();
+    try {
+      await ctx.host.run.run("criu", args);
+    } catch (err) {
+      throw new LxtError(
+        "checkpoint",
+        `checkpoint ${paths.name}: criu dump failed: ${criuLogError(readLog(opts.dir, DUMP_LOG))} (log: ${join(opts.dir, DUMP_LOG)})`,
+        err,
+      );
+    }
+    const dumpMs = ctx.host.clock.now() - t0;
+    const manifest: CheckpointManifest = {
+      version: 1,
+      name: paths.name,
+      criu: criu.version ?? "unknown",
+      externalMounts: ext,
+      ttys,
+      dumpMs,
+    };
+    writeFileSync(join(opts.dir, MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`, {
+      mode: 0o600,
+    });
+    return { dir: opts.dir, dumpMs, stopped: !!opts.stop, monitor: seen.monitor };
+  });
+  // With -s, CRIU killed the tree: the monitor ends it as any end of the
+  // init (cgroups removed, exit recorded); the verb returns once it has.
+  if (opts.stop && result.monitor) {
+    const gone = await waitFor(
+      ctx.host.clock,
+      () => observe(ctx, paths).state === "STOPPED",
+      STOP_CLEANUP_GRACE_MS,
+    );
+    if (!gone)
+      throw new LxtError(
+        "timeout",
+        `checkpoint ${paths.name}: dumped, but its monitor did not end within ${STOP_CLEANUP_GRACE_MS / 1000} s`,
+      );
+  }
+  return { dir: result.dir, dumpMs: result.dumpMs, stopped: result.stopped };
+}
+
+/** Reads and checks a checkpoint directory's manifest. */
+export function readManifest(dir: string, name: string): CheckpointManifest {
+  let m: CheckpointManifest;
+  try {
+    m = JSON.parse(readFileSync(join(dir, MANIFEST), "utf8")) as CheckpointManifest;
+  } catch (err) {
+    throw new LxtError(
+      "not-found",
+      `restore ${name}: ${dir} holds no lxt checkpoint (${MANIFEST} missing or unreadable)`,
+      err,
+    );
+  }
+  if (m.version !== 1 || !Array.isArray(m.externalMounts))
+    throw new LxtError(
+      "usage",
+      `restore ${name}: ${join(dir, MANIFEST)}: not a version 1 manifest`,
+    );
+  return m;
+}
+
+export interface RestoreOptions extends LaunchOptions {
+  dir: string;
+  verbose?: boolean;
+  signal?: AbortSignal;
+}
+
+/**
+ * Restores a stopped container from `opts.dir`: a start whose monitor runs
+ * `criu restore`. A failure undoes everything the start made (cgroups,
+ * runtime files, the monitor) and names CRIU's error.
+ */
+export async function restoreContainer(
+  ctx: Context,
+  paths: ContainerPaths,
+  opts: RestoreOptions,
+): Promise<Started & { restoreMs: number }> {
+  requireExists(paths, "restore");
+  const { dir, verbose, signal, ...launch } = opts;
+  const manifest = readManifest(dir, paths.name);
+  await requireCriu(ctx, "restore", paths.name);
+  const criuPath = await whichCriu(ctx);
+  return withLock(
+    ctx,
+    paths,
+    async () => {
+      const seen = await repairStale(ctx, paths);
+      requireState("restore", paths.name, seen.state);
+      const plan = planStart(ctx, paths, launch);
+      if (plan.nics.length > 0)
+        throw new LxtError(
+          "unsupported",
+          `restore ${paths.name}: containers with network devices are not restored yet: see docs/checkpoint.md`,
+        );
+      plan.launch = {
+        ...plan.launch,
+        restore: [
+          join(dir, PIDFILE),
+          ...restoreArgs({
+            criu: criuPath,
+            dir,
+            rootfs: plan.launch.rootfs,
+            verbose: !!verbose,
+            manifest,
+          }),
+        ],
+      };
+      // criu refuses to overwrite a pidfile, and the log must be this restore's: an earlier restore's go.
+      rmSync(join(dir, PIDFILE), { force: true });
+      rmSync(join(dir, RESTORE_LOG), { force: true });
+      const t0 = ctx.host.clock.now();
+      try {
+        const started = await applyStart(ctx, plan, { signal });
+        return { ...started, restoreMs: ctx.host.clock.now() - t0 };
+      } catch (err) {
+        const log = readLog(dir, RESTORE_LOG);
+        // A step before the monitor ran criu (cgroups, the plan) failed: say that one.
+        if (!log) throw err instanceof LxtError ? err.wrap(`restore ${paths.name}`) : err;
+        throw new LxtError(
+          "checkpoint",
+          `restore ${paths.name}: criu restore failed: ${criuLogError(log)} (log: ${join(dir, RESTORE_LOG)})`,
+          err,
+          err instanceof LxtError ? err.step : undefined,
+        );
+      }
+    },
+    { signal },
+  );
+}
+
+/** The absolute path of `criu` on the host's PATH (the monitor execs it without a search). */
+async function whichCriu(ctx: Context): Promise<string> {
+  const path = ctx.settings.hostEnv.PATH ?? "/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin";
+  for (const d of path.split(":")) {
+    const p = join(d, "criu");
+    try {
+      if (statSync(p).isFile()) return p;
+    } catch {}
+  }
+  throw new LxtError("host", "criu is not on PATH");
+}
+
+/** Names of the files in a checkpoint directory (for `-v` reports and tests). */
+export function checkpointFiles(dir: string): string[] {
+  return readdirSync(dir).sort();
+}

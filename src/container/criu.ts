@@ -1,0 +1,129 @@
+/**
+ * CRIU, the checkpoint/restore tool under `lxt checkpoint` and `lxt restore`:
+ * finding it, telling whether it works on this kernel, and what it lacks.
+ * Pure where it can be (the parsers, the verdict); the probe runs `criu`
+ * through the context's command runner. docs/checkpoint.md.
+ */
+
+import type { CommandRunner } from "../host/runner.js";
+import type { CheckItem } from "./checkconfig.js";
+
+/** The oldest CRIU that runs on kernels from 6.13 (the `[vvar_vclock]` mapping). */
+export const CRIU_MIN: readonly [number, number] = [4, 1];
+
+/** What `criu --version`, `criu check` and its feature checks said. */
+export interface CriuStatus {
+  /** Whether a `criu` ran at all. */
+  found: boolean;
+  /** `4.1.1`, from `Version: 4.1.1`. */
+  version?: string;
+  /** `criu check` passed ("Looks good."). */
+  checkOk: boolean;
+  /** `criu check`'s complaint (its last lines) when it did not pass. */
+  checkError?: string;
+  /** Memory change tracking (soft-dirty): what `pre-dump` and iterative pre-copy need. */
+  dirtyTracking: boolean;
+  /** userfaultfd for `--lazy-pages` (post-copy). */
+  lazyPages: boolean;
+}
+
+/** `major.minor.patch` of `criu --version`'s `Version:` line, or undefined. */
+export function parseCriuVersion(text: string): string | undefined {
+  return /^Version:\s*(\d+\.\d+(?:\.\d+)?)/m.exec(text)?.[1];
+}
+
+/** Whether VERSION is at least CRIU_MIN. */
+export function criuNewEnough(version: string | undefined): boolean {
+  if (!version) return false;
+  const [maj = 0, min = 0] = version.split(".").map(Number);
+  return maj > CRIU_MIN[0] || (maj === CRIU_MIN[0] && min >= CRIU_MIN[1]);
+}
+
+/** Whether this CRIU can checkpoint and restore here: found, new enough, `criu check` passed. */
+export function criuUsable(s: CriuStatus): boolean {
+  return s.found && criuNewEnough(s.version) && s.checkOk;
+}
+
+/** Why CRIU cannot be used here, for an error or a report; undefined when it can. */
+export function criuProblem(s: CriuStatus): string | undefined {
+  if (!s.found) return "criu is not installed (scripts/criu.sh builds and installs it)";
+  if (!criuNewEnough(s.version))
+    return `criu ${s.version ?? "(unknown version)"} is older than ${CRIU_MIN.join(".")}, which kernels from 6.13 need ("vdso: Unexpected rt vDSO area bounds"); scripts/criu.sh installs 4.1.1`;
+  if (!s.checkOk)
+    return `\`criu check\` fails on this kernel: ${s.checkError ?? "no reason given"}`;
+  return undefined;
+}
+
+function message(err: unknown): string {
+  const m = err instanceof Error ? err.message : String(err);
+  return m.replace(/^criu [^:]*: /, "");
+}
+
+/** Asks the host's `criu` (on the runner's PATH) what it is and what it can do. */
+export async function probeCriu(run: CommandRunner): Promise<CriuStatus> {
+  let version: string | undefined;
+  try {
+    version = parseCriuVersion(await run.run("criu", ["--version"]));
+  } catch {
+    return { found: false, checkOk: false, dirtyTracking: false, lazyPages: false };
+  }
+  const ok = async (args: string[]): Promise<true | string> => {
+    try {
+      await run.run("criu", args);
+      return true;
+    } catch (err) {
+      return message(err);
+    }
+  };
+  const [check, dirty, lazy] = await Promise.all([
+    ok(["check"]),
+    ok(["check", "--feature", "mem_dirty_track"]),
+    ok(["check", "--feature", "uffd-noncoop"]),
+  ]);
+  return {
+    found: true,
+    version,
+    checkOk: check === true,
+    ...(check === true ? {} : { checkError: check }),
+    dirtyTracking: dirty === true,
+    lazyPages: lazy === true,
+  };
+}
+
+/** checkconfig's `checkpoint` section. */
+export function criuItems(s: CriuStatus): CheckItem[] {
+  const section = "checkpoint";
+  const problem = criuProblem(s);
+  const out: CheckItem[] = [
+    {
+      section,
+      name: "criu",
+      status: s.found && criuNewEnough(s.version) ? "enabled" : "missing",
+      detail: s.found
+        ? `version ${s.version ?? "unknown"}${criuNewEnough(s.version) ? "" : ` (needs ${CRIU_MIN.join(".")})`}`
+        : "not installed (scripts/criu.sh)",
+    },
+  ];
+  if (!s.found) return out;
+  out.push({
+    section,
+    name: "criu check",
+    status: s.checkOk ? "enabled" : "missing",
+    detail: s.checkOk ? "Looks good" : (problem ?? "failed"),
+  });
+  out.push({
+    section,
+    name: "pre-dump (soft-dirty)",
+    status: s.dirtyTracking ? "enabled" : "missing",
+    detail: s.dirtyTracking
+      ? "memory change tracking available"
+      : "no soft-dirty memory tracking in this kernel: pre-dump and iterative pre-copy are refused",
+  });
+  out.push({
+    section,
+    name: "lazy pages (userfaultfd)",
+    status: s.lazyPages ? "enabled" : "missing",
+    detail: s.lazyPages ? "post-copy restore possible" : "no userfaultfd for lazy pages",
+  });
+  return out;
+}

@@ -1,0 +1,118 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import {
+  criuLogError,
+  dumpArgs,
+  externalMounts,
+  ptyKeys,
+  refuseCheckpoint,
+  restoreArgs,
+} from "../../src/container/checkpoint.js";
+import { parseRuntimePlan } from "../../src/container/runtime-cgroups.js";
+
+const PLAN = parseRuntimePlan(
+  [
+    "lxt-plan 1",
+    "name c1",
+    "console /dev/console",
+    "tty /dev/tty1",
+    "mknod /dev/null 20666 1 3 /dev/null",
+    "mount /proc/sys /proc/sys % 4096 % 15 src-in-root",
+    "mount /dev/null /proc/kcore % 4096 % 0 optional",
+    "mount /dev/null /proc/keys % 4096 % 0 optional",
+    "mount proc /proc proc 14 % 0 create-dir",
+    "",
+  ].join("\n"),
+);
+// The init's mount table: /proc/keys was not mounted (optional), /dev/null was bound (mknod refused).
+const MOUNTINFO = [
+  "2530 2529 0:40 / / rw - tmpfs tmpfs rw",
+  "2533 2530 0:6 /null /dev/null rw - devtmpfs devtmpfs rw",
+  "2534 2530 0:50 / /proc rw - proc proc rw",
+  "2539 2534 0:6 /null /proc/kcore rw - devtmpfs devtmpfs rw",
+  "2545 2530 0:26 /190 /dev/console rw,relatime - devpts devpts rw,mode=600",
+  "2546 2530 0:26 /300 /dev/tty1 rw,relatime - devpts devpts rw,mode=600",
+].join("\n");
+
+describe("checkpoint planning", () => {
+  test("external mounts: host binds and bound device nodes the init really has", () => {
+    assert.deepEqual(externalMounts(PLAN, MOUNTINFO), [
+      { target: "/proc/kcore", source: "/dev/null" },
+      { target: "/dev/null", source: "/dev/null" },
+    ]);
+  });
+
+  test("the monitor's ptys keyed as CRIU names external ttys (RDEV:DEV in hex)", () => {
+    assert.deepEqual(ptyKeys(PLAN, MOUNTINFO), [
+      { index: 0, target: "/dev/console", key: "88be:1a" },
+      // pts 300: major 137, minor 44.
+      { index: 1, target: "/dev/tty1", key: "892c:1a" },
+    ]);
+  });
+
+  test("dump and restore command lines", () => {
+    const ttys = ptyKeys(PLAN, MOUNTINFO);
+    const ext = externalMounts(PLAN, MOUNTINFO);
+    const d = dumpArgs({
+      pid: 42,
+      dir: "/ck",
+      leaveRunning: true,
+      verbose: false,
+      ttys,
+      externalMounts: ext,
+    });
+    assert.deepEqual(d.slice(0, 8), ["dump", "-t", "42", "-D", "/ck", "-o", "dump.log", "-v2"]);
+    assert.ok(d.includes("--leave-running"));
+    assert.ok(d.includes("mnt[/proc/kcore]:lxt_proc_kcore"));
+    assert.ok(d.includes("tty[88be:1a]") && d.includes("mnt[/dev/console]:lxt_dev_console"));
+    const stop = dumpArgs({
+      pid: 42,
+      dir: "/ck",
+      leaveRunning: false,
+      verbose: true,
+      ttys,
+      externalMounts: ext,
+    });
+    assert.ok(!stop.includes("--leave-running") && stop.includes("-v4"));
+    const r = restoreArgs({
+      criu: "/usr/local/sbin/criu",
+      dir: "/ck",
+      rootfs: "/var/lib/lxt/c1/rootfs",
+      verbose: false,
+      manifest: { version: 1, name: "c1", criu: "4.1.1", externalMounts: ext, ttys, dumpMs: 1 },
+    });
+    assert.deepEqual(r.slice(0, 2), ["/usr/local/sbin/criu", "restore"]);
+    for (const a of [
+      "--restore-detached",
+      "--restore-sibling",
+      "mnt[lxt_proc_kcore]:/dev/null",
+      "mnt[lxt_dev_console]:{tty-pts:0}",
+      "fd[{tty:0}]:tty[88be:1a]",
+      "fd[{tty:1}]:tty[892c:1a]",
+    ])
+      assert.ok(r.includes(a), a);
+    assert.equal(r[r.indexOf("--root") + 1], "/var/lib/lxt/c1/rootfs");
+  });
+
+  test("refused up front: user namespaces, NICs, shared namespaces, execute", () => {
+    assert.equal(refuseCheckpoint(PLAN), undefined);
+    const with_ = (line: string) => refuseCheckpoint(parseRuntimePlan(`lxt-plan 1\n${line}\n`));
+    assert.match(with_("idmap u 0 100000 65536") ?? "", /unprivileged .*idmapped rootfs/);
+    assert.match(with_("netdev veth1") ?? "", /network devices/);
+    assert.match(with_("opt ns-share net /proc/1/ns/net") ?? "", /shared namespaces/);
+    assert.match(with_("init-shim 1") ?? "", /execute/);
+  });
+
+  test("CRIU's own errors are what the message quotes", () => {
+    const log = [
+      "(00.001) Warn  (criu/kerndat.c:1285): Can't keep kdat cache on non-tempfs",
+      "(00.210) Error (criu/mount.c:753): mnt: 80:./dev/tty doesn't have a proper root mount",
+      "(00.211) Error (criu/cr-dump.c:2111): Dumping FAILED.",
+    ].join("\n");
+    assert.equal(
+      criuLogError(log),
+      "Error (criu/mount.c:753): mnt: 80:./dev/tty doesn't have a proper root mount; Error (criu/cr-dump.c:2111): Dumping FAILED.",
+    );
+    assert.equal(criuLogError(""), "no error in its log");
+  });
+});

@@ -1,0 +1,93 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import {
+  criuItems,
+  criuNewEnough,
+  criuProblem,
+  criuUsable,
+  parseCriuVersion,
+  probeCriu,
+} from "../../src/container/criu.js";
+import { LxtError } from "../../src/core/errors.js";
+import { RecordingRunner } from "../../src/host/runner.js";
+
+describe("criu probe", () => {
+  test("versions: parsed from criu --version, 4.1 and later are new enough", () => {
+    assert.equal(parseCriuVersion("Version: 4.1.1\n"), "4.1.1");
+    assert.equal(parseCriuVersion("Version: 3.17.1\nGitID: v3.17.1\n"), "3.17.1");
+    assert.equal(parseCriuVersion("criu, who knows"), undefined);
+    assert.equal(criuNewEnough("4.1"), true);
+    assert.equal(criuNewEnough("4.1.1"), true);
+    assert.equal(criuNewEnough("5.0"), true);
+    assert.equal(criuNewEnough("4.0.9"), false);
+    assert.equal(criuNewEnough("3.17.1"), false);
+    assert.equal(criuNewEnough(undefined), false);
+  });
+
+  test("a working 4.1.1 without soft-dirty: usable, pre-dump reported missing", async () => {
+    const run = new RecordingRunner((argv) => {
+      if (argv[1] === "--version") return "Version: 4.1.1\n";
+      if (argv.includes("mem_dirty_track"))
+        return new LxtError(
+          "system",
+          "criu check --feature mem_dirty_track: Dirty tracking is OFF",
+        );
+      return "Looks good.\n";
+    });
+    const s = await probeCriu(run);
+    assert.deepEqual(s, {
+      found: true,
+      version: "4.1.1",
+      checkOk: true,
+      dirtyTracking: false,
+      lazyPages: true,
+    });
+    assert.equal(criuUsable(s), true);
+    assert.equal(criuProblem(s), undefined);
+    const items = criuItems(s);
+    assert.deepEqual(
+      items.map((i) => [i.name, i.status]),
+      [
+        ["criu", "enabled"],
+        ["criu check", "enabled"],
+        ["pre-dump (soft-dirty)", "missing"],
+        ["lazy pages (userfaultfd)", "enabled"],
+      ],
+    );
+    assert.deepEqual(run.calls, [
+      ["criu", "--version"],
+      ["criu", "check"],
+      ["criu", "check", "--feature", "mem_dirty_track"],
+      ["criu", "check", "--feature", "uffd-noncoop"],
+    ]);
+  });
+
+  test("Debian 12's 3.17.1, failing check: not usable, the reason names the version and the kernel's vDSO", async () => {
+    const run = new RecordingRunner((argv) =>
+      argv[1] === "--version"
+        ? "Version: 3.17.1\n"
+        : new LxtError(
+            "system",
+            "criu check: Error (criu/vdso.c:251): vdso: Unexpected rt vDSO area bounds",
+          ),
+    );
+    const s = await probeCriu(run);
+    assert.equal(criuUsable(s), false);
+    assert.match(criuProblem(s) ?? "", /criu 3\.17\.1 is older than 4\.1.*vDSO/);
+    assert.equal(s.checkError, "Error (criu/vdso.c:251): vdso: Unexpected rt vDSO area bounds");
+    const check = criuItems(s).find((i) => i.name === "criu");
+    assert.deepEqual([check?.status, check?.detail], ["missing", "version 3.17.1 (needs 4.1)"]);
+  });
+
+  test("no criu: one item saying how to get it", async () => {
+    const run = new RecordingRunner(() => new LxtError("host", "criu: not installed"));
+    const s = await probeCriu(run);
+    assert.equal(s.found, false);
+    assert.match(criuProblem(s) ?? "", /not installed \(scripts\/criu\.sh/);
+    assert.deepEqual(
+      criuItems(s).map((i) => [i.name, i.status, i.detail]),
+      [["criu", "missing", "not installed (scripts/criu.sh)"]],
+    );
+    assert.deepEqual(run.calls, [["criu", "--version"]]);
+  });
+});
