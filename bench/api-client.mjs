@@ -7,7 +7,7 @@
 // Usage: node bench/api-client.mjs SOCKET start NAME... | stop NAME... |
 //          list R EXPECT | exec NAME R | bulk PREFIX N CONCURRENCY | delete NAME...
 // Prints one line per sample: `start NAME T0 T_ACCEPTED T_DONE` (epoch ms), `list MS`,
-// `exec MS`, `bulk N SECONDS FAILED`.
+// `exec MS T0 T_ACCEPTED T_DONE`, `bulk N SECONDS FAILED`.
 import { Agent, request } from "node:http";
 
 const [socketPath, cmd, ...args] = process.argv.slice(2);
@@ -108,11 +108,13 @@ async function main() {
           interactive: false,
           "record-output": false,
         });
+        const t1 = now();
         try {
           const op = await waitOp(r);
-          const ms = now() - t0;
+          const t2 = now();
+          const ms = t2 - t0;
           if (op.metadata?.return !== 0) console.error(`bench/api: exec: return ${op.metadata?.return}`);
-          else console.log(`exec ${ms.toFixed(3)}`);
+          else console.log(`exec ${ms.toFixed(3)} ${t0.toFixed(3)} ${t1.toFixed(3)} ${t2.toFixed(3)}`);
         } catch (e) {
           console.error(`bench/api: exec ${name}: ${e.message}`);
         }

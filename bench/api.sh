@@ -90,9 +90,10 @@ awk '$1 == "start" { printf "%.3f\n", $5 - $3 }' "$W/api-start.raw" > "$W/api-st
 
 # Where the API start's time goes: client marks (request sent, 202 received, wait answered) and
 # the daemon's marks between them, each phase's median gap to the one before.
+# phase_table RAW TAG: the samples are RAW's lines `TAG X T0 T1 T2` (start and exec both).
 phase_table() {
-  awk '
-    FNR == NR { if ($1 == "start") { n++; t0[n] = $3; t1[n] = $4; t2[n] = $5 } next }
+  awk -v tag="$2" '
+    FNR == NR { if ($1 == tag) { n++; t0[n] = $3; t1[n] = $4; t2[n] = $5 } next }
     $1 == "lxt-phase" { name = $3; for (k = 4; k <= NF; k++) name = name " " $k; pt[++m] = $2; pn[m] = name }
     function add(k, v) { if (!(k in seen)) { seen[k] = ++np; order[np] = k } val[k, ++cnt[k]] = v }
     function med(k,   i, j, a, t, c) {
@@ -117,7 +118,7 @@ phase_table() {
       print "|---|---|"
       for (k = 1; k <= np; k++) printf "| %s | %.2f |\n", order[k], med(order[k])
       printf "| n | %d |\n", n
-    }' "$W/api-start.raw" "$W/phases"
+    }' "$1" "$W/phases"
 }
 
 # ---- 2. bulk create+start, RSS, and list with M running ----------------------------------------
@@ -129,9 +130,9 @@ bench_exec() {
   # Warm-up: each tool's first attach.
   "${CLIENT[@]}" "$SOCK" exec "$A" 1 >/dev/null
   lxc-attach -P "$LXCP" -n "$B" -- true
-  : > "$W/api-exec" ; : > "$W/lxc-exec"
+  : > "$W/api-exec" ; : > "$W/api-exec.raw" ; : > "$W/lxc-exec"
   for _ in $(seq 1 "$N"); do
-    "${CLIENT[@]}" "$SOCK" exec "$A" 1 | awk '$1 == "exec" { print $2 }' >> "$W/api-exec"
+    "${CLIENT[@]}" "$SOCK" exec "$A" 1 | tee -a "$W/api-exec.raw" | awk '$1 == "exec" { print $2 }' >> "$W/api-exec"
     s=$EPOCHREALTIME
     if lxc-attach -P "$LXCP" -n "$B" -- true; then
       e=$EPOCHREALTIME
@@ -142,6 +143,7 @@ bench_exec() {
   done
   "${CLIENT[@]}" "$SOCK" stop "$A" >/dev/null
   lxc-stop -P "$LXCP" -n "$B" -k >/dev/null 2>&1
+  sleep 1.2   # the daemon flushes its phase marks each second
 }
 bench_exec
 
@@ -222,7 +224,11 @@ done
   echo
   echo "Where the API start's time goes (LXTD_PHASES marks of the daemon between the client's, medians over the N samples):"
   echo
-  phase_table
+  phase_table "$W/api-start.raw" start
+  echo
+  echo "Where the API exec's time goes (the same, over the N exec samples):"
+  echo
+  phase_table "$W/api-exec.raw" exec
 } > "$W/report.md"
 cat "$W/report.md"
 [ -s "$W/bulk.err" ] && { echo "bench/api: client errors:" >&2; head -20 "$W/bulk.err" >&2; }

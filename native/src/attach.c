@@ -195,6 +195,7 @@ static int ns_flags(const struct attach_opts *o, int *out)
 		for (size_t i = 0; i < NS_COUNT; i++)
 			if (!same_ns(o->pid, ns_names[i].name))
 				*out |= ns_names[i].flag;
+		*out |= nsopts_attach_time(o->pid);
 		return 0;
 	}
 	if (strlen(o->ns) >= sizeof(list))
@@ -290,7 +291,8 @@ static _Noreturn void run_child(const struct attach_opts *o, int slave, const in
 	}
 	/* As the init: bounding set while we still have CAP_SETPCAP, the rest
 	 * after the ids and cwd, the filter last. */
-	if (confine_bounding(&o->conf_plan.conf) < 0)
+	if (confine_bounding(&o->conf_plan.conf) < 0 ||
+	    nsopts_attach_personality(&o->conf_plan.opts) < 0)
 		goto err;
 	if (o->has_gid && (setgroups(0, NULL) < 0 || setresgid(o->gid, o->gid, o->gid) < 0)) {
 		fail("ids", "setresgid", NULL, errno);

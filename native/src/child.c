@@ -437,8 +437,8 @@ static void wait_start_host(struct child_ctx *c)
 static int set_ids(const struct plan *p)
 {
 	if (p->has_gid) {
-		if (setgroups(0, NULL) < 0)
-			return fail("ids", "setgroups", NULL, errno);
+		if (nsopts_setgroups(&p->opts) < 0)
+			return -1;
 		if (setresgid(p->gid, p->gid, p->gid) < 0)
 			return fail("ids", "setresgid", NULL, errno);
 	}
@@ -447,7 +447,7 @@ static int set_ids(const struct plan *p)
 	if (p->has_uid && setresuid(p->uid, p->uid, p->uid) < 0)
 		return fail("ids", "setresuid", NULL, errno);
 	/* Credential changes clear the parent-death signal (PR_SET_PDEATHSIG). */
-	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	prctl(PR_SET_PDEATHSIG, nsopts_pdeath(&p->opts), 0, 0, 0);
 	return 0;
 }
 
@@ -481,6 +481,11 @@ static _Noreturn void finish_exec(struct child_ctx *c, mode_t umask_saved)
 	/* Last before exec: the filter then applies to nothing of ours. */
 	if (confine_finish(&p->conf, false, AA_NOW) < 0)
 		child_fail(c);
+	/* Its listener to the monitor, which forwards to the proxy (notify.c). */
+	if (confine_notify_fd >= 0 && send_with_fds(c->sync_fd, 'N', &confine_notify_fd, 1) < 0) {
+		fail("seccomp", "send-listener", NULL, errno);
+		child_fail(c);
+	}
 	exec_search(p->argv, p->env);
 	child_fail(c);
 }
@@ -576,6 +581,8 @@ _Noreturn void child_main(struct child_ctx *c)
 	 * in a new pid namespace getppid() is 0 and cannot tell us. */
 	if (recv_with_fds(c->sync_fd, &go, fds, p->nidmapped) < 0)
 		_exit(1);
+	if (nsopts_child_timens(&p->opts) < 0)
+		child_fail(c);
 	/* In a user namespace the maps are written now: become its root
 	 * (we are still the host's uid 0, which it does not map). */
 	if (p->nidmap && (setresgid(0, 0, 0) < 0 || setgroups(0, NULL) < 0 ||
@@ -585,6 +592,8 @@ _Noreturn void child_main(struct child_ctx *c)
 	}
 	if (p->nidmap)
 		prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0); /* cleared by the id change */
+	if (nsopts_child_early(&p->opts) < 0)
+		child_fail(c);
 	if (p->nidmapped && (make_rslave("idmap") < 0 || idmap_attach_mounts(p, fds) < 0))
 		child_fail(c);
 	if (p->ns_cgroup && unshare(CLONE_NEWCGROUP) < 0) {

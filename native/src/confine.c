@@ -63,6 +63,8 @@ static int parse_action(const char *s, uint32_t *out)
 		*out = SCMP_ACT_TRAP;
 	else if (!strcmp(s, "log"))
 		*out = SCMP_ACT_LOG;
+	else if (!strcmp(s, "notify"))
+		*out = SCMP_ACT_NOTIFY;
 	else if (!strncmp(s, "errno:", 6) && parse_dec(s + 6, 4095, &e) == 0)
 		*out = SCMP_ACT_ERRNO((uint32_t)e);
 	else
@@ -75,7 +77,7 @@ int confine_parse_seccomp(struct confinement *c, const char *action, char *arche
 	char *items[CONF_MAX_ARCHES];
 	int n;
 
-	if (parse_action(action, &c->sc_default) < 0)
+	if (parse_action(action, &c->sc_default) < 0 || c->sc_default == SCMP_ACT_NOTIFY)
 		return -1;
 	c->has_seccomp = true;
 	if ((n = split_list(arches, ',', items, CONF_MAX_ARCHES)) < 0)
@@ -265,6 +267,16 @@ static scmp_filter_ctx arch_ctx(const struct confinement *c, uint32_t arch)
  * added with native numbers and libseccomp translates them per arch (so
  * i386 and x32 syscalls of a 64-bit host are filtered too, as LXC does).
  */
+int confine_notify_fd = -1;
+
+bool confine_has_notify(const struct confinement *c)
+{
+	for (int i = 0; i < c->nrules; i++)
+		if (c->rules[i].action == SCMP_ACT_NOTIFY)
+			return true;
+	return false;
+}
+
 static int load_seccomp(const struct confinement *c)
 {
 	scmp_filter_ctx ctx[CONF_MAX_ARCHES] = {0};
@@ -311,6 +323,9 @@ static int load_seccomp(const struct confinement *c)
 	rc = seccomp_load(ctx[0]);
 	if (rc < 0)
 		fail("seccomp", "load", NULL, -rc);
+	/* With notify rules the kernel made a listener (notify.c forwards it). */
+	else if (confine_has_notify(c))
+		confine_notify_fd = seccomp_notify_fd(ctx[0]);
 out:
 	for (int a = 0; a < c->narches; a++)
 		if (ctx[a])

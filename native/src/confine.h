@@ -40,6 +40,10 @@ struct confinement {
 	const char *apparmor;   /* AppArmor profile for exec, or NULL */
 };
 
+/* The seccomp listener of the filter loaded last (rules with `notify`), or -1. */
+extern int confine_notify_fd;
+bool confine_has_notify(const struct confinement *c);
+
 /* Record parsers for plan.c: 0 or -1 (the caller reports the line). */
 int confine_parse_caps(struct confinement *c, char *list);
 int confine_parse_seccomp(struct confinement *c, const char *action, char *arches);

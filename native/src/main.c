@@ -10,7 +10,7 @@ static int usage(void)
 {
 	fail("plan", "usage", NULL, EINVAL);
 	send_error(2);
-	fputs("usage: lxt-shim monitor PLANFILE | attach [opts] -- ARGV | lock [-n] PATH | hold | idmap-probe PATH | shift ROOT FROM TO | devices attach|load|dump ... | file TARGET get|put|delete PATH | version\n",
+	fputs("usage: lxt-shim monitor PLANFILE | attach [opts] -- ARGV | attach-server SOCKET | lock [-n] PATH | hold | idmap-probe PATH | shift ROOT FROM TO | devices attach|load|dump ... | file TARGET get|put|delete PATH | version\n",
 	      stderr);
 	return 2;
 }
@@ -28,6 +28,8 @@ int main(int argc, char **argv)
 		return monitor_main(argv[2], argv);
 	if (!strcmp(argv[1], "attach"))
 		return attach_main(argc - 2, argv + 2);
+	if (!strcmp(argv[1], "attach-server"))
+		return attach_server_main(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "idmap-probe"))
 		return idmap_probe_main(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "shift"))

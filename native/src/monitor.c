@@ -3,11 +3,14 @@
  * in its cgroups, reports the start on fd 3, then serves the control socket,
  * drains the ptys and cleans up when the init ends.
  */
+#include "notify.h"
+#include "ringbuf.h"
 #include "shim.h"
 #include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/sched.h>
 #include <poll.h>
 #include <signal.h>
@@ -43,6 +46,7 @@ struct monitor {
 	int status_fd;
 	int sigfd, lfd, log_fd;
 	long long log_size;
+	struct ringbuf ring;     /* the console's recent output (console-buffer) */
 	struct pty *ptys;
 	int npty;
 	int holder[64];          /* client fd holding pty N, -1 if none */
@@ -50,6 +54,8 @@ struct monitor {
 	int init_pidfd;
 	unsigned long long init_start;
 	bool stopping, ended, started;
+	bool cgroup2_late;       /* the child enters its v2 cgroup by a write (nsopts.c) */
+	int notify_fd;           /* the init's seccomp listener (notify.c), or -1 */
 	long long kill_at;       /* monotonic ms, -1 when no stop timeout runs */
 	int wstatus;
 	struct client cl[MAX_CLIENTS];
@@ -159,14 +165,62 @@ static void client_reply(int i, const char *text, bool close_after)
 		client_close(i);
 }
 
+/* `console-log [clear]`: `ok LEN`, then the ring buffer's bytes, oldest first
+ * (`none` without a buffer); `clear` empties it after the copy. */
+static void console_log_reply(int i, bool clear)
+{
+	char head[32];
+	char *copy;
+	size_t n;
+
+	if (M.ring.size == 0) {
+		client_reply(i, "none\n", true);
+		return;
+	}
+	copy = malloc(M.ring.len ? M.ring.len : 1);
+	if (!copy) {
+		client_reply(i, "error socket console-log % 12\n", true);
+		return;
+	}
+	n = ringbuf_copy(&M.ring, copy);
+	snprintf(head, sizeof(head), "ok %zu\n", n);
+	/* A blocking write: the client asked and reads; a bounded copy (the buffer's size). */
+	fcntl(M.cl[i].fd, F_SETFL, fcntl(M.cl[i].fd, F_GETFL) & ~O_NONBLOCK);
+	if (write_all(M.cl[i].fd, head, strlen(head)) == 0)
+		(void)!write_all(M.cl[i].fd, copy, n);
+	free(copy);
+	if (clear)
+		ringbuf_clear(&M.ring);
+	client_close(i);
+}
+
+/* Past its limit the log starts again: moved to PATH.1 (one rotated file,
+ * as LXC keeps) with console-log-rotate, else cut to nothing. */
+static void log_restart(void)
+{
+	char old[PATH_MAX];
+
+	if (M.p.console_log_rotate &&
+	    snprintf(old, sizeof(old), "%s.1", M.p.console_log) < (int)sizeof(old) &&
+	    rename(M.p.console_log, old) == 0) {
+		int fd = open(M.p.console_log, O_WRONLY | O_APPEND | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (fd >= 0) {
+			close(M.log_fd);
+			M.log_fd = fd;
+			M.log_size = 0;
+			return;
+		}
+	}
+	if (ftruncate(M.log_fd, 0) == 0)
+		M.log_size = 0;
+}
+
 static void log_output(const char *buf, size_t n)
 {
 	if (M.log_fd < 0)
 		return;
-	if (M.log_size > LOG_LIMIT) {
-		if (ftruncate(M.log_fd, 0) == 0)
-			M.log_size = 0;
-	}
+	if (M.log_size > (M.p.console_log_size ? M.p.console_log_size : LOG_LIMIT))
+		log_restart();
 	if (write_all(M.log_fd, buf, n) == 0)
 		M.log_size += (long long)n;
 }
@@ -181,6 +235,8 @@ static void pty_drain(int idx)
 		if (n <= 0)
 			return;
 		log_output(buf, (size_t)n);
+		if (idx == 0)
+			ringbuf_write(&M.ring, buf, (size_t)n);
 		if (idx == 0 && M.p.foreground)
 			(void)!write_all(1, buf, (size_t)n);
 		if (M.holder[idx] >= 0)
@@ -235,6 +291,8 @@ static void handle_request(int i)
 		begin_stop((int)n, t);
 		c->kind = CL_WAIT;
 		client_reply(i, "stopping\n", false);
+	} else if (!strcmp(verb, "console-log") && !a2 && (!a1 || !strcmp(a1, "clear"))) {
+		console_log_reply(i, a1 != NULL);
 	} else if (!strcmp(verb, "wait") && !a1) {
 		c->kind = CL_WAIT;
 	} else if (!strcmp(verb, "console") && a1 && !a2 && parse_ll(a1, 0, 63, &n) == 0) {
@@ -362,7 +420,7 @@ static void stdin_input(void)
 
 static void loop(void)
 {
-	struct pollfd pfd[3 + 64 + MAX_CLIENTS];
+	struct pollfd pfd[4 + 64 + MAX_CLIENTS];
 
 	while (!M.ended) {
 		int n = 0, base_pty, base_cl, timeout = -1;
@@ -370,6 +428,7 @@ static void loop(void)
 		pfd[n++] = (struct pollfd){.fd = M.sigfd, .events = POLLIN};
 		pfd[n++] = (struct pollfd){.fd = M.lfd, .events = POLLIN};
 		pfd[n++] = (struct pollfd){.fd = M.fg_stdin ? 0 : -1, .events = POLLIN};
+		pfd[n++] = (struct pollfd){.fd = M.notify_fd, .events = POLLIN};
 		base_pty = n;
 		for (int i = 0; i < M.npty; i++)
 			pfd[n++] = (struct pollfd){.fd = M.ptys[i].master, .events = POLLIN};
@@ -396,6 +455,12 @@ static void loop(void)
 			accept_client();
 		if (pfd[2].revents)
 			stdin_input();
+		/* POLLHUP: no task uses the filter any more. */
+		if (pfd[3].revents & (POLLHUP | POLLERR | POLLNVAL) ||
+		    (pfd[3].revents && notify_handle(M.notify_fd, getpid(), M.init) < 0)) {
+			close(M.notify_fd);
+			M.notify_fd = -1;
+		}
 		for (int i = 0; i < M.npty; i++)
 			if (pfd[base_pty + i].revents)
 				pty_drain(i);
@@ -453,6 +518,8 @@ static int setup_ptys(void)
 			M.raw = true;
 	}
 	M.fg_stdin = M.p.foreground && M.p.console;
+	if (M.p.console_buffer > 0 && ringbuf_init(&M.ring, (size_t)M.p.console_buffer) < 0)
+		return fail("pty", "malloc", "console-buffer", errno);
 	if (M.p.console_log) {
 		struct stat st;
 		M.log_fd = open(M.p.console_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
@@ -500,6 +567,11 @@ static int write_monitor_file(void)
 	return write_file_atomic(path, data);
 }
 
+static void run_child(void *c)
+{
+	child_main(c);
+}
+
 static int clone_child(int sync_child)
 {
 	struct clone_args ca = {0};
@@ -516,6 +588,19 @@ static int clone_child(int sync_child)
 	ca.flags |= (uint64_t)M.p.clone_flags | CLONE_PIDFD;
 	ca.pidfd = (uint64_t)(uintptr_t)&M.init_pidfd;
 	ca.exit_signal = SIGCHLD;
+	if (M.p.opts.nshare) {
+		/* lxc.namespace.share.*: joined by an intermediate (nsopts.c). */
+		struct child_ctx c = {.p = &M.p, .sync_fd = sync_child, .ptys = M.ptys, .npty = M.npty};
+		pid = nsopts_open_shared(&M.p.opts) < 0 ? -1 :
+			nsopts_clone_shared(&M.p.opts, &ca, run_child, &c, &M.cgroup2_late);
+		if (cgfd >= 0)
+			close(cgfd);
+		if (pid < 0)
+			return -1;
+		M.init = (pid_t)pid;
+		M.started = true;
+		return 0;
+	}
 	/* No stack: clone3 then behaves like fork(2), returning twice. */
 	pid = syscall(SYS_clone3, &ca, sizeof(ca));
 	if (pid == 0) {
@@ -536,6 +621,11 @@ static int place_cgroup1(void)
 	char path[4200], pid[24];
 
 	snprintf(pid, sizeof(pid), "%d", (int)M.init);
+	if (M.cgroup2_late) {
+		snprintf(path, sizeof(path), "%s/cgroup.procs", M.p.cgroup2);
+		if (write_file(path, pid, "cgroup") < 0)
+			return -1;
+	}
 	for (int i = 0; i < M.p.ncgroup1; i++) {
 		snprintf(path, sizeof(path), "%s/cgroup.procs", M.p.cgroup1[i]);
 		if (write_file(path, pid, "cgroup") < 0)
@@ -720,6 +810,8 @@ static int start_container(char *line, size_t cap)
 	if (write_monitor_file() < 0 || hooks_run(&M.p, HOOK_PRE_START, 0) < 0 ||
 	    setup_ptys() < 0 || setup_socket() < 0 || setup_signals() < 0)
 		return -1;
+	if (M.p.opts.proxy && notify_connect(M.p.opts.proxy, M.p.opts.cookie) < 0)
+		return -1;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return fail("monitor", "socketpair", NULL, errno);
 	if (clone_child(sv[1]) < 0)
@@ -727,10 +819,10 @@ static int start_container(char *line, size_t cap)
 	close(sv[1]);
 	hooks_keep_ns(&M.p, M.init, false);
 	/* The maps first: everything after runs with the child's ids in place. */
-	if (M.p.nidmap && (idmap_write_maps(M.init, &M.p) < 0 ||
+	if (M.p.nidmap && ((!M.p.opts.share_user && idmap_write_maps(M.init, &M.p) < 0) ||
 			   idmap_make_mounts(M.init, &M.p, fds) < 0))
 		return -1;
-	if (place_cgroup1() < 0)
+	if (place_cgroup1() < 0 || nsopts_after_clone(&M.p.opts, M.init) < 0)
 		goto close_fds;
 	if (send_with_fds(sv[0], 'g', fds, M.p.nidmapped) < 0) {
 		fail("monitor", "sync", NULL, errno ? errno : EPIPE);
@@ -761,7 +853,7 @@ static int start_container(char *line, size_t cap)
 	}
 	/* A child that failed wrote its error line before it exited, maybe
 	 * with our 'n' unread: recv_msg reads the line past that reset. */
-	n = recv_msg(sv[0], line, cap - 1, 0);
+	n = notify_recv_sync(sv[0], line, cap - 1, &M.notify_fd);
 	close(sv[0]);
 	if (n > 0) {
 		line[n] = '\0';
@@ -842,7 +934,7 @@ int monitor_main(const char *planfile, char **argv)
 	char line[2048] = "", title[300];
 
 	M.status_fd = fcntl(3, F_SETFD, FD_CLOEXEC) == 0 ? 3 : -1;
-	M.sigfd = M.lfd = M.log_fd = M.init_pidfd = -1;
+	M.sigfd = M.lfd = M.log_fd = M.init_pidfd = M.notify_fd = -1;
 	M.kill_at = -1;
 	signal(SIGPIPE, SIG_IGN);
 	if (plan_load(planfile, &M.p) < 0) {
@@ -861,6 +953,11 @@ int monitor_main(const char *planfile, char **argv)
 			status_line(line);
 			return 1;
 		}
+	}
+	if (nsopts_monitor_early(&M.p.opts) < 0) {
+		format_error(line, sizeof(line));
+		status_line(line);
+		return 1;
 	}
 	/* A privileged pid 1 that stays the helper runs from a sealed copy; in a
 	 * user namespace it is out of reach anyway (not dumpable, host-owned mm).

@@ -35,7 +35,8 @@ enum {
 	OP_SYMLINK, OP_PIVOT, OP_SYSCTL, OP_RLIMIT, OP_CWD, OP_GID, OP_UID, OP_ENV,
 	OP_EXEC, OP_CAPS, OP_NO_NEW_PRIVS, OP_SECCOMP, OP_SECCOMP_RULE, OP_APPARMOR, OP_HOST_HOOK, OP_NET, OP_NETDEV,
 	OP_STOP_HOOK, OP_IDMAP, OP_IDMAPPED_MOUNT, OP_EXIT_HOOK, OP_MONITOR_CGROUP, OP_MONITOR_PIVOT,
-	OP_LXC_HOOK, OP_LXC_HOOK_ENV, OP_HOOK_LOG, OP__COUNT
+	OP_LXC_HOOK, OP_LXC_HOOK_ENV, OP_HOOK_LOG, OP_OPT,
+	OP_CONSOLE_BUFFER, OP_CONSOLE_LOG_SIZE, OP_CONSOLE_LOG_ROTATE, OP__COUNT
 };
 
 static const struct op_desc ops[OP__COUNT] = {
@@ -49,6 +50,9 @@ static const struct op_desc ops[OP__COUNT] = {
 	[OP_CONSOLE] = {"console", 1, 1, true, false},
 	[OP_TTY] = {"tty", 1, 1, false, false},
 	[OP_CONSOLE_LOG] = {"console-log", 1, 1, true, false},
+	[OP_CONSOLE_BUFFER] = {"console-buffer", 1, 1, true, false},
+	[OP_CONSOLE_LOG_SIZE] = {"console-log-size", 1, 1, true, false},
+	[OP_CONSOLE_LOG_ROTATE] = {"console-log-rotate", 1, 1, true, false},
 	[OP_STDIO] = {"stdio", 1, 1, true, false},
 	[OP_FOREGROUND] = {"foreground", 1, 1, true, false},
 	[OP_INIT_SHIM] = {"init-shim", 1, 1, true, false},
@@ -83,6 +87,7 @@ static const struct op_desc ops[OP__COUNT] = {
 	[OP_LXC_HOOK] = {"lxc-hook", 2, 65, false, false},
 	[OP_LXC_HOOK_ENV] = {"lxc-hook-env", 2, 2, false, false},
 	[OP_HOOK_LOG] = {"hook-log", 1, 1, true, false},
+	[OP_OPT] = {"opt", 2, 5, false, false},
 };
 
 /* How many records of each op a plan may hold; `once` ops hold one. The
@@ -112,6 +117,7 @@ static const int limits[OP__COUNT] = {
 	[OP_NETDEV] = PLAN_MAX_NETDEVS,
 	[OP_IDMAP] = IDMAP_MAX,
 	[OP_IDMAPPED_MOUNT] = IDMAP_MAX,
+	[OP_OPT] = PLAN_MAX_OPTS,
 };
 
 struct parser {
@@ -370,6 +376,15 @@ static int parse_record(struct parser *ps, int op, char **f, int n)
 	case OP_CONSOLE_LOG:
 		p->console_log = f[0];
 		return check_abs(ps, f[0]);
+	case OP_CONSOLE_BUFFER:
+	case OP_CONSOLE_LOG_SIZE:
+		/* A page up to 1 GiB: LXC's floor; the ceiling keeps a typo from taking the host's RAM. */
+		if (parse_ll(f[0], 4096, 1LL << 30, &v) < 0)
+			return bad(ps, NULL, EINVAL);
+		*(op == OP_CONSOLE_BUFFER ? &p->console_buffer : &p->console_log_size) = v;
+		return 0;
+	case OP_CONSOLE_LOG_ROTATE:
+		return parse_bool(ps, f[0], &p->console_log_rotate);
 	case OP_STDIO:
 		if (strcmp(f[0], "inherit") && strcmp(f[0], "null"))
 			return bad(ps, NULL, EINVAL);
@@ -529,6 +544,8 @@ static int parse_record(struct parser *ps, int op, char **f, int n)
 	case OP_HOOK_LOG:
 		p->hook_log = f[0];
 		return check_abs(ps, f[0]);
+	case OP_OPT:
+		return nsopts_parse(&p->opts, f, n) < 0 ? bad(ps, NULL, EINVAL) : 0;
 	}
 	return bad(ps, NULL, EINVAL);
 }
@@ -641,11 +658,14 @@ int plan_parse(struct plan *p, const char *name, const char *data, size_t len)
 		return bad(&ps, "exec", EINVAL);
 	if (ps.host_mounts && !(p->clone_flags & CLONE_NEWNS))
 		return bad(&ps, "mount", EINVAL);
-	/* A user namespace needs both maps; maps and idmapped mounts need it. */
-	if (!!(p->clone_flags & CLONE_NEWUSER) != (p->nidmap > 0) ||
+	if (nsopts_check(&p->opts, p->clone_flags, p->ns_cgroup) < 0)
+		return bad(&ps, "opt", EINVAL);
+	/* A user namespace needs both maps; maps and idmapped mounts need it
+	 * (a shared one's maps are its own: written, but still the plan's). */
+	if (!!(p->clone_flags & CLONE_NEWUSER || p->opts.share_user) != (p->nidmap > 0) ||
 	    (p->nidmapped && !(p->clone_flags & CLONE_NEWNS)))
 		return bad(&ps, "idmap", EINVAL);
-	if (p->nidmapped && !(p->clone_flags & CLONE_NEWUSER))
+	if (p->nidmapped && !(p->clone_flags & CLONE_NEWUSER) && !p->opts.share_user)
 		return bad(&ps, "idmapped-mount", EINVAL);
 	if (p->nidmap) {
 		bool u = false, g = false;

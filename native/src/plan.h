@@ -8,6 +8,7 @@
 
 #include "confine.h"
 #include "hooks.h"
+#include "nsopts.h"
 
 enum rec_op {
 	REC_ROOTFS,
@@ -52,6 +53,7 @@ struct rec {
 #define PLAN_MAX_HOOKS 256      /* host-hook, stop-hook, each */
 #define PLAN_MAX_NETS 4096
 #define PLAN_MAX_NETDEVS 1024
+#define PLAN_MAX_OPTS 512       /* opt */
 
 /* One uid_map / gid_map line. */
 struct idmap_line {
@@ -85,6 +87,9 @@ struct plan {
 	char **ttys;            /* pty 1.. targets */
 	int nttys;
 	char *console_log;
+	long long console_buffer;   /* ring buffer bytes, 0: none (lxc.console.buffer.size) */
+	long long console_log_size; /* console_log's limit, 0: the default (lxc.console.size) */
+	bool console_log_rotate;    /* at the limit: PATH -> PATH.1 rather than truncated */
 	bool stdio_null;
 	bool foreground;
 	bool init_shim;
@@ -119,6 +124,7 @@ struct plan {
 	bool has_uid, has_gid;
 	unsigned int uid, gid;
 	struct confinement conf; /* caps, no-new-privs, seccomp records */
+	struct nsopts opts;     /* opt records (nsopts.c) */
 };
 
 /* Reads and validates PATH; on failure the error record names the line. */

@@ -26,6 +26,8 @@ struct child_ctx {
 
 int monitor_main(const char *planfile, char **argv);
 int attach_main(int argc, char **argv);
+/* attach-server.c: `attach-server SOCKET`, a daemon's pre-spawned attach helper. */
+int attach_server_main(int argc, char **argv);
 
 /* One record of attach's control fd (docs/helper-protocol.md, Attach). */
 enum attach_ctl_kind { CTL_KILL, CTL_SIGNAL, CTL_WINSIZE };

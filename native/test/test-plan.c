@@ -37,7 +37,7 @@ static void refused(int src_line, const char *text, const char *op, int line, in
 
 static void golden(const char *dir)
 {
-	static const char *const names[] = {"system", "unprivileged", "execute"};
+	static const char *const names[] = {"system", "unprivileged", "execute", "options"};
 	char path[4096];
 	struct plan p;
 
@@ -48,7 +48,8 @@ static void golden(const char *dir)
 		CHECK_STR(p.runtime, "/run/lxt/abc/c1");
 		CHECK_STR(p.cgroup2, "/sys/fs/cgroup/unified/lxt.payload.c1");
 		CHECK(p.ncgroup1 == 1 && p.ncgroup_kill == 2);
-		CHECK(p.nrecs == 37);
+		/* options.plan sets no hostname: one record fewer. */
+		CHECK(p.nrecs == (strcmp(names[i], "options") ? 37 : 36));
 		CHECK(p.recs[0].op == REC_ROOTFS && p.recs[p.nrecs - 1].op == REC_RLIMIT);
 		CHECK(p.conf.has_caps && p.conf.has_seccomp && p.conf.nrules == 18);
 		CHECK(p.nenv == 2 && p.env[2] == NULL);
@@ -56,6 +57,11 @@ static void golden(const char *dir)
 		if (!strcmp(names[i], "unprivileged")) {
 			CHECK(p.nidmap == 2 && p.nidmapped == 1 && (p.clone_flags & CLONE_NEWUSER));
 			CHECK(p.idmap[0].kind == 'u' && p.idmap[0].host == 1065536);
+		}
+		if (!strcmp(names[i], "options")) {
+			CHECK(p.nidmap == 2 && !(p.clone_flags & (CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWUTS)));
+			CHECK(p.opts.share_user && p.opts.nshare == 3 && p.opts.timens && p.opts.ngroups == 2);
+			CHECK_STR(p.opts.cookie, "a cookie");
 		}
 		if (!strcmp(names[i], "execute")) {
 			CHECK(p.init_shim && p.foreground);
@@ -219,6 +225,7 @@ static void bounds(void)
 		{"lxc-hook-env", "lxc-hook-env stop A=1", "", PLAN_MAX_ENV},
 		{"net", "net up lo", "", PLAN_MAX_NETS},
 		{"netdev", "netdev lxtv0", "", PLAN_MAX_NETDEVS},
+		{"opt", "opt keyring new", "", PLAN_MAX_OPTS},
 		{"seccomp-rule", "seccomp-rule all errno:1 mkdir", "seccomp allow x86_64",
 		 PLAN_MAX_RULES},
 	};
@@ -247,11 +254,76 @@ static void bounds(void)
 	}
 }
 
+/* `opt` records (nsopts.c): accepted as TypeScript writes them, refused otherwise. */
+static void opts(void)
+{
+	struct plan p;
+
+	CHECK(parse(HEAD "namespaces pid,mnt,uts\n"
+			 "opt ns-share net /proc/42/ns/net\n"
+			 "opt ns-share ipc /run/ipcns\n"
+			 "opt timens 36000 0 -5 500\n"
+			 "opt proc oom_score_adj -1000\n"
+			 "opt proc attr/apparmor/exec x\n"
+			 "opt groups 10,20,4294967294\n"
+			 "opt keyring new\n"
+			 "opt sched-core create\n"
+			 "opt pdeath 15\n"
+			 "opt personality 8\n"
+			 "opt monitor-unshare mnt\n"
+			 "opt seccomp-proxy @lxd/seccomp %\n" EXEC,
+		    &p) == 0);
+	CHECK(p.opts.nshare == 2 && p.opts.share[0].flag == CLONE_NEWNET && !p.opts.share_user);
+	CHECK(p.opts.timens && p.opts.boot_s == 36000 && p.opts.mono_s == -5 && p.opts.mono_ns == 500);
+	CHECK(p.opts.nproc == 2 && !strcmp(p.opts.proc[0].value, "-1000"));
+	CHECK(p.opts.ngroups == 3 && p.opts.groups[2] == 4294967294u);
+	CHECK(p.opts.keyring && p.opts.sched_core && p.opts.pdeath == 15 && p.opts.personality == 8);
+	CHECK(p.opts.monitor_unshare);
+	CHECK_STR(p.opts.proxy, "@lxd/seccomp");
+	CHECK_STR(p.opts.cookie, "");
+	plan_free(&p);
+	/* A shared user namespace: its map is the plan's, not written, not cloned. */
+	CHECK(parse(HEAD "namespaces mnt\nopt ns-share user /proc/42/ns/user\n"
+			 "idmap u 0 100000 65536\nidmap g 0 100000 65536\n" EXEC,
+		    &p) == 0);
+	CHECK(p.opts.share_user && !(p.clone_flags & CLONE_NEWUSER));
+	plan_free(&p);
+#if defined(__x86_64__)
+	CHECK(parse(HEAD "seccomp allow x86_64\nseccomp-rule all notify mknod\n" EXEC, &p) == 0);
+	plan_free(&p);
+	REFUSED(HEAD "seccomp notify x86_64\n" EXEC, "seccomp", 4, EINVAL);
+#endif
+	REFUSED(HEAD "opt\n" EXEC, "opt", 4, EINVAL);
+	REFUSED(HEAD "opt frob 1\n" EXEC, "opt", 4, EINVAL);
+	REFUSED(HEAD "opt keyring old\n" EXEC, "opt", 4, EINVAL);
+	REFUSED(HEAD "opt ns-share disk /x\n" EXEC, "opt", 4, EINVAL);
+	REFUSED(HEAD "opt ns-share net relative\n" EXEC, "opt", 4, EINVAL);
+	REFUSED(HEAD "opt ns-share net /a\nopt ns-share net /b\n" EXEC, "opt", 5, EINVAL);
+	REFUSED(HEAD "opt timens 1 1000000000 0 0\n" EXEC, "opt", 4, EINVAL);
+	REFUSED(HEAD "opt timens 1 0 0\n" EXEC, "opt", 4, EINVAL);
+	REFUSED(HEAD "opt proc ../../etc/x 1\n" EXEC, "opt", 4, EINVAL);
+	REFUSED(HEAD "opt proc a//b 1\n" EXEC, "opt", 4, EINVAL);
+	REFUSED(HEAD "opt groups 1,,2\n" EXEC, "opt", 4, EINVAL);
+	REFUSED(HEAD "opt groups 4294967295\n" EXEC, "opt", 4, EINVAL);
+	REFUSED(HEAD "opt pdeath 0\n" EXEC, "opt", 4, EINVAL);
+	REFUSED(HEAD "opt pdeath 65\n" EXEC, "opt", 4, EINVAL);
+	REFUSED(HEAD "opt personality -1\n" EXEC, "opt", 4, EINVAL);
+	REFUSED(HEAD "opt seccomp-proxy relative c\n" EXEC, "opt", 4, EINVAL);
+	REFUSED(HEAD "opt seccomp-proxy @ c\n" EXEC, "opt", 4, EINVAL);
+	/* A namespace is made or joined, never both; a joined time namespace has its offsets. */
+	REFUSED(HEAD "namespaces net\nopt ns-share net /x\n" EXEC, "opt", 7, EINVAL);
+	REFUSED(HEAD "namespaces cgroup\nopt ns-share cgroup /x\n" EXEC, "opt", 7, EINVAL);
+	REFUSED(HEAD "opt timens 0 0 0 0\nopt ns-share time /x\n" EXEC, "opt", 7, EINVAL);
+	/* A shared user namespace still needs the maps (the ptys are chowned to its root). */
+	REFUSED(HEAD "opt ns-share user /x\n" EXEC, "idmap", 6, EINVAL);
+}
+
 void test_plan(const char *fixtures)
 {
 	golden(fixtures);
 	hooks(fixtures);
 	minimal();
 	malformed();
+	opts();
 	bounds();
 }

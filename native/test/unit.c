@@ -31,6 +31,7 @@ int main(int argc, char **argv)
 	}
 	test_procs();
 	test_parsers();
+	test_ringbuf();
 	test_plan(argv[1]);
 	printf("%d checks, %d failed\n", unit_checks, unit_failures);
 	return unit_failures ? 1 : 0;

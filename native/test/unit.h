@@ -34,5 +34,6 @@ int unit_file(const char *data, size_t len);
 void test_procs(void);
 void test_plan(const char *fixtures);
 void test_parsers(void);
+void test_ringbuf(void);
 
 #endif

@@ -11,6 +11,7 @@ import type { ContainerPaths } from "../container/paths.js";
 import { writeFileAtomic } from "../host/atomic.js";
 import { ApiError, badRequest } from "./envelope.js";
 import { NO_EXPIRY } from "./snapshot-store.js";
+import type { BackupJson } from "./types.js";
 
 export const BACKUP_DIR = "lxd-backups";
 
@@ -120,7 +121,7 @@ export function backupSize(paths: ContainerPaths, b: BackupRecord): number {
 }
 
 /** A backup as LXD shows one. */
-export function backupJson(b: BackupRecord) {
+export function backupJson(b: BackupRecord): BackupJson {
   return {
     name: b.name,
     created_at: b.created_at,

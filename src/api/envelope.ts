@@ -4,36 +4,9 @@
  * message is the text the client prints.
  */
 import { CATEGORY_STATUS, LxtError } from "../core/errors.js";
+import type { AsyncBody, ErrorBody, SyncBody } from "./types.js";
 
-export interface SyncBody<T> {
-  type: "sync";
-  status: "Success";
-  status_code: 200;
-  operation: "";
-  error_code: 0;
-  error: "";
-  metadata: T;
-}
-
-export interface AsyncBody<T> {
-  type: "async";
-  status: "Operation created";
-  status_code: 100;
-  operation: string;
-  error_code: 0;
-  error: "";
-  metadata: T;
-}
-
-export interface ErrorBody {
-  type: "error";
-  status: "";
-  status_code: 0;
-  operation: "";
-  error_code: number;
-  error: string;
-  metadata: null;
-}
+export type { AsyncBody, ErrorBody, SyncBody } from "./types.js";
 
 export function syncBody<T>(metadata: T): SyncBody<T> {
   return {

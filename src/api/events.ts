@@ -5,16 +5,10 @@
  * buffer past `MAX_BUFFERED`) is dropped rather than let grow the daemon.
  */
 
-export type EventType = "operation" | "lifecycle" | "logging";
-export const EVENT_TYPES: readonly EventType[] = ["operation", "lifecycle", "logging"];
+import { EVENT_TYPES, type EventType, type LxdEvent } from "./types.js";
 
-export interface LxdEvent {
-  type: EventType;
-  timestamp: string;
-  metadata: unknown;
-  location: string;
-  project: string;
-}
+export type { EventType, LxdEvent } from "./types.js";
+export { EVENT_TYPES } from "./types.js";
 
 export interface Subscriber {
   types: ReadonlySet<EventType>;

@@ -3,10 +3,9 @@
  * the console's, checked, and the environment LXD gives the command. Pure: the route
  * (routes/exec.ts) runs what this resolved.
  */
-import { z } from "zod";
 import { DEFAULT_PATH } from "../container/attach.js";
 import { badRequest } from "./envelope.js";
-import { parseBody } from "./schemas.js";
+import { instanceConsolePost, instanceExecPost, parseBody } from "./schemas.js";
 
 export interface ExecRequest {
   command: string[];
@@ -20,27 +19,6 @@ export interface ExecRequest {
   group: number;
   cwd: string;
 }
-
-/** `POST /1.0/instances/NAME/exec` (LXD's api.InstanceExecPost). */
-const instanceExecPost = z.strictObject({
-  command: z.array(z.string()).optional(),
-  environment: z.record(z.string(), z.string()).optional(),
-  interactive: z.boolean().optional(),
-  "wait-for-websocket": z.boolean().optional(),
-  "record-output": z.boolean().optional(),
-  width: z.number().int().optional(),
-  height: z.number().int().optional(),
-  user: z.number().int().optional(),
-  group: z.number().int().optional(),
-  cwd: z.string().optional(),
-});
-
-/** `POST /1.0/instances/NAME/console` (LXD's api.InstanceConsolePost). */
-const instanceConsolePost = z.strictObject({
-  width: z.number().int().optional(),
-  height: z.number().int().optional(),
-  type: z.string().optional(),
-});
 
 const MAX_ID = 0xfffffffe;
 

@@ -7,30 +7,14 @@ import { createHash } from "node:crypto";
 import type { ImageMeta } from "../images/metadata.js";
 import { listImages } from "../images/store.js";
 import { ARCH } from "./instance-view.js";
+import type { ImageJson } from "./types.js";
 
 /** The busybox template's fingerprint: a name, stable across hosts and versions. */
 export const BUSYBOX_FINGERPRINT = createHash("sha256")
   .update("lxt busybox template")
   .digest("hex");
 
-export interface ImageJson {
-  aliases: { name: string; description: string }[];
-  architecture: string;
-  auto_update: boolean;
-  cached: boolean;
-  created_at: string;
-  expires_at: string;
-  filename: string;
-  fingerprint: string;
-  last_used_at: string;
-  profiles: string[];
-  properties: Record<string, string>;
-  public: boolean;
-  size: number;
-  type: "container";
-  update_source?: unknown;
-  uploaded_at: string;
-}
+export type { ImageJson } from "./types.js";
 
 const EPOCH = "1970-01-01T00:00:00Z";
 

@@ -4,11 +4,12 @@
  * beside the config (`<name>/lxd.yaml`), written by lxtd; a container made
  * by the CLI has none and shows LXD's defaults.
  */
-import { readFileSync, statSync } from "node:fs";
+import { statSync } from "node:fs";
 import { join } from "node:path";
-import { parse, stringify } from "yaml";
+import { stringify } from "yaml";
 import type { ContainerPaths } from "../container/paths.js";
 import { writeFileAtomic } from "../host/atomic.js";
+import { readYamlFile } from "./yaml-files.js";
 
 export interface InstanceMeta {
   description: string;
@@ -28,7 +29,7 @@ export function metaFile(paths: ContainerPaths): string {
 export function readMeta(paths: ContainerPaths): InstanceMeta {
   let raw: Partial<InstanceMeta> = {};
   try {
-    raw = (parse(readFileSync(metaFile(paths), "utf8")) ?? {}) as Partial<InstanceMeta>;
+    raw = (readYamlFile(metaFile(paths)) ?? {}) as Partial<InstanceMeta>;
   } catch {
     // made by the CLI: LXD's defaults
   }

@@ -10,7 +10,8 @@ import type { ContainerState } from "../container/state.js";
 import type { Context } from "../core/context.js";
 import { instanceConfig } from "./instance-config.js";
 import { STATUS, type StatusName } from "./operations.js";
-import { type Devices, ProfileStore } from "./profiles.js";
+import { ProfileStore } from "./profiles.js";
+import type { InstanceJson, InstancePut, InstanceState, StateNetwork } from "./types.js";
 
 export const ARCH = process.arch === "x64" ? "x86_64" : process.arch;
 
@@ -30,28 +31,10 @@ export function lxdStatus(state: ContainerState): StatusName {
   }
 }
 
-export interface InstanceJson {
-  architecture: string;
-  config: Record<string, string>;
-  devices: Devices;
-  ephemeral: boolean;
-  profiles: string[];
-  stateful: boolean;
-  description: string;
-  created_at: string;
-  expanded_config: Record<string, string>;
-  expanded_devices: Devices;
-  name: string;
-  status: string;
-  status_code: number;
-  last_used_at: string;
-  location: string;
-  type: "container";
-  project: string;
-}
+export type { InstanceJson } from "./types.js";
 
 /** The parts of an instance a client may change (`PUT`), and what its ETag is made of. */
-export function editable(i: InstanceJson) {
+export function editable(i: InstanceJson): InstancePut {
   return {
     architecture: i.architecture,
     config: i.config,
@@ -103,9 +86,9 @@ function prefixLength(netmask: string | undefined, family: "inet" | "inet6"): st
   return netmask ?? (family === "inet" ? "24" : "64");
 }
 
-export function stateJson(info: ContainerInfo) {
+export function stateJson(info: ContainerInfo): InstanceState {
   const status = lxdStatus(info.state);
-  const network: Record<string, unknown> = {};
+  const network: Record<string, StateNetwork> = {};
   for (const nic of info.nics) {
     const bytes = info.net.find((b) => b.name === nic.name);
     const addr = (a: string, family: "inet" | "inet6") => {
@@ -152,6 +135,6 @@ export function stateJson(info: ContainerInfo) {
   };
 }
 
-export async function instanceState(ctx: Context, paths: ContainerPaths) {
-  return stateJson(await containerInfo(ctx, paths));
+export async function instanceState(ctx: Context, paths: ContainerPaths): Promise<InstanceState> {
+  return stateJson(await containerInfo(ctx, paths, undefined, true, false));
 }

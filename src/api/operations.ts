@@ -10,45 +10,10 @@ import { phase } from "../core/phase.js";
 import { errorOf } from "./envelope.js";
 import type { EventHub } from "./events.js";
 import type { OperationStore } from "./operation-store.js";
+import { type OperationClass, type OperationJson, STATUS, type StatusName } from "./types.js";
 
-export type OperationClass = "task" | "websocket" | "token";
-
-/** LXD's status codes (shared/api/status_code.go). */
-export const STATUS = {
-  Created: 100,
-  Started: 101,
-  Stopped: 102,
-  Running: 103,
-  Cancelling: 104,
-  Pending: 105,
-  Starting: 106,
-  Stopping: 107,
-  Aborting: 108,
-  Freezing: 109,
-  Frozen: 110,
-  Thawed: 111,
-  Error: 112,
-  Ready: 113,
-  Success: 200,
-  Failure: 400,
-  Cancelled: 401,
-} as const;
-export type StatusName = keyof typeof STATUS;
-
-export interface OperationJson {
-  id: string;
-  class: OperationClass;
-  description: string;
-  created_at: string;
-  updated_at: string;
-  status: StatusName;
-  status_code: number;
-  resources: Record<string, string[]> | null;
-  metadata: Record<string, unknown> | null;
-  may_cancel: boolean;
-  err: string;
-  location: string;
-}
+export type { OperationClass, OperationJson, StatusName } from "./types.js";
+export { STATUS } from "./types.js";
 
 /** How long a finished operation stays readable. */
 export const RETAIN_MS = 5 * 60_000;

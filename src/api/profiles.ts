@@ -6,20 +6,15 @@
  * written into the container's LXC config), and an edit is re-rendered onto
  * the instances that use it (routes/profiles.ts, docs/api.md).
  */
-import { mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { parse, stringify } from "yaml";
+import { stringify } from "yaml";
 import { writeFileAtomic } from "../host/atomic.js";
 import { ApiError } from "./envelope.js";
+import type { Profile } from "./types.js";
+import { readYamlFile } from "./yaml-files.js";
 
-export type Devices = Record<string, Record<string, string>>;
-
-export interface Profile {
-  name: string;
-  description: string;
-  config: Record<string, string>;
-  devices: Devices;
-}
+export type { Devices, Profile } from "./types.js";
 
 export const DEFAULT_NETWORK = "lxtbr0";
 
@@ -59,21 +54,18 @@ export class ProfileStore {
 
   find(name: string): Profile | undefined {
     if (!PROFILE_NAME.test(name)) return undefined;
-    let text: string;
+    const file = this.file(name);
+    let raw: unknown;
     try {
-      text = readFileSync(this.file(name), "utf8");
-    } catch {
-      return name === "default" ? defaultProfile() : undefined;
-    }
-    let p: Partial<Profile>;
-    try {
-      p = (parse(text) ?? {}) as Partial<Profile>;
+      raw = readYamlFile(file);
     } catch (err) {
       throw new ApiError(
         500,
-        `profile ${name}: ${this.file(name)} is not valid YAML: ${(err as Error).message.split("\n")[0]}`,
+        `profile ${name}: ${file} is not valid YAML: ${(err as Error).message.split("\n")[0]}`,
       );
     }
+    if (raw === undefined) return name === "default" ? defaultProfile() : undefined;
+    const p = (raw ?? {}) as Partial<Profile>;
     return {
       name,
       description: p.description ?? "",

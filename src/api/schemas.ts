@@ -62,6 +62,29 @@ export const instanceStatePut = z.strictObject({
 });
 export type InstanceStatePut = z.infer<typeof instanceStatePut>;
 
+/** `POST /1.0/instances/NAME/exec` (LXD's api.InstanceExecPost). */
+export const instanceExecPost = z.strictObject({
+  command: z.array(z.string()).optional(),
+  environment: z.record(z.string(), z.string()).optional(),
+  interactive: z.boolean().optional(),
+  "wait-for-websocket": z.boolean().optional(),
+  "record-output": z.boolean().optional(),
+  width: z.number().int().optional(),
+  height: z.number().int().optional(),
+  user: z.number().int().optional(),
+  group: z.number().int().optional(),
+  cwd: z.string().optional(),
+});
+export type InstanceExecPost = z.infer<typeof instanceExecPost>;
+
+/** `POST /1.0/instances/NAME/console` (LXD's api.InstanceConsolePost). */
+export const instanceConsolePost = z.strictObject({
+  width: z.number().int().optional(),
+  height: z.number().int().optional(),
+  type: z.string().optional(),
+});
+export type InstanceConsolePost = z.infer<typeof instanceConsolePost>;
+
 /** The body without its `null` fields, nested objects included (Go reads `null` as absent). */
 function dropNulls(v: unknown): unknown {
   if (Array.isArray(v)) return v;

@@ -16,6 +16,7 @@ import { writeFileAtomic } from "../host/atomic.js";
 import { ApiError, badRequest } from "./envelope.js";
 import { metaFile } from "./instance-meta.js";
 import { editable, instanceJson } from "./instance-view.js";
+import type { SnapshotJson } from "./types.js";
 
 export const SNAPSHOT_META = "lxd-snapshot.yaml";
 
@@ -117,7 +118,7 @@ function tsIso(p: ContainerPaths): string {
 }
 
 /** A snapshot as LXD shows one (`GET /1.0/instances/NAME/snapshots/SNAP`). */
-export async function snapshotJson(ctx: Context, rec: SnapshotRecord) {
+export async function snapshotJson(ctx: Context, rec: SnapshotRecord): Promise<SnapshotJson> {
   const inst = await instanceJson(ctx, rec.paths, "STOPPED");
   const created = tsIso(rec.paths);
   return {

@@ -12,21 +12,10 @@ import { parse, stringify } from "yaml";
 import { writeFileAtomic } from "../host/atomic.js";
 import { ApiError, badRequest } from "./envelope.js";
 import { derToPem, fingerprintOf } from "./tls.js";
+import type { CertificateType, TrustedCertificate } from "./types.js";
 
-/** `client` may do anything; `metrics` only read `/1.0/metrics` (as LXD). */
-export type CertificateType = "client" | "metrics";
+export type { CertificateType, TrustedCertificate } from "./types.js";
 export const CERTIFICATE_TYPES: readonly CertificateType[] = ["client", "metrics"];
-
-/** A trusted certificate as `GET /1.0/certificates/FP` shows it (LXD's api.Certificate). */
-export interface TrustedCertificate {
-  name: string;
-  type: CertificateType;
-  restricted: boolean;
-  projects: string[];
-  /** PEM. */
-  certificate: string;
-  fingerprint: string;
-}
 
 /** The editable part (`PUT`/`PATCH`). */
 export interface CertificatePut {

@@ -7,7 +7,13 @@ import { existsSync, realpathSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DEFAULT_LXCPATH, DEFAULT_RUNDIR } from "../container/paths.js";
-import type { Caller, Context, LxtCommand, Stdio } from "../core/context.js";
+import {
+  type Caller,
+  type Context,
+  type LxtCommand,
+  runtimeRoot,
+  type Stdio,
+} from "../core/context.js";
 import { LxtError } from "../core/errors.js";
 import { nodeContext } from "../host/context.js";
 
@@ -67,11 +73,13 @@ function lxtCommand(env: NodeJS.ProcessEnv): LxtCommand {
  * `LXT_START_TIMEOUT=SECONDS` a start's wait for the monitor's verdict
  * (default `DEFAULT_START_TIMEOUT_MS`, two minutes).
  */
-export function cliContext(opts: { lxcpath?: string } = {}): Context {
+export function cliContext(opts: { lxcpath?: string; attachServer?: boolean } = {}): Context {
   const env = process.env;
+  const lxcpath = resolveLxcpath(opts.lxcpath);
+  const runDir = env.LXT_RUNDIR || DEFAULT_RUNDIR;
   return nodeContext({
-    lxcpath: resolveLxcpath(opts.lxcpath),
-    runDir: env.LXT_RUNDIR || DEFAULT_RUNDIR,
+    lxcpath,
+    runDir,
     pid: process.pid,
     helper: findHelper,
     env,
@@ -83,6 +91,10 @@ export function cliContext(opts: { lxcpath?: string } = {}): Context {
     lockTimeoutMs: envSeconds(env, "LXT_LOCK_TIMEOUT"),
     startTimeoutMs: envSeconds(env, "LXT_START_TIMEOUT"),
     lxtCommand: lxtCommand(env),
+    // A daemon keeps an attach helper (lxtd's execs); a one-shot CLI spawns its own.
+    ...(opts.attachServer
+      ? { attachSocket: join(runtimeRoot(runDir, lxcpath), ".lxtd-attach.sock") }
+      : {}),
   });
 }
 

@@ -123,7 +123,7 @@ async function main(): Promise<void> {
     { level: opts.logLevel, base: { pid: process.pid } },
     pino.destination({ fd: opts.logFile ? openSync(opts.logFile, "a", 0o640) : 2, sync: false }),
   );
-  const ctx = cliContext({ lxcpath });
+  const ctx = cliContext({ lxcpath, attachServer: true });
   if (process.env.LXTD_PHASES) tracePhases(process.env.LXTD_PHASES);
   // One daemon per state root: the lock lives as long as this process.
   const lock = await ctx.host.tryLock(join(stateDir, "lxtd.lock"), "lxtd");
@@ -133,6 +133,10 @@ async function main(): Promise<void> {
     );
     process.exit(1);
   }
+  // Execs go through a kept attach helper; without it (it failed to start) each spawns its own.
+  await ctx.host.attachServer
+    ?.start()
+    .catch((err: unknown) => log.warn({ err }, "attach server: execs spawn their own helper"));
   if (existsSync(socketPath)) {
     if (await socketAlive(socketPath)) {
       process.stderr.write(`lxtd: ${socketPath} is in use by another server\n`);
@@ -198,6 +202,7 @@ async function main(): Promise<void> {
     } catch {
       // already gone
     }
+    ctx.host.attachServer?.stop();
     await lock.release();
     log.flush();
     process.exit(0);

@@ -31,11 +31,15 @@ let viaStream = false;
  * to `process.stdout`, which waits for it, in order.
  */
 export function writeOut(text: string): void {
+  writeOutBytes(Buffer.from(text));
+}
+
+/** `writeOut` for bytes as they are (a console's output need not be UTF-8). */
+export function writeOutBytes(buf: Buffer): void {
   if (viaStream) {
-    process.stdout.write(text);
+    process.stdout.write(buf);
     return;
   }
-  const buf = Buffer.from(text);
   let done = 0;
   while (done < buf.length) {
     try {

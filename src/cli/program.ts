@@ -18,6 +18,7 @@ import { register as importVerb } from "./verbs/import.js";
 import { register as info } from "./verbs/info.js";
 import { register as launch } from "./verbs/launch.js";
 import { register as ls } from "./verbs/ls.js";
+import { register as metrics } from "./verbs/metrics.js";
 import { register as network } from "./verbs/network.js";
 import { register as snapshot } from "./verbs/snapshot.js";
 import { register as start } from "./verbs/start.js";
@@ -50,6 +51,7 @@ export const VERBS: ReadonlyArray<readonly [readonly string[], Register]> = [
   [["cgroup"], cgroup],
   [["config"], config],
   [["top"], top],
+  [["metrics"], metrics],
   [["checkconfig"], checkconfig],
   [["network"], network],
   [["forward"], forward],

@@ -13,19 +13,24 @@ import {
   type HostInfo,
   impl,
   type KeySpec,
-  later,
   nothing,
-  oneOf,
   subkeyAfter,
   uint,
   type Verdict,
 } from "./key-spec.js";
 import { HOOK_TYPES } from "./lifecycle.js";
 import { LIMIT_KEYS } from "./limits.js";
+import {
+  checkProcFile,
+  parseMonitorUnshare,
+  parseNamespaceList,
+  parseProxyAddress,
+  parseTimeOffset,
+  shareNamespace,
+} from "./process.js";
 import { checkCapList, DEFAULT_CAP_DROP, parsePrivileged } from "./security.js";
 import { parseInteger, parseSignal, ValueError } from "./values.js";
 
-const NAMESPACES = ["cgroup", "ipc", "mnt", "mount", "net", "pid", "time", "user", "uts"];
 const CGROUP_V1 = "lxc.cgroup.[controller].[file]";
 const CGROUP_V2 = "lxc.cgroup2.[controller].[file]";
 
@@ -69,18 +74,6 @@ function checkRelCgroupDir(v: string, key: string): void {
     throw new ValueError(`invalid value "${v}": ${key} paths may not be absolute`);
   if (v.split("/").includes(".."))
     throw new ValueError(`invalid value "${v}": ${key} paths may not walk upwards via ".."`);
-}
-
-function checkNamespaces(v: string): void {
-  for (const ns of v.split(/\s+/)) oneOf(NAMESPACES)(ns);
-}
-
-function checkTimeOffset(v: string): void {
-  if (!/^[+-]?\d+\s*(h|m|s|ms|us|ns)$/.test(v)) {
-    throw new ValueError(
-      `invalid value "${v}": expected an offset such as 10s, -5m, 200ms (units h, m, s, ms, us, ns)`,
-    );
-  }
 }
 
 /** Exact keys about confinement and lifecycle extras. */
@@ -134,20 +127,28 @@ export const CONFINEMENT_KEYS: KeySpec[] = [
     checkCapList,
     { list: true },
   ),
-  later("lxc.namespace.clone", "namespace options", "namespaces to create (space-separated)", {
-    validate: checkNamespaces,
-  }),
-  later("lxc.namespace.keep", "namespace options", "namespaces to inherit (space-separated)", {
-    validate: checkNamespaces,
-  }),
-  later("lxc.time.offset.boot", "time namespace", "boottime clock offset (h, m, s, ms, us, ns)", {
-    validate: checkTimeOffset,
-  }),
-  later(
+  impl(
+    "lxc.namespace.clone",
+    "namespaces to make (space-separated: cgroup ipc mnt net pid time user uts); every other is the starter's; not with lxc.namespace.keep",
+    (v) => void parseNamespaceList(v),
+    { default: "cgroup ipc mnt net pid uts, user with an id map, time with an offset" },
+  ),
+  impl(
+    "lxc.namespace.keep",
+    "namespaces kept from the starter (space-separated); every other is made; not with lxc.namespace.clone",
+    (v) => void parseNamespaceList(v),
+  ),
+  impl(
+    "lxc.time.offset.boot",
+    "boottime clock offset of a new time namespace (integer with h, m, s, ms, us or ns)",
+    (v) => void parseTimeOffset(v),
+    { default: "0 (no time namespace)" },
+  ),
+  impl(
     "lxc.time.offset.monotonic",
-    "time namespace",
-    "monotonic clock offset (h, m, s, ms, us, ns)",
-    { validate: checkTimeOffset },
+    "monotonic clock offset of a new time namespace (integer with h, m, s, ms, us or ns)",
+    (v) => void parseTimeOffset(v),
+    { default: "0 (no time namespace)" },
   ),
   familyRoot("lxc.proc", "lxc.proc.[file]", "with an empty value, clears every lxc.proc.* setting"),
   impl(
@@ -173,15 +174,21 @@ export const CONFINEMENT_KEYS: KeySpec[] = [
   impl("lxc.apparmor.raw", "raw lines appended to the generated profile", nothing, {
     list: true,
   }),
-  later("lxc.selinux.context", "SELinux", "SELinux context; unconfined_t is accepted", {
-    harmless: ["unconfined_t"],
-  }),
-  later("lxc.selinux.context.keyring", "SELinux", "SELinux context of the session keyring"),
-  later(
+  impl(
+    "lxc.selinux.context",
+    "SELinux context of the init; unconfined_t runs it unconfined; any other refuses the start where the host has no SELinux",
+    nothing,
+  ),
+  impl(
+    "lxc.selinux.context.keyring",
+    "SELinux context of the session keyring; refuses the start where the host has no SELinux",
+    nothing,
+  ),
+  impl(
     "lxc.keyring.session",
-    "session keyring",
-    "1 creates a new session keyring, 0 inherits the caller's",
-    { validate: bool01 },
+    "1 gives the init a new session keyring, 0 leaves it the caller's",
+    bool01,
+    { default: "1" },
   ),
   impl(
     "lxc.seccomp.profile",
@@ -189,22 +196,22 @@ export const CONFINEMENT_KEYS: KeySpec[] = [
     nothing,
     { default: "lxt's default profile" },
   ),
-  later("lxc.seccomp.allow_nesting", "seccomp", "stack filters even if one is loaded (0 or 1)", {
-    validate: bool01,
-    harmless: ["0"],
-  }),
-  later(
-    "lxc.seccomp.notify.proxy",
-    "seccomp",
-    "unix:PATH or unix:@NAME to forward seccomp notifications to",
-    {
-      validate: (v) => {
-        if (!/^unix:.+/.test(v))
-          throw new ValueError(`invalid value "${v}": expected unix:/path or unix:@name`);
-      },
-    },
+  impl(
+    "lxc.seccomp.allow_nesting",
+    "1: load the filter even when the starter is already seccomp-confined (stacked); lxt always stacks, so 0 is stricter than LXC's, which then loads none (0 or 1)",
+    bool01,
+    { default: "0" },
   ),
-  later("lxc.seccomp.notify.cookie", "seccomp", "string sent with proxied seccomp notifications"),
+  impl(
+    "lxc.seccomp.notify.proxy",
+    "unix:/PATH or unix:@NAME: the SOCK_SEQPACKET socket the monitor forwards the profile's notify syscalls to, in LXC's format (docs/security.md)",
+    (v) => void parseProxyAddress(v),
+  ),
+  impl(
+    "lxc.seccomp.notify.cookie",
+    "string sent with each forwarded seccomp notification",
+    nothing,
+  ),
   impl(
     "lxc.no_new_privs",
     "set PR_SET_NO_NEW_PRIVS for the init and attached commands (0 or 1): setuid binaries and file capabilities stop granting anything",
@@ -245,20 +252,17 @@ export const CONFINEMENT_KEYS: KeySpec[] = [
   impl("lxc.group", "autostart groups (blank-separated; several lines add up)", nothing, {
     list: true,
   }),
-  later(
+  impl(
     "lxc.monitor.unshare",
-    "monitor options",
-    "unshare the monitor's mount namespace (0 or 1)",
-    { validate: uint, harmless: ["0"] },
+    "not 0: the monitor runs in a mount namespace of its own (slave of the host's), so mounts its hooks make stay out of the host's",
+    (v) => void parseMonitorUnshare(v),
+    { default: "0" },
   ),
-  later(
+  impl(
     "lxc.monitor.signal.pdeath",
-    "monitor options",
-    "signal sent to init when the monitor dies (0 for none)",
-    {
-      validate: (v) => void parseSignal(v, true),
-      harmless: ["SIGKILL", "KILL", "9"],
-    },
+    "signal sent to the init when its monitor dies; 0 (the init outlives its monitor) is refused at start: a container belongs to its monitor",
+    (v) => void parseSignal(v, true),
+    { default: "SIGKILL" },
   ),
   ...LIMIT_KEYS.map((k) =>
     impl(k.key, k.summary, (v) => k.check(v), { list: k.list ?? false, default: "unlimited" }),
@@ -321,29 +325,19 @@ export const CONFINEMENT_PATTERNS: { prefix: string; spec: KeySpec }[] = [
   },
   {
     prefix: "lxc.proc.",
-    spec: later(
+    spec: impl(
       "lxc.proc.[file]",
-      "lxc.proc settings",
-      "value to write to /proc/PID/<file> of init",
-      { list: true, validate: subkeyAfter("lxc.proc.", "proc file") },
+      "value the monitor writes to /proc/PID/<file> of the init before it runs (e.g. oom_score_adj)",
+      (_v, key) => void checkProcFile(key),
+      { list: true },
     ),
   },
   {
     prefix: "lxc.namespace.share.",
-    spec: later(
+    spec: impl(
       "lxc.namespace.share.[ns]",
-      "namespace options",
-      "inherit namespace ns from a pid, container name or path",
-      {
-        validate: (_v, key) => {
-          const ns = key.slice("lxc.namespace.share.".length);
-          if (!NAMESPACES.includes(ns)) {
-            throw new ValueError(
-              `unknown namespace "${ns}": expected one of ${NAMESPACES.join(", ")}`,
-            );
-          }
-        },
-      },
+      "join namespace ns of a pid, a running container (a name in this state root, or its directory) or a namespace file",
+      (_v, key) => void shareNamespace(key),
     ),
   },
 ];

@@ -9,6 +9,7 @@ import {
   bool01,
   familyRoot,
   type HostInfo,
+  IMPLEMENTED,
   ignored,
   impl,
   type KeySpec,
@@ -20,6 +21,7 @@ import {
   type Verdict,
 } from "./key-spec.js";
 import { applyMountAuto, parseMountEntry } from "./mounts.js";
+import { parseGroups } from "./process.js";
 import {
   checkSysctlName,
   parseAbsPath,
@@ -48,7 +50,8 @@ const ARCH_64 = [
   "powerpc64",
   "s390x",
 ];
-const ARCH_32 = [
+/** Names LXC runs with the 32-bit personality. */
+export const ARCH_32 = [
   "arm",
   "armel",
   "armhf",
@@ -79,7 +82,8 @@ function checkArch(v: string, _k: string, host: HostInfo): Verdict {
   if ((ARCH_ALIASES[host.arch] ?? [host.arch]).includes(v)) {
     return { status: "ignored", reason: "matches the host", warn: false };
   }
-  if (ARCH_32.includes(v)) return { status: "later", feature: "32-bit personality" };
+  // A 32-bit name runs the init under PER_LINUX32 (uname -m says i686), as LXC.
+  if (ARCH_32.includes(v)) return IMPLEMENTED;
   return {
     status: "ignored",
     reason: `does not match the host (${host.arch}); LXC ignores it too`,
@@ -108,11 +112,10 @@ export const RUNTIME_KEYS: KeySpec[] = [
     nothing,
     { list: true },
   ),
-  ignored(
+  impl(
     "lxc.arch",
-    "container architecture; accepted when it matches the host",
-    "matches the host",
-    false,
+    "container architecture: the host's is accepted; a 32-bit one (i686, armhf, ...) runs the init with the 32-bit personality (PER_LINUX32); another 64-bit one is ignored with a warning",
+    nothing,
     { check: checkArch },
   ),
   impl(
@@ -162,15 +165,13 @@ export const RUNTIME_KEYS: KeySpec[] = [
   ),
   impl("lxc.init.uid", "uid of init", (v) => void parseId(v), { default: "0" }),
   impl("lxc.init.gid", "gid of init", (v) => void parseId(v), { default: "0" }),
-  later("lxc.init.groups", "supplementary groups", "comma-separated supplementary gids of init", {
-    validate: (v) => {
-      for (const g of v.split(",")) parseId(g.trim());
-    },
-  }),
-  later("lxc.sched.core", "core scheduling", "create a core-scheduling domain (0 or 1)", {
-    validate: bool01,
-    harmless: ["0"],
-  }),
+  impl("lxc.init.groups", "comma-separated supplementary gids of init", (v) => void parseGroups(v)),
+  impl(
+    "lxc.sched.core",
+    "1: the container gets a core-scheduling domain of its own (needs a new pid namespace; refused where the kernel has no core scheduling)",
+    bool01,
+    { default: "0" },
+  ),
   impl("lxc.ephemeral", "destroy the container when it stops (0 or 1)", bool01, { default: "0" }),
   impl(
     "lxc.environment",
@@ -217,22 +218,24 @@ export const RUNTIME_KEYS: KeySpec[] = [
     check: (v) => (v === "none" ? undefined : { status: "later", feature: "console device path" }),
   }),
   impl("lxc.console.logfile", "file the console output is copied to", nothing),
-  later(
+  impl(
     "lxc.console.buffer.size",
-    "console ring buffer",
-    "in-memory console ring buffer size (KB/MB/GB or auto)",
-    { validate: (v) => void parseByteSize(v), harmless: ["0"] },
+    "in-memory ring buffer of the console's last output, read by `lxt console --log` (KB/MB/GB, auto = 128KB; less than a page is a page; 0: none)",
+    (v) => void parseByteSize(v),
+    { default: "0" },
   ),
-  later(
+  impl(
     "lxc.console.size",
-    "console ring buffer",
-    "console log file size limit (KB/MB/GB or auto)",
-    { validate: (v) => void parseByteSize(v), harmless: ["0"] },
+    "size limit of the console log file (KB/MB/GB, auto = 128KB; less than a page is a page; 0: lxt's 1MB), truncated or rotated when passed",
+    (v) => void parseByteSize(v),
+    { default: "0" },
   ),
-  later("lxc.console.rotate", "console ring buffer", "rotate the console log file (0 or 1)", {
-    validate: bool01,
-    harmless: ["0"],
-  }),
+  impl(
+    "lxc.console.rotate",
+    "1: at its size limit the console log file moves to FILE.1 (one kept) instead of being truncated (0 or 1)",
+    bool01,
+    { default: "0" },
+  ),
   impl(
     "lxc.autodev",
     "mount a tmpfs on /dev and create a minimal set of devices (0 or 1)",

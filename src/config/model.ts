@@ -40,9 +40,11 @@ import {
   parseMountEntry,
 } from "./mounts.js";
 import type { ConfigEntry } from "./parse.js";
+import { applyProcessEntry, defaultProcess, type ProcessConfig } from "./process.js";
 import { applySecurityEntry, defaultSecurity, type SecurityConfig } from "./security.js";
 import {
   parseBool01,
+  parseByteSize,
   parseEnvironment,
   parseId,
   parseInteger,
@@ -131,7 +133,16 @@ export interface ContainerConfig {
   ttyMax: number;
   ttyDir?: string;
   ptyMax: number;
-  console: { path?: string; logFile?: string };
+  console: {
+    path?: string;
+    logFile?: string;
+    /** Ring buffer bytes (lxc.console.buffer.size); 0: none. */
+    bufferSize?: number;
+    /** The log file's limit (lxc.console.size); 0: the monitor's default. */
+    logSize?: number;
+    /** lxc.console.rotate. */
+    rotate?: boolean;
+  };
   signals: { halt: number; reboot: number; stop: number };
   prlimits: Prlimit[];
   sysctls: Sysctl[];
@@ -144,6 +155,10 @@ export interface ContainerConfig {
   limitOrigins: LimitOrigins;
   /** `lxc.cap.*`, `lxc.no_new_privs`, `lxc.seccomp.profile` (resolved at start, see security.ts). */
   security: SecurityConfig;
+  /** Namespaces, time offsets, /proc files, groups, keyring, core scheduling, monitor options (process.ts). */
+  process: ProcessConfig;
+  /** `lxc.arch` names a 32-bit architecture: the init runs with PER_LINUX32. */
+  arch32?: boolean;
   ephemeral: boolean;
   /** `lxc.start.*`, `lxc.group` (lifecycle.ts). */
   autostart: AutostartConfig;
@@ -189,6 +204,11 @@ export interface ResolveOptions {
 }
 
 /** `uname -m` of this machine. */
+/** A console buffer or log size as LXC takes it: 0 is none, less than a page is a page. */
+function consoleBytes(n: number): number {
+  return n === 0 ? 0 : Math.min(Math.max(n, 4096), 1024 ** 3);
+}
+
 export function hostArch(): string {
   const a = os.arch();
   return a === "x64" ? "x86_64" : a === "arm64" ? "aarch64" : a === "ia32" ? "i686" : a;
@@ -224,6 +244,7 @@ export function resolveConfig(entries: ConfigEntry[], opts: ResolveOptions): Con
     limits: noLimits(),
     limitOrigins: {},
     security: defaultSecurity(),
+    process: defaultProcess(),
     ephemeral: CONFIG_DEFAULTS.ephemeral,
     autostart: defaultAutostart(),
     hooks: defaultHooks(),
@@ -330,6 +351,15 @@ export function resolveConfig(entries: ConfigEntry[], opts: ResolveOptions): Con
       case "lxc.console.logfile":
         cfg.console.logFile = v === "" ? undefined : v;
         break;
+      case "lxc.console.buffer.size":
+        cfg.console.bufferSize = v === "" ? undefined : consoleBytes(parseByteSize(v));
+        break;
+      case "lxc.console.size":
+        cfg.console.logSize = v === "" ? undefined : consoleBytes(parseByteSize(v));
+        break;
+      case "lxc.console.rotate":
+        cfg.console.rotate = v === "" ? undefined : parseBool01(v);
+        break;
       case "lxc.signal.halt":
         cfg.signals.halt = v === "" ? CONFIG_DEFAULTS.signals.halt : parseSignal(v);
         break;
@@ -364,10 +394,19 @@ export function resolveConfig(entries: ConfigEntry[], opts: ResolveOptions): Con
       case "lxc.apparmor.allow_nesting":
       case "lxc.apparmor.allow_incomplete":
       case "lxc.apparmor.raw":
-        // Read from the entries at start by security/apparmor.ts.
+      case "lxc.selinux.context":
+      case "lxc.selinux.context.keyring":
+        // Read from the entries at start (security/apparmor.ts, container/process-opts.ts).
+        break;
+      case "lxc.seccomp.allow_nesting":
+        // lxt stacks its filter on any inherited one either way (docs/config.md).
+        break;
+      case "lxc.arch":
+        // Only a 32-bit name is "implemented"; the host's own and other 64-bit ones are ignored.
+        cfg.arch32 = v !== "" && verdict.status === "implemented";
         break;
       case "lxc.proc":
-        // A family root of later keys: its clearing is done by track().
+        cfg.process.proc = [];
         break;
       case "lxc.prlimit":
         prlimits.clear();
@@ -395,6 +434,8 @@ export function resolveConfig(entries: ConfigEntry[], opts: ResolveOptions): Con
             kept.push({ file, value: v, key: e.key, at: { file: e.file, line: e.line } });
           if (v2) cfg.cgroup.v2 = kept;
           else cfg.cgroup.v1 = kept;
+        } else if (applyProcessEntry(cfg.process, e)) {
+          // Namespaces, time offsets, /proc files, groups...: see process.ts.
         } else if (applySecurityEntry(cfg.security, e.key, v, { file: e.file, line: e.line })) {
           // Capabilities, no_new_privs and the seccomp profile: see security.ts.
         } else if (applyLimitEntry(cfg.limits, e.key, v)) {

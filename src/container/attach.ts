@@ -1,11 +1,12 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
-import type { Readable, Writable } from "node:stream";
+import { Readable, Writable } from "node:stream";
 import { allDirs, type ContainerCgroupDirs } from "../cgroups/container.js";
 import type { Caller, Context, Env, Stdio } from "../core/context.js";
 import { LxtError } from "../core/errors.js";
 import { phase } from "../core/phase.js";
 import { limitError, watchLimit } from "../core/wait.js";
+import { type AttachConnection, parseExitLine } from "../host/attach-server.js";
 import { type AttachControl, attachControlLine } from "../host/helper-protocol.js";
 import { exitStatus } from "../host/proc.js";
 import { loadContainerConfig } from "./launch-input.js";
@@ -194,41 +195,56 @@ export interface AttachSession {
   readonly exited: Promise<AttachExit>;
 }
 
+/** What `openAttach` takes beyond an attach's options. */
+export type OpenAttachOptions = Omit<AttachOptions, "stdio" | "timeoutMs"> & {
+  /** Sizes the pty before the command starts. */
+  winsize?: { cols: number; rows: number };
+  /** False: the command's stdin is /dev/null (`session.stdin` takes and drops writes). */
+  input?: boolean;
+  /** False: its stdout and stderr go to /dev/null (`session.stdout` ends at once). */
+  output?: boolean;
+};
+
 /**
  * Starts a command in a running container for a daemon: pipes instead of
  * the caller's stdio, and the helper's control channel (`--control-fd`,
  * docs/helper-protocol.md) for the pty's size, signals and the kill.
- * `winsize` sizes the pty before the command starts.
+ * Through the context's attach server when it has one listening (no spawn),
+ * else a helper of its own; both run the same attach.
  */
 export function openAttach(
   ctx: Context,
   paths: ContainerPaths,
-  opts: Omit<AttachOptions, "stdio" | "timeoutMs"> & { winsize?: { cols: number; rows: number } },
+  opts: OpenAttachOptions,
 ): AttachSession {
   const args = prepareAttach(ctx, paths, opts);
+  phase("attach prepared");
   const at = args.indexOf("--");
   const extra = ["--control-fd", "3"];
   if (opts.pty && opts.winsize)
     extra.push("--winsize", `${opts.winsize.cols}x${opts.winsize.rows}`);
   args.splice(at, 0, ...extra);
+  const input = opts.input ?? true;
+  const output = opts.output ?? true;
+  const conn = ctx.host.attachServer?.open(args.slice(1), [input, output, output && !opts.pty]);
+  if (conn) {
+    phase("attach sent");
+    return serverSession(conn, opts);
+  }
   const child: ChildProcess = spawn(ctx.host.helper, args, {
-    stdio: ["pipe", "pipe", opts.pty ? "ignore" : "pipe", "pipe"],
+    stdio: [
+      input ? "pipe" : "ignore",
+      output ? "pipe" : "ignore",
+      opts.pty || !output ? "ignore" : "pipe",
+      "pipe",
+    ],
   });
   phase("attach spawned");
   const control = child.stdio[3] as (Readable & Writable) | null;
-  const send = (r: AttachControl) => {
-    if (control && !control.destroyed && control.writable)
-      control.write(`${attachControlLine(r)}\n`);
-  };
   let failure = "";
   control?.on("data", (b: Buffer) => {
     failure += b.toString();
   });
-  // The command may end before its input does: a write then fails, which is no error of ours.
-  for (const s of [child.stdin, control]) s?.on("error", () => {});
-  const onAbort = () => send({ verb: "kill" });
-  opts.signal?.addEventListener("abort", onAbort, { once: true });
-  if (opts.signal?.aborted) onAbort();
   // The failure line is read to the control channel's end (only the helper holds it).
   const controlEnded = new Promise<void>((r) => {
     if (!control) r();
@@ -236,7 +252,6 @@ export function openAttach(
   });
   const exited = new Promise<AttachExit>((resolve) => {
     const done = async (code: number) => {
-      opts.signal?.removeEventListener("abort", onAbort);
       await controlEnded;
       resolve({ code, ...(failure ? { failure: failure.trim() } : {}) });
     };
@@ -250,13 +265,70 @@ export function openAttach(
       void done(exitStatus(code, sig));
     });
   });
+  return session(control, [child.stdin, child.stdout, child.stderr], exited, opts);
+}
+
+/** A session over the attach server's connections: the exit code is the control channel's last line. */
+function serverSession(conn: AttachConnection, opts: OpenAttachOptions): AttachSession {
+  const { control, streams } = conn;
+  let text = "";
+  control.on("data", (b: Buffer) => {
+    text += b.toString();
+  });
+  // The stdin connection is only written; read it too, so its end (the helper's) closes it here.
+  streams[0]?.resume();
+  const exited = new Promise<AttachExit>((resolve) => {
+    let why = "";
+    control.once("error", (e) => {
+      why = e.message;
+    });
+    control.once("close", () => {
+      phase("attach exited");
+      const lines = text.split("\n").filter(Boolean);
+      const code = lines.length > 0 ? parseExitLine(lines[lines.length - 1] ?? "") : undefined;
+      const failure = lines.filter((l) => parseExitLine(l) === undefined).join("\n") || why;
+      for (const s of streams) if (code === undefined) s?.destroy();
+      resolve({
+        code: code ?? 126,
+        ...(failure || code === undefined
+          ? { failure: failure || "attach server: no exit status" }
+          : {}),
+      });
+    });
+  });
+  return session(control, streams, exited, opts);
+}
+
+/** The session a daemon holds, over the command's streams and the helper's control channel. */
+function session(
+  control: (Readable & Writable) | null,
+  streams: readonly (Readable | Writable | null | undefined)[],
+  exited: Promise<AttachExit>,
+  opts: OpenAttachOptions,
+): AttachSession {
+  const send = (r: AttachControl) => {
+    if (control && !control.destroyed && control.writable)
+      control.write(`${attachControlLine(r)}\n`);
+  };
+  // The command may end before its input does: a write then fails, which is no error of ours.
+  for (const s of [...streams, control]) s?.on("error", () => {});
+  const onAbort = () => send({ verb: "kill" });
+  opts.signal?.addEventListener("abort", onAbort, { once: true });
+  if (opts.signal?.aborted) onAbort();
+  void exited.then(() => opts.signal?.removeEventListener("abort", onAbort));
+  const [stdin, stdout, stderr] = streams;
   return {
-    stdin: child.stdin as Writable,
-    stdout: child.stdout as Readable,
-    ...(child.stderr ? { stderr: child.stderr } : {}),
+    stdin: (stdin as Writable | null | undefined) ?? discard(),
+    stdout: (stdout as Readable | null | undefined) ?? Readable.from([]),
+    ...(stderr ? { stderr: stderr as Readable } : !opts.pty ? { stderr: Readable.from([]) } : {}),
     resize: (cols, rows) => send({ verb: "winsize", cols, rows }),
     signal: (n) => send({ verb: "signal", signal: n }),
     kill: () => send({ verb: "kill" }),
     exited,
   };
+}
+
+/** A stdin for a command whose input is /dev/null: what is written is dropped. */
+function discard(): Writable {
+  return new Writable({ write: (_c, _e, done) => done() });
 }

@@ -1,3 +1,4 @@
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import type { Context, Env } from "../core/context.js";
@@ -98,4 +99,88 @@ export function containerLogFiles(paths: ContainerPaths, env: Env): ContainerLog
     console: cfg.console.logFile ?? paths.consoleLog,
     ...(cfg.log.file ? { log: cfg.log.file } : {}),
   };
+}
+
+/** What `readConsoleLog` found and where. */
+export interface ConsoleLog {
+  /** `buffer`: the running monitor's ring buffer; `file`: the console log file. */
+  source: "buffer" | "file";
+  /** The buffer's bytes, or the file's last bytes (at most its buffer size, else 128 KiB). */
+  data: Buffer;
+  /** The console log file. */
+  file: string;
+}
+
+/** How much of the log file is shown when there is no ring buffer to read. */
+const FILE_TAIL = 128 * 1024;
+
+/**
+ * The console's recent output, as `lxc-console`'s ring buffer and `lxc
+ * console --show-log` give it: a running container with a ring buffer
+ * (`lxc.console.buffer.size`) answers from its monitor's memory (`clear`
+ * empties it after); otherwise the last bytes of its console log file
+ * (`lxc.console.logfile`, else `console.log`), running or not.
+ */
+export async function readConsoleLog(
+  ctx: Context,
+  paths: ContainerPaths,
+  opts: { clear?: boolean; env?: Env } = {},
+): Promise<ConsoleLog> {
+  requireExists(paths, "console");
+  const cfg = loadContainerConfig(paths, opts.env ?? {});
+  const file = cfg.console.logFile ?? paths.consoleLog;
+  const state = observe(ctx, paths).state;
+  if (state === "RUNNING" || state === "FROZEN") {
+    const data = await monitorRing(paths, opts.clear ?? false).catch(() => undefined);
+    if (data) return { source: "buffer", data, file };
+  }
+  let data = Buffer.alloc(0);
+  try {
+    const fd = openSync(file, "r");
+    try {
+      const size = fstatSync(fd).size;
+      const want = Math.min(size, cfg.console.bufferSize || FILE_TAIL);
+      data = Buffer.alloc(want);
+      const n = readSync(fd, data, 0, want, size - want);
+      data = data.subarray(0, n);
+    } finally {
+      closeSync(fd);
+    }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT")
+      throw new LxtError("system", `console ${paths.name}: read ${file}`, err);
+  }
+  return { source: "file", data, file };
+}
+
+/** The monitor's ring buffer (`console-log`), or undefined when it keeps none. */
+function monitorRing(paths: ContainerPaths, clear: boolean): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const sock = connect(join(paths.runtimeDir, "control.sock"));
+    const chunks: Buffer[] = [];
+    const timer = setTimeout(() => {
+      sock.destroy();
+      reject(new LxtError("timeout", `console ${paths.name}: no answer from the monitor`));
+    }, CONSOLE_ANSWER_TIMEOUT_MS);
+    sock.on("connect", () =>
+      sock.write(`${controlLine({ verb: "console-log", ...(clear ? { clear } : {}) })}\n`),
+    );
+    sock.on("data", (b) => chunks.push(b));
+    sock.on("error", (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    sock.on("close", () => {
+      clearTimeout(timer);
+      const all = Buffer.concat(chunks);
+      const nl = all.indexOf(10);
+      const head = nl < 0 ? "" : all.subarray(0, nl).toString();
+      const m = /^ok (\d+)$/.exec(head);
+      if (!m) return resolve(undefined);
+      const body = all.subarray(nl + 1);
+      if (body.length !== Number(m[1]))
+        return reject(new LxtError("system", `console ${paths.name}: a cut console log`));
+      resolve(body);
+    });
+  });
 }

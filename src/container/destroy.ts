@@ -3,6 +3,7 @@ import { dirname } from "node:path";
 import { type Context, rootId } from "../core/context.js";
 import { LxtError } from "../core/errors.js";
 import { unloadAppArmorProfile } from "../host/apparmor.js";
+import { releaseHosts } from "../network/reserve.js";
 import { appArmorProfileName } from "../security/apparmor.js";
 import { runDestroyHooks } from "./hooks.js";
 import { type ContainerPaths, requireExists } from "./paths.js";
@@ -83,6 +84,8 @@ export async function removeContainer(
   // Only the container's own storage goes: a rootfs elsewhere (`create
   // --rootfs DIR`, or an LXC config pointing at a tree) belongs to its owner.
   await destroyStorageDir(ctx, paths);
+  // Its addresses on managed networks go back to their DHCP ranges.
+  await releaseHosts(ctx, paths.name);
 }
 
 /** Removes a destroyed container's lock file, and the runtime root with its last container. */

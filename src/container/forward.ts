@@ -22,13 +22,13 @@ import {
   type PortClaim,
   type PortForward,
   parseForward,
-  pinAddress,
   registeredNic,
   writeActive,
 } from "../network/forward.js";
 import { withNetworkLock, withPortsLock } from "../network/lock.js";
 import { applyRuleset, listNetworkDefs, networkRunPaths } from "../network/manage.js";
 import type { NetworkDef } from "../network/render.js";
+import { pinAddress } from "../network/reserve.js";
 import { type ContainerPaths, containerPaths, requireExists } from "./paths.js";
 import { withLock } from "./runtime.js";
 

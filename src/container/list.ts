@@ -141,12 +141,17 @@ export async function allContainerInfo(
   );
 }
 
-/** State, pid, addresses and resource use from the container's cgroup. */
+/**
+ * State, pid, addresses and resource use from the container's cgroup.
+ * `mounts: false` leaves `lxcfs` empty (a list that shows no mounts need
+ * not read each init's mountinfo).
+ */
 export async function containerInfo(
   ctx: Context,
   paths: ContainerPaths,
   layout?: CgroupLayout,
   liveAddresses = true,
+  mounts = true,
 ): Promise<ContainerInfo> {
   const summary = await summarize(ctx, paths);
   phase("state read");
@@ -160,7 +165,7 @@ export async function containerInfo(
     : summary.state === "STOPPED"
       ? "-"
       : (runtimeAppArmor(ctx, paths) ?? "unconfined");
-  const lxcfs = summary.pid ? lxcfsTargetsOf(summary.pid) : [];
+  const lxcfs = summary.pid && mounts ? lxcfsTargetsOf(summary.pid) : [];
   const info: ContainerInfo = {
     ...summary,
     cgroups,

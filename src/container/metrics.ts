@@ -10,12 +10,16 @@ import type { Context } from "../core/context.js";
 import { blockDeviceName } from "../host/machine.js";
 import { type NicBytes, readNetBytes } from "../host/netinfo.js";
 import { hostLayout } from "./host-layout.js";
-import { listNames, summarize } from "./list.js";
-import { containerPaths } from "./paths.js";
-import { runtimeCgroups } from "./runtime.js";
+import { listNames } from "./list.js";
+import { collectSamples, renderMetrics } from "./metrics-text.js";
+import { containerPaths, requireExists } from "./paths.js";
+import { repairStale, runtimeCgroups, withLock } from "./runtime.js";
+import { observe } from "./state.js";
 
 export interface ContainerMetrics extends CgroupMetrics {
   name: string;
+  /** RUNNING or FROZEN (only those have figures). */
+  state: string;
   /** The memory the container may use: its own limit, else the host's RAM (as LXD reports it). */
   memoryTotalBytes: number;
   /** Counters per network interface of the container (loopback excluded). */
@@ -24,20 +28,43 @@ export interface ContainerMetrics extends CgroupMetrics {
   deviceNames: Record<string, string>;
 }
 
+/** A scrape: the figures of running containers, and the state of every container it covers. */
+export interface MetricsScrape {
+  running: ContainerMetrics[];
+  states: { name: string; state: string }[];
+  /** Containers under the state root, running or not. */
+  instances: number;
+}
+
 /**
- * The metrics of every running (or frozen) container under the state root;
- * stopped ones have none. A container that stops while it is read is left
- * out rather than failing the scrape.
+ * The metrics of the running (or frozen) containers under the state root,
+ * or of the named ones (each must exist: `not-found` otherwise; a stopped
+ * one has a state and no figures). A container that stops while it is
+ * read is left out of `running` rather than failing the scrape. The
+ * cgroup layout is read once; each container costs its state files, its
+ * cgroup files and its `/proc/PID/net/dev`, no subprocess.
  */
-export async function runningContainerMetrics(ctx: Context): Promise<ContainerMetrics[]> {
-  const names = listNames(ctx.lxcpath);
-  if (names.length === 0) return [];
+export async function scrapeMetrics(
+  ctx: Context,
+  names?: readonly string[],
+): Promise<MetricsScrape> {
+  const all = listNames(ctx.lxcpath);
+  const wanted = names && names.length > 0 ? [...new Set(names)] : all;
+  const states: MetricsScrape["states"] = [];
+  if (wanted.length === 0) return { running: [], states, instances: all.length };
   const layout = hostLayout(ctx);
   const out = await Promise.all(
-    names.map(async (name): Promise<ContainerMetrics | undefined> => {
+    wanted.map(async (name): Promise<ContainerMetrics | undefined> => {
       const paths = containerPaths(ctx, name);
-      const seen = await summarize(ctx, paths).catch(() => undefined);
-      if (!seen?.pid || (seen.state !== "RUNNING" && seen.state !== "FROZEN")) return undefined;
+      const named = !!names && names.length > 0;
+      if (named) requireExists(paths, "metrics");
+      let seen = observe(ctx, paths);
+      if (seen.stale) seen = await withLock(ctx, paths, () => repairStale(ctx, paths));
+      const pid = seen.init?.pid;
+      const live = !!pid && (seen.state === "RUNNING" || seen.state === "FROZEN");
+      // Unnamed, a scrape covers the running ones only (as lxtd's).
+      if (named || live) states.push({ name, state: seen.state });
+      if (!pid || !live) return undefined;
       let cg: CgroupMetrics;
       try {
         cg = readCgroupMetrics(runtimeCgroups(ctx, paths), layout, ctx.host.cgroupFs);
@@ -51,11 +78,30 @@ export async function runningContainerMetrics(ctx: Context): Promise<ContainerMe
       return {
         ...cg,
         name,
+        state: seen.state,
         memoryTotalBytes: limit !== undefined && limit < hostMem ? limit : hostMem,
-        net: readNetBytes(seen.pid),
+        net: readNetBytes(pid),
         deviceNames,
       };
     }),
   );
-  return out.filter((m) => m !== undefined);
+  states.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return { running: out.filter((m) => m !== undefined), states, instances: all.length };
+}
+
+/** The metrics of every running (or frozen) container under the state root (lxtd's scrape). */
+export async function runningContainerMetrics(ctx: Context): Promise<ContainerMetrics[]> {
+  return (await scrapeMetrics(ctx)).running;
+}
+
+/**
+ * `lxt metrics`: the Prometheus text of `scrapeMetrics` (the running
+ * containers, or the named ones with the state of each), as lxtd's
+ * `/1.0/metrics` renders it, without the daemon's own figures.
+ */
+export async function scrapeText(ctx: Context, names?: readonly string[]): Promise<string> {
+  const scrape = await scrapeMetrics(ctx, names);
+  return renderMetrics(
+    collectSamples(scrape.running, { instances: scrape.instances, states: scrape.states }),
+  );
 }

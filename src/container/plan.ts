@@ -3,6 +3,7 @@ import { MS, type PlanMount } from "../config/mounts.js";
 import { type NetStep, PLAN_HEADER, planRecord } from "../host/helper-protocol.js";
 import type { SeccompFilter } from "../seccomp/profile.js";
 import type { LaunchHooks, StartHookType } from "./hooks.js";
+import type { OptRecord } from "./process-opts.js";
 
 export type ProcMode = "rw" | "mixed";
 export type SysMode = "ro" | "rw" | "mixed";
@@ -33,13 +34,18 @@ export interface Confinement {
 /** Everything the planner needs: a resolved config plus host facts. Pure data. */
 export interface LaunchInput {
   name: string;
-  hostname: string;
+  /** Unset: the UTS namespace is not the container's own (kept or shared), so no hostname is set. */
+  hostname?: string;
   rootfs: string;
   /** Mounts made in the container's mount namespace before the rootfs is bound (an overlay rootfs). */
   rootfsMounts?: readonly PlanMount[];
   runtimeDir: string;
   exitFile: string;
   consoleLog?: string;
+  /** The console's ring buffer (`console-buffer`), its log's limit and rotation (lxc.console.*). */
+  consoleBuffer?: number;
+  consoleLogSize?: number;
+  consoleLogRotate?: boolean;
   cgroups: { v2?: string; v1: string[] };
   /**
    * The dirs the monitor empties and removes at the end (`cgroup-kill`):
@@ -52,6 +58,10 @@ export interface LaunchInput {
   /** Where the monitor moves itself at the end so its own cgroups can go (`lxc.cgroup.dir.monitor.pivot`). */
   monitorPivot?: readonly string[];
   namespaces: readonly string[];
+  /** Process and namespace options (`opt` records: shared namespaces, time offsets, /proc files...). */
+  opts?: readonly OptRecord[];
+  /** The user namespace is another's (`lxc.namespace.share.user`): `userns` gives its map, not a new one. */
+  userShared?: boolean;
   hierarchies: readonly VisibleHierarchy[];
   mountAuto: { proc?: ProcMode; sys?: SysMode; cgroup?: CgroupAuto };
   autodev: boolean;
@@ -427,11 +437,12 @@ export function renderPlan(input: LaunchInput): string {
   for (const dir of kill) if (dir) r.push(planRecord("cgroup-kill", [dir]));
   for (const dir of input.monitorCgroups ?? []) r.push(planRecord("monitor-cgroup", [dir]));
   for (const dir of input.monitorPivot ?? []) r.push(planRecord("monitor-pivot", [dir]));
-  const ns = input.userns ? [...input.namespaces, "user"] : input.namespaces;
+  const ns = input.userns && !input.userShared ? [...input.namespaces, "user"] : input.namespaces;
   r.push(planRecord("namespaces", [ns.join(",")]));
   for (const l of input.userns?.idmap ?? [])
     r.push(planRecord("idmap", [l.kind, String(l.nsid), String(l.hostid), String(l.range)]));
   for (const p of input.userns?.idmappedMounts ?? []) r.push(planRecord("idmapped-mount", [p]));
+  for (const o of input.opts ?? []) r.push(planRecord("opt", [...o]));
   r.push(planRecord("foreground", [input.foreground ? "1" : "0"]));
   r.push(planRecord("init-shim", [input.initShim ? "1" : "0"]));
   for (const dev of input.net?.netdevs ?? []) r.push(planRecord("netdev", [dev]));
@@ -445,7 +456,7 @@ export function renderPlan(input: LaunchInput): string {
   r.push(...hookRecords(input, "pre-mount"));
   for (const m of input.rootfsMounts ?? []) r.push(mountRecord(m));
   r.push(planRecord("rootfs", [input.rootfs]));
-  r.push(planRecord("hostname", [input.hostname]));
+  if (input.hostname !== undefined) r.push(planRecord("hostname", [input.hostname]));
   const [devTmpfs, devNodes] = input.autodev ? devRecords(input) : [[], []];
   // As LXC's lxc_setup: /dev's tmpfs first, its nodes after the mount and autodev hooks.
   const autodevHooks = input.autodev ? hookRecords(input, "autodev") : [];
@@ -469,6 +480,10 @@ export function renderPlan(input: LaunchInput): string {
 
   if (input.stdio === "console") {
     if (input.consoleLog) r.push(planRecord("console-log", [input.consoleLog]));
+    if (input.consoleBuffer) r.push(planRecord("console-buffer", [String(input.consoleBuffer)]));
+    if (input.consoleLog && input.consoleLogSize)
+      r.push(planRecord("console-log-size", [String(input.consoleLogSize)]));
+    if (input.consoleLog && input.consoleLogRotate) r.push(planRecord("console-log-rotate", ["1"]));
     r.push(planRecord("console", ["/dev/console"]));
     if (input.ttyDir && input.ttyMax > 0)
       r.push(planRecord("mkdir", [`/dev/${input.ttyDir}`, "755"]));

@@ -9,6 +9,7 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import type { Context } from "../core/context.js";
 import { LxtError, wrapError } from "../core/errors.js";
 import { writeFileAtomic } from "../host/atomic.js";
+import { renameHosts } from "../network/reserve.js";
 import { type ContainerPaths, requireExists } from "./paths.js";
 import { repairStale, withLock } from "./runtime.js";
 import { listSnapshotNames, overlayDependents, rootfsRef, snapshotPaths } from "./storage.js";
@@ -106,6 +107,8 @@ export async function renameContainer(
         renameSync(dst.dir, src.dir);
         throw wrapError(`${what}: write the configs of ${dst.name}`, err);
       }
+      // Its reserved addresses on managed networks follow it, under the new name.
+      await renameHosts(ctx, src.name, dst.name);
     });
   });
 }

@@ -37,6 +37,17 @@ export function planCgroups(planText: string): ContainerCgroupDirs {
  * (`lxc.cgroup.dir.container.inner`): limits, stats and the freezer are there.
  */
 function cgroupsOf(plan: RuntimePlan | undefined): ContainerCgroupDirs {
+  const known = plan && DIRS.get(plan);
+  if (known) return { ...known, v1: [...known.v1] };
+  const dirs = computeCgroups(plan);
+  if (plan) DIRS.set(plan, { ...dirs, v1: [...dirs.v1] });
+  return dirs;
+}
+
+/** Each decoded plan's cgroups, worked out once (a plan never changes once decoded). */
+const DIRS = new WeakMap<RuntimePlan, ContainerCgroupDirs>();
+
+function computeCgroups(plan: RuntimePlan | undefined): ContainerCgroupDirs {
   const kill = (plan?.records.get("cgroup-kill") ?? []).map((f) => f[0] ?? "");
   const outer = (dir: string) => kill.find((k) => dir.startsWith(`${k}/`)) ?? dir;
   const dirs: ContainerCgroupDirs = { v1: [] };

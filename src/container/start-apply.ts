@@ -43,10 +43,13 @@ import {
   type PreparedNics,
   prepareNics,
   summarizeNics,
+  withAssigned,
 } from "../network/nic.js";
 import type { NetworkDef } from "../network/render.js";
 import { markEphemeral } from "./ephemeral.js";
 import { type LaunchInput, renderPlan } from "./plan.js";
+import { processFailure } from "./process-opts.js";
+import { writeResolvConf } from "./resolv-conf.js";
 import { repairStale } from "./runtime.js";
 import {
   closeScope,
@@ -153,9 +156,11 @@ const STEPS: readonly StartStep[] = [
       if (r.host.managed.size > 0) {
         r.ruleset = import("../network/firewall.js").then((m) => m.listRuleset(run));
       }
+      pointResolver(r);
       const netnsPin = join(paths.runtimeDir, "netns");
       try {
-        r.net = nicRecords(nics, nicTools(), {
+        // Managed networks' addresses are set with the static ones, before the init runs.
+        r.net = nicRecords(withAssigned(nics, r.host.assigned), nicTools(), {
           container: paths.name,
           configFile: paths.config,
           rootfs: r.plan.launch.rootfs,
@@ -363,11 +368,27 @@ const STEPS: readonly StartStep[] = [
         }
         const f = err instanceof LxtError ? (err.cause as HelperFailure | undefined) : undefined;
         const nicErr = f?.stage === "net" ? netFailure(f, r.plan.nics) : undefined;
-        throw nicErr ? nicErr.wrap("network") : err;
+        if (nicErr) throw nicErr.wrap("network");
+        throw (f && processFailure(f, r.plan.config)) ?? err;
       }
     },
   },
 ];
+
+/**
+ * The resolv.conf of a container whose first NIC with an assigned address
+ * is on a managed network, where the image leaves the file to the network
+ * (container/resolv-conf.ts); a failure is a warning, not a failed start.
+ */
+function pointResolver(r: StartRun): void {
+  const first = [...(r.host?.assigned ?? [])].sort(([a], [b]) => a - b)[0];
+  if (!first) return;
+  try {
+    writeResolvConf(r.plan.storage, first[1]);
+  } catch (err) {
+    r.plan.warnings.push(`/etc/resolv.conf not written: ${(err as Error).message}`);
+  }
+}
 
 /** The names of the steps of a start, in order. */
 export const START_STEPS: readonly string[] = STEPS.map((s) => s.name);

@@ -36,6 +36,7 @@ import {
 } from "./launch-input.js";
 import type { ContainerPaths } from "./paths.js";
 import type { LaunchInput } from "./plan.js";
+import { planProcess, seccompProxyRecords } from "./process-opts.js";
 import { wantsScope } from "./scope.js";
 import { type IdmapSource, idmapSource } from "./userns.js";
 
@@ -227,19 +228,34 @@ function configure(
   } catch (err) {
     throw new LxtError("config", `${paths.config}: ${(err as Error).message}`);
   }
+  const proc = planProcess(ctx, {
+    paths,
+    config: cfg,
+    sharesHostNet: sharesHostNet(cfg.nets),
+    nicTypes: nics.map((n) => n.type),
+    idmap: idmapSource(cfg.security),
+  });
+  const optRecords = [...proc.records, ...seccompProxyRecords(cfg, confinement.seccomp)];
   const launch: LaunchInput = {
     name: paths.name,
-    hostname: cfg.utsName ?? paths.name,
+    ...(proc.ownUts ? { hostname: cfg.utsName ?? paths.name } : {}),
     rootfs,
     rootfsMounts: startMounts(storage),
     runtimeDir: paths.runtimeDir,
     exitFile: paths.exitFile,
     consoleLog: exec ? undefined : (cfg.console.logFile ?? paths.consoleLog),
+    ...(exec
+      ? {}
+      : {
+          consoleBuffer: cfg.console.bufferSize,
+          consoleLogSize: cfg.console.logSize,
+          consoleLogRotate: cfg.console.rotate,
+        }),
     cgroups: { v1: [] },
     // type = none: the container shares the starter's network namespace, as LXC.
-    namespaces: sharesHostNet(cfg.nets)
-      ? ["pid", "mnt", "uts", "ipc", "cgroup"]
-      : ["pid", "mnt", "uts", "ipc", "net", "cgroup"],
+    namespaces: proc.namespaces,
+    ...(optRecords.length > 0 ? { opts: optRecords } : {}),
+    ...(proc.userShared ? { userShared: true } : {}),
     hierarchies: visibleHierarchies(layout),
     mountAuto: {
       proc: cfg.mountAuto.proc,

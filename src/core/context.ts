@@ -11,6 +11,7 @@
 
 import { join } from "node:path";
 import type { Stream } from "node:stream";
+import type { AttachServer } from "../host/attach-server.js";
 import type { CgroupFs, KillFn } from "../host/cgroup-fs.js";
 import type { LxcfsView } from "../host/lxcfs.js";
 import type { LimitHost } from "../host/machine.js";
@@ -38,6 +39,8 @@ export interface HostFacts {
   lxcfs(): LxcfsView | undefined;
   /** Whether systemd is the host's service manager (sd_booted(3)): containers then get a scope of their own. */
   systemd(): boolean;
+  /** Whether SELinux is enabled here (selinuxfs mounted). */
+  selinux(): boolean;
 }
 
 /** The doors to the machine. Every one of them can be replaced by a fake. */
@@ -63,6 +66,11 @@ export interface HostDoors {
   tryLock(path: string, what: string): Promise<HeldLock | undefined>;
   /** A process of ours that lives until released (a systemd scope's first member). */
   hold(): Promise<HeldProcess>;
+  /**
+   * A daemon's kept attach helper (`lxt-shim attach-server`), when the
+   * front-end asked for one: `openAttach` goes through it while it listens.
+   */
+  readonly attachServer?: AttachServer;
 }
 
 /** Settings the front-end read from its own configuration (flags, environment). */

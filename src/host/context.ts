@@ -3,11 +3,12 @@
  * what it read from its flags and environment.
  */
 
-import { statSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Caches } from "../core/cache.js";
 import type { Context, Env, LxtCommand } from "../core/context.js";
 import { readAppArmorHost } from "./apparmor.js";
+import { AttachServer } from "./attach-server.js";
 import { nodeCgroupFs, nodeKill } from "./cgroup-fs.js";
 import { detectLxcfs } from "./lxcfs.js";
 import { nodeLimitHost } from "./machine.js";
@@ -34,6 +35,8 @@ export interface NodeContextOptions {
   startTimeoutMs?: number;
   /** How a monitor runs the front-end again (see `HostSettings.lxtCommand`). */
   lxtCommand?: LxtCommand;
+  /** A long-running front-end's attach server socket: the context then keeps one (`HostDoors.attachServer`). */
+  attachSocket?: string;
 }
 
 function isDirectory(path: string): boolean {
@@ -63,6 +66,7 @@ export function nodeContext(o: NodeContextOptions): Context {
         apparmor: () => readAppArmorHost(),
         lxcfs: () => detectLxcfs(),
         systemd: () => systemdBooted(isDirectory),
+        selinux: () => existsSync("/sys/fs/selinux/enforce"),
       },
       clock: { now: () => Date.now(), sleep: (ms) => sleep(ms) },
       lock: (path, what, wait = {}) =>
@@ -72,6 +76,7 @@ export function nodeContext(o: NodeContextOptions): Context {
         }),
       tryLock: (path, what) => tryLock(helperPath(), path, what),
       hold: () => spawnHold(helperPath()),
+      ...(o.attachSocket ? { attachServer: new AttachServer(helperPath, o.attachSocket) } : {}),
     },
     settings: {
       subuidFile: o.subuidFile,

@@ -41,6 +41,9 @@ export const PLAN_OPS = {
   console: one,
   tty: each,
   "console-log": one,
+  "console-buffer": one,
+  "console-log-size": one,
+  "console-log-rotate": one,
   stdio: one,
   foreground: one,
   "init-shim": one,
@@ -75,6 +78,7 @@ export const PLAN_OPS = {
   "lxc-hook": { min: 2, max: 65, once: false },
   "lxc-hook-env": { min: 2, max: 2, once: false },
   "hook-log": one,
+  opt: { min: 2, max: 5, once: false },
 } as const satisfies Record<string, OpShape>;
 
 export type PlanOp = keyof typeof PLAN_OPS;
@@ -98,6 +102,22 @@ export const NET_VERBS = {
 
 export type NetVerb = keyof typeof NET_VERBS;
 
+/** The `opt` record's verbs (native/src/nsopts.c) and how many arguments each takes after the verb. */
+export const OPT_VERBS = {
+  "ns-share": 2,
+  timens: 4,
+  proc: 2,
+  groups: 1,
+  keyring: 1,
+  "sched-core": 1,
+  pdeath: 1,
+  personality: 1,
+  "monitor-unshare": 1,
+  "seccomp-proxy": 2,
+} as const;
+
+export type OptVerb = keyof typeof OPT_VERBS;
+
 /** One `net` step: the verb, then its arguments. */
 export type NetStep = readonly [NetVerb, ...string[]];
 
@@ -116,9 +136,9 @@ export function planRecord(op: PlanOp, fields: readonly string[]): string {
     const takes = shape.min === shape.max ? `${shape.min}` : `${shape.min}-${shape.max}`;
     throw shapeError(op, `${fields.length} fields, the helper takes ${takes}`);
   }
-  if (op === "net") {
+  if (op === "net" || op === "opt") {
     const [verb = "", ...args] = fields;
-    const want = (NET_VERBS as Record<string, number>)[verb];
+    const want = ((op === "net" ? NET_VERBS : OPT_VERBS) as Record<string, number>)[verb];
     if (want === undefined) throw shapeError(op, `unknown verb "${verb}"`);
     if (args.length !== want)
       throw shapeError(op, `${verb} takes ${want} arguments, not ${args.length}`);
@@ -169,6 +189,12 @@ export const ERROR_STAGES = [
   "net",
   "hook",
   "file",
+  "namespace",
+  "proc",
+  "keyring",
+  "sched-core",
+  "personality",
+  "seccomp-notify",
 ] as const;
 
 /** A line on the monitor's status channel, decoded. */
@@ -250,7 +276,9 @@ export type ControlRequest =
   | { verb: "stop"; signal: number; timeoutS: number }
   | { verb: "wait" }
   | { verb: "console"; tty: number }
-  | { verb: "winsize"; tty: number; cols: number; rows: number };
+  | { verb: "winsize"; tty: number; cols: number; rows: number }
+  /** The console's ring buffer: `ok LEN` then LEN bytes, or `none`; `clear` empties it after. */
+  | { verb: "console-log"; clear?: boolean };
 
 /** The request's line (without its newline). */
 export function controlLine(r: ControlRequest): string {
@@ -263,6 +291,8 @@ export function controlLine(r: ControlRequest): string {
       return `console ${r.tty}`;
     case "winsize":
       return `winsize ${r.tty} ${r.cols} ${r.rows}`;
+    case "console-log":
+      return r.clear ? "console-log clear" : "console-log";
     default:
       return r.verb;
   }

@@ -15,7 +15,7 @@ import { LxtError } from "../core/errors.js";
 import { writeFileAtomic } from "../host/atomic.js";
 import { contains, intToIp, ipToInt, parseCidr } from "./ipv4.js";
 import type { Lease, NetworkDef, NetworkRunPaths } from "./render.js";
-import { parseLeases, subnetOf } from "./render.js";
+import { subnetOf } from "./render.js";
 
 /** One port forward as the user gave it. */
 export interface PortForward {
@@ -180,44 +180,10 @@ export function pickAddress(
     const ip = intToIp(a);
     if (a !== subnet.address && contains(subnet, a) && !taken.has(ip)) return ip;
   }
-  throw new LxtError("state", `network ${def.name}: no free address left in its DHCP range to pin`);
-}
-
-/** Pins `container`'s NIC `index` on `def` and returns its address (static addresses are kept as they are). */
-export function pinAddress(
-  run: NetworkRunPaths,
-  def: NetworkDef,
-  container: string,
-  index: number,
-): string {
-  const file = join(run.dhcpHosts, `${container}.${index}`);
-  let entry: ReturnType<typeof parseDhcpHost>;
-  try {
-    entry = parseDhcpHost(readFileSync(file, "utf8"));
-  } catch {
-    throw new LxtError(
-      "state",
-      `network ${def.name}: ${container} has no NIC ${index} registered (start it first)`,
-    );
-  }
-  let leases: Lease[] = [];
-  try {
-    leases = parseLeases(readFileSync(run.leases, "utf8"));
-  } catch {}
-  const reserved = readdirSync(run.dhcpHosts)
-    .filter((f) => f !== `${container}.${index}`)
-    .flatMap((f) => {
-      try {
-        const e = parseDhcpHost(readFileSync(join(run.dhcpHosts, f), "utf8"));
-        return e.ipv4 ? [e.ipv4] : [];
-      } catch {
-        return [];
-      }
-    });
-  const ip = pickAddress(def, entry.hwaddr, entry.ipv4, leases, reserved);
-  if (ip !== entry.ipv4)
-    writeFileAtomic(file, `${entry.hwaddr},${ip},${entry.hostname}\n`, 0o644, false);
-  return ip;
+  throw new LxtError(
+    "state",
+    `network ${def.name}: no free address left in its DHCP range ${def.dhcpRange[0]}-${def.dhcpRange[1]}`,
+  );
 }
 
 /** The NIC index of `container` registered on `def` (its first), if any. */

@@ -21,10 +21,12 @@ import {
   linkPresent,
   listLinks,
   loadNetwork,
+  networkRunPaths,
   registerHost,
 } from "./manage.js";
 import type { NicPlan } from "./nic-resolve.js";
 import { type NetworkDef, subnetOf } from "./render.js";
+import { chooseAddress } from "./reserve.js";
 
 const EEXIST = 17;
 const EOPNOTSUPP = 95;
@@ -44,6 +46,22 @@ export interface PreparedNics {
   autoGateways: Map<number, { ipv4?: string; ipv6?: string }>;
   /** MTU and MAC of each phys link, by NIC index. */
   physOriginal: Map<number, { mtu: number; address: string }>;
+  /**
+   * Addresses lxt gives NICs on a managed network that have no static one
+   * (`A.B.C.D/N`, reserved for their MAC), with the network's gateway and
+   * DNS domain, by NIC index.
+   */
+  assigned: Map<number, AssignedAddress>;
+}
+
+/** An address a managed network gives a NIC before its init runs. */
+export interface AssignedAddress {
+  /** `A.B.C.D/N`. */
+  ipv4: string;
+  /** The bridge's address: default route and DNS server. */
+  gateway: string;
+  domain: string;
+  network: string;
 }
 
 function primary(link: HostLink | undefined, family: "inet" | "inet6"): string | undefined {
@@ -116,6 +134,7 @@ export async function prepareNics(
     managed: new Map(),
     autoGateways: new Map(),
     physOriginal: new Map(),
+    assigned: new Map(),
   };
   for (const nic of nics) checkL2proxy(nic);
   let links = nics.some(needsListing) ? await listLinks(runner) : undefined;
@@ -136,7 +155,10 @@ export async function prepareNics(
         const d = await ensureNetwork(ctx, link, runner, new Reverter(), known);
         made = known === "missing";
         // The monitor makes the devices (`net` records); dnsmasq learns their MACs first.
-        if (d) registerNics(ctx, container, [nic], new Map([[nic.index, d]]));
+        if (d) {
+          const got = registerNics(ctx, container, [nic], new Map([[nic.index, d]]));
+          for (const [i, a] of got) out.assigned.set(i, a);
+        }
         return d;
       });
       // A network brought up just now: its bridge is not in the listing yet.
@@ -172,29 +194,62 @@ export async function prepareNics(
 }
 
 /**
- * Registers each NIC on a managed network with its dnsmasq (a DHCP host
- * entry by MAC, with a reserved address when the NIC has one in the
- * subnet). The devices themselves are made by the monitor (`net` records).
- * Call with the networks' locks held.
+ * Registers each NIC on a managed network with its dnsmasq: a DHCP host
+ * entry by MAC with the NIC's address, and its DNS record. A static address
+ * in the subnet is that address; a NIC with no static address gets one
+ * reserved (`network/reserve.ts`), returned by NIC index for the monitor to
+ * set before the init runs; a NIC with only addresses elsewhere is entered
+ * by name. The devices themselves are made by the monitor (`net` records).
+ * Call with the networks' locks held. Throws `state` when a range is full,
+ * having written nothing for that NIC.
  */
 export function registerNics(
   ctx: Context,
   container: string,
   nics: readonly NicPlan[],
   managed: ReadonlyMap<number, NetworkDef>,
-): void {
+): Map<number, AssignedAddress> {
+  const assigned = new Map<number, AssignedAddress>();
   for (const nic of nics) {
     const def = managed.get(nic.index);
     if (!def || !nic.hwaddr) continue;
     const subnet = subnetOf(def);
+    const key = `${container}.${nic.index}`;
     const inSubnet = nic.ipv4.find((a) => parseCidr(a).network === subnet.network);
+    let ipv4 = inSubnet?.split("/")[0];
+    if (nic.ipv4.length === 0) {
+      ipv4 = chooseAddress(networkRunPaths(ctx, def.name), def, key, nic.hwaddr);
+      assigned.set(nic.index, {
+        ipv4: `${ipv4}/${subnet.prefix}`,
+        gateway: intToIp(subnet.address),
+        domain: def.domain,
+        network: def.name,
+      });
+    }
     registerHost(ctx, def, {
-      key: `${container}.${nic.index}`,
+      key,
       hwaddr: nic.hwaddr,
       hostname: container,
-      ...(inSubnet ? { ipv4: inSubnet.split("/")[0] } : {}),
+      ...(ipv4 ? { ipv4 } : {}),
     });
   }
+  return assigned;
+}
+
+/**
+ * The NICs with the addresses their managed networks assigned: each such
+ * NIC gets its address and, unless its config names a gateway, a default
+ * route through the network's gateway. Pure.
+ */
+export function withAssigned(
+  nics: readonly NicPlan[],
+  assigned: ReadonlyMap<number, AssignedAddress>,
+): NicPlan[] {
+  return nics.map((n) => {
+    const a = assigned.get(n.index);
+    if (!a) return n;
+    return { ...n, ipv4: [a.ipv4], ...(n.gateway4 ? {} : { gateway4: a.gateway }) };
+  });
 }
 
 /**

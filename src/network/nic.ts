@@ -10,12 +10,14 @@ import type { NicTools } from "./nic-hooks.js";
 
 export { type NicHookContext, type NicRecords, type NicTools, nicRecords } from "./nic-hooks.js";
 export {
+  type AssignedAddress,
   netFailure,
   type PreparedNics,
   prepareNics,
   registerNics,
   removeHostEnds,
   runStopHooks,
+  withAssigned,
 } from "./nic-host.js";
 export {
   ipv6Cidr,

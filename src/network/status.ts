@@ -15,6 +15,8 @@ export interface NetworkStatus extends NetworkDef {
   /** Host-side interfaces plugged into the bridge. */
   ports: string[];
   leases: Array<Lease & { container?: string }>;
+  /** Addresses held for containers' NICs (set on the NIC before its init runs), leased or not. */
+  reservations: Array<{ container: string; nic: number; hwaddr: string; ipv4: string }>;
   /** Other tables' forward hooks that would drop this network's traffic. */
   forwardWarnings: string[];
 }
@@ -32,10 +34,16 @@ export async function networkStatus(
   } catch {}
   // Container names by MAC, from the containers' dhcp-hosts files (`NAME.N`).
   const owners = new Map<string, string>();
-  for (const f of existsSync(run.dhcpHosts) ? readdirSync(run.dhcpHosts) : []) {
+  const reservations: NetworkStatus["reservations"] = [];
+  for (const f of existsSync(run.dhcpHosts) ? readdirSync(run.dhcpHosts).sort() : []) {
     try {
       const e = parseDhcpHost(readFileSync(join(run.dhcpHosts, f), "utf8"));
-      owners.set(e.hwaddr.toLowerCase(), f.replace(/\.\d+$/, ""));
+      const container = f.replace(/\.\d+$/, "");
+      owners.set(e.hwaddr.toLowerCase(), container);
+      if (e.ipv4) {
+        const nic = Number(f.slice(container.length + 1));
+        reservations.push({ container, nic, hwaddr: e.hwaddr, ipv4: e.ipv4 });
+      }
     } catch {}
   }
   return {
@@ -47,6 +55,7 @@ export async function networkStatus(
       const container = owners.get(l.hwaddr.toLowerCase());
       return container ? { ...l, container } : l;
     }),
+    reservations,
     forwardWarnings: await forwardPolicyWarnings(def, runner),
   };
 }

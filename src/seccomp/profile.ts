@@ -121,7 +121,7 @@ class Parser {
     return configError(this.file, this.line, `seccomp profile: ${message}`);
   }
 
-  /** `kill`, `allow`, `trap`, `log`, `errno N`; the words it used, or throws. */
+  /** `kill`, `allow`, `trap`, `log`, `errno N`, `notify`; the words it used, or throws. */
   action(words: string[]): { action: SeccompAction; used: number } {
     const [w, n] = words;
     switch (w) {
@@ -129,18 +129,18 @@ class Parser {
       case "kill":
       case "trap":
       case "log":
+      // notify: the monitor forwards the call to lxc.seccomp.notify.proxy.
+      case "notify":
         return { action: w, used: 1 };
       case "errno": {
         if (n === undefined || !/^\d+$/.test(n) || Number(n) > 4095)
           throw this.fail(`errno needs a number from 0 to 4095, got "${n ?? ""}"`);
         return { action: `errno:${Number(n)}`, used: 2 };
       }
-      case "notify":
-        throw this.fail(
-          "the notify action is not supported (seccomp notification proxies are not implemented)",
-        );
       default:
-        throw this.fail(`unknown action "${w}": expected kill, errno N, allow, trap or log`);
+        throw this.fail(
+          `unknown action "${w}": expected kill, errno N, allow, trap, log or notify`,
+        );
     }
   }
 
@@ -206,6 +206,7 @@ export function parseSeccompProfile(text: string, file: string, hostArch: string
     if (header === "1") throw p.fail(`unexpected "${rest.join(" ")}" after ${style}`);
     const { action, used } = p.action(rest);
     if (used !== rest.length) throw p.fail(`unexpected "${rest.slice(used).join(" ")}"`);
+    if (action === "notify") throw p.fail("notify is a rule's action, not a default");
     defaultAction = action;
   }
   const ruleDefault = allow ? "allow" : "kill";

@@ -233,6 +233,16 @@ export function alive(pid: number): boolean {
   }
 }
 
+/**
+ * `lxt attach` arguments running busybox's DHCP client once on container
+ * `c`'s eth0 (5 tries, then exit), with event script `script` (`/bin/true`
+ * leaves the configured address alone; the template's default script sets
+ * the lease's).
+ */
+export function udhcpcOnce(c: string, script = "/bin/true"): string[] {
+  return ["attach", "-n", c, "--", "udhcpc", "-q", "-n", "-t", "5", "-i", "eth0", "-s", script];
+}
+
 /** Polls until `cond` holds or `ms` pass. */
 export async function until(cond: () => boolean, ms = 5000): Promise<boolean> {
   const end = Date.now() + ms;

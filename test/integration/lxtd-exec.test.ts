@@ -7,7 +7,14 @@
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
-import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import {
+  appendFileSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -59,6 +66,37 @@ function opSocketUrl(
   fd: string,
 ): string {
   return `ws+unix://${box.socket}:/1.0/operations/${op.id}/websocket?secret=${op.metadata.fds[fd]}`;
+}
+
+/** Every process below `root`, each with its parent (from /proc). */
+function descendants(root: number): Map<number, number> {
+  const parent = new Map<number, number>();
+  for (const e of readdirSync("/proc")) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const stat = readFileSync(`/proc/${e}/stat`, "utf8");
+      parent.set(Number(e), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const below = new Map<number, number>();
+  for (const [pid, ppid] of parent) {
+    for (let p = ppid; p > 1; p = parent.get(p) ?? 0)
+      if (p === root) {
+        below.set(pid, ppid);
+        break;
+      }
+  }
+  return below;
+}
+
+function readCmdline(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean).join(" ");
+  } catch {
+    return "";
+  }
 }
 
 interface Drive {
@@ -432,11 +470,11 @@ describe("lxtd: exec, console and logs with the stock client", { skip, timeout: 
     const daemon = box.daemon;
     assert.ok(daemon?.pid);
     const child = await shellUntil("sleep 1006 & echo started; exec sleep 1007", "started");
-    const helpers = spawnSync("pgrep", ["-P", String(daemon.pid), "-f", "lxt-shim attach"], {
-      encoding: "utf8",
-    })
-      .stdout.split("\n")
-      .filter(Boolean);
+    // The helper is the command's parent, somewhere below the daemon (its attach server's fork).
+    const below = descendants(daemon.pid);
+    const helpers = [...below.entries()]
+      .filter(([pid]) => readCmdline(pid) === "sleep 1007")
+      .map(([, ppid]) => String(ppid));
     assert.equal(helpers.length, 1);
     daemon.kill("SIGKILL");
     await exitWithin(daemon, 30_000);

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { collectSamples, escapeLabel, renderMetrics } from "../../src/api/metrics.js";
 import { buildApp } from "../../src/api/server.js";
 import { cpuV1, cpuV2, ioV1, ioV2, memoryLimit, memoryStat } from "../../src/cgroups/metrics.js";
 import type { ContainerMetrics } from "../../src/container/metrics.js";
+import { collectSamples, escapeLabel, renderMetrics } from "../../src/container/metrics-text.js";
 import { parseNetDev } from "../../src/host/netinfo.js";
 import { testDaemon } from "./support/lxtd-daemon.js";
 
@@ -80,6 +80,8 @@ test("label values are escaped: backslash, quote, newline", () => {
 
 const SAMPLE: ContainerMetrics = {
   name: "c1",
+  state: "RUNNING",
+  memoryPeakBytes: 4000,
   cpu: [{ cpu: 0, userNs: 1_500_000_000n, systemNs: 500_000_000n }],
   memoryBytes: 3000,
   memoryStat: { Cached: 100, RSS: 200 },
@@ -130,6 +132,9 @@ test("the text: LXD's names, HELP and TYPE, sorted labels, derived memory figure
     'lxd_instances{project="default",type="container"} 3',
     "lxd_operations_total 1",
     "lxd_uptime_seconds 2.5",
+    `lxt_memory_usage_bytes{${base}} 3000`,
+    `lxt_memory_peak_bytes{${base}} 4000`,
+    `lxt_instance_state{name="c1",project="default",state="RUNNING",type="container"} 1`,
   ]) {
     assert.ok(lines.includes(l), `missing: ${l}\n${text}`);
   }
@@ -146,6 +151,25 @@ test("the text: LXD's names, HELP and TYPE, sorted labels, derived memory figure
     assert.ok(l.startsWith(`${current}{`) || l.startsWith(`${current} `), l);
   }
   assert.doesNotMatch(text, /lxd_memory_Swap_bytes/, "no swap figure read: no sample");
+});
+
+test("the CLI's scrape: no daemon figures; a named stopped container has a state and no figures", () => {
+  const text = renderMetrics(
+    collectSamples([SAMPLE], {
+      instances: 2,
+      states: [
+        { name: "c1", state: "RUNNING" },
+        { name: "c2", state: "STOPPED" },
+      ],
+    }),
+  );
+  assert.doesNotMatch(text, /lxd_operations_total|lxd_uptime_seconds/);
+  assert.match(
+    text,
+    /^lxt_instance_state\{name="c2",project="default",state="STOPPED",type="container"\} 1$/m,
+  );
+  assert.doesNotMatch(text, /^lxd_procs_total\{name="c2"/m);
+  assert.match(text, /^lxd_procs_total\{name="c1",project="default",type="container"\} 2$/m);
 });
 
 test("GET /1.0/metrics answers text/plain for an empty state root (inject)", async () => {

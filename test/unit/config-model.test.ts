@@ -376,10 +376,10 @@ describe("resolveConfig networks", () => {
 
 describe("resolveConfig pending and warnings", () => {
   it("lists later keys with file and line", () => {
-    const cfg = resolve("lxc.uts.name = c\nlxc.sched.core = 1\nlxc.init.groups = 10\n");
+    const cfg = resolve("lxc.uts.name = c\nlxc.rootfs.managed = 0\nlxc.rootfs.options = x\n");
     assert.deepEqual(cfg.pending, [
-      { key: "lxc.sched.core", file: "c.conf", line: 2, feature: "core scheduling" },
-      { key: "lxc.init.groups", file: "c.conf", line: 3, feature: "supplementary groups" },
+      { key: "lxc.rootfs.managed", file: "c.conf", line: 2, feature: "unmanaged rootfs" },
+      { key: "lxc.rootfs.options", file: "c.conf", line: 3, feature: "rootfs mount options" },
     ]);
   });
 
@@ -398,8 +398,8 @@ describe("resolveConfig pending and warnings", () => {
   });
 
   it("a harmless value of a single-valued later key overrides an earlier one", () => {
-    assert.deepEqual(resolve("lxc.sched.core = 1\nlxc.sched.core = 0\n").pending, []);
-    assert.equal(resolve("lxc.sched.core = 0\nlxc.sched.core = 1\n").pending.length, 1);
+    assert.deepEqual(resolve("lxc.rootfs.managed = 0\nlxc.rootfs.managed = 1\n").pending, []);
+    assert.equal(resolve("lxc.rootfs.managed = 1\nlxc.rootfs.managed = 0\n").pending.length, 1);
   });
 
   it("resolves every storage backend's rootfs spec", () => {

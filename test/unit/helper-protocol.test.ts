@@ -12,6 +12,7 @@ import {
   controlLine,
   ERROR_STAGES,
   NET_VERBS,
+  OPT_VERBS,
   PLAN_HEADER,
   PLAN_OPS,
   parseControlReply,
@@ -65,6 +66,16 @@ function planCOps(): Map<string, { min?: number; max?: number; once: boolean }> 
   return out;
 }
 
+/** A C file's `verbs[]` table: verb → argument count. */
+function verbTable(file: string): Record<string, number> {
+  const src = read(file);
+  const start = src.indexOf("verbs[] = {");
+  const table = src.slice(start, src.indexOf("};", start));
+  return Object.fromEntries(
+    [...table.matchAll(/\{"([a-z-]+)",\s*(\d+)\}/g)].map((m) => [m[1] as string, Number(m[2])]),
+  );
+}
+
 describe("helper protocol: TypeScript and C agree", () => {
   test("every op of plan.c is in PLAN_OPS with the same field counts and repeatability", () => {
     const c = planCOps();
@@ -81,13 +92,12 @@ describe("helper protocol: TypeScript and C agree", () => {
   });
 
   test("the net verbs of netlink.c take the arguments NET_VERBS says", () => {
-    const src = read("netlink.c");
-    const start = src.indexOf("verbs[] = {");
-    const table = src.slice(start, src.indexOf("};", start));
-    const c = new Map(
-      [...table.matchAll(/\{"([a-z-]+)",\s*(\d+)\}/g)].map((m) => [m[1] as string, Number(m[2])]),
-    );
-    assert.deepEqual(Object.fromEntries(c), { ...NET_VERBS });
+    assert.deepEqual(verbTable("netlink.c"), { ...NET_VERBS });
+  });
+
+  test("the opt verbs of nsopts.c take the arguments OPT_VERBS says", () => {
+    assert.deepEqual(verbTable("nsopts.c"), { ...OPT_VERBS });
+    assert.throws(() => planRecord("opt", ["proc", "oom_score_adj"]), /proc takes 2 arguments/);
   });
 
   test("every stage the helper's C code fails with is a documented error stage", () => {

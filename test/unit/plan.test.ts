@@ -187,6 +187,37 @@ describe("renderPlan", () => {
     assert.match(keepNone, /^caps %$/m);
   });
 
+  test("process options: a shared user namespace (its map, not cloned), opt records, no hostname (golden)", () =>
+    golden(
+      "options.plan",
+      renderPlan(
+        input({
+          hostname: undefined,
+          namespaces: ["pid", "mnt", "ipc", "cgroup"],
+          userShared: true,
+          userns: {
+            idmap: [
+              { kind: "u", nsid: 0, hostid: 3000000000, range: 65536 },
+              { kind: "g", nsid: 0, hostid: 3000000000, range: 65536 },
+            ],
+            idmappedMounts: [],
+          },
+          opts: [
+            ["ns-share", "user", "/proc/42/ns/user"],
+            ["ns-share", "net", "/proc/42/ns/net"],
+            ["ns-share", "uts", "/run/utsns/x"],
+            ["timens", "36000", "0", "-5", "500000000"],
+            ["proc", "oom_score_adj", "-500"],
+            ["groups", "10,20"],
+            ["keyring", "new"],
+            ["pdeath", "15"],
+            ["personality", "8"],
+            ["seccomp-proxy", "@lxd/seccomp", "a cookie"],
+          ],
+        }),
+      ),
+    ));
+
   test("lxc.tty.dir puts ttys in a subdirectory with links", () => {
     const text = renderPlan(input({ ttyMax: 2, ttyDir: "lxc" }));
     assert.match(text, /^tty \/dev\/lxc\/tty2$/m);

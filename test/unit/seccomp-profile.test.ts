@@ -103,6 +103,19 @@ describe("seccomp profiles, version 2", () => {
     assert.equal(parse("2\nblacklist\n").defaultAction, "allow");
   });
 
+  test("notify rules, as LXC writes them, with and without conditions", () => {
+    const f = parse(
+      "2\ndenylist\nmknod notify [1,8192,SCMP_CMP_MASKED_EQ,61440]\nsetxattr notify\n",
+    );
+    assert.deepEqual(
+      f.rules.map((r) => [r.syscall, r.action, r.conditions.length]),
+      [
+        ["mknod", "notify", 1],
+        ["setxattr", "notify", 0],
+      ],
+    );
+  });
+
   test("a rule with the default action is a no-op and left out", () => {
     assert.deepEqual(parse("2\ndenylist\nmkdir allow\n").rules, []);
   });
@@ -161,9 +174,9 @@ describe("seccomp profiles, version 2", () => {
     failsAt("3\ndenylist\n", 1, "version, 1 or 2");
     failsAt("", 1, "version");
     failsAt("2\ngreylist\n", 2, "expected allowlist or denylist");
+    failsAt("2\nallowlist notify\n", 2, "not a default");
     failsAt("2\ndenylist errno\n", 2, "errno needs a number");
     failsAt("2\ndenylist\n\nmkdir errno 4096\n", 4, "0 to 4095");
-    failsAt("2\ndenylist\nmkdir notify\n", 3, "notify action is not supported");
     failsAt("2\ndenylist\nMkdir\n", 3, "not a syscall name");
     failsAt("2\ndenylist\nmkdir errno 1 extra\n", 3, 'unexpected "extra"');
     failsAt("2\ndenylist\nmkdir [0,1,==]\n", 3, "need an action");

@@ -60,6 +60,7 @@ function systemdHost(config: string, systemd = true) {
         apparmor: () => ({ enabled: false, mountFeature: false, why: "not in unit tests" }),
         lxcfs: () => undefined,
         systemd: () => systemd,
+        selinux: () => false,
       },
       hold: async () => ({
         pid: HOLD,

@@ -9,6 +9,7 @@
 #   root   lxt runs in whatever cgroup the caller is in (the root cgroup in the VM)
 #   child  the shell first moves itself into /sys/fs/cgroup/lxt-vm-caller, a
 #          non-root cgroup that holds processes, as a systemd session would
+#   share  a container joining another's namespaces, with a time offset
 #   scope  `lxt start` with limits, run as the sole process of a fresh cgroup,
 #          as `systemd-run --scope -p Delegate=yes lxt start` would; then
 #          enforcement, live set/unset, freeze and clean removal
@@ -23,7 +24,7 @@ set -u
 cd "$(dirname "$0")/../.." || exit 2
 . test/vm/lib.sh
 NAME=v2a
-PHASES=${SMOKE_PHASES:-root child scope dirs}
+PHASES=${SMOKE_PHASES:-root child scope dirs share}
 # make a /dev/loop-control node (c 10:237, not on the default allowlist) in /dev (a tmpfs without nodev, unlike the VM's /tmp) and open it
 LOOPCTL='mknod /dev/lxt-lc c 10 237 && : < /dev/lxt-lc; s=$?; rm -f /dev/lxt-lc; exit $s'
 
@@ -299,6 +300,36 @@ dirs_phase() {
   echo "# phase $p: $((SECONDS - t0)) s"
 }
 
+# A container that joins another's namespaces (cloned by an intermediate,
+# its v2 cgroup entered by a write, not CLONE_INTO_CGROUP), with a time offset.
+share_phase() {
+  local p=share t0=$SECONDS a=v2s1 b=v2s2 pa pb
+  export LXT_PATH
+  LXT_PATH=$(mktemp -d "$TMP/state-XXXX")
+  echo "# phase $p"
+  run "$p/create-a" "$LXT" create -n "$a" -t busybox --network empty
+  run "$p/create-b" "$LXT" create -n "$b" -t busybox --network empty
+  printf '%s\n' "lxc.uts.name =" "lxc.namespace.share.net = $a" "lxc.namespace.share.uts = $a" \
+    "lxc.time.offset.boot = 10h" "lxc.proc.oom_score_adj = 123" >> "$LXT_PATH/$b/config"
+  run "$p/start-a" "$LXT" start -n "$a"
+  run "$p/start-b" "$LXT" start -n "$b"
+  pa=$("$LXT" info -n "$a" -p 2> /dev/null | awk '{print $NF}')
+  pb=$("$LXT" info -n "$b" -p 2> /dev/null | awk '{print $NF}')
+  if [ -n "$pb" ] && [ "$(readlink "/proc/$pb/ns/net")" = "$(readlink "/proc/$pa/ns/net")" ] &&
+    [ "$(readlink "/proc/$pb/ns/uts")" = "$(readlink "/proc/$pa/ns/uts")" ]; then ok "$p/joined"
+  else notok "$p/joined" "a $pa b $pb"; fi
+  if grep -q "^0::.*/lxt.payload.$b\$" "/proc/$pb/cgroup" 2> /dev/null; then ok "$p/cgroup"
+  else notok "$p/cgroup" "b's init in '$(cat "/proc/$pb/cgroup" 2>&1)'"; fi
+  if grep -q 'boottime *36000 ' "/proc/$pb/timens_offsets" 2> /dev/null &&
+    [ "$(cat "/proc/$pb/oom_score_adj" 2>&1)" = 123 ]; then ok "$p/offsets"
+  else notok "$p/offsets" "$(cat "/proc/$pb/timens_offsets" "/proc/$pb/oom_score_adj" 2>&1 | tr '\n' ' ')"; fi
+  run "$p/stop-b" "$LXT" stop -n "$b" -k
+  run "$p/stop-a" "$LXT" stop -n "$a" -k
+  run "$p/destroy" "$LXT" destroy -n "$a" -f
+  "$LXT" destroy -n "$b" -f > /dev/null 2>&1
+  echo "# phase $p: $((SECONDS - t0)) s"
+}
+
 for p in $PHASES; do
   case $p in
     root) phase root ;;
@@ -315,6 +346,7 @@ for p in $PHASES; do
       ;;
     scope) scope_phase ;;
     dirs) dirs_phase ;;
+    share) share_phase ;;
     *) echo "cgroup2-smoke: unknown phase $p" >&2; exit 2 ;;
   esac
 done

@@ -36,6 +36,7 @@ import { armExpiry } from "../expiry.js";
 import { metaFile, readMeta, writeMeta } from "../instance-meta.js";
 import { inInstanceQueue } from "../instance-queue.js";
 import { checkSnapshotName, parseExpiry, SNAPSHOT_META } from "../snapshot-store.js";
+import type { BackupsPost } from "../types.js";
 import { INSTANCES, instanceOperation, instancePaths } from "./instances.js";
 import { recursion } from "./params.js";
 import { objectBody } from "./snapshots.js";
@@ -62,15 +63,6 @@ function backupOperation(
   return instanceOperation(d, reply, instance, description, run, {
     backups: [`/1.0/backups/${backup}`],
   });
-}
-
-interface BackupsPost {
-  name?: string;
-  expires_at?: string | null;
-  instance_only?: boolean;
-  container_only?: boolean;
-  optimized_storage?: boolean;
-  compression_algorithm?: string;
 }
 
 /** Daemons whose leftover uploads (of a killed predecessor) are removed already. */

@@ -21,6 +21,7 @@ import {
   parseCertificate,
   type TrustedCertificate,
 } from "../trust.js";
+import type { CertificatesPost } from "../types.js";
 import { recursion } from "./params.js";
 
 const BASE = "/1.0/certificates";
@@ -37,17 +38,6 @@ const POST_KEYS = new Set([
   "trust_token",
 ]);
 const PUT_KEYS = new Set(["name", "type", "restricted", "projects", "certificate", "fingerprint"]);
-
-interface CertificatesPost {
-  name?: string;
-  type?: string;
-  restricted?: boolean;
-  projects?: string[] | null;
-  certificate?: string;
-  password?: string;
-  token?: boolean;
-  trust_token?: string;
-}
 
 /** A token as the stock client encodes it: base64 of this JSON (LXD's api.CertificateAddToken). */
 interface AddToken {

@@ -7,7 +7,12 @@
 import { createReadStream, statSync, truncateSync } from "node:fs";
 import type { Socket } from "node:net";
 import type { FastifyInstance } from "fastify";
-import { containerLogFiles, openConsole, resizeConsole } from "../../container/console.js";
+import {
+  containerLogFiles,
+  openConsole,
+  readConsoleLog,
+  resizeConsole,
+} from "../../container/console.js";
 import type { ContainerPaths } from "../../container/paths.js";
 import type { Daemon } from "../daemon.js";
 import { asyncBody, badRequest, syncBody } from "../envelope.js";
@@ -96,8 +101,11 @@ export function registerConsoleRoutes(app: FastifyInstance, d: Daemon): void {
 
   app.get<{ Params: { name: string } }>(`${INSTANCES}/:name/console`, async (req, reply) => {
     const paths = instancePaths(d, req.params.name);
-    const file = containerLogFiles(paths, d.caller.env).console;
     reply.header("content-type", "application/octet-stream");
+    // The monitor's ring buffer (lxc.console.buffer.size) when it keeps one, as `lxt console --log`.
+    const log = await readConsoleLog(d.ctx, paths, { env: d.caller.env });
+    if (log.source === "buffer") return reply.send(log.data);
+    const file = log.file;
     try {
       if (!statSync(file).isFile()) return reply.send("");
     } catch {
@@ -118,6 +126,8 @@ export function registerConsoleRoutes(app: FastifyInstance, d: Daemon): void {
     // Never truncate what a config points at that is no log (a device, a fifo).
     if (!regular) throw badRequest("The console log is not a regular file");
     truncateSync(file, 0);
+    // And the ring buffer of a running one (nothing when it keeps none).
+    await readConsoleLog(d.ctx, paths, { clear: true, env: d.caller.env });
     d.events.lifecycle("instance-console-reset", `${INSTANCES}/${paths.name}`);
     return syncBody({});
   });

@@ -14,8 +14,9 @@ import type { Readable } from "node:stream";
 import type { FastifyInstance } from "fastify";
 import type { WebSocket } from "ws";
 import { type AttachSession, configEnvironment, openAttach } from "../../container/attach.js";
-import { summarize } from "../../container/list.js";
 import type { ContainerPaths } from "../../container/paths.js";
+import { observe } from "../../container/state.js";
+import { phase } from "../../core/phase.js";
 import type { Daemon } from "../daemon.js";
 import { ApiError, asyncBody, badRequest } from "../envelope.js";
 import { type ExecRequest, execEnvironment, execFailure, parseExecBody } from "../exec-request.js";
@@ -24,9 +25,13 @@ import { OperationSockets, parseControlMessage, receiveStream, sendStream } from
 import type { Operation } from "../operations.js";
 import { INSTANCES, instancePaths } from "./instances.js";
 
-/** Refuses an instance that cannot run anything now, with LXD's words. */
+/**
+ * Refuses an instance that cannot run anything now, with LXD's words. Read
+ * without a lock: runtime files left by a killed monitor say STOPPED, and
+ * the next command that locks the container repairs them.
+ */
 export async function requireRunning(d: Daemon, paths: ContainerPaths): Promise<void> {
-  const { state } = await summarize(d.ctx, paths);
+  const { state } = observe(d.ctx, paths);
   if (state === "FROZEN") throw badRequest("Instance is frozen");
   if (state !== "RUNNING") throw badRequest("Instance is not running");
 }
@@ -40,10 +45,11 @@ function startSession(
   d: Daemon,
   paths: ContainerPaths,
   req: ExecRequest,
+  env: Record<string, string>,
   op: Operation,
   pty: boolean,
+  streams: { input?: boolean; output?: boolean } = {},
 ): AttachSession {
-  const env = environment(d, paths, req);
   return openAttach(d.ctx, paths, {
     argv: req.command,
     env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
@@ -56,6 +62,7 @@ function startSession(
       : {}),
     caller: d.caller,
     signal: op.signal,
+    ...streams,
   });
 }
 
@@ -78,6 +85,7 @@ async function runWithSockets(
   d: Daemon,
   paths: ContainerPaths,
   req: ExecRequest,
+  env: Record<string, string>,
   op: Operation,
   socks: OperationSockets,
 ): Promise<Record<string, unknown>> {
@@ -91,7 +99,7 @@ async function runWithSockets(
   }
   let session: AttachSession;
   try {
-    session = startSession(d, paths, req, op, req.interactive);
+    session = startSession(d, paths, req, env, op, req.interactive);
   } catch (err) {
     socks.closeAll(); // e.g. stopped meanwhile: the client is not left waiting on its streams
     throw err;
@@ -158,6 +166,7 @@ async function runDetached(
   d: Daemon,
   paths: ContainerPaths,
   req: ExecRequest,
+  env: Record<string, string>,
   op: Operation,
 ): Promise<Record<string, unknown>> {
   const meta: Record<string, unknown> = {};
@@ -174,7 +183,11 @@ async function runDetached(
     };
     op.update(meta);
   }
-  const session = startSession(d, paths, req, op, false);
+  // Nothing to read, and output only when it is recorded: the helper gets /dev/null instead.
+  const session = startSession(d, paths, req, env, op, false, {
+    input: false,
+    output: req.recordOutput,
+  });
   session.stdin.end();
   const sinks = [sink(session.stdout, files?.[0]), sink(session.stderr, files?.[1])];
   const { code, failure } = await session.exited;
@@ -187,15 +200,14 @@ export function registerExecRoutes(app: FastifyInstance, d: Daemon): void {
     const paths = instancePaths(d, req.params.name);
     const exec = parseExecBody(req.body);
     await requireRunning(d, paths);
+    phase("exec: running checked");
     const resources = {
       instances: [`${INSTANCES}/${paths.name}`],
       containers: [`/1.0/containers/${paths.name}`],
     };
-    const common = {
-      command: exec.command,
-      environment: environment(d, paths, exec),
-      interactive: exec.interactive,
-    };
+    const env = environment(d, paths, exec);
+    const common = { command: exec.command, environment: env, interactive: exec.interactive };
+    phase("exec: environment built");
     let op: Operation;
     if (exec.waitForWebsocket) {
       const socks = new OperationSockets(
@@ -208,7 +220,7 @@ export function registerExecRoutes(app: FastifyInstance, d: Daemon): void {
         metadata: { fds: socks.fds, ...common },
         mayCancel: true,
         connect: (secret, ws) => socks.connect(secret, ws),
-        run: (o) => runWithSockets(d, paths, exec, o, socks),
+        run: (o) => runWithSockets(d, paths, exec, env, o, socks),
       });
     } else {
       op = d.operations.start({
@@ -216,7 +228,7 @@ export function registerExecRoutes(app: FastifyInstance, d: Daemon): void {
         description: "Executing command",
         resources,
         mayCancel: true,
-        run: (o) => runDetached(d, paths, exec, o),
+        run: (o) => runDetached(d, paths, exec, env, o),
       });
     }
     return reply.code(202).header("Location", op.url).send(asyncBody(op.url, op.json()));

@@ -10,16 +10,10 @@ import type { Daemon } from "../daemon.js";
 import { ApiError, badRequest, syncBody } from "../envelope.js";
 import { checkIfMatch, etagOf, sendWithEtag } from "../etag.js";
 import { allImages, BUSYBOX_FINGERPRINT, findImageJson } from "../images-view.js";
+import type { AliasJson } from "../types.js";
 import { recursion } from "./params.js";
 
 const ALIASES = "/1.0/images/aliases";
-
-interface AliasJson {
-  name: string;
-  description: string;
-  target: string;
-  type: "container";
-}
 
 function aliasesOf(d: Daemon): AliasJson[] {
   return allImages(d.ctx.lxcpath).flatMap((i) =>

@@ -9,6 +9,7 @@ import type { FastifyInstance, FastifyReply } from "fastify";
 import { checkEntry } from "../../container/config-replace.js";
 import { createContainer } from "../../container/create.js";
 import { destroyContainer } from "../../container/destroy.js";
+import { hostLayout } from "../../container/host-layout.js";
 import { haltSignal } from "../../container/launch-input.js";
 import { containerInfo, listNames, summarize } from "../../container/list.js";
 import { type ContainerPaths, containerPaths } from "../../container/paths.js";
@@ -26,11 +27,18 @@ import { applyChange, creationChange, expandProfiles } from "../instance-config.
 import { matchesFilter, parseFilter } from "../instance-filter.js";
 import { writeMeta } from "../instance-meta.js";
 import { copyInstance } from "../instance-sources.js";
-import { editable, type InstanceJson, instanceJson, instanceState } from "../instance-view.js";
+import {
+  editable,
+  type InstanceJson,
+  instanceJson,
+  instanceState,
+  stateJson,
+} from "../instance-view.js";
 import { renderLxc } from "../lxd-config.js";
 import type { Operation } from "../operations.js";
 import { type Devices, ProfileStore } from "../profiles.js";
 import { type InstancesPost, instanceStatePut, instancesPost, parseBody } from "../schemas.js";
+import type { InstanceFull, InstanceState } from "../types.js";
 import { importUpload, isUpload } from "./backups.js";
 import { recursion } from "./params.js";
 import { snapshotsJson } from "./snapshots.js";
@@ -194,15 +202,23 @@ export function registerInstanceRoutes(app: FastifyInstance, d: Daemon): void {
     const filter = req.query.filter ? parseFilter(req.query.filter) : undefined;
     const names = listNames(d.ctx.lxcpath);
     if (depth === 0 && !filter) return syncBody(names.map((n) => `${INSTANCES}/${n}`));
+    // Read once for the whole list: the cgroup layout and the profiles.
+    const layout = depth > 1 ? hostLayout(d.ctx) : undefined;
+    const store = new ProfileStore(d.profilesDir);
     const out = await Promise.all(
       names.map(async (n) => {
         const paths = containerPaths(d.ctx, n);
-        const inst = await instanceJson(d.ctx, paths).catch(() => undefined);
-        if (!inst) return undefined; // destroyed meanwhile
+        // With the state wanted, it is read once and the instance's status taken from it.
+        const info = layout
+          ? await containerInfo(d.ctx, paths, layout, true, false).catch(() => undefined)
+          : undefined;
+        if (layout && !info) return undefined; // destroyed meanwhile
+        const inst = await instanceJson(d.ctx, paths, info?.state, store).catch(() => undefined);
+        if (!inst) return undefined;
         if (filter && !matchesFilter(filter, inst)) return undefined;
         if (depth === 0) return `${INSTANCES}/${n}`;
-        if (depth === 1) return inst;
-        return fullInstance(d, paths, inst);
+        if (depth === 1 || !info) return inst;
+        return fullInstance(d, paths, inst, stateJson(info));
       }),
     );
     return syncBody(out.filter((x) => x !== undefined));
@@ -279,8 +295,13 @@ export function registerInstanceRoutes(app: FastifyInstance, d: Daemon): void {
 }
 
 /** An instance with its state, snapshots and backups (recursion=2 lists, recursion=1 gets). */
-export async function fullInstance(d: Daemon, paths: ContainerPaths, inst: InstanceJson) {
-  const state = await instanceState(d.ctx, paths);
+export async function fullInstance(
+  d: Daemon,
+  paths: ContainerPaths,
+  inst: InstanceJson,
+  known?: InstanceState,
+): Promise<InstanceFull> {
+  const state = known ?? (await instanceState(d.ctx, paths));
   const snapshots = await snapshotsJson(d, paths);
   return { ...inst, state, snapshots, backups: backupRecords(paths).map(backupJson) };
 }

@@ -1,9 +1,9 @@
-/** `GET /1.0/metrics`: Prometheus text of every running instance (src/api/metrics.ts). */
+/** `GET /1.0/metrics`: Prometheus text of every running instance (src/container/metrics-text.ts, shared with `lxt metrics`). */
 import type { FastifyInstance } from "fastify";
 import { listNames } from "../../container/list.js";
 import { runningContainerMetrics } from "../../container/metrics.js";
+import { collectSamples, renderMetrics } from "../../container/metrics-text.js";
 import type { Daemon } from "../daemon.js";
-import { collectSamples, renderMetrics } from "../metrics.js";
 
 export function registerMetricsRoutes(app: FastifyInstance, d: Daemon): void {
   app.get("/1.0/metrics", async (_req, reply) => {

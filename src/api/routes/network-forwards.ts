@@ -27,28 +27,13 @@ import type { Daemon } from "../daemon.js";
 import { ApiError, badRequest, syncBody } from "../envelope.js";
 import { checkIfMatch, etagOf, sendWithEtag } from "../etag.js";
 import { type ForwardMeta, readNetworkMeta, writeNetworkMeta } from "../network-meta.js";
+import type { ForwardJson } from "../types.js";
 import { managed, NETWORKS } from "./networks.js";
 import { recursion } from "./params.js";
 
 const ANY = "0.0.0.0";
 /** Most forwards one LXD forward may expand to. */
 const MAX_PORTS = 256;
-
-interface PortJson {
-  description: string;
-  protocol: string;
-  listen_port: string;
-  target_address: string;
-  target_port: string;
-}
-
-interface ForwardJson {
-  listen_address: string;
-  description: string;
-  config: Record<string, string>;
-  ports: PortJson[];
-  location: string;
-}
 
 /** One lxt forward of one container. */
 interface Wanted {

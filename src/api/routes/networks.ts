@@ -29,20 +29,10 @@ import { ApiError, badRequest, syncBody } from "../envelope.js";
 import { checkIfMatch, etagOf, sendWithEtag } from "../etag.js";
 import { readNetworkMeta, removeNetworkMeta, writeNetworkMeta } from "../network-meta.js";
 import { ProfileStore } from "../profiles.js";
+import type { LeaseJson, NetworkJson } from "../types.js";
 import { recursion } from "./params.js";
 
 export const NETWORKS = "/1.0/networks";
-
-interface NetworkJson {
-  name: string;
-  description: string;
-  type: string;
-  managed: boolean;
-  status: string;
-  config: Record<string, string>;
-  used_by: string[];
-  locations: string[];
-}
 
 /** A managed network's config as LXD keys. */
 export function configOf(n: NetworkStatus): Record<string, string> {
@@ -244,11 +234,11 @@ export function registerNetworkRoutes(app: FastifyInstance, d: Daemon): void {
 
   app.get<{ Params: { name: string } }>(`${NETWORKS}/:name/leases`, async (req) => {
     const n = await managed(d, req.params.name, "queried for leases");
-    const leases = n.leases.map((l) => ({
+    const leases: LeaseJson[] = n.leases.map((l) => ({
       hostname: l.container ?? l.hostname,
       hwaddr: l.hwaddr,
       address: l.ipv4,
-      type: "dynamic",
+      type: "dynamic" as const,
       location: "none",
     }));
     for (const h of networkHosts(d.ctx, n.name)) {

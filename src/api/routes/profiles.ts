@@ -25,6 +25,7 @@ import {
 import { readMeta, writeMeta } from "../instance-meta.js";
 import { renderLxc } from "../lxd-config.js";
 import { type Profile, ProfileStore } from "../profiles.js";
+import type { ProfileJson } from "../types.js";
 import { recursion } from "./params.js";
 
 const PROFILES = "/1.0/profiles";
@@ -37,7 +38,7 @@ function usersOf(d: Daemon, name: string): string[] {
   );
 }
 
-function profileJson(d: Daemon, p: Profile) {
+function profileJson(d: Daemon, p: Profile): ProfileJson {
   return {
     name: p.name,
     description: p.description,

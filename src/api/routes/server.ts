@@ -6,6 +6,7 @@ import { VERSION } from "../../core/version.js";
 import type { Daemon } from "../daemon.js";
 import { syncBody } from "../envelope.js";
 import { API_EXTENSIONS } from "../extensions.js";
+import type { ServerJson, ServerPublic } from "../types.js";
 
 function osRelease(): { name: string; version: string } {
   try {
@@ -36,7 +37,7 @@ export function registerServerRoutes(app: FastifyInstance, d: Daemon): void {
   app.get("/1.0", async (req) => {
     const os = osRelease();
     const k = kernel();
-    const base = {
+    const base: ServerPublic = {
       // LXD shows its extensions to untrusted clients too: they pick paths by them.
       api_extensions: API_EXTENSIONS,
       api_status: "stable",
@@ -46,7 +47,7 @@ export function registerServerRoutes(app: FastifyInstance, d: Daemon): void {
       public: false,
     };
     if (!req.trusted) return syncBody(base);
-    return syncBody({
+    const full: ServerJson = {
       ...base,
       config: d.config.public(),
       environment: {
@@ -78,7 +79,8 @@ export function registerServerRoutes(app: FastifyInstance, d: Daemon): void {
           { Name: "btrfs", Version: "", Remote: false },
         ],
       },
-    });
+    };
+    return syncBody(full);
   });
   const patch = async (req: { body: unknown; method: string }) => {
     const body = (req.body ?? {}) as { config?: Record<string, unknown> };

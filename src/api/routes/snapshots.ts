@@ -27,6 +27,7 @@ import {
   snapshotRecords,
   writeSnapshotMeta,
 } from "../snapshot-store.js";
+import type { SnapshotsPost } from "../types.js";
 import { changeState, INSTANCES, instanceOperation, instancePaths } from "./instances.js";
 import { recursion } from "./params.js";
 
@@ -54,12 +55,6 @@ function nextSnapshotName(records: readonly SnapshotRecord[]): string {
     if (m) max = Math.max(max, Number(m[1]));
   }
   return `snap${max + 1}`;
-}
-
-interface SnapshotsPost {
-  name?: string;
-  stateful?: boolean;
-  expires_at?: string | null;
 }
 
 async function takeSnapshot(
@@ -170,6 +165,8 @@ export function registerSnapshotRoutes(app: FastifyInstance, d: Daemon): void {
         const name = await takeSnapshot(d, paths, body, expiresAt);
         d.events.lifecycle("instance-snapshot-created", snapshotUrl(paths.name, name));
         if (expiresAt) void armExpiry(d);
+        // The name an unnamed request got (LXD's next `snapN`), for API clients.
+        return { name };
       });
     },
   );

@@ -13,21 +13,11 @@ import type { Daemon } from "../daemon.js";
 import { ApiError, syncBody } from "../envelope.js";
 import { etagOf, sendWithEtag } from "../etag.js";
 import { allImages, BUSYBOX_FINGERPRINT } from "../images-view.js";
+import type { VolumeJson } from "../types.js";
 import { recursion } from "./params.js";
 
 const POOLS = "/1.0/storage-pools";
 export const POOL = "default";
-
-interface VolumeJson {
-  config: Record<string, string>;
-  description: string;
-  name: string;
-  type: "container" | "image";
-  used_by: string[];
-  location: string;
-  content_type: "filesystem";
-  project: string;
-}
 
 function poolJson(d: Daemon) {
   const pool = storagePool(d.ctx);

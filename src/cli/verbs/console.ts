@@ -1,6 +1,7 @@
 import type { Command } from "@commander-js/extra-typings";
 import { LxtError } from "../../core/errors.js";
 import { lxcpathOption, nameOption, parseIntArg, target } from "../common.js";
+import { writeOutBytes } from "../output.js";
 
 /** Parses `-e`: a letter meaning Ctrl+letter, or `^X`. */
 export function escapeByte(spec: string): number {
@@ -18,8 +19,21 @@ export function register(program: Command): void {
     .addOption(lxcpathOption())
     .option("-t, --tty <n>", "tty number (0: the console)", parseIntArg("tty"), 0)
     .option("-e, --escape <char>", "escape character, as Ctrl+char", "a")
+    .option(
+      "--log",
+      "print the console's recent output and exit: the ring buffer (lxc.console.buffer.size) of a running container, else the console log file's end",
+    )
+    .option("--clear", "with --log: empty the ring buffer after printing it")
     .argument("[name]")
     .action(async (name, opts) => {
+      if (opts.log || opts.clear) {
+        if (!opts.log) throw new LxtError("usage", "console: --clear goes with --log");
+        const { readConsoleLog } = await import("../../container/console.js");
+        const { ctx, paths } = target(opts, name);
+        const log = await readConsoleLog(ctx, paths, { clear: opts.clear === true });
+        writeOutBytes(log.data);
+        return;
+      }
       const { openConsole } = await import("../../container/console.js");
       const esc = escapeByte(opts.escape);
       const { ctx, paths } = target(opts, name);

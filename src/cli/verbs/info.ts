@@ -23,6 +23,15 @@ export function register(program: Command): void {
       const { ctx, paths } = target(opts, name);
       requireExists(paths, "info");
       const info = await containerInfo(ctx, paths);
+      const only = opts.state || opts.pid || opts.ips || opts.stats;
+      // Where the console's copy and the container's log go (read only when shown).
+      const { containerLogFiles } = await import("../../container/console.js");
+      let logs: ReturnType<typeof containerLogFiles> | undefined;
+      try {
+        if (!only || opts.format === "json") logs = containerLogFiles(paths, {});
+      } catch {
+        // A config that needs the caller's environment (lxc.environment = NAME): not shown.
+      }
       if (opts.format === "json") {
         printJson({
           name: info.name,
@@ -41,13 +50,14 @@ export function register(program: Command): void {
           nics: info.nics.map(nicJson),
           net: info.net.map((n) => ({ name: n.name, rx_bytes: n.rxBytes, tx_bytes: n.txBytes })),
           last_exit: info.lastExit ?? null,
+          console_log: logs?.console ?? null,
+          log_file: logs?.log ?? null,
           cgroups: info.cgroups,
           apparmor: info.apparmor,
           lxcfs: info.lxcfs,
         });
         return;
       }
-      const only = opts.state || opts.pid || opts.ips || opts.stats;
       const bytes = (n: number | undefined) => (opts.humanize ? humanBytes(n) : String(n ?? "-"));
       const lines: [string, string][] = [];
       if (!only) lines.push(["Name", info.name]);
@@ -91,6 +101,10 @@ export function register(program: Command): void {
           "Last exit",
           e.signal !== undefined ? `killed by signal ${e.signal}` : `code ${e.code}`,
         ]);
+      }
+      if (logs) {
+        lines.push(["Console log", logs.console]);
+        if (logs.log) lines.push(["Log", logs.log]);
       }
       writeOut(`${lines.map(([k, v]) => `${`${k}:`.padEnd(15)} ${v}`).join("\n")}\n`);
     });

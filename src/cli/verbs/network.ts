@@ -86,7 +86,7 @@ export function register(program: Command): void {
 
   net
     .command("show")
-    .description("show a network and its DHCP leases")
+    .description("show a network, its DHCP leases and its containers' reserved addresses")
     .addOption(lxcpathOption())
     .addOption(formatOption())
     .argument("<name>")
@@ -119,6 +119,13 @@ export function register(program: Command): void {
             l.hwaddr,
             new Date(l.expires * 1000).toISOString(),
           ]),
+        );
+      }
+      if (s.reservations.length > 0) {
+        writeOut("reservations:\n");
+        printTable(
+          ["CONTAINER", "NIC", "IPV4", "HWADDR"],
+          s.reservations.map((r) => [r.container, String(r.nic), r.ipv4, r.hwaddr]),
         );
       }
     });

@@ -75,6 +75,7 @@ export function testContext(o: TestContextOptions = {}): Context & { locks: Fake
         apparmor: () => ({ enabled: false, mountFeature: false, why: "not in unit tests" }),
         lxcfs: () => undefined,
         systemd: () => false,
+        selinux: () => false,
       },
       clock: {
         now: () => now,

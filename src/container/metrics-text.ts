@@ -1,10 +1,13 @@
 /**
- * `GET /1.0/metrics` as LXD writes it: Prometheus text (OpenMetrics
+ * The text of a metrics scrape, one implementation for `lxt metrics` and
+ * lxtd's `GET /1.0/metrics`: Prometheus text as LXD writes it (OpenMetrics
  * flavoured: `# HELP`, `# TYPE`, samples, `# EOF`), LXD's metric names in
- * LXD's order, every instance sample labelled `name`, `project` and `type`,
- * labels sorted by name. Pure: the figures come from the container layer.
+ * LXD's order, then lxt's own (`lxt_*`) for what LXD has no name for
+ * (memory in use and its peak, the state); every instance sample labelled
+ * `name`, `project` and `type`, labels sorted by name. Pure: the figures
+ * come from `metrics.ts`.
  */
-import type { ContainerMetrics } from "../container/metrics.js";
+import type { ContainerMetrics } from "./metrics.js";
 
 /** One metric: LXD's name and help text; gauges go up and down, counters only up. */
 export interface MetricDef {
@@ -20,7 +23,11 @@ export interface Sample {
 
 function def(name: string, help: string): MetricDef {
   // LXD: the byte figures and the process count are gauges, the rest counters.
-  const gauge = name.endsWith("_bytes") || name === "lxd_procs_total" || name === "lxd_instances";
+  const gauge =
+    name.endsWith("_bytes") ||
+    name === "lxd_procs_total" ||
+    name === "lxd_instances" ||
+    name === "lxt_instance_state";
   return { name, help, type: gauge ? "gauge" : "counter" };
 }
 
@@ -77,6 +84,10 @@ export const METRICS: readonly MetricDef[] = [
   def("lxd_operations_total", "The number of running operations"),
   def("lxd_procs_total", "The number of running processes."),
   def("lxd_uptime_seconds", "The daemon uptime in seconds."),
+  // lxt's own, where LXD has no metric.
+  def("lxt_memory_usage_bytes", "The memory charged to the instance now (cgroup memory.current)."),
+  def("lxt_memory_peak_bytes", "The most memory charged to the instance since it started."),
+  def("lxt_instance_state", "1 for the instance's state (RUNNING, FROZEN, STOPPED, ...)."),
 ];
 
 /** A label value as the text format quotes it: backslash, double quote and newline escaped. */
@@ -119,13 +130,16 @@ export function renderMetrics(samples: ReadonlyMap<string, readonly Sample[]>): 
   return `${out.join("\n")}\n`;
 }
 
-/** What a scrape shows beside the instances. */
+/** What a scrape shows beside the running instances' figures. */
 export interface DaemonFigures {
   /** Instances under the state root, running or not. */
   instances: number;
-  /** Operations not yet finished. */
-  operations: number;
-  uptimeSeconds: number;
+  /** Operations not yet finished (a daemon's; the CLI has none). */
+  operations?: number;
+  /** A daemon's uptime. */
+  uptimeSeconds?: number;
+  /** The state of each instance covered (default: the running ones'). */
+  states?: readonly { name: string; state: string }[];
 }
 
 /** The samples of a scrape: every running instance's, then the daemon's own. */
@@ -173,6 +187,11 @@ export function collectSamples(
       }
     }
     add("lxd_procs_total", base, m.pids);
+    add("lxt_memory_usage_bytes", base, m.memoryBytes);
+    add("lxt_memory_peak_bytes", base, m.memoryPeakBytes);
+  }
+  for (const { name, state } of daemon.states ?? instances) {
+    add("lxt_instance_state", { name, project, type: "container", state }, 1);
   }
   add("lxd_instances", { project, type: "container" }, daemon.instances);
   add("lxd_instances", { project, type: "virtual-machine" }, 0);

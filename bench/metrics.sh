@@ -1,0 +1,86 @@
+#!/bin/bash
+# One metrics sample of N running containers: `lxt metrics` (every running container's CPU,
+# memory, I/O, NIC counters and state, as Prometheus text) against `lxc-info` called once per
+# container (what a script polling LXC does), side by side in one run, R rounds interleaved;
+# also lxtd's `/1.0/metrics` (the same code, in a running daemon: no Node start-up) by curl
+# over its unix socket.
+# Busybox containers with no network (lxt: --network empty; LXC: lxc.net.0.type = empty) and no
+# console (lxc.console.path = none, both).
+#
+# Usage: bench/metrics.sh [N]   N running containers per tool (default 100)
+# Env:   LXT=CMD                the lxt command (words allowed); default lxt
+#        BENCH_METRICS_ROUNDS=R samples per tool (default 5)
+# Root only. Everything made is removed on exit.
+set -u
+BENCH_TAG=bench/metrics
+. "$(dirname "$0")/lib.sh"
+N=${1:-100}
+R=${BENCH_METRICS_ROUNDS:-5}
+bench_positive "$N" "usage: bench/metrics.sh [N]  (N a positive integer, got '$N')"
+bench_positive "$R" "BENCH_METRICS_ROUNDS must be a positive integer"
+bench_need_root
+bench_need lxc-create lxc-start lxc-info lxc-ls lxc-stop lxc-destroy curl "${LXT[0]}"
+read -r -a LXTD <<< "${LXTD:-$(dirname "$0")/../bin/lxtd}"
+
+LXTP=$(mktemp -d /var/tmp/lxtbench-metrics.XXXXXX)
+LXCP=$(mktemp -d /var/tmp/lxcbench-metrics.XXXXXX)
+W=$(mktemp -d /var/tmp/bench-metrics-work.XXXXXX)
+chmod 711 "$LXTP"
+export LXT_PATH=$LXTP
+LXT_NAMES=() LXC_NAMES=()
+DPID=""
+metrics_cleanup() {
+  [ -n "$DPID" ] && kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
+  bench_cleanup
+}
+trap metrics_cleanup EXIT
+trap 'exit 130' INT TERM
+# No console pty for either tool: the host's ptys (kernel.pty.max) are shared with whatever
+# else runs, and a sample reads no console.
+printf 'lxc.net.0.type = empty\nlxc.console.path = none\nlxc.tty.max = 0\n' > "$W/lxc.conf"
+
+for i in $(seq 0 $((N - 1))); do LXT_NAMES+=("lxtmet-$i") LXC_NAMES+=("lxcmet-$i"); done
+echo "$BENCH_TAG: creating and starting $N containers per tool" >&2
+for n in "${LXT_NAMES[@]}"; do
+  lxt create -n "$n" -t busybox --network empty -q >/dev/null || die "lxt create $n failed"
+  echo "lxc.console.path = none" >> "$LXTP/$n/config"
+done
+lxt start "${LXT_NAMES[@]}" >/dev/null || die "lxt start failed"
+for n in "${LXC_NAMES[@]}"; do
+  lxc-create -P "$LXCP" -n "$n" -t busybox -f "$W/lxc.conf" >/dev/null 2>&1 || die "lxc-create $n failed"
+  # Under load LXC now and then aborts a start: one more try before giving up.
+  lxc-start -P "$LXCP" -n "$n" -d || lxc-start -P "$LXCP" -n "$n" -d || die "lxc-start $n failed"
+done
+[ "$(lxt ls --running | grep -c '^lxtmet-')" = "$N" ] || die "not all $N lxt containers run"
+[ "$(lxc-ls -P "$LXCP" -1 --running | grep -c '^lxcmet-')" = "$N" ] || die "not all $N LXC containers run"
+
+SOCK=$LXTP/.lxtd/unix.socket
+"${LXTD[@]}" --foreground -P "$LXTP" > "$W/lxtd.out" 2> "$W/lxtd.err" &
+DPID=$!
+for _ in $(seq 1 200); do grep -q "listening" "$W/lxtd.out" 2>/dev/null && break; sleep 0.05; done
+grep -q "listening" "$W/lxtd.out" || die "lxtd did not start: $(head -c 500 "$W/lxtd.err")"
+
+ms() { awk -v s="$1" -v e="$2" 'BEGIN { printf "%.1f\n", (e - s) * 1000 }'; }
+for ((r = 0; r < R; r++)); do
+  s=$EPOCHREALTIME; lxt metrics > "$W/lxt.out"; e=$EPOCHREALTIME
+  # A sample counts only when it covers every container, running.
+  [ "$(grep -c '^lxt_instance_state{name="lxtmet-.*state="RUNNING"' "$W/lxt.out")" = "$N" ] &&
+    ms "$s" "$e" >> "$W/lxt.ms"
+  s=$EPOCHREALTIME; curl -s --unix-socket "$SOCK" http://lxd/1.0/metrics > "$W/lxtd.metrics"; e=$EPOCHREALTIME
+  [ "$(grep -c '^lxd_procs_total{name="lxtmet-' "$W/lxtd.metrics")" = "$N" ] && ms "$s" "$e" >> "$W/lxtd.ms"
+  s=$EPOCHREALTIME
+  for n in "${LXC_NAMES[@]}"; do lxc-info -P "$LXCP" -n "$n"; done > "$W/lxc.out"
+  e=$EPOCHREALTIME
+  [ "$(grep -c '^State: *RUNNING' "$W/lxc.out")" = "$N" ] && ms "$s" "$e" >> "$W/lxc.ms"
+done
+
+lm=$(bench_med "$W/lxt.ms") cm=$(bench_med "$W/lxc.ms") dm=$(bench_med "$W/lxtd.ms")
+ratio=$(bench_ratio "$lm" "$cm") dratio=$(bench_ratio "$dm" "$cm")
+echo "One metrics sample of $N running busybox containers (bench/metrics.sh, $R rounds, $(date -u '+%Y-%m-%d %H:%M UTC')):"
+echo
+echo "| figure | lxt | LXC | n (lxt/LXC) | ratio |"
+echo "| --- | --- | --- | --- | --- |"
+echo "| \`lxt metrics\` vs \`lxc-info -n\` × $N | $(bench_cell "$W/lxt.ms" ms) | $(bench_cell "$W/lxc.ms" ms) | $(bench_num "$W/lxt.ms")/$(bench_num "$W/lxc.ms") | ${ratio}$(bench_verdict "$ratio" le 0.1 "$R" "$W/lxt.ms" "$W/lxc.ms") |"
+echo "| lxtd \`GET /1.0/metrics\` (curl) vs \`lxc-info -n\` × $N | $(bench_cell "$W/lxtd.ms" ms) | $(bench_cell "$W/lxc.ms" ms) | $(bench_num "$W/lxtd.ms")/$(bench_num "$W/lxc.ms") | ${dratio}$(bench_verdict "$dratio" le 0.1 "$R" "$W/lxtd.ms" "$W/lxc.ms") |"
+echo
+echo "\`lxt metrics\` output: $(wc -l < "$W/lxt.out") lines, $(wc -c < "$W/lxt.out") bytes; \`lxc-info\` × $N: $(wc -l < "$W/lxc.out") lines."
