@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_addr.h>
+#include <linux/if_bridge.h>
 #include <linux/if_link.h>
 #include <linux/neighbour.h>
 #include <linux/rtnetlink.h>
@@ -170,7 +171,26 @@ struct link_info {
 	int index;
 	unsigned int mtu;
 	char kind[16];
+	/* A bridge's: IFLA_BR_VLAN_FILTERING and IFLA_BR_VLAN_DEFAULT_PVID
+	 * (absent: a kernel without CONFIG_BRIDGE_VLAN_FILTERING). */
+	bool can_filter, vlan_filtering;
+	unsigned short default_pvid;
 };
+
+/* A bridge's vlan settings from its IFLA_INFO_DATA. */
+static void bridge_data(struct rtattr *data, struct link_info *out)
+{
+	int len = (int)RTA_PAYLOAD(data);
+
+	for (struct rtattr *c = RTA_DATA(data); RTA_OK(c, len); c = RTA_NEXT(c, len)) {
+		if (c->rta_type == IFLA_BR_VLAN_FILTERING && RTA_PAYLOAD(c) >= 1)
+			out->vlan_filtering = *(unsigned char *)RTA_DATA(c) != 0;
+		if (c->rta_type == IFLA_BR_VLAN_DEFAULT_PVID && RTA_PAYLOAD(c) >= 2) {
+			out->can_filter = true;
+			memcpy(&out->default_pvid, RTA_DATA(c), 2);
+		}
+	}
+}
 
 /* Looks a link up by name on fd's namespace: 0, or a negative errno (-ENODEV: none). */
 static int get_link(struct nl *n, int fd, const char *name, struct link_info *out)
@@ -201,10 +221,16 @@ static int get_link(struct nl *n, int fd, const char *name, struct link_info *ou
 			memcpy(&out->mtu, RTA_DATA(a), 4);
 		if (a->rta_type == IFLA_LINKINFO) {
 			int l2 = (int)RTA_PAYLOAD(a);
-			for (struct rtattr *b = RTA_DATA(a); RTA_OK(b, l2); b = RTA_NEXT(b, l2))
+			struct rtattr *data = NULL;
+			for (struct rtattr *b = RTA_DATA(a); RTA_OK(b, l2); b = RTA_NEXT(b, l2)) {
 				if (b->rta_type == IFLA_INFO_KIND)
 					snprintf(out->kind, sizeof(out->kind), "%.*s",
 						 (int)RTA_PAYLOAD(b), (char *)RTA_DATA(b));
+				if (b->rta_type == IFLA_INFO_DATA)
+					data = b;
+			}
+			if (data && !strcmp(out->kind, "bridge"))
+				bridge_data(data, out);
 		}
 	}
 	return 0;
@@ -243,17 +269,24 @@ struct addr {
 	int prefix;
 };
 
+/* The first n bytes of s as a string in buf (cap bytes); -1 when empty or too long. */
+static int take(char *buf, size_t cap, const char *s, size_t n)
+{
+	if (n == 0 || n >= cap)
+		return -1;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	return 0;
+}
+
 static int parse_addr(const char *s, struct addr *a)
 {
 	char text[64];
 	const char *slash = strchr(s, '/');
-	size_t n = slash ? (size_t)(slash - s) : strlen(s);
 	long long p;
 
-	if (n == 0 || n >= sizeof(text))
+	if (take(text, sizeof(text), s, slash ? (size_t)(slash - s) : strlen(s)) < 0)
 		return -1;
-	memcpy(text, s, n);
-	text[n] = '\0';
 	if (inet_pton(AF_INET, text, a->bytes) == 1) {
 		a->family = AF_INET;
 		a->len = 4;
@@ -295,17 +328,86 @@ bool valid_ifname(const char *name)
 	       !strpbrk(name, "/: \t\n");
 }
 
-static int macvlan_mode(const char *s)
+/* A mode's kernel value by its LXC name; -1 for none. */
+struct named {
+	const char *name;
+	int value;
+};
+
+static int by_name(const struct named *t, size_t n, const char *s)
 {
-	if (!strcmp(s, "private"))
-		return MACVLAN_MODE_PRIVATE;
-	if (!strcmp(s, "vepa"))
-		return MACVLAN_MODE_VEPA;
-	if (!strcmp(s, "bridge"))
-		return MACVLAN_MODE_BRIDGE;
-	if (!strcmp(s, "passthru"))
-		return MACVLAN_MODE_PASSTHRU;
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(s, t[i].name))
+			return t[i].value;
 	return -1;
+}
+
+#define BY_NAME(t, s) by_name(t, sizeof(t) / sizeof(t[0]), s)
+
+static const struct named macvlan_modes[] = {
+	{"private", MACVLAN_MODE_PRIVATE},
+	{"vepa", MACVLAN_MODE_VEPA},
+	{"bridge", MACVLAN_MODE_BRIDGE},
+	{"passthru", MACVLAN_MODE_PASSTHRU},
+};
+
+/* ipvlan modes and isolations (IFLA_IPVLAN_MODE, IFLA_IPVLAN_FLAGS; bridge has no flag). */
+static const struct named ipvlan_modes[] = {
+	{"l2", IPVLAN_MODE_L2}, {"l3", IPVLAN_MODE_L3}, {"l3s", IPVLAN_MODE_L3S}};
+static const struct named ipvlan_isolations[] = {
+	{"bridge", 0}, {"private", IPVLAN_F_PRIVATE}, {"vepa", IPVLAN_F_VEPA}};
+
+static void put_u16(struct msg *m, int type, unsigned short v)
+{
+	put(m, type, &v, sizeof(v));
+}
+
+/* A queue count: "0" for the kernel's default, else 1..1024. */
+static int parse_queues(const char *s, unsigned int *out)
+{
+	long long v;
+
+	if (parse_ll(s, 0, 1024, &v) < 0)
+		return -1;
+	*out = (unsigned int)v;
+	return 0;
+}
+
+/* A VLAN id min..4094 (`none` is 0 where allowed). */
+static int parse_vid(const char *s, bool none_ok, int min, unsigned short *out)
+{
+	long long v;
+
+	if (none_ok && !strcmp(s, "none")) {
+		*out = 0;
+		return 0;
+	}
+	if (parse_ll(s, min, 4094, &v) < 0)
+		return -1;
+	*out = (unsigned short)v;
+	return 0;
+}
+
+/* A comma list of VLAN ids, or "-"; calls each(vid) when given. */
+static int each_vid(const char *list, int (*each)(void *, unsigned short), void *arg)
+{
+	char buf[8];
+	const char *p = list;
+
+	if (!strcmp(list, "-"))
+		return 0;
+	for (;;) {
+		const char *comma = strchr(p, ',');
+		unsigned short vid;
+
+		if (take(buf, sizeof(buf), p, comma ? (size_t)(comma - p) : strlen(p)) < 0)
+			return -1;
+		if (parse_vid(buf, false, 1, &vid) < 0 || (each && each(arg, vid) < 0))
+			return -1;
+		if (!comma)
+			return 0;
+		p = comma + 1;
+	}
 }
 
 /* The record verbs: name, field count after the verb. */
@@ -313,8 +415,9 @@ static const struct {
 	const char *verb;
 	int nargs;
 } verbs[] = {
-	{"pin", 1},     {"veth", 5}, {"macvlan", 5},    {"move", 1},       {"link", 4},
+	{"pin", 1},     {"veth", 7}, {"macvlan", 5},    {"move", 1},       {"link", 4},
 	{"up", 1},      {"addr", 2}, {"route", 3},      {"host-route", 2}, {"host-proxy", 2},
+	{"vlan", 5},    {"ipvlan", 5}, {"bridge-vlan", 4},
 };
 
 /* Checks one `net` record's fields (f[0] the verb, n fields in all). */
@@ -336,14 +439,38 @@ int net_parse(char **f, int n)
 		return -1;
 	if (!strcmp(v, "pin"))
 		return f[1][0] == '/' ? 0 : -1;
-	if (!strcmp(v, "veth")) /* HOST PEER MTU MAC MASTER */
+	if (!strcmp(v, "veth")) { /* HOST PEER MTU MAC MASTER RXQ TXQ */
+		unsigned int q;
 		return valid_ifname(f[1]) && valid_ifname(f[2]) && parse_mtu(f[3], &mtu) == 0 &&
 			       (!strcmp(f[4], "-") || parse_mac(f[4], mac) == 0) &&
-			       (!strcmp(f[5], "-") || valid_ifname(f[5]))
+			       (!strcmp(f[5], "-") || valid_ifname(f[5])) &&
+			       parse_queues(f[6], &q) == 0 && parse_queues(f[7], &q) == 0
 			   ? 0
 			   : -1;
+	}
+	if (!strcmp(v, "vlan")) { /* PARENT NAME VID MTU MAC */
+		unsigned short vid;
+		return valid_ifname(f[1]) && valid_ifname(f[2]) && parse_vid(f[3], false, 0, &vid) == 0 &&
+			       parse_mtu(f[4], &mtu) == 0 &&
+			       (!strcmp(f[5], "-") || parse_mac(f[5], mac) == 0)
+			   ? 0
+			   : -1;
+	}
+	if (!strcmp(v, "ipvlan")) /* PARENT NAME MODE ISOLATION MTU */
+		return valid_ifname(f[1]) && valid_ifname(f[2]) && BY_NAME(ipvlan_modes, f[3]) >= 0 &&
+			       BY_NAME(ipvlan_isolations, f[4]) >= 0 && parse_mtu(f[5], &mtu) == 0
+			   ? 0
+			   : -1;
+	if (!strcmp(v, "bridge-vlan")) { /* PORT BRIDGE PVID TAGGED */
+		unsigned short vid;
+		return valid_ifname(f[1]) && valid_ifname(f[2]) &&
+			       (!strcmp(f[3], "-") || parse_vid(f[3], true, 1, &vid) == 0) &&
+			       each_vid(f[4], NULL, NULL) == 0
+			   ? 0
+			   : -1;
+	}
 	if (!strcmp(v, "macvlan")) /* PARENT NAME MODE MTU MAC */
-		return valid_ifname(f[1]) && valid_ifname(f[2]) && macvlan_mode(f[3]) > 0 &&
+		return valid_ifname(f[1]) && valid_ifname(f[2]) && BY_NAME(macvlan_modes, f[3]) > 0 &&
 			       parse_mtu(f[4], &mtu) == 0 &&
 			       (!strcmp(f[5], "-") || parse_mac(f[5], mac) == 0)
 			   ? 0
@@ -425,10 +552,12 @@ static int do_veth(struct nl *n, char **f)
 	struct rtattr *info, *data, *pa;
 	struct link_info master = {0};
 	unsigned char mac[6];
-	unsigned int mtu = 0;
+	unsigned int mtu = 0, rxq = 0, txq = 0;
 	struct msg m;
 
 	parse_mtu(f[3], &mtu);
+	parse_queues(f[6], &rxq);
+	parse_queues(f[7], &txq);
 	if (strcmp(f[5], "-") != 0) {
 		if (need_link(n, n->host, f[5], &master) < 0)
 			return -1;
@@ -444,6 +573,11 @@ static int do_veth(struct nl *n, char **f)
 		put_u32(&m, IFLA_MTU, mtu);
 	if (master.index)
 		put_u32(&m, IFLA_MASTER, (unsigned int)master.index);
+	/* RXQ/TXQ are the container's end's; the host end mirrors them, as LXC does. */
+	if (txq)
+		put_u32(&m, IFLA_NUM_RX_QUEUES, txq);
+	if (rxq)
+		put_u32(&m, IFLA_NUM_TX_QUEUES, rxq);
 	info = put(&m, IFLA_LINKINFO, NULL, 0);
 	put_str(&m, IFLA_INFO_KIND, "veth");
 	data = put(&m, IFLA_INFO_DATA, NULL, 0);
@@ -454,6 +588,10 @@ static int do_veth(struct nl *n, char **f)
 		put(&m, IFLA_ADDRESS, mac, 6);
 	if (mtu)
 		put_u32(&m, IFLA_MTU, mtu);
+	if (rxq)
+		put_u32(&m, IFLA_NUM_RX_QUEUES, rxq);
+	if (txq)
+		put_u32(&m, IFLA_NUM_TX_QUEUES, txq);
 	nest_end(&m, pa);
 	nest_end(&m, data);
 	nest_end(&m, info);
@@ -462,36 +600,116 @@ static int do_veth(struct nl *n, char **f)
 	return remember(n, n->host, f[1], MADE_HOST);
 }
 
-/* macvlan PARENT NAME MODE MTU MAC: made on PARENT, straight in the child's namespace. */
-static int do_macvlan(struct nl *n, char **f)
+/*
+ * A device on PARENT made straight in the child's namespace:
+ * macvlan PARENT NAME MODE MTU MAC, vlan PARENT NAME VID MTU MAC,
+ * ipvlan PARENT NAME MODE ISOLATION MTU (an ipvlan has its parent's MAC).
+ */
+static int do_sublink(struct nl *n, char **f)
 {
 	struct ifinfomsg ifi = {.ifi_family = AF_UNSPEC};
+	bool ipvlan = !strcmp(f[0], "ipvlan");
+	const char *mac_field = ipvlan ? "-" : f[5];
 	struct link_info parent;
 	struct rtattr *info, *data;
 	unsigned char mac[6];
 	unsigned int mtu = 0;
+	unsigned short vid = 0;
 	struct msg m;
 
 	if (need_link(n, n->host, f[1], &parent) < 0)
 		return -1;
-	parse_mtu(f[4], &mtu);
+	parse_mtu(ipvlan ? f[5] : f[4], &mtu);
 	msg_start(&m, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, &ifi, sizeof(ifi));
 	put_str(&m, IFLA_IFNAME, f[2]);
 	put_u32(&m, IFLA_LINK, (unsigned int)parent.index);
 	put_u32(&m, IFLA_NET_NS_FD, (unsigned int)n->child_ns);
 	if (mtu)
 		put_u32(&m, IFLA_MTU, mtu);
-	if (strcmp(f[5], "-") != 0 && parse_mac(f[5], mac) == 0)
+	if (strcmp(mac_field, "-") != 0 && parse_mac(mac_field, mac) == 0)
 		put(&m, IFLA_ADDRESS, mac, 6);
 	info = put(&m, IFLA_LINKINFO, NULL, 0);
-	put_str(&m, IFLA_INFO_KIND, "macvlan");
+	put_str(&m, IFLA_INFO_KIND, f[0]);
 	data = put(&m, IFLA_INFO_DATA, NULL, 0);
-	put_u32(&m, IFLA_MACVLAN_MODE, (unsigned int)macvlan_mode(f[3]));
+	if (ipvlan) {
+		put_u16(&m, IFLA_IPVLAN_MODE, (unsigned short)BY_NAME(ipvlan_modes, f[3]));
+		put_u16(&m, IFLA_IPVLAN_FLAGS, (unsigned short)BY_NAME(ipvlan_isolations, f[4]));
+	} else if (!strcmp(f[0], "vlan")) {
+		parse_vid(f[3], false, 0, &vid);
+		put_u16(&m, IFLA_VLAN_ID, vid);
+	} else {
+		put_u32(&m, IFLA_MACVLAN_MODE, (unsigned int)BY_NAME(macvlan_modes, f[3]));
+	}
 	nest_end(&m, data);
 	nest_end(&m, info);
-	if (check(talk(n, n->host, &m, 0, NULL, 0), "macvlan", f[2]) < 0)
+	if (check(talk(n, n->host, &m, 0, NULL, 0), f[0], f[2]) < 0)
 		return -1;
 	return remember(n, n->inside, f[2], MADE_INSIDE);
+}
+
+/* One VLAN of a bridge port: added (RTM_SETLINK) or deleted (RTM_DELLINK). */
+static int port_vlan(struct nl *n, int ifindex, int op, unsigned short vid, bool untagged)
+{
+	struct ifinfomsg ifi = {.ifi_family = AF_BRIDGE, .ifi_index = ifindex};
+	struct bridge_vlan_info vi = {.vid = vid};
+	struct rtattr *spec;
+	struct msg m;
+
+	if (untagged)
+		vi.flags = BRIDGE_VLAN_INFO_PVID | BRIDGE_VLAN_INFO_UNTAGGED;
+	msg_start(&m, op, 0, &ifi, sizeof(ifi));
+	spec = put(&m, IFLA_AF_SPEC, NULL, 0);
+	put_u16(&m, IFLA_BRIDGE_FLAGS, BRIDGE_FLAGS_MASTER);
+	put(&m, IFLA_BRIDGE_VLAN_INFO, &vi, sizeof(vi));
+	nest_end(&m, spec);
+	return talk(n, n->host, &m, 0, NULL, 0);
+}
+
+struct tag_arg {
+	struct nl *n;
+	int ifindex;
+	const char *port;
+};
+
+static int add_tagged(void *arg, unsigned short vid)
+{
+	struct tag_arg *t = arg;
+	char what[32];
+
+	snprintf(what, sizeof(what), "%s:%u", t->port, vid);
+	return check(port_vlan(t->n, t->ifindex, RTM_SETLINK, vid, false), "bridge-vlan", what);
+}
+
+/*
+ * bridge-vlan PORT BRIDGE PVID TAGGED: a veth host end's VLANs on its
+ * bridge, which must filter VLANs. PVID (or `none`) replaces the bridge's
+ * default untagged VLAN on the port; TAGGED are added as tagged.
+ */
+static int do_bridge_vlan(struct nl *n, char **f)
+{
+	struct link_info port, bridge;
+	unsigned short pvid = 0;
+
+	if (need_link(n, n->host, f[2], &bridge) < 0 || need_link(n, n->host, f[1], &port) < 0)
+		return -1;
+	if (strcmp(bridge.kind, "bridge") != 0)
+		return fail("net", "not-bridge", f[2], 0);
+	if (!bridge.can_filter)
+		return fail("net", "vlan-filtering", f[2], EOPNOTSUPP);
+	if (!bridge.vlan_filtering)
+		return fail("net", "vlan-filtering", f[2], EPERM);
+	if (strcmp(f[3], "-") != 0) {
+		parse_vid(f[3], true, 1, &pvid);
+		if (bridge.default_pvid && bridge.default_pvid != pvid &&
+		    check(port_vlan(n, port.index, RTM_DELLINK, bridge.default_pvid, false),
+			  "bridge-vlan", f[1]) < 0)
+			return -1;
+		if (pvid && check(port_vlan(n, port.index, RTM_SETLINK, pvid, true), "bridge-vlan",
+				  f[1]) < 0)
+			return -1;
+	}
+	struct tag_arg t = {.n = n, .ifindex = port.index, .port = f[1]};
+	return each_vid(f[4], add_tagged, &t);
 }
 
 /* move IFNAME: a host device into the child's namespace (phys). */
@@ -625,8 +843,10 @@ static int run_one(struct nl *n, char **f)
 	}
 	if (!strcmp(v, "veth"))
 		return do_veth(n, f);
-	if (!strcmp(v, "macvlan"))
-		return do_macvlan(n, f);
+	if (!strcmp(v, "macvlan") || !strcmp(v, "vlan") || !strcmp(v, "ipvlan"))
+		return do_sublink(n, f);
+	if (!strcmp(v, "bridge-vlan"))
+		return do_bridge_vlan(n, f);
 	if (!strcmp(v, "move"))
 		return do_move(n, f);
 	if (!strcmp(v, "link") || !strcmp(v, "up"))

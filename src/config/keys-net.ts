@@ -1,7 +1,6 @@
 /**
  * The `lxc.net.[i].*` sub-keys of lxc.container.conf(5) NETWORK, with their
- * value checks. Which types and sub-keys lxt applies (the others are
- * recognised and refuse the start) is in keys.ts (IMPLEMENTED_NET_*).
+ * value checks (the NICs they make: src/network/nic-resolve.ts).
  */
 
 import { isIPv4, isIPv6 } from "node:net";
@@ -68,9 +67,10 @@ function checkRoute(value: string, v6: boolean): void {
   }
 }
 
-function checkVlanId(value: string, allowNone: boolean): void {
+/** A VLAN id; a bridge port's (veth.vlan.*) is 1-4094, a vlan device's may be 0 (priority tags). */
+function checkVlanId(value: string, allowNone: boolean, min = 1): void {
   if (allowNone && value === "none") return;
-  parseInteger(value, 0, 4094);
+  parseInteger(value, min, 4094);
 }
 
 const key = (
@@ -151,7 +151,7 @@ export const NET_KEYS: ReadonlyMap<string, NetKeySpec> = new Map(
       (v) => void parseInteger(v, 1, 1024),
       { requiresType: "veth" },
     ),
-    key("vlan.id", "VLAN id", (v) => checkVlanId(v, false), { requiresType: "vlan" }),
+    key("vlan.id", "VLAN id", (v) => checkVlanId(v, false, 0), { requiresType: "vlan" }),
     key(
       "macvlan.mode",
       "macvlan mode",

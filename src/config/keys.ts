@@ -8,7 +8,7 @@
  */
 
 import { configError } from "../core/errors.js";
-import { type HostInfo, IMPLEMENTED, impl, type KeySpec, later, type Verdict } from "./key-spec.js";
+import { type HostInfo, IMPLEMENTED, impl, type KeySpec, type Verdict } from "./key-spec.js";
 import { CONFINEMENT_KEYS, CONFINEMENT_PATTERNS } from "./keys-confinement.js";
 import { NET_KEYS, parseNetKey } from "./keys-net.js";
 import { RUNTIME_KEYS, RUNTIME_PATTERNS } from "./keys-runtime.js";
@@ -22,52 +22,11 @@ const EXACT: KeySpec[] = [...RUNTIME_KEYS, ...CONFINEMENT_KEYS];
 const PATTERNS = [...CONFINEMENT_PATTERNS, ...RUNTIME_PATTERNS];
 const EXACT_MAP = new Map(EXACT.map((s) => [s.name, s]));
 
-/** Network types lxt implements; the others are recognised and refused at start. */
-export const IMPLEMENTED_NET_TYPES: ReadonlySet<string> = new Set([
-  "empty",
-  "none",
-  "veth",
-  "macvlan",
-  "phys",
-]);
-/** Sub-keys lxt applies; the others are recognised and refused at start. */
-export const IMPLEMENTED_NET_SUBS: ReadonlySet<string> = new Set([
-  "flags",
-  "link",
-  "name",
-  "hwaddr",
-  "mtu",
-  "ipv4.address",
-  "ipv4.gateway",
-  "ipv6.address",
-  "ipv6.gateway",
-  "script.up",
-  "script.down",
-  "veth.mode",
-  "veth.pair",
-  "veth.ipv4.route",
-  "veth.ipv6.route",
-  "macvlan.mode",
-]);
-
-/** The spec of `lxc.net.[i].<sub>` keys, built from keys-net.ts. */
+/** The spec of `lxc.net.[i].<sub>` keys, built from keys-net.ts: every type and sub-key is applied. */
 function netSpec(sub: string): KeySpec {
   const n = NET_KEYS.get(sub);
-  const name = `lxc.net.[i].${sub}`;
-  if (sub === "type") {
-    return impl(name, n?.summary ?? "", (v) => n?.check(v), {
-      check: (v) =>
-        IMPLEMENTED_NET_TYPES.has(v)
-          ? undefined
-          : { status: "later", feature: `network type ${v}` },
-    });
-  }
-  if (IMPLEMENTED_NET_SUBS.has(sub)) {
-    return impl(name, n?.summary ?? "", (v) => n?.check(v), { list: n?.list ?? false });
-  }
-  return later(name, "networking", n?.summary ?? "", {
+  return impl(`lxc.net.[i].${sub}`, n?.summary ?? "", (v) => n?.check(v), {
     list: n?.list ?? false,
-    validate: (v) => n?.check(v),
   });
 }
 const NET_SPECS = new Map([...NET_KEYS.keys()].map((sub) => [sub, netSpec(sub)]));

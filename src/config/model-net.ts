@@ -1,12 +1,11 @@
 /**
  * The `lxc.net.N.*` part of config resolution: networks are indexed, their
- * type must come before type-specific keys, and types lxt does not implement
- * yet (vlan, ipvlan) become pending keys that refuse the start.
+ * type must come before type-specific keys, and sub-keys of `empty` and
+ * `none` networks are ignored with a warning.
  */
 
 import { configError } from "../core/errors.js";
-import { IMPLEMENTED_NET_SUBS, IMPLEMENTED_NET_TYPES } from "./keys.js";
-import type { ContainerConfig, Tracked } from "./model.js";
+import type { ContainerConfig } from "./model.js";
 import type { ConfigEntry } from "./parse.js";
 
 /** One network while its entries are being read. */
@@ -58,12 +57,8 @@ function isListNetKey(sub: string): boolean {
   return sub.endsWith(".address") || sub.endsWith(".route") || sub === "veth.vlan.tagged.id";
 }
 
-/** Fills cfg.nets, tracks non-empty types as pending; returns warnings. */
-export function finishNets(
-  cfg: ContainerConfig,
-  nets: Map<number, NetState>,
-  tracked: Tracked[],
-): string[] {
+/** Fills cfg.nets; returns warnings. */
+export function finishNets(cfg: ContainerConfig, nets: Map<number, NetState>): string[] {
   const warnings: string[] = [];
   for (const state of [...nets.values()].sort((a, b) => a.index - b.index)) {
     const at = state.typeAt;
@@ -83,31 +78,7 @@ export function finishNets(
       file: at.file,
       line: at.line,
     });
-    const key = `lxc.net.${state.index}.type`;
-    if (!IMPLEMENTED_NET_TYPES.has(state.type)) {
-      tracked.push({
-        key,
-        family: "lxc.net",
-        file: at.file,
-        line: at.line,
-        verdict: { status: "later", feature: `network type ${state.type}` },
-      });
-      continue;
-    }
-    if (state.type !== "empty" && state.type !== "none") {
-      // Sub-keys of an implemented type that lxt does not apply yet refuse the start.
-      for (const sub of state.keys.keys()) {
-        if (IMPLEMENTED_NET_SUBS.has(sub)) continue;
-        tracked.push({
-          key: `lxc.net.${state.index}.${sub}`,
-          family: "lxc.net",
-          file: at.file,
-          line: at.line,
-          verdict: { status: "later", feature: "networking" },
-        });
-      }
-      continue;
-    }
+    if (state.type !== "empty" && state.type !== "none") continue;
     const extra = [...state.keys.keys()].filter((k) => k !== "flags");
     if (extra.length > 0) {
       const reason = `${extra.map((k) => `lxc.net.${state.index}.${k}`).join(", ")} ignored for a network of type ${state.type}`;

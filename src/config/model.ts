@@ -463,7 +463,7 @@ export function resolveConfig(entries: ConfigEntry[], opts: ResolveOptions): Con
   }
   stripRootfsPrefix(cfg);
   checkPlacement(cfg.cgroupPlacement, entries);
-  const netWarnings = finishNets(cfg, nets, tracked);
+  const netWarnings = finishNets(cfg, nets);
   cfg.pending = tracked
     .filter((t) => t.verdict.status === "later")
     .map((t) => ({

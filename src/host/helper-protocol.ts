@@ -67,7 +67,7 @@ export const PLAN_OPS = {
   "seccomp-rule": { min: 3, max: 3 + SECCOMP_MAX_CMPS, once: false },
   apparmor: one,
   "host-hook": HOOK,
-  net: { min: 2, max: 6, once: false },
+  net: { min: 2, max: 8, once: false },
   netdev: each,
   "stop-hook": HOOK,
   idmap: { min: 4, max: 4, once: false },
@@ -87,8 +87,11 @@ export type PlanOp = keyof typeof PLAN_OPS;
 /** The `net` record's verbs and how many arguments each takes after the verb. */
 export const NET_VERBS = {
   pin: 1,
-  veth: 5,
+  veth: 7,
   macvlan: 5,
+  vlan: 5,
+  ipvlan: 5,
+  "bridge-vlan": 4,
   move: 1,
   link: 4,
   up: 1,

@@ -126,10 +126,21 @@ export function nicRecords(nics: readonly NicPlan[], t: NicTools, ctx: NicHookCo
     if (nic.type === "veth") {
       netdevs.push(nic.hostName);
       const master = nic.link ?? "-";
-      nets.push(["veth", nic.hostName, nic.name, mtuField(nic), macField(nic), master]);
+      const queues = [String(nic.rxQueues), String(nic.txQueues)];
+      nets.push(["veth", nic.hostName, nic.name, mtuField(nic), macField(nic), master, ...queues]);
+      if (nic.link && (nic.vlanId !== undefined || nic.vlanTagged.length > 0)) {
+        const pvid =
+          nic.vlanId === undefined ? "-" : nic.vlanId === 0 ? "none" : String(nic.vlanId);
+        const tagged = nic.vlanTagged.length > 0 ? nic.vlanTagged.join(",") : "-";
+        nets.push(["bridge-vlan", nic.hostName, nic.link, pvid, tagged]);
+      }
       vethHostRecords(nic, ctx, host, hooks, t);
     } else if (nic.type === "macvlan") {
       nets.push(["macvlan", nic.link, nic.name, nic.mode, mtuField(nic), macField(nic)]);
+    } else if (nic.type === "vlan") {
+      nets.push(["vlan", nic.link, nic.name, String(nic.vlanId), mtuField(nic), macField(nic)]);
+    } else if (nic.type === "ipvlan") {
+      nets.push(["ipvlan", nic.link, nic.name, nic.mode, nic.isolation, mtuField(nic)]);
     } else {
       nets.push(["move", nic.link]);
       const rename = nic.name === nic.link ? "-" : nic.name;
@@ -145,6 +156,7 @@ export function nicRecords(nics: readonly NicPlan[], t: NicTools, ctx: NicHookCo
       // gateway is outside its own /32 or /128).
       nets.push(["route", fam === 6 ? "::/0" : "0.0.0.0/0", gw === "dev" ? "-" : gw, nic.name]);
     }
+    l2proxyRecords(nic, t, host, stopHooks);
     scripts.push(...scriptHook(nic, ctx, t, "up"));
     stopHooks.push(...scriptHook(nic, ctx, t, "down"));
   }
@@ -153,6 +165,28 @@ export function nicRecords(nics: readonly NicPlan[], t: NicTools, ctx: NicHookCo
   for (const nic of phys) stopHooks.push(physReturnHook(nic, t, ctx));
   if (phys.length > 0) stopHooks.push([t.umount, ctx.netnsPin]);
   return { netdevs, nets, hooks, stopHooks };
+}
+
+/**
+ * `l2proxy = 1` (LXC's lxc_setup_l2proxy): a proxy ARP/NDP entry on the
+ * link for each of the container's addresses, and for an ipvlan a host route
+ * of each to `lo` (so the host takes the packets the proxy answered for).
+ * They live on host devices that outlive the container, so stop-hooks
+ * delete them (after a killed monitor too, from repair); a NIC without a
+ * link gets none, as in LXC.
+ */
+function l2proxyRecords(nic: NicPlan, t: NicTools, out: NetStep[], stopHooks: string[][]): void {
+  if (!nic.l2proxy || !nic.link) return;
+  for (const cidr of [...nic.ipv4, ...nic.ipv6]) {
+    const addr = cidr.split("/")[0] ?? "";
+    const full = `${addr}/${addr.includes(":") ? 128 : 32}`;
+    out.push(["host-proxy", addr, nic.link]);
+    stopHooks.push([t.ip, "neigh", "del", "proxy", addr, "dev", nic.link]);
+    if (nic.type === "ipvlan") {
+      out.push(["host-route", full, "lo"]);
+      stopHooks.push([t.ip, "route", "del", full, "dev", "lo"]);
+    }
+  }
 }
 
 /** `default` (either family) as a destination `net` records take. */

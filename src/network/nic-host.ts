@@ -3,6 +3,7 @@
  * `auto` gateways and phys restores need, DHCP registration, the errors of
  * the monitor's `net` records, and the repair of what a killed monitor left.
  */
+import { readFileSync } from "node:fs";
 import type { Context } from "../core/context.js";
 import { LxtError } from "../core/errors.js";
 import { Reverter } from "../core/reverter.js";
@@ -28,6 +29,14 @@ import { type NetworkDef, subnetOf } from "./render.js";
 import { chooseAddress } from "./reserve.js";
 
 const EEXIST = 17;
+const EOPNOTSUPP = 95;
+
+/** The drivers the `net` verbs of these types need, as a missing one is named. */
+const KERNEL_KINDS: Readonly<Record<string, string>> = {
+  vlan: "802.1Q VLAN support (CONFIG_VLAN_8021Q, module 8021q)",
+  ipvlan: "ipvlan driver (CONFIG_IPVLAN, module ipvlan)",
+  macvlan: "macvlan driver (CONFIG_MACVLAN, module macvlan)",
+};
 
 /** What a start learns about the host before writing the plan. */
 export interface PreparedNics {
@@ -57,6 +66,37 @@ export interface AssignedAddress {
 
 function primary(link: HostLink | undefined, family: "inet" | "inet6"): string | undefined {
   return link?.addr_info?.find((a) => a.family === family && a.scope === "global")?.local;
+}
+
+/** A sysctl of this process's network namespace, or undefined when it is not there. */
+function netSysctl(path: string): string | undefined {
+  try {
+    return readFileSync(`/proc/sys/net/${path}`, "utf8").trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * LXC's checks before `l2proxy` entries (lxc_setup_l2proxy): the link must
+ * forward (and answer NDP by proxy, for IPv6 addresses) or the entries do
+ * nothing. A missing link is left to the monitor, which names it.
+ */
+function checkL2proxy(nic: NicPlan): void {
+  if (!nic.l2proxy || !nic.link) return;
+  const need: [string, string][] = [];
+  if (nic.ipv4.length > 0) need.push(["ipv4", "forwarding"]);
+  if (nic.ipv6.length > 0) need.push(["ipv6", "proxy_ndp"], ["ipv6", "forwarding"]);
+  for (const [fam, knob] of need) {
+    const v = netSysctl(`${fam}/conf/${nic.link}/${knob}`);
+    if (v !== undefined && v !== "1") {
+      // The host's settings, as lxc.container.conf(5) asks for them with l2proxy.
+      throw new LxtError(
+        "config",
+        `lxc.net.${nic.index}.l2proxy: requires sysctl net.${fam}.conf.${nic.link}.${knob}=1 (it is ${v})`,
+      );
+    }
+  }
 }
 
 /** Whether a NIC needs the host's link listing here (the monitor checks the rest by rtnetlink). */
@@ -96,6 +136,7 @@ export async function prepareNics(
     physOriginal: new Map(),
     assigned: new Map(),
   };
+  for (const nic of nics) checkL2proxy(nic);
   let links = nics.some(needsListing) ? await listLinks(runner) : undefined;
   for (const nic of nics) {
     if (!nic.link) continue;
@@ -224,6 +265,25 @@ export function netFailure(f: HelperFailure, nics: readonly NicPlan[]): LxtError
     return new LxtError(
       "config",
       `lxc.net.${byLink.index}.link: ${f.path} does not exist${hint}`,
+      f,
+    );
+  }
+  if (f.op === "vlan-filtering" && byLink) {
+    // LXC's setup_veth_native_bridge_vlan refuses the same way.
+    const where = `lxc.net.${byLink.index}.veth.vlan.id`;
+    if (f.errno === EOPNOTSUPP) {
+      const why = "the kernel has no bridge VLAN filtering (CONFIG_BRIDGE_VLAN_FILTERING)";
+      return new LxtError("host", `${where}: ${why}`, f);
+    }
+    return new LxtError("config", `${where}: vlan_filtering is not enabled on "${f.path}"`, f);
+  }
+  const kind = KERNEL_KINDS[f.op];
+  if (kind && f.errno === EOPNOTSUPP) {
+    // rtnetlink's answer for a link kind the kernel has no driver for.
+    const nic = nics.find((n) => n.type === f.op && n.name === f.path);
+    return new LxtError(
+      "host",
+      `lxc.net.${nic?.index ?? "?"}.type = ${f.op}: the kernel has no ${kind}`,
       f,
     );
   }

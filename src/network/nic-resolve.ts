@@ -1,7 +1,8 @@
 /**
  * A container's NICs resolved from `lxc.net.N.*` (pure): one `NicPlan` per
- * `veth`, `macvlan` or `phys` network, with LXC's defaults, and the checks
- * that need more than one key (a link for macvlan/phys, `none` alone).
+ * `veth`, `macvlan`, `vlan`, `ipvlan` or `phys` network, with LXC's
+ * defaults, and the checks that need more than one key (a link for
+ * macvlan/vlan/ipvlan/phys, `none` alone, LXC's veth VLAN and l2proxy rules).
  */
 import type { NetConfig } from "../config/model.js";
 import { kernelRandom } from "../host/random.js";
@@ -14,7 +15,7 @@ interface NicCommon {
   name: string;
   /** The device's name on the host before it is moved in (veth/macvlan: `lxtp` + hex; phys: `link`). */
   peerName: string;
-  /** Undefined: keep the device's own MAC (phys without `hwaddr`). */
+  /** Undefined: keep the device's own MAC (phys, vlan, ipvlan without `hwaddr`). */
   hwaddr?: string;
   mtu?: number;
   /** Bridge (veth), parent (macvlan) or the host device itself (phys). */
@@ -29,6 +30,8 @@ interface NicCommon {
   gateway6?: string;
   scriptUp?: string;
   scriptDown?: string;
+  /** `l2proxy = 1`: proxy ARP/NDP entries on `link` for the container's addresses. */
+  l2proxy: boolean;
 }
 
 export interface VethNic extends NicCommon {
@@ -39,12 +42,35 @@ export interface VethNic extends NicCommon {
   /** `veth.ipv4.route` / `veth.ipv6.route`: host routes through the host end. */
   routes4: string[];
   routes6: string[];
+  /** `veth.vlan.id`: the port's untagged VLAN on the bridge (0: `none`). */
+  vlanId?: number;
+  /** `veth.vlan.tagged.id`: tagged VLANs on the bridge port. */
+  vlanTagged: number[];
+  /** `veth.n_rxqueues` / `veth.n_txqueues` of the container's end (0: the kernel's default). */
+  rxQueues: number;
+  txQueues: number;
 }
 
 export interface MacvlanNic extends NicCommon {
   type: "macvlan";
   link: string;
   mode: "private" | "vepa" | "bridge" | "passthru";
+}
+
+export interface VlanNic extends NicCommon {
+  type: "vlan";
+  link: string;
+  /** `vlan.id`: the 802.1Q id. */
+  vlanId: number;
+}
+
+export interface IpvlanNic extends NicCommon {
+  type: "ipvlan";
+  link: string;
+  /** `ipvlan.mode`, default l3 (LXC's). */
+  mode: "l2" | "l3" | "l3s";
+  /** `ipvlan.isolation`, default bridge. */
+  isolation: "bridge" | "private" | "vepa";
 }
 
 export interface PhysNic extends NicCommon {
@@ -55,10 +81,13 @@ export interface PhysNic extends NicCommon {
 }
 
 /** One NIC, fully resolved. */
-export type NicPlan = VethNic | MacvlanNic | PhysNic;
+export type NicPlan = VethNic | MacvlanNic | VlanNic | IpvlanNic | PhysNic;
 
 /** Network types that put a device of their own into the container. */
-const DEVICE_TYPES = new Set(["veth", "macvlan", "phys"]);
+const DEVICE_TYPES = new Set(["veth", "macvlan", "vlan", "ipvlan", "phys"]);
+
+/** Types whose device keeps its own (or its parent's) MAC without `hwaddr`, as in LXC. */
+const KEEPS_MAC = new Set(["phys", "vlan", "ipvlan"]);
 
 const one = (n: NetConfig, k: string) => n.keys[k]?.[0];
 
@@ -113,7 +142,7 @@ export function resolveNics(
         peerName: `lxtp${tag}`,
         ...(hw
           ? { hwaddr: templateHwaddr(hw, () => (nibbles[i++ % 12] ?? 0) % 16) }
-          : n.type === "phys"
+          : KEEPS_MAC.has(n.type)
             ? {}
             : { hwaddr: stableHwaddr(`${container}/${n.index}`) }),
         ...(mtu ? { mtu: Number(mtu) } : {}),
@@ -127,6 +156,7 @@ export function resolveNics(
         ...(one(n, "ipv6.gateway") ? { gateway6: one(n, "ipv6.gateway") } : {}),
         ...(one(n, "script.up") ? { scriptUp: one(n, "script.up") } : {}),
         ...(one(n, "script.down") ? { scriptDown: one(n, "script.down") } : {}),
+        l2proxy: one(n, "l2proxy") === "1",
       };
       for (const s of ["up", "down"] as const) {
         const script = one(n, `script.${s}`);
@@ -148,6 +178,9 @@ export function resolveNics(
           mode,
           routes4: n.keys["veth.ipv4.route"] ?? [],
           routes6: n.keys["veth.ipv6.route"] ?? [],
+          ...vethVlans(n, mode, link),
+          rxQueues: Number(one(n, "veth.n_rxqueues") ?? 0),
+          txQueues: Number(one(n, "veth.n_txqueues") ?? 0),
         };
       }
       if (!link) throw new Error(`${where}.link: a ${n.type} network needs its host device`);
@@ -161,8 +194,55 @@ export function resolveNics(
         const mode = m === "bridge" || m === "vepa" || m === "passthru" ? m : "private";
         return { ...common, type: "macvlan", link, mode };
       }
+      if (n.type === "vlan") {
+        const id = one(n, "vlan.id");
+        if (id === undefined) throw new Error(`${where}.vlan.id: a vlan network needs its VLAN id`);
+        return { ...common, type: "vlan", link, vlanId: Number(id) };
+      }
+      if (n.type === "ipvlan") {
+        const m = one(n, "ipvlan.mode");
+        const i = one(n, "ipvlan.isolation");
+        const mode = m === "l2" || m === "l3s" ? m : "l3";
+        const isolation = i === "private" || i === "vepa" ? i : "bridge";
+        // An ipvlan shares its parent's MAC; the kernel refuses another (as LXC, which sets none).
+        if (hw) throw new Error(`${where}.hwaddr: an ipvlan has its parent's MAC address`);
+        if (common.l2proxy && mode !== "l3s") {
+          // LXC's lxc_setup_l2proxy: other modes do not answer for the proxied addresses.
+          throw new Error(
+            `${where}.l2proxy: requires ipvlan mode on dev "${link}" be l3s when used with l2proxy`,
+          );
+        }
+        return { ...common, type: "ipvlan", link, mode, isolation };
+      }
       return { ...common, type: "phys", link, peerName: link, returnName: `lxtq${tag}` };
     });
+}
+
+/**
+ * `veth.vlan.id` / `veth.vlan.tagged.id`, with LXC's checks (validate_veth):
+ * only on a bridge port, and the untagged id not also tagged.
+ */
+function vethVlans(
+  n: NetConfig,
+  mode: "bridge" | "router",
+  link: string | undefined,
+): { vlanId?: number; vlanTagged: number[] } {
+  const where = `lxc.net.${n.index}`;
+  const id = one(n, "veth.vlan.id");
+  const tagged = (n.keys["veth.vlan.tagged.id"] ?? []).map(Number);
+  if ((id !== undefined || tagged.length > 0) && (mode !== "bridge" || !link)) {
+    const sub = id !== undefined ? "veth.vlan.id" : "veth.vlan.tagged.id";
+    throw new Error(
+      `${where}.${sub}: cannot use veth vlan.id when not in bridge mode or no bridge link specified`,
+    );
+  }
+  const vlanId = id === undefined ? undefined : id === "none" ? 0 : Number(id);
+  if (vlanId !== undefined && vlanId > 0 && tagged.includes(vlanId)) {
+    throw new Error(
+      `${where}.veth.vlan.tagged.id: cannot use same veth vlan.id "${vlanId}" in vlan.tagged.id`,
+    );
+  }
+  return { ...(vlanId === undefined ? {} : { vlanId }), vlanTagged: [...new Set(tagged)] };
 }
 
 /** What `info` and `ls --format json` show of a NIC besides its live addresses. */
@@ -174,7 +254,7 @@ export interface NicSummary {
   hwaddr: string | null;
   /** Host end of a veth. */
   hostName: string | null;
-  /** veth: bridge or router; macvlan: its mode. */
+  /** veth: bridge or router; macvlan, ipvlan: its mode; vlan: its id. */
   mode: string | null;
 }
 
@@ -187,6 +267,6 @@ export function summarizeNics(nics: readonly NicPlan[]): NicSummary[] {
     link: n.link ?? null,
     hwaddr: n.hwaddr ?? null,
     hostName: n.type === "veth" ? n.hostName : null,
-    mode: n.type === "phys" ? null : n.mode,
+    mode: n.type === "phys" ? null : n.type === "vlan" ? String(n.vlanId) : n.mode,
   }));
 }

@@ -155,7 +155,7 @@ const IMPLEMENTED: Record<string, { good: string[]; bad: string[] }> = {
     bad: ["9", "loud"],
   },
   "lxc.net.0.type": {
-    good: ["empty", "veth", "none", "macvlan", "phys"],
+    good: ["empty", "veth", "none", "macvlan", "phys", "vlan", "ipvlan"],
     bad: ["bridge", "Empty"],
   },
   "lxc.net.0.flags": { good: ["up"], bad: ["down"] },
@@ -177,6 +177,14 @@ const IMPLEMENTED: Record<string, { good: string[]; bad: string[] }> = {
   "lxc.net.0.macvlan.mode": { good: ["private", "vepa", "bridge", "passthru"], bad: ["l2"] },
   "lxc.net.0.script.up": { good: ["/usr/local/bin/up"], bad: [] },
   "lxc.net.0.script.down": { good: ["/usr/local/bin/down"], bad: [] },
+  "lxc.net.0.l2proxy": { good: ["0", "1"], bad: ["2", "yes"] },
+  "lxc.net.0.vlan.id": { good: ["0", "1", "4094"], bad: ["4095", "none", "x"] },
+  "lxc.net.0.ipvlan.mode": { good: ["l2", "l3", "l3s"], bad: ["l4", "bridge"] },
+  "lxc.net.0.ipvlan.isolation": { good: ["bridge", "private", "vepa"], bad: ["l3"] },
+  "lxc.net.0.veth.vlan.id": { good: ["none", "1", "4094"], bad: ["4095", "0", "-1"] },
+  "lxc.net.0.veth.vlan.tagged.id": { good: ["1", "4094"], bad: ["none", "4095"] },
+  "lxc.net.0.veth.n_rxqueues": { good: ["1", "4"], bad: ["0", "x"] },
+  "lxc.net.0.veth.n_txqueues": { good: ["1", "4"], bad: ["0", "1025"] },
   "lxc.console.path": { good: ["none"], bad: [] },
   "lxc.console.logfile": { good: ["/var/log/lxt/c1.console"], bad: [] },
   "lxc.console.buffer.size": { good: ["auto", "0", "4096", "64KB", "1MB"], bad: ["lots", "-1"] },
@@ -354,13 +362,7 @@ describe("family roots", () => {
 
 describe("later keys", () => {
   const LATER: [string, string, string][] = [
-    ["lxc.net.0.type", "vlan", "network type vlan"],
-    ["lxc.net.0.type", "ipvlan", "network type ipvlan"],
-    ["lxc.net.0.veth.vlan.id", "10", "networking"],
-    ["lxc.net.0.l2proxy", "1", "networking"],
-
     ["lxc.console.path", "/dev/tty1", "console device path"],
-
     ["lxc.rootfs.options", "idmap=container", "rootfs mount options"],
     ["lxc.rootfs.path", "lvm:/dev/vg/c1", "storage backend lvm"],
     ["lxc.rootfs.managed", "0", "unmanaged rootfs"],

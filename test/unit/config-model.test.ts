@@ -313,27 +313,32 @@ describe("resolveConfig networks", () => {
     assert.deepEqual(cfg.pending, []);
   });
 
-  it("makes other network types pending, once per network", () => {
+  it("applies vlan and ipvlan networks with their keys", () => {
     const cfg = resolve(
-      "lxc.net.0.type = vlan\nlxc.net.0.link = br0\nlxc.net.0.ipv4.address = 10.0.0.2/24\nlxc.net.0.ipv4.address = 10.0.0.3/24\n",
+      "lxc.net.0.type = vlan\nlxc.net.0.link = br0\nlxc.net.0.vlan.id = 7\nlxc.net.0.ipv4.address = 10.0.0.2/24\nlxc.net.0.ipv4.address = 10.0.0.3/24\nlxc.net.1.type = ipvlan\nlxc.net.1.link = eth0\nlxc.net.1.ipvlan.mode = l3s\nlxc.net.1.ipvlan.isolation = private\nlxc.net.1.l2proxy = 1\n",
     );
-    assert.deepEqual(cfg.pending, [
-      { key: "lxc.net.0.type", file: "c.conf", line: 1, feature: "network type vlan" },
-    ]);
+    assert.deepEqual(cfg.pending, []);
     assert.deepEqual(cfg.nets[0]?.keys, {
       link: ["br0"],
+      "vlan.id": ["7"],
       "ipv4.address": ["10.0.0.2/24", "10.0.0.3/24"],
+    });
+    assert.deepEqual(cfg.nets[1]?.keys, {
+      link: ["eth0"],
+      "ipvlan.mode": ["l3s"],
+      "ipvlan.isolation": ["private"],
+      l2proxy: ["1"],
     });
   });
 
-  it("applies veth with its implemented keys; other sub-keys stay pending", () => {
-    const ok = resolve("lxc.net.0.type = veth\nlxc.net.0.link = br0\nlxc.net.0.flags = up\n");
+  it("applies veth with its VLAN and queue keys (tagged ids add up)", () => {
+    const ok = resolve(
+      "lxc.net.0.type = veth\nlxc.net.0.link = br0\nlxc.net.0.flags = up\nlxc.net.0.veth.vlan.id = 10\nlxc.net.0.veth.vlan.tagged.id = 20\nlxc.net.0.veth.vlan.tagged.id = 30\nlxc.net.0.veth.n_rxqueues = 4\n",
+    );
     assert.deepEqual(ok.pending, []);
     assert.equal(ok.nets[0]?.up, true);
-    const later = resolve("lxc.net.0.type = veth\nlxc.net.0.veth.vlan.id = 10\n");
-    assert.deepEqual(later.pending, [
-      { key: "lxc.net.0.veth.vlan.id", file: "c.conf", line: 1, feature: "networking" },
-    ]);
+    assert.deepEqual(ok.nets[0]?.keys["veth.vlan.tagged.id"], ["20", "30"]);
+    assert.deepEqual(ok.nets[0]?.keys["veth.n_rxqueues"], ["4"]);
   });
 
   it("warns about sub-keys of an empty network", () => {

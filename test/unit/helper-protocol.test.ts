@@ -131,7 +131,7 @@ describe("helper protocol: records and lines", () => {
       () => planRecord("mkdir", ["/dev/x"]),
       /plan record mkdir: 1 fields, the helper takes 2/,
     );
-    assert.throws(() => planRecord("net", ["veth", "a"]), /veth takes 5 arguments, not 1/);
+    assert.throws(() => planRecord("net", ["veth", "a"]), /veth takes 7 arguments, not 1/);
     assert.throws(() => planRecord("net", ["bogus", "a"]), /unknown verb "bogus"/);
     assert.equal(planRecord("net", ["up", "lo"]), "net up lo");
   });

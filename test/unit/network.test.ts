@@ -234,6 +234,10 @@ describe("NICs", () => {
       gateway4: "auto",
       routes4: [],
       routes6: [],
+      l2proxy: false,
+      vlanTagged: [],
+      rxQueues: 0,
+      txQueues: 0,
     });
     const [paired] = resolveNics("c1", [net({ "veth.pair": ["vethc1"], name: ["lan0"] })], bytes);
     assert.equal(paired?.type === "veth" && paired.hostName, "vethc1");
@@ -254,7 +258,7 @@ describe("NICs", () => {
     assert.deepEqual(net0.netdevs, ["lxtvabababab"]);
     assert.deepEqual(net0.nets, [
       ["up", "lo"],
-      ["veth", "lxtvabababab", "eth0", "0", nics[0]?.hwaddr ?? "", "lxtbr0"],
+      ["veth", "lxtvabababab", "eth0", "0", nics[0]?.hwaddr ?? "", "lxtbr0", "0", "0"],
       ["up", "eth0"],
       ["addr", "eth0", "10.0.3.5/24"],
       ["route", "0.0.0.0/0", "10.0.3.1", "eth0"],
@@ -291,7 +295,7 @@ describe("NICs", () => {
       net: net0,
     });
     assert.match(plan, /\nnetdev lxtvabababab\n/);
-    assert.match(plan, /\nnet veth lxtvabababab eth0 0 [0-9a-f:]{17} lxtbr0\nnet up eth0\n/);
+    assert.match(plan, /\nnet veth lxtvabababab eth0 0 [0-9a-f:]{17} lxtbr0 0 0\nnet up eth0\n/);
     assert.doesNotMatch(plan, /host-hook/);
   });
 });

@@ -105,7 +105,7 @@ describe("NIC resolution", () => {
     assert.deepEqual(resolveNics("c1", [net(0, "none", {})]), []);
   });
 
-  test("config: the types and keys are accepted; vlan and ipvlan still refuse", () => {
+  test("config: every type and its keys are accepted, nothing pending", () => {
     const cfg = loadConfigText(
       [
         "lxc.net.0.type = phys",
@@ -118,12 +118,13 @@ describe("NIC resolution", () => {
         "lxc.net.2.type = macvlan",
         "lxc.net.2.macvlan.mode = vepa",
         "lxc.net.3.type = vlan",
+        "lxc.net.3.vlan.id = 5",
+        "lxc.net.3.link = eth1",
+        "lxc.net.4.type = ipvlan",
+        "lxc.net.4.ipvlan.mode = l2",
       ].join("\n"),
     );
-    assert.deepEqual(
-      cfg.pending.map((p) => p.key),
-      ["lxc.net.3.type"],
-    );
+    assert.deepEqual(cfg.pending, []);
     assert.throws(
       () => loadConfigText("lxc.net.0.type = veth\nlxc.net.0.ipv6.address = fd00::g/64"),
       /invalid value "fd00::g\/64": expected an ipv6 address/,
@@ -202,7 +203,7 @@ describe("NIC records", () => {
     assert.deepEqual(r.netdevs, ["vr0"], "a macvlan is made inside the container's namespace");
     assert.deepEqual(r.nets, [
       ["up", "lo"],
-      ["veth", "vr0", "eth0", "0", nics[0]?.hwaddr ?? "", "-"],
+      ["veth", "vr0", "eth0", "0", nics[0]?.hwaddr ?? "", "-", "0", "0"],
       ["addr", "eth0", "10.1.1.2/32"],
       ["addr", "eth0", "fd00::2/128"],
       ["route", "0.0.0.0/0", "10.1.0.1", "eth0"],
@@ -348,5 +349,147 @@ describe("the monitor's net failures, named by key", () => {
       /^lxc\.net\.0: addr 10\.0\.0\.5\/24: EEXIST/,
     );
     assert.equal(netFailure({ ...f("mount", "/x", 1), stage: "mount" }, nics), undefined);
+    const filtering = netFailure(f("vlan-filtering", "br0", 1), nics);
+    assert.equal(filtering?.code, "config");
+    assert.match(
+      filtering?.message ?? "",
+      /^lxc\.net\.0\.veth\.vlan\.id: vlan_filtering is not enabled on "br0"$/,
+    );
+    assert.match(
+      netFailure(f("vlan-filtering", "br0", 95), nics)?.message ?? "",
+      /^lxc\.net\.0\.veth\.vlan\.id: the kernel has no bridge VLAN filtering \(CONFIG_BRIDGE_VLAN_FILTERING\)$/,
+    );
+  });
+});
+
+describe("vlan, ipvlan, veth VLANs and queues, l2proxy", () => {
+  const r = (nets: NetConfig[]) => () => resolveNics("c1", nets, bytes);
+
+  test("LXC's checks, each naming the key", () => {
+    assert.throws(
+      r([net(0, "vlan", { "vlan.id": ["5"] })]),
+      /lxc\.net\.0\.link: a vlan network needs/,
+    );
+    assert.throws(
+      r([net(0, "vlan", { link: ["e"] })]),
+      /lxc\.net\.0\.vlan\.id: a vlan network needs its VLAN id/,
+    );
+    assert.throws(r([net(0, "ipvlan", {})]), /lxc\.net\.0\.link: a ipvlan network needs/);
+    assert.throws(
+      r([net(0, "ipvlan", { link: ["e"], hwaddr: ["02:00:00:00:00:01"] })]),
+      /lxc\.net\.0\.hwaddr: an ipvlan has its parent's MAC/,
+    );
+    assert.throws(
+      r([net(0, "ipvlan", { link: ["e"], l2proxy: ["1"] })]),
+      /lxc\.net\.0\.l2proxy: requires ipvlan mode on dev "e" be l3s when used with l2proxy/,
+    );
+    assert.throws(
+      r([net(0, "veth", { "veth.vlan.id": ["10"] })]),
+      /lxc\.net\.0\.veth\.vlan\.id: cannot use veth vlan\.id when not in bridge mode or no bridge link/,
+    );
+    assert.throws(
+      r([net(0, "veth", { "veth.mode": ["router"], "veth.vlan.tagged.id": ["10"] })]),
+      /lxc\.net\.0\.veth\.vlan\.tagged\.id: cannot use veth vlan\.id when not in bridge mode/,
+    );
+    assert.throws(
+      r([
+        net(0, "veth", {
+          link: ["br0"],
+          "veth.vlan.id": ["10"],
+          "veth.vlan.tagged.id": ["20", "10"],
+        }),
+      ]),
+      /lxc\.net\.0\.veth\.vlan\.tagged\.id: cannot use same veth vlan\.id "10" in vlan\.tagged\.id/,
+    );
+  });
+
+  test("records: devices made inside, the port's VLANs, queues, proxy entries undone on stop", () => {
+    const nics = resolveNics(
+      "c1",
+      [
+        net(0, "veth", {
+          link: ["br0"],
+          "veth.pair": ["vb0"],
+          "veth.vlan.id": ["none"],
+          "veth.vlan.tagged.id": ["20", "30", "20"],
+          "veth.n_rxqueues": ["4"],
+          "veth.n_txqueues": ["2"],
+        }),
+        net(1, "vlan", { link: ["eth1"], "vlan.id": ["7"], name: ["v7"], mtu: ["1400"] }),
+        net(2, "ipvlan", {
+          link: ["eth2"],
+          "ipvlan.mode": ["l3s"],
+          "ipvlan.isolation": ["vepa"],
+          l2proxy: ["1"],
+          "ipv4.address": ["10.9.0.2/24"],
+          "ipv6.address": ["fd09::2/64"],
+        }),
+        net(3, "veth", { link: ["br1"], "veth.pair": ["vb3"], "veth.vlan.id": ["12"] }),
+      ],
+      bytes,
+    );
+    assert.equal(nics[1]?.hwaddr, undefined, "a vlan keeps its parent's MAC, as in LXC");
+    assert.equal(nics[2]?.hwaddr, undefined);
+    const rec = nicRecords(nics, TOOLS, ctx());
+    assert.deepEqual(rec.nets, [
+      ["up", "lo"],
+      ["veth", "vb0", "eth0", "0", nics[0]?.hwaddr ?? "", "br0", "4", "2"],
+      ["bridge-vlan", "vb0", "br0", "none", "20,30"],
+      ["vlan", "eth1", "v7", "7", "1400", "-"],
+      ["ipvlan", "eth2", "eth2", "l3s", "vepa", "0"],
+      ["addr", "eth2", "10.9.0.2/24"],
+      ["addr", "eth2", "fd09::2/64"],
+      ["veth", "vb3", "eth3", "0", nics[3]?.hwaddr ?? "", "br1", "0", "0"],
+      ["bridge-vlan", "vb3", "br1", "12", "-"],
+      ["host-proxy", "10.9.0.2", "eth2"],
+      ["host-route", "10.9.0.2/32", "lo"],
+      ["host-proxy", "fd09::2", "eth2"],
+      ["host-route", "fd09::2/128", "lo"],
+    ]);
+    assert.deepEqual(rec.stopHooks, [
+      ["/ip", "neigh", "del", "proxy", "10.9.0.2", "dev", "eth2"],
+      ["/ip", "route", "del", "10.9.0.2/32", "dev", "lo"],
+      ["/ip", "neigh", "del", "proxy", "fd09::2", "dev", "eth2"],
+      ["/ip", "route", "del", "fd09::2/128", "dev", "lo"],
+    ]);
+    assert.deepEqual(
+      summarizeNics(nics).map((s) => [s.type, s.mode]),
+      [
+        ["veth", "bridge"],
+        ["vlan", "7"],
+        ["ipvlan", "l3s"],
+        ["veth", "bridge"],
+      ],
+    );
+  });
+
+  test("a kernel without the driver: refused naming the key and what is missing", () => {
+    const nics = resolveNics(
+      "c1",
+      [net(0, "vlan", { link: ["eth1"], "vlan.id": ["7"] }), net(1, "ipvlan", { link: ["eth1"] })],
+      bytes,
+    );
+    const f = (op: string, path: string) => ({ stage: "net", op, path, errno: 95 });
+    const v = netFailure(f("vlan", "eth0"), nics);
+    assert.equal(v?.code, "host");
+    assert.equal(
+      v?.message,
+      "lxc.net.0.type = vlan: the kernel has no 802.1Q VLAN support (CONFIG_VLAN_8021Q, module 8021q)",
+    );
+    assert.equal(
+      netFailure(f("ipvlan", "eth1"), nics)?.message,
+      "lxc.net.1.type = ipvlan: the kernel has no ipvlan driver (CONFIG_IPVLAN, module ipvlan)",
+    );
+  });
+
+  test("l2proxy without a link adds nothing (as LXC)", () => {
+    const nics = resolveNics(
+      "c1",
+      [net(0, "veth", { l2proxy: ["1"], "ipv4.address": ["10.0.0.2/24"] })],
+      bytes,
+    );
+    const rec = nicRecords(nics, TOOLS, ctx());
+    assert.ok(!rec.nets.some((n) => n[0] === "host-proxy"));
+    assert.deepEqual(rec.stopHooks, []);
   });
 });

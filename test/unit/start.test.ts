@@ -177,13 +177,13 @@ describe("planStart: everything decided, nothing made", () => {
   });
 
   test("refusals name the start and the place: pending keys, no rootfs, a rootfs that is not a directory, an unset variable", () => {
-    const pending = setup("v2", "lxc.net.0.type = vlan\nlxc.net.0.link = br0\n");
+    const pending = setup("v2", "lxc.mount.auto = proc shmounts:/run/shm\n");
     assert.throws(
       () => planStart(pending.ctx, pending.paths, { caller: pending.caller }),
       (e: LxtError) =>
         e.code === "unsupported" &&
         e.message.startsWith("start c1: ") &&
-        e.message.includes(`${pending.paths.config}:2: lxc.net.0.type`),
+        e.message.includes(`${pending.paths.config}:2: lxc.mount.auto`),
     );
     const none = setup("v2", "");
     writeFileSync(none.paths.config, "lxc.uts.name = x\n");
