@@ -269,11 +269,11 @@ describe("bad input: a clear error, non-zero exit, nothing left", {
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, new RegExp(`${cfg}:\\d+: .*lxc\\.bogus\\.key`));
 
-    // A network type not implemented yet (never one that would touch the host's network).
-    writeFileSync(cfg, `${good}lxc.net.0.type = vlan\nlxc.net.0.link = lxtnosuch0\n`);
+    // A key not implemented yet.
+    writeFileSync(cfg, `${good}lxc.mount.auto = proc shmounts:/run/shm\n`);
     r = box.lxt(["start", "-n", c]);
     assert.notEqual(r.code, 0);
-    assert.match(r.stderr, /vlan/);
+    assert.match(r.stderr, /shmounts/);
     assert.match(r.stderr, /not (yet )?(implemented|supported)/);
 
     writeFileSync(

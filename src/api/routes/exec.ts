@@ -108,6 +108,11 @@ async function runWithSockets(
   const dropped = () => {
     if (!ended) session.kill();
   };
+  // After the EOF of `from` a client closes its socket: that is the normal end, not a client
+  // gone (a kill then would race the exit status on the control channel).
+  const droppedBefore = (from: Readable) => () => {
+    if (!from.readableEnded) dropped();
+  };
   // A non-interactive client may connect its control socket after the command started.
   socks.whenConnected("control", (control) => {
     socks.onMessage("control", (data) => {
@@ -122,7 +127,7 @@ async function runWithSockets(
   receiveStream(socks, "0", session.stdin);
   if (req.interactive && ws0) {
     sends.push(sendStream(ws0, session.stdout));
-    onClose(ws0, dropped);
+    onClose(ws0, droppedBefore(session.stdout));
   } else {
     const outs: [string, Readable | undefined][] = [
       ["1", session.stdout],
@@ -132,7 +137,7 @@ async function runWithSockets(
       const ws = socks.get(name);
       if (!ws || !from) continue;
       sends.push(sendStream(ws, from));
-      onClose(ws, dropped);
+      onClose(ws, droppedBefore(from));
     }
   }
   const { code, failure } = await session.exited;
