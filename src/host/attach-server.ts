@@ -6,7 +6,7 @@
  * a warm daemon's exec pays no spawn from Node and no exec of the helper.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { dirname } from "node:path";
 
@@ -105,8 +105,9 @@ export class AttachServer {
     return { control, streams: [conns[0], conns[1], conns[2]] };
   }
 
-  /** Ends the server (its running attaches keep going until their channels end). */
+  /** Ends the server (its running attaches keep going until their channels end) and removes its socket. */
   stop(): void {
     this.child?.kill("SIGKILL");
+    rmSync(this.socketPath, { force: true });
   }
 }
