@@ -608,7 +608,8 @@ _Noreturn void child_main(struct child_ctx *c)
 		child_fail(c);
 	if (p->nidmapped && (make_rslave("idmap") < 0 || idmap_attach_mounts(p, fds) < 0))
 		child_fail(c);
-	net_pending = p->ncgroup1 > 0 || p->nnets > 0 || p->nhooks > 0;
+	/* A v2 cgroup entered by a write (a shared-namespace clone, nsopts.c) is the monitor's too. */
+	net_pending = p->ncgroup1 > 0 || (p->cgroup2 && p->opts.nshare > 0) || p->nnets > 0 || p->nhooks > 0;
 	cgroupns_pending = p->ns_cgroup && p->ncgroup1 > 0;
 	if (p->ns_cgroup && !cgroupns_pending && unshare(CLONE_NEWCGROUP) < 0) {
 		fail("cgroup", "unshare", NULL, errno);

@@ -842,7 +842,7 @@ static int start_container(char *line, size_t cap)
 	 * before its exec (child.c, wait_net). A write to cgroup.procs moves a
 	 * task, and the first move after a quiet spell waits for an RCU grace
 	 * period (10 ms and more): the child's mounts run meanwhile. */
-	if (M.p.ncgroup1 > 0 || M.p.nnets > 0 || M.p.nhooks > 0) {
+	if (M.p.ncgroup1 > 0 || M.cgroup2_late || M.p.nnets > 0 || M.p.nhooks > 0) {
 		if (place_cgroup1() < 0 || net_run(&M.p, M.init) < 0 || run_hooks() < 0) {
 			/* A child that failed first (its namespace gone with it) says why. */
 			n = recv_msg(sv[0], line, cap - 1, MSG_DONTWAIT);

@@ -277,7 +277,7 @@ autostart_phase() {
   if "$LXT" ls -f 2> /dev/null | grep -q "^$b *STOPPED"; then ok "$p/not-auto-stays"; else notok "$p/not-auto-stays" "$("$LXT" ls -f 2>&1 | tr '\n' ' ')"; fi
   run "$p/start-other" "$LXT" start -n $b
   run "$p/unit-stop" systemctl stop $unit
-  if "$LXT" ls -f 2> /dev/null | grep -c "STOPPED" | grep -qx 2; then ok "$p/all-stopped"; else notok "$p/all-stopped" "$("$LXT" ls -f 2>&1 | tr '\n' ' ')"; fi
+  if "$LXT" ls -f 2> /dev/null | grep -cE "^($a|$b) +STOPPED" | grep -qx 2; then ok "$p/all-stopped"; else notok "$p/all-stopped" "$("$LXT" ls -f 2>&1 | tr '\n' ' ')"; fi
   # A clean halt (busybox's init ends with SIGINT's status), not the SIGKILL after -t.
   if [ -s "$LXT_PATH/$a/last-exit" ] && ! grep -qx "signaled 9" "$LXT_PATH/$a/last-exit"; then ok "$p/clean-halt"; else notok "$p/clean-halt" "$(cat "$LXT_PATH/$a/last-exit" 2>&1)"; fi
   rm -rf /run/systemd/system/$unit /run/systemd/system/$unit.d
