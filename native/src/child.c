@@ -24,6 +24,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -167,13 +168,39 @@ static int make_rslave(const char *stage)
 	return 0;
 }
 
-static int do_rootfs(const char *path)
+/* lxc.rootfs.options' per-mount flags on the rootfs bind. A remount sets
+ * them all: the ones the bind inherited stay (in a user namespace the
+ * kernel refuses to clear those it locked). */
+static int remount_rootfs(const char *path, unsigned long flags)
+{
+	static const struct { unsigned long st, ms; } keep[] = {
+		{ST_RDONLY, MS_RDONLY}, {ST_NOSUID, MS_NOSUID}, {ST_NODEV, MS_NODEV},
+		{ST_NOEXEC, MS_NOEXEC}, {ST_NOATIME, MS_NOATIME}, {ST_NODIRATIME, MS_NODIRATIME},
+		{ST_RELATIME, MS_RELATIME},
+	};
+	struct statvfs sv;
+
+	if (statvfs(path, &sv) < 0)
+		return fail("rootfs", "statvfs", path, errno);
+	for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
+		if (sv.f_flag & keep[i].st)
+			flags |= keep[i].ms;
+	if ((flags & MS_NOATIME) || (flags & MS_STRICTATIME))
+		flags &= ~MS_RELATIME;
+	if (mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | flags, NULL) < 0)
+		return fail("rootfs", "remount", path, errno);
+	return 0;
+}
+
+static int do_rootfs(const char *path, unsigned long flags)
 {
 	if (make_rslave("rootfs") < 0)
 		return -1;
 	/* pivot_root(2) needs the new root to be a mount point. */
 	if (mount(path, path, NULL, MS_BIND | MS_REC, NULL) < 0)
 		return fail("rootfs", "bind", path, errno);
+	if (flags && remount_rootfs(path, flags) < 0)
+		return -1;
 	if (rootfd >= 0)
 		close(rootfd);
 	rootfd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -336,7 +363,7 @@ static int apply_record(struct child_ctx *c, const struct rec *r)
 {
 	switch (r->op) {
 	case REC_ROOTFS:
-		return do_rootfs(r->f[0]);
+		return do_rootfs(r->f[0], r->flags);
 	case REC_HOSTNAME:
 		if (sethostname(r->f[0], strlen(r->f[0])) < 0)
 			return fail("hostname", "sethostname", r->f[0], errno);
@@ -576,7 +603,7 @@ _Noreturn void child_main(struct child_ctx *c)
 	const struct plan *p = c->p;
 	sigset_t empty;
 	mode_t umask_saved;
-	int devnull = -1, ttyfd = -1, fds[IDMAP_MAX];
+	int devnull = -1, ttyfd = -1, fds[SYNC_FDS_MAX];
 	char go;
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
@@ -591,7 +618,7 @@ _Noreturn void child_main(struct child_ctx *c)
 
 	/* EOF here also covers a monitor that died before PDEATHSIG was set:
 	 * in a new pid namespace getppid() is 0 and cannot tell us. */
-	if (recv_with_fds(c->sync_fd, &go, fds, p->nidmapped) < 0)
+	if (recv_with_fds(c->sync_fd, &go, fds, p->nidmapped + !!p->block) < 0)
 		_exit(1);
 	if (nsopts_child_timens(&p->opts) < 0)
 		child_fail(c);
@@ -605,6 +632,10 @@ _Noreturn void child_main(struct child_ctx *c)
 	if (p->nidmap)
 		prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0); /* cleared by the id change */
 	if (nsopts_child_early(&p->opts) < 0)
+		child_fail(c);
+	/* The block-device rootfs first: an idmapped mount may lie beneath it. */
+	if (p->block && (make_rslave("rootfs") < 0 ||
+			 block_attach_mount(p, fds[p->nidmapped]) < 0))
 		child_fail(c);
 	if (p->nidmapped && (make_rslave("idmap") < 0 || idmap_attach_mounts(p, fds) < 0))
 		child_fail(c);

@@ -120,7 +120,7 @@ int idmap_attach_mounts(const struct plan *p, const int *fds)
 
 int send_with_fds(int sock, char byte, const int *fds, int n)
 {
-	char ctl[CMSG_SPACE(sizeof(int) * IDMAP_MAX)] = {0};
+	char ctl[CMSG_SPACE(sizeof(int) * SYNC_FDS_MAX)] = {0};
 	struct iovec iov = {.iov_base = &byte, .iov_len = 1};
 	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
 
@@ -139,7 +139,7 @@ int send_with_fds(int sock, char byte, const int *fds, int n)
 
 int recv_with_fds(int sock, char *byte, int *fds, int n)
 {
-	char ctl[CMSG_SPACE(sizeof(int) * IDMAP_MAX)] = {0};
+	char ctl[CMSG_SPACE(sizeof(int) * SYNC_FDS_MAX)] = {0};
 	struct iovec iov = {.iov_base = byte, .iov_len = 1};
 	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl,
 			   .msg_controllen = sizeof(ctl)};

@@ -802,7 +802,7 @@ static int start_host(int fd, char *line, size_t cap)
 /* Returns 0 once the init exec'd, -1 with the child's error line in line. */
 static int start_container(char *line, size_t cap)
 {
-	int sv[2], fds[IDMAP_MAX];
+	int sv[2], fds[SYNC_FDS_MAX], nfds = M.p.nidmapped + !!M.p.block;
 	ssize_t n;
 
 	/* lxc.hook.pre-start: on the host, before the container exists (LXC
@@ -829,13 +829,18 @@ static int start_container(char *line, size_t cap)
 	if (M.p.nidmap && ((!M.p.opts.share_user && idmap_write_maps(M.init, &M.p) < 0) ||
 			   idmap_make_mounts(M.init, &M.p, fds) < 0))
 		return -1;
+	/* A block-device rootfs: its mount follows the idmapped ones' fds. */
+	if (M.p.block && block_make_mount(M.init, &M.p, &fds[M.p.nidmapped]) < 0) {
+		nfds--;
+		goto close_fds;
+	}
 	if (nsopts_after_clone(&M.p.opts, M.init) < 0)
 		goto close_fds;
-	if (send_with_fds(sv[0], 'g', fds, M.p.nidmapped) < 0) {
+	if (send_with_fds(sv[0], 'g', fds, nfds) < 0) {
 		fail("monitor", "sync", NULL, errno ? errno : EPIPE);
 		goto close_fds;
 	}
-	for (int i = 0; i < M.p.nidmapped; i++)
+	for (int i = 0; i < nfds; i++)
 		close(fds[i]);
 	/* The v1 cgroups, the NICs and script.up while the child prepares its
 	 * rootfs; it waits for 'n' before anything that may need them and
@@ -877,7 +882,7 @@ static int start_container(char *line, size_t cap)
 	hooks_keep_ns(&M.p, M.init, true);
 	return write_state();
 close_fds:
-	for (int i = 0; i < M.p.nidmapped; i++)
+	for (int i = 0; i < nfds; i++)
 		close(fds[i]);
 	return -1;
 }

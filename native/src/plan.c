@@ -36,7 +36,7 @@ enum {
 	OP_EXEC, OP_CAPS, OP_NO_NEW_PRIVS, OP_SECCOMP, OP_SECCOMP_RULE, OP_APPARMOR, OP_HOST_HOOK, OP_NET, OP_NETDEV,
 	OP_STOP_HOOK, OP_IDMAP, OP_IDMAPPED_MOUNT, OP_EXIT_HOOK, OP_MONITOR_CGROUP, OP_MONITOR_PIVOT,
 	OP_LXC_HOOK, OP_LXC_HOOK_ENV, OP_HOOK_LOG, OP_OPT,
-	OP_CONSOLE_BUFFER, OP_CONSOLE_LOG_SIZE, OP_CONSOLE_LOG_ROTATE, OP_CRIU_RESTORE, OP__COUNT
+	OP_CONSOLE_BUFFER, OP_CONSOLE_LOG_SIZE, OP_CONSOLE_LOG_ROTATE, OP_CRIU_RESTORE, OP_BLOCK_MOUNT, OP__COUNT
 };
 
 static const struct op_desc ops[OP__COUNT] = {
@@ -56,7 +56,8 @@ static const struct op_desc ops[OP__COUNT] = {
 	[OP_STDIO] = {"stdio", 1, 1, true, false},
 	[OP_FOREGROUND] = {"foreground", 1, 1, true, false},
 	[OP_INIT_SHIM] = {"init-shim", 1, 1, true, false},
-	[OP_ROOTFS] = {"rootfs", 1, 1, true, false},
+	[OP_ROOTFS] = {"rootfs", 1, 2, true, false},
+	[OP_BLOCK_MOUNT] = {"block-mount", 6, 6, true, false},
 	[OP_HOSTNAME] = {"hostname", 1, 1, true, false},
 	[OP_MOUNT] = {"mount", 7, 7, false, true},
 	[OP_MKDIR] = {"mkdir", 2, 2, false, true},
@@ -200,6 +201,30 @@ static int check_abs(struct parser *ps, const char *path)
 	if (path[0] != '/' || strlen(path) >= PATH_MAX)
 		return bad(ps, NULL, EINVAL);
 	return 0;
+}
+
+/* The per-mount flags a `rootfs` or `block-mount` record may set. */
+#define ROOTFS_FLAGS (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | \
+		      MS_NODIRATIME | MS_RELATIME | MS_STRICTATIME)
+
+/* block-mount KIND SOURCE FSTYPE TARGET FLAGS DATA */
+static int parse_block_mount(struct parser *ps, char **f)
+{
+	struct block_mount *b = palloc(ps->p, 1, sizeof(*b));
+	unsigned long long u;
+
+	if (strcmp(f[0], "loop") && strcmp(f[0], "dev"))
+		return bad(ps, NULL, EINVAL);
+	b->loop = strcmp(f[0], "loop") == 0;
+	b->source = f[1];
+	b->fstype = f[2];
+	b->target = f[3];
+	if (parse_ull(f[4], 10, &u) < 0 || u & ~ROOTFS_FLAGS || !*f[2] || strlen(f[5]) >= 4096)
+		return bad(ps, NULL, EINVAL);
+	b->flags = (unsigned long)u;
+	b->data = f[5];
+	ps->p->block = b;
+	return check_abs(ps, f[1]) < 0 ? -1 : check_abs(ps, f[3]);
 }
 
 static int parse_bool(struct parser *ps, const char *s, bool *out)
@@ -396,8 +421,15 @@ static int parse_record(struct parser *ps, int op, char **f, int n)
 	case OP_INIT_SHIM:
 		return parse_bool(ps, f[0], &p->init_shim);
 	case OP_ROOTFS:
-		new_rec(ps, REC_ROOTFS, f);
+		r = new_rec(ps, REC_ROOTFS, f);
+		if (n > 1) {
+			if (parse_ull(f[1], 10, &u) < 0 || u & ~ROOTFS_FLAGS)
+				return bad(ps, NULL, EINVAL);
+			r->flags = (unsigned long)u;
+		}
 		return check_abs(ps, f[0]);
+	case OP_BLOCK_MOUNT:
+		return parse_block_mount(ps, f);
 	case OP_HOSTNAME:
 		if (strlen(f[0]) > 64)
 			return bad(ps, NULL, EINVAL);
@@ -673,6 +705,8 @@ int plan_parse(struct plan *p, const char *name, const char *data, size_t len)
 		return bad(&ps, "idmap", EINVAL);
 	if (p->nidmapped && !(p->clone_flags & CLONE_NEWUSER) && !p->opts.share_user)
 		return bad(&ps, "idmapped-mount", EINVAL);
+	if (p->block && !(p->clone_flags & CLONE_NEWNS))
+		return bad(&ps, "block-mount", EINVAL);
 	if (p->nidmap) {
 		bool u = false, g = false;
 		for (int i = 0; i < p->nidmap; i++)

@@ -45,6 +45,8 @@ struct rec {
  * fds travel in one fixed SCM_RIGHTS array. PLAN_MAX_TTYS leaves pty 0 to
  * the console within the monitor's 64 ptys. */
 #define IDMAP_MAX 64
+/* The fds sent with the release byte: the idmapped mounts, then the block-mount's. */
+#define SYNC_FDS_MAX (IDMAP_MAX + 1)
 #define PLAN_MAX_TTYS 63
 #define PLAN_MAX_CGROUPS 64
 #define PLAN_MAX_RECS 4096      /* each child record op: mount, mkdir, mknod, ... */
@@ -54,6 +56,16 @@ struct rec {
 #define PLAN_MAX_NETS 4096
 #define PLAN_MAX_NETDEVS 1024
 #define PLAN_MAX_OPTS 512       /* opt */
+
+/* The `block-mount` record: a rootfs on a block device (blockdev.c). */
+struct block_mount {
+	bool loop;              /* SOURCE is an image to attach to a loop device */
+	char *source;
+	char *fstype;
+	char *target;
+	unsigned long flags;    /* MS_* per-mount flags (MS_RDONLY: the superblock too) */
+	char *data;             /* filesystem options, a comma list ("" for none) */
+};
 
 /* One uid_map / gid_map line. */
 struct idmap_line {
@@ -114,6 +126,7 @@ struct plan {
 	int nidmap;
 	char **idmapped;        /* idmapped-mount host paths, in plan order */
 	int nidmapped;
+	struct block_mount *block; /* block-mount, or NULL */
 
 	struct rec *recs;
 	int nrecs;

@@ -90,6 +90,9 @@ int idmap_host_root(const struct plan *p, char kind, unsigned int *out);
 int idmap_make_mounts(pid_t pid, const struct plan *p, int *fds);
 int idmap_attach_mounts(const struct plan *p, const int *fds);
 int idmap_probe_main(int argc, char **argv);
+/* blockdev.c: a rootfs on a block device (the block-mount record). */
+int block_make_mount(pid_t pid, const struct plan *p, int *out);
+int block_attach_mount(const struct plan *p, int fd);
 int reexec_sealed(char **argv);
 bool running_sealed(void);
 /* shift.c: `lxt-shim shift` (rootfs ownership shifting). */

@@ -327,6 +327,35 @@ static void opts(void)
 	REFUSED(HEAD "opt ns-share user /x\n" EXEC, "idmap", 6, EINVAL);
 }
 
+/* block-mount and the rootfs record's flags (lxc.rootfs.path = loop:, lxc.rootfs.options). */
+static void block_mount(void)
+{
+	struct plan p;
+
+	CHECK(parse(HEAD "namespaces mnt\nblock-mount loop /i ext4 /r 3 data=journal,discard\n"
+			 "rootfs /r 1\n" EXEC, &p) == 0);
+	CHECK(p.block && p.block->loop && p.block->flags == 3);
+	CHECK_STR(p.block->fstype, "ext4");
+	CHECK_STR(p.block->data, "data=journal,discard");
+	CHECK(p.recs[0].op == REC_ROOTFS && p.recs[0].flags == 1);
+	plan_free(&p);
+	CHECK(parse(HEAD "namespaces mnt\nblock-mount dev /dev/vg/lv xfs /r 0 %\n" EXEC, &p) == 0);
+	CHECK(p.block && !p.block->loop && !strcmp(p.block->data, ""));
+	plan_free(&p);
+	REFUSED(HEAD "namespaces mnt\nblock-mount tape /i ext4 /r 0 %\n" EXEC, "block-mount", 5, EINVAL);
+	REFUSED(HEAD "namespaces mnt\nblock-mount loop i ext4 /r 0 %\n" EXEC, "block-mount", 5, EINVAL);
+	REFUSED(HEAD "namespaces mnt\nblock-mount loop /i % /r 0 %\n" EXEC, "block-mount", 5, EINVAL);
+	/* MS_BIND is the helper's to choose, not the config's. */
+	REFUSED(HEAD "namespaces mnt\nblock-mount loop /i ext4 /r 4096 %\n" EXEC, "block-mount", 5,
+		EINVAL);
+	REFUSED(HEAD "namespaces mnt\nblock-mount loop /i ext4 /r 0 %\nblock-mount dev /d ext4 /r 0 %\n" EXEC,
+		"block-mount", 6, EINVAL);
+	/* Its mount lives in the container's own mount namespace. */
+	REFUSED(HEAD "block-mount loop /i ext4 /r 0 %\n" EXEC, "block-mount", 6, EINVAL);
+	REFUSED(HEAD "rootfs /r 4096\n" EXEC, "rootfs", 4, EINVAL);
+	REFUSED(HEAD "rootfs /r x\n" EXEC, "rootfs", 4, EINVAL);
+}
+
 void test_plan(const char *fixtures)
 {
 	golden(fixtures);
@@ -334,5 +363,6 @@ void test_plan(const char *fixtures)
 	minimal();
 	malformed();
 	opts();
+	block_mount();
 	bounds();
 }

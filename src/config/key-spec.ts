@@ -81,34 +81,6 @@ export function impl(
   };
 }
 
-/**
- * A key owned by later work. `harmless` values are what lxt does anyway
- * (usually the default), so they are accepted as `ignored` without a warning.
- */
-export function later(
-  name: string,
-  feature: string,
-  summary: string,
-  opts: SpecOpts & { harmless?: string[]; validate?: (v: string, key: string) => void } = {},
-): KeySpec {
-  return {
-    name,
-    status: "later",
-    feature,
-    summary,
-    list: opts.list ?? false,
-    ...(opts.default !== undefined ? { default: opts.default } : {}),
-    ...(opts.clears ? { clears: opts.clears } : {}),
-    ...(opts.family ? { family: opts.family } : {}),
-    check: (v, k, h) => {
-      opts.validate?.(v, k);
-      if (opts.harmless?.includes(v))
-        return { status: "ignored", reason: "same as lxt's behaviour", warn: false };
-      return opts.check?.(v, k, h) ?? { status: "later", feature };
-    },
-  };
-}
-
 export function ignored(
   name: string,
   summary: string,

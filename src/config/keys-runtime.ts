@@ -13,7 +13,6 @@ import {
   ignored,
   impl,
   type KeySpec,
-  later,
   nothing,
   oneOf,
   signal,
@@ -22,6 +21,7 @@ import {
 } from "./key-spec.js";
 import { applyMountAuto, parseMountEntry } from "./mounts.js";
 import { parseGroups } from "./process.js";
+import { parseRootfsOptions } from "./rootfs.js";
 import {
   checkSysctlName,
   parseAbsPath,
@@ -91,17 +91,13 @@ function checkArch(v: string, _k: string, host: HostInfo): Verdict {
   };
 }
 
-function checkRootfsPath(v: string): Verdict | undefined {
-  let spec: ReturnType<typeof parseRootfsSpec>;
+function checkRootfsPath(v: string): void {
   try {
-    spec = parseRootfsSpec(v);
+    parseRootfsSpec(v);
   } catch (err) {
     if (err instanceof RootfsSpecError) throw new ValueError(err.message);
     throw err;
   }
-  if ("unsupported" in spec)
-    return { status: "later", feature: `storage backend ${spec.unsupported}` };
-  return undefined;
 }
 
 /** Exact keys about the container's runtime. */
@@ -272,12 +268,9 @@ export const RUNTIME_KEYS: KeySpec[] = [
   ),
   impl(
     "lxc.rootfs.path",
-    "root filesystem: a directory (PATH or dir:PATH), btrfs:PATH, overlayfs:LOWER:UPPER (or overlay:), zfs:POOL/DATASET",
-    nothing,
-    {
-      check: checkRootfsPath,
-      default: "the host's root (shared)",
-    },
+    "root filesystem: a directory (PATH or dir:PATH), btrfs:PATH, overlayfs:LOWER:UPPER (or overlay:), zfs:POOL/DATASET; loop:IMAGE (attached to a loop device at start, released when the container ends), lvm:DEVICE; nbd: and rbd: refused at start",
+    checkRootfsPath,
+    { default: "the host's root (shared)" },
   ),
   ignored(
     "lxc.rootfs.mount",
@@ -285,16 +278,17 @@ export const RUNTIME_KEYS: KeySpec[] = [
     "lxt chooses its own staging mount",
     false,
   ),
-  later(
+  impl(
     "lxc.rootfs.options",
-    "rootfs mount options",
-    "extra mount options for the rootfs (incl. idmap=)",
+    "mount options for the rootfs: per-mount flags (ro, nosuid, nodev, noexec, noatime, ...) on any rootfs; idmap=container (idmapped, never shifted on disk); filesystem options (data=..., discard, sync, ...) on a block-device rootfs only",
+    (v) => void parseRootfsOptions(v),
   ),
-  later("lxc.rootfs.managed", "unmanaged rootfs", "0 means LXC does not own the storage", {
-    validate: bool01,
-    harmless: ["1"],
-    default: "1",
-  }),
+  impl(
+    "lxc.rootfs.managed",
+    "0: the rootfs's storage is not lxt's: destroy keeps it, snapshot and copy -s refuse, its ownership is never shifted on disk (an idmapped mount or nothing)",
+    bool01,
+    { default: "1" },
+  ),
   impl("lxc.log.file", "log file of the container", nothing),
   impl(
     "lxc.log.level",

@@ -8,7 +8,6 @@
 
 import * as os from "node:os";
 import { configError } from "../core/errors.js";
-import { parseRootfsSpec, type RootfsSpec } from "../storage/rootfs-spec.js";
 import {
   applyPlacementEntry,
   type CgroupPlacementConfig,
@@ -41,6 +40,7 @@ import {
 } from "./mounts.js";
 import type { ConfigEntry } from "./parse.js";
 import { applyProcessEntry, defaultProcess, type ProcessConfig } from "./process.js";
+import { applyRootfsEntry, type RootfsConfig } from "./rootfs.js";
 import { applySecurityEntry, defaultSecurity, type SecurityConfig } from "./security.js";
 import {
   parseBool01,
@@ -109,14 +109,7 @@ export interface CgroupSetting {
 /** Everything a container's config says, resolved. */
 export interface ContainerConfig {
   utsName?: string;
-  rootfs: {
-    /** Host path of the root filesystem; unset means the host's root. */
-    path?: string;
-    /** Storage backend: `dir` unless a `type:` prefix said otherwise. */
-    backend: string;
-    /** The parsed value (src/storage/rootfs-spec.ts); `path` is set for dir and btrfs only. */
-    spec?: RootfsSpec;
-  };
+  rootfs: RootfsConfig;
   init: { cmd: string[]; cwd: string; uid: number; gid: number };
   /** lxc.execute.cmd, split into words. */
   executeCmd?: string[];
@@ -226,7 +219,7 @@ export interface Tracked {
 export function resolveConfig(entries: ConfigEntry[], opts: ResolveOptions): ContainerConfig {
   const host: HostInfo = { cgroupLayout: opts.cgroupLayout, arch: opts.arch ?? hostArch() };
   const cfg: ContainerConfig = {
-    rootfs: { backend: "dir" },
+    rootfs: { backend: "dir", managed: true },
     init: { cmd: [...CONFIG_DEFAULTS.initCmd], cwd: CONFIG_DEFAULTS.initCwd, uid: 0, gid: 0 },
     environment: [],
     mountEntries: [],
@@ -280,16 +273,11 @@ export function resolveConfig(entries: ConfigEntry[], opts: ResolveOptions): Con
       case "lxc.uts.name":
         cfg.utsName = v === "" ? undefined : v;
         break;
-      case "lxc.rootfs.path": {
-        const spec = v === "" ? undefined : parseRootfsSpec(v);
-        cfg.rootfs =
-          !spec || "unsupported" in spec
-            ? { backend: spec?.unsupported ?? "dir" }
-            : spec.backend === "dir" || spec.backend === "btrfs"
-              ? { backend: spec.backend, path: spec.path, spec }
-              : { backend: spec.backend, spec };
+      case "lxc.rootfs.path":
+      case "lxc.rootfs.managed":
+      case "lxc.rootfs.options":
+        cfg.rootfs = applyRootfsEntry(cfg.rootfs, e);
         break;
-      }
       case "lxc.init.cmd":
         cfg.init.cmd = v === "" ? [...CONFIG_DEFAULTS.initCmd] : splitCommand(v);
         break;

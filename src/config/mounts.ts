@@ -50,8 +50,19 @@ export const MS = {
   LAZYTIME: 1 << 25,
 } as const;
 
-// [set?, flag]: set=false means the option clears the flag (LXC's mount_opt).
-const FLAG_OPTS: Record<string, [boolean, number]> = {
+/** Flags the kernel keeps per mount (mount_setattr(2)), not per superblock: a bind's remount sets them. */
+export const PER_MOUNT_FLAGS =
+  MS.RDONLY |
+  MS.NOSUID |
+  MS.NODEV |
+  MS.NOEXEC |
+  MS.NOATIME |
+  MS.NODIRATIME |
+  MS.RELATIME |
+  MS.STRICTATIME;
+
+/** mount(8) flag options as `[set?, flag]`: set=false means the option clears the flag (LXC's mount_opt). */
+export const FLAG_OPTS: Record<string, [boolean, number]> = {
   async: [false, MS.SYNCHRONOUS],
   atime: [false, MS.NOATIME],
   bind: [true, MS.BIND],

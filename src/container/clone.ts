@@ -27,7 +27,7 @@ import { explainNoSpace } from "../storage/space.js";
 import { clearIncomplete, markIncomplete } from "./incomplete.js";
 import { loadConfigFile } from "./launch-input.js";
 import type { ContainerPaths } from "./paths.js";
-import { rootfsRef } from "./storage.js";
+import { rootfsManaged, rootfsRef } from "./storage.js";
 
 /** How a container's rootfs and config are copied into a new container directory. */
 export interface CloneOptions {
@@ -97,6 +97,8 @@ export function rewriteConfig(
       sawUts = true;
     } else if (/^lxc\.net\.\d+\.hwaddr$/.test(key) && value !== "" && !change.keepHwaddr) {
       set(randomMac());
+    } else if (key === "lxc.rootfs.managed") {
+      // Dropped: a copy's storage is its own.
     } else if (key === "lxc.ephemeral" && change.ephemeral !== undefined) {
       // Dropped: written once at the end.
     } else if (PATH_KEYS.has(key) && value.startsWith(`${change.fromDir}/`)) {
@@ -203,6 +205,12 @@ export async function cloneContainer(
   const run = ctx.host.run;
   const what = opts.snapshot ? "snapshot" : "copy";
   const from = rootfsRef(src, what);
+  if ((opts.cow || opts.snapshot) && !rootfsManaged(src.config)) {
+    throw new LxtError(
+      "state",
+      `${what} ${src.name}: lxc.rootfs.managed = 0: its storage is not lxt's to snapshot or share (a full copy, lxt copy without -s, works)`,
+    );
+  }
   const driver = await targetDriver(from, dst, opts, run);
   const to: RootfsRef = opts.prepared ?? {
     spec: driver.newSpec(dst.dir, opts.cow || opts.snapshot ? from : undefined),

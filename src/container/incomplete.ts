@@ -55,7 +55,7 @@ function readMarker(dir: string): Marker | undefined {
 /** Removes one dead writer's directory: rootfs through its driver, then the directory. */
 async function removeDir(ctx: Context, dir: string, m: Marker | undefined): Promise<void> {
   const spec = m ? parseRootfsSpec(m.rootfs) : undefined;
-  if (spec && !("unsupported" in spec)) {
+  if (spec && !("block" in spec)) {
     try {
       await storageDriver(spec.backend, ctx.host.run).destroy({ spec, dir });
     } catch {

@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import type { CgroupLayout } from "../cgroups/layout.js";
 import { loadConfig } from "../config/load.js";
 import { CONFIG_DEFAULTS, type ContainerConfig } from "../config/model.js";
-import { MS, type PlanMount } from "../config/mounts.js";
+import { MS, PER_MOUNT_FLAGS, type PlanMount } from "../config/mounts.js";
 import { type ConfigEntry, parseConfigText } from "../config/parse.js";
 import type { Caller, Env, Stdio } from "../core/context.js";
 import { LxtError } from "../core/errors.js";
@@ -26,15 +26,7 @@ export interface LaunchOptions {
 const _CAP_MKNOD = 27;
 const _DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /** Flags a read-only (or nosuid, ...) bind mount needs a second remount for. */
-const REMOUNT_MASK =
-  MS.RDONLY |
-  MS.NOSUID |
-  MS.NODEV |
-  MS.NOEXEC |
-  MS.NOATIME |
-  MS.NODIRATIME |
-  MS.RELATIME |
-  MS.STRICTATIME;
+const REMOUNT_MASK = PER_MOUNT_FLAGS;
 
 /** The layout kind the config registry is told (a host without cgroups counts as v2). */
 export function layoutKind(layout: CgroupLayout | undefined): "v1" | "hybrid" | "v2" {

@@ -4,6 +4,7 @@ import { type NetStep, PLAN_HEADER, planRecord } from "../host/helper-protocol.j
 import type { SeccompFilter } from "../seccomp/profile.js";
 import type { LaunchHooks, StartHookType } from "./hooks.js";
 import type { OptRecord } from "./process-opts.js";
+import type { BlockMount } from "./rootfs-block.js";
 
 export type ProcMode = "rw" | "mixed";
 export type SysMode = "ro" | "rw" | "mixed";
@@ -39,6 +40,10 @@ export interface LaunchInput {
   rootfs: string;
   /** Mounts made in the container's mount namespace before the rootfs is bound (an overlay rootfs). */
   rootfsMounts?: readonly PlanMount[];
+  /** A rootfs on a block device, mounted by the helper on `rootfs` before it is bound. */
+  blockMount?: BlockMount;
+  /** MS_* per-mount flags set on the rootfs's bind (lxc.rootfs.options). */
+  rootfsFlags?: number;
   runtimeDir: string;
   exitFile: string;
   consoleLog?: string;
@@ -444,6 +449,11 @@ export function renderPlan(input: LaunchInput): string {
   for (const l of input.userns?.idmap ?? [])
     r.push(planRecord("idmap", [l.kind, String(l.nsid), String(l.hostid), String(l.range)]));
   for (const p of input.userns?.idmappedMounts ?? []) r.push(planRecord("idmapped-mount", [p]));
+  const b = input.blockMount;
+  if (b) {
+    const fields = [b.kind, b.source, b.fstype, b.target, String(b.flags), b.data.join(",")];
+    r.push(planRecord("block-mount", fields));
+  }
   for (const o of input.opts ?? []) r.push(planRecord("opt", [...o]));
   r.push(planRecord("foreground", [input.foreground ? "1" : "0"]));
   r.push(planRecord("init-shim", [input.initShim ? "1" : "0"]));
@@ -458,7 +468,8 @@ export function renderPlan(input: LaunchInput): string {
   // pre-mount: in the container's mount namespace, before the rootfs is mounted (LXC).
   r.push(...hookRecords(input, "pre-mount"));
   for (const m of input.rootfsMounts ?? []) r.push(mountRecord(m));
-  r.push(planRecord("rootfs", [input.rootfs]));
+  const flags = input.rootfsFlags ? [String(input.rootfsFlags)] : [];
+  r.push(planRecord("rootfs", [input.rootfs, ...flags]));
   if (input.hostname !== undefined) r.push(planRecord("hostname", [input.hostname]));
   const [devTmpfs, devNodes] = input.autodev ? devRecords(input) : [[], []];
   // As LXC's lxc_setup: /dev's tmpfs first, its nodes after the mount and autodev hooks.

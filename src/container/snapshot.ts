@@ -7,7 +7,7 @@ import {
   rmSync,
   statSync,
 } from "node:fs";
-import { rm } from "node:fs/promises";
+import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Caller, Context } from "../core/context.js";
 import { LxtError } from "../core/errors.js";
@@ -21,9 +21,11 @@ import {
   listSnapshotNames,
   overlayDependents,
   relocateSpec,
+  rootfsManaged,
   rootfsRef,
   snapshotPaths,
   snapshotRoot,
+  unmanagedEntries,
 } from "./storage.js";
 
 /** One snapshot as `lxt snapshot -L` shows it. */
@@ -170,6 +172,14 @@ export async function destroyStorageDir(ctx: Context, paths: ContainerPaths): Pr
     ref = rootfsRef(paths, "destroy");
   } catch {
     ref = undefined;
+  }
+  if (!rootfsManaged(paths.config)) {
+    // lxc.rootfs.managed = 0: the storage stays as it is (in the directory, when it is there).
+    const keep = unmanagedEntries(paths);
+    const rest = (await readdir(paths.dir).catch(() => [])).filter((e) => !keep.includes(e));
+    for (const e of rest) await rm(join(paths.dir, e), { recursive: true, force: true });
+    if (keep.length === 0) await rm(paths.dir, { recursive: true, force: true });
+    return;
   }
   if (ref && ownsRootfs(ref)) await storageDriver(ref.spec.backend, ctx.host.run).destroy(ref);
   await rm(paths.dir, { recursive: true, force: true });

@@ -50,6 +50,7 @@ import { markEphemeral } from "./ephemeral.js";
 import { type LaunchInput, renderPlan } from "./plan.js";
 import { processFailure } from "./process-opts.js";
 import { writeResolvConf } from "./resolv-conf.js";
+import { blockFailure, ensureMountPoint, noShiftReason } from "./rootfs-block.js";
 import { repairStale } from "./runtime.js";
 import {
   closeScope,
@@ -124,8 +125,12 @@ const STEPS: readonly StartStep[] = [
   {
     name: "id map",
     async run(r) {
-      const { paths, config, storage } = r.plan;
-      r.userns = await prepareUserns(r.ctx, paths, config.security, storage, r.plan.warnings);
+      const { paths, config, storage, block } = r.plan;
+      if (block) ensureMountPoint(block, r.revert);
+      r.userns = await prepareUserns(r.ctx, paths, config.security, storage, r.plan.warnings, {
+        mounted: !!block,
+        noShift: noShiftReason(config),
+      });
     },
   },
   {
@@ -375,7 +380,8 @@ const STEPS: readonly StartStep[] = [
         const f = err instanceof LxtError ? (err.cause as HelperFailure | undefined) : undefined;
         const nicErr = f?.stage === "net" ? netFailure(f, r.plan.nics) : undefined;
         if (nicErr) throw nicErr.wrap("network");
-        throw (f && processFailure(f, r.plan.config)) ?? err;
+        const { config, block } = r.plan;
+        throw (f && (processFailure(f, config) ?? blockFailure(f, config, block))) ?? err;
       }
     },
   },
@@ -387,6 +393,8 @@ const STEPS: readonly StartStep[] = [
  * (container/resolv-conf.ts); a failure is a warning, not a failed start.
  */
 function pointResolver(r: StartRun): void {
+  // Not into storage lxt does not own, nor beneath a block device's mount point.
+  if (r.plan.block || !r.plan.config.rootfs.managed) return;
   const first = [...(r.host?.assigned ?? [])].sort(([a], [b]) => a - b)[0];
   if (!first) return;
   try {

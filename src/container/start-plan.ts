@@ -20,6 +20,7 @@ import { phase } from "../core/phase.js";
 import { type NicPlan, resolveNics, sharesHostNet } from "../network/nic-resolve.js";
 import { type AppArmorPlan, appArmorConfig, planAppArmor } from "../security/apparmor.js";
 import { type RootfsRef, rootDir, startMounts } from "../storage/driver.js";
+import type { RootfsSpec } from "../storage/rootfs-spec.js";
 import { type CgroupExtras, placeCgroups } from "./cgroup-paths.js";
 import { resolveConfinement } from "./confinement.js";
 import { reapCommand } from "./ephemeral.js";
@@ -37,6 +38,7 @@ import {
 import type { ContainerPaths } from "./paths.js";
 import type { LaunchInput } from "./plan.js";
 import { planProcess, seccompProxyRecords } from "./process-opts.js";
+import { type BlockMount, checkRootfsOptions, planBlockMount } from "./rootfs-block.js";
 import { wantsScope } from "./scope.js";
 import { type IdmapSource, idmapSource } from "./userns.js";
 
@@ -56,8 +58,10 @@ export interface StartPlan {
   layout: CgroupLayout;
   /** A systemd scope of its own (scope.ts): systemd runs the host and the config places no cgroups. */
   scope: boolean;
-  /** The rootfs as its storage backend sees it. */
+  /** The rootfs as its storage backend sees it (a block device's: its mount point, as a directory). */
   storage: RootfsRef;
+  /** A rootfs on a block device: the helper mounts it on the mount point (made by the `id map` step). */
+  block?: BlockMount;
   /** Where the user namespace's id map comes from (made by the `id map` step). */
   idmap: IdmapSource;
   /** The cgroup directories the container gets, one per hierarchy: its limits, stats and freezer. */
@@ -112,7 +116,8 @@ export function planStart(ctx: Context, paths: ContainerPaths, opts: LaunchOptio
   phase("config read");
   const { config: cfg, storage } = decided;
   try {
-    if (!statSync(rootDir(storage)).isDirectory()) throw new Error("not a directory");
+    if (!decided.block && !statSync(rootDir(storage)).isDirectory())
+      throw new Error("not a directory");
   } catch (err) {
     throw new LxtError(
       "start",
@@ -167,7 +172,10 @@ function configure(
   paths: ContainerPaths,
   layout: CgroupLayout,
   opts: LaunchOptions,
-): Pick<StartPlan, "config" | "storage" | "devices" | "apparmor" | "nics" | "launch" | "warnings"> {
+): Pick<
+  StartPlan,
+  "config" | "storage" | "block" | "devices" | "apparmor" | "nics" | "launch" | "warnings"
+> {
   const cfg = loadConfigFile(
     paths.config,
     opts.caller.env,
@@ -175,7 +183,12 @@ function configure(
     defineEntries(opts.defines ?? []),
   );
   refusePending(cfg);
-  const spec = cfg.rootfs.spec;
+  // A block-device rootfs is mounted on <dir>/rootfs, then bound as a directory there.
+  const block = cfg.rootfs.block && planBlockMount(paths, cfg, cfg.rootfs.block);
+  const spec: RootfsSpec | undefined = block
+    ? { backend: "dir", path: block.target }
+    : cfg.rootfs.spec;
+  checkRootfsOptions(cfg, !!block, idmapSource(cfg.security) !== "privileged");
   if (!spec || cfg.rootfs.path === "/") {
     throw new LxtError(
       "config",
@@ -241,6 +254,8 @@ function configure(
     ...(proc.ownUts ? { hostname: cfg.utsName ?? paths.name } : {}),
     rootfs,
     rootfsMounts: startMounts(storage),
+    ...(block ? { blockMount: block } : {}),
+    ...(!block && cfg.rootfs.options?.flags ? { rootfsFlags: cfg.rootfs.options.flags } : {}),
     runtimeDir: paths.runtimeDir,
     exitFile: paths.exitFile,
     consoleLog: exec ? undefined : (cfg.console.logFile ?? paths.consoleLog),
@@ -289,5 +304,14 @@ function configure(
   };
   const hooks = launchHooks(cfg, paths, rootfs);
   if (hooks) launch.hooks = hooks;
-  return { config: cfg, storage, devices, apparmor, nics, launch, warnings };
+  return {
+    config: cfg,
+    storage,
+    ...(block ? { block } : {}),
+    devices,
+    apparmor,
+    nics,
+    launch,
+    warnings,
+  };
 }

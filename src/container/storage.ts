@@ -2,9 +2,9 @@ import { existsSync, readdirSync, readFileSync, statfsSync } from "node:fs";
 import { join } from "node:path";
 import type { Context } from "../core/context.js";
 import { LxtError } from "../core/errors.js";
-import type { RootfsRef } from "../storage/driver.js";
+import { filesDir, type RootfsRef, rootDir } from "../storage/driver.js";
 import { bestBackend } from "../storage/index.js";
-import { parseRootfsSpec, type RootfsSpec } from "../storage/rootfs-spec.js";
+import { overlayWorkDir, parseRootfsSpec, type RootfsSpec } from "../storage/rootfs-spec.js";
 import { listNames } from "./list.js";
 import { type ContainerPaths, containerPaths } from "./paths.js";
 
@@ -14,20 +14,32 @@ import { type ContainerPaths, containerPaths } from "./paths.js";
  * broken or from a newer lxt. Includes are not followed.
  */
 export function readRootfsSpec(configFile: string): RootfsSpec | undefined {
+  const value = lastValue(configFile, "path");
+  if (!value) return undefined;
+  const spec = parseRootfsSpec(value);
+  return "block" in spec ? undefined : spec;
+}
+
+/** The last `lxc.rootfs.KEY` value of a config file, read as `readRootfsSpec` reads it. */
+function lastValue(configFile: string, key: "path" | "managed"): string | undefined {
   let text: string;
   try {
     text = readFileSync(configFile, "utf8");
   } catch {
     return undefined;
   }
+  const re = new RegExp(`^\\s*lxc\\.rootfs\\.${key}\\s*=\\s*(.*?)\\s*$`);
   let value: string | undefined;
   for (const line of text.split("\n")) {
-    const m = /^\s*lxc\.rootfs\.path\s*=\s*(.*?)\s*$/.exec(line);
+    const m = re.exec(line);
     if (m) value = m[1];
   }
-  if (!value) return undefined;
-  const spec = parseRootfsSpec(value);
-  return "unsupported" in spec ? undefined : spec;
+  return value;
+}
+
+/** Whether lxt owns the rootfs's storage: false only for `lxc.rootfs.managed = 0` (LXC's "not managing"). */
+export function rootfsManaged(configFile: string): boolean {
+  return lastValue(configFile, "managed") !== "0";
 }
 
 /** A container's rootfs as a storage reference; throws when its config names none. */
@@ -40,6 +52,35 @@ export function rootfsRef(paths: ContainerPaths, verb: string): RootfsRef {
     );
   }
   return { spec, dir: paths.dir };
+}
+
+/**
+ * The entries of a container directory that hold a rootfs lxt does not own
+ * (`lxc.rootfs.managed = 0`): its tree, an overlay's upper and work
+ * directories, a zfs or block device's mount point, a loop image. Destroy
+ * removes everything else. Empty for a managed rootfs.
+ */
+export function unmanagedEntries(paths: ContainerPaths): string[] {
+  if (rootfsManaged(paths.config)) return [];
+  const value = lastValue(paths.config, "path");
+  let holders: string[];
+  try {
+    const spec = value ? parseRootfsSpec(value) : undefined;
+    if (!spec) return [];
+    if ("block" in spec) holders = [spec.block.source, join(paths.dir, "rootfs")];
+    else {
+      const ref = { spec, dir: paths.dir };
+      holders = [rootDir(ref), filesDir(ref)];
+      if (spec.backend === "overlay") holders.push(overlayWorkDir(spec.upper));
+    }
+  } catch {
+    // A value lxt cannot read: keep what a rootfs usually is.
+    holders = [join(paths.dir, "rootfs")];
+  }
+  const inside = holders
+    .filter((h) => h.startsWith(`${paths.dir}/`))
+    .map((h) => h.slice(paths.dir.length + 1).split("/")[0] ?? "");
+  return [...new Set(inside)].filter((e) => e !== "");
 }
 
 /** `<lxcpath>/<name>/snaps`: snapshots are containers in this state root, as in LXC. */

@@ -25,7 +25,7 @@ const showMap = (m: readonly IdmapLine[]) =>
 export function usernsInfo(paths: ContainerPaths, plan: RuntimePlan | undefined): UsernsInfo {
   if (plan !== undefined) {
     const map = (plan.records.get("idmap") ?? []).map((f) => parseIdmapLine(f.join(" ")));
-    const idmapped = plan.records.has("idmapped-mount");
+    const idmapped = plan.records.has("idmapped-mount") || plan.records.has("block-mount");
     if (map.length === 0) return { idmap: "privileged", ownership: "host" };
     return { idmap: showMap(map), ownership: idmapped ? "idmapped" : "shifted" };
   }

@@ -206,9 +206,17 @@ async function idmappable(ctx: Context, paths: readonly string[]): Promise<boole
   return true;
 }
 
+/** What the rootfs allows an unprivileged start to do to it. */
+export interface RootfsPolicy {
+  /** A block device's mount (the helper idmaps it); nothing on the host to probe or shift. */
+  mounted?: boolean;
+  /** Why its ownership may not be shifted on disk (lxc.rootfs.managed = 0, idmap=container). */
+  noShift?: string;
+}
+
 /**
  * Decides and prepares the user namespace of a start (undefined: privileged).
- * Shifts the rootfs on disk when needed, records what it did in the config,
+ * Shifts the rootfs on disk when needed (and `rootfs` allows it), records what it did in the config,
  * and returns the plan's part. Call with the container's lock held.
  */
 export async function prepareUserns(
@@ -217,12 +225,13 @@ export async function prepareUserns(
   sec: SecurityConfig,
   ref: RootfsRef,
   notes: string[],
+  rootfs: RootfsPolicy = {},
 ): Promise<UsernsSetup | undefined> {
   const helper = ctx.host.helper;
   const source = idmapSource(sec);
   const onDisk = sec.rootfsShift ?? [];
   if (source === "privileged") {
-    if (onDisk.length > 0) {
+    if (onDisk.length > 0 && !rootfs.mounted) {
       for (const p of shiftPaths(ref)) await shiftTree(helper, p, onDisk, []);
       editConfig(paths, (doc) => doc.remove("lxt.volatile.rootfs.shift"));
     }
@@ -238,11 +247,20 @@ export async function prepareUserns(
       : new LxtError("config", `${paths.config}: lxc.idmap: ${problem}`);
   }
   let setup: UsernsSetup;
-  if (onDisk.length > 0 && sameIdmap(onDisk, idmap)) {
+  if (rootfs.mounted) {
+    // The helper idmaps the block device's mount itself (blockdev.c).
+    setup = { idmap, ownership: "idmapped", idmappedMounts: [] };
+  } else if (onDisk.length > 0 && sameIdmap(onDisk, idmap)) {
     setup = { idmap, ownership: "shifted", idmappedMounts: [] };
   } else if (onDisk.length === 0 && (await idmappable(ctx, idmapPaths(ref)))) {
     setup = { idmap, ownership: "idmapped", idmappedMounts: idmapPaths(ref) };
   } else {
+    if (rootfs.noShift) {
+      throw new LxtError(
+        "host",
+        `${paths.config}: ${rootfs.noShift}: the rootfs ${rootDir(ref)} cannot be idmapped here (its filesystem or the kernel does not support idmapped mounts), and lxt may not shift its ownership on disk instead`,
+      );
+    }
     for (const p of shiftPaths(ref)) await shiftTree(helper, p, onDisk, idmap);
     editConfig(paths, (doc) => doc.set("lxt.volatile.rootfs.shift", formatIdmap(idmap)));
     setup = { idmap, ownership: "shifted", idmappedMounts: [] };

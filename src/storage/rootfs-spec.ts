@@ -8,14 +8,25 @@
  *   overlayfs:/lower:/upper     an overlay (also `overlay:`); the work
  *                               directory is `olwork` beside the upper, as LXC
  *   zfs:pool/dataset            a ZFS dataset (zfs:pool/dataset@snap: a snapshot)
+ *   loop:/image, lvm:/dev/vg/lv a filesystem on a block device (an image
+ *   nbd:FILE[:PART], rbd:POOL/IMG  attached to a loop device, an LV, ...),
+ *                               mounted at start; no storage driver makes,
+ *                               copies or snapshots these (block.ts)
  */
 
 /** Backends lxt has drivers for. */
 export const BACKENDS = ["dir", "btrfs", "overlay", "zfs"] as const;
 export type BackendName = (typeof BACKENDS)[number];
 
-/** Backends LXC knows and lxt has no driver for (refused as a later feature). */
-export const OTHER_LXC_BACKENDS = ["lvm", "rbd", "loop", "nbd"] as const;
+/** LXC's block-device backends: lxt mounts them at start and has no storage driver for them. */
+export const BLOCK_BACKENDS = ["loop", "lvm", "nbd", "rbd"] as const;
+export type BlockBackend = (typeof BLOCK_BACKENDS)[number];
+
+/** A rootfs on a block device: `SOURCE` as written after the `backend:` prefix. */
+export interface BlockSpec {
+  backend: BlockBackend;
+  source: string;
+}
 
 /** A parsed `lxc.rootfs.path`. */
 export type RootfsSpec =
@@ -45,10 +56,9 @@ function overlayPath(p: string, what: string): string {
 
 /**
  * Parses a non-empty `lxc.rootfs.path` value. Throws RootfsSpecError for a
- * malformed value; an LXC backend lxt has no driver for comes back as
- * `{ unsupported }`.
+ * malformed value; a block-device rootfs comes back as `{ block }`.
  */
-export function parseRootfsSpec(value: string): RootfsSpec | { unsupported: string } {
+export function parseRootfsSpec(value: string): RootfsSpec | { block: BlockSpec } {
   const m = /^([a-z]+):(.*)$/.exec(value);
   if (!m) return { backend: "dir", path: absPath(value, "rootfs") };
   const [, prefix = "", rest = ""] = m;
@@ -74,11 +84,19 @@ export function parseRootfsSpec(value: string): RootfsSpec | { unsupported: stri
       )
         throw new RootfsSpecError(`expected zfs:POOL/DATASET, got "${value}"`);
       return { backend: "zfs", dataset: rest };
+    case "loop":
+    case "lvm":
+      return { block: { backend: prefix, source: absPath(rest, `${prefix} source`) } };
+    case "nbd":
+    case "rbd":
+      if (rest === "" || /\s/.test(rest))
+        throw new RootfsSpecError(
+          prefix === "nbd" ? "expected nbd:FILE[:PARTITION]" : "expected rbd:POOL/IMAGE",
+        );
+      return { block: { backend: prefix, source: rest } };
     default:
-      if ((OTHER_LXC_BACKENDS as readonly string[]).includes(prefix))
-        return { unsupported: prefix };
       throw new RootfsSpecError(
-        `unknown storage backend "${prefix}": expected a path, dir:PATH, btrfs:PATH, overlayfs:LOWER:UPPER or zfs:DATASET`,
+        `unknown storage backend "${prefix}": expected a path, dir:PATH, btrfs:PATH, overlayfs:LOWER:UPPER, zfs:DATASET, loop:IMAGE, lvm:DEVICE, nbd:FILE or rbd:POOL/IMAGE`,
       );
   }
 }

@@ -74,6 +74,10 @@ const IMPLEMENTED: Record<string, { good: string[]; bad: string[] }> = {
       "btrfs:/var/lib/lxt/c1/rootfs",
       "overlayfs:/srv/base:/var/lib/lxt/c1/overlay/delta",
       "overlay:/srv/base:/var/lib/lxt/c1/overlay/delta",
+      "loop:/var/lib/lxt/c1/rootdev",
+      "lvm:/dev/vg/c1",
+      "nbd:/srv/c1.qcow2:1",
+      "rbd:pool/c1",
     ],
     bad: [
       "rootfs",
@@ -83,8 +87,15 @@ const IMPLEMENTED: Record<string, { good: string[]; bad: string[] }> = {
       "overlayfs:/only-lower",
       "overlayfs:/a,b:/u",
       "overlayfs:/l:/u/../x",
+      "loop:rootdev",
+      "lvm:/dev/../sda",
     ],
   },
+  "lxc.rootfs.options": {
+    good: ["ro", "nosuid,nodev,noexec,noatime", "idmap=container", "rw,data=journal,discard"],
+    bad: ["idmap=/proc/1/ns/user", "rbind", "rshared", "ro,,a b"],
+  },
+  "lxc.rootfs.managed": { good: ["0", "1"], bad: ["2", "no"] },
   "lxc.init.cmd": {
     good: ["/sbin/init", "/bin/sh -c 'echo hi'", '"/opt/my app/run" --flag'],
     bad: ["'unterminated", '"x'],
@@ -363,9 +374,6 @@ describe("family roots", () => {
 describe("later keys", () => {
   const LATER: [string, string, string][] = [
     ["lxc.console.path", "/dev/tty1", "console device path"],
-    ["lxc.rootfs.options", "idmap=container", "rootfs mount options"],
-    ["lxc.rootfs.path", "lvm:/dev/vg/c1", "storage backend lvm"],
-    ["lxc.rootfs.managed", "0", "unmanaged rootfs"],
     ["lxc.mount.entry", "/srv srv none bind,idmap=container 0 0", "idmapped mounts"],
     ["lxc.mount.auto", "proc shmounts:/run/shm", "shmounts"],
   ];
@@ -373,16 +381,6 @@ describe("later keys", () => {
     it(`${key} = ${value}`, () =>
       assert.deepEqual(verdict(key, value), { status: "later", feature }));
   }
-
-  it("accepts values that match what lxt does anyway", () => {
-    for (const [k, v] of [["lxc.rootfs.managed", "1"]] as const) {
-      assert.deepEqual(
-        verdict(k, v),
-        { status: "ignored", reason: "same as lxt's behaviour", warn: false },
-        `${k} = ${v}`,
-      );
-    }
-  });
 
   it("still validates later keys' values", () => {
     rejects("lxc.idmap", "x 0 0 1", "u|g NSID HOSTID RANGE");

@@ -68,7 +68,7 @@ describe("resolveConfig defaults", () => {
   it("matches LXC's defaults for an empty config", () => {
     const cfg = resolve("");
     assert.equal(cfg.utsName, undefined);
-    assert.deepEqual(cfg.rootfs, { backend: "dir" });
+    assert.deepEqual(cfg.rootfs, { backend: "dir", managed: true });
     assert.deepEqual(cfg.init, { cmd: ["/sbin/init"], cwd: "/", uid: 0, gid: 0 });
     assert.equal(cfg.executeCmd, undefined);
     assert.deepEqual(cfg.signals, { halt: 30, reboot: 2, stop: 9 });
@@ -135,6 +135,7 @@ describe("resolveConfig values", () => {
     );
     assert.deepEqual(cfg.rootfs, {
       backend: "dir",
+      managed: true,
       path: "/srv/c1/rootfs",
       spec: { backend: "dir", path: "/srv/c1/rootfs" },
     });
@@ -376,10 +377,12 @@ describe("resolveConfig networks", () => {
 
 describe("resolveConfig pending and warnings", () => {
   it("lists later keys with file and line", () => {
-    const cfg = resolve("lxc.uts.name = c\nlxc.rootfs.managed = 0\nlxc.rootfs.options = x\n");
+    const cfg = resolve(
+      "lxc.uts.name = c\nlxc.console.path = /dev/tty1\nlxc.mount.entry = /srv srv none bind,idmap=container 0 0\n",
+    );
     assert.deepEqual(cfg.pending, [
-      { key: "lxc.rootfs.managed", file: "c.conf", line: 2, feature: "unmanaged rootfs" },
-      { key: "lxc.rootfs.options", file: "c.conf", line: 3, feature: "rootfs mount options" },
+      { key: "lxc.console.path", file: "c.conf", line: 2, feature: "console device path" },
+      { key: "lxc.mount.entry", file: "c.conf", line: 3, feature: "idmapped mounts" },
     ]);
   });
 
@@ -397,32 +400,64 @@ describe("resolveConfig pending and warnings", () => {
     assert.equal(resolve("lxc.cgroup.dir = x\nlxc.cgroup =\n").cgroupPlacement.dir, "x");
   });
 
-  it("a harmless value of a single-valued later key overrides an earlier one", () => {
-    assert.deepEqual(resolve("lxc.rootfs.managed = 0\nlxc.rootfs.managed = 1\n").pending, []);
-    assert.equal(resolve("lxc.rootfs.managed = 1\nlxc.rootfs.managed = 0\n").pending.length, 1);
+  it("a later value of a single-valued key is overridden by a later line", () => {
+    assert.deepEqual(
+      resolve("lxc.console.path = /dev/tty1\nlxc.console.path = none\n").pending,
+      [],
+    );
+    assert.equal(
+      resolve("lxc.console.path = none\nlxc.console.path = /dev/tty1\n").pending.length,
+      1,
+    );
+  });
+
+  it("resolves the rootfs keys: block devices, options, managed", () => {
+    assert.deepEqual(
+      resolve(
+        "lxc.rootfs.managed = 0\nlxc.rootfs.options = ro,nodev,data=journal,idmap=container\nlxc.rootfs.path = loop:/c/rootdev\n",
+      ).rootfs,
+      {
+        backend: "loop",
+        block: { backend: "loop", source: "/c/rootdev" },
+        managed: false,
+        options: {
+          flags: 1 | 4,
+          data: ["data=journal"],
+          idmapContainer: true,
+          at: { file: "c.conf", line: 2 },
+        },
+      },
+    );
+    assert.equal(resolve("lxc.rootfs.path = /c/rootfs\n").rootfs.managed, true);
+    assert.equal(
+      resolve("lxc.rootfs.options = ro\nlxc.rootfs.options =\n").rootfs.options,
+      undefined,
+    );
+    failsAt("lxc.rootfs.options = idmap=/proc/1/ns/user\n", 1, "idmap=container");
+    failsAt("lxc.rootfs.options = ro,rbind\n", 1, '"rbind" does not apply to the rootfs mount');
+    failsAt("lxc.rootfs.managed = 2\n", 1, "lxc.rootfs.managed");
   });
 
   it("resolves every storage backend's rootfs spec", () => {
     assert.deepEqual(resolve("lxc.rootfs.path = overlay:/base:/c/overlay/delta\n").rootfs, {
       backend: "overlay",
+      managed: true,
       spec: { backend: "overlay", lower: "/base", upper: "/c/overlay/delta" },
     });
     assert.deepEqual(resolve("lxc.rootfs.path = btrfs:/c/rootfs/\n").rootfs, {
       backend: "btrfs",
+      managed: true,
       path: "/c/rootfs",
       spec: { backend: "btrfs", path: "/c/rootfs" },
     });
   });
 
   it("implemented keys with an unimplemented value are pending but applied", () => {
-    const cfg = resolve(
-      "lxc.rootfs.path = lvm:/dev/vg/c1\nlxc.mount.auto = proc shmounts:/run/x\n",
-    );
-    assert.deepEqual(cfg.rootfs, { backend: "lvm" });
+    const cfg = resolve("lxc.mount.auto = proc shmounts:/run/x\n");
     assert.equal(cfg.mountAuto.proc, "mixed");
     assert.deepEqual(
       cfg.pending.map((p) => p.feature),
-      ["storage backend lvm", "shmounts"],
+      ["shmounts"],
     );
   });
 

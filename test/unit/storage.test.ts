@@ -39,10 +39,18 @@ describe("rootfs spec", () => {
       ["zfs:tank/lxt/c1@snap0", "zfs:tank/lxt/c1@snap0"],
     ] as const) {
       const spec = parseRootfsSpec(value);
-      assert.ok(!("unsupported" in spec));
+      assert.ok(!("block" in spec));
       assert.equal(formatRootfsSpec(spec), canonical);
     }
-    assert.deepEqual(parseRootfsSpec("lvm:/dev/vg/c1"), { unsupported: "lvm" });
+    assert.deepEqual(parseRootfsSpec("lvm:/dev/vg/c1"), {
+      block: { backend: "lvm", source: "/dev/vg/c1" },
+    });
+    assert.deepEqual(parseRootfsSpec("loop:/var/lib/lxt/c1/rootdev"), {
+      block: { backend: "loop", source: "/var/lib/lxt/c1/rootdev" },
+    });
+    assert.deepEqual(parseRootfsSpec("rbd:pool/c1"), {
+      block: { backend: "rbd", source: "pool/c1" },
+    });
     for (const bad of [
       "rel",
       "btrfs:x",
@@ -54,13 +62,16 @@ describe("rootfs spec", () => {
       "zfs:tank/c1/",
       "zfs:tank/c1@a@b",
       "zfs:tank/@s",
+      "loop:img",
+      "lvm:/dev/../sda",
+      "nbd:",
     ])
       assert.throws(() => parseRootfsSpec(bad), /./, bad);
   });
 
   it("relocates the paths under a directory only", () => {
     const spec = parseRootfsSpec("overlayfs:/base:/c/overlay/delta");
-    assert.ok(!("unsupported" in spec));
+    assert.ok(!("block" in spec));
     assert.deepEqual(relocateSpec(spec, "/c", "/c/.old"), {
       backend: "overlay",
       lower: "/base",
