@@ -218,6 +218,22 @@ describe("renderPlan", () => {
       ),
     ));
 
+  test("a block-device rootfs: its block-mount record before the rootfs; lxc.rootfs.options flags on the bind", () => {
+    const blockMount = {
+      kind: "loop" as const,
+      source: "/i m g",
+      fstype: "ext4",
+      target: "/var/lib/lxt/c1/rootfs",
+      flags: 3,
+      data: [],
+    };
+    const text = renderPlan(input({ blockMount }));
+    assert.match(text, /\nblock-mount loop \/i%20m%20g ext4 \/var\/lib\/lxt\/c1\/rootfs 3 %\n/);
+    assert.ok(text.indexOf("\nblock-mount ") < text.indexOf("\nrootfs "));
+    assert.match(renderPlan(input({ rootfsFlags: 5 })), /\nrootfs \/var\/lib\/lxt\/c1\/rootfs 5\n/);
+    assert.match(renderPlan(input()), /\nrootfs \/var\/lib\/lxt\/c1\/rootfs\n/);
+  });
+
   test("lxc.tty.dir puts ttys in a subdirectory with links", () => {
     const text = renderPlan(input({ ttyMax: 2, ttyDir: "lxc" }));
     assert.match(text, /^tty \/dev\/lxc\/tty2$/m);
