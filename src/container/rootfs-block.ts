@@ -128,6 +128,12 @@ export function planBlockMount(
   }
   const want = spec.backend === "loop" ? "file" : "block";
   const kind = host.kind(spec.source);
+  if (kind === undefined && spec.backend === "lvm" && !host.exists("/dev/mapper/control")) {
+    throw new LxtError(
+      "host",
+      `${key}: ${spec.source} does not exist, and this host has no device-mapper (no /dev/mapper/control), so no LVM volume can`,
+    );
+  }
   if (kind !== want) {
     throw new LxtError(
       "config",

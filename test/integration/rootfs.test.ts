@@ -124,6 +124,23 @@ describe("rootfs keys", { skip, timeout: 300_000 }, () => {
     box.ok(["destroy", "-n", c]);
   });
 
+  test("lvm: a block device's filesystem is the rootfs of a privileged container (a loop device attached by the test)", async () => {
+    // lvm:DEVICE takes any block device; a VG needs device-mapper, which this host may lack.
+    const dev = execFileSync("losetup", ["--find", "--show", image], { encoding: "utf8" }).trim();
+    try {
+      const c = container(`lvm:${dev}`, ["lxc.rootfs.options = nodev", "lxt.privileged = 1"]);
+      box.ok(["start", "-n", c]);
+      const root = rootMount(c);
+      assert.match(root, new RegExp(`^${dev} / ext4 rw,nodev,`), root);
+      assert.doesNotMatch(root, /idmapped/, "privileged: no id mapping");
+      box.ok(["stop", "-n", c]);
+      box.ok(["destroy", "-n", c]);
+    } finally {
+      execFileSync("losetup", ["-d", dev]);
+    }
+    assert.ok(await until(() => loopsOf(image).length === 0));
+  });
+
   test("loop: lxc.rootfs.options sets flags and filesystem options", async () => {
     const c = container(`loop:${image}`, ["lxc.rootfs.options = ro,nosuid,data=journal"]);
     box.ok(["start", "-n", c]);

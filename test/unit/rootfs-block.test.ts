@@ -148,6 +148,7 @@ describe("block-device rootfs", () => {
     });
     const plan = (backend: "loop" | "lvm", source: string) => () =>
       planBlockMount(p, cfg, { backend, source }, host);
+    throwsLxt(plan("lvm", "/dev/vg/lv"), "host", /this host has no device-mapper/);
     throwsLxt(
       plan("loop", "/none"),
       "config",
