@@ -107,6 +107,13 @@ export function hookEnv(
   return [...vars].map(([k, v]) => `${k}=${v}`);
 }
 
+/** LXC_ROOTFS_PATH: lxc.rootfs.path as written (a block device's too). */
+function rootfsPathFact(cfg: ContainerConfig): { rootfsPath?: string } {
+  const { spec, block } = cfg.rootfs;
+  if (spec) return { rootfsPath: formatRootfsSpec(spec) };
+  return block ? { rootfsPath: `${block.backend}:${block.source}` } : {};
+}
+
 /** A container's hook facts from its resolved config. */
 export function hookFacts(
   cfg: ContainerConfig,
@@ -117,7 +124,7 @@ export function hookFacts(
     name: paths.name,
     configFile: paths.config,
     rootfsMount,
-    ...(cfg.rootfs.spec ? { rootfsPath: formatRootfsSpec(cfg.rootfs.spec) } : {}),
+    ...rootfsPathFact(cfg),
     ...(cfg.console.path ? { console: cfg.console.path } : {}),
     ...(cfg.console.logFile ? { consoleLog: cfg.console.logFile } : {}),
     logLevel: cfg.log.level,
@@ -236,7 +243,11 @@ export async function runDestroyHooks(
   } catch {
     return;
   }
-  if (cfg.hooks.commands.destroy.length === 0 || !cfg.rootfs.spec) return;
-  const facts = hookFacts(cfg, paths, rootDir({ spec: cfg.rootfs.spec, dir: paths.dir }));
+  if (cfg.hooks.commands.destroy.length === 0) return;
+  // A block device's rootfs is mounted on <dir>/rootfs while it runs.
+  const spec = cfg.rootfs.spec;
+  const mount = spec ? rootDir({ spec, dir: paths.dir }) : cfg.rootfs.block && paths.rootfs;
+  if (!mount) return;
+  const facts = hookFacts(cfg, paths, mount);
   await runHostHooks(ctx, "destroy", cfg, facts);
 }
