@@ -10,7 +10,13 @@ import { type ContainerPaths, requireExists } from "./paths.js";
 import { repairStale, withLock } from "./runtime.js";
 import { destroyStorageDir } from "./snapshot.js";
 import { type Started, startContainer } from "./start.js";
-import { listSnapshotNames, rootfsRef, snapshotPaths, snapshotRoot } from "./storage.js";
+import {
+  listSnapshotNames,
+  rootfsManaged,
+  rootfsRef,
+  snapshotPaths,
+  snapshotRoot,
+} from "./storage.js";
 
 export interface CopyOptions {
   /** `-s`: a copy-on-write clone (btrfs snapshot, or an overlay over the source). */
@@ -55,7 +61,9 @@ export async function copyContainer(
     if (seen.state !== "STOPPED") {
       const driver = storageDriver(rootfsRef(src, "copy").spec.backend, ctx.host.run);
       const sameBackend = !opts.backend || opts.backend === driver.name;
-      if (opts.liveIfRunning && sameBackend && driver.capabilities.liveSnapshot) cow = true;
+      // A live copy is a snapshot: never of storage lxt does not own (lxc.rootfs.managed = 0).
+      const live = sameBackend && driver.capabilities.liveSnapshot && rootfsManaged(src.config);
+      if (opts.liveIfRunning && live) cow = true;
       if (!(cow && sameBackend && driver.capabilities.liveSnapshot)) {
         throw new LxtError(
           "state",
