@@ -44,6 +44,7 @@ export const PLAN_OPS = {
   "console-buffer": one,
   "console-log-size": one,
   "console-log-rotate": one,
+  "console-path": one,
   stdio: one,
   foreground: one,
   "init-shim": one,
