@@ -42,6 +42,8 @@ export interface LaunchInput {
   runtimeDir: string;
   exitFile: string;
   consoleLog?: string;
+  /** A host terminal the console is relayed to and from (lxc.console.path). */
+  consolePath?: string;
   /** The console's ring buffer (`console-buffer`), its log's limit and rotation (lxc.console.*). */
   consoleBuffer?: number;
   consoleLogSize?: number;
@@ -124,12 +126,14 @@ function mountRecord(m: PlanMount): string {
   if (m.createDir) opts.push("create-dir");
   if (m.createFile) opts.push("create-file");
   if (m.sourceInRoot) opts.push("src-in-root");
+  // An idmapped bind's data field names its user namespace (docs/helper-protocol.md).
+  if (m.idmap !== undefined) opts.push("idmapped");
   return planRecord("mount", [
     m.source,
     m.target,
     m.fstype,
     String(m.flags),
-    m.data,
+    m.idmap ?? m.data,
     String(m.remountFlags),
     opts.join(","),
   ]);
@@ -488,6 +492,7 @@ export function renderPlan(input: LaunchInput): string {
       r.push(planRecord("console-log-size", [String(input.consoleLogSize)]));
     if (input.consoleLog && input.consoleLogRotate) r.push(planRecord("console-log-rotate", ["1"]));
     r.push(planRecord("console", ["/dev/console"]));
+    if (input.consolePath) r.push(planRecord("console-path", [input.consolePath]));
     if (input.ttyDir && input.ttyMax > 0)
       r.push(planRecord("mkdir", [`/dev/${input.ttyDir}`, "755"]));
     for (let n = 1; n <= input.ttyMax; n++) {
