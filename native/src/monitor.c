@@ -430,7 +430,7 @@ static int open_console_path(void)
 {
 	M.dev_fd = open(M.p.console_path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
 	if (M.dev_fd < 0)
-		return fail("pty", "open", M.p.console_path, errno);
+		return fail("console-path", "open", M.p.console_path, errno);
 	if (isatty(M.dev_fd)) {
 		tty_copy_winsize(M.dev_fd, M.ptys[0].master);
 		M.dev_raw = tty_make_raw(M.dev_fd, &M.dev_saved) == 0;

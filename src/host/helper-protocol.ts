@@ -163,6 +163,7 @@ export const ERROR_STAGES = [
   "plan",
   "monitor",
   "pty",
+  "console-path",
   "socket",
   "clone",
   "cgroup",

@@ -56,6 +56,8 @@ export function describeFailure(f: HelperFailure): string {
         : "";
     return `idmapped mount of ${f.path}: ${f.op}: ${why}${hint}`;
   }
+  if (f.stage === "console-path")
+    return `lxc.console.path ${f.path}: ${f.op}: ${describeErrno(f.errno)}`;
   const what = [f.op || f.stage, f.path].filter(Boolean).join(" ");
   const why = describeErrno(f.errno);
   return why ? `${what}: ${why}` : what;

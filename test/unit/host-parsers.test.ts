@@ -74,7 +74,7 @@ describe("helper lines", () => {
       "plan /run/lxt/x/c1/plan:70: more than 64 idmapped-mount records",
     );
   });
-  test("an idmapped mount the monitor could not make names the tree and the likely cause", () => {
+  test("an idmapped mount or a console device the monitor could not open names what and why", () => {
     const setattr = parseErrorLine("error idmap mount_setattr /srv/data 22");
     assert.ok(setattr);
     assert.equal(
@@ -86,6 +86,12 @@ describe("helper lines", () => {
     assert.equal(
       describeFailure(missing),
       "idmapped mount of /srv/gone: open_tree: ENOENT (no such file or directory)",
+    );
+    const tty = parseErrorLine("error console-path open /dev/ttyS9 2");
+    assert.ok(tty);
+    assert.equal(
+      describeFailure(tty),
+      "lxc.console.path /dev/ttyS9: open: ENOENT (no such file or directory)",
     );
     const maps = parseErrorLine("error idmap write /proc/7/uid_map 1");
     assert.ok(maps);
