@@ -30,6 +30,15 @@ export interface PlanMount {
   idmap?: string;
 }
 
+/** A bind of host path `source` at `target` inside the container, with `extra` set (optional, createDir...). */
+export function hostBind(
+  source: string,
+  target: string,
+  extra: Partial<PlanMount> = {},
+): PlanMount {
+  return { source, target, fstype: "", flags: MS.BIND, data: "", remountFlags: 0, ...extra };
+}
+
 /** mount(2) flags, <sys/mount.h>. */
 export const MS = {
   RDONLY: 1,

@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import type { CgroupLayout } from "../cgroups/layout.js";
 import { loadConfig } from "../config/load.js";
 import { CONFIG_DEFAULTS, type ContainerConfig } from "../config/model.js";
-import { MS, normalizeTarget, type PlanMount } from "../config/mounts.js";
+import { hostBind, MS, normalizeTarget, type PlanMount } from "../config/mounts.js";
 import { type ConfigEntry, parseConfigText } from "../config/parse.js";
 import type { Caller, Env, Stdio } from "../core/context.js";
 import { LxtError } from "../core/errors.js";
@@ -136,17 +136,7 @@ export function checkIdmappedEntries(cfg: ContainerConfig, userns: boolean): voi
 export function shmountsMount(cfg: ContainerConfig): PlanMount[] {
   const sh = cfg.mountAuto.shmounts;
   if (!sh) return [];
-  return [
-    {
-      source: sh.host,
-      target: `/${normalizeTarget(sh.container)}`,
-      fstype: "",
-      flags: MS.BIND,
-      data: "",
-      remountFlags: 0,
-      createDir: true,
-    },
-  ];
+  return [hostBind(sh.host, `/${normalizeTarget(sh.container)}`, { createDir: true })];
 }
 
 export function planMount(m: ContainerConfig["mountEntries"][number]): PlanMount[] {
@@ -186,15 +176,7 @@ export function planMount(m: ContainerConfig["mountEntries"][number]): PlanMount
  */
 export function lxcfsMounts(view: LxcfsView | undefined): PlanMount[] {
   if (!view) return [];
-  const bind = (source: string, target: string): PlanMount => ({
-    source,
-    target,
-    fstype: "",
-    flags: MS.BIND,
-    data: "",
-    remountFlags: 0,
-    optional: true,
-  });
+  const bind = (source: string, target: string) => hostBind(source, target, { optional: true });
   return [
     ...view.procFiles.map((f) => bind(`${view.dir}/proc/${f}`, `/proc/${f}`)),
     ...(view.sysCpu ? [bind(`${view.dir}/sys/devices/system/cpu`, "/sys/devices/system/cpu")] : []),

@@ -3,7 +3,7 @@
  * mounts LXC makes for each mode, with the paths it masks; renderPlan
  * (plan.ts) places them among the plan's records.
  */
-import { MS, type PlanMount } from "../config/mounts.js";
+import { hostBind, MS, type PlanMount } from "../config/mounts.js";
 import type { CgroupAuto, ProcMode, SysMode, VisibleHierarchy } from "./plan.js";
 
 /** The flags of proc, sys and the other kernel filesystems LXC mounts. */
@@ -73,15 +73,7 @@ const READONLY_PROC = ["/proc/irq", "/proc/bus", "/proc/fs"];
 /** /dev/null over files, an empty read-only tmpfs over directories; optional, since kernels differ in what they have. */
 function maskedPaths(files: readonly string[], dirs: readonly string[]): PlanMount[] {
   return [
-    ...files.map((target) => ({
-      source: "/dev/null",
-      target,
-      fstype: "",
-      flags: MS.BIND,
-      data: "",
-      remountFlags: 0,
-      optional: true,
-    })),
+    ...files.map((target) => hostBind("/dev/null", target, { optional: true })),
     ...dirs.map((target) => ({
       source: "tmpfs",
       target,
