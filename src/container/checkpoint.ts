@@ -73,7 +73,11 @@ export function refuseCheckpoint(plan: RuntimePlan): string | undefined {
     return 'unprivileged containers (a user namespace) are not checkpointed: criu 4.1.1 cannot restore them here ("Can\'t open file ... on restore: Permission denied" through the idmapped rootfs; see docs/checkpoint.md)';
   if (plan.records.has("net") || plan.records.has("netdev"))
     return "containers with network devices (lxc.net.N.type other than empty/none) are not checkpointed yet: see docs/checkpoint.md";
-  if (plan.records.has("idmapped-mount")) return "idmapped mounts are not checkpointed";
+  const idmappedBind = (plan.records.get("mount") ?? []).some((f) =>
+    (f[6] ?? "").split(",").includes("idmapped"),
+  );
+  if (plan.records.has("idmapped-mount") || idmappedBind)
+    return "idmapped mounts are not checkpointed";
   const opts = plan.records.get("opt") ?? [];
   if (opts.some((o) => o[0] === "ns-share"))
     return "shared namespaces (lxc.namespace.share.*) are not checkpointed";

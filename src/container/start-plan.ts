@@ -26,12 +26,14 @@ import { reapCommand } from "./ephemeral.js";
 import { launchHooks } from "./hooks.js";
 import { callerLayout, placementLayout } from "./host-layout.js";
 import {
+  checkIdmappedEntries,
   defineEntries,
   type LaunchOptions,
   loadConfigFile,
   lxcfsMounts,
   planMount,
   refusePending,
+  shmountsMount,
   visibleHierarchies,
 } from "./launch-input.js";
 import type { ContainerPaths } from "./paths.js";
@@ -175,6 +177,7 @@ function configure(
     defineEntries(opts.defines ?? []),
   );
   refusePending(cfg);
+  checkIdmappedEntries(cfg, idmapSource(cfg.security) !== "privileged");
   const spec = cfg.rootfs.spec;
   if (!spec || cfg.rootfs.path === "/") {
     throw new LxtError(
@@ -248,6 +251,7 @@ function configure(
       ? {}
       : {
           consoleBuffer: cfg.console.bufferSize,
+          ...(cfg.console.path && !noConsole ? { consolePath: cfg.console.path } : {}),
           consoleLogSize: cfg.console.logSize,
           consoleLogRotate: cfg.console.rotate,
         }),
@@ -272,7 +276,11 @@ function configure(
     ttyMax: exec ? 0 : cfg.ttyMax,
     ttyDir: cfg.ttyDir,
     ptyMax: cfg.ptyMax,
-    mountEntries: [...cfg.mountEntries.flatMap(planMount), ...lxcfsMounts(lxcfs)],
+    mountEntries: [
+      ...cfg.mountEntries.flatMap(planMount),
+      ...shmountsMount(cfg),
+      ...lxcfsMounts(lxcfs),
+    ],
     sysctls: cfg.sysctls,
     rlimits: cfg.prlimits.map((p) => ({ resource: p.resource, soft: p.soft, hard: p.hard })),
     init: {

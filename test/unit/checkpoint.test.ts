@@ -94,13 +94,18 @@ describe("checkpoint planning", () => {
     assert.equal(r[r.indexOf("--root") + 1], "/var/lib/lxt/c1/rootfs");
   });
 
-  test("refused up front: user namespaces, NICs, shared namespaces, execute", () => {
+  test("refused up front: user namespaces, NICs, shared namespaces, execute, idmapped binds", () => {
     assert.equal(refuseCheckpoint(PLAN), undefined);
     const with_ = (line: string) => refuseCheckpoint(parseRuntimePlan(`lxt-plan 1\n${line}\n`));
     assert.match(with_("idmap u 0 100000 65536") ?? "", /unprivileged .*idmapped rootfs/);
     assert.match(with_("netdev veth1") ?? "", /network devices/);
     assert.match(with_("opt ns-share net /proc/1/ns/net") ?? "", /shared namespaces/);
     assert.match(with_("init-shim 1") ?? "", /execute/);
+    assert.match(
+      with_("mount /srv /mnt/srv % 4096 /proc/7/ns/user 0 create-dir,idmapped") ?? "",
+      /idmapped mounts/,
+    );
+    assert.equal(with_("mount /srv /mnt/srv % 4096 % 0 create-dir"), undefined);
   });
 
   test("CRIU's own errors are what the message quotes", () => {

@@ -94,7 +94,7 @@ describe("good configs (test/fixtures/configs/good)", () => {
     const cfg = loadConfig(path.join(FIXTURES, "good/later-keys.conf"), OPTS);
     assert.deepEqual(
       cfg.pending.map((p) => p.key),
-      ["lxc.mount.auto"],
+      ["lxc.rootfs.options"],
     );
     assert.ok(cfg.pending.every((p) => p.file.endsWith("later-keys.conf") && p.line > 1));
   });

@@ -420,9 +420,10 @@ describe("resolveConfig pending and warnings", () => {
     );
     assert.deepEqual(cfg.rootfs, { backend: "lvm" });
     assert.equal(cfg.mountAuto.proc, "mixed");
+    assert.deepEqual(cfg.mountAuto.shmounts, { host: "/run/x", container: "/dev/.lxc-mounts" });
     assert.deepEqual(
       cfg.pending.map((p) => p.feature),
-      ["storage backend lvm", "shmounts"],
+      ["storage backend lvm"],
     );
   });
 
