@@ -58,7 +58,7 @@ export async function scrapeMetrics(
       const paths = containerPaths(ctx, name);
       const named = !!names && names.length > 0;
       if (named) requireExists(paths, "metrics");
-      let seen = observe(ctx, paths);
+      let seen = observe(ctx, paths, layout);
       if (seen.stale) seen = await withLock(ctx, paths, () => repairStale(ctx, paths));
       const pid = seen.init?.pid;
       const live = !!pid && (seen.state === "RUNNING" || seen.state === "FROZEN");
