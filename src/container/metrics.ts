@@ -89,11 +89,6 @@ export async function scrapeMetrics(
   return { running: out.filter((m) => m !== undefined), states, instances: all.length };
 }
 
-/** The metrics of every running (or frozen) container under the state root (lxtd's scrape). */
-export async function runningContainerMetrics(ctx: Context): Promise<ContainerMetrics[]> {
-  return (await scrapeMetrics(ctx)).running;
-}
-
 /**
  * `lxt metrics`: the Prometheus text of `scrapeMetrics` (the running
  * containers, or the named ones with the state of each), as lxtd's
