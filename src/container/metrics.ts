@@ -53,6 +53,16 @@ export async function scrapeMetrics(
   const states: MetricsScrape["states"] = [];
   if (wanted.length === 0) return { running: [], states, instances: all.length };
   const layout = hostLayout(ctx);
+  // Devices' names once per scrape: every container that did I/O names the same few.
+  const devices = new Map<string, string>();
+  const deviceName = (majMin: string) => {
+    let name = devices.get(majMin);
+    if (name === undefined) {
+      name = blockDeviceName(majMin);
+      devices.set(majMin, name);
+    }
+    return name;
+  };
   const out = await Promise.all(
     wanted.map(async (name): Promise<ContainerMetrics | undefined> => {
       const paths = containerPaths(ctx, name);
@@ -74,7 +84,7 @@ export async function scrapeMetrics(
       const limit = cg.memoryLimitBytes;
       const hostMem = ctx.host.limits.memTotal;
       const deviceNames: Record<string, string> = {};
-      for (const io of cg.io) deviceNames[io.device] = blockDeviceName(io.device);
+      for (const io of cg.io) deviceNames[io.device] = deviceName(io.device);
       return {
         ...cg,
         name,
