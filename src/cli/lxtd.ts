@@ -116,6 +116,7 @@ async function main(): Promise<void> {
     lxcpath,
     attachServer: true,
     helperPool: countOption("--helper-pool", opts.helperPool),
+    heldCgroupFiles: heldCgroupFiles(),
   });
   if (process.env.LXTD_PHASES) tracePhases(process.env.LXTD_PHASES);
   // One daemon per state root: the lock lives as long as this process.
@@ -251,3 +252,20 @@ main().catch((err: unknown) => {
   process.stderr.write(`lxtd: ${(err as Error)?.message ?? String(err)}\n`);
   process.exit(1);
 });
+
+/**
+ * How many cgroup files the daemon keeps open between reads (lists and
+ * metrics scrapes read the same ones each time): a quarter of this
+ * process's open-file limit, at most 16384, so that sockets and the
+ * containers' own descriptors keep the rest.
+ */
+function heldCgroupFiles(): number {
+  let soft = 1024;
+  try {
+    const line = /^Max open files\s+(\d+)/m.exec(readFileSync("/proc/self/limits", "utf8"));
+    if (line?.[1]) soft = Number(line[1]);
+  } catch {
+    // no /proc: the usual default
+  }
+  return Math.min(16384, Math.floor(soft / 4));
+}

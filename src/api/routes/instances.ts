@@ -33,6 +33,7 @@ import {
   instanceJson,
   instanceState,
   stateJson,
+  stateReads,
 } from "../instance-view.js";
 import { renderLxc } from "../lxd-config.js";
 import type { Operation } from "../operations.js";
@@ -203,16 +204,19 @@ export function registerInstanceRoutes(app: FastifyInstance, d: Daemon): void {
     const names = listNames(d.ctx.lxcpath);
     if (depth === 0 && !filter) return syncBody(names.map((n) => `${INSTANCES}/${n}`));
     // Read once for the whole list: the cgroup layout and the profiles.
-    const layout = depth > 1 ? hostLayout(d.ctx) : undefined;
+    const reads =
+      depth > 1
+        ? stateReads({ layout: hostLayout(d.ctx), apparmorHost: d.ctx.host.facts.apparmor() })
+        : undefined;
     const store = new ProfileStore(d.profilesDir);
     const out = await Promise.all(
       names.map(async (n) => {
         const paths = containerPaths(d.ctx, n);
         // With the state wanted, it is read once and the instance's status taken from it.
-        const info = layout
-          ? await containerInfo(d.ctx, paths, layout, true, false).catch(() => undefined)
+        const info = reads
+          ? await containerInfo(d.ctx, paths, reads).catch(() => undefined)
           : undefined;
-        if (layout && !info) return undefined; // destroyed meanwhile
+        if (reads && !info) return undefined; // destroyed meanwhile
         const inst = await instanceJson(d.ctx, paths, info?.state, store).catch(() => undefined);
         if (!inst) return undefined;
         if (filter && !matchesFilter(filter, inst)) return undefined;
