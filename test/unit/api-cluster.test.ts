@@ -59,7 +59,7 @@ async function twoMembers(before?: (d1: Daemon) => void) {
 
 describe("cluster membership", () => {
   test("members join, list Online with their records, and go Offline when their lease ends", async () => {
-    const { store, d1, d2, m1, m2 } = await twoMembers();
+    const { d1, d2, m1, m2 } = await twoMembers();
     const list = await m1.members();
     assert.deepEqual(
       list.map((m) => [m.name, m.online, m.address, m.fingerprint]),
@@ -140,7 +140,7 @@ describe("cluster membership", () => {
 
 describe("one namespace of instance names", () => {
   test("a claim is one member's; another member's create is LXD's 409 and makes nothing", async () => {
-    const { store, d1, d2, m1, m2 } = await twoMembers();
+    const { store, d2, m1, m2 } = await twoMembers();
     await m1.claim("web");
     await assert.rejects(
       m2.claim("web"),
