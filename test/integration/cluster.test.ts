@@ -117,6 +117,9 @@ describe("lxtd cluster on etcd", { skip, timeout: 300_000 }, () => {
       assert.ok(row.startsWith(`${n},https://127.0.0.1:${ports[i]},`), row);
       assert.match(row, /,ONLINE,Fully operational$/);
     }
+    const show = (boxes[0] as LxtdSandbox).lxcOk(["cluster", "show", "m2"]);
+    assert.match(show, /^server_name: m2$/m);
+    assert.match(show, /^status: Online$/m);
   });
 
   test("`lxt cluster list` shows state, load and the last heartbeat", () => {
