@@ -1,7 +1,8 @@
 /**
- * The cluster's store on etcd (npm etcd3 over gRPC). Loaded only when
- * lxtd runs with `--cluster`; etcd3 stays outside the bundle (it reads
- * its .proto files beside its own module at load).
+ * The cluster's store on etcd (npm etcd3 over gRPC). Its own bundle,
+ * dist/cluster/etcd.cjs, loaded only when lxtd runs with `--cluster`
+ * (etcd3 reads its .proto files from ../proto beside its module at load:
+ * the build copies them to dist/proto).
  */
 import { Etcd3 } from "etcd3";
 import type { ClusterStore, StoreLease } from "./cluster-store.js";

@@ -3,6 +3,7 @@
  * [--cluster-ttl S]`), checked before anything listens, and the join once
  * the HTTPS listener has given the member its certificate.
  */
+import { createRequire } from "node:module";
 import { Cluster } from "../api/cluster.js";
 import type { Daemon } from "../api/daemon.js";
 import { DEFAULT_CLUSTER_TTL } from "./lxtd-program.js";
@@ -63,10 +64,22 @@ export function clusterFlags(o: {
   };
 }
 
-/** Connects to etcd and registers this member; the daemon answers as a member from then on. */
-export async function joinCluster(d: Daemon, f: ClusterFlags, arch: string): Promise<Cluster> {
-  // etcd's client (gRPC) is loaded only by members.
-  const { etcdStore } = await import("../api/cluster-etcd.js");
+/**
+ * Connects to etcd and registers this member; the daemon answers as a
+ * member from then on. `bundle` is lxtd's own file (dist/lxtd.cjs): etcd's
+ * client is its own bundle beside it, dist/cluster/etcd.cjs, loaded only by
+ * members (npm etcd3 reads its .proto files at `../proto` from its module,
+ * which is dist/proto there).
+ */
+export async function joinCluster(
+  d: Daemon,
+  f: ClusterFlags,
+  arch: string,
+  bundle: string,
+): Promise<Cluster> {
+  const { etcdStore } = createRequire(bundle)(
+    "./cluster/etcd.cjs",
+  ) as typeof import("../api/cluster-etcd.js");
   const cluster = new Cluster(d, {
     member: f.member,
     address: f.address,

@@ -207,7 +207,12 @@ async function main(): Promise<void> {
     try {
       // A member needs its certificate (the HTTPS listener's) before it registers.
       if (!d.tls) throw new Error("--cluster: the member needs its HTTPS listener");
-      await joinCluster(d, member, process.arch === "x64" ? "x86_64" : process.arch);
+      await joinCluster(
+        d,
+        member,
+        process.arch === "x64" ? "x86_64" : process.arch,
+        resolve(process.argv[1] ?? "."),
+      );
     } catch (err) {
       process.stderr.write(`lxtd: ${(err as Error).message}\n`);
       await stop("cluster join failed", 1);
