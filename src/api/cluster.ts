@@ -207,22 +207,29 @@ export class Cluster {
   }
 
   /**
-   * Claims `name` for an instance this member is about to create: LXD's
-   * 409 when another member holds it. Undo with `release()` if the create fails.
+   * Claims `name` for an instance this member is about to make (create,
+   * copy, rename): 409 with `taken` (LXD's words for the verb) when another
+   * member holds it. Then `holding()` runs the work.
    */
-  async claim(name: string): Promise<void> {
+  async claim(name: string, taken = `Instance "${name}" already exists`): Promise<void> {
     await this.serial(async () => {
       const holder = await this.o.store.claim(KEYS.name(name), this.member);
-      if (holder !== undefined && holder !== this.member) {
-        throw new ApiError(409, `Instance "${name}" already exists`);
-      }
+      if (holder !== undefined && holder !== this.member) throw new ApiError(409, taken);
       this.pending.add(name);
     });
   }
 
-  /** The create of `name` ended (made or not): the next heartbeat publishes or frees it. */
-  settle(name: string): void {
-    this.pending.delete(name);
+  /** Runs the work a `claim(name)` was for: the name is released if it fails. */
+  async holding<T>(name: string, work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (err) {
+      await this.release(name);
+      throw err;
+    } finally {
+      // Made or not, the next heartbeat publishes it or frees its name.
+      this.pending.delete(name);
+    }
   }
 
   /** Frees `name` (its instance is deleted or its create failed) and drops its record. */

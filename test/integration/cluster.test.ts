@@ -153,13 +153,23 @@ describe("lxtd cluster on etcd", { skip, timeout: 300_000 }, () => {
     assert.match(table.stdout, /^m2 +https:\/\/127\.0\.0\.1:\d+ +ONLINE +0 \(0 running\) /m);
   });
 
-  test("a name is unique across members; every member lists every instance with its location", async () => {
+  test("a name is unique across members (create, rename); every member lists every instance with its location", async () => {
     const [b0, b1, b2] = boxes as [LxtdSandbox, LxtdSandbox, LxtdSandbox];
     b0.lxcOk(["init", "--empty", "c1"]);
     const dup = b1.lxc(["init", "--empty", "c1"]);
     assert.notEqual(dup.code, 0);
     assert.match(dup.stderr, /Instance "c1" already exists/);
     assert.equal(existsSync(`${b1.lxcpath}/c1`), false, "no half-made instance on m1");
+    // A rename claims the new name and frees the old one.
+    b2.lxcOk(["init", "--empty", "r1"]);
+    const taken = b2.lxc(["move", "r1", "c1"]);
+    assert.notEqual(taken.code, 0);
+    assert.match(taken.stderr, /Name "c1" already in use/);
+    b2.lxcOk(["move", "r1", "r2"]);
+    b0.lxcOk(["init", "--empty", "r1"]);
+    assert.notEqual(b0.lxc(["init", "--empty", "r2"]).code, 0, "r2 is m2's now");
+    b0.lxcOk(["delete", "r1"]);
+    b2.lxcOk(["delete", "r2"]);
     // Published at m0's next heartbeat (a third of the TTL).
     const seen = await waitFor(() => instances(b2).find((i) => i.name === "c1"), TTL * 2000);
     assert.deepEqual([seen?.location, seen?.status], ["m0", "Stopped"]);

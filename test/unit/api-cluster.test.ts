@@ -156,7 +156,6 @@ describe("one namespace of instance names", () => {
     });
     assert.equal(r.statusCode, 409);
     assert.match(r.json().error, /Instance "web" already exists/);
-    m1.settle("web");
     await m1.release("web");
     await m2.claim("web");
     assert.equal(store.data.get(KEYS.name("web")), "m2");

@@ -258,14 +258,7 @@ export function registerInstanceRoutes(app: FastifyInstance, d: Daemon): void {
     const cluster = d.cluster;
     await cluster?.claim(name);
     return instanceOperation(d, reply, name, "Creating instance", async () => {
-      try {
-        await create(d, body, name);
-      } catch (err) {
-        await cluster?.release(name);
-        throw err;
-      } finally {
-        cluster?.settle(name);
-      }
+      await (cluster ? cluster.holding(name, () => create(d, body, name)) : create(d, body, name));
       d.events.lifecycle("instance-created", `${INSTANCES}/${name}`);
       if (body.start) {
         await startOne(d, instancePaths(d, name));
