@@ -249,7 +249,9 @@ export class Cluster {
     const [records, alive] = await Promise.all([
       store.getPrefix(KEYS.members),
       store.getPrefix(KEYS.alives),
-    ]);
+    ]).catch((err: unknown) => {
+      throw new ApiError(503, `The cluster's store cannot be read: ${(err as Error).message}`);
+    });
     const out: MemberView[] = [];
     for (const value of records.values()) {
       const rec = parseRecord(value);

@@ -202,6 +202,22 @@ describe("one namespace of instance names", () => {
     await m1.leave();
   });
 
+  test("with the store unreadable a member still lists its own instances", async () => {
+    const { store, d1, m1, m2 } = await twoMembers((d) => fakeContainer(d, "own"));
+    store.getPrefix = () => Promise.reject(new Error("etcd unreachable"));
+    const r = await buildApp(d1).inject({ method: "GET", url: "/1.0/instances?recursion=1" });
+    assert.equal(r.statusCode, 200);
+    assert.deepEqual(
+      r.json().metadata.map((i: { name: string; location: string }) => [i.name, i.location]),
+      [["own", "m1"]],
+    );
+    const members = await buildApp(d1).inject({ method: "GET", url: "/1.0/cluster/members" });
+    assert.equal(members.statusCode, 503);
+    assert.match(members.json().error, /^The cluster's store cannot be read: etcd unreachable/);
+    await m1.leave();
+    await m2.leave();
+  });
+
   test("outside a cluster: /1.0/cluster is disabled and the members are refused", async () => {
     const app = buildApp(testDaemon(root));
     const c = await app.inject({ method: "GET", url: "/1.0/cluster" });

@@ -202,7 +202,7 @@ export function registerInstanceRoutes(app: FastifyInstance, d: Daemon): void {
     const filter = req.query.filter ? parseFilter(req.query.filter) : undefined;
     const names = listNames(d.ctx.lxcpath);
     if (depth === 0 && !filter) {
-      const remote = d.cluster ? (await d.cluster.remoteInstances()).map((i) => i.name) : [];
+      const remote = (await othersInstances(d)).map((i) => i.name);
       return syncBody([...names, ...remote].map((n) => `${INSTANCES}/${n}`));
     }
     // Read once for the whole list: the cgroup layout and the profiles.
@@ -228,9 +228,7 @@ export function registerInstanceRoutes(app: FastifyInstance, d: Daemon): void {
     const local = out.filter((x) => x !== undefined);
     if (!d.cluster) return syncBody(local);
     // The other members' instances, as they last published them (not forwarded: a summary).
-    const remote = (await d.cluster.remoteInstances()).filter(
-      (i) => !filter || matchesFilter(filter, i),
-    );
+    const remote = (await othersInstances(d)).filter((i) => !filter || matchesFilter(filter, i));
     return syncBody([
       ...local,
       ...remote.map((i) =>
@@ -311,6 +309,20 @@ export function registerInstanceRoutes(app: FastifyInstance, d: Daemon): void {
       },
     );
   });
+}
+
+/**
+ * The other members' instances; none (and a warning in the log) while the
+ * cluster's store cannot be read: this member's own list keeps working.
+ */
+async function othersInstances(d: Daemon): Promise<InstanceJson[]> {
+  if (!d.cluster) return [];
+  try {
+    return await d.cluster.remoteInstances();
+  } catch (err) {
+    d.log.warn({ err }, "cluster: the store cannot be read; listing this member's instances only");
+    return [];
+  }
 }
 
 /** `inst` with its member as `location` (LXD's "none" outside a cluster). */
