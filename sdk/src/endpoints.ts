@@ -17,6 +17,8 @@ import type {
   BackupsPost,
   CertificatePut,
   CertificatesPost,
+  ClusterJson,
+  ClusterMemberJson,
   ForwardJson,
   ForwardsPost,
   ImageJson,
@@ -30,6 +32,7 @@ import type {
   InstanceStatePut,
   InstancesPost,
   LeaseJson,
+  MemberView,
   NetworkJson,
   NetworkPut,
   NetworksPost,
@@ -187,6 +190,12 @@ export interface Endpoints {
 
   /** lxt's own: a one-time login token for the web UI (not LXD's). */
   "POST /ui/token": Ep<UiToken, UiTokenPost>;
+
+  "GET /1.0/cluster": Ep<ClusterJson>;
+  "GET /1.0/cluster/members": Ep<List<ClusterMemberJson>>;
+  "GET /1.0/cluster/members/:name": Ep<ClusterMemberJson>;
+  /** lxt's own: every member's record, load and last heartbeat (`lxt cluster list`). */
+  "GET /1.0/cluster/heartbeats": Ep<MemberView[]>;
 }
 
 export type EndpointKey = keyof Endpoints;
@@ -293,6 +302,10 @@ export const ENDPOINTS: { readonly [K in EndpointKey]: EndpointKind } = {
   "PATCH /1.0/certificates/:fp": "sync",
   "DELETE /1.0/certificates/:fp": "sync",
   "POST /ui/token": "sync",
+  "GET /1.0/cluster": "sync",
+  "GET /1.0/cluster/members": "sync",
+  "GET /1.0/cluster/members/:name": "sync",
+  "GET /1.0/cluster/heartbeats": "sync",
 };
 
 /** The websocket endpoints (upgrades beside the route table, src/api/websockets.ts). */

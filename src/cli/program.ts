@@ -5,6 +5,7 @@ import { register as autostart } from "./verbs/autostart.js";
 import { register as cgroup } from "./verbs/cgroup.js";
 import { register as checkconfig } from "./verbs/checkconfig.js";
 import { register as checkpoint } from "./verbs/checkpoint.js";
+import { register as clusterVerb } from "./verbs/cluster.js";
 import { register as complete } from "./verbs/complete.js";
 import { register as config } from "./verbs/config.js";
 import { register as consoleVerb } from "./verbs/console.js";
@@ -61,6 +62,7 @@ export const VERBS: ReadonlyArray<readonly [readonly string[], Register]> = [
   [["network"], network],
   [["forward"], forward],
   [["trust"], trust],
+  [["cluster"], clusterVerb],
   [["autostart"], autostart],
   [["ui"], ui],
   [["setup-host"], setupHost],

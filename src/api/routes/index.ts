@@ -3,6 +3,7 @@ import type { FastifyInstance } from "fastify";
 import type { Daemon } from "../daemon.js";
 import { registerBackupRoutes } from "./backups.js";
 import { registerCertificateRoutes } from "./certificates.js";
+import { registerClusterRoutes } from "./cluster.js";
 import { registerConsoleRoutes } from "./console.js";
 import { registerExecRoutes } from "./exec.js";
 import { registerFileRoutes } from "./files.js";
@@ -41,4 +42,5 @@ export const ROUTES: readonly RouteModule[] = [
   registerSnapshotRoutes,
   registerBackupRoutes,
   registerUiRoutes,
+  registerClusterRoutes,
 ];
