@@ -22,6 +22,7 @@ import { register as launch } from "./verbs/launch.js";
 import { register as ls } from "./verbs/ls.js";
 import { register as metrics } from "./verbs/metrics.js";
 import { register as network } from "./verbs/network.js";
+import { register as remote } from "./verbs/remote.js";
 import { register as setupHost } from "./verbs/setup-host.js";
 import { register as snapshot } from "./verbs/snapshot.js";
 import { register as start } from "./verbs/start.js";
@@ -61,6 +62,7 @@ export const VERBS: ReadonlyArray<readonly [readonly string[], Register]> = [
   [["network"], network],
   [["forward"], forward],
   [["trust"], trust],
+  [["remote"], remote],
   [["autostart"], autostart],
   [["ui"], ui],
   [["setup-host"], setupHost],
