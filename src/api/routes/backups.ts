@@ -42,7 +42,7 @@ import { recursion } from "./params.js";
 import { objectBody } from "./snapshots.js";
 
 /** lxtd's side files an export carries beside each config. */
-const SIDE_FILES = ["lxd.yaml", SNAPSHOT_META] as const;
+export const SIDE_FILES = ["lxd.yaml", SNAPSHOT_META] as const;
 
 type Params = { name: string };
 type BackupParams = { name: string; backup: string };
