@@ -2,7 +2,9 @@
 import { LxtError } from "../core/errors.js";
 import { checkName } from "../core/names.js";
 import { target } from "./common.js";
+import { cliCaller } from "./context.js";
 import { sendContainer } from "./migrate.js";
+import { writeOut } from "./output.js";
 import { withProgress } from "./progress.js";
 import { findRemote, localIdentity } from "./remote.js";
 
@@ -26,7 +28,7 @@ export async function remoteTransfer(
   verb: "move" | "copy",
   name: string,
   dest: string,
-  opts: { lxcpath?: string; stateful?: boolean; quiet?: boolean },
+  opts: { lxcpath?: string; stateful?: boolean; quiet?: boolean; verbose?: boolean },
 ): Promise<void> {
   const { ctx, paths } = target(opts, name);
   const where = parseRemoteTarget(dest, paths.name);
@@ -39,12 +41,19 @@ export async function remoteTransfer(
   const what = `${verb} ${paths.name} to ${where.remote}:${where.newName}`;
   const remote = findRemote(ctx.lxcpath, where.remote, what);
   const id = await localIdentity(ctx.lxcpath);
-  await withProgress(opts, (progress) =>
+  const r = await withProgress(opts, (progress) =>
     sendContainer({ ctx, remote, id, what }, paths, {
       newName: where.newName,
       move: verb === "move",
       stateful: !!opts.stateful,
       progress,
+      caller: cliCaller(),
     }),
   );
+  if (opts.verbose) {
+    const down = r.downtimeMs === undefined ? "" : `, stopped for ${Math.round(r.downtimeMs)} ms`;
+    writeOut(
+      `${verb === "move" ? "moved" : "copied"} ${paths.name} to ${where.remote}:${where.newName} (${r.bytes} bytes sent${down})\n`,
+    );
+  }
 }

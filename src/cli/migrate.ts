@@ -15,7 +15,7 @@ import { destroyContainer } from "../container/destroy.js";
 import { summarize } from "../container/list.js";
 import { type ContainerPaths, requireExists } from "../container/paths.js";
 import { makeStaging } from "../container/staging.js";
-import type { Context } from "../core/context.js";
+import type { Caller, Context } from "../core/context.js";
 import { LxtError } from "../core/errors.js";
 import type { Progress } from "../core/progress.js";
 import { type Remote, remoteRequest, waitRemoteOperation } from "./remote.js";
@@ -28,6 +28,14 @@ export interface SendOptions {
   /** `copy --stateful`: a running container's memory goes too. */
   stateful?: boolean;
   progress?: Progress;
+  /** Who asked: a restore (of the source, after a failed running move) starts as its caller. */
+  caller: Caller;
+}
+
+/** What a send did: the bytes sent, and for a running container the time it was stopped. */
+export interface SendResult {
+  bytes: number;
+  downtimeMs?: number;
 }
 
 /** What a send needs: this host's side, the remote and this state root's client certificate. */
@@ -72,17 +80,16 @@ export async function sendContainer(
   link: Link,
   paths: ContainerPaths,
   opts: SendOptions,
-): Promise<void> {
+): Promise<SendResult> {
   requireExists(paths, link.what);
   const { state } = await summarize(link.ctx, paths);
   if (state !== "STOPPED" && (opts.move || opts.stateful)) {
     const { sendRunning } = await import("./migrate-running.js");
-    await sendRunning(link, paths, opts);
-    return;
+    return sendRunning(link, paths, opts);
   }
   await requireAbsent(link, opts.newName);
-  await sendStopped(link, paths, opts);
-  if (!opts.move) return;
+  const bytes = await sendStopped(link, paths, opts);
+  if (!opts.move) return { bytes };
   try {
     await destroyContainer(link.ctx, paths, { snapshots: true });
   } catch (err) {
@@ -94,10 +101,11 @@ export async function sendContainer(
       err,
     );
   }
+  return { bytes };
 }
 
 /** Exports `paths` into a staging directory and uploads it to the remote's import. */
-async function sendStopped(link: Link, paths: ContainerPaths, opts: SendOptions): Promise<void> {
+async function sendStopped(link: Link, paths: ContainerPaths, opts: SendOptions): Promise<number> {
   const stage = await makeStaging(link.ctx, link.ctx.lxcpath, "migrate");
   try {
     const file = join(stage.dir, `${paths.name}.tar.zst`);
@@ -107,21 +115,18 @@ async function sendStopped(link: Link, paths: ContainerPaths, opts: SendOptions)
       progress: opts.progress,
     });
     await uploadImport(link, file, opts.newName, opts.progress);
+    return statSync(file).size;
   } finally {
     await stage.release();
   }
 }
 
-/**
- * Uploads an `lxt export` archive to the remote's import and waits for the
- * import to end; `headers` add to the request (the running path's parts).
- */
-export async function uploadImport(
+/** Uploads an `lxt export` archive to the remote's import and waits for the import to end. */
+async function uploadImport(
   link: Link,
   file: string,
   name: string,
   progress?: Progress,
-  headers: Record<string, string> = {},
 ): Promise<unknown> {
   const size = statSync(file).size;
   progress?.(`sending ${name} to ${link.remote.name} (${size} bytes)`);
@@ -129,7 +134,7 @@ export async function uploadImport(
     method: "POST",
     path: "/1.0/instances",
     body: createReadStream(file),
-    headers: { "X-LXD-name": name, "Content-Length": String(size), ...headers },
+    headers: { "X-LXD-name": name, "Content-Length": String(size) },
   });
   if (!env.operation) {
     throw new LxtError("remote", `${link.what}: remote ${link.remote.name} started no import`);

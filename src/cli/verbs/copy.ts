@@ -23,6 +23,10 @@ export function register(program: Command): void {
       "backend of the new container (dir, btrfs, overlay, zfs: beside a zfs source's dataset, else under lxt)",
     )
     .option("-q, --quiet", "no progress line")
+    .option(
+      "-v, --verbose",
+      "to a remote: print the bytes sent and how long a running container was stopped",
+    )
     .option("--stateful", "to a remote: a running container's memory too (checkpoint and restore)")
     .argument("[name]")
     .argument("[target]", "REMOTE:[NEWNAME]: copy to a remote lxtd (lxt remote add)")

@@ -10,6 +10,10 @@ export function register(program: Command): void {
     )
     .addOption(lxcpathOption())
     .option("-q, --quiet", "no progress line")
+    .option(
+      "-v, --verbose",
+      "to a remote: print the bytes sent and how long a running container was stopped",
+    )
     .argument("<name>", "the container here")
     .argument("<target>", "REMOTE:[NEWNAME] (the same name when none)")
     .action(async (name, dest, opts) => {
