@@ -80,7 +80,8 @@ function requireFree(d: Daemon, name: string, self?: Pending): void {
     throw new ApiError(409, `Instance "${name}" already exists`);
   }
   for (const p of pendings(d).values()) {
-    if (p !== self && p.name === name) throw new ApiError(409, `Instance "${name}" is being received already`);
+    if (p !== self && p.name === name)
+      throw new ApiError(409, `Instance "${name}" is being received already`);
   }
 }
 
