@@ -48,28 +48,11 @@ export function derToPem(der: Buffer): string {
  * whose names are the host's name and the loopback addresses. Later calls
  * read what was made, so clients that pinned it keep trusting it.
  */
-export function serverIdentity(dir: string, hostname: string): Promise<ServerIdentity> {
-  return selfSignedIdentity(dir, "server", hostname);
-}
-
-/**
- * The client certificate and key under `dir` (`client.crt`, `client.key`)
- * that `lxt remote` presents to other lxtd hosts, made on first use as the
- * server's is (a remote trusts it by its fingerprint).
- */
-export function clientIdentity(dir: string, hostname: string): Promise<ServerIdentity> {
-  return selfSignedIdentity(dir, "client", hostname);
-}
-
-async function selfSignedIdentity(
-  dir: string,
-  role: "server" | "client",
-  hostname: string,
-): Promise<ServerIdentity> {
-  const certFile = join(dir, `${role}.crt`);
-  const keyFile = join(dir, `${role}.key`);
+export async function serverIdentity(dir: string, hostname: string): Promise<ServerIdentity> {
+  const certFile = join(dir, "server.crt");
+  const keyFile = join(dir, "server.key");
   if (!existsSync(certFile) || !existsSync(keyFile)) {
-    const made = await makeSelfSigned(hostname, role);
+    const made = await makeSelfSigned(hostname);
     mkdirSync(dir, { recursive: true, mode: 0o711 });
     // The key first: a certificate without its key would be taken as made.
     writeFileAtomic(keyFile, made.key, 0o600);
@@ -80,10 +63,7 @@ async function selfSignedIdentity(
   return { cert, key, fingerprint: fingerprintOf(pemToDer(cert)) };
 }
 
-async function makeSelfSigned(
-  hostname: string,
-  role: "server" | "client",
-): Promise<{ cert: string; key: string }> {
+async function makeSelfSigned(hostname: string): Promise<{ cert: string; key: string }> {
   const crypto = webcrypto as unknown as Crypto;
   const alg = { name: "ECDSA", namedCurve: "P-384", hash: "SHA-384" };
   const keys = (await crypto.subtle.generateKey(alg, true, ["sign", "verify"])) as CryptoKeyPair;
@@ -106,9 +86,7 @@ async function makeSelfSigned(
           x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment,
           true,
         ),
-        new x509.ExtendedKeyUsageExtension([
-          role === "server" ? x509.ExtendedKeyUsage.serverAuth : x509.ExtendedKeyUsage.clientAuth,
-        ]),
+        new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
         // The stock client verifies against the pinned certificate with its first DNS name.
         new x509.SubjectAlternativeNameExtension([
           { type: "dns", value: hostname },

@@ -9,7 +9,7 @@
  */
 import { createReadStream, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { SIDE_FILES } from "../api/routes/backups.js";
+import { SIDE_FILES } from "../api/side-files.js";
 import { exportContainer } from "../container/backup.js";
 import { checkpointContainer, restoreContainer } from "../container/checkpoint.js";
 import { destroyContainer } from "../container/destroy.js";

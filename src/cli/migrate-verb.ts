@@ -40,7 +40,7 @@ export async function remoteTransfer(
   }
   const what = `${verb} ${paths.name} to ${where.remote}:${where.newName}`;
   const remote = findRemote(ctx.lxcpath, where.remote, what);
-  const id = await localIdentity(ctx.lxcpath);
+  const id = localIdentity(ctx.lxcpath);
   const r = await withProgress(opts, (progress) =>
     sendContainer({ ctx, remote, id, what }, paths, {
       newName: where.newName,

@@ -8,8 +8,7 @@
  */
 import { createReadStream, statSync } from "node:fs";
 import { join } from "node:path";
-import { SIDE_FILES } from "../api/routes/backups.js";
-import type { ServerIdentity } from "../api/tls.js";
+import { SIDE_FILES } from "../api/side-files.js";
 import { exportContainer } from "../container/backup.js";
 import { destroyContainer } from "../container/destroy.js";
 import { summarize } from "../container/list.js";
@@ -18,6 +17,7 @@ import { makeStaging } from "../container/staging.js";
 import type { Caller, Context } from "../core/context.js";
 import { LxtError } from "../core/errors.js";
 import type { Progress } from "../core/progress.js";
+import type { Identity } from "./client-cert.js";
 import { type Remote, remoteRequest, waitRemoteOperation } from "./remote.js";
 
 export interface SendOptions {
@@ -42,7 +42,7 @@ export interface SendResult {
 export interface Link {
   ctx: Context;
   remote: Remote;
-  id: ServerIdentity;
+  id: Identity;
   what: string;
 }
 

@@ -5,7 +5,7 @@
  * `POST /1.0/certificates` with `trust_token`), and the remote is kept only
  * once it answers as trusted.
  */
-import { decodeToken } from "../api/routes/certificates.js";
+import { decodeToken } from "../api/trust-token.js";
 import { LxtError } from "../core/errors.js";
 import {
   checkRemoteName,
@@ -53,7 +53,7 @@ export async function addRemote(
     );
   }
   const where = parseRemoteUrl(url);
-  const id = await localIdentity(lxcpath);
+  const id = localIdentity(lxcpath);
   const srv = await serverCertificate(where.url, id);
   if (token && token.fingerprint !== srv.fingerprint) {
     throw new LxtError(

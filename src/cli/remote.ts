@@ -6,7 +6,7 @@
  * (`remotes.yaml`), and every later connection is refused unless the
  * server presents that same certificate.
  */
-import { X509Certificate } from "node:crypto";
+import { createHash, X509Certificate } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { request } from "node:https";
 import { hostname } from "node:os";
@@ -14,10 +14,9 @@ import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { connect, type TLSSocket } from "node:tls";
 import { parse, stringify } from "yaml";
-import { clientIdentity, fingerprintOf, type ServerIdentity } from "../api/tls.js";
 import { LxtError } from "../core/errors.js";
 import { checkName } from "../core/names.js";
-import { writeFileAtomic } from "../host/atomic.js";
+import { clientIdentity, type Identity, writeWhole } from "./client-cert.js";
 
 /** A remote as stored: where it listens and the certificate it must present. */
 export interface Remote {
@@ -65,7 +64,7 @@ export function writeRemotes(lxcpath: string, remotes: Map<string, Remote>): voi
   for (const r of [...remotes.values()].sort((a, b) => a.name.localeCompare(b.name))) {
     body[r.name] = { url: r.url, certificate: r.certificate };
   }
-  writeFileAtomic(remotesFile(lxcpath), stringify({ remotes: body }), 0o600);
+  writeWhole(remotesFile(lxcpath), stringify({ remotes: body }), 0o600);
 }
 
 /** The remote called `name`, or a not-found error naming the state root's list. */
@@ -109,12 +108,17 @@ export function parseRemoteUrl(url: string): { url: string; host: string; port: 
 }
 
 /** This state root's client certificate, made once. */
-export function localIdentity(lxcpath: string): Promise<ServerIdentity> {
-  return clientIdentity(remotesDir(lxcpath), hostname());
+export function localIdentity(lxcpath: string): Identity {
+  return clientIdentity(remotesDir(lxcpath), `root@${hostname()}`);
+}
+
+/** sha256 of a certificate's DER, lowercase hex (LXD's fingerprint). */
+export function fingerprintOf(der: Buffer): string {
+  return createHash("sha256").update(der).digest("hex");
 }
 
 /** A TLS connection to `url` presenting `id`; resolves once the handshake is done. */
-function tlsConnect(url: string, id: ServerIdentity, what: string): Promise<TLSSocket> {
+function tlsConnect(url: string, id: Identity, what: string): Promise<TLSSocket> {
   const { host, port } = parseRemoteUrl(url);
   return new Promise((resolve, reject) => {
     const sock = connect({
@@ -143,7 +147,7 @@ function tlsConnect(url: string, id: ServerIdentity, what: string): Promise<TLSS
 /** The certificate a server presents (for `remote add`), PEM, and its fingerprint. */
 export async function serverCertificate(
   url: string,
-  id: ServerIdentity,
+  id: Identity,
 ): Promise<{ pem: string; fingerprint: string }> {
   const sock = await tlsConnect(url, id, "remote add");
   const raw = sock.getPeerCertificate(false)?.raw;
@@ -187,7 +191,7 @@ export interface RemoteCall {
  */
 export async function remoteRequest(
   remote: Remote,
-  id: ServerIdentity,
+  id: Identity,
   what: string,
   call: RemoteCall,
 ): Promise<Envelope> {
@@ -278,7 +282,7 @@ function isStream(body: unknown): body is Readable {
  */
 export async function waitRemoteOperation(
   remote: Remote,
-  id: ServerIdentity,
+  id: Identity,
   what: string,
   operation: string,
 ): Promise<unknown> {

@@ -63,7 +63,7 @@ export const ERROR_CODES = {
   "cgroup-delegation": { category: "unavailable" },
   /** No lxtd answers on the state root's socket (a verb that goes through the daemon). */
   daemon: { category: "unavailable" },
-  /** A remote lxtd (`lxt remote`) refused or failed a request, or presented another certificate. */
+  /** A remote lxtd (a move or copy to another host) refused or failed a request, or presented another certificate. */
   remote: { category: "failed" },
   /** A step of start failed (rolled back). */
   start: { category: "failed" },

@@ -35,14 +35,12 @@ import { ApiError, badRequest, syncBody } from "../envelope.js";
 import { armExpiry } from "../expiry.js";
 import { metaFile, readMeta, writeMeta } from "../instance-meta.js";
 import { inInstanceQueue } from "../instance-queue.js";
-import { checkSnapshotName, parseExpiry, SNAPSHOT_META } from "../snapshot-store.js";
+import { SIDE_FILES } from "../side-files.js";
+import { checkSnapshotName, parseExpiry } from "../snapshot-store.js";
 import type { BackupsPost } from "../types.js";
 import { INSTANCES, instanceOperation, instancePaths } from "./instances.js";
 import { recursion } from "./params.js";
 import { objectBody } from "./snapshots.js";
-
-/** lxtd's side files an export carries beside each config. */
-export const SIDE_FILES = ["lxd.yaml", SNAPSHOT_META] as const;
 
 type Params = { name: string };
 type BackupParams = { name: string; backup: string };

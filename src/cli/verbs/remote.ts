@@ -1,3 +1,4 @@
+import { X509Certificate } from "node:crypto";
 import { type Command, Option } from "@commander-js/extra-typings";
 import { LxtError } from "../../core/errors.js";
 import { lxcpathOption } from "../common.js";
@@ -39,12 +40,11 @@ export function register(program: Command): void {
     .addOption(lxcpathOption())
     .addOption(new Option("--format <format>", "output format").choices(["table", "json"] as const))
     .action(async (opts) => {
-      const { readRemotes } = await import("../remote.js");
-      const { fingerprintOf, pemToDer } = await import("../../api/tls.js");
+      const { fingerprintOf, readRemotes } = await import("../remote.js");
       const list = [...readRemotes(resolveLxcpath(opts.lxcpath)).values()].map((r) => ({
         name: r.name,
         url: r.url,
-        fingerprint: fingerprintOf(pemToDer(r.certificate)),
+        fingerprint: fingerprintOf(Buffer.from(new X509Certificate(r.certificate).raw)),
       }));
       if (opts.format === "json") return printJson(list);
       printTable(
