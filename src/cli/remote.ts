@@ -104,7 +104,8 @@ export function parseRemoteUrl(url: string): { url: string; host: string; port: 
   }
   const port = u.port === "" ? 8443 : Number(u.port);
   const host = u.hostname.replace(/^\[|\]$/g, "");
-  return { url: `https://${u.host.includes(":") ? u.host : `${u.host}:${port}`}`, host, port };
+  // `u.hostname` keeps an IPv6 address's brackets, as the URL needs them.
+  return { url: `https://${u.hostname}:${port}`, host, port };
 }
 
 /** This state root's client certificate, made once. */
