@@ -181,23 +181,29 @@ export async function exportContainer(
       const members = ["index.json", "config", ...extras, "rootfs"];
       if (manifest.snapshots.length > 0) members.push("snaps");
       opts.progress?.(`archiving ${paths.name} to ${out}`);
-      await archiveWithMounts(env, mounts, [
-        "-c",
-        "-f",
-        tmpFile,
-        ...TAR_KEEP,
-        "--sparse",
-        // Device numbers of a bind or overlay view differ from run to run; inodes do not.
-        ...(opts.incremental
-          ? [`--listed-incremental=${opts.incremental}`, "--no-check-device"]
-          : []),
-        ...unshiftTarArgs(shifts, staging),
-        ...compressionArgs(compression, "create"),
-        "-C",
-        tree,
-        "--",
-        ...members,
-      ]);
+      await archiveWithMounts(
+        env,
+        mounts,
+        [
+          "-c",
+          "-f",
+          tmpFile,
+          ...TAR_KEEP,
+          "--sparse",
+          // Device numbers of a bind or overlay view differ from run to run; inodes do not.
+          ...(opts.incremental
+            ? [`--listed-incremental=${opts.incremental}`, "--no-check-device"]
+            : []),
+          ...unshiftTarArgs(shifts, staging),
+          ...compressionArgs(compression, "create"),
+          "-C",
+          tree,
+          "--",
+          ...members,
+        ],
+        // A running tree read in place changes under tar: the incremental export taken once it is stopped catches up.
+        live === ref && seen.state !== "STOPPED",
+      );
       renameSync(tmpFile, out);
       await revert.revert(); // the staging (and live snapshot) go either way
       return manifest;
@@ -228,7 +234,12 @@ function copyExtras(from: string, to: string, files: readonly string[] = []): st
  * each rootfs view is mounted (bind, or a read-only overlay): the host's
  * mount table never changes and the mounts go with that process.
  */
-function archiveWithMounts(env: Env, mounts: string[][], tarArgs: string[]): Promise<void> {
+function archiveWithMounts(
+  env: Env,
+  mounts: string[][],
+  tarArgs: string[],
+  differsOk = false,
+): Promise<void> {
   const lines = ["set -e"];
   const args: string[] = [];
   for (const [kind, a, b] of mounts) {
@@ -256,7 +267,7 @@ function archiveWithMounts(env: Env, mounts: string[][], tarArgs: string[]): Pro
       ...args,
       ...tarArgs,
     ],
-    { what: "tar", env },
+    { what: "tar", env, differsOk },
   );
 }
 

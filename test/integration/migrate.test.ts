@@ -9,7 +9,15 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { exitWithin, NetnsSandbox, skipReason, until } from "./harness.js";
@@ -220,6 +228,27 @@ describe("move and copy between two lxtd hosts", { skip, timeout: 600_000 }, () 
     // Trusted again for the tests that follow.
     a.net.ok(["remote", "remove", "b"]);
     addRemote(a, b, "b");
+  });
+
+  test("the remote's import fails (its directory is in the way): source kept, remote as it was", () => {
+    const c = make(a, "imp");
+    // A directory without a config is no instance (the remote's checks pass)
+    // but its import cannot rename the upload into place: it fails after the transfer.
+    mkdirSync(join(b.box.lxcpath, c));
+    writeFileSync(join(b.box.lxcpath, c, "stray"), "x");
+    const r = a.net.lxt(["move", c, "b:"]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /remote b: .*already exists/);
+    assert.ok(names(a).includes(c));
+    assert.match(a.net.ok(["ls", "-f"]), new RegExp(`${c}\\s+STOPPED`));
+    assert.deepEqual(readdirSync(join(b.box.lxcpath, c)), ["stray"]);
+    assert.deepEqual(uploads(b), []);
+    assert.deepEqual(
+      readdirSync(b.box.lxcpath).filter((f) => f.startsWith(".lxt-import")),
+      [],
+      "the remote's staging was removed",
+    );
+    rmSync(join(b.box.lxcpath, c), { recursive: true });
   });
 
   test("the transfer cut by killing the remote's lxtd: source kept, nothing left there", async () => {
