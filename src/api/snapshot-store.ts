@@ -19,8 +19,6 @@ import { editable, instanceJson } from "./instance-view.js";
 import { SNAPSHOT_META } from "./side-files.js";
 import type { SnapshotJson } from "./types.js";
 
-export { SNAPSHOT_META };
-
 /** LXD's "no expiry" (Go's zero time). */
 export const NO_EXPIRY = "0001-01-01T00:00:00Z";
 

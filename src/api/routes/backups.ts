@@ -182,7 +182,7 @@ export function imported(d: Daemon, paths: ContainerPaths): void {
   void armExpiry(d);
 }
 
-/** Writes an upload's body to a new file under `dir` (mode 0600); the file goes if the upload breaks. */
+/** Writes an upload's body to `file` (mode 0600); the file goes if the upload breaks. */
 export async function spoolUpload(body: unknown, file: string): Promise<void> {
   if (!isUpload(body)) throw badRequest("Expected an application/octet-stream body");
   try {
@@ -214,7 +214,7 @@ export async function importUpload(d: Daemon, req: FastifyRequest, reply: Fastif
   mkdirSync(spool, { recursive: true, mode: 0o700 });
   const file = join(spool, `backup-${randomBytes(6).toString("hex")}`);
   try {
-    await pipeline(req.body as Readable, createWriteStream(file, { mode: 0o600 }));
+    await spoolUpload(req.body, file);
     const manifest = await readBackupManifest(d.ctx.settings.hostEnv, file);
     const name = typeof asked === "string" && asked !== "" ? asked : manifest.name;
     try {

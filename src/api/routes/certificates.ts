@@ -22,9 +22,6 @@ import {
   type TrustedCertificate,
 } from "../trust.js";
 import { decodeToken } from "../trust-token.js";
-
-export { decodeToken };
-
 import type { CertificatesPost } from "../types.js";
 import { recursion } from "./params.js";
 
