@@ -126,6 +126,11 @@ export interface Endpoints {
   "POST /1.0/instances/:name/backups/:backup": Ep<OperationJson, RenamePost>;
   "DELETE /1.0/instances/:name/backups/:backup": Ep<OperationJson>;
   "GET /1.0/instances/:name/backups/:backup/export": Ep<Bytes>;
+  // lxt's own: receiving a running container (docs/api.md, "Migrations").
+  "POST /1.0/migrations": Ep<{ id: string; name: string }, Upload>;
+  "PUT /1.0/migrations/:id/delta": Ep<Empty, Upload>;
+  "POST /1.0/migrations/:id": Ep<OperationJson, Upload>;
+  "DELETE /1.0/migrations/:id": Ep<Empty>;
 
   "GET /1.0/images": Ep<List<ImageJson>>;
   "POST /1.0/images": Ep<OperationJson, Upload>;
@@ -245,6 +250,10 @@ export const ENDPOINTS: { readonly [K in EndpointKey]: EndpointKind } = {
   "POST /1.0/instances/:name/backups/:backup": "async",
   "DELETE /1.0/instances/:name/backups/:backup": "async",
   "GET /1.0/instances/:name/backups/:backup/export": "raw",
+  "POST /1.0/migrations": "sync",
+  "PUT /1.0/migrations/:id/delta": "sync",
+  "POST /1.0/migrations/:id": "async",
+  "DELETE /1.0/migrations/:id": "sync",
   "GET /1.0/images": "sync",
   "POST /1.0/images": "async",
   "GET /1.0/images/:fp": "sync",

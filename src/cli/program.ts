@@ -22,7 +22,9 @@ import { register as info } from "./verbs/info.js";
 import { register as launch } from "./verbs/launch.js";
 import { register as ls } from "./verbs/ls.js";
 import { register as metrics } from "./verbs/metrics.js";
+import { register as move } from "./verbs/move.js";
 import { register as network } from "./verbs/network.js";
+import { register as remote } from "./verbs/remote.js";
 import { register as setupHost } from "./verbs/setup-host.js";
 import { register as snapshot } from "./verbs/snapshot.js";
 import { register as start } from "./verbs/start.js";
@@ -48,6 +50,7 @@ export const VERBS: ReadonlyArray<readonly [readonly string[], Register]> = [
   [["destroy"], destroy],
   [["snapshot"], snapshot],
   [["copy"], copy],
+  [["move"], move],
   [["export"], exportVerb],
   [["import"], importVerb],
   [["image"], image],
@@ -63,6 +66,7 @@ export const VERBS: ReadonlyArray<readonly [readonly string[], Register]> = [
   [["forward"], forward],
   [["trust"], trust],
   [["cluster"], clusterVerb],
+  [["remote"], remote],
   [["autostart"], autostart],
   [["ui"], ui],
   [["setup-host"], setupHost],

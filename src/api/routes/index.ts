@@ -12,6 +12,7 @@ import { registerInstanceEditRoutes } from "./instance-edit.js";
 import { registerInstanceRoutes } from "./instances.js";
 import { registerLogRoutes } from "./logs.js";
 import { registerMetricsRoutes } from "./metrics.js";
+import { registerMigrationRoutes } from "./migrations.js";
 import { registerForwardRoutes } from "./network-forwards.js";
 import { registerNetworkRoutes } from "./networks.js";
 import { registerOperationRoutes } from "./operations.js";
@@ -41,6 +42,7 @@ export const ROUTES: readonly RouteModule[] = [
   registerMetricsRoutes,
   registerSnapshotRoutes,
   registerBackupRoutes,
+  registerMigrationRoutes,
   registerUiRoutes,
   registerClusterRoutes,
 ];
