@@ -20,7 +20,14 @@ import {
 import { join } from "node:path";
 import type { Context } from "../core/context.js";
 import { LxtError } from "../core/errors.js";
-import { type CriuStatus, criuProblem, probeCriu } from "./criu.js";
+import {
+  type CheckpointVeth,
+  refuseNetRecords,
+  refuseRestoreNics,
+  vethRestoreArgs,
+  vethsOf,
+} from "./checkpoint-net.js";
+import { type CriuStatus, criuInetProblem, criuProblem, probeCriu } from "./criu.js";
 import type { LaunchOptions } from "./launch-input.js";
 import { type ContainerPaths, requireExists } from "./paths.js";
 import { repairStale, withLock } from "./runtime.js";
@@ -47,7 +54,18 @@ export interface CheckpointManifest {
   /** Mounts whose source is outside the container (binds of host files): where, and of what. */
   externalMounts: { target: string; source: string }[];
   dumpMs: number;
+  /**
+   * CRIU's `--network-lock` at dump, which the restore must repeat: with
+   * `nftables` the dumped ruleset holds CRIU's lock table, which only a
+   * restore with the same method deletes. Absent: `skip` (no NIC).
+   */
+  networkLock?: NetworkLock;
+  /** The veths dumped with the container's network namespace (absent: none). */
+  veths?: CheckpointVeth[];
 }
+
+/** How CRIU keeps traffic off the container's sockets while they are dumped and restored. */
+export type NetworkLock = "skip" | "nftables";
 
 export interface CheckpointOptions {
   /** Where CRIU writes its images (made if missing; must hold no checkpoint). */
@@ -71,8 +89,8 @@ export function refuseCheckpoint(plan: RuntimePlan): string | undefined {
   // Permission denied"), so refuse before a container is stopped for nothing.
   if (plan.records.has("idmap"))
     return 'unprivileged containers (a user namespace) are not checkpointed: criu 4.1.1 cannot restore them here ("Can\'t open file ... on restore: Permission denied" through the idmapped rootfs; see docs/checkpoint.md)';
-  if (plan.records.has("net") || plan.records.has("netdev"))
-    return "containers with network devices (lxc.net.N.type other than empty/none) are not checkpointed yet: see docs/checkpoint.md";
+  const net = refuseNetRecords(plan.records.get("net") ?? [], plan.records.get("host-hook") ?? []);
+  if (net) return net;
   if (plan.records.has("idmapped-mount")) return "idmapped mounts are not checkpointed";
   const opts = plan.records.get("opt") ?? [];
   if (opts.some((o) => o[0] === "ns-share"))
@@ -125,10 +143,10 @@ export function dumpArgs(o: {
   verbose: boolean;
   ttys: CheckpointManifest["ttys"];
   externalMounts: CheckpointManifest["externalMounts"];
+  networkLock?: NetworkLock;
 }): string[] {
   const a = ["dump", "-t", String(o.pid), "-D", o.dir, "-o", DUMP_LOG, o.verbose ? "-v4" : "-v2"];
-  // The container's own network namespace: CRIU's iptables/nft lock is for the host's.
-  a.push("--network-lock", "skip", "--tcp-established", "--file-locks");
+  a.push("--network-lock", o.networkLock ?? "skip", "--tcp-established", "--file-locks");
   // The cgroups are lxt's: made fresh beneath the restorer's (native/src/restore.c).
   a.push("--manage-cgroups=ignore");
   for (const { target } of o.externalMounts)
@@ -154,7 +172,7 @@ export function restoreArgs(o: {
   const a = [o.criu, "restore", "-D", o.dir, "-o", RESTORE_LOG, o.verbose ? "-v4" : "-v2"];
   a.push("--root", o.rootfs, "--restore-detached", "--restore-sibling");
   a.push("--pidfile", join(o.dir, PIDFILE));
-  a.push("--network-lock", "skip", "--tcp-established", "--file-locks");
+  a.push("--network-lock", o.manifest.networkLock ?? "skip", "--tcp-established", "--file-locks");
   a.push("--manage-cgroups=ignore");
   for (const { target, source } of o.manifest.externalMounts)
     a.push("--external", `mnt[${mountKey(target)}]:${source}`);
@@ -255,12 +273,20 @@ export async function checkpointContainer(
     const init = seen.init;
     if (!plan || !init)
       throw new LxtError("state", `checkpoint ${paths.name}: no running init to dump`);
-    const refusal = refuseCheckpoint(plan);
+    const refusal =
+      refuseCheckpoint(plan) ??
+      (plan.records.has("net") ? criuInetProblem(criu.version) : undefined);
     if (refusal) throw new LxtError("unsupported", `checkpoint ${paths.name}: ${refusal}`);
     prepareDir(opts.dir, paths.name);
     const mountinfo = readFileSync(`/proc/${init.pid}/mountinfo`, "utf8");
     const ttys = ptyKeys(plan, mountinfo);
     const ext = externalMounts(plan, mountinfo);
+    const veths = vethsOf(plan.records.get("net") ?? []);
+    // Without a NIC nothing outside can reach the namespace's sockets: no
+    // lock needed. With one, CRIU's nftables table in the container's own
+    // namespace drops all but its repair traffic from freeze to restore, so
+    // a peer's packets meet no socket and get no RST.
+    const networkLock: NetworkLock = veths.length > 0 ? "nftables" : "skip";
     const args = dumpArgs({
       pid: init.pid,
       dir: opts.dir,
@@ -268,6 +294,7 @@ export async function checkpointContainer(
       verbose: !!opts.verbose,
       externalMounts: ext,
       ttys,
+      networkLock,
     });
     const t0 = ctx.host.clock.now();
     try {
@@ -287,6 +314,7 @@ export async function checkpointContainer(
       externalMounts: ext,
       ttys,
       dumpMs,
+      ...(veths.length > 0 ? { networkLock, veths } : {}),
     };
     writeFileSync(join(opts.dir, MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`, {
       mode: 0o600,
@@ -322,7 +350,12 @@ export function readManifest(dir: string, name: string): CheckpointManifest {
       err,
     );
   }
-  if (m.version !== 1 || !Array.isArray(m.externalMounts))
+  if (
+    m.version !== 1 ||
+    !Array.isArray(m.externalMounts) ||
+    (m.networkLock !== undefined && m.networkLock !== "skip" && m.networkLock !== "nftables") ||
+    (m.veths !== undefined && !Array.isArray(m.veths))
+  )
     throw new LxtError(
       "usage",
       `restore ${name}: ${join(dir, MANIFEST)}: not a version 1 manifest`,
@@ -349,7 +382,9 @@ export async function restoreContainer(
   requireExists(paths, "restore");
   const { dir, verbose, signal, ...launch } = opts;
   const manifest = readManifest(dir, paths.name);
-  await requireCriu(ctx, "restore", paths.name);
+  const criu = await requireCriu(ctx, "restore", paths.name);
+  const inet = (manifest.veths?.length ?? 0) > 0 ? criuInetProblem(criu.version) : undefined;
+  if (inet) throw new LxtError("unsupported", `restore ${paths.name}: ${inet}`);
   const criuPath = await whichCriu(ctx);
   return withLock(
     ctx,
@@ -358,11 +393,8 @@ export async function restoreContainer(
       const seen = await repairStale(ctx, paths);
       requireState("restore", paths.name, seen.state);
       const plan = planStart(ctx, paths, launch);
-      if (plan.nics.length > 0)
-        throw new LxtError(
-          "unsupported",
-          `restore ${paths.name}: containers with network devices are not restored yet: see docs/checkpoint.md`,
-        );
+      const nicRefusal = refuseRestoreNics(plan.nics, manifest.veths ?? []);
+      if (nicRefusal) throw new LxtError("unsupported", `restore ${paths.name}: ${nicRefusal}`);
       plan.launch = {
         ...plan.launch,
         restore: [
@@ -374,6 +406,7 @@ export async function restoreContainer(
             verbose: !!verbose,
             manifest,
           }),
+          ...vethRestoreArgs(plan.nics),
         ],
       };
       // criu refuses to overwrite a pidfile, and the log must be this restore's: an earlier restore's go.

@@ -14,6 +14,7 @@ import { after, before, describe, test } from "node:test";
 import {
   alive,
   cgroupDirsOf,
+  criuSkip,
   hostLeftovers,
   monitorPid,
   runtimeLeftovers,
@@ -21,19 +22,6 @@ import {
   skipReason,
   until,
 } from "./harness.js";
-
-function criuSkip(): string | undefined {
-  try {
-    const v = execFileSync("criu", ["--version"], { encoding: "utf8" });
-    const m = /Version:\s*(\d+)\.(\d+)/.exec(v);
-    if (!m || Number(m[1]) * 100 + Number(m[2]) < 401)
-      return "SKIP: criu older than 4.1 (scripts/criu.sh)";
-    execFileSync("criu", ["check"], { stdio: "ignore" });
-    return undefined;
-  } catch {
-    return "SKIP: no working criu (scripts/criu.sh installs it)";
-  }
-}
 
 const skip = skipReason() ?? criuSkip();
 if (skip) console.log(skip);

@@ -45,6 +45,23 @@ export function skipReason(): string | undefined {
   return undefined;
 }
 
+/**
+ * Why CRIU cannot be used by a checkpoint test here (older than MAJOR.MINOR,
+ * or `criu check` fails), as a `SKIP:` line, or undefined.
+ */
+export function criuSkip(min: readonly [number, number] = [4, 1]): string | undefined {
+  try {
+    const v = execFileSync("criu", ["--version"], { encoding: "utf8" });
+    const m = /Version:\s*(\d+)\.(\d+)/.exec(v);
+    if (!m || Number(m[1]) * 100 + Number(m[2]) < min[0] * 100 + min[1])
+      return `SKIP: criu older than ${min.join(".")} (scripts/criu.sh installs a newer one)`;
+    execFileSync("criu", ["check"], { stdio: "ignore" });
+    return undefined;
+  } catch {
+    return "SKIP: no working criu (scripts/criu.sh installs it)";
+  }
+}
+
 export interface RunResult {
   code: number;
   stdout: string;
