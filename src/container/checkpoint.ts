@@ -17,7 +17,7 @@ import {
   statSync,
   writeFileSync,
 } from "node:fs";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import type { Context } from "../core/context.js";
 import { LxtError } from "../core/errors.js";
 import {
@@ -27,7 +27,13 @@ import {
   vethRestoreArgs,
   vethsOf,
 } from "./checkpoint-net.js";
-import { type CriuStatus, criuInetProblem, criuProblem, probeCriu } from "./criu.js";
+import {
+  type CriuStatus,
+  criuInetProblem,
+  criuProblem,
+  criuUsernsProblem,
+  probeCriu,
+} from "./criu.js";
 import type { LaunchOptions } from "./launch-input.js";
 import { type ContainerPaths, requireExists } from "./paths.js";
 import { repairStale, withLock } from "./runtime.js";
@@ -36,6 +42,7 @@ import { applyStart, type Started } from "./start-apply.js";
 import { planStart } from "./start-plan.js";
 import { observe, requireState } from "./state.js";
 import { STOP_CLEANUP_GRACE_MS, waitFor } from "./stop.js";
+import { idmapSource } from "./userns.js";
 
 /** The file lxt writes beside CRIU's images: what was dumped, for the restore. */
 export const MANIFEST = "lxt-checkpoint.json";
@@ -84,14 +91,13 @@ export interface CheckpointResult {
 
 /** Why a running container cannot be dumped here, from its plan; undefined when it can. */
 export function refuseCheckpoint(plan: RuntimePlan): string | undefined {
-  // The dump works; criu 4.1.1's restore into the user namespace fails here
-  // (on the idmapped rootfs: "Can't open file var/log/messages on restore:
-  // Permission denied"), so refuse before a container is stopped for nothing.
-  if (plan.records.has("idmap"))
-    return 'unprivileged containers (a user namespace) are not checkpointed: criu 4.1.1 cannot restore them here ("Can\'t open file ... on restore: Permission denied" through the idmapped rootfs; see docs/checkpoint.md)';
   const net = refuseNetRecords(plan.records.get("net") ?? [], plan.records.get("host-hook") ?? []);
   if (net) return net;
-  if (plan.records.has("idmapped-mount")) return "idmapped mounts are not checkpointed";
+  // The restore mounts the rootfs idmapped for criu (native/src/restore.c): that one only.
+  const idmapped = plan.records.get("idmapped-mount") ?? [];
+  const rootfs = plan.records.get("rootfs")?.[0]?.[0];
+  if (idmapped.length > 1 || idmapped.some((f) => f[0] !== rootfs))
+    return "idmapped mounts other than the rootfs (an overlay's layers, idmapped lxc.mount.entry) are not checkpointed";
   const opts = plan.records.get("opt") ?? [];
   if (opts.some((o) => o[0] === "ns-share"))
     return "shared namespaces (lxc.namespace.share.*) are not checkpointed";
@@ -213,6 +219,19 @@ export function ptyKeys(plan: RuntimePlan, mountinfo: string): CheckpointManifes
   return out;
 }
 
+/**
+ * Why these ptys cannot be named to CRIU: its dump fails ("tty: Found slave
+ * peer index 0 without correspond master peer") when one of them is the
+ * host's pts 256 or above (a major other than 136); undefined when none is.
+ */
+export function highPty(ttys: CheckpointManifest["ttys"]): string | undefined {
+  const t = ttys.find((x) => Number.parseInt(x.key.split(":")[0] ?? "0", 16) >> 8 !== 136);
+  if (!t) return undefined;
+  const rdev = Number.parseInt(t.key.split(":")[0] ?? "0", 16);
+  const n = (((rdev >> 8) - 136) << 8) | (rdev & 0xff);
+  return `its ${t.target} is the host's pty ${n}: criu cannot dump ptys numbered 256 or more ("tty: Found slave peer index 0 without correspond master peer"); restart the container when fewer ptys are in use on the host (docs/checkpoint.md)`;
+}
+
 /** Errors CRIU logs on every run here and survives: its own fd limit, probes for iptables tools. */
 const NOISE = /RLIMIT_NOFILE|tables(-legacy)?-save|-V failed/;
 
@@ -275,11 +294,14 @@ export async function checkpointContainer(
       throw new LxtError("state", `checkpoint ${paths.name}: no running init to dump`);
     const refusal =
       refuseCheckpoint(plan) ??
-      (plan.records.has("net") ? criuInetProblem(criu.version) : undefined);
+      (plan.records.has("net") ? criuInetProblem(criu.version) : undefined) ??
+      (plan.records.has("idmap") ? criuUsernsProblem(criu.version) : undefined);
     if (refusal) throw new LxtError("unsupported", `checkpoint ${paths.name}: ${refusal}`);
     prepareDir(opts.dir, paths.name);
     const mountinfo = readFileSync(`/proc/${init.pid}/mountinfo`, "utf8");
     const ttys = ptyKeys(plan, mountinfo);
+    const high = highPty(ttys);
+    if (high) throw new LxtError("unsupported", `checkpoint ${paths.name}: ${high}`);
     const ext = externalMounts(plan, mountinfo);
     const veths = vethsOf(plan.records.get("net") ?? []);
     // Without a NIC nothing outside can reach the namespace's sockets: no
@@ -393,6 +415,12 @@ export async function restoreContainer(
       const seen = await repairStale(ctx, paths);
       requireState("restore", paths.name, seen.state);
       const plan = planStart(ctx, paths, launch);
+      const userns =
+        idmapSource(plan.config.security) !== "privileged"
+          ? criuUsernsProblem(criu.version)
+          : undefined;
+      if (userns) throw new LxtError("unsupported", `restore ${paths.name}: ${userns}`);
+      if (idmapSource(plan.config.security) !== "privileged") requireSearchable(dir, paths.name);
       const nicRefusal = refuseRestoreNics(plan.nics, manifest.veths ?? []);
       if (nicRefusal) throw new LxtError("unsupported", `restore ${paths.name}: ${nicRefusal}`);
       plan.launch = {
@@ -430,6 +458,23 @@ export async function restoreContainer(
     },
     { signal },
   );
+}
+
+/**
+ * An unprivileged restore: criu opens timens-0.img in the new user namespace
+ * before its maps are written, as an unmapped id (native/src/restore.c), so
+ * every directory above the checkpoint's must be searchable by others.
+ */
+function requireSearchable(dir: string, name: string): void {
+  for (let d = dirname(resolve(dir)); ; d = dirname(d)) {
+    const mode = statSync(d).mode & 0o777;
+    if ((mode & 0o001) === 0)
+      throw new LxtError(
+        "usage",
+        `restore ${name}: ${d} (mode ${mode.toString(8).padStart(4, "0")}) is not searchable by others: an unprivileged restore needs every directory above ${dir} to be (chmod o+x; criu reads a clock image there before the user namespace's maps are written)`,
+      );
+    if (d === "/") return;
+  }
 }
 
 /** The absolute path of `criu` on the host's PATH (the monitor execs it without a search). */

@@ -49,6 +49,12 @@ export function criuNewEnough(
   return maj > want[0] || (maj === want[0] && min >= want[1]);
 }
 
+/** Why this CRIU is not the one unprivileged restores were shown to work with (4.2); undefined when it is. */
+export function criuUsernsProblem(version: string | undefined): string | undefined {
+  if (criuNewEnough(version, CRIU_INET_MIN)) return undefined;
+  return `criu ${version ?? "(unknown version)"}: unprivileged containers (a user namespace) are checkpointed with criu ${CRIU_INET_MIN.join(".")} or later (scripts/criu.sh installs it)`;
+}
+
 /** Why this CRIU cannot checkpoint a container with NICs (its sockets); undefined when it can. */
 export function criuInetProblem(version: string | undefined): string | undefined {
   if (criuNewEnough(version, CRIU_INET_MIN)) return undefined;

@@ -4,6 +4,7 @@ import {
   criuLogError,
   dumpArgs,
   externalMounts,
+  highPty,
   ptyKeys,
   refuseCheckpoint,
   restoreArgs,
@@ -129,7 +130,13 @@ describe("checkpoint planning", () => {
   test("refused up front: user namespaces, NICs, shared namespaces, execute", () => {
     assert.equal(refuseCheckpoint(PLAN), undefined);
     const with_ = (line: string) => refuseCheckpoint(parseRuntimePlan(`lxt-plan 1\n${line}\n`));
-    assert.match(with_("idmap u 0 100000 65536") ?? "", /unprivileged .*idmapped rootfs/);
+    // Unprivileged: the idmapped rootfs is taken (the restore remakes that view), other idmapped mounts not.
+    const unpriv = "idmap u 0 100000 65536\nrootfs /c/rootfs\nidmapped-mount /c/rootfs";
+    assert.equal(with_(unpriv), undefined);
+    assert.match(
+      with_(`${unpriv}\nidmapped-mount /c/data`) ?? "",
+      /idmapped mounts other than the rootfs/,
+    );
     // A veth on a bridge is taken (CRIU dumps the namespace); other NICs are not.
     const bridged = ["net up lo", "net veth lxtv1 eth0 0 00:16:3e:00:00:01 br0 0 0", "net up eth0"];
     assert.equal(with_(["netdev lxtv1", ...bridged].join("\n")), undefined);
@@ -147,6 +154,13 @@ describe("checkpoint planning", () => {
     assert.match(with_([...bridged, "host-hook /etc/up.sh"].join("\n")) ?? "", /host-side hooks/);
     assert.match(with_("opt ns-share net /proc/1/ns/net") ?? "", /shared namespaces/);
     assert.match(with_("init-shim 1") ?? "", /execute/);
+  });
+
+  test("ptys numbered 256 or more are refused (criu's dump fails on them)", () => {
+    const ttys = ptyKeys(PLAN, MOUNTINFO);
+    // The console is pts 190 (major 136); tty1 is pts 300 (major 137).
+    assert.match(highPty(ttys) ?? "", /\/dev\/tty1 is the host's pty 300: criu cannot dump/);
+    assert.equal(highPty(ttys.slice(0, 1)), undefined);
   });
 
   test("CRIU's own errors are what the message quotes", () => {

@@ -7,6 +7,7 @@ import {
   criuNewEnough,
   criuProblem,
   criuUsable,
+  criuUsernsProblem,
   parseCriuVersion,
   probeCriu,
 } from "../../src/container/criu.js";
@@ -92,6 +93,8 @@ describe("criu probe", () => {
     assert.match(criuInetProblem(undefined) ?? "", /unknown version/);
     assert.equal(criuNewEnough("4.2.1", CRIU_INET_MIN), true);
     assert.equal(criuNewEnough("4.1.9", CRIU_INET_MIN), false);
+    assert.match(criuUsernsProblem("4.1.1") ?? "", /unprivileged containers .* criu 4\.2 or later/);
+    assert.equal(criuUsernsProblem("4.2.1"), undefined);
   });
 
   test("no criu: one item saying how to get it", async () => {
