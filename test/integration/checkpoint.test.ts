@@ -21,6 +21,9 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, type TestContext, test } from "node:test";
+import { readCgroupLayout } from "../../src/cgroups/layout.js";
+import { controllerVersion } from "../../src/cgroups/limits.js";
+import { nodeCgroupFs } from "../../src/host/cgroup-fs.js";
 import {
   alive,
   cgroupDirsOf,
@@ -188,6 +191,62 @@ describe("checkpoint and restore", { skip, timeout: 240_000 }, () => {
     const r = box.lxt(["restore", "-n", c, "-D", join(dirs, "nothing")]);
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /holds no lxt checkpoint/);
+  });
+
+  test("cgroup limits from the config are in force after a restore, the process in the container's cgroups", async (t) => {
+    const l = box.name("ckptl");
+    box.ok(["create", "-n", l, "-t", "busybox"]);
+    const cfg = join(box.lxcpath, l, "config");
+    writeFileSync(
+      cfg,
+      readFileSync(cfg, "utf8")
+        .replace(/^lxt\.privileged = 0$/m, "lxt.privileged = 1")
+        .concat("lxt.limits.memory = 48M\nlxt.limits.processes = 45\nlxt.limits.cpu = 0.5\n"),
+    );
+    writeFileSync(join(box.lxcpath, l, "rootfs", "counter.sh"), COUNTER, { mode: 0o755 });
+    box.ok(["start", "-n", l]);
+    if (highPtys(t, l)) {
+      box.ok(["stop", "-k", "-n", l]);
+      return;
+    }
+    const layout = readCgroupLayout(nodeCgroupFs);
+    const memMax =
+      controllerVersion(layout, "memory") === 1 ? "memory.limit_in_bytes" : "memory.max";
+    const cpu1 = controllerVersion(layout, "cpu") === 1;
+    const limits = () => {
+      const cg = (f: string) => box.ok(["cgroup", "-n", l, f]).trim();
+      const quota = cpu1 ? cg("cpu.cfs_quota_us") : cg("cpu.max").split(" ")[0];
+      return [cg(memMax), cg("pids.max"), quota];
+    };
+    const want = [String(48 * 1024 * 1024), "45", "50000"];
+    assert.deepEqual(limits(), want);
+    startCounter(l);
+    assert.ok(
+      await until(() => box.lxt(["attach", "-n", l, "--", "cat", "/tmp/count"]).code === 0, 10_000),
+    );
+    const [pid0] = count(l);
+    box.ok(["checkpoint", "-n", l, "-D", join(dirs, "limits"), "-s"]);
+    assert.equal(JSON.parse(box.ok(["info", "-n", l, "--format", "json"])).state, "STOPPED");
+    box.ok(["restore", "-n", l, "-D", join(dirs, "limits")]);
+    assert.deepEqual(limits(), want);
+    const info = JSON.parse(box.ok(["info", "-n", l, "--format", "json"]));
+    assert.ok(cgroupDirsOf(info.pid).some((d) => d.includes(`lxt.payload.${l}`)));
+    const [pid1, n1] = count(l);
+    assert.equal(pid1, pid0, "the same counter process");
+    assert.ok(await until(() => count(l)[1] > n1, 10_000), "counter continues");
+    // The pids limit binds the restored tree: 45 tasks at most.
+    const r = box.lxt([
+      "attach",
+      "-n",
+      l,
+      "--",
+      "sh",
+      "-c",
+      "for i in $(seq 60); do sleep 5 & done; wait",
+    ]);
+    assert.match(r.stderr, /can't fork|Resource temporarily unavailable/);
+    box.ok(["stop", "-k", "-n", l]);
+    assert.deepEqual(hostLeftovers(l), []);
   });
 
   test("unprivileged (idmapped rootfs): -s and restore, the counter continues in the same user namespace map", async (t) => {
