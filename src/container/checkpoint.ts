@@ -235,13 +235,16 @@ export function highPty(ttys: CheckpointManifest["ttys"]): string | undefined {
 /** Errors CRIU logs on every run here and survives: its own fd limit, probes for iptables tools. */
 const NOISE = /RLIMIT_NOFILE|tables(-legacy)?-save|-V failed/;
 
-/** The last `Error` lines of a CRIU log, for the message. */
+/**
+ * A CRIU log's `Error` lines for the message: the first (where a restored
+ * task's own failure is, before criu's summary of it) and the last two.
+ */
 export function criuLogError(log: string): string {
-  const errs = log
+  const all = log
     .split("\n")
     .filter((l) => /\bError\b|\berror\b/.test(l) && !NOISE.test(l))
-    .slice(-3)
     .map((l) => l.replace(/^\(\s*[\d.]+\)\s*/, "").trim());
+  const errs = all.length > 3 ? [all[0], "…", ...all.slice(-2)] : all;
   return errs.length > 0 ? errs.join("; ") : "no error in its log";
 }
 

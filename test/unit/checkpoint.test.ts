@@ -174,5 +174,11 @@ describe("checkpoint planning", () => {
       "Error (criu/mount.c:753): mnt: 80:./dev/tty doesn't have a proper root mount; Error (criu/cr-dump.c:2111): Dumping FAILED.",
     );
     assert.equal(criuLogError(""), "no error in its log");
+    // Many: the first (a restored task's own) and criu's last two.
+    const many = ["A", "B", "C", "D"].map((x) => `(00.1) Error (criu/x.c:1): ${x}`).join("\n");
+    assert.equal(
+      criuLogError(many),
+      "Error (criu/x.c:1): A; …; Error (criu/x.c:1): C; Error (criu/x.c:1): D",
+    );
   });
 });
