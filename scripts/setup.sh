@@ -62,8 +62,9 @@ if [ -d /run/systemd/system ] && [ "$(ps -p 1 -o comm=)" = systemd ]; then
 fi
 
 say "CRIU (lxt checkpoint / restore)"
-# Debian 12's criu 3.17 cannot run on kernels from 6.13: criu.sh keeps a
-# working criu >= 4.1, else builds Debian 13's source once (cached under
+# Debian 12's criu 3.17 cannot run on kernels from 6.13, Debian 13's 4.1
+# dumps no TCP socket from 6.16: criu.sh keeps a working criu >= 4.2, else
+# builds Debian forky's source once (cached under
 # /var/cache/lxt) and installs /usr/local/sbin/criu (docs/checkpoint.md).
 bash "$repo/scripts/criu.sh"
 

@@ -226,22 +226,20 @@ int recv_data_fds(int sock, void *data, size_t len, int *fds, int n)
  * user namespace (mapping only nobody) is made in a child, PATH cloned and
  * idmapped to it, then everything is dropped. Prints `ok` or an error line.
  */
-int idmap_probe_main(int argc, char **argv)
+/*
+ * A detached copy of SRC idmapped to a throwaway user namespace with P's
+ * maps (made in a child, dropped once the copy is made): the ids a user
+ * namespace with those maps sees through it are the container's. The fd,
+ * or -1 with the error reported.
+ */
+static int idmapped_with_maps(const struct plan *p, const char *src)
 {
-	struct plan p = {.nidmap = 2,
-			 .idmap = {{'u', 0, 65534, 1}, {'g', 0, 65534, 1}}};
-	char line[700], b = 0;
-	int sv[2], fd = -1, st;
+	char b = 0, path[64];
+	int sv[2], fd = -1, st, userns;
 	pid_t c;
 
-	if (argc != 1 || argv[0][0] != '/') {
-		fail("idmap", "usage", NULL, EINVAL);
-		goto out;
-	}
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
-		fail("idmap", "socketpair", NULL, errno);
-		goto out;
-	}
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return fail("idmap", "socketpair", NULL, errno);
 	c = fork();
 	if (c == 0) {
 		close(sv[0]);
@@ -254,28 +252,55 @@ int idmap_probe_main(int argc, char **argv)
 	}
 	close(sv[1]);
 	if (c < 0) {
-		fail("idmap", "fork", NULL, errno);
 		close(sv[0]);
-		goto out;
+		return fail("idmap", "fork", NULL, errno);
 	}
-	if (read(sv[0], &b, 1) != 1)
+	if (read(sv[0], &b, 1) != 1) {
 		fail("idmap", "unshare", NULL, EPERM);
-	else if (idmap_write_maps(c, &p) == 0) {
-		char path[64];
-		int userns;
+	} else if (idmap_write_maps(c, p) == 0) {
 		snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)c);
 		userns = open(path, O_RDONLY | O_CLOEXEC);
 		if (userns < 0) {
 			fail("idmap", "open", path, errno);
 		} else {
-			fd = idmapped_tree(argv[0], userns, true);
+			fd = idmapped_tree(src, userns, true);
 			close(userns);
 		}
 	}
 	close(sv[0]);
 	while (waitpid(c, &st, 0) < 0 && errno == EINTR)
 		;
-out:
+	return fd;
+}
+
+int idmap_mount_with_maps(const struct plan *p, const char *src, const char *dst)
+{
+	int fd = idmapped_with_maps(p, src), rc = 0;
+
+	if (fd < 0)
+		return -1;
+	if (syscall(SYS_move_mount, fd, "", AT_FDCWD, dst, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+		rc = fail("idmap", "move_mount", dst, errno);
+	close(fd);
+	return rc;
+}
+
+/*
+ * `lxt-shim idmap-probe PATH`: can PATH's mount(s) be idmapped? A throwaway
+ * user namespace (mapping only nobody) is made in a child, PATH cloned and
+ * idmapped to it, then everything is dropped. Prints `ok` or an error line.
+ */
+int idmap_probe_main(int argc, char **argv)
+{
+	struct plan p = {.nidmap = 2,
+			 .idmap = {{'u', 0, 65534, 1}, {'g', 0, 65534, 1}}};
+	char line[700];
+	int fd = -1;
+
+	if (argc != 1 || argv[0][0] != '/')
+		fail("idmap", "usage", NULL, EINVAL);
+	else
+		fd = idmapped_with_maps(&p, argv[0]);
 	if (fd >= 0) {
 		close(fd);
 		puts("ok");

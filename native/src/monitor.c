@@ -841,7 +841,8 @@ static int start_container(char *line, size_t cap)
 		return -1;
 	/* A checkpoint restored by CRIU stands in for the clone (restore.c). */
 	if (M.p.restore_argv) {
-		if (restore_init(&M.p, M.ptys, M.npty, &M.init, &M.init_pidfd, &M.init_start) < 0)
+		if (restore_init(&M.p, M.ptys, M.npty, &M.init, &M.init_pidfd, &M.init_start) < 0 ||
+		    net_adopt(&M.p, M.init) < 0)
 			return -1;
 		M.started = true;
 		return write_state();

@@ -147,6 +147,10 @@ bool valid_ifname(const char *name);
 int net_parse(char **f, int n);
 /* Runs the plan's `net` records for the cloned child; -1 with the error record set. */
 int net_run(const struct plan *p, pid_t child);
+/* After a restore (restore.c), where CRIU made the NICs from the plan's
+ * `net veth` records' names: notes their host ends, and keeps the init's
+ * namespace, for net_undo as if net_run had made them. */
+int net_adopt(const struct plan *p, pid_t init);
 /* Deletes what net_run made (veths with their peers, macvlans) and moves
  * phys devices still inside back, synchronously; closes its sockets. */
 void net_undo(void);

@@ -100,6 +100,8 @@ int idmap_host_root(const struct plan *p, char kind, unsigned int *out);
  * binds) set in *skipped. Returns how many fds, or -1. */
 int idmap_make_mounts(pid_t pid, const struct plan *p, int *fds, uint64_t *skipped);
 int idmap_attach_mounts(const struct plan *p, const int *fds);
+/* SRC idmapped with P's maps (a throwaway user namespace), mounted on DST. */
+int idmap_mount_with_maps(const struct plan *p, const char *src, const char *dst);
 int idmap_probe_main(int argc, char **argv);
 int reexec_sealed(char **argv);
 bool running_sealed(void);
