@@ -2,11 +2,14 @@
 # CRIU for `lxt checkpoint`/`lxt restore` (docs/checkpoint.md), run as root by
 # setup.sh or on its own. Debian 12's criu 3.17.1 cannot run on kernels from
 # 6.13 ("vdso: Unexpected rt vDSO area bounds": the [vvar_vclock] mapping,
-# handled from CRIU 4.1), so when the host's own criu is older than 4.1 or
-# fails `criu check`, this builds Debian 13's source package on Debian 12,
-# once, and installs the binary as /usr/local/sbin/criu.
+# handled from CRIU 4.1), and 4.1 (Debian 13's) dumps no TCP or UDP socket
+# on kernels from 6.16 ("sockets: Can't get 1:16 opt: Operation not
+# supported": SO_PASSCRED is AF_UNIX's only since, fixed in 4.2). So when the
+# host's own criu is older than 4.2 or fails `criu check`, this builds Debian
+# forky's source package on Debian 12, once, and installs the binary as
+# /usr/local/sbin/criu (LXT_CRIU_DEST).
 #
-# Idempotent and fast on a re-run: a working criu ≥ 4.1 on PATH is kept; a
+# Idempotent and fast on a re-run: a working criu ≥ 4.2 on PATH is kept; a
 # build already in the cache (/var/cache/lxt/criu-VERSION) is installed from
 # there without the network. The source comes through a private apt
 # configuration (its own sources list naming Debian 13's deb-src, its own
@@ -17,11 +20,11 @@
 # (`make criu`), without Debian's patches. Every failure says which step failed.
 set -euo pipefail
 
-want_major=4 want_minor=1
-suite=${LXT_CRIU_SUITE:-trixie}
+want_major=4 want_minor=2
+suite=${LXT_CRIU_SUITE:-forky}
 mirror=${LXT_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 cache_root=${LXT_CRIU_CACHE:-/var/cache/lxt}
-dest=/usr/local/sbin/criu
+dest=${LXT_CRIU_DEST:-/usr/local/sbin/criu}
 # The build dependencies Debian 12 has (second-wave facts: `make criu` needs no more).
 build_deps=(gcc make libc6-dev pkg-config libbsd-dev libcap-dev libgnutls28-dev libnet1-dev
   libnftables-dev libnl-3-dev libprotobuf-c-dev libprotobuf-dev protobuf-c-compiler protobuf-compiler uuid-dev python3)
@@ -35,7 +38,7 @@ trap 'rc=$?; [ $rc -eq 0 ] || echo "criu.sh: failed at step \"$step\" (exit $rc)
 
 [ "$(id -u)" -eq 0 ] || fail "run as root"
 
-# "Version: 4.1.1" → 0 when MAJOR.MINOR is at least the wanted one.
+# "Version: 4.2.1" → 0 when MAJOR.MINOR is at least the wanted one.
 new_enough() {
   local v
   v=$("$1" --version 2>/dev/null | sed -n 's/^Version: *\([0-9][0-9.]*\).*/\1/p' | head -n1)

@@ -34,7 +34,8 @@ say "Debian packages"
 # chromium: the web UI's browser tests and screenshots (driven by npm's playwright-core; no browser download).
 # man-db: the man pages' test renders each; dpkg-dev + lintian: `npm run package:deb` and its checks;
 # bash-completion, zsh, fish: shell completion (loaded at the prompt, driven by its test).
-pkgs=(busybox-static gcc make libc6-dev pkg-config iproute2 procps util-linux xz-utils zstd attr lxc btrfs-progs libseccomp-dev nftables dnsmasq-base apparmor debootstrap debian-archive-keyring e2fsprogs iperf3 lxcfs clang libclang-rt-14-dev stress-ng qemu-system-x86 kmod systemd-container lxd-client python3 chromium man-db dpkg-dev lintian bash-completion zsh fish)
+# etcd-server + etcd-client: the cluster's store (`lxtd --cluster`; its test runs its own members).
+pkgs=(busybox-static gcc make libc6-dev pkg-config iproute2 procps util-linux xz-utils zstd attr lxc btrfs-progs libseccomp-dev nftables dnsmasq-base apparmor debootstrap debian-archive-keyring e2fsprogs iperf3 lxcfs clang libclang-rt-14-dev stress-ng qemu-system-x86 kmod systemd-container lxd-client python3 chromium man-db dpkg-dev lintian bash-completion zsh fish etcd-server etcd-client)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -54,9 +55,16 @@ if [ "$(node_major)" -lt 20 ]; then
 fi
 echo "node $(node --version)"
 
+# etcd-server enables etcd.service (listening on 2379) on systemd hosts; lxt never uses
+# it (lxtd --cluster takes its own members' URLs), so it is stopped and disabled there.
+if [ -d /run/systemd/system ] && [ "$(ps -p 1 -o comm=)" = systemd ]; then
+  systemctl disable --now etcd.service >/dev/null 2>&1 || true
+fi
+
 say "CRIU (lxt checkpoint / restore)"
-# Debian 12's criu 3.17 cannot run on kernels from 6.13: criu.sh keeps a
-# working criu >= 4.1, else builds Debian 13's source once (cached under
+# Debian 12's criu 3.17 cannot run on kernels from 6.13, Debian 13's 4.1
+# dumps no TCP socket from 6.16: criu.sh keeps a working criu >= 4.2, else
+# builds Debian forky's source once (cached under
 # /var/cache/lxt) and installs /usr/local/sbin/criu (docs/checkpoint.md).
 bash "$repo/scripts/criu.sh"
 

@@ -192,6 +192,41 @@ static int remount_rootfs(const char *path, unsigned long flags)
 	return 0;
 }
 
+/* The idmapped trees the monitor made (idmap.c), in the order of the
+ * binds that attach them; -1 for an optional one it could not make. */
+static int bind_fds[IDMAP_MAX];
+static int next_bind;
+/* The block-device rootfs's detached mount (block-mount), or -1. */
+static int block_fd = -1;
+
+/* The monitor's go-ahead: the idmapped-mount trees into fds, the binds'
+ * into bind_fds. EOF (a monitor gone) or a count that does not add up fails. */
+static int recv_idmapped(struct child_ctx *c, int *fds)
+{
+	const struct plan *p = c->p;
+	struct child_go go;
+	int all[SYNC_FDS_MAX], n = recv_data_fds(c->sync_fd, &go, sizeof(go), all, SYNC_FDS_MAX), k = 0;
+	int want = p->nidmapped + !!p->block;
+
+	if (n < 0)
+		return -1;
+	for (int i = 0; i < p->nidmap_binds; i++)
+		want += !(go.skipped & (1ULL << i));
+	if (n != want) {
+		while (n-- > 0)
+			close(all[n]);
+		return -1;
+	}
+	memcpy(fds, all, sizeof(int) * (size_t)p->nidmapped);
+	k = p->nidmapped;
+	for (int i = 0; i < p->nidmap_binds; i++)
+		bind_fds[i] = (go.skipped & (1ULL << i)) ? -1 : all[k++];
+	/* A block-device rootfs's mount comes last (blockdev.c). */
+	if (p->block)
+		block_fd = all[k];
+	return 0;
+}
+
 static int do_rootfs(const char *path, unsigned long flags)
 {
 	if (make_rslave("rootfs") < 0)
@@ -218,15 +253,18 @@ static int do_mount(const struct rec *r)
 
 	if (make_rslave("mount") < 0)
 		return -1;
+	if ((r->opts & MOUNT_OPT_IDMAPPED) && (sfd = bind_fds[next_bind++]) < 0)
+		return -1; /* an optional bind the monitor could not make */
 	if ((r->opts & MOUNT_OPT_CREATE_DIR) && mkdir_in_root(target, 0755, "mount") < 0)
 		return -1;
 	if ((r->opts & MOUNT_OPT_CREATE_FILE) && create_file_in_root(target, "mount") < 0)
 		return -1;
-	if (r->opts & MOUNT_OPT_SRC_IN_ROOT) {
+	/* An idmapped tree (sfd already) is attached below instead of mount(2). */
+	if (sfd < 0 && (r->opts & MOUNT_OPT_SRC_IN_ROOT)) {
 		sfd = resolve(src, O_PATH, 0, "mount");
 		if (sfd < 0)
 			return -1;
-	} else if (r->flags & MS_BIND) {
+	} else if (sfd < 0 && (r->flags & MS_BIND)) {
 		sfd = open(src, O_PATH | O_CLOEXEC);
 		if (sfd < 0)
 			return fail("mount", "open", src, errno);
@@ -239,7 +277,13 @@ static int do_mount(const struct rec *r)
 	if (tfd < 0)
 		goto out;
 	fd_path(tfd, tpath, sizeof(tpath));
-	if (mount(src, tpath, fstype, r->flags, data) < 0) {
+	if (r->opts & MOUNT_OPT_IDMAPPED) {
+		if (syscall(SYS_move_mount, sfd, "", tfd, "", MOVE_MOUNT_F_EMPTY_PATH |
+			    MOVE_MOUNT_T_EMPTY_PATH) < 0) {
+			fail("mount", "move_mount", target, errno);
+			goto out;
+		}
+	} else if (mount(src, tpath, fstype, r->flags, data) < 0) {
 		fail("mount", "mount", target, errno);
 		goto out;
 	}
@@ -604,7 +648,6 @@ _Noreturn void child_main(struct child_ctx *c)
 	sigset_t empty;
 	mode_t umask_saved;
 	int devnull = -1, ttyfd = -1, fds[SYNC_FDS_MAX];
-	char go;
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	sigemptyset(&empty);
@@ -618,7 +661,7 @@ _Noreturn void child_main(struct child_ctx *c)
 
 	/* EOF here also covers a monitor that died before PDEATHSIG was set:
 	 * in a new pid namespace getppid() is 0 and cannot tell us. */
-	if (recv_with_fds(c->sync_fd, &go, fds, p->nidmapped + !!p->block) < 0)
+	if (recv_idmapped(c, fds) < 0)
 		_exit(1);
 	if (nsopts_child_timens(&p->opts) < 0)
 		child_fail(c);
@@ -635,7 +678,7 @@ _Noreturn void child_main(struct child_ctx *c)
 		child_fail(c);
 	/* The block-device rootfs first: an idmapped mount may lie beneath it. */
 	if (p->block && (make_rslave("rootfs") < 0 ||
-			 block_attach_mount(p, fds[p->nidmapped]) < 0))
+			 block_attach_mount(p, block_fd) < 0))
 		child_fail(c);
 	if (p->nidmapped && (make_rslave("idmap") < 0 || idmap_attach_mounts(p, fds) < 0))
 		child_fail(c);

@@ -69,15 +69,16 @@ int idmap_host_root(const struct plan *p, char kind, unsigned int *out)
 	return -1;
 }
 
-/* A detached, recursive copy of PATH idmapped to the user namespace USERNS. */
-static int idmapped_tree(const char *path, int userns)
+/* A detached copy of PATH (with its submounts if RECURSIVE) idmapped to USERNS. */
+static int idmapped_tree(const char *path, int userns, bool recursive)
 {
 	struct mount_attr a = {.attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t)userns};
-	int fd = sys_open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+	unsigned int rec = recursive ? AT_RECURSIVE : 0;
+	int fd = sys_open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | rec);
 
 	if (fd < 0)
 		return fail("idmap", "open_tree", path, errno);
-	if (sys_mount_setattr(fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &a) < 0) {
+	if (sys_mount_setattr(fd, "", AT_EMPTY_PATH | rec, &a) < 0) {
 		int e = errno;
 		close(fd);
 		return fail("idmap", "mount_setattr", path, e);
@@ -85,26 +86,65 @@ static int idmapped_tree(const char *path, int userns)
 	return fd;
 }
 
-int idmap_make_mounts(pid_t pid, const struct plan *p, int *fds)
+/* An idmapped bind's tree (lxc.mount.entry's idmap=): to the container's
+ * user namespace, or to the one an nsfs path names (idmap=/proc/PID/ns/user). */
+static int idmapped_bind(const struct rec *r, int own_userns)
+{
+	int userns = own_userns, fd;
+
+	if (strcmp(r->f[4], "container") != 0) {
+		userns = open(r->f[4], O_RDONLY | O_CLOEXEC);
+		if (userns < 0)
+			return fail("idmap", "open", r->f[4], errno);
+	}
+	fd = idmapped_tree(r->f[0], userns, (r->flags & MS_REC) != 0);
+	if (userns != own_userns)
+		close(userns);
+	return fd;
+}
+
+int idmap_make_mounts(pid_t pid, const struct plan *p, int *fds, uint64_t *skipped)
 {
 	char path[64];
-	int userns;
+	int userns = -1, n = 0, k = 0;
 
-	snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)pid);
-	userns = open(path, O_RDONLY | O_CLOEXEC);
-	if (userns < 0)
-		return fail("idmap", "open", path, errno);
-	for (int i = 0; i < p->nidmapped; i++) {
-		fds[i] = idmapped_tree(p->idmapped[i], userns);
-		if (fds[i] < 0) {
-			while (i-- > 0)
-				close(fds[i]);
-			close(userns);
-			return -1;
-		}
+	*skipped = 0;
+	if (p->nidmapped == 0 && p->nidmap_binds == 0)
+		return 0;
+	if (p->nidmap) {
+		snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)pid);
+		userns = open(path, O_RDONLY | O_CLOEXEC);
+		if (userns < 0)
+			return fail("idmap", "open", path, errno);
 	}
-	close(userns);
-	return 0;
+	for (int i = 0; i < p->nidmapped; i++) {
+		fds[n] = idmapped_tree(p->idmapped[i], userns, true);
+		if (fds[n] < 0)
+			goto undo;
+		n++;
+	}
+	for (int i = 0; i < p->nrecs; i++) {
+		const struct rec *r = &p->recs[i];
+		if (r->op != REC_MOUNT || !(r->opts & MOUNT_OPT_IDMAPPED))
+			continue;
+		fds[n] = idmapped_bind(r, userns);
+		if (fds[n] >= 0)
+			n++;
+		else if (r->opts & MOUNT_OPT_OPTIONAL)
+			*skipped |= 1ULL << k; /* the child skips it, as any optional mount */
+		else
+			goto undo;
+		k++;
+	}
+	if (userns >= 0)
+		close(userns);
+	return n;
+undo:
+	while (n-- > 0)
+		close(fds[n]);
+	if (userns >= 0)
+		close(userns);
+	return -1;
 }
 
 int idmap_attach_mounts(const struct plan *p, const int *fds)
@@ -120,8 +160,13 @@ int idmap_attach_mounts(const struct plan *p, const int *fds)
 
 int send_with_fds(int sock, char byte, const int *fds, int n)
 {
+	return send_data_fds(sock, &byte, 1, fds, n);
+}
+
+int send_data_fds(int sock, const void *data, size_t len, const int *fds, int n)
+{
 	char ctl[CMSG_SPACE(sizeof(int) * SYNC_FDS_MAX)] = {0};
-	struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+	struct iovec iov = {.iov_base = (void *)data, .iov_len = len};
 	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
 
 	if (n > 0) {
@@ -134,13 +179,26 @@ int send_with_fds(int sock, char byte, const int *fds, int n)
 		c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)n);
 		memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)n);
 	}
-	return sendmsg(sock, &m, MSG_NOSIGNAL) == 1 ? 0 : -1;
+	return sendmsg(sock, &m, MSG_NOSIGNAL) == (ssize_t)len ? 0 : -1;
 }
 
 int recv_with_fds(int sock, char *byte, int *fds, int n)
 {
+	int got = recv_data_fds(sock, byte, 1, fds, n);
+
+	if (got >= 0 && got != n) {
+		while (got-- > 0)
+			close(fds[got]);
+		return -1;
+	}
+	return got < 0 ? -1 : 0;
+}
+
+int recv_data_fds(int sock, void *data, size_t len, int *fds, int n)
+{
+	int got;
 	char ctl[CMSG_SPACE(sizeof(int) * SYNC_FDS_MAX)] = {0};
-	struct iovec iov = {.iov_base = byte, .iov_len = 1};
+	struct iovec iov = {.iov_base = data, .iov_len = len};
 	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl,
 			   .msg_controllen = sizeof(ctl)};
 	struct cmsghdr *c;
@@ -149,15 +207,18 @@ int recv_with_fds(int sock, char *byte, int *fds, int n)
 	do
 		r = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
 	while (r < 0 && errno == EINTR);
-	if (r != 1)
+	if (r != (ssize_t)len || (m.msg_flags & MSG_CTRUNC))
 		return -1;
 	c = CMSG_FIRSTHDR(&m);
-	if (n == 0)
-		return c ? -1 : 0;
-	if (!c || c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(sizeof(int) * (size_t)n))
+	if (!c)
+		return 0;
+	if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+	    c->cmsg_len < CMSG_LEN(0) || (c->cmsg_len - CMSG_LEN(0)) % sizeof(int) ||
+	    (c->cmsg_len - CMSG_LEN(0)) / sizeof(int) > (size_t)n)
 		return -1;
-	memcpy(fds, CMSG_DATA(c), sizeof(int) * (size_t)n);
-	return 0;
+	got = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+	memcpy(fds, CMSG_DATA(c), sizeof(int) * (size_t)got);
+	return got;
 }
 
 /*
@@ -165,22 +226,20 @@ int recv_with_fds(int sock, char *byte, int *fds, int n)
  * user namespace (mapping only nobody) is made in a child, PATH cloned and
  * idmapped to it, then everything is dropped. Prints `ok` or an error line.
  */
-int idmap_probe_main(int argc, char **argv)
+/*
+ * A detached copy of SRC idmapped to a throwaway user namespace with P's
+ * maps (made in a child, dropped once the copy is made): the ids a user
+ * namespace with those maps sees through it are the container's. The fd,
+ * or -1 with the error reported.
+ */
+static int idmapped_with_maps(const struct plan *p, const char *src)
 {
-	struct plan p = {.nidmap = 2,
-			 .idmap = {{'u', 0, 65534, 1}, {'g', 0, 65534, 1}}};
-	char line[700], b = 0;
-	int sv[2], fd = -1, st;
+	char b = 0, path[64];
+	int sv[2], fd = -1, st, userns;
 	pid_t c;
 
-	if (argc != 1 || argv[0][0] != '/') {
-		fail("idmap", "usage", NULL, EINVAL);
-		goto out;
-	}
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
-		fail("idmap", "socketpair", NULL, errno);
-		goto out;
-	}
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return fail("idmap", "socketpair", NULL, errno);
 	c = fork();
 	if (c == 0) {
 		close(sv[0]);
@@ -193,28 +252,55 @@ int idmap_probe_main(int argc, char **argv)
 	}
 	close(sv[1]);
 	if (c < 0) {
-		fail("idmap", "fork", NULL, errno);
 		close(sv[0]);
-		goto out;
+		return fail("idmap", "fork", NULL, errno);
 	}
-	if (read(sv[0], &b, 1) != 1)
+	if (read(sv[0], &b, 1) != 1) {
 		fail("idmap", "unshare", NULL, EPERM);
-	else if (idmap_write_maps(c, &p) == 0) {
-		char path[64];
-		int userns;
+	} else if (idmap_write_maps(c, p) == 0) {
 		snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)c);
 		userns = open(path, O_RDONLY | O_CLOEXEC);
 		if (userns < 0) {
 			fail("idmap", "open", path, errno);
 		} else {
-			fd = idmapped_tree(argv[0], userns);
+			fd = idmapped_tree(src, userns, true);
 			close(userns);
 		}
 	}
 	close(sv[0]);
 	while (waitpid(c, &st, 0) < 0 && errno == EINTR)
 		;
-out:
+	return fd;
+}
+
+int idmap_mount_with_maps(const struct plan *p, const char *src, const char *dst)
+{
+	int fd = idmapped_with_maps(p, src), rc = 0;
+
+	if (fd < 0)
+		return -1;
+	if (syscall(SYS_move_mount, fd, "", AT_FDCWD, dst, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+		rc = fail("idmap", "move_mount", dst, errno);
+	close(fd);
+	return rc;
+}
+
+/*
+ * `lxt-shim idmap-probe PATH`: can PATH's mount(s) be idmapped? A throwaway
+ * user namespace (mapping only nobody) is made in a child, PATH cloned and
+ * idmapped to it, then everything is dropped. Prints `ok` or an error line.
+ */
+int idmap_probe_main(int argc, char **argv)
+{
+	struct plan p = {.nidmap = 2,
+			 .idmap = {{'u', 0, 65534, 1}, {'g', 0, 65534, 1}}};
+	char line[700];
+	int fd = -1;
+
+	if (argc != 1 || argv[0][0] != '/')
+		fail("idmap", "usage", NULL, EINVAL);
+	else
+		fd = idmapped_with_maps(&p, argv[0]);
 	if (fd >= 0) {
 		close(fd);
 		puts("ok");

@@ -63,6 +63,9 @@ struct monitor {
 	bool fg_stdin;
 	bool raw;
 	struct termios saved;
+	int dev_fd;              /* console-path's terminal, -1 if none */
+	bool dev_hup, dev_raw;
+	struct termios dev_saved;
 };
 
 static struct monitor M;
@@ -239,6 +242,9 @@ static void pty_drain(int idx)
 			ringbuf_write(&M.ring, buf, (size_t)n);
 		if (idx == 0 && M.p.foreground)
 			(void)!write_all(1, buf, (size_t)n);
+		/* Non-blocking: what a terminal nobody reads cannot take is lost. */
+		if (idx == 0 && M.dev_fd >= 0)
+			(void)!write(M.dev_fd, buf, (size_t)n);
 		if (M.holder[idx] >= 0)
 			(void)!write(M.holder[idx], buf, (size_t)n);
 	}
@@ -404,23 +410,37 @@ static void handle_signals(void)
 	}
 }
 
-static void stdin_input(void)
+/* Input for the console from FD (our stdin, or the console-path
+ * terminal); false once FD has nothing more to give. */
+static bool console_input(int fd)
 {
 	char buf[IO_CHUNK];
-	ssize_t n = read(0, buf, sizeof(buf));
+	ssize_t n = read(fd, buf, sizeof(buf));
 
-	if (n <= 0) {
-		if (n == 0 || (errno != EAGAIN && errno != EINTR))
-			M.fg_stdin = false;
-		return;
-	}
+	if (n <= 0)
+		return n < 0 && (errno == EAGAIN || errno == EINTR);
 	if (M.npty && M.ptys[0].master >= 0)
 		(void)!write_all(M.ptys[0].master, buf, (size_t)n);
+	return true;
+}
+
+/* lxc.console.path: the console's peer is this host terminal, as LXC's
+ * terminal peer: raw, its size given to the console, bytes both ways. */
+static int open_console_path(void)
+{
+	M.dev_fd = open(M.p.console_path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+	if (M.dev_fd < 0)
+		return fail("console-path", "open", M.p.console_path, errno);
+	if (isatty(M.dev_fd)) {
+		tty_copy_winsize(M.dev_fd, M.ptys[0].master);
+		M.dev_raw = tty_make_raw(M.dev_fd, &M.dev_saved) == 0;
+	}
+	return 0;
 }
 
 static void loop(void)
 {
-	struct pollfd pfd[4 + 64 + MAX_CLIENTS];
+	struct pollfd pfd[5 + 64 + MAX_CLIENTS];
 
 	while (!M.ended) {
 		int n = 0, base_pty, base_cl, timeout = -1;
@@ -429,6 +449,7 @@ static void loop(void)
 		pfd[n++] = (struct pollfd){.fd = M.lfd, .events = POLLIN};
 		pfd[n++] = (struct pollfd){.fd = M.fg_stdin ? 0 : -1, .events = POLLIN};
 		pfd[n++] = (struct pollfd){.fd = M.notify_fd, .events = POLLIN};
+		pfd[n++] = (struct pollfd){.fd = M.dev_hup ? -1 : M.dev_fd, .events = POLLIN};
 		base_pty = n;
 		for (int i = 0; i < M.npty; i++)
 			pfd[n++] = (struct pollfd){.fd = M.ptys[i].master, .events = POLLIN};
@@ -454,7 +475,10 @@ static void loop(void)
 		if (pfd[1].revents)
 			accept_client();
 		if (pfd[2].revents)
-			stdin_input();
+			M.fg_stdin = console_input(0);
+		/* A hung-up terminal (its other end closed) is not polled again. */
+		if (pfd[4].revents && !((pfd[4].revents & POLLIN) && console_input(M.dev_fd)))
+			M.dev_hup = true;
 		/* POLLHUP: no task uses the filter any more. */
 		if (pfd[3].revents & (POLLHUP | POLLERR | POLLNVAL) ||
 		    (pfd[3].revents && notify_handle(M.notify_fd, getpid(), M.init) < 0)) {
@@ -518,6 +542,8 @@ static int setup_ptys(void)
 			M.raw = true;
 	}
 	M.fg_stdin = M.p.foreground && M.p.console;
+	if (M.p.console_path && open_console_path() < 0)
+		return -1;
 	if (M.p.console_buffer > 0 && ringbuf_init(&M.ring, (size_t)M.p.console_buffer) < 0)
 		return fail("pty", "malloc", "console-buffer", errno);
 	if (M.p.console_log) {
@@ -802,7 +828,8 @@ static int start_host(int fd, char *line, size_t cap)
 /* Returns 0 once the init exec'd, -1 with the child's error line in line. */
 static int start_container(char *line, size_t cap)
 {
-	int sv[2], fds[SYNC_FDS_MAX], nfds = M.p.nidmapped + !!M.p.block;
+	int sv[2], fds[SYNC_FDS_MAX], nfds = 0;
+	struct child_go go = {.byte = 'g'};
 	ssize_t n;
 
 	/* lxc.hook.pre-start: on the host, before the container exists (LXC
@@ -814,7 +841,8 @@ static int start_container(char *line, size_t cap)
 		return -1;
 	/* A checkpoint restored by CRIU stands in for the clone (restore.c). */
 	if (M.p.restore_argv) {
-		if (restore_init(&M.p, M.ptys, M.npty, &M.init, &M.init_pidfd, &M.init_start) < 0)
+		if (restore_init(&M.p, M.ptys, M.npty, &M.init, &M.init_pidfd, &M.init_start) < 0 ||
+		    net_adopt(&M.p, M.init) < 0)
 			return -1;
 		M.started = true;
 		return write_state();
@@ -826,17 +854,20 @@ static int start_container(char *line, size_t cap)
 	close(sv[1]);
 	hooks_keep_ns(&M.p, M.init, false);
 	/* The maps first: everything after runs with the child's ids in place. */
-	if (M.p.nidmap && ((!M.p.opts.share_user && idmap_write_maps(M.init, &M.p) < 0) ||
-			   idmap_make_mounts(M.init, &M.p, fds) < 0))
+	if (M.p.nidmap && !M.p.opts.share_user && idmap_write_maps(M.init, &M.p) < 0)
+		return -1;
+	nfds = idmap_make_mounts(M.init, &M.p, fds, &go.skipped);
+	if (nfds < 0)
 		return -1;
 	/* A block-device rootfs: its mount follows the idmapped ones' fds. */
-	if (M.p.block && block_make_mount(M.init, &M.p, &fds[M.p.nidmapped]) < 0) {
-		nfds--;
-		goto close_fds;
+	if (M.p.block) {
+		if (block_make_mount(M.init, &M.p, &fds[nfds]) < 0)
+			goto close_fds;
+		nfds++;
 	}
 	if (nsopts_after_clone(&M.p.opts, M.init) < 0)
 		goto close_fds;
-	if (send_with_fds(sv[0], 'g', fds, nfds) < 0) {
+	if (send_data_fds(sv[0], &go, sizeof(go), fds, nfds) < 0) {
 		fail("monitor", "sync", NULL, errno ? errno : EPIPE);
 		goto close_fds;
 	}
@@ -942,6 +973,8 @@ static void finish(void)
 		client_close(M.ncl - 1);
 	if (M.raw)
 		tcsetattr(0, TCSAFLUSH, &M.saved);
+	if (M.dev_raw)
+		tcsetattr(M.dev_fd, TCSANOW, &M.dev_saved);
 }
 
 int monitor_main(const char *planfile, char **argv)
@@ -949,7 +982,7 @@ int monitor_main(const char *planfile, char **argv)
 	char line[2048] = "", title[300];
 
 	M.status_fd = fcntl(3, F_SETFD, FD_CLOEXEC) == 0 ? 3 : -1;
-	M.sigfd = M.lfd = M.log_fd = M.init_pidfd = M.notify_fd = -1;
+	M.sigfd = M.lfd = M.log_fd = M.init_pidfd = M.notify_fd = M.dev_fd = -1;
 	M.kill_at = -1;
 	signal(SIGPIPE, SIG_IGN);
 	if (plan_load(planfile, &M.p) < 0) {

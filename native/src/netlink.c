@@ -866,21 +866,40 @@ static int run_one(struct nl *n, char **f)
 	return do_proxy(n, f);
 }
 
-int net_run(const struct plan *p, pid_t child)
+/* The run's sockets: the monitor's namespace and PID's, kept for net_undo. */
+static int net_open(const struct plan *p, pid_t pid)
 {
 	struct nl *n = &kept;
-	int rc = 0;
 
-	if (p->nnets == 0)
-		return 0;
 	made = xcalloc((size_t)p->nnets, sizeof(*made));
 	n->host = nl_socket();
 	if (n->host < 0)
 		return fail("net", "socket", NULL, errno);
-	if (open_inside(n, child) < 0)
-		rc = -1;
+	return open_inside(n, pid);
+}
+
+int net_run(const struct plan *p, pid_t child)
+{
+	int rc;
+
+	if (p->nnets == 0)
+		return 0;
+	rc = net_open(p, child);
 	for (int i = 0; rc == 0 && i < p->nnets; i++)
-		rc = run_one(n, p->nets[i]);
+		rc = run_one(&kept, p->nets[i]);
+	return rc;
+}
+
+int net_adopt(const struct plan *p, pid_t init)
+{
+	int rc;
+
+	if (p->nnets == 0)
+		return 0;
+	rc = net_open(p, init);
+	for (int i = 0; rc == 0 && i < p->nnets; i++)
+		if (!strcmp(p->nets[i][0], "veth"))
+			rc = remember(&kept, kept.host, p->nets[i][1], MADE_HOST);
 	return rc;
 }
 

@@ -36,7 +36,8 @@ enum {
 	OP_EXEC, OP_CAPS, OP_NO_NEW_PRIVS, OP_SECCOMP, OP_SECCOMP_RULE, OP_APPARMOR, OP_HOST_HOOK, OP_NET, OP_NETDEV,
 	OP_STOP_HOOK, OP_IDMAP, OP_IDMAPPED_MOUNT, OP_EXIT_HOOK, OP_MONITOR_CGROUP, OP_MONITOR_PIVOT,
 	OP_LXC_HOOK, OP_LXC_HOOK_ENV, OP_HOOK_LOG, OP_OPT,
-	OP_CONSOLE_BUFFER, OP_CONSOLE_LOG_SIZE, OP_CONSOLE_LOG_ROTATE, OP_CRIU_RESTORE, OP_BLOCK_MOUNT, OP__COUNT
+	OP_CONSOLE_BUFFER, OP_CONSOLE_LOG_SIZE, OP_CONSOLE_LOG_ROTATE, OP_CONSOLE_PATH, OP_CRIU_RESTORE,
+	OP_BLOCK_MOUNT, OP__COUNT
 };
 
 static const struct op_desc ops[OP__COUNT] = {
@@ -53,6 +54,7 @@ static const struct op_desc ops[OP__COUNT] = {
 	[OP_CONSOLE_BUFFER] = {"console-buffer", 1, 1, true, false},
 	[OP_CONSOLE_LOG_SIZE] = {"console-log-size", 1, 1, true, false},
 	[OP_CONSOLE_LOG_ROTATE] = {"console-log-rotate", 1, 1, true, false},
+	[OP_CONSOLE_PATH] = {"console-path", 1, 1, true, false},
 	[OP_STDIO] = {"stdio", 1, 1, true, false},
 	[OP_FOREGROUND] = {"foreground", 1, 1, true, false},
 	[OP_INIT_SHIM] = {"init-shim", 1, 1, true, false},
@@ -130,6 +132,7 @@ struct parser {
 	int seen[OP__COUNT];
 	bool pivoted;
 	int host_mounts;
+	bool idmap_container;   /* an idmapped bind to the container's own user namespace */
 	int cap_recs, cap_env, cap_cg1, cap_kill, cap_mon, cap_pivot, cap_tty, cap_hooks, cap_nets, cap_netdevs, cap_idm, cap_stop_hooks, cap_exit_hooks;
 	int cap_lxc_hooks[HOOK__COUNT], cap_hook_env[HOOK__COUNT];
 };
@@ -285,12 +288,29 @@ static int parse_mount_opts(struct parser *ps, char *list, int *out)
 			*out |= MOUNT_OPT_CREATE_FILE;
 		else if (strcmp(tok, "src-in-root") == 0)
 			*out |= MOUNT_OPT_SRC_IN_ROOT;
+		else if (strcmp(tok, "idmapped") == 0)
+			*out |= MOUNT_OPT_IDMAPPED;
 		else
 			return bad(ps, NULL, EINVAL);
 	}
 	if ((*out & MOUNT_OPT_CREATE_DIR) && (*out & MOUNT_OPT_CREATE_FILE))
 		return bad(ps, NULL, EINVAL);
 	return 0;
+}
+
+/* An idmapped bind: a host source cloned by the monitor (so neither
+ * src-in-root nor a filesystem), DATA the user namespace: `container` or
+ * an nsfs path. Its fd shares the SCM_RIGHTS array with idmapped-mount's. */
+static int parse_idmapped_bind(struct parser *ps, const struct rec *r)
+{
+	if (!(r->flags & MS_BIND) || (r->opts & MOUNT_OPT_SRC_IN_ROOT) || *r->f[2] ||
+	    ++ps->p->nidmap_binds + ps->p->nidmapped > IDMAP_MAX)
+		return bad(ps, NULL, EINVAL);
+	if (strcmp(r->f[4], "container") == 0) {
+		ps->idmap_container = true;
+		return 0;
+	}
+	return check_abs(ps, r->f[4]);
 }
 
 static int parse_ifname(struct parser *ps, const char *name)
@@ -411,6 +431,9 @@ static int parse_record(struct parser *ps, int op, char **f, int n)
 		return 0;
 	case OP_CONSOLE_LOG_ROTATE:
 		return parse_bool(ps, f[0], &p->console_log_rotate);
+	case OP_CONSOLE_PATH:
+		p->console_path = f[0];
+		return check_abs(ps, f[0]);
 	case OP_STDIO:
 		if (strcmp(f[0], "inherit") && strcmp(f[0], "null"))
 			return bad(ps, NULL, EINVAL);
@@ -449,6 +472,8 @@ static int parse_record(struct parser *ps, int op, char **f, int n)
 			return -1;
 		if ((r->flags & MS_BIND || r->opts & MOUNT_OPT_SRC_IN_ROOT) && check_abs(ps, f[0]) < 0)
 			return -1;
+		if (r->opts & MOUNT_OPT_IDMAPPED)
+			return parse_idmapped_bind(ps, r);
 		return 0;
 	case OP_MKDIR:
 		r = new_rec(ps, REC_MKDIR, f);
@@ -552,6 +577,8 @@ static int parse_record(struct parser *ps, int op, char **f, int n)
 		return parse_idmap(ps, f);
 	case OP_IDMAPPED_MOUNT:
 		push(p, &p->idmapped, &p->nidmapped, &ps->cap_idm, f[0]);
+		if (p->nidmapped + p->nidmap_binds > IDMAP_MAX)
+			return bad(ps, NULL, EINVAL);
 		return check_abs(ps, f[0]);
 	case OP_CRIU_RESTORE:
 		/* restore.c: PIDFILE, then criu's command line. */
@@ -696,6 +723,8 @@ int plan_parse(struct plan *p, const char *name, const char *data, size_t len)
 		return bad(&ps, "exec", EINVAL);
 	if (ps.host_mounts && !(p->clone_flags & CLONE_NEWNS))
 		return bad(&ps, "mount", EINVAL);
+	if (p->console_path && !p->console)
+		return bad(&ps, "console-path", EINVAL);
 	if (nsopts_check(&p->opts, p->clone_flags, p->ns_cgroup) < 0)
 		return bad(&ps, "opt", EINVAL);
 	/* A user namespace needs both maps; maps and idmapped mounts need it
@@ -703,7 +732,8 @@ int plan_parse(struct plan *p, const char *name, const char *data, size_t len)
 	if (!!(p->clone_flags & CLONE_NEWUSER || p->opts.share_user) != (p->nidmap > 0) ||
 	    (p->nidmapped && !(p->clone_flags & CLONE_NEWNS)))
 		return bad(&ps, "idmap", EINVAL);
-	if (p->nidmapped && !(p->clone_flags & CLONE_NEWUSER) && !p->opts.share_user)
+	if ((p->nidmapped || ps.idmap_container) && !(p->clone_flags & CLONE_NEWUSER) &&
+	    !p->opts.share_user)
 		return bad(&ps, "idmapped-mount", EINVAL);
 	if (p->block && !(p->clone_flags & CLONE_NEWNS))
 		return bad(&ps, "block-mount", EINVAL);

@@ -27,6 +27,7 @@ enum rec_op {
 #define MOUNT_OPT_CREATE_DIR 2
 #define MOUNT_OPT_CREATE_FILE 4
 #define MOUNT_OPT_SRC_IN_ROOT 8
+#define MOUNT_OPT_IDMAPPED 16     /* a bind of a tree the monitor idmaps; f[4] names the user namespace */
 
 /* Child records that must run in plan order. Numeric fields are pre-parsed
  * so the child never sees a value the parser did not check. */
@@ -41,8 +42,8 @@ struct rec {
 };
 
 /* How many records of a kind a plan may hold (plan.c, docs/helper-protocol.md).
- * IDMAP_MAX bounds both `idmap` lines and `idmapped-mount` records: their
- * fds travel in one fixed SCM_RIGHTS array. PLAN_MAX_TTYS leaves pty 0 to
+ * IDMAP_MAX bounds `idmap` lines, and `idmapped-mount` records with
+ * `idmapped` mounts together: their fds travel in one fixed SCM_RIGHTS array. PLAN_MAX_TTYS leaves pty 0 to
  * the console within the monitor's 64 ptys. */
 #define IDMAP_MAX 64
 /* The fds sent with the release byte: the idmapped mounts, then the block-mount's. */
@@ -102,6 +103,7 @@ struct plan {
 	long long console_buffer;   /* ring buffer bytes, 0: none (lxc.console.buffer.size) */
 	long long console_log_size; /* console_log's limit, 0: the default (lxc.console.size) */
 	bool console_log_rotate;    /* at the limit: PATH -> PATH.1 rather than truncated */
+	char *console_path;         /* a host terminal relayed to and from the console (lxc.console.path) */
 	bool stdio_null;
 	bool foreground;
 	bool init_shim;
@@ -127,6 +129,7 @@ struct plan {
 	char **idmapped;        /* idmapped-mount host paths, in plan order */
 	int nidmapped;
 	struct block_mount *block; /* block-mount, or NULL */
+	int nidmap_binds;       /* mount records with MOUNT_OPT_IDMAPPED */
 
 	struct rec *recs;
 	int nrecs;
@@ -157,6 +160,10 @@ bool valid_ifname(const char *name);
 int net_parse(char **f, int n);
 /* Runs the plan's `net` records for the cloned child; -1 with the error record set. */
 int net_run(const struct plan *p, pid_t child);
+/* After a restore (restore.c), where CRIU made the NICs from the plan's
+ * `net veth` records' names: notes their host ends, and keeps the init's
+ * namespace, for net_undo as if net_run had made them. */
+int net_adopt(const struct plan *p, pid_t init);
 /* Deletes what net_run made (veths with their peers, macvlans) and moves
  * phys devices still inside back, synchronously; closes its sockets. */
 void net_undo(void);

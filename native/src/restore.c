@@ -16,12 +16,26 @@
  *     monitor reaps it and signals it through a pidfd exactly as a cloned
  *     init, once criu has exited 0 and PIDFILE names it.
  *
+ * A container with a user namespace (`idmap` records): CRIU makes the
+ * user namespace from its images and opens the images and the container's
+ * files from inside it, where root's 0700 image directory is closed and the
+ * host's view of an idmapped rootfs (owned by root) is nobody's. So before
+ * the fork the monitor gives the image directory (`-D`) to the container's
+ * root (the maps' host id of 0), and with an `idmapped-mount` record (the
+ * rootfs) mounts it idmapped with the plan's maps beside it on
+ * `.criu-root`, the view the container has, which replaces `--root`'s
+ * value; the mount is
+ * detached once criu is done (the restored mount namespace holds its own).
+ *
  * A criu that fails has killed what it restored; what is left in the
  * cgroups is the monitor's cleanup's, as after a failed start.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <fcntl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +45,9 @@
 #include "plan.h"
 #include "shim.h"
 #include "util.h"
+
+/* The container's view of its rootfs, for --root (see the top). */
+static char criu_root[4200];
 
 static void join_cgroups(const struct plan *p)
 {
@@ -96,6 +113,10 @@ static void exec_criu(const struct plan *p, const struct pty *ptys, int npty)
 		n++;
 	argv = xcalloc((size_t)n + 1, sizeof(*argv));
 	for (int i = 0; i < n; i++) {
+		if (i > 0 && p->nidmapped > 0 && !strcmp(p->restore_argv[i - 1], "--root")) {
+			argv[i] = criu_root;
+			continue;
+		}
 		argv[i] = substitute(p->restore_argv[i], ptys, npty);
 		if (!argv[i]) {
 			fail("restore", "tty", p->restore_argv[i], EINVAL);
@@ -111,6 +132,69 @@ static void exec_criu(const struct plan *p, const struct pty *ptys, int npty)
 	fail("restore", "exec", argv[0], errno);
 	send_error(2);
 	_exit(127);
+}
+
+/* The ARGV field after FLAG (`--root`, `-D`), or NULL. */
+static const char *arg_after(const struct plan *p, const char *flag)
+{
+	for (int i = 0; p->restore_argv[i]; i++)
+		if (!strcmp(p->restore_argv[i], flag))
+			return p->restore_argv[i + 1];
+	return NULL;
+}
+
+/*
+ * DIR and the files in it owned by the container's root, the images 0600.
+ * criu's root task opens timens-0.img (clock offsets only) in the new user
+ * namespace before criu has written its maps (cr-restore.c, before "Wait
+ * prepare_userns"), as an unmapped id: that file is left 0644 and DIR made
+ * 0711, so that open does not depend on which side wins.
+ */
+static int give_images(const struct plan *p, const char *dir)
+{
+	unsigned int uid, gid;
+	struct dirent *e;
+	DIR *d;
+	int rc = 0;
+
+	if (idmap_host_root(p, 'u', &uid) < 0 || idmap_host_root(p, 'g', &gid) < 0)
+		return fail("restore", "idmap-root", dir, EINVAL);
+	d = opendir(dir);
+	if (!d)
+		return fail("restore", "opendir", dir, errno);
+	while (rc == 0 && (e = readdir(d))) {
+		bool self = !strcmp(e->d_name, ".");
+		mode_t mode = self ? 0711 : !strcmp(e->d_name, "timens-0.img") ? 0644 : 0600;
+
+		if (!strcmp(e->d_name, "..") || (e->d_type != DT_REG && !self))
+			continue;
+		if (fchownat(dirfd(d), e->d_name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
+			rc = fail("restore", "chown", e->d_name, errno);
+		else if (fchmodat(dirfd(d), e->d_name, mode, 0) < 0)
+			rc = fail("restore", "chmod", e->d_name, errno);
+	}
+	closedir(d);
+	return rc;
+}
+
+static int idmapped_root(const struct plan *p)
+{
+	const char *rootfs = p->idmapped[0], *slash = strrchr(rootfs, '/');
+
+	/* Beside the rootfs: a path the container's root can reach (start.ts
+	 * makes the rootfs's parents traversable), where criu, in the user
+	 * namespace, looks for it again. */
+	snprintf(criu_root, sizeof(criu_root), "%.*s/.criu-root", (int)(slash ? slash - rootfs : 0),
+		 rootfs);
+	if (mkdir(criu_root, 0700) < 0 && errno != EEXIST)
+		return fail("restore", "mkdir", criu_root, errno);
+	return idmap_mount_with_maps(p, p->idmapped[0], criu_root);
+}
+
+static void drop_root(const char *root)
+{
+	(void)umount2(root, MNT_DETACH);
+	(void)rmdir(root);
 }
 
 /* The pid criu wrote, checked to be our child (sibling mode), or -1. */
@@ -156,14 +240,27 @@ int restore_init(const struct plan *p, const struct pty *ptys, int npty, pid_t *
 	int st;
 	pid_t criu, pid;
 
+	const char *dir = arg_after(p, "-D");
+	bool root = p->nidmapped > 0;
+
+	if (p->nidmap > 0 && (!dir || give_images(p, dir) < 0))
+		return dir ? -1 : fail("restore", "no-images-dir", NULL, EINVAL);
+	if (root && idmapped_root(p) < 0) {
+		drop_root(criu_root);
+		return -1;
+	}
 	criu = fork();
-	if (criu < 0)
-		return fail("restore", "fork", NULL, errno);
 	if (criu == 0)
 		exec_criu(p, ptys, npty);
-	while (waitpid(criu, &st, 0) < 0)
-		if (errno != EINTR)
-			return fail("restore", "waitpid", NULL, errno);
+	while (criu > 0 && waitpid(criu, &st, 0) < 0)
+		if (errno != EINTR) {
+			criu = -1;
+			break;
+		}
+	if (root)
+		drop_root(criu_root);
+	if (criu < 0)
+		return fail("restore", "fork", NULL, errno);
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 		if (WIFSIGNALED(st))
 			snprintf(op, sizeof(op), "signal:%d", WTERMSIG(st));

@@ -4,6 +4,7 @@
 
 #include <poll.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <termios.h>
 
@@ -22,6 +23,13 @@ struct child_ctx {
 	int sync_fd;
 	struct pty *ptys;
 	int npty;
+};
+
+/* The monitor's go-ahead to the child, sent with the idmapped trees' fds:
+ * bit K of skipped marks the K-th idmapped bind as not made (optional). */
+struct child_go {
+	uint64_t skipped;
+	char byte;
 };
 
 int monitor_main(const char *planfile, char **argv);
@@ -87,8 +95,13 @@ int tty_set_winsize(int fd, unsigned short cols, unsigned short rows);
 /* idmap.c: user namespace maps and idmapped mounts (docs/helper-protocol.md). */
 int idmap_write_maps(pid_t pid, const struct plan *p);
 int idmap_host_root(const struct plan *p, char kind, unsigned int *out);
-int idmap_make_mounts(pid_t pid, const struct plan *p, int *fds);
+/* The idmapped-mount trees, then each idmapped bind's (plan order), into
+ * fds; an optional bind that failed is left out and its bit (counting
+ * binds) set in *skipped. Returns how many fds, or -1. */
+int idmap_make_mounts(pid_t pid, const struct plan *p, int *fds, uint64_t *skipped);
 int idmap_attach_mounts(const struct plan *p, const int *fds);
+/* SRC idmapped with P's maps (a throwaway user namespace), mounted on DST. */
+int idmap_mount_with_maps(const struct plan *p, const char *src, const char *dst);
 int idmap_probe_main(int argc, char **argv);
 /* blockdev.c: a rootfs on a block device (the block-mount record). */
 int block_make_mount(pid_t pid, const struct plan *p, int *out);
@@ -116,6 +129,9 @@ int devices_parse_rule(const char *text, struct dev_rule *r);
 /* One byte plus n fds (SCM_RIGHTS) over a socket; -1 on any mismatch. */
 int send_with_fds(int sock, char byte, const int *fds, int n);
 int recv_with_fds(int sock, char *byte, int *fds, int n);
+int send_data_fds(int sock, const void *data, size_t len, const int *fds, int n);
+/* LEN bytes plus up to n fds: how many came, or -1. */
+int recv_data_fds(int sock, void *data, size_t len, int *fds, int n);
 
 /* Send the current error record over fd as an error line. */
 void send_error(int fd);

@@ -137,6 +137,16 @@ static void minimal(void)
 	CHECK_STR(p.restore_argv[3], "fd[{tty:0}]:tty[88be:1a]");
 	CHECK(p.restore_argv[4] == NULL);
 	plan_free(&p);
+	CHECK(parse(HEAD "namespaces mnt\nrootfs /r\n"
+		    "mount /srv /mnt % 4096 /proc/7/ns/user 0 create-dir,idmapped\n"
+		    "mount /srv /mnt2 % 20480 /proc/8/ns/user 1 optional,idmapped\n" EXEC, &p) == 0);
+	CHECK(p.nidmap_binds == 2 && p.nidmapped == 0 && p.nrecs == 3);
+	CHECK(p.recs[1].opts == (MOUNT_OPT_CREATE_DIR | MOUNT_OPT_IDMAPPED));
+	CHECK_STR(p.recs[2].f[4], "/proc/8/ns/user");
+	plan_free(&p);
+	CHECK(parse(HEAD "console /dev/console\nconsole-path /dev/ttyS0\n" EXEC, &p) == 0);
+	CHECK_STR(p.console_path, "/dev/ttyS0");
+	plan_free(&p);
 	CHECK(parse(HEAD "monitor-cgroup /sys/fs/cgroup/s/lxt.monitor.c1\nmonitor-cgroup /m\n" EXEC, &p) == 0);
 	CHECK(p.nmonitor_cgroup == 2);
 	CHECK_STR(p.monitor_cgroup[0], "/sys/fs/cgroup/s/lxt.monitor.c1");
@@ -165,6 +175,20 @@ static void malformed(void)
 	REFUSED(HEAD "rootfs /r\nmount proc /p proc 0 % 0 ,optional\n" EXEC, "mount", 5, EINVAL);
 	REFUSED(HEAD "rootfs /r\nmount proc /p proc 0 % 0 create-dir,create-file\n" EXEC, "mount", 5,
 		EINVAL);
+	/* idmapped binds: only a bind of a host path, DATA `container` or absolute;
+	 * `container` needs a user namespace (the end check). */
+	REFUSED(HEAD "namespaces mnt\nrootfs /r\nmount /s /m % 0 container 0 idmapped\n" EXEC,
+		"mount", 6, EINVAL);
+	REFUSED(HEAD "namespaces mnt\nrootfs /r\nmount /s /m tmpfs 4096 container 0 idmapped\n" EXEC,
+		"mount", 6, EINVAL);
+	REFUSED(HEAD "namespaces mnt\nrootfs /r\nmount /s /m % 4096 container 0 src-in-root,idmapped\n"
+		EXEC, "mount", 6, EINVAL);
+	REFUSED(HEAD "namespaces mnt\nrootfs /r\nmount /s /m % 4096 proc/1/ns/user 0 idmapped\n" EXEC,
+		"mount", 6, EINVAL);
+	REFUSED(HEAD "namespaces mnt\nrootfs /r\nmount /s /m % 4096 container 0 idmapped\n" EXEC,
+		"idmapped-mount", 8, EINVAL);
+	REFUSED(HEAD "console /dev/console\nconsole-path ttyS0\n" EXEC, "console-path", 5, EINVAL);
+	REFUSED(HEAD "console-path /dev/ttyS0\n" EXEC, "console-path", 6, EINVAL); /* the end check */
 	REFUSED(HEAD "mkdir /d 755\n" EXEC, "mkdir", 4, EINVAL);
 	REFUSED(HEAD "rootfs /r\nmknod /dev/sda 60660 8 0 %\n" EXEC, "mknod", 5, EINVAL);
 	REFUSED(HEAD "rlimit 7 10 5\n" EXEC, "rlimit", 4, EINVAL);
@@ -260,6 +284,18 @@ static void bounds(void)
 		snprintf(op, sizeof(op), "%s:max=%d", b[i].op, b[i].limit);
 		refused(__LINE__, repeated(b[i].prelude, b[i].record, b[i].limit + 1), op,
 			head + b[i].limit + 1, E2BIG);
+	}
+	/* Idmapped binds share the 64 fds of the release message with idmapped-mount's. */
+	{
+		const char *bind = "mount /s /m % 4096 /proc/1/ns/user 0 idmapped";
+		struct plan p;
+
+		CHECK(parse(repeated("namespaces mnt\nrootfs /r", bind, IDMAP_MAX), &p) == 0);
+		plan_free(&p);
+		REFUSED(repeated("namespaces mnt\nrootfs /r", bind, IDMAP_MAX + 1), "mount",
+			5 + IDMAP_MAX + 1, EINVAL);
+		REFUSED(repeated("namespaces mnt,user\nidmap u 0 1 1\nidmap g 0 1 1\nidmapped-mount /x\nrootfs /r",
+				 bind, IDMAP_MAX), "mount", 8 + IDMAP_MAX, EINVAL);
 	}
 }
 

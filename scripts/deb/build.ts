@@ -177,6 +177,11 @@ function main(): void {
       const st = statSync(join(ROOT, "dist", f));
       utimesSync(join(lib, "dist", f), st.atime, st.mtime);
     }
+    // etcd's client, loaded by cluster members only, and the .proto files it reads at load.
+    put(join(ROOT, "dist", "cluster", "etcd.cjs"), join(lib, "dist", "cluster", "etcd.cjs"), 0o644);
+    for (const f of readdirSync(join(ROOT, "dist", "proto"))) {
+      put(join(ROOT, "dist", "proto", f), join(lib, "dist", "proto", f), 0o644);
+    }
     put(join(ROOT, "native", "build", "lxt-shim"), join(lib, "lxt-shim"), 0o755);
     run("strip", [
       "--strip-unneeded",

@@ -17,6 +17,8 @@ import type {
   BackupsPost,
   CertificatePut,
   CertificatesPost,
+  ClusterJson,
+  ClusterMemberJson,
   ForwardJson,
   ForwardsPost,
   ImageJson,
@@ -30,6 +32,7 @@ import type {
   InstanceStatePut,
   InstancesPost,
   LeaseJson,
+  MemberView,
   NetworkJson,
   NetworkPut,
   NetworksPost,
@@ -123,6 +126,11 @@ export interface Endpoints {
   "POST /1.0/instances/:name/backups/:backup": Ep<OperationJson, RenamePost>;
   "DELETE /1.0/instances/:name/backups/:backup": Ep<OperationJson>;
   "GET /1.0/instances/:name/backups/:backup/export": Ep<Bytes>;
+  // lxt's own: receiving a running container (docs/api.md, "Migrations").
+  "POST /1.0/migrations": Ep<{ id: string; name: string }, Upload>;
+  "PUT /1.0/migrations/:id/delta": Ep<Empty, Upload>;
+  "POST /1.0/migrations/:id": Ep<OperationJson, Upload>;
+  "DELETE /1.0/migrations/:id": Ep<Empty>;
 
   "GET /1.0/images": Ep<List<ImageJson>>;
   "POST /1.0/images": Ep<OperationJson, Upload>;
@@ -187,6 +195,12 @@ export interface Endpoints {
 
   /** lxt's own: a one-time login token for the web UI (not LXD's). */
   "POST /ui/token": Ep<UiToken, UiTokenPost>;
+
+  "GET /1.0/cluster": Ep<ClusterJson>;
+  "GET /1.0/cluster/members": Ep<List<ClusterMemberJson>>;
+  "GET /1.0/cluster/members/:name": Ep<ClusterMemberJson>;
+  /** lxt's own: every member's record, load and last heartbeat (`lxt cluster list`). */
+  "GET /1.0/cluster/heartbeats": Ep<MemberView[]>;
 }
 
 export type EndpointKey = keyof Endpoints;
@@ -236,6 +250,10 @@ export const ENDPOINTS: { readonly [K in EndpointKey]: EndpointKind } = {
   "POST /1.0/instances/:name/backups/:backup": "async",
   "DELETE /1.0/instances/:name/backups/:backup": "async",
   "GET /1.0/instances/:name/backups/:backup/export": "raw",
+  "POST /1.0/migrations": "sync",
+  "PUT /1.0/migrations/:id/delta": "sync",
+  "POST /1.0/migrations/:id": "async",
+  "DELETE /1.0/migrations/:id": "sync",
   "GET /1.0/images": "sync",
   "POST /1.0/images": "async",
   "GET /1.0/images/:fp": "sync",
@@ -293,6 +311,10 @@ export const ENDPOINTS: { readonly [K in EndpointKey]: EndpointKind } = {
   "PATCH /1.0/certificates/:fp": "sync",
   "DELETE /1.0/certificates/:fp": "sync",
   "POST /ui/token": "sync",
+  "GET /1.0/cluster": "sync",
+  "GET /1.0/cluster/members": "sync",
+  "GET /1.0/cluster/members/:name": "sync",
+  "GET /1.0/cluster/heartbeats": "sync",
 };
 
 /** The websocket endpoints (upgrades beside the route table, src/api/websockets.ts). */

@@ -4,7 +4,15 @@
  * `NAME.yaml`), so they follow a rename and go with a delete, as LXD's do.
  * lxt's export carries neither (it archives the config, rootfs and snaps).
  */
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+} from "node:fs";
 import { join } from "node:path";
 import { parse, stringify } from "yaml";
 import type { ContainerPaths } from "../container/paths.js";
@@ -60,6 +68,8 @@ function recordFile(paths: ContainerPaths, name: string): string {
 
 /** The backups of an instance, by name. */
 export function backupRecords(paths: ContainerPaths): BackupRecord[] {
+  // Most instances have none: no thrown error (its stack) per instance of a list.
+  if (!existsSync(backupDir(paths))) return [];
   let names: string[];
   try {
     names = readdirSync(backupDir(paths));

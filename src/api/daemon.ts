@@ -7,6 +7,7 @@
 import { join } from "node:path";
 import type { Logger } from "pino";
 import type { Caller, Context } from "../core/context.js";
+import type { Cluster } from "./cluster.js";
 import { EventHub } from "./events.js";
 import { OperationStore } from "./operation-store.js";
 import { Operations } from "./operations.js";
@@ -96,6 +97,8 @@ export class Daemon {
   readonly uiFiles: UiFiles;
   /** Set when the daemon can open a loopback listener for the UI (`lxt ui`). */
   uiLocal?: UiLocalControl;
+  /** Set when lxtd runs as a cluster member (`--cluster`): membership and the shared names. */
+  cluster?: Cluster;
 
   constructor(o: DaemonOptions) {
     this.ctx = o.ctx;

@@ -28,6 +28,7 @@ export const API_EXTENSIONS: readonly string[] = [
   "network_state_bond_bridge",
   "container_exec_user_group_cwd",
   "instances",
+  "clustering",
   "container_full",
   "instance_get_full",
   "image_profiles",

@@ -3,15 +3,24 @@
  * devices, status) and its `/state` (processes, memory, CPU, network).
  */
 import { join } from "node:path";
-import { type ContainerInfo, containerInfo, summarize } from "../container/list.js";
+import { forwardsFile } from "../container/forward.js";
+import {
+  type ContainerInfo,
+  containerInfo,
+  type InfoOptions,
+  summarize,
+} from "../container/list.js";
 import type { ContainerPaths } from "../container/paths.js";
 import { configFileEntries } from "../container/resources.js";
 import type { ContainerState } from "../container/state.js";
+import { cacheKey } from "../core/cache.js";
 import type { Context } from "../core/context.js";
 import { instanceConfig } from "./instance-config.js";
+import { metaFile, readMeta } from "./instance-meta.js";
 import { STATUS, type StatusName } from "./operations.js";
 import { ProfileStore } from "./profiles.js";
 import type { InstanceJson, InstancePut, InstanceState, StateNetwork } from "./types.js";
+import { fileVersion } from "./yaml-files.js";
 
 export const ARCH = process.arch === "x64" ? "x86_64" : process.arch;
 
@@ -57,10 +66,51 @@ export async function instanceJson(
   state?: ContainerState,
   store = new ProfileStore(join(ctx.lxcpath, ".lxtd", "profiles")),
 ): Promise<InstanceJson> {
+  const status = lxdStatus(state ?? (await summarize(ctx, paths)).state);
+  return { ...configView(ctx, paths, store), status, status_code: STATUS[status] };
+}
+
+/** An instance's view but for its status, and the versions of the files it was made from. */
+interface CachedView {
+  files: string;
+  profiles: string;
+  view: Omit<InstanceJson, "status" | "status_code">;
+}
+
+/**
+ * Views by container dir: a list reads each instance's files' versions (a
+ * stat each) rather than reading and decoding its config, sidecar, forwards
+ * and profiles every time. Any of them written (by lxtd, the CLI or a hand)
+ * is a new version, so the next read makes the view anew.
+ */
+const VIEWS = cacheKey<CachedView>("instance-views", 4096);
+
+/** What `instanceJson` shows but the status: from the cache while its files are unchanged. */
+function configView(ctx: Context, paths: ContainerPaths, store: ProfileStore): CachedView["view"] {
+  const cache = ctx.caches.of(VIEWS);
+  const files = [paths.config, metaFile(paths), forwardsFile(paths)].map(fileVersion).join(" ");
+  const hit = cache.get(paths.dir);
+  if (hit && hit.files === files && hit.profiles === store.versions(hit.view.profiles)) {
+    return structuredClone(hit.view);
+  }
+  const profilesBefore = store.versions(readMeta(paths).profiles);
+  const view = makeView(paths, store);
+  // Kept only when nothing changed while it was made (a write in between is read next time).
+  const filesAfter = [paths.config, metaFile(paths), forwardsFile(paths)]
+    .map(fileVersion)
+    .join(" ");
+  if (filesAfter === files && store.versions(view.profiles) === profilesBefore) {
+    cache.set(paths.dir, { files, profiles: profilesBefore, view: structuredClone(view) });
+  } else {
+    cache.delete(paths.dir);
+  }
+  return view;
+}
+
+function makeView(paths: ContainerPaths, store: ProfileStore): CachedView["view"] {
   const entries = configFileEntries(paths);
   const { meta, expanded, local } = instanceConfig(store, paths);
   const ephemeral = entries.some((e) => e.key === "lxc.ephemeral" && e.value === "1");
-  const status = lxdStatus(state ?? (await summarize(ctx, paths)).state);
   return {
     architecture: ARCH,
     config: local.config,
@@ -73,8 +123,6 @@ export async function instanceJson(
     expanded_config: expanded.config,
     expanded_devices: expanded.devices,
     name: paths.name,
-    status,
-    status_code: STATUS[status],
     last_used_at: meta.last_used_at ?? "1970-01-01T00:00:00Z",
     location: "none",
     type: "container",
@@ -135,6 +183,22 @@ export function stateJson(info: ContainerInfo): InstanceState {
   };
 }
 
+/**
+ * What `stateJson` shows of a container, for `containerInfo`: no lxcfs
+ * mounts, no last exit, no namespace-wide addresses or counters (only its
+ * NICs'), the usage figures it has fields for. `layout` and `apparmorHost`: a list's, read once for all.
+ */
+export function stateReads(shared: Pick<InfoOptions, "layout" | "apparmorHost"> = {}): InfoOptions {
+  return {
+    ...shared,
+    mounts: false,
+    addresses: false,
+    lastExit: false,
+    net: "nics",
+    usage: ["cpuUsageNs", "memoryBytes", "memoryPeakBytes", "memorySwapBytes", "pids"],
+  };
+}
+
 export async function instanceState(ctx: Context, paths: ContainerPaths): Promise<InstanceState> {
-  return stateJson(await containerInfo(ctx, paths, undefined, true, false));
+  return stateJson(await containerInfo(ctx, paths, stateReads()));
 }

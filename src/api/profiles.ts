@@ -12,7 +12,7 @@ import { stringify } from "yaml";
 import { writeFileAtomic } from "../host/atomic.js";
 import { ApiError } from "./envelope.js";
 import type { Profile } from "./types.js";
-import { readYamlFile } from "./yaml-files.js";
+import { fileVersion, readYamlFile } from "./yaml-files.js";
 
 export type { Devices, Profile } from "./types.js";
 
@@ -37,6 +37,14 @@ export class ProfileStore {
 
   private file(name: string): string {
     return join(this.dir, `${name}.yaml`);
+  }
+
+  /**
+   * The versions of the named profiles' files (device, inode, size, mtime;
+   * `-` for one not written): what a view expanded from them was made of.
+   */
+  versions(names: readonly string[]): string {
+    return names.map((n) => (PROFILE_NAME.test(n) ? fileVersion(this.file(n)) : "?")).join(",");
   }
 
   names(): string[] {

@@ -16,9 +16,8 @@ import { writeFileAtomic } from "../host/atomic.js";
 import { ApiError, badRequest } from "./envelope.js";
 import { metaFile } from "./instance-meta.js";
 import { editable, instanceJson } from "./instance-view.js";
+import { SNAPSHOT_META } from "./side-files.js";
 import type { SnapshotJson } from "./types.js";
-
-export const SNAPSHOT_META = "lxd-snapshot.yaml";
 
 /** LXD's "no expiry" (Go's zero time). */
 export const NO_EXPIRY = "0001-01-01T00:00:00Z";

@@ -13,6 +13,15 @@ import { parse } from "yaml";
 const PARSED = new Map<string, { version: string; value: unknown }>();
 const PARSED_MAX = 4096;
 
+/**
+ * A file's version: device, inode, size and mtime (`-` when there is none).
+ * A file written by rename or changed in place gets another.
+ */
+export function fileVersion(file: string): string {
+  const st = statSync(file, { bigint: true, throwIfNoEntry: false });
+  return st ? `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}` : "-";
+}
+
 /** The parsed YAML of `file`, or undefined when there is none; a YAML error throws. */
 export function readYamlFile(file: string): unknown {
   const st = statSync(file, { bigint: true, throwIfNoEntry: false });

@@ -11,6 +11,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { LxtError, wrapError } from "../core/errors.js";
 import type { CgroupFs } from "../host/cgroup-fs.js";
 import type { ContainerCgroupDirs } from "./container.js";
+import { type CgroupLayout, v1DirWith } from "./layout.js";
 import { flatKeyed } from "./stats.js";
 
 /** The freezer a container uses: the v1 dir with `freezer.state`, else the v2 dir. */
@@ -33,9 +34,14 @@ function read(fs: CgroupFs, path: string): string | undefined {
   }
 }
 
-/** Whether a v1 `freezer.state` or v2 `cgroup.events` of the container says frozen. */
-export function isFrozen(dirs: ContainerCgroupDirs, fs: CgroupFs): boolean {
-  for (const d of dirs.v1) {
+/**
+ * Whether a v1 `freezer.state` or v2 `cgroup.events` of the container says
+ * frozen. With the host's `layout`, only the v1 freezer hierarchy's dir is
+ * read (a list of many containers would otherwise try every v1 dir in turn).
+ */
+export function isFrozen(dirs: ContainerCgroupDirs, fs: CgroupFs, layout?: CgroupLayout): boolean {
+  const freezer = layout ? v1DirWith(dirs.v1, layout, "freezer") : undefined;
+  for (const d of layout ? (freezer ? [freezer] : []) : dirs.v1) {
     const state = read(fs, `${d}/freezer.state`);
     if (state !== undefined) {
       if (state.trim() === "FROZEN") return true;

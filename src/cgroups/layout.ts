@@ -266,11 +266,35 @@ export function v1DirWith(
 ): string | undefined {
   const h = layout.hierarchies.find((x) => x.version === 1 && x.controllers.includes(controller));
   if (!h) return undefined;
-  return dirs.find((d) => hierarchyOfDir(layout, d) === h);
+  // The prefix test first: the longest-prefix search only for a dir beneath h's mount.
+  const prefix = `${h.mountPoint}/`;
+  const under = (d: string) => d === h.mountPoint || d.startsWith(prefix);
+  return dirs.find((d) => under(d) && hierarchyOfDir(layout, d) === h);
 }
+
+/**
+ * Each layout's answers of `hierarchyOfDir` by dir: a list or a scrape asks
+ * it for every controller of every container. Bounded per layout; a layout
+ * object is never changed once read (a new read is a new object).
+ */
+const OF_DIR = new WeakMap<CgroupLayout, Map<string, Hierarchy | undefined>>();
+const OF_DIR_MAX = 16384;
 
 /** The hierarchy a cgroup dir lies in: the one whose mount point is the longest prefix of it. */
 export function hierarchyOfDir(layout: CgroupLayout, dir: string): Hierarchy | undefined {
+  let known = OF_DIR.get(layout);
+  if (!known) {
+    known = new Map();
+    OF_DIR.set(layout, known);
+  }
+  if (known.has(dir)) return known.get(dir);
+  const h = longestPrefix(layout, dir);
+  if (known.size >= OF_DIR_MAX) known.clear();
+  known.set(dir, h);
+  return h;
+}
+
+function longestPrefix(layout: CgroupLayout, dir: string): Hierarchy | undefined {
   let best: Hierarchy | undefined;
   for (const h of layout.hierarchies) {
     if (!dir.startsWith(`${h.mountPoint}/`) && dir !== h.mountPoint) continue;

@@ -9,7 +9,7 @@ import { errnoCode, wrapError } from "../core/errors.js";
 import type { CgroupFs } from "../host/cgroup-fs.js";
 import type { ContainerCgroupDirs } from "./container.js";
 import { type CgroupLayout, v1DirWith } from "./layout.js";
-import { type CgroupStats, flatKeyed, readCgroupStats } from "./stats.js";
+import { type CgroupStats, flatKeyed, readCgroupStats, readsOnce } from "./stats.js";
 
 /** CPU time of one CPU (cgroup v2 has no per-CPU split: one entry, CPU 0, as LXD reports it). */
 export interface CpuTime {
@@ -73,12 +73,20 @@ const MEMORY_KEYS: Record<MemoryStatName, { v1: string[]; v2: string[] }> = {
   SReclaimable: { v1: [], v2: ["slab_reclaimable"] },
 };
 
+/** Every `memory.stat` key some LXD name is made of. */
+const STAT_KEYS = new Set(Object.values(MEMORY_KEYS).flatMap((k) => [...k.v1, ...k.v2]));
+
 /** LXD's names for the figures of a `memory.stat` text (v1 or v2 keys). */
 export function memoryStat(text: string, version: 1 | 2): Partial<Record<MemoryStatName, number>> {
   const values = new Map<string, number>();
   for (const line of text.split("\n")) {
-    const [k, v] = line.trim().split(/\s+/);
-    if (k && v && /^\d+$/.test(v)) values.set(k, Number(v));
+    // "key value" lines; only the keys some name is made of are kept (a v1 file has some 40).
+    const space = line.indexOf(" ");
+    if (space <= 0) continue;
+    const k = line.slice(0, space);
+    if (!STAT_KEYS.has(k)) continue;
+    const v = line.slice(space + 1).trim();
+    if (/^\d+$/.test(v)) values.set(k, Number(v));
   }
   const out: Partial<Record<MemoryStatName, number>> = {};
   for (const [name, keys] of Object.entries(MEMORY_KEYS) as [
@@ -202,8 +210,10 @@ function readOptional(fs: CgroupFs, dir: string | undefined, file: string): stri
 export function readCgroupMetrics(
   dirs: ContainerCgroupDirs,
   layout: CgroupLayout,
-  fs: CgroupFs,
+  fsIn: CgroupFs,
 ): CgroupMetrics {
+  // The stats' files (blkio's bytes, memory usage) are read once for both.
+  const fs = readsOnce(fsIn);
   const stats = readCgroupStats(dirs, layout, fs);
   const cpuacct = v1DirWith(dirs.v1, layout, "cpuacct");
   const memory = v1DirWith(dirs.v1, layout, "memory");

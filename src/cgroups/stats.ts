@@ -71,13 +71,15 @@ function parseBigInt(text: string): bigint | undefined {
 /** The value of `key` in a flat-keyed file such as `cpu.stat` ("key value" per line). */
 export function flatKeyed(text: string, key: string): string | undefined {
   for (const line of text.split("\n")) {
+    // Cheap test first: only the line that starts with the key is split.
+    if (!line.trimStart().startsWith(key)) continue;
     const [k, v] = line.trim().split(/\s+/);
     if (k === key) return v;
   }
   return undefined;
 }
 
-function first<T>(fs: CgroupFs, sources: Source<T>[]): T | undefined {
+function firstOf<T>(fs: CgroupFs, sources: Source<T>[]): T | undefined {
   for (const { dir, file, parse } of sources) {
     if (dir === undefined) continue;
     const path = `${dir}/${file}`;
@@ -95,16 +97,49 @@ function first<T>(fs: CgroupFs, sources: Source<T>[]): T | undefined {
 }
 
 /**
- * Reads a container's usage from its cgroup dirs. Missing files (controller
- * not mounted or not enabled, older kernel) leave the field undefined.
+ * `fs` reading each file at most once (its text, or its error, again after
+ * that): one container's figures read together share their files (v1's
+ * `memory.usage_in_bytes` for usage and swap, blkio's bytes for read and
+ * write, `info`'s figures and a scrape's breakdowns).
+ */
+export function readsOnce(fs: CgroupFs): CgroupFs {
+  const seen = new Map<string, { text?: string; err?: unknown }>();
+  return {
+    ...fs,
+    readFile: (path) => {
+      let r = seen.get(path);
+      if (!r) {
+        try {
+          r = { text: fs.readFile(path) };
+        } catch (err) {
+          r = { err };
+        }
+        seen.set(path, r);
+      }
+      if (r.text === undefined) throw r.err;
+      return r.text;
+    },
+  };
+}
+
+/**
+ * Reads a container's usage from its cgroup dirs (`only` these figures when
+ * given). Missing files (controller not mounted or not enabled, older
+ * kernel) leave the field undefined. Each file is read once (pass
+ * `readsOnce(fs)` to share the reads with more).
  *
  * @throws LxtError("system") when a file exists but cannot be read.
  */
 export function readCgroupStats(
   dirs: ContainerCgroupDirs,
   layout: CgroupLayout,
-  fs: CgroupFs,
+  fsIn: CgroupFs,
+  only?: readonly (keyof CgroupStats)[],
 ): CgroupStats {
+  const fs = readsOnce(fsIn);
+  const want = (key: keyof CgroupStats) => !only || only.includes(key);
+  const first = <T>(key: keyof CgroupStats, sources: Source<T>[]) =>
+    want(key) ? firstOf(fs, sources) : undefined;
   const cpuacct = v1DirWith(dirs.v1, layout, "cpuacct");
   const memory = v1DirWith(dirs.v1, layout, "memory");
   const pids = v1DirWith(dirs.v1, layout, "pids");
@@ -112,32 +147,32 @@ export function readCgroupStats(
   const v2 = dirs.v2;
   // v1 memsw counts memory plus swap: swap is the difference.
   const v1Usage =
-    memory === undefined
+    memory === undefined || !want("memorySwapBytes")
       ? undefined
-      : first(fs, [{ dir: memory, file: "memory.usage_in_bytes", parse: parseInteger }]);
+      : firstOf(fs, [{ dir: memory, file: "memory.usage_in_bytes", parse: parseInteger }]);
   const v1Memory = v1Usage === undefined ? undefined : memory;
   const usec = (text: string) => {
     const v = flatKeyed(text, "usage_usec");
     return v === undefined ? undefined : parseBigInt(v);
   };
   const stats: CgroupStats = {
-    cpuUsageNs: first<bigint>(fs, [
+    cpuUsageNs: first<bigint>("cpuUsageNs", [
       { dir: cpuacct, file: "cpuacct.usage", parse: parseBigInt },
       { dir: v2, file: "cpu.stat", parse: (t) => mapDefined(usec(t), (u) => u * 1000n) },
     ]),
-    memoryBytes: first(fs, [
+    memoryBytes: first("memoryBytes", [
       { dir: memory, file: "memory.usage_in_bytes", parse: parseInteger },
       { dir: v2, file: "memory.current", parse: parseInteger },
     ]),
-    memoryPeakBytes: first(fs, [
+    memoryPeakBytes: first("memoryPeakBytes", [
       { dir: memory, file: "memory.max_usage_in_bytes", parse: parseInteger },
       { dir: v2, file: "memory.peak", parse: parseInteger },
     ]),
-    pids: first(fs, [
+    pids: first("pids", [
       { dir: pids, file: "pids.current", parse: parseInteger },
       { dir: v2, file: "pids.current", parse: parseInteger },
     ]),
-    memorySwapBytes: first(fs, [
+    memorySwapBytes: first("memorySwapBytes", [
       {
         dir: v1Memory,
         file: "memory.memsw.usage_in_bytes",
@@ -145,7 +180,7 @@ export function readCgroupStats(
       },
       { dir: v2, file: "memory.swap.current", parse: parseInteger },
     ]),
-    oomKills: first(fs, [
+    oomKills: first("oomKills", [
       {
         dir: memory,
         file: "memory.oom_control",
@@ -157,7 +192,7 @@ export function readCgroupStats(
         parse: (t) => mapDefined(flatKeyed(t, "oom_kill"), parseInteger),
       },
     ]),
-    ioReadBytes: first(fs, [
+    ioReadBytes: first("ioReadBytes", [
       {
         dir: blkio,
         file: "blkio.throttle.io_service_bytes_recursive",
@@ -165,7 +200,7 @@ export function readCgroupStats(
       },
       { dir: v2, file: "io.stat", parse: (t) => sumIoStat(t, "rbytes") },
     ]),
-    ioWriteBytes: first(fs, [
+    ioWriteBytes: first("ioWriteBytes", [
       {
         dir: blkio,
         file: "blkio.throttle.io_service_bytes_recursive",

@@ -73,10 +73,16 @@ function lxtCommand(env: NodeJS.ProcessEnv): LxtCommand {
  * `LXT_START_TIMEOUT=SECONDS` a start's wait for the monitor's verdict
  * (default `DEFAULT_START_TIMEOUT_MS`, two minutes). `helperPool`: how
  * many monitors and lock helpers a daemon keeps made ahead of demand (none
- * for a command).
+ * for a command); `heldCgroupFiles`: how many cgroup files a daemon keeps
+ * open between reads (`heldCgroupFs`; none for a command).
  */
 export function cliContext(
-  opts: { lxcpath?: string; attachServer?: boolean; helperPool?: number } = {},
+  opts: {
+    lxcpath?: string;
+    attachServer?: boolean;
+    helperPool?: number;
+    heldCgroupFiles?: number;
+  } = {},
 ): Context {
   const env = process.env;
   const lxcpath = resolveLxcpath(opts.lxcpath);
@@ -100,6 +106,7 @@ export function cliContext(
       ? { attachSocket: join(runtimeRoot(runDir, lxcpath), ".lxtd-attach.sock") }
       : {}),
     helperPool: opts.helperPool,
+    heldCgroupFiles: opts.heldCgroupFiles,
   });
 }
 

@@ -22,6 +22,10 @@ export const CLI_ERRORS: Readonly<Record<ErrorCode, { exit: number; hint: string
     hint: 'run lxt as the only process of a delegated cgroup, e.g. `systemd-run --scope -p Delegate=yes lxt start NAME` (docs/config.md, "cgroup v2 delegation")',
   },
   daemon: { exit: 1, hint: "start it: `lxtd -P STATE_ROOT` (or the lxtd systemd unit)" },
+  remote: {
+    exit: 1,
+    hint: "see `lxt remote list`; the remote's own log (lxtd) has its side",
+  },
   start: { exit: 1, hint: "every step was undone; the message names the step that failed" },
   checkpoint: {
     exit: 1,

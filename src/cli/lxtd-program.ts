@@ -9,6 +9,9 @@ import { VERSION_LINE } from "../core/version.js";
 /** Container monitors and lock helpers lxtd keeps made ahead of demand, of each. */
 export const DEFAULT_HELPER_POOL = 2;
 
+/** A cluster member's lease TTL (seconds) unless `--cluster-ttl` says otherwise. */
+export const DEFAULT_CLUSTER_TTL = 10;
+
 /** The `lxtd` command: its flags, parsed by `lxtd.ts`. */
 export function lxtdProgram() {
   return new Command("lxtd")
@@ -41,5 +44,18 @@ export function lxtdProgram() {
       "--helper-pool <n>",
       "container monitors and lock helpers kept made ahead of demand, N of each (0: none)",
       String(DEFAULT_HELPER_POOL),
+    )
+    .option(
+      "--cluster <urls>",
+      "join the cluster on these etcd endpoints (comma-separated http(s)://HOST:PORT); needs --member and --address",
+    )
+    .option("--member <name>", "this member's name in the cluster (unique)")
+    .option(
+      "--address <url>",
+      "the https://HOST:PORT other members and clients reach this member at (default for --https: its HOST:PORT)",
+    )
+    .option(
+      "--cluster-ttl <seconds>",
+      `a member silent this long is offline; heartbeats come at a third of it (default ${DEFAULT_CLUSTER_TTL})`,
     );
 }

@@ -29,6 +29,7 @@ import { UiListener } from "../api/ui-listener.js";
 import { setPhaseSink } from "../core/phase.js";
 import { cliContext, resolveLxcpath } from "./context.js";
 import { daemonDir, daemonSocket } from "./lxtd-client.js";
+import { clusterFlags, joinCluster } from "./lxtd-cluster.js";
 import { lxtdProgram } from "./lxtd-program.js";
 
 /** Whether something answers on a unix socket (a live daemon) or not (a stale file). */
@@ -104,8 +105,9 @@ async function main(): Promise<void> {
     return;
   }
   const socketPath = opts.socket ?? daemonSocket(lxcpath);
-  // A bad address is refused before anything listens.
+  // A bad address or cluster flag is refused before anything listens.
   if (opts.https) splitAddress(opts.https);
+  const member = clusterFlags(opts);
   // The file opened here, not by pino: a logger on an fd is ready at once, so any early exit flushes.
   if (opts.logFile) mkdirSync(dirname(resolve(opts.logFile)), { recursive: true });
   const log = pino(
@@ -116,6 +118,7 @@ async function main(): Promise<void> {
     lxcpath,
     attachServer: true,
     helperPool: countOption("--helper-pool", opts.helperPool),
+    heldCgroupFiles: heldCgroupFiles(),
   });
   if (process.env.LXTD_PHASES) tracePhases(process.env.LXTD_PHASES);
   // One daemon per state root: the lock lives as long as this process.
@@ -170,28 +173,23 @@ async function main(): Promise<void> {
   if (gid !== undefined) chownSync(socketPath, 0, gid);
   const said: string[] = [];
   // `--https` wins over `core.https_address` at start; a later change of the key moves it.
-  const httpsAddress = opts.https ?? d.config.get("core.https_address");
+  const httpsAddress = opts.https ?? member?.listen ?? d.config.get("core.https_address");
   const https = new HttpsListener(d);
   d.https = https;
   if (httpsAddress) {
     await https.listen(httpsAddress);
     said.push(`lxtd: https on ${d.addresses().join(" ")} (port ${https.port})`);
   }
-  log.info({ socket: socketPath, lxcpath, https: d.addresses() }, "lxtd listening");
-  said.push(`lxtd: listening on ${socketPath}`);
-  process.stdout.write(`${said.join("\n")}\n`);
-  if (opts.readyFd) {
-    const fd = Number(opts.readyFd);
-    writeSync(fd, `${said.join("\n")}\n`);
-    closeSync(fd);
-  }
-
   let stopping = false;
-  const stop = async (sig: string) => {
+  const stop = async (sig: string, code = 0) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal: sig }, "lxtd stopping");
     await d.operations.drain(10_000);
+    // Revoked before the listeners close: the others see this member offline at once.
+    await d.cluster
+      ?.leave()
+      .catch((err: unknown) => log.warn({ err }, "cluster: leaving failed; the lease expires"));
     await https.stop();
     await ui.stop();
     await unixApp.close();
@@ -204,8 +202,33 @@ async function main(): Promise<void> {
     await Promise.all([ctx.host.monitors?.close(), ctx.host.lockHelpers?.close()]);
     await lock.release();
     log.flush();
-    process.exit(0);
+    process.exit(code);
   };
+  if (member) {
+    try {
+      // A member needs its certificate (the HTTPS listener's) before it registers.
+      if (!d.tls) throw new Error("--cluster: the member needs its HTTPS listener");
+      await joinCluster(
+        d,
+        member,
+        process.arch === "x64" ? "x86_64" : process.arch,
+        resolve(process.argv[1] ?? "."),
+      );
+    } catch (err) {
+      process.stderr.write(`lxtd: ${(err as Error).message}\n`);
+      await stop("cluster join failed", 1);
+    }
+    said.push(`lxtd: cluster member ${member.member} (${member.address})`);
+  }
+  log.info({ socket: socketPath, lxcpath, https: d.addresses() }, "lxtd listening");
+  said.push(`lxtd: listening on ${socketPath}`);
+  process.stdout.write(`${said.join("\n")}\n`);
+  if (opts.readyFd) {
+    const fd = Number(opts.readyFd);
+    writeSync(fd, `${said.join("\n")}\n`);
+    closeSync(fd);
+  }
+
   process.on("SIGTERM", () => void stop("SIGTERM"));
   process.on("SIGINT", () => void stop("SIGINT"));
   process.on("unhandledRejection", (err) => log.error({ err }, "unhandled rejection"));
@@ -251,3 +274,20 @@ main().catch((err: unknown) => {
   process.stderr.write(`lxtd: ${(err as Error)?.message ?? String(err)}\n`);
   process.exit(1);
 });
+
+/**
+ * How many cgroup files the daemon keeps open between reads (lists and
+ * metrics scrapes read the same ones each time): a quarter of this
+ * process's open-file limit, at most 16384, so that sockets and the
+ * containers' own descriptors keep the rest.
+ */
+function heldCgroupFiles(): number {
+  let soft = 1024;
+  try {
+    const line = /^Max open files\s+(\d+)/m.exec(readFileSync("/proc/self/limits", "utf8"));
+    if (line?.[1]) soft = Number(line[1]);
+  } catch {
+    // no /proc: the usual default
+  }
+  return Math.min(16384, Math.floor(soft / 4));
+}

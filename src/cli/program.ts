@@ -5,6 +5,7 @@ import { register as autostart } from "./verbs/autostart.js";
 import { register as cgroup } from "./verbs/cgroup.js";
 import { register as checkconfig } from "./verbs/checkconfig.js";
 import { register as checkpoint } from "./verbs/checkpoint.js";
+import { register as clusterVerb } from "./verbs/cluster.js";
 import { register as complete } from "./verbs/complete.js";
 import { register as config } from "./verbs/config.js";
 import { register as consoleVerb } from "./verbs/console.js";
@@ -21,7 +22,9 @@ import { register as info } from "./verbs/info.js";
 import { register as launch } from "./verbs/launch.js";
 import { register as ls } from "./verbs/ls.js";
 import { register as metrics } from "./verbs/metrics.js";
+import { register as move } from "./verbs/move.js";
 import { register as network } from "./verbs/network.js";
+import { register as remote } from "./verbs/remote.js";
 import { register as setupHost } from "./verbs/setup-host.js";
 import { register as snapshot } from "./verbs/snapshot.js";
 import { register as start } from "./verbs/start.js";
@@ -47,6 +50,7 @@ export const VERBS: ReadonlyArray<readonly [readonly string[], Register]> = [
   [["destroy"], destroy],
   [["snapshot"], snapshot],
   [["copy"], copy],
+  [["move"], move],
   [["export"], exportVerb],
   [["import"], importVerb],
   [["image"], image],
@@ -61,6 +65,8 @@ export const VERBS: ReadonlyArray<readonly [readonly string[], Register]> = [
   [["network"], network],
   [["forward"], forward],
   [["trust"], trust],
+  [["cluster"], clusterVerb],
+  [["remote"], remote],
   [["autostart"], autostart],
   [["ui"], ui],
   [["setup-host"], setupHost],

@@ -210,9 +210,14 @@ export const RUNTIME_KEYS: KeySpec[] = [
     if (v.includes("/") || v === "." || v === ".." || v.length > 255)
       throw new ValueError(`invalid value "${v}": expected a directory name under /dev`);
   }),
-  impl("lxc.console.path", "console device; only `none` (no console) is implemented", nothing, {
-    check: (v) => (v === "none" ? undefined : { status: "later", feature: "console device path" }),
-  }),
+  impl(
+    "lxc.console.path",
+    "a host terminal device (e.g. /dev/ttyS0, /dev/pts/3) the container's console is relayed to and from; `none`: no console",
+    (v) => {
+      if (v !== "none" && !v.startsWith("/"))
+        throw new ValueError(`invalid value "${v}": expected none or an absolute device path`);
+    },
+  ),
   impl("lxc.console.logfile", "file the console output is copied to", nothing),
   impl(
     "lxc.console.buffer.size",
@@ -246,25 +251,15 @@ export const RUNTIME_KEYS: KeySpec[] = [
   ),
   impl(
     "lxc.mount.entry",
-    "fstab-format mount line; target relative to the rootfs; extra options create=dir|file, optional, relative",
+    "fstab-format mount line; target relative to the rootfs; extra options create=dir|file, optional, relative, idmap=container|PATH (an idmapped bind)",
     (v) => void parseMountEntry(v),
-    {
-      list: true,
-      check: (v) =>
-        parseMountEntry(v).idmap !== undefined
-          ? { status: "later", feature: "idmapped mounts" }
-          : undefined,
-    },
+    { list: true },
   ),
   impl(
     "lxc.mount.auto",
-    "kernel filesystems to mount: proc[:mixed|:rw], sys[:mixed|:ro|:rw], cgroup[:mixed|:ro|:rw][:force], cgroup-full[...]",
+    "kernel filesystems to mount: proc[:mixed|:rw], sys[:mixed|:ro|:rw], cgroup[:mixed|:ro|:rw][:force], cgroup-full[...]; shmounts:HOST[:CONTAINER] binds HOST (a shared mount) at CONTAINER (default /dev/.lxc-mounts) so mounts made under HOST later show inside",
     (v) => void applyMountAuto({}, v),
-    {
-      list: true,
-      check: (v) =>
-        applyMountAuto({}, v).shmounts ? { status: "later", feature: "shmounts" } : undefined,
-    },
+    { list: true },
   ),
   impl(
     "lxc.rootfs.path",

@@ -23,6 +23,20 @@ export interface PlanMount {
   createFile?: boolean;
   /** The source is a path inside the container, not on the host. */
   sourceInRoot?: boolean;
+  /**
+   * An idmapped bind (`idmap=`): `container` or an nsfs path naming the
+   * user namespace the monitor idmaps the source's tree to.
+   */
+  idmap?: string;
+}
+
+/** A bind of host path `source` at `target` inside the container, with `extra` set (optional, createDir...). */
+export function hostBind(
+  source: string,
+  target: string,
+  extra: Partial<PlanMount> = {},
+): PlanMount {
+  return { source, target, fstype: "", flags: MS.BIND, data: "", remountFlags: 0, ...extra };
 }
 
 /** mount(2) flags, <sys/mount.h>. */
@@ -202,11 +216,12 @@ export function parseMountEntry(value: string): MountEntry {
       else
         throw new ValueError(`invalid mount option "${opt}": expected create=dir or create=file`);
     } else if (opt.startsWith("idmap=")) {
-      if (opt === "idmap=")
+      const ns = opt.slice("idmap=".length);
+      if (ns !== "container" && !ns.startsWith("/"))
         throw new ValueError(
-          `invalid mount option "${opt}": expected idmap=PATH or idmap=container`,
+          `invalid mount option "${opt}": expected idmap=container or idmap=PATH (a user namespace file, e.g. /proc/PID/ns/user)`,
         );
-      entry.idmap = opt.slice("idmap=".length);
+      entry.idmap = ns;
     } else {
       data.push(opt);
     }
@@ -251,7 +266,7 @@ export interface MountAuto {
     full: boolean;
     force: boolean;
   };
-  /** `shmounts:HOST[:CONTAINER]` (not implemented yet). */
+  /** `shmounts:HOST[:CONTAINER]`: HOST bound at CONTAINER, where mounts made under HOST later show. */
   shmounts?: { host: string; container: string };
 }
 

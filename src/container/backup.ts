@@ -68,6 +68,14 @@ export interface ExportOptions {
    * in place as it does `config`.
    */
   extraFiles?: readonly string[];
+  /**
+   * A GNU tar snapshot file (`--listed-incremental`): the first export with
+   * it is a full dump, each later one holds only what changed since (and
+   * which names are gone). A running container is exported with it
+   * whatever its backend: the copy is made consistent by the next one,
+   * taken once it is stopped (a move's pre-copy, docs/migrate.md).
+   */
+  incremental?: string;
 }
 
 function pickCompression(file: string, flag: string | undefined): Compression {
@@ -110,7 +118,7 @@ export async function exportContainer(
     const seen = await repairStale(ctx, paths);
     const ref = rootfsRef(paths, "export");
     const driver = storageDriver(ref.spec.backend, run);
-    if (seen.state !== "STOPPED" && !driver.capabilities.liveSnapshot) {
+    if (seen.state !== "STOPPED" && !driver.capabilities.liveSnapshot && !opts.incremental) {
       throw new LxtError(
         "state",
         `export ${paths.name}: container is ${seen.state}; its ${driver.name} storage cannot be read consistently while it runs (stop it first)`,
@@ -125,7 +133,7 @@ export async function exportContainer(
     revert.add("partial archive", () => rmSync(tmpFile, { force: true }));
     try {
       let live = ref;
-      if (seen.state !== "STOPPED") {
+      if (seen.state !== "STOPPED" && driver.capabilities.liveSnapshot) {
         const dir = join(staging, "live");
         mkdirSync(dir, { mode: 0o700 });
         live = { spec: driver.newSpec(dir, ref), dir };
@@ -173,19 +181,29 @@ export async function exportContainer(
       const members = ["index.json", "config", ...extras, "rootfs"];
       if (manifest.snapshots.length > 0) members.push("snaps");
       opts.progress?.(`archiving ${paths.name} to ${out}`);
-      await archiveWithMounts(env, mounts, [
-        "-c",
-        "-f",
-        tmpFile,
-        ...TAR_KEEP,
-        "--sparse",
-        ...unshiftTarArgs(shifts, staging),
-        ...compressionArgs(compression, "create"),
-        "-C",
-        tree,
-        "--",
-        ...members,
-      ]);
+      await archiveWithMounts(
+        env,
+        mounts,
+        [
+          "-c",
+          "-f",
+          tmpFile,
+          ...TAR_KEEP,
+          "--sparse",
+          // Device numbers of a bind or overlay view differ from run to run; inodes do not.
+          ...(opts.incremental
+            ? [`--listed-incremental=${opts.incremental}`, "--no-check-device"]
+            : []),
+          ...unshiftTarArgs(shifts, staging),
+          ...compressionArgs(compression, "create"),
+          "-C",
+          tree,
+          "--",
+          ...members,
+        ],
+        // A running tree read in place changes under tar: the incremental export taken once it is stopped catches up.
+        live === ref && seen.state !== "STOPPED",
+      );
       renameSync(tmpFile, out);
       await revert.revert(); // the staging (and live snapshot) go either way
       return manifest;
@@ -216,7 +234,12 @@ function copyExtras(from: string, to: string, files: readonly string[] = []): st
  * each rootfs view is mounted (bind, or a read-only overlay): the host's
  * mount table never changes and the mounts go with that process.
  */
-function archiveWithMounts(env: Env, mounts: string[][], tarArgs: string[]): Promise<void> {
+function archiveWithMounts(
+  env: Env,
+  mounts: string[][],
+  tarArgs: string[],
+  differsOk = false,
+): Promise<void> {
   const lines = ["set -e"];
   const args: string[] = [];
   for (const [kind, a, b] of mounts) {
@@ -244,7 +267,7 @@ function archiveWithMounts(env: Env, mounts: string[][], tarArgs: string[]): Pro
       ...args,
       ...tarArgs,
     ],
-    { what: "tar", env },
+    { what: "tar", env, differsOk },
   );
 }
 
@@ -282,6 +305,11 @@ export interface ImportOptions {
   progress?: Progress;
   /** Who asked: the imported configs are checked as its start would read them. */
   caller: Caller;
+  /**
+   * Incremental archives (exports with `incremental`) unpacked over the
+   * first, in order: each brings what changed and removes what went.
+   */
+  deltas?: readonly string[];
 }
 
 interface Staged {
@@ -359,21 +387,26 @@ export async function importContainer(
         staged.map((s) => ({ archive: s.archive, target: relative(staging, filesDir(s.ref)) })),
       );
       opts.progress?.(`unpacking ${file} as ${paths.name}`);
-      await runTar(
-        "tar",
-        [
-          "-x",
-          "-f",
-          src,
-          ...TAR_KEEP,
-          "--same-owner",
-          ...compressionArgs(fileCompression(src), "read"),
-          ...transforms,
-          "-C",
-          staging,
-        ],
-        { what: "unpack", env },
-      );
+      const deltas = (opts.deltas ?? []).map((f) => resolve(f));
+      for (const archive of [src, ...deltas]) {
+        await runTar(
+          "tar",
+          [
+            "-x",
+            "-f",
+            archive,
+            ...TAR_KEEP,
+            "--same-owner",
+            // An incremental archive's directory records remove what the dump did not hold.
+            ...(deltas.length > 0 ? ["--listed-incremental=/dev/null"] : []),
+            ...compressionArgs(fileCompression(archive), "read"),
+            ...transforms,
+            "-C",
+            staging,
+          ],
+          { what: "unpack", env },
+        );
+      }
       rmSync(join(staging, "index.json"), { force: true });
       const renamed = paths.name !== manifest.name;
       for (const s of staged) {

@@ -17,10 +17,23 @@ import {
   statSync,
   writeFileSync,
 } from "node:fs";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import type { Context } from "../core/context.js";
 import { LxtError } from "../core/errors.js";
-import { type CriuStatus, criuProblem, probeCriu } from "./criu.js";
+import {
+  type CheckpointVeth,
+  refuseNetRecords,
+  refuseRestoreNics,
+  vethRestoreArgs,
+  vethsOf,
+} from "./checkpoint-net.js";
+import {
+  type CriuStatus,
+  criuInetProblem,
+  criuProblem,
+  criuUsernsProblem,
+  probeCriu,
+} from "./criu.js";
 import type { LaunchOptions } from "./launch-input.js";
 import { type ContainerPaths, requireExists } from "./paths.js";
 import { repairStale, withLock } from "./runtime.js";
@@ -29,6 +42,7 @@ import { applyStart, type Started } from "./start-apply.js";
 import { planStart } from "./start-plan.js";
 import { observe, requireState } from "./state.js";
 import { STOP_CLEANUP_GRACE_MS, waitFor } from "./stop.js";
+import { idmapSource } from "./userns.js";
 
 /** The file lxt writes beside CRIU's images: what was dumped, for the restore. */
 export const MANIFEST = "lxt-checkpoint.json";
@@ -47,7 +61,18 @@ export interface CheckpointManifest {
   /** Mounts whose source is outside the container (binds of host files): where, and of what. */
   externalMounts: { target: string; source: string }[];
   dumpMs: number;
+  /**
+   * CRIU's `--network-lock` at dump, which the restore must repeat: with
+   * `nftables` the dumped ruleset holds CRIU's lock table, which only a
+   * restore with the same method deletes. Absent: `skip` (no NIC).
+   */
+  networkLock?: NetworkLock;
+  /** The veths dumped with the container's network namespace (absent: none). */
+  veths?: CheckpointVeth[];
 }
+
+/** How CRIU keeps traffic off the container's sockets while they are dumped and restored. */
+export type NetworkLock = "skip" | "nftables";
 
 export interface CheckpointOptions {
   /** Where CRIU writes its images (made if missing; must hold no checkpoint). */
@@ -66,14 +91,16 @@ export interface CheckpointResult {
 
 /** Why a running container cannot be dumped here, from its plan; undefined when it can. */
 export function refuseCheckpoint(plan: RuntimePlan): string | undefined {
-  // The dump works; criu 4.1.1's restore into the user namespace fails here
-  // (on the idmapped rootfs: "Can't open file var/log/messages on restore:
-  // Permission denied"), so refuse before a container is stopped for nothing.
-  if (plan.records.has("idmap"))
-    return 'unprivileged containers (a user namespace) are not checkpointed: criu 4.1.1 cannot restore them here ("Can\'t open file ... on restore: Permission denied" through the idmapped rootfs; see docs/checkpoint.md)';
-  if (plan.records.has("net") || plan.records.has("netdev"))
-    return "containers with network devices (lxc.net.N.type other than empty/none) are not checkpointed yet: see docs/checkpoint.md";
-  if (plan.records.has("idmapped-mount")) return "idmapped mounts are not checkpointed";
+  const net = refuseNetRecords(plan.records.get("net") ?? [], plan.records.get("host-hook") ?? []);
+  if (net) return net;
+  // The restore mounts the rootfs idmapped for criu (native/src/restore.c): that one only.
+  const idmapped = plan.records.get("idmapped-mount") ?? [];
+  const rootfs = plan.records.get("rootfs")?.[0]?.[0];
+  const idmappedBind = (plan.records.get("mount") ?? []).some((f) =>
+    (f[6] ?? "").split(",").includes("idmapped"),
+  );
+  if (idmappedBind || idmapped.length > 1 || idmapped.some((f) => f[0] !== rootfs))
+    return "idmapped mounts other than the rootfs (an overlay's layers, idmapped lxc.mount.entry) are not checkpointed";
   const opts = plan.records.get("opt") ?? [];
   if (opts.some((o) => o[0] === "ns-share"))
     return "shared namespaces (lxc.namespace.share.*) are not checkpointed";
@@ -125,10 +152,10 @@ export function dumpArgs(o: {
   verbose: boolean;
   ttys: CheckpointManifest["ttys"];
   externalMounts: CheckpointManifest["externalMounts"];
+  networkLock?: NetworkLock;
 }): string[] {
   const a = ["dump", "-t", String(o.pid), "-D", o.dir, "-o", DUMP_LOG, o.verbose ? "-v4" : "-v2"];
-  // The container's own network namespace: CRIU's iptables/nft lock is for the host's.
-  a.push("--network-lock", "skip", "--tcp-established", "--file-locks");
+  a.push("--network-lock", o.networkLock ?? "skip", "--tcp-established", "--file-locks");
   // The cgroups are lxt's: made fresh beneath the restorer's (native/src/restore.c).
   a.push("--manage-cgroups=ignore");
   for (const { target } of o.externalMounts)
@@ -154,7 +181,7 @@ export function restoreArgs(o: {
   const a = [o.criu, "restore", "-D", o.dir, "-o", RESTORE_LOG, o.verbose ? "-v4" : "-v2"];
   a.push("--root", o.rootfs, "--restore-detached", "--restore-sibling");
   a.push("--pidfile", join(o.dir, PIDFILE));
-  a.push("--network-lock", "skip", "--tcp-established", "--file-locks");
+  a.push("--network-lock", o.manifest.networkLock ?? "skip", "--tcp-established", "--file-locks");
   a.push("--manage-cgroups=ignore");
   for (const { target, source } of o.manifest.externalMounts)
     a.push("--external", `mnt[${mountKey(target)}]:${source}`);
@@ -195,16 +222,32 @@ export function ptyKeys(plan: RuntimePlan, mountinfo: string): CheckpointManifes
   return out;
 }
 
+/**
+ * Why these ptys cannot be named to CRIU: its dump fails ("tty: Found slave
+ * peer index 0 without correspond master peer") when one of them is the
+ * host's pts 256 or above (a major other than 136); undefined when none is.
+ */
+export function highPty(ttys: CheckpointManifest["ttys"]): string | undefined {
+  const t = ttys.find((x) => Number.parseInt(x.key.split(":")[0] ?? "0", 16) >> 8 !== 136);
+  if (!t) return undefined;
+  const rdev = Number.parseInt(t.key.split(":")[0] ?? "0", 16);
+  const n = (((rdev >> 8) - 136) << 8) | (rdev & 0xff);
+  return `its ${t.target} is the host's pty ${n}: criu cannot dump ptys numbered 256 or more ("tty: Found slave peer index 0 without correspond master peer"); restart the container when fewer ptys are in use on the host (docs/checkpoint.md)`;
+}
+
 /** Errors CRIU logs on every run here and survives: its own fd limit, probes for iptables tools. */
 const NOISE = /RLIMIT_NOFILE|tables(-legacy)?-save|-V failed/;
 
-/** The last `Error` lines of a CRIU log, for the message. */
+/**
+ * A CRIU log's `Error` lines for the message: the first (where a restored
+ * task's own failure is, before criu's summary of it) and the last two.
+ */
 export function criuLogError(log: string): string {
-  const errs = log
+  const all = log
     .split("\n")
     .filter((l) => /\bError\b|\berror\b/.test(l) && !NOISE.test(l))
-    .slice(-3)
     .map((l) => l.replace(/^\(\s*[\d.]+\)\s*/, "").trim());
+  const errs = all.length > 3 ? [all[0], "…", ...all.slice(-2)] : all;
   return errs.length > 0 ? errs.join("; ") : "no error in its log";
 }
 
@@ -255,12 +298,23 @@ export async function checkpointContainer(
     const init = seen.init;
     if (!plan || !init)
       throw new LxtError("state", `checkpoint ${paths.name}: no running init to dump`);
-    const refusal = refuseCheckpoint(plan);
+    const refusal =
+      refuseCheckpoint(plan) ??
+      (plan.records.has("net") ? criuInetProblem(criu.version) : undefined) ??
+      (plan.records.has("idmap") ? criuUsernsProblem(criu.version) : undefined);
     if (refusal) throw new LxtError("unsupported", `checkpoint ${paths.name}: ${refusal}`);
     prepareDir(opts.dir, paths.name);
     const mountinfo = readFileSync(`/proc/${init.pid}/mountinfo`, "utf8");
     const ttys = ptyKeys(plan, mountinfo);
+    const high = highPty(ttys);
+    if (high) throw new LxtError("unsupported", `checkpoint ${paths.name}: ${high}`);
     const ext = externalMounts(plan, mountinfo);
+    const veths = vethsOf(plan.records.get("net") ?? []);
+    // Without a NIC nothing outside can reach the namespace's sockets: no
+    // lock needed. With one, CRIU's nftables table in the container's own
+    // namespace drops all but its repair traffic from freeze to restore, so
+    // a peer's packets meet no socket and get no RST.
+    const networkLock: NetworkLock = veths.length > 0 ? "nftables" : "skip";
     const args = dumpArgs({
       pid: init.pid,
       dir: opts.dir,
@@ -268,6 +322,7 @@ export async function checkpointContainer(
       verbose: !!opts.verbose,
       externalMounts: ext,
       ttys,
+      networkLock,
     });
     const t0 = ctx.host.clock.now();
     try {
@@ -287,6 +342,7 @@ export async function checkpointContainer(
       externalMounts: ext,
       ttys,
       dumpMs,
+      ...(veths.length > 0 ? { networkLock, veths } : {}),
     };
     writeFileSync(join(opts.dir, MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`, {
       mode: 0o600,
@@ -322,7 +378,12 @@ export function readManifest(dir: string, name: string): CheckpointManifest {
       err,
     );
   }
-  if (m.version !== 1 || !Array.isArray(m.externalMounts))
+  if (
+    m.version !== 1 ||
+    !Array.isArray(m.externalMounts) ||
+    (m.networkLock !== undefined && m.networkLock !== "skip" && m.networkLock !== "nftables") ||
+    (m.veths !== undefined && !Array.isArray(m.veths))
+  )
     throw new LxtError(
       "usage",
       `restore ${name}: ${join(dir, MANIFEST)}: not a version 1 manifest`,
@@ -349,7 +410,9 @@ export async function restoreContainer(
   requireExists(paths, "restore");
   const { dir, verbose, signal, ...launch } = opts;
   const manifest = readManifest(dir, paths.name);
-  await requireCriu(ctx, "restore", paths.name);
+  const criu = await requireCriu(ctx, "restore", paths.name);
+  const inet = (manifest.veths?.length ?? 0) > 0 ? criuInetProblem(criu.version) : undefined;
+  if (inet) throw new LxtError("unsupported", `restore ${paths.name}: ${inet}`);
   const criuPath = await whichCriu(ctx);
   return withLock(
     ctx,
@@ -358,11 +421,14 @@ export async function restoreContainer(
       const seen = await repairStale(ctx, paths);
       requireState("restore", paths.name, seen.state);
       const plan = planStart(ctx, paths, launch);
-      if (plan.nics.length > 0)
-        throw new LxtError(
-          "unsupported",
-          `restore ${paths.name}: containers with network devices are not restored yet: see docs/checkpoint.md`,
-        );
+      const userns =
+        idmapSource(plan.config.security) !== "privileged"
+          ? criuUsernsProblem(criu.version)
+          : undefined;
+      if (userns) throw new LxtError("unsupported", `restore ${paths.name}: ${userns}`);
+      if (idmapSource(plan.config.security) !== "privileged") requireSearchable(dir, paths.name);
+      const nicRefusal = refuseRestoreNics(plan.nics, manifest.veths ?? []);
+      if (nicRefusal) throw new LxtError("unsupported", `restore ${paths.name}: ${nicRefusal}`);
       plan.launch = {
         ...plan.launch,
         restore: [
@@ -374,6 +440,7 @@ export async function restoreContainer(
             verbose: !!verbose,
             manifest,
           }),
+          ...vethRestoreArgs(plan.nics),
         ],
       };
       // criu refuses to overwrite a pidfile, and the log must be this restore's: an earlier restore's go.
@@ -397,6 +464,23 @@ export async function restoreContainer(
     },
     { signal },
   );
+}
+
+/**
+ * An unprivileged restore: criu opens timens-0.img in the new user namespace
+ * before its maps are written, as an unmapped id (native/src/restore.c), so
+ * every directory above the checkpoint's must be searchable by others.
+ */
+function requireSearchable(dir: string, name: string): void {
+  for (let d = dirname(resolve(dir)); ; d = dirname(d)) {
+    const mode = statSync(d).mode & 0o777;
+    if ((mode & 0o001) === 0)
+      throw new LxtError(
+        "usage",
+        `restore ${name}: ${d} (mode ${mode.toString(8).padStart(4, "0")}) is not searchable by others: an unprivileged restore needs every directory above ${dir} to be (chmod o+x; criu reads a clock image there before the user namespace's maps are written)`,
+      );
+    if (d === "/") return;
+  }
 }
 
 /** The absolute path of `criu` on the host's PATH (the monitor execs it without a search). */

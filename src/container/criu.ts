@@ -32,11 +32,33 @@ export function parseCriuVersion(text: string): string | undefined {
   return /^Version:\s*(\d+\.\d+(?:\.\d+)?)/m.exec(text)?.[1];
 }
 
-/** Whether VERSION is at least CRIU_MIN. */
-export function criuNewEnough(version: string | undefined): boolean {
+/**
+ * The oldest CRIU that dumps TCP and UDP sockets on kernels from 6.16, where
+ * SO_PASSCRED and SO_PASSSEC are AF_UNIX's only: 4.1 asks every socket and
+ * fails ("sockets: Can't get 1:16 opt: Operation not supported").
+ */
+export const CRIU_INET_MIN: readonly [number, number] = [4, 2];
+
+/** Whether VERSION is at least WANT (default CRIU_MIN). */
+export function criuNewEnough(
+  version: string | undefined,
+  want: readonly [number, number] = CRIU_MIN,
+): boolean {
   if (!version) return false;
   const [maj = 0, min = 0] = version.split(".").map(Number);
-  return maj > CRIU_MIN[0] || (maj === CRIU_MIN[0] && min >= CRIU_MIN[1]);
+  return maj > want[0] || (maj === want[0] && min >= want[1]);
+}
+
+/** Why this CRIU is not the one unprivileged restores were shown to work with (4.2); undefined when it is. */
+export function criuUsernsProblem(version: string | undefined): string | undefined {
+  if (criuNewEnough(version, CRIU_INET_MIN)) return undefined;
+  return `criu ${version ?? "(unknown version)"}: unprivileged containers (a user namespace) are checkpointed with criu ${CRIU_INET_MIN.join(".")} or later (scripts/criu.sh installs it)`;
+}
+
+/** Why this CRIU cannot checkpoint a container with NICs (its sockets); undefined when it can. */
+export function criuInetProblem(version: string | undefined): string | undefined {
+  if (criuNewEnough(version, CRIU_INET_MIN)) return undefined;
+  return `criu ${version ?? "(unknown version)"} dumps no TCP or UDP socket on kernels from 6.16 ("sockets: Can't get 1:16 opt: Operation not supported"); containers with NICs need criu ${CRIU_INET_MIN.join(".")} (scripts/criu.sh installs it)`;
 }
 
 /** Whether this CRIU can checkpoint and restore here: found, new enough, `criu check` passed. */
@@ -110,6 +132,13 @@ export function criuItems(s: CriuStatus): CheckItem[] {
     name: "criu check",
     status: s.checkOk ? "enabled" : "missing",
     detail: s.checkOk ? "Looks good" : (problem ?? "failed"),
+  });
+  const inet = criuInetProblem(s.version);
+  out.push({
+    section,
+    name: "criu: containers with NICs",
+    status: inet ? "missing" : "enabled",
+    detail: inet ?? "TCP/UDP sockets dumped; established TCP connections kept",
   });
   out.push({
     section,

@@ -12,7 +12,8 @@
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { finished, Readable, type Writable } from "node:stream";
+import { finished, PassThrough, pipeline, Readable, type Writable } from "node:stream";
+import { buffer } from "node:stream/consumers";
 import { getSystemErrorMap } from "node:util";
 import { parseIdmapLine, parseIdmapText, sliceMap } from "../config/idmap.js";
 import { ConfigDocument } from "../config/write.js";
@@ -170,11 +171,21 @@ function helperError(
   return new FileError(name, path, text);
 }
 
-/** Runs `lxt-shim file`; fd 3 is a socket (meta out for get, commit in for put). */
+/**
+ * Runs `lxt-shim file`; fd 3 is a socket (meta out for get, commit in for
+ * put). `out` is the helper's stdout, taken from the start: Node drops the
+ * output of a child that exits while nobody reads it, and an empty stdout
+ * ends unseen by a reader that comes later, so a read that waited for the
+ * metadata before reading stdout would lose the content or wait forever.
+ * Destroying `out` closes the pipe (the helper then stops on EPIPE).
+ */
 function runHelper(ctx: Context, target: Target, args: string[]) {
   const child: ChildProcess = spawn(ctx.host.helper, ["file", ...target.args, ...args], {
     stdio: ["pipe", "pipe", "pipe", "pipe"],
   });
+  const out = new PassThrough();
+  // Its errors are the helper's to report (its exit status), not the stream's.
+  if (child.stdout) pipeline(child.stdout, out, () => {});
   let stderr = "";
   child.stderr?.setEncoding("utf8").on("data", (s: string) => {
     if (stderr.length < 4096) stderr += s;
@@ -190,7 +201,7 @@ function runHelper(ctx: Context, target: Target, args: string[]) {
   );
   const control = child.stdio[3] as (Readable & Writable) | null;
   control?.on("error", () => {}); // the helper may exit before reading it
-  return { child, exited, control };
+  return { child, exited, control, out };
 }
 
 async function released<T>(target: Target, p: Promise<T>): Promise<T> {
@@ -201,14 +212,9 @@ async function released<T>(target: Target, p: Promise<T>): Promise<T> {
   }
 }
 
-function readAll(s: Readable | null | undefined): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const parts: Buffer[] = [];
-    if (!s) return resolve(Buffer.alloc(0));
-    s.on("data", (b: Buffer) => parts.push(b));
-    s.on("end", () => resolve(Buffer.concat(parts)));
-    s.on("error", reject);
-  });
+/** Collects a stream; one that has already ended yields what is left (nothing), not a wait. */
+async function readAll(s: Readable | null | undefined): Promise<Buffer> {
+  return s ? buffer(s) : Buffer.alloc(0);
 }
 
 function parseMeta(line: string, ids: IdView): FileMeta | undefined {
@@ -244,12 +250,12 @@ export async function readContainerFile(
     await target.lock?.release();
     throw err;
   }
-  const { child, exited, control } = run;
+  const { child, exited, control, out } = run;
   child.stdin?.end();
   const metaText = (await readAll(control)).toString("utf8");
   const meta = parseMeta(metaText, target.ids);
   if (!meta) {
-    child.stdout?.resume();
+    out.resume();
     const r = await released(target, exited);
     throw helperError(r.failure, paths, path, r.stderr);
   }
@@ -261,9 +267,9 @@ export async function readContainerFile(
       }),
     );
     done.catch(() => {}); // the caller may only watch the stream
-    return { ...meta, type: "file", body: child.stdout as Readable, done };
+    return { ...meta, type: "file", body: out, done };
   }
-  const content = await readAll(child.stdout);
+  const content = await readAll(out);
   const r = await released(target, exited);
   if (!r.ok) throw helperError(r.failure, paths, path, r.stderr);
   if (meta.type === "directory") {
@@ -331,8 +337,8 @@ export async function writeContainerFile(
     if (opts.mode !== undefined) args.push("--mode", (opts.mode & 0o7777).toString(8));
     if (opts.modifyExisting?.length) args.push("--modify", opts.modifyExisting.join(","));
     if (opts.append) args.push("--append");
-    const { child, exited, control } = runHelper(ctx, target, [...args, "put", path]);
-    child.stdout?.resume();
+    const { child, exited, control, out } = runHelper(ctx, target, [...args, "put", path]);
+    out.resume();
     let complete = true;
     if (opts.type === "directory") child.stdin?.end();
     else complete = await feed(body ?? Readable.from([]), child.stdin as Writable);
@@ -354,9 +360,9 @@ export async function deleteContainerFile(
   const path = containerPath(rawPath);
   const target = await resolveTarget(ctx, paths, "file");
   const exec = async () => {
-    const { child, exited } = runHelper(ctx, target, ["delete", path]);
+    const { child, exited, out } = runHelper(ctx, target, ["delete", path]);
     child.stdin?.end();
-    child.stdout?.resume();
+    out.resume();
     const r = await exited;
     if (!r.ok) throw helperError(r.failure, paths, path, r.stderr);
   };

@@ -44,7 +44,8 @@ export function parseForwardArgs(proto: string, host: string, target: string): P
   }
 }
 
-function forwardsFile(paths: ContainerPaths): string {
+/** Where a container's forwards are kept (one `PROTO HOSTPORT CONTAINERPORT` a line). */
+export function forwardsFile(paths: ContainerPaths): string {
   return join(paths.dir, "forwards");
 }
 

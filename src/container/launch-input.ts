@@ -2,7 +2,13 @@ import { existsSync } from "node:fs";
 import type { CgroupLayout } from "../cgroups/layout.js";
 import { loadConfig } from "../config/load.js";
 import { CONFIG_DEFAULTS, type ContainerConfig } from "../config/model.js";
-import { MS, PER_MOUNT_FLAGS, type PlanMount } from "../config/mounts.js";
+import {
+  hostBind,
+  MS,
+  normalizeTarget,
+  PER_MOUNT_FLAGS,
+  type PlanMount,
+} from "../config/mounts.js";
 import { type ConfigEntry, parseConfigText } from "../config/parse.js";
 import type { Caller, Env, Stdio } from "../core/context.js";
 import { LxtError } from "../core/errors.js";
@@ -100,6 +106,37 @@ export function visibleHierarchies(layout: CgroupLayout): VisibleHierarchy[] {
   });
 }
 
+/**
+ * Refuses what LXC refuses of an `idmap=` mount entry at start: only a bind
+ * of a host path can be idmapped, with no filesystem data, and `container`
+ * needs a user namespace. (LXC also takes `relative`; lxt does not, since
+ * the host would then follow the container's own symlinks.)
+ */
+export function checkIdmappedEntries(cfg: ContainerConfig, userns: boolean): void {
+  for (const m of cfg.mountEntries) {
+    if (m.idmap === undefined) continue;
+    const why = !(m.flags & MS.BIND)
+      ? "only a bind mount (bind or rbind) can be idmapped"
+      : m.fstype !== "none" && m.fstype !== ""
+        ? `only a bind mount can be idmapped, not a ${m.fstype} filesystem (use fstype none)`
+        : m.data !== ""
+          ? `a bind mount takes no filesystem options (${m.data})`
+          : m.relative
+            ? "idmap= with relative is not supported: the source must be a host path"
+            : m.idmap === "container" && !userns
+              ? "idmap=container needs the container's own user namespace (lxc.idmap), and this container is privileged"
+              : undefined;
+    if (why) throw new LxtError("config", `${m.file}:${m.line}: lxc.mount.entry: ${why}`);
+  }
+}
+
+/** `lxc.mount.auto = shmounts:HOST:CONTAINER`: HOST bound at CONTAINER, as LXC adds it to its mount entries. */
+export function shmountsMount(cfg: ContainerConfig): PlanMount[] {
+  const sh = cfg.mountAuto.shmounts;
+  if (!sh) return [];
+  return [hostBind(sh.host, `/${normalizeTarget(sh.container)}`, { createDir: true })];
+}
+
 export function planMount(m: ContainerConfig["mountEntries"][number]): PlanMount[] {
   const out: PlanMount[] = [
     {
@@ -113,6 +150,7 @@ export function planMount(m: ContainerConfig["mountEntries"][number]): PlanMount
       createDir: m.createDir,
       createFile: m.createFile,
       sourceInRoot: m.relative,
+      ...(m.idmap !== undefined ? { idmap: m.idmap } : {}),
     },
   ];
   if (m.propagation) {
@@ -136,15 +174,7 @@ export function planMount(m: ContainerConfig["mountEntries"][number]): PlanMount
  */
 export function lxcfsMounts(view: LxcfsView | undefined): PlanMount[] {
   if (!view) return [];
-  const bind = (source: string, target: string): PlanMount => ({
-    source,
-    target,
-    fstype: "",
-    flags: MS.BIND,
-    data: "",
-    remountFlags: 0,
-    optional: true,
-  });
+  const bind = (source: string, target: string) => hostBind(source, target, { optional: true });
   return [
     ...view.procFiles.map((f) => bind(`${view.dir}/proc/${f}`, `/proc/${f}`)),
     ...(view.sysCpu ? [bind(`${view.dir}/sys/devices/system/cpu`, "/sys/devices/system/cpu")] : []),

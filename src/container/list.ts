@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { allDirs } from "../cgroups/container.js";
 import type { CgroupLayout } from "../cgroups/layout.js";
@@ -52,10 +52,12 @@ export async function containerNics(
   paths: ContainerPaths,
   pid?: number,
 ): Promise<NicInfo[]> {
-  if (!pid) return [];
+  const file = join(paths.runtimeDir, "nics");
+  // No thrown error (its stack) for a container without NICs: a list pays it per container.
+  if (!pid || !existsSync(file)) return [];
   let made: NicSummary[];
   try {
-    made = JSON.parse(readFileSync(join(paths.runtimeDir, "nics"), "utf8")) as NicSummary[];
+    made = JSON.parse(readFileSync(file, "utf8")) as NicSummary[];
   } catch {
     return [];
   }
@@ -87,11 +89,18 @@ export interface ContainerInfo extends ContainerSummary, ContainerUsage {
 /**
  * The truthful state of one container. Stale runtime files (a monitor killed
  * with SIGKILL) are repaired on the way, under the container's lock.
+ * `layout`: the host's cgroup layout, when the caller has read it;
+ * `addresses: false` leaves `ipv4`/`ipv6` empty (no /proc net file read).
  */
-export async function summarize(ctx: Context, paths: ContainerPaths): Promise<ContainerSummary> {
-  let seen = observe(ctx, paths);
+export async function summarize(
+  ctx: Context,
+  paths: ContainerPaths,
+  o: { layout?: CgroupLayout; addresses?: boolean } = {},
+): Promise<ContainerSummary> {
+  let seen = observe(ctx, paths, o.layout);
   if (seen.stale) seen = await withLock(ctx, paths, () => repairStale(ctx, paths));
-  const addrs: Addresses = seen.init ? readAddresses(seen.init.pid) : { ipv4: [], ipv6: [] };
+  const addrs: Addresses =
+    seen.init && o.addresses !== false ? readAddresses(seen.init.pid) : { ipv4: [], ipv6: [] };
   return { name: paths.name, state: seen.state, pid: seen.init?.pid, ...addrs };
 }
 
@@ -126,43 +135,62 @@ export async function allContainerInfo(
 ): Promise<ContainerInfo[]> {
   const layout = hostLayout(ctx);
   const names = listNames(ctx.lxcpath);
+  const apparmorHost = ctx.host.facts.apparmor();
   return Promise.all(
     names.map((n) =>
-      containerInfo(ctx, containerPaths(ctx, n), layout, opts.liveAddresses ?? true),
+      containerInfo(ctx, containerPaths(ctx, n), {
+        layout,
+        apparmorHost,
+        liveAddresses: opts.liveAddresses ?? true,
+      }),
     ),
   );
 }
 
-/**
- * State, pid, addresses and resource use from the container's cgroup.
- * `mounts: false` leaves `lxcfs` empty (a list that shows no mounts need
- * not read each init's mountinfo).
- */
+/** How much `containerInfo` reads, and what a caller of many has read once for all. */
+export interface InfoOptions {
+  /** The host's cgroup layout (read here when not given). */
+  layout?: CgroupLayout;
+  /** `ctx.host.facts.apparmor()` (read here when not given). */
+  apparmorHost?: ReturnType<Context["host"]["facts"]["apparmor"]>;
+  /** The NICs' live addresses (default true; false: no /proc net file of theirs is read). */
+  liveAddresses?: boolean;
+  /** The summary's addresses of the whole namespace (default true). */
+  addresses?: boolean;
+  /** lxcfs's mounts in the init (default true; false: `lxcfs` empty, no mountinfo read). */
+  mounts?: boolean;
+  /** Only these usage figures (default all: a list need not read I/O or OOM files). */
+  usage?: readonly (keyof CgroupStats)[];
+  /** `nics`: the byte counters only when `nics` lists some (default `all`). */
+  net?: "all" | "nics";
+  /** The last exit's record (default true). */
+  lastExit?: boolean;
+}
+
+/** State, pid, addresses and resource use from the container's cgroup (see `InfoOptions`). */
 export async function containerInfo(
   ctx: Context,
   paths: ContainerPaths,
-  layout?: CgroupLayout,
-  liveAddresses = true,
-  mounts = true,
+  o: InfoOptions = {},
 ): Promise<ContainerInfo> {
-  const summary = await summarize(ctx, paths);
+  const summary = await summarize(ctx, paths, { layout: o.layout, addresses: o.addresses });
   phase("state read");
   const dirs = summary.state === "STOPPED" ? { v1: [] } : runtimeCgroups(ctx, paths);
   const cgroups = allDirs(dirs);
-  const net = summary.pid ? readNetBytes(summary.pid) : [];
-  const nics = await containerNics(ctx, paths, liveAddresses ? summary.pid : undefined);
-  const aaHost = ctx.host.facts.apparmor();
+  const nics = await containerNics(ctx, paths, o.liveAddresses !== false ? summary.pid : undefined);
+  const net = summary.pid && (o.net !== "nics" || nics.length > 0) ? readNetBytes(summary.pid) : [];
+  const aaHost = o.apparmorHost ?? ctx.host.facts.apparmor();
   const apparmor = !aaHost.enabled
     ? `none: ${aaHost.why}`
     : summary.state === "STOPPED"
       ? "-"
       : (runtimeAppArmor(ctx, paths) ?? "unconfined");
-  const lxcfs = summary.pid && mounts ? lxcfsTargetsOf(summary.pid) : [];
+  const lxcfs = summary.pid && o.mounts !== false ? lxcfsTargetsOf(summary.pid) : [];
   const info: ContainerInfo = {
     ...summary,
     cgroups,
     net,
-    lastExit: readExit(paths),
+    lastExit: o.lastExit === false ? undefined : readExit(paths),
     userns: usernsInfo(
       paths,
       summary.state === "STOPPED" ? undefined : readRuntimePlan(ctx, paths),
@@ -174,7 +202,7 @@ export async function containerInfo(
   if (cgroups.length > 0) {
     return {
       ...info,
-      ...usageOf(readCgroupStats(dirs, layout ?? hostLayout(ctx), ctx.host.cgroupFs)),
+      ...usageOf(readCgroupStats(dirs, o.layout ?? hostLayout(ctx), ctx.host.cgroupFs, o.usage)),
     };
   }
   return info;

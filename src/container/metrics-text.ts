@@ -92,6 +92,7 @@ export const METRICS: readonly MetricDef[] = [
 
 /** A label value as the text format quotes it: backslash, double quote and newline escaped. */
 export function escapeLabel(value: string): string {
+  if (!/[\\"\n]/.test(value)) return value; // most are names and numbers: nothing to escape
   return value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
 }
 
@@ -114,17 +115,25 @@ function formatValue(v: number): string {
  */
 export function renderMetrics(samples: ReadonlyMap<string, readonly Sample[]>): string {
   const out: string[] = [];
+  // An instance's samples mostly share one labels object: each is rendered once.
+  const rendered = new Map<Readonly<Record<string, string>>, string>();
+  const labelsText = (labels: Readonly<Record<string, string>>) => {
+    let text = rendered.get(labels);
+    if (text === undefined) {
+      const inner = Object.keys(labels)
+        .sort()
+        .map((k) => `${k}="${escapeLabel(labels[k] ?? "")}"`)
+        .join(",");
+      text = inner ? `{${inner}}` : "";
+      rendered.set(labels, text);
+    }
+    return text;
+  };
   for (const m of METRICS) {
     const list = samples.get(m.name);
     if (!list || list.length === 0) continue;
     out.push(`# HELP ${m.name} ${escapeHelp(m.help)}`, `# TYPE ${m.name} ${m.type}`);
-    for (const s of list) {
-      const labels = Object.keys(s.labels)
-        .sort()
-        .map((k) => `${k}="${escapeLabel(s.labels[k] ?? "")}"`)
-        .join(",");
-      out.push(`${m.name}${labels ? `{${labels}}` : ""} ${formatValue(s.value)}`);
-    }
+    for (const s of list) out.push(`${m.name}${labelsText(s.labels)} ${formatValue(s.value)}`);
   }
   out.push("# EOF");
   return `${out.join("\n")}\n`;

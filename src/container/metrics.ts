@@ -53,12 +53,22 @@ export async function scrapeMetrics(
   const states: MetricsScrape["states"] = [];
   if (wanted.length === 0) return { running: [], states, instances: all.length };
   const layout = hostLayout(ctx);
+  // Devices' names once per scrape: every container that did I/O names the same few.
+  const devices = new Map<string, string>();
+  const deviceName = (majMin: string) => {
+    let name = devices.get(majMin);
+    if (name === undefined) {
+      name = blockDeviceName(majMin);
+      devices.set(majMin, name);
+    }
+    return name;
+  };
   const out = await Promise.all(
     wanted.map(async (name): Promise<ContainerMetrics | undefined> => {
       const paths = containerPaths(ctx, name);
       const named = !!names && names.length > 0;
       if (named) requireExists(paths, "metrics");
-      let seen = observe(ctx, paths);
+      let seen = observe(ctx, paths, layout);
       if (seen.stale) seen = await withLock(ctx, paths, () => repairStale(ctx, paths));
       const pid = seen.init?.pid;
       const live = !!pid && (seen.state === "RUNNING" || seen.state === "FROZEN");
@@ -74,7 +84,7 @@ export async function scrapeMetrics(
       const limit = cg.memoryLimitBytes;
       const hostMem = ctx.host.limits.memTotal;
       const deviceNames: Record<string, string> = {};
-      for (const io of cg.io) deviceNames[io.device] = blockDeviceName(io.device);
+      for (const io of cg.io) deviceNames[io.device] = deviceName(io.device);
       return {
         ...cg,
         name,
@@ -87,11 +97,6 @@ export async function scrapeMetrics(
   );
   states.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   return { running: out.filter((m) => m !== undefined), states, instances: all.length };
-}
-
-/** The metrics of every running (or frozen) container under the state root (lxtd's scrape). */
-export async function runningContainerMetrics(ctx: Context): Promise<ContainerMetrics[]> {
-  return (await scrapeMetrics(ctx)).running;
 }
 
 /**

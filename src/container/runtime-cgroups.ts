@@ -6,24 +6,46 @@ import type { Context } from "../core/context.js";
 import { decodeRecord } from "../core/encode.js";
 import type { ContainerPaths } from "./paths.js";
 
-/** A running container's plan, read and decoded once. */
-export interface RuntimePlan {
-  text: string;
-  /** Field lists by record op, in plan order (records without fields are left out). */
-  records: ReadonlyMap<string, readonly string[][]>;
+/** A plan's records by op. */
+export interface PlanRecords {
+  /** The field lists of every `op` record, in plan order (records without fields are left out). */
+  get(op: string): readonly string[][] | undefined;
+  has(op: string): boolean;
 }
 
-/** Decodes a plan's text once into its records by op. */
+/** A running container's plan, read once, each op's records decoded when first asked for. */
+export interface RuntimePlan {
+  text: string;
+  records: PlanRecords;
+}
+
+/**
+ * A plan's text by op, each op's records decoded on first use: a scrape or
+ * a list asks a plan for its cgroups only, and a plan is mostly mounts.
+ */
 export function parseRuntimePlan(text: string): RuntimePlan {
-  const records = new Map<string, string[][]>();
-  for (const line of text.split("\n")) {
-    const { op, fields } = decodeRecord(line);
-    if (!op || fields.length === 0) continue;
-    const list = records.get(op);
-    if (list) list.push(fields);
-    else records.set(op, [fields]);
+  const lines = new Map<string, string[]>();
+  for (const raw of text.split("\n")) {
+    const line = raw.trim();
+    const space = line.indexOf(" ");
+    if (space <= 0) continue; // no op, or no fields
+    const op = line.slice(0, space);
+    const list = lines.get(op);
+    if (list) list.push(line);
+    else lines.set(op, [line]);
   }
-  return { text, records };
+  const decoded = new Map<string, string[][]>();
+  const get = (op: string) => {
+    let records = decoded.get(op);
+    if (!records) {
+      const own = lines.get(op);
+      if (!own) return undefined;
+      records = own.map((line) => decodeRecord(line).fields);
+      decoded.set(op, records);
+    }
+    return records;
+  };
+  return { text, records: { get, has: (op) => lines.has(op) } };
 }
 
 /** The cgroup directories a plan placed the container in. */

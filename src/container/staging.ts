@@ -12,10 +12,10 @@ import { join } from "node:path";
 import type { Context } from "../core/context.js";
 import { kernelRandom } from "../host/random.js";
 
-export type StagingKind = "import" | "export" | "image" | "build";
+export type StagingKind = "import" | "export" | "image" | "build" | "migrate";
 
 /** `.lxt-KIND-RAND`, or `.lxt-KIND-PID-RAND` as lxt named them before the lock claimed them. */
-const STAGING_RE = /^\.lxt-(?:import|export|image|build)-(?:\d+-)?[0-9a-f]+$/;
+const STAGING_RE = /^\.lxt-(?:import|export|image|build|migrate)-(?:\d+-)?[0-9a-f]+$/;
 
 /** A claimed staging directory. */
 export interface Staging {

@@ -27,12 +27,14 @@ import { reapCommand } from "./ephemeral.js";
 import { launchHooks } from "./hooks.js";
 import { callerLayout, placementLayout } from "./host-layout.js";
 import {
+  checkIdmappedEntries,
   defineEntries,
   type LaunchOptions,
   loadConfigFile,
   lxcfsMounts,
   planMount,
   refusePending,
+  shmountsMount,
   visibleHierarchies,
 } from "./launch-input.js";
 import type { ContainerPaths } from "./paths.js";
@@ -189,6 +191,7 @@ function configure(
     ? { backend: "dir", path: block.target }
     : cfg.rootfs.spec;
   checkRootfsOptions(cfg, !!block, idmapSource(cfg.security) !== "privileged");
+  checkIdmappedEntries(cfg, idmapSource(cfg.security) !== "privileged");
   if (!spec || cfg.rootfs.path === "/") {
     throw new LxtError(
       "config",
@@ -263,6 +266,7 @@ function configure(
       ? {}
       : {
           consoleBuffer: cfg.console.bufferSize,
+          ...(cfg.console.path && !noConsole ? { consolePath: cfg.console.path } : {}),
           consoleLogSize: cfg.console.logSize,
           consoleLogRotate: cfg.console.rotate,
         }),
@@ -287,7 +291,11 @@ function configure(
     ttyMax: exec ? 0 : cfg.ttyMax,
     ttyDir: cfg.ttyDir,
     ptyMax: cfg.ptyMax,
-    mountEntries: [...cfg.mountEntries.flatMap(planMount), ...lxcfsMounts(lxcfs)],
+    mountEntries: [
+      ...cfg.mountEntries.flatMap(planMount),
+      ...shmountsMount(cfg),
+      ...lxcfsMounts(lxcfs),
+    ],
     sysctls: cfg.sysctls,
     rlimits: cfg.prlimits.map((p) => ({ resource: p.resource, soft: p.soft, hard: p.hard })),
     init: {

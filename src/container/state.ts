@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { isFrozen } from "../cgroups/freezer.js";
+import type { CgroupLayout } from "../cgroups/layout.js";
 import type { Context } from "../core/context.js";
 import { LxtError } from "../core/errors.js";
 import { parseMonitorState } from "../host/helper-protocol.js";
@@ -75,16 +76,24 @@ export function readMonitorFacts(paths: ContainerPaths): RuntimeFacts {
   return { runtimeDirExists, monitor, monitorAlive, stateLine };
 }
 
-/** Reads the runtime directory of a container and, when it runs, its freezer. */
-export function readRuntimeFacts(ctx: Context, paths: ContainerPaths): RuntimeFacts {
+/**
+ * Reads the runtime directory of a container and, when it runs, its freezer
+ * (`layout`, the host's cgroup layout when the caller has it: the freezer's
+ * dir is then known rather than searched for).
+ */
+export function readRuntimeFacts(
+  ctx: Context,
+  paths: ContainerPaths,
+  layout?: CgroupLayout,
+): RuntimeFacts {
   const facts = readMonitorFacts(paths);
   const running = facts.monitorAlive && parseMonitorState(facts.stateLine)?.word === "RUNNING";
-  const frozen = running ? isFrozen(runtimeCgroups(ctx, paths), ctx.host.cgroupFs) : false;
+  const frozen = running ? isFrozen(runtimeCgroups(ctx, paths), ctx.host.cgroupFs, layout) : false;
   return { ...facts, frozen };
 }
 
-export function observe(ctx: Context, paths: ContainerPaths): Observed {
-  return deriveState(readRuntimeFacts(ctx, paths));
+export function observe(ctx: Context, paths: ContainerPaths, layout?: CgroupLayout): Observed {
+  return deriveState(readRuntimeFacts(ctx, paths, layout));
 }
 
 /**

@@ -1,5 +1,6 @@
-import { existsSync, readdirSync, readFileSync, statfsSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statfsSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { cacheKey } from "../core/cache.js";
 import type { Context } from "../core/context.js";
 import { LxtError } from "../core/errors.js";
 import { filesDir, type RootfsRef, rootDir } from "../storage/driver.js";
@@ -91,6 +92,8 @@ export function snapshotRoot(paths: ContainerPaths): string {
 /** The snapshot names (`snap0`, `snap1`, ...) of a container, in order. */
 export function listSnapshotNames(paths: ContainerPaths): string[] {
   const root = snapshotRoot(paths);
+  // Most containers have none: a failed readdir costs a thrown error (its stack), a list pays it per instance.
+  if (!existsSync(root)) return [];
   let names: string[];
   try {
     names = readdirSync(root);
@@ -120,6 +123,31 @@ export function relocateSpec(spec: RootfsSpec, prefix: string, to: string): Root
   }
 }
 
+/** Rootfs specs by config file, each with the version of the file it was read from. */
+const SPECS = cacheKey<{ version: string; spec: RootfsSpec | undefined }>("rootfs-specs", 16384);
+
+/**
+ * A config's rootfs spec, read again only when the file changed (device,
+ * inode, size, mtime): every destroy asks it of every other container, so
+ * a daemon deleting N containers would otherwise read N² configs.
+ */
+function knownRootfsSpec(ctx: Context, config: string): RootfsSpec | undefined {
+  const st = statSync(config, { bigint: true, throwIfNoEntry: false });
+  if (!st) return undefined;
+  const version = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}`;
+  const cache = ctx.caches.of(SPECS);
+  const hit = cache.get(config);
+  if (hit?.version === version) return hit.spec;
+  let spec: RootfsSpec | undefined;
+  try {
+    spec = readRootfsSpec(config);
+  } catch {
+    spec = undefined;
+  }
+  cache.set(config, { version, spec });
+  return spec;
+}
+
 /**
  * Containers (and their snapshots) under `lxcpath` whose overlay lower
  * directory lies inside `dir`: they would lose their base if it went.
@@ -133,12 +161,7 @@ export function overlayDependents(ctx: Context, lxcpath: string, dir: string): s
     return out;
   }
   const check = (label: string, config: string) => {
-    let spec: RootfsSpec | undefined;
-    try {
-      spec = readRootfsSpec(config);
-    } catch {
-      return;
-    }
+    const spec = knownRootfsSpec(ctx, config);
     if (spec?.backend === "overlay" && spec.lower.startsWith(`${dir}/`)) out.push(label);
   };
   for (const n of names) {

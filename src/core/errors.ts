@@ -63,6 +63,8 @@ export const ERROR_CODES = {
   "cgroup-delegation": { category: "unavailable" },
   /** No lxtd answers on the state root's socket (a verb that goes through the daemon). */
   daemon: { category: "unavailable" },
+  /** A remote lxtd (a move or copy to another host) refused or failed a request, or presented another certificate. */
+  remote: { category: "failed" },
   /** A step of start failed (rolled back). */
   start: { category: "failed" },
   /** CRIU failed to dump or restore (its log named); a failed restore left nothing behind. */

@@ -61,3 +61,97 @@ export const nodeCgroupFs: CgroupFs = {
 export const nodeKill: KillFn = (pid, signal) => {
   process.kill(pid, signal);
 };
+
+/** statfs(2) magics of cgroupfs: the files whose open descriptors always read afresh. */
+const CGROUP_MAGICS = new Set([0x27e0eb, 0x63677270]);
+
+/**
+ * `CgroupFs` for a long-running front-end (lxtd) that reads the same
+ * containers' cgroup files again and again (every list, every metrics
+ * scrape): a cgroupfs file read once stays open, and the next read is one
+ * pread(2) at offset 0 instead of a path walk, open and close. A cgroupfs
+ * file is a seq_file, so a read at offset 0 renders its figures anew; once
+ * its cgroup is removed the descriptor reads ENODEV (even when a cgroup of
+ * the same path is made again), and it is then reopened by path. Only files
+ * that statfs(2) shows on cgroupfs are kept (never /proc, never a regular
+ * file whose descriptor could outlive a rename). At most `max` are kept,
+ * the least recently read closed first; a removed dir's are closed at once.
+ */
+export function heldCgroupFs(max: number, base: CgroupFs = nodeCgroupFs): CgroupFs {
+  const held = new Map<string, number>();
+  let buf = Buffer.allocUnsafe(16384);
+  const close = (fd: number) => {
+    try {
+      nodeFs.closeSync(fd);
+    } catch {
+      // already unusable: nothing to release
+    }
+  };
+  const readAll = (fd: number): string => {
+    let len = 0;
+    for (;;) {
+      if (len === buf.length) {
+        const bigger = Buffer.allocUnsafe(buf.length * 2);
+        buf.copy(bigger, 0, 0, len);
+        buf = bigger;
+      }
+      const n = nodeFs.readSync(fd, buf, len, buf.length - len, len);
+      if (n === 0) break;
+      len += n;
+    }
+    return buf.toString("utf8", 0, len);
+  };
+  const onCgroupFs = (path: string) => {
+    if (path.startsWith("/proc/")) return false;
+    try {
+      return CGROUP_MAGICS.has(Number(nodeFs.statfsSync(path).type));
+    } catch {
+      return false;
+    }
+  };
+  return {
+    ...base,
+    readFile: (path) => {
+      const kept = held.get(path);
+      if (kept !== undefined) {
+        held.delete(path);
+        try {
+          const text = readAll(kept);
+          held.set(path, kept);
+          return text;
+        } catch {
+          // its cgroup is gone (ENODEV): what the path names now is read below
+          close(kept);
+        }
+      }
+      const fd = nodeFs.openSync(path, "r");
+      let text: string;
+      try {
+        text = readAll(fd);
+      } catch (err) {
+        close(fd);
+        throw err;
+      }
+      if (!onCgroupFs(path)) {
+        close(fd);
+        return text;
+      }
+      held.set(path, fd);
+      for (const [p, old] of held) {
+        if (held.size <= max) break;
+        held.delete(p);
+        close(old);
+      }
+      return text;
+    },
+    rmdir: (path) => {
+      for (const [p, fd] of held) {
+        if (p.startsWith(`${path}/`)) {
+          held.delete(p);
+          close(fd);
+        }
+      }
+      base.rmdir(path);
+    },
+  };
+}

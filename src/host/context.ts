@@ -9,7 +9,7 @@ import { Caches } from "../core/cache.js";
 import type { Context, Env, LxtCommand } from "../core/context.js";
 import { readAppArmorHost } from "./apparmor.js";
 import { AttachServer } from "./attach-server.js";
-import { nodeCgroupFs, nodeKill } from "./cgroup-fs.js";
+import { heldCgroupFs, nodeCgroupFs, nodeKill } from "./cgroup-fs.js";
 import { lockHelperPool, monitorPool } from "./helper-pool.js";
 import { detectLxcfs } from "./lxcfs.js";
 import { nodeLimitHost } from "./machine.js";
@@ -44,6 +44,11 @@ export interface NodeContextOptions {
    * when 0 or unset.
    */
   helperPool?: number;
+  /**
+   * A long-running front-end's: keep up to this many cgroup files open
+   * between reads (`heldCgroupFs`); none when 0 or unset.
+   */
+  heldCgroupFiles?: number;
 }
 
 function isDirectory(path: string): boolean {
@@ -64,7 +69,7 @@ export function nodeContext(o: NodeContextOptions): Context {
     runDir: o.runDir,
     pid: o.pid,
     host: {
-      cgroupFs: nodeCgroupFs,
+      cgroupFs: o.heldCgroupFiles ? heldCgroupFs(o.heldCgroupFiles) : nodeCgroupFs,
       kill: nodeKill,
       run: commandRunner(o.env),
       get helper() {

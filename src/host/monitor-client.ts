@@ -47,6 +47,17 @@ export function describeFailure(f: HelperFailure): string {
   // A plan with more records of one kind than the helper holds.
   const over = /^(.+):max=(\d+)$/.exec(f.op);
   if (f.stage === "plan" && over) return `plan ${f.path}: more than ${over[2]} ${over[1]} records`;
+  // A tree the monitor could not idmap: the rootfs, or an lxc.mount.entry with idmap=.
+  if (f.stage === "idmap" && /^(open_tree|mount_setattr|move_mount)$/.test(f.op)) {
+    const why = describeErrno(f.errno);
+    const hint =
+      f.op === "mount_setattr"
+        ? ": its filesystem cannot be idmapped, or idmap= does not name a user namespace"
+        : "";
+    return `idmapped mount of ${f.path}: ${f.op}: ${why}${hint}`;
+  }
+  if (f.stage === "console-path")
+    return `lxc.console.path ${f.path}: ${f.op}: ${describeErrno(f.errno)}`;
   const what = [f.op || f.stage, f.path].filter(Boolean).join(" ");
   const why = describeErrno(f.errno);
   return why ? `${what}: ${why}` : what;

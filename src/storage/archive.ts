@@ -83,6 +83,12 @@ export function runTar(
     /** The environment it runs in (the front-end's); `LC_ALL=C` is added. */
     env: Env;
     onLine?: (line: string) => boolean | undefined;
+    /**
+     * Exit status 1 ("some files differ": a file changed or went while it
+     * was read) is success: for an archive of a tree in use, made
+     * consistent by a later incremental one.
+     */
+    differsOk?: boolean;
   },
 ): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -121,7 +127,7 @@ export function runTar(
     });
     child.on("close", (code) => {
       if (!stopped && rest && opts.onLine) opts.onLine(rest);
-      if (code === 0 || stopped) return resolve();
+      if (code === 0 || stopped || (code === 1 && opts.differsOk)) return resolve();
       if (code === 127 && /failed to execute/.test(stderr)) {
         return reject(new LxtError("host", `${opts.what}: ${cmd}: not installed`));
       }

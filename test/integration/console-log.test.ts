@@ -1,14 +1,40 @@
 /**
  * The console's ring buffer and log file as LXC keeps them:
  * `lxc.console.buffer.size` (read with `lxt console --log`, emptied with
- * `--clear`), `lxc.console.size` with `lxc.console.rotate`, and `lxt info`
- * showing the last exit and where the logs are.
+ * `--clear`), `lxc.console.size` with `lxc.console.rotate`, `lxt info`
+ * showing the last exit and where the logs are, and `lxc.console.path`
+ * (the console relayed to and from a host terminal).
  */
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { Sandbox, skipReason, until } from "./harness.js";
+
+/**
+ * A host terminal for lxc.console.path: prints its slave's path, then relays
+ * its stdin to the master and the master to its stdout (the far side, as a
+ * person at /dev/ttyS0 would be).
+ */
+const TERMINAL = `
+import os, select, sys
+m, s = os.openpty()
+print(os.ttyname(s), flush=True)
+while True:
+    r = select.select([m, 0], [], [])[0]
+    if m in r:
+        try:
+            d = os.read(m, 4096)
+        except OSError:
+            break
+        os.write(1, d)
+    if 0 in r:
+        d = os.read(0, 4096)
+        if not d:
+            break
+        os.write(m, d)
+`;
 
 const skip = skipReason();
 if (skip) console.log(skip);
@@ -93,5 +119,39 @@ describe("console ring buffer and log", { skip, timeout: 180_000 }, () => {
     assert.ok(statSync(tf).size <= 4096 + 4096);
     assert.doesNotMatch(readFileSync(tf, "utf8"), /n-0000/, "cut: the start is gone");
     box.ok(["stop", "-k", "-n", t]);
+  });
+
+  test("lxc.console.path: the console's output reaches the host terminal and its input the console", async () => {
+    const term = spawn("python3", ["-c", TERMINAL], { stdio: ["pipe", "pipe", "inherit"] });
+    try {
+      let out = "";
+      term.stdout.setEncoding("utf8");
+      term.stdout.on("data", (d: string) => {
+        out += d;
+      });
+      assert.ok(await until(() => out.includes("\n"), 10_000), "the terminal's path");
+      const pts = out.split("\n")[0] as string;
+      assert.match(pts, /^\/dev\/pts\/\d+$/);
+      const c = make('echo console-ready; while read l; do echo "got:$l"; done; exec sleep 300', [
+        `lxc.console.path = ${pts}`,
+      ]);
+      box.ok(["start", "-n", c]);
+      assert.ok(await until(() => out.includes("console-ready"), 20_000), out);
+      term.stdin.write("ping-42\n");
+      assert.ok(await until(() => out.includes("got:ping-42"), 20_000), out);
+      // The console log still gets everything, as without a device.
+      assert.match(readFileSync(join(box.lxcpath, c, "console.log"), "utf8"), /got:ping-42/);
+      box.ok(["stop", "-k", "-n", c]);
+    } finally {
+      term.kill();
+    }
+  });
+
+  test("lxc.console.path naming no device fails the start, naming it", () => {
+    const c = make("exec sleep 300", ["lxc.console.path = /dev/lxt-no-such-tty"]);
+    const r = box.lxt(["start", "-n", c]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /lxc\.console\.path \/dev\/lxt-no-such-tty: open: ENOENT/);
+    assert.match(box.ok(["info", "-n", c]), /STOPPED/);
   });
 });

@@ -269,12 +269,13 @@ describe("bad input: a clear error, non-zero exit, nothing left", {
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, new RegExp(`${cfg}:\\d+: .*lxc\\.bogus\\.key`));
 
-    // A key not implemented yet.
-    writeFileSync(cfg, `${good}lxc.mount.auto = proc shmounts:/run/shm\n`);
+    // Valid, but the monitor finds no such terminal for the console.
+    writeFileSync(cfg, `${good}lxc.console.path = /dev/lxt-no-such-tty\n`);
     r = box.lxt(["start", "-n", c]);
     assert.notEqual(r.code, 0);
-    assert.match(r.stderr, /shmounts/);
-    assert.match(r.stderr, /not (yet )?(implemented|supported)/);
+    assert.match(r.stderr, /\/dev\/lxt-no-such-tty/);
+    assert.match(r.stderr, /ENOENT/);
+    assert.deepEqual(runtimeLeftovers(box.lxcpath), []);
 
     writeFileSync(
       cfg,

@@ -14,46 +14,24 @@ import { spawnSync } from "node:child_process";
 import { request } from "node:https";
 import { after, before, describe, test } from "node:test";
 import type { Browser, Page } from "playwright-core";
-import { browserSkip, launchBrowser } from "./browser.js";
-import { LXT, NetnsSandbox, netnsSkip } from "./harness.js";
+import { browserSandbox, browserSkip, uiUrl } from "./browser.js";
+import { LXT, type NetnsSandbox, netnsSkip } from "./harness.js";
 import { LxtdSandbox, lxtdSkipReason } from "./lxtd-harness.js";
 
 const skip = lxtdSkipReason() ?? netnsSkip() ?? browserSkip();
 if (skip) console.log(skip);
-
-/** The URL `lxt ui` prints for the state root's lxtd. */
-function uiUrl(lxcpath: string): string {
-  const r = spawnSync(LXT, ["ui", "-P", lxcpath], { encoding: "utf8" });
-  assert.equal(r.status, 0, `lxt ui: ${r.stdout}${r.stderr}`);
-  const url = r.stdout.trim();
-  assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/ui\/login#token=[0-9a-f]{64}$/);
-  return url;
-}
 
 describe("web UI in a browser", { skip, timeout: 300_000 }, () => {
   let box: LxtdSandbox;
   let netns: NetnsSandbox;
   let browser: Browser;
   let net = "";
+  let close = async () => {};
 
   before(async () => {
-    box = new LxtdSandbox();
-    netns = new NetnsSandbox("lxtdui", { box });
-    netns.open();
-    net = netns.network("u");
-    await box.startDaemon([], { netns: netns.ns });
-    box.lxcOk(["network", "create", net, "ipv4.address=10.231.19.1/24"]);
-    browser = await launchBrowser({ netns: netns.ns });
+    ({ box, netns, net, browser, close } = await browserSandbox("lxtdui", "10.231.19.1/24"));
   });
-  after(async () => {
-    try {
-      await browser?.close();
-      await box?.stopDaemon();
-      netns?.dispose();
-    } finally {
-      await box?.close();
-    }
-  });
+  after(() => close());
 
   test("an untrusted browser sees only the login page", async () => {
     const base = new URL(uiUrl(box.lxcpath)).origin;

@@ -25,6 +25,8 @@ import {
   OVERFLOW_ID,
   symlinkAnswer,
 } from "../../src/container/file-ids.js";
+import { readContainerFile } from "../../src/container/files.js";
+import { containerPaths } from "../../src/container/paths.js";
 import type { HeldLock } from "../../src/host/shim.js";
 import { testCaller, testContext } from "./support/context.js";
 
@@ -133,7 +135,7 @@ describe("LXD's file headers", () => {
 });
 
 /** A stopped, privileged dir-backed container in a temporary state root, served by an app. */
-function stoppedContainer(root: string) {
+function stoppedContainer(root: string, helper = HELPER) {
   const lxcpath = join(root, "lxc");
   const rootfs = join(lxcpath, "c1", "rootfs");
   mkdirSync(join(rootfs, "etc"), { recursive: true });
@@ -158,7 +160,7 @@ function stoppedContainer(root: string) {
   const ctx = testContext({
     lxcpath,
     runDir: join(root, "run"),
-    host: { helper: HELPER, lock },
+    host: { helper, lock },
   });
   const d = new Daemon({
     ctx,
@@ -168,7 +170,7 @@ function stoppedContainer(root: string) {
     serverName: "unit",
     serverPid: 1,
   });
-  return { app: buildApp(d), rootfs };
+  return { app: buildApp(d), rootfs, ctx, paths: containerPaths(ctx, "c1") };
 }
 
 describe("the files API's answers without a helper", () => {
@@ -198,6 +200,56 @@ describe("the files API's answers without a helper", () => {
     });
     assert.equal(missing.statusCode, 404);
     assert.equal(missing.json().error, "Instance not found");
+  });
+});
+
+/**
+ * A stand-in for `lxt-shim file ... get PATH` whose stdout ends before its
+ * metadata (fd 3) comes: the order a loaded host's scheduling gives the real
+ * helper now and then. An empty directory: stdout closed, a pause, then the
+ * metadata. A small file: its bytes, stdout closed, the metadata, and the
+ * helper is gone before anyone reads the bytes.
+ */
+const EARLY_EOF_HELPER = `#!/bin/sh
+for last; do :; done
+case "$last" in
+/empty) exec 1>&-; sleep 0.2; printf 'directory 0 0 750 4096 0\n' >&3 ;;
+/small) printf abc; exec 1>&-; printf 'file 0 0 644 3 0\n' >&3 ;;
+*) exit 1 ;;
+esac
+`;
+
+describe("a helper whose output ends before its metadata comes", () => {
+  let root: string;
+  let fixture: ReturnType<typeof stoppedContainer>;
+  before(() => {
+    root = mkdtempSync(join(tmpdir(), "lxt-api-files-"));
+    const helper = join(root, "fake-shim");
+    writeFileSync(helper, EARLY_EOF_HELPER, { mode: 0o755 });
+    fixture = stoppedContainer(root, helper);
+  });
+  after(() => rmSync(root, { recursive: true, force: true }));
+
+  // These hung (the answer never came) before the helper's stdout was read from its start.
+  test("HEAD and GET of an empty directory answer", { timeout: 20_000 }, async () => {
+    const url = "/1.0/instances/c1/files?path=/empty";
+    const head = await fixture.app.inject({ method: "HEAD", url });
+    assert.equal(head.statusCode, 200);
+    assert.equal(head.headers["x-lxd-type"], "directory");
+    assert.equal(head.headers["x-lxd-mode"], "0750");
+    const get = await fixture.app.inject({ method: "GET", url });
+    assert.equal(get.statusCode, 200);
+    assert.deepEqual(get.json().metadata, []);
+  });
+
+  test("a file's bytes are kept for a reader that comes after the helper exited", async () => {
+    const read = await readContainerFile(fixture.ctx, fixture.paths, "/small");
+    assert.equal(read.type, "file");
+    if (read.type !== "file") return;
+    await read.done;
+    const parts: Buffer[] = [];
+    for await (const b of read.body) parts.push(b as Buffer);
+    assert.equal(Buffer.concat(parts).toString(), "abc");
   });
 });
 

@@ -11,10 +11,10 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { Daemon } from "../../src/api/daemon.js";
 import { listenAddresses, splitAddress } from "../../src/api/https.js";
-import { decodeToken } from "../../src/api/routes/certificates.js";
 import { buildApp } from "../../src/api/server.js";
 import { pemToDer, serverIdentity } from "../../src/api/tls.js";
 import { TrustStore } from "../../src/api/trust.js";
+import { decodeToken } from "../../src/api/trust-token.js";
 import { testDaemon } from "./support/daemon.js";
 
 const root = mkdtempSync(join(tmpdir(), "lxt-api-trust-"));

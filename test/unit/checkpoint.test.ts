@@ -4,6 +4,7 @@ import {
   criuLogError,
   dumpArgs,
   externalMounts,
+  highPty,
   ptyKeys,
   refuseCheckpoint,
   restoreArgs,
@@ -74,6 +75,19 @@ describe("checkpoint planning", () => {
       externalMounts: ext,
     });
     assert.ok(!stop.includes("--leave-running") && stop.includes("-v4"));
+    // No NIC: nothing outside reaches the namespace, no lock; with one, CRIU's nftables lock.
+    assert.equal(stop[stop.indexOf("--network-lock") + 1], "skip");
+    const locked = dumpArgs({
+      pid: 42,
+      dir: "/ck",
+      leaveRunning: false,
+      verbose: false,
+      ttys,
+      externalMounts: ext,
+      networkLock: "nftables",
+    });
+    assert.equal(locked[locked.indexOf("--network-lock") + 1], "nftables");
+    assert.ok(locked.includes("--tcp-established"));
     const r = restoreArgs({
       criu: "/usr/local/sbin/criu",
       dir: "/ck",
@@ -92,15 +106,66 @@ describe("checkpoint planning", () => {
     ])
       assert.ok(r.includes(a), a);
     assert.equal(r[r.indexOf("--root") + 1], "/var/lib/lxt/c1/rootfs");
+    assert.equal(r[r.indexOf("--network-lock") + 1], "skip");
+    // The restore repeats the dump's lock: only the same method deletes CRIU's table from the restored ruleset.
+    const rn = restoreArgs({
+      criu: "/usr/local/sbin/criu",
+      dir: "/ck",
+      rootfs: "/r",
+      verbose: false,
+      manifest: {
+        version: 1,
+        name: "c1",
+        criu: "4.2.1",
+        externalMounts: [],
+        ttys: [],
+        dumpMs: 1,
+        networkLock: "nftables",
+        veths: [{ name: "eth0", bridge: "br0", mac: "-" }],
+      },
+    });
+    assert.equal(rn[rn.indexOf("--network-lock") + 1], "nftables");
   });
 
-  test("refused up front: user namespaces, NICs, shared namespaces, execute", () => {
+  test("refused up front: user namespaces, NICs, shared namespaces, execute, idmapped binds", () => {
     assert.equal(refuseCheckpoint(PLAN), undefined);
     const with_ = (line: string) => refuseCheckpoint(parseRuntimePlan(`lxt-plan 1\n${line}\n`));
-    assert.match(with_("idmap u 0 100000 65536") ?? "", /unprivileged .*idmapped rootfs/);
-    assert.match(with_("netdev veth1") ?? "", /network devices/);
+    // Unprivileged: the idmapped rootfs is taken (the restore remakes that view), other idmapped mounts not.
+    const unpriv = "idmap u 0 100000 65536\nrootfs /c/rootfs\nidmapped-mount /c/rootfs";
+    assert.equal(with_(unpriv), undefined);
+    assert.match(
+      with_(`${unpriv}\nidmapped-mount /c/data`) ?? "",
+      /idmapped mounts other than the rootfs/,
+    );
+    // A veth on a bridge is taken (CRIU dumps the namespace); other NICs are not.
+    const bridged = ["net up lo", "net veth lxtv1 eth0 0 00:16:3e:00:00:01 br0 0 0", "net up eth0"];
+    assert.equal(with_(["netdev lxtv1", ...bridged].join("\n")), undefined);
+    assert.match(with_("net macvlan eth9 eth0 bridge 0 -") ?? "", /other than veths .*`macvlan`/);
+    assert.match(with_("net veth lxtv1 eth0 0 - - 0 0") ?? "", /without a bridge/);
+    assert.match(with_("net veth lxtv1 eth0 0 - br0 2 2") ?? "", /queue counts/);
+    assert.match(
+      with_([...bridged, "net bridge-vlan lxtv1 br0 10 -"].join("\n")) ?? "",
+      /`bridge-vlan`/,
+    );
+    assert.match(
+      with_([...bridged, "net host-route 10.0.0.5/32 lxtv1"].join("\n")) ?? "",
+      /`host-route`/,
+    );
+    assert.match(with_([...bridged, "host-hook /etc/up.sh"].join("\n")) ?? "", /host-side hooks/);
     assert.match(with_("opt ns-share net /proc/1/ns/net") ?? "", /shared namespaces/);
     assert.match(with_("init-shim 1") ?? "", /execute/);
+    assert.match(
+      with_("mount /srv /mnt/srv % 4096 /proc/7/ns/user 0 create-dir,idmapped") ?? "",
+      /idmapped mounts/,
+    );
+    assert.equal(with_("mount /srv /mnt/srv % 4096 % 0 create-dir"), undefined);
+  });
+
+  test("ptys numbered 256 or more are refused (criu's dump fails on them)", () => {
+    const ttys = ptyKeys(PLAN, MOUNTINFO);
+    // The console is pts 190 (major 136); tty1 is pts 300 (major 137).
+    assert.match(highPty(ttys) ?? "", /\/dev\/tty1 is the host's pty 300: criu cannot dump/);
+    assert.equal(highPty(ttys.slice(0, 1)), undefined);
   });
 
   test("CRIU's own errors are what the message quotes", () => {
@@ -114,5 +179,11 @@ describe("checkpoint planning", () => {
       "Error (criu/mount.c:753): mnt: 80:./dev/tty doesn't have a proper root mount; Error (criu/cr-dump.c:2111): Dumping FAILED.",
     );
     assert.equal(criuLogError(""), "no error in its log");
+    // Many: the first (a restored task's own) and criu's last two.
+    const many = ["A", "B", "C", "D"].map((x) => `(00.1) Error (criu/x.c:1): ${x}`).join("\n");
+    assert.equal(
+      criuLogError(many),
+      "Error (criu/x.c:1): A; …; Error (criu/x.c:1): C; Error (criu/x.c:1): D",
+    );
   });
 });

@@ -376,14 +376,12 @@ describe("resolveConfig networks", () => {
 });
 
 describe("resolveConfig pending and warnings", () => {
-  it("lists later keys with file and line", () => {
+  it("nothing is pending: the keys LXC 5 has are implemented", () => {
     const cfg = resolve(
-      "lxc.uts.name = c\nlxc.console.path = /dev/tty1\nlxc.mount.entry = /srv srv none bind,idmap=container 0 0\n",
+      "lxc.uts.name = c\nlxc.rootfs.managed = 0\nlxc.rootfs.options = ro\nlxc.rootfs.path = lvm:/dev/vg/c1\nlxc.mount.entry = /srv srv none bind,idmap=container 0 0\nlxc.mount.auto = proc shmounts:/run/x\n",
     );
-    assert.deepEqual(cfg.pending, [
-      { key: "lxc.console.path", file: "c.conf", line: 2, feature: "console device path" },
-      { key: "lxc.mount.entry", file: "c.conf", line: 3, feature: "idmapped mounts" },
-    ]);
+    assert.deepEqual(cfg.pending, []);
+    assert.deepEqual(cfg.mountAuto.shmounts, { host: "/run/x", container: "/dev/.lxc-mounts" });
   });
 
   it("clearing a later list key drops its pending entries", () => {
@@ -398,17 +396,6 @@ describe("resolveConfig pending and warnings", () => {
     );
     // lxc.cgroup = clears the v1 controller keys only, not lxc.cgroup.dir*.
     assert.equal(resolve("lxc.cgroup.dir = x\nlxc.cgroup =\n").cgroupPlacement.dir, "x");
-  });
-
-  it("a later value of a single-valued key is overridden by a later line", () => {
-    assert.deepEqual(
-      resolve("lxc.console.path = /dev/tty1\nlxc.console.path = none\n").pending,
-      [],
-    );
-    assert.equal(
-      resolve("lxc.console.path = none\nlxc.console.path = /dev/tty1\n").pending.length,
-      1,
-    );
   });
 
   it("resolves the rootfs keys: block devices, options, managed", () => {
@@ -450,15 +437,6 @@ describe("resolveConfig pending and warnings", () => {
       path: "/c/rootfs",
       spec: { backend: "btrfs", path: "/c/rootfs" },
     });
-  });
-
-  it("implemented keys with an unimplemented value are pending but applied", () => {
-    const cfg = resolve("lxc.mount.auto = proc shmounts:/run/x\n");
-    assert.equal(cfg.mountAuto.proc, "mixed");
-    assert.deepEqual(
-      cfg.pending.map((p) => p.feature),
-      ["shmounts"],
-    );
   });
 
   it("ignores lxc.cgroup.* on a v2 host with one warning per key", () => {

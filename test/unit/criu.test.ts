@@ -1,10 +1,13 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import {
+  CRIU_INET_MIN,
+  criuInetProblem,
   criuItems,
   criuNewEnough,
   criuProblem,
   criuUsable,
+  criuUsernsProblem,
   parseCriuVersion,
   probeCriu,
 } from "../../src/container/criu.js";
@@ -50,6 +53,7 @@ describe("criu probe", () => {
       [
         ["criu", "enabled"],
         ["criu check", "enabled"],
+        ["criu: containers with NICs", "missing"],
         ["pre-dump (soft-dirty)", "missing"],
         ["lazy pages (userfaultfd)", "enabled"],
       ],
@@ -77,6 +81,20 @@ describe("criu probe", () => {
     assert.equal(s.checkError, "Error (criu/vdso.c:251): vdso: Unexpected rt vDSO area bounds");
     const check = criuItems(s).find((i) => i.name === "criu");
     assert.deepEqual([check?.status, check?.detail], ["missing", "version 3.17.1 (needs 4.1)"]);
+  });
+
+  test("4.1 dumps no TCP/UDP socket on kernels from 6.16: containers with NICs need 4.2", () => {
+    assert.match(
+      criuInetProblem("4.1.1") ?? "",
+      /criu 4\.1\.1 dumps no TCP or UDP socket.*need criu 4\.2/,
+    );
+    assert.equal(criuInetProblem("4.2.1"), undefined);
+    assert.equal(criuInetProblem("5.0"), undefined);
+    assert.match(criuInetProblem(undefined) ?? "", /unknown version/);
+    assert.equal(criuNewEnough("4.2.1", CRIU_INET_MIN), true);
+    assert.equal(criuNewEnough("4.1.9", CRIU_INET_MIN), false);
+    assert.match(criuUsernsProblem("4.1.1") ?? "", /unprivileged containers .* criu 4\.2 or later/);
+    assert.equal(criuUsernsProblem("4.2.1"), undefined);
   });
 
   test("no criu: one item saying how to get it", async () => {

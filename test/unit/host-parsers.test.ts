@@ -74,6 +74,29 @@ describe("helper lines", () => {
       "plan /run/lxt/x/c1/plan:70: more than 64 idmapped-mount records",
     );
   });
+  test("an idmapped mount or a console device the monitor could not open names what and why", () => {
+    const setattr = parseErrorLine("error idmap mount_setattr /srv/data 22");
+    assert.ok(setattr);
+    assert.equal(
+      describeFailure(setattr),
+      "idmapped mount of /srv/data: mount_setattr: EINVAL (invalid argument): its filesystem cannot be idmapped, or idmap= does not name a user namespace",
+    );
+    const missing = parseErrorLine("error idmap open_tree /srv/gone 2");
+    assert.ok(missing);
+    assert.equal(
+      describeFailure(missing),
+      "idmapped mount of /srv/gone: open_tree: ENOENT (no such file or directory)",
+    );
+    const tty = parseErrorLine("error console-path open /dev/ttyS9 2");
+    assert.ok(tty);
+    assert.equal(
+      describeFailure(tty),
+      "lxc.console.path /dev/ttyS9: open: ENOENT (no such file or directory)",
+    );
+    const maps = parseErrorLine("error idmap write /proc/7/uid_map 1");
+    assert.ok(maps);
+    assert.equal(describeFailure(maps), "write /proc/7/uid_map: EPERM (operation not permitted)");
+  });
   test("exit lines", () => {
     assert.deepEqual(parseExitLine("exited 3"), { code: 3 });
     assert.deepEqual(parseExitLine("signaled 9\n"), { signal: 9 });

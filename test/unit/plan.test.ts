@@ -266,4 +266,32 @@ describe("renderPlan", () => {
     );
     assert.doesNotMatch(renderPlan(input()), /^exit-hook/m);
   });
+  test("an idmapped bind names its user namespace in the data field; a console device follows the console", () => {
+    const entry = {
+      source: "/srv/shared",
+      target: "/mnt/shared",
+      fstype: "",
+      flags: 4096,
+      data: "",
+      remountFlags: 0,
+      createDir: true,
+      idmap: "container",
+    };
+    const text = renderPlan(
+      input({
+        mountEntries: [entry, { ...entry, idmap: "/proc/7/ns/user" }],
+        consolePath: "/dev/ttyS0",
+      }),
+    );
+    assert.match(
+      text,
+      /^mount \/srv\/shared \/mnt\/shared % 4096 container 0 create-dir,idmapped$/m,
+    );
+    assert.match(
+      text,
+      /^mount \/srv\/shared \/mnt\/shared % 4096 \/proc\/7\/ns\/user 0 create-dir,idmapped$/m,
+    );
+    assert.match(text, /^console \/dev\/console\nconsole-path \/dev\/ttyS0$/m);
+    assert.doesNotMatch(renderPlan(input()), /idmapped|console-path/);
+  });
 });

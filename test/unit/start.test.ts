@@ -176,14 +176,26 @@ describe("planStart: everything decided, nothing made", () => {
     );
   });
 
-  test("refusals name the start and the place: pending keys, no rootfs, a rootfs that is not a directory, an unset variable", () => {
-    const pending = setup("v2", "lxc.mount.auto = proc shmounts:/run/shm\n");
+  test("refusals name the start and the place: pending keys, an entry LXC refuses, no rootfs, a rootfs that is not a directory, an unset variable", () => {
+    const pending = setup("v2", "lxc.rootfs.options = idmap=container\n");
     assert.throws(
       () => planStart(pending.ctx, pending.paths, { caller: pending.caller }),
       (e: LxtError) =>
-        e.code === "unsupported" &&
+        e.code === "config" &&
         e.message.startsWith("start c1: ") &&
-        e.message.includes(`${pending.paths.config}:2: lxc.mount.auto`),
+        e.message.includes(
+          `${pending.paths.config}:2: lxc.rootfs.options: idmap=container needs a user namespace`,
+        ),
+    );
+    const idmapped = setup("v2", "lxc.mount.entry = tmpfs mnt tmpfs create=dir,idmap=container\n");
+    assert.throws(
+      () => planStart(idmapped.ctx, idmapped.paths, { caller: idmapped.caller }),
+      (e: LxtError) =>
+        e.code === "config" &&
+        e.message.startsWith("start c1: ") &&
+        e.message.includes(
+          `${idmapped.paths.config}:2: lxc.mount.entry: only a bind mount (bind or rbind) can be idmapped`,
+        ),
     );
     const none = setup("v2", "");
     writeFileSync(none.paths.config, "lxc.uts.name = x\n");

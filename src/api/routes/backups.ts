@@ -14,7 +14,7 @@ import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { exportContainer, importContainer, readBackupManifest } from "../../container/backup.js";
-import { containerPaths } from "../../container/paths.js";
+import { type ContainerPaths, containerPaths } from "../../container/paths.js";
 import { checkName } from "../../core/names.js";
 import {
   type BackupRecord,
@@ -35,14 +35,12 @@ import { ApiError, badRequest, syncBody } from "../envelope.js";
 import { armExpiry } from "../expiry.js";
 import { metaFile, readMeta, writeMeta } from "../instance-meta.js";
 import { inInstanceQueue } from "../instance-queue.js";
-import { checkSnapshotName, parseExpiry, SNAPSHOT_META } from "../snapshot-store.js";
+import { SIDE_FILES } from "../side-files.js";
+import { checkSnapshotName, parseExpiry } from "../snapshot-store.js";
 import type { BackupsPost } from "../types.js";
 import { INSTANCES, instanceOperation, instancePaths } from "./instances.js";
 import { recursion } from "./params.js";
 import { objectBody } from "./snapshots.js";
-
-/** lxtd's side files an export carries beside each config. */
-const SIDE_FILES = ["lxd.yaml", SNAPSHOT_META] as const;
 
 type Params = { name: string };
 type BackupParams = { name: string; backup: string };
@@ -68,7 +66,8 @@ function backupOperation(
 /** Daemons whose leftover uploads (of a killed predecessor) are removed already. */
 const swept = new WeakSet<Daemon>();
 
-function uploadsDir(d: Daemon): string {
+/** Where uploads are spooled; emptied when the daemon starts (what a killed one left). */
+export function uploadsDir(d: Daemon): string {
   return join(d.stateDir, "uploads");
 }
 
@@ -172,6 +171,28 @@ export function registerBackupRoutes(app: FastifyInstance, d: Daemon): void {
   );
 }
 
+/** What follows an import into lxtd: its LXD side file, the lifecycle event, snapshot expiry. */
+export function imported(d: Daemon, paths: ContainerPaths): void {
+  // An export by the CLI has no lxd.yaml: the import is its creation.
+  if (!existsSync(metaFile(paths))) {
+    const created_at = new Date(d.ctx.host.clock.now()).toISOString();
+    writeMeta(paths, { ...readMeta(paths), created_at });
+  }
+  d.events.lifecycle("instance-created", `${INSTANCES}/${paths.name}`);
+  void armExpiry(d);
+}
+
+/** Writes an upload's body to `file` (mode 0600); the file goes if the upload breaks. */
+export async function spoolUpload(body: unknown, file: string): Promise<void> {
+  if (!isUpload(body)) throw badRequest("Expected an application/octet-stream body");
+  try {
+    await pipeline(body, createWriteStream(file, { mode: 0o600 }));
+  } catch (err) {
+    rmSync(file, { force: true });
+    throw err;
+  }
+}
+
 /** Whether a request's body is an upload (a stream), not parsed JSON. */
 export function isUpload(body: unknown): body is Readable {
   return !!body && typeof (body as { pipe?: unknown }).pipe === "function";
@@ -193,7 +214,7 @@ export async function importUpload(d: Daemon, req: FastifyRequest, reply: Fastif
   mkdirSync(spool, { recursive: true, mode: 0o700 });
   const file = join(spool, `backup-${randomBytes(6).toString("hex")}`);
   try {
-    await pipeline(req.body as Readable, createWriteStream(file, { mode: 0o600 }));
+    await spoolUpload(req.body, file);
     const manifest = await readBackupManifest(d.ctx.settings.hostEnv, file);
     const name = typeof asked === "string" && asked !== "" ? asked : manifest.name;
     try {
@@ -209,13 +230,7 @@ export async function importUpload(d: Daemon, req: FastifyRequest, reply: Fastif
       } finally {
         rmSync(file, { force: true });
       }
-      // An export by the CLI has no lxd.yaml: the import is its creation.
-      if (!existsSync(metaFile(paths))) {
-        const created_at = new Date(d.ctx.host.clock.now()).toISOString();
-        writeMeta(paths, { ...readMeta(paths), created_at });
-      }
-      d.events.lifecycle("instance-created", `${INSTANCES}/${name}`);
-      void armExpiry(d);
+      imported(d, paths);
     });
   } catch (err) {
     rmSync(file, { force: true });

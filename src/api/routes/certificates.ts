@@ -21,6 +21,7 @@ import {
   parseCertificate,
   type TrustedCertificate,
 } from "../trust.js";
+import { decodeToken } from "../trust-token.js";
 import type { CertificatesPost } from "../types.js";
 import { recursion } from "./params.js";
 
@@ -38,34 +39,6 @@ const POST_KEYS = new Set([
   "trust_token",
 ]);
 const PUT_KEYS = new Set(["name", "type", "restricted", "projects", "certificate", "fingerprint"]);
-
-/** A token as the stock client encodes it: base64 of this JSON (LXD's api.CertificateAddToken). */
-interface AddToken {
-  client_name: string;
-  fingerprint: string;
-  addresses: string[];
-  secret: string;
-}
-
-/** The token inside a password, if the password is one (else it is a trust password). */
-export function decodeToken(text: string): AddToken | undefined {
-  if (!/^[A-Za-z0-9+/]+=*$/.test(text)) return undefined;
-  try {
-    const t = JSON.parse(Buffer.from(text, "base64").toString("utf8")) as Partial<AddToken>;
-    if (
-      typeof t?.client_name === "string" &&
-      t.client_name !== "" &&
-      typeof t.secret === "string" &&
-      t.secret !== "" &&
-      Array.isArray(t.addresses) &&
-      typeof t.fingerprint === "string"
-    )
-      return t as AddToken;
-  } catch {
-    // not JSON: a password
-  }
-  return undefined;
-}
 
 function checkKeys(body: unknown, keys: ReadonlySet<string>): Record<string, unknown> {
   if (!body || typeof body !== "object" || Array.isArray(body))

@@ -3,6 +3,7 @@ import type { FastifyInstance } from "fastify";
 import type { Daemon } from "../daemon.js";
 import { registerBackupRoutes } from "./backups.js";
 import { registerCertificateRoutes } from "./certificates.js";
+import { registerClusterRoutes } from "./cluster.js";
 import { registerConsoleRoutes } from "./console.js";
 import { registerExecRoutes } from "./exec.js";
 import { registerFileRoutes } from "./files.js";
@@ -11,6 +12,7 @@ import { registerInstanceEditRoutes } from "./instance-edit.js";
 import { registerInstanceRoutes } from "./instances.js";
 import { registerLogRoutes } from "./logs.js";
 import { registerMetricsRoutes } from "./metrics.js";
+import { registerMigrationRoutes } from "./migrations.js";
 import { registerForwardRoutes } from "./network-forwards.js";
 import { registerNetworkRoutes } from "./networks.js";
 import { registerOperationRoutes } from "./operations.js";
@@ -40,5 +42,7 @@ export const ROUTES: readonly RouteModule[] = [
   registerMetricsRoutes,
   registerSnapshotRoutes,
   registerBackupRoutes,
+  registerMigrationRoutes,
   registerUiRoutes,
+  registerClusterRoutes,
 ];

@@ -91,8 +91,12 @@ export function registerInstanceEditRoutes(app: FastifyInstance, d: Daemon): voi
     if ((await summarize(d.ctx, src)).state !== "STOPPED")
       throw badRequest("Renaming of running container not allowed");
     if (existsSync(dst.config)) throw new ApiError(409, `Name "${body.name}" already in use`);
+    const cluster = d.cluster;
+    await cluster?.claim(dst.name, `Name "${body.name}" already in use`);
     return instanceOperation(d, reply, src.name, "Renaming instance", async () => {
-      await renameContainer(d.ctx, src, dst);
+      const rename = () => renameContainer(d.ctx, src, dst);
+      await (cluster ? cluster.holding(dst.name, rename) : rename());
+      await cluster?.release(src.name);
       d.events.lifecycle("instance-renamed", `${INSTANCES}/${dst.name}`, {
         old_name: src.name,
       });

@@ -33,6 +33,7 @@ import {
   instanceJson,
   instanceState,
   stateJson,
+  stateReads,
 } from "../instance-view.js";
 import { renderLxc } from "../lxd-config.js";
 import type { Operation } from "../operations.js";
@@ -201,27 +202,43 @@ export function registerInstanceRoutes(app: FastifyInstance, d: Daemon): void {
     const depth = recursion(req);
     const filter = req.query.filter ? parseFilter(req.query.filter) : undefined;
     const names = listNames(d.ctx.lxcpath);
-    if (depth === 0 && !filter) return syncBody(names.map((n) => `${INSTANCES}/${n}`));
+    if (depth === 0 && !filter) {
+      const remote = (await othersInstances(d)).map((i) => i.name);
+      return syncBody([...names, ...remote].map((n) => `${INSTANCES}/${n}`));
+    }
     // Read once for the whole list: the cgroup layout and the profiles.
-    const layout = depth > 1 ? hostLayout(d.ctx) : undefined;
+    const reads =
+      depth > 1
+        ? stateReads({ layout: hostLayout(d.ctx), apparmorHost: d.ctx.host.facts.apparmor() })
+        : undefined;
     const store = new ProfileStore(d.profilesDir);
     const out = await Promise.all(
       names.map(async (n) => {
         const paths = containerPaths(d.ctx, n);
         // With the state wanted, it is read once and the instance's status taken from it.
-        const info = layout
-          ? await containerInfo(d.ctx, paths, layout, true, false).catch(() => undefined)
+        const info = reads
+          ? await containerInfo(d.ctx, paths, reads).catch(() => undefined)
           : undefined;
-        if (layout && !info) return undefined; // destroyed meanwhile
-        const inst = await instanceJson(d.ctx, paths, info?.state, store).catch(() => undefined);
-        if (!inst) return undefined;
+        if (reads && !info) return undefined; // destroyed meanwhile
+        const found = await instanceJson(d.ctx, paths, info?.state, store).catch(() => undefined);
+        if (!found) return undefined;
+        const inst = located(d, found);
         if (filter && !matchesFilter(filter, inst)) return undefined;
         if (depth === 0) return `${INSTANCES}/${n}`;
         if (depth === 1 || !info) return inst;
         return fullInstance(d, paths, inst, stateJson(info));
       }),
     );
-    return syncBody(out.filter((x) => x !== undefined));
+    const local = out.filter((x) => x !== undefined);
+    if (!d.cluster) return syncBody(local);
+    // The other members' instances, as they last published them (not forwarded: a summary).
+    const remote = (await othersInstances(d)).filter((i) => !filter || matchesFilter(filter, i));
+    return syncBody([
+      ...local,
+      ...remote.map((i) =>
+        depth === 0 ? `${INSTANCES}/${i.name}` : depth === 1 ? i : remoteFull(i),
+      ),
+    ]);
   });
 
   app.post(INSTANCES, async (req, reply) => {
@@ -239,8 +256,11 @@ export function registerInstanceRoutes(app: FastifyInstance, d: Daemon): void {
     if (existsSync(containerPaths(d.ctx, name).config)) {
       throw new ApiError(409, `Instance "${name}" already exists`);
     }
+    // In a cluster the name is claimed first: one transaction decides between members.
+    const cluster = d.cluster;
+    await cluster?.claim(name);
     return instanceOperation(d, reply, name, "Creating instance", async () => {
-      await create(d, body, name);
+      await (cluster ? cluster.holding(name, () => create(d, body, name)) : create(d, body, name));
       d.events.lifecycle("instance-created", `${INSTANCES}/${name}`);
       if (body.start) {
         await startOne(d, instancePaths(d, name));
@@ -250,7 +270,7 @@ export function registerInstanceRoutes(app: FastifyInstance, d: Daemon): void {
 
   app.get<{ Params: { name: string } }>(`${INSTANCES}/:name`, async (req, reply) => {
     const paths = instancePaths(d, req.params.name);
-    const inst = await instanceJson(d.ctx, paths);
+    const inst = located(d, await instanceJson(d.ctx, paths));
     const etag = etagOf(editable(inst));
     // instance_get_full: recursion=1 adds the state, snapshots and backups (what `lxc info` shows).
     if (recursion(req) > 0) {
@@ -266,6 +286,7 @@ export function registerInstanceRoutes(app: FastifyInstance, d: Daemon): void {
     if (seen.state !== "STOPPED") throw badRequest("Instance is running");
     return instanceOperation(d, reply, paths.name, "Deleting instance", async (op) => {
       await destroyContainer(d.ctx, paths, { snapshots: true, signal: op.signal });
+      await d.cluster?.release(paths.name);
       d.events.lifecycle("instance-deleted", `${INSTANCES}/${paths.name}`);
     });
   });
@@ -292,6 +313,44 @@ export function registerInstanceRoutes(app: FastifyInstance, d: Daemon): void {
       },
     );
   });
+}
+
+/**
+ * The other members' instances; none (and a warning in the log) while the
+ * cluster's store cannot be read: this member's own list keeps working.
+ */
+async function othersInstances(d: Daemon): Promise<InstanceJson[]> {
+  if (!d.cluster) return [];
+  try {
+    return await d.cluster.remoteInstances();
+  } catch (err) {
+    d.log.warn({ err }, "cluster: the store cannot be read; listing this member's instances only");
+    return [];
+  }
+}
+
+/** `inst` with its member as `location` (LXD's "none" outside a cluster). */
+function located(d: Daemon, inst: InstanceJson): InstanceJson {
+  return d.cluster ? { ...inst, location: d.cluster.member } : inst;
+}
+
+/** Another member's instance at recursion=2: its published record, no live state. */
+function remoteFull(inst: InstanceJson): InstanceFull {
+  return {
+    ...inst,
+    state: {
+      status: inst.status,
+      status_code: inst.status_code,
+      disk: {},
+      memory: { usage: 0, usage_peak: 0, swap_usage: 0, swap_usage_peak: 0 },
+      network: null,
+      pid: 0,
+      processes: 0,
+      cpu: { usage: 0 },
+    },
+    snapshots: [],
+    backups: [],
+  };
 }
 
 /** An instance with its state, snapshots and backups (recursion=2 lists, recursion=1 gets). */

@@ -23,8 +23,22 @@ export function register(program: Command): void {
       "backend of the new container (dir, btrfs, overlay, zfs: beside a zfs source's dataset, else under lxt)",
     )
     .option("-q, --quiet", "no progress line")
+    .option(
+      "-v, --verbose",
+      "to a remote: print the bytes sent and how long a running container was stopped",
+    )
+    .option("--stateful", "to a remote: a running container's memory too (checkpoint and restore)")
     .argument("[name]")
-    .action(async (name, opts) => {
+    .argument("[target]", "REMOTE:[NEWNAME]: copy to a remote lxtd (lxt remote add)")
+    .action(async (name, dest, opts) => {
+      // `copy -n NAME REMOTE:` has the target as its one positional word.
+      const remoteDest = dest ?? (opts.name && name?.includes(":") ? name : undefined);
+      if (remoteDest !== undefined) {
+        const { remoteTransfer } = await import("../migrate-verb.js");
+        await remoteTransfer("copy", opts.name ?? name ?? "", remoteDest, opts);
+        return;
+      }
+      if (opts.stateful) throw new LxtError("usage", "copy: --stateful is for a copy to a remote");
       const { ctx, paths: src } = target(opts, name);
       if (!opts.newname && !opts.ephemeral) {
         throw new LxtError("usage", "copy: give the new name (-N NEWNAME)");

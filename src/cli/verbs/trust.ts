@@ -95,6 +95,32 @@ export function register(program: Command): void {
     });
 
   trust
+    .command("token")
+    .description(
+      "a one-time token with which a client joins the trust store (`lxt remote add --token`, `lxc remote add`)",
+    )
+    .addOption(lxcpathOption())
+    .addOption(socketOption())
+    .argument("<name>", "the name the client's certificate is trusted under")
+    .action(async (name, opts) => {
+      const call = await client(opts, "trust token");
+      const op = (await call("POST", "/1.0/certificates", {
+        type: "client",
+        name,
+        token: true,
+      })) as { metadata?: { secret?: string; fingerprint?: string; addresses?: string[] } };
+      const m = op?.metadata ?? {};
+      // The stock client's encoding (LXD's api.CertificateAddToken), so either client takes it.
+      const token = {
+        client_name: name,
+        fingerprint: m.fingerprint,
+        addresses: m.addresses,
+        secret: m.secret,
+      };
+      writeOut(`${Buffer.from(JSON.stringify(token)).toString("base64")}\n`);
+    });
+
+  trust
     .command("ui-token")
     .description(
       "a one-time login token of lxtd's web UI for a remote browser (URLs on its HTTPS listener)",

@@ -1,5 +1,5 @@
 /** A file browser inside an instance: directories listed, files downloaded, uploads into the directory shown. */
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { ApiFailure, act, bytes } from "../api.js";
 import { html } from "../html.js";
 
@@ -26,11 +26,16 @@ export function FilesTab({ name }: { name: string }) {
   const [shown, setShown] = useState<Shown | undefined>();
   const [error, setError] = useState("");
   const [busy, setBusy] = useState(false);
+  // Only the last path asked for is shown: an earlier answer that comes later is dropped.
+  const asked = useRef(0);
   const url = (p: string) => `/1.0/instances/${q(name)}/files?path=${q(p)}`;
   const open = async (p: string) => {
+    const mine = ++asked.current;
+    const current = () => mine === asked.current;
     setError("");
     try {
       const res = await fetch(url(p), { method: "HEAD", credentials: "same-origin" });
+      if (!current()) return;
       if (!res.ok)
         throw new ApiFailure(
           res.status,
@@ -40,6 +45,7 @@ export function FilesTab({ name }: { name: string }) {
       if (type === "directory") {
         const list = await fetch(url(p), { credentials: "same-origin" });
         const env = (await list.json()) as { metadata: string[]; error?: string };
+        if (!current()) return;
         if (!list.ok) throw new ApiFailure(list.status, `list ${p}: ${env.error ?? list.status}`);
         setShown({ path: p, type, entries: [...env.metadata].sort() });
       } else {
@@ -48,7 +54,7 @@ export function FilesTab({ name }: { name: string }) {
       }
       setPath(p);
     } catch (err) {
-      setError((err as Error).message);
+      if (current()) setError((err as Error).message);
     }
   };
   useEffect(() => {
@@ -82,7 +88,7 @@ export function FilesTab({ name }: { name: string }) {
   };
   return html`<div class="files">
     <form class="row" onSubmit=${go}>
-      <label>Path <input name="path" value=${path} key=${path} /></label>
+      <label>Path <input name="path" defaultValue=${path} key=${path} /></label>
       <button type="submit">Open</button>
       ${path !== "/" ? html`<button type="button" onClick=${() => open(parent(path))}>Up</button>` : null}
     </form>

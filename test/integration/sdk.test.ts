@@ -1,8 +1,3 @@
-// NOT IN THE SUITE YET (`npm test` runs test/integration/*.test.ts): on a loaded host
-// (stress-ng -c 4) the first test hangs right after the "files: stat" step (the SDK's
-// mkdir / directory stat / delete against lxtd), 3 runs in 3; unloaded it passes. Issue 14
-// stays open until that is found and this file is renamed back to sdk.test.ts. By hand:
-//   node --import tsx --test --test-concurrency=1 test/integration/sdk.pending.ts
 /**
  * The SDK (sdk/) against a real lxtd: a busybox container created, started,
  * exec'd (streams, exit code, a pty), files pushed and pulled as streams,
@@ -188,9 +183,13 @@ describe("the SDK against lxtd", { skip, timeout: 300_000 }, () => {
     });
     step("files: stat");
     await client.instances.files.mkdir(c1, "/root/d", { mode: 0o750 });
+    step("files: mkdir");
     assert.equal((await client.instances.files.stat(c1, "/root/d")).mode, 0o750);
+    step("files: dir stat");
     await client.instances.files.delete(c1, "/root/d");
+    step("files: delete");
     await assert.rejects(client.instances.files.stat(c1, "/root/d"), NotFoundError);
+    step("files: 404");
     const dir = await client.instances.files.pull(c1, "/root");
     assert.equal(dir.type, "directory");
     if (dir.type === "directory") assert.ok(dir.entries.includes("f"));

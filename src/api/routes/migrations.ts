@@ -1,0 +1,156 @@
+/**
+ * `/1.0/migrations`: lxt's own endpoint for receiving a running container
+ * (`lxt move` of a running container, `lxt copy --stateful`), documented in
+ * docs/api.md. LXD's live migration (`POST /1.0/instances/NAME` with
+ * `migration: true`, websockets between the two daemons) is not copied:
+ * the sender drives it, in three uploads:
+ *
+ *   POST   /1.0/migrations          base archive (X-LXD-name) → {id}
+ *   PUT    /1.0/migrations/ID/delta what changed since, taken while frozen
+ *   POST   /1.0/migrations/ID       the checkpoint → operation: import, restore
+ *   DELETE /1.0/migrations/ID       drop what was sent
+ *
+ * Until the final operation succeeds nothing exists here but the spool
+ * (under the uploads directory, emptied when the daemon starts, and
+ * dropped after `IDLE_MS` without a request); a failed import or restore
+ * removes the container it made.
+ */
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import type { FastifyInstance, FastifyReply } from "fastify";
+import { importContainer } from "../../container/backup.js";
+import { restoreContainer } from "../../container/checkpoint.js";
+import { destroyContainer } from "../../container/destroy.js";
+import { unpackCheckpoint } from "../../container/migrate.js";
+import { containerPaths } from "../../container/paths.js";
+import { checkName } from "../../core/names.js";
+import type { Daemon } from "../daemon.js";
+import { ApiError, badRequest, syncBody } from "../envelope.js";
+import { imported, spoolUpload, uploadsDir } from "./backups.js";
+import { INSTANCES, instanceOperation } from "./instances.js";
+
+const BASE = "/1.0/migrations";
+
+/** A sender that goes quiet for this long loses what it sent. */
+const IDLE_MS = 10 * 60_000;
+
+interface Pending {
+  name: string;
+  dir: string;
+  timer: NodeJS.Timeout;
+  /** The final operation runs: the spool is its own now. */
+  finishing: boolean;
+}
+
+const pendingOf = new WeakMap<Daemon, Map<string, Pending>>();
+
+function pendings(d: Daemon): Map<string, Pending> {
+  let m = pendingOf.get(d);
+  if (!m) {
+    m = new Map();
+    pendingOf.set(d, m);
+  }
+  return m;
+}
+
+function drop(d: Daemon, id: string): void {
+  const p = pendings(d).get(id);
+  if (!p) return;
+  clearTimeout(p.timer);
+  pendings(d).delete(id);
+  rmSync(p.dir, { recursive: true, force: true });
+}
+
+function touch(d: Daemon, id: string, p: Pending): void {
+  clearTimeout(p.timer);
+  p.timer = setTimeout(() => drop(d, id), IDLE_MS);
+  p.timer.unref();
+}
+
+function find(d: Daemon, id: string): Pending {
+  const p = pendings(d).get(id);
+  if (!p || p.finishing) throw new ApiError(404, "Migration not found");
+  touch(d, id, p);
+  return p;
+}
+
+function requireFree(d: Daemon, name: string, self?: Pending): void {
+  if (existsSync(containerPaths(d.ctx, name).config)) {
+    throw new ApiError(409, `Instance "${name}" already exists`);
+  }
+  for (const p of pendings(d).values()) {
+    if (p !== self && p.name === name)
+      throw new ApiError(409, `Instance "${name}" is being received already`);
+  }
+}
+
+export function registerMigrationRoutes(app: FastifyInstance, d: Daemon): void {
+  app.post(BASE, async (req) => {
+    const asked = req.headers["x-lxd-name"];
+    let name: string;
+    try {
+      name = checkName(typeof asked === "string" ? asked : "");
+    } catch (err) {
+      throw badRequest(`Invalid instance name: ${(err as Error).message}`);
+    }
+    requireFree(d, name);
+    const id = randomBytes(8).toString("hex");
+    const dir = join(uploadsDir(d), `migration-${id}`);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const p: Pending = { name, dir, timer: setTimeout(() => undefined, 0), finishing: false };
+    pendings(d).set(id, p);
+    touch(d, id, p);
+    try {
+      await spoolUpload(req.body, join(dir, "base"));
+    } catch (err) {
+      drop(d, id);
+      throw err;
+    }
+    return syncBody({ id, name });
+  });
+
+  app.put<{ Params: { id: string } }>(`${BASE}/:id/delta`, async (req) => {
+    const p = find(d, req.params.id);
+    await spoolUpload(req.body, join(p.dir, "delta"));
+    return syncBody({});
+  });
+
+  app.delete<{ Params: { id: string } }>(`${BASE}/:id`, async (req) => {
+    find(d, req.params.id);
+    drop(d, req.params.id);
+    return syncBody({});
+  });
+
+  app.post<{ Params: { id: string } }>(`${BASE}/:id`, async (req, reply: FastifyReply) => {
+    const id = req.params.id;
+    const p = find(d, id);
+    await spoolUpload(req.body, join(p.dir, "checkpoint.tar"));
+    if (!existsSync(join(p.dir, "delta"))) {
+      throw badRequest("No delta was sent (PUT /1.0/migrations/ID/delta first)");
+    }
+    requireFree(d, p.name, p);
+    p.finishing = true;
+    const paths = containerPaths(d.ctx, p.name);
+    return instanceOperation(d, reply, p.name, "Receiving running instance", async () => {
+      try {
+        const images = join(p.dir, "checkpoint");
+        await unpackCheckpoint(d.ctx, join(p.dir, "checkpoint.tar"), images);
+        await importContainer(d.ctx, join(p.dir, "base"), p.name, {
+          caller: d.caller,
+          deltas: [join(p.dir, "delta")],
+        });
+        try {
+          await restoreContainer(d.ctx, paths, { dir: images, caller: d.caller });
+        } catch (err) {
+          await destroyContainer(d.ctx, paths, { force: true, snapshots: true });
+          throw err;
+        }
+        imported(d, paths);
+        d.events.lifecycle("instance-started", `${INSTANCES}/${p.name}`);
+      } finally {
+        drop(d, id);
+      }
+    });
+  });
+}

@@ -1,0 +1,119 @@
+/**
+ * A running container sent to a remote lxtd (docs/migrate.md): its rootfs
+ * is sent while it runs (a full incremental dump), then it is checkpointed
+ * and stopped, what changed meanwhile and CRIU's images are sent, and the
+ * remote imports and restores it (lxt's `/1.0/migrations`). Only then is
+ * the source destroyed (`move`) or restored here from the same images
+ * (`copy --stateful`). Any failure before the remote runs it drops what the
+ * remote was sent and restores the source from its checkpoint.
+ */
+import { createReadStream, rmSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { SIDE_FILES } from "../api/side-files.js";
+import { exportContainer } from "../container/backup.js";
+import { checkpointContainer, restoreContainer } from "../container/checkpoint.js";
+import { destroyContainer } from "../container/destroy.js";
+import { checkpointRefusal, packCheckpoint } from "../container/migrate.js";
+import type { ContainerPaths } from "../container/paths.js";
+import { makeStaging } from "../container/staging.js";
+import { LxtError } from "../core/errors.js";
+import { type Link, requireAbsent, type SendOptions, type SendResult } from "./migrate.js";
+import { remoteRequest, waitRemoteOperation } from "./remote.js";
+
+/** Sends running container `paths`; see the module's comment. */
+export async function sendRunning(
+  link: Link,
+  paths: ContainerPaths,
+  opts: SendOptions,
+): Promise<SendResult> {
+  const { ctx } = link;
+  const refusal = checkpointRefusal(ctx, paths);
+  if (refusal) {
+    throw new LxtError("unsupported", `${link.what}: ${paths.name} is running: ${refusal}`);
+  }
+  await requireAbsent(link, opts.newName);
+  const stage = await makeStaging(ctx, ctx.lxcpath, "migrate");
+  const file = (n: string) => join(stage.dir, n);
+  const images = file("checkpoint");
+  let bytes = 0;
+  const upload = async (method: string, path: string, f: string, headers = {}) => {
+    const size = statSync(f).size;
+    bytes += size;
+    return remoteRequest(link.remote, link.id, link.what, {
+      method,
+      path,
+      body: createReadStream(f),
+      headers: { "Content-Length": String(size), ...headers },
+    });
+  };
+  const dump = { incremental: file("snar"), compression: "zstd", extraFiles: SIDE_FILES };
+  let id: string | undefined;
+  let dumped = false;
+  let running = false;
+  try {
+    opts.progress?.(`sending ${paths.name}'s rootfs while it runs`);
+    await exportContainer(ctx, paths, file("base.tar.zst"), dump);
+    const made = await upload("POST", "/1.0/migrations", file("base.tar.zst"), {
+      "X-LXD-name": opts.newName,
+    });
+    id = (made.metadata as { id?: string })?.id;
+    if (!id) throw new LxtError("remote", `${link.what}: remote ${link.remote.name} gave no id`);
+    rmSync(file("base.tar.zst"));
+
+    opts.progress?.(`checkpointing ${paths.name}`);
+    const frozen = ctx.host.clock.now();
+    await checkpointContainer(ctx, paths, { dir: images, stop: true });
+    dumped = true;
+    await exportContainer(ctx, paths, file("delta.tar.zst"), dump);
+    await upload("PUT", `/1.0/migrations/${id}/delta`, file("delta.tar.zst"));
+    await packCheckpoint(ctx, images, file("checkpoint.tar.zst"));
+    if (!opts.move) {
+      // A copy: the source goes on from the images it was dumped to.
+      await restoreContainer(ctx, paths, { dir: images, caller: opts.caller });
+      dumped = false;
+    }
+    opts.progress?.(`restoring ${opts.newName} on ${link.remote.name}`);
+    const op = await upload("POST", `/1.0/migrations/${id}`, file("checkpoint.tar.zst"));
+    if (!op.operation) throw new LxtError("remote", `${link.what}: remote started no restore`);
+    await waitRemoteOperation(link.remote, link.id, link.what, op.operation);
+    running = true;
+    const downtimeMs = ctx.host.clock.now() - frozen;
+    if (opts.move) {
+      try {
+        await destroyContainer(ctx, paths, { snapshots: true });
+      } catch (err) {
+        throw new LxtError(
+          "state",
+          `${link.what}: ${paths.name} runs on ${link.remote.name} now, but its stopped copy here could not be removed: ${(err as Error).message}`,
+          err,
+        );
+      }
+    }
+    return { bytes, downtimeMs };
+  } catch (err) {
+    if (!running) {
+      if (id) {
+        await remoteRequest(link.remote, link.id, link.what, {
+          method: "DELETE",
+          path: `/1.0/migrations/${id}`,
+        }).catch(() => undefined);
+      }
+      if (dumped) {
+        try {
+          await restoreContainer(ctx, paths, { dir: images, caller: opts.caller });
+          dumped = false;
+        } catch (again) {
+          throw new LxtError(
+            "checkpoint",
+            `${(err as Error).message}; and ${paths.name} could not be restored here from its checkpoint (in ${images} until the next export, import or move: lxt restore -D): ${(again as Error).message}`,
+            err,
+          );
+        }
+      }
+    }
+    throw err;
+  } finally {
+    // The images stay when the source could not be restored from them.
+    if (!dumped || running) await stage.release();
+  }
+}

@@ -1,0 +1,44 @@
+import { type Command, Option } from "@commander-js/extra-typings";
+import type { MemberView } from "../../api/types.js";
+import { lxcpathOption } from "../common.js";
+import { resolveLxcpath } from "../context.js";
+import { humanBytes, printJson, printTable } from "../output.js";
+
+export function register(program: Command): void {
+  const cluster = program
+    .command("cluster")
+    .description("the cluster this state root's lxtd is a member of (lxtd --cluster)");
+
+  cluster
+    .command("list")
+    .alias("ls")
+    .description("every member: state, load and last heartbeat (asks the local lxtd)")
+    .addOption(lxcpathOption())
+    .addOption(
+      new Option("--socket <path>", "lxtd's unix socket (default: STATE_ROOT/.lxtd/unix.socket)"),
+    )
+    .addOption(new Option("--format <format>", "output format").choices(["table", "json"] as const))
+    .action(async (opts) => {
+      const { daemonRequest, daemonSocket } = await import("../lxtd-client.js");
+      const socket = opts.socket ?? daemonSocket(resolveLxcpath(opts.lxcpath));
+      const members = (await daemonRequest(
+        socket,
+        "cluster list",
+        "GET",
+        "/1.0/cluster/heartbeats",
+      )) as MemberView[];
+      if (opts.format === "json") return printJson(members);
+      printTable(
+        ["NAME", "URL", "STATE", "CONTAINERS", "CPU", "MEMORY FREE", "LAST HEARTBEAT"],
+        members.map((m) => [
+          m.name,
+          m.address,
+          m.online ? "ONLINE" : "OFFLINE",
+          `${m.load.containers} (${m.load.running} running)`,
+          `${m.load.load1.toFixed(2)}/${m.load.cpus}`,
+          `${humanBytes(m.load.memory_free)} of ${humanBytes(m.load.memory_total)}`,
+          m.heartbeat,
+        ]),
+      );
+    });
+}

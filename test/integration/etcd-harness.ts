@@ -1,0 +1,104 @@
+/**
+ * A three-member etcd on loopback for the cluster tests: Debian's etcd
+ * binary, each member with its own data dir under one temp dir and its own
+ * client and peer ports (picked free). Never the package's etcd.service.
+ * SIGKILL at the end: a member waits seconds on SIGTERM.
+ */
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { exitOf, hasCmd, until } from "./harness.js";
+
+/** Why etcd tests cannot run here, or undefined when they can. */
+export function etcdSkipReason(): string | undefined {
+  if (!hasCmd("etcd") || !hasCmd("etcdctl")) {
+    return "SKIP: etcd is not installed (apt-get install etcd-server etcd-client)";
+  }
+  return undefined;
+}
+
+/** `n` ports free on 127.0.0.1 now (all held together, then let go). */
+export async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<ReturnType<typeof createServer>>((resolve) => {
+          const s = createServer();
+          s.listen(0, "127.0.0.1", () => resolve(s));
+        }),
+    ),
+  );
+  const ports = servers.map((s) => (s.address() as { port: number }).port);
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  return ports;
+}
+
+export class EtcdCluster {
+  readonly dir = mkdtempSync(join(tmpdir(), "lxt-etcd-"));
+  readonly members: ChildProcess[] = [];
+  /** The client URLs, one per member. */
+  endpoints: string[] = [];
+  log = "";
+
+  /** Starts `size` members and resolves once every one is healthy. */
+  async start(size = 3): Promise<void> {
+    const ports = await freePorts(size * 2);
+    const peer = (i: number) => `http://127.0.0.1:${ports[size + i]}`;
+    this.endpoints = Array.from({ length: size }, (_, i) => `http://127.0.0.1:${ports[i]}`);
+    const initial = Array.from({ length: size }, (_, i) => `e${i}=${peer(i)}`).join(",");
+    for (let i = 0; i < size; i++) {
+      const child = spawn(
+        "etcd",
+        [
+          "--name",
+          `e${i}`,
+          "--data-dir",
+          join(this.dir, `e${i}`),
+          "--listen-client-urls",
+          this.endpoints[i] ?? "",
+          "--advertise-client-urls",
+          this.endpoints[i] ?? "",
+          "--listen-peer-urls",
+          peer(i),
+          "--initial-advertise-peer-urls",
+          peer(i),
+          "--initial-cluster",
+          initial,
+          "--initial-cluster-token",
+          `lxt-test-${process.pid}`,
+          "--initial-cluster-state",
+          "new",
+        ],
+        { stdio: ["ignore", "ignore", "pipe"] },
+      );
+      child.stderr?.on("data", (b: Buffer) => {
+        this.log = (this.log + b.toString()).slice(-8000);
+      });
+      this.members.push(child);
+    }
+    const healthy = await until(
+      () =>
+        spawnSync("etcdctl", ["--endpoints", this.endpoints.join(","), "endpoint", "health"], {
+          env: { ...process.env, ETCDCTL_API: "3" },
+          encoding: "utf8",
+          timeout: 5000,
+        }).status === 0,
+      30_000,
+    );
+    if (!healthy) throw new Error(`etcd did not become healthy:\n${this.log}`);
+  }
+
+  /** SIGKILL to every member, waited for; then the data dirs go. */
+  async close(): Promise<void> {
+    await Promise.all(
+      this.members.map((c) => {
+        if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+        return exitOf(c);
+      }),
+    );
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
