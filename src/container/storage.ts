@@ -1,4 +1,11 @@
-import { existsSync, readdirSync, readFileSync, statfsSync, statSync } from "node:fs";
+import {
+  type BigIntStats,
+  existsSync,
+  readdirSync,
+  readFileSync,
+  statfsSync,
+  statSync,
+} from "node:fs";
 import { join } from "node:path";
 import { cacheKey } from "../core/cache.js";
 import type { Context } from "../core/context.js";
@@ -132,7 +139,12 @@ const SPECS = cacheKey<{ version: string; spec: RootfsSpec | undefined }>("rootf
  * a daemon deleting N containers would otherwise read N² configs.
  */
 function knownRootfsSpec(ctx: Context, config: string): RootfsSpec | undefined {
-  const st = statSync(config, { bigint: true, throwIfNoEntry: false });
+  let st: BigIntStats | undefined;
+  try {
+    st = statSync(config, { bigint: true, throwIfNoEntry: false });
+  } catch {
+    return undefined; // ENOTDIR: a state root's entry that is no container (a lock file)
+  }
   if (!st) return undefined;
   const version = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}`;
   const cache = ctx.caches.of(SPECS);
