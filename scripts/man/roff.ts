@@ -265,8 +265,6 @@ export function lxtdPage(lxtd: Command, info: PageInfo): ManPage {
 }
 
 function statusText(spec: KeySpec): string {
-  if (spec.status === "later")
-    return `not yet implemented (${spec.feature ?? "later"}): start refuses it`;
   if (spec.status === "ignored") return "accepted and ignored";
   return "implemented";
 }
@@ -282,7 +280,7 @@ export function confPage(specs: readonly KeySpec[], info: PageInfo): ManPage {
     ".I /var/lib/lxt/NAME/config",
     ".SH DESCRIPTION",
     prose(
-      "A container's configuration is LXC's format (lxc.container.conf(5)): one `key = value` per line, `#` comments, `lxc.include` to read other files. Keys marked as lists may repeat; an empty value clears what came before. Unknown or malformed keys are errors naming the file and line. Keys lxt does not implement yet are accepted by `lxt config` but make `start` refuse with a clear message; ignored keys are accepted and have no effect. lxt's own settings use the `lxt.` prefix. `[i]`, `[name]` and the like stand for a variable part (`lxc.net.0.type`).",
+      "A container's configuration is LXC's format (lxc.container.conf(5)): one `key = value` per line, `#` comments, `lxc.include` to read other files. Keys marked as lists may repeat; an empty value clears what came before. Unknown or malformed keys are errors naming the file and line; ignored keys are accepted and have no effect. lxt's own settings use the `lxt.` prefix. `[i]`, `[name]` and the like stand for a variable part (`lxc.net.0.type`).",
     ),
     ".PP",
     prose(

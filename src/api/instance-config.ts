@@ -192,10 +192,7 @@ export async function applyChange(
     );
     warnings = done.warnings;
   } catch (err) {
-    if (
-      err instanceof LxtError &&
-      (err.code === "config" || err.code === "unsupported" || err.code === "usage")
-    )
+    if (err instanceof LxtError && (err.code === "config" || err.code === "usage"))
       throw badRequest(`Invalid config: ${err.message}`);
     throw err;
   }

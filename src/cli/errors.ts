@@ -15,7 +15,10 @@ export const CLI_ERRORS: Readonly<Record<ErrorCode, { exit: number; hint: string
   "not-found": { exit: 1, hint: "see `lxt ls`" },
   exists: { exit: 1, hint: "pick another name or `lxt destroy` the old one" },
   state: { exit: 1, hint: "see `lxt info`" },
-  unsupported: { exit: 1, hint: "remove the key or wait for the release that implements it" },
+  unsupported: {
+    exit: 1,
+    hint: "lxt does not do this; the message says why (change the key or the request it names)",
+  },
   host: { exit: 1, hint: "run the README's setup command" },
   "cgroup-delegation": {
     exit: 1,

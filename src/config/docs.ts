@@ -3,7 +3,7 @@
  * cannot drift (a unit test compares them).
  */
 
-import { allKeySpecs, type KeySpec } from "./keys.js";
+import { allKeySpecs } from "./keys.js";
 
 /** Markers around the generated table in docs/config.md. */
 export const KEYS_TABLE_BEGIN =
@@ -14,17 +14,12 @@ function cell(text: string): string {
   return text.replace(/\|/g, "\\|");
 }
 
-function statusCell(spec: KeySpec): string {
-  if (spec.status === "later") return `later: ${spec.feature ?? ""}`;
-  return spec.status;
-}
-
 /** The Markdown table of every registered key, sorted by key. */
 export function renderKeysTable(): string {
   const specs = allKeySpecs().sort((a, b) => a.name.localeCompare(b.name));
   const rows = specs.map(
     (s) =>
-      `| \`${s.name}\` | ${statusCell(s)} | ${s.list ? "yes" : ""} | ${cell(s.summary)} | ${cell(s.default ?? "")} |`,
+      `| \`${s.name}\` | ${s.status} | ${s.list ? "yes" : ""} | ${cell(s.summary)} | ${cell(s.default ?? "")} |`,
   );
   return [
     "| key | status | list | meaning | default |",

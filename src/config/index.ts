@@ -32,7 +32,6 @@ export {
   type ContainerConfig,
   hostArch,
   type NetConfig,
-  type PendingKey,
   type Prlimit,
   type ResolveOptions,
   resolveConfig,

@@ -16,12 +16,11 @@ export interface HostInfo {
   arch: string;
 }
 
-export type KeyStatus = "implemented" | "later" | "ignored";
+export type KeyStatus = "implemented" | "ignored";
 
 /** The verdict on one entry. */
 export type Verdict =
   | { status: "implemented" }
-  | { status: "later"; feature: string }
   | { status: "ignored"; reason: string; warn: boolean };
 
 /** One registered key (or key pattern such as `lxc.prlimit.[name]`). */
@@ -30,8 +29,6 @@ export interface KeySpec {
   name: string;
   /** Usual status (what docs/config.md shows). */
   status: KeyStatus;
-  /** For `later`: the feature that will implement it. */
-  feature?: string;
   summary: string;
   /** Default when unset, as text for the docs. */
   default?: string;
@@ -46,7 +43,8 @@ export interface KeySpec {
   clears?: string;
   /**
    * Checks a non-empty value (throws ValueError) and may return a verdict
-   * that differs from `status` (e.g. `lxc.net.0.type = veth` is later).
+   * that differs from `status` (e.g. `lxc.arch` naming the host's own
+   * architecture is ignored).
    */
   check(value: string, key: string, host: HostInfo): Verdict | undefined;
 }

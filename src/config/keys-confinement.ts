@@ -1,8 +1,8 @@
 /**
- * Registry entries for confinement and lifecycle extras: cgroups (limits and
- * devices implemented; placement later), capabilities, namespaces, LSMs,
- * seccomp, id maps, hooks, autostart, monitor options and lxt's own keys
- * (`lxt.limits.*` implemented, see limits.ts).
+ * Registry entries for confinement and lifecycle extras: cgroups (raw
+ * writes, devices, placement), capabilities, namespaces, LSMs, seccomp, id
+ * maps, hooks, autostart, monitor options and lxt's own keys (`lxt.limits.*`,
+ * see limits.ts).
  */
 
 import { checkDeviceKey } from "../cgroups/devices.js";

@@ -2,8 +2,8 @@
  * The registry of config keys: every key of lxc.container.conf(5) for LXC 5
  * and 6, plus lxt's own `lxt.*` keys. Each key has a value check, whether it
  * is a list (repeatable; an empty value clears it), and a support status:
- * `implemented`, `later` (recognised; owned by a later feature, and start
- * refuses a config that sets it) or `ignored` (accepted and harmless).
+ * `implemented` or `ignored` (accepted and harmless). A key that is not
+ * registered is an error.
  * Some statuses depend on the value or the host (see `classifyEntry`).
  */
 
@@ -125,7 +125,6 @@ export function classifyEntry(entry: ConfigEntry, host: HostInfo): KeyMatch & { 
 }
 
 function defaultVerdict(spec: KeySpec): Verdict {
-  if (spec.status === "later") return { status: "later", feature: spec.feature ?? spec.name };
   if (spec.status === "ignored") return { status: "ignored", reason: "", warn: false };
   return IMPLEMENTED;
 }

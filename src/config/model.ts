@@ -2,8 +2,8 @@
  * Resolution of parsed entries into a typed ContainerConfig, applying LXC's
  * rules in file order: later single-valued keys win, an empty value clears a
  * list (or resets a key to its default), family roots such as `lxc.net =`
- * clear a whole family. Keys owned by later work end up in `pending`, keys
- * that are ignored with a reason end up in `warnings`.
+ * clear a whole family. Keys that are ignored with a reason the user should
+ * see end up in `warnings`.
  */
 
 import * as os from "node:os";
@@ -88,14 +88,6 @@ export interface NetConfig {
   line: number;
 }
 
-/** A set key whose feature is not implemented yet; start refuses with these. */
-export interface PendingKey {
-  key: string;
-  file: string;
-  line: number;
-  feature: string;
-}
-
 /** One `lxc.cgroup.<file>` or `lxc.cgroup2.<file>` line: a raw write, as LXC does it. */
 export interface CgroupSetting {
   /** The cgroup file, e.g. `memory.max`. */
@@ -161,7 +153,6 @@ export interface ContainerConfig {
   lxcfs: "auto" | "on" | "off";
   log: { file?: string; level: number };
   nets: NetConfig[];
-  pending: PendingKey[];
   warnings: string[];
   /** The entries this was resolved from. */
   entries: ConfigEntry[];
@@ -212,7 +203,7 @@ export interface Tracked {
   family: string;
   file: string;
   line: number;
-  verdict: Exclude<Verdict, { status: "implemented" }>;
+  verdict: Extract<Verdict, { status: "ignored" }>;
 }
 
 /** Resolves entries (includes already expanded) into a ContainerConfig. */
@@ -244,7 +235,6 @@ export function resolveConfig(entries: ConfigEntry[], opts: ResolveOptions): Con
     lxcfs: CONFIG_DEFAULTS.lxcfs,
     log: { level: CONFIG_DEFAULTS.logLevel },
     nets: [],
-    pending: [],
     warnings: [],
     entries,
   };
@@ -452,14 +442,6 @@ export function resolveConfig(entries: ConfigEntry[], opts: ResolveOptions): Con
   stripRootfsPrefix(cfg);
   checkPlacement(cfg.cgroupPlacement, entries);
   const netWarnings = finishNets(cfg, nets);
-  cfg.pending = tracked
-    .filter((t) => t.verdict.status === "later")
-    .map((t) => ({
-      key: t.key,
-      file: t.file,
-      line: t.line,
-      feature: (t.verdict as { feature: string }).feature,
-    }));
   cfg.warnings = [...warningsOf(tracked), ...netWarnings];
   return cfg;
 }
@@ -480,7 +462,7 @@ function applyLifecycleEntry(
   }
 }
 
-/** Records later/ignored entries; clears follow the same rules as values. */
+/** Records ignored entries (for their warnings); clears follow the same rules as values. */
 function track(tracked: Tracked[], e: ConfigEntry, spec: KeySpec, verdict: Verdict): Tracked[] {
   let out = tracked;
   if (e.value === "") {
@@ -490,7 +472,7 @@ function track(tracked: Tracked[], e: ConfigEntry, spec: KeySpec, verdict: Verdi
   } else if (!spec.list) {
     out = out.filter((t) => t.key !== e.key);
   }
-  if (e.value !== "" && verdict.status !== "implemented") {
+  if (e.value !== "" && verdict.status === "ignored") {
     out = [
       ...out,
       { key: e.key, family: spec.family ?? spec.name, file: e.file, line: e.line, verdict },
@@ -502,7 +484,7 @@ function track(tracked: Tracked[], e: ConfigEntry, spec: KeySpec, verdict: Verdi
 function warningsOf(tracked: Tracked[]): string[] {
   const byKey = new Map<string, { first: Tracked; count: number }>();
   for (const t of tracked) {
-    if (t.verdict.status !== "ignored" || !t.verdict.warn) continue;
+    if (!t.verdict.warn) continue;
     const seen = byKey.get(t.key);
     if (seen) seen.count++;
     else byKey.set(t.key, { first: t, count: 1 });
@@ -510,8 +492,7 @@ function warningsOf(tracked: Tracked[]): string[] {
   return [...byKey.values()].map(({ first, count }) => {
     const more =
       count > 1 ? ` (and ${count - 1} more ${first.key} line${count > 2 ? "s" : ""})` : "";
-    const reason = first.verdict.status === "ignored" ? first.verdict.reason : "";
-    return `${first.file}:${first.line}: ${first.key} ignored: ${reason}${more}`;
+    return `${first.file}:${first.line}: ${first.key} ignored: ${first.verdict.reason}${more}`;
   });
 }
 

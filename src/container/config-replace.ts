@@ -65,12 +65,11 @@ export function rewriteEntries(doc: ConfigDocument, wanted: readonly KeyValue[])
  * Replaces the entries of a container's config under its lock: `edit`
  * gets the current entries and returns the wanted ones (it may throw to
  * refuse). Every new or changed entry is checked against the key registry
- * (a key whose feature is not implemented yet is refused, as `config set`
- * does), and the whole result is resolved before anything is written. All
- * or nothing: a refusal changes neither the file nor the cgroups.
+ * (as `config set` does), and the whole result is resolved before anything
+ * is written. All or nothing: a refusal changes neither the file nor the
+ * cgroups.
  *
- * @throws LxtError("config") naming the key for a bad entry,
- *   LxtError("unsupported") for a recognised key lxt does not implement yet.
+ * @throws LxtError("config") naming the key for a bad entry.
  */
 export async function replaceConfig(
   ctx: Context,
@@ -173,18 +172,14 @@ export function parseConfigText(text: string, label: string): KeyValue[] {
 
 /**
  * Checks one entry against the key registry as a config file's would be:
- * throws LxtError("config") naming the key for a bad key or value, and
- * LxtError("unsupported") for a key whose feature lxt does not implement yet.
+ * throws LxtError("config") naming the key for a bad key or value.
  */
 export function checkEntry(ctx: Context, key: string, value: string): void {
   const host = { cgroupLayout: layoutKind(hostLayout(ctx)), arch: hostArch() };
-  let verdict: ReturnType<typeof classifyEntry>["verdict"];
   try {
-    verdict = classifyEntry({ key, value, file: "-", line: 1 }, host).verdict;
+    classifyEntry({ key, value, file: "-", line: 1 }, host);
   } catch (err) {
     if (err instanceof LxtError) throw new LxtError(err.code, err.message.replace(/^-:1: /, ""));
     throw err;
   }
-  if (verdict.status === "later")
-    throw new LxtError("unsupported", `${key}: ${verdict.feature} is not implemented yet`);
 }

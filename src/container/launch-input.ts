@@ -85,15 +85,6 @@ export function haltSignal(paths: ContainerPaths, env: Env): number {
   }
 }
 
-/** Refuses keys whose features are not implemented yet, naming each with its place. */
-export function refusePending(cfg: ContainerConfig): void {
-  if (cfg.pending.length === 0) return;
-  const lines = cfg.pending.map(
-    (p) => `${p.file}:${p.line}: ${p.key}: ${p.feature} is not implemented yet`,
-  );
-  throw new LxtError("unsupported", lines.join("\n"));
-}
-
 /** What `lxc.mount.auto = cgroup` would show, per hierarchy. */
 export function visibleHierarchies(layout: CgroupLayout): VisibleHierarchy[] {
   return layout.hierarchies.map((h) => {

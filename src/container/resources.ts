@@ -149,8 +149,7 @@ function isLimitKey(key: string): boolean {
  * cpuset) unless the rest of the config still sets them. `mustExist` (for
  * `config unset`) refuses a key that is not in the file.
  *
- * @throws LxtError("config") for a bad key or value (nothing changed),
- *   LxtError("unsupported") for a key whose feature is not implemented yet.
+ * @throws LxtError("config") for a bad key or value (nothing changed).
  */
 export async function setConfigKey(
   ctx: Context,
@@ -166,17 +165,11 @@ export async function setConfigKey(
   const layout = hostLayout(ctx);
   const host = { cgroupLayout: layoutKind(layout), arch: hostArch() };
   if (value !== "") {
-    let verdict: ReturnType<typeof checkKeyValue>;
     try {
-      verdict = checkKeyValue(key, value, host);
+      checkKeyValue(key, value, host);
     } catch (err) {
       throw err instanceof LxtError ? err.wrap(what) : wrapError(what, err);
     }
-    if (verdict.status === "later")
-      throw new LxtError(
-        "unsupported",
-        `${what}: ${key}: ${verdict.feature} is not implemented yet`,
-      );
   }
   return withLock(ctx, paths, async () => {
     const doc = ConfigDocument.parse(readFileSync(paths.config, "utf8"), paths.config);

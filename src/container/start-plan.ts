@@ -33,7 +33,6 @@ import {
   loadConfigFile,
   lxcfsMounts,
   planMount,
-  refusePending,
   shmountsMount,
   visibleHierarchies,
 } from "./launch-input.js";
@@ -184,7 +183,6 @@ function configure(
     layout,
     defineEntries(opts.defines ?? []),
   );
-  refusePending(cfg);
   // A block-device rootfs is mounted on <dir>/rootfs, then bound as a directory there.
   const block = cfg.rootfs.block && planBlockMount(paths, cfg, cfg.rootfs.block);
   const spec: RootfsSpec | undefined = block

@@ -55,7 +55,11 @@ export const ERROR_CODES = {
   exists: { category: "conflict" },
   /** The verb is not allowed in the container's current state. */
   state: { category: "state" },
-  /** A config key is recognised but its feature is not implemented yet. */
+  /**
+   * A valid request lxt does not carry out: a config value it cannot honour
+   * (refused at start, naming the key), or a verb it cannot do for this
+   * container (a ZFS rename, a checkpoint it cannot take).
+   */
   unsupported: { category: "unsupported" },
   /** The host lacks something (a binary, a kernel feature, a package). */
   host: { category: "unavailable" },

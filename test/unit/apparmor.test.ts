@@ -238,7 +238,7 @@ describe("which profile a start uses", () => {
       entries("lxc.apparmor.profile = generated\nlxc.apparmor.allow_nesting = 1\n"),
       { cgroupLayout: "v2", env: {} },
     );
-    assert.deepEqual(cfg.pending, []);
+    assert.deepEqual(cfg.warnings, []);
     assert.throws(
       () =>
         resolveConfig(entries("lxc.apparmor.allow_nesting = 2\n"), {

@@ -23,7 +23,6 @@ describe("autostart keys", () => {
       "b",
     ]);
     assert.deepEqual(resolve("lxc.start.auto = 1\nlxc.start.auto =\n").autostart.auto, false);
-    assert.deepEqual(resolve("lxc.start.auto = 1\n").pending, []);
   });
   it("refuse bad values naming file and line", () => {
     for (const [text, msg] of [

@@ -176,15 +176,15 @@ describe("planStart: everything decided, nothing made", () => {
     );
   });
 
-  test("refusals name the start and the place: pending keys, an entry LXC refuses, no rootfs, a rootfs that is not a directory, an unset variable", () => {
-    const pending = setup("v2", "lxc.rootfs.options = idmap=container\n");
+  test("refusals name the start and the place: a rootfs option LXC refuses, an entry LXC refuses, no rootfs, a rootfs that is not a directory, an unset variable", () => {
+    const rootfsIdmap = setup("v2", "lxc.rootfs.options = idmap=container\n");
     assert.throws(
-      () => planStart(pending.ctx, pending.paths, { caller: pending.caller }),
+      () => planStart(rootfsIdmap.ctx, rootfsIdmap.paths, { caller: rootfsIdmap.caller }),
       (e: LxtError) =>
         e.code === "config" &&
         e.message.startsWith("start c1: ") &&
         e.message.includes(
-          `${pending.paths.config}:2: lxc.rootfs.options: idmap=container needs a user namespace`,
+          `${rootfsIdmap.paths.config}:2: lxc.rootfs.options: idmap=container needs a user namespace`,
         ),
     );
     const idmapped = setup("v2", "lxc.mount.entry = tmpfs mnt tmpfs create=dir,idmap=container\n");
