@@ -1,12 +1,14 @@
-import { existsSync, readdirSync, readFileSync, statfsSync } from "node:fs";
-import { join } from "node:path";
+import { readdirSync, readFileSync, statfsSync } from "node:fs";
 import type { Context } from "../core/context.js";
 import { LxtError } from "../core/errors.js";
 import type { RootfsRef } from "../storage/driver.js";
 import { bestBackend } from "../storage/index.js";
 import { parseRootfsSpec, type RootfsSpec } from "../storage/rootfs-spec.js";
 import { listNames } from "./list.js";
-import { type ContainerPaths, containerPaths } from "./paths.js";
+import { type ContainerPaths, containerPaths, listSnapshotNames, snapshotRoot } from "./paths.js";
+
+// Defined in paths.ts, which loads nothing heavy (`lxt __complete snapshots` reads them).
+export { listSnapshotNames, snapshotRoot };
 
 /**
  * The last `lxc.rootfs.path` of a config file, read without resolving the
@@ -40,25 +42,6 @@ export function rootfsRef(paths: ContainerPaths, verb: string): RootfsRef {
     );
   }
   return { spec, dir: paths.dir };
-}
-
-/** `<lxcpath>/<name>/snaps`: snapshots are containers in this state root, as in LXC. */
-export function snapshotRoot(paths: ContainerPaths): string {
-  return join(paths.dir, "snaps");
-}
-
-/** The snapshot names (`snap0`, `snap1`, ...) of a container, in order. */
-export function listSnapshotNames(paths: ContainerPaths): string[] {
-  const root = snapshotRoot(paths);
-  let names: string[];
-  try {
-    names = readdirSync(root);
-  } catch {
-    return [];
-  }
-  return names
-    .filter((n) => /^snap\d+$/.test(n) && existsSync(join(root, n, "config")))
-    .sort((a, b) => Number(a.slice(4)) - Number(b.slice(4)));
 }
 
 export function snapshotPaths(ctx: Context, paths: ContainerPaths, snap: string): ContainerPaths {
