@@ -198,5 +198,12 @@ describe("shell completion", { skip: skip ?? false }, () => {
     assert.deepEqual(fish("lxt start "), [stopped]);
     assert.deepEqual(fish("lxt stop "), [running]);
     assert.deepEqual(fish("lxt network show "), [net]);
+    // Each positional at its place: the key after the container, nothing after info's one name.
+    assert.deepEqual(fish(`lxt config set ${stopped} lxc.uts.`), ["lxc.uts.name"]);
+    assert.deepEqual(fish(`lxt config set -P ${sb.lxcpath} ${stopped} lxc.uts.`), ["lxc.uts.name"]);
+    assert.deepEqual(fish(`lxt info ${running} `), []);
+    assert.deepEqual(fish(`lxt info -n ${running} `), [], "the container is given");
+    assert.deepEqual(fish(`lxt attach ${running} -- `), []);
+    assert.deepEqual(fish(`lxt snapshot -n ${stopped} -r `), ["snap0"]);
   });
 });
