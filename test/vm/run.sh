@@ -36,7 +36,7 @@ phase systemd-host VM_TIMEOUT=600 VM_SYSTEMD=1 VM_KARGS="apparmor=1 security=app
 
 # 3. test/vm/deb.sh: the Debian package, built here, installed, upgraded under a
 #    running container, removed and purged in a VM with systemd as PID 1.
-#    Opt-in (LXT_VM_DEB=1) until it is shown to fit CI's time: its first run
-#    here gave no verdict within 15 min (docs/packaging.md).
+#    Opt-in (LXT_VM_DEB=1): it passes, but takes ~8 min under emulation, most of it
+#    dpkg's and systemd's own work (test/vm/README.md has the steps' times).
 if [ "${LXT_VM_DEB:-0}" = 1 ]; then phase deb bash test/vm/deb.sh; else echo "SKIP: VM phase deb (opt-in: LXT_VM_DEB=1)"; fi
 exit "$failed"
