@@ -7,7 +7,7 @@
  * running, whatever its freezer says.
  */
 
-import type { Context } from "../core/context.js";
+import { type Context, runtimeRoot } from "../core/context.js";
 import { listNetworkNames } from "../network/names.js";
 import { containerPaths, listNames, listSnapshotNames } from "./paths.js";
 import { deriveState, readMonitorFacts } from "./state.js";
@@ -30,8 +30,11 @@ export function nameWords(
   kind: string,
   container?: string,
 ): string[] | undefined {
+  // containerPaths' runtimeDir, without its eight other joins per container (path.join
+  // of 100 containers was most of an answer); a listed name has no slash.
+  const run = runtimeRoot(where.runDir, where.lxcpath);
   const running = (name: string) =>
-    deriveState(readMonitorFacts(containerPaths(where, name))).state !== "STOPPED";
+    deriveState(readMonitorFacts({ runtimeDir: `${run}/${name}` })).state !== "STOPPED";
   switch (kind) {
     case "containers":
       return listNames(where.lxcpath);
