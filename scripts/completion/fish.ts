@@ -1,8 +1,8 @@
 /**
  * The fish completion script (vendor_completions.d/lxt.fish), from the same
- * command specs: each command's flags, values and first positional, offered
- * once the words typed so far name that command. Dynamic names come from
- * `lxt __complete`.
+ * command specs: each command's flags, values and positional arguments (each
+ * at its place), offered once the words typed so far name that command.
+ * Dynamic names come from `lxt __complete`.
  */
 import { q } from "./bash.js";
 import type { CommandSpec } from "./spec.js";
@@ -46,6 +46,43 @@ export function fishScript(specs: readonly CommandSpec[]): string {
     "    end",
     "end",
     "",
+    "# Whether the word being typed is the command's positional argument N (from 0;",
+    "# N+: N or later). LEAD 1: a leading container argument is given by -n NAME.",
+    "# The other arguments: the command's flags that take a value.",
+    "function __lxt_pos",
+    "    set -l want $argv[1]",
+    "    set -l lead $argv[2]",
+    "    set -l vflags $argv[3..-1]",
+    "    set -l t (commandline -opc)",
+    "    set -l i 2",
+    "    set -l p (__lxt_path)",
+    '    test -n "$p"; and set i (math 2 + (count (string split " " -- $p)))',
+    "    set -l n 0",
+    "    set -l named 0",
+    "    while test $i -le (count $t)",
+    "        set -l w $t[$i]",
+    '        if test "$w" = --',
+    "            return 1",
+    "        else if string match -q -- '-*' $w",
+    "            string match -q -- '--name=*' $w; and set named 1",
+    "            if contains -- $w $vflags",
+    "                contains -- $w -n --name; and set named 1",
+    "                set i (math $i + 1)",
+    "                test $i -le (count $t); or return 1",
+    "            end",
+    "        else",
+    "            set n (math $n + 1)",
+    "        end",
+    "        set i (math $i + 1)",
+    "    end",
+    "    test $lead = 1 -a $named = 1; and set n (math $n + 1)",
+    "    if string match -q -- '*+' $want",
+    "        test $n -ge (string trim -r -c + -- $want)",
+    "    else",
+    "        test $n -eq $want",
+    "    end",
+    "end",
+    "",
     "# The names of KINDS (comma-separated).",
     "function __lxt_values",
     "    set -l lxt (commandline -opc)[1]",
@@ -83,11 +120,17 @@ export function fishScript(specs: readonly CommandSpec[]): string {
       lines.push(
         kind === undefined
           ? `complete -c lxt ${when} ${opt}`
-          : `complete -c lxt ${when} ${opt} -r${kind ? ` -a ${q(`(__lxt_values ${kind})`)}` : ""}`,
+          : `complete -c lxt ${when} ${opt} -x${kind ? ` -a ${q(`(__lxt_values ${kind})`)}` : ""}`,
       );
     }
-    const first = s.positionals[0];
-    if (first) lines.push(`complete -c lxt ${when} -a ${q(`(__lxt_values ${first})`)}`);
+    const lead = /^(containers|running|stopped)$/.test(s.positionals[0] ?? "") ? 1 : 0;
+    const valueFlags = Object.keys(s.values).join(" ");
+    s.positionals.forEach((kind, i) => {
+      if (!kind) return;
+      const at = s.variadic && i === s.positionals.length - 1 ? `${i}+` : `${i}`;
+      const where = q(`__lxt_is ${q(s.path)}; and __lxt_pos ${at} ${lead} ${valueFlags}`);
+      lines.push(`complete -c lxt -n ${where} -a ${q(`(__lxt_values ${kind})`)}`);
+    });
   }
   return `${lines.join("\n")}\n`;
 }

@@ -6,9 +6,10 @@
  *   node --import tsx scripts/deb/build.ts [--version V] [--out DIR] [--fast]
  *   node --import tsx scripts/deb/build.ts --repack DEB --version V [--out DIR]
  *
- * `--version` overrides the package version; `--fast` compresses lightly
- * (tests: an xz -6 of Node takes a minute); `--repack` makes the package
- * DEB again with version V (the tests' older build for an upgrade).
+ * `--version` overrides the package version; `--fast` does not compress
+ * (tests: an xz -6 of Node takes a minute here, unpacking it one in the
+ * VM); `--repack` makes the package DEB again with version V (the tests'
+ * older build for an upgrade).
  */
 import { execFileSync } from "node:child_process";
 import {
@@ -161,6 +162,7 @@ function main(): void {
   for (const f of [
     "dist/lxt.cjs",
     "dist/lxt-main.cjs",
+    "dist/lxt-complete.cjs",
     "dist/lxtd.cjs",
     "native/build/lxt-shim",
     "dist/man/man1/lxt.1",
@@ -172,7 +174,7 @@ function main(): void {
   try {
     const lib = join(stage, LIBDIR.slice(1));
     // The bundles, with their mtimes: the loader's code cache is stamped with the bundle's.
-    for (const f of ["lxt.cjs", "lxt-main.cjs", "lxtd.cjs"]) {
+    for (const f of ["lxt.cjs", "lxt-main.cjs", "lxt-complete.cjs", "lxtd.cjs"]) {
       put(join(ROOT, "dist", f), join(lib, "dist", f), 0o644);
       const st = statSync(join(ROOT, "dist", f));
       utimesSync(join(lib, "dist", f), st.atime, st.mtime);
@@ -318,14 +320,10 @@ function main(): void {
     write(join(debian, "md5sums"), sums);
     mkdirSync(values.out, { recursive: true });
     const deb = join(values.out, `lxt_${version}_amd64.deb`);
-    run("dpkg-deb", [
-      "--root-owner-group",
-      "-Zxz",
-      `-z${values.fast ? 1 : 6}`,
-      "--build",
-      stage,
-      deb,
-    ]);
+    // The tests' packages are not compressed: unpacking xz is most of an install in the
+    // emulated VM (a minute for this package; test/vm/README.md).
+    const compress = values.fast ? ["-Znone"] : ["-Zxz", "-z6"];
+    run("dpkg-deb", ["--root-owner-group", ...compress, "--build", stage, deb]);
     process.stdout.write(`${deb}\n`);
   } finally {
     rmSync(stage, { recursive: true, force: true });

@@ -105,29 +105,50 @@ const learnt = process.env.LXT_CODE_CACHE_DIR
 const verbCache = (verb: unknown) =>
   typeof verb === "string" && /^[a-z_]+$/.test(verb) ? `${learnt}.${verb}.cache` : undefined;
 
-const { source, stamp } = readBundle();
-mark("bundle read");
-const writing = process.env.LXT_WRITE_CODE_CACHE === "1";
-const ownFile = verbCache(process.argv[2]);
-const own = writing || !ownFile ? undefined : readCache(ownFile, stamp);
-const cachedData = writing ? undefined : (own ?? readCache(cacheFile, stamp));
-const script = new Script(wrap(source), { filename: bundle, cachedData });
-const rejected = cachedData !== undefined && script.cachedDataRejected === true;
-process.on("exit", (code) => {
-  if (writing) return writeCache(cacheFile, stamp, script.createCachedData());
-  const file = verbCache((globalThis as { __lxtVerbRan?: unknown }).__lxtVerbRan);
-  // Learnt once, by a run that succeeded; a rejected one (another Node) is learnt again.
-  if (code !== 0 || !file || (file === ownFile && own && !rejected)) return;
-  if (file !== ownFile && readCache(file, stamp)) return;
-  writeCache(file, stamp, script.createCachedData());
-});
-mark(rejected ? "bundle compiled (code cache rejected)" : "bundle compiled");
-const mod = { exports: {} };
-(script.runInThisContext() as (...args: unknown[]) => void).call(
-  mod.exports,
-  mod.exports,
-  createRequire(bundle),
-  mod,
-  bundle,
-  dirname(bundle),
-);
+/** Compiles (with a code cache) and runs the CLI bundle. */
+function runBundle(): void {
+  const { source, stamp } = readBundle();
+  mark("bundle read");
+  const writing = process.env.LXT_WRITE_CODE_CACHE === "1";
+  const ownFile = verbCache(process.argv[2]);
+  const own = writing || !ownFile ? undefined : readCache(ownFile, stamp);
+  const cachedData = writing ? undefined : (own ?? readCache(cacheFile, stamp));
+  const script = new Script(wrap(source), { filename: bundle, cachedData });
+  const rejected = cachedData !== undefined && script.cachedDataRejected === true;
+  process.on("exit", (code) => {
+    if (writing) return writeCache(cacheFile, stamp, script.createCachedData());
+    const file = verbCache((globalThis as { __lxtVerbRan?: unknown }).__lxtVerbRan);
+    // Learnt once, by a run that succeeded; a rejected one (another Node) is learnt again.
+    if (code !== 0 || !file || (file === ownFile && own && !rejected)) return;
+    if (file !== ownFile && readCache(file, stamp)) return;
+    writeCache(file, stamp, script.createCachedData());
+  });
+  mark(rejected ? "bundle compiled (code cache rejected)" : "bundle compiled");
+  const mod = { exports: {} };
+  (script.runInThisContext() as (...args: unknown[]) => void).call(
+    mod.exports,
+    mod.exports,
+    createRequire(bundle),
+    mod,
+    bundle,
+    dirname(bundle),
+  );
+}
+
+/**
+ * `lxt __complete` for names (shell completion, on every Tab): answered by
+ * dist/lxt-complete.cjs without the bundle when it can
+ * (src/cli/complete-entry.ts); false sends the command on to the bundle.
+ */
+function completedAlone(): boolean {
+  if (process.argv[2] !== "__complete") return false;
+  let entry: typeof import("./complete-entry.js");
+  try {
+    entry = require(join(__dirname, "lxt-complete.cjs"));
+  } catch {
+    return false;
+  }
+  return entry.completeNames(process.argv.slice(3), process.env);
+}
+
+if (!completedAlone()) runBundle();

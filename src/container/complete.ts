@@ -1,25 +1,19 @@
 /**
  * The names shell completion offers (`lxt __complete KIND`), read straight
- * from the state root and the runtime directory: no lock, no helper, no
- * repair, no cgroup, so that it answers within a keystroke with hundreds of
- * containers. What only one kind needs is imported by that kind: starting
- * modules up is most of the cost (bench/complete.sh). A container whose
- * monitor is alive counts as running, whatever its freezer says.
+ * from the state root and the runtime directory (complete-names.ts for the
+ * names of containers, snapshots and networks). What only one kind needs is
+ * imported by that kind: starting modules up is most of the cost
+ * (bench/complete.sh).
  */
 
 import type { Context } from "../core/context.js";
 import { LxtError } from "../core/errors.js";
-import { containerPaths, listNames } from "./paths.js";
-import { deriveState, readMonitorFacts } from "./state.js";
+import { NAME_KINDS, nameWords } from "./complete-names.js";
 
 /** What can be completed, and what each offers. */
 export const COMPLETION_KINDS = {
-  containers: "every container",
-  running: "containers whose monitor runs (attach, stop, exec, console, freeze ...)",
-  stopped: "stopped containers (start, destroy, copy ...)",
-  snapshots: "the snapshots of the container given as the next argument",
+  ...NAME_KINDS,
   images: "image aliases",
-  networks: "managed networks",
   keys: "config keys (a pattern's variable part as its first value, `lxc.net.0.type`)",
 } as const;
 
@@ -38,26 +32,13 @@ export async function completionWords(
   kind: string,
   container?: string,
 ): Promise<string[]> {
-  const running = (name: string) => {
-    const s = deriveState(readMonitorFacts(containerPaths(where, name))).state;
-    return s !== "STOPPED";
-  };
+  const names = nameWords(where, kind, container);
+  if (names) return names;
   switch (kind as CompletionKind) {
-    case "containers":
-      return listNames(where.lxcpath);
-    case "running":
-      return listNames(where.lxcpath).filter(running);
-    case "stopped":
-      return listNames(where.lxcpath).filter((n) => !running(n));
-    case "snapshots":
-      if (!container || container.includes("/") || container.startsWith(".")) return [];
-      return (await import("./storage.js")).listSnapshotNames(containerPaths(where, container));
     case "images": {
       const { listImages } = await import("../images/store.js");
       return [...new Set(listImages(where.lxcpath).flatMap((m) => m.aliases))].sort();
     }
-    case "networks":
-      return (await import("../network/manage.js")).listNetworkNames(where.lxcpath);
     case "keys": {
       const { allKeySpecs } = await import("../config/keys.js");
       return [...new Set(allKeySpecs().map((s) => keyWord(s.name)))].sort();

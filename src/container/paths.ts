@@ -67,7 +67,29 @@ export function listNames(lxcpath: string): string[] {
   } catch {
     return [];
   }
-  return entries.filter((n) => existsSync(join(lxcpath, n, "config"))).sort();
+  // A template, not path.join: joins of hundreds of names cost milliseconds (shell completion).
+  return entries.filter((n) => existsSync(`${lxcpath}/${n}/config`)).sort();
+}
+
+/** `<lxcpath>/<name>/snaps`: snapshots are containers in this state root, as in LXC. */
+export function snapshotRoot(paths: ContainerPaths): string {
+  return join(paths.dir, "snaps");
+}
+
+/** The snapshot names (`snap0`, `snap1`, ...) of a container, in order. */
+export function listSnapshotNames(paths: ContainerPaths): string[] {
+  const root = snapshotRoot(paths);
+  // Most containers have none: a failed readdir costs a thrown error (its stack), a list pays it per instance.
+  if (!existsSync(root)) return [];
+  let names: string[];
+  try {
+    names = readdirSync(root);
+  } catch {
+    return [];
+  }
+  return names
+    .filter((n) => /^snap\d+$/.test(n) && existsSync(join(root, n, "config")))
+    .sort((a, b) => Number(a.slice(4)) - Number(b.slice(4)));
 }
 
 /** Present while an `lxc.ephemeral` container runs: when it stops, it is destroyed. */

@@ -66,7 +66,7 @@ function readOptional(path: string): string | undefined {
  * freezer (no cgroup is read): enough to tell a running container from a
  * stopped one, for shell completion. No lock needed: files are written atomically.
  */
-export function readMonitorFacts(paths: ContainerPaths): RuntimeFacts {
+export function readMonitorFacts(paths: Pick<ContainerPaths, "runtimeDir">): RuntimeFacts {
   const runtimeDirExists = existsSync(paths.runtimeDir);
   if (!runtimeDirExists) return { runtimeDirExists, monitorAlive: false };
   const monitorText = readOptional(join(paths.runtimeDir, "monitor"));

@@ -1,11 +1,4 @@
-import {
-  type BigIntStats,
-  existsSync,
-  readdirSync,
-  readFileSync,
-  statfsSync,
-  statSync,
-} from "node:fs";
+import { type BigIntStats, readdirSync, readFileSync, statfsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { cacheKey } from "../core/cache.js";
 import type { Context } from "../core/context.js";
@@ -14,7 +7,10 @@ import { filesDir, type RootfsRef, rootDir } from "../storage/driver.js";
 import { bestBackend } from "../storage/index.js";
 import { overlayWorkDir, parseRootfsSpec, type RootfsSpec } from "../storage/rootfs-spec.js";
 import { listNames } from "./list.js";
-import { type ContainerPaths, containerPaths } from "./paths.js";
+import { type ContainerPaths, containerPaths, listSnapshotNames, snapshotRoot } from "./paths.js";
+
+// Defined in paths.ts, which loads nothing heavy (`lxt __complete snapshots` reads them).
+export { listSnapshotNames, snapshotRoot };
 
 /**
  * The last `lxc.rootfs.path` of a config file, read without resolving the
@@ -89,27 +85,6 @@ export function unmanagedEntries(paths: ContainerPaths): string[] {
     .filter((h) => h.startsWith(`${paths.dir}/`))
     .map((h) => h.slice(paths.dir.length + 1).split("/")[0] ?? "");
   return [...new Set(inside)].filter((e) => e !== "");
-}
-
-/** `<lxcpath>/<name>/snaps`: snapshots are containers in this state root, as in LXC. */
-export function snapshotRoot(paths: ContainerPaths): string {
-  return join(paths.dir, "snaps");
-}
-
-/** The snapshot names (`snap0`, `snap1`, ...) of a container, in order. */
-export function listSnapshotNames(paths: ContainerPaths): string[] {
-  const root = snapshotRoot(paths);
-  // Most containers have none: a failed readdir costs a thrown error (its stack), a list pays it per instance.
-  if (!existsSync(root)) return [];
-  let names: string[];
-  try {
-    names = readdirSync(root);
-  } catch {
-    return [];
-  }
-  return names
-    .filter((n) => /^snap\d+$/.test(n) && existsSync(join(root, n, "config")))
-    .sort((a, b) => Number(a.slice(4)) - Number(b.slice(4)));
 }
 
 export function snapshotPaths(ctx: Context, paths: ContainerPaths, snap: string): ContainerPaths {

@@ -5,15 +5,7 @@
  * file); runtime files in `<rundir>/<root-id>/.networks/NAME/`. Host
  * commands go through one CommandRunner.
  */
-import {
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  rmdirSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { ValueError } from "../config/values.js";
 import { type Context, runtimeRoot } from "../core/context.js";
@@ -37,6 +29,7 @@ import {
 } from "./ipv4.js";
 import { planIpv6 } from "./ipv6.js";
 import { withNetworkLock } from "./lock.js";
+import { listNetworkNames, networksDir } from "./names.js";
 import {
   type NetworkDef,
   type NetworkRunPaths,
@@ -74,7 +67,7 @@ export function checkNetworkName(name: string): void {
 }
 
 function defDir(ctx: Pick<Context, "lxcpath">): string {
-  return join(ctx.lxcpath, ".networks");
+  return networksDir(ctx.lxcpath);
 }
 
 function defFile(ctx: Context, name: string): string {
@@ -101,20 +94,6 @@ export function loadNetwork(ctx: Context, name: string): NetworkDef | undefined 
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw new LxtError("system", `network ${name}: read ${defFile(ctx, name)}`, err);
   }
-}
-
-/** The names of the managed networks defined under a state root, sorted. */
-export function listNetworkNames(lxcpath: string): string[] {
-  let files: string[];
-  try {
-    files = readdirSync(defDir({ lxcpath }));
-  } catch {
-    return [];
-  }
-  return files
-    .filter((f) => f.endsWith(".json"))
-    .map((f) => f.slice(0, -5))
-    .sort();
 }
 
 export function listNetworkDefs(ctx: Context): NetworkDef[] {

@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { completionScripts } from "../../scripts/completion/write.js";
 import { lxtCommand } from "../../scripts/man/pages.js";
 import { visibleCommands } from "../../scripts/man/roff.js";
-import { hasCmd, LXT, NetnsSandbox, netnsSkip, skipReason } from "./harness.js";
+import { hasCmd, LXT, NetnsSandbox, netnsSkip, REPO, skipReason } from "./harness.js";
 
 const skip = skipReason() ?? netnsSkip();
 
@@ -101,6 +101,42 @@ describe("shell completion", { skip: skip ?? false }, () => {
     assert.ok(bash(`lxt config set ${stopped} lxc.net.`).includes("lxc.net.0.type"));
   });
 
+  test("__complete: names without the CLI bundle, the other kinds by the full verb", () => {
+    const node = (loader: string, args: string[]) =>
+      spawnSync("node", [loader, "__complete", ...args], { encoding: "utf8", env: env() });
+    // The loader and the completion entry alone: what they answer needs no bundle.
+    const alone = mkdtempSync(join(tmpdir(), "lxt-completion-alone-"));
+    try {
+      for (const f of ["lxt.cjs", "lxt-complete.cjs"])
+        copyFileSync(join(REPO, "dist", f), join(alone, f));
+      const loader = join(alone, "lxt.cjs");
+      // [KIND [CONTAINER]], the state root flags, the words wanted
+      const cases: [string[], string[], string][] = [
+        [["containers"], [], `${[running, stopped].sort().join("\n")}\n`],
+        [["running"], [], `${running}\n`],
+        [["stopped"], ["-P", sb.lxcpath], `${stopped}\n`],
+        [["snapshots", stopped], [`--lxcpath=${sb.lxcpath}`], "snap0\n"],
+        [["networks"], [], `${net}\n`],
+      ];
+      for (const [words, flags, want] of cases) {
+        const r = node(loader, [...words, ...flags]);
+        assert.equal(r.status, 0, `${words.join(" ")}: ${r.stderr}`);
+        assert.equal(r.stdout, want, words.join(" "));
+        // The full verb (`--` is a line only it takes) says the same.
+        const full = node(join(REPO, "dist", "lxt.cjs"), [...flags, "--", ...words]);
+        assert.equal(full.status, 0, `-- ${words.join(" ")}: ${full.stderr}`);
+        assert.equal(full.stdout, want, `-- ${words.join(" ")}`);
+      }
+      // Keys are the full verb's: without the bundle beside the loader it cannot start.
+      assert.notEqual(node(loader, ["keys"]).status, 0);
+    } finally {
+      rmSync(alone, { recursive: true, force: true });
+    }
+    const bad = node(join(REPO, "dist", "lxt.cjs"), ["nosuchkind"]);
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /unknown kind "nosuchkind"/);
+  });
+
   test("-P on the line is the state root asked", () => {
     const other = mkdtempSync(join(tmpdir(), "lxt-completion-root-"));
     try {
@@ -162,5 +198,12 @@ describe("shell completion", { skip: skip ?? false }, () => {
     assert.deepEqual(fish("lxt start "), [stopped]);
     assert.deepEqual(fish("lxt stop "), [running]);
     assert.deepEqual(fish("lxt network show "), [net]);
+    // Each positional at its place: the key after the container, nothing after info's one name.
+    assert.deepEqual(fish(`lxt config set ${stopped} lxc.uts.`), ["lxc.uts.name"]);
+    assert.deepEqual(fish(`lxt config set -P ${sb.lxcpath} ${stopped} lxc.uts.`), ["lxc.uts.name"]);
+    assert.deepEqual(fish(`lxt info ${running} `), []);
+    assert.deepEqual(fish(`lxt info -n ${running} `), [], "the container is given");
+    assert.deepEqual(fish(`lxt attach ${running} -- `), []);
+    assert.deepEqual(fish(`lxt snapshot -n ${stopped} -r `), ["snap0"]);
   });
 });

@@ -144,6 +144,7 @@ describe("Debian package", { skip: skip ?? false, timeout: 900_000 }, () => {
       "/usr/bin/lxtd",
       "/usr/lib/lxt/lxt-shim",
       "/usr/lib/lxt/node/bin/node",
+      "/usr/lib/lxt/dist/lxt-complete.cjs",
       "/usr/share/man/man1/lxt-start.1.gz",
       "/usr/share/man/man5/lxt.container.conf.5.gz",
       "/usr/share/man/man8/lxtd.8.gz",
@@ -174,6 +175,8 @@ describe("Debian package", { skip: skip ?? false, timeout: 900_000 }, () => {
     assert.equal(lxt("attach", "-n", name, "--", "cat", "/proc/1/comm").trim(), "init");
     const monitor = monitorOf(name);
     assert.ok(alive(monitor));
+    // Shell completion's names, from the packaged entry (src/cli/complete-entry.ts).
+    assert.ok(lxt("__complete", "running").split("\n").includes(name), "__complete running");
 
     // The upgrade: the container keeps running, under the same monitor.
     dpkg(["-i", newDeb]);

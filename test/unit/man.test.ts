@@ -79,6 +79,23 @@ describe("man pages", () => {
     }
   });
 
+  test("each systemd unit's Documentation= names pages that exist", () => {
+    const units = readdirSync(join(ROOT, "scripts")).filter((f) => f.endsWith(".service"));
+    assert.ok(units.length > 0);
+    for (const unit of units) {
+      const text = readFileSync(join(ROOT, "scripts", unit), "utf8");
+      const refs = [...text.matchAll(/^Documentation=(.*)$/gm)].flatMap((m) =>
+        (m[1] as string).trim().split(/\s+/),
+      );
+      assert.ok(refs.length > 0, `${unit}: no Documentation=`);
+      for (const ref of refs) {
+        const m = /^man:([a-z.-]+)\((\d)\)$/.exec(ref);
+        assert.ok(m, `${unit}: ${ref} is not man:PAGE(SECTION)`);
+        assert.ok(page(`${m[1]}.${m[2]}`), `${unit}: ${ref}: lxt makes no such page`);
+      }
+    }
+  });
+
   test("lxt(1) and lxtd(8) describe every LXT_ variable the front-ends read", () => {
     const documented = new Set(ENVIRONMENT.map(([n]) => n));
     const lxtd = page("lxtd.8")?.text ?? "";

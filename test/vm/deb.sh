@@ -36,47 +36,56 @@ export LXT_NO_HOST_NETWORK=1
 UNITS=$(cd scripts && ls ./*.service | sed 's|^\./||')
 n=vmdeb
 monitor() { cat /run/lxt/*/$n/monitor 2> /dev/null | awk '{print $1}'; }
+# step NAME CMD...: run (lib.sh), then the step's wall time in the VM as a TAP comment:
+# what this phase spends its minutes on.
+step() {
+  local t0=$EPOCHREALTIME rc=0
+  run "$@" || rc=$?
+  echo "# $1: $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }') s"
+  return $rc
+}
 # man-db's trigger would index every man page over 9p under emulation (minutes): off in this VM.
 rm -f /var/lib/man-db/auto-update
-# setup.sh's own units (in /etc, from the host's tree) would shadow the package's.
-for u in $(cd scripts && ls ./*.service | sed 's|^\./||'); do
-  systemctl disable "$u" > /dev/null 2>&1
-  rm -f "/etc/systemd/system/$u"
-done
+# setup.sh's own units (in /etc, from the host's tree) would shadow the package's: gone, as
+# `systemctl disable` and rm would leave it (one daemon-reload: ~10 s each in this VM).
+for u in $UNITS; do rm -f "/etc/systemd/system/$u" /etc/systemd/system/*.wants/"$u"; done
 systemctl daemon-reload
 
-run install-old dpkg -i "$OLD"
+step install-old dpkg -i "$OLD"
 for u in $UNITS; do
   state=$(systemctl is-enabled "$u" 2> /dev/null)
   want=enabled; [ "$u" = lxtd.service ] && want=disabled
   if [ "$state" = "$want" ]; then ok "unit/$u-$want"; else notok "unit/$u-$want" "is-enabled says '$state'"; fi
 done
-run lxtd-start systemctl start lxtd.service
+step lxtd-start systemctl start lxtd.service
+# Type=simple: active at once; the socket comes when lxtd has loaded (seconds in this VM).
+until_true 120 test -S /var/lib/lxt/.lxtd/unix.socket
 if systemctl is-active --quiet lxtd.service && [ -S /var/lib/lxt/.lxtd/unix.socket ]; then ok lxtd-active; else notok lxtd-active "$(systemctl status lxtd.service 2>&1 | tail -5 | tr '\n' ' ')"; fi
-run lxtd-stop systemctl stop lxtd.service
+step lxtd-stop systemctl stop lxtd.service
 if grep -q '^root:[0-9]*:[0-9]*$' /etc/subuid && grep -q '^root:[0-9]*:[0-9]*$' /etc/subgid; then ok subids; else notok subids "no root range"; fi
 
-run create "$LXT" create -n $n -t busybox --network empty
-run start "$LXT" start -n $n
+step create "$LXT" create -n $n -t busybox --network empty
+step start "$LXT" start -n $n
 state_is container running $n RUNNING
 if systemctl is-active --quiet "lxt-$n.scope"; then ok container/scope; else notok container/scope "no lxt-$n.scope"; fi
 mon=$(monitor)
 
-run install-new dpkg -i "$NEW"
+step install-new dpkg -i "$NEW"
 if [ -n "$mon" ] && [ "$(monitor)" = "$mon" ] && kill -0 "$mon" 2> /dev/null; then ok upgrade/same-monitor; else notok upgrade/same-monitor "monitor was '$mon', now '$(monitor)'"; fi
 state_is upgrade running $n RUNNING
 out=$("$LXT" attach -n $n -- cat /proc/1/comm 2>&1)
 if [ "$out" = init ]; then ok upgrade/attach; else notok upgrade/attach "'$out'"; fi
 
 files=$(dpkg -L lxt)
-run remove dpkg -r lxt
+step remove dpkg -r lxt
 if [ -n "$mon" ] && kill -0 "$mon" 2> /dev/null; then notok remove/stopped "monitor $mon alive"; else ok remove/stopped; fi
 if [ -e /var/lib/lxt/$n/config ]; then ok remove/state-kept; else notok remove/state-kept "no /var/lib/lxt/$n/config"; fi
 state=$(systemctl is-enabled lxtd.service 2> /dev/null)
 if [ "$state" = masked ]; then ok remove/masked; else notok remove/masked "lxtd.service is '$state'"; fi
 
-run purge dpkg -P lxt
-left=$(for f in $files; do [ -f "$f" ] || [ -L "$f" ] && echo "$f"; done)
+step purge dpkg -P lxt
+# dpkg -L lists directories too; /lib is a link to usr/lib on Debian 12.
+left=$(for f in $files; do [ ! -d "$f" ] && { [ -f "$f" ] || [ -L "$f" ]; } && echo "$f"; done)
 if [ -z "$left" ]; then ok purge/files; else notok purge/files "$(echo $left)"; fi
 units=$(systemctl list-unit-files --no-legend 'lxt*' 2> /dev/null; systemctl list-units --all --no-legend 'lxt*' 2> /dev/null)
 if [ -z "$units" ]; then ok purge/units; else notok purge/units "$(echo $units)"; fi

@@ -1,7 +1,6 @@
 import type { Command } from "@commander-js/extra-typings";
-import { DEFAULT_RUNDIR } from "../../container/paths.js";
 import { lxcpathOption } from "../common.js";
-import { resolveLxcpath } from "../context.js";
+import { completionWhere } from "../complete-entry.js";
 import { writeOut } from "../output.js";
 
 /**
@@ -9,6 +8,9 @@ import { writeOut } from "../output.js";
  * offer (dist/completion, scripts/completion), one per line. Hidden: it is
  * the scripts' interface, not a person's. Builds no context (no helper is
  * looked for): the state root and the runtime directory are all it reads.
+ * The loader answers most kinds before this bundle loads
+ * (src/cli/complete-entry.ts); this verb answers the rest, and every
+ * command line that one does not take.
  */
 export function register(program: Command): void {
   program
@@ -21,11 +23,11 @@ export function register(program: Command): void {
     .argument("[container]")
     .action(async (kind, container, opts) => {
       const { completionWords } = await import("../../container/complete.js");
-      const where = {
-        lxcpath: resolveLxcpath(opts.lxcpath),
-        runDir: process.env.LXT_RUNDIR || DEFAULT_RUNDIR,
-      };
-      const words = await completionWords(where, kind, container);
+      const words = await completionWords(
+        completionWhere(opts.lxcpath, process.env),
+        kind,
+        container,
+      );
       if (words.length > 0) writeOut(`${words.join("\n")}\n`);
     });
 }
