@@ -9,6 +9,7 @@ import {
   readlinkSync,
   rmSync,
   statSync,
+  writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -43,6 +44,14 @@ function packageSkip(): string | undefined {
 }
 
 const skip = skipReason() ?? packageSkip();
+
+/** A subordinate id file's text without root's lines. */
+function withoutRoot(text: string): string {
+  return text
+    .split("\n")
+    .filter((l) => !l.startsWith("root:"))
+    .join("\n");
+}
 
 /** The environment of a person's shell: lxt's defaults, not the tests' overrides. */
 function env(): NodeJS.ProcessEnv {
@@ -108,7 +117,17 @@ describe("Debian package", { skip: skip ?? false, timeout: 900_000 }, () => {
   let newDeb = "";
   const name = `lxtdeb-${process.pid}`;
 
+  // The host's subordinate id files, given back as they were after the test;
+  // during it root has no range, as on a host lxt never ran on.
+  const SUBID_FILES = ["/etc/subuid", "/etc/subgid"];
+  const saved = new Map<string, string>();
+
   before(() => {
+    for (const f of SUBID_FILES) {
+      const text = existsSync(f) ? readFileSync(f, "utf8") : "";
+      saved.set(f, text);
+      writeFileSync(f, withoutRoot(text));
+    }
     out = mkdtempSync(join(tmpdir(), "lxt-deb-test-"));
     const build = (...args: string[]) =>
       execFileSync(
@@ -130,6 +149,7 @@ describe("Debian package", { skip: skip ?? false, timeout: 900_000 }, () => {
     else if (existsSync(join(STATE, name))) sh(LXT, ["destroy", "-f", "-n", name, "-P", STATE]);
     if (sh("dpkg-query", ["-W", "lxt"]).code === 0) sh("dpkg", ["-P", "lxt"]);
     rmSync(out, { recursive: true, force: true });
+    for (const [f, text] of saved) writeFileSync(f, text);
   });
 
   test("installs, runs a container, upgrades under it, removes, purges without a trace", () => {
@@ -165,7 +185,7 @@ describe("Debian package", { skip: skip ?? false, timeout: 900_000 }, () => {
       assert.equal(enabled, !ON_REQUEST.includes(u), `${u} enabled: ${links.join(", ")}`);
     }
     // postinst gave root its subordinate ids, as lxt create would.
-    for (const f of ["/etc/subuid", "/etc/subgid"]) {
+    for (const f of SUBID_FILES) {
       assert.match(readFileSync(f, "utf8"), /^root:\d+:\d+$/m, `${f} has a range for root`);
     }
 
@@ -205,5 +225,8 @@ describe("Debian package", { skip: skip ?? false, timeout: 900_000 }, () => {
     for (const p of [STATE, "/var/cache/lxt", runtimeRoot(STATE)])
       assert.ok(!existsSync(p), `${p} removed`);
     assert.deepEqual(hostLeftovers(name), []);
+    // The range postinst added went with the purge; the other users' lines stayed.
+    for (const f of SUBID_FILES)
+      assert.equal(readFileSync(f, "utf8"), withoutRoot(saved.get(f) ?? ""), `${f} after purge`);
   });
 });
