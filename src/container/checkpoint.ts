@@ -100,6 +100,11 @@ export interface CheckpointResult {
 export function refuseCheckpoint(plan: RuntimePlan): string | undefined {
   const net = refuseNetRecords(plan.records.get("net") ?? [], plan.records.get("host-hook") ?? []);
   if (net) return net;
+  // Seen failing at restore, the source's own included (so a dump would lose
+  // the container): criu 4.2 remaking the namespace's links from inside a
+  // user namespace.
+  if (plan.records.has("idmap") && (plan.records.get("net") ?? []).some((f) => f[0] === "veth"))
+    return "unprivileged containers with a NIC are not checkpointed: criu 4.2's restore of their network namespace fails (netlink: Operation not supported); see docs/checkpoint.md";
   // The restore mounts the rootfs idmapped for criu (native/src/restore.c): that one only.
   const idmapped = plan.records.get("idmapped-mount") ?? [];
   const rootfs = plan.records.get("rootfs")?.[0]?.[0];
@@ -444,7 +449,7 @@ export async function restoreContainer(
         try {
           ensureTraversable(
             paths.lxcpath,
-            [resolve(dir, "timens-0.img")],
+            [resolve(dir)],
             `an unprivileged restore needs every directory above ${dir} to be (criu reads a clock image there before the user namespace's maps are written)`,
           );
         } catch (err) {
