@@ -412,6 +412,58 @@ describe("move and copy between two lxtd hosts", { skip, timeout: 600_000 }, () 
       assert.ok(await until(() => uploads(b).length === 0, 10_000), "the remote kept its spool");
     });
 
+    /** The container's eth0 as seen inside: MAC and IPv4 address. */
+    const eth0 = (h: Host, c: string) => {
+      const link = h.net.ok(["attach", "-n", c, "--", "ip", "-o", "link", "show", "eth0"]);
+      const addr = h.net.ok(["attach", "-n", c, "--", "ip", "-o", "-4", "addr", "show", "eth0"]);
+      return {
+        mac: /link\/ether ([0-9a-f:]{17})/.exec(link)?.[1] ?? "",
+        addr: /inet (\S+)/.exec(addr)?.[1] ?? "",
+      };
+    };
+    /** A container on host `a` with the default NIC (a veth on lxtbr0, made in a's namespace). */
+    const makeNic = (prefix: string, privileged: boolean): string => {
+      const c = a.net.name(prefix);
+      a.net.ok(["create", "-n", c, "-t", "busybox"]);
+      if (privileged) {
+        const cfg = join(a.box.lxcpath, c, "config");
+        writeFileSync(
+          cfg,
+          readFileSync(cfg, "utf8").replace(/^lxt\.privileged = 0$/m, "lxt.privileged = 1"),
+        );
+      }
+      return c;
+    };
+
+    test("move of a running container with a veth on a bridge: same MAC and address there", async () => {
+      const c = makeNic("nic", true);
+      startCounter(a, c);
+      assert.ok(await until(() => eth0(a, c).addr !== "", 20_000), "no address on eth0");
+      assert.ok(await until(() => count(a, c)[1] > 5, 10_000), "the counter never ran");
+      const here = eth0(a, c);
+      const [pid] = count(a, c);
+      const r = a.net.lxt(["move", c, "b:"]);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.equal(names(a).includes(c), false);
+      assert.match(b.net.ok(["ls", "-f"]), new RegExp(`${c}\\s+RUNNING`));
+      assert.deepEqual(eth0(b, c), here);
+      const [pid2, n2] = count(b, c);
+      assert.equal(pid2, pid);
+      assert.ok(await until(() => count(b, c)[1] > n2, 10_000), "the counter stopped there");
+    });
+
+    test("an unprivileged running container with a NIC: refused before anything is sent, left running", () => {
+      const c = makeNic("unic", false);
+      a.net.ok(["start", "-n", c]);
+      const before = names(b);
+      const r = a.net.lxt(["move", c, "b:"]);
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      assert.match(r.stderr, /unprivileged containers with a NIC are not checkpointed/);
+      assert.match(a.net.ok(["ls", "-f"]), new RegExp(`${c}\\s+RUNNING`));
+      assert.deepEqual(names(b), before);
+      assert.deepEqual(uploads(b), []);
+    });
+
     test("the remote refuses the restore: the source is restored here and runs on", async () => {
       const c = make(a, "rfus", true);
       startCounter(a, c);
