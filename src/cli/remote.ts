@@ -159,7 +159,13 @@ function tlsConnect(url: string, id: Identity, what: string): Promise<TLSSocket>
     });
     sock.once("error", (err: NodeJS.ErrnoException) =>
       reject(
-        new LxtError("daemon", `${what}: cannot reach ${url} (${err.code ?? err.message})`, err),
+        err instanceof LxtError
+          ? err
+          : new LxtError(
+              "daemon",
+              `${what}: cannot reach ${url} (${err.code ?? err.message})`,
+              err,
+            ),
       ),
     );
   });
