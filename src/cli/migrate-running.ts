@@ -7,7 +7,7 @@
  * (`copy --stateful`). Any failure before the remote runs it drops what the
  * remote was sent and restores the source from its checkpoint.
  */
-import { createReadStream, rmSync, statSync } from "node:fs";
+import { createReadStream, mkdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { SIDE_FILES } from "../api/side-files.js";
 import { exportContainer } from "../container/backup.js";
@@ -33,8 +33,12 @@ export async function sendRunning(
   }
   await requireAbsent(link, opts.newName);
   const stage = await makeStaging(ctx, ctx.lxcpath, "migrate");
-  const file = (n: string) => join(stage.dir, n);
-  const images = file("checkpoint");
+  // An unprivileged restore (the source's own, after a failure or for a
+  // copy) makes every directory above the images searchable by others
+  // (ensureTraversable): the archives stay in a private one of their own.
+  mkdirSync(join(stage.dir, "work"), { mode: 0o700 });
+  const file = (n: string) => join(stage.dir, "work", n);
+  const images = join(stage.dir, "checkpoint");
   let bytes = 0;
   const upload = async (method: string, path: string, f: string, headers = {}) => {
     const size = statSync(f).size;
@@ -113,7 +117,9 @@ export async function sendRunning(
     }
     throw err;
   } finally {
-    // The images stay when the source could not be restored from them.
+    // The images stay when the source could not be restored from them (the
+    // claim ends all the same: nothing of this command may outlive it).
     if (!dumped || running) await stage.release();
+    else await stage.keep();
   }
 }

@@ -119,6 +119,24 @@ export function fingerprintOf(der: Buffer): string {
 }
 
 /** A TLS connection to `url` presenting `id`; resolves once the handshake is done. */
+/**
+ * A connection to a remote or a request on it that sees no byte either way
+ * for this long fails (a remote that is stopped, or cut off, answers
+ * nothing): no call to a remote waits without end. An operation's wait is
+ * asked in shorter slices (`WAIT_SLICE_S`), so it is never this quiet.
+ */
+export const REMOTE_IDLE_MS = 60_000;
+const WAIT_SLICE_S = 20;
+/** The most a remote's operation is waited for, all slices together. */
+export const REMOTE_OPERATION_MS = 30 * 60_000;
+
+function idleError(what: string, url: string): LxtError {
+  return new LxtError(
+    "timeout",
+    `${what}: ${url} sent nothing for ${REMOTE_IDLE_MS / 1000} s (is its lxtd stopped or the network cut?)`,
+  );
+}
+
 function tlsConnect(url: string, id: Identity, what: string): Promise<TLSSocket> {
   const { host, port } = parseRemoteUrl(url);
   return new Promise((resolve, reject) => {
@@ -133,13 +151,21 @@ function tlsConnect(url: string, id: Identity, what: string): Promise<TLSSocket>
       minVersion: "TLSv1.2",
       ...(/^[\d.]+$|:/.test(host) ? {} : { servername: host }),
     });
+    sock.setTimeout(REMOTE_IDLE_MS, () => sock.destroy(idleError(what, url)));
     sock.once("secureConnect", () => {
       sock.removeAllListeners("error");
+      sock.setTimeout(0);
       resolve(sock);
     });
     sock.once("error", (err: NodeJS.ErrnoException) =>
       reject(
-        new LxtError("daemon", `${what}: cannot reach ${url} (${err.code ?? err.message})`, err),
+        err instanceof LxtError
+          ? err
+          : new LxtError(
+              "daemon",
+              `${what}: cannot reach ${url} (${err.code ?? err.message})`,
+              err,
+            ),
       ),
     );
   });
@@ -209,6 +235,7 @@ export async function remoteRequest(
   const stream = isStream(call.body) ? call.body : undefined;
   const data = call.body === undefined || stream ? undefined : JSON.stringify(call.body);
   return new Promise((resolve, reject) => {
+    sock.setTimeout(REMOTE_IDLE_MS, () => req.destroy(idleError(what, remote.url)));
     const req = request(
       {
         createConnection: () => sock,
@@ -258,6 +285,10 @@ export async function remoteRequest(
     );
     req.on("error", (err: NodeJS.ErrnoException) => {
       sock.destroy();
+      if (err instanceof LxtError) {
+        reject(err);
+        return;
+      }
       reject(
         new LxtError(
           "daemon",
@@ -287,11 +318,22 @@ export async function waitRemoteOperation(
   what: string,
   operation: string,
 ): Promise<unknown> {
-  const env = await remoteRequest(remote, id, what, {
-    method: "GET",
-    path: `${operation}/wait?timeout=-1`,
-  });
-  const op = env.metadata as { status_code?: number; err?: string; metadata?: unknown };
+  const deadline = Date.now() + REMOTE_OPERATION_MS;
+  let op: { status_code?: number; err?: string; metadata?: unknown };
+  for (;;) {
+    const env = await remoteRequest(remote, id, what, {
+      method: "GET",
+      path: `${operation}/wait?timeout=${WAIT_SLICE_S}`,
+    });
+    op = env.metadata as typeof op;
+    // 1xx: created, running, pending (LXD's status codes); the rest are final.
+    if (typeof op?.status_code !== "number" || op.status_code >= 200) break;
+    if (Date.now() > deadline)
+      throw new LxtError(
+        "timeout",
+        `${what}: remote ${remote.name}'s operation ${operation} did not end within ${REMOTE_OPERATION_MS / 60_000} min`,
+      );
+  }
   if (op?.status_code !== 200) {
     throw new LxtError(
       "remote",

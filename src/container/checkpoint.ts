@@ -17,7 +17,7 @@ import {
   statSync,
   writeFileSync,
 } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import type { Context } from "../core/context.js";
 import { LxtError } from "../core/errors.js";
 import {
@@ -42,7 +42,7 @@ import { applyStart, type Started } from "./start-apply.js";
 import { planStart } from "./start-plan.js";
 import { observe, requireState } from "./state.js";
 import { STOP_CLEANUP_GRACE_MS, waitFor } from "./stop.js";
-import { idmapSource } from "./userns.js";
+import { ensureTraversable, idmapSource } from "./userns.js";
 
 /** The file lxt writes beside CRIU's images: what was dumped, for the restore. */
 export const MANIFEST = "lxt-checkpoint.json";
@@ -69,6 +69,13 @@ export interface CheckpointManifest {
   networkLock?: NetworkLock;
   /** The veths dumped with the container's network namespace (absent: none). */
   veths?: CheckpointVeth[];
+  /**
+   * The id map the container ran in (`u:0:HOSTID:RANGE,g:...`), absent for
+   * a privileged one: criu restores the user namespace with the dumped map,
+   * so a restore must give the container that map (a live move's target
+   * adopts it: container/migrate.ts).
+   */
+  idmap?: string;
 }
 
 /** How CRIU keeps traffic off the container's sockets while they are dumped and restored. */
@@ -93,6 +100,11 @@ export interface CheckpointResult {
 export function refuseCheckpoint(plan: RuntimePlan): string | undefined {
   const net = refuseNetRecords(plan.records.get("net") ?? [], plan.records.get("host-hook") ?? []);
   if (net) return net;
+  // Seen failing at restore, the source's own included (so a dump would lose
+  // the container): criu 4.2 remaking the namespace's links from inside a
+  // user namespace.
+  if (plan.records.has("idmap") && (plan.records.get("net") ?? []).some((f) => f[0] === "veth"))
+    return "unprivileged containers with a NIC are not checkpointed: criu 4.2's restore of their network namespace fails (netlink: Operation not supported); see docs/checkpoint.md";
   // The restore mounts the rootfs idmapped for criu (native/src/restore.c): that one only.
   const idmapped = plan.records.get("idmapped-mount") ?? [];
   const rootfs = plan.records.get("rootfs")?.[0]?.[0];
@@ -343,6 +355,9 @@ export async function checkpointContainer(
       ttys,
       dumpMs,
       ...(veths.length > 0 ? { networkLock, veths } : {}),
+      ...(plan.records.has("idmap")
+        ? { idmap: (plan.records.get("idmap") ?? []).map((f) => f.join(":")).join(",") }
+        : {}),
     };
     writeFileSync(join(opts.dir, MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`, {
       mode: 0o600,
@@ -426,7 +441,21 @@ export async function restoreContainer(
           ? criuUsernsProblem(criu.version)
           : undefined;
       if (userns) throw new LxtError("unsupported", `restore ${paths.name}: ${userns}`);
-      if (idmapSource(plan.config.security) !== "privileged") requireSearchable(dir, paths.name);
+      // criu opens timens-0.img in the new user namespace before its maps
+      // are written, as an unmapped id (native/src/restore.c): every
+      // directory above the images must be searchable by others, as start
+      // makes those leading to the rootfs.
+      if (idmapSource(plan.config.security) !== "privileged") {
+        try {
+          ensureTraversable(
+            paths.lxcpath,
+            [resolve(dir)],
+            `an unprivileged restore needs every directory above ${dir} to be (criu reads a clock image there before the user namespace's maps are written)`,
+          );
+        } catch (err) {
+          throw err instanceof LxtError ? err.wrap(`restore ${paths.name}`) : err;
+        }
+      }
       const nicRefusal = refuseRestoreNics(plan.nics, manifest.veths ?? []);
       if (nicRefusal) throw new LxtError("unsupported", `restore ${paths.name}: ${nicRefusal}`);
       plan.launch = {
@@ -464,23 +493,6 @@ export async function restoreContainer(
     },
     { signal },
   );
-}
-
-/**
- * An unprivileged restore: criu opens timens-0.img in the new user namespace
- * before its maps are written, as an unmapped id (native/src/restore.c), so
- * every directory above the checkpoint's must be searchable by others.
- */
-function requireSearchable(dir: string, name: string): void {
-  for (let d = dirname(resolve(dir)); ; d = dirname(d)) {
-    const mode = statSync(d).mode & 0o777;
-    if ((mode & 0o001) === 0)
-      throw new LxtError(
-        "usage",
-        `restore ${name}: ${d} (mode ${mode.toString(8).padStart(4, "0")}) is not searchable by others: an unprivileged restore needs every directory above ${dir} to be (chmod o+x; criu reads a clock image there before the user namespace's maps are written)`,
-      );
-    if (d === "/") return;
-  }
 }
 
 /** The absolute path of `criu` on the host's PATH (the monitor execs it without a search). */

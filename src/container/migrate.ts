@@ -5,11 +5,15 @@
  * directory packed into one archive and unpacked on the other side.
  */
 import { mkdirSync } from "node:fs";
-import type { Context } from "../core/context.js";
+import { formatIdmap, sliceMap } from "../config/idmap.js";
+import type { Context, Env } from "../core/context.js";
+import { LxtError } from "../core/errors.js";
 import { compressionArgs, runTar, TAR_KEEP } from "../storage/archive.js";
-import { refuseCheckpoint } from "./checkpoint.js";
+import { readManifest, refuseCheckpoint } from "./checkpoint.js";
+import { loadContainerConfig } from "./launch-input.js";
 import type { ContainerPaths } from "./paths.js";
 import { readRuntimePlan } from "./runtime-cgroups.js";
+import { adoptSlice, idmapSource } from "./userns.js";
 
 /** Why running container `paths` cannot be checkpointed here, or undefined when it can (or is not running). */
 export function checkpointRefusal(ctx: Context, paths: ContainerPaths): string | undefined {
@@ -34,4 +38,33 @@ export function unpackCheckpoint(ctx: Context, file: string, dir: string): Promi
     ["-x", "-f", file, ...TAR_KEEP, ...compressionArgs("zstd", "read"), "-C", dir],
     { what: "unpack checkpoint", env: ctx.settings.hostEnv },
   );
+}
+
+/**
+ * Gives imported container `paths` the id map its checkpoint in `dir` was
+ * dumped with (criu restores the user namespace with that map, and the
+ * images are handed to the container's root in it): a slice is adopted
+ * when free here; any other difference is refused before criu runs.
+ */
+export async function adoptCheckpointIdmap(
+  ctx: Context,
+  paths: ContainerPaths,
+  dir: string,
+  env: Env,
+): Promise<void> {
+  const dumped = readManifest(dir, paths.name).idmap;
+  if (!dumped) return;
+  const sec = loadContainerConfig(paths, env).security;
+  const source = idmapSource(sec);
+  const base = Number(/^u:0:(\d+):/.exec(dumped)?.[1] ?? Number.NaN);
+  if (source === "slice" && formatIdmap(sliceMap(base)) === dumped) {
+    if (sec.idmapBase !== base) await adoptSlice(ctx, paths, base);
+    return;
+  }
+  const here = source === "config" ? formatIdmap(sec.idmap) : source;
+  if (here !== dumped)
+    throw new LxtError(
+      "unsupported",
+      `restore ${paths.name}: it was checkpointed in id map ${dumped}, and would run here in ${here}: criu restores the dumped map`,
+    );
 }

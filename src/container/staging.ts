@@ -22,6 +22,13 @@ export interface Staging {
   dir: string;
   /** Removes the directory (unless it was renamed into place) and ends the claim. Idempotent. */
   release(): Promise<void>;
+  /**
+   * Ends the claim but leaves the directory for someone to read (a
+   * checkpoint the source could not be restored from): the next
+   * `cleanStaleStaging` under its parent removes it. Idempotent, and a
+   * no-op after `release`.
+   */
+  keep(): Promise<void>;
 }
 
 /** A new staging directory under `parent`, claimed by this call until `release`. */
@@ -51,6 +58,10 @@ export async function makeStaging(
         rmSync(lockFile, { force: true });
         await lock.release();
       })();
+      return released;
+    },
+    keep() {
+      released ??= lock.release();
       return released;
     },
   };

@@ -119,6 +119,35 @@ async function containerSlice(
   });
 }
 
+/**
+ * Gives container `paths` the slice at `base` rather than one of this
+ * state root's choosing (a live move's target: criu restores the user
+ * namespace with the map the source dumped). Refused when root's
+ * subordinate ranges here do not hold it or another container of this
+ * state root uses those ids.
+ */
+export async function adoptSlice(ctx: Context, paths: ContainerPaths, base: number): Promise<void> {
+  const ids = `host ids ${base}-${base + SLICE_SIZE - 1}`;
+  await withRootSubids(ctx, paths.lxcpath, [], ({ uids, gids }) => {
+    const holds = (rs: readonly { start: number; count: number }[]) =>
+      rs.some((r) => base >= r.start && base + SLICE_SIZE <= r.start + r.count);
+    if (!holds(uids) || !holds(gids))
+      throw new LxtError(
+        "unsupported",
+        `${paths.name}: its id map (${ids}, as where it was checkpointed) is not within root's /etc/subuid and /etc/subgid ranges here`,
+      );
+    const clash = usedRanges(paths.lxcpath, paths.name).find(
+      (u) => base < u.start + u.count && u.start < base + SLICE_SIZE,
+    );
+    if (clash)
+      throw new LxtError(
+        "exists",
+        `${paths.name}: its id map (${ids}, as where it was checkpointed) overlaps ids another container here uses (from ${clash.start})`,
+      );
+    editConfig(paths, (doc) => doc.set("lxt.volatile.idmap.base", String(base)));
+  });
+}
+
 /** Runs `use` on root's subordinate id ranges (added when missing) under the state root's idmap lock. */
 async function withRootSubids<T>(
   ctx: Context,
@@ -176,9 +205,14 @@ function shiftPaths(ref: RootfsRef): string[] {
 /**
  * Makes the directories leading to `paths` searchable by the container's
  * root (mode o+x, as LXD's 0711 state directories): the child resolves them
- * as that user. Those under the state root are fixed; one above it is an error.
+ * as that user. Those under the state root are fixed; one above it is an
+ * error whose message ends with `why` (what needs them).
  */
-function ensureTraversable(lxcpath: string, paths: readonly string[]): void {
+export function ensureTraversable(
+  lxcpath: string,
+  paths: readonly string[],
+  why = "an unprivileged container's root cannot reach its rootfs",
+): void {
   const seen = new Set<string>();
   for (const p of paths) {
     for (let d = dirname(p); !seen.has(d); d = dirname(d)) {
@@ -188,7 +222,7 @@ function ensureTraversable(lxcpath: string, paths: readonly string[]): void {
         if (d !== lxcpath && !d.startsWith(`${lxcpath}/`)) {
           throw new LxtError(
             "system",
-            `${d}: not searchable by others (mode ${(mode & 0o7777).toString(8)}): an unprivileged container's root cannot reach its rootfs; chmod o+x it`,
+            `${d} (mode ${(mode & 0o7777).toString(8).padStart(4, "0")}) is not searchable by others: ${why} (chmod o+x it)`,
           );
         }
         chmodSync(d, (mode & 0o7777) | 0o001);

@@ -345,14 +345,122 @@ describe("move and copy between two lxtd hosts", { skip, timeout: 600_000 }, () 
       }
     });
 
-    test("an unprivileged running container is refused with checkpoint's reason, left running", () => {
+    /** The id-map bases of both hosts' containers. */
+    const bases = () =>
+      [a, b].flatMap((h) =>
+        names(h).flatMap((n) => {
+          if (!existsSync(join(h.box.lxcpath, n, "config"))) return [];
+          const m = /^lxt\.volatile\.idmap\.base = (\d+)$/m.exec(
+            readFileSync(join(h.box.lxcpath, n, "config"), "utf8"),
+          );
+          return m ? [Number(m[1])] : [];
+        }),
+      );
+    /** Gives container `c` of host `h` the slice at `base` (both hosts share this machine's /etc/subuid). */
+    const giveSlice = (h: Host, c: string, base: number) => {
+      const cfg = join(h.box.lxcpath, c, "config");
+      writeFileSync(cfg, `${readFileSync(cfg, "utf8")}lxt.volatile.idmap.base = ${base}\n`);
+    };
+
+    test("move of a running unprivileged container: the counter goes on there, same process", async () => {
       const c = make(a, "unpr");
-      a.net.ok(["start", "-n", c]);
+      // criu restores the dumped id map: the target adopts the source's slice, free there.
+      const base = Math.max(1_000_000, ...bases()) + 65536;
+      giveSlice(a, c, base);
+      startCounter(a, c);
+      assert.ok(await until(() => count(a, c)[1] > 5, 10_000), "the counter never ran");
+      const [pid, n] = count(a, c);
+      const r = a.net.lxt(["move", "-v", c, "b:"]);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.match(r.stdout, /moved .* \(\d+ bytes sent, stopped for \d+ ms\)/);
+      assert.equal(names(a).includes(c), false);
+      assert.match(b.net.ok(["ls", "-f"]), new RegExp(`${c}\\s+RUNNING`));
+      assert.match(
+        readFileSync(join(b.box.lxcpath, c, "config"), "utf8"),
+        new RegExp(`^lxt\\.volatile\\.idmap\\.base = ${base}$`, "m"),
+      );
+      const [pid2, n2] = count(b, c);
+      assert.equal(pid2, pid);
+      assert.ok(n2 >= n, `counter went back: ${n} -> ${n2}`);
+      assert.ok(await until(() => count(b, c)[1] > n2, 10_000), "the counter stopped there");
+      assert.deepEqual(uploads(b), []);
+      assert.deepEqual(
+        readdirSync(a.box.lxcpath).filter((f) => f.startsWith(".lxt-")),
+        [],
+        "the source's staging was removed",
+      );
+    });
+
+    test("an unprivileged container whose ids another container uses there: refused, restored here", async () => {
+      const c = make(a, "ucl");
+      const base = Math.max(1_000_000, ...bases()) + 65536;
+      giveSlice(a, c, base);
+      giveSlice(b, make(b, "uhold"), base);
+      startCounter(a, c);
+      assert.ok(await until(() => count(a, c)[1] > 5, 10_000), "the counter never ran");
+      const [pid] = count(a, c);
+      const before = names(b);
       const r = a.net.lxt(["move", c, "b:"]);
-      assert.equal(r.code, 1);
-      assert.match(r.stderr, /unprivileged containers .* are not checkpointed/);
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      assert.match(
+        r.stderr,
+        /its id map \(host ids \d+-\d+, as where it was checkpointed\) overlaps ids another container here uses/,
+      );
       assert.match(a.net.ok(["ls", "-f"]), new RegExp(`${c}\\s+RUNNING`));
-      assert.equal(names(b).includes(c), false);
+      assert.equal(count(a, c)[0], pid);
+      assert.deepEqual(names(b), before);
+      assert.ok(await until(() => uploads(b).length === 0, 10_000), "the remote kept its spool");
+    });
+
+    /** The container's eth0 as seen inside: MAC and IPv4 address. */
+    const eth0 = (h: Host, c: string) => {
+      const link = h.net.ok(["attach", "-n", c, "--", "ip", "-o", "link", "show", "eth0"]);
+      const addr = h.net.ok(["attach", "-n", c, "--", "ip", "-o", "-4", "addr", "show", "eth0"]);
+      return {
+        mac: /link\/ether ([0-9a-f:]{17})/.exec(link)?.[1] ?? "",
+        addr: /inet (\S+)/.exec(addr)?.[1] ?? "",
+      };
+    };
+    /** A container on host `a` with the default NIC (a veth on lxtbr0, made in a's namespace). */
+    const makeNic = (prefix: string, privileged: boolean): string => {
+      const c = a.net.name(prefix);
+      a.net.ok(["create", "-n", c, "-t", "busybox"]);
+      if (privileged) {
+        const cfg = join(a.box.lxcpath, c, "config");
+        writeFileSync(
+          cfg,
+          readFileSync(cfg, "utf8").replace(/^lxt\.privileged = 0$/m, "lxt.privileged = 1"),
+        );
+      }
+      return c;
+    };
+
+    test("move of a running container with a veth on a bridge: same MAC and address there", async () => {
+      const c = makeNic("nic", true);
+      startCounter(a, c);
+      assert.ok(await until(() => eth0(a, c).addr !== "", 20_000), "no address on eth0");
+      assert.ok(await until(() => count(a, c)[1] > 5, 10_000), "the counter never ran");
+      const here = eth0(a, c);
+      const [pid] = count(a, c);
+      const r = a.net.lxt(["move", c, "b:"]);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.equal(names(a).includes(c), false);
+      assert.match(b.net.ok(["ls", "-f"]), new RegExp(`${c}\\s+RUNNING`));
+      assert.deepEqual(eth0(b, c), here);
+      const [pid2, n2] = count(b, c);
+      assert.equal(pid2, pid);
+      assert.ok(await until(() => count(b, c)[1] > n2, 10_000), "the counter stopped there");
+    });
+
+    test("an unprivileged running container with a NIC: refused before anything is sent, left running", () => {
+      const c = makeNic("unic", false);
+      a.net.ok(["start", "-n", c]);
+      const before = names(b);
+      const r = a.net.lxt(["move", c, "b:"]);
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      assert.match(r.stderr, /unprivileged containers with a NIC are not checkpointed/);
+      assert.match(a.net.ok(["ls", "-f"]), new RegExp(`${c}\\s+RUNNING`));
+      assert.deepEqual(names(b), before);
       assert.deepEqual(uploads(b), []);
     });
 

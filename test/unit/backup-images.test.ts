@@ -144,6 +144,23 @@ describe("archives", () => {
     assert.deepEqual(readdirSync(root), [".lxt-image-1x"]);
     assert.equal(ctx.locks.held.size, 0, "every claim ended");
   });
+
+  it("keep ends the claim and leaves the directory, which the next sweep removes", async () => {
+    const root = join(tmp, "kept");
+    const ctx = testContext();
+    const kept = await makeStaging(ctx, root, "migrate");
+    writeFileSync(join(kept.dir, "image"), "x");
+    await kept.keep();
+    assert.equal(ctx.locks.held.size, 0, "the claim ended");
+    assert.deepEqual(readdirSync(kept.dir), ["image"]);
+    await kept.release();
+    assert.ok(
+      readdirSync(root).includes(kept.dir.slice(root.length + 1)),
+      "release after keep is a no-op",
+    );
+    assert.deepEqual(await cleanStaleStaging(ctx, root), [kept.dir.slice(root.length + 1)]);
+    assert.deepEqual(readdirSync(root), []);
+  });
 });
 
 describe("config rewriting for an import", () => {

@@ -22,7 +22,7 @@ import type { FastifyInstance, FastifyReply } from "fastify";
 import { importContainer } from "../../container/backup.js";
 import { restoreContainer } from "../../container/checkpoint.js";
 import { destroyContainer } from "../../container/destroy.js";
-import { unpackCheckpoint } from "../../container/migrate.js";
+import { adoptCheckpointIdmap, unpackCheckpoint } from "../../container/migrate.js";
 import { containerPaths } from "../../container/paths.js";
 import { checkName } from "../../core/names.js";
 import type { Daemon } from "../daemon.js";
@@ -141,6 +141,7 @@ export function registerMigrationRoutes(app: FastifyInstance, d: Daemon): void {
           deltas: [join(p.dir, "delta")],
         });
         try {
+          await adoptCheckpointIdmap(d.ctx, paths, images, d.caller.env);
           await restoreContainer(d.ctx, paths, { dir: images, caller: d.caller });
         } catch (err) {
           await destroyContainer(d.ctx, paths, { force: true, snapshots: true });
