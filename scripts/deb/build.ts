@@ -31,6 +31,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { debianChangelog, parseChangelog } from "./changelog.js";
 import { maintainerScripts } from "./maintainer.js";
+import { thirdPartyLicences } from "./third-party.js";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 /** The Node runtime inside the package: a registry package, pinned by version and integrity. */
@@ -261,6 +262,8 @@ function main(): void {
     // Documentation: copyright, changelog (from CHANGELOG.md).
     const doc = join(stage, "usr/share/doc/lxt");
     write(join(doc, "copyright"), copyright());
+    write(join(doc, "third-party-licenses"), thirdPartyLicences(ROOT));
+    gz(join(doc, "third-party-licenses"));
     write(
       join(doc, "changelog"),
       debianChangelog(releases, { version, maintainer: MAINTAINER, buildDate: buildDate() }),
@@ -357,6 +360,14 @@ Upstream-Name: lxt
 Files: *
 Copyright: 2026 the lxt developers
 License: Apache-2.0
+
+Files: usr/lib/lxt/dist/*
+Copyright: 2026 the lxt developers; the authors of the npm packages bundled
+ into these files, each named with its copyright and licence in
+ /usr/share/doc/lxt/third-party-licenses.gz
+License: Apache-2.0 and Expat-and-others
+ lxt's own code is Apache-2.0; the bundled packages' licences (MIT, ISC,
+ BSD, Apache-2.0) are in /usr/share/doc/lxt/third-party-licenses.gz.
 
 Files: usr/lib/lxt/node/*
 Copyright: Node.js contributors and the projects it bundles (see usr/lib/lxt/node/LICENSE)
