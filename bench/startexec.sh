@@ -6,10 +6,11 @@
 #
 #   start: PUT /1.0/instances/NAME/state {start} → operation Success   vs lxc-start -d + lxc-wait RUNNING
 #   exec:  POST /1.0/instances/NAME/exec `true` → operation Success     vs lxc-attach -- true
-#   CPU:   the daemon's utime+stime with those of its children (helper pool, attach server, their
-#          reaped children), read from /proc before and after each request; LXC's tools' own
-#          (the shell's children times). A started container's monitor and init are not counted
-#          on either side.
+#   CPU:   the daemon's utime+stime with those of its descendants outside containers (helper pool,
+#          monitors, attach server and zygotes, what they reaped), read from /proc before and after
+#          each request; LXC's tools' own (the shell's children times: lxc-start's daemonized
+#          monitor is not counted, so LXC's start CPU is low). Containers' processes are counted on
+#          neither side.
 #
 # Usage: bench/startexec.sh [N]     N samples per tool and figure (default 20)
 # Env:   LXTD=CMD (default bin/lxtd of this checkout), LXT=CMD (default dist/lxt.cjs of it), LXTD_BEFORE=CMD (optional),
@@ -53,11 +54,16 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# cpu_ms PID: utime+stime of PID and of its children (live ones and reaped ones), in ms
+# cpu_ms PID: utime+stime of PID and of its descendants outside containers (pool members, monitors,
+# the attach server and its zygotes; live ones and the children they reaped), in ms
 cpu_ms() {
-  local p=$1 tot=0 c
-  for c in "$p" $(cat /proc/"$p"/task/*/children 2>/dev/null); do
-    tot=$((tot + $(awk '{ print $14 + $15 + $16 + $17 }' "/proc/$c/stat" 2>/dev/null || echo 0)))
+  local todo=("$1") p tot=0 mine
+  mine=$(readlink /proc/self/ns/pid)
+  while [ ${#todo[@]} -gt 0 ]; do
+    p=${todo[0]} todo=("${todo[@]:1}")
+    [ "$(readlink "/proc/$p/ns/pid" 2>/dev/null)" = "$mine" ] || continue
+    tot=$((tot + $(awk '{ print $14 + $15 + $16 + $17 }' "/proc/$p/stat" 2>/dev/null || echo 0)))
+    todo+=($(cat /proc/"$p"/task/*/children 2>/dev/null))
   done
   echo $((tot * 1000 / $(getconf CLK_TCK)))
 }
@@ -131,6 +137,8 @@ sleep 1.2   # the daemons flush their phase marks each second
 # col FILE K: column K of FILE, one value a line
 col() { awk -v k="$2" '{ print $k }' "$1"; }
 med() { sort -n | awk '{ a[NR] = $1 } END { if (NR == 0) { print "n/a"; exit } printf "%.2f\n", (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+# mean: the mean of one value a line (CPU times come in clock ticks, 10 ms: a median of them says little)
+mean() { awk '{ t += $1 } END { if (NR == 0) print "n/a"; else printf "%.2f\n", t / NR }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "n/a" || b == "n/a" || b == 0) print "n/a"; else printf "%.2f\n", a / b }'; }
 # phases TAG KIND: the median gap before each daemon mark, between the client's marks
 phases() {
@@ -164,12 +172,12 @@ phases() {
   echo "$N interleaved rounds; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg) at the end; LXC $(lxc-start --version 2>/dev/null), node $(node --version); --helper-pool $POOL."
   for t in "${TAGS[@]}"; do echo "lxtd ($t): \`${CMD[$t]}\`"; done
   echo
-  echo "| figure | tool | wall median (ms) | CPU median (ms) | wall / LXC | CPU / LXC | n |"
+  echo "| figure | tool | wall median (ms) | CPU mean (ms) | wall / LXC | CPU / LXC | n |"
   echo "|---|---|---|---|---|---|---|"
   for k in start exec; do
-    lw=$(col "$W/$k-lxc" 1 | med) lc=$(col "$W/$k-lxc" 2 | med)
+    lw=$(col "$W/$k-lxc" 1 | med) lc=$(col "$W/$k-lxc" 2 | mean)
     for t in "${TAGS[@]}"; do
-      w=$(col "$W/$k-$t" 1 | med) c=$(col "$W/$k-$t" 2 | med)
+      w=$(col "$W/$k-$t" 1 | med) c=$(col "$W/$k-$t" 2 | mean)
       echo "| $k | lxtd ($t) | $w | $c | $(ratio "$w" "$lw") | $(ratio "$c" "$lc") | $(wc -l < "$W/$k-$t") |"
     done
     echo "| $k | LXC | $lw | $lc | 1 | 1 | $(wc -l < "$W/$k-lxc") |"
