@@ -8,9 +8,9 @@
 #   exec:  POST /1.0/instances/NAME/exec `true` → operation Success     vs lxc-attach -- true
 #   CPU:   the daemon's utime+stime with those of its descendants outside containers (helper pool,
 #          monitors, attach server and zygotes, what they reaped), read from /proc before and after
-#          each request; LXC's tools' own (the shell's children times: lxc-start's daemonized
-#          monitor is not counted, so LXC's start CPU is low). Containers' processes are counted on
-#          neither side.
+#          each request; LXC's tools' own (the shell's children times) and, for the start, its
+#          daemonized monitor's (read once the container runs). Containers' processes (the init,
+#          and the child's setup before its exec) are counted on neither side.
 #
 # Usage: bench/startexec.sh [N]     N samples per tool and figure (default 20)
 # Env:   LXTD=CMD (default bin/lxtd of this checkout), LXT=CMD (default dist/lxt.cjs of it), LXTD_BEFORE=CMD (optional),
@@ -54,24 +54,32 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# cpu_ms PID: utime+stime of PID and of its descendants outside containers (pool members, monitors,
-# the attach server and its zygotes; live ones and the children they reaped), in ms
-cpu_ms() {
+# proc_us PID: the CPU time of PID's threads (schedstat: ns, exact; /proc/PID/stat's utime and
+# stime are in 10 ms ticks, which a short-lived helper never reaches) and of the children it
+# reaped (cutime+cstime, ticks), in microseconds
+proc_us() {
+  local ns
+  ns=$(cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ t += $1 } END { printf "%d", t }')
+  awk -v ns="${ns:-0}" -v t="$(getconf CLK_TCK)" '{ printf "%d\n", ns / 1000 + ($16 + $17) * 1000000 / t }' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+# cpu_us PID: proc_us of PID and of its descendants outside containers (pool members, monitors,
+# the attach server and its zygotes)
+cpu_us() {
   local todo=("$1") p tot=0 mine
   mine=$(readlink /proc/self/ns/pid)
   while [ ${#todo[@]} -gt 0 ]; do
     p=${todo[0]} todo=("${todo[@]:1}")
     [ "$(readlink "/proc/$p/ns/pid" 2>/dev/null)" = "$mine" ] || continue
-    tot=$((tot + $(awk '{ print $14 + $15 + $16 + $17 }' "/proc/$p/stat" 2>/dev/null || echo 0)))
+    tot=$((tot + $(proc_us "$p")))
     todo+=($(cat /proc/"$p"/task/*/children 2>/dev/null))
   done
-  echo $((tot * 1000 / $(getconf CLK_TCK)))
+  echo "$tot"
 }
-# shell_cpu_ms: the user+system time of this shell's reaped children, in ms (`times` run in this
-# shell, not in a $(...) subshell, which would report its own children)
-shell_cpu_ms() {
+# shell_cpu_us: the user+system time of this shell's reaped children, in microseconds (`times`
+# run in this shell, not in a $(...) subshell, which would report its own children)
+shell_cpu_us() {
   times > "$W/times"
-  awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/); printf "%.0f\n", (u[1] * 60 + u[2] + s[1] * 60 + s[2]) * 1000 }' "$W/times"
+  awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/); printf "%.0f\n", (u[1] * 60 + u[2] + s[1] * 60 + s[2]) * 1000000 }' "$W/times"
 }
 
 for t in "${TAGS[@]}"; do
@@ -94,10 +102,10 @@ api() { local t=$1; shift; "${CLIENT[@]}" "$(sock "$t")" "$@"; }
 # lxc_timed FILE CMD...: CMD's wall ms and its CPU ms appended to FILE as `WALL CPU`
 lxc_timed() {
   local f=$1 s e c0 c1; shift
-  shell_cpu_ms > "$W/c0"; s=$EPOCHREALTIME
+  shell_cpu_us > "$W/c0"; s=$EPOCHREALTIME
   "$@" || { warn "$* failed"; return 1; }
-  e=$EPOCHREALTIME; shell_cpu_ms > "$W/c1"; c0=$(cat "$W/c0") c1=$(cat "$W/c1")
-  awk -v s="$s" -v e="$e" -v c="$((c1 - c0))" 'BEGIN { printf "%.3f %d\n", (e - s) * 1000, c }' >> "$f"
+  e=$EPOCHREALTIME; shell_cpu_us > "$W/c1"; c0=$(cat "$W/c0") c1=$(cat "$W/c1")
+  awk -v s="$s" -v e="$e" -v c="$((c1 - c0))" 'BEGIN { printf "%.3f %.3f\n", (e - s) * 1000, c / 1000 }' >> "$f"
 }
 lxc_start() { lxc-start -P "$LXCP" -n "$B" -d -s lxc.net.0.type=empty && lxc-wait -P "$LXCP" -n "$B" -s RUNNING -t 10; }
 
@@ -111,13 +119,18 @@ for t in "${TAGS[@]}"; do : > "$W/phases-$t"; done
 echo "bench/startexec: $N start rounds" >&2
 for _ in $(seq 1 "$N"); do
   for t in "${TAGS[@]}"; do
-    c0=$(cpu_ms "${DPID[$t]}")
+    c0=$(cpu_us "${DPID[$t]}")
     line=$(api "$t" start "lxtsebench-$t")
-    c1=$(cpu_ms "${DPID[$t]}")
-    [ -n "$line" ] && { echo "$line" >> "$W/start-$t.raw"; awk -v c="$((c1 - c0))" '{ printf "%.3f %d\n", $5 - $3, c }' <<< "$line" >> "$W/start-$t"; }
+    c1=$(cpu_us "${DPID[$t]}")
+    [ -n "$line" ] && { echo "$line" >> "$W/start-$t.raw"; awk -v c="$((c1 - c0))" '{ printf "%.3f %.3f\n", $5 - $3, c / 1000 }' <<< "$line" >> "$W/start-$t"; }
     api "$t" stop "lxtsebench-$t" >/dev/null
   done
-  lxc_timed "$W/start-lxc" lxc_start
+  if lxc_timed "$W/start-lxc" lxc_start; then
+    # Its monitor, daemonized by lxc-start -d (lxt's is among the daemon's descendants): added.
+    m=$(pgrep -f "^\[lxc monitor\] $LXCP $B\$" | head -1)
+    mc=$([ -n "$m" ] && proc_us "$m")
+    awk -v m="${mc:-0}" '{ l[NR] = $0 } END { for (i = 1; i < NR; i++) print l[i]; split(l[NR], f, " "); printf "%s %.3f\n", f[1], f[2] + m / 1000 }' "$W/start-lxc" > "$W/start-lxc.t" && mv "$W/start-lxc.t" "$W/start-lxc"
+  fi
   lxc-stop -P "$LXCP" -n "$B" -k >/dev/null 2>&1
 done
 echo "bench/startexec: $N exec rounds" >&2
@@ -125,10 +138,10 @@ for t in "${TAGS[@]}"; do api "$t" start "lxtsebench-$t" >/dev/null || die "star
 lxc_start || die "lxc-start $B failed"
 for _ in $(seq 1 "$N"); do
   for t in "${TAGS[@]}"; do
-    c0=$(cpu_ms "${DPID[$t]}")
+    c0=$(cpu_us "${DPID[$t]}")
     line=$(api "$t" exec "lxtsebench-$t" 1)
-    c1=$(cpu_ms "${DPID[$t]}")
-    [ -n "$line" ] && { echo "$line" >> "$W/exec-$t.raw"; awk -v c="$((c1 - c0))" '{ printf "%.3f %d\n", $2, c }' <<< "$line" >> "$W/exec-$t"; }
+    c1=$(cpu_us "${DPID[$t]}")
+    [ -n "$line" ] && { echo "$line" >> "$W/exec-$t.raw"; awk -v c="$((c1 - c0))" '{ printf "%.3f %.3f\n", $2, c / 1000 }' <<< "$line" >> "$W/exec-$t"; }
   done
   lxc_timed "$W/exec-lxc" lxc-attach -P "$LXCP" -n "$B" -- true
 done
@@ -137,8 +150,6 @@ sleep 1.2   # the daemons flush their phase marks each second
 # col FILE K: column K of FILE, one value a line
 col() { awk -v k="$2" '{ print $k }' "$1"; }
 med() { sort -n | awk '{ a[NR] = $1 } END { if (NR == 0) { print "n/a"; exit } printf "%.2f\n", (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-# mean: the mean of one value a line (CPU times come in clock ticks, 10 ms: a median of them says little)
-mean() { awk '{ t += $1 } END { if (NR == 0) print "n/a"; else printf "%.2f\n", t / NR }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "n/a" || b == "n/a" || b == 0) print "n/a"; else printf "%.2f\n", a / b }'; }
 # phases TAG KIND: the median gap before each daemon mark, between the client's marks
 phases() {
@@ -172,12 +183,12 @@ phases() {
   echo "$N interleaved rounds; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg) at the end; LXC $(lxc-start --version 2>/dev/null), node $(node --version); --helper-pool $POOL."
   for t in "${TAGS[@]}"; do echo "lxtd ($t): \`${CMD[$t]}\`"; done
   echo
-  echo "| figure | tool | wall median (ms) | CPU mean (ms) | wall / LXC | CPU / LXC | n |"
+  echo "| figure | tool | wall median (ms) | CPU median (ms) | wall / LXC | CPU / LXC | n |"
   echo "|---|---|---|---|---|---|---|"
   for k in start exec; do
-    lw=$(col "$W/$k-lxc" 1 | med) lc=$(col "$W/$k-lxc" 2 | mean)
+    lw=$(col "$W/$k-lxc" 1 | med) lc=$(col "$W/$k-lxc" 2 | med)
     for t in "${TAGS[@]}"; do
-      w=$(col "$W/$k-$t" 1 | med) c=$(col "$W/$k-$t" 2 | mean)
+      w=$(col "$W/$k-$t" 1 | med) c=$(col "$W/$k-$t" 2 | med)
       echo "| $k | lxtd ($t) | $w | $c | $(ratio "$w" "$lw") | $(ratio "$c" "$lc") | $(wc -l < "$W/$k-$t") |"
     done
     echo "| $k | LXC | $lw | $lc | 1 | 1 | $(wc -l < "$W/$k-lxc") |"
