@@ -45,6 +45,7 @@ cleanup() {
       "${CLIENT[@]}" "${ROOT[$t]}/.lxtd/unix.socket" delete "lxtsebench-$t" 2>/dev/null
       kill "${DPID[$t]}" 2>/dev/null && wait "${DPID[$t]}" 2>/dev/null
     fi
+    [ -n "${ROOT[$t]:-}" ] && bench_remove "$(bench_rundir "${ROOT[$t]}")"
   done
   quiet lxc-stop -P "$LXCP" -n "$B" -k
   quiet lxc-destroy -P "$LXCP" -n "$B" -f
