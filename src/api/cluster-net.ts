@@ -77,6 +77,9 @@ interface AddressClaim {
   hwaddr: string;
 }
 
+/** Syncs a claim may stay without a held name before it is dropped (a move frees the name briefly). */
+const ORPHAN_SYNCS = 6;
+
 export const NET_KEYS = {
   network: (name: string) => `/lxt/networks/${name}`,
   networks: "/lxt/networks/",
@@ -123,6 +126,8 @@ export class ClusterNet {
   private local?: string;
   /** Networks whose tunnel this process has set up (the rest is checked each sync). */
   private readonly attached = new Set<string>();
+  /** Claims seen without a held name (etcd key + value), and since when (ms). */
+  private readonly orphans = new Map<string, number>();
   /** Warnings said once (a network of that name that is not the cluster's, ...). */
   private readonly said = new Set<string>();
 
@@ -276,8 +281,11 @@ export class ClusterNet {
 
   /**
    * Publishes this member's reservations on `rec` (a moved-in container's
-   * claim changes member), drops the claims of containers whose name is
-   * no longer held, and mirrors the others' claims into the local dnsmasq.
+   * claim changes member once the name is no longer held elsewhere), drops
+   * the claims of containers whose name has been free for `ORPHAN_SYNCS`
+   * periods (a move that frees the name and takes it again on another
+   * member keeps its address), and mirrors the others' claims into the
+   * local dnsmasq.
    */
   private async reconcileAddresses(
     rec: ClusterNetRecord,
@@ -288,14 +296,20 @@ export class ClusterNet {
     const { store, member } = this.o;
     const prefix = NET_KEYS.address(rec.name, "");
     const byKey = new Map<string, { ip: string; claim: AddressClaim }>();
+    const now = this.d.ctx.host.clock.now();
     for (const [k, v] of claims) {
       if (!k.startsWith(prefix)) continue;
       const claim = parse<AddressClaim>(v);
       if (!claim) continue;
       if (!names.has(KEYS.name(containerOf(claim.key))) && !local.has(containerOf(claim.key))) {
-        await store.deleteIf(k, v);
-        continue;
-      }
+        const since = this.orphans.get(k + v) ?? now;
+        this.orphans.set(k + v, since);
+        if (now - since >= ORPHAN_SYNCS * this.o.periodMs) {
+          await store.deleteIf(k, v);
+          this.orphans.delete(k + v);
+          continue;
+        }
+      } else this.orphans.delete(k + v);
       byKey.set(claim.key, { ip: k.slice(prefix.length), claim });
     }
     const mine = (key: string) => local.has(containerOf(key));
@@ -304,7 +318,11 @@ export class ClusterNet {
       const held = byKey.get(e.key);
       const want: AddressClaim = { key: e.key, member, hwaddr: e.hwaddr };
       if (held?.ip === e.ipv4) {
-        if (held.claim.member !== member || held.claim.hwaddr !== e.hwaddr)
+        // Another member's claim is taken over once that member no longer
+        // holds the name (a move: the old copy may still be there until then).
+        const holder = names.get(KEYS.name(containerOf(e.key)));
+        const ours = holder === undefined || holder === member;
+        if (ours && (held.claim.member !== member || held.claim.hwaddr !== e.hwaddr))
           await store.put(NET_KEYS.address(rec.name, e.ipv4), JSON.stringify(want));
         continue;
       }

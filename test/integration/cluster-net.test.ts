@@ -11,7 +11,8 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { etcdSkipReason, NetnsEtcd } from "./etcd-harness.js";
@@ -194,6 +195,45 @@ describe("a managed network spanning cluster members (VXLAN)", { skip, timeout: 
     assert.match(look, new RegExp(a1.replace(/\./g, "\\.")), look);
   });
 
+  test("a container keeps its address when it moves to another member", async () => {
+    const a0 = addressOf(0, c0);
+    m(0).box.lxcOk(["stop", "-f", c0]);
+    // The move by hand: exported from m0's state root, imported into m1's,
+    // then deleted on m0 (which frees the name for m1 to take).
+    const work = mkdtempSync(join(tmpdir(), "lxt-ovmove-"));
+    try {
+      const file = join(work, `${c0}.tar.zst`);
+      m(0).net.ok(["export", "-q", "-n", c0, file]);
+      m(1).net.ok(["import", "-q", file]);
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+    m(0).box.lxcOk(["delete", c0]);
+    const location = () =>
+      (
+        JSON.parse(m(2).box.lxcOk(["query", "/1.0/instances?recursion=1"])) as {
+          name: string;
+          location: string;
+        }[]
+      ).find((i) => i.name === c0)?.location;
+    assert.ok(await until(() => location() === "m1", 20_000), `${c0} is m1's: ${location()}`);
+    m(1).box.lxcOk(["start", c0]);
+    assert.equal(addressOf(1, c0), a0, "the address claimed in the cluster went with it");
+    // m0 no longer has it, and answers for it as another member's container.
+    const mirrored = join(runtimeRoot(m(0).box.lxcpath), ".networks", NET, "dns-hosts", `${c0}.0`);
+    assert.ok(
+      await until(
+        () => existsSync(mirrored) && readFileSync(mirrored, "utf8").startsWith(`${a0} `),
+        15_000,
+      ),
+      "m0's dnsmasq has the moved container's name",
+    );
+    assert.ok(
+      m(1).box.lxc(["exec", c1, "--", "ping", "-c", "1", "-W", "2", c0]).code === 0,
+      `${c1} pings ${c0} by name on their member`,
+    );
+  });
+
   test("a member that leaves drops out of the flood lists; it is back when it returns", async () => {
     const vni = vniOf();
     await m(2).box.stopDaemon();
@@ -218,7 +258,7 @@ describe("a managed network spanning cluster members (VXLAN)", { skip, timeout: 
     const inUse = m(2).box.lxc(["network", "delete", NET]);
     assert.notEqual(inUse.code, 0, "refused while containers of any member hold addresses on it");
     assert.match(inUse.stderr, /currently in use/);
-    m(0).box.lxcOk(["delete", "-f", c0]);
+    m(1).box.lxcOk(["delete", "-f", c0]);
     m(1).box.lxcOk(["delete", "-f", c1]);
     m(0).box.lxcOk(["network", "delete", NET]);
     for (let i = 0; i < 3; i++) {
