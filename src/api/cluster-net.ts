@@ -19,9 +19,7 @@
  * member with the store: networks made or removed, the tunnel's flood
  * list set to the online members, claims published and mirrored.
  */
-import { lookup } from "node:dns/promises";
 import { mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { isIP } from "node:net";
 import { join } from "node:path";
 import { listNames } from "../container/list.js";
 import {
@@ -47,47 +45,23 @@ import {
 } from "../container/overlay.js";
 import type { ContainerPaths } from "../container/paths.js";
 import { writeFileAtomic } from "../host/atomic.js";
+import {
+  type AddressClaim,
+  CLUSTER_KEY,
+  type ClusterNetRecord,
+  containerOf,
+  NET_KEYS,
+  optionsOf,
+  parse,
+  underlayOf,
+} from "./cluster-net-model.js";
 import { type ClusterStore, KEYS } from "./cluster-store.js";
 import type { Daemon } from "./daemon.js";
 import { ApiError, badRequest } from "./envelope.js";
 import type { MemberRecord } from "./types.js";
 
-/** The config key that makes a network span the cluster: `true` (a VNI is picked) or a VNI. */
-export const CLUSTER_KEY = "cluster.vxlan";
-
-/** A spanning network as the store holds it: what every member makes. */
-export interface ClusterNetRecord {
-  name: string;
-  vni: number;
-  port: number;
-  /** The gateway's address with the prefix (every member's bridge has it). */
-  ipv4: string;
-  dhcpRange: [string, string];
-  nat: boolean;
-  domain: string;
-  dnsUpstream: boolean;
-  /** The member that created it. */
-  member: string;
-}
-
-/** Who holds an address: the NIC (`CONTAINER.N`), its member and MAC. */
-interface AddressClaim {
-  key: string;
-  member: string;
-  hwaddr: string;
-}
-
 /** Syncs a claim may stay without a held name before it is dropped (a move frees the name briefly). */
 const ORPHAN_SYNCS = 6;
-
-export const NET_KEYS = {
-  network: (name: string) => `/lxt/networks/${name}`,
-  networks: "/lxt/networks/",
-  vni: (vni: number) => `/lxt/vnis/${vni}`,
-  vnis: "/lxt/vnis/",
-  address: (net: string, ip: string) => `/lxt/netips/${net}/${ip}`,
-  addresses: "/lxt/netips/",
-};
 
 export interface ClusterNetOptions {
   member: string;
@@ -96,27 +70,6 @@ export interface ClusterNetOptions {
   store: ClusterStore;
   /** How often the member reconciles with the store. */
   periodMs: number;
-}
-
-/** The container a NIC key (`NAME.N`) belongs to. */
-function containerOf(key: string): string {
-  return key.slice(0, key.lastIndexOf("."));
-}
-
-function parse<T>(value: string | undefined): T | undefined {
-  if (value === undefined) return undefined;
-  try {
-    return JSON.parse(value) as T;
-  } catch {
-    return undefined;
-  }
-}
-
-/** The host part of `https://HOST:PORT`, as an address (a name is resolved). */
-async function underlayOf(address: string): Promise<string> {
-  const host = /^https?:\/\/(\[[^\]]+\]|[^:/]+)/.exec(address)?.[1]?.replace(/^\[|\]$/g, "") ?? "";
-  if (isIP(host)) return host;
-  return (await lookup(host)).address;
 }
 
 export class ClusterNet {
@@ -243,9 +196,16 @@ export class ClusterNet {
       const rec = parse<ClusterNetRecord>(value);
       if (!rec) continue;
       wanted.add(rec.name);
-      if (!(await this.ensure(rec))) continue;
-      await setFloodPeers(this.d.ctx, rec.vni, [...new Set(peers)].sort());
-      await this.reconcileAddresses(rec, claims, names, local);
+      try {
+        if (!(await this.ensure(rec))) continue;
+        await setFloodPeers(this.d.ctx, rec.vni, [...new Set(peers)].sort());
+        await this.reconcileAddresses(rec, claims, names, local);
+      } catch (err) {
+        // One network's trouble (its bridge down after a reboot, ...) holds
+        // up no other; its tunnel is set up again at the next sync.
+        this.attached.delete(rec.name);
+        this.d.log.warn({ err, network: rec.name }, "cluster networks: sync of a network failed");
+      }
     }
     for (const name of this.spanning()) {
       if (!wanted.has(name)) await this.teardown(name);
@@ -467,14 +427,15 @@ export class ClusterNet {
         store.getPrefix(KEYS.name("")),
       ]);
       const local = new Set(listNames(this.d.ctx.lxcpath));
-      const users = [...claims].filter(([k, v]) => {
+      let used = false;
+      for (const [k, v] of claims) {
         const c = parse<AddressClaim>(v);
         const live =
           c && (names.has(KEYS.name(containerOf(c.key))) || local.has(containerOf(c.key)));
-        if (!live) void store.deleteIf(k, v);
-        return live;
-      });
-      if (users.length > 0) throw badRequest("The network is currently in use");
+        if (live) used = true;
+        else await store.deleteIf(k, v);
+      }
+      if (used) throw badRequest("The network is currently in use");
       await leaveOverlay(this.d.ctx, name, rec.vni);
       this.attached.delete(name);
       try {
@@ -532,6 +493,11 @@ export class ClusterNet {
         (await store.claim(prefix + wanted, JSON.stringify(mineNow))) !== undefined
       )
         throw new ApiError(409, `Address ${wanted} on network "${net}" is already in use`);
+      // The NIC's earlier address (before its static one was set) is free again.
+      for (const [k, v] of claimed) {
+        if (k !== prefix + wanted && parse<AddressClaim>(v)?.key === key)
+          await store.deleteIf(k, v);
+      }
     } else {
       ip = [...claimed]
         .find(([, v]) => parse<AddressClaim>(v)?.key === key)?.[0]
@@ -547,16 +513,4 @@ export class ClusterNet {
     }
     await reserveNic(this.d.ctx, net, { key, hwaddr, ipv4: ip, hostname: container });
   }
-}
-
-/** A record's network options as LXD keys (what `createNetwork` takes). */
-function optionsOf(rec: ClusterNetRecord): Record<string, string> {
-  return {
-    "ipv4.address": rec.ipv4,
-    "ipv4.nat": String(rec.nat),
-    "ipv4.dhcp.ranges": rec.dhcpRange.join("-"),
-    "ipv6.address": "none",
-    "dns.domain": rec.domain,
-    "dns.upstream": String(rec.dnsUpstream),
-  };
 }

@@ -89,6 +89,23 @@ describe("a managed network spanning cluster members (VXLAN)", { skip, timeout: 
       .map(Number);
   };
   const nftTables = (i: number): string => m(i).net.inNs(["nft", "list", "tables"]).stdout;
+  /** The keys under `prefix` in etcd, sorted. */
+  const etcdKeys = (prefix: string): string[] =>
+    hub
+      .nsOk([
+        "env",
+        "ETCDCTL_API=3",
+        "etcdctl",
+        "--endpoints",
+        etcd.endpoint,
+        "get",
+        "--prefix",
+        "--keys-only",
+        prefix,
+      ])
+      .split("\n")
+      .filter(Boolean)
+      .sort();
   const addressOf = (i: number, c: string): string => {
     const out = m(i).box.lxcOk(["exec", c, "--", "ip", "-4", "-o", "addr", "show", "eth0"]);
     return /inet (\d+\.\d+\.\d+\.\d+)\//.exec(out)?.[1] ?? "";
@@ -167,6 +184,20 @@ describe("a managed network spanning cluster members (VXLAN)", { skip, timeout: 
       assert.match(nftTables(i), new RegExp(`table inet lxt-${NET}\\b`));
       assert.equal(dnsmasqs(i).length, 1, `member ${i} runs one dnsmasq for ${NET}`);
     }
+    // A create that fails on the member asked leaves nothing in etcd or there.
+    const bad = m(0).net.network("x");
+    const clash = m(0).box.lxc([
+      "network",
+      "create",
+      bad,
+      "ipv4.address=192.168.77.129/25",
+      "cluster.vxlan=true",
+    ]);
+    assert.notEqual(clash.code, 0, "a subnet the underlay routes is refused");
+    assert.match(clash.stderr, /overlaps/);
+    assert.deepEqual(etcdKeys("/lxt/vnis/"), [`/lxt/vnis/${vni}`], "the VNI it took is free again");
+    assert.deepEqual(etcdKeys("/lxt/networks/"), [`/lxt/networks/${NET}`]);
+    assert.ok(!m(0).net.links().includes(bad));
     const again = m(1).box.lxc(["network", "create", NET, "cluster.vxlan=true"]);
     assert.notEqual(
       again.code,

@@ -9,7 +9,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { ClusterNet, NET_KEYS } from "../../src/api/cluster-net.js";
+import { ClusterNet } from "../../src/api/cluster-net.js";
+import { containerOf, NET_KEYS, optionsOf, underlayOf } from "../../src/api/cluster-net-model.js";
 import { MemoryStore } from "../../src/api/cluster-store.js";
 import { ApiError } from "../../src/api/envelope.js";
 import { RecordingRunner } from "../../src/host/runner.js";
@@ -143,5 +144,39 @@ describe("cluster network create: refusals", () => {
     assert.deepEqual([...store.data.keys()].sort(), [NET_KEYS.network("ov1"), NET_KEYS.vni(4242)]);
     assert.deepEqual(net.spanning(), []);
     assert.equal((d.ctx.host.run as RecordingRunner).calls.length, 0, "no host command ran");
+  });
+});
+
+describe("cluster network records", () => {
+  test("a NIC key's container, a member's tunnel endpoint, a record's options", async () => {
+    assert.equal(containerOf("web.1.0"), "web.1");
+    assert.equal(await underlayOf("https://192.168.77.1:8443"), "192.168.77.1");
+    assert.equal(await underlayOf("https://[fd00::7]:8443"), "fd00::7");
+    assert.match(
+      await underlayOf("https://localhost:8443"),
+      /^(127\.0\.0\.1|::1)$/,
+      "a name is resolved",
+    );
+    assert.deepEqual(
+      optionsOf({
+        name: "ov1",
+        vni: 1000,
+        port: 4789,
+        ipv4: "10.77.0.1/24",
+        dhcpRange: ["10.77.0.2", "10.77.0.254"],
+        nat: false,
+        domain: "lxt",
+        dnsUpstream: false,
+        member: "m0",
+      }),
+      {
+        "ipv4.address": "10.77.0.1/24",
+        "ipv4.nat": "false",
+        "ipv4.dhcp.ranges": "10.77.0.2-10.77.0.254",
+        "ipv6.address": "none",
+        "dns.domain": "lxt",
+        "dns.upstream": "false",
+      },
+    );
   });
 });

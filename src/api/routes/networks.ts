@@ -24,7 +24,7 @@ import { networkHosts } from "../../container/network-forwards.js";
 import { containerPaths } from "../../container/paths.js";
 import { configFileEntries } from "../../container/resources.js";
 import { LxtError } from "../../core/errors.js";
-import { CLUSTER_KEY } from "../cluster-net.js";
+import { CLUSTER_KEY } from "../cluster-net-model.js";
 import type { Daemon } from "../daemon.js";
 import { ApiError, badRequest, syncBody } from "../envelope.js";
 import { checkIfMatch, etagOf, sendWithEtag } from "../etag.js";
