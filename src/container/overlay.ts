@@ -7,9 +7,11 @@
  */
 import type { Context } from "../core/context.js";
 import { LxtError } from "../core/errors.js";
+import { Reverter } from "../core/reverter.js";
 import { pickAddress } from "../network/forward.js";
 import { contains, ipToInt, stableHwaddr } from "../network/ipv4.js";
-import { loadNetwork } from "../network/manage.js";
+import { withNetworkLock } from "../network/lock.js";
+import { loadNetwork, upNetwork } from "../network/manage.js";
 import {
   attachOverlay,
   detachOverlay,
@@ -55,9 +57,15 @@ function defOf(ctx: Context, name: string) {
   return def;
 }
 
-/** Puts network `name` (up) on the overlay `spec`: its vxlan device on the bridge, the bridge table. */
-export function joinOverlay(ctx: Context, name: string, spec: OverlaySpec): Promise<void> {
-  return attachOverlay(ctx, defOf(ctx, name), spec, ctx.host.run);
+/**
+ * Puts network `name` on the overlay `spec`: the network brought up first
+ * (after a reboot its bridge, nft table and dnsmasq are gone), then its
+ * vxlan device on the bridge and the bridge table.
+ */
+export async function joinOverlay(ctx: Context, name: string, spec: OverlaySpec): Promise<void> {
+  const def = defOf(ctx, name);
+  await withNetworkLock(ctx, name, () => upNetwork(ctx, def, ctx.host.run, new Reverter()));
+  await attachOverlay(ctx, def, spec, ctx.host.run);
 }
 
 /** Takes network `name` off its overlay (device and table gone; the network stays). */

@@ -265,7 +265,7 @@ describe("a managed network spanning cluster members (VXLAN)", { skip, timeout: 
     );
   });
 
-  test("a member that leaves drops out of the flood lists; it is back when it returns", async () => {
+  test("a member that leaves drops out of the flood lists; it is back when it returns, after a reboot too", async () => {
     const vni = vniOf();
     await m(2).box.stopDaemon();
     for (const i of [0, 1]) {
@@ -275,7 +275,24 @@ describe("a managed network spanning cluster members (VXLAN)", { skip, timeout: 
       );
       assert.deepEqual(flood(i, vni), [ipOf(1 - i)]);
     }
+    // m2's host "reboots": its network's runtime state is gone (links, nft
+    // tables, dnsmasq, /run); its definition stays.
+    const run = join(runtimeRoot(m(2).box.lxcpath), ".networks", NET);
+    for (const pid of dnsmasqs(2)) process.kill(pid, "SIGTERM");
+    assert.ok(await until(() => dnsmasqs(2).length === 0, 10_000));
+    m(2).net.nsOk(["ip", "link", "del", `lxtvx${vni}`]);
+    m(2).net.nsOk(["ip", "link", "del", NET]);
+    m(2).net.nsOk(["nft", "delete", "table", "inet", `lxt-${NET}`]);
+    m(2).net.nsOk(["nft", "delete", "table", "bridge", `lxt-vx-${NET}`]);
+    rmSync(run, { recursive: true, force: true });
     await start(2);
+    assert.deepEqual(
+      flood(2, vni),
+      others(2),
+      "the returning member's tunnel is set up again at once",
+    );
+    assert.equal(dnsmasqs(2).length, 1, "its network is up again: dnsmasq");
+    assert.match(nftTables(2), new RegExp(`table bridge lxt-vx-${NET}\\b`));
     for (const i of [0, 1]) {
       assert.ok(
         await until(() => flood(i, vni).join() === others(i).join(), 20_000),
