@@ -458,6 +458,7 @@ export class ClusterNet {
    */
   async beforeStart(paths: ContainerPaths): Promise<void> {
     const spanning = new Set(this.spanning());
+    if (spanning.size === 0) return;
     const nics = nicLinks(paths).filter((n) => spanning.has(n.link));
     if (nics.length === 0) return;
     await this.sync();
