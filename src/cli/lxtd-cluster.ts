@@ -5,6 +5,7 @@
  */
 import { createRequire } from "node:module";
 import { Cluster } from "../api/cluster.js";
+import { ClusterNet } from "../api/cluster-net.js";
 import type { Daemon } from "../api/daemon.js";
 import { DEFAULT_CLUSTER_TTL } from "./lxtd-program.js";
 
@@ -80,12 +81,13 @@ export async function joinCluster(
   const { etcdStore } = createRequire(bundle)(
     "./cluster/etcd.cjs",
   ) as typeof import("../api/cluster-etcd.js");
+  const store = etcdStore(f.endpoints);
   const cluster = new Cluster(d, {
     member: f.member,
     address: f.address,
     architecture: arch,
     ttlSeconds: f.ttlSeconds,
-    store: etcdStore(f.endpoints),
+    store,
   });
   try {
     await cluster.join();
@@ -94,5 +96,12 @@ export async function joinCluster(
     throw new Error(`--cluster ${f.endpoints.join(",")}: ${(err as Error).message}`);
   }
   d.cluster = cluster;
+  d.clusterNet = new ClusterNet(d, {
+    member: f.member,
+    address: f.address,
+    store,
+    periodMs: (f.ttlSeconds * 1000) / 3,
+  });
+  await d.clusterNet.start();
   return cluster;
 }

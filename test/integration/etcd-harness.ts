@@ -102,3 +102,78 @@ export class EtcdCluster {
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
+
+/**
+ * One etcd member in network namespace `ns`, listening on `ip` (client
+ * port 2379, peer port 2380: the namespace is the test's own), for members
+ * that run in other namespaces. SIGKILL at the end, as `EtcdCluster`.
+ */
+export class NetnsEtcd {
+  readonly dir = mkdtempSync(join(tmpdir(), "lxt-etcd-"));
+  readonly endpoint: string;
+  private child?: ChildProcess;
+  log = "";
+
+  constructor(
+    readonly ns: string,
+    readonly ip: string,
+  ) {
+    this.endpoint = `http://${ip}:2379`;
+  }
+
+  /** Starts the member; resolves once it is healthy. */
+  async start(): Promise<void> {
+    const peer = `http://${this.ip}:2380`;
+    const child = spawn(
+      "nsenter",
+      [
+        `--net=/run/netns/${this.ns}`,
+        "etcd",
+        "--name",
+        "e0",
+        "--data-dir",
+        join(this.dir, "e0"),
+        "--listen-client-urls",
+        this.endpoint,
+        "--advertise-client-urls",
+        this.endpoint,
+        "--listen-peer-urls",
+        peer,
+        "--initial-advertise-peer-urls",
+        peer,
+        "--initial-cluster",
+        `e0=${peer}`,
+      ],
+      { stdio: ["ignore", "ignore", "pipe"] },
+    );
+    child.stderr?.on("data", (b: Buffer) => {
+      this.log = (this.log + b.toString()).slice(-8000);
+    });
+    this.child = child;
+    const healthy = await until(
+      () =>
+        spawnSync(
+          "nsenter",
+          [
+            `--net=/run/netns/${this.ns}`,
+            "etcdctl",
+            "--endpoints",
+            this.endpoint,
+            "endpoint",
+            "health",
+          ],
+          { env: { ...process.env, ETCDCTL_API: "3" }, encoding: "utf8", timeout: 5000 },
+        ).status === 0,
+      30_000,
+    );
+    if (!healthy) throw new Error(`etcd did not become healthy:\n${this.log}`);
+  }
+
+  /** SIGKILL (nsenter execs etcd: the child is etcd), waited for; then the data dir goes. */
+  async close(): Promise<void> {
+    const c = this.child;
+    if (c && c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+    if (c) await exitOf(c);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}

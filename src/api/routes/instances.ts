@@ -370,6 +370,7 @@ function cap(s: string): string {
 }
 
 async function startOne(d: Daemon, paths: ContainerPaths): Promise<void> {
+  await d.clusterNet?.beforeStart(paths);
   const started = await startContainer(d.ctx, paths, { caller: d.caller });
   for (const w of started.warnings) d.events.log("warning", `${paths.name}: ${w}`);
   d.events.lifecycle("instance-started", `${INSTANCES}/${paths.name}`);
