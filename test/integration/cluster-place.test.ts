@@ -1,0 +1,108 @@
+/**
+ * Forwarding and placement between lxtd members on a real etcd: three etcd
+ * members and three lxtd members (own state roots, unix sockets, HTTPS on
+ * 127.0.0.1). The stock client talks to one member about instances another
+ * holds; creates go where `--target` says or to the least loaded member.
+ */
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { after, before, describe, test } from "node:test";
+import { etcdSkipReason, LoopbackMembers, waitFor } from "./etcd-harness.js";
+import { type LxtdSandbox, lxtdSkipReason } from "./lxtd-harness.js";
+
+const skip = lxtdSkipReason() ?? etcdSkipReason();
+if (skip) console.log(skip);
+
+const TTL = 2;
+
+interface Instance {
+  name: string;
+  location: string;
+  status: string;
+}
+
+interface Heartbeat {
+  name: string;
+  load: { running: number };
+}
+
+describe("lxtd cluster: any member answers, placement", { skip, timeout: 300_000 }, () => {
+  const names = ["m0", "m1", "m2"];
+  const hosts = new LoopbackMembers(names, TTL);
+  const box = (i: number) => hosts.box(i);
+  const instance = (b: LxtdSandbox, name: string) =>
+    JSON.parse(b.lxcOk(["query", `/1.0/instances/${name}`])) as Instance;
+  /** Waits until `member`'s published load shows `running` containers running. */
+  const loadShows = (b: LxtdSandbox, member: string, running: number) =>
+    waitFor(() => {
+      const hb = JSON.parse(b.lxcOk(["query", "/1.0/cluster/heartbeats"])) as Heartbeat[];
+      return hb.find((m) => m.name === member)?.load.running === running ? true : undefined;
+    }, TTL * 5000);
+
+  before(() => hosts.start());
+  after(async () => assert.deepEqual(await hosts.close(), []));
+
+  test("`lxc launch --target m2` through m0 makes it on m2; m0 answers for it", () => {
+    box(0).lxcOk(["launch", "busybox", "c1", "--target", "m2"]);
+    assert.ok(existsSync(`${box(2).lxcpath}/c1`), "c1 is on m2");
+    assert.equal(existsSync(`${box(0).lxcpath}/c1`), false, "not on m0");
+    // m0 and m1 answer with m2's own view of it.
+    for (const i of [0, 1]) {
+      const c = instance(box(i), "c1");
+      assert.deepEqual([c.location, c.status], ["m2", "Running"]);
+    }
+    const state = JSON.parse(box(1).lxcOk(["query", "/1.0/instances/c1/state"])) as {
+      status: string;
+      pid: number;
+    };
+    assert.equal(state.status, "Running");
+    assert.ok(state.pid > 0);
+    const bad = box(0).lxc(["launch", "busybox", "c9", "--target", "nope"]);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /Cluster member "nope" not found/);
+    assert.equal(box(0).lxc(["query", "/1.0/instances/c9"]).code === 0, false, "no c9 anywhere");
+  });
+
+  test("`lxc exec` through m0 runs on m2: output, exit code, stdin", () => {
+    assert.equal(box(0).lxcOk(["exec", "c1", "--", "cat", "/proc/1/comm"]).trim(), "init");
+    const code = box(0).lxc(["exec", "c1", "--", "sh", "-c", "echo out; echo err >&2; exit 3"]);
+    assert.equal(code.code, 3, code.stderr);
+    assert.equal(code.stdout, "out\n");
+    assert.equal(code.stderr, "err\n");
+    const piped = box(1).lxcOk(["exec", "c1", "--", "tr", "a-z", "A-Z"], { input: "hello\n" });
+    assert.equal(piped, "HELLO\n");
+    // A file pushed through m1 is in m2's container.
+    box(1).lxcOk(["file", "push", "-", "c1/tmp/f"], { input: "via m1\n" });
+    assert.equal(box(0).lxcOk(["exec", "c1", "--", "cat", "/tmp/f"]), "via m1\n");
+  });
+
+  test("placement: without --target a create goes to the least loaded member", async () => {
+    // m2 runs c1; once its heartbeat says so, m2 itself places elsewhere.
+    assert.ok(await loadShows(box(2), "m2", 1), "m2's load shows c1 running");
+    box(2).lxcOk(["launch", "busybox", "p1"]);
+    const p1 = instance(box(2), "p1");
+    assert.notEqual(p1.location, "m2");
+    assert.ok(["m0", "m1"].includes(p1.location), p1.location);
+    const on = names.indexOf(p1.location);
+    assert.ok(existsSync(`${box(on).lxcpath}/p1`), `p1 is on ${p1.location}`);
+    // p1's member runs one now: the next create goes to the member that runs none.
+    assert.ok(await loadShows(box(0), p1.location, 1));
+    box(0).lxcOk(["launch", "busybox", "p2"]);
+    const idle = names.find((n) => n !== "m2" && n !== p1.location);
+    assert.equal(instance(box(1), "p2").location, idle);
+  });
+
+  test("`lxc stop` and `lxc delete` through m0 act on m2", async () => {
+    box(0).lxcOk(["stop", "c1", "--force"]);
+    assert.equal(instance(box(2), "c1").status, "Stopped");
+    box(0).lxcOk(["delete", "c1"]);
+    assert.equal(existsSync(`${box(2).lxcpath}/c1`), false, "c1 is gone from m2");
+    const gone = box(0).lxc(["query", "/1.0/instances/c1"]);
+    assert.notEqual(gone.code, 0);
+    assert.match(gone.stderr, /not found/i);
+    for (const n of ["p1", "p2"]) box(1).lxcOk(["delete", n, "--force"]);
+    for (const b of hosts.boxes) {
+      assert.equal(b.lxcOk(["list", "--format", "csv", "-c", "n"]).trim(), "", "nothing left");
+    }
+  });
+});
