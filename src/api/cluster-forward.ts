@@ -14,7 +14,8 @@ import { request } from "node:http";
 import type { Duplex } from "node:stream";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { containerPaths } from "../container/paths.js";
-import { connectPeer, memberNamed, peerJson } from "./cluster-peers.js";
+import { hasImage, imageHolder } from "./cluster-images.js";
+import { connectPeer, fromPeer, memberNamed, peerJson } from "./cluster-peers.js";
 import { leastLoaded } from "./cluster-place.js";
 import type { Daemon } from "./daemon.js";
 import { ApiError, errorBody, errorOf } from "./envelope.js";
@@ -75,6 +76,12 @@ async function destination(d: Daemon, req: FastifyRequest): Promise<MemberView |
   if (inst?.[1]) return await ownerOf(d, decodeURIComponent(inst[1]));
   const op = /^\/1\.0\/operations\/([^/]+)(?:\/wait)?\/?$/.exec(path);
   if (op?.[1] && !d.operations.get(op[1])) return opsOf(d).get(op[1]);
+  // Images are the cluster's: one this member lacks is shown by a member that has it.
+  const img = /^\/1\.0\/images\/(aliases\/)?([^/]+)\/?$/.exec(path);
+  if (req.method === "GET" && img?.[2] && (img[1] || img[2] !== "aliases")) {
+    if (hasImage(d, decodeURIComponent(img[2]), img[1] !== undefined)) return undefined;
+    return (await imageHolder(d, path))?.member;
+  }
   if (req.method === "POST" && /^\/1\.0\/instances\/?$/.test(path)) {
     // A backup or image upload is made where it is sent.
     const type = String(req.headers["content-type"] ?? "application/json");
@@ -178,7 +185,7 @@ function noteOperation(d: Daemon, m: MemberView, body: Buffer): void {
 /** The hook that forwards, registered with the routes (after the trust check). */
 export function registerClusterForward(app: FastifyInstance, d: Daemon): void {
   app.addHook("onRequest", async (req, reply) => {
-    if (!d.cluster || reply.sent) return;
+    if (!d.cluster || reply.sent || fromPeer(d, req.raw)) return;
     const m = await destination(d, req);
     if (m) await forward(d, req, reply, m);
   });

@@ -18,6 +18,9 @@ const CONNECT_TIMEOUT_MS = 5000;
 /** How often an unknown client certificate may make a member re-read the members (a flood costs etcd nothing more). */
 const REFRESH_MS = 1000;
 
+/** The members' certificate fingerprints, re-read at most each `REFRESH_MS`. */
+const known = new WeakMap<Daemon, { at: number; fps: Set<string> }>();
+
 /**
  * A TLS connection to member `m`, with this member's certificate, once the
  * peer has shown the certificate of its record; 503 naming the member when
@@ -107,8 +110,31 @@ export async function peerJson(
   });
 }
 
-/** The members' certificate fingerprints, re-read at most each `REFRESH_MS`. */
-const known = new WeakMap<Daemon, { at: number; fps: Set<string> }>();
+/** A member's answer's `metadata` (a sync value, or an operation); an error answer throws its status and words. */
+export async function memberAsked(
+  d: Daemon,
+  m: MemberView,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<Record<string, unknown>> {
+  const r = await peerJson(d, m, method, path, body);
+  if (r.status >= 300) {
+    throw new ApiError(r.status, `Cluster member ${m.name}: ${String(r.body.error ?? r.status)}`);
+  }
+  return (r.body.metadata ?? {}) as Record<string, unknown>;
+}
+
+/**
+ * Whether the request came from a member (its client certificate is one
+ * `peerTrusted` accepted): such a request is for this member alone and is
+ * never forwarded again (two members lacking an image would ask each other
+ * forever).
+ */
+export function fromPeer(d: Daemon, req: IncomingMessage): boolean {
+  const fp = peerFingerprint(req);
+  return fp !== undefined && known.get(d)?.fps.has(fp) === true;
+}
 
 /**
  * Whether an HTTPS client's certificate is a cluster member's (its record

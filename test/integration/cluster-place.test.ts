@@ -5,7 +5,9 @@
  * holds; creates go where `--target` says or to the least loaded member.
  */
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { etcdSkipReason, LoopbackMembers, waitFor } from "./etcd-harness.js";
 import { type LxtdSandbox, lxtdSkipReason } from "./lxtd-harness.js";
@@ -90,6 +92,46 @@ describe("lxtd cluster: any member answers, placement", { skip, timeout: 300_000
     box(0).lxcOk(["launch", "busybox", "p2"]);
     const idle = names.find((n) => n !== "m2" && n !== p1.location);
     assert.equal(instance(box(1), "p2").location, idle);
+  });
+
+  test("an image only m0 has is copied to the member that needs it on first use", () => {
+    // An image of m0's own: a busybox rootfs with a mark, imported with an alias.
+    box(0).lxcOk(["init", "busybox", "src", "--target", "m0"]);
+    const dir = join(box(0).lxcpath, "img-files");
+    mkdirSync(dir);
+    const rootfs = join(box(0).lxcpath, "src", "rootfs");
+    writeFileSync(join(rootfs, "etc", "lxt-mark"), "from m0\n");
+    writeFileSync(
+      join(dir, "metadata.yaml"),
+      "architecture: x86_64\ncreation_date: 1700000000\nproperties:\n  os: busybox\n  release: m0\n",
+    );
+    const meta = join(dir, "meta.tar.xz");
+    const root = join(dir, "rootfs.tar.xz");
+    execFileSync("tar", ["-C", dir, "-cJf", meta, "metadata.yaml"]);
+    execFileSync("tar", ["-C", rootfs, "--numeric-owner", "-cJf", root, "."]);
+    box(0).lxcOk(["image", "import", meta, root, "--alias", "img1"]);
+    box(0).lxcOk(["delete", "src"]);
+    const fp = (
+      JSON.parse(box(0).lxcOk(["query", "/1.0/images/aliases/img1"])) as { target: string }
+    ).target;
+    const stored = (b: LxtdSandbox) => existsSync(join(b.lxcpath, "images", fp));
+    assert.ok(stored(box(0)) && !stored(box(1)) && !stored(box(2)), "only m0 has it");
+    // Every member shows it (from m0), as the stock client looks it up before a launch.
+    const seen = JSON.parse(box(2).lxcOk(["query", `/1.0/images/${fp}`])) as {
+      fingerprint: string;
+    };
+    assert.equal(seen.fingerprint, fp);
+    // Asked of m2, made on m1: m1 pulls it from m0.
+    box(2).lxcOk(["launch", "img1", "i1", "--target", "m1"]);
+    assert.equal(instance(box(0), "i1").location, "m1");
+    assert.equal(box(2).lxcOk(["exec", "i1", "--", "cat", "/etc/lxt-mark"]), "from m0\n");
+    assert.ok(stored(box(1)), "m1 keeps its copy");
+    assert.equal(stored(box(2)), false, "m2 only asked");
+    box(1).lxcOk(["delete", "i1", "--force"]);
+    // An image no member has is refused as LXD does.
+    const none = box(2).lxc(["launch", "no-such-image", "i2", "--target", "m1"]);
+    assert.notEqual(none.code, 0);
+    assert.match(none.stderr, /not found/i);
   });
 
   test("`lxc stop` and `lxc delete` through m0 act on m2", async () => {

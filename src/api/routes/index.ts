@@ -1,6 +1,7 @@
 /** Every route module of lxtd, registered on each listener's app. */
 import type { FastifyInstance } from "fastify";
 import { registerClusterForward } from "../cluster-forward.js";
+import { registerClusterImages } from "../cluster-images.js";
 import type { Daemon } from "../daemon.js";
 import { registerBackupRoutes } from "./backups.js";
 import { registerCertificateRoutes } from "./certificates.js";
@@ -47,4 +48,5 @@ export const ROUTES: readonly RouteModule[] = [
   registerUiRoutes,
   registerClusterRoutes,
   registerClusterForward,
+  registerClusterImages,
 ];
