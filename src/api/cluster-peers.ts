@@ -3,11 +3,12 @@
  * its own server certificate as the client certificate, and checks that
  * the peer presents the certificate its record in the store names (the
  * record's `fingerprint`). A member trusts a client whose certificate is
- * a member's (`peerTrusted`).
+ * a trusted member's (`peerTrusted`).
  */
 import type { IncomingMessage } from "node:http";
 import { request } from "node:http";
 import { connect, type TLSSocket } from "node:tls";
+import { trustedFingerprints } from "./cluster-tokens.js";
 import type { Daemon } from "./daemon.js";
 import { ApiError } from "./envelope.js";
 import { fingerprintOf, peerFingerprint, serverIdentity } from "./tls.js";
@@ -137,9 +138,9 @@ export function fromPeer(d: Daemon, req: IncomingMessage): boolean {
 }
 
 /**
- * Whether an HTTPS client's certificate is a cluster member's (its record
- * names that fingerprint). Unknown certificates make the member re-read
- * the records, at most once a second.
+ * Whether an HTTPS client's certificate is a trusted member's (under
+ * `/lxt/trust/`: cluster-tokens.ts). Unknown certificates make the member
+ * re-read the set, at most once a second.
  */
 export async function peerTrusted(d: Daemon, req: IncomingMessage): Promise<boolean> {
   const fp = peerFingerprint(req);
@@ -149,7 +150,7 @@ export async function peerTrusted(d: Daemon, req: IncomingMessage): Promise<bool
   const now = Date.now();
   if (seen && now - seen.at < REFRESH_MS) return false;
   try {
-    const fps = new Set((await d.cluster.members()).map((m) => m.fingerprint));
+    const fps = await trustedFingerprints(d.cluster.store);
     known.set(d, { at: now, fps });
     return fps.has(fp);
   } catch {

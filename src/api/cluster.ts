@@ -56,6 +56,11 @@ export class Cluster {
     this.member = o.member;
   }
 
+  /** The URL others reach this member at (`--address`). */
+  get address(): string {
+    return this.o.address;
+  }
+
   /** The shared store (forwarding and join tokens read it too). */
   get store(): ClusterStore {
     return this.o.store;

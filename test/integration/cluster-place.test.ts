@@ -5,12 +5,13 @@
  * holds; creates go where `--target` says or to the least loaded member.
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { etcdSkipReason, LoopbackMembers, waitFor } from "./etcd-harness.js";
-import { type LxtdSandbox, lxtdSkipReason } from "./lxtd-harness.js";
+import { etcdSkipReason, freePorts, LoopbackMembers, waitFor } from "./etcd-harness.js";
+import { LXT } from "./harness.js";
+import { LXTD, LxtdSandbox, lxtdSkipReason } from "./lxtd-harness.js";
 
 const skip = lxtdSkipReason() ?? etcdSkipReason();
 if (skip) console.log(skip);
@@ -41,7 +42,26 @@ describe("lxtd cluster: any member answers, placement", { skip, timeout: 300_000
       return hb.find((m) => m.name === member)?.load.running === running ? true : undefined;
     }, TTL * 5000);
 
-  before(() => hosts.start());
+  const tokens: Record<string, string> = {};
+  /** A join token for `name` from m0: `lxt cluster add` (LXT) or the stock `lxc cluster add`. */
+  const tokenFor = (name: string, via: "lxt" | "lxc") => {
+    const out =
+      via === "lxc"
+        ? box(0).lxcOk(["cluster", "add", name])
+        : execFileSync(LXT, ["cluster", "add", name, "-P", box(0).lxcpath], { encoding: "utf8" });
+    const m = /^Member (\S+) join token:\n([A-Za-z0-9+/=]+)\n$/.exec(out);
+    assert.ok(m, out);
+    assert.equal(m[1], name);
+    return m[2] as string;
+  };
+
+  before(async () => {
+    // m0 founds the members' trust; m1 and m2 join it with tokens.
+    await hosts.start(1);
+    tokens.m1 = tokenFor("m1", "lxt");
+    await hosts.startMember(1, ["--cluster-token", tokens.m1]);
+    await hosts.startMember(2, ["--cluster-token", tokenFor("m2", "lxc")]);
+  });
   after(async () => assert.deepEqual(await hosts.close(), []));
 
   test("`lxc launch --target m2` through m0 makes it on m2; m0 answers for it", () => {
@@ -145,6 +165,56 @@ describe("lxtd cluster: any member answers, placement", { skip, timeout: 300_000
     for (const n of ["p1", "p2"]) box(1).lxcOk(["delete", n, "--force"]);
     for (const b of hosts.boxes) {
       assert.equal(b.lxcOk(["list", "--format", "csv", "-c", "n"]).trim(), "", "nothing left");
+    }
+  });
+
+  test("join tokens: a spent, forged, another member's or malformed token is refused; without one a member joins untrusted", async () => {
+    const extra = new LxtdSandbox();
+    try {
+      const [port] = await freePorts(1);
+      const flags = (member: string, token?: string) => [
+        ...["--https", `127.0.0.1:${port}`, "--cluster", hosts.etcd.endpoints.join(",")],
+        ...["--member", member, "--address", `https://127.0.0.1:${port}`],
+        ...["--cluster-ttl", String(TTL)],
+        ...(token === undefined ? [] : ["--cluster-token", token]),
+      ];
+      const refused = (member: string, token: string, why: RegExp) => {
+        const r = spawnSync(LXTD, ["--foreground", "-P", extra.lxcpath, ...flags(member, token)], {
+          encoding: "utf8",
+          timeout: 60_000,
+        });
+        assert.equal(r.status, 1, r.stderr);
+        assert.match(r.stderr, why);
+        assert.equal(existsSync(extra.socket), false, "it does not serve");
+      };
+      const t3 = tokenFor("m3", "lxt");
+      refused("m4", t3, /--cluster-token: the token is for member m3, not m4/);
+      const decoded = JSON.parse(Buffer.from(t3, "base64").toString()) as object;
+      const forged = Buffer.from(JSON.stringify({ ...decoded, secret: "0".repeat(64) }));
+      refused(
+        "m3",
+        forged.toString("base64"),
+        /--cluster-token: the join token for m3 is not valid/,
+      );
+      refused("m3", "not-a-token", /--cluster-token: not a join token/);
+      refused("m1", tokens.m1 as string, /--cluster-token: the join token for m1 was already used/);
+      const dup = box(0).lxc(["cluster", "add", "m2"]);
+      assert.notEqual(dup.code, 0);
+      assert.match(dup.stderr, /The cluster already has a member with name: m2/);
+      // Without a token a member joins, but the others refuse what it forwards.
+      box(0).lxcOk(["init", "--empty", "u1", "--target", "m0"]);
+      await extra.startDaemon(flags("m3"));
+      assert.match(extra.log, /not trusted by the others/);
+      const r = extra.lxc(["query", "/1.0/instances/u1"]);
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /not authorized/);
+      // m3 with its token is trusted, restarted on the same state root.
+      await extra.stopDaemon();
+      await extra.startDaemon(flags("m3", t3));
+      assert.equal(instance(extra, "u1").location, "m0");
+      box(0).lxcOk(["delete", "u1"]);
+    } finally {
+      await extra.close();
     }
   });
 });

@@ -129,11 +129,12 @@ export class LoopbackMembers {
     readonly ttl: number,
   ) {}
 
-  async start(): Promise<void> {
+  /** Starts etcd and the first `members` lxtds (all by default). */
+  async start(members = this.names.length): Promise<void> {
     await this.etcd.start(3);
     this.ports.push(...(await freePorts(this.names.length)));
     for (const _ of this.names) this.boxes.push(new LxtdSandbox());
-    for (let i = 0; i < this.names.length; i++) await this.startMember(i);
+    for (let i = 0; i < members; i++) await this.startMember(i);
   }
 
   box(i: number): LxtdSandbox {

@@ -2,6 +2,7 @@
 import type { FastifyInstance } from "fastify";
 import { registerClusterForward } from "../cluster-forward.js";
 import { registerClusterImages } from "../cluster-images.js";
+import { registerClusterTokenRoutes } from "../cluster-tokens.js";
 import type { Daemon } from "../daemon.js";
 import { registerBackupRoutes } from "./backups.js";
 import { registerCertificateRoutes } from "./certificates.js";
@@ -49,4 +50,5 @@ export const ROUTES: readonly RouteModule[] = [
   registerClusterRoutes,
   registerClusterForward,
   registerClusterImages,
+  registerClusterTokenRoutes,
 ];
