@@ -154,6 +154,25 @@ describe("lxtd cluster: any member answers, placement", { skip, timeout: 300_000
     assert.match(none.stderr, /not found/i);
   });
 
+  test("`lxt launch/create --target` go through the local lxtd to the member named", () => {
+    const lxt = (args: string[]) =>
+      spawnSync(LXT, [...args, "-P", box(0).lxcpath], { encoding: "utf8", timeout: 120_000 });
+    const l = lxt(["launch", "busybox", "l1", "--target", "m1"]);
+    assert.equal(l.status, 0, l.stderr);
+    assert.deepEqual(
+      [instance(box(0), "l1").location, instance(box(0), "l1").status],
+      ["m1", "Running"],
+    );
+    const c = lxt(["create", "-n", "l2", "--empty", "--target", "m2"]);
+    assert.equal(c.status, 0, c.stderr);
+    assert.ok(existsSync(`${box(2).lxcpath}/l2`), "l2 is on m2");
+    const bad = lxt(["launch", "busybox", "l3", "--target", "nope"]);
+    assert.notEqual(bad.status, 0);
+    assert.match(bad.stderr, /--target nope: Cluster member "nope" not found/);
+    box(0).lxcOk(["delete", "l1", "--force"]);
+    box(0).lxcOk(["delete", "l2"]);
+  });
+
   test("`lxc stop` and `lxc delete` through m0 act on m2", async () => {
     box(0).lxcOk(["stop", "c1", "--force"]);
     assert.equal(instance(box(2), "c1").status, "Stopped");
