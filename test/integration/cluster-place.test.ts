@@ -176,6 +176,13 @@ describe("lxtd cluster: any member answers, placement", { skip, timeout: 300_000
   test("`lxc stop` and `lxc delete` through m0 act on m2", async () => {
     box(0).lxcOk(["stop", "c1", "--force"]);
     assert.equal(instance(box(2), "c1").status, "Stopped");
+    // A snapshot and a rename through m1: made on m2, the new name claimed there.
+    box(1).lxcOk(["snapshot", "c1", "s0"]);
+    assert.match(box(2).lxcOk(["query", "/1.0/instances/c1/snapshots"]), /\/snapshots\/s0/);
+    box(1).lxcOk(["move", "c1", "c2"]);
+    assert.ok(existsSync(`${box(2).lxcpath}/c2`), "renamed on m2");
+    assert.equal(instance(box(0), "c2").location, "m2");
+    box(1).lxcOk(["move", "c2", "c1"]);
     box(0).lxcOk(["delete", "c1"]);
     assert.equal(existsSync(`${box(2).lxcpath}/c1`), false, "c1 is gone from m2");
     const gone = box(0).lxc(["query", "/1.0/instances/c1"]);
