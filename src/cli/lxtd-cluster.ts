@@ -6,6 +6,7 @@
 import { createRequire } from "node:module";
 import { Cluster } from "../api/cluster.js";
 import { ClusterNet } from "../api/cluster-net.js";
+import { admit } from "../api/cluster-tokens.js";
 import type { Daemon } from "../api/daemon.js";
 import { DEFAULT_CLUSTER_TTL } from "./lxtd-program.js";
 
@@ -16,6 +17,8 @@ export interface ClusterFlags {
   /** HOST:PORT of the address: what --https defaults to. */
   listen: string;
   ttlSeconds: number;
+  /** `--cluster-token`: the join token this member's certificate is admitted by. */
+  token?: string;
 }
 
 /** The cluster flags checked together; undefined when none is given. Throws naming the bad flag. */
@@ -24,12 +27,14 @@ export function clusterFlags(o: {
   member?: string;
   address?: string;
   clusterTtl?: string;
+  clusterToken?: string;
 }): ClusterFlags | undefined {
   if (o.cluster === undefined) {
     for (const [flag, v] of [
       ["--member", o.member],
       ["--address", o.address],
       ["--cluster-ttl", o.clusterTtl],
+      ["--cluster-token", o.clusterToken],
     ] as const) {
       if (v !== undefined) throw new Error(`${flag} needs --cluster`);
     }
@@ -62,6 +67,7 @@ export function clusterFlags(o: {
     address: o.address.replace(/\/$/, ""),
     listen: `${m[1]}:${m[2]}`,
     ttlSeconds: ttl,
+    ...(o.clusterToken !== undefined ? { token: o.clusterToken } : {}),
   };
 }
 
@@ -90,6 +96,20 @@ export async function joinCluster(
     store,
   });
   try {
+    const { trusted } = await admit(
+      cluster.store,
+      f.member,
+      d.fingerprint(),
+      f.token,
+      d.ctx.host.clock.now(),
+    ).catch((err: unknown) => {
+      throw new Error(`--cluster-token: ${(err as Error).message}`);
+    });
+    if (!trusted) {
+      d.log.warn(
+        "cluster: this member's certificate is not trusted by the others (join with --cluster-token from `lxt cluster add`): they refuse its forwarded requests",
+      );
+    }
     await cluster.join();
   } catch (err) {
     await cluster.leave().catch(() => {});

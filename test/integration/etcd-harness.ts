@@ -5,11 +5,12 @@
  * SIGKILL at the end: a member waits seconds on SIGTERM.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { exitOf, hasCmd, until } from "./harness.js";
+import { LxtdSandbox } from "./lxtd-harness.js";
 
 /** Why etcd tests cannot run here, or undefined when they can. */
 export function etcdSkipReason(): string | undefined {
@@ -175,5 +176,67 @@ export class NetnsEtcd {
     if (c && c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
     if (c) await exitOf(c);
     rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Polls `probe` until it gives a value or `ms` pass; its last answer (undefined: it never did). */
+export async function waitFor<T>(probe: () => T | undefined, ms: number): Promise<T | undefined> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = probe();
+    if (v !== undefined || Date.now() > end) return v;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
+ * Three etcd members and lxtd members named `names` on loopback, each lxtd
+ * with its own state root and HTTPS on 127.0.0.1 (its `--address`), with a
+ * lease of `ttl` seconds. `close()` kills and removes everything.
+ */
+export class LoopbackMembers {
+  readonly etcd = new EtcdCluster();
+  readonly boxes: LxtdSandbox[] = [];
+  readonly ports: number[] = [];
+
+  constructor(
+    readonly names: string[],
+    readonly ttl: number,
+  ) {}
+
+  /** Starts etcd and the first `members` lxtds (all by default). */
+  async start(members = this.names.length): Promise<void> {
+    await this.etcd.start(3);
+    this.ports.push(...(await freePorts(this.names.length)));
+    for (const _ of this.names) this.boxes.push(new LxtdSandbox());
+    for (let i = 0; i < members; i++) await this.startMember(i);
+  }
+
+  box(i: number): LxtdSandbox {
+    return this.boxes[i] as LxtdSandbox;
+  }
+
+  /** Starts member `i`'s lxtd (again), with `extra` flags. */
+  startMember(i: number, extra: string[] = []): Promise<void> {
+    return this.box(i).startDaemon([
+      "--https",
+      `127.0.0.1:${this.ports[i]}`,
+      "--cluster",
+      this.etcd.endpoints.join(","),
+      "--member",
+      this.names[i] ?? "",
+      "--address",
+      `https://127.0.0.1:${this.ports[i]}`,
+      "--cluster-ttl",
+      String(this.ttl),
+      ...extra,
+    ]);
+  }
+
+  /** Stops every lxtd and etcd member; the paths that are still there (none when all went). */
+  async close(): Promise<string[]> {
+    for (const b of this.boxes) await b.close();
+    await this.etcd.close();
+    return [...this.boxes.map((b) => b.lxcpath), this.etcd.dir].filter((p) => existsSync(p));
   }
 }
