@@ -318,7 +318,10 @@ describe("move and copy between two lxtd hosts", { skip, timeout: 600_000 }, () 
       assert.ok(await until(() => count(a, c)[1] > 5, 10_000), "the counter never ran");
       const [pid, n] = count(a, c);
       const out = a.net.ok(["move", "-v", c, "b:"]);
-      assert.match(out, /moved .* \(\d+ bytes sent, stopped for \d+ ms\)/);
+      assert.match(
+        out,
+        /moved .* \(\d+ bytes sent, stopped for \d+ ms; \d+ bytes sent while stopped\)/,
+      );
       assert.equal(names(a).includes(c), false);
       assert.match(b.net.ok(["ls", "-f"]), new RegExp(`${c}\\s+RUNNING`));
       const [pid2, n2] = count(b, c);
@@ -372,7 +375,10 @@ describe("move and copy between two lxtd hosts", { skip, timeout: 600_000 }, () 
       const [pid, n] = count(a, c);
       const r = a.net.lxt(["move", "-v", c, "b:"]);
       assert.equal(r.code, 0, r.stdout + r.stderr);
-      assert.match(r.stdout, /moved .* \(\d+ bytes sent, stopped for \d+ ms\)/);
+      assert.match(
+        r.stdout,
+        /moved .* \(\d+ bytes sent, stopped for \d+ ms; \d+ bytes sent while stopped\)/,
+      );
       assert.equal(names(a).includes(c), false);
       assert.match(b.net.ok(["ls", "-f"]), new RegExp(`${c}\\s+RUNNING`));
       assert.match(
