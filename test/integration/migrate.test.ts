@@ -20,7 +20,7 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { exitWithin, NetnsSandbox, skipReason, until } from "./harness.js";
+import { eth0Of, exitWithin, NetnsSandbox, skipReason, until } from "./harness.js";
 import { LxtdSandbox } from "./lxtd-harness.js";
 
 function criuSkip(): string | undefined {
@@ -418,15 +418,7 @@ describe("move and copy between two lxtd hosts", { skip, timeout: 600_000 }, () 
       assert.ok(await until(() => uploads(b).length === 0, 10_000), "the remote kept its spool");
     });
 
-    /** The container's eth0 as seen inside: MAC and IPv4 address. */
-    const eth0 = (h: Host, c: string) => {
-      const link = h.net.ok(["attach", "-n", c, "--", "ip", "-o", "link", "show", "eth0"]);
-      const addr = h.net.ok(["attach", "-n", c, "--", "ip", "-o", "-4", "addr", "show", "eth0"]);
-      return {
-        mac: /link\/ether ([0-9a-f:]{17})/.exec(link)?.[1] ?? "",
-        addr: /inet (\S+)/.exec(addr)?.[1] ?? "",
-      };
-    };
+    const eth0 = (h: Host, c: string) => eth0Of(h.net.ok, c);
     /** A container on host `a` with the default NIC (a veth on lxtbr0, made in a's namespace). */
     const makeNic = (prefix: string, privileged: boolean): string => {
       const c = a.net.name(prefix);
