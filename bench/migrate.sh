@@ -167,7 +167,7 @@ for case in "${CASES[@]}"; do
   fi
   ip=$(on a attach -n "$C" -- ip -o -4 addr show eth0 | sed -n 's/.* inet \([0-9.]*\)\/.*/\1/p')
   [ -n "$ip" ] || die "no address on eth0"
-  rm -f "$W/cin" && mkfifo "$W/cin"
+  rm -f "$W/cin" && mkfifo "$W/cin" && : >"$W/client.out"
   ins c ip neigh flush all
   ins c node "$CLIENT" "$ip" 7000 <"$W/cin" >"$W/client.out" &
   echo $! >"$W/client.pid"
