@@ -12,7 +12,7 @@
 #   - the time the sender says the container was stopped (checkpoint to the remote's restore),
 #     the bytes sent and those sent while stopped (delta and CRIU's images);
 #   - the floor: bytes sent while stopped / the hosts' link bandwidth (measured here once:
-#     python3 sending 256 MiB over the same veth, same TLS-less TCP), and the stop over it;
+#     python3 sending 256 MiB over the same veth, plain TCP), and the stop over it;
 #   - CPU time: utime+stime of the move command and its children (tar, criu dump) and of both
 #     lxtd and their waited-for children (tar, criu restore is the monitor's: not counted).
 #
