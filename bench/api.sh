@@ -16,7 +16,7 @@
 # Usage: bench/api.sh [N]       N start samples per tool (default 10)
 # Env:   BENCH_API_BULK="100 200"   bulk sizes (each also the M of the list figure; default "100 200")
 #        BENCH_API_CONC=8          clients at once for the bulk, and LXC's tools at once (default 8)
-#        BENCH_API_INODE_PAUSE=40  seconds between one tool's bulk delete and the next bulk
+#        BENCH_API_INODE_PAUSE=90  seconds between one tool's bulk delete and the next bulk
 #        BENCH_API_LIST=10         list samples per tool and size (default 10)
 #        BENCH_API_POOL=2          lxtd's --helper-pool (monitors and lock helpers made ahead of demand; 0: none)
 #        BENCH_NO_WRITE=1          print only, leave RESULTS.md alone
@@ -178,11 +178,12 @@ cg_ms() {
 pty_free() {
   echo $(($(cat /proc/sys/kernel/pty/max) - $(cat /proc/sys/kernel/pty/reserve) - $(cat /proc/sys/kernel/pty/nr)))
 }
-# ext4 without a journal (this VM's root) skips inodes freed in the last ~35 s when it allocates
-# one (find_inode_bit → recently_deleted), so a bulk create right after a bulk delete pays a
-# scan per inode (~440 per busybox container). Each bulk starts after this pause when the other
-# tool's containers were just deleted.
-INODE_PAUSE=${BENCH_API_INODE_PAUSE:-40}
+# ext4 without a journal (this VM's root) will not reuse an inode freed in the last 60 s (300 s
+# while its inode-table block is not yet written back) and looks at each such one when it
+# allocates (find_inode_bit → recently_deleted), so a bulk create right after a bulk delete pays
+# that scan per inode (~440 per busybox container). Each bulk starts after this pause when the
+# other tool's containers were just deleted (writeback comes within ~30 s, then 60 s).
+INODE_PAUSE=${BENCH_API_INODE_PAUSE:-90}
 
 # lxc_bulk PREFIX M: M containers created and started by LXC's tools, CONC at once (as the API's
 # clients); prints "SECONDS FAILED".
@@ -302,7 +303,7 @@ done
     if [ "${TOGETHER[$M]}" = 1 ]; then
       echo "List $M: both tools' $M running at once, each warm sample of the API alternated with one \`lxc-ls -f\` (after one cold sample each, shown apart)."
     else
-      echo "List $M: the host's ptys do not hold both tools' $M at once: the API's samples ran with its $M only, then LXC's with its own (not interleaved); a ${INODE_PAUSE} s pause after the API's delete (ext4 without a journal skips recently freed inodes)."
+      echo "List $M: the host's ptys do not hold both tools' $M at once: the API's samples ran with its $M only, then LXC's with its own (not interleaved); a ${INODE_PAUSE} s pause after the API's delete (ext4 without a journal will not reuse an inode freed less than 60–300 s ago, and looks at each when it allocates)."
     fi
   done
   echo
