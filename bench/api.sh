@@ -258,9 +258,9 @@ for M in "${BULK[@]}"; do
   fi
   s=$EPOCHREALTIME
   bench_destroy lxc "${lnames[@]}"
-  LXC_DEL[$M]="$(awk -v s="$s" -v e="$EPOCHREALTIME" 'BEGIN { printf "%.1f", e - s }') s (in a row)"
+  LXC_DEL[$M]="$(awk -v s="$s" -v e="$EPOCHREALTIME" 'BEGIN { printf "%.1f", e - s }') s"
   LXC_NAMES=("$B")
-  sleep "$INODE_PAUSE"   # each size starts on inodes freed long enough ago
+  [ "$M" != "${BULK[-1]}" ] && sleep "$INODE_PAUSE"   # the next size starts on inodes freed long enough ago
 done
 
 # ---- report ------------------------------------------------------------------------------------
@@ -289,7 +289,7 @@ done
       "$r$([ "$M" = 100 ] && echo " (≤ 0.1)$(bench_verdict "$r" le 0.1 "$LISTN" "$W/api-list-$M" "$W/lxc-list-$M")") |"
   done
   echo
-  echo "| created and started ($CONC at once each) | lxtd API | LXC's tools | API/LXC | CPU per container: lxtd+monitors+containers / LXC's tools+monitors+containers | lxtd RSS after | load at the end | list, cold (API / lxc-ls -f) | deleted (API: stop+delete, $CONC at once / LXC) |"
+  echo "| created and started ($CONC at once each) | lxtd API | LXC's tools | API/LXC | CPU per container: lxtd+monitors+containers / LXC's tools+monitors+containers | lxtd RSS after | load at the end | list, cold (API / lxc-ls -f) | deleted (API: stop+delete, all at once / LXC, in a row) |"
   echo "|---|---|---|---|---|---|---|---|---|"
   for M in "${BULK[@]}"; do
     a=${API_BULK[$M]} l=${LXC_BULK[$M]}
