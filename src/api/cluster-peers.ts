@@ -8,6 +8,7 @@
 import type { IncomingMessage } from "node:http";
 import { request } from "node:http";
 import { connect, type TLSSocket } from "node:tls";
+import type { ClusterStore } from "./cluster-store.js";
 import { trustedFingerprints } from "./cluster-tokens.js";
 import type { Daemon } from "./daemon.js";
 import { ApiError } from "./envelope.js";
@@ -21,6 +22,9 @@ const REFRESH_MS = 1000;
 
 /** The members' certificate fingerprints, re-read at most each `REFRESH_MS`. */
 const known = new WeakMap<Daemon, { at: number; fps: Set<string> }>();
+
+/** The re-read under way, if any. */
+const rereads = new WeakMap<Daemon, Promise<Set<string>>>();
 
 /**
  * A TLS connection to member `m`, with this member's certificate, once the
@@ -139,21 +143,35 @@ export function fromPeer(d: Daemon, req: IncomingMessage): boolean {
 
 /**
  * Whether an HTTPS client's certificate is a trusted member's (under
- * `/lxt/trust/`: cluster-tokens.ts). Unknown certificates make the member
- * re-read the set, at most once a second.
+ * `/lxt/trust/`: cluster-tokens.ts). An unknown certificate makes the member
+ * re-read the set, at most once a second: one that comes sooner waits for
+ * that re-read rather than being refused on the old set (a member that has
+ * just joined with a token is trusted at its first request).
  */
 export async function peerTrusted(d: Daemon, req: IncomingMessage): Promise<boolean> {
   const fp = peerFingerprint(req);
   if (!d.cluster || !fp) return false;
-  const seen = known.get(d);
-  if (seen?.fps.has(fp)) return true;
-  const now = Date.now();
-  if (seen && now - seen.at < REFRESH_MS) return false;
+  if (known.get(d)?.fps.has(fp)) return true;
   try {
-    const fps = await trustedFingerprints(d.cluster.store);
-    known.set(d, { at: now, fps });
-    return fps.has(fp);
+    return (await reread(d, d.cluster.store)).has(fp);
   } catch {
     return false;
   }
+}
+
+/** The trust set read again, no sooner than `REFRESH_MS` after the last read; concurrent callers share one read. */
+function reread(d: Daemon, store: ClusterStore): Promise<Set<string>> {
+  const pending = rereads.get(d);
+  if (pending) return pending;
+  const last = known.get(d)?.at;
+  const wait = last === undefined ? 0 : Math.max(0, last + REFRESH_MS - Date.now());
+  const p = new Promise<void>((r) => setTimeout(r, wait))
+    .then(() => trustedFingerprints(store))
+    .then((fps) => {
+      known.set(d, { at: Date.now(), fps });
+      return fps;
+    })
+    .finally(() => rereads.delete(d));
+  rereads.set(d, p);
+  return p;
 }
