@@ -5,6 +5,7 @@
  * the cgroup layout read once per scrape.
  */
 
+import type { ContainerCgroupDirs } from "../cgroups/container.js";
 import { type CgroupMetrics, readCgroupMetrics } from "../cgroups/metrics.js";
 import type { Context } from "../core/context.js";
 import { blockDeviceName } from "../host/machine.js";
@@ -68,7 +69,13 @@ export async function scrapeMetrics(
       const paths = containerPaths(ctx, name);
       const named = !!names && names.length > 0;
       if (named) requireExists(paths, "metrics");
-      let seen = observe(ctx, paths, layout);
+      // The plan's cgroup dirs serve the freezer's look and the figures alike: one look at the plan.
+      let dirs: ContainerCgroupDirs | undefined;
+      const cgroups = () => {
+        dirs ??= runtimeCgroups(ctx, paths);
+        return dirs;
+      };
+      let seen = observe(ctx, paths, layout, cgroups);
       if (seen.stale) seen = await withLock(ctx, paths, () => repairStale(ctx, paths));
       const pid = seen.init?.pid;
       const live = !!pid && (seen.state === "RUNNING" || seen.state === "FROZEN");
@@ -77,7 +84,7 @@ export async function scrapeMetrics(
       if (!pid || !live) return undefined;
       let cg: CgroupMetrics;
       try {
-        cg = readCgroupMetrics(runtimeCgroups(ctx, paths), layout, ctx.host.cgroupFs);
+        cg = readCgroupMetrics(cgroups(), layout, ctx.host.cgroupFs);
       } catch {
         return undefined; // stopped meanwhile: its cgroups are gone
       }

@@ -16,6 +16,7 @@ import type { CgroupFs, KillFn } from "../host/cgroup-fs.js";
 import type { HelperPool } from "../host/helper-pool.js";
 import type { LxcfsView } from "../host/lxcfs.js";
 import type { LimitHost } from "../host/machine.js";
+import type { LivenessFn } from "../host/proc.js";
 import type { CommandRunner } from "../host/runner.js";
 import type { HeldLock, HeldProcess } from "../host/shim.js";
 import type { AppArmorHost } from "../security/apparmor.js";
@@ -47,6 +48,11 @@ export interface HostFacts {
 /** The doors to the machine. Every one of them can be replaced by a fake. */
 export interface HostDoors {
   readonly cgroupFs: CgroupFs;
+  /**
+   * Whether a process (pid + start time) is alive: `isAlive` when unset; a
+   * daemon's keeps each monitor's /proc/PID/stat open (`heldLiveness`).
+   */
+  readonly liveness?: LivenessFn;
   readonly kill: KillFn;
   /** Host commands (`ip`, `nft`, `btrfs`, `tar`, ...), no shell. */
   readonly run: CommandRunner;

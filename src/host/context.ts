@@ -13,6 +13,7 @@ import { heldCgroupFs, nodeCgroupFs, nodeKill } from "./cgroup-fs.js";
 import { lockHelperPool, monitorPool, RefillGate } from "./helper-pool.js";
 import { detectLxcfs } from "./lxcfs.js";
 import { nodeLimitHost } from "./machine.js";
+import { heldLiveness } from "./proc.js";
 import { commandRunner } from "./runner.js";
 import { type HeldLock, spawnHold, takeLock, tryLock } from "./shim.js";
 import { systemdBooted } from "./systemd.js";
@@ -46,7 +47,8 @@ export interface NodeContextOptions {
   helperPool?: number;
   /**
    * A long-running front-end's: keep up to this many cgroup files open
-   * between reads (`heldCgroupFs`); none when 0 or unset.
+   * between reads (`heldCgroupFs`), and an eighth as many monitors'
+   * /proc/PID/stat (`heldLiveness`); none when 0 or unset.
    */
   heldCgroupFiles?: number;
 }
@@ -93,6 +95,10 @@ export function nodeContext(o: NodeContextOptions): Context {
     pid: o.pid,
     host: {
       cgroupFs: o.heldCgroupFiles ? heldCgroupFs(o.heldCgroupFiles) : nodeCgroupFs,
+      // A container has ~12 cgroup files and one monitor: its /proc/PID/stat is kept beside them.
+      ...(o.heldCgroupFiles
+        ? { liveness: heldLiveness(Math.max(1, Math.floor(o.heldCgroupFiles / 8))) }
+        : {}),
       kill: nodeKill,
       run: commandRunner(o.env),
       get helper() {

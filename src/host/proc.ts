@@ -1,4 +1,4 @@
-import { readdir, readFile, readFileSync } from "node:fs";
+import { closeSync, openSync, readdir, readFile, readFileSync, readSync } from "node:fs";
 import { constants } from "node:os";
 import { promisify } from "node:util";
 
@@ -14,6 +14,11 @@ export function readStartTime(pid: number): string | undefined {
   } catch {
     return undefined;
   }
+  return statStartTime(stat);
+}
+
+/** Field 22 (start time) of a /proc/PID/stat text; undefined for a zombie or dead task. */
+function statStartTime(stat: string): string | undefined {
   // comm (field 2) may hold spaces and parentheses: split after the last ')'.
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   // fields[0] is field 3 (state); field 22 is fields[19].
@@ -30,6 +35,66 @@ export interface ProcessRef {
 /** Whether the process still exists (same pid and same start time, not a zombie). */
 export function isAlive(ref: ProcessRef): boolean {
   return readStartTime(ref.pid) === ref.start;
+}
+
+/** Tells whether a process is alive, as `isAlive` does (a door a daemon replaces by `heldLiveness`). */
+export type LivenessFn = (ref: ProcessRef) => boolean;
+
+/**
+ * `isAlive` for a long-running front-end (lxtd) that asks about the same
+ * monitors on every list and scrape: each one's /proc/PID/stat, once found
+ * alive, stays open, and the next question is one pread(2) at offset 0
+ * (procfs renders the figures anew) instead of a path walk, open and close.
+ * The descriptor is bound to the task, not to the pid: once the task is
+ * reaped it reads ESRCH, so a reused pid is never mistaken for it; the
+ * start time is still compared on every read. A dead or zombie process's
+ * descriptor is closed at once; at most `max` are kept, the least recently
+ * asked about closed first.
+ */
+export function heldLiveness(max: number): LivenessFn {
+  const held = new Map<string, number>();
+  const buf = Buffer.allocUnsafe(4096);
+  const close = (fd: number) => {
+    try {
+      closeSync(fd);
+    } catch {
+      // already unusable: nothing to release
+    }
+  };
+  const readStat = (fd: number): string => {
+    // /proc/PID/stat is one line well under 4 kB, rendered whole on each read.
+    const n = readSync(fd, buf, 0, buf.length, 0);
+    return buf.toString("latin1", 0, n);
+  };
+  return (ref) => {
+    const key = `${ref.pid} ${ref.start}`;
+    let fd = held.get(key);
+    if (fd !== undefined) held.delete(key);
+    else {
+      try {
+        fd = openSync(`/proc/${ref.pid}/stat`, "r");
+      } catch {
+        return false;
+      }
+    }
+    let alive: boolean;
+    try {
+      alive = statStartTime(readStat(fd)) === ref.start;
+    } catch {
+      alive = false; // reaped (ESRCH): the task this descriptor names is gone
+    }
+    if (!alive) {
+      close(fd);
+      return false;
+    }
+    held.set(key, fd);
+    while (held.size > max) {
+      const [oldest, ofd] = held.entries().next().value as [string, number];
+      held.delete(oldest);
+      close(ofd);
+    }
+    return true;
+  };
 }
 
 /** Parses `PID START` as the helper writes it. */
