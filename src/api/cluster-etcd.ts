@@ -18,6 +18,7 @@ export function etcdStore(urls: readonly string[]): ClusterStore {
     defaultCallOptions: (c) => (c.isStream ? {} : { deadline: Date.now() + CALL_TIMEOUT_MS }),
   });
   return {
+    where: `etcd at ${urls.join(",")}`,
     async lease(ttlSeconds): Promise<StoreLease> {
       const lease = client.lease(ttlSeconds, { autoKeepAlive: true });
       await lease.grant();

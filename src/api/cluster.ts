@@ -213,11 +213,30 @@ export class Cluster {
    */
   async claim(name: string, taken = `Instance "${name}" already exists`): Promise<void> {
     await this.serial(async () => {
-      const holder = await this.o.store.claim(KEYS.name(name), this.member);
+      const holder = await this.o.store.claim(KEYS.name(name), this.member).catch(this.unwritable);
       if (holder !== undefined && holder !== this.member) throw new ApiError(409, taken);
       this.pending.add(name);
     });
   }
+
+  /**
+   * Before a delete: proves the store takes writes (one transaction on the
+   * name, which this member then holds), so a delete is refused while it
+   * could not release the name rather than half done. 503 naming the store.
+   */
+  async writable(name: string): Promise<void> {
+    await this.serial(() =>
+      this.o.store.claim(KEYS.name(name), this.member).catch(this.unwritable),
+    );
+  }
+
+  /** A store error as the client sees it: 503 naming the store (quorum lost, unreachable). */
+  private readonly unwritable = (err: unknown): never => {
+    throw new ApiError(
+      503,
+      `The cluster's store (${this.o.store.where ?? "etcd"}) cannot be written: ${(err as Error).message}`,
+    );
+  };
 
   /** Runs the work a `claim(name)` was for: the name is released if it fails. */
   async holding<T>(name: string, work: () => Promise<T>): Promise<T> {
@@ -250,7 +269,10 @@ export class Cluster {
       store.getPrefix(KEYS.members),
       store.getPrefix(KEYS.alives),
     ]).catch((err: unknown) => {
-      throw new ApiError(503, `The cluster's store cannot be read: ${(err as Error).message}`);
+      throw new ApiError(
+        503,
+        `The cluster's store (${store.where ?? "etcd"}) cannot be read: ${(err as Error).message}`,
+      );
     });
     const out: MemberView[] = [];
     for (const value of records.values()) {
@@ -260,16 +282,21 @@ export class Cluster {
     return out.sort((a, b) => a.name.localeCompare(b.name));
   }
 
-  /** The instances of the other members as they published them; an offline member's are in Error. */
+  /**
+   * The instances of the other members as they published them; an offline
+   * member's are in Error. A name a local container also has is left out
+   * (the local one is listed: no name twice).
+   */
   async remoteInstances(): Promise<InstanceJson[]> {
     const [records, alive] = await Promise.all([
       this.o.store.getPrefix(KEYS.instances),
       this.o.store.getPrefix(KEYS.alives),
     ]);
+    const here = new Set(listNames(this.d.ctx.lxcpath));
     const out: InstanceJson[] = [];
     for (const [key, value] of records) {
-      const member = key.slice(KEYS.instances.length).split("/")[0] ?? "";
-      if (member === this.member) continue;
+      const [member = "", name = ""] = key.slice(KEYS.instances.length).split("/");
+      if (member === this.member || here.has(name)) continue;
       let inst: InstanceJson;
       try {
         inst = JSON.parse(value) as InstanceJson;

@@ -102,3 +102,36 @@ export class EtcdCluster {
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
+
+/** SIGKILLs etcd member `i` of `etcd` and waits for its exit (its data dir stays). */
+export async function killEtcdMember(etcd: EtcdCluster, i: number): Promise<void> {
+  const c = etcd.members[i];
+  if (!c) throw new Error(`no etcd member ${i}`);
+  if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+  await exitOf(c);
+}
+
+/**
+ * Starts killed member `i` again on its data dir, with the arguments it
+ * first ran with (a member with data ignores the initial-cluster flags),
+ * and resolves once its endpoint is healthy (the cluster has a leader).
+ */
+export async function restartEtcdMember(etcd: EtcdCluster, i: number): Promise<void> {
+  const old = etcd.members[i];
+  if (!old) throw new Error(`no etcd member ${i}`);
+  const child = spawn("etcd", old.spawnargs.slice(1), { stdio: ["ignore", "ignore", "pipe"] });
+  child.stderr?.on("data", (b: Buffer) => {
+    etcd.log = (etcd.log + b.toString()).slice(-8000);
+  });
+  etcd.members[i] = child;
+  const healthy = await until(
+    () =>
+      spawnSync("etcdctl", ["--endpoints", etcd.endpoints[i] ?? "", "endpoint", "health"], {
+        env: { ...process.env, ETCDCTL_API: "3" },
+        encoding: "utf8",
+        timeout: 5000,
+      }).status === 0,
+    30_000,
+  );
+  if (!healthy) throw new Error(`etcd member ${i} did not become healthy again:\n${etcd.log}`);
+}
