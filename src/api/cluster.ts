@@ -30,6 +30,12 @@ export interface ClusterOptions {
   /** The lease's TTL: a member silent this long is offline. Heartbeats come at a third of it. */
   ttlSeconds: number;
   store: ClusterStore;
+  /**
+   * Where the local instances come from: the state root's containers by
+   * default; the scale simulation (bench/cluster-sim.ts) gives records
+   * without containers, so the same code heartbeats and publishes them.
+   */
+  local?: { names(): string[]; instances(): Promise<InstanceJson[]> };
 }
 
 /** LXD's status code of an instance whose member cannot be reached. */
@@ -142,8 +148,13 @@ export class Cluster {
     });
   }
 
+  private localNames(): string[] {
+    return this.o.local ? this.o.local.names() : listNames(this.d.ctx.lxcpath);
+  }
+
   /** Every local instance as the others will list it. */
   private async localInstances(): Promise<InstanceJson[]> {
+    if (this.o.local) return this.o.local.instances();
     const profiles = new ProfileStore(this.d.profilesDir);
     const out = await Promise.all(
       listNames(this.d.ctx.lxcpath).map((n) =>
@@ -197,7 +208,7 @@ export class Cluster {
   private async reconcileNames(): Promise<void> {
     const { store } = this.o;
     this.published = await store.getPrefix(KEYS.memberInstances(this.member));
-    const local = new Set(listNames(this.d.ctx.lxcpath));
+    const local = new Set(this.localNames());
     for (const [key, holder] of await store.getPrefix(KEYS.name(""))) {
       const name = key.slice(KEYS.name("").length);
       if (holder === this.member && !local.has(name) && !this.pending.has(name)) {
@@ -292,7 +303,7 @@ export class Cluster {
       this.o.store.getPrefix(KEYS.instances),
       this.o.store.getPrefix(KEYS.alives),
     ]);
-    const here = new Set(listNames(this.d.ctx.lxcpath));
+    const here = new Set(this.localNames());
     const out: InstanceJson[] = [];
     for (const [key, value] of records) {
       const [member = "", name = ""] = key.slice(KEYS.instances.length).split("/");

@@ -1,21 +1,25 @@
 /**
  * A cluster of lxtd members when things fail: an etcd member lost (one of
  * three), etcd's quorum lost and back, and an lxtd member SIGKILLed while
- * containers are made and removed behind its back. Three etcd members and
- * two lxtd members on loopback (own state roots), driven by the stock client.
+ * containers are made and removed behind its back (three etcd members and
+ * two lxtd members on loopback, own state roots); and a partition (the
+ * members in network namespaces, a wire set down). Driven by the stock client.
  */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { etcdStore } from "../../src/api/cluster-etcd.js";
 import {
   EtcdCluster,
   etcdSkipReason,
   freePorts,
   killEtcdMember,
   restartEtcdMember,
+  waitFor,
 } from "./etcd-harness.js";
+import { NetnsSandbox, netnsSkip } from "./harness.js";
 import { LxtdSandbox, lxtdSkipReason } from "./lxtd-harness.js";
 
 const skip = lxtdSkipReason() ?? etcdSkipReason();
@@ -31,6 +35,18 @@ interface Instance {
   name: string;
   location: string;
   status: string;
+}
+
+/**
+ * [location, status] from `probe` once the status is `status` (a record is
+ * republished at each heartbeat), else the last one seen after 3 TTLs.
+ */
+async function seen(probe: () => string[] | undefined, status: string) {
+  const hit = await waitFor(() => {
+    const v = probe();
+    return v?.[1] === status ? v : undefined;
+  }, TTL * 3000);
+  return hit ?? probe();
 }
 
 /** The index of the etcd member that leads now (asked of the live ones), or -1. */
@@ -51,16 +67,6 @@ function leaderOf(etcd: EtcdCluster): number {
   }[];
   const lead = rows.find((s) => s.Status.leader === s.Status.header.member_id);
   return lead ? etcd.endpoints.indexOf(lead.Endpoint) : -1;
-}
-
-/** Polls `probe` until it gives a value or `ms` pass. */
-async function waitFor<T>(probe: () => T | undefined, ms: number): Promise<T | undefined> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined || Date.now() > end) return v;
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 describe("lxtd cluster: failures", { skip, timeout: 600_000 }, () => {
@@ -115,6 +121,29 @@ describe("lxtd cluster: failures", { skip, timeout: 600_000 }, () => {
     assert.equal(existsSync(etcd.dir), false, etcd.dir);
   });
 
+  test("a prefix larger than one gRPC answer (4 MB) is read whole, at one revision", async () => {
+    const store = etcdStore(etcd.endpoints);
+    try {
+      const value = "x".repeat(5000);
+      const puts = Array.from({ length: 1200 }, (_, i) =>
+        store.put(`/lxt-test/big/${String(i).padStart(4, "0")}`, value),
+      );
+      await Promise.all(puts);
+      const all = await store.getPrefix("/lxt-test/big/");
+      assert.equal(all.size, 1200, "every key, over several pages");
+      assert.equal(all.get("/lxt-test/big/1199"), value);
+      assert.equal((await store.getPrefix("/lxt-test/bi")).size, 1200);
+      assert.equal((await store.getPrefix("/lxt-test/none/")).size, 0);
+    } finally {
+      await Promise.all(
+        Array.from({ length: 1200 }, (_, i) =>
+          store.delete(`/lxt-test/big/${String(i).padStart(4, "0")}`),
+        ),
+      );
+      store.close();
+    }
+  });
+
   test("losing one etcd member of three (the leader) changes nothing", async () => {
     const [b0, b1] = boxes as [LxtdSandbox, LxtdSandbox];
     const lead = leaderOf(etcd);
@@ -127,7 +156,7 @@ describe("lxtd cluster: failures", { skip, timeout: 600_000 }, () => {
     const dup = b1.lxc(["init", "--empty", c]);
     assert.notEqual(dup.code, 0);
     assert.match(dup.stderr, new RegExp(`Instance "${c}" already exists`));
-    assert.deepEqual(await waitFor(() => listed(b1, c), TTL * 3000), ["m0", "Stopped"]);
+    assert.deepEqual(await seen(() => listed(b1, c), "Stopped"), ["m0", "Stopped"]);
     // Longer than a lease: no member lost it.
     await new Promise((r) => setTimeout(r, TTL * 1000 + 500));
     assert.deepEqual(statuses(b1), ["Online", "Online"]);
@@ -142,7 +171,7 @@ describe("lxtd cluster: failures", { skip, timeout: 600_000 }, () => {
     const stopped = b0.name("stp");
     b0.lxcOk(["launch", "busybox", run]);
     b0.lxcOk(["init", "--empty", stopped]);
-    assert.deepEqual(await waitFor(() => listed(b1, stopped), TTL * 3000), ["m0", "Stopped"]);
+    assert.deepEqual(await seen(() => listed(b1, stopped), "Stopped"), ["m0", "Stopped"]);
     const [k1, k2] = [0, 1, 2].filter((i) => i !== leaderOf(etcd)).slice(0, 2) as [number, number];
     // Two of three gone, the leader left alone: no quorum.
     await killEtcdMember(etcd, k1);
@@ -182,16 +211,20 @@ describe("lxtd cluster: failures", { skip, timeout: 600_000 }, () => {
     }, 30_000);
     assert.ok(back, `create after quorum came back:\n${b0.log.slice(-3000)}`);
     b0.lxcOk(["delete", stopped]);
+    // m1's etcd client holds off a host for 5 s after failures (its circuit breaker): a 503 meanwhile.
+    const online = () => {
+      const r = b1.lxc(["query", "/1.0/cluster/members?recursion=1"]);
+      if (r.code !== 0) return undefined;
+      const list = JSON.parse(r.stdout) as { status: string }[];
+      return list.every((m) => m.status === "Online") ? true : undefined;
+    };
     assert.ok(
-      await waitFor(
-        () => (statuses(b1).every((s) => s === "Online") ? true : undefined),
-        TTL * 5000,
-      ),
-      "both members Online again",
+      await waitFor(online, TTL * 5000),
+      `both members Online again:\n${b1.log.slice(-3000)}`,
     );
-    assert.deepEqual(await waitFor(() => listed(b1, fresh), TTL * 3000), ["m0", "Stopped"]);
+    assert.deepEqual(await seen(() => listed(b1, fresh), "Stopped"), ["m0", "Stopped"]);
     assert.ok(await waitFor(() => gone(b1, stopped), TTL * 3000));
-    assert.deepEqual(await waitFor(() => listed(b1, run), TTL * 3000), ["m0", "Running"]);
+    assert.deepEqual(await seen(() => listed(b1, run), "Running"), ["m0", "Running"]);
     await restartEtcdMember(etcd, k2);
     b0.lxcOk(["stop", "--force", run]);
     b0.lxcOk(["delete", run]);
@@ -207,8 +240,8 @@ describe("lxtd cluster: failures", { skip, timeout: 600_000 }, () => {
     b1.lxcOk(["init", "--empty", kept]);
     b1.lxcOk(["init", "--empty", removed]);
     b0.lxcOk(["init", "--empty", clash]);
-    assert.deepEqual(await waitFor(() => listed(b0, removed), TTL * 3000), ["m1", "Stopped"]);
-    assert.deepEqual(await waitFor(() => listed(b1, clash), TTL * 3000), ["m0", "Stopped"]);
+    assert.deepEqual(await seen(() => listed(b0, removed), "Stopped"), ["m1", "Stopped"]);
+    assert.deepEqual(await seen(() => listed(b1, clash), "Stopped"), ["m0", "Stopped"]);
 
     b1.daemon?.kill("SIGKILL");
     assert.ok(
@@ -223,7 +256,7 @@ describe("lxtd cluster: failures", { skip, timeout: 600_000 }, () => {
     b1.daemon = undefined;
     await start(1);
 
-    assert.deepEqual(await waitFor(() => listed(b0, made), TTL * 3000), ["m1", "Stopped"]);
+    assert.deepEqual(await seen(() => listed(b0, made), "Stopped"), ["m1", "Stopped"]);
     assert.ok(await waitFor(() => gone(b0, removed), TTL * 3000), `${removed}'s record is dropped`);
     assert.deepEqual(listed(b0, kept), ["m1", "Stopped"]);
     // The clash stays m0's: listed once, at m0, on both members.
@@ -249,5 +282,130 @@ describe("lxtd cluster: failures", { skip, timeout: 600_000 }, () => {
       b.lxcOk(["delete", n]);
     }
     b1.ok(["destroy", "-f", "-n", clash]);
+  });
+});
+
+const netSkip = skip ?? netnsSkip(["ip", "nsenter"]);
+if (!skip && netSkip) console.log(netSkip);
+
+/**
+ * Members on separate "machines": etcd's three members in a hub namespace
+ * on a bridge, each lxtd in a namespace and state root of its own, wired to
+ * the hub's bridge by a veth. A partition is that wire set down.
+ */
+describe("lxtd cluster: a member cut off by its wire", { skip: netSkip, timeout: 600_000 }, () => {
+  const etcd = new EtcdCluster();
+  const hosts: { box: LxtdSandbox; net: NetnsSandbox; addr: string; wire: string }[] = [];
+  let hub = "";
+  const statusOf = (box: LxtdSandbox, name: string) =>
+    (
+      JSON.parse(box.lxcOk(["query", "/1.0/cluster/members?recursion=1"])) as {
+        server_name: string;
+        status: string;
+      }[]
+    ).find((m) => m.server_name === name)?.status;
+  const located = (box: LxtdSandbox, name: string) => {
+    const hits = (
+      JSON.parse(box.lxcOk(["query", "/1.0/instances?recursion=1"])) as Instance[]
+    ).filter((i) => i.name === name);
+    assert.ok(hits.length <= 1, `${name} listed ${hits.length} times`);
+    return hits[0] ? [hits[0].location, hits[0].status] : undefined;
+  };
+
+  before(async () => {
+    for (let i = 0; i < 2; i++) {
+      const box = new LxtdSandbox();
+      const net = new NetnsSandbox(`cl${i}`, { box });
+      net.open();
+      hosts.push({ box, net, addr: `10.252.0.${11 + i}`, wire: net.network(`w${i}`) });
+    }
+    const first = hosts[0] as (typeof hosts)[0];
+    hub = first.net.namespace("clhub");
+    const br = first.net.network("br");
+    first.net.nsOk(["ip", "link", "add", br, "type", "bridge"], hub);
+    first.net.nsOk(["ip", "addr", "add", "10.252.0.1/24", "dev", br], hub);
+    first.net.nsOk(["ip", "link", "set", br, "up"], hub);
+    for (const [i, h] of hosts.entries()) {
+      const end = first.net.network(`h${i}`);
+      execFileSync("ip", [
+        "link",
+        "add",
+        h.wire,
+        "netns",
+        h.net.ns,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        end,
+        "netns",
+        hub,
+      ]);
+      first.net.nsOk(["ip", "link", "set", end, "master", br, "up"], hub);
+      h.net.nsOk(["ip", "addr", "add", `${h.addr}/24`, "dev", h.wire]);
+      h.net.nsOk(["ip", "link", "set", h.wire, "up"]);
+    }
+    await etcd.start(3, { netns: hub, host: "10.252.0.1" });
+    for (const [i, h] of hosts.entries()) {
+      await h.box.startDaemon(
+        [
+          "--https",
+          `${h.addr}:8443`,
+          "--cluster",
+          etcd.endpoints.join(","),
+          "--member",
+          `p${i}`,
+          "--address",
+          `https://${h.addr}:8443`,
+          "--cluster-ttl",
+          String(TTL),
+        ],
+        { netns: h.net.ns },
+      );
+    }
+  });
+
+  after(async () => {
+    for (const h of hosts) await h.box.stopDaemon();
+    await etcd.close();
+    for (const h of hosts) {
+      h.net.dispose();
+      await h.box.close();
+    }
+    assert.equal(existsSync(etcd.dir), false, etcd.dir);
+  });
+
+  test("its wire down: Offline for the others after the TTL, its container runs on; wire up: Online, the same containers", async () => {
+    const [a, b] = hosts as [(typeof hosts)[0], (typeof hosts)[0]];
+    const c = b.net.name("part");
+    b.box.lxcOk(["launch", "busybox", c]);
+    assert.deepEqual(await seen(() => located(a.box, c), "Running"), ["p1", "Running"]);
+    assert.equal(statusOf(a.box, "p1"), "Online");
+
+    const cut = Date.now();
+    b.net.nsOk(["ip", "link", "set", b.wire, "down"]);
+    assert.ok(
+      await waitFor(() => (statusOf(a.box, "p1") === "Offline" ? true : undefined), TTL * 4000),
+      "p1 Offline for p0",
+    );
+    // Not before its lease could run out (the last keepalive came at most TTL/3 before the cut).
+    assert.ok(Date.now() - cut >= (TTL * 1000 * 2) / 3 - 100, "not before the TTL");
+    assert.deepEqual(located(a.box, c), ["p1", "Error"], "p0 cannot reach it: Error, as LXD shows");
+    // On the cut-off member: its own list (without the store) and the container, running.
+    assert.match(
+      b.box.lxcOk(["list", "--format", "csv", "-c", "nsL"]),
+      new RegExp(`^${c},RUNNING,p1$`, "m"),
+    );
+    assert.equal(b.box.lxcOk(["exec", c, "--", "echo", "alive"]).trim(), "alive");
+
+    b.net.nsOk(["ip", "link", "set", b.wire, "up"]);
+    assert.ok(
+      await waitFor(() => (statusOf(a.box, "p1") === "Online" ? true : undefined), TTL * 10_000),
+      `p1 Online again:\n${b.box.log.slice(-3000)}`,
+    );
+    assert.deepEqual(await seen(() => located(a.box, c), "Running"), ["p1", "Running"]);
+    assert.equal(statusOf(b.box, "p0"), "Online");
+    b.box.lxcOk(["stop", "--force", c]);
+    b.box.lxcOk(["delete", c]);
   });
 });
