@@ -5,14 +5,18 @@
 #
 #   start:  PUT /1.0/instances/NAME/state {start} → operation Success (wait)   vs lxc-start -d + lxc-wait RUNNING
 #   list:   GET /1.0/instances?recursion=2 with M running                      vs lxc-ls -f with M running
-#   bulk:   N created and started through the API (CONC clients at once)       vs lxc-create + lxc-start -d, N in a row
+#           (the first, cold sample apart; warm samples alternated when both tools' M can run at once)
+#   bulk:   N created and started through the API (CONC clients at once)       vs lxc-create + lxc-start -d, CONC at once
+#           with the CPU of each (lxtd, its monitors and the containers' cgroups vs LXC's tools,
+#           monitors and containers) and the delete of the N
 #   RSS:    lxtd's VmRSS after each bulk
 #   exec:   POST /1.0/instances/NAME/exec `true` (no websockets) → operation Success, return 0
 #           vs lxc-attach -- true, in one running container per tool
 #
 # Usage: bench/api.sh [N]       N start samples per tool (default 10)
 # Env:   BENCH_API_BULK="100 200"   bulk sizes (each also the M of the list figure; default "100 200")
-#        BENCH_API_CONC=8          clients at once for the bulk (default 8)
+#        BENCH_API_CONC=8          clients at once for the bulk, and LXC's tools at once (default 8)
+#        BENCH_API_INODE_PAUSE=90  seconds between one tool's bulk delete and the next bulk
 #        BENCH_API_LIST=10         list samples per tool and size (default 10)
 #        BENCH_API_POOL=2          lxtd's --helper-pool (monitors and lock helpers made ahead of demand; 0: none)
 #        BENCH_NO_WRITE=1          print only, leave RESULTS.md alone
@@ -151,53 +155,119 @@ bench_exec() {
 bench_exec
 
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
-declare -A API_BULK LXC_BULK RSS
+# CPU of processes, in ms: `proc_ms PID...` = utime + stime + reaped children's, of each PID.
+proc_ms() {
+  local p t=0 tck
+  tck=$(getconf CLK_TCK)
+  for p in "$@"; do
+    t=$((t + $(awk '{ sub(/^.*\) /, ""); print $12 + $13 + $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0)))
+  done
+  echo $((t * 1000 / tck))
+}
+# lxtd's CPU with its living children (the monitors: theirs comes back to lxtd only when reaped).
+lxtd_ms() { proc_ms "$DPID" $(cat /proc/"$DPID"/task/*/children 2>/dev/null); }
+# LXC's monitors of this run's lxcpath (daemonized by lxc-start -d: no one reaps them here).
+lxc_monitors_ms() { proc_ms $(pgrep -f "^\[lxc monitor\] $LXCP " 2>/dev/null); }
+# The containers' own CPU (their payload cgroups, cpuacct), in ms: `cg_ms lxt|lxc PREFIX`.
+cg_ms() {
+  cat /sys/fs/cgroup/cpuacct/"$1".payload."$2"*/cpuacct.usage 2>/dev/null |
+    awk '{ t += $1 } END { printf "%.0f", t / 1e6 }'
+}
+# Host ptys left to devpts instances (each lxt container holds 2 of the host's, LXC's take theirs
+# from their own instances, which share kernel.pty.max - kernel.pty.reserve).
+pty_free() {
+  echo $(($(cat /proc/sys/kernel/pty/max) - $(cat /proc/sys/kernel/pty/reserve) - $(cat /proc/sys/kernel/pty/nr)))
+}
+# ext4 without a journal (this VM's root) will not reuse an inode freed in the last 60 s (300 s
+# while its inode-table block is not yet written back) and looks at each such one when it
+# allocates (find_inode_bit → recently_deleted), so a bulk create right after a bulk delete pays
+# that scan per inode (~440 per busybox container). Each bulk starts after this pause when the
+# other tool's containers were just deleted (writeback comes within ~30 s, then 60 s).
+INODE_PAUSE=${BENCH_API_INODE_PAUSE:-90}
+
+# lxc_bulk PREFIX M: M containers created and started by LXC's tools, CONC at once (as the API's
+# clients); prints "SECONDS FAILED".
+lxc_bulk() {
+  local s e fails
+  s=$EPOCHREALTIME
+  fails=$(seq 0 $(($2 - 1)) | xargs -P "$CONC" -I{} sh -c \
+    'lxc-create -P "$1" -n "$2{}" -t busybox -f "$3" >/dev/null 2>&1 && lxc-start -P "$1" -n "$2{}" -d -s lxc.net.0.type=empty || echo fail' \
+    sh "$LXCP" "$1" "$W/lxc.conf" | grep -c fail)
+  e=$EPOCHREALTIME
+  awk -v s="$s" -v e="$e" -v f="$fails" 'BEGIN { printf "%.3f %d\n", e - s, f }'
+}
+api_list_once() { "${CLIENT[@]}" "$SOCK" list 1 "$1" 2>> "$W/bulk.err" | awk '{ print $2 }'; }
+lxc_list_once() {
+  local s e out
+  s=$EPOCHREALTIME; out=$(lxc-ls -P "$LXCP" -f); e=$EPOCHREALTIME
+  [ "$(grep -c "^$2.* RUNNING" <<< "$out")" = "$1" ] && awk -v s="$s" -v e="$e" 'BEGIN { printf "%.3f\n", (e - s) * 1000 }'
+}
+
+declare -A API_BULK LXC_BULK RSS API_CPU LXC_CPU API_DEL LXC_DEL TOGETHER API_COLD LXC_COLD LOADS
 for M in "${BULK[@]}"; do
-  echo "bench/api: bulk $M through the API ($CONC at once), then $M by LXC's tools in a row" >&2
-  names=()
-  for i in $(seq 0 $((M - 1))); do names+=("lxtapibench-m$M-$i"); done
+  echo "bench/api: bulk $M through the API, then $M by LXC's tools ($CONC at once each)" >&2
+  names=() lnames=()
+  for i in $(seq 0 $((M - 1))); do names+=("lxtapibench-m$M-$i") lnames+=("lxcapibench-m$M-$i"); done
   LXT_NAMES+=("${names[@]}")
+  c0=$(lxtd_ms)
   out=$("${CLIENT[@]}" "$SOCK" bulk "lxtapibench-m$M-" "$M" "$CONC" 2>> "$W/bulk.err")
+  c1=$(lxtd_ms)
   read -r _ _ secs failed <<< "$out"
   running=$(lxt ls --running 2>/dev/null | grep -c "^lxtapibench-m$M-")
   if [ "${failed:-1}" = 0 ] && [ "$running" = "$M" ]; then API_BULK[$M]=$secs
   else warn "API bulk $M: ${failed:-?} failed, $running running"; API_BULK[$M]=""; fi
+  API_CPU[$M]=$((c1 - c0 + $(cg_ms lxt "lxtapibench-m$M-")))
   RSS[$M]=$(rss_kb "$DPID")
-  : > "$W/api-list-$M"
-  "${CLIENT[@]}" "$SOCK" list "$LISTN" "$M" 2>> "$W/bulk.err" | awk '{ print $2 }' >> "$W/api-list-$M"
-  # Gone before LXC's bulk: each tool is measured on a host without the other's M containers
-  # (1000 of ours hold ~2000 of the host's ptys, and LXC's containers take theirs from the
-  # kernel.pty.max - kernel.pty.reserve left to devpts instances: at 1000 they failed to start).
-  "${CLIENT[@]}" "$SOCK" delete "${names[@]}" 2>/dev/null
-
-  lnames=()
-  for i in $(seq 0 $((M - 1))); do lnames+=("lxcapibench-m$M-$i"); done
+  LOADS[$M]="$(cut -d' ' -f1 /proc/loadavg)"
+  : > "$W/api-list-$M"; : > "$W/lxc-list-$M"
+  # Both tools' M running at once when the host's ptys allow: the list samples are interleaved.
+  if [ "$(pty_free)" -gt $((2 * M + 256)) ]; then TOGETHER[$M]=1; else TOGETHER[$M]=0; fi
+  api_delete() {
+    local s e d0 d1
+    d0=$(lxtd_ms); s=$EPOCHREALTIME
+    "${CLIENT[@]}" "$SOCK" delete "${names[@]}" 2>/dev/null
+    e=$EPOCHREALTIME; d1=$(lxtd_ms)
+    API_DEL[$M]="$(awk -v s="$s" -v e="$e" 'BEGIN { printf "%.1f", e - s }') s, lxtd $((d1 - d0)) ms CPU"
+    LXT_NAMES=("$A")
+  }
+  if [ "${TOGETHER[$M]}" = 0 ]; then
+    API_COLD[$M]=$(api_list_once "$M")
+    for _ in $(seq 1 "$LISTN"); do api_list_once "$M" >> "$W/api-list-$M"; done
+    # Gone before LXC's bulk: 1000 of ours hold ~2000 of the host's ptys, and LXC's containers
+    # take theirs from kernel.pty.max - kernel.pty.reserve (at 1000 they failed to start).
+    api_delete
+    sleep "$INODE_PAUSE"
+  fi
   LXC_NAMES+=("${lnames[@]}")
-  s=$EPOCHREALTIME fails=0
-  for n in "${lnames[@]}"; do
-    lxc-create -P "$LXCP" -n "$n" -t busybox -f "$W/lxc.conf" >/dev/null 2>&1 &&
-      lxc-start -P "$LXCP" -n "$n" -d -s lxc.net.0.type=empty || fails=$((fails + 1))
-  done
-  e=$EPOCHREALTIME
+  t0=$(lxc_monitors_ms)
+  read -r lsecs lfails < <(/usr/bin/time -f "%U %S" -o "$W/lxc-time" bash -c "$(declare -f lxc_bulk); CONC=$CONC LXCP=$LXCP W=$W; lxc_bulk lxcapibench-m$M- $M")
   lrunning=$(lxc-ls -P "$LXCP" -1 --running | grep -c "^lxcapibench-m$M-")
-  if [ $fails = 0 ] && [ "$lrunning" = "$M" ]; then LXC_BULK[$M]=$(awk -v s="$s" -v e="$e" 'BEGIN { printf "%.3f", e - s }')
-  else warn "LXC bulk $M: $fails failed, $lrunning running"; LXC_BULK[$M]=""; fi
-  : > "$W/lxc-list-$M"
-  for i in $(seq 1 "$LISTN"); do
-    s=$EPOCHREALTIME; out=$(lxc-ls -P "$LXCP" -f); e=$EPOCHREALTIME
-    [ "$(grep -c "^lxcapibench-m$M-.* RUNNING" <<< "$out")" = "$M" ] &&
-      awk -v s="$s" -v e="$e" 'BEGIN { printf "%.3f\n", (e - s) * 1000 }' >> "$W/lxc-list-$M"
-  done
-  # Gone before the next size: each size is measured from an empty host.
+  if [ "$lfails" = 0 ] && [ "$lrunning" = "$M" ]; then LXC_BULK[$M]=$lsecs
+  else warn "LXC bulk $M: $lfails failed, $lrunning running"; LXC_BULK[$M]=""; fi
+  LXC_CPU[$M]=$(awk -v m="$(($(lxc_monitors_ms) - t0 + $(cg_ms lxc "lxcapibench-m$M-")))" '{ printf "%.0f", ($1 + $2) * 1000 + m }' "$W/lxc-time")
+  LXC_COLD[$M]=$(lxc_list_once "$M" "lxcapibench-m$M-")
+  if [ "${TOGETHER[$M]}" = 1 ]; then
+    API_COLD[$M]=$(api_list_once "$M")
+    for _ in $(seq 1 "$LISTN"); do
+      api_list_once "$M" >> "$W/api-list-$M"
+      lxc_list_once "$M" "lxcapibench-m$M-" >> "$W/lxc-list-$M"
+    done
+    api_delete
+  else
+    for _ in $(seq 1 "$LISTN"); do lxc_list_once "$M" "lxcapibench-m$M-" >> "$W/lxc-list-$M"; done
+  fi
+  s=$EPOCHREALTIME
   bench_destroy lxc "${lnames[@]}"
-  LXT_NAMES=("$A") LXC_NAMES=("$B")
+  LXC_DEL[$M]="$(awk -v s="$s" -v e="$EPOCHREALTIME" 'BEGIN { printf "%.1f", e - s }') s"
+  LXC_NAMES=("$B")
+  [ "$M" != "${BULK[-1]}" ] && sleep "$INODE_PAUSE"   # the next size starts on inodes freed long enough ago
 done
 
 # ---- report ------------------------------------------------------------------------------------
 {
   echo "## lxtd through its API vs LXC's tools (bench/api.sh, $(date -u '+%Y-%m-%d %H:%M UTC'))"
   echo
-  echo "N=$N start samples per tool; bulk sizes ${BULK[*]} ($CONC API clients at once, LXC's tools in a row);" \
+  echo "N=$N start samples per tool; bulk sizes ${BULK[*]} ($CONC API clients at once, LXC's tools $CONC at once);" \
     "$LISTN list samples per size; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg) at the end;" \
     "lxtd \`${LXTD[*]} --helper-pool $POOL\`, LXC $(lxc-start --version 2>/dev/null), node $(node --version)." \
     "API requests from one Node process over the unix socket (no client start-up counted)."
@@ -219,13 +289,22 @@ done
       "$r$([ "$M" = 100 ] && echo " (≤ 0.1)$(bench_verdict "$r" le 0.1 "$LISTN" "$W/api-list-$M" "$W/lxc-list-$M")") |"
   done
   echo
-  echo "| created and started | lxtd API | LXC's tools, in a row | API/LXC | lxtd RSS after | per 1000, linear from this size |"
-  echo "|---|---|---|---|---|---|"
+  echo "| created and started ($CONC at once each) | lxtd API | LXC's tools | API/LXC | CPU per container: lxtd+monitors+containers / LXC's tools+monitors+containers | lxtd RSS after | load at the end | list, cold (API / lxc-ls -f) | deleted (API: stop+delete, all at once / LXC, in a row) |"
+  echo "|---|---|---|---|---|---|---|---|---|"
   for M in "${BULK[@]}"; do
     a=${API_BULK[$M]} l=${LXC_BULK[$M]}
     echo "| $M | ${a:-n/a (see stderr)} s | ${l:-n/a (see stderr)} s | $(bench_ratio "$a" "$l") |" \
-      "$(awk -v k="${RSS[$M]:-0}" 'BEGIN { printf "%.0f MiB", k / 1024 }') |" \
-      "$([ -n "$a" ] && awk -v a="$a" -v m="$M" 'BEGIN { printf "%.0f s", a * 1000 / m }' || echo –) |"
+      "$((API_CPU[$M] / M)) ms / $((LXC_CPU[$M] / M)) ms |" \
+      "$(awk -v k="${RSS[$M]:-0}" 'BEGIN { printf "%.0f MiB", k / 1024 }') | ${LOADS[$M]} |" \
+      "${API_COLD[$M]:-–} ms / ${LXC_COLD[$M]:-–} ms | ${API_DEL[$M]:-–} / ${LXC_DEL[$M]:-–} |"
+  done
+  echo
+  for M in "${BULK[@]}"; do
+    if [ "${TOGETHER[$M]}" = 1 ]; then
+      echo "List $M: both tools' $M running at once, each warm sample of the API alternated with one \`lxc-ls -f\` (after one cold sample each, shown apart)."
+    else
+      echo "List $M: the host's ptys do not hold both tools' $M at once: the API's samples ran with its $M only, then LXC's with its own (not interleaved); a ${INODE_PAUSE} s pause after the API's delete (ext4 without a journal will not reuse an inode freed less than 60–300 s ago, and looks at each when it allocates)."
+    fi
   done
   echo
   echo "Where the API start's time goes (LXTD_PHASES marks of the daemon between the client's, medians over the N samples):"

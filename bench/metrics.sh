@@ -3,7 +3,8 @@
 # memory, I/O, NIC counters and state, as Prometheus text) against `lxc-info` called once per
 # container (what a script polling LXC does), side by side in one run, R rounds interleaved;
 # also lxtd's `/1.0/metrics` (the same code, in a running daemon: no Node start-up) by curl
-# over its unix socket.
+# over its unix socket (warmed by three scrapes first). Wall clock and CPU time (user + system)
+# of each sample; the table's figures are medians.
 # Busybox containers with no network (lxt: --network empty; LXC: lxc.net.0.type = empty) and no
 # console (lxc.console.path = none, both).
 #
@@ -59,28 +60,58 @@ SOCK=$LXTP/.lxtd/unix.socket
 DPID=$!
 for _ in $(seq 1 200); do grep -q "listening" "$W/lxtd.out" 2>/dev/null && break; sleep 0.05; done
 grep -q "listening" "$W/lxtd.out" || die "lxtd did not start: $(head -c 500 "$W/lxtd.err")"
+# A running daemon is warm: its first scrapes compile the code and open the cgroup files it keeps.
+for _ in 1 2 3; do curl -s --unix-socket "$SOCK" http://lxd/1.0/metrics > /dev/null; done
 
 ms() { awk -v s="$1" -v e="$2" 'BEGIN { printf "%.1f\n", (e - s) * 1000 }'; }
+# CPU time (user + system) too, which the host's load moves much less than the wall clock: the
+# commands' by bash's `times` (this shell's reaped children), lxtd's own from /proc/PID/stat
+# (clock ticks) plus curl's. Read without forking (a fork between two readings would count).
+# cpu_ms VAR: sets VAR to the CPU time, in ms, of this shell's children so far
+cpu_ms() {
+  local _ user sys
+  times > "$W/times"
+  { read -r _; read -r user sys; } < "$W/times"
+  tms user "$user"; tms sys "$sys"
+  printf -v "$1" '%d' $((user + sys))
+}
+# tms VAR 1m2.345s: sets VAR to 62345 (bash's `times` prints three decimals)
+tms() { local m=${2%%m*} f=${2#*m}; f=${f%s}; printf -v "$1" '%d' $((m * 60000 + 10#${f/./})); }
+TICK=$(getconf CLK_TCK)
+# daemon_ms VAR: sets VAR to lxtd's CPU time so far, in ms
+daemon_ms() { local f; read -r -a f < "/proc/$DPID/stat"; printf -v "$1" '%d' $(( (f[13] + f[14]) * 1000 / TICK )); }
 for ((r = 0; r < R; r++)); do
-  s=$EPOCHREALTIME; lxt metrics > "$W/lxt.out"; e=$EPOCHREALTIME
+  cpu_ms c; s=$EPOCHREALTIME; lxt metrics > "$W/lxt.out"; e=$EPOCHREALTIME; cpu_ms d
   # A sample counts only when it covers every container, running.
-  [ "$(grep -c '^lxt_instance_state{name="lxtmet-.*state="RUNNING"' "$W/lxt.out")" = "$N" ] &&
-    ms "$s" "$e" >> "$W/lxt.ms"
-  s=$EPOCHREALTIME; curl -s --unix-socket "$SOCK" http://lxd/1.0/metrics > "$W/lxtd.metrics"; e=$EPOCHREALTIME
-  [ "$(grep -c '^lxd_procs_total{name="lxtmet-' "$W/lxtd.metrics")" = "$N" ] && ms "$s" "$e" >> "$W/lxtd.ms"
-  s=$EPOCHREALTIME
+  if [ "$(grep -c '^lxt_instance_state{name="lxtmet-.*state="RUNNING"' "$W/lxt.out")" = "$N" ]; then
+    ms "$s" "$e" >> "$W/lxt.ms"; echo $((d - c)) >> "$W/lxt.cpu"
+  fi
+  cpu_ms c; daemon_ms a; s=$EPOCHREALTIME
+  curl -s --unix-socket "$SOCK" http://lxd/1.0/metrics > "$W/lxtd.metrics"
+  e=$EPOCHREALTIME; daemon_ms b; cpu_ms d
+  if [ "$(grep -c '^lxd_procs_total{name="lxtmet-' "$W/lxtd.metrics")" = "$N" ]; then
+    ms "$s" "$e" >> "$W/lxtd.ms"
+    echo $((b - a + d - c)) >> "$W/lxtd.cpu"
+  fi
+  cpu_ms c; s=$EPOCHREALTIME
   for n in "${LXC_NAMES[@]}"; do lxc-info -P "$LXCP" -n "$n"; done > "$W/lxc.out"
-  e=$EPOCHREALTIME
-  [ "$(grep -c '^State: *RUNNING' "$W/lxc.out")" = "$N" ] && ms "$s" "$e" >> "$W/lxc.ms"
+  e=$EPOCHREALTIME; cpu_ms d
+  if [ "$(grep -c '^State: *RUNNING' "$W/lxc.out")" = "$N" ]; then
+    ms "$s" "$e" >> "$W/lxc.ms"; echo $((d - c)) >> "$W/lxc.cpu"
+  fi
 done
 
 lm=$(bench_med "$W/lxt.ms") cm=$(bench_med "$W/lxc.ms") dm=$(bench_med "$W/lxtd.ms")
 ratio=$(bench_ratio "$lm" "$cm") dratio=$(bench_ratio "$dm" "$cm")
-echo "One metrics sample of $N running busybox containers (bench/metrics.sh, $R rounds, $(date -u '+%Y-%m-%d %H:%M UTC')):"
+lc=$(bench_med "$W/lxt.cpu") cc=$(bench_med "$W/lxc.cpu") dc=$(bench_med "$W/lxtd.cpu")
+cratio=$(bench_ratio "$lc" "$cc") dcratio=$(bench_ratio "$dc" "$cc")
+echo "One metrics sample of $N running busybox containers (bench/metrics.sh, $R rounds, $(date -u '+%Y-%m-%d %H:%M UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg)):"
 echo
 echo "| figure | lxt | LXC | n (lxt/LXC) | ratio |"
 echo "| --- | --- | --- | --- | --- |"
 echo "| \`lxt metrics\` vs \`lxc-info -n\` × $N | $(bench_cell "$W/lxt.ms" ms) | $(bench_cell "$W/lxc.ms" ms) | $(bench_num "$W/lxt.ms")/$(bench_num "$W/lxc.ms") | ${ratio}$(bench_verdict "$ratio" le 0.1 "$R" "$W/lxt.ms" "$W/lxc.ms") |"
 echo "| lxtd \`GET /1.0/metrics\` (curl) vs \`lxc-info -n\` × $N | $(bench_cell "$W/lxtd.ms" ms) | $(bench_cell "$W/lxc.ms" ms) | $(bench_num "$W/lxtd.ms")/$(bench_num "$W/lxc.ms") | ${dratio}$(bench_verdict "$dratio" le 0.1 "$R" "$W/lxtd.ms" "$W/lxc.ms") |"
+echo "| CPU time (user + system): \`lxt metrics\` vs \`lxc-info -n\` × $N | $(bench_cell "$W/lxt.cpu" ms) | $(bench_cell "$W/lxc.cpu" ms) | $(bench_num "$W/lxt.cpu")/$(bench_num "$W/lxc.cpu") | ${cratio}$(bench_verdict "$cratio" le 0.1 "$R" "$W/lxt.cpu" "$W/lxc.cpu") |"
+echo "| CPU time: lxtd's for \`GET /1.0/metrics\` (clock ticks) + curl's vs the same | $(bench_cell "$W/lxtd.cpu" ms) | $(bench_cell "$W/lxc.cpu" ms) | $(bench_num "$W/lxtd.cpu")/$(bench_num "$W/lxc.cpu") | ${dcratio}$(bench_verdict "$dcratio" le 0.1 "$R" "$W/lxtd.cpu" "$W/lxc.cpu") |"
 echo
 echo "\`lxt metrics\` output: $(wc -l < "$W/lxt.out") lines, $(wc -c < "$W/lxt.out") bytes; \`lxc-info\` × $N: $(wc -l < "$W/lxc.out") lines."

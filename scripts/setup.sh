@@ -30,7 +30,8 @@ say "Debian packages"
 # VM, with systemd as a Debian 12 host has it); systemd-container: machinectl and
 # systemd-machined, which register containers on systemd hosts (and in that VM).
 # lxd-client: the stock LXD client (`lxc`), the test client of lxtd (it coexists with lxc's lxc-* tools);
-# python3: its pty driver (test/integration/pty-drive.py: `lxc exec`/`lxc console` at a real terminal).
+# python3: its pty driver (test/integration/pty-drive.py: `lxc exec`/`lxc console` at a real terminal)
+#   and bench/migrate.sh's link bandwidth.
 # chromium: the web UI's browser tests and screenshots (driven by npm's playwright-core; no browser download).
 # man-db: the man pages' test renders each; dpkg-dev + lintian: `npm run package:deb` and its checks;
 # bash-completion, zsh, fish: shell completion (loaded at the prompt, driven by its test).

@@ -164,6 +164,7 @@ function main(): void {
     "dist/lxt.cjs",
     "dist/lxt-main.cjs",
     "dist/lxt-complete.cjs",
+    "dist/lxt-metrics.cjs",
     "dist/lxtd.cjs",
     "native/build/lxt-shim",
     "dist/man/man1/lxt.1",
@@ -175,7 +176,13 @@ function main(): void {
   try {
     const lib = join(stage, LIBDIR.slice(1));
     // The bundles, with their mtimes: the loader's code cache is stamped with the bundle's.
-    for (const f of ["lxt.cjs", "lxt-main.cjs", "lxt-complete.cjs", "lxtd.cjs"]) {
+    for (const f of [
+      "lxt.cjs",
+      "lxt-main.cjs",
+      "lxt-complete.cjs",
+      "lxt-metrics.cjs",
+      "lxtd.cjs",
+    ]) {
       put(join(ROOT, "dist", f), join(lib, "dist", f), 0o644);
       const st = statSync(join(ROOT, "dist", f));
       utimesSync(join(lib, "dist", f), st.atime, st.mtime);

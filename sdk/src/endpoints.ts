@@ -199,6 +199,8 @@ export interface Endpoints {
   "GET /1.0/cluster": Ep<ClusterJson>;
   "GET /1.0/cluster/members": Ep<List<ClusterMemberJson>>;
   "GET /1.0/cluster/members/:name": Ep<ClusterMemberJson>;
+  /** A join token for a new member (a token operation; `lxc cluster add`). */
+  "POST /1.0/cluster/members": Ep<OperationJson, { server_name: string }>;
   /** lxt's own: every member's record, load and last heartbeat (`lxt cluster list`). */
   "GET /1.0/cluster/heartbeats": Ep<MemberView[]>;
 }
@@ -314,6 +316,7 @@ export const ENDPOINTS: { readonly [K in EndpointKey]: EndpointKind } = {
   "GET /1.0/cluster": "sync",
   "GET /1.0/cluster/members": "sync",
   "GET /1.0/cluster/members/:name": "sync",
+  "POST /1.0/cluster/members": "async",
   "GET /1.0/cluster/heartbeats": "sync",
 };
 

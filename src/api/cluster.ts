@@ -62,6 +62,21 @@ export class Cluster {
     this.member = o.member;
   }
 
+  /** The URL others reach this member at (`--address`). */
+  get address(): string {
+    return this.o.address;
+  }
+
+  /** The shared store (forwarding and join tokens read it too). */
+  get store(): ClusterStore {
+    return this.o.store;
+  }
+
+  /** The member holding instance name `name`, or undefined when none does. */
+  async holder(name: string): Promise<string | undefined> {
+    return await this.o.store.get(KEYS.name(name));
+  }
+
   private serial<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.queue.then(fn, fn);
     this.queue = run.catch(() => {});

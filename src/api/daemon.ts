@@ -8,6 +8,7 @@ import { join } from "node:path";
 import type { Logger } from "pino";
 import type { Caller, Context } from "../core/context.js";
 import type { Cluster } from "./cluster.js";
+import type { ClusterNet } from "./cluster-net.js";
 import { EventHub } from "./events.js";
 import { OperationStore } from "./operation-store.js";
 import { Operations } from "./operations.js";
@@ -99,6 +100,8 @@ export class Daemon {
   uiLocal?: UiLocalControl;
   /** Set when lxtd runs as a cluster member (`--cluster`): membership and the shared names. */
   cluster?: Cluster;
+  /** Set with `cluster`: the managed networks that span the members. */
+  clusterNet?: ClusterNet;
 
   constructor(o: DaemonOptions) {
     this.ctx = o.ctx;

@@ -29,6 +29,7 @@ export const API_EXTENSIONS: readonly string[] = [
   "container_exec_user_group_cwd",
   "instances",
   "clustering",
+  "clustering_join_token",
   "container_full",
   "instance_get_full",
   "image_profiles",

@@ -7,7 +7,7 @@
  * re-rendered from profiles + local and written in one step.
  */
 
-import { checkEntry, type KeyValue, replaceConfig } from "../container/config-replace.js";
+import { entryChecker, type KeyValue, replaceConfig } from "../container/config-replace.js";
 import { readForwards, replaceForwards } from "../container/forward.js";
 import type { ContainerPaths } from "../container/paths.js";
 import { configFileEntries } from "../container/resources.js";
@@ -147,7 +147,7 @@ function plan(ctx: Context, store: Profiles, paths: ContainerPaths, change: Inst
       throw badRequest(`Invalid config: ${k} is read-only here`);
   }
   const current = configFileEntries(paths);
-  const rendered = renderLxc(expanded, current, (k, v) => checkEntry(ctx, k, v));
+  const rendered = renderLxc(expanded, current, entryChecker(ctx));
   return { expanded, rendered };
 }
 
@@ -182,8 +182,7 @@ export async function applyChange(
       ctx,
       paths,
       // The preserved keys and NIC indexes come from the config as it is under the lock.
-      (current: KeyValue[]) =>
-        renderLxc(expanded, current, (k, v) => checkEntry(ctx, k, v)).entries,
+      (current: KeyValue[]) => renderLxc(expanded, current, entryChecker(ctx)).entries,
       {
         caller,
         verb: "update",

@@ -48,6 +48,10 @@ export function readMeta(paths: ContainerPaths): InstanceMeta {
   };
 }
 
-export function writeMeta(paths: ContainerPaths, meta: InstanceMeta): void {
-  writeFileAtomic(metaFile(paths), stringify(meta), 0o600);
+/**
+ * Writes the sidecar atomically; `durable` (the default) syncs it to disk
+ * first. A write that another durable one follows at once may skip it.
+ */
+export function writeMeta(paths: ContainerPaths, meta: InstanceMeta, durable = true): void {
+  writeFileAtomic(metaFile(paths), stringify(meta), 0o600, durable);
 }

@@ -8,7 +8,7 @@
  * keys LXD only stores (`user.*`) go to the new `lxd.yaml`.
  */
 import { existsSync } from "node:fs";
-import { checkEntry } from "../container/config-replace.js";
+import { entryChecker } from "../container/config-replace.js";
 import { copyContainer } from "../container/copy.js";
 import { destroyContainer } from "../container/destroy.js";
 import { containerPaths } from "../container/paths.js";
@@ -78,7 +78,7 @@ export async function copyInstance(d: Daemon, body: CopyBody, name: string): Pro
     throw badRequest("Invalid devices: changing devices in a copy is not supported yet");
   }
   // Refused before anything is copied.
-  renderLxc({ config: changed, devices: {} }, [], (k, v) => checkEntry(d.ctx, k, v));
+  renderLxc({ config: changed, devices: {} }, [], entryChecker(d.ctx));
   const to = containerPaths(d.ctx, name);
   if (snapshot) {
     await restoreSnapshot(d.ctx, from, snapshot.dir, to, d.caller);

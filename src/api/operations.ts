@@ -32,6 +32,13 @@ export interface OperationSpec {
    * takes the socket when the secret is one of its own, else false (the client gets 403).
    */
   connect?(secret: string, ws: import("ws").WebSocket): boolean;
+  /**
+   * Start `run` before `start` returns instead of on the next turn: its first
+   * synchronous steps (an exec handed to the attach server) then overlap the
+   * 202's write and the client's wait, and the 202 shows it `Running` (as
+   * LXD's does). For work that may run before its operation is announced.
+   */
+  startNow?: boolean;
 }
 
 const FINAL: ReadonlySet<StatusName> = new Set(["Success", "Failure", "Cancelled"]);
@@ -127,16 +134,21 @@ export class Operations {
     readonly store?: OperationStore,
   ) {}
 
-  /** Creates the operation and starts its work on the next turn (after the response names it). */
+  /**
+   * Creates the operation and starts its work on the next turn (after the
+   * response names it), or at once with `spec.startNow`.
+   */
   start(spec: OperationSpec): Operation {
     const op = new Operation(this, spec);
     this.live.set(op.id, op);
     const json = op.json();
     this.store?.write(json);
     this.events.emit("operation", json);
-    setImmediate(() => {
-      void this.run(op);
-    });
+    if (spec.startNow) void this.run(op);
+    else
+      setImmediate(() => {
+        void this.run(op);
+      });
     return op;
   }
 

@@ -15,6 +15,7 @@ import Fastify, {
 } from "fastify";
 import { type WebSocket, WebSocketServer } from "ws";
 import { phase } from "../core/phase.js";
+import { peerTrusted } from "./cluster-peers.js";
 import type { Daemon } from "./daemon.js";
 import { errorBody, errorOf } from "./envelope.js";
 import { secretOpens } from "./image-pull.js";
@@ -123,7 +124,7 @@ export function buildApp(d: Daemon, opts: AppOptions = {}): FastifyInstance {
   });
   app.addHook("onRequest", async (req, reply) => {
     phase("api: request");
-    req.trusted = trusted(req.raw);
+    req.trusted = trusted(req.raw) || (opts.https !== undefined && (await peerTrusted(d, req.raw)));
     if (!req.trusted && d.ui.sessionOf(req.raw)) req.trusted = req.viaSession = true;
     const route = `${req.method} ${req.url.split("?")[0]}`;
     if (
@@ -160,11 +161,17 @@ export function buildApp(d: Daemon, opts: AppOptions = {}): FastifyInstance {
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: 16 * 1024 * 1024 });
   app.server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    if (!trusted(req) && !d.ui.sessionOf(req)) {
-      socket.end("HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
-      return;
-    }
-    handleUpgrade(d, wss, req, socket, head);
+    void (async () => {
+      if (
+        !trusted(req) &&
+        !d.ui.sessionOf(req) &&
+        !(opts.https !== undefined && (await peerTrusted(d, req)))
+      ) {
+        socket.end("HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+        return;
+      }
+      handleUpgrade(d, wss, req, socket, head);
+    })();
   });
   // Upgraded sockets would hold the server's close open: end them first.
   app.addHook("preClose", async () => {

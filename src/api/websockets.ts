@@ -7,6 +7,7 @@
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import type { WebSocket, WebSocketServer } from "ws";
+import { forwardUpgrade } from "./cluster-forward.js";
 import type { Daemon } from "./daemon.js";
 import { errorBody } from "./envelope.js";
 import { type EventType, MAX_BUFFERED, parseEventTypes } from "./events.js";
@@ -42,6 +43,8 @@ export function handleUpgrade(
   const m = /^\/1\.0\/operations\/([0-9a-f-]{36})\/websocket$/.exec(path);
   if (m?.[1]) {
     const op = d.operations.get(m[1]);
+    // Another member's operation (an exec forwarded through this member): piped there.
+    if (!op && forwardUpgrade(d, m[1], req, socket, head)) return;
     const secret = url.searchParams.get("secret") ?? "";
     if (!op?.spec.connect || op.final) {
       refuse(socket, 404, "Operation not found");

@@ -245,6 +245,25 @@ export function readCgroupLayout(fs: CgroupFs, sources: LayoutSources = PROC_SEL
       if (errnoCode(err) !== "ENOENT") throw wrapError(`read cgroup layout: ${h.ownDir}`, err);
     }
   }
+  return sameAsLast(sources, layout);
+}
+
+/**
+ * The last layout read from each source, so that a read that finds the same
+ * layout returns the same object: what is worked out per layout object
+ * (`hierarchyOfDir`'s answers) then outlives one list or scrape. Layouts are
+ * never changed once read, so sharing one is safe.
+ */
+const LAST = new Map<string, { json: string; layout: CgroupLayout }>();
+const LAST_MAX = 16;
+
+function sameAsLast(sources: LayoutSources, layout: CgroupLayout): CgroupLayout {
+  const key = `${sources.mountinfo}\0${sources.cgroup}`;
+  const json = JSON.stringify(layout);
+  const last = LAST.get(key);
+  if (last?.json === json) return last.layout;
+  if (!last && LAST.size >= LAST_MAX) LAST.clear();
+  LAST.set(key, { json, layout });
   return layout;
 }
 

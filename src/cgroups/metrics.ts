@@ -44,7 +44,16 @@ export type MemoryStatName =
   | "Cached"
   | "SReclaimable";
 
-export interface CgroupMetrics extends CgroupStats {
+/** The usage figures a scrape shows (not the total CPU time, nor I/O summed over devices). */
+export const METRICS_USAGE = [
+  "memoryBytes",
+  "memoryPeakBytes",
+  "memorySwapBytes",
+  "oomKills",
+  "pids",
+] as const satisfies readonly (keyof CgroupStats)[];
+
+export interface CgroupMetrics extends Pick<CgroupStats, (typeof METRICS_USAGE)[number]> {
   cpu: CpuTime[];
   memoryStat: Partial<Record<MemoryStatName, number>>;
   /** The cgroup's own memory limit in bytes; undefined when it has none. */
@@ -214,7 +223,7 @@ export function readCgroupMetrics(
 ): CgroupMetrics {
   // The stats' files (blkio's bytes, memory usage) are read once for both.
   const fs = readsOnce(fsIn);
-  const stats = readCgroupStats(dirs, layout, fs);
+  const stats = readCgroupStats(dirs, layout, fs, METRICS_USAGE);
   const cpuacct = v1DirWith(dirs.v1, layout, "cpuacct");
   const memory = v1DirWith(dirs.v1, layout, "memory");
   const blkio = v1DirWith(dirs.v1, layout, "blkio");
@@ -238,7 +247,15 @@ export function readCgroupMetrics(
       : v2Stat !== undefined
         ? memoryStat(v2Stat, 2)
         : {};
-  const limitText = memory ? read(memory, "memory.limit_in_bytes") : read(v2, "memory.max");
+  // v1's memory.stat names the least limit of the cgroup and its ancestors: when that is none,
+  // the cgroup's own is none too, and memory.limit_in_bytes need not be read.
+  const least = v1Stat === undefined ? undefined : flatKeyed(v1Stat, "hierarchical_memory_limit");
+  const noLimit = least !== undefined && /^\d+$/.test(least) && memoryLimit(least) === undefined;
+  const limitText = noLimit
+    ? undefined
+    : memory
+      ? read(memory, "memory.limit_in_bytes")
+      : read(v2, "memory.max");
 
   const bytes = read(blkio, "blkio.throttle.io_service_bytes_recursive");
   const ioStat = blkio ? undefined : read(v2, "io.stat");

@@ -45,9 +45,9 @@ const mark = (name: string) => marks?.push([name, process.hrtime.bigint()]);
 const bundle = join(__dirname, "lxt-main.cjs");
 const cacheFile = `${bundle}.cache`;
 
-/** The bundle's text and a stamp (size, mtime) that a cache must carry to be used with it. */
-function readBundle(): { source: string; stamp: string } {
-  const fd = openSync(bundle, "r");
+/** A bundle's text and a stamp (size, mtime) that a cache must carry to be used with it. */
+function readBundle(file = bundle): { source: string; stamp: string } {
+  const fd = openSync(file, "r");
   try {
     const st = fstatSync(fd);
     // One read of the known size (readFileSync on an fd reads 8 KiB at a time).
@@ -124,15 +124,57 @@ function runBundle(): void {
     writeCache(file, stamp, script.createCachedData());
   });
   mark(rejected ? "bundle compiled (code cache rejected)" : "bundle compiled");
+  runScript(script, bundle);
+}
+
+/** Runs a CommonJS file's text compiled as `filename` (with V8's `cachedData`), giving its exports. */
+function runScript(script: Script, filename: string): unknown {
   const mod = { exports: {} };
   (script.runInThisContext() as (...args: unknown[]) => void).call(
     mod.exports,
     mod.exports,
-    createRequire(bundle),
+    createRequire(filename),
     mod,
-    bundle,
-    dirname(bundle),
+    filename,
+    dirname(filename),
   );
+  return mod.exports;
+}
+
+/**
+ * `lxt metrics` (a scrape, which monitoring runs every few seconds):
+ * answered by dist/lxt-metrics.cjs (src/cli/metrics-entry.ts), a tenth of
+ * the bundle, with a code cache of its own learnt as a verb's is (by its
+ * first run that answers and exits 0). Resolves false, having written
+ * nothing, when the full verb must answer (other flags, `--help`, an error).
+ */
+async function metricsAlone(): Promise<boolean> {
+  if (process.argv[2] !== "metrics") return false;
+  const file = join(__dirname, "lxt-metrics.cjs");
+  let entry: typeof import("./metrics-entry.js");
+  let source: string;
+  let stamp: string;
+  try {
+    ({ source, stamp } = readBundle(file));
+  } catch {
+    return false;
+  }
+  const cache = `${join(dirname(learnt), "lxt-metrics.cjs")}.cache`;
+  const cachedData = readCache(cache, stamp);
+  const script = new Script(wrap(source), { filename: file, cachedData });
+  try {
+    entry = runScript(script, file) as typeof entry;
+  } catch {
+    return false;
+  }
+  const answered = await entry.metricsAlone(process.argv.slice(3));
+  const usable = cachedData !== undefined && script.cachedDataRejected !== true;
+  if (answered && !usable) {
+    process.on("exit", (code) => {
+      if (code === 0) writeCache(cache, stamp, script.createCachedData());
+    });
+  }
+  return answered;
 }
 
 /**
@@ -151,4 +193,11 @@ function completedAlone(): boolean {
   return entry.completeNames(process.argv.slice(3), process.env);
 }
 
-if (!completedAlone()) runBundle();
+if (!completedAlone()) {
+  if (process.argv[2] === "metrics") {
+    metricsAlone().then(
+      (answered) => answered || runBundle(),
+      () => runBundle(),
+    );
+  } else runBundle();
+}

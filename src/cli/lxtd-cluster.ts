@@ -5,6 +5,8 @@
  */
 import { createRequire } from "node:module";
 import { Cluster } from "../api/cluster.js";
+import { ClusterNet } from "../api/cluster-net.js";
+import { admit } from "../api/cluster-tokens.js";
 import type { Daemon } from "../api/daemon.js";
 import { DEFAULT_CLUSTER_TTL } from "./lxtd-program.js";
 
@@ -15,6 +17,8 @@ export interface ClusterFlags {
   /** HOST:PORT of the address: what --https defaults to. */
   listen: string;
   ttlSeconds: number;
+  /** `--cluster-token`: the join token this member's certificate is admitted by. */
+  token?: string;
 }
 
 /** The cluster flags checked together; undefined when none is given. Throws naming the bad flag. */
@@ -23,12 +27,14 @@ export function clusterFlags(o: {
   member?: string;
   address?: string;
   clusterTtl?: string;
+  clusterToken?: string;
 }): ClusterFlags | undefined {
   if (o.cluster === undefined) {
     for (const [flag, v] of [
       ["--member", o.member],
       ["--address", o.address],
       ["--cluster-ttl", o.clusterTtl],
+      ["--cluster-token", o.clusterToken],
     ] as const) {
       if (v !== undefined) throw new Error(`${flag} needs --cluster`);
     }
@@ -61,6 +67,7 @@ export function clusterFlags(o: {
     address: o.address.replace(/\/$/, ""),
     listen: `${m[1]}:${m[2]}`,
     ttlSeconds: ttl,
+    ...(o.clusterToken !== undefined ? { token: o.clusterToken } : {}),
   };
 }
 
@@ -80,19 +87,41 @@ export async function joinCluster(
   const { etcdStore } = createRequire(bundle)(
     "./cluster/etcd.cjs",
   ) as typeof import("../api/cluster-etcd.js");
+  const store = etcdStore(f.endpoints);
   const cluster = new Cluster(d, {
     member: f.member,
     address: f.address,
     architecture: arch,
     ttlSeconds: f.ttlSeconds,
-    store: etcdStore(f.endpoints),
+    store,
   });
   try {
+    const { trusted } = await admit(
+      cluster.store,
+      f.member,
+      d.fingerprint(),
+      f.token,
+      d.ctx.host.clock.now(),
+    ).catch((err: unknown) => {
+      throw new Error(`--cluster-token: ${(err as Error).message}`);
+    });
+    if (!trusted) {
+      d.log.warn(
+        "cluster: this member's certificate is not trusted by the others (join with --cluster-token from `lxt cluster add`): they refuse its forwarded requests",
+      );
+    }
     await cluster.join();
   } catch (err) {
     await cluster.leave().catch(() => {});
     throw new Error(`--cluster ${f.endpoints.join(",")}: ${(err as Error).message}`);
   }
   d.cluster = cluster;
+  d.clusterNet = new ClusterNet(d, {
+    member: f.member,
+    address: f.address,
+    store,
+    periodMs: (f.ttlSeconds * 1000) / 3,
+  });
+  await d.clusterNet.start();
   return cluster;
 }

@@ -55,6 +55,10 @@ export function lxtdProgram() {
       "the https://HOST:PORT other members and clients reach this member at (default for --https: its HOST:PORT)",
     )
     .option(
+      "--cluster-token <token>",
+      "join with this token (from `lxt cluster add NAME` on a member): this member's certificate joins the members' trust",
+    )
+    .option(
       "--cluster-ttl <seconds>",
       `a member silent this long is offline; heartbeats come at a third of it (default ${DEFAULT_CLUSTER_TTL})`,
     );

@@ -186,6 +186,7 @@ async function main(): Promise<void> {
     stopping = true;
     log.info({ signal: sig }, "lxtd stopping");
     await d.operations.drain(10_000);
+    await d.clusterNet?.stop();
     // Revoked before the listeners close: the others see this member offline at once.
     await d.cluster
       ?.leave()

@@ -66,6 +66,7 @@ export async function sendRunning(
 
     opts.progress?.(`checkpointing ${paths.name}`);
     const frozen = ctx.host.clock.now();
+    const sentBefore = bytes;
     await checkpointContainer(ctx, paths, { dir: images, stop: true });
     dumped = true;
     await exportContainer(ctx, paths, file("delta.tar.zst"), dump);
@@ -93,7 +94,7 @@ export async function sendRunning(
         );
       }
     }
-    return { bytes, downtimeMs };
+    return { bytes, downtimeMs, stoppedBytes: bytes - sentBefore };
   } catch (err) {
     if (!running) {
       if (id) {

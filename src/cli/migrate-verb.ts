@@ -51,7 +51,10 @@ export async function remoteTransfer(
     }),
   );
   if (opts.verbose) {
-    const down = r.downtimeMs === undefined ? "" : `, stopped for ${Math.round(r.downtimeMs)} ms`;
+    const down =
+      r.downtimeMs === undefined
+        ? ""
+        : `, stopped for ${Math.round(r.downtimeMs)} ms; ${r.stoppedBytes ?? 0} bytes sent while stopped`;
     writeOut(
       `${verb === "move" ? "moved" : "copied"} ${paths.name} to ${where.remote}:${where.newName} (${r.bytes} bytes sent${down})\n`,
     );

@@ -36,6 +36,8 @@ export interface SendOptions {
 export interface SendResult {
   bytes: number;
   downtimeMs?: number;
+  /** Of `bytes`, those sent while a running container was stopped (delta and checkpoint). */
+  stoppedBytes?: number;
 }
 
 /** What a send needs: this host's side, the remote and this state root's client certificate. */

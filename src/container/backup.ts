@@ -335,13 +335,43 @@ export async function importContainer(
   name: string | undefined,
   opts: ImportOptions,
 ): Promise<ContainerPaths> {
-  const run = ctx.host.run;
+  const staged = await stageImport(ctx, file, name, opts);
+  return staged.finish(opts.deltas ?? []);
+}
+
+/** An import whose base archive is unpacked, not yet in place (`stageImport`). */
+export interface StagedImport {
+  paths: ContainerPaths;
+  /**
+   * Unpacks `deltas` (incremental archives, in order) over the base and
+   * puts the container in place, under its lock; refused when the name
+   * is taken by then. Undoes everything on failure. Once only.
+   */
+  finish(deltas: readonly string[]): Promise<ContainerPaths>;
+  /** Removes what was unpacked. Idempotent; a no-op after `finish`. */
+  abort(): Promise<void>;
+}
+
+/**
+ * The first half of `importContainer`: the base archive `file` unpacked
+ * into a claimed staging directory, which nobody sees as a container until
+ * `finish` (a live move unpacks its base while the container still runs
+ * on the source, and only the delta during the freeze). `incremental`
+ * unpacks as an incremental archive: directory records remove what the
+ * dump did not hold (what `finish`'s deltas need).
+ */
+export async function stageImport(
+  ctx: Context,
+  file: string,
+  name: string | undefined,
+  opts: ImportOptions & { incremental?: boolean },
+): Promise<StagedImport> {
   const env = ctx.settings.hostEnv;
   const lxcpath = ctx.lxcpath;
   const src = resolve(file);
   const manifest = await readBackupManifest(env, src);
   const paths = containerPaths(ctx, checkName(name ?? manifest.name));
-  const driver = await usableDriver(opts.backend, lxcpath, run);
+  const driver = await usableDriver(opts.backend, lxcpath, ctx.host.run);
   if (driver.name === "zfs") {
     // A dataset is named and mounted for its container directory: staging
     // one and renaming the directory would leave both pointing at staging.
@@ -350,99 +380,123 @@ export async function importContainer(
       `import ${file}: importing straight into zfs is not supported yet: import with -B dir, then lxt copy -B zfs`,
     );
   }
+  const failed = (err: unknown) =>
+    explainNoSpace(wrapError(`import ${file}`, err), `import ${file} as ${paths.name}`, lxcpath);
+  if (existsSync(paths.dir)) {
+    throw new LxtError("exists", `import ${file}: container ${paths.name} already exists`);
+  }
   mkdirSync(lxcpath, { recursive: true, mode: 0o755 });
   await cleanStaleStaging(ctx, lxcpath);
-  await withLock(ctx, paths, async () => {
-    if (existsSync(paths.dir)) {
-      throw new LxtError("exists", `import ${file}: container ${paths.name} already exists`);
+  const stage = await makeStaging(ctx, lxcpath, "import");
+  const staging = stage.dir;
+  const revert = new Reverter();
+  revert.add("staging", () => stage.release());
+  const staged: Staged[] = [];
+  let transforms: string[] = [];
+  const unpack = (archive: string, incremental: boolean) =>
+    runTar(
+      "tar",
+      [
+        "-x",
+        "-f",
+        archive,
+        ...TAR_KEEP,
+        "--same-owner",
+        // An incremental archive's directory records remove what the dump did not hold.
+        ...(incremental ? ["--listed-incremental=/dev/null"] : []),
+        ...compressionArgs(fileCompression(archive), "read"),
+        ...transforms,
+        "-C",
+        staging,
+      ],
+      { what: "unpack", env },
+    );
+  try {
+    staged.push({
+      ref: stageRef(driver, staging),
+      archive: "rootfs",
+      finalDir: paths.dir,
+      fromDir: manifest.dir,
+    });
+    for (const s of manifest.snapshots) {
+      const dir = join(staging, "snaps", s.name);
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      staged.push({
+        ref: stageRef(driver, dir),
+        archive: `snaps/${s.name}/rootfs`,
+        finalDir: join(paths.dir, "snaps", s.name),
+        fromDir: s.dir,
+      });
     }
-    const stage = await makeStaging(ctx, lxcpath, "import");
-    const staging = stage.dir;
-    const revert = new Reverter();
-    revert.add("staging", () => stage.release());
+    for (const s of staged) {
+      revert.add("staged rootfs", () => driver.destroy(s.ref));
+      await driver.create(s.ref);
+    }
+    transforms = extractTransforms(
+      staged.map((s) => ({ archive: s.archive, target: relative(staging, filesDir(s.ref)) })),
+    );
+    opts.progress?.(`unpacking ${file} as ${paths.name}`);
+    await unpack(src, !!opts.incremental || (opts.deltas ?? []).length > 0);
+  } catch (err) {
+    await revert.revert();
+    throw failed(err);
+  }
+  let done = false;
+  const finish = async (deltas: readonly string[]): Promise<ContainerPaths> => {
+    if (done) throw new LxtError("internal", `import ${file}: finished or aborted already`);
+    done = true;
     try {
-      const staged: Staged[] = [
-        {
-          ref: stageRef(driver, staging),
-          archive: "rootfs",
-          finalDir: paths.dir,
-          fromDir: manifest.dir,
-        },
-      ];
-      for (const s of manifest.snapshots) {
-        const dir = join(staging, "snaps", s.name);
-        mkdirSync(dir, { recursive: true, mode: 0o700 });
-        staged.push({
-          ref: stageRef(driver, dir),
-          archive: `snaps/${s.name}/rootfs`,
-          finalDir: join(paths.dir, "snaps", s.name),
-          fromDir: s.dir,
-        });
-      }
-      for (const s of staged) {
-        revert.add("staged rootfs", () => driver.destroy(s.ref));
-        await driver.create(s.ref);
-      }
-      const transforms = extractTransforms(
-        staged.map((s) => ({ archive: s.archive, target: relative(staging, filesDir(s.ref)) })),
-      );
-      opts.progress?.(`unpacking ${file} as ${paths.name}`);
-      const deltas = (opts.deltas ?? []).map((f) => resolve(f));
-      for (const archive of [src, ...deltas]) {
-        await runTar(
-          "tar",
-          [
-            "-x",
-            "-f",
-            archive,
-            ...TAR_KEEP,
-            "--same-owner",
-            // An incremental archive's directory records remove what the dump did not hold.
-            ...(deltas.length > 0 ? ["--listed-incremental=/dev/null"] : []),
-            ...compressionArgs(fileCompression(archive), "read"),
-            ...transforms,
-            "-C",
-            staging,
-          ],
-          { what: "unpack", env },
-        );
-      }
-      rmSync(join(staging, "index.json"), { force: true });
-      const renamed = paths.name !== manifest.name;
-      for (const s of staged) {
-        const config = join(relocate(s.finalDir, paths.dir, staging), "config");
-        if (!existsSync(config)) {
-          throw new LxtError(
-            "system",
-            `the archive is incomplete (truncated?): no ${relative(staging, config)}`,
-          );
+      await withLock(ctx, paths, async () => {
+        if (existsSync(paths.dir)) {
+          throw new LxtError("exists", `import ${file}: container ${paths.name} already exists`);
         }
-        const finalSpec = relocateSpec(s.ref.spec, staging, paths.dir);
-        const text = rewriteConfig(readFileSync(config, "utf8"), {
-          rootfs: formatRootfsSpec(finalSpec),
-          fromDir: s.fromDir,
-          toDir: s.finalDir,
-          hostname: renamed ? paths.name : undefined,
-          keepHwaddr: !renamed,
-        });
-        writeFileAtomic(config, text, 0o644);
-        loadConfigFile(config, opts.caller.env);
-      }
-      const main = staged[0];
-      if (renamed && main) writeHostname(main.ref, false, paths.name);
-      renameSync(staging, paths.dir);
-      revert.success();
-      await stage.release();
+        try {
+          await finishStaged(deltas);
+        } catch (err) {
+          throw failed(err);
+        }
+      });
     } catch (err) {
       await revert.revert();
-      throw explainNoSpace(
-        wrapError(`import ${file}`, err),
-        `import ${file} as ${paths.name}`,
-        lxcpath,
-      );
+      throw err;
     }
-  });
-  return paths;
+    return paths;
+  };
+  const finishStaged = async (deltas: readonly string[]) => {
+    for (const d of deltas) await unpack(resolve(d), true);
+    rmSync(join(staging, "index.json"), { force: true });
+    const renamed = paths.name !== manifest.name;
+    for (const s of staged) {
+      const config = join(relocate(s.finalDir, paths.dir, staging), "config");
+      if (!existsSync(config)) {
+        throw new LxtError(
+          "system",
+          `the archive is incomplete (truncated?): no ${relative(staging, config)}`,
+        );
+      }
+      const finalSpec = relocateSpec(s.ref.spec, staging, paths.dir);
+      const text = rewriteConfig(readFileSync(config, "utf8"), {
+        rootfs: formatRootfsSpec(finalSpec),
+        fromDir: s.fromDir,
+        toDir: s.finalDir,
+        hostname: renamed ? paths.name : undefined,
+        keepHwaddr: !renamed,
+      });
+      writeFileAtomic(config, text, 0o644);
+      loadConfigFile(config, opts.caller.env);
+    }
+    const main = staged[0];
+    if (renamed && main) writeHostname(main.ref, false, paths.name);
+    renameSync(staging, paths.dir);
+    revert.success();
+    await stage.release();
+  };
+  const abort = async () => {
+    if (done) return;
+    done = true;
+    await revert.revert();
+  };
+  return { paths, finish, abort };
 }
 
 function stageRef(driver: StorageDriver, dir: string): RootfsRef {

@@ -8,7 +8,9 @@
  * (`--external veth[NAME]:HOST@BRIDGE`). So only veths on a bridge with
  * nothing on the host side but that port are taken: anything else the
  * start's records would set up around them (VLANs on the port, host routes,
- * proxy entries, `script.up`) a restore would not. Pure.
+ * proxy entries, `script.up`) a restore would not. The IPv4 addresses come
+ * back with the namespace: the restore reserves the same ones on the
+ * managed networks there. Pure.
  */
 
 import type { NicPlan } from "../network/nic-resolve.js";
@@ -21,6 +23,12 @@ export interface CheckpointVeth {
   bridge: string;
   /** The container's end's MAC as planned (`-`: the kernel's). */
   mac: string;
+  /**
+   * Its IPv4 addresses as the start set them (`A.B.C.D/N`: static or
+   * reserved on a managed network), which the restore reserves again
+   * there. Absent in checkpoints made before lxt recorded them.
+   */
+  ipv4?: string[];
 }
 
 /** `net` record verbs whose effect lives inside the container's namespace (CRIU dumps it). */
@@ -50,11 +58,33 @@ export function refuseNetRecords(
   return undefined;
 }
 
-/** The veths a plan's `net` records make, for the manifest. */
+/** The veths a plan's `net` records make, with their IPv4 addresses (`addr` records), for the manifest. */
 export function vethsOf(nets: readonly (readonly string[])[]): CheckpointVeth[] {
   return nets
     .filter((f) => f[0] === "veth")
-    .map((f) => ({ name: f[2] ?? "", bridge: f[5] ?? "-", mac: f[4] ?? "-" }));
+    .map((f) => {
+      const name = f[2] ?? "";
+      const ipv4 = nets
+        .filter((a) => a[0] === "addr" && a[1] === name && /^\d+\.\d+\.\d+\.\d+\//.test(a[2] ?? ""))
+        .map((a) => a[2] ?? "");
+      return { name, bridge: f[5] ?? "-", mac: f[4] ?? "-", ...(ipv4.length > 0 ? { ipv4 } : {}) };
+    });
+}
+
+/**
+ * The restore's NICs with the IPv4 addresses their veths had when dumped
+ * (CRIU brings the addresses back with the namespace): a NIC whose address
+ * a managed network reserved at start has it reserved again there as if
+ * static, not a new one from the range. Pure.
+ */
+function withDumpedAddresses(
+  nics: readonly NicPlan[],
+  veths: readonly CheckpointVeth[],
+): NicPlan[] {
+  return nics.map((n) => {
+    const v = veths.find((x) => x.name === n.name);
+    return v?.ipv4 && n.ipv4.length === 0 ? { ...n, ipv4: v.ipv4 } : n;
+  });
 }
 
 /** Why a restore's NICs (the new start's plan) cannot take the checkpoint's veths; undefined when they can. */
@@ -91,4 +121,27 @@ export function vethRestoreArgs(nics: readonly NicPlan[]): string[] {
   return nics.flatMap((n) =>
     n.type === "veth" && n.link ? ["--external", `veth[${n.name}]:${n.hostName}@${n.link}`] : [],
   );
+}
+
+/**
+ * The restore's NICs with the addresses dumped with them
+ * (`withDumpedAddresses`), or why one cannot keep its address there:
+ * `problem(network, key, cidr)` says it for each kept address (the
+ * network's subnet and reservations: network/reserve.ts).
+ */
+export function keptAddresses(
+  name: string,
+  nics: readonly NicPlan[],
+  veths: readonly CheckpointVeth[],
+  problem: (network: string, key: string, cidr: string) => string | undefined,
+): NicPlan[] | string {
+  const kept = withDumpedAddresses(nics, veths);
+  for (const n of kept) {
+    if (!n.link || n.ipv4 === nics.find((o) => o.index === n.index)?.ipv4) continue;
+    for (const a of n.ipv4) {
+      const why = problem(n.link, `${name}.${n.index}`, a);
+      if (why) return `${n.name}: ${why}`;
+    }
+  }
+  return kept;
 }

@@ -20,8 +20,10 @@ import {
 import { join, resolve } from "node:path";
 import type { Context } from "../core/context.js";
 import { LxtError } from "../core/errors.js";
+import { keptAddressProblem } from "../network/reserve.js";
 import {
   type CheckpointVeth,
+  keptAddresses,
   refuseNetRecords,
   refuseRestoreNics,
   vethRestoreArgs,
@@ -458,6 +460,11 @@ export async function restoreContainer(
       }
       const nicRefusal = refuseRestoreNics(plan.nics, manifest.veths ?? []);
       if (nicRefusal) throw new LxtError("unsupported", `restore ${paths.name}: ${nicRefusal}`);
+      const kept = keptAddresses(paths.name, plan.nics, manifest.veths ?? [], (net, key, a) =>
+        keptAddressProblem(ctx, net, key, a),
+      );
+      if (typeof kept === "string") throw new LxtError("state", `restore ${paths.name}: ${kept}`);
+      plan.nics = kept;
       plan.launch = {
         ...plan.launch,
         restore: [

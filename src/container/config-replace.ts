@@ -98,8 +98,8 @@ export async function replaceConfig(
     let oldWrites: LimitWrite[];
     let warnings: string[];
     try {
-      for (const e of wanted)
-        if (!known.has(`${e.key}\0${e.value}`)) checkEntry(ctx, e.key, e.value);
+      const check = entryChecker(ctx);
+      for (const e of wanted) if (!known.has(`${e.key}\0${e.value}`)) check(e.key, e.value);
       const overlay: ConfigFs = {
         ...nodeConfigFs,
         readFile: (f) => (f === paths.config ? text : nodeConfigFs.readFile(f)),
@@ -171,15 +171,19 @@ export function parseConfigText(text: string, label: string): KeyValue[] {
 }
 
 /**
- * Checks one entry against the key registry as a config file's would be:
- * throws LxtError("config") naming the key for a bad key or value.
+ * A checker of entries against the key registry, as a config file's would
+ * be checked: it throws LxtError("config") naming the key for a bad key or
+ * value. The host (its cgroup layout, read from mountinfo) is read once,
+ * when the checker is made, not once per entry.
  */
-export function checkEntry(ctx: Context, key: string, value: string): void {
+export function entryChecker(ctx: Context): (key: string, value: string) => void {
   const host = { cgroupLayout: layoutKind(hostLayout(ctx)), arch: hostArch() };
-  try {
-    classifyEntry({ key, value, file: "-", line: 1 }, host);
-  } catch (err) {
-    if (err instanceof LxtError) throw new LxtError(err.code, err.message.replace(/^-:1: /, ""));
-    throw err;
-  }
+  return (key, value) => {
+    try {
+      classifyEntry({ key, value, file: "-", line: 1 }, host);
+    } catch (err) {
+      if (err instanceof LxtError) throw new LxtError(err.code, err.message.replace(/^-:1: /, ""));
+      throw err;
+    }
+  };
 }

@@ -19,7 +19,7 @@ import { type ContainerPaths, requireExists } from "./paths.js";
 import { repairStale, withLock } from "./runtime.js";
 import {
   listSnapshotNames,
-  overlayDependents,
+  overlayDependentsShared,
   relocateSpec,
   rootfsManaged,
   rootfsRef,
@@ -141,7 +141,7 @@ export async function destroySnapshot(
 
 /** Refuses to destroy a container whose storage other containers' rootfs are based on (overlay lower, zfs clones). */
 export async function requireNoDependents(ctx: Context, paths: ContainerPaths): Promise<void> {
-  const users = overlayDependents(ctx, paths.lxcpath, paths.dir);
+  const users = await overlayDependentsShared(ctx, paths.lxcpath, paths.dir);
   if (users.length > 0) {
     throw new LxtError(
       "state",

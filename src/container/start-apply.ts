@@ -256,6 +256,7 @@ const STEPS: readonly StartStep[] = [
         );
       }
       if (d.warning) r.plan.warnings.push(d.warning);
+      phase("cgroup delegation");
     },
   },
   {
@@ -281,6 +282,7 @@ const STEPS: readonly StartStep[] = [
         extras.monitor?.some((m) => d === m || m.startsWith(`${d}/`)),
       );
       r.revert.add("monitor cgroups", () => removeEmptyDirs(monitorMade, cgroupFs));
+      phase("cgroup dirs made");
     },
   },
   {
@@ -289,6 +291,7 @@ const STEPS: readonly StartStep[] = [
     run(r) {
       // The init's cgroups: with an inner one, the container's stays root's.
       if (r.userns) delegateCgroups(r.plan.extras.init ?? r.plan.cgroups, r.userns.idmap);
+      phase("cgroups owned");
     },
   },
   {
@@ -298,6 +301,7 @@ const STEPS: readonly StartStep[] = [
     run(r) {
       const { limits, cgroups, layout } = r.plan;
       applyLimitWrites(targetWrites(limits, cgroups, layout), r.ctx.host.cgroupFs);
+      phase("limits written");
     },
   },
   {

@@ -135,29 +135,80 @@ function knownRootfsSpec(ctx: Context, config: string): RootfsSpec | undefined {
   return spec;
 }
 
-/**
- * Containers (and their snapshots) under `lxcpath` whose overlay lower
- * directory lies inside `dir`: they would lose their base if it went.
- */
-export function overlayDependents(ctx: Context, lxcpath: string, dir: string): string[] {
-  const out: string[] = [];
+/** An overlay rootfs under a state root: whose (`c1`, `c1/snap0`), its container's directory, its lower. */
+interface OverlayUse {
+  label: string;
+  dir: string;
+  lower: string;
+}
+
+/** Every overlay rootfs under `lxcpath`, containers and snapshots (a stat per config, cached specs). */
+function overlayUses(ctx: Context, lxcpath: string): OverlayUse[] {
+  const out: OverlayUse[] = [];
   let names: string[];
   try {
     names = readdirSync(lxcpath);
   } catch {
     return out;
   }
-  const check = (label: string, config: string) => {
+  const check = (label: string, dir: string, config: string) => {
     const spec = knownRootfsSpec(ctx, config);
-    if (spec?.backend === "overlay" && spec.lower.startsWith(`${dir}/`)) out.push(label);
+    if (spec?.backend === "overlay") out.push({ label, dir, lower: spec.lower });
   };
   for (const n of names) {
     const c = containerPaths(ctx, n, lxcpath);
-    if (c.dir === dir) continue;
-    check(n, c.config);
-    for (const s of listSnapshotNames(c)) check(`${n}/${s}`, snapshotPaths(ctx, c, s).config);
+    check(n, c.dir, c.config);
+    for (const s of listSnapshotNames(c))
+      check(`${n}/${s}`, c.dir, snapshotPaths(ctx, c, s).config);
   }
   return out;
+}
+
+/** Those of `uses` whose lower lies inside `dir` (its own container's left out). */
+function dependentsOf(uses: readonly OverlayUse[], dir: string): string[] {
+  return uses.filter((u) => u.dir !== dir && u.lower.startsWith(`${dir}/`)).map((u) => u.label);
+}
+
+/**
+ * Containers (and their snapshots) under `lxcpath` whose overlay lower
+ * directory lies inside `dir`: they would lose their base if it went.
+ */
+export function overlayDependents(ctx: Context, lxcpath: string, dir: string): string[] {
+  return dependentsOf(overlayUses(ctx, lxcpath), dir);
+}
+
+/** Scans about to run, per context and state root (`overlayDependentsShared`). */
+const SCANS = new WeakMap<Context, Map<string, Promise<OverlayUse[]>>>();
+
+/**
+ * `overlayDependents`, with the scan shared by every caller that asks
+ * before it runs: it runs once the current turn of the event loop is done
+ * (after each caller's call, so after each caller took its lock). N
+ * destroys at once then read the state root's N configs once per turn
+ * rather than once each (N² for a bulk delete).
+ */
+export function overlayDependentsShared(
+  ctx: Context,
+  lxcpath: string,
+  dir: string,
+): Promise<string[]> {
+  const roots = SCANS.get(ctx) ?? new Map<string, Promise<OverlayUse[]>>();
+  SCANS.set(ctx, roots);
+  let scan = roots.get(lxcpath);
+  if (!scan) {
+    scan = new Promise<OverlayUse[]>((resolve, reject) =>
+      setImmediate(() => {
+        roots.delete(lxcpath);
+        try {
+          resolve(overlayUses(ctx, lxcpath));
+        } catch (err) {
+          reject(err);
+        }
+      }),
+    );
+    roots.set(lxcpath, scan);
+  }
+  return scan.then((uses) => dependentsOf(uses, dir));
 }
 
 /** The state root as one storage pool (LXD's view): its default backend, its space, its containers. */

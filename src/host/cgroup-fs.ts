@@ -62,6 +62,17 @@ export const nodeKill: KillFn = (pid, signal) => {
   process.kill(pid, signal);
 };
 
+/**
+ * Whether a kept cgroupfs file is one record: the kernel renders every
+ * control file whole into one buffer (kernfs's single-record seq_file)
+ * except the process lists, which it renders a record per task. A read
+ * of such a file that comes back shorter than asked is then all of it.
+ */
+function oneRecord(path: string): boolean {
+  const base = path.slice(path.lastIndexOf("/") + 1);
+  return base !== "cgroup.procs" && base !== "cgroup.threads" && base !== "tasks";
+}
+
 /** statfs(2) magics of cgroupfs: the files whose open descriptors always read afresh. */
 const CGROUP_MAGICS = new Set([0x27e0eb, 0x63677270]);
 
@@ -87,7 +98,7 @@ export function heldCgroupFs(max: number, base: CgroupFs = nodeCgroupFs): Cgroup
       // already unusable: nothing to release
     }
   };
-  const readAll = (fd: number): string => {
+  const readAll = (fd: number, whole: boolean): string => {
     let len = 0;
     for (;;) {
       if (len === buf.length) {
@@ -95,9 +106,11 @@ export function heldCgroupFs(max: number, base: CgroupFs = nodeCgroupFs): Cgroup
         buf.copy(bigger, 0, 0, len);
         buf = bigger;
       }
-      const n = nodeFs.readSync(fd, buf, len, buf.length - len, len);
-      if (n === 0) break;
+      const want = buf.length - len;
+      const n = nodeFs.readSync(fd, buf, len, want, len);
       len += n;
+      // One record fits one read when there is room for it: no read for the end of the file.
+      if (n === 0 || (whole && n < want)) break;
     }
     return buf.toString("utf8", 0, len);
   };
@@ -116,7 +129,7 @@ export function heldCgroupFs(max: number, base: CgroupFs = nodeCgroupFs): Cgroup
       if (kept !== undefined) {
         held.delete(path);
         try {
-          const text = readAll(kept);
+          const text = readAll(kept, oneRecord(path));
           held.set(path, kept);
           return text;
         } catch {
@@ -127,7 +140,7 @@ export function heldCgroupFs(max: number, base: CgroupFs = nodeCgroupFs): Cgroup
       const fd = nodeFs.openSync(path, "r");
       let text: string;
       try {
-        text = readAll(fd);
+        text = readAll(fd, false);
       } catch (err) {
         close(fd);
         throw err;

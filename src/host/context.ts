@@ -10,11 +10,11 @@ import type { Context, Env, LxtCommand } from "../core/context.js";
 import { readAppArmorHost } from "./apparmor.js";
 import { AttachServer } from "./attach-server.js";
 import { heldCgroupFs, nodeCgroupFs, nodeKill } from "./cgroup-fs.js";
-import { lockHelperPool, monitorPool } from "./helper-pool.js";
+import { lockHelperPool, monitorPool, RefillGate } from "./helper-pool.js";
 import { detectLxcfs } from "./lxcfs.js";
 import { nodeLimitHost } from "./machine.js";
 import { commandRunner } from "./runner.js";
-import { spawnHold, takeLock, tryLock } from "./shim.js";
+import { type HeldLock, spawnHold, takeLock, tryLock } from "./shim.js";
 import { systemdBooted } from "./systemd.js";
 
 export interface NodeContextOptions {
@@ -55,6 +55,27 @@ function isDirectory(path: string): boolean {
   return statSync(path, { throwIfNoEntry: false })?.isDirectory() ?? false;
 }
 
+/** A lock that keeps `gate` busy from its request to its release. */
+function gated(gate: RefillGate, taking: Promise<HeldLock>): Promise<HeldLock> {
+  gate.enter();
+  return taking.then(
+    (held) => {
+      let left = false;
+      return {
+        release: () =>
+          held.release().finally(() => {
+            if (!left) gate.leave();
+            left = true;
+          }),
+      };
+    },
+    (err) => {
+      gate.leave();
+      throw err;
+    },
+  );
+}
+
 /** A context over the real machine. */
 export function nodeContext(o: NodeContextOptions): Context {
   let helper: string | undefined;
@@ -62,8 +83,10 @@ export function nodeContext(o: NodeContextOptions): Context {
     helper ??= o.helper();
     return helper;
   };
-  const monitors = o.helperPool ? monitorPool(helperPath, o.helperPool) : undefined;
-  const locks = o.helperPool ? lockHelperPool(helperPath, o.helperPool) : undefined;
+  // Verbs hold a lock from their start to their end: the pools refill in between.
+  const gate = o.helperPool ? new RefillGate() : undefined;
+  const monitors = o.helperPool ? monitorPool(helperPath, o.helperPool, gate) : undefined;
+  const locks = o.helperPool ? lockHelperPool(helperPath, o.helperPool, gate) : undefined;
   return {
     lxcpath: o.lxcpath,
     runDir: o.runDir,
@@ -83,8 +106,8 @@ export function nodeContext(o: NodeContextOptions): Context {
         selinux: () => existsSync("/sys/fs/selinux/enforce"),
       },
       clock: { now: () => Date.now(), sleep: (ms) => sleep(ms) },
-      lock: (path, what, wait = {}) =>
-        takeLock(
+      lock: (path, what, wait = {}) => {
+        const taking = takeLock(
           helperPath(),
           path,
           what,
@@ -93,7 +116,9 @@ export function nodeContext(o: NodeContextOptions): Context {
             timeoutMs: wait.timeoutMs ?? o.lockTimeoutMs,
           },
           locks,
-        ),
+        );
+        return gate ? gated(gate, taking) : taking;
+      },
       tryLock: (path, what) => tryLock(helperPath(), path, what),
       hold: () => spawnHold(helperPath()),
       ...(o.attachSocket ? { attachServer: new AttachServer(helperPath, o.attachSocket) } : {}),

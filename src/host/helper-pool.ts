@@ -3,7 +3,7 @@
  * processes spawned and exec'd before any verb needs one, each waiting for
  * the one line that gives it its work (docs/helper-protocol.md, _Pool_ and
  * _Lock_). A verb takes one instead of spawning, and the pool spawns its
- * replacement while that verb goes on.
+ * replacement (see `RefillGate`).
  *
  * - monitors (`lxt-shim pool`): a start takes one (`spawnMonitor`); taken, it
  *   is the container's monitor as one spawned then would be: detached, its
@@ -11,11 +11,18 @@
  * - lock helpers (`lxt-shim lock -`): a lock taken through the context's
  *   door takes one (`takeLock`) and holds the lock as a spawned one would.
  *
+ * A spawn blocks the daemon's event loop until the child has exec'd (a fork
+ * of a large process, then the child's wait for a CPU: ~12 ms on a loaded
+ * 2-core host), so a pool with a `RefillGate` refills only once no verb
+ * holds a lock (the verb's answer written first), not in the middle of the
+ * start whose take emptied it.
+ *
  * A member that is not taken ends when its control pipe does (`close`, or
  * the daemon's death) and has made nothing.
  */
 import { type ChildProcess, type StdioOptions, spawn } from "node:child_process";
 import type { Writable } from "node:stream";
+import { phase } from "../core/phase.js";
 
 /** The argument that makes room in a pooled monitor's argv for its title (`[lxt monitor] NAME`). */
 export const POOL_TITLE_ROOM = "-".repeat(80);
@@ -40,6 +47,38 @@ export interface HelperPool {
   close(): Promise<void>;
 }
 
+/**
+ * Counts the verbs in flight (each from the request of its lock to the
+ * lock's release) and runs the pools' refills once none is: on the next
+ * turn after the last leaves, so that its answer has been written.
+ */
+export class RefillGate {
+  private busy = 0;
+  private readonly waiting = new Set<() => void>();
+
+  enter(): void {
+    this.busy++;
+  }
+
+  leave(): void {
+    this.busy = Math.max(0, this.busy - 1);
+    if (this.busy === 0 && this.waiting.size > 0) setImmediate(() => this.flush());
+  }
+
+  /** Runs `fn` on the next turn when no verb is in flight, else once the last one leaves. */
+  whenQuiet(fn: () => void): void {
+    this.waiting.add(fn);
+    if (this.busy === 0) setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    if (this.busy > 0) return;
+    const fns = [...this.waiting];
+    this.waiting.clear();
+    for (const fn of fns) fn();
+  }
+}
+
 /** How one kind of member is spawned. */
 interface MemberSpec {
   args: readonly string[];
@@ -57,9 +96,9 @@ export function assignMonitor(member: ChildProcess, planFile: string): void {
   control?.end(`start ${planFile}\n`);
 }
 
-/** `size` monitors made ahead of demand (`lxt-shim pool`). */
-export function monitorPool(helper: () => string, size: number): HelperPool {
-  return helperPool(helper, size, {
+/** `size` monitors made ahead of demand (`lxt-shim pool`); refilled through `gate` when given. */
+export function monitorPool(helper: () => string, size: number, gate?: RefillGate): HelperPool {
+  return helperPool(helper, size, gate, {
     args: ["pool", POOL_TITLE_ROOM],
     stdio: ["ignore", "ignore", "ignore", "pipe", "pipe"],
     detached: true,
@@ -68,8 +107,8 @@ export function monitorPool(helper: () => string, size: number): HelperPool {
 }
 
 /** `size` lock helpers made ahead of demand (`lxt-shim lock -`, the path sent on stdin). */
-export function lockHelperPool(helper: () => string, size: number): HelperPool {
-  return helperPool(helper, size, {
+export function lockHelperPool(helper: () => string, size: number, gate?: RefillGate): HelperPool {
+  return helperPool(helper, size, gate, {
     args: ["lock", "-"],
     stdio: ["pipe", "pipe", "pipe"],
     detached: false,
@@ -77,7 +116,12 @@ export function lockHelperPool(helper: () => string, size: number): HelperPool {
   });
 }
 
-function helperPool(helper: () => string, size: number, spec: MemberSpec): HelperPool {
+function helperPool(
+  helper: () => string,
+  size: number,
+  gate: RefillGate | undefined,
+  spec: MemberSpec,
+): HelperPool {
   const ready: ChildProcess[] = [];
   let closed = false;
   let failures = 0;
@@ -102,23 +146,27 @@ function helperPool(helper: () => string, size: number, spec: MemberSpec): Helpe
       ready.splice(i, 1);
       endPipes(member);
       if (Date.now() - born < EARLY_DEATH_MS) failures++;
-      setImmediate(fill);
+      refill();
     };
     member.once("exit", died);
     member.once("error", died);
     return true;
   };
   const fill = () => {
+    let n = 0;
     while (!closed && ready.length < size && failures < MAX_FAILURES) {
       if (!spawnMember()) break;
+      n++;
     }
+    if (n > 0) phase("pool refilled");
   };
+  const refill = () => (gate ? gate.whenQuiet(fill) : setImmediate(fill));
 
   fill();
   return {
     size,
     take() {
-      setImmediate(fill);
+      refill();
       while (ready.length > 0) {
         const member = ready.shift() as ChildProcess;
         member.removeAllListeners("exit");

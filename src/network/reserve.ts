@@ -163,3 +163,26 @@ export async function renameHosts(ctx: Context, from: string, to: string): Promi
     });
   }
 }
+
+/**
+ * Why NIC `key` (`NAME.N`) cannot keep address `cidr` (`A.B.C.D/N`, what
+ * it had when checkpointed) on network `network` here: outside the
+ * subnet of the managed network of that name, or reserved there for
+ * another NIC. Undefined when it can, or when `network` is no managed
+ * network of this state root (a host bridge: its addresses are not lxt's).
+ */
+export function keptAddressProblem(
+  ctx: Context,
+  network: string,
+  key: string,
+  cidr: string,
+): string | undefined {
+  const def = listNetworkDefs(ctx).find((d) => d.name === network);
+  if (!def) return undefined;
+  const ip = cidr.split("/")[0] ?? "";
+  if (!contains(subnetOf(def), ipToInt(ip)))
+    return `its address ${cidr} is outside network ${network}'s subnet here (${def.ipv4}): a container moved with its network namespace keeps its address, so the network must have the same subnet on both hosts (docs/migrate.md)`;
+  if (reservedAddresses(networkRunPaths(ctx, network), key).includes(ip))
+    return `its address ${ip} is reserved on network ${network} here for another container`;
+  return undefined;
+}

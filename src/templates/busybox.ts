@@ -21,7 +21,7 @@
 
 import { execFile } from "node:child_process";
 import { constants } from "node:fs";
-import { access, chmod, copyFile, mkdir, open, symlink, writeFile } from "node:fs/promises";
+import { access, chmod, copyFile, mkdir, open, stat, symlink, writeFile } from "node:fs/promises";
 import { dirname, join, posix } from "node:path";
 import { promisify } from "node:util";
 import { errnoCode, LxtError, wrapError } from "../core/errors.js";
@@ -99,7 +99,7 @@ export async function createBusyboxRootfs(
   }
   netConfigLines(opts.network ?? DEFAULT_CONTAINER_NETWORK); // validated before anything is built
   const busybox = await findStaticBusybox(opts.busybox);
-  const applets = await listApplets(busybox);
+  const probe = await probeBusybox(busybox);
 
   try {
     await mkdir(rootfs, { recursive: true });
@@ -111,9 +111,9 @@ export async function createBusyboxRootfs(
 
     await copyFile(busybox, join(rootfs, "bin/busybox"));
     await chmod(join(rootfs, "bin/busybox"), 0o755);
-    await linkApplets(rootfs, applets);
+    await linkApplets(rootfs, probe.applets);
 
-    for (const f of renderFiles(opts.name, ttys, await udhcpcDefaultScript(busybox))) {
+    for (const f of renderFiles(opts.name, ttys, probe.udhcpcDefault)) {
       const p = join(rootfs, f.path);
       await mkdir(dirname(p), { recursive: true });
       if (f.link !== undefined) {
@@ -249,6 +249,36 @@ export async function elfLinkage(file: string): Promise<"static" | "dynamic" | "
   }
 }
 
+/** What the template asks a busybox binary (two runs of it). */
+interface BusyboxProbe {
+  applets: string[];
+  udhcpcDefault: string | undefined;
+}
+
+/**
+ * The last probe, with the identity of the binary it was made from: a bulk
+ * of creates asks the same busybox, and a changed file (an upgrade: another
+ * inode, size or mtime) is asked again.
+ */
+let lastProbe: { id: string; probe: Promise<BusyboxProbe> } | undefined;
+
+/** `busybox --list-full` and its udhcpc's default script, run once per binary. */
+async function probeBusybox(busybox: string): Promise<BusyboxProbe> {
+  const st = await stat(busybox);
+  const id = `${busybox}\0${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+  if (lastProbe?.id !== id) {
+    const probe = Promise.all([listApplets(busybox), udhcpcDefaultScript(busybox)]).then(
+      ([applets, udhcpcDefault]) => ({ applets, udhcpcDefault }),
+    );
+    lastProbe = { id, probe };
+    // A failed probe is not kept: the next create asks again.
+    probe.catch(() => {
+      if (lastProbe?.probe === probe) lastProbe = undefined;
+    });
+  }
+  return lastProbe.probe;
+}
+
 /** `busybox --list-full`: applet paths relative to `/`, busybox itself excluded. */
 async function listApplets(busybox: string): Promise<string[]> {
   let out: string;
@@ -269,18 +299,24 @@ async function listApplets(busybox: string): Promise<string[]> {
   return applets;
 }
 
-/** Symlinks each applet to /bin/busybox with a relative target. */
+/**
+ * Symlinks each applet to /bin/busybox with a relative target. Each
+ * directory is made once, then the links all at once (the thread pool
+ * makes them side by side, the event loop stays free).
+ */
 async function linkApplets(rootfs: string, applets: string[]): Promise<void> {
-  for (const applet of applets) {
-    const target = posix.relative(posix.dirname(`/${applet}`), "/bin/busybox");
-    const p = join(rootfs, applet);
-    await mkdir(dirname(p), { recursive: true });
-    try {
-      await symlink(target, p);
-    } catch (err) {
-      // --list-full may name an applet twice under aliases; the first wins
-      if (errnoCode(err) !== "EEXIST") throw err;
-    }
+  const dirs = new Set(applets.map((a) => dirname(join(rootfs, a))));
+  for (const [dir] of TREE) dirs.delete(join(rootfs, dir));
+  for (const dir of dirs) await mkdir(dir, { recursive: true });
+  // Settled, every one, before a failure is thrown: the caller removes the tree.
+  const done = await Promise.allSettled(
+    applets.map((applet) =>
+      symlink(posix.relative(posix.dirname(`/${applet}`), "/bin/busybox"), join(rootfs, applet)),
+    ),
+  );
+  for (const r of done) {
+    // --list-full may name an applet twice (the same path, the same target)
+    if (r.status === "rejected" && errnoCode(r.reason) !== "EEXIST") throw r.reason;
   }
 }
 

@@ -5,11 +5,12 @@
  * SIGKILL at the end: a member waits seconds on SIGTERM.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { exitOf, hasCmd, until } from "./harness.js";
+import { LxtdSandbox } from "./lxtd-harness.js";
 
 /** Why etcd tests cannot run here, or undefined when they can. */
 export function etcdSkipReason(): string | undefined {
@@ -151,12 +152,139 @@ export async function restartEtcdMember(etcd: EtcdCluster, i: number): Promise<v
   if (!healthy) throw new Error(`etcd member ${i} did not become healthy again:\n${etcd.log}`);
 }
 
-/** Polls `probe` until it gives a value or `ms` pass (a value, or undefined at the end). */
+/**
+ * One etcd member in network namespace `ns`, listening on `ip` (client
+ * port 2379, peer port 2380: the namespace is the test's own), for members
+ * that run in other namespaces. SIGKILL at the end, as `EtcdCluster`.
+ */
+export class NetnsEtcd {
+  readonly dir = mkdtempSync(join(tmpdir(), "lxt-etcd-"));
+  readonly endpoint: string;
+  private child?: ChildProcess;
+  log = "";
+
+  constructor(
+    readonly ns: string,
+    readonly ip: string,
+  ) {
+    this.endpoint = `http://${ip}:2379`;
+  }
+
+  /** Starts the member; resolves once it is healthy. */
+  async start(): Promise<void> {
+    const peer = `http://${this.ip}:2380`;
+    const child = spawn(
+      "nsenter",
+      [
+        `--net=/run/netns/${this.ns}`,
+        "etcd",
+        "--name",
+        "e0",
+        "--data-dir",
+        join(this.dir, "e0"),
+        "--listen-client-urls",
+        this.endpoint,
+        "--advertise-client-urls",
+        this.endpoint,
+        "--listen-peer-urls",
+        peer,
+        "--initial-advertise-peer-urls",
+        peer,
+        "--initial-cluster",
+        `e0=${peer}`,
+      ],
+      { stdio: ["ignore", "ignore", "pipe"] },
+    );
+    child.stderr?.on("data", (b: Buffer) => {
+      this.log = (this.log + b.toString()).slice(-8000);
+    });
+    this.child = child;
+    const healthy = await until(
+      () =>
+        spawnSync(
+          "nsenter",
+          [
+            `--net=/run/netns/${this.ns}`,
+            "etcdctl",
+            "--endpoints",
+            this.endpoint,
+            "endpoint",
+            "health",
+          ],
+          { env: { ...process.env, ETCDCTL_API: "3" }, encoding: "utf8", timeout: 5000 },
+        ).status === 0,
+      30_000,
+    );
+    if (!healthy) throw new Error(`etcd did not become healthy:\n${this.log}`);
+  }
+
+  /** SIGKILL (nsenter execs etcd: the child is etcd), waited for; then the data dir goes. */
+  async close(): Promise<void> {
+    const c = this.child;
+    if (c && c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+    if (c) await exitOf(c);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Polls `probe` until it gives a value or `ms` pass; its last answer (undefined: it never did). */
 export async function waitFor<T>(probe: () => T | undefined, ms: number): Promise<T | undefined> {
   const end = Date.now() + ms;
   for (;;) {
     const v = probe();
     if (v !== undefined || Date.now() > end) return v;
     await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
+ * Three etcd members and lxtd members named `names` on loopback, each lxtd
+ * with its own state root and HTTPS on 127.0.0.1 (its `--address`), with a
+ * lease of `ttl` seconds. `close()` kills and removes everything.
+ */
+export class LoopbackMembers {
+  readonly etcd = new EtcdCluster();
+  readonly boxes: LxtdSandbox[] = [];
+  readonly ports: number[] = [];
+
+  constructor(
+    readonly names: string[],
+    readonly ttl: number,
+  ) {}
+
+  /** Starts etcd and the first `members` lxtds (all by default). */
+  async start(members = this.names.length): Promise<void> {
+    await this.etcd.start(3);
+    this.ports.push(...(await freePorts(this.names.length)));
+    for (const _ of this.names) this.boxes.push(new LxtdSandbox());
+    for (let i = 0; i < members; i++) await this.startMember(i);
+  }
+
+  box(i: number): LxtdSandbox {
+    return this.boxes[i] as LxtdSandbox;
+  }
+
+  /** Starts member `i`'s lxtd (again), with `extra` flags. */
+  startMember(i: number, extra: string[] = []): Promise<void> {
+    return this.box(i).startDaemon([
+      "--https",
+      `127.0.0.1:${this.ports[i]}`,
+      "--cluster",
+      this.etcd.endpoints.join(","),
+      "--member",
+      this.names[i] ?? "",
+      "--address",
+      `https://127.0.0.1:${this.ports[i]}`,
+      "--cluster-ttl",
+      String(this.ttl),
+      ...extra,
+    ]);
+  }
+
+  /** Stops every lxtd and etcd member; the paths that are still there (none when all went). */
+  async close(): Promise<string[]> {
+    for (const b of this.boxes) await b.close();
+    await this.etcd.close();
+    return [...this.boxes.map((b) => b.lxcpath), this.etcd.dir].filter((p) => existsSync(p));
   }
 }

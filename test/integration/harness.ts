@@ -565,3 +565,13 @@ export class NetnsSandbox {
     for (const ns of this.spaces.splice(0)) spawnSync("ip", ["netns", "del", ns]);
   }
 }
+
+/** Container `c`'s eth0 as seen inside, through `ok` (an `lxt` runner asserting success): MAC and IPv4 address (CIDR). */
+export function eth0Of(ok: (args: string[]) => string, c: string): { mac: string; addr: string } {
+  const link = ok(["attach", "-n", c, "--", "ip", "-o", "link", "show", "eth0"]);
+  const addr = ok(["attach", "-n", c, "--", "ip", "-o", "-4", "addr", "show", "eth0"]);
+  return {
+    mac: /link\/ether ([0-9a-f:]{17})/.exec(link)?.[1] ?? "",
+    addr: /inet (\S+)/.exec(addr)?.[1] ?? "",
+  };
+}

@@ -62,13 +62,17 @@ export class LxtdSandbox extends Sandbox {
    * `netns`: run it in that network namespace (`/run/netns/NAME`), where the
    * networks it makes then live; its unix socket works from anywhere.
    */
-  async startDaemon(extra: string[] = [], opts: { netns?: string } = {}): Promise<void> {
+  /** `opts.env` adds to the daemon's environment. */
+  async startDaemon(
+    extra: string[] = [],
+    opts: { netns?: string; env?: NodeJS.ProcessEnv } = {},
+  ): Promise<void> {
     const argv = ["--foreground", "-P", this.lxcpath, ...extra];
     const [cmd, args] = opts.netns
       ? ["nsenter", [`--net=/run/netns/${opts.netns}`, LXTD, ...argv]]
       : [LXTD, argv];
     const child = spawn(cmd, args, {
-      env: { ...process.env, LXT_PATH: this.lxcpath },
+      env: { ...process.env, LXT_PATH: this.lxcpath, ...opts.env },
       stdio: ["ignore", "pipe", "pipe"],
     });
     child.stderr?.on("data", (b: Buffer) => {

@@ -20,7 +20,7 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { exitWithin, NetnsSandbox, skipReason, until } from "./harness.js";
+import { eth0Of, exitWithin, NetnsSandbox, skipReason, until } from "./harness.js";
 import { LxtdSandbox } from "./lxtd-harness.js";
 
 function criuSkip(): string | undefined {
@@ -318,7 +318,10 @@ describe("move and copy between two lxtd hosts", { skip, timeout: 600_000 }, () 
       assert.ok(await until(() => count(a, c)[1] > 5, 10_000), "the counter never ran");
       const [pid, n] = count(a, c);
       const out = a.net.ok(["move", "-v", c, "b:"]);
-      assert.match(out, /moved .* \(\d+ bytes sent, stopped for \d+ ms\)/);
+      assert.match(
+        out,
+        /moved .* \(\d+ bytes sent, stopped for \d+ ms; \d+ bytes sent while stopped\)/,
+      );
       assert.equal(names(a).includes(c), false);
       assert.match(b.net.ok(["ls", "-f"]), new RegExp(`${c}\\s+RUNNING`));
       const [pid2, n2] = count(b, c);
@@ -372,7 +375,10 @@ describe("move and copy between two lxtd hosts", { skip, timeout: 600_000 }, () 
       const [pid, n] = count(a, c);
       const r = a.net.lxt(["move", "-v", c, "b:"]);
       assert.equal(r.code, 0, r.stdout + r.stderr);
-      assert.match(r.stdout, /moved .* \(\d+ bytes sent, stopped for \d+ ms\)/);
+      assert.match(
+        r.stdout,
+        /moved .* \(\d+ bytes sent, stopped for \d+ ms; \d+ bytes sent while stopped\)/,
+      );
       assert.equal(names(a).includes(c), false);
       assert.match(b.net.ok(["ls", "-f"]), new RegExp(`${c}\\s+RUNNING`));
       assert.match(
@@ -412,15 +418,7 @@ describe("move and copy between two lxtd hosts", { skip, timeout: 600_000 }, () 
       assert.ok(await until(() => uploads(b).length === 0, 10_000), "the remote kept its spool");
     });
 
-    /** The container's eth0 as seen inside: MAC and IPv4 address. */
-    const eth0 = (h: Host, c: string) => {
-      const link = h.net.ok(["attach", "-n", c, "--", "ip", "-o", "link", "show", "eth0"]);
-      const addr = h.net.ok(["attach", "-n", c, "--", "ip", "-o", "-4", "addr", "show", "eth0"]);
-      return {
-        mac: /link\/ether ([0-9a-f:]{17})/.exec(link)?.[1] ?? "",
-        addr: /inet (\S+)/.exec(addr)?.[1] ?? "",
-      };
-    };
+    const eth0 = (h: Host, c: string) => eth0Of(h.net.ok, c);
     /** A container on host `a` with the default NIC (a veth on lxtbr0, made in a's namespace). */
     const makeNic = (prefix: string, privileged: boolean): string => {
       const c = a.net.name(prefix);

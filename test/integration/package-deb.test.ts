@@ -165,6 +165,7 @@ describe("Debian package", { skip: skip ?? false, timeout: 900_000 }, () => {
       "/usr/lib/lxt/lxt-shim",
       "/usr/lib/lxt/node/bin/node",
       "/usr/lib/lxt/dist/lxt-complete.cjs",
+      "/usr/lib/lxt/dist/lxt-metrics.cjs",
       "/usr/share/man/man1/lxt-start.1.gz",
       "/usr/share/man/man5/lxt.container.conf.5.gz",
       "/usr/share/man/man8/lxtd.8.gz",

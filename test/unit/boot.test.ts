@@ -145,12 +145,47 @@ describe("boot loader", { skip: built ? false : "SKIP: dist not built (npm run b
     }
   });
 
+  test("`metrics` is answered by its own entry, which learns its own cache; the rest goes to the verb", () => {
+    const dir = copyOfDist();
+    copyFileSync(join(DIST, "lxt-metrics.cjs"), join(dir, "lxt-metrics.cjs"));
+    const root = mkdtempSync(join(tmpdir(), "lxt-boot-root-"));
+    try {
+      const cache = join(dir, "lxt-metrics.cjs.cache");
+      const first = runIn(dir, root, ["metrics"]);
+      assert.equal(first.status, 0, first.stderr);
+      assert.match(first.stdout, /^lxd_instances\{project="default",type="container"\} 0$/m);
+      assert.match(first.stdout, /^# EOF\n$/m);
+      assert.doesNotMatch(first.stderr, /bundle read/, "the CLI bundle was not loaded");
+      assert.ok(existsSync(cache), "the entry learnt its cache");
+      const learnt = statSync(cache);
+      const second = runIn(dir, root, ["metrics", "-P", root]);
+      assert.equal(second.status, 0, second.stderr);
+      assert.equal(second.stdout, first.stdout);
+      const now = statSync(cache);
+      assert.deepEqual([now.ino, now.mtimeMs], [learnt.ino, learnt.mtimeMs], "learnt once");
+
+      const help = runIn(dir, root, ["metrics", "--help"]);
+      assert.equal(help.status, 0, help.stderr);
+      assert.match(help.stdout, /^Usage: lxt metrics/m);
+      assert.match(help.stderr, /bundle read/, "--help went to the verb");
+      const missing = runIn(dir, root, ["metrics", "nosuch"]);
+      assert.equal(missing.status, 1);
+      assert.match(missing.stderr, /^lxt: metrics nosuch: no such container/m);
+      assert.equal(missing.stdout, "");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
   test("the bundle makes no dynamic import(): the loader's vm.Script cannot serve one", async () => {
     // esbuild turns import() of a bundled module into a require; one of a
     // built-in or an external stays, and fails only when that path runs.
-    const bundle = readFileSync(join(DIST, "lxt-main.cjs"), "utf8");
-    const calls = bundle.match(/(?<![\w$.])import\s*\([^)]*\)/g) ?? [];
-    assert.deepEqual(calls, []);
+    for (const file of ["lxt-main.cjs", "lxt-metrics.cjs"]) {
+      const bundle = readFileSync(join(DIST, file), "utf8");
+      const calls = bundle.match(/(?<![\w$.])import\s*\([^)]*\)/g) ?? [];
+      assert.deepEqual(calls, [], file);
+    }
     const { Script } = await import("node:vm");
     const tried = new Script('import("node:os")').runInThisContext() as Promise<unknown>;
     await assert.rejects(tried, { code: "ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING" });

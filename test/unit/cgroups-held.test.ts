@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, it } from "node:test";
 import type { CgroupLayout, Hierarchy } from "../../src/cgroups/layout.js";
+import { readCgroupMetrics } from "../../src/cgroups/metrics.js";
 import { readCgroupStats, readsOnce } from "../../src/cgroups/stats.js";
 import { type CgroupFs, heldCgroupFs, nodeCgroupFs } from "../../src/host/cgroup-fs.js";
 
@@ -101,6 +102,34 @@ describe("readCgroupStats reads each file once, and only what is asked", () => {
     const s = readCgroupStats(dirs, layout, base, ["memoryBytes"]);
     assert.deepEqual(s, { memoryBytes: 1000 });
     assert.equal(reads.get(join(blk, "blkio.throttle.io_service_bytes_recursive")), undefined);
+  });
+});
+
+describe("readCgroupMetrics reads a scrape's files only", () => {
+  const setup = (leastLimit: string) => {
+    const layout: CgroupLayout = { kind: "v1", hierarchies: [v1("memory", ["memory"])] };
+    const mem = join(root, "memory", "c");
+    fs.mkdirSync(mem, { recursive: true });
+    const stat = `total_rss 4096\ntotal_cache 8192\nhierarchical_memory_limit ${leastLimit}\n`;
+    fs.writeFileSync(join(mem, "memory.stat"), stat);
+    fs.writeFileSync(join(mem, "memory.limit_in_bytes"), "536870912\n");
+    fs.writeFileSync(join(mem, "memory.usage_in_bytes"), "1000\n");
+    return { layout, dirs: { v1: [mem] }, mem };
+  };
+
+  it("no limit file when memory.stat says no ancestor nor the cgroup has one", () => {
+    const { layout, dirs, mem } = setup("9223372036854771712");
+    const { fs: base, reads } = counting();
+    const m = readCgroupMetrics(dirs, layout, base);
+    assert.equal(m.memoryLimitBytes, undefined);
+    assert.equal(m.memoryBytes, 1000);
+    assert.deepEqual(m.memoryStat, { RSS: 4096, Cached: 8192 });
+    assert.equal(reads.get(join(mem, "memory.limit_in_bytes")), undefined);
+  });
+
+  it("the cgroup's own limit when some limit applies (an ancestor's may be the lower one)", () => {
+    const { layout, dirs } = setup("268435456");
+    assert.equal(readCgroupMetrics(dirs, layout, nodeCgroupFs).memoryLimitBytes, 536870912);
   });
 });
 

@@ -266,6 +266,23 @@ describe("readCgroupLayout", () => {
     assert.equal(hierarchyOf(layout, "memory")?.version, 2);
   });
 
+  it("the same layout read again is the same object; a changed one is a new one", () => {
+    const own =
+      "/sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service/app.slice/vte-spawn-1.scope";
+    const files = {
+      "/proc/self/mountinfo": V2_MOUNTINFO,
+      "/proc/self/cgroup": V2_CGROUP,
+      [`${own}/cgroup.controllers`]: "cpu memory pids\n",
+    };
+    const first = readCgroupLayout(fakeFs(files));
+    assert.equal(readCgroupLayout(fakeFs(files)), first);
+    const fewer = { ...files, [`${own}/cgroup.controllers`]: "memory\n" };
+    const changed = readCgroupLayout(fakeFs(fewer));
+    assert.notEqual(changed, first);
+    assert.deepEqual(changed.hierarchies[0]?.controllers, ["memory"]);
+    assert.deepEqual(first.hierarchies[0]?.controllers, ["cpu", "memory", "pids"]);
+  });
+
   it("keeps no v2 controllers when cgroup.controllers is missing", () => {
     const layout = readCgroupLayout(
       fakeFs({ "/proc/self/mountinfo": HYBRID_MOUNTINFO, "/proc/self/cgroup": HYBRID_CGROUP }),

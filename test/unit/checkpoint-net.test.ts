@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { refuseRestoreNics, vethRestoreArgs, vethsOf } from "../../src/container/checkpoint-net.js";
+import {
+  keptAddresses,
+  refuseRestoreNics,
+  vethRestoreArgs,
+  vethsOf,
+} from "../../src/container/checkpoint-net.js";
 import type { NicPlan, VethNic } from "../../src/network/nic-resolve.js";
 
 const veth = (o: Partial<VethNic> = {}): VethNic => ({
@@ -31,7 +36,41 @@ describe("checkpoint NICs", () => {
         ["veth", "lxtv1", "eth0", "0", "00:16:3e:00:00:01", "lxtbr0", "0", "0"],
         ["addr", "eth0", "10.0.3.2/24"],
       ]),
-      [{ name: "eth0", bridge: "lxtbr0", mac: "00:16:3e:00:00:01" }],
+      [{ name: "eth0", bridge: "lxtbr0", mac: "00:16:3e:00:00:01", ipv4: ["10.0.3.2/24"] }],
+    );
+  });
+
+  test("restore: a NIC keeps the address it was dumped with, unless it has a static one; a network may refuse it", () => {
+    const then = [{ name: "eth0", bridge: "lxtbr0", mac: "-", ipv4: ["10.0.3.7/24"] }];
+    const asked: string[] = [];
+    const kept = keptAddresses("c", [veth()], then, (net, key, cidr) => {
+      asked.push(`${net} ${key} ${cidr}`);
+      return undefined;
+    });
+    assert.deepEqual(
+      (kept as NicPlan[]).map((n) => n.ipv4),
+      [["10.0.3.7/24"]],
+    );
+    assert.deepEqual(asked, ["lxtbr0 c.0 10.0.3.7/24"]);
+    const own = keptAddresses("c", [veth({ ipv4: ["10.0.3.9/24"] })], then, () => "no");
+    assert.deepEqual(
+      (own as NicPlan[]).map((n) => n.ipv4),
+      [["10.0.3.9/24"]],
+    );
+    assert.equal(
+      keptAddresses("c", [veth()], then, () => "outside the subnet"),
+      "eth0: outside the subnet",
+    );
+    // A checkpoint made before addresses were recorded: the network reserves one as at a start.
+    const old = keptAddresses(
+      "c",
+      [veth()],
+      [{ name: "eth0", bridge: "lxtbr0", mac: "-" }],
+      () => "no",
+    );
+    assert.deepEqual(
+      (old as NicPlan[]).map((n) => n.ipv4),
+      [[]],
     );
   });
 

@@ -2,8 +2,9 @@
  * The pools of helpers made ahead of demand (src/host/helper-pool.ts), with a
  * fake helper (a shell script) in place of `lxt-shim`: the pool keeps its
  * size, a member taken is the caller's and is replaced, one that dies is
- * replaced, `close` ends the untaken ones; and a lock taken through a pooled
- * helper sends it the path and holds the lock as a spawned one does.
+ * replaced, `close` ends the untaken ones; a gated pool refills only once no
+ * verb is in flight; and a lock taken through a pooled helper sends it the
+ * path and holds the lock as a spawned one does.
  */
 import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
@@ -12,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Writable } from "node:stream";
 import { after, before, describe, test } from "node:test";
-import { lockHelperPool, monitorPool } from "../../src/host/helper-pool.js";
+import { lockHelperPool, monitorPool, RefillGate } from "../../src/host/helper-pool.js";
 import { takeLock } from "../../src/host/shim.js";
 
 let dir: string;
@@ -87,6 +88,27 @@ describe("helper pools", () => {
     for (const p of members) assert.ok(!alive(p), `member ${p} ended`);
     assert.deepEqual(pool.pids(), []);
     assert.equal(pool.take(), undefined, "a closed pool gives nothing");
+  });
+
+  test("a gated pool refills only once no verb is in flight", async () => {
+    const gate = new RefillGate();
+    const pool = monitorPool(() => helper, 1, gate);
+    await until(() => pool.pids().length === 1);
+    gate.enter();
+    gate.enter();
+    const m = pool.take();
+    assert.ok(m);
+    // Turns of the event loop in which an ungated pool would have spawned (it does on the next).
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    assert.deepEqual(pool.pids(), [], "no spawn while a verb is in flight");
+    gate.leave();
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    assert.deepEqual(pool.pids(), [], "nor while the second is");
+    gate.leave();
+    await until(() => pool.pids().length === 1);
+    (m.stdio[4] as Writable | null)?.end("");
+    await exited(m);
+    await pool.close();
   });
 
   test("a lock through a pooled helper: the path is its first line, released on stdin's end", async () => {

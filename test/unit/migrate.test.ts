@@ -4,8 +4,9 @@
  * lxtd's `/1.0/migrations` refusals (the whole move: test/integration/migrate.test.ts).
  */
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { createPrivateKey, X509Certificate } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { buildApp } from "../../src/api/server.js";
@@ -105,27 +106,54 @@ test("/1.0/migrations: a bad or taken name is refused, an unknown id is 404, not
   assert.deepEqual(existsSync(uploads) ? readdirSync(uploads) : [], []);
 });
 
-test("/1.0/migrations: a base is spooled under an id; the final step needs the delta; DELETE drops it", async (t) => {
+/** A minimal lxt backup archive (index.json and a rootfs with one file), as tar bytes. */
+function baseArchive(dir: string): Buffer {
+  mkdirSync(join(dir, "rootfs"), { recursive: true });
+  writeFileSync(join(dir, "rootfs", "marker"), "m\n");
+  writeFileSync(
+    join(dir, "index.json"),
+    JSON.stringify({ format: 1, backend: "dir", dir: "/var/lib/lxt/c", name: "c", snapshots: [] }),
+  );
+  return execFileSync("tar", ["-c", "-f", "-", "-C", dir, "index.json", "rootfs"]);
+}
+
+test("/1.0/migrations: a base is spooled under an id and unpacked; the final step needs the delta; DELETE drops both", async (t) => {
   const { d, root, cleanup } = testDaemon();
   t.after(cleanup);
   const app = buildApp(d);
   t.after(() => app.close());
-  const made = await app.inject({
+  const bad = await app.inject({
     method: "POST",
     url: "/1.0/migrations",
     headers: { "content-type": "application/octet-stream", "x-lxd-name": "c2" },
     payload: Buffer.from("base"),
   });
+  assert.equal(bad.statusCode, 400, bad.body);
+  assert.match(bad.json().error, /not a readable lxt backup/);
+  assert.deepEqual(readdirSync(join(root, ".lxtd", "uploads")), []);
+  const base = baseArchive(join(root, "src"));
+  const made = await app.inject({
+    method: "POST",
+    url: "/1.0/migrations",
+    headers: { "content-type": "application/octet-stream", "x-lxd-name": "c2" },
+    payload: base,
+  });
   assert.equal(made.statusCode, 200, made.body);
   const { id, name } = made.json().metadata as { id: string; name: string };
   assert.equal(name, "c2");
   const spool = join(root, ".lxtd", "uploads", `migration-${id}`);
-  assert.deepEqual(readdirSync(spool), ["base"]);
+  // The base is unpacked already (its archive gone), into a staging directory nobody sees as c2.
+  assert.deepEqual(readdirSync(spool), []);
+  const staged = () => readdirSync(root).filter((f) => /^\.lxt-import-[0-9a-f]+$/.test(f));
+  assert.equal(staged().length, 1);
+  const [stage = ""] = staged();
+  assert.equal(readFileSync(join(root, stage, "rootfs", "marker"), "utf8"), "m\n");
+  assert.equal(existsSync(join(root, "c2")), false);
   const twice = await app.inject({
     method: "POST",
     url: "/1.0/migrations",
     headers: { "content-type": "application/octet-stream", "x-lxd-name": "c2" },
-    payload: Buffer.from("base"),
+    payload: base,
   });
   assert.equal(twice.statusCode, 409);
   assert.match(twice.json().error, /being received already/);
@@ -140,6 +168,7 @@ test("/1.0/migrations: a base is spooled under an id; the final step needs the d
   const gone = await app.inject({ method: "DELETE", url: `/1.0/migrations/${id}` });
   assert.equal(gone.statusCode, 200);
   assert.equal(existsSync(spool), false);
+  assert.deepEqual(staged(), []);
   const again = await app.inject({ method: "DELETE", url: `/1.0/migrations/${id}` });
   assert.equal(again.statusCode, 404);
 });

@@ -233,6 +233,8 @@ export function registerExecRoutes(app: FastifyInstance, d: Daemon): void {
         description: "Executing command",
         resources,
         mayCancel: true,
+        // No sockets to wait for: the attach server gets the command before the 202 is written.
+        startNow: true,
         run: (o) => runDetached(d, paths, exec, env, o),
       });
     }

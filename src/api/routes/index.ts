@@ -1,5 +1,8 @@
 /** Every route module of lxtd, registered on each listener's app. */
 import type { FastifyInstance } from "fastify";
+import { registerClusterForward } from "../cluster-forward.js";
+import { registerClusterImages } from "../cluster-images.js";
+import { registerClusterTokenRoutes } from "../cluster-tokens.js";
 import type { Daemon } from "../daemon.js";
 import { registerBackupRoutes } from "./backups.js";
 import { registerCertificateRoutes } from "./certificates.js";
@@ -45,4 +48,7 @@ export const ROUTES: readonly RouteModule[] = [
   registerMigrationRoutes,
   registerUiRoutes,
   registerClusterRoutes,
+  registerClusterForward,
+  registerClusterImages,
+  registerClusterTokenRoutes,
 ];

@@ -6,7 +6,7 @@
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import type { FastifyInstance, FastifyReply } from "fastify";
-import { checkEntry } from "../../container/config-replace.js";
+import { entryChecker } from "../../container/config-replace.js";
 import { createContainer } from "../../container/create.js";
 import { destroyContainer } from "../../container/destroy.js";
 import { hostLayout } from "../../container/host-layout.js";
@@ -149,7 +149,7 @@ async function create(d: Daemon, body: CreateBody, name: string): Promise<void> 
   );
   const expanded = expand(store, profiles, own, body.devices ?? {});
   // Refused before anything is made: the whole config, as the update will write it.
-  renderLxc(expanded, [], (k, v) => checkEntry(d.ctx, k, v));
+  renderLxc(expanded, [], entryChecker(d.ctx));
   const nic = Object.values(expanded.devices).find((dev) => dev.type === "nic");
   const network = nic?.network ?? nic?.parent ?? "empty";
   const paths = containerPaths(d.ctx, name);
@@ -175,12 +175,18 @@ async function create(d: Daemon, body: CreateBody, name: string): Promise<void> 
     const imageKeys = Object.fromEntries(
       Object.entries(properties).map(([k, v]) => [`image.${k}`, v]),
     );
-    writeMeta(paths, {
-      description: body.description ?? "",
-      profiles,
-      config: {},
-      created_at: new Date(d.ctx.host.clock.now()).toISOString(),
-    });
+    // Not synced: applyChange rewrites it (synced) right after; a create cut
+    // short between the two is removed as a whole.
+    writeMeta(
+      paths,
+      {
+        description: body.description ?? "",
+        profiles,
+        config: {},
+        created_at: new Date(d.ctx.host.clock.now()).toISOString(),
+      },
+      false,
+    );
     await applyChange(
       d.ctx,
       d.caller,
@@ -371,6 +377,7 @@ function cap(s: string): string {
 }
 
 async function startOne(d: Daemon, paths: ContainerPaths): Promise<void> {
+  await d.clusterNet?.beforeStart(paths);
   const started = await startContainer(d.ctx, paths, { caller: d.caller });
   for (const w of started.warnings) d.events.log("warning", `${paths.name}: ${w}`);
   d.events.lifecycle("instance-started", `${INSTANCES}/${paths.name}`);

@@ -5,25 +5,30 @@
  * `migration: true`, websockets between the two daemons) is not copied:
  * the sender drives it, in three uploads:
  *
- *   POST   /1.0/migrations          base archive (X-LXD-name) → {id}
+ *   POST   /1.0/migrations          base archive (X-LXD-name), unpacked → {id}
  *   PUT    /1.0/migrations/ID/delta what changed since, taken while frozen
  *   POST   /1.0/migrations/ID       the checkpoint → operation: import, restore
  *   DELETE /1.0/migrations/ID       drop what was sent
  *
- * Until the final operation succeeds nothing exists here but the spool
- * (under the uploads directory, emptied when the daemon starts, and
- * dropped after `IDLE_MS` without a request); a failed import or restore
- * removes the container it made.
+ * The base is unpacked into a staging directory before the first request
+ * answers (the sender freezes the container only then), so that the freeze
+ * pays only for the delta and the restore. Until the final operation
+ * succeeds nothing exists here but the spool (under the uploads directory,
+ * emptied when the daemon starts) and that staging directory (removed by
+ * the next import once this daemon is gone), both dropped after `IDLE_MS`
+ * without a request; a failed import or restore removes the container it
+ * made.
  */
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { FastifyInstance, FastifyReply } from "fastify";
-import { importContainer } from "../../container/backup.js";
+import { type StagedImport, stageImport } from "../../container/backup.js";
 import { restoreContainer } from "../../container/checkpoint.js";
 import { destroyContainer } from "../../container/destroy.js";
 import { adoptCheckpointIdmap, unpackCheckpoint } from "../../container/migrate.js";
 import { containerPaths } from "../../container/paths.js";
+import { cleanStaleStaging } from "../../container/staging.js";
 import { checkName } from "../../core/names.js";
 import type { Daemon } from "../daemon.js";
 import { ApiError, badRequest, syncBody } from "../envelope.js";
@@ -41,6 +46,8 @@ interface Pending {
   timer: NodeJS.Timeout;
   /** The final operation runs: the spool is its own now. */
   finishing: boolean;
+  /** The base, unpacked. */
+  staged?: StagedImport;
 }
 
 const pendingOf = new WeakMap<Daemon, Map<string, Pending>>();
@@ -54,17 +61,19 @@ function pendings(d: Daemon): Map<string, Pending> {
   return m;
 }
 
-function drop(d: Daemon, id: string): void {
+/** Forgets migration `id` and removes what it was sent (settles once its staging is gone). */
+async function drop(d: Daemon, id: string): Promise<void> {
   const p = pendings(d).get(id);
   if (!p) return;
   clearTimeout(p.timer);
   pendings(d).delete(id);
   rmSync(p.dir, { recursive: true, force: true });
+  await p.staged?.abort().catch((err) => d.log.warn({ err }, "migration: staging not removed"));
 }
 
 function touch(d: Daemon, id: string, p: Pending): void {
   clearTimeout(p.timer);
-  p.timer = setTimeout(() => drop(d, id), IDLE_MS);
+  p.timer = setTimeout(() => void drop(d, id), IDLE_MS);
   p.timer.unref();
 }
 
@@ -86,6 +95,10 @@ function requireFree(d: Daemon, name: string, self?: Pending): void {
 }
 
 export function registerMigrationRoutes(app: FastifyInstance, d: Daemon): void {
+  // Bases a killed predecessor had unpacked (its claims went with it).
+  void cleanStaleStaging(d.ctx, d.ctx.lxcpath).catch((err) =>
+    d.log.warn({ err }, "migration: stale staging not removed"),
+  );
   app.post(BASE, async (req) => {
     const asked = req.headers["x-lxd-name"];
     let name: string;
@@ -103,8 +116,18 @@ export function registerMigrationRoutes(app: FastifyInstance, d: Daemon): void {
     touch(d, id, p);
     try {
       await spoolUpload(req.body, join(dir, "base"));
+      p.staged = await stageImport(d.ctx, join(dir, "base"), name, {
+        caller: d.caller,
+        incremental: true,
+      });
+      if (!pendings(d).has(id)) {
+        // Dropped (DELETE, idle) while unpacking: nothing may stay.
+        await p.staged.abort();
+        throw new ApiError(404, "Migration not found");
+      }
+      rmSync(join(dir, "base"));
     } catch (err) {
-      drop(d, id);
+      await drop(d, id);
       throw err;
     }
     return syncBody({ id, name });
@@ -118,7 +141,7 @@ export function registerMigrationRoutes(app: FastifyInstance, d: Daemon): void {
 
   app.delete<{ Params: { id: string } }>(`${BASE}/:id`, async (req) => {
     find(d, req.params.id);
-    drop(d, req.params.id);
+    await drop(d, req.params.id);
     return syncBody({});
   });
 
@@ -136,10 +159,8 @@ export function registerMigrationRoutes(app: FastifyInstance, d: Daemon): void {
       try {
         const images = join(p.dir, "checkpoint");
         await unpackCheckpoint(d.ctx, join(p.dir, "checkpoint.tar"), images);
-        await importContainer(d.ctx, join(p.dir, "base"), p.name, {
-          caller: d.caller,
-          deltas: [join(p.dir, "delta")],
-        });
+        if (!p.staged) throw new ApiError(500, "Migration has no base");
+        await p.staged.finish([join(p.dir, "delta")]);
         try {
           await adoptCheckpointIdmap(d.ctx, paths, images, d.caller.env);
           await restoreContainer(d.ctx, paths, { dir: images, caller: d.caller });
@@ -150,7 +171,8 @@ export function registerMigrationRoutes(app: FastifyInstance, d: Daemon): void {
         imported(d, paths);
         d.events.lifecycle("instance-started", `${INSTANCES}/${p.name}`);
       } finally {
-        drop(d, id);
+        // After a finish this removes the spool only.
+        await drop(d, id);
       }
     });
   });

@@ -24,6 +24,7 @@ import { networkHosts } from "../../container/network-forwards.js";
 import { containerPaths } from "../../container/paths.js";
 import { configFileEntries } from "../../container/resources.js";
 import { LxtError } from "../../core/errors.js";
+import { CLUSTER_KEY } from "../cluster-net-model.js";
 import type { Daemon } from "../daemon.js";
 import { ApiError, badRequest, syncBody } from "../envelope.js";
 import { checkIfMatch, etagOf, sendWithEtag } from "../etag.js";
@@ -74,7 +75,7 @@ function managedJson(d: Daemon, n: NetworkStatus): NetworkJson {
     type: "bridge",
     managed: true,
     status: n.bridgeUp ? "Created" : "Unavailable",
-    config: configOf(n),
+    config: { ...configOf(n), ...d.clusterNet?.configOf(n.name) },
     used_by: usedBy(d, n.name),
     locations: ["none"],
   };
@@ -109,6 +110,11 @@ export async function managed(d: Daemon, name: string, what: string): Promise<Ne
   const links = await hostLinks(d.ctx);
   if (links.some((l) => l.name === name)) throw badRequest(`Only managed networks can be ${what}`);
   throw new ApiError(404, "Network not found");
+}
+
+/** Whether a create's config asks for a network spanning the cluster (`cluster.vxlan`). */
+function isSpanning(config: unknown): boolean {
+  return typeof config === "object" && config !== null && CLUSTER_KEY in config;
 }
 
 /** Refuses keys lxt gives no meaning, with LXD's words. */
@@ -156,6 +162,13 @@ export function registerNetworkRoutes(app: FastifyInstance, d: Daemon): void {
     if (typeof name !== "string" || !name) throw badRequest("No name provided");
     if (b.type !== undefined && b.type !== "" && b.type !== "bridge")
       throw badRequest(`Network type "${String(b.type)}" is not supported (lxt makes bridges)`);
+    if (d.clusterNet && isSpanning(b.config)) {
+      await d.clusterNet.create(name, b.config as Record<string, string>);
+      if (b.description)
+        writeNetworkMeta(d.stateDir, name, { description: b.description as string, forwards: {} });
+      d.events.lifecycle("network-created", `${NETWORKS}/${name}`);
+      return reply.code(201).header("Location", `${NETWORKS}/${name}`).send(syncBody({}));
+    }
     const config = checkConfig(name, b.config);
     if (
       (await hostLinks(d.ctx)).some((l) => l.name === name) ||
@@ -226,7 +239,7 @@ export function registerNetworkRoutes(app: FastifyInstance, d: Daemon): void {
   app.delete<{ Params: { name: string } }>(`${NETWORKS}/:name`, async (req) => {
     const n = await managed(d, req.params.name, "removed");
     if (usedBy(d, n.name).length > 0) throw badRequest("The network is currently in use");
-    await deleteNetwork(d.ctx, n.name);
+    if (!(await d.clusterNet?.remove(n.name))) await deleteNetwork(d.ctx, n.name);
     removeNetworkMeta(d.stateDir, n.name);
     d.events.lifecycle("network-deleted", `${NETWORKS}/${n.name}`);
     return syncBody({});

@@ -7,7 +7,7 @@
  * profile and the instances already changed.
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import { checkEntry } from "../../container/config-replace.js";
+import { entryChecker } from "../../container/config-replace.js";
 import { listNames } from "../../container/list.js";
 import { containerPaths } from "../../container/paths.js";
 import type { Daemon } from "../daemon.js";
@@ -56,7 +56,7 @@ const editableOf = (p: Profile) => ({
 
 /** Refuses a profile whose keys or devices have no meaning here (LXD's words). */
 function checkProfile(d: Daemon, p: Profile): void {
-  renderLxc({ config: p.config, devices: p.devices }, [], (k, v) => checkEntry(d.ctx, k, v));
+  renderLxc({ config: p.config, devices: p.devices }, [], entryChecker(d.ctx));
 }
 
 /** The store, with `p` in place of the stored profile of its name. */

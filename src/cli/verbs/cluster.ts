@@ -10,6 +10,27 @@ export function register(program: Command): void {
     .description("the cluster this state root's lxtd is a member of (lxtd --cluster)");
 
   cluster
+    .command("add")
+    .argument("<name>", "the new member's name (its --member)")
+    .description(
+      "a join token for a new member: start it with lxtd --cluster-token TOKEN (asks the local lxtd)",
+    )
+    .addOption(lxcpathOption())
+    .addOption(
+      new Option("--socket <path>", "lxtd's unix socket (default: STATE_ROOT/.lxtd/unix.socket)"),
+    )
+    .action(async (name, opts) => {
+      const { daemonRequest, daemonSocket } = await import("../lxtd-client.js");
+      const { tokenOfMetadata } = await import("../../api/join-token.js");
+      const socket = opts.socket ?? daemonSocket(resolveLxcpath(opts.lxcpath));
+      const op = (await daemonRequest(socket, "cluster add", "POST", "/1.0/cluster/members", {
+        server_name: name,
+      })) as { metadata?: Record<string, unknown> };
+      // LXD's words (`lxc cluster add`).
+      process.stdout.write(`Member ${name} join token:\n${tokenOfMetadata(op.metadata ?? {})}\n`);
+    });
+
+  cluster
     .command("list")
     .alias("ls")
     .description("every member: state, load and last heartbeat (asks the local lxtd)")

@@ -1,4 +1,5 @@
 import type { Command } from "@commander-js/extra-typings";
+import { LxtError } from "../../core/errors.js";
 import { lxcpathOption, nameOption, target } from "../common.js";
 import { cliCaller } from "../context.js";
 import { withProgress } from "../progress.js";
@@ -31,6 +32,10 @@ export function register(program: Command): void {
     )
     .argument("[name]")
     .option("-q, --quiet", "no progress line")
+    .option(
+      "--target <member>",
+      "in a cluster: make it on this member, through the local lxtd (only -t IMAGE or --empty)",
+    )
     .argument(
       "[template-args...]",
       "after --: arguments for the template (busybox: --net NETWORK; debian: its options)",
@@ -40,6 +45,23 @@ export function register(program: Command): void {
       // With -n, every word after `--` is the template's (`create -n c -t debian -- --suite s`).
       const name = opts.name ? undefined : nameArg;
       const targs = opts.name && nameArg !== undefined ? [nameArg, ...targsArg] : targsArg;
+      if (opts.target !== undefined) {
+        const { createOnMember } = await import("../cluster-create.js");
+        const { resolveLxcpath } = await import("../context.js");
+        if (opts.rootfs || opts.config || opts.bdev || targs.length > 0 || !(name ?? opts.name)) {
+          throw new LxtError(
+            "usage",
+            "create --target: give a name and -t IMAGE or --empty (no --rootfs, -f, -B or template arguments)",
+          );
+        }
+        await createOnMember(resolveLxcpath(opts.lxcpath), {
+          name: (name ?? opts.name) as string,
+          member: opts.target,
+          ...(opts.empty ? {} : { image: opts.template ?? "busybox" }),
+          start: false,
+        });
+        return;
+      }
       const { ctx, paths } = target(opts, name);
       await sweepAndReport(ctx);
       await withProgress(opts, async (progress) => {

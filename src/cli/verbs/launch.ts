@@ -18,12 +18,27 @@ export function register(program: Command): void {
     )
     .option("-q, --quiet", "no progress line")
     .option(
+      "--target <member>",
+      "in a cluster: make it on this member, through the local lxtd (lxtd --cluster)",
+    )
+    .option(
       "--network <network>",
       "first NIC: empty, or a veth on this bridge / managed network (default: the image's; busybox, debian: lxtbr0)",
     )
     .argument("<image>", "image alias or fingerprint prefix, or busybox")
     .argument("<name>", "the new container's name")
     .action(async (image, name, opts) => {
+      if (opts.target !== undefined) {
+        const { createOnMember } = await import("../cluster-create.js");
+        const { resolveLxcpath } = await import("../context.js");
+        await createOnMember(resolveLxcpath(opts.lxcpath), {
+          name,
+          member: opts.target,
+          image,
+          start: true,
+        });
+        return;
+      }
       const { createContainer } = await import("../../container/create.js");
       const { startContainer } = await import("../../container/start.js");
       const { ctx, paths } = target(opts, name);
