@@ -152,8 +152,8 @@ describe("lxtd cluster: failures", { skip, timeout: 600_000 }, () => {
     // The two left elect a leader (about a second): the steady state after the loss.
     assert.ok(await waitFor(() => (leaderOf(etcd) >= 0 ? true : undefined), 15_000));
     const c = b0.name("one");
-    b0.lxcOk(["init", "--empty", c]);
-    const dup = b1.lxc(["init", "--empty", c]);
+    b0.lxcOk(["init", "--empty", c, "--target", "m0"]);
+    const dup = b1.lxc(["init", "--empty", c, "--target", "m1"]);
     assert.notEqual(dup.code, 0);
     assert.match(dup.stderr, new RegExp(`Instance "${c}" already exists`));
     assert.deepEqual(await seen(() => listed(b1, c), "Stopped"), ["m0", "Stopped"]);
@@ -169,8 +169,8 @@ describe("lxtd cluster: failures", { skip, timeout: 600_000 }, () => {
     const [b0, b1] = boxes as [LxtdSandbox, LxtdSandbox];
     const run = b0.name("run");
     const stopped = b0.name("stp");
-    b0.lxcOk(["launch", "busybox", run]);
-    b0.lxcOk(["init", "--empty", stopped]);
+    b0.lxcOk(["launch", "busybox", run, "--target", "m0"]);
+    b0.lxcOk(["init", "--empty", stopped, "--target", "m0"]);
     assert.deepEqual(await seen(() => listed(b1, stopped), "Stopped"), ["m0", "Stopped"]);
     const [k1, k2] = [0, 1, 2].filter((i) => i !== leaderOf(etcd)).slice(0, 2) as [number, number];
     // Two of three gone, the leader left alone: no quorum.
@@ -181,7 +181,7 @@ describe("lxtd cluster: failures", { skip, timeout: 600_000 }, () => {
     const store =
       /The cluster's store \(etcd at http:\/\/127\.0\.0\.1:\d+.*\) cannot be (written|read)/;
     const fresh = b0.name("new");
-    const create = b0.lxc(["init", "--empty", fresh]);
+    const create = b0.lxc(["init", "--empty", fresh, "--target", "m0"]);
     assert.notEqual(create.code, 0);
     assert.match(create.stderr, store);
     assert.equal(local(b0, fresh), false, "no half-made instance");
@@ -208,7 +208,7 @@ describe("lxtd cluster: failures", { skip, timeout: 600_000 }, () => {
     // Quorum back: writes work again (once the client reconnects), the members rejoin.
     await restartEtcdMember(etcd, k1);
     const back = await waitFor(() => {
-      const r = b0.lxc(["init", "--empty", fresh]);
+      const r = b0.lxc(["init", "--empty", fresh, "--target", "m0"]);
       return r.code === 0 ? true : undefined;
     }, 30_000);
     assert.ok(back, `create after quorum came back:\n${b0.log.slice(-3000)}`);
@@ -239,9 +239,9 @@ describe("lxtd cluster: failures", { skip, timeout: 600_000 }, () => {
     const removed = b1.name("rm");
     const made = b1.name("made");
     const clash = b0.name("clash");
-    b1.lxcOk(["init", "--empty", kept]);
-    b1.lxcOk(["init", "--empty", removed]);
-    b0.lxcOk(["init", "--empty", clash]);
+    b1.lxcOk(["init", "--empty", kept, "--target", "m1"]);
+    b1.lxcOk(["init", "--empty", removed, "--target", "m1"]);
+    b0.lxcOk(["init", "--empty", clash, "--target", "m0"]);
     assert.deepEqual(await seen(() => listed(b0, removed), "Stopped"), ["m1", "Stopped"]);
     assert.deepEqual(await seen(() => listed(b1, clash), "Stopped"), ["m0", "Stopped"]);
 
@@ -271,8 +271,8 @@ describe("lxtd cluster: failures", { skip, timeout: 600_000 }, () => {
     );
     assert.match(b1.log, /a local container has a name another member holds/);
     // The names: the removed one is free, the made one is m1's.
-    b0.lxcOk(["init", "--empty", removed]);
-    const taken = b0.lxc(["init", "--empty", made]);
+    b0.lxcOk(["init", "--empty", removed, "--target", "m0"]);
+    const taken = b0.lxc(["init", "--empty", made, "--target", "m0"]);
     assert.notEqual(taken.code, 0);
     assert.match(taken.stderr, new RegExp(`Instance "${made}" already exists`));
     for (const [b, n] of [
@@ -380,7 +380,7 @@ describe("lxtd cluster: a member cut off by its wire", { skip: netSkip, timeout:
   test("its wire down: Offline for the others after the TTL, its container runs on; wire up: Online, the same containers", async () => {
     const [a, b] = hosts as [(typeof hosts)[0], (typeof hosts)[0]];
     const c = b.net.name("part");
-    b.box.lxcOk(["launch", "busybox", c]);
+    b.box.lxcOk(["launch", "busybox", c, "--target", "p1"]);
     assert.deepEqual(await seen(() => located(a.box, c), "Running"), ["p1", "Running"]);
     assert.equal(statusOf(a.box, "p1"), "Online");
 
