@@ -17,6 +17,8 @@ export interface StoreLease {
 }
 
 export interface ClusterStore {
+  /** What the store is, for errors: `etcd at http://HOST:PORT,...`. */
+  readonly where?: string;
   /** A lease of `ttlSeconds`, kept alive by the client until revoked or lost. */
   lease(ttlSeconds: number): Promise<StoreLease>;
   get(key: string): Promise<string | undefined>;
@@ -52,6 +54,7 @@ export const KEYS = {
 
 /** A store in memory (one process): the unit tests' etcd. Leases expire only when `expire()`d. */
 export class MemoryStore implements ClusterStore {
+  readonly where = "a store in memory";
   readonly data = new Map<string, string>();
   private readonly leased = new Map<number, Set<string>>();
   private readonly lost = new Map<number, (err: Error) => void>();

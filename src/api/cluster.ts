@@ -30,6 +30,12 @@ export interface ClusterOptions {
   /** The lease's TTL: a member silent this long is offline. Heartbeats come at a third of it. */
   ttlSeconds: number;
   store: ClusterStore;
+  /**
+   * Where the local instances come from: the state root's containers by
+   * default; the scale simulation (bench/cluster-sim.ts) gives records
+   * without containers, so the same code heartbeats and publishes them.
+   */
+  local?: { names(): string[]; instances(): Promise<InstanceJson[]> };
 }
 
 /** LXD's status code of an instance whose member cannot be reached. */
@@ -157,8 +163,13 @@ export class Cluster {
     });
   }
 
+  private localNames(): string[] {
+    return this.o.local ? this.o.local.names() : listNames(this.d.ctx.lxcpath);
+  }
+
   /** Every local instance as the others will list it. */
   private async localInstances(): Promise<InstanceJson[]> {
+    if (this.o.local) return this.o.local.instances();
     const profiles = new ProfileStore(this.d.profilesDir);
     const out = await Promise.all(
       listNames(this.d.ctx.lxcpath).map((n) =>
@@ -212,7 +223,7 @@ export class Cluster {
   private async reconcileNames(): Promise<void> {
     const { store } = this.o;
     this.published = await store.getPrefix(KEYS.memberInstances(this.member));
-    const local = new Set(listNames(this.d.ctx.lxcpath));
+    const local = new Set(this.localNames());
     for (const [key, holder] of await store.getPrefix(KEYS.name(""))) {
       const name = key.slice(KEYS.name("").length);
       if (holder === this.member && !local.has(name) && !this.pending.has(name)) {
@@ -228,11 +239,30 @@ export class Cluster {
    */
   async claim(name: string, taken = `Instance "${name}" already exists`): Promise<void> {
     await this.serial(async () => {
-      const holder = await this.o.store.claim(KEYS.name(name), this.member);
+      const holder = await this.o.store.claim(KEYS.name(name), this.member).catch(this.unwritable);
       if (holder !== undefined && holder !== this.member) throw new ApiError(409, taken);
       this.pending.add(name);
     });
   }
+
+  /**
+   * Before a delete: proves the store takes writes (one transaction on the
+   * name, which this member then holds), so a delete is refused while it
+   * could not release the name rather than half done. 503 naming the store.
+   */
+  async writable(name: string): Promise<void> {
+    await this.serial(() =>
+      this.o.store.claim(KEYS.name(name), this.member).catch(this.unwritable),
+    );
+  }
+
+  /** A store error as the client sees it: 503 naming the store (quorum lost, unreachable). */
+  private readonly unwritable = (err: unknown): never => {
+    throw new ApiError(
+      503,
+      `The cluster's store (${this.o.store.where ?? "etcd"}) cannot be written: ${(err as Error).message}`,
+    );
+  };
 
   /** Runs the work a `claim(name)` was for: the name is released if it fails. */
   async holding<T>(name: string, work: () => Promise<T>): Promise<T> {
@@ -265,7 +295,10 @@ export class Cluster {
       store.getPrefix(KEYS.members),
       store.getPrefix(KEYS.alives),
     ]).catch((err: unknown) => {
-      throw new ApiError(503, `The cluster's store cannot be read: ${(err as Error).message}`);
+      throw new ApiError(
+        503,
+        `The cluster's store (${store.where ?? "etcd"}) cannot be read: ${(err as Error).message}`,
+      );
     });
     const out: MemberView[] = [];
     for (const value of records.values()) {
@@ -275,16 +308,21 @@ export class Cluster {
     return out.sort((a, b) => a.name.localeCompare(b.name));
   }
 
-  /** The instances of the other members as they published them; an offline member's are in Error. */
+  /**
+   * The instances of the other members as they published them; an offline
+   * member's are in Error. A name a local container also has is left out
+   * (the local one is listed: no name twice).
+   */
   async remoteInstances(): Promise<InstanceJson[]> {
     const [records, alive] = await Promise.all([
       this.o.store.getPrefix(KEYS.instances),
       this.o.store.getPrefix(KEYS.alives),
     ]);
+    const here = new Set(this.localNames());
     const out: InstanceJson[] = [];
     for (const [key, value] of records) {
-      const member = key.slice(KEYS.instances.length).split("/")[0] ?? "";
-      if (member === this.member) continue;
+      const [member = "", name = ""] = key.slice(KEYS.instances.length).split("/");
+      if (member === this.member || here.has(name)) continue;
       let inst: InstanceJson;
       try {
         inst = JSON.parse(value) as InstanceJson;

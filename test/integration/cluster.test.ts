@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
-import { EtcdCluster, etcdSkipReason, freePorts } from "./etcd-harness.js";
+import { EtcdCluster, etcdSkipReason, freePorts, waitFor } from "./etcd-harness.js";
 import { LXT } from "./harness.js";
 import { LXTD, LxtdSandbox, lxtdSkipReason } from "./lxtd-harness.js";
 
@@ -251,13 +251,3 @@ describe("lxtd cluster on etcd", { skip, timeout: 300_000 }, () => {
     }
   });
 });
-
-/** Polls `probe` until it gives a value or `ms` pass. */
-async function waitFor<T>(probe: () => T | undefined, ms: number): Promise<T | undefined> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined || Date.now() > end) return v;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}

@@ -44,16 +44,27 @@ export class EtcdCluster {
   endpoints: string[] = [];
   log = "";
 
-  /** Starts `size` members and resolves once every one is healthy. */
-  async start(size = 3): Promise<void> {
+  /**
+   * Starts `size` members and resolves once every one is healthy. `netns`:
+   * in that network namespace (`/run/netns/NAME`), clients served on
+   * `host` there (an address of the namespace's), peers on its loopback.
+   */
+  async start(size = 3, at: { netns?: string; host?: string } = {}): Promise<void> {
+    // Ports picked free here are free in a fresh namespace too.
     const ports = await freePorts(size * 2);
     const peer = (i: number) => `http://127.0.0.1:${ports[size + i]}`;
-    this.endpoints = Array.from({ length: size }, (_, i) => `http://127.0.0.1:${ports[i]}`);
+    const host = at.host ?? "127.0.0.1";
+    this.endpoints = Array.from({ length: size }, (_, i) => `http://${host}:${ports[i]}`);
+    const inNs = (argv: string[]): [string, string[]] =>
+      at.netns
+        ? ["nsenter", [`--net=/run/netns/${at.netns}`, ...argv]]
+        : [argv[0] ?? "", argv.slice(1)];
+    this.nsenter = at.netns ? [`--net=/run/netns/${at.netns}`] : undefined;
     const initial = Array.from({ length: size }, (_, i) => `e${i}=${peer(i)}`).join(",");
     for (let i = 0; i < size; i++) {
       const child = spawn(
-        "etcd",
-        [
+        ...inNs([
+          "etcd",
           "--name",
           `e${i}`,
           "--data-dir",
@@ -72,7 +83,7 @@ export class EtcdCluster {
           `lxt-test-${process.pid}`,
           "--initial-cluster-state",
           "new",
-        ],
+        ]),
         { stdio: ["ignore", "ignore", "pipe"] },
       );
       child.stderr?.on("data", (b: Buffer) => {
@@ -80,16 +91,26 @@ export class EtcdCluster {
       });
       this.members.push(child);
     }
-    const healthy = await until(
-      () =>
-        spawnSync("etcdctl", ["--endpoints", this.endpoints.join(","), "endpoint", "health"], {
-          env: { ...process.env, ETCDCTL_API: "3" },
-          encoding: "utf8",
-          timeout: 5000,
-        }).status === 0,
-      30_000,
-    );
+    const healthy = await until(() => this.healthy(this.endpoints), 30_000);
     if (!healthy) throw new Error(`etcd did not become healthy:\n${this.log}`);
+  }
+
+  /** nsenter's arguments when the members run in a namespace. */
+  nsenter?: string[];
+
+  /** Whether `etcdctl endpoint health` passes for `endpoints` (from the members' namespace). */
+  healthy(endpoints: readonly string[]): boolean {
+    const argv = ["etcdctl", "--endpoints", endpoints.join(","), "endpoint", "health"];
+    const [cmd, args] = this.nsenter
+      ? ["nsenter", [...this.nsenter, ...argv]]
+      : [argv[0] as string, argv.slice(1)];
+    return (
+      spawnSync(cmd, args, {
+        env: { ...process.env, ETCDCTL_API: "3" },
+        encoding: "utf8",
+        timeout: 5000,
+      }).status === 0
+    );
   }
 
   /** SIGKILL to every member, waited for; then the data dirs go. */
@@ -102,6 +123,33 @@ export class EtcdCluster {
     );
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** SIGKILLs etcd member `i` of `etcd` and waits for its exit (its data dir stays). */
+export async function killEtcdMember(etcd: EtcdCluster, i: number): Promise<void> {
+  const c = etcd.members[i];
+  if (!c) throw new Error(`no etcd member ${i}`);
+  if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+  await exitOf(c);
+}
+
+/**
+ * Starts killed member `i` again on its data dir, with the arguments it
+ * first ran with (a member with data ignores the initial-cluster flags),
+ * and resolves once its endpoint is healthy (the cluster has a leader).
+ */
+export async function restartEtcdMember(etcd: EtcdCluster, i: number): Promise<void> {
+  const old = etcd.members[i];
+  if (!old) throw new Error(`no etcd member ${i}`);
+  const child = spawn(old.spawnargs[0] ?? "etcd", old.spawnargs.slice(1), {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  child.stderr?.on("data", (b: Buffer) => {
+    etcd.log = (etcd.log + b.toString()).slice(-8000);
+  });
+  etcd.members[i] = child;
+  const healthy = await until(() => etcd.healthy([etcd.endpoints[i] ?? ""]), 30_000);
+  if (!healthy) throw new Error(`etcd member ${i} did not become healthy again:\n${etcd.log}`);
 }
 
 /**

@@ -13,6 +13,7 @@ import { KEYS, MemoryStore } from "../../src/api/cluster-store.js";
 import type { Daemon } from "../../src/api/daemon.js";
 import { ApiError } from "../../src/api/envelope.js";
 import { buildApp } from "../../src/api/server.js";
+import { listNames } from "../../src/container/list.js";
 import { testDaemon } from "./support/daemon.js";
 
 const root = mkdtempSync(join(tmpdir(), "lxt-api-cluster-"));
@@ -213,7 +214,44 @@ describe("one namespace of instance names", () => {
     );
     const members = await buildApp(d1).inject({ method: "GET", url: "/1.0/cluster/members" });
     assert.equal(members.statusCode, 503);
-    assert.match(members.json().error, /^The cluster's store cannot be read: etcd unreachable/);
+    assert.match(
+      members.json().error,
+      /^The cluster's store \(a store in memory\) cannot be read: etcd unreachable/,
+    );
+    await m1.leave();
+    await m2.leave();
+  });
+
+  test("with the store unwritable (quorum lost) a create, rename or delete is a 503 naming the store", async () => {
+    const { store, d1, m1, m2 } = await twoMembers((d) => fakeContainer(d, "own"));
+    store.claim = () => Promise.reject(new Error("no quorum"));
+    const app = buildApp(d1);
+    const words = /^The cluster's store \(a store in memory\) cannot be written: no quorum$/;
+    for (const [method, url, payload] of [
+      ["POST", "/1.0/instances", { name: "c9", source: { type: "none" } }],
+      ["POST", "/1.0/instances/own", { name: "own2" }],
+      ["DELETE", "/1.0/instances/own", undefined],
+    ] as const) {
+      const r = await app.inject({ method, url, payload });
+      assert.equal(r.statusCode, 503, `${method} ${url}: ${r.body}`);
+      assert.match(r.json().error, words);
+    }
+    assert.deepEqual(listNames(d1.ctx.lxcpath), ["own"]);
+    await m1.leave();
+    await m2.leave();
+  });
+
+  test("a local container whose name another member holds is listed once, the local one", async () => {
+    const { d1, d2, m1, m2 } = await twoMembers();
+    fakeContainer(d2, "dup");
+    await m2.heartbeat();
+    fakeContainer(d1, "dup");
+    await m1.heartbeat();
+    const r = await buildApp(d1).inject({ method: "GET", url: "/1.0/instances?recursion=1" });
+    assert.deepEqual(
+      r.json().metadata.map((i: { name: string; location: string }) => [i.name, i.location]),
+      [["dup", "m1"]],
+    );
     await m1.leave();
     await m2.leave();
   });

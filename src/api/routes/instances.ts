@@ -290,6 +290,7 @@ export function registerInstanceRoutes(app: FastifyInstance, d: Daemon): void {
     const paths = instancePaths(d, req.params.name);
     const seen = await summarize(d.ctx, paths);
     if (seen.state !== "STOPPED") throw badRequest("Instance is running");
+    await d.cluster?.writable(paths.name);
     return instanceOperation(d, reply, paths.name, "Deleting instance", async (op) => {
       await destroyContainer(d.ctx, paths, { snapshots: true, signal: op.signal });
       await d.cluster?.release(paths.name);
