@@ -3,8 +3,9 @@
  * (`lxc.rootfs.path = nbd:FILE[:PARTITION]` and `rbd:POOL/IMAGE`,
  * lxc.container.conf(5)): an nbd image is connected to the first free
  * `/dev/nbdN` with `qemu-nbd -c` (free: no `/sys/block/nbdN/pid`), its
- * partition used when one is named; an rbd image is mapped with `rbd map`
- * unless the host already maps it (`/dev/rbd/POOL/IMAGE`).
+ * partition used when one is named; an rbd image (`POOL/IMAGE`, or LXC's
+ * `/dev/rbd/POOL/IMAGE`) is mapped with `rbd map` unless the host already
+ * maps it (`/dev/rbd/POOL/IMAGE` exists).
  *
  * Unlike a loop device, neither goes away with the mount: the release
  * (`qemu-nbd -d`, `rbd unmap`) is a `stop-hook` of the plan, which the
@@ -46,7 +47,7 @@ function tool(host: BlockHost, cmd: string): string | undefined {
 
 /** `nbd:FILE[:PARTITION]`'s parts: a trailing `:N` names a partition. */
 export function splitNbdSource(source: string): { file: string; partition?: number } {
-  const m = /^(.*):(\d+)$/.exec(source);
+  const m = /^(.*):([1-9]\d*)$/.exec(source);
   return m?.[1] ? { file: m[1], partition: Number(m[2]) } : { file: source };
 }
 
@@ -130,21 +131,23 @@ async function appears(path: string, host: AttachHost): Promise<boolean> {
 
 async function mapRbd(source: string, key: string, host: AttachHost): Promise<AttachedDevice> {
   const rbd = tool(host, "rbd") as string;
-  // Mapped by the host already (LXC's own rbd: expects that): used, and left mapped.
-  const mapped = `/dev/rbd/${source}`;
+  // LXC's `lxc-create -B rbd` writes rbd:/dev/rbd/POOL/IMAGE, the udev link of the mapped image.
+  const name = source.startsWith("/dev/rbd/") ? source.slice("/dev/rbd/".length) : source;
+  // Mapped by the host already (LXC's rbd: requires that): used, and left mapped.
+  const mapped = `/dev/rbd/${name}`;
   if (host.exists(mapped)) return { device: mapped };
   let out: string;
   try {
-    out = await host.run.run(rbd, ["map", source]);
+    out = await host.run.run(rbd, ["map", name]);
   } catch (err) {
     throw new LxtError(
       "host",
-      `${key}: rbd map ${source} failed (is the Ceph cluster reachable, /etc/ceph/ceph.conf and a keyring in place?): ${(err as Error).message}`,
+      `${key}: rbd map ${name} failed (is the Ceph cluster reachable, /etc/ceph/ceph.conf and a keyring in place?): ${(err as Error).message}`,
       err,
     );
   }
   const device = out.trim().split("\n").pop() ?? "";
   if (!device.startsWith("/dev/"))
-    throw new LxtError("system", `${key}: rbd map ${source} printed no device: "${out.trim()}"`);
+    throw new LxtError("system", `${key}: rbd map ${name} printed no device: "${out.trim()}"`);
   return { device, detach: [rbd, "unmap", device], held: device };
 }

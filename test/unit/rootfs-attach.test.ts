@@ -68,6 +68,8 @@ describe("nbd and rbd rootfs devices", () => {
     assert.deepEqual(splitNbdSource("/srv/c1.qcow2:2"), { file: "/srv/c1.qcow2", partition: 2 });
     assert.deepEqual(splitNbdSource("/srv/c1.qcow2"), { file: "/srv/c1.qcow2" });
     assert.deepEqual(splitNbdSource("/srv/a:b.img"), { file: "/srv/a:b.img" });
+    // Partitions count from 1 (LXC: `:0` names none).
+    assert.deepEqual(splitNbdSource("/srv/i:0"), { file: "/srv/i:0" });
   });
 
   it("nbd: connects the image to the first free /dev/nbdN with qemu-nbd -c, as LXC", async () => {
@@ -158,7 +160,11 @@ describe("nbd and rbd rootfs devices", () => {
       detach: ["/usr/bin/rbd", "unmap", "/dev/rbd0"],
       held: "/dev/rbd0",
     });
-    assert.deepEqual(run.calls, [["/usr/bin/rbd", "map", "pool/c1"]]);
+    await attachDevice({ backend: "rbd", source: "/dev/rbd/pool/c2" }, KEY, host);
+    assert.deepEqual(run.calls, [
+      ["/usr/bin/rbd", "map", "pool/c1"],
+      ["/usr/bin/rbd", "map", "pool/c2"],
+    ]);
   });
 
   it("rbd: an image the host maps already is used and left mapped", async () => {
@@ -166,6 +172,9 @@ describe("nbd and rbd rootfs devices", () => {
     const dev = await attachDevice({ backend: "rbd", source: "pool/c1" }, KEY, host);
     assert.deepEqual(dev, { device: "/dev/rbd/pool/c1" });
     assert.deepEqual(run.calls, []);
+    // LXC's own form of the key names the mapped image's link.
+    const lxc = await attachDevice({ backend: "rbd", source: "/dev/rbd/pool/c1" }, KEY, host);
+    assert.deepEqual(lxc, { device: "/dev/rbd/pool/c1" });
   });
 
   it("rbd: refuses naming the module, the tool, or an unreachable cluster", async () => {
