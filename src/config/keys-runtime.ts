@@ -263,7 +263,7 @@ export const RUNTIME_KEYS: KeySpec[] = [
   ),
   impl(
     "lxc.rootfs.path",
-    "root filesystem: a directory (PATH or dir:PATH), btrfs:PATH, overlayfs:LOWER:UPPER (or overlay:), zfs:POOL/DATASET; loop:IMAGE (attached to a loop device at start, released when the container ends), lvm:DEVICE; nbd: and rbd: refused at start",
+    "root filesystem: a directory (PATH or dir:PATH), btrfs:PATH, overlayfs:LOWER:UPPER (or overlay:), zfs:POOL/DATASET; loop:IMAGE (attached to a loop device at start, released when the container ends), lvm:DEVICE; nbd:FILE[:PARTITION] (qemu-nbd -c) and rbd:POOL/IMAGE (rbd map), released when the container ends",
     checkRootfsPath,
     { default: "the host's root (shared)" },
   ),

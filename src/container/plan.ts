@@ -284,6 +284,8 @@ export function renderPlan(input: LaunchInput): string {
   for (const n of input.net?.nets ?? []) r.push(planRecord("net", [...n]));
   for (const hook of input.net?.hooks ?? []) r.push(planRecord("host-hook", [...hook]));
   for (const hook of input.net?.stopHooks ?? []) r.push(planRecord("stop-hook", [...hook]));
+  // An nbd or rbd device outlives the mount: released when the container ends.
+  if (b?.detach) r.push(planRecord("stop-hook", [...b.detach]));
   for (const hook of input.exitHooks ?? []) r.push(planRecord("exit-hook", [...hook]));
   if (input.restore) r.push(planRecord("criu-restore", [...input.restore]));
   r.push(...hookSetup(input));

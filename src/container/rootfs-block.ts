@@ -7,7 +7,9 @@
  * The helper attaches and mounts (native/src/blockdev.c): the mount exists
  * only in the container's mount namespace, and a loop device is released
  * by the kernel when that namespace goes (autoclear), so a stop, a crash or
- * a SIGKILLed monitor leave nothing attached.
+ * a SIGKILLed monitor leave nothing attached. An nbd or rbd device is
+ * attached by the start itself (container/rootfs-attach.ts), then mounted
+ * as any block device.
  */
 
 import { closeSync, mkdirSync, openSync, readSync, rmdirSync, statSync } from "node:fs";
@@ -18,11 +20,19 @@ import type { HelperFailure } from "../host/helper-protocol.js";
 import { describeErrno } from "../host/monitor-client.js";
 import type { BlockSpec } from "../storage/rootfs-spec.js";
 import type { ContainerPaths } from "./paths.js";
+import { type AttachHost, attachDevice } from "./rootfs-attach.js";
 
 /** The `block-mount` record: a filesystem on a block device, mounted on `target` before the rootfs is bound. */
 export interface BlockMount {
   /** `loop`: `source` is an image attached to a free loop device; `dev`: a block device. */
   kind: "loop" | "dev";
+  /**
+   * nbd, rbd: the device is attached by the start (`attachBlock`), which
+   * fills `source` and `fstype`; until then they are empty.
+   */
+  attach?: BlockSpec;
+  /** The command that releases an attached device (a plan `stop-hook`). */
+  detach?: readonly string[];
   source: string;
   /** The filesystem type found on `source`. */
   fstype: string;
@@ -88,27 +98,11 @@ export function sniffFsType(head: Buffer): string | undefined {
   return undefined;
 }
 
-const SBIN = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"];
-
-/** What a host needs for an nbd or rbd rootfs, and what it lacks. */
-function missingFor(spec: BlockSpec, host: BlockHost): string[] {
-  const has = (cmd: string) => SBIN.some((d) => host.exists(`${d}/${cmd}`));
-  const missing: string[] = [];
-  if (spec.backend === "nbd") {
-    if (!host.exists("/sys/module/nbd") && !host.exists("/dev/nbd0"))
-      missing.push("the nbd kernel module (no /sys/module/nbd: modprobe nbd)");
-    if (!has("qemu-nbd")) missing.push("qemu-nbd (the qemu-utils package)");
-  } else {
-    if (!host.exists("/sys/bus/rbd")) missing.push("the rbd kernel module (no /sys/bus/rbd)");
-    if (!has("rbd")) missing.push("the rbd command (the ceph-common package)");
-  }
-  return missing;
-}
-
 /**
  * The block mount of a config whose rootfs is on a block device, or a
  * refusal naming `lxc.rootfs.path` and what is wrong: a missing image or
- * device, no filesystem lxt knows on it, or (nbd, rbd) what the host lacks.
+ * device, no filesystem lxt knows on it. An nbd or rbd one is checked when
+ * the start attaches it (`attachBlock`).
  */
 export function planBlockMount(
   paths: ContainerPaths,
@@ -116,16 +110,15 @@ export function planBlockMount(
   spec: BlockSpec,
   host: BlockHost = nodeBlockHost,
 ): BlockMount {
-  const key = `${paths.config}: lxc.rootfs.path = ${spec.backend}:${spec.source}`;
-  if (spec.backend === "nbd" || spec.backend === "rbd") {
-    const missing = missingFor(spec, host);
-    if (missing.length > 0)
-      throw new LxtError("host", `${key}: this host lacks ${missing.join(", and ")}`);
-    throw new LxtError(
-      "unsupported",
-      `${key}: lxt does not attach ${spec.backend} devices; attach it yourself and use lvm:/dev/... or a path`,
-    );
-  }
+  const key = blockKey(paths, spec);
+  const opts = cfg.rootfs.options;
+  const mount = {
+    target: `${paths.dir}/rootfs`,
+    flags: opts?.flags ?? 0,
+    data: opts?.data ?? [],
+  };
+  if (spec.backend === "nbd" || spec.backend === "rbd")
+    return { kind: "dev", source: "", fstype: "", attach: spec, ...mount };
   const want = spec.backend === "loop" ? "file" : "block";
   const kind = host.kind(spec.source);
   if (kind === undefined && spec.backend === "lvm" && !host.exists("/dev/mapper/control")) {
@@ -140,26 +133,52 @@ export function planBlockMount(
       `${key}: ${spec.source} ${kind === undefined ? "does not exist" : `is not a ${want === "file" ? "regular file (an image)" : "block device"}`}`,
     );
   }
+  const fstype = fsTypeOf(key, spec.source, host);
+  return { kind: spec.backend === "loop" ? "loop" : "dev", source: spec.source, fstype, ...mount };
+}
+
+function blockKey(paths: ContainerPaths, spec: BlockSpec): string {
+  return `${paths.config}: lxc.rootfs.path = ${spec.backend}:${spec.source}`;
+}
+
+/** The filesystem on `source`, or a refusal naming `key`. */
+function fsTypeOf(key: string, source: string, host: BlockHost): string {
   let fstype: string | undefined;
   try {
-    fstype = sniffFsType(host.head(spec.source, HEAD));
+    fstype = sniffFsType(host.head(source, HEAD));
   } catch (err) {
     throw new LxtError("config", `${key}: ${(err as Error).message}`);
   }
   if (!fstype)
     throw new LxtError(
       "config",
-      `${key}: no filesystem lxt can mount (ext2/3/4, xfs, btrfs, squashfs) on ${spec.source}`,
+      `${key}: no filesystem lxt can mount (ext2/3/4, xfs, btrfs, squashfs) on ${source}`,
     );
-  const opts = cfg.rootfs.options;
-  return {
-    kind: spec.backend === "loop" ? "loop" : "dev",
-    source: spec.source,
-    fstype,
-    target: `${paths.dir}/rootfs`,
-    flags: opts?.flags ?? 0,
-    data: opts?.data ?? [],
-  };
+  return fstype;
+}
+
+/**
+ * Attaches the device of an nbd or rbd block mount (as-is for any other):
+ * the mount with its device and filesystem, and the device's release on
+ * `revert` (the plan's stop-hook releases it when the container ends).
+ */
+export async function attachBlock(
+  paths: ContainerPaths,
+  block: BlockMount,
+  revert: Reverter,
+  host: AttachHost,
+): Promise<BlockMount> {
+  if (!block.attach) return block;
+  const key = blockKey(paths, block.attach);
+  const dev = await attachDevice(block.attach, key, host);
+  const [cmd, ...args] = dev.detach ?? [];
+  // A start that fails after the clone has the monitor's stop-hook release it first.
+  if (cmd)
+    revert.add("rootfs device", async () => {
+      if (!dev.held || host.exists(dev.held)) await host.run.run(cmd, args);
+    });
+  const fstype = fsTypeOf(key, dev.device, host);
+  return { ...block, source: dev.device, fstype, ...(dev.detach ? { detach: dev.detach } : {}) };
 }
 
 /**
@@ -175,7 +194,7 @@ export function checkRootfsOptions(cfg: ContainerConfig, block: boolean, userns:
   if (data !== undefined && !block)
     throw new LxtError(
       "config",
-      `${at}: "${data}" is not a mount flag (ro, nosuid, nodev, noexec, noatime, ...), and this rootfs is a bind-mounted directory, which takes no filesystem options (only a loop: or lvm: rootfs does)`,
+      `${at}: "${data}" is not a mount flag (ro, nosuid, nodev, noexec, noatime, ...), and this rootfs is a bind-mounted directory, which takes no filesystem options (only a block-device rootfs does: loop:, lvm:, nbd:, rbd:)`,
     );
   if (o.idmapContainer && !userns)
     throw new LxtError(
@@ -217,7 +236,11 @@ export function blockFailure(
   if (!block || f.stage !== "rootfs" || f.op === "bind" || f.op === "remount") return undefined;
   const why = describeErrno(f.errno);
   const o = cfg.rootfs.options;
-  const key = `lxc.rootfs.path = ${block.kind === "loop" ? "loop" : "lvm"}:${block.source}`;
+  const spec = block.attach ?? {
+    backend: block.kind === "loop" ? "loop" : "lvm",
+    source: block.source,
+  };
+  const key = `lxc.rootfs.path = ${spec.backend}:${spec.source}`;
   const options = o ? `${o.at.file}:${o.at.line}: lxc.rootfs.options` : "lxc.rootfs.options";
   switch (f.op) {
     case "fs-option":

@@ -9,6 +9,7 @@
 
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import {
   cgroupInUse,
   createContainerCgroups,
@@ -50,7 +51,14 @@ import { markEphemeral } from "./ephemeral.js";
 import { type LaunchInput, renderPlan } from "./plan.js";
 import { processFailure } from "./process-opts.js";
 import { writeResolvConf } from "./resolv-conf.js";
-import { blockFailure, ensureMountPoint, noShiftReason } from "./rootfs-block.js";
+import {
+  attachBlock,
+  type BlockMount,
+  blockFailure,
+  ensureMountPoint,
+  nodeBlockHost,
+  noShiftReason,
+} from "./rootfs-block.js";
 import { repairStale } from "./runtime.js";
 import {
   closeScope,
@@ -106,6 +114,8 @@ interface StartRun {
   /** The container's systemd scope, once made. */
   scope?: OpenScope;
   started?: MonitorStarted;
+  /** The block-device rootfs once its device is attached (nbd, rbd: by the `rootfs device` step). */
+  block?: BlockMount;
 }
 
 /** One step of a start. */
@@ -122,6 +132,15 @@ interface StartStep {
 }
 
 const STEPS: readonly StartStep[] = [
+  {
+    name: "rootfs device",
+    async run(r) {
+      const { paths, block } = r.plan;
+      if (!block) return;
+      const host = { ...nodeBlockHost, run: r.ctx.host.run, delay: (ms: number) => sleep(ms) };
+      r.block = await attachBlock(paths, block, r.revert, host);
+    },
+  },
   {
     name: "id map",
     async run(r) {
@@ -384,8 +403,8 @@ const STEPS: readonly StartStep[] = [
         const f = err instanceof LxtError ? (err.cause as HelperFailure | undefined) : undefined;
         const nicErr = f?.stage === "net" ? netFailure(f, r.plan.nics) : undefined;
         if (nicErr) throw nicErr.wrap("network");
-        const { config, block } = r.plan;
-        throw (f && (processFailure(f, config) ?? blockFailure(f, config, block))) ?? err;
+        const { config } = r.plan;
+        throw (f && (processFailure(f, config) ?? blockFailure(f, config, r.block))) ?? err;
       }
     },
   },
@@ -421,7 +440,7 @@ function configErrorOf(err: unknown): unknown {
 
 /** The launch input with what the steps learned: the NICs' records and the user namespace. */
 function launchInput(r: StartRun): LaunchInput {
-  const input: LaunchInput = { ...r.plan.launch };
+  const input: LaunchInput = { ...r.plan.launch, ...(r.block ? { blockMount: r.block } : {}) };
   if (r.userns) input.userns = { idmap: r.userns.idmap, idmappedMounts: r.userns.idmappedMounts };
   const net = r.net;
   if (net && (net.netdevs.length > 0 || (net.nets?.length ?? 0) > 0 || net.hooks.length > 0)) {

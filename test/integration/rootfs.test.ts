@@ -3,11 +3,13 @@
  * (attached at start, released by the kernel when the container ends, also
  * when its monitor is SIGKILLed; bad images refused naming the key with
  * nothing left attached), `lxc.rootfs.options` on a loop and a directory
- * rootfs, `nbd:`/`rbd:` refused naming what the host lacks, and
+ * rootfs, `nbd:` attached with qemu-nbd and detached when the container
+ * ends (where the host has nbd), `nbd:`/`rbd:` refused naming what the host
+ * lacks (where it does), and
  * `lxc.rootfs.managed = 0` (destroy keeps the rootfs, snapshot refuses).
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import {
   chmodSync,
   existsSync,
@@ -35,6 +37,17 @@ function loopsOf(image: string): string[] {
     .split("\n")
     .filter((l) => l.trim() !== "");
 }
+
+/** What this host lacks for an nbd: or rbd: rootfs (module loadable, tool), or undefined. */
+function lacks(mod: string, tool: string): string | undefined {
+  const loadable =
+    existsSync(mod === "nbd" ? "/sys/module/nbd" : "/sys/bus/rbd") ||
+    spawnSync("modprobe", ["-n", mod], { stdio: "ignore" }).status === 0;
+  if (!loadable) return `the ${mod} kernel module`;
+  return hasCmd(tool) ? undefined : tool;
+}
+const nbdLacks = lacks("nbd", "qemu-nbd");
+const rbdLacks = lacks("rbd", "rbd");
 
 /** Loop devices on the host (all of them: this test's must not add any). */
 function allLoops(): number {
@@ -193,17 +206,53 @@ describe("rootfs keys", { skip, timeout: 300_000 }, () => {
     }
   });
 
-  test("nbd: and rbd: are refused naming the key and what the host lacks", () => {
-    for (const rootfs of [`nbd:${image}`, "rbd:pool/image"]) {
+  test("nbd: and rbd: are refused naming the key and what the host lacks", (t) => {
+    for (const [rootfs, lacks] of [
+      [`nbd:${image}`, nbdLacks],
+      ["rbd:pool/image", rbdLacks],
+    ] as const) {
+      const kind = rootfs.slice(0, 3);
+      if (!lacks) {
+        t.diagnostic(`SKIP: this host has what ${kind}: needs, so nothing is refused`);
+        continue;
+      }
       const c = container(rootfs);
       const r = box.lxt(["start", "-n", c]);
       assert.notEqual(r.code, 0);
-      const kind = rootfs.slice(0, 3);
       assert.match(r.stderr, new RegExp(`lxc\\.rootfs\\.path = ${kind}:`), r.stderr);
-      assert.match(r.stderr, new RegExp(`lacks the ${kind} kernel module|does not attach ${kind}`));
+      assert.match(r.stderr, new RegExp(`lacks (the ${kind} kernel module|${lacks})`), r.stderr);
+      assert.deepEqual(runtimeLeftovers(box.lxcpath), [], rootfs);
       console.log(`${kind}: ${r.stderr.split("\n")[0]}`);
       box.ok(["destroy", "-n", c]);
     }
+  });
+
+  test("nbd: attaches with qemu-nbd, detaches at stop and after a SIGKILLed monitor", async (t) => {
+    if (nbdLacks) {
+      console.log(`SKIP: nbd attach: this host lacks ${nbdLacks}`);
+      t.skip(`this host lacks ${nbdLacks}`);
+      return;
+    }
+    const c = container(`nbd:${image}`);
+    box.ok(["start", "-n", c]);
+    /** The container's nbd device, from its root mount, and whether it is connected. */
+    const nbd = () => {
+      const root = rootMount(c);
+      const dev = /^\/dev\/(nbd\d+) \/ ext4 /.exec(root)?.[1];
+      assert.ok(dev, root);
+      return () => existsSync(`/sys/block/${dev}/pid`);
+    };
+    let connected = nbd();
+    assert.ok(connected());
+    box.ok(["stop", "-n", c]);
+    assert.ok(!connected(), "qemu-nbd -d ran when the container ended");
+    box.ok(["start", "-n", c]);
+    connected = nbd();
+    process.kill(monitorPid(box.lxcpath, c), "SIGKILL");
+    // The next command that finds the monitor dead runs its stop-hooks.
+    assert.match(box.ok(["ls", "-f"]), new RegExp(`${c}\\s+STOPPED`));
+    assert.ok(await until(() => !connected()), "detached after the killed monitor");
+    box.ok(["destroy", "-n", c]);
   });
 
   test("a directory rootfs takes per-mount flags and refuses filesystem options", () => {

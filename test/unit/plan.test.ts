@@ -232,6 +232,22 @@ describe("renderPlan", () => {
     assert.ok(text.indexOf("\nblock-mount ") < text.indexOf("\nrootfs "));
     assert.match(renderPlan(input({ rootfsFlags: 5 })), /\nrootfs \/var\/lib\/lxt\/c1\/rootfs 5\n/);
     assert.match(renderPlan(input()), /\nrootfs \/var\/lib\/lxt\/c1\/rootfs\n/);
+    assert.doesNotMatch(text, /\nstop-hook /);
+  });
+
+  test("an attached nbd or rbd device: a block-mount of the device and a stop-hook that releases it", () => {
+    const blockMount = {
+      kind: "dev" as const,
+      source: "/dev/nbd3p1",
+      fstype: "ext4",
+      target: "/var/lib/lxt/c1/rootfs",
+      flags: 0,
+      data: [],
+      detach: ["/usr/bin/qemu-nbd", "-d", "/dev/nbd3"],
+    };
+    const text = renderPlan(input({ blockMount }));
+    assert.match(text, /\nblock-mount dev \/dev\/nbd3p1 ext4 \/var\/lib\/lxt\/c1\/rootfs 0 %\n/);
+    assert.match(text, /\nstop-hook \/usr\/bin\/qemu-nbd -d \/dev\/nbd3\n/);
   });
 
   test("lxc.tty.dir puts ttys in a subdirectory with links", () => {

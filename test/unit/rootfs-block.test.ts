@@ -160,36 +160,19 @@ describe("block-device rootfs", () => {
     throwsLxt(plan("loop", "/img"), "config", /no filesystem lxt can mount/);
   });
 
-  it("refuses nbd and rbd naming what the host lacks, or that lxt does not attach them", () => {
+  it("leaves an nbd or rbd device to the start to attach, with the mount's flags", () => {
     const p = paths("/s/c1");
-    const cfg = config("");
-    throwsLxt(
-      () => planBlockMount(p, cfg, { backend: "nbd", source: "/f.qcow2" }, fakeHost({})),
-      "host",
-      /lxc\.rootfs\.path = nbd:\/f\.qcow2: this host lacks the nbd kernel module .*, and qemu-nbd/,
-    );
-    throwsLxt(
-      () =>
-        planBlockMount(
-          p,
-          cfg,
-          { backend: "rbd", source: "pool/img" },
-          fakeHost({}, ["/usr/bin/rbd"]),
-        ),
-      "host",
-      /lacks the rbd kernel module \(no \/sys\/bus\/rbd\)$/,
-    );
-    throwsLxt(
-      () =>
-        planBlockMount(
-          p,
-          cfg,
-          { backend: "rbd", source: "pool/img" },
-          fakeHost({}, ["/usr/bin/rbd", "/sys/bus/rbd"]),
-        ),
-      "unsupported",
-      /lxt does not attach rbd devices/,
-    );
+    const cfg = config("lxc.rootfs.options = ro\n");
+    const b = planBlockMount(p, cfg, { backend: "nbd", source: "/f.qcow2:1" }, fakeHost({}));
+    assert.deepEqual(b, {
+      kind: "dev",
+      source: "",
+      fstype: "",
+      attach: { backend: "nbd", source: "/f.qcow2:1" },
+      target: "/s/c1/rootfs",
+      flags: MS.RDONLY,
+      data: [],
+    });
   });
 
   it("names the key and option of a helper failure", () => {

@@ -221,6 +221,7 @@ describe("planStart: everything decided, nothing made", () => {
 describe("applyStart: named steps, each undone when a later one fails", () => {
   test("the steps, in order", () => {
     assert.deepEqual(START_STEPS, [
+      "rootfs device",
       "id map",
       "runtime directory",
       "network",
