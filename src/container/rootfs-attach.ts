@@ -94,6 +94,7 @@ async function attachNbd(source: string, key: string, host: AttachHost): Promise
   const { file, partition } = splitNbdSource(source);
   if (host.kind(file) !== "file")
     throw new LxtError("config", `${key}: ${file} is not an image file`);
+  const format = imageFormat(host.head(file, 4));
   let last: unknown;
   for (let i = 0, tries = 0; tries < NBD_TRIES; i++) {
     const nbd = `/dev/nbd${i}`;
@@ -101,7 +102,7 @@ async function attachNbd(source: string, key: string, host: AttachHost): Promise
     if (host.exists(`/sys/block/nbd${i}/pid`)) continue;
     tries++;
     try {
-      await host.run.run(qemuNbd, ["-c", nbd, file]);
+      await host.run.run(qemuNbd, ["-c", nbd, "-f", format, file]);
     } catch (err) {
       last = err;
       continue;
@@ -118,6 +119,16 @@ async function attachNbd(source: string, key: string, host: AttachHost): Promise
     "host",
     `${key}: no free nbd device (every /dev/nbdN is in use${last ? `; ${(last as Error).message}` : ""}): load nbd with more devices (modprobe nbd nbds_max=N)`,
   );
+}
+
+/**
+ * The format qemu-nbd is told: qcow2 when the file starts with qcow2's
+ * magic, else raw. Never qemu's own probing (LXC leaves it on): it knows
+ * formats whose header names a host file to read (a backing file), and a
+ * raw image's first sector is the container's to write.
+ */
+export function imageFormat(head: Buffer): "qcow2" | "raw" {
+  return head.length >= 4 && head.readUInt32BE(0) === 0x514649fb ? "qcow2" : "raw";
 }
 
 /** Whether `path` exists within PARTITION_WAIT_MS (the kernel reads the partition table after the connect). */

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { attachDevice, splitNbdSource } from "../../src/container/rootfs-attach.js";
+import { attachDevice, imageFormat, splitNbdSource } from "../../src/container/rootfs-attach.js";
 import { attachBlock, type BlockMount } from "../../src/container/rootfs-block.js";
 import { LxtError } from "../../src/core/errors.js";
 import { Reverter } from "../../src/core/reverter.js";
@@ -64,6 +64,13 @@ async function rejectsLxt(p: Promise<unknown>, code: string, re: RegExp): Promis
 const NBD_HOST = ["/sys/module/nbd", "/usr/bin/qemu-nbd", "/dev/nbd0", "/dev/nbd1", "/dev/nbd2"];
 
 describe("nbd and rbd rootfs devices", () => {
+  it("nbd: tells qemu-nbd the format (qcow2 by its magic, else raw), never lets it probe", () => {
+    assert.equal(imageFormat(Buffer.from([0x51, 0x46, 0x49, 0xfb, 0, 0, 0, 3])), "qcow2");
+    assert.equal(imageFormat(Buffer.alloc(512)), "raw");
+    assert.equal(imageFormat(Buffer.from("KDMV")), "raw");
+    assert.equal(imageFormat(Buffer.alloc(0)), "raw");
+  });
+
   it("splits nbd:FILE[:PARTITION]", () => {
     assert.deepEqual(splitNbdSource("/srv/c1.qcow2:2"), { file: "/srv/c1.qcow2", partition: 2 });
     assert.deepEqual(splitNbdSource("/srv/c1.qcow2"), { file: "/srv/c1.qcow2" });
@@ -82,7 +89,9 @@ describe("nbd and rbd rootfs devices", () => {
       detach: ["/usr/bin/qemu-nbd", "-d", "/dev/nbd1"],
       held: "/sys/block/nbd1/pid",
     });
-    assert.deepEqual(run.calls, [["/usr/bin/qemu-nbd", "-c", "/dev/nbd1", "/srv/c1.qcow2"]]);
+    assert.deepEqual(run.calls, [
+      ["/usr/bin/qemu-nbd", "-c", "/dev/nbd1", "-f", "raw", "/srv/c1.qcow2"],
+    ]);
   });
 
   it("nbd: a device another attach took first is skipped", async () => {
