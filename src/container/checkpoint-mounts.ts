@@ -73,5 +73,3 @@ export function ptyKeys(plan: RuntimePlan, mountinfo: string): CheckpointManifes
   });
   return out;
 }
-
-/** Errors CRIU logs on every run here and survives: its own fd limit, probes for iptables tools. */

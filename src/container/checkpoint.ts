@@ -195,6 +195,15 @@ export function restoreArgs(o: {
   return a;
 }
 
+/** Why CRIU would fail on the processes under running init `pid` (checkpoint-tasks.ts), or undefined. */
+export function taskRefusal(ctx: Context, plan: RuntimePlan, pid: number): string | undefined {
+  return refuseTasks(readTasks(pid), {
+    privileged: !plan.records.has("idmap"),
+    canReadLimits: hasCapSysResource(readFileSync(`/proc/${ctx.pid}/status`, "utf8")),
+  });
+}
+
+/** Errors CRIU logs on every run here and survives: its own fd limit, probes for iptables tools. */
 const NOISE = /RLIMIT_NOFILE|tables(-legacy)?-save|-V failed/;
 
 /**
@@ -262,10 +271,7 @@ export async function checkpointContainer(
       (plan.records.has("net") ? criuInetProblem(criu.version) : undefined) ??
       (plan.records.has("idmap") ? criuUsernsProblem(criu.version) : undefined);
     if (refusal) throw new LxtError("unsupported", `checkpoint ${paths.name}: ${refusal}`);
-    const tasks = refuseTasks(readTasks(init.pid), {
-      privileged: !plan.records.has("idmap"),
-      canReadLimits: hasCapSysResource(readFileSync(`/proc/${ctx.pid}/status`, "utf8")),
-    });
+    const tasks = taskRefusal(ctx, plan, init.pid);
     if (tasks) throw new LxtError("unsupported", `checkpoint ${paths.name}: ${tasks}`);
     prepareDir(opts.dir, paths.name);
     const mountinfo = readFileSync(`/proc/${init.pid}/mountinfo`, "utf8");

@@ -9,16 +9,19 @@ import { formatIdmap, sliceMap } from "../config/idmap.js";
 import type { Context, Env } from "../core/context.js";
 import { LxtError } from "../core/errors.js";
 import { compressionArgs, runTar, TAR_KEEP } from "../storage/archive.js";
-import { readManifest, refuseCheckpoint } from "./checkpoint.js";
+import { readManifest, refuseCheckpoint, taskRefusal } from "./checkpoint.js";
 import { loadContainerConfig } from "./launch-input.js";
 import type { ContainerPaths } from "./paths.js";
 import { readRuntimePlan } from "./runtime-cgroups.js";
+import { observe } from "./state.js";
 import { adoptSlice, idmapSource } from "./userns.js";
 
 /** Why running container `paths` cannot be checkpointed here, or undefined when it can (or is not running). */
 export function checkpointRefusal(ctx: Context, paths: ContainerPaths): string | undefined {
   const plan = readRuntimePlan(ctx, paths);
-  return plan ? refuseCheckpoint(plan) : undefined;
+  if (!plan) return undefined;
+  const pid = observe(ctx, paths).init?.pid;
+  return refuseCheckpoint(plan) ?? (pid ? taskRefusal(ctx, plan, pid) : undefined);
 }
 
 /** Packs checkpoint directory `dir` into `file` (tar, zstd): CRIU's images and lxt's manifest. */
