@@ -25,6 +25,16 @@ import { ProfileStore } from "./profiles.js";
 import { instancePaths } from "./routes/instances.js";
 import { copySnapshotSidecars, findSnapshot } from "./snapshot-store.js";
 
+/**
+ * Why LXD's migration protocol (`POST /1.0/instances/NAME` with
+ * `migration: true` on the source, a `migration` source on the target, and
+ * websockets between the two daemons) is refused: lxt moves containers by
+ * its own documented form, which the stock client gets named instead of a
+ * hang (docs/migrate.md, docs/api.md).
+ */
+export const LXD_MIGRATION_REFUSED =
+  "Migration over LXD's protocol is not supported by lxt: move it with \"lxt move NAME REMOTE:\" (lxt remote add REMOTE URL first), which uses POST /1.0/migrations (see lxt's docs/migrate.md)";
+
 export interface CopySource {
   type?: string;
   source?: string;

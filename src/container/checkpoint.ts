@@ -21,6 +21,8 @@ import { join, resolve } from "node:path";
 import type { Context } from "../core/context.js";
 import { LxtError } from "../core/errors.js";
 import { keptAddressProblem } from "../network/reserve.js";
+import { cgroupRootArgs, cgroupRoots } from "./checkpoint-cgroups.js";
+import { externalMounts, ptyKeys } from "./checkpoint-mounts.js";
 import {
   type CheckpointVeth,
   keptAddresses,
@@ -29,6 +31,7 @@ import {
   vethRestoreArgs,
   vethsOf,
 } from "./checkpoint-net.js";
+import { hasCapSysResource, readTasks, refuseTasks } from "./checkpoint-tasks.js";
 import {
   type CriuStatus,
   criuInetProblem,
@@ -36,6 +39,7 @@ import {
   criuUsernsProblem,
   probeCriu,
 } from "./criu.js";
+import { hostLayout } from "./host-layout.js";
 import type { LaunchOptions } from "./launch-input.js";
 import { type ContainerPaths, requireExists } from "./paths.js";
 import { repairStale, withLock } from "./runtime.js";
@@ -78,6 +82,12 @@ export interface CheckpointManifest {
    * adopts it: container/migrate.ts).
    */
   idmap?: string;
+  /**
+   * The init's cgroup in each hierarchy (`checkpoint-cgroups.ts`), dumped
+   * with the subtree beneath it (`--manage-cgroups=soft`). Absent (a
+   * checkpoint of an older lxt): the cgroups were not dumped (`ignore`).
+   */
+  cgroupRoots?: string[];
 }
 
 /** How CRIU keeps traffic off the container's sockets while they are dumped and restored. */
@@ -125,38 +135,18 @@ export function refuseCheckpoint(plan: RuntimePlan): string | undefined {
   return undefined;
 }
 
-/**
- * Mounts of a plan whose source is a host path (binds, not in-root; a
- * device node bound from the host where mknod is refused, as in a user
- * namespace) and that the init's mount table really has: CRIU sees them as
- * external and needs each named at dump and restore.
- */
-export function externalMounts(
-  plan: RuntimePlan,
-  mountinfo: string,
-): CheckpointManifest["externalMounts"] {
-  const mounted = new Set(mountinfo.split("\n").map((l) => l.split(" ")[4]));
-  const out = new Map<string, string>();
-  for (const f of plan.records.get("mount") ?? []) {
-    const [src, target, , flags = "0", , , opts = "%"] = f;
-    const bind = (Number(flags) & 4096) !== 0;
-    if (!bind || !src?.startsWith("/") || !target || opts.split(",").includes("src-in-root"))
-      continue;
-    out.set(target, src);
-  }
-  for (const f of plan.records.get("mknod") ?? []) {
-    const [target, , , , host] = f;
-    if (target && host?.startsWith("/")) out.set(target, host);
-  }
-  return [...out]
-    .filter(([target]) => mounted.has(target))
-    .map(([target, source]) => ({ target, source }));
-}
-
 /** The key CRIU gives an external mount at TARGET (no `/`, `[` or `]` allowed in it). */
 function mountKey(target: string): string {
   return `lxt${target.replaceAll("/", "_")}`;
 }
+
+/**
+ * Filesystems systemd mounts in a privileged container (`dev-hugepages.mount`,
+ * `sys-fs-fuse-connections.mount`) that CRIU dumps only when told to mount
+ * them afresh at restore (else: "mnt: FS mnt ./dev/hugepages dev 0x3c0 root /
+ * unsupported"); a file open on one still fails the dump.
+ */
+const AUTO_FS = "hugetlbfs,fusectl";
 
 /** `criu dump`'s arguments. Pure. */
 export function dumpArgs(o: {
@@ -170,8 +160,9 @@ export function dumpArgs(o: {
 }): string[] {
   const a = ["dump", "-t", String(o.pid), "-D", o.dir, "-o", DUMP_LOG, o.verbose ? "-v4" : "-v2"];
   a.push("--network-lock", o.networkLock ?? "skip", "--tcp-established", "--file-locks");
-  // The cgroups are lxt's: made fresh beneath the restorer's (native/src/restore.c).
-  a.push("--manage-cgroups=ignore");
+  // The container's own cgroups are lxt's, made fresh beneath the restorer's
+  // (native/src/restore.c); the subtree its init made goes with the images.
+  a.push("--manage-cgroups=soft", "--enable-fs", AUTO_FS);
   for (const { target } of o.externalMounts)
     a.push("--external", `mnt[${target}]:${mountKey(target)}`);
   // The monitor's ptys: their binds and their slaves are outside the container.
@@ -196,7 +187,7 @@ export function restoreArgs(o: {
   a.push("--root", o.rootfs, "--restore-detached", "--restore-sibling");
   a.push("--pidfile", join(o.dir, PIDFILE));
   a.push("--network-lock", o.manifest.networkLock ?? "skip", "--tcp-established", "--file-locks");
-  a.push("--manage-cgroups=ignore");
+  a.push(`--manage-cgroups=${o.manifest.cgroupRoots ? "soft" : "ignore"}`, "--enable-fs", AUTO_FS);
   for (const { target, source } of o.manifest.externalMounts)
     a.push("--external", `mnt[${mountKey(target)}]:${source}`);
   for (const t of o.manifest.ttys) {
@@ -206,47 +197,12 @@ export function restoreArgs(o: {
   return a;
 }
 
-/**
- * The monitor's ptys as the init's mount namespace binds them (console =
- * index 0, `tty` records 1..): each bind's devpts entry `/N` is the slave
- * /dev/pts/N, keyed `RDEV:DEV` in hex as CRIU names an external tty.
- */
-export function ptyKeys(plan: RuntimePlan, mountinfo: string): CheckpointManifest["ttys"] {
-  const targets = [
-    ...(plan.records.get("console") ?? []).map((f) => f[0]),
-    ...(plan.records.get("tty") ?? []).map((f) => f[0]),
-  ];
-  const hasConsole = plan.records.has("console");
-  const out: CheckpointManifest["ttys"] = [];
-  const lines = mountinfo.split("\n").map((l) => l.split(" "));
-  targets.forEach((target, i) => {
-    const m = lines.find((f) => f[4] === target && f.includes("devpts"));
-    const pts = m ? /^\/(\d+)$/.exec(m[3] ?? "") : null;
-    if (!m || !pts || !target) return;
-    const n = Number(pts[1]);
-    const rdev = ((136 + (n >> 8)) << 8) | (n & 0xff);
-    const [maj = "0", min = "0"] = (m[2] ?? "0:0").split(":");
-    const dev = (Number(maj) << 8) | Number(min);
-    out.push({
-      index: hasConsole ? i : i + 1,
-      target,
-      key: `${rdev.toString(16)}:${dev.toString(16)}`,
-    });
+/** Why CRIU would fail on the processes under running init `pid` (checkpoint-tasks.ts), or undefined. */
+export function taskRefusal(ctx: Context, plan: RuntimePlan, pid: number): string | undefined {
+  return refuseTasks(readTasks(pid), {
+    privileged: !plan.records.has("idmap"),
+    canReadLimits: hasCapSysResource(readFileSync(`/proc/${ctx.pid}/status`, "utf8")),
   });
-  return out;
-}
-
-/**
- * Why these ptys cannot be named to CRIU: its dump fails ("tty: Found slave
- * peer index 0 without correspond master peer") when one of them is the
- * host's pts 256 or above (a major other than 136); undefined when none is.
- */
-export function highPty(ttys: CheckpointManifest["ttys"]): string | undefined {
-  const t = ttys.find((x) => Number.parseInt(x.key.split(":")[0] ?? "0", 16) >> 8 !== 136);
-  if (!t) return undefined;
-  const rdev = Number.parseInt(t.key.split(":")[0] ?? "0", 16);
-  const n = (((rdev >> 8) - 136) << 8) | (rdev & 0xff);
-  return `its ${t.target} is the host's pty ${n}: criu cannot dump ptys numbered 256 or more ("tty: Found slave peer index 0 without correspond master peer"); restart the container when fewer ptys are in use on the host (docs/checkpoint.md)`;
 }
 
 /** Errors CRIU logs on every run here and survives: its own fd limit, probes for iptables tools. */
@@ -317,13 +273,17 @@ export async function checkpointContainer(
       (plan.records.has("net") ? criuInetProblem(criu.version) : undefined) ??
       (plan.records.has("idmap") ? criuUsernsProblem(criu.version) : undefined);
     if (refusal) throw new LxtError("unsupported", `checkpoint ${paths.name}: ${refusal}`);
+    const tasks = taskRefusal(ctx, plan, init.pid);
+    if (tasks) throw new LxtError("unsupported", `checkpoint ${paths.name}: ${tasks}`);
     prepareDir(opts.dir, paths.name);
     const mountinfo = readFileSync(`/proc/${init.pid}/mountinfo`, "utf8");
     const ttys = ptyKeys(plan, mountinfo);
-    const high = highPty(ttys);
-    if (high) throw new LxtError("unsupported", `checkpoint ${paths.name}: ${high}`);
     const ext = externalMounts(plan, mountinfo);
     const veths = vethsOf(plan.records.get("net") ?? []);
+    const roots = cgroupRoots(hostLayout(ctx), {
+      v2: plan.records.get("cgroup2")?.[0]?.[0],
+      v1: (plan.records.get("cgroup1") ?? []).flatMap((f) => f.slice(0, 1)),
+    });
     // Without a NIC nothing outside can reach the namespace's sockets: no
     // lock needed. With one, CRIU's nftables table in the container's own
     // namespace drops all but its repair traffic from freeze to restore, so
@@ -356,6 +316,7 @@ export async function checkpointContainer(
       externalMounts: ext,
       ttys,
       dumpMs,
+      cgroupRoots: roots,
       ...(veths.length > 0 ? { networkLock, veths } : {}),
       ...(plan.records.has("idmap")
         ? { idmap: (plan.records.get("idmap") ?? []).map((f) => f.join(":")).join(",") }
@@ -465,6 +426,13 @@ export async function restoreContainer(
       );
       if (typeof kept === "string") throw new LxtError("state", `restore ${paths.name}: ${kept}`);
       plan.nics = kept;
+      const moved = cgroupRootArgs(
+        manifest.cgroupRoots ?? [],
+        cgroupRoots(plan.layout, plan.launch.cgroups),
+      );
+      if ("refusal" in moved)
+        throw new LxtError("unsupported", `restore ${paths.name}: ${moved.refusal}`);
+      plan.criuCgroupRoots = manifest.cgroupRoots;
       plan.launch = {
         ...plan.launch,
         restore: [
@@ -477,6 +445,7 @@ export async function restoreContainer(
             manifest,
           }),
           ...vethRestoreArgs(plan.nics),
+          ...moved.args,
         ],
       };
       // criu refuses to overwrite a pidfile, and the log must be this restore's: an earlier restore's go.

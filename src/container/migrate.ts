@@ -9,16 +9,28 @@ import { formatIdmap, sliceMap } from "../config/idmap.js";
 import type { Context, Env } from "../core/context.js";
 import { LxtError } from "../core/errors.js";
 import { compressionArgs, runTar, TAR_KEEP } from "../storage/archive.js";
-import { readManifest, refuseCheckpoint } from "./checkpoint.js";
+import { readManifest, refuseCheckpoint, taskRefusal } from "./checkpoint.js";
 import { loadContainerConfig } from "./launch-input.js";
 import type { ContainerPaths } from "./paths.js";
 import { readRuntimePlan } from "./runtime-cgroups.js";
+import { observe } from "./state.js";
 import { adoptSlice, idmapSource } from "./userns.js";
+
+/**
+ * Why `lxt move --lazy` (post-copy: CRIU's lazy pages, the source serving
+ * pages to the restored tree's faults) is refused: with criu 4.2.1 on this
+ * kernel the transfer fails even for a bare process tree in a PID
+ * namespace, before any container is involved (docs/migrate.md).
+ */
+export const LAZY_REFUSED =
+  'criu 4.2.1\'s lazy-page transfer fails here: the source\'s page server dies on the first request ("page-pipe: splice: -1: Bad file descriptor", "Lazy pages transfer FAILED") and the restore is killed ("page-xfer: The page server doesn\'t answer"); move it without --lazy (its memory is sent during the freeze)';
 
 /** Why running container `paths` cannot be checkpointed here, or undefined when it can (or is not running). */
 export function checkpointRefusal(ctx: Context, paths: ContainerPaths): string | undefined {
   const plan = readRuntimePlan(ctx, paths);
-  return plan ? refuseCheckpoint(plan) : undefined;
+  if (!plan) return undefined;
+  const pid = observe(ctx, paths).init?.pid;
+  return refuseCheckpoint(plan) ?? (pid ? taskRefusal(ctx, plan, pid) : undefined);
 }
 
 /** Packs checkpoint directory `dir` into `file` (tar, zstd): CRIU's images and lxt's manifest. */

@@ -47,6 +47,7 @@ import {
   withAssigned,
 } from "../network/nic.js";
 import type { NetworkDef } from "../network/render.js";
+import { cgroupRoots, withCgroupRoots } from "./checkpoint-cgroups.js";
 import { markEphemeral } from "./ephemeral.js";
 import { type LaunchInput, renderPlan } from "./plan.js";
 import { processFailure } from "./process-opts.js";
@@ -220,6 +221,16 @@ const STEPS: readonly StartStep[] = [
       r.plan.layout = scope.layout;
       r.plan.cgroups = cgroups;
       r.plan.launch = { ...r.plan.launch, cgroups, monitorCgroups: monitorCgroups(scope, cgroups) };
+      if (r.plan.launch.restore && r.plan.criuCgroupRoots) {
+        const moved = withCgroupRoots(
+          r.plan.launch.restore,
+          r.plan.criuCgroupRoots,
+          cgroupRoots(scope.layout, cgroups),
+        );
+        if ("refusal" in moved)
+          throw new LxtError("unsupported", `restore ${r.plan.paths.name}: ${moved.refusal}`);
+        r.plan.launch = { ...r.plan.launch, restore: moved.args };
+      }
       // The hold goes into the monitor's leaf, so the scope itself holds no
       // process and may enable controllers for the payload (cgroups(7)).
       if (cgroups.v2) {

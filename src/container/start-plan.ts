@@ -83,6 +83,8 @@ export interface StartPlan {
    * user namespace (once the id map is allocated and the rootfs fits it).
    */
   launch: LaunchInput;
+  /** A restore's dumped cgroup roots (checkpoint-cgroups.ts): moved to the container's once it has a scope. */
+  criuCgroupRoots?: readonly string[];
   /** Foreground: the console on these. */
   foreground?: Stdio;
   warnings: string[];

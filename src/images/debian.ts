@@ -34,7 +34,7 @@ import { ociArchitecture } from "./oci.js";
 import { importImage } from "./store.js";
 
 /** Bumped when what a build puts in the tree changes, so old caches are not used. */
-export const DEBIAN_IMAGE_FORMAT = 2;
+export const DEBIAN_IMAGE_FORMAT = 3;
 
 export interface DebianOptions {
   suite: string;
@@ -64,6 +64,26 @@ Name=eth* en*
 DHCP=yes
 IPv6AcceptRA=yes
 KeepConfiguration=static
+`;
+
+/**
+ * Units that run in a UTS namespace of their own (`ProtectHostname=yes`):
+ * CRIU cannot dump a nested UTS namespace ("Can't dump nested uts namespace
+ * for PID"), so a booted container (logind always runs) could never be
+ * checkpointed or moved live. In a container the hostname is the
+ * container's own, so the protection guards nothing the container does not
+ * own already: the image turns it off (docs/checkpoint.md).
+ */
+export const DEBIAN_SHARED_UTS_UNITS = [
+  "systemd-logind.service",
+  "systemd-localed.service",
+  "systemd-timedated.service",
+];
+export const DEBIAN_SHARED_UTS_DROPIN = "lxt-checkpoint.conf";
+const SHARED_UTS_TEXT = `# lxt: the container's own UTS namespace, so that CRIU can checkpoint it
+# (CRIU cannot dump a nested UTS namespace; see lxt's docs/checkpoint.md).
+[Service]
+ProtectHostname=no
 `;
 
 /** What a container made from a Debian image gets: systemd's needs in a container (as LXC's common.conf). */
@@ -276,6 +296,10 @@ export async function configureTree(env: Env, root: string, o: DebianOptions): P
     const p = join(sys, unit);
     rmSync(p, { force: true });
     symlinkSync("/dev/null", p);
+  }
+  for (const unit of DEBIAN_SHARED_UTS_UNITS) {
+    mkdirSync(join(sys, `${unit}.d`), { recursive: true, mode: 0o755 });
+    w(`etc/systemd/system/${unit}.d/${DEBIAN_SHARED_UTS_DROPIN}`, SHARED_UTS_TEXT);
   }
   rmSync(join(root, "etc/machine-id"), { force: true });
   w("etc/machine-id", "");

@@ -12,8 +12,8 @@ import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, describe, type TestContext, test } from "node:test";
-import { criuSkip, highPtySkip, NetnsSandbox, netnsSkip, skipReason, until } from "./harness.js";
+import { after, before, describe, test } from "node:test";
+import { criuSkip, NetnsSandbox, netnsSkip, skipReason, until } from "./harness.js";
 
 const skip = skipReason() ?? netnsSkip() ?? criuSkip([4, 2]);
 if (skip) console.log(skip);
@@ -65,15 +65,6 @@ describe("checkpoint and restore with a veth on a managed network", {
   let c = "";
   let dirs = "";
   const clients: Client[] = [];
-  /** True (the test skipped, with its reason printed) when the container's ptys are ones criu cannot dump. */
-  const highPtys = (t: TestContext): boolean => {
-    const why = highPtySkip(JSON.parse(ok(["info", "-n", c, "--format", "json"])).pid);
-    if (why) {
-      console.log(why);
-      t.skip(why);
-    }
-    return !!why;
-  };
   const state = () => JSON.parse(ok(["info", "-n", c, "--format", "json"])).state as string;
   const eth0 = () => {
     const link = ok(["attach", "-n", c, "--", "ip", "-o", "link", "show", "eth0"]);
@@ -150,8 +141,7 @@ describe("checkpoint and restore with a veth on a managed network", {
     rmSync(dirs, { recursive: true, force: true });
   });
 
-  test("dump without -s: the connection goes on through it", async (t) => {
-    if (highPtys(t)) return;
+  test("dump without -s: the connection goes on through it", async () => {
     const { addr } = eth0();
     const client = await connect(addr.split("/")[0] ?? "");
     assert.match(
@@ -166,8 +156,7 @@ describe("checkpoint and restore with a veth on a managed network", {
     client.close();
   });
 
-  test("-s and restore: same MAC and address, host end on the bridge, the connection kept", async (t) => {
-    if (highPtys(t)) return;
+  test("-s and restore: same MAC and address, host end on the bridge, the connection kept", async () => {
     const before_ = eth0();
     const ip = before_.addr.split("/")[0] ?? "";
     const client = await connect(ip);

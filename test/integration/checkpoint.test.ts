@@ -28,7 +28,6 @@ import {
   alive,
   cgroupDirsOf,
   criuSkip,
-  highPtySkip,
   hostLeftovers,
   monitorPid,
   runtimeLeftovers,
@@ -83,15 +82,6 @@ describe("checkpoint and restore", { skip, timeout: 240_000 }, () => {
       "-c",
       "setsid /counter.sh </dev/null >/dev/null 2>&1 &",
     ]);
-  /** True (the test skipped, with its reason printed) when NAME's ptys are ones criu cannot dump. */
-  const highPtys = (t: TestContext, name = c): boolean => {
-    const why = highPtySkip(JSON.parse(box.ok(["info", "-n", name, "--format", "json"])).pid);
-    if (why) {
-      console.log(why);
-      t.skip(why);
-    }
-    return !!why;
-  };
   /** True (skipped) when the earlier test that makes checkpoint DIR was skipped. */
   const noCheckpoint = (t: TestContext, dir: string): boolean => {
     const none = !existsSync(join(dirs, dir, "lxt-checkpoint.json"));
@@ -100,8 +90,7 @@ describe("checkpoint and restore", { skip, timeout: 240_000 }, () => {
   };
   const state = () => JSON.parse(box.ok(["info", "-n", c, "--format", "json"])).state as string;
 
-  test("a dump without -s leaves the container running, the counter going", async (t) => {
-    if (highPtys(t)) return;
+  test("a dump without -s leaves the container running, the counter going", async () => {
     assert.ok(await until(() => count()[1] > 0, 10_000), "counter started");
     const init = JSON.parse(box.ok(["info", "-n", c, "--format", "json"])).pid;
     const out = box.ok(["checkpoint", "-n", c, "-D", join(dirs, "live"), "-v"]);
@@ -120,8 +109,7 @@ describe("checkpoint and restore", { skip, timeout: 240_000 }, () => {
     assert.equal(state(), "RUNNING");
   });
 
-  test("-s stops it; restore brings it back, monitored, and the counter continues", async (t) => {
-    if (highPtys(t)) return;
+  test("-s stops it; restore brings it back, monitored, and the counter continues", async () => {
     const [pid0] = count();
     const out = box.ok(["checkpoint", "-n", c, "-D", join(dirs, "stop"), "-s", "-v"]);
     const dumpMs = Number(/in (\d+) ms/.exec(out)?.[1]);
@@ -193,7 +181,7 @@ describe("checkpoint and restore", { skip, timeout: 240_000 }, () => {
     assert.match(r.stderr, /holds no lxt checkpoint/);
   });
 
-  test("cgroup limits from the config are in force after a restore, the process in the container's cgroups", async (t) => {
+  test("cgroup limits from the config are in force after a restore, the process in the container's cgroups", async () => {
     const l = box.name("ckptl");
     box.ok(["create", "-n", l, "-t", "busybox"]);
     const cfg = join(box.lxcpath, l, "config");
@@ -205,10 +193,6 @@ describe("checkpoint and restore", { skip, timeout: 240_000 }, () => {
     );
     writeFileSync(join(box.lxcpath, l, "rootfs", "counter.sh"), COUNTER, { mode: 0o755 });
     box.ok(["start", "-n", l]);
-    if (highPtys(t, l)) {
-      box.ok(["stop", "-k", "-n", l]);
-      return;
-    }
     const layout = readCgroupLayout(nodeCgroupFs);
     const memMax =
       controllerVersion(layout, "memory") === 1 ? "memory.limit_in_bytes" : "memory.max";
@@ -249,7 +233,7 @@ describe("checkpoint and restore", { skip, timeout: 240_000 }, () => {
     assert.deepEqual(hostLeftovers(l), []);
   });
 
-  test("unprivileged (idmapped rootfs): -s and restore, the counter continues in the same user namespace map", async (t) => {
+  test("unprivileged (idmapped rootfs): -s and restore, the counter continues in the same user namespace map", async () => {
     const u = box.name("ckptu");
     box.ok(["create", "-n", u, "-t", "busybox"]);
     writeFileSync(join(box.lxcpath, u, "rootfs", "counter.sh"), COUNTER, { mode: 0o755 });
@@ -263,10 +247,6 @@ describe("checkpoint and restore", { skip, timeout: 240_000 }, () => {
       assert.notEqual(r.code, 0);
       assert.match(r.stderr, /unprivileged containers .* criu 4\.2/);
       assert.equal(info().state, "RUNNING");
-      box.ok(["stop", "-k", "-n", u]);
-      return;
-    }
-    if (highPtys(t, u)) {
       box.ok(["stop", "-k", "-n", u]);
       return;
     }

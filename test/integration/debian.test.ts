@@ -16,10 +16,10 @@ import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { assertBooted, buildDebianImage, debootstrapSkip } from "./debian-harness.js";
 import {
   BtrfsLoop,
   btrfsSkip,
-  hasCmd,
   kernelFs,
   NetnsSandbox,
   netnsSkip,
@@ -28,25 +28,8 @@ import {
   until,
 } from "./harness.js";
 
-let skip =
-  skipReason() ??
-  (!hasCmd("debootstrap") ? "SKIP: no debootstrap (scripts/setup.sh installs it)" : undefined);
+let skip = skipReason() ?? debootstrapSkip();
 if (skip) console.log(skip);
-
-/**
- * Waits for systemd in container `c` to finish booting (its bus answers and
- * it is past initializing/starting), then asserts it is running: no unit failed.
- */
-async function assertBooted(box: Sandbox, c: string): Promise<void> {
-  let state = "";
-  const done = await until(() => {
-    state = box.lxt(["attach", "-n", c, "--", "systemctl", "is-system-running"]).stdout.trim();
-    return !["", "initializing", "starting"].includes(state);
-  }, 90_000);
-  assert.ok(done, `systemd still booting: "${state}"`);
-  const failed = box.lxt(["attach", "-n", c, "--", "systemctl", "--failed", "--no-legend"]).stdout;
-  assert.equal(state, "running", `systemd is ${state}; failed units:\n${failed}`);
-}
 
 const BACKENDS = [
   { name: "dir", skip: undefined as string | undefined },
@@ -58,20 +41,11 @@ describe("debian by debootstrap", { skip, timeout: 1_800_000 }, () => {
   let image = "";
   before(() => {
     box = new Sandbox();
-    // First run on a machine: minutes (debootstrap). Later runs: the verified cache.
-    const r = box.lxt(
-      ["image", "build", "debian", "--variant", "minbase", "-q", "--format", "json"],
-      {
-        timeoutMs: 1_500_000,
-      },
-    );
-    if (r.code !== 0 && /mirror unreachable/.test(r.stderr)) {
-      skip = `SKIP: the Debian mirror is unreachable: ${r.stderr.trim()}`;
-      console.log(skip);
+    const out = buildDebianImage(box);
+    if (typeof out === "string") {
+      skip = out;
       return;
     }
-    assert.equal(r.code, 0, r.stderr);
-    const out = JSON.parse(r.stdout);
     image = out.meta.fingerprint;
     assert.match(out.meta.description, /^Debian bookworm minbase/);
     assert.ok(out.meta.aliases.includes("debian/bookworm/minbase"));

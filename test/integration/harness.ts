@@ -62,24 +62,6 @@ export function criuSkip(min: readonly [number, number] = [4, 1]): string | unde
   }
 }
 
-/**
- * `SKIP:` when the monitor's ptys of the container whose init is PID (its
- * console and ttys, binds of the host's devpts) include one numbered 256
- * or more: criu cannot dump those and lxt refuses (docs/checkpoint.md), so
- * on a host with many ptys in use a checkpoint test cannot run.
- */
-export function highPtySkip(pid: number): string | undefined {
-  const high = readFileSync(`/proc/${pid}/mountinfo`, "utf8")
-    .split("\n")
-    .map((l) => l.split(" "))
-    .filter((f) => f.includes("devpts") && /^\/\d+$/.test(f[3] ?? ""))
-    .map((f) => Number(f[3]?.slice(1)))
-    .filter((n) => n >= 256);
-  return high.length > 0
-    ? `SKIP: the container's ptys are the host's ${high.join(", ")} (criu dumps none numbered 256 or more)`
-    : undefined;
-}
-
 export interface RunResult {
   code: number;
   stdout: string;

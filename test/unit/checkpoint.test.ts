@@ -3,12 +3,10 @@ import { describe, test } from "node:test";
 import {
   criuLogError,
   dumpArgs,
-  externalMounts,
-  highPty,
-  ptyKeys,
   refuseCheckpoint,
   restoreArgs,
 } from "../../src/container/checkpoint.js";
+import { externalMounts, makedev, ptyKeys } from "../../src/container/checkpoint-mounts.js";
 import { parseRuntimePlan } from "../../src/container/runtime-cgroups.js";
 
 const PLAN = parseRuntimePlan(
@@ -47,7 +45,7 @@ describe("checkpoint planning", () => {
     assert.deepEqual(ptyKeys(PLAN, MOUNTINFO), [
       { index: 0, target: "/dev/console", key: "88be:1a" },
       // pts 300: major 137, minor 44.
-      { index: 1, target: "/dev/tty1", key: "892c:1a" },
+      { index: 1, target: "/dev/tty1", key: "10882c:1a" },
     ]);
   });
 
@@ -102,7 +100,7 @@ describe("checkpoint planning", () => {
       "mnt[lxt_proc_kcore]:/dev/null",
       "mnt[lxt_dev_console]:{tty-pts:0}",
       "fd[{tty:0}]:tty[88be:1a]",
-      "fd[{tty:1}]:tty[892c:1a]",
+      "fd[{tty:1}]:tty[10882c:1a]",
     ])
       assert.ok(r.includes(a), a);
     assert.equal(r[r.indexOf("--root") + 1], "/var/lib/lxt/c1/rootfs");
@@ -166,11 +164,10 @@ describe("checkpoint planning", () => {
     assert.equal(with_("mount /srv /mnt/srv % 4096 % 0 create-dir"), undefined);
   });
 
-  test("ptys numbered 256 or more are refused (criu's dump fails on them)", () => {
-    const ttys = ptyKeys(PLAN, MOUNTINFO);
-    // The console is pts 190 (major 136); tty1 is pts 300 (major 137).
-    assert.match(highPty(ttys) ?? "", /\/dev\/tty1 is the host's pty 300: criu cannot dump/);
-    assert.equal(highPty(ttys.slice(0, 1)), undefined);
+  test("device numbers as stat(2) gives them: minors of 256 or more above the major (pts 300, a late devpts)", () => {
+    assert.equal(makedev(136, 190).toString(16), "88be");
+    assert.equal(makedev(136, 300).toString(16), "10882c");
+    assert.equal(makedev(0, 6440).toString(16), "1900028");
   });
 
   test("CRIU's own errors are what the message quotes", () => {

@@ -16,6 +16,7 @@ import type { Daemon } from "../daemon.js";
 import { ApiError, badRequest } from "../envelope.js";
 import { checkIfMatch, etagOf } from "../etag.js";
 import { applyChange, deviceMap, requireObject, stringMap } from "../instance-config.js";
+import { LXD_MIGRATION_REFUSED } from "../instance-sources.js";
 import { editable, instanceJson } from "../instance-view.js";
 import { type Devices, ProfileStore } from "../profiles.js";
 import { INSTANCES, instanceOperation, instancePaths } from "./instances.js";
@@ -80,7 +81,7 @@ export function registerInstanceEditRoutes(app: FastifyInstance, d: Daemon): voi
   app.post<{ Params: { name: string } }>(`${INSTANCES}/:name`, async (req, reply) => {
     const src = instancePaths(d, req.params.name);
     const body = requireObject(req.body) as { name?: unknown; migration?: boolean };
-    if (body.migration) throw new ApiError(501, "Migration is not supported (lxt has one host)");
+    if (body.migration) throw new ApiError(501, LXD_MIGRATION_REFUSED);
     if (typeof body.name !== "string" || body.name === "") throw badRequest("No name provided");
     try {
       checkName(body.name);

@@ -26,7 +26,7 @@ import { findImageJson, imageSource } from "../images-view.js";
 import { applyChange, creationChange, expandProfiles } from "../instance-config.js";
 import { matchesFilter, parseFilter } from "../instance-filter.js";
 import { writeMeta } from "../instance-meta.js";
-import { copyInstance } from "../instance-sources.js";
+import { copyInstance, LXD_MIGRATION_REFUSED } from "../instance-sources.js";
 import {
   editable,
   type InstanceJson,
@@ -253,6 +253,8 @@ export function registerInstanceRoutes(app: FastifyInstance, d: Daemon): void {
     if (body.type && body.type !== "container") {
       throw badRequest(`Instance type "${body.type}" is not supported (lxt runs containers only)`);
     }
+    // Refused before an operation starts: the client prints it at once.
+    if (body.source?.type === "migration") throw new ApiError(501, LXD_MIGRATION_REFUSED);
     const name = body.name ? body.name : freeName(d);
     try {
       checkName(name);

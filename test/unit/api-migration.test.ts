@@ -1,0 +1,56 @@
+/**
+ * LXD's migration protocol against lxtd (docs/migrate.md): refused at once
+ * with an error naming lxt's own form, on the source side (`POST
+ * /1.0/instances/NAME` with `migration: true`) and on the target side (a
+ * `migration` source), so the stock `lxc move c1 remote:` gets an answer.
+ */
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, test } from "node:test";
+import { buildApp } from "../../src/api/server.js";
+import { testDaemon } from "./support/daemon.js";
+
+const root = mkdtempSync(join(tmpdir(), "lxt-api-mig-"));
+after(() => rmSync(root, { recursive: true, force: true }));
+
+describe("LXD's migration protocol", () => {
+  test("the source side: migration: true is refused naming lxt move and /1.0/migrations", async () => {
+    const d = testDaemon(root);
+    mkdirSync(join(d.ctx.lxcpath, "c1"));
+    writeFileSync(join(d.ctx.lxcpath, "c1", "config"), "lxc.uts.name = c1\n");
+    const app = buildApp(d);
+    const r = await app.inject({
+      method: "POST",
+      url: "/1.0/instances/c1",
+      payload: { name: "c1", migration: true, live: true },
+    });
+    assert.equal(r.statusCode, 501);
+    const body = r.json();
+    assert.equal(body.type, "error");
+    assert.match(body.error, /not supported by lxt: move it with "lxt move NAME REMOTE:"/);
+    assert.match(body.error, /POST \/1\.0\/migrations .*docs\/migrate\.md/);
+  });
+
+  test("the target side: a migration source is refused before any operation", async () => {
+    const d = testDaemon(root);
+    const app = buildApp(d);
+    const r = await app.inject({
+      method: "POST",
+      url: "/1.0/instances",
+      payload: {
+        name: "c2",
+        source: {
+          type: "migration",
+          mode: "pull",
+          operation: "https://x/1.0/operations/1",
+          secrets: {},
+        },
+      },
+    });
+    assert.equal(r.statusCode, 501);
+    assert.match(r.json().error, /Migration over LXD's protocol is not supported by lxt/);
+    assert.deepEqual(d.operations.list(), []);
+  });
+});
