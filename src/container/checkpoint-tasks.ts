@@ -91,9 +91,10 @@ export function refuseTasks(
   if (!init) return undefined;
   const name = (t: TaskFacts) => `process ${t.pid} (${t.comm})`;
   for (const t of tasks) {
-    if (t.uts !== init.uts)
+    // A zombie's namespace links cannot be read (""): it has none left to dump.
+    if (t.uts && t.uts !== init.uts)
       return `its ${name(t)} runs in a UTS namespace of its own (systemd's ProtectHostname=yes): criu cannot dump a nested UTS namespace ("Can't dump nested uts namespace for ${t.pid}"); turn that off for its unit, as lxt's Debian images do (docs/checkpoint.md)`;
-    if (t.ipc !== init.ipc)
+    if (t.ipc && t.ipc !== init.ipc)
       return `its ${name(t)} runs in an IPC namespace of its own (systemd's PrivateIPC=yes): criu cannot dump a nested IPC namespace; turn that off for its unit (docs/checkpoint.md)`;
   }
   if (o.privileged && !o.canReadLimits) {

@@ -17,6 +17,16 @@ const task = (pid: number, o: Partial<TaskFacts> = {}): TaskFacts => ({
 });
 
 describe("checkpoint: the container's processes", () => {
+  test("a zombie (its namespace links unreadable) is no nested namespace", () => {
+    assert.equal(
+      refuseTasks([task(1), task(5, { comm: "srv.sh", uts: "", ipc: "" })], {
+        privileged: false,
+        canReadLimits: true,
+      }),
+      undefined,
+    );
+  });
+
   test("a nested UTS or IPC namespace is refused with CRIU's words", () => {
     assert.equal(
       refuseTasks([task(1), task(2)], { privileged: true, canReadLimits: false }),
