@@ -11,6 +11,7 @@
  * the container's cgroup where it is restored (CRIU replaces the dumped
  * cgroup namespace root, the init's cgroup, by it). Pure.
  */
+import { readdirSync } from "node:fs";
 import { posix } from "node:path";
 import type { ContainerCgroupDirs } from "../cgroups/container.js";
 import type { CgroupLayout } from "../cgroups/layout.js";
@@ -91,4 +92,16 @@ export function withCgroupRoots(
     else out.push(restore[i] as string);
   }
   return { args: [...out, ...moved.args] };
+}
+
+/** Whether any of the container's cgroup dirs has a cgroup beneath it (one the container made). */
+export function hasSubtree(dirs: ContainerCgroupDirs): boolean {
+  return [dirs.v2, ...dirs.v1].some((dir) => {
+    if (!dir) return false;
+    try {
+      return readdirSync(dir, { withFileTypes: true }).some((e) => e.isDirectory());
+    } catch {
+      return false;
+    }
+  });
 }

@@ -21,7 +21,7 @@ import { join, resolve } from "node:path";
 import type { Context } from "../core/context.js";
 import { LxtError } from "../core/errors.js";
 import { keptAddressProblem } from "../network/reserve.js";
-import { cgroupRootArgs, cgroupRoots } from "./checkpoint-cgroups.js";
+import { cgroupRootArgs, cgroupRoots, hasSubtree } from "./checkpoint-cgroups.js";
 import { externalMounts, ptyKeys } from "./checkpoint-mounts.js";
 import {
   type CheckpointVeth,
@@ -150,6 +150,8 @@ const AUTO_FS = "hugetlbfs,fusectl";
 
 /** `criu dump`'s arguments. Pure. */
 export function dumpArgs(o: {
+  /** Whether CRIU dumps the cgroup subtree (`soft`) or leaves cgroups alone (`ignore`). */
+  manageCgroups?: boolean;
   pid: number;
   dir: string;
   leaveRunning: boolean;
@@ -162,7 +164,7 @@ export function dumpArgs(o: {
   a.push("--network-lock", o.networkLock ?? "skip", "--tcp-established", "--file-locks");
   // The container's own cgroups are lxt's, made fresh beneath the restorer's
   // (native/src/restore.c); the subtree its init made goes with the images.
-  a.push("--manage-cgroups=soft", "--enable-fs", AUTO_FS);
+  a.push(`--manage-cgroups=${o.manageCgroups ? "soft" : "ignore"}`, "--enable-fs", AUTO_FS);
   for (const { target } of o.externalMounts)
     a.push("--external", `mnt[${target}]:${mountKey(target)}`);
   // The monitor's ptys: their binds and their slaves are outside the container.
@@ -280,16 +282,21 @@ export async function checkpointContainer(
     const ttys = ptyKeys(plan, mountinfo);
     const ext = externalMounts(plan, mountinfo);
     const veths = vethsOf(plan.records.get("net") ?? []);
-    const roots = cgroupRoots(hostLayout(ctx), {
+    const dirs = {
       v2: plan.records.get("cgroup2")?.[0]?.[0],
       v1: (plan.records.get("cgroup1") ?? []).flatMap((f) => f.slice(0, 1)),
-    });
+    };
+    // CRIU dumps and remakes the cgroups only for a container that made a
+    // subtree of its own (systemd's init.scope, system.slice): without one
+    // the restore's own cgroups are all it needs, under any name.
+    const roots = hasSubtree(dirs) ? cgroupRoots(hostLayout(ctx), dirs) : undefined;
     // Without a NIC nothing outside can reach the namespace's sockets: no
     // lock needed. With one, CRIU's nftables table in the container's own
     // namespace drops all but its repair traffic from freeze to restore, so
     // a peer's packets meet no socket and get no RST.
     const networkLock: NetworkLock = veths.length > 0 ? "nftables" : "skip";
     const args = dumpArgs({
+      manageCgroups: roots !== undefined,
       pid: init.pid,
       dir: opts.dir,
       leaveRunning: !opts.stop,
@@ -316,7 +323,7 @@ export async function checkpointContainer(
       externalMounts: ext,
       ttys,
       dumpMs,
-      cgroupRoots: roots,
+      ...(roots ? { cgroupRoots: roots } : {}),
       ...(veths.length > 0 ? { networkLock, veths } : {}),
       ...(plan.records.has("idmap")
         ? { idmap: (plan.records.get("idmap") ?? []).map((f) => f.join(":")).join(",") }
