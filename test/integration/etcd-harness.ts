@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { exitOf, hasCmd, until } from "./harness.js";
+import { exitOf, hasCmd, LXT, until } from "./harness.js";
 import { LxtdSandbox } from "./lxtd-harness.js";
 
 /** Why etcd tests cannot run here, or undefined when they can. */
@@ -279,6 +279,16 @@ export class LoopbackMembers {
       String(this.ttl),
       ...extra,
     ]);
+  }
+
+  /** A join token for member `name`, issued by member 0 (`lxt cluster add`). */
+  token(name: string): string {
+    const r = spawnSync(LXT, ["cluster", "add", name, "-P", this.box(0).lxcpath], {
+      encoding: "utf8",
+    });
+    const m = /join token:\n([A-Za-z0-9+/=]+)\n$/.exec(r.stdout);
+    if (r.status !== 0 || !m) throw new Error(`lxt cluster add ${name}: ${r.stdout}${r.stderr}`);
+    return m[1] as string;
   }
 
   /** Stops every lxtd and etcd member; the paths that are still there (none when all went). */
