@@ -10,7 +10,9 @@
  * - `/lxt/names/NAME`: the member that holds an instance name, claimed in
  *   one transaction at create and released at delete;
  * - `/lxt/instances/MEMBER/NAME`: the instance as its member last
- *   published it, so every member lists every instance with its location.
+ *   published it, so every member lists every instance with its location;
+ * - `/lxt/removed/NAME`: the member was removed (cluster-remove.ts); its
+ *   record is written only while this key is absent.
  */
 import { cpus, freemem, loadavg, totalmem } from "node:os";
 import { listNames } from "../container/list.js";

@@ -123,6 +123,21 @@ describe("cluster remove", () => {
     await d1.cluster?.leave();
   });
 
+  test("a member may remove itself: it answers, then leaves at its next heartbeat", async () => {
+    const { store, d1, d2, removed } = await twoMembers();
+    const cluster1 = d1.cluster as Cluster;
+    const r = await remove(d1, "m1");
+    assert.equal(r.statusCode, 200, r.body);
+    await cluster1.heartbeat();
+    assert.deepEqual(removed, ["m1"]);
+    assert.deepEqual(keysOf(store, "m1"), [KEYS.removed("m1")]);
+    assert.deepEqual(
+      (await d2.cluster?.members())?.map((m) => `${m.name}:${m.online}`),
+      ["m2:true"],
+    );
+    await d2.cluster?.leave();
+  });
+
   test("--force drops an offline member's names and records", async () => {
     const { store, d1, d2 } = await twoMembers();
     fakeContainer(d2, "c2");
