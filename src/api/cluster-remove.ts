@@ -11,17 +11,21 @@
  *    to standalone. A restart with `--cluster` and that name is refused
  *    unless it brings a new join token.
  * 2. Without `force`, a member that still holds an instance name (an
- *    evacuate empties it), the only member, or one that is offline is
- *    refused, the mark is taken back and nothing else changes.
+ *    evacuate empties it) or an image no other online member has, the
+ *    only member, or one that is offline is refused before anything
+ *    changes (a name claimed while the mark goes in: the mark is taken back).
  * 3. Its record, alive key, trust (its certificate no longer acts as a
  *    member's), evacuation records and, with `force`, the names it held
  *    and its instance records are deleted.
  */
 import type { Cluster } from "./cluster.js";
+import { memberAsked, peerJson } from "./cluster-peers.js";
 import { type ClusterStore, KEYS } from "./cluster-store.js";
 import { TRUST_KEYS } from "./cluster-tokens.js";
 import type { Daemon } from "./daemon.js";
 import { ApiError, badRequest } from "./envelope.js";
+import { allImages, BUSYBOX_FINGERPRINT, findImageJson } from "./images-view.js";
+import type { MemberView } from "./types.js";
 
 /** `/lxt/removed/NAME`: when and by whom a member was removed. */
 export interface RemovedRecord {
@@ -40,6 +44,42 @@ async function namesHeldBy(store: ClusterStore, member: string): Promise<string[
     .filter(([, holder]) => holder === member)
     .map(([key]) => key.slice(KEYS.name("").length))
     .sort();
+}
+
+/**
+ * The images member `m` has that no other online member has, sorted: LXD
+ * refuses to remove a member that would take an image out of the cluster
+ * (images are each member's own here, copied on first use). The built-in
+ * busybox template is every lxtd's.
+ */
+async function imagesOnlyOn(
+  d: Daemon,
+  cluster: Cluster,
+  m: MemberView,
+  members: MemberView[],
+): Promise<string[]> {
+  const own =
+    m.name === cluster.member
+      ? allImages(d.ctx.lxcpath).map((i) => i.fingerprint)
+      : ((await memberAsked(d, m, "GET", "/1.0/images")) as unknown as string[]).map((url) =>
+          url.slice(url.lastIndexOf("/") + 1),
+        );
+  const others = members.filter((x) => x.name !== m.name && x.online);
+  const alone: string[] = [];
+  for (const fp of own) {
+    if (fp === BUSYBOX_FINGERPRINT) continue;
+    let held = false;
+    for (const o of others) {
+      held =
+        o.name === cluster.member
+          ? findImageJson(d.ctx.lxcpath, fp, false) !== undefined
+          : (await peerJson(d, o, "GET", `/1.0/images/${fp}`).catch(() => undefined))?.status ===
+            200;
+      if (held) break;
+    }
+    if (!held) alone.push(fp);
+  }
+  return alone.sort();
 }
 
 /** Deletes every key under `prefix`. */
@@ -81,6 +121,10 @@ export async function removeMember(
   if (!force) {
     const held = await namesHeldBy(store, name).catch(unwritable);
     if (held.length > 0) throw stillHolds(held);
+    const images = await imagesOnlyOn(d, cluster, m, members);
+    if (images.length > 0) {
+      throw badRequest(`Node still has the following images: ${images.join(", ")}`);
+    }
   }
   const mark: RemovedRecord = {
     at: new Date(d.ctx.host.clock.now()).toISOString(),

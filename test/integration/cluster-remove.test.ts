@@ -10,9 +10,11 @@
  * the names it held; the last member is refused.
  */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { etcdSkipReason, LoopbackMembers, waitFor } from "./etcd-harness.js";
@@ -88,6 +90,12 @@ describe("lxtd cluster: removing a member", { skip, timeout: 600_000 }, () => {
     assert.equal(names(0), "m0:Online m1:Online m2:Online");
     assert.equal(await asMember(1), 200, "m1's certificate is a member's");
     box(0).lxcOk(["delete", "c1"]);
+    // An image only m1 has keeps it too (LXD's check); deleted, it no longer does.
+    const fp = importImage(box(1).lxcOk, "only1");
+    const img = box(0).lxc(["cluster", "remove", "m1"]);
+    assert.notEqual(img.code, 0);
+    assert.match(img.stderr, new RegExp(`Node still has the following images: ${fp}`));
+    box(1).lxcOk(["image", "delete", "only1"]);
 
     // What the stock client sends: DELETE /1.0/cluster/members/m1, answered with LXD's line.
     const removed = box(2).lxc(["--debug", "cluster", "remove", "m1"]);
@@ -182,6 +190,34 @@ describe("lxtd cluster: removing a member", { skip, timeout: 600_000 }, () => {
     assert.equal(names(0), "m0:Online");
   });
 });
+
+/**
+ * Imports a small image (LXD's split layout) through `lxcOk` under `alias`;
+ * its fingerprint.
+ */
+function importImage(lxcOk: (args: string[]) => string, alias: string): string {
+  const dir = mkdtempSync(join(tmpdir(), "lxt-remove-img-"));
+  try {
+    mkdirSync(join(dir, "meta"));
+    mkdirSync(join(dir, "rootfs", "etc"), { recursive: true });
+    writeFileSync(
+      join(dir, "meta", "metadata.yaml"),
+      "architecture: x86_64\ncreation_date: 1700000000\nproperties:\n  os: busybox\n",
+    );
+    writeFileSync(join(dir, "rootfs", "etc", "hostname"), `${alias}\n`);
+    const meta = join(dir, "meta.tar.xz");
+    const rootfs = join(dir, "rootfs.tar.xz");
+    execFileSync("tar", ["-C", join(dir, "meta"), "-cJf", meta, "metadata.yaml"]);
+    execFileSync("tar", ["-C", join(dir, "rootfs"), "--numeric-owner", "-cJf", rootfs, "."]);
+    lxcOk(["image", "import", meta, rootfs, "--alias", alias]);
+    return createHash("sha256")
+      .update(readFileSync(meta))
+      .update(readFileSync(rootfs))
+      .digest("hex");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 /** Polls an async status until it is `want` or `ms` pass; the last status. */
 async function pollStatus(probe: () => Promise<number>, want: number, ms: number): Promise<number> {
