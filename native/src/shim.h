@@ -35,7 +35,7 @@ struct child_ctx {
  * threadgroup lock, whose first take after a quiet spell waits for an RCU
  * grace period (10-100 ms here), where the monitor's write of the child's
  * pid to `cgroup.procs` takes it. Not with shared namespaces (an
- * intermediate clones the init) nor with `hook` records (host hooks run
+ * intermediate clones the init) nor with `host-hook` records (they run
  * before the child's 'n' and see the init already placed).
  */
 static inline bool cgroup1_by_child(const struct plan *p)
