@@ -322,7 +322,7 @@ export class NetnsSwitch {
   readonly ip: string;
   private readonly bridge: string;
 
-  /** `prefix`: of the namespaces' names (four characters at most: link names are short). */
+  /** `prefix`: of the namespaces' names (`lxt-PREFIXhub-TAG`, `lxt-PREFIXN-TAG`); `subnet`: the first three octets. */
   constructor(
     readonly prefix: string,
     readonly subnet = "10.251.0",
