@@ -17,7 +17,7 @@ import { request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { etcdSkipReason, LoopbackMembers, waitFor } from "./etcd-harness.js";
+import { etcdSkipReason, joinToken, LoopbackMembers, waitFor } from "./etcd-harness.js";
 import { LXT } from "./harness.js";
 import { LXTD, lxtdSkipReason } from "./lxtd-harness.js";
 
@@ -38,7 +38,7 @@ describe("lxtd cluster: removing a member", { skip, timeout: 600_000 }, () => {
     (JSON.parse(box(i).lxcOk(["query", "/1.0/cluster/members?recursion=1"])) as Member[])
       .map((m) => `${m.server_name}:${m.status}`)
       .join(" ");
-  const token = (name: string) => hosts.token(name);
+  const token = (name: string) => joinToken(box(0), name);
   const lxt = (args: string[]) =>
     spawnSync(LXT, args, { encoding: "utf8", env: { ...process.env, LXT_NO_HOST_NETWORK: "1" } });
   /** The HTTP status m0 answers `GET /1.0/instances` with for member i's certificate. */

@@ -227,6 +227,14 @@ export class NetnsEtcd {
   }
 }
 
+/** A join token for member `name`, issued by the lxtd of `issuer` (`lxt cluster add`). */
+export function joinToken(issuer: LxtdSandbox, name: string): string {
+  const r = spawnSync(LXT, ["cluster", "add", name, "-P", issuer.lxcpath], { encoding: "utf8" });
+  const m = /join token:\n([A-Za-z0-9+/=]+)\n$/.exec(r.stdout);
+  if (r.status !== 0 || !m) throw new Error(`lxt cluster add ${name}: ${r.stdout}${r.stderr}`);
+  return m[1] as string;
+}
+
 /** Polls `probe` until it gives a value or `ms` pass; its last answer (undefined: it never did). */
 export async function waitFor<T>(probe: () => T | undefined, ms: number): Promise<T | undefined> {
   const end = Date.now() + ms;
@@ -270,16 +278,6 @@ export class LoopbackMembers {
       ...memberFlags(this.etcd, this.names[i] ?? "", `127.0.0.1:${this.ports[i]}`, this.ttl),
       ...extra,
     ]);
-  }
-
-  /** A join token for member `name`, issued by member 0 (`lxt cluster add`). */
-  token(name: string): string {
-    const r = spawnSync(LXT, ["cluster", "add", name, "-P", this.box(0).lxcpath], {
-      encoding: "utf8",
-    });
-    const m = /join token:\n([A-Za-z0-9+/=]+)\n$/.exec(r.stdout);
-    if (r.status !== 0 || !m) throw new Error(`lxt cluster add ${name}: ${r.stdout}${r.stderr}`);
-    return m[1] as string;
   }
 
   /** Stops every lxtd and etcd member; the paths that are still there (none when all went). */
