@@ -13,6 +13,7 @@
 #
 # Usage: bench/metrics.sh [N]   N running containers per tool (default 100)
 # Env:   LXT=CMD                the lxt command (words allowed); default lxt
+#        BENCH_METRICS_PROFILE=DIR  also profile one sample without lxtd (--cpu-prof) into DIR
 #        BENCH_METRICS_ROUNDS=R samples per tool (default 5)
 # Root only. Everything made is removed on exit.
 set -u
@@ -130,6 +131,14 @@ for ((r = 0; r < R; r++)); do
   fi
 done
 
+# BENCH_METRICS_PROFILE=DIR: one more sample without lxtd under --cpu-prof (Node's own
+# profiler; the profile is left in DIR; this checkout's dist/lxt.cjs), summarised by bench/cpu-profile.mjs after the table.
+if [ -n "${BENCH_METRICS_PROFILE:-}" ]; then
+  mkdir -p "$BENCH_METRICS_PROFILE"
+  # What the launcher execs without lxtd, with the profiler (which NODE_OPTIONS may not turn on).
+  LXT_SHIM=$(dirname "$0")/../native/build/lxt-shim node --cpu-prof --cpu-prof-dir="$BENCH_METRICS_PROFILE" \
+    "$(dirname "$0")/../dist/lxt.cjs" metrics > /dev/null
+fi
 lm=$(bench_med "$W/lxt.ms") cm=$(bench_med "$W/lxc.ms") dm=$(bench_med "$W/lxtd.ms")
 ratio=$(bench_ratio "$lm" "$cm") dratio=$(bench_ratio "$dm" "$cm")
 lc=$(bench_med "$W/lxt.cpu") cc=$(bench_med "$W/lxc.cpu") dc=$(bench_med "$W/lxtd.cpu")
@@ -154,3 +163,7 @@ echo
 cmp -s <(grep -v '^#' "$W/lxt.out" | sed 's/ [^ ]*$//') <(grep -v '^#' "$W/lxtvia.out" | sed 's/ [^ ]*$//') \
   && same="the same series both ways" || same="NOT the same series both ways"
 echo "\`lxt metrics\` output: $(wc -l < "$W/lxt.out") lines, $(wc -c < "$W/lxt.out") bytes, $same; \`lxc-info\` × $N: $(wc -l < "$W/lxc.out") lines."
+if [ -n "${BENCH_METRICS_PROFILE:-}" ]; then
+  echo
+  for f in "$BENCH_METRICS_PROFILE"/*.cpuprofile; do node "$(dirname "$0")/cpu-profile.mjs" "$f" 20; done
+fi
