@@ -5,11 +5,12 @@
  * First against a stand-in server on the socket (what is asked, that the
  * answer is printed as it came, and each case that must fall back), then
  * against a real lxtd serving two running containers and a stopped one:
- * both paths give the same series, named or not.
+ * both paths give the same series, named or not, and the daemon's needs no
+ * Node (a `node` that fails is first on PATH).
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -129,6 +130,11 @@ describe("lxt metrics: the same series from lxtd and from Node's own sample", {
   const names = [box.name("mv"), box.name("mv"), box.name("mv")];
   const [a, b, stopped] = names as [string, string, string];
 
+  // A `node` first on PATH that fails: a sample printed through it came from lxtd, not Node.
+  const noNode = mkdtempSync(join(tmpdir(), "lxt-test-nonode-"));
+  writeFileSync(join(noNode, "node"), '#!/bin/sh\necho "node ran" >&2\nexit 97\n', { mode: 0o755 });
+  const withoutNode = { PATH: `${noNode}:${process.env.PATH}` };
+
   before(async () => {
     for (const n of names) box.ok(["create", "-n", n, "-t", "busybox"]);
     box.ok(["start", a, b]);
@@ -138,11 +144,12 @@ describe("lxt metrics: the same series from lxtd and from Node's own sample", {
     await box.stopDaemon();
     box.cleanup();
     rmSync(box.conf, { recursive: true, force: true });
+    rmSync(noNode, { recursive: true, force: true });
   });
 
   for (const args of [[], [a, "-n", stopped]]) {
     test(`lxt metrics ${args.join(" ")}`.trim(), async () => {
-      const via = await metrics(box.lxcpath, args);
+      const via = await metrics(box.lxcpath, args, withoutNode);
       const own = await metrics(box.lxcpath, args, { LXT_METRICS_NO_DAEMON: "1" });
       // What lxtd answers to the launcher's question is what it printed.
       const asked = await fetchCli(box.socket, args);
