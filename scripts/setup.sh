@@ -82,7 +82,10 @@ cat > /usr/local/bin/lxt <<LAUNCHER
 #!/bin/sh
 # Installed by $repo/scripts/setup.sh. NODE_EXTRA_CA_CERTS costs ~85 ms per Node start; lxt makes no TLS connections.
 unset NODE_EXTRA_CA_CERTS
-LXT_SHIM=\${LXT_SHIM:-$repo/native/build/lxt-shim} exec node $repo/dist/lxt.cjs "\$@"
+shim=\${LXT_SHIM:-$repo/native/build/lxt-shim}
+# lxt metrics: the state root's lxtd answers when it runs, without a Node start (native/src/lxtd-metrics.c).
+[ "\${1:-}" = metrics ] && [ -x "\$shim" ] && LXT_SHIM=\$shim exec "\$shim" lxtd-metrics node $repo/dist/lxt.cjs "\$@"
+LXT_SHIM=\$shim exec node $repo/dist/lxt.cjs "\$@"
 LAUNCHER
 chmod 755 /usr/local/bin/lxt
 lxt --version
