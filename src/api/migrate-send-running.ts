@@ -6,13 +6,19 @@
  * the source destroyed (`move`) or restored here from the same images
  * (`copy --stateful`). Any failure before the remote runs it drops what the
  * remote was sent and restores the source from its checkpoint.
+ *
+ * Post-copy (`move --lazy`): the dump leaves the memory out and stays up,
+ * the tree frozen, serving its pages (on the address the remote saw the
+ * first request come from) until the remote's restore has fetched the last
+ * one; only then does the dump end the tree here. A failure before ends the
+ * dump so that the tree runs on here: nothing is restored.
  */
 import { createReadStream, mkdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { exportContainer } from "../container/backup.js";
-import { checkpointContainer, restoreContainer } from "../container/checkpoint.js";
+import { checkpointContainer, type LazyDump, restoreContainer } from "../container/checkpoint.js";
 import { destroyContainer } from "../container/destroy.js";
-import { checkpointRefusal, packCheckpoint } from "../container/migrate.js";
+import { checkpointRefusal, lazyRefusal, packCheckpoint } from "../container/migrate.js";
 import type { ContainerPaths } from "../container/paths.js";
 import { makeStaging } from "../container/staging.js";
 import { LxtError } from "../core/errors.js";
@@ -29,6 +35,16 @@ export async function sendRunning(
   const refusal = checkpointRefusal(ctx, paths);
   if (refusal) {
     throw new LxtError("unsupported", `${link.what}: ${paths.name} is running: ${refusal}`);
+  }
+  if (opts.lazy) {
+    if (!opts.move)
+      throw new LxtError("usage", `${link.what}: --lazy is for a move (the source ends)`);
+    const why = await lazyRefusal(ctx);
+    if (why)
+      throw new LxtError(
+        "unsupported",
+        `${link.what}: --lazy: this host cannot serve pages: ${why}`,
+      );
   }
   await requireAbsent(link, opts.newName);
   const stage = await makeStaging(ctx, ctx.lxcpath, "migrate");
@@ -53,21 +69,34 @@ export async function sendRunning(
   let id: string | undefined;
   let dumped = false;
   let running = false;
+  let lazy: LazyDump | undefined;
+  let pagesMs = 0;
   try {
     opts.progress?.(`sending ${paths.name}'s rootfs while it runs`);
     await exportContainer(ctx, paths, file("base.tar.zst"), dump);
     const made = await upload("POST", "/1.0/migrations", file("base.tar.zst"), {
       "X-LXD-name": opts.newName,
     });
-    id = (made.metadata as { id?: string })?.id;
+    const { id: madeId, source } = (made.metadata ?? {}) as { id?: string; source?: string };
+    id = madeId;
     if (!id) throw new LxtError("remote", `${link.what}: ${link.to} gave no id`);
+    if (opts.lazy && !source)
+      throw new LxtError(
+        "remote",
+        `${link.what}: ${link.to} did not say which address of this host it sees: it cannot fetch pages (--lazy)`,
+      );
     rmSync(file("base.tar.zst"));
 
     opts.progress?.(`checkpointing ${paths.name}`);
     const frozen = ctx.host.clock.now();
     const sentBefore = bytes;
-    await checkpointContainer(ctx, paths, { dir: images, stop: true });
-    dumped = true;
+    const cp = await checkpointContainer(ctx, paths, {
+      dir: images,
+      stop: true,
+      lazy: opts.lazy && source ? { address: source } : undefined,
+    });
+    lazy = cp.lazy;
+    dumped = !lazy;
     await exportContainer(ctx, paths, file("delta.tar.zst"), dump);
     await upload("PUT", `/1.0/migrations/${id}/delta`, file("delta.tar.zst"));
     await packCheckpoint(ctx, images, file("checkpoint.tar.zst"));
@@ -77,11 +106,29 @@ export async function sendRunning(
       dumped = false;
     }
     opts.progress?.(`restoring ${opts.newName} on ${link.to}`);
-    const op = await upload("POST", `/1.0/migrations/${id}`, file("checkpoint.tar.zst"));
+    const op = await upload(
+      "POST",
+      `/1.0/migrations/${id}`,
+      file("checkpoint.tar.zst"),
+      lazy && source ? { "X-LXT-Page-Server": `${hostPort(source, lazy.port)}` } : {},
+    );
     if (!op.operation) throw new LxtError("remote", `${link.what}: remote started no restore`);
-    await link.wait(op.operation);
+    const done = await link.wait(op.operation);
+    pagesMs = Number((done as { pages_ms?: unknown } | undefined)?.pages_ms ?? 0) || 0;
     running = true;
-    const downtimeMs = ctx.host.clock.now() - frozen;
+    // Stopped until the remote's restore returned: the pages came after.
+    const downtimeMs = ctx.host.clock.now() - frozen - pagesMs;
+    if (lazy) {
+      try {
+        await lazy.finish(true);
+      } catch (err) {
+        throw new LxtError(
+          "checkpoint",
+          `${link.what}: ${paths.name} runs on ${link.to} now, but its lazy dump here did not end cleanly: ${(err as Error).message}`,
+          err,
+        );
+      }
+    }
     if (opts.move) {
       try {
         await destroyContainer(ctx, paths, { snapshots: true });
@@ -93,7 +140,7 @@ export async function sendRunning(
         );
       }
     }
-    return { bytes, downtimeMs, stoppedBytes: bytes - sentBefore };
+    return { bytes, downtimeMs, stoppedBytes: bytes - sentBefore, ...(lazy ? { pagesMs } : {}) };
   } catch (err) {
     if (!running) {
       if (id) {
@@ -103,6 +150,17 @@ export async function sendRunning(
             path: `/1.0/migrations/${id}`,
           })
           .catch(() => undefined);
+      }
+      if (lazy) {
+        try {
+          await lazy.finish(false);
+        } catch (again) {
+          throw new LxtError(
+            "checkpoint",
+            `${(err as Error).message}; and ${paths.name}'s lazy dump could not be ended so that it runs on here: ${(again as Error).message}`,
+            err,
+          );
+        }
       }
       if (dumped) {
         try {
@@ -124,4 +182,9 @@ export async function sendRunning(
     if (!dumped || running) await stage.release();
     else await stage.keep();
   }
+}
+
+/** `address:port`, an IPv6 address in brackets. */
+function hostPort(address: string, port: number): string {
+  return address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
 }

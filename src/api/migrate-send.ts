@@ -27,6 +27,11 @@ export interface SendOptions {
   move: boolean;
   /** `copy --stateful`: a running container's memory goes too. */
   stateful?: boolean;
+  /**
+   * `move --lazy` of a running container: post-copy, its memory served by
+   * the frozen source to the restored container's faults (migrate-send-running.ts).
+   */
+  lazy?: boolean;
   progress?: Progress;
   /** Who asked: a restore (of the source, after a failed running move) starts as its caller. */
   caller: Caller;
@@ -38,6 +43,8 @@ export interface SendResult {
   downtimeMs?: number;
   /** Of `bytes`, those sent while a running container was stopped (delta and checkpoint). */
   stoppedBytes?: number;
+  /** A post-copy (`lazy`): how long the remote fetched pages after its restore returned. */
+  pagesMs?: number;
 }
 
 /** One request of a send: JSON, or a stream sent as `application/octet-stream`. */
@@ -142,6 +149,11 @@ export async function sendContainer(
     const { sendRunning } = await import("./migrate-send-running.js");
     return sendRunning(link, paths, opts);
   }
+  if (opts.lazy)
+    throw new LxtError(
+      "usage",
+      `${link.what}: --lazy is for a running container (${paths.name} is ${state}: it goes as an archive)`,
+    );
   await requireAbsent(link, opts.newName);
   const bytes = await sendStopped(link, paths, opts);
   if (!opts.move) return { bytes };

@@ -28,7 +28,13 @@ export async function remoteTransfer(
   verb: "move" | "copy",
   name: string,
   dest: string,
-  opts: { lxcpath?: string; stateful?: boolean; quiet?: boolean; verbose?: boolean },
+  opts: {
+    lxcpath?: string;
+    stateful?: boolean;
+    lazy?: boolean;
+    quiet?: boolean;
+    verbose?: boolean;
+  },
 ): Promise<void> {
   const { ctx, paths } = target(opts, name);
   const where = parseRemoteTarget(dest, paths.name);
@@ -55,6 +61,7 @@ export async function remoteTransfer(
         newName: where.newName,
         move: verb === "move",
         stateful: !!opts.stateful,
+        lazy: !!opts.lazy,
         progress,
         caller: cliCaller(),
       },
@@ -64,7 +71,7 @@ export async function remoteTransfer(
     const down =
       r.downtimeMs === undefined
         ? ""
-        : `, stopped for ${Math.round(r.downtimeMs)} ms; ${r.stoppedBytes ?? 0} bytes sent while stopped`;
+        : `, stopped for ${Math.round(r.downtimeMs)} ms; ${r.stoppedBytes ?? 0} bytes sent while stopped${r.pagesMs === undefined ? "" : `; its memory came over in ${Math.round(r.pagesMs)} ms after it ran there`}`;
     writeOut(
       `${verb === "move" ? "moved" : "copied"} ${paths.name} to ${where.remote}:${where.newName} (${r.bytes} bytes sent${down})\n`,
     );

@@ -39,6 +39,7 @@ import {
   criuUsernsProblem,
   probeCriu,
 } from "./criu.js";
+import { type CriuChild, freeLoopbackPort, readText, relayPages, spawnReady } from "./criu-lazy.js";
 import { hostLayout } from "./host-layout.js";
 import type { LaunchOptions } from "./launch-input.js";
 import { type ContainerPaths, requireExists } from "./paths.js";
@@ -100,12 +101,33 @@ export interface CheckpointOptions {
   stop?: boolean;
   /** `-v`: CRIU logs at its most verbose (-v4) instead of errors and warnings. */
   verbose?: boolean;
+  /**
+   * Post-copy (with `stop`): the dump leaves the memory out and serves it
+   * from a page server, reached through a relay listening on `address`
+   * (criu-lazy.ts); the container stays frozen until `lazy.finish`.
+   */
+  lazy?: { address: string };
+}
+
+/** A lazy dump serving its pages: see `CheckpointOptions.lazy`. */
+export interface LazyDump {
+  /** The relay's port on the address asked for: what `criu lazy-pages --page-server` connects to. */
+  port: number;
+  /**
+   * Ends the dump. `ok` (the remote's restore succeeded and has every
+   * page): criu kills the tree and this returns once the container has
+   * stopped. Otherwise the tree runs on here (criu unfreezes it and
+   * unlocks its network) and this returns once criu has.
+   */
+  finish(ok: boolean): Promise<void>;
 }
 
 export interface CheckpointResult {
   dir: string;
   dumpMs: number;
   stopped: boolean;
+  /** With `lazy`: the dump still serving its pages. */
+  lazy?: LazyDump;
 }
 
 /** Why a running container cannot be dumped here, from its plan; undefined when it can. */
@@ -159,6 +181,8 @@ export function dumpArgs(o: {
   ttys: CheckpointManifest["ttys"];
   externalMounts: CheckpointManifest["externalMounts"];
   networkLock?: NetworkLock;
+  /** Post-copy: criu serves the memory on loopback port `lazyPort` and says on fd 3 when it listens. */
+  lazyPort?: number;
 }): string[] {
   const a = ["dump", "-t", String(o.pid), "-D", o.dir, "-o", DUMP_LOG, o.verbose ? "-v4" : "-v2"];
   a.push("--network-lock", o.networkLock ?? "skip", "--tcp-established", "--file-locks");
@@ -171,6 +195,16 @@ export function dumpArgs(o: {
   for (const t of o.ttys)
     a.push("--external", `mnt[${t.target}]:${mountKey(t.target)}`, "--external", `tty[${t.key}]`);
   if (o.leaveRunning) a.push("--leave-running");
+  if (o.lazyPort !== undefined)
+    a.push(
+      "--lazy-pages",
+      "--address",
+      "127.0.0.1",
+      "--port",
+      String(o.lazyPort),
+      "--status-fd",
+      "3",
+    );
   return a;
 }
 
@@ -184,8 +218,11 @@ export function restoreArgs(o: {
   rootfs: string;
   verbose: boolean;
   manifest: CheckpointManifest;
+  /** Post-copy: the memory comes from `criu lazy-pages` running on `dir` (criu-lazy.ts). */
+  lazy?: boolean;
 }): string[] {
   const a = [o.criu, "restore", "-D", o.dir, "-o", RESTORE_LOG, o.verbose ? "-v4" : "-v2"];
+  if (o.lazy) a.push("--lazy-pages");
   a.push("--root", o.rootfs, "--restore-detached", "--restore-sibling");
   a.push("--pidfile", join(o.dir, PIDFILE));
   a.push("--network-lock", o.manifest.networkLock ?? "skip", "--tcp-established", "--file-locks");
@@ -224,11 +261,7 @@ export function criuLogError(log: string): string {
 }
 
 function readLog(dir: string, name: string): string {
-  try {
-    return readFileSync(join(dir, name), "utf8");
-  } catch {
-    return "";
-  }
+  return readText(join(dir, name));
 }
 
 async function requireCriu(ctx: Context, verb: string, name: string): Promise<CriuStatus> {
@@ -278,6 +311,7 @@ export async function checkpointContainer(
     const tasks = taskRefusal(ctx, plan, init.pid);
     if (tasks) throw new LxtError("unsupported", `checkpoint ${paths.name}: ${tasks}`);
     prepareDir(opts.dir, paths.name);
+    const lazyPort = opts.lazy ? await freeLoopbackPort() : undefined;
     const mountinfo = readFileSync(`/proc/${init.pid}/mountinfo`, "utf8");
     const ttys = ptyKeys(plan, mountinfo);
     const ext = externalMounts(plan, mountinfo);
@@ -304,16 +338,24 @@ export async function checkpointContainer(
       externalMounts: ext,
       ttys,
       networkLock,
+      lazyPort,
     });
-    const t0 = ctx.host.clock.now();
-    try {
-      await ctx.host.run.run("criu", args);
-    } catch (err) {
-      throw new LxtError(
+    const dumpFailed = (err?: unknown, stderr = "") =>
+      new LxtError(
         "checkpoint",
-        `checkpoint ${paths.name}: criu dump failed: ${criuLogError(readLog(opts.dir, DUMP_LOG))} (log: ${join(opts.dir, DUMP_LOG)})`,
+        `checkpoint ${paths.name}: criu dump failed: ${stderr || criuLogError(readLog(opts.dir, DUMP_LOG))} (log: ${join(opts.dir, DUMP_LOG)})`,
         err,
       );
+    const t0 = ctx.host.clock.now();
+    let serving: CriuChild | undefined;
+    try {
+      if (opts.lazy)
+        serving = await spawnReady(ctx.settings.hostEnv, args, (_, stderr) =>
+          dumpFailed(undefined, stderr),
+        );
+      else await ctx.host.run.run("criu", args);
+    } catch (err) {
+      throw err instanceof LxtError && err.code === "checkpoint" ? err : dumpFailed(err);
     }
     const dumpMs = ctx.host.clock.now() - t0;
     const manifest: CheckpointManifest = {
@@ -332,23 +374,84 @@ export async function checkpointContainer(
     writeFileSync(join(opts.dir, MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`, {
       mode: 0o600,
     });
-    return { dir: opts.dir, dumpMs, stopped: !!opts.stop, monitor: seen.monitor };
+    return {
+      dir: opts.dir,
+      dumpMs,
+      stopped: !!opts.stop,
+      monitor: seen.monitor,
+      serving,
+      lazyPort,
+    };
   });
-  // With -s, CRIU killed the tree: the monitor ends it as any end of the
-  // init (cgroups removed, exit recorded); the verb returns once it has.
-  if (opts.stop && result.monitor) {
-    const gone = await waitFor(
-      ctx.host.clock,
-      () => observe(ctx, paths).state === "STOPPED",
-      STOP_CLEANUP_GRACE_MS,
+  if (result.serving && opts.lazy && result.lazyPort) {
+    const lazy = await serveLazy(
+      ctx,
+      paths,
+      opts.dir,
+      opts.lazy.address,
+      result.serving,
+      result.lazyPort,
     );
-    if (!gone)
-      throw new LxtError(
-        "timeout",
-        `checkpoint ${paths.name}: dumped, but its monitor did not end within ${STOP_CLEANUP_GRACE_MS / 1000} s`,
-      );
+    return { dir: result.dir, dumpMs: result.dumpMs, stopped: false, lazy };
   }
+  if (opts.stop && result.monitor) await monitorEnded(ctx, paths);
   return { dir: result.dir, dumpMs: result.dumpMs, stopped: result.stopped };
+}
+
+/**
+ * With -s, CRIU killed the tree: the monitor ends it as any end of the
+ * init (cgroups removed, exit recorded); the verb returns once it has.
+ */
+async function monitorEnded(ctx: Context, paths: ContainerPaths): Promise<void> {
+  const gone = await waitFor(
+    ctx.host.clock,
+    () => observe(ctx, paths).state === "STOPPED",
+    STOP_CLEANUP_GRACE_MS,
+  );
+  if (!gone)
+    throw new LxtError(
+      "timeout",
+      `checkpoint ${paths.name}: dumped, but its monitor did not end within ${STOP_CLEANUP_GRACE_MS / 1000} s`,
+    );
+}
+
+/** The relay in front of lazy dump `serving` and how its end is awaited (`LazyDump`). */
+async function serveLazy(
+  ctx: Context,
+  paths: ContainerPaths,
+  dir: string,
+  address: string,
+  serving: CriuChild,
+  criuPort: number,
+): Promise<LazyDump> {
+  const failed = (what: string) =>
+    new LxtError(
+      "checkpoint",
+      `checkpoint ${paths.name}: ${what}: ${criuLogError(readLog(dir, DUMP_LOG))} (log: ${join(dir, DUMP_LOG)})`,
+    );
+  // Nothing can reach the page server: the relay resets criu's connection,
+  // so the dump fails and the tree runs on.
+  const relay = await relayPages(address, criuPort).catch((err) => err as Error);
+  if (relay instanceof Error) {
+    await serving.exited;
+    throw new LxtError(
+      "checkpoint",
+      `checkpoint ${paths.name}: its pages cannot be served on ${address}: ${relay.message}`,
+    );
+  }
+  return {
+    port: relay.port,
+    async finish(ok) {
+      await relay.end(ok);
+      const code = await serving.exited;
+      if (ok) {
+        if (code !== 0) throw failed("criu dump failed serving its pages (it runs on here)");
+        await monitorEnded(ctx, paths);
+      } else if (code === 0 || observe(ctx, paths).state !== "RUNNING") {
+        throw failed("its lazy dump was ended, but it does not run on here");
+      }
+    },
+  };
 }
 
 /** Reads and checks a checkpoint directory's manifest. */
@@ -379,6 +482,8 @@ export function readManifest(dir: string, name: string): CheckpointManifest {
 export interface RestoreOptions extends LaunchOptions {
   dir: string;
   verbose?: boolean;
+  /** Post-copy: the memory comes from `criu lazy-pages` already serving `dir` (`startLazyPages`). */
+  lazyPages?: boolean;
   signal?: AbortSignal;
 }
 
@@ -393,7 +498,7 @@ export async function restoreContainer(
   opts: RestoreOptions,
 ): Promise<Started & { restoreMs: number }> {
   requireExists(paths, "restore");
-  const { dir, verbose, signal, ...launch } = opts;
+  const { dir, verbose, signal, lazyPages, ...launch } = opts;
   const manifest = readManifest(dir, paths.name);
   const criu = await requireCriu(ctx, "restore", paths.name);
   const inet = (manifest.veths?.length ?? 0) > 0 ? criuInetProblem(criu.version) : undefined;
@@ -450,6 +555,7 @@ export async function restoreContainer(
             rootfs: plan.launch.rootfs,
             verbose: !!verbose,
             manifest,
+            lazy: lazyPages,
           }),
           ...vethRestoreArgs(plan.nics),
           ...moved.args,

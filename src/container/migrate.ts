@@ -10,6 +10,9 @@ import type { Context, Env } from "../core/context.js";
 import { LxtError } from "../core/errors.js";
 import { compressionArgs, runTar, TAR_KEEP } from "../storage/archive.js";
 import { readManifest, refuseCheckpoint, taskRefusal } from "./checkpoint.js";
+import { hasCapSysResource } from "./checkpoint-tasks.js";
+import { lazyServerProblem, probeCriu } from "./criu.js";
+import { readText } from "./criu-lazy.js";
 import { loadContainerConfig } from "./launch-input.js";
 import type { ContainerPaths } from "./paths.js";
 import { readRuntimePlan } from "./runtime-cgroups.js";
@@ -17,13 +20,20 @@ import { observe } from "./state.js";
 import { adoptSlice, idmapSource } from "./userns.js";
 
 /**
- * Why `lxt move --lazy` (post-copy: CRIU's lazy pages, the source serving
- * pages to the restored tree's faults) is refused: the move does not drive
- * criu's lazy pages yet. criu's own part works here once its page server can
- * size its pipe (`lazyServerProblem`; docs/migrate.md has the cause).
+ * Why this host cannot serve a post-copy move's pages (`lxt move --lazy`),
+ * or undefined when it can: criu without userfaultfd, or a page server that
+ * cannot size its pipe (`lazyServerProblem`; docs/migrate.md has the cause).
  */
-export const LAZY_REFUSED =
-  "post-copy is not wired into lxt's move yet (criu's lazy pages work on this kernel once fs.pipe-max-size allows its page server's 4 MiB pipe: docs/migrate.md); move it without --lazy (its memory is sent during the freeze)";
+export async function lazyRefusal(ctx: Context): Promise<string | undefined> {
+  const criu = await probeCriu(ctx.host.run);
+  if (!criu.found) return "criu is not installed";
+  if (!criu.lazyPages) return "criu finds no userfaultfd here (criu check --feature uffd-noncoop)";
+  const pipeMax = Number.parseInt(readText("/proc/sys/fs/pipe-max-size"), 10);
+  return lazyServerProblem(
+    Number.isNaN(pipeMax) ? undefined : pipeMax,
+    hasCapSysResource(readText(`/proc/${ctx.pid}/status`)),
+  );
+}
 
 /** Why running container `paths` cannot be checkpointed here, or undefined when it can (or is not running). */
 export function checkpointRefusal(ctx: Context, paths: ContainerPaths): string | undefined {

@@ -5,10 +5,16 @@
  * `migration: true`, websockets between the two daemons) is not copied:
  * the sender drives it, in three uploads:
  *
- *   POST   /1.0/migrations          base archive (X-LXD-name), unpacked → {id}
+ *   POST   /1.0/migrations          base archive (X-LXD-name), unpacked → {id, source}
  *   PUT    /1.0/migrations/ID/delta what changed since, taken while frozen
  *   POST   /1.0/migrations/ID       the checkpoint → operation: import, restore
  *   DELETE /1.0/migrations/ID       drop what was sent
+ *
+ * `source` is the address the sender's request came from: where a
+ * post-copy move (`lxt move --lazy`) serves its pages. Its final POST then
+ * names the page server (`X-LXT-Page-Server: ADDRESS:PORT`) and holds
+ * CRIU's images without the memory: the restore runs beside `criu
+ * lazy-pages`, and the operation succeeds once the last page is over.
  *
  * The base is unpacked into a staging directory before the first request
  * answers (the sender freezes the container only then), so that the freeze
@@ -21,14 +27,17 @@
  */
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, rmSync } from "node:fs";
+import { isIP } from "node:net";
 import { join } from "node:path";
 import type { FastifyInstance, FastifyReply } from "fastify";
 import { type StagedImport, stageImport } from "../../container/backup.js";
 import { restoreContainer } from "../../container/checkpoint.js";
+import { type CriuChild, LAZY_LOG, readText, startLazyPages } from "../../container/criu-lazy.js";
 import { destroyContainer } from "../../container/destroy.js";
 import { adoptCheckpointIdmap, unpackCheckpoint } from "../../container/migrate.js";
-import { containerPaths } from "../../container/paths.js";
+import { type ContainerPaths, containerPaths } from "../../container/paths.js";
 import { cleanStaleStaging } from "../../container/staging.js";
+import { LxtError } from "../../core/errors.js";
 import { checkName } from "../../core/names.js";
 import type { Daemon } from "../daemon.js";
 import { ApiError, badRequest, syncBody } from "../envelope.js";
@@ -130,7 +139,7 @@ export function registerMigrationRoutes(app: FastifyInstance, d: Daemon): void {
       await drop(d, id);
       throw err;
     }
-    return syncBody({ id, name });
+    return syncBody({ id, name, source: peerAddress(req.socket.remoteAddress) });
   });
 
   app.put<{ Params: { id: string } }>(`${BASE}/:id/delta`, async (req) => {
@@ -148,6 +157,7 @@ export function registerMigrationRoutes(app: FastifyInstance, d: Daemon): void {
   app.post<{ Params: { id: string } }>(`${BASE}/:id`, async (req, reply: FastifyReply) => {
     const id = req.params.id;
     const p = find(d, id);
+    const pages = pageServer(req.headers["x-lxt-page-server"]);
     await spoolUpload(req.body, join(p.dir, "checkpoint.tar"));
     if (!existsSync(join(p.dir, "delta"))) {
       throw badRequest("No delta was sent (PUT /1.0/migrations/ID/delta first)");
@@ -156,6 +166,7 @@ export function registerMigrationRoutes(app: FastifyInstance, d: Daemon): void {
     p.finishing = true;
     const paths = containerPaths(d.ctx, p.name);
     return instanceOperation(d, reply, p.name, "Receiving running instance", async () => {
+      let lazy: { pages_ms: number } | undefined;
       try {
         const images = join(p.dir, "checkpoint");
         await unpackCheckpoint(d.ctx, join(p.dir, "checkpoint.tar"), images);
@@ -163,17 +174,77 @@ export function registerMigrationRoutes(app: FastifyInstance, d: Daemon): void {
         await p.staged.finish([join(p.dir, "delta")]);
         try {
           await adoptCheckpointIdmap(d.ctx, paths, images, d.caller.env);
-          await restoreContainer(d.ctx, paths, { dir: images, caller: d.caller });
+          if (pages) lazy = await restoreLazily(d, paths, images, pages);
+          else await restoreContainer(d.ctx, paths, { dir: images, caller: d.caller });
         } catch (err) {
           await destroyContainer(d.ctx, paths, { force: true, snapshots: true });
           throw err;
         }
         imported(d, paths);
         d.events.lifecycle("instance-started", `${INSTANCES}/${p.name}`);
+        return lazy;
       } finally {
         // After a finish this removes the spool only.
         await drop(d, id);
       }
     });
   });
+}
+
+/** `ADDRESS:PORT` of a post-copy's page server (header `X-LXT-Page-Server`), or undefined without one. */
+function pageServer(header: unknown): { address: string; port: number } | undefined {
+  if (header === undefined) return undefined;
+  const m = typeof header === "string" ? /^\[?([0-9A-Fa-f.:]+?)\]?:(\d{1,5})$/.exec(header) : null;
+  const port = Number(m?.[2]);
+  if (!m?.[1] || !(port > 0 && port < 65536) || isIP(m[1]) === 0)
+    throw badRequest(`Invalid X-LXT-Page-Server "${String(header)}" (ADDRESS:PORT)`);
+  return { address: m[1], port };
+}
+
+/** A socket's peer address as the sender may bind it (no IPv4-mapped prefix). */
+function peerAddress(addr: string | undefined): string | undefined {
+  return addr?.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, "");
+}
+
+/**
+ * Restores `paths` from `images` with its memory fetched from `pages` by
+ * `criu lazy-pages`: done once the last page is over, `pages_ms` after the
+ * restore returned (the container ran meanwhile); a failure of either
+ * throws (the caller removes the container).
+ */
+async function restoreLazily(
+  d: Daemon,
+  paths: ContainerPaths,
+  images: string,
+  pages: { address: string; port: number },
+): Promise<{ pages_ms: number }> {
+  const lazy: CriuChild = await startLazyPages(
+    d.ctx.settings.hostEnv,
+    images,
+    pages.address,
+    pages.port,
+  );
+  try {
+    await restoreContainer(d.ctx, paths, { dir: images, caller: d.caller, lazyPages: true });
+    const restored = d.ctx.host.clock.now();
+    const code = await lazy.exited;
+    if (code !== 0) {
+      const log = readText(join(images, LAZY_LOG)).trim().split("\n");
+      throw new LxtError(
+        "checkpoint",
+        `restore ${paths.name}: criu lazy-pages failed (exit ${code}) fetching its memory from ${pages.address}:${pages.port}: ${
+          log
+            .filter((l) => /Error/.test(l))
+            .slice(-2)
+            .join("; ") || log.slice(-1).join("")
+        }`,
+      );
+    }
+    return { pages_ms: d.ctx.host.clock.now() - restored };
+  } finally {
+    if (lazy.child.exitCode === null && lazy.child.signalCode === null) {
+      lazy.child.kill("SIGKILL");
+      await lazy.exited;
+    }
+  }
 }

@@ -1,6 +1,4 @@
 import type { Command } from "@commander-js/extra-typings";
-import { LAZY_REFUSED } from "../../container/migrate.js";
-import { LxtError } from "../../core/errors.js";
 import { lxcpathOption } from "../common.js";
 
 /** `lxt move NAME REMOTE:[NEWNAME]`: a container sent to a remote lxtd, then removed here. */
@@ -18,12 +16,11 @@ export function register(program: Command): void {
     )
     .option(
       "--lazy",
-      "post-copy (CRIU lazy pages): refused, lxt's move does not drive it yet (docs/migrate.md)",
+      "a running container by post-copy (CRIU lazy pages): it runs there before its memory is over, fetched from here",
     )
     .argument("<name>", "the container here")
     .argument("<target>", "REMOTE:[NEWNAME] (the same name when none)")
     .action(async (name, dest, opts) => {
-      if (opts.lazy) throw new LxtError("unsupported", `move ${name}: --lazy: ${LAZY_REFUSED}`);
       const { remoteTransfer } = await import("../migrate-verb.js");
       await remoteTransfer("move", name, dest, opts);
     });

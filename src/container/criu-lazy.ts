@@ -1,0 +1,173 @@
+/**
+ * CRIU's post-copy for a live move (`lxt move --lazy`, docs/migrate.md): the
+ * source's `criu dump --lazy-pages` keeps the frozen tree and serves its
+ * memory from a page server, the target's `criu lazy-pages --page-server`
+ * fetches it for `criu restore --lazy-pages`.
+ *
+ * criu's dump listens on loopback only; the remote reaches it through a
+ * relay lxt holds on the address the remote sees this host at. The relay
+ * is what decides how the dump ends: criu's page server takes its peer's
+ * close as success (it then kills the tree) whether that peer finished or
+ * died, so the relay never passes the remote's close on. It ends criu's
+ * connection with a close only once the remote's restore has succeeded,
+ * and with a reset otherwise: criu then fails the dump and the tree runs on
+ * here, its network unlocked.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { createConnection, createServer, type Server, type Socket } from "node:net";
+import type { Env } from "../core/context.js";
+import { LxtError } from "../core/errors.js";
+
+/** A criu process started in the background: its exit code (null: killed by a signal). */
+export interface CriuChild {
+  child: ChildProcess;
+  exited: Promise<number | null>;
+}
+
+/**
+ * Spawns `criu args` with `--status-fd 3` (in `args`) and resolves once criu
+ * says it is ready (it writes to fd 3: its page server or lazy-pages socket
+ * listens); rejects with `fail()`'s words when criu exits first.
+ */
+export function spawnReady(
+  env: Env,
+  args: readonly string[],
+  fail: (code: number | null, stderr: string) => LxtError,
+): Promise<CriuChild> {
+  const child = spawn("criu", [...args], {
+    stdio: ["ignore", "ignore", "pipe", "pipe"],
+    env: { ...env, LC_ALL: "C" },
+  });
+  // Before its log is open, criu says what it refused here (an argument).
+  let stderr = "";
+  child.stderr?.on("data", (d: Buffer) => {
+    if (stderr.length < 4096) stderr += d.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => {
+    child.once("error", () => resolve(-1));
+    child.once("exit", (code) => resolve(code));
+  });
+  return new Promise((resolve, reject) => {
+    const status = child.stdio[3] as NodeJS.ReadableStream | null;
+    let ready = false;
+    status?.once("data", () => {
+      ready = true;
+      resolve({ child, exited });
+    });
+    void exited.then((code) => {
+      if (!ready) reject(fail(code, stderr.trim()));
+    });
+  });
+}
+
+/**
+ * A TCP port free on loopback now, for criu's page server (it takes no
+ * `--port 0`): one bound and let go. Another process taking it meanwhile
+ * makes the dump fail (`Can't bind`), and the tree runs on.
+ */
+export function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      srv.close(() => resolve(typeof addr === "object" && addr ? addr.port : 0));
+    });
+  });
+}
+
+/** The relay between the remote and criu's page server on loopback. */
+export interface PageRelay {
+  /** The port it listens on at its address. */
+  port: number;
+  /** Ends criu's connection: a close when `ok` (the dump succeeds), a reset otherwise. */
+  end(ok: boolean): Promise<void>;
+}
+
+/**
+ * Listens on `address` (a port the kernel picks) and relays one connection
+ * to criu's page server on 127.0.0.1:`criuPort`; see the module's comment.
+ */
+export async function relayPages(address: string, criuPort: number): Promise<PageRelay> {
+  let inner: Socket | undefined;
+  let outer: Socket | undefined;
+  const server: Server = createServer({ pauseOnConnect: true }, (sock) => {
+    if (inner) {
+      sock.resetAndDestroy();
+      return;
+    }
+    outer = sock;
+    inner = createConnection({ host: "127.0.0.1", port: criuPort });
+    // A half-close from the remote is not passed on (see the module's comment).
+    inner.pipe(sock);
+    sock.pipe(inner, { end: false });
+    sock.on("error", () => undefined);
+    inner.on("error", () => undefined);
+    sock.resume();
+    server.close();
+  });
+  const end = async (ok: boolean) => {
+    server.close();
+    // No remote came: criu still waits in accept(), and must be told too.
+    inner ??= createConnection({ host: "127.0.0.1", port: criuPort });
+    const sock = inner;
+    sock.on("error", () => undefined);
+    if (sock.connecting)
+      await new Promise<void>((resolve) => {
+        sock.once("connect", () => resolve());
+        sock.once("close", () => resolve());
+      });
+    if (ok) sock.end();
+    else if (!sock.destroyed) sock.resetAndDestroy();
+    outer?.destroy();
+  };
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(0, address, () => resolve());
+    });
+  } catch (err) {
+    await end(false);
+    throw err;
+  }
+  const addr = server.address();
+  return { port: typeof addr === "object" && addr ? addr.port : 0, end };
+}
+
+/** Reads a file, or "" when it cannot be read. */
+export function readText(path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return "";
+  }
+}
+
+/**
+ * Starts `criu lazy-pages` on checkpoint directory `dir`, fetching the
+ * pages from the page server at `address`:`port`; resolves once it waits
+ * for the restore (`restoreContainer` with `lazyPages`). It exits 0 once
+ * every page is over, non-zero when the restore or the page server failed.
+ */
+export function startLazyPages(
+  env: Env,
+  dir: string,
+  address: string,
+  port: number,
+): Promise<CriuChild> {
+  const args = ["lazy-pages", "--page-server", "--address", address, "--port", String(port)];
+  args.push("-D", dir, "-o", LAZY_LOG, "-v2", "--status-fd", "3");
+  return spawnReady(
+    env,
+    args,
+    (code, stderr) =>
+      new LxtError(
+        "checkpoint",
+        `criu lazy-pages exited with ${code} before the restore: ${stderr || readText(`${dir}/${LAZY_LOG}`).trim().split("\n").slice(-2).join("; ")}`,
+      ),
+  );
+}
+
+/** `criu lazy-pages`' log in the checkpoint directory. */
+export const LAZY_LOG = "lazy-pages.log";

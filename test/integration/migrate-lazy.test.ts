@@ -1,0 +1,155 @@
+/**
+ * Post-copy between two hosts on one LAN (`lxt move --lazy`,
+ * docs/migrate.md): the hosts of lan-hosts.ts, a privileged busybox
+ * container serving the TCP counter and holding 256 MiB in a shell
+ * variable (its length written every 200 ms, which reads every page).
+ * Moved with --lazy it runs on b before its memory is over, fetched from
+ * a's page server: the client's counter has no gap and the memory comes
+ * back whole. Failures (b's criu restore fails; b's `criu lazy-pages`
+ * killed during the transfer) leave it running on a, its memory and
+ * connection too, and nothing on b.
+ */
+import assert from "node:assert/strict";
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { hasCapSysResource } from "../../src/container/checkpoint-tasks.js";
+import { lazyServerProblem } from "../../src/container/criu.js";
+import { criuSkip, skipReason, until } from "./harness.js";
+import { type Host, LanHosts, type Served } from "./lan-hosts.js";
+
+const MIB = 256;
+
+function lazySkip(): string | undefined {
+  const s = skipReason() ?? criuSkip([4, 2]);
+  if (s) return s;
+  const problem = lazyServerProblem(
+    Number(readFileSync("/proc/sys/fs/pipe-max-size", "utf8")),
+    hasCapSysResource(readFileSync("/proc/self/status", "utf8")),
+  );
+  return problem ? `SKIP: ${problem}` : undefined;
+}
+const skip = lazySkip();
+if (skip) console.log(skip);
+
+/** A shell holding MIB MiB, writing `N LENGTH` to /tmp/count every 200 ms. */
+const HOLD = `x=$(head -c ${MIB * 1024 * 1024} /dev/zero | tr '\\0' x); n=0; while :; do echo "$n \${#x}" > /tmp/count; n=$((n+1)); sleep 0.2; done`;
+
+describe("a live move with post-copy (--lazy) between two hosts on one LAN", {
+  skip,
+  timeout: 600_000,
+}, () => {
+  const two = new LanHosts();
+  before(() => two.open("lzy"));
+  after(() => two.close());
+
+  /** The holder's `N LENGTH` in container `c` on `h`, or undefined while none. */
+  const count = (h: Host, c: string): { n: number; length: number } | undefined => {
+    const r = h.net.lxt(["attach", "-n", c, "--", "cat", "/tmp/count"]);
+    const m = /^(\d+) (\d+)$/.exec(r.stdout.trim());
+    return r.code === 0 && m ? { n: Number(m[1]), length: Number(m[2]) } : undefined;
+  };
+  /** Starts the holder in `s.c` on a; its count once it holds all its memory. */
+  const hold = async (s: Served): Promise<{ n: number; length: number }> => {
+    two.a.net.ok([
+      "attach",
+      "-n",
+      s.c,
+      "--",
+      "sh",
+      "-c",
+      `setsid sh -c '${HOLD.replaceAll("'", "'\\''")}' </dev/null >/dev/null 2>&1 &`,
+    ]);
+    let now: { n: number; length: number } | undefined;
+    assert.ok(
+      await until(() => {
+        now = count(two.a, s.c);
+        return (now?.n ?? 0) >= 2;
+      }, 120_000),
+      "the holder never counted",
+    );
+    assert.equal(now?.length, MIB * 1024 * 1024);
+    return now as { n: number; length: number };
+  };
+  /** Waits until the holder in `c` on `h` counts past `n`, its memory whole. */
+  const countsOn = async (h: Host, c: string, n: number) => {
+    let now: { n: number; length: number } | undefined;
+    assert.ok(
+      await until(() => {
+        now = count(h, c);
+        return (now?.n ?? 0) >= n + 3;
+      }, 60_000),
+      `the holder stopped at ${now?.n} (from ${n})`,
+    );
+    assert.equal(now?.length, MIB * 1024 * 1024, "its memory came back changed");
+  };
+
+  test(`moved --lazy holding ${MIB} MiB: runs on b, memory whole, the connection survives, no gap`, async () => {
+    const s = await two.served("live");
+    const { c, conn, pid } = s;
+    const here = two.eth0(two.a, c);
+    const before = await hold(s);
+    const r = two.a.net.lxt(["move", "-v", "--lazy", c, "b:"]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(
+      r.stdout,
+      /stopped for \d+ ms; .*its memory came over in \d+ ms after it ran there/,
+    );
+    console.log(`# ${r.stdout.trim()}`);
+    assert.equal(two.names(two.a).includes(c), false);
+    assert.match(two.b.net.ok(["ls", "-f"]), new RegExp(`${c}\\s+RUNNING`));
+    assert.deepEqual(two.eth0(two.b, c), here);
+    assert.equal(two.serverPid(two.b, c), pid);
+    await countsOn(two.b, c, before.n);
+    await two.goesOn(conn, two.check(conn).last);
+    console.log(`# longest gap between replies across the move: ${two.check(conn).gapMs} ms`);
+    two.stop(conn);
+    two.b.net.ok(["destroy", "-f", "-n", c]);
+  });
+
+  test("--lazy, b's criu restore fails: the container runs on here, memory and connection too; nothing on b", async () => {
+    await two.restartB(true);
+    try {
+      const s = await two.served("rfail");
+      const before = await hold(s);
+      const r = two.a.net.lxt(["move", "--lazy", s.c, "b:"]);
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      assert.match(r.stderr, /remote b: .*restore/);
+      await two.stayed(s);
+      await countsOn(two.a, s.c, before.n);
+      two.stop(s.conn);
+    } finally {
+      await two.restartB(false);
+    }
+  });
+
+  test("--lazy, b's criu lazy-pages killed during the transfer: the container runs on here; nothing on b", async () => {
+    const s = await two.served("cut");
+    const before = await hold(s);
+    const moving = two.a.net.run(["move", "--lazy", s.c, "b:"]);
+    // b's page fetcher, once its restore has begun: killed.
+    const spool = join(two.b.box.lxcpath, ".lxtd", "uploads");
+    let killed = "";
+    await until(() => {
+      const out = spawnSync("pgrep", ["-f", `criu lazy-pages .* -D ${spool}/`], {
+        encoding: "utf8",
+      }).stdout.trim();
+      const pid = out.split("\n")[0];
+      const dir = pid
+        ? /-D (\S+)/.exec(readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " "))?.[1]
+        : undefined;
+      if (!pid || !dir || !existsSync(join(dir, "restore.log"))) return false;
+      execFileSync("kill", ["-KILL", pid]);
+      killed = pid;
+      return true;
+    }, 240_000);
+    const r = await moving;
+    assert.ok(killed, `b's criu lazy-pages was never seen: ${r.stdout}${r.stderr}`);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, /remote b: .*(lazy-pages|restore)/);
+    await two.stayed(s);
+    await countsOn(two.a, s.c, before.n);
+    two.stop(s.conn);
+  });
+});
