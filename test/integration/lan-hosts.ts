@@ -271,14 +271,14 @@ export class LanHosts {
 
   /**
    * Asserts the container runs on a with the same server, its connection
-   * served, and nothing of it is on b: no container, spool, staging, link
-   * or cgroup.
+   * served (unless `connection` is false), and nothing of it is on b: no
+   * container, spool, staging, link or cgroup.
    */
-  async stayed({ c, pid, conn, linksB, cgBefore }: Served): Promise<void> {
+  async stayed({ c, pid, conn, linksB, cgBefore }: Served, connection = true): Promise<void> {
     const { a, b } = this;
     assert.match(a.net.ok(["ls", "-f"]), new RegExp(`${c}\\s+RUNNING`));
     assert.equal(this.serverPid(a, c), pid);
-    await this.goesOn(conn, this.check(conn).last);
+    if (connection) await this.goesOn(conn, this.check(conn).last);
     assert.equal(this.names(b).includes(c), false);
     assert.ok(
       await until(() => this.uploads(b).length === 0 && this.hidden(b).length === 0, 20_000),

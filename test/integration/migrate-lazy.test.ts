@@ -5,13 +5,15 @@
  * variable (its length written every 200 ms, which reads every page).
  * Moved with --lazy it runs on b before its memory is over, fetched from
  * a's page server: the client's counter has no gap and the memory comes
- * back whole. Failures (b's criu restore fails; b's `criu lazy-pages`
- * killed during the transfer) leave it running on a, its memory and
- * connection too, and nothing on b.
+ * back whole. Failures leave it running on a, its memory whole, and
+ * nothing on b: b's criu restore fails (the connection survives too), or
+ * b's `criu lazy-pages` is killed while it fetches pages (the container
+ * may have answered the client from b meanwhile: the connection is not
+ * checked).
  */
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { hasCapSysResource } from "../../src/container/checkpoint-tasks.js";
@@ -128,18 +130,19 @@ describe("a live move with post-copy (--lazy) between two hosts on one LAN", {
     const s = await two.served("cut");
     const before = await hold(s);
     const moving = two.a.net.run(["move", "--lazy", s.c, "b:"]);
-    // b's page fetcher, once its restore has begun: killed.
+    // b's page fetcher, once it is connected to a's page server (the
+    // restore has handed it the tree's memory): killed mid-transfer.
     const spool = join(two.b.box.lxcpath, ".lxtd", "uploads");
     let killed = "";
     await until(() => {
-      const out = spawnSync("pgrep", ["-f", `criu lazy-pages .* -D ${spool}/`], {
+      const pid = spawnSync("pgrep", ["-f", `criu lazy-pages .* -D ${spool}/`], {
         encoding: "utf8",
       }).stdout.trim();
-      const pid = out.split("\n")[0];
-      const dir = pid
-        ? /-D (\S+)/.exec(readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " "))?.[1]
-        : undefined;
-      if (!pid || !dir || !existsSync(join(dir, "restore.log"))) return false;
+      const fetching = two.b.net
+        .nsOk(["ss", "-Htn", "state", "established", "dst", two.a.addr])
+        .split("\n")
+        .some((l) => l.trim() !== "" && !/:8443\s/.test(l));
+      if (!pid || pid.includes("\n") || !fetching) return false;
       execFileSync("kill", ["-KILL", pid]);
       killed = pid;
       return true;
@@ -148,7 +151,11 @@ describe("a live move with post-copy (--lazy) between two hosts on one LAN", {
     assert.ok(killed, `b's criu lazy-pages was never seen: ${r.stdout}${r.stderr}`);
     assert.equal(r.code, 1, r.stdout + r.stderr);
     assert.match(r.stderr, /remote b: .*(lazy-pages|restore)/);
-    await two.stayed(s);
+    console.log(`# ${r.stderr.trim().split("\n")[0]}`);
+    // Killed mid-transfer: the container may have run on b
+    // and answered the client there, so the connection may not survive
+    // (docs/migrate.md); the container, its processes and memory do.
+    await two.stayed(s, false);
     await countsOn(two.a, s.c, before.n);
     two.stop(s.conn);
   });
