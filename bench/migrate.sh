@@ -6,20 +6,24 @@
 # bridge. A privileged busybox container on that network serves a counter (busybox nc, one reply
 # per request); the client (test/integration/lan-client.cjs) holds one connection and asks every
 # 20 ms after each reply. The container goes back and forth N times, idle and holding 256 MiB of
-# incompressible-ish memory (base64 of 192 MiB of /dev/urandom in a shell variable). Per move:
+# incompressible-ish memory (base64 of 192 MiB of /dev/urandom in a shell variable); the memory
+# case both plain ("mem") and by post-copy ("lazy": move --lazy), interleaved: one container,
+# its moves alternating plain and --lazy, 2N moves. Per move:
 #   - the client's longest gap between two replies across the move (its downtime), checked
 #     gap-free: each reply one more than the last, the connection never broken;
 #   - the time the sender says the container was stopped (checkpoint to the remote's restore),
-#     the bytes sent and those sent while stopped (delta and CRIU's images);
+#     the bytes sent and those sent while stopped (delta and CRIU's images); for --lazy, how long
+#     the remote fetched pages after its restore returned (the container running there);
 #   - the floor: bytes sent while stopped / the hosts' link bandwidth (measured here once:
 #     python3 sending 256 MiB over the same veth, plain TCP), and the stop over it;
 #   - CPU time: utime+stime of the move command and its children (tar, criu dump) and of both
-#     lxtd and their waited-for children (tar, criu restore is the monitor's: not counted).
+#     lxtd and their waited-for children (tar, criu lazy-pages; criu restore is the monitor's:
+#     not counted).
 #
 # Usage: bench/migrate.sh [N]   N moves per case (default 3); prints a markdown section
 # Env:   LXT=CMD   the lxt measured (words allowed); default lxt
 #        LXTD=CMD  its lxtd; default lxtd
-#        CASES     "idle mem" (default) or one of them
+#        CASES     "idle mem lazy" (default) or some of them
 # Root only; needs criu >= 4.2 (scripts/criu.sh), node, python3. Traffic stays in the namespaces
 # made here; everything made is removed on exit.
 set -u
@@ -29,7 +33,7 @@ N=${1:-3}
 bench_positive "$N" "usage: bench/migrate.sh [N]  (N a positive integer, got '$N')"
 bench_need_root
 read -r -a LXTD <<< "${LXTD:-lxtd}"
-read -r -a CASES <<< "${CASES:-idle mem}"
+read -r -a CASES <<< "${CASES:-idle mem lazy}"
 bench_need criu node python3 nsenter "${LXT[0]}" "${LXTD[0]}"
 CLIENT=$(cd "$(dirname "$0")/.." && pwd)/test/integration/lan-client.cjs
 [ -f "$CLIENT" ] || die "no $CLIENT"
@@ -152,15 +156,28 @@ gap() {
     END { if (!bad) print g + 0 }' "$1"
 }
 
+# The runs: one container each, its moves' results filed under the keys in turn.
+RUNS=()
+for c in "${CASES[@]}"; do
+  case $c in
+    idle) RUNS+=(idle) ;;
+    mem | lazy) [[ " ${RUNS[*]} " == *" mem"* ]] || RUNS+=("$(for k in mem lazy; do [[ " ${CASES[*]} " == *" $k "* ]] && printf '%s,' $k; done)") ;;
+    *) die "unknown case '$c' (idle, mem, lazy)" ;;
+  esac
+done
+
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 declare -A R
-for case in "${CASES[@]}"; do
+for run in "${RUNS[@]}"; do
+  IFS=, read -r -a keys <<< "$run"
+  case=${keys[0]}
   on a create -n "$C" -t busybox --network "$LAN" >/dev/null || die "create"
   sed -i 's/^lxt.privileged = 0$/lxt.privileged = 1/' "$W/a/$C/config"
   install -m 755 "$W/serve.sh" "$W/a/$C/rootfs/serve.sh"
   install -m 755 "$W/mem.sh" "$W/a/$C/rootfs/mem.sh"
   on a start -n "$C" 2>/dev/null || die "start"
   on a attach -n "$C" -- sh -c "setsid nc -ll -p 7000 -e /serve.sh </dev/null >/dev/null 2>&1 &"
-  if [ "$case" = mem ]; then
+  if [ "$case" != idle ]; then
     on a attach -n "$C" -- sh -c "setsid /mem.sh </dev/null >/dev/null 2>&1 &"
     for ((i = 0; i < 600; i++)); do quiet on a attach -n "$C" -- test -s /tmp/mem.ready && break; sleep 0.5; done
     on a attach -n "$C" -- test -s /tmp/mem.ready || die "the memory workload never got ready"
@@ -175,10 +192,13 @@ for case in "${CASES[@]}"; do
   for ((i = 0; i < 200; i++)); do [ "$(wc -l <"$W/client.out")" -ge 5 ] && break; sleep 0.1; done
   [ "$(wc -l <"$W/client.out")" -ge 5 ] || die "the client got no replies: $(cat "$W/client.out")"
   from=a to=b
-  for ((i = 0; i < N; i++)); do
+  for ((i = 0; i < N * ${#keys[@]}; i++)); do
+    case=${keys[i % ${#keys[@]}]}
+    flags=()
+    [ "$case" = lazy ] && flags=(--lazy)
     c0=$(($(cpu_of "$(cat "$W/lxtd-a.pid")") + $(cpu_of "$(cat "$W/lxtd-b.pid")") + $(cpu_of $$)))
     t0=$(now_ms)
-    out=$(on $from move -v -q "$C" "$to:") || die "move $i ($from -> $to) failed"
+    out=$(on $from move -v -q "${flags[@]}" "$C" "$to:") || die "move $i ($case, $from -> $to) failed"
     t1=$(now_ms)
     c1=$(($(cpu_of "$(cat "$W/lxtd-a.pid")") + $(cpu_of "$(cat "$W/lxtd-b.pid")") + $(cpu_of $$)))
     for ((j = 0; j < 600; j++)); do
@@ -191,6 +211,7 @@ for case in "${CASES[@]}"; do
     R[$case.down]+="$(sed -n 's/.*stopped for \([0-9]*\) ms.*/\1/p' <<< "$out") "
     R[$case.bytes]+="$(sed -n 's/.*(\([0-9]*\) bytes sent.*/\1/p' <<< "$out") "
     R[$case.sbytes]+="$(sed -n 's/.*; \([0-9]*\) bytes sent while stopped.*/\1/p' <<< "$out") "
+    R[$case.pages]+="$(sed -n 's/.*came over in \([0-9]*\) ms.*/\1/p' <<< "$out") "
     tmp=$from from=$to to=$tmp
   done
   exec 3>&-
@@ -204,7 +225,7 @@ med() { [ $# -gt 0 ] && printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {prin
 MB() { awk -v b="${1:-0}" 'BEGIN { if (b >= 1e6) printf "%.1f MB", b / 1e6; else printf "%.0f kB", b / 1e3 }'; }
 echo "## A live move on one LAN, seen from a TCP client (bench/migrate.sh; $N moves per case; medians)"
 echo
-echo "Hosts' link (veth, TCP): $(awk -v b="$BW" 'BEGIN { printf "%.0f MB/s", b / 1e6 }'); load at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
+echo "Hosts' link (veth, TCP): $(awk -v b="$BW" 'BEGIN { printf "%.0f MB/s", b / 1e6 }'); load at the start: $LOAD0; at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
 echo
 echo "| figure | ${CASES[*]/#/| } |" | sed 's/| |/|/; s/  */ /g'
 echo "| --- |$(printf ' --- |%.0s' "${CASES[@]}")"
@@ -214,7 +235,7 @@ row() {
   for c in "${CASES[@]}"; do
     read -r -a v <<< "${R[$c.$key]:-}"
     case $fmt in
-      ms) line+=" $(med "${v[@]}") ms (${v[*]}) |" ;;
+      ms) [ ${#v[@]} -gt 0 ] && line+=" $(med "${v[@]}") ms (${v[*]}) |" || line+=" – |" ;;
       mb) line+=" $(MB "$(med "${v[@]}")") |" ;;
     esac
   done
@@ -222,6 +243,7 @@ row() {
 }
 row "client's longest gap (downtime)" gap
 row "stopped, as the sender says" down
+row "pages fetched after the restore (--lazy)" pages
 row "whole move" wall
 row "CPU (move + both lxtd)" cpu
 row "bytes sent" bytes mb

@@ -77,7 +77,11 @@ export async function sendRunning(
     const made = await upload("POST", "/1.0/migrations", file("base.tar.zst"), {
       "X-LXD-name": opts.newName,
     });
-    const { id: madeId, source } = (made.metadata ?? {}) as { id?: string; source?: string };
+    const {
+      id: madeId,
+      source,
+      target,
+    } = (made.metadata ?? {}) as { id?: string; source?: string; target?: string };
     id = madeId;
     if (!id) throw new LxtError("remote", `${link.what}: ${link.to} gave no id`);
     if (opts.lazy && !source)
@@ -93,7 +97,7 @@ export async function sendRunning(
     const cp = await checkpointContainer(ctx, paths, {
       dir: images,
       stop: true,
-      lazy: opts.lazy && source ? { address: source } : undefined,
+      lazy: opts.lazy && source ? { address: source, peer: target } : undefined,
     });
     lazy = cp.lazy;
     dumped = !lazy;

@@ -104,9 +104,10 @@ export interface CheckpointOptions {
   /**
    * Post-copy (with `stop`): the dump leaves the memory out and serves it
    * from a page server, reached through a relay listening on `address`
-   * (criu-lazy.ts); the container stays frozen until `lazy.finish`.
+   * for `peer` only (criu-lazy.ts); the container stays frozen until
+   * `lazy.finish`.
    */
-  lazy?: { address: string };
+  lazy?: { address: string; peer?: string };
 }
 
 /** A lazy dump serving its pages: see `CheckpointOptions.lazy`. */
@@ -384,14 +385,7 @@ export async function checkpointContainer(
     };
   });
   if (result.serving && opts.lazy && result.lazyPort) {
-    const lazy = await serveLazy(
-      ctx,
-      paths,
-      opts.dir,
-      opts.lazy.address,
-      result.serving,
-      result.lazyPort,
-    );
+    const lazy = await serveLazy(ctx, paths, opts.dir, opts.lazy, result.serving, result.lazyPort);
     return { dir: result.dir, dumpMs: result.dumpMs, stopped: false, lazy };
   }
   if (opts.stop && result.monitor) await monitorEnded(ctx, paths);
@@ -420,7 +414,7 @@ async function serveLazy(
   ctx: Context,
   paths: ContainerPaths,
   dir: string,
-  address: string,
+  { address, peer }: { address: string; peer?: string },
   serving: CriuChild,
   criuPort: number,
 ): Promise<LazyDump> {
@@ -431,7 +425,7 @@ async function serveLazy(
     );
   // Nothing can reach the page server: the relay resets criu's connection,
   // so the dump fails and the tree runs on.
-  const relay = await relayPages(address, criuPort).catch((err) => err as Error);
+  const relay = await relayPages(address, criuPort, peer).catch((err) => err as Error);
   if (relay instanceof Error) {
     await serving.exited;
     throw new LxtError(

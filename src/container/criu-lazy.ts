@@ -88,12 +88,18 @@ export interface PageRelay {
 /**
  * Listens on `address` (a port the kernel picks) and relays one connection
  * to criu's page server on 127.0.0.1:`criuPort`; see the module's comment.
+ * With `peer`, a connection from any other address is reset: criu's page
+ * server hands the memory to whoever asks.
  */
-export async function relayPages(address: string, criuPort: number): Promise<PageRelay> {
+export async function relayPages(
+  address: string,
+  criuPort: number,
+  peer?: string,
+): Promise<PageRelay> {
   let inner: Socket | undefined;
   let outer: Socket | undefined;
   const server: Server = createServer({ pauseOnConnect: true }, (sock) => {
-    if (inner) {
+    if (inner || (peer !== undefined && plainAddress(sock.remoteAddress) !== peer)) {
       sock.resetAndDestroy();
       return;
     }
@@ -171,3 +177,8 @@ export function startLazyPages(
 
 /** `criu lazy-pages`' log in the checkpoint directory. */
 export const LAZY_LOG = "lazy-pages.log";
+
+/** A socket's address without the IPv4-mapped prefix (`::ffff:10.0.0.1` → `10.0.0.1`). */
+export function plainAddress(addr: string | undefined): string | undefined {
+  return addr?.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, "");
+}

@@ -11,7 +11,8 @@
  *   DELETE /1.0/migrations/ID       drop what was sent
  *
  * `source` is the address the sender's request came from: where a
- * post-copy move (`lxt move --lazy`) serves its pages. Its final POST then
+ * post-copy move (`lxt move --lazy`) serves its pages, to `target` (the
+ * address the request reached here) only. Its final POST then
  * names the page server (`X-LXT-Page-Server: ADDRESS:PORT`) and holds
  * CRIU's images without the memory: the restore runs beside `criu
  * lazy-pages`, and the operation succeeds once the last page is over.
@@ -32,7 +33,13 @@ import { join } from "node:path";
 import type { FastifyInstance, FastifyReply } from "fastify";
 import { type StagedImport, stageImport } from "../../container/backup.js";
 import { restoreContainer } from "../../container/checkpoint.js";
-import { type CriuChild, LAZY_LOG, readText, startLazyPages } from "../../container/criu-lazy.js";
+import {
+  type CriuChild,
+  LAZY_LOG,
+  plainAddress,
+  readText,
+  startLazyPages,
+} from "../../container/criu-lazy.js";
 import { destroyContainer } from "../../container/destroy.js";
 import { adoptCheckpointIdmap, unpackCheckpoint } from "../../container/migrate.js";
 import { type ContainerPaths, containerPaths } from "../../container/paths.js";
@@ -139,7 +146,12 @@ export function registerMigrationRoutes(app: FastifyInstance, d: Daemon): void {
       await drop(d, id);
       throw err;
     }
-    return syncBody({ id, name, source: peerAddress(req.socket.remoteAddress) });
+    return syncBody({
+      id,
+      name,
+      source: plainAddress(req.socket.remoteAddress),
+      target: plainAddress(req.socket.localAddress),
+    });
   });
 
   app.put<{ Params: { id: string } }>(`${BASE}/:id/delta`, async (req) => {
@@ -199,11 +211,6 @@ function pageServer(header: unknown): { address: string; port: number } | undefi
   if (!m?.[1] || !(port > 0 && port < 65536) || isIP(m[1]) === 0)
     throw badRequest(`Invalid X-LXT-Page-Server "${String(header)}" (ADDRESS:PORT)`);
   return { address: m[1], port };
-}
-
-/** A socket's peer address as the sender may bind it (no IPv4-mapped prefix). */
-function peerAddress(addr: string | undefined): string | undefined {
-  return addr?.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, "");
 }
 
 /**
