@@ -147,7 +147,9 @@ describe("a live move with post-copy (--lazy) between two hosts on one LAN", {
       killed = pid;
       return true;
     }, 240_000);
+    const killedAt = Date.now();
     const r = await moving;
+    console.log(`# the move failed ${Date.now() - killedAt} ms after b's lazy-pages was killed`);
     assert.ok(killed, `b's criu lazy-pages was never seen: ${r.stdout}${r.stderr}`);
     assert.equal(r.code, 1, r.stdout + r.stderr);
     assert.match(r.stderr, /remote b: .*(lazy-pages|restore)/);
@@ -155,8 +157,10 @@ describe("a live move with post-copy (--lazy) between two hosts on one LAN", {
     // Killed mid-transfer: the container may have run on b
     // and answered the client there, so the connection may not survive
     // (docs/migrate.md); the container, its processes and memory do.
+    const t = Date.now();
     await two.stayed(s, false);
     await countsOn(two.a, s.c, before.n);
+    console.log(`# checked in ${Date.now() - t} ms`);
     two.stop(s.conn);
   });
 });

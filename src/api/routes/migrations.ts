@@ -237,14 +237,15 @@ async function restoreLazily(
     const code = await lazy.exited;
     if (code !== 0) {
       const log = readText(join(images, LAZY_LOG)).trim().split("\n");
+      const why =
+        log
+          .filter((l) => /Error/.test(l))
+          .slice(-2)
+          .join("; ") || log.slice(-1).join("");
+      const how = code === null ? `killed by ${lazy.child.signalCode}` : `exit ${code}`;
       throw new LxtError(
         "checkpoint",
-        `restore ${paths.name}: criu lazy-pages failed (exit ${code}) fetching its memory from ${pages.address}:${pages.port}: ${
-          log
-            .filter((l) => /Error/.test(l))
-            .slice(-2)
-            .join("; ") || log.slice(-1).join("")
-        }`,
+        `restore ${paths.name}: criu lazy-pages failed (${how}) fetching its memory from ${pages.address}:${pages.port}${why ? `: ${why}` : ""}`,
       );
     }
     return { pages_ms: d.ctx.host.clock.now() - restored };
