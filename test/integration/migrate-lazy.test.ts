@@ -87,6 +87,18 @@ describe("a live move with post-copy (--lazy) between two hosts on one LAN", {
     assert.equal(now?.length, MIB * 1024 * 1024, "its memory came back changed");
   };
 
+  test("--lazy for a stopped container: refused before anything is sent", () => {
+    const c = two.a.net.name("stp");
+    two.a.net.ok(["create", "-n", c, "-t", "busybox"]);
+    const r = two.a.net.lxt(["move", "--lazy", c, "b:"]);
+    assert.notEqual(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stderr, /--lazy is for a running container \(.* is STOPPED/);
+    assert.ok(two.names(two.a).includes(c));
+    assert.equal(two.names(two.b).includes(c), false);
+    assert.deepEqual(two.uploads(two.b), []);
+    two.a.net.ok(["destroy", "-n", c]);
+  });
+
   test(`moved --lazy holding ${MIB} MiB: runs on b, memory whole, the connection survives, no gap`, async () => {
     const s = await two.served("live");
     const { c, conn, pid } = s;
