@@ -16,7 +16,8 @@
 import { createReadStream, mkdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { exportContainer } from "../container/backup.js";
-import { checkpointContainer, type LazyDump, restoreContainer } from "../container/checkpoint.js";
+import { checkpointContainer, restoreContainer } from "../container/checkpoint.js";
+import type { LazyDump } from "../container/criu-lazy.js";
 import { destroyContainer } from "../container/destroy.js";
 import { checkpointRefusal, lazyRefusal, packCheckpoint } from "../container/migrate.js";
 import type { ContainerPaths } from "../container/paths.js";

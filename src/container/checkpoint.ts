@@ -39,7 +39,15 @@ import {
   criuUsernsProblem,
   probeCriu,
 } from "./criu.js";
-import { type CriuChild, freeLoopbackPort, readText, relayPages, spawnReady } from "./criu-lazy.js";
+import {
+  type CriuChild,
+  failDump,
+  freeLoopbackPort,
+  type LazyDump,
+  readText,
+  serveLazy,
+  spawnReady,
+} from "./criu-lazy.js";
 import { hostLayout } from "./host-layout.js";
 import type { LaunchOptions } from "./launch-input.js";
 import { type ContainerPaths, requireExists } from "./paths.js";
@@ -108,19 +116,6 @@ export interface CheckpointOptions {
    * `lazy.finish`.
    */
   lazy?: { address: string; peer?: string };
-}
-
-/** A lazy dump serving its pages: see `CheckpointOptions.lazy`. */
-export interface LazyDump {
-  /** The relay's port on the address asked for: what `criu lazy-pages --page-server` connects to. */
-  port: number;
-  /**
-   * Ends the dump. `ok` (the remote's restore succeeded and has every
-   * page): criu kills the tree and this returns once the container has
-   * stopped. Otherwise the tree runs on here (criu unfreezes it and
-   * unlocks its network) and this returns once criu has.
-   */
-  finish(ok: boolean): Promise<void>;
 }
 
 export interface CheckpointResult {
@@ -372,9 +367,15 @@ export async function checkpointContainer(
         ? { idmap: (plan.records.get("idmap") ?? []).map((f) => f.join(":")).join(",") }
         : {}),
     };
-    writeFileSync(join(opts.dir, MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`, {
-      mode: 0o600,
-    });
+    try {
+      writeFileSync(join(opts.dir, MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`, {
+        mode: 0o600,
+      });
+    } catch (err) {
+      // A lazy dump still serving must not outlive this: its tree runs on.
+      if (serving && lazyPort) await failDump(serving, lazyPort);
+      throw err;
+    }
     return {
       dir: opts.dir,
       dumpMs,
@@ -385,7 +386,19 @@ export async function checkpointContainer(
     };
   });
   if (result.serving && opts.lazy && result.lazyPort) {
-    const lazy = await serveLazy(ctx, paths, opts.dir, opts.lazy, result.serving, result.lazyPort);
+    const { dir } = opts;
+    const lazy = await serveLazy({
+      ...opts.lazy,
+      serving: result.serving,
+      criuPort: result.lazyPort,
+      failed: (what) =>
+        new LxtError(
+          "checkpoint",
+          `checkpoint ${paths.name}: ${what}: ${criuLogError(readLog(dir, DUMP_LOG))} (log: ${join(dir, DUMP_LOG)})`,
+        ),
+      stopped: () => monitorEnded(ctx, paths),
+      running: () => observe(ctx, paths).state === "RUNNING",
+    });
     return { dir: result.dir, dumpMs: result.dumpMs, stopped: false, lazy };
   }
   if (opts.stop && result.monitor) await monitorEnded(ctx, paths);
@@ -407,45 +420,6 @@ async function monitorEnded(ctx: Context, paths: ContainerPaths): Promise<void> 
       "timeout",
       `checkpoint ${paths.name}: dumped, but its monitor did not end within ${STOP_CLEANUP_GRACE_MS / 1000} s`,
     );
-}
-
-/** The relay in front of lazy dump `serving` and how its end is awaited (`LazyDump`). */
-async function serveLazy(
-  ctx: Context,
-  paths: ContainerPaths,
-  dir: string,
-  { address, peer }: { address: string; peer?: string },
-  serving: CriuChild,
-  criuPort: number,
-): Promise<LazyDump> {
-  const failed = (what: string) =>
-    new LxtError(
-      "checkpoint",
-      `checkpoint ${paths.name}: ${what}: ${criuLogError(readLog(dir, DUMP_LOG))} (log: ${join(dir, DUMP_LOG)})`,
-    );
-  // Nothing can reach the page server: the relay resets criu's connection,
-  // so the dump fails and the tree runs on.
-  const relay = await relayPages(address, criuPort, peer).catch((err) => err as Error);
-  if (relay instanceof Error) {
-    await serving.exited;
-    throw new LxtError(
-      "checkpoint",
-      `checkpoint ${paths.name}: its pages cannot be served on ${address}: ${relay.message}`,
-    );
-  }
-  return {
-    port: relay.port,
-    async finish(ok) {
-      await relay.end(ok);
-      const code = await serving.exited;
-      if (ok) {
-        if (code !== 0) throw failed("criu dump failed serving its pages (it runs on here)");
-        await monitorEnded(ctx, paths);
-      } else if (code === 0 || observe(ctx, paths).state !== "RUNNING") {
-        throw failed("its lazy dump was ended, but it does not run on here");
-      }
-    },
-  };
 }
 
 /** Reads and checks a checkpoint directory's manifest. */

@@ -141,6 +141,22 @@ export async function relayPages(
   return { port: typeof addr === "object" && addr ? addr.port : 0, end };
 }
 
+/**
+ * Fails lazy dump `serving` (its page server on 127.0.0.1:`criuPort`, no
+ * remote connected yet) so that its tree runs on: a connection reset at
+ * once, then criu's exit awaited.
+ */
+export async function failDump(serving: CriuChild, criuPort: number): Promise<void> {
+  const sock = createConnection({ host: "127.0.0.1", port: criuPort });
+  sock.on("error", () => undefined);
+  await new Promise<void>((resolve) => {
+    sock.once("connect", () => resolve());
+    sock.once("close", () => resolve());
+  });
+  if (!sock.destroyed) sock.resetAndDestroy();
+  await serving.exited;
+}
+
 /** Reads a file, or "" when it cannot be read. */
 export function readText(path: string): string {
   try {
@@ -181,4 +197,55 @@ export const LAZY_LOG = "lazy-pages.log";
 /** A socket's address without the IPv4-mapped prefix (`::ffff:10.0.0.1` → `10.0.0.1`). */
 export function plainAddress(addr: string | undefined): string | undefined {
   return addr?.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, "");
+}
+
+/** A lazy dump serving its pages (`checkpointContainer` with `lazy`). */
+export interface LazyDump {
+  /** The relay's port on the address asked for: what `criu lazy-pages --page-server` connects to. */
+  port: number;
+  /**
+   * Ends the dump. `ok` (the remote's restore succeeded and has every
+   * page): criu kills the tree and this returns once the container has
+   * stopped. Otherwise the tree runs on here (criu unfreezes it and
+   * unlocks its network) and this returns once criu has.
+   */
+  finish(ok: boolean): Promise<void>;
+}
+
+/**
+ * The relay in front of lazy dump `serving` (criu's page server on
+ * 127.0.0.1:`criuPort`), on `address` for `peer`, and how its end is
+ * awaited: `stopped` (the container's monitor ended) after a kill,
+ * `running` after a failure; `failed(what)` words an error with criu's log.
+ * When the relay cannot listen, the dump is failed (the tree runs on) and
+ * this throws.
+ */
+export async function serveLazy(o: {
+  address: string;
+  peer?: string;
+  serving: CriuChild;
+  criuPort: number;
+  failed: (what: string) => LxtError;
+  stopped: () => Promise<void>;
+  running: () => boolean;
+}): Promise<LazyDump> {
+  const relay = await relayPages(o.address, o.criuPort, o.peer).catch((err) => err as Error);
+  if (relay instanceof Error) {
+    // relayPages reset criu's connection: the dump fails, the tree runs on.
+    await o.serving.exited;
+    throw o.failed(`its pages cannot be served on ${o.address}: ${relay.message}`);
+  }
+  return {
+    port: relay.port,
+    async finish(ok) {
+      await relay.end(ok);
+      const code = await o.serving.exited;
+      if (ok) {
+        if (code !== 0) throw o.failed("criu dump failed serving its pages (it runs on here)");
+        await o.stopped();
+      } else if (code === 0 || !o.running()) {
+        throw o.failed("its lazy dump was ended, but it does not run on here");
+      }
+    },
+  };
 }
