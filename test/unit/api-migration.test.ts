@@ -9,6 +9,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
+import { pageServer } from "../../src/api/routes/migrations.js";
 import { buildApp } from "../../src/api/server.js";
 import { testDaemon } from "./support/daemon.js";
 
@@ -52,5 +53,21 @@ describe("LXD's migration protocol", () => {
     assert.equal(r.statusCode, 501);
     assert.match(r.json().error, /Migration over LXD's protocol is not supported by lxt/);
     assert.deepEqual(d.operations.list(), []);
+  });
+});
+
+describe("lxt's /1.0/migrations: a post-copy's page server header", () => {
+  test("X-LXT-Page-Server: ADDRESS:PORT (IPv6 in brackets); anything else is a 400 naming it", () => {
+    assert.equal(pageServer(undefined), undefined);
+    assert.deepEqual(pageServer("10.253.0.1:41234"), { address: "10.253.0.1", port: 41234 });
+    assert.deepEqual(pageServer("[fd00::1]:80"), { address: "fd00::1", port: 80 });
+    for (const bad of ["10.253.0.1", "10.253.0.1:0", "10.253.0.1:65536", "host:80", ":80", ["a"]]) {
+      assert.throws(
+        () => pageServer(bad),
+        (err: Error & { status?: number }) =>
+          /Invalid X-LXT-Page-Server/.test(err.message) && err.status === 400,
+        String(bad),
+      );
+    }
   });
 });

@@ -204,7 +204,7 @@ export function registerMigrationRoutes(app: FastifyInstance, d: Daemon): void {
 }
 
 /** `ADDRESS:PORT` of a post-copy's page server (header `X-LXT-Page-Server`), or undefined without one. */
-function pageServer(header: unknown): { address: string; port: number } | undefined {
+export function pageServer(header: unknown): { address: string; port: number } | undefined {
   if (header === undefined) return undefined;
   const m = typeof header === "string" ? /^\[?([0-9A-Fa-f.:]+?)\]?:(\d{1,5})$/.exec(header) : null;
   const port = Number(m?.[2]);
