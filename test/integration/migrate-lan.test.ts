@@ -1,17 +1,12 @@
 /**
  * A live move between two lxtd hosts on one LAN (docs/migrate.md, "Two
- * hosts on one LAN"): each host a network namespace with its own state
- * root and lxtd (HTTPS between them over a link of their own), and a
- * managed network of one name and subnet on each, their bridges joined at
- * layer 2 by a veth "wire" (host a: gateway .1 and DHCP range .2-.99;
- * host b: .254 and .100-.199). A client in a third namespace, plugged into
- * a's bridge, holds a TCP connection to a counter server in the container
- * (busybox nc: one shell per connection, replying 1, 2, 3, ...). Moved to
- * b, the container keeps its MAC and address (reserved again there), the
- * connection survives and the counter has no gap. Failures during a live
- * move (b's network has another subnet, b's lxtd killed during the freeze,
- * b's criu restore fails) leave the container running on a (same process,
- * the connection still served) and nothing on b.
+ * hosts on one LAN"; the hosts, the LAN and the counter client are
+ * lan-hosts.ts'). Moved to b, the container keeps its MAC and address
+ * (reserved again there), the connection survives and the counter has no
+ * gap. Failures during a live move (b's network has another subnet, b's
+ * lxtd killed during the freeze, b's criu restore fails) leave the
+ * container running on a (same process, the connection still served) and
+ * nothing on b.
  */
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
