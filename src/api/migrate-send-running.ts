@@ -40,12 +40,8 @@ export async function sendRunning(
   if (opts.lazy) {
     if (!opts.move)
       throw new LxtError("usage", `${link.what}: --lazy is for a move (the source ends)`);
-    const why = await lazyRefusal(ctx);
-    if (why)
-      throw new LxtError(
-        "unsupported",
-        `${link.what}: --lazy: this host cannot serve pages: ${why}`,
-      );
+    const why = await lazyRefusal(ctx, paths);
+    if (why) throw new LxtError("unsupported", `${link.what}: --lazy: ${why}`);
   }
   await requireAbsent(link, opts.newName);
   const stage = await makeStaging(ctx, ctx.lxcpath, "migrate");

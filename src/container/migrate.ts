@@ -20,11 +20,18 @@ import { observe } from "./state.js";
 import { adoptSlice, idmapSource } from "./userns.js";
 
 /**
- * Why this host cannot serve a post-copy move's pages (`lxt move --lazy`),
- * or undefined when it can: criu without userfaultfd, or a page server that
- * cannot size its pipe (`lazyServerProblem`; docs/migrate.md has the cause).
+ * Why running container `paths` cannot be moved by post-copy (`lxt move
+ * --lazy`) from here, or undefined when it can: an unprivileged container
+ * (seen failing at the remote's restore), criu without userfaultfd, or a
+ * page server that cannot size its pipe (`lazyServerProblem`;
+ * docs/migrate.md has the cause).
  */
-export async function lazyRefusal(ctx: Context): Promise<string | undefined> {
+export async function lazyRefusal(
+  ctx: Context,
+  paths: ContainerPaths,
+): Promise<string | undefined> {
+  if (readRuntimePlan(ctx, paths)?.records.has("idmap"))
+    return `unprivileged containers are not moved by post-copy: their lazy restore failed on the remote here (criu 4.2: "Restoring FAILED", "cg: cgroupd: recv req error"), where a plain move works; move it without --lazy`;
   const criu = await probeCriu(ctx.host.run);
   if (!criu.found) return "criu is not installed";
   if (!criu.lazyPages) return "criu finds no userfaultfd here (criu check --feature uffd-noncoop)";

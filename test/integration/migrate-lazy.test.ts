@@ -19,7 +19,7 @@ import { after, before, describe, test } from "node:test";
 import { hasCapSysResource } from "../../src/container/checkpoint-tasks.js";
 import { lazyServerProblem } from "../../src/container/criu.js";
 import { criuSkip, skipReason, until } from "./harness.js";
-import { type Host, LanHosts, type Served } from "./lan-hosts.js";
+import { type Host, LanHosts } from "./lan-hosts.js";
 
 const MIB = 256;
 
@@ -52,12 +52,12 @@ describe("a live move with post-copy (--lazy) between two hosts on one LAN", {
     const m = /^(\d+) (\d+)$/.exec(r.stdout.trim());
     return r.code === 0 && m ? { n: Number(m[1]), length: Number(m[2]) } : undefined;
   };
-  /** Starts the holder in `s.c` on a; its count once it holds all its memory. */
-  const hold = async (s: Served): Promise<{ n: number; length: number }> => {
+  /** Starts the holder in container `c` on a; its count once it holds all its memory. */
+  const hold = async (c: string): Promise<{ n: number; length: number }> => {
     two.a.net.ok([
       "attach",
       "-n",
-      s.c,
+      c,
       "--",
       "sh",
       "-c",
@@ -66,7 +66,7 @@ describe("a live move with post-copy (--lazy) between two hosts on one LAN", {
     let now: { n: number; length: number } | undefined;
     assert.ok(
       await until(() => {
-        now = count(two.a, s.c);
+        now = count(two.a, c);
         return (now?.n ?? 0) >= 2;
       }, 120_000),
       "the holder never counted",
@@ -103,7 +103,7 @@ describe("a live move with post-copy (--lazy) between two hosts on one LAN", {
     const s = await two.served("live");
     const { c, conn, pid } = s;
     const here = two.eth0(two.a, c);
-    const before = await hold(s);
+    const before = await hold(s.c);
     const r = two.a.net.lxt(["move", "-v", "--lazy", c, "b:"]);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(
@@ -122,11 +122,26 @@ describe("a live move with post-copy (--lazy) between two hosts on one LAN", {
     two.b.net.ok(["destroy", "-f", "-n", c]);
   });
 
+  test("--lazy for an unprivileged container: refused before anything is sent, it runs on here", async () => {
+    const c = two.a.net.name("unpr");
+    two.a.net.ok(["create", "-n", c, "-t", "busybox", "--network", "empty"]);
+    two.a.net.ok(["start", "-n", c]);
+    const before = await hold(c);
+    const r = two.a.net.lxt(["move", "--lazy", c, "b:"]);
+    assert.notEqual(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stderr, /--lazy: unprivileged containers are not moved by post-copy/);
+    assert.match(two.a.net.ok(["ls", "-f"]), new RegExp(`${c}\\s+RUNNING`));
+    assert.equal(two.names(two.b).includes(c), false);
+    assert.deepEqual(two.uploads(two.b), []);
+    await countsOn(two.a, c, before.n);
+    two.a.net.ok(["destroy", "-f", "-n", c]);
+  });
+
   test("--lazy, b's criu restore fails: the container runs on here, memory and connection too; nothing on b", async () => {
     await two.restartB(true);
     try {
       const s = await two.served("rfail");
-      const before = await hold(s);
+      const before = await hold(s.c);
       const r = two.a.net.lxt(["move", "--lazy", s.c, "b:"]);
       assert.equal(r.code, 1, r.stdout + r.stderr);
       assert.match(r.stderr, /remote b: .*restore/);
@@ -140,7 +155,7 @@ describe("a live move with post-copy (--lazy) between two hosts on one LAN", {
 
   test("--lazy, b's criu lazy-pages killed during the transfer: the container runs on here; nothing on b", async () => {
     const s = await two.served("cut");
-    const before = await hold(s);
+    const before = await hold(s.c);
     const moving = two.a.net.run(["move", "--lazy", s.c, "b:"]);
     // b's page fetcher, once it is connected to a's page server (the
     // restore has handed it the tree's memory): killed mid-transfer.
