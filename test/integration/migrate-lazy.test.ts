@@ -9,7 +9,8 @@
  * nothing on b: b's criu restore fails (the connection survives too), or
  * b's `criu lazy-pages` is killed while it fetches pages (the container
  * may have answered the client from b meanwhile: the connection is not
- * checked).
+ * checked). Refused before anything is sent: --lazy for a stopped
+ * container, and for an unprivileged one.
  */
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
