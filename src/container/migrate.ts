@@ -22,7 +22,7 @@ import { adoptSlice, idmapSource } from "./userns.js";
 /**
  * Why running container `paths` cannot be moved by post-copy (`lxt move
  * --lazy`) from here, or undefined when it can: an unprivileged container
- * (seen failing at the remote's restore), criu without userfaultfd, or a
+ * (its restored tasks cannot open a userfaultfd), criu without userfaultfd, or a
  * page server that cannot size its pipe (`lazyServerProblem`;
  * docs/migrate.md has the cause).
  */
@@ -31,7 +31,7 @@ export async function lazyRefusal(
   paths: ContainerPaths,
 ): Promise<string | undefined> {
   if (readRuntimePlan(ctx, paths)?.records.has("idmap"))
-    return `unprivileged containers are not moved by post-copy: their lazy restore failed on the remote here (criu 4.2: "Restoring FAILED", "cg: cgroupd: recv req error"), where a plain move works; move it without --lazy`;
+    return `unprivileged containers are not moved by post-copy: criu opens each restored task's userfaultfd inside the container's user namespace, which the kernel refuses (EPERM) unless vm.unprivileged_userfaultfd = 1; move it without --lazy`;
   const criu = await probeCriu(ctx.host.run);
   if (!criu.found) return "criu is not installed";
   if (!criu.lazyPages) return "criu finds no userfaultfd here (criu check --feature uffd-noncoop)";
