@@ -3,7 +3,7 @@
  * over HTTPS (docs/migrate.md). A stopped container goes as an `lxt export`
  * archive uploaded to LXD's import endpoint (`POST /1.0/instances` with an
  * `application/octet-stream` body), which the remote imports all or
- * nothing; a move destroys the source only once the remote has the
+ * nothing, or by btrfs send where both ends are on btrfs (migrate-storage.ts); a move destroys the source only once the remote has the
  * container. A running one goes by migrate-running.ts.
  */
 import { createReadStream, statSync } from "node:fs";
@@ -38,6 +38,8 @@ export interface SendResult {
   downtimeMs?: number;
   /** Of `bytes`, those sent while a running container was stopped (delta and checkpoint). */
   stoppedBytes?: number;
+  /** How a stopped container went: `archive`, or the backend whose streams carried it (`btrfs`). */
+  transport?: string;
 }
 
 /** What a send needs: this host's side, the remote and this state root's client certificate. */
@@ -90,8 +92,13 @@ export async function sendContainer(
     return sendRunning(link, paths, opts);
   }
   await requireAbsent(link, opts.newName);
-  const bytes = await sendStopped(link, paths, opts);
-  if (!opts.move) return { bytes };
+  const { commonTransport, sendByStorage } = await import("./migrate-storage.js");
+  const transport = await commonTransport(link, paths);
+  const bytes = transport
+    ? await sendByStorage(link, paths, transport, opts)
+    : await sendStopped(link, paths, opts);
+  const sent = { bytes, transport: transport ?? "archive" };
+  if (!opts.move) return sent;
   try {
     await destroyContainer(link.ctx, paths, { snapshots: true });
   } catch (err) {
@@ -103,7 +110,7 @@ export async function sendContainer(
       err,
     );
   }
-  return { bytes };
+  return sent;
 }
 
 /** Exports `paths` into a staging directory and uploads it to the remote's import. */

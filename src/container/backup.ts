@@ -76,6 +76,12 @@ export interface ExportOptions {
    * taken once it is stopped (a move's pre-copy, docs/migrate.md).
    */
   incremental?: string;
+  /**
+   * Configs, side files and snapshot records only, no rootfs: the trees go
+   * by the backend's own stream (`StorageDriver.send`), owners as on disk,
+   * so each config keeps its `lxt.volatile.rootfs.shift`.
+   */
+  withoutRootfs?: boolean;
 }
 
 function pickCompression(file: string, flag: string | undefined): Compression {
@@ -133,7 +139,7 @@ export async function exportContainer(
     revert.add("partial archive", () => rmSync(tmpFile, { force: true }));
     try {
       let live = ref;
-      if (seen.state !== "STOPPED" && driver.capabilities.liveSnapshot) {
+      if (seen.state !== "STOPPED" && driver.capabilities.liveSnapshot && !opts.withoutRootfs) {
         const dir = join(staging, "live");
         mkdirSync(dir, { mode: 0o700 });
         live = { spec: driver.newSpec(dir, ref), dir };
@@ -141,11 +147,12 @@ export async function exportContainer(
         await driver.clone(ref, live, { cow: true });
       }
       mkdirSync(join(tree, "rootfs"), { recursive: true, mode: 0o755 });
-      const main = neutralConfig(paths.config);
+      const keepShift = !!opts.withoutRootfs;
+      const main = neutralConfig(paths.config, keepShift);
       const shifts = [main.shift];
       writeFileSync(join(tree, "config"), main.text);
       const extras = copyExtras(paths.dir, tree, opts.extraFiles);
-      const mounts = [viewMount(live, join(tree, "rootfs"))];
+      const mounts = opts.withoutRootfs ? [] : [viewMount(live, join(tree, "rootfs"))];
       const manifest: BackupManifest = {
         format: BACKUP_FORMAT,
         lxt: VERSION,
@@ -159,8 +166,8 @@ export async function exportContainer(
         const sp = snapshotPaths(ctx, paths, s);
         const sref = rootfsRef(sp, "export");
         const at = join(tree, "snaps", s);
-        mkdirSync(join(at, "rootfs"), { recursive: true, mode: 0o755 });
-        const sc = neutralConfig(sp.config);
+        mkdirSync(opts.withoutRootfs ? at : join(at, "rootfs"), { recursive: true, mode: 0o755 });
+        const sc = neutralConfig(sp.config, keepShift);
         shifts.push(sc.shift);
         writeFileSync(join(at, "config"), sc.text);
         const snap: BackupManifest["snapshots"][number] = {
@@ -175,10 +182,15 @@ export async function exportContainer(
         }
         copyExtras(sp.dir, at, opts.extraFiles);
         manifest.snapshots.push(snap);
-        mounts.push(viewMount(sref, join(at, "rootfs")));
+        if (!opts.withoutRootfs) mounts.push(viewMount(sref, join(at, "rootfs")));
       }
       writeFileAtomic(join(tree, "index.json"), renderManifest(manifest));
-      const members = ["index.json", "config", ...extras, "rootfs"];
+      const members = [
+        "index.json",
+        "config",
+        ...extras,
+        ...(opts.withoutRootfs ? [] : ["rootfs"]),
+      ];
       if (manifest.snapshots.length > 0) members.push("snaps");
       opts.progress?.(`archiving ${paths.name} to ${out}`);
       await archiveWithMounts(
@@ -194,7 +206,7 @@ export async function exportContainer(
           ...(opts.incremental
             ? [`--listed-incremental=${opts.incremental}`, "--no-check-device"]
             : []),
-          ...unshiftTarArgs(shifts, staging),
+          ...(opts.withoutRootfs ? [] : unshiftTarArgs(shifts, staging)),
           ...compressionArgs(compression, "create"),
           "-C",
           tree,
@@ -312,7 +324,8 @@ export interface ImportOptions {
   deltas?: readonly string[];
 }
 
-interface Staged {
+/** A rootfs unpacked (or received) in a staging directory, bound for its final place. */
+export interface Staged {
   ref: RootfsRef;
   archive: string;
   /** Final container (or snapshot) directory. */
@@ -464,30 +477,7 @@ export async function stageImport(
   };
   const finishStaged = async (deltas: readonly string[]) => {
     for (const d of deltas) await unpack(resolve(d), true);
-    rmSync(join(staging, "index.json"), { force: true });
-    const renamed = paths.name !== manifest.name;
-    for (const s of staged) {
-      const config = join(relocate(s.finalDir, paths.dir, staging), "config");
-      if (!existsSync(config)) {
-        throw new LxtError(
-          "system",
-          `the archive is incomplete (truncated?): no ${relative(staging, config)}`,
-        );
-      }
-      const finalSpec = relocateSpec(s.ref.spec, staging, paths.dir);
-      const text = rewriteConfig(readFileSync(config, "utf8"), {
-        rootfs: formatRootfsSpec(finalSpec),
-        fromDir: s.fromDir,
-        toDir: s.finalDir,
-        hostname: renamed ? paths.name : undefined,
-        keepHwaddr: !renamed,
-      });
-      writeFileAtomic(config, text, 0o644);
-      loadConfigFile(config, opts.caller.env);
-    }
-    const main = staged[0];
-    if (renamed && main) writeHostname(main.ref, false, paths.name);
-    renameSync(staging, paths.dir);
+    placeStaged(staging, paths, manifest, staged, opts.caller.env);
     revert.success();
     await stage.release();
   };
@@ -506,4 +496,42 @@ function stageRef(driver: StorageDriver, dir: string): RootfsRef {
 /** `p` under `from` moved under `to`. */
 function relocate(p: string, from: string, to: string): string {
   return p === from ? to : p.startsWith(`${from}/`) ? to + p.slice(from.length) : p;
+}
+
+/**
+ * Rewrites each staged config for its final place (rootfs spec, paths,
+ * hostname when renamed), checks it as a start would read it, and renames
+ * `staging` to the container's directory.
+ */
+export function placeStaged(
+  staging: string,
+  paths: ContainerPaths,
+  manifest: BackupManifest,
+  staged: readonly Staged[],
+  env: Env,
+): void {
+  rmSync(join(staging, "index.json"), { force: true });
+  const renamed = paths.name !== manifest.name;
+  for (const s of staged) {
+    const config = join(relocate(s.finalDir, paths.dir, staging), "config");
+    if (!existsSync(config)) {
+      throw new LxtError(
+        "system",
+        `the archive is incomplete (truncated?): no ${relative(staging, config)}`,
+      );
+    }
+    const finalSpec = relocateSpec(s.ref.spec, staging, paths.dir);
+    const text = rewriteConfig(readFileSync(config, "utf8"), {
+      rootfs: formatRootfsSpec(finalSpec),
+      fromDir: s.fromDir,
+      toDir: s.finalDir,
+      hostname: renamed ? paths.name : undefined,
+      keepHwaddr: !renamed,
+    });
+    writeFileAtomic(config, text, 0o644);
+    loadConfigFile(config, env);
+  }
+  const main = staged[0];
+  if (renamed && main) writeHostname(main.ref, false, paths.name);
+  renameSync(staging, paths.dir);
 }

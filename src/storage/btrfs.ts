@@ -66,6 +66,13 @@ export function btrfsDriver(run: CommandRunner): StorageDriver {
       await this.create(dst);
       await copyTree(run, src, rootDir(dst));
     },
+    async send(ref, file, parent) {
+      const from = parent ? ["-p", subvolume(parent)] : [];
+      await run.run("btrfs", ["-q", "send", ...from, "-f", file, subvolume(ref)]);
+    },
+    async receive(file, dir) {
+      await run.run("btrfs", ["-q", "receive", "-f", file, dir]);
+    },
   };
 }
 

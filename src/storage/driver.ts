@@ -55,6 +55,19 @@ export interface StorageDriver {
    * `commit` retires the old rootfs, `undo` puts it back.
    */
   replaceRootfs?(live: RootfsRef, snap: RootfsRef): Promise<RootfsSwap>;
+  /**
+   * For a backend with a send stream of its own (btrfs): writes the stream of
+   * read-only `ref` to `file`, as the change since `parent` (read-only too,
+   * and on the receiving side already) when given. Only `send` and `receive`
+   * of the same backend understand it.
+   */
+  send?(ref: RootfsRef, file: string, parent?: RootfsRef): Promise<void>;
+  /**
+   * Receives a `send` stream from `file` into directory `dir`: a read-only
+   * rootfs appears there under the name it was sent with. What a failed
+   * receive leaves is for the caller to `destroy`.
+   */
+  receive?(file: string, dir: string): Promise<void>;
 }
 
 /** A rootfs swapped in by `replaceRootfs`, not yet final. */

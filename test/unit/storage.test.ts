@@ -112,6 +112,33 @@ describe("storage drivers (recording runner)", () => {
     await assert.rejects(d.clone(dirSrc, b, { cow: true }), /cannot be cloned as a btrfs snapshot/);
   });
 
+  it("btrfs: send streams (incremental from a parent) and receives them into a directory", async () => {
+    const run = new RecordingRunner();
+    const d = storageDriver("btrfs", run);
+    const snap: RootfsRef = { spec: d.newSpec("/p/a/snaps/snap0"), dir: "/p/a/snaps/snap0" };
+    const live: RootfsRef = { spec: d.newSpec("/p/s/live"), dir: "/p/s/live" };
+    await d.send?.(snap, "/p/s/stream-0");
+    await d.send?.(live, "/p/s/stream-1", snap);
+    await d.receive?.("/q/stream-1", "/q/stage/.recv");
+    assert.deepEqual(run.calls, [
+      ["btrfs", "-q", "send", "-f", "/p/s/stream-0", "/p/a/snaps/snap0/rootfs"],
+      [
+        "btrfs",
+        "-q",
+        "send",
+        "-p",
+        "/p/a/snaps/snap0/rootfs",
+        "-f",
+        "/p/s/stream-1",
+        "/p/s/live/rootfs",
+      ],
+      ["btrfs", "-q", "receive", "-f", "/q/stream-1", "/q/stage/.recv"],
+    ]);
+    // Only backends with a stream of their own offer it.
+    assert.equal(storageDriver("dir", run).send, undefined);
+    assert.equal(storageDriver("overlay", run).receive, undefined);
+  });
+
   it("dir: copies, and refuses a CoW clone", async () => {
     const run = new RecordingRunner();
     const d = storageDriver("dir", run);

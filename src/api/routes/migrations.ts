@@ -10,6 +10,13 @@
  *   POST   /1.0/migrations/ID       the checkpoint → operation: import, restore
  *   DELETE /1.0/migrations/ID       drop what was sent
  *
+ * A stopped container goes by its backend's streams where both ends have
+ * them (`GET /1.0/migrations` says what this host receives):
+ *
+ *   POST   /1.0/migrations          X-LXT-transport: btrfs; configs archive → {id, streams}
+ *   PUT    /1.0/migrations/ID/streams/N  stream N, received at once
+ *   POST   /1.0/migrations/ID       (empty) → operation: put in place
+ *
  * The base is unpacked into a staging directory before the first request
  * answers (the sender freezes the container only then), so that the freeze
  * pays only for the delta and the restore. Until the final operation
@@ -29,6 +36,11 @@ import { destroyContainer } from "../../container/destroy.js";
 import { adoptCheckpointIdmap, unpackCheckpoint } from "../../container/migrate.js";
 import { containerPaths } from "../../container/paths.js";
 import { cleanStaleStaging } from "../../container/staging.js";
+import {
+  type ReceiveStage,
+  receivableTransports,
+  stageReceive,
+} from "../../container/storage-transfer.js";
 import { checkName } from "../../core/names.js";
 import type { Daemon } from "../daemon.js";
 import { ApiError, badRequest, syncBody } from "../envelope.js";
@@ -48,6 +60,8 @@ interface Pending {
   finishing: boolean;
   /** The base, unpacked. */
   staged?: StagedImport;
+  /** A stopped container received by storage streams. */
+  receiving?: ReceiveStage;
 }
 
 const pendingOf = new WeakMap<Daemon, Map<string, Pending>>();
@@ -69,6 +83,9 @@ async function drop(d: Daemon, id: string): Promise<void> {
   pendings(d).delete(id);
   rmSync(p.dir, { recursive: true, force: true });
   await p.staged?.abort().catch((err) => d.log.warn({ err }, "migration: staging not removed"));
+  await p.receiving
+    ?.abort()
+    .catch((err) => d.log.warn({ err }, "migration: received streams not removed"));
 }
 
 function touch(d: Daemon, id: string, p: Pending): void {
@@ -99,6 +116,8 @@ export function registerMigrationRoutes(app: FastifyInstance, d: Daemon): void {
   void cleanStaleStaging(d.ctx, d.ctx.lxcpath).catch((err) =>
     d.log.warn({ err }, "migration: stale staging not removed"),
   );
+  app.get(BASE, async () => syncBody({ receive: await receivableTransports(d.ctx) }));
+
   app.post(BASE, async (req) => {
     const asked = req.headers["x-lxd-name"];
     let name: string;
@@ -114,7 +133,19 @@ export function registerMigrationRoutes(app: FastifyInstance, d: Daemon): void {
     const p: Pending = { name, dir, timer: setTimeout(() => undefined, 0), finishing: false };
     pendings(d).set(id, p);
     touch(d, id, p);
+    const transport = req.headers["x-lxt-transport"];
     try {
+      if (typeof transport === "string" && transport !== "") {
+        await spoolUpload(req.body, join(dir, "meta"));
+        p.receiving = await stageReceive(d.ctx, transport, join(dir, "meta"), name, {
+          caller: d.caller,
+        });
+        if (!pendings(d).has(id)) {
+          await p.receiving.abort();
+          throw new ApiError(404, "Migration not found");
+        }
+        return syncBody({ id, name, streams: p.receiving.streams });
+      }
       await spoolUpload(req.body, join(dir, "base"));
       p.staged = await stageImport(d.ctx, join(dir, "base"), name, {
         caller: d.caller,
@@ -139,6 +170,23 @@ export function registerMigrationRoutes(app: FastifyInstance, d: Daemon): void {
     return syncBody({});
   });
 
+  app.put<{ Params: { id: string; n: string } }>(`${BASE}/:id/streams/:n`, async (req) => {
+    const p = find(d, req.params.id);
+    if (!p.receiving) throw badRequest("This migration takes no streams");
+    const file = join(p.dir, `stream-${req.params.n}`);
+    try {
+      await spoolUpload(req.body, file);
+      await p.receiving.receive(Number(req.params.n), file);
+    } catch (err) {
+      // A stream that did not arrive whole ends the migration: nothing stays.
+      await drop(d, req.params.id);
+      throw err;
+    } finally {
+      rmSync(file, { force: true });
+    }
+    return syncBody({});
+  });
+
   app.delete<{ Params: { id: string } }>(`${BASE}/:id`, async (req) => {
     find(d, req.params.id);
     await drop(d, req.params.id);
@@ -148,6 +196,18 @@ export function registerMigrationRoutes(app: FastifyInstance, d: Daemon): void {
   app.post<{ Params: { id: string } }>(`${BASE}/:id`, async (req, reply: FastifyReply) => {
     const id = req.params.id;
     const p = find(d, id);
+    const receiving = p.receiving;
+    if (receiving) {
+      requireFree(d, p.name, p);
+      p.finishing = true;
+      return instanceOperation(d, reply, p.name, "Receiving instance", async () => {
+        try {
+          imported(d, await receiving.finish());
+        } finally {
+          await drop(d, id);
+        }
+      });
+    }
     await spoolUpload(req.body, join(p.dir, "checkpoint.tar"));
     if (!existsSync(join(p.dir, "delta"))) {
       throw badRequest("No delta was sent (PUT /1.0/migrations/ID/delta first)");

@@ -1,0 +1,126 @@
+/**
+ * A stopped container sent by its backend's own streams (btrfs send) to a
+ * remote that receives them (docs/migrate.md, `/1.0/migrations` in
+ * docs/api.md): the remote says what it receives, the configs go first,
+ * then each stream, then the remote puts the container in place. Any
+ * failure deletes what the remote received; the source is only read.
+ */
+import { createReadStream, statSync } from "node:fs";
+import { SIDE_FILES } from "../api/side-files.js";
+import type { ContainerPaths } from "../container/paths.js";
+import { makeStaging } from "../container/staging.js";
+import { packForSend, sendableTransport } from "../container/storage-transfer.js";
+import { LxtError } from "../core/errors.js";
+import type { Link, SendOptions } from "./migrate.js";
+import { remoteRequest, waitRemoteOperation } from "./remote.js";
+
+/** What the remote receives (`GET /1.0/migrations`); an older lxtd that does not say takes archives. */
+async function remoteReceives(link: Link): Promise<string[]> {
+  try {
+    const env = await remoteRequest(link.remote, link.id, link.what, {
+      method: "GET",
+      path: "/1.0/migrations",
+    });
+    const got = (env.metadata as { receive?: unknown } | undefined)?.receive;
+    return Array.isArray(got) ? got.filter((t): t is string => typeof t === "string") : [];
+  } catch (err) {
+    if (err instanceof LxtError && err.code === "not-found") return [];
+    throw err;
+  }
+}
+
+/** The stream transport both ends have for container `paths`, or undefined (then: the archive). */
+export async function commonTransport(
+  link: Link,
+  paths: ContainerPaths,
+): Promise<string | undefined> {
+  const mine = sendableTransport(link.ctx, paths);
+  if (!mine) return undefined;
+  return (await remoteReceives(link)).includes(mine) ? mine : undefined;
+}
+
+/** Uploads `file` by `method` to `path` on the remote; returns its size. */
+async function upload(
+  link: Link,
+  method: string,
+  path: string,
+  file: string,
+  headers: Record<string, string> = {},
+): Promise<{ size: number; metadata: unknown }> {
+  const size = statSync(file).size;
+  const env = await remoteRequest(link.remote, link.id, link.what, {
+    method,
+    path,
+    body: createReadStream(file),
+    headers: { ...headers, "Content-Length": String(size) },
+  });
+  return { size, metadata: env.metadata };
+}
+
+/** Sends stopped container `paths` by `transport`'s streams; returns the bytes sent. */
+export async function sendByStorage(
+  link: Link,
+  paths: ContainerPaths,
+  transport: string,
+  opts: SendOptions,
+): Promise<number> {
+  const stage = await makeStaging(link.ctx, link.ctx.lxcpath, "migrate");
+  try {
+    const pack = await packForSend(link.ctx, paths, stage.dir, {
+      extraFiles: SIDE_FILES,
+      progress: opts.progress,
+    });
+    try {
+      if (pack.transport !== transport) {
+        throw new LxtError(
+          "internal",
+          `${link.what}: packed for ${pack.transport}, not ${transport}`,
+        );
+      }
+      const first = await upload(link, "POST", "/1.0/migrations", pack.meta, {
+        "X-LXD-name": opts.newName,
+        "X-LXT-transport": transport,
+      });
+      const meta = first.metadata as { id?: unknown; streams?: unknown } | undefined;
+      if (typeof meta?.id !== "string" || meta.streams !== pack.streams.length) {
+        throw new LxtError(
+          "remote",
+          `${link.what}: remote ${link.remote.name} answered no migration for ${pack.streams.length} streams`,
+        );
+      }
+      const base = `/1.0/migrations/${encodeURIComponent(meta.id)}`;
+      let bytes = first.size;
+      try {
+        for (const [i, file] of pack.streams.entries()) {
+          opts.progress?.(
+            `sending ${transport} stream ${i + 1}/${pack.streams.length} to ${link.remote.name} (${statSync(file).size} bytes)`,
+          );
+          bytes += (await upload(link, "PUT", `${base}/streams/${i}`, file)).size;
+        }
+        const env = await remoteRequest(link.remote, link.id, link.what, {
+          method: "POST",
+          path: base,
+        });
+        if (!env.operation) {
+          throw new LxtError(
+            "remote",
+            `${link.what}: remote ${link.remote.name} started no receive`,
+          );
+        }
+        await waitRemoteOperation(link.remote, link.id, link.what, env.operation);
+      } catch (err) {
+        // The remote drops a failed stream's migration itself; this covers a cut one.
+        await remoteRequest(link.remote, link.id, link.what, {
+          method: "DELETE",
+          path: base,
+        }).catch(() => undefined);
+        throw err;
+      }
+      return bytes;
+    } finally {
+      await pack.cleanup();
+    }
+  } finally {
+    await stage.release();
+  }
+}
