@@ -111,7 +111,7 @@ exec ${BTRFS} "$@"
     b = openHost("mbb", "10.252.0.2");
     c = openHost("mbc", "10.253.0.3", false);
     const wire = (to: Host, from: string) => {
-      const la = a.net.network(`w${to.net.tag}`);
+      const la = a.net.network(`w${to === b ? "b" : "c"}`);
       const lb = to.net.network("w");
       execFileSync("ip", [
         ...["link", "add", la, "netns", a.net.ns, "type", "veth"],
