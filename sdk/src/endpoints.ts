@@ -205,6 +205,10 @@ export interface Endpoints {
   "POST /1.0/cluster/members": Ep<OperationJson, { server_name: string }>;
   /** lxt's own: every member's record, load and last heartbeat (`lxt cluster list`). */
   "GET /1.0/cluster/heartbeats": Ep<MemberView[]>;
+  /** Evacuate or restore a member (`lxc cluster evacuate/restore`). */
+  "POST /1.0/cluster/members/:name/state": Ep<OperationJson, { action: "evacuate" | "restore" }>;
+  /** lxt's own: send a local instance to another member (what a restore asks). */
+  "POST /1.0/cluster/moves": Ep<OperationJson, { name: string; member: string; mode?: string }>;
 }
 
 export type EndpointKey = keyof Endpoints;
@@ -322,6 +326,8 @@ export const ENDPOINTS: { readonly [K in EndpointKey]: EndpointKind } = {
   "GET /1.0/cluster/members/:name": "sync",
   "POST /1.0/cluster/members": "async",
   "GET /1.0/cluster/heartbeats": "sync",
+  "POST /1.0/cluster/members/:name/state": "async",
+  "POST /1.0/cluster/moves": "async",
 };
 
 /** The websocket endpoints (upgrades beside the route table, src/api/websockets.ts). */

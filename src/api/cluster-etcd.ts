@@ -86,6 +86,13 @@ export function etcdStore(urls: readonly string[]): ClusterStore {
     async deleteIf(key, value) {
       await client.if(key, "Value", "==", value).then(client.delete().key(key)).commit();
     },
+    async swap(key, from, to) {
+      const res = await client
+        .if(key, "Value", "==", from)
+        .then(client.put(key).value(to))
+        .commit();
+      return res.succeeded;
+    },
     close() {
       client.close();
     },

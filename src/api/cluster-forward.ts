@@ -74,6 +74,12 @@ async function destination(d: Daemon, req: FastifyRequest): Promise<MemberView |
   const [path = "", query = ""] = req.url.split("?", 2);
   const inst = /^\/1\.0\/instances\/([^/]+)(?:\/.*)?$/.exec(path);
   if (inst?.[1]) return await ownerOf(d, decodeURIComponent(inst[1]));
+  // A member's evacuate or restore runs on that member.
+  const state = /^\/1\.0\/cluster\/members\/([^/]+)\/state\/?$/.exec(path);
+  if (req.method === "POST" && state?.[1]) {
+    const name = decodeURIComponent(state[1]);
+    return name === d.cluster?.member ? undefined : await memberNamed(d, name);
+  }
   const op = /^\/1\.0\/operations\/([^/]+)(?:\/wait)?\/?$/.exec(path);
   if (op?.[1] && !d.operations.get(op[1])) return opsOf(d).get(op[1]);
   // Images are the cluster's: one this member lacks is shown by a member that has it.

@@ -12,7 +12,8 @@ const MEMORY_MARGIN = 0.1;
  * The member to place on among `members`: online ones only; fewer running
  * containers wins; at equal running, more free memory wins when it differs
  * by more than `MEMORY_MARGIN`; a tie goes to `self` (the member asked: no
- * hop), then to the first name. Undefined when no member is online.
+ * hop), then to the first name. An evacuated member takes none. Undefined
+ * when no member is online and not evacuated.
  */
 export function leastLoaded(members: readonly MemberView[], self: string): MemberView | undefined {
   const better = (a: MemberView, b: MemberView): boolean => {
@@ -25,7 +26,7 @@ export function leastLoaded(members: readonly MemberView[], self: string): Membe
   };
   let best: MemberView | undefined;
   for (const m of members) {
-    if (m.online && (!best || better(m, best))) best = m;
+    if (m.online && !m.evacuated && (!best || better(m, best))) best = m;
   }
   return best;
 }

@@ -33,6 +33,8 @@ export interface ClusterStore {
   claim(key: string, value: string): Promise<string | undefined>;
   /** Deletes `key` only if it still holds `value` (one transaction). */
   deleteIf(key: string, value: string): Promise<void>;
+  /** Sets `key` to `to` only if it holds `from` (one transaction); false when it does not. */
+  swap(key: string, from: string, to: string): Promise<boolean>;
   close(): void;
 }
 
@@ -50,6 +52,12 @@ export const KEYS = {
   instance: (member: string, name: string) => `/lxt/instances/${member}/${name}`,
   instances: "/lxt/instances/",
   memberInstances: (member: string) => `/lxt/instances/${member}/`,
+  /** Present while a member is evacuated or being evacuated (cluster-evacuate.ts). */
+  evacuation: (member: string) => `/lxt/evacuation/${member}`,
+  evacuations: "/lxt/evacuation/",
+  /** Where an evacuation sent a member's instance, so a restore brings it back. */
+  evacuated: (member: string, name: string) => `/lxt/evacuated/${member}/${name}`,
+  memberEvacuated: (member: string) => `/lxt/evacuated/${member}/`,
 };
 
 /** A store in memory (one process): the unit tests' etcd. Leases expire only when `expire()`d. */
@@ -120,6 +128,11 @@ export class MemoryStore implements ClusterStore {
   }
   async deleteIf(key: string, value: string) {
     if (this.data.get(key) === value) this.data.delete(key);
+  }
+  async swap(key: string, from: string, to: string) {
+    if (this.data.get(key) !== from) return false;
+    this.data.set(key, to);
+    return true;
   }
   close() {}
 }

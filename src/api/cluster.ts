@@ -291,9 +291,10 @@ export class Cluster {
   /** Every member, with online = its lease is alive. */
   async members(): Promise<MemberView[]> {
     const { store } = this.o;
-    const [records, alive] = await Promise.all([
+    const [records, alive, evacuations] = await Promise.all([
       store.getPrefix(KEYS.members),
       store.getPrefix(KEYS.alives),
+      store.getPrefix(KEYS.evacuations),
     ]).catch((err: unknown) => {
       throw new ApiError(
         503,
@@ -303,7 +304,9 @@ export class Cluster {
     const out: MemberView[] = [];
     for (const value of records.values()) {
       const rec = parseRecord(value);
-      if (rec) out.push({ ...rec, online: alive.has(KEYS.alive(rec.name)) });
+      if (!rec) continue;
+      const online = alive.has(KEYS.alive(rec.name));
+      out.push({ ...rec, online, evacuated: evacuations.has(KEYS.evacuation(rec.name)) });
     }
     return out.sort((a, b) => a.name.localeCompare(b.name));
   }

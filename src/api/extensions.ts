@@ -30,6 +30,7 @@ export const API_EXTENSIONS: readonly string[] = [
   "instances",
   "clustering",
   "clustering_join_token",
+  "clustering_evacuation",
   "container_full",
   "instance_get_full",
   "image_profiles",

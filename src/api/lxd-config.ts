@@ -32,7 +32,20 @@ export function isPreservedKey(key: string): boolean {
 
 /** Config keys lxtd keeps in its sidecar only: they mean nothing to the container. */
 export function isStoredKey(key: string): boolean {
-  return key.startsWith("user.") || key.startsWith("image.");
+  return key.startsWith("user.") || key.startsWith("image.") || key === "cluster.evacuate";
+}
+
+/** `cluster.evacuate`'s values, as LXD's: what an evacuation does with the instance (cluster-evacuate.ts). */
+export const EVACUATE_MODES = ["auto", "migrate", "live-migrate", "stop"] as const;
+export type EvacuateMode = (typeof EVACUATE_MODES)[number];
+
+/** `v` as a `cluster.evacuate` value; 400 with LXD's words otherwise. */
+export function evacuateMode(v: string | undefined): EvacuateMode {
+  if (v === undefined || v === "") return "auto";
+  if ((EVACUATE_MODES as readonly string[]).includes(v)) return v as EvacuateMode;
+  throw badRequest(
+    `Invalid config: Invalid value for config key "cluster.evacuate": Invalid value "${v}" (not one of [${EVACUATE_MODES.join(" ")}])`,
+  );
 }
 
 /** LXC list keys whose raw lines may stand beside those a device or key renders. */
@@ -174,6 +187,7 @@ export function renderLxc(
   if (privileged === undefined) mapped.push({ key: "lxt.privileged", value: "0" });
   for (const [k, v] of Object.entries(view.config).sort(([a], [b]) => a.localeCompare(b))) {
     if (isStoredKey(k)) {
+      if (k === "cluster.evacuate") evacuateMode(v);
       stored[k] = v;
       continue;
     }

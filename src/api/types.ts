@@ -542,7 +542,7 @@ export interface ClusterMemberJson {
   server_name: string;
   url: string;
   database: boolean;
-  status: "Online" | "Offline";
+  status: "Online" | "Offline" | "Evacuated";
   message: string;
   roles: string[];
   architecture: string;
@@ -579,4 +579,6 @@ export interface MemberRecord {
 /** A member as the list shows it: its record and whether its lease is alive. */
 export interface MemberView extends MemberRecord {
   online: boolean;
+  /** Evacuated (or being evacuated): it takes no placements (cluster-evacuate.ts). */
+  evacuated?: boolean;
 }

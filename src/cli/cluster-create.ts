@@ -3,8 +3,7 @@
  * lxtd (a cluster member), which forwards it to MEMBER as LXD's `POST
  * /1.0/instances?target=MEMBER`; this waits for the operation to end.
  */
-import { LxtError } from "../core/errors.js";
-import { daemonRequest, daemonSocket } from "./lxtd-client.js";
+import { daemonOperation, daemonSocket } from "./lxtd-client.js";
 
 /** What a create through the daemon makes. */
 export interface ClusterCreate {
@@ -19,7 +18,7 @@ export interface ClusterCreate {
 export async function createOnMember(lxcpath: string, c: ClusterCreate): Promise<void> {
   const socket = daemonSocket(lxcpath);
   const what = `--target ${c.member}`;
-  const op = (await daemonRequest(
+  await daemonOperation(
     socket,
     what,
     "POST",
@@ -29,15 +28,6 @@ export async function createOnMember(lxcpath: string, c: ClusterCreate): Promise
       source: c.image === undefined ? { type: "none" } : { type: "image", alias: c.image },
       start: c.start,
     },
-  )) as { id?: string };
-  if (!op.id) throw new LxtError("internal", `${what}: lxtd answered no operation`);
-  const done = (await daemonRequest(
-    socket,
-    what,
-    "GET",
-    `/1.0/operations/${op.id}/wait?timeout=-1`,
-  )) as { status_code?: number; err?: string };
-  if (done.status_code !== 200) {
-    throw new LxtError("system", `${what}: ${done.err || "the create failed"}`);
-  }
+    "the create failed",
+  );
 }

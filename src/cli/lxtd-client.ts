@@ -90,3 +90,29 @@ export function daemonRequest(
     req.end(data);
   });
 }
+
+/**
+ * A request to the lxtd on `socket` that starts an operation, and the wait
+ * for its end; resolves with the operation's metadata when it succeeded,
+ * else a `system` error with the operation's words (`failed`: what to say
+ * without them).
+ */
+export async function daemonOperation(
+  socket: string,
+  what: string,
+  method: string,
+  path: string,
+  body: unknown,
+  failed: string,
+): Promise<unknown> {
+  const op = (await daemonRequest(socket, what, method, path, body)) as { id?: string };
+  if (!op.id) throw new LxtError("internal", `${what}: lxtd answered no operation`);
+  const done = (await daemonRequest(
+    socket,
+    what,
+    "GET",
+    `/1.0/operations/${op.id}/wait?timeout=-1`,
+  )) as { status_code?: number; err?: string; metadata?: unknown };
+  if (done.status_code !== 200) throw new LxtError("system", `${what}: ${done.err || failed}`);
+  return done.metadata;
+}

@@ -1,12 +1,12 @@
 /** What `lxt move` and `lxt copy NAME REMOTE:` share: the target parsed, the link made, the send run. */
+import { sendContainer } from "../api/migrate-send.js";
 import { LxtError } from "../core/errors.js";
 import { checkName } from "../core/names.js";
 import { target } from "./common.js";
 import { cliCaller } from "./context.js";
-import { sendContainer } from "./migrate.js";
 import { writeOut } from "./output.js";
 import { withProgress } from "./progress.js";
-import { findRemote, localIdentity } from "./remote.js";
+import { findRemote, localIdentity, remoteRequest, waitRemoteOperation } from "./remote.js";
 
 /** `REMOTE:[NEWNAME]` → the remote's name and the new name (default `name`), or undefined when `dest` names no remote. */
 export function parseRemoteTarget(
@@ -42,13 +42,23 @@ export async function remoteTransfer(
   const remote = findRemote(ctx.lxcpath, where.remote, what);
   const id = localIdentity(ctx.lxcpath);
   const r = await withProgress(opts, (progress) =>
-    sendContainer({ ctx, remote, id, what }, paths, {
-      newName: where.newName,
-      move: verb === "move",
-      stateful: !!opts.stateful,
-      progress,
-      caller: cliCaller(),
-    }),
+    sendContainer(
+      {
+        ctx,
+        to: `remote ${remote.name}`,
+        what,
+        request: (call) => remoteRequest(remote, id, what, call),
+        wait: (operation) => waitRemoteOperation(remote, id, what, operation),
+      },
+      paths,
+      {
+        newName: where.newName,
+        move: verb === "move",
+        stateful: !!opts.stateful,
+        progress,
+        caller: cliCaller(),
+      },
+    ),
   );
   if (opts.verbose) {
     const down =

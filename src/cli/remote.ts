@@ -14,6 +14,7 @@ import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { connect, type TLSSocket } from "node:tls";
 import { parse, stringify } from "yaml";
+import { parseAnswer } from "../api/migrate-send.js";
 import { LxtError } from "../core/errors.js";
 import { checkName } from "../core/names.js";
 import { clientIdentity, type Identity, writeWhole } from "./client-cert.js";
@@ -194,13 +195,6 @@ interface Envelope {
   metadata?: unknown;
 }
 
-/** The error class an HTTP status from lxtd stands for. */
-function codeOf(status: number) {
-  if (status === 404) return "not-found" as const;
-  if (status === 409) return "exists" as const;
-  return "remote" as const;
-}
-
 export interface RemoteCall {
   method: string;
   path: string;
@@ -257,29 +251,17 @@ export async function remoteRequest(
         res.on("error", reject);
         res.on("end", () => {
           sock.destroy();
-          let env: Envelope;
           try {
-            env = JSON.parse(Buffer.concat(chunks).toString("utf8")) as Envelope;
-          } catch {
-            reject(
-              new LxtError(
-                "remote",
-                `${what}: remote ${remote.name} answered ${res.statusCode} with no JSON`,
+            resolve(
+              parseAnswer<Envelope>(
+                Buffer.concat(chunks),
+                res.statusCode,
+                `${what}: remote ${remote.name}`,
               ),
             );
-            return;
+          } catch (err) {
+            reject(err);
           }
-          const status = env.error_code ?? res.statusCode ?? 500;
-          if (env.type === "error" || status >= 400) {
-            reject(
-              new LxtError(
-                codeOf(status),
-                `${what}: remote ${remote.name}: ${env.error || `answered ${status}`}`,
-              ),
-            );
-            return;
-          }
-          resolve(env);
         });
       },
     );

@@ -132,9 +132,17 @@ export class Sandbox {
     });
   }
 
-  /** Stops and destroys every container this sandbox named, then removes the root. */
+  /**
+   * Stops and destroys every container this sandbox named (and, in a root of
+   * its own, every container there: a daemon or a move may have made some
+   * under names it never saw), then removes the root.
+   */
   cleanup(): void {
-    for (const n of this.made) {
+    const found =
+      this.ownRoot && existsSync(this.lxcpath)
+        ? readdirSync(this.lxcpath).filter((n) => existsSync(join(this.lxcpath, n, "config")))
+        : [];
+    for (const n of new Set([...this.made, ...found])) {
       if (existsSync(join(this.lxcpath, n))) this.lxt(["destroy", "-f", "-n", n]);
     }
     // Managed networks (a start may create the default one): bridge, nft table, dnsmasq.

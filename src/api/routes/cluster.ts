@@ -20,8 +20,12 @@ export function memberJson(m: MemberView, now: number): ClusterMemberJson {
     url: m.address,
     // The database is etcd, which no member is.
     database: false,
-    status: m.online ? "Online" : "Offline",
-    message: m.online ? "Fully operational" : `No heartbeat for ${silent}s (${m.heartbeat})`,
+    status: !m.online ? "Offline" : m.evacuated ? "Evacuated" : "Online",
+    message: !m.online
+      ? `No heartbeat for ${silent}s (${m.heartbeat})`
+      : m.evacuated
+        ? "Unavailable due to maintenance"
+        : "Fully operational",
     roles: [],
     architecture: m.architecture,
     failure_domain: "default",
@@ -31,7 +35,8 @@ export function memberJson(m: MemberView, now: number): ClusterMemberJson {
   };
 }
 
-function clusterOf(d: Daemon): Cluster {
+/** The cluster this daemon is a member of; LXD's 400 when it is none. */
+export function clusterOf(d: Daemon): Cluster {
   if (!d.cluster) throw new ApiError(400, "Server isn't part of a cluster");
   return d.cluster;
 }

@@ -7,6 +7,7 @@ import type { Daemon } from "../daemon.js";
 import { registerBackupRoutes } from "./backups.js";
 import { registerCertificateRoutes } from "./certificates.js";
 import { registerClusterRoutes } from "./cluster.js";
+import { registerClusterEvacuateRoutes } from "./cluster-evacuate.js";
 import { registerConsoleRoutes } from "./console.js";
 import { registerExecRoutes } from "./exec.js";
 import { registerFileRoutes } from "./files.js";
@@ -51,4 +52,5 @@ export const ROUTES: readonly RouteModule[] = [
   registerClusterForward,
   registerClusterImages,
   registerClusterTokenRoutes,
+  registerClusterEvacuateRoutes,
 ];

@@ -54,7 +54,7 @@ export function register(program: Command): void {
         members.map((m) => [
           m.name,
           m.address,
-          m.online ? "ONLINE" : "OFFLINE",
+          !m.online ? "OFFLINE" : m.evacuated ? "EVACUATED" : "ONLINE",
           `${m.load.containers} (${m.load.running} running)`,
           `${m.load.load1.toFixed(2)}/${m.load.cpus}`,
           `${humanBytes(m.load.memory_free)} of ${humanBytes(m.load.memory_total)}`,
@@ -62,4 +62,33 @@ export function register(program: Command): void {
         ]),
       );
     });
+
+  for (const [action, description] of [
+    ["evacuate", "moves MEMBER's containers to the other online members; it takes no placements"],
+    [
+      "restore",
+      "brings back the containers an evacuate of MEMBER moved, and starts those that ran",
+    ],
+  ] as const) {
+    cluster
+      .command(action)
+      .argument("<member>", "the member's name")
+      .description(`${description} (asks the local lxtd)`)
+      .addOption(lxcpathOption())
+      .addOption(
+        new Option("--socket <path>", "lxtd's unix socket (default: STATE_ROOT/.lxtd/unix.socket)"),
+      )
+      .action(async (member, opts) => {
+        const { daemonOperation, daemonSocket } = await import("../lxtd-client.js");
+        const socket = opts.socket ?? daemonSocket(resolveLxcpath(opts.lxcpath));
+        await daemonOperation(
+          socket,
+          `cluster ${action} ${member}`,
+          "POST",
+          `/1.0/cluster/members/${encodeURIComponent(member)}/state`,
+          { action },
+          `the ${action} failed`,
+        );
+      });
+  }
 }

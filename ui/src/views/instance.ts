@@ -95,10 +95,11 @@ export function InstanceView({ name, tab }: { name: string; tab: string }) {
   let panel: ReturnType<typeof html>;
   switch (tab) {
     case "terminal":
-      panel = html`<${TerminalTab} name=${name} kind="exec" running=${running} />`;
+      // Keyed per kind: a fresh tab state (phase "connecting"), not the other terminal's "open".
+      panel = html`<${TerminalTab} key="exec" name=${name} kind="exec" running=${running} />`;
       break;
     case "console":
-      panel = html`<${TerminalTab} name=${name} kind="console" running=${running} />`;
+      panel = html`<${TerminalTab} key="console" name=${name} kind="console" running=${running} />`;
       break;
     case "snapshots":
       panel = html`<${SnapshotsTab} inst=${inst} />`;

@@ -1,14 +1,16 @@
 /**
- * `lxt move/copy NAME REMOTE:[NEWNAME]`: a container sent to another lxtd
- * over HTTPS (docs/migrate.md). A stopped container goes as an `lxt export`
- * archive uploaded to LXD's import endpoint (`POST /1.0/instances` with an
- * `application/octet-stream` body), which the remote imports all or
- * nothing, or by btrfs send where both ends are on btrfs (migrate-storage.ts); a move destroys the source only once the remote has the
- * container. A running one goes by migrate-running.ts.
+ * A container sent to another lxtd over HTTPS (docs/migrate.md): what
+ * `lxt move/copy NAME REMOTE:[NEWNAME]` runs (src/cli/migrate-verb.ts, over
+ * a pinned remote) and what a cluster member's evacuation runs
+ * (cluster-evacuate.ts, over member trust). A stopped container goes by
+ * btrfs send where both ends are on btrfs (migrate-send-storage.ts), else as
+ * an `lxt export` archive uploaded to LXD's import endpoint (`POST
+ * /1.0/instances` with an `application/octet-stream` body), which the
+ * remote imports all or nothing; a move destroys the source only once the
+ * remote has the container. A running one goes by migrate-send-running.ts.
  */
 import { createReadStream, statSync } from "node:fs";
 import { join } from "node:path";
-import { SIDE_FILES } from "../api/side-files.js";
 import { exportContainer } from "../container/backup.js";
 import { destroyContainer } from "../container/destroy.js";
 import { summarize } from "../container/list.js";
@@ -17,8 +19,7 @@ import { makeStaging } from "../container/staging.js";
 import type { Caller, Context } from "../core/context.js";
 import { LxtError } from "../core/errors.js";
 import type { Progress } from "../core/progress.js";
-import type { Identity } from "./client-cert.js";
-import { type Remote, remoteRequest, waitRemoteOperation } from "./remote.js";
+import { SIDE_FILES } from "./side-files.js";
 
 export interface SendOptions {
   /** The container's name on the remote. */
@@ -42,18 +43,74 @@ export interface SendResult {
   transport?: string;
 }
 
-/** What a send needs: this host's side, the remote and this state root's client certificate. */
+/** One request of a send: JSON, or a stream sent as `application/octet-stream`. */
+export interface SendCall {
+  method: string;
+  path: string;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+/** An answer's envelope: its `metadata`, and the operation an async answer started. */
+export interface SendAnswer {
+  metadata?: unknown;
+  operation?: string;
+}
+
+/** The error class of a peer's HTTP status. */
+function codeOf(status: number) {
+  if (status === 404) return "not-found" as const;
+  if (status === 409) return "exists" as const;
+  return "remote" as const;
+}
+
+/**
+ * A peer's answer (`body`, with HTTP status `http`) as its LXD envelope; an
+ * error envelope or status, or no JSON, throws an LxtError with the peer's
+ * words after `who` (`move c1 to m2:0: remote m2`): `not-found` for 404,
+ * `exists` for 409, else `remote`.
+ */
+export function parseAnswer<E extends { type?: string; error?: string; error_code?: number }>(
+  body: Buffer,
+  http: number | undefined,
+  who: string,
+): E {
+  let env: E;
+  try {
+    env = JSON.parse(body.toString("utf8")) as E;
+  } catch {
+    throw new LxtError("remote", `${who} answered ${http} with no JSON`);
+  }
+  const status = env.error_code ?? http ?? 500;
+  if (env.type === "error" || status >= 400) {
+    throw new LxtError(codeOf(status), `${who}: ${env.error || `answered ${status}`}`);
+  }
+  return env;
+}
+
+/**
+ * What a send needs: this host's side and a way to the receiving lxtd (a
+ * pinned remote for the CLI, member trust for lxtd: both check the peer's
+ * certificate before anything is sent).
+ */
 export interface Link {
   ctx: Context;
-  remote: Remote;
-  id: Identity;
+  /** The receiving side, for messages: `remote NAME`, `cluster member NAME`. */
+  to: string;
   what: string;
+  /**
+   * One request; an error answer throws an LxtError with the peer's words
+   * (`not-found` for 404, `exists` for 409).
+   */
+  request(call: SendCall): Promise<SendAnswer>;
+  /** Waits for an operation the peer started; its metadata, or throws its error. */
+  wait(operation: string): Promise<unknown>;
 }
 
 /** Refuses up front when the remote has an instance called `name` already. */
 export async function requireAbsent(link: Link, name: string): Promise<void> {
   try {
-    await remoteRequest(link.remote, link.id, link.what, {
+    await link.request({
       method: "GET",
       path: `/1.0/instances/${encodeURIComponent(name)}`,
     });
@@ -61,19 +118,16 @@ export async function requireAbsent(link: Link, name: string): Promise<void> {
     if (err instanceof LxtError && err.code === "not-found") return;
     throw err;
   }
-  throw new LxtError(
-    "exists",
-    `${link.what}: remote ${link.remote.name} has an instance called ${name} already`,
-  );
+  throw new LxtError("exists", `${link.what}: ${link.to} has an instance called ${name} already`);
 }
 
 /** Deletes instance `name` on the remote (undoing a copy that the source could not follow). */
 export async function deleteRemote(link: Link, name: string): Promise<void> {
-  const env = await remoteRequest(link.remote, link.id, link.what, {
+  const env = await link.request({
     method: "DELETE",
     path: `/1.0/instances/${encodeURIComponent(name)}`,
   });
-  if (env.operation) await waitRemoteOperation(link.remote, link.id, link.what, env.operation);
+  if (env.operation) await link.wait(env.operation);
 }
 
 /**
@@ -88,11 +142,11 @@ export async function sendContainer(
   requireExists(paths, link.what);
   const { state } = await summarize(link.ctx, paths);
   if (state !== "STOPPED" && (opts.move || opts.stateful)) {
-    const { sendRunning } = await import("./migrate-running.js");
+    const { sendRunning } = await import("./migrate-send-running.js");
     return sendRunning(link, paths, opts);
   }
   await requireAbsent(link, opts.newName);
-  const { commonTransport, sendByStorage } = await import("./migrate-storage.js");
+  const { commonTransport, sendByStorage } = await import("./migrate-send-storage.js");
   const transport = await commonTransport(link, paths);
   const bytes = transport
     ? await sendByStorage(link, paths, transport, opts)
@@ -138,15 +192,15 @@ async function uploadImport(
   progress?: Progress,
 ): Promise<unknown> {
   const size = statSync(file).size;
-  progress?.(`sending ${name} to ${link.remote.name} (${size} bytes)`);
-  const env = await remoteRequest(link.remote, link.id, link.what, {
+  progress?.(`sending ${name} to ${link.to} (${size} bytes)`);
+  const env = await link.request({
     method: "POST",
     path: "/1.0/instances",
     body: createReadStream(file),
     headers: { "X-LXD-name": name, "Content-Length": String(size) },
   });
   if (!env.operation) {
-    throw new LxtError("remote", `${link.what}: remote ${link.remote.name} started no import`);
+    throw new LxtError("remote", `${link.what}: ${link.to} started no import`);
   }
-  return waitRemoteOperation(link.remote, link.id, link.what, env.operation);
+  return link.wait(env.operation);
 }

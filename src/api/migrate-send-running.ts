@@ -9,7 +9,6 @@
  */
 import { createReadStream, mkdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { SIDE_FILES } from "../api/side-files.js";
 import { exportContainer } from "../container/backup.js";
 import { checkpointContainer, restoreContainer } from "../container/checkpoint.js";
 import { destroyContainer } from "../container/destroy.js";
@@ -17,8 +16,8 @@ import { checkpointRefusal, packCheckpoint } from "../container/migrate.js";
 import type { ContainerPaths } from "../container/paths.js";
 import { makeStaging } from "../container/staging.js";
 import { LxtError } from "../core/errors.js";
-import { type Link, requireAbsent, type SendOptions, type SendResult } from "./migrate.js";
-import { remoteRequest, waitRemoteOperation } from "./remote.js";
+import { type Link, requireAbsent, type SendOptions, type SendResult } from "./migrate-send.js";
+import { SIDE_FILES } from "./side-files.js";
 
 /** Sends running container `paths`; see the module's comment. */
 export async function sendRunning(
@@ -43,7 +42,7 @@ export async function sendRunning(
   const upload = async (method: string, path: string, f: string, headers = {}) => {
     const size = statSync(f).size;
     bytes += size;
-    return remoteRequest(link.remote, link.id, link.what, {
+    return link.request({
       method,
       path,
       body: createReadStream(f),
@@ -61,7 +60,7 @@ export async function sendRunning(
       "X-LXD-name": opts.newName,
     });
     id = (made.metadata as { id?: string })?.id;
-    if (!id) throw new LxtError("remote", `${link.what}: remote ${link.remote.name} gave no id`);
+    if (!id) throw new LxtError("remote", `${link.what}: ${link.to} gave no id`);
     rmSync(file("base.tar.zst"));
 
     opts.progress?.(`checkpointing ${paths.name}`);
@@ -77,10 +76,10 @@ export async function sendRunning(
       await restoreContainer(ctx, paths, { dir: images, caller: opts.caller });
       dumped = false;
     }
-    opts.progress?.(`restoring ${opts.newName} on ${link.remote.name}`);
+    opts.progress?.(`restoring ${opts.newName} on ${link.to}`);
     const op = await upload("POST", `/1.0/migrations/${id}`, file("checkpoint.tar.zst"));
     if (!op.operation) throw new LxtError("remote", `${link.what}: remote started no restore`);
-    await waitRemoteOperation(link.remote, link.id, link.what, op.operation);
+    await link.wait(op.operation);
     running = true;
     const downtimeMs = ctx.host.clock.now() - frozen;
     if (opts.move) {
@@ -89,7 +88,7 @@ export async function sendRunning(
       } catch (err) {
         throw new LxtError(
           "state",
-          `${link.what}: ${paths.name} runs on ${link.remote.name} now, but its stopped copy here could not be removed: ${(err as Error).message}`,
+          `${link.what}: ${paths.name} runs on ${link.to} now, but its stopped copy here could not be removed: ${(err as Error).message}`,
           err,
         );
       }
@@ -98,10 +97,12 @@ export async function sendRunning(
   } catch (err) {
     if (!running) {
       if (id) {
-        await remoteRequest(link.remote, link.id, link.what, {
-          method: "DELETE",
-          path: `/1.0/migrations/${id}`,
-        }).catch(() => undefined);
+        await link
+          .request({
+            method: "DELETE",
+            path: `/1.0/migrations/${id}`,
+          })
+          .catch(() => undefined);
       }
       if (dumped) {
         try {

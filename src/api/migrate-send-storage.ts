@@ -6,21 +6,17 @@
  * failure deletes what the remote received; the source is only read.
  */
 import { createReadStream, statSync } from "node:fs";
-import { SIDE_FILES } from "../api/side-files.js";
 import type { ContainerPaths } from "../container/paths.js";
 import { makeStaging } from "../container/staging.js";
 import { packForSend, sendableTransport } from "../container/storage-transfer.js";
 import { LxtError } from "../core/errors.js";
-import type { Link, SendOptions } from "./migrate.js";
-import { remoteRequest, waitRemoteOperation } from "./remote.js";
+import type { Link, SendOptions } from "./migrate-send.js";
+import { SIDE_FILES } from "./side-files.js";
 
 /** What the remote receives (`GET /1.0/migrations`); an older lxtd that does not say takes archives. */
 async function remoteReceives(link: Link): Promise<string[]> {
   try {
-    const env = await remoteRequest(link.remote, link.id, link.what, {
-      method: "GET",
-      path: "/1.0/migrations",
-    });
+    const env = await link.request({ method: "GET", path: "/1.0/migrations" });
     const got = (env.metadata as { receive?: unknown } | undefined)?.receive;
     return Array.isArray(got) ? got.filter((t): t is string => typeof t === "string") : [];
   } catch (err) {
@@ -48,7 +44,7 @@ async function upload(
   headers: Record<string, string> = {},
 ): Promise<{ size: number; metadata: unknown }> {
   const size = statSync(file).size;
-  const env = await remoteRequest(link.remote, link.id, link.what, {
+  const env = await link.request({
     method,
     path,
     body: createReadStream(file),
@@ -85,7 +81,7 @@ export async function sendByStorage(
       if (typeof meta?.id !== "string" || meta.streams !== pack.streams.length) {
         throw new LxtError(
           "remote",
-          `${link.what}: remote ${link.remote.name} answered no migration for ${pack.streams.length} streams`,
+          `${link.what}: ${link.to} answered no migration for ${pack.streams.length} streams`,
         );
       }
       const base = `/1.0/migrations/${encodeURIComponent(meta.id)}`;
@@ -93,27 +89,18 @@ export async function sendByStorage(
       try {
         for (const [i, file] of pack.streams.entries()) {
           opts.progress?.(
-            `sending ${transport} stream ${i + 1}/${pack.streams.length} to ${link.remote.name} (${statSync(file).size} bytes)`,
+            `sending ${transport} stream ${i + 1}/${pack.streams.length} to ${link.to} (${statSync(file).size} bytes)`,
           );
           bytes += (await upload(link, "PUT", `${base}/streams/${i}`, file)).size;
         }
-        const env = await remoteRequest(link.remote, link.id, link.what, {
-          method: "POST",
-          path: base,
-        });
+        const env = await link.request({ method: "POST", path: base });
         if (!env.operation) {
-          throw new LxtError(
-            "remote",
-            `${link.what}: remote ${link.remote.name} started no receive`,
-          );
+          throw new LxtError("remote", `${link.what}: ${link.to} started no receive`);
         }
-        await waitRemoteOperation(link.remote, link.id, link.what, env.operation);
+        await link.wait(env.operation);
       } catch (err) {
         // The remote drops a failed stream's migration itself; this covers a cut one.
-        await remoteRequest(link.remote, link.id, link.what, {
-          method: "DELETE",
-          path: base,
-        }).catch(() => undefined);
+        await link.request({ method: "DELETE", path: base }).catch(() => undefined);
         throw err;
       }
       return bytes;
