@@ -2,10 +2,13 @@
  * A stopped container sent by its backend's own streams (btrfs send) to a
  * remote that receives them (docs/migrate.md, `/1.0/migrations` in
  * docs/api.md): the remote says what it receives, the configs go first,
- * then each stream, then the remote puts the container in place. Any
- * failure deletes what the remote received; the source is only read.
+ * then each stream, piped from `btrfs send` into the request and from the
+ * request into the remote's `btrfs receive`, then the remote puts the
+ * container in place. Any failure deletes what the remote received; the
+ * source is only read.
  */
 import { createReadStream, statSync } from "node:fs";
+import { pipeline, type Readable, Transform } from "node:stream";
 import type { ContainerPaths } from "../container/paths.js";
 import { makeStaging } from "../container/staging.js";
 import { packForSend, sendableTransport } from "../container/storage-transfer.js";
@@ -53,6 +56,30 @@ async function upload(
   return { size, metadata: env.metadata };
 }
 
+/**
+ * Streams `body` by `method` to `path` on the remote as it is read (no
+ * spool on either side: the remote receives while this host sends); returns
+ * the bytes sent. A `body` that errors cuts the request, so the remote
+ * never takes a short stream for a whole one; the send is stopped however
+ * the request ends.
+ */
+async function stream(link: Link, method: string, path: string, body: Readable): Promise<number> {
+  let bytes = 0;
+  const counted = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      bytes += chunk.length;
+      cb(null, chunk);
+    },
+  });
+  pipeline(body, counted, () => undefined);
+  try {
+    await link.request({ method, path, body: counted });
+  } finally {
+    counted.destroy();
+  }
+  return bytes;
+}
+
 /** Sends stopped container `paths` by `transport`'s streams; returns the bytes sent. */
 export async function sendByStorage(
   link: Link,
@@ -78,20 +105,18 @@ export async function sendByStorage(
         "X-LXT-transport": transport,
       });
       const meta = first.metadata as { id?: unknown; streams?: unknown } | undefined;
-      if (typeof meta?.id !== "string" || meta.streams !== pack.streams.length) {
+      if (typeof meta?.id !== "string" || meta.streams !== pack.streams) {
         throw new LxtError(
           "remote",
-          `${link.what}: ${link.to} answered no migration for ${pack.streams.length} streams`,
+          `${link.what}: ${link.to} answered no migration for ${pack.streams} streams`,
         );
       }
       const base = `/1.0/migrations/${encodeURIComponent(meta.id)}`;
       let bytes = first.size;
       try {
-        for (const [i, file] of pack.streams.entries()) {
-          opts.progress?.(
-            `sending ${transport} stream ${i + 1}/${pack.streams.length} to ${link.to} (${statSync(file).size} bytes)`,
-          );
-          bytes += (await upload(link, "PUT", `${base}/streams/${i}`, file)).size;
+        for (let i = 0; i < pack.streams; i++) {
+          opts.progress?.(`sending ${transport} stream ${i + 1}/${pack.streams} to ${link.to}`);
+          bytes += await stream(link, "PUT", `${base}/streams/${i}`, pack.stream(i));
         }
         const env = await link.request({ method: "POST", path: base });
         if (!env.operation) {

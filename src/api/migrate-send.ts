@@ -11,6 +11,7 @@
  */
 import { createReadStream, statSync } from "node:fs";
 import { join } from "node:path";
+import type { Readable, Writable } from "node:stream";
 import { exportContainer } from "../container/backup.js";
 import { destroyContainer } from "../container/destroy.js";
 import { summarize } from "../container/list.js";
@@ -86,6 +87,20 @@ export function parseAnswer<E extends { type?: string; error?: string; error_cod
     throw new LxtError(codeOf(status), `${who}: ${env.error || `answered ${status}`}`);
   }
   return env;
+}
+
+/**
+ * Sends `body` as the request `req`'s body: a body that errors (before or
+ * while it is read) destroys the request, so the peer sees a cut upload,
+ * never a short one that ended.
+ */
+export function pipeBody(body: Readable, req: Writable & { destroy(err?: Error): unknown }): void {
+  if (body.destroyed) {
+    req.destroy(body.errored ?? new LxtError("internal", "the body was closed before it was sent"));
+    return;
+  }
+  body.on("error", (err) => req.destroy(err));
+  body.pipe(req);
 }
 
 /**

@@ -16,6 +16,7 @@
  */
 import { existsSync, mkdirSync, rmdirSync } from "node:fs";
 import { basename, join } from "node:path";
+import type { Readable } from "node:stream";
 import type { Caller, Context } from "../core/context.js";
 import { LxtError, wrapError } from "../core/errors.js";
 import { checkName } from "../core/names.js";
@@ -79,8 +80,14 @@ export interface SendPack {
   transport: string;
   /** The archive of configs and records (no rootfs). */
   meta: string;
-  /** The stream files, in the order the receiver takes them: each snapshot's, then the rootfs's. */
-  streams: string[];
+  /** How many streams there are: each snapshot's, then the rootfs's, in the order the receiver takes them. */
+  streams: number;
+  /**
+   * Stream number `index` (each once, in order), read from the backend as
+   * it is sent: it errors when the send fails, and destroying it stops the
+   * send.
+   */
+  stream(index: number): Readable;
   /** Removes the read-only snapshot of the rootfs taken for the send. */
   cleanup(): Promise<void>;
 }
@@ -128,18 +135,17 @@ export async function packForSend(
       rootfsRef(snapshotPaths(ctx, paths, s.name), "send"),
     );
     chain.push(live);
-    const streams: string[] = [];
-    let parent: RootfsRef | undefined;
-    for (const [i, ref] of chain.entries()) {
-      const file = join(dir, `stream-${i}`);
+    const send = driver.send.bind(driver);
+    const stream = (index: number): Readable => {
+      const ref = chain[index];
+      if (!ref) throw new LxtError("internal", `send ${paths.name}: no stream ${index}`);
+      const parent = chain[index - 1];
       opts.progress?.(
         `${transport} send ${basename(ref.dir)}${parent ? ` (since ${basename(parent.dir)})` : ""}`,
       );
-      await driver.send(ref, file, parent);
-      streams.push(file);
-      parent = ref;
-    }
-    return { transport, meta, streams, cleanup };
+      return send(ref, parent);
+    };
+    return { transport, meta, streams: chain.length, stream, cleanup };
   } catch (err) {
     await cleanup();
     throw explainNoSpace(wrapError(`send ${paths.name}`, err), `send ${paths.name}`, dir);
@@ -151,8 +157,12 @@ export interface ReceiveStage {
   paths: ContainerPaths;
   /** How many streams `receive` takes (the manifest's snapshots, then the rootfs). */
   streams: number;
-  /** Receives stream number `index` (in order) from `file`; a failure aborts the whole receive. */
-  receive(index: number, file: string): Promise<void>;
+  /**
+   * Receives stream number `index` (in order) from `input` as it arrives;
+   * a failure (the stream's own, or an `input` cut short) aborts the whole
+   * receive.
+   */
+  receive(index: number, input: Readable): Promise<void>;
   /** Puts the container in place (refused when the name is taken by then); a failure aborts. */
   finish(): Promise<ContainerPaths>;
   /** Removes every subvolume received and the staging directory. Idempotent; a no-op after `finish`. */
@@ -190,13 +200,24 @@ export async function stageReceive(
   const slots = [...manifest.snapshots.map((s) => join(staging, "snaps", s.name)), recv];
   const made: RootfsRef[] = [];
   let next = 0;
-  let done = false;
-  const abort = async () => {
-    if (done) return;
-    done = true;
-    for (const ref of made.reverse()) await driver.destroy(ref);
-    await stage.release();
+  /** Placed (`finish` succeeded): nothing is left to abort. */
+  let placed = false;
+  let aborting: Promise<void> | undefined;
+  /** The stream being received: an abort cuts its input and waits for the receive to stop. */
+  let current: { input: Readable; settled: Promise<unknown> } | undefined;
+  const abort = (): Promise<void> => {
+    if (placed) return Promise.resolve();
+    aborting ??= (async () => {
+      if (current) {
+        current.input.destroy();
+        await current.settled;
+      }
+      for (const ref of made.reverse()) await driver.destroy(ref);
+      await stage.release();
+    })();
+    return aborting;
   };
+  const done = () => placed || aborting !== undefined;
   const failing = async (what: string, err: unknown): Promise<never> => {
     await abort().catch(() => undefined);
     throw explainNoSpace(
@@ -214,8 +235,8 @@ export async function stageReceive(
   } catch (err) {
     return failing("its configs", err);
   }
-  const receive = async (index: number, file: string) => {
-    if (done || index !== next || index >= slots.length) {
+  const receive = async (index: number, input: Readable) => {
+    if (done() || index !== next || index >= slots.length) {
       throw new LxtError(
         "usage",
         `receive ${paths.name}: stream ${index} not expected (next: ${next} of ${slots.length})`,
@@ -225,7 +246,14 @@ export async function stageReceive(
     // What a failed receive leaves is destroyed with the rest.
     made.push({ spec: driver.newSpec(slot), dir: slot });
     try {
-      await receiveStream(file, slot);
+      const received = receiveStream(input, slot);
+      current = { input, settled: received.catch(() => undefined) };
+      try {
+        await received;
+      } finally {
+        // Settled: its input (a request that is still to be answered) is not to be cut.
+        current = undefined;
+      }
       if (!existsSync(join(slot, "rootfs")))
         throw new LxtError("system", "the stream made no rootfs");
     } catch (err) {
@@ -234,7 +262,7 @@ export async function stageReceive(
     next++;
   };
   const finish = async () => {
-    if (done || next !== slots.length) {
+    if (done() || next !== slots.length) {
       throw new LxtError(
         "usage",
         `receive ${paths.name}: ${next} of ${slots.length} streams received`,
@@ -268,7 +296,7 @@ export async function stageReceive(
     } catch (err) {
       return failing("put in place", err);
     }
-    done = true;
+    placed = true;
     await stage.release();
     return paths;
   };

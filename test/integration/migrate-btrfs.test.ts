@@ -5,11 +5,14 @@
  * moves by `btrfs send` (the snapshots an incremental chain) and arrives
  * with both, read-only, its rootfs writable; a 100 MiB rootfs goes by
  * btrfs to the one and as an archive to a third host whose state root is a
- * plain directory (it receives no btrfs), timed side by side; a failing `btrfs receive` on the remote leaves the source
- * as it was and nothing there (no container, subvolume or staging).
+ * plain directory (it receives no btrfs), timed side by side; a failing
+ * `btrfs receive` on the remote, and a `btrfs send` that fails half way
+ * through its upload, leave the source as it was and nothing there (no
+ * container, subvolume, staging or spool).
  */
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import {
   chmodSync,
   existsSync,
@@ -55,7 +58,7 @@ describe("stopped moves by btrfs send/receive", { skip, timeout: 900_000 }, () =
   let b: Host;
   let c: Host;
   const hosts: Host[] = [];
-  /** b's fake `btrfs`: passes through unless `mode` says `fail-receive`. */
+  /** The fake `btrfs` (b's daemon's, a's CLI's when asked): passes through unless `mode` says to fail. */
   const fake = mkdtempSync(join(tmpdir(), "lxt-fakebtrfs-"));
   const mode = (m: string) => writeFileSync(join(fake, "mode"), m);
 
@@ -100,6 +103,11 @@ fail-receive)
   case " $* " in *" receive "*)
     ${BTRFS} -q subvolume create "$last/rootfs"
     echo "fake: receive failed half way" >&2; exit 1 ;;
+  esac ;;
+fail-send)
+  case " $* " in *" send "*)
+    ${BTRFS} "$@" | head -c 262144
+    echo "fake: send failed half way" >&2; exit 1 ;;
   esac ;;
 esac
 exec ${BTRFS} "$@"
@@ -198,19 +206,23 @@ exec ${BTRFS} "$@"
     assert.deepEqual(uploads(b), []);
   });
 
-  test("a failing btrfs receive on the remote leaves the source as it was and nothing there", () => {
-    mode("pass");
-    const n = make(a, "fail");
+  /**
+   * Moves `n` from a to b with the fake btrfs in `failMode` (on `env`'s PATH
+   * for a's CLI); the move must fail with `why`, leaving a's container and
+   * subvolumes as they were and nothing on b (the sender's failure returns
+   * only once b has dropped what it received).
+   */
+  const failedMove = (n: string, failMode: string, why: RegExp, env: NodeJS.ProcessEnv = {}) => {
     const src = join(a.box.lxcpath, n);
     writeFileSync(join(src, "rootfs", "marker"), "kept\n");
     a.net.ok(["snapshot", "-n", n]);
     const before = subvolumes(b);
     const beforeA = subvolumes(a);
-    mode("fail-receive");
+    mode(failMode);
     try {
-      const r = a.net.lxt(["move", n, "b:"]);
+      const r = a.net.lxt(["move", n, "b:"], env);
       assert.notEqual(r.code, 0);
-      assert.match(r.stderr, /fake: receive failed half way/);
+      assert.match(r.stderr, why);
     } finally {
       mode("pass");
     }
@@ -224,6 +236,21 @@ exec ${BTRFS} "$@"
     assert.deepEqual(hidden(b), []);
     assert.deepEqual(uploads(b), []);
     a.net.ok(["destroy", "-s", "-n", n]);
+  };
+
+  test("a failing btrfs receive on the remote leaves the source as it was and nothing there", () => {
+    mode("pass");
+    failedMove(make(a, "fail"), "fail-receive", /fake: receive failed half way/);
+  });
+
+  test("a btrfs send that fails half way cuts the upload: the remote's receive stops and leaves nothing", () => {
+    mode("pass");
+    const n = make(a, "cut");
+    // Bigger than what the fake lets through, so the remote has begun receiving the stream that is cut.
+    writeFileSync(join(a.box.lxcpath, n, "rootfs", "big"), randomBytes(4 << 20));
+    failedMove(n, "fail-send", /fake: send failed half way/, {
+      PATH: `${fake}:${process.env.PATH}`,
+    });
   });
 
   test("100 MiB rootfs: btrfs send (to b) against the archive (to c, a directory state root), interleaved", () => {

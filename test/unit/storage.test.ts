@@ -10,6 +10,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Readable } from "node:stream";
 import { after, describe, it } from "node:test";
 import { rewriteConfig, writeHostname } from "../../src/container/clone.js";
 import { renderPlan } from "../../src/container/plan.js";
@@ -117,23 +118,18 @@ describe("storage drivers (recording runner)", () => {
     const d = storageDriver("btrfs", run);
     const snap: RootfsRef = { spec: d.newSpec("/p/a/snaps/snap0"), dir: "/p/a/snaps/snap0" };
     const live: RootfsRef = { spec: d.newSpec("/p/s/live"), dir: "/p/s/live" };
-    await d.send?.(snap, "/p/s/stream-0");
-    await d.send?.(live, "/p/s/stream-1", snap);
-    await d.receive?.("/q/stream-1", "/q/stage/.recv");
+    const sent: Buffer[] = [];
+    for await (const b of d.send?.(snap) ?? []) sent.push(b as Buffer);
+    for await (const b of d.send?.(live, snap) ?? []) sent.push(b as Buffer);
+    await d.receive?.(Readable.from([Buffer.from("stream")]), "/q/stage/.recv");
     assert.deepEqual(run.calls, [
-      ["btrfs", "-q", "send", "-f", "/p/s/stream-0", "/p/a/snaps/snap0/rootfs"],
-      [
-        "btrfs",
-        "-q",
-        "send",
-        "-p",
-        "/p/a/snaps/snap0/rootfs",
-        "-f",
-        "/p/s/stream-1",
-        "/p/s/live/rootfs",
-      ],
-      ["btrfs", "-q", "receive", "-f", "/q/stream-1", "/q/stage/.recv"],
+      ["btrfs", "-q", "send", "/p/a/snaps/snap0/rootfs"],
+      ["btrfs", "-q", "send", "-p", "/p/a/snaps/snap0/rootfs", "/p/s/live/rootfs"],
+      ["btrfs", "-q", "receive", "/q/stage/.recv"],
     ]);
+    // A runner without pipes cannot stream.
+    const plain = storageDriver("btrfs", { run: async () => "" });
+    assert.throws(() => plain.send?.(snap), /cannot stream/);
     // Only backends with a stream of their own offer it.
     assert.equal(storageDriver("dir", run).send, undefined);
     assert.equal(storageDriver("overlay", run).receive, undefined);

@@ -14,7 +14,7 @@
  * them (`GET /1.0/migrations` says what this host receives):
  *
  *   POST   /1.0/migrations          X-LXT-transport: btrfs; configs archive → {id, streams}
- *   PUT    /1.0/migrations/ID/streams/N  stream N, received at once
+ *   PUT    /1.0/migrations/ID/streams/N  stream N, received as it arrives
  *   POST   /1.0/migrations/ID       (empty) → operation: put in place
  *
  * The base is unpacked into a staging directory before the first request
@@ -44,7 +44,7 @@ import {
 import { checkName } from "../../core/names.js";
 import type { Daemon } from "../daemon.js";
 import { ApiError, badRequest, syncBody } from "../envelope.js";
-import { imported, spoolUpload, uploadsDir } from "./backups.js";
+import { imported, isUpload, spoolUpload, uploadsDir } from "./backups.js";
 import { INSTANCES, instanceOperation } from "./instances.js";
 
 const BASE = "/1.0/migrations";
@@ -75,17 +75,37 @@ function pendings(d: Daemon): Map<string, Pending> {
   return m;
 }
 
-/** Forgets migration `id` and removes what it was sent (settles once its staging is gone). */
-async function drop(d: Daemon, id: string): Promise<void> {
+const droppingOf = new WeakMap<Daemon, Map<string, Promise<void>>>();
+
+function droppings(d: Daemon): Map<string, Promise<void>> {
+  let m = droppingOf.get(d);
+  if (!m) {
+    m = new Map();
+    droppingOf.set(d, m);
+  }
+  return m;
+}
+
+/**
+ * Forgets migration `id` and removes what it was sent (settles once its
+ * staging is gone); a second call while that runs waits for the same work.
+ */
+function drop(d: Daemon, id: string): Promise<void> {
+  const running = droppings(d).get(id);
+  if (running) return running;
   const p = pendings(d).get(id);
-  if (!p) return;
+  if (!p) return Promise.resolve();
   clearTimeout(p.timer);
   pendings(d).delete(id);
-  rmSync(p.dir, { recursive: true, force: true });
-  await p.staged?.abort().catch((err) => d.log.warn({ err }, "migration: staging not removed"));
-  await p.receiving
-    ?.abort()
-    .catch((err) => d.log.warn({ err }, "migration: received streams not removed"));
+  const work = (async () => {
+    rmSync(p.dir, { recursive: true, force: true });
+    await p.staged?.abort().catch((err) => d.log.warn({ err }, "migration: staging not removed"));
+    await p.receiving
+      ?.abort()
+      .catch((err) => d.log.warn({ err }, "migration: received streams not removed"));
+  })().finally(() => droppings(d).delete(id));
+  droppings(d).set(id, work);
+  return work;
 }
 
 function touch(d: Daemon, id: string, p: Pending): void {
@@ -173,22 +193,23 @@ export function registerMigrationRoutes(app: FastifyInstance, d: Daemon): void {
   app.put<{ Params: { id: string; n: string } }>(`${BASE}/:id/streams/:n`, async (req) => {
     const p = find(d, req.params.id);
     if (!p.receiving) throw badRequest("This migration takes no streams");
-    const file = join(p.dir, `stream-${req.params.n}`);
+    if (!isUpload(req.body)) throw badRequest("Expected an application/octet-stream body");
     try {
-      await spoolUpload(req.body, file);
-      await p.receiving.receive(Number(req.params.n), file);
+      // Received as it arrives: a body cut short fails the receive.
+      await p.receiving.receive(Number(req.params.n), req.body);
     } catch (err) {
       // A stream that did not arrive whole ends the migration: nothing stays.
       await drop(d, req.params.id);
+      // What the sender still sends is read away, so that it hears why.
+      req.body.resume();
       throw err;
-    } finally {
-      rmSync(file, { force: true });
     }
     return syncBody({});
   });
 
   app.delete<{ Params: { id: string } }>(`${BASE}/:id`, async (req) => {
-    find(d, req.params.id);
+    // Being dropped already (a stream that failed): answered once nothing is left.
+    if (!droppings(d).has(req.params.id)) find(d, req.params.id);
     await drop(d, req.params.id);
     return syncBody({});
   });
