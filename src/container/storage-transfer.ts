@@ -236,10 +236,10 @@ export async function stageReceive(
     return failing("its configs", err);
   }
   const receive = async (index: number, input: Readable) => {
-    if (done() || index !== next || index >= slots.length) {
+    if (done() || current || index !== next || index >= slots.length) {
       throw new LxtError(
         "usage",
-        `receive ${paths.name}: stream ${index} not expected (next: ${next} of ${slots.length})`,
+        `receive ${paths.name}: stream ${index} not expected (next: ${next} of ${slots.length}${current ? ", being received" : ""})`,
       );
     }
     const slot = slots[index] as string;

@@ -194,9 +194,12 @@ export function registerMigrationRoutes(app: FastifyInstance, d: Daemon): void {
     const p = find(d, req.params.id);
     if (!p.receiving) throw badRequest("This migration takes no streams");
     if (!isUpload(req.body)) throw badRequest("Expected an application/octet-stream body");
+    // Not idle while a stream arrives, however long it takes.
+    clearTimeout(p.timer);
     try {
       // Received as it arrives: a body cut short fails the receive.
       await p.receiving.receive(Number(req.params.n), req.body);
+      if (pendings(d).get(req.params.id) === p) touch(d, req.params.id, p);
     } catch (err) {
       // A stream that did not arrive whole ends the migration: nothing stays.
       await drop(d, req.params.id);
