@@ -11,15 +11,11 @@ import type { HelperFailure } from "../host/helper-protocol.js";
 import { describeFailure } from "../host/monitor-client.js";
 import type { CommandRunner } from "../host/runner.js";
 import { intToIp, parseCidr } from "./ipv4.js";
+import { type HostLink, kindIn, type LinkKind, linkPresent, listLinks } from "./links.js";
 import { withNetworkLock } from "./lock.js";
 import {
   DEFAULT_NETWORK,
   ensureNetwork,
-  type HostLink,
-  kindIn,
-  type LinkKind,
-  linkPresent,
-  listLinks,
   loadNetwork,
   networkRunPaths,
   registerHost,

@@ -5,7 +5,8 @@ import type { Context } from "../core/context.js";
 import type { CommandRunner } from "../host/runner.js";
 import { forwardPolicyWarnings } from "./firewall.js";
 import { parseDhcpHost } from "./forward.js";
-import { bridgePorts, dnsmasqPid, linkKind, networkRunPaths } from "./manage.js";
+import { bridgePorts, linkKind } from "./links.js";
+import { dnsmasqPid, networkRunPaths } from "./manage.js";
 import { type Lease, type NetworkDef, parseLeases } from "./render.js";
 
 /** A network as `network show` reports it. */
