@@ -7,11 +7,13 @@
  * confined by the same code as `lxt attach`.
  *
  * The fork comes from a zygote: one process per running container, made on
- * that container's first attach, that has already moved itself into the
- * container's cgroups (and joins nothing else). Its forks start there, so
- * an attach writes no cgroup.procs: the first such write of a process takes
- * the cgroup threadgroup lock for writing, which waits for an RCU grace
- * period (milliseconds, most of an attach's cost). A zygote ends when its
+ * that container's first attach, that is already in the container's
+ * cgroups (and joins nothing else). Its forks start there, so an attach
+ * writes no cgroup.procs: the first such write of a process takes the cgroup
+ * threadgroup lock for writing, which waits for an RCU grace period
+ * (milliseconds, most of an attach's cost). The zygote itself takes none
+ * either: it is cloned into the v2 cgroup and moves only itself into the v1
+ * ones (place). A zygote ends when its
  * container's init does, or with the server. docs/helper-protocol.md,
  * _Attach server_.
  */
@@ -20,6 +22,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/sched.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -29,6 +32,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -201,15 +205,31 @@ static int zygote_recv(int sock, int *control, int *streams, char ***argv)
 	return 1;
 }
 
-/* Moves this process into the container's cgroups (host paths). */
-static int place(char **cgroups, int n)
+/* A v1 cgroup directory has a `tasks` file; a v2 one has none. */
+static bool is_v1(const char *dir)
+{
+	char path[4200];
+
+	snprintf(path, sizeof(path), "%s/tasks", dir);
+	return access(path, F_OK) == 0;
+}
+
+/* Moves this process (one thread) into the container's cgroups (host
+ * paths): a v1 one by 0 in its `tasks` (a task moving only itself skips the
+ * kernel's threadgroup lock and its RCU grace period), the v2 one by its pid
+ * in cgroup.procs unless the clone already put it there (in_v2). */
+static int place(char **cgroups, int n, bool in_v2)
 {
 	char path[4200], pid[24];
 
 	snprintf(pid, sizeof(pid), "%d", (int)getpid());
 	for (int i = 0; i < n; i++) {
-		snprintf(path, sizeof(path), "%s/cgroup.procs", cgroups[i]);
-		if (write_file(path, pid, "attach") < 0)
+		bool v1 = is_v1(cgroups[i]);
+
+		if (!v1 && in_v2)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", cgroups[i], v1 ? "tasks" : "cgroup.procs");
+		if (write_file(path, v1 ? "0" : pid, "attach") < 0)
 			return -1;
 	}
 	return 0;
@@ -219,7 +239,7 @@ static int place(char **cgroups, int n)
  * One that could not place itself answers what was sent with the error
  * and ends: the server then forks such attaches itself. */
 static _Noreturn void zygote_main(int sock, pid_t init, unsigned long long start,
-				  char **cgroups, int ncg)
+				  char **cgroups, int ncg, bool in_v2)
 {
 	sigset_t set;
 	int sigfd, pidfd;
@@ -239,7 +259,7 @@ static _Noreturn void zygote_main(int sock, pid_t init, unsigned long long start
 	if ((sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK)) < 0)
 		_exit(1);
 	pidfd = pidfd_checked(init, start, "attach");
-	placed = pidfd >= 0 && place(cgroups, ncg) == 0;
+	placed = pidfd >= 0 && place(cgroups, ncg, in_v2) == 0;
 	for (;;) {
 		struct pollfd pfd[3] = {
 			{.fd = sock, .events = POLLIN},
@@ -290,12 +310,41 @@ static _Noreturn void zygote_main(int sock, pid_t init, unsigned long long start
 	}
 }
 
+/* A fork, born in the v2 cgroup among dirs (CLONE_INTO_CGROUP: no move, so
+ * no wait for the threadgroup lock) when there is one and the kernel takes
+ * it (*in_v2 set), else a plain fork that places itself. */
+static pid_t clone_into_v2(char **dirs, int n, bool *in_v2)
+{
+	struct clone_args ca = {.exit_signal = SIGCHLD};
+	int fd = -1;
+	long pid;
+
+	for (int i = 0; i < n && fd < 0; i++)
+		if (!is_v1(dirs[i]))
+			fd = open(dirs[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		ca.flags = CLONE_INTO_CGROUP;
+		ca.cgroup = (uint64_t)fd;
+		/* No stack: clone3 then behaves like fork(2), returning twice. */
+		pid = syscall(SYS_clone3, &ca, sizeof(ca));
+		if (pid == 0) {
+			*in_v2 = true;
+			return 0;
+		}
+		close(fd);
+		if (pid > 0)
+			return (pid_t)pid;
+	}
+	return fork();
+}
+
 /* The zygote of the container whose init is pid/start, made when missing;
  * NULL when none can be (the caller forks the attach itself). */
 static struct zygote *zygote_for(pid_t init, unsigned long long start, char **cgroups, int ncg)
 {
 	struct zygote *z = NULL;
 	int sv[2];
+	bool in_v2 = false;
 	pid_t pid;
 
 	for (int i = 0; i < AS_ZYGOTES; i++) {
@@ -306,10 +355,10 @@ static struct zygote *zygote_for(pid_t init, unsigned long long start, char **cg
 	}
 	if (!z || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return NULL;
-	pid = fork();
+	pid = clone_into_v2(cgroups, ncg, &in_v2);
 	if (pid == 0) {
 		close(sv[0]);
-		zygote_main(sv[1], init, start, cgroups, ncg);
+		zygote_main(sv[1], init, start, cgroups, ncg, in_v2);
 	}
 	close(sv[1]);
 	if (pid < 0) {

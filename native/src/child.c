@@ -642,6 +642,29 @@ static _Noreturn void run_init_shim(struct child_ctx *c, mode_t umask_saved, int
 	}
 }
 
+/* The v1 cgroups entered by the child itself (cgroup1_by_child): 0 in a
+ * `tasks` file moves the writing thread, the child's only one. */
+static int enter_cgroup1(struct child_ctx *c)
+{
+	int e = 0, i = 0;
+
+	for (; i < c->ncg1_fds && !e; i++) {
+		ssize_t n = write(c->cg1_fds[i], "0", 1);
+
+		e = n == 1 ? 0 : n < 0 ? errno : EIO;
+		close(c->cg1_fds[i]);
+	}
+	for (int k = i; k < c->ncg1_fds; k++)
+		close(c->cg1_fds[k]);
+	if (e) {
+		char path[4200];
+
+		snprintf(path, sizeof(path), "%s/tasks", c->p->cgroup1[i - 1]);
+		return fail("cgroup", "write", path, e);
+	}
+	return 0;
+}
+
 _Noreturn void child_main(struct child_ctx *c)
 {
 	const struct plan *p = c->p;
@@ -663,6 +686,9 @@ _Noreturn void child_main(struct child_ctx *c)
 	 * in a new pid namespace getppid() is 0 and cannot tell us. */
 	if (recv_idmapped(c, fds) < 0)
 		_exit(1);
+	/* After the go-ahead, so that the monitor reads a failure's line. */
+	if (enter_cgroup1(c) < 0)
+		child_fail(c);
 	if (nsopts_child_timens(&p->opts) < 0)
 		child_fail(c);
 	/* In a user namespace the maps are written now: become its root
@@ -683,8 +709,9 @@ _Noreturn void child_main(struct child_ctx *c)
 	if (p->nidmapped && (make_rslave("idmap") < 0 || idmap_attach_mounts(p, fds) < 0))
 		child_fail(c);
 	/* A v2 cgroup entered by a write (a shared-namespace clone, nsopts.c) is the monitor's too. */
-	net_pending = p->ncgroup1 > 0 || (p->cgroup2 && p->opts.nshare > 0) || p->nnets > 0 || p->nhooks > 0;
-	cgroupns_pending = p->ns_cgroup && p->ncgroup1 > 0;
+	net_pending = (p->ncgroup1 > 0 && !cgroup1_by_child(p)) || (p->cgroup2 && p->opts.nshare > 0) ||
+		      p->nnets > 0 || p->nhooks > 0;
+	cgroupns_pending = p->ns_cgroup && p->ncgroup1 > 0 && !cgroup1_by_child(p);
 	if (p->ns_cgroup && !cgroupns_pending && unshare(CLONE_NEWCGROUP) < 0) {
 		fail("cgroup", "unshare", NULL, errno);
 		child_fail(c);

@@ -598,10 +598,35 @@ static void run_child(void *c)
 	child_main(c);
 }
 
+static void close_fds(const int *fds, int n)
+{
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+}
+
+/* The v1 cgroups' `tasks` files, write-only, for the child to enter them by
+ * (cgroup1_by_child); a failure is the placement's: `error cgroup open PATH`. */
+static int open_tasks(int *fds)
+{
+	char path[4200];
+
+	for (int i = 0; i < M.p.ncgroup1; i++) {
+		snprintf(path, sizeof(path), "%s/tasks", M.p.cgroup1[i]);
+		fds[i] = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fds[i] < 0) {
+			int e = errno;
+
+			close_fds(fds, i);
+			return fail("cgroup", "open", path, e);
+		}
+	}
+	return 0;
+}
+
 static int clone_child(int sync_child)
 {
 	struct clone_args ca = {0};
-	int cgfd = -1;
+	int cgfd = -1, cg1[PLAN_MAX_CGROUPS];
 	long pid;
 
 	if (M.p.cgroup2) {
@@ -627,14 +652,22 @@ static int clone_child(int sync_child)
 		M.started = true;
 		return 0;
 	}
+	if (cgroup1_by_child(&M.p) && open_tasks(cg1) < 0) {
+		if (cgfd >= 0)
+			close(cgfd);
+		return -1;
+	}
 	/* No stack: clone3 then behaves like fork(2), returning twice. */
 	pid = syscall(SYS_clone3, &ca, sizeof(ca));
 	if (pid == 0) {
-		struct child_ctx c = {.p = &M.p, .sync_fd = sync_child, .ptys = M.ptys, .npty = M.npty};
+		struct child_ctx c = {.p = &M.p, .sync_fd = sync_child, .ptys = M.ptys, .npty = M.npty,
+				      .cg1_fds = cg1, .ncg1_fds = cgroup1_by_child(&M.p) ? M.p.ncgroup1 : 0};
 		child_main(&c);
 	}
 	if (cgfd >= 0)
 		close(cgfd);
+	if (cgroup1_by_child(&M.p))
+		close_fds(cg1, M.p.ncgroup1);
 	if (pid < 0)
 		return fail("clone", "clone3", NULL, errno);
 	M.init = (pid_t)pid;
@@ -652,7 +685,7 @@ static int place_cgroup1(void)
 		if (write_file(path, pid, "cgroup") < 0)
 			return -1;
 	}
-	for (int i = 0; i < M.p.ncgroup1; i++) {
+	for (int i = 0; i < M.p.ncgroup1 && !cgroup1_by_child(&M.p); i++) {
 		snprintf(path, sizeof(path), "%s/cgroup.procs", M.p.cgroup1[i]);
 		if (write_file(path, pid, "cgroup") < 0)
 			return -1;
@@ -873,12 +906,14 @@ static int start_container(char *line, size_t cap)
 	}
 	for (int i = 0; i < nfds; i++)
 		close(fds[i]);
-	/* The v1 cgroups, the NICs and script.up while the child prepares its
-	 * rootfs; it waits for 'n' before anything that may need them and
-	 * before its exec (child.c, wait_net). A write to cgroup.procs moves a
-	 * task, and the first move after a quiet spell waits for an RCU grace
-	 * period (10 ms and more): the child's mounts run meanwhile. */
-	if (M.p.ncgroup1 > 0 || M.cgroup2_late || M.p.nnets > 0 || M.p.nhooks > 0) {
+	/* The v1 cgroups (unless the child enters them itself), the NICs and
+	 * script.up while the child prepares its rootfs; it waits for 'n'
+	 * before anything that may need them and before its exec (child.c,
+	 * wait_net). A write to cgroup.procs moves a task, and the first move
+	 * after a quiet spell waits for an RCU grace period (10 ms and more):
+	 * the child's mounts run meanwhile. */
+	if ((M.p.ncgroup1 > 0 && !cgroup1_by_child(&M.p)) || M.cgroup2_late || M.p.nnets > 0 ||
+	    M.p.nhooks > 0) {
 		if (place_cgroup1() < 0 || net_run(&M.p, M.init) < 0 || run_hooks() < 0) {
 			/* A child that failed first (its namespace gone with it) says why. */
 			n = recv_msg(sv[0], line, cap - 1, MSG_DONTWAIT);

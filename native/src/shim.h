@@ -23,7 +23,25 @@ struct child_ctx {
 	int sync_fd;
 	struct pty *ptys;
 	int npty;
+	/* The v1 cgroups' `tasks` files, opened by the monitor (cgroup1_by_child). */
+	const int *cg1_fds;
+	int ncg1_fds;
 };
+
+/*
+ * Whether the child enters its v1 cgroups itself, writing 0 to each `tasks`
+ * file through an fd the monitor opened (the kernel checks the opener's
+ * credentials): a task moving only itself skips the kernel's global
+ * threadgroup lock, whose first take after a quiet spell waits for an RCU
+ * grace period (10-100 ms here), where the monitor's write of the child's
+ * pid to `cgroup.procs` takes it. Not with shared namespaces (an
+ * intermediate clones the init) nor with `host-hook` records (they run
+ * before the child's 'n' and see the init already placed).
+ */
+static inline bool cgroup1_by_child(const struct plan *p)
+{
+	return p->ncgroup1 > 0 && p->opts.nshare == 0 && p->nhooks == 0;
+}
 
 /* The monitor's go-ahead to the child, sent with the idmapped trees' fds:
  * bit K of skipped marks the K-th idmapped bind as not made (optional). */

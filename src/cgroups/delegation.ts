@@ -45,7 +45,7 @@ export interface V2DelegationInput {
   parent: string;
   /** Whether C is the hierarchy's root cgroup (exempt from the rule). */
   isRoot: boolean;
-  /** Pids in `C/cgroup.procs`. */
+  /** Pids in `C/cgroup.procs`; not read at the root, which is exempt from the rule (empty there). */
   procs: number[];
   /** This process. */
   selfPid: number;
@@ -160,8 +160,9 @@ export function readV2Delegation(
   parent: string,
   fields: Pick<V2DelegationInput, "required" | "wanted" | "leaf" | "selfPid">,
 ): V2DelegationInput {
-  const procs = listPids(parent, fs);
   const isRoot = isHierarchyRoot(fs, parent);
+  // The root's list is every process of the host left there: long, and never needed.
+  const procs = isRoot ? [] : listPids(parent, fs);
   const words = (file: string): string[] => {
     try {
       return fs.readFile(`${parent}/${file}`).split(/\s+/).filter(Boolean);

@@ -40,6 +40,9 @@ describe("lifecycle of a busybox container", { skip, timeout: 120_000 }, () => {
     assert.ok(info.pid > 1);
     assert.ok(info.cgroups.length > 0, "info lists the container's cgroups");
     for (const dir of info.cgroups) assert.ok(existsSync(dir), `${dir} exists`);
+    // The init sits in the container's cgroup of every hierarchy (the v1 ones
+    // entered by the child itself, docs/helper-protocol.md, Start protocol).
+    assert.deepEqual(cgroupDirsOf(info.pid).sort(), [...info.cgroups].sort());
     assert.ok(info.memory_bytes > 0, `memory use from the cgroup: ${info.memory_bytes}`);
     // CPU use is the cgroup's counter (v1 cpuacct.usage, else v2 cpu.stat),
     // read here before and after info, once the container has used some.

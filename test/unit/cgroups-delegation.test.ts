@@ -213,6 +213,26 @@ describe("planV2Delegation", () => {
 });
 
 describe("delegateV2 on a fake cgroup2 tree", () => {
+  it("at the root (exempt from the rule) enables controllers without reading its process list", () => {
+    const fs = new FakeV2("/sys/fs/cgroup", ALL);
+    for (const p of [1, 2, 3, ME]) fs.addPid("/sys/fs/cgroup", p);
+    const read: string[] = [];
+    const readFile = fs.readFile.bind(fs);
+    fs.readFile = (path: string) => {
+      read.push(path);
+      return readFile(path);
+    };
+    const r = delegateForContainer(
+      "/sys/fs/cgroup/lxt.payload.c1",
+      [{ version: 2, controller: "memory" }],
+      fs,
+      ME,
+    );
+    assert.equal(r.plan.kind, "enable");
+    assert.deepEqual(fs.subtree.get("/sys/fs/cgroup"), ["memory", "cpu", "pids", "io"]);
+    assert.ok(!read.includes("/sys/fs/cgroup/cgroup.procs"), read.join(" "));
+    assert.deepEqual(fs.procs.get("/sys/fs/cgroup"), [1, 2, 3, ME]);
+  });
   it("moves lxt into the leaf, enables controllers, and the payload gets memory.max", () => {
     const fs = tree([ME]);
     const r = delegateForContainer(PAYLOAD, [{ version: 2, controller: "memory" }], fs, ME);
