@@ -1,8 +1,12 @@
 /**
  * Evacuate and restore a cluster member (docs/cluster.md "Evacuate and
- * restore") on a real etcd: three etcd members and three lxtd members on
- * loopback (own state roots, HTTPS on 127.0.0.1), m1 and m2 joined with
- * tokens so the members trust one another. The stock client asks m0 to
+ * restore") on a real etcd: three etcd members in a switch namespace and
+ * three lxtd members on separate "machines" (`NetnsMembers`: each in a
+ * network namespace and state root of its own, HTTPS on its address there,
+ * joined to the switch by a veth), m1 and m2 joined with tokens so the
+ * members trust one another; the moves go over the wires. The containers
+ * have no NIC (the tests' default profile), so no network needs to match
+ * between members for a live move. The stock client asks m0 to
  * evacuate m1: m1's running container moves live (the same counter process
  * goes on), its stopped one moves stopped, m1 shows Evacuated and takes no
  * placement; restore brings both back. An evacuate with no other online
@@ -13,11 +17,11 @@ import { execFileSync } from "node:child_process";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { etcdSkipReason, LoopbackMembers, waitFor } from "./etcd-harness.js";
-import { criuSkip, LXT } from "./harness.js";
+import { etcdSkipReason, NetnsMembers, waitFor } from "./etcd-harness.js";
+import { criuSkip, LXT, netnsSkip } from "./harness.js";
 import { lxtdSkipReason } from "./lxtd-harness.js";
 
-const skip = lxtdSkipReason() ?? etcdSkipReason() ?? criuSkip();
+const skip = lxtdSkipReason() ?? etcdSkipReason() ?? netnsSkip(["ip", "nsenter"]) ?? criuSkip();
 if (skip) console.log(skip.startsWith("SKIP") ? skip : `SKIP: ${skip}`);
 
 const TTL = 2;
@@ -40,7 +44,7 @@ interface Member {
 }
 
 describe("lxtd cluster: evacuate and restore a member", { skip, timeout: 600_000 }, () => {
-  const hosts = new LoopbackMembers(["m0", "m1", "m2"], TTL);
+  const hosts = new NetnsMembers(["m0", "m1", "m2"], TTL);
   const box = (i: number) => hosts.box(i);
   const instance = (name: string) =>
     JSON.parse(box(0).lxcOk(["query", `/1.0/instances/${name}`])) as Instance;

@@ -6,7 +6,7 @@
  * members in network namespaces, a wire set down). Driven by the stock client.
  */
 import assert from "node:assert/strict";
-import { execFileSync, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -16,10 +16,11 @@ import {
   etcdSkipReason,
   freePorts,
   killEtcdMember,
+  NetnsMembers,
   restartEtcdMember,
   waitFor,
 } from "./etcd-harness.js";
-import { NetnsSandbox, netnsSkip } from "./harness.js";
+import { netnsSkip } from "./harness.js";
 import { LxtdSandbox, lxtdSkipReason } from "./lxtd-harness.js";
 
 const skip = lxtdSkipReason() ?? etcdSkipReason();
@@ -291,14 +292,14 @@ const netSkip = skip ?? netnsSkip(["ip", "nsenter"]);
 if (!skip && netSkip) console.log(netSkip);
 
 /**
- * Members on separate "machines": etcd's three members in a hub namespace
- * on a bridge, each lxtd in a namespace and state root of its own, wired to
- * the hub's bridge by a veth. A partition is that wire set down.
+ * Members on separate "machines" (`NetnsMembers`): etcd's three members in
+ * a hub namespace on a bridge, each lxtd in a namespace and state root of
+ * its own, wired to the hub's bridge by a veth. A partition is that wire
+ * set down.
  */
 describe("lxtd cluster: a member cut off by its wire", { skip: netSkip, timeout: 600_000 }, () => {
-  const etcd = new EtcdCluster();
-  const hosts: { box: LxtdSandbox; net: NetnsSandbox; addr: string; wire: string }[] = [];
-  let hub = "";
+  const cluster = new NetnsMembers(["p0", "p1"], TTL);
+  const hosts = cluster.net.hosts;
   const statusOf = (box: LxtdSandbox, name: string) =>
     (
       JSON.parse(box.lxcOk(["query", "/1.0/cluster/members?recursion=1"])) as {
@@ -314,68 +315,8 @@ describe("lxtd cluster: a member cut off by its wire", { skip: netSkip, timeout:
     return hits[0] ? [hits[0].location, hits[0].status] : undefined;
   };
 
-  before(async () => {
-    for (let i = 0; i < 2; i++) {
-      const box = new LxtdSandbox();
-      const net = new NetnsSandbox(`cl${i}`, { box });
-      net.open();
-      hosts.push({ box, net, addr: `10.252.0.${11 + i}`, wire: net.network(`w${i}`) });
-    }
-    const first = hosts[0] as (typeof hosts)[0];
-    hub = first.net.namespace("clhub");
-    const br = first.net.network("br");
-    first.net.nsOk(["ip", "link", "add", br, "type", "bridge"], hub);
-    first.net.nsOk(["ip", "addr", "add", "10.252.0.1/24", "dev", br], hub);
-    first.net.nsOk(["ip", "link", "set", br, "up"], hub);
-    for (const [i, h] of hosts.entries()) {
-      const end = first.net.network(`h${i}`);
-      execFileSync("ip", [
-        "link",
-        "add",
-        h.wire,
-        "netns",
-        h.net.ns,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        end,
-        "netns",
-        hub,
-      ]);
-      first.net.nsOk(["ip", "link", "set", end, "master", br, "up"], hub);
-      h.net.nsOk(["ip", "addr", "add", `${h.addr}/24`, "dev", h.wire]);
-      h.net.nsOk(["ip", "link", "set", h.wire, "up"]);
-    }
-    await etcd.start(3, { netns: hub, host: "10.252.0.1" });
-    for (const [i, h] of hosts.entries()) {
-      await h.box.startDaemon(
-        [
-          "--https",
-          `${h.addr}:8443`,
-          "--cluster",
-          etcd.endpoints.join(","),
-          "--member",
-          `p${i}`,
-          "--address",
-          `https://${h.addr}:8443`,
-          "--cluster-ttl",
-          String(TTL),
-        ],
-        { netns: h.net.ns },
-      );
-    }
-  });
-
-  after(async () => {
-    for (const h of hosts) await h.box.stopDaemon();
-    await etcd.close();
-    for (const h of hosts) {
-      h.net.dispose();
-      await h.box.close();
-    }
-    assert.equal(existsSync(etcd.dir), false, etcd.dir);
-  });
+  before(() => cluster.start());
+  after(async () => assert.deepEqual(await cluster.close(), []));
 
   test("its wire down: Offline for the others after the TTL, its container runs on; wire up: Online, the same containers", async () => {
     const [a, b] = hosts as [(typeof hosts)[0], (typeof hosts)[0]];

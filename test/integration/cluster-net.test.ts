@@ -1,8 +1,8 @@
 /**
  * A managed network spanning cluster members. Three lxtd members, each in
  * a network namespace of its own ("a machine") with its own state root,
- * wired by veths to a switch namespace (a bridge) where one etcd member
- * listens; the underlay is 192.168.77.0/24 on those wires. A network made
+ * wired by veths to a switch namespace (a bridge, `NetnsSwitch`) where one
+ * etcd member listens; the underlay is 192.168.77.0/24 on those wires. A network made
  * with `cluster.vxlan=true` on one member appears on all three, joined by
  * VXLAN; containers on two members ping each other by address and by
  * name; a member that leaves is dropped from the others' flood lists and
@@ -10,54 +10,42 @@
  * every member. The namespaces take whatever a failed test left with them.
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { etcdSkipReason, NetnsEtcd } from "./etcd-harness.js";
-import { NetnsSandbox, netnsSkip, runtimeRoot, until } from "./harness.js";
-import { LxtdSandbox, lxtdSkipReason } from "./lxtd-harness.js";
+import {
+  etcdSkipReason,
+  memberFlags,
+  NetnsEtcd,
+  NetnsSwitch,
+  type SwitchedHost,
+} from "./etcd-harness.js";
+import { netnsSkip, runtimeRoot, until } from "./harness.js";
+import { lxtdSkipReason } from "./lxtd-harness.js";
 
 const skip = lxtdSkipReason() ?? netnsSkip() ?? etcdSkipReason();
 if (skip) console.log(skip);
 
-const SWITCH_IP = "192.168.77.254";
+/** The underlay: the switch at .254, member `i` at .`i + 1`. */
 const ipOf = (i: number) => `192.168.77.${i + 1}`;
 
-interface Member {
-  box: LxtdSandbox;
-  net: NetnsSandbox;
-  ip: string;
-}
-
 describe("a managed network spanning cluster members (VXLAN)", { skip, timeout: 400_000 }, () => {
-  let hub: NetnsSandbox;
+  const sw = new NetnsSwitch("ov", "192.168.77");
+  const hub = sw.hub;
   let etcd: NetnsEtcd;
-  const members: Member[] = [];
   let NET = "";
   const c0 = `ov${process.pid}a`;
   const c1 = `ov${process.pid}b`;
 
-  const start = (i: number) => {
-    const m = members[i] as Member;
-    return m.box.startDaemon(
-      [
-        "--https",
-        `${m.ip}:8443`,
-        "--cluster",
-        etcd.endpoint,
-        "--member",
-        `m${i}`,
-        "--address",
-        `https://${m.ip}:8443`,
-        "--cluster-ttl",
-        "2",
-      ],
-      { netns: m.net.ns },
+  const m = (i: number) => sw.hosts[i] as SwitchedHost;
+  const start = (i: number) =>
+    m(i).box.startDaemon(
+      memberFlags({ endpoints: [etcd.endpoint] }, `m${i}`, `${m(i).ip}:8443`, 2),
+      {
+        netns: m(i).net.ns,
+      },
     );
-  };
-  const m = (i: number) => members[i] as Member;
   /** The underlay addresses member `i`'s tunnel of VNI `vni` floods to. */
   const flood = (i: number, vni: string): string[] => {
     const r = m(i).net.inNs(["bridge", "-j", "fdb", "show", "dev", `lxtvx${vni}`]);
@@ -112,48 +100,18 @@ describe("a managed network spanning cluster members (VXLAN)", { skip, timeout: 
   };
 
   before(async () => {
-    hub = new NetnsSandbox("ovsw");
-    hub.open();
-    hub.nsOk(["ip", "link", "add", "ul0", "type", "bridge"]);
-    hub.nsOk(["ip", "addr", "add", `${SWITCH_IP}/24`, "dev", "ul0"]);
-    hub.nsOk(["ip", "link", "set", "ul0", "up"]);
-    for (let i = 0; i < 3; i++) {
-      const box = new LxtdSandbox();
-      const net = new NetnsSandbox(`ov${i}`, { box });
-      members.push({ box, net, ip: ipOf(i) });
-      net.open();
-      const wire = net.network("w");
-      const port = hub.network(`p${i}`);
-      execFileSync("ip", [
-        "link",
-        "add",
-        wire,
-        "netns",
-        net.ns,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        port,
-        "netns",
-        hub.ns,
-      ]);
-      hub.nsOk(["ip", "link", "set", port, "master", "ul0", "up"]);
-      net.nsOk(["ip", "addr", "add", `${ipOf(i)}/24`, "dev", wire]);
-      net.nsOk(["ip", "link", "set", wire, "up"]);
-    }
-    etcd = new NetnsEtcd(hub.ns, SWITCH_IP);
+    sw.open();
+    for (let i = 0; i < 3; i++) sw.plug();
+    etcd = new NetnsEtcd(hub.ns, sw.ip);
     await etcd.start();
     for (let i = 0; i < 3; i++) await start(i);
-    NET = members[0]?.net.network("o") ?? "";
+    NET = m(0).net.network("o");
   });
 
   after(async () => {
-    for (const x of members) await x.box.stopDaemon();
-    for (const x of members) x.net.dispose();
-    for (const x of members) await x.box.close();
+    const left = await sw.close();
     await etcd?.close();
-    hub?.dispose();
+    assert.deepEqual(left, []);
     assert.equal(existsSync(etcd.dir), false, etcd.dir);
   });
 

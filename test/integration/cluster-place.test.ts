@@ -1,19 +1,24 @@
 /**
  * Forwarding and placement between lxtd members on a real etcd: three etcd
- * members and three lxtd members (own state roots, unix sockets, HTTPS on
- * 127.0.0.1). The stock client talks to one member about instances another
- * holds; creates go where `--target` says or to the least loaded member.
+ * members in a switch namespace and three lxtd members on separate
+ * "machines" (`NetnsMembers`: each in a network namespace and state root
+ * of its own, HTTPS on its address there, joined to the switch by a veth).
+ * The stock client talks to one member (its unix socket, or its HTTPS
+ * address from the switch) about instances another holds, which the member
+ * forwards over the wires; creates go where `--target` says or to the
+ * least loaded member.
  */
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { etcdSkipReason, freePorts, LoopbackMembers, waitFor } from "./etcd-harness.js";
-import { LXT } from "./harness.js";
-import { LXTD, LxtdSandbox, lxtdSkipReason } from "./lxtd-harness.js";
+import { etcdSkipReason, NetnsMembers, waitFor } from "./etcd-harness.js";
+import { LXT, netnsSkip } from "./harness.js";
+import { LXTD, type LxtdSandbox, lxtdSkipReason } from "./lxtd-harness.js";
 
-const skip = lxtdSkipReason() ?? etcdSkipReason();
+const skip = lxtdSkipReason() ?? etcdSkipReason() ?? netnsSkip(["ip", "nsenter"]);
 if (skip) console.log(skip);
 
 const TTL = 2;
@@ -31,7 +36,7 @@ interface Heartbeat {
 
 describe("lxtd cluster: any member answers, placement", { skip, timeout: 300_000 }, () => {
   const names = ["m0", "m1", "m2"];
-  const hosts = new LoopbackMembers(names, TTL);
+  const hosts = new NetnsMembers(names, TTL);
   const box = (i: number) => hosts.box(i);
   const instance = (b: LxtdSandbox, name: string) =>
     JSON.parse(b.lxcOk(["query", `/1.0/instances/${name}`])) as Instance;
@@ -96,6 +101,40 @@ describe("lxtd cluster: any member answers, placement", { skip, timeout: 300_000
     // A file pushed through m1 is in m2's container.
     box(1).lxcOk(["file", "push", "-", "c1/tmp/f"], { input: "via m1\n" });
     assert.equal(box(0).lxcOk(["exec", "c1", "--", "cat", "/tmp/f"]), "via m1\n");
+  });
+
+  test("the stock client on the switch, over m1's HTTPS address: members at their own addresses; c1 listed at m2, exec runs there", () => {
+    const urls = (
+      JSON.parse(box(0).lxcOk(["query", "/1.0/cluster/members?recursion=1"])) as {
+        server_name: string;
+        url: string;
+      }[]
+    ).map((m) => `${m.server_name} ${m.url}`);
+    assert.deepEqual(
+      urls.sort(),
+      names.map((n, i) => `${n} https://${hosts.host(i).ip}:8443`),
+    );
+    // A client of its own, in the switch's namespace: it reaches the members only over the wires.
+    const conf = mkdtempSync(join(tmpdir(), "lxt-lxdconf-"));
+    try {
+      writeFileSync(join(conf, "config.yml"), "default-remote: local\nremotes: {}\naliases: {}\n");
+      const client = (args: string[]) => {
+        const r = spawnSync("nsenter", [`--net=/run/netns/${hosts.net.hub.ns}`, "lxc", ...args], {
+          env: { ...process.env, LXD_CONF: conf },
+          encoding: "utf8",
+          input: "",
+          timeout: 60_000,
+        });
+        assert.equal(r.status, 0, `lxc ${args.join(" ")}: ${r.stdout}${r.stderr}`);
+        return r.stdout;
+      };
+      const token = box(1).lxcOk(["config", "trust", "add", "--name", "switch", "-q"]).trim();
+      client(["remote", "add", "m1", token]);
+      assert.match(client(["list", "m1:", "-f", "csv", "-c", "nsL"]), /^c1,RUNNING,m2$/m);
+      assert.equal(client(["exec", "m1:c1", "--", "cat", "/proc/1/comm"]).trim(), "init");
+    } finally {
+      rmSync(conf, { recursive: true, force: true });
+    }
   });
 
   test("placement: without --target a create goes to the least loaded member", async () => {
@@ -195,20 +234,25 @@ describe("lxtd cluster: any member answers, placement", { skip, timeout: 300_000
   });
 
   test("join tokens: a spent, forged, another member's or malformed token is refused; without one a member joins untrusted", async () => {
-    const extra = new LxtdSandbox();
+    // A fourth machine on the switch.
+    const host = hosts.net.plug();
+    const extra = host.box;
     try {
-      const [port] = await freePorts(1);
-      const flags = (member: string, token?: string) => [
-        ...["--https", `127.0.0.1:${port}`, "--cluster", hosts.etcd.endpoints.join(",")],
-        ...["--member", member, "--address", `https://127.0.0.1:${port}`],
-        ...["--cluster-ttl", String(TTL)],
-        ...(token === undefined ? [] : ["--cluster-token", token]),
-      ];
+      const flags = (member: string, token?: string) =>
+        hosts.flags(host, member, token === undefined ? [] : ["--cluster-token", token]);
       const refused = (member: string, token: string, why: RegExp) => {
-        const r = spawnSync(LXTD, ["--foreground", "-P", extra.lxcpath, ...flags(member, token)], {
-          encoding: "utf8",
-          timeout: 60_000,
-        });
+        const r = spawnSync(
+          "nsenter",
+          [
+            `--net=/run/netns/${host.net.ns}`,
+            LXTD,
+            "--foreground",
+            "-P",
+            extra.lxcpath,
+            ...flags(member, token),
+          ],
+          { encoding: "utf8", timeout: 60_000 },
+        );
         assert.equal(r.status, 1, r.stderr);
         assert.match(r.stderr, why);
         assert.equal(existsSync(extra.socket), false, "it does not serve");
@@ -229,18 +273,19 @@ describe("lxtd cluster: any member answers, placement", { skip, timeout: 300_000
       assert.match(dup.stderr, /The cluster already has a member with name: m2/);
       // Without a token a member joins, but the others refuse what it forwards.
       box(0).lxcOk(["init", "--empty", "u1", "--target", "m0"]);
-      await extra.startDaemon(flags("m3"));
+      await extra.startDaemon(flags("m3"), { netns: host.net.ns });
       assert.match(extra.log, /not trusted by the others/);
       const r = extra.lxc(["query", "/1.0/instances/u1"]);
       assert.notEqual(r.code, 0);
       assert.match(r.stderr, /not authorized/);
       // m3 with its token is trusted, restarted on the same state root.
       await extra.stopDaemon();
-      await extra.startDaemon(flags("m3", t3));
+      await extra.startDaemon(flags("m3", t3), { netns: host.net.ns });
       assert.equal(instance(extra, "u1").location, "m0");
       box(0).lxcOk(["delete", "u1"]);
     } finally {
-      await extra.close();
+      // The rest (state root, namespace) goes with the others in `after`.
+      await extra.stopDaemon();
     }
   });
 });

@@ -4,12 +4,12 @@
  * client and peer ports (picked free). Never the package's etcd.service.
  * SIGKILL at the end: a member waits seconds on SIGTERM.
  */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { exitOf, hasCmd, until } from "./harness.js";
+import { exitOf, hasCmd, NetnsSandbox, until } from "./harness.js";
 import { LxtdSandbox } from "./lxtd-harness.js";
 
 /** Why etcd tests cannot run here, or undefined when they can. */
@@ -269,16 +269,7 @@ export class LoopbackMembers {
   /** Starts member `i`'s lxtd (again), with `extra` flags. */
   startMember(i: number, extra: string[] = []): Promise<void> {
     return this.box(i).startDaemon([
-      "--https",
-      `127.0.0.1:${this.ports[i]}`,
-      "--cluster",
-      this.etcd.endpoints.join(","),
-      "--member",
-      this.names[i] ?? "",
-      "--address",
-      `https://127.0.0.1:${this.ports[i]}`,
-      "--cluster-ttl",
-      String(this.ttl),
+      ...memberFlags(this.etcd, this.names[i] ?? "", `127.0.0.1:${this.ports[i]}`, this.ttl),
       ...extra,
     ]);
   }
@@ -290,5 +281,156 @@ export class LoopbackMembers {
     return [...this.boxes.map((b) => b.lxcpath), this.etcd.dir].filter(
       (p) => existsSync(p) && !this.roots.includes(p),
     );
+  }
+}
+
+/**
+ * lxtd's flags for cluster member `member` serving HTTPS on `at` (HOST:PORT,
+ * also its `--address`) with a lease of `ttl` seconds, on `etcd`'s members.
+ */
+export function memberFlags(
+  etcd: { endpoints: string[] },
+  member: string,
+  at: string,
+  ttl: number,
+): string[] {
+  return [
+    ...["--https", at, "--cluster", etcd.endpoints.join(",")],
+    ...["--member", member, "--address", `https://${at}`],
+    ...["--cluster-ttl", String(ttl)],
+  ];
+}
+
+/** A "machine" on a `NetnsSwitch`: its own state root and network namespace, wired to the switch. */
+export interface SwitchedHost {
+  box: LxtdSandbox;
+  net: NetnsSandbox;
+  /** Its address on the switch's segment. */
+  ip: string;
+  /** Its end of the wire (in `net.ns`): set it down to cut the host off. */
+  wire: string;
+}
+
+/**
+ * A switch for hosts on separate "machines": a hub namespace with a bridge
+ * (`ip`, `.254` of `subnet`, a /24), and hosts plugged into it, each an
+ * `LxtdSandbox` in a namespace of its own joined to the bridge by a veth,
+ * at `.1`, `.2`, ... in plugging order. `close()` stops every host's
+ * lxtd, removes its containers, state root and namespace (the links and
+ * nft tables go with the namespaces), then the hub.
+ */
+export class NetnsSwitch {
+  readonly hub: NetnsSandbox;
+  readonly hosts: SwitchedHost[] = [];
+  /** The hub's address on the segment (etcd listens there). */
+  readonly ip: string;
+  private readonly bridge: string;
+
+  /** `prefix`: of the namespaces' names (`lxt-PREFIXhub-TAG`, `lxt-PREFIXN-TAG`); `subnet`: the first three octets. */
+  constructor(
+    readonly prefix: string,
+    readonly subnet = "10.251.0",
+  ) {
+    this.hub = new NetnsSandbox(`${prefix}hub`);
+    this.ip = `${subnet}.254`;
+    this.bridge = this.hub.network("sw");
+  }
+
+  /** Creates the hub namespace and its bridge; call in `before`, after the skip check. */
+  open(): void {
+    this.hub.open();
+    this.hub.nsOk(["ip", "link", "add", this.bridge, "type", "bridge"]);
+    this.hub.nsOk(["ip", "addr", "add", `${this.ip}/24`, "dev", this.bridge]);
+    this.hub.nsOk(["ip", "link", "set", this.bridge, "up"]);
+  }
+
+  /** A new host, wired to the bridge and addressed, its lxtd not started. */
+  plug(): SwitchedHost {
+    const n = this.hosts.length;
+    const box = new LxtdSandbox();
+    const net = new NetnsSandbox(`${this.prefix}${n}`, { box });
+    const host = { box, net, ip: `${this.subnet}.${n + 1}`, wire: net.network("w") };
+    this.hosts.push(host);
+    net.open();
+    const port = this.hub.network(`p${n}`);
+    execFileSync("ip", [
+      ...["link", "add", host.wire, "netns", net.ns],
+      ...["type", "veth", "peer", "name", port, "netns", this.hub.ns],
+    ]);
+    this.hub.nsOk(["ip", "link", "set", port, "master", this.bridge, "up"]);
+    net.nsOk(["ip", "addr", "add", `${host.ip}/24`, "dev", host.wire]);
+    net.nsOk(["ip", "link", "set", host.wire, "up"]);
+    return host;
+  }
+
+  /** Undoes everything; the paths still there (none when all went). */
+  async close(): Promise<string[]> {
+    for (const h of this.hosts) await h.box.stopDaemon();
+    for (const h of this.hosts) {
+      // The box's cleanup destroys every container left in its root, whatever its name.
+      h.net.dispose();
+      await h.box.close();
+    }
+    this.hub.dispose();
+    return this.hosts.map((h) => h.box.lxcpath).filter((p) => existsSync(p));
+  }
+}
+
+/**
+ * The namespaced counterpart of `LoopbackMembers`: three etcd members in a
+ * `NetnsSwitch`'s hub (clients on the hub's address, peers on its
+ * loopback) and lxtd members named `names`, each on a host of the switch
+ * (its own namespace and state root) with HTTPS on its address, port 8443
+ * (its `--address`), with a lease of `ttl` seconds. Members reach etcd and
+ * one another only over the wires. `close()` kills and removes everything.
+ */
+export class NetnsMembers {
+  readonly etcd = new EtcdCluster();
+  readonly net = new NetnsSwitch("cm");
+
+  constructor(
+    readonly names: string[],
+    readonly ttl: number,
+  ) {}
+
+  /** Plugs the hosts, starts etcd and the first `members` lxtds (all by default). */
+  async start(members = this.names.length): Promise<void> {
+    this.net.open();
+    for (const _ of this.names) this.net.plug();
+    await this.etcd.start(3, { netns: this.net.hub.ns, host: this.net.ip });
+    for (let i = 0; i < members; i++) await this.startMember(i);
+  }
+
+  host(i: number): SwitchedHost {
+    const h = this.net.hosts[i];
+    if (!h) throw new Error(`no host ${i}`);
+    return h;
+  }
+
+  box(i: number): LxtdSandbox {
+    return this.host(i).box;
+  }
+
+  get boxes(): LxtdSandbox[] {
+    return this.net.hosts.map((h) => h.box);
+  }
+
+  /** The lxtd flags of member `member` on host `h`, with `extra`. */
+  flags(h: SwitchedHost, member: string, extra: string[] = []): string[] {
+    return [...memberFlags(this.etcd, member, `${h.ip}:8443`, this.ttl), ...extra];
+  }
+
+  /** Starts member `i`'s lxtd (again) in its namespace, with `extra` flags. */
+  startMember(i: number, extra: string[] = []): Promise<void> {
+    const h = this.host(i);
+    return h.box.startDaemon(this.flags(h, this.names[i] ?? "", extra), { netns: h.net.ns });
+  }
+
+  /** Stops every lxtd and etcd member, removes the hosts; the paths still there (none when all went). */
+  async close(): Promise<string[]> {
+    for (const h of this.net.hosts) await h.box.stopDaemon();
+    await this.etcd.close();
+    const left = await this.net.close();
+    return [...left, this.etcd.dir].filter((p) => existsSync(p));
   }
 }
