@@ -1,15 +1,19 @@
 #!/bin/bash
 # One metrics sample of N running containers: `lxt metrics` (every running container's CPU,
 # memory, I/O, NIC counters and state, as Prometheus text) against `lxc-info` called once per
-# container (what a script polling LXC does), side by side in one run, R rounds interleaved;
-# also lxtd's `/1.0/metrics` (the same code, in a running daemon: no Node start-up) by curl
-# over its unix socket (warmed by ten scrapes first). Wall clock and CPU time (user + system)
-# of each sample; the table's figures are medians.
+# container (what a script polling LXC does), side by side in one run, R rounds interleaved.
+# `lxt metrics` both ways a user meets it: with the state root's lxtd running (the launcher's
+# lxt-shim asks it, no Node start: native/src/lxtd-metrics.c), counting the daemon's CPU for
+# the sample too, and without one (LXT_METRICS_NO_DAEMON=1: Node samples by itself). Also
+# lxtd's LXD `/1.0/metrics` by curl over its unix socket. lxtd is warmed by ten scrapes of
+# each kind first. Wall clock and CPU time (user + system) of each sample; the table's figures
+# are medians.
 # Busybox containers with no network (lxt: --network empty; LXC: lxc.net.0.type = empty) and no
 # console (lxc.console.path = none, both).
 #
 # Usage: bench/metrics.sh [N]   N running containers per tool (default 100)
 # Env:   LXT=CMD                the lxt command (words allowed); default lxt
+#        BENCH_METRICS_PROFILE=DIR  also profile one sample without lxtd (--cpu-prof) into DIR
 #        BENCH_METRICS_ROUNDS=R samples per tool (default 5)
 # Root only. Everything made is removed on exit.
 set -u
@@ -64,7 +68,10 @@ grep -q "listening" "$W/lxtd.out" || die "lxtd did not start: $(head -c 500 "$W/
 # and V8 optimises the scrape's functions only once they have run a while (after three scrapes
 # lxtd's CPU per scrape was ~45 ms, after ten ~28 ms: a daemon scraped every 15 s is past that
 # within minutes).
-for _ in $(seq 1 10); do curl -s --unix-socket "$SOCK" http://lxd/1.0/metrics > /dev/null; done
+for _ in $(seq 1 10); do
+  curl -s --unix-socket "$SOCK" http://lxd/1.0/metrics > /dev/null
+  lxt metrics > /dev/null
+done
 
 ms() { awk -v s="$1" -v e="$2" 'BEGIN { printf "%.1f\n", (e - s) * 1000 }'; }
 # CPU time (user + system) too, which the host's load moves much less than the wall clock: the
@@ -83,12 +90,25 @@ tms() { local m=${2%%m*} f=${2#*m}; f=${f%s}; printf -v "$1" '%d' $((m * 60000 +
 TICK=$(getconf CLK_TCK)
 # daemon_ms VAR: sets VAR to lxtd's CPU time so far, in ms
 daemon_ms() { local f; read -r -a f < "/proc/$DPID/stat"; printf -v "$1" '%d' $(( (f[13] + f[14]) * 1000 / TICK )); }
+# every_running FILE: whether the sample in FILE covers every container, running
+every_running() { [ "$(grep -c '^lxt_instance_state{name="lxtmet-.*state="RUNNING"' "$1")" = "$N" ]; }
 for ((r = 0; r < R; r++)); do
-  cpu_ms c; s=$EPOCHREALTIME; lxt metrics > "$W/lxt.out"; e=$EPOCHREALTIME; cpu_ms d
+  # Without a daemon: Node samples by itself.
+  cpu_ms c; s=$EPOCHREALTIME; LXT_METRICS_NO_DAEMON=1 lxt metrics > "$W/lxt.out"; e=$EPOCHREALTIME; cpu_ms d
   # A sample counts only when it covers every container, running.
-  if [ "$(grep -c '^lxt_instance_state{name="lxtmet-.*state="RUNNING"' "$W/lxt.out")" = "$N" ]; then
+  if every_running "$W/lxt.out"; then
     ms "$s" "$e" >> "$W/lxt.ms"; echo $((d - c)) >> "$W/lxt.cpu"
   fi
+  # With the daemon: the launcher, lxt-shim and lxtd's CPU for the sample.
+  cpu_ms c; daemon_ms a; s=$EPOCHREALTIME; lxt metrics > "$W/lxtvia.out"; e=$EPOCHREALTIME
+  daemon_ms b; cpu_ms d
+  if every_running "$W/lxtvia.out"; then
+    ms "$s" "$e" >> "$W/lxtvia.ms"; echo $((b - a + d - c)) >> "$W/lxtvia.cpu"
+  fi
+  # The same ten in a row, as clock ticks are coarse: CPU per sample.
+  cpu_ms c; daemon_ms a
+  for _ in $(seq 1 10); do lxt metrics > /dev/null; done
+  daemon_ms b; cpu_ms d; echo $(((b - a + d - c) / 10)) >> "$W/lxtvia10.cpu"
   cpu_ms c; daemon_ms a; s=$EPOCHREALTIME
   curl -s --unix-socket "$SOCK" http://lxd/1.0/metrics > "$W/lxtd.metrics"
   e=$EPOCHREALTIME; daemon_ms b; cpu_ms d
@@ -111,6 +131,14 @@ for ((r = 0; r < R; r++)); do
   fi
 done
 
+# BENCH_METRICS_PROFILE=DIR: one more sample without lxtd under --cpu-prof (Node's own
+# profiler; the profile is left in DIR; this checkout's dist/lxt.cjs), summarised by bench/cpu-profile.mjs after the table.
+if [ -n "${BENCH_METRICS_PROFILE:-}" ]; then
+  mkdir -p "$BENCH_METRICS_PROFILE"
+  # What the launcher execs without lxtd, with the profiler (which NODE_OPTIONS may not turn on).
+  LXT_SHIM=$(dirname "$0")/../native/build/lxt-shim node --cpu-prof --cpu-prof-dir="$BENCH_METRICS_PROFILE" \
+    "$(dirname "$0")/../dist/lxt.cjs" metrics > /dev/null
+fi
 lm=$(bench_med "$W/lxt.ms") cm=$(bench_med "$W/lxc.ms") dm=$(bench_med "$W/lxtd.ms")
 ratio=$(bench_ratio "$lm" "$cm") dratio=$(bench_ratio "$dm" "$cm")
 lc=$(bench_med "$W/lxt.cpu") cc=$(bench_med "$W/lxc.cpu") dc=$(bench_med "$W/lxtd.cpu")
@@ -120,11 +148,22 @@ echo "One metrics sample of $N running busybox containers (bench/metrics.sh, $R 
 echo
 echo "| figure | lxt | LXC | n (lxt/LXC) | ratio |"
 echo "| --- | --- | --- | --- | --- |"
-echo "| \`lxt metrics\` vs \`lxc-info -n\` × $N | $(bench_cell "$W/lxt.ms" ms) | $(bench_cell "$W/lxc.ms" ms) | $(bench_num "$W/lxt.ms")/$(bench_num "$W/lxc.ms") | ${ratio}$(bench_verdict "$ratio" le 0.1 "$R" "$W/lxt.ms" "$W/lxc.ms") |"
+vm=$(bench_med "$W/lxtvia.ms") vc=$(bench_med "$W/lxtvia.cpu") v10=$(bench_med "$W/lxtvia10.cpu")
+vratio=$(bench_ratio "$vm" "$cm") vcratio=$(bench_ratio "$vc" "$cc") v10ratio=$(bench_ratio "$v10" "$cc")
+echo "| \`lxt metrics\`, lxtd running, vs \`lxc-info -n\` × $N | $(bench_cell "$W/lxtvia.ms" ms) | $(bench_cell "$W/lxc.ms" ms) | $(bench_num "$W/lxtvia.ms")/$(bench_num "$W/lxc.ms") | ${vratio}$(bench_verdict "$vratio" le 0.1 "$R" "$W/lxtvia.ms" "$W/lxc.ms") |"
+echo "| CPU time: \`lxt metrics\`, lxtd running (launcher + lxt-shim + lxtd's ticks), vs the same | $(bench_cell "$W/lxtvia.cpu" ms) | $(bench_cell "$W/lxc.cpu" ms) | $(bench_num "$W/lxtvia.cpu")/$(bench_num "$W/lxc.cpu") | ${vcratio}$(bench_verdict "$vcratio" le 0.1 "$R" "$W/lxtvia.cpu" "$W/lxc.cpu") |"
+echo "| CPU time: the same, per sample of 10 in a row, vs the same | $(bench_cell "$W/lxtvia10.cpu" ms) | $(bench_cell "$W/lxc.cpu" ms) | $(bench_num "$W/lxtvia10.cpu")/$(bench_num "$W/lxc.cpu") | ${v10ratio}$(bench_verdict "$v10ratio" le 0.1 "$R" "$W/lxtvia10.cpu" "$W/lxc.cpu") |"
+echo "| \`lxt metrics\`, no lxtd (\`LXT_METRICS_NO_DAEMON=1\`), vs \`lxc-info -n\` × $N | $(bench_cell "$W/lxt.ms" ms) | $(bench_cell "$W/lxc.ms" ms) | $(bench_num "$W/lxt.ms")/$(bench_num "$W/lxc.ms") | ${ratio}$(bench_verdict "$ratio" le 0.1 "$R" "$W/lxt.ms" "$W/lxc.ms") |"
 echo "| lxtd \`GET /1.0/metrics\` (curl) vs \`lxc-info -n\` × $N | $(bench_cell "$W/lxtd.ms" ms) | $(bench_cell "$W/lxc.ms" ms) | $(bench_num "$W/lxtd.ms")/$(bench_num "$W/lxc.ms") | ${dratio}$(bench_verdict "$dratio" le 0.1 "$R" "$W/lxtd.ms" "$W/lxc.ms") |"
-echo "| CPU time (user + system): \`lxt metrics\` vs \`lxc-info -n\` × $N | $(bench_cell "$W/lxt.cpu" ms) | $(bench_cell "$W/lxc.cpu" ms) | $(bench_num "$W/lxt.cpu")/$(bench_num "$W/lxc.cpu") | ${cratio}$(bench_verdict "$cratio" le 0.1 "$R" "$W/lxt.cpu" "$W/lxc.cpu") |"
+echo "| CPU time (user + system): \`lxt metrics\`, no lxtd, vs \`lxc-info -n\` × $N | $(bench_cell "$W/lxt.cpu" ms) | $(bench_cell "$W/lxc.cpu" ms) | $(bench_num "$W/lxt.cpu")/$(bench_num "$W/lxc.cpu") | ${cratio}$(bench_verdict "$cratio" le 0.1 "$R" "$W/lxt.cpu" "$W/lxc.cpu") |"
 echo "| CPU time: lxtd's for \`GET /1.0/metrics\` (clock ticks) + curl's vs the same | $(bench_cell "$W/lxtd.cpu" ms) | $(bench_cell "$W/lxc.cpu" ms) | $(bench_num "$W/lxtd.cpu")/$(bench_num "$W/lxc.cpu") | ${dcratio}$(bench_verdict "$dcratio" le 0.1 "$R" "$W/lxtd.cpu" "$W/lxc.cpu") |"
 echo "| CPU time: lxtd's own per scrape (10 in a row), no client vs the same | $(bench_cell "$W/lxtd-own.cpu" ms) | $(bench_cell "$W/lxc.cpu" ms) | $(bench_num "$W/lxtd-own.cpu")/$(bench_num "$W/lxc.cpu") | ${ocratio}$(bench_verdict "$ocratio" le 0.1 "$R" "$W/lxtd-own.cpu" "$W/lxc.cpu") |"
-echo "| \`node -e 0\` (what bounds \`lxt metrics\`): wall / CPU | $(bench_cell "$W/node.ms" ms) / $(bench_cell "$W/node.cpu" ms) | | | |"
+echo "| \`node -e 0\` (what bounds \`lxt metrics\` without lxtd): wall / CPU | $(bench_cell "$W/node.ms" ms) / $(bench_cell "$W/node.cpu" ms) | | | |"
 echo
-echo "\`lxt metrics\` output: $(wc -l < "$W/lxt.out") lines, $(wc -c < "$W/lxt.out") bytes; \`lxc-info\` × $N: $(wc -l < "$W/lxc.out") lines."
+cmp -s <(grep -v '^#' "$W/lxt.out" | sed 's/ [^ ]*$//') <(grep -v '^#' "$W/lxtvia.out" | sed 's/ [^ ]*$//') \
+  && same="the same series both ways" || same="NOT the same series both ways"
+echo "\`lxt metrics\` output: $(wc -l < "$W/lxt.out") lines, $(wc -c < "$W/lxt.out") bytes, $same; \`lxc-info\` × $N: $(wc -l < "$W/lxc.out") lines."
+if [ -n "${BENCH_METRICS_PROFILE:-}" ]; then
+  echo
+  for f in "$BENCH_METRICS_PROFILE"/*.cpuprofile; do node "$(dirname "$0")/cpu-profile.mjs" "$f" 20; done
+fi

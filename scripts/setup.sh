@@ -68,6 +68,17 @@ say "CRIU (lxt checkpoint / restore)"
 # builds Debian forky's source once (cached under
 # /var/cache/lxt) and installs /usr/local/sbin/criu (docs/checkpoint.md).
 bash "$repo/scripts/criu.sh"
+# criu's page server (lazy pages, post-copy) sizes a 4 MiB pipe: above
+# fs.pipe-max-size (1 MiB by default) only a process with CAP_SYS_RESOURCE
+# gets it, and where root lacks that capability (not in its bounding set, as
+# on this machine kind) criu 4.2.1 fails on the first page request
+# ("page-pipe: splice: -1: Bad file descriptor"; docs/migrate.md).
+cap_eff=$(sed -n 's/^CapEff:[[:space:]]*//p' /proc/self/status)
+if [ $(((16#$cap_eff >> 24) & 1)) -eq 0 ] && [ "$(cat /proc/sys/fs/pipe-max-size)" -lt 4194304 ]; then
+  echo "fs.pipe-max-size = 4194304" >/etc/sysctl.d/60-lxt-criu.conf
+  sysctl -q -p /etc/sysctl.d/60-lxt-criu.conf
+  echo "fs.pipe-max-size = 4194304 for criu's lazy-page server (/etc/sysctl.d/60-lxt-criu.conf)"
+fi
 
 say "npm dependencies"
 npm ci --no-audit --no-fund
@@ -82,7 +93,10 @@ cat > /usr/local/bin/lxt <<LAUNCHER
 #!/bin/sh
 # Installed by $repo/scripts/setup.sh. NODE_EXTRA_CA_CERTS costs ~85 ms per Node start; lxt makes no TLS connections.
 unset NODE_EXTRA_CA_CERTS
-LXT_SHIM=\${LXT_SHIM:-$repo/native/build/lxt-shim} exec node $repo/dist/lxt.cjs "\$@"
+shim=\${LXT_SHIM:-$repo/native/build/lxt-shim}
+# lxt metrics: the state root's lxtd answers when it runs, without a Node start (native/src/lxtd-metrics.c).
+[ "\${1:-}" = metrics ] && [ -x "\$shim" ] && LXT_SHIM=\$shim exec "\$shim" lxtd-metrics node $repo/dist/lxt.cjs "\$@"
+LXT_SHIM=\$shim exec node $repo/dist/lxt.cjs "\$@"
 LAUNCHER
 chmod 755 /usr/local/bin/lxt
 lxt --version

@@ -71,6 +71,8 @@ int lock_main(int argc, char **argv);
 int hold_main(int argc, char **argv);
 int devices_main(int argc, char **argv);
 int file_main(int argc, char **argv);
+/* `lxt metrics` asked of the state root's lxtd, else handed to Node (lxtd-metrics.c). */
+int lxtd_metrics_main(int argc, char **argv);
 
 /* The container's first process; never returns. */
 _Noreturn void child_main(struct child_ctx *c);

@@ -95,10 +95,23 @@ function gz(file: string): void {
   run("gzip", ["-9nf", file]);
 }
 
-const launcher = (what: string, bundle: string, extra = "") => `#!/bin/sh
+/**
+ * The /usr/bin script that runs `bundle` with the packaged Node; `extra`: lines run first. The
+ * lxt one sends `lxt metrics` to the lxt-shim first (native/src/lxtd-metrics.c), which asks the
+ * state root's lxtd and hands the command to the same Node when none answers.
+ */
+export const launcher = (what: string, bundle: string, extra = "") => {
+  const env = `LXT_SHIM=\${LXT_SHIM:-${LIBDIR}/lxt-shim} LXT_CODE_CACHE_DIR=\${LXT_CODE_CACHE_DIR:-/var/cache/lxt/code}`;
+  const node = `${LIBDIR}/node/bin/node ${LIBDIR}/dist/${bundle} "$@"`;
+  const metrics =
+    bundle === "lxt.cjs"
+      ? `# lxt metrics: the state root's lxtd answers when it runs, without a Node start.\n[ "\${1:-}" = metrics ] && ${env} exec "\${LXT_SHIM:-${LIBDIR}/lxt-shim}" lxtd-metrics ${node}\n`
+      : "";
+  return `#!/bin/sh
 # ${what}, installed by the lxt package: its own Node runtime, its files under ${LIBDIR}.
-${extra}LXT_SHIM=\${LXT_SHIM:-${LIBDIR}/lxt-shim} LXT_CODE_CACHE_DIR=\${LXT_CODE_CACHE_DIR:-/var/cache/lxt/code} exec ${LIBDIR}/node/bin/node ${LIBDIR}/dist/${bundle} "$@"
+${extra}${metrics}${env} exec ${node}
 `;
+};
 
 /** The shared libraries' dependencies of the binaries, as dpkg-shlibdeps says them. */
 function shlibsDepends(root: string, binaries: string[]): string {

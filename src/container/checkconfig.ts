@@ -12,7 +12,8 @@ import { parseSubid, rootRanges } from "../config/idmap.js";
 import { CAPABILITIES } from "../config/security.js";
 import type { Context } from "../core/context.js";
 import { readAppArmorHost } from "../host/apparmor.js";
-import { criuItems, probeCriu } from "./criu.js";
+import { hasCapSysResource } from "./checkpoint-tasks.js";
+import { criuItems, lazyServerItem, lazyServerProblem, probeCriu } from "./criu.js";
 import { hostLayout } from "./host-layout.js";
 
 /** The door to the host for the probes. */
@@ -231,6 +232,13 @@ export function nodeCheckHost(layout: () => CgroupLayout, path: string): CheckHo
 /** What this host offers containers, as the context's host sees it (CRIU asked through the runner). */
 export async function checkConfig(ctx: Context): Promise<CheckItem[]> {
   const path = ctx.settings.hostEnv.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin";
-  const items = checkHost(nodeCheckHost(() => hostLayout(ctx), path));
-  return [...items, ...criuItems(await probeCriu(ctx.host.run))];
+  const host = nodeCheckHost(() => hostLayout(ctx), path);
+  const items = checkHost(host);
+  const pipeMax = Number.parseInt(host.read("/proc/sys/fs/pipe-max-size") ?? "", 10);
+  const lazy = lazyServerProblem(
+    Number.isNaN(pipeMax) ? undefined : pipeMax,
+    hasCapSysResource(host.read("/proc/self/status") ?? ""),
+  );
+  const criu = await probeCriu(ctx.host.run);
+  return [...items, ...criuItems(criu), ...(criu.found ? [lazyServerItem(lazy)] : [])];
 }

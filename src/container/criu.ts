@@ -112,6 +112,42 @@ export async function probeCriu(run: CommandRunner): Promise<CriuStatus> {
   };
 }
 
+/**
+ * The pipe criu's page server sizes when it serves lazy pages: its
+ * `PIPE_MAX_SIZE` (819 pages, 3,354,624 bytes) in `pipe_read_dest_init`,
+ * which the kernel rounds up to a power of two pages (4 MiB) and refuses
+ * above `fs.pipe-max-size` to a process without CAP_SYS_RESOURCE.
+ */
+export const CRIU_LAZY_PIPE_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Why criu's page server cannot serve lazy pages (post-copy) here, or
+ * undefined when it can. criu 4.2.1 ignores the failed F_SETPIPE_SZ, leaves
+ * its sink unopened and fails on the first page request (docs/migrate.md).
+ * `pipeMaxSize`: /proc/sys/fs/pipe-max-size; `capSysResource`: whether the
+ * process that runs criu has CAP_SYS_RESOURCE. Pure.
+ */
+export function lazyServerProblem(
+  pipeMaxSize: number | undefined,
+  capSysResource: boolean,
+): string | undefined {
+  if (capSysResource) return undefined;
+  if (pipeMaxSize !== undefined && pipeMaxSize >= CRIU_LAZY_PIPE_BYTES) return undefined;
+  return `fs.pipe-max-size is ${pipeMaxSize ?? "unreadable"} and criu runs without CAP_SYS_RESOURCE: its page server cannot size its ${CRIU_LAZY_PIPE_BYTES}-byte pipe and fails on the first page request ("page-pipe: splice: -1: Bad file descriptor"); scripts/setup.sh sets fs.pipe-max-size = ${CRIU_LAZY_PIPE_BYTES}`;
+}
+
+/** checkconfig's line for criu's lazy-page server (`problem` from `lazyServerProblem`). */
+export function lazyServerItem(problem: string | undefined): CheckItem {
+  return {
+    section: "checkpoint",
+    name: "lazy pages: page server",
+    status: problem ? "missing" : "enabled",
+    detail:
+      problem ??
+      "criu's page server can serve lazy pages (its pipe fits fs.pipe-max-size or it has CAP_SYS_RESOURCE)",
+  };
+}
+
 /** checkconfig's `checkpoint` section. */
 export function criuItems(s: CriuStatus): CheckItem[] {
   const section = "checkpoint";

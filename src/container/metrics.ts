@@ -53,6 +53,9 @@ export async function scrapeMetrics(
   const wanted = names && names.length > 0 ? [...new Set(names)] : all;
   const states: MetricsScrape["states"] = [];
   if (wanted.length === 0) return { running: [], states, instances: all.length };
+  const named = !!names && names.length > 0;
+  // Every named container exists, or nothing is read.
+  if (named) for (const name of wanted) requireExists(containerPaths(ctx, name), "metrics");
   const layout = hostLayout(ctx);
   // Devices' names once per scrape: every container that did I/O names the same few.
   const devices = new Map<string, string>();
@@ -67,8 +70,6 @@ export async function scrapeMetrics(
   const out = await Promise.all(
     wanted.map(async (name): Promise<ContainerMetrics | undefined> => {
       const paths = containerPaths(ctx, name);
-      const named = !!names && names.length > 0;
-      if (named) requireExists(paths, "metrics");
       // The plan's cgroup dirs serve the freezer's look and the figures alike: one look at the plan.
       let dirs: ContainerCgroupDirs | undefined;
       const cgroups = () => {

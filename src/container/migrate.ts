@@ -18,12 +18,12 @@ import { adoptSlice, idmapSource } from "./userns.js";
 
 /**
  * Why `lxt move --lazy` (post-copy: CRIU's lazy pages, the source serving
- * pages to the restored tree's faults) is refused: with criu 4.2.1 on this
- * kernel the transfer fails even for a bare process tree in a PID
- * namespace, before any container is involved (docs/migrate.md).
+ * pages to the restored tree's faults) is refused: the move does not drive
+ * criu's lazy pages yet. criu's own part works here once its page server can
+ * size its pipe (`lazyServerProblem`; docs/migrate.md has the cause).
  */
 export const LAZY_REFUSED =
-  'criu 4.2.1\'s lazy-page transfer fails here: the source\'s page server dies on the first request ("page-pipe: splice: -1: Bad file descriptor", "Lazy pages transfer FAILED") and the restore is killed ("page-xfer: The page server doesn\'t answer"); move it without --lazy (its memory is sent during the freeze)';
+  "post-copy is not wired into lxt's move yet (criu's lazy pages work on this kernel once fs.pipe-max-size allows its page server's 4 MiB pipe: docs/migrate.md); move it without --lazy (its memory is sent during the freeze)";
 
 /** Why running container `paths` cannot be checkpointed here, or undefined when it can (or is not running). */
 export function checkpointRefusal(ctx: Context, paths: ContainerPaths): string | undefined {

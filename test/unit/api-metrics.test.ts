@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { buildApp } from "../../src/api/server.js";
 import { cpuV1, cpuV2, ioV1, ioV2, memoryLimit, memoryStat } from "../../src/cgroups/metrics.js";
-import type { ContainerMetrics } from "../../src/container/metrics.js";
+import { type ContainerMetrics, scrapeText } from "../../src/container/metrics.js";
 import { collectSamples, escapeLabel, renderMetrics } from "../../src/container/metrics-text.js";
 import { parseNetDev } from "../../src/host/netinfo.js";
 import { testDaemon } from "./support/lxtd-daemon.js";
@@ -182,6 +182,27 @@ test("GET /1.0/metrics answers text/plain for an empty state root (inject)", asy
     assert.match(r.body, /^lxd_instances\{project="default",type="container"\} 0$/m);
     assert.match(r.body, /^lxd_uptime_seconds \d/m);
     assert.ok(r.body.endsWith("# EOF\n"));
+  } finally {
+    await app.close();
+    t.cleanup();
+  }
+});
+
+test("GET /1.0/metrics?view=cli answers `lxt metrics`'s text; a bad or unknown name is an error", async () => {
+  const t = testDaemon();
+  const app = buildApp(t.d);
+  try {
+    const r = await app.inject({ method: "GET", url: "/1.0/metrics?view=cli" });
+    assert.equal(r.statusCode, 200);
+    assert.match(String(r.headers["content-type"]), /^text\/plain/);
+    assert.equal(r.body, await scrapeText(t.d.ctx));
+    assert.doesNotMatch(r.body, /lxd_uptime_seconds|lxd_operations_total/);
+    const missing = await app.inject({ method: "GET", url: "/1.0/metrics?view=cli&name=c9" });
+    assert.equal(missing.statusCode, 404);
+    assert.match(missing.body, /no such container/);
+    const bad = await app.inject({ method: "GET", url: "/1.0/metrics?view=cli&name=a%2Fb" });
+    assert.equal(bad.statusCode, 400);
+    assert.match(bad.body, /bad container name/);
   } finally {
     await app.close();
     t.cleanup();

@@ -2,12 +2,15 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import {
   CRIU_INET_MIN,
+  CRIU_LAZY_PIPE_BYTES,
   criuInetProblem,
   criuItems,
   criuNewEnough,
   criuProblem,
   criuUsable,
   criuUsernsProblem,
+  lazyServerItem,
+  lazyServerProblem,
   parseCriuVersion,
   probeCriu,
 } from "../../src/container/criu.js";
@@ -107,5 +110,23 @@ describe("criu probe", () => {
       [["criu", "missing", "not installed (scripts/criu.sh)"]],
     );
     assert.deepEqual(run.calls, [["criu", "--version"]]);
+  });
+
+  test("lazy pages' page server: its 4 MiB pipe needs fs.pipe-max-size or CAP_SYS_RESOURCE", () => {
+    // criu's PIPE_MAX_SIZE (819 pages) rounded up to a power of two pages, as the kernel does.
+    assert.equal(CRIU_LAZY_PIPE_BYTES, 2 ** Math.ceil(Math.log2(819)) * 4096);
+    const refused = lazyServerProblem(1048576, false);
+    assert.match(refused ?? "", /fs\.pipe-max-size is 1048576 .*without CAP_SYS_RESOURCE/);
+    assert.match(refused ?? "", /page-pipe: splice: -1: Bad file descriptor/);
+    assert.match(refused ?? "", /fs\.pipe-max-size = 4194304/);
+    assert.match(lazyServerProblem(undefined, false) ?? "", /is unreadable/);
+    assert.equal(lazyServerProblem(2097152, false) !== undefined, true);
+    assert.equal(lazyServerProblem(4194304, false), undefined);
+    assert.equal(lazyServerProblem(1048576, true), undefined);
+    assert.deepEqual(
+      [lazyServerItem(refused).status, lazyServerItem(refused).detail],
+      ["missing", refused],
+    );
+    assert.equal(lazyServerItem(undefined).status, "enabled");
   });
 });

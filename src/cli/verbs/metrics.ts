@@ -11,6 +11,10 @@ export function register(program: Command): void {
     .description(
       "print Prometheus metrics (LXD's names) of every running container, or of the named ones",
     )
+    .addHelpText(
+      "after",
+      "\nWhen an lxtd serves the state root, it answers (the launcher asks its socket first;\nLXT_METRICS_NO_DAEMON=1 skips that); otherwise lxt samples by itself. The output is the same.",
+    )
     .option("-n, --name <name>", "a container (repeatable)", (v, acc: string[]) => [...acc, v], [])
     .addOption(lxcpathOption())
     .argument("[names...]")

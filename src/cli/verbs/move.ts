@@ -18,7 +18,7 @@ export function register(program: Command): void {
     )
     .option(
       "--lazy",
-      "post-copy (CRIU lazy pages): refused, criu's lazy-page transfer fails here (docs/migrate.md)",
+      "post-copy (CRIU lazy pages): refused, lxt's move does not drive it yet (docs/migrate.md)",
     )
     .argument("<name>", "the container here")
     .argument("<target>", "REMOTE:[NEWNAME] (the same name when none)")
