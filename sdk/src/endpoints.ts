@@ -203,6 +203,8 @@ export interface Endpoints {
   "GET /1.0/cluster/members/:name": Ep<ClusterMemberJson>;
   /** A join token for a new member (a token operation; `lxc cluster add`). */
   "POST /1.0/cluster/members": Ep<OperationJson, { server_name: string }>;
+  /** Remove a member for good (`lxc cluster remove`; `?force=1` with `--force`). */
+  "DELETE /1.0/cluster/members/:name": Ep<Empty>;
   /** lxt's own: every member's record, load and last heartbeat (`lxt cluster list`). */
   "GET /1.0/cluster/heartbeats": Ep<MemberView[]>;
   /** Evacuate or restore a member (`lxc cluster evacuate/restore`). */
@@ -325,6 +327,7 @@ export const ENDPOINTS: { readonly [K in EndpointKey]: EndpointKind } = {
   "GET /1.0/cluster/members": "sync",
   "GET /1.0/cluster/members/:name": "sync",
   "POST /1.0/cluster/members": "async",
+  "DELETE /1.0/cluster/members/:name": "sync",
   "GET /1.0/cluster/heartbeats": "sync",
   "POST /1.0/cluster/members/:name/state": "async",
   "POST /1.0/cluster/moves": "async",

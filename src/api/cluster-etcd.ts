@@ -93,6 +93,13 @@ export function etcdStore(urls: readonly string[]): ClusterStore {
         .commit();
       return res.succeeded;
     },
+    async putUnless(key, value, guard) {
+      const res = await client
+        .if(guard, "Create", "==", 0)
+        .then(client.put(key).value(value))
+        .commit();
+      return res.succeeded;
+    },
     close() {
       client.close();
     },

@@ -20,6 +20,13 @@ const CONNECT_TIMEOUT_MS = 5000;
 /** How often an unknown client certificate may make a member re-read the members (a flood costs etcd nothing more). */
 const REFRESH_MS = 1000;
 
+/**
+ * How long a trusted certificate is taken on the last read: a member
+ * removed from the cluster (cluster-remove.ts) is refused by every member
+ * at most this long after.
+ */
+const TRUST_MAX_AGE_MS = 5000;
+
 /** The members' certificate fingerprints, re-read at most each `REFRESH_MS`. */
 const known = new WeakMap<Daemon, { at: number; fps: Set<string> }>();
 
@@ -146,16 +153,19 @@ export function fromPeer(d: Daemon, req: IncomingMessage): boolean {
  * `/lxt/trust/`: cluster-tokens.ts). An unknown certificate makes the member
  * re-read the set, at most once a second: one that comes sooner waits for
  * that re-read rather than being refused on the old set (a member that has
- * just joined with a token is trusted at its first request).
+ * just joined with a token is trusted at its first request). A known one is
+ * re-read once the set is `TRUST_MAX_AGE_MS` old.
  */
 export async function peerTrusted(d: Daemon, req: IncomingMessage): Promise<boolean> {
   const fp = peerFingerprint(req);
   if (!d.cluster || !fp) return false;
-  if (known.get(d)?.fps.has(fp)) return true;
+  const last = known.get(d);
+  if (last?.fps.has(fp) && Date.now() - last.at < TRUST_MAX_AGE_MS) return true;
   try {
     return (await reread(d, d.cluster.store)).has(fp);
   } catch {
-    return false;
+    // The store unreadable: the last set read stands.
+    return last?.fps.has(fp) === true;
   }
 }
 

@@ -35,6 +35,8 @@ export interface ClusterStore {
   deleteIf(key: string, value: string): Promise<void>;
   /** Sets `key` to `to` only if it holds `from` (one transaction); false when it does not. */
   swap(key: string, from: string, to: string): Promise<boolean>;
+  /** Puts `key` only while `guard` does not exist (one transaction); false when it does. */
+  putUnless(key: string, value: string, guard: string): Promise<boolean>;
   close(): void;
 }
 
@@ -58,6 +60,8 @@ export const KEYS = {
   /** Where an evacuation sent a member's instance, so a restore brings it back. */
   evacuated: (member: string, name: string) => `/lxt/evacuated/${member}/${name}`,
   memberEvacuated: (member: string) => `/lxt/evacuated/${member}/`,
+  /** Present once a member was removed (cluster-remove.ts): it may not write its record again. */
+  removed: (member: string) => `/lxt/removed/${member}`,
 };
 
 /** A store in memory (one process): the unit tests' etcd. Leases expire only when `expire()`d. */
@@ -132,6 +136,11 @@ export class MemoryStore implements ClusterStore {
   async swap(key: string, from: string, to: string) {
     if (this.data.get(key) !== from) return false;
     this.data.set(key, to);
+    return true;
+  }
+  async putUnless(key: string, value: string, guard: string) {
+    if (this.data.has(guard)) return false;
+    this.data.set(key, value);
     return true;
   }
   close() {}

@@ -10,7 +10,9 @@
  * - `/lxt/names/NAME`: the member that holds an instance name, claimed in
  *   one transaction at create and released at delete;
  * - `/lxt/instances/MEMBER/NAME`: the instance as its member last
- *   published it, so every member lists every instance with its location.
+ *   published it, so every member lists every instance with its location;
+ * - `/lxt/removed/NAME`: the member was removed (cluster-remove.ts); its
+ *   record is written only while this key is absent.
  */
 import { cpus, freemem, loadavg, totalmem } from "node:os";
 import { listNames } from "../container/list.js";
@@ -36,6 +38,12 @@ export interface ClusterOptions {
    * without containers, so the same code heartbeats and publishes them.
    */
   local?: { names(): string[]; instances(): Promise<InstanceJson[]> };
+  /**
+   * Called once when a heartbeat finds this member removed from the
+   * cluster (cluster-remove.ts), before it leaves: the daemon stops
+   * answering as a member.
+   */
+  onRemoved?: () => Promise<void>;
 }
 
 /** LXD's status code of an instance whose member cannot be reached. */
@@ -137,12 +145,17 @@ export class Cluster {
     this.timer.unref();
   }
 
-  /** Writes this member's record and publishes its instances (only those that changed). */
+  /**
+   * Writes this member's record and publishes its instances (only those
+   * that changed). The record is written only while this member is not
+   * removed (one transaction): once it is, the member drops what it still
+   * has in the store and leaves (`removedFromCluster`).
+   */
   async heartbeat(): Promise<void> {
+    if (this.stopped) return;
     if (!this.lease) await this.takeLease();
-    await this.serial(async () => {
+    const kept = await this.serial(async () => {
       const local = await this.localInstances();
-      await this.publish(local);
       const running = local.filter((i) => i.status === "Running").length;
       const rec: MemberRecord = {
         name: this.member,
@@ -159,8 +172,43 @@ export class Cluster {
         },
         heartbeat: new Date(this.d.ctx.host.clock.now()).toISOString(),
       };
-      await this.o.store.put(KEYS.member(this.member), JSON.stringify(rec));
+      const record = JSON.stringify(rec);
+      if (
+        !(await this.o.store.putUnless(KEYS.member(this.member), record, KEYS.removed(this.member)))
+      ) {
+        return false;
+      }
+      await this.publish(local);
+      return true;
     });
+    if (!kept) await this.removedFromCluster();
+  }
+
+  /**
+   * This member was removed: it stops heartbeating, frees the names it
+   * still holds and drops its records (a create racing the removal may
+   * have claimed one), tells the daemon, and revokes its lease.
+   */
+  private async removedFromCluster(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.serial(async () => {
+      const { store } = this.o;
+      for (const key of (await store.getPrefix(KEYS.memberInstances(this.member))).keys()) {
+        await store.delete(key);
+      }
+      for (const [key, holder] of await store.getPrefix(KEYS.name(""))) {
+        if (holder === this.member) await store.deleteIf(key, this.member);
+      }
+      this.published.clear();
+    }).catch((err: unknown) =>
+      this.d.log.warn({ err }, "cluster: removed, but its names could not all be freed"),
+    );
+    await this.o.onRemoved?.();
+    await this.leave().catch((err: unknown) =>
+      this.d.log.warn({ err }, "cluster: removed; revoking the lease failed (it expires)"),
+    );
   }
 
   private localNames(): string[] {

@@ -6,6 +6,7 @@
 import { createRequire } from "node:module";
 import { Cluster } from "../api/cluster.js";
 import { ClusterNet } from "../api/cluster-net.js";
+import { checkNotRemoved } from "../api/cluster-remove.js";
 import { admit } from "../api/cluster-tokens.js";
 import type { Daemon } from "../api/daemon.js";
 import { DEFAULT_CLUSTER_TTL } from "./lxtd-program.js";
@@ -94,8 +95,19 @@ export async function joinCluster(
     architecture: arch,
     ttlSeconds: f.ttlSeconds,
     store,
+    // LXD's removed member goes back to standalone: so does lxtd, serving its own containers.
+    onRemoved: async () => {
+      d.log.warn(
+        { member: f.member },
+        "cluster: this member was removed from the cluster (lxc cluster remove); it is no member from now on and serves its own containers alone",
+      );
+      await d.clusterNet?.stop();
+      d.clusterNet = undefined;
+      d.cluster = undefined;
+    },
   });
   try {
+    const removal = await checkNotRemoved(store, f.member, f.token !== undefined);
     const { trusted } = await admit(
       cluster.store,
       f.member,
@@ -105,6 +117,7 @@ export async function joinCluster(
     ).catch((err: unknown) => {
       throw new Error(`--cluster-token: ${(err as Error).message}`);
     });
+    await removal.readmitted();
     if (!trusted) {
       d.log.warn(
         "cluster: this member's certificate is not trusted by the others (join with --cluster-token from `lxt cluster add`): they refuse its forwarded requests",

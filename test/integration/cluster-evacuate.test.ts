@@ -17,7 +17,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { etcdSkipReason, NetnsMembers, waitFor } from "./etcd-harness.js";
+import { etcdSkipReason, joinToken, NetnsMembers, waitFor } from "./etcd-harness.js";
 import { criuSkip, LXT, netnsSkip } from "./harness.js";
 import { lxtdSkipReason } from "./lxtd-harness.js";
 
@@ -60,14 +60,7 @@ describe("lxtd cluster: evacuate and restore a member", { skip, timeout: 600_000
   };
   const counts = (name: string, above: number) =>
     waitFor(() => (count(name)[1] > above ? true : undefined), 15_000);
-  const token = (name: string) => {
-    const out = execFileSync(LXT, ["cluster", "add", name, "-P", box(0).lxcpath], {
-      encoding: "utf8",
-    });
-    const m = /join token:\n([A-Za-z0-9+/=]+)\n$/.exec(out);
-    assert.ok(m, out);
-    return m[1] as string;
-  };
+  const token = (name: string) => joinToken(box(0), name);
 
   before(async () => {
     await hosts.start(1);

@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { exitOf, hasCmd, NetnsSandbox, until } from "./harness.js";
+import { exitOf, hasCmd, LXT, NetnsSandbox, until } from "./harness.js";
 import { LxtdSandbox } from "./lxtd-harness.js";
 
 /** Why etcd tests cannot run here, or undefined when they can. */
@@ -225,6 +225,14 @@ export class NetnsEtcd {
     if (c) await exitOf(c);
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** A join token for member `name`, issued by the lxtd of `issuer` (`lxt cluster add`). */
+export function joinToken(issuer: LxtdSandbox, name: string): string {
+  const r = spawnSync(LXT, ["cluster", "add", name, "-P", issuer.lxcpath], { encoding: "utf8" });
+  const m = /join token:\n([A-Za-z0-9+/=]+)\n$/.exec(r.stdout);
+  if (r.status !== 0 || !m) throw new Error(`lxt cluster add ${name}: ${r.stdout}${r.stderr}`);
+  return m[1] as string;
 }
 
 /** Polls `probe` until it gives a value or `ms` pass; its last answer (undefined: it never did). */

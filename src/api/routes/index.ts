@@ -8,6 +8,7 @@ import { registerBackupRoutes } from "./backups.js";
 import { registerCertificateRoutes } from "./certificates.js";
 import { registerClusterRoutes } from "./cluster.js";
 import { registerClusterEvacuateRoutes } from "./cluster-evacuate.js";
+import { registerClusterRemoveRoutes } from "./cluster-remove.js";
 import { registerConsoleRoutes } from "./console.js";
 import { registerExecRoutes } from "./exec.js";
 import { registerFileRoutes } from "./files.js";
@@ -53,4 +54,5 @@ export const ROUTES: readonly RouteModule[] = [
   registerClusterImages,
   registerClusterTokenRoutes,
   registerClusterEvacuateRoutes,
+  registerClusterRemoveRoutes,
 ];

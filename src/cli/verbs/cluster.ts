@@ -63,6 +63,32 @@ export function register(program: Command): void {
       );
     });
 
+  cluster
+    .command("remove")
+    .alias("rm")
+    .argument("<member>", "the member's name")
+    .description(
+      "removes MEMBER from the cluster for good: refused while it holds containers (evacuate it first), is offline or is the only member (asks the local lxtd)",
+    )
+    .addOption(lxcpathOption())
+    .addOption(
+      new Option("--socket <path>", "lxtd's unix socket (default: STATE_ROOT/.lxtd/unix.socket)"),
+    )
+    .option("-f, --force", "remove an offline member too, and drop the containers it still holds")
+    .action(async (member, opts) => {
+      const { daemonRequest, daemonSocket } = await import("../lxtd-client.js");
+      const socket = opts.socket ?? daemonSocket(resolveLxcpath(opts.lxcpath));
+      const query = opts.force ? "?force=1" : "";
+      await daemonRequest(
+        socket,
+        `cluster remove ${member}`,
+        "DELETE",
+        `/1.0/cluster/members/${encodeURIComponent(member)}${query}`,
+      );
+      // LXD's words (`lxc cluster remove`).
+      process.stdout.write(`Member ${member} removed\n`);
+    });
+
   for (const [action, description] of [
     ["evacuate", "moves MEMBER's containers to the other online members; it takes no placements"],
     [
