@@ -12,8 +12,8 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { etcdSkipReason, LoopbackMembers } from "./etcd-harness.js";
-import { BtrfsLoop, LXT } from "./harness.js";
+import { etcdSkipReason, joinToken, LoopbackMembers } from "./etcd-harness.js";
+import { BtrfsLoop } from "./harness.js";
 import { lxtdSkipReason } from "./lxtd-harness.js";
 
 const BTRFS = spawnSync("sh", ["-c", "command -v btrfs"], { encoding: "utf8" }).stdout.trim();
@@ -39,12 +39,7 @@ describe("lxtd cluster: evacuate between btrfs members", { skip, timeout: 600_00
       loops.map((l) => l.mnt),
     );
     await hosts.start(1);
-    const out = execFileSync(LXT, ["cluster", "add", "m1", "-P", box(0).lxcpath], {
-      encoding: "utf8",
-    });
-    const token = /join token:\n([A-Za-z0-9+/=]+)\n$/.exec(out)?.[1];
-    assert.ok(token, out);
-    await hosts.startMember(1, ["--cluster-token", token]);
+    await hosts.startMember(1, ["--cluster-token", joinToken(box(0), "m1")]);
   });
 
   after(async () => {
