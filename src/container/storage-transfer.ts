@@ -29,7 +29,8 @@ import {
   storageDriver,
 } from "../storage/index.js";
 import { explainNoSpace } from "../storage/space.js";
-import { exportContainer, placeStaged, readBackupManifest, type Staged } from "./backup.js";
+import { exportContainer } from "./backup.js";
+import { placeStaged, readBackupManifest, type Staged } from "./backup-import.js";
 import { type ContainerPaths, containerPaths, requireExists } from "./paths.js";
 import { repairStale, withLock } from "./runtime.js";
 import { cleanStaleStaging, makeStaging } from "./staging.js";

@@ -30,7 +30,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { FastifyInstance, FastifyReply } from "fastify";
-import { type StagedImport, stageImport } from "../../container/backup.js";
+import { type StagedImport, stageImport } from "../../container/backup-import.js";
 import { restoreContainer } from "../../container/checkpoint.js";
 import { destroyContainer } from "../../container/destroy.js";
 import { adoptCheckpointIdmap, unpackCheckpoint } from "../../container/migrate.js";
