@@ -127,8 +127,10 @@ export interface Endpoints {
   "DELETE /1.0/instances/:name/backups/:backup": Ep<OperationJson>;
   "GET /1.0/instances/:name/backups/:backup/export": Ep<Bytes>;
   // lxt's own: receiving a running container (docs/api.md, "Migrations").
-  "POST /1.0/migrations": Ep<{ id: string; name: string }, Upload>;
+  "GET /1.0/migrations": Ep<{ receive: string[] }>;
+  "POST /1.0/migrations": Ep<{ id: string; name: string; streams?: number }, Upload>;
   "PUT /1.0/migrations/:id/delta": Ep<Empty, Upload>;
+  "PUT /1.0/migrations/:id/streams/:n": Ep<Empty, Upload>;
   "POST /1.0/migrations/:id": Ep<OperationJson, Upload>;
   "DELETE /1.0/migrations/:id": Ep<Empty>;
 
@@ -258,8 +260,10 @@ export const ENDPOINTS: { readonly [K in EndpointKey]: EndpointKind } = {
   "POST /1.0/instances/:name/backups/:backup": "async",
   "DELETE /1.0/instances/:name/backups/:backup": "async",
   "GET /1.0/instances/:name/backups/:backup/export": "raw",
+  "GET /1.0/migrations": "sync",
   "POST /1.0/migrations": "sync",
   "PUT /1.0/migrations/:id/delta": "sync",
+  "PUT /1.0/migrations/:id/streams/:n": "sync",
   "POST /1.0/migrations/:id": "async",
   "DELETE /1.0/migrations/:id": "sync",
   "GET /1.0/images": "sync",

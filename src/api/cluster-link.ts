@@ -9,7 +9,13 @@ import type { Readable } from "node:stream";
 import { LxtError } from "../core/errors.js";
 import { connectPeer } from "./cluster-peers.js";
 import type { Daemon } from "./daemon.js";
-import { type Link, parseAnswer, type SendAnswer, type SendCall } from "./migrate-send.js";
+import {
+  type Link,
+  parseAnswer,
+  pipeBody,
+  type SendAnswer,
+  type SendCall,
+} from "./migrate-send.js";
 import type { MemberView } from "./types.js";
 
 /** How long one wait on a peer's operation lasts before it is asked again (seconds). */
@@ -70,8 +76,7 @@ export function memberLink(d: Daemon, m: MemberView, what: string): Link {
         reject(new LxtError("remote", `${what}: ${to} (${m.address}): ${err.message}`, err)),
       );
       if (stream) {
-        stream.on("error", (err) => req.destroy(err));
-        stream.pipe(req);
+        pipeBody(stream, req);
       } else req.end(data);
     });
   };

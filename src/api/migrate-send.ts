@@ -2,14 +2,16 @@
  * A container sent to another lxtd over HTTPS (docs/migrate.md): what
  * `lxt move/copy NAME REMOTE:[NEWNAME]` runs (src/cli/migrate-verb.ts, over
  * a pinned remote) and what a cluster member's evacuation runs
- * (cluster-evacuate.ts, over member trust). A stopped container goes as an
- * `lxt export` archive uploaded to LXD's import endpoint (`POST
+ * (cluster-evacuate.ts, over member trust). A stopped container goes by
+ * btrfs send where both ends are on btrfs (migrate-send-storage.ts), else as
+ * an `lxt export` archive uploaded to LXD's import endpoint (`POST
  * /1.0/instances` with an `application/octet-stream` body), which the
  * remote imports all or nothing; a move destroys the source only once the
  * remote has the container. A running one goes by migrate-send-running.ts.
  */
 import { createReadStream, statSync } from "node:fs";
 import { join } from "node:path";
+import type { Readable, Writable } from "node:stream";
 import { exportContainer } from "../container/backup.js";
 import { destroyContainer } from "../container/destroy.js";
 import { summarize } from "../container/list.js";
@@ -43,6 +45,8 @@ export interface SendResult {
   downtimeMs?: number;
   /** Of `bytes`, those sent while a running container was stopped (delta and checkpoint). */
   stoppedBytes?: number;
+  /** How a stopped container went: `archive`, or the backend whose streams carried it (`btrfs`). */
+  transport?: string;
   /** A post-copy (`lazy`): how long the remote fetched pages after its restore returned. */
   pagesMs?: number;
 }
@@ -90,6 +94,20 @@ export function parseAnswer<E extends { type?: string; error?: string; error_cod
     throw new LxtError(codeOf(status), `${who}: ${env.error || `answered ${status}`}`);
   }
   return env;
+}
+
+/**
+ * Sends `body` as the request `req`'s body: a body that errors (before or
+ * while it is read) destroys the request, so the peer sees a cut upload,
+ * never a short one that ended.
+ */
+export function pipeBody(body: Readable, req: Writable & { destroy(err?: Error): unknown }): void {
+  if (body.destroyed) {
+    req.destroy(body.errored ?? new LxtError("internal", "the body was closed before it was sent"));
+    return;
+  }
+  body.on("error", (err) => req.destroy(err));
+  body.pipe(req);
 }
 
 /**
@@ -155,8 +173,13 @@ export async function sendContainer(
       `${link.what}: --lazy is for a running container (${paths.name} is ${state}: it goes as an archive)`,
     );
   await requireAbsent(link, opts.newName);
-  const bytes = await sendStopped(link, paths, opts);
-  if (!opts.move) return { bytes };
+  const { commonTransport, sendByStorage } = await import("./migrate-send-storage.js");
+  const transport = await commonTransport(link, paths);
+  const bytes = transport
+    ? await sendByStorage(link, paths, transport, opts)
+    : await sendStopped(link, paths, opts);
+  const sent = { bytes, transport: transport ?? "archive" };
+  if (!opts.move) return sent;
   try {
     await destroyContainer(link.ctx, paths, { snapshots: true });
   } catch (err) {
@@ -168,7 +191,7 @@ export async function sendContainer(
       err,
     );
   }
-  return { bytes };
+  return sent;
 }
 
 /** Exports `paths` into a staging directory and uploads it to the remote's import. */

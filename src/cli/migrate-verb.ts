@@ -72,8 +72,9 @@ export async function remoteTransfer(
       r.downtimeMs === undefined
         ? ""
         : `, stopped for ${Math.round(r.downtimeMs)} ms; ${r.stoppedBytes ?? 0} bytes sent while stopped${r.pagesMs === undefined ? "" : `; its memory came over in ${Math.round(r.pagesMs)} ms after it ran there`}`;
+    const by = r.transport && r.transport !== "archive" ? ` by ${r.transport} send` : "";
     writeOut(
-      `${verb === "move" ? "moved" : "copied"} ${paths.name} to ${where.remote}:${where.newName} (${r.bytes} bytes sent${down})\n`,
+      `${verb === "move" ? "moved" : "copied"} ${paths.name} to ${where.remote}:${where.newName} (${r.bytes} bytes sent${by}${down})\n`,
     );
   }
 }

@@ -14,7 +14,7 @@ import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { connect, type TLSSocket } from "node:tls";
 import { parse, stringify } from "yaml";
-import { parseAnswer } from "../api/migrate-send.js";
+import { parseAnswer, pipeBody } from "../api/migrate-send.js";
 import { LxtError } from "../core/errors.js";
 import { checkName } from "../core/names.js";
 import { clientIdentity, type Identity, writeWhole } from "./client-cert.js";
@@ -280,8 +280,7 @@ export async function remoteRequest(
       );
     });
     if (stream) {
-      stream.on("error", (err) => req.destroy(err));
-      stream.pipe(req);
+      pipeBody(stream, req);
     } else req.end(data);
   });
 }

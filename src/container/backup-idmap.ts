@@ -14,11 +14,18 @@ import { LxtError } from "../core/errors.js";
 const SHIFT_KEY = "lxt.volatile.rootfs.shift";
 const VOLATILE_ID_KEYS = [SHIFT_KEY, "lxt.volatile.idmap.base"];
 
-/** A config's text without the host-specific id keys, and the shift its rootfs has on disk. */
-export function neutralConfig(file: string): { text: string; shift: IdmapLine[] } {
+/**
+ * A config's text without the host-specific id keys, and the shift its
+ * rootfs has on disk. `keepShift`: the rootfs travels with its owners as
+ * they are on disk (a storage send stream), so the shift stays recorded.
+ */
+export function neutralConfig(
+  file: string,
+  keepShift = false,
+): { text: string; shift: IdmapLine[] } {
   const doc = ConfigDocument.parse(readFileSync(file, "utf8"), file);
   const shift = parseIdmapText(doc.get(SHIFT_KEY) ?? "");
-  for (const k of VOLATILE_ID_KEYS) doc.remove(k);
+  for (const k of VOLATILE_ID_KEYS) if (!(keepShift && k === SHIFT_KEY)) doc.remove(k);
   return { text: doc.toString(), shift };
 }
 

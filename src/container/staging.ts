@@ -6,11 +6,12 @@
  * (killed, crashed, or the host rebooted), whatever became of its pid, and
  * the next command removes it.
  */
-import { mkdirSync, readdirSync, rmSync } from "node:fs";
+import { type Dirent, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Context } from "../core/context.js";
 import { kernelRandom } from "../host/random.js";
+import { FS_MAGIC, fsType } from "../storage/tree.js";
 
 export type StagingKind = "import" | "export" | "image" | "build" | "migrate";
 
@@ -70,7 +71,9 @@ export async function makeStaging(
 /**
  * Removes staging directories under `parent` whose worker is gone (and
  * their lock files). Returns the names of the directories that went. Staged
- * btrfs subvolumes are writable, so a recursive removal takes them.
+ * btrfs subvolumes are writable, so a recursive removal takes them; the
+ * read-only ones of a stream transfer (storage-transfer.ts) are made
+ * writable first.
  */
 export async function cleanStaleStaging(ctx: Context, parent: string): Promise<string[]> {
   let names: string[];
@@ -86,6 +89,7 @@ export async function cleanStaleStaging(ctx: Context, parent: string): Promise<s
     const lock = await ctx.host.tryLock(join(parent, `${dir}.lock`), `staging ${dir}`);
     if (!lock) continue;
     try {
+      await unfreezeSubvolumes(ctx, join(parent, dir));
       await rm(join(parent, dir), { recursive: true, force: true });
       rmSync(join(parent, `${dir}.lock`), { force: true });
       if (n === dir) gone.push(n);
@@ -94,4 +98,39 @@ export async function cleanStaleStaging(ctx: Context, parent: string): Promise<s
     }
   }
   return gone;
+}
+
+/** The btrfs subvolume roots (inode 256) in `dir`, `depth` levels down at most, not looking inside them. */
+function subvolumeRoots(dir: string, depth: number): string[] {
+  if (depth === 0) return [];
+  let entries: Dirent[];
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return [];
+  }
+  const out: string[] = [];
+  for (const e of entries) {
+    if (!e.isDirectory()) continue;
+    const p = join(dir, e.name);
+    if (statSync(p, { throwIfNoEntry: false })?.ino === 256) out.push(p);
+    else out.push(...subvolumeRoots(p, depth - 1));
+  }
+  return out;
+}
+
+/**
+ * Makes the read-only subvolumes a dead worker left in staging directory
+ * `dir` writable (a received stream, a rootfs snapshot taken for a send:
+ * `.recv/rootfs`, `snaps/NAME/rootfs`, `live/rootfs`), so that a recursive
+ * removal takes them. A subvolume that will not change stays, and says so
+ * in the removal's error.
+ */
+async function unfreezeSubvolumes(ctx: Context, dir: string): Promise<void> {
+  if (fsType(dir) !== FS_MAGIC.btrfs) return;
+  for (const p of subvolumeRoots(dir, 3)) {
+    await ctx.host.run
+      .run("btrfs", ["property", "set", "-f", "-ts", p, "ro", "false"])
+      .catch(() => undefined);
+  }
 }

@@ -112,7 +112,9 @@ function lockVia(
     child.on("error", (e) =>
       settle(() => reject(new LxtError("host", `lock ${what}: ${e.message}`, e))),
     );
-    child.on("exit", (code) =>
+    // On `close`, not `exit`: a `lock -n` that finds the lock busy prints
+    // its line and exits at once, and `exit` may come before that line is read.
+    child.on("close", (code) =>
       settle(() => {
         if (onlyTry && code === 0 && out === `${BUSY_LINE}\n`) resolveLock(undefined);
         else reject(new LxtError("system", `lock ${what}: helper exited ${code}: ${err.trim()}`));

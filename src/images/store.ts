@@ -28,7 +28,13 @@ import { LxtError, wrapError } from "../core/errors.js";
 import type { Progress } from "../core/progress.js";
 import { Reverter } from "../core/reverter.js";
 import { writeFileAtomic } from "../host/atomic.js";
-import { compressionArgs, fileCompression, runTar, TAR_KEEP } from "../storage/archive.js";
+import {
+  compressionArgs,
+  fileCompression,
+  readArchiveMember,
+  runTar,
+  TAR_KEEP,
+} from "../storage/archive.js";
 import { type RootfsRef, rootDir, storageDriver, usableDriver } from "../storage/index.js";
 import { explainNoSpace } from "../storage/space.js";
 import { busyboxConfigLines, createBusyboxRootfs } from "../templates/busybox.js";
@@ -142,24 +148,6 @@ async function tarballLayout(
   });
   if (meta !== undefined && rootfs !== undefined) return { unified: true, prefix: rootfs };
   return { unified: false, oci };
-}
-
-async function readMember(env: Env, file: string, member: string): Promise<string> {
-  const lines: string[] = [];
-  await runTar(
-    "tar",
-    [
-      "-x",
-      "-O",
-      "-f",
-      file,
-      ...compressionArgs(fileCompression(file), "read"),
-      "--occurrence=1",
-      member,
-    ],
-    { what: `read ${member} from ${file}`, env, onLine: (l) => void lines.push(l) },
-  );
-  return lines.join("\n");
 }
 
 async function unpack(env: Env, file: string, into: string, extra: string[] = []): Promise<void> {
@@ -283,7 +271,7 @@ export async function importImage(
     if (!opts.builtin) await driver.create(ref);
     const [first = "", second] = srcs;
     if (second !== undefined) {
-      Object.assign(meta, lxdMeta(await readMember(env, first, "metadata.yaml"), first));
+      Object.assign(meta, lxdMeta(await readArchiveMember(env, first, "metadata.yaml"), first));
       meta.source = `lxd:${basename(second)}`;
       await unpack(env, second, rootDir(ref));
     } else if (oci) {
@@ -307,7 +295,7 @@ export async function importImage(
       } else if (layout.unified) {
         Object.assign(
           meta,
-          lxdMeta(await readMember(env, first, `${layout.prefix}metadata.yaml`), first),
+          lxdMeta(await readArchiveMember(env, first, `${layout.prefix}metadata.yaml`), first),
         );
         meta.source = `lxd:${basename(first)}`;
         const strip = layout.prefix ? 2 : 1;

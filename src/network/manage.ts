@@ -32,6 +32,7 @@ import { bridgePorts, hostRoutes, type LinkKind, linkKind } from "./links.js";
 import { withNetworkLock } from "./lock.js";
 import { listNetworkNames, networksDir } from "./names.js";
 import {
+  bridgeMac,
   type NetworkDef,
   type NetworkRunPaths,
   nftTable,
@@ -259,7 +260,16 @@ export async function upNetwork(
   for (const d of [run.dir, run.dhcpHosts, run.dnsHosts])
     mkdirSync(d, { recursive: true, mode: 0o755 });
   if (kind === "missing") {
-    await runner.run("ip", ["link", "add", "name", def.name, "type", "bridge"]);
+    await runner.run("ip", [
+      "link",
+      "add",
+      "name",
+      def.name,
+      "address",
+      bridgeMac(def.name),
+      "type",
+      "bridge",
+    ]);
     revert.add(`bridge ${def.name}`, () =>
       runner.run("ip", ["link", "del", def.name]).then(() => {}),
     );

@@ -3,6 +3,7 @@
  * owns, applied with one `nft -f`), its dnsmasq configuration, and the
  * parser of dnsmasq's lease file.
  */
+import { createHash } from "node:crypto";
 import { isIPv4 } from "node:net";
 import type { ActiveForward } from "./forward.js";
 import { type Cidr, formatCidr, intToIp, parseCidr } from "./ipv4.js";
@@ -42,6 +43,21 @@ export interface NetworkRunPaths {
 /** The nft table a network owns (family inet: its IPv4 and IPv6 rules in one table). */
 export function nftTable(def: NetworkDef): string {
   return `lxt-${def.name}`;
+}
+
+/**
+ * The MAC address a network's bridge is made with: locally administered,
+ * unicast, from the network's name. A bridge left to pick its own takes the
+ * lowest of its ports' and changes it as containers come and go, and every
+ * container's ARP entry for the gateway then points nowhere until it ages
+ * out (~35 s without DNS or a route); LXC's lxc-net sets one for that
+ * reason. From the name, so that every member of a cluster network has the
+ * same gateway MAC and a container moved between them keeps a valid entry.
+ */
+export function bridgeMac(name: string): string {
+  const h = createHash("sha256").update(`lxt bridge ${name}`).digest();
+  const bytes = [0x02, h[0], h[1], h[2], h[3], h[4]] as number[];
+  return bytes.map((b) => b.toString(16).padStart(2, "0")).join(":");
 }
 
 export function subnetOf(def: NetworkDef): Cidr {

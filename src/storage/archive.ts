@@ -143,3 +143,22 @@ export function runTar(
     });
   });
 }
+
+/** The text of one member of archive `file` (the first of that name), without unpacking the rest. */
+export async function readArchiveMember(env: Env, file: string, member: string): Promise<string> {
+  const lines: string[] = [];
+  await runTar(
+    "tar",
+    [
+      "-x",
+      "-O",
+      "-f",
+      file,
+      ...compressionArgs(fileCompression(file), "read"),
+      "--occurrence=1",
+      member,
+    ],
+    { what: `read ${member} from ${file}`, env, onLine: (l) => void lines.push(l) },
+  );
+  return lines.join("\n");
+}

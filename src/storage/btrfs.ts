@@ -1,5 +1,6 @@
 import { statSync } from "node:fs";
 import { rm } from "node:fs/promises";
+import { finished } from "node:stream/promises";
 import { LxtError } from "../core/errors.js";
 import type { CommandRunner } from "../host/runner.js";
 import { type RootfsRef, registerDriver, rootDir, type StorageDriver } from "./driver.js";
@@ -66,7 +67,21 @@ export function btrfsDriver(run: CommandRunner): StorageDriver {
       await this.create(dst);
       await copyTree(run, src, rootDir(dst));
     },
+    send(ref, parent) {
+      const from = parent ? ["-p", subvolume(parent)] : [];
+      return piped(run)("btrfs", ["-q", "send", ...from, subvolume(ref)]);
+    },
+    async receive(input, dir) {
+      await finished(piped(run)("btrfs", ["-q", "receive", dir], input).resume());
+    },
   };
+}
+
+/** `run`'s `pipe`, which a runner that cannot stream lacks. */
+function piped(run: CommandRunner): NonNullable<CommandRunner["pipe"]> {
+  if (!run.pipe)
+    throw new LxtError("internal", "btrfs send/receive: this command runner cannot stream");
+  return run.pipe.bind(run);
 }
 
 registerDriver("btrfs", btrfsDriver);

@@ -1,3 +1,4 @@
+import type { Readable } from "node:stream";
 import type { PlanMount } from "../config/mounts.js";
 import { LxtError } from "../core/errors.js";
 import type { CommandRunner } from "../host/runner.js";
@@ -55,6 +56,21 @@ export interface StorageDriver {
    * `commit` retires the old rootfs, `undo` puts it back.
    */
   replaceRootfs?(live: RootfsRef, snap: RootfsRef): Promise<RootfsSwap>;
+  /**
+   * For a backend with a send stream of its own (btrfs): the stream of
+   * read-only `ref`, as the change since `parent` (read-only too, and on the
+   * receiving side already) when given. It ends only when the whole stream
+   * was read, errors otherwise; destroying it stops the send. Only `send`
+   * and `receive` of the same backend understand it.
+   */
+  send?(ref: RootfsRef, parent?: RootfsRef): Readable;
+  /**
+   * Receives a `send` stream from `input` into directory `dir`: a read-only
+   * rootfs appears there under the name it was sent with. An `input` that
+   * errors or closes before its end fails it. What a failed receive leaves
+   * is for the caller to `destroy`.
+   */
+  receive?(input: Readable, dir: string): Promise<void>;
 }
 
 /** A rootfs swapped in by `replaceRootfs`, not yet final. */

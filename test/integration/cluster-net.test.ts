@@ -14,6 +14,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { bridgeMac } from "../../src/network/render.js";
 import {
   etcdSkipReason,
   memberFlags,
@@ -141,6 +142,10 @@ describe("a managed network spanning cluster members (VXLAN)", { skip, timeout: 
       assert.match(nftTables(i), new RegExp(`table bridge lxt-vx-${NET}\\b`));
       assert.match(nftTables(i), new RegExp(`table inet lxt-${NET}\\b`));
       assert.equal(dnsmasqs(i).length, 1, `member ${i} runs one dnsmasq for ${NET}`);
+      const bridge = JSON.parse(m(i).net.nsOk(["ip", "-j", "link", "show", NET])) as {
+        address: string;
+      }[];
+      assert.equal(bridge[0]?.address, bridgeMac(NET), "every member's gateway has one MAC");
     }
     // A create that fails on the member asked leaves nothing in etcd or there.
     const bad = m(0).net.network("x");

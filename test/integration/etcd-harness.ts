@@ -255,16 +255,18 @@ export class LoopbackMembers {
   readonly boxes: LxtdSandbox[] = [];
   readonly ports: number[] = [];
 
+  /** `roots`: a state root of the test's own for member i (a btrfs mount), kept by `close`. */
   constructor(
     readonly names: string[],
     readonly ttl: number,
+    readonly roots: (string | undefined)[] = [],
   ) {}
 
   /** Starts etcd and the first `members` lxtds (all by default). */
   async start(members = this.names.length): Promise<void> {
     await this.etcd.start(3);
     this.ports.push(...(await freePorts(this.names.length)));
-    for (const _ of this.names) this.boxes.push(new LxtdSandbox());
+    for (const [i] of this.names.entries()) this.boxes.push(new LxtdSandbox(this.roots[i]));
     for (let i = 0; i < members; i++) await this.startMember(i);
   }
 
@@ -284,7 +286,9 @@ export class LoopbackMembers {
   async close(): Promise<string[]> {
     for (const b of this.boxes) await b.close();
     await this.etcd.close();
-    return [...this.boxes.map((b) => b.lxcpath), this.etcd.dir].filter((p) => existsSync(p));
+    return [...this.boxes.map((b) => b.lxcpath), this.etcd.dir].filter(
+      (p) => existsSync(p) && !this.roots.includes(p),
+    );
   }
 }
 

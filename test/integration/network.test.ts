@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { appendFileSync, existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { bridgeMac } from "../../src/network/render.js";
 import {
   alive,
   hostLeftovers,
@@ -54,7 +55,13 @@ describe("managed networks", { skip, timeout: 180_000 }, () => {
       "lxc.net.0.ipv4.gateway = auto",
       "lxc.init.cmd = /bin/sleep 600",
     ]);
+    const bridgeAddr = () =>
+      (JSON.parse(inNs(["ip", "-j", "link", "show", net]).stdout) as { address: string }[])[0]
+        ?.address;
+    assert.equal(bridgeAddr(), bridgeMac(net), "the bridge is made with its network's MAC");
     for (const c of [c1, c2, st]) ok(["start", "-n", c]);
+    // Its ports (one veth per container) never change it: the gateway's ARP entries stay true.
+    assert.equal(bridgeAddr(), bridgeMac(net), "the bridge's MAC after three ports came");
 
     // Addresses reserved on the network and set before the init: there at once.
     assert.ok(!!ipv4Of(c1) && !!ipv4Of(c2), "addresses when start returns");

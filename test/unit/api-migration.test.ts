@@ -5,7 +5,7 @@
  * `migration` source), so the stock `lxc move c1 remote:` gets an answer.
  */
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
@@ -69,5 +69,35 @@ describe("lxt's /1.0/migrations: a post-copy's page server header", () => {
         String(bad),
       );
     }
+  });
+});
+
+describe("lxt's /1.0/migrations: what this host receives", () => {
+  test("GET says archive on a state root that is not on btrfs, and a btrfs stream is refused there", async () => {
+    const d = testDaemon(root);
+    const app = buildApp(d);
+    const r = await app.inject({ method: "GET", url: "/1.0/migrations" });
+    assert.equal(r.statusCode, 200);
+    // tmpfs or ext4 under the test's tmpdir: no btrfs here.
+    assert.deepEqual(r.json().metadata, { receive: ["archive"] });
+    const post = await app.inject({
+      method: "POST",
+      url: "/1.0/migrations",
+      headers: {
+        "content-type": "application/octet-stream",
+        "x-lxd-name": "c3",
+        "x-lxt-transport": "btrfs",
+      },
+      payload: Buffer.from("not a tar"),
+    });
+    assert.equal(post.statusCode, 400);
+    assert.match(post.json().error, /receive c3: this host cannot receive a btrfs stream/);
+    // Nothing stays: no spool, no staging, no container.
+    assert.deepEqual(
+      readdirSync(d.ctx.lxcpath).filter((n) => n !== ".lxtd"),
+      [],
+    );
+    const uploads = join(d.stateDir, "uploads");
+    assert.deepEqual(existsSync(uploads) ? readdirSync(uploads) : [], []);
   });
 });

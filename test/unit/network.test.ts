@@ -31,6 +31,7 @@ import { parseIpv6Cidr, randomUla } from "../../src/network/ipv6.js";
 import { planNetwork } from "../../src/network/manage.js";
 import { type NicHookContext, nicRecords, resolveNics } from "../../src/network/nic.js";
 import {
+  bridgeMac,
   expandIpv6,
   ipv6Prefix,
   type NetworkDef,
@@ -106,6 +107,19 @@ describe("ipv4", () => {
 });
 
 describe("network rendering", () => {
+  test("a bridge's MAC: from its name, locally administered unicast, one per name", () => {
+    const mac = bridgeMac("lxtbr0");
+    assert.match(mac, /^02(:[0-9a-f]{2}){5}$/);
+    assert.equal(
+      bridgeMac("lxtbr0"),
+      mac,
+      "the same name gives the same MAC (every cluster member)",
+    );
+    const others = new Set(["lxtbr1", "net", "lxtbr0 ", "o1234"].map(bridgeMac));
+    assert.equal(others.size, 4);
+    assert.ok(!others.has(mac));
+  });
+
   test("the nft ruleset replaces lxt's own table in one transaction", () => {
     const text = renderNftRuleset(def);
     assert.match(

@@ -16,6 +16,8 @@ const SDK = join(REPO, "sdk");
 /** The daemon's files the SDK's declarations may reach. */
 const ALLOWED = new Set([
   "src/api/types.ts",
+  "src/api/types-cluster.ts",
+  "src/api/types-requests.ts",
   "src/api/schemas.ts",
   "src/api/envelope.ts",
   "src/core/errors.ts",

@@ -10,6 +10,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Readable } from "node:stream";
 import { after, describe, it } from "node:test";
 import { rewriteConfig, writeHostname } from "../../src/container/clone.js";
 import { renderPlan } from "../../src/container/plan.js";
@@ -110,6 +111,28 @@ describe("storage drivers (recording runner)", () => {
     ]);
     const dirSrc: RootfsRef = { spec: { backend: "dir", path: "/x" }, dir: "/p/x" };
     await assert.rejects(d.clone(dirSrc, b, { cow: true }), /cannot be cloned as a btrfs snapshot/);
+  });
+
+  it("btrfs: send streams (incremental from a parent) and receives them into a directory", async () => {
+    const run = new RecordingRunner();
+    const d = storageDriver("btrfs", run);
+    const snap: RootfsRef = { spec: d.newSpec("/p/a/snaps/snap0"), dir: "/p/a/snaps/snap0" };
+    const live: RootfsRef = { spec: d.newSpec("/p/s/live"), dir: "/p/s/live" };
+    const sent: Buffer[] = [];
+    for await (const b of d.send?.(snap) ?? []) sent.push(b as Buffer);
+    for await (const b of d.send?.(live, snap) ?? []) sent.push(b as Buffer);
+    await d.receive?.(Readable.from([Buffer.from("stream")]), "/q/stage/.recv");
+    assert.deepEqual(run.calls, [
+      ["btrfs", "-q", "send", "/p/a/snaps/snap0/rootfs"],
+      ["btrfs", "-q", "send", "-p", "/p/a/snaps/snap0/rootfs", "/p/s/live/rootfs"],
+      ["btrfs", "-q", "receive", "/q/stage/.recv"],
+    ]);
+    // A runner without pipes cannot stream.
+    const plain = storageDriver("btrfs", { run: async () => "" });
+    assert.throws(() => plain.send?.(snap), /cannot stream/);
+    // Only backends with a stream of their own offer it.
+    assert.equal(storageDriver("dir", run).send, undefined);
+    assert.equal(storageDriver("overlay", run).receive, undefined);
   });
 
   it("dir: copies, and refuses a CoW clone", async () => {

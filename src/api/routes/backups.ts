@@ -13,7 +13,8 @@ import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { exportContainer, importContainer, readBackupManifest } from "../../container/backup.js";
+import { exportContainer } from "../../container/backup.js";
+import { importContainer, readBackupManifest } from "../../container/backup-import.js";
 import { type ContainerPaths, containerPaths } from "../../container/paths.js";
 import { checkName } from "../../core/names.js";
 import {

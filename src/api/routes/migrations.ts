@@ -17,6 +17,13 @@
  * CRIU's images without the memory: the restore runs beside `criu
  * lazy-pages`, and the operation succeeds once the last page is over.
  *
+ * A stopped container goes by its backend's streams where both ends have
+ * them (`GET /1.0/migrations` says what this host receives):
+ *
+ *   POST   /1.0/migrations          X-LXT-transport: btrfs; configs archive → {id, streams}
+ *   PUT    /1.0/migrations/ID/streams/N  stream N, received as it arrives
+ *   POST   /1.0/migrations/ID       (empty) → operation: put in place
+ *
  * The base is unpacked into a staging directory before the first request
  * answers (the sender freezes the container only then), so that the freeze
  * pays only for the delta and the restore. Until the final operation
@@ -31,7 +38,7 @@ import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { isIP } from "node:net";
 import { join } from "node:path";
 import type { FastifyInstance, FastifyReply } from "fastify";
-import { type StagedImport, stageImport } from "../../container/backup.js";
+import { type StagedImport, stageImport } from "../../container/backup-import.js";
 import { restoreContainer } from "../../container/checkpoint.js";
 import {
   type CriuChild,
@@ -44,11 +51,16 @@ import { destroyContainer } from "../../container/destroy.js";
 import { adoptCheckpointIdmap, unpackCheckpoint } from "../../container/migrate.js";
 import { type ContainerPaths, containerPaths } from "../../container/paths.js";
 import { cleanStaleStaging } from "../../container/staging.js";
+import {
+  type ReceiveStage,
+  receivableTransports,
+  stageReceive,
+} from "../../container/storage-transfer.js";
 import { LxtError } from "../../core/errors.js";
 import { checkName } from "../../core/names.js";
 import type { Daemon } from "../daemon.js";
 import { ApiError, badRequest, syncBody } from "../envelope.js";
-import { imported, spoolUpload, uploadsDir } from "./backups.js";
+import { imported, isUpload, spoolUpload, uploadsDir } from "./backups.js";
 import { INSTANCES, instanceOperation } from "./instances.js";
 
 const BASE = "/1.0/migrations";
@@ -64,6 +76,8 @@ interface Pending {
   finishing: boolean;
   /** The base, unpacked. */
   staged?: StagedImport;
+  /** A stopped container received by storage streams. */
+  receiving?: ReceiveStage;
 }
 
 const pendingOf = new WeakMap<Daemon, Map<string, Pending>>();
@@ -77,14 +91,37 @@ function pendings(d: Daemon): Map<string, Pending> {
   return m;
 }
 
-/** Forgets migration `id` and removes what it was sent (settles once its staging is gone). */
-async function drop(d: Daemon, id: string): Promise<void> {
+const droppingOf = new WeakMap<Daemon, Map<string, Promise<void>>>();
+
+function droppings(d: Daemon): Map<string, Promise<void>> {
+  let m = droppingOf.get(d);
+  if (!m) {
+    m = new Map();
+    droppingOf.set(d, m);
+  }
+  return m;
+}
+
+/**
+ * Forgets migration `id` and removes what it was sent (settles once its
+ * staging is gone); a second call while that runs waits for the same work.
+ */
+function drop(d: Daemon, id: string): Promise<void> {
+  const running = droppings(d).get(id);
+  if (running) return running;
   const p = pendings(d).get(id);
-  if (!p) return;
+  if (!p) return Promise.resolve();
   clearTimeout(p.timer);
   pendings(d).delete(id);
-  rmSync(p.dir, { recursive: true, force: true });
-  await p.staged?.abort().catch((err) => d.log.warn({ err }, "migration: staging not removed"));
+  const work = (async () => {
+    rmSync(p.dir, { recursive: true, force: true });
+    await p.staged?.abort().catch((err) => d.log.warn({ err }, "migration: staging not removed"));
+    await p.receiving
+      ?.abort()
+      .catch((err) => d.log.warn({ err }, "migration: received streams not removed"));
+  })().finally(() => droppings(d).delete(id));
+  droppings(d).set(id, work);
+  return work;
 }
 
 function touch(d: Daemon, id: string, p: Pending): void {
@@ -115,6 +152,8 @@ export function registerMigrationRoutes(app: FastifyInstance, d: Daemon): void {
   void cleanStaleStaging(d.ctx, d.ctx.lxcpath).catch((err) =>
     d.log.warn({ err }, "migration: stale staging not removed"),
   );
+  app.get(BASE, async () => syncBody({ receive: await receivableTransports(d.ctx) }));
+
   app.post(BASE, async (req) => {
     const asked = req.headers["x-lxd-name"];
     let name: string;
@@ -130,7 +169,19 @@ export function registerMigrationRoutes(app: FastifyInstance, d: Daemon): void {
     const p: Pending = { name, dir, timer: setTimeout(() => undefined, 0), finishing: false };
     pendings(d).set(id, p);
     touch(d, id, p);
+    const transport = req.headers["x-lxt-transport"];
     try {
+      if (typeof transport === "string" && transport !== "") {
+        await spoolUpload(req.body, join(dir, "meta"));
+        p.receiving = await stageReceive(d.ctx, transport, join(dir, "meta"), name, {
+          caller: d.caller,
+        });
+        if (!pendings(d).has(id)) {
+          await p.receiving.abort();
+          throw new ApiError(404, "Migration not found");
+        }
+        return syncBody({ id, name, streams: p.receiving.streams });
+      }
       await spoolUpload(req.body, join(dir, "base"));
       p.staged = await stageImport(d.ctx, join(dir, "base"), name, {
         caller: d.caller,
@@ -160,8 +211,29 @@ export function registerMigrationRoutes(app: FastifyInstance, d: Daemon): void {
     return syncBody({});
   });
 
+  app.put<{ Params: { id: string; n: string } }>(`${BASE}/:id/streams/:n`, async (req) => {
+    const p = find(d, req.params.id);
+    if (!p.receiving) throw badRequest("This migration takes no streams");
+    if (!isUpload(req.body)) throw badRequest("Expected an application/octet-stream body");
+    // Not idle while a stream arrives, however long it takes.
+    clearTimeout(p.timer);
+    try {
+      // Received as it arrives: a body cut short fails the receive.
+      await p.receiving.receive(Number(req.params.n), req.body);
+      if (pendings(d).get(req.params.id) === p) touch(d, req.params.id, p);
+    } catch (err) {
+      // A stream that did not arrive whole ends the migration: nothing stays.
+      await drop(d, req.params.id);
+      // What the sender still sends is read away, so that it hears why.
+      req.body.resume();
+      throw err;
+    }
+    return syncBody({});
+  });
+
   app.delete<{ Params: { id: string } }>(`${BASE}/:id`, async (req) => {
-    find(d, req.params.id);
+    // Being dropped already (a stream that failed): answered once nothing is left.
+    if (!droppings(d).has(req.params.id)) find(d, req.params.id);
     await drop(d, req.params.id);
     return syncBody({});
   });
@@ -169,6 +241,18 @@ export function registerMigrationRoutes(app: FastifyInstance, d: Daemon): void {
   app.post<{ Params: { id: string } }>(`${BASE}/:id`, async (req, reply: FastifyReply) => {
     const id = req.params.id;
     const p = find(d, id);
+    const receiving = p.receiving;
+    if (receiving) {
+      requireFree(d, p.name, p);
+      p.finishing = true;
+      return instanceOperation(d, reply, p.name, "Receiving instance", async () => {
+        try {
+          imported(d, await receiving.finish());
+        } finally {
+          await drop(d, id);
+        }
+      });
+    }
     const pages = pageServer(req.headers["x-lxt-page-server"]);
     await spoolUpload(req.body, join(p.dir, "checkpoint.tar"));
     if (!existsSync(join(p.dir, "delta"))) {

@@ -17,7 +17,7 @@ export function register(program: Command): void {
     .argument("<file>", "the tarball")
     .argument("[name]", "the new container's name (default: the exported one)")
     .action(async (file, name, opts) => {
-      const { importContainer } = await import("../../container/backup.js");
+      const { importContainer } = await import("../../container/backup-import.js");
       const ctx = cliContext(opts);
       await sweepAndReport(ctx);
       await withProgress(opts, (progress) =>

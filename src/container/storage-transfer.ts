@@ -1,0 +1,305 @@
+/**
+ * A stopped container sent to another host by its backend's own stream
+ * (btrfs send/receive) instead of an archive (docs/migrate.md): the
+ * snapshots go first as an incremental chain (each `-p` the one before, so
+ * they arrive as snapshots sharing their blocks), then a read-only snapshot
+ * of the rootfs, taken under the container's lock, as the change since the
+ * last of them. Configs, side files and snapshot records go beside the
+ * streams as a small `lxt export` archive without rootfs, the owners as
+ * they are on disk (the configs keep their shift).
+ *
+ * The receiving side unpacks that archive into a claimed staging
+ * directory, receives each stream into its place there (read-only), makes
+ * the container's rootfs a writable snapshot of the received one and puts
+ * the container in place as an import does; anything short of that removes
+ * every subvolume it received and the staging directory.
+ */
+import { existsSync, mkdirSync, rmdirSync } from "node:fs";
+import { basename, join } from "node:path";
+import type { Readable } from "node:stream";
+import type { Caller, Context } from "../core/context.js";
+import { LxtError, wrapError } from "../core/errors.js";
+import { checkName } from "../core/names.js";
+import type { Progress } from "../core/progress.js";
+import { runTar, TAR_KEEP } from "../storage/archive.js";
+import {
+  bestBackend,
+  type RootfsRef,
+  type StorageDriver,
+  storageDriver,
+} from "../storage/index.js";
+import { explainNoSpace } from "../storage/space.js";
+import { exportContainer } from "./backup.js";
+import { placeStaged, readBackupManifest, type Staged } from "./backup-import.js";
+import { type ContainerPaths, containerPaths, requireExists } from "./paths.js";
+import { repairStale, withLock } from "./runtime.js";
+import { cleanStaleStaging, makeStaging } from "./staging.js";
+import { listSnapshotNames, rootfsRef, snapshotPaths } from "./storage.js";
+
+/** The transport every lxt host receives: an `lxt export` archive. */
+export const ARCHIVE_TRANSPORT = "archive";
+
+/** Backends whose driver has a send stream (`StorageDriver.send`/`receive`). */
+function streamDriver(ctx: Context, backend: string): StorageDriver | undefined {
+  const d = storageDriver(backend, ctx.host.run);
+  return d.send && d.receive ? d : undefined;
+}
+
+/**
+ * The transports this host receives into its state root: the archive
+ * always, and the backend of the state root when its driver has a send
+ * stream and works here (btrfs: the state root is on btrfs, btrfs-progs
+ * installed).
+ */
+export async function receivableTransports(ctx: Context): Promise<string[]> {
+  const out = [ARCHIVE_TRANSPORT];
+  const driver = streamDriver(ctx, bestBackend(ctx.lxcpath));
+  if (driver && !(await driver.unavailable(ctx.lxcpath))) out.push(driver.name);
+  return out;
+}
+
+/**
+ * The stream transport container `paths` can be sent by (its backend's
+ * name), or undefined for the archive: its rootfs and every snapshot's are
+ * of one backend with a send stream, each named `rootfs` in its own
+ * directory (what the receiver puts in place).
+ */
+export function sendableTransport(ctx: Context, paths: ContainerPaths): string | undefined {
+  const refs = [paths, ...listSnapshotNames(paths).map((s) => snapshotPaths(ctx, paths, s))].map(
+    (p) => rootfsRef(p, "send"),
+  );
+  const backend = refs[0]?.spec.backend;
+  if (!backend || !streamDriver(ctx, backend)) return undefined;
+  const fits = (r: RootfsRef) =>
+    r.spec.backend === backend && "path" in r.spec && r.spec.path === join(r.dir, "rootfs");
+  return refs.every(fits) ? backend : undefined;
+}
+
+/** A container packed for a stream transfer (`packForSend`), in the caller's directory. */
+export interface SendPack {
+  /** The backend whose streams these are. */
+  transport: string;
+  /** The archive of configs and records (no rootfs). */
+  meta: string;
+  /** How many streams there are: each snapshot's, then the rootfs's, in the order the receiver takes them. */
+  streams: number;
+  /**
+   * Stream number `index` (each once, in order), read from the backend as
+   * it is sent: it errors when the send fails, and destroying it stops the
+   * send.
+   */
+  stream(index: number): Readable;
+  /** Removes the read-only snapshot of the rootfs taken for the send. */
+  cleanup(): Promise<void>;
+}
+
+/**
+ * Packs stopped container `paths` into `dir` (on the state root's
+ * filesystem: the rootfs snapshot is taken there) for a transfer by its
+ * backend's streams. The source is only read.
+ */
+export async function packForSend(
+  ctx: Context,
+  paths: ContainerPaths,
+  dir: string,
+  opts: { extraFiles?: readonly string[]; progress?: Progress } = {},
+): Promise<SendPack> {
+  requireExists(paths, "send");
+  const transport = sendableTransport(ctx, paths);
+  const driver = transport ? streamDriver(ctx, transport) : undefined;
+  if (!transport || !driver?.send) {
+    throw new LxtError("internal", `send ${paths.name}: no storage stream for its backend`);
+  }
+  const meta = join(dir, "meta.tar");
+  const manifest = await exportContainer(ctx, paths, meta, {
+    compression: "none",
+    extraFiles: opts.extraFiles,
+    withoutRootfs: true,
+  });
+  const liveDir = join(dir, "live");
+  mkdirSync(liveDir, { mode: 0o700 });
+  const live: RootfsRef = { spec: driver.newSpec(liveDir), dir: liveDir };
+  const cleanup = () => driver.destroy(live);
+  try {
+    await withLock(ctx, paths, async () => {
+      const seen = await repairStale(ctx, paths);
+      // A read-only snapshot of a running container is a consistent point in time (as export's).
+      if (seen.state !== "STOPPED" && !driver.capabilities.liveSnapshot) {
+        throw new LxtError(
+          "state",
+          `send ${paths.name}: container is ${seen.state}; its ${driver.name} storage cannot be read consistently while it runs (stop it first)`,
+        );
+      }
+      await driver.snapshot(rootfsRef(paths, "send"), live);
+    });
+    const chain = manifest.snapshots.map((s) =>
+      rootfsRef(snapshotPaths(ctx, paths, s.name), "send"),
+    );
+    chain.push(live);
+    const send = driver.send.bind(driver);
+    const stream = (index: number): Readable => {
+      const ref = chain[index];
+      if (!ref) throw new LxtError("internal", `send ${paths.name}: no stream ${index}`);
+      const parent = chain[index - 1];
+      opts.progress?.(
+        `${transport} send ${basename(ref.dir)}${parent ? ` (since ${basename(parent.dir)})` : ""}`,
+      );
+      return send(ref, parent);
+    };
+    return { transport, meta, streams: chain.length, stream, cleanup };
+  } catch (err) {
+    await cleanup();
+    throw explainNoSpace(wrapError(`send ${paths.name}`, err), `send ${paths.name}`, dir);
+  }
+}
+
+/** A stream transfer being received (`stageReceive`): nothing is a container until `finish`. */
+export interface ReceiveStage {
+  paths: ContainerPaths;
+  /** How many streams `receive` takes (the manifest's snapshots, then the rootfs). */
+  streams: number;
+  /**
+   * Receives stream number `index` (in order) from `input` as it arrives;
+   * a failure (the stream's own, or an `input` cut short) aborts the whole
+   * receive.
+   */
+  receive(index: number, input: Readable): Promise<void>;
+  /** Puts the container in place (refused when the name is taken by then); a failure aborts. */
+  finish(): Promise<ContainerPaths>;
+  /** Removes every subvolume received and the staging directory. Idempotent; a no-op after `finish`. */
+  abort(): Promise<void>;
+}
+
+/**
+ * Starts receiving container `name` by stream `transport` (a backend name
+ * from `receivableTransports`), its configs and records from the archive
+ * `meta` (`packForSend`'s).
+ */
+export async function stageReceive(
+  ctx: Context,
+  transport: string,
+  meta: string,
+  name: string,
+  opts: { caller: Caller },
+): Promise<ReceiveStage> {
+  if (!(await receivableTransports(ctx)).includes(transport) || transport === ARCHIVE_TRANSPORT) {
+    throw new LxtError("usage", `receive ${name}: this host cannot receive a ${transport} stream`);
+  }
+  const driver = streamDriver(ctx, transport) as StorageDriver;
+  const receiveStream = driver.receive as NonNullable<StorageDriver["receive"]>;
+  const env = ctx.settings.hostEnv;
+  const manifest = await readBackupManifest(env, meta);
+  const paths = containerPaths(ctx, checkName(name));
+  if (existsSync(paths.dir)) {
+    throw new LxtError("exists", `receive ${name}: container ${paths.name} already exists`);
+  }
+  await cleanStaleStaging(ctx, ctx.lxcpath);
+  const stage = await makeStaging(ctx, ctx.lxcpath, "import");
+  const staging = stage.dir;
+  const recv = join(staging, ".recv");
+  /** Where each stream is received, and the rootfs it makes there. */
+  const slots = [...manifest.snapshots.map((s) => join(staging, "snaps", s.name)), recv];
+  const made: RootfsRef[] = [];
+  let next = 0;
+  /** Placed (`finish` succeeded): nothing is left to abort. */
+  let placed = false;
+  let aborting: Promise<void> | undefined;
+  /** The stream being received: an abort cuts its input and waits for the receive to stop. */
+  let current: { input: Readable; settled: Promise<unknown> } | undefined;
+  const abort = (): Promise<void> => {
+    if (placed) return Promise.resolve();
+    aborting ??= (async () => {
+      if (current) {
+        current.input.destroy();
+        await current.settled;
+      }
+      for (const ref of made.reverse()) await driver.destroy(ref);
+      await stage.release();
+    })();
+    return aborting;
+  };
+  const done = () => placed || aborting !== undefined;
+  const failing = async (what: string, err: unknown): Promise<never> => {
+    await abort().catch(() => undefined);
+    throw explainNoSpace(
+      wrapError(`receive ${paths.name}: ${what}`, err),
+      `receive ${paths.name}`,
+      ctx.lxcpath,
+    );
+  };
+  try {
+    await runTar("tar", ["-x", "-f", meta, ...TAR_KEEP, "--same-owner", "-C", staging], {
+      what: "unpack",
+      env,
+    });
+    mkdirSync(recv, { mode: 0o700 });
+  } catch (err) {
+    return failing("its configs", err);
+  }
+  const receive = async (index: number, input: Readable) => {
+    if (done() || current || index !== next || index >= slots.length) {
+      throw new LxtError(
+        "usage",
+        `receive ${paths.name}: stream ${index} not expected (next: ${next} of ${slots.length}${current ? ", being received" : ""})`,
+      );
+    }
+    const slot = slots[index] as string;
+    // What a failed receive leaves is destroyed with the rest.
+    made.push({ spec: driver.newSpec(slot), dir: slot });
+    try {
+      const received = receiveStream(input, slot);
+      current = { input, settled: received.catch(() => undefined) };
+      try {
+        await received;
+      } finally {
+        // Settled: its input (a request that is still to be answered) is not to be cut.
+        current = undefined;
+      }
+      if (!existsSync(join(slot, "rootfs")))
+        throw new LxtError("system", "the stream made no rootfs");
+    } catch (err) {
+      return failing(`stream ${index}`, err);
+    }
+    next++;
+  };
+  const finish = async () => {
+    if (done() || next !== slots.length) {
+      throw new LxtError(
+        "usage",
+        `receive ${paths.name}: ${next} of ${slots.length} streams received`,
+      );
+    }
+    try {
+      await withLock(ctx, paths, async () => {
+        if (existsSync(paths.dir)) {
+          throw new LxtError("exists", `container ${paths.name} already exists`);
+        }
+        // Received subvolumes are read-only: the container's own is a writable snapshot of it.
+        const main: RootfsRef = { spec: driver.newSpec(staging), dir: staging };
+        made.push(main);
+        await driver.clone({ spec: driver.newSpec(recv), dir: recv }, main, { cow: true });
+        await driver.destroy({ spec: driver.newSpec(recv), dir: recv });
+        rmdirSync(recv);
+        const staged: Staged[] = [
+          { ref: main, archive: "rootfs", finalDir: paths.dir, fromDir: manifest.dir },
+          ...manifest.snapshots.map((s) => {
+            const dir = join(staging, "snaps", s.name);
+            return {
+              ref: { spec: driver.newSpec(dir), dir },
+              archive: `snaps/${s.name}/rootfs`,
+              finalDir: join(paths.dir, "snaps", s.name),
+              fromDir: s.dir,
+            };
+          }),
+        ];
+        placeStaged(staging, paths, manifest, staged, opts.caller.env);
+      });
+    } catch (err) {
+      return failing("put in place", err);
+    }
+    placed = true;
+    await stage.release();
+    return paths;
+  };
+  return { paths, streams: slots.length, receive, finish, abort };
+}
