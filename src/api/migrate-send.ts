@@ -170,7 +170,7 @@ export async function sendContainer(
   if (opts.lazy)
     throw new LxtError(
       "usage",
-      `${link.what}: --lazy is for a running container (${paths.name} is ${state}: it goes as an archive)`,
+      `${link.what}: --lazy is for a running container (${paths.name} is ${state}: it has no memory to send)`,
     );
   await requireAbsent(link, opts.newName);
   const { commonTransport, sendByStorage } = await import("./migrate-send-storage.js");
