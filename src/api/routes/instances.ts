@@ -11,7 +11,7 @@ import { createContainer } from "../../container/create.js";
 import { destroyContainer } from "../../container/destroy.js";
 import { hostLayout } from "../../container/host-layout.js";
 import { haltSignal } from "../../container/launch-input.js";
-import { containerInfo, listNames, summarize } from "../../container/list.js";
+import { containerInfo, listNames, liveState, summarize } from "../../container/list.js";
 import { type ContainerPaths, containerPaths } from "../../container/paths.js";
 import { freezeContainer } from "../../container/resources.js";
 import { startContainer } from "../../container/start.js";
@@ -32,8 +32,9 @@ import {
   type InstanceJson,
   instanceJson,
   instanceState,
+  listedInstance,
+  STATE_USAGE,
   stateJson,
-  stateReads,
 } from "../instance-view.js";
 import { renderLxc } from "../lxd-config.js";
 import type { Operation } from "../operations.js";
@@ -212,27 +213,29 @@ export function registerInstanceRoutes(app: FastifyInstance, d: Daemon): void {
       const remote = (await othersInstances(d)).map((i) => i.name);
       return syncBody([...names, ...remote].map((n) => `${INSTANCES}/${n}`));
     }
-    // Read once for the whole list: the cgroup layout and the profiles.
-    const reads =
-      depth > 1
-        ? stateReads({ layout: hostLayout(d.ctx), apparmorHost: d.ctx.host.facts.apparmor() })
-        : undefined;
-    const store = new ProfileStore(d.profilesDir);
+    // Read once for the whole list: the cgroup layout and the profiles' versions.
+    const layout = depth > 1 ? hostLayout(d.ctx) : undefined;
+    const store = new ProfileStore(d.profilesDir).forOneRequest();
     const out = await Promise.all(
       names.map(async (n) => {
         const paths = containerPaths(d.ctx, n);
         // With the state wanted, it is read once and the instance's status taken from it.
-        const info = reads
-          ? await containerInfo(d.ctx, paths, reads).catch(() => undefined)
+        const live = layout
+          ? await liveState(d.ctx, paths, { layout, usage: STATE_USAGE }).catch(() => undefined)
           : undefined;
-        if (reads && !info) return undefined; // destroyed meanwhile
-        const found = await instanceJson(d.ctx, paths, info?.state, store).catch(() => undefined);
-        if (!found) return undefined;
+        if (layout && !live) return undefined; // destroyed meanwhile
+        let found: InstanceJson;
+        try {
+          const state = live?.state ?? (await summarize(d.ctx, paths, { addresses: false })).state;
+          found = listedInstance(d.ctx, paths, state, store);
+        } catch {
+          return undefined;
+        }
         const inst = located(d, found);
         if (filter && !matchesFilter(filter, inst)) return undefined;
         if (depth === 0) return `${INSTANCES}/${n}`;
-        if (depth === 1 || !info) return inst;
-        return fullInstance(d, paths, inst, stateJson(info));
+        if (depth === 1 || !live) return inst;
+        return fullInstance(d, paths, inst, stateJson(live));
       }),
     );
     const local = out.filter((x) => x !== undefined);
