@@ -1,5 +1,4 @@
 import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
 import { allDirs, type ContainerCgroupDirs } from "../cgroups/container.js";
 import type { CgroupLayout } from "../cgroups/layout.js";
 import { type CgroupStats, readCgroupStats } from "../cgroups/stats.js";
@@ -52,7 +51,7 @@ export async function containerNics(
   paths: ContainerPaths,
   pid?: number,
 ): Promise<NicInfo[]> {
-  const file = join(paths.runtimeDir, "nics");
+  const file = `${paths.runtimeDir}/nics`; // runtimeDir is normalized: no join per list entry
   // No thrown error (its stack) for a container without NICs: a list pays it per container.
   if (!pid || !existsSync(file)) return [];
   let made: NicSummary[];

@@ -1,5 +1,4 @@
 import { readFileSync, statSync } from "node:fs";
-import { join } from "node:path";
 import type { ContainerCgroupDirs } from "../cgroups/container.js";
 import { cacheKey } from "../core/cache.js";
 import type { Context } from "../core/context.js";
@@ -90,7 +89,7 @@ export const PLAN_CACHE = cacheKey<{ identity: string; plan: RuntimePlan }>("run
 /** The decoded plan of a running container, or undefined when it has none. */
 export function readRuntimePlan(ctx: Context, paths: ContainerPaths): RuntimePlan | undefined {
   const cache = ctx.caches.of(PLAN_CACHE);
-  const file = join(paths.runtimeDir, "plan");
+  const file = `${paths.runtimeDir}/plan`; // runtimeDir is normalized: no join per list entry
   let identity: string;
   try {
     const st = statSync(file, { bigint: true });
