@@ -200,7 +200,18 @@ type Located = Partial<Record<Exclude<Where, "memsw">, string>>;
 const LOCATED = new WeakMap<CgroupLayout, Map<string, Located>>();
 const LOCATED_MAX = 4096;
 
+/** The last answer by dirs object (a daemon hands the same one while a plan is unchanged). */
+const BY_DIRS = new WeakMap<ContainerCgroupDirs, { layout: CgroupLayout; at: Located }>();
+
 function locate(dirs: ContainerCgroupDirs, layout: CgroupLayout): Located {
+  const same = BY_DIRS.get(dirs);
+  if (same?.layout === layout) return same.at;
+  const at = locateByKey(dirs, layout);
+  BY_DIRS.set(dirs, { layout, at });
+  return at;
+}
+
+function locateByKey(dirs: ContainerCgroupDirs, layout: CgroupLayout): Located {
   let known = LOCATED.get(layout);
   if (!known) {
     known = new Map();

@@ -20,7 +20,7 @@ import { type ContainerPaths, containerPaths, listNames } from "./paths.js";
 export { listNames };
 
 import { repairStale, runtimeCgroups, withLock } from "./runtime.js";
-import { readRuntimePlan, runtimeAppArmor } from "./runtime-cgroups.js";
+import { readRuntimePlan, runtimeAppArmor, sharedRuntimeCgroups } from "./runtime-cgroups.js";
 import { type ContainerState, observe } from "./state.js";
 import { type UsernsInfo, usernsInfo } from "./userns-info.js";
 
@@ -225,7 +225,7 @@ export async function liveState(
 ): Promise<LiveState> {
   let dirs: ContainerCgroupDirs | undefined;
   const dirsOnce = () => {
-    dirs ??= runtimeCgroups(ctx, paths);
+    dirs ??= sharedRuntimeCgroups(ctx, paths);
     return dirs;
   };
   const summary = await summarize(ctx, paths, {

@@ -126,6 +126,27 @@ export function runtimeCgroups(ctx: Context, paths: ContainerPaths): ContainerCg
   return cgroupsOf(readRuntimePlan(ctx, paths));
 }
 
+/**
+ * `runtimeCgroups` without a copy: the same object for as long as the plan
+ * is unchanged (a list reads it for every container, and what it looks up
+ * by it is then found by identity). Never to be changed.
+ */
+export function sharedRuntimeCgroups(
+  ctx: Context,
+  paths: ContainerPaths,
+): Readonly<ContainerCgroupDirs> {
+  const plan = readRuntimePlan(ctx, paths);
+  if (!plan) return NO_DIRS;
+  let dirs = DIRS.get(plan);
+  if (!dirs) {
+    dirs = computeCgroups(plan);
+    DIRS.set(plan, dirs);
+  }
+  return dirs;
+}
+
+const NO_DIRS: Readonly<ContainerCgroupDirs> = Object.freeze({ v1: [] });
+
 /** The cgroups a running container's monitor moved into (`monitor-cgroup` records), from its plan. */
 export function runtimeMonitorCgroups(ctx: Context, paths: ContainerPaths): string[] {
   return planRecords(ctx, paths, "monitor-cgroup").map((f) => f[0] as string);
