@@ -33,7 +33,7 @@ export async function commonTransport(
   link: Link,
   paths: ContainerPaths,
 ): Promise<string | undefined> {
-  const mine = sendableTransport(link.ctx, paths);
+  const mine = await sendableTransport(link.ctx, paths);
   if (!mine) return undefined;
   return (await remoteReceives(link)).includes(mine) ? mine : undefined;
 }
