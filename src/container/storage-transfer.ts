@@ -1,18 +1,19 @@
 /**
  * A stopped container sent to another host by its backend's own stream
- * (btrfs send/receive) instead of an archive (docs/migrate.md): the
- * snapshots go first as an incremental chain (each `-p` the one before, so
- * they arrive as snapshots sharing their blocks), then a read-only snapshot
+ * (btrfs or zfs send/receive) instead of an archive (docs/migrate.md): the
+ * snapshots go first as an incremental chain (each the change since the
+ * one before, so they arrive as snapshots sharing their blocks), then a read-only snapshot
  * of the rootfs, taken under the container's lock, as the change since the
  * last of them. Configs, side files and snapshot records go beside the
  * streams as a small `lxt export` archive without rootfs, the owners as
  * they are on disk (the configs keep their shift).
  *
  * The receiving side unpacks that archive into a claimed staging
- * directory, receives each stream into its place there (read-only), makes
- * the container's rootfs a writable snapshot of the received one and puts
- * the container in place as an import does; anything short of that removes
- * every subvolume it received and the staging directory.
+ * directory, receives the streams through its driver's `StreamReceiver`
+ * (btrfs: a read-only subvolume each in its place there; zfs: one staging
+ * dataset), names the storage for its final place and puts the container
+ * there as an import does; anything short of that removes everything
+ * received and the staging directory.
  */
 import { existsSync, mkdirSync, renameSync } from "node:fs";
 import { basename, join } from "node:path";
