@@ -32,10 +32,11 @@ import {
 import { explainNoSpace } from "../storage/space.js";
 import { exportContainer } from "./backup.js";
 import { placeStaged, readBackupManifest, type Staged } from "./backup-import.js";
+import { writeHostname } from "./clone.js";
 import { type ContainerPaths, containerPaths, requireExists } from "./paths.js";
 import { repairStale, withLock } from "./runtime.js";
 import { cleanStaleStaging, makeStaging } from "./staging.js";
-import { listSnapshotNames, rootfsRef, snapshotPaths } from "./storage.js";
+import { listSnapshotNames, relocateSpec, rootfsRef, snapshotPaths } from "./storage.js";
 
 /** The transport every lxt host receives: an `lxt export` archive. */
 export const ARCHIVE_TRANSPORT = "archive";
@@ -285,6 +286,11 @@ export async function stageReceive(
         placeStaged(staging, paths, manifest, staged, opts.caller.env);
         try {
           await receiver.placed();
+          // A rootfs that appears only now (zfs: mounted by `placed`) gets its new name now.
+          if (paths.name !== manifest.name) {
+            const spec = relocateSpec(main.spec, staging, paths.dir);
+            writeHostname({ spec, dir: paths.dir }, false, paths.name);
+          }
         } catch (err) {
           // Not a container until its storage is there: back to staging, for the abort.
           renameSync(paths.dir, staging);

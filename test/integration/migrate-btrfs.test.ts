@@ -24,6 +24,7 @@ import {
   type MoveHost,
   MoveHosts,
   marker,
+  moveRenamed,
   moveWithSnapshots,
   openMoveHosts,
   uploads,
@@ -125,6 +126,11 @@ describe("stopped moves by btrfs send/receive", { skip, timeout: 900_000 }, () =
     assert.deepEqual(hidden(a), []);
     assert.deepEqual(hidden(b), []);
     assert.deepEqual(uploads(b), []);
+  });
+
+  test("a move under a new name arrives with that name in its config and /etc/hostname", () => {
+    const to = moveRenamed(a, b, make(a, "ren"));
+    b.net.ok(["destroy", "-n", to]);
   });
 
   const failed = (n: string, failMode: string, why: RegExp, env?: NodeJS.ProcessEnv) =>

@@ -48,6 +48,7 @@ import {
   type MoveHost,
   MoveHosts,
   marker,
+  moveRenamed,
   moveWithSnapshots,
   openMoveHosts,
   uploads,
@@ -321,6 +322,17 @@ describe("stopped moves by zfs send/receive (real ZFS)", {
     assert.equal(marker(join(c.box.lxcpath, n, "rootfs")), "archived\n");
     c.net.ok(["destroy", "-n", n]);
     a.net.ok(["destroy", "-n", n]);
+  });
+
+  test("a move under a new name: its dataset named and mounted so, its /etc/hostname the new name", () => {
+    const to = moveRenamed(a, b, make(a, "ren"));
+    const ds = `${poolOf(b)}/state/${to}`;
+    assert.equal(zget("mountpoint", ds), join(b.box.lxcpath, to, "rootfs"));
+    b.net.ok(["destroy", "-n", to]);
+    assert.deepEqual(
+      datasets(b).filter((d) => d.startsWith(ds)),
+      [],
+    );
   });
 
   const failed = (n: string, failMode: string, why: RegExp, env?: NodeJS.ProcessEnv) =>

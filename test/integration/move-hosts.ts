@@ -206,3 +206,19 @@ export function moveWithSnapshots(a: MoveHost, b: MoveHost, n: string, transport
   assert.equal(names(a).includes(n), false);
   return join(b.box.lxcpath, n);
 }
+
+/**
+ * Moves container `n` from a to b under a new name and checks that its
+ * config and /etc/hostname say it there. Returns the new name.
+ */
+export function moveRenamed(a: MoveHost, b: MoveHost, n: string): string {
+  const to = `${n}-new`;
+  a.net.ok(["move", n, `b:${to}`]);
+  const dst = join(b.box.lxcpath, to);
+  assert.equal(readFileSync(join(dst, "rootfs", "etc", "hostname"), "utf8"), `${to}\n`);
+  assert.match(
+    readFileSync(join(dst, "config"), "utf8"),
+    new RegExp(`^lxc\\.uts\\.name = ${to}$`, "m"),
+  );
+  return to;
+}
