@@ -213,20 +213,23 @@ export function registerInstanceRoutes(app: FastifyInstance, d: Daemon): void {
       const remote = (await othersInstances(d)).map((i) => i.name);
       return syncBody([...names, ...remote].map((n) => `${INSTANCES}/${n}`));
     }
-    // Read once for the whole list: the cgroup layout and the profiles' versions.
-    const layout = depth > 1 ? hostLayout(d.ctx) : undefined;
+    // Read once for the whole list: the cgroup layout (the freezer's dir is then known, not
+    // searched for in every hierarchy) and the profiles' versions.
+    const layout = hostLayout(d.ctx);
     const store = new ProfileStore(d.profilesDir).forOneRequest();
     const out = await Promise.all(
       names.map(async (n) => {
         const paths = containerPaths(d.ctx, n);
         // With the state wanted, it is read once and the instance's status taken from it.
-        const live = layout
-          ? await liveState(d.ctx, paths, { layout, usage: STATE_USAGE }).catch(() => undefined)
-          : undefined;
-        if (layout && !live) return undefined; // destroyed meanwhile
+        const live =
+          depth > 1
+            ? await liveState(d.ctx, paths, { layout, usage: STATE_USAGE }).catch(() => undefined)
+            : undefined;
+        if (depth > 1 && !live) return undefined; // destroyed meanwhile
         let found: InstanceJson;
         try {
-          const state = live?.state ?? (await summarize(d.ctx, paths, { addresses: false })).state;
+          const state =
+            live?.state ?? (await summarize(d.ctx, paths, { layout, addresses: false })).state;
           found = listedInstance(d.ctx, paths, state, store);
         } catch {
           return undefined;
