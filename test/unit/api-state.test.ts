@@ -52,11 +52,12 @@ describe("instance state changes", () => {
       },
     });
     try {
-      for (const [action, words] of [
+      const refusals: [string, string][] = [
         ["unfreeze", "The instance isn't frozen"],
         ["stop", "The instance is already stopped"],
         ["restart", "The instance isn't running"],
-      ]) {
+      ];
+      for (const [action, words] of refusals) {
         seen.length = 0;
         const r = await put(action);
         assert.equal(r.status, 202, action);
