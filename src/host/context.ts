@@ -57,18 +57,25 @@ function isDirectory(path: string): boolean {
   return statSync(path, { throwIfNoEntry: false })?.isDirectory() ?? false;
 }
 
-/** A lock that keeps `gate` busy from its request to its release. */
+/**
+ * A daemon's lock: it keeps `gate` busy from its request until its helper
+ * has exited. Its release resolves once the helper has been told (its stdin
+ * ended), not once it has exited: a verb's answer then no longer waits for
+ * that hand-off (the helper's wake-up, its exit, the daemon's SIGCHLD). The
+ * flock goes a moment later, when the helper reads the end; a later lock of
+ * the same file waits for it as for any holder.
+ */
 function gated(gate: RefillGate, taking: Promise<HeldLock>): Promise<HeldLock> {
   gate.enter();
   return taking.then(
     (held) => {
-      let left = false;
+      let told = false;
       return {
-        release: () =>
-          held.release().finally(() => {
-            if (!left) gate.leave();
-            left = true;
-          }),
+        release: () => {
+          if (!told) void held.release().finally(() => gate.leave());
+          told = true;
+          return Promise.resolve();
+        },
       };
     },
     (err) => {
