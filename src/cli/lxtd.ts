@@ -119,6 +119,7 @@ async function main(): Promise<void> {
     attachServer: true,
     helperPool: countOption("--helper-pool", opts.helperPool),
     heldCgroupFiles: heldCgroupFiles(),
+    lockService: true,
   });
   if (process.env.LXTD_PHASES) tracePhases(process.env.LXTD_PHASES);
   // One daemon per state root: the lock lives as long as this process.
