@@ -154,6 +154,7 @@ async function main(): Promise<void> {
     },
     // The bundle is dist/lxtd.cjs; `npm run build:ui` writes the UI beside it.
     uiDir: join(dirname(resolve(process.argv[1] ?? ".")), "ui"),
+    sharedBusybox: opts.sharedBusybox === true,
   });
   const ui = new UiListener(d, opts.ui);
   d.uiLocal = ui;
