@@ -26,7 +26,7 @@ import type { SecurityConfig } from "../config/security.js";
 import { ConfigDocument } from "../config/write.js";
 import { type Context, runtimeRoot } from "../core/context.js";
 import { configError, LxtError } from "../core/errors.js";
-import { writeFileAtomic } from "../host/atomic.js";
+import { writeFileAtomicAsync } from "../host/atomic.js";
 import { canIdmap, rootSubids, shiftTree } from "../host/subid.js";
 import { filesDir, type RootfsRef, rootDir } from "../storage/driver.js";
 import { type ContainerPaths, probeCacheDir } from "./paths.js";
@@ -92,10 +92,13 @@ function usedRanges(lxcpath: string, self: string): { start: number; count: numb
   return used;
 }
 
-function editConfig(paths: ContainerPaths, edit: (doc: ConfigDocument) => void): void {
+async function editConfig(
+  paths: ContainerPaths,
+  edit: (doc: ConfigDocument) => void,
+): Promise<void> {
   const doc = ConfigDocument.parse(readFileSync(paths.config, "utf8"), paths.config);
   edit(doc);
-  writeFileAtomic(paths.config, doc.toString());
+  await writeFileAtomicAsync(paths.config, doc.toString());
 }
 
 /** The container's slice: the recorded one, or a new one allocated under the state root's idmap lock. */
@@ -106,7 +109,7 @@ async function containerSlice(
   notes: string[],
 ): Promise<number> {
   if (sec.idmapBase !== undefined) return sec.idmapBase;
-  return withRootSubids(ctx, paths.lxcpath, notes, ({ uids, gids }) => {
+  return withRootSubids(ctx, paths.lxcpath, notes, async ({ uids, gids }) => {
     const base = allocateSlice(uids, gids, usedRanges(paths.lxcpath, paths.name));
     if (base === undefined) {
       throw new LxtError(
@@ -114,7 +117,7 @@ async function containerSlice(
         `no free ${SLICE_SIZE}-id range left in root's /etc/subuid and /etc/subgid ranges: enlarge them`,
       );
     }
-    editConfig(paths, (doc) => doc.set("lxt.volatile.idmap.base", String(base)));
+    await editConfig(paths, (doc) => doc.set("lxt.volatile.idmap.base", String(base)));
     return base;
   });
 }
@@ -128,7 +131,7 @@ async function containerSlice(
  */
 export async function adoptSlice(ctx: Context, paths: ContainerPaths, base: number): Promise<void> {
   const ids = `host ids ${base}-${base + SLICE_SIZE - 1}`;
-  await withRootSubids(ctx, paths.lxcpath, [], ({ uids, gids }) => {
+  await withRootSubids(ctx, paths.lxcpath, [], async ({ uids, gids }) => {
     const holds = (rs: readonly { start: number; count: number }[]) =>
       rs.some((r) => base >= r.start && base + SLICE_SIZE <= r.start + r.count);
     if (!holds(uids) || !holds(gids))
@@ -144,7 +147,7 @@ export async function adoptSlice(ctx: Context, paths: ContainerPaths, base: numb
         "exists",
         `${paths.name}: its id map (${ids}, as where it was checkpointed) overlaps ids another container here uses (from ${clash.start})`,
       );
-    editConfig(paths, (doc) => doc.set("lxt.volatile.idmap.base", String(base)));
+    await editConfig(paths, (doc) => doc.set("lxt.volatile.idmap.base", String(base)));
   });
 }
 
@@ -159,7 +162,8 @@ async function withRootSubids<T>(
   const lock = await ctx.host.lock(join(locks, ".idmap"), "idmap");
   try {
     const files = { uid: ctx.settings.subuidFile, gid: ctx.settings.subgidFile };
-    return use(rootSubids(files, notes));
+    // Awaited here: the lock is held until what `use` does (a config write) is done.
+    return await use(rootSubids(files, notes));
   } finally {
     await lock.release();
   }
@@ -267,7 +271,7 @@ export async function prepareUserns(
   if (source === "privileged") {
     if (onDisk.length > 0 && !rootfs.mounted) {
       for (const p of shiftPaths(ref)) await shiftTree(helper, p, onDisk, []);
-      editConfig(paths, (doc) => doc.remove("lxt.volatile.rootfs.shift"));
+      await editConfig(paths, (doc) => doc.remove("lxt.volatile.rootfs.shift"));
     }
     return undefined;
   }
@@ -296,7 +300,7 @@ export async function prepareUserns(
       );
     }
     for (const p of shiftPaths(ref)) await shiftTree(helper, p, onDisk, idmap);
-    editConfig(paths, (doc) => doc.set("lxt.volatile.rootfs.shift", formatIdmap(idmap)));
+    await editConfig(paths, (doc) => doc.set("lxt.volatile.rootfs.shift", formatIdmap(idmap)));
     setup = { idmap, ownership: "shifted", idmappedMounts: [] };
   }
   const reach =
