@@ -120,18 +120,10 @@ export function nodeContext(o: NodeContextOptions): Context {
       },
       clock: { now: () => Date.now(), sleep: (ms) => sleep(ms) },
       lock: (path, what, wait = {}) => {
-        // A busy lock (or one the service cannot take) is waited for by a helper of its own.
-        const viaHelper = () =>
-          takeLock(
-            helperPath(),
-            path,
-            what,
-            { ...wait, timeoutMs: wait.timeoutMs ?? o.lockTimeoutMs },
-            locks,
-          );
-        const taking = service
-          ? service.tryTake(path).then((held) => held ?? viaHelper())
-          : viaHelper();
+        const limit = { ...wait, timeoutMs: wait.timeoutMs ?? o.lockTimeoutMs };
+        // One another process holds (or the service cannot take) is waited for by a helper of its own.
+        const viaHelper = () => takeLock(helperPath(), path, what, limit, locks);
+        const taking = service ? service.take(path, what, limit, viaHelper) : viaHelper();
         return gate ? gated(gate, taking) : taking;
       },
       // Rare (the daemon's own lock, staging, incomplete creates): each keeps a helper of its own.

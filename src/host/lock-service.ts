@@ -16,6 +16,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { phase } from "../core/phase.js";
+import { limitError, type WaitLimit, watchLimit } from "../core/wait.js";
 import type { HeldLock } from "./shim.js";
 
 /** What a take answered: held, held by someone else, or the service cannot be used. */
@@ -40,8 +41,58 @@ export class LockService {
   private buf = "";
   private nextId = 1;
   private readonly waiting = new Map<number, (answer: string) => void>();
+  /** Per path, the end of the queue of this daemon's takes (`take`). */
+  private readonly queues = new Map<string, Promise<void>>();
 
   constructor(private readonly helper: () => string) {}
+
+  /**
+   * Takes the flock on `path`, in turn with this daemon's other takes of
+   * it: each waits here for the one before to release (within `wait`'s
+   * limit), then tries; a lock another process holds is waited for through
+   * `fallback` (a helper of the caller's). So verbs of one daemon queue on a
+   * lock (the state root's id-map lock: every first start takes it) without
+   * a helper each.
+   */
+  async take(
+    path: string,
+    what: string,
+    wait: WaitLimit,
+    fallback: () => Promise<HeldLock>,
+  ): Promise<HeldLock> {
+    const before = this.queues.get(path) ?? Promise.resolve();
+    let leave = () => {};
+    const mine = new Promise<void>((r) => {
+      leave = r;
+    });
+    const tail = before.then(() => mine);
+    this.queues.set(path, tail);
+    void tail.then(() => {
+      if (this.queues.get(path) === tail) this.queues.delete(path);
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const unwatch = watchLimit(wait, (why) =>
+          reject(limitError(`lock ${what}: waiting for ${path} (held by this daemon)`, why, wait)),
+        );
+        void before.then(() => {
+          unwatch();
+          resolve();
+        });
+      });
+      const held = (await this.tryTake(path)) ?? (await fallback());
+      let released: Promise<void> | undefined;
+      return {
+        release: () => {
+          released ??= held.release().finally(leave);
+          return released;
+        },
+      };
+    } catch (err) {
+      leave();
+      throw err;
+    }
+  }
 
   /**
    * Takes the flock on `path` if no one holds it: the held lock, or

@@ -2,7 +2,8 @@
  * lxtd's lock service (src/host/lock-service.ts) over the real helper
  * (`lxt-shim locks`, native/build): a free lock is held and excludes other
  * processes' flocks until released; a held one is busy (undefined, the
- * caller waits through a helper of its own); a service that died drops its
+ * caller waits through a helper of its own); takes of one lock by one
+ * daemon queue in the daemon, within their limit; a service that died drops its
  * locks, its pending answers fail, and the next take makes a new one.
  */
 import assert from "node:assert/strict";
@@ -73,6 +74,40 @@ describe("lock service", { skip: !built }, () => {
     assert.notEqual(s.pid(), pid);
     await again.release();
     await s.close();
+  });
+
+  test("take: this daemon's takes of one lock queue without a helper; another process's hold goes to the fallback", async () => {
+    const s = new LockService(() => helper);
+    const path = join(dir, "q.lock");
+    let fallbacks = 0;
+    const fallback = async () => {
+      fallbacks++;
+      return { release: async () => {} };
+    };
+    const first = await s.take(path, "q", {}, fallback);
+    const order: string[] = [];
+    const second = s.take(path, "q", {}, fallback).then((h) => {
+      order.push("second");
+      return h;
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(order, [], "the second waits for the first");
+    await assert.rejects(s.take(path, "q", { timeoutMs: 20 }, fallback), /timed out/);
+    order.push("released");
+    await first.release();
+    const h2 = await second;
+    assert.deepEqual(order, ["released", "second"]);
+    assert.equal(otherTry(path), "busy", "the second holds the flock itself");
+    await h2.release();
+    assert.equal(fallbacks, 0);
+    // Held by another process: the fallback is asked (it would wait with a helper).
+    const other = new LockService(() => helper);
+    const theirs = await other.tryTake(path);
+    assert.ok(theirs);
+    await (await s.take(path, "q", {}, fallback)).release();
+    assert.equal(fallbacks, 1);
+    await theirs.release();
+    await Promise.all([s.close(), other.close()]);
   });
 
   test("a lock it cannot open is left to the caller's helper (undefined)", async () => {
