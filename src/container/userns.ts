@@ -24,6 +24,7 @@ import {
 } from "../config/idmap.js";
 import type { SecurityConfig } from "../config/security.js";
 import { ConfigDocument } from "../config/write.js";
+import { cacheKey } from "../core/cache.js";
 import { type Context, runtimeRoot } from "../core/context.js";
 import { configError, LxtError } from "../core/errors.js";
 import { writeFileAtomicAsync } from "../host/atomic.js";
@@ -62,35 +63,68 @@ export interface UsernsSetup {
 }
 
 /** Ids lxc.idmap lines and allocated slices of the other containers of this state root use on the host. */
-function usedRanges(lxcpath: string, self: string): { start: number; count: number }[] {
-  const used: { start: number; count: number }[] = [];
+function usedRanges(ctx: Context, lxcpath: string, self: string): IdRange[] {
+  const used: IdRange[] = [];
   let names: string[] = [];
   try {
     names = readdirSync(lxcpath);
   } catch {
     return used;
   }
+  const cache = ctx.caches.of(ID_RANGES);
   for (const name of names) {
     if (name === self) continue;
+    const file = join(lxcpath, name, "config");
+    // A config read again only when it changed (a daemon's bulk: every first start looks at all).
+    let identity: string;
+    try {
+      const st = statSync(file, { bigint: true });
+      identity = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}`;
+    } catch {
+      cache.delete(file);
+      continue;
+    }
+    const hit = cache.get(file);
+    if (hit?.identity === identity) {
+      used.push(...hit.ranges);
+      continue;
+    }
     let text: string;
     try {
-      text = readFileSync(join(lxcpath, name, "config"), "utf8");
+      text = readFileSync(file, "utf8");
     } catch {
       continue;
     }
-    for (const m of text.matchAll(/^\s*lxt\.volatile\.idmap\.base\s*=\s*(\d+)\s*$/gm))
-      used.push({ start: Number(m[1]), count: SLICE_SIZE });
-    for (const m of text.matchAll(/^\s*lxc\.idmap\s*=\s*(.+?)\s*$/gm)) {
-      try {
-        const l = parseIdmapLine(m[1] as string);
-        used.push({ start: l.hostid, count: l.range });
-      } catch {
-        // That container's own start reports its bad line.
-      }
+    const ranges = configRanges(text);
+    cache.set(file, { identity, ranges });
+    used.push(...ranges);
+  }
+  return used;
+}
+
+/** The host id ranges a config's text claims (its slice, its own `lxc.idmap` lines). */
+function configRanges(text: string): IdRange[] {
+  const used: IdRange[] = [];
+  for (const m of text.matchAll(/^\s*lxt\.volatile\.idmap\.base\s*=\s*(\d+)\s*$/gm))
+    used.push({ start: Number(m[1]), count: SLICE_SIZE });
+  for (const m of text.matchAll(/^\s*lxc\.idmap\s*=\s*(.+?)\s*$/gm)) {
+    try {
+      const l = parseIdmapLine(m[1] as string);
+      used.push({ start: l.hostid, count: l.range });
+    } catch {
+      // That container's own start reports its bad line.
     }
   }
   return used;
 }
+
+interface IdRange {
+  start: number;
+  count: number;
+}
+
+/** The ranges each config claims, by config path, kept with the config's version. */
+const ID_RANGES = cacheKey<{ identity: string; ranges: IdRange[] }>("idmap-ranges", 8192);
 
 async function editConfig(
   paths: ContainerPaths,
@@ -110,7 +144,7 @@ async function containerSlice(
 ): Promise<number> {
   if (sec.idmapBase !== undefined) return sec.idmapBase;
   return withRootSubids(ctx, paths.lxcpath, notes, async ({ uids, gids }) => {
-    const base = allocateSlice(uids, gids, usedRanges(paths.lxcpath, paths.name));
+    const base = allocateSlice(uids, gids, usedRanges(ctx, paths.lxcpath, paths.name));
     if (base === undefined) {
       throw new LxtError(
         "host",
@@ -139,7 +173,7 @@ export async function adoptSlice(ctx: Context, paths: ContainerPaths, base: numb
         "unsupported",
         `${paths.name}: its id map (${ids}, as where it was checkpointed) is not within root's /etc/subuid and /etc/subgid ranges here`,
       );
-    const clash = usedRanges(paths.lxcpath, paths.name).find(
+    const clash = usedRanges(ctx, paths.lxcpath, paths.name).find(
       (u) => base < u.start + u.count && u.start < base + SLICE_SIZE,
     );
     if (clash)
