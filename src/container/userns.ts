@@ -31,6 +31,7 @@ import { writeFileAtomicAsync } from "../host/atomic.js";
 import { canIdmap, rootSubids, shiftTree } from "../host/subid.js";
 import { filesDir, type RootfsRef, rootDir } from "../storage/driver.js";
 import { type ContainerPaths, probeCacheDir } from "./paths.js";
+import { readVersioned, type Versioned } from "./versioned-file.js";
 
 /** Where the map comes from: none (privileged), the config's lxc.idmap lines, or lxt's slice. */
 export type IdmapSource = "privileged" | "config" | "slice";
@@ -74,30 +75,8 @@ function usedRanges(ctx: Context, lxcpath: string, self: string): IdRange[] {
   const cache = ctx.caches.of(ID_RANGES);
   for (const name of names) {
     if (name === self) continue;
-    const file = join(lxcpath, name, "config");
     // A config read again only when it changed (a daemon's bulk: every first start looks at all).
-    let identity: string;
-    try {
-      const st = statSync(file, { bigint: true });
-      identity = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}`;
-    } catch {
-      cache.delete(file);
-      continue;
-    }
-    const hit = cache.get(file);
-    if (hit?.identity === identity) {
-      used.push(...hit.ranges);
-      continue;
-    }
-    let text: string;
-    try {
-      text = readFileSync(file, "utf8");
-    } catch {
-      continue;
-    }
-    const ranges = configRanges(text);
-    cache.set(file, { identity, ranges });
-    used.push(...ranges);
+    used.push(...(readVersioned(cache, join(lxcpath, name, "config"), configRanges) ?? []));
   }
   return used;
 }
@@ -124,7 +103,7 @@ interface IdRange {
 }
 
 /** The ranges each config claims, by config path, kept with the config's version. */
-const ID_RANGES = cacheKey<{ identity: string; ranges: IdRange[] }>("idmap-ranges", 8192);
+const ID_RANGES = cacheKey<Versioned<IdRange[]>>("idmap-ranges", 8192);
 
 async function editConfig(
   paths: ContainerPaths,
