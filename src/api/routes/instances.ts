@@ -174,7 +174,12 @@ async function create(d: Daemon, body: CreateBody, name: string): Promise<void> 
     if (!img) throw new ApiError(404, src.alias ? "Image alias not found" : "Image not found");
     const source = imageSource(img);
     const template = "template" in source ? source.template : source.fingerprint;
-    await createContainer(d.ctx, paths, { template, network, caller: d.caller });
+    await createContainer(d.ctx, paths, {
+      template,
+      network,
+      caller: d.caller,
+      sharedBase: d.sharedBusybox,
+    });
     properties = img.properties;
   }
   try {
