@@ -12,7 +12,7 @@ import { exitStatus } from "../host/proc.js";
 import { loadContainerConfig } from "./launch-input.js";
 import { type ContainerPaths, requireExists } from "./paths.js";
 import { runtimeCgroups } from "./runtime.js";
-import { observe, requireState } from "./state.js";
+import { type Observed, observe, requireState } from "./state.js";
 
 export interface AttachOptions {
   argv: string[];
@@ -114,9 +114,10 @@ function prepareAttach(
   ctx: Context,
   paths: ContainerPaths,
   opts: Omit<AttachOptions, "stdio">,
+  observed?: Observed,
 ): string[] {
   requireExists(paths, "attach");
-  const seen = observe(ctx, paths);
+  const seen = observed ?? observe(ctx, paths);
   requireState("attach", paths.name, seen.state);
   if (!seen.init) throw new LxtError("state", `attach ${paths.name}: no init process`);
   if (opts.argv.length === 0) throw new LxtError("usage", "attach: no command given");
@@ -203,6 +204,8 @@ export type OpenAttachOptions = Omit<AttachOptions, "stdio" | "timeoutMs"> & {
   input?: boolean;
   /** False: its stdout and stderr go to /dev/null (`session.stdout` ends at once). */
   output?: boolean;
+  /** The container's state as the caller has just read it (in this turn): not read again. */
+  observed?: Observed;
 };
 
 /**
@@ -217,7 +220,7 @@ export function openAttach(
   paths: ContainerPaths,
   opts: OpenAttachOptions,
 ): AttachSession {
-  const args = prepareAttach(ctx, paths, opts);
+  const args = prepareAttach(ctx, paths, opts, opts.observed);
   phase("attach prepared");
   const at = args.indexOf("--");
   const extra = ["--control-fd", "3"];
