@@ -271,25 +271,26 @@ export function openAttach(
   return session(control, [child.stdin, child.stdout, child.stderr], exited, opts);
 }
 
-/** A session over the attach server's connections: the exit code is the control channel's last line. */
+/**
+ * A session over the attach server's connections: the exit code is the
+ * control channel's first `exit CODE` line (the attach writes it before it
+ * ends, its reaper repeats it after), what came before it the failure; a
+ * channel closed without one is an attach that never reported.
+ */
 function serverSession(conn: AttachConnection, opts: OpenAttachOptions): AttachSession {
   const { control, streams } = conn;
-  let text = "";
-  control.on("data", (b: Buffer) => {
-    text += b.toString();
-  });
   // The stdin connection is only written; read it too, so its end (the helper's) closes it here.
   streams[0]?.resume();
   const exited = new Promise<AttachExit>((resolve) => {
+    const said: string[] = [];
+    let pending = "";
     let why = "";
-    control.once("error", (e) => {
-      why = e.message;
-    });
-    control.once("close", () => {
+    let done = false;
+    const end = (code: number | undefined) => {
+      if (done) return;
+      done = true;
       phase("attach exited");
-      const lines = text.split("\n").filter(Boolean);
-      const code = lines.length > 0 ? parseExitLine(lines[lines.length - 1] ?? "") : undefined;
-      const failure = lines.filter((l) => parseExitLine(l) === undefined).join("\n") || why;
+      const failure = [...said, pending].filter(Boolean).join("\n") || why;
       for (const s of streams) if (code === undefined) s?.destroy();
       resolve({
         code: code ?? 126,
@@ -297,7 +298,21 @@ function serverSession(conn: AttachConnection, opts: OpenAttachOptions): AttachS
           ? { failure: failure || "attach server: no exit status" }
           : {}),
       });
+    };
+    control.on("data", (b: Buffer) => {
+      if (done) return;
+      const lines = (pending + b.toString()).split("\n");
+      pending = lines.pop() ?? "";
+      for (const line of lines) {
+        const code = parseExitLine(line);
+        if (code !== undefined) return end(code);
+        if (line) said.push(line);
+      }
     });
+    control.once("error", (e) => {
+      why = e.message;
+    });
+    control.once("close", () => end(undefined));
   });
   return session(control, streams, exited, opts);
 }
