@@ -6,7 +6,7 @@ import type { Caller, Context, Env, Stdio } from "../core/context.js";
 import { LxtError } from "../core/errors.js";
 import { phase } from "../core/phase.js";
 import { limitError, watchLimit } from "../core/wait.js";
-import { type AttachConnection, parseExitLine } from "../host/attach-server.js";
+import { type AttachConnection, ControlReader } from "../host/attach-server.js";
 import { type AttachControl, attachControlLine } from "../host/helper-protocol.js";
 import { exitStatus } from "../host/proc.js";
 import { loadContainerConfig } from "./launch-input.js";
@@ -282,15 +282,14 @@ function serverSession(conn: AttachConnection, opts: OpenAttachOptions): AttachS
   // The stdin connection is only written; read it too, so its end (the helper's) closes it here.
   streams[0]?.resume();
   const exited = new Promise<AttachExit>((resolve) => {
-    const said: string[] = [];
-    let pending = "";
+    const reader = new ControlReader();
     let why = "";
     let done = false;
     const end = (code: number | undefined) => {
       if (done) return;
       done = true;
       phase("attach exited");
-      const failure = [...said, pending].filter(Boolean).join("\n") || why;
+      const failure = reader.failure() || why;
       for (const s of streams) if (code === undefined) s?.destroy();
       resolve({
         code: code ?? 126,
@@ -300,14 +299,8 @@ function serverSession(conn: AttachConnection, opts: OpenAttachOptions): AttachS
       });
     };
     control.on("data", (b: Buffer) => {
-      if (done) return;
-      const lines = (pending + b.toString()).split("\n");
-      pending = lines.pop() ?? "";
-      for (const line of lines) {
-        const code = parseExitLine(line);
-        if (code !== undefined) return end(code);
-        if (line) said.push(line);
-      }
+      const code = reader.push(b.toString());
+      if (code !== undefined) end(code);
     });
     control.once("error", (e) => {
       why = e.message;
