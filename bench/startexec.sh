@@ -48,8 +48,8 @@ cleanup() {
   local t
   for t in "${TAGS[@]}"; do
     if [ -n "${CPID[$t]:-}" ]; then
-      eval "exec ${CIN[$t]}>&-"
-      wait "${CPID[$t]}" 2>/dev/null
+      # Its stdin's end is no EOF while the other client holds a copy of that fd: ended by pid.
+      kill "${CPID[$t]}" 2>/dev/null && wait "${CPID[$t]}" 2>/dev/null
     fi
     if [ -n "${DPID[$t]:-}" ]; then
       "${CLIENT[@]}" "${ROOT[$t]}/.lxtd/unix.socket" delete "lxtsebench-$t" 2>/dev/null
