@@ -68,20 +68,11 @@ export class ControlReader {
   }
 }
 
-/**
- * Connections kept made ahead of demand: an attach's control channel and its
- * stream connections are taken from them, so the `connect` and the server's
- * `accept` (a wake-up of the server each) happen between execs, not inside
- * one. Enough for one exec with all three streams.
- */
-export const SPARE_CONNECTIONS = 4;
-
 export class AttachServer {
   private child?: ChildProcess;
   private listening = false;
   private starting?: Promise<void>;
   private seq = 0;
-  private readonly spare: Socket[] = [];
 
   constructor(
     private readonly helper: () => string,
@@ -106,7 +97,6 @@ export class AttachServer {
       });
       child.stdout?.once("data", () => {
         this.listening = true;
-        this.refill();
         resolve();
       });
       const gone = (why: string) => {
@@ -134,46 +124,19 @@ export class AttachServer {
       return undefined;
     }
     const token = String(++this.seq);
-    const control = this.take();
+    const control = connect(this.socketPath);
     control.write(attachRequest(token, args, streams));
     const conns = streams.map((want, k) => {
       if (!want) return undefined;
-      const s = this.take();
+      const s = connect(this.socketPath);
       s.write(`stream ${token} ${k}\n`);
       return s;
     });
-    // Made again once this attach has ended: its connects and the server's accepts stay off
-    // the path of this exec's answer (and of a burst's others).
-    control.once("close", () => setImmediate(() => this.refill()));
     return { control, streams: [conns[0], conns[1], conns[2]] };
-  }
-
-  /** A connection to the server: a spare one when there is one, else a new one. */
-  private take(): Socket {
-    const s = this.spare.pop();
-    if (!s) return connect(this.socketPath);
-    s.ref();
-    return s;
-  }
-
-  /** Makes spare connections up to `SPARE_CONNECTIONS`; one that closes while spare is dropped. */
-  private refill(): void {
-    while (this.listening && this.spare.length < SPARE_CONNECTIONS) {
-      const s = connect(this.socketPath);
-      // Spares keep no one alive, and their errors are seen as a close (taken: the session's).
-      s.unref();
-      s.on("error", () => {});
-      s.once("close", () => {
-        const at = this.spare.indexOf(s);
-        if (at >= 0) this.spare.splice(at, 1);
-      });
-      this.spare.push(s);
-    }
   }
 
   /** Ends the server (its running attaches keep going until their channels end) and removes its socket. */
   stop(): void {
-    for (const s of this.spare.splice(0)) s.destroy();
     this.child?.kill("SIGKILL");
     rmSync(this.socketPath, { force: true });
   }
