@@ -6,10 +6,14 @@
 //
 // Usage: node bench/api-client.mjs SOCKET start NAME... | stop NAME... |
 //          list R EXPECT | exec NAME R | bulk PREFIX N CONCURRENCY | creates PREFIX N CONCURRENCY |
-//          starts PREFIX N CONCURRENCY | delete NAME...
+//          starts PREFIX N CONCURRENCY | delete NAME... | serve
 // Prints one line per sample: `start NAME T0 T_ACCEPTED T_DONE` (epoch ms), `list MS`,
 // `exec MS T0 T_ACCEPTED T_DONE`, `bulk|creates|starts N SECONDS FAILED`.
+// `serve`: one client for a whole run (bench/startexec.sh's default): each line read on stdin,
+// `start NAME`, `stop NAME` or `exec NAME`, is one sample, answered by its line as above, or
+// `error MESSAGE`. Its first sample of each kind is as warm as its last.
 import { Agent, request } from "node:http";
+import { createInterface } from "node:readline";
 
 const [socketPath, cmd, ...args] = process.argv.slice(2);
 const agent = new Agent({ socketPath, keepAlive: true, maxSockets: 64 });
@@ -69,6 +73,23 @@ async function createStart(name) {
   await setState(name, "start");
 }
 
+// `true` in a running instance to its exit code: LXD's exec without websockets (a task operation
+// whose final metadata carries `return`), as a script or a CI runner calls it. Its sample line.
+async function execTrue(name) {
+  const t0 = now();
+  const r = await call("POST", `/1.0/instances/${name}/exec`, {
+    command: ["true"],
+    "wait-for-websocket": false,
+    interactive: false,
+    "record-output": false,
+  });
+  const t1 = now();
+  const op = await waitOp(r);
+  const t2 = now();
+  if (op.metadata?.return !== 0) throw new Error(`return ${op.metadata?.return}`);
+  return `exec ${(t2 - t0).toFixed(3)} ${t0.toFixed(3)} ${t1.toFixed(3)} ${t2.toFixed(3)}`;
+}
+
 /** `fn` on PREFIX0 … PREFIX(N-1), CONC at once; the number that failed (each one said on stderr). */
 async function pool(prefix, n, conc, fn) {
   const names = Array.from({ length: n }, (_, i) => `${prefix}${i}`);
@@ -117,32 +138,30 @@ async function main() {
       break;
     }
     case "exec": {
-      // `true` in a running instance to its exit code: LXD's exec without websockets (a task
-      // operation whose final metadata carries `return`), as a script or a CI runner calls it.
       const [name, rounds] = [args[0], Number(args[1])];
       for (let i = 0; i < rounds; i++) {
-        const t0 = now();
-        const r = await call("POST", `/1.0/instances/${name}/exec`, {
-          command: ["true"],
-          "wait-for-websocket": false,
-          interactive: false,
-          "record-output": false,
-        });
-        const t1 = now();
         try {
-          const op = await waitOp(r);
-          const t2 = now();
-          const ms = t2 - t0;
-          if (op.metadata?.return !== 0)
-            console.error(`bench/api: exec: return ${op.metadata?.return}`);
-          else
-            console.log(`exec ${ms.toFixed(3)} ${t0.toFixed(3)} ${t1.toFixed(3)} ${t2.toFixed(3)}`);
+          console.log(await execTrue(name));
         } catch (e) {
           console.error(`bench/api: exec ${name}: ${e.message}`);
         }
       }
       break;
     }
+    case "serve":
+      for await (const line of createInterface({ input: process.stdin })) {
+        const [verb, name] = line.split(" ");
+        try {
+          if (verb === "exec") console.log(await execTrue(name));
+          else if (verb === "start" || verb === "stop") {
+            const [t0, t1, t2] = await setState(name, verb);
+            console.log(`${verb} ${name} ${t0.toFixed(3)} ${t1.toFixed(3)} ${t2.toFixed(3)}`);
+          } else throw new Error(`unknown request ${line}`);
+        } catch (e) {
+          console.log(`error ${e.message}`);
+        }
+      }
+      break;
     case "bulk": {
       const [prefix, n, conc] = [args[0], Number(args[1]), Number(args[2])];
       const t0 = now();

@@ -6,6 +6,10 @@
 #
 #   start: PUT /1.0/instances/NAME/state {start} → operation Success   vs lxc-start -d + lxc-wait RUNNING
 #   exec:  POST /1.0/instances/NAME/exec `true` → operation Success     vs lxc-attach -- true
+#   client: one client process per daemon for the whole run (api-client.mjs `serve`), as a daemon's
+#          caller is: a process already running and connected. With BENCH_CLIENT=fresh each sample
+#          is a new client process instead (connected and warmed by one GET /1.0 first), whose first
+#          POST pays its own lazy loading (2-15 ms here, before the request reaches the daemon).
 #   CPU:   the daemon's utime+stime with those of its descendants outside containers (helper pool,
 #          monitors, attach server and zygotes, what they reaped), read from /proc before and after
 #          each request; LXC's tools' own (the shell's children times) and, for the start, its
@@ -14,7 +18,7 @@
 #
 # Usage: bench/startexec.sh [N]     N samples per tool and figure (default 20)
 # Env:   LXTD=CMD (default bin/lxtd of this checkout), LXT=CMD (default dist/lxt.cjs of it), LXTD_BEFORE=CMD (optional),
-#        BENCH_API_POOL=2 (--helper-pool). Prints a markdown report; writes nothing in the repo.
+#        BENCH_API_POOL=2 (--helper-pool), BENCH_CLIENT=serve|fresh. Prints a markdown report; writes nothing in the repo.
 # Root only. Private state roots under /var/tmp, removed on exit.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -24,6 +28,8 @@ LXT=${LXT:-node $HERE/../dist/lxt.cjs}
 N=${1:-20}
 bench_positive "$N" "usage: bench/startexec.sh [N]  (N a positive integer, got '$N')"
 POOL=${BENCH_API_POOL:-2}
+MODE=${BENCH_CLIENT:-serve}
+[ "$MODE" = serve ] || [ "$MODE" = fresh ] || die "BENCH_CLIENT is serve or fresh, not '$MODE'"
 bench_need_root
 bench_need lxc-create lxc-start lxc-wait lxc-stop lxc-attach lxc-destroy node
 CLIENT=(node "$HERE/api-client.mjs")
@@ -35,12 +41,16 @@ W=$(mktemp -d /var/tmp/startexec.XXXXXX)
 chmod 755 "$W"   # an unprivileged container's root must reach its rootfs
 LXCP=$W/lxc
 mkdir -p "$LXCP"
-declare -A DPID ROOT
+declare -A DPID ROOT CPID CIN COUT
 B=lxcsebench-a
 cleanup() {
   trap - EXIT INT TERM
   local t
   for t in "${TAGS[@]}"; do
+    if [ -n "${CPID[$t]:-}" ]; then
+      # Its stdin's end is no EOF while the other client holds a copy of that fd: ended by pid.
+      kill "${CPID[$t]}" 2>/dev/null && wait "${CPID[$t]}" 2>/dev/null
+    fi
     if [ -n "${DPID[$t]:-}" ]; then
       "${CLIENT[@]}" "${ROOT[$t]}/.lxtd/unix.socket" delete "lxtsebench-$t" 2>/dev/null
       kill "${DPID[$t]}" 2>/dev/null && wait "${DPID[$t]}" 2>/dev/null
@@ -100,6 +110,26 @@ printf 'lxc.net.0.type = empty\n' > "$W/lxc.conf"
 lxc-create -P "$LXCP" -n "$B" -t busybox -f "$W/lxc.conf" >/dev/null 2>&1 || die "lxc-create $B failed"
 sock() { echo "${ROOT[$1]}/.lxtd/unix.socket"; }
 api() { local t=$1; shift; "${CLIENT[@]}" "$(sock "$t")" "$@"; }
+# req TAG start|stop|exec NAME: one sample through TAG's client, its line on stdout (none on error)
+req() {
+  local t=$1 line
+  if [ "$MODE" = fresh ]; then
+    if [ "$2" = exec ]; then api "$t" exec "$3" 1; else api "$t" "$2" "$3"; fi
+    return
+  fi
+  echo "$2 $3" >&"${CIN[$t]}"
+  IFS= read -r line <&"${COUT[$t]}" || die "the client of lxtd ($t) ended"
+  case $line in error*) warn "$t: $2 $3: ${line#error }" ;; *) echo "$line" ;; esac
+}
+if [ "$MODE" = serve ]; then
+  for t in "${TAGS[@]}"; do
+    mkfifo "$W/in-$t" "$W/out-$t"
+    "${CLIENT[@]}" "$(sock "$t")" serve < "$W/in-$t" > "$W/out-$t" &
+    CPID[$t]=$!
+    exec {fd}> "$W/in-$t"; CIN[$t]=$fd
+    exec {fd}< "$W/out-$t"; COUT[$t]=$fd
+  done
+fi
 # lxc_timed FILE CMD...: CMD's wall ms and its CPU ms appended to FILE as `WALL CPU`
 lxc_timed() {
   local f=$1 s e c0 c1; shift
@@ -112,7 +142,7 @@ lxc_start() { lxc-start -P "$LXCP" -n "$B" -d -s lxc.net.0.type=empty && lxc-wai
 
 # Warm-up: each daemon's first start and exec, LXC's first start and attach.
 for t in "${TAGS[@]}"; do
-  api "$t" start "lxtsebench-$t" >/dev/null && api "$t" exec "lxtsebench-$t" 2 >/dev/null && api "$t" stop "lxtsebench-$t" >/dev/null
+  req "$t" start "lxtsebench-$t" >/dev/null && req "$t" exec "lxtsebench-$t" >/dev/null && req "$t" stop "lxtsebench-$t" >/dev/null
 done
 lxc_start && lxc-attach -P "$LXCP" -n "$B" -- true; lxc-stop -P "$LXCP" -n "$B" -k >/dev/null 2>&1
 for t in "${TAGS[@]}"; do : > "$W/phases-$t"; done
@@ -121,10 +151,10 @@ echo "bench/startexec: $N start rounds" >&2
 for _ in $(seq 1 "$N"); do
   for t in "${TAGS[@]}"; do
     c0=$(cpu_us "${DPID[$t]}")
-    line=$(api "$t" start "lxtsebench-$t")
+    line=$(req "$t" start "lxtsebench-$t")
     c1=$(cpu_us "${DPID[$t]}")
     [ -n "$line" ] && { echo "$line" >> "$W/start-$t.raw"; awk -v c="$((c1 - c0))" '{ printf "%.3f %.3f\n", $5 - $3, c / 1000 }' <<< "$line" >> "$W/start-$t"; }
-    api "$t" stop "lxtsebench-$t" >/dev/null
+    req "$t" stop "lxtsebench-$t" >/dev/null
   done
   if lxc_timed "$W/start-lxc" lxc_start; then
     # Its monitor, daemonized by lxc-start -d (lxt's is among the daemon's descendants): added.
@@ -135,12 +165,12 @@ for _ in $(seq 1 "$N"); do
   lxc-stop -P "$LXCP" -n "$B" -k >/dev/null 2>&1
 done
 echo "bench/startexec: $N exec rounds" >&2
-for t in "${TAGS[@]}"; do api "$t" start "lxtsebench-$t" >/dev/null || die "start ($t) failed"; done
+for t in "${TAGS[@]}"; do [ -n "$(req "$t" start "lxtsebench-$t")" ] || die "start ($t) failed"; done
 lxc_start || die "lxc-start $B failed"
 for _ in $(seq 1 "$N"); do
   for t in "${TAGS[@]}"; do
     c0=$(cpu_us "${DPID[$t]}")
-    line=$(api "$t" exec "lxtsebench-$t" 1)
+    line=$(req "$t" exec "lxtsebench-$t")
     c1=$(cpu_us "${DPID[$t]}")
     [ -n "$line" ] && { echo "$line" >> "$W/exec-$t.raw"; awk -v c="$((c1 - c0))" '{ printf "%.3f %.3f\n", $2, c / 1000 }' <<< "$line" >> "$W/exec-$t"; }
   done
@@ -181,7 +211,7 @@ phases() {
 }
 
 {
-  echo "$N interleaved rounds; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg) at the end; LXC $(lxc-start --version 2>/dev/null), node $(node --version); --helper-pool $POOL."
+  echo "$N interleaved rounds; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg) at the end; LXC $(lxc-start --version 2>/dev/null), node $(node --version); --helper-pool $POOL; client: $MODE."
   for t in "${TAGS[@]}"; do echo "lxtd ($t): \`${CMD[$t]}\`"; done
   echo
   echo "| figure | tool | wall median (ms) | CPU median (ms) | wall / LXC | CPU / LXC | n |"

@@ -86,7 +86,8 @@ static const char bad_request[] = "error attach request % 22\n";
  * connection fd 3, nothing else stays open, and attach runs as if exec'd. */
 static _Noreturn void run_attach(char **argv, const int *streams, int control)
 {
-	int fds[4], nul = open("/dev/null", O_RDWR | O_CLOEXEC), argc = 0;
+	int fds[4], nul = open("/dev/null", O_RDWR | O_CLOEXEC), argc = 0, code;
+	char line[32];
 	sigset_t none;
 
 	sigemptyset(&none);
@@ -106,7 +107,14 @@ static _Noreturn void run_attach(char **argv, const int *streams, int control)
 	close_range(4, ~0U, 0);
 	while (argv[argc])
 		argc++;
-	_exit(attach_main(argc, argv));
+	code = attach_main(argc, argv);
+	/* The exit line at once: the daemon answers on the first one it reads,
+	 * without waiting for our reaper to wake (its line, written after our
+	 * end, repeats it; it is the only one when we die before this). Fd 3 is
+	 * still the control connection: attach never closes it. */
+	snprintf(line, sizeof(line), "exit %d\n", code);
+	(void)!write_all(3, line, strlen(line));
+	_exit(code);
 }
 
 static void answer_failed(int control)

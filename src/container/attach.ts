@@ -6,13 +6,13 @@ import type { Caller, Context, Env, Stdio } from "../core/context.js";
 import { LxtError } from "../core/errors.js";
 import { phase } from "../core/phase.js";
 import { limitError, watchLimit } from "../core/wait.js";
-import { type AttachConnection, parseExitLine } from "../host/attach-server.js";
+import { type AttachConnection, ControlReader } from "../host/attach-server.js";
 import { type AttachControl, attachControlLine } from "../host/helper-protocol.js";
 import { exitStatus } from "../host/proc.js";
 import { loadContainerConfig } from "./launch-input.js";
 import { type ContainerPaths, requireExists } from "./paths.js";
 import { runtimeCgroups } from "./runtime.js";
-import { observe, requireState } from "./state.js";
+import { type Observed, observe, requireState } from "./state.js";
 
 export interface AttachOptions {
   argv: string[];
@@ -114,9 +114,10 @@ function prepareAttach(
   ctx: Context,
   paths: ContainerPaths,
   opts: Omit<AttachOptions, "stdio">,
+  observed?: Observed,
 ): string[] {
   requireExists(paths, "attach");
-  const seen = observe(ctx, paths);
+  const seen = observed ?? observe(ctx, paths);
   requireState("attach", paths.name, seen.state);
   if (!seen.init) throw new LxtError("state", `attach ${paths.name}: no init process`);
   if (opts.argv.length === 0) throw new LxtError("usage", "attach: no command given");
@@ -203,6 +204,8 @@ export type OpenAttachOptions = Omit<AttachOptions, "stdio" | "timeoutMs"> & {
   input?: boolean;
   /** False: its stdout and stderr go to /dev/null (`session.stdout` ends at once). */
   output?: boolean;
+  /** The container's state as the caller has just read it (in this turn): not read again. */
+  observed?: Observed;
 };
 
 /**
@@ -217,7 +220,7 @@ export function openAttach(
   paths: ContainerPaths,
   opts: OpenAttachOptions,
 ): AttachSession {
-  const args = prepareAttach(ctx, paths, opts);
+  const args = prepareAttach(ctx, paths, opts, opts.observed);
   phase("attach prepared");
   const at = args.indexOf("--");
   const extra = ["--control-fd", "3"];
@@ -268,25 +271,25 @@ export function openAttach(
   return session(control, [child.stdin, child.stdout, child.stderr], exited, opts);
 }
 
-/** A session over the attach server's connections: the exit code is the control channel's last line. */
+/**
+ * A session over the attach server's connections: the exit code is the
+ * control channel's first `exit CODE` line (the attach writes it before it
+ * ends, its reaper repeats it after), what came before it the failure; a
+ * channel closed without one is an attach that never reported.
+ */
 function serverSession(conn: AttachConnection, opts: OpenAttachOptions): AttachSession {
   const { control, streams } = conn;
-  let text = "";
-  control.on("data", (b: Buffer) => {
-    text += b.toString();
-  });
   // The stdin connection is only written; read it too, so its end (the helper's) closes it here.
   streams[0]?.resume();
   const exited = new Promise<AttachExit>((resolve) => {
+    const reader = new ControlReader();
     let why = "";
-    control.once("error", (e) => {
-      why = e.message;
-    });
-    control.once("close", () => {
+    let done = false;
+    const end = (code: number | undefined) => {
+      if (done) return;
+      done = true;
       phase("attach exited");
-      const lines = text.split("\n").filter(Boolean);
-      const code = lines.length > 0 ? parseExitLine(lines[lines.length - 1] ?? "") : undefined;
-      const failure = lines.filter((l) => parseExitLine(l) === undefined).join("\n") || why;
+      const failure = reader.failure() || why;
       for (const s of streams) if (code === undefined) s?.destroy();
       resolve({
         code: code ?? 126,
@@ -294,7 +297,15 @@ function serverSession(conn: AttachConnection, opts: OpenAttachOptions): AttachS
           ? { failure: failure || "attach server: no exit status" }
           : {}),
       });
+    };
+    control.on("data", (b: Buffer) => {
+      const code = reader.push(b.toString());
+      if (code !== undefined) end(code);
     });
+    control.once("error", (e) => {
+      why = e.message;
+    });
+    control.once("close", () => end(undefined));
   });
   return session(control, streams, exited, opts);
 }

@@ -158,9 +158,34 @@ export function readRuntimeFacts(
   const facts = readMonitorFacts(paths, { caches: ctx.caches, liveness: ctx.host.liveness });
   const running = facts.monitorAlive && parseMonitorState(facts.stateLine)?.word === "RUNNING";
   const frozen = running
-    ? isFrozen(dirs ? dirs() : runtimeCgroups(ctx, paths), ctx.host.cgroupFs, layout)
+    ? frozenNow(ctx, dirs ? dirs() : runtimeCgroups(ctx, paths), layout)
     : false;
   return { ...facts, frozen };
+}
+
+/**
+ * Which of a container's v1 dirs is its freezer's, by the set of v1 dirs:
+ * found once, then only checked (its `freezer.state` still there).
+ */
+const FREEZER_DIRS = cacheKey<string>("freezer-dirs", 4096);
+
+/**
+ * `isFrozen` without the host's layout: the v1 freezer's dir remembered
+ * rather than searched for (each miss is a failed read, and a container
+ * can have ten v1 dirs; an exec asks this every time).
+ */
+function frozenNow(ctx: Context, dirs: ContainerCgroupDirs, layout?: CgroupLayout): boolean {
+  const fs = ctx.host.cgroupFs;
+  if (layout || dirs.v1.length < 2) return isFrozen(dirs, fs, layout);
+  const cache = ctx.caches.of(FREEZER_DIRS);
+  const key = dirs.v1.join("\n");
+  let freezer = cache.get(key);
+  if (freezer === undefined || !fs.exists(`${freezer}/freezer.state`)) {
+    freezer = dirs.v1.find((d) => fs.exists(`${d}/freezer.state`));
+    if (freezer === undefined) return isFrozen(dirs, fs);
+    cache.set(key, freezer);
+  }
+  return isFrozen({ ...dirs, v1: [freezer] }, fs);
 }
 
 /** The observed state of a container (`readRuntimeFacts`'s arguments). */

@@ -38,6 +38,36 @@ export function parseExitLine(line: string): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
+/**
+ * What an attach's control channel says, as its bytes come: the lines
+ * before the first `exit CODE` (a failure), then that code; what follows
+ * (the reaper's repeat) is not read.
+ */
+export class ControlReader {
+  private readonly said: string[] = [];
+  private pending = "";
+  /** The exit code, once its line has come. */
+  code?: number;
+
+  /** Takes a chunk; returns the exit code when this chunk completed its line. */
+  push(chunk: string): number | undefined {
+    if (this.code !== undefined) return undefined;
+    const lines = (this.pending + chunk).split("\n");
+    this.pending = lines.pop() ?? "";
+    for (const line of lines) {
+      this.code = parseExitLine(line);
+      if (this.code !== undefined) return this.code;
+      if (line) this.said.push(line);
+    }
+    return undefined;
+  }
+
+  /** The lines before the exit line (and an unfinished one), joined; empty when none. */
+  failure(): string {
+    return [...this.said, this.pending].filter(Boolean).join("\n");
+  }
+}
+
 export class AttachServer {
   private child?: ChildProcess;
   private listening = false;

@@ -11,7 +11,7 @@ import { test } from "node:test";
 import { OperationStore } from "../../src/api/operation-store.js";
 import type { OperationJson } from "../../src/api/operations.js";
 import { ProfileStore } from "../../src/api/profiles.js";
-import { attachRequest, parseExitLine } from "../../src/host/attach-server.js";
+import { attachRequest, ControlReader, parseExitLine } from "../../src/host/attach-server.js";
 
 test("attach server: the request is its line, then every argument NUL-ended", () => {
   const r = attachRequest(
@@ -102,4 +102,23 @@ test("profiles: parsed once per file version, a change seen at once, copies hand
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("attach server: the first exit line is the status, lines before it the failure", () => {
+  const r = new ControlReader();
+  assert.equal(r.push("error attach setns % 1\nex"), undefined);
+  assert.equal(r.push("it 126\nexit 126\n"), 126);
+  assert.equal(r.code, 126);
+  assert.equal(r.failure(), "error attach setns % 1");
+  // The reaper's repeat (or anything after) changes nothing.
+  assert.equal(r.push("exit 0\n"), undefined);
+  assert.equal(r.code, 126);
+  const ok = new ControlReader();
+  assert.equal(ok.push("exit 0\nexit 0\n"), 0);
+  assert.equal(ok.failure(), "");
+  // A channel that ends without one: what it said, the unfinished line too.
+  const cut = new ControlReader();
+  assert.equal(cut.push("error attach fork % 11\nexi"), undefined);
+  assert.equal(cut.code, undefined);
+  assert.equal(cut.failure(), "error attach fork % 11\nexi");
 });

@@ -15,7 +15,7 @@ import type { FastifyInstance } from "fastify";
 import type { WebSocket } from "ws";
 import { type AttachSession, configEnvironment, openAttach } from "../../container/attach.js";
 import type { ContainerPaths } from "../../container/paths.js";
-import { observe } from "../../container/state.js";
+import { type Observed, observe } from "../../container/state.js";
 import { phase } from "../../core/phase.js";
 import type { Daemon } from "../daemon.js";
 import { ApiError, asyncBody, badRequest } from "../envelope.js";
@@ -26,14 +26,16 @@ import type { Operation } from "../operations.js";
 import { INSTANCES, instancePaths } from "./instances.js";
 
 /**
- * Refuses an instance that cannot run anything now, with LXD's words. Read
- * without a lock: runtime files left by a killed monitor say STOPPED, and
- * the next command that locks the container repairs them.
+ * Refuses an instance that cannot run anything now, with LXD's words, and
+ * returns what was seen (an attach started at once needs not read it again).
+ * Read without a lock: runtime files left by a killed monitor say STOPPED,
+ * and the next command that locks the container repairs them.
  */
-export async function requireRunning(d: Daemon, paths: ContainerPaths): Promise<void> {
-  const { state } = observe(d.ctx, paths);
-  if (state === "FROZEN") throw badRequest("Instance is frozen");
-  if (state !== "RUNNING") throw badRequest("Instance is not running");
+export async function requireRunning(d: Daemon, paths: ContainerPaths): Promise<Observed> {
+  const seen = observe(d.ctx, paths);
+  if (seen.state === "FROZEN") throw badRequest("Instance is frozen");
+  if (seen.state !== "RUNNING") throw badRequest("Instance is not running");
+  return seen;
 }
 
 /** The environment the command gets (the instance's own under the request's). */
@@ -48,7 +50,7 @@ function startSession(
   env: Record<string, string>,
   op: Operation,
   pty: boolean,
-  streams: { input?: boolean; output?: boolean } = {},
+  extra: { input?: boolean; output?: boolean; observed?: Observed } = {},
 ): AttachSession {
   return openAttach(d.ctx, paths, {
     argv: req.command,
@@ -62,7 +64,7 @@ function startSession(
       : {}),
     caller: d.caller,
     signal: op.signal,
-    ...streams,
+    ...extra,
   });
 }
 
@@ -173,6 +175,7 @@ async function runDetached(
   req: ExecRequest,
   env: Record<string, string>,
   op: Operation,
+  observed?: Observed,
 ): Promise<Record<string, unknown>> {
   const meta: Record<string, unknown> = {};
   let files: [WriteStream, WriteStream] | undefined;
@@ -192,6 +195,7 @@ async function runDetached(
   const session = startSession(d, paths, req, env, op, false, {
     input: false,
     output: req.recordOutput,
+    ...(observed ? { observed } : {}),
   });
   session.stdin.end();
   const sinks = [sink(session.stdout, files?.[0]), sink(session.stderr, files?.[1])];
@@ -204,7 +208,7 @@ export function registerExecRoutes(app: FastifyInstance, d: Daemon): void {
   app.post<{ Params: { name: string } }>(`${INSTANCES}/:name/exec`, async (req, reply) => {
     const paths = instancePaths(d, req.params.name);
     const exec = parseExecBody(req.body);
-    await requireRunning(d, paths);
+    const seen = await requireRunning(d, paths);
     phase("exec: running checked");
     const resources = {
       instances: [`${INSTANCES}/${paths.name}`],
@@ -235,7 +239,8 @@ export function registerExecRoutes(app: FastifyInstance, d: Daemon): void {
         mayCancel: true,
         // No sockets to wait for: the attach server gets the command before the 202 is written.
         startNow: true,
-        run: (o) => runDetached(d, paths, exec, env, o),
+        // Started in this turn: what requireRunning saw is still what is.
+        run: (o) => runDetached(d, paths, exec, env, o, seen),
       });
     }
     return reply.code(202).header("Location", op.url).send(asyncBody(op.url, op.json()));
