@@ -187,6 +187,7 @@ export const ERROR_STAGES = [
   "attach",
   "lock",
   "hold",
+  "sockopt",
   "pool",
   "idmap",
   "shift",

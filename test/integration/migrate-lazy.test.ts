@@ -9,17 +9,19 @@
  * nothing on b: b's criu restore fails (the connection survives too), or
  * b's `criu lazy-pages` is killed while it fetches pages (the container
  * may have answered the client from b meanwhile: the connection is not
- * checked). Refused before anything is sent: --lazy for a stopped
+ * checked), or the `lxt move` process itself is SIGKILLed while b fetches
+ * pages (a's criu dump then fails and ends: no criu of the test is left).
+ * Refused before anything is sent: --lazy for a stopped
  * container, and for an unprivileged one.
  */
 import assert from "node:assert/strict";
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { hasCapSysResource } from "../../src/container/checkpoint-tasks.js";
 import { lazyServerProblem } from "../../src/container/criu.js";
-import { criuSkip, skipReason, until } from "./harness.js";
+import { criuSkip, LXT, skipReason, until } from "./harness.js";
 import { type Host, LanHosts } from "./lan-hosts.js";
 
 const MIB = 256;
@@ -87,6 +89,18 @@ describe("a live move with post-copy (--lazy) between two hosts on one LAN", {
     );
     assert.equal(now?.length, MIB * 1024 * 1024, "its memory came back changed");
   };
+
+  /** Whether b's `criu lazy-pages` is connected to a's page server (not lxtd's 8443). */
+  const fetching = () =>
+    two.b.net
+      .nsOk(["ss", "-Htn", "state", "established", "dst", two.a.addr])
+      .split("\n")
+      .some((l) => l.trim() !== "" && !/:8443\s/.test(l));
+  /** The criu processes working on either host's state root. */
+  const criusOfTest = () =>
+    spawnSync("pgrep", ["-a", "-x", "criu"], { encoding: "utf8" })
+      .stdout.split("\n")
+      .filter((l) => two.hosts.some((h) => l.includes(h.box.lxcpath)));
 
   test("--lazy for a stopped container: refused before anything is sent", () => {
     const c = two.a.net.name("stp");
@@ -169,11 +183,7 @@ describe("a live move with post-copy (--lazy) between two hosts on one LAN", {
       const pid = spawnSync("pgrep", ["-f", `criu lazy-pages .* -D ${spool}/`], {
         encoding: "utf8",
       }).stdout.trim();
-      const fetching = two.b.net
-        .nsOk(["ss", "-Htn", "state", "established", "dst", two.a.addr])
-        .split("\n")
-        .some((l) => l.trim() !== "" && !/:8443\s/.test(l));
-      if (!pid || pid.includes("\n") || !fetching) return false;
+      if (!pid || pid.includes("\n") || !fetching()) return false;
       execFileSync("kill", ["-KILL", pid]);
       killed = pid;
       return true;
@@ -192,6 +202,53 @@ describe("a live move with post-copy (--lazy) between two hosts on one LAN", {
     await two.stayed(s, false);
     await countsOn(two.a, s.c, before.n);
     console.log(`# checked in ${Date.now() - t} ms`);
+    two.stop(s.conn);
+  });
+
+  test("--lazy, the lxt process SIGKILLed during the transfer: a's criu dump ends, the container runs on here; nothing on b", async () => {
+    const s = await two.served("kill");
+    const before = await hold(s.c);
+    const moving = spawn(
+      "nsenter",
+      [`--net=/run/netns/${two.a.net.ns}`, LXT, "move", "--lazy", s.c, "b:"],
+      {
+        env: { ...process.env, LXT_PATH: two.a.box.lxcpath },
+        stdio: ["ignore", "ignore", "pipe"],
+      },
+    );
+    let stderr = "";
+    moving.stderr?.on("data", (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const exited = new Promise<string | null>((resolve) =>
+      moving.once("exit", (_, sig) => resolve(sig)),
+    );
+    // Killed once b fetches pages from a's page server (the remote's
+    // restore has run): lxt's end of criu's page-server connection goes
+    // with it.
+    const seen = await until(() => moving.exitCode === null && fetching(), 240_000);
+    assert.ok(seen, `b never fetched pages (lxt exit ${moving.exitCode}: ${stderr})`);
+    moving.kill("SIGKILL");
+    assert.equal(await exited, "SIGKILL");
+    const killedAt = Date.now();
+    assert.ok(
+      await until(() => criusOfTest().length === 0, 60_000),
+      `criu of this test left: ${criusOfTest().join(" | ")}`,
+    );
+    console.log(`# no criu of the test left ${Date.now() - killedAt} ms after lxt was killed`);
+    // b's operation fails on its own once its page fetch is reset (no
+    // client waits for it): it removes what it made.
+    const t = Date.now();
+    assert.ok(
+      await until(() => !two.names(two.b).includes(s.c), 60_000),
+      `b kept ${s.c}: ${two.b.net.lxt(["ls", "-f"]).stdout}`,
+    );
+    console.log(`# b had removed it ${Date.now() - t} ms later`);
+    // As when b's lazy-pages is killed: the container may have answered
+    // the client from b meanwhile; the container, its processes and its
+    // memory run on here.
+    await two.stayed(s, false);
+    await countsOn(two.a, s.c, before.n);
     two.stop(s.conn);
   });
 });
