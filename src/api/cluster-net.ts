@@ -29,22 +29,16 @@ import {
   networkOptions,
 } from "../container/network.js";
 import {
-  freeAddress,
-  type HostEntry,
-  hostEntries,
-  inSubnet,
   joinOverlay,
   leaveOverlay,
   localNetwork,
-  mirrorNetworkHosts,
   nicLinks,
-  reserveNic,
   setFloodPeers,
-  stableHwaddr,
   VXLAN_PORT,
 } from "../container/overlay.js";
 import type { ContainerPaths } from "../container/paths.js";
 import { writeFileAtomic } from "../host/atomic.js";
+import { AddressClaims } from "./cluster-net-claims.js";
 import {
   type AddressClaim,
   CLUSTER_KEY,
@@ -59,9 +53,6 @@ import { type ClusterStore, KEYS } from "./cluster-store.js";
 import type { Daemon } from "./daemon.js";
 import { ApiError, badRequest } from "./envelope.js";
 import type { MemberRecord } from "./types.js";
-
-/** Syncs a claim may stay without a held name before it is dropped (a move frees the name briefly). */
-const ORPHAN_SYNCS = 6;
 
 export interface ClusterNetOptions {
   member: string;
@@ -79,15 +70,23 @@ export class ClusterNet {
   private local?: string;
   /** Networks whose tunnel this process has set up (the rest is checked each sync). */
   private readonly attached = new Set<string>();
-  /** Claims seen without a held name (etcd key + value), and since when (ms). */
-  private readonly orphans = new Map<string, number>();
   /** Warnings said once (a network of that name that is not the cluster's, ...). */
   private readonly said = new Set<string>();
+
+  /** The address claims of the spanning networks. */
+  private readonly addresses: AddressClaims;
 
   constructor(
     private readonly d: Daemon,
     private readonly o: ClusterNetOptions,
-  ) {}
+  ) {
+    this.addresses = new AddressClaims(d.ctx, {
+      member: o.member,
+      store: o.store,
+      periodMs: o.periodMs,
+      warnOnce: (what, fields, msg) => this.warnOnce(what, fields, msg),
+    });
+  }
 
   private get markers(): string {
     return join(this.d.stateDir, "cluster-networks");
@@ -199,7 +198,7 @@ export class ClusterNet {
       try {
         if (!(await this.ensure(rec))) continue;
         await setFloodPeers(this.d.ctx, rec.vni, [...new Set(peers)].sort());
-        await this.reconcileAddresses(rec, claims, names, local);
+        await this.addresses.reconcile(rec, claims, names, local);
       } catch (err) {
         // One network's trouble (its bridge down after a reboot, ...) holds
         // up no other; its tunnel is set up again at the next sync.
@@ -237,73 +236,6 @@ export class ClusterNet {
       this.attached.add(rec.name);
     }
     return true;
-  }
-
-  /**
-   * Publishes this member's reservations on `rec` (a moved-in container's
-   * claim changes member once the name is no longer held elsewhere), drops
-   * the claims of containers whose name has been free for `ORPHAN_SYNCS`
-   * periods (a move that frees the name and takes it again on another
-   * member keeps its address), and mirrors the others' claims into the
-   * local dnsmasq.
-   */
-  private async reconcileAddresses(
-    rec: ClusterNetRecord,
-    claims: Map<string, string>,
-    names: Map<string, string>,
-    local: Set<string>,
-  ): Promise<void> {
-    const { store, member } = this.o;
-    const prefix = NET_KEYS.address(rec.name, "");
-    const byKey = new Map<string, { ip: string; claim: AddressClaim }>();
-    const now = this.d.ctx.host.clock.now();
-    for (const [k, v] of claims) {
-      if (!k.startsWith(prefix)) continue;
-      const claim = parse<AddressClaim>(v);
-      if (!claim) continue;
-      if (!names.has(KEYS.name(containerOf(claim.key))) && !local.has(containerOf(claim.key))) {
-        const since = this.orphans.get(k + v) ?? now;
-        this.orphans.set(k + v, since);
-        if (now - since >= ORPHAN_SYNCS * this.o.periodMs) {
-          await store.deleteIf(k, v);
-          this.orphans.delete(k + v);
-          continue;
-        }
-      } else this.orphans.delete(k + v);
-      byKey.set(claim.key, { ip: k.slice(prefix.length), claim });
-    }
-    const mine = (key: string) => local.has(containerOf(key));
-    for (const e of hostEntries(this.d.ctx, rec.name)) {
-      if (!mine(e.key)) continue;
-      const held = byKey.get(e.key);
-      const want: AddressClaim = { key: e.key, member, hwaddr: e.hwaddr };
-      if (held?.ip === e.ipv4) {
-        // Another member's claim is taken over once that member no longer
-        // holds the name (a move: the old copy may still be there until then).
-        const holder = names.get(KEYS.name(containerOf(e.key)));
-        const ours = holder === undefined || holder === member;
-        if (ours && (held.claim.member !== member || held.claim.hwaddr !== e.hwaddr))
-          await store.put(NET_KEYS.address(rec.name, e.ipv4), JSON.stringify(want));
-        continue;
-      }
-      const other = await store.claim(NET_KEYS.address(rec.name, e.ipv4), JSON.stringify(want));
-      if (other !== undefined) {
-        this.warnOnce(
-          `addr ${rec.name} ${e.ipv4}`,
-          { network: rec.name, address: e.ipv4, holder: parse<AddressClaim>(other)?.key },
-          "cluster networks: a local container's address is held by another NIC in the cluster",
-        );
-      }
-    }
-    const theirs: HostEntry[] = [...byKey.values()]
-      .filter(({ claim }) => !mine(claim.key))
-      .map(({ ip, claim }) => ({
-        key: claim.key,
-        hwaddr: claim.hwaddr,
-        ipv4: ip,
-        hostname: containerOf(claim.key),
-      }));
-    await mirrorNetworkHosts(this.d.ctx, rec.name, theirs, mine);
   }
 
   /** A spanning network the store no longer has: taken off its tunnel and deleted here. */
@@ -463,55 +395,8 @@ export class ClusterNet {
     if (nics.length === 0) return;
     await this.sync();
     await this.serial(async () => {
-      for (const nic of nics) await this.reserve(paths.name, nic.index, nic.link, nic.ipv4);
+      for (const nic of nics)
+        await this.addresses.reserve(paths.name, nic.index, nic.link, nic.ipv4);
     });
-  }
-
-  private async reserve(
-    container: string,
-    index: number,
-    net: string,
-    statics: string[],
-  ): Promise<void> {
-    const { store, member } = this.o;
-    const key = `${container}.${index}`;
-    const prefix = NET_KEYS.address(net, "");
-    const hwaddr =
-      hostEntries(this.d.ctx, net).find((e) => e.key === key)?.hwaddr ??
-      stableHwaddr(`${container}/${index}`);
-    const mineNow: AddressClaim = { key, member, hwaddr };
-    const claimed = await store.getPrefix(prefix);
-    const holderOf = (ip: string) => parse<AddressClaim>(claimed.get(prefix + ip))?.key;
-    const wanted = statics.find((ip) => inSubnet(this.d.ctx, net, ip));
-    let ip: string | undefined;
-    if (wanted) {
-      const held = holderOf(wanted);
-      if (held !== undefined && held !== key)
-        throw new ApiError(409, `Address ${wanted} on network "${net}" is used by ${held}`);
-      ip = wanted;
-      if (
-        held === undefined &&
-        (await store.claim(prefix + wanted, JSON.stringify(mineNow))) !== undefined
-      )
-        throw new ApiError(409, `Address ${wanted} on network "${net}" is already in use`);
-      // The NIC's earlier address (before its static one was set) is free again.
-      for (const [k, v] of claimed) {
-        if (k !== prefix + wanted && parse<AddressClaim>(v)?.key === key)
-          await store.deleteIf(k, v);
-      }
-    } else {
-      ip = [...claimed]
-        .find(([, v]) => parse<AddressClaim>(v)?.key === key)?.[0]
-        .slice(prefix.length);
-      const taken = [...claimed.keys()].map((k) => k.slice(prefix.length));
-      for (let tries = 0; ip === undefined && tries < 16; tries++) {
-        const next = freeAddress(this.d.ctx, net, taken);
-        if ((await store.claim(prefix + next, JSON.stringify(mineNow))) === undefined) ip = next;
-        else taken.push(next);
-      }
-      if (ip === undefined)
-        throw new ApiError(503, `No address could be claimed on network "${net}"`);
-    }
-    await reserveNic(this.d.ctx, net, { key, hwaddr, ipv4: ip, hostname: container });
   }
 }
