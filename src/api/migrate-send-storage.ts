@@ -1,9 +1,9 @@
 /**
- * A stopped container sent by its backend's own streams (btrfs send) to a
+ * A stopped container sent by its backend's own streams (btrfs or zfs send) to a
  * remote that receives them (docs/migrate.md, `/1.0/migrations` in
  * docs/api.md): the remote says what it receives, the configs go first,
- * then each stream, piped from `btrfs send` into the request and from the
- * request into the remote's `btrfs receive`, then the remote puts the
+ * then each stream, piped from `btrfs send`/`zfs send` into the request and
+ * from the request into the remote's receive, then the remote puts the
  * container in place. Any failure deletes what the remote received; the
  * source is only read.
  */
@@ -28,12 +28,15 @@ async function remoteReceives(link: Link): Promise<string[]> {
   }
 }
 
-/** The stream transport both ends have for container `paths`, or undefined (then: the archive). */
+/**
+ * The stream transport both ends have for container `paths`, or undefined
+ * (then: the archive): the negotiation every backend with streams shares.
+ */
 export async function commonTransport(
   link: Link,
   paths: ContainerPaths,
 ): Promise<string | undefined> {
-  const mine = sendableTransport(link.ctx, paths);
+  const mine = await sendableTransport(link.ctx, paths);
   if (!mine) return undefined;
   return (await remoteReceives(link)).includes(mine) ? mine : undefined;
 }

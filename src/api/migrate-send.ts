@@ -3,7 +3,8 @@
  * `lxt move/copy NAME REMOTE:[NEWNAME]` runs (src/cli/migrate-verb.ts, over
  * a pinned remote) and what a cluster member's evacuation runs
  * (cluster-evacuate.ts, over member trust). A stopped container goes by
- * btrfs send where both ends are on btrfs (migrate-send-storage.ts), else as
+ * btrfs or zfs send where both ends are on that backend
+ * (migrate-send-storage.ts), else as
  * an `lxt export` archive uploaded to LXD's import endpoint (`POST
  * /1.0/instances` with an `application/octet-stream` body), which the
  * remote imports all or nothing; a move destroys the source only once the
@@ -45,7 +46,7 @@ export interface SendResult {
   downtimeMs?: number;
   /** Of `bytes`, those sent while a running container was stopped (delta and checkpoint). */
   stoppedBytes?: number;
-  /** How a stopped container went: `archive`, or the backend whose streams carried it (`btrfs`). */
+  /** How a stopped container went: `archive`, or the backend whose streams carried it (`btrfs`, `zfs`). */
   transport?: string;
   /** A post-copy (`lazy`): how long the remote fetched pages after its restore returned. */
   pagesMs?: number;

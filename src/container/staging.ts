@@ -11,6 +11,7 @@ import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Context } from "../core/context.js";
 import { kernelRandom } from "../host/random.js";
+import { receivingDriver, type StorageDriver } from "../storage/index.js";
 import { FS_MAGIC, fsType } from "../storage/tree.js";
 
 export type StagingKind = "import" | "export" | "image" | "build" | "migrate";
@@ -73,7 +74,7 @@ export async function makeStaging(
  * their lock files). Returns the names of the directories that went. Staged
  * btrfs subvolumes are writable, so a recursive removal takes them; the
  * read-only ones of a stream transfer (storage-transfer.ts) are made
- * writable first.
+ * writable first; a zfs stream transfer's staging dataset is destroyed.
  */
 export async function cleanStaleStaging(ctx: Context, parent: string): Promise<string[]> {
   let names: string[];
@@ -83,6 +84,8 @@ export async function cleanStaleStaging(ctx: Context, parent: string): Promise<s
     return [];
   }
   const gone: string[] = [];
+  /** The state root's stream receiver, looked up for the first stale import only. */
+  let receiver: Promise<StorageDriver["receiver"]> | undefined;
   for (const n of names) {
     const dir = n.endsWith(".lock") ? n.slice(0, -5) : n;
     if (!STAGING_RE.test(dir) || (n !== dir && names.includes(dir))) continue;
@@ -90,6 +93,11 @@ export async function cleanStaleStaging(ctx: Context, parent: string): Promise<s
     if (!lock) continue;
     try {
       await unfreezeSubvolumes(ctx, join(parent, dir));
+      if (dir.startsWith(".lxt-import-")) {
+        // A stream receive's storage outside the directory (zfs: its staging dataset).
+        receiver ??= receivingDriver(parent, ctx.host.run).then((d) => d?.receiver?.bind(d));
+        await (await receiver)?.(join(parent, dir), []).destroy();
+      }
       await rm(join(parent, dir), { recursive: true, force: true });
       rmSync(join(parent, `${dir}.lock`), { force: true });
       if (n === dir) gone.push(n);

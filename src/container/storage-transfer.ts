@@ -1,20 +1,21 @@
 /**
  * A stopped container sent to another host by its backend's own stream
- * (btrfs send/receive) instead of an archive (docs/migrate.md): the
- * snapshots go first as an incremental chain (each `-p` the one before, so
- * they arrive as snapshots sharing their blocks), then a read-only snapshot
+ * (btrfs or zfs send/receive) instead of an archive (docs/migrate.md): the
+ * snapshots go first as an incremental chain (each the change since the
+ * one before, so they arrive as snapshots sharing their blocks), then a read-only snapshot
  * of the rootfs, taken under the container's lock, as the change since the
  * last of them. Configs, side files and snapshot records go beside the
  * streams as a small `lxt export` archive without rootfs, the owners as
  * they are on disk (the configs keep their shift).
  *
  * The receiving side unpacks that archive into a claimed staging
- * directory, receives each stream into its place there (read-only), makes
- * the container's rootfs a writable snapshot of the received one and puts
- * the container in place as an import does; anything short of that removes
- * every subvolume it received and the staging directory.
+ * directory, receives the streams through its driver's `StreamReceiver`
+ * (btrfs: a read-only subvolume each in its place there; zfs: one staging
+ * dataset), names the storage for its final place and puts the container
+ * there as an import does; anything short of that removes everything
+ * received and the staging directory.
  */
-import { existsSync, mkdirSync, rmdirSync } from "node:fs";
+import { existsSync, mkdirSync, renameSync } from "node:fs";
 import { basename, join } from "node:path";
 import type { Readable } from "node:stream";
 import type { Caller, Context } from "../core/context.js";
@@ -23,56 +24,60 @@ import { checkName } from "../core/names.js";
 import type { Progress } from "../core/progress.js";
 import { runTar, TAR_KEEP } from "../storage/archive.js";
 import {
-  bestBackend,
   type RootfsRef,
+  receivingDriver,
   type StorageDriver,
   storageDriver,
 } from "../storage/index.js";
 import { explainNoSpace } from "../storage/space.js";
 import { exportContainer } from "./backup.js";
 import { placeStaged, readBackupManifest, type Staged } from "./backup-import.js";
+import { writeHostname } from "./clone.js";
 import { type ContainerPaths, containerPaths, requireExists } from "./paths.js";
 import { repairStale, withLock } from "./runtime.js";
 import { cleanStaleStaging, makeStaging } from "./staging.js";
-import { listSnapshotNames, rootfsRef, snapshotPaths } from "./storage.js";
+import { listSnapshotNames, relocateSpec, rootfsRef, snapshotPaths } from "./storage.js";
 
 /** The transport every lxt host receives: an `lxt export` archive. */
 export const ARCHIVE_TRANSPORT = "archive";
 
-/** Backends whose driver has a send stream (`StorageDriver.send`/`receive`). */
+/** The driver of `backend` when it has send streams (`StorageDriver.send`/`receiver`). */
 function streamDriver(ctx: Context, backend: string): StorageDriver | undefined {
   const d = storageDriver(backend, ctx.host.run);
-  return d.send && d.receive ? d : undefined;
+  return d.send && d.receiver && d.sendable && d.sendSpec ? d : undefined;
 }
 
 /**
  * The transports this host receives into its state root: the archive
- * always, and the backend of the state root when its driver has a send
- * stream and works here (btrfs: the state root is on btrfs, btrfs-progs
- * installed).
+ * always, and the backend of the state root's filesystem when its driver
+ * has send streams and works here (`receivingDriver`: btrfs on btrfs with
+ * btrfs-progs, zfs on a zfs dataset with zfs).
  */
 export async function receivableTransports(ctx: Context): Promise<string[]> {
-  const out = [ARCHIVE_TRANSPORT];
-  const driver = streamDriver(ctx, bestBackend(ctx.lxcpath));
-  if (driver && !(await driver.unavailable(ctx.lxcpath))) out.push(driver.name);
-  return out;
+  const driver = await receivingDriver(ctx.lxcpath, ctx.host.run);
+  return driver ? [ARCHIVE_TRANSPORT, driver.name] : [ARCHIVE_TRANSPORT];
 }
 
 /**
  * The stream transport container `paths` can be sent by (its backend's
  * name), or undefined for the archive: its rootfs and every snapshot's are
- * of one backend with a send stream, each named `rootfs` in its own
- * directory (what the receiver puts in place).
+ * of one backend with send streams, laid out as that driver sends them
+ * (`StorageDriver.sendable`: btrfs a subvolume `rootfs` in each directory,
+ * zfs the snapshots `DATASET@NAME` of the rootfs's dataset, in the order
+ * they were taken).
  */
-export function sendableTransport(ctx: Context, paths: ContainerPaths): string | undefined {
-  const refs = [paths, ...listSnapshotNames(paths).map((s) => snapshotPaths(ctx, paths, s))].map(
-    (p) => rootfsRef(p, "send"),
-  );
-  const backend = refs[0]?.spec.backend;
-  if (!backend || !streamDriver(ctx, backend)) return undefined;
-  const fits = (r: RootfsRef) =>
-    r.spec.backend === backend && "path" in r.spec && r.spec.path === join(r.dir, "rootfs");
-  return refs.every(fits) ? backend : undefined;
+export async function sendableTransport(
+  ctx: Context,
+  paths: ContainerPaths,
+): Promise<string | undefined> {
+  const [main, ...snaps] = [
+    paths,
+    ...listSnapshotNames(paths).map((s) => snapshotPaths(ctx, paths, s)),
+  ].map((p) => rootfsRef(p, "send"));
+  const backend = main?.spec.backend;
+  const driver = backend ? streamDriver(ctx, backend) : undefined;
+  if (!main || !driver?.sendable || snaps.some((r) => r.spec.backend !== backend)) return undefined;
+  return (await driver.sendable(main, snaps)) ? undefined : driver.name;
 }
 
 /** A container packed for a stream transfer (`packForSend`), in the caller's directory. */
@@ -105,9 +110,9 @@ export async function packForSend(
   opts: { extraFiles?: readonly string[]; progress?: Progress } = {},
 ): Promise<SendPack> {
   requireExists(paths, "send");
-  const transport = sendableTransport(ctx, paths);
+  const transport = await sendableTransport(ctx, paths);
   const driver = transport ? streamDriver(ctx, transport) : undefined;
-  if (!transport || !driver?.send) {
+  if (!transport || !driver?.send || !driver.sendSpec) {
     throw new LxtError("internal", `send ${paths.name}: no storage stream for its backend`);
   }
   const meta = join(dir, "meta.tar");
@@ -118,7 +123,10 @@ export async function packForSend(
   });
   const liveDir = join(dir, "live");
   mkdirSync(liveDir, { mode: 0o700 });
-  const live: RootfsRef = { spec: driver.newSpec(liveDir), dir: liveDir };
+  const live: RootfsRef = {
+    spec: driver.sendSpec(rootfsRef(paths, "send"), liveDir),
+    dir: liveDir,
+  };
   const cleanup = () => driver.destroy(live);
   try {
     await withLock(ctx, paths, async () => {
@@ -166,7 +174,7 @@ export interface ReceiveStage {
   receive(index: number, input: Readable): Promise<void>;
   /** Puts the container in place (refused when the name is taken by then); a failure aborts. */
   finish(): Promise<ContainerPaths>;
-  /** Removes every subvolume received and the staging directory. Idempotent; a no-op after `finish`. */
+  /** Removes everything received and the staging directory. Idempotent; a no-op after `finish`. */
   abort(): Promise<void>;
 }
 
@@ -182,11 +190,10 @@ export async function stageReceive(
   name: string,
   opts: { caller: Caller },
 ): Promise<ReceiveStage> {
-  if (!(await receivableTransports(ctx)).includes(transport) || transport === ARCHIVE_TRANSPORT) {
+  const driver = await receivingDriver(ctx.lxcpath, ctx.host.run);
+  if (!driver?.receiver || driver.name !== transport) {
     throw new LxtError("usage", `receive ${name}: this host cannot receive a ${transport} stream`);
   }
-  const driver = streamDriver(ctx, transport) as StorageDriver;
-  const receiveStream = driver.receive as NonNullable<StorageDriver["receive"]>;
   const env = ctx.settings.hostEnv;
   const manifest = await readBackupManifest(env, meta);
   const paths = containerPaths(ctx, checkName(name));
@@ -196,10 +203,11 @@ export async function stageReceive(
   await cleanStaleStaging(ctx, ctx.lxcpath);
   const stage = await makeStaging(ctx, ctx.lxcpath, "import");
   const staging = stage.dir;
-  const recv = join(staging, ".recv");
-  /** Where each stream is received, and the rootfs it makes there. */
-  const slots = [...manifest.snapshots.map((s) => join(staging, "snaps", s.name)), recv];
-  const made: RootfsRef[] = [];
+  const receiver = driver.receiver(
+    staging,
+    manifest.snapshots.map((s) => s.name),
+  );
+  const streams = manifest.snapshots.length + 1;
   let next = 0;
   /** Placed (`finish` succeeded): nothing is left to abort. */
   let placed = false;
@@ -213,7 +221,7 @@ export async function stageReceive(
         current.input.destroy();
         await current.settled;
       }
-      for (const ref of made.reverse()) await driver.destroy(ref);
+      await receiver.destroy();
       await stage.release();
     })();
     return aborting;
@@ -232,22 +240,18 @@ export async function stageReceive(
       what: "unpack",
       env,
     });
-    mkdirSync(recv, { mode: 0o700 });
   } catch (err) {
     return failing("its configs", err);
   }
   const receive = async (index: number, input: Readable) => {
-    if (done() || current || index !== next || index >= slots.length) {
+    if (done() || current || index !== next || index >= streams) {
       throw new LxtError(
         "usage",
-        `receive ${paths.name}: stream ${index} not expected (next: ${next} of ${slots.length}${current ? ", being received" : ""})`,
+        `receive ${paths.name}: stream ${index} not expected (next: ${next} of ${streams}${current ? ", being received" : ""})`,
       );
     }
-    const slot = slots[index] as string;
-    // What a failed receive leaves is destroyed with the rest.
-    made.push({ spec: driver.newSpec(slot), dir: slot });
     try {
-      const received = receiveStream(input, slot);
+      const received = receiver.receive(index, input);
       current = { input, settled: received.catch(() => undefined) };
       try {
         await received;
@@ -255,44 +259,43 @@ export async function stageReceive(
         // Settled: its input (a request that is still to be answered) is not to be cut.
         current = undefined;
       }
-      if (!existsSync(join(slot, "rootfs")))
-        throw new LxtError("system", "the stream made no rootfs");
     } catch (err) {
       return failing(`stream ${index}`, err);
     }
     next++;
   };
   const finish = async () => {
-    if (done() || next !== slots.length) {
-      throw new LxtError(
-        "usage",
-        `receive ${paths.name}: ${next} of ${slots.length} streams received`,
-      );
+    if (done() || next !== streams) {
+      throw new LxtError("usage", `receive ${paths.name}: ${next} of ${streams} streams received`);
     }
     try {
       await withLock(ctx, paths, async () => {
         if (existsSync(paths.dir)) {
           throw new LxtError("exists", `container ${paths.name} already exists`);
         }
-        // Received subvolumes are read-only: the container's own is a writable snapshot of it.
-        const main: RootfsRef = { spec: driver.newSpec(staging), dir: staging };
-        made.push(main);
-        await driver.clone({ spec: driver.newSpec(recv), dir: recv }, main, { cow: true });
-        await driver.destroy({ spec: driver.newSpec(recv), dir: recv });
-        rmdirSync(recv);
+        const { main, snaps } = await receiver.prepare(paths.dir);
         const staged: Staged[] = [
           { ref: main, archive: "rootfs", finalDir: paths.dir, fromDir: manifest.dir },
-          ...manifest.snapshots.map((s) => {
-            const dir = join(staging, "snaps", s.name);
-            return {
-              ref: { spec: driver.newSpec(dir), dir },
-              archive: `snaps/${s.name}/rootfs`,
-              finalDir: join(paths.dir, "snaps", s.name),
-              fromDir: s.dir,
-            };
-          }),
+          ...manifest.snapshots.map((s, i) => ({
+            ref: snaps[i] as RootfsRef,
+            archive: `snaps/${s.name}/rootfs`,
+            finalDir: join(paths.dir, "snaps", s.name),
+            fromDir: s.dir,
+          })),
         ];
         placeStaged(staging, paths, manifest, staged, opts.caller.env);
+        try {
+          await receiver.placed();
+          // A rootfs that appears only now (zfs: mounted by `placed`) gets its new name now.
+          if (paths.name !== manifest.name) {
+            const spec = relocateSpec(main.spec, staging, paths.dir);
+            writeHostname({ spec, dir: paths.dir }, false, paths.name);
+          }
+        } catch (err) {
+          // Not a container until its storage is there: back to staging, for the abort.
+          renameSync(paths.dir, staging);
+          throw err;
+        }
       });
     } catch (err) {
       return failing("put in place", err);
@@ -301,5 +304,5 @@ export async function stageReceive(
     await stage.release();
     return paths;
   };
-  return { paths, streams: slots.length, receive, finish, abort };
+  return { paths, streams, receive, finish, abort };
 }

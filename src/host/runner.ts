@@ -14,7 +14,7 @@ export interface CommandRunner {
    * exit makes it error (an LxtError with the stderr, as `run`'s), and so
    * does an `input` that errors or closes before its end (the command is
    * killed then). Destroying the stream kills the command. Only the runners
-   * of commands that move data (`btrfs send/receive`) need it.
+   * of commands that move data (`btrfs`/`zfs` send and receive) need it.
    */
   pipe?(cmd: string, args: readonly string[], input?: Readable): Readable;
 }
@@ -38,7 +38,7 @@ const STDERR_KEEP = 64 * 1024;
 const SETPRIV = "/usr/bin/setpriv";
 let hasSetpriv: boolean | undefined;
 /** Commands that move a rootfs's data (the only ones worth the extra exec). */
-const DATA_MOVERS = new Set(["cp", "tar", "unshare", "btrfs"]);
+const DATA_MOVERS = new Set(["cp", "tar", "unshare", "btrfs", "zfs"]);
 
 /**
  * `cmd args` made to die with this process (`setpriv --pdeathsig KILL`,

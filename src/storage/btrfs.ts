@@ -3,7 +3,8 @@ import { rm } from "node:fs/promises";
 import { finished } from "node:stream/promises";
 import { LxtError } from "../core/errors.js";
 import type { CommandRunner } from "../host/runner.js";
-import { type RootfsRef, registerDriver, rootDir, type StorageDriver } from "./driver.js";
+import { piped, type RootfsRef, registerDriver, rootDir, type StorageDriver } from "./driver.js";
+import { slotReceiver } from "./stream-slots.js";
 import { copyTree, FS_MAGIC, fsType } from "./tree.js";
 
 /** The root directory of every btrfs subvolume has inode 256 (BTRFS_FIRST_FREE_OBJECTID). */
@@ -67,21 +68,23 @@ export function btrfsDriver(run: CommandRunner): StorageDriver {
       await this.create(dst);
       await copyTree(run, src, rootDir(dst));
     },
+    async sendable(main, snaps) {
+      const odd = [main, ...snaps].find((r) => subvolume(r) !== `${r.dir}/rootfs`);
+      return odd ? `${subvolume(odd)} is not its directory's rootfs` : undefined;
+    },
+    sendSpec(_src, dir) {
+      return this.newSpec(dir);
+    },
     send(ref, parent) {
       const from = parent ? ["-p", subvolume(parent)] : [];
       return piped(run)("btrfs", ["-q", "send", ...from, subvolume(ref)]);
     },
-    async receive(input, dir) {
-      await finished(piped(run)("btrfs", ["-q", "receive", dir], input).resume());
+    receiver(staging, snapshots) {
+      return slotReceiver(this, staging, snapshots, async (input, dir) => {
+        await finished(piped(run)("btrfs", ["-q", "receive", dir], input).resume());
+      });
     },
   };
-}
-
-/** `run`'s `pipe`, which a runner that cannot stream lacks. */
-function piped(run: CommandRunner): NonNullable<CommandRunner["pipe"]> {
-  if (!run.pipe)
-    throw new LxtError("internal", "btrfs send/receive: this command runner cannot stream");
-  return run.pipe.bind(run);
 }
 
 registerDriver("btrfs", btrfsDriver);

@@ -57,20 +57,54 @@ export interface StorageDriver {
    */
   replaceRootfs?(live: RootfsRef, snap: RootfsRef): Promise<RootfsSwap>;
   /**
-   * For a backend with a send stream of its own (btrfs): the stream of
-   * read-only `ref`, as the change since `parent` (read-only too, and on the
-   * receiving side already) when given. It ends only when the whole stream
-   * was read, errors otherwise; destroying it stops the send. Only `send`
-   * and `receive` of the same backend understand it.
+   * For a backend with a send stream of its own (btrfs, zfs): why container
+   * rootfs `main` with snapshots `snaps` (oldest first) cannot go as a chain
+   * of `send` streams, or undefined when it can (each snapshot the change
+   * since the one before, then the rootfs since the last).
+   */
+  sendable?(main: RootfsRef, snaps: readonly RootfsRef[]): Promise<string | undefined>;
+  /**
+   * The spec of the read-only point-in-time copy of `src` that `send` reads,
+   * made by `snapshot` in directory `dir` (a staging directory's): btrfs a
+   * subvolume there, zfs a snapshot of `src`'s dataset.
+   */
+  sendSpec?(src: RootfsRef, dir: string): RootfsSpec;
+  /**
+   * The stream of read-only `ref`, as the change since `parent` (read-only
+   * too, and on the receiving side already) when given. It ends only when
+   * the whole stream was read, errors otherwise; destroying it stops the
+   * send. Only a `receiver` of the same backend understands it.
    */
   send?(ref: RootfsRef, parent?: RootfsRef): Readable;
   /**
-   * Receives a `send` stream from `input` into directory `dir`: a read-only
-   * rootfs appears there under the name it was sent with. An `input` that
-   * errors or closes before its end fails it. What a failed receive leaves
-   * is for the caller to `destroy`.
+   * Receives a chain of `send` streams for a container staged in directory
+   * `staging` whose snapshots are `snapshots` (names, oldest first; their
+   * directories `staging/snaps/NAME`).
    */
-  receive?(input: Readable, dir: string): Promise<void>;
+  receiver?(staging: string, snapshots: readonly string[]): StreamReceiver;
+}
+
+/**
+ * A chain of `send` streams being received (`StorageDriver.receiver`):
+ * nothing it makes is a container's storage until `placed`.
+ */
+export interface StreamReceiver {
+  /**
+   * Receives stream `index` (snapshot `index`, the last one the rootfs) from
+   * `input` as it arrives, in order; an `input` that errors or closes before
+   * its end, or a failing receive, fails it (what it left goes by `destroy`).
+   */
+  receive(index: number, input: Readable): Promise<void>;
+  /**
+   * After the last stream: names the storage for the container's final
+   * directory `finalDir` (its rootfs writable) and returns the refs the
+   * configs get, `main` in `staging`, each snapshot's in its directory there.
+   */
+  prepare(finalDir: string): Promise<{ main: RootfsRef; snaps: RootfsRef[] }>;
+  /** After `staging` was renamed to `finalDir`: makes the rootfs appear there (zfs: mounts it). */
+  placed(): Promise<void>;
+  /** Removes everything received, also what `prepare` renamed. Idempotent. */
+  destroy(): Promise<void>;
 }
 
 /** A rootfs swapped in by `replaceRootfs`, not yet final. */
@@ -140,6 +174,12 @@ export const STORAGE_ENTRIES = ["rootfs", "overlay"] as const;
 
 type Factory = (run: CommandRunner, opts: DriverOptions) => StorageDriver;
 const registry = new Map<BackendName, Factory>();
+
+/** `run`'s `pipe` (for a driver's send and receive), which a runner that cannot stream lacks. */
+export function piped(run: CommandRunner): NonNullable<CommandRunner["pipe"]> {
+  if (!run.pipe) throw new LxtError("internal", "send/receive: this command runner cannot stream");
+  return run.pipe.bind(run);
+}
 
 /** Adds a backend to the registry (each driver module registers itself). */
 export function registerDriver(name: BackendName, factory: Factory): void {

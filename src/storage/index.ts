@@ -11,6 +11,7 @@ import { LxtError } from "../core/errors.js";
 import type { CommandRunner } from "../host/runner.js";
 import { type DriverOptions, type StorageDriver, storageDriver } from "./driver.js";
 import { FS_MAGIC, fsType } from "./tree.js";
+import { zfsDatasetAt } from "./zfs-stream.js";
 
 export * from "./driver.js";
 export * from "./rootfs-spec.js";
@@ -33,5 +34,26 @@ export async function usableDriver(
   const driver = storageDriver(!name || name === "best" ? bestBackend(lxcpath) : name, run, opts);
   const why = await driver.unavailable(lxcpath);
   if (why) throw new LxtError("host", `storage backend ${driver.name}: ${why}`);
+  return driver;
+}
+
+/**
+ * The driver that receives `send` streams into state root `lxcpath`, or
+ * undefined (then only archives): btrfs when the state root is on btrfs,
+ * zfs when it is on a zfs dataset (the received containers' datasets go
+ * beneath that one), each only where it works here (`unavailable`).
+ */
+export async function receivingDriver(
+  lxcpath: string,
+  run: CommandRunner,
+): Promise<StorageDriver | undefined> {
+  const fs = fsType(lxcpath);
+  let driver: StorageDriver | undefined;
+  if (fs === FS_MAGIC.btrfs) driver = storageDriver("btrfs", run);
+  if (fs === FS_MAGIC.zfs) {
+    const zfsRoot = await zfsDatasetAt(run, lxcpath).catch(() => undefined);
+    if (zfsRoot) driver = storageDriver("zfs", run, { zfsRoot });
+  }
+  if (!driver?.receiver || (await driver.unavailable(lxcpath))) return undefined;
   return driver;
 }

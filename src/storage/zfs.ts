@@ -11,6 +11,7 @@ import {
   type StorageDriver,
 } from "./driver.js";
 import { copyTree, kernelHasFs } from "./tree.js";
+import { zfsStreams } from "./zfs-stream.js";
 
 /** The parent dataset used when `--zfsroot` is not given (LXC's default is `lxc`). */
 export const DEFAULT_ZFS_ROOT = "lxt";
@@ -207,6 +208,11 @@ export function zfsDriver(run: CommandRunner, opts: DriverOptions = {}): Storage
       if (isSnapshot(ds) || !(await exists(ds, "filesystem"))) return [];
       return foreignClones([ds, ...(await retired(ds, ref.dir))]);
     },
+    sendSpec(src, dir) {
+      // A snapshot of the container's dataset, named for the staging directory it is made for.
+      return { backend: "zfs", dataset: `${dataset(src)}@${leaf(dir)}` };
+    },
+    ...zfsStreams(run, zfs, root, dataset, exists),
     async replaceRootfs(live, snap): Promise<RootfsSwap> {
       const old = dataset(live);
       const origin = dataset(snap);

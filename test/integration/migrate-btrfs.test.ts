@@ -13,37 +13,27 @@
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import {
-  chmodSync,
-  existsSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { BtrfsLoop, NetnsSandbox, skipReason } from "./harness.js";
-import { LxtdSandbox } from "./lxtd-harness.js";
+import { BtrfsLoop, skipReason } from "./harness.js";
+import {
+  FailingWrapper,
+  failedMove,
+  hidden,
+  type MoveHost,
+  MoveHosts,
+  marker,
+  moveRenamed,
+  moveWithSnapshots,
+  openMoveHosts,
+  uploads,
+} from "./move-hosts.js";
 
 const BTRFS = spawnSync("sh", ["-c", "command -v btrfs"], { encoding: "utf8" }).stdout.trim();
 const skip =
   skipReason() ?? (BTRFS === "" ? "SKIP: no btrfs-progs (apt-get install btrfs-progs)" : undefined);
 if (skip) console.log(skip);
-// lxt's zfs driver has no send stream yet, and this host has no ZFS module to show one.
-console.log(
-  "SKIP: zfs send/receive moves: not implemented (this host has no ZFS module to test one)",
-);
-
-interface Host {
-  loop?: BtrfsLoop;
-  box: LxtdSandbox;
-  net: NetnsSandbox;
-  addr: string;
-}
 
 /** This process's CPU time plus its reaped children's, in seconds (/proc/PID/stat utime..cstime). */
 function cpuOf(pid: number | "self"): number {
@@ -54,128 +44,60 @@ function cpuOf(pid: number | "self"): number {
 }
 
 describe("stopped moves by btrfs send/receive", { skip, timeout: 900_000 }, () => {
-  let a: Host;
-  let b: Host;
-  let c: Host;
-  const hosts: Host[] = [];
-  /** The fake `btrfs` (b's daemon's, a's CLI's when asked): passes through unless `mode` says to fail. */
-  const fake = mkdtempSync(join(tmpdir(), "lxt-fakebtrfs-"));
-  const mode = (m: string) => writeFileSync(join(fake, "mode"), m);
+  let a: MoveHost;
+  let b: MoveHost;
+  let c: MoveHost;
+  const hosts = new MoveHosts();
+  /** The fake `btrfs` (b's daemon's, a's CLI's when asked): passes through unless its mode says to fail. */
+  const fake = new FailingWrapper("btrfs", BTRFS, {
+    "fail-receive": `  for a in "$@"; do last=$a; done
+  case " $* " in *" receive "*)
+    ${BTRFS} -q subvolume create "$last/rootfs"
+    echo "fake: receive failed half way" >&2; exit 1 ;;
+  esac`,
+    "fail-send": `  case " $* " in *" send "*)
+    ${BTRFS} "$@" | head -c 262144
+    echo "fake: send failed half way" >&2; exit 1 ;;
+  esac`,
+  });
+  const mode = fake.mode;
 
-  const openHost = (prefix: string, addr: string, btrfs = true): Host => {
+  const openHost = (prefix: string, addr: string, btrfs: boolean): MoveHost => {
     const loop = btrfs ? new BtrfsLoop() : undefined;
     loop?.open("1200M");
-    const box = new LxtdSandbox(loop?.mnt);
-    const net = new NetnsSandbox(prefix, { box, timeoutMs: 300_000 });
-    const h = { loop, box, net, addr };
-    hosts.push(h);
-    net.open();
-    return h;
+    return hosts.open(prefix, addr, loop?.mnt, () => loop?.close());
   };
-  const names = (h: Host) => readdirSync(h.box.lxcpath).filter((n) => !n.startsWith("."));
-  const hidden = (h: Host) =>
-    readdirSync(h.box.lxcpath).filter((n) => n.startsWith(".lxt-") || n === "lost+found");
-  const uploads = (h: Host) => {
-    const dir = join(h.box.lxcpath, ".lxtd", "uploads");
-    return existsSync(dir) ? readdirSync(dir) : [];
-  };
-  const subvolumes = (h: Host) =>
+  const subvolumes = (h: MoveHost) =>
     execFileSync("btrfs", ["subvolume", "list", h.box.lxcpath], { encoding: "utf8" })
       .split("\n")
       .filter((l) => l.trim() !== "")
       .map((l) => l.slice(l.indexOf(" path ") + 6));
-  const make = (h: Host, prefix: string): string => {
+  const make = (h: MoveHost, prefix: string): string => {
     const n = h.net.name(prefix);
     h.net.ok(["create", "-n", n, "-t", "busybox", "--network", "empty"]);
     return n;
   };
-  const marker = (dir: string) => readFileSync(join(dir, "marker"), "utf8");
   const ro = (path: string) =>
     execFileSync("btrfs", ["property", "get", "-ts", path, "ro"], { encoding: "utf8" }).trim();
 
   before(async () => {
-    writeFileSync(
-      join(fake, "btrfs"),
-      `#!/bin/sh
-case "$(cat ${join(fake, "mode")} 2>/dev/null)" in
-fail-receive)
-  for a in "$@"; do last=$a; done
-  case " $* " in *" receive "*)
-    ${BTRFS} -q subvolume create "$last/rootfs"
-    echo "fake: receive failed half way" >&2; exit 1 ;;
-  esac ;;
-fail-send)
-  case " $* " in *" send "*)
-    ${BTRFS} "$@" | head -c 262144
-    echo "fake: send failed half way" >&2; exit 1 ;;
-  esac ;;
-esac
-exec ${BTRFS} "$@"
-`,
-    );
-    chmodSync(join(fake, "btrfs"), 0o755);
-    mode("pass");
-    a = openHost("mba", "10.252.0.1");
-    b = openHost("mbb", "10.252.0.2");
-    c = openHost("mbc", "10.253.0.3", false);
-    const wire = (to: Host, from: string) => {
-      const la = a.net.network(`w${to === b ? "b" : "c"}`);
-      const lb = to.net.network("w");
-      execFileSync("ip", [
-        ...["link", "add", la, "netns", a.net.ns, "type", "veth"],
-        ...["peer", "name", lb, "netns", to.net.ns],
-      ]);
-      for (const [h, link, addr] of [
-        [a, la, from],
-        [to, lb, to.addr],
-      ] as const) {
-        h.net.nsOk(["ip", "addr", "add", `${addr}/24`, "dev", link]);
-        h.net.nsOk(["ip", "link", "set", link, "up"]);
-      }
-    };
-    wire(b, a.addr);
-    wire(c, "10.253.0.1");
-    // a only sends: its CLI needs no daemon of its own.
-    await b.box.startDaemon(["--https", `${b.addr}:8443`, "--request-timeout", "600"], {
-      netns: b.net.ns,
-      env: { PATH: `${fake}:${process.env.PATH}` },
-    });
-    await c.box.startDaemon(["--https", `${c.addr}:8443`, "--request-timeout", "600"], {
-      netns: c.net.ns,
-    });
-    for (const [name, h] of [
-      ["b", b],
-      ["c", c],
-    ] as const) {
-      const token = h.net.ok(["trust", "token", "from-a"]).trim();
-      a.net.ok(["remote", "add", name, `https://${h.addr}:8443`, "--token", token]);
-    }
+    ({ a, b, c } = await openMoveHosts(hosts, openHost, {
+      prefix: "mb",
+      net: "10.252",
+      net2: "10.253",
+      fake: fake.dir,
+    }));
   });
 
   after(async () => {
-    for (const h of hosts) {
-      for (const n of names(h)) h.net.lxt(["destroy", "-f", "-s", "-n", n]);
-      await h.box.stopDaemon();
-      h.net.dispose();
-      await h.box.close();
-      h.loop?.close();
-    }
-    rmSync(fake, { recursive: true, force: true });
+    await hosts.close();
+    fake.close();
   });
 
   test("a stopped move with two snapshots goes by btrfs send and arrives with both", () => {
     mode("pass");
     const n = make(a, "two");
-    const src = join(a.box.lxcpath, n);
-    writeFileSync(join(src, "rootfs", "marker"), "one\n");
-    a.net.ok(["snapshot", "-n", n]);
-    writeFileSync(join(src, "rootfs", "marker"), "two\n");
-    a.net.ok(["snapshot", "-n", n]);
-    writeFileSync(join(src, "rootfs", "marker"), "three\n");
-    const out = a.net.ok(["move", n, "b:", "-v"]);
-    assert.match(out, new RegExp(`moved ${n} to b:${n} \\(\\d+ bytes sent by btrfs send\\)`));
-    assert.equal(names(a).includes(n), false);
-    const dst = join(b.box.lxcpath, n);
+    const dst = moveWithSnapshots(a, b, n, "btrfs");
     assert.equal(marker(join(dst, "rootfs")), "three\n");
     assert.equal(marker(join(dst, "snaps", "snap0", "rootfs")), "one\n");
     assert.equal(marker(join(dst, "snaps", "snap1", "rootfs")), "two\n");
@@ -206,41 +128,24 @@ exec ${BTRFS} "$@"
     assert.deepEqual(uploads(b), []);
   });
 
-  /**
-   * Moves `n` from a to b with the fake btrfs in `failMode` (on `env`'s PATH
-   * for a's CLI); the move must fail with `why`, leaving a's container and
-   * subvolumes as they were and nothing on b (the sender's failure returns
-   * only once b has dropped what it received).
-   */
-  const failedMove = (n: string, failMode: string, why: RegExp, env: NodeJS.ProcessEnv = {}) => {
-    const src = join(a.box.lxcpath, n);
-    writeFileSync(join(src, "rootfs", "marker"), "kept\n");
-    a.net.ok(["snapshot", "-n", n]);
-    const before = subvolumes(b);
-    const beforeA = subvolumes(a);
-    mode(failMode);
-    try {
-      const r = a.net.lxt(["move", n, "b:"], env);
-      assert.notEqual(r.code, 0);
-      assert.match(r.stderr, why);
-    } finally {
-      mode("pass");
-    }
-    assert.equal(marker(join(src, "rootfs")), "kept\n");
-    assert.equal(marker(join(src, "snaps", "snap0", "rootfs")), "kept\n");
-    assert.match(a.net.ok(["ls", "-f"]), new RegExp(`${n}\\s+STOPPED`));
-    assert.deepEqual(subvolumes(a), beforeA);
-    assert.deepEqual(subvolumes(b), before);
-    assert.equal(names(b).includes(n), false);
-    assert.deepEqual(hidden(a), []);
-    assert.deepEqual(hidden(b), []);
-    assert.deepEqual(uploads(b), []);
-    a.net.ok(["destroy", "-s", "-n", n]);
-  };
+  test("a move under a new name arrives with that name in its config and /etc/hostname", () => {
+    const to = moveRenamed(a, b, make(a, "ren"));
+    b.net.ok(["destroy", "-n", to]);
+  });
+
+  const failed = (n: string, failMode: string, why: RegExp, env?: NodeJS.ProcessEnv) =>
+    failedMove({ a, b }, n, {
+      setMode: mode,
+      failMode,
+      why,
+      storage: subvolumes,
+      snap0: "snaps/snap0/rootfs",
+      env,
+    });
 
   test("a failing btrfs receive on the remote leaves the source as it was and nothing there", () => {
     mode("pass");
-    failedMove(make(a, "fail"), "fail-receive", /fake: receive failed half way/);
+    failed(make(a, "fail"), "fail-receive", /fake: receive failed half way/);
   });
 
   test("a btrfs send that fails half way cuts the upload: the remote's receive stops and leaves nothing", () => {
@@ -248,8 +153,8 @@ exec ${BTRFS} "$@"
     const n = make(a, "cut");
     // Bigger than what the fake lets through, so the remote has begun receiving the stream that is cut.
     writeFileSync(join(a.box.lxcpath, n, "rootfs", "big"), randomBytes(4 << 20));
-    failedMove(n, "fail-send", /fake: send failed half way/, {
-      PATH: `${fake}:${process.env.PATH}`,
+    failed(n, "fail-send", /fake: send failed half way/, {
+      PATH: `${fake.dir}:${process.env.PATH}`,
     });
   });
 

@@ -121,18 +121,30 @@ describe("storage drivers (recording runner)", () => {
     const sent: Buffer[] = [];
     for await (const b of d.send?.(snap) ?? []) sent.push(b as Buffer);
     for await (const b of d.send?.(live, snap) ?? []) sent.push(b as Buffer);
-    await d.receive?.(Readable.from([Buffer.from("stream")]), "/q/stage/.recv");
+    const stage = join(tmp, "btrfs-stage");
+    const recv = d.receiver?.(stage, []);
+    // The recording runner receives nothing: the rootfs a real receive makes is made here.
+    mkdirSync(join(stage, ".recv", "rootfs"), { recursive: true });
+    await recv?.receive(0, Readable.from([Buffer.from("stream")]));
+    const placed = await recv?.prepare("/q/c1");
+    assert.deepEqual(placed, { main: { spec: d.newSpec(stage), dir: stage }, snaps: [] });
     assert.deepEqual(run.calls, [
       ["btrfs", "-q", "send", "/p/a/snaps/snap0/rootfs"],
       ["btrfs", "-q", "send", "-p", "/p/a/snaps/snap0/rootfs", "/p/s/live/rootfs"],
-      ["btrfs", "-q", "receive", "/q/stage/.recv"],
+      ["btrfs", "-q", "receive", `${stage}/.recv`],
+      ["btrfs", "-q", "subvolume", "snapshot", `${stage}/.recv/rootfs`, `${stage}/rootfs`],
     ]);
+    assert.equal(existsSync(join(stage, ".recv")), false);
+    assert.equal(d.sendSpec?.(snap, "/p/s/live").backend, "btrfs");
+    assert.equal(await d.sendable?.(live, [snap]), undefined);
+    const odd: RootfsRef = { spec: { backend: "btrfs", path: "/elsewhere" }, dir: "/p/b" };
+    assert.match((await d.sendable?.(odd, [])) ?? "", /\/elsewhere is not its directory's rootfs/);
     // A runner without pipes cannot stream.
     const plain = storageDriver("btrfs", { run: async () => "" });
     assert.throws(() => plain.send?.(snap), /cannot stream/);
     // Only backends with a stream of their own offer it.
     assert.equal(storageDriver("dir", run).send, undefined);
-    assert.equal(storageDriver("overlay", run).receive, undefined);
+    assert.equal(storageDriver("overlay", run).receiver, undefined);
   });
 
   it("dir: copies, and refuses a CoW clone", async () => {

@@ -20,7 +20,7 @@
  * A stopped container goes by its backend's streams where both ends have
  * them (`GET /1.0/migrations` says what this host receives):
  *
- *   POST   /1.0/migrations          X-LXT-transport: btrfs; configs archive → {id, streams}
+ *   POST   /1.0/migrations          X-LXT-transport: btrfs|zfs; configs archive → {id, streams}
  *   PUT    /1.0/migrations/ID/streams/N  stream N, received as it arrives
  *   POST   /1.0/migrations/ID       (empty) → operation: put in place
  *
