@@ -5,9 +5,10 @@
 // and left out.
 //
 // Usage: node bench/api-client.mjs SOCKET start NAME... | stop NAME... |
-//          list R EXPECT | exec NAME R | bulk PREFIX N CONCURRENCY | delete NAME...
+//          list R EXPECT | exec NAME R | bulk PREFIX N CONCURRENCY | creates PREFIX N CONCURRENCY |
+//          starts PREFIX N CONCURRENCY | delete NAME...
 // Prints one line per sample: `start NAME T0 T_ACCEPTED T_DONE` (epoch ms), `list MS`,
-// `exec MS T0 T_ACCEPTED T_DONE`, `bulk N SECONDS FAILED`.
+// `exec MS T0 T_ACCEPTED T_DONE`, `bulk|creates|starts N SECONDS FAILED`.
 import { Agent, request } from "node:http";
 
 const [socketPath, cmd, ...args] = process.argv.slice(2);
@@ -68,6 +69,25 @@ async function createStart(name) {
   await setState(name, "start");
 }
 
+/** `fn` on PREFIX0 … PREFIX(N-1), CONC at once; the number that failed (each one said on stderr). */
+async function pool(prefix, n, conc, fn) {
+  const names = Array.from({ length: n }, (_, i) => `${prefix}${i}`);
+  let next = 0;
+  let failed = 0;
+  await Promise.all(
+    Array.from({ length: conc }, async () => {
+      while (next < names.length) {
+        const name = names[next++];
+        await fn(name).catch((e) => {
+          failed++;
+          console.error(`bench/api: ${name}: ${e.message}`);
+        });
+      }
+    }),
+  );
+  return failed;
+}
+
 async function main() {
   // A client already running and connected, as a daemon's caller is: the connection and this
   // process's lazy loading (the HTTP parser, JSON) are paid before any timed request.
@@ -113,8 +133,10 @@ async function main() {
           const op = await waitOp(r);
           const t2 = now();
           const ms = t2 - t0;
-          if (op.metadata?.return !== 0) console.error(`bench/api: exec: return ${op.metadata?.return}`);
-          else console.log(`exec ${ms.toFixed(3)} ${t0.toFixed(3)} ${t1.toFixed(3)} ${t2.toFixed(3)}`);
+          if (op.metadata?.return !== 0)
+            console.error(`bench/api: exec: return ${op.metadata?.return}`);
+          else
+            console.log(`exec ${ms.toFixed(3)} ${t0.toFixed(3)} ${t1.toFixed(3)} ${t2.toFixed(3)}`);
         } catch (e) {
           console.error(`bench/api: exec ${name}: ${e.message}`);
         }
@@ -123,22 +145,29 @@ async function main() {
     }
     case "bulk": {
       const [prefix, n, conc] = [args[0], Number(args[1]), Number(args[2])];
-      const names = Array.from({ length: n }, (_, i) => `${prefix}${i}`);
-      let next = 0;
-      let failed = 0;
       const t0 = now();
-      await Promise.all(
-        Array.from({ length: conc }, async () => {
-          while (next < names.length) {
-            const name = names[next++];
-            await createStart(name).catch((e) => {
-              failed++;
-              console.error(`bench/api: bulk ${name}: ${e.message}`);
-            });
-          }
-        }),
-      );
+      const failed = await pool(prefix, n, conc, createStart);
       console.log(`bulk ${n} ${((now() - t0) / 1000).toFixed(3)} ${failed}`);
+      break;
+    }
+    case "creates":
+    case "starts": {
+      // One phase of the bulk alone (bench/bulk-cpu.sh measures each one's CPU):
+      // N creates, or N starts of instances made before, CONCURRENCY at once.
+      const [prefix, n, conc] = [args[0], Number(args[1]), Number(args[2])];
+      const one =
+        cmd === "creates"
+          ? async (name) =>
+              waitOp(
+                await call("POST", "/1.0/instances", {
+                  name,
+                  source: { type: "image", alias: "busybox" },
+                }),
+              )
+          : (name) => setState(name, "start");
+      const t0 = now();
+      const failed = await pool(prefix, n, conc, one);
+      console.log(`${cmd} ${n} ${((now() - t0) / 1000).toFixed(3)} ${failed}`);
       break;
     }
     case "delete":

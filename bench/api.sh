@@ -19,6 +19,7 @@
 #        BENCH_API_INODE_PAUSE=90  seconds between one tool's bulk delete and the next bulk
 #        BENCH_API_LIST=10         list samples per tool and size (default 10)
 #        BENCH_API_POOL=2          lxtd's --helper-pool (monitors and lock helpers made ahead of demand; 0: none)
+#        BENCH_API_SHARED=1        lxtd's --shared-busybox (instances over one shared busybox tree; 0: a tree each)
 #        BENCH_NO_WRITE=1          print only, leave RESULTS.md alone
 #        LXTD=CMD                  the daemon (default: bin/lxtd of this checkout)
 # Root only. Private state roots under /var/tmp, all removed on exit. Start phases: the daemon
@@ -34,6 +35,8 @@ read -r -a BULK <<< "${BENCH_API_BULK:-100 200}"
 CONC=${BENCH_API_CONC:-8}
 LISTN=${BENCH_API_LIST:-10}
 POOL=${BENCH_API_POOL:-2}
+SHARED=()
+[ "${BENCH_API_SHARED:-1}" = 1 ] && SHARED=(--shared-busybox)
 for v in "${BULK[@]}" "$CONC" "$LISTN"; do bench_positive "$v" "BENCH_API_* must be positive integers"; done
 [[ "$POOL" =~ ^[0-9]+$ ]] || die "BENCH_API_POOL must be a whole number, got '$POOL'"
 bench_need_root
@@ -63,7 +66,7 @@ trap 'exit 130' INT TERM
 mkdir -p "$LXTP/.lxtd/profiles"
 printf 'description: bench, no NIC\nconfig: {}\ndevices:\n  root:\n    path: /\n    pool: default\n    type: disk\n' \
   > "$LXTP/.lxtd/profiles/default.yaml"
-LXTD_PHASES=$W/phases "${LXTD[@]}" --foreground -P "$LXTP" --helper-pool "$POOL" > "$W/lxtd.out" 2> "$W/lxtd.err" &
+LXTD_PHASES=$W/phases "${LXTD[@]}" --foreground -P "$LXTP" --helper-pool "$POOL" "${SHARED[@]}" > "$W/lxtd.out" 2> "$W/lxtd.err" &
 DPID=$!
 for _ in $(seq 1 100); do grep -q "listening" "$W/lxtd.out" 2>/dev/null && break; sleep 0.05; done
 grep -q "listening" "$W/lxtd.out" || die "lxtd did not start: $(head -c 500 "$W/lxtd.err")"
@@ -269,7 +272,7 @@ done
   echo
   echo "N=$N start samples per tool; bulk sizes ${BULK[*]} ($CONC API clients at once, LXC's tools $CONC at once);" \
     "$LISTN list samples per size; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg) at the end;" \
-    "lxtd \`${LXTD[*]} --helper-pool $POOL\`, LXC $(lxc-start --version 2>/dev/null), node $(node --version)." \
+    "lxtd \`${LXTD[*]} --helper-pool $POOL ${SHARED[*]}\`, LXC $(lxc-start --version 2>/dev/null), node $(node --version)." \
     "API requests from one Node process over the unix socket (no client start-up counted)."
   echo
   echo "| operation | lxtd API | LXC | n (API/LXC) | API/LXC (target) |"

@@ -68,6 +68,7 @@ struct attach_ctl {
 /* Parses one record (without its newline; the line is split in place). */
 int attach_control_parse(char *line, struct attach_ctl *out);
 int lock_main(int argc, char **argv);
+int locks_main(int argc, char **argv);
 int hold_main(int argc, char **argv);
 int sockopt_main(int argc, char **argv);
 int devices_main(int argc, char **argv);

@@ -57,6 +57,12 @@ export interface DaemonOptions {
   limits?: Partial<ClientLimits>;
   /** The built web UI (dist/ui); without it `/ui/` answers 404. */
   uiDir?: string;
+  /**
+   * busybox instances as overlays over one tree shared by all of them
+   * (`--shared-busybox`; container/busybox-base.ts), where the state root
+   * allows it; otherwise each gets its own copied tree.
+   */
+  sharedBusybox?: boolean;
 }
 
 /** The loopback HTTP listener of the web UI, started when first asked for. */
@@ -90,6 +96,7 @@ export class Daemon {
   /** When the daemon started (the context's clock), for `lxd_uptime_seconds`. */
   readonly startedAt: number;
   readonly limits: ClientLimits;
+  readonly sharedBusybox: boolean;
   tls?: TlsIdentity;
   /** Set when the daemon can serve HTTPS: what a change of `core.https_address` moves. */
   https?: HttpsControl;
@@ -126,6 +133,7 @@ export class Daemon {
     this.trust = new TrustStore(join(o.stateDir, "trust"));
     this.ui = new UiSessions();
     this.uiFiles = new UiFiles(o.uiDir);
+    this.sharedBusybox = o.sharedBusybox ?? false;
   }
 
   addresses(): string[] {

@@ -14,7 +14,7 @@ import { configFileEntries } from "../container/resources.js";
 import type { Caller, Context } from "../core/context.js";
 import { LxtError } from "../core/errors.js";
 import { ApiError, badRequest } from "./envelope.js";
-import { type InstanceMeta, readMeta, writeMeta } from "./instance-meta.js";
+import { type InstanceMeta, readMeta, writeMetaAsync } from "./instance-meta.js";
 import { isStoredKey, type LxdConfig, lxdView, renderLxc } from "./lxd-config.js";
 import type { Devices, ProfileStore } from "./profiles.js";
 
@@ -199,7 +199,7 @@ export async function applyChange(
   const stored = Object.fromEntries(
     Object.entries(expanded.config).filter(([k]) => isStoredKey(k)),
   );
-  writeMeta(paths, {
+  await writeMetaAsync(paths, {
     ...meta,
     description: change.description ?? meta.description,
     profiles: change.profiles,

@@ -8,7 +8,7 @@ import { statSync } from "node:fs";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import type { ContainerPaths } from "../container/paths.js";
-import { writeFileAtomic } from "../host/atomic.js";
+import { writeFileAtomic, writeFileAtomicAsync } from "../host/atomic.js";
 import { readYamlFile } from "./yaml-files.js";
 
 export interface InstanceMeta {
@@ -54,4 +54,9 @@ export function readMeta(paths: ContainerPaths): InstanceMeta {
  */
 export function writeMeta(paths: ContainerPaths, meta: InstanceMeta, durable = true): void {
   writeFileAtomic(metaFile(paths), stringify(meta), 0o600, durable);
+}
+
+/** `writeMeta`, durable, its fsync in the thread pool (a request's path: the event loop goes on). */
+export function writeMetaAsync(paths: ContainerPaths, meta: InstanceMeta): Promise<void> {
+  return writeFileAtomicAsync(metaFile(paths), stringify(meta), 0o600);
 }

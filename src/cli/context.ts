@@ -74,7 +74,8 @@ function lxtCommand(env: NodeJS.ProcessEnv): LxtCommand {
  * (default `DEFAULT_START_TIMEOUT_MS`, two minutes). `helperPool`: how
  * many monitors and lock helpers a daemon keeps made ahead of demand (none
  * for a command); `heldCgroupFiles`: how many cgroup files a daemon keeps
- * open between reads (`heldCgroupFs`; none for a command).
+ * open between reads (`heldCgroupFs`; none for a command); `lockService`:
+ * a daemon takes uncontended locks through one kept helper (`LockService`).
  */
 export function cliContext(
   opts: {
@@ -82,6 +83,7 @@ export function cliContext(
     attachServer?: boolean;
     helperPool?: number;
     heldCgroupFiles?: number;
+    lockService?: boolean;
   } = {},
 ): Context {
   const env = process.env;
@@ -107,6 +109,7 @@ export function cliContext(
       : {}),
     helperPool: opts.helperPool,
     heldCgroupFiles: opts.heldCgroupFiles,
+    lockService: opts.lockService,
   });
 }
 

@@ -46,6 +46,10 @@ export function lxtdProgram() {
       String(DEFAULT_HELPER_POOL),
     )
     .option(
+      "--shared-busybox",
+      "busybox instances are overlays over one tree shared by all of them (a dir state root with overlayfs and idmapped mounts; else each gets its own tree)",
+    )
+    .option(
       "--cluster <urls>",
       "join the cluster on these etcd endpoints (comma-separated http(s)://HOST:PORT); needs --member and --address",
     )

@@ -119,6 +119,7 @@ async function main(): Promise<void> {
     attachServer: true,
     helperPool: countOption("--helper-pool", opts.helperPool),
     heldCgroupFiles: heldCgroupFiles(),
+    lockService: true,
   });
   if (process.env.LXTD_PHASES) tracePhases(process.env.LXTD_PHASES);
   // One daemon per state root: the lock lives as long as this process.
@@ -153,6 +154,7 @@ async function main(): Promise<void> {
     },
     // The bundle is dist/lxtd.cjs; `npm run build:ui` writes the UI beside it.
     uiDir: join(dirname(resolve(process.argv[1] ?? ".")), "ui"),
+    sharedBusybox: opts.sharedBusybox === true,
   });
   const ui = new UiListener(d, opts.ui);
   d.uiLocal = ui;

@@ -222,7 +222,7 @@ export async function cloneContainer(
     if (!opts.existingDir) {
       mkdirSync(dst.dir, { mode: 0o700 });
       revert.add("container directory", () => rm(dst.dir, { recursive: true, force: true }));
-      markIncomplete(ctx, to, `${what} of ${src.name}`);
+      await markIncomplete(ctx, to, `${what} of ${src.name}`);
     }
     if (!opts.prepared) revert.add("rootfs", () => driver.destroy(to));
     opts.progress?.(

@@ -23,7 +23,7 @@ import { type ConfigFs, nodeConfigFs } from "../config/parse.js";
 import { ConfigDocument } from "../config/write.js";
 import type { Caller, Context } from "../core/context.js";
 import { LxtError, wrapError } from "../core/errors.js";
-import { writeFileAtomic } from "../host/atomic.js";
+import { writeFileAtomicAsync } from "../host/atomic.js";
 import { hostLayout, placementLayout } from "./host-layout.js";
 import { layoutKind } from "./launch-input.js";
 import { type ContainerPaths, requireExists } from "./paths.js";
@@ -158,7 +158,7 @@ export async function replaceConfig(
         throw err instanceof LxtError ? err.wrap(what) : wrapError(what, err);
       }
     }
-    if (text !== before) writeFileAtomic(paths.config, text);
+    if (text !== before) await writeFileAtomicAsync(paths.config, text);
     return { applied, warnings, before };
   });
 }

@@ -5,7 +5,7 @@ import type { Caller, Context } from "../core/context.js";
 import { LxtError, wrapError } from "../core/errors.js";
 import type { Progress } from "../core/progress.js";
 import { Reverter } from "../core/reverter.js";
-import { writeFileAtomic } from "../host/atomic.js";
+import { writeFileAtomicAsync } from "../host/atomic.js";
 import type { ImageMeta } from "../images/metadata.js";
 import {
   filesDir,
@@ -16,7 +16,8 @@ import {
   usableDriver,
 } from "../storage/index.js";
 import { explainNoSpace } from "../storage/space.js";
-import { createBusyboxRootfs, netConfigLines } from "../templates/busybox.js";
+import { busyboxConfigLines, createBusyboxRootfs, netConfigLines } from "../templates/busybox.js";
+import { canShareBase, sharedBusyboxBase } from "./busybox-base.js";
 import { writeHostname, writeHostsName } from "./clone.js";
 import { clearIncomplete, markIncomplete } from "./incomplete.js";
 import { loadConfigFile } from "./launch-input.js";
@@ -50,6 +51,12 @@ export interface CreateOptions {
   templateArgs?: string[];
   /** Who asked: the config is checked as its start would read it. */
   caller: Caller;
+  /**
+   * busybox: the rootfs an overlay over the state root's shared busybox
+   * tree where it can be (busybox-base.ts: a dir state root, overlayfs,
+   * idmapped mounts), else built as usual (lxtd's creates).
+   */
+  sharedBase?: boolean;
 }
 
 /** Parses the busybox template's arguments (`--net NETWORK`, as `--network`). */
@@ -123,9 +130,16 @@ export async function createContainer(
     }
     netConfigLines(network);
   }
+  const base =
+    opts.template === "busybox" &&
+    opts.sharedBase &&
+    !opts.rootfs &&
+    (await canShareBase(ctx, paths.lxcpath, opts.backend))
+      ? await sharedBusyboxBase(ctx, paths.lxcpath)
+      : undefined;
   const driver =
     opts.template || opts.empty
-      ? await usableDriver(opts.backend, paths.lxcpath, ctx.host.run, {
+      ? await usableDriver(base ? "overlay" : opts.backend, paths.lxcpath, ctx.host.run, {
           ...(opts.zfsRoot !== undefined ? { zfsRoot: opts.zfsRoot } : {}),
         })
       : undefined;
@@ -153,9 +167,9 @@ export async function createContainer(
       mkdirSync(paths.dir, { mode: 0o700 });
       revert.add("container directory", () => rm(paths.dir, { recursive: true, force: true }));
       if (driver) {
-        markIncomplete(
+        await markIncomplete(
           ctx,
-          { spec: driver.newSpec(paths.dir), dir: paths.dir },
+          { spec: driver.newSpec(paths.dir, base), dir: paths.dir },
           opts.empty ? "create --empty" : `create -t ${opts.template}`,
         );
       }
@@ -189,15 +203,23 @@ export async function createContainer(
           lines.push(`${k} = ${v}`);
       }
       if (opts.template === "busybox" && driver) {
-        const ref: RootfsRef = { spec: driver.newSpec(paths.dir), dir: paths.dir };
+        const ref: RootfsRef = { spec: driver.newSpec(paths.dir, base), dir: paths.dir };
         revert.add("rootfs", () => driver.destroy(ref));
         let made: Awaited<ReturnType<typeof createBusyboxRootfs>>;
         try {
-          await driver.create(ref);
-          made = await createBusyboxRootfs(filesDir(ref), {
-            name: paths.name,
-            ...(network !== undefined ? { network } : {}),
-          });
+          if (base) {
+            // Its own upper over the shared tree: only the files that name it.
+            await driver.clone(base, ref, { cow: true });
+            writeHostname(ref, true, paths.name);
+            writeHostsName(ref, paths.name);
+            made = { configLines: busyboxConfigLines(paths.name, 1, network) };
+          } else {
+            await driver.create(ref);
+            made = await createBusyboxRootfs(filesDir(ref), {
+              name: paths.name,
+              ...(network !== undefined ? { network } : {}),
+            });
+          }
         } catch (err) {
           throw wrapError(`create ${paths.name}: template busybox`, err);
         }
@@ -230,7 +252,7 @@ export async function createContainer(
           "# unprivileged: a user namespace with its own id range (docs/security.md)",
           "lxt.privileged = 0",
         );
-      writeFileAtomic(paths.config, `${lines.join("\n")}\n`, 0o644);
+      await writeFileAtomicAsync(paths.config, `${lines.join("\n")}\n`, 0o644);
       // Validate what we wrote: a template that writes a bad config is a bug caught here.
       loadConfigFile(paths.config, opts.caller.env);
       clearIncomplete(paths.dir);

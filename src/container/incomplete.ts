@@ -13,7 +13,7 @@ import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Context } from "../core/context.js";
-import { writeFileAtomic } from "../host/atomic.js";
+import { writeFileAtomicAsync } from "../host/atomic.js";
 import {
   formatRootfsSpec,
   parseRootfsSpec,
@@ -34,9 +34,9 @@ interface Marker {
 }
 
 /** Marks `ref.dir` as being filled; call with the lock of its container held. */
-export function markIncomplete(ctx: Context, ref: RootfsRef, what: string): void {
+export async function markIncomplete(ctx: Context, ref: RootfsRef, what: string): Promise<void> {
   const m: Marker = { pid: ctx.pid, what, rootfs: formatRootfsSpec(ref.spec) };
-  writeFileAtomic(join(ref.dir, INCOMPLETE), `${JSON.stringify(m)}\n`);
+  await writeFileAtomicAsync(join(ref.dir, INCOMPLETE), `${JSON.stringify(m)}\n`);
 }
 
 /** Marks `dir` complete (its config is written). */

@@ -1,10 +1,10 @@
-import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { ContainerCgroupDirs } from "../cgroups/container.js";
 import { cacheKey } from "../core/cache.js";
 import type { Context } from "../core/context.js";
 import { decodeRecord } from "../core/encode.js";
 import type { ContainerPaths } from "./paths.js";
+import { readVersioned, type Versioned } from "./versioned-file.js";
 
 /** A plan's records by op. */
 export interface PlanRecords {
@@ -85,31 +85,11 @@ function computeCgroups(plan: RuntimePlan | undefined): ContainerCgroupDirs {
  * reads and decodes a plan once however many of its parts it asks for, and
  * a long-running front-end keeps the plans of the containers it last served.
  */
-export const PLAN_CACHE = cacheKey<{ identity: string; plan: RuntimePlan }>("runtime-plans", 1024);
+export const PLAN_CACHE = cacheKey<Versioned<RuntimePlan>>("runtime-plans", 1024);
 
 /** The decoded plan of a running container, or undefined when it has none. */
 export function readRuntimePlan(ctx: Context, paths: ContainerPaths): RuntimePlan | undefined {
-  const cache = ctx.caches.of(PLAN_CACHE);
-  const file = join(paths.runtimeDir, "plan");
-  let identity: string;
-  try {
-    const st = statSync(file, { bigint: true });
-    identity = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}`;
-  } catch {
-    cache.delete(file);
-    return undefined;
-  }
-  const hit = cache.get(file);
-  if (hit?.identity === identity) return hit.plan;
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch {
-    return undefined;
-  }
-  const plan = parseRuntimePlan(text);
-  cache.set(file, { identity, plan });
-  return plan;
+  return readVersioned(ctx.caches.of(PLAN_CACHE), join(paths.runtimeDir, "plan"), parseRuntimePlan);
 }
 
 /** The text of a running container's plan, or undefined when it has none. */

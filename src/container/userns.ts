@@ -24,12 +24,14 @@ import {
 } from "../config/idmap.js";
 import type { SecurityConfig } from "../config/security.js";
 import { ConfigDocument } from "../config/write.js";
+import { cacheKey } from "../core/cache.js";
 import { type Context, runtimeRoot } from "../core/context.js";
 import { configError, LxtError } from "../core/errors.js";
-import { writeFileAtomic } from "../host/atomic.js";
+import { writeFileAtomicAsync } from "../host/atomic.js";
 import { canIdmap, rootSubids, shiftTree } from "../host/subid.js";
 import { filesDir, type RootfsRef, rootDir } from "../storage/driver.js";
 import { type ContainerPaths, probeCacheDir } from "./paths.js";
+import { readVersioned, type Versioned } from "./versioned-file.js";
 
 /** Where the map comes from: none (privileged), the config's lxc.idmap lines, or lxt's slice. */
 export type IdmapSource = "privileged" | "config" | "slice";
@@ -62,40 +64,54 @@ export interface UsernsSetup {
 }
 
 /** Ids lxc.idmap lines and allocated slices of the other containers of this state root use on the host. */
-function usedRanges(lxcpath: string, self: string): { start: number; count: number }[] {
-  const used: { start: number; count: number }[] = [];
+function usedRanges(ctx: Context, lxcpath: string, self: string): IdRange[] {
+  const used: IdRange[] = [];
   let names: string[] = [];
   try {
     names = readdirSync(lxcpath);
   } catch {
     return used;
   }
+  const cache = ctx.caches.of(ID_RANGES);
   for (const name of names) {
     if (name === self) continue;
-    let text: string;
+    // A config read again only when it changed (a daemon's bulk: every first start looks at all).
+    used.push(...(readVersioned(cache, join(lxcpath, name, "config"), configRanges) ?? []));
+  }
+  return used;
+}
+
+/** The host id ranges a config's text claims (its slice, its own `lxc.idmap` lines). */
+function configRanges(text: string): IdRange[] {
+  const used: IdRange[] = [];
+  for (const m of text.matchAll(/^\s*lxt\.volatile\.idmap\.base\s*=\s*(\d+)\s*$/gm))
+    used.push({ start: Number(m[1]), count: SLICE_SIZE });
+  for (const m of text.matchAll(/^\s*lxc\.idmap\s*=\s*(.+?)\s*$/gm)) {
     try {
-      text = readFileSync(join(lxcpath, name, "config"), "utf8");
+      const l = parseIdmapLine(m[1] as string);
+      used.push({ start: l.hostid, count: l.range });
     } catch {
-      continue;
-    }
-    for (const m of text.matchAll(/^\s*lxt\.volatile\.idmap\.base\s*=\s*(\d+)\s*$/gm))
-      used.push({ start: Number(m[1]), count: SLICE_SIZE });
-    for (const m of text.matchAll(/^\s*lxc\.idmap\s*=\s*(.+?)\s*$/gm)) {
-      try {
-        const l = parseIdmapLine(m[1] as string);
-        used.push({ start: l.hostid, count: l.range });
-      } catch {
-        // That container's own start reports its bad line.
-      }
+      // That container's own start reports its bad line.
     }
   }
   return used;
 }
 
-function editConfig(paths: ContainerPaths, edit: (doc: ConfigDocument) => void): void {
+interface IdRange {
+  start: number;
+  count: number;
+}
+
+/** The ranges each config claims, by config path, kept with the config's version. */
+const ID_RANGES = cacheKey<Versioned<IdRange[]>>("idmap-ranges", 8192);
+
+async function editConfig(
+  paths: ContainerPaths,
+  edit: (doc: ConfigDocument) => void,
+): Promise<void> {
   const doc = ConfigDocument.parse(readFileSync(paths.config, "utf8"), paths.config);
   edit(doc);
-  writeFileAtomic(paths.config, doc.toString());
+  await writeFileAtomicAsync(paths.config, doc.toString());
 }
 
 /** The container's slice: the recorded one, or a new one allocated under the state root's idmap lock. */
@@ -106,15 +122,15 @@ async function containerSlice(
   notes: string[],
 ): Promise<number> {
   if (sec.idmapBase !== undefined) return sec.idmapBase;
-  return withRootSubids(ctx, paths.lxcpath, notes, ({ uids, gids }) => {
-    const base = allocateSlice(uids, gids, usedRanges(paths.lxcpath, paths.name));
+  return withRootSubids(ctx, paths.lxcpath, notes, async ({ uids, gids }) => {
+    const base = allocateSlice(uids, gids, usedRanges(ctx, paths.lxcpath, paths.name));
     if (base === undefined) {
       throw new LxtError(
         "host",
         `no free ${SLICE_SIZE}-id range left in root's /etc/subuid and /etc/subgid ranges: enlarge them`,
       );
     }
-    editConfig(paths, (doc) => doc.set("lxt.volatile.idmap.base", String(base)));
+    await editConfig(paths, (doc) => doc.set("lxt.volatile.idmap.base", String(base)));
     return base;
   });
 }
@@ -128,7 +144,7 @@ async function containerSlice(
  */
 export async function adoptSlice(ctx: Context, paths: ContainerPaths, base: number): Promise<void> {
   const ids = `host ids ${base}-${base + SLICE_SIZE - 1}`;
-  await withRootSubids(ctx, paths.lxcpath, [], ({ uids, gids }) => {
+  await withRootSubids(ctx, paths.lxcpath, [], async ({ uids, gids }) => {
     const holds = (rs: readonly { start: number; count: number }[]) =>
       rs.some((r) => base >= r.start && base + SLICE_SIZE <= r.start + r.count);
     if (!holds(uids) || !holds(gids))
@@ -136,7 +152,7 @@ export async function adoptSlice(ctx: Context, paths: ContainerPaths, base: numb
         "unsupported",
         `${paths.name}: its id map (${ids}, as where it was checkpointed) is not within root's /etc/subuid and /etc/subgid ranges here`,
       );
-    const clash = usedRanges(paths.lxcpath, paths.name).find(
+    const clash = usedRanges(ctx, paths.lxcpath, paths.name).find(
       (u) => base < u.start + u.count && u.start < base + SLICE_SIZE,
     );
     if (clash)
@@ -144,7 +160,7 @@ export async function adoptSlice(ctx: Context, paths: ContainerPaths, base: numb
         "exists",
         `${paths.name}: its id map (${ids}, as where it was checkpointed) overlaps ids another container here uses (from ${clash.start})`,
       );
-    editConfig(paths, (doc) => doc.set("lxt.volatile.idmap.base", String(base)));
+    await editConfig(paths, (doc) => doc.set("lxt.volatile.idmap.base", String(base)));
   });
 }
 
@@ -159,7 +175,8 @@ async function withRootSubids<T>(
   const lock = await ctx.host.lock(join(locks, ".idmap"), "idmap");
   try {
     const files = { uid: ctx.settings.subuidFile, gid: ctx.settings.subgidFile };
-    return use(rootSubids(files, notes));
+    // Awaited here: the lock is held until what `use` does (a config write) is done.
+    return await use(rootSubids(files, notes));
   } finally {
     await lock.release();
   }
@@ -267,7 +284,7 @@ export async function prepareUserns(
   if (source === "privileged") {
     if (onDisk.length > 0 && !rootfs.mounted) {
       for (const p of shiftPaths(ref)) await shiftTree(helper, p, onDisk, []);
-      editConfig(paths, (doc) => doc.remove("lxt.volatile.rootfs.shift"));
+      await editConfig(paths, (doc) => doc.remove("lxt.volatile.rootfs.shift"));
     }
     return undefined;
   }
@@ -296,7 +313,7 @@ export async function prepareUserns(
       );
     }
     for (const p of shiftPaths(ref)) await shiftTree(helper, p, onDisk, idmap);
-    editConfig(paths, (doc) => doc.set("lxt.volatile.rootfs.shift", formatIdmap(idmap)));
+    await editConfig(paths, (doc) => doc.set("lxt.volatile.rootfs.shift", formatIdmap(idmap)));
     setup = { idmap, ownership: "shifted", idmappedMounts: [] };
   }
   const reach =

@@ -11,6 +11,7 @@ import { readAppArmorHost } from "./apparmor.js";
 import { AttachServer } from "./attach-server.js";
 import { heldCgroupFs, nodeCgroupFs, nodeKill } from "./cgroup-fs.js";
 import { lockHelperPool, monitorPool, RefillGate } from "./helper-pool.js";
+import { LockService } from "./lock-service.js";
 import { detectLxcfs } from "./lxcfs.js";
 import { nodeLimitHost } from "./machine.js";
 import { heldLiveness } from "./proc.js";
@@ -51,24 +52,36 @@ export interface NodeContextOptions {
    * /proc/PID/stat (`heldLiveness`); none when 0 or unset.
    */
   heldCgroupFiles?: number;
+  /**
+   * A long-running front-end's: locks no one else holds are taken by one
+   * `lxt-shim locks` child (`LockService`) instead of a helper each.
+   */
+  lockService?: boolean;
 }
 
 function isDirectory(path: string): boolean {
   return statSync(path, { throwIfNoEntry: false })?.isDirectory() ?? false;
 }
 
-/** A lock that keeps `gate` busy from its request to its release. */
+/**
+ * A daemon's lock: it keeps `gate` busy from its request until its helper
+ * has exited. Its release resolves once the helper has been told (its stdin
+ * ended), not once it has exited: a verb's answer then no longer waits for
+ * that hand-off (the helper's wake-up, its exit, the daemon's SIGCHLD). The
+ * flock goes a moment later, when the helper reads the end; a later lock of
+ * the same file waits for it as for any holder.
+ */
 function gated(gate: RefillGate, taking: Promise<HeldLock>): Promise<HeldLock> {
   gate.enter();
   return taking.then(
     (held) => {
-      let left = false;
+      let told = false;
       return {
-        release: () =>
-          held.release().finally(() => {
-            if (!left) gate.leave();
-            left = true;
-          }),
+        release: () => {
+          if (!told) void held.release().finally(() => gate.leave());
+          told = true;
+          return Promise.resolve();
+        },
       };
     },
     (err) => {
@@ -89,6 +102,7 @@ export function nodeContext(o: NodeContextOptions): Context {
   const gate = o.helperPool ? new RefillGate() : undefined;
   const monitors = o.helperPool ? monitorPool(helperPath, o.helperPool, gate) : undefined;
   const locks = o.helperPool ? lockHelperPool(helperPath, o.helperPool, gate) : undefined;
+  const service = o.lockService ? new LockService(helperPath) : undefined;
   return {
     lxcpath: o.lxcpath,
     runDir: o.runDir,
@@ -113,18 +127,13 @@ export function nodeContext(o: NodeContextOptions): Context {
       },
       clock: { now: () => Date.now(), sleep: (ms) => sleep(ms) },
       lock: (path, what, wait = {}) => {
-        const taking = takeLock(
-          helperPath(),
-          path,
-          what,
-          {
-            ...wait,
-            timeoutMs: wait.timeoutMs ?? o.lockTimeoutMs,
-          },
-          locks,
-        );
+        const limit = { ...wait, timeoutMs: wait.timeoutMs ?? o.lockTimeoutMs };
+        // One another process holds (or the service cannot take) is waited for by a helper of its own.
+        const viaHelper = () => takeLock(helperPath(), path, what, limit, locks);
+        const taking = service ? service.take(path, what, limit, viaHelper) : viaHelper();
         return gate ? gated(gate, taking) : taking;
       },
+      // Rare (the daemon's own lock, staging, incomplete creates): each keeps a helper of its own.
       tryLock: (path, what) => tryLock(helperPath(), path, what),
       hold: () => spawnHold(helperPath()),
       ...(o.attachSocket ? { attachServer: new AttachServer(helperPath, o.attachSocket) } : {}),

@@ -186,6 +186,7 @@ export const ERROR_STAGES = [
   "exec",
   "attach",
   "lock",
+  "locks",
   "hold",
   "sockopt",
   "pool",

@@ -9,7 +9,9 @@ import { BUSY_LINE, LOCKED_LINE } from "./helper-protocol.js";
 
 /**
  * A held lock; `release` is idempotent and resolves once the helper has
- * exited (so it is reaped by us, not orphaned). The kernel drops the lock if we die.
+ * exited (so it is reaped by us, not orphaned), or, for a daemon's lock
+ * (context.ts, `gated`), once the helper has been told to end: the flock
+ * then goes a moment after. The kernel drops the lock if we die.
  */
 export interface HeldLock {
   release(): Promise<void>;

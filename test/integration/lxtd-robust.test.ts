@@ -341,6 +341,12 @@ describe("lxtd robustness", { skip, timeout: 600_000 }, () => {
   });
 
   test("50 parallel clients: creates, starts, lists, execs, file pushes, stops; each gets its own result", async () => {
+    // This load runs on a daemon with lxtd's own limits. Under the 1 s heartbeat and 2 s
+    // request timeout the tests above use, one of 50 stock clients on a loaded 2-core host
+    // can answer a ping late and have its exec's websocket dropped, as that heartbeat
+    // must do (its command then dies, 137): that is the heartbeat's test, not this one's.
+    assert.equal(await box.stopDaemon(), 0, box.log);
+    await box.startDaemon();
     const names = Array.from({ length: 50 }, () => box.name("par"));
     const created = await Promise.all(
       names.map(async (n) => {

@@ -59,7 +59,11 @@ export function instancePaths(d: Daemon, name: string): ContainerPaths {
   return paths;
 }
 
-/** Starts an async operation on one instance (and `more` resources) and answers 202 with it. */
+/**
+ * Starts an async operation on one instance (and `more` resources) and
+ * answers 202 with it; with `startNow` its work begins before the 202 is
+ * written (`OperationSpec.startNow`).
+ */
 export function instanceOperation(
   d: Daemon,
   reply: FastifyReply,
@@ -67,6 +71,7 @@ export function instanceOperation(
   description: string,
   run: (op: Operation) => Promise<unknown>,
   more: Record<string, string[]> = {},
+  startNow = false,
 ) {
   const op = d.operations.start({
     description,
@@ -76,6 +81,7 @@ export function instanceOperation(
       ...more,
     },
     run,
+    ...(startNow ? { startNow } : {}),
   });
   return reply.code(202).header("Location", op.url).send(asyncBody(op.url, op.json()));
 }
@@ -168,7 +174,12 @@ async function create(d: Daemon, body: CreateBody, name: string): Promise<void> 
     if (!img) throw new ApiError(404, src.alias ? "Image alias not found" : "Image not found");
     const source = imageSource(img);
     const template = "template" in source ? source.template : source.fingerprint;
-    await createContainer(d.ctx, paths, { template, network, caller: d.caller });
+    await createContainer(d.ctx, paths, {
+      template,
+      network,
+      caller: d.caller,
+      sharedBase: d.sharedBusybox,
+    });
     properties = img.properties;
   }
   try {
@@ -320,6 +331,10 @@ export function registerInstanceRoutes(app: FastifyInstance, d: Daemon): void {
       async () => {
         await changeState(d, paths, action, { timeout, force: !!body.force });
       },
+      {},
+      // The state read and the lock's request go before the 202 is written,
+      // so the lock is taken while the client reads it and sends its wait.
+      true,
     );
   });
 }
