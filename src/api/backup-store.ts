@@ -43,7 +43,7 @@ export interface BackupRecord {
 }
 
 export function backupDir(paths: ContainerPaths): string {
-  return join(paths.dir, BACKUP_DIR);
+  return `${paths.dir}/${BACKUP_DIR}`; // dir is normalized (a join): no join per list entry
 }
 
 /** The compression a request names ("" is LXD's default, gzip). */

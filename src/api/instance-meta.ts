@@ -5,7 +5,6 @@
  * by the CLI has none and shows LXD's defaults.
  */
 import { statSync } from "node:fs";
-import { join } from "node:path";
 import { stringify } from "yaml";
 import type { ContainerPaths } from "../container/paths.js";
 import { writeFileAtomic, writeFileAtomicAsync } from "../host/atomic.js";
@@ -23,7 +22,7 @@ export interface InstanceMeta {
 }
 
 export function metaFile(paths: ContainerPaths): string {
-  return join(paths.dir, "lxd.yaml");
+  return `${paths.dir}/lxd.yaml`; // dir is normalized (a join): no join per list entry
 }
 
 export function readMeta(paths: ContainerPaths): InstanceMeta {

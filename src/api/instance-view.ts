@@ -4,12 +4,7 @@
  */
 import { join } from "node:path";
 import { forwardsFile } from "../container/forward.js";
-import {
-  type ContainerInfo,
-  containerInfo,
-  type InfoOptions,
-  summarize,
-} from "../container/list.js";
+import { type LiveState, liveState, summarize } from "../container/list.js";
 import type { ContainerPaths } from "../container/paths.js";
 import { configFileEntries } from "../container/resources.js";
 import type { ContainerState } from "../container/state.js";
@@ -58,7 +53,8 @@ export function editable(i: InstanceJson): InstancePut {
 /**
  * An instance as LXD shows it: `config`/`devices` are its own, beyond its
  * profiles; `expanded_*` what it runs with. `store`: the daemon's profiles
- * (default: those under the state root's `.lxtd`).
+ * (default: those under the state root's `.lxtd`). The answer is the
+ * caller's to change.
  */
 export async function instanceJson(
   ctx: Context,
@@ -67,6 +63,21 @@ export async function instanceJson(
   store = new ProfileStore(join(ctx.lxcpath, ".lxtd", "profiles")),
 ): Promise<InstanceJson> {
   const status = lxdStatus(state ?? (await summarize(ctx, paths)).state);
+  return { ...structuredClone(configView(ctx, paths, store)), status, status_code: STATUS[status] };
+}
+
+/**
+ * `instanceJson` for a list of many: its parts are the cached view's own,
+ * shared with the next list, so nothing may change them (copy first); no
+ * copy is made per instance. `store`: one request's (`forOneRequest`).
+ */
+export function listedInstance(
+  ctx: Context,
+  paths: ContainerPaths,
+  state: ContainerState,
+  store: ProfileStore,
+): InstanceJson {
+  const status = lxdStatus(state);
   return { ...configView(ctx, paths, store), status, status_code: STATUS[status] };
 }
 
@@ -85,13 +96,16 @@ interface CachedView {
  */
 const VIEWS = cacheKey<CachedView>("instance-views", 4096);
 
-/** What `instanceJson` shows but the status: from the cache while its files are unchanged. */
+/**
+ * What `instanceJson` shows but the status: from the cache while its files
+ * are unchanged. The cache's own object: read-only for every caller.
+ */
 function configView(ctx: Context, paths: ContainerPaths, store: ProfileStore): CachedView["view"] {
   const cache = ctx.caches.of(VIEWS);
   const files = [paths.config, metaFile(paths), forwardsFile(paths)].map(fileVersion).join(" ");
   const hit = cache.get(paths.dir);
   if (hit && hit.files === files && hit.profiles === store.versions(hit.view.profiles)) {
-    return structuredClone(hit.view);
+    return hit.view;
   }
   const profilesBefore = store.versions(readMeta(paths).profiles);
   const view = makeView(paths, store);
@@ -100,7 +114,7 @@ function configView(ctx: Context, paths: ContainerPaths, store: ProfileStore): C
     .map(fileVersion)
     .join(" ");
   if (filesAfter === files && store.versions(view.profiles) === profilesBefore) {
-    cache.set(paths.dir, { files, profiles: profilesBefore, view: structuredClone(view) });
+    cache.set(paths.dir, { files, profiles: profilesBefore, view });
   } else {
     cache.delete(paths.dir);
   }
@@ -134,7 +148,7 @@ function prefixLength(netmask: string | undefined, family: "inet" | "inet6"): st
   return netmask ?? (family === "inet" ? "24" : "64");
 }
 
-export function stateJson(info: ContainerInfo): InstanceState {
+export function stateJson(info: LiveState): InstanceState {
   const status = lxdStatus(info.state);
   const network: Record<string, StateNetwork> = {};
   for (const nic of info.nics) {
@@ -183,22 +197,16 @@ export function stateJson(info: ContainerInfo): InstanceState {
   };
 }
 
-/**
- * What `stateJson` shows of a container, for `containerInfo`: no lxcfs
- * mounts, no last exit, no namespace-wide addresses or counters (only its
- * NICs'), the usage figures it has fields for. `layout` and `apparmorHost`: a list's, read once for all.
- */
-export function stateReads(shared: Pick<InfoOptions, "layout" | "apparmorHost"> = {}): InfoOptions {
-  return {
-    ...shared,
-    mounts: false,
-    addresses: false,
-    lastExit: false,
-    net: "nics",
-    usage: ["cpuUsageNs", "memoryBytes", "memoryPeakBytes", "memorySwapBytes", "pids"],
-  };
-}
+/** The usage figures `stateJson` shows (a list reads no I/O or OOM files). */
+export const STATE_USAGE = [
+  "cpuUsageNs",
+  "memoryBytes",
+  "memoryPeakBytes",
+  "memorySwapBytes",
+  "pids",
+] as const;
 
+/** `GET /1.0/instances/NAME/state`: what `stateJson` shows, read as a list reads it. */
 export async function instanceState(ctx: Context, paths: ContainerPaths): Promise<InstanceState> {
-  return stateJson(await containerInfo(ctx, paths, stateReads()));
+  return stateJson(await liveState(ctx, paths, { usage: STATE_USAGE }));
 }

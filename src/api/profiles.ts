@@ -33,7 +33,22 @@ export function defaultProfile(): Profile {
 const PROFILE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 
 export class ProfileStore {
+  /** Each profile file's version as first taken, when this store serves one request (`forOneRequest`). */
+  private pinned?: Map<string, string>;
+
   constructor(private readonly dir: string) {}
+
+  /**
+   * This store for one request over many instances (a list): each profile
+   * file's version is taken once and kept for the store's life, not once per
+   * instance. A version kept is never newer than what is read after it, so a
+   * view made meanwhile is only ever remade, never kept past a change.
+   */
+  forOneRequest(): ProfileStore {
+    const once = new ProfileStore(this.dir);
+    once.pinned = new Map();
+    return once;
+  }
 
   private file(name: string): string {
     return join(this.dir, `${name}.yaml`);
@@ -44,7 +59,16 @@ export class ProfileStore {
    * `-` for one not written): what a view expanded from them was made of.
    */
   versions(names: readonly string[]): string {
-    return names.map((n) => (PROFILE_NAME.test(n) ? fileVersion(this.file(n)) : "?")).join(",");
+    return names.map((n) => (PROFILE_NAME.test(n) ? this.version(n) : "?")).join(",");
+  }
+
+  private version(name: string): string {
+    let v = this.pinned?.get(name);
+    if (v === undefined) {
+      v = fileVersion(this.file(name));
+      this.pinned?.set(name, v);
+    }
+    return v;
   }
 
   names(): string[] {

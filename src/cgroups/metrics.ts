@@ -5,11 +5,10 @@
  * each controller, as `stats.ts` does for `info`.
  */
 
-import { errnoCode, wrapError } from "../core/errors.js";
 import type { CgroupFs } from "../host/cgroup-fs.js";
 import type { ContainerCgroupDirs } from "./container.js";
 import { type CgroupLayout, v1DirWith } from "./layout.js";
-import { type CgroupStats, flatKeyed, readCgroupStats, readsOnce } from "./stats.js";
+import { type CgroupStats, flatKeyed, readCgroupStats, readIfThere, readsOnce } from "./stats.js";
 
 /** CPU time of one CPU (cgroup v2 has no per-CPU split: one entry, CPU 0, as LXD reports it). */
 export interface CpuTime {
@@ -199,14 +198,7 @@ export function memoryLimit(text: string): number | undefined {
 }
 
 function readOptional(fs: CgroupFs, dir: string | undefined, file: string): string | undefined {
-  if (dir === undefined) return undefined;
-  const path = `${dir}/${file}`;
-  try {
-    return fs.readFile(path);
-  } catch (err) {
-    if (errnoCode(err) === "ENOENT") return undefined;
-    throw wrapError(`read cgroup metrics: ${path}`, err);
-  }
+  return readIfThere(fs, dir, file, "read cgroup metrics");
 }
 
 /**

@@ -51,13 +51,6 @@ export function sumIoStat(text: string, field: "rbytes" | "wbytes"): number {
   return sum;
 }
 
-/** A file to try: its dir, name and parser. */
-interface Source<T> {
-  dir: string | undefined;
-  file: string;
-  parse: (text: string) => T | undefined;
-}
-
 function parseInteger(text: string): number | undefined {
   const t = text.trim();
   return /^\d+$/.test(t) ? Number(t) : undefined;
@@ -75,23 +68,6 @@ export function flatKeyed(text: string, key: string): string | undefined {
     if (!line.trimStart().startsWith(key)) continue;
     const [k, v] = line.trim().split(/\s+/);
     if (k === key) return v;
-  }
-  return undefined;
-}
-
-function firstOf<T>(fs: CgroupFs, sources: Source<T>[]): T | undefined {
-  for (const { dir, file, parse } of sources) {
-    if (dir === undefined) continue;
-    const path = `${dir}/${file}`;
-    let text: string;
-    try {
-      text = fs.readFile(path);
-    } catch (err) {
-      if (errnoCode(err) === "ENOENT") continue;
-      throw wrapError(`read cgroup stats: ${path}`, err);
-    }
-    const value = parse(text);
-    if (value !== undefined) return value;
   }
   return undefined;
 }
@@ -122,6 +98,141 @@ export function readsOnce(fs: CgroupFs): CgroupFs {
   };
 }
 
+/** Where a figure's file lies: a v1 controller's dir, the v2 dir, or v1 memory when its usage was read. */
+type Where = "cpuacct" | "memory" | "pids" | "blkio" | "v2" | "memsw";
+
+/** One file to try for a figure: where, its name, its parser (given v1's memory usage, for swap). */
+interface Source {
+  at: Where;
+  file: string;
+  parse: (text: string, v1Usage: number | undefined) => CgroupStats[keyof CgroupStats];
+}
+
+const usec = (text: string) => {
+  const v = flatKeyed(text, "usage_usec");
+  return v === undefined ? undefined : parseBigInt(v);
+};
+const oomKill = (t: string) => mapDefined(flatKeyed(t, "oom_kill"), parseInteger);
+
+type Parse = Source["parse"];
+
+/** A figure's files in the order tried: a v1 hierarchy that has the controller, else v2. */
+function figure(
+  key: keyof CgroupStats,
+  at: Where,
+  file: string,
+  parse: Parse,
+  v2File: string,
+  v2Parse: Parse = parse,
+): [keyof CgroupStats, readonly Source[]] {
+  return [
+    key,
+    [
+      { at, file, parse },
+      { at: "v2", file: v2File, parse: v2Parse },
+    ],
+  ];
+}
+
+const BLKIO_BYTES = "blkio.throttle.io_service_bytes_recursive";
+// v1 memsw counts memory plus swap: swap is the difference.
+const swapOf: Parse = (t, v1Usage) =>
+  mapDefined(parseInteger(t), (sw) => Math.max(0, sw - (v1Usage ?? sw)));
+const cpuNs: Parse = (t) => mapDefined(usec(t), (u) => u * 1000n);
+
+/** Bytes read or written: blkio's per-device lines (v1) or `io.stat`'s fields (v2). */
+function io(
+  key: "ioReadBytes" | "ioWriteBytes",
+  op: "Read" | "Write",
+  field: "rbytes" | "wbytes",
+): [keyof CgroupStats, readonly Source[]] {
+  const v1 = (t: string) => sumBlkio(t, op);
+  return figure(key, "blkio", BLKIO_BYTES, v1, "io.stat", (t) => sumIoStat(t, field));
+}
+
+/** Every figure, in the order a `CgroupStats` lists them. */
+const FIGURES: readonly [keyof CgroupStats, readonly Source[]][] = [
+  figure("cpuUsageNs", "cpuacct", "cpuacct.usage", parseBigInt, "cpu.stat", cpuNs),
+  figure("memoryBytes", "memory", "memory.usage_in_bytes", parseInteger, "memory.current"),
+  figure("memoryPeakBytes", "memory", "memory.max_usage_in_bytes", parseInteger, "memory.peak"),
+  figure("pids", "pids", "pids.current", parseInteger, "pids.current"),
+  figure(
+    "memorySwapBytes",
+    "memsw",
+    "memory.memsw.usage_in_bytes",
+    swapOf,
+    "memory.swap.current",
+    parseInteger,
+  ),
+  figure("oomKills", "memory", "memory.oom_control", oomKill, "memory.events"),
+  io("ioReadBytes", "Read", "rbytes"),
+  io("ioWriteBytes", "Write", "wbytes"),
+];
+
+/**
+ * The text of `dir/file`, undefined when there is none (no such dir or file).
+ *
+ * @throws LxtError("system") (`what: path`) when it exists but cannot be read.
+ */
+export function readIfThere(
+  fs: CgroupFs,
+  dir: string | undefined,
+  file: string,
+  what: string,
+): string | undefined {
+  if (dir === undefined) return undefined;
+  const path = `${dir}/${file}`;
+  try {
+    return fs.readFile(path);
+  } catch (err) {
+    if (errnoCode(err) === "ENOENT") return undefined;
+    throw wrapError(`${what}: ${path}`, err);
+  }
+}
+
+type Located = Partial<Record<Exclude<Where, "memsw">, string>>;
+
+/**
+ * Each layout's answer, by a container's dirs, of where its controllers
+ * lie: a list or a scrape asks it of every container each time. Bounded
+ * per layout; a layout object is never changed once read.
+ */
+const LOCATED = new WeakMap<CgroupLayout, Map<string, Located>>();
+const LOCATED_MAX = 4096;
+
+/** The last answer by dirs object (a daemon hands the same one while a plan is unchanged). */
+const BY_DIRS = new WeakMap<ContainerCgroupDirs, { layout: CgroupLayout; at: Located }>();
+
+function locate(dirs: ContainerCgroupDirs, layout: CgroupLayout): Located {
+  const same = BY_DIRS.get(dirs);
+  if (same?.layout === layout) return same.at;
+  const at = locateByKey(dirs, layout);
+  BY_DIRS.set(dirs, { layout, at });
+  return at;
+}
+
+function locateByKey(dirs: ContainerCgroupDirs, layout: CgroupLayout): Located {
+  let known = LOCATED.get(layout);
+  if (!known) {
+    known = new Map();
+    LOCATED.set(layout, known);
+  }
+  const key = `${dirs.v2 ?? ""}\t${dirs.v1.join("\t")}`;
+  let at = known.get(key);
+  if (!at) {
+    at = {
+      cpuacct: v1DirWith(dirs.v1, layout, "cpuacct"),
+      memory: v1DirWith(dirs.v1, layout, "memory"),
+      pids: v1DirWith(dirs.v1, layout, "pids"),
+      blkio: v1DirWith(dirs.v1, layout, "blkio"),
+      v2: dirs.v2,
+    };
+    if (known.size >= LOCATED_MAX) known.delete(known.keys().next().value as string);
+    known.set(key, at);
+  }
+  return at;
+}
+
 /**
  * Reads a container's usage from its cgroup dirs (`only` these figures when
  * given). Missing files (controller not mounted or not enabled, older
@@ -137,82 +248,31 @@ export function readCgroupStats(
   only?: readonly (keyof CgroupStats)[],
 ): CgroupStats {
   const fs = readsOnce(fsIn);
+  const at = locate(dirs, layout);
+  const text = (dir: string, file: string) => readIfThere(fs, dir, file, "read cgroup stats");
   const want = (key: keyof CgroupStats) => !only || only.includes(key);
-  const first = <T>(key: keyof CgroupStats, sources: Source<T>[]) =>
-    want(key) ? firstOf(fs, sources) : undefined;
-  const cpuacct = v1DirWith(dirs.v1, layout, "cpuacct");
-  const memory = v1DirWith(dirs.v1, layout, "memory");
-  const pids = v1DirWith(dirs.v1, layout, "pids");
-  const blkio = v1DirWith(dirs.v1, layout, "blkio");
-  const v2 = dirs.v2;
-  // v1 memsw counts memory plus swap: swap is the difference.
-  const v1Usage =
-    memory === undefined || !want("memorySwapBytes")
+  const usage =
+    at.memory === undefined || !want("memorySwapBytes")
       ? undefined
-      : firstOf(fs, [{ dir: memory, file: "memory.usage_in_bytes", parse: parseInteger }]);
-  const v1Memory = v1Usage === undefined ? undefined : memory;
-  const usec = (text: string) => {
-    const v = flatKeyed(text, "usage_usec");
-    return v === undefined ? undefined : parseBigInt(v);
-  };
-  const stats: CgroupStats = {
-    cpuUsageNs: first<bigint>("cpuUsageNs", [
-      { dir: cpuacct, file: "cpuacct.usage", parse: parseBigInt },
-      { dir: v2, file: "cpu.stat", parse: (t) => mapDefined(usec(t), (u) => u * 1000n) },
-    ]),
-    memoryBytes: first("memoryBytes", [
-      { dir: memory, file: "memory.usage_in_bytes", parse: parseInteger },
-      { dir: v2, file: "memory.current", parse: parseInteger },
-    ]),
-    memoryPeakBytes: first("memoryPeakBytes", [
-      { dir: memory, file: "memory.max_usage_in_bytes", parse: parseInteger },
-      { dir: v2, file: "memory.peak", parse: parseInteger },
-    ]),
-    pids: first("pids", [
-      { dir: pids, file: "pids.current", parse: parseInteger },
-      { dir: v2, file: "pids.current", parse: parseInteger },
-    ]),
-    memorySwapBytes: first("memorySwapBytes", [
-      {
-        dir: v1Memory,
-        file: "memory.memsw.usage_in_bytes",
-        parse: (t) => mapDefined(parseInteger(t), (sw) => Math.max(0, sw - (v1Usage ?? sw))),
-      },
-      { dir: v2, file: "memory.swap.current", parse: parseInteger },
-    ]),
-    oomKills: first("oomKills", [
-      {
-        dir: memory,
-        file: "memory.oom_control",
-        parse: (t) => mapDefined(flatKeyed(t, "oom_kill"), parseInteger),
-      },
-      {
-        dir: v2,
-        file: "memory.events",
-        parse: (t) => mapDefined(flatKeyed(t, "oom_kill"), parseInteger),
-      },
-    ]),
-    ioReadBytes: first("ioReadBytes", [
-      {
-        dir: blkio,
-        file: "blkio.throttle.io_service_bytes_recursive",
-        parse: (t) => sumBlkio(t, "Read"),
-      },
-      { dir: v2, file: "io.stat", parse: (t) => sumIoStat(t, "rbytes") },
-    ]),
-    ioWriteBytes: first("ioWriteBytes", [
-      {
-        dir: blkio,
-        file: "blkio.throttle.io_service_bytes_recursive",
-        parse: (t) => sumBlkio(t, "Write"),
-      },
-      { dir: v2, file: "io.stat", parse: (t) => sumIoStat(t, "wbytes") },
-    ]),
-  };
-  for (const key of Object.keys(stats) as (keyof CgroupStats)[]) {
-    if (stats[key] === undefined) delete stats[key];
+      : text(at.memory, "memory.usage_in_bytes");
+  const v1Usage = usage === undefined ? undefined : parseInteger(usage);
+  const stats: Record<string, CgroupStats[keyof CgroupStats]> = {};
+  for (const [key, sources] of FIGURES) {
+    if (!want(key)) continue;
+    for (const source of sources) {
+      const dir =
+        source.at === "memsw" ? (v1Usage === undefined ? undefined : at.memory) : at[source.at];
+      if (dir === undefined) continue;
+      const t = text(dir, source.file);
+      if (t === undefined) continue;
+      const value = source.parse(t, v1Usage);
+      if (value !== undefined) {
+        stats[key] = value;
+        break;
+      }
+    }
   }
-  return stats;
+  return stats as CgroupStats;
 }
 
 function mapDefined<T, U>(value: T | undefined, f: (v: T) => U): U | undefined {

@@ -6,7 +6,6 @@
  * lease), at stop, by `lxt forward add/remove` and after `network set`.
  */
 import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { join } from "node:path";
 import { ValueError } from "../config/values.js";
 import type { Context } from "../core/context.js";
 import { LxtError } from "../core/errors.js";
@@ -46,7 +45,7 @@ export function parseForwardArgs(proto: string, host: string, target: string): P
 
 /** Where a container's forwards are kept (one `PROTO HOSTPORT CONTAINERPORT` a line). */
 export function forwardsFile(paths: ContainerPaths): string {
-  return join(paths.dir, "forwards");
+  return `${paths.dir}/forwards`; // dir is normalized (a join): no join per list entry
 }
 
 /** A container's forwards (none when the file is missing). */

@@ -1,6 +1,5 @@
 import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
-import { allDirs } from "../cgroups/container.js";
+import { allDirs, type ContainerCgroupDirs } from "../cgroups/container.js";
 import type { CgroupLayout } from "../cgroups/layout.js";
 import { type CgroupStats, readCgroupStats } from "../cgroups/stats.js";
 import type { Context } from "../core/context.js";
@@ -21,7 +20,7 @@ import { type ContainerPaths, containerPaths, listNames } from "./paths.js";
 export { listNames };
 
 import { repairStale, runtimeCgroups, withLock } from "./runtime.js";
-import { readRuntimePlan, runtimeAppArmor } from "./runtime-cgroups.js";
+import { readRuntimePlan, runtimeAppArmor, sharedRuntimeCgroups } from "./runtime-cgroups.js";
 import { type ContainerState, observe } from "./state.js";
 import { type UsernsInfo, usernsInfo } from "./userns-info.js";
 
@@ -52,7 +51,7 @@ export async function containerNics(
   paths: ContainerPaths,
   pid?: number,
 ): Promise<NicInfo[]> {
-  const file = join(paths.runtimeDir, "nics");
+  const file = `${paths.runtimeDir}/nics`; // runtimeDir is normalized: no join per list entry
   // No thrown error (its stack) for a container without NICs: a list pays it per container.
   if (!pid || !existsSync(file)) return [];
   let made: NicSummary[];
@@ -90,14 +89,15 @@ export interface ContainerInfo extends ContainerSummary, ContainerUsage {
  * The truthful state of one container. Stale runtime files (a monitor killed
  * with SIGKILL) are repaired on the way, under the container's lock.
  * `layout`: the host's cgroup layout, when the caller has read it;
- * `addresses: false` leaves `ipv4`/`ipv6` empty (no /proc net file read).
+ * `addresses: false` leaves `ipv4`/`ipv6` empty (no /proc net file read);
+ * `dirs`: the container's cgroup dirs when the caller reads them too (its plan looked at once).
  */
 export async function summarize(
   ctx: Context,
   paths: ContainerPaths,
-  o: { layout?: CgroupLayout; addresses?: boolean } = {},
+  o: { layout?: CgroupLayout; addresses?: boolean; dirs?: () => ContainerCgroupDirs } = {},
 ): Promise<ContainerSummary> {
-  let seen = observe(ctx, paths, o.layout);
+  let seen = observe(ctx, paths, o.layout, o.dirs);
   if (seen.stale) seen = await withLock(ctx, paths, () => repairStale(ctx, paths));
   const addrs: Addresses =
     seen.init && o.addresses !== false ? readAddresses(seen.init.pid) : { ipv4: [], ipv6: [] };
@@ -206,4 +206,40 @@ export async function containerInfo(
     };
   }
   return info;
+}
+
+/** What an instance's live state shows of a container (`liveState`); `ContainerInfo` has it all. */
+export type LiveState = Pick<ContainerInfo, "name" | "state" | "pid" | "nics" | "net"> &
+  ContainerUsage;
+
+/**
+ * The state, NICs (with their byte counters) and `usage` figures of one
+ * container, and nothing more: what a daemon's list of many reads for each.
+ * The plan is looked at once for both the freezer and the figures; no user
+ * namespace, AppArmor, lxcfs, exit record or namespace-wide addresses.
+ */
+export async function liveState(
+  ctx: Context,
+  paths: ContainerPaths,
+  o: { layout?: CgroupLayout; usage?: readonly (keyof CgroupStats)[] } = {},
+): Promise<LiveState> {
+  let dirs: ContainerCgroupDirs | undefined;
+  const dirsOnce = () => {
+    dirs ??= sharedRuntimeCgroups(ctx, paths);
+    return dirs;
+  };
+  const summary = await summarize(ctx, paths, {
+    layout: o.layout,
+    addresses: false,
+    dirs: dirsOnce,
+  });
+  phase("state read");
+  const nics = await containerNics(ctx, paths, summary.pid);
+  const net = summary.pid && nics.length > 0 ? readNetBytes(summary.pid) : [];
+  const live: LiveState = { name: paths.name, state: summary.state, pid: summary.pid, nics, net };
+  if (summary.state === "STOPPED") return live;
+  const own = dirsOnce();
+  if (own.v2 === undefined && own.v1.length === 0) return live;
+  const layout = o.layout ?? hostLayout(ctx);
+  return { ...live, ...usageOf(readCgroupStats(own, layout, ctx.host.cgroupFs, o.usage)) };
 }

@@ -44,8 +44,24 @@ export function containerPaths(
   name: string,
   lxcpath = ctx.lxcpath,
 ): ContainerPaths {
+  // A daemon asks for every container's paths on every list: each is worked out once.
+  const key = `${ctx.runDir}\0${lxcpath}\0${name}`;
+  let known = MADE.get(key);
+  if (!known) {
+    known = Object.freeze(makePaths(ctx.runDir, lxcpath, name));
+    if (MADE.size >= MADE_MAX) MADE.delete(MADE.keys().next().value as string);
+    MADE.set(key, known);
+  }
+  return known;
+}
+
+/** Paths made, by run dir, root and name (a pure function of them; frozen: shared). */
+const MADE = new Map<string, ContainerPaths>();
+const MADE_MAX = 4096;
+
+function makePaths(runDir: string, lxcpath: string, name: string): ContainerPaths {
   const dir = join(lxcpath, name);
-  const run = runtimeRoot(ctx.runDir, lxcpath);
+  const run = runtimeRoot(runDir, lxcpath);
   return {
     name,
     lxcpath,
@@ -73,7 +89,7 @@ export function listNames(lxcpath: string): string[] {
 
 /** `<lxcpath>/<name>/snaps`: snapshots are containers in this state root, as in LXC. */
 export function snapshotRoot(paths: ContainerPaths): string {
-  return join(paths.dir, "snaps");
+  return `${paths.dir}/snaps`; // dir is normalized (a join): no join per list entry
 }
 
 /** The snapshot names (`snap0`, `snap1`, ...) of a container, in order. */

@@ -1,4 +1,3 @@
-import { join } from "node:path";
 import type { ContainerCgroupDirs } from "../cgroups/container.js";
 import { cacheKey } from "../core/cache.js";
 import type { Context } from "../core/context.js";
@@ -89,7 +88,8 @@ export const PLAN_CACHE = cacheKey<Versioned<RuntimePlan>>("runtime-plans", 1024
 
 /** The decoded plan of a running container, or undefined when it has none. */
 export function readRuntimePlan(ctx: Context, paths: ContainerPaths): RuntimePlan | undefined {
-  return readVersioned(ctx.caches.of(PLAN_CACHE), join(paths.runtimeDir, "plan"), parseRuntimePlan);
+  // runtimeDir is normalized (a join): a template, no join per container of a list.
+  return readVersioned(ctx.caches.of(PLAN_CACHE), `${paths.runtimeDir}/plan`, parseRuntimePlan);
 }
 
 /** The text of a running container's plan, or undefined when it has none. */
@@ -106,6 +106,27 @@ function planRecords(ctx: Context, paths: ContainerPaths, op: string): readonly 
 export function runtimeCgroups(ctx: Context, paths: ContainerPaths): ContainerCgroupDirs {
   return cgroupsOf(readRuntimePlan(ctx, paths));
 }
+
+/**
+ * `runtimeCgroups` without a copy: the same object for as long as the plan
+ * is unchanged (a list reads it for every container, and what it looks up
+ * by it is then found by identity). Never to be changed.
+ */
+export function sharedRuntimeCgroups(
+  ctx: Context,
+  paths: ContainerPaths,
+): Readonly<ContainerCgroupDirs> {
+  const plan = readRuntimePlan(ctx, paths);
+  if (!plan) return NO_DIRS;
+  let dirs = DIRS.get(plan);
+  if (!dirs) {
+    dirs = computeCgroups(plan);
+    DIRS.set(plan, dirs);
+  }
+  return dirs;
+}
+
+const NO_DIRS: Readonly<ContainerCgroupDirs> = Object.freeze({ v1: [] });
 
 /** The cgroups a running container's monitor moved into (`monitor-cgroup` records), from its plan. */
 export function runtimeMonitorCgroups(ctx: Context, paths: ContainerPaths): string[] {

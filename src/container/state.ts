@@ -7,7 +7,6 @@ import {
   readFileSync,
   statSync,
 } from "node:fs";
-import { join } from "node:path";
 import type { ContainerCgroupDirs } from "../cgroups/container.js";
 import { isFrozen } from "../cgroups/freezer.js";
 import type { CgroupLayout } from "../cgroups/layout.js";
@@ -133,13 +132,14 @@ export function readMonitorFacts(
   paths: Pick<ContainerPaths, "runtimeDir">,
   reader: FactsReader = {},
 ): RuntimeFacts {
-  const monitorText = readOptional(join(paths.runtimeDir, "monitor"), reader.caches);
+  // runtimeDir is normalized (a join): templates, no join per container of a list.
+  const monitorText = readOptional(`${paths.runtimeDir}/monitor`, reader.caches);
   // A running container's `monitor` is there: the directory needs a look of its own only without it.
   const runtimeDirExists = monitorText !== undefined || existsSync(paths.runtimeDir);
   if (!runtimeDirExists) return { runtimeDirExists, monitorAlive: false };
   const monitor = monitorText ? parseProcessRef(monitorText) : undefined;
   const monitorAlive = monitor ? (reader.liveness ?? isAlive)(monitor) : false;
-  const stateLine = readOptional(join(paths.runtimeDir, "state"), reader.caches);
+  const stateLine = readOptional(`${paths.runtimeDir}/state`, reader.caches);
   return { runtimeDirExists, monitor, monitorAlive, stateLine };
 }
 

@@ -254,11 +254,23 @@ export interface MonitorState {
 
 /** Decodes `DIR/state` (or a `state` reply); undefined for anything else. */
 export function parseMonitorState(text: string | undefined): MonitorState | undefined {
-  const [word, ...rest] = (text ?? "").trim().split(/\s+/);
-  if (word !== "RUNNING" && word !== "STOPPING") return undefined;
-  const init = parseProcessRef(rest.join(" "));
-  return init ? { word, init } : undefined;
+  if (text === undefined) return undefined;
+  // A daemon reads every container's unchanged state line on every list: each text is decoded once.
+  if (STATES.has(text)) return STATES.get(text);
+  const [word, ...rest] = text.trim().split(/\s+/);
+  let state: MonitorState | undefined;
+  if (word === "RUNNING" || word === "STOPPING") {
+    const init = parseProcessRef(rest.join(" "));
+    if (init) state = Object.freeze({ word, init: Object.freeze(init) });
+  }
+  if (STATES.size >= STATES_MAX) STATES.delete(STATES.keys().next().value as string);
+  STATES.set(text, state);
+  return state;
 }
+
+/** Decoded state lines by text (a pure function of it; frozen: shared). */
+const STATES = new Map<string, MonitorState | undefined>();
+const STATES_MAX = 4096;
 
 /** How the init ended, as the monitor reports it (`exited CODE` or `signaled SIG`). */
 export interface ExitRecord {

@@ -19,11 +19,18 @@ export function readStartTime(pid: number): string | undefined {
 
 /** Field 22 (start time) of a /proc/PID/stat text; undefined for a zombie or dead task. */
 function statStartTime(stat: string): string | undefined {
-  // comm (field 2) may hold spaces and parentheses: split after the last ')'.
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  // fields[0] is field 3 (state); field 22 is fields[19].
-  if (fields[0] === "Z" || fields[0] === "X") return undefined;
-  return fields[19];
+  // comm (field 2) may hold spaces and parentheses: the fields start after the last ')'.
+  // Scanned rather than split: a daemon asks this of every monitor on every list.
+  let at = stat.lastIndexOf(")") + 2;
+  const state = stat[at];
+  if (state === "Z" || state === "X") return undefined;
+  // Field 3 (state) starts at `at`; field 22 is 19 spaces further.
+  for (let i = 0; i < 19; i++) {
+    at = stat.indexOf(" ", at) + 1;
+    if (at === 0) return undefined;
+  }
+  const end = stat.indexOf(" ", at);
+  return stat.slice(at, end < 0 ? undefined : end);
 }
 
 /** A process identified by pid and start time. */
