@@ -4,6 +4,7 @@
  * PATH `-`: the path is read from stdin's first line (lxtd's pool).
  * `lxt-shim hold`: a process that lives as long as our stdin is open (the
  * first process of a container's systemd scope, until its monitor is in).
+ * `lxt-shim sockopt`: see below.
  */
 #include "shim.h"
 #include "util.h"
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 /* Returns once stdin is closed: the TypeScript side ended, or died. */
@@ -83,4 +85,47 @@ int lock_main(int argc, char **argv)
 err:
 	send_error(1);
 	return 1;
+}
+
+/*
+ * `lxt-shim sockopt OPTION...`: stdin is a TCP socket, and each OPTION is
+ * set on it (on the socket, so every descriptor of it sees it):
+ * `reset-on-close`, SO_LINGER 0, so that its last close, however its holder
+ * ends (a SIGKILL too), resets the connection instead of closing it;
+ * `blocking`, O_NONBLOCK cleared. Node has neither setsockopt nor fcntl:
+ * this is how a lazy dump's page-server connection (container/criu-lazy.ts)
+ * makes criu fail the dump, rather than take the close as success, when
+ * lxt dies holding its end, and how criu gets a blocking one.
+ */
+int sockopt_main(int argc, char **argv)
+{
+	struct linger l = {.l_onoff = 1, .l_linger = 0};
+	int i, flags;
+
+	if (argc == 0) {
+		fail("sockopt", "usage", NULL, EINVAL);
+		send_error(1);
+		return 1;
+	}
+	for (i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "reset-on-close")) {
+			if (setsockopt(0, SOL_SOCKET, SO_LINGER, &l, sizeof(l)) < 0) {
+				fail("sockopt", "setsockopt", "SO_LINGER", errno);
+				send_error(1);
+				return 1;
+			}
+		} else if (!strcmp(argv[i], "blocking")) {
+			flags = fcntl(0, F_GETFL);
+			if (flags < 0 || fcntl(0, F_SETFL, flags & ~O_NONBLOCK) < 0) {
+				fail("sockopt", "fcntl", "O_NONBLOCK", errno);
+				send_error(1);
+				return 1;
+			}
+		} else {
+			fail("sockopt", "usage", argv[i], EINVAL);
+			send_error(1);
+			return 1;
+		}
+	}
+	return 0;
 }

@@ -10,7 +10,7 @@ static int usage(void)
 {
 	fail("plan", "usage", NULL, EINVAL);
 	send_error(2);
-	fputs("usage: lxt-shim monitor PLANFILE | pool PAD | attach [opts] -- ARGV | attach-server SOCKET | lock [-n] PATH | locks | hold | idmap-probe PATH | shift ROOT FROM TO | devices attach|load|dump ... | file TARGET get|put|delete PATH | lxtd-metrics NODE SCRIPT metrics [ARGS] | version\n",
+	fputs("usage: lxt-shim monitor PLANFILE | pool PAD | attach [opts] -- ARGV | attach-server SOCKET | lock [-n] PATH | locks | hold | sockopt reset-on-close|blocking... | idmap-probe PATH | shift ROOT FROM TO | devices attach|load|dump ... | file TARGET get|put|delete PATH | lxtd-metrics NODE SCRIPT metrics [ARGS] | version\n",
 	      stderr);
 	return 2;
 }
@@ -42,6 +42,8 @@ int main(int argc, char **argv)
 		return locks_main(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "hold"))
 		return hold_main(argc - 2, argv + 2);
+	if (!strcmp(argv[1], "sockopt"))
+		return sockopt_main(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "file"))
 		return file_main(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "lxtd-metrics"))

@@ -70,6 +70,7 @@ int attach_control_parse(char *line, struct attach_ctl *out);
 int lock_main(int argc, char **argv);
 int locks_main(int argc, char **argv);
 int hold_main(int argc, char **argv);
+int sockopt_main(int argc, char **argv);
 int devices_main(int argc, char **argv);
 int file_main(int argc, char **argv);
 /* `lxt metrics` asked of the state root's lxtd, else handed to Node (lxtd-metrics.c). */

@@ -16,11 +16,12 @@
 import { createReadStream, mkdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { exportContainer } from "../container/backup.js";
-import { checkpointContainer, restoreContainer } from "../container/checkpoint.js";
+import { checkpointContainer } from "../container/checkpoint.js";
 import type { LazyDump } from "../container/criu-lazy.js";
 import { destroyContainer } from "../container/destroy.js";
 import { checkpointRefusal, lazyRefusal, packCheckpoint } from "../container/migrate.js";
 import type { ContainerPaths } from "../container/paths.js";
+import { restoreContainer } from "../container/restore.js";
 import { makeStaging } from "../container/staging.js";
 import { LxtError } from "../core/errors.js";
 import { type Link, requireAbsent, type SendOptions, type SendResult } from "./migrate-send.js";

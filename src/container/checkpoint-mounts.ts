@@ -3,7 +3,7 @@
  * running container's plan and its init's mount table (docs/checkpoint.md):
  * binds of host files, and the monitor's ptys (the console and ttys). Pure.
  */
-import type { CheckpointManifest } from "./checkpoint.js";
+import type { CheckpointManifest } from "./checkpoint-images.js";
 import type { RuntimePlan } from "./runtime-cgroups.js";
 
 /**

@@ -4,16 +4,22 @@
  * memory from a page server, the target's `criu lazy-pages --page-server`
  * fetches it for `criu restore --lazy-pages`.
  *
- * criu's dump listens on loopback only; the remote reaches it through a
- * relay lxt holds on the address the remote sees this host at. The relay
- * is what decides how the dump ends: criu's page server takes its peer's
- * close as success (it then kills the tree) whether that peer finished or
- * died, so the relay never passes the remote's close on. It ends criu's
- * connection with a close only once the remote's restore has succeeded,
- * and with a reset otherwise: criu then fails the dump and the tree runs on
- * here, its network unlocked.
+ * criu's page server is handed its connection (`--ps-socket`): one end of
+ * a loopback TCP connection lxt made, the other end lxt's, and the remote
+ * reaches it through a relay lxt holds on the address the remote sees this
+ * host at. That connection is what decides how the dump ends: criu's page
+ * server takes its peer's close as success (it then kills the tree)
+ * whether that peer finished or died, so the relay never passes the
+ * remote's close on. lxt ends criu's connection with a close once the
+ * remote's restore has succeeded (criu has ended the dump already when the
+ * remote's `criu lazy-pages` told it it has every page), and with a reset
+ * otherwise: criu then fails the dump and the tree runs on here, its
+ * network unlocked. lxt's end resets on its last close (`lxt-shim
+ * sockopt`), so lxt killed (or its daemon) fails the dump too, from the
+ * moment criu runs until the remote has every page.
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
 import { readFileSync } from "node:fs";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 import type { Env } from "../core/context.js";
@@ -28,15 +34,17 @@ export interface CriuChild {
 /**
  * Spawns `criu args` with `--status-fd 3` (in `args`) and resolves once criu
  * says it is ready (it writes to fd 3: its page server or lazy-pages socket
- * listens); rejects with `fail()`'s words when criu exits first.
+ * listens); rejects with `fail()`'s words when criu exits first. `fd4`:
+ * a socket criu gets as its fd 4 (`--ps-socket 4`).
  */
 export function spawnReady(
   env: Env,
   args: readonly string[],
   fail: (code: number | null, stderr: string) => LxtError,
+  fd4?: Socket,
 ): Promise<CriuChild> {
   const child = spawn("criu", [...args], {
-    stdio: ["ignore", "ignore", "pipe", "pipe"],
+    stdio: ["ignore", "ignore", "pipe", "pipe", ...(fd4 ? [fd4] : [])],
     env: { ...env, LC_ALL: "C" },
   });
   // Before its log is open, criu says what it refused here (an argument).
@@ -62,19 +70,65 @@ export function spawnReady(
 }
 
 /**
- * A TCP port free on loopback now, for criu's page server (it takes no
- * `--port 0`): one bound and let go. Another process taking it meanwhile
- * makes the dump fail (`Can't bind`), and the tree runs on.
+ * Sets `options` on TCP socket `sock` by `lxt-shim sockopt` (`helper`;
+ * Node has neither setsockopt nor fcntl): `reset-on-close`, its last close
+ * a reset, whoever holds it and however it ends; `blocking`, O_NONBLOCK
+ * off (for a process other than Node that reads it).
  */
-export function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      srv.close(() => resolve(typeof addr === "object" && addr ? addr.port : 0));
-    });
+export async function setSockopts(
+  helper: string,
+  sock: Socket,
+  options: readonly ("reset-on-close" | "blocking")[],
+): Promise<void> {
+  const child = spawn(helper, ["sockopt", ...options], { stdio: [sock, "ignore", "pipe"] });
+  let stderr = "";
+  child.stderr?.on("data", (d: Buffer) => {
+    stderr += d.toString();
   });
+  const [code] = (await once(child, "exit").catch((err) => [err])) as [number | Error | null];
+  if (code !== 0)
+    throw new LxtError(
+      "system",
+      `lxt-shim sockopt ${options.join(" ")}: ${code instanceof Error ? code.message : stderr.trim() || `exit ${code}`}`,
+    );
+}
+
+/**
+ * A loopback TCP connection for a lazy dump's page server: `criu`, the end
+ * criu gets (`--ps-socket`; blocking, as criu reads it; the caller closes
+ * its own copy once criu has it), and `ours`, which resets on its last
+ * close (see the module's comment).
+ */
+export async function pageServerLink(helper: string): Promise<{ criu: Socket; ours: Socket }> {
+  const server = createServer({ pauseOnConnect: true });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => resolve());
+  });
+  const addr = server.address();
+  const accepted = once(server, "connection") as Promise<[Socket]>;
+  const ours = createConnection({
+    host: "127.0.0.1",
+    port: typeof addr === "object" && addr ? addr.port : 0,
+  });
+  ours.on("error", () => undefined);
+  try {
+    const [[criu]] = await Promise.all([accepted, once(ours, "connect")]);
+    criu.on("error", () => undefined);
+    try {
+      await setSockopts(helper, ours, ["reset-on-close"]);
+      await setSockopts(helper, criu, ["blocking"]);
+    } catch (err) {
+      criu.destroy();
+      throw err;
+    }
+    return { criu, ours };
+  } catch (err) {
+    ours.destroy();
+    throw err;
+  } finally {
+    server.close();
+  }
 }
 
 /** The relay between the remote and criu's page server on loopback. */
@@ -87,45 +141,44 @@ export interface PageRelay {
 
 /**
  * Listens on `address` (a port the kernel picks) and relays one connection
- * to criu's page server on 127.0.0.1:`criuPort`; see the module's comment.
- * With `peer`, a connection from any other address is reset: criu's page
- * server hands the memory to whoever asks.
+ * to `criu`, lxt's end of criu's page-server connection; see the module's
+ * comment. With `peer`, a connection from any other address is reset:
+ * criu's page server hands the memory to whoever asks. `protect` is run on
+ * the remote's connection before a byte passes (`reset-on-close`: the remote
+ * sees lxt's death as a reset, not as the end of the pages).
  */
 export async function relayPages(
   address: string,
-  criuPort: number,
+  criu: Socket,
   peer?: string,
+  protect: (sock: Socket) => Promise<void> = async () => undefined,
 ): Promise<PageRelay> {
-  let inner: Socket | undefined;
   let outer: Socket | undefined;
+  criu.on("error", () => undefined);
   const server: Server = createServer({ pauseOnConnect: true }, (sock) => {
-    if (inner || (peer !== undefined && plainAddress(sock.remoteAddress) !== peer)) {
+    sock.on("error", () => undefined);
+    if (outer || (peer !== undefined && plainAddress(sock.remoteAddress) !== peer)) {
       sock.resetAndDestroy();
       return;
     }
     outer = sock;
-    inner = createConnection({ host: "127.0.0.1", port: criuPort });
-    // A half-close from the remote is not passed on (see the module's comment).
-    inner.pipe(sock);
-    sock.pipe(inner, { end: false });
-    sock.on("error", () => undefined);
-    inner.on("error", () => undefined);
-    sock.resume();
     server.close();
+    const remote = sock;
+    protect(remote).then(
+      () => {
+        if (remote.destroyed || criu.destroyed) return;
+        // A half-close from the remote is not passed on (see the module's comment).
+        criu.pipe(remote);
+        remote.pipe(criu, { end: false });
+        remote.resume();
+      },
+      () => remote.resetAndDestroy(),
+    );
   });
   const end = async (ok: boolean) => {
     server.close();
-    // No remote came: criu still waits in accept(), and must be told too.
-    inner ??= createConnection({ host: "127.0.0.1", port: criuPort });
-    const sock = inner;
-    sock.on("error", () => undefined);
-    if (sock.connecting)
-      await new Promise<void>((resolve) => {
-        sock.once("connect", () => resolve());
-        sock.once("close", () => resolve());
-      });
-    if (ok) sock.end();
-    else if (!sock.destroyed) sock.resetAndDestroy();
+    if (ok) criu.end();
+    else if (!criu.destroyed) criu.resetAndDestroy();
     outer?.destroy();
   };
   try {
@@ -142,18 +195,12 @@ export async function relayPages(
 }
 
 /**
- * Fails lazy dump `serving` (its page server on 127.0.0.1:`criuPort`, no
- * remote connected yet) so that its tree runs on: a connection reset at
- * once, then criu's exit awaited.
+ * Fails lazy dump `serving` (`criu`: lxt's end of its page-server
+ * connection, no remote relayed yet) so that its tree runs on: the
+ * connection reset, then criu's exit awaited.
  */
-export async function failDump(serving: CriuChild, criuPort: number): Promise<void> {
-  const sock = createConnection({ host: "127.0.0.1", port: criuPort });
-  sock.on("error", () => undefined);
-  await new Promise<void>((resolve) => {
-    sock.once("connect", () => resolve());
-    sock.once("close", () => resolve());
-  });
-  if (!sock.destroyed) sock.resetAndDestroy();
+export async function failDump(serving: CriuChild, criu: Socket): Promise<void> {
+  if (!criu.destroyed) criu.resetAndDestroy();
   await serving.exited;
 }
 
@@ -213,8 +260,8 @@ export interface LazyDump {
 }
 
 /**
- * The relay in front of lazy dump `serving` (criu's page server on
- * 127.0.0.1:`criuPort`), on `address` for `peer`, and how its end is
+ * The relay in front of lazy dump `serving` (`criu`: lxt's end of its
+ * page-server connection), on `address` for `peer`, and how its end is
  * awaited: `stopped` (the container's monitor ended) after a kill,
  * `running` after a failure; `failed(what)` words an error with criu's log.
  * When the relay cannot listen, the dump is failed (the tree runs on) and
@@ -224,12 +271,14 @@ export async function serveLazy(o: {
   address: string;
   peer?: string;
   serving: CriuChild;
-  criuPort: number;
+  criu: Socket;
+  /** Run on the remote's connection before it is relayed (`setSockopts`). */
+  protect?: (sock: Socket) => Promise<void>;
   failed: (what: string) => LxtError;
   stopped: () => Promise<void>;
   running: () => boolean;
 }): Promise<LazyDump> {
-  const relay = await relayPages(o.address, o.criuPort, o.peer).catch((err) => err as Error);
+  const relay = await relayPages(o.address, o.criu, o.peer, o.protect).catch((err) => err as Error);
   if (relay instanceof Error) {
     // relayPages reset criu's connection: the dump fails, the tree runs on.
     await o.serving.exited;

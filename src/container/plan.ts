@@ -66,7 +66,7 @@ export interface LaunchInput {
   /** Where the monitor moves itself at the end so its own cgroups can go (`lxc.cgroup.dir.monitor.pivot`). */
   monitorPivot?: readonly string[];
   namespaces: readonly string[];
-  /** A restore: the pidfile, then `criu restore`'s command line (the monitor runs it instead of a clone; container/checkpoint.ts). */
+  /** A restore: the pidfile, then `criu restore`'s command line (the monitor runs it instead of a clone; container/restore.ts). */
   restore?: readonly string[];
   /** Process and namespace options (`opt` records: shared namespaces, time offsets, /proc files...). */
   opts?: readonly OptRecord[];

@@ -188,6 +188,7 @@ export const ERROR_STAGES = [
   "lock",
   "locks",
   "hold",
+  "sockopt",
   "pool",
   "idmap",
   "shift",

@@ -11,11 +11,11 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { hasCapSysResource } from "../../src/container/checkpoint-tasks.js";
 import { lazyServerProblem } from "../../src/container/criu.js";
-import { freeLoopbackPort } from "../../src/container/criu-lazy.js";
 import { alive, criuSkip, until } from "./harness.js";
 
 const MIB = 64;
@@ -34,6 +34,18 @@ function lazySkip(): string | undefined {
 
 const skip = lazySkip();
 if (skip) console.log(skip);
+
+/** A TCP port free on loopback now (criu's page server takes no `--port 0`). */
+function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      srv.close(() => resolve(typeof addr === "object" && addr ? addr.port : 0));
+    });
+  });
+}
 
 /** The child's exit code, once it has exited. */
 function exited(child: ChildProcess): Promise<number | null> {

@@ -10,22 +10,17 @@
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { eth0Of, NetnsSandbox, until } from "./harness.js";
-import { LxtdSandbox } from "./lxtd-harness.js";
+import { eth0Of, until } from "./harness.js";
+import { background, type Host, makePrivileged, TwoHosts } from "./two-hosts.js";
+
+export type { Host } from "./two-hosts.js";
 
 const CLIENT = join(import.meta.dirname, "lan-client.cjs");
 const PORT = 7000;
 /** The counter: one shell per connection (nc -e), its count in its memory. */
 const SERVE = "#!/bin/sh\ni=0\nwhile read -r _; do i=$((i+1)); echo $i; done\n";
-
-export interface Host {
-  box: LxtdSandbox;
-  net: NetnsSandbox;
-  /** Its address on the hosts' own link (HTTPS). */
-  addr: string;
-}
 
 /** A client's connection: the replies it printed so far. */
 export interface Conn {
@@ -46,30 +41,14 @@ export interface Served {
 export const cgroups = (c: string) =>
   spawnSync("find", ["/sys/fs/cgroup", "-name", `*${c}*`], { encoding: "utf8" }).stdout.trim();
 
-/** The two hosts, the client's namespace and the helpers the tests share; `open()` in `before`, `close()` in `after`. */
-export class LanHosts {
-  a!: Host;
-  b!: Host;
-  readonly hosts: Host[] = [];
+/** The two hosts (two-hosts.ts), the LAN, the client's namespace and the helpers the tests share; `open()` in `before`, `close()` in `after`. */
+export class LanHosts extends TwoHosts {
   clientNs = "";
   /** The managed network, one name on both hosts. */
   lan = "";
   readonly conns: Conn[] = [];
-  /** A directory whose `criu` fails every restore and runs the real one otherwise (`startDaemon(b, failingCriuEnv())`). */
+  /** A directory whose `criu` fails every restore and runs the real one otherwise (`restartB(true)`). */
   fakeCriu = "";
-
-  private openHost(prefix: string, addr: string): Host {
-    const box = new LxtdSandbox();
-    const net = new NetnsSandbox(prefix, { box });
-    const h = { box, net, addr };
-    this.hosts.push(h);
-    net.open();
-    return h;
-  }
-
-  startDaemon(h: Host, env: NodeJS.ProcessEnv = {}) {
-    return h.box.startDaemon(["--https", `${h.addr}:8443`], { netns: h.net.ns, env });
-  }
 
   /** b's lxtd again, with a criu whose restore fails when `failing`. */
   async restartB(failing: boolean): Promise<void> {
@@ -80,78 +59,8 @@ export class LanHosts {
     );
   }
 
-  names(h: Host) {
-    return readdirSync(h.box.lxcpath).filter((n) => !n.startsWith("."));
-  }
-  hidden(h: Host) {
-    return readdirSync(h.box.lxcpath).filter((n) => n.startsWith(".lxt-"));
-  }
-  uploads(h: Host) {
-    const dir = join(h.box.lxcpath, ".lxtd", "uploads");
-    return existsSync(dir) ? readdirSync(dir) : [];
-  }
-
-  /** A veth pair between namespaces, each end up (and on `master` when given). */
-  private wire(ends: [[string, string, string?], [string, string, string?]]) {
-    const [[n1, ns1], [n2, ns2]] = ends;
-    execFileSync("ip", [
-      "link",
-      "add",
-      n1,
-      "netns",
-      ns1,
-      "type",
-      "veth",
-      "peer",
-      "name",
-      n2,
-      "netns",
-      ns2,
-    ]);
-    for (const [name, ns, master] of ends) {
-      if (master) this.a.net.nsOk(["ip", "link", "set", name, "master", master], ns);
-      this.a.net.nsOk(["ip", "link", "set", name, "up"], ns);
-    }
-  }
-
-  async open(prefix: string): Promise<void> {
-    const a = this.openHost(`${prefix}a`, "10.253.0.1");
-    const b = this.openHost(`${prefix}b`, "10.253.0.2");
-    this.a = a;
-    this.b = b;
-    this.clientNs = a.net.namespace(`${prefix}c`);
-    const lan = `lxtlan${a.net.tag}`;
-    this.lan = lan;
-    // The hosts' own link, for HTTPS.
-    this.wire([
-      [a.net.network("ha"), a.net.ns, undefined],
-      [b.net.network("hb"), b.net.ns, undefined],
-    ]);
-    for (const [h, link] of [
-      [a, a.net.network("ha")],
-      [b, b.net.network("hb")],
-    ] as const)
-      h.net.nsOk(["ip", "addr", "add", `${h.addr}/24`, "dev", link]);
-    // One subnet, a gateway and a DHCP range of each host's own.
-    for (const [h, gw, range] of [
-      [a, "10.77.0.1/24", "10.77.0.2-10.77.0.99"],
-      [b, "10.77.0.254/24", "10.77.0.100-10.77.0.199"],
-    ] as const)
-      h.net.ok(["network", "create", lan, "--ipv4", gw, "--dhcp-range", range, "--nat", "false"]);
-    // The LAN: a's bridge to b's, and the client on a's.
-    this.wire([
-      [a.net.network("la"), a.net.ns, lan],
-      [b.net.network("lb"), b.net.ns, lan],
-    ]);
-    this.wire([
-      [a.net.network("lc"), a.net.ns, lan],
-      ["eth0", this.clientNs, undefined],
-    ]);
-    a.net.nsOk(["ip", "addr", "add", "10.77.0.250/24", "dev", "eth0"], this.clientNs);
-    await this.startDaemon(a);
-    await this.startDaemon(b);
-    const token = b.net.ok(["trust", "token", "from-a"]).trim();
-    a.net.ok(["remote", "add", "b", `https://${b.addr}:8443`, "--token", token]);
+  override async open(prefix: string): Promise<void> {
+    await super.open(prefix, { subnet: "10.253.0", setup: () => this.lanSetup(prefix) });
     this.fakeCriu = mkdtempSync("/tmp/lxt-test-fakecriu-");
     chmodSync(this.fakeCriu, 0o755);
     const real = execFileSync("sh", ["-c", "command -v criu"], { encoding: "utf8" }).trim();
@@ -162,17 +71,34 @@ export class LanHosts {
     );
   }
 
-  async close(): Promise<void> {
+  /** One subnet on both hosts' bridges, a gateway and a DHCP range of each host's own, joined; the client on a's. */
+  private lanSetup(prefix: string): void {
+    const { a, b } = this;
+    this.clientNs = a.net.namespace(`${prefix}c`);
+    const lan = `lxtlan${a.net.tag}`;
+    this.lan = lan;
+    for (const [h, gw, range] of [
+      [a, "10.77.0.1/24", "10.77.0.2-10.77.0.99"],
+      [b, "10.77.0.254/24", "10.77.0.100-10.77.0.199"],
+    ] as const)
+      h.net.ok(["network", "create", lan, "--ipv4", gw, "--dhcp-range", range, "--nat", "false"]);
+    this.wire([
+      [a.net.network("la"), a.net.ns, lan],
+      [b.net.network("lb"), b.net.ns, lan],
+    ]);
+    this.wire([
+      [a.net.network("lc"), a.net.ns, lan],
+      ["eth0", this.clientNs, undefined],
+    ]);
+    a.net.nsOk(["ip", "addr", "add", "10.77.0.250/24", "dev", "eth0"], this.clientNs);
+  }
+
+  override async close(): Promise<void> {
     for (const c of this.conns) {
       c.child.stdin?.end();
       c.child.kill();
     }
-    for (const h of this.hosts) {
-      for (const n of this.names(h)) h.net.lxt(["destroy", "-f", "-s", "-n", n]);
-      await h.box.stopDaemon();
-      h.net.dispose();
-      await h.box.close();
-    }
+    await super.close();
     if (this.fakeCriu) rmSync(this.fakeCriu, { recursive: true, force: true });
   }
 
@@ -191,19 +117,10 @@ export class LanHosts {
     const { a, lan } = this;
     const c = a.net.name(prefix);
     a.net.ok(["create", "-n", c, "-t", "busybox", "--network", lan]);
-    const cfg = join(a.box.lxcpath, c, "config");
-    execFileSync("sed", ["-i", "s/^lxt.privileged = 0$/lxt.privileged = 1/", cfg]);
+    makePrivileged(a, c);
     writeFileSync(join(a.box.lxcpath, c, "rootfs", "serve.sh"), SERVE, { mode: 0o755 });
     a.net.ok(["start", "-n", c]);
-    a.net.ok([
-      "attach",
-      "-n",
-      c,
-      "--",
-      "sh",
-      "-c",
-      `setsid sh -c 'echo $$ > /tmp/nc.pid; exec nc -l -p ${PORT} -e /serve.sh' </dev/null >/dev/null 2>&1 &`,
-    ]);
+    background(a, c, `sh -c 'echo $$ > /tmp/nc.pid; exec nc -l -p ${PORT} -e /serve.sh'`);
     const addr = this.eth0(a, c).addr;
     assert.match(addr, /^10\.77\.0\.\d+\/24$/);
     return { c, addr: addr.split("/")[0] ?? "" };

@@ -36,6 +36,19 @@ export function lxtdSkipReason(): string | undefined {
   return undefined;
 }
 
+/** The stock client's arguments adding lxtd at `address` as remote `name` by trust password, its certificate accepted. */
+export function remoteAddArgs(name: string, address: string, password: string): string[] {
+  return [
+    "remote",
+    "add",
+    name,
+    `https://${address}`,
+    "--password",
+    password,
+    "--accept-certificate",
+  ];
+}
+
 export class LxtdSandbox extends Sandbox {
   readonly conf = mkdtempSync(join(tmpdir(), "lxt-lxdconf-"));
   readonly socket: string;
@@ -122,6 +135,19 @@ export class LxtdSandbox extends Sandbox {
     }
     return r.stdout;
   };
+
+  /** The daemon's HTTPS address (`/1.0`'s first `environment.addresses`), "" without one. */
+  httpsAddress(): string {
+    const env = JSON.parse(this.lxcOk(["query", "/1.0"])) as {
+      environment: { addresses: string[] };
+    };
+    return env.environment.addresses[0] ?? "";
+  }
+
+  /** `lxc remote add NAME https://ADDRESS` by trust password (`remoteAddArgs`); the client's output. */
+  remoteAddByPassword(name: string, address: string, password: string): string {
+    return this.lxcOk(remoteAddArgs(name, address, password));
+  }
 
   /** Stops the daemon, then what Sandbox.cleanup removes, and the client's config. */
   async close(): Promise<void> {

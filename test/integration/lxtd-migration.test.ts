@@ -16,21 +16,9 @@ describe("lxc move/copy to another lxtd remote", { skip, timeout: 180_000 }, () 
   before(async () => {
     box = new LxtdSandbox();
     await box.startDaemon(["--https", "127.0.0.1:0"]);
-    const env = JSON.parse(box.lxcOk(["query", "/1.0"])) as {
-      environment: { addresses: string[] };
-    };
     box.lxcOk(["config", "set", "core.trust_password", "SECRET"]);
     // The same daemon as a second remote: to the client, two servers.
-    const address = env.environment.addresses[0] ?? "";
-    box.lxcOk([
-      "remote",
-      "add",
-      "r1",
-      `https://${address}`,
-      "--password",
-      "SECRET",
-      "--accept-certificate",
-    ]);
+    box.remoteAddByPassword("r1", box.httpsAddress(), "SECRET");
   });
   after(async () => {
     await box?.close();

@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { WebSocket } from "ws";
 import { alive, until } from "./harness.js";
-import { LXTD, LxtdSandbox, lxtdSkipReason } from "./lxtd-harness.js";
+import { LXTD, LxtdSandbox, lxtdSkipReason, remoteAddArgs } from "./lxtd-harness.js";
 
 const skip = lxtdSkipReason();
 if (skip) console.log(skip);
@@ -83,10 +83,7 @@ describe("lxtd over HTTPS with the stock client as a remote", { skip, timeout: 3
   before(async () => {
     box = new LxtdSandbox();
     await box.startDaemon(["--https", "127.0.0.1:0"]);
-    const env = JSON.parse(box.lxcOk(["query", "/1.0"])) as {
-      environment: { addresses: string[] };
-    };
-    address = env.environment.addresses[0] ?? "";
+    address = box.httpsAddress();
     assert.match(address, /^127\.0\.0\.1:\d+$/);
   });
   after(async () => {
@@ -118,27 +115,11 @@ describe("lxtd over HTTPS with the stock client as a remote", { skip, timeout: 3
     assert.equal(box.lxcOk(["config", "get", "core.trust_password"]).trim(), "true");
     assert.doesNotMatch(readFileSync(join(box.lxcpath, ".lxtd", "server.yaml"), "utf8"), /SECRET/);
 
-    const wrong = lxcAs(box, conf(), [
-      "remote",
-      "add",
-      "bad",
-      `https://${address}`,
-      "--password",
-      "nope",
-      "--accept-certificate",
-    ]);
+    const wrong = lxcAs(box, conf(), remoteAddArgs("bad", address, "nope"));
     assert.notEqual(wrong.code, 0);
     assert.match(wrong.stderr, /not authorized/);
 
-    const out = box.lxcOk([
-      "remote",
-      "add",
-      "r1",
-      `https://${address}`,
-      "--password",
-      "SECRET",
-      "--accept-certificate",
-    ]);
+    const out = box.remoteAddByPassword("r1", address, "SECRET");
     assert.match(out, /Client certificate now trusted by server: r1/);
     assert.match(box.lxcOk(["info", "r1:"]), /^auth: trusted$/m);
     const c = box.name("rem");
@@ -188,15 +169,7 @@ describe("lxtd over HTTPS with the stock client as a remote", { skip, timeout: 3
   test("an untrusted client: auth untrusted on /1.0, 403 elsewhere, websockets refused", async () => {
     const c4 = conf();
     // A failed add leaves the client's certificate and the pinned server certificate behind.
-    const r = lxcAs(box, c4, [
-      "remote",
-      "add",
-      "u",
-      `https://${address}`,
-      "--password",
-      "nope",
-      "--accept-certificate",
-    ]);
+    const r = lxcAs(box, c4, remoteAddArgs("u", address, "nope"));
     assert.notEqual(r.code, 0);
     writeFileSync(
       join(c4, "config.yml"),
@@ -258,15 +231,7 @@ describe("lxtd over HTTPS with the stock client as a remote", { skip, timeout: 3
 
   test("lxt trust add/list/remove through the daemon's socket", () => {
     const c5 = conf();
-    lxcAs(box, c5, [
-      "remote",
-      "add",
-      "x",
-      `https://${address}`,
-      "--password",
-      "no",
-      "--accept-certificate",
-    ]);
+    lxcAs(box, c5, remoteAddArgs("x", address, "no"));
     writeFileSync(
       join(c5, "config.yml"),
       `default-remote: local\nremotes:\n  x:\n    addr: https://${address}\n    protocol: lxd\n    auth_type: tls\naliases: {}\n`,

@@ -9,18 +9,22 @@
  * nothing on b: b's criu restore fails (the connection survives too), or
  * b's `criu lazy-pages` is killed while it fetches pages (the container
  * may have answered the client from b meanwhile: the connection is not
- * checked). Refused before anything is sent: --lazy for a stopped
+ * checked), or the `lxt move` process itself is SIGKILLed, while a's dump
+ * waits for b or while b fetches pages: a's criu dump then fails and ends,
+ * no criu of the test is left (the connection is not checked either).
+ * Refused before anything is sent: --lazy for a stopped
  * container, and for an unprivileged one.
  */
 import assert from "node:assert/strict";
-import { execFileSync, spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { hasCapSysResource } from "../../src/container/checkpoint-tasks.js";
 import { lazyServerProblem } from "../../src/container/criu.js";
-import { criuSkip, skipReason, until } from "./harness.js";
+import { criuSkip, LXT, skipReason, until } from "./harness.js";
 import { type Host, LanHosts } from "./lan-hosts.js";
+import { background } from "./two-hosts.js";
 
 const MIB = 256;
 
@@ -55,15 +59,7 @@ describe("a live move with post-copy (--lazy) between two hosts on one LAN", {
   };
   /** Starts the holder in container `c` on a; its count once it holds all its memory. */
   const hold = async (c: string): Promise<{ n: number; length: number }> => {
-    two.a.net.ok([
-      "attach",
-      "-n",
-      c,
-      "--",
-      "sh",
-      "-c",
-      `setsid sh -c '${HOLD.replaceAll("'", "'\\''")}' </dev/null >/dev/null 2>&1 &`,
-    ]);
+    background(two.a, c, `sh -c '${HOLD.replaceAll("'", "'\\''")}'`);
     let now: { n: number; length: number } | undefined;
     assert.ok(
       await until(() => {
@@ -87,6 +83,18 @@ describe("a live move with post-copy (--lazy) between two hosts on one LAN", {
     );
     assert.equal(now?.length, MIB * 1024 * 1024, "its memory came back changed");
   };
+
+  /** Whether b's `criu lazy-pages` is connected to a's page server (not lxtd's 8443). */
+  const fetching = () =>
+    two.b.net
+      .nsOk(["ss", "-Htn", "state", "established", "dst", two.a.addr])
+      .split("\n")
+      .some((l) => l.trim() !== "" && !/:8443\s/.test(l));
+  /** The criu processes working on either host's state root. */
+  const criusOfTest = () =>
+    spawnSync("pgrep", ["-a", "-x", "criu"], { encoding: "utf8" })
+      .stdout.split("\n")
+      .filter((l) => two.hosts.some((h) => l.includes(h.box.lxcpath)));
 
   test("--lazy for a stopped container: refused before anything is sent", () => {
     const c = two.a.net.name("stp");
@@ -169,11 +177,7 @@ describe("a live move with post-copy (--lazy) between two hosts on one LAN", {
       const pid = spawnSync("pgrep", ["-f", `criu lazy-pages .* -D ${spool}/`], {
         encoding: "utf8",
       }).stdout.trim();
-      const fetching = two.b.net
-        .nsOk(["ss", "-Htn", "state", "established", "dst", two.a.addr])
-        .split("\n")
-        .some((l) => l.trim() !== "" && !/:8443\s/.test(l));
-      if (!pid || pid.includes("\n") || !fetching) return false;
+      if (!pid || pid.includes("\n") || !fetching()) return false;
       execFileSync("kill", ["-KILL", pid]);
       killed = pid;
       return true;
@@ -193,5 +197,80 @@ describe("a live move with post-copy (--lazy) between two hosts on one LAN", {
     await countsOn(two.a, s.c, before.n);
     console.log(`# checked in ${Date.now() - t} ms`);
     two.stop(s.conn);
+  });
+
+  /**
+   * `lxt move --lazy` of a serving container holding memory, SIGKILLed
+   * once `when()` holds; then no criu of the test is left, no container on
+   * b (`leftover()` then removes what b keeps by design), nothing else on
+   * b, and the container runs on here, its memory whole.
+   */
+  const killedMove = async (prefix: string, when: () => boolean, leftover = () => {}) => {
+    const s = await two.served(prefix);
+    const before = await hold(s.c);
+    const moving = spawn(
+      "nsenter",
+      [`--net=/run/netns/${two.a.net.ns}`, LXT, "move", "--lazy", s.c, "b:"],
+      {
+        env: { ...process.env, LXT_PATH: two.a.box.lxcpath },
+        stdio: ["ignore", "ignore", "pipe"],
+      },
+    );
+    let stderr = "";
+    moving.stderr?.on("data", (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const exited = new Promise<string | null>((resolve) =>
+      moving.once("exit", (_, sig) => resolve(sig)),
+    );
+    const seen = await until(() => moving.exitCode === null && when(), 240_000);
+    assert.ok(seen, `the moment never came (lxt exit ${moving.exitCode}: ${stderr})`);
+    moving.kill("SIGKILL");
+    assert.equal(await exited, "SIGKILL");
+    const killedAt = Date.now();
+    assert.ok(
+      await until(() => criusOfTest().length === 0, 60_000),
+      `criu of this test left: ${criusOfTest().join(" | ")}`,
+    );
+    console.log(`# no criu of the test left ${Date.now() - killedAt} ms after lxt was killed`);
+    // b's operation, if it began, fails on its own once its page fetch is
+    // reset (no client waits for it): it removes what it made.
+    const t = Date.now();
+    assert.ok(
+      await until(() => !two.names(two.b).includes(s.c), 60_000),
+      `b kept ${s.c}: ${two.b.net.lxt(["ls", "-f"]).stdout}`,
+    );
+    console.log(`# b had no container of it ${Date.now() - t} ms later`);
+    leftover();
+    // The container may have answered the client from b meanwhile (b's
+    // restore had begun), or b's container drawn the client's frames to
+    // b's side of the LAN (docs/migrate.md): the connection is not checked.
+    await two.stayed(s, false);
+    await countsOn(two.a, s.c, before.n);
+    two.stop(s.conn);
+  };
+
+  test("--lazy, the lxt process SIGKILLed while a's dump waits for b: it runs on here; no criu left, nothing on b", async () => {
+    // The manifest is written once criu serves (the dump is over): b has
+    // not connected yet.
+    const waiting = () =>
+      two
+        .hidden(two.a)
+        .some((d) => existsSync(join(two.a.box.lxcpath, d, "checkpoint", "lxt-checkpoint.json"))) &&
+      !fetching();
+    // The sender died before its last request: b keeps the migration's
+    // spool and staged base for the sender's DELETE, its next start or ten
+    // minutes (docs/migrate.md); the test sends the DELETE.
+    const drop = () => {
+      for (const u of two.uploads(two.b))
+        two.b.box.lxc(["query", "-X", "DELETE", `/1.0/migrations/${u.replace(/^migration-/, "")}`]);
+    };
+    await killedMove("wait", waiting, drop);
+  });
+
+  test("--lazy, the lxt process SIGKILLed during the transfer: a's criu dump ends, the container runs on here; nothing on b", async () => {
+    // Once b fetches pages from a's page server (the remote's restore has
+    // run): b's operation fails on its own and removes everything.
+    await killedMove("kill", fetching);
   });
 });

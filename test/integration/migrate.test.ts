@@ -20,8 +20,8 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { eth0Of, exitWithin, NetnsSandbox, skipReason, until } from "./harness.js";
-import { LxtdSandbox } from "./lxtd-harness.js";
+import { eth0Of, exitWithin, skipReason, until } from "./harness.js";
+import { background, COUNTER, type Host, makePrivileged, TwoHosts } from "./two-hosts.js";
 
 function criuSkip(): string | undefined {
   try {
@@ -40,11 +40,6 @@ if (skip) console.log(skip);
 const noCriu = skip ? undefined : criuSkip();
 if (noCriu) console.log(`SKIP: running moves: ${noCriu}`);
 
-const COUNTER = `#!/bin/sh
-i=0
-while true; do i=$((i+1)); echo "$$ $i" > /tmp/count.new; mv /tmp/count.new /tmp/count; sleep 0.05; done
-`;
-
 /** The pids of processes whose command line names `path`. */
 function holders(path: string): number[] {
   return readdirSync("/proc")
@@ -59,93 +54,24 @@ function holders(path: string): number[] {
     .map(Number);
 }
 
-/** A host: a state root served by lxtd in a network namespace of its own. */
-interface Host {
-  box: LxtdSandbox;
-  net: NetnsSandbox;
-  addr: string;
-}
-
 describe("move and copy between two lxtd hosts", { skip, timeout: 600_000 }, () => {
+  const two = new TwoHosts();
   let a: Host;
   let b: Host;
-  const hosts: Host[] = [];
-
-  const openHost = (prefix: string, addr: string): Host => {
-    const box = new LxtdSandbox();
-    const net = new NetnsSandbox(prefix, { box });
-    const h = { box, net, addr };
-    hosts.push(h);
-    net.open();
-    return h;
-  };
-  const startDaemon = (h: Host) =>
-    h.box.startDaemon(["--https", `${h.addr}:8443`], { netns: h.net.ns });
-  /** The containers (directories) of a host's state root. */
-  const names = (h: Host) => readdirSync(h.box.lxcpath).filter((n) => !n.startsWith("."));
-  const uploads = (h: Host) => {
-    const dir = join(h.box.lxcpath, ".lxtd", "uploads");
-    return existsSync(dir) ? readdirSync(dir) : [];
-  };
   /** A new busybox container on host `h` without a NIC, privileged when asked. */
   const make = (h: Host, prefix: string, privileged = false): string => {
     const n = h.net.name(prefix);
     h.net.ok(["create", "-n", n, "-t", "busybox", "--network", "empty"]);
-    if (privileged) {
-      const cfg = join(h.box.lxcpath, n, "config");
-      writeFileSync(
-        cfg,
-        readFileSync(cfg, "utf8").replace(/^lxt\.privileged = 0$/m, "lxt.privileged = 1"),
-      );
-    }
+    if (privileged) makePrivileged(h, n);
     writeFileSync(join(h.box.lxcpath, n, "rootfs", "marker"), `${n}\n`);
     return n;
   };
-  const addRemote = (from: Host, to: Host, name: string) => {
-    const token = to.net.ok(["trust", "token", `from-${name}`]).trim();
-    from.net.ok(["remote", "add", name, `https://${to.addr}:8443`, "--token", token]);
-  };
 
   before(async () => {
-    a = openHost("miga", "10.251.0.1");
-    b = openHost("migb", "10.251.0.2");
-    // The wire between the two hosts.
-    const la = a.net.network("wa");
-    execFileSync("ip", [
-      "link",
-      "add",
-      la,
-      "netns",
-      a.net.ns,
-      "type",
-      "veth",
-      "peer",
-      "name",
-      b.net.network("wb"),
-      "netns",
-      b.net.ns,
-    ]);
-    for (const [h, link] of [
-      [a, la],
-      [b, b.net.network("wb")],
-    ] as const) {
-      h.net.nsOk(["ip", "addr", "add", `${h.addr}/24`, "dev", link]);
-      h.net.nsOk(["ip", "link", "set", link, "up"]);
-    }
-    await startDaemon(a);
-    await startDaemon(b);
-    addRemote(a, b, "b");
-    addRemote(b, a, "a");
+    await two.open("mig", { subnet: "10.251.0", both: true });
+    ({ a, b } = two);
   });
-
-  after(async () => {
-    for (const h of hosts) {
-      for (const n of names(h)) h.net.lxt(["destroy", "-f", "-s", "-n", n]);
-      await h.box.stopDaemon();
-      h.net.dispose();
-      await h.box.close();
-    }
-  });
+  after(() => two.close());
 
   test("remote add pins the remote's certificate; list shows it; a bad URL or token is refused", () => {
     const list = JSON.parse(a.net.ok(["remote", "list", "--format", "json"])) as {
@@ -177,7 +103,7 @@ describe("move and copy between two lxtd hosts", { skip, timeout: 600_000 }, () 
   test("copy of a stopped container: the remote has it, the source stays", () => {
     const c = make(a, "cp");
     a.net.ok(["copy", c, `b:${c}-2`]);
-    assert.deepEqual(names(a).includes(c), true);
+    assert.deepEqual(two.names(a).includes(c), true);
     assert.equal(readFileSync(join(b.box.lxcpath, `${c}-2`, "rootfs", "marker"), "utf8"), `${c}\n`);
     assert.match(b.net.ok(["ls", "-f"]), new RegExp(`${c}-2\\s+STOPPED`));
     // The copy starts there.
@@ -189,23 +115,23 @@ describe("move and copy between two lxtd hosts", { skip, timeout: 600_000 }, () 
   test("move of a stopped container, and back again", () => {
     const c = make(a, "mv");
     a.net.ok(["move", c, "b:"]);
-    assert.equal(names(a).includes(c), false);
+    assert.equal(two.names(a).includes(c), false);
     assert.equal(readFileSync(join(b.box.lxcpath, c, "rootfs", "marker"), "utf8"), `${c}\n`);
     b.net.ok(["move", c, `a:${c}`]);
-    assert.equal(names(b).includes(c), false);
+    assert.equal(two.names(b).includes(c), false);
     assert.equal(readFileSync(join(a.box.lxcpath, c, "rootfs", "marker"), "utf8"), `${c}\n`);
   });
 
   test("a name the remote has already: refused before anything is sent", () => {
     const c = make(a, "dup");
     const there = make(b, "dup");
-    const before = names(b);
+    const before = two.names(b);
     const r = a.net.lxt(["move", c, `b:${there}`]);
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /has an instance called .* already/);
-    assert.ok(names(a).includes(c));
-    assert.deepEqual(names(b), before);
-    assert.deepEqual(uploads(b), []);
+    assert.ok(two.names(a).includes(c));
+    assert.deepEqual(two.names(b), before);
+    assert.deepEqual(two.uploads(b), []);
   });
 
   test("the remote no longer trusts this host: refused, source kept, remote unchanged", () => {
@@ -219,15 +145,15 @@ describe("move and copy between two lxtd hosts", { skip, timeout: 600_000 }, () 
       .trim()
       .toLowerCase();
     b.net.ok(["trust", "remove", fp ?? ""]);
-    const before = names(b);
+    const before = two.names(b);
     const r = a.net.lxt(["move", c, "b:"]);
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /remote b: not authorized/);
-    assert.ok(names(a).includes(c));
-    assert.deepEqual(names(b), before);
+    assert.ok(two.names(a).includes(c));
+    assert.deepEqual(two.names(b), before);
     // Trusted again for the tests that follow.
     a.net.ok(["remote", "remove", "b"]);
-    addRemote(a, b, "b");
+    two.addRemote(a, b, "b");
   });
 
   test("the remote's import fails (its directory is in the way): source kept, remote as it was", () => {
@@ -239,10 +165,10 @@ describe("move and copy between two lxtd hosts", { skip, timeout: 600_000 }, () 
     const r = a.net.lxt(["move", c, "b:"]);
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /remote b: .*already exists/);
-    assert.ok(names(a).includes(c));
+    assert.ok(two.names(a).includes(c));
     assert.match(a.net.ok(["ls", "-f"]), new RegExp(`${c}\\s+STOPPED`));
     assert.deepEqual(readdirSync(join(b.box.lxcpath, c)), ["stray"]);
-    assert.deepEqual(uploads(b), []);
+    assert.deepEqual(two.uploads(b), []);
     assert.deepEqual(
       readdirSync(b.box.lxcpath).filter((f) => f.startsWith(".lxt-import")),
       [],
@@ -261,11 +187,12 @@ describe("move and copy between two lxtd hosts", { skip, timeout: 600_000 }, () 
       "count=256",
       "status=none",
     ]);
-    const before = names(b);
+    const before = two.names(b);
     const moving = a.net.run(["move", c, "b:"]);
     const spool = join(b.box.lxcpath, ".lxtd", "uploads");
     const started = await until(
-      () => uploads(b).some((f) => f.startsWith("backup-") && statSync(join(spool, f)).size > 0),
+      () =>
+        two.uploads(b).some((f) => f.startsWith("backup-") && statSync(join(spool, f)).size > 0),
       120_000,
     );
     assert.ok(started, "the upload never began");
@@ -278,14 +205,14 @@ describe("move and copy between two lxtd hosts", { skip, timeout: 600_000 }, () 
     b.box.daemon = undefined;
     const lock = join(b.box.lxcpath, ".lxtd", "lxtd.lock");
     assert.ok(await until(() => holders(lock).length === 0, 10_000), "the old lock stayed held");
-    await startDaemon(b);
+    await two.startDaemon(b);
     assert.equal(r.code, 1, r.stdout + r.stderr);
     assert.match(r.stderr, /remote b/);
-    assert.ok(names(a).includes(c));
+    assert.ok(two.names(a).includes(c));
     assert.equal(statSync(join(a.box.lxcpath, c, "rootfs", "big")).size, 256 << 20);
     assert.match(a.net.ok(["ls", "-f"]), new RegExp(`${c}\\s+STOPPED`));
-    assert.deepEqual(names(b), before);
-    assert.deepEqual(uploads(b), []);
+    assert.deepEqual(two.names(b), before);
+    assert.deepEqual(two.uploads(b), []);
     assert.deepEqual(
       readdirSync(a.box.lxcpath).filter((f) => f.startsWith(".lxt-")),
       [],
@@ -301,15 +228,7 @@ describe("move and copy between two lxtd hosts", { skip, timeout: 600_000 }, () 
     const startCounter = (h: Host, c: string) => {
       writeFileSync(join(h.box.lxcpath, c, "rootfs", "counter.sh"), COUNTER, { mode: 0o755 });
       h.net.ok(["start", "-n", c]);
-      h.net.ok([
-        "attach",
-        "-n",
-        c,
-        "--",
-        "sh",
-        "-c",
-        "setsid /counter.sh </dev/null >/dev/null 2>&1 &",
-      ]);
+      background(h, c, "/counter.sh");
     };
 
     test("move of a running container: the counter goes on there, same process, no reset", async () => {
@@ -322,7 +241,7 @@ describe("move and copy between two lxtd hosts", { skip, timeout: 600_000 }, () 
         out,
         /moved .* \(\d+ bytes sent, stopped for \d+ ms; \d+ bytes sent while stopped\)/,
       );
-      assert.equal(names(a).includes(c), false);
+      assert.equal(two.names(a).includes(c), false);
       assert.match(b.net.ok(["ls", "-f"]), new RegExp(`${c}\\s+RUNNING`));
       const [pid2, n2] = count(b, c);
       assert.equal(pid2, pid);
@@ -351,7 +270,7 @@ describe("move and copy between two lxtd hosts", { skip, timeout: 600_000 }, () 
     /** The id-map bases of both hosts' containers. */
     const bases = () =>
       [a, b].flatMap((h) =>
-        names(h).flatMap((n) => {
+        two.names(h).flatMap((n) => {
           if (!existsSync(join(h.box.lxcpath, n, "config"))) return [];
           const m = /^lxt\.volatile\.idmap\.base = (\d+)$/m.exec(
             readFileSync(join(h.box.lxcpath, n, "config"), "utf8"),
@@ -379,7 +298,7 @@ describe("move and copy between two lxtd hosts", { skip, timeout: 600_000 }, () 
         r.stdout,
         /moved .* \(\d+ bytes sent, stopped for \d+ ms; \d+ bytes sent while stopped\)/,
       );
-      assert.equal(names(a).includes(c), false);
+      assert.equal(two.names(a).includes(c), false);
       assert.match(b.net.ok(["ls", "-f"]), new RegExp(`${c}\\s+RUNNING`));
       assert.match(
         readFileSync(join(b.box.lxcpath, c, "config"), "utf8"),
@@ -389,7 +308,7 @@ describe("move and copy between two lxtd hosts", { skip, timeout: 600_000 }, () 
       assert.equal(pid2, pid);
       assert.ok(n2 >= n, `counter went back: ${n} -> ${n2}`);
       assert.ok(await until(() => count(b, c)[1] > n2, 10_000), "the counter stopped there");
-      assert.deepEqual(uploads(b), []);
+      assert.deepEqual(two.uploads(b), []);
       assert.deepEqual(
         readdirSync(a.box.lxcpath).filter((f) => f.startsWith(".lxt-")),
         [],
@@ -405,7 +324,7 @@ describe("move and copy between two lxtd hosts", { skip, timeout: 600_000 }, () 
       startCounter(a, c);
       assert.ok(await until(() => count(a, c)[1] > 5, 10_000), "the counter never ran");
       const [pid] = count(a, c);
-      const before = names(b);
+      const before = two.names(b);
       const r = a.net.lxt(["move", c, "b:"]);
       assert.equal(r.code, 1, r.stdout + r.stderr);
       assert.match(
@@ -414,8 +333,11 @@ describe("move and copy between two lxtd hosts", { skip, timeout: 600_000 }, () 
       );
       assert.match(a.net.ok(["ls", "-f"]), new RegExp(`${c}\\s+RUNNING`));
       assert.equal(count(a, c)[0], pid);
-      assert.deepEqual(names(b), before);
-      assert.ok(await until(() => uploads(b).length === 0, 10_000), "the remote kept its spool");
+      assert.deepEqual(two.names(b), before);
+      assert.ok(
+        await until(() => two.uploads(b).length === 0, 10_000),
+        "the remote kept its spool",
+      );
     });
 
     const eth0 = (h: Host, c: string) => eth0Of(h.net.ok, c);
@@ -423,13 +345,7 @@ describe("move and copy between two lxtd hosts", { skip, timeout: 600_000 }, () 
     const makeNic = (prefix: string, privileged: boolean): string => {
       const c = a.net.name(prefix);
       a.net.ok(["create", "-n", c, "-t", "busybox"]);
-      if (privileged) {
-        const cfg = join(a.box.lxcpath, c, "config");
-        writeFileSync(
-          cfg,
-          readFileSync(cfg, "utf8").replace(/^lxt\.privileged = 0$/m, "lxt.privileged = 1"),
-        );
-      }
+      if (privileged) makePrivileged(a, c);
       return c;
     };
 
@@ -442,7 +358,7 @@ describe("move and copy between two lxtd hosts", { skip, timeout: 600_000 }, () 
       const [pid] = count(a, c);
       const r = a.net.lxt(["move", c, "b:"]);
       assert.equal(r.code, 0, r.stdout + r.stderr);
-      assert.equal(names(a).includes(c), false);
+      assert.equal(two.names(a).includes(c), false);
       assert.match(b.net.ok(["ls", "-f"]), new RegExp(`${c}\\s+RUNNING`));
       assert.deepEqual(eth0(b, c), here);
       const [pid2, n2] = count(b, c);
@@ -453,13 +369,13 @@ describe("move and copy between two lxtd hosts", { skip, timeout: 600_000 }, () 
     test("an unprivileged running container with a NIC: refused before anything is sent, left running", () => {
       const c = makeNic("unic", false);
       a.net.ok(["start", "-n", c]);
-      const before = names(b);
+      const before = two.names(b);
       const r = a.net.lxt(["move", c, "b:"]);
       assert.equal(r.code, 1, r.stdout + r.stderr);
       assert.match(r.stderr, /unprivileged containers with a NIC are not checkpointed/);
       assert.match(a.net.ok(["ls", "-f"]), new RegExp(`${c}\\s+RUNNING`));
-      assert.deepEqual(names(b), before);
-      assert.deepEqual(uploads(b), []);
+      assert.deepEqual(two.names(b), before);
+      assert.deepEqual(two.uploads(b), []);
     });
 
     test("the remote refuses the restore: the source is restored here and runs on", async () => {
@@ -473,7 +389,7 @@ describe("move and copy between two lxtd hosts", { skip, timeout: 600_000 }, () 
       const moving = a.net.run(["move", c, "b:"]);
       const spool = join(b.box.lxcpath, ".lxtd", "uploads");
       assert.ok(
-        await until(() => uploads(b).some((f) => existsSync(join(spool, f, "delta"))), 60_000),
+        await until(() => two.uploads(b).some((f) => existsSync(join(spool, f, "delta"))), 60_000),
         "no delta arrived",
       );
       b.box.daemon?.kill("SIGSTOP");
@@ -486,7 +402,10 @@ describe("move and copy between two lxtd hosts", { skip, timeout: 600_000 }, () 
       const [pid2, n2] = count(a, c);
       assert.equal(pid2, pid);
       assert.ok(n2 >= n);
-      assert.ok(await until(() => uploads(b).length === 0, 10_000), "the remote kept its spool");
+      assert.ok(
+        await until(() => two.uploads(b).length === 0, 10_000),
+        "the remote kept its spool",
+      );
       // What is there is the container made by hand, not a half-received one.
       assert.equal(existsSync(join(b.box.lxcpath, c, "rootfs", "marker")), false);
     });

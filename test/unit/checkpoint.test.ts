@@ -1,11 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import {
-  criuLogError,
-  dumpArgs,
-  refuseCheckpoint,
-  restoreArgs,
-} from "../../src/container/checkpoint.js";
+import { refuseCheckpoint } from "../../src/container/checkpoint.js";
+import { criuLogError, dumpArgs, restoreArgs } from "../../src/container/checkpoint-images.js";
 import { externalMounts, makedev, ptyKeys } from "../../src/container/checkpoint-mounts.js";
 import { parseRuntimePlan } from "../../src/container/runtime-cgroups.js";
 

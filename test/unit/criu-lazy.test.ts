@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
 import { once } from "node:events";
+import { existsSync } from "node:fs";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
+import { resolve } from "node:path";
 import { describe, test } from "node:test";
-import { dumpArgs, restoreArgs } from "../../src/container/checkpoint.js";
-import { freeLoopbackPort, relayPages } from "../../src/container/criu-lazy.js";
+import { dumpArgs, restoreArgs } from "../../src/container/checkpoint-images.js";
+import { pageServerLink, relayPages } from "../../src/container/criu-lazy.js";
 
 /** How a stand-in for criu's page server saw its one connection end. */
 type Ending = "close" | "reset";
@@ -11,7 +13,8 @@ type Ending = "close" | "reset";
 /** A loopback server standing in for criu's page server: what it received and how its connection ended. */
 async function fakePageServer(): Promise<{
   server: Server;
-  port: number;
+  /** lxt's end of the connection to it. */
+  link: Socket;
   got: () => string;
   ended: Promise<Ending>;
 }> {
@@ -30,13 +33,18 @@ async function fakePageServer(): Promise<{
     });
     sock.on("end", () => resolveEnd("close"));
   });
-  const port = await freeLoopbackPort();
-  await new Promise<void>((r) => server.listen(port, "127.0.0.1", () => r()));
-  return { server, port, got: () => got, ended };
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  const addr = server.address();
+  const link = createConnection({
+    host: "127.0.0.1",
+    port: typeof addr === "object" && addr ? addr.port : 0,
+  });
+  await once(link, "connect");
+  return { server, link, got: () => got, ended };
 }
 
 describe("criu lazy pages: arguments", () => {
-  test("a lazy dump serves on loopback at the port given and signals on fd 3; a lazy restore asks for lazy pages", () => {
+  test("a lazy dump serves on the connection it is given as fd 4 and signals on fd 3; a lazy restore asks for lazy pages", () => {
     const d = dumpArgs({
       pid: 42,
       dir: "/ck",
@@ -44,19 +52,11 @@ describe("criu lazy pages: arguments", () => {
       verbose: false,
       ttys: [],
       externalMounts: [],
-      lazyPort: 4711,
+      lazy: true,
     });
     const at = d.indexOf("--lazy-pages");
     assert.ok(at > 0);
-    assert.deepEqual(d.slice(at), [
-      "--lazy-pages",
-      "--address",
-      "127.0.0.1",
-      "--port",
-      "4711",
-      "--status-fd",
-      "3",
-    ]);
+    assert.deepEqual(d.slice(at), ["--lazy-pages", "--ps-socket", "4", "--status-fd", "3"]);
     const plain = dumpArgs({
       pid: 42,
       dir: "/ck",
@@ -91,7 +91,7 @@ describe("criu lazy pages: arguments", () => {
 describe("criu lazy pages: the relay in front of the page server", () => {
   test("relays both ways; the remote's close is not passed on; end(true) closes criu's side", async () => {
     const criu = await fakePageServer();
-    const relay = await relayPages("127.0.0.1", criu.port);
+    const relay = await relayPages("127.0.0.1", criu.link);
     try {
       const remote = createConnection({ host: "127.0.0.1", port: relay.port });
       await once(remote, "connect");
@@ -114,10 +114,10 @@ describe("criu lazy pages: the relay in front of the page server", () => {
     }
   });
 
-  test("end(false) resets criu's connection; with no remote ever connected it still reaches criu", async () => {
+  test("end(false) resets criu's connection, with a remote or none", async () => {
     for (const withRemote of [true, false]) {
       const criu = await fakePageServer();
-      const relay = await relayPages("127.0.0.1", criu.port);
+      const relay = await relayPages("127.0.0.1", criu.link);
       try {
         if (withRemote) {
           const remote = createConnection({ host: "127.0.0.1", port: relay.port });
@@ -136,7 +136,7 @@ describe("criu lazy pages: the relay in front of the page server", () => {
 
   test("with a peer: a connection from another address is reset and reaches nothing", async () => {
     const criu = await fakePageServer();
-    const relay = await relayPages("127.0.0.1", criu.port, "127.0.0.2");
+    const relay = await relayPages("127.0.0.1", criu.link, "127.0.0.2");
     try {
       const stranger = createConnection({ host: "127.0.0.1", port: relay.port });
       stranger.write("page?");
@@ -150,13 +150,46 @@ describe("criu lazy pages: the relay in front of the page server", () => {
     }
   });
 
-  test("an address not on this host: refused, and criu's server is reset", async () => {
+  test("an address not on this host: refused, and criu's connection is reset", async () => {
     const criu = await fakePageServer();
     try {
-      await assert.rejects(relayPages("192.0.2.1", criu.port), /EADDRNOTAVAIL/);
+      await assert.rejects(relayPages("192.0.2.1", criu.link), /EADDRNOTAVAIL/);
       assert.equal(await criu.ended, "reset");
     } finally {
       criu.server.close();
     }
+  });
+});
+
+const SHIM = resolve(import.meta.dirname, "../../native/build/lxt-shim");
+const noShim = existsSync(SHIM) ? undefined : "SKIP: native/build/lxt-shim not built";
+if (noShim) console.log(noShim);
+
+describe("criu lazy pages: lxt's end of criu's connection", { skip: noShim }, () => {
+  test("any close of lxt's end is a reset (as its death would be); end() is a close", async () => {
+    for (const how of ["destroy", "end"] as const) {
+      const { criu, ours } = await pageServerLink(SHIM);
+      criu.resume();
+      ours.resume();
+      // Both ends still carry bytes after the helper had them.
+      ours.write("page?");
+      assert.equal(String((await once(criu, "data"))[0]), "page?");
+      criu.write("ack");
+      assert.equal(String((await once(ours, "data"))[0]), "ack");
+      const ended = new Promise<Ending>((r) => {
+        criu.on("error", (err: NodeJS.ErrnoException) => {
+          if (err.code === "ECONNRESET") r("reset");
+        });
+        criu.on("end", () => r("close"));
+      });
+      ours[how]();
+      assert.equal(await ended, how === "destroy" ? "reset" : "close");
+      criu.destroy();
+      ours.destroy();
+    }
+  });
+
+  test("a helper that cannot set the option: refused, nothing left open", async () => {
+    await assert.rejects(pageServerLink("/bin/false"), /sockopt reset-on-close: exit 1/);
   });
 });

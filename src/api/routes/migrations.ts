@@ -39,7 +39,6 @@ import { isIP } from "node:net";
 import { join } from "node:path";
 import type { FastifyInstance, FastifyReply } from "fastify";
 import { type StagedImport, stageImport } from "../../container/backup-import.js";
-import { restoreContainer } from "../../container/checkpoint.js";
 import {
   type CriuChild,
   LAZY_LOG,
@@ -50,6 +49,7 @@ import {
 import { destroyContainer } from "../../container/destroy.js";
 import { adoptCheckpointIdmap, unpackCheckpoint } from "../../container/migrate.js";
 import { type ContainerPaths, containerPaths } from "../../container/paths.js";
+import { restoreContainer } from "../../container/restore.js";
 import { cleanStaleStaging } from "../../container/staging.js";
 import {
   type ReceiveStage,
@@ -301,7 +301,10 @@ export function pageServer(header: unknown): { address: string; port: number } |
  * Restores `paths` from `images` with its memory fetched from `pages` by
  * `criu lazy-pages`: done once the last page is over, `pages_ms` after the
  * restore returned (the container ran meanwhile); a failure of either
- * throws (the caller removes the container).
+ * throws (the caller removes the container). `criu lazy-pages` failing
+ * before the restore returned (the page server gone) ends the restore at
+ * once: criu's restore, having killed its tree, would wait on it until
+ * the start's timeout (its traced tasks are never reaped).
  */
 async function restoreLazily(
   d: Daemon,
@@ -315,23 +318,38 @@ async function restoreLazily(
     pages.address,
     pages.port,
   );
+  const failed = (code: number | null) => {
+    const log = readText(join(images, LAZY_LOG)).trim().split("\n");
+    const why =
+      log
+        .filter((l) => /Error/.test(l))
+        .slice(-2)
+        .join("; ") || log.slice(-1).join("");
+    const how = code === null ? `killed by ${lazy.child.signalCode}` : `exit ${code}`;
+    return new LxtError(
+      "checkpoint",
+      `restore ${paths.name}: criu lazy-pages failed (${how}) fetching its memory from ${pages.address}:${pages.port}${why ? `: ${why}` : ""}`,
+    );
+  };
+  const fetching = new AbortController();
+  void lazy.exited.then((code) => {
+    if (code !== 0) fetching.abort();
+  });
   try {
-    await restoreContainer(d.ctx, paths, { dir: images, caller: d.caller, lazyPages: true });
+    try {
+      await restoreContainer(d.ctx, paths, {
+        dir: images,
+        caller: d.caller,
+        lazyPages: true,
+        signal: fetching.signal,
+      });
+    } catch (err) {
+      if (fetching.signal.aborted) throw failed(await lazy.exited);
+      throw err;
+    }
     const restored = d.ctx.host.clock.now();
     const code = await lazy.exited;
-    if (code !== 0) {
-      const log = readText(join(images, LAZY_LOG)).trim().split("\n");
-      const why =
-        log
-          .filter((l) => /Error/.test(l))
-          .slice(-2)
-          .join("; ") || log.slice(-1).join("");
-      const how = code === null ? `killed by ${lazy.child.signalCode}` : `exit ${code}`;
-      throw new LxtError(
-        "checkpoint",
-        `restore ${paths.name}: criu lazy-pages failed (${how}) fetching its memory from ${pages.address}:${pages.port}${why ? `: ${why}` : ""}`,
-      );
-    }
+    if (code !== 0) throw failed(code);
     return { pages_ms: d.ctx.host.clock.now() - restored };
   } finally {
     if (lazy.child.exitCode === null && lazy.child.signalCode === null) {

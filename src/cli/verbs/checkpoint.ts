@@ -11,7 +11,7 @@ export function register(program: Command): void {
     opts: { name?: string; lxcpath?: string; dir?: string; verbose?: boolean },
     name?: string,
   ) => {
-    const { restoreContainer } = await import("../../container/checkpoint.js");
+    const { restoreContainer } = await import("../../container/restore.js");
     const { ctx, paths } = target(opts, name);
     const r = await restoreContainer(ctx, paths, {
       dir: requireDir(opts.dir, "restore"),
