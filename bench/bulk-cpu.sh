@@ -40,8 +40,9 @@ cleanup() {
     "${CLIENT[@]}" "$SOCK" delete "${names[@]}" 2>/dev/null
   fi
   [ -n "$DPID" ] && kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
-  lxt ls -1 2>/dev/null | grep "^$PREFIX" | while read -r n; do quiet lxt stop -k -n "$n"; quiet lxt destroy -f -n "$n"; done
-  rm -rf "$LXTP"
+  "${LXT[@]}" ls -1 2>/dev/null | grep "^$PREFIX" | while read -r n; do quiet "${LXT[@]}" stop -k -n "$n"; quiet "${LXT[@]}" destroy -f -n "$n"; done
+  # The state root and its runtime directory (its locks), as the other benches leave nothing.
+  bench_remove "$LXTP" "$(bench_rundir "$LXTP")"
   [ -d "$CG" ] && rmdir "$CG" 2>/dev/null
 }
 trap cleanup EXIT
